@@ -1,0 +1,44 @@
+// The executable's entry: one binary, two roles, chosen by the magic cookie Vault sets.
+import { readLaunchEnv, NOT_A_PROGRAM_MESSAGE } from '../src/goplugin/env';
+import { createLogger } from '../src/goplugin/log';
+import { serve, type VersionedServices } from '../src/goplugin/server';
+
+declare const __PLUGIN_VERSION__: string | undefined;
+const VERSION = typeof __PLUGIN_VERSION__ !== 'undefined' ? __PLUGIN_VERSION__ : 'dev';
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--version')) {
+    process.stdout.write(`vault-plugin-ts ${VERSION}\n`);
+    return;
+  }
+  const env = readLaunchEnv(process.env);
+  if (!env) {
+    process.stderr.write(NOT_A_PROGRAM_MESSAGE);
+    process.exitCode = 1;
+    return;
+  }
+  const log = createLogger({ module: `vault-plugin-ts.${env.role}` });
+  // go-plugin convention: the host handles Ctrl-C for the whole process group and
+  // then shuts us down over the controller; dying on SIGINT would race that.
+  process.on('SIGINT', () => undefined);
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? e.message : String(e) }));
+
+  let versions: VersionedServices;
+  if (env.role === 'database') {
+    // Loaded per role so the other role's dependencies never initialise.
+    versions = (require('../src/database/plugin') as typeof import('../src/database/plugin')).databaseVersions();
+  } else {
+    versions = (require('../src/secrets/plugin') as typeof import('../src/secrets/plugin')).backendVersions();
+  }
+  try {
+    const running = await serve({ env, log, versions });
+    process.on('SIGTERM', () => void running.shutdown('SIGTERM').then(() => process.exit(0)));
+  } catch (e) {
+    log.error('plugin failed to start', { error: (e as Error).message });
+    process.stderr.write(`vault-plugin-ts: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+void main();

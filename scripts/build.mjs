@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Build the single executable: esbuild bundles cmd/main.ts (protos embedded as text),
+// Node's single-executable-application support turns the bundle into dist/vault-plugin-ts.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const quiet = process.argv.includes('--quiet');
+const say = (s) => { if (!quiet) process.stdout.write(s + '\n'); };
+fs.mkdirSync(dist, { recursive: true });
+
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const protos = {};
+for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
+  if (f.endsWith('.proto')) protos[f] = fs.readFileSync(path.join(root, 'proto', f), 'utf8');
+}
+
+const bundle = path.join(dist, 'main.js');
+await build({
+  entryPoints: [path.join(root, 'cmd/main.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  // Optional native back-ends that libraries probe for; absent on purpose.
+  external: ['pg-native'],
+  define: {
+    __EMBEDDED_PROTOS__: JSON.stringify(protos),
+    __PLUGIN_VERSION__: JSON.stringify(pkg.version),
+  },
+});
+
+const exe = path.join(dist, 'vault-plugin-ts');
+const seaConfig = path.join(dist, 'sea-config.json');
+const blob = path.join(dist, 'sea-prep.blob');
+fs.writeFileSync(seaConfig, JSON.stringify({
+  main: bundle,
+  output: blob,
+  disableExperimentalSEAWarning: true,
+  // A V8 code cache makes the bundle start without compiling it first.
+  useCodeCache: true,
+}));
+execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: quiet ? 'ignore' : 'inherit' });
+fs.rmSync(exe, { force: true });
+fs.copyFileSync(process.execPath, exe);
+fs.chmodSync(exe, 0o755);
+const postject = path.join(root, 'node_modules', 'postject', 'dist', 'cli.js');
+execFileSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob,
+  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: 'ignore' });
+fs.rmSync(blob);
+
+const sha = createHash('sha256').update(fs.readFileSync(exe)).digest('hex');
+fs.writeFileSync(path.join(dist, 'vault-plugin-ts.sha256'), `${sha}  vault-plugin-ts\n`);
+const mb = (fs.statSync(exe).size / 1048576).toFixed(1);
+say(`built ${path.relative(process.cwd(), exe)} (${mb} MiB)`);
+say(`sha256 ${sha}`);
+say('');
+say('Register it with Vault (copy the file into Vault\'s plugin_directory first):');
+say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts database vault-plugin-ts`);
+say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts secret vault-plugin-ts`);
+say('or with the catalog API directly:');
+say(`  vault write sys/plugins/catalog/database/vault-plugin-ts sha256=${sha} command=vault-plugin-ts`);
+say(`  vault write sys/plugins/catalog/secret/vault-plugin-ts sha256=${sha} command=vault-plugin-ts`);

@@ -1,0 +1,171 @@
+// serve(): turn this process into a go-plugin gRPC server. Order matters: the
+// handshake line is printed only once the listener accepts connections, because
+// the client dials immediately after reading it.
+import * as grpc from '@grpc/grpc-js';
+import { serviceDef } from './protos';
+import { generateIdentity, parseClientCert, type PluginIdentity } from './autotls';
+import { Broker } from './broker';
+import { negotiateVersion, type LaunchEnv } from './env';
+import type { Logger } from './log';
+
+export const CORE_PROTOCOL_VERSION = 1;
+
+export interface RuntimeContext {
+  log: Logger;
+  broker: Broker;
+  version: number;
+  env: LaunchEnv;
+  /** Register cleanup to run on Shutdown / SIGTERM / parent exit (e.g. close DB pools). */
+  onShutdown(fn: () => Promise<void> | void): void;
+}
+
+/** One entry per app protocol version: adds that version's services to the server. */
+export type VersionedServices = Record<number, (server: grpc.Server, ctx: RuntimeContext) => void>;
+
+export interface ServeOptions {
+  env: LaunchEnv;
+  log: Logger;
+  versions: VersionedServices;
+  /** Where the handshake line goes (stdout in production). */
+  writeHandshake?: (line: string) => void;
+  exit?: (code: number) => void;
+  /** How often to check that the host process is still our parent. */
+  parentPollMs?: number;
+}
+
+export interface RunningPlugin {
+  port: number;
+  version: number;
+  handshake: string;
+  shutdown(reason: string): Promise<void>;
+}
+
+async function bindInRange(server: grpc.Server, creds: grpc.ServerCredentials, min: number, max: number): Promise<number> {
+  // Start at a random offset so concurrently launched plugins rarely race for the same port.
+  const span = max - min + 1;
+  const start = Math.floor(Math.random() * span);
+  let lastErr: Error | undefined;
+  for (let i = 0; i < Math.min(span, 200); i++) {
+    const port = min + ((start + i) % span);
+    try {
+      return await new Promise<number>((res, rej) =>
+        server.bindAsync(`127.0.0.1:${port}`, creds, (e, p) => (e ? rej(e) : res(p))),
+      );
+    } catch (e) {
+      lastErr = e as Error;
+    }
+  }
+  throw new Error(`no free port in ${min}-${max}: ${lastErr?.message ?? 'unknown'}`);
+}
+
+export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
+  const { env, log } = opts;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const served = Object.keys(opts.versions).map(Number);
+  const { version, matched } = negotiateVersion(served, env.clientVersions);
+  if (!matched) log.warn('no common plugin protocol version', { client: env.clientVersions.join(','), served: served.join(',') });
+
+  let identity: PluginIdentity | undefined;
+  let clientCert: string | undefined;
+  if (env.clientCertPem) {
+    clientCert = parseClientCert(env.clientCertPem);
+    identity = await generateIdentity();
+  } else if (!env.metadataMode) {
+    // Refuse to serve plaintext: any local process could otherwise drive the plugin.
+    throw new Error(
+      env.unwrapToken
+        ? 'this plugin needs AutoMTLS (Vault 1.12 or later); the VAULT_UNWRAP_TOKEN TLS mode is not supported yet'
+        : 'PLUGIN_CLIENT_CERT is not set: refusing to serve gRPC without mutual TLS',
+    );
+  }
+
+  const shutdownHooks: Array<() => Promise<void> | void> = [];
+  const broker = new Broker(
+    identity && clientCert ? { hostCertPem: clientCert, certPem: identity.certPem, keyPem: identity.keyPem } : undefined,
+    log.named('broker'),
+  );
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      log.debug('plugin shutting down', { reason });
+      for (const fn of shutdownHooks.reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          log.warn('shutdown hook failed', { error: (e as Error).message });
+        }
+      }
+      broker.close();
+      await new Promise<void>((res) => {
+        const force = setTimeout(() => { server.forceShutdown(); res(); }, 2000);
+        force.unref();
+        server.tryShutdown(() => { clearTimeout(force); res(); });
+      });
+    })();
+    return stopping;
+  };
+
+  const ctx: RuntimeContext = { log, broker, version, env, onShutdown: (fn) => shutdownHooks.push(fn) };
+
+  server.addService(serviceDef('grpc.health.v1.Health'), {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const svc = call.request.service;
+      if (svc === '' || svc === 'plugin') cb(null, { status: 'SERVING' });
+      else cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${svc}` });
+    },
+    Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+      const svc = call.request.service;
+      call.write({ status: svc === '' || svc === 'plugin' ? 'SERVING' : 'SERVICE_UNKNOWN' });
+    },
+  });
+  server.addService(serviceDef('plugin.GRPCController'), {
+    Shutdown: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+      cb(null, {});
+      // Answer first, then stop: the client waits for the process to exit.
+      setImmediate(() => void shutdown('controller Shutdown').then(() => exit(0)));
+    },
+  });
+  server.addService(serviceDef('plugin.GRPCStdio'), {
+    // Our output goes straight to the inherited stderr/stdout pipes, which the
+    // client already reads; the stream only stays open so newer clients see support.
+    StreamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      const end = (): void => void call.end();
+      shutdownHooks.push(end);
+      call.on('cancelled', () => {
+        const i = shutdownHooks.indexOf(end);
+        if (i >= 0) shutdownHooks.splice(i, 1);
+      });
+    },
+  });
+  server.addService(serviceDef('plugin.GRPCBroker'), { StartStream: broker.startStream });
+  opts.versions[version](server, ctx);
+
+  const creds = identity && clientCert
+    ? grpc.ServerCredentials.createSsl(Buffer.from(clientCert), [
+        { private_key: Buffer.from(identity.keyPem), cert_chain: Buffer.from(identity.certPem) },
+      ], true)
+    : grpc.ServerCredentials.createInsecure();
+  const port = await bindInRange(server, creds, env.minPort, env.maxPort);
+
+  const fields = [String(CORE_PROTOCOL_VERSION), String(version), 'tcp', `127.0.0.1:${port}`, 'grpc'];
+  if (identity) fields.push(identity.handshakeCert);
+  const handshake = fields.join('|');
+  (opts.writeHandshake ?? ((l) => process.stdout.write(l + '\n')))(handshake);
+  log.debug('plugin serving', { version, port, tls: Boolean(identity) });
+
+  // The host going away (crash, kill -9) must not leave us running: we get re-parented.
+  const parent = process.ppid;
+  const poll = setInterval(() => {
+    if (process.ppid !== parent) void shutdown('parent process exited').then(() => exit(0));
+  }, opts.parentPollMs ?? 1000);
+  poll.unref();
+  shutdownHooks.unshift(() => clearInterval(poll));
+
+  return { port, version, handshake, shutdown };
+}
