@@ -1,0 +1,290 @@
+// One configured database connection (one `database/config/<name>` in Vault) and the
+// credential operations on it. No state lives only here: Vault re-sends the stored
+// config after a plugin restart and everything is rebuilt from it.
+import type { PoolClient, Client as PgClient } from 'pg';
+import { parseConfig, configSecrets, type ConnectionConfig } from './config';
+import { ConnectionPool, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
+import { detectDialect, type Dialect } from './dialects';
+import { invalid, unavailable } from './errors';
+import { quoteIdent } from './quote';
+import { withRetry } from './retry';
+import { scramVerifier } from './scram';
+import { assertNoTransactionControl, renderStatement, splitAll, type Values } from './statements';
+import type { Logger } from '../goplugin/log';
+
+export interface NewUserInput {
+  displayName: string;
+  roleName: string;
+  password: string;
+  expiration?: Date;
+  statements: string[];
+  credentialType: number;
+}
+
+export interface UpdateUserInput {
+  username: string;
+  password?: { newPassword: string; statements: string[] };
+  expiration?: { newExpiration?: Date; statements: string[] };
+  publicKey?: boolean;
+  credentialType?: number;
+  selfManagedPassword?: string;
+}
+
+type Queryable = Pick<PoolClient | PgClient, 'query'>;
+
+async function inTransaction(client: Queryable, stmts: readonly string[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const s of stmts) await client.query(s);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+export class SqlDatabase {
+  private pool?: ConnectionPool;
+  private dialect?: Dialect;
+  private ready?: Promise<void>;
+  /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
+  private useTls = false;
+  private closed = false;
+
+  private constructor(
+    private config: ConnectionConfig,
+    private target: Target,
+    private readonly log: Logger,
+  ) {}
+
+  /** Parse and validate a config; with verify, connect now and fail clearly if that is impossible. */
+  static async open(raw: Record<string, unknown>, verify: boolean, log: Logger): Promise<SqlDatabase> {
+    const { config, unknownKeys } = parseConfig(raw);
+    if (unknownKeys.length) log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
+    const target = resolveTarget(config);
+    tlsOptions(target, target.sslmode !== 'disable'); // surfaces unreadable/missing PEMs now
+    const db = new SqlDatabase(config, target, log);
+    if (verify) await db.ensureReady();
+    return db;
+  }
+
+  /** Secrets of this connection, for redaction of anything said about it. */
+  secrets(): string[] {
+    return [...configSecrets(this.config), this.target.password].filter((s): s is string => !!s);
+  }
+
+  get dialectName(): string | undefined {
+    return this.dialect?.name;
+  }
+
+  /** For tests and metrics: the live pool. */
+  get poolStats(): { total: number; idle: number; max: number } {
+    return { total: this.pool?.totalCount ?? 0, idle: this.pool?.idleCount ?? 0, max: this.config.maxOpen };
+  }
+
+  /** Connect once (TLS choice per sslmode, dialect detection), then build the pool. Retried on later calls if it fails. */
+  private ensureReady(): Promise<void> {
+    if (this.closed) return Promise.reject(unavailable('this database connection was closed'));
+    if (!this.ready) {
+      this.ready = this.connectAndDetect().catch((e) => {
+        this.ready = undefined;
+        throw e;
+      });
+    }
+    return this.ready;
+  }
+
+  private async connectAndDetect(): Promise<void> {
+    const { Client } = await import('pg');
+    let lastErr: unknown;
+    for (const useTls of tlsAttempts(this.target.sslmode)) {
+      const cfg = clientConfig(this.target, this.config, useTls);
+      const probe = new Client(cfg);
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        const { rows } = await probe.query<{ version: string }>('SELECT version() AS version');
+        this.dialect = detectDialect(rows[0]?.version ?? '');
+        await probe.end().catch(() => undefined);
+        this.useTls = useTls;
+        this.pool = new ConnectionPool(cfg, this.config);
+        this.log.debug('connected', { dialect: this.dialect.name, tls: useTls });
+        return;
+      } catch (e) {
+        lastErr = e;
+        await probe.end().catch(() => undefined);
+      }
+    }
+    const err = lastErr as Error | undefined;
+    throw unavailable(`cannot connect to ${this.target.host}:${this.target.port}/${this.target.database} as ${this.target.user}: ${err?.message ?? err}`);
+  }
+
+  private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect }> {
+    await this.ensureReady();
+    return { pool: this.pool!, dialect: this.dialect! };
+  }
+
+  /** Render every statement with the call's values; reject transaction control. */
+  private render(commands: readonly string[], values: Values): string[] {
+    const stmts = splitAll(commands);
+    assertNoTransactionControl(stmts);
+    return stmts.map((s) => renderStatement(s, values));
+  }
+
+  private passwordValue(clear: string): string {
+    return this.config.scram ? scramVerifier(clear) : clear;
+  }
+
+  async newUser(input: NewUserInput): Promise<string> {
+    if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
+    if (!input.password) throw invalid('password is required');
+    if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
+    const { pool, dialect } = await this.ctx();
+    const username = dialect.normalizeUsername(this.config.usernameTemplate.render({ DisplayName: input.displayName, RoleName: input.roleName }));
+    if (!username) throw invalid('username_template produced an empty username');
+    if (CONTROL_CHARS.test(username)) throw invalid('generated username contains control characters');
+    const bytes = Buffer.byteLength(username);
+    if (bytes > dialect.maxUsernameBytes) {
+      throw invalid(`generated username is ${bytes} bytes; ${dialect.name} keeps at most ${dialect.maxUsernameBytes} (end username_template with "| truncate ${dialect.maxUsernameBytes}")`);
+    }
+    const stmts = this.render(input.statements, {
+      name: username,
+      username,
+      password: this.passwordValue(input.password),
+      expiration: input.expiration ? dialect.formatExpiration(input.expiration) : 'infinity',
+    });
+
+    if (dialect.transactionalDdl) {
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('NewUser'));
+    } else {
+      try {
+        await pool.with(async (c) => { for (const s of stmts) await withRetry(() => c.query(s), this.retryLog('NewUser')); });
+      } catch (e) {
+        // No transactional DDL: undo what did run, so a failed call leaves no role.
+        await this.dropRoleQuietly(username);
+        throw e;
+      }
+    }
+    return username;
+  }
+
+  async updateUser(input: UpdateUserInput): Promise<void> {
+    if (!input.username) throw invalid('username is required');
+    if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
+    if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
+    if (input.password && !input.password.newPassword) throw invalid('new password is empty');
+    const { pool, dialect } = await this.ctx();
+    const stmts: string[] = [];
+    if (input.password) {
+      const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
+      stmts.push(...this.render(cmds, { name: input.username, username: input.username, password: this.passwordValue(input.password.newPassword) }));
+    }
+    if (input.expiration) {
+      const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];
+      const exp = input.expiration.newExpiration ? dialect.formatExpiration(input.expiration.newExpiration) : 'infinity';
+      stmts.push(...this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
+    }
+
+    const isRoot = !!input.password && input.username === this.target.user;
+    if (isRoot && this.config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(this.config.connectionUrl) && !this.config.password) {
+      throw invalid('cannot rotate the root password: connection_url has the password written in; use {{password}} and the password field');
+    }
+
+    if (input.selfManagedPassword && input.password) {
+      // Self-managed static roles: the user changes its own password with the one it has.
+      const { Client } = await import('pg');
+      const own = new Client(clientConfig({ ...this.target, user: input.username, password: input.selfManagedPassword }, this.config, this.useTls));
+      own.on('error', () => undefined);
+      try {
+        await own.connect();
+        await withRetry(() => inTransaction(own, stmts), this.retryLog('UpdateUser'));
+      } finally {
+        await own.end().catch(() => undefined);
+      }
+      return;
+    }
+
+    await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('UpdateUser'));
+    if (isRoot) await this.swapRootPassword(input.password!.newPassword);
+  }
+
+  /** After rotating the connection's own password: new connections use it; in-flight calls finish on the old pool. */
+  private async swapRootPassword(newPassword: string): Promise<void> {
+    const old = this.pool!;
+    this.config = { ...this.config, password: newPassword };
+    this.target = { ...this.target, password: newPassword };
+    this.pool = new ConnectionPool(clientConfig(this.target, this.config, this.useTls), this.config);
+    void old.end().catch(() => undefined);
+    this.log.info('root credential rotated; connection pool rebuilt');
+  }
+
+  async deleteUser(username: string, statements: string[]): Promise<void> {
+    if (!username) throw invalid('username is required');
+    const { pool, dialect } = await this.ctx();
+    const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
+    if (exists.rowCount === 0) return; // already gone: revocation is idempotent
+
+    if (statements.some((s) => s.trim())) {
+      const stmts = this.render(statements, { name: username, username });
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('DeleteUser'));
+      return;
+    }
+    await this.defaultRevoke(username, pool, dialect);
+  }
+
+  /**
+   * Remove a role however it is entangled: end its sessions, move away what it owns and
+   * revoke its grants in every database that records any, then drop it.
+   */
+  private async defaultRevoke(username: string, pool: ConnectionPool, dialect: Dialect): Promise<void> {
+    const user = quoteIdent(username);
+    const admin = quoteIdent(this.target.user);
+    if (dialect.terminateSessionsQuery) {
+      await pool.with((c) => c.query(dialect.terminateSessionsQuery!, [username])).catch((e: Error) =>
+        this.log.warn('could not end the sessions of a revoked user', { error: e.message }));
+    }
+    const dep = dialect.dependentDatabases(username);
+    const dbs = new Set((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname));
+    dbs.add(this.target.database); // DROP OWNED here also revokes grants on shared objects
+    for (const db of dbs) {
+      const release = async (c: Queryable) => {
+        const [reassign, ...rest] = dialect.releaseObjects(user, admin);
+        try {
+          await c.query(reassign);
+        } catch (e) {
+          // Without rights over both roles REASSIGN fails; DROP OWNED alone still frees the role.
+          this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: (e as Error).message });
+        }
+        for (const s of rest) await c.query(s);
+      };
+      if (db === this.target.database) await withRetry(() => pool.with(release), this.retryLog('DeleteUser'));
+      else {
+        const c = await pool.single(db);
+        try { await withRetry(() => release(c), this.retryLog('DeleteUser')); } finally { await c.end().catch(() => undefined); }
+      }
+    }
+    await withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user))), this.retryLog('DeleteUser'));
+  }
+
+  private async dropRoleQuietly(username: string): Promise<void> {
+    try {
+      const { pool, dialect } = await this.ctx();
+      await this.defaultRevoke(username, pool, dialect);
+    } catch (e) {
+      this.log.error('could not remove a partially created user; remove it by hand', { username, error: (e as Error).message });
+    }
+  }
+
+  private retryLog(op: string) {
+    return { onRetry: (attempt: number, code: string) => this.log.debug('retrying transaction', { op, attempt, sqlstate: code }) };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const p = this.pool;
+    this.pool = undefined;
+    await p?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,35 @@
+// What differs between PostgreSQL-wire databases when managing roles.
+export type DialectName = 'postgresql' | 'cockroachdb' | 'yugabytedb';
+
+export interface Dialect {
+  name: DialectName;
+  /** The name the server will actually store (CockroachDB folds user names to lower case). */
+  normalizeUsername(username: string): string;
+  /** Longest user name the server keeps without silently truncating it. */
+  maxUsernameBytes: number;
+  /** Can CREATE ROLE / GRANT run inside BEGIN..COMMIT and be rolled back? */
+  transactionalDdl: boolean;
+  /** Text for {{expiration}} / VALID UNTIL. */
+  formatExpiration(d: Date): string;
+  defaultRotation: string;
+  defaultRenew: string;
+  /** Query listing the databases where the user owns objects or holds privileges. */
+  dependentDatabases(username: string): { text: string; values: string[] };
+  /** Statements run in each of those databases so the role can be dropped. */
+  releaseObjects(quotedUser: string, quotedAdmin: string): string[];
+  /** Statements that finally remove the role. */
+  dropRole(quotedUser: string): string[];
+  /** Query ($1 = user name) ending the user's open sessions, so revocation takes effect now. */
+  terminateSessionsQuery?: string;
+  /** Query ($1 = user name) returning a row when the role exists. */
+  roleExistsQuery: string;
+}
+
+/** Vault's format for {{expiration}}: 2006-01-02 15:04:05-0700, in UTC. */
+export function vaultExpiration(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}+0000`;
+}
+
+export const DEFAULT_ROTATION = 'ALTER ROLE "{{name}}" WITH PASSWORD \'{{password}}\';';
+export const DEFAULT_RENEW = 'ALTER ROLE "{{name}}" VALID UNTIL \'{{expiration}}\';';

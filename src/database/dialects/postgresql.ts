@@ -1,0 +1,25 @@
+import { DEFAULT_RENEW, DEFAULT_ROTATION, vaultExpiration, type Dialect } from './dialect';
+
+export const postgresql: Dialect = {
+  name: 'postgresql',
+  normalizeUsername: (u) => u,
+  maxUsernameBytes: 63, // NAMEDATALEN - 1
+  transactionalDdl: true,
+  formatExpiration: vaultExpiration,
+  defaultRotation: DEFAULT_ROTATION,
+  defaultRenew: DEFAULT_RENEW,
+  // pg_shdepend records, per database, what a role owns and every privilege granted to it.
+  dependentDatabases: (username) => ({
+    values: [username],
+    text: `SELECT DISTINCT d.datname FROM pg_catalog.pg_shdepend s
+       JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+       JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid
+      WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = $1 AND d.datallowconn`,
+  }),
+  // Objects move to the admin (data is kept); DROP OWNED then revokes every remaining grant,
+  // including on shared objects such as databases.
+  releaseObjects: (user, admin) => [`REASSIGN OWNED BY ${user} TO ${admin}`, `DROP OWNED BY ${user}`],
+  dropRole: (user) => [`DROP ROLE IF EXISTS ${user}`],
+  terminateSessionsQuery: 'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()',
+  roleExistsQuery: 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1',
+};

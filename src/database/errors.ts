@@ -1,0 +1,40 @@
+// Errors the database role returns. Every message that leaves the plugin goes
+// through redact() with the secrets of the call, so no password or URL credential
+// reaches Vault's log or the API caller.
+import * as grpc from '@grpc/grpc-js';
+import { redact } from '../goplugin/log';
+
+export class PluginError extends Error {
+  constructor(readonly code: grpc.status, message: string) {
+    super(message);
+  }
+}
+
+export const invalid = (msg: string) => new PluginError(grpc.status.INVALID_ARGUMENT, msg);
+export const precondition = (msg: string) => new PluginError(grpc.status.FAILED_PRECONDITION, msg);
+export const unavailable = (msg: string) => new PluginError(grpc.status.UNAVAILABLE, msg);
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+/** Map anything thrown while talking to the database to a gRPC status with a redacted message. */
+export function toGrpcError(e: unknown, secrets: readonly string[], context: string): grpc.ServiceError | { code: grpc.status; details: string } {
+  if (e instanceof PluginError) return { code: e.code, details: redact(e.message, secrets) };
+  const pe = (e ?? {}) as PgLikeError;
+  const base = pe.message || String(e);
+  const msg = redact(`${context}: ${base}${pe.code && /^[0-9A-Z]{5}$/.test(pe.code) ? ` (SQLSTATE ${pe.code})` : ''}`, secrets);
+  let code = grpc.status.INTERNAL;
+  const c = pe.code ?? '';
+  if (CONNECTION_CODES.has(c) || /timeout|terminated|Connection terminated|connect/i.test(base)) code = grpc.status.UNAVAILABLE;
+  else if (c === '28P01' || c === '28000') code = grpc.status.PERMISSION_DENIED;
+  else if (c.startsWith('42') || c.startsWith('22')) code = grpc.status.INVALID_ARGUMENT;
+  else if (c === '42501') code = grpc.status.PERMISSION_DENIED;
+  return { code, details: msg };
+}

