@@ -246,16 +246,22 @@ export class SqlDatabase {
         this.log.warn('could not end the sessions of a revoked user', { error: e.message }));
     }
     const dep = dialect.dependentDatabases(username);
-    const dbs = new Set((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname));
-    dbs.add(this.target.database); // DROP OWNED here also revokes grants on shared objects
+    const dbs = (await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname);
+    let member = false;
     for (const db of dbs) {
       const release = async (c: Queryable) => {
         const [reassign, ...rest] = dialect.releaseObjects(user, admin);
         try {
           await c.query(reassign);
         } catch (e) {
-          // Without rights over both roles REASSIGN fails; DROP OWNED alone still frees the role.
-          this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: (e as Error).message });
+          if (!member && (e as { code?: string }).code === '42501') {
+            await c.query(dialect.takeMembership(user, admin));
+            member = true;
+            await c.query(reassign).catch((e2: Error) => this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: e2.message }));
+          } else {
+            // Data cannot be moved (e.g. no rights on the target): DROP OWNED still frees the role.
+            this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: (e as Error).message });
+          }
         }
         for (const s of rest) await c.query(s);
       };

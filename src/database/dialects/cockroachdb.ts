@@ -15,6 +15,7 @@ export const cockroachdb: Dialect = {
   dependentDatabases: () => ({ text: "SELECT datname FROM pg_catalog.pg_database WHERE datname <> 'system'", values: [] }),
   releaseObjects: (user, admin) => [`REASSIGN OWNED BY ${user} TO ${admin}`, `DROP OWNED BY ${user}`],
   dropRole: (user) => [`DROP ROLE IF EXISTS ${user}`],
+  takeMembership: (user, admin) => `GRANT ${user} TO ${admin}`,
   terminateSessionsQuery: 'CANCEL SESSIONS IF EXISTS (SELECT session_id FROM [SHOW CLUSTER SESSIONS] WHERE user_name = $1)',
   roleExistsQuery: 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1',
 };

@@ -17,6 +17,8 @@ export interface Dialect {
   dependentDatabases(username: string): { text: string; values: string[] };
   /** Statements run in each of those databases so the role can be dropped. */
   releaseObjects(quotedUser: string, quotedAdmin: string): string[];
+  /** Gives the admin the privileges of the user, when releasing objects is denied. */
+  takeMembership(quotedUser: string, quotedAdmin: string): string;
   /** Statements that finally remove the role. */
   dropRole(quotedUser: string): string[];
   /** Query ($1 = user name) ending the user's open sessions, so revocation takes effect now. */

@@ -1,0 +1,293 @@
+// SqlDatabase against a real PostgreSQL with SCRAM authentication.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { SqlDatabase } from '../../src/database/database';
+import { Instances } from '../../src/database/plugin';
+import { PluginError, toGrpcError } from '../../src/database/errors';
+import { CREATE, admin, login, pgInfo, quietLog, roleExists, urlConfig } from '../support/db';
+
+const pw = () => 'A1-' + randomBytes(12).toString('base64url');
+const inOneHour = () => new Date(Date.now() + 3600_000);
+let db: SqlDatabase;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  db = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog(logs));
+});
+afterAll(async () => { await db?.close(); });
+
+const newUser = (d: SqlDatabase, over: Partial<Parameters<SqlDatabase['newUser']>[0]> = {}) =>
+  d.newUser({ displayName: 'token', roleName: 'app', password: pw(), expiration: inOneHour(), statements: CREATE, credentialType: 0, ...over });
+
+describe('issuing credentials', () => {
+  it('issues a user that logs in, with VALID UNTIL set to the lease expiry', async () => {
+    const password = pw();
+    const expiration = inOneHour();
+    const username = await newUser(db, { password, expiration, displayName: 'token-alice' });
+    expect(username).toMatch(/^v-token-al-app-[A-Za-z0-9]{20}-\d+$/);
+    expect(await login(username, password)).toBe(true);
+    expect(await login(username, 'not-it')).toMatch(/password authentication failed/);
+    const until = await admin(async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [username])).rows[0].rolvaliduntil as Date);
+    expect(Math.abs(until.getTime() - expiration.getTime())).toBeLessThan(1000);
+    expect(db.dialectName).toBe('postgresql');
+  });
+
+  it('revocation removes the user: no login, no pg_roles row, and is idempotent', async () => {
+    const password = pw();
+    const username = await newUser(db, { password });
+    await db.deleteUser(username, []);
+    expect(await login(username, password)).toMatch(/password authentication failed|does not exist/);
+    expect(await roleExists(username)).toBe(false);
+    await expect(db.deleteUser(username, [])).resolves.toBeUndefined();
+    await expect(db.deleteUser(username, ['DROP ROLE "{{name}}";'])).resolves.toBeUndefined();
+  });
+
+  it('a failing second statement leaves no role behind, and the error carries no password', async () => {
+    const password = 'Secret-' + randomBytes(8).toString('hex');
+    let username = '';
+    const err = await newUser(db, {
+      password,
+      displayName: 'atomic',
+      statements: [...CREATE, 'GRANT SELECT ON no_such_table TO "{{name}}";'],
+    }).catch((e) => e);
+    const status = toGrpcError(err, [password], 'NewUser');
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toMatch(/no_such_table.*SQLSTATE 42P01/);
+    expect(status.details).not.toContain(password);
+    const left = await admin(async (c) => (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-atomic-%'")).rows);
+    expect(left).toEqual([]);
+    void username;
+  });
+
+  it('50 concurrent NewUser calls all succeed, distinct, within max_open_connections', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { max_open_connections: 5, max_idle_connections: 2 }), true, quietLog());
+    try {
+      let maxSeen = 0;
+      const probe = setInterval(() => { maxSeen = Math.max(maxSeen, d.poolStats.total); }, 1);
+      const creds = await Promise.all(Array.from({ length: 50 }, () => { const p = pw(); return newUser(d, { password: p, displayName: 'conc' }).then((u) => ({ u, p })); }));
+      clearInterval(probe);
+      expect(new Set(creds.map((c) => c.u)).size).toBe(50);
+      expect(maxSeen).toBeGreaterThan(1);
+      expect(maxSeen).toBeLessThanOrEqual(5);
+      expect(d.poolStats.idle).toBeLessThanOrEqual(2); // max_idle_connections applied
+      const logins = await Promise.all(creds.slice(0, 10).map((c) => login(c.u, c.p)));
+      expect(logins.every((l) => l === true)).toBe(true);
+      await Promise.all(creds.map((c) => d.deleteUser(c.u, [])));
+      const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-conc-%'")).rows[0].n);
+      expect(left).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('injection through display name, role name and password is quoted, not executed', async () => {
+    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS canary (x int)'));
+    const evil = `x"; DROP TABLE canary; --`;
+    const password = `pa'ss"; DROP TABLE canary; --\\`;
+    const username = await newUser(db, { displayName: evil, roleName: `r'); DROP TABLE canary; --`, password });
+    expect(username.startsWith('v-x"; DROP')).toBe(true);
+    expect(await login(username, password)).toBe(true);
+    expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary') AS t")).rows[0].t)).toBe('canary');
+    await db.deleteUser(username, []);
+    expect(await roleExists(username)).toBe(false);
+  });
+
+  it('placeholders outside quotes with special characters are refused before any SQL runs', async () => {
+    await expect(newUser(db, { displayName: 'bare x', statements: ['CREATE ROLE {{name}};'] })).rejects.toThrow(/inside quotes/);
+  });
+
+  it('rejects unsupported requests clearly', async () => {
+    await expect(newUser(db, { credentialType: 1 })).rejects.toThrow(/credential_type 1 is not supported/);
+    await expect(newUser(db, { statements: [] })).rejects.toThrow(/creation statements are required/);
+    await expect(newUser(db, { statements: ['BEGIN; CREATE ROLE "{{name}}"; COMMIT;'] })).rejects.toThrow(/transaction control/);
+    await expect(db.updateUser({ username: 'x' })).rejects.toThrow(/no changes requested/);
+    await expect(newUser(db, { roleName: 'r'.repeat(80), displayName: 'd', statements: CREATE }).then(() => 'ok')).resolves.toBe('ok');
+    const long = await SqlDatabase.open(urlConfig(pgInfo(), { username_template: '{{.RoleName}}-{{random 60}}' }), false, quietLog());
+    await expect(newUser(long)).rejects.toThrow(/keeps at most 63.*truncate 63/);
+    await long.close();
+  });
+
+  it('retries SQLSTATE 40001 and succeeds', async () => {
+    await admin((c) => c.query('DROP SEQUENCE IF EXISTS retry_seq; CREATE SEQUENCE retry_seq; GRANT USAGE ON SEQUENCE retry_seq TO PUBLIC'));
+    const flaky = `DO $$ BEGIN IF nextval('retry_seq') < 3 THEN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; END IF; END $$;`;
+    const username = await newUser(db, { statements: [...CREATE, flaky], displayName: 'retry' });
+    expect(await roleExists(username)).toBe(true);
+    expect(await admin(async (c) => (await c.query("SELECT last_value::int AS v FROM retry_seq")).rows[0].v)).toBe(3);
+    expect(logs.some((l) => l.includes('retrying transaction') && l.includes('40001'))).toBe(true);
+  });
+});
+
+describe('updating users', () => {
+  it('renews: UpdateUser with an expiration moves VALID UNTIL', async () => {
+    const username = await newUser(db);
+    const later = new Date(Date.now() + 7 * 86400_000);
+    await db.updateUser({ username, expiration: { newExpiration: later, statements: [] } });
+    const until = await admin(async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [username])).rows[0].rolvaliduntil as Date);
+    expect(Math.abs(until.getTime() - later.getTime())).toBeLessThan(1000);
+  });
+
+  it('static role rotation changes the password (default statement), the old one stops working', async () => {
+    const name = 'static_' + randomBytes(4).toString('hex');
+    const old = pw();
+    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN PASSWORD '${old}'`));
+    const fresh = `n3w'pass"word-${randomBytes(4).toString('hex')}`;
+    await db.updateUser({ username: name, password: { newPassword: fresh, statements: [] } });
+    expect(await login(name, fresh)).toBe(true);
+    expect(await login(name, old)).not.toBe(true);
+  });
+
+  it('self-managed static roles change their own password using the current one', async () => {
+    const name = 'selfm_' + randomBytes(4).toString('hex');
+    const old = pw();
+    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN PASSWORD '${old}'`));
+    const fresh = pw();
+    await db.updateUser({ username: name, password: { newPassword: fresh, statements: [] }, selfManagedPassword: old });
+    expect(await login(name, fresh)).toBe(true);
+    await expect(db.updateUser({ username: name, password: { newPassword: pw(), statements: [] }, selfManagedPassword: 'wrong' })).rejects.toThrow(/password authentication failed/);
+  });
+
+  it('root rotation: the connection user gets a new password and the plugin keeps working', async () => {
+    const rootName = 'vaultroot_' + randomBytes(4).toString('hex');
+    const rootPw = pw();
+    await admin((c) => c.query(`CREATE ROLE ${rootName} LOGIN CREATEROLE PASSWORD '${rootPw}'`));
+    const info = pgInfo();
+    const d = await SqlDatabase.open(urlConfig({ ...info, user: rootName, password: rootPw }), true, quietLog());
+    try {
+      const before = await newUser(d, { displayName: 'prerot' });
+      const next = pw();
+      await d.updateUser({ username: rootName, password: { newPassword: next, statements: [] } });
+      expect(await login(rootName, next)).toBe(true);
+      expect(await login(rootName, rootPw)).not.toBe(true);
+      const p = pw();
+      const after = await newUser(d, { password: p, displayName: 'postrot' });
+      expect(await login(after, p)).toBe(true);
+      await d.deleteUser(before, []);
+      await d.deleteUser(after, []);
+      expect(await roleExists(after)).toBe(false);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('password_authentication=scram-sha-256 stores a verifier computed by the plugin; login works, also with non-ASCII passwords', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { password_authentication: 'scram-sha-256' }), true, quietLog());
+    try {
+      for (const password of [pw(), 'Ünïcødé-pässwörd-ﬁ-' + randomBytes(3).toString('hex')]) {
+        const username = await newUser(d, { password, displayName: 'scram' });
+        const stored = await admin(async (c) => (await c.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [username])).rows[0].rolpassword as string);
+        expect(stored).toMatch(/^SCRAM-SHA-256\$4096:/);
+        expect(await login(username, password)).toBe(true);
+        await d.deleteUser(username, []);
+      }
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('revocation of entangled users', () => {
+  it('drops a user that owns objects and holds grants in another database; its objects go to the admin', async () => {
+    const other = 'otherdb_' + randomBytes(3).toString('hex');
+    await admin((c) => c.query(`CREATE DATABASE ${other}`));
+    const password = pw();
+    const username = await newUser(db, {
+      password,
+      displayName: 'owner',
+      statements: [...CREATE, `GRANT CONNECT, CREATE ON DATABASE ${other} TO "{{name}}";`],
+    });
+    await admin((c) => c.query(`GRANT CREATE ON SCHEMA public TO "${username}"`), pgInfo(), other);
+    // As the issued user: own a table in the other database.
+    await admin((c) => c.query('CREATE TABLE owned_by_dynamic (x int)'), { ...pgInfo(), user: username, password }, other);
+    await db.deleteUser(username, []);
+    expect(await roleExists(username)).toBe(false);
+    const owner = await admin(async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_dynamic'")).rows[0]?.tableowner, pgInfo(), other);
+    expect(owner).toBe(pgInfo().user);
+  });
+
+  it('a non-superuser CREATEROLE admin revokes a user holding grants and owning a table', async () => {
+    const adminName = 'creator_' + randomBytes(4).toString('hex');
+    const adminPw = pw();
+    await admin((c) => c.query(`CREATE ROLE ${adminName} LOGIN CREATEROLE PASSWORD '${adminPw}'; GRANT CREATE ON SCHEMA public TO ${adminName} WITH GRANT OPTION`));
+    const asAdmin = { ...pgInfo(), user: adminName, password: adminPw };
+    await admin((c) => c.query(`CREATE TABLE ${adminName}_data (x int)`), asAdmin);
+    const d = await SqlDatabase.open(urlConfig(asAdmin), true, quietLog());
+    try {
+      const password = pw();
+      const username = await newUser(d, { password, displayName: 'nonsu', statements: [...CREATE, `GRANT SELECT ON ${adminName}_data TO "{{name}}"; GRANT CREATE ON SCHEMA public TO "{{name}}";`] });
+      await admin((c) => c.query('CREATE TABLE nonsu_owned (x int)'), { ...pgInfo(), user: username, password });
+      await d.deleteUser(username, []);
+      expect(await roleExists(username)).toBe(false);
+      const owner = await admin(async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'nonsu_owned'")).rows[0]?.tableowner);
+      expect(owner).toBe(adminName);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('ends the revoked user\'s open sessions', async () => {
+    const password = pw();
+    const username = await newUser(db, { password, displayName: 'sess' });
+    const { Client } = await import('pg');
+    const c = new Client({ ...pgInfo(), user: username, password });
+    let ended = false;
+    c.on('error', () => { ended = true; });
+    await c.connect();
+    await db.deleteUser(username, []);
+    await c.query('SELECT 1').then(() => undefined, () => { ended = true; });
+    expect(ended).toBe(true);
+    await c.end().catch(() => undefined);
+  });
+});
+
+describe('connection handling', () => {
+  it('verify_connection fails clearly on a wrong password, without echoing it', async () => {
+    const wrong = 'Wr0ng-' + randomBytes(6).toString('hex');
+    const err = await SqlDatabase.open(urlConfig({ ...pgInfo(), password: wrong }), true, quietLog()).catch((e) => e);
+    expect(err).toBeInstanceOf(PluginError);
+    const st = toGrpcError(err, [wrong], 'Initialize');
+    expect(st.code).toBe(grpc.status.UNAVAILABLE);
+    expect(st.details).toMatch(/password authentication failed/);
+    expect(st.details).not.toContain(wrong);
+  });
+
+  it('without verification an unreachable server fails the first call, not Initialize', async () => {
+    const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), port: 1 }), false, quietLog());
+    await expect(newUser(d)).rejects.toThrow(/cannot connect to 127.0.0.1:1/);
+    await d.close();
+  });
+
+  it('sslmode=prefer falls back to plaintext on a server without TLS; require fails clearly', async () => {
+    const prefer = await SqlDatabase.open(urlConfig(pgInfo(), { connection_url: undefined, host: pgInfo().host, port: pgInfo().port, db: 'postgres', sslmode: 'prefer' }), true, quietLog());
+    await prefer.close();
+    const err = await SqlDatabase.open({ host: pgInfo().host, port: pgInfo().port, db: 'postgres', username: pgInfo().user, password: pgInfo().password, sslmode: 'require' }, true, quietLog()).catch((e) => e);
+    expect(String(err.message)).toMatch(/does not support SSL/);
+  });
+
+  it('special characters in the password survive connection_url escaping', async () => {
+    const name = 'special_' + randomBytes(4).toString('hex');
+    const password = `p@ss:w/o?r#d%20'"\\ é&x=y`;
+    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN CREATEROLE PASSWORD '${password.replace(/'/g, "''")}'`));
+    const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password }), true, quietLog());
+    const u = await newUser(d, { displayName: 'spc' });
+    await d.deleteUser(u, []);
+    await d.close();
+  });
+});
+
+describe('multiplexed instances', () => {
+  it('keeps configs apart: closing one never touches another', async () => {
+    const inst = new Instances(quietLog());
+    await inst.initialize('a', urlConfig(pgInfo()), true);
+    await inst.initialize('b', urlConfig(pgInfo(), { username_template: 'b-{{random 10}}' }), true);
+    const ub = await newUser(inst.get('b'));
+    expect(ub).toMatch(/^b-/);
+    await inst.close('a');
+    expect(() => inst.get('a')).toThrow(/not initialized/);
+    const ub2 = await newUser(inst.get('b'));
+    await inst.get('b').deleteUser(ub, []);
+    await inst.get('b').deleteUser(ub2, []);
+    await inst.closeAll();
+    expect(inst.size).toBe(0);
+  });
+});
