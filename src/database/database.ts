@@ -32,15 +32,14 @@ export interface UpdateUserInput {
 
 type Queryable = Pick<PoolClient | PgClient, 'query'>;
 
+/**
+ * Run statements atomically in ONE round trip: PostgreSQL (and CockroachDB) execute a
+ * multi-statement simple query as a single implicit transaction that is rolled back as
+ * a whole on error. The separator survives a statement ending in a -- comment.
+ */
 async function inTransaction(client: Queryable, stmts: readonly string[]): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    for (const s of stmts) await client.query(s);
-    await client.query('COMMIT');
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+  if (stmts.length === 0) return;
+  await client.query(stmts.join('\n;\n'));
 }
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;

@@ -2,11 +2,13 @@
 // The plugin answers with a certificate of the same shape (ECDSA P-521, CN/SAN
 // localhost, usable as client and server, self-signed CA) and requires the client's
 // certificate on every connection, including the broker connections it dials back.
-import 'reflect-metadata'; // @peculiar/x509 resolves its ASN.1 providers through tsyringe
-import { webcrypto, randomBytes, X509Certificate } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+//
+// The certificate is one fixed shape written with node:crypto and a few DER helpers
+// rather than a general X.509 library: it is made on every plugin start, before the
+// handshake, where loading such a library costs more than all the rest of start-up.
+import { generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import { bits, bool, explicit, octets, oid, seq, set, time, uint, utf8, tlv } from './der';
 
 export interface PluginIdentity {
   certPem: string;
@@ -15,40 +17,43 @@ export interface PluginIdentity {
   handshakeCert: string;
 }
 
-function toPem(der: ArrayBuffer, label: string): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
+const ECDSA_WITH_SHA512 = seq(oid('1.2.840.10045.4.3.4'));
+const NAME = seq(
+  set(seq(oid('2.5.4.10'), utf8('HashiCorp'))),
+  set(seq(oid('2.5.4.3'), utf8('localhost'))),
+);
+const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+const EXTENSIONS = explicit(3, seq(
+  ext('2.5.29.19', true, seq(bool(true))), // basicConstraints: CA
+  // keyUsage: digitalSignature(0) keyEncipherment(2) keyAgreement(4) keyCertSign(5)
+  ext('2.5.29.15', true, bits(Buffer.from([0b10101100]), 2)),
+  ext('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.2'), oid('1.3.6.1.5.5.7.3.1'))), // clientAuth, serverAuth
+  ext('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')))), // SAN dNSName
+));
+
+const toPem = (der: Buffer, label: string) =>
+  `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
 
 export async function generateIdentity(): Promise<PluginIdentity> {
-  const alg = { name: 'ECDSA', namedCurve: 'P-521', hash: 'SHA-512' } as const;
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const serial = randomBytes(16);
-  serial[0] &= 0x7f; // positive INTEGER
+  const { publicKey, privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-521' });
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
-    name: 'CN=localhost, O=HashiCorp',
-    notBefore: new Date(now - 30_000),
-    notAfter: new Date(now + 262980 * 3600_000),
-    signingAlgorithm: alg,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment |
-          x509.KeyUsageFlags.keyAgreement | x509.KeyUsageFlags.keyCertSign,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }]),
-    ],
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  const serial = randomBytes(16);
+  serial[0] &= 0x7f;
+  const tbs = seq(
+    explicit(0, uint(Buffer.from([2]))), // v3
+    uint(serial),
+    ECDSA_WITH_SHA512,
+    NAME,
+    seq(time(new Date(now - 30_000)), time(new Date(now + 262980 * 3600_000))),
+    NAME,
+    publicKey.export({ type: 'spki', format: 'der' }),
+    EXTENSIONS,
+  );
+  const der = seq(tbs, ECDSA_WITH_SHA512, bits(sign('sha512', tbs, privateKey)));
   return {
-    certPem: cert.toString('pem') + '\n',
-    keyPem: toPem(pkcs8, 'PRIVATE KEY'),
-    handshakeCert: Buffer.from(cert.rawData).toString('base64').replace(/=+$/, ''),
+    certPem: toPem(der, 'CERTIFICATE'),
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    handshakeCert: der.toString('base64').replace(/=+$/, ''),
   };
 }
 

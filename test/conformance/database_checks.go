@@ -55,8 +55,10 @@ func adminQuery(p pgInfo, q string, args ...interface{}) (int, error) {
 	return n, err
 }
 
+func sqlOpen(p pgInfo) (*sql.DB, error) { return sql.Open("postgres", p.dsn(p.User, p.Password)) }
+
 func adminExec(p pgInfo, q string) error {
-	db, err := sql.Open("postgres", p.dsn(p.User, p.Password))
+	db, err := sqlOpen(p)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func launchDatabase(exe string, versions []int, env ...string) (*launched, error
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: conformance <runtime|database|orphan> /abs/path/to/vault-plugin-ts [args]")
+		fmt.Fprintln(os.Stderr, "usage: conformance <runtime|database|orphan|demo> /abs/path/to/vault-plugin-ts [args]")
 		os.Exit(2)
 	}
 	scenario, exe, args := os.Args[1], os.Args[2], os.Args[3:]
@@ -129,6 +129,9 @@ func main() {
 		databaseChecks(exe, args)
 	case "orphan":
 		orphan(exe)
+		return
+	case "demo":
+		demo(exe)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "unknown scenario %q\n", scenario)

@@ -1,0 +1,46 @@
+// Just enough DER to write one certificate shape (see autotls.ts). Lengths use the
+// definite form; every value here is small and well-formed by construction.
+function len(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v >>= 8) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+export const tlv = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+export const seq = (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items));
+export const set = (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items));
+export const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner);
+export const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));
+export const octets = (b: Buffer): Buffer => tlv(0x04, b);
+export const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
+/** BIT STRING with `unused` trailing bits in the last byte. */
+export const bits = (b: Buffer, unused = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unused]), b]));
+
+/** Non-negative INTEGER from big-endian bytes, minimally encoded. */
+export function uint(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  let v = b.subarray(i);
+  if (v[0] & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+  return tlv(0x02, v);
+}
+
+export function oid(dotted: string): Buffer {
+  const [a, b, ...rest] = dotted.split('.').map(Number);
+  const out = [40 * a + b];
+  for (const n of rest) {
+    const chunk: number[] = [];
+    let v = n;
+    do { chunk.unshift(v & 0x7f); v = Math.floor(v / 128); } while (v > 0);
+    for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
+    out.push(...chunk);
+  }
+  return tlv(0x06, Buffer.from(out));
+}
+
+/** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5). */
+export function time(d: Date): Buffer {
+  const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'; // YYYYMMDDHHMMSSZ
+  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso));
+}
