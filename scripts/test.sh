@@ -10,4 +10,12 @@ echo "== build"
 node scripts/build.mjs --quiet
 bash scripts/conformance-build.sh
 echo "== tests"
-npx vitest run "$@"
+report=.build/vitest-report.json
+rc=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || rc=$?
+# One plain closing line for CI: "N passed, N failed".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+' "$report" || true
+exit $rc

@@ -33,7 +33,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(opts: { flags?: string[]; port?: number } = {}): Promise<PgServer> {
+export interface StartOptions {
+  flags?: string[];
+  port?: number;
+  /** Address to listen on (default 127.0.0.1; any 127.x address works on Linux). */
+  host?: string;
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: { certPem: string; keyPem: string };
+}
+
+export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
+  const host = opts.host ?? '127.0.0.1';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pg-'));
   fs.chmodSync(dir, 0o755);
   // The server (possibly another user) creates its socket and lock file here.
@@ -51,20 +61,33 @@ export async function startPostgres(opts: { flags?: string[]; port?: number } = 
     authMethod: 'scram-sha-256',
     persistent,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${sock}`, '-c', 'max_connections=300', ...(opts.flags ?? [])],
+    postgresFlags: [
+      '-c', `listen_addresses=${host}`, '-c', `unix_socket_directories=${sock}`, '-c', 'max_connections=300',
+      ...(opts.tls ? ['-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key'] : []),
+      ...(opts.flags ?? []),
+    ],
     onLog: (m: string) => { logs.push(m); if (logs.length > 200) logs.shift(); },
     onError: (m: unknown) => { logs.push(String(m)); },
   });
   let pg = make(true);
   try {
     await pg.initialise();
+    if (opts.tls) {
+      // The server refuses a key readable by others; it must belong to the server's user.
+      const data = path.join(dir, 'data');
+      const { uid, gid } = fs.statSync(data);
+      for (const [f, body] of [['server.crt', opts.tls.certPem], ['server.key', opts.tls.keyPem]] as const) {
+        fs.writeFileSync(path.join(data, f), body, { mode: 0o600 });
+        fs.chownSync(path.join(data, f), uid, gid);
+      }
+    }
     await pg.start();
   } catch (e) {
     throw new Error(`embedded PostgreSQL failed to start: ${(e as Error)?.message ?? e}\n${logs.join('')}`);
   }
   let running = true;
   return {
-    host: '127.0.0.1',
+    host,
     port,
     user: 'postgres',
     password,

@@ -1,0 +1,59 @@
+// sslmode against a real PostgreSQL serving TLS, with libpq's meanings.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SqlDatabase } from '../../src/database/database';
+import { startPostgres, type PgServer } from '../support/postgres';
+import { makeServerCerts, type TestPki } from '../support/certs';
+import { quietLog } from '../support/db';
+
+let pg: PgServer;
+let pki: TestPki;
+
+beforeAll(async () => {
+  pki = makeServerCerts({ dns: ['localhost'], ips: [] }); // deliberately not 127.0.0.1
+  pg = await startPostgres({ tls: { certPem: pki.certPem, keyPem: pki.keyPem } });
+});
+afterAll(async () => { await pg?.stop(); });
+
+const cfg = (extra: Record<string, unknown>) => ({ host: 'localhost', port: pg.port, db: 'postgres', username: pg.user, password: pg.password, ...extra });
+
+async function tlsInUse(extra: Record<string, unknown>): Promise<boolean> {
+  const d = await SqlDatabase.open(cfg(extra), true, quietLog());
+  try {
+    const u = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
+    await d.deleteUser(u, []);
+    return (d as unknown as { useTls: boolean }).useTls;
+  } finally {
+    await d.close();
+  }
+}
+
+describe('TLS to PostgreSQL', () => {
+  it('verify-full with an inline CA and a matching host name connects over TLS', async () => {
+    expect(await tlsInUse({ sslmode: 'verify-full', sslrootcert: pki.caPem })).toBe(true);
+  });
+  it('verify-full with the CA given as a file path works too', async () => {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-ca-')), 'ca.pem');
+    fs.writeFileSync(f, pki.caPem);
+    expect(await tlsInUse({ sslmode: 'verify-full', sslrootcert: f })).toBe(true);
+  });
+  it('verify-full refuses a certificate from another CA', async () => {
+    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.otherCaPem }), true, quietLog())).rejects.toThrow(/cannot connect.*(certificate|self.signed|issuer)/i);
+  });
+  it('verify-full refuses a host name the certificate does not name; verify-ca accepts it', async () => {
+    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.caPem, host: '127.0.0.1' }), true, quietLog()))
+      .rejects.toThrow(/cannot connect.*(altnames|not in the cert)/i);
+    expect(await tlsInUse({ sslmode: 'verify-ca', sslrootcert: pki.caPem, host: '127.0.0.1' })).toBe(true);
+  });
+  it('require encrypts without verifying; prefer picks TLS when offered; disable does not encrypt', async () => {
+    expect(await tlsInUse({ sslmode: 'require' })).toBe(true);
+    expect(await tlsInUse({ sslmode: 'prefer' })).toBe(true);
+    expect(await tlsInUse({ sslmode: 'disable' })).toBe(false);
+  });
+  it('sslmode in connection_url is honoured', async () => {
+    const url = `postgres://{{username}}:{{password}}@localhost:${pg.port}/postgres?sslmode=verify-full`;
+    expect(await tlsInUse({ host: undefined, port: undefined, db: undefined, connection_url: url, sslrootcert: pki.caPem })).toBe(true);
+  });
+});
