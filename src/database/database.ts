@@ -3,7 +3,7 @@
 // config after a plugin restart and everything is rebuilt from it.
 import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
-import { ConnectionPool, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
+import { ConnectionPool, claimSmartDriver, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
 import { invalid, unavailable } from './errors';
 import { quoteIdent } from './quote';
@@ -51,12 +51,15 @@ export class SqlDatabase {
   /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
   private useTls = false;
   private closed = false;
+  private readonly releaseSmartDriver: () => void;
 
   private constructor(
     private config: ConnectionConfig,
     private target: Target,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.releaseSmartDriver = claimSmartDriver(config, target);
+  }
 
   /** Parse and validate a config; with verify, connect now and fail clearly if that is impossible. */
   static async open(raw: Record<string, unknown>, verify: boolean, log: Logger): Promise<SqlDatabase> {
@@ -65,7 +68,14 @@ export class SqlDatabase {
     const target = resolveTarget(config);
     tlsOptions(target, target.sslmode !== 'disable'); // surfaces unreadable/missing PEMs now
     const db = new SqlDatabase(config, target, log);
-    if (verify) await db.ensureReady();
+    if (verify) {
+      try {
+        await db.ensureReady();
+      } catch (e) {
+        await db.close();
+        throw e;
+      }
+    }
     return db;
   }
 
@@ -288,6 +298,7 @@ export class SqlDatabase {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.releaseSmartDriver();
     const p = this.pool;
     this.pool = undefined;
     await p?.end().catch(() => undefined);

@@ -38,6 +38,8 @@ export interface StartOptions {
   port?: number;
   /** Address to listen on (default 127.0.0.1; any 127.x address works on Linux). */
   host?: string;
+  /** Superuser password (default: random). */
+  password?: string;
   /** Serve TLS with this certificate and key (PEM). */
   tls?: { certPem: string; keyPem: string };
 }
@@ -51,7 +53,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   fs.mkdirSync(sock);
   fs.chmodSync(sock, 0o1777);
   const port = opts.port ?? (await freePort());
-  const password = randomBytes(18).toString('base64url');
+  const password = opts.password ?? randomBytes(18).toString('base64url');
   const logs: string[] = [];
   const make = (persistent: boolean) => new EmbeddedPostgres({
     databaseDir: path.join(dir, 'data'),
