@@ -245,42 +245,56 @@ export class SqlDatabase {
 
   /**
    * Remove a role however it is entangled: end its sessions, move away what it owns and
-   * revoke its grants in every database that records any, then drop it.
+   * revoke its grants in every database that records any, then drop it. Should the drop
+   * still report dependencies (2BP01, e.g. CockroachDB's "grants still exist"), every
+   * database is cleaned once more before a last attempt.
    */
   private async defaultRevoke(username: string, pool: ConnectionPool, dialect: Dialect): Promise<void> {
     const user = quoteIdent(username);
-    const admin = quoteIdent(this.target.user);
     if (dialect.terminateSessionsQuery) {
       await pool.with((c) => c.query(dialect.terminateSessionsQuery!, [username])).catch((e: Error) =>
         this.log.warn('could not end the sessions of a revoked user', { error: e.message }));
     }
     const dep = dialect.dependentDatabases(username);
-    const dbs = (await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname);
+    await this.releaseIn((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname), user, pool, dialect);
+    const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user))), this.retryLog('DeleteUser'));
+    try {
+      await drop();
+    } catch (e) {
+      if ((e as { code?: string }).code !== '2BP01') throw e;
+      this.log.warn('role still has dependencies; cleaning every database', { error: (e as Error).message });
+      await this.releaseIn((await pool.with((c) => c.query<{ datname: string }>(dialect.allDatabasesQuery))).rows.map((r) => r.datname), user, pool, dialect);
+      await drop();
+    }
+  }
+
+  /** In each database: REASSIGN OWNED to the admin (taking membership if denied), then DROP OWNED. */
+  private async releaseIn(dbs: readonly string[], user: string, pool: ConnectionPool, dialect: Dialect): Promise<void> {
+    const admin = quoteIdent(this.target.user);
     let member = false;
-    for (const db of dbs) {
-      const release = async (c: Queryable) => {
-        const [reassign, ...rest] = dialect.releaseObjects(user, admin);
-        try {
-          await c.query(reassign);
-        } catch (e) {
-          if (!member && (e as { code?: string }).code === '42501') {
-            await c.query(dialect.takeMembership(user, admin));
-            member = true;
-            await c.query(reassign).catch((e2: Error) => this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: e2.message }));
-          } else {
-            // Data cannot be moved (e.g. no rights on the target): DROP OWNED still frees the role.
-            this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: (e as Error).message });
-          }
+    const release = (db: string) => async (c: Queryable) => {
+      const [reassign, ...rest] = dialect.releaseObjects(user, admin);
+      try {
+        await c.query(reassign);
+      } catch (e) {
+        if (!member && (e as { code?: string }).code === '42501') {
+          await c.query(dialect.takeMembership(user, admin));
+          member = true;
+          await c.query(reassign).catch((e2: Error) => this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: e2.message }));
+        } else {
+          // Data cannot be moved (e.g. no rights on the target): DROP OWNED still frees the role.
+          this.log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: (e as Error).message });
         }
-        for (const s of rest) await c.query(s);
-      };
-      if (db === this.target.database) await withRetry(() => pool.with(release), this.retryLog('DeleteUser'));
+      }
+      for (const s of rest) await c.query(s);
+    };
+    for (const db of dbs) {
+      if (db === this.target.database) await withRetry(() => pool.with(release(db)), this.retryLog('DeleteUser'));
       else {
         const c = await pool.single(db);
-        try { await withRetry(() => release(c), this.retryLog('DeleteUser')); } finally { await c.end().catch(() => undefined); }
+        try { await withRetry(() => release(db)(c), this.retryLog('DeleteUser')); } finally { await c.end().catch(() => undefined); }
       }
     }
-    await withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user))), this.retryLog('DeleteUser'));
   }
 
   private async dropRoleQuietly(username: string): Promise<void> {

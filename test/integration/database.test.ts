@@ -1,5 +1,6 @@
 // SqlDatabase against a real PostgreSQL with SCRAM authentication.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DIALECTS } from '../../src/database/dialects';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { SqlDatabase } from '../../src/database/database';
@@ -225,6 +226,22 @@ describe('revocation of entangled users', () => {
     }
   });
 
+  it('when DROP ROLE still reports dependencies (2BP01), every database is cleaned and the drop retried', async () => {
+    // Simulate a server without pg_shdepend (CockroachDB): the first pass finds nothing.
+    const spy = vi.spyOn(DIALECTS.postgresql, 'dependentDatabases').mockReturnValue({ text: 'SELECT datname FROM pg_database WHERE false', values: [] });
+    try {
+      const password = pw();
+      const username = await newUser(db, { password, displayName: 'dep', statements: [...CREATE, 'GRANT CREATE ON SCHEMA public TO "{{name}}";'] });
+      await admin((c) => c.query('CREATE TABLE dep_owned (x int)'), { ...pgInfo(), user: username, password });
+      await db.deleteUser(username, []);
+      expect(await roleExists(username)).toBe(false);
+      expect(spy).toHaveBeenCalled();
+      expect(logs.some((l) => l.includes('cleaning every database'))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('ends the revoked user\'s open sessions', async () => {
     const password = pw();
     const username = await newUser(db, { password, displayName: 'sess' });
@@ -262,6 +279,26 @@ describe('connection handling', () => {
     await prefer.close();
     const err = await SqlDatabase.open({ host: pgInfo().host, port: pgInfo().port, db: 'postgres', username: pgInfo().user, password: pgInfo().password, sslmode: 'require' }, true, quietLog()).catch((e) => e);
     expect(String(err.message)).toMatch(/does not support SSL/);
+  });
+
+  it('max_connection_lifetime recycles pooled connections', async () => {
+    const app = 'lifetime_' + randomBytes(3).toString('hex');
+    const info = pgInfo();
+    const url = `postgres://{{username}}:{{password}}@${info.host}:${info.port}/${info.database}?sslmode=disable&application_name=${app}`;
+    const d = await SqlDatabase.open({ connection_url: url, username: info.user, password: info.password, max_connection_lifetime: '1s' }, true, quietLog());
+    const pids = () => admin(async (c) => (await c.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows.map((r) => r.pid as number));
+    try {
+      await d.deleteUser(await newUser(d, { displayName: 'life' }), []);
+      const before = await pids();
+      expect(before.length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 2200));
+      await d.deleteUser(await newUser(d, { displayName: 'life' }), []);
+      const after = await pids();
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.filter((p) => before.includes(p))).toEqual([]);
+    } finally {
+      await d.close();
+    }
   });
 
   it('special characters in the password survive connection_url escaping', async () => {

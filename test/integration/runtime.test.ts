@@ -82,7 +82,7 @@ describe('go-plugin runtime', () => {
     const announced: Array<{ service_id: number; address: string }> = [];
     stream.on('data', (d) => announced.push(d));
     stream.on('error', () => undefined);
-    cleanups.push(() => stream.end());
+    cleanups.push(() => { stream.end(); });
     // dial() waits for the announcement even if it arrives later.
     const dialed = ctx.broker.dial(7, clientCtor('grpc.health.v1.Health') as never);
     stream.write({ service_id: 7, network: 'tcp', address: `127.0.0.1:${port}` });

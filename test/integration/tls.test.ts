@@ -6,14 +6,19 @@ import * as path from 'node:path';
 import { SqlDatabase } from '../../src/database/database';
 import { startPostgres, type PgServer } from '../support/postgres';
 import { makeServerCerts, type TestPki } from '../support/certs';
-import { quietLog } from '../support/db';
+import { admin, quietLog } from '../support/db';
 
 let pg: PgServer;
 let pki: TestPki;
 
 beforeAll(async () => {
   pki = makeServerCerts({ dns: ['localhost'], ips: [] }); // deliberately not 127.0.0.1
-  pg = await startPostgres({ tls: { certPem: pki.certPem, keyPem: pki.keyPem } });
+  pg = await startPostgres({
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem, caPem: pki.caPem },
+    // Database certdb additionally demands a client certificate from our CA.
+    hba: ['hostssl certdb all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca', 'host certdb all 127.0.0.1/32 reject'],
+  });
+  await admin((c) => c.query('CREATE DATABASE certdb'), { host: '127.0.0.1', port: pg.port, user: pg.user, password: pg.password, database: 'postgres' });
 });
 afterAll(async () => { await pg?.stop(); });
 
@@ -47,10 +52,22 @@ describe('TLS to PostgreSQL', () => {
       .rejects.toThrow(/cannot connect.*(altnames|not in the cert)/i);
     expect(await tlsInUse({ sslmode: 'verify-ca', sslrootcert: pki.caPem, host: '127.0.0.1' })).toBe(true);
   });
-  it('require encrypts without verifying; prefer picks TLS when offered; disable does not encrypt', async () => {
+  it('require encrypts without verifying; prefer picks TLS when offered; allow and disable start plaintext', async () => {
     expect(await tlsInUse({ sslmode: 'require' })).toBe(true);
     expect(await tlsInUse({ sslmode: 'prefer' })).toBe(true);
+    expect(await tlsInUse({ sslmode: 'allow' })).toBe(false);
     expect(await tlsInUse({ sslmode: 'disable' })).toBe(false);
+  });
+  it('presents sslcert/sslkey (inline PEM or files) where the server demands a client certificate', async () => {
+    await expect(SqlDatabase.open(cfg({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem }), true, quietLog()))
+      .rejects.toThrow(/cannot connect.*certificate/i);
+    expect(await tlsInUse({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem, sslcert: pki.clientCertPem, sslkey: pki.clientKeyPem })).toBe(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-cc-'));
+    fs.writeFileSync(path.join(dir, 'c.pem'), pki.clientCertPem);
+    fs.writeFileSync(path.join(dir, 'k.pem'), pki.clientKeyPem, { mode: 0o600 });
+    expect(await tlsInUse({ db: 'certdb', sslmode: 'require', sslcert: path.join(dir, 'c.pem'), sslkey: path.join(dir, 'k.pem') })).toBe(true);
+    // sslmode=allow falls back to TLS when the server refuses plaintext for this database
+    expect(await tlsInUse({ db: 'certdb', sslmode: 'allow', sslcert: pki.clientCertPem, sslkey: pki.clientKeyPem })).toBe(true);
   });
   it('sslmode in connection_url is honoured', async () => {
     const url = `postgres://{{username}}:{{password}}@localhost:${pg.port}/postgres?sslmode=verify-full`;

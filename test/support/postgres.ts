@@ -40,8 +40,10 @@ export interface StartOptions {
   host?: string;
   /** Superuser password (default: random). */
   password?: string;
-  /** Serve TLS with this certificate and key (PEM). */
-  tls?: { certPem: string; keyPem: string };
+  /** Serve TLS with this certificate and key (PEM); caPem also enables client certificates. */
+  tls?: { certPem: string; keyPem: string; caPem?: string };
+  /** pg_hba.conf lines placed before initdb's (first match wins). */
+  hba?: string[];
 }
 
 export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
@@ -66,6 +68,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     postgresFlags: [
       '-c', `listen_addresses=${host}`, '-c', `unix_socket_directories=${sock}`, '-c', 'max_connections=300',
       ...(opts.tls ? ['-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key'] : []),
+      ...(opts.tls?.caPem ? ['-c', 'ssl_ca_file=client-ca.crt'] : []),
       ...(opts.flags ?? []),
     ],
     onLog: (m: string) => { logs.push(m); if (logs.length > 200) logs.shift(); },
@@ -78,10 +81,16 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
       // The server refuses a key readable by others; it must belong to the server's user.
       const data = path.join(dir, 'data');
       const { uid, gid } = fs.statSync(data);
-      for (const [f, body] of [['server.crt', opts.tls.certPem], ['server.key', opts.tls.keyPem]] as const) {
+      const files: Array<[string, string]> = [['server.crt', opts.tls.certPem], ['server.key', opts.tls.keyPem]];
+      if (opts.tls.caPem) files.push(['client-ca.crt', opts.tls.caPem]);
+      for (const [f, body] of files) {
         fs.writeFileSync(path.join(data, f), body, { mode: 0o600 });
         fs.chownSync(path.join(data, f), uid, gid);
       }
+    }
+    if (opts.hba?.length) {
+      const hba = path.join(dir, 'data', 'pg_hba.conf');
+      fs.writeFileSync(hba, opts.hba.join('\n') + '\n' + fs.readFileSync(hba, 'utf8'));
     }
     await pg.start();
   } catch (e) {

@@ -12,8 +12,9 @@ export const cockroachdb: Dialect = {
   defaultRenew: DEFAULT_RENEW,
   // No pg_shdepend: clean every database. DROP ROLE fails with 2BP01 ("grants still exist")
   // while any database holds a grant to the user.
-  dependentDatabases: () => ({ text: "SELECT datname FROM pg_catalog.pg_database WHERE datname <> 'system'", values: [] }),
+  dependentDatabases() { return { text: this.allDatabasesQuery, values: [] }; },
   releaseObjects: (user, admin) => [`REASSIGN OWNED BY ${user} TO ${admin}`, `DROP OWNED BY ${user}`],
+  allDatabasesQuery: "SELECT datname FROM pg_catalog.pg_database WHERE datname <> 'system'",
   dropRole: (user) => [`DROP ROLE IF EXISTS ${user}`],
   takeMembership: (user, admin) => `GRANT ${user} TO ${admin}`,
   terminateSessionsQuery: 'CANCEL SESSIONS IF EXISTS (SELECT session_id FROM [SHOW CLUSTER SESSIONS] WHERE user_name = $1)',

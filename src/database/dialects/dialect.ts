@@ -15,6 +15,8 @@ export interface Dialect {
   defaultRenew: string;
   /** Query listing the databases where the user owns objects or holds privileges. */
   dependentDatabases(username: string): { text: string; values: string[] };
+  /** Every database one can connect to (the fallback when DROP ROLE still reports dependencies). */
+  allDatabasesQuery: string;
   /** Statements run in each of those databases so the role can be dropped. */
   releaseObjects(quotedUser: string, quotedAdmin: string): string[];
   /** Gives the admin the privileges of the user, when releasing objects is denied. */

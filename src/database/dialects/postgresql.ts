@@ -22,6 +22,7 @@ export const postgresql: Dialect = {
   // Objects move to the admin (data is kept); DROP OWNED then revokes every remaining grant,
   // including on shared objects such as databases.
   releaseObjects: (user, admin) => [`REASSIGN OWNED BY ${user} TO ${admin}`, `DROP OWNED BY ${user}`],
+  allDatabasesQuery: 'SELECT datname FROM pg_catalog.pg_database WHERE datallowconn',
   dropRole: (user) => [`DROP ROLE IF EXISTS ${user}`],
   // A CREATEROLE (non-superuser) admin holds ADMIN on the roles it created but not their
   // privileges; membership gives it the right to REASSIGN/DROP OWNED. It goes with the role.
