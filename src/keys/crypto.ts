@@ -1,0 +1,147 @@
+// Helpers shared by the adapters: digests, signature encodings, and sign/verify over a
+// precomputed digest. Node's crypto.sign/verify always hash their input, so digest-level
+// operations use @noble/curves (ECDSA), PKCS#1 v1.5 DigestInfo with the raw RSA
+// primitive, and RFC 8017 EMSA-PSS encoding.
+import { constants, createHash, privateEncrypt, publicDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { keyInvalid } from './errors';
+import type { Hash, KeySpec, SignOptions } from './types';
+
+export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
+const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
+const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
+
+/** The digest to sign: hashes `data` unless the caller already did. */
+export function digest(data: Buffer, opts: SignOptions): Buffer {
+  if (!opts.prehashed) return createHash(opts.hash).update(data).digest();
+  if (data.length !== HASH_BYTES[opts.hash]) throw keyInvalid(`prehashed input must be ${HASH_BYTES[opts.hash]} bytes for ${opts.hash}, got ${data.length}`);
+  return data;
+}
+
+export function curveBytes(curve: 'P-256' | 'P-384' | 'P-521'): number {
+  return curve === 'P-256' ? 32 : curve === 'P-384' ? 48 : 66;
+}
+
+/** r||s (PKCS#11, JWS, Azure) to ASN.1 DER. */
+export function rawToDer(raw: Buffer): Buffer {
+  const int = (b: Buffer) => {
+    let i = 0;
+    while (i < b.length - 1 && b[i] === 0) i++;
+    let v = b.subarray(i);
+    if (v[0] & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
+  };
+  const half = raw.length / 2;
+  const body = Buffer.concat([int(raw.subarray(0, half)), int(raw.subarray(half))]);
+  return Buffer.concat([Buffer.from(body.length < 0x80 ? [0x30, body.length] : [0x30, 0x81, body.length]), body]);
+}
+
+/** ASN.1 DER to r||s, each left-padded to `size` bytes (JWS marshaling). */
+export function derToRaw(der: Buffer, size: number): Buffer {
+  let p = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+  const read = () => {
+    if (der[p] !== 0x02) throw keyInvalid('malformed ECDSA signature');
+    const l = der[p + 1];
+    let v = der.subarray(p + 2, p + 2 + l);
+    p += 2 + l;
+    while (v.length > size && v[0] === 0) v = v.subarray(1);
+    if (v.length > size) throw keyInvalid('malformed ECDSA signature');
+    return Buffer.concat([Buffer.alloc(size - v.length), v]);
+  };
+  return Buffer.concat([read(), read()]);
+}
+
+const DIGEST_INFO: Record<Hash, Buffer> = {
+  sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+  sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
+  sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
+};
+
+/** DER DigestInfo: what PKCS#1 v1.5 signs (and what CKM_RSA_PKCS expects ready-made). */
+export const digestInfo = (hash: Hash, d: Buffer) => Buffer.concat([DIGEST_INFO[hash], d]);
+
+function mgf1(hash: Hash, seed: Buffer, len: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let c = 0, got = 0; got < len; c++) {
+    const cnt = Buffer.alloc(4);
+    cnt.writeUInt32BE(c);
+    const h = createHash(hash).update(seed).update(cnt).digest();
+    parts.push(h);
+    got += h.length;
+  }
+  return Buffer.concat(parts).subarray(0, len);
+}
+
+/** EMSA-PSS-ENCODE (RFC 8017 9.1.1), salt length = hash length. */
+export function pssEncode(mHash: Buffer, hash: Hash, modBits: number): Buffer {
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const hLen = HASH_BYTES[hash];
+  const salt = randomBytes(hLen);
+  const H = createHash(hash).update(Buffer.alloc(8)).update(mHash).update(salt).digest();
+  const db = Buffer.concat([Buffer.alloc(emLen - 2 * hLen - 2), Buffer.from([1]), salt]);
+  const mask = mgf1(hash, H, db.length);
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >> (8 * emLen - emBits);
+  return Buffer.concat([db, H, Buffer.from([0xbc])]);
+}
+
+/** EMSA-PSS-VERIFY (RFC 8017 9.1.2), any salt length. */
+function pssVerify(mHash: Buffer, em: Buffer, hash: Hash, modBits: number): boolean {
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const hLen = HASH_BYTES[hash];
+  em = em.subarray(em.length - emLen);
+  if (emLen < hLen + 2 || em[emLen - 1] !== 0xbc) return false;
+  const db = Buffer.from(em.subarray(0, emLen - hLen - 1));
+  const H = em.subarray(emLen - hLen - 1, emLen - 1);
+  if (db[0] & ~(0xff >> (8 * emLen - emBits)) & 0xff) return false;
+  const mask = mgf1(hash, H, db.length);
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >> (8 * emLen - emBits);
+  const one = db.indexOf(1);
+  if (one < 0 || db.subarray(0, one).some((b) => b !== 0)) return false;
+  return createHash(hash).update(Buffer.alloc(8)).update(mHash).update(db.subarray(one + 1)).digest().equals(H);
+}
+
+const jwkBytes = (k: KeyObject, part: 'd' | 'x' | 'y') => Buffer.from(k.export({ format: 'jwk' })[part] as string, 'base64url');
+
+/** Sign with a private key held in this process (software keys). */
+export function signLocal(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Buffer {
+  if (spec.kind === 'ed25519') {
+    if (opts.prehashed) throw keyInvalid('Ed25519 signs messages, not digests');
+    return nodeSign(null, data, priv);
+  }
+  if (spec.kind === 'ec') {
+    if (!opts.prehashed) return nodeSign(opts.hash, data, { key: priv, dsaEncoding: 'der' });
+    return Buffer.from(CURVES[spec.curve].sign(digest(data, opts), jwkBytes(priv, 'd'), NOBLE));
+  }
+  if (spec.kind === 'rsa') {
+    if (opts.padding === 'pkcs1v15') return privateEncrypt({ key: priv, padding: constants.RSA_PKCS1_PADDING }, digestInfo(opts.hash, digest(data, opts)));
+    if (!opts.prehashed) return nodeSign(opts.hash, data, { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] });
+    return privateEncrypt({ key: priv, padding: constants.RSA_NO_PADDING }, pssEncode(digest(data, opts), opts.hash, spec.bits));
+  }
+  throw keyInvalid('AES keys do not sign');
+}
+
+/** Verify a signature made by any backend, with the key's public half. */
+export function verifyWith(pub: KeyObject, spec: KeySpec, data: Buffer, signature: Buffer, opts: SignOptions): boolean {
+  if (spec.kind === 'ed25519') {
+    if (opts.prehashed) throw keyInvalid('Ed25519 signs messages, not digests');
+    return nodeVerify(null, data, pub, signature);
+  }
+  const d = digest(data, opts);
+  try {
+    if (spec.kind === 'ec') {
+      const point = Buffer.concat([Buffer.from([4]), jwkBytes(pub, 'x'), jwkBytes(pub, 'y')]);
+      return CURVES[spec.curve].verify(signature, d, point, NOBLE);
+    }
+    if (spec.kind === 'rsa') {
+      if (opts.padding === 'pkcs1v15') return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, signature).equals(digestInfo(opts.hash, d));
+      return pssVerify(d, publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, signature), opts.hash, spec.bits);
+    }
+  } catch {
+    return false; // malformed or mismatched signature
+  }
+  throw keyInvalid('AES keys do not sign');
+}

@@ -1,0 +1,119 @@
+// Software keys: Node crypto in this process. For development and tests only — the key
+// material lives in process memory (and, when imported, in Vault's storage), so they
+// describe themselves as hardware: false. Never the choice for production roots.
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, privateDecrypt, publicEncrypt, constants, type KeyObject } from 'node:crypto';
+import { keyInvalid, keyUnsupported } from './errors';
+import { signLocal, verifyWith } from './crypto';
+import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+
+const SPECS: Record<string, KeySpec> = {
+  'ecdsa-p256': { kind: 'ec', curve: 'P-256' }, 'ecdsa-p384': { kind: 'ec', curve: 'P-384' }, 'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
+  'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
+  ed25519: { kind: 'ed25519' }, 'aes256-gcm': { kind: 'aes', bits: 256 },
+};
+
+export function algorithmsFor(spec: KeySpec): string[] {
+  switch (spec.kind) {
+    case 'ec': return ['ecdsa-sha256', 'ecdsa-sha384', 'ecdsa-sha512'];
+    case 'rsa': return ['rsa-pss-sha256', 'rsa-pss-sha384', 'rsa-pss-sha512', 'rsa-pkcs1v15-sha256', 'rsa-pkcs1v15-sha384', 'rsa-pkcs1v15-sha512', 'rsa-oaep-sha256'];
+    case 'ed25519': return ['ed25519'];
+    case 'aes': return ['aes-gcm'];
+  }
+}
+
+/** AES-256-GCM with a random 96-bit nonce: nonce || ciphertext || tag. */
+export function aesGcmSeal(key: KeyObject | Buffer, plaintext: Buffer, aad?: Buffer): Buffer {
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  if (aad) c.setAAD(aad);
+  const ct = Buffer.concat([c.update(plaintext), c.final()]);
+  return Buffer.concat([nonce, ct, c.getAuthTag()]);
+}
+
+export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer): Buffer {
+  if (sealed.length < 28) throw keyInvalid('ciphertext too short');
+  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+  if (aad) d.setAAD(aad);
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  try {
+    return Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
+  } catch {
+    throw keyInvalid('decryption failed: ciphertext or associated data do not match the key');
+  }
+}
+
+export class SoftwareKey implements ManagedKey {
+  private constructor(private readonly name: string, private readonly spec: KeySpec, private readonly priv: KeyObject, private readonly usages: Usage[]) {}
+
+  static create(name: string, keyType: string, usages: Usage[], privatePem?: string): SoftwareKey {
+    const spec = SPECS[keyType];
+    if (!spec) throw keyInvalid(`unknown software key_type ${keyType}`);
+    let priv: KeyObject;
+    if (privatePem) {
+      try {
+        priv = spec.kind === 'aes' ? createSecretKey(Buffer.from(privatePem, 'base64')) : createPrivateKey(privatePem);
+      } catch {
+        throw keyInvalid('private_key is not a valid PEM private key');
+      }
+    } else if (spec.kind === 'aes') priv = createSecretKey(randomBytes(32));
+    else if (spec.kind === 'ec') priv = generateKeyPairSync('ec', { namedCurve: spec.curve }).privateKey;
+    else if (spec.kind === 'rsa') priv = generateKeyPairSync('rsa', { modulusLength: spec.bits }).privateKey;
+    else priv = generateKeyPairSync('ed25519').privateKey;
+    return new SoftwareKey(name, spec, priv, usages);
+  }
+
+  /** PKCS#8 PEM (or base64 for AES) so the key survives a restart when stored by the caller. */
+  exportPrivate(): string {
+    return this.spec.kind === 'aes' ? this.priv.export().toString('base64') : (this.priv.export({ type: 'pkcs8', format: 'pem' }) as string);
+  }
+
+  describe(): KeyDescription {
+    return { backend: 'software', name: this.name, spec: this.spec, usages: this.usages, algorithms: algorithmsFor(this.spec), hardware: false };
+  }
+
+  private need(u: Usage): void {
+    if (!this.usages.includes(u)) throw keyInvalid(`software key "${this.name}" is not allowed to ${u}`);
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    if (this.spec.kind === 'aes') throw keyUnsupported(`software key "${this.name}" is symmetric: it has no public key`);
+    return createPublicKey(this.priv);
+  }
+
+  async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
+    this.need('sign');
+    return signLocal(this.priv, this.spec, data, opts);
+  }
+
+  async verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean> {
+    this.need('verify');
+    return verifyWith(await this.publicKey(), this.spec, data, signature, opts);
+  }
+
+  async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('encrypt');
+    if (this.spec.kind === 'aes') return aesGcmSeal(this.priv, plaintext, opts.aad);
+    if (this.spec.kind === 'rsa') return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.hash ?? 'sha256' }, plaintext);
+    throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not encrypt`);
+  }
+
+  async decrypt(ciphertext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('decrypt');
+    if (this.spec.kind === 'aes') return aesGcmOpen(this.priv, ciphertext, opts.aad);
+    if (this.spec.kind === 'rsa') {
+      try {
+        return privateDecrypt({ key: this.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.hash ?? 'sha256' }, ciphertext);
+      } catch {
+        throw keyInvalid('decryption failed: ciphertext does not match the key');
+      }
+    }
+    throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not decrypt`);
+  }
+
+  async random(bytes: number): Promise<Buffer> {
+    this.need('random');
+    return randomBytes(bytes);
+  }
+
+  async close(): Promise<void> {}
+}

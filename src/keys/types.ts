@@ -1,0 +1,54 @@
+// The one interface transit and PKI use for key operations. Key material stays in the
+// backend (HSM, cloud KMS); only public keys and results cross this boundary.
+import type { KeyObject } from 'node:crypto';
+
+export type Backend = 'pkcs11' | 'awskms' | 'gcpckms' | 'azurekeyvault' | 'software';
+export type Usage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'random';
+export type Hash = 'sha256' | 'sha384' | 'sha512';
+
+/** What kind of key it is, as far as callers need to know. */
+export type KeySpec =
+  | { kind: 'ec'; curve: 'P-256' | 'P-384' | 'P-521' }
+  | { kind: 'rsa'; bits: number }
+  | { kind: 'ed25519' }
+  | { kind: 'aes'; bits: 128 | 256 };
+
+export interface KeyDescription {
+  backend: Backend;
+  name: string;
+  spec: KeySpec;
+  usages: Usage[];
+  /** Operations the backend itself offers for this key, e.g. "ecdsa-sha256", "rsa-pss-sha256", "aes-gcm", "rsa-oaep-sha256". */
+  algorithms: string[];
+  /** false for software keys: key material in this process's memory. */
+  hardware: boolean;
+}
+
+export interface SignOptions {
+  hash: Hash;
+  /** RSA only. */
+  padding?: 'pss' | 'pkcs1v15';
+  /** `data` is already the digest of `hash`. */
+  prehashed?: boolean;
+}
+
+export interface CryptOptions {
+  /** AES-GCM additional authenticated data. */
+  aad?: Buffer;
+  /** RSA-OAEP hash (default sha256). */
+  hash?: Hash;
+}
+
+export interface ManagedKey {
+  describe(): KeyDescription;
+  /** Public half of an asymmetric key. */
+  publicKey(): Promise<KeyObject>;
+  /** ECDSA signatures are ASN.1 DER whatever the backend returns; Ed25519 is raw (64 bytes). */
+  sign(data: Buffer, opts: SignOptions): Promise<Buffer>;
+  verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean>;
+  /** AES-GCM: nonce(12) || ciphertext || tag(16). RSA: OAEP. */
+  encrypt(plaintext: Buffer, opts?: CryptOptions): Promise<Buffer>;
+  decrypt(ciphertext: Buffer, opts?: CryptOptions): Promise<Buffer>;
+  random(bytes: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
