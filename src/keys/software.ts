@@ -93,7 +93,7 @@ export class SoftwareKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.spec.kind === 'aes') return aesGcmSeal(this.priv, plaintext, opts.aad);
-    if (this.spec.kind === 'rsa') return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.hash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa') return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
     throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not encrypt`);
   }
 
@@ -102,7 +102,7 @@ export class SoftwareKey implements ManagedKey {
     if (this.spec.kind === 'aes') return aesGcmOpen(this.priv, ciphertext, opts.aad);
     if (this.spec.kind === 'rsa') {
       try {
-        return privateDecrypt({ key: this.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.hash ?? 'sha256' }, ciphertext);
+        return privateDecrypt({ key: this.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, ciphertext);
       } catch {
         throw keyInvalid('decryption failed: ciphertext does not match the key');
       }

@@ -35,8 +35,8 @@ export interface SignOptions {
 export interface CryptOptions {
   /** AES-GCM additional authenticated data. */
   aad?: Buffer;
-  /** RSA-OAEP hash (default sha256). */
-  hash?: Hash;
+  /** RSA-OAEP hash and MGF1 hash (default sha256; some HSMs, SoftHSM2 among them, offer only sha1). */
+  oaepHash?: Hash | 'sha1';
 }
 
 export interface ManagedKey {
