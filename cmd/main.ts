@@ -12,6 +12,17 @@ async function main(): Promise<void> {
     process.stdout.write(`vault-plugin-ts ${VERSION}\n`);
     return;
   }
+  if (args[0] === 'pkcs11-slots') {
+    // Operator aid: check that this binary can load an HSM's PKCS#11 library and see its tokens.
+    const { listSlots } = require('../src/keys/pkcs11') as typeof import('../src/keys/pkcs11');
+    try {
+      process.stdout.write(JSON.stringify(listSlots(args[1] ?? ''), null, 2) + '\n');
+    } catch (e) {
+      process.stderr.write(`vault-plugin-ts: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
+    return;
+  }
   const env = readLaunchEnv(process.env);
   if (!env) {
     process.stderr.write(NOT_A_PROGRAM_MESSAGE);

@@ -20,8 +20,27 @@ for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
   if (f.endsWith('.proto')) protos[f] = fs.readFileSync(path.join(root, 'proto', f), 'utf8');
 }
 
+// Native addons become SEA assets, loaded at run time by src/goplugin/native.ts.
+const assets = {};
+const nativeAddons = {
+  name: 'native-addons',
+  setup(b) {
+    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: path.resolve(args.resolveDir, args.path), namespace: 'native-addon' }));
+    b.onLoad({ filter: /.*/, namespace: 'native-addon' }, (args) => {
+      const asset = path.basename(args.path);
+      assets[asset] = args.path;
+      return {
+        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadNativeAddon(${JSON.stringify(asset)}, ${JSON.stringify(args.path)});`,
+        resolveDir: root,
+        loader: 'js',
+      };
+    });
+  },
+};
+
 const bundle = path.join(dist, 'main.js');
 await build({
+  plugins: [nativeAddons],
   entryPoints: [path.join(root, 'cmd/main.ts')],
   outfile: bundle,
   bundle: true,
@@ -49,6 +68,7 @@ fs.writeFileSync(seaConfig, JSON.stringify({
   disableExperimentalSEAWarning: true,
   // A V8 code cache makes the bundle start without compiling it first.
   useCodeCache: true,
+  assets,
 }));
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: quiet ? 'ignore' : 'inherit' });
 fs.rmSync(exe, { force: true });

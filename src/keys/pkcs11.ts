@@ -56,6 +56,20 @@ function releaseModule(path: string): void {
   }
 }
 
+/** Slots with a token present: what `vault-plugin-ts pkcs11-slots <library>` prints. */
+export function listSlots(library: string): Array<{ slot: string; label: string; model: string; serial: string }> {
+  if (!library) throw keyInvalid('usage: vault-plugin-ts pkcs11-slots /path/to/pkcs11-module.so');
+  const m = loadModule(library);
+  try {
+    return m.p.C_GetSlotList(true).map((h) => {
+      const t = m.p.C_GetTokenInfo(h);
+      return { slot: '0x' + h.readBigUInt64LE(0).toString(16), label: t.label.trim(), model: t.model.trim(), serial: t.serialNumber.trim() };
+    });
+  } finally {
+    releaseModule(library);
+  }
+}
+
 const mechanismNames: Record<string, number> = {
   CKM_RSA_PKCS: 0x1, CKM_RSA_PKCS_OAEP: 0x9, CKM_RSA_PKCS_PSS: 0xd, CKM_ECDSA: 0x1041, CKM_AES_GCM: 0x1087, CKM_EDDSA: 0x1057,
 };

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { pgInfo } from '../support/db';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -71,5 +72,22 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
     const deadline = Date.now() + 5000;
     while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive()).toBe(false);
+  });
+
+  it('the executable loads a PKCS#11 module through its embedded native addon, with an empty environment', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-sea-hsm-'));
+    try {
+      const out = execFileSync('bash', [path.join(root, 'scripts/softhsm-setup.sh'), dir, 'sea-token'], { encoding: 'utf8' });
+      const conf = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
+      const library = /library=(.*)/.exec(out)![1];
+      const r = spawnSync(exe, ['pkcs11-slots', library], { env: { SOFTHSM2_CONF: conf }, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).map((s: { label: string }) => s.label)).toContain('sea-token');
+      const bad = spawnSync(exe, ['pkcs11-slots', '/nonexistent.so'], { env: {}, encoding: 'utf8' });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/cannot load PKCS#11 library \/nonexistent.so/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,33 @@
+// Native addons (pkcs11js) inside the single executable. A SEA can only require
+// built-in modules, so the build stores each .node file as a SEA asset and bundles a
+// call to loadNativeAddon() in place of the require. The addon is written to a fresh
+// 0700 directory, loaded with process.dlopen, and unlinked (a loaded library stays mapped).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const loaded = new Map<string, unknown>();
+
+export function loadNativeAddon(asset: string, devPath: string): unknown {
+  const hit = loaded.get(asset);
+  if (hit) return hit;
+  let sea: { isSea(): boolean; getRawAsset(k: string): ArrayBuffer } | undefined;
+  try { sea = require('node:sea'); } catch { sea = undefined; }
+  let exports: unknown;
+  if (sea?.isSea()) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vault-plugin-ts-native-'));
+    const file = path.join(dir, asset);
+    try {
+      fs.writeFileSync(file, Buffer.from(sea.getRawAsset(asset)), { mode: 0o500 });
+      const mod = { exports: {} as unknown };
+      process.dlopen(mod as NodeJS.Module, file);
+      exports = mod.exports;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } else {
+    exports = require(devPath);
+  }
+  loaded.set(asset, exports);
+  return exports;
+}
