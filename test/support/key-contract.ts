@@ -26,7 +26,8 @@ export function ecdsaContract(get: () => ManagedKey) {
   });
 }
 
-export function rsaContract(get: () => ManagedKey, opts: { oaepHash?: 'sha1' | Hash } = {}) {
+/** `oaepKey`: where a backend gives RSA keys one usage (KMS), the encryption key to test OAEP with. */
+export function rsaContract(get: () => ManagedKey, opts: { oaepHash?: 'sha1' | Hash; oaepKey?: () => ManagedKey } = {}) {
   it('RSA: PSS and PKCS#1 v1.5 signatures Node verifies, message and prehashed', async () => {
     const k = get();
     const pub = await k.publicKey();
@@ -47,7 +48,7 @@ export function rsaContract(get: () => ManagedKey, opts: { oaepHash?: 'sha1' | H
   {
     const oaepHash = opts.oaepHash ?? 'sha256';
     it('RSA-OAEP: what Node encrypts to the public key decrypts; garbage is a clear error', async () => {
-      const k = get();
+      const k = (opts.oaepKey ?? get)();
       const ct = publicEncrypt({ key: await k.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, Buffer.from('secret data'));
       expect((await k.decrypt(ct, { oaepHash })).toString()).toBe('secret data');
       expect((await k.decrypt(await k.encrypt(Buffer.from('round trip'), { oaepHash }), { oaepHash })).toString()).toBe('round trip');
@@ -61,7 +62,7 @@ export function aesContract(get: () => ManagedKey) {
     const k = get();
     const aad = Buffer.from('context');
     const ct = await k.encrypt(Buffer.from('plaintext'), { aad });
-    expect(ct.length).toBe(12 + 9 + 16);
+    expect(ct.length).toBeGreaterThanOrEqual(9 + 16); // nonce/tag or the backend's own envelope
     expect((await k.decrypt(ct, { aad })).toString()).toBe('plaintext');
     const a = await k.encrypt(Buffer.from('plaintext'), { aad });
     expect(a.equals(ct)).toBe(false); // fresh nonce each time
