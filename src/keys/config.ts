@@ -50,6 +50,7 @@ export const BACKEND_FIELDS = {
     crypto_key_version: { kind: 'string', description: 'key version (default 1)' },
     algorithm: { kind: 'string', description: 'CryptoKeyVersionAlgorithm when generating, e.g. EC_SIGN_P256_SHA256' },
     endpoint: { kind: 'string', description: 'API endpoint host:port override (private endpoints, tests)' },
+    endpoint_ca: { kind: 'string', description: 'PEM of the CA behind a private endpoint (default: system roots)' },
   },
   azurekeyvault: {
     tenant_id: { kind: 'string', required: true, description: 'Azure AD tenant' },

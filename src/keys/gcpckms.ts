@@ -1,0 +1,214 @@
+// Google Cloud KMS through @google-cloud/kms (gRPC). Each key version has one algorithm
+// (curve or size, padding and hash together), so a request that asks for another is
+// refused here with the algorithm named. Calls are authenticated with self-signed
+// service-account JWTs: no token endpoint is contacted.
+import * as fs from 'node:fs';
+import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import type * as Gcp from '@google-cloud/kms';
+import { KeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { digest, verifyWith } from './crypto';
+import type { BackendConfig, CommonConfig } from './config';
+import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+
+interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
+
+export function parseAlgorithm(alg: string): AlgInfo | undefined {
+  if (alg === 'GOOGLE_SYMMETRIC_ENCRYPTION') return { spec: { kind: 'aes', bits: 256 }, purpose: 'symmetric' };
+  if (alg === 'EC_SIGN_ED25519') return { spec: { kind: 'ed25519' }, purpose: 'sign' };
+  let m = /^EC_SIGN_P(256|384)_SHA(256|384)$/.exec(alg);
+  if (m) return { spec: { kind: 'ec', curve: `P-${m[1]}` as 'P-256' | 'P-384' }, hash: `sha${m[2]}` as Hash, purpose: 'sign' };
+  m = /^RSA_SIGN_(PSS|PKCS1)_(\d+)_SHA(256|512)$/.exec(alg);
+  if (m) return { spec: { kind: 'rsa', bits: Number(m[2]) }, hash: `sha${m[3]}` as Hash, padding: m[1] === 'PSS' ? 'pss' : 'pkcs1v15', purpose: 'sign' };
+  m = /^RSA_DECRYPT_OAEP_(\d+)_SHA(1|256|512)$/.exec(alg);
+  if (m) return { spec: { kind: 'rsa', bits: Number(m[1]) }, hash: (m[2] === '1' ? 'sha1' : `sha${m[2]}`) as Hash, purpose: 'decrypt' };
+  return undefined;
+}
+
+function kindOf(e: unknown): KeyErrorKind {
+  const code = (e as { code?: number }).code;
+  if (code === 5) return 'not_found';
+  if (code === 3 || code === 9 || code === 11) return 'invalid';
+  if (code === 7 || code === 16) return 'denied';
+  return 'unavailable';
+}
+
+export class GcpKmsKey implements ManagedKey {
+  private info!: AlgInfo;
+  private pub?: KeyObject;
+  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly callOpts: object) {}
+
+  static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<GcpKmsKey> {
+    const kms = require('@google-cloud/kms') as typeof Gcp;
+    const gax = require('google-gax') as typeof import('google-gax');
+    const { JWT, GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
+    let auth: import('google-auth-library').JWT | import('google-auth-library').GoogleAuth;
+    if (cfg.credentials) {
+      const raw = String(cfg.credentials).trim();
+      let sa: { client_email?: string; private_key?: string };
+      try {
+        sa = JSON.parse(raw.startsWith('{') ? raw : fs.readFileSync(raw, 'utf8'));
+      } catch {
+        throw keyInvalid('credentials: not service-account JSON (or a readable path to it)');
+      }
+      if (!sa.client_email || !sa.private_key) throw keyInvalid('credentials: client_email and private_key are required');
+      const jwt = new JWT({ email: sa.client_email, key: sa.private_key, scopes: ['https://www.googleapis.com/auth/cloudkms'] });
+      jwt.useJWTAccessWithScope = true; // self-signed JWT: no call to a token endpoint
+      jwt.defaultServicePath = 'cloudkms.googleapis.com';
+      auth = jwt;
+    } else {
+      auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloudkms'] }); // application default credentials
+    }
+    const opts: Record<string, unknown> = { projectId: cfg.project, authClient: auth };
+    if (cfg.endpoint) {
+      const [host, port] = String(cfg.endpoint).split(':');
+      opts.apiEndpoint = host;
+      opts.port = port ? Number(port) : 443;
+    }
+    if (cfg.endpoint_ca) {
+      // gax takes a custom CA only as complete channel credentials; keep the per-call auth.
+      const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+      opts.sslCreds = grpc.credentials.combineChannelCredentials(
+        grpc.credentials.createSsl(Buffer.from(String(cfg.endpoint_ca))),
+        grpc.credentials.createFromGoogleCredential({
+          getRequestHeaders: async (url?: string) => {
+            const h = (await auth.getRequestHeaders(url)) as unknown as Headers | Record<string, string>;
+            return typeof (h as Headers).forEach === 'function' ? Object.fromEntries((h as Headers).entries()) : (h as Record<string, string>);
+          },
+        } as never),
+      );
+    }
+    const client = new kms.KeyManagementServiceClient(opts as never);
+    // Bounded retries with backoff on UNAVAILABLE / RESOURCE_EXHAUSTED, and a deadline.
+    const callOpts = {
+      timeout: 10_000,
+      retry: gax.createRetryOptions([gax.Status.UNAVAILABLE, gax.Status.RESOURCE_EXHAUSTED],
+        gax.createMaxRetriesBackoffSettings(100, 2, 1000, 10_000, 1, 10_000, 4)), // gax counts the first attempt: 4 = first try + 3 retries
+    };
+    const k = new GcpKmsKey(name, cfg, common, client, callOpts);
+    try {
+      await k.load();
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+    return k;
+  }
+
+  private get keyPath(): string {
+    const c = this.cfg;
+    return `projects/${c.project}/locations/${c.region}/keyRings/${c.key_ring}/cryptoKeys/${c.crypto_key}`;
+  }
+  private get versionPath(): string {
+    return `${this.keyPath}/cryptoKeyVersions/${(this.cfg.crypto_key_version as string) ?? '1'}`;
+  }
+
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof KeyError) throw e;
+      throw keyFailure('gcpckms', this.name, op, e, [], kindOf(e));
+    }
+  }
+
+  private async load(): Promise<void> {
+    let alg: string;
+    try {
+      const [v] = await this.call('describe', () => this.client.getCryptoKeyVersion({ name: this.versionPath }, this.callOpts));
+      alg = String(v.algorithm);
+    } catch (e) {
+      if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
+      alg = (this.cfg.algorithm as string) ?? 'GOOGLE_SYMMETRIC_ENCRYPTION';
+      const info = parseAlgorithm(alg);
+      if (!info) throw keyInvalid(`algorithm ${alg} is not supported`);
+      const purpose = { sign: 'ASYMMETRIC_SIGN', decrypt: 'ASYMMETRIC_DECRYPT', symmetric: 'ENCRYPT_DECRYPT' }[info.purpose];
+      await this.call('generate', () => this.client.createCryptoKey({
+        parent: this.keyPath.replace(/\/cryptoKeys\/[^/]+$/, ''), cryptoKeyId: String(this.cfg.crypto_key),
+        cryptoKey: { purpose: purpose as never, versionTemplate: { algorithm: alg as never, protectionLevel: 'HSM' } },
+      }, this.callOpts));
+    }
+    const info = parseAlgorithm(alg);
+    if (!info) throw keyUnsupported(`gcpckms key "${this.name}": algorithm ${alg} is not supported`);
+    this.info = info;
+  }
+
+  describe(): KeyDescription {
+    const a = this.info;
+    const algorithms = a.purpose === 'symmetric' ? ['aes-gcm'] : a.spec.kind === 'ed25519' ? ['ed25519']
+      : a.purpose === 'decrypt' ? [`rsa-oaep-${a.hash}`] : [a.spec.kind === 'ec' ? `ecdsa-${a.hash}` : `rsa-${a.padding === 'pss' ? 'pss' : 'pkcs1v15'}-${a.hash}`];
+    return { backend: 'gcpckms', name: this.name, spec: a.spec, usages: this.common.usages, algorithms, hardware: true };
+  }
+
+  private need(u: Usage): void {
+    if (!this.common.usages.includes(u)) throw keyInvalid(`gcpckms key "${this.name}" is not allowed to ${u}`);
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    if (this.info.purpose === 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" is symmetric: it has no public key`);
+    if (!this.pub) {
+      const [pk] = await this.call('get public key', () => this.client.getPublicKey({ name: this.versionPath }, this.callOpts));
+      this.pub = createPublicKey(String(pk.pem));
+    }
+    return this.pub;
+  }
+
+  private checkSign(opts: SignOptions): void {
+    const a = this.info;
+    if (a.purpose !== 'sign') throw keyUnsupported(`gcpckms key "${this.name}" does not sign (its algorithm is for ${a.purpose === 'decrypt' ? 'decryption' : 'encryption'})`);
+    if (a.spec.kind !== 'ed25519' && a.hash !== opts.hash) throw keyInvalid(`gcpckms key "${this.name}" signs with ${a.hash} only, not ${opts.hash}`);
+    if (a.spec.kind === 'rsa' && (opts.padding ?? 'pss') !== a.padding) throw keyInvalid(`gcpckms key "${this.name}" signs with ${a.padding} padding only`);
+  }
+
+  async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
+    this.need('sign');
+    this.checkSign(opts);
+    const req = this.info.spec.kind === 'ed25519'
+      ? { name: this.versionPath, data }
+      : { name: this.versionPath, digest: { [opts.hash]: digest(data, opts) } };
+    const [res] = await this.call('sign', () => this.client.asymmetricSign(req as never, this.callOpts));
+    return Buffer.from(res.signature as Uint8Array);
+  }
+
+  async verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean> {
+    this.need('verify');
+    this.checkSign(opts);
+    return verifyWith(await this.publicKey(), this.info.spec, data, signature, { ...opts, padding: this.info.padding });
+  }
+
+  async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('encrypt');
+    if (this.info.purpose === 'decrypt') {
+      return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: this.info.hash }, plaintext);
+    }
+    if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not encrypt`);
+    const [res] = await this.call('encrypt', () => this.client.encrypt({ name: this.keyPath, plaintext, additionalAuthenticatedData: opts.aad }, this.callOpts));
+    return Buffer.from(res.ciphertext as Uint8Array);
+  }
+
+  async decrypt(ciphertext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('decrypt');
+    try {
+      if (this.info.purpose === 'decrypt') {
+        if (opts.oaepHash && opts.oaepHash !== this.info.hash) throw keyInvalid(`gcpckms key "${this.name}" uses OAEP with ${this.info.hash}`);
+        const [res] = await this.call('decrypt', () => this.client.asymmetricDecrypt({ name: this.versionPath, ciphertext }, this.callOpts));
+        return Buffer.from(res.plaintext as Uint8Array);
+      }
+      if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not decrypt`);
+      const [res] = await this.call('decrypt', () => this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts));
+      return Buffer.from(res.plaintext as Uint8Array);
+    } catch (e) {
+      if (e instanceof KeyError && e.kind === 'invalid' && /ciphertext/i.test(e.message)) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`);
+      throw e;
+    }
+  }
+
+  async random(bytes: number): Promise<Buffer> {
+    this.need('random');
+    const [res] = await this.call('random', () => this.client.generateRandomBytes({ location: `projects/${this.cfg.project}/locations/${this.cfg.region}`, lengthBytes: bytes, protectionLevel: 'HSM' }, this.callOpts));
+    return Buffer.from(res.data as Uint8Array);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
