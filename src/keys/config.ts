@@ -62,7 +62,9 @@ export const BACKEND_FIELDS = {
     resource: { kind: 'string', description: 'key vault DNS suffix override, e.g. vault.azure.net' },
     key_type: { kind: 'string', values: ['RSA', 'RSA-HSM', 'EC', 'EC-HSM'], description: 'key type when generating' },
     key_bits: { kind: 'int', description: 'RSA size when generating' },
-    authority_host: { kind: 'string', description: 'Azure AD authority URL override (sovereign clouds, tests)' },
+    authority_host: { kind: 'string', description: 'Azure AD authority URL override (private clouds, tests)' },
+    vault_url: { kind: 'string', description: 'full vault URL override (private endpoints, tests); default https://<vault_name>.<resource>' },
+    endpoint_ca: { kind: 'string', description: 'PEM of the CA behind vault_url / authority_host (default: system roots)' },
   },
   software: {
     key_type: { kind: 'string', required: true, values: ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519', 'aes256-gcm'], description: 'key type (generated in this process: NOT an HSM)' },

@@ -1,0 +1,164 @@
+// Azure Key Vault (and Managed HSM) through @azure/keyvault-keys with a client-secret
+// credential from @azure/identity. EC signatures come back as r||s and are returned as
+// DER like every other backend; private-key operations run in the vault, public ones
+// (verify, RSA encrypt) locally with the fetched public key.
+import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import type * as Akv from '@azure/keyvault-keys';
+import { KeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { digest, rawToDer, verifyWith } from './crypto';
+import { algorithmsFor } from './software';
+import type { BackendConfig, CommonConfig } from './config';
+import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+
+const CLOUDS: Record<string, { authority: string; suffix: string }> = {
+  AZUREPUBLICCLOUD: { authority: 'https://login.microsoftonline.com', suffix: 'vault.azure.net' },
+  AZURECHINACLOUD: { authority: 'https://login.chinacloudapi.cn', suffix: 'vault.azure.cn' },
+  AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
+};
+
+function kindOf(e: unknown): KeyErrorKind {
+  const s = (e as { statusCode?: number }).statusCode;
+  const name = (e as { name?: string }).name ?? '';
+  if (s === 404) return 'not_found';
+  // @azure/identity reports a refused secret as AuthenticationError or AuthenticationRequiredError.
+  if (s === 401 || s === 403 || /^(Authentication|CredentialUnavailable)/.test(name)) return 'denied';
+  if (s === 400) return 'invalid';
+  return 'unavailable';
+}
+
+export class AzureKeyVaultKey implements ManagedKey {
+  private spec!: KeySpec;
+  private pub?: KeyObject;
+  private crypto!: Akv.CryptographyClient;
+
+  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly keys: Akv.KeyClient, private readonly akv: typeof Akv, private readonly credential: unknown, private readonly clientOpts: object) {}
+
+  static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AzureKeyVaultKey> {
+    const akv = require('@azure/keyvault-keys') as typeof Akv;
+    const { ClientSecretCredential } = require('@azure/identity') as typeof import('@azure/identity');
+    const env = String(cfg.environment ?? 'AZUREPUBLICCLOUD').toUpperCase();
+    const cloud = CLOUDS[env];
+    if (!cloud) throw keyInvalid(`environment must be one of ${Object.keys(CLOUDS).join(', ')}`);
+    const tlsOptions = cfg.endpoint_ca ? { ca: String(cfg.endpoint_ca) } : undefined;
+    const retryOptions = { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 }; // 4 attempts at most
+    const credential = new ClientSecretCredential(String(cfg.tenant_id), String(cfg.client_id), String(cfg.client_secret), {
+      authorityHost: (cfg.authority_host as string) ?? cloud.authority,
+      // A custom authority is not one of Microsoft's: nothing to discover.
+      disableInstanceDiscovery: !!cfg.authority_host,
+      tlsOptions, retryOptions,
+    });
+    const vaultUrl = (cfg.vault_url as string) ?? `https://${cfg.vault_name}.${(cfg.resource as string) ?? cloud.suffix}`;
+    // With vault_url the host is not *.vault.azure.net; the challenge's resource is still checked by the token request's scope.
+    const clientOpts = { tlsOptions, retryOptions, disableChallengeResourceVerification: !!cfg.vault_url };
+    const keys = new akv.KeyClient(vaultUrl, credential, clientOpts);
+    const k = new AzureKeyVaultKey(name, cfg, common, keys, akv, credential, clientOpts);
+    await k.load();
+    return k;
+  }
+
+  private fail(op: string, e: unknown): KeyError {
+    if (e instanceof KeyError) return e;
+    return keyFailure('azurekeyvault', this.name, op, e, [String(this.cfg.client_secret)], kindOf(e));
+  }
+
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.fail(op, e);
+    }
+  }
+
+  private async load(): Promise<void> {
+    const keyName = String(this.cfg.key_name);
+    let key: Akv.KeyVaultKey;
+    try {
+      key = await this.call('describe', () => this.keys.getKey(keyName));
+    } catch (e) {
+      if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
+      const kty = (this.cfg.key_type as string) ?? 'EC-HSM';
+      key = await this.call('generate', () => this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048 } : { curve: 'P-256' }));
+    }
+    const jwk = key.key!;
+    const kty = String(jwk.kty);
+    if (kty.startsWith('EC')) {
+      const crv = String(jwk.crv) as 'P-256' | 'P-384' | 'P-521';
+      if (!['P-256', 'P-384', 'P-521'].includes(crv)) throw keyUnsupported(`azurekeyvault key "${this.name}": curve ${crv} is not supported`);
+      this.spec = { kind: 'ec', curve: crv };
+      this.pub = createPublicKey({ format: 'jwk', key: { kty: 'EC', crv, x: Buffer.from(jwk.x!).toString('base64url'), y: Buffer.from(jwk.y!).toString('base64url') } });
+    } else if (kty.startsWith('RSA')) {
+      this.spec = { kind: 'rsa', bits: jwk.n!.length * 8 };
+      this.pub = createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: Buffer.from(jwk.n!).toString('base64url'), e: Buffer.from(jwk.e!).toString('base64url') } });
+    } else if (kty === 'oct-HSM' || kty === 'oct') {
+      this.spec = { kind: 'aes', bits: 256 };
+    } else throw keyUnsupported(`azurekeyvault key "${this.name}": key type ${kty} is not supported`);
+    this.crypto = new this.akv.CryptographyClient(key, this.credential as never, this.clientOpts);
+  }
+
+  describe(): KeyDescription {
+    return { backend: 'azurekeyvault', name: this.name, spec: this.spec, usages: this.common.usages, algorithms: algorithmsFor(this.spec), hardware: true };
+  }
+
+  private need(u: Usage): void {
+    if (!this.common.usages.includes(u)) throw keyInvalid(`azurekeyvault key "${this.name}" is not allowed to ${u}`);
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    if (!this.pub) throw keyUnsupported(`azurekeyvault key "${this.name}" is symmetric: it has no public key`);
+    return this.pub;
+  }
+
+  async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
+    this.need('sign');
+    const bits = opts.hash.slice(3);
+    if (this.spec.kind === 'ec') {
+      const alg = `ES${bits}`;
+      const r = await this.call('sign', () => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts)));
+      return rawToDer(Buffer.from(r.result));
+    }
+    if (this.spec.kind !== 'rsa') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not sign`);
+    const alg = `${opts.padding === 'pkcs1v15' ? 'RS' : 'PS'}${bits}`;
+    const r = await this.call('sign', () => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts)));
+    return Buffer.from(r.result);
+  }
+
+  async verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean> {
+    this.need('verify');
+    return verifyWith(await this.publicKey(), this.spec, data, signature, opts);
+  }
+
+  async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('encrypt');
+    if (this.spec.kind === 'rsa') return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not encrypt`);
+    const r = await this.call('encrypt', () => this.crypto.encrypt({ algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: opts.aad }));
+    return Buffer.concat([Buffer.from(r.iv!), Buffer.from(r.result), Buffer.from(r.authenticationTag!)]);
+  }
+
+  async decrypt(ciphertext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
+    this.need('decrypt');
+    try {
+      if (this.spec.kind === 'rsa') {
+        const algorithm = opts.oaepHash === 'sha1' ? 'RSA-OAEP' : 'RSA-OAEP-256';
+        return Buffer.from((await this.call('decrypt', () => this.crypto.decrypt({ algorithm, ciphertext }))).result);
+      }
+      if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not decrypt`);
+      if (ciphertext.length < 28) throw keyInvalid('ciphertext too short');
+      const r = await this.call('decrypt', () => this.crypto.decrypt({
+        algorithm: 'A256GCM', iv: ciphertext.subarray(0, 12), ciphertext: ciphertext.subarray(12, ciphertext.length - 16),
+        authenticationTag: ciphertext.subarray(ciphertext.length - 16), additionalAuthenticatedData: opts.aad,
+      }));
+      return Buffer.from(r.result);
+    } catch (e) {
+      if (e instanceof KeyError && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
+      throw e;
+    }
+  }
+
+  async random(bytes: number): Promise<Buffer> {
+    this.need('random');
+    return Buffer.from(await this.call('random', () => this.keys.getRandomBytes(bytes)));
+  }
+
+  async close(): Promise<void> {}
+}
