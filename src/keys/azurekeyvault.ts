@@ -16,6 +16,8 @@ const CLOUDS: Record<string, { authority: string; suffix: string }> = {
   AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
 };
 
+const CALL_TIMEOUT_MS = 15_000;
+
 function kindOf(e: unknown): KeyErrorKind {
   const s = (e as { statusCode?: number }).statusCode;
   const name = (e as { name?: string }).name ?? '';
@@ -61,9 +63,10 @@ export class AzureKeyVaultKey implements ManagedKey {
     return keyFailure('azurekeyvault', this.name, op, e, [String(this.cfg.client_secret)], kindOf(e));
   }
 
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  /** Every call gets a deadline (the Azure pipeline has none by default), retries included. */
+  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await fn({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
     } catch (e) {
       throw this.fail(op, e);
     }
@@ -73,11 +76,11 @@ export class AzureKeyVaultKey implements ManagedKey {
     const keyName = String(this.cfg.key_name);
     let key: Akv.KeyVaultKey;
     try {
-      key = await this.call('describe', () => this.keys.getKey(keyName));
+      key = await this.call('describe', (o) => this.keys.getKey(keyName, o));
     } catch (e) {
       if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       const kty = (this.cfg.key_type as string) ?? 'EC-HSM';
-      key = await this.call('generate', () => this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048 } : { curve: 'P-256' }));
+      key = await this.call('generate', (o) => this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048, ...o } : { curve: 'P-256', ...o }));
     }
     const jwk = key.key!;
     const kty = String(jwk.kty);
@@ -113,12 +116,12 @@ export class AzureKeyVaultKey implements ManagedKey {
     const bits = opts.hash.slice(3);
     if (this.spec.kind === 'ec') {
       const alg = `ES${bits}`;
-      const r = await this.call('sign', () => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts)));
+      const r = await this.call('sign', (o) => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts), o));
       return rawToDer(Buffer.from(r.result));
     }
     if (this.spec.kind !== 'rsa') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not sign`);
     const alg = `${opts.padding === 'pkcs1v15' ? 'RS' : 'PS'}${bits}`;
-    const r = await this.call('sign', () => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts)));
+    const r = await this.call('sign', (o) => this.crypto.sign(alg as Akv.SignatureAlgorithm, digest(data, opts), o));
     return Buffer.from(r.result);
   }
 
@@ -131,7 +134,7 @@ export class AzureKeyVaultKey implements ManagedKey {
     this.need('encrypt');
     if (this.spec.kind === 'rsa') return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
     if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not encrypt`);
-    const r = await this.call('encrypt', () => this.crypto.encrypt({ algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: opts.aad }));
+    const r = await this.call('encrypt', (o) => this.crypto.encrypt({ algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: opts.aad }, o));
     return Buffer.concat([Buffer.from(r.iv!), Buffer.from(r.result), Buffer.from(r.authenticationTag!)]);
   }
 
@@ -140,14 +143,14 @@ export class AzureKeyVaultKey implements ManagedKey {
     try {
       if (this.spec.kind === 'rsa') {
         const algorithm = opts.oaepHash === 'sha1' ? 'RSA-OAEP' : 'RSA-OAEP-256';
-        return Buffer.from((await this.call('decrypt', () => this.crypto.decrypt({ algorithm, ciphertext }))).result);
+        return Buffer.from((await this.call('decrypt', (o) => this.crypto.decrypt({ algorithm, ciphertext }, o))).result);
       }
       if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not decrypt`);
       if (ciphertext.length < 28) throw keyInvalid('ciphertext too short');
-      const r = await this.call('decrypt', () => this.crypto.decrypt({
+      const r = await this.call('decrypt', (o) => this.crypto.decrypt({
         algorithm: 'A256GCM', iv: ciphertext.subarray(0, 12), ciphertext: ciphertext.subarray(12, ciphertext.length - 16),
         authenticationTag: ciphertext.subarray(ciphertext.length - 16), additionalAuthenticatedData: opts.aad,
-      }));
+      }, o));
       return Buffer.from(r.result);
     } catch (e) {
       if (e instanceof KeyError && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
@@ -157,7 +160,7 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async random(bytes: number): Promise<Buffer> {
     this.need('random');
-    return Buffer.from(await this.call('random', () => this.keys.getRandomBytes(bytes)));
+    return Buffer.from(await this.call('random', (o) => this.keys.getRandomBytes(bytes, o)));
   }
 
   async close(): Promise<void> {}
