@@ -49,3 +49,9 @@ export async function selfTest(key: ManagedKey): Promise<SelfTestResult> {
   if (!(await key.verify(msg, sig, { hash, padding }))) throw keyInvalid(`${d.backend} key "${d.name}": the signature from the self-test does not verify`);
   return { operation: 'sign', ok: true, algorithm: d.spec.kind === 'ed25519' ? 'ed25519' : `${d.spec.kind === 'ec' ? 'ecdsa' : `rsa-${padding}`}-${hash}`, millis: Date.now() - start };
 }
+
+/** The public key as PEM (SubjectPublicKeyInfo) or DER. */
+export async function exportPublicKey(key: ManagedKey, format: 'pem' | 'der' = 'pem'): Promise<string | Buffer> {
+  const pub = await key.publicKey();
+  return format === 'pem' ? (pub.export({ type: 'spki', format: 'pem' }) as string) : (pub.export({ type: 'spki', format: 'der' }) as Buffer);
+}

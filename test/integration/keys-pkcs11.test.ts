@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createPublicKey } from 'node:crypto';
 import { Pkcs11Key } from '../../src/keys/pkcs11';
+import { exportPublicKey } from '../../src/keys';
 import { parseKeyConfig } from '../../src/keys/config';
 import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
 
@@ -54,6 +56,15 @@ describe('PKCS#11 (SoftHSM2)', () => {
   it('finds an existing key again by label (a second config, no generation)', async () => {
     const again = await open('ec-again', { key_label: 'ec-p256' });
     expect((await again.publicKey()).export({ format: 'jwk' })).toEqual((await ec.publicKey()).export({ format: 'jwk' }));
+  });
+
+  it('finds keys by CKA_ID, and exports the public key as PEM and DER', async () => {
+    const byId = await open('by-id', { key_id: '0xC0FFEE01', allow_generate_key: true, curve: 'P384' });
+    const again = await open('by-id-2', { key_id: 'c0ffee01' });
+    const pem = (await exportPublicKey(again, 'pem')) as string;
+    expect(pem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(createPublicKey(pem).asymmetricKeyDetails?.namedCurve).toBe('secp384r1');
+    expect(((await exportPublicKey(byId, 'der')) as Buffer).equals(createPublicKey(pem).export({ type: 'spki', format: 'der' }))).toBe(true);
   });
 
   it('random bytes come from the token', async () => {
