@@ -63,24 +63,34 @@ export class Broker {
     this.known.set(id, { info, timer });
   }
 
-  /** Wait for the host's announcement of `id` (at most timeoutMs), then open an mTLS gRPC channel to it. */
-  async dial<C extends grpc.Client>(
-    id: number,
-    ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C,
-    timeoutMs = 5000,
-  ): Promise<C> {
+  /** Wait for the host's announcement of `id` (at most timeoutMs), then open an mTLS channel to it. */
+  async dialChannel(id: number, timeoutMs = 5000): Promise<grpc.Channel> {
     const info = await this.waitFor(id, timeoutMs);
-    const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
     if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
+    const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
     const creds = this.tls
       ? grpc.credentials.createSsl(Buffer.from(this.tls.hostCertPem), Buffer.from(this.tls.keyPem), Buffer.from(this.tls.certPem))
       : grpc.credentials.createInsecure();
-    return new ctor(target, creds, {
+    return new grpc.Channel(target, creds, {
       'grpc.ssl_target_name_override': 'localhost',
       'grpc.default_authority': 'localhost',
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });
+  }
+
+  /** A client of one service over a dialed channel (several may share the channel). */
+  static client<C extends grpc.Client>(channel: grpc.Channel, ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C): C {
+    return new ctor(channel.getTarget(), grpc.credentials.createInsecure(), { channelOverride: channel });
+  }
+
+  /** dialChannel + one service client. */
+  async dial<C extends grpc.Client>(
+    id: number,
+    ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
+    timeoutMs = 5000,
+  ): Promise<C> {
+    return Broker.client(await this.dialChannel(id, timeoutMs), ctor);
   }
 
   private waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {

@@ -1,0 +1,175 @@
+// A small declarative framework for logical backends, in the spirit of Vault's own:
+// each path is declared once — pattern, typed fields, operations, existence check, help
+// — and validation, defaults, `vault path-help` text and operation dispatch all come from
+// that one declaration.
+import type { Storage } from '../storage/storage';
+
+export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
+export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'object' | 'raw';
+
+export interface FieldDef {
+  type: FieldType;
+  description: string;
+  default?: unknown;
+  allowed?: readonly string[];
+  required?: boolean;
+}
+
+export interface Request {
+  operation: Operation;
+  path: string;
+  /** Validated field values (defaults applied), including those captured from the path. */
+  data: FieldData;
+  storage: Storage;
+  displayName: string;
+  mountPoint: string;
+}
+
+export interface Response {
+  data?: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export type Handler = (req: Request) => Promise<Response | undefined>;
+
+export interface PathDef {
+  /** Regex source, anchored; named groups become fields. E.g. `keys/(?<name>[\w.-]+)`. */
+  pattern: string;
+  fields: Record<string, FieldDef>;
+  operations: Partial<Record<Exclude<Operation, 'help'>, Handler>>;
+  /** Does the object at this path exist (decides create vs update, as Vault's ACLs need)? */
+  existence?: (req: Request) => Promise<boolean>;
+  synopsis: string;
+  description: string;
+}
+
+/** A request error Vault shows as an HTTP status with this message. */
+export class UserError extends Error {
+  constructor(message: string, readonly status = 400) { super(message); }
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)?$/;
+const UNIT: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
+
+export function parseDuration(v: unknown, name: string): number {
+  if (typeof v === 'number' && v >= 0) return v;
+  if (typeof v === 'string') {
+    let total = 0;
+    const parts = v.trim().match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d)?/g);
+    if (parts && parts.join('') === v.trim()) {
+      for (const p of parts) { const m = DURATION.exec(p)!; total += Number(m[1]) * UNIT[m[2] ?? 's']; }
+      return Math.round(total);
+    }
+  }
+  throw new UserError(`${name}: invalid duration ${JSON.stringify(v).slice(0, 40)}`);
+}
+
+export class FieldData {
+  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>) {}
+  get<T = unknown>(k: string): T { return this.values[k] as T; }
+  str(k: string): string { return (this.values[k] as string) ?? ''; }
+  int(k: string): number { return (this.values[k] as number) ?? 0; }
+  bool(k: string): boolean { return Boolean(this.values[k]); }
+  /** Was the field given in the request (not defaulted)? */
+  has(k: string): boolean { return this.set.has(k); }
+}
+
+function coerce(name: string, f: FieldDef, v: unknown): unknown {
+  switch (f.type) {
+    case 'string': {
+      if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
+      if (typeof v !== 'string') throw new UserError(`${name}: expected a string`);
+      if (f.allowed && !f.allowed.includes(v)) throw new UserError(`${name}: must be one of ${f.allowed.join(', ')}; got ${JSON.stringify(v.slice(0, 40))}`);
+      return v;
+    }
+    case 'int': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n)) throw new UserError(`${name}: expected an integer`);
+      return n;
+    }
+    case 'bool':
+      if (typeof v === 'boolean') return v;
+      if (v === 'true' || v === '1' || v === 1) return true;
+      if (v === 'false' || v === '0' || v === 0) return false;
+      throw new UserError(`${name}: expected true or false`);
+    case 'duration':
+      return parseDuration(v, name);
+    case 'array':
+      if (Array.isArray(v)) return v;
+      if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+      throw new UserError(`${name}: expected a list`);
+    case 'object':
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+      throw new UserError(`${name}: expected an object`);
+    case 'raw':
+      return v;
+  }
+}
+
+interface Compiled { def: PathDef; re: RegExp }
+
+export interface Routed { def: PathDef; req: Request; warnings: string[] }
+
+export class Router {
+  private readonly paths: Compiled[];
+  constructor(defs: PathDef[], private readonly backendHelp: string) {
+    this.paths = defs.map((def) => ({ def, re: new RegExp(`^${def.pattern}$`) }));
+  }
+
+  /** Match the path, validate the fields, apply defaults. Throws UserError(404/405/400). */
+  route(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
+    const hit = this.paths.map((c) => ({ c, m: c.re.exec(path) })).find((x) => x.m);
+    if (!hit) throw new UserError(`unsupported path`, 404);
+    const { def } = hit.c;
+    const values: Record<string, unknown> = {};
+    const set = new Set<string>();
+    const warnings: string[] = [];
+    const given = { ...raw, ...(hit.m!.groups ?? {}) };
+    for (const [k, v] of Object.entries(given)) {
+      const f = def.fields[k];
+      if (!f) { warnings.push(`Endpoint ignored these unrecognized parameters: [${k}]`); continue; }
+      if (v === undefined || v === null) continue;
+      values[k] = coerce(k, f, v);
+      set.add(k);
+    }
+    if (operation !== 'help' && operation !== 'read' && operation !== 'list' && operation !== 'delete') {
+      for (const [k, f] of Object.entries(def.fields)) if (f.required && !set.has(k)) throw new UserError(`missing required field "${k}"`);
+    }
+    for (const [k, f] of Object.entries(def.fields)) if (!set.has(k) && f.default !== undefined) values[k] = f.default;
+    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set) } };
+  }
+
+  async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {
+    if (operation === 'help') return { data: { help: this.help(path), see_also: [] } };
+    const { def, req, warnings } = this.route(operation, path, raw, ctx);
+    // Vault sends "create" only after an existence check said no; a path without one gets "update".
+    const fn = def.operations[operation] ?? (operation === 'create' ? def.operations.update : operation === 'update' ? def.operations.create : undefined);
+    if (!fn) throw new UserError(`unsupported operation`, 405);
+    const res = await fn(req);
+    if (res && warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings];
+    return res;
+  }
+
+  async exists(path: string, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<{ found: boolean; exists: boolean }> {
+    let routed: Routed;
+    try {
+      routed = this.route('read', path, {}, ctx);
+    } catch {
+      return { found: false, exists: false };
+    }
+    if (!routed.def.existence) return { found: false, exists: false };
+    return { found: true, exists: await routed.def.existence(routed.req) };
+  }
+
+  /** `vault path-help`: the matching path's declaration, or an index of all paths. */
+  help(path: string): string {
+    const hit = this.paths.find((c) => c.re.test(path));
+    if (!hit) {
+      return `${this.backendHelp}\n\n## PATHS\n\n` + this.paths.map((c) => `    ^${c.def.pattern}$\n        ${c.def.synopsis}`).join('\n\n') + '\n';
+    }
+    const d = hit.def;
+    const fields = Object.entries(d.fields).map(([k, f]) =>
+      `    ${k} (${f.type}${f.default !== undefined ? `, default: ${JSON.stringify(f.default)}` : ''}${f.required ? ', required' : ''})\n        ${f.description}${f.allowed ? ` One of: ${f.allowed.join(', ')}.` : ''}`).join('\n\n');
+    return `Request:        ${path}\nMatching Route: ^${d.pattern}$\n\n${d.synopsis}\n\n## OPERATIONS\n\n    ${Object.keys(d.operations).join(', ')}\n\n## PARAMETERS\n\n${fields || '    (none)'}\n\n## DESCRIPTION\n\n${d.description}\n`;
+  }
+}

@@ -1,0 +1,161 @@
+// managed-keys/<type>/<name>: managed key configuration inside the mount, and
+// managed-keys/<type>/<name>/test/sign. The config (secrets included) lives in Vault's
+// storage, encrypted by Vault's barrier and marked for seal wrapping; reads never return
+// the secret fields. Opened keys are cached per mount and dropped when their config changes.
+import { BACKEND_FIELDS, COMMON_FIELDS, parseKeyConfig, publicView } from '../keys/config';
+import { KeyError, openManagedKey, selfTest, type ManagedKey } from '../keys';
+import { getJson, putJson, type Storage } from '../storage/storage';
+import { UserError, type FieldDef, type PathDef } from './framework';
+
+const TYPES = Object.keys(BACKEND_FIELDS).join('|');
+const PREFIX = 'managed-keys/';
+const storageKey = (type: string, name: string) => `${PREFIX}${type}/${name}`;
+
+/** Every managed-key field, for validation and help; the per-type schema checks the rest. */
+function allFields(): Record<string, FieldDef> {
+  const out: Record<string, FieldDef> = {
+    type: { type: 'string', description: `backend type: ${TYPES.replace(/\|/g, ', ')}` },
+    name: { type: 'string', description: 'name of the managed key' },
+  };
+  for (const [k, f] of Object.entries(COMMON_FIELDS)) out[k] = { type: 'raw', description: f.description };
+  for (const [type, fields] of Object.entries(BACKEND_FIELDS)) {
+    for (const [k, f] of Object.entries(fields)) {
+      const prev = out[k];
+      out[k] = { type: 'raw', description: prev ? `${prev.description}; ${type}: ${f.description}` : `${type}: ${f.description}` };
+    }
+  }
+  return out;
+}
+
+/** A KeyError as the HTTP status Vault should show. */
+export function keyErrorToUser(e: unknown): unknown {
+  if (!(e instanceof KeyError)) return e;
+  const status = { invalid: 400, unsupported: 400, not_found: 400, denied: 403, unavailable: 502, internal: 500 }[e.kind];
+  return new UserError(e.message, status);
+}
+
+export class ManagedKeys {
+  private readonly open = new Map<string, Promise<ManagedKey>>();
+  constructor(private readonly storage: Storage) {}
+
+  /** The key named `name` of any type (transit and PKI refer to managed keys by name). */
+  async byName(name: string): Promise<ManagedKey> {
+    for (const type of Object.keys(BACKEND_FIELDS)) {
+      const k = await this.get(type, name);
+      if (k) return k;
+    }
+    throw new UserError(`managed key "${name}" is not configured (write managed-keys/<type>/${name} first)`);
+  }
+
+  async get(type: string, name: string): Promise<ManagedKey | undefined> {
+    const sk = storageKey(type, name);
+    let p = this.open.get(sk);
+    if (!p) {
+      const raw = await getJson<Record<string, unknown>>(this.storage, sk);
+      if (!raw) return undefined;
+      p = openManagedKey(parseKeyConfig(type, name, raw));
+      this.open.set(sk, p);
+      p.catch(() => this.open.delete(sk)); // retry on next use
+    }
+    try {
+      return await p;
+    } catch (e) {
+      throw keyErrorToUser(e);
+    }
+  }
+
+  invalidate(storagePath: string): void {
+    const p = this.open.get(storagePath);
+    this.open.delete(storagePath);
+    void p?.then((k) => k.close(), () => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map((p) => p.then((k) => k.close(), () => undefined)));
+  }
+
+  paths(): PathDef[] {
+    const fields = allFields();
+    const name = `(?<type>${TYPES})/(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})`;
+    return [
+      {
+        pattern: `managed-keys/${name}`,
+        fields,
+        synopsis: 'Configure a managed key: an HSM or cloud KMS key that transit and PKI use without ever holding its private material.',
+        description: 'Field names follow Vault Enterprise managed keys. The key is opened (and generated, if allow_generate_key is set and it does not exist) when the configuration is written, so a bad library, PIN, credential or key name fails the write. Secret fields (pin, secret_key, client_secret, credentials, private_key) are stored in Vault, seal-wrapped where the seal allows, and never returned.',
+        existence: async (r) => (await this.storage.get(storageKey(r.data.str('type'), r.data.str('name')))) !== undefined,
+        operations: {
+          update: async (r) => {
+            const type = r.data.str('type');
+            const kname = r.data.str('name');
+            const raw: Record<string, unknown> = {};
+            for (const k of Object.keys(fields)) if (k !== 'type' && k !== 'name' && r.data.has(k)) raw[k] = r.data.get(k);
+            let parsed;
+            try {
+              parsed = parseKeyConfig(type, kname, raw);
+            } catch (e) {
+              throw keyErrorToUser(e);
+            }
+            let key: ManagedKey;
+            try {
+              key = await openManagedKey(parsed);
+            } catch (e) {
+              throw keyErrorToUser(e);
+            }
+            // A generated software key must survive restarts: keep its material in Vault's storage.
+            if (type === 'software' && !raw.private_key) raw.private_key = (key as unknown as { exportPrivate(): string }).exportPrivate();
+            await putJson(this.storage, storageKey(type, kname), raw);
+            this.invalidate(storageKey(type, kname));
+            this.open.set(storageKey(type, kname), Promise.resolve(key));
+            return { data: { ...publicView(parsed), ...describe(key) } };
+          },
+          read: async (r) => {
+            const type = r.data.str('type');
+            const kname = r.data.str('name');
+            const raw = await getJson<Record<string, unknown>>(this.storage, storageKey(type, kname));
+            if (!raw) return undefined;
+            const key = await this.get(type, kname);
+            return { data: { ...publicView(parseKeyConfig(type, kname, raw)), ...(key ? describe(key) : {}) } };
+          },
+          delete: async (r) => {
+            const sk = storageKey(r.data.str('type'), r.data.str('name'));
+            await this.storage.delete(sk);
+            this.invalidate(sk);
+            return undefined;
+          },
+        },
+      },
+      {
+        pattern: `managed-keys/(?<type>${TYPES})/?`,
+        fields: { type: fields.type },
+        synopsis: 'List the managed keys of a type.',
+        description: 'Names of the configured managed keys of this backend type.',
+        operations: { list: async (r) => ({ data: { keys: (await this.storage.list(`${PREFIX}${r.data.str('type')}/`)).filter((k) => !k.endsWith('/')) } }) },
+      },
+      {
+        pattern: `managed-keys/${name}/test/sign`,
+        fields: { type: fields.type, name: fields.name },
+        synopsis: 'Check a managed key end to end.',
+        description: 'Signs a random message and verifies the signature with the public key; for symmetric keys encrypts and decrypts a random value. Returns the algorithm used and how long it took.',
+        operations: {
+          update: async (r) => {
+            const key = await this.get(r.data.str('type'), r.data.str('name'));
+            if (!key) throw new UserError(`managed key ${r.data.str('type')}/${r.data.str('name')} is not configured`, 404);
+            try {
+              return { data: { ...(await selfTest(key)) } };
+            } catch (e) {
+              throw keyErrorToUser(e);
+            }
+          },
+        },
+      },
+    ];
+  }
+}
+
+function describe(k: ManagedKey): Record<string, unknown> {
+  const d = k.describe();
+  return { key_spec: d.spec, algorithms: d.algorithms, hardware_backed: d.hardware, usages: d.usages };
+}

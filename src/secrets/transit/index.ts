@@ -1,0 +1,17 @@
+// Transit: encryption as a service, signing and HMAC, with Vault's API and vault:vN: formats.
+import type { ManagedKeys } from '../managed-keys';
+import type { Storage } from '../../storage/storage';
+import type { PathDef } from '../framework';
+import { Policies } from './policy';
+import { transitContext, type Transit } from './context';
+import { keyPaths } from './keys';
+import { cryptPaths } from './crypt';
+import { signPaths } from './sign';
+import { toolPaths } from './tools';
+
+export { autoRotate } from './keys';
+
+export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
+  const ctx = transitContext(new Policies(storage), managed);
+  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed)] };
+}

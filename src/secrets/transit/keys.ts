@@ -1,0 +1,170 @@
+// keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
+import { UserError, type PathDef } from '../framework';
+import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, type Policy } from './policy';
+import type { Transit } from './context';
+
+const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+
+export function describePolicy(p: Policy): Record<string, unknown> {
+  const keys: Record<string, unknown> = {};
+  for (const [n, v] of Object.entries(p.versions)) {
+    const pub = publicKeyOf(p, v);
+    keys[n] = pub ? { creation_time: v.creation_time, public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
+  }
+  return {
+    name: p.name, type: p.type, keys, latest_version: p.latest_version,
+    min_decryption_version: p.min_decryption_version, min_encryption_version: p.min_encryption_version,
+    deletion_allowed: p.deletion_allowed, derived: p.derived, exportable: p.exportable,
+    convergent_encryption: p.convergent_encryption, auto_rotate_period: p.auto_rotate_period,
+    supports_encryption: canEncrypt(p.type) || p.type === 'managed_key', supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
+    supports_derivation: isSymmetric(p.type), supports_signing: canSign(p.type) || p.type === 'managed_key',
+    ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
+  };
+}
+
+export function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string }): Policy {
+  if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
+  const t = type as Policy['type'];
+  if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
+  if (o.derived && !isSymmetric(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
+  if (t === 'managed_key' && !o.managedKeyName) throw new UserError('managed_key_name is required for type managed_key');
+  if (t !== 'managed_key' && o.managedKeyName) throw new UserError('managed_key_name is only valid with type managed_key');
+  if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
+  const now = new Date().toISOString();
+  return {
+    name, type: t, versions: { 1: newVersion(t) }, latest_version: 1, min_decryption_version: 1, min_encryption_version: 0,
+    derived: !!o.derived, convergent_encryption: !!o.convergent, exportable: !!o.exportable, deletion_allowed: false,
+    auto_rotate_period: o.autoRotate ?? 0, managed_key_name: o.managedKeyName, last_rotated: now,
+  };
+}
+
+export function rotate(p: Policy): Policy {
+  if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
+  const n = p.latest_version + 1;
+  return { ...p, versions: { ...p.versions, [n]: newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
+}
+
+export function keyPaths(t: Transit): PathDef[] {
+  return [
+    {
+      pattern: 'keys/?',
+      fields: {},
+      synopsis: 'List the named encryption keys.',
+      description: 'Names of the keys of this mount.',
+      operations: { list: async () => ({ data: { keys: await t.policies.list() } }) },
+    },
+    {
+      pattern: `keys/${NAME}`,
+      fields: {
+        name: { type: 'string', description: 'Name of the key.' },
+        type: { type: 'string', default: 'aes256-gcm96', allowed: KEY_TYPES, description: 'Key type.' },
+        derived: { type: 'bool', default: false, description: 'Derive a key per request from a context (HKDF-SHA256).' },
+        convergent_encryption: { type: 'bool', default: false, description: 'Same plaintext and context give the same ciphertext (needs derived).' },
+        exportable: { type: 'bool', default: false, description: 'Recorded for compatibility; key export is not offered by this plugin.' },
+        auto_rotate_period: { type: 'duration', default: 0, description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
+        managed_key_name: { type: 'string', description: 'With type managed_key: the managed key doing the cryptography.' },
+        allow_plaintext_backup: { type: 'bool', description: 'Accepted for compatibility; backups are not offered.' },
+      },
+      synopsis: 'Create, read or delete a named encryption key.',
+      description: 'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
+      existence: async (r) => (await t.policies.get(r.data.str('name'))) !== undefined,
+      operations: {
+        create: async (r) => {
+          const n = r.data.str('name');
+          return t.policies.update(n, async (existing) => {
+            if (existing) return { result: { data: describePolicy(existing) } };
+            const p = newPolicy(n, r.data.str('type'), {
+              derived: r.data.bool('derived'), convergent: r.data.bool('convergent_encryption'), exportable: r.data.bool('exportable'),
+              autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'),
+            });
+            return { policy: p, result: { data: describePolicy(p) } };
+          });
+        },
+        read: async (r) => {
+          const p = await t.policies.get(r.data.str('name'));
+          return p ? { data: describePolicy(p) } : undefined;
+        },
+        delete: async (r) => {
+          const n = r.data.str('name');
+          await t.policies.update(n, async (p) => {
+            if (!p) return { result: undefined };
+            if (!p.deletion_allowed) throw new UserError('deletion is not allowed for this key (set deletion_allowed=true in keys/<name>/config)');
+            await t.policies.delete(n);
+            return { result: undefined };
+          });
+          return undefined;
+        },
+      },
+    },
+    {
+      pattern: `keys/${NAME}/config`,
+      fields: {
+        name: { type: 'string', description: 'Name of the key.' },
+        min_decryption_version: { type: 'int', description: 'Oldest version that may decrypt, verify or HMAC-verify.' },
+        min_encryption_version: { type: 'int', description: 'Oldest version that may encrypt, sign or HMAC (0 = latest).' },
+        deletion_allowed: { type: 'bool', description: 'Allow deleting the key.' },
+        exportable: { type: 'bool', description: 'Recorded for compatibility; once true it cannot be unset.' },
+        auto_rotate_period: { type: 'duration', description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
+      },
+      synopsis: 'Configure a named key.',
+      description: 'Version floors, deletion, and automatic rotation.',
+      operations: {
+        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
+          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+          const next = { ...p };
+          if (r.data.has('min_decryption_version')) {
+            const v = r.data.int('min_decryption_version');
+            if (v < 0 || v > p.latest_version) throw new UserError(`min_decryption_version must be between 0 and the latest version ${p.latest_version}`);
+            next.min_decryption_version = Math.max(1, v);
+          }
+          if (r.data.has('min_encryption_version')) {
+            const v = r.data.int('min_encryption_version');
+            if (v < 0 || v > p.latest_version) throw new UserError(`min_encryption_version must be between 0 and the latest version ${p.latest_version}`);
+            next.min_encryption_version = v;
+          }
+          if (next.min_encryption_version > 0 && next.min_encryption_version < next.min_decryption_version) {
+            throw new UserError('min_encryption_version must not be below min_decryption_version');
+          }
+          if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
+          if (r.data.has('exportable')) {
+            if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
+            next.exportable = r.data.bool('exportable');
+          }
+          if (r.data.has('auto_rotate_period')) {
+            const a = r.data.int('auto_rotate_period');
+            if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
+            next.auto_rotate_period = a;
+          }
+          return { policy: next, result: { data: describePolicy(next) } };
+        }),
+      },
+    },
+    {
+      pattern: `keys/${NAME}/rotate`,
+      fields: { name: { type: 'string', description: 'Name of the key.' } },
+      synopsis: 'Rotate a named key: add a version and make it the one used for new operations.',
+      description: 'Old versions keep decrypting and verifying down to min_decryption_version.',
+      operations: {
+        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
+          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+          const next = rotate(p);
+          return { policy: next, result: { data: describePolicy(next) } };
+        }),
+      },
+    },
+  ];
+}
+
+/** Vault's periodic "rollback" call: rotate keys whose auto_rotate_period has passed. */
+export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]> {
+  const rotated: string[] = [];
+  for (const n of await t.policies.list()) {
+    await t.policies.update(n, async (p) => {
+      if (!p || !p.auto_rotate_period || p.type === 'managed_key') return { result: undefined };
+      if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
+      rotated.push(n);
+      return { policy: rotate(p), result: undefined };
+    });
+  }
+  return rotated;
+}

@@ -1,0 +1,282 @@
+// Transit key policies: versions of key material (in Vault's storage, which Vault
+// encrypts) or a reference to a managed key (material never here). Ciphertexts,
+// signatures and HMACs carry the version as `vault:v<N>:` like Vault's transit.
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { publicEncrypt, privateDecrypt, constants } from 'node:crypto';
+import { derToRaw, rawToDer, curveBytes, signLocal, verifyWith } from '../../keys/crypto';
+import type { Hash, KeySpec, ManagedKey } from '../../keys/types';
+import { getJson, putJson, type Storage } from '../../storage/storage';
+import { UserError } from '../framework';
+
+export const KEY_TYPES = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'ed25519', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'hmac', 'managed_key'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export interface KeyVersion {
+  creation_time: string;
+  /** base64 of the symmetric key, or PKCS#8 PEM of the private key. */
+  key?: string;
+  hmac_key: string;
+}
+
+export interface Policy {
+  name: string;
+  type: KeyType;
+  versions: Record<string, KeyVersion>;
+  latest_version: number;
+  min_decryption_version: number;
+  min_encryption_version: number;
+  derived: boolean;
+  convergent_encryption: boolean;
+  exportable: boolean;
+  deletion_allowed: boolean;
+  auto_rotate_period: number;
+  managed_key_name?: string;
+  last_rotated: string;
+}
+
+const SPEC: Partial<Record<KeyType, KeySpec>> = {
+  ed25519: { kind: 'ed25519' }, 'ecdsa-p256': { kind: 'ec', curve: 'P-256' }, 'ecdsa-p384': { kind: 'ec', curve: 'P-384' }, 'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
+  'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
+};
+export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
+export const canSign = (t: KeyType) => SPEC[t] !== undefined;
+export const canEncrypt = (t: KeyType) => isSymmetric(t) || t.startsWith('rsa-');
+
+export function newVersion(type: KeyType): KeyVersion {
+  const v: KeyVersion = { creation_time: new Date().toISOString(), hmac_key: randomBytes(32).toString('base64') };
+  if (type === 'aes128-gcm96') v.key = randomBytes(16).toString('base64');
+  else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305') v.key = randomBytes(32).toString('base64');
+  else if (type === 'hmac') v.key = v.hmac_key;
+  else if (type !== 'managed_key') {
+    const spec = SPEC[type]!;
+    const priv = spec.kind === 'ed25519' ? generateKeyPairSync('ed25519').privateKey
+      : spec.kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: spec.curve }).privateKey
+        : generateKeyPairSync('rsa', { modulusLength: (spec as { bits: number }).bits }).privateKey;
+    v.key = priv.export({ type: 'pkcs8', format: 'pem' }) as string;
+  }
+  return v;
+}
+
+// --- the vault:vN: envelope ---------------------------------------------------------
+
+export function wrap(version: number, body: Buffer, urlSafe = false): string {
+  return `vault:v${version}:${body.toString(urlSafe ? 'base64url' : 'base64')}`;
+}
+
+export function unwrap(value: unknown, what: string): { version: number; body: Buffer } {
+  if (typeof value !== 'string') throw new UserError(`${what} is required`);
+  const m = /^vault:v(\d+):([A-Za-z0-9+/_=-]*)$/.exec(value);
+  if (!m) throw new UserError(`invalid ${what}: expected vault:v<version>:<base64>`);
+  const version = Number(m[1]);
+  if (version < 1) throw new UserError(`invalid ${what}: version must be at least 1`);
+  return { version, body: Buffer.from(m[2], m[2].includes('-') || m[2].includes('_') ? 'base64url' : 'base64') };
+}
+
+/** Base64 input as Vault takes it (plaintext, input, context). */
+export function b64(value: unknown, what: string, required = true): Buffer {
+  if (value === undefined || value === null || value === '') {
+    if (required) throw new UserError(`missing ${what}`);
+    return Buffer.alloc(0);
+  }
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 === 1) throw new UserError(`${what} must be base64-encoded`);
+  return Buffer.from(value, 'base64');
+}
+
+// --- storage, cache and per-key serialisation ---------------------------------------
+
+export class Policies {
+  private readonly cache = new Map<string, Policy>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  constructor(private readonly storage: Storage) {}
+
+  static key(name: string): string { return `policy/${name}`; }
+
+  async get(name: string): Promise<Policy | undefined> {
+    const hit = this.cache.get(name);
+    if (hit) return hit;
+    const p = await getJson<Policy>(this.storage, Policies.key(name));
+    if (p) this.cache.set(name, p);
+    return p;
+  }
+
+  async require(name: string): Promise<Policy> {
+    const p = await this.get(name);
+    if (!p) throw new UserError(`encryption key not found: ${name}`);
+    return p;
+  }
+
+  /** Read-modify-write one key at a time (rotation, config) so concurrent writes cannot lose a version. */
+  async update<T>(name: string, fn: (p: Policy | undefined) => Promise<{ policy?: Policy; result: T }>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    const chained = prev.then(() => mine);
+    this.locks.set(name, chained);
+    await prev.catch(() => undefined);
+    try {
+      this.cache.delete(name);
+      const { policy, result } = await fn(await this.get(name));
+      if (policy) {
+        await putJson(this.storage, Policies.key(name), policy);
+        this.cache.set(name, policy);
+      }
+      return result;
+    } finally {
+      release();
+      if (this.locks.get(name) === chained) this.locks.delete(name);
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.storage.delete(Policies.key(name));
+    this.cache.delete(name);
+  }
+
+  invalidate(name: string): void { this.cache.delete(name); }
+  async list(): Promise<string[]> { return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/')); }
+}
+
+// --- cryptography -------------------------------------------------------------------
+
+export function versionOf(p: Policy, requested: number | undefined, purpose: 'encrypt' | 'decrypt'): { n: number; v: KeyVersion } {
+  const n = requested && requested > 0 ? requested : p.latest_version;
+  if (n > p.latest_version) throw new UserError(`requested version ${n} is greater than the latest version ${p.latest_version}`);
+  const floor = purpose === 'decrypt' ? p.min_decryption_version : p.min_encryption_version;
+  if (n < floor) throw new UserError(purpose === 'decrypt' ? `ciphertext or signature version is disallowed by policy (too old)` : `requested version for encryption is less than the minimum encryption key version`);
+  const v = p.versions[String(n)];
+  if (!v) throw new UserError(`key version ${n} not found`);
+  return { n, v };
+}
+
+/** Key for one context: HKDF-SHA256 when the key is derived, the version's key otherwise. */
+function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
+  const key = Buffer.from(v.key!, 'base64');
+  if (!p.derived) {
+    if (context.length) throw new UserError('key is not derived; context must not be given');
+    return key;
+  }
+  if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), context, key.length));
+}
+
+const cipherName = (p: Policy) => (p.type === 'chacha20-poly1305' ? 'chacha20-poly1305' : p.type === 'aes128-gcm96' ? 'aes-128-gcm' : 'aes-256-gcm');
+
+export interface CryptInput { plaintext: Buffer; context: Buffer; aad: Buffer; version?: number }
+
+export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
+  const { n, v } = versionOf(p, inp.version, 'encrypt');
+  if (p.type === 'managed_key') {
+    const k = await managed!();
+    return wrap(n, await k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }));
+  }
+  if (p.type.startsWith('rsa-')) {
+    const pub = createPublicKey(createPrivateKey(v.key!));
+    return wrap(n, publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+  }
+  if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
+  const key = symmetricKey(p, v, inp.context);
+  // Convergent: the nonce is a keyed hash of the plaintext, so equal inputs give equal ciphertexts.
+  const nonce = p.convergent_encryption ? createHmac('sha256', key).update(inp.plaintext).digest().subarray(0, 12) : randomBytes(12);
+  const c = createCipheriv(cipherName(p) as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+  if (inp.aad.length) c.setAAD(inp.aad);
+  return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
+}
+
+export async function decrypt(p: Policy, ciphertext: unknown, inp: Omit<CryptInput, 'plaintext'>, managed?: () => Promise<ManagedKey>): Promise<{ plaintext: Buffer; version: number }> {
+  const { version, body } = unwrap(ciphertext, 'ciphertext');
+  const { v } = versionOf(p, version, 'decrypt');
+  if (p.type === 'managed_key') {
+    const k = await managed!();
+    return { plaintext: await k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }), version };
+  }
+  if (p.type.startsWith('rsa-')) {
+    try {
+      return { plaintext: privateDecrypt({ key: createPrivateKey(v.key!), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
+    } catch { throw new UserError('invalid ciphertext: unable to decrypt'); }
+  }
+  if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support decryption`);
+  const key = symmetricKey(p, v, inp.context);
+  if (body.length < 28) throw new UserError('invalid ciphertext: too short');
+  try {
+    const d = createDecipheriv(cipherName(p) as 'aes-256-gcm', key, body.subarray(0, 12), { authTagLength: 16 });
+    if (inp.aad.length) d.setAAD(inp.aad);
+    d.setAuthTag(body.subarray(body.length - 16));
+    return { plaintext: Buffer.concat([d.update(body.subarray(12, body.length - 16)), d.final()]), version };
+  } catch {
+    throw new UserError('cipher: message authentication failed (wrong key version, context or associated_data, or altered ciphertext)');
+  }
+}
+
+// --- signing and HMAC ---------------------------------------------------------------
+
+export const HASH_ALGORITHMS: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', none: undefined };
+const nodeHash: Record<string, string> = { 'sha2-224': 'sha224', 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', 'sha3-224': 'sha3-224', 'sha3-256': 'sha3-256', 'sha3-384': 'sha3-384', 'sha3-512': 'sha3-512' };
+
+export function hashName(alg: string): string {
+  const h = nodeHash[alg];
+  if (!h) throw new UserError(`unsupported hash algorithm ${alg}`);
+  return h;
+}
+
+export interface SignInput { input: Buffer; hash: string; prehashed: boolean; padding: 'pss' | 'pkcs1v15'; marshaling: 'asn1' | 'jws'; version?: number }
+
+function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
+  if (spec.kind === 'ed25519') {
+    if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
+    return { hash: 'sha256' as Hash, padding: undefined };
+  }
+  const hash = HASH_ALGORITHMS[inp.hash];
+  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for ${p.type} keys (use sha2-256, sha2-384 or sha2-512)`);
+  return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
+}
+
+async function specOf(p: Policy, managed?: () => Promise<ManagedKey>): Promise<KeySpec> {
+  if (p.type === 'managed_key') return (await managed!()).describe().spec;
+  const s = SPEC[p.type];
+  if (!s) throw new UserError(`key type ${p.type} does not support signing`);
+  return s;
+}
+
+export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<ManagedKey>): Promise<{ signature: string; publicKey?: string }> {
+  const { n, v } = versionOf(p, inp.version, 'encrypt');
+  const spec = await specOf(p, managed);
+  const opts = signOptions(p, inp, spec);
+  let sig: Buffer;
+  if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
+  else sig = signLocal(createPrivateKey(v.key!), spec, inp.input, opts);
+  if (spec.kind === 'ec' && inp.marshaling === 'jws') return { signature: wrap(n, derToRaw(sig, curveBytes(spec.curve)), true) };
+  return { signature: wrap(n, sig) };
+}
+
+export async function verify(p: Policy, inp: SignInput, signature: unknown, managed?: () => Promise<ManagedKey>): Promise<boolean> {
+  const { version, body } = unwrap(signature, 'signature');
+  const { v } = versionOf(p, version, 'decrypt');
+  const spec = await specOf(p, managed);
+  const opts = signOptions(p, inp, spec);
+  let sig = body;
+  if (spec.kind === 'ec' && inp.marshaling === 'jws') {
+    if (sig.length !== 2 * curveBytes(spec.curve)) return false;
+    sig = rawToDer(sig);
+  }
+  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : createPublicKey(createPrivateKey(v.key!));
+  return verifyWith(pub, spec, inp.input, sig, opts);
+}
+
+export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {
+  if (p.type === 'managed_key') throw new UserError('HMAC is not available for managed keys');
+  const { n, v } = versionOf(p, version, 'encrypt');
+  return wrap(n, createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest());
+}
+
+export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unknown): boolean {
+  const { version, body } = unwrap(mac, 'hmac');
+  const { v } = versionOf(p, version, 'decrypt');
+  const want = createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest();
+  return want.length === body.length && timingSafeEqual(want, body);
+}
+
+export function publicKeyOf(p: Policy, v: KeyVersion): string | undefined {
+  return v.key && SPEC[p.type] ? (createPublicKey(createPrivateKey(v.key)).export({ type: 'spki', format: 'pem' }) as string) : undefined;
+}
+
+export const hashInput = (alg: string, input: Buffer) => createHash(hashName(alg)).update(input).digest();

@@ -1,0 +1,92 @@
+// sign/<name>[/<hash>], verify/<name>[/<hash>], hmac/<name>[/<algorithm>]
+import { UserError, type PathDef } from '../framework';
+import { b64, hmac, sign, verify, verifyHmac } from './policy';
+import { batch, optInt, type Transit } from './context';
+
+const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+const HASHES = ['sha2-224', 'sha2-256', 'sha2-384', 'sha2-512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512', 'none'] as const;
+const signFields = {
+  name: { type: 'string', description: 'Name of the key.' },
+  urlalgorithm: { type: 'string', description: 'Hash algorithm in the path (overrides hash_algorithm).' },
+  input: { type: 'string', description: 'Base64 input (a digest when prehashed).' },
+  hash_algorithm: { type: 'string', default: 'sha2-256', allowed: HASHES, description: 'Hash for signing; ignored for ed25519.' },
+  algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
+  prehashed: { type: 'bool', default: false, description: 'input is already the digest.' },
+  signature_algorithm: { type: 'string', default: 'pss', allowed: ['pss', 'pkcs1v15'], description: 'RSA padding.' },
+  marshaling_algorithm: { type: 'string', default: 'asn1', allowed: ['asn1', 'jws'], description: 'ECDSA signature encoding: ASN.1 DER or JWS (r||s, base64url).' },
+  key_version: { type: 'int', description: 'Key version to sign with (default: latest).' },
+  context: { type: 'string', description: 'Accepted for compatibility (derived signing keys are not offered).' },
+  batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
+} as const;
+
+export function signPaths(t: Transit): PathDef[] {
+  const opts = (r: { data: { str(k: string): string; has(k: string): boolean; bool(k: string): boolean } }, d: { get(k: string): unknown }) => ({
+    input: b64(d.get('input'), 'input'),
+    hash: r.data.str('urlalgorithm') || (r.data.has('algorithm') ? r.data.str('algorithm') : r.data.str('hash_algorithm')),
+    prehashed: Boolean(d.get('prehashed') ?? r.data.bool('prehashed')),
+    padding: r.data.str('signature_algorithm') as 'pss' | 'pkcs1v15',
+    marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
+    version: optInt(d.get('key_version')),
+  });
+  const hashSeg = `(?:/(?<urlalgorithm>${HASHES.join('|')}))?`;
+  return [
+    {
+      pattern: `sign/${NAME}${hashSeg}`,
+      fields: signFields,
+      synopsis: 'Sign input with a named asymmetric key (or managed key).',
+      description: 'Returns vault:v<N>:<signature>. ECDSA: ASN.1 by default, or jws. RSA: pss (default) or pkcs1v15.',
+      operations: {
+        update: async (r) => {
+          const p = await t.policies.require(r.data.str('name'));
+          return batch(r, async (d) => {
+            const o = opts(r, d);
+            const { signature } = await sign(p, o, t.managedFor(p));
+            return { signature, key_version: Number(/^vault:v(\d+):/.exec(signature)![1]) };
+          });
+        },
+      },
+    },
+    {
+      pattern: `verify/${NAME}${hashSeg}`,
+      fields: {
+        ...signFields,
+        signature: { type: 'string', description: 'A vault:v<N>: signature.' },
+        hmac: { type: 'string', description: 'A vault:v<N>: HMAC (instead of signature).' },
+      },
+      synopsis: 'Verify a signature or an HMAC made by a named key.',
+      description: 'Returns valid: true or false; a malformed signature is a 400.',
+      operations: {
+        update: async (r) => {
+          const p = await t.policies.require(r.data.str('name'));
+          return batch(r, async (d) => {
+            const o = opts(r, d);
+            if (d.get('hmac') !== undefined && d.get('hmac') !== null) {
+              return { valid: verifyHmac(p, o.input, o.hash === 'none' ? 'sha2-256' : o.hash, d.get('hmac')) };
+            }
+            if (d.get('signature') === undefined || d.get('signature') === null) throw new UserError('missing signature or hmac to verify');
+            return { valid: await verify(p, o, d.get('signature'), t.managedFor(p)) };
+          });
+        },
+      },
+    },
+    {
+      pattern: `hmac/${NAME}${hashSeg}`,
+      fields: {
+        name: signFields.name, urlalgorithm: signFields.urlalgorithm, input: signFields.input, key_version: signFields.key_version, batch_input: signFields.batch_input,
+        algorithm: { type: 'string', default: 'sha2-256', allowed: HASHES.filter((h) => h !== 'none'), description: 'Hash for the HMAC.' },
+      },
+      synopsis: 'HMAC input with a named key\'s HMAC key.',
+      description: 'Every key version has its own HMAC key; returns vault:v<N>:<base64>.',
+      operations: {
+        update: async (r) => {
+          const p = await t.policies.require(r.data.str('name'));
+          const alg = r.data.str('urlalgorithm') || r.data.str('algorithm');
+          return batch(r, async (d) => {
+            const mac = hmac(p, b64(d.get('input'), 'input'), alg, optInt(d.get('key_version')));
+            return { hmac: mac, key_version: Number(/^vault:v(\d+):/.exec(mac)![1]) };
+          });
+        },
+      },
+    },
+  ];
+}

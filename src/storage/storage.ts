@@ -1,0 +1,71 @@
+// Where a secrets engine keeps its state: Vault's storage, reached back over the
+// go-plugin broker (encrypted at rest by Vault's barrier, replicated with Vault).
+// Nothing is kept only in the plugin process or on its disk.
+import type * as grpc from '@grpc/grpc-js';
+
+export interface Storage {
+  get(key: string): Promise<Buffer | undefined>;
+  put(key: string, value: Buffer): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Keys directly under prefix; sub-"directories" end in "/" (Vault's semantics). */
+  list(prefix: string): Promise<string[]>;
+}
+
+export async function getJson<T>(s: Storage, key: string): Promise<T | undefined> {
+  const b = await s.get(key);
+  return b ? (JSON.parse(b.toString('utf8')) as T) : undefined;
+}
+
+export async function putJson(s: Storage, key: string, value: unknown): Promise<void> {
+  await s.put(key, Buffer.from(JSON.stringify(value)));
+}
+
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void;
+
+/** Vault's pb.Storage service as a client. Errors come back in the reply's err field. */
+export class GrpcStorage implements Storage {
+  constructor(private readonly client: grpc.Client, private readonly metadata: () => grpc.Metadata, private readonly timeoutMs = 30_000) {}
+
+  private call<R extends { err?: string }>(method: string, req: unknown): Promise<R> {
+    const fn = (this.client as unknown as Record<string, Unary>)[method].bind(this.client);
+    return new Promise((resolve, reject) => {
+      fn(req, this.metadata(), { deadline: Date.now() + this.timeoutMs }, (e, r: R) => {
+        if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`));
+        else if (r?.err) reject(new Error(`storage ${method}: ${r.err}`));
+        else resolve(r);
+      });
+    });
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const r = await this.call<{ entry?: { value?: Buffer } | null; err?: string }>('Get', { key });
+    return r.entry ? Buffer.from(r.entry.value ?? Buffer.alloc(0)) : undefined;
+  }
+  async put(key: string, value: Buffer): Promise<void> {
+    await this.call('Put', { entry: { key, value, seal_wrap: false } });
+  }
+  async delete(key: string): Promise<void> {
+    await this.call('Delete', { key });
+  }
+  async list(prefix: string): Promise<string[]> {
+    return (await this.call<{ keys?: string[]; err?: string }>('List', { prefix })).keys ?? [];
+  }
+}
+
+/** For unit tests and the conformance host's stand-in; same listing semantics as Vault. */
+export class MemoryStorage implements Storage {
+  readonly data = new Map<string, Buffer>();
+  async get(key: string) { const v = this.data.get(key); return v ? Buffer.from(v) : undefined; }
+  async put(key: string, value: Buffer) { this.data.set(key, Buffer.from(value)); }
+  async delete(key: string) { this.data.delete(key); }
+  async list(prefix: string) {
+    const out = new Set<string>();
+    for (const k of this.data.keys()) {
+      if (!k.startsWith(prefix)) continue;
+      const rest = k.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      out.add(slash >= 0 ? rest.slice(0, slash + 1) : rest);
+    }
+    return [...out].sort();
+  }
+}

@@ -1,0 +1,225 @@
+// Transit and managed-key paths through SecretsBackend, checked at the reply Vault gets.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createPublicKey, createHash, verify as nodeVerify, constants } from 'node:crypto';
+import { SecretsBackend } from '../../src/secrets/backend';
+import { toReply } from '../../src/secrets/plugin';
+import { MemoryStorage } from '../../src/storage/storage';
+import { createLogger } from '../../src/goplugin/log';
+
+let store: MemoryStorage;
+let be: SecretsBackend;
+beforeEach(() => { store = new MemoryStorage(); be = new SecretsBackend(store, createLogger({ level: 'error', sink: () => undefined })); });
+
+type Reply = { data?: any; error?: string; err?: { err_type: number; err_msg: string; err_code: number }; warnings?: string[] };
+async function call(op: string, path: string, data: Record<string, unknown> = {}): Promise<Reply> {
+  let rep;
+  try { rep = toReply(await be.handle(op as never, path, data, { displayName: 'token', mountPoint: 'transit/' })); }
+  catch (e) { rep = toReply(undefined, e); }
+  const out: Reply = {};
+  if ((rep as any).err) out.err = (rep as any).err;
+  const resp = (rep as any).response;
+  if (resp?.data) { const d = JSON.parse(resp.data); if (d.error) out.error = d.error; else out.data = d; }
+  if (resp?.warnings?.length) out.warnings = resp.warnings;
+  return out;
+}
+const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => {
+  const r = await call(op, path, data);
+  if (r.error || r.err) throw new Error(`${op} ${path}: ${r.error ?? r.err?.err_msg}`);
+  return r.data;
+};
+const b = (s: string) => Buffer.from(s).toString('base64');
+
+describe('transit keys', () => {
+  it('creates, reads, lists, rotates, configures and deletes keys', async () => {
+    await ok('create', 'keys/app', { type: 'aes256-gcm96' });
+    expect(await ok('read', 'keys/app')).toMatchObject({ name: 'app', type: 'aes256-gcm96', latest_version: 1, supports_encryption: true, supports_signing: false, deletion_allowed: false });
+    expect((await ok('list', 'keys/')).keys).toEqual(['app']);
+    await ok('update', 'keys/app/rotate');
+    expect((await ok('read', 'keys/app')).latest_version).toBe(2);
+    expect((await call('delete', 'keys/app')).error).toMatch(/deletion is not allowed/);
+    await ok('update', 'keys/app/config', { deletion_allowed: true });
+    await call('delete', 'keys/app');
+    expect(await call('read', 'keys/app')).toEqual({});
+    expect(store.data.has('policy/app')).toBe(false);
+  });
+  it('rejects bad key definitions with 400s', async () => {
+    expect((await call('create', 'keys/x', { type: 'des' })).error).toMatch(/type: must be one of/);
+    expect((await call('create', 'keys/x', { convergent_encryption: true })).error).toMatch(/requires derivation/);
+    expect((await call('create', 'keys/x', { type: 'ecdsa-p256', derived: true })).error).toMatch(/not supported for ecdsa-p256/);
+    expect((await call('create', 'keys/x', { type: 'managed_key' })).error).toMatch(/managed_key_name is required/);
+    expect((await call('create', 'keys/x', { auto_rotate_period: '10m' })).error).toMatch(/at least 1h/);
+  });
+  it('unknown paths and operations map to Vault\'s 404 / 405 errors', async () => {
+    expect((await call('read', 'nope/x')).err).toMatchObject({ err_type: 6 });
+    expect((await call('delete', 'encrypt/app')).err).toMatchObject({ err_type: 5 });
+  });
+  it('help text comes from the path declarations', async () => {
+    const h = (await ok('help', 'encrypt/app')).help as string;
+    expect(h).toMatch(/associated_data \(string\)\n\s+Base64 associated data/);
+    expect((await ok('help', '')).help).toMatch(/\^managed-keys\//);
+  });
+});
+
+describe('encryption', () => {
+  it('round-trips with vault:v1: ciphertexts; upserts the key on first use', async () => {
+    const { ciphertext, key_version } = await ok('create', 'encrypt/auto', { plaintext: b('hello') });
+    expect(ciphertext).toMatch(/^vault:v1:[A-Za-z0-9+/=]+$/);
+    expect(key_version).toBe(1);
+    expect(await ok('update', 'decrypt/auto', { ciphertext })).toEqual({ plaintext: b('hello') });
+    expect((await call('update', 'encrypt/missing', { plaintext: b('x') })).error).toMatch(/encryption key not found/);
+  });
+  it.each(['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'rsa-2048'])('%s: associated data is bound; tampering is a clear 400', async (type) => {
+    await ok('create', 'keys/k', { type });
+    const aad = type.startsWith('rsa') ? {} : { associated_data: b('row-17') };
+    const { ciphertext } = await ok('update', 'encrypt/k', { plaintext: b('secret'), ...aad });
+    expect((await ok('update', 'decrypt/k', { ciphertext, ...aad })).plaintext).toBe(b('secret'));
+    const raw = Buffer.from(ciphertext.split(':')[2], 'base64'); raw[raw.length - 3] ^= 1;
+    expect((await call('update', 'decrypt/k', { ciphertext: `vault:v1:${raw.toString('base64')}`, ...aad })).error).toMatch(/message authentication failed|unable to decrypt/);
+    if (!type.startsWith('rsa')) expect((await call('update', 'decrypt/k', { ciphertext, associated_data: b('row-18') })).error).toMatch(/authentication failed/);
+    expect((await call('update', 'decrypt/k', { ciphertext: 'not-a-ciphertext' })).error).toMatch(/invalid ciphertext/);
+    expect((await call('update', 'decrypt/k', { ciphertext: 'vault:v9:AAAA' })).error).toMatch(/greater than the latest version/);
+  });
+  it('rotation: new ciphertexts use the new version, old ones decrypt until min_decryption_version; rewrap moves them', async () => {
+    await ok('create', 'keys/r');
+    const v1 = (await ok('update', 'encrypt/r', { plaintext: b('a') })).ciphertext;
+    await ok('update', 'keys/r/rotate');
+    const v2 = (await ok('update', 'encrypt/r', { plaintext: b('a') })).ciphertext;
+    expect(v2.startsWith('vault:v2:')).toBe(true);
+    const rewrapped = (await ok('update', 'rewrap/r', { ciphertext: v1 })).ciphertext;
+    expect(rewrapped.startsWith('vault:v2:')).toBe(true);
+    await ok('update', 'keys/r/config', { min_decryption_version: 2 });
+    expect((await call('update', 'decrypt/r', { ciphertext: v1 })).error).toMatch(/disallowed by policy/);
+    expect((await ok('update', 'decrypt/r', { ciphertext: rewrapped })).plaintext).toBe(b('a'));
+    expect((await call('update', 'keys/r/config', { min_decryption_version: 5 })).error).toMatch(/between 0 and the latest version 2/);
+  });
+  it('derived keys need the right context; convergent encryption is deterministic per context', async () => {
+    await ok('create', 'keys/d', { derived: true, convergent_encryption: true });
+    const ctx = b('tenant-1');
+    const a = (await ok('update', 'encrypt/d', { plaintext: b('same'), context: ctx })).ciphertext;
+    const a2 = (await ok('update', 'encrypt/d', { plaintext: b('same'), context: ctx })).ciphertext;
+    const other = (await ok('update', 'encrypt/d', { plaintext: b('same'), context: b('tenant-2') })).ciphertext;
+    expect(a2).toBe(a);
+    expect(other).not.toBe(a);
+    expect((await call('update', 'decrypt/d', { ciphertext: a, context: b('tenant-2') })).error).toMatch(/authentication failed/);
+    expect((await call('update', 'encrypt/d', { plaintext: b('x') })).error).toMatch(/missing context/);
+    expect((await call('update', 'encrypt/d', { plaintext: b('x'), context: 'not base64!' })).error).toMatch(/context must be base64/);
+  });
+  it('batch_input: per-item results and errors, references echoed', async () => {
+    await ok('create', 'keys/bt');
+    const enc = await ok('update', 'encrypt/bt', { batch_input: [{ plaintext: b('one'), reference: 'r1' }, { plaintext: '%%%' }, { plaintext: b('three') }] });
+    expect(enc.batch_results).toHaveLength(3);
+    expect(enc.batch_results[0]).toMatchObject({ reference: 'r1', key_version: 1 });
+    expect(enc.batch_results[1].error).toMatch(/base64/);
+    const dec = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: enc.batch_results[0].ciphertext }, { ciphertext: enc.batch_results[2].ciphertext }] });
+    expect(dec.batch_results.map((r: any) => Buffer.from(r.plaintext, 'base64').toString())).toEqual(['one', 'three']);
+    expect((await call('update', 'decrypt/bt', { batch_input: [{ ciphertext: 'x' }] })).error).toMatch(/every batch item failed/);
+  });
+  it('datakeys: the wrapped key decrypts to the plaintext key', async () => {
+    await ok('create', 'keys/dk');
+    const pt = await ok('update', 'datakey/plaintext/dk', { bits: 512 });
+    expect(Buffer.from(pt.plaintext, 'base64')).toHaveLength(64);
+    expect((await ok('update', 'decrypt/dk', { ciphertext: pt.ciphertext })).plaintext).toBe(pt.plaintext);
+    const wrapped = await ok('update', 'datakey/wrapped/dk');
+    expect(wrapped.plaintext).toBeUndefined();
+    expect((await call('update', 'datakey/plaintext/dk', { bits: 100 })).error).toMatch(/bits must be/);
+  });
+});
+
+describe('signing and HMAC', () => {
+  it.each([['ecdsa-p256', 'sha2-256'], ['ecdsa-p384', 'sha2-384'], ['ecdsa-p521', 'sha2-512']])('%s: ASN.1 and JWS signatures Node verifies', async (type, hash) => {
+    await ok('create', 'keys/s', { type });
+    const pub = createPublicKey((await ok('read', 'keys/s')).keys['1'].public_key);
+    const input = b('document');
+    const h = 'sha' + hash.slice(-3);
+    const { signature } = await ok('update', `sign/s/${hash}`, { input });
+    expect(nodeVerify(h, Buffer.from('document'), { key: pub, dsaEncoding: 'der' }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(true);
+    expect((await ok('update', `verify/s/${hash}`, { input, signature })).valid).toBe(true);
+    expect((await ok('update', `verify/s/${hash}`, { input: b('other'), signature })).valid).toBe(false);
+    const jws = (await ok('update', 'sign/s', { input, hash_algorithm: hash, marshaling_algorithm: 'jws' })).signature;
+    expect(nodeVerify(h, Buffer.from('document'), { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.split(':')[2], 'base64url'))).toBe(true);
+    expect((await ok('update', 'verify/s', { input, signature: jws, hash_algorithm: hash, marshaling_algorithm: 'jws' })).valid).toBe(true);
+    const digest = createHash(h).update('document').digest().toString('base64');
+    const pre = (await ok('update', `sign/s/${hash}`, { input: digest, prehashed: true })).signature;
+    expect((await ok('update', `verify/s/${hash}`, { input, signature: pre })).valid).toBe(true);
+  });
+  it('RSA: PSS by default, PKCS#1 v1.5 on request', async () => {
+    await ok('create', 'keys/rsa', { type: 'rsa-2048' });
+    const pub = createPublicKey((await ok('read', 'keys/rsa')).keys['1'].public_key);
+    for (const [alg, padding] of [['pss', constants.RSA_PKCS1_PSS_PADDING], ['pkcs1v15', constants.RSA_PKCS1_PADDING]] as const) {
+      const { signature } = await ok('update', 'sign/rsa', { input: b('m'), signature_algorithm: alg });
+      expect(nodeVerify('sha256', Buffer.from('m'), { key: pub, padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(true);
+    }
+  });
+  it('ed25519 signs messages', async () => {
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    const { signature } = await ok('update', 'sign/ed', { input: b('m') });
+    expect((await ok('update', 'verify/ed', { input: b('m'), signature })).valid).toBe(true);
+    expect((await call('update', 'sign/ed', { input: b('m'), prehashed: true })).error).toMatch(/prehashed input is not supported/);
+  });
+  it('symmetric keys do not sign; unsupported hashes are named', async () => {
+    await ok('create', 'keys/sym');
+    expect((await call('update', 'sign/sym', { input: b('m') })).error).toMatch(/does not support signing/);
+    await ok('create', 'keys/ec', { type: 'ecdsa-p256' });
+    expect((await call('update', 'sign/ec/sha3-256', { input: b('m') })).error).toMatch(/sha3-256 is not supported/);
+  });
+  it('HMAC per key version, verified in constant time', async () => {
+    await ok('create', 'keys/h');
+    const { hmac } = await ok('update', 'hmac/h/sha2-512', { input: b('m') });
+    expect(hmac).toMatch(/^vault:v1:/);
+    expect((await ok('update', 'verify/h/sha2-512', { input: b('m'), hmac })).valid).toBe(true);
+    expect((await ok('update', 'verify/h/sha2-512', { input: b('n'), hmac })).valid).toBe(false);
+  });
+});
+
+describe('tools and periodic work', () => {
+  it('random and hash', async () => {
+    expect(Buffer.from((await ok('update', 'random/48')).random_bytes, 'base64')).toHaveLength(48);
+    expect((await ok('update', 'random', { bytes: 4, format: 'hex' })).random_bytes).toMatch(/^[0-9a-f]{8}$/);
+    expect((await ok('update', 'hash/sha2-512', { input: b('abc') })).sum).toBe(createHash('sha512').update('abc').digest('hex'));
+    expect((await call('update', 'random/0')).error).toMatch(/between 1 and/);
+  });
+  it('rollback rotates keys whose auto_rotate_period has passed', async () => {
+    await ok('create', 'keys/auto', { auto_rotate_period: '1h' });
+    const p = JSON.parse(store.data.get('policy/auto')!.toString());
+    p.last_rotated = new Date(Date.now() - 2 * 3600_000).toISOString();
+    await store.put('policy/auto', Buffer.from(JSON.stringify(p)));
+    be.invalidate('policy/auto');
+    await be.handle('rollback' as never, '', {}, { displayName: '', mountPoint: '' });
+    expect((await ok('read', 'keys/auto')).latest_version).toBe(2);
+  });
+});
+
+describe('managed keys in the mount', () => {
+  it('configure a software key, test/sign it, use it from transit; secrets never read back', async () => {
+    const cfg = await ok('update', 'managed-keys/software/mk', { key_type: 'ecdsa-p256' });
+    expect(cfg).toMatchObject({ type: 'software', name: 'mk', hardware_backed: false });
+    expect(cfg.private_key).toBeUndefined();
+    expect(JSON.parse(store.data.get('managed-keys/software/mk')!.toString()).private_key).toMatch(/PRIVATE KEY/);
+    expect((await ok('read', 'managed-keys/software/mk')).private_key).toBeUndefined();
+    expect((await ok('list', 'managed-keys/software/')).keys).toEqual(['mk']);
+    expect(await ok('update', 'managed-keys/software/mk/test/sign')).toMatchObject({ ok: true, operation: 'sign', algorithm: 'ecdsa-sha256' });
+    await ok('create', 'keys/via-mk', { type: 'managed_key', managed_key_name: 'mk' });
+    const { signature } = await ok('update', 'sign/via-mk', { input: b('m') });
+    expect((await ok('update', 'verify/via-mk', { input: b('m'), signature })).valid).toBe(true);
+    expect((await call('update', 'keys/via-mk/rotate')).error).toMatch(/rotate in their own backend/);
+    // a fresh backend on the same storage (plugin restart) serves the same key
+    const again = new SecretsBackend(store, createLogger({ level: 'error', sink: () => undefined }));
+    const r = await again.handle('update', 'verify/via-mk', { input: b('m'), signature }, { displayName: '', mountPoint: '' });
+    expect(r?.data?.valid).toBe(true);
+  });
+  it('encrypts through an AES managed key', async () => {
+    await ok('update', 'managed-keys/software/aes', { key_type: 'aes256-gcm' });
+    await ok('create', 'keys/env', { type: 'managed_key', managed_key_name: 'aes' });
+    const { ciphertext } = await ok('update', 'encrypt/env', { plaintext: b('x'), associated_data: b('ad') });
+    expect((await ok('update', 'decrypt/env', { ciphertext, associated_data: b('ad') })).plaintext).toBe(b('x'));
+    expect((await call('update', 'decrypt/env', { ciphertext })).error).toMatch(/decryption failed/);
+  });
+  it('bad managed key configs are 400s that name the field', async () => {
+    expect((await call('update', 'managed-keys/software/bad', { key_type: 'dsa' })).error).toMatch(/key_type: must be one of/);
+    expect((await call('update', 'managed-keys/pkcs11/hsm', { library: '/nonexistent.so', pin: '1234', token_label: 't', key_label: 'k' })).error).toMatch(/cannot load PKCS#11 library/);
+    expect((await call('update', 'managed-keys/awskms/a', {})).error).toMatch(/kms_key is required/);
+    expect((await call('update', 'sign/nokey', { input: b('m') })).error).toMatch(/encryption key not found/);
+    await ok('create', 'keys/dangling', { type: 'managed_key', managed_key_name: 'ghost' });
+    expect((await call('update', 'sign/dangling', { input: b('m') })).error).toMatch(/managed key "ghost" is not configured/);
+  });
+});
