@@ -38,11 +38,29 @@ const nativeAddons = {
   },
 };
 
-const bundle = path.join(dist, 'main.js');
-await build({
-  plugins: [nativeAddons],
-  entryPoints: [path.join(root, 'cmd/main.ts')],
-  outfile: bundle,
+// Cloud KMS adapters (and their SDKs) become separate bundles, loaded on first use, so
+// that the SDKs cost nothing at plugin start.
+const LAZY = ['awskms', 'gcpckms', 'azurekeyvault'];
+const lazyAdapters = {
+  name: 'lazy-adapters',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^\\./(${LAZY.join('|')})$`) }, (args) => {
+      if (!args.importer.endsWith(path.join('src', 'keys', 'index.ts'))) return undefined;
+      return { path: path.resolve(args.resolveDir, args.path + '.ts'), namespace: 'lazy-adapter' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-adapter' }, (args) => {
+      const asset = `keys-${path.basename(args.path, '.ts')}.js`;
+      assets[asset] = path.join(dist, 'lazy', asset);
+      return {
+        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadLazyBundle(${JSON.stringify(asset)}, ${JSON.stringify(args.path)});`,
+        resolveDir: root,
+        loader: 'js',
+      };
+    });
+  },
+};
+
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -57,6 +75,18 @@ await build({
     __EMBEDDED_PROTOS__: JSON.stringify(protos),
     __PLUGIN_VERSION__: JSON.stringify(pkg.version),
   },
+};
+fs.mkdirSync(path.join(dist, 'lazy'), { recursive: true });
+for (const name of LAZY) {
+  await build({ ...common, entryPoints: [path.join(root, 'src/keys', `${name}.ts`)], outfile: path.join(dist, 'lazy', `keys-${name}.js`), plugins: [nativeAddons] });
+}
+
+const bundle = path.join(dist, 'main.js');
+await build({
+  ...common,
+  plugins: [nativeAddons, lazyAdapters],
+  entryPoints: [path.join(root, 'cmd/main.ts')],
+  outfile: bundle,
 });
 
 const exe = path.join(dist, 'vault-plugin-ts');

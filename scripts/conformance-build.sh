@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/.build/conformance"
 src="$work/src/conformance"
-rm -rf "$src" && mkdir -p "$src/pb/dbplugin" "$src/pb/multiplexing" "$work/bin"
+rm -rf "$src" && mkdir -p "$src/pb/dbplugin" "$src/pb/multiplexing" "$src/pb/backend" "$work/bin"
 cp "$root"/test/conformance/*.go "$src/"
 
 # protoc-gen-go (golang/protobuf 1.3) with its grpc plugin; well-known types mapped to
@@ -17,6 +17,7 @@ gen() { # gen <proto> <go package dir>
 }
 gen database.proto dbplugin
 gen multiplexing.proto multiplexing
+gen backend.proto backend
 
 cd "$src"
 GO111MODULE=off GOPATH="$work:/usr/share/gocode" GOFLAGS=-mod=mod GOCACHE="${GOCACHE:-$work/cache}" \

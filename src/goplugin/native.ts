@@ -31,3 +31,29 @@ export function loadNativeAddon(asset: string, devPath: string): unknown {
   loaded.set(asset, exports);
   return exports;
 }
+
+/**
+ * JavaScript kept out of the main bundle (the cloud KMS SDKs: megabytes that every plugin
+ * start would otherwise compile and hold in memory). In the executable each is a SEA
+ * asset, compiled on first use; elsewhere it is an ordinary require.
+ */
+export function loadLazyBundle(asset: string, devPath: string): unknown {
+  const hit = loaded.get(asset);
+  if (hit) return hit;
+  let sea: { isSea(): boolean; getAsset(k: string, enc: string): string } | undefined;
+  try { sea = require('node:sea'); } catch { sea = undefined; }
+  let exports: unknown;
+  if (sea?.isSea()) {
+    const vm = require('node:vm') as typeof import('node:vm');
+    const filename = `/vault-plugin-ts/${asset}`;
+    const fn = vm.compileFunction(sea.getAsset(asset, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
+    const mod = { exports: {} as unknown };
+    // Lazy bundles are self-contained: their require only ever sees built-in modules.
+    fn(mod.exports, require, mod, filename, '/vault-plugin-ts');
+    exports = mod.exports;
+  } else {
+    exports = require(devPath);
+  }
+  loaded.set(asset, exports);
+  return exports;
+}

@@ -3,7 +3,7 @@
 // Symmetric keys use KMS's own ciphertext, with AAD bound as encryption context.
 import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
-import { KeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
 import { digest, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -54,7 +54,7 @@ export class AwsKmsKey implements ManagedKey {
   }
 
   private fail(op: string, e: unknown): KeyError {
-    if (e instanceof KeyError) return e;
+    if (isKeyError(e)) return e;
     return keyFailure('awskms', this.name, op, e, [this.cfg.secret_key as string].filter(Boolean), kindOf(e));
   }
 
@@ -73,7 +73,7 @@ export class AwsKmsKey implements ManagedKey {
     try {
       meta = (await this.call<Kms.DescribeKeyCommandOutput>('describe', new K.DescribeKeyCommand({ KeyId: ref }))).KeyMetadata;
     } catch (e) {
-      if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
+      if (!(isKeyError(e) && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       if (!ref.startsWith('alias/')) throw keyInvalid(`awskms key "${this.name}": allow_generate_key needs kms_key to be an alias/... name for the new key`);
       const spec = this.cfg.key_type === 'EC' ? `ECC_NIST_${(this.cfg.curve as string) ?? 'P256'}` : this.cfg.key_type === 'RSA' ? `RSA_${(this.cfg.key_bits as number) ?? 2048}` : 'SYMMETRIC_DEFAULT';
       meta = (await this.call<Kms.CreateKeyCommandOutput>('generate', new K.CreateKeyCommand({ KeySpec: spec as Kms.KeySpec, KeyUsage: spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY', Description: `vault-plugin-ts managed key ${this.name}` }))).KeyMetadata;
@@ -137,7 +137,7 @@ export class AwsKmsKey implements ManagedKey {
       const out = await this.call<Kms.DecryptCommandOutput>('decrypt', new this.kms.DecryptCommand({ KeyId: this.keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: alg, EncryptionContext: this.spec.kind === 'aes' ? this.context(opts.aad) : undefined }));
       return Buffer.from(out.Plaintext!);
     } catch (e) {
-      if (e instanceof KeyError && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`);
       throw e;
     }
   }

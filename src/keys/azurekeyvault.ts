@@ -4,7 +4,7 @@
 // (verify, RSA encrypt) locally with the fetched public key.
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { KeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
 import { digest, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -59,7 +59,7 @@ export class AzureKeyVaultKey implements ManagedKey {
   }
 
   private fail(op: string, e: unknown): KeyError {
-    if (e instanceof KeyError) return e;
+    if (isKeyError(e)) return e;
     return keyFailure('azurekeyvault', this.name, op, e, [String(this.cfg.client_secret)], kindOf(e));
   }
 
@@ -78,7 +78,7 @@ export class AzureKeyVaultKey implements ManagedKey {
     try {
       key = await this.call('describe', (o) => this.keys.getKey(keyName, o));
     } catch (e) {
-      if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
+      if (!(isKeyError(e) && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       const kty = (this.cfg.key_type as string) ?? 'EC-HSM';
       key = await this.call('generate', (o) => this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048, ...o } : { curve: 'P-256', ...o }));
     }
@@ -153,7 +153,7 @@ export class AzureKeyVaultKey implements ManagedKey {
       }, o));
       return Buffer.from(r.result);
     } catch (e) {
-      if (e instanceof KeyError && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
       throw e;
     }
   }

@@ -6,7 +6,14 @@ export type KeyErrorKind = 'invalid' | 'not_found' | 'unsupported' | 'denied' | 
 export class KeyError extends Error {
   constructor(readonly kind: KeyErrorKind, message: string) {
     super(message);
+    this.name = 'KeyError';
   }
+}
+
+/** By shape, not instanceof: cloud adapters are loaded from separate bundles in the executable,
+ *  each with its own copy of this class. */
+export function isKeyError(e: unknown): e is KeyError {
+  return e instanceof Error && e.name === 'KeyError' && typeof (e as KeyError).kind === 'string';
 }
 
 export const keyInvalid = (m: string) => new KeyError('invalid', m);
@@ -14,7 +21,7 @@ export const keyUnsupported = (m: string) => new KeyError('unsupported', m);
 
 /** Wrap whatever a backend threw, with the key's identity and redacted of the given secrets. */
 export function keyFailure(backend: string, name: string, op: string, e: unknown, secrets: readonly string[], kind: KeyErrorKind = 'unavailable'): KeyError {
-  if (e instanceof KeyError) return e;
+  if (isKeyError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
   return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets));
 }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
-import { KeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
 import { digest, verifyWith } from './crypto';
 import type { BackendConfig, CommonConfig } from './config';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
@@ -106,7 +106,7 @@ export class GcpKmsKey implements ManagedKey {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof KeyError) throw e;
+      if (isKeyError(e)) throw e;
       throw keyFailure('gcpckms', this.name, op, e, [], kindOf(e));
     }
   }
@@ -117,7 +117,7 @@ export class GcpKmsKey implements ManagedKey {
       const [v] = await this.call('describe', () => this.client.getCryptoKeyVersion({ name: this.versionPath }, this.callOpts));
       alg = String(v.algorithm);
     } catch (e) {
-      if (!(e instanceof KeyError && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
+      if (!(isKeyError(e) && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       alg = (this.cfg.algorithm as string) ?? 'GOOGLE_SYMMETRIC_ENCRYPTION';
       const info = parseAlgorithm(alg);
       if (!info) throw keyInvalid(`algorithm ${alg} is not supported`);
@@ -197,7 +197,7 @@ export class GcpKmsKey implements ManagedKey {
       const [res] = await this.call('decrypt', () => this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts));
       return Buffer.from(res.plaintext as Uint8Array);
     } catch (e) {
-      if (e instanceof KeyError && e.kind === 'invalid' && /ciphertext/i.test(e.message)) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid' && /ciphertext/i.test(e.message)) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`);
       throw e;
     }
   }

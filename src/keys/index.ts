@@ -6,7 +6,7 @@ import { parseKeyConfig, type ParsedKeyConfig } from './config';
 import type { ManagedKey } from './types';
 
 export type { ManagedKey, KeyDescription, SignOptions, CryptOptions, Usage, Backend, KeySpec } from './types';
-export { KeyError } from './errors';
+export { KeyError, isKeyError } from './errors';
 
 /** Each adapter loads its SDK only when a key of its type is opened. */
 export async function openManagedKey(p: ParsedKeyConfig): Promise<ManagedKey> {

@@ -5,7 +5,7 @@
 // again, once per call, before an error is returned.
 import { createHash, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type * as Pkcs11Types from 'pkcs11js';
-import { KeyError, keyFailure, keyInvalid, keyUnsupported } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported } from './errors';
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -119,7 +119,7 @@ export class Pkcs11Key implements ManagedKey {
   private secrets(): string[] { return [this.cfg.pin as string]; }
   private fail(op: string, e: unknown): KeyError {
     const code = (e as { code?: number }).code;
-    const kind = e instanceof KeyError ? e.kind : code === 0xa0 || code === 0xa4 ? 'denied' : 'unavailable';
+    const kind = isKeyError(e) ? e.kind : code === 0xa0 || code === 0xa4 ? 'denied' : 'unavailable';
     return keyFailure('pkcs11', this.name, op, e, this.secrets(), kind);
   }
 

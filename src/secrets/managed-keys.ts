@@ -3,7 +3,7 @@
 // storage, encrypted by Vault's barrier and marked for seal wrapping; reads never return
 // the secret fields. Opened keys are cached per mount and dropped when their config changes.
 import { BACKEND_FIELDS, COMMON_FIELDS, parseKeyConfig, publicView } from '../keys/config';
-import { KeyError, openManagedKey, selfTest, type ManagedKey } from '../keys';
+import { KeyError, isKeyError, openManagedKey, selfTest, type ManagedKey } from '../keys';
 import { getJson, putJson, type Storage } from '../storage/storage';
 import { UserError, type FieldDef, type PathDef } from './framework';
 
@@ -29,7 +29,7 @@ function allFields(): Record<string, FieldDef> {
 
 /** A KeyError as the HTTP status Vault should show. */
 export function keyErrorToUser(e: unknown): unknown {
-  if (!(e instanceof KeyError)) return e;
+  if (!(isKeyError(e))) return e;
   const status = { invalid: 400, unsupported: 400, not_found: 400, denied: 403, unavailable: 502, internal: 500 }[e.kind];
   return new UserError(e.message, status);
 }

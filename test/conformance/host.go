@@ -116,7 +116,7 @@ func launchDatabase(exe string, versions []int, env ...string) (*launched, error
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: conformance <runtime|database|orphan|demo> /abs/path/to/vault-plugin-ts [args]")
+		fmt.Fprintln(os.Stderr, "usage: conformance <runtime|database|backend|orphan|demo> /abs/path/to/vault-plugin-ts [args]")
 		os.Exit(2)
 	}
 	scenario, exe, args := os.Args[1], os.Args[2], os.Args[3:]
@@ -127,6 +127,8 @@ func main() {
 		runtimeChecks(exe)
 	case "database":
 		databaseChecks(exe, args)
+	case "backend":
+		backendChecks(exe)
 	case "orphan":
 		orphan(exe)
 		return
