@@ -9,6 +9,8 @@ import { DATABASE_COOKIE, BACKEND_COOKIE, type Role } from '../../src/goplugin/e
 import { clientCtor } from '../../src/goplugin/protos';
 
 export interface LaunchedPlugin {
+  /** The host's AutoMTLS identity (broker listeners present it). */
+  identity: { certPem: string; keyPem: string };
   proc: ChildProcess;
   handshake: string;
   version: number;
@@ -53,6 +55,7 @@ export async function launchPlugin(exe: string, role: Role, opts: { versions?: s
   const channelOpts = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
   const clients: grpc.Client[] = [];
   return {
+    identity: id,
     proc,
     handshake,
     version: Number(version),
@@ -83,4 +86,34 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
   return new Promise((resolve, reject) => {
     (client as unknown as Record<string, Function>)[method](req, meta, (e: grpc.ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)));
   });
+}
+
+/**
+ * Mount a secrets engine the way Vault does: serve a Storage service on a new listener
+ * with the host certificate, announce it on the plugin's broker stream under a fresh id,
+ * then call Setup with that id. Returns the Backend client and a closer.
+ */
+export async function mountBackend(p: LaunchedPlugin, storage: import('../../src/storage/storage').Storage, multiplexId = 'bench'): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
+  const { serviceDef } = await import('../../src/goplugin/protos');
+  const id = p.identity;
+  const server = new grpc.Server();
+  server.addService(serviceDef('pb.Storage'), {
+    Get: (c: any, cb: any) => storage.get(c.request.key).then((v) => cb(null, v ? { entry: { key: c.request.key, value: v } } : {}), (e) => cb(null, { err: String(e) })),
+    Put: (c: any, cb: any) => storage.put(c.request.entry.key, c.request.entry.value).then(() => cb(null, {}), (e) => cb(null, { err: String(e) })),
+    Delete: (c: any, cb: any) => storage.delete(c.request.key).then(() => cb(null, {}), (e) => cb(null, { err: String(e) })),
+    List: (c: any, cb: any) => storage.list(c.request.prefix).then((keys) => cb(null, { keys }), (e) => cb(null, { err: String(e) })),
+  });
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }], false), (e, n) => (e ? rej(e) : res(n))));
+  const broker = p.client<grpc.Client>('plugin.GRPCBroker');
+  const stream = (broker as unknown as { StartStream(): grpc.ClientDuplexStream<unknown, unknown> }).StartStream();
+  stream.on('data', () => undefined);
+  stream.on('error', () => undefined);
+  const brokerId = 1000 + Math.floor(Math.random() * 1000);
+  stream.write({ service_id: brokerId, network: 'tcp', address: `127.0.0.1:${port}` });
+  const backend = p.client<grpc.Client>('pb.Backend');
+  const md = { multiplex_id: multiplexId };
+  const r = await call<{ err: string }>(backend, 'Setup', { broker_id: brokerId, Config: {}, backendUUID: multiplexId }, md);
+  if (r.err) throw new Error(`Setup: ${r.err}`);
+  return { backend, md, close: () => { stream.end(); server.forceShutdown(); } };
 }

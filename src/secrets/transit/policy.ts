@@ -57,6 +57,19 @@ export function newVersion(type: KeyType): KeyVersion {
   return v;
 }
 
+// Parsing a PEM key costs far more than using it: keep parsed keys, per version's PEM.
+const parsedKeys = new Map<string, { priv: KeyObject; pub: KeyObject }>();
+function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
+  let k = parsedKeys.get(pem);
+  if (!k) {
+    const priv = createPrivateKey(pem);
+    k = { priv, pub: createPublicKey(priv) };
+    if (parsedKeys.size >= 1024) parsedKeys.delete(parsedKeys.keys().next().value!);
+    parsedKeys.set(pem, k);
+  }
+  return k;
+}
+
 // --- the vault:vN: envelope ---------------------------------------------------------
 
 export function wrap(version: number, body: Buffer, urlSafe = false): string {
@@ -170,8 +183,7 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
     return wrap(n, await k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }));
   }
   if (p.type.startsWith('rsa-')) {
-    const pub = createPublicKey(createPrivateKey(v.key!));
-    return wrap(n, publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+    return wrap(n, publicEncrypt({ key: parsed(v.key!).pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
@@ -191,7 +203,7 @@ export async function decrypt(p: Policy, ciphertext: unknown, inp: Omit<CryptInp
   }
   if (p.type.startsWith('rsa-')) {
     try {
-      return { plaintext: privateDecrypt({ key: createPrivateKey(v.key!), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
+      return { plaintext: privateDecrypt({ key: parsed(v.key!).priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
     } catch { throw new UserError('invalid ciphertext: unable to decrypt'); }
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support decryption`);
@@ -243,7 +255,7 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   const opts = signOptions(p, inp, spec);
   let sig: Buffer;
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
-  else sig = signLocal(createPrivateKey(v.key!), spec, inp.input, opts);
+  else sig = signLocal(parsed(v.key!).priv, spec, inp.input, opts);
   if (spec.kind === 'ec' && inp.marshaling === 'jws') return { signature: wrap(n, derToRaw(sig, curveBytes(spec.curve)), true) };
   return { signature: wrap(n, sig) };
 }
@@ -258,7 +270,7 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
     if (sig.length !== 2 * curveBytes(spec.curve)) return false;
     sig = rawToDer(sig);
   }
-  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : createPublicKey(createPrivateKey(v.key!));
+  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : parsed(v.key!).pub;
   return verifyWith(pub, spec, inp.input, sig, opts);
 }
 
@@ -276,7 +288,7 @@ export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unk
 }
 
 export function publicKeyOf(p: Policy, v: KeyVersion): string | undefined {
-  return v.key && SPEC[p.type] ? (createPublicKey(createPrivateKey(v.key)).export({ type: 'spki', format: 'pem' }) as string) : undefined;
+  return v.key && SPEC[p.type] ? (parsed(v.key).pub.export({ type: 'spki', format: 'pem' }) as string) : undefined;
 }
 
 export const hashInput = (alg: string, input: Buffer) => createHash(hashName(alg)).update(input).digest();
