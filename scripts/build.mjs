@@ -71,6 +71,8 @@ const common = {
   logLevel: 'warning',
   // Optional native back-ends that libraries probe for; absent on purpose.
   external: ['pg-native'],
+  // A SEA has no dynamic import(): lower every import() (ours and the SDKs') to require.
+  supported: { 'dynamic-import': false },
   define: {
     __EMBEDDED_PROTOS__: JSON.stringify(protos),
     __PLUGIN_VERSION__: JSON.stringify(pkg.version),

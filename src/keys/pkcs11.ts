@@ -3,7 +3,7 @@
 // calls), so parallel sessions really run in parallel. After a token reset, removal or
 // re-initialisation the pool is rebuilt, the user logged in again and the key found
 // again, once per call, before an error is returned.
-import { createHash, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type * as Pkcs11Types from 'pkcs11js';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported } from './errors';
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
@@ -349,7 +349,6 @@ export class Pkcs11Key implements ManagedKey {
         return Buffer.concat([iv, out]);
       }
       if (this.spec.kind === 'rsa') {
-        const { publicEncrypt, constants } = await import('node:crypto');
         return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
       }
       throw keyUnsupported(`pkcs11 key "${this.name}" (${this.spec.kind}) does not encrypt`);

@@ -5,20 +5,31 @@ import { Router, type Operation, type Response } from './framework';
 import { ManagedKeys, keyErrorToUser } from './managed-keys';
 import { transit, autoRotate } from './transit';
 import type { Transit } from './transit/context';
+import { pkiPaths } from './pki';
 
-const HELP = `vault-plugin-ts secrets engine: transit (encryption as a service, signing, HMAC) and
-managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software).`;
+export const ENGINES = ['transit', 'pki'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+const TRANSIT_HELP = 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.';
+const PKI_HELP = 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.';
+const MANAGED_HELP = 'Managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software) are configured under managed-keys/ and used without their private keys ever being here.';
 
 export class SecretsBackend {
   readonly managedKeys: ManagedKeys;
   private readonly transit: Transit;
   private readonly router: Router;
 
-  constructor(private readonly storage: Storage, private readonly log: Logger) {
+  /**
+   * `engine` is the mount's choice (`vault secrets enable -options=engine=pki ...`, passed
+   * in Setup's config): transit (default) or pki, each with Vault's own API. They cannot
+   * share a mount: both define sign/<name>. Managed keys are configured in either.
+   */
+  constructor(private readonly storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit') {
     this.managedKeys = new ManagedKeys(storage);
     const t = transit(storage, this.managedKeys);
     this.transit = t.ctx;
-    this.router = new Router([...this.managedKeys.paths(), ...t.paths], HELP);
+    const engineHelp = engine === 'pki' ? PKI_HELP : TRANSIT_HELP;
+    this.router = new Router([...this.managedKeys.paths(), ...(engine === 'pki' ? pkiPaths(this.managedKeys) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
   }
 
   handle(op: Operation | 'rollback', path: string, data: Record<string, unknown>, ctx: { displayName: string; mountPoint: string }): Promise<Response | undefined> {
@@ -29,6 +40,7 @@ export class SecretsBackend {
 
   /** Vault calls every backend with the rollback operation about once a minute. */
   private async periodic(): Promise<undefined> {
+    if (this.engine !== 'transit') return undefined;
     const rotated = await autoRotate(this.transit);
     if (rotated.length) this.log.info('auto-rotated transit keys', { keys: rotated.join(',') });
     return undefined;

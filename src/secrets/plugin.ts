@@ -9,7 +9,7 @@ import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { GrpcStorage, type Storage } from '../storage/storage';
 import { UserError, type Operation, type Response } from './framework';
-import { SecretsBackend } from './backend';
+import { ENGINES, SecretsBackend, type Engine } from './backend';
 
 const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
@@ -62,11 +62,16 @@ function register(multiplexed: boolean) {
     server.addService(serviceDef('pb.Backend'), {
       Setup: (call: grpc.ServerUnaryCall<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const id = multiplexId(call, multiplexed);
+        const engine = (call.request.Config?.engine ?? 'transit') as Engine;
+        if (!ENGINES.includes(engine)) {
+          cb(null, { err: `unknown engine "${String(engine).slice(0, 40)}": mount with -options=engine=transit or engine=pki` });
+          return;
+        }
         ctx.broker.dialChannel(call.request.broker_id).then((channel) => {
           const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
           const old = mounts.get(id);
           if (old) { void old.backend.cleanup(); old.channel.close(); }
-          mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount')), storage, channel });
+          mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine), storage, channel });
           cb(null, { err: '' });
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
       },

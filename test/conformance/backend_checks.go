@@ -94,7 +94,12 @@ func (sysView) LocalMount(context.Context, *bpb.Empty) (*bpb.LocalMountReply, er
 
 // mount does what Vault does when it mounts a plugin: serve Storage + SystemView on a
 // new broker id, then call Setup with that id.
-func mount(l *launched, id string, store *memStorage) error {
+func mount(l *launched, id string, store *memStorage) error { return mountEngine(l, id, store, nil) }
+
+func mountEngine(l *launched, id string, store *memStorage, config map[string]string) error {
+	if config == nil {
+		config = map[string]string{}
+	}
 	brokerID := l.session.broker.NextId()
 	go l.session.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(opts...)
@@ -102,7 +107,7 @@ func mount(l *launched, id string, store *memStorage) error {
 		bpb.RegisterSystemViewServer(s, sysView{})
 		return s
 	})
-	r, err := bpb.NewBackendClient(l.session.conn).Setup(mx(id), &bpb.SetupArgs{BrokerId: brokerID, Config: map[string]string{}, BackendUUID: id})
+	r, err := bpb.NewBackendClient(l.session.conn).Setup(mx(id), &bpb.SetupArgs{BrokerId: brokerID, Config: config, BackendUUID: id})
 	if err != nil {
 		return err
 	}
@@ -318,6 +323,38 @@ func backendChecks(exe string) {
 			return nil
 		})
 	}
+	check("a PKI mount (-options=engine=pki): root, role and issue through the real client; transit paths are not mounted there", func() error {
+		store := newStorage()
+		if err := mountEngine(l, "mount-pki", store, map[string]string{"engine": "pki"}); err != nil {
+			return err
+		}
+		root, err := must(l, "mount-pki", "update", "root/generate/internal", map[string]interface{}{"common_name": "Conformance Root"})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(fmt.Sprint(root["certificate"]), "BEGIN CERTIFICATE") {
+			return errors.New("no certificate")
+		}
+		if _, err := must(l, "mount-pki", "update", "roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true}); err != nil {
+			return err
+		}
+		leaf, err := must(l, "mount-pki", "update", "issue/web", map[string]interface{}{"common_name": "www.example.com"})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(fmt.Sprint(leaf["private_key"]), "PRIVATE KEY") || !store.has("pki/ca") {
+			return errors.New("issue did not return a key, or the CA is not in the host's storage")
+		}
+		r, _ := request(l, "mount-pki", "update", "encrypt/app", map[string]interface{}{"plaintext": b64("x")})
+		if r.pbErr == nil || r.pbErr.ErrType != 6 {
+			return fmt.Errorf("transit path on a pki mount: %+v", r)
+		}
+		bad := mountEngine(l, "mount-bad", newStorage(), map[string]string{"engine": "kv"})
+		if bad == nil || !strings.Contains(bad.Error(), "unknown engine") {
+			return fmt.Errorf("engine=kv accepted: %v", bad)
+		}
+		return nil
+	})
 	if kmsEnv != "" {
 		check("cloud KMS managed keys (AWS, Google, Azure SDKs loaded from the executable's lazy bundles) pass test/sign", func() error {
 			var kms map[string]map[string]interface{}

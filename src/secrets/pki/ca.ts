@@ -1,0 +1,152 @@
+// The mount's certificate authority: its certificate, chain and signing key. The key is
+// either stored (PKCS#8 in Vault's storage) or a managed key, in which case every
+// signature is made by the HSM/KMS and the private key never exists here.
+// @peculiar/x509 is loaded on first PKI use, not at plugin start.
+import { webcrypto, randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type Crypto = typeof webcrypto;
+import type * as X509 from '@peculiar/x509';
+import { derToRaw, curveBytes } from '../../keys/crypto';
+import type { KeySpec, ManagedKey } from '../../keys/types';
+import { getJson, putJson, type Storage } from '../../storage/storage';
+import { uint } from '../../goplugin/der';
+import { UserError } from '../framework';
+
+let lib: typeof X509 | undefined;
+export function x509(): typeof X509 {
+  if (!lib) {
+    require('reflect-metadata'); // @peculiar/x509 resolves its ASN.1 providers through tsyringe
+    lib = require('@peculiar/x509') as typeof X509;
+    lib.cryptoProvider.set(webcrypto as never);
+  }
+  return lib;
+}
+
+export interface StoredCa {
+  certificate: string;
+  ca_chain: string[];
+  key: { kind: 'stored'; pkcs8: string } | { kind: 'managed'; managed_key_name: string };
+  crl_number: number;
+}
+
+export const CA_KEY = 'pki/ca';
+export const PENDING_KEY = 'pki/pending-intermediate';
+export const loadCa = (s: Storage) => getJson<StoredCa>(s, CA_KEY);
+export const saveCa = (s: Storage, ca: StoredCa) => putJson(s, CA_KEY, ca);
+
+export async function requireCa(s: Storage): Promise<StoredCa> {
+  const ca = await loadCa(s);
+  if (!ca) throw new UserError('no CA is configured on this mount: generate a root (root/generate/...) or set a signed intermediate');
+  return ca;
+}
+
+/** WebCrypto algorithm for signing with a key of this spec. */
+export function signingAlgorithm(spec: KeySpec): EcdsaParams & EcKeyImportParams | RsaHashedImportParams {
+  if (spec.kind === 'ec') {
+    const hash = spec.curve === 'P-256' ? 'SHA-256' : spec.curve === 'P-384' ? 'SHA-384' : 'SHA-512';
+    return { name: 'ECDSA', namedCurve: spec.curve, hash } as EcdsaParams & EcKeyImportParams;
+  }
+  if (spec.kind === 'rsa') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  throw new UserError(`${spec.kind} keys cannot sign certificates here (use EC or RSA)`);
+}
+
+type EcdsaParams = { name: 'ECDSA'; hash: string };
+type EcKeyImportParams = { namedCurve: string };
+type RsaHashedImportParams = { name: string; hash: string };
+
+const MANAGED = Symbol('managed-key');
+
+/** A WebCrypto provider whose sign() goes to the managed key for our marker keys. */
+function managedCrypto(): Crypto {
+  const subtle = new Proxy(webcrypto.subtle, {
+    get(target, prop) {
+      if (prop === 'sign') {
+        return async (alg: unknown, key: Record<symbol, { mk: ManagedKey; spec: KeySpec }>, data: ArrayBuffer) => {
+          const m = key[MANAGED];
+          if (!m) return target.sign(alg as never, key as never, data);
+          const hash = m.spec.kind === 'ec' ? ({ 'P-256': 'sha256', 'P-384': 'sha384', 'P-521': 'sha512' } as const)[m.spec.curve] : 'sha256';
+          const sig = await m.mk.sign(Buffer.from(data), { hash, padding: 'pkcs1v15' });
+          // WebCrypto ECDSA signatures are r||s; x509 re-encodes them for the certificate.
+          const raw = m.spec.kind === 'ec' ? derToRaw(sig, curveBytes(m.spec.curve)) : sig;
+          return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+        };
+      }
+      const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof v === 'function' ? (v as Function).bind(target) : v;
+    },
+  });
+  return { subtle, getRandomValues: (a: never) => webcrypto.getRandomValues(a) } as unknown as Crypto;
+}
+
+export interface CaSigner {
+  spec: KeySpec;
+  algorithm: ReturnType<typeof signingAlgorithm>;
+  publicKey: CryptoKey;
+  privateKey: CryptoKey;
+  crypto: Crypto;
+}
+
+export async function signerFor(key: StoredCa['key'], managed: (name: string) => Promise<ManagedKey>): Promise<CaSigner> {
+  if (key.kind === 'managed') {
+    const mk = await managed(key.managed_key_name);
+    const spec = mk.describe().spec;
+    const algorithm = signingAlgorithm(spec);
+    const der = (await mk.publicKey()).export({ type: 'spki', format: 'der' });
+    const publicKey = await webcrypto.subtle.importKey('spki', der, algorithm, true, ['verify']);
+    const privateKey = { type: 'private', algorithm, extractable: false, usages: ['sign'], [MANAGED]: { mk, spec } } as unknown as CryptoKey;
+    return { spec, algorithm, publicKey, privateKey, crypto: managedCrypto() };
+  }
+  const ko = createPrivateKey(key.pkcs8);
+  const d = ko.asymmetricKeyDetails!;
+  const spec: KeySpec = ko.asymmetricKeyType === 'ec'
+    ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
+    : { kind: 'rsa', bits: d.modulusLength! };
+  const algorithm = signingAlgorithm(spec);
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
+  const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
+  return { spec, algorithm, publicKey, privateKey, crypto: webcrypto as unknown as Crypto };
+}
+
+/** A new key pair for a CA or a leaf, per key_type / key_bits. */
+export async function generateKeyPair(keyType: string, bits: number): Promise<{ pair: CryptoKeyPair; spec: KeySpec; pkcs8: string }> {
+  let spec: KeySpec;
+  if (keyType === 'ec') {
+    const curve = ({ 0: 'P-256', 256: 'P-256', 384: 'P-384', 521: 'P-521' } as Record<number, 'P-256' | 'P-384' | 'P-521' | undefined>)[bits];
+    if (!curve) throw new UserError('key_bits for ec keys must be 256, 384 or 521');
+    spec = { kind: 'ec', curve };
+  } else if (keyType === 'rsa') {
+    const b = bits || 2048;
+    if (![2048, 3072, 4096].includes(b)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096');
+    spec = { kind: 'rsa', bits: b };
+  } else throw new UserError('key_type must be ec or rsa');
+  const algorithm = signingAlgorithm(spec);
+  const gen = spec.kind === 'rsa' ? { ...algorithm, modulusLength: spec.bits, publicExponent: new Uint8Array([1, 0, 1]) } : algorithm;
+  const pair = (await webcrypto.subtle.generateKey(gen as never, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey));
+  const pkcs8 = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  return { pair, spec, pkcs8 };
+}
+
+/** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */
+export function newSerial(): { hex: string; display: string } {
+  const b = randomBytes(20);
+  b[0] = (b[0] & 0x7f) || 1;
+  const hex = b.toString('hex');
+  return { hex, display: hex.match(/../g)!.join(':') };
+}
+export const serialKey = (display: string) => `pki/certs/${display.toLowerCase().replace(/:/g, '-')}`;
+export const displaySerial = (s: string) => s.toLowerCase().replace(/[-:]/g, '').match(/../g)?.join(':') ?? '';
+
+/** The CRL Number extension (2.5.29.20), not among @peculiar/x509's classes. */
+export function crlNumberExtension(n: number): X509.Extension {
+  const X = x509();
+  const v = Buffer.alloc(8);
+  v.writeBigUInt64BE(BigInt(n));
+  return new X.Extension('2.5.29.20', false, new Uint8Array(uint(v)));
+}
+
+export async function pemChain(ca: StoredCa): Promise<string[]> {
+  return [ca.certificate, ...ca.ca_chain];
+}

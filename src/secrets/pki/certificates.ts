@@ -1,0 +1,111 @@
+// Building certificates: subject, SANs, key usage, validity — one function for roots,
+// intermediates and leaves, so every certificate the mount makes is shaped the same way.
+import { isIP } from 'node:net';
+import type { webcrypto } from 'node:crypto';
+import { UserError } from '../framework';
+import { newSerial, x509, type CaSigner } from './ca';
+
+export interface CertRequest {
+  commonName: string;
+  dnsNames: string[];
+  ips: string[];
+  organization?: string[];
+  ou?: string[];
+  ttlSeconds: number;
+  isCa: boolean;
+  maxPathLength?: number;
+  serverAuth: boolean;
+  clientAuth: boolean;
+  publicKey: webcrypto.CryptoKey;
+  leafKeyKind: 'ec' | 'rsa';
+}
+
+function dn(cn: string, org?: string[], ou?: string[]): string {
+  const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
+  return [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o])]
+    .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
+}
+
+export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: { cert: string; notAfter: Date }) {
+  const X = x509();
+  const now = Date.now();
+  const notBefore = new Date(now - 30_000);
+  const notAfter = new Date(now + req.ttlSeconds * 1000);
+  if (issuer && notAfter > issuer.notAfter) {
+    throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
+  }
+  const serial = newSerial();
+  const exts: InstanceType<typeof X.Extension>[] = [
+    new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true),
+    new X.KeyUsagesExtension(req.isCa
+      ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign | X.KeyUsageFlags.digitalSignature
+      : X.KeyUsageFlags.digitalSignature | (req.leafKeyKind === 'rsa' ? X.KeyUsageFlags.keyEncipherment : X.KeyUsageFlags.keyAgreement), true),
+    await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
+  ];
+  const eku = [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
+  if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
+  const san = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v }))];
+  if (san.length) exts.push(new X.SubjectAlternativeNameExtension(san));
+  const subject = dn(req.commonName, req.organization, req.ou);
+  let cert;
+  if (!issuer) {
+    cert = await X.X509CertificateGenerator.createSelfSigned({
+      serialNumber: serial.hex, name: subject, notBefore, notAfter, signingAlgorithm: signer.algorithm,
+      keys: { publicKey: signer.publicKey, privateKey: signer.privateKey }, extensions: exts,
+    }, signer.crypto as never);
+  } else {
+    const issuerCert = new X.X509Certificate(issuer.cert);
+    exts.push(await X.AuthorityKeyIdentifierExtension.create(issuerCert, false, signer.crypto as never));
+    cert = await X.X509CertificateGenerator.create({
+      serialNumber: serial.hex, subject, issuer: issuerCert.subject, notBefore, notAfter,
+      signingAlgorithm: signer.algorithm, publicKey: req.publicKey, signingKey: signer.privateKey, extensions: exts,
+    }, signer.crypto as never);
+  }
+  return { pem: cert.toString('pem'), serial: serial.display, notAfter };
+}
+
+const HOSTNAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+export interface Role {
+  allowed_domains: string[];
+  allow_subdomains: boolean;
+  allow_bare_domains: boolean;
+  allow_any_name: boolean;
+  allow_localhost: boolean;
+  allow_ip_sans: boolean;
+  enforce_hostnames: boolean;
+  server_flag: boolean;
+  client_flag: boolean;
+  key_type: 'ec' | 'rsa';
+  key_bits: number;
+  ttl: number;
+  max_ttl: number;
+  ou: string[];
+  organization: string[];
+}
+
+/** Is this name allowed by the role? (Vault's rules for the options implemented here.) */
+export function checkName(role: Role, name: string): void {
+  if (role.enforce_hostnames && !HOSTNAME.test(name)) throw new UserError(`name "${name.slice(0, 80)}" is not a valid hostname (the role enforces hostnames)`);
+  if (role.allow_any_name) return;
+  const n = name.toLowerCase();
+  if (role.allow_localhost && (n === 'localhost' || n === 'localdomain' || n === 'localhost.localdomain')) return;
+  for (const d of role.allowed_domains.map((x) => x.toLowerCase())) {
+    if (n === d && role.allow_bare_domains) return;
+    if (role.allow_subdomains && n.endsWith(`.${d}`) && n.length > d.length + 1) return;
+  }
+  throw new UserError(`name "${name.slice(0, 80)}" not allowed by this role`);
+}
+
+export function checkIps(role: Role, ips: string[]): void {
+  if (ips.length && !role.allow_ip_sans) throw new UserError('IP SANs are not allowed by this role');
+  for (const ip of ips) if (!isIP(ip)) throw new UserError(`"${ip.slice(0, 60)}" is not an IP address`);
+}
+
+export function effectiveTtl(role: Role | undefined, requested: number, fallback: number): number {
+  const max = role?.max_ttl || 0;
+  const ttl = requested || role?.ttl || fallback;
+  if (max && ttl > max) throw new UserError(`ttl ${ttl}s is greater than the role's max_ttl ${max}s`);
+  if (ttl <= 0) throw new UserError('ttl must be positive');
+  return ttl;
+}

@@ -1,0 +1,51 @@
+// ca, ca/pem, cert/ca, ca_chain, cert/ca_chain, cert/<serial>, certs/
+import { getJson } from '../../storage/storage';
+import { UserError, type PathDef } from '../framework';
+import { displaySerial, requireCa, serialKey, x509 } from './ca';
+
+export function fetchPaths(): PathDef[] {
+  const raw = (body: Buffer | string, type: string) => ({ data: { http_content_type: type, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } });
+  return [
+    {
+      pattern: 'ca(?<pem>/pem)?',
+      fields: { pem: { type: 'string', description: '' } },
+      synopsis: 'The CA certificate: DER, or PEM at ca/pem.',
+      description: 'Served raw, as Vault\'s PKI does.',
+      operations: {
+        read: async (r) => {
+          const ca = await requireCa(r.storage);
+          return r.data.str('pem') ? raw(ca.certificate, 'application/pem-certificate-chain') : raw(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
+        },
+      },
+    },
+    {
+      pattern: '(?:cert/)?ca_chain',
+      fields: {},
+      synopsis: 'The CA certificate followed by its issuers, as PEM.',
+      description: '',
+      operations: { read: async (r) => { const ca = await requireCa(r.storage); return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } }; } },
+    },
+    {
+      pattern: 'cert/(?<serial>ca|[0-9A-Fa-f:-]+)',
+      fields: { serial: { type: 'string', description: 'Serial number, or "ca".' } },
+      synopsis: 'A certificate issued by this mount, by serial.',
+      description: 'Includes revocation_time (0 if not revoked).',
+      operations: {
+        read: async (r) => {
+          if (r.data.str('serial') === 'ca') return { data: { certificate: (await requireCa(r.storage)).certificate } };
+          const s = displaySerial(r.data.str('serial'));
+          if (!s) throw new UserError('invalid serial');
+          const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, serialKey(s));
+          return rec ? { data: { certificate: rec.certificate, revocation_time: rec.revocation_time ?? 0 } } : undefined;
+        },
+      },
+    },
+    {
+      pattern: 'certs/?',
+      fields: {},
+      synopsis: 'List the serial numbers of issued certificates.',
+      description: '',
+      operations: { list: async (r) => ({ data: { keys: (await r.storage.list('pki/certs/')).map((k) => k.replace(/-/g, ':')) } }) },
+    },
+  ];
+}

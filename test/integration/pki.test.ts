@@ -1,0 +1,168 @@
+// PKI through SecretsBackend, every certificate checked by the openssl CLI.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { SecretsBackend } from '../../src/secrets/backend';
+import { toReply } from '../../src/secrets/plugin';
+import { MemoryStorage } from '../../src/storage/storage';
+import { createLogger } from '../../src/goplugin/log';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
+const openssl = (...args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
+
+function mount(): (op: string, p: string, d?: Record<string, unknown>) => Promise<{ data?: any; error?: string }> {
+  const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
+  return async (op, p, d = {}) => {
+    let rep;
+    try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
+    const resp = (rep as any).response;
+    if ((rep as any).err) return { error: `${(rep as any).err.err_type}: ${(rep as any).err.err_msg}` };
+    const data = resp?.data ? JSON.parse(resp.data) : undefined;
+    return data?.error ? { error: data.error } : { data };
+  };
+}
+const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Record<string, unknown>) => {
+  const r = await m(op, p, d);
+  if (r.error) throw new Error(`${op} ${p}: ${r.error}`);
+  return r.data;
+};
+
+describe('PKI', () => {
+  let pki: ReturnType<typeof mount>;
+  let rootPem = '';
+  beforeAll(async () => {
+    pki = mount();
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_bits: 384 })).certificate;
+    await must(pki, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '720h', allow_ip_sans: true });
+  });
+
+  it('generates a self-signed root that openssl accepts as a CA', () => {
+    const f = write('root.pem', rootPem);
+    expect(openssl('verify', '-CAfile', f, f).stdout).toMatch(/OK/);
+    const c = new X509Certificate(rootPem);
+    expect(c.ca).toBe(true);
+    expect(c.subject).toContain('CN=Example Root CA');
+    expect(c.publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp384r1');
+  });
+
+  it('issues a server/client certificate under a role; the returned key matches; openssl verifies the chain', async () => {
+    const r = await must(pki, 'update', 'issue/web', { common_name: 'app.example.com', alt_names: 'api.example.com', ip_sans: '10.0.0.5', ttl: '24h' });
+    const leaf = new X509Certificate(r.certificate);
+    expect(leaf.checkPrivateKey(createPrivateKey(r.private_key))).toBe(true);
+    expect(leaf.subjectAltName).toContain('DNS:app.example.com');
+    expect(leaf.subjectAltName).toContain('DNS:api.example.com');
+    expect(leaf.subjectAltName).toContain('IP Address:10.0.0.5');
+    expect(r.serial_number).toMatch(/^([0-9a-f]{2}:){19}[0-9a-f]{2}$/);
+    expect(openssl('verify', '-CAfile', write('r1.pem', rootPem), '-purpose', 'sslserver', write('leaf.pem', r.certificate)).stdout).toMatch(/OK/);
+    expect(Math.abs(new Date(leaf.validTo).getTime() - Date.now() - 24 * 3600_000)).toBeLessThan(120_000);
+    expect((await must(pki, 'read', `cert/${r.serial_number}`)).certificate).toBe(r.certificate);
+    expect((await must(pki, 'list', 'certs/')).keys).toContain(r.serial_number);
+  });
+
+  it('the role decides which names, IPs and lifetimes are allowed', async () => {
+    expect((await pki('update', 'issue/web', { common_name: 'evil.com' })).error).toMatch(/not allowed by this role/);
+    expect((await pki('update', 'issue/web', { common_name: 'example.com' })).error).toMatch(/not allowed/); // bare domain off
+    expect((await pki('update', 'issue/web', { common_name: 'a.example.com', alt_names: 'b.other.org' })).error).toMatch(/b.other.org/);
+    expect((await pki('update', 'issue/web', { common_name: 'a b.example.com' })).error).toMatch(/not a valid hostname/);
+    expect((await pki('update', 'issue/web', { common_name: 'a.example.com', ttl: '9999h' })).error).toMatch(/max_ttl/);
+    await must(pki, 'update', 'roles/noip', { allowed_domains: 'example.com', allow_subdomains: true, allow_ip_sans: false });
+    expect((await pki('update', 'issue/noip', { common_name: 'a.example.com', ip_sans: '1.2.3.4' })).error).toMatch(/IP SANs are not allowed/);
+    expect((await pki('update', 'issue/nope', { common_name: 'a.example.com' })).error).toMatch(/unknown role/);
+  });
+
+  it('signs a CSR made by openssl, after checking its signature', async () => {
+    const key = write('csr.key', ''); fs.rmSync(key);
+    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=csr.example.com', '-keyout', key, '-out', path.join(tmp, 'req.csr')], { stdio: 'pipe' });
+    const csr = fs.readFileSync(path.join(tmp, 'req.csr'), 'utf8');
+    const r = await must(pki, 'update', 'sign/web', { csr });
+    expect(new X509Certificate(r.certificate).subject).toContain('CN=csr.example.com');
+    expect(openssl('verify', '-CAfile', write('r2.pem', rootPem), write('signed.pem', r.certificate)).stdout).toMatch(/OK/);
+    // Flip a byte inside the signature (the DER's last bytes): the CSR still parses, but must not verify.
+    const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 5] ^= 0xff;
+    const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect((await pki('update', 'sign/web', { csr: bad })).error).toMatch(/CSR signature does not verify/);
+    expect((await pki('update', 'sign/web', { csr: 'garbage' })).error).toMatch(/not a valid PEM certificate request/);
+  });
+
+  it('revocation: the CRL (signed by the CA) lists the serial and openssl rejects the certificate', async () => {
+    const r = await must(pki, 'update', 'issue/web', { common_name: 'revoked.example.com' });
+    const rev = await must(pki, 'update', 'revoke', { serial_number: r.serial_number });
+    expect(rev.revocation_time).toBeGreaterThan(0);
+    const crlPem = (await must(pki, 'read', 'cert/crl')).certificate;
+    const crlFile = write('crl.pem', crlPem);
+    expect(openssl('crl', '-in', crlFile, '-CAfile', write('r3.pem', rootPem), '-noout').stderr).toMatch(/verify OK/);
+    expect(openssl('crl', '-in', crlFile, '-noout', '-text').stdout.toLowerCase()).toContain(r.serial_number.replace(/:/g, ''));
+    const v = openssl('verify', '-crl_check', '-CRLfile', crlFile, '-CAfile', write('r4.pem', rootPem), write('rev.pem', r.certificate));
+    expect(v.stdout + v.stderr).toMatch(/certificate revoked/);
+    const raw = await must(pki, 'read', 'crl');
+    expect(raw.http_content_type).toBe('application/pkix-crl');
+    expect(Buffer.from(raw.http_raw_body, 'base64')[0]).toBe(0x30);
+    expect((await pki('update', 'revoke', { serial_number: 'zz' })).error).toMatch(/hex/);
+    expect((await must(pki, 'read', `cert/${r.serial_number}`)).revocation_time).toBe(rev.revocation_time);
+  });
+
+  it('intermediate CA across two mounts: generate, sign-intermediate, set-signed, issue; openssl verifies the chain', async () => {
+    const inter = mount();
+    const { csr } = await must(inter, 'update', 'intermediate/generate/internal', { common_name: 'Example Intermediate' });
+    const signed = await must(pki, 'update', 'root/sign-intermediate', { csr, ttl: '8760h' });
+    expect((await inter('update', 'intermediate/set-signed', { certificate: rootPem })).error).toMatch(/not for the pending intermediate key/);
+    await must(inter, 'update', 'intermediate/set-signed', { certificate: signed.certificate + rootPem });
+    await must(inter, 'update', 'roles/svc', { allowed_domains: 'svc.internal', allow_subdomains: true });
+    const leaf = await must(inter, 'update', 'issue/svc', { common_name: 'db.svc.internal' });
+    expect(leaf.ca_chain).toHaveLength(2);
+    const v = openssl('verify', '-CAfile', write('r5.pem', rootPem), '-untrusted', write('int.pem', signed.certificate), write('leaf2.pem', leaf.certificate));
+    expect(v.stdout).toMatch(/OK/);
+  });
+
+  it('CockroachDB profile: node certificate (CN=node, all SANs, server+client) and client certificate (CN=<sql user>)', async () => {
+    await must(pki, 'update', 'roles/crdb-node', { allow_any_name: true, enforce_hostnames: false, allow_ip_sans: true, server_flag: true, client_flag: true });
+    await must(pki, 'update', 'roles/crdb-client', { allow_any_name: true, enforce_hostnames: false, server_flag: false, client_flag: true });
+    const node = await must(pki, 'update', 'issue/crdb-node', { common_name: 'node', alt_names: 'localhost,node1.cluster.internal', ip_sans: '127.0.0.1', exclude_cn_from_sans: true });
+    const ca = write('crdb-ca.pem', rootPem);
+    const nodeFile = write('node.crt', node.certificate);
+    expect(new X509Certificate(node.certificate).subject).toMatch(/CN=node/);
+    expect(new X509Certificate(node.certificate).subjectAltName).toBe('DNS:localhost, DNS:node1.cluster.internal, IP Address:127.0.0.1');
+    expect(openssl('verify', '-CAfile', ca, '-purpose', 'sslserver', nodeFile).stdout).toMatch(/OK/);
+    expect(openssl('verify', '-CAfile', ca, '-purpose', 'sslclient', nodeFile).stdout).toMatch(/OK/);
+    const client = await must(pki, 'update', 'issue/crdb-client', { common_name: 'maxroach', exclude_cn_from_sans: true });
+    const clientFile = write('client.maxroach.crt', client.certificate);
+    expect(new X509Certificate(client.certificate).subject).toMatch(/CN=maxroach/);
+    expect(openssl('verify', '-CAfile', ca, '-purpose', 'sslclient', clientFile).stdout).toMatch(/OK/);
+    const asServer = openssl('verify', '-CAfile', ca, '-purpose', 'sslserver', clientFile);
+    expect(asServer.stdout + asServer.stderr).toMatch(/unsuitable certificate purpose/);
+  });
+
+  it('a second root is refused until the first is deleted; exported roots return their key once', async () => {
+    expect((await pki('update', 'root/generate/internal', { common_name: 'Again' })).error).toMatch(/already has a CA/);
+    const other = mount();
+    const r = await must(other, 'update', 'root/generate/exported', { common_name: 'Exported Root', key_type: 'rsa', key_bits: 2048 });
+    expect(new X509Certificate(r.certificate).checkPrivateKey(createPrivateKey(r.private_key))).toBe(true);
+    expect((await must(other, 'read', 'ca/pem')).http_raw_body).toBe(Buffer.from(r.certificate).toString('base64'));
+  });
+});
+
+describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
+  it('issues certificates signed in the HSM; openssl verifies them and the CRL', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-hsm-'));
+    const out = execFileSync('bash', [path.resolve(__dirname, '../../scripts/softhsm-setup.sh'), dir, 'pki-root', '1111', '2468'], { encoding: 'utf8' });
+    process.env.SOFTHSM2_CONF = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
+    const library = /library=(.*)/.exec(out)![1];
+    const m = mount();
+    await must(m, 'update', 'managed-keys/pkcs11/root-key', { library, token_label: 'pki-root', pin: '2468', key_label: 'root', allow_generate_key: true, curve: 'P384', usages: 'sign,verify' });
+    const root = await must(m, 'update', 'root/generate/kms', { common_name: 'HSM Root', managed_key_name: 'root-key' });
+    expect(root.private_key).toBeUndefined();
+    await must(m, 'update', 'roles/r', { allowed_domains: 'hsm.test', allow_subdomains: true });
+    const leaf = await must(m, 'update', 'issue/r', { common_name: 'a.hsm.test' });
+    const ca = write('hsm-root.pem', root.certificate);
+    expect(openssl('verify', '-CAfile', ca, write('hsm-leaf.pem', leaf.certificate)).stdout).toMatch(/OK/);
+    await must(m, 'update', 'revoke', { serial_number: leaf.serial_number });
+    expect(openssl('crl', '-in', write('hsm-crl.pem', (await must(m, 'read', 'cert/crl')).certificate), '-CAfile', ca, '-noout').stderr).toMatch(/verify OK/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
