@@ -1,7 +1,7 @@
 // One mounted secrets engine: its paths, its storage, its open managed keys.
 import type { Logger } from '../goplugin/log';
 import type { Storage } from '../storage/storage';
-import { Router, type Operation, type Response } from './framework';
+import { Router, type Operation, type Response, type SystemView } from './framework';
 import { ManagedKeys, keyErrorToUser } from './managed-keys';
 import { transit, autoRotate } from './transit';
 import type { Transit } from './transit/context';
@@ -24,7 +24,7 @@ export class SecretsBackend {
    * in Setup's config): transit (default) or pki, each with Vault's own API. They cannot
    * share a mount: both define sign/<name>. Managed keys are configured in either.
    */
-  constructor(private readonly storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit') {
+  constructor(private readonly storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit', private readonly system?: SystemView) {
     this.managedKeys = new ManagedKeys(storage);
     const t = transit(storage, this.managedKeys);
     this.transit = t.ctx;
@@ -35,7 +35,7 @@ export class SecretsBackend {
   handle(op: Operation | 'rollback', path: string, data: Record<string, unknown>, ctx: { displayName: string; mountPoint: string }): Promise<Response | undefined> {
     if (op === 'rollback') return this.periodic();
     // Managed-key failures anywhere below become the HTTP status they stand for.
-    return this.router.handle(op, path, data, { storage: this.storage, ...ctx }).catch((e) => { throw keyErrorToUser(e); });
+    return this.router.handle(op, path, data, { storage: this.storage, system: this.system, ...ctx }).catch((e) => { throw keyErrorToUser(e); });
   }
 
   /** Vault calls every backend with the rollback operation about once a minute. */

@@ -15,7 +15,14 @@ export interface FieldDef {
   required?: boolean;
 }
 
+/** What Vault's SystemView tells a mount (served back over the broker). */
+export interface SystemView {
+  /** The mount's max lease TTL in seconds (0 if unknown). */
+  maxLeaseTtl(): Promise<number>;
+}
+
 export interface Request {
+  system?: SystemView;
   operation: Operation;
   path: string;
   /** Validated field values (defaults applied), including those captured from the path. */

@@ -69,9 +69,14 @@ function register(multiplexed: boolean) {
         }
         ctx.broker.dialChannel(call.request.broker_id).then((channel) => {
           const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
+          const sys = Broker.client(channel, clientCtor('pb.SystemView'));
+          const system = {
+            maxLeaseTtl: () => new Promise<number>((resolve) => (sys as unknown as { MaxLeaseTTL: Function }).MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
+              (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : Number(r?.TTL ?? 0)))),
+          };
           const old = mounts.get(id);
           if (old) { void old.backend.cleanup(); old.channel.close(); }
-          mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine), storage, channel });
+          mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
           cb(null, { err: '' });
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
       },

@@ -323,7 +323,7 @@ func backendChecks(exe string) {
 			return nil
 		})
 	}
-	check("a PKI mount (-options=engine=pki): root, role and issue through the real client; transit paths are not mounted there", func() error {
+	check("a PKI mount (-options=engine=pki): root, role and issue through the real client; SystemView's max lease TTL caps lifetimes; transit paths are not mounted there", func() error {
 		store := newStorage()
 		if err := mountEngine(l, "mount-pki", store, map[string]string{"engine": "pki"}); err != nil {
 			return err
@@ -344,6 +344,10 @@ func backendChecks(exe string) {
 		}
 		if !strings.Contains(fmt.Sprint(leaf["private_key"]), "PRIVATE KEY") || !store.has("pki/ca") {
 			return errors.New("issue did not return a key, or the CA is not in the host's storage")
+		}
+		over, _ := request(l, "mount-pki", "update", "issue/web", map[string]interface{}{"common_name": "www.example.com", "ttl": "48h"})
+		if !strings.Contains(over.errMsg, "mount's max lease TTL 86400s") {
+			return fmt.Errorf("the SystemView's max lease TTL was not applied: %+v", over)
 		}
 		r, _ := request(l, "mount-pki", "update", "encrypt/app", map[string]interface{}{"plaintext": b64("x")})
 		if r.pbErr == nil || r.pbErr.ErrType != 6 {

@@ -101,7 +101,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
         "mounts are isolated: mount-b neither sees nor decrypts mount-a's key",
         'a PKCS#11 managed key (SoftHSM2) works from the executable; transit signs through it',
         'nothing lives only in the plugin: a restarted process decrypts with the stored key',
-        'a PKI mount (-options=engine=pki): root, role and issue through the real client; transit paths are not mounted there',
+        "a PKI mount (-options=engine=pki): root, role and issue through the real client; SystemView's max lease TTL caps lifetimes; transit paths are not mounted there",
         "cloud KMS managed keys (AWS, Google, Azure SDKs loaded from the executable's lazy bundles) pass test/sign",
         "Cleanup on unmount; no secret in the plugin's logs",
       ]);

@@ -102,10 +102,12 @@ export function checkIps(role: Role, ips: string[]): void {
   for (const ip of ips) if (!isIP(ip)) throw new UserError(`"${ip.slice(0, 60)}" is not an IP address`);
 }
 
-export function effectiveTtl(role: Role | undefined, requested: number, fallback: number): number {
-  const max = role?.max_ttl || 0;
-  const ttl = requested || role?.ttl || fallback;
-  if (max && ttl > max) throw new UserError(`ttl ${ttl}s is greater than the role's max_ttl ${max}s`);
+/** Requested, else the role's ttl, else the default; capped by the role's max_ttl or, without one, the mount's max lease TTL (as Vault's PKI does). */
+export function effectiveTtl(role: Role | undefined, requested: number, fallback: number, mountMax = 0): number {
+  const max = role?.max_ttl || mountMax || 0;
+  let ttl = requested || role?.ttl || fallback;
+  if (!requested && max && ttl > max) ttl = max;
+  if (max && ttl > max) throw new UserError(`ttl ${ttl}s is greater than the ${role?.max_ttl ? "role's max_ttl" : "mount's max lease TTL"} ${max}s`);
   if (ttl <= 0) throw new UserError('ttl must be positive');
   return ttl;
 }

@@ -35,7 +35,7 @@ async function issueFor(r: Request, managed: ManagedKeys, publicKey: webcrypto.C
   const dns = [...new Set([...(r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
   const cert = await makeCertificate({
     commonName: cn, dnsNames: dns, ips, organization: role.organization, ou: role.ou,
-    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL), isCa: false,
+    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl()), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
   }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
