@@ -67,6 +67,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       'UpdateUser renews and rotates; the new password logs in, the old does not',
       'a failing second statement leaves no role and no password in the error',
       '32 concurrent NewUser calls through the real client all succeed',
+      '200 concurrent NewUser/DeleteUser pairs: no errors, nothing left, never above max_open_connections',
       'Close of one config leaves the other serving',
       'DeleteUser revokes (no login, no pg_roles row) and is idempotent',
       'root rotation: new password takes effect, plugin keeps working, and re-Initialize with it works',

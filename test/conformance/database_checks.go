@@ -280,6 +280,70 @@ func databaseChecks(exe string, _ []string) {
 		}
 		return nil
 	})
+	check("200 concurrent NewUser/DeleteUser pairs: no errors, nothing left, never above max_open_connections", func() error {
+		loadURL := fmt.Sprintf("postgres://{{username}}:{{password}}@%s:%d/%s?sslmode=disable&application_name=vpt-load", pg.Host, pg.Port, pg.Database)
+		cfg := map[string]interface{}{"connection_url": loadURL, "username": pg.User, "password": pg.Password, "max_open_connections": float64(5)}
+		if _, err := db.Initialize(mx("load"), &dbpb.InitializeRequest{ConfigData: toStruct(cfg), VerifyConnection: true}); err != nil {
+			return err
+		}
+		defer db.Close(mx("load"), &dbpb.Empty{})
+		stop := make(chan struct{})
+		peak := 0
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			sqlDB, err := sqlOpen(pg)
+			if err != nil {
+				return
+			}
+			defer sqlDB.Close()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				if sqlDB.QueryRow("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'vpt-load'").Scan(&n) == nil && n > peak {
+					peak = n
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r, err := db.NewUser(mx("load"), newUserReq("load", "r", fmt.Sprintf("Lp-%d-%d", i, time.Now().UnixNano()), creation))
+				if err == nil {
+					_, err = db.DeleteUser(mx("load"), &dbpb.DeleteUserRequest{Username: r.Username})
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(stop)
+		<-sampled
+		if len(errs) > 0 {
+			return fmt.Errorf("%d of 200 pairs failed; first: %v", len(errs), errs[0])
+		}
+		n, err := adminQuery(pg, "SELECT count(*)::int FROM pg_roles WHERE rolname LIKE 'v-load-%'")
+		if err != nil || n != 0 {
+			return fmt.Errorf("%d roles left (%v)", n, err)
+		}
+		if peak > 5 || peak < 2 {
+			return fmt.Errorf("peak connections %d (want 2..5)", peak)
+		}
+		fmt.Printf("    (peak %d connections of max_open_connections=5)\n", peak)
+		return nil
+	})
 	check("Close of one config leaves the other serving", func() error {
 		if _, err := db.Close(mx("a"), &dbpb.Empty{}); err != nil {
 			return err
