@@ -18,6 +18,9 @@ const pk = (): P => (lib ??= require('pkcs11js') as P);
 
 // Errors after which a fresh session, login and key lookup may succeed.
 const RECOVERABLE = new Set([0x30, 0x32, 0x60, 0x82, 0xb0, 0xb3, 0xe0, 0xe1, 0x101, 0x190]);
+// Errors that mean the token itself changed (removed, replaced, re-initialised): modules
+// such as SoftHSM2 fix their slot list at C_Initialize, so the module is initialised anew.
+const TOKEN_CHANGED = new Set([0x3, 0x5, 0x30, 0x32, 0xe0, 0xe1]);
 const CURVE_OIDS: Record<string, string> = { 'P-256': '06082a8648ce3d030107', 'P-384': '06052b81040022', 'P-521': '06052b81040023' };
 
 interface LoadedModule {
@@ -26,6 +29,8 @@ interface LoadedModule {
   /** Per token: salted hash of the PIN that logged this process in. The login is shared by
    *  every session of the process, so a later key must match it to prove it knows the PIN. */
   logins: Map<string, { salt: Buffer; hash: Buffer }>;
+  /** Bumped on every re-initialisation; sessions from an older generation are gone. */
+  generation: number;
 }
 const modules = new Map<string, LoadedModule>();
 
@@ -41,11 +46,19 @@ function loadModule(path: string): LoadedModule {
     } catch (e) {
       throw keyInvalid(`cannot load PKCS#11 library ${path}: ${(e as Error).message}`);
     }
-    m = { p, refs: 0, logins: new Map() };
+    m = { p, refs: 0, logins: new Map(), generation: 0 };
     modules.set(path, m);
   }
   m.refs++;
   return m;
+}
+
+/** C_Finalize + C_Initialize: every key on this module then re-opens sessions and logs in again. */
+function reinitialiseModule(m: LoadedModule): void {
+  try { m.p.C_Finalize(); } catch { /* already finalized */ }
+  m.p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
+  m.logins.clear();
+  m.generation++;
 }
 
 function releaseModule(path: string): void {
@@ -94,6 +107,7 @@ export class Pkcs11Key implements ManagedKey {
   private readonly max: number;
   private readonly rw: boolean;
   private closed = false;
+  private generation = 0;
 
   private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig) {
     this.max = (cfg.max_parallel as number | undefined) ?? 1;
@@ -102,6 +116,7 @@ export class Pkcs11Key implements ManagedKey {
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     parseMechanism(cfg.mechanism as string | undefined);
     this.mod = loadModule(cfg.library as string);
+    this.generation = this.mod.generation;
   }
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<Pkcs11Key> {
@@ -132,7 +147,8 @@ export class Pkcs11Key implements ManagedKey {
       if (!s) throw new KeyError('not_found', `pkcs11 key "${this.name}": no token in slot ${want}`);
       return s;
     }
-    const s = slots.find((h) => this.p.C_GetTokenInfo(h).label.trim() === this.cfg.token_label);
+    const labelOf = (h: Handle) => { try { return this.p.C_GetTokenInfo(h).label.trim(); } catch { return undefined; } }; // a vanished token
+    const s = slots.find((h) => labelOf(h) === this.cfg.token_label);
     if (!s) throw new KeyError('not_found', `pkcs11 key "${this.name}": no token labelled "${this.cfg.token_label}"`);
     return s;
   }
@@ -140,6 +156,7 @@ export class Pkcs11Key implements ManagedKey {
   /** Take a session from the pool (opening one if under max_parallel), run fn, give it back. */
   private async withSession<T>(fn: (s: Handle) => Promise<T> | T): Promise<T> {
     if (this.closed) throw keyInvalid(`pkcs11 key "${this.name}" is closed`);
+    if (this.generation !== this.mod.generation) await this.reset(); // the module was re-initialised under us
     while (!this.idle.length && this.open >= this.max) await new Promise<void>((r) => this.waiters.push(r));
     let s = this.idle.pop();
     if (!s) {
@@ -187,7 +204,8 @@ export class Pkcs11Key implements ManagedKey {
 
   /** Forget every session and handle, and find the token and key again. */
   private async reset(): Promise<void> {
-    for (const s of this.idle) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
+    if (this.generation === this.mod.generation) for (const s of this.idle) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
+    this.generation = this.mod.generation;
     this.idle = [];
     this.open = 0;
     this.loggedIn = false;
@@ -197,7 +215,14 @@ export class Pkcs11Key implements ManagedKey {
   }
 
   private async resolve(): Promise<void> {
-    this.slot = this.findSlot();
+    try {
+      this.slot = this.findSlot();
+    } catch (e) {
+      // A token that appeared after C_Initialize (re-created, re-inserted) is only seen after a new one.
+      if (!isKeyError(e) || e.kind !== 'not_found') throw e;
+      reinitialiseModule(this.mod);
+      this.slot = this.findSlot();
+    }
     const found = await this.withSession((s) => this.findKey(s));
     if (!found) {
       if (!this.common.allowGenerate) throw new KeyError('not_found', `pkcs11 key "${this.name}": no key with ${this.cfg.key_label ? `label "${this.cfg.key_label}"` : `id ${this.cfg.key_id}`} on the token (set allow_generate_key to create it)`);
@@ -290,8 +315,10 @@ export class Pkcs11Key implements ManagedKey {
       if (!this.priv) await this.reset();
       return await this.withSession((s) => fn(s, this.priv!));
     } catch (e) {
-      if (!RECOVERABLE.has((e as { code?: number }).code ?? -1)) throw this.fail(op, e);
+      const code = (e as { code?: number }).code ?? -1;
+      if (!RECOVERABLE.has(code) && !TOKEN_CHANGED.has(code)) throw this.fail(op, e);
       try {
+        if (TOKEN_CHANGED.has(code)) reinitialiseModule(this.mod);
         await this.reset();
         return await this.withSession((s) => fn(s, this.priv!));
       } catch (e2) {
