@@ -71,7 +71,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       'Close of one config leaves the other serving',
       'DeleteUser revokes (no login, no pg_roles row) and is idempotent',
       'root rotation: new password takes effect, plugin keeps working, and re-Initialize with it works',
-      'a plugin killed mid-flight: a fresh process serves the same stored config',
+      'a plugin killed mid-call: in-flight calls fail, a fresh process serves the same stored config',
       'no secret used in this run appears in the plugin\'s log output',
     ]);
     expect(code).toBe(0);

@@ -405,9 +405,31 @@ func databaseChecks(exe string, _ []string) {
 		_, err := db.NewUser(mx("c"), newUserReq("afterinit", "r", "Kk1-1234567890", creation))
 		return err
 	})
-	check("a plugin killed mid-flight: a fresh process serves the same stored config", func() error {
+	check("a plugin killed mid-call: in-flight calls fail, a fresh process serves the same stored config", func() error {
 		pid := l.client.ReattachConfig().Pid
+		var wg sync.WaitGroup
+		inflightErrs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				_, err := db.NewUser(mx("b"), newUserReq("killed", "r", fmt.Sprintf("Kk-%d-%d", i, time.Now().UnixNano()), creation))
+				inflightErrs <- err
+			}(i)
+		}
+		time.Sleep(3 * time.Millisecond)
 		syscall.Kill(pid, syscall.SIGKILL)
+		wg.Wait()
+		close(inflightErrs)
+		failedCalls := 0
+		for err := range inflightErrs {
+			if err != nil {
+				failedCalls++
+			}
+		}
+		if failedCalls == 0 {
+			return errors.New("the kill came after every call finished: nothing was in flight")
+		}
 		gone(pid, 2*time.Second)
 		l.client.Kill()
 		prevLogs = l.logs.String()
