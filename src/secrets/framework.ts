@@ -37,6 +37,11 @@ export interface Response {
   warnings?: string[];
 }
 
+/** A response Vault writes raw to HTTP (certificates, CRLs), as its own PKI does. */
+export function rawResponse(body: Buffer | string, contentType: string): Response {
+  return { data: { http_content_type: contentType, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } };
+}
+
 export type Handler = (req: Request) => Promise<Response | undefined>;
 
 export interface PathDef {

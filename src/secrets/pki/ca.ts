@@ -146,7 +146,3 @@ export function crlNumberExtension(n: number): X509.Extension {
   v.writeBigUInt64BE(BigInt(n));
   return new X.Extension('2.5.29.20', false, new Uint8Array(uint(v)));
 }
-
-export async function pemChain(ca: StoredCa): Promise<string[]> {
-  return [ca.certificate, ...ca.ca_chain];
-}

@@ -1,10 +1,9 @@
 // ca, ca/pem, cert/ca, ca_chain, cert/ca_chain, cert/<serial>, certs/
 import { getJson } from '../../storage/storage';
-import { UserError, type PathDef } from '../framework';
+import { UserError, rawResponse, type PathDef } from '../framework';
 import { displaySerial, requireCa, serialKey, x509 } from './ca';
 
 export function fetchPaths(): PathDef[] {
-  const raw = (body: Buffer | string, type: string) => ({ data: { http_content_type: type, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } });
   return [
     {
       pattern: 'ca(?<pem>/pem)?',
@@ -14,7 +13,7 @@ export function fetchPaths(): PathDef[] {
       operations: {
         read: async (r) => {
           const ca = await requireCa(r.storage);
-          return r.data.str('pem') ? raw(ca.certificate, 'application/pem-certificate-chain') : raw(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
+          return r.data.str('pem') ? rawResponse(ca.certificate, 'application/pem-certificate-chain') : rawResponse(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
         },
       },
     },

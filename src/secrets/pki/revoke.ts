@@ -1,6 +1,6 @@
 // revoke, crl (DER), crl/pem, cert/crl
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { UserError, type PathDef } from '../framework';
+import { UserError, rawResponse, type PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
 import { crlNumberExtension, displaySerial, requireCa, saveCa, serialKey, signerFor, x509 } from './ca';
 
@@ -30,7 +30,6 @@ export async function buildCrl(storage: Storage, managed: ManagedKeys): Promise<
 }
 
 export function revokePaths(managed: ManagedKeys): PathDef[] {
-  const raw = (body: Buffer | string, type: string) => ({ data: { http_content_type: type, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } });
   return [
     {
       pattern: 'revoke',
@@ -61,7 +60,7 @@ export function revokePaths(managed: ManagedKeys): PathDef[] {
       operations: {
         read: async (r) => {
           const crl = await buildCrl(r.storage, managed);
-          return r.data.str('pem') ? raw(crl.pem, 'application/x-pem-file') : raw(crl.der, 'application/pkix-crl');
+          return r.data.str('pem') ? rawResponse(crl.pem, 'application/x-pem-file') : rawResponse(crl.der, 'application/pkix-crl');
         },
       },
     },

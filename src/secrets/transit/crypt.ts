@@ -1,7 +1,7 @@
 // encrypt/<name>, decrypt/<name>, rewrap/<name>, datakey/<plaintext|wrapped>/<name>
 import { randomBytes } from 'node:crypto';
 import { UserError, type PathDef } from '../framework';
-import { b64, decrypt, encrypt } from './policy';
+import { b64, decrypt, encrypt, versionIn } from './policy';
 import { newPolicy } from './keys';
 import { batch, optInt, type Transit } from './context';
 
@@ -51,7 +51,7 @@ export function cryptPaths(t: Transit): PathDef[] {
           const pol = p;
           return batch(r, async (d) => {
             const ct = await encrypt(pol, { plaintext: b64(d.get('plaintext'), 'plaintext', false), ...input(d) }, t.managedFor(pol));
-            return { ciphertext: ct, key_version: Number(/^vault:v(\d+):/.exec(ct)![1]) };
+            return { ciphertext: ct, key_version: versionIn(ct) };
           });
         },
       },
@@ -83,7 +83,7 @@ export function cryptPaths(t: Transit): PathDef[] {
             const i = input(d);
             const { plaintext } = await decrypt(p, d.get('ciphertext'), { context: i.context, aad: i.aad }, t.managedFor(p));
             const ct = await encrypt(p, { plaintext, ...i }, t.managedFor(p));
-            return { ciphertext: ct, key_version: Number(/^vault:v(\d+):/.exec(ct)![1]) };
+            return { ciphertext: ct, key_version: versionIn(ct) };
           });
         },
       },
@@ -104,7 +104,7 @@ export function cryptPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           const key = randomBytes(bits / 8);
           const ct = await encrypt(p, { plaintext: key, ...input({ get: (k) => r.data.get(k) }) }, t.managedFor(p));
-          return { data: { ciphertext: ct, key_version: Number(/^vault:v(\d+):/.exec(ct)![1]), ...(r.data.str('plaintext') === 'plaintext' ? { plaintext: key.toString('base64') } : {}) } };
+          return { data: { ciphertext: ct, key_version: versionIn(ct), ...(r.data.str('plaintext') === 'plaintext' ? { plaintext: key.toString('base64') } : {}) } };
         },
       },
     },

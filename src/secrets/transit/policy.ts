@@ -76,6 +76,9 @@ export function wrap(version: number, body: Buffer, urlSafe = false): string {
   return `vault:v${version}:${body.toString(urlSafe ? 'base64url' : 'base64')}`;
 }
 
+/** The key version named by a vault:vN: value we just produced. */
+export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.exec(wrapped)![1]);
+
 export function unwrap(value: unknown, what: string): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
   const m = /^vault:v(\d+):([A-Za-z0-9+/_=-]*)$/.exec(value);

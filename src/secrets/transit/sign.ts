@@ -1,6 +1,6 @@
 // sign/<name>[/<hash>], verify/<name>[/<hash>], hmac/<name>[/<algorithm>]
 import { UserError, type PathDef } from '../framework';
-import { b64, hmac, sign, verify, verifyHmac } from './policy';
+import { b64, hmac, sign, verify, verifyHmac, versionIn } from './policy';
 import { batch, optInt, type Transit } from './context';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
@@ -41,7 +41,7 @@ export function signPaths(t: Transit): PathDef[] {
           return batch(r, async (d) => {
             const o = opts(r, d);
             const { signature } = await sign(p, o, t.managedFor(p));
-            return { signature, key_version: Number(/^vault:v(\d+):/.exec(signature)![1]) };
+            return { signature, key_version: versionIn(signature) };
           });
         },
       },
@@ -83,7 +83,7 @@ export function signPaths(t: Transit): PathDef[] {
           const alg = r.data.str('urlalgorithm') || r.data.str('algorithm');
           return batch(r, async (d) => {
             const mac = hmac(p, b64(d.get('input'), 'input'), alg, optInt(d.get('key_version')));
-            return { hmac: mac, key_version: Number(/^vault:v(\d+):/.exec(mac)![1]) };
+            return { hmac: mac, key_version: versionIn(mac) };
           });
         },
       },
