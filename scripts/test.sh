@@ -13,9 +13,12 @@ echo "== tests"
 report=.build/vitest-report.json
 rc=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || rc=$?
-# One plain closing line for CI: "N passed, N failed".
+# One plain closing line for CI: "N passed, N failed". The report also decides the exit
+# status: vitest has been seen to exit 0 with failures when writing the JSON report.
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
-' "$report" || true
+  const failed = r.numFailedTests > 0 || r.numFailedTestSuites > 0 || r.success === false || r.numTotalTests === 0;
+  process.exit(failed ? 1 : 0);
+' "$report" || rc=1
 exit $rc
