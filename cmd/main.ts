@@ -4,6 +4,9 @@ import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
 
 declare const __PLUGIN_VERSION__: string | undefined;
+
+// The host (Vault) is our parent at exec time; noticing that it is gone depends on this.
+const HOST_PID = process.ppid;
 const VERSION = typeof __PLUGIN_VERSION__ !== 'undefined' ? __PLUGIN_VERSION__ : 'dev';
 
 async function main(): Promise<void> {
@@ -43,7 +46,7 @@ async function main(): Promise<void> {
     versions = (require('../src/secrets/plugin') as typeof import('../src/secrets/plugin')).backendVersions();
   }
   try {
-    const running = await serve({ env, log, versions });
+    const running = await serve({ env, log, versions, parentPid: HOST_PID });
     process.on('SIGTERM', () => void running.shutdown('SIGTERM').then(() => process.exit(0)));
   } catch (e) {
     log.error('plugin failed to start', { error: (e as Error).message });

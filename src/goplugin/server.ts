@@ -31,6 +31,8 @@ export interface ServeOptions {
   exit?: (code: number) => void;
   /** How often to check that the host process is still our parent. */
   parentPollMs?: number;
+  /** The host's pid, read at process start (default: process.ppid now). */
+  parentPid?: number;
 }
 
 export interface RunningPlugin {
@@ -59,6 +61,9 @@ async function bindInRange(server: grpc.Server, creds: grpc.ServerCredentials, m
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
+  // Read before anything can wait: if the host died while we started, a later read would
+  // already see our new parent and never notice the loss.
+  const parent = opts.parentPid ?? process.ppid;
   const { env, log } = opts;
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   const served = Object.keys(opts.versions).map(Number);
@@ -160,7 +165,6 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   log.debug('plugin serving', { version, port, tls: Boolean(identity) });
 
   // The host going away (crash, kill -9) must not leave us running: we get re-parented.
-  const parent = process.ppid;
   const poll = setInterval(() => {
     if (process.ppid !== parent) void shutdown('parent process exited').then(() => exit(0));
   }, opts.parentPollMs ?? 1000);

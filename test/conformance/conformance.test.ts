@@ -120,8 +120,12 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
     await new Promise((r) => child.on('exit', r));
     const pid = Number(/pid (\d+)/.exec(out)?.[1]);
     expect(pid, out).toBeGreaterThan(0);
-    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
-    const deadline = Date.now() + 5000;
+    // An exited process that nobody has reaped yet (re-parented to a PID 1 that does not
+    // reap) is a zombie: it has exited, though kill(pid, 0) still finds it.
+    const alive = () => {
+      try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+    };
+    const deadline = Date.now() + 8000;
     while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive()).toBe(false);
   });
