@@ -21,7 +21,12 @@ func demo(exe string) {
 		fmt.Println("demo: CONFORMANCE_PG not set")
 		os.Exit(2)
 	}
-	step := func(vault, what string) { fmt.Printf("\n$ %s\n  %s\n", vault, what) }
+	step := func(vault, what string) {
+		fmt.Printf("\n$ %s\n", vault)
+		if what != "" {
+			fmt.Printf("  %s\n", what)
+		}
+	}
 	die := func(err error) {
 		if err != nil {
 			fmt.Println("  ERROR:", err)
@@ -96,5 +101,59 @@ func demo(exe string) {
 	}
 	fmt.Println("  ok: login refused, no pg_roles row")
 
+	demoSecrets(exe, step, die)
 	fmt.Printf("\ndone in %s\n", time.Since(start).Round(time.Millisecond))
+}
+
+// demoSecrets mounts the secrets role twice, as transit and as PKI, the way Vault does:
+// Storage served back over go-plugin's broker, then Setup.
+func demoSecrets(exe string, step func(string, string), die func(error)) {
+	l, err := launch(exe, launchOpts{backendCookieKey, backendCookieValue, []int{4, 5}, "backend", nil})
+	die(err)
+	defer l.client.Kill()
+	fmt.Printf("\nsecrets-engine role started (protocol version %d)\n", l.client.NegotiatedVersion())
+	transit, pki := newStorage(), newStorage()
+	step("vault secrets enable -path=transit vault-plugin-ts", "Setup: the plugin reaches this mount's storage over the broker")
+	die(mountEngine(l, "transit", transit, nil))
+	step("vault write transit/keys/orders type=aes256-gcm96", "")
+	_, err = must(l, "transit", "create", "keys/orders", map[string]interface{}{"type": "aes256-gcm96"})
+	die(err)
+	fmt.Printf("  ok: key stored by Vault (%d storage operations so far)\n", transit.ops)
+	step(`vault write transit/encrypt/orders plaintext=$(base64 <<< "card 4111") associated_data=$(base64 <<< order-17)`, "")
+	enc, err := must(l, "transit", "update", "encrypt/orders", map[string]interface{}{"plaintext": b64("card 4111"), "associated_data": b64("order-17")})
+	die(err)
+	ct := fmt.Sprint(enc["ciphertext"])
+	fmt.Printf("  ciphertext %s…\n", ct[:24])
+	step("vault write -f transit/keys/orders/rotate && vault write transit/rewrap/orders ciphertext=…", "")
+	_, err = must(l, "transit", "update", "keys/orders/rotate", nil)
+	die(err)
+	rw, err := must(l, "transit", "update", "rewrap/orders", map[string]interface{}{"ciphertext": ct, "associated_data": b64("order-17")})
+	die(err)
+	dec, err := must(l, "transit", "update", "decrypt/orders", map[string]interface{}{"ciphertext": rw["ciphertext"], "associated_data": b64("order-17")})
+	die(err)
+	pt, _ := base64.StdEncoding.DecodeString(fmt.Sprint(dec["plaintext"]))
+	fmt.Printf("  rewrapped to %s…, decrypts to %q\n", fmt.Sprint(rw["ciphertext"])[:10], string(pt))
+	bad, _ := request(l, "transit", "update", "decrypt/orders", map[string]interface{}{"ciphertext": rw["ciphertext"], "associated_data": b64("order-18")})
+	fmt.Printf("  with the wrong associated_data: 400 %q\n", bad.errMsg)
+
+	step("vault secrets enable -path=pki -options=engine=pki vault-plugin-ts", "")
+	die(mountEngine(l, "pki", pki, map[string]string{"engine": "pki"}))
+	step("vault write pki/root/generate/internal common_name=\"Demo Root\" key_bits=384", "")
+	_, err = must(l, "pki", "update", "root/generate/internal", map[string]interface{}{"common_name": "Demo Root", "key_bits": 384})
+	die(err)
+	step("vault write pki/roles/web allowed_domains=example.com allow_subdomains=true max_ttl=72h", "")
+	_, err = must(l, "pki", "update", "roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "72h"})
+	die(err)
+	step("vault write pki/issue/web common_name=shop.example.com ttl=24h", "")
+	leaf, err := must(l, "pki", "update", "issue/web", map[string]interface{}{"common_name": "shop.example.com", "ttl": "24h"})
+	die(err)
+	fmt.Printf("  serial %s, private key returned once (%d bytes of PEM)\n", leaf["serial_number"], len(fmt.Sprint(leaf["private_key"])))
+	denied, _ := request(l, "pki", "update", "issue/web", map[string]interface{}{"common_name": "shop.evil.com"})
+	fmt.Printf("  shop.evil.com: 400 %q\n", denied.errMsg)
+	step("vault write pki/revoke serial_number=…", "the CRL is rebuilt and signed")
+	_, err = must(l, "pki", "update", "revoke", map[string]interface{}{"serial_number": leaf["serial_number"]})
+	die(err)
+	crl, err := must(l, "pki", "read", "cert/crl", nil)
+	die(err)
+	fmt.Printf("  ok: revoked; new CRL of %d bytes (PEM)\n", len(fmt.Sprint(crl["certificate"])))
 }
