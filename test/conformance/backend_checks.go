@@ -171,6 +171,22 @@ func secretValues(cfg map[string]interface{}) []string {
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
+// signRoundTrip creates a transit key, signs input with it and verifies the signature.
+func signRoundTrip(l *launched, mount, key string, keyDef map[string]interface{}, input string) error {
+	if _, err := must(l, mount, "create", "keys/"+key, keyDef); err != nil {
+		return err
+	}
+	s, err := must(l, mount, "update", "sign/"+key, map[string]interface{}{"input": b64(input)})
+	if err != nil {
+		return err
+	}
+	v, err := must(l, mount, "update", "verify/"+key, map[string]interface{}{"input": b64(input), "signature": s["signature"]})
+	if err != nil || v["valid"] != true {
+		return fmt.Errorf("verify: %v %v", v, err)
+	}
+	return nil
+}
+
 func backendChecks(exe string) {
 	var hsm struct{ Conf, Library string }
 	json.Unmarshal([]byte(hsmEnv), &hsm)
@@ -278,16 +294,8 @@ func backendChecks(exe string) {
 		return nil
 	})
 	check("sign and verify with an ECDSA key; path-help describes the fields", func() error {
-		if _, err := must(l, "mount-a", "create", "keys/signer", map[string]interface{}{"type": "ecdsa-p256"}); err != nil {
+		if err := signRoundTrip(l, "mount-a", "signer", map[string]interface{}{"type": "ecdsa-p256"}, "doc"); err != nil {
 			return err
-		}
-		s, err := must(l, "mount-a", "update", "sign/signer", map[string]interface{}{"input": b64("doc")})
-		if err != nil {
-			return err
-		}
-		v, err := must(l, "mount-a", "update", "verify/signer", map[string]interface{}{"input": b64("doc"), "signature": s["signature"]})
-		if err != nil || v["valid"] != true {
-			return fmt.Errorf("verify: %v %v", v, err)
 		}
 		h, err := must(l, "mount-a", "help", "sign/signer", nil)
 		if err != nil {
@@ -305,16 +313,8 @@ func backendChecks(exe string) {
 			if err != nil || t["ok"] != true {
 				return fmt.Errorf("test/sign: %v %v", t, err)
 			}
-			if _, err := must(l, "mount-a", "create", "keys/hsm-signer", map[string]interface{}{"type": "managed_key", "managed_key_name": "hsm"}); err != nil {
+			if err := signRoundTrip(l, "mount-a", "hsm-signer", map[string]interface{}{"type": "managed_key", "managed_key_name": "hsm"}, "hsm doc"); err != nil {
 				return err
-			}
-			s, err := must(l, "mount-a", "update", "sign/hsm-signer", map[string]interface{}{"input": b64("hsm doc")})
-			if err != nil {
-				return err
-			}
-			v, err := must(l, "mount-a", "update", "verify/hsm-signer", map[string]interface{}{"input": b64("hsm doc"), "signature": s["signature"]})
-			if err != nil || v["valid"] != true {
-				return fmt.Errorf("verify: %v %v", v, err)
 			}
 			r, _ := must(l, "mount-a", "read", "managed-keys/pkcs11/hsm", nil)
 			if _, leaked := r["pin"]; leaked || strings.Contains(fmt.Sprint(r), "4242-hsm-pin") {
