@@ -29,10 +29,12 @@ export function toGrpcError(e: unknown, secrets: readonly string[], context: str
   if (e instanceof PluginError) return { code: e.code, details: redact(e.message, secrets) };
   const pe = (e ?? {}) as PgLikeError;
   const base = pe.message || String(e);
-  const msg = redact(`${context}: ${base}${pe.code && /^[0-9A-Z]{5}$/.test(pe.code) ? ` (SQLSTATE ${pe.code})` : ''}`, secrets);
-  let code = grpc.status.INTERNAL;
   const c = pe.code ?? '';
-  if (CONNECTION_CODES.has(c) || /timeout|terminated|Connection terminated|connect/i.test(base)) code = grpc.status.UNAVAILABLE;
+  const connection = CONNECTION_CODES.has(c) || /timeout|terminated|Connection terminated|connect/i.test(base);
+  // Say plainly when the database itself is unreachable: "read ECONNRESET" alone is not.
+  const msg = redact(`${context}: ${connection ? 'database connection failed: ' : ''}${base}${/^[0-9A-Z]{5}$/.test(c) ? ` (SQLSTATE ${c})` : ''}`, secrets);
+  let code = grpc.status.INTERNAL;
+  if (connection) code = grpc.status.UNAVAILABLE;
   else if (c === '28P01' || c === '28000') code = grpc.status.PERMISSION_DENIED;
   else if (c.startsWith('42') || c.startsWith('22')) code = grpc.status.INVALID_ARGUMENT;
   else if (c === '42501') code = grpc.status.PERMISSION_DENIED;
