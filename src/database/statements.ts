@@ -36,6 +36,11 @@ function scan(sql: string, hooks: ScanHooks, onChunk: (s: string) => void): void
       if (end > 0) {
         const key = sql.slice(i + 2, end).trim();
         if (/^[a-z_]+$/.test(key)) {
+          const bare = stack.length === 0 || stack[stack.length - 1].kind === 'dollar';
+          // A bare value followed by "$" would turn a dollar quote into part of an identifier.
+          if (bare && sql[end + 2] === '$' && hooks.placeholder(key, stack) !== undefined) {
+            throw invalid(`{{${key}}} is directly followed by "$": put a space or quotes between them`);
+          }
           const rep = hooks.placeholder(key, stack);
           onChunk(rep ?? sql.slice(i, end + 2));
           i = end + 2;
@@ -150,8 +155,19 @@ function escapeFor(stack: readonly Ctx[], key: string, value: string): string {
   return v;
 }
 
-/** Substitute placeholders in one statement. Unknown {{keys}} are left untouched (as Vault does). */
+/**
+ * Substitute placeholders in one statement. Unknown {{keys}} are left untouched (as Vault
+ * does). A value can never change how the statement splits: that is checked, not assumed.
+ */
 export function renderStatement(stmt: string, values: Values): string {
+  const out = substitute(stmt, values);
+  if (splitStatements(out).length !== splitStatements(stmt).length) {
+    throw invalid('a placeholder value would change how the statement is parsed; write placeholders inside quotes');
+  }
+  return out;
+}
+
+function substitute(stmt: string, values: Values): string {
   let out = '';
   scan(stmt, {
     placeholder: (key, stack) => {

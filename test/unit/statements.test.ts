@@ -53,6 +53,10 @@ describe('renderStatement', () => {
     expect(renderStatement('GRANT r TO {{name}}', { name: 'abc_1' })).toBe('GRANT r TO abc_1');
     expect(() => renderStatement('GRANT r TO {{name}}', { name: 'a b; DROP' })).toThrow(/inside quotes/);
   });
+  it('refuses values that would change how the statement tokenises (found by the fuzz suite)', () => {
+    expect(() => renderStatement('{{password}}$$;ATOMIC', { password: '0' })).toThrow(/followed by "\$"/);
+    expect(renderStatement(`SELECT '{{password}}'$$x$$`, { password: '0' })).toBe(`SELECT '0'$$x$$`);
+  });
   it('leaves unknown placeholders and placeholders in comments alone', () => {
     expect(renderStatement(`SELECT '{{other}}' -- {{name}}`, { name: 'n' })).toBe(`SELECT '{{other}}' -- {{name}}`);
   });
