@@ -5,7 +5,7 @@ import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
 import { ConnectionPool, claimSmartDriver, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
-import { invalid, unavailable } from './errors';
+import { deadlineExceeded, invalid, unavailable } from './errors';
 import { quoteIdent } from './quote';
 import { withRetry } from './retry';
 import { scramVerifier } from './scram';
@@ -19,6 +19,8 @@ export interface NewUserInput {
   expiration?: Date;
   statements: string[];
   credentialType: number;
+  /** Epoch ms after which the caller no longer waits (its gRPC deadline). */
+  deadline?: number;
 }
 
 export interface UpdateUserInput {
@@ -28,6 +30,7 @@ export interface UpdateUserInput {
   publicKey?: boolean;
   credentialType?: number;
   selfManagedPassword?: string;
+  deadline?: number;
 }
 
 type Queryable = Pick<PoolClient | PgClient, 'query'>;
@@ -36,10 +39,20 @@ type Queryable = Pick<PoolClient | PgClient, 'query'>;
  * Run statements atomically in ONE round trip: PostgreSQL (and CockroachDB) execute a
  * multi-statement simple query as a single implicit transaction that is rolled back as
  * a whole on error. The separator survives a statement ending in a -- comment.
+ *
+ * With a deadline (the caller's gRPC deadline), the transaction carries a
+ * statement_timeout for the time left: once Vault has given up on a call, the server
+ * cancels and rolls back instead of committing a credential nobody will ever revoke.
  */
-async function inTransaction(client: Queryable, stmts: readonly string[]): Promise<void> {
+async function inTransaction(client: Queryable, stmts: readonly string[], deadline?: number): Promise<void> {
   if (stmts.length === 0) return;
-  await client.query(stmts.join('\n;\n'));
+  const parts = [...stmts];
+  if (deadline !== undefined) {
+    const left = Math.floor(deadline - Date.now() - 50);
+    if (left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+    parts.unshift(`SET LOCAL statement_timeout = ${left}`);
+  }
+  await client.query(parts.join('\n;\n'));
 }
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -166,7 +179,7 @@ export class SqlDatabase {
     });
 
     if (dialect.transactionalDdl) {
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('NewUser'));
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('NewUser'));
     } else {
       try {
         await pool.with(async (c) => { for (const s of stmts) await withRetry(() => c.query(s), this.retryLog('NewUser')); });
@@ -208,14 +221,14 @@ export class SqlDatabase {
       own.on('error', () => undefined);
       try {
         await own.connect();
-        await withRetry(() => inTransaction(own, stmts), this.retryLog('UpdateUser'));
+        await withRetry(() => inTransaction(own, stmts, input.deadline), this.retryLog('UpdateUser'));
       } finally {
         await own.end().catch(() => undefined);
       }
       return;
     }
 
-    await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('UpdateUser'));
+    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('UpdateUser'));
     if (isRoot) await this.swapRootPassword(input.password!.newPassword);
   }
 
@@ -229,7 +242,7 @@ export class SqlDatabase {
     this.log.info('root credential rotated; connection pool rebuilt');
   }
 
-  async deleteUser(username: string, statements: string[]): Promise<void> {
+  async deleteUser(username: string, statements: string[], deadline?: number): Promise<void> {
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
     const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
@@ -237,7 +250,7 @@ export class SqlDatabase {
 
     if (statements.some((s) => s.trim())) {
       const stmts = this.render(statements, { name: username, username });
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts)), this.retryLog('DeleteUser'));
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, deadline)), this.retryLog('DeleteUser'));
       return;
     }
     await this.defaultRevoke(username, pool, dialect);

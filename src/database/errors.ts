@@ -13,6 +13,7 @@ export class PluginError extends Error {
 export const invalid = (msg: string) => new PluginError(grpc.status.INVALID_ARGUMENT, msg);
 export const precondition = (msg: string) => new PluginError(grpc.status.FAILED_PRECONDITION, msg);
 export const unavailable = (msg: string) => new PluginError(grpc.status.UNAVAILABLE, msg);
+export const deadlineExceeded = (msg: string) => new PluginError(grpc.status.DEADLINE_EXCEEDED, msg);
 
 interface PgLikeError {
   code?: string;
@@ -30,11 +31,14 @@ export function toGrpcError(e: unknown, secrets: readonly string[], context: str
   const pe = (e ?? {}) as PgLikeError;
   const base = pe.message || String(e);
   const c = pe.code ?? '';
-  const connection = CONNECTION_CODES.has(c) || /timeout|terminated|Connection terminated|connect/i.test(base);
+  const sqlstate = /^[0-9A-Z]{5}$/.test(c);
+  // Text is only a fallback for driver errors that carry no SQLSTATE.
+  const connection = CONNECTION_CODES.has(c) || (!sqlstate && /timeout|terminated|connect/i.test(base));
   // Say plainly when the database itself is unreachable: "read ECONNRESET" alone is not.
-  const msg = redact(`${context}: ${connection ? 'database connection failed: ' : ''}${base}${/^[0-9A-Z]{5}$/.test(c) ? ` (SQLSTATE ${c})` : ''}`, secrets);
+  const msg = redact(`${context}: ${connection ? 'database connection failed: ' : ''}${base}${sqlstate ? ` (SQLSTATE ${c})` : ''}`, secrets);
   let code = grpc.status.INTERNAL;
   if (connection) code = grpc.status.UNAVAILABLE;
+  else if (c === '57014') code = grpc.status.DEADLINE_EXCEEDED; // canceled by the call's statement_timeout
   else if (c === '28P01' || c === '28000') code = grpc.status.PERMISSION_DENIED;
   else if (c.startsWith('42') || c.startsWith('22')) code = grpc.status.INVALID_ARGUMENT;
   else if (c === '42501') code = grpc.status.PERMISSION_DENIED;

@@ -15,6 +15,13 @@ const SINGLE = '';
 interface Statements { Commands?: string[] }
 const commands = (s: Statements | null | undefined) => s?.Commands ?? [];
 
+/** The caller's deadline as epoch ms, if it set one. */
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
 /** The database instances of this process, by multiplex id. */
@@ -61,7 +68,7 @@ function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: 
 
 export function databaseService(instances: Instances, multiplexed: boolean, log: Logger): grpc.UntypedServiceImplementation {
   // Each handler: resolve the instance, run, map any failure to a redacted gRPC status.
-  const unary = <Req, Res>(name: string, fn: (req: Req, id: string) => Promise<Res>, secretsOf: (req: Req, id: string) => string[]): Handler<Req, Res> =>
+  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, deadline?: number) => Promise<Res>, secretsOf: (req: Req, id: string) => string[]): Handler<Req, Res> =>
     (call, cb) => {
       let id = SINGLE;
       try {
@@ -70,7 +77,7 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
         cb(toGrpcError(e, [], name) as grpc.ServiceError);
         return;
       }
-      fn(call.request, id).then(
+      fn(call.request, id, deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>)).then(
         (res) => cb(null, res),
         (e) => {
           const secrets = (() => { try { return secretsOf(call.request, id); } catch { return []; } })();
@@ -95,8 +102,9 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
     ),
     NewUser: unary<{ username_config?: { display_name?: string; role_name?: string }; password?: string; expiration?: PbTimestamp; statements?: Statements; credential_type?: number }, { username: string }>(
       'NewUser',
-      async (req, id) => ({
+      async (req, id, deadline) => ({
         username: await instances.get(id).newUser({
+          deadline,
           displayName: req.username_config?.display_name ?? '',
           roleName: req.username_config?.role_name ?? '',
           password: req.password ?? '',
@@ -116,8 +124,9 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
       self_managed_password?: string;
     }, Record<string, never>>(
       'UpdateUser',
-      async (req, id) => {
+      async (req, id, deadline) => {
         await instances.get(id).updateUser({
+          deadline,
           username: req.username ?? '',
           password: req.password ? { newPassword: req.password.new_password ?? '', statements: commands(req.password.statements) } : undefined,
           expiration: req.expiration ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) } : undefined,
@@ -131,8 +140,8 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
     ),
     DeleteUser: unary<{ username?: string; statements?: Statements }, Record<string, never>>(
       'DeleteUser',
-      async (req, id) => {
-        await instances.get(id).deleteUser(req.username ?? '', commands(req.statements));
+      async (req, id, deadline) => {
+        await instances.get(id).deleteUser(req.username ?? '', commands(req.statements), deadline);
         return {};
       },
       (_req, id) => instanceSecrets(id),

@@ -65,6 +65,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       'Initialize two configs on one process; the stored config comes back',
       'NewUser issues credentials that log in (SCRAM), with VALID UNTIL set',
       'UpdateUser renews and rotates; the new password logs in, the old does not',
+      "Vault's call deadline bounds the transaction: a timed-out NewUser never commits later",
       'a failing second statement leaves no role and no password in the error',
       '32 concurrent NewUser calls through the real client all succeed',
       '200 concurrent NewUser/DeleteUser pairs: no errors, nothing left, never above max_open_connections',

@@ -227,6 +227,20 @@ func databaseChecks(exe string, _ []string) {
 		}
 		return nil
 	})
+	check("Vault's call deadline bounds the transaction: a timed-out NewUser never commits later", func() error {
+		ctx, cancel := context.WithTimeout(mx("a"), time.Second)
+		defer cancel()
+		_, err := db.NewUser(ctx, newUserReq("slow", "r", "Sl-1234567890", append(creation, "SELECT pg_sleep(3);")))
+		if e := wantCode(err, codes.DeadlineExceeded); e != nil {
+			return e
+		}
+		time.Sleep(3500 * time.Millisecond) // past when the statement would have finished
+		n, err := adminQuery(pg, "SELECT count(*)::int FROM pg_roles WHERE rolname LIKE 'v-slow-%'")
+		if err != nil || n != 0 {
+			return fmt.Errorf("%d roles created after the caller gave up (%v)", n, err)
+		}
+		return nil
+	})
 	check("UpdateUser with nothing to change is InvalidArgument", func() error {
 		_, err := db.UpdateUser(mx("a"), &dbpb.UpdateUserRequest{Username: userA})
 		return wantCode(err, codes.InvalidArgument)

@@ -109,6 +109,19 @@ describe('issuing credentials', () => {
     await long.close();
   });
 
+  it('a call past its deadline is rolled back by the server, not committed later', async () => {
+    const t = Date.now();
+    const err = await newUser(db, { displayName: 'slow', statements: [...CREATE, 'SELECT pg_sleep(3);'], deadline: Date.now() + 700 }).catch((e) => e);
+    expect(Date.now() - t).toBeLessThan(2000);
+    const st = toGrpcError(err, [], 'NewUser');
+    expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(st.details).toMatch(/statement timeout/);
+    await new Promise((r) => setTimeout(r, 2600)); // past when pg_sleep(3) would have finished
+    const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-slow-%'")).rows[0].n);
+    expect(left).toBe(0);
+    await expect(newUser(db, { deadline: Date.now() - 1 })).rejects.toThrow(/deadline passed/);
+  });
+
   it('retries SQLSTATE 40001 and succeeds', async () => {
     await admin((c) => c.query('DROP SEQUENCE IF EXISTS retry_seq; CREATE SEQUENCE retry_seq; GRANT USAGE ON SEQUENCE retry_seq TO PUBLIC'));
     const flaky = `DO $$ BEGIN IF nextval('retry_seq') < 3 THEN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; END IF; END $$;`;
