@@ -40,7 +40,11 @@ export class ManagedKeys {
 
   /** The key named `name` of any type (transit and PKI refer to managed keys by name). */
   async byName(name: string): Promise<ManagedKey> {
-    for (const type of Object.keys(BACKEND_FIELDS)) {
+    const types = Object.keys(BACKEND_FIELDS);
+    // An opened key first: this runs on every transit/PKI operation, and probing the
+    // other types would cost a storage round trip over the broker each time.
+    const cached = types.find((t) => this.open.has(storageKey(t, name)));
+    for (const type of cached ? [cached] : types) {
       const k = await this.get(type, name);
       if (k) return k;
     }

@@ -207,6 +207,17 @@ describe('managed keys in the mount', () => {
     const r = await again.handle('update', 'verify/via-mk', { input: b('m'), signature }, { displayName: '', mountPoint: '' });
     expect(r?.data?.valid).toBe(true);
   });
+  it('an opened managed key is used without reading storage again', async () => {
+    await ok('update', 'managed-keys/software/hot', { key_type: 'ecdsa-p256' });
+    await ok('create', 'keys/hot', { type: 'managed_key', managed_key_name: 'hot' });
+    await ok('update', 'sign/hot', { input: b('warm') });
+    const reads: string[] = [];
+    const get = store.get.bind(store);
+    store.get = async (k: string) => { reads.push(k); return get(k); };
+    await ok('update', 'sign/hot', { input: b('m') });
+    expect(reads.filter((k) => k.startsWith('managed-keys/'))).toEqual([]);
+  });
+
   it('encrypts through an AES managed key', async () => {
     await ok('update', 'managed-keys/software/aes', { key_type: 'aes256-gcm' });
     await ok('create', 'keys/env', { type: 'managed_key', managed_key_name: 'aes' });
