@@ -8,7 +8,8 @@
 // handshake, where loading such a library costs more than all the rest of start-up.
 import { generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import { bits, bool, explicit, octets, oid, seq, set, time, uint, utf8, tlv } from './der';
+import * as grpc from '@grpc/grpc-js';
+import { bits, bool, explicit, octets, oid, pem, seq, set, time, uint, utf8, tlv } from './der';
 
 export interface PluginIdentity {
   certPem: string;
@@ -31,9 +32,6 @@ const EXTENSIONS = explicit(3, seq(
   ext('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')))), // SAN dNSName
 ));
 
-const toPem = (der: Buffer, label: string) =>
-  `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
-
 export async function generateIdentity(): Promise<PluginIdentity> {
   const { publicKey, privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-521' });
   const now = Date.now();
@@ -51,7 +49,7 @@ export async function generateIdentity(): Promise<PluginIdentity> {
   );
   const der = seq(tbs, ECDSA_WITH_SHA512, bits(sign('sha512', tbs, privateKey)));
   return {
-    certPem: toPem(der, 'CERTIFICATE'),
+    certPem: pem(der, 'CERTIFICATE'),
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     handshakeCert: der.toString('base64').replace(/=+$/, ''),
   };
@@ -65,4 +63,14 @@ export function parseClientCert(pem: string): string {
     throw new Error(`PLUGIN_CLIENT_CERT is not a valid PEM certificate: ${(e as Error).message}`);
   }
   return pem;
+}
+
+/** Serve with our certificate, requiring the peer's (Vault's) certificate from every client. */
+export function mtlsServerCredentials(peerCertPem: string, own: { certPem: string; keyPem: string }): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createSsl(Buffer.from(peerCertPem), [{ private_key: Buffer.from(own.keyPem), cert_chain: Buffer.from(own.certPem) }], true);
+}
+
+/** Dial a peer (Vault's broker listeners) that must present its certificate, presenting ours. */
+export function mtlsChannelCredentials(peerCertPem: string, own: { certPem: string; keyPem: string }): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(Buffer.from(peerCertPem), Buffer.from(own.keyPem), Buffer.from(own.certPem));
 }

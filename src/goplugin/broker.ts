@@ -5,6 +5,7 @@
 //  - accept(id): we listen and announce; the host dials us.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
+import { mtlsChannelCredentials, mtlsServerCredentials } from './autotls';
 
 export interface ConnInfo {
   service_id: number;
@@ -68,9 +69,7 @@ export class Broker {
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
     const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
-    const creds = this.tls
-      ? grpc.credentials.createSsl(Buffer.from(this.tls.hostCertPem), Buffer.from(this.tls.keyPem), Buffer.from(this.tls.certPem))
-      : grpc.credentials.createInsecure();
+    const creds = this.tls ? mtlsChannelCredentials(this.tls.hostCertPem, this.tls) : grpc.credentials.createInsecure();
     return new grpc.Channel(target, creds, {
       'grpc.ssl_target_name_override': 'localhost',
       'grpc.default_authority': 'localhost',
@@ -123,11 +122,7 @@ export class Broker {
   async accept(id: number, register: (s: grpc.Server) => void, timeoutMs = 5000): Promise<grpc.Server> {
     const server = new grpc.Server();
     register(server);
-    const creds = this.tls
-      ? grpc.ServerCredentials.createSsl(Buffer.from(this.tls.hostCertPem), [
-          { private_key: Buffer.from(this.tls.keyPem), cert_chain: Buffer.from(this.tls.certPem) },
-        ], true)
-      : grpc.ServerCredentials.createInsecure();
+    const creds = this.tls ? mtlsServerCredentials(this.tls.hostCertPem, this.tls) : grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
     const stream = await this.waitStream(timeoutMs);
     stream.write({ service_id: id, network: 'tcp', address: `127.0.0.1:${port}` });

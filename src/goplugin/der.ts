@@ -44,3 +44,8 @@ export function time(d: Date): Buffer {
   const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'; // YYYYMMDDHHMMSSZ
   return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso));
 }
+
+/** PEM armour (RFC 7468) for DER bytes under a label such as "CERTIFICATE" or "X509 CRL". */
+export function pem(der: Buffer, label: string): string {
+  return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}

@@ -3,7 +3,7 @@
 // the client dials immediately after reading it.
 import * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
-import { generateIdentity, parseClientCert, type PluginIdentity } from './autotls';
+import { generateIdentity, mtlsServerCredentials, parseClientCert, type PluginIdentity } from './autotls';
 import { Broker } from './broker';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
@@ -151,11 +151,7 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   server.addService(serviceDef('plugin.GRPCBroker'), { StartStream: broker.startStream });
   opts.versions[version](server, ctx);
 
-  const creds = identity && clientCert
-    ? grpc.ServerCredentials.createSsl(Buffer.from(clientCert), [
-        { private_key: Buffer.from(identity.keyPem), cert_chain: Buffer.from(identity.certPem) },
-      ], true)
-    : grpc.ServerCredentials.createInsecure();
+  const creds = identity && clientCert ? mtlsServerCredentials(clientCert, identity) : grpc.ServerCredentials.createInsecure();
   const port = await bindInRange(server, creds, env.minPort, env.maxPort);
 
   const fields = [String(CORE_PROTOCOL_VERSION), String(version), 'tcp', `127.0.0.1:${port}`, 'grpc'];

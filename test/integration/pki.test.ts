@@ -1,4 +1,5 @@
 // PKI through SecretsBackend, every certificate checked by the openssl CLI.
+import { pem } from '../../src/goplugin/der';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -85,7 +86,7 @@ describe('PKI', () => {
     // Flip a byte inside the signature (the DER's last bytes): the CSR still parses, but must not verify.
     const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     der[der.length - 5] ^= 0xff;
-    const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const bad = pem(der, 'CERTIFICATE REQUEST');
     expect((await pki('update', 'sign/web', { csr: bad })).error).toMatch(/CSR signature does not verify/);
     expect((await pki('update', 'sign/web', { csr: 'garbage' })).error).toMatch(/not a valid PEM certificate request/);
   });

@@ -1,5 +1,6 @@
 // The go-plugin runtime in-process, with real mTLS on every connection: this test plays
 // go-plugin's host (client certificate, broker stream, its own broker listeners).
+import { pem } from '../../src/goplugin/der';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
@@ -13,7 +14,7 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
 
 function pemFromHandshake(b64: string): string {
-  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(b64, 'base64').toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return pem(Buffer.from(b64, 'base64'), 'CERTIFICATE');
 }
 
 async function start(): Promise<{ plugin: RunningPlugin; host: PluginIdentity; pluginPem: string; ctx: RuntimeContext; exits: number[] }> {

@@ -2,6 +2,7 @@
 // launches the executable with Vault's environment, reads the handshake line, and
 // opens an mTLS gRPC channel the way go-plugin's client does. The Go host in
 // test/conformance is the authority on compatibility; this one is for load.
+import { pem } from '../../src/goplugin/der';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity } from '../../src/goplugin/autotls';
@@ -50,7 +51,7 @@ export async function launchPlugin(exe: string, role: Role, opts: { versions?: s
   const [, version, , address, , cert] = handshake.split('|');
   // The handshake carries unpadded base64 (Go's RawStdEncoding); PEM needs the padding back.
   const der = Buffer.from(cert, 'base64');
-  const serverPem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  const serverPem = pem(der, 'CERTIFICATE');
   const creds = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(id.keyPem), Buffer.from(id.certPem));
   const channelOpts = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
   const clients: grpc.Client[] = [];

@@ -11,7 +11,7 @@ import type * as X509 from '@peculiar/x509';
 import { derToRaw, curveBytes } from '../../keys/crypto';
 import type { KeySpec, ManagedKey } from '../../keys/types';
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { uint } from '../../goplugin/der';
+import { pem, uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 let lib: typeof X509 | undefined;
@@ -124,8 +124,7 @@ export async function generateKeyPair(keyType: string, bits: number): Promise<{ 
   const algorithm = signingAlgorithm(spec);
   const gen = spec.kind === 'rsa' ? { ...algorithm, modulusLength: spec.bits, publicExponent: new Uint8Array([1, 0, 1]) } : algorithm;
   const pair = (await webcrypto.subtle.generateKey(gen as never, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey));
-  const pkcs8 = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const pkcs8 = pem(Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey)), 'PRIVATE KEY');
   return { pair, spec, pkcs8 };
 }
 

@@ -1,5 +1,6 @@
 // revoke, crl (DER), crl/pem, cert/crl
 import { getJson, putJson, type Storage } from '../../storage/storage';
+import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
 import { crlNumberExtension, displaySerial, requireCa, saveCa, serialKey, signerFor, x509 } from './ca';
@@ -26,7 +27,7 @@ export async function buildCrl(storage: Storage, managed: ManagedKeys): Promise<
   }, signer.crypto as never);
   const der = Buffer.from(crl.rawData);
   // RFC 7468's label is "X509 CRL" (the library writes "CRL", which OpenSSL refuses).
-  return { pem: `-----BEGIN X509 CRL-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END X509 CRL-----\n`, der };
+  return { pem: pem(der, 'X509 CRL'), der };
 }
 
 export function revokePaths(managed: ManagedKeys): PathDef[] {
