@@ -3,7 +3,7 @@
 // Symmetric keys use KMS's own ciphertext, with AAD bound as encryption context.
 import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -90,7 +90,7 @@ export class AwsKmsKey implements ManagedKey {
   }
 
   private need(u: Usage): void {
-    if (!this.common.usages.includes(u)) throw keyInvalid(`awskms key "${this.name}" is not allowed to ${u}`);
+    requireUsage('awskms', this.name, this.common.usages, u);
   }
 
   async publicKey(): Promise<KeyObject> {

@@ -4,7 +4,7 @@
 // (verify, RSA encrypt) locally with the fetched public key.
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -103,7 +103,7 @@ export class AzureKeyVaultKey implements ManagedKey {
   }
 
   private need(u: Usage): void {
-    if (!this.common.usages.includes(u)) throw keyInvalid(`azurekeyvault key "${this.name}" is not allowed to ${u}`);
+    requireUsage('azurekeyvault', this.name, this.common.usages, u);
   }
 
   async publicKey(): Promise<KeyObject> {

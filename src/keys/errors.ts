@@ -17,6 +17,11 @@ export function isKeyError(e: unknown): e is KeyError {
 }
 
 export const keyInvalid = (m: string) => new KeyError('invalid', m);
+
+/** The configured `usages` of a managed key gate each operation. */
+export function requireUsage(backend: string, name: string, usages: readonly string[], usage: string): void {
+  if (!usages.includes(usage)) throw keyInvalid(`${backend} key "${name}" is not allowed to ${usage}`);
+}
 export const keyUnsupported = (m: string) => new KeyError('unsupported', m);
 
 /** Wrap whatever a backend threw, with the key's identity and redacted of the given secrets. */

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, verifyWith } from './crypto';
 import type { BackendConfig, CommonConfig } from './config';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
@@ -140,7 +140,7 @@ export class GcpKmsKey implements ManagedKey {
   }
 
   private need(u: Usage): void {
-    if (!this.common.usages.includes(u)) throw keyInvalid(`gcpckms key "${this.name}" is not allowed to ${u}`);
+    requireUsage('gcpckms', this.name, this.common.usages, u);
   }
 
   async publicKey(): Promise<KeyObject> {

@@ -5,7 +5,7 @@
 // again, once per call, before an error is returned.
 import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type * as Pkcs11Types from 'pkcs11js';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
@@ -310,7 +310,7 @@ export class Pkcs11Key implements ManagedKey {
 
   /** Run an operation; after a token reset, recover once and retry. */
   private async run<T>(op: string, usage: Usage, fn: (s: Handle, key: Handle) => Promise<T>): Promise<T> {
-    if (!this.common.usages.includes(usage)) throw keyInvalid(`pkcs11 key "${this.name}" is not allowed to ${usage}`);
+    requireUsage('pkcs11', this.name, this.common.usages, usage);
     try {
       if (!this.priv) await this.reset();
       return await this.withSession((s) => fn(s, this.priv!));
@@ -362,7 +362,7 @@ export class Pkcs11Key implements ManagedKey {
   }
 
   async verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean> {
-    if (!this.common.usages.includes('verify')) throw keyInvalid(`pkcs11 key "${this.name}" is not allowed to verify`);
+    requireUsage('pkcs11', this.name, this.common.usages, 'verify');
     return verifyWith(await this.publicKey(), this.spec, data, signature, opts);
   }
 

@@ -2,7 +2,7 @@
 // material lives in process memory (and, when imported, in Vault's storage), so they
 // describe themselves as hardware: false. Never the choice for production roots.
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, privateDecrypt, publicEncrypt, constants, type KeyObject } from 'node:crypto';
-import { keyInvalid, keyUnsupported } from './errors';
+import { keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { signLocal, verifyWith } from './crypto';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
@@ -72,7 +72,7 @@ export class SoftwareKey implements ManagedKey {
   }
 
   private need(u: Usage): void {
-    if (!this.usages.includes(u)) throw keyInvalid(`software key "${this.name}" is not allowed to ${u}`);
+    requireUsage('software', this.name, this.usages, u);
   }
 
   async publicKey(): Promise<KeyObject> {
