@@ -36,12 +36,12 @@ function scan(sql: string, hooks: ScanHooks, onChunk: (s: string) => void): void
       if (end > 0) {
         const key = sql.slice(i + 2, end).trim();
         if (/^[a-z_]+$/.test(key)) {
+          const rep = hooks.placeholder(key, stack);
           const bare = stack.length === 0 || stack[stack.length - 1].kind === 'dollar';
           // A bare value followed by "$" would turn a dollar quote into part of an identifier.
-          if (bare && sql[end + 2] === '$' && hooks.placeholder(key, stack) !== undefined) {
+          if (rep !== undefined && bare && sql[end + 2] === '$') {
             throw invalid(`{{${key}}} is directly followed by "$": put a space or quotes between them`);
           }
-          const rep = hooks.placeholder(key, stack);
           onChunk(rep ?? sql.slice(i, end + 2));
           i = end + 2;
           continue;
