@@ -8,17 +8,28 @@ import * as path from 'node:path';
 
 const loaded = new Map<string, unknown>();
 
+interface SeaApi { isSea(): boolean; getRawAsset(k: string): ArrayBuffer; getAsset(k: string, enc: string): string }
+
+/** node:sea when running as the single executable; undefined elsewhere (tests, node dist/main.js). */
+function sea(): SeaApi | undefined {
+  try {
+    const api = require('node:sea') as SeaApi;
+    return api.isSea() ? api : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function loadNativeAddon(asset: string, devPath: string): unknown {
   const hit = loaded.get(asset);
   if (hit) return hit;
-  let sea: { isSea(): boolean; getRawAsset(k: string): ArrayBuffer } | undefined;
-  try { sea = require('node:sea'); } catch { sea = undefined; }
+  const api = sea();
   let exports: unknown;
-  if (sea?.isSea()) {
+  if (api) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vault-plugin-ts-native-'));
     const file = path.join(dir, asset);
     try {
-      fs.writeFileSync(file, Buffer.from(sea.getRawAsset(asset)), { mode: 0o500 });
+      fs.writeFileSync(file, Buffer.from(api.getRawAsset(asset)), { mode: 0o500 });
       const mod = { exports: {} as unknown };
       process.dlopen(mod as NodeJS.Module, file);
       exports = mod.exports;
@@ -40,13 +51,12 @@ export function loadNativeAddon(asset: string, devPath: string): unknown {
 export function loadLazyBundle(asset: string, devPath: string): unknown {
   const hit = loaded.get(asset);
   if (hit) return hit;
-  let sea: { isSea(): boolean; getAsset(k: string, enc: string): string } | undefined;
-  try { sea = require('node:sea'); } catch { sea = undefined; }
+  const api = sea();
   let exports: unknown;
-  if (sea?.isSea()) {
+  if (api) {
     const vm = require('node:vm') as typeof import('node:vm');
     const filename = `/vault-plugin-ts/${asset}`;
-    const fn = vm.compileFunction(sea.getAsset(asset, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
+    const fn = vm.compileFunction(api.getAsset(asset, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
     const mod = { exports: {} as unknown };
     // Lazy bundles are self-contained: their require only ever sees built-in modules.
     fn(mod.exports, require, mod, filename, '/vault-plugin-ts');
