@@ -171,6 +171,18 @@ func secretValues(cfg map[string]interface{}) []string {
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
+// decryptsTo decrypts a transit ciphertext and compares the plaintext.
+func decryptsTo(l *launched, mount, key, ct, aad, want string) error {
+	d, err := must(l, mount, "update", "decrypt/"+key, map[string]interface{}{"ciphertext": ct, "associated_data": b64(aad)})
+	if err != nil {
+		return err
+	}
+	if d["plaintext"] != b64(want) {
+		return fmt.Errorf("plaintext %v", d["plaintext"])
+	}
+	return nil
+}
+
 // signRoundTrip creates a transit key, signs input with it and verifies the signature.
 func signRoundTrip(l *launched, mount, key string, keyDef map[string]interface{}, input string) error {
 	if _, err := must(l, mount, "create", "keys/"+key, keyDef); err != nil {
@@ -241,14 +253,7 @@ func backendChecks(exe string) {
 		if !strings.HasPrefix(ct, "vault:v1:") {
 			return fmt.Errorf("ciphertext %q", ct)
 		}
-		d, err := must(l, "mount-a", "update", "decrypt/app", map[string]interface{}{"ciphertext": ct, "associated_data": b64("ad")})
-		if err != nil {
-			return err
-		}
-		if d["plaintext"] != b64("hello vault") {
-			return fmt.Errorf("plaintext %v", d["plaintext"])
-		}
-		return nil
+		return decryptsTo(l, "mount-a", "app", ct, "ad", "hello vault")
 	})
 	check("bad input is a 400 with a message; unknown paths and operations are Vault's errors", func() error {
 		r, err := request(l, "mount-a", "update", "decrypt/app", map[string]interface{}{"ciphertext": "vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
@@ -393,14 +398,7 @@ func backendChecks(exe string) {
 		if err := mount(l, "mount-a", storeA); err != nil {
 			return err
 		}
-		d, err := must(l, "mount-a", "update", "decrypt/app", map[string]interface{}{"ciphertext": ct, "associated_data": b64("ad")})
-		if err != nil {
-			return err
-		}
-		if d["plaintext"] != b64("hello vault") {
-			return fmt.Errorf("plaintext %v", d["plaintext"])
-		}
-		return nil
+		return decryptsTo(l, "mount-a", "app", ct, "ad", "hello vault")
 	})
 	check("Cleanup on unmount; no secret in the plugin's logs", func() error {
 		if _, err := bpb.NewBackendClient(l.session.conn).Cleanup(mx("mount-a"), &bpb.Empty{}); err != nil {
