@@ -63,3 +63,14 @@ export function negotiateVersion(served: number[], clientVersions: number[]): { 
   for (const v of ours) if (clientVersions.includes(v)) return { version: v, matched: true };
   return { version: ours[0], matched: false };
 }
+
+/**
+ * An operator setting given at plugin registration (`env=` in the plugin catalog):
+ * `VAULT_<name>`, or OpenBao's `BAO_<name>` when the Vault name is unset.
+ */
+export function operatorSetting(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const v = env[`VAULT_${name}`];
+  if (v !== undefined && v !== '') return v;
+  const b = env[`BAO_${name}`];
+  return b !== undefined && b !== '' ? b : undefined;
+}
