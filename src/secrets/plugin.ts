@@ -105,14 +105,19 @@ function registerMetadataOnly(multiplexed: boolean) {
       log.warn('refused in metadata mode', { rpc });
       cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
     };
+    // Logged so an operator can see what Vault asks of this process.
+    const served = <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
+      log.debug('metadata mode call', { rpc });
+      fn(call, cb);
+    };
     server.addService(serviceDef('pb.Backend'), {
-      Setup: (call: grpc.ServerUnaryCall<{ Config?: Record<string, string> }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
         const v = validEngine(call.request.Config);
         cb(null, { err: 'err' in v ? v.err : '' });
-      },
-      Type: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: BACKEND_TYPE_LOGICAL }),
-      SpecialPaths: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: SPECIAL_PATHS }),
-      Cleanup: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
+      }),
+      Type: served('Type', (_call, cb) => cb(null, { type: BACKEND_TYPE_LOGICAL })),
+      SpecialPaths: served('SpecialPaths', (_call, cb) => cb(null, { paths: SPECIAL_PATHS })),
+      Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
       Initialize: refuse('Initialize'),
       InvalidateKey: refuse('InvalidateKey'),
       HandleRequest: refuse('HandleRequest'),
