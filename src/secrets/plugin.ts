@@ -19,8 +19,11 @@ import { ENGINES, SecretsBackend, type Engine } from './backend';
 const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
 /** Request data nested deeper than this is refused (a 400) before it is parsed. */
 export const MAX_DATA_DEPTH = 64;
-const BACKEND_TYPE_LOGICAL = 1;
-const SPECIAL_PATHS = { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/'] };
+// What Vault learns of the plugin, the same in metadata mode and in service: a logical
+// (secrets) backend, and the paths it wants seal-wrapped.
+const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
+const specialPathsHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+  cb(null, { paths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/'] } });
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
 interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string }
@@ -98,35 +101,30 @@ function validEngine(config: Record<string, string> | undefined): { engine: Engi
  * so Setup only checks the configuration (no broker dial, no storage: Vault's own plugins
  * would dial the no-op storage it serves then) and every other call is refused.
  */
-function registerMetadataOnly(multiplexed: boolean) {
-  return (server: grpc.Server, ctx: RuntimeContext) => {
-    const log = ctx.log;
-    const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
-      log.warn('refused in metadata mode', { rpc });
-      cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
-    };
-    // Logged so an operator can see what Vault asks of this process.
-    const served = <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
-      log.debug('metadata mode call', { rpc });
-      fn(call, cb);
-    };
-    server.addService(serviceDef('pb.Backend'), {
-      Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
-        const v = validEngine(call.request.Config);
-        cb(null, { err: 'err' in v ? v.err : '' });
-      }),
-      Type: served('Type', (_call, cb) => cb(null, { type: BACKEND_TYPE_LOGICAL })),
-      SpecialPaths: served('SpecialPaths', (_call, cb) => cb(null, { paths: SPECIAL_PATHS })),
-      Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
-      Initialize: refuse('Initialize'),
-      InvalidateKey: refuse('InvalidateKey'),
-      HandleRequest: refuse('HandleRequest'),
-      HandleExistenceCheck: refuse('HandleExistenceCheck'),
-    });
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
-    });
+function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
+  const log = ctx.log;
+  const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+    log.warn('refused in metadata mode', { rpc });
+    cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
   };
+  // Logged so an operator can see what Vault asks of this process.
+  const served = <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
+    log.debug('metadata mode call', { rpc });
+    fn(call, cb);
+  };
+  server.addService(serviceDef('pb.Backend'), {
+    Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
+      const v = validEngine(call.request.Config);
+      cb(null, { err: 'err' in v ? v.err : '' });
+    }),
+    Type: served('Type', typeHandler),
+    SpecialPaths: served('SpecialPaths', specialPathsHandler),
+    Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
+    Initialize: refuse('Initialize'),
+    InvalidateKey: refuse('InvalidateKey'),
+    HandleRequest: refuse('HandleRequest'),
+    HandleExistenceCheck: refuse('HandleExistenceCheck'),
+  });
 }
 
 function register(multiplexed: boolean) {
@@ -173,8 +171,8 @@ function register(multiplexed: boolean) {
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
       },
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-      Type: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: BACKEND_TYPE_LOGICAL }),
-      SpecialPaths: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: SPECIAL_PATHS }),
+      Type: typeHandler,
+      SpecialPaths: specialPathsHandler,
       Cleanup: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const id = multiplexId(call, multiplexed);
         const m = mounts.get(id);
@@ -216,9 +214,6 @@ function register(multiplexed: boolean) {
         );
       },
     });
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
-    });
   };
 }
 
@@ -231,8 +226,13 @@ function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal
 }
 
 export function backendVersions(): VersionedServices {
-  const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) =>
-    (ctx.env.metadataMode ? registerMetadataOnly(multiplexed) : register(multiplexed))(server, ctx);
+  const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
+    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx);
+    else register(multiplexed)(server, ctx);
+    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
+      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
+    });
+  };
   return { 4: role(false), 5: role(true) };
 }
 
