@@ -70,7 +70,8 @@ export function describeDistribution(cfg: KmsConfig, d: Distribution): Record<st
     if (latest) out.key_id = versions[latest];
     if (d.container && latest && versions[latest].startsWith('arn:')) out.alias = versions[latest].replace(/:key\/.*$/, `:${d.container}`);
   } else if (d.container) out.key_id = d.container;
-  if (d.error) out.error = d.error;
+  // Not "error": Vault shows a response with data.error as a failed request.
+  if (d.error) out.last_error = d.error;
   return out;
 }
 
