@@ -31,7 +31,8 @@ function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
 }
 
 export class AzureTarget implements Target {
-  private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly vaultUrl: string) {}
+  /** `importer` sends importKey once: a retried import whose first reply was lost would add a second version. */
+  private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}
 
   static open(cfg: KmsConfig): AzureTarget {
     checkCredentials(cfg);
@@ -47,15 +48,29 @@ export class AzureTarget implements Target {
       })
       : new identity.DefaultAzureCredential({ tenantId: cr.tenant_id }); // allowed by the operator (checkCredentials)
     const vaultUrl = cfg.endpoint ?? `https://${cfg.key_collection}.${cloud.suffix}`;
-    const keys = new akv.KeyClient(vaultUrl, credential, { tlsOptions, retryOptions, disableChallengeResourceVerification: !!cfg.endpoint });
-    return new AzureTarget(cfg, keys, vaultUrl.replace(/\/+$/, ''));
+    const make = (maxRetries: number) => new akv.KeyClient(vaultUrl, credential, { tlsOptions, retryOptions: { ...retryOptions, maxRetries }, disableChallengeResourceVerification: !!cfg.endpoint });
+    return new AzureTarget(cfg, make(retryOptions.maxRetries), make(0), vaultUrl.replace(/\/+$/, ''));
   }
 
   private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
       return await fn({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
     } catch (e) {
-      throw keyFailure('azurekeyvault', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
+      const err = keyFailure('azurekeyvault', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
+      (err as { statusCode?: number }).statusCode = (e as { statusCode?: number }).statusCode;
+      throw err;
+    }
+  }
+
+  /** Throttling (429) means Key Vault did nothing, so only then is an import sent again: 4 attempts at most. */
+  private async importOnce<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= 4 || (e as { statusCode?: number }).statusCode !== 429) throw e;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
     }
   }
 
@@ -91,9 +106,16 @@ export class AzureTarget implements Target {
       v.state = 'importing';
       await save();
       const jwk = toJwk(m, d.purpose.map((p) => KEY_OPS[p]));
-      const made = await this.call('import key', (o) => this.keys.importKey(this.keyName(d), jwk, {
-        ...o, hardwareProtected: d.protection === 'hsm', enabled: true, tags: { 'vault-keymgmt': d.nonce, 'vault-keymgmt-version': String(n) },
-      }));
+      let made: Akv.KeyVaultKey;
+      try {
+        made = await this.importOnce(() => this.call('import key', (o) => this.importer.importKey(this.keyName(d), jwk, {
+          ...o, hardwareProtected: d.protection === 'hsm', enabled: true, tags: { 'vault-keymgmt': d.nonce, 'vault-keymgmt-version': String(n) },
+        })));
+      } catch (e) {
+        // A refusal imported nothing; a timeout or 5xx may have: resume looks for the version first.
+        if (isKeyError(e) && e.kind !== 'unavailable') { v.state = 'pending'; await save(); }
+        throw e;
+      }
       v.id = made.id!;
     }
     v.state = 'imported';
@@ -111,7 +133,7 @@ export class AzureTarget implements Target {
   async setCurrent(): Promise<void> {}
 
   async remove(d: Distribution, save: Save): Promise<void> {
-    if (Object.keys(d.versions).length) {
+    if (Object.values(d.versions).some((v) => v.id || v.state === 'importing')) {
       try {
         const poller = await this.call('delete key', (o) => this.keys.beginDeleteKey(this.keyName(d), { ...o, intervalInMs: 250 }));
         await this.call('delete key', () => poller.pollUntilDone());
