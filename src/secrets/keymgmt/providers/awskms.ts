@@ -11,7 +11,7 @@ import type * as Kms from '@aws-sdk/client-kms';
 import { keyFailure, isKeyError, type KeyErrorKind } from '../../../keys/errors';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap, rsaOaepSha256 } from '../wrap';
-import { checkCredentials, secretsOf } from './config';
+import { secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Save, Target } from './types';
 
 const KEY_SPEC: Record<KeyType, string> = {
@@ -34,14 +34,13 @@ export class AwsTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient, private readonly once: Kms.KMSClient) {}
 
   static open(cfg: KmsConfig): AwsTarget {
-    checkCredentials(cfg);
     const kms = require('@aws-sdk/client-kms') as typeof Kms;
     const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
     const cr = cfg.credentials;
     const make = (maxAttempts: number) => new kms.KMSClient({
       region: cfg.key_collection,
       endpoint: cfg.endpoint ?? cr.endpoint,
-      // Without configured credentials the SDK's default chain (checkCredentials allowed it).
+      // Without configured credentials the SDK's default chain (openTarget checked the operator allows it).
       credentials: cr.access_key ? { accessKeyId: cr.access_key, secretAccessKey: cr.secret_key, sessionToken: cr.session_token } : undefined,
       maxAttempts,
       requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 10_000 }),

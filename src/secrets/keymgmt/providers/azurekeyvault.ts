@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
 import { keyFailure, isKeyError, type KeyErrorKind } from '../../../keys/errors';
 import type { KeyType } from '../keys';
-import { AZURE_CLOUDS, checkCredentials, secretsOf } from './config';
+import { AZURE_CLOUDS, secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Purpose, Save, Target } from './types';
 
 const CALL_TIMEOUT_MS = 15_000;
@@ -35,7 +35,6 @@ export class AzureTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}
 
   static open(cfg: KmsConfig): AzureTarget {
-    checkCredentials(cfg);
     const akv = require('@azure/keyvault-keys') as typeof Akv;
     const identity = require('@azure/identity') as typeof import('@azure/identity');
     const cr = cfg.credentials;
@@ -46,7 +45,7 @@ export class AzureTarget implements Target {
       ? new identity.ClientSecretCredential(cr.tenant_id, cr.client_id, cr.client_secret, {
         authorityHost: cfg.authority_host ?? cloud.authority, disableInstanceDiscovery: !!cfg.authority_host, tlsOptions, retryOptions,
       })
-      : new identity.DefaultAzureCredential({ tenantId: cr.tenant_id }); // allowed by the operator (checkCredentials)
+      : new identity.DefaultAzureCredential({ tenantId: cr.tenant_id }); // allowed by the operator (checked by openTarget)
     const vaultUrl = cfg.endpoint ?? `https://${cfg.key_collection}.${cloud.suffix}`;
     const make = (maxRetries: number) => new akv.KeyClient(vaultUrl, credential, { tlsOptions, retryOptions: { ...retryOptions, maxRetries }, disableChallengeResourceVerification: !!cfg.endpoint });
     return new AzureTarget(cfg, make(retryOptions.maxRetries), make(0), vaultUrl.replace(/\/+$/, ''));

@@ -9,7 +9,7 @@ import type * as Gcp from '@google-cloud/kms';
 import { keyFailure, isKeyError, keyInvalid, type KeyErrorKind } from '../../../keys/errors';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap } from '../wrap';
-import { gcpServiceAccount, secretsOf } from './config';
+import { secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Save, Target } from './types';
 
 const IMPORT_METHOD = 'RSA_OAEP_3072_SHA256_AES_256';
@@ -38,8 +38,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class GcpTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly opts: object, private readonly onceOpts: object) {}
 
-  static async open(cfg: KmsConfig): Promise<GcpTarget> {
-    const sa = await gcpServiceAccount(cfg);
+  /** `sa`: the service-account key, or undefined for application default credentials (allowed by the operator). */
+  static async open(cfg: KmsConfig, sa: { client_email: string; private_key: string } | undefined): Promise<GcpTarget> {
     const kms = require('@google-cloud/kms') as typeof Gcp;
     const gax = require('google-gax') as typeof import('google-gax');
     const { JWT, GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
