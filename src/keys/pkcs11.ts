@@ -9,6 +9,7 @@ import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUs
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
+import { allowedPkcs11Library } from './operator';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 type P = typeof Pkcs11Types;
@@ -34,23 +35,33 @@ interface LoadedModule {
 }
 const modules = new Map<string, LoadedModule>();
 
-function loadModule(path: string): LoadedModule {
-  let m = modules.get(path);
+/**
+ * Load the module at `library`, or share it if this process already has it (by resolved
+ * path: one file, one C_Initialize). On the request path (config writes, and keys opened
+ * again after a restart or a cache drop) the operator's PLUGIN_PKCS11_LIBRARIES is checked
+ * before anything is loaded, every time, and the checked resolved path is what gets loaded.
+ * `byOperatorCli` skips the list for the `pkcs11-slots` command only: the operator runs that
+ * by hand to find a module's tokens, and nothing reaches it through Vault's API.
+ */
+function loadModule(library: string, byOperatorCli = false): { path: string; module: LoadedModule } {
+  const resolved = byOperatorCli ? library : allowedPkcs11Library(library);
+  let m = modules.get(resolved);
   if (!m) {
     const p = new (pk().PKCS11)();
     try {
-      p.load(path);
+      p.load(resolved);
       // The *Async calls run on libuv's thread pool: the library must use OS locking,
       // or concurrent sessions corrupt its memory (seen with SoftHSM2).
       p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
     } catch (e) {
-      throw keyInvalid(`cannot load PKCS#11 library ${path}: ${(e as Error).message}`);
+      try { p.close(); } catch { /* not loaded */ }
+      throw keyInvalid(`cannot load PKCS#11 library ${library}: ${(e as Error).message}`);
     }
     m = { p, refs: 0, logins: new Map(), generation: 0 };
-    modules.set(path, m);
+    modules.set(resolved, m);
   }
   m.refs++;
-  return m;
+  return { path: resolved, module: m };
 }
 
 /** C_Finalize + C_Initialize: every key on this module then re-opens sessions and logs in again. */
@@ -72,14 +83,14 @@ function releaseModule(path: string): void {
 /** Slots with a token present: what `vault-plugin-ts pkcs11-slots <library>` prints. */
 export function listSlots(library: string): Array<{ slot: string; label: string; model: string; serial: string }> {
   if (!library) throw keyInvalid('usage: vault-plugin-ts pkcs11-slots /path/to/pkcs11-module.so');
-  const m = loadModule(library);
+  const { path, module: m } = loadModule(library, true);
   try {
     return m.p.C_GetSlotList(true).map((h) => {
       const t = m.p.C_GetTokenInfo(h);
       return { slot: '0x' + h.readBigUInt64LE(0).toString(16), label: t.label.trim(), model: t.model.trim(), serial: t.serialNumber.trim() };
     });
   } finally {
-    releaseModule(library);
+    releaseModule(path);
   }
 }
 
@@ -96,6 +107,8 @@ function parseMechanism(v: string | undefined): number | undefined {
 
 export class Pkcs11Key implements ManagedKey {
   private readonly mod: LoadedModule;
+  /** The resolved module path this key holds a reference on. */
+  private readonly modulePath: string;
   private slot!: Handle;
   private idle: Handle[] = [];
   private open = 0;
@@ -115,7 +128,7 @@ export class Pkcs11Key implements ManagedKey {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     parseMechanism(cfg.mechanism as string | undefined);
-    this.mod = loadModule(cfg.library as string);
+    ({ path: this.modulePath, module: this.mod } = loadModule(cfg.library as string));
     this.generation = this.mod.generation;
   }
 
@@ -414,6 +427,6 @@ export class Pkcs11Key implements ManagedKey {
     this.closed = true;
     for (const s of this.idle) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
     this.idle = [];
-    releaseModule(this.cfg.library as string);
+    releaseModule(this.modulePath);
   }
 }
