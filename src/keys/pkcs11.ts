@@ -1,6 +1,9 @@
 // PKCS#11 HSMs through pkcs11js. One loaded module per library path; per key a pool of
 // at most max_parallel sessions. Operations run on libuv's thread pool (the *Async
-// calls), so parallel sessions really run in parallel. After a token reset, removal or
+// calls: sign, encrypt, decrypt, key generation), so parallel sessions really run in
+// parallel and a slow token never stalls the event loop. pkcs11js has no async form of
+// the short bookkeeping calls (open session, login, find objects, read attributes, *Init,
+// C_GenerateRandom); those stay synchronous. After a token reset, removal or
 // re-initialisation the pool is rebuilt, the user logged in again and the key found
 // again, once per call, before an error is returned.
 import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
@@ -299,7 +302,7 @@ export class Pkcs11Key implements ManagedKey {
     return true;
   }
 
-  private generate(s: Handle): void {
+  private async generate(s: Handle): Promise<void> {
     const P = pk();
     const mech = parseMechanism(this.cfg.mechanism as string | undefined);
     const bits = this.cfg.key_bits as number | undefined;
@@ -307,15 +310,15 @@ export class Pkcs11Key implements ManagedKey {
     if (!this.cfg.key_id) ids.push({ type: P.CKA_ID, value: randomBytes(8) });
     const privAttrs: Pkcs11Types.Template = [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }];
     if (mech === mechanismNames.CKM_AES_GCM || (!this.cfg.curve && (bits === 128 || bits === 256))) {
-      this.p.C_GenerateKey(s, { mechanism: P.CKM_AES_KEY_GEN }, [...privAttrs, { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }]);
+      await this.p.C_GenerateKeyAsync(s, { mechanism: P.CKM_AES_KEY_GEN }, [...privAttrs, { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }]);
     } else if (this.cfg.curve || mech === mechanismNames.CKM_ECDSA || !bits) {
       const curve = { P256: 'P-256', P384: 'P-384', P521: 'P-521' }[(this.cfg.curve as string) ?? 'P256']!;
-      this.p.C_GenerateKeyPair(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      await this.p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
         [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_EC_PARAMS, value: Buffer.from(CURVE_OIDS[curve], 'hex') }],
         [...privAttrs, { type: P.CKA_SIGN, value: true }]);
     } else {
       if (bits < 2048) throw keyInvalid('key_bits: RSA keys must be at least 2048 bits');
-      this.p.C_GenerateKeyPair(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+      await this.p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
         [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_MODULUS_BITS, value: bits }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
         [...privAttrs, { type: P.CKA_SIGN, value: true }, { type: P.CKA_DECRYPT, value: true }]);
     }

@@ -8,7 +8,7 @@ import { createPublicKey } from 'node:crypto';
 import { Pkcs11Key } from '../../src/keys/pkcs11';
 import { exportPublicKey } from '../../src/keys';
 import { parseKeyConfig } from '../../src/keys/config';
-import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
+import { aesContract, ecdsaContract, eventLoopDuring, rsaContract } from '../support/key-contract';
 
 const PIN = '4321-pin-secret';
 let library = '';
@@ -109,6 +109,16 @@ describe('PKCS#11 (SoftHSM2)', () => {
     const sig = await ec.sign(Buffer.from('after'), { hash: 'sha256' });
     expect(await ec.verify(Buffer.from('after'), sig, { hash: 'sha256' })).toBe(true);
   });
+
+  it('generating keys in the HSM does not stall the event loop (the token works on libuv\'s thread pool)', async () => {
+    const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all([
+      open('rsa4096-a', { key_label: 'rsa-4096-a', allow_generate_key: true, key_bits: 4096 }),
+      open('rsa4096-b', { key_label: 'rsa-4096-b', allow_generate_key: true, key_bits: 4096 }),
+    ]));
+    expect(result.map((k) => k.describe().spec)).toEqual([{ kind: 'rsa', bits: 4096 }, { kind: 'rsa', bits: 4096 }]);
+    expect(elapsedMs).toBeGreaterThan(200);
+    expect(maxStallMs).toBeLessThan(elapsedMs / 4);
+  }, 120_000);
 
   it('enforces usages', async () => {
     const v = await open('verify-only', { key_label: 'ec-p256', usages: 'verify' });
