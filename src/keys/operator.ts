@@ -31,6 +31,14 @@ function resolveAllowed(setting: string, p: string): string | undefined {
   return operatorAllows(real, operatorSetting(setting)) ? real : undefined;
 }
 
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A PKCS#11 module path checked against PLUGIN_PKCS11_LIBRARIES: the resolved path to
  * load, or a clear error naming the setting. Called before every load.
@@ -40,7 +48,8 @@ export function allowedPkcs11Library(library: string): string {
     throw keyInvalid(`no PKCS#11 module may be loaded: the operator has not set ${envName(PKCS11_LIBRARIES)} (the plugin's environment at registration lists the modules it may load)`);
   }
   const real = resolveAllowed(PKCS11_LIBRARIES, library);
-  if (!real) throw keyInvalid(`library "${String(library).slice(0, 200)}" is not allowed by the operator setting ${PKCS11_LIBRARIES} (${envName(PKCS11_LIBRARIES)} at plugin registration lists the modules this plugin may load)`);
+  // Only a regular file goes to dlopen: a FIFO or device would block or feed it endless data.
+  if (!real || !isRegularFile(real)) throw keyInvalid(`library "${String(library).slice(0, 200)}" is not allowed by the operator setting ${PKCS11_LIBRARIES} (${envName(PKCS11_LIBRARIES)} at plugin registration lists the modules this plugin may load)`);
   return real;
 }
 

@@ -103,6 +103,11 @@ describe('PKCS#11 modules: only what PLUGIN_PKCS11_LIBRARIES allows is ever load
     }
     setting('PLUGIN_PKCS11_LIBRARIES', notAModule);
     await expect(openHsm('junk', notAModule)).rejects.toThrow(/cannot load PKCS#11 library/);
+    // Allowed, but not a regular file: never handed to dlopen (a FIFO would block it for good).
+    const fifo = path.join(dir, 'module-fifo.so');
+    execFileSync('mkfifo', [fifo]);
+    setting('PLUGIN_PKCS11_LIBRARIES', `${dir}/`);
+    for (const p of [fifo, dir]) await expect(openHsm('fifo', p)).rejects.toThrow(/is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/);
   });
 
   it('the check is made again whenever a module is loaded: a link re-pointed after the config was written is refused on reopen (restart)', async () => {
