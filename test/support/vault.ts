@@ -90,8 +90,12 @@ export class VaultClient {
     return out;
   }
 
-  /** A raw HTTP request to /v1/<p>, as curl would make it; token null sends none. */
-  async http(method: string, p: string, opts: { token?: string | null; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
+  /**
+   * A raw HTTP request to /v1/<p>, as `curl -L` would make it; token null sends none. Redirects
+   * are followed as the vault CLI follows them: a standby answers 307 to the active node until
+   * its request forwarding is up (seen just after a Raft failover).
+   */
+  async http(method: string, p: string, opts: { token?: string | null; body?: unknown; timeoutMs?: number; redirect?: 'follow' | 'manual' } = {}): Promise<HttpResult> {
     const token = opts.token === undefined ? this.token : opts.token;
     const headers: Record<string, string> = {};
     if (token) headers['X-Vault-Token'] = token;
@@ -99,7 +103,7 @@ export class VaultClient {
       method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      redirect: 'manual',
+      redirect: opts.redirect ?? 'follow',
       signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
     });
     const body = Buffer.from(await r.arrayBuffer());
@@ -161,6 +165,16 @@ export class VaultNode extends VaultClient {
 
   get pid(): number | undefined { return this.proc?.pid; }
   get running(): boolean { return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null; }
+
+  /** As VaultClient.vault; a failure also carries the end of Vault's log (the plugin's errors are there). */
+  override async vault(args: string[], opts: { token?: string | null; timeoutMs?: number } = {}): Promise<any> {
+    try {
+      return await super.vault(args, opts);
+    } catch (e) {
+      if (e instanceof VaultCliError) e.message += `\n--- Vault log (${this.addr}):\n${this.logs(15)}`;
+      throw e;
+    }
+  }
 
   /** The last lines of Vault's own log (plugins' stderr lands here too). */
   logs(lines = 200): string { return this.logLines.slice(-lines).join('\n'); }

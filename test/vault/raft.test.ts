@@ -59,7 +59,9 @@ for (const mode of TLS_MODES) {
       expect(await decrypt(standby, 'transit', transit.key, transit.v1)).toBe(transit.plaintext);
       expect(await decrypt(standby, 'transit', transit.key, transit.v2)).toBe(transit.plaintext);
       // PKI: the same CA, and what it issues now verifies against the CA fetched before.
-      expect((await standby.http('GET', 'pki/ca/pem')).text.trim()).toBe(pki.caPem.trim());
+      const ca = await standby.http('GET', 'pki/ca/pem');
+      expect(ca.status, ca.text).toBe(200);
+      expect(ca.text.trim(), JSON.stringify([...ca.headers])).toBe(pki.caPem.trim());
       const leaf = await issue(standby, 'pki', pki.role, 'two.example.test', 'ttl=1h');
       expect(verify(pki.caPem, leaf.certificate)).toMatch(/: OK/);
       // Database: new credentials log in; the earlier lease and its SQL role are still there.
