@@ -123,10 +123,13 @@ export class VaultClient {
 
 export interface PluginProcess { pid: number; ppid: number; args: string }
 
-/** Processes running an executable from this plugin directory (ps, as an operator would look). */
-export function pluginProcesses(pluginDir: string): PluginProcess[] {
+/**
+ * Processes running an executable from this plugin directory (ps, as an operator would look):
+ * ours by default, every one with name '' (a benchmark may put Vault's own plugins beside it).
+ */
+export function pluginProcesses(pluginDir: string, name = PLUGIN_NAME): PluginProcess[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  const prefix = path.join(pluginDir, PLUGIN_NAME);
+  const prefix = path.join(pluginDir, name);
   return out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m): m is RegExpMatchArray => !!m && m[3].startsWith(prefix))
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
@@ -145,6 +148,10 @@ function serverEnv(home: string, extra: Record<string, string>): Record<string, 
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('VAULT_')) env[k] = v;
   return { ...env, HOME: home, ...extra };
 }
+
+/** Every Vault this process started and has not stopped: killed on exit if afterAll never ran. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
 /** One Vault server process with its own plugin directory and HOME. */
 export class VaultNode extends VaultClient {
@@ -184,7 +191,8 @@ export class VaultNode extends VaultClient {
     if (this.running) return;
     const p = spawn(this.bin, this.args(), { env: serverEnv(this.home, this.env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
-    this.exited = new Promise((r) => p.once('exit', () => r()));
+    live.add(p);
+    this.exited = new Promise((r) => p.once('exit', () => { live.delete(p); r(); }));
     const take = (d: Buffer) => {
       for (const l of d.toString('utf8').split('\n')) if (l) this.logLines.push(l);
       if (this.logLines.length > 4000) this.logLines.splice(0, this.logLines.length - 2000);
@@ -204,12 +212,12 @@ export class VaultNode extends VaultClient {
       await Promise.race([this.exited, sleep(graceMs)]);
       if (this.running) { p.kill('SIGKILL'); await Promise.race([this.exited, sleep(5000)]); }
     }
-    this.killPlugins('SIGKILL');
+    this.killPlugins('SIGKILL', '');
   }
 
-  /** Kill every plugin process from this node's plugin directory, by pid; returns the pids. */
-  killPlugins(signal: NodeJS.Signals = 'SIGKILL'): number[] {
-    const pids = pluginProcesses(this.pluginDir).map((p) => p.pid);
+  /** Kill our plugin's processes (every plugin's with name '') from this node's plugin directory, by pid. */
+  killPlugins(signal: NodeJS.Signals = 'SIGKILL', name = PLUGIN_NAME): number[] {
+    const pids = pluginProcesses(this.pluginDir, name).map((p) => p.pid);
     for (const pid of pids) { try { process.kill(pid, signal); } catch { /* already gone */ } }
     return pids;
   }
