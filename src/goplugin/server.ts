@@ -7,6 +7,7 @@ import { generateIdentity, mtlsServerCredentials, parseClientCert, type PluginId
 import { Broker } from './broker';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
+import { addPluginVersionService } from './version';
 
 export const CORE_PROTOCOL_VERSION = 1;
 
@@ -149,6 +150,7 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
     },
   });
   server.addService(serviceDef('plugin.GRPCBroker'), { StartStream: broker.startStream });
+  addPluginVersionService(server);
   opts.versions[version](server, ctx);
 
   const creds = identity && clientCert ? mtlsServerCredentials(clientCert, identity) : grpc.ServerCredentials.createInsecure();
