@@ -30,6 +30,8 @@ const option = (name, dflt) => {
 const quiet = flag('--quiet');
 const outDir = option('--out', path.join(root, 'dist', 'release'));
 const say = (s = '') => { if (!quiet) process.stdout.write(s + '\n'); };
+const started = Date.now();
+const step = (what) => say(`release: ${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
 const sh = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', quiet ? 'pipe' : 'inherit'] });
 const sha256 = (file) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 class ReleaseError extends Error {}
@@ -50,7 +52,9 @@ try {
     sh('git', ['checkout', '--quiet', '--detach', commit], src);
     // The lock file decides every package; cached tarballs are used when present.
     sh('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], src);
+    step('npm ci done');
     sh(process.execPath, ['scripts/build.mjs', '--quiet'], src);
+    step('build done');
     release(src);
   } finally {
     if (!flag('--keep')) fs.rmSync(work, { recursive: true, force: true });
@@ -82,12 +86,13 @@ function release(src) {
   fs.writeFileSync(path.join(stage, 'THIRD_PARTY_LICENSES'), thirdPartyLicenses(bundled, nodeLicense));
   fs.writeFileSync(path.join(stage, 'REGISTER.txt'), registerText(version, exeSha, built));
   const files = fs.readdirSync(stage).sort();
-  fs.writeFileSync(path.join(stage, 'SHA256SUMS'), files.map((f) => `${sha256(path.join(stage, f))}  ${f}\n`).join(''));
+  fs.writeFileSync(path.join(stage, 'SHA256SUMS'), files.map((f) => `${f === 'vault-plugin-ts' ? exeSha : sha256(path.join(stage, f))}  ${f}\n`).join(''));
   for (const f of fs.readdirSync(stage)) fs.chmodSync(path.join(stage, f), f === 'vault-plugin-ts' ? 0o755 : 0o644);
   fs.chmodSync(stage, 0o755);
 
   fs.mkdirSync(outDir, { recursive: true });
   const archive = path.join(outDir, `${name}.tar.gz`);
+  step('SBOM, licences and sums done');
   const tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`,
     '--format=gnu', '-C', path.dirname(stage), '-cf', '-', name], { maxBuffer: 1 << 30 });
   // zlib's gzip header carries no file name and mtime 0.
@@ -96,6 +101,7 @@ function release(src) {
   fs.chmodSync(path.join(outDir, 'vault-plugin-ts'), 0o755);
   fs.writeFileSync(path.join(outDir, 'SHA256SUMS'), `${sha256(archive)}  ${path.basename(archive)}\n${exeSha}  vault-plugin-ts\n`);
 
+  step('archive done');
   say(`release: ${path.relative(process.cwd(), archive)}`);
   say(`  ${built}`);
   say(`  sha256 ${exeSha}  vault-plugin-ts`);
