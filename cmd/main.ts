@@ -2,17 +2,15 @@
 import { detectRole, readLaunchEnv, NOT_A_PROGRAM_MESSAGE } from '../src/goplugin/env';
 import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
-
-declare const __PLUGIN_VERSION__: string | undefined;
+import { COMMIT, VAULT_PLUGIN_VERSION, versionLine } from '../src/goplugin/version';
 
 // The host (Vault) is our parent at exec time; noticing that it is gone depends on this.
 const HOST_PID = process.ppid;
-const VERSION = typeof __PLUGIN_VERSION__ !== 'undefined' ? __PLUGIN_VERSION__ : 'dev';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--version')) {
-    process.stdout.write(`vault-plugin-ts ${VERSION}\n`);
+    process.stdout.write(versionLine() + '\n');
     return;
   }
   if (args[0] === 'pkcs11-slots') {
@@ -33,6 +31,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger({ module: `vault-plugin-ts.${role}` });
+  log.info('vault-plugin-ts starting', { version: VAULT_PLUGIN_VERSION, commit: COMMIT, role });
   // go-plugin convention: the host handles Ctrl-C for the whole process group and
   // then shuts us down over the controller; dying on SIGINT would race that.
   process.on('SIGINT', () => undefined);

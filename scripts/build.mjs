@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Build the single executable: esbuild bundles cmd/main.ts (protos embedded as text),
 // Node's single-executable-application support turns the bundle into dist/vault-plugin-ts.
+//
+// Reproducible: the same commit, node_modules (npm ci of the lock file) and Node binary give
+// a bit-identical executable wherever and whenever it is built (test/release/). What used to
+// differ: absolute paths of the checkout in the bundle and in the SEA blob's code path, and
+// the V8 code cache, whose layout depends on V8's random seed (fixed below).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,6 +20,7 @@ const say = (s) => { if (!quiet) process.stdout.write(s + '\n'); };
 fs.mkdirSync(dist, { recursive: true });
 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const commit = gitCommit();
 const protos = {};
 for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
   if (f.endsWith('.proto')) protos[f] = fs.readFileSync(path.join(root, 'proto', f), 'utf8');
@@ -22,21 +28,29 @@ for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
 
 // Native addons become SEA assets, loaded at run time by src/goplugin/native.ts.
 const assets = {};
-const nativeAddons = {
+// Modules in the plugins' own namespaces are named by this path in the bundle: relative to the root.
+const fromRoot = (file) => path.relative(root, file).split(path.sep).join('/');
+// The path a bundle written to outDir requires when it runs outside the executable
+// (`node dist/main.js`): relative, so that no path of the checkout lands in the bundle.
+const requirePath = (outDir, file) => {
+  const rel = path.relative(outDir, file).split(path.sep).join('/');
+  return rel.startsWith('../') ? rel : `./${rel}`;
+};
+const nativeAddons = (outDir) => ({
   name: 'native-addons',
   setup(b) {
-    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: path.resolve(args.resolveDir, args.path), namespace: 'native-addon' }));
+    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: fromRoot(path.resolve(args.resolveDir, args.path)), namespace: 'native-addon' }));
     b.onLoad({ filter: /.*/, namespace: 'native-addon' }, (args) => {
       const asset = path.basename(args.path);
-      assets[asset] = args.path;
+      assets[asset] = path.join(root, args.path);
       return {
-        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadNativeAddon(${JSON.stringify(asset)}, ${JSON.stringify(args.path)});`,
+        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadNativeAddon(${JSON.stringify(asset)}, ${JSON.stringify(requirePath(outDir, assets[asset]))});`,
         resolveDir: root,
         loader: 'js',
       };
     });
   },
-};
+});
 
 // Cloud KMS adapters (and their SDKs) become separate bundles, loaded on first use, so
 // that the SDKs cost nothing at plugin start.
@@ -47,15 +61,15 @@ const lazyAdapters = {
   name: 'lazy-adapters',
   setup(b) {
     b.onResolve({ filter: new RegExp(`^\\./(${LAZY.join('|')})$`) }, (args) => {
-      const prefix = Object.keys(LAZY_DIRS).find((p) => args.importer === path.join(root, LAZY_DIRS[p], 'index.ts'));
+      const prefix = Object.keys(LAZY_DIRS).find((p) => args.importer.endsWith(path.join(LAZY_DIRS[p], 'index.ts')));
       if (!prefix) return undefined;
-      return { path: path.resolve(args.resolveDir, args.path + '.ts'), namespace: 'lazy-adapter', pluginData: prefix };
+      return { path: fromRoot(path.resolve(args.resolveDir, args.path + '.ts')), namespace: 'lazy-adapter', pluginData: prefix };
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-adapter' }, (args) => {
       const asset = `${args.pluginData}-${path.basename(args.path, '.ts')}.js`;
       assets[asset] = path.join(dist, 'lazy', asset);
       return {
-        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadLazyBundle(${JSON.stringify(asset)}, ${JSON.stringify(args.path)});`,
+        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadLazyBundle(${JSON.stringify(asset)}, ${JSON.stringify(requirePath(dist, assets[asset]))});`,
         resolveDir: root,
         loader: 'js',
       };
@@ -64,6 +78,10 @@ const lazyAdapters = {
 };
 
 const common = {
+  // Module names in the bundle are relative to this, whatever the caller's cwd.
+  absWorkingDir: root,
+  // What went in: the release's SBOM and licence file are built from it.
+  metafile: true,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -79,35 +97,46 @@ const common = {
   define: {
     __EMBEDDED_PROTOS__: JSON.stringify(protos),
     __PLUGIN_VERSION__: JSON.stringify(pkg.version),
+    __PLUGIN_COMMIT__: JSON.stringify(commit),
   },
 };
+const metafiles = {};
 fs.mkdirSync(path.join(dist, 'lazy'), { recursive: true });
 for (const [prefix, dir] of Object.entries(LAZY_DIRS)) {
   for (const name of LAZY) {
-    await build({ ...common, entryPoints: [path.join(root, dir, `${name}.ts`)], outfile: path.join(dist, 'lazy', `${prefix}-${name}.js`), plugins: [nativeAddons] });
+    const out = await build({ ...common, entryPoints: [path.join(root, dir, `${name}.ts`)], outfile: path.join(dist, 'lazy', `${prefix}-${name}.js`), plugins: [nativeAddons(path.join(dist, 'lazy'))] });
+    metafiles[`lazy/${prefix}-${name}.js`] = out.metafile;
   }
 }
 
 const bundle = path.join(dist, 'main.js');
-await build({
+const mainOut = await build({
   ...common,
-  plugins: [nativeAddons, lazyAdapters],
+  plugins: [nativeAddons(dist), lazyAdapters],
   entryPoints: [path.join(root, 'cmd/main.ts')],
   outfile: bundle,
 });
+metafiles['main.js'] = mainOut.metafile;
+fs.writeFileSync(path.join(dist, 'metafile.json'), JSON.stringify({ commit, assets: Object.keys(assets).sort(), metafiles }, null, 1));
 
 const exe = path.join(dist, 'vault-plugin-ts');
 const seaConfig = path.join(dist, 'sea-config.json');
 const blob = path.join(dist, 'sea-prep.blob');
+// Paths relative to dist/ (the cwd below): the blob records the main script's path as given.
+const fromDist = (f) => path.relative(dist, f).split(path.sep).join('/');
 fs.writeFileSync(seaConfig, JSON.stringify({
-  main: bundle,
-  output: blob,
+  main: fromDist(bundle),
+  output: fromDist(blob),
   disableExperimentalSEAWarning: true,
   // A V8 code cache makes the bundle start without compiling it first.
   useCodeCache: true,
-  assets,
+  assets: Object.fromEntries(Object.keys(assets).sort().map((k) => [k, fromDist(assets[k])])),
 }));
-execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: quiet ? 'ignore' : 'inherit' });
+// V8 lays out the code cache from its random seed (hash tables, object order), so two
+// builds gave different caches; a fixed seed makes it deterministic. The seed is not part
+// of V8's flag hash, so the executable (started without the flag) still accepts the cache
+// (test/release/ checks that no "Code cache data rejected" warning appears).
+execFileSync(process.execPath, ['--random-seed=20', '--experimental-sea-config', seaConfig], { cwd: dist, stdio: quiet ? 'ignore' : 'inherit' });
 fs.rmSync(exe, { force: true });
 fs.copyFileSync(process.execPath, exe);
 fs.chmodSync(exe, 0o755);
@@ -120,7 +149,7 @@ const sha = createHash('sha256').update(fs.readFileSync(exe)).digest('hex');
 fs.writeFileSync(path.join(dist, 'vault-plugin-ts.sha256'), `${sha}  vault-plugin-ts\n`);
 const mb = (fs.statSync(exe).size / 1048576).toFixed(1);
 say(`built ${path.relative(process.cwd(), exe)} (${mb} MiB)`);
-say(`sha256 ${sha}`);
+say(`sha256 ${sha}  (v${pkg.version}, commit ${commit})`);
 say('');
 say('Register it with Vault (copy the file into Vault\'s plugin_directory first):');
 say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts database vault-plugin-ts`);
@@ -128,3 +157,14 @@ say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts secret vaul
 say('or with the catalog API directly:');
 say(`  vault write sys/plugins/catalog/database/vault-plugin-ts sha256=${sha} command=vault-plugin-ts`);
 say(`  vault write sys/plugins/catalog/secret/vault-plugin-ts sha256=${sha} command=vault-plugin-ts`);
+
+/** HEAD's commit id, with "-dirty" when the work tree has changes; "unknown" outside git. */
+function gitCommit() {
+  const git = (...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const head = git('rev-parse', 'HEAD');
+    return git('status', '--porcelain') ? `${head}-dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -8,6 +8,7 @@ import { Broker, type BrokerTls } from './broker';
 import { unwrapLegacyTls } from './unwrap';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
+import { addPluginVersionService } from './version';
 
 export const CORE_PROTOCOL_VERSION = 1;
 
@@ -158,6 +159,7 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
     },
   });
   server.addService(serviceDef('plugin.GRPCBroker'), { StartStream: broker.startStream });
+  addPluginVersionService(server);
   opts.versions[version](server, ctx);
 
   const creds = tls ? mtlsServerCredentials(tls.hostCertPem, tls) : grpc.ServerCredentials.createInsecure();
