@@ -1,5 +1,5 @@
 // The executable's entry: one binary, two roles, chosen by the magic cookie Vault sets.
-import { readLaunchEnv, NOT_A_PROGRAM_MESSAGE } from '../src/goplugin/env';
+import { detectRole, readLaunchEnv, NOT_A_PROGRAM_MESSAGE } from '../src/goplugin/env';
 import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
 
@@ -26,29 +26,32 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const env = readLaunchEnv(process.env);
-  if (!env) {
+  const role = detectRole(process.env);
+  if (!role) {
     process.stderr.write(NOT_A_PROGRAM_MESSAGE);
     process.exitCode = 1;
     return;
   }
-  const log = createLogger({ module: `vault-plugin-ts.${env.role}` });
+  const log = createLogger({ module: `vault-plugin-ts.${role}` });
   // go-plugin convention: the host handles Ctrl-C for the whole process group and
   // then shuts us down over the controller; dying on SIGINT would race that.
   process.on('SIGINT', () => undefined);
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? e.message : String(e) }));
 
-  let versions: VersionedServices;
-  if (env.role === 'database') {
-    // Loaded per role so the other role's dependencies never initialise.
-    versions = (require('../src/database/plugin') as typeof import('../src/database/plugin')).databaseVersions();
-  } else {
-    versions = (require('../src/secrets/plugin') as typeof import('../src/secrets/plugin')).backendVersions();
-  }
   try {
+    // Vault's plugin flags (catalog args, e.g. -ca-cert=...) configure the unwrap call to its API.
+    const env = readLaunchEnv(process.env, args)!;
+    let versions: VersionedServices;
+    if (role === 'database') {
+      // Loaded per role so the other role's dependencies never initialise.
+      versions = (require('../src/database/plugin') as typeof import('../src/database/plugin')).databaseVersions();
+    } else {
+      versions = (require('../src/secrets/plugin') as typeof import('../src/secrets/plugin')).backendVersions();
+    }
     const running = await serve({ env, log, versions, parentPid: HOST_PID });
     process.on('SIGTERM', () => void running.shutdown('SIGTERM').then(() => process.exit(0)));
   } catch (e) {
+    // One line in Vault's log (hclog JSON), one on plain stderr for a run by hand; then exit 1.
     log.error('plugin failed to start', { error: (e as Error).message });
     process.stderr.write(`vault-plugin-ts: ${(e as Error).message}\n`);
     process.exit(1);

@@ -15,10 +15,15 @@ export interface ConnInfo {
 }
 
 export interface BrokerTls {
-  /** PEM the host's broker listeners present (the AutoMTLS client certificate). */
+  /**
+   * PEM of the CA the host's broker listeners chain to: the AutoMTLS client certificate,
+   * or in the wrapping-token mode the unwrapped certificate (Vault's broker presents it too).
+   */
   hostCertPem: string;
   certPem: string;
   keyPem: string;
+  /** The name the host's certificate carries: "localhost" (AutoMTLS) or the unwrapped certificate's CN. */
+  serverName: string;
 }
 
 type Waiter = { resolve: (c: ConnInfo) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -70,9 +75,10 @@ export class Broker {
     if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
     const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
     const creds = this.tls ? mtlsChannelCredentials(this.tls.hostCertPem, this.tls) : grpc.credentials.createInsecure();
+    const name = this.tls?.serverName ?? 'localhost';
     return new grpc.Channel(target, creds, {
-      'grpc.ssl_target_name_override': 'localhost',
-      'grpc.default_authority': 'localhost',
+      'grpc.ssl_target_name_override': name,
+      'grpc.default_authority': name,
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });

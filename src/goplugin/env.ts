@@ -1,4 +1,8 @@
-// Everything the host tells the plugin at launch comes from environment variables.
+// Everything the host tells the plugin at launch comes from environment variables
+// (and, for reaching Vault's API in the wrapping-token TLS mode, Vault's plugin flags).
+// Vault's own variables are read under their OpenBao names too (BAO_*, see operatorSetting).
+import type { VaultApiSettings } from './unwrap';
+
 export const DATABASE_COOKIE = { key: 'VAULT_DATABASE_PLUGIN', value: '926a0820-aea2-be28-51d6-83cdf00e8edb' } as const;
 export const BACKEND_COOKIE = { key: 'VAULT_BACKEND_PLUGIN', value: '6669da05-b1c8-4f49-97d9-c8e5bed98e20' } as const;
 
@@ -18,6 +22,8 @@ export interface LaunchEnv {
   clientCertPem?: string;
   /** Vault < 1.12 backend plugins: a wrapping token to fetch TLS material from Vault. */
   unwrapToken?: string;
+  /** How to reach Vault's API to unwrap it (HTTPS trust and client certificate). */
+  vaultApi?: VaultApiSettings;
   metadataMode: boolean;
   vaultVersion?: string;
 }
@@ -33,7 +39,53 @@ function intOr(v: string | undefined, dflt: number): number {
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : dflt;
 }
 
-export function readLaunchEnv(env: NodeJS.ProcessEnv): LaunchEnv | undefined {
+/** Go's strconv.ParseBool, as Vault reads VAULT_SKIP_VERIFY; undefined for anything else. */
+export function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+const API_FLAGS = { 'ca-cert': 'caCert', 'ca-path': 'caPath', 'client-cert': 'clientCert', 'client-key': 'clientKey', 'tls-server-name': 'serverName' } as const;
+
+/**
+ * Vault's API client settings for the unwrap call: the variables Vault's api package reads
+ * (VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY, VAULT_TLS_SERVER_NAME,
+ * VAULT_SKIP_VERIFY, or their BAO_ names), overridden by the flags Vault's own plugins take
+ * in the catalog's args (-ca-cert=..., -ca-path, -client-cert, -client-key, -tls-server-name,
+ * -tls-skip-verify). Unknown arguments are ignored.
+ */
+export function readVaultApiSettings(env: NodeJS.ProcessEnv, argv: readonly string[] = []): VaultApiSettings {
+  const s: VaultApiSettings = {
+    caCert: operatorSetting('CACERT', env),
+    caPath: operatorSetting('CAPATH', env),
+    clientCert: operatorSetting('CLIENT_CERT', env),
+    clientKey: operatorSetting('CLIENT_KEY', env),
+    serverName: operatorSetting('TLS_SERVER_NAME', env),
+  };
+  const skip = operatorSetting('SKIP_VERIFY', env);
+  if (skip !== undefined) {
+    s.skipVerify = parseGoBool(skip);
+    if (s.skipVerify === undefined) throw new Error('VAULT_SKIP_VERIFY is not a boolean');
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?([a-z-]+)(?:=(.*))?$/s.exec(argv[i]);
+    if (!m) continue;
+    const [, name, inline] = m;
+    if (name === 'tls-skip-verify') {
+      const v = inline === undefined ? true : parseGoBool(inline);
+      if (v === undefined) throw new Error('-tls-skip-verify is not a boolean');
+      s.skipVerify = v;
+    } else if (name in API_FLAGS) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new Error(`-${name} needs a value`);
+      s[API_FLAGS[name as keyof typeof API_FLAGS]] = value;
+    }
+  }
+  return s;
+}
+
+export function readLaunchEnv(env: NodeJS.ProcessEnv, argv: readonly string[] = []): LaunchEnv | undefined {
   const role = detectRole(env);
   if (!role) return undefined;
   const clientVersions = (env.PLUGIN_PROTOCOL_VERSIONS ?? '')
@@ -44,15 +96,17 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv): LaunchEnv | undefined {
   let minPort = intOr(env.PLUGIN_MIN_PORT, 10000);
   let maxPort = intOr(env.PLUGIN_MAX_PORT, 25000);
   if (maxPort < minPort) [minPort, maxPort] = [maxPort, minPort];
+  const unwrapToken = operatorSetting('UNWRAP_TOKEN', env);
   return {
     role,
     clientVersions,
     minPort,
     maxPort,
     clientCertPem: env.PLUGIN_CLIENT_CERT || undefined,
-    unwrapToken: env.VAULT_UNWRAP_TOKEN || undefined,
-    metadataMode: env.VAULT_PLUGIN_METADATA_MODE === 'true',
-    vaultVersion: env.VAULT_VERSION || undefined,
+    unwrapToken,
+    vaultApi: unwrapToken ? readVaultApiSettings(env, argv) : undefined,
+    metadataMode: operatorSetting('PLUGIN_METADATA_MODE', env) === 'true',
+    vaultVersion: operatorSetting('VERSION', env),
   };
 }
 

@@ -1,6 +1,7 @@
 // hclog-compatible JSON logging on stderr: go-plugin's client parses each line and
 // re-emits it in Vault's log at the given level. Never pass secrets as fields; values
 // that may embed credentials go through redact() first.
+import { operatorSetting } from './env';
 
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
@@ -17,7 +18,7 @@ export interface Logger {
 type Sink = (line: string) => void;
 
 function levelFromEnv(): Level {
-  const v = (process.env.VAULT_PLUGIN_LOG_LEVEL ?? process.env.PLUGIN_LOG_LEVEL ?? 'info').toLowerCase();
+  const v = (operatorSetting('PLUGIN_LOG_LEVEL') ?? process.env.PLUGIN_LOG_LEVEL ?? 'info').toLowerCase();
   return (v in ORDER ? v : 'info') as Level;
 }
 

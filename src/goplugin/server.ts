@@ -3,8 +3,9 @@
 // the client dials immediately after reading it.
 import * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
-import { generateIdentity, mtlsServerCredentials, parseClientCert, type PluginIdentity } from './autotls';
-import { Broker } from './broker';
+import { generateIdentity, mtlsServerCredentials, parseClientCert } from './autotls';
+import { Broker, type BrokerTls } from './broker';
+import { unwrapLegacyTls } from './unwrap';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
 
@@ -60,6 +61,29 @@ async function bindInRange(server: grpc.Server, creds: grpc.ServerCredentials, m
   throw new Error(`no free port in ${min}-${max}: ${lastErr?.message ?? 'unknown'}`);
 }
 
+type ServerTls = BrokerTls & { mode: 'AutoMTLS' | 'wrapping token'; handshakeCert?: string };
+
+/**
+ * The TLS the plugin serves (and dials the broker) with. AutoMTLS when the client sent its
+ * certificate (PLUGIN_CLIENT_CERT), as go-plugin does even if a wrapping token is present;
+ * else the certificate unwrapped from VAULT_UNWRAP_TOKEN; plaintext only in metadata mode.
+ */
+async function serverTls(env: LaunchEnv, log: Logger): Promise<ServerTls | undefined> {
+  if (env.clientCertPem) {
+    const clientCert = parseClientCert(env.clientCertPem);
+    const identity = await generateIdentity();
+    return { mode: 'AutoMTLS', hostCertPem: clientCert, certPem: identity.certPem, keyPem: identity.keyPem, serverName: 'localhost', handshakeCert: identity.handshakeCert };
+  }
+  if (env.metadataMode) return undefined;
+  if (env.unwrapToken) {
+    const t = await unwrapLegacyTls(env.unwrapToken, env.vaultApi);
+    log.debug('TLS certificate unwrapped from Vault', { server_name: t.serverName });
+    return { mode: 'wrapping token', hostCertPem: t.caPem, certPem: t.certPem, keyPem: t.keyPem, serverName: t.serverName };
+  }
+  // Refuse to serve plaintext: any local process could otherwise drive the plugin.
+  throw new Error('neither PLUGIN_CLIENT_CERT (AutoMTLS) nor VAULT_UNWRAP_TOKEN is set: refusing to serve gRPC without mutual TLS');
+}
+
 export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   // Read before anything can wait: if the host died while we started, a later read would
   // already see our new parent and never notice the loss.
@@ -70,25 +94,10 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   const { version, matched } = negotiateVersion(served, env.clientVersions);
   if (!matched) log.warn('no common plugin protocol version', { client: env.clientVersions.join(','), served: served.join(',') });
 
-  let identity: PluginIdentity | undefined;
-  let clientCert: string | undefined;
-  if (env.clientCertPem) {
-    clientCert = parseClientCert(env.clientCertPem);
-    identity = await generateIdentity();
-  } else if (!env.metadataMode) {
-    // Refuse to serve plaintext: any local process could otherwise drive the plugin.
-    throw new Error(
-      env.unwrapToken
-        ? 'this plugin needs AutoMTLS (Vault 1.12 or later); the VAULT_UNWRAP_TOKEN TLS mode is not supported yet'
-        : 'PLUGIN_CLIENT_CERT is not set: refusing to serve gRPC without mutual TLS',
-    );
-  }
-
+  const tls = await serverTls(env, log);
   const shutdownHooks: Array<() => Promise<void> | void> = [];
-  const broker = new Broker(
-    identity && clientCert ? { hostCertPem: clientCert, certPem: identity.certPem, keyPem: identity.keyPem } : undefined,
-    log.named('broker'),
-  );
+  // go-plugin dials the host's broker listeners with the same TLS identity it serves with.
+  const broker = new Broker(tls, log.named('broker'));
   const server = new grpc.Server({
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
@@ -151,14 +160,15 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   server.addService(serviceDef('plugin.GRPCBroker'), { StartStream: broker.startStream });
   opts.versions[version](server, ctx);
 
-  const creds = identity && clientCert ? mtlsServerCredentials(clientCert, identity) : grpc.ServerCredentials.createInsecure();
+  const creds = tls ? mtlsServerCredentials(tls.hostCertPem, tls) : grpc.ServerCredentials.createInsecure();
   const port = await bindInRange(server, creds, env.minPort, env.maxPort);
 
   const fields = [String(CORE_PROTOCOL_VERSION), String(version), 'tcp', `127.0.0.1:${port}`, 'grpc'];
-  if (identity) fields.push(identity.handshakeCert);
+  // Only AutoMTLS puts our certificate in the handshake; in the wrapping-token mode Vault already has it.
+  if (tls?.handshakeCert) fields.push(tls.handshakeCert);
   const handshake = fields.join('|');
   (opts.writeHandshake ?? ((l) => process.stdout.write(l + '\n')))(handshake);
-  log.debug('plugin serving', { version, port, tls: Boolean(identity) });
+  log.debug('plugin serving', { version, port, tls: tls?.mode ?? 'none (metadata mode)' });
 
   // The host going away (crash, kill -9) must not leave us running: we get re-parented.
   const poll = setInterval(() => {
