@@ -119,10 +119,13 @@ export class VaultClient {
 
 export interface PluginProcess { pid: number; ppid: number; args: string }
 
-/** Processes running an executable from this plugin directory (ps, as an operator would look). */
-export function pluginProcesses(pluginDir: string): PluginProcess[] {
+/**
+ * Processes running an executable from this plugin directory (ps, as an operator would look):
+ * ours by default; with name null, any plugin copied there (e.g. Vault's own Go plugins).
+ */
+export function pluginProcesses(pluginDir: string, name: string | null = PLUGIN_NAME): PluginProcess[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  const prefix = path.join(pluginDir, PLUGIN_NAME);
+  const prefix = name === null ? pluginDir + path.sep : path.join(pluginDir, name);
   return out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m): m is RegExpMatchArray => !!m && m[3].startsWith(prefix))
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
@@ -182,7 +185,7 @@ export class VaultNode extends VaultClient {
     await Promise.race([died, waitFor(`Vault on ${this.addr} to listen`, async () => this.running && (await this.health()) !== 0, 30_000, 100)]);
   }
 
-  /** Stop Vault (signal, then SIGKILL after graceMs) and wait for it; plugins it leaves are killed. */
+  /** Stop Vault (signal, then SIGKILL after graceMs) and wait for it; plugins it leaves (any in its plugin directory) are killed. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
     const p = this.proc;
     if (p && this.running) {
@@ -190,7 +193,8 @@ export class VaultNode extends VaultClient {
       await Promise.race([this.exited, sleep(graceMs)]);
       if (this.running) { p.kill('SIGKILL'); await Promise.race([this.exited, sleep(5000)]); }
     }
-    this.killPlugins('SIGKILL');
+    // Go plugins outlive a killed Vault (they are reparented), so every executable from the directory, not only ours.
+    for (const { pid } of pluginProcesses(this.pluginDir, null)) { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } }
   }
 
   /** Kill every plugin process from this node's plugin directory, by pid; returns the pids. */
@@ -219,6 +223,19 @@ export class VaultNode extends VaultClient {
       await this.vault(['write', `sys/plugins/catalog/${type}/${PLUGIN_NAME}`, `sha256=${sha}`, `command=${PLUGIN_NAME}`, ...env]);
     }
     return sha;
+  }
+
+  /**
+   * Copy another plugin executable into the plugin directory (e.g. one of Vault's own Go
+   * plugins, or a wrapper script) and register it by SHA256 under `name`.
+   */
+  async installPlugin(file: string, type: 'secret' | 'database' | 'auth', name = path.basename(file), pluginEnv: Record<string, string> = {}): Promise<void> {
+    const dest = path.join(this.pluginDir, name);
+    fs.copyFileSync(file, dest);
+    fs.chmodSync(dest, 0o755);
+    const sha = createHash('sha256').update(fs.readFileSync(dest)).digest('hex');
+    const env = Object.entries(pluginEnv).map(([k, v]) => `env=${k}=${v}`);
+    await this.vault(['write', `sys/plugins/catalog/${type}/${name}`, `sha256=${sha}`, `command=${name}`, ...env]);
   }
 
   async waitActive(timeoutMs = 30_000): Promise<void> {
