@@ -22,9 +22,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Pool } from 'pg';
 import { startPostgres, type PgServer } from '../test/support/postgres';
-import { PLUGIN_NAME, sleep, startDevVault, waitFor, type TlsMode, type VaultNode } from '../test/support/vault';
+import { PLUGIN_NAME, pluginProcesses, sleep, startDevVault, waitFor, type TlsMode, type VaultNode } from '../test/support/vault';
 import { drive, VaultHttp, type CellResult } from './load';
 import { summarise, summaryMarkdown } from './cpuprofile';
+import { cpuSnapshot, cpuSpent } from './proccpu';
 
 process.env.VAULT_BIN ??= '/work/shared/vault/vault';
 const GO_PLUGINS = path.join(path.dirname(process.env.VAULT_BIN), 'plugins');
@@ -35,6 +36,7 @@ const MODE = (process.env.BENCH_TLS_MODE ?? 'legacy') as TlsMode;
 const PROFILE = process.env.BENCH_PROFILE;
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 15);
 const ONLY = process.env.BENCH_ONLY?.split(',');
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** Connections to PostgreSQL on every side: the three plugins' max_open_connections and the raw pool. */
 const DB_POOL = 8;
 
@@ -135,15 +137,15 @@ async function setupDatabase(v: VaultNode, pg: PgServer, engines: Engine[], ours
   }
 }
 
-/** Revoke every lease of a database role between cells (outside the timing); leftovers are dropped and reported. */
-async function revokeCreds(v: VaultNode, raw: Pool, e: Engine): Promise<string> {
+/** Revoke every lease of a database role between cells (outside the timing); leftovers are dropped and counted. */
+async function revokeCreds(v: VaultNode, raw: Pool, e: Engine): Promise<{ seconds: number; left: number }> {
   const t0 = Date.now();
   await api(v, 'PUT', `sys/leases/revoke-prefix/database/creds/${e}`);
-  const secs = (Date.now() - t0) / 1000;
+  const seconds = (Date.now() - t0) / 1000;
   const left = Number((await raw.query(`SELECT count(*) AS n FROM pg_roles WHERE rolname LIKE 'v-%'`)).rows[0].n);
   if (left) await dropRoles(raw, 'v-%');
   await raw.query('VACUUM pg_authid, pg_auth_members');
-  return `revoke-prefix ${secs.toFixed(1)} s${left ? `, ${left} roles left behind (dropped)` : ''}`;
+  return { seconds, left };
 }
 
 async function dropRoles(raw: Pool, like: string): Promise<void> {
@@ -151,16 +153,60 @@ async function dropRoles(raw: Pool, like: string): Promise<void> {
 }
 
 type Side = Engine | 'raw';
-interface Cell { case: string; side: Side; result: CellResult }
+/** A cell's result with the CPU that Vault and the plugin process spent per successful request. */
+interface Measured extends CellResult { vaultMs?: number; pluginMs?: number }
+interface Cell { case: string; side: Side; result: Measured }
+interface SideSpec { side: Side; op: (h: VaultHttp) => Promise<void>; pluginPids: () => number[]; vault: boolean; cleanup?: (r: CellResult) => Promise<void> }
 
-async function cell(clients: number, op: (h: VaultHttp) => Promise<void>, addr: string): Promise<CellResult> {
-  const h = new VaultHttp(addr, 'root', clients);
+/** Several cells' worth of one side summed: rates from the totals; p50 the median of the rounds', p99 the worst. */
+function combine(parts: CellResult[]): CellResult {
+  const ok = parts.reduce((a, p) => a + p.ok, 0);
+  const seconds = parts.reduce((a, p) => a + p.seconds, 0);
+  const p50s = parts.map((p) => p.p50).sort((a, b) => a - b);
+  return {
+    clients: parts[0].clients, ok, errors: parts.reduce((a, p) => a + p.errors, 0), seconds, rate: ok / seconds,
+    p50: p50s[Math.floor(p50s.length / 2)], p99: Math.max(...parts.map((p) => p.p99)), firstError: parts.find((p) => p.firstError)?.firstError,
+  };
+}
+
+/**
+ * One row of cells at one concurrency: each side warmed up, then ROUNDS rounds in which every
+ * side runs SECONDS/ROUNDS in rotating order, so a change in the machine's background load
+ * falls on all sides alike. A side's cleanup (lease revocation) runs after each of its turns, untimed.
+ */
+async function measureRow(v: VaultNode, clients: number, specs: SideSpec[], shift: number): Promise<Map<Side, Measured>> {
+  const hs = new Map(specs.map((s) => [s.side, new VaultHttp(v.addr, 'root', clients)]));
+  const parts = new Map<Side, { res: CellResult[]; vaultMs: number; pluginMs: number }>(specs.map((s) => [s.side, { res: [], vaultMs: 0, pluginMs: 0 }]));
   try {
-    if (WARM_SECONDS > 0) await drive(clients, WARM_SECONDS * 1000, () => op(h));
-    return await drive(clients, SECONDS * 1000, () => op(h));
+    for (const s of specs) {
+      if (WARM_SECONDS <= 0) continue;
+      const w = await drive(clients, WARM_SECONDS * 1000, () => s.op(hs.get(s.side)!));
+      await s.cleanup?.(w);
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const s of rotate(specs, shift + r)) {
+        const vaultPid = v.pid!;
+        const pids = s.pluginPids();
+        const [v0, p0] = [cpuSnapshot([vaultPid]), cpuSnapshot(pids)];
+        const res = await drive(clients, (SECONDS * 1000) / ROUNDS, () => s.op(hs.get(s.side)!));
+        const [v1, p1] = [cpuSnapshot([vaultPid]), cpuSnapshot(pids)];
+        const acc = parts.get(s.side)!;
+        acc.res.push(res);
+        acc.vaultMs += cpuSpent(v0, v1);
+        acc.pluginMs += cpuSpent(p0, p1);
+        await s.cleanup?.(res);
+      }
+    }
   } finally {
-    h.close();
+    for (const h of hs.values()) h.close();
   }
+  const out = new Map<Side, Measured>();
+  for (const s of specs) {
+    const acc = parts.get(s.side)!;
+    const c = combine(acc.res);
+    out.set(s.side, { ...c, ...(s.vault && c.ok ? { vaultMs: acc.vaultMs / c.ok, pluginMs: s.side === 'builtin' ? 0 : acc.pluginMs / c.ok } : {}) });
+  }
+  return out;
 }
 
 const fmtRate = (r?: CellResult) => (r ? (r.rate >= 100 ? r.rate.toFixed(0) : r.rate.toFixed(1)) : '—');
@@ -256,17 +302,21 @@ async function main(): Promise<void> {
       return;
     }
 
+    const pidsOf = (file: string) => () => pluginProcesses(v.pluginDir, file).map((p) => p.pid);
+    const pluginPids = (e: Engine, goFile: string) => (e === 'ours' ? pidsOf(PLUGIN_NAME) : e === 'external' ? pidsOf(goFile) : () => []);
+    const show = (id: string, n: number, side: Side, r: Measured) => say(`${id} ${n} ${side}: ${fmtRate(r)} req/s` +
+      (r.vaultMs !== undefined ? `, CPU ms/req Vault ${r.vaultMs.toFixed(2)} plugin ${r.pluginMs!.toFixed(2)}` : '') + (r.errors ? `, ${r.errors} errors: ${r.firstError}` : ''));
     let row = 0;
     for (const c of cases) {
-      const op = (e: Engine) => {
+      const goFile = c.kind === 'transit' ? 'vault-transit-plugin' : 'vault-pki-plugin';
+      const specs: SideSpec[] = engines.map((e) => {
         const p = `${mountOf(c.kind, e)}/${c.path}`;
-        return (h: VaultHttp) => h.ok(c.method, p, c.body ? Buffer.from(JSON.stringify(c.body())) : undefined).then(() => undefined);
-      };
+        return { side: e, vault: true, pluginPids: pluginPids(e, goFile), op: (h) => h.ok(c.method, p, c.body ? Buffer.from(JSON.stringify(c.body())) : undefined).then(() => undefined) };
+      });
       for (const n of CLIENTS) {
-        for (const e of rotate(engines, row++)) {
-          const result = await cell(n, op(e), v.addr);
-          cells.push({ case: c.id, side: e, result });
-          say(`${c.id} ${n} ${e}: ${fmtRate(result)} req/s${result.errors ? `, ${result.errors} errors: ${result.firstError}` : ''}`);
+        for (const [side, result] of await measureRow(v, n, specs, row++)) {
+          cells.push({ case: c.id, side, result });
+          show(c.id, n, side, result);
         }
       }
     }
@@ -276,20 +326,21 @@ async function main(): Promise<void> {
         const exp = new Date(Date.now() + 3600_000).toISOString();
         await raw!.query(`CREATE ROLE "raw-${i++}-${randomBytes(4).toString('hex')}" WITH LOGIN PASSWORD 'A1a-${randomBytes(15).toString('base64url')}' VALID UNTIL '${exp}'`);
       };
+      const revokeSeconds = new Map<Side, number>();
+      const specs: SideSpec[] = [
+        ...engines.map((e): SideSpec => ({
+          side: e, vault: true, pluginPids: pluginPids(e, 'vault-postgresql-database-plugin'),
+          op: (h) => h.ok('GET', `database/creds/${e}`).then(() => undefined),
+          cleanup: async () => { const r = await revokeCreds(v, raw!, e); revokeSeconds.set(e, (revokeSeconds.get(e) ?? 0) + r.seconds); if (r.left) notes.push(`db-creds ${e}: ${r.left} roles left behind after revoke-prefix (dropped)`); },
+        })),
+        { side: 'raw', vault: false, pluginPids: () => [], op: rawOp, cleanup: async () => { await dropRoles(raw!, 'raw-%'); await raw!.query('VACUUM pg_authid, pg_auth_members'); } },
+      ];
       for (const n of CLIENTS) {
-        for (const side of rotate<Side>([...engines, 'raw'], row++)) {
-          let result: CellResult;
-          if (side === 'raw') {
-            result = await drive(n, WARM_SECONDS * 1000, rawOp).then(() => drive(n, SECONDS * 1000, rawOp));
-            await dropRoles(raw!, 'raw-%');
-            await raw!.query('VACUUM pg_authid, pg_auth_members');
-          } else {
-            result = await cell(n, (h) => h.ok('GET', `database/creds/${side}`).then(() => undefined), v.addr);
-            const note = await revokeCreds(v, raw!, side);
-            notes.push(`db-creds ${n} clients ${side}: ${result.ok + result.errors} requests; ${note}`);
-          }
+        revokeSeconds.clear();
+        for (const [side, result] of await measureRow(v, n, specs, row++)) {
           cells.push({ case: DB_CASE.id, side, result });
-          say(`${DB_CASE.id} ${n} ${side}: ${fmtRate(result)} req/s${result.errors ? `, ${result.errors} errors: ${result.firstError}` : ''}`);
+          show(DB_CASE.id, n, side, result);
+          if (side !== 'raw') notes.push(`db-creds ${n} clients ${side}: ${result.ok + result.errors} leases in the timed rounds, revoke-prefix ${revokeSeconds.get(side)!.toFixed(1)} s in all (warm-up included)`);
         }
       }
     }
@@ -307,7 +358,7 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   const date = new Date().toISOString().slice(0, 10);
   const out: string[] = [];
   out.push(`# bench/vault ${date}: one Vault 1.8.0-dev dev server (secrets plugins in the ${MODE === 'legacy' ? 'default, wrapping-token (VAULT_UNWRAP_TOKEN)' : 'AutoMTLS'} TLS mode), ` +
-    `keep-alive HTTP, ${SECONDS}s per cell after ${WARM_SECONDS}s warm-up; successful requests/s`);
+    `keep-alive HTTP; per cell ${SECONDS}s of load in ${ROUNDS} rounds interleaved with the other sides, after ${WARM_SECONDS}s warm-up; successful requests/s`);
   if (cases.length) {
     out.push('', `| case | clients | ours | ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external | ours/built-in | errors |`, '|---|---:|---:|---:|---:|---:|---:|---|');
     for (const c of cases) {
@@ -327,6 +378,17 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
       const errs = (['ours', 'external', 'builtin', 'raw'] as Side[]).map((s) => [s, get(DB_CASE.id, s, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([s, k]) => `${s} ${k}`).join(', ') || '0';
       out.push(`| ${n} | ${fmtRate(o)} | ${fmtRate(x)} | ${fmtRate(b)} | ${fmtRate(r)} | ${ratio(o, x)} | ${ratio(o, b)} | ${ratio(o, r)} | ${ratio(x, r)} | ${errs} |`);
     }
+  }
+  // CPU per request: what each side costs the machine, less sensitive to others' load than a rate.
+  const cpuAt = CLIENTS.includes(8) ? 8 : CLIENTS[0];
+  const cpu = (r?: Measured) => (r?.vaultMs === undefined ? '—' : `${r.vaultMs.toFixed(2)} + ${r.pluginMs!.toFixed(2)}`);
+  const cpuTotal = (r?: Measured) => (r?.vaultMs === undefined ? undefined : r.vaultMs + r.pluginMs!);
+  const cpuRatio = (a?: Measured, b?: Measured) => { const x = cpuTotal(a); const y = cpuTotal(b); return x !== undefined && y ? (x / y).toFixed(2) : '—'; };
+  out.push('', `CPU ms per successful request at ${cpuAt} clients, Vault's process + the plugin's process(es) (/proc utime+stime):`,
+    '', `| case | ours | ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external (total CPU) |`, '|---|---:|---:|---:|---:|');
+  for (const c of [...cases.map((x) => ({ id: x.id, label: x.label })), ...(db ? [DB_CASE] : [])]) {
+    const [o, x, b] = ENGINES.map((e) => get(c.id, e, cpuAt) as Measured | undefined);
+    out.push(`| ${c.label} | ${cpu(o)} | ${cpu(x)} | ${cpu(b)} | ${cpuRatio(o, x)} |`);
   }
   // The goals of the issue "Secrets role at least as fast as Vault's own Go plugins".
   out.push('', '| goal | case | 1 client | 8 clients | 32 clients | met |', '|---|---|---:|---:|---:|---|');
