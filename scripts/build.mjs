@@ -41,15 +41,18 @@ const nativeAddons = {
 // Cloud KMS adapters (and their SDKs) become separate bundles, loaded on first use, so
 // that the SDKs cost nothing at plugin start.
 const LAZY = ['awskms', 'gcpckms', 'azurekeyvault'];
+// Where the adapters live (and who imports them), by bundle name prefix: managed keys, and keymgmt's providers.
+const LAZY_DIRS = { keys: 'src/keys', keymgmt: 'src/secrets/keymgmt/providers' };
 const lazyAdapters = {
   name: 'lazy-adapters',
   setup(b) {
     b.onResolve({ filter: new RegExp(`^\\./(${LAZY.join('|')})$`) }, (args) => {
-      if (!args.importer.endsWith(path.join('src', 'keys', 'index.ts'))) return undefined;
-      return { path: path.resolve(args.resolveDir, args.path + '.ts'), namespace: 'lazy-adapter' };
+      const prefix = Object.keys(LAZY_DIRS).find((p) => args.importer === path.join(root, LAZY_DIRS[p], 'index.ts'));
+      if (!prefix) return undefined;
+      return { path: path.resolve(args.resolveDir, args.path + '.ts'), namespace: 'lazy-adapter', pluginData: prefix };
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-adapter' }, (args) => {
-      const asset = `keys-${path.basename(args.path, '.ts')}.js`;
+      const asset = `${args.pluginData}-${path.basename(args.path, '.ts')}.js`;
       assets[asset] = path.join(dist, 'lazy', asset);
       return {
         contents: `module.exports = require(${JSON.stringify(path.join(root, 'src/goplugin/native.ts'))}).loadLazyBundle(${JSON.stringify(asset)}, ${JSON.stringify(args.path)});`,
@@ -79,8 +82,10 @@ const common = {
   },
 };
 fs.mkdirSync(path.join(dist, 'lazy'), { recursive: true });
-for (const name of LAZY) {
-  await build({ ...common, entryPoints: [path.join(root, 'src/keys', `${name}.ts`)], outfile: path.join(dist, 'lazy', `keys-${name}.js`), plugins: [nativeAddons] });
+for (const [prefix, dir] of Object.entries(LAZY_DIRS)) {
+  for (const name of LAZY) {
+    await build({ ...common, entryPoints: [path.join(root, dir, `${name}.ts`)], outfile: path.join(dist, 'lazy', `${prefix}-${name}.js`), plugins: [nativeAddons] });
+  }
 }
 
 const bundle = path.join(dist, 'main.js');

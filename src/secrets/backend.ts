@@ -6,8 +6,9 @@ import { ManagedKeys, keyErrorToUser } from './managed-keys';
 import { transit, autoRotate } from './transit';
 import type { Transit } from './transit/context';
 import { pkiPaths } from './pki';
+import { keymgmtPaths, KEYMGMT_HELP } from './keymgmt';
 
-export const ENGINES = ['transit', 'pki'] as const;
+export const ENGINES = ['transit', 'pki', 'keymgmt'] as const;
 export type Engine = (typeof ENGINES)[number];
 
 const TRANSIT_HELP = 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.';
@@ -28,8 +29,8 @@ export class SecretsBackend {
     this.managedKeys = new ManagedKeys(storage);
     const t = transit(storage, this.managedKeys);
     this.transit = t.ctx;
-    const engineHelp = engine === 'pki' ? PKI_HELP : TRANSIT_HELP;
-    this.router = new Router([...this.managedKeys.paths(), ...(engine === 'pki' ? pkiPaths(this.managedKeys) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
+    const engineHelp = engine === 'pki' ? PKI_HELP : engine === 'keymgmt' ? KEYMGMT_HELP : TRANSIT_HELP;
+    this.router = new Router([...this.managedKeys.paths(), ...(engine === 'pki' ? pkiPaths(this.managedKeys) : engine === 'keymgmt' ? keymgmtPaths(storage) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
   }
 
   handle(op: Operation | 'rollback', path: string, data: Record<string, unknown>, ctx: { displayName: string; mountPoint: string }): Promise<Response | undefined> {

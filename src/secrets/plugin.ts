@@ -2,16 +2,28 @@
 // one mount per process; version 5 many, each call naming its mount in the
 // `multiplex_id` metadata. Setup dials the broker id Vault gives to reach its Storage:
 // every piece of state goes there, none stays in the process.
+//
+// Vault 1.8 starts the plugin once in metadata mode (plain gRPC, no client certificate)
+// to learn its type and special paths; that process serves nothing else (see
+// registerMetadataOnly). Vault 1.8 sets no deadline on its calls and only cancels them:
+// a cancelled request stops its storage calls (withRequestSignal).
 import * as grpc from '@grpc/grpc-js';
 import { clientCtor, serviceDef } from '../goplugin/protos';
 import { Broker } from '../goplugin/broker';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
-import { GrpcStorage, type Storage } from '../storage/storage';
+import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
 import { UserError, type Operation, type Response } from './framework';
 import { ENGINES, SecretsBackend, type Engine } from './backend';
 
 const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
+/** Request data nested deeper than this is refused (a 400) before it is parsed. */
+export const MAX_DATA_DEPTH = 64;
+// What Vault learns of the plugin, the same in metadata mode and in service: a logical
+// (secrets) backend, and the paths it wants seal-wrapped.
+const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
+const specialPathsHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+  cb(null, { paths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/'] } });
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
 interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string }
@@ -39,6 +51,82 @@ export function toReply(res: Response | undefined, e?: unknown): { response?: ob
   return { response: { data: res.data ? JSON.stringify(res.data) : '', warnings: res.warnings ?? [] } };
 }
 
+/** toReply, where building the reply itself may fail (e.g. JSON.stringify of a cyclic or too deep value): then an error reply. */
+function safeReply(build: () => { response?: object; err?: object }): { response?: object; err?: object } {
+  try {
+    return build();
+  } catch (e) {
+    return toReply(undefined, new Error(`the response could not be encoded: ${(e as Error).message}`));
+  }
+}
+
+/** Does JSON text nest arrays/objects deeper than `max`? One pass, no recursion (so no stack to exhaust). */
+export function jsonNestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) { if (++depth > max) return true; }
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * A SystemView TTL in whole seconds. Vault sends Go's time.Duration, i.e. nanoseconds, as
+ * an int64 (decoded as a decimal string to keep every digit); anything unreadable is 0 (unknown).
+ */
+export function ttlSeconds(ns: string | number | null | undefined): number {
+  try {
+    const v = BigInt(ns ?? 0);
+    return v > 0n ? Number(v / 1_000_000_000n) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function validEngine(config: Record<string, string> | undefined): { engine: Engine } | { err: string } {
+  const engine = (config?.engine ?? 'transit') as Engine;
+  return ENGINES.includes(engine) ? { engine } : { err: `unknown engine "${String(engine).slice(0, 40)}": mount with -options=engine=transit or engine=pki` };
+}
+
+/**
+ * Metadata mode: Vault 1.8 mounts a plugin by starting it with VAULT_PLUGIN_METADATA_MODE=true
+ * over plain gRPC and calling Setup, SpecialPaths, Type and Cleanup, then stops it. That
+ * process needs nothing more, and, with no client certificate, anyone local could reach it:
+ * so Setup only checks the configuration (no broker dial, no storage: Vault's own plugins
+ * would dial the no-op storage it serves then) and every other call is refused.
+ */
+function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
+  const log = ctx.log;
+  const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+    log.warn('refused in metadata mode', { rpc });
+    cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
+  };
+  // Logged so an operator can see what Vault asks of this process.
+  const served = <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
+    log.debug('metadata mode call', { rpc });
+    fn(call, cb);
+  };
+  server.addService(serviceDef('pb.Backend'), {
+    Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
+      const v = validEngine(call.request.Config);
+      cb(null, { err: 'err' in v ? v.err : '' });
+    }),
+    Type: served('Type', typeHandler),
+    SpecialPaths: served('SpecialPaths', specialPathsHandler),
+    Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
+    Initialize: refuse('Initialize'),
+    InvalidateKey: refuse('InvalidateKey'),
+    HandleRequest: refuse('HandleRequest'),
+    HandleExistenceCheck: refuse('HandleExistenceCheck'),
+  });
+}
+
 function register(multiplexed: boolean) {
   return (server: grpc.Server, ctx: RuntimeContext) => {
     const log: Logger = ctx.log;
@@ -53,6 +141,7 @@ function register(multiplexed: boolean) {
     const requestArgs = (req: PbRequest) => {
       let data: Record<string, unknown> = {};
       if (req.data) {
+        if (jsonNestedDeeperThan(req.data, MAX_DATA_DEPTH)) throw new UserError(`request data is nested deeper than ${MAX_DATA_DEPTH} levels`);
         const parsed = JSON.parse(req.data);
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) data = parsed;
       }
@@ -62,17 +151,18 @@ function register(multiplexed: boolean) {
     server.addService(serviceDef('pb.Backend'), {
       Setup: (call: grpc.ServerUnaryCall<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const id = multiplexId(call, multiplexed);
-        const engine = (call.request.Config?.engine ?? 'transit') as Engine;
-        if (!ENGINES.includes(engine)) {
-          cb(null, { err: `unknown engine "${String(engine).slice(0, 40)}": mount with -options=engine=transit or engine=pki` });
+        const v = validEngine(call.request.Config);
+        if ('err' in v) {
+          cb(null, { err: v.err });
           return;
         }
+        const { engine } = v;
         ctx.broker.dialChannel(call.request.broker_id).then((channel) => {
           const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
           const sys = Broker.client(channel, clientCtor('pb.SystemView'));
           const system = {
             maxLeaseTtl: () => new Promise<number>((resolve) => (sys as unknown as { MaxLeaseTTL: Function }).MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
-              (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : Number(r?.TTL ?? 0)))),
+              (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL)))),
           };
           const old = mounts.get(id);
           if (old) { void old.backend.cleanup(); old.channel.close(); }
@@ -81,8 +171,8 @@ function register(multiplexed: boolean) {
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
       },
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-      Type: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 }),
-      SpecialPaths: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/'] } }),
+      Type: typeHandler,
+      SpecialPaths: specialPathsHandler,
       Cleanup: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const id = multiplexId(call, multiplexed);
         const m = mounts.get(id);
@@ -97,37 +187,52 @@ function register(multiplexed: boolean) {
         let args: ReturnType<typeof requestArgs>;
         try {
           args = requestArgs(call.request.request ?? {});
-        } catch {
-          cb(null, toReply(undefined, new UserError('request data is not a JSON object')));
+        } catch (e) {
+          cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object')));
           return;
         }
+        const cancelled = cancellation(call);
         const run = async () => {
           if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
           const m = mountOf(multiplexId(call, multiplexed));
-          return m.backend.handle(args.op as Operation | 'rollback', args.path, args.data, {
+          return withRequestSignal(cancelled, () => m.backend.handle(args.op as Operation | 'rollback', args.path, args.data, {
             displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '',
-          });
+          }));
         };
-        run().then((res) => cb(null, toReply(res)), (e) => {
-          if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
-          cb(null, toReply(undefined, e));
+        run().then((res) => cb(null, safeReply(() => toReply(res))), (e) => {
+          if (cancelled.aborted) log.debug('request cancelled by Vault', { path: args.path, operation: args.op });
+          else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
+          cb(null, safeReply(() => toReply(undefined, e)));
         });
       },
       HandleExistenceCheck: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const path = String(call.request.request?.path ?? '');
-        Promise.resolve().then(() => mountOf(multiplexId(call, multiplexed)).backend.exists(path)).then(
+        const cancelled = cancellation(call);
+        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(multiplexId(call, multiplexed)).backend.exists(path))).then(
           (r) => cb(null, { check_found: r.found, exists: r.exists }),
-          (e) => cb(null, { check_found: false, exists: false, err: toReply(undefined, e).err }),
+          (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
         );
       },
-    });
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
     });
   };
 }
 
+/** Aborts when Vault cancels the call (its only signal: Vault 1.8 sets no deadlines). */
+function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const ac = new AbortController();
+  if (call.cancelled) ac.abort();
+  else call.once('cancelled', () => ac.abort());
+  return ac.signal;
+}
+
 export function backendVersions(): VersionedServices {
-  return { 4: register(false), 5: register(true) };
+  const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
+    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx);
+    else register(multiplexed)(server, ctx);
+    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
+      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
+    });
+  };
+  return { 4: role(false), 5: role(true) };
 }
 

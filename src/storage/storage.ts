@@ -1,6 +1,7 @@
 // Where a secrets engine keeps its state: Vault's storage, reached back over the
 // go-plugin broker (encrypted at rest by Vault's barrier, replicated with Vault).
 // Nothing is kept only in the plugin process or on its disk.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as grpc from '@grpc/grpc-js';
 
 export interface Storage {
@@ -20,7 +21,22 @@ export async function putJson(s: Storage, key: string, value: unknown): Promise<
   await s.put(key, Buffer.from(JSON.stringify(value)));
 }
 
-type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void;
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => grpc.ClientUnaryCall;
+
+// The request a storage call is made for, without threading it through every engine:
+// Vault 1.8 sets no deadline on its calls and only cancels them, so when the caller goes
+// away the storage calls of its request stop (in flight ones are cancelled, later ones
+// refused) instead of running to their own deadline.
+const requestSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** Run `fn` so that the storage calls it makes stop once `signal` aborts. */
+export function withRequestSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  return requestSignal.run(signal, fn);
+}
+
+export class RequestCancelled extends Error {
+  constructor() { super('the request was cancelled by Vault'); }
+}
 
 /** Vault's pb.Storage service as a client. Errors come back in the reply's err field. */
 export class GrpcStorage implements Storage {
@@ -28,12 +44,18 @@ export class GrpcStorage implements Storage {
 
   private call<R extends { err?: string }>(method: string, req: unknown): Promise<R> {
     const fn = (this.client as unknown as Record<string, Unary>)[method].bind(this.client);
+    const signal = requestSignal.getStore();
+    if (signal?.aborted) return Promise.reject(new RequestCancelled());
     return new Promise((resolve, reject) => {
-      fn(req, this.metadata(), { deadline: Date.now() + this.timeoutMs }, (e, r: R) => {
-        if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`));
+      const onAbort = (): void => inFlight.cancel();
+      const inFlight = fn(req, this.metadata(), { deadline: Date.now() + this.timeoutMs }, (e, r: R) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (e && signal?.aborted) reject(new RequestCancelled());
+        else if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`));
         else if (r?.err) reject(new Error(`storage ${method}: ${r.err}`));
         else resolve(r);
       });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -3,14 +3,24 @@
 // not just present), the key exists and is enabled, the key usage and the algorithm fit
 // the key, digest sizes; and it can be told to throttle or fail with 5xx.
 import * as http from 'node:http';
-import { constants, createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { pssEncode, digestInfo } from '../../src/keys/crypto';
 
 type Spec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
-interface Key { id: string; arn: string; spec: Spec; usage: 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT'; priv?: KeyObject; secret?: Buffer; enabled: boolean }
+type KeyState = 'Enabled' | 'Disabled' | 'PendingImport' | 'PendingDeletion';
+interface Key {
+  id: string; arn: string; spec: Spec; usage: 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT'; priv?: KeyObject; secret?: Buffer; enabled: boolean;
+  state: KeyState; origin: 'AWS_KMS' | 'EXTERNAL'; description: string; tags: Array<{ TagKey: string; TagValue: string }>;
+  /** The outstanding import parameters (GetParametersForImport), as KMS keeps them. */
+  importParams?: { token: Buffer; wrapping: KeyObject; algorithm: string; validTo: number };
+}
+/** A fault for one operation: before it runs (nothing done), or after it ran (the reply is lost). */
+interface Fault { op: string; when: 'before' | 'after'; n: number; status: number; type: string }
+const WRAPPING_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256'];
+const CURVE_OF: Record<string, string> = { ECC_NIST_P256: 'prime256v1', ECC_NIST_P384: 'secp384r1', ECC_NIST_P521: 'secp521r1' };
 
 const SIGNING: Record<string, string[]> = {
   ECC_NIST_P256: ['ECDSA_SHA_256'], ECC_NIST_P384: ['ECDSA_SHA_384'], ECC_NIST_P521: ['ECDSA_SHA_512'],
@@ -31,6 +41,11 @@ export interface AwsKmsEmulator {
   /** The next n requests get ThrottlingException (400) or a 5xx. */
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
+  /** The next n calls of `op` fail: `before` it runs, or `after` it ran (the caller never learns it succeeded). */
+  faultOn(op: string, n: number, opts?: { when?: 'before' | 'after'; status?: number; type?: string }): void;
+  /** Every key, for tests to inspect what reached "KMS". */
+  allKeys(): Key[];
+  aliasTarget(alias: string): string | undefined;
   /** Requests seen, by operation. */
   calls: string[];
   close(): Promise<void>;
@@ -47,11 +62,17 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   let fail = 0;
   let failStatus = 500;
   const calls: string[] = [];
+  const faults: Fault[] = [];
+  const wrappingKeys = new Map<number, KeyObject>();
 
-  const createKey = (spec: Spec, usage?: Key['usage'], alias?: string): Key => {
+  const createKey = (spec: Spec, usage?: Key['usage'], alias?: string, external = false, description = '', tags: Key['tags'] = []): Key => {
     const id = randomUUID();
-    const k: Key = { id, arn: `arn:aws:kms:${region}:111122223333:key/${id}`, spec, usage: usage ?? (spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY'), enabled: true };
-    if (spec === 'SYMMETRIC_DEFAULT') k.secret = randomBytes(32);
+    const k: Key = {
+      id, arn: `arn:aws:kms:${region}:111122223333:key/${id}`, spec, usage: usage ?? (spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY'), enabled: true,
+      state: external ? 'PendingImport' : 'Enabled', origin: external ? 'EXTERNAL' : 'AWS_KMS', description, tags,
+    };
+    if (external) { /* material comes from ImportKeyMaterial */ }
+    else if (spec === 'SYMMETRIC_DEFAULT') k.secret = randomBytes(32);
     else if (spec.startsWith('ECC')) k.priv = generateKeyPairSync('ec', { namedCurve: { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521' }[spec as 'ECC_NIST_P256'] }).privateKey;
     else k.priv = generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) }).privateKey;
     keys.set(id, k);
@@ -59,32 +80,155 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     return k;
   };
 
-  const find = (keyId: unknown): Key => {
+  /** Any key, whatever its state (management calls). */
+  const lookup = (keyId: unknown): Key => {
     if (typeof keyId !== 'string' || !keyId) throw new KmsError('ValidationException', 'KeyId is required');
     const id = keyId.startsWith('alias/') ? aliases.get(keyId) : keyId.startsWith('arn:') ? keyId.split('/').pop() : keyId;
     const k = id && keys.get(id);
     if (!k) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
-    if (!k.enabled) throw new KmsError('DisabledException', `${k.arn} is disabled.`);
     return k;
   };
+  /** A key usable for cryptography: enabled, with material. */
+  const find = (keyId: unknown): Key => {
+    const k = lookup(keyId);
+    if (!k.enabled || k.state === 'Disabled') throw new KmsError('DisabledException', `${k.arn} is disabled.`);
+    if (k.state !== 'Enabled') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state === 'PendingImport' ? 'pending import' : 'pending deletion'}.`);
+    return k;
+  };
+  const aliasName = (v: unknown) => {
+    const name = String(v ?? '');
+    if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(name) || name.startsWith('alias/aws/')) throw new KmsError('ValidationException', `invalid alias name ${name}`);
+    return name;
+  };
+
+  /** Unwrap what ImportKeyMaterial got, the way KMS does, and check it fits the key spec. */
+  function unwrapMaterial(k: Key, blob: Buffer): Buffer {
+    const p = k.importParams!;
+    const hash = p.algorithm.endsWith('SHA_1') ? 'sha1' : 'sha256';
+    const modBytes = (createPublicKey(p.wrapping).asymmetricKeyDetails!.modulusLength! + 7) >> 3;
+    let material: Buffer;
+    try {
+      if (p.algorithm.startsWith('RSAES_OAEP')) material = privateDecrypt({ key: p.wrapping, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, blob);
+      else {
+        const kek = privateDecrypt({ key: p.wrapping, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, blob.subarray(0, modBytes));
+        const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+        material = Buffer.concat([d.update(blob.subarray(modBytes)), d.final()]);
+      }
+    } catch { throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be unwrapped with the import parameters.'); }
+    if (k.spec === 'SYMMETRIC_DEFAULT') {
+      if (material.length !== 32) throw new KmsError('IncorrectKeyMaterialException', 'Symmetric key material must be 256 bits.');
+      return material;
+    }
+    if (p.algorithm.startsWith('RSAES_OAEP')) throw new KmsError('ValidationException', `${p.algorithm} cannot wrap asymmetric key material; use RSA_AES_KEY_WRAP_SHA_*`);
+    let priv: KeyObject;
+    try { priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' }); } catch { throw new KmsError('IncorrectKeyMaterialException', 'Key material is not a PKCS#8 private key.'); }
+    const det = priv.asymmetricKeyDetails!;
+    const fits = k.spec.startsWith('RSA') ? priv.asymmetricKeyType === 'rsa' && det.modulusLength === Number(k.spec.slice(4)) : priv.asymmetricKeyType === 'ec' && det.namedCurve === CURVE_OF[k.spec];
+    if (!fits) throw new KmsError('IncorrectKeyMaterialException', `The key material does not match key spec ${k.spec}.`);
+    return material;
+  }
   const b64 = (v: unknown, what: string) => {
     if (typeof v !== 'string') throw new KmsError('ValidationException', `${what} is required`);
     return Buffer.from(v, 'base64');
   };
   const meta = (k: Key) => ({
-    KeyId: k.id, Arn: k.arn, KeySpec: k.spec, CustomerMasterKeySpec: k.spec, KeyUsage: k.usage, KeyState: 'Enabled', Enabled: true,
+    KeyId: k.id, Arn: k.arn, KeySpec: k.spec, CustomerMasterKeySpec: k.spec, KeyUsage: k.usage, KeyState: k.state, Enabled: k.state === 'Enabled',
+    Origin: k.origin, Description: k.description, ...(k.origin === 'EXTERNAL' ? { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' } : {}),
     ...(k.usage === 'SIGN_VERIFY' ? { SigningAlgorithms: signingAlgs(k.spec) } : { EncryptionAlgorithms: k.spec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] }),
   });
   const context = (c: unknown) => Buffer.from(JSON.stringify(Object.entries((c ?? {}) as Record<string, string>).sort()));
 
   const ops: Record<string, (b: Record<string, unknown>) => unknown> = {
-    DescribeKey: (b) => ({ KeyMetadata: meta(find(b.KeyId)) }),
-    CreateKey: (b) => ({ KeyMetadata: meta(createKey((b.KeySpec ?? 'SYMMETRIC_DEFAULT') as Spec, b.KeyUsage as Key['usage'])) }),
+    DescribeKey: (b) => ({ KeyMetadata: meta(lookup(b.KeyId)) }),
+    CreateKey: (b) => {
+      const spec = (b.KeySpec ?? 'SYMMETRIC_DEFAULT') as Spec;
+      if (!['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521'].includes(spec)) throw new KmsError('ValidationException', `KeySpec ${spec} is not supported`);
+      const usage = (b.KeyUsage ?? 'ENCRYPT_DECRYPT') as Key['usage'];
+      if ((spec === 'SYMMETRIC_DEFAULT' && usage !== 'ENCRYPT_DECRYPT') || (spec.startsWith('ECC') && usage !== 'SIGN_VERIFY')) throw new KmsError('ValidationException', `KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
+      if (b.Origin !== undefined && b.Origin !== 'AWS_KMS' && b.Origin !== 'EXTERNAL') throw new KmsError('ValidationException', `Origin ${b.Origin} is not supported`);
+      return { KeyMetadata: meta(createKey(spec, usage, undefined, b.Origin === 'EXTERNAL', String(b.Description ?? ''), (b.Tags ?? []) as Key['tags'])) };
+    },
+    ListKeys: (b) => {
+      const all = [...keys.values()];
+      const start = b.Marker ? Number(b.Marker) : 0;
+      const limit = Math.min(Number(b.Limit ?? 100), 1000);
+      const page = all.slice(start, start + limit);
+      const more = start + limit < all.length;
+      return { Keys: page.map((k) => ({ KeyId: k.id, KeyArn: k.arn })), Truncated: more, ...(more ? { NextMarker: String(start + limit) } : {}) };
+    },
+    GetParametersForImport: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.origin !== 'EXTERNAL') throw new KmsError('UnsupportedOperationException', `${k.arn} origin is AWS_KMS which is not valid for this operation.`);
+      if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
+      const algorithm = String(b.WrappingAlgorithm ?? '');
+      if (!WRAPPING_ALGORITHMS.includes(algorithm)) throw new KmsError('ValidationException', `WrappingAlgorithm ${algorithm} is not supported`);
+      const bits = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 }[String(b.WrappingKeySpec)];
+      if (!bits) throw new KmsError('ValidationException', `WrappingKeySpec ${b.WrappingKeySpec} is not supported`);
+      // KMS makes a new wrapping key pair per call; one per size here keeps tests fast.
+      const wrapping = wrappingKeys.get(bits) ?? generateKeyPairSync('rsa', { modulusLength: bits }).privateKey;
+      wrappingKeys.set(bits, wrapping);
+      const validTo = Math.floor(Date.now() / 1000) + 86400;
+      k.importParams = { token: randomBytes(64), wrapping, algorithm, validTo };
+      return { KeyId: k.arn, ImportToken: k.importParams.token.toString('base64'), PublicKey: createPublicKey(wrapping).export({ type: 'spki', format: 'der' }).toString('base64'), ParametersValidTo: validTo };
+    },
+    ImportKeyMaterial: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.origin !== 'EXTERNAL') throw new KmsError('UnsupportedOperationException', `${k.arn} origin is AWS_KMS which is not valid for this operation.`);
+      if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
+      const token = b64(b.ImportToken, 'ImportToken');
+      const p = k.importParams;
+      if (!p || p.token.length !== token.length || !timingSafeEqual(p.token, token) || p.validTo * 1000 < Date.now()) throw new KmsError('InvalidImportTokenException', 'The import token is invalid or expired for this key.');
+      if (b.ExpirationModel === 'KEY_MATERIAL_EXPIRES' && !b.ValidTo) throw new KmsError('ValidationException', 'ValidTo is required when key material expires');
+      const material = unwrapMaterial(k, b64(b.EncryptedKeyMaterial, 'EncryptedKeyMaterial'));
+      const had = k.secret ?? (k.priv?.export({ type: 'pkcs8', format: 'der' }) as Buffer | undefined);
+      if (had && !had.equals(material)) throw new KmsError('IncorrectKeyMaterialException', 'The key material is not the material previously imported into this key.');
+      if (k.spec === 'SYMMETRIC_DEFAULT') k.secret = material;
+      else k.priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+      if (k.state === 'PendingImport') k.state = 'Enabled';
+      return {};
+    },
+    EnableKey: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.state === 'PendingImport' || k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
+      k.state = 'Enabled';
+      return {};
+    },
+    DisableKey: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.state === 'PendingImport' || k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
+      k.state = 'Disabled';
+      return {};
+    },
+    ScheduleKeyDeletion: (b) => {
+      const k = lookup(b.KeyId);
+      const days = Number(b.PendingWindowInDays ?? 30);
+      if (!Number.isInteger(days) || days < 7 || days > 30) throw new KmsError('ValidationException', 'PendingWindowInDays must be between 7 and 30');
+      if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
+      k.state = 'PendingDeletion';
+      return { KeyId: k.arn, DeletionDate: Math.floor(Date.now() / 1000) + days * 86400, KeyState: 'PendingDeletion', PendingWindowInDays: days };
+    },
+    CancelKeyDeletion: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.state !== 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is not pending deletion.`);
+      k.state = 'Disabled';
+      return { KeyId: k.arn };
+    },
+    UpdateAlias: (b) => {
+      const name = aliasName(b.AliasName);
+      if (!aliases.has(name)) throw new KmsError('NotFoundException', `Alias ${name} does not exist`);
+      aliases.set(name, lookup(b.TargetKeyId).id);
+      return {};
+    },
+    DeleteAlias: (b) => {
+      const name = aliasName(b.AliasName);
+      if (!aliases.delete(name)) throw new KmsError('NotFoundException', `Alias ${name} does not exist`);
+      return {};
+    },
     CreateAlias: (b) => {
       const name = String(b.AliasName ?? '');
       if (!name.startsWith('alias/')) throw new KmsError('ValidationException', 'AliasName must start with alias/');
       if (aliases.has(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${name} already exists`);
-      aliases.set(name, find(b.TargetKeyId).id);
+      aliases.set(name, lookup(b.TargetKeyId).id);
       return {};
     },
     GetPublicKey: (b) => {
@@ -190,11 +334,18 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       try {
         if (throttle > 0) { throttle--; throw new KmsError('ThrottlingException', 'Rate exceeded'); }
         if (fail > 0) { fail--; throw new KmsError('KMSInternalException', 'internal error', failStatus); }
+        const fault = (when: Fault['when']) => {
+          const f = faults.find((x) => x.op === op && x.when === when && x.n > 0);
+          if (f) { f.n--; throw new KmsError(f.type, `injected ${f.status === 400 ? 'throttling' : 'failure'} ${when} ${op}`, f.status); }
+        };
+        fault('before');
         const body = Buffer.concat(chunks);
         await checkSignature(req, body, (server.address() as { port: number }).port);
         const fn = ops[op];
         if (!fn) throw new KmsError('UnknownOperationException', `unknown operation ${op}`);
-        send(200, fn(JSON.parse(body.toString() || '{}')));
+        const out = fn(JSON.parse(body.toString() || '{}'));
+        fault('after');
+        send(200, out);
       } catch (e) {
         if (e instanceof KmsError) send(e.status, { __type: e.type, message: e.message });
         else send(500, { __type: 'KMSInternalException', message: (e as Error).message });
@@ -207,6 +358,12 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     region, accessKeyId, secretAccessKey, createKey, calls,
     throttleNext: (n) => { throttle = n; },
     failNext: (n, status = 500) => { fail = n; failStatus = status; },
+    faultOn: (op, n, o = {}) => {
+      const status = o.status ?? 500;
+      faults.push({ op, n, when: o.when ?? 'before', status, type: o.type ?? (status === 400 ? 'ThrottlingException' : 'KMSInternalException') });
+    },
+    allKeys: () => [...keys.values()],
+    aliasTarget: (a) => aliases.get(a),
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

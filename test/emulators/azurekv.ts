@@ -5,11 +5,13 @@
 // token it issued; keys have key_ops, algorithms must fit the key; unknown keys are
 // 404 KeyNotFound; and it can answer 429 (with Retry-After) or 5xx on demand.
 import * as https from 'node:https';
-import { constants, createCipheriv, createDecipheriv, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { digestInfo, pssEncode, derToRaw } from '../../src/keys/crypto';
 
-interface Key { name: string; version: string; kty: string; crv?: 'P-256' | 'P-384' | 'P-521'; ops: string[]; priv?: KeyObject; secret?: Buffer }
+interface Key { name: string; version: string; kty: string; crv?: 'P-256' | 'P-384' | 'P-521'; ops: string[]; priv?: KeyObject; secret?: Buffer; enabled?: boolean; tags?: Record<string, string>; imported?: boolean }
+/** A fault for requests whose "METHOD /path" starts with `route`: before it runs, or after it ran (the reply is lost). */
+interface Fault { route: string; when: 'before' | 'after'; n: number; status: number }
 
 export interface AzureKvEmulator {
   base: string;
@@ -21,6 +23,10 @@ export interface AzureKvEmulator {
   createKey(name: string, kty: 'EC' | 'EC-HSM' | 'RSA' | 'RSA-HSM' | 'oct-HSM', opts?: { crv?: 'P-256' | 'P-384' | 'P-521'; size?: number; ops?: string[] }): Key;
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
+  faultOn(route: string, n: number, opts?: { when?: 'before' | 'after'; status?: number }): void;
+  /** Every version of a key, oldest first; deleted keys. */
+  versionsOf(name: string): Key[];
+  deleted: Map<string, Key[]>;
   calls: string[];
   tokensIssued: number;
   close(): Promise<void>;
@@ -30,6 +36,10 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
   const tenantId = randomUUID(), clientId = randomUUID(), clientSecret = 'azs~' + randomBytes(20).toString('base64url');
   const tokens = new Set<string>();
   const keys = new Map<string, Key>();
+  /** Every version of each key, oldest first; `keys` holds the current (newest) one. */
+  const history = new Map<string, Key[]>();
+  const deleted = new Map<string, Key[]>();
+  const faults: Fault[] = [];
   const calls: string[] = [];
   let throttle = 0, fail = 0, failStatus = 500;
   const state = { tokensIssued: 0 };
@@ -41,17 +51,37 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
     else if (kty.startsWith('RSA')) k.priv = generateKeyPairSync('rsa', { modulusLength: o.size ?? 2048 }).privateKey;
     else k.secret = randomBytes(32);
     keys.set(name, k);
+    history.set(name, [...(history.get(name) ?? []), k]);
+    return k;
+  };
+  /** importKey: a new version from a private JWK, as Key Vault does (base64url fields, Hsm flag, key_ops). */
+  const importKey = (name: string, body: Record<string, any>): Key => {
+    const jwk = body.key ?? {};
+    const kty = String(jwk.kty ?? '').replace(/-HSM$/, '');
+    if (kty !== 'RSA' && kty !== 'EC') throw new Http(400, 'BadParameter', `Key type ${jwk.kty} cannot be imported into a vault (RSA and EC only).`);
+    if (!jwk.d) throw new Http(400, 'BadParameter', 'The key to import must include its private part.');
+    let priv: KeyObject;
+    try { priv = createPrivateKey({ format: 'jwk', key: Object.fromEntries(Object.entries(jwk).filter(([f]) => ['kty', 'n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'crv', 'x', 'y'].includes(f)).map(([f, v]) => [f, f === 'kty' ? kty : v])) as never }); }
+    catch { throw new Http(400, 'BadParameter', 'The JSON Web Key is not a valid private key.'); }
+    const ops: string[] = jwk.key_ops ?? ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'];
+    if (kty === 'EC' && ops.some((o) => o !== 'sign' && o !== 'verify')) throw new Http(400, 'BadParameter', 'EC keys support only sign and verify.');
+    if (kty === 'RSA' && (priv.asymmetricKeyDetails!.modulusLength ?? 0) < 2048) throw new Http(400, 'BadParameter', 'RSA keys must be at least 2048 bits.');
+    const k: Key = { name, version: randomBytes(16).toString('hex'), kty: body.Hsm ? `${kty}-HSM` : kty, ops, priv, enabled: body.attributes?.enabled ?? true, tags: body.tags, imported: true };
+    if (kty === 'EC') k.crv = jwk.crv;
+    keys.set(name, k);
+    history.set(name, [...(history.get(name) ?? []), k]);
     return k;
   };
   const bundle = (k: Key) => {
     const jwk: Record<string, unknown> = { kid: `${base}/keys/${k.name}/${k.version}`, kty: k.kty, key_ops: k.ops };
     if (k.priv) Object.assign(jwk, Object.fromEntries(Object.entries(createPublicKey(k.priv).export({ format: 'jwk' })).filter(([f]) => ['crv', 'x', 'y', 'n', 'e'].includes(f))));
-    return { key: jwk, attributes: { enabled: true, created: Math.floor(Date.now() / 1000), recoveryLevel: 'Recoverable' } };
+    return { key: jwk, attributes: { enabled: k.enabled ?? true, created: Math.floor(Date.now() / 1000), recoveryLevel: 'Recoverable' }, ...(k.tags ? { tags: k.tags } : {}) };
   };
   class Http extends Error { constructor(readonly status: number, readonly code: string, msg: string) { super(msg); } }
   const b64u = (v: unknown) => { if (typeof v !== 'string') throw new Http(400, 'BadParameter', 'value is required'); return Buffer.from(v, 'base64url'); };
 
   function keyOp(k: Key, op: string, body: Record<string, unknown>): unknown {
+    if (k.enabled === false) throw new Http(403, 'Forbidden', `Operation ${op} is not allowed on a disabled key.`);
     if (!k.ops.includes(op)) throw new Http(403, 'Forbidden', `Operation ${op} is not permitted on this key.`);
     const alg = String(body.alg ?? '');
     const kid = `${base}/keys/${k.name}/${k.version}`;
@@ -142,7 +172,18 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
         if (!url.searchParams.get('api-version')) throw new Http(400, 'MissingApiVersionParameter', 'api-version is required');
         if (throttle > 0) { throttle--; return send(429, { error: { code: 'Throttled', message: 'Rate limit exceeded' } }, { 'retry-after': '0' }); }
         if (fail > 0) { fail--; throw new Http(failStatus, 'InternalServerError', 'injected failure'); }
+        const fault = (when: Fault['when']) => {
+          const f = faults.find((x) => `${req.method} ${p}`.startsWith(x.route) && x.when === when && x.n > 0);
+          if (f) { f.n--; throw new Http(f.status, 'ServiceUnavailable', `injected failure ${when} ${req.method} ${p}`); }
+        };
+        fault('before');
         const json = body ? JSON.parse(body) : {};
+        const dm = /^\/deletedkeys\/([^/]+)$/.exec(p);
+        if (dm && req.method === 'GET') {
+          const gone = deleted.get(dm[1]);
+          if (!gone) throw new Http(404, 'KeyNotFound', `A deleted key with (name/id) ${dm[1]} was not found in this key vault.`);
+          return send(200, { ...bundle(gone[gone.length - 1]), recoveryId: `${base}/deletedkeys/${dm[1]}`, deletedDate: Math.floor(Date.now() / 1000) });
+        }
         if (p === '/rng' && req.method === 'POST') return send(200, { value: randomBytes(Number(json.count)).toString('base64url') });
         const m = /^\/keys\/([^/]+)(?:\/([^/]*))?(?:\/([a-z]+))?$/.exec(p);
         if (!m) throw new Http(404, 'NotFound', `no route ${p}`);
@@ -151,9 +192,25 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
           const k = createKey(name, json.kty, { crv: json.crv, size: json.key_size, ops: json.key_ops });
           return send(200, bundle(k));
         }
-        const k = keys.get(name);
-        if (!k || (version && version !== k.version)) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
+        if (req.method === 'PUT' && !version) { const made = bundle(importKey(name, json)); fault('after'); return send(200, made); }
+        const all = history.get(name) ?? [];
+        if (version === 'versions' && req.method === 'GET' && !op) {
+          if (!all.length) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
+          return send(200, { value: all.map((v) => { const b = bundle(v); return { kid: b.key.kid, attributes: b.attributes, ...(v.tags ? { tags: v.tags } : {}) }; }), nextLink: null });
+        }
+        if (req.method === 'DELETE' && !version) {
+          if (!all.length) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
+          keys.delete(name); history.delete(name); deleted.set(name, all);
+          return send(200, { ...bundle(all[all.length - 1]), recoveryId: `${base}/deletedkeys/${name}`, deletedDate: Math.floor(Date.now() / 1000) });
+        }
+        const k = version ? all.find((v) => v.version === version) : keys.get(name);
+        if (!k) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
         if (req.method === 'GET' && !op) return send(200, bundle(k));
+        if (req.method === 'PATCH' && version && !op) {
+          if (typeof json.attributes?.enabled === 'boolean') k.enabled = json.attributes.enabled;
+          if (json.tags) k.tags = json.tags;
+          return send(200, bundle(k));
+        }
         if (req.method === 'POST' && op) return send(200, keyOp(k, op, json));
         throw new Http(405, 'MethodNotAllowed', 'method not allowed');
       } catch (e) {
@@ -169,6 +226,9 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
     get tokensIssued() { return state.tokensIssued; },
     throttleNext: (n) => { throttle = n; },
     failNext: (n, status = 500) => { fail = n; failStatus = status; },
+    faultOn: (route, n, o = {}) => { faults.push({ route, n, when: o.when ?? 'before', status: o.status ?? 503 }); },
+    versionsOf: (name) => history.get(name) ?? [],
+    deleted,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

@@ -18,6 +18,15 @@ describe('launch environment', () => {
     expect(e.clientVersions).toEqual([5, 6]);
     expect([e.minPort, e.maxPort]).toEqual([10000, 25000]);
   });
+  it('reads Vault\'s plugin variables under OpenBao\'s BAO_ names too (VAULT_ first)', () => {
+    const cookie = { VAULT_BACKEND_PLUGIN: '6669da05-b1c8-4f49-97d9-c8e5bed98e20' };
+    const bao = readLaunchEnv({ ...cookie, BAO_PLUGIN_METADATA_MODE: 'true', BAO_VERSION: '2.1.0', BAO_UNWRAP_TOKEN: 'a.b.c' })!;
+    expect([bao.metadataMode, bao.vaultVersion, bao.unwrapToken]).toEqual([true, '2.1.0', 'a.b.c']);
+    const both = readLaunchEnv({ ...cookie, VAULT_PLUGIN_METADATA_MODE: 'false', BAO_PLUGIN_METADATA_MODE: 'true', VAULT_VERSION: '1.8.0', BAO_VERSION: '2.1.0' })!;
+    expect([both.metadataMode, both.vaultVersion]).toEqual([false, '1.8.0']);
+    const none = readLaunchEnv(cookie)!;
+    expect([none.metadataMode, none.vaultVersion, none.unwrapToken]).toEqual([false, undefined, undefined]);
+  });
   it('negotiates the highest common version', () => {
     expect(negotiateVersion([5, 6], [5, 6])).toEqual({ version: 6, matched: true });
     expect(negotiateVersion([5, 6], [5])).toEqual({ version: 5, matched: true });
@@ -50,6 +59,22 @@ describe('logging', () => {
     const rec = JSON.parse(lines[0]);
     expect(rec).toMatchObject({ '@level': 'warn', '@message': 'hello', '@module': 'm.sub', n: 1 });
     expect(rec['@timestamp']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  });
+  it('takes its level from VAULT_PLUGIN_LOG_LEVEL or BAO_PLUGIN_LOG_LEVEL', () => {
+    const saved = { v: process.env.VAULT_PLUGIN_LOG_LEVEL, b: process.env.BAO_PLUGIN_LOG_LEVEL };
+    try {
+      delete process.env.VAULT_PLUGIN_LOG_LEVEL;
+      process.env.BAO_PLUGIN_LOG_LEVEL = 'debug';
+      const lines: string[] = [];
+      createLogger({ sink: (l) => lines.push(l) }).debug('shown');
+      process.env.VAULT_PLUGIN_LOG_LEVEL = 'error';
+      createLogger({ sink: (l) => lines.push(l) }).warn('hidden');
+      expect(lines.map((l) => JSON.parse(l)['@message'])).toEqual(['shown']);
+    } finally {
+      for (const [k, v] of [['VAULT_PLUGIN_LOG_LEVEL', saved.v], ['BAO_PLUGIN_LOG_LEVEL', saved.b]] as const) {
+        if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      }
+    }
   });
   it('redacts credentials in URLs, key=value pairs, SQL and PEM keys', () => {
     const s = redact(`postgres://admin:s3cr3t@h/db password=hunter2 ALTER ROLE x PASSWORD 'topsecret' -----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY----- other`, ['extra-secret']);

@@ -102,12 +102,24 @@ export function checkIps(role: Role, ips: string[]): void {
   for (const ip of ips) if (!isIP(ip)) throw new UserError(`"${ip.slice(0, 60)}" is not an IP address`);
 }
 
-/** Requested, else the role's ttl, else the default; capped by the role's max_ttl or, without one, the mount's max lease TTL (as Vault's PKI does). */
-export function effectiveTtl(role: Role | undefined, requested: number, fallback: number, mountMax = 0): number {
+/** Go's time.Duration text for whole seconds ("5h0m0s", "30m0s", "45s"), as Vault's messages print it. */
+export function goDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+  return h ? `${h}h${m}m${sec}s` : m ? `${m}m${sec}s` : `${sec}s`;
+}
+
+/**
+ * Requested, else the role's ttl, else the default; capped by the role's max_ttl or, without
+ * one, the mount's max lease TTL. As current Vault's PKI does, a requested (or role) ttl over
+ * the cap is cut to it with a warning, not refused.
+ */
+export function effectiveTtl(role: Role | undefined, requested: number, fallback: number, mountMax = 0, warnings: string[] = []): number {
   const max = role?.max_ttl || mountMax || 0;
   let ttl = requested || role?.ttl || fallback;
-  if (!requested && max && ttl > max) ttl = max;
-  if (max && ttl > max) throw new UserError(`ttl ${ttl}s is greater than the ${role?.max_ttl ? "role's max_ttl" : "mount's max lease TTL"} ${max}s`);
+  if (max && ttl > max) {
+    if (requested || role?.ttl) warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(max)}", so maxTTL is being used`);
+    ttl = max;
+  }
   if (ttl <= 0) throw new UserError('ttl must be positive');
   return ttl;
 }

@@ -33,13 +33,14 @@ async function issueFor(r: Request, managed: ManagedKeys, publicKey: webcrypto.C
   const signer = await signerFor(ca.key, (n) => managed.byName(n));
   const caCert = new X.X509Certificate(ca.certificate);
   const dns = [...new Set([...(r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
+  const warnings: string[] = [];
   const cert = await makeCertificate({
     commonName: cn, dnsNames: dns, ips, organization: role.organization, ou: role.ou,
-    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl()), isCa: false,
+    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
   }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
-  return { cert, ca, role };
+  return { cert, ca, role, warnings };
 }
 
 export function issuePaths(managed: ManagedKeys): PathDef[] {
@@ -54,8 +55,8 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
           const role: Role | undefined = await loadRole(r.storage, r.data.str('role'));
           if (!role) throw new UserError(`unknown role: ${r.data.str('role')}`);
           const g = await generateKeyPair(role.key_type, role.key_bits);
-          const { cert, ca } = await issueFor(r, managed, g.pair.publicKey, g.spec.kind as 'ec' | 'rsa');
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: role.key_type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) } };
+          const { cert, ca, warnings } = await issueFor(r, managed, g.pair.publicKey, g.spec.kind as 'ec' | 'rsa');
+          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: role.key_type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
         },
       },
     },
@@ -72,8 +73,8 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
           if (!(await csr.verify())) throw new UserError('the CSR signature does not verify');
           const pub = await csr.publicKey.export(webcrypto as never);
           const kind = pub.algorithm.name === 'ECDSA' ? 'ec' : 'rsa';
-          const { cert, ca } = await issueFor(r, managed, pub, kind, { cn: /CN=([^,]+)/.exec(csr.subject)?.[1] });
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) } };
+          const { cert, ca, warnings } = await issueFor(r, managed, pub, kind, { cn: /CN=([^,]+)/.exec(csr.subject)?.[1] });
+          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
         },
       },
     },

@@ -1,0 +1,105 @@
+// Keys the keymgmt engine owns: key/, key/<name>, key/<name>/rotate. The material of
+// every version is in Vault's storage (keymgmt/key/<name>, encrypted by Vault's barrier),
+// never in a response or a log line; reads give creation times and public keys only.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { getJson, putJson, type Storage } from '../../storage/storage';
+import { newVersion } from '../transit/policy';
+import { UserError } from '../framework';
+
+export const KEY_TYPES = ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+export const NAME = '[A-Za-z0-9][A-Za-z0-9_.-]{0,127}';
+
+export interface KeyVersion {
+  creation_time: string;
+  /** base64 of the AES key, or PKCS#8 PEM of the private key. */
+  key: string;
+}
+
+export interface VaultKey {
+  name: string;
+  type: KeyType;
+  deletion_allowed: boolean;
+  /** Versions below this are disabled in every provider (0: all enabled). */
+  min_enabled_version: number;
+  latest_version: number;
+  versions: Record<string, KeyVersion>;
+}
+
+export const isSymmetric = (t: KeyType) => t === 'aes256-gcm96';
+export const keyFamily = (t: KeyType): 'aes' | 'rsa' | 'ec' => (t === 'aes256-gcm96' ? 'aes' : t.startsWith('rsa-') ? 'rsa' : 'ec');
+
+/** A fresh version, generated the way transit generates its keys. */
+function generate(type: KeyType): KeyVersion {
+  const { creation_time, key } = newVersion(type);
+  return { creation_time, key: key! };
+}
+
+export function newKey(name: string, type: KeyType): VaultKey {
+  return { name, type, deletion_allowed: false, min_enabled_version: 0, latest_version: 1, versions: { 1: generate(type) } };
+}
+
+export function rotated(k: VaultKey): VaultKey {
+  const n = k.latest_version + 1;
+  return { ...k, latest_version: n, versions: { ...k.versions, [n]: generate(k.type) } };
+}
+
+/** Is version n enabled by min_enabled_version? */
+export const versionEnabled = (k: VaultKey, n: number) => n >= k.min_enabled_version;
+
+/** The material of one version as providers import it: raw AES bytes, or PKCS#8 DER. */
+export function materialOf(k: VaultKey, n: number): Buffer {
+  const v = k.versions[String(n)];
+  if (!v) throw new UserError(`key "${k.name}" has no version ${n}`);
+  if (isSymmetric(k.type)) return Buffer.from(v.key, 'base64');
+  return createPrivateKey(v.key).export({ type: 'pkcs8', format: 'der' });
+}
+
+export function describeKey(k: VaultKey): Record<string, unknown> {
+  const keys: Record<string, unknown> = {};
+  for (const [n, v] of Object.entries(k.versions)) {
+    keys[n] = isSymmetric(k.type)
+      ? { creation_time: v.creation_time }
+      : { creation_time: v.creation_time, public_key: createPublicKey(v.key).export({ type: 'spki', format: 'pem' }) };
+  }
+  return { name: k.name, type: k.type, deletion_allowed: k.deletion_allowed, min_enabled_version: k.min_enabled_version, latest_version: k.latest_version, keys };
+}
+
+/** Storage of keys, one read-modify-write at a time per key (rotation and updates cannot lose a version). */
+export class KeyStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  constructor(private readonly storage: Storage) {}
+
+  static path(name: string): string { return `key/${name}`; }
+
+  get(name: string): Promise<VaultKey | undefined> { return getJson<VaultKey>(this.storage, KeyStore.path(name)); }
+
+  async require(name: string): Promise<VaultKey> {
+    const k = await this.get(name);
+    if (!k) throw new UserError(`key "${name}" not found`);
+    return k;
+  }
+
+  async list(): Promise<string[]> { return (await this.storage.list('key/')).filter((k) => !k.endsWith('/')); }
+
+  async update<T>(name: string, fn: (k: VaultKey | undefined) => Promise<{ key?: VaultKey | null; result: T }>): Promise<T> {
+    return serialised(this.locks, name, async () => {
+      const { key, result } = await fn(await this.get(name));
+      if (key === null) await this.storage.delete(KeyStore.path(name));
+      else if (key) await putJson(this.storage, KeyStore.path(name), key);
+      return result;
+    });
+  }
+}
+
+/** Run fn after every earlier call with the same id has finished. */
+export async function serialised<T>(locks: Map<string, Promise<unknown>>, id: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(id) ?? Promise.resolve();
+  const run = prev.catch(() => undefined).then(fn);
+  locks.set(id, run);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(id) === run) locks.delete(id);
+  }
+}

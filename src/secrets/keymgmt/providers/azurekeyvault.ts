@@ -1,0 +1,149 @@
+// Azure Key Vault import: each Vault version is imported (JWK, importKey) as a new version
+// of one Key Vault key named <key>-<time>, with key_ops from the purposes and HSM or
+// software protection. Versions are tagged with the distribution's nonce and the Vault
+// version, so a resumed distribution whose earlier import reply was lost finds that
+// version instead of importing a second one. Removal deletes the whole key (soft delete).
+import { createPrivateKey } from 'node:crypto';
+import type * as Akv from '@azure/keyvault-keys';
+import { keyFailure, isKeyError, type KeyErrorKind } from '../../../keys/errors';
+import type { KeyType } from '../keys';
+import { AZURE_CLOUDS, secretsOf } from './config';
+import type { Distribution, KmsConfig, Material, Purpose, Save, Target } from './types';
+
+const CALL_TIMEOUT_MS = 15_000;
+const KEY_OPS: Record<Purpose, string> = { encrypt: 'encrypt', decrypt: 'decrypt', sign: 'sign', verify: 'verify', wrap: 'wrapKey', unwrap: 'unwrapKey' };
+
+function kindOf(e: unknown): KeyErrorKind {
+  const s = (e as { statusCode?: number }).statusCode;
+  const name = (e as { name?: string }).name ?? '';
+  if (s === 404) return 'not_found';
+  if (s === 401 || s === 403 || /^(Authentication|CredentialUnavailable)/.test(name)) return 'denied';
+  if (s === 400 || s === 409) return 'invalid';
+  return 'unavailable';
+}
+
+/** A private key as the JWK Key Vault imports (binary fields; the SDK base64url-encodes them). */
+function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
+  const j = createPrivateKey({ key: m.bytes, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
+  const bin = (s?: string) => (s ? Buffer.from(s, 'base64url') : undefined);
+  if (j.kty === 'RSA') return { kty: 'RSA', keyOps: ops, n: bin(j.n), e: bin(j.e), d: bin(j.d), p: bin(j.p), q: bin(j.q), dp: bin(j.dp), dq: bin(j.dq), qi: bin(j.qi) };
+  return { kty: 'EC', keyOps: ops, crv: j.crv as Akv.KeyCurveName, x: bin(j.x), y: bin(j.y), d: bin(j.d) };
+}
+
+export class AzureTarget implements Target {
+  /** `importer` sends importKey once: a retried import whose first reply was lost would add a second version. */
+  private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}
+
+  static open(cfg: KmsConfig): AzureTarget {
+    const akv = require('@azure/keyvault-keys') as typeof Akv;
+    const identity = require('@azure/identity') as typeof import('@azure/identity');
+    const cr = cfg.credentials;
+    const cloud = AZURE_CLOUDS[(cr.environment ?? 'AzurePublicCloud').toUpperCase()];
+    const tlsOptions = cfg.endpoint_ca ? { ca: cfg.endpoint_ca } : undefined;
+    const retryOptions = { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 };
+    const credential = cr.client_secret
+      ? new identity.ClientSecretCredential(cr.tenant_id, cr.client_id, cr.client_secret, {
+        authorityHost: cfg.authority_host ?? cloud.authority, disableInstanceDiscovery: !!cfg.authority_host, tlsOptions, retryOptions,
+      })
+      : new identity.DefaultAzureCredential({ tenantId: cr.tenant_id }); // allowed by the operator (checked by openTarget)
+    const vaultUrl = cfg.endpoint ?? `https://${cfg.key_collection}.${cloud.suffix}`;
+    const make = (maxRetries: number) => new akv.KeyClient(vaultUrl, credential, { tlsOptions, retryOptions: { ...retryOptions, maxRetries }, disableChallengeResourceVerification: !!cfg.endpoint });
+    return new AzureTarget(cfg, make(retryOptions.maxRetries), make(0), vaultUrl.replace(/\/+$/, ''));
+  }
+
+  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    try {
+      return await fn({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+    } catch (e) {
+      const err = keyFailure('azurekeyvault', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
+      (err as { statusCode?: number }).statusCode = (e as { statusCode?: number }).statusCode;
+      throw err;
+    }
+  }
+
+  /** Throttling (429) means Key Vault did nothing, so only then is an import sent again: 4 attempts at most. */
+  private async importOnce<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= 4 || (e as { statusCode?: number }).statusCode !== 429) throw e;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private keyName(d: Distribution): string {
+    return d.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 127);
+  }
+
+  async prepare(d: Distribution, _type: KeyType, save: Save): Promise<void> {
+    // Nothing to create; record the key's URL before the first import so removal knows it.
+    if (!d.container) { d.container = `${this.vaultUrl}/keys/${this.keyName(d)}`; await save(); }
+  }
+
+  private async findVersion(d: Distribution, n: number): Promise<string | undefined> {
+    try {
+      for await (const p of this.keys.listPropertiesOfKeyVersions(this.keyName(d), { abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) })) {
+        if (p.tags?.['vault-keymgmt'] === d.nonce && p.tags['vault-keymgmt-version'] === String(n)) return p.id;
+      }
+    } catch (e) {
+      const err = keyFailure('azurekeyvault', this.cfg.name, 'list versions', e, secretsOf(this.cfg), kindOf(e));
+      if (err.kind === 'not_found') return undefined;
+      throw err;
+    }
+    return undefined;
+  }
+
+  async importVersion(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
+    const v = (d.versions[n] ??= { state: 'pending' });
+    if (!v.id && v.state === 'importing') {
+      const found = await this.findVersion(d, n);
+      if (found) { v.id = found; await save(); }
+    }
+    if (!v.id) {
+      v.state = 'importing';
+      await save();
+      const jwk = toJwk(m, d.purpose.map((p) => KEY_OPS[p]));
+      let made: Akv.KeyVaultKey;
+      try {
+        made = await this.importOnce(() => this.call('import key', (o) => this.importer.importKey(this.keyName(d), jwk, {
+          ...o, hardwareProtected: d.protection === 'hsm', enabled: true, tags: { 'vault-keymgmt': d.nonce, 'vault-keymgmt-version': String(n) },
+        })));
+      } catch (e) {
+        // A refusal imported nothing; a timeout or 5xx may have: resume looks for the version first.
+        if (isKeyError(e) && e.kind !== 'unavailable') { v.state = 'pending'; await save(); }
+        throw e;
+      }
+      v.id = made.id!;
+    }
+    v.state = 'imported';
+    v.enabled = true;
+    await save();
+  }
+
+  async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
+    const id = d.versions[n]?.id;
+    if (!id) return;
+    await this.call(enabled ? 'enable version' : 'disable version', (o) => this.keys.updateKeyProperties(this.keyName(d), id.split('/').pop()!, { ...o, enabled }));
+  }
+
+  /** Key Vault uses the newest version; versions are imported oldest first. */
+  async setCurrent(): Promise<void> {}
+
+  async remove(d: Distribution, save: Save): Promise<void> {
+    if (Object.values(d.versions).some((v) => v.id || v.state === 'importing')) {
+      try {
+        const poller = await this.call('delete key', (o) => this.keys.beginDeleteKey(this.keyName(d), { ...o, intervalInMs: 250 }));
+        await this.call('delete key', () => poller.pollUntilDone());
+      } catch (e) {
+        if (!(isKeyError(e) && e.kind === 'not_found')) throw e;
+      }
+    }
+    d.versions = {};
+    await save();
+  }
+
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,137 @@
+// kms/<name> configuration: which provider, where its keys go (key_collection), how to
+// authenticate (credentials, write-only), and endpoint overrides. Credential names follow
+// Vault Enterprise's keymgmt API. Ambient credentials (the SDK's default chain:
+// environment, instance metadata, workload identity) are used only when the operator
+// allows them with PLUGIN_AMBIENT_CREDENTIALS=true; credential files only when listed in
+// PLUGIN_CREDENTIAL_FILES.
+import { operatorSetting } from '../../../goplugin/env';
+import { operatorAllows, readBoundedFile } from '../../../util/files';
+import { UserError } from '../../framework';
+import type { KmsConfig, ProviderName } from './types';
+
+interface CredentialField { description: string; secret?: boolean }
+
+export const CREDENTIALS: Record<ProviderName, Record<string, CredentialField>> = {
+  awskms: {
+    access_key: { description: 'AWS access key id' },
+    secret_key: { description: 'AWS secret access key', secret: true },
+    session_token: { description: 'AWS session token (temporary credentials)', secret: true },
+    endpoint: { description: 'KMS endpoint URL (VPC endpoints); same as the top-level endpoint field' },
+  },
+  gcpckms: {
+    service_account_file: { description: 'path of a service-account key file; the path must be in the operator\'s PLUGIN_CREDENTIAL_FILES allowlist' },
+    service_account_json: { description: 'the service-account key JSON itself', secret: true },
+  },
+  azurekeyvault: {
+    tenant_id: { description: 'Azure AD tenant id' },
+    client_id: { description: 'application (client) id' },
+    client_secret: { description: 'client secret', secret: true },
+    environment: { description: 'AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud' },
+  },
+};
+
+const COLLECTION: Record<ProviderName, { re: RegExp; what: string }> = {
+  awskms: { re: /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, what: 'an AWS region such as us-east-1' },
+  gcpckms: { re: /^projects\/[A-Za-z0-9.:_-]{1,100}\/locations\/[a-z0-9-]{1,63}\/keyRings\/[A-Za-z0-9_-]{1,63}$/, what: 'a key ring resource id: projects/<project>/locations/<location>/keyRings/<ring>' },
+  azurekeyvault: { re: /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, what: 'a Key Vault name (3-24 letters, digits and dashes)' },
+};
+
+export const AZURE_CLOUDS: Record<string, { authority: string; suffix: string }> = {
+  AZUREPUBLICCLOUD: { authority: 'https://login.microsoftonline.com', suffix: 'vault.azure.net' },
+  AZURECHINACLOUD: { authority: 'https://login.chinacloudapi.cn', suffix: 'vault.azure.cn' },
+  AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
+};
+
+export function checkCollection(provider: ProviderName, value: string): void {
+  const c = COLLECTION[provider];
+  if (!c.re.test(value)) throw new UserError(`key_collection for ${provider} must be ${c.what}`);
+}
+
+/** Vault takes credentials as a map, or (from `credentials=k=v` on the CLI) as a list of "k=v". */
+export function parseCredentials(provider: ProviderName, raw: unknown): Record<string, string> {
+  let pairs: [string, unknown][];
+  if (Array.isArray(raw)) {
+    pairs = raw.map((item) => {
+      const s = String(item);
+      const eq = s.indexOf('=');
+      if (eq < 1) throw new UserError('credentials: each list item must be key=value');
+      return [s.slice(0, eq), s.slice(eq + 1)];
+    });
+  } else if (raw && typeof raw === 'object') {
+    pairs = Object.entries(raw as Record<string, unknown>);
+  } else {
+    throw new UserError('credentials must be a map of names to values');
+  }
+  const known = CREDENTIALS[provider];
+  const out: Record<string, string> = {};
+  for (const [k, v] of pairs) {
+    if (!(k in known)) throw new UserError(`credentials: unknown name "${k.slice(0, 40)}" for ${provider} (known: ${Object.keys(known).join(', ')})`);
+    if (typeof v !== 'string' || v === '') throw new UserError(`credentials.${k} must be a non-empty string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export const ambientAllowed = () => operatorSetting('PLUGIN_AMBIENT_CREDENTIALS') === 'true';
+const AMBIENT_REFUSED = 'and ambient credentials (environment, instance metadata, workload identity) are not allowed: the operator can allow them by registering the plugin with VAULT_PLUGIN_AMBIENT_CREDENTIALS=true';
+
+/** Check credentials are complete, or that the operator allows the SDK's default chain. */
+export function checkCredentials(c: KmsConfig): void {
+  const cr = c.credentials;
+  let explicit: boolean;
+  switch (c.provider) {
+    case 'awskms':
+      if ((cr.access_key === undefined) !== (cr.secret_key === undefined)) throw new UserError('credentials: access_key and secret_key must be given together');
+      explicit = cr.access_key !== undefined;
+      break;
+    case 'gcpckms':
+      if (cr.service_account_file !== undefined && cr.service_account_json !== undefined) throw new UserError('credentials: give service_account_file or service_account_json, not both');
+      if (cr.service_account_file !== undefined && !operatorAllows(cr.service_account_file, operatorSetting('PLUGIN_CREDENTIAL_FILES'))) {
+        throw new UserError('credentials.service_account_file: this path is not allowed by the operator (list credential files in VAULT_PLUGIN_CREDENTIAL_FILES at plugin registration, or give service_account_json)');
+      }
+      explicit = cr.service_account_file !== undefined || cr.service_account_json !== undefined;
+      break;
+    case 'azurekeyvault':
+      if ((cr.client_id === undefined) !== (cr.client_secret === undefined)) throw new UserError('credentials: client_id and client_secret must be given together');
+      if (cr.client_id !== undefined && cr.tenant_id === undefined) throw new UserError('credentials: tenant_id is required with client_id and client_secret');
+      if (cr.environment !== undefined && !AZURE_CLOUDS[cr.environment.toUpperCase()]) throw new UserError(`credentials.environment must be one of AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud`);
+      explicit = cr.client_secret !== undefined;
+      break;
+  }
+  if (!explicit && !ambientAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
+}
+
+/** Service-account JSON for gcpckms, read (bounded) from an allowed file or given inline; undefined means ambient. */
+export async function gcpServiceAccount(c: KmsConfig): Promise<{ client_email: string; private_key: string } | undefined> {
+  checkCredentials(c);
+  let text = c.credentials.service_account_json;
+  if (c.credentials.service_account_file !== undefined) {
+    try {
+      text = (await readBoundedFile(c.credentials.service_account_file, 'credentials.service_account_file')).toString('utf8');
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+  }
+  if (text === undefined) return undefined;
+  let sa: { client_email?: unknown; private_key?: unknown };
+  try {
+    sa = JSON.parse(text);
+  } catch {
+    throw new UserError('gcpckms credentials: not a service-account key (JSON)');
+  }
+  if (typeof sa.client_email !== 'string' || typeof sa.private_key !== 'string') throw new UserError('gcpckms credentials: the service-account key needs client_email and private_key');
+  return { client_email: sa.client_email, private_key: sa.private_key };
+}
+
+/** Every secret credential value, for redacting provider errors. */
+export function secretsOf(c: KmsConfig): string[] {
+  const known = CREDENTIALS[c.provider];
+  return Object.entries(c.credentials).filter(([k, v]) => known[k]?.secret && v).map(([, v]) => v);
+}
+
+/** kms/<name> as a read returns it: never the credentials. */
+export function publicView(c: KmsConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: c.name, provider: c.provider, key_collection: c.key_collection };
+  for (const k of ['endpoint', 'endpoint_ca', 'authority_host'] as const) if (c[k]) out[k] = c[k];
+  return out;
+}

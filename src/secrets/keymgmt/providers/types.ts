@@ -1,0 +1,75 @@
+// What the distribution engine needs from a KMS provider, and the records it keeps.
+import type { KeyType } from '../keys';
+
+export const PROVIDERS = ['awskms', 'gcpckms', 'azurekeyvault'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+export const PURPOSES = ['encrypt', 'decrypt', 'sign', 'verify', 'wrap', 'unwrap'] as const;
+export type Purpose = (typeof PURPOSES)[number];
+export type Protection = 'hsm' | 'software';
+
+/** A kms/<name> configuration as stored (credentials included: never returned). */
+export interface KmsConfig {
+  name: string;
+  provider: ProviderName;
+  key_collection: string;
+  credentials: Record<string, string>;
+  /** Overrides for private endpoints and emulators. */
+  endpoint?: string;
+  endpoint_ca?: string;
+  authority_host?: string;
+}
+
+/** One Vault key version in the provider. Providers keep their own fields here. */
+export interface VersionRecord {
+  /**
+   * pending: nothing asked of the provider yet; creating/importing: a call that creates
+   * something was made and may have succeeded unseen (resume must look for it first);
+   * imported: the material is in the provider.
+   */
+  state: 'pending' | 'creating' | 'importing' | 'imported';
+  /** The provider's identifier of this version (AWS key ARN, GCP version name, Azure key id). */
+  id?: string;
+  enabled?: boolean;
+  /** GCP: the import jobs used for this version, to find a version whose import reply was lost. */
+  jobs?: string[];
+}
+
+/** keymgmt/dist/<kms>/<key>: a key's copy in one provider, written before every provider call. */
+export interface Distribution {
+  kms: string;
+  key: string;
+  purpose: Purpose[];
+  protection: Protection;
+  /** The provider-side name: `<key>-<unix time>` (AWS alias hashicorp/<name>, GCP crypto key id, Azure key name). */
+  name: string;
+  /** Marks what this distribution created in the provider (tags, labels, descriptions). */
+  nonce: string;
+  state: 'distributing' | 'distributed' | 'failed' | 'removing';
+  /** GCP crypto key resource name / AWS alias name, once created. */
+  container?: string;
+  versions: Record<string, VersionRecord>;
+  error?: string;
+  updated: string;
+}
+
+/** What the provider needs to hold one version. */
+export interface Material {
+  type: KeyType;
+  /** Raw AES key, or PKCS#8 DER of the private key. */
+  bytes: Buffer;
+}
+
+export type Save = () => Promise<void>;
+
+export interface Target {
+  /** Create what holds all versions (GCP crypto key); idempotent. */
+  prepare(d: Distribution, type: KeyType, save: Save): Promise<void>;
+  /** Put one version in the provider; records intent through `save` before each creating call; resumable. */
+  importVersion(d: Distribution, n: number, m: Material, save: Save): Promise<void>;
+  setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void>;
+  /** Make version n the one the provider uses for new operations (AWS alias, GCP primary). */
+  setCurrent(d: Distribution, n: number, type: KeyType, save: Save): Promise<void>;
+  /** Remove everything `d` records (and anything its unfinished intents may have created); idempotent. */
+  remove(d: Distribution, save: Save): Promise<void>;
+  close(): Promise<void>;
+}

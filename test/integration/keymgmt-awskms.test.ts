@@ -1,0 +1,220 @@
+// keymgmt → AWS KMS through the backend, against the emulator over real HTTP with the
+// real @aws-sdk/client-kms: the import protocol (CreateKey Origin=EXTERNAL,
+// GetParametersForImport, ImportKeyMaterial), and proof that the KMS key is Vault's key.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHash, createPublicKey, verify as nodeVerify, constants } from 'node:crypto';
+import { DecryptCommand, EncryptCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { startAwsKms, type AwsKmsEmulator } from '../emulators/awskms';
+import { aesGcmOpen, keymgmtMount } from './keymgmt-harness';
+
+let kms: AwsKmsEmulator;
+let sdk: KMSClient;
+beforeAll(async () => {
+  kms = await startAwsKms();
+  sdk = new KMSClient({ region: kms.region, endpoint: kms.url, credentials: { accessKeyId: kms.accessKeyId, secretAccessKey: kms.secretAccessKey }, maxAttempts: 1 });
+});
+afterAll(async () => { sdk.destroy(); await kms.close(); });
+
+let m: ReturnType<typeof keymgmtMount>;
+const awsConfig = () => ({ provider: 'awskms', key_collection: kms.region, endpoint: kms.url, credentials: { access_key: kms.accessKeyId, secret_key: kms.secretAccessKey } });
+beforeEach(async () => {
+  m = keymgmtMount();
+  await m.ok('update', 'kms/aws', awsConfig());
+});
+
+/** The emulator's own ciphertext layout: [id length][key id][iv 12][ciphertext][tag 16], AAD = the sorted context. */
+function openAwsCiphertext(key: Buffer, blob: Buffer): Buffer {
+  const rest = blob.subarray(1 + blob[0]);
+  return aesGcmOpen(key, rest.subarray(0, 12), rest.subarray(12), Buffer.from(JSON.stringify([])));
+}
+const ours = (d: any) => kms.allKeys().filter((k) => k.description.includes(`${'aws'}/${d}`));
+
+describe('keymgmt → AWS KMS', () => {
+  it('aes256-gcm96: distributed by import; what KMS encrypts, Vault\'s copy decrypts; the alias names the key', async () => {
+    await m.ok('create', 'key/crdb-cmek', { type: 'aes256-gcm96' });
+    const d = await m.ok('update', 'kms/aws/key/crdb-cmek', { purpose: 'encrypt,decrypt', protection: 'hsm' });
+    expect(d).toMatchObject({ state: 'distributed', purpose: 'encrypt,decrypt', protection: 'hsm', key_id: expect.stringMatching(/^arn:aws:kms:us-east-1:\d+:key\//) });
+    expect(d.alias).toMatch(/^arn:aws:kms:us-east-1:\d+:alias\/hashicorp\/crdb-cmek-\d+$/);
+    const k = kms.allKeys().find((x) => x.arn === d.key_id)!;
+    expect(k).toMatchObject({ origin: 'EXTERNAL', state: 'Enabled', spec: 'SYMMETRIC_DEFAULT', usage: 'ENCRYPT_DECRYPT' });
+    expect(kms.calls).toEqual(expect.arrayContaining(['CreateKey', 'GetParametersForImport', 'ImportKeyMaterial', 'CreateAlias']));
+
+    const out = await sdk.send(new EncryptCommand({ KeyId: d.alias.replace(/^arn:.*:alias\//, 'alias/'), Plaintext: Buffer.from('cockroach data key') }));
+    expect(openAwsCiphertext(m.material('crdb-cmek').aes!, Buffer.from(out.CiphertextBlob!)).toString()).toBe('cockroach data key');
+    expect(await m.ok('read', 'kms/aws/key/crdb-cmek')).toEqual(d);
+    expect((await m.ok('list', 'kms/aws/key/')).keys).toEqual(['crdb-cmek']);
+    expect((await m.ok('list', 'key/crdb-cmek/kms')).keys).toEqual(['aws']);
+  });
+
+  it('RSA and ECDSA: KMS signatures verify with the public key key/<name> returns; RSA decrypts what Vault\'s public key encrypted', async () => {
+    for (const [type, alg, hash] of [['rsa-3072', 'RSASSA_PSS_SHA_256', 'sha256'], ['ecdsa-p384', 'ECDSA_SHA_384', 'sha384'], ['ecdsa-p521', 'ECDSA_SHA_512', 'sha512']] as const) {
+      await m.ok('create', `key/${type}`, { type });
+      const d = await m.ok('update', `kms/aws/key/${type}`, { purpose: 'sign,verify' });
+      const msg = Buffer.from(`signed by ${type}`);
+      const sig = await sdk.send(new SignCommand({ KeyId: d.key_id, Message: createHash(hash).update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: alg }));
+      const pub = createPublicKey((await m.ok('read', `key/${type}`)).keys['1'].public_key);
+      const opts = type.startsWith('rsa') ? { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : { key: pub, dsaEncoding: 'der' as const };
+      expect(nodeVerify(hash, msg, opts, Buffer.from(sig.Signature!))).toBe(true);
+    }
+    await m.ok('create', 'key/rsa-enc', { type: 'rsa-2048' });
+    const d = await m.ok('update', 'kms/aws/key/rsa-enc', { purpose: 'decrypt' });
+    const { publicEncrypt } = await import('node:crypto');
+    const ct = publicEncrypt({ key: (await m.ok('read', 'key/rsa-enc')).keys['1'].public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('to kms'));
+    const pt = await sdk.send(new DecryptCommand({ KeyId: d.key_id, CiphertextBlob: ct, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    expect(Buffer.from(pt.Plaintext!).toString()).toBe('to kms');
+  });
+
+  it('rotation imports the new version as a new KMS key and moves the alias; min_enabled_version disables old versions in KMS', async () => {
+    await m.ok('create', 'key/rot', { type: 'aes256-gcm96' });
+    const d1 = await m.ok('update', 'kms/aws/key/rot', { purpose: 'encrypt,decrypt' });
+    const rotated = await m.ok('update', 'key/rot/rotate');
+    expect(rotated.latest_version).toBe(2);
+    const d2 = await m.ok('read', 'kms/aws/key/rot');
+    expect(Object.keys(d2.versions)).toEqual(['1', '2']);
+    expect(d2.key_id).toBe(d2.versions['2']);
+    expect(kms.aliasTarget(`alias/hashicorp/${d1.name}`)).toBe(d2.versions['2'].split('/').pop());
+    const out = await sdk.send(new EncryptCommand({ KeyId: `alias/hashicorp/${d1.name}`, Plaintext: Buffer.from('v2 data') }));
+    expect(openAwsCiphertext(m.material('rot', 2).aes!, Buffer.from(out.CiphertextBlob!)).toString()).toBe('v2 data');
+
+    await m.ok('update', 'key/rot', { min_enabled_version: 2 });
+    const state = (arn: string) => kms.allKeys().find((k) => k.arn === arn)!.state;
+    expect(state(d2.versions['1'])).toBe('Disabled');
+    expect(state(d2.versions['2'])).toBe('Enabled');
+    await m.ok('update', 'key/rot', { min_enabled_version: 0 });
+    expect(state(d2.versions['1'])).toBe('Enabled');
+  });
+
+  it('removal schedules deletion (7 days) of every version\'s key and drops the alias; the key stays in Vault; deletion rules follow Vault', async () => {
+    await m.ok('create', 'key/gone', { type: 'aes256-gcm96' });
+    const d = await m.ok('update', 'kms/aws/key/gone', { purpose: 'encrypt' });
+    await m.ok('update', 'key/gone/rotate');
+    const versions = (await m.ok('read', 'kms/aws/key/gone')).versions;
+    expect(m.failure(await m.call('delete', 'key/gone'))).toMatch(/deletion is not allowed/);
+    await m.ok('update', 'key/gone', { deletion_allowed: true });
+    expect(m.failure(await m.call('delete', 'key/gone'))).toMatch(/distributed to kms aws: remove it/);
+    expect(m.failure(await m.call('delete', 'kms/aws'))).toMatch(/still holds keys gone/);
+    await m.call('delete', 'kms/aws/key/gone');
+    for (const arn of Object.values(versions) as string[]) expect(kms.allKeys().find((k) => k.arn === arn)!.state).toBe('PendingDeletion');
+    expect(kms.aliasTarget(`alias/hashicorp/${d.name}`)).toBeUndefined();
+    expect((await m.ok('read', 'key/gone')).latest_version).toBe(2);
+    expect(await m.call('read', 'kms/aws/key/gone')).toEqual({});
+    await m.call('delete', 'key/gone');
+    expect(await m.call('read', 'key/gone')).toEqual({});
+    expect(m.store.data.has('key/gone')).toBe(false);
+  });
+
+  it('bad input is a 400 with a clear message, before anything reaches KMS', async () => {
+    await m.ok('create', 'key/aes', { type: 'aes256-gcm96' });
+    await m.ok('create', 'key/ec', { type: 'ecdsa-p256' });
+    await m.ok('create', 'key/rsa', { type: 'rsa-2048' });
+    const before = kms.calls.length;
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['kms/aws/key/aes', { purpose: 'sign' }, /purpose sign is not possible for aes256-gcm96 keys/],
+      ['kms/aws/key/ec', { purpose: 'encrypt' }, /purpose encrypt is not possible for ecdsa-p256 keys/],
+      ['kms/aws/key/rsa', { purpose: 'wrap' }, /awskms offers no purpose wrap for rsa-2048/],
+      ['kms/aws/key/rsa', { purpose: 'sign,decrypt' }, /one KeyUsage: encrypt\/decrypt or sign\/verify/],
+      ['kms/aws/key/aes', { purpose: 'encrypt', protection: 'software' }, /protection=hsm/],
+      ['kms/aws/key/aes', { purpose: 'encrypt,fly' }, /purpose: unknown "fly"/],
+      ['kms/aws/key/aes', {}, /missing required field "purpose"/],
+      ['kms/aws/key/nokey', { purpose: 'encrypt' }, /key "nokey" not found/],
+      ['kms/none/key/aes', { purpose: 'encrypt' }, /kms "none" not found/],
+    ];
+    for (const [path, data, re] of cases) {
+      const r = await m.call('update', path, data);
+      expect(r.error, path).toMatch(re);
+    }
+    expect(kms.calls.length).toBe(before);
+    expect((await m.call('update', 'kms/x', { provider: 'oraclekms', key_collection: 'x' })).error).toMatch(/provider: must be one of awskms, gcpckms, azurekeyvault/);
+    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'Mars' })).error).toMatch(/must be an AWS region/);
+    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { access_key: 'A' } })).error).toMatch(/access_key and secret_key must be given together/);
+    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { token: 'A' } })).error).toMatch(/unknown name "token"/);
+    expect((await m.call('update', 'kms/aws', { provider: 'gcpckms' })).error).toMatch(/provider cannot change/);
+    expect((await m.call('update', 'kms/aws', { key_collection: 'eu-west-1' })).error).toMatch(/key_collection cannot change/);
+    expect((await m.call('create', 'key/x', { type: 'des' })).error).toMatch(/type: must be one of/);
+  });
+
+  it('credentials are write-only; without any, ambient credentials need the operator\'s setting', async () => {
+    const r = await m.ok('read', 'kms/aws');
+    expect(r).toEqual({ name: 'aws', provider: 'awskms', key_collection: 'us-east-1', endpoint: kms.url });
+    expect(JSON.stringify(r)).not.toContain(kms.secretAccessKey);
+    delete process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS;
+    expect((await m.call('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).error).toMatch(/ambient credentials .* not allowed: .*VAULT_PLUGIN_AMBIENT_CREDENTIALS=true/);
+    process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS = 'true';
+    try {
+      expect((await m.ok('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).provider).toBe('awskms');
+    } finally {
+      delete process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS;
+    }
+    // Vault's CLI form: credentials=access_key=... credentials=secret_key=...
+    await m.ok('update', 'kms/cli', { provider: 'awskms', key_collection: 'us-east-1', credentials: [`access_key=${kms.accessKeyId}`, `secret_key=${kms.secretAccessKey}`] });
+  });
+
+  it('credentials KMS refuses: a 400 naming the refusal, rolled back, the secret nowhere in the reply', async () => {
+    const wrong = 'wrongSecretKeyValue0000000000000000000000';
+    await m.ok('update', 'kms/bad', { ...awsConfig(), credentials: { access_key: kms.accessKeyId, secret_key: wrong } });
+    await m.ok('create', 'key/k', { type: 'aes256-gcm96' });
+    const keysBefore = kms.allKeys().length;
+    const r = await m.call('update', 'kms/bad/key/k', { purpose: 'encrypt' });
+    expect(r.error).toMatch(/refused the credentials: .*signature.*rolled back/);
+    expect(JSON.stringify(r)).not.toContain(wrong);
+    expect(kms.allKeys().length).toBe(keysBefore);
+    expect(await m.call('read', 'kms/bad/key/k')).toEqual({});
+  });
+
+  it('a failure half-way (ImportKeyMaterial keeps failing) is recorded; writing again resumes with the same KMS key', async () => {
+    await m.ok('create', 'key/half', { type: 'rsa-2048' });
+    kms.faultOn('ImportKeyMaterial', 4, { status: 500 });
+    const r = await m.call('update', 'kms/aws/key/half', { purpose: 'sign,verify' });
+    expect(r.err).toMatchObject({ err_code: 502 });
+    expect(r.err!.err_msg).toMatch(/import key material failed.*write kms\/aws\/key\/half again/);
+    const state = await m.ok('read', 'kms/aws/key/half');
+    expect(state).toMatchObject({ state: 'failed', last_error: expect.stringMatching(/import key material failed/) });
+    expect(ours('half')).toHaveLength(1);
+    expect(ours('half')[0].state).toBe('PendingImport');
+    const d = await m.ok('update', 'kms/aws/key/half', { purpose: 'sign,verify' });
+    expect(d.state).toBe('distributed');
+    expect(ours('half')).toHaveLength(1);
+    expect(ours('half')[0]).toMatchObject({ state: 'Enabled', arn: d.key_id });
+    expect((await m.call('update', 'kms/aws/key/half', { purpose: 'decrypt' })).error).toMatch(/cannot change after distribution/);
+  });
+
+  it('a CreateKey whose reply was lost: the resumed distribution adopts that key instead of leaving it orphaned', async () => {
+    await m.ok('create', 'key/lost', { type: 'aes256-gcm96' });
+    kms.faultOn('CreateKey', 1, { when: 'after', status: 503 });
+    const r = await m.call('update', 'kms/aws/key/lost', { purpose: 'encrypt,decrypt' });
+    expect(r.err).toMatchObject({ err_code: 502 });
+    expect(ours('lost')).toHaveLength(1); // in KMS, unknown to Vault's record so far
+    expect((await m.ok('read', 'kms/aws/key/lost')).versions).toEqual({});
+    const d = await m.ok('update', 'kms/aws/key/lost', { purpose: 'encrypt,decrypt' });
+    expect(ours('lost')).toHaveLength(1);
+    expect(d.key_id).toBe(ours('lost')[0].arn);
+  });
+
+  it('a removal that stops half-way finishes when deleted again; a lost CreateKey found by the removal is deleted too', async () => {
+    await m.ok('create', 'key/rm', { type: 'aes256-gcm96' });
+    kms.faultOn('CreateKey', 1, { when: 'after', status: 503 });
+    await m.call('update', 'kms/aws/key/rm', { purpose: 'encrypt' });
+    kms.faultOn('ScheduleKeyDeletion', 4, { status: 500 });
+    const r = await m.call('delete', 'kms/aws/key/rm');
+    expect(r.err?.err_msg).toMatch(/removing key "rm" from kms "aws" stopped: .*Delete again to finish/);
+    expect((await m.ok('read', 'kms/aws/key/rm')).state).toBe('removing');
+    expect((await m.call('update', 'kms/aws/key/rm', { purpose: 'encrypt' })).error).toMatch(/being removed/);
+    await m.call('delete', 'kms/aws/key/rm');
+    expect(ours('rm').map((k) => k.state)).toEqual(['PendingDeletion']);
+    expect(await m.call('read', 'kms/aws/key/rm')).toEqual({});
+  });
+
+  it('rotation while KMS throttles: the key rotates in Vault, the reply warns, and kms/<kms>/key/<key>/rotate catches up', async () => {
+    await m.ok('create', 'key/thr', { type: 'aes256-gcm96' });
+    await m.ok('update', 'kms/aws/key/thr', { purpose: 'encrypt,decrypt' });
+    kms.faultOn('CreateKey', 1, { status: 400, type: 'ThrottlingException' });
+    const r = await m.call('update', 'key/thr/rotate');
+    expect(r.data.latest_version).toBe(2);
+    expect(r.warnings?.join('\n')).toMatch(/distributing key "thr" to kms "aws" stopped: .*Rate exceeded|injected throttling/);
+    expect((await m.ok('read', 'kms/aws/key/thr')).state).toBe('failed');
+    const d = await m.ok('update', 'kms/aws/key/thr/rotate');
+    expect(d).toMatchObject({ state: 'distributed' });
+    expect(Object.keys(d.versions)).toEqual(['1', '2']);
+    expect(ours('thr')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,182 @@
+// The secrets role's gRPC binding in-process, with this test as Vault: metadata mode,
+// SystemView TTL units, bounded request data, and calls Vault cancels without a deadline.
+import { afterEach, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
+import { pem } from '../../src/goplugin/der';
+import { serve } from '../../src/goplugin/server';
+import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+import { createLogger } from '../../src/goplugin/log';
+import type { LaunchEnv } from '../../src/goplugin/env';
+import { backendVersions, jsonNestedDeeperThan, ttlSeconds } from '../../src/secrets/plugin';
+import { MemoryStorage } from '../../src/storage/storage';
+
+const log = createLogger({ level: 'error', sink: () => undefined });
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface HostOpts {
+  /** Storage Get never answers (a stuck Vault); each such call is recorded. */
+  stuckGet?: boolean;
+  /** SystemView TTLs as Vault sends them: Go durations in nanoseconds. */
+  maxLeaseTtlNs?: string;
+}
+
+/** Start the secrets role as Vault would (AutoMTLS, or plain gRPC in metadata mode) and play Vault's side. */
+async function vault(metadataMode: boolean) {
+  const host: PluginIdentity = await generateIdentity();
+  const env: LaunchEnv = { role: 'backend', clientVersions: [4], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
+  let line = '';
+  const plugin = await serve({ env, log, versions: backendVersions(), writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
+  cleanups.push(() => plugin.shutdown('test end'));
+  const cert = line.split('|')[5];
+  const creds = cert
+    ? grpc.credentials.createSsl(Buffer.from(pem(Buffer.from(cert, 'base64'), 'CERTIFICATE')), Buffer.from(host.keyPem), Buffer.from(host.certPem))
+    : grpc.credentials.createInsecure();
+  const opts = { 'grpc.ssl_target_name_override': 'localhost' };
+  const mk = (svc: string): grpc.Client => {
+    const C = clientCtor(svc);
+    const c = new C(`127.0.0.1:${plugin.port}`, creds, opts);
+    cleanups.push(() => grpc.Client.prototype.close.call(c));
+    return c;
+  };
+  const backend = mk('pb.Backend');
+  const stream = (mk('plugin.GRPCBroker') as Any).StartStream() as grpc.ClientDuplexStream<unknown, unknown>;
+  stream.on('data', () => undefined);
+  stream.on('error', () => undefined);
+  cleanups.push(() => stream.end());
+
+  const storageCalls: string[] = [];
+  const stuck: Array<grpc.ServerUnaryCall<unknown, unknown>> = [];
+  /** Serve Storage + SystemView on a broker listener as Vault does, announce it, and return its id. */
+  const offer = async (store: MemoryStorage, o: HostOpts = {}): Promise<number> => {
+    const s = new grpc.Server();
+    const rec = (name: string, fn: (c: Any, cb: Any) => void) => (c: Any, cb: Any) => { storageCalls.push(name); fn(c, cb); };
+    s.addService(serviceDef('pb.Storage'), {
+      Get: rec('Get', (c, cb) => {
+        if (o.stuckGet) { stuck.push(c); return; }
+        void store.get(c.request.key).then((v) => cb(null, v ? { entry: { key: c.request.key, value: v } } : {}));
+      }),
+      Put: rec('Put', (c, cb) => void store.put(c.request.entry.key, c.request.entry.value).then(() => cb(null, {}))),
+      Delete: rec('Delete', (c, cb) => void store.delete(c.request.key).then(() => cb(null, {}))),
+      List: rec('List', (c, cb) => void store.list(c.request.prefix).then((keys) => cb(null, { keys }))),
+    });
+    s.addService(serviceDef('pb.SystemView'), {
+      DefaultLeaseTTL: (_c: Any, cb: Any) => cb(null, { TTL: o.maxLeaseTtlNs ?? '0' }),
+      MaxLeaseTTL: (_c: Any, cb: Any) => cb(null, { TTL: o.maxLeaseTtlNs ?? '0' }),
+      Tainted: (_c: Any, cb: Any) => cb(null, { tainted: false }),
+      LocalMount: (_c: Any, cb: Any) => cb(null, { local: false }),
+    });
+    const serverCreds = metadataMode ? grpc.ServerCredentials.createInsecure()
+      : grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }], false);
+    const port = await new Promise<number>((res, rej) => s.bindAsync('127.0.0.1:0', serverCreds, (e, p) => (e ? rej(e) : res(p))));
+    cleanups.push(() => s.forceShutdown());
+    const id = 100 + Math.floor(Math.random() * 1000);
+    stream.write({ service_id: id, network: 'tcp', address: `127.0.0.1:${port}` });
+    return id;
+  };
+  const call = <T = Any>(method: string, req: unknown, callOpts: grpc.CallOptions = { deadline: Date.now() + 10_000 }): Promise<T> & { cancel(): void } => {
+    let handle!: grpc.ClientUnaryCall;
+    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, new grpc.Metadata(), callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
+    return Object.assign(p, { cancel: () => handle.cancel() });
+  };
+  const request = (operation: string, path: string, data: unknown, callOpts?: grpc.CallOptions) =>
+    call('HandleRequest', { request: { operation, path, data: typeof data === 'string' ? data : JSON.stringify(data) } }, callOpts);
+  return { call, request, offer, storageCalls, stuck };
+}
+
+const body = (r: Any) => (r.response?.data ? JSON.parse(r.response.data) : undefined);
+
+describe('metadata mode', () => {
+  it('answers Setup, Type, SpecialPaths and Cleanup only: no broker dial, no storage, every other call refused', async () => {
+    const v = await vault(true);
+    const store = new MemoryStorage();
+    const id = await v.offer(store);
+    expect(await v.call('Setup', { broker_id: id, Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.call('Setup', { broker_id: id, Config: { engine: 'kv' }, backendUUID: 'u' })).err).toMatch(/unknown engine "kv"/);
+    expect(await v.call('Type', {})).toEqual({ type: 1 });
+    expect((await v.call('SpecialPaths', {})).paths.seal_wrap_storage).toEqual(['managed-keys/']);
+    for (const [m, req] of [
+      ['HandleRequest', { request: { operation: 'update', path: 'keys/k', data: '{}' } }],
+      ['HandleExistenceCheck', { request: { operation: 'update', path: 'keys/k' } }],
+      ['InvalidateKey', { key: 'policy/k' }],
+      ['Initialize', {}],
+    ] as const) {
+      await expect(v.call(m, req), m).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/not served in metadata mode/) });
+    }
+    expect(await v.call('Cleanup', {})).toEqual({});
+    expect(v.storageCalls).toEqual([]);
+    expect(store.data.size).toBe(0);
+  });
+});
+
+describe('the mount\'s SystemView', () => {
+  it('reads Go durations (nanoseconds) as seconds, without precision loss', () => {
+    expect(ttlSeconds('3600000000000')).toBe(3600);
+    expect(ttlSeconds('9223372036854775807')).toBe(9223372036);
+    expect(ttlSeconds('2764800000000000')).toBe(32 * 86400); // Vault's default max lease TTL
+    expect(ttlSeconds('0')).toBe(0);
+    expect(ttlSeconds(undefined)).toBe(0);
+    expect(ttlSeconds('nonsense')).toBe(0);
+  });
+
+  it('caps a PKI certificate at the mount\'s max lease TTL (vault secrets tune -max-lease-ttl=1h)', async () => {
+    const v = await vault(false);
+    const id = await v.offer(new MemoryStorage(), { maxLeaseTtlNs: String(3600n * 1_000_000_000n) });
+    expect(await v.call('Setup', { broker_id: id, Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.request('update', 'root/generate/internal', { common_name: 'Root', ttl: '87600h' })).err ?? null).toBeNull();
+    await v.request('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true });
+    const r = await v.request('update', 'issue/web', { common_name: 'www.example.com', ttl: '5h' });
+    const issued = body(r);
+    expect(issued?.certificate, JSON.stringify(r)).toBeDefined();
+    const lifetime = (new Date(new X509Certificate(issued.certificate).validTo).getTime() - Date.now()) / 1000;
+    expect(lifetime).toBeLessThanOrEqual(3600 + 60);
+    expect(lifetime).toBeGreaterThan(3600 - 120);
+    expect(r.response.warnings.join(' ')).toMatch(/TTL "5h0m0s" is longer than permitted maxTTL "1h0m0s", so maxTTL is being used/);
+  });
+});
+
+describe('request data', () => {
+  it('nested 5,000 levels deep is a quick 400, not a call left hanging', async () => {
+    const v = await vault(false);
+    const id = await v.offer(new MemoryStorage());
+    await v.call('Setup', { broker_id: id, Config: {}, backendUUID: 'u' });
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const t0 = Date.now();
+    const r = await v.request('create', 'encrypt/k', `{"batch_input":[{"plaintext":"aGk=","reference":${deep}}]}`, { deadline: Date.now() + 5000 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(body(r)).toEqual({ error: 'request data is nested deeper than 64 levels' });
+    // Nesting within the bound still works, reference echoed back.
+    const ok = '['.repeat(50) + '"x"' + ']'.repeat(50);
+    const r2 = await v.request('create', 'encrypt/k', `{"batch_input":[{"plaintext":"aGk=","reference":${ok}}]}`);
+    expect(JSON.stringify(body(r2)?.batch_results?.[0]?.reference), JSON.stringify(r2)).toBe(ok);
+  });
+
+  it('depth is counted outside strings only', () => {
+    expect(jsonNestedDeeperThan('{"a":"[[[[[[[["}', 2)).toBe(false);
+    expect(jsonNestedDeeperThan('{"a":"\\"[[[","b":[[1]]}', 2)).toBe(true);
+    expect(jsonNestedDeeperThan('[[1],[2],[3]]', 2)).toBe(false);
+  });
+});
+
+describe('calls Vault cancels (Vault 1.8 sets no deadline)', () => {
+  it('a cancelled request cancels its storage call at once instead of waiting out the storage deadline', async () => {
+    const v = await vault(false);
+    const id = await v.offer(new MemoryStorage(), { stuckGet: true });
+    await v.call('Setup', { broker_id: id, Config: {}, backendUUID: 'u' });
+    const pending = v.request('read', 'keys/k', {}, {}); // no deadline, as Vault 1.8 calls
+    pending.catch(() => undefined);
+    for (let i = 0; i < 100 && !v.stuck.length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(v.stuck).toHaveLength(1);
+    const storageCall = v.stuck[0];
+    let storageCancelled = false;
+    storageCall.on('cancelled', () => { storageCancelled = true; });
+    pending.cancel();
+    await expect(pending).rejects.toMatchObject({ code: grpc.status.CANCELLED });
+    for (let i = 0; i < 100 && !storageCancelled; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(storageCancelled || storageCall.cancelled).toBe(true);
+  });
+});
