@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   const out = execFileSync('bash', [path.resolve(__dirname, '../scripts/softhsm-setup.sh'), hsmDir, 'bench', '1111', '2222'], { encoding: 'utf8' });
   process.env.SOFTHSM2_CONF = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
   const library = /library=(.*)/.exec(out)![1];
+  process.env.VAULT_PLUGIN_PKCS11_LIBRARIES = library; // the operator allows this module
   gcp.createKey('ec', 'EC_SIGN_P256_SHA256'); gcp.createKey('sym', 'GOOGLE_SYMMETRIC_ENCRYPTION');
   az.createKey('ec', 'EC-HSM', { crv: 'P-256' }); az.createKey('sym', 'oct-HSM');
   const awsBase = { access_key: aws.accessKeyId, secret_key: aws.secretAccessKey, endpoint: aws.url };

@@ -2,7 +2,8 @@
 # Create a SoftHSM2 token for development and tests.
 #   scripts/softhsm-setup.sh DIR [LABEL] [SO_PIN] [USER_PIN]
 # Writes DIR/softhsm2.conf and DIR/tokens/, initialises a token, and prints the settings
-# a managed key needs. Point the plugin (or a test) at it with SOFTHSM2_CONF=DIR/softhsm2.conf.
+# a managed key needs. Point the plugin (or a test) at it with SOFTHSM2_CONF=DIR/softhsm2.conf,
+# and allow the module with VAULT_PLUGIN_PKCS11_LIBRARIES (both in the plugin's environment).
 set -euo pipefail
 dir=${1:?usage: softhsm-setup.sh DIR [LABEL] [SO_PIN] [USER_PIN]}
 label=${2:-vault-plugin-ts}
@@ -26,6 +27,7 @@ export SOFTHSM2_CONF="$dir/softhsm2.conf"
 softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$pin" >/dev/null
 cat <<OUT
 SOFTHSM2_CONF=$dir/softhsm2.conf
+VAULT_PLUGIN_PKCS11_LIBRARIES=$lib
 library=$lib
 token_label=$label
 OUT

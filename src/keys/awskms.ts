@@ -6,6 +6,7 @@ import type * as Kms from '@aws-sdk/client-kms';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
+import { requireAmbientCredentials } from './operator';
 import type { BackendConfig, CommonConfig } from './config';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
@@ -35,6 +36,7 @@ export class AwsKmsKey implements ManagedKey {
     const kms = require('@aws-sdk/client-kms') as typeof Kms;
     const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
     if ((cfg.access_key === undefined) !== (cfg.secret_key === undefined)) throw keyInvalid('access_key and secret_key must be given together');
+    if (cfg.access_key === undefined) requireAmbientCredentials('awskms', name, 'access_key/secret_key');
     const client = new kms.KMSClient({
       region: (cfg.region as string) ?? 'us-east-1',
       endpoint: cfg.endpoint as string | undefined,

@@ -19,7 +19,7 @@ export const COMMON_FIELDS = {
 
 export const BACKEND_FIELDS = {
   pkcs11: {
-    library: { kind: 'string', required: true, description: 'path of the PKCS#11 module (.so)' },
+    library: { kind: 'string', required: true, description: 'path of the PKCS#11 module (.so); only modules the operator allows with PLUGIN_PKCS11_LIBRARIES are loaded' },
     slot: { kind: 'string', description: 'slot id (decimal or 0x hex); or use token_label' },
     token_label: { kind: 'string', description: 'label of the token to use' },
     pin: { kind: 'string', required: true, secret: true, description: 'user PIN' },
@@ -32,7 +32,7 @@ export const BACKEND_FIELDS = {
     max_parallel: { kind: 'int', description: 'most sessions open at once (default 1)' },
   },
   awskms: {
-    access_key: { kind: 'string', description: 'AWS access key id (default: the SDK credential chain)' },
+    access_key: { kind: 'string', description: 'AWS access key id (without it: the SDK credential chain, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)' },
     secret_key: { kind: 'string', secret: true, description: 'AWS secret access key' },
     region: { kind: 'string', description: 'AWS region (default us-east-1)' },
     endpoint: { kind: 'string', description: 'KMS endpoint URL override (VPC endpoints, tests)' },
@@ -42,7 +42,7 @@ export const BACKEND_FIELDS = {
     curve: { kind: 'string', values: ['P256', 'P384', 'P521'], description: 'EC curve when generating' },
   },
   gcpckms: {
-    credentials: { kind: 'string', secret: true, description: 'service account JSON (or a path to it)' },
+    credentials: { kind: 'string', secret: true, description: 'service account JSON, or the path of a file the operator allows with PLUGIN_CREDENTIAL_FILES (without it: application default credentials, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)' },
     project: { kind: 'string', required: true, description: 'Google Cloud project' },
     region: { kind: 'string', required: true, description: 'location of the key ring' },
     key_ring: { kind: 'string', required: true, description: 'key ring name' },

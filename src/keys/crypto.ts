@@ -2,9 +2,11 @@
 // precomputed digest. Node's crypto.sign/verify always hash their input, so digest-level
 // operations use @noble/curves (ECDSA), PKCS#1 v1.5 DigestInfo with the raw RSA
 // primitive, and RFC 8017 EMSA-PSS encoding.
-import { constants, createHash, privateEncrypt, publicDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { constants, createHash, privateEncrypt, publicDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
+import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { keyInvalid } from './errors';
+import { rsaPrivate } from './rsa-offload';
 import type { Hash, KeySpec, SignOptions } from './types';
 
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
@@ -106,22 +108,53 @@ function pssVerify(mHash: Buffer, em: Buffer, hash: Hash, modBits: number): bool
 
 const jwkBytes = (k: KeyObject, part: 'd' | 'x' | 'y') => Buffer.from(k.export({ format: 'jwk' })[part] as string, 'base64url');
 
-/** Sign with a private key held in this process (software keys). */
-export function signLocal(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Buffer {
+/**
+ * How a local private key makes a signature: Node's sign (which hashes the message
+ * itself), a raw RSA private operation on a block prepared here, or done already (ECDSA
+ * over a digest, which Node's sign cannot do).
+ */
+type SignPlan =
+  | { via: 'sign'; alg: Hash | null; key: SignKeyObjectInput }
+  | { via: 'raw'; padding: number; block: Buffer }
+  | { via: 'done'; signature: Buffer };
+
+function signPlan(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): SignPlan {
   if (spec.kind === 'ed25519') {
     if (opts.prehashed) throw keyInvalid('Ed25519 signs messages, not digests');
-    return nodeSign(null, data, priv);
+    return { via: 'sign', alg: null, key: { key: priv } };
   }
   if (spec.kind === 'ec') {
-    if (!opts.prehashed) return nodeSign(opts.hash, data, { key: priv, dsaEncoding: 'der' });
-    return Buffer.from(CURVES[spec.curve].sign(digest(data, opts), jwkBytes(priv, 'd'), NOBLE));
+    if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, dsaEncoding: 'der' } };
+    return { via: 'done', signature: Buffer.from(CURVES[spec.curve].sign(digest(data, opts), jwkBytes(priv, 'd'), NOBLE)) };
   }
   if (spec.kind === 'rsa') {
-    if (opts.padding === 'pkcs1v15') return privateEncrypt({ key: priv, padding: constants.RSA_PKCS1_PADDING }, digestInfo(opts.hash, digest(data, opts)));
-    if (!opts.prehashed) return nodeSign(opts.hash, data, { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] });
-    return privateEncrypt({ key: priv, padding: constants.RSA_NO_PADDING }, pssEncode(digest(data, opts), opts.hash, spec.bits));
+    if (opts.padding === 'pkcs1v15') {
+      // PKCS#1 v1.5 is deterministic: Node's sign gives the same bytes as the DigestInfo signed raw.
+      if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PADDING } };
+      return { via: 'raw', padding: constants.RSA_PKCS1_PADDING, block: digestInfo(opts.hash, digest(data, opts)) };
+    }
+    if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] } };
+    return { via: 'raw', padding: constants.RSA_NO_PADDING, block: pssEncode(digest(data, opts), opts.hash, spec.bits) };
   }
   throw keyInvalid('AES keys do not sign');
+}
+
+/** Sign with a private key held in this process, on the calling thread (transit's own keys). */
+export function signLocal(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Buffer {
+  const p = signPlan(priv, spec, data, opts);
+  if (p.via === 'sign') return nodeSign(p.alg, data, p.key);
+  if (p.via === 'raw') return privateEncrypt({ key: priv, padding: p.padding }, p.block);
+  return p.signature;
+}
+
+const signOnThreadPool = promisify(nodeSign) as (alg: string | null, data: Buffer, key: SignKeyObjectInput) => Promise<Buffer>;
+
+/** The same signatures as signLocal, made off the event loop (software managed keys). */
+export async function signLocalAsync(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Promise<Buffer> {
+  const p = signPlan(priv, spec, data, opts);
+  if (p.via === 'sign') return signOnThreadPool(p.alg, data, p.key);
+  if (p.via === 'raw') return rsaPrivate('sign-raw', priv, p.padding, p.block);
+  return p.signature;
 }
 
 /** Verify a signature made by any backend, with the key's public half. */

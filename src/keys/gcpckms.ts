@@ -2,11 +2,11 @@
 // (curve or size, padding and hash together), so a request that asks for another is
 // refused here with the algorithm named. Calls are authenticated with self-signed
 // service-account JWTs: no token endpoint is contacted.
-import * as fs from 'node:fs';
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, verifyWith } from './crypto';
+import { readCredentialFile, requireAmbientCredentials } from './operator';
 import type { BackendConfig, CommonConfig } from './config';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
@@ -32,6 +32,22 @@ function kindOf(e: unknown): KeyErrorKind {
   return 'unavailable';
 }
 
+/** `credentials` holds the service-account JSON itself, or the path of a file the operator allows. */
+async function serviceAccount(credentials: string): Promise<{ client_email: string; private_key: string }> {
+  const raw = credentials.trim();
+  const json = raw.startsWith('{') ? raw : (await readCredentialFile('credentials', raw)).toString('utf8');
+  let sa: { client_email?: unknown; private_key?: unknown };
+  try {
+    sa = JSON.parse(json);
+  } catch {
+    throw keyInvalid('credentials: not service-account JSON');
+  }
+  if (typeof sa !== 'object' || sa === null || typeof sa.client_email !== 'string' || typeof sa.private_key !== 'string' || !sa.client_email || !sa.private_key) {
+    throw keyInvalid('credentials: client_email and private_key are required');
+  }
+  return { client_email: sa.client_email, private_key: sa.private_key };
+}
+
 export class GcpKmsKey implements ManagedKey {
   private info!: AlgInfo;
   private pub?: KeyObject;
@@ -43,19 +59,13 @@ export class GcpKmsKey implements ManagedKey {
     const { JWT, GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
     let auth: import('google-auth-library').JWT | import('google-auth-library').GoogleAuth;
     if (cfg.credentials) {
-      const raw = String(cfg.credentials).trim();
-      let sa: { client_email?: string; private_key?: string };
-      try {
-        sa = JSON.parse(raw.startsWith('{') ? raw : fs.readFileSync(raw, 'utf8'));
-      } catch {
-        throw keyInvalid('credentials: not service-account JSON (or a readable path to it)');
-      }
-      if (!sa.client_email || !sa.private_key) throw keyInvalid('credentials: client_email and private_key are required');
+      const sa = await serviceAccount(String(cfg.credentials));
       const jwt = new JWT({ email: sa.client_email, key: sa.private_key, scopes: ['https://www.googleapis.com/auth/cloudkms'] });
       jwt.useJWTAccessWithScope = true; // self-signed JWT: no call to a token endpoint
       jwt.defaultServicePath = 'cloudkms.googleapis.com';
       auth = jwt;
     } else {
+      requireAmbientCredentials('gcpckms', name, 'credentials');
       auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloudkms'] }); // application default credentials
     }
     const opts: Record<string, unknown> = { projectId: cfg.project, authClient: auth };

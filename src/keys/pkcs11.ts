@@ -1,6 +1,9 @@
 // PKCS#11 HSMs through pkcs11js. One loaded module per library path; per key a pool of
 // at most max_parallel sessions. Operations run on libuv's thread pool (the *Async
-// calls), so parallel sessions really run in parallel. After a token reset, removal or
+// calls: sign, encrypt, decrypt, key generation), so parallel sessions really run in
+// parallel and a slow token never stalls the event loop. pkcs11js has no async form of
+// the short bookkeeping calls (open session, login, find objects, read attributes, *Init,
+// C_GenerateRandom); those stay synchronous. After a token reset, removal or
 // re-initialisation the pool is rebuilt, the user logged in again and the key found
 // again, once per call, before an error is returned.
 import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
@@ -9,6 +12,7 @@ import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUs
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './software';
 import type { BackendConfig, CommonConfig } from './config';
+import { allowedPkcs11Library } from './operator';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 type P = typeof Pkcs11Types;
@@ -34,23 +38,33 @@ interface LoadedModule {
 }
 const modules = new Map<string, LoadedModule>();
 
-function loadModule(path: string): LoadedModule {
-  let m = modules.get(path);
+/**
+ * Load the module at `library`, or share it if this process already has it (by resolved
+ * path: one file, one C_Initialize). On the request path (config writes, and keys opened
+ * again after a restart or a cache drop) the operator's PLUGIN_PKCS11_LIBRARIES is checked
+ * before anything is loaded, every time, and the checked resolved path is what gets loaded.
+ * `byOperatorCli` skips the list for the `pkcs11-slots` command only: the operator runs that
+ * by hand to find a module's tokens, and nothing reaches it through Vault's API.
+ */
+function loadModule(library: string, byOperatorCli = false): { path: string; module: LoadedModule } {
+  const resolved = byOperatorCli ? library : allowedPkcs11Library(library);
+  let m = modules.get(resolved);
   if (!m) {
     const p = new (pk().PKCS11)();
     try {
-      p.load(path);
+      p.load(resolved);
       // The *Async calls run on libuv's thread pool: the library must use OS locking,
       // or concurrent sessions corrupt its memory (seen with SoftHSM2).
       p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
     } catch (e) {
-      throw keyInvalid(`cannot load PKCS#11 library ${path}: ${(e as Error).message}`);
+      try { p.close(); } catch { /* not loaded */ }
+      throw keyInvalid(`cannot load PKCS#11 library ${library}: ${(e as Error).message}`);
     }
     m = { p, refs: 0, logins: new Map(), generation: 0 };
-    modules.set(path, m);
+    modules.set(resolved, m);
   }
   m.refs++;
-  return m;
+  return { path: resolved, module: m };
 }
 
 /** C_Finalize + C_Initialize: every key on this module then re-opens sessions and logs in again. */
@@ -72,14 +86,14 @@ function releaseModule(path: string): void {
 /** Slots with a token present: what `vault-plugin-ts pkcs11-slots <library>` prints. */
 export function listSlots(library: string): Array<{ slot: string; label: string; model: string; serial: string }> {
   if (!library) throw keyInvalid('usage: vault-plugin-ts pkcs11-slots /path/to/pkcs11-module.so');
-  const m = loadModule(library);
+  const { path, module: m } = loadModule(library, true);
   try {
     return m.p.C_GetSlotList(true).map((h) => {
       const t = m.p.C_GetTokenInfo(h);
       return { slot: '0x' + h.readBigUInt64LE(0).toString(16), label: t.label.trim(), model: t.model.trim(), serial: t.serialNumber.trim() };
     });
   } finally {
-    releaseModule(library);
+    releaseModule(path);
   }
 }
 
@@ -96,6 +110,8 @@ function parseMechanism(v: string | undefined): number | undefined {
 
 export class Pkcs11Key implements ManagedKey {
   private readonly mod: LoadedModule;
+  /** The resolved module path this key holds a reference on. */
+  private readonly modulePath: string;
   private slot!: Handle;
   private idle: Handle[] = [];
   private open = 0;
@@ -115,7 +131,7 @@ export class Pkcs11Key implements ManagedKey {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     parseMechanism(cfg.mechanism as string | undefined);
-    this.mod = loadModule(cfg.library as string);
+    ({ path: this.modulePath, module: this.mod } = loadModule(cfg.library as string));
     this.generation = this.mod.generation;
   }
 
@@ -286,7 +302,7 @@ export class Pkcs11Key implements ManagedKey {
     return true;
   }
 
-  private generate(s: Handle): void {
+  private async generate(s: Handle): Promise<void> {
     const P = pk();
     const mech = parseMechanism(this.cfg.mechanism as string | undefined);
     const bits = this.cfg.key_bits as number | undefined;
@@ -294,15 +310,15 @@ export class Pkcs11Key implements ManagedKey {
     if (!this.cfg.key_id) ids.push({ type: P.CKA_ID, value: randomBytes(8) });
     const privAttrs: Pkcs11Types.Template = [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }];
     if (mech === mechanismNames.CKM_AES_GCM || (!this.cfg.curve && (bits === 128 || bits === 256))) {
-      this.p.C_GenerateKey(s, { mechanism: P.CKM_AES_KEY_GEN }, [...privAttrs, { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }]);
+      await this.p.C_GenerateKeyAsync(s, { mechanism: P.CKM_AES_KEY_GEN }, [...privAttrs, { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }]);
     } else if (this.cfg.curve || mech === mechanismNames.CKM_ECDSA || !bits) {
       const curve = { P256: 'P-256', P384: 'P-384', P521: 'P-521' }[(this.cfg.curve as string) ?? 'P256']!;
-      this.p.C_GenerateKeyPair(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      await this.p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
         [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_EC_PARAMS, value: Buffer.from(CURVE_OIDS[curve], 'hex') }],
         [...privAttrs, { type: P.CKA_SIGN, value: true }]);
     } else {
       if (bits < 2048) throw keyInvalid('key_bits: RSA keys must be at least 2048 bits');
-      this.p.C_GenerateKeyPair(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+      await this.p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
         [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_MODULUS_BITS, value: bits }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
         [...privAttrs, { type: P.CKA_SIGN, value: true }, { type: P.CKA_DECRYPT, value: true }]);
     }
@@ -414,6 +430,6 @@ export class Pkcs11Key implements ManagedKey {
     this.closed = true;
     for (const s of this.idle) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
     this.idle = [];
-    releaseModule(this.cfg.library as string);
+    releaseModule(this.modulePath);
   }
 }

@@ -1,9 +1,13 @@
 // Software keys: Node crypto in this process. For development and tests only — the key
 // material lives in process memory (and, when imported, in Vault's storage), so they
 // describe themselves as hardware: false. Never the choice for production roots.
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, privateDecrypt, publicEncrypt, constants, type KeyObject } from 'node:crypto';
+// Generation, signing and RSA decryption run off the event loop (libuv's thread pool, or
+// rsa-offload's workers), so an RSA-4096 key created on one mount stalls no other request.
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, generateKeyPair, randomBytes, publicEncrypt, constants, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
-import { signLocal, verifyWith } from './crypto';
+import { signLocalAsync, verifyWith } from './crypto';
+import { rsaPrivate } from './rsa-offload';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPECS: Record<string, KeySpec> = {
@@ -42,10 +46,12 @@ export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer
   }
 }
 
+const generateOnThreadPool = promisify(generateKeyPair);
+
 export class SoftwareKey implements ManagedKey {
   private constructor(private readonly name: string, private readonly spec: KeySpec, private readonly priv: KeyObject, private readonly usages: Usage[]) {}
 
-  static create(name: string, keyType: string, usages: Usage[], privatePem?: string): SoftwareKey {
+  static async create(name: string, keyType: string, usages: Usage[], privatePem?: string): Promise<SoftwareKey> {
     const spec = SPECS[keyType];
     if (!spec) throw keyInvalid(`unknown software key_type ${keyType}`);
     let priv: KeyObject;
@@ -56,9 +62,9 @@ export class SoftwareKey implements ManagedKey {
         throw keyInvalid('private_key is not a valid PEM private key');
       }
     } else if (spec.kind === 'aes') priv = createSecretKey(randomBytes(32));
-    else if (spec.kind === 'ec') priv = generateKeyPairSync('ec', { namedCurve: spec.curve }).privateKey;
-    else if (spec.kind === 'rsa') priv = generateKeyPairSync('rsa', { modulusLength: spec.bits }).privateKey;
-    else priv = generateKeyPairSync('ed25519').privateKey;
+    else if (spec.kind === 'ec') priv = (await generateOnThreadPool('ec', { namedCurve: spec.curve })).privateKey;
+    else if (spec.kind === 'rsa') priv = (await generateOnThreadPool('rsa', { modulusLength: spec.bits })).privateKey;
+    else priv = (await generateOnThreadPool('ed25519', {})).privateKey;
     return new SoftwareKey(name, spec, priv, usages);
   }
 
@@ -82,7 +88,7 @@ export class SoftwareKey implements ManagedKey {
 
   async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
     this.need('sign');
-    return signLocal(this.priv, this.spec, data, opts);
+    return signLocalAsync(this.priv, this.spec, data, opts);
   }
 
   async verify(data: Buffer, signature: Buffer, opts: SignOptions): Promise<boolean> {
@@ -102,7 +108,7 @@ export class SoftwareKey implements ManagedKey {
     if (this.spec.kind === 'aes') return aesGcmOpen(this.priv, ciphertext, opts.aad);
     if (this.spec.kind === 'rsa') {
       try {
-        return privateDecrypt({ key: this.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, ciphertext);
+        return await rsaPrivate('decrypt', this.priv, constants.RSA_PKCS1_OAEP_PADDING, ciphertext, opts.oaepHash ?? 'sha256');
       } catch {
         throw keyInvalid('decryption failed: ciphertext does not match the key');
       }

@@ -11,6 +11,25 @@ import { keymgmtPaths, KEYMGMT_HELP } from './keymgmt';
 export const ENGINES = ['transit', 'pki', 'keymgmt'] as const;
 export type Engine = (typeof ENGINES)[number];
 
+/** What a mount tells Vault about its paths (Vault's logical.Paths), answered by SpecialPaths. */
+export interface SpecialPaths {
+  root: string[];
+  /** Readable without a token, as `curl` reads a CA or CRL. */
+  unauthenticated: string[];
+  local_storage: string[];
+  /** Storage prefixes Vault seal-wraps (Vault Enterprise): key material. */
+  seal_wrap_storage: string[];
+}
+
+/** Each engine's special paths, as Vault's own engine of that name declares them. */
+export const SPECIAL_PATHS: Record<Engine, SpecialPaths> = {
+  transit: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'policy/'] },
+  // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
+  // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
+  pki: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'pki/ca', 'pki/pending-intermediate'] },
+  keymgmt: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'key/', 'kms/'] },
+};
+
 const TRANSIT_HELP = 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.';
 const PKI_HELP = 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.';
 const MANAGED_HELP = 'Managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software) are configured under managed-keys/ and used without their private keys ever being here.';

@@ -14,16 +14,17 @@ import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
 import { UserError, type Operation, type Response } from './framework';
-import { ENGINES, SecretsBackend, type Engine } from './backend';
+import { ENGINES, SPECIAL_PATHS, SecretsBackend, type Engine } from './backend';
 
 const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
 /** Request data nested deeper than this is refused (a 400) before it is parsed. */
 export const MAX_DATA_DEPTH = 64;
 // What Vault learns of the plugin, the same in metadata mode and in service: a logical
-// (secrets) backend, and the paths it wants seal-wrapped.
+// (secrets) backend, and the special paths of the engine the mount chose in Setup.
 const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
-const specialPathsHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
-  cb(null, { paths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/'] } });
+/** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, transit's (no unauthenticated path). */
+const specialPathsHandler = (engineOf: (call: grpc.ServerUnaryCall<unknown, unknown>) => Engine | undefined) =>
+  (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: SPECIAL_PATHS[engineOf(call) ?? 'transit'] });
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
 interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string }
@@ -112,13 +113,17 @@ function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
     log.debug('metadata mode call', { rpc });
     fn(call, cb);
   };
+  // The engine each Setup chose, by mount (multiplex id; '' when not multiplexed).
+  const engines = new Map<string, Engine>();
+  const mountId = (call: grpc.ServerUnaryCall<unknown, unknown>) => multiplexId(call, true);
   server.addService(serviceDef('pb.Backend'), {
     Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
       const v = validEngine(call.request.Config);
+      if ('engine' in v) engines.set(mountId(call as grpc.ServerUnaryCall<unknown, unknown>), v.engine);
       cb(null, { err: 'err' in v ? v.err : '' });
     }),
     Type: served('Type', typeHandler),
-    SpecialPaths: served('SpecialPaths', specialPathsHandler),
+    SpecialPaths: served('SpecialPaths', specialPathsHandler((call) => engines.get(mountId(call)))),
     Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
     Initialize: refuse('Initialize'),
     InvalidateKey: refuse('InvalidateKey'),
@@ -172,7 +177,7 @@ function register(multiplexed: boolean) {
       },
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
       Type: typeHandler,
-      SpecialPaths: specialPathsHandler,
+      SpecialPaths: specialPathsHandler((call) => mounts.get(multiplexId(call, multiplexed))?.backend.engine),
       Cleanup: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const id = multiplexId(call, multiplexed);
         const m = mounts.get(id);

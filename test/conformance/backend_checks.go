@@ -166,6 +166,10 @@ func must(l *launched, id, op, path string, data map[string]interface{}) (map[st
 var hsmEnv = os.Getenv("CONFORMANCE_HSM")
 var kmsEnv = os.Getenv("CONFORMANCE_KMS")
 
+// pluginEnv: operator settings (a JSON object of VAULT_PLUGIN_* variables) the host passes
+// to the plugin, as an operator does with `vault plugin register -env`.
+var pluginEnv = os.Getenv("CONFORMANCE_PLUGIN_ENV")
+
 // secrets holds every secret configured during the backend scenario, for the log scan.
 var secrets []string
 
@@ -215,6 +219,16 @@ func backendChecks(exe string) {
 	env := []string{"VAULT_PLUGIN_LOG_LEVEL=trace"}
 	if hsm.Conf != "" {
 		env = append(env, "SOFTHSM2_CONF="+hsm.Conf) // as an operator sets with `vault plugin register -env`
+	}
+	if pluginEnv != "" {
+		var settings map[string]string
+		if err := json.Unmarshal([]byte(pluginEnv), &settings); err != nil {
+			fmt.Fprintf(os.Stderr, "CONFORMANCE_PLUGIN_ENV: %v\n", err)
+			os.Exit(2)
+		}
+		for k, v := range settings {
+			env = append(env, k+"="+v)
+		}
 	}
 	var l *launched
 	if !check("launch secrets plugin at version 5 (multiplexed backend)", func() error {
@@ -338,6 +352,27 @@ func backendChecks(exe string) {
 			return nil
 		})
 	}
+	check("managed keys: modules, credential files and ambient credentials only as the operator's settings allow (400s naming them)", func() error {
+		refusals := []struct {
+			path    string
+			cfg     map[string]interface{}
+			setting string
+		}{
+			{"managed-keys/pkcs11/rogue", map[string]interface{}{"library": "/bin/sh", "token_label": "t", "pin": "1", "key_label": "k"}, "PLUGIN_PKCS11_LIBRARIES"},
+			{"managed-keys/gcpckms/rogue", map[string]interface{}{"credentials": "/dev/zero", "project": "p", "region": "r", "key_ring": "k", "crypto_key": "c"}, "PLUGIN_CREDENTIAL_FILES"},
+			{"managed-keys/awskms/rogue", map[string]interface{}{"kms_key": "alias/x", "endpoint": "http://127.0.0.1:1"}, "PLUGIN_AMBIENT_CREDENTIALS"},
+		}
+		for _, c := range refusals {
+			r, err := request(l, "mount-a", "update", c.path, c.cfg)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(r.errMsg, c.setting) {
+				return fmt.Errorf("%s: want a 400 naming %s, got %+v", c.path, c.setting, r)
+			}
+		}
+		return nil
+	})
 	check("a PKI mount (-options=engine=pki): root, role and issue through the real client; SystemView's max lease TTL caps lifetimes; transit paths are not mounted there", func() error {
 		store := newStorage()
 		if err := mountEngine(l, "mount-pki", store, map[string]string{"engine": "pki"}); err != nil {

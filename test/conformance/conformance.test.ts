@@ -86,14 +86,20 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
     try {
       gcp.createKey('conf', 'EC_SIGN_P256_SHA256');
       az.createKey('conf', 'EC-HSM', { crv: 'P-384' });
+      // Given as a path: the operator allows the directory with VAULT_PLUGIN_CREDENTIAL_FILES.
+      const credDir = path.join(dir, 'creds');
+      fs.mkdirSync(credDir);
+      const credFile = path.join(credDir, 'gcp.json');
+      fs.writeFileSync(credFile, gcp.credentialsJson, { mode: 0o600 });
       const kms = {
         awskms: { kms_key: aws.createKey('RSA_2048').id, access_key: aws.accessKeyId, secret_key: aws.secretAccessKey, endpoint: aws.url, region: aws.region },
-        gcpckms: { credentials: gcp.credentialsJson, project: gcp.project, region: gcp.location, key_ring: gcp.keyRing, crypto_key: 'conf', endpoint: gcp.endpoint, endpoint_ca: gcp.caPem },
+        gcpckms: { credentials: credFile, project: gcp.project, region: gcp.location, key_ring: gcp.keyRing, crypto_key: 'conf', endpoint: gcp.endpoint, endpoint_ca: gcp.caPem },
         azurekeyvault: { tenant_id: az.tenantId, client_id: az.clientId, client_secret: az.clientSecret, vault_name: 'v', key_name: 'conf', vault_url: az.vaultUrl, authority_host: az.base, endpoint_ca: az.caPem },
       };
       const out = execFileSync('bash', [path.join(root, 'scripts/softhsm-setup.sh'), dir, 'conformance', '1111', '4242-hsm-pin'], { encoding: 'utf8' });
       const hsm = { Conf: /SOFTHSM2_CONF=(.*)/.exec(out)![1], Library: /library=(.*)/.exec(out)![1] };
-      const { code, out: o } = await runAsync('backend', { CONFORMANCE_HSM: JSON.stringify(hsm), CONFORMANCE_KMS: JSON.stringify(kms) });
+      const pluginEnv = { VAULT_PLUGIN_PKCS11_LIBRARIES: /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1], VAULT_PLUGIN_CREDENTIAL_FILES: `${credDir}/` };
+      const { code, out: o } = await runAsync('backend', { CONFORMANCE_HSM: JSON.stringify(hsm), CONFORMANCE_KMS: JSON.stringify(kms), CONFORMANCE_PLUGIN_ENV: JSON.stringify(pluginEnv) });
       expectAllPassed(o, [
         'launch secrets plugin at version 5 (multiplexed backend)',
         "Setup dials Vault's Storage over go-plugin's broker; Type is logical",
@@ -102,6 +108,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
         'existence check drives create vs update',
         "mounts are isolated: mount-b neither sees nor decrypts mount-a's key",
         'a PKCS#11 managed key (SoftHSM2) works from the executable; transit signs through it',
+        "managed keys: modules, credential files and ambient credentials only as the operator's settings allow (400s naming them)",
         'nothing lives only in the plugin: a restarted process decrypts with the stored key',
         "a PKI mount (-options=engine=pki): root, role and issue through the real client; SystemView's max lease TTL caps lifetimes; transit paths are not mounted there",
         "cloud KMS managed keys (AWS, Google, Azure SDKs loaded from the executable's lazy bundles) pass test/sign",
@@ -131,6 +138,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
     expect(alive()).toBe(false);
   });
 
+  // pkcs11-slots is the operator's own command-line aid, not reachable through Vault: no allowlist.
   it('the executable loads a PKCS#11 module through its embedded native addon, with an empty environment', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-sea-hsm-'));
     try {

@@ -11,6 +11,7 @@ import { parseKeyConfig } from '../../src/keys/config';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-hsm-reset-'));
 const out = execFileSync('bash', [path.resolve(__dirname, '../../scripts/softhsm-setup.sh'), dir, 'resettable', '1111', '9753'], { encoding: 'utf8' });
 process.env.SOFTHSM2_CONF = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
+process.env.VAULT_PLUGIN_PKCS11_LIBRARIES = /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1]; // the operator allows this module
 const library = /library=(.*)/.exec(out)![1];
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -8,7 +8,7 @@ import { createPublicKey } from 'node:crypto';
 import { Pkcs11Key } from '../../src/keys/pkcs11';
 import { exportPublicKey } from '../../src/keys';
 import { parseKeyConfig } from '../../src/keys/config';
-import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
+import { aesContract, ecdsaContract, eventLoopDuring, rsaContract } from '../support/key-contract';
 
 const PIN = '4321-pin-secret';
 let library = '';
@@ -25,6 +25,7 @@ async function open(name: string, extra: Record<string, unknown>): Promise<Pkcs1
 beforeAll(() => {
   const out = execFileSync('bash', [path.resolve(__dirname, '../../scripts/softhsm-setup.sh'), dir, 'vpt', '8765', PIN], { encoding: 'utf8' });
   process.env.SOFTHSM2_CONF = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
+  process.env.VAULT_PLUGIN_PKCS11_LIBRARIES = /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1]; // the operator allows this module
   library = /library=(.*)/.exec(out)![1];
 });
 afterAll(async () => {
@@ -88,7 +89,7 @@ describe('PKCS#11 (SoftHSM2)', () => {
   it('an unknown token or library is a clear error', async () => {
     await expect(open('t', { token_label: 'nope', key_label: 'x' })).rejects.toThrow(/no token labelled "nope"/);
     const p = parseKeyConfig('pkcs11', 'lib', { library: '/nonexistent/lib.so', token_label: 'vpt', pin: PIN, key_label: 'x' });
-    await expect(Pkcs11Key.open('lib', p.fields, p.common)).rejects.toThrow(/cannot load PKCS#11 library \/nonexistent\/lib.so/);
+    await expect(Pkcs11Key.open('lib', p.fields, p.common)).rejects.toThrow(/library "\/nonexistent\/lib.so" is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/);
   });
 
   it('runs up to max_parallel sessions at once, never more', async () => {
@@ -108,6 +109,16 @@ describe('PKCS#11 (SoftHSM2)', () => {
     const sig = await ec.sign(Buffer.from('after'), { hash: 'sha256' });
     expect(await ec.verify(Buffer.from('after'), sig, { hash: 'sha256' })).toBe(true);
   });
+
+  it('generating keys in the HSM does not stall the event loop (the token works on libuv\'s thread pool)', async () => {
+    const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all([
+      open('rsa4096-a', { key_label: 'rsa-4096-a', allow_generate_key: true, key_bits: 4096 }),
+      open('rsa4096-b', { key_label: 'rsa-4096-b', allow_generate_key: true, key_bits: 4096 }),
+    ]));
+    expect(result.map((k) => k.describe().spec)).toEqual([{ kind: 'rsa', bits: 4096 }, { kind: 'rsa', bits: 4096 }]);
+    expect(elapsedMs).toBeGreaterThan(200);
+    expect(maxStallMs).toBeLessThan(elapsedMs / 4);
+  }, 120_000);
 
   it('enforces usages', async () => {
     const v = await open('verify-only', { key_label: 'ec-p256', usages: 'verify' });

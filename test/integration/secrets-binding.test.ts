@@ -98,7 +98,7 @@ describe('metadata mode', () => {
     expect(await v.call('Setup', { broker_id: id, Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
     expect((await v.call('Setup', { broker_id: id, Config: { engine: 'kv' }, backendUUID: 'u' })).err).toMatch(/unknown engine "kv"/);
     expect(await v.call('Type', {})).toEqual({ type: 1 });
-    expect((await v.call('SpecialPaths', {})).paths.seal_wrap_storage).toEqual(['managed-keys/']);
+    expect((await v.call('SpecialPaths', {})).paths).toMatchObject({ unauthenticated: [], seal_wrap_storage: ['managed-keys/', 'policy/'] });
     for (const [m, req] of [
       ['HandleRequest', { request: { operation: 'update', path: 'keys/k', data: '{}' } }],
       ['HandleExistenceCheck', { request: { operation: 'update', path: 'keys/k' } }],
@@ -111,6 +111,23 @@ describe('metadata mode', () => {
     expect(v.storageCalls).toEqual([]);
     expect(store.data.size).toBe(0);
   });
+});
+
+describe('special paths', () => {
+  // Vault learns them from SpecialPaths after Setup (in metadata mode in Vault 1.8): a PKI
+  // mount must let `curl` read its CA and CRL without a token, a transit mount nothing.
+  for (const metadataMode of [true, false]) {
+    it(`are the mount's engine's (${metadataMode ? 'metadata mode' : 'in service'})`, async () => {
+      const v = await vault(metadataMode);
+      const store = new MemoryStorage();
+      expect(await v.call('Setup', { broker_id: await v.offer(store), Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
+      const pki = (await v.call('SpecialPaths', {})).paths;
+      expect(pki.unauthenticated).toEqual(expect.arrayContaining(['ca/pem', 'ca', 'ca_chain', 'crl', 'crl/pem', 'cert/*']));
+      expect(pki.seal_wrap_storage).toContain('pki/ca');
+      expect(await v.call('Setup', { broker_id: await v.offer(store), Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
+      expect((await v.call('SpecialPaths', {})).paths.unauthenticated).toEqual([]);
+    });
+  }
 });
 
 describe('the mount\'s SystemView', () => {

@@ -2,6 +2,7 @@
 // crypto wherever Node can check it independently.
 import { expect, it } from 'vitest';
 import { constants, createHash, publicEncrypt, verify as nodeVerify } from 'node:crypto';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Hash, ManagedKey } from '../../src/keys/types';
 
 const msg = Buffer.from('the quick brown fox jumps over the lazy dog');
@@ -71,4 +72,29 @@ export function aesContract(get: () => ManagedKey) {
     await expect(k.decrypt(ct, { aad: Buffer.from('other') })).rejects.toThrow(/decrypt|authenticat|tag/i);
     await expect(k.publicKey()).rejects.toThrow(/symmetric|no public key/);
   });
+}
+
+/**
+ * Run `work` while watching the event loop: the longest the loop was stalled (Node's own
+ * event-loop-delay histogram), how long the work took, and how often a 5 ms timer fired.
+ * Work that runs on the thread pool leaves the loop free; work that runs on it stalls it
+ * for about as long as the work takes.
+ */
+export async function eventLoopDuring<T>(work: () => Promise<T>): Promise<{ result: T; maxStallMs: number; elapsedMs: number; ticks: number }> {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  let ticks = 0;
+  const timer = setInterval(() => { ticks++; }, 5);
+  h.enable();
+  await new Promise((r) => setTimeout(r, 20)); // the histogram's first timer run only starts its clock
+  const start = performance.now();
+  try {
+    const result = await work();
+    const elapsedMs = performance.now() - start;
+    // A stall is recorded when the histogram's timer finally runs: let it run once more.
+    await new Promise((r) => setTimeout(r, 20));
+    return { result, maxStallMs: h.max / 1e6, elapsedMs, ticks };
+  } finally {
+    h.disable();
+    clearInterval(timer);
+  }
 }

@@ -90,8 +90,12 @@ export class VaultClient {
     return out;
   }
 
-  /** A raw HTTP request to /v1/<p>, as curl would make it; token null sends none. */
-  async http(method: string, p: string, opts: { token?: string | null; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
+  /**
+   * A raw HTTP request to /v1/<p>, as `curl -L` would make it; token null sends none. Redirects
+   * are followed as the vault CLI follows them: a standby answers 307 to the active node until
+   * its request forwarding is up (seen just after a Raft failover).
+   */
+  async http(method: string, p: string, opts: { token?: string | null; body?: unknown; timeoutMs?: number; redirect?: 'follow' | 'manual' } = {}): Promise<HttpResult> {
     const token = opts.token === undefined ? this.token : opts.token;
     const headers: Record<string, string> = {};
     if (token) headers['X-Vault-Token'] = token;
@@ -99,7 +103,7 @@ export class VaultClient {
       method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      redirect: 'manual',
+      redirect: opts.redirect ?? 'follow',
       signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
     });
     const body = Buffer.from(await r.arrayBuffer());
@@ -121,11 +125,11 @@ export interface PluginProcess { pid: number; ppid: number; args: string }
 
 /**
  * Processes running an executable from this plugin directory (ps, as an operator would look):
- * ours by default; with name null, any plugin copied there (e.g. Vault's own Go plugins).
+ * ours by default, every one with name '' (a benchmark may put Vault's own plugins beside it).
  */
-export function pluginProcesses(pluginDir: string, name: string | null = PLUGIN_NAME): PluginProcess[] {
+export function pluginProcesses(pluginDir: string, name = PLUGIN_NAME): PluginProcess[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  const prefix = name === null ? pluginDir + path.sep : path.join(pluginDir, name);
+  const prefix = path.join(pluginDir, name);
   return out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m): m is RegExpMatchArray => !!m && m[3].startsWith(prefix))
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
@@ -144,6 +148,10 @@ function serverEnv(home: string, extra: Record<string, string>): Record<string, 
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('VAULT_')) env[k] = v;
   return { ...env, HOME: home, ...extra };
 }
+
+/** Every Vault this process started and has not stopped: killed on exit if afterAll never ran. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
 /** One Vault server process with its own plugin directory and HOME. */
 export class VaultNode extends VaultClient {
@@ -165,6 +173,16 @@ export class VaultNode extends VaultClient {
   get pid(): number | undefined { return this.proc?.pid; }
   get running(): boolean { return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null; }
 
+  /** As VaultClient.vault; a failure also carries the end of Vault's log (the plugin's errors are there). */
+  override async vault(args: string[], opts: { token?: string | null; timeoutMs?: number } = {}): Promise<any> {
+    try {
+      return await super.vault(args, opts);
+    } catch (e) {
+      if (e instanceof VaultCliError) e.message += `\n--- Vault log (${this.addr}):\n${this.logs(15)}`;
+      throw e;
+    }
+  }
+
   /** The last lines of Vault's own log (plugins' stderr lands here too). */
   logs(lines = 200): string { return this.logLines.slice(-lines).join('\n'); }
 
@@ -173,7 +191,8 @@ export class VaultNode extends VaultClient {
     if (this.running) return;
     const p = spawn(this.bin, this.args(), { env: serverEnv(this.home, this.env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
-    this.exited = new Promise((r) => p.once('exit', () => r()));
+    live.add(p);
+    this.exited = new Promise((r) => p.once('exit', () => { live.delete(p); r(); }));
     const take = (d: Buffer) => {
       for (const l of d.toString('utf8').split('\n')) if (l) this.logLines.push(l);
       if (this.logLines.length > 4000) this.logLines.splice(0, this.logLines.length - 2000);
@@ -193,13 +212,12 @@ export class VaultNode extends VaultClient {
       await Promise.race([this.exited, sleep(graceMs)]);
       if (this.running) { p.kill('SIGKILL'); await Promise.race([this.exited, sleep(5000)]); }
     }
-    // Go plugins outlive a killed Vault (they are reparented), so every executable from the directory, not only ours.
-    for (const { pid } of pluginProcesses(this.pluginDir, null)) { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } }
+    this.killPlugins('SIGKILL', '');
   }
 
-  /** Kill every plugin process from this node's plugin directory, by pid; returns the pids. */
-  killPlugins(signal: NodeJS.Signals = 'SIGKILL'): number[] {
-    const pids = pluginProcesses(this.pluginDir).map((p) => p.pid);
+  /** Kill our plugin's processes (every plugin's with name '') from this node's plugin directory, by pid. */
+  killPlugins(signal: NodeJS.Signals = 'SIGKILL', name = PLUGIN_NAME): number[] {
+    const pids = pluginProcesses(this.pluginDir, name).map((p) => p.pid);
     for (const pid of pids) { try { process.kill(pid, signal); } catch { /* already gone */ } }
     return pids;
   }

@@ -1,32 +1,34 @@
-import { describe, expect, it } from 'vitest';
-import { verify as nodeVerify } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { constants, createHash, publicEncrypt, verify as nodeVerify } from 'node:crypto';
 import { SoftwareKey } from '../../src/keys/software';
 import { parseKeyConfig, publicView } from '../../src/keys/config';
-import { derToRaw, rawToDer } from '../../src/keys/crypto';
-import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
+import { derToRaw, rawToDer, signLocal } from '../../src/keys/crypto';
+import type { SignOptions } from '../../src/keys/types';
+import { aesContract, ecdsaContract, eventLoopDuring, rsaContract } from '../support/key-contract';
 
 const all = ['sign', 'verify', 'encrypt', 'decrypt', 'random'] as const;
 
 describe('software keys (not an HSM)', () => {
+  const created = (t: string) => { let k!: SoftwareKey; beforeAll(async () => { k = await SoftwareKey.create('k', t, [...all]); }); return () => k; };
   for (const t of ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521']) {
-    describe(t, () => { const k = SoftwareKey.create('k', t, [...all]); ecdsaContract(() => k); });
+    describe(t, () => ecdsaContract(created(t)));
   }
-  describe('rsa-2048', () => { const k = SoftwareKey.create('k', 'rsa-2048', [...all]); rsaContract(() => k); });
-  describe('aes256-gcm', () => { const k = SoftwareKey.create('k', 'aes256-gcm', [...all]); aesContract(() => k); });
+  describe('rsa-2048', () => rsaContract(created('rsa-2048')));
+  describe('aes256-gcm', () => aesContract(created('aes256-gcm')));
   it('ed25519 signs messages and refuses digests', async () => {
-    const k = SoftwareKey.create('k', 'ed25519', [...all]);
+    const k = await SoftwareKey.create('k', 'ed25519', [...all]);
     const sig = await k.sign(Buffer.from('m'), { hash: 'sha256' });
     expect(nodeVerify(null, Buffer.from('m'), await k.publicKey(), sig)).toBe(true);
     await expect(k.sign(Buffer.alloc(32), { hash: 'sha256', prehashed: true })).rejects.toThrow(/not digests/);
   });
   it('says it is not hardware, and enforces usages', async () => {
-    const k = SoftwareKey.create('soft', 'ecdsa-p256', ['verify']);
+    const k = await SoftwareKey.create('soft', 'ecdsa-p256', ['verify']);
     expect(k.describe()).toMatchObject({ backend: 'software', hardware: false, spec: { kind: 'ec', curve: 'P-256' } });
     await expect(k.sign(Buffer.from('x'), { hash: 'sha256' })).rejects.toThrow(/not allowed to sign/);
   });
   it('survives export and re-import', async () => {
-    const a = SoftwareKey.create('k', 'ecdsa-p256', [...all]);
-    const b = SoftwareKey.create('k', 'ecdsa-p256', [...all], a.exportPrivate());
+    const a = await SoftwareKey.create('k', 'ecdsa-p256', [...all]);
+    const b = await SoftwareKey.create('k', 'ecdsa-p256', [...all], a.exportPrivate());
     const sig = await a.sign(Buffer.from('m'), { hash: 'sha256' });
     expect(await b.verify(Buffer.from('m'), sig, { hash: 'sha256' })).toBe(true);
   });
@@ -34,6 +36,56 @@ describe('software keys (not an HSM)', () => {
     const raw = Buffer.concat([Buffer.alloc(31, 0), Buffer.from([0x80]), Buffer.alloc(32, 0x7f)]);
     const der = rawToDer(raw);
     expect(derToRaw(der, 32).equals(raw)).toBe(true);
+  });
+});
+
+// CPU-heavy work runs on libuv's thread pool, so one mount generating RSA-4096 keys or
+// signing in bulk does not stall every other request of the process. Each check fails
+// when the work runs on the event loop: the loop then stalls for about as long as it takes.
+describe('software keys keep the event loop free', () => {
+  it('RSA-4096 generation: the loop keeps turning while several keys are generated in parallel', async () => {
+    const { result, maxStallMs, elapsedMs, ticks } = await eventLoopDuring(() => Promise.all(Array.from({ length: 4 }, () => SoftwareKey.create('big', 'rsa-4096', [...all]))));
+    expect(result.map((k) => k.describe().spec)).toEqual(Array(4).fill({ kind: 'rsa', bits: 4096 }));
+    expect(elapsedMs).toBeGreaterThan(200); // real work was measured
+    expect(maxStallMs).toBeLessThan(elapsedMs / 4);
+    expect(ticks).toBeGreaterThan(elapsedMs / 50);
+  }, 120_000);
+
+  describe('RSA-4096 signing and decryption', () => {
+    let k: SoftwareKey;
+    let priv: import('node:crypto').KeyObject;
+    beforeAll(async () => {
+      k = await SoftwareKey.create('rsa', 'rsa-4096', [...all]);
+      priv = (k as unknown as { priv: import('node:crypto').KeyObject }).priv;
+    }, 120_000);
+    const msg = Buffer.from('bulk message');
+    const spec = { kind: 'rsa', bits: 4096 } as const;
+
+    it('a burst of signatures and decryptions (message and prehashed, PSS and PKCS#1 v1.5, OAEP) does not stall the loop', async () => {
+      const d = createHash('sha256').update(msg).digest();
+      const ct = publicEncrypt({ key: await k.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('wrapped'));
+      const ops: Array<() => Promise<unknown>> = [];
+      for (let i = 0; i < 12; i++) {
+        ops.push(() => k.sign(msg, { hash: 'sha256', padding: 'pss' }), () => k.sign(d, { hash: 'sha256', padding: 'pkcs1v15', prehashed: true }));
+        ops.push(() => k.sign(d, { hash: 'sha256', padding: 'pss', prehashed: true }), () => k.sign(msg, { hash: 'sha256', padding: 'pkcs1v15' }), () => k.decrypt(ct));
+      }
+      const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all(ops.map((op) => op())));
+      expect(result.filter((r) => Buffer.isBuffer(r) && r.toString() === 'wrapped')).toHaveLength(12);
+      expect(elapsedMs).toBeGreaterThan(100);
+      expect(maxStallMs).toBeLessThan(elapsedMs / 4);
+    }, 60_000);
+
+    it('gives the same results as the synchronous signer (PKCS#1 v1.5 is deterministic; PSS verifies)', async () => {
+      const d = createHash('sha384').update(msg).digest();
+      for (const [data, opts] of [[msg, { hash: 'sha384', padding: 'pkcs1v15' }], [d, { hash: 'sha384', padding: 'pkcs1v15', prehashed: true }]] as Array<[Buffer, SignOptions]>) {
+        expect((await k.sign(data, opts)).equals(signLocal(priv, spec, data, opts))).toBe(true);
+      }
+      for (const prehashed of [false, true]) {
+        const sig = await k.sign(prehashed ? d : msg, { hash: 'sha384', padding: 'pss', prehashed });
+        expect(nodeVerify('sha384', msg, { key: await k.publicKey(), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }, sig)).toBe(true);
+      }
+      await expect(k.decrypt(Buffer.alloc(512, 3))).rejects.toThrow(/decryption failed: ciphertext does not match the key/);
+    });
   });
 });
 

@@ -227,7 +227,7 @@ describe('managed keys in the mount', () => {
   });
   it('bad managed key configs are 400s that name the field', async () => {
     expect((await call('update', 'managed-keys/software/bad', { key_type: 'dsa' })).error).toMatch(/key_type: must be one of/);
-    expect((await call('update', 'managed-keys/pkcs11/hsm', { library: '/nonexistent.so', pin: '1234', token_label: 't', key_label: 'k' })).error).toMatch(/cannot load PKCS#11 library/);
+    expect((await call('update', 'managed-keys/pkcs11/hsm', { library: '/nonexistent.so', pin: '1234', token_label: 't', key_label: 'k' })).error).toMatch(/PLUGIN_PKCS11_LIBRARIES/);
     expect((await call('update', 'managed-keys/awskms/a', {})).error).toMatch(/kms_key is required/);
     expect((await call('update', 'sign/nokey', { input: b('m') })).error).toMatch(/encryption key not found/);
     await ok('create', 'keys/dangling', { type: 'managed_key', managed_key_name: 'ghost' });

@@ -1,0 +1,349 @@
+// Differential test: Vault's built-in transit and PKI mounted beside ours in the same real
+// Vault, the same request sequence sent to both over raw HTTP (as clients written for
+// Vault's engines send it), and the answers compared: status codes, field names, field
+// types and presence, content types, and the certificates themselves (openssl).
+//
+// Every difference found must be listed in KNOWN below with its reason; an unlisted one
+// fails the test. Two kinds of reason: Vault 1.8 (the binary here) is older than current
+// Vault and ours follows current Vault's documented behaviour; or the difference is work
+// still open in the compatibility issue ("todo: …"), listed so that it is visible and so
+// that a new difference cannot slip in unnoticed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PLUGIN_NAME, startDevVault, vaultBin, type HttpResult, type VaultNode } from '../support/vault';
+
+type Json = any;
+interface Side { name: 'vault' | 'ours'; mount: string; vars: Record<string, any> }
+interface Step {
+  id: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST';
+  path: (s: Side) => string;
+  body?: (s: Side) => Json;
+  token?: null;
+  /** Raw (non-JSON) answers: compare status, content type and what `raw` extracts. */
+  raw?: boolean;
+  /** Keep values for later steps. */
+  keep?: (s: Side, r: HttpResult) => void;
+  /** Compare these data fields by value, not only by type. */
+  values?: string[];
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const PT = b64('the quick brown fox');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-diff-'));
+const CSR_KEY = path.join(tmp, 'csr.key');
+execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', CSR_KEY]);
+// A cert-manager-shaped CSR: no subject CN, the names only as SANs.
+const CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/', '-addext', 'subjectAltName=DNS:svc.example.com,DNS:svc2.example.com'], { encoding: 'utf8' });
+
+const TRANSIT: Step[] = [
+  { id: 'create aes key', method: 'POST', path: () => 'keys/k1', body: () => ({}) },
+  { id: 'read aes key', method: 'GET', path: () => 'keys/k1', values: ['type', 'latest_version', 'min_decryption_version', 'min_encryption_version', 'deletion_allowed', 'exportable', 'derived', 'supports_encryption', 'supports_decryption', 'supports_signing', 'supports_derivation', 'allow_plaintext_backup'] },
+  { id: 'list keys', method: 'LIST', path: () => 'keys' },
+  { id: 'encrypt', method: 'POST', path: () => 'encrypt/k1', body: () => ({ plaintext: PT }), keep: (s, r) => { s.vars.ct = r.json().data.ciphertext; } },
+  { id: 'decrypt', method: 'POST', path: () => 'decrypt/k1', body: (s) => ({ ciphertext: s.vars.ct }), values: ['plaintext'] },
+  { id: 'encrypt without plaintext', method: 'POST', path: () => 'encrypt/k1', body: () => ({}) },
+  { id: 'decrypt junk', method: 'POST', path: () => 'decrypt/k1', body: () => ({ ciphertext: 'vault:v1:AAAA' }) },
+  { id: 'decrypt missing key', method: 'POST', path: () => 'decrypt/nokey', body: (s) => ({ ciphertext: s.vars.ct }) },
+  { id: 'encrypt with context on non-derived key', method: 'POST', path: () => 'encrypt/k1', body: () => ({ plaintext: PT, context: b64('ctx') }) },
+  { id: 'rotate', method: 'POST', path: () => 'keys/k1/rotate', body: () => ({}) },
+  { id: 'read rotated key', method: 'GET', path: () => 'keys/k1', values: ['latest_version'] },
+  { id: 'rewrap', method: 'POST', path: () => 'rewrap/k1', body: (s) => ({ ciphertext: s.vars.ct }) },
+  { id: 'batch encrypt with a bad item', method: 'POST', path: () => 'encrypt/k1', body: () => ({ batch_input: [{ plaintext: PT }, { plaintext: 'not base64!' }] }) },
+  { id: 'batch decrypt all bad', method: 'POST', path: () => 'decrypt/k1', body: () => ({ batch_input: [{ ciphertext: 'vault:v1:AAAA' }] }) },
+  { id: 'key config', method: 'POST', path: () => 'keys/k1/config', body: () => ({ min_decryption_version: 1, deletion_allowed: true }) },
+  { id: 'hmac', method: 'POST', path: () => 'hmac/k1', body: () => ({ input: PT }), keep: (s, r) => { s.vars.hmac = r.json().data.hmac; } },
+  { id: 'hmac sha2-512', method: 'POST', path: () => 'hmac/k1/sha2-512', body: () => ({ input: PT }) },
+  { id: 'verify hmac', method: 'POST', path: () => 'verify/k1', body: (s) => ({ input: PT, hmac: s.vars.hmac }), values: ['valid'] },
+  { id: 'datakey plaintext', method: 'POST', path: () => 'datakey/plaintext/k1', body: () => ({}) },
+  { id: 'datakey wrapped', method: 'POST', path: () => 'datakey/wrapped/k1', body: () => ({ bits: 512 }) },
+  { id: 'random', method: 'POST', path: () => 'random/32', body: () => ({}) },
+  { id: 'random hex', method: 'POST', path: () => 'random', body: () => ({ bytes: 16, format: 'hex' }) },
+  { id: 'hash', method: 'POST', path: () => 'hash/sha2-512', body: () => ({ input: PT }), values: ['sum'] },
+  { id: 'hash hex', method: 'POST', path: () => 'hash', body: () => ({ input: PT, algorithm: 'sha2-256', format: 'hex' }), values: ['sum'] },
+  { id: 'create ed25519', method: 'POST', path: () => 'keys/ed', body: () => ({ type: 'ed25519' }) },
+  { id: 'read ed25519', method: 'GET', path: () => 'keys/ed', values: ['type', 'supports_signing'] },
+  { id: 'sign ed25519', method: 'POST', path: () => 'sign/ed', body: () => ({ input: PT }), keep: (s, r) => { s.vars.edsig = r.json().data.signature; } },
+  { id: 'verify ed25519', method: 'POST', path: () => 'verify/ed', body: (s) => ({ input: PT, signature: s.vars.edsig }), values: ['valid'] },
+  { id: 'create ecdsa-p256', method: 'POST', path: () => 'keys/ec', body: () => ({ type: 'ecdsa-p256' }) },
+  { id: 'read ecdsa-p256', method: 'GET', path: () => 'keys/ec' },
+  { id: 'sign ecdsa jws', method: 'POST', path: () => 'sign/ec/sha2-256', body: () => ({ input: PT, marshaling_algorithm: 'jws' }), keep: (s, r) => { s.vars.jws = r.json().data?.signature; } },
+  { id: 'verify ecdsa jws', method: 'POST', path: () => 'verify/ec/sha2-256', body: (s) => ({ input: PT, signature: s.vars.jws, marshaling_algorithm: 'jws' }), values: ['valid'] },
+  { id: 'sign ecdsa sha2-224', method: 'POST', path: () => 'sign/ec/sha2-224', body: () => ({ input: PT }) },
+  { id: 'create rsa-2048', method: 'POST', path: () => 'keys/rsa', body: () => ({ type: 'rsa-2048' }) },
+  { id: 'sign rsa pss', method: 'POST', path: () => 'sign/rsa', body: () => ({ input: PT, signature_algorithm: 'pss' }), keep: (s, r) => { s.vars.rsasig = r.json().data?.signature; } },
+  { id: 'verify rsa pss', method: 'POST', path: () => 'verify/rsa', body: (s) => ({ input: PT, signature: s.vars.rsasig, signature_algorithm: 'pss' }), values: ['valid'] },
+  { id: 'encrypt rsa', method: 'POST', path: () => 'encrypt/rsa', body: () => ({ plaintext: PT }) },
+  { id: 'sign batch', method: 'POST', path: () => 'sign/ed', body: () => ({ batch_input: [{ input: PT }, { input: PT }] }) },
+  { id: 'derived key', method: 'POST', path: () => 'keys/d', body: () => ({ derived: true }) },
+  { id: 'encrypt derived', method: 'POST', path: () => 'encrypt/d', body: () => ({ plaintext: PT, context: b64('ctx') }) },
+  { id: 'encrypt derived without context', method: 'POST', path: () => 'encrypt/d', body: () => ({ plaintext: PT }) },
+  { id: 'exportable key', method: 'POST', path: () => 'keys/ex', body: () => ({ exportable: true, allow_plaintext_backup: true }) },
+  { id: 'export', method: 'GET', path: () => 'export/encryption-key/ex' },
+  { id: 'backup', method: 'GET', path: () => 'backup/ex' },
+  { id: 'trim', method: 'POST', path: () => 'keys/k1/trim', body: () => ({ min_available_version: 1 }) },
+  { id: 'cache-config read', method: 'GET', path: () => 'cache-config' },
+  { id: 'read missing key', method: 'GET', path: () => 'keys/nokey' },
+  { id: 'delete key not allowed', method: 'DELETE', path: () => 'keys/ed' },
+  { id: 'delete key', method: 'DELETE', path: () => 'keys/k1' },
+];
+
+const PKI: Step[] = [
+  { id: 'ca/pem before a CA', method: 'GET', path: () => 'ca/pem', token: null, raw: true },
+  { id: 'root generate', method: 'POST', path: () => 'root/generate/internal', body: () => ({ common_name: 'Example Root', ttl: '87600h' }), keep: (s, r) => { s.vars.ca = r.json().data?.certificate; } },
+  { id: 'ca/pem', method: 'GET', path: () => 'ca/pem', token: null, raw: true },
+  { id: 'ca (DER)', method: 'GET', path: () => 'ca', token: null, raw: true },
+  { id: 'ca_chain', method: 'GET', path: () => 'ca_chain', token: null, raw: true },
+  { id: 'cert/ca', method: 'GET', path: () => 'cert/ca', token: null },
+  { id: 'crl (DER)', method: 'GET', path: () => 'crl', token: null, raw: true },
+  { id: 'crl/pem', method: 'GET', path: () => 'crl/pem', token: null, raw: true },
+  { id: 'cert/crl', method: 'GET', path: () => 'cert/crl', token: null },
+  { id: 'config/urls write', method: 'POST', path: () => 'config/urls', body: () => ({ issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca', crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl' }) },
+  { id: 'config/urls read', method: 'GET', path: () => 'config/urls', values: ['issuing_certificates', 'crl_distribution_points'] },
+  { id: 'role', method: 'POST', path: () => 'roles/web', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h' }) },
+  { id: 'role read', method: 'GET', path: () => 'roles/web', values: ['allow_subdomains', 'allow_bare_domains', 'allow_localhost', 'allow_any_name', 'allow_ip_sans', 'enforce_hostnames', 'server_flag', 'client_flag', 'key_type', 'key_bits', 'max_ttl', 'ttl', 'allowed_domains', 'allow_glob_domains', 'key_usage', 'ext_key_usage', 'use_csr_common_name', 'use_csr_sans', 'require_cn', 'no_store', 'generate_lease'] },
+  { id: 'role list', method: 'LIST', path: () => 'roles' },
+  { id: 'issue', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'a.example.com', ttl: '24h' }), keep: (s, r) => { s.vars.serial = r.json().data?.serial_number; s.vars.leaf = r.json().data?.certificate; } },
+  { id: 'issue ttl above max_ttl', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'b.example.com', ttl: '2160h0m0s' }) },
+  { id: 'issue der', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'c.example.com', format: 'der' }) },
+  { id: 'issue pem_bundle', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'd.example.com', format: 'pem_bundle' }) },
+  { id: 'issue pkcs8', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'e.example.com', private_key_format: 'pkcs8' }) },
+  { id: 'issue disallowed name', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'evil.org' }) },
+  { id: 'issue unknown role', method: 'POST', path: () => 'issue/nope', body: () => ({ common_name: 'a.example.com' }) },
+  { id: 'sign cert-manager CSR', method: 'POST', path: () => 'sign/web', body: () => ({ csr: CSR, ttl: '2160h0m0s', exclude_cn_from_sans: true }), keep: (s, r) => { s.vars.signed = r.json().data?.certificate; } },
+  { id: 'cert by serial', method: 'GET', path: (s) => `cert/${s.vars.serial}`, token: null },
+  { id: 'certs list', method: 'LIST', path: () => 'certs' },
+  { id: 'revoke', method: 'POST', path: () => 'revoke', body: (s) => ({ serial_number: s.vars.serial }) },
+  { id: 'crl after revoke', method: 'GET', path: () => 'crl/pem', token: null, raw: true, keep: (s, r) => { s.vars.crl = r.text; } },
+  { id: 'crl rotate', method: 'GET', path: () => 'crl/rotate' },
+  { id: 'config/crl', method: 'POST', path: () => 'config/crl', body: () => ({ expiry: '48h' }) },
+  { id: 'tidy', method: 'POST', path: () => 'tidy', body: () => ({ tidy_cert_store: true, safety_buffer: '1s' }) },
+  { id: 'sign-verbatim', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR }) },
+  { id: 'root generate again', method: 'POST', path: () => 'root/generate/internal', body: () => ({ common_name: 'Example Root 2' }) },
+  { id: 'role key_type any', method: 'POST', path: () => 'roles/any', body: () => ({ allow_any_name: true, key_type: 'any' }) },
+];
+
+/** The shape of a JSON value: types of leaves, keys of objects, the first element of arrays. */
+function shapeDiff(a: Json, b: Json, at: string, out: string[]): void {
+  const t = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+  if (t(a) !== t(b)) { out.push(`${at}: ${t(a)} in Vault, ${t(b)} in ours`); return; }
+  if (t(a) === 'array') { if (a.length && b.length) shapeDiff(a[0], b[0], `${at}[0]`, out); return; }
+  if (t(a) !== 'object') return;
+  // Maps keyed by version ("1", "2") or serial: compare the values' shapes, not the keys.
+  for (const k of Object.keys(a)) {
+    if (!(k in b)) out.push(`${at}.${k}: missing in ours`);
+    else shapeDiff(a[k], b[k], `${at}.${k}`, out);
+  }
+  for (const k of Object.keys(b)) if (!(k in a)) out.push(`${at}.${k}: only in ours`);
+}
+
+interface Answer { status: number; type: string; json?: Json; text: string }
+
+async function send(v: VaultNode, side: Side, step: Step): Promise<Answer> {
+  const p = `${side.mount}/${step.path(side)}`;
+  const method = step.method === 'LIST' ? 'GET' : step.method;
+  const r = await v.http(method, step.method === 'LIST' ? `${p}?list=true` : p, { token: step.token === null ? null : undefined, body: step.body?.(side) });
+  step.keep?.(side, r);
+  let json: Json;
+  try { json = r.text ? JSON.parse(r.text) : undefined; } catch { json = undefined; }
+  return { status: r.status, type: (r.headers.get('content-type') ?? '').split(';')[0], json, text: r.text };
+}
+
+function compare(step: Step, a: Answer, b: Answer): string[] {
+  const out: string[] = [];
+  if (a.status !== b.status) out.push(`status ${a.status} in Vault, ${b.status} in ours`);
+  if (a.type !== b.type) out.push(`content-type ${a.type || 'none'} in Vault, ${b.type || 'none'} in ours`);
+  if (step.raw || a.status >= 400 || b.status >= 400) return out;
+  if (a.json === undefined || b.json === undefined) return out;
+  const da = a.json.data, db = b.json.data;
+  if (da && db) {
+    shapeDiff(da, db, 'data', out);
+    for (const f of step.values ?? []) {
+      if (f in da && f in db && JSON.stringify(da[f]) !== JSON.stringify(db[f])) out.push(`data.${f}: ${JSON.stringify(da[f])} in Vault, ${JSON.stringify(db[f])} in ours`);
+    }
+  } else if (Boolean(da) !== Boolean(db)) {
+    out.push(`data: ${da ? 'present' : 'absent'} in Vault, ${db ? 'present' : 'absent'} in ours`);
+  }
+  for (const k of ['lease_duration', 'renewable']) if (a.json[k] !== b.json[k]) out.push(`${k}: ${a.json[k]} in Vault, ${b.json[k]} in ours`);
+  if (Boolean(a.json.warnings?.length) !== Boolean(b.json.warnings?.length)) out.push(`warnings: ${a.json.warnings?.length ? 'some' : 'none'} in Vault, ${b.json.warnings?.length ? 'some' : 'none'} in ours`);
+  return out;
+}
+
+/** What openssl says a certificate is, minus what is unique to each (keys, serials, dates). */
+function certProfile(pem: string | undefined): string[] {
+  if (!pem) return ['(no certificate)'];
+  const f = path.join(tmp, `c${Math.random().toString(36).slice(2)}.pem`);
+  fs.writeFileSync(f, pem);
+  const text = execFileSync('openssl', ['x509', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
+  const lines = text.split('\n').map((l) => l.trim());
+  const out: string[] = [];
+  // One line per property, present or not, so the two profiles compare line by line.
+  const grab = (label: string) => {
+    const i = lines.findIndex((l) => l.startsWith(label));
+    out.push(i >= 0 ? `${label}: ${(lines[i + 1] ?? '').replace(/keyid:[0-9A-F:]+/g, 'keyid:…')}` : `${label}: (absent)`);
+  };
+  out.push(lines.find((l) => l.startsWith('Signature Algorithm')) ?? 'Signature Algorithm: (absent)');
+  out.push(lines.find((l) => l.startsWith('Public Key Algorithm')) ?? 'Public Key Algorithm: (absent)');
+  for (const label of ['X509v3 Key Usage', 'X509v3 Extended Key Usage', 'X509v3 Basic Constraints', 'X509v3 Subject Alternative Name', 'Authority Information Access', 'X509v3 CRL Distribution Points']) grab(label);
+  out.push(`Subject Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Subject Key Identifier')) ? 'present' : '(absent)'}`);
+  out.push(`Authority Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Authority Key Identifier')) ? 'present' : '(absent)'}`);
+  return out;
+}
+
+/** Differences seen and explained. Keys are `<engine>: <step>: <difference>`. */
+const CURRENT = 'current Vault answers a transit key write (create, config, rotate) with 200 and the key\'s description; Vault 1.8 answered 204';
+const CURRENT_PKI_ROLE = 'current Vault answers a PKI role write with 200 and the role; Vault 1.8 answered 204';
+const CURRENT_AUTOROTATE = 'current Vault (1.10+) reports auto_rotate_period on every key; Vault 1.8 predates it';
+const CURRENT_PEM_TYPES = 'current Vault serves PEM certificates as application/pem-certificate-chain and PEM CRLs as application/x-pem-file; Vault 1.8 used the DER types for both';
+const CURRENT_TTL_CAP = 'current Vault cuts a ttl over max_ttl to max_ttl and says so in a warning; Vault 1.8 cut it silently';
+const TODO = 'todo: open in the compatibility issue (not yet implemented or not yet matching)';
+const KNOWN: Record<string, string> = {
+  "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: read aes key: data.allow_plaintext_backup: missing in ours": TODO,
+  "transit: read aes key: data.min_available_version: missing in ours": TODO,
+  "transit: read aes key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
+  "transit: read aes key: data.convergent_encryption: only in ours": TODO,
+  "transit: encrypt without plaintext: status 400 in Vault, 200 in ours": TODO,
+  "transit: encrypt with context on non-derived key: status 200 in Vault, 400 in ours": TODO,
+  "transit: rotate: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: read rotated key: data.allow_plaintext_backup: missing in ours": TODO,
+  "transit: read rotated key: data.min_available_version: missing in ours": TODO,
+  "transit: read rotated key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
+  "transit: read rotated key: data.convergent_encryption: only in ours": TODO,
+  "transit: batch decrypt all bad: status 200 in Vault, 400 in ours": TODO,
+  "transit: key config: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: hmac: data.key_version: only in ours": TODO,
+  "transit: hmac sha2-512: data.key_version: only in ours": TODO,
+  "transit: create ed25519: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: read ed25519: data.allow_plaintext_backup: missing in ours": TODO,
+  "transit: read ed25519: data.keys.1.name: missing in ours": TODO,
+  "transit: read ed25519: data.min_available_version: missing in ours": TODO,
+  "transit: read ed25519: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
+  "transit: read ed25519: data.convergent_encryption: only in ours": TODO,
+  "transit: create ecdsa-p256: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: read ecdsa-p256: data.allow_plaintext_backup: missing in ours": TODO,
+  "transit: read ecdsa-p256: data.keys.1.name: missing in ours": TODO,
+  "transit: read ecdsa-p256: data.min_available_version: missing in ours": TODO,
+  "transit: read ecdsa-p256: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
+  "transit: read ecdsa-p256: data.convergent_encryption: only in ours": TODO,
+  "transit: sign ecdsa sha2-224: status 200 in Vault, 400 in ours": TODO,
+  "transit: create rsa-2048: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: derived key: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: exportable key: status 204 in Vault, 200 in ours": CURRENT,
+  "transit: export: status 200 in Vault, 404 in ours": TODO,
+  "transit: backup: status 200 in Vault, 404 in ours": TODO,
+  "transit: trim: status 400 in Vault, 404 in ours": TODO,
+  "transit: cache-config read: status 200 in Vault, 404 in ours": TODO,
+  "pki: ca/pem before a CA: status 204 in Vault, 400 in ours": TODO,
+  "pki: ca/pem before a CA: content-type application/pkix-cert in Vault, application/json in ours": TODO,
+  "pki: ca/pem: content-type application/pkix-cert in Vault, application/pem-certificate-chain in ours": CURRENT_PEM_TYPES,
+  "pki: ca_chain: status 204 in Vault, 200 in ours": TODO,
+  "pki: ca_chain: content-type application/pkix-cert in Vault, application/json in ours": TODO,
+  "pki: cert/ca: data.revocation_time: missing in ours": TODO,
+  "pki: crl/pem: content-type application/pkix-crl in Vault, application/x-pem-file in ours": CURRENT_PEM_TYPES,
+  "pki: cert/crl: data.revocation_time: missing in ours": TODO,
+  "pki: config/urls write: status 204 in Vault, 404 in ours": TODO,
+  "pki: config/urls read: status 200 in Vault, 404 in ours": TODO,
+  "pki: role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
+  "pki: role read: data.allow_glob_domains: missing in ours": TODO,
+  "pki: role read: data.allow_token_displayname: missing in ours": TODO,
+  "pki: role read: data.allowed_domains_template: missing in ours": TODO,
+  "pki: role read: data.allowed_other_sans: missing in ours": TODO,
+  "pki: role read: data.allowed_serial_numbers: missing in ours": TODO,
+  "pki: role read: data.allowed_uri_sans: missing in ours": TODO,
+  "pki: role read: data.basic_constraints_valid_for_non_ca: missing in ours": TODO,
+  "pki: role read: data.code_signing_flag: missing in ours": TODO,
+  "pki: role read: data.country: missing in ours": TODO,
+  "pki: role read: data.email_protection_flag: missing in ours": TODO,
+  "pki: role read: data.ext_key_usage: missing in ours": TODO,
+  "pki: role read: data.ext_key_usage_oids: missing in ours": TODO,
+  "pki: role read: data.generate_lease: missing in ours": TODO,
+  "pki: role read: data.key_usage: missing in ours": TODO,
+  "pki: role read: data.locality: missing in ours": TODO,
+  "pki: role read: data.no_store: missing in ours": TODO,
+  "pki: role read: data.not_before_duration: missing in ours": TODO,
+  "pki: role read: data.policy_identifiers: missing in ours": TODO,
+  "pki: role read: data.postal_code: missing in ours": TODO,
+  "pki: role read: data.province: missing in ours": TODO,
+  "pki: role read: data.require_cn: missing in ours": TODO,
+  "pki: role read: data.street_address: missing in ours": TODO,
+  "pki: role read: data.use_csr_common_name: missing in ours": TODO,
+  "pki: role read: data.use_csr_sans: missing in ours": TODO,
+  "pki: role read: data.key_type: \"rsa\" in Vault, \"ec\" in ours": TODO,
+  "pki: role read: data.key_bits: 2048 in Vault, 0 in ours": TODO,
+  "pki: issue: data.ca_chain: only in ours": TODO,
+  "pki: issue ttl above max_ttl: data.ca_chain: only in ours": TODO,
+  "pki: issue ttl above max_ttl: warnings: none in Vault, some in ours": CURRENT_TTL_CAP,
+  "pki: issue der: data.ca_chain: only in ours": TODO,
+  "pki: issue der: warnings: none in Vault, some in ours": TODO,
+  "pki: issue pem_bundle: data.ca_chain: only in ours": TODO,
+  "pki: issue pem_bundle: warnings: none in Vault, some in ours": TODO,
+  "pki: issue pkcs8: data.ca_chain: only in ours": TODO,
+  "pki: issue pkcs8: warnings: none in Vault, some in ours": TODO,
+  "pki: crl after revoke: content-type application/pkix-crl in Vault, application/x-pem-file in ours": CURRENT_PEM_TYPES,
+  "pki: crl rotate: status 200 in Vault, 404 in ours": TODO,
+  "pki: config/crl: status 204 in Vault, 404 in ours": TODO,
+  "pki: tidy: status 202 in Vault, 404 in ours": TODO,
+  "pki: sign-verbatim: status 200 in Vault, 404 in ours": TODO,
+  "pki: root generate again: status 200 in Vault, 400 in ours": TODO,
+  "pki: role key_type any: status 204 in Vault, 400 in ours": TODO,
+  "pki: certificate ca: \"Signature Algorithm: sha256WithRSAEncryption\" in Vault, \"Signature Algorithm: ecdsa-with-SHA256\" in ours": TODO,
+  "pki: certificate ca: \"Public Key Algorithm: rsaEncryption\" in Vault, \"Public Key Algorithm: id-ecPublicKey\" in ours": TODO,
+  "pki: certificate ca: \"X509v3 Key Usage: Certificate Sign, CRL Sign\" in Vault, \"X509v3 Key Usage: Digital Signature, Certificate Sign, CRL Sign\" in ours": TODO,
+  "pki: certificate ca: \"Authority Key Identifier: present\" in Vault, \"Authority Key Identifier: (absent)\" in ours": TODO,
+  "pki: certificate leaf: \"Signature Algorithm: sha256WithRSAEncryption\" in Vault, \"Signature Algorithm: ecdsa-with-SHA256\" in ours": TODO,
+  "pki: certificate leaf: \"Public Key Algorithm: rsaEncryption\" in Vault, \"Public Key Algorithm: id-ecPublicKey\" in ours": TODO,
+  "pki: certificate leaf: \"X509v3 Key Usage: Digital Signature, Key Encipherment, Key Agreement\" in Vault, \"X509v3 Key Usage: Digital Signature, Key Agreement\" in ours": TODO,
+  "pki: certificate leaf: \"X509v3 Basic Constraints: (absent)\" in Vault, \"X509v3 Basic Constraints: CA:FALSE\" in ours": TODO,
+  "pki: certificate leaf: \"Authority Information Access: CA Issuers - URI:http://127.0.0.1:8200/v1/pki/ca\" in Vault, \"Authority Information Access: (absent)\" in ours": TODO,
+  "pki: certificate leaf: \"X509v3 CRL Distribution Points: Full Name:\" in Vault, \"X509v3 CRL Distribution Points: (absent)\" in ours": TODO,
+};
+
+describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours in one real Vault', { timeout: 240_000 }, () => {
+  let v: VaultNode;
+  const found: string[] = [];
+  const sides = (mount: string, ours: string): [Side, Side] => [{ name: 'vault', mount, vars: {} }, { name: 'ours', mount: ours, vars: {} }];
+  const run = async (engine: string, steps: Step[], vaultSide: Side, ourSide: Side) => {
+    for (const step of steps) {
+      const a = await send(v, vaultSide, step);
+      const b = await send(v, ourSide, step);
+      for (const d of compare(step, a, b)) found.push(`${engine}: ${step.id}: ${d}`);
+    }
+  };
+
+  beforeAll(async () => {
+    v = await startDevVault();
+    await v.registerPlugin();
+    await v.vault(['secrets', 'enable', '-path=vt', 'transit']);
+    await v.vault(['secrets', 'enable', '-path=ot', PLUGIN_NAME]);
+    await v.vault(['secrets', 'enable', '-path=vp', 'pki']);
+    await v.vault(['secrets', 'enable', '-path=op', '-options=engine=pki', PLUGIN_NAME]);
+    for (const m of ['vp', 'op']) await v.vault(['secrets', 'tune', '-max-lease-ttl=87600h', m]);
+  });
+  afterAll(async () => { await v?.destroy(); fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  it('transit answers as Vault\'s transit does', async () => {
+    const [a, b] = sides('vt', 'ot');
+    await run('transit', TRANSIT, a, b);
+  });
+
+  it('PKI answers as Vault\'s PKI does, and issues certificates of the same profile', async () => {
+    const [a, b] = sides('vp', 'op');
+    await run('pki', PKI, a, b);
+    for (const k of ['ca', 'leaf', 'signed']) {
+      const pa = certProfile(a.vars[k]), pb = certProfile(b.vars[k]);
+      pa.forEach((line, i) => { if (line !== pb[i]) found.push(`pki: certificate ${k}: "${line}" in Vault, "${pb[i]}" in ours`); });
+    }
+  });
+
+  it('every difference is explained', () => {
+    const unexplained = found.filter((d) => !(d in KNOWN));
+    const stale = Object.keys(KNOWN).filter((k) => !found.includes(k));
+    if (process.env.DIFF_PRINT) console.log(JSON.stringify(found, null, 1));
+    if (stale.length) console.warn(`differential: ${stale.length} listed difference(s) no longer seen (remove them from KNOWN):\n  ${stale.join('\n  ')}`);
+    expect(unexplained, `unexplained differences:\n${unexplained.join('\n')}`).toEqual([]);
+  });
+});

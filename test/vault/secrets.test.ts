@@ -1,0 +1,144 @@
+// The secrets role in a real Vault 1.8 dev server, in both TLS modes, through the README's
+// commands: transit and PKI mounts, path-help, plugin reload, a plugin killed by hand, and
+// the mount's max lease TTL.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLUGIN_NAME, TLS_MODES, startDevVault, vaultBin, type VaultNode } from '../support/vault';
+import {
+  b64, decrypt, enablePki, enableTransit, issue, notAfter, openssl, opensslSerial, file, pkiWork, transitWork, unb64, verify, write,
+  type PkiState, type TransitState,
+} from './steps';
+
+for (const mode of TLS_MODES) {
+  describe.skipIf(!vaultBin())(`secrets role in a real Vault (${mode} TLS)`, { timeout: 90_000 }, () => {
+    let v: VaultNode;
+    let transit: TransitState;
+    let pki: PkiState;
+
+    beforeAll(async () => { v = await startDevVault({ mode }); });
+    afterAll(async () => { await v?.destroy(); });
+
+    it('registers by sha256 and mounts transit and PKI from the README commands', async () => {
+      const sha = await v.registerPlugin();
+      const entry = await v.vault(['read', '-format=json', `sys/plugins/catalog/secret/${PLUGIN_NAME}`]);
+      expect(entry.data.sha256).toBe(sha);
+      await enableTransit(v).catch((e) => { throw new Error(`${e.message}\n${v.logs(30)}`); });
+      await enablePki(v);
+      const mounts = await v.vault(['secrets', 'list', '-format=json']);
+      expect(mounts['transit/'].type).toBe(PLUGIN_NAME);
+      expect(mounts['pki/'].options).toEqual({ engine: 'pki' });
+    });
+
+    it('transit: create, encrypt/decrypt, rotate, rewrap', async () => {
+      transit = await transitWork(v);
+      expect(transit.v1).toMatch(/^vault:v1:/);
+      expect(transit.v2).toMatch(/^vault:v2:/);
+      expect(await decrypt(v, 'transit', 'app', transit.v1)).toBe(transit.plaintext);
+      expect(await decrypt(v, 'transit', 'app', transit.v2)).toBe(transit.plaintext);
+      const rewrapped = (await write(v, 'transit/rewrap/app', `ciphertext=${transit.v1}`)).ciphertext;
+      expect(rewrapped).toMatch(/^vault:v2:/);
+      expect(await decrypt(v, 'transit', 'app', rewrapped)).toBe(transit.plaintext);
+      const key = await v.vault(['read', '-format=json', 'transit/keys/app']);
+      expect(key.data.latest_version).toBe(2);
+      expect(Object.keys(key.data.keys)).toEqual(['1', '2']);
+      // A bad ciphertext is Vault's 400 with a message, not a 500.
+      await expect(write(v, 'transit/decrypt/app', 'ciphertext=vault:v1:AAAA')).rejects.toThrow(/Code: 400/);
+    });
+
+    it('transit: sign/verify, hmac, datakey', async () => {
+      for (const type of ['ecdsa-p256', 'ed25519']) {
+        await write(v, `transit/keys/s-${type}`, `type=${type}`);
+        const input = b64(`signed by ${type}`);
+        const sig = (await write(v, `transit/sign/s-${type}`, `input=${input}`)).signature;
+        expect(sig).toMatch(/^vault:v1:/);
+        expect((await write(v, `transit/verify/s-${type}`, `input=${input}`, `signature=${sig}`)).valid).toBe(true);
+        expect((await write(v, `transit/verify/s-${type}`, `input=${b64('tampered')}`, `signature=${sig}`)).valid).toBe(false);
+      }
+      const input = b64('mac me');
+      const hmac = (await write(v, 'transit/hmac/app', `input=${input}`)).hmac;
+      expect(hmac).toMatch(/^vault:v2:/);
+      expect((await write(v, 'transit/verify/app', `input=${input}`, `hmac=${hmac}`)).valid).toBe(true);
+      expect((await write(v, 'transit/verify/app', `input=${b64('other')}`, `hmac=${hmac}`)).valid).toBe(false);
+      const dk = await write(v, 'transit/datakey/plaintext/app');
+      expect(Buffer.from(dk.plaintext, 'base64')).toHaveLength(32);
+      expect(await decrypt(v, 'transit', 'app', dk.ciphertext)).toBe(dk.plaintext);
+      const wrapped = await write(v, 'transit/datakey/wrapped/app');
+      expect(wrapped.plaintext).toBeUndefined();
+      expect(Buffer.from(await decrypt(v, 'transit', 'app', wrapped.ciphertext), 'base64')).toHaveLength(32);
+    });
+
+    it('vault path-help transit/encrypt/x describes the path and its fields', async () => {
+      const help: string = await v.vault(['path-help', 'transit/encrypt/x']);
+      expect(help).toMatch(/Request:\s+encrypt\/x/);
+      expect(help).toMatch(/plaintext/);
+      expect(help).toMatch(/context/);
+    });
+
+    it('PKI: root, role, issue (openssl verify), revoke, CRL', async () => {
+      pki = await pkiWork(v);
+      expect(openssl('verify', '-CAfile', file(pki.caPem), file(pki.caPem)).out).toMatch(/OK/);
+      const leaf = await issue(v, 'pki', pki.role, 'a.example.test', 'ttl=1h');
+      expect(verify(pki.caPem, leaf.certificate)).toMatch(/: OK/);
+      expect(leaf.issuing_ca.trim()).toBe(pki.caPem.trim());
+      expect(leaf.private_key).toMatch(/PRIVATE KEY/);
+      await expect(issue(v, 'pki', pki.role, 'a.other.test')).rejects.toThrow(/Code: 400/);
+
+      const revoked = await write(v, 'pki/revoke', `serial_number=${leaf.serial_number}`);
+      expect(revoked.revocation_time).toBeGreaterThan(0);
+      const der = await v.http('GET', 'pki/crl');
+      expect(der.status).toBe(200);
+      expect(openssl('crl', '-inform', 'DER', '-noout', '-text', '-in', file(der.body)).out).toContain(opensslSerial(leaf.serial_number));
+      const crlPem = await v.http('GET', 'pki/crl/pem');
+      expect(crlPem.text).toMatch(/-----BEGIN X509 CRL-----/);
+      expect(verify(pki.caPem, leaf.certificate, crlPem.text)).toMatch(/certificate revoked/);
+    });
+
+    it('PKI: ca/pem and crl are readable without a token, as curl reads them', async () => {
+      const ca = await v.http('GET', 'pki/ca/pem', { token: null });
+      expect(ca.status, ca.text).toBe(200);
+      expect(ca.text.trim()).toBe(pki.caPem.trim());
+      const crl = await v.http('GET', 'pki/crl', { token: null });
+      expect(crl.status, crl.text).toBe(200);
+      expect(openssl('crl', '-inform', 'DER', '-noout', '-in', file(crl.body)).status).toBe(0);
+    });
+
+    it('vault plugin reload -plugin=vault-plugin-ts: new processes, same keys and CA', async () => {
+      const before = v.plugins().map((p) => p.pid);
+      expect(before.length).toBeGreaterThan(0);
+      const r: string = await v.vault(['plugin', 'reload', `-plugin=${PLUGIN_NAME}`]);
+      expect(r).toMatch(/Success/);
+      await v.waitGone(before);
+      expect(await decrypt(v, 'transit', 'app', transit.v1)).toBe(transit.plaintext);
+      const leaf = await issue(v, 'pki', pki.role, 'b.example.test', 'ttl=1h');
+      expect(verify(pki.caPem, leaf.certificate)).toMatch(/: OK/);
+      expect(v.plugins().some((p) => before.includes(p.pid))).toBe(false);
+    });
+
+    it('a plugin process killed by hand: the next request works and nothing is lost', async () => {
+      // Make sure both mounts run a process, then kill every one of them by pid.
+      await decrypt(v, 'transit', 'app', transit.v2);
+      await v.http('GET', 'pki/ca/pem');
+      const killed = v.killPlugins('SIGKILL');
+      expect(killed.length).toBeGreaterThanOrEqual(2);
+      await v.waitGone(killed);
+      expect(await decrypt(v, 'transit', 'app', transit.v1)).toBe(transit.plaintext);
+      expect(unb64(await decrypt(v, 'transit', 'app', transit.v2))).toMatch(/^real vault /);
+      const ca = await v.http('GET', 'pki/ca/pem');
+      expect(ca.text.trim()).toBe(pki.caPem.trim());
+      const leaf = await issue(v, 'pki', pki.role, 'c.example.test', 'ttl=1h');
+      expect(verify(pki.caPem, leaf.certificate)).toMatch(/: OK/);
+    });
+
+    it('the mount max lease TTL caps a PKI issue (secrets tune -max-lease-ttl=1h, ttl=5h)', async () => {
+      // A role without max_ttl, so the mount's max lease TTL (from Vault's SystemView) is the cap.
+      await write(v, 'pki/roles/capped', 'allowed_domains=example.test', 'allow_subdomains=true');
+      await v.vault(['secrets', 'tune', '-max-lease-ttl=1h', 'pki']);
+      const tuned = await v.vault(['read', '-format=json', 'sys/mounts/pki/tune']);
+      expect(tuned.data.max_lease_ttl).toBe(3600);
+      const t0 = Date.now();
+      const leaf = await issue(v, 'pki', 'capped', 'd.example.test', 'ttl=5h');
+      const life = notAfter(leaf.certificate) - t0;
+      expect(life).toBeGreaterThan(3600_000 - 120_000);
+      expect(life).toBeLessThanOrEqual(3600_000 + 60_000);
+    });
+  });
+}
