@@ -204,7 +204,7 @@ export class VaultNode extends VaultClient {
     await Promise.race([died, waitFor(`Vault on ${this.addr} to listen`, async () => this.running && (await this.health()) !== 0, 30_000, 100)]);
   }
 
-  /** Stop Vault (signal, then SIGKILL after graceMs) and wait for it; plugins it leaves are killed. */
+  /** Stop Vault (signal, then SIGKILL after graceMs) and wait for it; plugins it leaves (any in its plugin directory) are killed. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
     const p = this.proc;
     if (p && this.running) {
@@ -241,6 +241,19 @@ export class VaultNode extends VaultClient {
       await this.vault(['write', `sys/plugins/catalog/${type}/${PLUGIN_NAME}`, `sha256=${sha}`, `command=${PLUGIN_NAME}`, ...env]);
     }
     return sha;
+  }
+
+  /**
+   * Copy another plugin executable into the plugin directory (e.g. one of Vault's own Go
+   * plugins, or a wrapper script) and register it by SHA256 under `name`.
+   */
+  async installPlugin(file: string, type: 'secret' | 'database' | 'auth', name = path.basename(file), pluginEnv: Record<string, string> = {}): Promise<void> {
+    const dest = path.join(this.pluginDir, name);
+    fs.copyFileSync(file, dest);
+    fs.chmodSync(dest, 0o755);
+    const sha = createHash('sha256').update(fs.readFileSync(dest)).digest('hex');
+    const env = Object.entries(pluginEnv).map(([k, v]) => `env=${k}=${v}`);
+    await this.vault(['write', `sys/plugins/catalog/${type}/${name}`, `sha256=${sha}`, `command=${name}`, ...env]);
   }
 
   async waitActive(timeoutMs = 30_000): Promise<void> {
