@@ -196,7 +196,7 @@ function register(multiplexed: boolean) {
           cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object')));
           return;
         }
-        const cancelled = cancellation(call);
+        const { signal: cancelled, release } = cancellation(call);
         const run = async () => {
           if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
           const m = mountOf(multiplexId(call, multiplexed));
@@ -204,7 +204,8 @@ function register(multiplexed: boolean) {
             displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '',
           }));
         };
-        run().then((res) => cb(null, safeReply(() => toReply(res))), (e) => {
+        run().then((res) => { release(); cb(null, safeReply(() => toReply(res))); }, (e) => {
+          release();
           if (cancelled.aborted) log.debug('request cancelled by Vault', { path: args.path, operation: args.op });
           else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
           cb(null, safeReply(() => toReply(undefined, e)));
@@ -212,8 +213,8 @@ function register(multiplexed: boolean) {
       },
       HandleExistenceCheck: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const path = String(call.request.request?.path ?? '');
-        const cancelled = cancellation(call);
-        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(multiplexId(call, multiplexed)).backend.exists(path))).then(
+        const { signal: cancelled, release } = cancellation(call);
+        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(multiplexId(call, multiplexed)).backend.exists(path))).finally(release).then(
           (r) => cb(null, { check_found: r.found, exists: r.exists }),
           (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
         );
@@ -223,11 +224,14 @@ function register(multiplexed: boolean) {
 }
 
 /** Aborts when Vault cancels the call (its only signal: Vault 1.8 sets no deadlines). */
-function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+export function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; release(): void } {
   const ac = new AbortController();
+  const onCancel = (): void => ac.abort();
   if (call.cancelled) ac.abort();
-  else call.once('cancelled', () => ac.abort());
-  return ac.signal;
+  else call.once('cancelled', onCancel);
+  // grpc-js also emits 'cancelled' after a call that was answered normally: stop listening
+  // once the reply is sent, or every request pays for an abort it does not need.
+  return { signal: ac.signal, release: () => void call.removeListener('cancelled', onCancel) };
 }
 
 export function backendVersions(): VersionedServices {

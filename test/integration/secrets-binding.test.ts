@@ -9,7 +9,8 @@ import { serve } from '../../src/goplugin/server';
 import { clientCtor, serviceDef } from '../../src/goplugin/protos';
 import { createLogger } from '../../src/goplugin/log';
 import type { LaunchEnv } from '../../src/goplugin/env';
-import { backendVersions, jsonNestedDeeperThan, ttlSeconds } from '../../src/secrets/plugin';
+import { backendVersions, cancellation, jsonNestedDeeperThan, ttlSeconds } from '../../src/secrets/plugin';
+import { EventEmitter } from 'node:events';
 import { MemoryStorage } from '../../src/storage/storage';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
@@ -195,5 +196,23 @@ describe('calls Vault cancels (Vault 1.8 sets no deadline)', () => {
     await expect(pending).rejects.toMatchObject({ code: grpc.status.CANCELLED });
     for (let i = 0; i < 100 && !storageCancelled; i++) await new Promise((r) => setTimeout(r, 20));
     expect(storageCancelled || storageCall.cancelled).toBe(true);
+  });
+});
+
+describe('cancellation of one call', () => {
+  const fakeCall = () => Object.assign(new EventEmitter(), { cancelled: false }) as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+  it('aborts when Vault cancels before the reply', () => {
+    const call = fakeCall();
+    const c = cancellation(call);
+    call.emit('cancelled');
+    expect(c.signal.aborted).toBe(true);
+  });
+  it('stops listening once the reply is sent (grpc-js emits cancelled after every call: no abort, no listener left)', () => {
+    const call = fakeCall();
+    const c = cancellation(call);
+    c.release();
+    call.emit('cancelled');
+    expect(c.signal.aborted).toBe(false);
+    expect((call as unknown as EventEmitter).listenerCount('cancelled')).toBe(0);
   });
 });
