@@ -5,7 +5,7 @@
 import type { Storage } from '../storage/storage';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
-export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'object' | 'raw';
+export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'strings' | 'object' | 'raw';
 
 export interface FieldDef {
   type: FieldType;
@@ -149,6 +149,10 @@ export function coerce(name: string, f: FieldDef, v: unknown): unknown {
       if (Array.isArray(v)) return v;
       if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
       throw new UserError(`${name}: expected a list`);
+    case 'strings': // Vault's TypeCommaStringSlice: a list (or comma-separated string) of scalars, as strings
+      if (typeof v === 'string') return v.split(',').map((x) => x.trim()).filter(Boolean);
+      if (Array.isArray(v) && v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) return v.map(String);
+      throw new UserError(`${name}: expected a list of strings`);
     case 'object':
       if (v && typeof v === 'object' && !Array.isArray(v)) return v;
       throw new UserError(`${name}: expected an object`);
