@@ -5,7 +5,7 @@
 import type { Storage } from '../storage/storage';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
-export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'object' | 'raw';
+export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'strings' | 'object' | 'raw';
 
 export interface FieldDef {
   type: FieldType;
@@ -27,6 +27,8 @@ export interface Request {
   path: string;
   /** Validated field values (defaults applied), including those captured from the path. */
   data: FieldData;
+  /** The path's field declarations (batch items are validated by them too). */
+  fields?: Record<string, FieldDef>;
   storage: Storage;
   displayName: string;
   mountPoint: string;
@@ -60,20 +62,56 @@ export class UserError extends Error {
   constructor(message: string, readonly status = 400) { super(message); }
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)?$/;
-const UNIT: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
+// Durations, as Vault's parseutil.ParseDurationSecond reads them: plain integer seconds, or
+// a Go duration string (units ns, us, µs, ms, s, m, h; decimals; segments like 2160h0m0s),
+// plus "d" for days as current Vault accepts. Results are whole seconds (truncated, as
+// Vault does), never negative, and no larger than Go's time.Duration can hold (~292
+// years): anything else — negative, NaN, Infinity, 1e308, a 400-digit string — is a 400,
+// so no caller ever computes a certificate time or a rotation from a non-finite number.
+const NS_PER: Record<string, bigint> = { ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
+const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h|d))+$/;
+const SEGMENT = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h|d)/g;
+const MAX_DURATION_NS = 9_223_372_036_854_775_807n;
+/** The largest duration any field accepts, in seconds. */
+export const MAX_DURATION_SECONDS = Number(MAX_DURATION_NS / 1_000_000_000n);
 
 export function parseDuration(v: unknown, name: string): number {
-  if (typeof v === 'number' && v >= 0) return v;
-  if (typeof v === 'string') {
-    let total = 0;
-    const parts = v.trim().match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d)?/g);
-    if (parts && parts.join('') === v.trim()) {
-      for (const p of parts) { const m = DURATION.exec(p)!; total += Number(m[1]) * UNIT[m[2] ?? 's']; }
-      return Math.round(total);
-    }
+  const bad = (why = 'invalid duration') => new UserError(`${name}: ${why} ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`);
+  const tooLong = () => bad(`must be between 0 and ${MAX_DURATION_SECONDS} seconds; got`);
+  if (typeof v === 'number') {
+    if (Number.isNaN(v)) throw bad();
+    if (!(v >= 0 && v <= MAX_DURATION_SECONDS)) throw tooLong();
+    return Math.floor(v);
   }
-  throw new UserError(`${name}: invalid duration ${JSON.stringify(v).slice(0, 40)}`);
+  if (typeof v !== 'string') throw bad();
+  const s = v.trim();
+  if (s === '') return 0;
+  let ns = 0n;
+  if (/^\d+$/.test(s)) ns = BigInt(s) * NS_PER.s;
+  else if (GO_DURATION.test(s)) {
+    for (const [, whole, frac = '', unit] of s.matchAll(SEGMENT)) {
+      const scale = 10n ** BigInt(frac.length);
+      ns += (BigInt(whole || '0') * scale + BigInt(frac || '0')) * NS_PER[unit] / scale;
+      if (ns > MAX_DURATION_NS) break;
+    }
+  } else throw bad();
+  if (ns > MAX_DURATION_NS) throw tooLong();
+  return Number(ns / NS_PER.s);
+}
+
+/** Request data nested deeper than this is refused (a 400) before any handler reads it. */
+export const MAX_DATA_DEPTH = 64;
+
+/** Depth of a JSON-like value, counted without recursion (so any depth is measured safely). */
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (d >= max) return true;
+    for (const child of Object.values(v as object)) if (child && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return false;
 }
 
 export class FieldData {
@@ -86,7 +124,8 @@ export class FieldData {
   has(k: string): boolean { return this.set.has(k); }
 }
 
-function coerce(name: string, f: FieldDef, v: unknown): unknown {
+/** One field's value, validated and converted per its declaration (also used for batch items). */
+export function coerce(name: string, f: FieldDef, v: unknown): unknown {
   switch (f.type) {
     case 'string': {
       if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
@@ -110,6 +149,10 @@ function coerce(name: string, f: FieldDef, v: unknown): unknown {
       if (Array.isArray(v)) return v;
       if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
       throw new UserError(`${name}: expected a list`);
+    case 'strings': // Vault's TypeCommaStringSlice: a list (or comma-separated string) of scalars, as strings
+      if (typeof v === 'string') return v.split(',').map((x) => x.trim()).filter(Boolean);
+      if (Array.isArray(v) && v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) return v.map(String);
+      throw new UserError(`${name}: expected a list of strings`);
     case 'object':
       if (v && typeof v === 'object' && !Array.isArray(v)) return v;
       throw new UserError(`${name}: expected an object`);
@@ -136,6 +179,7 @@ export class Router {
     const values: Record<string, unknown> = {};
     const set = new Set<string>();
     const warnings: string[] = [];
+    if (depthExceeds(raw, MAX_DATA_DEPTH)) throw new UserError(`request data is nested more than ${MAX_DATA_DEPTH} levels deep`);
     const given = { ...raw, ...(hit.m!.groups ?? {}) };
     for (const [k, v] of Object.entries(given)) {
       const f = def.fields[k];
@@ -148,7 +192,7 @@ export class Router {
       for (const [k, f] of Object.entries(def.fields)) if (f.required && !set.has(k)) throw new UserError(`missing required field "${k}"`);
     }
     for (const [k, f] of Object.entries(def.fields)) if (!set.has(k) && f.default !== undefined) values[k] = f.default;
-    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set) } };
+    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set), fields: def.fields } };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {

@@ -69,7 +69,8 @@ describe('PKI', () => {
     expect((await pki('update', 'issue/web', { common_name: 'evil.com' })).error).toMatch(/not allowed by this role/);
     expect((await pki('update', 'issue/web', { common_name: 'example.com' })).error).toMatch(/not allowed/); // bare domain off
     expect((await pki('update', 'issue/web', { common_name: 'a.example.com', alt_names: 'b.other.org' })).error).toMatch(/b.other.org/);
-    expect((await pki('update', 'issue/web', { common_name: 'a b.example.com' })).error).toMatch(/not a valid hostname/);
+    expect((await pki('update', 'issue/web', { common_name: 'a b.example.com' })).error).toMatch(/control characters or spaces/);
+    expect((await pki('update', 'issue/web', { common_name: 'a_b.example.com' })).error).toMatch(/not a valid hostname/);
     // Over the role's max_ttl: cut to it, as current Vault does (its warning: test/integration/secrets-binding.test.ts).
     const capped = await must(pki, 'update', 'issue/web', { common_name: 'a.example.com', ttl: '9999h' });
     expect(Math.abs(new Date(new X509Certificate(capped.certificate).validTo).getTime() - Date.now() - 720 * 3600_000)).toBeLessThan(120_000);
@@ -80,7 +81,7 @@ describe('PKI', () => {
 
   it('signs a CSR made by openssl, after checking its signature', async () => {
     const key = write('csr.key', ''); fs.rmSync(key);
-    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=csr.example.com', '-keyout', key, '-out', path.join(tmp, 'req.csr')], { stdio: 'pipe' });
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=csr.example.com', '-keyout', key, '-out', path.join(tmp, 'req.csr')], { stdio: 'pipe' });
     const csr = fs.readFileSync(path.join(tmp, 'req.csr'), 'utf8');
     const r = await must(pki, 'update', 'sign/web', { csr });
     expect(new X509Certificate(r.certificate).subject).toContain('CN=csr.example.com');
@@ -168,5 +169,156 @@ describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
     await must(m, 'update', 'revoke', { serial_number: leaf.serial_number });
     expect(openssl('crl', '-in', write('hsm-crl.pem', (await must(m, 'read', 'cert/crl')).certificate), '-CAfile', ca, '-noout').stderr).toMatch(/verify OK/);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// --- findings of the adversarial review (PKI part) -----------------------------------------
+
+/** A CSR made by openssl for CN=<cn> with a key of this kind. */
+function opensslCsr(kind: string, cn = 'csr.example.com'): string {
+  const out = path.join(tmp, `k-${kind.replace(/\W/g, '_')}-${Math.random().toString(36).slice(2)}.csr`);
+  let newkey: string[];
+  if (kind.startsWith('rsa:') || kind === 'ed25519') newkey = ['-newkey', kind];
+  else if (kind === 'dsa') {
+    const params = path.join(tmp, 'dsa-params.pem');
+    if (!fs.existsSync(params)) execFileSync('openssl', ['dsaparam', '-out', params, '1024'], { stdio: 'pipe' });
+    newkey = ['-newkey', `dsa:${params}`];
+  } else newkey = ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${kind}`];
+  execFileSync('openssl', ['req', '-new', ...newkey, '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${out}.key`, '-out', out], { stdio: 'pipe' });
+  return fs.readFileSync(out, 'utf8');
+}
+
+describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)', () => {
+  let pki: ReturnType<typeof mount>;
+  let rootPem = '';
+  beforeAll(async () => {
+    pki = mount();
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Key Rules Root' })).certificate;
+    const common = { allowed_domains: 'example.com', allow_subdomains: true };
+    await must(pki, 'update', 'roles/rsa', { ...common, key_type: 'rsa' });
+    await must(pki, 'update', 'roles/rsa3072', { ...common, key_type: 'rsa', key_bits: 3072 });
+    await must(pki, 'update', 'roles/ec', { ...common, key_type: 'ec' });
+    await must(pki, 'update', 'roles/ed', { ...common, key_type: 'ed25519' });
+    await must(pki, 'update', 'roles/any', { ...common, key_type: 'any' });
+  }, 120_000);
+  const sign = (role: string, kind: string) => pki('update', `sign/${role}`, { csr: opensslCsr(kind) });
+  const keyUsage = (pemCert: string) => /X509v3 Key Usage: critical\n\s*(.*)/.exec(openssl('x509', '-noout', '-text', '-in', write(`ku-${Math.random()}.pem`, pemCert)).stdout)?.[1];
+
+  it('RSA below 2048 bits is refused under every role', async () => {
+    expect((await sign('rsa', 'rsa:512')).error).toMatch(/2048-bit/);
+    expect((await sign('any', 'rsa:1024')).error).toMatch(/2048/);
+    expect((await sign('rsa3072', 'rsa:2048')).error).toMatch(/role requires a minimum of a 3072-bit key, but CSR's key is 2048 bits/);
+    const ok = await sign('rsa', 'rsa:2048');
+    expect(ok.error).toBeUndefined();
+    expect(keyUsage(ok.data.certificate)).toBe('Digital Signature, Key Encipherment');
+  });
+  it('the key type must be the role\'s (ec, rsa, ed25519), unless the role says any', async () => {
+    expect((await sign('rsa', 'prime256v1')).error).toMatch(/role requires keys of type rsa/);
+    expect((await sign('ec', 'ed25519')).error).toMatch(/role requires keys of type ec/);
+    expect((await sign('ed', 'rsa:2048')).error).toMatch(/role requires keys of type ed25519/);
+    expect((await sign('ec', 'secp224r1')).error).toMatch(/role requires a minimum of a 256-bit key, but CSR's key is 224 bits/);
+    for (const [role, kind] of [['ec', 'secp384r1'], ['any', 'secp224r1'], ['any', 'prime256v1'], ['any', 'rsa:2048']]) {
+      const r = await sign(role, kind);
+      expect(r.error, `${role} ${kind}`).toBeUndefined();
+      expect(openssl('verify', '-CAfile', write('kr.pem', rootPem), write(`kr-${kind}.pem`, r.data.certificate)).stdout).toMatch(/OK/);
+    }
+  });
+  it('Ed25519 leaves get a digitalSignature-only key usage (never keyEncipherment)', async () => {
+    for (const role of ['ed', 'any']) {
+      const r = await sign(role, 'ed25519');
+      expect(r.error).toBeUndefined();
+      expect(new X509Certificate(r.data.certificate).publicKey.asymmetricKeyType).toBe('ed25519');
+      expect(keyUsage(r.data.certificate)).toBe('Digital Signature');
+      expect(openssl('verify', '-CAfile', write('ed-root.pem', rootPem), write('ed-leaf.pem', r.data.certificate)).stdout).toMatch(/OK/);
+    }
+  });
+  it('unsupported keys (secp256k1, P-192, DSA) are a 400 with a message, not a 500', async () => {
+    for (const kind of ['secp256k1', 'prime192v1', 'dsa']) {
+      const r = await sign('any', kind);
+      expect(r.error, kind).toMatch(/^(?!\d+: internal).*(unsupported|not supported)/i);
+    }
+  });
+  it('roles: key_type and key_bits are validated when written; issue refuses key_type any', async () => {
+    expect((await pki('update', 'roles/bad', { key_type: 'dsa' })).error).toMatch(/key_type: must be one of/);
+    expect((await pki('update', 'roles/bad', { key_type: 'ec', key_bits: 300 })).error).toMatch(/key_bits/);
+    expect((await pki('update', 'roles/bad', { key_type: 'rsa', key_bits: 1024 })).error).toMatch(/key_bits/);
+    expect((await must(pki, 'read', 'roles/ec')).key_bits).toBe(256);
+    expect((await must(pki, 'read', 'roles/rsa')).key_bits).toBe(2048);
+    expect((await pki('update', 'issue/any', { common_name: 'a.example.com' })).error).toMatch(/key_type "any" .*only for signing/);
+  });
+  it('issue under ed25519 and P-224 roles', async () => {
+    const ed = await must(pki, 'update', 'issue/ed', { common_name: 'ed.example.com' });
+    expect(ed.private_key_type).toBe('ed25519');
+    expect(new X509Certificate(ed.certificate).checkPrivateKey(createPrivateKey(ed.private_key))).toBe(true);
+    await must(pki, 'update', 'roles/ec224', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', key_bits: 224 });
+    const p224 = await must(pki, 'update', 'issue/ec224', { common_name: 'p224.example.com' });
+    expect(new X509Certificate(p224.certificate).publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp224r1');
+    expect(openssl('verify', '-CAfile', write('p224-root.pem', rootPem), write('p224.pem', p224.certificate)).stdout).toMatch(/OK/);
+  });
+});
+
+describe('PKI: durations are finite and bounded; certificates never outlive their CA', () => {
+  it('ttl 1e308, Infinity, -1, huge strings are 400s; a long valid ttl meets the CA check', async () => {
+    const pki = mount();
+    for (const ttl of [1e308, -1, '1e400s', `${'9'.repeat(400)}s`, 'Infinity']) {
+      expect((await pki('update', 'root/generate/internal', { common_name: 'R', ttl })).error, String(ttl)).toMatch(/^ttl: /);
+    }
+    await must(pki, 'update', 'root/generate/internal', { common_name: 'Duration Root', ttl: '87600h' });
+    await must(pki, 'update', 'roles/r', { allowed_domains: 'example.com', allow_subdomains: true });
+    for (const ttl of [1e308, -1, `${'9'.repeat(40)}`, '2562048h']) {
+      expect((await pki('update', 'issue/r', { common_name: 'a.example.com', ttl })).error, String(ttl)).toMatch(/^ttl: /);
+    }
+    expect((await pki('update', 'issue/r', { common_name: 'a.example.com', ttl: '2562047h' })).error).toMatch(/would end after the issuing CA/);
+    expect((await pki('update', 'roles/r2', { ttl: 1e308 })).error).toMatch(/^ttl: /);
+    expect((await pki('update', 'roles/r2', { max_ttl: '1e400s' })).error).toMatch(/^max_ttl: /);
+  });
+});
+
+describe('PKI: names (Vault\'s allowed_domains / subdomain / glob / wildcard / localhost rules)', () => {
+  let pki: ReturnType<typeof mount>;
+  beforeAll(async () => {
+    pki = mount();
+    await must(pki, 'update', 'root/generate/internal', { common_name: 'Names Root' });
+    await must(pki, 'update', 'roles/loose', { allowed_domains: 'example.com', allow_subdomains: true, enforce_hostnames: false });
+    await must(pki, 'update', 'roles/strict', { allowed_domains: 'example.com', allow_subdomains: true });
+    await must(pki, 'update', 'roles/nowild', { allowed_domains: 'example.com', allow_subdomains: true, allow_wildcard_certificates: false });
+    await must(pki, 'update', 'roles/anyname', { allow_any_name: true, enforce_hostnames: false, allow_wildcard_certificates: false });
+    await must(pki, 'update', 'roles/glob', { allowed_domains: 'svc-*.example.com', allow_glob_domains: true, allow_localhost: false });
+    await must(pki, 'update', 'roles/noglob', { allowed_domains: 'svc-*.example.com', allow_localhost: false });
+    await must(pki, 'update', 'roles/bare', { allowed_domains: 'example.com', allow_bare_domains: true });
+  }, 60_000);
+  const issue = (role: string, cn: string, alt?: string) => pki('update', `issue/${role}`, { common_name: cn, ...(alt ? { alt_names: alt } : {}) });
+
+  it('with enforce_hostnames=false, NUL, "/" and spaces do not pass the suffix check', async () => {
+    for (const n of ['evil.com\0.example.com', 'evil.com/.example.com', 'evil.com .example.com', 'evil.com\t.example.com']) {
+      expect((await issue('loose', n)).error, JSON.stringify(n)).toMatch(/not allowed|control characters or spaces/);
+      expect((await issue('loose', 'ok.example.com', n)).error, JSON.stringify(n)).toMatch(/not allowed|control characters or spaces/);
+    }
+    expect((await issue('loose', 'under_score.example.com')).error).toBeUndefined(); // not a hostname, but a DNS name under the domain
+    expect((await issue('strict', 'under_score.example.com')).error).toMatch(/not a valid hostname/);
+  });
+  it('control characters and spaces are refused even with allow_any_name', async () => {
+    for (const n of ['max\nroach', 'max roach', 'max\u0000', '\u007f']) expect((await issue('anyname', n)).error, JSON.stringify(n)).toMatch(/control characters or spaces/);
+    expect((await issue('anyname', 'maxroach')).error).toBeUndefined();
+  });
+  it('wildcards: allowed by allow_wildcard_certificates (default true), well-formed, leftmost label only', async () => {
+    expect((await issue('strict', '*.example.com')).error).toBeUndefined();
+    expect((await issue('strict', '*.a.example.com')).error).toBeUndefined();
+    for (const n of ['*.*.example.com', 'a.*.example.com', '**.example.com', '*']) expect((await issue('strict', n)).error, n).toMatch(/not allowed|not a valid hostname/);
+    expect((await issue('nowild', '*.example.com')).error).toMatch(/not allowed/);
+    expect((await issue('anyname', '*.example.com')).error).toMatch(/not allowed/);
+    expect((await issue('bare', '*.example.com')).error).toMatch(/not allowed/);
+  });
+  it('glob patterns in allowed_domains only with allow_glob_domains', async () => {
+    expect((await issue('glob', 'svc-db.example.com')).error).toBeUndefined();
+    expect((await issue('glob', 'svc-a.evil.com.example.com')).error).toBeUndefined(); // "*" spans labels, as Vault's glob does
+    expect((await issue('glob', 'db.example.com')).error).toMatch(/not allowed/);
+    expect((await issue('noglob', 'svc-db.example.com')).error).toMatch(/not allowed/);
+  });
+  it('bare domains and localhost', async () => {
+    expect((await issue('bare', 'example.com')).error).toBeUndefined();
+    expect((await issue('bare', 'a.example.com')).error).toMatch(/not allowed/);
+    expect((await issue('strict', 'localhost')).error).toBeUndefined();
+    expect((await issue('glob', 'localhost')).error).toMatch(/not allowed/);
   });
 });

@@ -1,6 +1,7 @@
 // Transit and managed-key paths through SecretsBackend, checked at the reply Vault gets.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createPublicKey, createHash, verify as nodeVerify, constants } from 'node:crypto';
+import { createPublicKey, createHash, createHmac, createCipheriv, hkdfSync, verify as nodeVerify, constants } from 'node:crypto';
+import { parseDuration, UserError } from '../../src/secrets/framework';
 import { SecretsBackend } from '../../src/secrets/backend';
 import { toReply } from '../../src/secrets/plugin';
 import { MemoryStorage } from '../../src/storage/storage';
@@ -233,4 +234,174 @@ describe('managed keys in the mount', () => {
     await ok('create', 'keys/dangling', { type: 'managed_key', managed_key_name: 'ghost' });
     expect((await call('update', 'sign/dangling', { input: b('m') })).error).toMatch(/managed key "ghost" is not configured/);
   });
+});
+
+// --- findings of the adversarial review (transit part) ----------------------------------
+
+describe('durations: one parser, finite bounded whole seconds (Vault\'s ParseDurationSecond)', () => {
+  it('accepts Go duration strings and integer seconds', () => {
+    expect(parseDuration('2160h0m0s', 'ttl')).toBe(7_776_000);
+    expect(parseDuration('30m', 'ttl')).toBe(1800);
+    expect(parseDuration('1h30m', 'ttl')).toBe(5400);
+    expect(parseDuration('1.5h', 'ttl')).toBe(5400);
+    expect(parseDuration('90', 'ttl')).toBe(90);
+    expect(parseDuration(90, 'ttl')).toBe(90);
+    expect(parseDuration('', 'ttl')).toBe(0);
+    expect(parseDuration('1500ms', 'ttl')).toBe(1); // whole seconds, truncated as Vault does
+  });
+  it.each([1e308, Infinity, -Infinity, NaN, -1, '-1', '-1h', 'Infinity', '1e400s', `${'9'.repeat(400)}s`, '9'.repeat(30), '2562048h', 9_223_372_037, '1h-5m', 'h', '.s', '1x', true, {}, []])('%s is a 400', (v) => {
+    expect(() => parseDuration(v, 'ttl')).toThrow(UserError);
+    try { parseDuration(v, 'ttl'); } catch (e) { expect((e as UserError).status).toBe(400); expect((e as Error).message).toMatch(/^ttl: /); }
+  });
+  it('the largest Go duration (about 292 years) is the bound', () => {
+    expect(parseDuration('2562047h', 'ttl')).toBe(2_562_047 * 3600);
+  });
+  it('a transit field with a non-finite duration is a 400', async () => {
+    expect((await call('create', 'keys/x', { auto_rotate_period: 1e308 })).error).toMatch(/auto_rotate_period: /);
+    expect((await call('create', 'keys/x', { auto_rotate_period: `${'9'.repeat(400)}h` })).error).toMatch(/auto_rotate_period: /);
+  });
+});
+
+describe('convergent encryption binds associated_data into the nonce', () => {
+  const nonceOf = (ct: string) => Buffer.from(ct.split(':')[2], 'base64').subarray(0, 12).toString('hex');
+  it('different associated_data never reuses a nonce (GCM nonce reuse lets an attacker forge tags)', async () => {
+    await ok('create', 'keys/conv', { derived: true, convergent_encryption: true });
+    const base = { plaintext: b('card 4111'), context: b('tenant-1') };
+    const a = (await ok('update', 'encrypt/conv', { ...base, associated_data: b('row-1') })).ciphertext;
+    const a2 = (await ok('update', 'encrypt/conv', { ...base, associated_data: b('row-1') })).ciphertext;
+    const c = (await ok('update', 'encrypt/conv', { ...base, associated_data: b('row-2') })).ciphertext;
+    const none = (await ok('update', 'encrypt/conv', base)).ciphertext;
+    expect(a2).toBe(a); // still convergent for equal (plaintext, context, associated_data)
+    expect(nonceOf(c)).not.toBe(nonceOf(a));
+    expect(nonceOf(none)).not.toBe(nonceOf(a));
+    expect((await ok('update', 'decrypt/conv', { ciphertext: c, context: base.context, associated_data: b('row-2') })).plaintext).toBe(base.plaintext);
+    expect((await call('update', 'decrypt/conv', { ciphertext: c, context: base.context, associated_data: b('row-1') })).error).toMatch(/authentication failed/);
+  });
+  it('ciphertexts made before the change (nonce from the plaintext only) still decrypt', async () => {
+    await ok('create', 'keys/old', { derived: true, convergent_encryption: true });
+    const stored = JSON.parse(store.data.get('policy/old')!.toString());
+    const master = Buffer.from(stored.versions['1'].key, 'base64');
+    const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), Buffer.from('tenant-1'), 32));
+    const nonce = createHmac('sha256', key).update('legacy').digest().subarray(0, 12);
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    c.setAAD(Buffer.from('row-1'));
+    const body = Buffer.concat([nonce, c.update('legacy'), c.final(), c.getAuthTag()]);
+    const ciphertext = `vault:v1:${body.toString('base64')}`;
+    expect((await ok('update', 'decrypt/old', { ciphertext, context: b('tenant-1'), associated_data: b('row-1') })).plaintext).toBe(b('legacy'));
+    // and without associated_data the derivation is unchanged: same bytes as before
+    const n2 = createHmac('sha256', key).update('legacy').digest().subarray(0, 12).toString('hex');
+    expect(nonceOf((await ok('update', 'encrypt/old', { plaintext: b('legacy'), context: b('tenant-1') })).ciphertext)).toBe(n2);
+  });
+});
+
+describe('strict base64 and vault:v<N>: decoding', () => {
+  let ct = '';
+  beforeEach(async () => {
+    await ok('create', 'keys/s1');
+    ct = (await ok('update', 'encrypt/s1', { plaintext: b('hello world!!') })).ciphertext;
+  });
+  const body = () => ct.split(':')[2];
+  it('refuses non-canonical ciphertexts: base64url characters, padding, junk, version forms', async () => {
+    const raw = Buffer.from(body(), 'base64');
+    const mangled = [
+      `vault:v1:${raw.toString('base64url')}`, // URL alphabet, no padding
+      `vault:v1:${body().replace(/=+$/, '')}`, // missing padding
+      `vault:v1:${body()}==`, // extra padding
+      `vault:v1:${body()}A`, // junk after the padding
+      `vault:v1:${body().slice(0, 8)}\n${body().slice(8)}`,
+      `vault:v01:${body()}`, `vault:v+1:${body()}`, `vault:v0:${body()}`, `vault:v1 :${body()}`, `vault:v${'9'.repeat(20)}:${body()}`,
+    ];
+    expect(body().endsWith('=')).toBe(true); // 13-byte plaintext: the ciphertext has padding to play with
+    for (const c of mangled) expect((await call('update', 'decrypt/s1', { ciphertext: c })).error, c).toMatch(/invalid ciphertext|base64/);
+    expect((await ok('update', 'decrypt/s1', { ciphertext: ct })).plaintext).toBe(b('hello world!!'));
+  });
+  it('refuses non-canonical trailing bits (two encodings of one byte string)', async () => {
+    // "QQ==" is canonical for "A"; "QR==" decodes to the same byte in lenient decoders.
+    expect((await call('update', 'encrypt/s1', { plaintext: 'QR==' })).error).toMatch(/plaintext must be base64/);
+    expect((await ok('update', 'encrypt/s1', { plaintext: 'QQ==' })).ciphertext).toMatch(/^vault:v1:/);
+  });
+  it.each(['plaintext', 'context', 'associated_data'])('%s: missing padding or URL alphabet is a 400', async (field) => {
+    for (const v of ['aGk', 'aGk=x', 'a-_b', 'aGk=\n']) {
+      const base: Record<string, unknown> = { plaintext: b('x'), [field]: v };
+      expect((await call('update', 'encrypt/s1', base)).error, `${field}=${v}`).toMatch(new RegExp(`${field} must be base64`));
+    }
+  });
+  it('signatures, HMACs and input decode strictly; JWS signatures are unpadded base64url only', async () => {
+    await ok('create', 'keys/sg', { type: 'ecdsa-p256' });
+    // A signature whose base64 has padding and a + or / (ECDSA DER lengths vary): every mangling below changes it.
+    let signature = '';
+    do signature = (await ok('update', 'sign/sg', { input: b('m') })).signature; while (!/[+/].*=$/.test(signature));
+    const sb = signature.split(':')[2];
+    for (const s of [`vault:v1:${Buffer.from(sb, 'base64').toString('base64url')}`, `vault:v01:${sb}`, `vault:v1:${sb}=`, `vault:v1:${sb}x`, `vault:v1:${sb.replace(/=+$/, '')}`]) {
+      expect((await call('update', 'verify/sg', { input: b('m'), signature: s })).error, s).toMatch(/invalid signature|base64/);
+    }
+    expect((await call('update', 'sign/sg', { input: 'bQ' })).error).toMatch(/input must be base64/);
+    expect((await call('update', 'verify/sg', { input: 'bQ', signature })).error).toMatch(/input must be base64/);
+    const jws = (await ok('update', 'sign/sg', { input: b('m'), marshaling_algorithm: 'jws' })).signature;
+    expect((await ok('update', 'verify/sg', { input: b('m'), signature: jws, marshaling_algorithm: 'jws' })).valid).toBe(true);
+    const jb = jws.split(':')[2];
+    expect((await call('update', 'verify/sg', { input: b('m'), signature: `vault:v1:${Buffer.from(jb, 'base64url').toString('base64')}`, marshaling_algorithm: 'jws' })).error).toMatch(/invalid signature/);
+    expect((await call('update', 'verify/sg', { input: b('m'), signature: `vault:v1:${jb}=`, marshaling_algorithm: 'jws' })).error).toMatch(/invalid signature/);
+    const { hmac } = await ok('update', 'hmac/s1', { input: b('m') });
+    expect((await call('update', 'verify/s1', { input: b('m'), hmac: hmac.replace(/=$/, '') })).error).toMatch(/invalid hmac/);
+    expect((await call('update', 'verify/s1', { input: b('m'), hmac: hmac.replace('vault:v1:', 'vault:v01:') })).error).toMatch(/invalid hmac/);
+  });
+  it('batch items are validated like top-level fields (a string "false" is false, a bad key_version a clear error)', async () => {
+    await ok('create', 'keys/bv', { type: 'ecdsa-p256' });
+    const digest = createHash('sha256').update('m').digest('base64');
+    const r = await ok('update', 'sign/bv', { batch_input: [{ input: b('m'), prehashed: 'false' }, { input: digest, prehashed: 'true' }, { input: b('m'), key_version: 1e308 }, { input: b('m'), key_version: 'abc' }] });
+    expect((await ok('update', 'verify/bv', { input: b('m'), signature: r.batch_results[0].signature })).valid).toBe(true);
+    expect((await ok('update', 'verify/bv', { input: b('m'), signature: r.batch_results[1].signature })).valid).toBe(true);
+    expect(r.batch_results[2].error).toMatch(/key_version: expected an integer/);
+    expect(r.batch_results[3].error).toMatch(/key_version: expected an integer/);
+  });
+});
+
+describe('deeply nested request data', () => {
+  const nested = (depth: number) => { let v: unknown = 'leaf'; for (let i = 0; i < depth; i++) v = { r: v }; return v; };
+  it.each([5_000, 200_000])('a batch reference %i levels deep is a clear 400, and the reply serialises', async (depth) => {
+    await ok('create', 'keys/deep');
+    const r = await call('update', 'encrypt/deep', { batch_input: [{ plaintext: b('x'), reference: nested(depth) }] });
+    expect(r.error).toMatch(/nested more than \d+ levels/);
+  });
+  it('ordinary nesting (a reference object, a list) still works', async () => {
+    await ok('create', 'keys/shallow');
+    const r = await ok('update', 'encrypt/shallow', { batch_input: [{ plaintext: b('x'), reference: nested(20) }] });
+    expect(r.batch_results[0].reference).toEqual(nested(20));
+  });
+});
+
+describe('heavy work stays off the event loop', () => {
+  it('an RSA-4096 sign batch and parallel RSA-4096 key creations leave the event loop responsive; results stay valid', async () => {
+    await ok('create', 'keys/big', { type: 'rsa-4096' });
+    const pub = createPublicKey((await ok('read', 'keys/big')).keys['1'].public_key);
+    // The longest gap between ticks of a 5 ms interval timer is the longest time the event
+    // loop was held. (perf_hooks' monitorEventLoopDelay under-reports a loop that stays
+    // blocked for seconds: it records only the few samples its timer gets to take.)
+    const t0 = performance.now();
+    let last = t0;
+    let maxDelay = 0;
+    const probe = setInterval(() => { const now = performance.now(); maxDelay = Math.max(maxDelay, now - last); last = now; }, 5);
+    const [signed] = await Promise.all([
+      ok('update', 'sign/big', { batch_input: Array.from({ length: 200 }, (_, i) => ({ input: b(`doc ${i}`) })) }),
+      ...Array.from({ length: 4 }, (_, i) => ok('create', `keys/par${i}`, { type: 'rsa-4096' })),
+    ]);
+    await new Promise((r) => setTimeout(r, 20));
+    clearInterval(probe);
+    const elapsed = performance.now() - t0;
+    maxDelay = Math.max(maxDelay, performance.now() - last);
+    // With synchronous crypto the loop is blocked for whole key generations and the whole
+    // batch (seconds); off the loop, it is only ever held for a few milliseconds at a time.
+    expect(maxDelay, `max event-loop delay ${maxDelay.toFixed(0)} ms over ${elapsed.toFixed(0)} ms`).toBeLessThan(elapsed / 10);
+    expect(signed.batch_results).toHaveLength(200);
+    signed.batch_results.forEach((r: any, i: number) => {
+      expect(nodeVerify('sha256', Buffer.from(`doc ${i}`), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(r.signature.split(':')[2], 'base64'))).toBe(true);
+    });
+    for (let i = 0; i < 4; i++) {
+      const k = createPublicKey((await ok('read', `keys/par${i}`)).keys['1'].public_key);
+      expect(k.asymmetricKeyDetails?.modulusLength).toBe(4096);
+      const { signature } = await ok('update', `sign/par${i}`, { input: b('m'), signature_algorithm: 'pkcs1v15' });
+      expect(nodeVerify('sha256', Buffer.from('m'), { key: k, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(true);
+    }
+  }, 120_000);
 });

@@ -35,7 +35,7 @@ export function keyPaths(x: Distributor): PathDef[] {
               if (r.data.has('type') && r.data.str('type') !== existing.type) throw new UserError(`key "${n}" exists with type ${existing.type}; the type cannot change`);
               return { result: { data: describeKey(existing) } };
             }
-            const k = newKey(n, r.data.str('type') as KeyType);
+            const k = await newKey(n, r.data.str('type') as KeyType);
             if (r.data.has('deletion_allowed')) k.deletion_allowed = r.data.bool('deletion_allowed');
             if (r.data.has('min_enabled_version')) throw new UserError('min_enabled_version can be set once the key exists');
             return { key: k, result: { data: describeKey(k) } };
@@ -87,7 +87,7 @@ export function keyPaths(x: Distributor): PathDef[] {
           const n = r.data.str('name');
           const k = await x.keys.update(n, async (p) => {
             if (!p) throw new UserError(`key "${n}" not found`);
-            const next = rotated(p);
+            const next = await rotated(p);
             return { key: next, result: next };
           });
           const warnings = await x.propagate(k);

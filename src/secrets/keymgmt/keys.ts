@@ -30,18 +30,18 @@ export const isSymmetric = (t: KeyType) => t === 'aes256-gcm96';
 export const keyFamily = (t: KeyType): 'aes' | 'rsa' | 'ec' => (t === 'aes256-gcm96' ? 'aes' : t.startsWith('rsa-') ? 'rsa' : 'ec');
 
 /** A fresh version, generated the way transit generates its keys. */
-function generate(type: KeyType): KeyVersion {
-  const { creation_time, key } = newVersion(type);
+async function generate(type: KeyType): Promise<KeyVersion> {
+  const { creation_time, key } = await newVersion(type);
   return { creation_time, key: key! };
 }
 
-export function newKey(name: string, type: KeyType): VaultKey {
-  return { name, type, deletion_allowed: false, min_enabled_version: 0, latest_version: 1, versions: { 1: generate(type) } };
+export async function newKey(name: string, type: KeyType): Promise<VaultKey> {
+  return { name, type, deletion_allowed: false, min_enabled_version: 0, latest_version: 1, versions: { 1: await generate(type) } };
 }
 
-export function rotated(k: VaultKey): VaultKey {
+export async function rotated(k: VaultKey): Promise<VaultKey> {
   const n = k.latest_version + 1;
-  return { ...k, latest_version: n, versions: { ...k.versions, [n]: generate(k.type) } };
+  return { ...k, latest_version: n, versions: { ...k.versions, [n]: await generate(k.type) } };
 }
 
 /** Is version n enabled by min_enabled_version? */

@@ -5,13 +5,12 @@
 import { webcrypto, randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type Crypto = typeof webcrypto;
 import type * as X509 from '@peculiar/x509';
 import { derToRaw, curveBytes } from '../../keys/crypto';
 import type { KeySpec, ManagedKey } from '../../keys/types';
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { pem, uint } from '../../goplugin/der';
+import { uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 let lib: typeof X509 | undefined;
@@ -107,25 +106,6 @@ export async function signerFor(key: StoredCa['key'], managed: (name: string) =>
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
   return { spec, algorithm, publicKey, privateKey, crypto: webcrypto as unknown as Crypto };
-}
-
-/** A new key pair for a CA or a leaf, per key_type / key_bits. */
-export async function generateKeyPair(keyType: string, bits: number): Promise<{ pair: CryptoKeyPair; spec: KeySpec; pkcs8: string }> {
-  let spec: KeySpec;
-  if (keyType === 'ec') {
-    const curve = ({ 0: 'P-256', 256: 'P-256', 384: 'P-384', 521: 'P-521' } as Record<number, 'P-256' | 'P-384' | 'P-521' | undefined>)[bits];
-    if (!curve) throw new UserError('key_bits for ec keys must be 256, 384 or 521');
-    spec = { kind: 'ec', curve };
-  } else if (keyType === 'rsa') {
-    const b = bits || 2048;
-    if (![2048, 3072, 4096].includes(b)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096');
-    spec = { kind: 'rsa', bits: b };
-  } else throw new UserError('key_type must be ec or rsa');
-  const algorithm = signingAlgorithm(spec);
-  const gen = spec.kind === 'rsa' ? { ...algorithm, modulusLength: spec.bits, publicExponent: new Uint8Array([1, 0, 1]) } : algorithm;
-  const pair = (await webcrypto.subtle.generateKey(gen as never, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const pkcs8 = pem(Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey)), 'PRIVATE KEY');
-  return { pair, spec, pkcs8 };
 }
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */

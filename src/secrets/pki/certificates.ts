@@ -1,9 +1,10 @@
 // Building certificates: subject, SANs, key usage, validity — one function for roots,
 // intermediates and leaves, so every certificate the mount makes is shaped the same way.
 import { isIP } from 'node:net';
-import type { webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
 import { newSerial, x509, type CaSigner } from './ca';
+import type { KeyType, RoleKeyType } from './keys';
 
 export interface CertRequest {
   commonName: string;
@@ -16,8 +17,9 @@ export interface CertRequest {
   maxPathLength?: number;
   serverAuth: boolean;
   clientAuth: boolean;
-  publicKey: webcrypto.CryptoKey;
-  leafKeyKind: 'ec' | 'rsa';
+  /** The certified key: a CA's CryptoKey, or a leaf's SPKI (any key Vault's PKI signs, P-224 and Ed25519 included). */
+  publicKey: X509.PublicKeyType;
+  leafKeyKind: KeyType;
 }
 
 function dn(cn: string, org?: string[], ou?: string[]): string {
@@ -39,7 +41,8 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
     new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true),
     new X.KeyUsagesExtension(req.isCa
       ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign | X.KeyUsageFlags.digitalSignature
-      : X.KeyUsageFlags.digitalSignature | (req.leafKeyKind === 'rsa' ? X.KeyUsageFlags.keyEncipherment : X.KeyUsageFlags.keyAgreement), true),
+      // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
+      : X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind], true),
     await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
   ];
   const eku = [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
@@ -64,8 +67,6 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   return { pem: cert.toString('pem'), serial: serial.display, notAfter };
 }
 
-const HOSTNAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
 export interface Role {
   allowed_domains: string[];
   allow_subdomains: boolean;
@@ -73,10 +74,13 @@ export interface Role {
   allow_any_name: boolean;
   allow_localhost: boolean;
   allow_ip_sans: boolean;
+  /** Absent in roles written before it existed: true, as Vault migrates them. */
+  allow_wildcard_certificates?: boolean;
+  allow_glob_domains?: boolean;
   enforce_hostnames: boolean;
   server_flag: boolean;
   client_flag: boolean;
-  key_type: 'ec' | 'rsa';
+  key_type: RoleKeyType;
   key_bits: number;
   ttl: number;
   max_ttl: number;
@@ -84,22 +88,9 @@ export interface Role {
   organization: string[];
 }
 
-/** Is this name allowed by the role? (Vault's rules for the options implemented here.) */
-export function checkName(role: Role, name: string): void {
-  if (role.enforce_hostnames && !HOSTNAME.test(name)) throw new UserError(`name "${name.slice(0, 80)}" is not a valid hostname (the role enforces hostnames)`);
-  if (role.allow_any_name) return;
-  const n = name.toLowerCase();
-  if (role.allow_localhost && (n === 'localhost' || n === 'localdomain' || n === 'localhost.localdomain')) return;
-  for (const d of role.allowed_domains.map((x) => x.toLowerCase())) {
-    if (n === d && role.allow_bare_domains) return;
-    if (role.allow_subdomains && n.endsWith(`.${d}`) && n.length > d.length + 1) return;
-  }
-  throw new UserError(`name "${name.slice(0, 80)}" not allowed by this role`);
-}
-
 export function checkIps(role: Role, ips: string[]): void {
   if (ips.length && !role.allow_ip_sans) throw new UserError('IP SANs are not allowed by this role');
-  for (const ip of ips) if (!isIP(ip)) throw new UserError(`"${ip.slice(0, 60)}" is not an IP address`);
+  for (const ip of ips) if (typeof ip !== 'string' || !isIP(ip)) throw new UserError(`"${String(ip).slice(0, 60)}" is not an IP address`);
 }
 
 /** Go's time.Duration text for whole seconds ("5h0m0s", "30m0s", "45s"), as Vault's messages print it. */

@@ -1,26 +1,33 @@
 // issue/<role>, sign/<role>
-import { webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { generateKeyPair, requireCa, serialKey, signerFor, x509 } from './ca';
-import { checkIps, checkName, effectiveTtl, makeCertificate, type Role } from './certificates';
+import { requireCa, serialKey, signerFor, x509 } from './ca';
+import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
+import { checkName } from './names';
+import { readCsr } from './csr';
+import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
 import { loadRole } from './roles';
 
 const ROLE = '(?<role>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 const fields = {
   role: { type: 'string', description: 'Role name.' },
   common_name: { type: 'string', description: 'CN of the certificate.' },
-  alt_names: { type: 'array', default: [], description: 'DNS SANs.' },
-  ip_sans: { type: 'array', default: [], description: 'IP SANs.' },
+  alt_names: { type: 'strings', default: [], description: 'DNS SANs.' },
+  ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days).' },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS SAN.' },
 } as const;
 const DEFAULT_TTL = 30 * 86400;
 
-async function issueFor(r: Request, managed: ManagedKeys, publicKey: webcrypto.CryptoKey, kind: 'ec' | 'rsa', csrNames?: { cn?: string }) {
+async function roleOf(r: Request): Promise<Role> {
   const role = await loadRole(r.storage, r.data.str('role'));
   if (!role) throw new UserError(`unknown role: ${r.data.str('role')}`);
+  return role;
+}
+
+async function issueFor(r: Request, role: Role, managed: ManagedKeys, publicKey: X509.PublicKeyType, kind: KeyType, csrNames?: { cn?: string }) {
   const cn = r.data.str('common_name') || csrNames?.cn || '';
   if (!cn) throw new UserError('common_name is required');
   const alt: string[] = r.data.get('alt_names');
@@ -40,7 +47,7 @@ async function issueFor(r: Request, managed: ManagedKeys, publicKey: webcrypto.C
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
   }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
-  return { cert, ca, role, warnings };
+  return { cert, ca, warnings };
 }
 
 export function issuePaths(managed: ManagedKeys): PathDef[] {
@@ -49,14 +56,13 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
       pattern: `issue/${ROLE}`,
       fields,
       synopsis: 'Issue a certificate and its private key under a role.',
-      description: 'The private key is generated here, returned once, and not stored.',
+      description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.',
       operations: {
         update: async (r) => {
-          const role: Role | undefined = await loadRole(r.storage, r.data.str('role'));
-          if (!role) throw new UserError(`unknown role: ${r.data.str('role')}`);
-          const g = await generateKeyPair(role.key_type, role.key_bits);
-          const { cert, ca, warnings } = await issueFor(r, managed, g.pair.publicKey, g.spec.kind as 'ec' | 'rsa');
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: role.key_type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
+          const role = await roleOf(r);
+          const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
+          const { cert, ca, warnings } = await issueFor(r, role, managed, new (x509().PublicKey)(g.spki), g.type);
+          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: g.type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
         },
       },
     },
@@ -64,16 +70,13 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
       pattern: `sign/${ROLE}`,
       fields: { ...fields, csr: { type: 'string', required: true, description: 'PEM certificate signing request.' } },
       synopsis: 'Sign a CSR under a role.',
-      description: 'The CSR\'s own signature is verified; names come from the request fields (or the CSR\'s CN) and are checked against the role.',
+      description: 'The CSR\'s own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR\'s CN) and are checked against the role.',
       operations: {
         update: async (r) => {
-          const X = x509();
-          let csr;
-          try { csr = new X.Pkcs10CertificateRequest(r.data.str('csr')); } catch { throw new UserError('csr is not a valid PEM certificate request'); }
-          if (!(await csr.verify())) throw new UserError('the CSR signature does not verify');
-          const pub = await csr.publicKey.export(webcrypto as never);
-          const kind = pub.algorithm.name === 'ECDSA' ? 'ec' : 'rsa';
-          const { cert, ca, warnings } = await issueFor(r, managed, pub, kind, { cn: /CN=([^,]+)/.exec(csr.subject)?.[1] });
+          const role = await roleOf(r);
+          const csr = await readCsr(r.data.str('csr'));
+          checkKeyForRole(role, csr.key);
+          const { cert, ca, warnings } = await issueFor(r, role, managed, csr.publicKey, csr.key.type, { cn: csr.cn });
           return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
         },
       },

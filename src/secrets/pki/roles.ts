@@ -2,6 +2,7 @@
 import { getJson, putJson } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import type { Role } from './certificates';
+import { roleKeyBits, type RoleKeyType } from './keys';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 export const roleKey = (n: string) => `pki/roles/${n}`;
@@ -20,21 +21,23 @@ export function rolePaths(): PathDef[] {
       pattern: `roles/${NAME}`,
       fields: {
         name: { type: 'string', description: 'Role name.' },
-        allowed_domains: { type: 'array', default: [], description: 'Domains names may be under.' },
-        allow_subdomains: { type: 'bool', default: false, description: 'Allow names under allowed_domains.' },
+        allowed_domains: { type: 'strings', default: [], description: 'Domains names may be under (glob patterns with allow_glob_domains).' },
+        allow_subdomains: { type: 'bool', default: false, description: 'Allow names under allowed_domains (and wildcards *.<domain> when wildcards are allowed).' },
         allow_bare_domains: { type: 'bool', default: false, description: 'Allow the allowed_domains themselves.' },
+        allow_glob_domains: { type: 'bool', default: false, description: 'allowed_domains may hold "*" patterns (a "*" spans labels, as in Vault).' },
+        allow_wildcard_certificates: { type: 'bool', default: true, description: 'Allow wildcard names (one "*" in the leftmost label); false refuses them even with allow_any_name.' },
         allow_any_name: { type: 'bool', default: false, description: 'Allow any name (e.g. CockroachDB client certificates: CN=<sql user>).' },
         allow_localhost: { type: 'bool', default: true, description: 'Allow localhost.' },
         allow_ip_sans: { type: 'bool', default: true, description: 'Allow IP SANs.' },
-        enforce_hostnames: { type: 'bool', default: true, description: 'Names must be valid hostnames.' },
+        enforce_hostnames: { type: 'bool', default: true, description: 'Names must be valid hostnames. Without it, names matched against allowed_domains must still be DNS names; control characters and spaces are refused always.' },
         server_flag: { type: 'bool', default: true, description: 'Add the serverAuth extended key usage.' },
         client_flag: { type: 'bool', default: true, description: 'Add the clientAuth extended key usage.' },
-        key_type: { type: 'string', default: 'ec', allowed: ['ec', 'rsa'], description: 'Key type for issue/ (and accepted in sign/ CSRs).' },
-        key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096.' },
+        key_type: { type: 'string', default: 'ec', allowed: ['ec', 'rsa', 'ed25519', 'any'], description: 'Key type for issue/, and the type sign/ CSRs must have ("any": any supported type, sign/ only).' },
+        key_bits: { type: 'int', default: 0, description: 'ec: 224, 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096, 8192 (sign/ only). The minimum for CSR keys.' },
         ttl: { type: 'duration', default: 0, description: 'Default validity (default: 30 days).' },
         max_ttl: { type: 'duration', default: 0, description: 'Longest validity allowed (0: up to the CA\'s).' },
-        ou: { type: 'array', default: [], description: 'OU values for issued certificates.' },
-        organization: { type: 'array', default: [], description: 'O values for issued certificates.' },
+        ou: { type: 'strings', default: [], description: 'OU values for issued certificates.' },
+        organization: { type: 'strings', default: [], description: 'O values for issued certificates.' },
       },
       synopsis: 'Define which certificates a role may issue.',
       description: 'Names are checked against allowed_domains (with allow_subdomains/allow_bare_domains), allow_localhost, or allow_any_name; IP SANs need allow_ip_sans.',
@@ -44,9 +47,10 @@ export function rolePaths(): PathDef[] {
           const d = r.data;
           const role: Role = {
             allowed_domains: d.get('allowed_domains'), allow_subdomains: d.bool('allow_subdomains'), allow_bare_domains: d.bool('allow_bare_domains'),
+            allow_glob_domains: d.bool('allow_glob_domains'), allow_wildcard_certificates: d.bool('allow_wildcard_certificates'),
             allow_any_name: d.bool('allow_any_name'), allow_localhost: d.bool('allow_localhost'), allow_ip_sans: d.bool('allow_ip_sans'),
             enforce_hostnames: d.bool('enforce_hostnames'), server_flag: d.bool('server_flag'), client_flag: d.bool('client_flag'),
-            key_type: d.str('key_type') as 'ec' | 'rsa', key_bits: d.int('key_bits'), ttl: d.int('ttl'), max_ttl: d.int('max_ttl'),
+            key_type: d.str('key_type') as RoleKeyType, key_bits: roleKeyBits(d.str('key_type') as RoleKeyType, d.int('key_bits')), ttl: d.int('ttl'), max_ttl: d.int('max_ttl'),
             ou: d.get('ou'), organization: d.get('organization'),
           };
           if (role.max_ttl && role.ttl > role.max_ttl) throw new UserError('ttl must not exceed max_ttl');

@@ -1,19 +1,22 @@
 // root/generate/<internal|exported|kms>, root/sign-intermediate,
 // intermediate/generate/<internal|exported|kms>, intermediate/set-signed
 import { webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import { getJson, putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { CA_KEY, PENDING_KEY, generateKeyPair, loadCa, requireCa, saveCa, serialKey, signerFor, signingAlgorithm, x509, type StoredCa } from './ca';
+import { CA_KEY, PENDING_KEY, loadCa, requireCa, saveCa, serialKey, signerFor, signingAlgorithm, x509, type StoredCa } from './ca';
 import { makeCertificate } from './certificates';
+import { readCsr } from './csr';
+import { checkKeyForRole, generateKey, type KeyType } from './keys';
 
 export const caFields: Record<string, FieldDef> = {
   type: { type: 'string', description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).' },
   common_name: { type: 'string', required: true, description: 'CN of the CA.' },
-  alt_names: { type: 'array', default: [], description: 'DNS SANs.' },
-  ip_sans: { type: 'array', default: [], description: 'IP SANs.' },
-  organization: { type: 'array', default: [], description: 'O values.' },
-  ou: { type: 'array', default: [], description: 'OU values.' },
+  alt_names: { type: 'strings', default: [], description: 'DNS SANs.' },
+  ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
+  organization: { type: 'strings', default: [], description: 'O values.' },
+  ou: { type: 'strings', default: [], description: 'OU values.' },
   ttl: { type: 'duration', default: 315360000, description: 'Validity (default 10 years).' },
   key_type: { type: 'string', default: 'ec', allowed: ['ec', 'rsa'], description: 'Key type when the key is generated here.' },
   key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096.' },
@@ -31,11 +34,12 @@ async function caKey(r: Request, managed: ManagedKeys): Promise<{ key: StoredCa[
     return { key, publicKey: signer.publicKey, kind: signer.spec.kind as 'ec' | 'rsa' };
   }
   if (r.data.has('managed_key_name')) throw new UserError('managed_key_name is only valid with type kms');
-  const g = await generateKeyPair(r.data.str('key_type'), r.data.int('key_bits'));
-  return { key: { kind: 'stored', pkcs8: g.pkcs8 }, pkcs8: g.pkcs8, publicKey: g.pair.publicKey, kind: g.spec.kind as 'ec' | 'rsa' };
+  const g = await generateKey(r.data.str('key_type'), r.data.int('key_bits'), true);
+  const key = { kind: 'stored' as const, pkcs8: g.pkcs8 };
+  return { key, pkcs8: g.pkcs8, publicKey: (await signerFor(key, (n) => managed.byName(n))).publicKey, kind: g.type as 'ec' | 'rsa' };
 }
 
-function caRequest(r: Request, publicKey: webcrypto.CryptoKey, kind: 'ec' | 'rsa') {
+function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType) {
   return {
     commonName: r.data.str('common_name'), dnsNames: r.data.get<string[]>('alt_names'), ips: r.data.get<string[]>('ip_sans'),
     organization: r.data.get<string[]>('organization'), ou: r.data.get<string[]>('ou'), ttlSeconds: r.data.int('ttl'),
@@ -86,15 +90,13 @@ export function rootPaths(managed: ManagedKeys): PathDef[] {
         update: async (r) => {
           const X = x509();
           const ca = await requireCa(r.storage);
-          let csr;
-          try { csr = new X.Pkcs10CertificateRequest(r.data.str('csr')); } catch { throw new UserError('csr is not a valid PEM certificate request'); }
-          if (!(await csr.verify())) throw new UserError('the CSR signature does not verify');
+          const csr = await readCsr(r.data.str('csr'));
+          // Vault signs intermediates as a role with key_type "any": its minimums only.
+          checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
           const signer = await signerFor(ca.key, m);
           const caCert = new X.X509Certificate(ca.certificate);
-          const pub = await csr.publicKey.export(webcrypto as never);
-          const cn = r.data.str('common_name') || /CN=([^,]+)/.exec(csr.subject)?.[1] || 'intermediate';
-          const kind = (pub.algorithm.name === 'ECDSA' ? 'ec' : 'rsa') as 'ec' | 'rsa';
-          const cert = await makeCertificate({ ...caRequest(r, pub, kind), commonName: cn, dnsNames: [], ips: [] }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
+          const cn = r.data.str('common_name') || csr.cn || 'intermediate';
+          const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [] }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
           await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
           return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial } };
         },

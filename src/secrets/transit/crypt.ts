@@ -43,7 +43,7 @@ export function cryptPaths(t: Transit): PathDef[] {
             const derived = r.data.bool('derived') || r.data.bool('convergent_encryption');
             p = await t.policies.update(r.data.str('name'), async (existing) => {
               if (existing) return { result: existing };
-              const fresh = newPolicy(r.data.str('name'), r.data.str('type'), { derived, convergent: r.data.bool('convergent_encryption') });
+              const fresh = await newPolicy(r.data.str('name'), r.data.str('type'), { derived, convergent: r.data.bool('convergent_encryption') });
               return { policy: fresh, result: fresh };
             });
           }

@@ -22,7 +22,7 @@ export function describePolicy(p: Policy): Record<string, unknown> {
   };
 }
 
-export function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string }): Policy {
+export async function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string }): Promise<Policy> {
   if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
   const t = type as Policy['type'];
   if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
@@ -32,16 +32,16 @@ export function newPolicy(name: string, type: string, o: { derived?: boolean; co
   if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
   const now = new Date().toISOString();
   return {
-    name, type: t, versions: { 1: newVersion(t) }, latest_version: 1, min_decryption_version: 1, min_encryption_version: 0,
+    name, type: t, versions: { 1: await newVersion(t) }, latest_version: 1, min_decryption_version: 1, min_encryption_version: 0,
     derived: !!o.derived, convergent_encryption: !!o.convergent, exportable: !!o.exportable, deletion_allowed: false,
     auto_rotate_period: o.autoRotate ?? 0, managed_key_name: o.managedKeyName, last_rotated: now,
   };
 }
 
-export function rotate(p: Policy): Policy {
+export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
   const n = p.latest_version + 1;
-  return { ...p, versions: { ...p.versions, [n]: newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
+  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
 }
 
 export function keyPaths(t: Transit): PathDef[] {
@@ -73,7 +73,7 @@ export function keyPaths(t: Transit): PathDef[] {
           const n = r.data.str('name');
           return t.policies.update(n, async (existing) => {
             if (existing) return { result: { data: describePolicy(existing) } };
-            const p = newPolicy(n, r.data.str('type'), {
+            const p = await newPolicy(n, r.data.str('type'), {
               derived: r.data.bool('derived'), convergent: r.data.bool('convergent_encryption'), exportable: r.data.bool('exportable'),
               autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'),
             });
@@ -147,7 +147,7 @@ export function keyPaths(t: Transit): PathDef[] {
       operations: {
         update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
           if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
-          const next = rotate(p);
+          const next = await rotate(p);
           return { policy: next, result: { data: describePolicy(next) } };
         }),
       },
@@ -163,7 +163,7 @@ export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]
       if (!p || !p.auto_rotate_period || p.type === 'managed_key') return { result: undefined };
       if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
       rotated.push(n);
-      return { policy: rotate(p), result: undefined };
+      return { policy: await rotate(p), result: undefined };
     });
   }
   return rotated;

@@ -1,9 +1,9 @@
 // Transit key policies: versions of key material (in Vault's storage, which Vault
 // encrypts) or a reference to a managed key (material never here). Ciphertexts,
 // signatures and HMACs carry the version as `vault:v<N>:` like Vault's transit.
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, sign as nodeSign, verify as nodeVerify, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { publicEncrypt, privateDecrypt, constants } from 'node:crypto';
-import { derToRaw, rawToDer, curveBytes, signLocal, verifyWith } from '../../keys/crypto';
+import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocal, verifyWith } from '../../keys/crypto';
 import type { Hash, KeySpec, ManagedKey } from '../../keys/types';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError } from '../framework';
@@ -42,17 +42,23 @@ export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256
 export const canSign = (t: KeyType) => SPEC[t] !== undefined;
 export const canEncrypt = (t: KeyType) => isSymmetric(t) || t.startsWith('rsa-');
 
-export function newVersion(type: KeyType): KeyVersion {
+/** A PKCS#8 PEM private key, generated on libuv's thread pool. */
+function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa', options: { namedCurve?: string; modulusLength?: number }): Promise<string> {
+  const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
+  return new Promise((resolve, reject) => generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, _pub: string, priv: string) => (e ? reject(e) : resolve(priv))));
+}
+
+/** A new key version. Asymmetric keys are generated on libuv's thread pool, not the event loop. */
+export async function newVersion(type: KeyType): Promise<KeyVersion> {
   const v: KeyVersion = { creation_time: new Date().toISOString(), hmac_key: randomBytes(32).toString('base64') };
   if (type === 'aes128-gcm96') v.key = randomBytes(16).toString('base64');
   else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305') v.key = randomBytes(32).toString('base64');
   else if (type === 'hmac') v.key = v.hmac_key;
   else if (type !== 'managed_key') {
     const spec = SPEC[type]!;
-    const priv = spec.kind === 'ed25519' ? generateKeyPairSync('ed25519').privateKey
-      : spec.kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: spec.curve }).privateKey
-        : generateKeyPairSync('rsa', { modulusLength: (spec as { bits: number }).bits }).privateKey;
-    v.key = priv.export({ type: 'pkcs8', format: 'pem' }) as string;
+    v.key = spec.kind === 'ed25519' ? await generatePkcs8('ed25519', {})
+      : spec.kind === 'ec' ? await generatePkcs8('ec', { namedCurve: spec.curve })
+        : await generatePkcs8('rsa', { modulusLength: (spec as { bits: number }).bits });
   }
   return v;
 }
@@ -70,7 +76,19 @@ function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
   return k;
 }
 
-// --- the vault:vN: envelope ---------------------------------------------------------
+// --- the vault:vN: envelope, and strict base64 --------------------------------------
+
+/**
+ * Strict base64: the standard alphabet with exact padding (or, for JWS signatures,
+ * unpadded base64url), and canonical — the only encoding of its bytes, so no junk, no
+ * whitespace, no other alphabet, no non-zero trailing bits. Node's decoder skips what it
+ * does not understand; re-encoding and comparing refuses all of that in one step.
+ * (Go's StdEncoding, which Vault uses, also refuses the other alphabet and bad padding.)
+ */
+export function decodeBase64(s: string, alphabet: 'base64' | 'base64url' = 'base64'): Buffer | undefined {
+  const buf = Buffer.from(s, alphabet);
+  return buf.toString(alphabet) === s ? buf : undefined;
+}
 
 export function wrap(version: number, body: Buffer, urlSafe = false): string {
   return `vault:v${version}:${body.toString(urlSafe ? 'base64url' : 'base64')}`;
@@ -79,23 +97,28 @@ export function wrap(version: number, body: Buffer, urlSafe = false): string {
 /** The key version named by a vault:vN: value we just produced. */
 export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.exec(wrapped)![1]);
 
-export function unwrap(value: unknown, what: string): { version: number; body: Buffer } {
+// The version is a decimal without sign or leading zeros, at least 1: what Vault writes.
+// (Vault's own parser, strconv.Atoi, would also take "v01" and "v+1"; one spelling per
+// value is safer for callers that compare or index ciphertexts, so only that is read.)
+const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([^]*)$/;
+
+export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base64url' = 'base64'): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
-  const m = /^vault:v(\d+):([A-Za-z0-9+/_=-]*)$/.exec(value);
-  if (!m) throw new UserError(`invalid ${what}: expected vault:v<version>:<base64>`);
-  const version = Number(m[1]);
-  if (version < 1) throw new UserError(`invalid ${what}: version must be at least 1`);
-  return { version, body: Buffer.from(m[2], m[2].includes('-') || m[2].includes('_') ? 'base64url' : 'base64') };
+  const m = ENVELOPE.exec(value);
+  const body = m ? decodeBase64(m[2], alphabet) : undefined;
+  if (!m || !body) throw new UserError(`invalid ${what}: expected vault:v<version>:<${alphabet === 'base64' ? 'standard padded base64' : 'unpadded base64url'}>`);
+  return { version: Number(m[1]), body };
 }
 
-/** Base64 input as Vault takes it (plaintext, input, context). */
+/** Base64 input as Vault takes it (plaintext, input, context, associated_data): strict standard base64. */
 export function b64(value: unknown, what: string, required = true): Buffer {
   if (value === undefined || value === null || value === '') {
     if (required) throw new UserError(`missing ${what}`);
     return Buffer.alloc(0);
   }
-  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 === 1) throw new UserError(`${what} must be base64-encoded`);
-  return Buffer.from(value, 'base64');
+  const buf = typeof value === 'string' ? decodeBase64(value) : undefined;
+  if (!buf) throw new UserError(`${what} must be base64-encoded (standard alphabet, with padding)`);
+  return buf;
 }
 
 // --- storage, cache and per-key serialisation ---------------------------------------
@@ -177,6 +200,26 @@ function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
 
 const cipherName = (p: Policy) => (p.type === 'chacha20-poly1305' ? 'chacha20-poly1305' : p.type === 'aes128-gcm96' ? 'aes-128-gcm' : 'aes-256-gcm');
 
+const AAD_NONCE_LABEL = 'vault-plugin-ts convergent nonce with associated data';
+
+/**
+ * Convergent encryption: the nonce is a keyed hash of the message, so equal inputs give
+ * equal ciphertexts. The message is the plaintext AND the associated data: were the nonce
+ * derived from the plaintext alone (as Vault's transit still does), two encryptions with
+ * different associated_data would reuse one GCM nonce, which gives away the GHASH key and
+ * lets an attacker forge tags. Without associated data the derivation is unchanged, so
+ * existing convergent ciphertexts keep matching; with it, a separate HMAC key (a different
+ * domain) hashes the length-prefixed associated data and then the plaintext. Decryption
+ * reads the nonce from the ciphertext, so every existing ciphertext still decrypts.
+ */
+function convergentNonce(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  if (!aad.length) return createHmac('sha256', key).update(plaintext).digest().subarray(0, 12);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(aad.length));
+  const aadKey = createHmac('sha256', key).update(AAD_NONCE_LABEL).digest();
+  return createHmac('sha256', aadKey).update(len).update(aad).update(plaintext).digest().subarray(0, 12);
+}
+
 export interface CryptInput { plaintext: Buffer; context: Buffer; aad: Buffer; version?: number }
 
 export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
@@ -190,8 +233,7 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
-  // Convergent: the nonce is a keyed hash of the plaintext, so equal inputs give equal ciphertexts.
-  const nonce = p.convergent_encryption ? createHmac('sha256', key).update(inp.plaintext).digest().subarray(0, 12) : randomBytes(12);
+  const nonce = p.convergent_encryption ? convergentNonce(key, inp.plaintext, inp.aad) : randomBytes(12);
   const c = createCipheriv(cipherName(p) as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
   if (inp.aad.length) c.setAAD(inp.aad);
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
@@ -245,6 +287,42 @@ function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
 
+type SignOpts = ReturnType<typeof signOptions>;
+
+/** Node's sign/verify options equal to what keys/crypto's signLocal/verifyWith do, for messages (not digests). */
+function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: string | null; key: Parameters<typeof nodeSign>[2] } {
+  if (spec.kind === 'ed25519') return { alg: null, key };
+  if (spec.kind === 'ec') return { alg: opts.hash, key: { key, dsaEncoding: 'der' } };
+  const padding = opts.padding === 'pkcs1v15' ? constants.RSA_PKCS1_PADDING : constants.RSA_PKCS1_PSS_PADDING;
+  return { alg: opts.hash, key: { key, padding, saltLength: HASH_BYTES[opts.hash] } };
+}
+
+/**
+ * A signature made on libuv's thread pool (crypto.sign with a callback), so an RSA-4096
+ * batch does not stall every other request. Prehashed input needs keys/crypto's digest-
+ * level code, which is synchronous; batches yield between items (see context.ts).
+ */
+async function signOffLoop(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
+  if (opts.prehashed || spec.kind === 'aes') return signLocal(priv, spec, data, opts);
+  const o = nodeOptions(priv, spec, opts);
+  return new Promise((resolve, reject) => nodeSign(o.alg, data, o.key, (e, sig) => (e ? reject(e) : resolve(sig))));
+}
+
+/** The thread-pool twin of verifyWith; a malformed signature is simply invalid. */
+async function verifyOffLoop(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buffer, opts: SignOpts): Promise<boolean> {
+  if (opts.prehashed || spec.kind === 'aes') return verifyWith(pub, spec, data, sig, opts);
+  const o = nodeOptions(pub, spec, opts);
+  // PSS signatures made elsewhere may use any salt length, as verifyWith accepts.
+  const key = spec.kind === 'rsa' && opts.padding !== 'pkcs1v15' ? { ...(o.key as object), saltLength: constants.RSA_PSS_SALTLEN_AUTO } : o.key;
+  return new Promise((resolve) => {
+    try {
+      nodeVerify(o.alg, data, key as never, sig, (e, ok) => resolve(!e && ok));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 async function specOf(p: Policy, managed?: () => Promise<ManagedKey>): Promise<KeySpec> {
   if (p.type === 'managed_key') return (await managed!()).describe().spec;
   const s = SPEC[p.type];
@@ -258,13 +336,14 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   const opts = signOptions(p, inp, spec);
   let sig: Buffer;
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
-  else sig = signLocal(parsed(v.key!).priv, spec, inp.input, opts);
+  else sig = await signOffLoop(parsed(v.key!).priv, spec, inp.input, opts);
   if (spec.kind === 'ec' && inp.marshaling === 'jws') return { signature: wrap(n, derToRaw(sig, curveBytes(spec.curve)), true) };
   return { signature: wrap(n, sig) };
 }
 
 export async function verify(p: Policy, inp: SignInput, signature: unknown, managed?: () => Promise<ManagedKey>): Promise<boolean> {
-  const { version, body } = unwrap(signature, 'signature');
+  // Vault reads JWS-marshaled signatures as unpadded base64url, all others as standard base64.
+  const { version, body } = unwrap(signature, 'signature', inp.marshaling === 'jws' ? 'base64url' : 'base64');
   const { v } = versionOf(p, version, 'decrypt');
   const spec = await specOf(p, managed);
   const opts = signOptions(p, inp, spec);
@@ -274,7 +353,7 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
     sig = rawToDer(sig);
   }
   const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : parsed(v.key!).pub;
-  return verifyWith(pub, spec, inp.input, sig, opts);
+  return verifyOffLoop(pub, spec, inp.input, sig, opts);
 }
 
 export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {

@@ -1,0 +1,91 @@
+// Leaf and CA keys: what kind a public key is, whether a role accepts it (Vault's
+// key_type / key_bits rules), and generating new ones on libuv's thread pool.
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { UserError } from '../framework';
+
+export type KeyType = 'rsa' | 'ec' | 'ed25519';
+export interface KeyInfo { type: KeyType; bits: number }
+
+const CURVE_BITS: Record<string, number> = { secp224r1: 224, prime256v1: 256, secp384r1: 384, secp521r1: 521 };
+const CURVE_NAME: Record<number, string> = { 224: 'P-224', 256: 'P-256', 384: 'P-384', 521: 'P-521' };
+
+/** The kind and size of a public key; anything Vault's PKI does not sign is a 400. */
+export function keyInfo(key: KeyObject): KeyInfo {
+  const t = key.asymmetricKeyType;
+  const d = key.asymmetricKeyDetails ?? {};
+  if (t === 'rsa') return { type: 'rsa', bits: d.modulusLength ?? 0 };
+  if (t === 'ed25519') return { type: 'ed25519', bits: 0 };
+  if (t === 'ec') {
+    const bits = CURVE_BITS[d.namedCurve ?? ''];
+    if (!bits) throw new UserError(`unsupported key: EC curve ${d.namedCurve ?? 'unknown'} is not supported (P-224, P-256, P-384 or P-521)`);
+    return { type: 'ec', bits };
+  }
+  if (t === 'rsa-pss') throw new UserError('unsupported key: RSA-PSS (id-RSASSA-PSS) public keys are not supported; use an rsaEncryption key');
+  throw new UserError(`unsupported key type ${t ?? 'unknown'} (rsa, ec or ed25519)`);
+}
+
+export const spkiKeyInfo = (spki: Buffer): KeyInfo => {
+  let key: KeyObject;
+  try { key = createPublicKey({ key: spki, format: 'der', type: 'spki' }); } catch { throw new UserError('unsupported key: the public key cannot be read'); }
+  return keyInfo(key);
+};
+
+/** A role's key_type, as stored (roles from before ed25519/any default to ec). */
+export type RoleKeyType = KeyType | 'any';
+
+/**
+ * key_bits as Vault normalises it when a role is written: rsa 0 → 2048 (or 2048, 3072,
+ * 4096, 8192), ec 0 → 256 (or 224, 256, 384, 521); ed25519 and any carry no size.
+ */
+export function roleKeyBits(keyType: RoleKeyType, bits: number): number {
+  if (keyType === 'rsa') {
+    const b = bits || 2048;
+    if (![2048, 3072, 4096, 8192].includes(b)) throw new UserError('key_bits for rsa must be 2048, 3072, 4096 or 8192');
+    return b;
+  }
+  if (keyType === 'ec') {
+    const b = bits || 256;
+    if (!CURVE_NAME[b]) throw new UserError('key_bits for ec must be 224, 256, 384 or 521');
+    return b;
+  }
+  return 0;
+}
+
+/** Does a CSR's key fit the role? The messages are Vault's. */
+export function checkKeyForRole(role: { key_type: RoleKeyType; key_bits: number }, key: KeyInfo): void {
+  if (role.key_type !== 'any' && key.type !== role.key_type) throw new UserError(`role requires keys of type ${role.key_type}`);
+  // With "any", only Vault's own minimums apply: RSA 2048, EC P-224.
+  const min = role.key_type === 'any' ? (key.type === 'rsa' ? 2048 : key.type === 'ec' ? 224 : 0) : roleKeyBits(role.key_type, role.key_bits);
+  if (key.bits < min) throw new UserError(`role requires a minimum of a ${min}-bit key, but CSR's key is ${key.bits} bits`);
+  if (key.type === 'rsa' && key.bits < 2048) throw new UserError(`a minimum of a 2048-bit RSA key is required, but CSR's key is ${key.bits} bits`);
+}
+
+export interface GeneratedKey extends KeyInfo { pkcs8: string; spki: Buffer }
+
+/**
+ * A new key (PKCS#8 PEM and SPKI DER), generated on the thread pool so a 4096-bit RSA
+ * key does not stall other requests. CA keys must be ones WebCrypto signs with
+ * (P-256/384/521, RSA); leaves may also be P-224 or Ed25519.
+ */
+export async function generateKey(keyType: string, bits: number, forCa: boolean): Promise<GeneratedKey> {
+  let type: 'rsa' | 'ec' | 'ed25519';
+  let options: { modulusLength?: number; namedCurve?: string } = {};
+  let size = 0;
+  if (keyType === 'ec') {
+    size = bits || 256;
+    if (!CURVE_NAME[size] || (forCa && size === 224)) throw new UserError(`key_bits for ec keys must be ${forCa ? '' : '224, '}256, 384 or 521`);
+    type = 'ec';
+    options = { namedCurve: CURVE_NAME[size] };
+  } else if (keyType === 'rsa') {
+    size = bits || 2048;
+    if (![2048, 3072, 4096].includes(size)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096 to generate a key here');
+    type = 'rsa';
+    options = { modulusLength: size };
+  } else if (keyType === 'ed25519' && !forCa) type = 'ed25519';
+  else if (keyType === 'any') throw new UserError('a role with key_type "any" can be used only for signing CSRs (sign/<role>), not to generate keys');
+  else throw new UserError(`key_type must be ${forCa ? 'ec or rsa' : 'ec, rsa or ed25519'}`);
+  const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'der' } } as const;
+  const { pkcs8, spki } = await new Promise<{ pkcs8: string; spki: Buffer }>((resolve, reject) =>
+    generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, pub: Buffer, priv: string) => (e ? reject(e) : resolve({ pkcs8: priv, spki: pub }))));
+  return { type, bits: size, pkcs8, spki };
+}
