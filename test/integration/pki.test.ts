@@ -38,8 +38,8 @@ describe('PKI', () => {
   let rootPem = '';
   beforeAll(async () => {
     pki = mount();
-    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_bits: 384 })).certificate;
-    await must(pki, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '720h', allow_ip_sans: true });
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_type: 'ec', key_bits: 384 })).certificate;
+    await must(pki, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '720h', allow_ip_sans: true, key_type: 'ec' });
   });
 
   it('generates a self-signed root that openssl accepts as a CA', () => {
@@ -210,7 +210,8 @@ describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)',
     expect((await sign('rsa3072', 'rsa:2048')).error).toMatch(/role requires a minimum of a 3072-bit key, but CSR's key is 2048 bits/);
     const ok = await sign('rsa', 'rsa:2048');
     expect(ok.error).toBeUndefined();
-    expect(keyUsage(ok.data.certificate)).toBe('Digital Signature, Key Encipherment');
+    // The role's key_usage (Vault's default DigitalSignature, KeyAgreement, KeyEncipherment).
+    expect(keyUsage(ok.data.certificate)).toBe('Digital Signature, Key Encipherment, Key Agreement');
   });
   it('the key type must be the role\'s (ec, rsa, ed25519), unless the role says any', async () => {
     expect((await sign('rsa', 'prime256v1')).error).toMatch(/role requires keys of type rsa/);
@@ -320,5 +321,119 @@ describe('PKI: names (Vault\'s allowed_domains / subdomain / glob / wildcard / l
     expect((await issue('bare', 'a.example.com')).error).toMatch(/not allowed/);
     expect((await issue('strict', 'localhost')).error).toBeUndefined();
     expect((await issue('glob', 'localhost')).error).toMatch(/not allowed/);
+  });
+});
+
+describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
+  let pki: ReturnType<typeof mount>;
+  let rootPem = '';
+  const text = (pemCert: string) => openssl('x509', '-noout', '-text', '-in', write(`c-${Math.random()}.pem`, pemCert)).stdout;
+  // cert-manager's CSR: an empty subject, the names only in the SAN extension.
+  const cmCsr = (sans: string) => {
+    const key = write(`cm-${Math.random()}.key`, '');
+    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+    return execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/', '-addext', `subjectAltName=${sans}`], { encoding: 'utf8' });
+  };
+  beforeAll(async () => {
+    pki = mount();
+    const before = await pki('read', 'ca/pem');
+    expect(before.data).toMatchObject({ http_status_code: 204, http_content_type: 'application/pkix-cert' });
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Compat Root' })).certificate;
+    await must(pki, 'update', 'roles/cm', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', require_cn: false, key_type: 'any' });
+    await must(pki, 'update', 'roles/strict', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', key_type: 'any' });
+  }, 60_000);
+
+  it('cert-manager: a CSR without CN, SANs only, ttl over max_ttl, exclude_cn_from_sans: signed with the CSR\'s SANs, cut to max_ttl', async () => {
+    const r = await pki('update', 'sign/cm', { csr: cmCsr('DNS:svc.example.com,DNS:svc2.example.com'), ttl: '2160h0m0s', exclude_cn_from_sans: true });
+    expect(r.error).toBeUndefined();
+    const c = new X509Certificate(r.data.certificate);
+    expect(c.subjectAltName).toBe('DNS:svc.example.com, DNS:svc2.example.com');
+    expect(c.subject ?? '').toBe('');
+    const hours = (Date.parse(c.validTo) - Date.now()) / 3600_000;
+    expect(hours).toBeGreaterThan(71.9);
+    expect(hours).toBeLessThanOrEqual(72);
+    expect(text(r.data.certificate)).toMatch(/X509v3 Subject Alternative Name: critical/);
+    expect(openssl('verify', '-CAfile', write('cm-root.pem', rootPem), write('cm.pem', r.data.certificate)).stdout).toMatch(/OK/);
+    // The CSR's SANs are checked against the role like any other name.
+    expect((await pki('update', 'sign/cm', { csr: cmCsr('DNS:svc.evil.org') })).error).toMatch(/not allowed by this role/);
+  });
+  it('require_cn (default true) refuses a CN-less request with Vault\'s message; use_csr_sans=false takes alt_names instead', async () => {
+    expect((await pki('update', 'sign/strict', { csr: cmCsr('DNS:svc.example.com') })).error).toMatch(/the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false/);
+    await must(pki, 'update', 'roles/nocsrsans', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'any', require_cn: false, use_csr_sans: false });
+    const r = await must(pki, 'update', 'sign/nocsrsans', { csr: cmCsr('DNS:svc.example.com'), alt_names: 'other.example.com' });
+    expect(new X509Certificate(r.certificate).subjectAltName).toBe('DNS:other.example.com');
+  });
+  it('roles read back with Vault\'s fields and defaults (key_type rsa, 2048 bits, key usages, CSR handling)', async () => {
+    await must(pki, 'update', 'roles/plain', { allowed_domains: 'example.com', allow_subdomains: true });
+    const r = await must(pki, 'read', 'roles/plain');
+    expect(r).toMatchObject({
+      key_type: 'rsa', key_bits: 2048, key_usage: ['DigitalSignature', 'KeyAgreement', 'KeyEncipherment'], ext_key_usage: [], ext_key_usage_oids: [],
+      use_csr_common_name: true, use_csr_sans: true, require_cn: true, no_store: false, generate_lease: false, allowed_uri_sans: [],
+      code_signing_flag: false, email_protection_flag: false, basic_constraints_valid_for_non_ca: false, not_before_duration: 30,
+    });
+    expect((await pki('update', 'roles/bad', { key_usage: 'Fly' })).error).toMatch(/key_usage: unknown key usage "Fly"/);
+    const leaf = await must(pki, 'update', 'issue/plain', { common_name: 'a.example.com' });
+    expect(new X509Certificate(leaf.certificate).publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    const t = text(leaf.certificate);
+    expect(t).not.toMatch(/Basic Constraints/);
+    expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Digital Signature, Key Encipherment, Key Agreement/);
+  });
+  it('key_usage, ext_key_usage, code_signing_flag and basic_constraints_valid_for_non_ca shape the leaf', async () => {
+    await must(pki, 'update', 'roles/shaped', { allow_any_name: true, key_type: 'ec', key_usage: 'DigitalSignature,ContentCommitment', ext_key_usage: 'TimeStamping', server_flag: false, client_flag: false, code_signing_flag: true, basic_constraints_valid_for_non_ca: true, country: 'NL' });
+    const t = text((await must(pki, 'update', 'issue/shaped', { common_name: 'x' })).certificate);
+    expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Digital Signature, Non Repudiation\n/);
+    expect(t).toMatch(/X509v3 Extended Key Usage: \n\s*Code Signing, Time Stamping\n/);
+    expect(t).toMatch(/CA:FALSE/);
+    expect(t).toMatch(/Subject: CN\s*=\s*x, C\s*=\s*NL/);
+  });
+  it('config/urls: read/write; issued certificates carry AIA and CRL distribution points', async () => {
+    expect((await pki('update', 'config/urls', { issuing_certificates: 'not a url' })).error).toMatch(/issuing_certificates: invalid URL/);
+    await must(pki, 'update', 'config/urls', { issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca', crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl' });
+    expect(await must(pki, 'read', 'config/urls')).toEqual({ issuing_certificates: ['http://127.0.0.1:8200/v1/pki/ca'], crl_distribution_points: ['http://127.0.0.1:8200/v1/pki/crl'], ocsp_servers: [] });
+    const t = text((await must(pki, 'update', 'issue/plain', { common_name: 'u.example.com' })).certificate);
+    expect(t).toMatch(/CA Issuers - URI:http:\/\/127.0.0.1:8200\/v1\/pki\/ca/);
+    expect(t).toMatch(/CRL Distribution Points:[\s\S]*URI:http:\/\/127.0.0.1:8200\/v1\/pki\/crl/);
+    await must(pki, 'update', 'config/urls', { issuing_certificates: [], crl_distribution_points: [] });
+  });
+  it('issue formats: der, pem_bundle; private_key_format pkcs8, else PKCS#1/SEC 1 as Vault', async () => {
+    const pemR = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com' });
+    expect(pemR.private_key).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    const p8 = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com', private_key_format: 'pkcs8' });
+    expect(p8.private_key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    const der = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com', format: 'der' });
+    const c = new X509Certificate(Buffer.from(der.certificate, 'base64'));
+    expect(c.checkPrivateKey(createPrivateKey({ key: Buffer.from(der.private_key, 'base64'), format: 'der', type: 'pkcs1' }))).toBe(true);
+    expect(new X509Certificate(Buffer.from(der.issuing_ca, 'base64')).subject).toBe('CN=Compat Root');
+    const bundle = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com', format: 'pem_bundle' });
+    expect(bundle.certificate.match(/-----BEGIN [A-Z ]+-----/g)).toEqual(['-----BEGIN RSA PRIVATE KEY-----', '-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE-----']);
+    expect((await pki('update', 'issue/plain', { common_name: 'f.example.com', format: 'xml' })).error).toMatch(/format: must be one of/);
+  });
+  it('no_store: the certificate is issued but not kept (not listed)', async () => {
+    await must(pki, 'update', 'roles/nostore', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', no_store: true });
+    const r = await must(pki, 'update', 'issue/nostore', { common_name: 'n.example.com' });
+    const keys: string[] = (await must(pki, 'list', 'certs/')).keys;
+    expect(keys).not.toContain(r.serial_number);
+    expect(keys.length).toBeGreaterThan(0);
+  });
+  it('the root is CertSign+CRLSign and names itself as its authority (AKI); ca_chain is raw PEM; cert/ca has revocation_time', async () => {
+    const t = text(rootPem);
+    expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Certificate Sign, CRL Sign\n/);
+    expect(t).toMatch(/X509v3 Authority Key Identifier/);
+    const chain = await must(pki, 'read', 'ca_chain');
+    expect(chain.http_content_type).toBe('application/pem-certificate-chain');
+    expect(Buffer.from(chain.http_raw_body, 'base64').toString()).toBe(rootPem);
+    expect(await must(pki, 'read', 'cert/ca')).toEqual({ certificate: rootPem, revocation_time: 0 });
+  });
+  it('crl/rotate, config/crl (expiry sets nextUpdate), tidy (202), sign-verbatim', async () => {
+    expect(await must(pki, 'read', 'crl/rotate')).toEqual({ success: true });
+    await must(pki, 'update', 'config/crl', { expiry: '48h' });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: false });
+    const crl = await must(pki, 'read', 'cert/crl');
+    const next = /Next Update: (.*)/.exec(openssl('crl', '-noout', '-text', '-in', write('c.crl', crl.certificate)).stdout)![1];
+    expect(Math.round((Date.parse(next) - Date.now()) / 3600_000)).toBe(48);
+    const tidy = await must(pki, 'update', 'tidy', { tidy_cert_store: true, safety_buffer: '1s' });
+    expect(tidy.http_status_code).toBe(202);
+    const v = await must(pki, 'update', 'sign-verbatim', { csr: cmCsr('DNS:anything.test,IP:10.1.2.3') });
+    expect(new X509Certificate(v.certificate).subjectAltName).toBe('DNS:anything.test, IP Address:10.1.2.3');
   });
 });

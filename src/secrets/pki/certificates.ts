@@ -5,6 +5,7 @@ import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
 import { newSerial, x509, type CaSigner } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
+import { urlExtensions } from './urls';
 
 export interface CertRequest {
   commonName: string;
@@ -20,11 +21,20 @@ export interface CertRequest {
   /** The certified key: a CA's CryptoKey, or a leaf's SPKI (any key Vault's PKI signs, P-224 and Ed25519 included). */
   publicKey: X509.PublicKeyType;
   leafKeyKind: KeyType;
+  /** Leaves: the role's key usage bits and extended key usage OIDs (else derived from the flags above). */
+  keyUsage?: number;
+  extKeyUsageOids?: string[];
+  /** Leaves get Basic Constraints only when the role asks (basic_constraints_valid_for_non_ca), as in Vault. */
+  leafBasicConstraints?: boolean;
+  /** config/urls: AIA (issuing certificates, OCSP) and CRL distribution points. */
+  urls?: { issuing_certificates: string[]; crl_distribution_points: string[]; ocsp_servers: string[] };
+  /** Subject extras (role country, province, …). */
+  subjectExtra?: Array<[string, string]>;
 }
 
-function dn(cn: string, org?: string[], ou?: string[]): string {
+function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = []): string {
   const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
-  return [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o])]
+  return [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra]
     .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
 }
 
@@ -38,20 +48,25 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   }
   const serial = newSerial();
   const exts: InstanceType<typeof X.Extension>[] = [
-    new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true),
+    // Vault's CAs: CertSign + CRLSign; its leaves carry no Basic Constraints unless the role asks.
+    ...(req.isCa || req.leafBasicConstraints !== false ? [new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true)] : []),
     new X.KeyUsagesExtension(req.isCa
-      ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign | X.KeyUsageFlags.digitalSignature
+      ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign
       // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
-      : X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind], true),
+      : req.keyUsage ?? (X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind]), true),
     await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
   ];
-  const eku = [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
+  const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
   if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
   const san = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v }))];
-  if (san.length) exts.push(new X.SubjectAlternativeNameExtension(san));
-  const subject = dn(req.commonName, req.organization, req.ou);
+  // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
+  if (san.length) exts.push(new X.SubjectAlternativeNameExtension(san, !req.commonName && !req.organization?.length && !req.ou?.length));
+  if (req.urls) exts.push(...urlExtensions(req.urls));
+  const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra);
   let cert;
   if (!issuer) {
+    // A self-signed root names itself as its authority, as Vault's roots do.
+    exts.push(await X.AuthorityKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never));
     cert = await X.X509CertificateGenerator.createSelfSigned({
       serialNumber: serial.hex, name: subject, notBefore, notAfter, signingAlgorithm: signer.algorithm,
       keys: { publicKey: signer.publicKey, privateKey: signer.privateKey }, extensions: exts,

@@ -7,7 +7,9 @@ import { rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
 import { fetchPaths } from './fetch';
+import { urlPaths } from './urls';
+import { maintenancePaths } from './maintenance';
 
 export function pkiPaths(managed: ManagedKeys): PathDef[] {
-  return [...rootPaths(managed), ...rolePaths(), ...issuePaths(managed), ...revokePaths(managed), ...fetchPaths()];
+  return [...rootPaths(managed), ...rolePaths(), ...issuePaths(managed), ...revokePaths(managed), ...fetchPaths(), ...urlPaths(), ...maintenancePaths(managed)];
 }

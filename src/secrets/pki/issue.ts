@@ -6,7 +6,10 @@ import type { ManagedKeys } from '../managed-keys';
 import { requireCa, serialKey, signerFor, x509 } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
-import { readCsr } from './csr';
+import { readCsr, type ParsedCsr } from './csr';
+import { OUTPUT_FIELDS, formatIssued, leafProfile, requestNames } from './issue-options';
+import { withDefaults } from './role-fields';
+import { loadUrls } from './urls';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
 import { loadRole } from './roles';
 
@@ -18,6 +21,7 @@ const fields = {
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days).' },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS SAN.' },
+  ...OUTPUT_FIELDS,
 } as const;
 const DEFAULT_TTL = 30 * 86400;
 
@@ -27,26 +31,26 @@ async function roleOf(r: Request): Promise<Role> {
   return role;
 }
 
-async function issueFor(r: Request, role: Role, managed: ManagedKeys, publicKey: X509.PublicKeyType, kind: KeyType, csrNames?: { cn?: string }) {
-  const cn = r.data.str('common_name') || csrNames?.cn || '';
-  if (!cn) throw new UserError('common_name is required');
-  const alt: string[] = r.data.get('alt_names');
-  const ips: string[] = r.data.get('ip_sans');
-  checkName(role, cn);
+export async function issueFor(r: Request, role: Role, managed: ManagedKeys, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
+  const names = requestNames(r, withDefaults(role), csr);
+  const { cn, ips } = names;
+  const alt = names.dns;
+  if (cn) checkName(role, cn);
   for (const n of alt) checkName(role, n);
   checkIps(role, ips);
   const ca = await requireCa(r.storage);
   const X = x509();
   const signer = await signerFor(ca.key, (n) => managed.byName(n));
   const caCert = new X.X509Certificate(ca.certificate);
-  const dns = [...new Set([...(r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
+  const dns = [...new Set([...(!cn || r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
   const warnings: string[] = [];
   const cert = await makeCertificate({
     commonName: cn, dnsNames: dns, ips, organization: role.organization, ou: role.ou,
     ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
+    ...leafProfile(role, kind), urls: await loadUrls(r.storage),
   }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
-  await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
+  if (!withDefaults(role).no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
   return { cert, ca, warnings };
 }
 
@@ -62,7 +66,7 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
           const role = await roleOf(r);
           const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
           const { cert, ca, warnings } = await issueFor(r, role, managed, new (x509().PublicKey)(g.spki), g.type);
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: g.type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
+          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: g.type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },
     },
@@ -76,8 +80,8 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
           const role = await roleOf(r);
           const csr = await readCsr(r.data.str('csr'));
           checkKeyForRole(role, csr.key);
-          const { cert, ca, warnings } = await issueFor(r, role, managed, csr.publicKey, csr.key.type, { cn: csr.cn });
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }, warnings };
+          const { cert, ca, warnings } = await issueFor(r, role, managed, csr.publicKey, csr.key.type, csr);
+          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },
     },

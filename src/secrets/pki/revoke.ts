@@ -3,6 +3,7 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
+import { crlExpirySeconds } from './maintenance';
 import { crlNumberExtension, displaySerial, requireCa, saveCa, serialKey, signerFor, x509 } from './ca';
 
 interface CertRecord { certificate: string; revocation_time?: number }
@@ -21,7 +22,7 @@ export async function buildCrl(storage: Storage, managed: ManagedKeys): Promise<
   await saveCa(storage, { ...ca, crl_number: number });
   const caCert = new X.X509Certificate(ca.certificate);
   const crl = await X.X509CrlGenerator.create({
-    issuer: caCert.subject, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 72 * 3600_000),
+    issuer: caCert.subject, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + (await crlExpirySeconds(storage)) * 1000),
     entries, signingAlgorithm: signer.algorithm, signingKey: signer.privateKey,
     extensions: [await X.AuthorityKeyIdentifierExtension.create(caCert, false, signer.crypto as never), crlNumberExtension(number)],
   }, signer.crypto as never);
@@ -70,7 +71,7 @@ export function revokePaths(managed: ManagedKeys): PathDef[] {
       fields: {},
       synopsis: 'The current CRL as JSON ({certificate: PEM}).',
       description: 'For API clients.',
-      operations: { read: async (r) => ({ data: { certificate: (await buildCrl(r.storage, managed)).pem } }) },
+      operations: { read: async (r) => ({ data: { certificate: (await buildCrl(r.storage, managed)).pem, revocation_time: 0 } }) },
     },
   ];
 }

@@ -3,6 +3,7 @@ import { getJson, putJson } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import type { Role } from './certificates';
 import { roleKeyBits, type RoleKeyType } from './keys';
+import { ROLE_EXTRA_FIELDS, roleExtras, roleView } from './role-fields';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 export const roleKey = (n: string) => `pki/roles/${n}`;
@@ -32,12 +33,13 @@ export function rolePaths(): PathDef[] {
         enforce_hostnames: { type: 'bool', default: true, description: 'Names must be valid hostnames. Without it, names matched against allowed_domains must still be DNS names; control characters and spaces are refused always.' },
         server_flag: { type: 'bool', default: true, description: 'Add the serverAuth extended key usage.' },
         client_flag: { type: 'bool', default: true, description: 'Add the clientAuth extended key usage.' },
-        key_type: { type: 'string', default: 'ec', allowed: ['ec', 'rsa', 'ed25519', 'any'], description: 'Key type for issue/, and the type sign/ CSRs must have ("any": any supported type, sign/ only).' },
+        key_type: { type: 'string', default: 'rsa', allowed: ['ec', 'rsa', 'ed25519', 'any'], description: 'Key type for issue/, and the type sign/ CSRs must have ("any": any supported type, sign/ only).' },
         key_bits: { type: 'int', default: 0, description: 'ec: 224, 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096, 8192 (sign/ only). The minimum for CSR keys.' },
         ttl: { type: 'duration', default: 0, description: 'Default validity (default: 30 days).' },
         max_ttl: { type: 'duration', default: 0, description: 'Longest validity allowed (0: up to the CA\'s).' },
         ou: { type: 'strings', default: [], description: 'OU values for issued certificates.' },
         organization: { type: 'strings', default: [], description: 'O values for issued certificates.' },
+        ...ROLE_EXTRA_FIELDS,
       },
       synopsis: 'Define which certificates a role may issue.',
       description: 'Names are checked against allowed_domains (with allow_subdomains/allow_bare_domains), allow_localhost, or allow_any_name; IP SANs need allow_ip_sans.',
@@ -52,14 +54,15 @@ export function rolePaths(): PathDef[] {
             enforce_hostnames: d.bool('enforce_hostnames'), server_flag: d.bool('server_flag'), client_flag: d.bool('client_flag'),
             key_type: d.str('key_type') as RoleKeyType, key_bits: roleKeyBits(d.str('key_type') as RoleKeyType, d.int('key_bits')), ttl: d.int('ttl'), max_ttl: d.int('max_ttl'),
             ou: d.get('ou'), organization: d.get('organization'),
+            ...roleExtras(d),
           };
           if (role.max_ttl && role.ttl > role.max_ttl) throw new UserError('ttl must not exceed max_ttl');
           await putJson(r.storage, roleKey(d.str('name')), role);
-          return { data: { ...role } };
+          return { data: roleView(role) };
         },
         read: async (r) => {
           const role = await loadRole(r.storage, r.data.str('name'));
-          return role ? { data: { ...role } } : undefined;
+          return role ? { data: roleView(role) } : undefined;
         },
         delete: async (r) => { await r.storage.delete(roleKey(r.data.str('name'))); return undefined; },
       },

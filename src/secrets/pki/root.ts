@@ -18,7 +18,7 @@ export const caFields: Record<string, FieldDef> = {
   organization: { type: 'strings', default: [], description: 'O values.' },
   ou: { type: 'strings', default: [], description: 'OU values.' },
   ttl: { type: 'duration', default: 315360000, description: 'Validity (default 10 years).' },
-  key_type: { type: 'string', default: 'ec', allowed: ['ec', 'rsa'], description: 'Key type when the key is generated here.' },
+  key_type: { type: 'string', default: 'rsa', allowed: ['ec', 'rsa'], description: 'Key type when the key is generated here (default rsa, 2048 bits, as Vault).' },
   key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096.' },
   managed_key_name: { type: 'string', description: 'With type kms: the managed key to use.' },
   max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },

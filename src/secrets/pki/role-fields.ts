@@ -1,0 +1,118 @@
+// The role fields Vault's PKI has beyond names, key and ttl: key usages, CSR handling,
+// require_cn, no_store, subject extras. Declared once here (validation, defaults, help),
+// stored with the role, and filled in with Vault's defaults for roles written before
+// they existed, so every role reads back with Vault's full set of fields.
+import { UserError, type FieldDef, type FieldData } from '../framework';
+import type { Role } from './certificates';
+
+/** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
+export const KEY_USAGE_BITS: Record<string, number> = {
+  digitalsignature: 1, contentcommitment: 2, keyencipherment: 4, dataencipherment: 8,
+  keyagreement: 16, certsign: 32, crlsign: 64, encipheronly: 128, decipheronly: 256,
+};
+/** Vault's extended key usage names → OIDs. */
+export const EXT_KEY_USAGE_OIDS: Record<string, string> = {
+  any: '2.5.29.37.0', serverauth: '1.3.6.1.5.5.7.3.1', clientauth: '1.3.6.1.5.5.7.3.2', codesigning: '1.3.6.1.5.5.7.3.3',
+  emailprotection: '1.3.6.1.5.5.7.3.4', ipsecendsystem: '1.3.6.1.5.5.7.3.5', ipsectunnel: '1.3.6.1.5.5.7.3.6',
+  ipsecuser: '1.3.6.1.5.5.7.3.7', timestamping: '1.3.6.1.5.5.7.3.8', ocspsigning: '1.3.6.1.5.5.7.3.9',
+  microsoftservergatedcrypto: '1.3.6.1.4.1.311.10.3.3', netscapeservergatedcrypto: '2.16.840.1.113730.4.1',
+  microsoftcommercialcodesigning: '1.3.6.1.4.1.311.2.1.22', microsoftkernelcodesigning: '1.3.6.1.4.1.311.61.1.1',
+};
+const usageKey = (n: string) => n.toLowerCase().replace(/^(x509\.)?(extkeyusage|keyusage)/, '');
+
+const DEFAULT_KEY_USAGE = ['DigitalSignature', 'KeyAgreement', 'KeyEncipherment'];
+
+export interface RoleExtras {
+  key_usage: string[];
+  ext_key_usage: string[];
+  ext_key_usage_oids: string[];
+  use_csr_common_name: boolean;
+  use_csr_sans: boolean;
+  require_cn: boolean;
+  no_store: boolean;
+  generate_lease: boolean;
+  code_signing_flag: boolean;
+  email_protection_flag: boolean;
+  basic_constraints_valid_for_non_ca: boolean;
+  allowed_uri_sans: string[];
+  allowed_other_sans: string[];
+  allowed_serial_numbers: string[];
+  allowed_domains_template: boolean;
+  allow_token_displayname: boolean;
+  policy_identifiers: string[];
+  not_before_duration: number;
+  country: string[];
+  province: string[];
+  locality: string[];
+  street_address: string[];
+  postal_code: string[];
+}
+
+const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
+const bool = (dflt: boolean, description: string): FieldDef => ({ type: 'bool', default: dflt, description });
+
+export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
+  key_usage: { type: 'strings', default: DEFAULT_KEY_USAGE, description: 'Key usages of issued certificates (Vault\'s names: DigitalSignature, KeyAgreement, KeyEncipherment, ContentCommitment, DataEncipherment, CertSign, CRLSign, EncipherOnly, DecipherOnly). Ed25519 leaves keep only the signing usages.' },
+  ext_key_usage: strings('Extended key usages besides server_flag/client_flag/code_signing_flag/email_protection_flag (ServerAuth, ClientAuth, CodeSigning, EmailProtection, TimeStamping, OCSPSigning, Any, IPSec…).'),
+  ext_key_usage_oids: strings('Extended key usage OIDs (dotted).'),
+  use_csr_common_name: bool(true, 'sign/: take the CN from the CSR (else from common_name).'),
+  use_csr_sans: bool(true, 'sign/: take the DNS/email SANs from the CSR (else from alt_names).'),
+  require_cn: bool(true, 'A CN is required (false: a certificate may carry SANs only, as cert-manager asks).'),
+  no_store: bool(false, 'Do not store issued certificates (they cannot be listed or revoked).'),
+  generate_lease: bool(false, 'Accepted for compatibility; certificates are not leased here.'),
+  code_signing_flag: bool(false, 'Add the codeSigning extended key usage.'),
+  email_protection_flag: bool(false, 'Add the emailProtection extended key usage.'),
+  basic_constraints_valid_for_non_ca: bool(false, 'Put Basic Constraints (CA:FALSE) into leaf certificates.'),
+  allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
+  allowed_other_sans: strings('Accepted and stored; other SANs are not issued here.'),
+  allowed_serial_numbers: strings('Accepted and stored.'),
+  allowed_domains_template: bool(false, 'Accepted and stored; allowed_domains are not templated here.'),
+  allow_token_displayname: bool(false, 'Accepted and stored.'),
+  policy_identifiers: strings('Accepted and stored.'),
+  not_before_duration: { type: 'duration', default: 30, description: 'How far before now certificates become valid.' },
+  country: strings('C values for issued certificates.'),
+  province: strings('ST values for issued certificates.'),
+  locality: strings('L values for issued certificates.'),
+  street_address: strings('street values for issued certificates.'),
+  postal_code: strings('postalCode values for issued certificates.'),
+};
+
+export function roleExtras(d: FieldData): RoleExtras {
+  const out = {} as Record<string, unknown>;
+  for (const k of Object.keys(ROLE_EXTRA_FIELDS)) out[k] = d.get(k);
+  const x = out as unknown as RoleExtras;
+  for (const u of x.key_usage) if (!(usageKey(u) in KEY_USAGE_BITS)) throw new UserError(`key_usage: unknown key usage "${String(u).slice(0, 40)}"`);
+  for (const u of x.ext_key_usage) if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
+  for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
+  if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
+  return x;
+}
+
+/** A stored role with every field Vault's role read has (older roles get the defaults). */
+export function withDefaults(role: Role): Role & RoleExtras {
+  const out = { ...role } as Record<string, unknown>;
+  for (const [k, f] of Object.entries(ROLE_EXTRA_FIELDS)) if (out[k] === undefined) out[k] = f.default;
+  return out as unknown as Role & RoleExtras;
+}
+export const roleView = (role: Role) => ({ ...withDefaults(role) });
+
+/** The key usage bits for a leaf of this key kind. */
+export function leafKeyUsage(role: Role, kind: 'rsa' | 'ec' | 'ed25519'): number {
+  let bits = 0;
+  for (const u of withDefaults(role).key_usage) bits |= KEY_USAGE_BITS[usageKey(u)] ?? 0;
+  // RFC 8410: an Ed25519 key only signs. (EC and RSA leaves get the role's usages as
+  // written, as Vault's do: its default includes KeyEncipherment and KeyAgreement for both.)
+  if (kind === 'ed25519') bits &= KEY_USAGE_BITS.digitalsignature | KEY_USAGE_BITS.contentcommitment;
+  return bits;
+}
+
+/** The extended key usage OIDs for a leaf under this role. */
+export function leafExtKeyUsage(role: Role): string[] {
+  const r = withDefaults(role);
+  const oids = [
+    ...(r.server_flag ? [EXT_KEY_USAGE_OIDS.serverauth] : []), ...(r.client_flag ? [EXT_KEY_USAGE_OIDS.clientauth] : []),
+    ...(r.code_signing_flag ? [EXT_KEY_USAGE_OIDS.codesigning] : []), ...(r.email_protection_flag ? [EXT_KEY_USAGE_OIDS.emailprotection] : []),
+    ...r.ext_key_usage.map((u) => EXT_KEY_USAGE_OIDS[usageKey(u)]), ...r.ext_key_usage_oids,
+  ];
+  return [...new Set(oids)];
+}
