@@ -405,3 +405,94 @@ describe('heavy work stays off the event loop', () => {
     }
   }, 120_000);
 });
+
+describe('drop-in compatibility with Vault\'s transit', () => {
+  it('key reads carry Vault\'s fields: min_available_version, allow_plaintext_backup; convergent_encryption only when set', async () => {
+    await ok('create', 'keys/plain');
+    const r = await ok('read', 'keys/plain');
+    expect(r).toMatchObject({ min_available_version: 0, allow_plaintext_backup: false });
+    expect(r).not.toHaveProperty('convergent_encryption');
+    await ok('create', 'keys/conv', { derived: true, convergent_encryption: true });
+    expect(await ok('read', 'keys/conv')).toMatchObject({ convergent_encryption: true, convergent_encryption_version: 2 });
+    await ok('update', 'keys/plain/config', { allow_plaintext_backup: true });
+    expect((await call('update', 'keys/plain/config', { allow_plaintext_backup: false })).error).toMatch(/cannot be unset/);
+  });
+  it('asymmetric versions have Vault\'s name; Ed25519 public keys are raw base64, ECDSA PEM', async () => {
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    await ok('create', 'keys/ec', { type: 'ecdsa-p384' });
+    const ed = (await ok('read', 'keys/ed')).keys['1'];
+    expect(ed.name).toBe('ed25519');
+    expect(Buffer.from(ed.public_key, 'base64')).toHaveLength(32);
+    const sig = (await ok('update', 'sign/ed', { input: b('m') })).signature.split(':')[2];
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(ed.public_key, 'base64')]);
+    expect(nodeVerify(null, Buffer.from('m'), createPublicKey({ key: spki, format: 'der', type: 'spki' }), Buffer.from(sig, 'base64'))).toBe(true);
+    const ec = (await ok('read', 'keys/ec')).keys['1'];
+    expect(ec.name).toBe('P-384');
+    expect(ec.public_key).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+  });
+  it('encrypt without plaintext is a 400; "" encrypts the empty string; context on a non-derived key is ignored', async () => {
+    await ok('create', 'keys/k');
+    expect((await call('update', 'encrypt/k', {})).error).toMatch(/missing plaintext to encrypt/);
+    const empty = await ok('update', 'encrypt/k', { plaintext: '' });
+    expect((await ok('update', 'decrypt/k', { ciphertext: empty.ciphertext })).plaintext).toBe('');
+    const ct = (await ok('update', 'encrypt/k', { plaintext: b('x'), context: b('ctx') })).ciphertext;
+    expect((await ok('update', 'decrypt/k', { ciphertext: ct })).plaintext).toBe(b('x'));
+  });
+  it('ECDSA signs with sha2-224; hmac answers carry only the hmac', async () => {
+    await ok('create', 'keys/ec', { type: 'ecdsa-p256' });
+    const s = await ok('update', 'sign/ec/sha2-224', { input: b('m') });
+    expect((await ok('update', 'verify/ec/sha2-224', { input: b('m'), signature: s.signature })).valid).toBe(true);
+    expect((await ok('update', 'verify/ec/sha2-256', { input: b('m'), signature: s.signature })).valid).toBe(false);
+    await ok('create', 'keys/k');
+    expect(Object.keys(await ok('update', 'hmac/k', { input: b('m') }))).toEqual(['hmac']);
+  });
+  it('export: only exportable keys, Vault\'s encodings, one version or all', async () => {
+    await ok('create', 'keys/nx');
+    expect((await call('read', 'export/encryption-key/nx')).error).toMatch(/not exportable/);
+    await ok('create', 'keys/ex', { exportable: true });
+    await ok('update', 'keys/ex/rotate');
+    const all = await ok('read', 'export/encryption-key/ex');
+    expect(Object.keys(all.keys)).toEqual(['1', '2']);
+    expect(Buffer.from(all.keys['1'], 'base64')).toHaveLength(32);
+    const ct = (await ok('update', 'encrypt/ex', { plaintext: b('secret') })).ciphertext;
+    // The exported key really is the key: decrypt the ciphertext locally.
+    const body = Buffer.from(ct.split(':')[2], 'base64');
+    const { createDecipheriv } = await import('node:crypto');
+    const d = createDecipheriv('aes-256-gcm', Buffer.from(all.keys['2'], 'base64'), body.subarray(0, 12));
+    d.setAuthTag(body.subarray(body.length - 16));
+    expect(Buffer.concat([d.update(body.subarray(12, body.length - 16)), d.final()]).toString()).toBe('secret');
+    expect(Object.keys((await ok('read', 'export/hmac-key/ex/latest')).keys)).toEqual(['2']);
+    expect((await call('read', 'export/signing-key/ex')).error).toMatch(/signing key not supported/);
+    expect((await call('read', 'export/encryption-key/ex/9')).error).toMatch(/invalid key version/);
+    await ok('create', 'keys/edx', { type: 'ed25519', exportable: true });
+    expect(Buffer.from((await ok('read', 'export/signing-key/edx/1')).keys['1'], 'base64')).toHaveLength(64);
+  });
+  it('backup and restore: only with exportable + allow_plaintext_backup; restore refuses to overwrite unless forced', async () => {
+    await ok('create', 'keys/nb', { exportable: true });
+    expect((await call('read', 'backup/nb')).error).toMatch(/plaintext backup is disallowed/);
+    await ok('create', 'keys/bk', { exportable: true, allow_plaintext_backup: true });
+    const ct = (await ok('update', 'encrypt/bk', { plaintext: b('keep') })).ciphertext;
+    const { backup } = await ok('read', 'backup/bk');
+    expect((await call('update', 'restore', { backup })).error).toMatch(/already exists/);
+    await ok('update', 'restore/copy', { backup });
+    expect((await ok('update', 'decrypt/copy', { ciphertext: ct })).plaintext).toBe(b('keep'));
+    expect((await call('update', 'restore/bad', { backup: b('{"nope":1}') })).error).toMatch(/invalid backup/);
+  });
+  it('trim deletes old versions within Vault\'s rules; cache-config reads and writes', async () => {
+    await ok('create', 'keys/t');
+    await ok('update', 'keys/t/rotate');
+    await ok('update', 'keys/t/rotate');
+    expect((await call('update', 'keys/t/trim', { min_available_version: 1 })).error).toMatch(/minimum encryption version is not set/);
+    await ok('update', 'keys/t/config', { min_decryption_version: 2, min_encryption_version: 3 });
+    expect((await call('update', 'keys/t/trim', { min_available_version: 3 })).error).toMatch(/greater than minimum decryption version/);
+    await ok('update', 'keys/t/trim', { min_available_version: 2 });
+    const r = await ok('read', 'keys/t');
+    expect(Object.keys(r.keys)).toEqual(['2', '3']);
+    expect(r.min_available_version).toBe(2);
+    expect((await call('update', 'keys/t/trim', { min_available_version: 1 })).error).toMatch(/cannot be decremented/);
+    expect(await ok('read', 'cache-config')).toEqual({ size: 0 });
+    expect((await call('update', 'cache-config', { size: 5 })).error).toMatch(/size must be 0 or/);
+    await ok('update', 'cache-config', { size: 100 });
+    expect(await ok('read', 'cache-config')).toEqual({ size: 100 });
+  });
+});

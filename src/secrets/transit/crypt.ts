@@ -50,6 +50,8 @@ export function cryptPaths(t: Transit): PathDef[] {
           if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
           const pol = p;
           return batch(r, async (d) => {
+            // Vault: a missing plaintext is an error; an empty one ("") encrypts the empty string.
+            if (d.get('plaintext') === undefined || d.get('plaintext') === null) throw new UserError('missing plaintext to encrypt');
             const ct = await encrypt(pol, { plaintext: b64(d.get('plaintext'), 'plaintext', false), ...input(d) }, t.managedFor(pol));
             return { ciphertext: ct, key_version: versionIn(ct) };
           });

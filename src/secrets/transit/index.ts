@@ -8,10 +8,11 @@ import { keyPaths } from './keys';
 import { cryptPaths } from './crypt';
 import { signPaths } from './sign';
 import { toolPaths } from './tools';
+import { lifecyclePaths } from './lifecycle';
 
 export { autoRotate } from './keys';
 
 export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
   const ctx = transitContext(new Policies(storage), managed);
-  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed)] };
+  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx)] };
 }

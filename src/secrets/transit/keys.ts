@@ -1,6 +1,6 @@
 // keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
 import { UserError, type PathDef } from '../framework';
-import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, type Policy } from './policy';
+import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, versionKeyName, type Policy } from './policy';
 import type { Transit } from './context';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
@@ -8,14 +8,20 @@ const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 export function describePolicy(p: Policy): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(p.versions)) {
+    if (Number(n) < (p.min_available_version ?? 0)) continue;
     const pub = publicKeyOf(p, v);
-    keys[n] = pub ? { creation_time: v.creation_time, public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
+    // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
+    keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p.type), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
   }
   return {
     name: p.name, type: p.type, keys, latest_version: p.latest_version,
+    min_available_version: p.min_available_version ?? 0,
     min_decryption_version: p.min_decryption_version, min_encryption_version: p.min_encryption_version,
     deletion_allowed: p.deletion_allowed, derived: p.derived, exportable: p.exportable,
-    convergent_encryption: p.convergent_encryption, auto_rotate_period: p.auto_rotate_period,
+    allow_plaintext_backup: p.allow_plaintext_backup ?? false,
+    // As current Vault: convergent_encryption (and its version) only on keys that have it.
+    ...(p.convergent_encryption ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
+    auto_rotate_period: p.auto_rotate_period,
     supports_encryption: canEncrypt(p.type) || p.type === 'managed_key', supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
     supports_derivation: isSymmetric(p.type), supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
@@ -60,10 +66,10 @@ export function keyPaths(t: Transit): PathDef[] {
         type: { type: 'string', default: 'aes256-gcm96', allowed: KEY_TYPES, description: 'Key type.' },
         derived: { type: 'bool', default: false, description: 'Derive a key per request from a context (HKDF-SHA256).' },
         convergent_encryption: { type: 'bool', default: false, description: 'Same plaintext and context give the same ciphertext (needs derived).' },
-        exportable: { type: 'bool', default: false, description: 'Recorded for compatibility; key export is not offered by this plugin.' },
+        exportable: { type: 'bool', default: false, description: 'The key may be exported (export/<type>/<name>). Once set it cannot be unset.' },
         auto_rotate_period: { type: 'duration', default: 0, description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
         managed_key_name: { type: 'string', description: 'With type managed_key: the managed key doing the cryptography.' },
-        allow_plaintext_backup: { type: 'bool', description: 'Accepted for compatibility; backups are not offered.' },
+        allow_plaintext_backup: { type: 'bool', default: false, description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.' },
       },
       synopsis: 'Create, read or delete a named encryption key.',
       description: 'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
@@ -77,6 +83,7 @@ export function keyPaths(t: Transit): PathDef[] {
               derived: r.data.bool('derived'), convergent: r.data.bool('convergent_encryption'), exportable: r.data.bool('exportable'),
               autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'),
             });
+            if (r.data.bool('allow_plaintext_backup')) p.allow_plaintext_backup = true;
             return { policy: p, result: { data: describePolicy(p) } };
           });
         },
@@ -103,7 +110,8 @@ export function keyPaths(t: Transit): PathDef[] {
         min_decryption_version: { type: 'int', description: 'Oldest version that may decrypt, verify or HMAC-verify.' },
         min_encryption_version: { type: 'int', description: 'Oldest version that may encrypt, sign or HMAC (0 = latest).' },
         deletion_allowed: { type: 'bool', description: 'Allow deleting the key.' },
-        exportable: { type: 'bool', description: 'Recorded for compatibility; once true it cannot be unset.' },
+        exportable: { type: 'bool', description: 'The key may be exported; once true it cannot be unset.' },
+        allow_plaintext_backup: { type: 'bool', description: 'The key may be backed up in plaintext; once true it cannot be unset.' },
         auto_rotate_period: { type: 'duration', description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
       },
       synopsis: 'Configure a named key.',
@@ -129,6 +137,10 @@ export function keyPaths(t: Transit): PathDef[] {
           if (r.data.has('exportable')) {
             if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
             next.exportable = r.data.bool('exportable');
+          }
+          if (r.data.has('allow_plaintext_backup')) {
+            if (p.allow_plaintext_backup && !r.data.bool('allow_plaintext_backup')) throw new UserError('allow_plaintext_backup cannot be unset once set');
+            next.allow_plaintext_backup = r.data.bool('allow_plaintext_backup');
           }
           if (r.data.has('auto_rotate_period')) {
             const a = r.data.int('auto_rotate_period');

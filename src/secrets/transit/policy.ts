@@ -32,6 +32,9 @@ export interface Policy {
   auto_rotate_period: number;
   managed_key_name?: string;
   last_rotated: string;
+  /** Versions below this were trimmed (keys/<name>/trim); 0 or absent: none. */
+  min_available_version?: number;
+  allow_plaintext_backup?: boolean;
 }
 
 const SPEC: Partial<Record<KeyType, KeySpec>> = {
@@ -190,10 +193,8 @@ export function versionOf(p: Policy, requested: number | undefined, purpose: 'en
 /** Key for one context: HKDF-SHA256 when the key is derived, the version's key otherwise. */
 function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
   const key = Buffer.from(v.key!, 'base64');
-  if (!p.derived) {
-    if (context.length) throw new UserError('key is not derived; context must not be given');
-    return key;
-  }
+  // As Vault: a context given for a key that is not derived is ignored.
+  if (!p.derived) return key;
   if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
   return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), context, key.length));
 }
@@ -282,7 +283,8 @@ function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
     if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
     return { hash: 'sha256' as Hash, padding: undefined };
   }
-  const hash = HASH_ALGORITHMS[inp.hash];
+  // sha2-224 is signed by Node directly (not by managed keys, nor prehashed), as Vault offers it.
+  const hash = HASH_ALGORITHMS[inp.hash] ?? (inp.hash === 'sha2-224' && p.type !== 'managed_key' && !inp.prehashed ? ('sha224' as Hash) : undefined);
   if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for ${p.type} keys (use sha2-256, sha2-384 or sha2-512)`);
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
@@ -294,7 +296,7 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: stri
   if (spec.kind === 'ed25519') return { alg: null, key };
   if (spec.kind === 'ec') return { alg: opts.hash, key: { key, dsaEncoding: 'der' } };
   const padding = opts.padding === 'pkcs1v15' ? constants.RSA_PKCS1_PADDING : constants.RSA_PKCS1_PSS_PADDING;
-  return { alg: opts.hash, key: { key, padding, saltLength: HASH_BYTES[opts.hash] } };
+  return { alg: opts.hash, key: { key, padding, saltLength: HASH_BYTES[opts.hash] ?? 28 /* sha224 */ } };
 }
 
 /**
@@ -369,8 +371,21 @@ export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unk
   return want.length === body.length && timingSafeEqual(want, body);
 }
 
+/** A version's public key as Vault shows it: raw base64 for Ed25519, PEM (SPKI) for ECDSA and RSA. */
 export function publicKeyOf(p: Policy, v: KeyVersion): string | undefined {
-  return v.key && SPEC[p.type] ? (parsed(v.key).pub.export({ type: 'spki', format: 'pem' }) as string) : undefined;
+  if (!v.key || !SPEC[p.type]) return undefined;
+  const pub = parsed(v.key).pub;
+  if (p.type === 'ed25519') return (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');
+  return pub.export({ type: 'spki', format: 'pem' }) as string;
 }
+
+/** The name Vault gives an asymmetric key version. */
+export function versionKeyName(t: KeyType): string {
+  const s = SPEC[t];
+  return !s ? '' : s.kind === 'ec' ? s.curve : t;
+}
+
+/** The parsed private key of a version (for export). */
+export const privateKeyOf = (v: KeyVersion): KeyObject => parsed(v.key!).priv;
 
 export const hashInput = (alg: string, input: Buffer) => createHash(hashName(alg)).update(input).digest();

@@ -1,0 +1,155 @@
+// export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim,
+// cache-config: the rest of a transit key's life, with Vault's API and rules (export only
+// for exportable keys; backup only with exportable and allow_plaintext_backup).
+import { createPublicKey } from 'node:crypto';
+import { getJson, putJson } from '../../storage/storage';
+import { UserError, type PathDef } from '../framework';
+import { KEY_TYPES, canEncrypt, canSign, isSymmetric, privateKeyOf, type KeyVersion, type Policy } from './policy';
+import type { Transit } from './context';
+
+const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+const EXPORT_TYPES = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'] as const;
+const CACHE_KEY = 'config/cache';
+const BACKUP_FORMAT = 'vault-plugin-ts/transit-backup/v1';
+
+/** One version's key in Vault's export encoding. */
+function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number]): string {
+  if (type === 'hmac-key') return v.hmac_key;
+  if (isSymmetric(p.type)) return v.key!;
+  const priv = privateKeyOf(v);
+  if (type === 'public-key') {
+    const pub = createPublicKey(priv);
+    return p.type === 'ed25519' ? (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64') : pub.export({ type: 'spki', format: 'pem' }) as string;
+  }
+  // Ed25519 as Go holds it (seed || public key); EC as SEC 1 and RSA as PKCS#1 PEM, as Vault exports them.
+  if (p.type === 'ed25519') {
+    const seed = (priv.export({ type: 'pkcs8', format: 'der' }) as Buffer).subarray(-32);
+    const pub = (createPublicKey(priv).export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32);
+    return Buffer.concat([seed, pub]).toString('base64');
+  }
+  return priv.export({ type: p.type.startsWith('rsa-') ? 'pkcs1' : 'sec1', format: 'pem' }) as string;
+}
+
+function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
+  if (p.type === 'managed_key') throw new UserError('managed keys cannot be exported: their material stays in the HSM/KMS');
+  if (type === 'public-key') { if (!canSign(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`); return; }
+  if (!p.exportable) throw new UserError('private key material is not exportable');
+  if (type === 'encryption-key' && !canEncrypt(p.type)) throw new UserError('encryption key not supported by the key type');
+  if (type === 'signing-key' && !canSign(p.type)) throw new UserError('signing key not supported by the key type');
+}
+
+/** A restored policy must look like one this plugin wrote: anything else is a 400. */
+function checkBackup(x: unknown): Policy {
+  const p = (x as { format?: string; policy?: Policy })?.policy;
+  const ok = (x as { format?: string })?.format === BACKUP_FORMAT && p && typeof p === 'object'
+    && (KEY_TYPES as readonly string[]).includes(p.type) && Number.isInteger(p.latest_version) && p.latest_version >= 1
+    && p.versions && typeof p.versions === 'object' && Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
+  if (!ok) throw new UserError('invalid backup: not a transit key backup made by this plugin');
+  return p;
+}
+
+export function lifecyclePaths(t: Transit): PathDef[] {
+  return [
+    {
+      pattern: `export/(?<type>${EXPORT_TYPES.join('|')})/${NAME}(?:/(?<version>latest|[0-9]+))?`,
+      fields: {
+        type: { type: 'string', description: 'encryption-key, signing-key, hmac-key or public-key.' },
+        name: { type: 'string', description: 'Name of the key.' },
+        version: { type: 'string', description: 'A version, or latest (default: every available version).' },
+      },
+      synopsis: 'Export a key\'s material (only for keys created with exportable=true; public keys always).',
+      description: 'Symmetric and HMAC keys as base64; ECDSA as SEC 1 PEM; RSA as PKCS#1 PEM; Ed25519 as base64 of seed and public key.',
+      operations: {
+        read: async (r) => {
+          const p = await t.policies.get(r.data.str('name'));
+          if (!p) return undefined;
+          const type = r.data.str('type') as (typeof EXPORT_TYPES)[number];
+          checkExportable(p, type);
+          const want = r.data.str('version');
+          const n = want === 'latest' ? p.latest_version : want ? Number(want) : 0;
+          if (want && (n < 1 || n > p.latest_version || !p.versions[String(n)])) throw new UserError('invalid key version');
+          const keys: Record<string, string> = {};
+          for (const [k, v] of Object.entries(p.versions)) if (!n || Number(k) === n) keys[k] = exported(p, v, type);
+          return { data: { name: p.name, type: p.type, keys } };
+        },
+      },
+    },
+    {
+      pattern: `backup/${NAME}`,
+      fields: { name: { type: 'string', description: 'Name of the key.' } },
+      synopsis: 'Back up a key with all its versions, in plaintext (keys with exportable and allow_plaintext_backup only).',
+      description: 'The backup restores with restore/; it holds the key material unencrypted.',
+      operations: {
+        read: async (r) => {
+          const p = await t.policies.require(r.data.str('name'));
+          if (!p.exportable) throw new UserError('exporting is disallowed on the policy');
+          if (!p.allow_plaintext_backup) throw new UserError('plaintext backup is disallowed on the policy');
+          return { data: { backup: Buffer.from(JSON.stringify({ format: BACKUP_FORMAT, policy: p })).toString('base64') } };
+        },
+      },
+    },
+    {
+      pattern: `restore(?:/${NAME})?`,
+      fields: {
+        name: { type: 'string', description: 'Name for the restored key (default: its name in the backup).' },
+        backup: { type: 'string', required: true, description: 'A backup from backup/<name>.' },
+        force: { type: 'bool', default: false, description: 'Replace an existing key of that name.' },
+      },
+      synopsis: 'Restore a key from a backup.',
+      description: 'Refused if the key exists, unless force=true.',
+      operations: {
+        update: async (r) => {
+          let parsed: unknown;
+          try { parsed = JSON.parse(Buffer.from(r.data.str('backup'), 'base64').toString('utf8')); } catch { throw new UserError('invalid backup: not base64 JSON'); }
+          const p = checkBackup(parsed);
+          const name = r.data.str('name') || p.name;
+          if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(String(name))) throw new UserError('invalid key name in backup');
+          await t.policies.update(name, async (existing) => {
+            if (existing && !r.data.bool('force')) throw new UserError(`key "${name}" already exists`);
+            return { policy: { ...p, name }, result: undefined };
+          });
+          return undefined;
+        },
+      },
+    },
+    {
+      pattern: `keys/${NAME}/trim`,
+      fields: {
+        name: { type: 'string', description: 'Name of the key.' },
+        min_available_version: { type: 'int', description: 'Delete the versions below this one, for good.' },
+      },
+      synopsis: 'Delete old key versions permanently.',
+      description: 'Allowed up to min_encryption_version and min_decryption_version (both must be set); never backwards.',
+      operations: {
+        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
+          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+          if (!r.data.has('min_available_version')) throw new UserError('missing min_available_version');
+          const m = r.data.int('min_available_version');
+          const cur = p.min_available_version ?? 0;
+          if (m < cur) throw new UserError('minimum available version cannot be decremented');
+          if (p.min_encryption_version === 0) throw new UserError('minimum available version cannot be set when minimum encryption version is not set');
+          if (m > p.min_encryption_version) throw new UserError('minimum available version cannot be greater than minimum encryption version');
+          if (m > p.min_decryption_version) throw new UserError('minimum available version cannot be greater than minimum decryption version');
+          if (m <= 0) throw new UserError('minimum available version should be positive');
+          const versions = Object.fromEntries(Object.entries(p.versions).filter(([n]) => Number(n) >= m));
+          return { policy: { ...p, versions, min_available_version: m }, result: undefined };
+        }),
+      },
+    },
+    {
+      pattern: 'cache-config',
+      fields: { size: { type: 'int', default: 0, description: 'Accepted for compatibility: 0 (unbounded) or at least 10. Keys are cached as used.' } },
+      synopsis: 'Read or set the key cache size.',
+      description: 'This plugin caches parsed keys as they are used; the size is stored and reported.',
+      operations: {
+        read: async (r) => ({ data: { size: (await getJson<{ size: number }>(r.storage, CACHE_KEY))?.size ?? 0 } }),
+        update: async (r) => {
+          const size = r.data.int('size');
+          if (size !== 0 && size < 10) throw new UserError('size must be 0 or a value greater or equal to 10');
+          await putJson(r.storage, CACHE_KEY, { size });
+          return undefined;
+        },
+      },
+    },
+  ];
+}
