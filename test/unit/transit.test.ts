@@ -107,13 +107,21 @@ describe('encryption', () => {
   });
   it('batch_input: per-item results and errors, references echoed', async () => {
     await ok('create', 'keys/bt');
-    const enc = await ok('update', 'encrypt/bt', { batch_input: [{ plaintext: b('one'), reference: 'r1' }, { plaintext: '%%%' }, { plaintext: b('three') }] });
+    // As current Vault: a batch with a failed item is a 400 that still carries batch_results
+    // (partial_failure_response_code sets another status when some items succeeded).
+    const raw = await ok('update', 'encrypt/bt', { batch_input: [{ plaintext: b('one'), reference: 'r1' }, { plaintext: '%%%' }, { plaintext: b('three') }], partial_failure_response_code: 207 });
+    expect(raw.http_status_code).toBe(207);
+    const enc = JSON.parse(Buffer.from(raw.http_raw_body, 'base64').toString()).data;
     expect(enc.batch_results).toHaveLength(3);
     expect(enc.batch_results[0]).toMatchObject({ reference: 'r1', key_version: 1 });
     expect(enc.batch_results[1].error).toMatch(/base64/);
     const dec = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: enc.batch_results[0].ciphertext }, { ciphertext: enc.batch_results[2].ciphertext }] });
     expect(dec.batch_results.map((r: any) => Buffer.from(r.plaintext, 'base64').toString())).toEqual(['one', 'three']);
-    expect((await call('update', 'decrypt/bt', { batch_input: [{ ciphertext: 'x' }] })).error).toMatch(/every batch item failed/);
+    const bad = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: 'x' }], partial_failure_response_code: 207 });
+    expect(bad.http_status_code).toBe(400);
+    expect(JSON.parse(Buffer.from(bad.http_raw_body, 'base64').toString()).data.batch_results[0].error).toMatch(/invalid ciphertext/);
+    const partial = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: enc.batch_results[0].ciphertext }, { ciphertext: 'x' }] });
+    expect(partial.http_status_code).toBe(400);
   });
   it('datakeys: the wrapped key decrypts to the plaintext key', async () => {
     await ok('create', 'keys/dk');

@@ -28,7 +28,7 @@ export const MAX_BATCH_ITEMS = 10_000;
 type Item = { get(k: string): unknown };
 
 /**
- * Run one item, or each of batch_input (per-item errors; 400 only when every item failed).
+ * Run one item, or each of batch_input (per-item errors; see the end for the status).
  * Batch items are validated by the path's own field declarations, like top-level fields.
  */
 export async function batch(req: Request, one: (d: Item) => Promise<Record<string, unknown>>): Promise<{ data: Record<string, unknown> }> {
@@ -65,8 +65,27 @@ export async function batch(req: Request, one: (d: Item) => Promise<Record<strin
     }
   };
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
-  if (results.every((r) => 'error' in r)) throw new UserError(`every batch item failed; first: ${(results[0] as { error: string }).error}`);
-  return { data: { batch_results: results } };
+  const failed = results.filter((r) => 'error' in r).length;
+  if (!failed) return { data: { batch_results: results } };
+  if (!('partial_failure_response_code' in fields)) {
+    if (failed === results.length) throw new UserError(`every batch item failed; first: ${(results[0] as { error: string }).error}`);
+    return { data: { batch_results: results } };
+  }
+  // encrypt/decrypt/rewrap, as current Vault: any failed item makes the answer a 400 that
+  // still carries batch_results (partial_failure_response_code overrides it when some
+  // items succeeded). Vault 1.8 answered 200.
+  let code = 400;
+  const override = top.get('partial_failure_response_code');
+  if (override !== undefined && override !== null && failed < results.length) {
+    if (Number.isInteger(override) && (override as number) >= 1 && (override as number) <= 599) code = override as number;
+  }
+  return batchStatus(code, results);
+}
+
+/** A JSON answer with a status of our choosing (Vault's RespondWithStatusCode). */
+function batchStatus(code: number, results: Array<Record<string, unknown>>): { data: Record<string, unknown> } {
+  const body = { request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: { batch_results: results }, wrap_info: null, warnings: null, auth: null };
+  return { data: { http_content_type: 'application/json', http_raw_body: Buffer.from(JSON.stringify(body)).toString('base64'), http_status_code: code } };
 }
 
 export const optInt = (v: unknown): number | undefined => (v === undefined || v === null || v === '' ? undefined : Number(v));

@@ -12,7 +12,7 @@ const common = {
   associated_data: { type: 'string', description: 'Base64 associated data, authenticated but not encrypted (AEAD key types).' },
   key_version: { type: 'int', description: 'Key version to use (default: latest).' },
   batch_input: { type: 'array', description: 'List of items, each with the single-item fields; results come back in batch_results.' },
-  partial_failure_response_code: { type: 'int', description: 'Accepted for compatibility.' },
+  partial_failure_response_code: { type: 'int', description: 'The HTTP status when some batch items failed and others succeeded (default 400, as current Vault; every item failing is always a 400).' },
 } as const;
 
 export function cryptPaths(t: Transit): PathDef[] {
