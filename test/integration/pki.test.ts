@@ -408,6 +408,16 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     expect(bundle.certificate.match(/-----BEGIN [A-Z ]+-----/g)).toEqual(['-----BEGIN RSA PRIVATE KEY-----', '-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE-----']);
     expect((await pki('update', 'issue/plain', { common_name: 'f.example.com', format: 'xml' })).error).toMatch(/format: must be one of/);
   });
+  it('uri_sans: each must match the role\'s allowed_uri_sans (glob); CSR URI SANs too', async () => {
+    await must(pki, 'update', 'roles/spiffe', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', allowed_uri_sans: 'spiffe://example.org/ns/*' });
+    const r = await must(pki, 'update', 'issue/spiffe', { common_name: 's.example.com', uri_sans: 'spiffe://example.org/ns/a/sa/b' });
+    expect(new X509Certificate(r.certificate).subjectAltName).toContain('URI:spiffe://example.org/ns/a/sa/b');
+    expect((await pki('update', 'issue/spiffe', { common_name: 's.example.com', uri_sans: 'spiffe://evil.org/x' })).error).toMatch(/URI Subject Alternative Name "spiffe:\/\/evil.org\/x" is not allowed by this role/);
+    expect((await pki('update', 'issue/plain', { common_name: 's.example.com', uri_sans: 'spiffe://example.org/ns/a' })).error).toMatch(/not allowed by this role/);
+    await must(pki, 'update', 'roles/spiffe-cm', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'any', require_cn: false, allowed_uri_sans: 'spiffe://example.org/*' });
+    const s = await must(pki, 'update', 'sign/spiffe-cm', { csr: cmCsr('DNS:a.example.com,URI:spiffe://example.org/w') });
+    expect(new X509Certificate(s.certificate).subjectAltName).toBe('DNS:a.example.com, URI:spiffe://example.org/w');
+  });
   it('no_store: the certificate is issued but not kept (not listed)', async () => {
     await must(pki, 'update', 'roles/nostore', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', no_store: true });
     const r = await must(pki, 'update', 'issue/nostore', { common_name: 'n.example.com' });

@@ -28,6 +28,8 @@ export interface CertRequest {
   leafBasicConstraints?: boolean;
   /** config/urls: AIA (issuing certificates, OCSP) and CRL distribution points. */
   urls?: { issuing_certificates: string[]; crl_distribution_points: string[]; ocsp_servers: string[] };
+  /** URI SANs (checked against the role's allowed_uri_sans by the caller). */
+  uris?: string[];
   /** Subject extras (role country, province, …). */
   subjectExtra?: Array<[string, string]>;
 }
@@ -58,7 +60,7 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   ];
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
   if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
-  const san = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v }))];
+  const san = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v })), ...(req.uris ?? []).map((v) => ({ type: 'url' as const, value: v }))];
   // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
   if (san.length) exts.push(new X.SubjectAlternativeNameExtension(san, !req.commonName && !req.organization?.length && !req.ou?.length));
   if (req.urls) exts.push(...urlExtensions(req.urls));

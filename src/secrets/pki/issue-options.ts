@@ -8,6 +8,7 @@ import { x509 } from './ca';
 import type { CertRequest, Role } from './certificates';
 import type { ParsedCsr } from './csr';
 import type { KeyType } from './keys';
+import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
 
 export const OUTPUT_FIELDS: Record<string, FieldDef> = {
@@ -15,8 +16,18 @@ export const OUTPUT_FIELDS: Record<string, FieldDef> = {
   private_key_format: { type: 'string', default: 'der', allowed: ['der', 'pem', 'pkcs8'], description: 'der/pem: PKCS#1 (RSA) or SEC 1 (EC) in the chosen format; pkcs8: PKCS#8. Ed25519 keys are always PKCS#8.' },
 };
 
-/** The CN, DNS SANs and IP SANs of the certificate, as Vault picks them. */
-export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr): { cn: string; dns: string[]; ips: string[] } {
+export const URI_SANS_FIELD: FieldDef = { type: 'strings', default: [], description: 'URI SANs; each must match one of the role\'s allowed_uri_sans (glob patterns).' };
+
+/** URI SANs must each match one of the role's allowed_uri_sans patterns, as in Vault. */
+export function checkUris(role: Role & RoleExtras, uris: string[]): void {
+  for (const u of uris) {
+    if (typeof u !== 'string' || !/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/.test(u)) throw new UserError(`"${String(u).slice(0, 80)}" is not a URI`);
+    if (!role.allowed_uri_sans.some((pattern) => globMatch(pattern, u))) throw new UserError(`URI Subject Alternative Name "${u.slice(0, 80)}" is not allowed by this role`);
+  }
+}
+
+/** The CN, DNS, IP and URI SANs of the certificate, as Vault picks them. */
+export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr): { cn: string; dns: string[]; ips: string[]; uris: string[] } {
   let cn = csr && role.use_csr_common_name ? csr.cn ?? '' : '';
   if (!cn) cn = r.data.str('common_name');
   if (!cn && role.require_cn) {
@@ -27,11 +38,12 @@ export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCs
     const raw = csr.csr.getExtension('2.5.29.17');
     const ext = raw ? new X.SubjectAlternativeNameExtension(raw.rawData) : undefined;
     const names = ext?.names.items ?? [];
-    const unsupported = names.find((n) => n.type !== 'dns' && n.type !== 'ip');
-    if (unsupported) throw new UserError(`the CSR has a ${unsupported.type} SAN, which this PKI does not issue (DNS and IP SANs only)`);
-    return { cn, dns: names.filter((n) => n.type === 'dns').map((n) => n.value), ips: names.filter((n) => n.type === 'ip').map((n) => n.value) };
+    const unsupported = names.find((n) => n.type !== 'dns' && n.type !== 'ip' && n.type !== 'url');
+    if (unsupported) throw new UserError(`the CSR has a ${unsupported.type} SAN, which this PKI does not issue (DNS, IP and URI SANs only)`);
+    const of = (t: string) => names.filter((n) => n.type === t).map((n) => n.value);
+    return { cn, dns: of('dns'), ips: of('ip'), uris: of('url') };
   }
-  return { cn, dns: r.data.get('alt_names'), ips: r.data.get('ip_sans') };
+  return { cn, dns: r.data.get('alt_names'), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [] };
 }
 
 const SUBJECT_EXTRA: Array<[keyof RoleExtras, string]> = [['country', 'C'], ['province', 'ST'], ['locality', 'L'], ['street_address', 'street'], ['postal_code', 'postalCode']];

@@ -7,7 +7,7 @@ import { requireCa, serialKey, signerFor, x509 } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
-import { OUTPUT_FIELDS, formatIssued, leafProfile, requestNames } from './issue-options';
+import { OUTPUT_FIELDS, URI_SANS_FIELD, checkUris, formatIssued, leafProfile, requestNames } from './issue-options';
 import { withDefaults } from './role-fields';
 import { loadUrls } from './urls';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
@@ -21,6 +21,7 @@ const fields = {
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days).' },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS SAN.' },
+  uri_sans: URI_SANS_FIELD,
   ...OUTPUT_FIELDS,
 } as const;
 const DEFAULT_TTL = 30 * 86400;
@@ -32,12 +33,14 @@ async function roleOf(r: Request): Promise<Role> {
 }
 
 export async function issueFor(r: Request, role: Role, managed: ManagedKeys, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
-  const names = requestNames(r, withDefaults(role), csr);
+  const full = withDefaults(role);
+  const names = requestNames(r, full, csr);
   const { cn, ips } = names;
   const alt = names.dns;
   if (cn) checkName(role, cn);
   for (const n of alt) checkName(role, n);
   checkIps(role, ips);
+  checkUris(full, names.uris);
   const ca = await requireCa(r.storage);
   const X = x509();
   const signer = await signerFor(ca.key, (n) => managed.byName(n));
@@ -45,12 +48,12 @@ export async function issueFor(r: Request, role: Role, managed: ManagedKeys, pub
   const dns = [...new Set([...(!cn || r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
   const warnings: string[] = [];
   const cert = await makeCertificate({
-    commonName: cn, dnsNames: dns, ips, organization: role.organization, ou: role.ou,
+    commonName: cn, dnsNames: dns, ips, uris: names.uris, organization: role.organization, ou: role.ou,
     ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
     ...leafProfile(role, kind), urls: await loadUrls(r.storage),
   }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
-  if (!withDefaults(role).no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
+  if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
   return { cert, ca, warnings };
 }
 

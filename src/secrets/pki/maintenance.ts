@@ -28,7 +28,7 @@ function accepted(warning: string) {
 const VERBATIM_ROLE: Role = {
   allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
   enforce_hostnames: false, server_flag: true, client_flag: true, key_type: 'any', key_bits: 0, ttl: 0, max_ttl: 0, ou: [], organization: [],
-  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true },
+  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'] },
 } as Role;
 
 export function maintenancePaths(managed: ManagedKeys): PathDef[] {
