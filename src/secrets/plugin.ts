@@ -49,7 +49,8 @@ export function toReply(res: Response | undefined, e?: unknown): { response?: ob
   }
   if (e) return { err: { err_type: ERR_INTERNAL, err_msg: redact(`internal error: ${(e as Error).message ?? e}`), err_code: 500 } };
   if (!res) return {};
-  return { response: { data: res.data ? JSON.stringify(res.data) : '', warnings: res.warnings ?? [] } };
+  // A response without data (warnings only) is JSON null: Vault's SDK refuses an empty string (a 500).
+  return { response: { data: res.data ? JSON.stringify(res.data) : 'null', warnings: res.warnings ?? [] } };
 }
 
 /** toReply, where building the reply itself may fail (e.g. JSON.stringify of a cyclic or too deep value): then an error reply. */

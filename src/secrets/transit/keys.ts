@@ -22,6 +22,7 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     // As current Vault: convergent_encryption (and its version) only on keys that have it.
     ...(p.convergent_encryption ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
     auto_rotate_period: p.auto_rotate_period,
+    ...(p.backup_info ? { backup_info: p.backup_info } : {}), ...(p.restore_info ? { restore_info: p.restore_info } : {}),
     supports_encryption: canEncrypt(p.type) || p.type === 'managed_key', supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
     supports_derivation: isSymmetric(p.type), supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),

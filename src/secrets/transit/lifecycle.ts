@@ -10,6 +10,7 @@ import type { Transit } from './context';
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 const EXPORT_TYPES = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'] as const;
 const CACHE_KEY = 'config/cache';
+const CACHE_NOTE = 'the cache size is recorded for compatibility; this plugin caches keys as they are used, whatever the size';
 const BACKUP_FORMAT = 'vault-plugin-ts/transit-backup/v1';
 
 /** One version's key in Vault's export encoding. */
@@ -80,12 +81,14 @@ export function lifecyclePaths(t: Transit): PathDef[] {
       synopsis: 'Back up a key with all its versions, in plaintext (keys with exportable and allow_plaintext_backup only).',
       description: 'The backup restores with restore/; it holds the key material unencrypted.',
       operations: {
-        read: async (r) => {
-          const p = await t.policies.require(r.data.str('name'));
+        read: async (r) => t.policies.update(r.data.str('name'), async (p) => {
+          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
           if (!p.exportable) throw new UserError('exporting is disallowed on the policy');
           if (!p.allow_plaintext_backup) throw new UserError('plaintext backup is disallowed on the policy');
-          return { data: { backup: Buffer.from(JSON.stringify({ format: BACKUP_FORMAT, policy: p })).toString('base64') } };
-        },
+          // As Vault, the key remembers its last backup (and the backup carries that record).
+          const policy = { ...p, backup_info: { time: new Date().toISOString(), version: p.latest_version } };
+          return { policy, result: { data: { backup: Buffer.from(JSON.stringify({ format: BACKUP_FORMAT, policy })).toString('base64') } } };
+        }),
       },
     },
     {
@@ -106,7 +109,7 @@ export function lifecyclePaths(t: Transit): PathDef[] {
           if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(String(name))) throw new UserError('invalid key name in backup');
           await t.policies.update(name, async (existing) => {
             if (existing && !r.data.bool('force')) throw new UserError(`key "${name}" already exists`);
-            return { policy: { ...p, name }, result: undefined };
+            return { policy: { ...p, name, restore_info: { time: new Date().toISOString(), version: p.latest_version } }, result: undefined };
           });
           return undefined;
         },
@@ -142,12 +145,12 @@ export function lifecyclePaths(t: Transit): PathDef[] {
       synopsis: 'Read or set the key cache size.',
       description: 'This plugin caches parsed keys as they are used; the size is stored and reported.',
       operations: {
-        read: async (r) => ({ data: { size: (await getJson<{ size: number }>(r.storage, CACHE_KEY))?.size ?? 0 } }),
+        read: async (r) => ({ data: { size: (await getJson<{ size: number }>(r.storage, CACHE_KEY))?.size ?? 0 }, warnings: [CACHE_NOTE] }),
         update: async (r) => {
           const size = r.data.int('size');
           if (size !== 0 && size < 10) throw new UserError('size must be 0 or a value greater or equal to 10');
           await putJson(r.storage, CACHE_KEY, { size });
-          return undefined;
+          return { warnings: [CACHE_NOTE] };
         },
       },
     },

@@ -35,6 +35,9 @@ export interface Policy {
   /** Versions below this were trimmed (keys/<name>/trim); 0 or absent: none. */
   min_available_version?: number;
   allow_plaintext_backup?: boolean;
+  /** When the key was last backed up / restored, and its latest version then (shown by key reads, as Vault). */
+  backup_info?: { time: string; version: number };
+  restore_info?: { time: string; version: number };
 }
 
 const SPEC: Partial<Record<KeyType, KeySpec>> = {
