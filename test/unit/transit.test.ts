@@ -19,7 +19,7 @@ async function call(op: string, path: string, data: Record<string, unknown> = {}
   const out: Reply = {};
   if ((rep as any).err) out.err = (rep as any).err;
   const resp = (rep as any).response;
-  if (resp?.data) { const d = JSON.parse(resp.data); if (d.error) out.error = d.error; else out.data = d; }
+  if (resp?.data) { const d = JSON.parse(resp.data); if (d?.error) out.error = d.error; else if (d) out.data = d; }
   if (resp?.warnings?.length) out.warnings = resp.warnings;
   return out;
 }
