@@ -199,6 +199,7 @@ const CURRENT_PKI_ROLE = 'current Vault answers a PKI role write with 200 and th
 const CURRENT_AUTOROTATE = 'current Vault (1.10+) reports auto_rotate_period on every key; Vault 1.8 predates it';
 const CURRENT_PEM_TYPES = 'current Vault serves PEM certificates as application/pem-certificate-chain and PEM CRLs as application/x-pem-file; Vault 1.8 used the DER types for both';
 const CURRENT_TTL_CAP = 'current Vault cuts a ttl over max_ttl to max_ttl and says so in a warning; Vault 1.8 cut it silently';
+const CURRENT_WILDCARD = 'current Vault roles have allow_wildcard_certificates (default true); Vault 1.8 predates it';
 const TODO = 'todo: open in the compatibility issue (not yet implemented or not yet matching)';
 const KNOWN: Record<string, string> = {
   "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
@@ -248,7 +249,6 @@ const KNOWN: Record<string, string> = {
   "pki: config/urls write: status 204 in Vault, 404 in ours": TODO,
   "pki: config/urls read: status 200 in Vault, 404 in ours": TODO,
   "pki: role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
-  "pki: role read: data.allow_glob_domains: missing in ours": TODO,
   "pki: role read: data.allow_token_displayname: missing in ours": TODO,
   "pki: role read: data.allowed_domains_template: missing in ours": TODO,
   "pki: role read: data.allowed_other_sans: missing in ours": TODO,
@@ -272,8 +272,9 @@ const KNOWN: Record<string, string> = {
   "pki: role read: data.street_address: missing in ours": TODO,
   "pki: role read: data.use_csr_common_name: missing in ours": TODO,
   "pki: role read: data.use_csr_sans: missing in ours": TODO,
+  "pki: role read: data.allow_wildcard_certificates: only in ours": CURRENT_WILDCARD,
   "pki: role read: data.key_type: \"rsa\" in Vault, \"ec\" in ours": TODO,
-  "pki: role read: data.key_bits: 2048 in Vault, 0 in ours": TODO,
+  "pki: role read: data.key_bits: 2048 in Vault, 256 in ours": TODO,
   "pki: issue: data.ca_chain: only in ours": TODO,
   "pki: issue ttl above max_ttl: data.ca_chain: only in ours": TODO,
   "pki: issue ttl above max_ttl: warnings: none in Vault, some in ours": CURRENT_TTL_CAP,
@@ -289,7 +290,7 @@ const KNOWN: Record<string, string> = {
   "pki: tidy: status 202 in Vault, 404 in ours": TODO,
   "pki: sign-verbatim: status 200 in Vault, 404 in ours": TODO,
   "pki: root generate again: status 200 in Vault, 400 in ours": TODO,
-  "pki: role key_type any: status 204 in Vault, 400 in ours": TODO,
+  "pki: role key_type any: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
   "pki: certificate ca: \"Signature Algorithm: sha256WithRSAEncryption\" in Vault, \"Signature Algorithm: ecdsa-with-SHA256\" in ours": TODO,
   "pki: certificate ca: \"Public Key Algorithm: rsaEncryption\" in Vault, \"Public Key Algorithm: id-ecPublicKey\" in ours": TODO,
   "pki: certificate ca: \"X509v3 Key Usage: Certificate Sign, CRL Sign\" in Vault, \"X509v3 Key Usage: Digital Signature, Certificate Sign, CRL Sign\" in ours": TODO,
