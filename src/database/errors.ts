@@ -39,8 +39,9 @@ export function toGrpcError(e: unknown, secrets: readonly string[], context: str
   let code = grpc.status.INTERNAL;
   if (connection) code = grpc.status.UNAVAILABLE;
   else if (c === '57014') code = grpc.status.DEADLINE_EXCEEDED; // canceled by the call's statement_timeout
-  else if (c === '28P01' || c === '28000') code = grpc.status.PERMISSION_DENIED;
+  // 42501 (insufficient_privilege) is the admin's missing rights, not a bad request: test
+  // it before the class-42 rule below, which would otherwise swallow it.
+  else if (c === '28P01' || c === '28000' || c === '42501') code = grpc.status.PERMISSION_DENIED;
   else if (c.startsWith('42') || c.startsWith('22')) code = grpc.status.INVALID_ARGUMENT;
-  else if (c === '42501') code = grpc.status.PERMISSION_DENIED;
   return { code, details: msg };
 }

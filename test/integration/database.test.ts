@@ -122,6 +122,14 @@ describe('issuing credentials', () => {
     await expect(newUser(db, { deadline: Date.now() - 1 })).rejects.toThrow(/deadline passed/);
   });
 
+  it('insufficient_privilege (42501) is PERMISSION_DENIED, not a caller error', async () => {
+    const err = await newUser(db, { displayName: 'priv', statements: [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'] }).catch((e) => e);
+    expect((err as { code?: string }).code).toBe('42501');
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.PERMISSION_DENIED);
+    const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-priv-%'")).rows[0].n);
+    expect(left).toBe(0);
+  });
+
   it('retries SQLSTATE 40001 and succeeds', async () => {
     await admin((c) => c.query('DROP SEQUENCE IF EXISTS retry_seq; CREATE SEQUENCE retry_seq; GRANT USAGE ON SEQUENCE retry_seq TO PUBLIC'));
     const flaky = `DO $$ BEGIN IF nextval('retry_seq') < 3 THEN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; END IF; END $$;`;
