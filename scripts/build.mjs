@@ -21,7 +21,8 @@ for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
 }
 
 // Native addons become SEA assets, loaded at run time by src/goplugin/native.ts.
-const assets = {};
+// So does PostgreSQL's lexer (WebAssembly), which src/database/pglexer.ts loads on first use.
+const assets = { 'libpg-query.wasm': path.join(root, 'node_modules/libpg-query/wasm/libpg-query.wasm') };
 const nativeAddons = {
   name: 'native-addons',
   setup(b) {

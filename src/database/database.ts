@@ -9,7 +9,8 @@ import { deadlineExceeded, invalid, unavailable } from './errors';
 import { quoteIdent } from './quote';
 import { withRetry } from './retry';
 import { scramVerifier } from './scram';
-import { assertNoTransactionControl, renderStatement, splitAll, type Values } from './statements';
+import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
+import { loadPgLexer } from './pglexer';
 import type { Logger } from '../goplugin/log';
 
 export interface NewUserInput {
@@ -148,11 +149,12 @@ export class SqlDatabase {
     return { pool: this.pool!, dialect: this.dialect! };
   }
 
-  /** Render every statement with the call's values; reject transaction control. */
-  private render(commands: readonly string[], values: Values): string[] {
+  /** Render every statement with the call's values, checked by PostgreSQL's lexer; reject transaction control. */
+  private async render(commands: readonly string[], values: Values): Promise<string[]> {
     const stmts = splitAll(commands);
     assertNoTransactionControl(stmts);
-    return stmts.map((s) => renderStatement(s, values));
+    await loadPgLexer();
+    return stmts.map((s) => renderVerified(s, values));
   }
 
   private passwordValue(clear: string): string {
@@ -171,7 +173,7 @@ export class SqlDatabase {
     if (bytes > dialect.maxUsernameBytes) {
       throw invalid(`generated username is ${bytes} bytes; ${dialect.name} keeps at most ${dialect.maxUsernameBytes} (end username_template with "| truncate ${dialect.maxUsernameBytes}")`);
     }
-    const stmts = this.render(input.statements, {
+    const stmts = await this.render(input.statements, {
       name: username,
       username,
       password: this.passwordValue(input.password),
@@ -201,12 +203,12 @@ export class SqlDatabase {
     const stmts: string[] = [];
     if (input.password) {
       const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
-      stmts.push(...this.render(cmds, { name: input.username, username: input.username, password: this.passwordValue(input.password.newPassword) }));
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: this.passwordValue(input.password.newPassword) }));
     }
     if (input.expiration) {
       const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];
       const exp = input.expiration.newExpiration ? dialect.formatExpiration(input.expiration.newExpiration) : 'infinity';
-      stmts.push(...this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
     }
 
     const isRoot = !!input.password && input.username === this.target.user;
@@ -249,7 +251,7 @@ export class SqlDatabase {
     if (exists.rowCount === 0) return; // already gone: revocation is idempotent
 
     if (statements.some((s) => s.trim())) {
-      const stmts = this.render(statements, { name: username, username });
+      const stmts = await this.render(statements, { name: username, username });
       await withRetry(() => pool.with((c) => inTransaction(c, stmts, deadline)), this.retryLog('DeleteUser'));
       return;
     }

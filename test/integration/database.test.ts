@@ -94,6 +94,25 @@ describe('issuing credentials', () => {
     expect(await roleExists(username)).toBe(false);
   });
 
+  it("a display name cannot inject SQL after a $$...$$ string holding an apostrophe (review item 1)", async () => {
+    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS canary_dollar (x int)'));
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { username_template: '{{.DisplayName}}' }), true, quietLog());
+    try {
+      const displayName = `x';DROP TABLE canary_dollar;--`;
+      const username = await newUser(d, {
+        displayName,
+        statements: [...CREATE, `COMMENT ON ROLE "{{name}}" IS $$Vault's role$$; ALTER ROLE "{{name}}" SET application_name = '"{{name}}"';`],
+      });
+      expect(username).toBe(displayName);
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_dollar') AS t")).rows[0].t)).toBe('canary_dollar');
+      const cfg = await admin(async (c) => (await c.query('SELECT rolconfig FROM pg_roles WHERE rolname = $1', [username])).rows[0].rolconfig as string[]);
+      expect(cfg).toEqual([`application_name="${displayName}"`]);
+      await d.deleteUser(username, []);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('placeholders outside quotes with special characters are refused before any SQL runs', async () => {
     await expect(newUser(db, { displayName: 'bare x', statements: ['CREATE ROLE {{name}};'] })).rejects.toThrow(/inside quotes/);
   });
