@@ -260,7 +260,8 @@ export class ConnectionPool {
       this.release(client);
       return r;
     } catch (e) {
-      const broken = (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
+      // discardConnection: a statement may still be running on it (a call that ended early).
+      const broken = (e as { discardConnection?: boolean }).discardConnection || (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
       this.release(client, broken ? (e as Error) : undefined);
       throw e;
     }

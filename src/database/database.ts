@@ -5,7 +5,8 @@ import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
 import { ConnectionPool, claimSmartDriver, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
-import { deadlineExceeded, invalid, unavailable } from './errors';
+import { PluginError, deadlineExceeded, invalid, unavailable } from './errors';
+import { endedEarly, onEndedEarly, type CallBounds } from './bounds';
 import { quoteIdent } from './quote';
 import { withRetry } from './retry';
 import { scramVerifier } from './scram';
@@ -13,47 +14,93 @@ import { assertNoTransactionControl, renderVerified, splitAll, type Values } fro
 import { loadPgLexer } from './pglexer';
 import type { Logger } from '../goplugin/log';
 
-export interface NewUserInput {
+export interface NewUserInput extends CallBounds {
   displayName: string;
   roleName: string;
   password: string;
   expiration?: Date;
   statements: string[];
   credentialType: number;
-  /** Epoch ms after which the caller no longer waits (its gRPC deadline). */
-  deadline?: number;
 }
 
-export interface UpdateUserInput {
+export interface UpdateUserInput extends CallBounds {
   username: string;
   password?: { newPassword: string; statements: string[] };
   expiration?: { newExpiration?: Date; statements: string[] };
   publicKey?: boolean;
   credentialType?: number;
   selfManagedPassword?: string;
-  deadline?: number;
 }
 
-type Queryable = Pick<PoolClient | PgClient, 'query'>;
+type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
+
+interface TxOptions {
+  /** The server has transaction_timeout (PostgreSQL 17+). */
+  transactionTimeout: boolean;
+  /** Cancel what a backend is running, from another connection. */
+  cancelBackend?: (pid: number) => Promise<void>;
+}
+
+/** How long a statement cancelled at the deadline may take to come back before its connection is dropped. */
+const CANCEL_GRACE_MS = 1000;
 
 /**
- * Run statements atomically in ONE round trip: PostgreSQL (and CockroachDB) execute a
- * multi-statement simple query as a single implicit transaction that is rolled back as
- * a whole on error. The separator survives a statement ending in a -- comment.
- *
- * With a deadline (the caller's gRPC deadline), the transaction carries a
- * statement_timeout for the time left: once Vault has given up on a call, the server
- * cancels and rolls back instead of committing a credential nobody will ever revoke.
+ * The first round trip of every transaction. It is sent apart from the statements because
+ * the server lexes a whole query string before running any of it: a SET in the same
+ * string would come too late for standard_conforming_strings (which a role or database
+ * may have turned off, making backslashes escapes inside '...').
  */
-async function inTransaction(client: Queryable, stmts: readonly string[], deadline?: number): Promise<void> {
-  if (stmts.length === 0) return;
-  const parts = [...stmts];
-  if (deadline !== undefined) {
-    const left = Math.floor(deadline - Date.now() - 50);
+function transactionSetup(b: CallBounds, o: TxOptions): string {
+  const parts = ['BEGIN', 'SET LOCAL standard_conforming_strings = on'];
+  if (b.deadline !== undefined) {
+    const left = Math.floor(b.deadline - Date.now() - 50);
     if (left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
-    parts.unshift(`SET LOCAL statement_timeout = ${left}`);
+    parts.push(`SET LOCAL statement_timeout = ${left}`);
+    // The server's own bound on the whole transaction, a little later than statement_timeout
+    // and the cancel at the deadline (which keep the connection; this one ends it).
+    if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + 250}`);
   }
-  await client.query(parts.join('\n;\n'));
+  return parts.join('; ');
+}
+
+/**
+ * Run statements atomically: BEGIN and the pinned settings, then all statements in one
+ * round trip, then COMMIT only if the caller is still waiting. When the call's deadline
+ * passes or the caller cancels it, the running statement is cancelled on the server and
+ * the transaction rolled back (or its connection dropped, which rolls it back too): a
+ * credential Vault never learned of is never committed.
+ */
+async function inTransaction(client: Queryable, stmts: readonly string[], b: CallBounds, o: TxOptions): Promise<void> {
+  if (stmts.length === 0) return;
+  const before = endedEarly(b);
+  if (before) throw before;
+  await client.query(transactionSetup(b, o));
+  let reason: PluginError | undefined;
+  let wake = () => undefined as void;
+  const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
+  const stop = onEndedEarly(b, () => {
+    reason = endedEarly(b) ?? deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    const pid = client.processID;
+    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
+    wake();
+  });
+  const rollback = () => client.query('ROLLBACK').then(() => undefined, () => undefined);
+  try {
+    const settled = client.query(stmts.join('\n;\n')).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
+    if (r === 'ended') {
+      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), CANCEL_GRACE_MS))]);
+      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
+    }
+    const late = reason ?? endedEarly(b);
+    if (late || !r.ok) throw late ?? (r as { e: unknown }).e;
+    await client.query('COMMIT');
+  } catch (e) {
+    if (!(e as { discardConnection?: boolean }).discardConnection) await rollback();
+    throw e;
+  } finally {
+    stop();
+  }
 }
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -61,6 +108,8 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 export class SqlDatabase {
   private pool?: ConnectionPool;
   private dialect?: Dialect;
+  /** PostgreSQL major version from version() (0 when not PostgreSQL). */
+  private serverMajor = 0;
   private ready?: Promise<void>;
   /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
   private useTls = false;
@@ -130,6 +179,7 @@ export class SqlDatabase {
         await probe.connect();
         const { rows } = await probe.query<{ version: string }>('SELECT version() AS version');
         this.dialect = detectDialect(rows[0]?.version ?? '');
+        this.serverMajor = Number(/^PostgreSQL (\d+)/.exec(rows[0]?.version ?? '')?.[1] ?? 0);
         await probe.end().catch(() => undefined);
         this.useTls = useTls;
         this.pool = new ConnectionPool(cfg, this.config);
@@ -157,6 +207,17 @@ export class SqlDatabase {
     return stmts.map((s) => renderVerified(s, values));
   }
 
+  private txOptions(pool: ConnectionPool, dialect: Dialect): TxOptions {
+    const q = dialect.cancelBackendQuery;
+    return {
+      transactionTimeout: dialect.name === 'postgresql' && this.serverMajor >= 17,
+      cancelBackend: q ? async (pid) => {
+        const c = await pool.single();
+        try { await c.query(q, [pid]); } finally { await c.end().catch(() => undefined); }
+      } : undefined,
+    };
+  }
+
   private passwordValue(clear: string): string {
     return this.config.scram ? scramVerifier(clear) : clear;
   }
@@ -181,10 +242,18 @@ export class SqlDatabase {
     });
 
     if (dialect.transactionalDdl) {
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('NewUser'));
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
     } else {
       try {
-        await pool.with(async (c) => { for (const s of stmts) await withRetry(() => c.query(s), this.retryLog('NewUser')); });
+        await pool.with(async (c) => {
+          // Statement by statement, each lexed on arrival: pin the setting first (see transactionSetup).
+          await c.query('SET standard_conforming_strings = on');
+          for (const s of stmts) {
+            const early = endedEarly(input);
+            if (early) throw early;
+            await withRetry(() => c.query(s), this.retryLog('NewUser'));
+          }
+        });
       } catch (e) {
         // No transactional DDL: undo what did run, so a failed call leaves no role.
         await this.dropRoleQuietly(username);
@@ -223,14 +292,14 @@ export class SqlDatabase {
       own.on('error', () => undefined);
       try {
         await own.connect();
-        await withRetry(() => inTransaction(own, stmts, input.deadline), this.retryLog('UpdateUser'));
+        await withRetry(() => inTransaction(own, stmts, input, this.txOptions(pool, dialect)), this.retryLog('UpdateUser'));
       } finally {
         await own.end().catch(() => undefined);
       }
       return;
     }
 
-    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('UpdateUser'));
+    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('UpdateUser'));
     if (isRoot) await this.swapRootPassword(input.password!.newPassword);
   }
 
@@ -244,7 +313,7 @@ export class SqlDatabase {
     this.log.info('root credential rotated; connection pool rebuilt');
   }
 
-  async deleteUser(username: string, statements: string[], deadline?: number): Promise<void> {
+  async deleteUser(username: string, statements: string[], bounds: CallBounds = {}): Promise<void> {
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
     const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
@@ -252,7 +321,7 @@ export class SqlDatabase {
 
     if (statements.some((s) => s.trim())) {
       const stmts = await this.render(statements, { name: username, username });
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, deadline)), this.retryLog('DeleteUser'));
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, bounds, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
       return;
     }
     await this.defaultRevoke(username, pool, dialect);
@@ -272,7 +341,7 @@ export class SqlDatabase {
     }
     const dep = dialect.dependentDatabases(username);
     await this.releaseIn((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname), user, pool, dialect);
-    const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user))), this.retryLog('DeleteUser'));
+    const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user), {}, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
     try {
       await drop();
     } catch (e) {

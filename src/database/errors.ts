@@ -38,7 +38,8 @@ export function toGrpcError(e: unknown, secrets: readonly string[], context: str
   const msg = redact(`${context}: ${connection ? 'database connection failed: ' : ''}${base}${sqlstate ? ` (SQLSTATE ${c})` : ''}`, secrets);
   let code = grpc.status.INTERNAL;
   if (connection) code = grpc.status.UNAVAILABLE;
-  else if (c === '57014') code = grpc.status.DEADLINE_EXCEEDED; // canceled by the call's statement_timeout
+  // canceled by the call's statement_timeout, or its transaction_timeout (25P04, PostgreSQL 17+)
+  else if (c === '57014' || c === '25P04') code = grpc.status.DEADLINE_EXCEEDED;
   // 42501 (insufficient_privilege) is the admin's missing rights, not a bad request: test
   // it before the class-42 rule below, which would otherwise swallow it.
   else if (c === '28P01' || c === '28000' || c === '42501') code = grpc.status.PERMISSION_DENIED;

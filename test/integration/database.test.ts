@@ -4,7 +4,9 @@ import { DIALECTS } from '../../src/database/dialects';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { SqlDatabase } from '../../src/database/database';
-import { Instances } from '../../src/database/plugin';
+import { Instances, databaseService } from '../../src/database/plugin';
+import { serviceDef } from '../../src/goplugin/protos';
+import { toStruct } from '../../src/goplugin/wellknown';
 import { PluginError, toGrpcError } from '../../src/database/errors';
 import { CREATE, admin, login, pgInfo, quietLog, roleExists, urlConfig } from '../support/db';
 
@@ -134,7 +136,7 @@ describe('issuing credentials', () => {
     expect(Date.now() - t).toBeLessThan(2000);
     const st = toGrpcError(err, [], 'NewUser');
     expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(st.details).toMatch(/statement timeout/);
+    expect(st.details).toMatch(/deadline passed|statement timeout/);
     await new Promise((r) => setTimeout(r, 2600)); // past when pg_sleep(3) would have finished
     const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-slow-%'")).rows[0].n);
     expect(left).toBe(0);
@@ -366,5 +368,111 @@ describe('multiplexed instances', () => {
     await inst.get('b').deleteUser(ub2, []);
     await inst.closeAll();
     expect(inst.size).toBe(0);
+  });
+});
+
+describe('transactions are pinned and bounded (security review, items 2 and 6)', () => {
+  const countLike = (prefix: string) => admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number);
+
+  it('standard_conforming_strings=off on the admin role cannot turn a backslash in a password into an injection', async () => {
+    const name = 'scs_off_' + randomBytes(4).toString('hex');
+    const adminPw = pw();
+    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${adminPw}'; ALTER ROLE ${name} SET standard_conforming_strings = off; CREATE TABLE IF NOT EXISTS canary_scs (x int)`));
+    const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password: adminPw }), true, quietLog());
+    try {
+      const password = `x\\'; DROP TABLE canary_scs; --`;
+      const u = await newUser(d, { password, displayName: 'scs' });
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_scs') AS t")).rows[0].t)).toBe('canary_scs');
+      expect(await login(u, password)).toBe(true);
+      // The YugabyteDB path (statement by statement, no transaction) is pinned too.
+      const y = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password: adminPw }), true, quietLog());
+      (y as unknown as { dialect: unknown }).dialect = DIALECTS.yugabytedb;
+      const u2 = await newUser(y, { password, displayName: 'scsyb' });
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_scs') AS t")).rows[0].t)).toBe('canary_scs');
+      expect(await login(u2, password)).toBe(true);
+      await y.close();
+      await d.deleteUser(u, []);
+      await d.deleteUser(u2, []);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('the deadline bounds the whole transaction: two statements each under it, together over it, commit nothing', async () => {
+    const err = await newUser(db, { displayName: 'twoslow', statements: [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], deadline: Date.now() + 1000 }).catch((e) => e);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await countLike('v-twoslow-')).toBe(0);
+  });
+
+  it('a statement waiting on a lock another connection holds is cancelled at the deadline; nothing commits', async () => {
+    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
+    const { Client } = await import('pg');
+    const info = pgInfo();
+    const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+    await h.connect();
+    try {
+      await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
+      const release = setTimeout(() => { void h.query('COMMIT'); }, 1300);
+      const t = Date.now();
+      const err = await newUser(db, { displayName: 'lockwait', statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'], deadline: Date.now() + 1000 }).catch((e) => e);
+      expect(Date.now() - t).toBeLessThan(1250);
+      expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 900));
+      clearTimeout(release);
+      expect(await countLike('v-lockwait-')).toBe(0);
+    } finally {
+      await h.query('ROLLBACK').catch(() => undefined);
+      await h.end();
+    }
+  });
+
+  it('a call the caller cancels is cancelled on the server and rolled back', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const t = Date.now();
+    const err = await newUser(db, { displayName: 'cancelled', statements: [...CREATE, 'SELECT pg_sleep(2);'], signal: ac.signal } as never).catch((e) => e);
+    expect(Date.now() - t).toBeLessThan(1500);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.CANCELLED);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await countLike('v-cancelle-')).toBe(0);
+    // The pool is healthy afterwards.
+    const u = await newUser(db, { displayName: 'after' });
+    await db.deleteUser(u, []);
+  });
+
+  describe('through the in-process gRPC binding', () => {
+    let server: grpc.Server;
+    let client: grpc.Client & Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>;
+    const inst = new Instances(quietLog());
+    beforeAll(async () => {
+      server = new grpc.Server();
+      server.addService(serviceDef('dbplugin.v5.Database'), databaseService(inst, false, quietLog()));
+      const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+      const Ctor = grpc.makeGenericClientConstructor(serviceDef('dbplugin.v5.Database'), 'Database');
+      client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
+      await new Promise((res, rej) => client.Initialize({ config_data: toStruct(urlConfig(pgInfo())), verify_connection: true }, (e: Error | null) => (e ? rej(e) : res(undefined))));
+    });
+    afterAll(async () => { client?.close(); server?.forceShutdown(); await inst.closeAll(); });
+
+    const call = (displayName: string, statements: string[], opts: grpc.CallOptions, onCall?: (c: grpc.ClientUnaryCall) => void) =>
+      new Promise<grpc.ServiceError | null>((res) => {
+        const c = client.NewUser({ username_config: { display_name: displayName, role_name: 'app' }, password: pw(), statements: { Commands: statements } }, new grpc.Metadata(), opts, (e: grpc.ServiceError | null) => res(e));
+        onCall?.(c);
+      });
+
+    it('with a gRPC deadline: multi-statement lock waits past it commit nothing', async () => {
+      const err = await call('grpcdl', [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], { deadline: Date.now() + 1000 });
+      expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await countLike('v-grpcdl-')).toBe(0);
+    });
+
+    it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {
+      const err = await call('grpccan', [...CREATE, 'SELECT pg_sleep(2);'], {}, (c) => setTimeout(() => c.cancel(), 300));
+      expect(err?.code).toBe(grpc.status.CANCELLED);
+      await new Promise((r) => setTimeout(r, 2200));
+      expect(await countLike('v-grpccan-')).toBe(0);
+    });
   });
 });
