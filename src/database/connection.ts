@@ -1,12 +1,12 @@
 // From a ConnectionConfig to live connections: connection_url templating, libpq-style
 // sslmode semantics (node-postgres has no allow/prefer fallback or verify-ca), inline or
 // file PEMs, and a pool that applies max_open / max_idle / max_connection_lifetime.
-import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
 import type { ClientConfig, Pool as PgPool, PoolClient, Client as PgClient } from 'pg';
 import type { ConnectionConfig, SslMode } from './config';
 import { SSL_MODES } from './config';
 import { invalid } from './errors';
+import { FileReadError, readBoundedFile } from '../util/files';
 
 export interface Target {
   host: string;
@@ -98,15 +98,28 @@ export function resolveTarget(c: ConnectionConfig): Target {
   };
 }
 
-/** Inline PEM as given, or the contents of the file it names. */
-export function pemOrFile(v: string | undefined, what: string): string | undefined {
-  if (!v) return undefined;
-  if (v.includes('-----BEGIN')) return v;
-  try {
-    return fs.readFileSync(v, 'utf8');
-  } catch (e) {
-    throw invalid(`${what}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+const TLS_FILE_FIELDS = ['sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/**
+ * The target with each of sslrootcert/sslcert/sslkey that names a file replaced by the
+ * file's contents (inline PEM is kept). Read once, asynchronously, as a bounded regular
+ * file: these paths come from the API, and /dev/zero, a FIFO or /proc/self/fd/1 must
+ * neither exhaust memory nor block the process. Not read at all with sslmode=disable.
+ */
+export async function loadTlsFiles(t: Target): Promise<Target> {
+  if (t.sslmode === 'disable') return t;
+  const out: Target = { ...t };
+  for (const field of TLS_FILE_FIELDS) {
+    const v = t[field];
+    if (!v || v.includes('-----BEGIN')) continue;
+    try {
+      out[field] = (await readBoundedFile(v, field)).toString('utf8');
+    } catch (e) {
+      if (e instanceof FileReadError) throw invalid(e.message);
+      throw e;
+    }
   }
+  return out;
 }
 
 /**
@@ -116,9 +129,10 @@ export function pemOrFile(v: string | undefined, what: string): string | undefin
  */
 export function tlsOptions(t: Target, wantTls: boolean): false | tls.ConnectionOptions {
   if (!wantTls) return false;
-  const ca = pemOrFile(t.sslrootcert, 'sslrootcert');
-  const cert = pemOrFile(t.sslcert, 'sslcert');
-  const key = pemOrFile(t.sslkey, 'sslkey');
+  // Contents, not paths: loadTlsFiles has read any file already.
+  const ca = t.sslrootcert || undefined;
+  const cert = t.sslcert || undefined;
+  const key = t.sslkey || undefined;
   if ((cert && !key) || (key && !cert)) throw invalid('sslcert and sslkey must be given together');
   const base: tls.ConnectionOptions = { cert, key };
   let mode = t.sslmode;

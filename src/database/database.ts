@@ -3,7 +3,7 @@
 // config after a plugin restart and everything is rebuilt from it.
 import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
-import { ConnectionPool, claimSmartDriver, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
+import { ConnectionPool, claimSmartDriver, clientConfig, loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
 import { PluginError, deadlineExceeded, invalid, unavailable } from './errors';
 import { endedEarly, onEndedEarly, type CallBounds } from './bounds';
@@ -128,8 +128,8 @@ export class SqlDatabase {
   static async open(raw: Record<string, unknown>, verify: boolean, log: Logger): Promise<SqlDatabase> {
     const { config, unknownKeys } = parseConfig(raw);
     if (unknownKeys.length) log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
-    const target = resolveTarget(config);
-    tlsOptions(target, target.sslmode !== 'disable'); // surfaces unreadable/missing PEMs now
+    const target = await loadTlsFiles(resolveTarget(config));
+    tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
     const db = new SqlDatabase(config, target, log);
     if (verify) {
       try {
@@ -144,7 +144,7 @@ export class SqlDatabase {
 
   /** Secrets of this connection, for redaction of anything said about it. */
   secrets(): string[] {
-    return [...configSecrets(this.config), this.target.password].filter((s): s is string => !!s);
+    return [...configSecrets(this.config), this.target.password, this.target.sslkey].filter((s): s is string => !!s);
   }
 
   get dialectName(): string | undefined {
