@@ -5,11 +5,11 @@ import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
 import { ConnectionPool, claimSmartDriver, clientConfig, loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
-import { PluginError, deadlineExceeded, invalid, unavailable } from './errors';
+import { PluginError, deadlineExceeded, invalid, unavailable, withSecrets } from './errors';
 import { endedEarly, onEndedEarly, type CallBounds } from './bounds';
 import { quoteIdent } from './quote';
 import { withRetry } from './retry';
-import { scramVerifier } from './scram';
+import { scramSecrets, scramVerifier } from './scram';
 import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
 import { loadPgLexer } from './pglexer';
 import type { Logger } from '../goplugin/log';
@@ -218,11 +218,33 @@ export class SqlDatabase {
     };
   }
 
-  private passwordValue(clear: string): string {
-    return this.config.scram ? scramVerifier(clear) : clear;
+  /** The password as sent to the server; a SCRAM verifier (and its parts) joins the call's secrets. */
+  private async passwordValue(clear: string, secrets: string[]): Promise<string> {
+    if (!this.config.scram) return clear;
+    const v = await scramVerifier(clear);
+    secrets.push(...scramSecrets(v));
+    return v;
   }
 
   async newUser(input: NewUserInput): Promise<string> {
+    const secrets: string[] = [];
+    try {
+      return await this.createUser(input, secrets);
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  async updateUser(input: UpdateUserInput): Promise<void> {
+    const secrets: string[] = [];
+    try {
+      await this.changeUser(input, secrets);
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  private async createUser(input: NewUserInput, secrets: string[]): Promise<string> {
     if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
     if (!input.password) throw invalid('password is required');
     if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
@@ -237,7 +259,7 @@ export class SqlDatabase {
     const stmts = await this.render(input.statements, {
       name: username,
       username,
-      password: this.passwordValue(input.password),
+      password: await this.passwordValue(input.password, secrets),
       expiration: input.expiration ? dialect.formatExpiration(input.expiration) : 'infinity',
     });
 
@@ -263,7 +285,7 @@ export class SqlDatabase {
     return username;
   }
 
-  async updateUser(input: UpdateUserInput): Promise<void> {
+  private async changeUser(input: UpdateUserInput, secrets: string[]): Promise<void> {
     if (!input.username) throw invalid('username is required');
     if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
     if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
@@ -272,7 +294,7 @@ export class SqlDatabase {
     const stmts: string[] = [];
     if (input.password) {
       const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
-      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: this.passwordValue(input.password.newPassword) }));
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: await this.passwordValue(input.password.newPassword, secrets) }));
     }
     if (input.expiration) {
       const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];

@@ -7,6 +7,7 @@ import { SqlDatabase } from '../../src/database/database';
 import { Instances, databaseService } from '../../src/database/plugin';
 import { serviceDef } from '../../src/goplugin/protos';
 import { toStruct } from '../../src/goplugin/wellknown';
+import { redact } from '../../src/goplugin/log';
 import { PluginError, toGrpcError } from '../../src/database/errors';
 import { CREATE, admin, login, pgInfo, quietLog, roleExists, urlConfig } from '../support/db';
 
@@ -474,5 +475,28 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       await new Promise((r) => setTimeout(r, 2200));
       expect(await countLike('v-grpccan-')).toBe(0);
     });
+  });
+});
+
+describe('redaction of derived secrets (security review, item 11)', () => {
+  it('neither the SCRAM verifier nor any part of it reaches an error', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { password_authentication: 'scram-sha-256' }), true, quietLog());
+    try {
+      const password = pw();
+      const err = await newUser(d, { password, displayName: 'scramleak', statements: [...CREATE, `SELECT '{{password}}'::int;`] }).catch((e) => e);
+      expect(String(err.message)).toMatch(/SCRAM-SHA-256/); // the server did echo it...
+      const st = toGrpcError(err, [password], 'NewUser');
+      expect(st.details).toMatch(/invalid input syntax/);
+      expect(st.details).not.toMatch(/SCRAM-SHA-256\$|[A-Za-z0-9+/]{40,}=/); // ...the caller never sees it
+    } finally {
+      await d.close();
+    }
+  });
+  it('quoted, escaped and URL-escaped forms of a password are redacted like the password', () => {
+    const secret = `p'a"s\\s w@rd`;
+    const text = `a 'p''a"s\\s w@rd' b "p'a""s\\s w@rd" c E'p''a"s\\\\s w@rd' d ${encodeURIComponent(secret)}`;
+    const out = redact(text, [secret]);
+    expect(out).not.toContain('s w@rd');
+    expect(out).not.toContain(encodeURIComponent(secret));
   });
 });
