@@ -50,7 +50,7 @@ const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
 const NUMBER = /(?:0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?|\.[0-9][0-9_]*(?:[eE][+-]?[0-9_]+)?)(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)?/y;
 const DOLLAR_OPEN = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
-const PARAM = /\$[0-9]+(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)?/y;
+const PARAM = /\$[0-9]+/y; // PostgreSQL 18 lexes $1abc as a parameter and an identifier
 // scan.l's quotecontinue: horizontal space or -- comments, a newline, then any space or
 // -- comment lines, then the next segment's opening quote.
 const CONTINUATION = /(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]+|--[^\n\r]*[\n\r])*'/y;
@@ -96,6 +96,11 @@ function lex(src: string, lv: Level): boolean {
         // kind of token (a dollar quote into part of an identifier, '...' into E'...').
         if (before === '$') throw invalid(`{{${ph.key}}} is directly preceded by "$": put a space between them`);
         if (after !== undefined && `$'"&`.includes(after)) throw invalid(`{{${ph.key}}} is directly followed by "${after}": put a space or quotes between them`);
+        // ...or glued to the prefix of E'', U&'', B'', X'', N'' (value + prefix would be one identifier).
+        const prefix = at(WORD, src, ph.end);
+        if (prefix?.length === 1 && /[eEuUbBxXnN]/.test(prefix) && `'&`.includes(src[ph.end + 1] ?? '-')) {
+          throw invalid(`{{${ph.key}}} is directly followed by "${prefix}${src[ph.end + 1]}": put a space between them`);
+        }
       }
       place(lv, ph.key, lv.stack, src.slice(i, ph.end), rep);
       i = ph.end;
