@@ -269,11 +269,18 @@ export class ConnectionPool {
   /** Run fn on a pooled connection. A connection that errored is discarded, not reused. */
   async with<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.connect();
+    // pg-pool listens for errors only on idle clients: a server ending the connection of a
+    // checked-out one (a shutdown, transaction_timeout) would otherwise be an uncaught
+    // 'error' event. The failing query reports it to fn.
+    const onError = () => undefined;
+    client.on('error', onError);
     try {
       const r = await fn(client);
+      client.removeListener('error', onError);
       this.release(client);
       return r;
     } catch (e) {
+      client.removeListener('error', onError);
       // discardConnection: a statement may still be running on it (a call that ended early).
       const broken = (e as { discardConnection?: boolean }).discardConnection || (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
       this.release(client, broken ? (e as Error) : undefined);

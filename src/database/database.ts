@@ -56,9 +56,9 @@ function transactionSetup(b: CallBounds, o: TxOptions): string {
     const left = Math.floor(b.deadline - Date.now() - 50);
     if (left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
     parts.push(`SET LOCAL statement_timeout = ${left}`);
-    // The server's own bound on the whole transaction, a little later than statement_timeout
-    // and the cancel at the deadline (which keep the connection; this one ends it).
-    if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + 250}`);
+    // The server's own bound on the whole transaction, should the cancel at the deadline not
+    // land; later than it and statement_timeout, which keep the connection (this one ends it).
+    if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + CANCEL_GRACE_MS}`);
   }
   return parts.join('; ');
 }

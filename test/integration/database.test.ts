@@ -324,6 +324,16 @@ describe('connection handling', () => {
     expect(String(err.message)).toMatch(/does not support SSL/);
   });
 
+  it('a server ending a connection in the middle of a call is an error for that call, not an uncaught event', async () => {
+    const marker = 'pg_sleep(2.0001)';
+    setTimeout(() => { void admin((c) => c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`)); }, 400);
+    const err = await newUser(db, { displayName: 'termd', statements: [...CREATE, `SELECT ${marker};`] }).catch((e) => e);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
+    await new Promise((r) => setTimeout(r, 100)); // the 'error' event follows the query's failure
+    const u = await newUser(db, { displayName: 'aftertermd' });
+    await db.deleteUser(u, []);
+  });
+
   it('max_connection_lifetime recycles pooled connections', async () => {
     const app = 'lifetime_' + randomBytes(3).toString('hex');
     const info = pgInfo();
@@ -454,7 +464,8 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
       await new Promise((res, rej) => client.Initialize({ config_data: toStruct(urlConfig(pgInfo())), verify_connection: true }, (e: Error | null) => (e ? rej(e) : res(undefined))));
     });
-    afterAll(async () => { client?.close(); server?.forceShutdown(); await inst.closeAll(); });
+    // (client.close is the Database.Close RPC here: close the channel through the base class.)
+    afterAll(async () => { if (client) grpc.Client.prototype.close.call(client); server?.forceShutdown(); await inst.closeAll(); });
 
     const call = (displayName: string, statements: string[], opts: grpc.CallOptions, onCall?: (c: grpc.ClientUnaryCall) => void) =>
       new Promise<grpc.ServiceError | null>((res) => {
