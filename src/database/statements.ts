@@ -83,6 +83,7 @@ function lex(src: string, lv: Level): boolean {
   let i = 0;
   let atomicDepth = 0;
   let prevWord = '';
+  let paramEnd = -1;
   const sql = lv.mode === 'sql';
   while (i < src.length) {
     const ph = placeholderAt(src, i);
@@ -94,7 +95,7 @@ function lex(src: string, lv: Level): boolean {
         const after = src[ph.end];
         // A bare value glued to "$", a quote or "&" could turn what follows into another
         // kind of token (a dollar quote into part of an identifier, '...' into E'...').
-        if (before === '$') throw invalid(`{{${ph.key}}} is directly preceded by "$": put a space between them`);
+        if (before === '$' || paramEnd === i) throw invalid(`{{${ph.key}}} is directly preceded by "$" or a $n parameter: put a space between them`);
         if (after !== undefined && `$'"&`.includes(after)) throw invalid(`{{${ph.key}}} is directly followed by "${after}": put a space or quotes between them`);
         // ...or glued to the prefix of E'', U&'', B'', X'', N'' (value + prefix would be one identifier).
         const prefix = at(WORD, src, ph.end);
@@ -130,7 +131,7 @@ function lex(src: string, lv: Level): boolean {
     }
     if (sql && c === '$') {
       const param = at(PARAM, src, i);
-      if (param) { emit(param); i += param.length; continue; }
+      if (param) { emit(param); i += param.length; paramEnd = i; continue; }
       const open = at(DOLLAR_OPEN, src, i);
       if (open) {
         i = lexDollar(src, i, open, lv);

@@ -55,9 +55,10 @@ describe('fuzz: statement rendering against PostgreSQL\'s lexer', () => {
       try {
         out = renderVerified(stmt, { name, username: name, password, expiration: '2030-01-01 00:00:00+0000' });
       } catch (e) { clearError(e); return; }
-      // Oracle, independent of the spans: the statement with harmless values has the same
-      // tokens as with the hostile ones, apart from the tokens the values sit in.
-      const neutral = renderStatement(stmt, { name: 'n', username: 'n', password: 'p', expiration: '2030-01-01 00:00:00+0000' });
+      // Oracle, independent of the spans: with every special character of the values
+      // replaced by a letter, PostgreSQL sees as many tokens and statements.
+      const tame = (v: string) => v.replace(/[^A-Za-z0-9_]/g, 'p');
+      const neutral = renderStatement(stmt, { name: tame(name), username: tame(name), password: tame(password), expiration: '2030-01-01 00:00:00+0000' });
       const a = tokensAround(neutral);
       const b = tokensAround(out);
       if (!a) return; // a template PostgreSQL cannot lex fails on the server whatever the values
