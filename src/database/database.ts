@@ -129,6 +129,7 @@ export class SqlDatabase {
     const { config, unknownKeys } = parseConfig(raw);
     if (unknownKeys.length) log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
     const target = await loadTlsFiles(resolveTarget(config));
+    void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
     tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
     const db = new SqlDatabase(config, target, log);
     if (verify) {

@@ -474,10 +474,24 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       });
 
     it('with a gRPC deadline: multi-statement lock waits past it commit nothing', async () => {
-      const err = await call('grpcdl', [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], { deadline: Date.now() + 1000 });
-      expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(await countLike('v-grpcdl-')).toBe(0);
+      await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
+      const { Client } = await import('pg');
+      const info = pgInfo();
+      const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+      await h.connect();
+      try {
+        // Each statement alone fits in the deadline (the lock is released after 1.2 s); together they do not.
+        await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
+        const release = setTimeout(() => { void h.query('COMMIT'); }, 1200);
+        const err = await call('grpcdl', [...CREATE, 'SELECT pg_sleep(0.7);', 'LOCK TABLE lock_target IN SHARE MODE;'], { deadline: Date.now() + 1000 });
+        expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        await new Promise((r) => setTimeout(r, 1000));
+        clearTimeout(release);
+        expect(await countLike('v-grpcdl-')).toBe(0);
+      } finally {
+        await h.query('ROLLBACK').catch(() => undefined);
+        await h.end();
+      }
     });
 
     it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {
