@@ -235,6 +235,9 @@ function smartDriverOptions(c: ConnectionConfig): Record<string, unknown> {
   };
 }
 
+/** Session-level pin of how the server lexes '...': run when a connection opens and after each transaction (see transactionSetup in database.ts). */
+export const PIN_SESSION = 'SET standard_conforming_strings = on';
+
 /** A pool that keeps at most maxIdle idle connections (node-postgres has no such knob). */
 export class ConnectionPool {
   readonly pool: PgPool;
@@ -251,6 +254,12 @@ export class ConnectionPool {
     });
     // An idle client whose server went away must not crash the process.
     this.pool.on('error', () => undefined);
+    // Every connection lexes with standard_conforming_strings on, whatever the role or
+    // database says (see transactionSetup in database.ts). Queued before any other query;
+    // a connection that cannot be pinned is closed, failing the query queued behind it.
+    this.pool.on('connect', (client) => {
+      client.query(PIN_SESSION).catch(() => { void client.end().catch(() => undefined); });
+    });
   }
 
   get totalCount(): number { return this.pool.totalCount; }

@@ -3,7 +3,7 @@
 // config after a plugin restart and everything is rebuilt from it.
 import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
-import { ConnectionPool, claimSmartDriver, clientConfig, loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
+import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
 import { PluginError, deadlineExceeded, invalid, unavailable, withSecrets } from './errors';
 import { endedEarly, onEndedEarly, type CallBounds } from './bounds';
@@ -45,10 +45,12 @@ interface TxOptions {
 const CANCEL_GRACE_MS = 1000;
 
 /**
- * The first round trip of every transaction. It is sent apart from the statements because
- * the server lexes a whole query string before running any of it: a SET in the same
- * string would come too late for standard_conforming_strings (which a role or database
- * may have turned off, making backslashes escapes inside '...').
+ * What every transaction starts with. standard_conforming_strings decides how the server
+ * LEXES a query string, and a whole string is lexed before any of it runs, so a SET in
+ * the same string comes too late for it: each connection is pinned to on when it is
+ * opened (a role or database may have it off: ALTER ROLE ... SET), and again after every
+ * transaction (pinSession). The SET LOCAL here covers what is lexed while it runs
+ * (dynamic SQL in DO blocks and functions).
  */
 function transactionSetup(b: CallBounds, o: TxOptions): string {
   const parts = ['BEGIN', 'SET LOCAL standard_conforming_strings = on'];
@@ -74,7 +76,7 @@ async function inTransaction(client: Queryable, stmts: readonly string[], b: Cal
   if (stmts.length === 0) return;
   const before = endedEarly(b);
   if (before) throw before;
-  await client.query(transactionSetup(b, o));
+  const setup = transactionSetup(b, o);
   let reason: PluginError | undefined;
   let wake = () => undefined as void;
   const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
@@ -84,9 +86,10 @@ async function inTransaction(client: Queryable, stmts: readonly string[], b: Cal
     if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
     wake();
   });
-  const rollback = () => client.query('ROLLBACK').then(() => undefined, () => undefined);
+  const rollback = () => client.query(`ROLLBACK; ${PIN_SESSION}`).then(() => undefined, () => undefined);
   try {
-    const settled = client.query(stmts.join('\n;\n')).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    // BEGIN, settings and statements in one round trip (BEGIN keeps the transaction open after it).
+    const settled = client.query(`${setup};\n${stmts.join('\n;\n')}`).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
     let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
     if (r === 'ended') {
       r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), CANCEL_GRACE_MS))]);
@@ -94,7 +97,7 @@ async function inTransaction(client: Queryable, stmts: readonly string[], b: Cal
     }
     const late = reason ?? endedEarly(b);
     if (late || !r.ok) throw late ?? (r as { e: unknown }).e;
-    await client.query('COMMIT');
+    await client.query(`COMMIT; ${PIN_SESSION}`);
   } catch (e) {
     if (!(e as { discardConnection?: boolean }).discardConnection) await rollback();
     throw e;
@@ -269,8 +272,8 @@ export class SqlDatabase {
     } else {
       try {
         await pool.with(async (c) => {
-          // Statement by statement, each lexed on arrival: pin the setting first (see transactionSetup).
-          await c.query('SET standard_conforming_strings = on');
+          // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
+          await c.query(PIN_SESSION);
           for (const s of stmts) {
             const early = endedEarly(input);
             if (early) throw early;
@@ -315,6 +318,7 @@ export class SqlDatabase {
       own.on('error', () => undefined);
       try {
         await own.connect();
+        await own.query(PIN_SESSION);
         await withRetry(() => inTransaction(own, stmts, input, this.txOptions(pool, dialect)), this.retryLog('UpdateUser'));
       } finally {
         await own.end().catch(() => undefined);
