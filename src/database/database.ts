@@ -49,34 +49,47 @@ const CANCEL_GRACE_MS = 1000;
  * LEXES a query string, and a whole string is lexed before any of it runs, so a SET in
  * the same string comes too late for it: each connection is pinned to on when it is
  * opened (a role or database may have it off: ALTER ROLE ... SET), and again after every
- * transaction (pinSession). The SET LOCAL here covers what is lexed while it runs
+ * transaction (PIN_SESSION). The SET LOCAL here covers what is lexed while it runs
  * (dynamic SQL in DO blocks and functions).
  */
-function transactionSetup(b: CallBounds, o: TxOptions): string {
+function transactionSetup(left: number | undefined, o: TxOptions): string[] {
   const parts = ['BEGIN', 'SET LOCAL standard_conforming_strings = on'];
-  if (b.deadline !== undefined) {
-    const left = Math.floor(b.deadline - Date.now() - 50);
-    if (left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+  if (left !== undefined) {
     parts.push(`SET LOCAL statement_timeout = ${left}`);
     // The server's own bound on the whole transaction, should the cancel at the deadline not
     // land; later than it and statement_timeout, which keep the connection (this one ends it).
     if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + CANCEL_GRACE_MS}`);
   }
-  return parts.join('; ');
+  return parts;
+}
+
+const DEADLINE_MARK = 'vault-plugin-ts: the call deadline passed';
+
+/**
+ * The last statement before COMMIT: fails the transaction when it has run longer than the
+ * time the caller had left, by the server's own clock (no clock skew), so a transaction
+ * whose statements each stayed under statement_timeout still never commits late.
+ */
+function deadlineGuard(left: number): string {
+  return `SELECT CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}'::int END`;
 }
 
 /**
- * Run statements atomically: BEGIN and the pinned settings, then all statements in one
- * round trip, then COMMIT only if the caller is still waiting. When the call's deadline
- * passes or the caller cancels it, the running statement is cancelled on the server and
- * the transaction rolled back (or its connection dropped, which rolls it back too): a
- * credential Vault never learned of is never committed.
+ * Run statements atomically, in ONE round trip: BEGIN and the pinned settings, the
+ * statements, a deadline guard, COMMIT. When the call's deadline passes or the caller
+ * cancels it while this runs, the running statement is cancelled on the server (the rest,
+ * COMMIT included, is skipped) and the transaction rolled back, or its connection dropped,
+ * which rolls it back too: a credential Vault never learned of is not committed. Should
+ * the end come so late that COMMIT already ran, the error says so (`committed`).
  */
 async function inTransaction(client: Queryable, stmts: readonly string[], b: CallBounds, o: TxOptions): Promise<void> {
   if (stmts.length === 0) return;
   const before = endedEarly(b);
   if (before) throw before;
-  const setup = transactionSetup(b, o);
+  const left = b.deadline === undefined ? undefined : Math.floor(b.deadline - Date.now() - 50);
+  if (left !== undefined && left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+  const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
+
   let reason: PluginError | undefined;
   let wake = () => undefined as void;
   const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
@@ -86,21 +99,22 @@ async function inTransaction(client: Queryable, stmts: readonly string[], b: Cal
     if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
     wake();
   });
-  const rollback = () => client.query(`ROLLBACK; ${PIN_SESSION}`).then(() => undefined, () => undefined);
   try {
-    // BEGIN, settings and statements in one round trip (BEGIN keeps the transaction open after it).
-    const settled = client.query(`${setup};\n${stmts.join('\n;\n')}`).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    const settled = client.query(text).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
     let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
     if (r === 'ended') {
       r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), CANCEL_GRACE_MS))]);
       if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
     }
-    const late = reason ?? endedEarly(b);
-    if (late || !r.ok) throw late ?? (r as { e: unknown }).e;
-    await client.query(`COMMIT; ${PIN_SESSION}`);
-  } catch (e) {
-    if (!(e as { discardConnection?: boolean }).discardConnection) await rollback();
-    throw e;
+    if (r.ok) {
+      if (reason) throw Object.assign(new PluginError(reason.code, 'the call ended while its transaction committed'), { committed: true });
+      return;
+    }
+    // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
+    await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
+    if (reason) throw reason;
+    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    throw r.e;
   } finally {
     stop();
   }
@@ -268,7 +282,13 @@ export class SqlDatabase {
     });
 
     if (dialect.transactionalDdl) {
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
+      try {
+        await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
+      } catch (e) {
+        // Committed just as the caller gave up: Vault will never learn this user, so remove it.
+        if ((e as { committed?: boolean }).committed) await this.dropRoleQuietly(username);
+        throw e;
+      }
     } else {
       try {
         await pool.with(async (c) => {

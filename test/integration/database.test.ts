@@ -438,6 +438,21 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
     }
   });
 
+  it('where the server cannot cancel a statement, the deadline guard before COMMIT still keeps it from committing', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog());
+    try {
+      const { cancelBackendQuery: _none, ...noCancel } = DIALECTS.postgresql;
+      (d as unknown as { dialect: unknown }).dialect = noCancel;
+      const err = await newUser(d, { displayName: 'guard', statements: [...CREATE, 'SELECT pg_sleep(0.6);', 'SELECT pg_sleep(0.6);'], deadline: Date.now() + 1000 }).catch((e) => e);
+      const st = toGrpcError(err, [], 'NewUser');
+      expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(st.details).toMatch(/nothing was committed/);
+      expect(await countLike('v-guard-')).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('a call the caller cancels is cancelled on the server and rolled back', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
