@@ -71,7 +71,8 @@ const DEADLINE_MARK = 'vault-plugin-ts: the call deadline passed';
  * whose statements each stayed under statement_timeout still never commits late.
  */
 function deadlineGuard(left: number): string {
-  return `SELECT CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}'::int END`;
+  // The cast applies to the CASE's result: a cast of the constant itself would be folded (and fail) at plan time.
+  return `SELECT (CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}' END)::int`;
 }
 
 /**

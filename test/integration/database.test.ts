@@ -448,6 +448,10 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(st.details).toMatch(/nothing was committed/);
       expect(await countLike('v-guard-')).toBe(0);
+      // ...and a call within its deadline commits.
+      const u = await newUser(d, { displayName: 'inguard', deadline: Date.now() + 10_000 });
+      expect(await roleExists(u)).toBe(true);
+      await d.deleteUser(u, []);
     } finally {
       await d.close();
     }
