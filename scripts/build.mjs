@@ -27,7 +27,8 @@ for (const f of fs.readdirSync(path.join(root, 'proto')).sort()) {
 }
 
 // Native addons become SEA assets, loaded at run time by src/goplugin/native.ts.
-const assets = {};
+// So does PostgreSQL's lexer (WebAssembly), which src/database/pglexer.ts loads on first use.
+const assets = { 'libpg-query.wasm': path.join(root, 'node_modules/libpg-query/wasm/libpg-query.wasm') };
 // Modules in the plugins' own namespaces are named by this path in the bundle: relative to the root.
 const fromRoot = (file) => path.relative(root, file).split(path.sep).join('/');
 // The path a bundle written to outDir requires when it runs outside the executable

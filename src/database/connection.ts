@@ -1,12 +1,12 @@
 // From a ConnectionConfig to live connections: connection_url templating, libpq-style
 // sslmode semantics (node-postgres has no allow/prefer fallback or verify-ca), inline or
 // file PEMs, and a pool that applies max_open / max_idle / max_connection_lifetime.
-import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
 import type { ClientConfig, Pool as PgPool, PoolClient, Client as PgClient } from 'pg';
 import type { ConnectionConfig, SslMode } from './config';
 import { SSL_MODES } from './config';
 import { invalid } from './errors';
+import { FileReadError, readBoundedFile } from '../util/files';
 
 export interface Target {
   host: string;
@@ -98,15 +98,28 @@ export function resolveTarget(c: ConnectionConfig): Target {
   };
 }
 
-/** Inline PEM as given, or the contents of the file it names. */
-export function pemOrFile(v: string | undefined, what: string): string | undefined {
-  if (!v) return undefined;
-  if (v.includes('-----BEGIN')) return v;
-  try {
-    return fs.readFileSync(v, 'utf8');
-  } catch (e) {
-    throw invalid(`${what}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+const TLS_FILE_FIELDS = ['sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/**
+ * The target with each of sslrootcert/sslcert/sslkey that names a file replaced by the
+ * file's contents (inline PEM is kept). Read once, asynchronously, as a bounded regular
+ * file: these paths come from the API, and /dev/zero, a FIFO or /proc/self/fd/1 must
+ * neither exhaust memory nor block the process. Not read at all with sslmode=disable.
+ */
+export async function loadTlsFiles(t: Target): Promise<Target> {
+  if (t.sslmode === 'disable') return t;
+  const out: Target = { ...t };
+  for (const field of TLS_FILE_FIELDS) {
+    const v = t[field];
+    if (!v || v.includes('-----BEGIN')) continue;
+    try {
+      out[field] = (await readBoundedFile(v, field)).toString('utf8');
+    } catch (e) {
+      if (e instanceof FileReadError) throw invalid(e.message);
+      throw e;
+    }
   }
+  return out;
 }
 
 /**
@@ -116,9 +129,10 @@ export function pemOrFile(v: string | undefined, what: string): string | undefin
  */
 export function tlsOptions(t: Target, wantTls: boolean): false | tls.ConnectionOptions {
   if (!wantTls) return false;
-  const ca = pemOrFile(t.sslrootcert, 'sslrootcert');
-  const cert = pemOrFile(t.sslcert, 'sslcert');
-  const key = pemOrFile(t.sslkey, 'sslkey');
+  // Contents, not paths: loadTlsFiles has read any file already.
+  const ca = t.sslrootcert || undefined;
+  const cert = t.sslcert || undefined;
+  const key = t.sslkey || undefined;
   if ((cert && !key) || (key && !cert)) throw invalid('sslcert and sslkey must be given together');
   const base: tls.ConnectionOptions = { cert, key };
   let mode = t.sslmode;
@@ -221,6 +235,9 @@ function smartDriverOptions(c: ConnectionConfig): Record<string, unknown> {
   };
 }
 
+/** Session-level pin of how the server lexes '...': run when a connection opens and after each transaction (see transactionSetup in database.ts). */
+export const PIN_SESSION = 'SET standard_conforming_strings = on';
+
 /** A pool that keeps at most maxIdle idle connections (node-postgres has no such knob). */
 export class ConnectionPool {
   readonly pool: PgPool;
@@ -237,6 +254,12 @@ export class ConnectionPool {
     });
     // An idle client whose server went away must not crash the process.
     this.pool.on('error', () => undefined);
+    // Every connection lexes with standard_conforming_strings on, whatever the role or
+    // database says (see transactionSetup in database.ts). Queued before any other query;
+    // a connection that cannot be pinned is closed, failing the query queued behind it.
+    this.pool.on('connect', (client) => {
+      client.query(PIN_SESSION).catch(() => { void client.end().catch(() => undefined); });
+    });
   }
 
   get totalCount(): number { return this.pool.totalCount; }
@@ -255,12 +278,20 @@ export class ConnectionPool {
   /** Run fn on a pooled connection. A connection that errored is discarded, not reused. */
   async with<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.connect();
+    // pg-pool listens for errors only on idle clients: a server ending the connection of a
+    // checked-out one (a shutdown, transaction_timeout) would otherwise be an uncaught
+    // 'error' event. The failing query reports it to fn.
+    const onError = () => undefined;
+    client.on('error', onError);
     try {
       const r = await fn(client);
+      client.removeListener('error', onError);
       this.release(client);
       return r;
     } catch (e) {
-      const broken = (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
+      client.removeListener('error', onError);
+      // discardConnection: a statement may still be running on it (a call that ended early).
+      const broken = (e as { discardConnection?: boolean }).discardConnection || (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
       this.release(client, broken ? (e as Error) : undefined);
       throw e;
     }

@@ -3,56 +3,122 @@
 // config after a plugin restart and everything is rebuilt from it.
 import type { PoolClient, Client as PgClient } from 'pg';
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
-import { ConnectionPool, claimSmartDriver, clientConfig, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
+import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions, type Target } from './connection';
 import { detectDialect, type Dialect } from './dialects';
-import { deadlineExceeded, invalid, unavailable } from './errors';
+import { PluginError, deadlineExceeded, invalid, unavailable, withSecrets } from './errors';
+import { endedEarly, onEndedEarly, type CallBounds } from './bounds';
 import { quoteIdent } from './quote';
 import { withRetry } from './retry';
-import { scramVerifier } from './scram';
-import { assertNoTransactionControl, renderStatement, splitAll, type Values } from './statements';
+import { scramSecrets, scramVerifier } from './scram';
+import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
+import { loadPgLexer } from './pglexer';
 import type { Logger } from '../goplugin/log';
 
-export interface NewUserInput {
+export interface NewUserInput extends CallBounds {
   displayName: string;
   roleName: string;
   password: string;
   expiration?: Date;
   statements: string[];
   credentialType: number;
-  /** Epoch ms after which the caller no longer waits (its gRPC deadline). */
-  deadline?: number;
 }
 
-export interface UpdateUserInput {
+export interface UpdateUserInput extends CallBounds {
   username: string;
   password?: { newPassword: string; statements: string[] };
   expiration?: { newExpiration?: Date; statements: string[] };
   publicKey?: boolean;
   credentialType?: number;
   selfManagedPassword?: string;
-  deadline?: number;
 }
 
-type Queryable = Pick<PoolClient | PgClient, 'query'>;
+type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
+
+interface TxOptions {
+  /** The server has transaction_timeout (PostgreSQL 17+). */
+  transactionTimeout: boolean;
+  /** Cancel what a backend is running, from another connection. */
+  cancelBackend?: (pid: number) => Promise<void>;
+}
+
+/** How long a statement cancelled at the deadline may take to come back before its connection is dropped. */
+const CANCEL_GRACE_MS = 1000;
 
 /**
- * Run statements atomically in ONE round trip: PostgreSQL (and CockroachDB) execute a
- * multi-statement simple query as a single implicit transaction that is rolled back as
- * a whole on error. The separator survives a statement ending in a -- comment.
- *
- * With a deadline (the caller's gRPC deadline), the transaction carries a
- * statement_timeout for the time left: once Vault has given up on a call, the server
- * cancels and rolls back instead of committing a credential nobody will ever revoke.
+ * What every transaction starts with. standard_conforming_strings decides how the server
+ * LEXES a query string, and a whole string is lexed before any of it runs, so a SET in
+ * the same string comes too late for it: each connection is pinned to on when it is
+ * opened (a role or database may have it off: ALTER ROLE ... SET), and again after every
+ * transaction (PIN_SESSION). The SET LOCAL here covers what is lexed while it runs
+ * (dynamic SQL in DO blocks and functions).
  */
-async function inTransaction(client: Queryable, stmts: readonly string[], deadline?: number): Promise<void> {
-  if (stmts.length === 0) return;
-  const parts = [...stmts];
-  if (deadline !== undefined) {
-    const left = Math.floor(deadline - Date.now() - 50);
-    if (left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
-    parts.unshift(`SET LOCAL statement_timeout = ${left}`);
+function transactionSetup(left: number | undefined, o: TxOptions): string[] {
+  const parts = ['BEGIN', 'SET LOCAL standard_conforming_strings = on'];
+  if (left !== undefined) {
+    parts.push(`SET LOCAL statement_timeout = ${left}`);
+    // The server's own bound on the whole transaction, should the cancel at the deadline not
+    // land; later than it and statement_timeout, which keep the connection (this one ends it).
+    if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + CANCEL_GRACE_MS}`);
   }
-  await client.query(parts.join('\n;\n'));
+  return parts;
+}
+
+const DEADLINE_MARK = 'vault-plugin-ts: the call deadline passed';
+
+/**
+ * The last statement before COMMIT: fails the transaction when it has run longer than the
+ * time the caller had left, by the server's own clock (no clock skew), so a transaction
+ * whose statements each stayed under statement_timeout still never commits late.
+ */
+function deadlineGuard(left: number): string {
+  // The cast applies to the CASE's result: a cast of the constant itself would be folded (and fail) at plan time.
+  return `SELECT (CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}' END)::int`;
+}
+
+/**
+ * Run statements atomically, in ONE round trip: BEGIN and the pinned settings, the
+ * statements, a deadline guard, COMMIT. When the call's deadline passes or the caller
+ * cancels it while this runs, the running statement is cancelled on the server (the rest,
+ * COMMIT included, is skipped) and the transaction rolled back, or its connection dropped,
+ * which rolls it back too: a credential Vault never learned of is not committed. Should
+ * the end come so late that COMMIT already ran, the error says so (`committed`).
+ */
+async function inTransaction(client: Queryable, stmts: readonly string[], b: CallBounds, o: TxOptions): Promise<void> {
+  if (stmts.length === 0) return;
+  const before = endedEarly(b);
+  if (before) throw before;
+  const left = b.deadline === undefined ? undefined : Math.floor(b.deadline - Date.now() - 50);
+  if (left !== undefined && left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+  const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
+
+  let reason: PluginError | undefined;
+  let wake = () => undefined as void;
+  const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
+  const stop = onEndedEarly(b, () => {
+    reason = endedEarly(b) ?? deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    const pid = client.processID;
+    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
+    wake();
+  });
+  try {
+    const settled = client.query(text).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
+    if (r === 'ended') {
+      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), CANCEL_GRACE_MS))]);
+      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
+    }
+    if (r.ok) {
+      if (reason) throw Object.assign(new PluginError(reason.code, 'the call ended while its transaction committed'), { committed: true });
+      return;
+    }
+    // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
+    await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
+    if (reason) throw reason;
+    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    throw r.e;
+  } finally {
+    stop();
+  }
 }
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -60,6 +126,8 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 export class SqlDatabase {
   private pool?: ConnectionPool;
   private dialect?: Dialect;
+  /** PostgreSQL major version from version() (0 when not PostgreSQL). */
+  private serverMajor = 0;
   private ready?: Promise<void>;
   /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
   private useTls = false;
@@ -78,8 +146,9 @@ export class SqlDatabase {
   static async open(raw: Record<string, unknown>, verify: boolean, log: Logger): Promise<SqlDatabase> {
     const { config, unknownKeys } = parseConfig(raw);
     if (unknownKeys.length) log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
-    const target = resolveTarget(config);
-    tlsOptions(target, target.sslmode !== 'disable'); // surfaces unreadable/missing PEMs now
+    const target = await loadTlsFiles(resolveTarget(config));
+    void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
+    tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
     const db = new SqlDatabase(config, target, log);
     if (verify) {
       try {
@@ -94,7 +163,7 @@ export class SqlDatabase {
 
   /** Secrets of this connection, for redaction of anything said about it. */
   secrets(): string[] {
-    return [...configSecrets(this.config), this.target.password].filter((s): s is string => !!s);
+    return [...configSecrets(this.config), this.target.password, this.target.sslkey].filter((s): s is string => !!s);
   }
 
   get dialectName(): string | undefined {
@@ -129,6 +198,7 @@ export class SqlDatabase {
         await probe.connect();
         const { rows } = await probe.query<{ version: string }>('SELECT version() AS version');
         this.dialect = detectDialect(rows[0]?.version ?? '');
+        this.serverMajor = Number(/^PostgreSQL (\d+)/.exec(rows[0]?.version ?? '')?.[1] ?? 0);
         await probe.end().catch(() => undefined);
         this.useTls = useTls;
         this.pool = new ConnectionPool(cfg, this.config);
@@ -148,18 +218,52 @@ export class SqlDatabase {
     return { pool: this.pool!, dialect: this.dialect! };
   }
 
-  /** Render every statement with the call's values; reject transaction control. */
-  private render(commands: readonly string[], values: Values): string[] {
+  /** Render every statement with the call's values, checked by PostgreSQL's lexer; reject transaction control. */
+  private async render(commands: readonly string[], values: Values): Promise<string[]> {
     const stmts = splitAll(commands);
     assertNoTransactionControl(stmts);
-    return stmts.map((s) => renderStatement(s, values));
+    await loadPgLexer();
+    return stmts.map((s) => renderVerified(s, values));
   }
 
-  private passwordValue(clear: string): string {
-    return this.config.scram ? scramVerifier(clear) : clear;
+  private txOptions(pool: ConnectionPool, dialect: Dialect): TxOptions {
+    const q = dialect.cancelBackendQuery;
+    return {
+      transactionTimeout: dialect.name === 'postgresql' && this.serverMajor >= 17,
+      cancelBackend: q ? async (pid) => {
+        const c = await pool.single();
+        try { await c.query(q, [pid]); } finally { await c.end().catch(() => undefined); }
+      } : undefined,
+    };
+  }
+
+  /** The password as sent to the server; a SCRAM verifier (and its parts) joins the call's secrets. */
+  private async passwordValue(clear: string, secrets: string[]): Promise<string> {
+    if (!this.config.scram) return clear;
+    const v = await scramVerifier(clear);
+    secrets.push(...scramSecrets(v));
+    return v;
   }
 
   async newUser(input: NewUserInput): Promise<string> {
+    const secrets: string[] = [];
+    try {
+      return await this.createUser(input, secrets);
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  async updateUser(input: UpdateUserInput): Promise<void> {
+    const secrets: string[] = [];
+    try {
+      await this.changeUser(input, secrets);
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  private async createUser(input: NewUserInput, secrets: string[]): Promise<string> {
     if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
     if (!input.password) throw invalid('password is required');
     if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
@@ -171,18 +275,32 @@ export class SqlDatabase {
     if (bytes > dialect.maxUsernameBytes) {
       throw invalid(`generated username is ${bytes} bytes; ${dialect.name} keeps at most ${dialect.maxUsernameBytes} (end username_template with "| truncate ${dialect.maxUsernameBytes}")`);
     }
-    const stmts = this.render(input.statements, {
+    const stmts = await this.render(input.statements, {
       name: username,
       username,
-      password: this.passwordValue(input.password),
+      password: await this.passwordValue(input.password, secrets),
       expiration: input.expiration ? dialect.formatExpiration(input.expiration) : 'infinity',
     });
 
     if (dialect.transactionalDdl) {
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('NewUser'));
+      try {
+        await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
+      } catch (e) {
+        // Committed just as the caller gave up: Vault will never learn this user, so remove it.
+        if ((e as { committed?: boolean }).committed) await this.dropRoleQuietly(username);
+        throw e;
+      }
     } else {
       try {
-        await pool.with(async (c) => { for (const s of stmts) await withRetry(() => c.query(s), this.retryLog('NewUser')); });
+        await pool.with(async (c) => {
+          // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
+          await c.query(PIN_SESSION);
+          for (const s of stmts) {
+            const early = endedEarly(input);
+            if (early) throw early;
+            await withRetry(() => c.query(s), this.retryLog('NewUser'));
+          }
+        });
       } catch (e) {
         // No transactional DDL: undo what did run, so a failed call leaves no role.
         await this.dropRoleQuietly(username);
@@ -192,7 +310,7 @@ export class SqlDatabase {
     return username;
   }
 
-  async updateUser(input: UpdateUserInput): Promise<void> {
+  private async changeUser(input: UpdateUserInput, secrets: string[]): Promise<void> {
     if (!input.username) throw invalid('username is required');
     if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
     if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
@@ -201,12 +319,12 @@ export class SqlDatabase {
     const stmts: string[] = [];
     if (input.password) {
       const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
-      stmts.push(...this.render(cmds, { name: input.username, username: input.username, password: this.passwordValue(input.password.newPassword) }));
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: await this.passwordValue(input.password.newPassword, secrets) }));
     }
     if (input.expiration) {
       const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];
       const exp = input.expiration.newExpiration ? dialect.formatExpiration(input.expiration.newExpiration) : 'infinity';
-      stmts.push(...this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
     }
 
     const isRoot = !!input.password && input.username === this.target.user;
@@ -221,14 +339,15 @@ export class SqlDatabase {
       own.on('error', () => undefined);
       try {
         await own.connect();
-        await withRetry(() => inTransaction(own, stmts, input.deadline), this.retryLog('UpdateUser'));
+        await own.query(PIN_SESSION);
+        await withRetry(() => inTransaction(own, stmts, input, this.txOptions(pool, dialect)), this.retryLog('UpdateUser'));
       } finally {
         await own.end().catch(() => undefined);
       }
       return;
     }
 
-    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input.deadline)), this.retryLog('UpdateUser'));
+    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('UpdateUser'));
     if (isRoot) await this.swapRootPassword(input.password!.newPassword);
   }
 
@@ -242,15 +361,15 @@ export class SqlDatabase {
     this.log.info('root credential rotated; connection pool rebuilt');
   }
 
-  async deleteUser(username: string, statements: string[], deadline?: number): Promise<void> {
+  async deleteUser(username: string, statements: string[], bounds: CallBounds = {}): Promise<void> {
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
     const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
     if (exists.rowCount === 0) return; // already gone: revocation is idempotent
 
     if (statements.some((s) => s.trim())) {
-      const stmts = this.render(statements, { name: username, username });
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, deadline)), this.retryLog('DeleteUser'));
+      const stmts = await this.render(statements, { name: username, username });
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, bounds, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
       return;
     }
     await this.defaultRevoke(username, pool, dialect);
@@ -270,7 +389,7 @@ export class SqlDatabase {
     }
     const dep = dialect.dependentDatabases(username);
     await this.releaseIn((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname), user, pool, dialect);
-    const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user))), this.retryLog('DeleteUser'));
+    const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user), {}, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
     try {
       await drop();
     } catch (e) {

@@ -7,6 +7,7 @@ import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { fromStruct, fromTimestamp, toStruct, type PbStruct, type PbTimestamp } from '../goplugin/wellknown';
 import type { Logger } from '../goplugin/log';
 import { SqlDatabase } from './database';
+import type { CallBounds } from './bounds';
 import { invalid, precondition, toGrpcError } from './errors';
 
 export const TYPE_NAME = 'vault-plugin-ts';
@@ -15,11 +16,13 @@ const SINGLE = '';
 interface Statements { Commands?: string[] }
 const commands = (s: Statements | null | undefined) => s?.Commands ?? [];
 
-/** The caller's deadline as epoch ms, if it set one. */
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+/** The caller's deadline (epoch ms, if it set one) and a signal aborted when it cancels the call. */
+function boundsOf(call: grpc.ServerUnaryCall<unknown, unknown>): CallBounds {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(ms) ? ms : undefined;
+  const ac = new AbortController();
+  call.on('cancelled', () => ac.abort());
+  return { deadline: Number.isFinite(ms) ? ms : undefined, signal: ac.signal };
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -68,7 +71,7 @@ function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: 
 
 export function databaseService(instances: Instances, multiplexed: boolean, log: Logger): grpc.UntypedServiceImplementation {
   // Each handler: resolve the instance, run, map any failure to a redacted gRPC status.
-  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, deadline?: number) => Promise<Res>, secretsOf: (req: Req, id: string) => string[]): Handler<Req, Res> =>
+  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>, secretsOf: (req: Req, id: string) => string[]): Handler<Req, Res> =>
     (call, cb) => {
       let id = SINGLE;
       try {
@@ -77,7 +80,7 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
         cb(toGrpcError(e, [], name) as grpc.ServiceError);
         return;
       }
-      fn(call.request, id, deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>)).then(
+      fn(call.request, id, boundsOf(call as grpc.ServerUnaryCall<unknown, unknown>)).then(
         (res) => cb(null, res),
         (e) => {
           const secrets = (() => { try { return secretsOf(call.request, id); } catch { return []; } })();
@@ -102,9 +105,9 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
     ),
     NewUser: unary<{ username_config?: { display_name?: string; role_name?: string }; password?: string; expiration?: PbTimestamp; statements?: Statements; credential_type?: number }, { username: string }>(
       'NewUser',
-      async (req, id, deadline) => ({
+      async (req, id, bounds) => ({
         username: await instances.get(id).newUser({
-          deadline,
+          ...bounds,
           displayName: req.username_config?.display_name ?? '',
           roleName: req.username_config?.role_name ?? '',
           password: req.password ?? '',
@@ -124,9 +127,9 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
       self_managed_password?: string;
     }, Record<string, never>>(
       'UpdateUser',
-      async (req, id, deadline) => {
+      async (req, id, bounds) => {
         await instances.get(id).updateUser({
-          deadline,
+          ...bounds,
           username: req.username ?? '',
           password: req.password ? { newPassword: req.password.new_password ?? '', statements: commands(req.password.statements) } : undefined,
           expiration: req.expiration ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) } : undefined,
@@ -140,8 +143,8 @@ export function databaseService(instances: Instances, multiplexed: boolean, log:
     ),
     DeleteUser: unary<{ username?: string; statements?: Statements }, Record<string, never>>(
       'DeleteUser',
-      async (req, id, deadline) => {
-        await instances.get(id).deleteUser(req.username ?? '', commands(req.statements), deadline);
+      async (req, id, bounds) => {
+        await instances.get(id).deleteUser(req.username ?? '', commands(req.statements), bounds);
         return {};
       },
       (_req, id) => instanceSecrets(id),

@@ -32,8 +32,28 @@ export function redact(text: string, secrets: readonly string[] = []): string {
     // PASSWORD 'xyz' / PASSWORD E'xyz' in SQL text
     .replace(/\bPASSWORD\s+E?'(?:[^']|'')*'/gi, "PASSWORD '[redacted]'")
     .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]');
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
+  // Longest first, so a form that contains another is replaced whole.
+  const forms = [...new Set(secrets.flatMap(derivedForms))].sort((a, b) => b.length - a.length);
+  for (const s of forms) out = out.split(s).join('[redacted]');
   return out;
+}
+
+/**
+ * A secret as it may appear in text: as is, as quoted into SQL ('' and "" doubled, E''
+ * backslashes), URL-escaped (connection_url), and JSON-escaped (log fields).
+ */
+function derivedForms(s: string): string[] {
+  if (!s || s.length < 4) return [];
+  let url = s;
+  try { url = encodeURIComponent(s); } catch { /* lone surrogate: no URL form */ }
+  return [
+    s,
+    s.replace(/'/g, "''"),
+    s.replace(/"/g, '""'),
+    s.replace(/\\/g, '\\\\').replace(/'/g, "''"),
+    url,
+    JSON.stringify(s).slice(1, -1),
+  ];
 }
 
 export function createLogger(opts: { module?: string; level?: Level; sink?: Sink } = {}): Logger {

@@ -67,3 +67,12 @@ export function loadLazyBundle(asset: string, devPath: string): unknown {
   loaded.set(asset, exports);
   return exports;
 }
+
+/**
+ * Raw bytes shipped with the executable (e.g. a WebAssembly module): a SEA asset in the
+ * executable, the file from node_modules elsewhere. The build lists each such asset.
+ */
+export function loadAssetBytes(asset: string, devPath: () => string): Buffer {
+  const api = sea();
+  return api ? Buffer.from(api.getRawAsset(asset)) : fs.readFileSync(devPath());
+}

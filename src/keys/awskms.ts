@@ -36,7 +36,7 @@ export class AwsKmsKey implements ManagedKey {
     const kms = require('@aws-sdk/client-kms') as typeof Kms;
     const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
     if ((cfg.access_key === undefined) !== (cfg.secret_key === undefined)) throw keyInvalid('access_key and secret_key must be given together');
-    if (cfg.access_key === undefined) requireAmbientCredentials('awskms', name, 'access_key/secret_key');
+    if (cfg.access_key === undefined) requireAmbientCredentials('awskms', name, 'access_key/secret_key', cfg.endpoint);
     const client = new kms.KMSClient({
       region: (cfg.region as string) ?? 'us-east-1',
       endpoint: cfg.endpoint as string | undefined,

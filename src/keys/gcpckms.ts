@@ -65,7 +65,7 @@ export class GcpKmsKey implements ManagedKey {
       jwt.defaultServicePath = 'cloudkms.googleapis.com';
       auth = jwt;
     } else {
-      requireAmbientCredentials('gcpckms', name, 'credentials');
+      requireAmbientCredentials('gcpckms', name, 'credentials', cfg.endpoint);
       auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloudkms'] }); // application default credentials
     }
     const opts: Record<string, unknown> = { projectId: cfg.project, authClient: auth };

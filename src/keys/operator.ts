@@ -12,6 +12,7 @@ import { keyInvalid } from './errors';
 export const PKCS11_LIBRARIES = 'PLUGIN_PKCS11_LIBRARIES';
 export const CREDENTIAL_FILES = 'PLUGIN_CREDENTIAL_FILES';
 export const AMBIENT_CREDENTIALS = 'PLUGIN_AMBIENT_CREDENTIALS';
+export const AMBIENT_ENDPOINTS = 'PLUGIN_AMBIENT_ENDPOINTS';
 
 const envName = (setting: string) => `VAULT_${setting}`;
 
@@ -78,7 +79,23 @@ export async function readCredentialFile(what: string, p: string): Promise<Buffe
  * (environment variables, instance metadata, workload identity): the host's identity, not
  * one the config supplied. Only when the operator set PLUGIN_AMBIENT_CREDENTIALS=true.
  */
-export function requireAmbientCredentials(backend: string, name: string, missing: string): void {
-  if (operatorSetting(AMBIENT_CREDENTIALS) === 'true') return;
-  throw keyInvalid(`${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`);
+export function requireAmbientCredentials(backend: string, name: string, missing: string, endpoint?: unknown): void {
+  if (operatorSetting(AMBIENT_CREDENTIALS) !== 'true') {
+    throw keyInvalid(`${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`);
+  }
+  if (endpoint !== undefined && endpoint !== '' && !ambientEndpointAllowed(String(endpoint))) throw keyInvalid(ambientEndpointRefusal(`${backend} key "${name}"`));
+}
+
+/**
+ * Ambient credentials sign or carry the host's own cloud identity, so they never go to an
+ * endpoint a config names (anyone who can write the config could run that server) unless
+ * the operator lists that exact endpoint in PLUGIN_AMBIENT_ENDPOINTS (e.g. a VPC endpoint).
+ */
+export function ambientEndpointAllowed(endpoint: string): boolean {
+  const list = operatorSetting(AMBIENT_ENDPOINTS);
+  return !!list && list.split(',').map((e) => e.trim()).filter(Boolean).includes(endpoint.trim());
+}
+
+export function ambientEndpointRefusal(what: string): string {
+  return `${what}: ambient credentials are not sent to a configured endpoint unless the operator lists that endpoint in ${envName(AMBIENT_ENDPOINTS)} (the host's cloud identity would go to whoever runs it); give explicit credentials instead`;
 }

@@ -5,7 +5,7 @@ import { Router, type Operation, type Response, type SystemView } from './framew
 import { ManagedKeys, keyErrorToUser } from './managed-keys';
 import { transit, autoRotate } from './transit';
 import type { Transit } from './transit/context';
-import { pkiPaths } from './pki';
+import { PkiCaches, pkiPaths } from './pki';
 import { keymgmtPaths, KEYMGMT_HELP } from './keymgmt';
 
 export const ENGINES = ['transit', 'pki', 'keymgmt'] as const;
@@ -38,18 +38,22 @@ export class SecretsBackend {
   readonly managedKeys: ManagedKeys;
   private readonly transit: Transit;
   private readonly router: Router;
+  private readonly storage: Storage;
+  private readonly pki?: PkiCaches;
 
   /**
    * `engine` is the mount's choice (`vault secrets enable -options=engine=pki ...`, passed
    * in Setup's config): transit (default) or pki, each with Vault's own API. They cannot
    * share a mount: both define sign/<name>. Managed keys are configured in either.
    */
-  constructor(private readonly storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit', private readonly system?: SystemView) {
+  constructor(storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit', private readonly system?: SystemView) {
     this.managedKeys = new ManagedKeys(storage);
+    if (engine === 'pki') this.pki = new PkiCaches(this.managedKeys);
+    this.storage = this.pki ? this.pki.watching(storage) : storage;
     const t = transit(storage, this.managedKeys);
     this.transit = t.ctx;
     const engineHelp = engine === 'pki' ? PKI_HELP : engine === 'keymgmt' ? KEYMGMT_HELP : TRANSIT_HELP;
-    this.router = new Router([...this.managedKeys.paths(), ...(engine === 'pki' ? pkiPaths(this.managedKeys) : engine === 'keymgmt' ? keymgmtPaths(storage) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
+    this.router = new Router([...this.managedKeys.paths(), ...(this.pki ? pkiPaths(this.managedKeys, this.pki) : engine === 'keymgmt' ? keymgmtPaths(storage) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
   }
 
   handle(op: Operation | 'rollback', path: string, data: Record<string, unknown>, ctx: { displayName: string; mountPoint: string }): Promise<Response | undefined> {
@@ -74,6 +78,7 @@ export class SecretsBackend {
   invalidate(key: string): void {
     if (key.startsWith('managed-keys/')) this.managedKeys.invalidate(key);
     if (key.startsWith('policy/')) this.transit.policies.invalidate(key.slice('policy/'.length));
+    this.pki?.invalidate(key);
     this.log.debug('invalidated', { key });
   }
 

@@ -165,22 +165,71 @@ interface Compiled { def: PathDef; re: RegExp }
 
 export interface Routed { def: PathDef; req: Request; warnings: string[] }
 
+/** Does the regex source have a "|" outside any group or class (so it has several starts)? */
+function topLevelAlternation(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    if (ch === '\\') i++;
+    else if (inClass) inClass = ch !== ']';
+    else if (ch === '[') inClass = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === '|' && depth === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * The first path segment every match of `pattern` has, when the pattern spells it out
+ * literally ("keys/(?<name>...)" → "keys"; "roles/?" → "roles"); undefined otherwise
+ * ("(?:cert/)?ca_chain", "crl(?<pem>/pem)?", alternations), and such paths are tried for every path.
+ */
+export function literalFirstSegment(pattern: string): string | undefined {
+  const m = /^([A-Za-z0-9_-]+)(?:$|\/[?*]?$|\/(?![?*+{]))/.exec(pattern);
+  return m && !topLevelAlternation(pattern) ? m[1] : undefined;
+}
+
 export class Router {
   private readonly paths: Compiled[];
+  /** Paths by their literal first segment, each list with the unindexed paths merged in, in declaration order. */
+  private readonly byFirstSegment = new Map<string, Compiled[]>();
+  private readonly unindexed: Compiled[];
+
   constructor(defs: PathDef[], private readonly backendHelp: string) {
     this.paths = defs.map((def) => ({ def, re: new RegExp(`^${def.pattern}$`) }));
+    const first = this.paths.map((c) => literalFirstSegment(c.def.pattern));
+    this.unindexed = this.paths.filter((_, i) => first[i] === undefined);
+    for (const seg of new Set(first)) {
+      if (seg !== undefined) this.byFirstSegment.set(seg, this.paths.filter((_, i) => first[i] === seg || first[i] === undefined));
+    }
+  }
+
+  /** The first declared path matching `path` (as a scan of every path would find it), trying only candidates. */
+  match(path: string): { c: Compiled; m: RegExpExecArray } | undefined {
+    const slash = path.indexOf('/');
+    const candidates = this.byFirstSegment.get(slash === -1 ? path : path.slice(0, slash)) ?? this.unindexed;
+    for (const c of candidates) {
+      const m = c.re.exec(path);
+      if (m) return { c, m };
+    }
+    return undefined;
   }
 
   /** Match the path, validate the fields, apply defaults. Throws UserError(404/405/400). */
   route(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
-    const hit = this.paths.map((c) => ({ c, m: c.re.exec(path) })).find((x) => x.m);
+    return this.routeMatched(this.match(path), operation, path, raw, ctx);
+  }
+
+  private routeMatched(hit: ReturnType<Router['match']>, operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
     if (!hit) throw new UserError(`unsupported path`, 404);
     const { def } = hit.c;
     const values: Record<string, unknown> = {};
     const set = new Set<string>();
     const warnings: string[] = [];
     if (depthExceeds(raw, MAX_DATA_DEPTH)) throw new UserError(`request data is nested more than ${MAX_DATA_DEPTH} levels deep`);
-    const given = { ...raw, ...(hit.m!.groups ?? {}) };
+    const given = { ...raw, ...(hit.m.groups ?? {}) };
     for (const [k, v] of Object.entries(given)) {
       const f = def.fields[k];
       if (!f) { warnings.push(`Endpoint ignored these unrecognized parameters: [${k}]`); continue; }
@@ -207,19 +256,21 @@ export class Router {
   }
 
   async exists(path: string, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<{ found: boolean; exists: boolean }> {
+    const hit = this.match(path);
+    // Most paths declare no existence check: answer without validating any fields.
+    if (!hit?.c.def.existence) return { found: false, exists: false };
     let routed: Routed;
     try {
-      routed = this.route('read', path, {}, ctx);
+      routed = this.routeMatched(hit, 'read', path, {}, ctx);
     } catch {
       return { found: false, exists: false };
     }
-    if (!routed.def.existence) return { found: false, exists: false };
-    return { found: true, exists: await routed.def.existence(routed.req) };
+    return { found: true, exists: await hit.c.def.existence(routed.req) };
   }
 
   /** `vault path-help`: the matching path's declaration, or an index of all paths. */
   help(path: string): string {
-    const hit = this.paths.find((c) => c.re.test(path));
+    const hit = this.match(path)?.c;
     if (!hit) {
       return `${this.backendHelp}\n\n## PATHS\n\n` + this.paths.map((c) => `    ^${c.def.pattern}$\n        ${c.def.synopsis}`).join('\n\n') + '\n';
     }

@@ -4,7 +4,10 @@ import { DIALECTS } from '../../src/database/dialects';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { SqlDatabase } from '../../src/database/database';
-import { Instances } from '../../src/database/plugin';
+import { Instances, databaseService } from '../../src/database/plugin';
+import { serviceDef } from '../../src/goplugin/protos';
+import { toStruct } from '../../src/goplugin/wellknown';
+import { redact } from '../../src/goplugin/log';
 import { PluginError, toGrpcError } from '../../src/database/errors';
 import { CREATE, admin, login, pgInfo, quietLog, roleExists, urlConfig } from '../support/db';
 
@@ -94,6 +97,25 @@ describe('issuing credentials', () => {
     expect(await roleExists(username)).toBe(false);
   });
 
+  it("a display name cannot inject SQL after a $$...$$ string holding an apostrophe (review item 1)", async () => {
+    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS canary_dollar (x int)'));
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { username_template: '{{.DisplayName}}' }), true, quietLog());
+    try {
+      const displayName = `x';DROP TABLE canary_dollar;--`;
+      const username = await newUser(d, {
+        displayName,
+        statements: [...CREATE, `COMMENT ON ROLE "{{name}}" IS $$Vault's role$$; ALTER ROLE "{{name}}" SET application_name = '"{{name}}"';`],
+      });
+      expect(username).toBe(displayName);
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_dollar') AS t")).rows[0].t)).toBe('canary_dollar');
+      const cfg = await admin(async (c) => (await c.query('SELECT rolconfig FROM pg_roles WHERE rolname = $1', [username])).rows[0].rolconfig as string[]);
+      expect(cfg).toEqual([`application_name="${displayName}"`]);
+      await d.deleteUser(username, []);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('placeholders outside quotes with special characters are refused before any SQL runs', async () => {
     await expect(newUser(db, { displayName: 'bare x', statements: ['CREATE ROLE {{name}};'] })).rejects.toThrow(/inside quotes/);
   });
@@ -115,11 +137,19 @@ describe('issuing credentials', () => {
     expect(Date.now() - t).toBeLessThan(2000);
     const st = toGrpcError(err, [], 'NewUser');
     expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(st.details).toMatch(/statement timeout/);
+    expect(st.details).toMatch(/deadline passed|statement timeout/);
     await new Promise((r) => setTimeout(r, 2600)); // past when pg_sleep(3) would have finished
     const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-slow-%'")).rows[0].n);
     expect(left).toBe(0);
     await expect(newUser(db, { deadline: Date.now() - 1 })).rejects.toThrow(/deadline passed/);
+  });
+
+  it('insufficient_privilege (42501) is PERMISSION_DENIED, not a caller error', async () => {
+    const err = await newUser(db, { displayName: 'priv', statements: [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'] }).catch((e) => e);
+    expect((err as { code?: string }).code).toBe('42501');
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.PERMISSION_DENIED);
+    const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-priv-%'")).rows[0].n);
+    expect(left).toBe(0);
   });
 
   it('retries SQLSTATE 40001 and succeeds', async () => {
@@ -294,6 +324,16 @@ describe('connection handling', () => {
     expect(String(err.message)).toMatch(/does not support SSL/);
   });
 
+  it('a server ending a connection in the middle of a call is an error for that call, not an uncaught event', async () => {
+    const marker = 'pg_sleep(2.0001)';
+    setTimeout(() => { void admin((c) => c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`)); }, 400);
+    const err = await newUser(db, { displayName: 'termd', statements: [...CREATE, `SELECT ${marker};`] }).catch((e) => e);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
+    await new Promise((r) => setTimeout(r, 100)); // the 'error' event follows the query's failure
+    const u = await newUser(db, { displayName: 'aftertermd' });
+    await db.deleteUser(u, []);
+  });
+
   it('max_connection_lifetime recycles pooled connections', async () => {
     const app = 'lifetime_' + randomBytes(3).toString('hex');
     const info = pgInfo();
@@ -339,5 +379,168 @@ describe('multiplexed instances', () => {
     await inst.get('b').deleteUser(ub2, []);
     await inst.closeAll();
     expect(inst.size).toBe(0);
+  });
+});
+
+describe('transactions are pinned and bounded (security review, items 2 and 6)', () => {
+  const countLike = (prefix: string) => admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number);
+
+  it('standard_conforming_strings=off on the admin role cannot turn a backslash in a password into an injection', async () => {
+    const name = 'scs_off_' + randomBytes(4).toString('hex');
+    const adminPw = pw();
+    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${adminPw}'; ALTER ROLE ${name} SET standard_conforming_strings = off; CREATE TABLE IF NOT EXISTS canary_scs (x int)`));
+    const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password: adminPw }), true, quietLog());
+    try {
+      const password = `x\\'; DROP TABLE canary_scs; --`;
+      const u = await newUser(d, { password, displayName: 'scs' });
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_scs') AS t")).rows[0].t)).toBe('canary_scs');
+      expect(await login(u, password)).toBe(true);
+      // The YugabyteDB path (statement by statement, no transaction) is pinned too.
+      const y = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password: adminPw }), true, quietLog());
+      (y as unknown as { dialect: unknown }).dialect = DIALECTS.yugabytedb;
+      const u2 = await newUser(y, { password, displayName: 'scsyb' });
+      expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_scs') AS t")).rows[0].t)).toBe('canary_scs');
+      expect(await login(u2, password)).toBe(true);
+      await y.close();
+      await d.deleteUser(u, []);
+      await d.deleteUser(u2, []);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('the deadline bounds the whole transaction: two statements each under it, together over it, commit nothing', async () => {
+    const err = await newUser(db, { displayName: 'twoslow', statements: [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], deadline: Date.now() + 1000 }).catch((e) => e);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await countLike('v-twoslow-')).toBe(0);
+  });
+
+  it('a statement waiting on a lock another connection holds is cancelled at the deadline; nothing commits', async () => {
+    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
+    const { Client } = await import('pg');
+    const info = pgInfo();
+    const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+    await h.connect();
+    try {
+      await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
+      const release = setTimeout(() => { void h.query('COMMIT'); }, 1300);
+      const t = Date.now();
+      const err = await newUser(db, { displayName: 'lockwait', statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'], deadline: Date.now() + 1000 }).catch((e) => e);
+      expect(Date.now() - t).toBeLessThan(1250);
+      expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 900));
+      clearTimeout(release);
+      expect(await countLike('v-lockwait-')).toBe(0);
+    } finally {
+      await h.query('ROLLBACK').catch(() => undefined);
+      await h.end();
+    }
+  });
+
+  it('where the server cannot cancel a statement, the deadline guard before COMMIT still keeps it from committing', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog());
+    try {
+      const { cancelBackendQuery: _none, ...noCancel } = DIALECTS.postgresql;
+      (d as unknown as { dialect: unknown }).dialect = noCancel;
+      const err = await newUser(d, { displayName: 'guard', statements: [...CREATE, 'SELECT pg_sleep(0.6);', 'SELECT pg_sleep(0.6);'], deadline: Date.now() + 1000 }).catch((e) => e);
+      const st = toGrpcError(err, [], 'NewUser');
+      expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(st.details).toMatch(/nothing was committed/);
+      expect(await countLike('v-guard-')).toBe(0);
+      // ...and a call within its deadline commits.
+      const u = await newUser(d, { displayName: 'inguard', deadline: Date.now() + 10_000 });
+      expect(await roleExists(u)).toBe(true);
+      await d.deleteUser(u, []);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a call the caller cancels is cancelled on the server and rolled back', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const t = Date.now();
+    const err = await newUser(db, { displayName: 'cancelled', statements: [...CREATE, 'SELECT pg_sleep(2);'], signal: ac.signal } as never).catch((e) => e);
+    expect(Date.now() - t).toBeLessThan(1500);
+    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.CANCELLED);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await countLike('v-cancelle-')).toBe(0);
+    // The pool is healthy afterwards.
+    const u = await newUser(db, { displayName: 'after' });
+    await db.deleteUser(u, []);
+  });
+
+  describe('through the in-process gRPC binding', () => {
+    let server: grpc.Server;
+    let client: grpc.Client & Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>;
+    const inst = new Instances(quietLog());
+    beforeAll(async () => {
+      server = new grpc.Server();
+      server.addService(serviceDef('dbplugin.v5.Database'), databaseService(inst, false, quietLog()));
+      const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+      const Ctor = grpc.makeGenericClientConstructor(serviceDef('dbplugin.v5.Database'), 'Database');
+      client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
+      await new Promise((res, rej) => client.Initialize({ config_data: toStruct(urlConfig(pgInfo())), verify_connection: true }, (e: Error | null) => (e ? rej(e) : res(undefined))));
+    });
+    // (client.close is the Database.Close RPC here: close the channel through the base class.)
+    afterAll(async () => { if (client) grpc.Client.prototype.close.call(client); server?.forceShutdown(); await inst.closeAll(); });
+
+    const call = (displayName: string, statements: string[], opts: grpc.CallOptions, onCall?: (c: grpc.ClientUnaryCall) => void) =>
+      new Promise<grpc.ServiceError | null>((res) => {
+        const c = client.NewUser({ username_config: { display_name: displayName, role_name: 'app' }, password: pw(), statements: { Commands: statements } }, new grpc.Metadata(), opts, (e: grpc.ServiceError | null) => res(e));
+        onCall?.(c);
+      });
+
+    it('with a gRPC deadline: multi-statement lock waits past it commit nothing', async () => {
+      await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
+      const { Client } = await import('pg');
+      const info = pgInfo();
+      const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+      await h.connect();
+      try {
+        // Each statement alone fits in the deadline (the lock is released after 1.2 s); together they do not.
+        await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
+        const release = setTimeout(() => { void h.query('COMMIT'); }, 1200);
+        const err = await call('grpcdl', [...CREATE, 'SELECT pg_sleep(0.7);', 'LOCK TABLE lock_target IN SHARE MODE;'], { deadline: Date.now() + 1000 });
+        expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        await new Promise((r) => setTimeout(r, 1000));
+        clearTimeout(release);
+        expect(await countLike('v-grpcdl-')).toBe(0);
+      } finally {
+        await h.query('ROLLBACK').catch(() => undefined);
+        await h.end();
+      }
+    });
+
+    it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {
+      const err = await call('grpccan', [...CREATE, 'SELECT pg_sleep(2);'], {}, (c) => setTimeout(() => c.cancel(), 300));
+      expect(err?.code).toBe(grpc.status.CANCELLED);
+      await new Promise((r) => setTimeout(r, 2200));
+      expect(await countLike('v-grpccan-')).toBe(0);
+    });
+  });
+});
+
+describe('redaction of derived secrets (security review, item 11)', () => {
+  it('neither the SCRAM verifier nor any part of it reaches an error', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo(), { password_authentication: 'scram-sha-256' }), true, quietLog());
+    try {
+      const password = pw();
+      const err = await newUser(d, { password, displayName: 'scramleak', statements: [...CREATE, `SELECT '{{password}}'::int;`] }).catch((e) => e);
+      expect(String(err.message)).toMatch(/SCRAM-SHA-256/); // the server did echo it...
+      const st = toGrpcError(err, [password], 'NewUser');
+      expect(st.details).toMatch(/invalid input syntax/);
+      expect(st.details).not.toMatch(/SCRAM-SHA-256\$|[A-Za-z0-9+/]{40,}=/); // ...the caller never sees it
+    } finally {
+      await d.close();
+    }
+  });
+  it('quoted, escaped and URL-escaped forms of a password are redacted like the password', () => {
+    const secret = `p'a"s\\s w@rd`;
+    const text = `a 'p''a"s\\s w@rd' b "p'a""s\\s w@rd" c E'p''a"s\\\\s w@rd' d ${encodeURIComponent(secret)}`;
+    const out = redact(text, [secret]);
+    expect(out).not.toContain('s w@rd');
+    expect(out).not.toContain(encodeURIComponent(secret));
   });
 });

@@ -142,6 +142,9 @@ describe('keymgmt → AWS KMS', () => {
     process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS = 'true';
     try {
       expect((await m.ok('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).provider).toBe('awskms');
+      // The host's identity never goes to an endpoint the writer of the config chose.
+      expect((await m.call('update', 'kms/amb2', { provider: 'awskms', key_collection: 'us-east-1', endpoint: 'https://attacker.example' })).error)
+        .toMatch(/ambient credentials are not sent to a configured endpoint .*VAULT_PLUGIN_AMBIENT_ENDPOINTS/);
     } finally {
       delete process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS;
     }

@@ -203,14 +203,20 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
     expect(r).toMatchObject({ status: 400, message: expect.stringMatching(/PLUGIN_AMBIENT_CREDENTIALS/) });
     setting('PLUGIN_AMBIENT_CREDENTIALS', 'false');
     await expect(open()).rejects.toThrow(/PLUGIN_AMBIENT_CREDENTIALS/);
-    // Allowed: the SDK's environment credentials (what an instance role would provide).
+    // Allowed: the SDK's environment credentials (what an instance role would provide),
+    // but never to an endpoint the config names unless the operator lists that endpoint.
     setting('PLUGIN_AMBIENT_CREDENTIALS', 'true');
     process.env.AWS_ACCESS_KEY_ID = aws.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = aws.secretAccessKey;
     try {
+      await expect(open()).rejects.toThrow(/ambient credentials are not sent to a configured endpoint .*PLUGIN_AMBIENT_ENDPOINTS/);
+      setting('PLUGIN_AMBIENT_ENDPOINTS', 'https://elsewhere.example');
+      await expect(open()).rejects.toThrow(/PLUGIN_AMBIENT_ENDPOINTS/);
+      setting('PLUGIN_AMBIENT_ENDPOINTS', `https://elsewhere.example, ${aws.url}`);
       const k = await open();
       expect(k.describe().spec).toEqual({ kind: 'ec', curve: 'P-256' });
     } finally {
+      setting('PLUGIN_AMBIENT_ENDPOINTS', undefined);
       delete process.env.AWS_ACCESS_KEY_ID;
       delete process.env.AWS_SECRET_ACCESS_KEY;
     }

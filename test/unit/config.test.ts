@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseConfig, parseDurationSeconds } from '../../src/database/config';
-import { resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
+import { loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
+import { SqlDatabase } from '../../src/database/database';
+import { createLogger } from '../../src/goplugin/log';
+
+const quietLog = () => createLogger({ level: 'error', sink: () => undefined });
 
 const parse = (raw: Record<string, unknown>) => parseConfig(raw).config;
 
@@ -66,6 +74,33 @@ describe('connection target', () => {
     expect(tlsOptions({ ...base, sslmode: 'require', sslrootcert: pem }, true)).toMatchObject({ rejectUnauthorized: true });
     expect(() => tlsOptions({ ...base, sslmode: 'verify-full' }, true)).toThrow(/needs sslrootcert/);
     expect(() => tlsOptions({ ...base, sslmode: 'require', sslcert: pem }, true)).toThrow(/together/);
-    expect(() => tlsOptions({ ...base, sslmode: 'require', sslrootcert: '/nonexistent/ca.pem' }, true)).toThrow(/cannot read/);
+  });
+});
+
+describe('certificate and key files (security review, item 5)', () => {
+  const base = { host: 'db.example', port: 1, database: 'd', user: 'u', sslmode: 'require' } as const;
+  it('a path that is not a readable regular file is refused without naming it or why', async () => {
+    const err = await SqlDatabase.open({ host: '127.0.0.1', username: 'u', sslmode: 'require', sslrootcert: '/nonexistent/secret-dir/ca.pem' }, false, quietLog()).catch((e) => e);
+    expect(err.message).toMatch(/sslrootcert is not a readable file/);
+    expect(err.message).not.toContain('secret-dir');
+    expect(err.message).not.toMatch(/ENOENT/);
+  });
+  it('endless devices, FIFOs and the process\'s own descriptors are refused at once, without blocking', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-fifo-'));
+    const fifo = path.join(dir, 'ca.pem');
+    execFileSync('mkfifo', [fifo]);
+    for (const [field, p] of [['sslrootcert', '/dev/zero'], ['sslcert', fifo], ['sslkey', '/proc/self/fd/1'], ['sslrootcert', dir]] as const) {
+      const t0 = Date.now();
+      await expect(loadTlsFiles({ ...base, [field]: p })).rejects.toThrow(new RegExp(`${field} is not a readable file`));
+      expect(Date.now() - t0).toBeLessThan(1000);
+    }
+  });
+  it('inline PEM is kept; a regular file is read (asynchronously) into the target', async () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-ca-')), 'ca.pem');
+    fs.writeFileSync(f, pem);
+    expect(await loadTlsFiles({ ...base, sslrootcert: pem, sslcert: f, sslkey: f })).toMatchObject({ sslrootcert: pem, sslcert: pem, sslkey: pem });
+    // sslmode=disable never reads them, as before
+    expect(await loadTlsFiles({ ...base, sslmode: 'disable', sslrootcert: '/dev/zero' })).toMatchObject({ sslrootcert: '/dev/zero' });
   });
 });

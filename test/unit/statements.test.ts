@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { assertNoTransactionControl, renderStatement, splitStatements } from '../../src/database/statements';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertNoTransactionControl, renderStatement, renderVerified, splitStatements, verifyPlacement } from '../../src/database/statements';
+import { loadPgLexer } from '../../src/database/pglexer';
+
+beforeAll(() => loadPgLexer());
 
 describe('splitStatements', () => {
   it('splits on top-level semicolons and drops empty pieces', () => {
@@ -62,6 +65,53 @@ describe('renderStatement', () => {
   });
   it('rejects NUL bytes', () => {
     expect(() => renderStatement(`SELECT '{{password}}'`, { password: 'a\u0000b' })).toThrow(/NUL/);
+  });
+});
+
+describe('tokenising as PostgreSQL does (security review, item 1)', () => {
+  const evil = `x';DROP TABLE t;--`;
+  it('an apostrophe inside a $$ string does not invert quoting for what follows', () => {
+    const tpl = `COMMENT ON ROLE "{{name}}" IS $$Vault's role$$; ALTER ROLE "{{name}}" SET application_name = '"{{name}}"';`;
+    expect(splitStatements(tpl)).toEqual([`COMMENT ON ROLE "{{name}}" IS $$Vault's role$$`, `ALTER ROLE "{{name}}" SET application_name = '"{{name}}"'`]);
+    const out = splitStatements(tpl).map((s) => renderVerified(s, { name: evil }));
+    expect(out[1]).toBe(`ALTER ROLE "x';DROP TABLE t;--" SET application_name = '"x'';DROP TABLE t;--"'`);
+  });
+  it('a dollar quote may follow a number but not an identifier character', () => {
+    expect(splitStatements('SELECT 1$$;$$; SELECT a$b$c; SELECT 2')).toEqual(['SELECT 1$$;$$', 'SELECT a$b$c', 'SELECT 2']);
+  });
+  it("a string continued on the next line keeps E'' backslash rules", () => {
+    expect(renderVerified(`SELECT E'x'\n'{{password}}'`, { password: `\\'; DROP TABLE t; --` })).toBe(`SELECT E'x'\n'\\\\''; DROP TABLE t; --'`);
+  });
+  it(`U&'' and U&"" are quoted contexts; a backslash (their escape character) is refused`, () => {
+    expect(renderVerified(`SELECT U&'{{password}}', U&"{{name}}"`, { password: `a'b`, name: 'c"d' })).toBe(`SELECT U&'a''b', U&"c""d"`);
+    expect(() => renderStatement(`SELECT U&'{{password}}'`, { password: 'a\\0027' })).toThrow(/backslash/);
+  });
+  it('nested comments hide placeholders; the text after them is SQL again', () => {
+    expect(renderVerified(`SELECT /* /* {{name}} */ ' */ '{{name}}'`, { name: evil })).toBe(`SELECT /* /* {{name}} */ ' */ 'x'';DROP TABLE t;--'`);
+  });
+  it("dynamic SQL in a DO block: a value inside ''...'' is escaped for both levels", () => {
+    const tpl = `DO $$ BEGIN EXECUTE 'ALTER ROLE "{{name}}" SET application_name = ''{{name}}'''; END $$`;
+    expect(renderVerified(tpl, { name: `a'b"c` })).toBe(`DO $$ BEGIN EXECUTE 'ALTER ROLE "a''b""c" SET application_name = ''a''''b"c'''; END $$`);
+  });
+  it('refuses a placeholder in a $-body whose quotes do not close, and values that would close the body', () => {
+    expect(() => renderStatement(`COMMENT ON ROLE r IS $$Vault's {{name}}$$`, { name: 'n' })).toThrow(/do not close/);
+    expect(() => renderStatement(`DO $a$ BEGIN PERFORM '{{password}}'; END $a$`, { password: 'x$a$' })).toThrow(/would end/);
+    expect(() => renderStatement(`DO $a$ BEGIN PERFORM '{{password}}'; END $a$`, { password: 'x$a' })).not.toThrow();
+    // Inside a body the first $a$ ends it, whatever precedes it: a value there only must not complete one.
+    expect(renderVerified(`DO $a$ BEGIN PERFORM 1; END {{name}}$a$`, { name: 'x' })).toBe('DO $a$ BEGIN PERFORM 1; END x$a$');
+  });
+  it('refuses a bare value glued to a quote or $ (it could change the kind of the next token)', () => {
+    expect(() => renderStatement(`SELECT {{name}}'\\'`, { name: 'E' })).toThrow(/followed by "'"/);
+    expect(() => renderStatement('SELECT ${{name}}', { name: '1' })).toThrow(/preceded by "\$"/);
+    expect(() => renderStatement('SELECT $1{{name}}', { name: '0' })).toThrow(/preceded by "\$" or a \$n parameter/);
+    // found by the fuzz suite: A + U&"..." lexes as the identifier AU, then & and a plain "..."
+    expect(() => renderStatement('SELECT {{name}}U&"{{password}}"', { name: 'A', password: 'p' })).toThrow(/followed by "U&"/);
+  });
+  it('the independent check refuses a value that does not sit in the token the scanner claimed', () => {
+    const text = `SELECT '"x';DROP TABLE t;--"'`;
+    expect(() => verifyPlacement(text, [{ start: 9, end: 27, key: 'name', stack: [{ kind: 'single' }, { kind: 'double' }] }], 0)).toThrow(/would not stay inside/);
+    expect(() => verifyPlacement(`SELECT "a" , 'b'`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/not where/);
+    expect(() => verifyPlacement(`SELECT 'abc`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/unterminated/);
   });
 });
 

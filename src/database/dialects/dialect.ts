@@ -25,6 +25,8 @@ export interface Dialect {
   dropRole(quotedUser: string): string[];
   /** Query ($1 = user name) ending the user's open sessions, so revocation takes effect now. */
   terminateSessionsQuery?: string;
+  /** Query ($1 = backend pid) cancelling that backend's running statement, where the server has one. */
+  cancelBackendQuery?: string;
   /** Query ($1 = user name) returning a row when the role exists. */
   roleExistsQuery: string;
 }

@@ -29,4 +29,5 @@ export const postgresql: Dialect = {
   takeMembership: (user, admin) => `GRANT ${user} TO ${admin}`,
   terminateSessionsQuery: 'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()',
   roleExistsQuery: 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1',
+  cancelBackendQuery: 'SELECT pg_catalog.pg_cancel_backend($1)',
 };

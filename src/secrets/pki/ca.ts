@@ -2,7 +2,7 @@
 // either stored (PKCS#8 in Vault's storage) or a managed key, in which case every
 // signature is made by the HSM/KMS and the private key never exists here.
 // @peculiar/x509 is loaded on first PKI use, not at plugin start.
-import { webcrypto, randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
+import { webcrypto, randomBytes, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 type Crypto = typeof webcrypto;
@@ -35,9 +35,11 @@ export const PENDING_KEY = 'pki/pending-intermediate';
 export const loadCa = (s: Storage) => getJson<StoredCa>(s, CA_KEY);
 export const saveCa = (s: Storage, ca: StoredCa) => putJson(s, CA_KEY, ca);
 
+const noCa = () => new UserError('no CA is configured on this mount: generate a root (root/generate/...) or set a signed intermediate');
+
 export async function requireCa(s: Storage): Promise<StoredCa> {
   const ca = await loadCa(s);
-  if (!ca) throw new UserError('no CA is configured on this mount: generate a root (root/generate/...) or set a signed intermediate');
+  if (!ca) throw noCa();
   return ca;
 }
 
@@ -87,17 +89,35 @@ export interface CaSigner {
   crypto: Crypto;
 }
 
+// One signer per open managed-key handle: ManagedKeys replaces the handle (and closes the
+// old one) when the key's configuration changes, so a new handle gets a new signer.
+const managedSigners = new WeakMap<ManagedKey, Promise<CaSigner>>();
+
 export async function signerFor(key: StoredCa['key'], managed: (name: string) => Promise<ManagedKey>): Promise<CaSigner> {
   if (key.kind === 'managed') {
     const mk = await managed(key.managed_key_name);
-    const spec = mk.describe().spec;
-    const algorithm = signingAlgorithm(spec);
-    const der = (await mk.publicKey()).export({ type: 'spki', format: 'der' });
-    const publicKey = await webcrypto.subtle.importKey('spki', der, algorithm, true, ['verify']);
-    const privateKey = { type: 'private', algorithm, extractable: false, usages: ['sign'], [MANAGED]: { mk, spec } } as unknown as CryptoKey;
-    return { spec, algorithm, publicKey, privateKey, crypto: managedCrypto() };
+    let signer = managedSigners.get(mk);
+    if (!signer) {
+      signer = managedSigner(mk);
+      managedSigners.set(mk, signer);
+      signer.catch(() => managedSigners.delete(mk));
+    }
+    return signer;
   }
-  const ko = createPrivateKey(key.pkcs8);
+  return storedSigner(key.pkcs8);
+}
+
+async function managedSigner(mk: ManagedKey): Promise<CaSigner> {
+  const spec = mk.describe().spec;
+  const algorithm = signingAlgorithm(spec);
+  const der = (await mk.publicKey()).export({ type: 'spki', format: 'der' });
+  const publicKey = await webcrypto.subtle.importKey('spki', der, algorithm, true, ['verify']);
+  const privateKey = { type: 'private', algorithm, extractable: false, usages: ['sign'], [MANAGED]: { mk, spec } } as unknown as CryptoKey;
+  return { spec, algorithm, publicKey, privateKey, crypto: managedCrypto() };
+}
+
+async function storedSigner(pkcs8: string): Promise<CaSigner> {
+  const ko = createPrivateKey(pkcs8);
   const d = ko.asymmetricKeyDetails!;
   const spec: KeySpec = ko.asymmetricKeyType === 'ec'
     ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
@@ -106,6 +126,88 @@ export async function signerFor(key: StoredCa['key'], managed: (name: string) =>
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
   return { spec, algorithm, publicKey, privateKey, crypto: webcrypto as unknown as Crypto };
+}
+
+/** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */
+export function keyIdentifier(spki: Buffer): Buffer {
+  // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
+  const element = (at: number) => {
+    let length = spki[at + 1];
+    let content = at + 2;
+    if (length & 0x80) {
+      const n = length & 0x7f;
+      length = spki.subarray(content, content + n).reduce((a, b) => a * 256 + b, 0);
+      content += n;
+    }
+    return { tag: spki[at], content, end: content + length };
+  };
+  const outer = element(0);
+  const keyBits = element(element(outer.content).end);
+  if (outer.tag !== 0x30 || keyBits.tag !== 0x03 || keyBits.end > spki.length) throw new UserError('unsupported key: the public key cannot be read');
+  return createHash('sha1').update(spki.subarray(keyBits.content + 1, keyBits.end)).digest(); // past the unused-bits byte
+}
+
+/** What signing under an issuer needs from its certificate, parsed once. */
+export interface Issuer {
+  cert: string;
+  notAfter: Date;
+  subject: string;
+  authorityKeyId: X509.Extension;
+}
+
+export function parseIssuer(pemText: string): Issuer {
+  const X = x509();
+  const cert = new X.X509Certificate(pemText);
+  const aki = new X.AuthorityKeyIdentifierExtension(keyIdentifier(Buffer.from(cert.publicKey.rawData)).toString('hex'));
+  return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki };
+}
+
+/** The mount's CA, ready to sign: what issue/ and sign/ need on every request. */
+export interface ReadyCa {
+  stored: StoredCa;
+  issuer: Issuer;
+  signer(): Promise<CaSigner>;
+}
+
+/**
+ * The mount's CA, read, parsed and imported once (as Vault's PKI caches its issuers) and
+ * dropped whenever pki/ca is written through this mount or Vault invalidates that key.
+ */
+export class CaCache {
+  private entry?: Promise<ReadyCa | undefined>;
+
+  constructor(private readonly managed: (name: string) => Promise<ManagedKey>) {}
+
+  async require(s: Storage): Promise<ReadyCa> {
+    let p = this.entry;
+    if (!p) {
+      p = this.load(s);
+      this.entry = p;
+      const drop = () => { if (this.entry === p) this.entry = undefined; };
+      p.then((ca) => { if (!ca) drop(); }, drop); // absent or failed: read again next time
+    }
+    const ca = await p;
+    if (!ca) throw noCa();
+    return ca;
+  }
+
+  invalidate(): void { this.entry = undefined; }
+
+  private async load(s: Storage): Promise<ReadyCa | undefined> {
+    const stored = await loadCa(s);
+    if (!stored) return undefined;
+    const issuer = parseIssuer(stored.certificate);
+    let signer: Promise<CaSigner> | undefined;
+    return {
+      stored, issuer,
+      // A managed key's handle can change under us (ManagedKeys reopens it): ask each time.
+      signer: () => {
+        if (stored.key.kind === 'managed') return signerFor(stored.key, this.managed);
+        if (!signer) { signer = signerFor(stored.key, this.managed); signer.catch(() => { signer = undefined; }); }
+        return signer;
+      },
+    };
+  }
 }
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */

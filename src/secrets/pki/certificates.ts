@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
-import { newSerial, x509, type CaSigner } from './ca';
+import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import { urlExtensions } from './urls';
 
@@ -40,7 +40,8 @@ function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, str
     .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
 }
 
-export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: { cert: string; notAfter: Date }) {
+/** `issuer`: a parsed Issuer (the mount's cached CA), or just its PEM and notAfter (parsed here). */
+export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: Issuer | { cert: string; notAfter: Date }) {
   const X = x509();
   const now = Date.now();
   const notBefore = new Date(now - 30_000);
@@ -56,7 +57,10 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
       ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign
       // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
       : req.keyUsage ?? (X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind]), true),
-    await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
+    // A leaf's SPKI is at hand: hash it here rather than through WebCrypto (same identifier).
+    req.publicKey instanceof X.PublicKey
+      ? new X.SubjectKeyIdentifierExtension(keyIdentifier(Buffer.from(req.publicKey.rawData)).toString('hex'))
+      : await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
   ];
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
   if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
@@ -74,10 +78,10 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
       keys: { publicKey: signer.publicKey, privateKey: signer.privateKey }, extensions: exts,
     }, signer.crypto as never);
   } else {
-    const issuerCert = new X.X509Certificate(issuer.cert);
-    exts.push(await X.AuthorityKeyIdentifierExtension.create(issuerCert, false, signer.crypto as never));
+    const parsed = 'subject' in issuer ? issuer : parseIssuer(issuer.cert);
+    exts.push(parsed.authorityKeyId);
     cert = await X.X509CertificateGenerator.create({
-      serialNumber: serial.hex, subject, issuer: issuerCert.subject, notBefore, notAfter,
+      serialNumber: serial.hex, subject, issuer: parsed.subject, notBefore, notAfter,
       signingAlgorithm: signer.algorithm, publicKey: req.publicKey, signingKey: signer.privateKey, extensions: exts,
     }, signer.crypto as never);
   }

@@ -1,15 +1,36 @@
 // PKI: a CA per mount (its key stored, or a managed key in an HSM/KMS), roles, issue,
 // sign, revoke, CRL, and the fetch endpoints, with Vault's API.
+import type { Storage } from '../../storage/storage';
 import type { PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
+import { CA_KEY, CaCache } from './ca';
 import { rootPaths } from './root';
-import { rolePaths } from './roles';
+import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
 import { fetchPaths } from './fetch';
 import { urlPaths } from './urls';
 import { maintenancePaths } from './maintenance';
 
-export function pkiPaths(managed: ManagedKeys): PathDef[] {
-  return [...rootPaths(managed), ...rolePaths(), ...issuePaths(managed), ...revokePaths(managed), ...fetchPaths(), ...urlPaths(), ...maintenancePaths(managed)];
+/** What a PKI mount keeps between requests: its CA (parsed, key imported) and its roles. */
+export class PkiCaches {
+  readonly ca: CaCache;
+  readonly roles = new RoleCache();
+  constructor(managed: ManagedKeys) { this.ca = new CaCache((n) => managed.byName(n)); }
+
+  /** A storage key changed: through this mount, or elsewhere (Vault's InvalidateKey). */
+  invalidate(key: string): void {
+    if (key === CA_KEY) this.ca.invalidate();
+    else if (key.startsWith(roleKey(''))) this.roles.invalidate(key);
+  }
+
+  /** The mount's storage, with every write and delete through it invalidating what it changed. */
+  watching(s: Storage): Storage {
+    const changed = async (key: string, write: Promise<void>) => { try { await write; } finally { this.invalidate(key); } };
+    return { get: (k) => s.get(k), list: (p) => s.list(p), put: (k, v) => changed(k, s.put(k, v)), delete: (k) => changed(k, s.delete(k)) };
+  }
+}
+
+export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
+  return [...rootPaths(managed), ...rolePaths(), ...issuePaths(caches), ...revokePaths(managed), ...fetchPaths(), ...urlPaths(), ...maintenancePaths(managed, caches)];
 }

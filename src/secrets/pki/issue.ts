@@ -2,8 +2,8 @@
 import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type PathDef, type Request } from '../framework';
-import type { ManagedKeys } from '../managed-keys';
-import { requireCa, serialKey, signerFor, x509 } from './ca';
+import type { PkiCaches } from './index';
+import { serialKey, x509 } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
@@ -11,7 +11,6 @@ import { OUTPUT_FIELDS, URI_SANS_FIELD, checkUris, formatIssued, leafProfile, re
 import { withDefaults } from './role-fields';
 import { loadUrls } from './urls';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
-import { loadRole } from './roles';
 
 const ROLE = '(?<role>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 const fields = {
@@ -26,13 +25,13 @@ const fields = {
 } as const;
 const DEFAULT_TTL = 30 * 86400;
 
-async function roleOf(r: Request): Promise<Role> {
-  const role = await loadRole(r.storage, r.data.str('role'));
+async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
+  const role = await caches.roles.get(r.storage, r.data.str('role'));
   if (!role) throw new UserError(`unknown role: ${r.data.str('role')}`);
   return role;
 }
 
-export async function issueFor(r: Request, role: Role, managed: ManagedKeys, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
+export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
   const full = withDefaults(role);
   const names = requestNames(r, full, csr);
   const { cn, ips } = names;
@@ -41,23 +40,23 @@ export async function issueFor(r: Request, role: Role, managed: ManagedKeys, pub
   for (const n of alt) checkName(role, n);
   checkIps(role, ips);
   checkUris(full, names.uris);
-  const ca = await requireCa(r.storage);
-  const X = x509();
-  const signer = await signerFor(ca.key, (n) => managed.byName(n));
-  const caCert = new X.X509Certificate(ca.certificate);
+  const ready = await caches.ca.require(r.storage);
+  const ca = ready.stored;
+  const signer = await ready.signer();
   const dns = [...new Set([...(!cn || r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
   const warnings: string[] = [];
   const cert = await makeCertificate({
     commonName: cn, dnsNames: dns, ips, uris: names.uris, organization: role.organization, ou: role.ou,
-    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, await r.system?.maxLeaseTtl(), warnings), isCa: false,
+    // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
+    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
     ...leafProfile(role, kind), urls: await loadUrls(r.storage),
-  }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
+  }, signer, ready.issuer);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
   return { cert, ca, warnings };
 }
 
-export function issuePaths(managed: ManagedKeys): PathDef[] {
+export function issuePaths(caches: PkiCaches): PathDef[] {
   return [
     {
       pattern: `issue/${ROLE}`,
@@ -66,9 +65,9 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
       description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.',
       operations: {
         update: async (r) => {
-          const role = await roleOf(r);
+          const role = await roleOf(r, caches);
           const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
-          const { cert, ca, warnings } = await issueFor(r, role, managed, new (x509().PublicKey)(g.spki), g.type);
+          const { cert, ca, warnings } = await issueFor(r, role, caches, new (x509().PublicKey)(g.spki), g.type);
           return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: g.type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },
@@ -80,10 +79,10 @@ export function issuePaths(managed: ManagedKeys): PathDef[] {
       description: 'The CSR\'s own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR\'s CN) and are checked against the role.',
       operations: {
         update: async (r) => {
-          const role = await roleOf(r);
+          const role = await roleOf(r, caches);
           const csr = await readCsr(r.data.str('csr'));
           checkKeyForRole(role, csr.key);
-          const { cert, ca, warnings } = await issueFor(r, role, managed, csr.publicKey, csr.key.type, csr);
+          const { cert, ca, warnings } = await issueFor(r, role, caches, csr.publicKey, csr.key.type, csr);
           return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },

@@ -9,6 +9,7 @@ import { checkKeyForRole } from './keys';
 import { readCsr } from './csr';
 import { OUTPUT_FIELDS, formatIssued } from './issue-options';
 import { issueFor } from './issue';
+import type { PkiCaches } from './index';
 import { buildCrl } from './revoke';
 
 interface CrlConfig { expiry: number; disable: boolean }
@@ -31,7 +32,7 @@ const VERBATIM_ROLE: Role = {
   ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'] },
 } as Role;
 
-export function maintenancePaths(managed: ManagedKeys): PathDef[] {
+export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
   return [
     {
       pattern: 'config/crl',
@@ -100,7 +101,7 @@ export function maintenancePaths(managed: ManagedKeys): PathDef[] {
         update: async (r) => {
           const csr = await readCsr(r.data.str('csr'));
           checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
-          const { cert, ca, warnings } = await issueFor(r, VERBATIM_ROLE, managed, csr.publicKey, csr.key.type, csr);
+          const { cert, ca, warnings } = await issueFor(r, VERBATIM_ROLE, caches, csr.publicKey, csr.key.type, csr);
           return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },

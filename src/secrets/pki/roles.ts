@@ -1,5 +1,5 @@
 // roles/<name>, roles/
-import { getJson, putJson } from '../../storage/storage';
+import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import type { Role } from './certificates';
 import { roleKeyBits, type RoleKeyType } from './keys';
@@ -7,7 +7,38 @@ import { ROLE_EXTRA_FIELDS, roleExtras, roleView } from './role-fields';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
 export const roleKey = (n: string) => `pki/roles/${n}`;
-export const loadRole = (s: import('../../storage/storage').Storage, n: string) => getJson<Role>(s, roleKey(n));
+export const loadRole = (s: Storage, n: string) => getJson<Role>(s, roleKey(n));
+
+/**
+ * Roles as issue/ and sign/ read them, kept per mount until the role is written or deleted
+ * through this mount, or Vault invalidates its storage key. Only roles that exist are kept
+ * (a request naming no role cannot grow the cache); they are frozen, being shared.
+ */
+export class RoleCache {
+  private readonly roles = new Map<string, Promise<Role | undefined>>();
+
+  get(s: Storage, name: string): Promise<Role | undefined> {
+    let p = this.roles.get(name);
+    if (!p) {
+      p = loadRole(s, name).then((r) => r && deepFreeze(r));
+      this.roles.set(name, p);
+      const drop = () => { if (this.roles.get(name) === p) this.roles.delete(name); };
+      p.then((r) => { if (!r) drop(); }, drop);
+    }
+    return p;
+  }
+
+  /** `key`: the role's storage key (pki/roles/<name>). */
+  invalidate(key: string): void { this.roles.delete(key.slice(roleKey('').length)); }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
 
 export function rolePaths(): PathDef[] {
   return [

@@ -8,6 +8,7 @@ import { operatorSetting } from '../../../goplugin/env';
 import { operatorAllows, readBoundedFile } from '../../../util/files';
 import { UserError } from '../../framework';
 import type { KmsConfig, ProviderName } from './types';
+import { ambientEndpointAllowed, ambientEndpointRefusal } from '../../../keys/operator';
 
 interface CredentialField { description: string; secret?: boolean }
 
@@ -99,6 +100,9 @@ export function checkCredentials(c: KmsConfig): void {
       break;
   }
   if (!explicit && !ambientAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
+  if (!explicit) {
+    for (const e of [c.endpoint, c.authority_host, cr.endpoint]) if (e && !ambientEndpointAllowed(e)) throw new UserError(ambientEndpointRefusal(`kms "${c.name}"`));
+  }
 }
 
 /** Service-account JSON for gcpckms, read (bounded) from an allowed file or given inline; undefined means ambient. */
