@@ -394,6 +394,8 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     expect(t).toMatch(/CA Issuers - URI:http:\/\/127.0.0.1:8200\/v1\/pki\/ca/);
     expect(t).toMatch(/CRL Distribution Points:[\s\S]*URI:http:\/\/127.0.0.1:8200\/v1\/pki\/crl/);
     await must(pki, 'update', 'config/urls', { issuing_certificates: [], crl_distribution_points: [] });
+    // Cleared URLs apply at once (the mount's cache of config/urls is dropped on the write).
+    expect(text((await must(pki, 'update', 'issue/plain', { common_name: 'v.example.com' })).certificate)).not.toMatch(/Authority Information Access|CRL Distribution/);
   });
   it('issue formats: der, pem_bundle; private_key_format pkcs8, else PKCS#1/SEC 1 as Vault', async () => {
     const pemR = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com' });

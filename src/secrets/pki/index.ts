@@ -9,19 +9,28 @@ import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
 import { fetchPaths } from './fetch';
-import { urlPaths } from './urls';
+import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
 
 /** What a PKI mount keeps between requests: its CA (parsed, key imported) and its roles. */
 export class PkiCaches {
   readonly ca: CaCache;
   readonly roles = new RoleCache();
+  /** config/urls, read once (undefined: not read yet; null: none configured). */
+  private urlsConfig: Promise<UrlsConfig | null> | undefined;
   constructor(managed: ManagedKeys) { this.ca = new CaCache((n) => managed.byName(n)); }
 
   /** A storage key changed: through this mount, or elsewhere (Vault's InvalidateKey). */
   invalidate(key: string): void {
     if (key === CA_KEY) this.ca.invalidate();
     else if (key.startsWith(roleKey(''))) this.roles.invalidate(key);
+    else if (key === URLS_KEY) this.urlsConfig = undefined;
+  }
+
+  /** The URLs written into issued certificates (config/urls), kept until config/urls changes. */
+  async urls(s: Storage): Promise<UrlsConfig | undefined> {
+    const p = (this.urlsConfig ??= loadUrls(s).then((u) => u ?? null));
+    try { return (await p) ?? undefined; } catch (e) { this.urlsConfig = undefined; throw e; }
   }
 
   /** The mount's storage, with every write and delete through it invalidating what it changed. */

@@ -9,7 +9,6 @@ import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
 import { OUTPUT_FIELDS, URI_SANS_FIELD, checkUris, formatIssued, leafProfile, requestNames } from './issue-options';
 import { withDefaults } from './role-fields';
-import { loadUrls } from './urls';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
 
 const ROLE = '(?<role>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
@@ -50,7 +49,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
     ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
-    ...leafProfile(role, kind), urls: await loadUrls(r.storage),
+    ...leafProfile(role, kind), urls: await caches.urls(r.storage),
   }, signer, ready.issuer);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
   return { cert, ca, warnings };

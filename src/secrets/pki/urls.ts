@@ -6,7 +6,7 @@ import { UserError, type PathDef } from '../framework';
 import { x509 } from './ca';
 
 export interface UrlsConfig { issuing_certificates: string[]; crl_distribution_points: string[]; ocsp_servers: string[] }
-const URLS_KEY = 'pki/config/urls';
+export const URLS_KEY = 'pki/config/urls';
 const FIELDS = ['issuing_certificates', 'crl_distribution_points', 'ocsp_servers'] as const;
 
 export async function loadUrls(s: Storage): Promise<UrlsConfig | undefined> {
