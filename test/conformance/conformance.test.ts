@@ -43,6 +43,16 @@ beforeAll(() => {
   if (!fs.existsSync(host)) execFileSync('bash', [path.join(root, 'scripts/conformance-build.sh')], { stdio: 'inherit' });
 }, 300_000);
 
+describe('the README\'s demo (scripts/demo.sh runs this host scenario)', () => {
+  it('runs end to end: every step the demo prints succeeds', async () => {
+    const { code, out } = await runAsync('demo', { CONFORMANCE_PG: JSON.stringify(pgInfo()) });
+    expect(out, out).not.toMatch(/ERROR/);
+    expect(out, out).toContain('ok: revoked; new CRL');
+    expect(out, out).toMatch(/^done in [\d.]+m?s$/m);
+    expect(code, out).toBe(0);
+  });
+});
+
 describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () => {
   it('runtime: handshake, health, Type, mTLS refusals, shutdown', () => {
     const { code, out } = run('runtime');

@@ -138,8 +138,8 @@ func demoSecrets(exe string, step func(string, string), die func(error)) {
 
 	step("vault secrets enable -path=pki -options=engine=pki vault-plugin-ts", "")
 	die(mountEngine(l, "pki", pki, map[string]string{"engine": "pki"}))
-	step("vault write pki/root/generate/internal common_name=\"Demo Root\" key_bits=384", "")
-	_, err = must(l, "pki", "update", "root/generate/internal", map[string]interface{}{"common_name": "Demo Root", "key_bits": 384})
+	step("vault write pki/root/generate/internal common_name=\"Demo Root\" key_type=ec key_bits=384", "")
+	_, err = must(l, "pki", "update", "root/generate/internal", map[string]interface{}{"common_name": "Demo Root", "key_type": "ec", "key_bits": 384})
 	die(err)
 	step("vault write pki/roles/web allowed_domains=example.com allow_subdomains=true max_ttl=72h", "")
 	_, err = must(l, "pki", "update", "roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "72h"})
