@@ -79,8 +79,11 @@ export async function readCredentialFile(what: string, p: string): Promise<Buffe
  * (environment variables, instance metadata, workload identity): the host's identity, not
  * one the config supplied. Only when the operator set PLUGIN_AMBIENT_CREDENTIALS=true.
  */
+/** Has the operator allowed the SDKs' default credential chains (PLUGIN_AMBIENT_CREDENTIALS=true)? */
+export const ambientCredentialsAllowed = (): boolean => operatorSetting(AMBIENT_CREDENTIALS) === 'true';
+
 export function requireAmbientCredentials(backend: string, name: string, missing: string, endpoint?: unknown): void {
-  if (operatorSetting(AMBIENT_CREDENTIALS) !== 'true') {
+  if (!ambientCredentialsAllowed()) {
     throw keyInvalid(`${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`);
   }
   if (endpoint !== undefined && endpoint !== '' && !ambientEndpointAllowed(String(endpoint))) throw keyInvalid(ambientEndpointRefusal(`${backend} key "${name}"`));

@@ -5,10 +5,10 @@
 // allows them with PLUGIN_AMBIENT_CREDENTIALS=true; credential files only when listed in
 // PLUGIN_CREDENTIAL_FILES.
 import { operatorSetting } from '../../../goplugin/env';
-import { operatorAllows, readBoundedFile } from '../../../util/files';
+import { operatorAllows } from '../../../util/files';
 import { UserError } from '../../framework';
 import type { KmsConfig, ProviderName } from './types';
-import { ambientEndpointAllowed, ambientEndpointRefusal } from '../../../keys/operator';
+import { CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
 
 interface CredentialField { description: string; secret?: boolean }
 
@@ -73,7 +73,6 @@ export function parseCredentials(provider: ProviderName, raw: unknown): Record<s
   return out;
 }
 
-export const ambientAllowed = () => operatorSetting('PLUGIN_AMBIENT_CREDENTIALS') === 'true';
 const AMBIENT_REFUSED = 'and ambient credentials (environment, instance metadata, workload identity) are not allowed: the operator can allow them by registering the plugin with VAULT_PLUGIN_AMBIENT_CREDENTIALS=true';
 
 /** Check credentials are complete, or that the operator allows the SDK's default chain. */
@@ -87,7 +86,7 @@ export function checkCredentials(c: KmsConfig): void {
       break;
     case 'gcpckms':
       if (cr.service_account_file !== undefined && cr.service_account_json !== undefined) throw new UserError('credentials: give service_account_file or service_account_json, not both');
-      if (cr.service_account_file !== undefined && !operatorAllows(cr.service_account_file, operatorSetting('PLUGIN_CREDENTIAL_FILES'))) {
+      if (cr.service_account_file !== undefined && !operatorAllows(cr.service_account_file, operatorSetting(CREDENTIAL_FILES))) {
         throw new UserError('credentials.service_account_file: this path is not allowed by the operator (list credential files in VAULT_PLUGIN_CREDENTIAL_FILES at plugin registration, or give service_account_json)');
       }
       explicit = cr.service_account_file !== undefined || cr.service_account_json !== undefined;
@@ -99,7 +98,7 @@ export function checkCredentials(c: KmsConfig): void {
       explicit = cr.client_secret !== undefined;
       break;
   }
-  if (!explicit && !ambientAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
+  if (!explicit && !ambientCredentialsAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
   if (!explicit) {
     for (const e of [c.endpoint, c.authority_host, cr.endpoint]) if (e && !ambientEndpointAllowed(e)) throw new UserError(ambientEndpointRefusal(`kms "${c.name}"`));
   }
@@ -110,8 +109,11 @@ export async function gcpServiceAccount(c: KmsConfig): Promise<{ client_email: s
   checkCredentials(c);
   let text = c.credentials.service_account_json;
   if (c.credentials.service_account_file !== undefined) {
+    // The managed keys' reader: the path is resolved once, checked against the operator's
+    // list and that same file read (bounded, non-blocking), so a link re-pointed after the
+    // check above cannot redirect the read.
     try {
-      text = (await readBoundedFile(c.credentials.service_account_file, 'credentials.service_account_file')).toString('utf8');
+      text = (await readCredentialFile('credentials.service_account_file', c.credentials.service_account_file)).toString('utf8');
     } catch (e) {
       throw new UserError((e as Error).message);
     }
