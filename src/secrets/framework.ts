@@ -3,17 +3,13 @@
 // — and validation, defaults, `vault path-help` text and operation dispatch all come from
 // that one declaration.
 import type { Storage } from '../storage/storage';
+import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSeconds, type Field } from '../schema';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
-export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'strings' | 'object' | 'raw';
-
-export interface FieldDef {
-  type: FieldType;
-  description: string;
-  default?: unknown;
-  allowed?: readonly string[];
-  required?: boolean;
-}
+// Fields are declared in the plugin's one schema language (src/schema); re-exported here
+// under the names the engines import.
+export type { FieldType, Field as FieldDef } from '../schema';
+export { MAX_DURATION_SECONDS } from '../schema';
 
 /** What Vault's SystemView tells a mount (served back over the broker). */
 export interface SystemView {
@@ -28,7 +24,7 @@ export interface Request {
   /** Validated field values (defaults applied), including those captured from the path. */
   data: FieldData;
   /** The path's field declarations (batch items are validated by them too). */
-  fields?: Record<string, FieldDef>;
+  fields?: Record<string, Field>;
   storage: Storage;
   displayName: string;
   mountPoint: string;
@@ -49,7 +45,7 @@ export type Handler = (req: Request) => Promise<Response | undefined>;
 export interface PathDef {
   /** Regex source, anchored; named groups become fields. E.g. `keys/(?<name>[\w.-]+)`. */
   pattern: string;
-  fields: Record<string, FieldDef>;
+  fields: Record<string, Field>;
   operations: Partial<Record<Exclude<Operation, 'help'>, Handler>>;
   /** Does the object at this path exist (decides create vs update, as Vault's ACLs need)? */
   existence?: (req: Request) => Promise<boolean>;
@@ -62,41 +58,11 @@ export class UserError extends Error {
   constructor(message: string, readonly status = 400) { super(message); }
 }
 
-// Durations, as Vault's parseutil.ParseDurationSecond reads them: plain integer seconds, or
-// a Go duration string (units ns, us, µs, ms, s, m, h; decimals; segments like 2160h0m0s),
-// plus "d" for days as current Vault accepts. Results are whole seconds (truncated, as
-// Vault does), never negative, and no larger than Go's time.Duration can hold (~292
-// years): anything else — negative, NaN, Infinity, 1e308, a 400-digit string — is a 400,
-// so no caller ever computes a certificate time or a rotation from a non-finite number.
-const NS_PER: Record<string, bigint> = { ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
-const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h|d))+$/;
-const SEGMENT = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h|d)/g;
-const MAX_DURATION_NS = 9_223_372_036_854_775_807n;
-/** The largest duration any field accepts, in seconds. */
-export const MAX_DURATION_SECONDS = Number(MAX_DURATION_NS / 1_000_000_000n);
+const userError = (message: string) => new UserError(message);
 
+/** A duration field's value in whole seconds (the schema's one parser), or a 400. */
 export function parseDuration(v: unknown, name: string): number {
-  const bad = (why = 'invalid duration') => new UserError(`${name}: ${why} ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`);
-  const tooLong = () => bad(`must be between 0 and ${MAX_DURATION_SECONDS} seconds; got`);
-  if (typeof v === 'number') {
-    if (Number.isNaN(v)) throw bad();
-    if (!(v >= 0 && v <= MAX_DURATION_SECONDS)) throw tooLong();
-    return Math.floor(v);
-  }
-  if (typeof v !== 'string') throw bad();
-  const s = v.trim();
-  if (s === '') return 0;
-  let ns = 0n;
-  if (/^\d+$/.test(s)) ns = BigInt(s) * NS_PER.s;
-  else if (GO_DURATION.test(s)) {
-    for (const [, whole, frac = '', unit] of s.matchAll(SEGMENT)) {
-      const scale = 10n ** BigInt(frac.length);
-      ns += (BigInt(whole || '0') * scale + BigInt(frac || '0')) * NS_PER[unit] / scale;
-      if (ns > MAX_DURATION_NS) break;
-    }
-  } else throw bad();
-  if (ns > MAX_DURATION_NS) throw tooLong();
-  return Number(ns / NS_PER.s);
+  return parseDurationSeconds(v, name, userError);
 }
 
 /** Request data nested deeper than this is refused (a 400) before any handler reads it. */
@@ -124,41 +90,9 @@ export class FieldData {
   has(k: string): boolean { return this.set.has(k); }
 }
 
-/** One field's value, validated and converted per its declaration (also used for batch items). */
-export function coerce(name: string, f: FieldDef, v: unknown): unknown {
-  switch (f.type) {
-    case 'string': {
-      if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
-      if (typeof v !== 'string') throw new UserError(`${name}: expected a string`);
-      if (f.allowed && !f.allowed.includes(v)) throw new UserError(`${name}: must be one of ${f.allowed.join(', ')}; got ${JSON.stringify(v.slice(0, 40))}`);
-      return v;
-    }
-    case 'int': {
-      const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
-      if (!Number.isSafeInteger(n)) throw new UserError(`${name}: expected an integer`);
-      return n;
-    }
-    case 'bool':
-      if (typeof v === 'boolean') return v;
-      if (v === 'true' || v === '1' || v === 1) return true;
-      if (v === 'false' || v === '0' || v === 0) return false;
-      throw new UserError(`${name}: expected true or false`);
-    case 'duration':
-      return parseDuration(v, name);
-    case 'array':
-      if (Array.isArray(v)) return v;
-      if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
-      throw new UserError(`${name}: expected a list`);
-    case 'strings': // Vault's TypeCommaStringSlice: a list (or comma-separated string) of scalars, as strings
-      if (typeof v === 'string') return v.split(',').map((x) => x.trim()).filter(Boolean);
-      if (Array.isArray(v) && v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) return v.map(String);
-      throw new UserError(`${name}: expected a list of strings`);
-    case 'object':
-      if (v && typeof v === 'object' && !Array.isArray(v)) return v;
-      throw new UserError(`${name}: expected an object`);
-    case 'raw':
-      return v;
-  }
+/** One field's value, validated and converted per its declaration (also used for batch items), or a 400. */
+export function coerce(name: string, f: Field, v: unknown): unknown {
+  return coerceField(name, f, v, userError);
 }
 
 interface Compiled { def: PathDef; re: RegExp }
@@ -231,16 +165,18 @@ export class Router {
     if (depthExceeds(raw, MAX_DATA_DEPTH)) throw new UserError(`request data is nested more than ${MAX_DATA_DEPTH} levels deep`);
     const given = { ...raw, ...(hit.m.groups ?? {}) };
     for (const [k, v] of Object.entries(given)) {
-      const f = def.fields[k];
+      // Own properties only: a parameter named "constructor" or "__proto__" is unrecognized, not Object's.
+      const f = Object.hasOwn(def.fields, k) ? def.fields[k] : undefined;
       if (!f) { warnings.push(`Endpoint ignored these unrecognized parameters: [${k}]`); continue; }
       if (v === undefined || v === null) continue;
       values[k] = coerce(k, f, v);
       set.add(k);
     }
     if (operation !== 'help' && operation !== 'read' && operation !== 'list' && operation !== 'delete') {
-      for (const [k, f] of Object.entries(def.fields)) if (f.required && !set.has(k)) throw new UserError(`missing required field "${k}"`);
+      const missing = missingRequired(def.fields, set);
+      if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
-    for (const [k, f] of Object.entries(def.fields)) if (!set.has(k) && f.default !== undefined) values[k] = f.default;
+    applyDefaults(def.fields, values, set);
     return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set), fields: def.fields } };
   }
 
@@ -275,8 +211,7 @@ export class Router {
       return `${this.backendHelp}\n\n## PATHS\n\n` + this.paths.map((c) => `    ^${c.def.pattern}$\n        ${c.def.synopsis}`).join('\n\n') + '\n';
     }
     const d = hit.def;
-    const fields = Object.entries(d.fields).map(([k, f]) =>
-      `    ${k} (${f.type}${f.default !== undefined ? `, default: ${JSON.stringify(f.default)}` : ''}${f.required ? ', required' : ''})\n        ${f.description}${f.allowed ? ` One of: ${f.allowed.join(', ')}.` : ''}`).join('\n\n');
+    const fields = fieldHelp(d.fields);
     return `Request:        ${path}\nMatching Route: ^${d.pattern}$\n\n${d.synopsis}\n\n## OPERATIONS\n\n    ${Object.keys(d.operations).join(', ')}\n\n## PARAMETERS\n\n${fields || '    (none)'}\n\n## DESCRIPTION\n\n${d.description}\n`;
   }
 }
