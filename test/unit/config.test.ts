@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseConfig, parseDurationSeconds } from '../../src/database/config';
+import { parseConfig } from '../../src/database/config';
+import { parseDurationSeconds } from '../../src/schema';
 import { loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
 import { SqlDatabase } from '../../src/database/database';
 import { createLogger } from '../../src/goplugin/log';
@@ -33,11 +34,12 @@ describe('connection config', () => {
   it('reports unknown keys without failing (newer Vaults add fields)', () => {
     expect(parseConfig({ host: 'h', conection_url: 'typo' }).unknownKeys).toEqual(['conection_url']);
   });
-  it('parses Go durations', () => {
+  it('parses Go durations with the schema\'s one parser (whole seconds; milliseconds for connect_timeout)', () => {
     expect(parseDurationSeconds('1h2m3s', 'x')).toBe(3723);
-    expect(parseDurationSeconds('250ms', 'x')).toBe(0.25);
+    expect(parseDurationSeconds('1500ms', 'x')).toBe(1);
     expect(parseDurationSeconds(30, 'x')).toBe(30);
     expect(() => parseDurationSeconds('-1s', 'x')).toThrow();
+    expect(parse({ host: 'h', connect_timeout: '250ms' }).connectTimeoutMs).toBe(250);
   });
 });
 
