@@ -5,10 +5,12 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { newVersion } from '../transit/policy';
 import { UserError } from '../framework';
+import { NAME_PATTERN } from '../../schema';
 
 export const KEY_TYPES = ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
-export const NAME = '[A-Za-z0-9][A-Za-z0-9_.-]{0,127}';
+/** Key and KMS names: the plugin's one name rule. */
+export const NAME = NAME_PATTERN;
 
 export interface KeyVersion {
   creation_time: string;

@@ -7,27 +7,27 @@
 import { operatorSetting } from '../../../goplugin/env';
 import { operatorAllows } from '../../../util/files';
 import { UserError } from '../../framework';
+import { coerceField, secretValues, type Schema } from '../../../schema';
 import type { KmsConfig, ProviderName } from './types';
 import { CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
 
-interface CredentialField { description: string; secret?: boolean }
-
-export const CREDENTIALS: Record<ProviderName, Record<string, CredentialField>> = {
+/** The credential names of each provider, in the plugin's schema language (every one a string). */
+export const CREDENTIALS: Record<ProviderName, Schema> = {
   awskms: {
-    access_key: { description: 'AWS access key id' },
-    secret_key: { description: 'AWS secret access key', secret: true },
-    session_token: { description: 'AWS session token (temporary credentials)', secret: true },
-    endpoint: { description: 'KMS endpoint URL (VPC endpoints); same as the top-level endpoint field' },
+    access_key: { type: 'string', description: 'AWS access key id' },
+    secret_key: { type: 'string', description: 'AWS secret access key', secret: true },
+    session_token: { type: 'string', description: 'AWS session token (temporary credentials)', secret: true },
+    endpoint: { type: 'string', description: 'KMS endpoint URL (VPC endpoints); same as the top-level endpoint field' },
   },
   gcpckms: {
-    service_account_file: { description: 'path of a service-account key file; the path must be in the operator\'s PLUGIN_CREDENTIAL_FILES allowlist' },
-    service_account_json: { description: 'the service-account key JSON itself', secret: true },
+    service_account_file: { type: 'string', description: 'path of a service-account key file; the path must be in the operator\'s PLUGIN_CREDENTIAL_FILES allowlist' },
+    service_account_json: { type: 'string', description: 'the service-account key JSON itself', secret: true },
   },
   azurekeyvault: {
-    tenant_id: { description: 'Azure AD tenant id' },
-    client_id: { description: 'application (client) id' },
-    client_secret: { description: 'client secret', secret: true },
-    environment: { description: 'AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud' },
+    tenant_id: { type: 'string', description: 'Azure AD tenant id' },
+    client_id: { type: 'string', description: 'application (client) id' },
+    client_secret: { type: 'string', description: 'client secret', secret: true },
+    environment: { type: 'string', description: 'AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud' },
   },
 };
 
@@ -66,9 +66,9 @@ export function parseCredentials(provider: ProviderName, raw: unknown): Record<s
   const known = CREDENTIALS[provider];
   const out: Record<string, string> = {};
   for (const [k, v] of pairs) {
-    if (!(k in known)) throw new UserError(`credentials: unknown name "${k.slice(0, 40)}" for ${provider} (known: ${Object.keys(known).join(', ')})`);
-    if (typeof v !== 'string' || v === '') throw new UserError(`credentials.${k} must be a non-empty string`);
-    out[k] = v;
+    if (!Object.hasOwn(known, k)) throw new UserError(`credentials: unknown name "${k.slice(0, 40)}" for ${provider} (known: ${Object.keys(known).join(', ')})`);
+    if (v === undefined || v === null || v === '') throw new UserError(`credentials.${k} must be a non-empty string`);
+    out[k] = coerceField(`credentials.${k}`, known[k], v, (m) => new UserError(m)) as string;
   }
   return out;
 }
@@ -131,8 +131,7 @@ export async function gcpServiceAccount(c: KmsConfig): Promise<{ client_email: s
 
 /** Every secret credential value, for redacting provider errors. */
 export function secretsOf(c: KmsConfig): string[] {
-  const known = CREDENTIALS[c.provider];
-  return Object.entries(c.credentials).filter(([k, v]) => known[k]?.secret && v).map(([, v]) => v);
+  return secretValues(CREDENTIALS[c.provider], c.credentials);
 }
 
 /** kms/<name> as a read returns it: never the credentials. */
