@@ -4,4 +4,3 @@ export * from './duration';
 export * from './names';
 export * from './fields';
 export * from './docs';
-export * from './field-data';

@@ -3,13 +3,13 @@
 // — and validation, defaults, `vault path-help` text and operation dispatch all come from
 // that one declaration.
 import type { Storage } from '../storage/storage';
-import { FieldData, applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSeconds, type Field } from '../schema';
+import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSeconds, type Field } from '../schema';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 // Fields are declared in the plugin's one schema language (src/schema); re-exported here
 // under the names the engines import.
 export type { FieldType, Field as FieldDef } from '../schema';
-export { FieldData, MAX_DURATION_SECONDS } from '../schema';
+export { MAX_DURATION_SECONDS } from '../schema';
 
 /** What Vault's SystemView tells a mount (served back over the broker). */
 export interface SystemView {
@@ -78,6 +78,16 @@ function depthExceeds(root: unknown, max: number): boolean {
     for (const child of Object.values(v as object)) if (child && typeof child === 'object') stack.push([child, d + 1]);
   }
   return false;
+}
+
+export class FieldData {
+  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>) {}
+  get<T = unknown>(k: string): T { return this.values[k] as T; }
+  str(k: string): string { return (this.values[k] as string) ?? ''; }
+  int(k: string): number { return (this.values[k] as number) ?? 0; }
+  bool(k: string): boolean { return Boolean(this.values[k]); }
+  /** Was the field given in the request (not defaulted)? */
+  has(k: string): boolean { return this.set.has(k); }
 }
 
 /** One field's value, validated and converted per its declaration (also used for batch items), or a 400. */
@@ -167,7 +177,7 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(def.fields, values, set), fields: def.fields } };
+    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set), fields: def.fields } };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {

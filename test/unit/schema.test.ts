@@ -108,14 +108,6 @@ describe('one coercion per type', () => {
   });
 });
 
-describe('schema-bound field access', () => {
-  it('a handler reads only the fields its path declares (an undeclared read was undefined before)', async () => {
-    const router = new Router([{ pattern: 'p', fields: { a: { type: 'string', description: '' } }, synopsis: '', description: '', operations: { update: async (r) => ({ data: { a: r.data.str('a'), b: r.data.str('b') } }) } }], '');
-    const ctx = { storage: new MemoryStorage(), displayName: 't', mountPoint: 'm/' };
-    await expect(router.handle('update', 'p', { a: 'x' }, ctx)).rejects.toThrow('field "b" is not declared by this path');
-  });
-});
-
 describe('declarations drive defaults, docs and names', () => {
   it('defaults come from the declaration and show in the generated table', () => {
     expect(key({}).common).toEqual({ allowGenerate: false, allowReplace: false, allowStore: false, anyMount: false, usages: ['sign', 'verify', 'encrypt', 'decrypt', 'random'] });

@@ -39,10 +39,9 @@ async function caKey(r: Request, managed: ManagedKeys): Promise<{ key: StoredCa[
   return { key, pkcs8: g.pkcs8, publicKey: (await signerFor(key, (n) => managed.byName(n))).publicKey, kind: g.type as 'ec' | 'rsa' };
 }
 
-/** `names` defaults to the request's alt_names/ip_sans, read only on paths that declare them. */
-function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType, names = { dnsNames: r.data.get<string[]>('alt_names'), ips: r.data.get<string[]>('ip_sans') }) {
+function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType) {
   return {
-    commonName: r.data.str('common_name'), ...names,
+    commonName: r.data.str('common_name'), dnsNames: r.data.get<string[]>('alt_names'), ips: r.data.get<string[]>('ip_sans'),
     organization: r.data.get<string[]>('organization'), ou: r.data.get<string[]>('ou'), ttlSeconds: r.data.int('ttl'),
     isCa: true, maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
     serverAuth: false, clientAuth: false, publicKey, leafKeyKind: kind,
@@ -97,7 +96,7 @@ export function rootPaths(managed: ManagedKeys): PathDef[] {
           const signer = await signerFor(ca.key, m);
           const caCert = new X.X509Certificate(ca.certificate);
           const cn = r.data.str('common_name') || csr.cn || 'intermediate';
-          const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type, { dnsNames: [], ips: [] }), commonName: cn }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
+          const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [] }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
           await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
           return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial } };
         },
