@@ -7,6 +7,7 @@ import { KeyError, isKeyError, openManagedKey, selfTest, type ManagedKey } from 
 import { getJson, putJson, type Storage } from '../storage/storage';
 import { UserError, type FieldDef, type PathDef } from './framework';
 
+import { nameGroup } from '../schema';
 const TYPES = Object.keys(BACKEND_FIELDS).join('|');
 const PREFIX = 'managed-keys/';
 const storageKey = (type: string, name: string) => `${PREFIX}${type}/${name}`;
@@ -82,7 +83,7 @@ export class ManagedKeys {
 
   paths(): PathDef[] {
     const fields = allFields();
-    const name = `(?<type>${TYPES})/(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})`;
+    const name = `(?<type>${TYPES})/${nameGroup()}`;
     return [
       {
         pattern: `managed-keys/${name}`,

@@ -11,7 +11,8 @@ import { OUTPUT_FIELDS, URI_SANS_FIELD, checkUris, formatIssued, leafProfile, re
 import { withDefaults } from './role-fields';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
 
-const ROLE = '(?<role>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup } from '../../schema';
+const ROLE = nameGroup('role');
 const fields = {
   role: { type: 'string', description: 'Role name.' },
   common_name: { type: 'string', description: 'CN of the certificate.' },

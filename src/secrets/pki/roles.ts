@@ -5,7 +5,8 @@ import type { Role } from './certificates';
 import { roleKeyBits, type RoleKeyType } from './keys';
 import { ROLE_EXTRA_FIELDS, roleExtras, roleView } from './role-fields';
 
-const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup } from '../../schema';
+const NAME = nameGroup();
 export const roleKey = (n: string) => `pki/roles/${n}`;
 export const loadRole = (s: Storage, n: string) => getJson<Role>(s, roleKey(n));
 

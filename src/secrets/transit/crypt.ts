@@ -5,7 +5,8 @@ import { b64, decrypt, encrypt, versionIn } from './policy';
 import { newPolicy } from './keys';
 import { batch, optInt, type Transit } from './context';
 
-const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup } from '../../schema';
+const NAME = nameGroup();
 const common = {
   name: { type: 'string', description: 'Name of the key.' },
   context: { type: 'string', description: 'Base64 context for key derivation (derived keys only).' },

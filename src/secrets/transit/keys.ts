@@ -3,7 +3,8 @@ import { UserError, type PathDef } from '../framework';
 import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, versionKeyName, type Policy } from './policy';
 import type { Transit } from './context';
 
-const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup } from '../../schema';
+const NAME = nameGroup();
 
 export function describePolicy(p: Policy): Record<string, unknown> {
   const keys: Record<string, unknown> = {};

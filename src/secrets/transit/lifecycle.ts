@@ -7,7 +7,8 @@ import { UserError, type PathDef } from '../framework';
 import { KEY_TYPES, canEncrypt, canSign, isSymmetric, privateKeyOf, type KeyVersion, type Policy } from './policy';
 import type { Transit } from './context';
 
-const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup, isName } from '../../schema';
+const NAME = nameGroup();
 const EXPORT_TYPES = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'] as const;
 const CACHE_KEY = 'config/cache';
 const CACHE_NOTE = 'the cache size is recorded for compatibility; this plugin caches keys as they are used, whatever the size';
@@ -106,7 +107,7 @@ export function lifecyclePaths(t: Transit): PathDef[] {
           try { parsed = JSON.parse(Buffer.from(r.data.str('backup'), 'base64').toString('utf8')); } catch { throw new UserError('invalid backup: not base64 JSON'); }
           const p = checkBackup(parsed);
           const name = r.data.str('name') || p.name;
-          if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(String(name))) throw new UserError('invalid key name in backup');
+          if (!isName(String(name))) throw new UserError('invalid key name in backup');
           await t.policies.update(name, async (existing) => {
             if (existing && !r.data.bool('force')) throw new UserError(`key "${name}" already exists`);
             return { policy: { ...p, name, restore_info: { time: new Date().toISOString(), version: p.latest_version } }, result: undefined };

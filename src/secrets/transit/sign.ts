@@ -3,7 +3,8 @@ import { UserError, type PathDef } from '../framework';
 import { b64, hmac, sign, verify, verifyHmac, versionIn } from './policy';
 import { batch, optInt, type Transit } from './context';
 
-const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
+import { nameGroup } from '../../schema';
+const NAME = nameGroup();
 const HASHES = ['sha2-224', 'sha2-256', 'sha2-384', 'sha2-512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512', 'none'] as const;
 const signFields = {
   name: { type: 'string', description: 'Name of the key.' },
