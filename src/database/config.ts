@@ -5,9 +5,6 @@ import { invalid } from './errors';
 import { UsernameTemplate, DEFAULT_USERNAME_TEMPLATE } from './template';
 import { parseFields, type Field } from '../schema';
 
-/** @deprecated the plugin's one field declaration type; kept for importers of the old name. */
-export type FieldSpec = Field;
-
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export type SslMode = (typeof SSL_MODES)[number];
 
