@@ -382,6 +382,28 @@ describe('multiplexed instances', () => {
   });
 });
 
+/**
+ * Runs `body` while another session holds table lock_target in ACCESS EXCLUSIVE mode; that
+ * session commits (releasing the lock) after `releaseMs`, and is rolled back and closed after.
+ */
+async function whileLocked(releaseMs: number, body: () => Promise<void>): Promise<void> {
+  await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
+  const { Client } = await import('pg');
+  const info = pgInfo();
+  const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+  await h.connect();
+  let release: NodeJS.Timeout | undefined;
+  try {
+    await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
+    release = setTimeout(() => { void h.query('COMMIT'); }, releaseMs);
+    await body();
+  } finally {
+    clearTimeout(release);
+    await h.query('ROLLBACK').catch(() => undefined);
+    await h.end();
+  }
+}
+
 describe('transactions are pinned and bounded (security review, items 2 and 6)', () => {
   const countLike = (prefix: string) => admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number);
 
@@ -417,25 +439,14 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
   });
 
   it('a statement waiting on a lock another connection holds is cancelled at the deadline; nothing commits', async () => {
-    await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
-    const { Client } = await import('pg');
-    const info = pgInfo();
-    const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
-    await h.connect();
-    try {
-      await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
-      const release = setTimeout(() => { void h.query('COMMIT'); }, 1300);
+    await whileLocked(1300, async () => {
       const t = Date.now();
       const err = await newUser(db, { displayName: 'lockwait', statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'], deadline: Date.now() + 1000 }).catch((e) => e);
       expect(Date.now() - t).toBeLessThan(1250);
       expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
       await new Promise((r) => setTimeout(r, 900));
-      clearTimeout(release);
       expect(await countLike('v-lockwait-')).toBe(0);
-    } finally {
-      await h.query('ROLLBACK').catch(() => undefined);
-      await h.end();
-    }
+    });
   });
 
   it('where the server cannot cancel a statement, the deadline guard before COMMIT still keeps it from committing', async () => {
@@ -493,24 +504,13 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       });
 
     it('with a gRPC deadline: multi-statement lock waits past it commit nothing', async () => {
-      await admin((c) => c.query('CREATE TABLE IF NOT EXISTS lock_target (x int)'));
-      const { Client } = await import('pg');
-      const info = pgInfo();
-      const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
-      await h.connect();
-      try {
-        // Each statement alone fits in the deadline (the lock is released after 1.2 s); together they do not.
-        await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
-        const release = setTimeout(() => { void h.query('COMMIT'); }, 1200);
+      // Each statement alone fits in the deadline (the lock is released after 1.2 s); together they do not.
+      await whileLocked(1200, async () => {
         const err = await call('grpcdl', [...CREATE, 'SELECT pg_sleep(0.7);', 'LOCK TABLE lock_target IN SHARE MODE;'], { deadline: Date.now() + 1000 });
         expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
         await new Promise((r) => setTimeout(r, 1000));
-        clearTimeout(release);
         expect(await countLike('v-grpcdl-')).toBe(0);
-      } finally {
-        await h.query('ROLLBACK').catch(() => undefined);
-        await h.end();
-      }
+      });
     });
 
     it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {
