@@ -3,6 +3,7 @@
 // — and validation, defaults, `vault path-help` text and operation dispatch all come from
 // that one declaration.
 import type { Storage } from '../storage/storage';
+import type { LeasedSecret } from './lease';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'strings' | 'object' | 'raw';
@@ -37,6 +38,8 @@ export interface Request {
 export interface Response {
   data?: Record<string, unknown>;
   warnings?: string[];
+  /** A secret Vault keeps a lease for (see lease.ts). */
+  secret?: LeasedSecret;
 }
 
 /** A response Vault writes raw to HTTP (certificates, CRLs), as its own PKI does. */
@@ -59,7 +62,17 @@ export interface PathDef {
 
 /** A request error Vault shows as an HTTP status with this message. */
 export class UserError extends Error {
-  constructor(message: string, readonly status = 400) { super(message); }
+  constructor(message: string, readonly status = 400, options?: ErrorOptions) { super(message, options); }
+}
+
+/** No path of the mount matches (Vault's logical.ErrUnsupportedPath). */
+export class UnsupportedPathError extends UserError {
+  constructor() { super('unsupported path', 404); }
+}
+
+/** The path (or secret type) does not do this operation (Vault's logical.ErrUnsupportedOperation). */
+export class UnsupportedOperationError extends UserError {
+  constructor() { super('unsupported operation', 405); }
 }
 
 // Durations, as Vault's parseutil.ParseDurationSecond reads them: plain integer seconds, or

@@ -13,21 +13,29 @@ import { Broker } from '../goplugin/broker';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
-import { UserError, type Operation, type Response } from './framework';
-import { ENGINES, SPECIAL_PATHS, SecretsBackend, type Engine } from './backend';
+import { UserError, type Response } from './framework';
+import { SecretsBackend, type BackendOperation } from './backend';
+import type { Engine } from './engine';
+import { DEFAULT_ENGINE, engineNamed, engineNames, mountSpecialPaths } from './engines';
+import type { LeasedSecret } from './lease';
 
-const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
+const OPERATIONS = new Set<string>(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback', 'renew', 'revoke'] satisfies BackendOperation[]);
 /** Request data nested deeper than this is refused (a 400) before it is parsed. */
 export const MAX_DATA_DEPTH = 64;
 // What Vault learns of the plugin, the same in metadata mode and in service: a logical
 // (secrets) backend, and the special paths of the engine the mount chose in Setup.
 const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
-/** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, transit's (no unauthenticated path). */
+/** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, the default engine's (no unauthenticated path). */
 const specialPathsHandler = (engineOf: (call: grpc.ServerUnaryCall<unknown, unknown>) => Engine | undefined) =>
-  (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: SPECIAL_PATHS[engineOf(call) ?? 'transit'] });
+  (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+    cb(null, { paths: mountSpecialPaths(engineOf(call) ?? engineNamed(DEFAULT_ENGINE)!) });
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
-interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string }
+/** Vault's pb.LeaseOptions: durations are Go's time.Duration (nanoseconds), int64 decoded as decimal strings. */
+interface PbLeaseOptions { TTL?: string | number; MaxTTL?: string | number; renewable?: boolean; increment?: string | number; issue_time?: { seconds?: string | number; nanos?: number } | null }
+/** Vault's pb.Secret: internal data as a JSON object. */
+interface PbSecret { lease_options?: PbLeaseOptions | null; internal_data?: string; lease_id?: string }
+interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string; secret?: PbSecret | null }
 interface Mount { backend: SecretsBackend; storage: Storage; channel: grpc.Channel }
 
 function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: boolean): string {
@@ -50,7 +58,42 @@ export function toReply(res: Response | undefined, e?: unknown): { response?: ob
   if (e) return { err: { err_type: ERR_INTERNAL, err_msg: redact(`internal error: ${(e as Error).message ?? e}`), err_code: 500 } };
   if (!res) return {};
   // A response without data (warnings only) is JSON null: Vault's SDK refuses an empty string (a 500).
-  return { response: { data: res.data ? JSON.stringify(res.data) : 'null', warnings: res.warnings ?? [] } };
+  const response = { data: res.data ? JSON.stringify(res.data) : 'null', warnings: res.warnings ?? [] };
+  return { response: res.secret ? { ...response, secret: toPbSecret(res.secret) } : response };
+}
+
+const NS_PER_SECOND = 1_000_000_000n;
+const nanoseconds = (seconds: number | undefined): string => String(BigInt(Math.max(0, Math.floor(seconds ?? 0))) * NS_PER_SECOND);
+
+/** A leased secret as Vault's pb.Secret (Vault starts the lease; the lease id is its own). */
+export function toPbSecret(s: LeasedSecret): PbSecret {
+  return {
+    lease_options: { TTL: nanoseconds(s.ttl), MaxTTL: nanoseconds(s.maxTtl), renewable: s.renewable, increment: nanoseconds(s.increment) },
+    internal_data: JSON.stringify(s.internal),
+    lease_id: s.leaseId ?? '',
+  };
+}
+
+/** The secret Vault sends with renew and revoke; undefined if it sent none. Unreadable internal data is a 400. */
+export function fromPbSecret(s: PbSecret | null | undefined): LeasedSecret | undefined {
+  if (!s) return undefined;
+  let internal: unknown = {};
+  if (s.internal_data) {
+    if (jsonNestedDeeperThan(s.internal_data, MAX_DATA_DEPTH)) throw new UserError(`secret internal data is nested deeper than ${MAX_DATA_DEPTH} levels`);
+    try {
+      internal = JSON.parse(s.internal_data);
+    } catch (e) {
+      throw new UserError('secret internal data is not JSON', 400, { cause: e });
+    }
+  }
+  if (!internal || typeof internal !== 'object' || Array.isArray(internal)) internal = {};
+  const o = s.lease_options ?? {};
+  const issued = o.issue_time?.seconds !== undefined ? Number(o.issue_time.seconds) * 1000 : undefined;
+  return {
+    internal: internal as Record<string, unknown>,
+    ttl: ttlSeconds(o.TTL), maxTtl: ttlSeconds(o.MaxTTL), increment: ttlSeconds(o.increment), renewable: Boolean(o.renewable),
+    leaseId: s.lease_id ?? '', issueTime: issued && Number.isFinite(issued) ? issued : undefined,
+  };
 }
 
 /** toReply, where building the reply itself may fail (e.g. JSON.stringify of a cyclic or too deep value): then an error reply. */
@@ -92,8 +135,9 @@ export function ttlSeconds(ns: string | number | null | undefined): number {
 }
 
 function validEngine(config: Record<string, string> | undefined): { engine: Engine } | { err: string } {
-  const engine = (config?.engine ?? 'transit') as Engine;
-  return ENGINES.includes(engine) ? { engine } : { err: `unknown engine "${String(engine).slice(0, 40)}": mount with -options=engine=transit or engine=pki` };
+  const name = config?.engine ?? DEFAULT_ENGINE;
+  const engine = engineNamed(name);
+  return engine ? { engine } : { err: `unknown engine "${String(name).slice(0, 40)}": mount with -options=engine=${engineNames().join(', engine=')}` };
 }
 
 /**
@@ -151,7 +195,7 @@ function register(multiplexed: boolean) {
         const parsed = JSON.parse(req.data);
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) data = parsed;
       }
-      return { op: String(req.operation ?? ''), path: String(req.path ?? ''), data };
+      return { op: String(req.operation ?? ''), path: String(req.path ?? ''), data, secret: fromPbSecret(req.secret) };
     };
 
     server.addService(serviceDef('pb.Backend'), {
@@ -201,8 +245,8 @@ function register(multiplexed: boolean) {
         const run = async () => {
           if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
           const m = mountOf(multiplexId(call, multiplexed));
-          return withRequestSignal(cancelled, () => m.backend.handle(args.op as Operation | 'rollback', args.path, args.data, {
-            displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '',
+          return withRequestSignal(cancelled, () => m.backend.handle(args.op as BackendOperation, args.path, args.data, {
+            displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '', secret: args.secret,
           }));
         };
         run().then((res) => { release(); cb(null, safeReply(() => toReply(res))); }, (e) => {
