@@ -12,6 +12,7 @@ import { clientCtor, serviceDef } from '../goplugin/protos';
 import { Broker } from '../goplugin/broker';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
+import { addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
 import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
 import { UserError, type Response } from './framework';
 import { SecretsBackend, type BackendOperation } from './backend';
@@ -26,9 +27,8 @@ export const MAX_DATA_DEPTH = 64;
 // (secrets) backend, and the special paths of the engine the mount chose in Setup.
 const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
 /** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, the default engine's (no unauthenticated path). */
-const specialPathsHandler = (engineOf: (call: grpc.ServerUnaryCall<unknown, unknown>) => Engine | undefined) =>
-  (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
-    cb(null, { paths: mountSpecialPaths(engineOf(call) ?? engineNamed(DEFAULT_ENGINE)!) });
+const specialPathsHandler = (multiplexed: boolean, engineOf: (mountId: string) => Engine | undefined) =>
+  perMount(multiplexed, (id, _call, cb) => cb(null, { paths: mountSpecialPaths(engineOf(id) ?? engineNamed(DEFAULT_ENGINE)!) }));
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
 /** Vault's pb.LeaseOptions: durations are Go's time.Duration (nanoseconds), int64 decoded as decimal strings. */
@@ -38,10 +38,17 @@ interface PbSecret { lease_options?: PbLeaseOptions | null; internal_data?: stri
 interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string; secret?: PbSecret | null }
 interface Mount { backend: SecretsBackend; storage: Storage; channel: grpc.Channel }
 
-function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: boolean): string {
-  if (!multiplexed) return '';
-  const v = call.metadata.get('multiplex_id');
-  return typeof v[0] === 'string' ? v[0] : '';
+/**
+ * A handler of one mount's call, given the mount's id by the runtime's one multiplexing
+ * rule (goplugin/multiplex.ts); a multiplexed call that names no mount is refused with
+ * InvalidArgument, as Vault's own backend server refuses it.
+ */
+function perMount<Req>(multiplexed: boolean, fn: (mountId: string, call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void): grpc.handleUnaryCall<Req, unknown> {
+  return (call, cb) => {
+    const m = multiplexIdOf(call.metadata, multiplexed);
+    if ('error' in m) cb({ code: grpc.status.INVALID_ARGUMENT, details: m.error });
+    else fn(m.id, call, cb);
+  };
 }
 
 /** A framework response, or an error, as Vault's pb.Response / pb.ProtoError. */
@@ -147,7 +154,7 @@ function validEngine(config: Record<string, string> | undefined): { engine: Engi
  * so Setup only checks the configuration (no broker dial, no storage: Vault's own plugins
  * would dial the no-op storage it serves then) and every other call is refused.
  */
-function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
+function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext, multiplexed: boolean): void {
   const log = ctx.log;
   const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
     log.warn('refused in metadata mode', { rpc });
@@ -160,15 +167,14 @@ function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
   };
   // The engine each Setup chose, by mount (multiplex id; '' when not multiplexed).
   const engines = new Map<string, Engine>();
-  const mountId = (call: grpc.ServerUnaryCall<unknown, unknown>) => multiplexId(call, true);
   server.addService(serviceDef('pb.Backend'), {
-    Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
+    Setup: served('Setup', perMount<{ Config?: Record<string, string> }>(multiplexed, (id, call, cb) => {
       const v = validEngine(call.request.Config);
-      if ('engine' in v) engines.set(mountId(call as grpc.ServerUnaryCall<unknown, unknown>), v.engine);
+      if ('engine' in v) engines.set(id, v.engine);
       cb(null, { err: 'err' in v ? v.err : '' });
-    }),
+    })),
     Type: served('Type', typeHandler),
-    SpecialPaths: served('SpecialPaths', specialPathsHandler((call) => engines.get(mountId(call)))),
+    SpecialPaths: served('SpecialPaths', specialPathsHandler(multiplexed, (id) => engines.get(id))),
     Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
     Initialize: refuse('Initialize'),
     InvalidateKey: refuse('InvalidateKey'),
@@ -199,8 +205,7 @@ function register(multiplexed: boolean) {
     };
 
     server.addService(serviceDef('pb.Backend'), {
-      Setup: (call: grpc.ServerUnaryCall<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const id = multiplexId(call, multiplexed);
+      Setup: perMount<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }>(multiplexed, (id, call, cb) => {
         const v = validEngine(call.request.Config);
         if ('err' in v) {
           cb(null, { err: v.err });
@@ -219,21 +224,20 @@ function register(multiplexed: boolean) {
           mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
           cb(null, { err: '' });
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
-      },
+      }),
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
       Type: typeHandler,
-      SpecialPaths: specialPathsHandler((call) => mounts.get(multiplexId(call, multiplexed))?.backend.engine),
-      Cleanup: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const id = multiplexId(call, multiplexed);
+      SpecialPaths: specialPathsHandler(multiplexed, (id) => mounts.get(id)?.backend.engine),
+      Cleanup: perMount(multiplexed, (id, _call, cb) => {
         const m = mounts.get(id);
         mounts.delete(id);
         void Promise.resolve(m?.backend.cleanup()).finally(() => { m?.channel.close(); cb(null, {}); });
-      },
-      InvalidateKey: (call: grpc.ServerUnaryCall<{ key: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        mounts.get(multiplexId(call, multiplexed))?.backend.invalidate(call.request.key);
+      }),
+      InvalidateKey: perMount<{ key: string }>(multiplexed, (id, call, cb) => {
+        mounts.get(id)?.backend.invalidate(call.request.key);
         cb(null, {});
-      },
-      HandleRequest: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      }),
+      HandleRequest: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
         let args: ReturnType<typeof requestArgs>;
         try {
           args = requestArgs(call.request.request ?? {});
@@ -244,7 +248,7 @@ function register(multiplexed: boolean) {
         const { signal: cancelled, release } = cancellation(call);
         const run = async () => {
           if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
-          const m = mountOf(multiplexId(call, multiplexed));
+          const m = mountOf(id);
           return withRequestSignal(cancelled, () => m.backend.handle(args.op as BackendOperation, args.path, args.data, {
             displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '', secret: args.secret,
           }));
@@ -255,15 +259,15 @@ function register(multiplexed: boolean) {
           else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
           cb(null, safeReply(() => toReply(undefined, e)));
         });
-      },
-      HandleExistenceCheck: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      }),
+      HandleExistenceCheck: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
         const path = String(call.request.request?.path ?? '');
         const { signal: cancelled, release } = cancellation(call);
-        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(multiplexId(call, multiplexed)).backend.exists(path))).finally(release).then(
+        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(id).backend.exists(path))).finally(release).then(
           (r) => cb(null, { check_found: r.found, exists: r.exists }),
           (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
         );
-      },
+      }),
     });
   };
 }
@@ -281,11 +285,9 @@ export function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): { si
 
 export function backendVersions(): VersionedServices {
   const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
-    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx);
+    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx, multiplexed);
     else register(multiplexed)(server, ctx);
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
-    });
+    addMultiplexingSupport(server, multiplexed);
   };
   return { 4: role(false), 5: role(true) };
 }

@@ -29,9 +29,9 @@ interface HostOpts {
 }
 
 /** Start the secrets role as Vault would (AutoMTLS, or plain gRPC in metadata mode) and play Vault's side. */
-async function vault(metadataMode: boolean) {
+async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiplexId?: string } = { version: 4 }) {
   const host: PluginIdentity = await generateIdentity();
-  const env: LaunchEnv = { role: 'backend', clientVersions: [4], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
+  const env: LaunchEnv = { role: 'backend', clientVersions: [protocol.version], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
   let line = '';
   const plugin = await serve({ env, log, versions: backendVersions(), writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
   cleanups.push(() => plugin.shutdown('test end'));
@@ -83,7 +83,9 @@ async function vault(metadataMode: boolean) {
   };
   const call = <T = Any>(method: string, req: unknown, callOpts: grpc.CallOptions = { deadline: Date.now() + 10_000 }): Promise<T> & { cancel(): void } => {
     let handle!: grpc.ClientUnaryCall;
-    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, new grpc.Metadata(), callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
+    const md = new grpc.Metadata();
+    if (protocol.multiplexId !== undefined) md.set('multiplex_id', protocol.multiplexId);
+    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, md, callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
     return Object.assign(p, { cancel: () => handle.cancel() });
   };
   const request = (operation: string, path: string, data: unknown, callOpts?: grpc.CallOptions) =>
@@ -285,5 +287,30 @@ describe('an engine added as one folder and one registry line', () => {
     expect(seen.invalidated).toEqual([...before.invalidated, 'tokens/x']);
     await v.call('Cleanup', {});
     expect(seen.cleanups).toBe(before.cleanups + 1);
+  });
+});
+
+describe('the multiplex id (one rule for both roles, goplugin/multiplex.ts)', () => {
+  for (const metadataMode of [false, true]) {
+    it(`a multiplexed call naming no mount is refused, as Vault's own servers refuse it${metadataMode ? ' (metadata mode)' : ''}`, async () => {
+      const v = await vault(metadataMode, { version: 5 });
+      for (const [m, req] of [['Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' }], ['SpecialPaths', {}]] as const) {
+        await expect(v.call(m, req), m).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/no multiplex_id/) });
+      }
+      expect(v.storageCalls).toEqual([]);
+    });
+  }
+
+  it('a multiplexed mount is found by its id', async () => {
+    const v = await vault(false, { version: 5, multiplexId: 'mount-a' });
+    expect(await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.call('SpecialPaths', {})).paths.unauthenticated).toContain('ca/pem');
+    await expect(vault(false, { version: 5, multiplexId: '' }).then((w) => w.call('SpecialPaths', {}))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/empty multiplex_id/) });
+  });
+
+  it('version 4 (Vault 1.8, never multiplexed) serves its one mount, with no id (every other test here) or any id', async () => {
+    const v = await vault(false, { version: 4, multiplexId: 'ignored' });
+    expect(await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
+    expect(body(await v.request('update', 'keys/k', {}))).toMatchObject({ name: 'k', type: 'aes256-gcm96' });
   });
 });

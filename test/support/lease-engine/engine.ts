@@ -2,6 +2,7 @@
 // It is added as any engine is, this folder plus one registry line (registerEngine in
 // the test), and exercises every part of the Engine interface through the real binding.
 import type { Engine } from '../../../src/secrets/engine';
+import type { PathDef } from '../../../src/secrets/framework';
 import { UserError } from '../../../src/secrets/framework';
 import { secretResponse, type SecretType } from '../../../src/secrets/lease';
 
@@ -29,28 +30,29 @@ export const leaseEngine: Engine = {
   name: 'toy-lease',
   help: 'A test engine that leases tokens.',
   specialPaths: { root: [], unauthenticated: ['public'], local_storage: [], seal_wrap_storage: ['tokens/'] },
-  create({ storage }) {
+  create() {
+    const paths: PathDef[] = [{
+      pattern: 'creds/(?<name>\\w+)',
+      fields: { name: { type: 'string', description: 'token name' } },
+      operations: {
+        read: async (req) => {
+          const id = `${req.data.str('name')}-${Math.random().toString(36).slice(2, 10)}`;
+          await req.storage.put(`tokens/${id}`, Buffer.from('{}'));
+          return secretResponse(token, { token: `t.${id}` }, { id });
+        },
+      },
+      synopsis: 'Issue a leased token.',
+      description: 'Issue a leased token.',
+    }, {
+      pattern: 'once',
+      fields: {},
+      operations: { read: async () => secretResponse(once, { value: 1 }) },
+      synopsis: 'A lease that cannot be renewed.',
+      description: 'A lease that cannot be renewed.',
+    }];
     return {
       secrets: [token, once],
-      paths: [{
-        pattern: 'creds/(?<name>\\w+)',
-        fields: { name: { type: 'string', description: 'token name' } },
-        operations: {
-          read: async (req) => {
-            const id = `${req.data.str('name')}-${Math.random().toString(36).slice(2, 10)}`;
-            await req.storage.put(`tokens/${id}`, Buffer.from('{}'));
-            return secretResponse(token, { token: `t.${id}` }, { id });
-          },
-        },
-        synopsis: 'Issue a leased token.',
-        description: 'Issue a leased token.',
-      }, {
-        pattern: 'once',
-        fields: {},
-        operations: { read: async () => secretResponse(once, { value: 1 }) },
-        synopsis: 'A lease that cannot be renewed.',
-        description: 'A lease that cannot be renewed.',
-      }],
+      paths,
       periodic: async () => { seen.periodic++; },
       invalidate: (key) => { seen.invalidated.push(key); },
       cleanup: async () => { seen.cleanups++; },
