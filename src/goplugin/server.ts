@@ -59,7 +59,7 @@ async function bindInRange(server: grpc.Server, creds: grpc.ServerCredentials, m
       lastErr = e as Error;
     }
   }
-  throw new Error(`no free port in ${min}-${max}: ${lastErr?.message ?? 'unknown'}`);
+  throw new Error(`no free port in ${min}-${max}: ${lastErr?.message ?? 'unknown'}`, { cause: lastErr });
 }
 
 type ServerTls = BrokerTls & { mode: 'AutoMTLS' | 'wrapping token'; handshakeCert?: string };

@@ -236,7 +236,7 @@ export class Router {
   }
 
   private routeMatched(hit: ReturnType<Router['match']>, operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
-    if (!hit) throw new UserError(`unsupported path`, 404);
+    if (!hit) throw new UnsupportedPathError();
     const { def } = hit.c;
     const values: Record<string, unknown> = {};
     const set = new Set<string>();
@@ -262,7 +262,7 @@ export class Router {
     const { def, req, warnings } = this.route(operation, path, raw, ctx);
     // Vault sends "create" only after an existence check said no; a path without one gets "update".
     const fn = def.operations[operation] ?? (operation === 'create' ? def.operations.update : operation === 'update' ? def.operations.create : undefined);
-    if (!fn) throw new UserError(`unsupported operation`, 405);
+    if (!fn) throw new UnsupportedOperationError();
     const res = await fn(req);
     if (res && warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings];
     return res;

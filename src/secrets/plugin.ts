@@ -14,7 +14,7 @@ import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
 import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
-import { UserError, type Response } from './framework';
+import { UnsupportedOperationError, UnsupportedPathError, UserError, type Response } from './framework';
 import { SecretsBackend, type BackendOperation } from './backend';
 import type { Engine } from './engine';
 import { DEFAULT_ENGINE, engineNamed, engineNames, mountSpecialPaths } from './engines';
@@ -53,9 +53,10 @@ function perMount<Req>(multiplexed: boolean, fn: (mountId: string, call: grpc.Se
 
 /** A framework response, or an error, as Vault's pb.Response / pb.ProtoError. */
 export function toReply(res: Response | undefined, e?: unknown): { response?: object; err?: object } {
+  // Vault's own error types for a path or operation the mount does not have, by the error's class (never its text).
+  if (e instanceof UnsupportedPathError) return { err: { err_type: ERR_UNSUPPORTED_PATH, err_msg: e.message, err_code: 0 } };
+  if (e instanceof UnsupportedOperationError) return { err: { err_type: ERR_UNSUPPORTED_OPERATION, err_msg: e.message, err_code: 0 } };
   if (e instanceof UserError) {
-    if (e.status === 404 && e.message === 'unsupported path') return { err: { err_type: ERR_UNSUPPORTED_PATH, err_msg: 'unsupported path', err_code: 0 } };
-    if (e.status === 405) return { err: { err_type: ERR_UNSUPPORTED_OPERATION, err_msg: 'unsupported operation', err_code: 0 } };
     if (e.status === 400) {
       // Vault's convention: a response with data.error is sent as HTTP 400 with that message.
       return { response: { data: JSON.stringify({ error: redact(e.message) }), warnings: [] } };
@@ -108,7 +109,7 @@ function safeReply(build: () => { response?: object; err?: object }): { response
   try {
     return build();
   } catch (e) {
-    return toReply(undefined, new Error(`the response could not be encoded: ${(e as Error).message}`));
+    return toReply(undefined, new Error(`the response could not be encoded: ${(e as Error).message}`, { cause: e }));
   }
 }
 
@@ -242,12 +243,12 @@ function register(multiplexed: boolean) {
         try {
           args = requestArgs(call.request.request ?? {});
         } catch (e) {
-          cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object')));
+          cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object', 400, { cause: e })));
           return;
         }
         const { signal: cancelled, release } = cancellation(call);
         const run = async () => {
-          if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
+          if (!OPERATIONS.has(args.op)) throw new UnsupportedOperationError();
           const m = mountOf(id);
           return withRequestSignal(cancelled, () => m.backend.handle(args.op as BackendOperation, args.path, args.data, {
             displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '', secret: args.secret,
