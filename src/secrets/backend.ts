@@ -21,6 +21,7 @@ export interface RequestContext {
   secret?: LeasedSecret;
 }
 
+/** One mount of the secrets role: its engine's paths and managed keys, over the mount's storage. */
 export class SecretsBackend {
   readonly managedKeys: ManagedKeys;
   /** The mount's engine. */
@@ -46,6 +47,7 @@ export class SecretsBackend {
     this.router = new Router([...this.managedKeys.paths(), ...this.mount.paths], `${e.help}\n\n${MANAGED_HELP}`);
   }
 
+  /** Answer one request: a path operation, the periodic rollback, or a lease's renew or revoke. */
   handle(op: BackendOperation, path: string, data: Record<string, unknown>, ctx: RequestContext): Promise<Response | undefined> {
     if (op === 'rollback') return this.periodic();
     const { secret, ...who } = ctx;
@@ -73,6 +75,7 @@ export class SecretsBackend {
     return undefined;
   }
 
+  /** Vault's existence check: does the path declare one (found), and does its object exist? */
   exists(path: string): Promise<{ found: boolean; exists: boolean }> {
     return this.router.exists(path, { storage: this.storage, displayName: '', mountPoint: '' });
   }
@@ -84,6 +87,7 @@ export class SecretsBackend {
     this.log.debug('invalidated', { key });
   }
 
+  /** The mount goes away: the engine's cleanup, then every open managed key closed. */
   async cleanup(): Promise<void> {
     try {
       await this.mount.cleanup?.();

@@ -217,7 +217,7 @@ function register(multiplexed: boolean) {
           const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
           const sys = Broker.client(channel, clientCtor('pb.SystemView'));
           const system = {
-            maxLeaseTtl: () => new Promise<number>((resolve) => (sys as unknown as { MaxLeaseTTL: Function }).MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
+            maxLeaseTtl: () => new Promise<number>((resolve) => sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
               (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL)))),
           };
           const old = mounts.get(id);
@@ -284,6 +284,7 @@ export function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): { si
   return { signal: ac.signal, release: () => void call.removeListener('cancelled', onCancel) };
 }
 
+/** The secrets role's services by protocol version: 4 serves one mount (Vault 1.8), 5 many (multiplexed). */
 export function backendVersions(): VersionedServices {
   const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
     if (ctx.env.metadataMode) registerMetadataOnly(server, ctx, multiplexed);
