@@ -9,9 +9,10 @@ import type { Logger } from '../goplugin/log';
 import { SqlDatabase } from './database';
 import type { CallBounds } from './bounds';
 import { invalid, precondition, toGrpcError } from './errors';
+import { SINGLE_INSTANCE, addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
 
 export const TYPE_NAME = 'vault-plugin-ts';
-const SINGLE = '';
+const SINGLE = SINGLE_INSTANCE;
 
 interface Statements { Commands?: string[] }
 const commands = (s: Statements | null | undefined) => s?.Commands ?? [];
@@ -63,10 +64,9 @@ export class Instances {
 }
 
 function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: boolean): string {
-  if (!multiplexed) return SINGLE;
-  const v = call.metadata.get('multiplex_id');
-  if (v.length !== 1 || typeof v[0] !== 'string' || !v[0]) throw invalid('missing or ambiguous multiplex_id metadata');
-  return v[0];
+  const m = multiplexIdOf(call.metadata, multiplexed);
+  if ('error' in m) throw invalid(m.error);
+  return m.id;
 }
 
 export function databaseService(instances: Instances, multiplexed: boolean, log: Logger): grpc.UntypedServiceImplementation {
@@ -166,9 +166,7 @@ function register(multiplexed: boolean) {
     const instances = new Instances(ctx.log);
     ctx.onShutdown(() => instances.closeAll());
     server.addService(serviceDef('dbplugin.v5.Database'), databaseService(instances, multiplexed, ctx.log));
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
-    });
+    addMultiplexingSupport(server, multiplexed);
   };
 }
 

@@ -60,7 +60,7 @@ export function parseClientCert(pem: string): string {
   try {
     new X509Certificate(pem);
   } catch (e) {
-    throw new Error(`PLUGIN_CLIENT_CERT is not a valid PEM certificate: ${(e as Error).message}`);
+    throw new Error(`PLUGIN_CLIENT_CERT is not a valid PEM certificate: ${(e as Error).message}`, { cause: e });
   }
   return pem;
 }

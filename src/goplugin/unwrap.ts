@@ -191,6 +191,6 @@ export async function unwrapLegacyTls(token: string, settings: VaultApiSettings 
   try {
     return legacyTlsFromResponse(body);
   } catch (e) {
-    throw new Error(`Vault at ${addr.protocol}//${addr.host} answered the unwrap without a usable TLS identity: ${(e as Error).message}`);
+    throw new Error(`Vault at ${addr.protocol}//${addr.host} answered the unwrap without a usable TLS identity: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -1,75 +1,81 @@
-// One mounted secrets engine: its paths, its storage, its open managed keys.
+// One mounted secrets engine: its paths, its storage, its open managed keys. Which engine
+// is the mount's choice; what each engine is comes from its declaration (engine.ts), so
+// nothing here names one.
 import type { Logger } from '../goplugin/log';
 import type { Storage } from '../storage/storage';
-import { Router, type Operation, type Response, type SystemView } from './framework';
+import { Router, UnsupportedOperationError, UserError, type Operation, type Response, type SystemView } from './framework';
 import { ManagedKeys, keyErrorToUser } from './managed-keys';
-import { transit, autoRotate } from './transit';
-import type { Transit } from './transit/context';
-import { PkiCaches, pkiPaths } from './pki';
-import { keymgmtPaths, KEYMGMT_HELP } from './keymgmt';
+import type { Engine, EngineMount } from './engine';
+import { DEFAULT_ENGINE, engineNamed } from './engines';
+import { SECRET_TYPE_KEY, type LeasedSecret, type SecretType } from './lease';
 
-export const ENGINES = ['transit', 'pki', 'keymgmt'] as const;
-export type Engine = (typeof ENGINES)[number];
-
-/** What a mount tells Vault about its paths (Vault's logical.Paths), answered by SpecialPaths. */
-export interface SpecialPaths {
-  root: string[];
-  /** Readable without a token, as `curl` reads a CA or CRL. */
-  unauthenticated: string[];
-  local_storage: string[];
-  /** Storage prefixes Vault seal-wraps (Vault Enterprise): key material. */
-  seal_wrap_storage: string[];
-}
-
-/** Each engine's special paths, as Vault's own engine of that name declares them. */
-export const SPECIAL_PATHS: Record<Engine, SpecialPaths> = {
-  transit: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'policy/'] },
-  // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
-  // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
-  pki: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'pki/ca', 'pki/pending-intermediate'] },
-  keymgmt: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'key/', 'kms/'] },
-};
-
-const TRANSIT_HELP = 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.';
-const PKI_HELP = 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.';
 const MANAGED_HELP = 'Managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software) are configured under managed-keys/ and used without their private keys ever being here.';
 
+/** Every operation a mount answers: the framework's, plus Vault's rollback (periodic) and a lease's renew and revoke. */
+export type BackendOperation = Operation | 'rollback' | 'renew' | 'revoke';
+
+/** Who asks, and for renew and revoke the secret Vault leased. */
+export interface RequestContext {
+  displayName: string;
+  mountPoint: string;
+  secret?: LeasedSecret;
+}
+
+/** One mount of the secrets role: its engine's paths and managed keys, over the mount's storage. */
 export class SecretsBackend {
   readonly managedKeys: ManagedKeys;
-  private readonly transit: Transit;
+  /** The mount's engine. */
+  readonly engine: Engine;
+  private readonly mount: EngineMount;
   private readonly router: Router;
   private readonly storage: Storage;
-  private readonly pki?: PkiCaches;
+  private readonly secretTypes: Map<string, SecretType>;
 
   /**
    * `engine` is the mount's choice (`vault secrets enable -options=engine=pki ...`, passed
-   * in Setup's config): transit (default) or pki, each with Vault's own API. They cannot
-   * share a mount: both define sign/<name>. Managed keys are configured in either.
+   * in Setup's config), by name or as a declaration. Engines cannot share a mount (transit
+   * and PKI both define sign/<name>). Managed keys are configured in every mount.
    */
-  constructor(storage: Storage, private readonly log: Logger, readonly engine: Engine = 'transit', private readonly system?: SystemView) {
+  constructor(storage: Storage, private readonly log: Logger, engine: string | Engine = DEFAULT_ENGINE, private readonly system?: SystemView) {
+    const e = typeof engine === 'string' ? engineNamed(engine) : engine;
+    if (!e) throw new Error(`unknown engine "${String(engine).slice(0, 40)}"`);
+    this.engine = e;
     this.managedKeys = new ManagedKeys(storage);
-    if (engine === 'pki') this.pki = new PkiCaches(this.managedKeys);
-    this.storage = this.pki ? this.pki.watching(storage) : storage;
-    const t = transit(storage, this.managedKeys);
-    this.transit = t.ctx;
-    const engineHelp = engine === 'pki' ? PKI_HELP : engine === 'keymgmt' ? KEYMGMT_HELP : TRANSIT_HELP;
-    this.router = new Router([...this.managedKeys.paths(), ...(this.pki ? pkiPaths(this.managedKeys, this.pki) : engine === 'keymgmt' ? keymgmtPaths(storage) : t.paths)], `${engineHelp}\n\n${MANAGED_HELP}`);
+    this.mount = e.create({ storage, managedKeys: this.managedKeys, log, system });
+    this.storage = this.mount.storage ?? storage;
+    this.secretTypes = new Map((this.mount.secrets ?? []).map((s) => [s.type, s]));
+    this.router = new Router([...this.managedKeys.paths(), ...this.mount.paths], `${e.help}\n\n${MANAGED_HELP}`);
   }
 
-  handle(op: Operation | 'rollback', path: string, data: Record<string, unknown>, ctx: { displayName: string; mountPoint: string }): Promise<Response | undefined> {
+  /** Answer one request: a path operation, the periodic rollback, or a lease's renew or revoke. */
+  handle(op: BackendOperation, path: string, data: Record<string, unknown>, ctx: RequestContext): Promise<Response | undefined> {
     if (op === 'rollback') return this.periodic();
+    const { secret, ...who } = ctx;
+    const handled = op === 'renew' || op === 'revoke'
+      ? this.lease(op, secret, data, who)
+      : this.router.handle(op, path, data, { storage: this.storage, system: this.system, ...who });
     // Managed-key failures anywhere below become the HTTP status they stand for.
-    return this.router.handle(op, path, data, { storage: this.storage, system: this.system, ...ctx }).catch((e) => { throw keyErrorToUser(e); });
+    return handled.catch((e) => { throw keyErrorToUser(e); });
+  }
+
+  /** Renew or revoke: the handler of the secret's type, as Vault's framework routes them (by secret_type, not by path). */
+  private async lease(op: 'renew' | 'revoke', secret: LeasedSecret | undefined, data: Record<string, unknown>, who: Omit<RequestContext, 'secret'>): Promise<Response | undefined> {
+    if (!secret) throw new Error('request has no secret');
+    const typeName = secret.internal[SECRET_TYPE_KEY];
+    const type = typeof typeName === 'string' ? this.secretTypes.get(typeName) : undefined;
+    if (!type) throw new UserError('secret is unsupported by this backend');
+    const handler = op === 'renew' ? type.renew : type.revoke;
+    if (!handler) throw new UnsupportedOperationError();
+    return handler({ operation: op, secret, data, storage: this.storage, system: this.system, ...who });
   }
 
   /** Vault calls every backend with the rollback operation about once a minute. */
   private async periodic(): Promise<undefined> {
-    if (this.engine !== 'transit') return undefined;
-    const rotated = await autoRotate(this.transit);
-    if (rotated.length) this.log.info('auto-rotated transit keys', { keys: rotated.join(',') });
+    await this.mount.periodic?.();
     return undefined;
   }
 
+  /** Vault's existence check: does the path declare one (found), and does its object exist? */
   exists(path: string): Promise<{ found: boolean; exists: boolean }> {
     return this.router.exists(path, { storage: this.storage, displayName: '', mountPoint: '' });
   }
@@ -77,12 +83,16 @@ export class SecretsBackend {
   /** Vault tells us a storage key changed elsewhere (replication, another node). */
   invalidate(key: string): void {
     if (key.startsWith('managed-keys/')) this.managedKeys.invalidate(key);
-    if (key.startsWith('policy/')) this.transit.policies.invalidate(key.slice('policy/'.length));
-    this.pki?.invalidate(key);
+    this.mount.invalidate?.(key);
     this.log.debug('invalidated', { key });
   }
 
+  /** The mount goes away: the engine's cleanup, then every open managed key closed. */
   async cleanup(): Promise<void> {
-    await this.managedKeys.closeAll();
+    try {
+      await this.mount.cleanup?.();
+    } finally {
+      await this.managedKeys.closeAll();
+    }
   }
 }

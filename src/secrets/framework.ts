@@ -4,6 +4,7 @@
 // that one declaration.
 import type { Storage } from '../storage/storage';
 import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSeconds, type Field } from '../schema';
+import type { LeasedSecret } from './lease';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 // Fields are declared in the plugin's one schema language (src/schema); re-exported here
@@ -33,6 +34,8 @@ export interface Request {
 export interface Response {
   data?: Record<string, unknown>;
   warnings?: string[];
+  /** A secret Vault keeps a lease for (see lease.ts). */
+  secret?: LeasedSecret;
 }
 
 /** A response Vault writes raw to HTTP (certificates, CRLs), as its own PKI does. */
@@ -55,7 +58,17 @@ export interface PathDef {
 
 /** A request error Vault shows as an HTTP status with this message. */
 export class UserError extends Error {
-  constructor(message: string, readonly status = 400) { super(message); }
+  constructor(message: string, readonly status = 400, options?: ErrorOptions) { super(message, options); }
+}
+
+/** No path of the mount matches (Vault's logical.ErrUnsupportedPath). */
+export class UnsupportedPathError extends UserError {
+  constructor() { super('unsupported path', 404); }
+}
+
+/** The path (or secret type) does not do this operation (Vault's logical.ErrUnsupportedOperation). */
+export class UnsupportedOperationError extends UserError {
+  constructor() { super('unsupported operation', 405); }
 }
 
 const userError = (message: string) => new UserError(message);
@@ -157,7 +170,7 @@ export class Router {
   }
 
   private routeMatched(hit: ReturnType<Router['match']>, operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
-    if (!hit) throw new UserError(`unsupported path`, 404);
+    if (!hit) throw new UnsupportedPathError();
     const { def } = hit.c;
     const values: Record<string, unknown> = {};
     const set = new Set<string>();
@@ -185,7 +198,7 @@ export class Router {
     const { def, req, warnings } = this.route(operation, path, raw, ctx);
     // Vault sends "create" only after an existence check said no; a path without one gets "update".
     const fn = def.operations[operation] ?? (operation === 'create' ? def.operations.update : operation === 'update' ? def.operations.create : undefined);
-    if (!fn) throw new UserError(`unsupported operation`, 405);
+    if (!fn) throw new UnsupportedOperationError();
     const res = await fn(req);
     if (res && warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings];
     return res;

@@ -12,35 +12,51 @@ import { clientCtor, serviceDef } from '../goplugin/protos';
 import { Broker } from '../goplugin/broker';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
+import { addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
 import { GrpcStorage, withRequestSignal, type Storage } from '../storage/storage';
-import { UserError, type Operation, type Response } from './framework';
-import { ENGINES, SPECIAL_PATHS, SecretsBackend, type Engine } from './backend';
+import { UnsupportedOperationError, UnsupportedPathError, UserError, type Response } from './framework';
+import { SecretsBackend, type BackendOperation } from './backend';
+import type { Engine } from './engine';
+import { DEFAULT_ENGINE, engineNamed, engineNames, mountSpecialPaths } from './engines';
+import type { LeasedSecret } from './lease';
 
-const OPERATIONS = new Set(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback']);
+const OPERATIONS = new Set<string>(['read', 'create', 'update', 'delete', 'list', 'help', 'rollback', 'renew', 'revoke'] satisfies BackendOperation[]);
 /** Request data nested deeper than this is refused (a 400) before it is parsed. */
 export const MAX_DATA_DEPTH = 64;
 // What Vault learns of the plugin, the same in metadata mode and in service: a logical
 // (secrets) backend, and the special paths of the engine the mount chose in Setup.
 const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { type: 1 });
-/** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, transit's (no unauthenticated path). */
-const specialPathsHandler = (engineOf: (call: grpc.ServerUnaryCall<unknown, unknown>) => Engine | undefined) =>
-  (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { paths: SPECIAL_PATHS[engineOf(call) ?? 'transit'] });
+/** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, the default engine's (no unauthenticated path). */
+const specialPathsHandler = (multiplexed: boolean, engineOf: (mountId: string) => Engine | undefined) =>
+  perMount(multiplexed, (id, _call, cb) => cb(null, { paths: mountSpecialPaths(engineOf(id) ?? engineNamed(DEFAULT_ENGINE)!) }));
 const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
 
-interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string }
+/** Vault's pb.LeaseOptions: durations are Go's time.Duration (nanoseconds), int64 decoded as decimal strings. */
+interface PbLeaseOptions { TTL?: string | number; MaxTTL?: string | number; renewable?: boolean; increment?: string | number; issue_time?: { seconds?: string | number; nanos?: number } | null }
+/** Vault's pb.Secret: internal data as a JSON object. */
+interface PbSecret { lease_options?: PbLeaseOptions | null; internal_data?: string; lease_id?: string }
+interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string; secret?: PbSecret | null }
 interface Mount { backend: SecretsBackend; storage: Storage; channel: grpc.Channel }
 
-function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: boolean): string {
-  if (!multiplexed) return '';
-  const v = call.metadata.get('multiplex_id');
-  return typeof v[0] === 'string' ? v[0] : '';
+/**
+ * A handler of one mount's call, given the mount's id by the runtime's one multiplexing
+ * rule (goplugin/multiplex.ts); a multiplexed call that names no mount is refused with
+ * InvalidArgument, as Vault's own backend server refuses it.
+ */
+function perMount<Req>(multiplexed: boolean, fn: (mountId: string, call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void): grpc.handleUnaryCall<Req, unknown> {
+  return (call, cb) => {
+    const m = multiplexIdOf(call.metadata, multiplexed);
+    if ('error' in m) cb({ code: grpc.status.INVALID_ARGUMENT, details: m.error });
+    else fn(m.id, call, cb);
+  };
 }
 
 /** A framework response, or an error, as Vault's pb.Response / pb.ProtoError. */
 export function toReply(res: Response | undefined, e?: unknown): { response?: object; err?: object } {
+  // Vault's own error types for a path or operation the mount does not have, by the error's class (never its text).
+  if (e instanceof UnsupportedPathError) return { err: { err_type: ERR_UNSUPPORTED_PATH, err_msg: e.message, err_code: 0 } };
+  if (e instanceof UnsupportedOperationError) return { err: { err_type: ERR_UNSUPPORTED_OPERATION, err_msg: e.message, err_code: 0 } };
   if (e instanceof UserError) {
-    if (e.status === 404 && e.message === 'unsupported path') return { err: { err_type: ERR_UNSUPPORTED_PATH, err_msg: 'unsupported path', err_code: 0 } };
-    if (e.status === 405) return { err: { err_type: ERR_UNSUPPORTED_OPERATION, err_msg: 'unsupported operation', err_code: 0 } };
     if (e.status === 400) {
       // Vault's convention: a response with data.error is sent as HTTP 400 with that message.
       return { response: { data: JSON.stringify({ error: redact(e.message) }), warnings: [] } };
@@ -50,7 +66,42 @@ export function toReply(res: Response | undefined, e?: unknown): { response?: ob
   if (e) return { err: { err_type: ERR_INTERNAL, err_msg: redact(`internal error: ${(e as Error).message ?? e}`), err_code: 500 } };
   if (!res) return {};
   // A response without data (warnings only) is JSON null: Vault's SDK refuses an empty string (a 500).
-  return { response: { data: res.data ? JSON.stringify(res.data) : 'null', warnings: res.warnings ?? [] } };
+  const response = { data: res.data ? JSON.stringify(res.data) : 'null', warnings: res.warnings ?? [] };
+  return { response: res.secret ? { ...response, secret: toPbSecret(res.secret) } : response };
+}
+
+const NS_PER_SECOND = 1_000_000_000n;
+const nanoseconds = (seconds: number | undefined): string => String(BigInt(Math.max(0, Math.floor(seconds ?? 0))) * NS_PER_SECOND);
+
+/** A leased secret as Vault's pb.Secret (Vault starts the lease; the lease id is its own). */
+export function toPbSecret(s: LeasedSecret): PbSecret {
+  return {
+    lease_options: { TTL: nanoseconds(s.ttl), MaxTTL: nanoseconds(s.maxTtl), renewable: s.renewable, increment: nanoseconds(s.increment) },
+    internal_data: JSON.stringify(s.internal),
+    lease_id: s.leaseId ?? '',
+  };
+}
+
+/** The secret Vault sends with renew and revoke; undefined if it sent none. Unreadable internal data is a 400. */
+export function fromPbSecret(s: PbSecret | null | undefined): LeasedSecret | undefined {
+  if (!s) return undefined;
+  let internal: unknown = {};
+  if (s.internal_data) {
+    if (jsonNestedDeeperThan(s.internal_data, MAX_DATA_DEPTH)) throw new UserError(`secret internal data is nested deeper than ${MAX_DATA_DEPTH} levels`);
+    try {
+      internal = JSON.parse(s.internal_data);
+    } catch (e) {
+      throw new UserError('secret internal data is not JSON', 400, { cause: e });
+    }
+  }
+  if (!internal || typeof internal !== 'object' || Array.isArray(internal)) internal = {};
+  const o = s.lease_options ?? {};
+  const issued = o.issue_time?.seconds !== undefined ? Number(o.issue_time.seconds) * 1000 : undefined;
+  return {
+    internal: internal as Record<string, unknown>,
+    ttl: ttlSeconds(o.TTL), maxTtl: ttlSeconds(o.MaxTTL), increment: ttlSeconds(o.increment), renewable: Boolean(o.renewable),
+    leaseId: s.lease_id ?? '', issueTime: issued && Number.isFinite(issued) ? issued : undefined,
+  };
 }
 
 /** toReply, where building the reply itself may fail (e.g. JSON.stringify of a cyclic or too deep value): then an error reply. */
@@ -58,7 +109,7 @@ function safeReply(build: () => { response?: object; err?: object }): { response
   try {
     return build();
   } catch (e) {
-    return toReply(undefined, new Error(`the response could not be encoded: ${(e as Error).message}`));
+    return toReply(undefined, new Error(`the response could not be encoded: ${(e as Error).message}`, { cause: e }));
   }
 }
 
@@ -92,8 +143,9 @@ export function ttlSeconds(ns: string | number | null | undefined): number {
 }
 
 function validEngine(config: Record<string, string> | undefined): { engine: Engine } | { err: string } {
-  const engine = (config?.engine ?? 'transit') as Engine;
-  return ENGINES.includes(engine) ? { engine } : { err: `unknown engine "${String(engine).slice(0, 40)}": mount with -options=engine=transit or engine=pki` };
+  const name = config?.engine ?? DEFAULT_ENGINE;
+  const engine = engineNamed(name);
+  return engine ? { engine } : { err: `unknown engine "${String(name).slice(0, 40)}": mount with -options=engine=${engineNames().join(', engine=')}` };
 }
 
 /**
@@ -103,7 +155,7 @@ function validEngine(config: Record<string, string> | undefined): { engine: Engi
  * so Setup only checks the configuration (no broker dial, no storage: Vault's own plugins
  * would dial the no-op storage it serves then) and every other call is refused.
  */
-function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
+function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext, multiplexed: boolean): void {
   const log = ctx.log;
   const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
     log.warn('refused in metadata mode', { rpc });
@@ -116,15 +168,14 @@ function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext): void {
   };
   // The engine each Setup chose, by mount (multiplex id; '' when not multiplexed).
   const engines = new Map<string, Engine>();
-  const mountId = (call: grpc.ServerUnaryCall<unknown, unknown>) => multiplexId(call, true);
   server.addService(serviceDef('pb.Backend'), {
-    Setup: served<{ Config?: Record<string, string> }>('Setup', (call, cb) => {
+    Setup: served('Setup', perMount<{ Config?: Record<string, string> }>(multiplexed, (id, call, cb) => {
       const v = validEngine(call.request.Config);
-      if ('engine' in v) engines.set(mountId(call as grpc.ServerUnaryCall<unknown, unknown>), v.engine);
+      if ('engine' in v) engines.set(id, v.engine);
       cb(null, { err: 'err' in v ? v.err : '' });
-    }),
+    })),
     Type: served('Type', typeHandler),
-    SpecialPaths: served('SpecialPaths', specialPathsHandler((call) => engines.get(mountId(call)))),
+    SpecialPaths: served('SpecialPaths', specialPathsHandler(multiplexed, (id) => engines.get(id))),
     Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
     Initialize: refuse('Initialize'),
     InvalidateKey: refuse('InvalidateKey'),
@@ -151,12 +202,11 @@ function register(multiplexed: boolean) {
         const parsed = JSON.parse(req.data);
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) data = parsed;
       }
-      return { op: String(req.operation ?? ''), path: String(req.path ?? ''), data };
+      return { op: String(req.operation ?? ''), path: String(req.path ?? ''), data, secret: fromPbSecret(req.secret) };
     };
 
     server.addService(serviceDef('pb.Backend'), {
-      Setup: (call: grpc.ServerUnaryCall<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const id = multiplexId(call, multiplexed);
+      Setup: perMount<{ broker_id: number; Config?: Record<string, string>; backendUUID?: string }>(multiplexed, (id, call, cb) => {
         const v = validEngine(call.request.Config);
         if ('err' in v) {
           cb(null, { err: v.err });
@@ -167,7 +217,7 @@ function register(multiplexed: boolean) {
           const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
           const sys = Broker.client(channel, clientCtor('pb.SystemView'));
           const system = {
-            maxLeaseTtl: () => new Promise<number>((resolve) => (sys as unknown as { MaxLeaseTTL: Function }).MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
+            maxLeaseTtl: () => new Promise<number>((resolve) => sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
               (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL)))),
           };
           const old = mounts.get(id);
@@ -175,34 +225,33 @@ function register(multiplexed: boolean) {
           mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
           cb(null, { err: '' });
         }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
-      },
+      }),
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
       Type: typeHandler,
-      SpecialPaths: specialPathsHandler((call) => mounts.get(multiplexId(call, multiplexed))?.backend.engine),
-      Cleanup: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const id = multiplexId(call, multiplexed);
+      SpecialPaths: specialPathsHandler(multiplexed, (id) => mounts.get(id)?.backend.engine),
+      Cleanup: perMount(multiplexed, (id, _call, cb) => {
         const m = mounts.get(id);
         mounts.delete(id);
         void Promise.resolve(m?.backend.cleanup()).finally(() => { m?.channel.close(); cb(null, {}); });
-      },
-      InvalidateKey: (call: grpc.ServerUnaryCall<{ key: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        mounts.get(multiplexId(call, multiplexed))?.backend.invalidate(call.request.key);
+      }),
+      InvalidateKey: perMount<{ key: string }>(multiplexed, (id, call, cb) => {
+        mounts.get(id)?.backend.invalidate(call.request.key);
         cb(null, {});
-      },
-      HandleRequest: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      }),
+      HandleRequest: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
         let args: ReturnType<typeof requestArgs>;
         try {
           args = requestArgs(call.request.request ?? {});
         } catch (e) {
-          cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object')));
+          cb(null, toReply(undefined, e instanceof UserError ? e : new UserError('request data is not a JSON object', 400, { cause: e })));
           return;
         }
         const { signal: cancelled, release } = cancellation(call);
         const run = async () => {
-          if (!OPERATIONS.has(args.op)) throw new UserError('unsupported operation', 405);
-          const m = mountOf(multiplexId(call, multiplexed));
-          return withRequestSignal(cancelled, () => m.backend.handle(args.op as Operation | 'rollback', args.path, args.data, {
-            displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '',
+          if (!OPERATIONS.has(args.op)) throw new UnsupportedOperationError();
+          const m = mountOf(id);
+          return withRequestSignal(cancelled, () => m.backend.handle(args.op as BackendOperation, args.path, args.data, {
+            displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '', secret: args.secret,
           }));
         };
         run().then((res) => { release(); cb(null, safeReply(() => toReply(res))); }, (e) => {
@@ -211,15 +260,15 @@ function register(multiplexed: boolean) {
           else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
           cb(null, safeReply(() => toReply(undefined, e)));
         });
-      },
-      HandleExistenceCheck: (call: grpc.ServerUnaryCall<{ request?: PbRequest }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      }),
+      HandleExistenceCheck: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
         const path = String(call.request.request?.path ?? '');
         const { signal: cancelled, release } = cancellation(call);
-        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(multiplexId(call, multiplexed)).backend.exists(path))).finally(release).then(
+        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(id).backend.exists(path))).finally(release).then(
           (r) => cb(null, { check_found: r.found, exists: r.exists }),
           (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
         );
-      },
+      }),
     });
   };
 }
@@ -235,13 +284,12 @@ export function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): { si
   return { signal: ac.signal, release: () => void call.removeListener('cancelled', onCancel) };
 }
 
+/** The secrets role's services by protocol version: 4 serves one mount (Vault 1.8), 5 many (multiplexed). */
 export function backendVersions(): VersionedServices {
   const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
-    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx);
+    if (ctx.env.metadataMode) registerMetadataOnly(server, ctx, multiplexed);
     else register(multiplexed)(server, ctx);
-    server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
-      MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
-    });
+    addMultiplexingSupport(server, multiplexed);
   };
   return { 4: role(false), 5: role(true) };
 }

@@ -51,7 +51,7 @@ export class GrpcStorage implements Storage {
       const inFlight = fn(req, this.metadata(), { deadline: Date.now() + this.timeoutMs }, (e, r: R) => {
         signal?.removeEventListener('abort', onAbort);
         if (e && signal?.aborted) reject(new RequestCancelled());
-        else if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`));
+        else if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`, { cause: e }));
         else if (r?.err) reject(new Error(`storage ${method}: ${r.err}`));
         else resolve(r);
       });

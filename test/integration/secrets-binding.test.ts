@@ -12,6 +12,8 @@ import type { LaunchEnv } from '../../src/goplugin/env';
 import { backendVersions, cancellation, jsonNestedDeeperThan, ttlSeconds } from '../../src/secrets/plugin';
 import { EventEmitter } from 'node:events';
 import { MemoryStorage } from '../../src/storage/storage';
+import { registerEngine } from '../../src/secrets/engines';
+import { leaseEngine, seen } from '../support/lease-engine/engine';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
 const cleanups: Array<() => unknown> = [];
@@ -27,9 +29,9 @@ interface HostOpts {
 }
 
 /** Start the secrets role as Vault would (AutoMTLS, or plain gRPC in metadata mode) and play Vault's side. */
-async function vault(metadataMode: boolean) {
+async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiplexId?: string } = { version: 4 }) {
   const host: PluginIdentity = await generateIdentity();
-  const env: LaunchEnv = { role: 'backend', clientVersions: [4], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
+  const env: LaunchEnv = { role: 'backend', clientVersions: [protocol.version], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
   let line = '';
   const plugin = await serve({ env, log, versions: backendVersions(), writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
   cleanups.push(() => plugin.shutdown('test end'));
@@ -81,7 +83,9 @@ async function vault(metadataMode: boolean) {
   };
   const call = <T = Any>(method: string, req: unknown, callOpts: grpc.CallOptions = { deadline: Date.now() + 10_000 }): Promise<T> & { cancel(): void } => {
     let handle!: grpc.ClientUnaryCall;
-    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, new grpc.Metadata(), callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
+    const md = new grpc.Metadata();
+    if (protocol.multiplexId !== undefined) md.set('multiplex_id', protocol.multiplexId);
+    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, md, callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
     return Object.assign(p, { cancel: () => handle.cancel() });
   };
   const request = (operation: string, path: string, data: unknown, callOpts?: grpc.CallOptions) =>
@@ -214,5 +218,99 @@ describe('cancellation of one call', () => {
     call.emit('cancelled');
     expect(c.signal.aborted).toBe(false);
     expect((call as unknown as EventEmitter).listenerCount('cancelled')).toBe(0);
+  });
+});
+
+describe('an engine added as one folder and one registry line', () => {
+  registerEngine(leaseEngine); // the one line; the folder is test/support/lease-engine/
+  const S = 1_000_000_000n;
+  const leaseCall = (v: Awaited<ReturnType<typeof vault>>, operation: 'renew' | 'revoke', secret: Any, data = '{}') =>
+    v.call('HandleRequest', { request: { operation, path: 'creds/app', data, secret } });
+
+  it('is mounted by name, with its special paths, and its responses carry leased secrets', async () => {
+    const v = await vault(false);
+    const store = new MemoryStorage();
+    expect(await v.call('Setup', { broker_id: await v.offer(store), Config: { engine: 'toy-lease' }, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.call('SpecialPaths', {})).paths).toMatchObject({ root: [], unauthenticated: ['public'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'tokens/'] });
+    const issued = await v.request('read', 'creds/app', {});
+    expect(body(issued).token).toMatch(/^t\.app-/);
+    const secret = issued.response.secret;
+    expect(secret.lease_options).toMatchObject({ TTL: String(60n * S), renewable: true });
+    const internal = JSON.parse(secret.internal_data);
+    expect(internal).toEqual({ id: expect.stringMatching(/^app-/), secret_type: 'toy_token' });
+    expect(store.data.has(`tokens/${internal.id}`)).toBe(true);
+    // A response without a secret carries none.
+    expect((await v.request('read', 'keys', {})).response?.secret ?? null).toBeNull();
+  });
+
+  it('routes Vault\'s renew and revoke to the handlers of the secret\'s declared type', async () => {
+    const v = await vault(false);
+    const store = new MemoryStorage();
+    await v.call('Setup', { broker_id: await v.offer(store), Config: { engine: 'toy-lease' }, backendUUID: 'u' });
+    const issued = await v.request('read', 'creds/app', {});
+    const secret = { ...issued.response.secret, lease_id: 'toy/creds/app/L1' };
+    const id = JSON.parse(secret.internal_data).id;
+
+    // Renew as Vault sends it: the kept secret, the client's increment in nanoseconds.
+    const renewed = await leaseCall(v, 'renew', { ...secret, lease_options: { ...secret.lease_options, increment: String(120n * S) } }, issued.response.data);
+    expect(renewed.err ?? null, JSON.stringify(renewed)).toBeNull();
+    expect(renewed.response.secret.lease_options).toMatchObject({ TTL: String(120n * S), renewable: true });
+    expect(JSON.parse(renewed.response.secret.internal_data)).toEqual({ id, secret_type: 'toy_token' });
+    expect((await leaseCall(v, 'renew', { ...secret, lease_options: { ...secret.lease_options, increment: String(3600n * S) } })).response.secret.lease_options.TTL).toBe(String(300n * S));
+
+    // Revoke reaches the type's handler, which deletes the token; a renewal after it is refused.
+    expect((await leaseCall(v, 'revoke', secret)).err ?? null).toBeNull();
+    expect(store.data.has(`tokens/${id}`)).toBe(false);
+    expect(body(await leaseCall(v, 'renew', secret))).toEqual({ error: 'token was revoked' });
+
+    // A type without a renew handler: renewing is Vault's unsupported operation; revoking works.
+    const once = (await v.request('read', 'once', {})).response.secret;
+    expect(once.lease_options.renewable).toBe(false);
+    expect((await leaseCall(v, 'renew', once)).err).toMatchObject({ err_type: 5, err_msg: 'unsupported operation' });
+    expect((await leaseCall(v, 'revoke', once)).err ?? null).toBeNull();
+
+    // A secret this engine does not declare, or none at all, is refused, as Vault's framework refuses it.
+    const foreign = { ...secret, internal_data: JSON.stringify({ secret_type: 'database_creds' }) };
+    expect(body(await leaseCall(v, 'renew', foreign))).toEqual({ error: 'secret is unsupported by this backend' });
+    expect(body(await leaseCall(v, 'revoke', { ...secret, internal_data: '{}' }))).toEqual({ error: 'secret is unsupported by this backend' });
+    expect(body(await leaseCall(v, 'revoke', { ...secret, internal_data: '{nope' }))).toEqual({ error: 'secret internal data is not JSON' });
+    expect((await leaseCall(v, 'renew', null)).err).toMatchObject({ err_msg: expect.stringMatching(/request has no secret/) });
+  });
+
+  it('gets Vault\'s periodic function, invalidations and cleanup', async () => {
+    const v = await vault(false);
+    await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'toy-lease' }, backendUUID: 'u' });
+    const before = { ...seen, invalidated: [...seen.invalidated] };
+    await v.request('rollback', '', {});
+    expect(seen.periodic).toBe(before.periodic + 1);
+    await v.call('InvalidateKey', { key: 'tokens/x' });
+    expect(seen.invalidated).toEqual([...before.invalidated, 'tokens/x']);
+    await v.call('Cleanup', {});
+    expect(seen.cleanups).toBe(before.cleanups + 1);
+  });
+});
+
+describe('the multiplex id (one rule for both roles, goplugin/multiplex.ts)', () => {
+  for (const metadataMode of [false, true]) {
+    it(`a multiplexed call naming no mount is refused, as Vault's own servers refuse it${metadataMode ? ' (metadata mode)' : ''}`, async () => {
+      const v = await vault(metadataMode, { version: 5 });
+      for (const [m, req] of [['Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' }], ['SpecialPaths', {}]] as const) {
+        await expect(v.call(m, req), m).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/no multiplex_id/) });
+      }
+      expect(v.storageCalls).toEqual([]);
+    });
+  }
+
+  it('a multiplexed mount is found by its id', async () => {
+    const v = await vault(false, { version: 5, multiplexId: 'mount-a' });
+    expect(await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.call('SpecialPaths', {})).paths.unauthenticated).toContain('ca/pem');
+    await expect(vault(false, { version: 5, multiplexId: '' }).then((w) => w.call('SpecialPaths', {}))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/empty multiplex_id/) });
+  });
+
+  it('version 4 (Vault 1.8, never multiplexed) serves its one mount, with no id (every other test here) or any id', async () => {
+    const v = await vault(false, { version: 4, multiplexId: 'ignored' });
+    expect(await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
+    expect(body(await v.request('update', 'keys/k', {}))).toMatchObject({ name: 'k', type: 'aes256-gcm96' });
   });
 });

@@ -3,31 +3,15 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createPublicKey, createHash, createHmac, createCipheriv, hkdfSync, verify as nodeVerify, constants } from 'node:crypto';
 import { parseDuration, UserError } from '../../src/secrets/framework';
 import { SecretsBackend } from '../../src/secrets/backend';
-import { toReply } from '../../src/secrets/plugin';
 import { MemoryStorage } from '../../src/storage/storage';
-import { createLogger } from '../../src/goplugin/log';
+import { okData, quietLog, replyOf } from '../support/backend';
 
 let store: MemoryStorage;
 let be: SecretsBackend;
-beforeEach(() => { store = new MemoryStorage(); be = new SecretsBackend(store, createLogger({ level: 'error', sink: () => undefined })); });
+beforeEach(() => { store = new MemoryStorage(); be = new SecretsBackend(store, quietLog); });
 
-type Reply = { data?: any; error?: string; err?: { err_type: number; err_msg: string; err_code: number }; warnings?: string[] };
-async function call(op: string, path: string, data: Record<string, unknown> = {}): Promise<Reply> {
-  let rep;
-  try { rep = toReply(await be.handle(op as never, path, data, { displayName: 'token', mountPoint: 'transit/' })); }
-  catch (e) { rep = toReply(undefined, e); }
-  const out: Reply = {};
-  if ((rep as any).err) out.err = (rep as any).err;
-  const resp = (rep as any).response;
-  if (resp?.data) { const d = JSON.parse(resp.data); if (d?.error) out.error = d.error; else if (d) out.data = d; }
-  if (resp?.warnings?.length) out.warnings = resp.warnings;
-  return out;
-}
-const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => {
-  const r = await call(op, path, data);
-  if (r.error || r.err) throw new Error(`${op} ${path}: ${r.error ?? r.err?.err_msg}`);
-  return r.data;
-};
+const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, 'transit/');
+const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
 const b = (s: string) => Buffer.from(s).toString('base64');
 
 describe('transit keys', () => {
@@ -212,7 +196,7 @@ describe('managed keys in the mount', () => {
     expect((await ok('update', 'verify/via-mk', { input: b('m'), signature })).valid).toBe(true);
     expect((await call('update', 'keys/via-mk/rotate')).error).toMatch(/rotate in their own backend/);
     // a fresh backend on the same storage (plugin restart) serves the same key
-    const again = new SecretsBackend(store, createLogger({ level: 'error', sink: () => undefined }));
+    const again = new SecretsBackend(store, quietLog);
     const r = await again.handle('update', 'verify/via-mk', { input: b('m'), signature }, { displayName: '', mountPoint: '' });
     expect(r?.data?.valid).toBe(true);
   });

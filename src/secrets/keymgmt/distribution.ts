@@ -102,7 +102,7 @@ export class Distributor {
       d.state = 'failed';
       d.error = f.message;
       await save();
-      throw new UserError(`distributing key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`, f.status);
+      throw new UserError(`distributing key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`, f.status, { cause: e });
     }
   }
 
@@ -133,12 +133,12 @@ export class Distributor {
         const f = failure(e);
         // A refusal (400) will not succeed on retry: undo what reached the provider.
         if (f.status === 400 && (await this.rollBack(cfg, d))) {
-          throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" failed: ${f.message} (rolled back: nothing was left in the provider)`, 400);
+          throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" failed: ${f.message} (rolled back: nothing was left in the provider)`, 400, { cause: e });
         }
         d.state = 'failed';
         d.error = f.message;
         await save();
-        throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" stopped: ${f.message}. Its state is recorded: write kms/${kmsName}/key/${keyName} again with the same purpose and protection to resume, or delete it to remove what reached the provider`, f.status);
+        throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" stopped: ${f.message}. Its state is recorded: write kms/${kmsName}/key/${keyName} again with the same purpose and protection to resume, or delete it to remove what reached the provider`, f.status, { cause: e });
       }
       d.state = 'distributed';
       await save();
@@ -173,7 +173,7 @@ export class Distributor {
         const f = failure(e);
         d.error = f.message;
         await save();
-        throw new UserError(`removing key "${keyName}" from kms "${kmsName}" stopped: ${f.message}. Delete again to finish`, f.status);
+        throw new UserError(`removing key "${keyName}" from kms "${kmsName}" stopped: ${f.message}. Delete again to finish`, f.status, { cause: e });
       }
       await this.dists.delete(kmsName, keyName);
     });

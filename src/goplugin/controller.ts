@@ -1,0 +1,13 @@
+// go-plugin's controller service (plugin.GRPCController): the client asks the plugin to stop.
+import * as grpc from '@grpc/grpc-js';
+import { serviceDef } from './protos';
+
+/** Serve Shutdown: answer first, then stop and exit (the client waits for the process to exit). */
+export function addControllerService(server: grpc.Server, shutdown: (reason: string) => Promise<void>, exit: (code: number) => void): void {
+  server.addService(serviceDef('plugin.GRPCController'), {
+    Shutdown: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+      cb(null, {});
+      setImmediate(() => void shutdown('controller Shutdown').then(() => exit(0)));
+    },
+  });
+}

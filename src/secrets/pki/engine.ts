@@ -1,0 +1,20 @@
+// The PKI engine's declaration for the registry (../engines.ts).
+import type { Engine } from '../engine';
+import { PkiCaches, pkiPaths } from './index';
+
+export const pkiEngine: Engine = {
+  name: 'pki',
+  help: 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.',
+  // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
+  // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
+  specialPaths: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl'], local_storage: [], seal_wrap_storage: ['pki/ca', 'pki/pending-intermediate'] },
+  create({ storage, managedKeys }) {
+    const caches = new PkiCaches(managedKeys);
+    return {
+      paths: pkiPaths(managedKeys, caches),
+      // Writes through the mount refresh its caches at once; InvalidateKey covers other nodes.
+      storage: caches.watching(storage),
+      invalidate: (key) => caches.invalidate(key),
+    };
+  },
+};

@@ -1,0 +1,23 @@
+// The transit engine's declaration for the registry (../engines.ts).
+import type { Engine } from '../engine';
+import { transit, autoRotate } from './index';
+
+export const transitEngine: Engine = {
+  name: 'transit',
+  help: 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.',
+  specialPaths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['policy/'] },
+  create({ storage, managedKeys, log }) {
+    const t = transit(storage, managedKeys);
+    return {
+      paths: t.paths,
+      // Keys with auto_rotate_period are rotated by Vault's periodic function, as Vault's transit does.
+      async periodic() {
+        const rotated = await autoRotate(t.ctx);
+        if (rotated.length) log.info('auto-rotated transit keys', { keys: rotated.join(',') });
+      },
+      invalidate(key) {
+        if (key.startsWith('policy/')) t.ctx.policies.invalidate(key.slice('policy/'.length));
+      },
+    };
+  },
+};

@@ -1,0 +1,43 @@
+// Driving one secrets mount (SecretsBackend) in-process as Vault would, and reading each
+// reply as Vault gets it from the gRPC binding (toReply): the shared harness of the
+// backend-level tests.
+import { SecretsBackend, type BackendOperation } from '../../src/secrets/backend';
+import { toReply } from '../../src/secrets/plugin';
+import { MemoryStorage } from '../../src/storage/storage';
+import { createLogger } from '../../src/goplugin/log';
+
+/** A reply as Vault reads it: response data, a 400's message (data.error), Vault's error (err), warnings. */
+export type Reply = { data?: any; error?: string; err?: { err_type: number; err_msg: string; err_code: number }; warnings?: string[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A logger that says nothing (tests read replies, not logs). */
+export const quietLog = createLogger({ level: 'error', sink: () => undefined });
+
+/** One request to `be`, answered as the binding would answer Vault. */
+export async function replyOf(be: SecretsBackend, op: string, path: string, data: Record<string, unknown>, mountPoint: string): Promise<Reply> {
+  let rep: ReturnType<typeof toReply>;
+  try { rep = toReply(await be.handle(op as BackendOperation, path, data, { displayName: 'token', mountPoint })); }
+  catch (e) { rep = toReply(undefined, e); }
+  const out: Reply = {};
+  if (rep.err) out.err = rep.err as Reply['err'];
+  const resp = rep.response as { data?: string; warnings?: string[] } | undefined;
+  if (resp?.data) { const d = JSON.parse(resp.data); if (d?.error) out.error = d.error; else if (d) out.data = d; }
+  if (resp?.warnings?.length) out.warnings = resp.warnings;
+  return out;
+}
+
+/** The data of a reply that must succeed; a failed one throws with its message. */
+export function okData(r: Reply, op: string, path: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (r.error || r.err) throw new Error(`${op} ${path}: ${r.error ?? r.err?.err_msg}`);
+  return r.data;
+}
+
+/** The error text of a failed reply, whatever status it carries. */
+export const failure = (r: Reply): string | undefined => r.error ?? r.err?.err_msg;
+
+/** A mount of `engine` on its own storage, with `call` (any reply) and `ok` (data, or throw). */
+export function backendMount(engine: string, store = new MemoryStorage(), mountPoint = `${engine}/`) {
+  const be = new SecretsBackend(store, quietLog, engine);
+  const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, mountPoint);
+  const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
+  return { store, be, call, ok, failure };
+}
