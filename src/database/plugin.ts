@@ -6,7 +6,7 @@ import { serviceDef } from '../goplugin/protos';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { fromStruct, fromTimestamp, toStruct, type PbStruct, type PbTimestamp } from '../goplugin/wellknown';
 import type { Logger } from '../goplugin/log';
-import { SqlDatabase } from './database';
+import { SqlDatabase } from './sql-database';
 import type { CallBounds } from './bounds';
 import { invalid, precondition, toGrpcError } from './errors';
 

@@ -1,5 +1,7 @@
 // Bounded retry of whole transactions on serialization failures (40001, which
 // CockroachDB returns routinely under contention) and deadlocks (40P01).
+import { DEFAULTS } from './defaults';
+
 const RETRYABLE = new Set(['40001', '40P01']);
 
 export interface RetryOptions {
@@ -15,9 +17,9 @@ export function isRetryable(e: unknown): boolean {
 }
 
 export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const attempts = opts.attempts ?? 6;
-  const base = opts.baseDelayMs ?? 20;
-  const max = opts.maxDelayMs ?? 1000;
+  const attempts = opts.attempts ?? DEFAULTS.retry.attempts;
+  const base = opts.baseDelayMs ?? DEFAULTS.retry.baseDelayMs;
+  const max = opts.maxDelayMs ?? DEFAULTS.retry.maxDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

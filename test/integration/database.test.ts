@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DIALECTS } from '../../src/database/dialects';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { Instances, databaseService } from '../../src/database/plugin';
 import { serviceDef } from '../../src/goplugin/protos';
 import { toStruct } from '../../src/goplugin/wellknown';

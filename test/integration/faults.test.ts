@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { toGrpcError } from '../../src/database/errors';
 import { startPostgres, type PgServer } from '../support/postgres';
 import { admin, quietLog } from '../support/db';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { startPostgres, type PgServer } from '../support/postgres';
 import { makeServerCerts, type TestPki } from '../support/certs';
 import { admin, quietLog } from '../support/db';

@@ -4,7 +4,7 @@
 // driver discovers the second node from the first and spreads connections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { freePort, startPostgres, type PgServer } from '../support/postgres';
 import { admin, quietLog } from '../support/db';
 

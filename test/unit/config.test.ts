@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig, parseDurationSeconds } from '../../src/database/config';
 import { loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { createLogger } from '../../src/goplugin/log';
 
 const quietLog = () => createLogger({ level: 'error', sink: () => undefined });
