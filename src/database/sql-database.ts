@@ -4,8 +4,10 @@
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
 import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
 import type { Dialect } from './dialects';
-import { invalid, unavailable, withSecrets } from './errors';
-import { endedEarly, type CallBounds } from './bounds';
+import type { Database, DeleteUserRequest, DeleteUserResponse, InitializeRequest, InitializeResponse, NewUserRequest, NewUserResponse, UpdateUserRequest, UpdateUserResponse } from './database';
+import { TYPE_NAME } from './database';
+import { invalid, precondition, unavailable, withSecrets } from './errors';
+import { endedEarly } from './bounds';
 import { withRetry } from './retry';
 import { scramSecrets, scramVerifier } from './scram';
 import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
@@ -15,25 +17,11 @@ import { inTransaction, transactionOptions, type TxOptions } from './transaction
 import { generateUsername } from './usernames';
 import type { Logger } from '../goplugin/log';
 
-export interface NewUserInput extends CallBounds {
-  displayName: string;
-  roleName: string;
-  password: string;
-  expiration?: Date;
-  statements: string[];
-  credentialType: number;
-}
+export interface SqlDatabaseOptions {}
 
-export interface UpdateUserInput extends CallBounds {
-  username: string;
-  password?: { newPassword: string; statements: string[] };
-  expiration?: { newExpiration?: Date; statements: string[] };
-  publicKey?: boolean;
-  credentialType?: number;
-  selfManagedPassword?: string;
-}
-
-export class SqlDatabase {
+export class SqlDatabase implements Database {
+  private config?: ConnectionConfig;
+  private target?: Target;
   private pool?: ConnectionPool;
   private dialect?: Dialect;
   /** PostgreSQL major version from version() (0 when not PostgreSQL). */
@@ -42,37 +30,47 @@ export class SqlDatabase {
   /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
   private useTls = false;
   private closed = false;
-  private readonly releaseSmartDriver: () => void;
+  private releaseSmartDriver = () => undefined as void;
 
-  private constructor(
-    private config: ConnectionConfig,
-    private target: Target,
-    private readonly log: Logger,
-  ) {
-    this.releaseSmartDriver = claimSmartDriver(config, target);
+  constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
+
+  /** A new instance, initialized: for callers (tests, tools) outside the gRPC binding. */
+  static async open(raw: Record<string, unknown>, verify: boolean, log: Logger, options: SqlDatabaseOptions = {}): Promise<SqlDatabase> {
+    const db = new SqlDatabase(log, options);
+    await db.initialize({ config: raw, verifyConnection: verify });
+    return db;
   }
 
-  /** Parse and validate a config; with verify, connect now and fail clearly if that is impossible. */
-  static async open(raw: Record<string, unknown>, verify: boolean, log: Logger): Promise<SqlDatabase> {
-    const { config, unknownKeys } = parseConfig(raw);
-    if (unknownKeys.length) log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
+  /** Parse and validate a config; with verifyConnection, connect now and fail clearly if that is impossible. */
+  async initialize(req: InitializeRequest): Promise<InitializeResponse> {
+    if (this.config) throw precondition('this database instance is already initialized');
+    const { config, unknownKeys } = parseConfig(req.config);
+    if (unknownKeys.length) this.log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
     const target = await loadTlsFiles(resolveTarget(config));
     void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
     tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
-    const db = new SqlDatabase(config, target, log);
-    if (verify) {
+    this.releaseSmartDriver = claimSmartDriver(config, target);
+    this.config = config;
+    this.target = target;
+    if (req.verifyConnection) {
       try {
-        await db.ensureReady();
+        await this.ensureReady();
       } catch (e) {
-        await db.close();
+        await this.close();
         throw e;
       }
     }
-    return db;
+    // Vault stores what we return and sends it back after restarts: return it as given.
+    return { config: req.config };
+  }
+
+  type(): string {
+    return TYPE_NAME;
   }
 
   /** Secrets of this connection, for redaction of anything said about it. */
   secrets(): string[] {
+    if (!this.config || !this.target) return [];
     return [...configSecrets(this.config), this.target.password, this.target.sslkey].filter((s): s is string => !!s);
   }
 
@@ -82,12 +80,13 @@ export class SqlDatabase {
 
   /** For tests and metrics: the live pool. */
   get poolStats(): { total: number; idle: number; max: number } {
-    return { total: this.pool?.totalCount ?? 0, idle: this.pool?.idleCount ?? 0, max: this.config.maxOpen };
+    return { total: this.pool?.totalCount ?? 0, idle: this.pool?.idleCount ?? 0, max: this.config?.maxOpen ?? 0 };
   }
 
   /** Connect once (TLS choice per sslmode, dialect detection), then build the pool. Retried on later calls if it fails. */
   private ensureReady(): Promise<void> {
     if (this.closed) return Promise.reject(unavailable('this database connection was closed'));
+    if (!this.config) return Promise.reject(precondition('this database instance is not initialized'));
     if (!this.ready) {
       this.ready = this.connectAndDetect().catch((e) => {
         this.ready = undefined;
@@ -98,17 +97,17 @@ export class SqlDatabase {
   }
 
   private async connectAndDetect(): Promise<void> {
-    const server = await probeServer(this.target, this.config);
+    const server = await probeServer(this.target!, this.config!);
     this.dialect = server.dialect;
     this.serverMajor = server.serverMajor;
     this.useTls = server.useTls;
-    this.pool = new ConnectionPool(server.clientConfig, this.config);
+    this.pool = new ConnectionPool(server.clientConfig, this.config!);
     this.log.debug('connected', { dialect: this.dialect.name, tls: this.useTls });
   }
 
-  private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect }> {
+  private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect; config: ConnectionConfig; target: Target }> {
     await this.ensureReady();
-    return { pool: this.pool!, dialect: this.dialect! };
+    return { pool: this.pool!, dialect: this.dialect!, config: this.config!, target: this.target! };
   }
 
   /** Render every statement with the call's values, checked by PostgreSQL's lexer; reject transaction control. */
@@ -125,36 +124,37 @@ export class SqlDatabase {
 
   /** The password as sent to the server; a SCRAM verifier (and its parts) joins the call's secrets. */
   private async passwordValue(clear: string, secrets: string[]): Promise<string> {
-    if (!this.config.scram) return clear;
+    if (!this.config?.scram) return clear;
     const v = await scramVerifier(clear);
     secrets.push(...scramSecrets(v));
     return v;
   }
 
-  async newUser(input: NewUserInput): Promise<string> {
+  async newUser(input: NewUserRequest): Promise<NewUserResponse> {
     const secrets: string[] = [];
     try {
-      return await this.createUser(input, secrets);
+      return { username: await this.createUser(input, secrets) };
     } catch (e) {
       throw withSecrets(e, secrets);
     }
   }
 
-  async updateUser(input: UpdateUserInput): Promise<void> {
+  async updateUser(input: UpdateUserRequest): Promise<UpdateUserResponse> {
     const secrets: string[] = [];
     try {
       await this.changeUser(input, secrets);
+      return {};
     } catch (e) {
       throw withSecrets(e, secrets);
     }
   }
 
-  private async createUser(input: NewUserInput, secrets: string[]): Promise<string> {
+  private async createUser(input: NewUserRequest, secrets: string[]): Promise<string> {
     if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
     if (!input.password) throw invalid('password is required');
     if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
-    const { pool, dialect } = await this.ctx();
-    const username = generateUsername(this.config.usernameTemplate, dialect, input);
+    const { pool, dialect, config } = await this.ctx();
+    const username = generateUsername(config.usernameTemplate, dialect, input);
     const stmts = await this.render(input.statements, {
       name: username,
       username,
@@ -190,12 +190,12 @@ export class SqlDatabase {
     return username;
   }
 
-  private async changeUser(input: UpdateUserInput, secrets: string[]): Promise<void> {
+  private async changeUser(input: UpdateUserRequest, secrets: string[]): Promise<void> {
     if (!input.username) throw invalid('username is required');
     if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
     if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
     if (input.password && !input.password.newPassword) throw invalid('new password is empty');
-    const { pool, dialect } = await this.ctx();
+    const { pool, dialect, config, target } = await this.ctx();
     const stmts: string[] = [];
     if (input.password) {
       const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
@@ -207,15 +207,15 @@ export class SqlDatabase {
       stmts.push(...await this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
     }
 
-    const isRoot = !!input.password && input.username === this.target.user;
-    if (isRoot && this.config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(this.config.connectionUrl) && !this.config.password) {
+    const isRoot = !!input.password && input.username === target.user;
+    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl) && !config.password) {
       throw invalid('cannot rotate the root password: connection_url has the password written in; use {{password}} and the password field');
     }
 
     if (input.selfManagedPassword && input.password) {
       // Self-managed static roles: the user changes its own password with the one it has.
       const { Client } = await import('pg');
-      const own = new Client(clientConfig({ ...this.target, user: input.username, password: input.selfManagedPassword }, this.config, this.useTls));
+      const own = new Client(clientConfig({ ...target, user: input.username, password: input.selfManagedPassword }, config, this.useTls));
       own.on('error', () => undefined);
       try {
         await own.connect();
@@ -234,29 +234,31 @@ export class SqlDatabase {
   /** After rotating the connection's own password: new connections use it; in-flight calls finish on the old pool. */
   private async swapRootPassword(newPassword: string): Promise<void> {
     const old = this.pool!;
-    this.config = { ...this.config, password: newPassword };
-    this.target = { ...this.target, password: newPassword };
+    this.config = { ...this.config!, password: newPassword };
+    this.target = { ...this.target!, password: newPassword };
     this.pool = new ConnectionPool(clientConfig(this.target, this.config, this.useTls), this.config);
     void old.end().catch(() => undefined);
     this.log.info('root credential rotated; connection pool rebuilt');
   }
 
-  async deleteUser(username: string, statements: string[], bounds: CallBounds = {}): Promise<void> {
+  async deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
+    const { username, statements } = req;
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
     const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
-    if (exists.rowCount === 0) return; // already gone: revocation is idempotent
+    if (exists.rowCount === 0) return {}; // already gone: revocation is idempotent
 
     if (statements.some((s) => s.trim())) {
       const stmts = await this.render(statements, { name: username, username });
-      await withRetry(() => pool.with((c) => inTransaction(c, stmts, bounds, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
-      return;
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, req, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
+      return {};
     }
     await defaultRevoke(username, this.revokeContext(pool, dialect));
+    return {};
   }
 
   private revokeContext(pool: ConnectionPool, dialect: Dialect): RevokeContext {
-    return { pool, dialect, adminUser: this.target.user, adminDatabase: this.target.database, tx: this.txOptions(pool, dialect), retry: this.retryLog('DeleteUser'), log: this.log };
+    return { pool, dialect, adminUser: this.target!.user, adminDatabase: this.target!.database, tx: this.txOptions(pool, dialect), retry: this.retryLog('DeleteUser'), log: this.log };
   }
 
   private async dropRoleQuietly(username: string): Promise<void> {

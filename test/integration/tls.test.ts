@@ -27,8 +27,8 @@ const cfg = (extra: Record<string, unknown>) => ({ host: 'localhost', port: pg.p
 async function tlsInUse(extra: Record<string, unknown>): Promise<boolean> {
   const d = await SqlDatabase.open(cfg(extra), true, quietLog());
   try {
-    const u = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
-    await d.deleteUser(u, []);
+    const { username: u } = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
+    await d.deleteUser({ username: u, statements: [] });
     return (d as unknown as { useTls: boolean }).useTls;
   } finally {
     await d.close();
