@@ -1,6 +1,7 @@
 // Bounded retry of whole transactions on serialization failures (40001, which
 // CockroachDB returns routinely under contention) and deadlocks (40P01).
 import { DEFAULTS } from './defaults';
+import { sqlState } from './errors';
 
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -12,8 +13,8 @@ export interface RetryOptions {
 }
 
 export function isRetryable(e: unknown): boolean {
-  const code = (e as { code?: string } | null)?.code;
-  return typeof code === 'string' && RETRYABLE.has(code);
+  const state = sqlState(e);
+  return state !== undefined && RETRYABLE.has(state);
 }
 
 export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
@@ -25,7 +26,7 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}
       return await fn();
     } catch (e) {
       if (!isRetryable(e) || attempt >= attempts) throw e;
-      opts.onRetry?.(attempt, (e as { code: string }).code);
+      opts.onRetry?.(attempt, sqlState(e)!);
       // Full jitter keeps competing transactions from retrying in lockstep.
       const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
       await new Promise((r) => setTimeout(r, delay));

@@ -2,6 +2,7 @@
 import type { Logger } from '../goplugin/log';
 import type { ConnectionPool } from './connection/pool';
 import type { Dialect } from './dialects';
+import { sqlState } from './errors';
 import { quoteIdent } from './quote';
 import { withRetry, type RetryOptions } from './retry';
 import { inTransaction, type Queryable, type TxOptions } from './transaction';
@@ -36,7 +37,7 @@ export async function defaultRevoke(username: string, ctx: RevokeContext): Promi
   try {
     await drop();
   } catch (e) {
-    if ((e as { code?: string }).code !== '2BP01') throw e;
+    if (sqlState(e) !== '2BP01') throw e;
     log.warn('role still has dependencies; cleaning every database', { error: (e as Error).message });
     await releaseIn((await pool.with((c) => c.query<{ datname: string }>(dialect.allDatabasesQuery))).rows.map((r) => r.datname), user, ctx);
     await drop();
@@ -53,7 +54,7 @@ async function releaseIn(dbs: readonly string[], user: string, ctx: RevokeContex
     try {
       await c.query(reassign);
     } catch (e) {
-      if (!member && (e as { code?: string }).code === '42501') {
+      if (!member && sqlState(e) === '42501') {
         await c.query(dialect.takeMembership(user, admin));
         member = true;
         await c.query(reassign).catch((e2: Error) => log.warn('REASSIGN OWNED failed; dropping the objects instead', { database: db, error: e2.message }));

@@ -5,13 +5,19 @@
 import { redact, type Logger } from '../goplugin/log';
 import { CONFIG_FIELDS, type FieldSpec } from './config';
 import type { Database, DeleteUserRequest, InitializeRequest, NewUserRequest, UpdateUserRequest } from './database';
-import { PluginError, attachedSecrets } from './errors';
+import { PluginError, attachedSecrets, sqlState } from './errors';
 import { classify } from './sqlstate';
 
 /** Any error as a PluginError whose message carries none of the secrets (nor any attached to the error). */
 export function sanitizeError(e: unknown, secrets: readonly string[], method: string): PluginError {
   const all = [...secrets, ...attachedSecrets(e)];
-  if (e instanceof PluginError) return new PluginError(e.code, redact(e.message, all));
+  if (e instanceof PluginError) {
+    // An error wrapping the server's or driver's says which call met it, and the SQLSTATE.
+    const state = sqlState(e.cause);
+    let message = e.cause === undefined ? e.message : `${method}: ${e.message}`;
+    if (state && !message.includes('SQLSTATE')) message += ` (SQLSTATE ${state})`;
+    return new PluginError(e.code, redact(message, all));
+  }
   const { code, message } = classify(e);
   return new PluginError(code, redact(`${method}: ${message}`, all));
 }

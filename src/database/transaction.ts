@@ -7,7 +7,7 @@ import type { ConnectionPool } from './connection/pool';
 import { PIN_SESSION } from './connection/session';
 import { DEFAULTS } from './defaults';
 import type { Dialect } from './dialects';
-import { PluginError, deadlineExceeded } from './errors';
+import { PluginError, deadlineExceeded, sqlState } from './errors';
 
 export type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
 
@@ -86,6 +86,7 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
     wake();
   });
+  const sentAt = Date.now();
   try {
     const settled = client.query(text).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
     let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
@@ -100,7 +101,12 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
     await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
     if (reason) throw reason;
-    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed', { cause: r.e });
+    // query_canceled once the time the call had left is spent: the statement_timeout set
+    // above fired (it measures from the server's receipt, so never before this).
+    if (sqlState(r.e) === '57014' && left !== undefined && Date.now() - sentAt >= left) {
+      throw deadlineExceeded('the call\'s deadline passed (statement timeout); nothing was committed', { cause: r.e });
+    }
     throw r.e;
   } finally {
     stop();

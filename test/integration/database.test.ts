@@ -304,12 +304,13 @@ describe('revocation of entangled users', () => {
 });
 
 describe('connection handling', () => {
-  it('verify_connection fails clearly on a wrong password, without echoing it', async () => {
+  it('verify_connection fails clearly on a wrong password (Unauthenticated), without echoing it', async () => {
     const wrong = 'Wr0ng-' + randomBytes(6).toString('hex');
     const err = await SqlDatabase.open(urlConfig({ ...pgInfo(), password: wrong }), true, quietLog()).catch((e) => e);
     expect(err).toBeInstanceOf(PluginError);
     const st = sanitizeError(err, [wrong], 'Initialize');
-    expect(st.code).toBe(grpc.status.UNAVAILABLE);
+    expect(st.code).toBe(grpc.status.UNAUTHENTICATED); // 28P01, not a network failure
+    expect(st.message).toMatch(/SQLSTATE 28P01/);
     expect(st.message).toMatch(/password authentication failed/);
     expect(st.message).not.toContain(wrong);
   });
@@ -514,6 +515,35 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
         await h.query('ROLLBACK').catch(() => undefined);
         await h.end();
       }
+    });
+
+    it('server errors reach the caller with the status their SQLSTATE class means, secret-free', async () => {
+      const raise = (errcode: string) => `DO $$ BEGIN RAISE EXCEPTION 'refused by the server' USING ERRCODE = '${errcode}'; END $$;`;
+      const cases: Array<[string, grpc.status]> = [
+        ['insufficient_privilege', grpc.status.PERMISSION_DENIED],
+        ['invalid_password', grpc.status.UNAUTHENTICATED],
+        ['too_many_connections', grpc.status.RESOURCE_EXHAUSTED],
+        ['syntax_error', grpc.status.INVALID_ARGUMENT],
+        ['invalid_datetime_format', grpc.status.INVALID_ARGUMENT],
+        ['unique_violation', grpc.status.ALREADY_EXISTS],
+        ['foreign_key_violation', grpc.status.FAILED_PRECONDITION],
+        ['deadlock_detected', grpc.status.ABORTED], // after the bounded retries
+        ['query_canceled', grpc.status.CANCELLED], // cancelled by someone else, no deadline involved
+        ['cannot_connect_now', grpc.status.UNAVAILABLE],
+      ];
+      for (const [errcode, code] of cases) {
+        const err = await call('grpcerr', [...CREATE, raise(errcode)], {});
+        expect([errcode, err?.code]).toEqual([errcode, code]);
+        expect(err?.details).toMatch(/^NewUser: (database connection failed: )?refused by the server \(SQLSTATE [0-9A-Z]{5}\)$/);
+      }
+      // A real one: the issued role, not a superuser, may not create roles.
+      const err = await call('grpcpriv', [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'], {});
+      expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err?.details).toMatch(/permission denied to create role.*SQLSTATE 42501/);
+      // A role that exists already.
+      const dup = await call('grpcdup', [...CREATE, `CREATE ROLE "{{name}}";`], {});
+      expect(dup?.code).toBe(grpc.status.ALREADY_EXISTS);
+      expect(await countLike('v-grpcerr-') + await countLike('v-grpcpriv-') + await countLike('v-grpcdup-')).toBe(0);
     });
 
     it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {

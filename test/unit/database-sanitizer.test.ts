@@ -51,10 +51,10 @@ describe('SanitizingDatabase', () => {
     const db = new SanitizingDatabase(failing(() => withSecrets(unavailable(`cannot connect as x: ${CONFIG_SECRET}`, { cause: withSecrets(new Error('inner'), [derived]) }), [])), () => [CONFIG_SECRET], quietLog());
     const e = await db.deleteUser({ username: 'u', statements: [] }).catch((x) => x);
     expect(e.code).toBe(ErrorCode.Unavailable);
-    expect(e.message).toBe('cannot connect as x: [redacted]');
+    expect(e.message).toBe('DeleteUser: cannot connect as x: [redacted]'); // wrapping a cause: the call is named
     const db2 = new SanitizingDatabase(failing(() => new PluginError(ErrorCode.Internal, 'wrapped', { cause: withSecrets(new Error(derived), [derived]) })), () => [], quietLog());
     const e2 = await db2.newUser({ displayName: 'd', roleName: 'r', password: 'p', statements: [], credentialType: 0 }).catch((x) => x);
-    expect(e2.message).toBe('wrapped');
+    expect(e2.message).toBe('NewUser: wrapped');
     expect(e2.cause).toBeUndefined(); // the unredacted cause stays inside
   });
 

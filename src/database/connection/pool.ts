@@ -3,6 +3,8 @@
 import type { ClientConfig, Pool as PgPool, PoolClient, Client as PgClient } from 'pg';
 import type { ConnectionConfig } from '../config';
 import { DEFAULTS } from '../defaults';
+import { sqlState } from '../errors';
+import { connectionFailed } from '../sqlstate';
 import { PIN_SESSION } from './session';
 import { driverFor, smartDriverOptions } from './smart-driver';
 
@@ -35,7 +37,11 @@ export class ConnectionPool {
 
   async connect(): Promise<PoolClient> {
     if (this.closed) throw new Error('connection pool is closed');
-    return this.pool.connect();
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw connectionFailed(e);
+    }
   }
 
   release(client: PoolClient, err?: Error): void {
@@ -49,18 +55,26 @@ export class ConnectionPool {
     // pg-pool listens for errors only on idle clients: a server ending the connection of a
     // checked-out one (a shutdown, transaction_timeout) would otherwise be an uncaught
     // 'error' event. The failing query reports it to fn.
-    const onError = () => undefined;
-    client.on('error', onError);
+    // Whether the connection was lost during fn also tells what its error means.
+    let lost = false;
+    const onLost = () => { lost = true; };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    const stopWatching = () => { client.removeListener('error', onLost); client.removeListener('end', onLost); };
     try {
       const r = await fn(client);
-      client.removeListener('error', onError);
+      stopWatching();
       this.release(client);
       return r;
     } catch (e) {
-      client.removeListener('error', onError);
+      stopWatching();
+      const state = sqlState(e);
       // discardConnection: a statement may still be running on it (a call that ended early).
-      const broken = (e as { discardConnection?: boolean }).discardConnection || (e as { code?: string }).code === undefined || /terminat|ECONN|EPIPE/i.test(String((e as Error).message));
+      // Without a SQLSTATE the failure was not the server's answer to a statement.
+      const serverEnded = !!state && (state.startsWith('08') || state.startsWith('57P'));
+      const broken = (e as { discardConnection?: boolean }).discardConnection || lost || !state || serverEnded;
       this.release(client, broken ? (e as Error) : undefined);
+      if (lost && !state) throw connectionFailed(e);
       throw e;
     }
   }
@@ -70,7 +84,11 @@ export class ConnectionPool {
     const { Client } = driverFor(this.c);
     const cl = new Client({ ...this.base, database: database ?? this.base.database });
     cl.on('error', () => undefined);
-    await cl.connect();
+    try {
+      await cl.connect();
+    } catch (e) {
+      throw connectionFailed(e);
+    }
     return cl;
   }
 

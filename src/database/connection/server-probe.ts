@@ -3,7 +3,7 @@
 import type { ClientConfig } from 'pg';
 import type { ConnectionConfig } from '../config';
 import { detectDialect, type Dialect } from '../dialects';
-import { unavailable } from '../errors';
+import { connectionFailed } from '../sqlstate';
 import { clientConfig } from './client-config';
 import type { Target } from './target';
 import { tlsAttempts } from './tls';
@@ -37,6 +37,6 @@ export async function probeServer(target: Target, config: ConnectionConfig): Pro
       await probe.end().catch(() => undefined);
     }
   }
-  const err = lastErr as Error | undefined;
-  throw unavailable(`cannot connect to ${target.host}:${target.port}/${target.database} as ${target.user}: ${err?.message ?? err}`);
+  // Unavailable, unless the server said why (28P01 bad password: Unauthenticated; 3D000 no such database; 53300 too many connections).
+  throw connectionFailed(lastErr, `cannot connect to ${target.host}:${target.port}/${target.database} as ${target.user}`);
 }
