@@ -8,6 +8,8 @@ export const DEFAULTS = {
   applicationName: 'vault-plugin-ts',
   /** A pooled connection idle this long is closed (pg-pool's idleTimeoutMillis). */
   connectionIdleMs: 30_000,
+  /** A configuration's whole pool is closed this long after its last call ended; the next call opens it again. */
+  poolIdleCloseMs: 30_000,
   /** YugabyteDB smart driver: seconds between yb_servers() refreshes. */
   ybServersRefreshIntervalSec: 300,
   /** How long a statement cancelled at the deadline may take to come back before its connection is dropped. */

@@ -8,6 +8,7 @@ import type { Database, DeleteUserRequest, DeleteUserResponse, InitializeRequest
 import { TYPE_NAME } from './database';
 import { invalid, precondition, unavailable, withSecrets } from './errors';
 import { endedEarly } from './bounds';
+import { DEFAULTS } from './defaults';
 import { withRetry } from './retry';
 import { scramSecrets, scramVerifier } from './scram';
 import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
@@ -17,8 +18,17 @@ import { inTransaction, transactionOptions, type TxOptions } from './transaction
 import { generateUsername } from './usernames';
 import type { Logger } from '../goplugin/log';
 
-export interface SqlDatabaseOptions {}
+export interface SqlDatabaseOptions {
+  /** Close the pool this long after the last call ended (default DEFAULTS.poolIdleCloseMs). */
+  poolIdleCloseMs?: number;
+}
 
+/**
+ * What a configuration costs while idle: its parsed config and what the first connection
+ * learned about the server. The pool is opened by the first call that needs it and closed
+ * poolIdleCloseMs after the last call ended (no sockets, timers or listeners stay behind);
+ * close() frees everything at once.
+ */
 export class SqlDatabase implements Database {
   private config?: ConnectionConfig;
   private target?: Target;
@@ -31,6 +41,9 @@ export class SqlDatabase implements Database {
   private useTls = false;
   private closed = false;
   private releaseSmartDriver = () => undefined as void;
+  /** Calls running now; the pool may close only when there are none. */
+  private running = 0;
+  private idleTimer?: NodeJS.Timeout;
 
   constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
 
@@ -101,13 +114,39 @@ export class SqlDatabase implements Database {
     this.dialect = server.dialect;
     this.serverMajor = server.serverMajor;
     this.useTls = server.useTls;
-    this.pool = new ConnectionPool(server.clientConfig, this.config!);
     this.log.debug('connected', { dialect: this.dialect.name, tls: this.useTls });
   }
 
+  /** The server's details (connecting once if not yet known) and the pool, opened now if it is not open. Only inside trackCall. */
   private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect; config: ConnectionConfig; target: Target }> {
     await this.ensureReady();
-    return { pool: this.pool!, dialect: this.dialect!, config: this.config!, target: this.target! };
+    if (this.closed) throw unavailable('this database connection was closed');
+    this.pool ??= new ConnectionPool(clientConfig(this.target!, this.config!, this.useTls), this.config!);
+    return { pool: this.pool, dialect: this.dialect!, config: this.config!, target: this.target! };
+  }
+
+  /** Run a call; when the last running call ends, the pool is closed after poolIdleCloseMs unless another call comes. */
+  private async trackCall<T>(fn: () => Promise<T>): Promise<T> {
+    this.running++;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    try {
+      return await fn();
+    } finally {
+      if (--this.running === 0 && this.pool && !this.closed) {
+        this.idleTimer = setTimeout(() => this.closeIdlePool(), this.options.poolIdleCloseMs ?? DEFAULTS.poolIdleCloseMs);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private closeIdlePool(): void {
+    this.idleTimer = undefined;
+    if (this.running > 0 || !this.pool) return;
+    const p = this.pool;
+    this.pool = undefined;
+    void p.end().catch(() => undefined);
+    this.log.debug('idle connection pool closed');
   }
 
   /** Render every statement with the call's values, checked by PostgreSQL's lexer; reject transaction control. */
@@ -133,7 +172,7 @@ export class SqlDatabase implements Database {
   async newUser(input: NewUserRequest): Promise<NewUserResponse> {
     const secrets: string[] = [];
     try {
-      return { username: await this.createUser(input, secrets) };
+      return { username: await this.trackCall(() => this.createUser(input, secrets)) };
     } catch (e) {
       throw withSecrets(e, secrets);
     }
@@ -142,7 +181,7 @@ export class SqlDatabase implements Database {
   async updateUser(input: UpdateUserRequest): Promise<UpdateUserResponse> {
     const secrets: string[] = [];
     try {
-      await this.changeUser(input, secrets);
+      await this.trackCall(() => this.changeUser(input, secrets));
       return {};
     } catch (e) {
       throw withSecrets(e, secrets);
@@ -231,17 +270,21 @@ export class SqlDatabase implements Database {
     if (isRoot) await this.swapRootPassword(input.password!.newPassword);
   }
 
-  /** After rotating the connection's own password: new connections use it; in-flight calls finish on the old pool. */
+  /** After rotating the connection's own password: the next call opens a pool with it; in-flight calls finish on the old one. */
   private async swapRootPassword(newPassword: string): Promise<void> {
-    const old = this.pool!;
+    const old = this.pool;
     this.config = { ...this.config!, password: newPassword };
     this.target = { ...this.target!, password: newPassword };
-    this.pool = new ConnectionPool(clientConfig(this.target, this.config, this.useTls), this.config);
-    void old.end().catch(() => undefined);
+    this.pool = undefined;
+    void old?.end().catch(() => undefined);
     this.log.info('root credential rotated; connection pool rebuilt');
   }
 
-  async deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
+  deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
+    return this.trackCall(() => this.removeUser(req));
+  }
+
+  private async removeUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
     const { username, statements } = req;
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
@@ -274,8 +317,11 @@ export class SqlDatabase implements Database {
     return { onRetry: (attempt: number, code: string) => this.log.debug('retrying transaction', { op, attempt, sqlstate: code }) };
   }
 
+  /** Free everything: the idle timer, the pool and its sockets, the smart driver's claim (and its control connection when it was the last). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.releaseSmartDriver();
     const p = this.pool;
     this.pool = undefined;

@@ -57,7 +57,13 @@ export function claimSmartDriver(c: ConnectionConfig, t: Target): () => void {
   owner.refs++;
   let released = false;
   return () => {
-    if (!released) { released = true; owner.refs--; }
+    if (released) return;
+    released = true;
+    // The last configuration using the driver: end its control connection and forget the cluster.
+    if (--owner.refs === 0 && smartOwner === owner) {
+      resetSmartDriverState();
+      smartOwner = undefined;
+    }
   };
 }
 
