@@ -1,8 +1,7 @@
 // When a call may end early: the caller's gRPC deadline, or the caller cancelling the call.
 // Vault 1.8 sets no gRPC deadline on database calls; it cancels the call when its client
 // goes away or max_request_duration passes, so both count.
-import * as grpc from '@grpc/grpc-js';
-import { PluginError, deadlineExceeded } from './errors';
+import { PluginError, cancelled, deadlineExceeded } from './errors';
 
 export interface CallBounds {
   /** Epoch ms after which the caller no longer waits (its gRPC deadline). */
@@ -13,7 +12,7 @@ export interface CallBounds {
 
 /** The error for a call that ended early, or undefined while it may go on. */
 export function endedEarly(b: CallBounds): PluginError | undefined {
-  if (b.signal?.aborted) return new PluginError(grpc.status.CANCELLED, 'the call was cancelled by the caller; nothing was committed');
+  if (b.signal?.aborted) return cancelled('the call was cancelled by the caller; nothing was committed');
   if (b.deadline !== undefined && Date.now() >= b.deadline) return deadlineExceeded('the call\'s deadline passed; nothing was committed');
   return undefined;
 }

@@ -1,61 +1,64 @@
-// Errors the database role returns. Every message that leaves the plugin goes
-// through redact() with the secrets of the call, so no password or URL credential
-// reaches Vault's log or the API caller.
-import * as grpc from '@grpc/grpc-js';
-import { redact } from '../goplugin/log';
+// Errors of the database role, by identity: a PluginError carries one of the canonical
+// status codes (the numbers gRPC uses, so the binding converts them as they are) and,
+// where it wraps a driver or server error, that error as its `cause`. Nothing here knows
+// a transport. Every message leaves the plugin only through sanitizeError
+// (sanitizing-database.ts), which redacts the secrets of the call.
+
+/** The canonical status codes (google.rpc.Code), as the gRPC binding sends them. */
+export const ErrorCode = {
+  Cancelled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  Unauthenticated: 16,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export class PluginError extends Error {
-  constructor(readonly code: grpc.status, message: string) {
-    super(message);
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PluginError';
   }
 }
 
-export const invalid = (msg: string) => new PluginError(grpc.status.INVALID_ARGUMENT, msg);
-export const precondition = (msg: string) => new PluginError(grpc.status.FAILED_PRECONDITION, msg);
-export const unavailable = (msg: string) => new PluginError(grpc.status.UNAVAILABLE, msg);
-export const deadlineExceeded = (msg: string) => new PluginError(grpc.status.DEADLINE_EXCEEDED, msg);
+type Options = { cause?: unknown };
+export const invalid = (msg: string, o?: Options) => new PluginError(ErrorCode.InvalidArgument, msg, o);
+export const precondition = (msg: string, o?: Options) => new PluginError(ErrorCode.FailedPrecondition, msg, o);
+export const unavailable = (msg: string, o?: Options) => new PluginError(ErrorCode.Unavailable, msg, o);
+export const deadlineExceeded = (msg: string, o?: Options) => new PluginError(ErrorCode.DeadlineExceeded, msg, o);
+export const cancelled = (msg: string, o?: Options) => new PluginError(ErrorCode.Cancelled, msg, o);
+
+/** The SQLSTATE of a server error (node-postgres puts it in `code`), if it is one. */
+export function sqlState(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' && /^[0-9A-Z]{5}$/.test(c) ? c : undefined;
+}
 
 const SECRETS = Symbol('secrets');
 
-/** Attach secrets derived during a call (e.g. a SCRAM verifier) to an error, for toGrpcError to redact. */
+/** Attach secrets derived during a call (e.g. a SCRAM verifier) to an error, for sanitizeError to redact. */
 export function withSecrets(e: unknown, secrets: readonly string[]): unknown {
   if (secrets.length && e !== null && typeof e === 'object') {
-    const prev = (e as { [SECRETS]?: string[] })[SECRETS] ?? [];
+    const prev = attachedSecrets(e);
     Object.defineProperty(e, SECRETS, { value: [...prev, ...secrets], enumerable: false, configurable: true });
   }
   return e;
 }
 
-interface PgLikeError {
-  code?: string;
-  message?: string;
-  detail?: string;
-  hint?: string;
-  position?: string;
-}
-
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
-
-/** Map anything thrown while talking to the database to a gRPC status with a redacted message. */
-export function toGrpcError(e: unknown, callSecrets: readonly string[], context: string): grpc.ServiceError | { code: grpc.status; details: string } {
-  const attached = e !== null && typeof e === 'object' ? (e as { [SECRETS]?: string[] })[SECRETS] ?? [] : [];
-  const secrets = [...callSecrets, ...attached];
-  if (e instanceof PluginError) return { code: e.code, details: redact(e.message, secrets) };
-  const pe = (e ?? {}) as PgLikeError;
-  const base = pe.message || String(e);
-  const c = pe.code ?? '';
-  const sqlstate = /^[0-9A-Z]{5}$/.test(c);
-  // Text is only a fallback for driver errors that carry no SQLSTATE.
-  const connection = CONNECTION_CODES.has(c) || (!sqlstate && /timeout|terminated|connect/i.test(base));
-  // Say plainly when the database itself is unreachable: "read ECONNRESET" alone is not.
-  const msg = redact(`${context}: ${connection ? 'database connection failed: ' : ''}${base}${sqlstate ? ` (SQLSTATE ${c})` : ''}`, secrets);
-  let code = grpc.status.INTERNAL;
-  if (connection) code = grpc.status.UNAVAILABLE;
-  // canceled by the call's statement_timeout, or its transaction_timeout (25P04, PostgreSQL 17+)
-  else if (c === '57014' || c === '25P04') code = grpc.status.DEADLINE_EXCEEDED;
-  // 42501 (insufficient_privilege) is the admin's missing rights, not a bad request: test
-  // it before the class-42 rule below, which would otherwise swallow it.
-  else if (c === '28P01' || c === '28000' || c === '42501') code = grpc.status.PERMISSION_DENIED;
-  else if (c.startsWith('42') || c.startsWith('22')) code = grpc.status.INVALID_ARGUMENT;
-  return { code, details: msg };
+/** The secrets attached to an error (and to its causes) by withSecrets. */
+export function attachedSecrets(e: unknown): string[] {
+  const out: string[] = [];
+  for (let x = e, depth = 0; x !== null && typeof x === 'object' && depth < 8; x = (x as { cause?: unknown }).cause, depth++) {
+    out.push(...((x as { [SECRETS]?: string[] })[SECRETS] ?? []));
+  }
+  return out;
 }

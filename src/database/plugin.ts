@@ -1,17 +1,21 @@
 // gRPC binding of the database role: dbplugin.v5.Database plus Vault's multiplexing
 // probe. Version 6 = v5 messages with one process serving many database configs,
 // each call naming its instance in the `multiplex_id` metadata; version 5 = one instance.
+// This file only converts: protobuf messages to the plain requests of database.ts and
+// back, and PluginErrors to gRPC statuses. What the calls do is in sql-database.ts; what
+// their errors may say, in sanitizing-database.ts.
 import * as grpc from '@grpc/grpc-js';
 import { serviceDef } from '../goplugin/protos';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { fromStruct, fromTimestamp, toStruct, type PbStruct, type PbTimestamp } from '../goplugin/wellknown';
-import type { Logger } from '../goplugin/log';
-import { SqlDatabase } from './database';
 import type { CallBounds } from './bounds';
-import { invalid, precondition, toGrpcError } from './errors';
+import { TYPE_NAME } from './database';
+import { invalid } from './errors';
+import { Instances } from './instances';
+import { sanitizeError } from './sanitizing-database';
 import { SINGLE_INSTANCE, addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
 
-export const TYPE_NAME = 'vault-plugin-ts';
+export { TYPE_NAME };
 const SINGLE = SINGLE_INSTANCE;
 
 interface Statements { Commands?: string[] }
@@ -28,136 +32,77 @@ function boundsOf(call: grpc.ServerUnaryCall<unknown, unknown>): CallBounds {
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
-/** The database instances of this process, by multiplex id. */
-export class Instances {
-  private readonly dbs = new Map<string, SqlDatabase>();
-  constructor(private readonly log: Logger) {}
-
-  get(id: string): SqlDatabase {
-    const db = this.dbs.get(id);
-    if (!db) throw precondition('database connection is not initialized (Vault re-initializes it from the stored config; check the config write succeeded)');
-    return db;
-  }
-
-  /** Replace (or create) an instance; the old one closes only after the new one is ready. */
-  async initialize(id: string, raw: Record<string, unknown>, verify: boolean): Promise<SqlDatabase> {
-    const db = await SqlDatabase.open(raw, verify, this.log.named(id ? `db.${id.slice(0, 12)}` : 'db'));
-    const old = this.dbs.get(id);
-    this.dbs.set(id, db);
-    if (old) void old.close();
-    return db;
-  }
-
-  async close(id: string): Promise<void> {
-    const db = this.dbs.get(id);
-    this.dbs.delete(id);
-    await db?.close();
-  }
-
-  async closeAll(): Promise<void> {
-    const all = [...this.dbs.values()];
-    this.dbs.clear();
-    await Promise.all(all.map((d) => d.close()));
-  }
-
-  get size(): number { return this.dbs.size; }
-}
-
 function multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>, multiplexed: boolean): string {
   const m = multiplexIdOf(call.metadata, multiplexed);
   if ('error' in m) throw invalid(m.error);
   return m.id;
 }
 
-export function databaseService(instances: Instances, multiplexed: boolean, log: Logger): grpc.UntypedServiceImplementation {
-  // Each handler: resolve the instance, run, map any failure to a redacted gRPC status.
-  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>, secretsOf: (req: Req, id: string) => string[]): Handler<Req, Res> =>
+/** A gRPC status for an error. Calls' errors come sanitized already; anything else (no instance, no id) carries no secret but is sanitized all the same. */
+function toStatus(e: unknown, method: string): Partial<grpc.StatusObject> {
+  const err = sanitizeError(e, [], method);
+  return { code: err.code as number as grpc.status, details: err.message };
+}
+
+interface NewUserMsg { username_config?: { display_name?: string; role_name?: string }; password?: string; expiration?: PbTimestamp; statements?: Statements; credential_type?: number }
+interface UpdateUserMsg {
+  username?: string;
+  password?: { new_password?: string; statements?: Statements } | null;
+  expiration?: { new_expiration?: PbTimestamp; statements?: Statements } | null;
+  public_key?: { new_public_key?: Buffer } | null;
+  credential_type?: number;
+  self_managed_password?: string;
+}
+type Empty = Record<string, never>;
+
+export function databaseService(instances: Instances, multiplexed: boolean): grpc.UntypedServiceImplementation {
+  // Each handler: resolve the instance id, convert the request, run, convert the reply or the error.
+  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>): Handler<Req, Res> =>
     (call, cb) => {
       let id = SINGLE;
       try {
         id = multiplexId(call as grpc.ServerUnaryCall<unknown, unknown>, multiplexed);
       } catch (e) {
-        cb(toGrpcError(e, [], name) as grpc.ServiceError);
+        cb(toStatus(e, name));
         return;
       }
-      fn(call.request, id, boundsOf(call as grpc.ServerUnaryCall<unknown, unknown>)).then(
-        (res) => cb(null, res),
-        (e) => {
-          const secrets = (() => { try { return secretsOf(call.request, id); } catch { return []; } })();
-          const err = toGrpcError(e, secrets, name);
-          log.debug('call failed', { method: name, code: grpc.status[err.code], error: err.details });
-          cb(err as grpc.ServiceError);
-        },
-      );
+      Promise.resolve()
+        .then(() => fn(call.request, id, boundsOf(call as grpc.ServerUnaryCall<unknown, unknown>)))
+        .then((res) => cb(null, res), (e) => cb(toStatus(e, name)));
     };
-  const instanceSecrets = (id: string) => { try { return instances.get(id).secrets(); } catch { return []; } };
 
   return {
-    Initialize: unary<{ config_data?: PbStruct; verify_connection?: boolean }, { config_data: PbStruct }>(
-      'Initialize',
-      async (req, id) => {
-        const raw = fromStruct(req.config_data);
-        await instances.initialize(id, raw, !!req.verify_connection);
-        // Vault stores what we return and sends it back after restarts: return it as given.
-        return { config_data: toStruct(raw) };
-      },
-      (req) => Object.entries(fromStruct(req.config_data)).filter(([k]) => /password|sslkey|connection_url/.test(k)).map(([, v]) => String(v)),
-    ),
-    NewUser: unary<{ username_config?: { display_name?: string; role_name?: string }; password?: string; expiration?: PbTimestamp; statements?: Statements; credential_type?: number }, { username: string }>(
-      'NewUser',
-      async (req, id, bounds) => ({
-        username: await instances.get(id).newUser({
-          ...bounds,
-          displayName: req.username_config?.display_name ?? '',
-          roleName: req.username_config?.role_name ?? '',
-          password: req.password ?? '',
-          expiration: fromTimestamp(req.expiration),
-          statements: commands(req.statements),
-          credentialType: req.credential_type ?? 0,
-        }),
-      }),
-      (req, id) => [req.password ?? '', ...instanceSecrets(id)],
-    ),
-    UpdateUser: unary<{
-      username?: string;
-      password?: { new_password?: string; statements?: Statements } | null;
-      expiration?: { new_expiration?: PbTimestamp; statements?: Statements } | null;
-      public_key?: { new_public_key?: Buffer } | null;
-      credential_type?: number;
-      self_managed_password?: string;
-    }, Record<string, never>>(
-      'UpdateUser',
-      async (req, id, bounds) => {
-        await instances.get(id).updateUser({
-          ...bounds,
-          username: req.username ?? '',
-          password: req.password ? { newPassword: req.password.new_password ?? '', statements: commands(req.password.statements) } : undefined,
-          expiration: req.expiration ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) } : undefined,
-          publicKey: !!req.public_key && (req.public_key.new_public_key?.length ?? 0) > 0,
-          credentialType: req.credential_type,
-          selfManagedPassword: req.self_managed_password || undefined,
-        });
-        return {};
-      },
-      (req, id) => [req.password?.new_password ?? '', req.self_managed_password ?? '', ...instanceSecrets(id)],
-    ),
-    DeleteUser: unary<{ username?: string; statements?: Statements }, Record<string, never>>(
-      'DeleteUser',
-      async (req, id, bounds) => {
-        await instances.get(id).deleteUser(req.username ?? '', commands(req.statements), bounds);
-        return {};
-      },
-      (_req, id) => instanceSecrets(id),
-    ),
+    Initialize: unary<{ config_data?: PbStruct; verify_connection?: boolean }, { config_data: PbStruct }>('Initialize', async (req, id) => {
+      const res = await instances.initialize(id, { config: fromStruct(req.config_data), verifyConnection: !!req.verify_connection });
+      return { config_data: toStruct(res.config) };
+    }),
+    NewUser: unary<NewUserMsg, { username: string }>('NewUser', (req, id, bounds) =>
+      instances.get(id).newUser({
+        ...bounds,
+        displayName: req.username_config?.display_name ?? '',
+        roleName: req.username_config?.role_name ?? '',
+        password: req.password ?? '',
+        expiration: fromTimestamp(req.expiration),
+        statements: commands(req.statements),
+        credentialType: req.credential_type ?? 0,
+      })),
+    UpdateUser: unary<UpdateUserMsg, Empty>('UpdateUser', (req, id, bounds) =>
+      instances.get(id).updateUser({
+        ...bounds,
+        username: req.username ?? '',
+        password: req.password ? { newPassword: req.password.new_password ?? '', statements: commands(req.password.statements) } : undefined,
+        expiration: req.expiration ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) } : undefined,
+        publicKey: !!req.public_key && (req.public_key.new_public_key?.length ?? 0) > 0,
+        credentialType: req.credential_type,
+        selfManagedPassword: req.self_managed_password || undefined,
+      })),
+    DeleteUser: unary<{ username?: string; statements?: Statements }, Empty>('DeleteUser', (req, id, bounds) =>
+      instances.get(id).deleteUser({ ...bounds, username: req.username ?? '', statements: commands(req.statements) })),
     Type: (_call: unknown, cb: grpc.sendUnaryData<{ Type: string }>) => cb(null, { Type: TYPE_NAME }),
-    Close: unary<unknown, Record<string, never>>(
-      'Close',
-      async (_req, id) => {
-        await instances.close(id);
-        return {};
-      },
-      () => [],
-    ),
+    Close: unary<unknown, Empty>('Close', async (_req, id) => {
+      await instances.close(id);
+      return {};
+    }),
   };
 }
 
@@ -165,7 +110,7 @@ function register(multiplexed: boolean) {
   return (server: grpc.Server, ctx: RuntimeContext) => {
     const instances = new Instances(ctx.log);
     ctx.onShutdown(() => instances.closeAll());
-    server.addService(serviceDef('dbplugin.v5.Database'), databaseService(instances, multiplexed, ctx.log));
+    server.addService(serviceDef('dbplugin.v5.Database'), databaseService(instances, multiplexed));
     addMultiplexingSupport(server, multiplexed);
   };
 }

@@ -1,5 +1,8 @@
 // Bounded retry of whole transactions on serialization failures (40001, which
 // CockroachDB returns routinely under contention) and deadlocks (40P01).
+import { DEFAULTS } from './defaults';
+import { sqlState } from './errors';
+
 const RETRYABLE = new Set(['40001', '40P01']);
 
 export interface RetryOptions {
@@ -10,20 +13,20 @@ export interface RetryOptions {
 }
 
 export function isRetryable(e: unknown): boolean {
-  const code = (e as { code?: string } | null)?.code;
-  return typeof code === 'string' && RETRYABLE.has(code);
+  const state = sqlState(e);
+  return state !== undefined && RETRYABLE.has(state);
 }
 
 export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const attempts = opts.attempts ?? 6;
-  const base = opts.baseDelayMs ?? 20;
-  const max = opts.maxDelayMs ?? 1000;
+  const attempts = opts.attempts ?? DEFAULTS.retry.attempts;
+  const base = opts.baseDelayMs ?? DEFAULTS.retry.baseDelayMs;
+  const max = opts.maxDelayMs ?? DEFAULTS.retry.maxDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
       if (!isRetryable(e) || attempt >= attempts) throw e;
-      opts.onRetry?.(attempt, (e as { code: string }).code);
+      opts.onRetry?.(attempt, sqlState(e)!);
       // Full jitter keeps competing transactions from retrying in lockstep.
       const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
       await new Promise((r) => setTimeout(r, delay));

@@ -3,12 +3,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DIALECTS } from '../../src/database/dialects';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SqlDatabase } from '../../src/database/database';
-import { Instances, databaseService } from '../../src/database/plugin';
+import { SqlDatabase } from '../../src/database/sql-database';
+import { databaseService } from '../../src/database/plugin';
+import { Instances } from '../../src/database/instances';
+import type { Database } from '../../src/database/database';
 import { serviceDef } from '../../src/goplugin/protos';
 import { toStruct } from '../../src/goplugin/wellknown';
 import { redact } from '../../src/goplugin/log';
-import { PluginError, toGrpcError } from '../../src/database/errors';
+import { PluginError } from '../../src/database/errors';
+import { sanitizeError } from '../../src/database/sanitizing-database';
 import { CREATE, admin, login, pgInfo, quietLog, roleExists, urlConfig } from '../support/db';
 
 const pw = () => 'A1-' + randomBytes(12).toString('base64url');
@@ -21,8 +24,8 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db?.close(); });
 
-const newUser = (d: SqlDatabase, over: Partial<Parameters<SqlDatabase['newUser']>[0]> = {}) =>
-  d.newUser({ displayName: 'token', roleName: 'app', password: pw(), expiration: inOneHour(), statements: CREATE, credentialType: 0, ...over });
+const newUser = (d: Database, over: Partial<Parameters<Database['newUser']>[0]> = {}) =>
+  d.newUser({ displayName: 'token', roleName: 'app', password: pw(), expiration: inOneHour(), statements: CREATE, credentialType: 0, ...over }).then((r) => r.username);
 
 describe('issuing credentials', () => {
   it('issues a user that logs in, with VALID UNTIL set to the lease expiry', async () => {
@@ -40,11 +43,11 @@ describe('issuing credentials', () => {
   it('revocation removes the user: no login, no pg_roles row, and is idempotent', async () => {
     const password = pw();
     const username = await newUser(db, { password });
-    await db.deleteUser(username, []);
+    await db.deleteUser({ username, statements: [] });
     expect(await login(username, password)).toMatch(/password authentication failed|does not exist/);
     expect(await roleExists(username)).toBe(false);
-    await expect(db.deleteUser(username, [])).resolves.toBeUndefined();
-    await expect(db.deleteUser(username, ['DROP ROLE "{{name}}";'])).resolves.toBeUndefined();
+    await expect(db.deleteUser({ username, statements: [] })).resolves.toEqual({});
+    await expect(db.deleteUser({ username, statements: ['DROP ROLE "{{name}}";'] })).resolves.toEqual({});
   });
 
   it('a failing second statement leaves no role behind, and the error carries no password', async () => {
@@ -55,10 +58,10 @@ describe('issuing credentials', () => {
       displayName: 'atomic',
       statements: [...CREATE, 'GRANT SELECT ON no_such_table TO "{{name}}";'],
     }).catch((e) => e);
-    const status = toGrpcError(err, [password], 'NewUser');
+    const status = sanitizeError(err, [password], 'NewUser');
     expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(status.details).toMatch(/no_such_table.*SQLSTATE 42P01/);
-    expect(status.details).not.toContain(password);
+    expect(status.message).toMatch(/no_such_table.*SQLSTATE 42P01/);
+    expect(status.message).not.toContain(password);
     const left = await admin(async (c) => (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-atomic-%'")).rows);
     expect(left).toEqual([]);
     void username;
@@ -77,7 +80,7 @@ describe('issuing credentials', () => {
       expect(d.poolStats.idle).toBeLessThanOrEqual(2); // max_idle_connections applied
       const logins = await Promise.all(creds.slice(0, 10).map((c) => login(c.u, c.p)));
       expect(logins.every((l) => l === true)).toBe(true);
-      await Promise.all(creds.map((c) => d.deleteUser(c.u, [])));
+      await Promise.all(creds.map((c) => d.deleteUser({ username: c.u, statements: [] })));
       const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-conc-%'")).rows[0].n);
       expect(left).toBe(0);
     } finally {
@@ -93,7 +96,7 @@ describe('issuing credentials', () => {
     expect(username.startsWith('v-x"; DROP')).toBe(true);
     expect(await login(username, password)).toBe(true);
     expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary') AS t")).rows[0].t)).toBe('canary');
-    await db.deleteUser(username, []);
+    await db.deleteUser({ username, statements: [] });
     expect(await roleExists(username)).toBe(false);
   });
 
@@ -110,7 +113,7 @@ describe('issuing credentials', () => {
       expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_dollar') AS t")).rows[0].t)).toBe('canary_dollar');
       const cfg = await admin(async (c) => (await c.query('SELECT rolconfig FROM pg_roles WHERE rolname = $1', [username])).rows[0].rolconfig as string[]);
       expect(cfg).toEqual([`application_name="${displayName}"`]);
-      await d.deleteUser(username, []);
+      await d.deleteUser({ username, statements: [] });
     } finally {
       await d.close();
     }
@@ -135,9 +138,9 @@ describe('issuing credentials', () => {
     const t = Date.now();
     const err = await newUser(db, { displayName: 'slow', statements: [...CREATE, 'SELECT pg_sleep(3);'], deadline: Date.now() + 700 }).catch((e) => e);
     expect(Date.now() - t).toBeLessThan(2000);
-    const st = toGrpcError(err, [], 'NewUser');
+    const st = sanitizeError(err, [], 'NewUser');
     expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(st.details).toMatch(/deadline passed|statement timeout/);
+    expect(st.message).toMatch(/deadline passed|statement timeout/);
     await new Promise((r) => setTimeout(r, 2600)); // past when pg_sleep(3) would have finished
     const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-slow-%'")).rows[0].n);
     expect(left).toBe(0);
@@ -147,7 +150,7 @@ describe('issuing credentials', () => {
   it('insufficient_privilege (42501) is PERMISSION_DENIED, not a caller error', async () => {
     const err = await newUser(db, { displayName: 'priv', statements: [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'] }).catch((e) => e);
     expect((err as { code?: string }).code).toBe('42501');
-    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.PERMISSION_DENIED);
     const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-priv-%'")).rows[0].n);
     expect(left).toBe(0);
   });
@@ -206,8 +209,8 @@ describe('updating users', () => {
       const p = pw();
       const after = await newUser(d, { password: p, displayName: 'postrot' });
       expect(await login(after, p)).toBe(true);
-      await d.deleteUser(before, []);
-      await d.deleteUser(after, []);
+      await d.deleteUser({ username: before, statements: [] });
+      await d.deleteUser({ username: after, statements: [] });
       expect(await roleExists(after)).toBe(false);
     } finally {
       await d.close();
@@ -222,7 +225,7 @@ describe('updating users', () => {
         const stored = await admin(async (c) => (await c.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [username])).rows[0].rolpassword as string);
         expect(stored).toMatch(/^SCRAM-SHA-256\$4096:/);
         expect(await login(username, password)).toBe(true);
-        await d.deleteUser(username, []);
+        await d.deleteUser({ username, statements: [] });
       }
     } finally {
       await d.close();
@@ -243,7 +246,7 @@ describe('revocation of entangled users', () => {
     await admin((c) => c.query(`GRANT CREATE ON SCHEMA public TO "${username}"`), pgInfo(), other);
     // As the issued user: own a table in the other database.
     await admin((c) => c.query('CREATE TABLE owned_by_dynamic (x int)'), { ...pgInfo(), user: username, password }, other);
-    await db.deleteUser(username, []);
+    await db.deleteUser({ username, statements: [] });
     expect(await roleExists(username)).toBe(false);
     const owner = await admin(async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_dynamic'")).rows[0]?.tableowner, pgInfo(), other);
     expect(owner).toBe(pgInfo().user);
@@ -260,7 +263,7 @@ describe('revocation of entangled users', () => {
       const password = pw();
       const username = await newUser(d, { password, displayName: 'nonsu', statements: [...CREATE, `GRANT SELECT ON ${adminName}_data TO "{{name}}"; GRANT CREATE ON SCHEMA public TO "{{name}}";`] });
       await admin((c) => c.query('CREATE TABLE nonsu_owned (x int)'), { ...pgInfo(), user: username, password });
-      await d.deleteUser(username, []);
+      await d.deleteUser({ username, statements: [] });
       expect(await roleExists(username)).toBe(false);
       const owner = await admin(async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'nonsu_owned'")).rows[0]?.tableowner);
       expect(owner).toBe(adminName);
@@ -276,7 +279,7 @@ describe('revocation of entangled users', () => {
       const password = pw();
       const username = await newUser(db, { password, displayName: 'dep', statements: [...CREATE, 'GRANT CREATE ON SCHEMA public TO "{{name}}";'] });
       await admin((c) => c.query('CREATE TABLE dep_owned (x int)'), { ...pgInfo(), user: username, password });
-      await db.deleteUser(username, []);
+      await db.deleteUser({ username, statements: [] });
       expect(await roleExists(username)).toBe(false);
       expect(spy).toHaveBeenCalled();
       expect(logs.some((l) => l.includes('cleaning every database'))).toBe(true);
@@ -293,7 +296,7 @@ describe('revocation of entangled users', () => {
     let ended = false;
     c.on('error', () => { ended = true; });
     await c.connect();
-    await db.deleteUser(username, []);
+    await db.deleteUser({ username, statements: [] });
     await c.query('SELECT 1').then(() => undefined, () => { ended = true; });
     expect(ended).toBe(true);
     await c.end().catch(() => undefined);
@@ -301,14 +304,15 @@ describe('revocation of entangled users', () => {
 });
 
 describe('connection handling', () => {
-  it('verify_connection fails clearly on a wrong password, without echoing it', async () => {
+  it('verify_connection fails clearly on a wrong password (Unauthenticated), without echoing it', async () => {
     const wrong = 'Wr0ng-' + randomBytes(6).toString('hex');
     const err = await SqlDatabase.open(urlConfig({ ...pgInfo(), password: wrong }), true, quietLog()).catch((e) => e);
     expect(err).toBeInstanceOf(PluginError);
-    const st = toGrpcError(err, [wrong], 'Initialize');
-    expect(st.code).toBe(grpc.status.UNAVAILABLE);
-    expect(st.details).toMatch(/password authentication failed/);
-    expect(st.details).not.toContain(wrong);
+    const st = sanitizeError(err, [wrong], 'Initialize');
+    expect(st.code).toBe(grpc.status.UNAUTHENTICATED); // 28P01, not a network failure
+    expect(st.message).toMatch(/SQLSTATE 28P01/);
+    expect(st.message).toMatch(/password authentication failed/);
+    expect(st.message).not.toContain(wrong);
   });
 
   it('without verification an unreachable server fails the first call, not Initialize', async () => {
@@ -328,10 +332,10 @@ describe('connection handling', () => {
     const marker = 'pg_sleep(2.0001)';
     setTimeout(() => { void admin((c) => c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`)); }, 400);
     const err = await newUser(db, { displayName: 'termd', statements: [...CREATE, `SELECT ${marker};`] }).catch((e) => e);
-    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
+    expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
     await new Promise((r) => setTimeout(r, 100)); // the 'error' event follows the query's failure
     const u = await newUser(db, { displayName: 'aftertermd' });
-    await db.deleteUser(u, []);
+    await db.deleteUser({ username: u, statements: [] });
   });
 
   it('max_connection_lifetime recycles pooled connections', async () => {
@@ -341,11 +345,11 @@ describe('connection handling', () => {
     const d = await SqlDatabase.open({ connection_url: url, username: info.user, password: info.password, max_connection_lifetime: '1s' }, true, quietLog());
     const pids = () => admin(async (c) => (await c.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows.map((r) => r.pid as number));
     try {
-      await d.deleteUser(await newUser(d, { displayName: 'life' }), []);
+      await d.deleteUser({ username: await newUser(d, { displayName: 'life' }), statements: [] });
       const before = await pids();
       expect(before.length).toBeGreaterThan(0);
       await new Promise((r) => setTimeout(r, 2200));
-      await d.deleteUser(await newUser(d, { displayName: 'life' }), []);
+      await d.deleteUser({ username: await newUser(d, { displayName: 'life' }), statements: [] });
       const after = await pids();
       expect(after.length).toBeGreaterThan(0);
       expect(after.filter((p) => before.includes(p))).toEqual([]);
@@ -360,7 +364,7 @@ describe('connection handling', () => {
     await admin((c) => c.query(`CREATE ROLE ${name} LOGIN CREATEROLE PASSWORD '${password.replace(/'/g, "''")}'`));
     const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password }), true, quietLog());
     const u = await newUser(d, { displayName: 'spc' });
-    await d.deleteUser(u, []);
+    await d.deleteUser({ username: u, statements: [] });
     await d.close();
   });
 });
@@ -368,15 +372,15 @@ describe('connection handling', () => {
 describe('multiplexed instances', () => {
   it('keeps configs apart: closing one never touches another', async () => {
     const inst = new Instances(quietLog());
-    await inst.initialize('a', urlConfig(pgInfo()), true);
-    await inst.initialize('b', urlConfig(pgInfo(), { username_template: 'b-{{random 10}}' }), true);
+    await inst.initialize('a', { config: urlConfig(pgInfo()), verifyConnection: true });
+    await inst.initialize('b', { config: urlConfig(pgInfo(), { username_template: 'b-{{random 10}}' }), verifyConnection: true });
     const ub = await newUser(inst.get('b'));
     expect(ub).toMatch(/^b-/);
     await inst.close('a');
     expect(() => inst.get('a')).toThrow(/not initialized/);
     const ub2 = await newUser(inst.get('b'));
-    await inst.get('b').deleteUser(ub, []);
-    await inst.get('b').deleteUser(ub2, []);
+    await inst.get('b').deleteUser({ username: ub, statements: [] });
+    await inst.get('b').deleteUser({ username: ub2, statements: [] });
     await inst.closeAll();
     expect(inst.size).toBe(0);
   });
@@ -424,8 +428,8 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       expect(await admin(async (c) => (await c.query("SELECT to_regclass('canary_scs') AS t")).rows[0].t)).toBe('canary_scs');
       expect(await login(u2, password)).toBe(true);
       await y.close();
-      await d.deleteUser(u, []);
-      await d.deleteUser(u2, []);
+      await d.deleteUser({ username: u, statements: [] });
+      await d.deleteUser({ username: u2, statements: [] });
     } finally {
       await d.close();
     }
@@ -433,7 +437,7 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
 
   it('the deadline bounds the whole transaction: two statements each under it, together over it, commit nothing', async () => {
     const err = await newUser(db, { displayName: 'twoslow', statements: [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], deadline: Date.now() + 1000 }).catch((e) => e);
-    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await new Promise((r) => setTimeout(r, 800));
     expect(await countLike('v-twoslow-')).toBe(0);
   });
@@ -443,7 +447,7 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       const t = Date.now();
       const err = await newUser(db, { displayName: 'lockwait', statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'], deadline: Date.now() + 1000 }).catch((e) => e);
       expect(Date.now() - t).toBeLessThan(1250);
-      expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
       await new Promise((r) => setTimeout(r, 900));
       expect(await countLike('v-lockwait-')).toBe(0);
     });
@@ -455,14 +459,14 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       const { cancelBackendQuery: _none, ...noCancel } = DIALECTS.postgresql;
       (d as unknown as { dialect: unknown }).dialect = noCancel;
       const err = await newUser(d, { displayName: 'guard', statements: [...CREATE, 'SELECT pg_sleep(0.6);', 'SELECT pg_sleep(0.6);'], deadline: Date.now() + 1000 }).catch((e) => e);
-      const st = toGrpcError(err, [], 'NewUser');
+      const st = sanitizeError(err, [], 'NewUser');
       expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-      expect(st.details).toMatch(/nothing was committed/);
+      expect(st.message).toMatch(/nothing was committed/);
       expect(await countLike('v-guard-')).toBe(0);
       // ...and a call within its deadline commits.
       const u = await newUser(d, { displayName: 'inguard', deadline: Date.now() + 10_000 });
       expect(await roleExists(u)).toBe(true);
-      await d.deleteUser(u, []);
+      await d.deleteUser({ username: u, statements: [] });
     } finally {
       await d.close();
     }
@@ -474,12 +478,12 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
     const t = Date.now();
     const err = await newUser(db, { displayName: 'cancelled', statements: [...CREATE, 'SELECT pg_sleep(2);'], signal: ac.signal } as never).catch((e) => e);
     expect(Date.now() - t).toBeLessThan(1500);
-    expect(toGrpcError(err, [], 'NewUser').code).toBe(grpc.status.CANCELLED);
+    expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.CANCELLED);
     await new Promise((r) => setTimeout(r, 2000));
     expect(await countLike('v-cancelle-')).toBe(0);
     // The pool is healthy afterwards.
     const u = await newUser(db, { displayName: 'after' });
-    await db.deleteUser(u, []);
+    await db.deleteUser({ username: u, statements: [] });
   });
 
   describe('through the in-process gRPC binding', () => {
@@ -488,7 +492,7 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
     const inst = new Instances(quietLog());
     beforeAll(async () => {
       server = new grpc.Server();
-      server.addService(serviceDef('dbplugin.v5.Database'), databaseService(inst, false, quietLog()));
+      server.addService(serviceDef('dbplugin.v5.Database'), databaseService(inst, false));
       const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
       const Ctor = grpc.makeGenericClientConstructor(serviceDef('dbplugin.v5.Database'), 'Database');
       client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
@@ -513,6 +517,35 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       });
     });
 
+    it('server errors reach the caller with the status their SQLSTATE class means, secret-free', async () => {
+      const raise = (errcode: string) => `DO $$ BEGIN RAISE EXCEPTION 'refused by the server' USING ERRCODE = '${errcode}'; END $$;`;
+      const cases: Array<[string, grpc.status]> = [
+        ['insufficient_privilege', grpc.status.PERMISSION_DENIED],
+        ['invalid_password', grpc.status.UNAUTHENTICATED],
+        ['too_many_connections', grpc.status.RESOURCE_EXHAUSTED],
+        ['syntax_error', grpc.status.INVALID_ARGUMENT],
+        ['invalid_datetime_format', grpc.status.INVALID_ARGUMENT],
+        ['unique_violation', grpc.status.ALREADY_EXISTS],
+        ['foreign_key_violation', grpc.status.FAILED_PRECONDITION],
+        ['deadlock_detected', grpc.status.ABORTED], // after the bounded retries
+        ['query_canceled', grpc.status.CANCELLED], // cancelled by someone else, no deadline involved
+        ['cannot_connect_now', grpc.status.UNAVAILABLE],
+      ];
+      for (const [errcode, code] of cases) {
+        const err = await call('grpcerr', [...CREATE, raise(errcode)], {});
+        expect([errcode, err?.code]).toEqual([errcode, code]);
+        expect(err?.details).toMatch(/^NewUser: (database connection failed: )?refused by the server \(SQLSTATE [0-9A-Z]{5}\)$/);
+      }
+      // A real one: the issued role, not a superuser, may not create roles.
+      const err = await call('grpcpriv', [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'], {});
+      expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err?.details).toMatch(/permission denied to create role.*SQLSTATE 42501/);
+      // A role that exists already.
+      const dup = await call('grpcdup', [...CREATE, `CREATE ROLE "{{name}}";`], {});
+      expect(dup?.code).toBe(grpc.status.ALREADY_EXISTS);
+      expect(await countLike('v-grpcerr-') + await countLike('v-grpcpriv-') + await countLike('v-grpcdup-')).toBe(0);
+    });
+
     it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {
       const err = await call('grpccan', [...CREATE, 'SELECT pg_sleep(2);'], {}, (c) => setTimeout(() => c.cancel(), 300));
       expect(err?.code).toBe(grpc.status.CANCELLED);
@@ -529,9 +562,9 @@ describe('redaction of derived secrets (security review, item 11)', () => {
       const password = pw();
       const err = await newUser(d, { password, displayName: 'scramleak', statements: [...CREATE, `SELECT '{{password}}'::int;`] }).catch((e) => e);
       expect(String(err.message)).toMatch(/SCRAM-SHA-256/); // the server did echo it...
-      const st = toGrpcError(err, [password], 'NewUser');
-      expect(st.details).toMatch(/invalid input syntax/);
-      expect(st.details).not.toMatch(/SCRAM-SHA-256\$|[A-Za-z0-9+/]{40,}=/); // ...the caller never sees it
+      const st = sanitizeError(err, [password], 'NewUser');
+      expect(st.message).toMatch(/invalid input syntax/);
+      expect(st.message).not.toMatch(/SCRAM-SHA-256\$|[A-Za-z0-9+/]{40,}=/); // ...the caller never sees it
     } finally {
       await d.close();
     }

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SqlDatabase } from '../../src/database/database';
-import { toGrpcError } from '../../src/database/errors';
+import { SqlDatabase } from '../../src/database/sql-database';
+import { sanitizeError } from '../../src/database/sanitizing-database';
 import { startPostgres, type PgServer } from '../support/postgres';
 import { admin, quietLog } from '../support/db';
 
@@ -22,10 +22,10 @@ describe('PostgreSQL stopped and restarted in the middle of a run', () => {
     const one = async () => {
       const t = Date.now();
       try {
-        issued.push(await d.newUser({ displayName: 'outage', roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 }));
+        issued.push((await d.newUser({ displayName: 'outage', roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 })).username);
       } catch (e) {
-        const st = toGrpcError(e, [pg.password], 'NewUser');
-        failures.push({ ms: Date.now() - t, code: st.code, details: st.details });
+        const st = sanitizeError(e, [pg.password], 'NewUser');
+        failures.push({ ms: Date.now() - t, code: st.code, details: st.message });
       }
     };
     // Before: works.

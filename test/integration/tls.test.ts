@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { startPostgres, type PgServer } from '../support/postgres';
 import { makeServerCerts, type TestPki } from '../support/certs';
 import { admin, quietLog } from '../support/db';
@@ -27,8 +27,8 @@ const cfg = (extra: Record<string, unknown>) => ({ host: 'localhost', port: pg.p
 async function tlsInUse(extra: Record<string, unknown>): Promise<boolean> {
   const d = await SqlDatabase.open(cfg(extra), true, quietLog());
   try {
-    const u = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
-    await d.deleteUser(u, []);
+    const { username: u } = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
+    await d.deleteUser({ username: u, statements: [] });
     return (d as unknown as { useTls: boolean }).useTls;
   } finally {
     await d.close();

@@ -4,7 +4,7 @@
 // driver discovers the second node from the first and spreads connections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { freePort, startPostgres, type PgServer } from '../support/postgres';
 import { admin, quietLog } from '../support/db';
 
@@ -82,5 +82,20 @@ describe('YugabyteDB smart driver', () => {
     } finally {
       await first.close();
     }
+  });
+
+  it('closing the last smart-driver configuration ends every connection, the driver\'s control connection too', async () => {
+    const others = (s: PgServer) => admin(async (c) => (await c.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")).rows[0].n as number, info(s));
+    const d = await SqlDatabase.open({
+      host: a.host, port: a.port, db: 'postgres', username: a.user, password: a.password, sslmode: 'disable',
+      load_balance: 'true', max_open_connections: 4, username_template: 'cc-{{random 12 | lowercase}}',
+    }, true, quietLog());
+    await issue(d, 8, 'cc');
+    expect((await others(a)) + (await others(b))).toBeGreaterThan(0);
+    await d.close();
+    const end = Date.now() + 3000;
+    while ((await others(a)) + (await others(b)) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect([await others(a), await others(b)]).toEqual([0, 0]);
   });
 });

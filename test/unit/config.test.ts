@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parseConfig } from '../../src/database/config';
 import { parseDurationSeconds } from '../../src/schema';
 import { loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
-import { SqlDatabase } from '../../src/database/database';
+import { SqlDatabase } from '../../src/database/sql-database';
 import { createLogger } from '../../src/goplugin/log';
 
 const quietLog = () => createLogger({ level: 'error', sink: () => undefined });

@@ -44,8 +44,23 @@ describe.skipIf(!vaultBin())('database role in a real Vault', { timeout: 90_000 
     await dbRole(v, 'ra', 'a');
     await dbRole(v, 'rb', 'b');
     // A bad connection is Vault's 400 naming the problem, and stores nothing.
-    await expect(dbConfig(v, 'bad', { ...a, password: 'wrong' })).rejects.toThrow(/Code: 400[\s\S]*password authentication failed/);
+    // Vault shows the status code the SQLSTATE maps to (28P01: Unauthenticated).
+    // (What Vault answered: the harness's message starts with the command line, password included.)
+    const answer = (e: Error) => e.message.slice(e.message.indexOf('Code: '));
+    const bad = await dbConfig(v, 'bad', { ...a, password: 'wrong-Pw-9' }).catch(answer);
+    expect(bad).toMatch(/Code: 400[\s\S]*code = Unauthenticated[\s\S]*password authentication failed[\s\S]*SQLSTATE 28P01/);
+    expect(bad).not.toContain('wrong-Pw-9');
     await expect(read(v, 'database/config/bad')).rejects.toThrow();
+  });
+
+  it('a creation statement the admin may not run: Vault shows PermissionDenied (42501), no secret, no role left', async () => {
+    await write(v, 'database/roles/denied', 'db_name=a', 'default_ttl=1h', `creation_statements=${'CREATE ROLE "{{name}}" WITH LOGIN SUPERUSER PASSWORD \'{{password}}\';'}`);
+    const msg = await creds(v, 'denied').then(() => 'issued', (e: Error) => e.message);
+    expect(msg).toMatch(/unable to create new user: rpc error: code = PermissionDenied desc = NewUser: permission denied to create role[\s\S]*SQLSTATE 42501/);
+    expect(msg).not.toContain(a.password);
+    expect(msg).not.toMatch(/PASSWORD '(?!\[redacted\])/);
+    const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-root-denied-%' OR rolname LIKE 'v-token-denied-%'")).rows[0].n);
+    expect(left).toBe(0);
   });
 
   it('creds → login → lease renew → lease revoke → gone from pg_roles', async () => {

@@ -1,0 +1,21 @@
+// Every default of the database role's connections and calls, in one place (as node-postgres
+// keeps its own in lib/defaults.js). Defaults of the configuration fields themselves
+// (connect_timeout, max_open_connections, ...) are declared with the fields in config.ts.
+export const DEFAULTS = {
+  /** libpq's defaults when the configuration names no port, sslmode or application_name. */
+  port: 5432,
+  sslmode: 'prefer',
+  applicationName: 'vault-plugin-ts',
+  /** A pooled connection idle this long is closed (pg-pool's idleTimeoutMillis). */
+  connectionIdleMs: 30_000,
+  /** A configuration's whole pool is closed this long after its last call ended; the next call opens it again. */
+  poolIdleCloseMs: 30_000,
+  /** YugabyteDB smart driver: seconds between yb_servers() refreshes. */
+  ybServersRefreshIntervalSec: 300,
+  /** How long a statement cancelled at the deadline may take to come back before its connection is dropped. */
+  cancelGraceMs: 1000,
+  /** Time kept back from the caller's deadline for the reply to reach it. */
+  deadlineMarginMs: 50,
+  /** Whole-transaction retries on 40001/40P01: attempts, then full-jitter backoff bounds. */
+  retry: { attempts: 6, baseDelayMs: 20, maxDelayMs: 1000 },
+} as const;

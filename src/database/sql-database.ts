@@ -1,0 +1,330 @@
+// One configured database connection (one `database/config/<name>` in Vault) and the
+// credential operations on it. No state lives only here: Vault re-sends the stored
+// config after a plugin restart and everything is rebuilt from it.
+import { parseConfig, configSecrets, type ConnectionConfig } from './config';
+import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
+import type { Dialect } from './dialects';
+import type { Database, DeleteUserRequest, DeleteUserResponse, InitializeRequest, InitializeResponse, NewUserRequest, NewUserResponse, UpdateUserRequest, UpdateUserResponse } from './database';
+import { TYPE_NAME } from './database';
+import { invalid, precondition, unavailable, withSecrets } from './errors';
+import { endedEarly } from './bounds';
+import { DEFAULTS } from './defaults';
+import { withRetry } from './retry';
+import { scramSecrets, scramVerifier } from './scram';
+import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
+import { loadPgLexer } from './pglexer';
+import { defaultRevoke, type RevokeContext } from './revoke';
+import { inTransaction, transactionOptions, type TxOptions } from './transaction';
+import { generateUsername } from './usernames';
+import type { Logger } from '../goplugin/log';
+
+export interface SqlDatabaseOptions {
+  /** Close the pool this long after the last call ended (default DEFAULTS.poolIdleCloseMs). */
+  poolIdleCloseMs?: number;
+}
+
+/**
+ * What a configuration costs while idle: its parsed config and what the first connection
+ * learned about the server. The pool is opened by the first call that needs it and closed
+ * poolIdleCloseMs after the last call ended (no sockets, timers or listeners stay behind);
+ * close() frees everything at once.
+ */
+export class SqlDatabase implements Database {
+  private config?: ConnectionConfig;
+  private target?: Target;
+  private pool?: ConnectionPool;
+  private dialect?: Dialect;
+  /** PostgreSQL major version from version() (0 when not PostgreSQL). */
+  private serverMajor = 0;
+  private ready?: Promise<void>;
+  /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
+  private useTls = false;
+  private closed = false;
+  private releaseSmartDriver = () => undefined as void;
+  /** Calls running now; the pool may close only when there are none. */
+  private running = 0;
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
+
+  /** A new instance, initialized: for callers (tests, tools) outside the gRPC binding. */
+  static async open(raw: Record<string, unknown>, verify: boolean, log: Logger, options: SqlDatabaseOptions = {}): Promise<SqlDatabase> {
+    const db = new SqlDatabase(log, options);
+    await db.initialize({ config: raw, verifyConnection: verify });
+    return db;
+  }
+
+  /** Parse and validate a config; with verifyConnection, connect now and fail clearly if that is impossible. */
+  async initialize(req: InitializeRequest): Promise<InitializeResponse> {
+    if (this.config) throw precondition('this database instance is already initialized');
+    const { config, unknownKeys } = parseConfig(req.config);
+    if (unknownKeys.length) this.log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
+    const target = await loadTlsFiles(resolveTarget(config));
+    void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
+    tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
+    this.releaseSmartDriver = claimSmartDriver(config, target);
+    this.config = config;
+    this.target = target;
+    if (req.verifyConnection) {
+      try {
+        await this.ensureReady();
+      } catch (e) {
+        await this.close();
+        throw e;
+      }
+    }
+    // Vault stores what we return and sends it back after restarts: return it as given.
+    return { config: req.config };
+  }
+
+  type(): string {
+    return TYPE_NAME;
+  }
+
+  /** Secrets of this connection, for redaction of anything said about it. */
+  secrets(): string[] {
+    if (!this.config || !this.target) return [];
+    return [...configSecrets(this.config), this.target.password, this.target.sslkey].filter((s): s is string => !!s);
+  }
+
+  get dialectName(): string | undefined {
+    return this.dialect?.name;
+  }
+
+  /** For tests and metrics: the live pool. */
+  get poolStats(): { total: number; idle: number; max: number } {
+    return { total: this.pool?.totalCount ?? 0, idle: this.pool?.idleCount ?? 0, max: this.config?.maxOpen ?? 0 };
+  }
+
+  /** Connect once (TLS choice per sslmode, dialect detection), then build the pool. Retried on later calls if it fails. */
+  private ensureReady(): Promise<void> {
+    if (this.closed) return Promise.reject(unavailable('this database connection was closed'));
+    if (!this.config) return Promise.reject(precondition('this database instance is not initialized'));
+    if (!this.ready) {
+      this.ready = this.connectAndDetect().catch((e) => {
+        this.ready = undefined;
+        throw e;
+      });
+    }
+    return this.ready;
+  }
+
+  private async connectAndDetect(): Promise<void> {
+    const server = await probeServer(this.target!, this.config!);
+    this.dialect = server.dialect;
+    this.serverMajor = server.serverMajor;
+    this.useTls = server.useTls;
+    this.log.debug('connected', { dialect: this.dialect.name, tls: this.useTls });
+  }
+
+  /** The server's details (connecting once if not yet known) and the pool, opened now if it is not open. Only inside trackCall. */
+  private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect; config: ConnectionConfig; target: Target }> {
+    await this.ensureReady();
+    if (this.closed) throw unavailable('this database connection was closed');
+    this.pool ??= new ConnectionPool(clientConfig(this.target!, this.config!, this.useTls), this.config!);
+    return { pool: this.pool, dialect: this.dialect!, config: this.config!, target: this.target! };
+  }
+
+  /** Run a call; when the last running call ends, the pool is closed after poolIdleCloseMs unless another call comes. */
+  private async trackCall<T>(fn: () => Promise<T>): Promise<T> {
+    this.running++;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    try {
+      return await fn();
+    } finally {
+      if (--this.running === 0 && this.pool && !this.closed) {
+        this.idleTimer = setTimeout(() => this.closeIdlePool(), this.options.poolIdleCloseMs ?? DEFAULTS.poolIdleCloseMs);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private closeIdlePool(): void {
+    this.idleTimer = undefined;
+    if (this.running > 0 || !this.pool) return;
+    const p = this.pool;
+    this.pool = undefined;
+    void p.end().catch(() => undefined);
+    this.log.debug('idle connection pool closed');
+  }
+
+  /** Render every statement with the call's values, checked by PostgreSQL's lexer; reject transaction control. */
+  private async render(commands: readonly string[], values: Values): Promise<string[]> {
+    const stmts = splitAll(commands);
+    assertNoTransactionControl(stmts);
+    await loadPgLexer();
+    return stmts.map((s) => renderVerified(s, values));
+  }
+
+  private txOptions(pool: ConnectionPool, dialect: Dialect): TxOptions {
+    return transactionOptions(pool, dialect, this.serverMajor);
+  }
+
+  /** The password as sent to the server; a SCRAM verifier (and its parts) joins the call's secrets. */
+  private async passwordValue(clear: string, secrets: string[]): Promise<string> {
+    if (!this.config?.scram) return clear;
+    const v = await scramVerifier(clear);
+    secrets.push(...scramSecrets(v));
+    return v;
+  }
+
+  async newUser(input: NewUserRequest): Promise<NewUserResponse> {
+    const secrets: string[] = [];
+    try {
+      return { username: await this.trackCall(() => this.createUser(input, secrets)) };
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  async updateUser(input: UpdateUserRequest): Promise<UpdateUserResponse> {
+    const secrets: string[] = [];
+    try {
+      await this.trackCall(() => this.changeUser(input, secrets));
+      return {};
+    } catch (e) {
+      throw withSecrets(e, secrets);
+    }
+  }
+
+  private async createUser(input: NewUserRequest, secrets: string[]): Promise<string> {
+    if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
+    if (!input.password) throw invalid('password is required');
+    if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
+    const { pool, dialect, config } = await this.ctx();
+    const username = generateUsername(config.usernameTemplate, dialect, input);
+    const stmts = await this.render(input.statements, {
+      name: username,
+      username,
+      password: await this.passwordValue(input.password, secrets),
+      expiration: input.expiration ? dialect.formatExpiration(input.expiration) : 'infinity',
+    });
+
+    if (dialect.transactionalDdl) {
+      try {
+        await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
+      } catch (e) {
+        // Committed just as the caller gave up: Vault will never learn this user, so remove it.
+        if ((e as { committed?: boolean }).committed) await this.dropRoleQuietly(username);
+        throw e;
+      }
+    } else {
+      try {
+        await pool.with(async (c) => {
+          // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
+          await c.query(PIN_SESSION);
+          for (const s of stmts) {
+            const early = endedEarly(input);
+            if (early) throw early;
+            await withRetry(() => c.query(s), this.retryLog('NewUser'));
+          }
+        });
+      } catch (e) {
+        // No transactional DDL: undo what did run, so a failed call leaves no role.
+        await this.dropRoleQuietly(username);
+        throw e;
+      }
+    }
+    return username;
+  }
+
+  private async changeUser(input: UpdateUserRequest, secrets: string[]): Promise<void> {
+    if (!input.username) throw invalid('username is required');
+    if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
+    if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
+    if (input.password && !input.password.newPassword) throw invalid('new password is empty');
+    const { pool, dialect, config, target } = await this.ctx();
+    const stmts: string[] = [];
+    if (input.password) {
+      const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: await this.passwordValue(input.password.newPassword, secrets) }));
+    }
+    if (input.expiration) {
+      const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];
+      const exp = input.expiration.newExpiration ? dialect.formatExpiration(input.expiration.newExpiration) : 'infinity';
+      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
+    }
+
+    const isRoot = !!input.password && input.username === target.user;
+    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl) && !config.password) {
+      throw invalid('cannot rotate the root password: connection_url has the password written in; use {{password}} and the password field');
+    }
+
+    if (input.selfManagedPassword && input.password) {
+      // Self-managed static roles: the user changes its own password with the one it has.
+      const { Client } = await import('pg');
+      const own = new Client(clientConfig({ ...target, user: input.username, password: input.selfManagedPassword }, config, this.useTls));
+      own.on('error', () => undefined);
+      try {
+        await own.connect();
+        await own.query(PIN_SESSION);
+        await withRetry(() => inTransaction(own, stmts, input, this.txOptions(pool, dialect)), this.retryLog('UpdateUser'));
+      } finally {
+        await own.end().catch(() => undefined);
+      }
+      return;
+    }
+
+    await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('UpdateUser'));
+    if (isRoot) await this.swapRootPassword(input.password!.newPassword);
+  }
+
+  /** After rotating the connection's own password: the next call opens a pool with it; in-flight calls finish on the old one. */
+  private async swapRootPassword(newPassword: string): Promise<void> {
+    const old = this.pool;
+    this.config = { ...this.config!, password: newPassword };
+    this.target = { ...this.target!, password: newPassword };
+    this.pool = undefined;
+    void old?.end().catch(() => undefined);
+    this.log.info('root credential rotated; connection pool rebuilt');
+  }
+
+  deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
+    return this.trackCall(() => this.removeUser(req));
+  }
+
+  private async removeUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
+    const { username, statements } = req;
+    if (!username) throw invalid('username is required');
+    const { pool, dialect } = await this.ctx();
+    const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
+    if (exists.rowCount === 0) return {}; // already gone: revocation is idempotent
+
+    if (statements.some((s) => s.trim())) {
+      const stmts = await this.render(statements, { name: username, username });
+      await withRetry(() => pool.with((c) => inTransaction(c, stmts, req, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
+      return {};
+    }
+    await defaultRevoke(username, this.revokeContext(pool, dialect));
+    return {};
+  }
+
+  private revokeContext(pool: ConnectionPool, dialect: Dialect): RevokeContext {
+    return { pool, dialect, adminUser: this.target!.user, adminDatabase: this.target!.database, tx: this.txOptions(pool, dialect), retry: this.retryLog('DeleteUser'), log: this.log };
+  }
+
+  private async dropRoleQuietly(username: string): Promise<void> {
+    try {
+      const { pool, dialect } = await this.ctx();
+      await defaultRevoke(username, this.revokeContext(pool, dialect));
+    } catch (e) {
+      this.log.error('could not remove a partially created user; remove it by hand', { username, error: (e as Error).message });
+    }
+  }
+
+  private retryLog(op: string) {
+    return { onRetry: (attempt: number, code: string) => this.log.debug('retrying transaction', { op, attempt, sqlstate: code }) };
+  }
+
+  /** Free everything: the idle timer, the pool and its sockets, the smart driver's claim (and its control connection when it was the last). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.releaseSmartDriver();
+    const p = this.pool;
+    this.pool = undefined;
+    await p?.end().catch(() => undefined);
+  }
+}

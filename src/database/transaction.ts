@@ -1,0 +1,114 @@
+// One call's statements as one transaction in one round trip, bounded by the call's
+// deadline and cancellation: a credential Vault never learned of is never committed.
+import type { PoolClient, Client as PgClient } from 'pg';
+import type { CallBounds } from './bounds';
+import { endedEarly, onEndedEarly } from './bounds';
+import type { ConnectionPool } from './connection/pool';
+import { PIN_SESSION } from './connection/session';
+import { DEFAULTS } from './defaults';
+import type { Dialect } from './dialects';
+import { PluginError, deadlineExceeded, sqlState } from './errors';
+
+export type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
+
+export interface TxOptions {
+  /** The server has transaction_timeout (PostgreSQL 17+). */
+  transactionTimeout: boolean;
+  /** Cancel what a backend is running, from another connection. */
+  cancelBackend?: (pid: number) => Promise<void>;
+}
+
+/** What the server offers a transaction: transaction_timeout, and cancelling from another connection (on a connection of its own). */
+export function transactionOptions(pool: ConnectionPool, dialect: Dialect, serverMajor: number): TxOptions {
+  const q = dialect.cancelBackendQuery;
+  return {
+    transactionTimeout: dialect.name === 'postgresql' && serverMajor >= 17,
+    cancelBackend: q ? async (pid) => {
+      const c = await pool.single();
+      try { await c.query(q, [pid]); } finally { await c.end().catch(() => undefined); }
+    } : undefined,
+  };
+}
+
+/**
+ * What every transaction starts with. standard_conforming_strings decides how the server
+ * LEXES a query string, and a whole string is lexed before any of it runs, so a SET in
+ * the same string comes too late for it: each connection is pinned to on when it is
+ * opened (a role or database may have it off: ALTER ROLE ... SET), and again after every
+ * transaction (PIN_SESSION). The SET LOCAL here covers what is lexed while it runs
+ * (dynamic SQL in DO blocks and functions).
+ */
+function transactionSetup(left: number | undefined, o: TxOptions): string[] {
+  const parts = ['BEGIN', 'SET LOCAL standard_conforming_strings = on'];
+  if (left !== undefined) {
+    parts.push(`SET LOCAL statement_timeout = ${left}`);
+    // The server's own bound on the whole transaction, should the cancel at the deadline not
+    // land; later than it and statement_timeout, which keep the connection (this one ends it).
+    if (o.transactionTimeout) parts.push(`SET LOCAL transaction_timeout = ${left + DEFAULTS.cancelGraceMs}`);
+  }
+  return parts;
+}
+
+const DEADLINE_MARK = 'vault-plugin-ts: the call deadline passed';
+
+/**
+ * The last statement before COMMIT: fails the transaction when it has run longer than the
+ * time the caller had left, by the server's own clock (no clock skew), so a transaction
+ * whose statements each stayed under statement_timeout still never commits late.
+ */
+function deadlineGuard(left: number): string {
+  // The cast applies to the CASE's result: a cast of the constant itself would be folded (and fail) at plan time.
+  return `SELECT (CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}' END)::int`;
+}
+
+/**
+ * Run statements atomically, in ONE round trip: BEGIN and the pinned settings, the
+ * statements, a deadline guard, COMMIT. When the call's deadline passes or the caller
+ * cancels it while this runs, the running statement is cancelled on the server (the rest,
+ * COMMIT included, is skipped) and the transaction rolled back, or its connection dropped,
+ * which rolls it back too: a credential Vault never learned of is not committed. Should
+ * the end come so late that COMMIT already ran, the error says so (`committed`).
+ */
+export async function inTransaction(client: Queryable, stmts: readonly string[], b: CallBounds, o: TxOptions): Promise<void> {
+  if (stmts.length === 0) return;
+  const before = endedEarly(b);
+  if (before) throw before;
+  const left = b.deadline === undefined ? undefined : Math.floor(b.deadline - Date.now() - DEFAULTS.deadlineMarginMs);
+  if (left !== undefined && left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+  const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
+
+  let reason: PluginError | undefined;
+  let wake = () => undefined as void;
+  const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
+  const stop = onEndedEarly(b, () => {
+    reason = endedEarly(b) ?? deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    const pid = client.processID;
+    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
+    wake();
+  });
+  const sentAt = Date.now();
+  try {
+    const settled = client.query(text).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
+    if (r === 'ended') {
+      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
+      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
+    }
+    if (r.ok) {
+      if (reason) throw Object.assign(new PluginError(reason.code, 'the call ended while its transaction committed'), { committed: true });
+      return;
+    }
+    // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
+    await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
+    if (reason) throw reason;
+    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed', { cause: r.e });
+    // query_canceled once the time the call had left is spent: the statement_timeout set
+    // above fired (it measures from the server's receipt, so never before this).
+    if (sqlState(r.e) === '57014' && left !== undefined && Date.now() - sentAt >= left) {
+      throw deadlineExceeded('the call\'s deadline passed (statement timeout); nothing was committed', { cause: r.e });
+    }
+    throw r.e;
+  } finally {
+    stop();
+  }
+}
