@@ -5,9 +5,10 @@ import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:
 import type * as Kms from '@aws-sdk/client-kms';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, verifyWith } from './crypto';
-import { algorithmsFor } from './software';
+import { algorithmsFor } from './algorithms';
 import { requireAmbientCredentials } from './operator';
 import type { BackendConfig, CommonConfig } from './config';
+import type { KeyBackend } from './backend';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPEC_OF: Record<string, KeySpec> = {
@@ -154,3 +155,6 @@ export class AwsKmsKey implements ManagedKey {
     this.client.destroy();
   }
 }
+
+/** AWS KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'awskms', open: (p) => AwsKmsKey.open(p.name, p.fields, p.common) };

@@ -6,8 +6,9 @@ import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:
 import type * as Akv from '@azure/keyvault-keys';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
 import { digest, rawToDer, verifyWith } from './crypto';
-import { algorithmsFor } from './software';
+import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
+import type { KeyBackend } from './backend';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const CLOUDS: Record<string, { authority: string; suffix: string }> = {
@@ -165,3 +166,6 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async close(): Promise<void> {}
 }
+
+/** Azure Key Vault managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'azurekeyvault', open: (p) => AzureKeyVaultKey.open(p.name, p.fields, p.common) };

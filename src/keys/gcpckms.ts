@@ -8,6 +8,7 @@ import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyE
 import { digest, verifyWith } from './crypto';
 import { readCredentialFile, requireAmbientCredentials } from './operator';
 import type { BackendConfig, CommonConfig } from './config';
+import type { KeyBackend } from './backend';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
@@ -222,3 +223,6 @@ export class GcpKmsKey implements ManagedKey {
     await this.client.close();
   }
 }
+
+/** Google Cloud KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'gcpckms', open: (p) => GcpKmsKey.open(p.name, p.fields, p.common) };

@@ -10,8 +10,9 @@ import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, tim
 import type * as Pkcs11Types from 'pkcs11js';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { curveBytes, digest, digestInfo, rawToDer, verifyWith } from './crypto';
-import { algorithmsFor } from './software';
+import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
+import type { KeyBackend } from './backend';
 import { allowedPkcs11Library } from './operator';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
@@ -433,3 +434,6 @@ export class Pkcs11Key implements ManagedKey {
     releaseModule(this.modulePath);
   }
 }
+
+/** PKCS#11 managed keys: the module named by `library`, loaded only when a key is opened. */
+export const backend: KeyBackend = { type: 'pkcs11', open: (p) => Pkcs11Key.open(p.name, p.fields, p.common) };
