@@ -18,3 +18,6 @@ export interface KeyBackend {
    */
   fieldsToStore?(key: ManagedKey): Record<string, string>;
 }
+
+/** An optional string field of a parsed backend config (the config's coercion made it a string or left it out). */
+export const optionalString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
