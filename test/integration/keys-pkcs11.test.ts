@@ -94,7 +94,7 @@ describe('PKCS#11 (SoftHSM2)', () => {
 
   it('runs up to max_parallel sessions at once, never more', async () => {
     let peak = 0;
-    const probe = setInterval(() => { peak = Math.max(peak, (ec as unknown as { open: number }).open); }, 0);
+    const probe = setInterval(() => { peak = Math.max(peak, (ec as unknown as { pool: { open: number } }).pool.open); }, 0);
     const sigs = await Promise.all(Array.from({ length: 64 }, (_, i) => ec.sign(Buffer.from(`m${i}`), { hash: 'sha256' })));
     clearInterval(probe);
     expect(sigs).toHaveLength(64);

@@ -11,7 +11,7 @@ const read = (f: string) => fs.readFileSync(path.join(root, f), 'utf8');
 /** Every module a file imports (static or dynamic), as written. */
 const importsOf = (src: string) => [...src.matchAll(/(?:from\s+|import\s*\(\s*|require\(\s*)'([^']+)'/g)].map((m) => m[1]);
 const BACKEND_FILES: Record<string, string> = {
-  software: 'src/keys/software.ts', pkcs11: 'src/keys/pkcs11.ts', awskms: 'src/keys/awskms.ts',
+  software: 'src/keys/software.ts', pkcs11: 'src/keys/pkcs11/index.ts', awskms: 'src/keys/awskms.ts',
   gcpckms: 'src/keys/gcpckms.ts', azurekeyvault: 'src/keys/azurekeyvault.ts',
 };
 
