@@ -26,6 +26,7 @@ function kindOf(e: unknown): KeyErrorKind {
   return 'unavailable';
 }
 
+/** A key in AWS KMS (an asymmetric key, or a symmetric one used with KMS's own ciphertext). */
 export class AwsKmsKey implements ManagedKey {
   private spec!: KeySpec;
   private keyId!: string;

@@ -12,6 +12,7 @@ import { optionalString as str, type KeyBackend } from './backend';
 import { azureCallOptions, azureErrorKind, azureKeyVault, type AzureKeyVault } from './clients/azure';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
+/** A key in Azure Key Vault or Managed HSM (RSA, EC, or AES-GCM in a Managed HSM). */
 export class AzureKeyVaultKey implements ManagedKey {
   private spec!: KeySpec;
   private pub?: KeyObject;

@@ -5,6 +5,7 @@
 import type { ParsedKeyConfig } from './config';
 import type { Backend, ManagedKey } from './types';
 
+/** A managed-key backend: its type, how to open its keys, and its optional capabilities. */
 export interface KeyBackend {
   /** The managed-key type: the `<type>` of managed-keys/<type>/<name>. */
   readonly type: Backend;

@@ -14,6 +14,7 @@ import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptio
 
 interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
 
+/** What a CryptoKeyVersionAlgorithm name means (key spec, hash, padding, purpose), or undefined if unsupported. */
 export function parseAlgorithm(alg: string): AlgInfo | undefined {
   if (alg === 'GOOGLE_SYMMETRIC_ENCRYPTION') return { spec: { kind: 'aes', bits: 256 }, purpose: 'symmetric' };
   if (alg === 'EC_SIGN_ED25519') return { spec: { kind: 'ed25519' }, purpose: 'sign' };
@@ -50,6 +51,7 @@ async function serviceAccount(credentials: string): Promise<ServiceAccount> {
   return { client_email: sa.client_email, private_key: sa.private_key };
 }
 
+/** A key version in Google Cloud KMS, with the one algorithm the version fixes. */
 export class GcpKmsKey implements ManagedKey {
   private info!: AlgInfo;
   private pub?: KeyObject;

@@ -7,7 +7,9 @@ import { parseKeyConfig, type ParsedKeyConfig } from './config';
 import type { KeyBackend } from './backend';
 import type { Backend, ManagedKey } from './types';
 
+/** The key interface and its option types (see types.ts). */
 export type { ManagedKey, KeyDescription, SignOptions, CryptOptions, Usage, Backend, KeySpec } from './types';
+/** What a backend declares (see backend.ts). */
 export type { KeyBackend } from './backend';
 export { KeyError, isKeyError } from './errors';
 export { selfTest, exportPublicKey, type SelfTestResult } from './self-test';

@@ -34,6 +34,7 @@ export function keyErrorToUser(e: unknown): unknown {
   return new UserError(e.message, status);
 }
 
+/** A mount's managed keys: their paths, and the opened keys cached per mount. */
 export class ManagedKeys {
   private readonly open = new Map<string, Promise<ManagedKey>>();
   constructor(private readonly storage: Storage) {}

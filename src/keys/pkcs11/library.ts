@@ -3,6 +3,7 @@
 import type * as Pkcs11Types from 'pkcs11js';
 import { isKeyError, sdkErrorCode } from '../errors';
 
+/** pkcs11js's types (PKCS11, Template, mechanism parameters). */
 export type { Pkcs11Types };
 /** The pkcs11js module: constants (CKA_, CKM_, CKO_ …) and the PKCS11 class. */
 export type Pkcs11Js = typeof Pkcs11Types;
@@ -24,6 +25,7 @@ export const RECOVERABLE = new Set([0x30, 0x32, 0x60, 0x82, 0xb0, 0xb3, 0xe0, 0x
  */
 export const TOKEN_CHANGED = new Set([0x3, 0x5, 0x30, 0x32, 0xe0, 0xe1]);
 
+/** Return codes acted on by name. */
 export const CKR_ENCRYPTED_DATA_INVALID = 0x40;
 export const CKR_ENCRYPTED_DATA_LEN_RANGE = 0x41;
 export const CKR_PIN_INCORRECT = 0xa0;

@@ -3,6 +3,7 @@
 // a recoverable error is dropped rather than reused.
 import { RECOVERABLE, ckr, type Handle, type Pkcs11Types } from './library';
 
+/** The sessions of one key: at most `max` open, idle ones reused. */
 export class SessionPool {
   private idle: Handle[] = [];
   private open = 0;

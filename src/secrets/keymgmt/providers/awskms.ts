@@ -30,6 +30,7 @@ function kindOf(e: unknown): KeyErrorKind {
   return 'unavailable';
 }
 
+/** Distributes keys into one AWS region's KMS. */
 export class AwsTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient, private readonly once: Kms.KMSClient) {}
 

@@ -21,6 +21,7 @@ function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
   return { kty: 'EC', keyOps: ops, crv: j.crv as Akv.KeyCurveName, x: bin(j.x), y: bin(j.y), d: bin(j.d) };
 }
 
+/** Distributes keys into one Azure key vault. */
 export class AzureTarget implements Target {
   /** `importer` sends importKey once: a retried import whose first reply was lost would add a second version. */
   private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}

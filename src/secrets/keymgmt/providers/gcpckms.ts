@@ -24,6 +24,7 @@ function kindOf(e: unknown): KeyErrorKind {
   return 'unavailable';
 }
 
+/** The Cloud KMS algorithm and purpose a Vault key type and purposes are imported as. */
 export function gcpAlgorithm(type: KeyType, purpose: readonly string[]): { algorithm: string; purpose: string } {
   const fam = keyFamily(type);
   if (fam === 'aes') return { algorithm: 'GOOGLE_SYMMETRIC_ENCRYPTION', purpose: 'ENCRYPT_DECRYPT' };
@@ -36,6 +37,7 @@ export function gcpAlgorithm(type: KeyType, purpose: readonly string[]): { algor
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Distributes keys into one Cloud KMS key ring. */
 export class GcpTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly opts: object, private readonly onceOpts: object) {}
 
