@@ -10,7 +10,7 @@ import type { BackendConfig, CommonConfig } from '../config';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from '../types';
 import { CKR_PIN_INCORRECT, CKR_PIN_LOCKED, RECOVERABLE, TOKEN_CHANGED, ckr, pk, type Handle } from './library';
 import { loadModule, reinitialiseModule, releaseModule, type LoadedModule } from './modules';
-import { findSlot } from './slots';
+import { findSlot, parseSlotId } from './slots';
 import { SessionPool } from './session-pool';
 import { login } from './login';
 import { findKey, generateKey, type FoundKey } from './discovery';
@@ -34,6 +34,7 @@ export class Pkcs11Key implements ManagedKey {
   private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig) {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
+    if (cfg.slot !== undefined) parseSlotId(cfg.slot);
     parseMechanism(cfg.mechanism === undefined ? undefined : String(cfg.mechanism));
     ({ path: this.modulePath, module: this.mod } = loadModule(String(cfg.library)));
     this.generation = this.mod.generation;

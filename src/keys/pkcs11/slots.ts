@@ -19,12 +19,19 @@ export function listSlots(library: string): Array<{ slot: string; label: string;
   }
 }
 
+/** The `slot` field as a slot id: decimal or 0x hex, else an `invalid` KeyError (BigInt alone would take "-1" or " 1 "). */
+export function parseSlotId(v: unknown): bigint {
+  const s = String(v);
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(s)) throw keyInvalid('slot must be a slot id: decimal or 0x hex (or give token_label instead)');
+  return BigInt(s);
+}
+
 /** The slot holding the configured token (`slot`, or else `token_label`); a not_found KeyError if none. */
 export function findSlot(p: Pkcs11Types.PKCS11, cfg: BackendConfig, keyName: string): Handle {
   const slots = p.C_GetSlotList(true);
   if (cfg.slot !== undefined) {
     const want = String(cfg.slot);
-    const id = BigInt(want); // decimal or 0x hex
+    const id = parseSlotId(want);
     const s = slots.find((h) => h.readBigUInt64LE(0) === id || (h.length === 4 && BigInt(h.readUInt32LE(0)) === id));
     if (!s) throw new KeyError('not_found', `pkcs11 key "${keyName}": no token in slot ${want}`);
     return s;
