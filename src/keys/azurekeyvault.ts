@@ -4,12 +4,12 @@
 // (verify, RSA encrypt) locally with the fetched public key.
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUsage } from './errors';
+import { isKeyError, keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { digest, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
-import { azureCallOptions, azureErrorKind, azureKeyVault, type AzureKeyVault } from './clients/azure';
+import { azureCall, azureKeyVault, type AzureKeyVault } from './clients/azure';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 /** A key in Azure Key Vault or Managed HSM (RSA, EC, or AES-GCM in a Managed HSM). */
@@ -31,18 +31,9 @@ export class AzureKeyVaultKey implements ManagedKey {
     return k;
   }
 
-  private fail(op: string, e: unknown): KeyError {
-    if (isKeyError(e)) return e;
-    return keyFailure('azurekeyvault', this.name, op, e, [String(this.cfg.client_secret)], azureErrorKind(e));
-  }
-
   /** Every call gets a deadline (the Azure pipeline has none by default), retries included. */
-  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    try {
-      return await fn(azureCallOptions());
-    } catch (e) {
-      throw this.fail(op, e);
-    }
+  private call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return azureCall({ name: this.name, secrets: [String(this.cfg.client_secret)] }, op, fn);
   }
 
   private async load(): Promise<void> {

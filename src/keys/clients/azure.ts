@@ -6,15 +6,10 @@
 // the main bundle.
 import type * as Akv from '@azure/keyvault-keys';
 import type { TokenCredential } from '@azure/identity';
-import { keyInvalid, sdkErrorName, sdkStatusCode, type KeyErrorKind } from '../errors';
+import { keyFailure, keyInvalid, sdkErrorName, sdkStatusCode, type KeyErrorKind } from '../errors';
 import { requireAmbientCredentials } from '../operator';
+import { AZURE_CLOUDS } from './azure-clouds';
 
-/** Azure AD authority and Key Vault DNS suffix of each cloud, by upper-cased environment name. */
-export const AZURE_CLOUDS: Record<string, { authority: string; suffix: string }> = {
-  AZUREPUBLICCLOUD: { authority: 'https://login.microsoftonline.com', suffix: 'vault.azure.net' },
-  AZURECHINACLOUD: { authority: 'https://login.chinacloudapi.cn', suffix: 'vault.azure.cn' },
-  AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
-};
 
 /** What a Key Vault client is made from. */
 export interface AzureClientConfig {
@@ -94,4 +89,16 @@ export function azureErrorKind(e: unknown, conflict: KeyErrorKind = 'unavailable
   if (s === 400) return 'invalid';
   if (s === 409) return conflict;
   return 'unavailable';
+}
+
+/** Who makes a Key Vault call, for its errors: the key or kms name, the secrets to redact, what a 409 means. */
+export interface AzureCaller { name: string; secrets: readonly string[]; conflict?: KeyErrorKind }
+
+/** Run one Key Vault call with a deadline; a failure becomes a KeyError naming the caller, redacted of its secrets. */
+export async function azureCall<T>(who: AzureCaller, op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+  try {
+    return await fn(azureCallOptions());
+  } catch (e) {
+    throw keyFailure('azurekeyvault', who.name, op, e, who.secrets, azureErrorKind(e, who.conflict));
+  }
 }

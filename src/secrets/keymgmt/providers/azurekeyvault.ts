@@ -6,7 +6,7 @@
 import { createPrivateKey } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
 import { keyFailure, isKeyError, sdkStatusCode } from '../../../keys/errors';
-import { azureCallOptions, azureErrorKind, azureKeyVault } from '../../../keys/clients/azure';
+import { azureCall, azureCallOptions, azureErrorKind, azureKeyVault } from '../../../keys/clients/azure';
 import type { KeyType } from '../keys';
 import { secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Purpose, Save, Target } from './types';
@@ -37,12 +37,8 @@ export class AzureTarget implements Target {
     return new AzureTarget(cfg, vault.keyClient(), vault.keyClient(0), vault.vaultUrl.replace(/\/+$/, ''));
   }
 
-  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    try {
-      return await fn(azureCallOptions());
-    } catch (e) {
-      throw keyFailure('azurekeyvault', this.cfg.name, op, e, secretsOf(this.cfg), azureErrorKind(e, 'invalid'));
-    }
+  private call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return azureCall({ name: this.cfg.name, secrets: secretsOf(this.cfg), conflict: 'invalid' }, op, fn);
   }
 
   /** Throttling (429) means Key Vault did nothing, so only then is an import sent again: 4 attempts at most. */
