@@ -3,11 +3,12 @@
 // Symmetric keys use KMS's own ciphertext, with AAD bound as encryption context.
 import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
+import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorName } from './errors';
 import { digest, verifyWith } from './crypto';
-import { algorithmsFor } from './software';
-import { requireAmbientCredentials } from './operator';
+import { algorithmsFor } from './algorithms';
+import { awsKms } from './clients/aws';
 import type { BackendConfig, CommonConfig } from './config';
+import { optionalString as str, type KeyBackend } from './backend';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPEC_OF: Record<string, KeySpec> = {
@@ -18,13 +19,14 @@ const SPEC_OF: Record<string, KeySpec> = {
 const AAD_CONTEXT_KEY = 'vault-plugin-ts:aad';
 
 function kindOf(e: unknown): KeyErrorKind {
-  const name = (e as { name?: string }).name ?? '';
+  const name = sdkErrorName(e);
   if (name === 'NotFoundException') return 'not_found';
   if (/InvalidKeyUsage|Validation|InvalidCiphertext|IncorrectKey|UnsupportedOperation|Disabled|KMSInvalidState/.test(name)) return 'invalid';
   if (/AccessDenied|UnrecognizedClient|InvalidSignature|MissingAuthentication|ExpiredToken/.test(name)) return 'denied';
   return 'unavailable';
 }
 
+/** A key in AWS KMS (an asymmetric key, or a symmetric one used with KMS's own ciphertext). */
 export class AwsKmsKey implements ManagedKey {
   private spec!: KeySpec;
   private keyId!: string;
@@ -33,18 +35,11 @@ export class AwsKmsKey implements ManagedKey {
   private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AwsKmsKey> {
-    const kms = require('@aws-sdk/client-kms') as typeof Kms;
-    const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
-    if ((cfg.access_key === undefined) !== (cfg.secret_key === undefined)) throw keyInvalid('access_key and secret_key must be given together');
-    if (cfg.access_key === undefined) requireAmbientCredentials('awskms', name, 'access_key/secret_key', cfg.endpoint);
-    const client = new kms.KMSClient({
-      region: (cfg.region as string) ?? 'us-east-1',
-      endpoint: cfg.endpoint as string | undefined,
-      credentials: cfg.access_key ? { accessKeyId: cfg.access_key as string, secretAccessKey: cfg.secret_key as string } : undefined,
-      // Bounded: 4 attempts with the SDK's jittered backoff on throttling and 5xx.
-      maxAttempts: 4,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 10_000 }),
+    const { kms, client: makeClient } = awsKms({
+      backend: 'awskms', name, credentialField: 'access_key/secret_key',
+      region: str(cfg.region) ?? 'us-east-1', endpoint: str(cfg.endpoint), accessKey: str(cfg.access_key), secretKey: str(cfg.secret_key),
     });
+    const client = makeClient(4);
     const k = new AwsKmsKey(name, cfg, common, kms, client);
     try {
       await k.describe_();
@@ -154,3 +149,6 @@ export class AwsKmsKey implements ManagedKey {
     this.client.destroy();
   }
 }
+
+/** AWS KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'awskms', open: (p) => AwsKmsKey.open(p.name, p.fields, p.common) };

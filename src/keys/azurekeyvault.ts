@@ -4,72 +4,36 @@
 // (verify, RSA encrypt) locally with the fetched public key.
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
+import { isKeyError, keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { digest, rawToDer, verifyWith } from './crypto';
-import { algorithmsFor } from './software';
+import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
+import { optionalString as str, type KeyBackend } from './backend';
+import { azureCall, azureKeyVault, type AzureKeyVault } from './clients/azure';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
-const CLOUDS: Record<string, { authority: string; suffix: string }> = {
-  AZUREPUBLICCLOUD: { authority: 'https://login.microsoftonline.com', suffix: 'vault.azure.net' },
-  AZURECHINACLOUD: { authority: 'https://login.chinacloudapi.cn', suffix: 'vault.azure.cn' },
-  AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
-};
-
-const CALL_TIMEOUT_MS = 15_000;
-
-function kindOf(e: unknown): KeyErrorKind {
-  const s = (e as { statusCode?: number }).statusCode;
-  const name = (e as { name?: string }).name ?? '';
-  if (s === 404) return 'not_found';
-  // @azure/identity reports a refused secret as AuthenticationError or AuthenticationRequiredError.
-  if (s === 401 || s === 403 || /^(Authentication|CredentialUnavailable)/.test(name)) return 'denied';
-  if (s === 400) return 'invalid';
-  return 'unavailable';
-}
-
+/** A key in Azure Key Vault or Managed HSM (RSA, EC, or AES-GCM in a Managed HSM). */
 export class AzureKeyVaultKey implements ManagedKey {
   private spec!: KeySpec;
   private pub?: KeyObject;
   private crypto!: Akv.CryptographyClient;
 
-  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly keys: Akv.KeyClient, private readonly akv: typeof Akv, private readonly credential: unknown, private readonly clientOpts: object) {}
+  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly vault: AzureKeyVault, private readonly keys: Akv.KeyClient) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AzureKeyVaultKey> {
-    const akv = require('@azure/keyvault-keys') as typeof Akv;
-    const { ClientSecretCredential } = require('@azure/identity') as typeof import('@azure/identity');
-    const env = String(cfg.environment ?? 'AZUREPUBLICCLOUD').toUpperCase();
-    const cloud = CLOUDS[env];
-    if (!cloud) throw keyInvalid(`environment must be one of ${Object.keys(CLOUDS).join(', ')}`);
-    const tlsOptions = cfg.endpoint_ca ? { ca: String(cfg.endpoint_ca) } : undefined;
-    const retryOptions = { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 }; // 4 attempts at most
-    const credential = new ClientSecretCredential(String(cfg.tenant_id), String(cfg.client_id), String(cfg.client_secret), {
-      authorityHost: (cfg.authority_host as string) ?? cloud.authority,
-      // A custom authority is not one of Microsoft's: nothing to discover.
-      disableInstanceDiscovery: !!cfg.authority_host,
-      tlsOptions, retryOptions,
+    const vault = azureKeyVault({
+      backend: 'azurekeyvault', name, credentialField: 'client_secret', environment: str(cfg.environment),
+      tenantId: str(cfg.tenant_id), clientId: str(cfg.client_id), clientSecret: String(cfg.client_secret), authorityHost: str(cfg.authority_host),
+      vaultName: String(cfg.vault_name), dnsSuffix: str(cfg.resource), vaultUrl: str(cfg.vault_url), endpointCa: str(cfg.endpoint_ca),
     });
-    const vaultUrl = (cfg.vault_url as string) ?? `https://${cfg.vault_name}.${(cfg.resource as string) ?? cloud.suffix}`;
-    // With vault_url the host is not *.vault.azure.net; the challenge's resource is still checked by the token request's scope.
-    const clientOpts = { tlsOptions, retryOptions, disableChallengeResourceVerification: !!cfg.vault_url };
-    const keys = new akv.KeyClient(vaultUrl, credential, clientOpts);
-    const k = new AzureKeyVaultKey(name, cfg, common, keys, akv, credential, clientOpts);
+    const k = new AzureKeyVaultKey(name, cfg, common, vault, vault.keyClient());
     await k.load();
     return k;
   }
 
-  private fail(op: string, e: unknown): KeyError {
-    if (isKeyError(e)) return e;
-    return keyFailure('azurekeyvault', this.name, op, e, [String(this.cfg.client_secret)], kindOf(e));
-  }
-
   /** Every call gets a deadline (the Azure pipeline has none by default), retries included. */
-  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    try {
-      return await fn({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
-    } catch (e) {
-      throw this.fail(op, e);
-    }
+  private call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return azureCall({ name: this.name, secrets: [String(this.cfg.client_secret)] }, op, fn);
   }
 
   private async load(): Promise<void> {
@@ -95,7 +59,7 @@ export class AzureKeyVaultKey implements ManagedKey {
     } else if (kty === 'oct-HSM' || kty === 'oct') {
       this.spec = { kind: 'aes', bits: 256 };
     } else throw keyUnsupported(`azurekeyvault key "${this.name}": key type ${kty} is not supported`);
-    this.crypto = new this.akv.CryptographyClient(key, this.credential as never, this.clientOpts);
+    this.crypto = new this.vault.akv.CryptographyClient(key, this.vault.credential, this.vault.clientOptions());
   }
 
   describe(): KeyDescription {
@@ -165,3 +129,6 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async close(): Promise<void> {}
 }
+
+/** Azure Key Vault managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'azurekeyvault', open: (p) => AzureKeyVaultKey.open(p.name, p.fields, p.common) };

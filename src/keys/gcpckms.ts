@@ -4,14 +4,17 @@
 // service-account JWTs: no token endpoint is contacted.
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage } from './errors';
+import { isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorCode } from './errors';
 import { digest, verifyWith } from './crypto';
-import { readCredentialFile, requireAmbientCredentials } from './operator';
+import { readCredentialFile } from './operator';
+import { gcpKms, type ServiceAccount } from './clients/gcp';
 import type { BackendConfig, CommonConfig } from './config';
+import { optionalString as str, type KeyBackend } from './backend';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
 
+/** What a CryptoKeyVersionAlgorithm name means (key spec, hash, padding, purpose), or undefined if unsupported. */
 export function parseAlgorithm(alg: string): AlgInfo | undefined {
   if (alg === 'GOOGLE_SYMMETRIC_ENCRYPTION') return { spec: { kind: 'aes', bits: 256 }, purpose: 'symmetric' };
   if (alg === 'EC_SIGN_ED25519') return { spec: { kind: 'ed25519' }, purpose: 'sign' };
@@ -25,7 +28,7 @@ export function parseAlgorithm(alg: string): AlgInfo | undefined {
 }
 
 function kindOf(e: unknown): KeyErrorKind {
-  const code = (e as { code?: number }).code;
+  const code = sdkErrorCode(e);
   if (code === 5) return 'not_found';
   if (code === 3 || code === 9 || code === 11) return 'invalid';
   if (code === 7 || code === 16) return 'denied';
@@ -33,7 +36,7 @@ function kindOf(e: unknown): KeyErrorKind {
 }
 
 /** `credentials` holds the service-account JSON itself, or the path of a file the operator allows. */
-async function serviceAccount(credentials: string): Promise<{ client_email: string; private_key: string }> {
+async function serviceAccount(credentials: string): Promise<ServiceAccount> {
   const raw = credentials.trim();
   const json = raw.startsWith('{') ? raw : (await readCredentialFile('credentials', raw)).toString('utf8');
   let sa: { client_email?: unknown; private_key?: unknown };
@@ -48,53 +51,19 @@ async function serviceAccount(credentials: string): Promise<{ client_email: stri
   return { client_email: sa.client_email, private_key: sa.private_key };
 }
 
+/** A key version in Google Cloud KMS, with the one algorithm the version fixes. */
 export class GcpKmsKey implements ManagedKey {
   private info!: AlgInfo;
   private pub?: KeyObject;
   private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly callOpts: object) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<GcpKmsKey> {
-    const kms = require('@google-cloud/kms') as typeof Gcp;
-    const gax = require('google-gax') as typeof import('google-gax');
-    const { JWT, GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
-    let auth: import('google-auth-library').JWT | import('google-auth-library').GoogleAuth;
-    if (cfg.credentials) {
-      const sa = await serviceAccount(String(cfg.credentials));
-      const jwt = new JWT({ email: sa.client_email, key: sa.private_key, scopes: ['https://www.googleapis.com/auth/cloudkms'] });
-      jwt.useJWTAccessWithScope = true; // self-signed JWT: no call to a token endpoint
-      jwt.defaultServicePath = 'cloudkms.googleapis.com';
-      auth = jwt;
-    } else {
-      requireAmbientCredentials('gcpckms', name, 'credentials', cfg.endpoint);
-      auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloudkms'] }); // application default credentials
-    }
-    const opts: Record<string, unknown> = { projectId: cfg.project, authClient: auth };
-    if (cfg.endpoint) {
-      const [host, port] = String(cfg.endpoint).split(':');
-      opts.apiEndpoint = host;
-      opts.port = port ? Number(port) : 443;
-    }
-    if (cfg.endpoint_ca) {
-      // gax takes a custom CA only as complete channel credentials; keep the per-call auth.
-      const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
-      opts.sslCreds = grpc.credentials.combineChannelCredentials(
-        grpc.credentials.createSsl(Buffer.from(String(cfg.endpoint_ca))),
-        grpc.credentials.createFromGoogleCredential({
-          getRequestHeaders: async (url?: string) => {
-            const h = (await auth.getRequestHeaders(url)) as unknown as Headers | Record<string, string>;
-            return typeof (h as Headers).forEach === 'function' ? Object.fromEntries((h as Headers).entries()) : (h as Record<string, string>);
-          },
-        } as never),
-      );
-    }
-    const client = new kms.KeyManagementServiceClient(opts as never);
-    // Bounded retries with backoff on UNAVAILABLE / RESOURCE_EXHAUSTED, and a deadline.
-    const callOpts = {
-      timeout: 10_000,
-      retry: gax.createRetryOptions([gax.Status.UNAVAILABLE, gax.Status.RESOURCE_EXHAUSTED],
-        gax.createMaxRetriesBackoffSettings(100, 2, 1000, 10_000, 1, 10_000, 4)), // gax counts the first attempt: 4 = first try + 3 retries
-    };
-    const k = new GcpKmsKey(name, cfg, common, client, callOpts);
+    const credentials = str(cfg.credentials);
+    const { client, callOptions } = gcpKms({
+      backend: 'gcpckms', name, credentialField: 'credentials', serviceAccount: credentials ? await serviceAccount(credentials) : undefined,
+      projectId: str(cfg.project), endpoint: str(cfg.endpoint), endpointCa: str(cfg.endpoint_ca),
+    });
+    const k = new GcpKmsKey(name, cfg, common, client, callOptions('idempotent'));
     try {
       await k.load();
     } catch (e) {
@@ -222,3 +191,6 @@ export class GcpKmsKey implements ManagedKey {
     await this.client.close();
   }
 }
+
+/** Google Cloud KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
+export const backend: KeyBackend = { type: 'gcpckms', open: (p) => GcpKmsKey.open(p.name, p.fields, p.common) };

@@ -9,9 +9,13 @@ import { operatorSetting } from '../goplugin/env';
 import { MAX_OPERATOR_FILE_BYTES, operatorAllows, readBoundedFile } from '../util/files';
 import { keyInvalid } from './errors';
 
+/** Operator setting: the PKCS#11 modules this plugin may load (paths, comma-separated). */
 export const PKCS11_LIBRARIES = 'PLUGIN_PKCS11_LIBRARIES';
+/** Operator setting: the credential files a config may name. */
 export const CREDENTIAL_FILES = 'PLUGIN_CREDENTIAL_FILES';
+/** Operator setting: `true` lets configs without credentials use the SDKs' default credential chains. */
 export const AMBIENT_CREDENTIALS = 'PLUGIN_AMBIENT_CREDENTIALS';
+/** Operator setting: endpoints ambient credentials may be sent to (comma-separated). */
 export const AMBIENT_ENDPOINTS = 'PLUGIN_AMBIENT_ENDPOINTS';
 
 const envName = (setting: string) => `VAULT_${setting}`;
@@ -74,14 +78,15 @@ export async function readCredentialFile(what: string, p: string): Promise<Buffe
   }
 }
 
-/**
- * A cloud backend configured without credentials would use its SDK's default chain
- * (environment variables, instance metadata, workload identity): the host's identity, not
- * one the config supplied. Only when the operator set PLUGIN_AMBIENT_CREDENTIALS=true.
- */
 /** Has the operator allowed the SDKs' default credential chains (PLUGIN_AMBIENT_CREDENTIALS=true)? */
 export const ambientCredentialsAllowed = (): boolean => operatorSetting(AMBIENT_CREDENTIALS) === 'true';
 
+/**
+ * A cloud backend configured without credentials would use its SDK's default chain
+ * (environment variables, instance metadata, workload identity): the host's identity, not
+ * one the config supplied. Only when the operator set PLUGIN_AMBIENT_CREDENTIALS=true, and
+ * (for a configured `endpoint`) listed that endpoint; else an `invalid` KeyError.
+ */
 export function requireAmbientCredentials(backend: string, name: string, missing: string, endpoint?: unknown): void {
   if (!ambientCredentialsAllowed()) {
     throw keyInvalid(`${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`);
@@ -99,6 +104,7 @@ export function ambientEndpointAllowed(endpoint: string): boolean {
   return !!list && list.split(',').map((e) => e.trim()).filter(Boolean).includes(endpoint.trim());
 }
 
+/** The message refusing ambient credentials for a configured endpoint; `what` names the key or kms. */
 export function ambientEndpointRefusal(what: string): string {
   return `${what}: ambient credentials are not sent to a configured endpoint unless the operator lists that endpoint in ${envName(AMBIENT_ENDPOINTS)} (the host's cloud identity would go to whoever runs it); give explicit credentials instead`;
 }

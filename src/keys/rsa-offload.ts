@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { KeyObject } from 'node:crypto';
 
+/** 'sign-raw': privateEncrypt of a prepared block; 'decrypt': privateDecrypt. */
 export type RsaPrivateOp = 'sign-raw' | 'decrypt';
 
 // Evaluated in the worker (a string, so it needs no file next to the executable).
@@ -77,7 +78,7 @@ export function rsaPrivate(op: RsaPrivateOp, key: KeyObject, padding: number, da
       slot.worker.postMessage({ id, op, key, padding, oaepHash, data });
     } catch (e) {
       slot.pending.delete(id);
-      reject(e as Error);
+      reject(e instanceof Error ? e : new Error(String(e)));
     }
   });
 }

@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { signLocalAsync, verifyWith } from './crypto';
 import { rsaPrivate } from './rsa-offload';
+import { algorithmsFor } from './algorithms';
+import type { KeyBackend } from './backend';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPECS: Record<string, KeySpec> = {
@@ -15,15 +17,6 @@ const SPECS: Record<string, KeySpec> = {
   'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
   ed25519: { kind: 'ed25519' }, 'aes256-gcm': { kind: 'aes', bits: 256 },
 };
-
-export function algorithmsFor(spec: KeySpec): string[] {
-  switch (spec.kind) {
-    case 'ec': return ['ecdsa-sha256', 'ecdsa-sha384', 'ecdsa-sha512'];
-    case 'rsa': return ['rsa-pss-sha256', 'rsa-pss-sha384', 'rsa-pss-sha512', 'rsa-pkcs1v15-sha256', 'rsa-pkcs1v15-sha384', 'rsa-pkcs1v15-sha512', 'rsa-oaep-sha256'];
-    case 'ed25519': return ['ed25519'];
-    case 'aes': return ['aes-gcm'];
-  }
-}
 
 /** AES-256-GCM with a random 96-bit nonce: nonce || ciphertext || tag. */
 export function aesGcmSeal(key: KeyObject | Buffer, plaintext: Buffer, aad?: Buffer): Buffer {
@@ -34,6 +27,7 @@ export function aesGcmSeal(key: KeyObject | Buffer, plaintext: Buffer, aad?: Buf
   return Buffer.concat([nonce, ct, c.getAuthTag()]);
 }
 
+/** Open what aesGcmSeal sealed; a wrong key, tag or AAD is an `invalid` KeyError. */
 export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer): Buffer {
   if (sealed.length < 28) throw keyInvalid('ciphertext too short');
   const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
@@ -48,9 +42,11 @@ export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer
 
 const generateOnThreadPool = promisify(generateKeyPair);
 
+/** A key held in this process's memory (see the top of this file: development and tests only). */
 export class SoftwareKey implements ManagedKey {
   private constructor(private readonly name: string, private readonly spec: KeySpec, private readonly priv: KeyObject, private readonly usages: Usage[]) {}
 
+  /** Import `privatePem` (PKCS#8 PEM; base64 for AES), or generate a key of `keyType` off the event loop. */
   static async create(name: string, keyType: string, usages: Usage[], privatePem?: string): Promise<SoftwareKey> {
     const spec = SPECS[keyType];
     if (!spec) throw keyInvalid(`unknown software key_type ${keyType}`);
@@ -123,3 +119,10 @@ export class SoftwareKey implements ManagedKey {
 
   async close(): Promise<void> {}
 }
+
+/** Software keys: generated or imported here; a generated key's material is stored with its config. */
+export const backend: KeyBackend = {
+  type: 'software',
+  open: (p) => SoftwareKey.create(p.name, String(p.fields.key_type), p.common.usages, typeof p.fields.private_key === 'string' ? p.fields.private_key : undefined),
+  fieldsToStore: (key): Record<string, string> => (key instanceof SoftwareKey ? { private_key: key.exportPrivate() } : {}),
+};

@@ -2,8 +2,11 @@
 // backend (HSM, cloud KMS); only public keys and results cross this boundary.
 import type { KeyObject } from 'node:crypto';
 
+/** The managed-key backend types (the `<type>` of managed-keys/<type>/<name>). */
 export type Backend = 'pkcs11' | 'awskms' | 'gcpckms' | 'azurekeyvault' | 'software';
+/** Operations a managed key's `usages` may allow. */
 export type Usage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'random';
+/** Digests a signature may be made over. */
 export type Hash = 'sha256' | 'sha384' | 'sha512';
 
 /** What kind of key it is, as far as callers need to know. */
@@ -13,6 +16,7 @@ export type KeySpec =
   | { kind: 'ed25519' }
   | { kind: 'aes'; bits: 128 | 256 };
 
+/** What a key tells about itself: managed-keys reads show it. */
 export interface KeyDescription {
   backend: Backend;
   name: string;
@@ -24,6 +28,7 @@ export interface KeyDescription {
   hardware: boolean;
 }
 
+/** How to sign or verify. */
 export interface SignOptions {
   hash: Hash;
   /** RSA only. */
@@ -32,6 +37,7 @@ export interface SignOptions {
   prehashed?: boolean;
 }
 
+/** Options of encrypt and decrypt. */
 export interface CryptOptions {
   /** AES-GCM additional authenticated data. */
   aad?: Buffer;
@@ -39,6 +45,7 @@ export interface CryptOptions {
   oaepHash?: Hash | 'sha1';
 }
 
+/** A key whose private material stays in its backend; what transit and PKI use. */
 export interface ManagedKey {
   describe(): KeyDescription;
   /** Public half of an asymmetric key. */

@@ -3,7 +3,7 @@
 // storage, encrypted by Vault's barrier and marked for seal wrapping; reads never return
 // the secret fields. Opened keys are cached per mount and dropped when their config changes.
 import { BACKEND_FIELDS, COMMON_FIELDS, parseKeyConfig, publicView } from '../keys/config';
-import { KeyError, isKeyError, openManagedKey, selfTest, type ManagedKey } from '../keys';
+import { isKeyError, loadBackend, openManagedKey, selfTest, type ManagedKey } from '../keys';
 import { getJson, putJson, type Storage } from '../storage/storage';
 import { UserError, type FieldDef, type PathDef } from './framework';
 
@@ -35,6 +35,7 @@ export function keyErrorToUser(e: unknown): unknown {
   return new UserError(e.message, status);
 }
 
+/** A mount's managed keys: their paths, and the opened keys cached per mount. */
 export class ManagedKeys {
   private readonly open = new Map<string, Promise<ManagedKey>>();
   constructor(private readonly storage: Storage) {}
@@ -104,13 +105,17 @@ export class ManagedKeys {
               throw keyErrorToUser(e);
             }
             let key: ManagedKey;
+            let toStore: Record<string, string> = {};
             try {
-              key = await openManagedKey(parsed);
+              const backend = await loadBackend(parsed.backend);
+              key = await backend.open(parsed);
+              // A key held in this process (a generated software key) must survive restarts:
+              // what its backend asks to keep goes into Vault's storage with the config.
+              toStore = backend.fieldsToStore?.(key) ?? {};
             } catch (e) {
               throw keyErrorToUser(e);
             }
-            // A generated software key must survive restarts: keep its material in Vault's storage.
-            if (type === 'software' && !raw.private_key) raw.private_key = (key as unknown as { exportPrivate(): string }).exportPrivate();
+            for (const [k, v] of Object.entries(toStore)) if (!raw[k]) raw[k] = v;
             await putJson(this.storage, storageKey(type, kname), raw);
             this.invalidate(storageKey(type, kname));
             this.open.set(storageKey(type, kname), Promise.resolve(key));

@@ -92,9 +92,19 @@ describe('PKCS#11 (SoftHSM2)', () => {
     await expect(Pkcs11Key.open('lib', p.fields, p.common)).rejects.toThrow(/library "\/nonexistent\/lib.so" is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/);
   });
 
+  it('a slot that is not a number is bad input (a 400), not a failure of the token', async () => {
+    for (const slot of ['abc', '0xzz', '1.5', '-1']) {
+      const err = await open('slot', { slot, key_label: 'ec-p256' }).catch((e: unknown) => e);
+      expect(err, slot).toMatchObject({ name: 'KeyError', kind: 'invalid' });
+      expect(String(err), slot).toMatch(/slot must be a slot id: decimal or 0x hex/);
+    }
+    const byId = await open('slot-ok', { slot: '0x0', key_label: 'ec-p256' }).catch((e: unknown) => e);
+    expect(byId).not.toMatchObject({ kind: 'invalid' }); // well-formed: found, or not_found (SoftHSM2 numbers its slots itself)
+  });
+
   it('runs up to max_parallel sessions at once, never more', async () => {
     let peak = 0;
-    const probe = setInterval(() => { peak = Math.max(peak, (ec as unknown as { open: number }).open); }, 0);
+    const probe = setInterval(() => { peak = Math.max(peak, (ec as unknown as { pool: { open: number } }).pool.open); }, 0);
     const sigs = await Promise.all(Array.from({ length: 64 }, (_, i) => ec.sign(Buffer.from(`m${i}`), { hash: 'sha256' })));
     clearInterval(probe);
     expect(sigs).toHaveLength(64);

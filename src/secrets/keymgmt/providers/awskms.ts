@@ -8,7 +8,8 @@
 // intent's description before creating another.
 import { createPublicKey } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
-import { keyFailure, isKeyError, type KeyErrorKind } from '../../../keys/errors';
+import { keyFailure, isKeyError, sdkErrorName, type KeyErrorKind } from '../../../keys/errors';
+import { awsKms } from '../../../keys/clients/aws';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap, rsaOaepSha256 } from '../wrap';
 import { secretsOf } from './config';
@@ -22,39 +23,32 @@ const KEY_SPEC: Record<KeyType, string> = {
 export const MIN_PENDING_WINDOW_DAYS = 7;
 
 function kindOf(e: unknown): KeyErrorKind {
-  const name = (e as { name?: string }).name ?? '';
+  const name = sdkErrorName(e);
   if (name === 'NotFoundException') return 'not_found';
   if (/AccessDenied|UnrecognizedClient|InvalidSignature|MissingAuthentication|ExpiredToken|InvalidClientTokenId/.test(name)) return 'denied';
   if (/Validation|InvalidKeyUsage|UnsupportedOperation|KMSInvalidState|AlreadyExists|IncorrectKeyMaterial|InvalidImportToken|LimitExceeded/.test(name)) return 'invalid';
   return 'unavailable';
 }
-const errName = (e: unknown) => (e as { name?: string }).name ?? '';
 
+/** Distributes keys into one AWS region's KMS. */
 export class AwsTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient, private readonly once: Kms.KMSClient) {}
 
   static open(cfg: KmsConfig): AwsTarget {
-    const kms = require('@aws-sdk/client-kms') as typeof Kms;
-    const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
     const cr = cfg.credentials;
-    const make = (maxAttempts: number) => new kms.KMSClient({
-      region: cfg.key_collection,
-      endpoint: cfg.endpoint ?? cr.endpoint,
-      // Without configured credentials the SDK's default chain (openTarget checked the operator allows it).
-      credentials: cr.access_key ? { accessKeyId: cr.access_key, secretAccessKey: cr.secret_key, sessionToken: cr.session_token } : undefined,
-      maxAttempts,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 10_000 }),
+    // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
+    const { kms, client } = awsKms({
+      backend: 'awskms', name: cfg.name, credentialField: 'credentials', region: cfg.key_collection, endpoint: cfg.endpoint ?? cr.endpoint,
+      accessKey: cr.access_key, secretKey: cr.secret_key, sessionToken: cr.session_token,
     });
-    return new AwsTarget(cfg, kms, make(4), make(1));
+    return new AwsTarget(cfg, kms, client(4), client(1));
   }
 
   private async call<T>(op: string, cmd: unknown, client = this.client): Promise<T> {
     try {
       return (await client.send(cmd as Parameters<Kms.KMSClient['send']>[0])) as T;
     } catch (e) {
-      const err = keyFailure('awskms', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
-      (err as { awsName?: string }).awsName = errName(e);
-      throw err;
+      throw keyFailure('awskms', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
     }
   }
 
@@ -140,7 +134,7 @@ export class AwsTarget implements Target {
     try {
       await this.call('create alias', new K.CreateAliasCommand({ AliasName: alias, TargetKeyId: target }));
     } catch (e) {
-      if ((e as { awsName?: string }).awsName !== 'AlreadyExistsException') throw e;
+      if (sdkErrorName(e) !== 'AlreadyExistsException') throw e;
       await this.call('update alias', new K.UpdateAliasCommand({ AliasName: alias, TargetKeyId: target }));
     }
   }
@@ -150,7 +144,7 @@ export class AwsTarget implements Target {
       await this.call('schedule key deletion', new this.kms.ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: MIN_PENDING_WINDOW_DAYS }));
     } catch (e) {
       // Already gone, or already pending deletion: nothing left to do.
-      if (isKeyError(e) && (e.kind === 'not_found' || (e as { awsName?: string }).awsName === 'KMSInvalidStateException')) return;
+      if (isKeyError(e) && (e.kind === 'not_found' || sdkErrorName(e) === 'KMSInvalidStateException')) return;
       throw e;
     }
   }

@@ -5,22 +5,13 @@
 // version instead of importing a second one. Removal deletes the whole key (soft delete).
 import { createPrivateKey } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { keyFailure, isKeyError, type KeyErrorKind } from '../../../keys/errors';
+import { keyFailure, isKeyError, sdkStatusCode } from '../../../keys/errors';
+import { azureCall, azureCallOptions, azureErrorKind, azureKeyVault } from '../../../keys/clients/azure';
 import type { KeyType } from '../keys';
-import { AZURE_CLOUDS, secretsOf } from './config';
+import { secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Purpose, Save, Target } from './types';
 
-const CALL_TIMEOUT_MS = 15_000;
 const KEY_OPS: Record<Purpose, string> = { encrypt: 'encrypt', decrypt: 'decrypt', sign: 'sign', verify: 'verify', wrap: 'wrapKey', unwrap: 'unwrapKey' };
-
-function kindOf(e: unknown): KeyErrorKind {
-  const s = (e as { statusCode?: number }).statusCode;
-  const name = (e as { name?: string }).name ?? '';
-  if (s === 404) return 'not_found';
-  if (s === 401 || s === 403 || /^(Authentication|CredentialUnavailable)/.test(name)) return 'denied';
-  if (s === 400 || s === 409) return 'invalid';
-  return 'unavailable';
-}
 
 /** A private key as the JWK Key Vault imports (binary fields; the SDK base64url-encodes them). */
 function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
@@ -30,35 +21,24 @@ function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
   return { kty: 'EC', keyOps: ops, crv: j.crv as Akv.KeyCurveName, x: bin(j.x), y: bin(j.y), d: bin(j.d) };
 }
 
+/** Distributes keys into one Azure key vault. */
 export class AzureTarget implements Target {
   /** `importer` sends importKey once: a retried import whose first reply was lost would add a second version. */
   private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}
 
   static open(cfg: KmsConfig): AzureTarget {
-    const akv = require('@azure/keyvault-keys') as typeof Akv;
-    const identity = require('@azure/identity') as typeof import('@azure/identity');
     const cr = cfg.credentials;
-    const cloud = AZURE_CLOUDS[(cr.environment ?? 'AzurePublicCloud').toUpperCase()];
-    const tlsOptions = cfg.endpoint_ca ? { ca: cfg.endpoint_ca } : undefined;
-    const retryOptions = { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 };
-    const credential = cr.client_secret
-      ? new identity.ClientSecretCredential(cr.tenant_id, cr.client_id, cr.client_secret, {
-        authorityHost: cfg.authority_host ?? cloud.authority, disableInstanceDiscovery: !!cfg.authority_host, tlsOptions, retryOptions,
-      })
-      : new identity.DefaultAzureCredential({ tenantId: cr.tenant_id }); // allowed by the operator (checked by openTarget)
-    const vaultUrl = cfg.endpoint ?? `https://${cfg.key_collection}.${cloud.suffix}`;
-    const make = (maxRetries: number) => new akv.KeyClient(vaultUrl, credential, { tlsOptions, retryOptions: { ...retryOptions, maxRetries }, disableChallengeResourceVerification: !!cfg.endpoint });
-    return new AzureTarget(cfg, make(retryOptions.maxRetries), make(0), vaultUrl.replace(/\/+$/, ''));
+    // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
+    const vault = azureKeyVault({
+      backend: 'azurekeyvault', name: cfg.name, credentialField: 'credentials', environment: cr.environment,
+      tenantId: cr.tenant_id, clientId: cr.client_id, clientSecret: cr.client_secret, authorityHost: cfg.authority_host,
+      vaultName: cfg.key_collection, vaultUrl: cfg.endpoint, endpointCa: cfg.endpoint_ca,
+    });
+    return new AzureTarget(cfg, vault.keyClient(), vault.keyClient(0), vault.vaultUrl.replace(/\/+$/, ''));
   }
 
-  private async call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    try {
-      return await fn({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
-    } catch (e) {
-      const err = keyFailure('azurekeyvault', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
-      (err as { statusCode?: number }).statusCode = (e as { statusCode?: number }).statusCode;
-      throw err;
-    }
+  private call<T>(op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return azureCall({ name: this.cfg.name, secrets: secretsOf(this.cfg), conflict: 'invalid' }, op, fn);
   }
 
   /** Throttling (429) means Key Vault did nothing, so only then is an import sent again: 4 attempts at most. */
@@ -67,7 +47,7 @@ export class AzureTarget implements Target {
       try {
         return await fn();
       } catch (e) {
-        if (attempt >= 4 || (e as { statusCode?: number }).statusCode !== 429) throw e;
+        if (attempt >= 4 || sdkStatusCode(e) !== 429) throw e;
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
     }
@@ -84,11 +64,11 @@ export class AzureTarget implements Target {
 
   private async findVersion(d: Distribution, n: number): Promise<string | undefined> {
     try {
-      for await (const p of this.keys.listPropertiesOfKeyVersions(this.keyName(d), { abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) })) {
+      for await (const p of this.keys.listPropertiesOfKeyVersions(this.keyName(d), azureCallOptions())) {
         if (p.tags?.['vault-keymgmt'] === d.nonce && p.tags['vault-keymgmt-version'] === String(n)) return p.id;
       }
     } catch (e) {
-      const err = keyFailure('azurekeyvault', this.cfg.name, 'list versions', e, secretsOf(this.cfg), kindOf(e));
+      const err = keyFailure('azurekeyvault', this.cfg.name, 'list versions', e, secretsOf(this.cfg), azureErrorKind(e, 'invalid'));
       if (err.kind === 'not_found') return undefined;
       throw err;
     }

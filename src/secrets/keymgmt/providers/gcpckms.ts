@@ -6,7 +6,8 @@
 // means a lost reply, checked by label), and before importing again a resumed
 // distribution looks for a version made by one of the import jobs it recorded.
 import type * as Gcp from '@google-cloud/kms';
-import { keyFailure, isKeyError, keyInvalid, type KeyErrorKind } from '../../../keys/errors';
+import { keyFailure, isKeyError, keyInvalid, sdkErrorCode, type KeyErrorKind } from '../../../keys/errors';
+import { gcpKms, type ServiceAccount } from '../../../keys/clients/gcp';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap } from '../wrap';
 import { secretsOf } from './config';
@@ -16,13 +17,14 @@ const IMPORT_METHOD = 'RSA_OAEP_3072_SHA256_AES_256';
 const CODE = { NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9 } as const;
 
 function kindOf(e: unknown): KeyErrorKind {
-  const code = (e as { code?: number }).code;
+  const code = sdkErrorCode(e);
   if (code === 5) return 'not_found';
   if (code === 3 || code === 6 || code === 9 || code === 11) return 'invalid';
   if (code === 7 || code === 16) return 'denied';
   return 'unavailable';
 }
 
+/** The Cloud KMS algorithm and purpose a Vault key type and purposes are imported as. */
 export function gcpAlgorithm(type: KeyType, purpose: readonly string[]): { algorithm: string; purpose: string } {
   const fam = keyFamily(type);
   if (fam === 'aes') return { algorithm: 'GOOGLE_SYMMETRIC_ENCRYPTION', purpose: 'ENCRYPT_DECRYPT' };
@@ -35,56 +37,25 @@ export function gcpAlgorithm(type: KeyType, purpose: readonly string[]): { algor
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Distributes keys into one Cloud KMS key ring. */
 export class GcpTarget implements Target {
   private constructor(private readonly cfg: KmsConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly opts: object, private readonly onceOpts: object) {}
 
   /** `sa`: the service-account key, or undefined for application default credentials (allowed by the operator). */
-  static async open(cfg: KmsConfig, sa: { client_email: string; private_key: string } | undefined): Promise<GcpTarget> {
-    const kms = require('@google-cloud/kms') as typeof Gcp;
-    const gax = require('google-gax') as typeof import('google-gax');
-    const { JWT, GoogleAuth } = require('google-auth-library') as typeof import('google-auth-library');
-    const scopes = ['https://www.googleapis.com/auth/cloudkms'];
-    let auth: import('google-auth-library').JWT | import('google-auth-library').GoogleAuth;
-    if (sa) {
-      const jwt = new JWT({ email: sa.client_email, key: sa.private_key, scopes });
-      jwt.useJWTAccessWithScope = true; // self-signed JWTs: no token endpoint
-      jwt.defaultServicePath = 'cloudkms.googleapis.com';
-      auth = jwt;
-    } else {
-      auth = new GoogleAuth({ scopes }); // application default credentials (allowed by the operator)
-    }
-    const o: Record<string, unknown> = { authClient: auth };
-    if (cfg.endpoint) {
-      const [host, port] = cfg.endpoint.split(':');
-      o.apiEndpoint = host;
-      o.port = port ? Number(port) : 443;
-    }
-    if (cfg.endpoint_ca) {
-      const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
-      o.sslCreds = grpc.credentials.combineChannelCredentials(
-        grpc.credentials.createSsl(Buffer.from(cfg.endpoint_ca)),
-        grpc.credentials.createFromGoogleCredential({
-          getRequestHeaders: async (url?: string) => {
-            const h = (await auth.getRequestHeaders(url)) as unknown as Headers | Record<string, string>;
-            return typeof (h as Headers).forEach === 'function' ? Object.fromEntries((h as Headers).entries()) : (h as Record<string, string>);
-          },
-        } as never),
-      );
-    }
-    const backoff = gax.createMaxRetriesBackoffSettings(100, 2, 1000, 10_000, 1, 10_000, 4);
-    const opts = { timeout: 10_000, retry: gax.createRetryOptions([gax.Status.UNAVAILABLE, gax.Status.RESOURCE_EXHAUSTED], backoff) };
+  static async open(cfg: KmsConfig, sa: ServiceAccount | undefined): Promise<GcpTarget> {
+    // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
+    const { client, callOptions } = gcpKms({
+      backend: 'gcpckms', name: cfg.name, credentialField: 'credentials', serviceAccount: sa, endpoint: cfg.endpoint, endpointCa: cfg.endpoint_ca,
+    });
     // An import is not idempotent: retried only when the service said it did nothing.
-    const onceOpts = { timeout: 10_000, retry: gax.createRetryOptions([gax.Status.RESOURCE_EXHAUSTED], backoff) };
-    return new GcpTarget(cfg, new kms.KeyManagementServiceClient(o as never), opts, onceOpts);
+    return new GcpTarget(cfg, client, callOptions('idempotent'), callOptions('once'));
   }
 
   private async call<T>(op: string, fn: () => Promise<[T, ...unknown[]]>): Promise<T> {
     try {
       return (await fn())[0];
     } catch (e) {
-      const err = keyFailure('gcpckms', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
-      (err as { code?: number }).code = (e as { code?: number }).code;
-      throw err;
+      throw keyFailure('gcpckms', this.cfg.name, op, e, secretsOf(this.cfg), kindOf(e));
     }
   }
 
@@ -103,7 +74,7 @@ export class GcpTarget implements Target {
         cryptoKey: { purpose: purpose as never, importOnly: true, labels: { 'vault-keymgmt': d.nonce }, versionTemplate: { algorithm: algorithm as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' } },
       }, this.opts));
     } catch (e) {
-      if ((e as { code?: number }).code !== CODE.ALREADY_EXISTS) throw e;
+      if (sdkErrorCode(e) !== CODE.ALREADY_EXISTS) throw e;
       const existing = await this.call('get crypto key', () => this.client.getCryptoKey({ name }, this.opts));
       if (existing.labels?.['vault-keymgmt'] !== d.nonce) throw keyInvalid(`gcpckms "${this.cfg.name}": crypto key ${id} already exists and was not made by this distribution`);
     }
@@ -146,7 +117,7 @@ export class GcpTarget implements Target {
           importJob: { importMethod: IMPORT_METHOD as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' },
         }, this.opts));
       } catch (e) {
-        if ((e as { code?: number }).code !== CODE.ALREADY_EXISTS) throw e;
+        if (sdkErrorCode(e) !== CODE.ALREADY_EXISTS) throw e;
       }
       const pem = await this.activeJob(job);
       const { algorithm } = gcpAlgorithm(m.type, d.purpose);
@@ -190,7 +161,7 @@ export class GcpTarget implements Target {
           await this.call('destroy version', () => this.client.destroyCryptoKeyVersion({ name: id }, this.opts));
         } catch (e) {
           // Already destroyed (or scheduled): FAILED_PRECONDITION; gone: NOT_FOUND.
-          const code = (e as { code?: number }).code;
+          const code = sdkErrorCode(e);
           if (!(isKeyError(e) && (code === CODE.FAILED_PRECONDITION || code === CODE.NOT_FOUND))) throw e;
         }
       }

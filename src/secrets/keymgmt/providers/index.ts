@@ -4,6 +4,7 @@
 import { checkCredentials, gcpServiceAccount } from './config';
 import type { KmsConfig, Target } from './types';
 
+/** Check a kms config's credentials (a 400 on refusal), then load its provider and connect. */
 export async function openTarget(cfg: KmsConfig): Promise<Target> {
   checkCredentials(cfg);
   switch (cfg.provider) {

@@ -19,6 +19,7 @@ interface ProviderSupport {
   why: { type: string; protection?: string; exclusive?: string };
 }
 
+/** Per provider: the key types, purposes and protections it can hold, and why not otherwise. */
 export const SUPPORT: Record<ProviderName, ProviderSupport> = {
   awskms: {
     types: ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'],

@@ -1,10 +1,15 @@
 // What the distribution engine needs from a KMS provider, and the records it keeps.
 import type { KeyType } from '../keys';
 
+/** The KMS providers keymgmt distributes to. */
 export const PROVIDERS = ['awskms', 'gcpckms', 'azurekeyvault'] as const;
+/** One of PROVIDERS. */
 export type ProviderName = (typeof PROVIDERS)[number];
+/** What a distributed key may be used for in the provider. */
 export const PURPOSES = ['encrypt', 'decrypt', 'sign', 'verify', 'wrap', 'unwrap'] as const;
+/** One of PURPOSES. */
 export type Purpose = (typeof PURPOSES)[number];
+/** Where the provider keeps the key: its HSMs or software. */
 export type Protection = 'hsm' | 'software';
 
 /** A kms/<name> configuration as stored (credentials included: never returned). */
@@ -59,8 +64,10 @@ export interface Material {
   bytes: Buffer;
 }
 
+/** Store the distribution record now (before a provider call that creates something). */
 export type Save = () => Promise<void>;
 
+/** One configured provider, as the distribution engine drives it. */
 export interface Target {
   /** Create what holds all versions (GCP crypto key); idempotent. */
   prepare(d: Distribution, type: KeyType, save: Save): Promise<void>;
