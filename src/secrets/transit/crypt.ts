@@ -1,7 +1,8 @@
 // encrypt/<name>, decrypt/<name>, rewrap/<name>, datakey/<plaintext|wrapped>/<name>
 import { randomBytes } from 'node:crypto';
 import { UserError, type PathDef } from '../framework';
-import { b64, decrypt, encrypt, versionIn } from './policy';
+import { b64, versionIn } from './envelope';
+import { decrypt, encrypt } from './cipher';
 import { newPolicy } from './keys';
 import { batch, optInt, type Transit } from './context';
 

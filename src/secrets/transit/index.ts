@@ -2,7 +2,7 @@
 import type { ManagedKeys } from '../managed-keys';
 import type { Storage } from '../../storage/storage';
 import type { PathDef } from '../framework';
-import { Policies } from './policy';
+import { Policies } from './store';
 import { transitContext, type Transit } from './context';
 import { keyPaths } from './keys';
 import { cryptPaths } from './crypt';

@@ -1,6 +1,7 @@
 // sign/<name>[/<hash>], verify/<name>[/<hash>], hmac/<name>[/<algorithm>]
 import { UserError, type PathDef } from '../framework';
-import { b64, hmac, sign, verify, verifyHmac, versionIn } from './policy';
+import { b64, versionIn } from './envelope';
+import { hmac, sign, verify, verifyHmac } from './signature';
 import { batch, optInt, type Transit } from './context';
 
 const NAME = '(?<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})';
