@@ -9,10 +9,11 @@ import { cryptPaths } from './crypt';
 import { signPaths } from './sign';
 import { toolPaths } from './tools';
 import { lifecyclePaths } from './lifecycle';
+import { derivePaths } from './derive';
 
 export { autoRotate } from './keys';
 
 export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
   const ctx = transitContext(new Policies(storage), managed);
-  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx)] };
+  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx)] };
 }

@@ -4,15 +4,21 @@
 // This module is the key model (types, versions, parsed keys); store.ts keeps policies,
 // cipher.ts and signature.ts use them.
 import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
-import type { KeySpec } from '../../keys/types';
+import type { LocalKeySpec } from '../../keys/crypto';
 import { UserError } from '../framework';
+import { mldsaPublicKey, type MlDsaSet } from './mldsa';
 
-export const KEY_TYPES = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'ed25519', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'hmac', 'managed_key'] as const;
+/**
+ * Vault's key types, then three Vault's open-source transit does not have: ecdsa-secp256k1,
+ * ml-dsa (FIPS 204, with parameter_set 44/65/87 as Vault Enterprise names it) and x25519
+ * (key agreement through derive-key/, as OpenBao's ECDH).
+ */
+export const KEY_TYPES = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'ed25519', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'hmac', 'managed_key', 'ecdsa-secp256k1', 'ml-dsa', 'x25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 export interface KeyVersion {
   creation_time: string;
-  /** base64 of the symmetric key, or PKCS#8 PEM of the private key. */
+  /** base64 of the symmetric key, base64 of the ML-DSA seed, or PKCS#8 PEM of the private key. */
   key?: string;
   hmac_key: string;
 }
@@ -37,18 +43,27 @@ export interface Policy {
   /** When the key was last backed up / restored, and its latest version then (shown by key reads, as Vault). */
   backup_info?: { time: string; version: number };
   restore_info?: { time: string; version: number };
+  /** ML-DSA keys: the FIPS 204 parameter set. */
+  parameter_set?: MlDsaSet;
+  /** Made by derive-key/ (not generated here): it is never rotated, or the agreement would be lost. */
+  imported_key?: boolean;
 }
 
-export const SPEC: Partial<Record<KeyType, KeySpec>> = {
+/** The key types whose keys Node's crypto (and keys/crypto for digests) signs with. */
+export const SPEC: Partial<Record<KeyType, LocalKeySpec>> = {
   ed25519: { kind: 'ed25519' }, 'ecdsa-p256': { kind: 'ec', curve: 'P-256' }, 'ecdsa-p384': { kind: 'ec', curve: 'P-384' }, 'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
+  'ecdsa-secp256k1': { kind: 'ec', curve: 'secp256k1' },
   'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
 };
 export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
-export const canSign = (t: KeyType) => SPEC[t] !== undefined;
+export const canSign = (t: KeyType) => SPEC[t] !== undefined || t === 'ml-dsa';
 export const canEncrypt = (t: KeyType) => isSymmetric(t) || t.startsWith('rsa-');
+export const canAgree = (t: KeyType) => t === 'x25519';
+/** Types with a public key per version (shown by key reads, exported as public-key). */
+export const hasPublicKey = (t: KeyType) => canSign(t) || canAgree(t);
 
 /** A PKCS#8 PEM private key, generated on libuv's thread pool. */
-function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa', options: { namedCurve?: string; modulusLength?: number }): Promise<string> {
+function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa' | 'x25519', options: { namedCurve?: string; modulusLength?: number }): Promise<string> {
   const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
   return new Promise((resolve, reject) => generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, _pub: string, priv: string) => (e ? reject(e) : resolve(priv))));
 }
@@ -57,8 +72,10 @@ function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa', options: { namedCurve?: s
 export async function newVersion(type: KeyType): Promise<KeyVersion> {
   const v: KeyVersion = { creation_time: new Date().toISOString(), hmac_key: randomBytes(32).toString('base64') };
   if (type === 'aes128-gcm96') v.key = randomBytes(16).toString('base64');
-  else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305') v.key = randomBytes(32).toString('base64');
+  // An ML-DSA key is its 32-byte seed (FIPS 204's xi): the key pair is derived from it on use.
+  else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305' || type === 'ml-dsa') v.key = randomBytes(32).toString('base64');
   else if (type === 'hmac') v.key = v.hmac_key;
+  else if (type === 'x25519') v.key = await generatePkcs8('x25519', {});
   else if (type !== 'managed_key') {
     const spec = SPEC[type]!;
     v.key = spec.kind === 'ed25519' ? await generatePkcs8('ed25519', {})
@@ -93,18 +110,23 @@ export function versionOf(p: Policy, requested: number | undefined, purpose: 'en
   return { n, v };
 }
 
-/** A version's public key as Vault shows it: raw base64 for Ed25519, PEM (SPKI) for ECDSA and RSA. */
+/**
+ * A version's public key as Vault shows it: raw base64 for Ed25519 (and X25519, ML-DSA:
+ * FIPS 204's encoded public key), PEM (SPKI) for ECDSA and RSA.
+ */
 export function publicKeyOf(p: Policy, v: KeyVersion): string | undefined {
-  if (!v.key || !SPEC[p.type]) return undefined;
+  if (!v.key || !hasPublicKey(p.type)) return undefined;
+  if (p.type === 'ml-dsa') return Buffer.from(mldsaPublicKey(p.parameter_set!, v.key)).toString('base64');
   const pub = parsed(v.key).pub;
-  if (p.type === 'ed25519') return (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');
+  if (p.type === 'ed25519' || p.type === 'x25519') return (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');
   return pub.export({ type: 'spki', format: 'pem' }) as string;
 }
 
-/** The name Vault gives an asymmetric key version. */
-export function versionKeyName(t: KeyType): string {
-  const s = SPEC[t];
-  return !s ? '' : s.kind === 'ec' ? s.curve : t;
+/** The name Vault gives an asymmetric key version: "P-256", "ed25519", "rsa-2048", "ml-dsa-65". */
+export function versionKeyName(p: Policy): string {
+  const s = SPEC[p.type];
+  if (p.type === 'ml-dsa') return `ml-dsa-${p.parameter_set}`;
+  return !s ? p.type : s.kind === 'ec' ? s.curve : p.type;
 }
 
 /** The parsed private key of a version (for export). */

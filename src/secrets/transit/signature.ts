@@ -1,10 +1,12 @@
 // Signing, verification and HMAC with a policy's version: Node's crypto for Ed25519, ECDSA
-// and RSA (off the event loop), keys/crypto for digests, managed keys through their backend.
+// and RSA (off the event loop), keys/crypto for digests and secp256k1, mldsa.ts for ML-DSA,
+// managed keys through their backend.
 import { createHash, createHmac, sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject } from 'node:crypto';
-import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocal, verifyWith } from '../../keys/crypto';
-import type { Hash, KeySpec, ManagedKey } from '../../keys/types';
+import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocal, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import type { Hash, ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
+import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
 import { SPEC, parsed, versionOf, type Policy } from './policy';
 
 export const HASH_ALGORITHMS: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', none: undefined };
@@ -44,15 +46,18 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: stri
  * batch does not stall every other request. Prehashed input needs keys/crypto's digest-
  * level code, which is synchronous; batches yield between items (see context.ts).
  */
+/** secp256k1 is signed and verified by keys/crypto (noble, low-S), on the calling thread. */
+const isK1 = (spec: KeySpec) => spec.kind === 'ec' && spec.curve === 'secp256k1';
+
 async function signOffLoop(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
-  if (opts.prehashed || spec.kind === 'aes') return signLocal(priv, spec, data, opts);
+  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocal(priv, spec, data, opts);
   const o = nodeOptions(priv, spec, opts);
   return new Promise((resolve, reject) => nodeSign(o.alg, data, o.key, (e, sig) => (e ? reject(e) : resolve(sig))));
 }
 
 /** The thread-pool twin of verifyWith; a malformed signature is simply invalid. */
 async function verifyOffLoop(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buffer, opts: SignOpts): Promise<boolean> {
-  if (opts.prehashed || spec.kind === 'aes') return verifyWith(pub, spec, data, sig, opts);
+  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return verifyWith(pub, spec, data, sig, opts);
   const o = nodeOptions(pub, spec, opts);
   // PSS signatures made elsewhere may use any salt length, as verifyWith accepts.
   const key = spec.kind === 'rsa' && opts.padding !== 'pkcs1v15' ? { ...(o.key as object), saltLength: constants.RSA_PSS_SALTLEN_AUTO } : o.key;
@@ -72,21 +77,37 @@ async function specOf(p: Policy, managed?: () => Promise<ManagedKey>): Promise<K
   return s;
 }
 
+/** ML-DSA signs the message itself (pure ML-DSA): there is no digest to hand it. */
+function checkMlDsa(inp: SignInput): void {
+  if (inp.prehashed) throw new UserError('ml-dsa keys sign messages (pure ML-DSA); prehashed input is not supported');
+}
+
 export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<ManagedKey>): Promise<{ signature: string; publicKey?: string }> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
+  // As Vault: marshaling_algorithm=jws encodes every key type's signature as unpadded
+  // base64url (for ECDSA the signature is also r||s instead of ASN.1).
+  const jws = inp.marshaling === 'jws';
+  if (p.type === 'ml-dsa') {
+    checkMlDsa(inp);
+    return { signature: wrap(n, mldsaSign(p.parameter_set!, v.key!, inp.input), jws) };
+  }
   const spec = await specOf(p, managed);
   const opts = signOptions(p, inp, spec);
   let sig: Buffer;
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
   else sig = await signOffLoop(parsed(v.key!).priv, spec, inp.input, opts);
-  if (spec.kind === 'ec' && inp.marshaling === 'jws') return { signature: wrap(n, derToRaw(sig, curveBytes(spec.curve)), true) };
-  return { signature: wrap(n, sig) };
+  if (spec.kind === 'ec' && jws) sig = derToRaw(sig, curveBytes(spec.curve));
+  return { signature: wrap(n, sig, jws) };
 }
 
 export async function verify(p: Policy, inp: SignInput, signature: unknown, managed?: () => Promise<ManagedKey>): Promise<boolean> {
   // Vault reads JWS-marshaled signatures as unpadded base64url, all others as standard base64.
   const { version, body } = unwrap(signature, 'signature', inp.marshaling === 'jws' ? 'base64url' : 'base64');
   const { v } = versionOf(p, version, 'decrypt');
+  if (p.type === 'ml-dsa') {
+    checkMlDsa(inp);
+    return mldsaVerify(p.parameter_set!, mldsaPublicKey(p.parameter_set!, v.key!), inp.input, body);
+  }
   const spec = await specOf(p, managed);
   const opts = signOptions(p, inp, spec);
   let sig = body;
