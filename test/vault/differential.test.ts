@@ -1,7 +1,8 @@
 // Differential test: Vault's built-in transit and PKI mounted beside ours in the same real
 // Vault, the same request sequence sent to both over raw HTTP (as clients written for
 // Vault's engines send it), and the answers compared: status codes, field names, field
-// types and presence, content types, and the certificates themselves (openssl).
+// types and presence, content types, and the certificates themselves (openssl); and the
+// paths and operations each mount lists in Vault's OpenAPI output (sys/internal/specs/openapi).
 //
 // Every difference found must be listed in KNOWN below with its reason; an unlisted one
 // fails the test. Two kinds of reason: Vault 1.8 (the binary here) is older than current
@@ -225,7 +226,27 @@ const CURRENT_BATCH = 'current Vault answers an encrypt/decrypt/rewrap batch wit
 const RULE_400 = 'the project\'s rule (bad input is a 400 with a message) over Vault\'s answer: Vault (1.8 and current) reports this refused request as a 500 internal error';
 const TODO_ONE_CA = 'todo: Vault 1.8 replaced the CA and current Vault (1.11+, multi-issuer) adds a second issuer; this plugin keeps one CA per mount and refuses (delete root first) until issuers are supported';
 const TODO = 'todo: open in the compatibility issue (not yet implemented or not yet matching)';
+const BEYOND_VAULT = 'beyond Vault: X25519 key agreement (derive-key/, in the shape of OpenBao\'s transit ECDH endpoint), which Vault\'s transit does not have';
+const MANAGED_KEYS_IN_MOUNT = 'this plugin configures its managed keys (PKCS#11, AWS/GCP/Azure KMS, software) in the mount that uses them; Vault Enterprise keeps them in sys/managed-keys, which an external plugin cannot serve';
+const PKI_PARAM_NAME = 'pki (the pki engineer\'s area): the same URLs (internal|exported|kms), but our path parameter is named {type} where Vault names it {exported}; only generated clients see the name';
+const PKI_TODO_CONFIG_CA = 'todo (pki, open in the compatibility issue): config/ca, importing a CA bundle, is not implemented yet';
+const PKI_TODO_SELF_ISSUED = 'todo (pki): root/sign-self-issued is not implemented';
+const PKI_TODO_VERBATIM_ROLE = 'todo (pki): sign-verbatim takes no role in the path yet (sign-verbatim/<role>, which applies the role\'s ttl and usages)';
 const KNOWN: Record<string, string> = {
+  "openapi transit: /derive-key/{name}: only in ours": BEYOND_VAULT,
+  "openapi transit: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi transit: /managed-keys/{type}/{name}: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi transit: /managed-keys/{type}/{name}/test/sign: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi pki: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi pki: /managed-keys/{type}/{name}: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi pki: /managed-keys/{type}/{name}/test/sign: only in ours": MANAGED_KEYS_IN_MOUNT,
+  "openapi pki: /intermediate/generate/{exported}: missing in ours": PKI_PARAM_NAME,
+  "openapi pki: /intermediate/generate/{type}: only in ours": PKI_PARAM_NAME,
+  "openapi pki: /root/generate/{exported}: missing in ours": PKI_PARAM_NAME,
+  "openapi pki: /root/generate/{type}: only in ours": PKI_PARAM_NAME,
+  "openapi pki: /config/ca: missing in ours": PKI_TODO_CONFIG_CA,
+  "openapi pki: /root/sign-self-issued: missing in ours": PKI_TODO_SELF_ISSUED,
+  "openapi pki: /sign-verbatim/{role}: missing in ours": PKI_TODO_VERBATIM_ROLE,
   "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
   "transit: read aes key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
   "transit: rotate: status 204 in Vault, 200 in ours": CURRENT,
@@ -302,6 +323,25 @@ describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours
     for (const k of ['ca', 'leaf', 'signed']) {
       const pa = certProfile(a.vars[k]), pb = certProfile(b.vars[k]);
       pa.forEach((line, i) => { if (line !== pb[i]) found.push(`pki: certificate ${k}: "${line}" in Vault, "${pb[i]}" in ours`); });
+    }
+  });
+
+  it('OpenAPI (sys/internal/specs/openapi): the same paths and operations for transit and PKI', async () => {
+    // Vault asks every mount, external plugins too, for help on its root and lists the
+    // paths of the `openapi` document it gets back under the mount.
+    const r = await v.http('GET', 'sys/internal/specs/openapi');
+    expect(r.status, r.text).toBe(200);
+    const all: Record<string, Record<string, unknown>> = r.json().paths;
+    const ops = (item: Record<string, unknown>) => ['get', 'post', 'delete'].filter((m) => item[m]).join(',') || 'none';
+    const underMount = (m: string) => new Map(Object.entries(all).filter(([p]) => p.startsWith(`/${m}/`)).map(([p, item]) => [p.slice(m.length + 1), ops(item)]));
+    for (const [engine, theirs, ours] of [['transit', 'vt', 'ot'], ['pki', 'vp', 'op']] as const) {
+      const a = underMount(theirs), b = underMount(ours);
+      expect(b.size, `no OpenAPI paths for our ${engine} mount`).toBeGreaterThan(0);
+      for (const [p, m] of a) {
+        if (!b.has(p)) found.push(`openapi ${engine}: ${p}: missing in ours`);
+        else if (b.get(p) !== m) found.push(`openapi ${engine}: ${p}: operations ${m} in Vault, ${b.get(p)} in ours`);
+      }
+      for (const p of b.keys()) if (!a.has(p)) found.push(`openapi ${engine}: ${p}: only in ours`);
     }
   });
 
