@@ -69,6 +69,8 @@ const TRANSIT: Step[] = [
   { id: 'read ed25519', method: 'GET', path: () => 'keys/ed', values: ['type', 'supports_signing'] },
   { id: 'sign ed25519', method: 'POST', path: () => 'sign/ed', body: () => ({ input: PT }), keep: (s, r) => { s.vars.edsig = r.json().data.signature; } },
   { id: 'verify ed25519', method: 'POST', path: () => 'verify/ed', body: (s) => ({ input: PT, signature: s.vars.edsig }), values: ['valid'] },
+  { id: 'sign ed25519 jws', method: 'POST', path: () => 'sign/ed', body: () => ({ input: PT, marshaling_algorithm: 'jws' }), keep: (s, r) => { s.vars.edjws = r.json().data?.signature; } },
+  { id: 'verify ed25519 jws', method: 'POST', path: () => 'verify/ed', body: (s) => ({ input: PT, signature: s.vars.edjws, marshaling_algorithm: 'jws' }), values: ['valid'] },
   { id: 'create ecdsa-p256', method: 'POST', path: () => 'keys/ec', body: () => ({ type: 'ecdsa-p256' }) },
   { id: 'read ecdsa-p256', method: 'GET', path: () => 'keys/ec' },
   { id: 'sign ecdsa jws', method: 'POST', path: () => 'sign/ec/sha2-256', body: () => ({ input: PT, marshaling_algorithm: 'jws' }), keep: (s, r) => { s.vars.jws = r.json().data?.signature; } },
