@@ -613,7 +613,9 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     expect(createHash('sha256').update(pub).digest('hex')).toBe('451a808c522218fadbdab146fc12004b0741c7d069f238f43ad77216159f6a34');
     expect(pub.subarray(0, 8).toString('hex')).toBe('b845fa2881407a59');
     // A backup naming no (or a bad) parameter set is refused, not a key that crashes on use.
-    await expect(call('update', 'restore/kat2', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy: { ...policy, parameter_set: '99' } })) })).resolves.toMatchObject({ error: expect.stringMatching(/invalid backup/) });
+    for (const bad of [{ ...policy, parameter_set: '99' }, { ...policy, parameter_set: undefined }, { ...policy, versions: { 1: { ...policy.versions[1], key: b('short seed') } } }]) {
+      expect((await call('update', 'restore/kat2', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy: bad })) })).error).toMatch(/invalid backup/);
+    }
   });
 
   it('x25519: raw public key, refused for sign/encrypt/private export; derive-key agrees with a peer inside and outside the mount', async () => {

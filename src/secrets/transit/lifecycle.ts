@@ -4,6 +4,7 @@
 import { createPublicKey } from 'node:crypto';
 import { getJson, putJson } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
+import { decodeBase64 } from './envelope';
 import { ML_DSA_SETS } from './mldsa';
 import { KEY_TYPES, canEncrypt, canSign, hasPublicKey, isSymmetric, privateKeyOf, publicKeyOf, type KeyVersion, type Policy } from './policy';
 import type { Transit } from './context';
@@ -44,6 +45,8 @@ function checkBackup(x: unknown): Policy {
   const ok = (x as { format?: string })?.format === BACKUP_FORMAT && p && typeof p === 'object'
     && (KEY_TYPES as readonly string[]).includes(p.type) && Number.isInteger(p.latest_version) && p.latest_version >= 1
     && (p.type === 'ml-dsa') === (ML_DSA_SETS as readonly string[]).includes(p.parameter_set ?? '')
+    // An ML-DSA version is its 32-byte seed: anything else would fail on first use.
+    && (p.type !== 'ml-dsa' || Object.values(p.versions ?? {}).every((v) => typeof v?.key === 'string' && decodeBase64(v.key)?.length === 32))
     && p.versions && typeof p.versions === 'object' && Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
   if (!ok) throw new UserError('invalid backup: not a transit key backup made by this plugin');
   return p;
