@@ -446,6 +446,16 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     const ct = (await ok('update', 'encrypt/k', { plaintext: b('x'), context: b('ctx') })).ciphertext;
     expect((await ok('update', 'decrypt/k', { ciphertext: ct })).plaintext).toBe(b('x'));
   });
+  it('fields Vault\'s OpenAPI lists are accepted without an "ignored" warning: nonce on decrypt/rewrap/datakey, context on a key read', async () => {
+    await ok('create', 'keys/n');
+    const { ciphertext } = await ok('update', 'encrypt/n', { plaintext: b('x') });
+    const nonce = Buffer.alloc(12).toString('base64');
+    const dec = await call('update', 'decrypt/n', { ciphertext, nonce });
+    expect(dec).toEqual({ data: { plaintext: b('x') } });
+    expect((await call('update', 'rewrap/n', { ciphertext, nonce })).warnings).toBeUndefined();
+    expect((await call('update', 'datakey/wrapped/n', { nonce })).warnings).toBeUndefined();
+    expect((await call('read', 'keys/n', { context: b('c') })).warnings).toBeUndefined();
+  });
   it('ECDSA signs with sha2-224; hmac answers carry only the hmac', async () => {
     await ok('create', 'keys/ec', { type: 'ecdsa-p256' });
     const s = await ok('update', 'sign/ec/sha2-224', { input: b('m') });

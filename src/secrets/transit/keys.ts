@@ -79,6 +79,7 @@ export function keyPaths(t: Transit): PathDef[] {
         managed_key_name: { type: 'string', description: 'With type managed_key: the managed key doing the cryptography.' },
         allow_plaintext_backup: { type: 'bool', default: false, description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.' },
         parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
+        context: { type: 'string', description: 'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.' },
       },
       synopsis: 'Create, read or delete a named encryption key.',
       description: 'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
