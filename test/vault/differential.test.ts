@@ -234,7 +234,41 @@ const PKI_PARAM_NAME = 'pki (the pki engineer\'s area): the same URLs (internal|
 const PKI_TODO_CONFIG_CA = 'todo (pki, open in the compatibility issue): config/ca, importing a CA bundle, is not implemented yet';
 const PKI_TODO_SELF_ISSUED = 'todo (pki): root/sign-self-issued is not implemented';
 const PKI_TODO_VERBATIM_ROLE = 'todo (pki): sign-verbatim takes no role in the path yet (sign-verbatim/<role>, which applies the role\'s ttl and usages)';
+const PKI_TODO_FIELD = 'todo (pki, open in the compatibility issue): Vault takes this request field on this path and ours does not yet (a client sending it gets an "ignored" warning)';
+const PKI_LEGACY_BACKEND = 'Vault\'s roles list a legacy `backend` field that nothing reads; ours has no such field';
 const KNOWN: Record<string, string> = {
+  "openapi pki: /issue/{role}: field other_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /issue/{role}: field serial_number missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign/{role}: field other_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign/{role}: field serial_number missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field alt_names missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field country missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field exclude_cn_from_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field format missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field ip_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field locality missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field other_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field permitted_dns_domains missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field postal_code missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field private_key_format missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field province missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field serial_number missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field street_address missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field uri_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /root/sign-intermediate: field use_csr_values missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field alt_names missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field common_name missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field exclude_cn_from_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field ext_key_usage missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field ext_key_usage_oids missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field ip_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field key_usage missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field other_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field role missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field serial_number missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /sign-verbatim: field uri_sans missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /tidy: field tidy_revocation_list missing in ours": PKI_TODO_FIELD,
+  "openapi pki: /roles/{name}: field backend missing in ours": PKI_LEGACY_BACKEND,
   "openapi transit: /derive-key/{name}: only in ours": BEYOND_VAULT,
   "openapi transit: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
   "openapi transit: /managed-keys/{type}/{name}: only in ours": MANAGED_KEYS_IN_MOUNT,
@@ -291,6 +325,14 @@ const KNOWN: Record<string, string> = {
   "pki: role key_type any: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
 };
 
+/**
+ * Differences explained by a rule rather than one by one: PKI paths of current Vault's
+ * multi-issuer API (1.11+), which Vault 1.8 predates, as the pki engineer adds them.
+ */
+const KNOWN_RULES: Array<[RegExp, string]> = [
+  [/^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/, 'current Vault (1.11+) has the multi-issuer API (issuers, keys, root/replace, root/rotate, intermediate/cross-sign, config/issuers, config/keys); Vault 1.8 predates it'],
+];
+
 describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours in one real Vault', { timeout: 240_000 }, () => {
   let v: VaultNode;
   const found: string[] = [];
@@ -328,27 +370,30 @@ describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours
     }
   });
 
-  it('OpenAPI (sys/internal/specs/openapi): the same paths and operations for transit and PKI', async () => {
+  it('OpenAPI (sys/internal/specs/openapi): the same paths, operations and request fields for transit and PKI', async () => {
     // Vault asks every mount, external plugins too, for help on its root and lists the
     // paths of the `openapi` document it gets back under the mount.
     const r = await v.http('GET', 'sys/internal/specs/openapi');
     expect(r.status, r.text).toBe(200);
     const all: Record<string, Record<string, unknown>> = r.json().paths;
     const ops = (item: Record<string, unknown>) => ['get', 'post', 'delete'].filter((m) => item[m]).join(',') || 'none';
-    const underMount = (m: string) => new Map(Object.entries(all).filter(([p]) => p.startsWith(`/${m}/`)).map(([p, item]) => [p.slice(m.length + 1), ops(item)]));
+    // The request fields a client may send (path parameters and the POST body).
+    const fields = (item: any): string[] => [...(item.parameters ?? []).map((p: any) => p.name), ...Object.keys(item.post?.requestBody?.content?.['application/json']?.schema?.properties ?? {})];
+    const underMount = (m: string) => new Map(Object.entries(all).filter(([p]) => p.startsWith(`/${m}/`)).map(([p, item]) => [p.slice(m.length + 1), { ops: ops(item), fields: fields(item) }]));
     for (const [engine, theirs, ours] of [['transit', 'vt', 'ot'], ['pki', 'vp', 'op']] as const) {
       const a = underMount(theirs), b = underMount(ours);
       expect(b.size, `no OpenAPI paths for our ${engine} mount`).toBeGreaterThan(0);
       for (const [p, m] of a) {
         if (!b.has(p)) found.push(`openapi ${engine}: ${p}: missing in ours`);
-        else if (b.get(p) !== m) found.push(`openapi ${engine}: ${p}: operations ${m} in Vault, ${b.get(p)} in ours`);
+        else if (b.get(p)!.ops !== m.ops) found.push(`openapi ${engine}: ${p}: operations ${m.ops} in Vault, ${b.get(p)!.ops} in ours`);
+        else for (const f of m.fields) if (!b.get(p)!.fields.includes(f)) found.push(`openapi ${engine}: ${p}: field ${f} missing in ours`);
       }
       for (const p of b.keys()) if (!a.has(p)) found.push(`openapi ${engine}: ${p}: only in ours`);
     }
   });
 
   it('every difference is explained', () => {
-    const unexplained = found.filter((d) => !(d in KNOWN));
+    const unexplained = found.filter((d) => !(d in KNOWN) && !KNOWN_RULES.some(([re]) => re.test(d)));
     const stale = Object.keys(KNOWN).filter((k) => !found.includes(k));
     if (process.env.DIFF_PRINT) console.log(JSON.stringify(found, null, 1));
     if (stale.length) console.warn(`differential: ${stale.length} listed difference(s) no longer seen (remove them from KNOWN):\n  ${stale.join('\n  ')}`);
