@@ -5,13 +5,21 @@
 import { constants, createHash, privateEncrypt, publicDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
 import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keyInvalid } from './errors';
 import { rsaPrivate } from './rsa-offload';
 import type { Hash, KeySpec, SignOptions } from './types';
 
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
-const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
+const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
+
+/**
+ * What a key held in this process may be: a managed key's spec, or secp256k1 (transit's
+ * ecdsa-secp256k1 keys; no managed-key backend offers that curve).
+ */
+export type LocalKeySpec = KeySpec | { kind: 'ec'; curve: 'secp256k1' };
+export type EcCurve = (LocalKeySpec & { kind: 'ec' })['curve'];
 
 /** The digest to sign: hashes `data` unless the caller already did. */
 export function digest(data: Buffer, opts: SignOptions): Buffer {
@@ -20,8 +28,8 @@ export function digest(data: Buffer, opts: SignOptions): Buffer {
   return data;
 }
 
-export function curveBytes(curve: 'P-256' | 'P-384' | 'P-521'): number {
-  return curve === 'P-256' ? 32 : curve === 'P-384' ? 48 : 66;
+export function curveBytes(curve: EcCurve): number {
+  return curve === 'P-256' || curve === 'secp256k1' ? 32 : curve === 'P-384' ? 48 : 66;
 }
 
 /** r||s (PKCS#11, JWS, Azure) to ASN.1 DER. */
@@ -118,10 +126,15 @@ type SignPlan =
   | { via: 'raw'; padding: number; block: Buffer }
   | { via: 'done'; signature: Buffer };
 
-function signPlan(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): SignPlan {
+function signPlan(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignOptions): SignPlan {
   if (spec.kind === 'ed25519') {
     if (opts.prehashed) throw keyInvalid('Ed25519 signs messages, not digests');
     return { via: 'sign', alg: null, key: { key: priv } };
+  }
+  if (spec.kind === 'ec' && spec.curve === 'secp256k1') {
+    // Low-S signatures (BIP 62/146), which secp256k1 verifiers such as Bitcoin's require
+    // and every other verifier accepts; OpenSSL's would be high-S half the time.
+    return { via: 'done', signature: Buffer.from(secp256k1.sign(digest(data, opts), jwkBytes(priv, 'd'), { ...NOBLE, lowS: true })) };
   }
   if (spec.kind === 'ec') {
     if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, dsaEncoding: 'der' } };
@@ -140,7 +153,7 @@ function signPlan(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOption
 }
 
 /** Sign with a private key held in this process, on the calling thread (transit's own keys). */
-export function signLocal(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Buffer {
+export function signLocal(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignOptions): Buffer {
   const p = signPlan(priv, spec, data, opts);
   if (p.via === 'sign') return nodeSign(p.alg, data, p.key);
   if (p.via === 'raw') return privateEncrypt({ key: priv, padding: p.padding }, p.block);
@@ -158,7 +171,7 @@ export async function signLocalAsync(priv: KeyObject, spec: KeySpec, data: Buffe
 }
 
 /** Verify a signature made by any backend, with the key's public half. */
-export function verifyWith(pub: KeyObject, spec: KeySpec, data: Buffer, signature: Buffer, opts: SignOptions): boolean {
+export function verifyWith(pub: KeyObject, spec: LocalKeySpec, data: Buffer, signature: Buffer, opts: SignOptions): boolean {
   if (spec.kind === 'ed25519') {
     if (opts.prehashed) throw keyInvalid('Ed25519 signs messages, not digests');
     return nodeVerify(null, data, pub, signature);

@@ -5,6 +5,7 @@
 import type { Storage } from '../storage/storage';
 import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSeconds, type Field } from '../schema';
 import type { LeasedSecret } from './lease';
+import { openApiDocument } from './openapi';
 
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 // Fields are declared in the plugin's one schema language (src/schema); re-exported here
@@ -194,7 +195,10 @@ export class Router {
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {
-    if (operation === 'help') return { data: { help: this.help(path), see_also: [] } };
+    if (operation === 'help') {
+      // Help on the mount's root also carries its OpenAPI document, which Vault merges into sys/internal/specs/openapi.
+      return { data: { help: this.help(path), see_also: [], ...(path === '' ? { openapi: openApiDocument(this.paths.map((c) => c.def)) } : {}) } };
+    }
     const { def, req, warnings } = this.route(operation, path, raw, ctx);
     // Vault sends "create" only after an existence check said no; a path without one gets "update".
     const fn = def.operations[operation] ?? (operation === 'create' ? def.operations.update : operation === 'update' ? def.operations.create : undefined);

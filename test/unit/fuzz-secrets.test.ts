@@ -66,9 +66,14 @@ describe('fuzz: transit decoding and batches', () => {
     await answer(be, 'create', 'keys/a', { type: 'aes256-gcm96' });
     await answer(be, 'create', 'keys/c', { type: 'aes256-gcm96', derived: true, convergent_encryption: true });
     await answer(be, 'create', 'keys/e', { type: 'ecdsa-p256' });
-    const paths = fc.constantFrom('decrypt/a', 'decrypt/c', 'encrypt/a', 'encrypt/c', 'rewrap/a', 'verify/e', 'verify/a', 'sign/e', 'hmac/a', 'hash');
+    await answer(be, 'create', 'keys/k1', { type: 'ecdsa-secp256k1' });
+    await answer(be, 'create', 'keys/pq', { type: 'ml-dsa', parameter_set: '44' });
+    await answer(be, 'create', 'keys/x', { type: 'x25519' });
+    const paths = fc.constantFrom('decrypt/a', 'decrypt/c', 'encrypt/a', 'encrypt/c', 'rewrap/a', 'verify/e', 'verify/a', 'sign/e', 'hmac/a', 'hash',
+      'sign/k1', 'verify/k1', 'sign/pq', 'verify/pq', 'sign/x', 'encrypt/pq', 'decrypt/x', 'derive-key/d');
     const fields = fc.record({
       plaintext: b64ish, ciphertext: envelope, signature: envelope, hmac: envelope, input: b64ish, context: b64ish, associated_data: b64ish,
+      base_key_name: fc.constantFrom('x', 'pq', 'a', 'nope'), peer_public_key: fc.oneof(b64ish, fc.constantFrom('-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA\n-----END PUBLIC KEY-----', Buffer.alloc(32).toString('base64'))),
       marshaling_algorithm: fc.constantFrom('asn1', 'jws'), prehashed: fc.constantFrom(true, false, 'true', 'false', 'x'),
     }, { requiredKeys: [] });
     await fc.assert(fc.asyncProperty(paths, fields, fc.boolean(), async (p, f, asBatch) => {

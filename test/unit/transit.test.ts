@@ -430,6 +430,16 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     const ct = (await ok('update', 'encrypt/k', { plaintext: b('x'), context: b('ctx') })).ciphertext;
     expect((await ok('update', 'decrypt/k', { ciphertext: ct })).plaintext).toBe(b('x'));
   });
+  it('fields Vault\'s OpenAPI lists are accepted without an "ignored" warning: nonce on decrypt/rewrap/datakey, context on a key read', async () => {
+    await ok('create', 'keys/n');
+    const { ciphertext } = await ok('update', 'encrypt/n', { plaintext: b('x') });
+    const nonce = Buffer.alloc(12).toString('base64');
+    const dec = await call('update', 'decrypt/n', { ciphertext, nonce });
+    expect(dec).toEqual({ data: { plaintext: b('x') } });
+    expect((await call('update', 'rewrap/n', { ciphertext, nonce })).warnings).toBeUndefined();
+    expect((await call('update', 'datakey/wrapped/n', { nonce })).warnings).toBeUndefined();
+    expect((await call('read', 'keys/n', { context: b('c') })).warnings).toBeUndefined();
+  });
   it('ECDSA signs with sha2-224; hmac answers carry only the hmac', async () => {
     await ok('create', 'keys/ec', { type: 'ecdsa-p256' });
     const s = await ok('update', 'sign/ec/sha2-224', { input: b('m') });
@@ -491,3 +501,205 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     expect(await ok('read', 'cache-config')).toEqual({ size: 100 });
   });
 });
+
+describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement', () => {
+  const sigBytes = (s: string, jws = false) => Buffer.from(s.split(':')[2], jws ? 'base64url' : 'base64');
+
+  it('ecdsa-secp256k1: PEM public key named secp256k1; ASN.1 low-S signatures OpenSSL verifies; JWS r||s; prehashed; rotation', async () => {
+    await ok('create', 'keys/k1', { type: 'ecdsa-secp256k1' });
+    const key = await ok('read', 'keys/k1');
+    expect(key).toMatchObject({ type: 'ecdsa-secp256k1', supports_signing: true, supports_encryption: false, supports_decryption: false });
+    expect(key.keys['1'].name).toBe('secp256k1');
+    const pub = createPublicKey(key.keys['1'].public_key);
+    expect(pub.asymmetricKeyDetails?.namedCurve).toBe('secp256k1');
+    const input = b('pay 1 BTC');
+    const N = BigInt('0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141');
+    for (let i = 0; i < 8; i++) {
+      const { signature } = await ok('update', 'sign/k1', { input });
+      const der = sigBytes(signature);
+      expect(nodeVerify('sha256', Buffer.from('pay 1 BTC'), { key: pub, dsaEncoding: 'der' }, der)).toBe(true);
+      const raw = (await import('../../src/keys/crypto')).derToRaw(der, 32);
+      expect(BigInt(`0x${raw.subarray(32).toString('hex')}`) <= N / 2n).toBe(true); // low-S
+      expect((await ok('update', 'verify/k1', { input, signature })).valid).toBe(true);
+    }
+    const { signature } = await ok('update', 'sign/k1/sha2-384', { input });
+    expect(nodeVerify('sha384', Buffer.from('pay 1 BTC'), { key: pub, dsaEncoding: 'der' }, sigBytes(signature))).toBe(true);
+    expect((await ok('update', 'verify/k1', { input: b('pay 2 BTC'), signature, hash_algorithm: 'sha2-384' })).valid).toBe(false);
+    const jws = (await ok('update', 'sign/k1', { input, marshaling_algorithm: 'jws' })).signature;
+    expect(sigBytes(jws, true)).toHaveLength(64);
+    expect(nodeVerify('sha256', Buffer.from('pay 1 BTC'), { key: pub, dsaEncoding: 'ieee-p1363' }, sigBytes(jws, true))).toBe(true);
+    expect((await ok('update', 'verify/k1', { input, signature: jws, marshaling_algorithm: 'jws' })).valid).toBe(true);
+    const digest = createHash('sha256').update('pay 1 BTC').digest('base64');
+    const pre = (await ok('update', 'sign/k1', { input: digest, prehashed: true })).signature;
+    expect(nodeVerify('sha256', Buffer.from('pay 1 BTC'), { key: pub, dsaEncoding: 'der' }, sigBytes(pre))).toBe(true);
+    // OpenSSL, a verifier independent of this plugin and of noble, accepts the ASN.1 signature.
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/k1-');
+    writeFileSync(`${dir}/pub.pem`, key.keys['1'].public_key);
+    writeFileSync(`${dir}/sig`, sigBytes(signature));
+    writeFileSync(`${dir}/msg`, 'pay 1 BTC');
+    expect(execFileSync('openssl', ['dgst', '-sha384', '-verify', `${dir}/pub.pem`, '-signature', `${dir}/sig`, `${dir}/msg`]).toString()).toMatch(/Verified OK/);
+    await ok('update', 'keys/k1/rotate');
+    expect((await ok('update', 'sign/k1', { input })).signature).toMatch(/^vault:v2:/);
+    expect((await ok('update', 'verify/k1', { input: digest, prehashed: true, signature: pre })).valid).toBe(true);
+    expect((await call('update', 'encrypt/k1', { plaintext: b('x') })).error).toMatch(/does not support encryption/);
+  });
+
+  it.each([['44', 1312, 2420], ['65', 1952, 3309], ['87', 2592, 4627]])('ml-dsa parameter_set %s: Vault Enterprise\'s shape; signatures the library verifies; JWS; rotation; refusals', async (set, pkLen, sigLen) => {
+    const { ml_dsa44, ml_dsa65, ml_dsa87 } = await import('@noble/post-quantum/ml-dsa.js');
+    const lib = { '44': ml_dsa44, '65': ml_dsa65, '87': ml_dsa87 }[set]!;
+    await ok('create', 'keys/pq', { type: 'ml-dsa', parameter_set: set });
+    const key = await ok('read', 'keys/pq');
+    expect(key).toMatchObject({ type: 'ml-dsa', parameter_set: set, supports_signing: true, supports_encryption: false });
+    expect(key.keys['1'].name).toBe(`ml-dsa-${set}`);
+    const pub = Buffer.from(key.keys['1'].public_key, 'base64');
+    expect(pub).toHaveLength(pkLen);
+    const input = b('a document for the next 30 years');
+    const { signature, key_version } = await ok('update', 'sign/pq', { input });
+    expect(key_version).toBe(1);
+    expect(sigBytes(signature)).toHaveLength(sigLen);
+    expect(lib.verify(sigBytes(signature), Buffer.from('a document for the next 30 years'), pub)).toBe(true);
+    expect((await ok('update', 'verify/pq', { input, signature })).valid).toBe(true);
+    expect((await ok('update', 'verify/pq', { input: b('another document'), signature })).valid).toBe(false);
+    const bad = sigBytes(signature); bad[10] ^= 1;
+    expect((await ok('update', 'verify/pq', { input, signature: `vault:v1:${bad.toString('base64')}` })).valid).toBe(false);
+    expect((await ok('update', 'verify/pq', { input, signature: 'vault:v1:AAAA' })).valid).toBe(false);
+    const jws = (await ok('update', 'sign/pq', { input, marshaling_algorithm: 'jws' })).signature;
+    expect(jws).toMatch(/^vault:v1:[A-Za-z0-9_-]+$/);
+    expect((await ok('update', 'verify/pq', { input, signature: jws, marshaling_algorithm: 'jws' })).valid).toBe(true);
+    expect((await call('update', 'sign/pq', { input: createHash('sha256').update('x').digest('base64'), prehashed: true })).error).toMatch(/prehashed input is not supported/);
+    expect((await call('update', 'encrypt/pq', { plaintext: b('x') })).error).toMatch(/does not support encryption/);
+    await ok('update', 'keys/pq/rotate');
+    const v2 = await ok('read', 'keys/pq');
+    expect(v2.keys['2'].public_key).not.toBe(v2.keys['1'].public_key);
+    expect((await ok('update', 'sign/pq', { input })).signature).toMatch(/^vault:v2:/);
+    expect((await ok('update', 'verify/pq', { input, signature })).valid).toBe(true);
+  });
+
+  it('ml-dsa: parameter_set required and checked; export (seed) and backup/restore keep the key', async () => {
+    expect((await call('create', 'keys/x', { type: 'ml-dsa' })).error).toMatch(/invalid parameter set/);
+    expect((await call('create', 'keys/x', { type: 'ml-dsa', parameter_set: '128' })).error).toMatch(/invalid parameter set/);
+    expect((await call('create', 'keys/x', { type: 'ed25519', parameter_set: '65' })).error).toMatch(/only valid with type ml-dsa/);
+    const { ml_dsa65 } = await import('@noble/post-quantum/ml-dsa.js');
+    await ok('create', 'keys/pqx', { type: 'ml-dsa', parameter_set: '65', exportable: true, allow_plaintext_backup: true });
+    const pub = (await ok('read', 'keys/pqx')).keys['1'].public_key;
+    expect((await ok('read', 'export/public-key/pqx/1')).keys['1']).toBe(pub);
+    const seed = Buffer.from((await ok('read', 'export/signing-key/pqx/1')).keys['1'], 'base64');
+    expect(seed).toHaveLength(32);
+    expect(Buffer.from(ml_dsa65.keygen(seed).publicKey).toString('base64')).toBe(pub);
+    const { signature } = await ok('update', 'sign/pqx', { input: b('m') });
+    const { backup } = await ok('read', 'backup/pqx');
+    await ok('update', 'restore/pqy', { backup });
+    expect((await ok('read', 'keys/pqy')).parameter_set).toBe('65');
+    expect((await ok('update', 'verify/pqy', { input: b('m'), signature })).valid).toBe(true);
+  });
+
+  it('ml-dsa-44 derives the public key of NIST\'s ACVP keyGen vector (tcId 1) from its seed', async () => {
+    const seed = Buffer.from('D71361C000F9A7BC99DFB425BCB6BB27C32C36AB444FF3708B2D93B4E66D5B5B', 'hex').toString('base64');
+    const now = new Date().toISOString();
+    const policy = {
+      name: 'kat', type: 'ml-dsa', parameter_set: '44', versions: { 1: { creation_time: now, key: seed, hmac_key: b('h'.repeat(32)) } }, latest_version: 1,
+      min_decryption_version: 1, min_encryption_version: 0, derived: false, convergent_encryption: false, exportable: false, deletion_allowed: false, auto_rotate_period: 0, last_rotated: now,
+    };
+    await ok('update', 'restore/kat', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy })) });
+    const pub = Buffer.from((await ok('read', 'keys/kat')).keys['1'].public_key, 'base64');
+    expect(createHash('sha256').update(pub).digest('hex')).toBe('451a808c522218fadbdab146fc12004b0741c7d069f238f43ad77216159f6a34');
+    expect(pub.subarray(0, 8).toString('hex')).toBe('b845fa2881407a59');
+    // A backup naming no (or a bad) parameter set is refused, not a key that crashes on use.
+    for (const bad of [{ ...policy, parameter_set: '99' }, { ...policy, parameter_set: undefined }, { ...policy, versions: { 1: { ...policy.versions[1], key: b('short seed') } } }]) {
+      expect((await call('update', 'restore/kat2', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy: bad })) })).error).toMatch(/invalid backup/);
+    }
+  });
+
+  it('x25519: raw public key, refused for sign/encrypt/private export; derive-key agrees with a peer inside and outside the mount', async () => {
+    const { generateKeyPairSync, diffieHellman, hkdfSync, createDecipheriv } = await import('node:crypto');
+    await ok('create', 'keys/alice', { type: 'x25519', exportable: true });
+    await ok('create', 'keys/bob', { type: 'x25519' });
+    const alice = await ok('read', 'keys/alice');
+    expect(alice).toMatchObject({ type: 'x25519', supports_signing: false, supports_encryption: false });
+    expect(alice.keys['1'].name).toBe('x25519');
+    expect(Buffer.from(alice.keys['1'].public_key, 'base64')).toHaveLength(32);
+    expect((await call('update', 'sign/alice', { input: b('m') })).error).toMatch(/does not support signing/);
+    expect((await call('update', 'encrypt/alice', { plaintext: b('m') })).error).toMatch(/does not support encryption/);
+    expect((await call('read', 'export/signing-key/alice')).error).toMatch(/not supported/);
+    expect((await call('read', 'export/encryption-key/alice')).error).toMatch(/not supported/);
+    expect((await ok('read', 'export/public-key/alice/1')).keys['1']).toBe(alice.keys['1'].public_key);
+    // Inside the mount: alice+bob's public key and bob+alice's public key give one key.
+    const bobPub = (await ok('read', 'keys/bob')).keys['1'].public_key;
+    const context = b('session 7');
+    const ab = await ok('update', 'derive-key/ab', { base_key_name: 'alice', peer_public_key: bobPub, context });
+    expect(ab).toMatchObject({ name: 'ab', type: 'aes256-gcm96', imported_key: true, exportable: false });
+    await ok('update', 'derive-key/ba', { base_key_name: 'bob', peer_public_key: alice.keys['1'].public_key, context });
+    const { ciphertext } = await ok('update', 'encrypt/ab', { plaintext: b('agreed') });
+    expect((await ok('update', 'decrypt/ba', { ciphertext })).plaintext).toBe(b('agreed'));
+    await ok('update', 'derive-key/other', { base_key_name: 'bob', peer_public_key: alice.keys['1'].public_key, context: b('session 8') });
+    expect((await call('update', 'decrypt/other', { ciphertext })).error).toMatch(/authentication failed/);
+    // Outside: a peer with its own X25519 key (SPKI PEM) derives the same key as documented.
+    const peer = generateKeyPairSync('x25519');
+    await ok('update', 'derive-key/withpeer', { base_key_name: 'alice', peer_public_key: peer.publicKey.export({ type: 'spki', format: 'pem' }), derived_key_type: 'aes128-gcm96' });
+    const ct = Buffer.from((await ok('update', 'encrypt/withpeer', { plaintext: b('to the peer') })).ciphertext.split(':')[2], 'base64');
+    const alicePub = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(alice.keys['1'].public_key, 'base64')]), format: 'der', type: 'spki' });
+    const k = Buffer.from(hkdfSync('sha256', diffieHellman({ privateKey: peer.privateKey, publicKey: alicePub }), Buffer.from('vault-plugin-ts transit derive-key x25519'), Buffer.alloc(0), 16));
+    const d = createDecipheriv('aes-128-gcm', k, ct.subarray(0, 12));
+    d.setAuthTag(ct.subarray(ct.length - 16));
+    expect(Buffer.concat([d.update(ct.subarray(12, ct.length - 16)), d.final()]).toString()).toBe('to the peer');
+  });
+
+  it('derive-key refusals are clear 400s; a derived key never rotates', async () => {
+    await ok('create', 'keys/xa', { type: 'x25519' });
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    const pub = (await ok('read', 'keys/xa')).keys['1'].public_key;
+    expect((await call('update', 'derive-key/d', { base_key_name: 'nope', peer_public_key: pub })).error).toMatch(/base key not found/);
+    expect((await call('update', 'derive-key/d', { base_key_name: 'ed', peer_public_key: pub })).error).toMatch(/does not support key agreement/);
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa' })).error).toMatch(/peer_public_key/);
+    for (const bad of ['not a key', b('short'), (await ok('read', 'keys/ed')).keys['1'].public_key.replace(/.$/, 'x'), createPublicKey(createPrivateKeyPem()).export({ type: 'spki', format: 'pem' })]) {
+      expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: bad })).error, String(bad).slice(0, 30)).toMatch(/must be an X25519 public key/);
+    }
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: Buffer.alloc(32).toString('base64') })).error).toMatch(/low-order point/);
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, derived_key_type: 'rsa-2048' })).error).toMatch(/derived_key_type/);
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, key_derivation_algorithm: 'kdf' })).error).toMatch(/key_derivation_algorithm/);
+    await ok('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub });
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub })).error).toMatch(/already exists/);
+    expect((await call('update', 'keys/d/rotate')).error).toMatch(/cannot be rotated/);
+  });
+
+  it('ecdsa-secp256k1 and x25519 keep working through export, backup and restore', async () => {
+    await ok('create', 'keys/kb', { type: 'ecdsa-secp256k1', exportable: true, allow_plaintext_backup: true });
+    const pem = (await ok('read', 'export/signing-key/kb/1')).keys['1'];
+    expect(pem).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
+    const pub = (await ok('read', 'keys/kb')).keys['1'].public_key;
+    expect(createPublicKey(pem).export({ type: 'spki', format: 'pem' })).toBe(pub);
+    const { signature } = await ok('update', 'sign/kb', { input: b('m') });
+    await ok('update', 'restore/kb2', { backup: (await ok('read', 'backup/kb')).backup });
+    expect((await ok('update', 'verify/kb2', { input: b('m'), signature })).valid).toBe(true);
+    expect((await ok('read', 'keys/kb2')).keys['1'].public_key).toBe(pub);
+
+    await ok('create', 'keys/xb', { type: 'x25519', exportable: true, allow_plaintext_backup: true });
+    await ok('create', 'keys/xp', { type: 'x25519' });
+    const peer = (await ok('read', 'keys/xp')).keys['1'].public_key;
+    await ok('update', 'derive-key/before', { base_key_name: 'xb', peer_public_key: peer });
+    await ok('update', 'restore/xb2', { backup: (await ok('read', 'backup/xb')).backup });
+    await ok('update', 'derive-key/after', { base_key_name: 'xb2', peer_public_key: peer });
+    const { ciphertext } = await ok('update', 'encrypt/before', { plaintext: b('same secret') });
+    expect((await ok('update', 'decrypt/after', { ciphertext })).plaintext).toBe(b('same secret'));
+    // Rotation gives a new agreement key; version 1 still agrees as before.
+    await ok('update', 'keys/xb/rotate');
+    await ok('update', 'derive-key/v1', { base_key_name: 'xb', base_key_version: 1, peer_public_key: peer });
+    await ok('update', 'derive-key/v2', { base_key_name: 'xb', peer_public_key: peer });
+    expect((await ok('update', 'decrypt/v1', { ciphertext })).plaintext).toBe(b('same secret'));
+    expect((await call('update', 'decrypt/v2', { ciphertext })).error).toMatch(/authentication failed/);
+  });
+
+  it('JWS marshaling is unpadded base64url for every key type, as Vault (Ed25519 included)', async () => {
+    await ok('create', 'keys/edj', { type: 'ed25519' });
+    const { signature } = await ok('update', 'sign/edj', { input: b('m'), marshaling_algorithm: 'jws' });
+    expect(signature).toMatch(/^vault:v1:[A-Za-z0-9_-]{86}$/);
+    expect((await ok('update', 'verify/edj', { input: b('m'), signature, marshaling_algorithm: 'jws' })).valid).toBe(true);
+  });
+});
+
+function createPrivateKeyPem(): string {
+  // An EC key: a well-formed public key of the wrong kind for X25519.
+  return require('node:crypto').generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+}

@@ -66,6 +66,43 @@ for (const mode of TLS_MODES) {
       expect(Buffer.from(await decrypt(v, 'transit', 'app', wrapped.ciphertext), 'base64')).toHaveLength(32);
     });
 
+    it('transit beyond Vault: ecdsa-secp256k1 (openssl verifies), ml-dsa 44/65/87, x25519 derive-key; refusals are 400s', async () => {
+      const input = b64('signed beyond Vault');
+      await write(v, 'transit/keys/k1', 'type=ecdsa-secp256k1');
+      const k1 = await v.vault(['read', '-format=json', 'transit/keys/k1']);
+      expect(k1.data.keys['1'].name).toBe('secp256k1');
+      const sig = (await write(v, 'transit/sign/k1', `input=${input}`)).signature;
+      expect((await write(v, 'transit/verify/k1', `input=${input}`, `signature=${sig}`)).valid).toBe(true);
+      expect((await write(v, 'transit/verify/k1', `input=${b64('tampered')}`, `signature=${sig}`)).valid).toBe(false);
+      const verified = openssl('dgst', '-sha256', '-verify', file(k1.data.keys['1'].public_key), '-signature', file(Buffer.from(sig.split(':')[2], 'base64')), file('signed beyond Vault'));
+      expect(verified.out).toMatch(/Verified OK/);
+      const jws = (await write(v, 'transit/sign/k1', `input=${input}`, 'marshaling_algorithm=jws')).signature;
+      expect((await write(v, 'transit/verify/k1', `input=${input}`, `signature=${jws}`, 'marshaling_algorithm=jws')).valid).toBe(true);
+      await expect(write(v, 'transit/encrypt/k1', `plaintext=${input}`)).rejects.toThrow(/Code: 400/);
+
+      const { ml_dsa44, ml_dsa65, ml_dsa87 } = await import('@noble/post-quantum/ml-dsa.js');
+      for (const [set, lib] of [['44', ml_dsa44], ['65', ml_dsa65], ['87', ml_dsa87]] as const) {
+        await write(v, `transit/keys/pq${set}`, 'type=ml-dsa', `parameter_set=${set}`);
+        const key = await v.vault(['read', '-format=json', `transit/keys/pq${set}`]);
+        expect(key.data).toMatchObject({ type: 'ml-dsa', parameter_set: set });
+        const s = (await write(v, `transit/sign/pq${set}`, `input=${input}`)).signature;
+        expect(lib.verify(Buffer.from(s.split(':')[2], 'base64'), Buffer.from('signed beyond Vault'), Buffer.from(key.data.keys['1'].public_key, 'base64'))).toBe(true);
+        expect((await write(v, `transit/verify/pq${set}`, `input=${input}`, `signature=${s}`)).valid).toBe(true);
+        expect((await write(v, `transit/verify/pq${set}`, `input=${b64('tampered')}`, `signature=${s}`)).valid).toBe(false);
+      }
+      await expect(write(v, 'transit/keys/pqx', 'type=ml-dsa')).rejects.toThrow(/Code: 400[^]*invalid parameter set/);
+
+      await write(v, 'transit/keys/xa', 'type=x25519');
+      await write(v, 'transit/keys/xb', 'type=x25519');
+      const pub = async (n: string) => (await v.vault(['read', '-format=json', `transit/keys/${n}`])).data.keys['1'].public_key;
+      await write(v, 'transit/derive-key/ab', 'base_key_name=xa', `peer_public_key=${await pub('xb')}`);
+      await write(v, 'transit/derive-key/ba', 'base_key_name=xb', `peer_public_key=${await pub('xa')}`);
+      const ct = (await write(v, 'transit/encrypt/ab', `plaintext=${input}`)).ciphertext;
+      expect(await decrypt(v, 'transit', 'ba', ct)).toBe(input);
+      await expect(write(v, 'transit/sign/xa', `input=${input}`)).rejects.toThrow(/Code: 400[^]*does not support signing/);
+      await expect(write(v, 'transit/derive-key/bad', 'base_key_name=k1', `peer_public_key=${await pub('xb')}`)).rejects.toThrow(/Code: 400[^]*does not support key agreement/);
+    });
+
     it('vault path-help transit/encrypt/x describes the path and its fields', async () => {
       const help: string = await v.vault(['path-help', 'transit/encrypt/x']);
       expect(help).toMatch(/Request:\s+encrypt\/x/);

@@ -2,7 +2,8 @@
 import type { ManagedKeys } from '../managed-keys';
 import type { ManagedKey } from '../../keys/types';
 import { UserError, coerce, type FieldData, type Request } from '../framework';
-import { Policies, type Policy } from './policy';
+import { Policies } from './store';
+import type { Policy } from './policy';
 
 export interface Transit {
   policies: Policies;

@@ -1,12 +1,16 @@
 // encrypt/<name>, decrypt/<name>, rewrap/<name>, datakey/<plaintext|wrapped>/<name>
 import { randomBytes } from 'node:crypto';
 import { UserError, type PathDef } from '../framework';
-import { b64, decrypt, encrypt, versionIn } from './policy';
+import { b64, versionIn } from './envelope';
+import { decrypt, encrypt } from './cipher';
 import { newPolicy } from './keys';
 import { batch, optInt, type Transit } from './context';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
+// As Vault: decrypt, rewrap and datakey take a nonce and ignore it (only Vault 0.6.1's
+// convergent keys used a caller's nonce; the nonce is read from the ciphertext). encrypt refuses one.
+const IGNORED_NONCE = { type: 'string', description: 'Accepted for compatibility and ignored: nonces come from the ciphertext, or are generated.' } as const;
 const common = {
   name: { type: 'string', description: 'Name of the key.' },
   context: { type: 'string', description: 'Base64 context for key derivation (derived keys only).' },
@@ -61,7 +65,7 @@ export function cryptPaths(t: Transit): PathDef[] {
     },
     {
       pattern: `decrypt/${NAME}`,
-      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext.' } },
+      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext.' }, nonce: IGNORED_NONCE },
       synopsis: 'Decrypt a ciphertext made by this key.',
       description: 'Fails with 400 if the ciphertext, context or associated_data do not match, or the version is below min_decryption_version.',
       operations: {
@@ -76,7 +80,7 @@ export function cryptPaths(t: Transit): PathDef[] {
     },
     {
       pattern: `rewrap/${NAME}`,
-      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext to re-encrypt with the latest (or key_version) version.' } },
+      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext to re-encrypt with the latest (or key_version) version.' }, nonce: IGNORED_NONCE },
       synopsis: 'Re-encrypt a ciphertext with the latest key version, without revealing the plaintext.',
       description: 'After a rotation, rewrap moves stored ciphertexts forward so old versions can be retired.',
       operations: {
@@ -97,6 +101,7 @@ export function cryptPaths(t: Transit): PathDef[] {
         ...common,
         plaintext: { type: 'string', description: '"plaintext" also returns the key in the clear; "wrapped" returns only its ciphertext.' },
         bits: { type: 'int', default: 256, description: 'Key size: 128, 256 or 512.' },
+        nonce: IGNORED_NONCE,
       },
       synopsis: 'Generate a data key: random bytes returned encrypted under the named key (and, for plaintext, in the clear).',
       description: 'For envelope encryption: encrypt data locally with the plaintext key, store the ciphertext next to it.',

@@ -2,17 +2,18 @@
 import type { ManagedKeys } from '../managed-keys';
 import type { Storage } from '../../storage/storage';
 import type { PathDef } from '../framework';
-import { Policies } from './policy';
+import { Policies } from './store';
 import { transitContext, type Transit } from './context';
 import { keyPaths } from './keys';
 import { cryptPaths } from './crypt';
 import { signPaths } from './sign';
 import { toolPaths } from './tools';
 import { lifecyclePaths } from './lifecycle';
+import { derivePaths } from './derive';
 
 export { autoRotate } from './keys';
 
 export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
   const ctx = transitContext(new Policies(storage), managed);
-  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx)] };
+  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx)] };
 }

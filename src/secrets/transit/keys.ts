@@ -1,6 +1,7 @@
 // keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
 import { UserError, type PathDef } from '../framework';
 import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, versionKeyName, type Policy } from './policy';
+import { ML_DSA_SETS, type MlDsaSet } from './mldsa';
 import type { Transit } from './context';
 
 import { nameGroup } from '../../schema';
@@ -12,7 +13,7 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     if (Number(n) < (p.min_available_version ?? 0)) continue;
     const pub = publicKeyOf(p, v);
     // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
-    keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p.type), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
+    keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
   }
   return {
     name: p.name, type: p.type, keys, latest_version: p.latest_version,
@@ -27,12 +28,17 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     supports_encryption: canEncrypt(p.type) || p.type === 'managed_key', supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
     supports_derivation: isSymmetric(p.type), supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
+    // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
+    ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}), ...(p.imported_key ? { imported_key: true } : {}),
   };
 }
 
-export async function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string }): Promise<Policy> {
+export async function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string }): Promise<Policy> {
   if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
   const t = type as Policy['type'];
+  // Vault Enterprise's ml-dsa: the parameter set is required (no default); other types take none.
+  if (t === 'ml-dsa' && !(ML_DSA_SETS as readonly string[]).includes(o.parameterSet ?? '')) throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
+  if (t !== 'ml-dsa' && o.parameterSet) throw new UserError(`parameter_set is only valid with type ml-dsa`);
   if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
   if (o.derived && !isSymmetric(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
   if (t === 'managed_key' && !o.managedKeyName) throw new UserError('managed_key_name is required for type managed_key');
@@ -40,7 +46,7 @@ export async function newPolicy(name: string, type: string, o: { derived?: boole
   if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
   const now = new Date().toISOString();
   return {
-    name, type: t, versions: { 1: await newVersion(t) }, latest_version: 1, min_decryption_version: 1, min_encryption_version: 0,
+    name, type: t, versions: { 1: await newVersion(t) }, latest_version: 1, ...(t === 'ml-dsa' ? { parameter_set: o.parameterSet as MlDsaSet } : {}), min_decryption_version: 1, min_encryption_version: 0,
     derived: !!o.derived, convergent_encryption: !!o.convergent, exportable: !!o.exportable, deletion_allowed: false,
     auto_rotate_period: o.autoRotate ?? 0, managed_key_name: o.managedKeyName, last_rotated: now,
   };
@@ -48,6 +54,7 @@ export async function newPolicy(name: string, type: string, o: { derived?: boole
 
 export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
+  if (p.imported_key) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
   const n = p.latest_version + 1;
   return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
 }
@@ -72,6 +79,8 @@ export function keyPaths(t: Transit): PathDef[] {
         auto_rotate_period: { type: 'duration', default: 0, description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
         managed_key_name: { type: 'string', description: 'With type managed_key: the managed key doing the cryptography.' },
         allow_plaintext_backup: { type: 'bool', default: false, description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.' },
+        parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
+        context: { type: 'string', description: 'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.' },
       },
       synopsis: 'Create, read or delete a named encryption key.',
       description: 'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
@@ -83,7 +92,7 @@ export function keyPaths(t: Transit): PathDef[] {
             if (existing) return { result: { data: describePolicy(existing) } };
             const p = await newPolicy(n, r.data.str('type'), {
               derived: r.data.bool('derived'), convergent: r.data.bool('convergent_encryption'), exportable: r.data.bool('exportable'),
-              autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'),
+              autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'), parameterSet: r.data.get('parameter_set'),
             });
             if (r.data.bool('allow_plaintext_backup')) p.allow_plaintext_backup = true;
             return { policy: p, result: { data: describePolicy(p) } };
@@ -174,7 +183,7 @@ export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]
   const rotated: string[] = [];
   for (const n of await t.policies.list()) {
     await t.policies.update(n, async (p) => {
-      if (!p || !p.auto_rotate_period || p.type === 'managed_key') return { result: undefined };
+      if (!p || !p.auto_rotate_period || p.type === 'managed_key' || p.imported_key) return { result: undefined };
       if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
       rotated.push(n);
       return { policy: await rotate(p), result: undefined };

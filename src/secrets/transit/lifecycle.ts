@@ -4,7 +4,9 @@
 import { createPublicKey } from 'node:crypto';
 import { getJson, putJson } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
-import { KEY_TYPES, canEncrypt, canSign, isSymmetric, privateKeyOf, type KeyVersion, type Policy } from './policy';
+import { decodeBase64 } from './envelope';
+import { ML_DSA_SETS } from './mldsa';
+import { KEY_TYPES, canEncrypt, canSign, hasPublicKey, isSymmetric, privateKeyOf, publicKeyOf, type KeyVersion, type Policy } from './policy';
 import type { Transit } from './context';
 
 import { nameGroup, isName } from '../../schema';
@@ -17,12 +19,10 @@ const BACKUP_FORMAT = 'vault-plugin-ts/transit-backup/v1';
 /** One version's key in Vault's export encoding. */
 function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number]): string {
   if (type === 'hmac-key') return v.hmac_key;
-  if (isSymmetric(p.type)) return v.key!;
+  if (type === 'public-key') return publicKeyOf(p, v)!;
+  // Symmetric keys as base64; an ML-DSA key as its 32-byte seed (FIPS 204's xi), base64.
+  if (isSymmetric(p.type) || p.type === 'ml-dsa') return v.key!;
   const priv = privateKeyOf(v);
-  if (type === 'public-key') {
-    const pub = createPublicKey(priv);
-    return p.type === 'ed25519' ? (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64') : pub.export({ type: 'spki', format: 'pem' }) as string;
-  }
   // Ed25519 as Go holds it (seed || public key); EC as SEC 1 and RSA as PKCS#1 PEM, as Vault exports them.
   if (p.type === 'ed25519') {
     const seed = (priv.export({ type: 'pkcs8', format: 'der' }) as Buffer).subarray(-32);
@@ -34,7 +34,7 @@ function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number])
 
 function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
   if (p.type === 'managed_key') throw new UserError('managed keys cannot be exported: their material stays in the HSM/KMS');
-  if (type === 'public-key') { if (!canSign(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`); return; }
+  if (type === 'public-key') { if (!hasPublicKey(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`); return; }
   if (!p.exportable) throw new UserError('private key material is not exportable');
   if (type === 'encryption-key' && !canEncrypt(p.type)) throw new UserError('encryption key not supported by the key type');
   if (type === 'signing-key' && !canSign(p.type)) throw new UserError('signing key not supported by the key type');
@@ -45,6 +45,9 @@ function checkBackup(x: unknown): Policy {
   const p = (x as { format?: string; policy?: Policy })?.policy;
   const ok = (x as { format?: string })?.format === BACKUP_FORMAT && p && typeof p === 'object'
     && (KEY_TYPES as readonly string[]).includes(p.type) && Number.isInteger(p.latest_version) && p.latest_version >= 1
+    && (p.type === 'ml-dsa') === (ML_DSA_SETS as readonly string[]).includes(p.parameter_set ?? '')
+    // An ML-DSA version is its 32-byte seed: anything else would fail on first use.
+    && (p.type !== 'ml-dsa' || Object.values(p.versions ?? {}).every((v) => typeof v?.key === 'string' && decodeBase64(v.key)?.length === 32))
     && p.versions && typeof p.versions === 'object' && Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
   if (!ok) throw new UserError('invalid backup: not a transit key backup made by this plugin');
   return p;
@@ -60,7 +63,7 @@ export function lifecyclePaths(t: Transit): PathDef[] {
         version: { type: 'string', description: 'A version, or latest (default: every available version).' },
       },
       synopsis: 'Export a key\'s material (only for keys created with exportable=true; public keys always).',
-      description: 'Symmetric and HMAC keys as base64; ECDSA as SEC 1 PEM; RSA as PKCS#1 PEM; Ed25519 as base64 of seed and public key.',
+      description: 'Symmetric and HMAC keys as base64; ECDSA as SEC 1 PEM; RSA as PKCS#1 PEM; Ed25519 as base64 of seed and public key; ML-DSA as base64 of its seed. X25519 private keys are never exported (public-key only).',
       operations: {
         read: async (r) => {
           const p = await t.policies.get(r.data.str('name'));

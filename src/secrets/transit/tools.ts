@@ -1,7 +1,8 @@
 // random[/<bytes>], hash[/<algorithm>]
 import { randomBytes } from 'node:crypto';
 import { UserError, type PathDef } from '../framework';
-import { b64, hashInput } from './policy';
+import { b64 } from './envelope';
+import { hashInput } from './signature';
 import type { ManagedKeys } from '../managed-keys';
 
 export function toolPaths(managed: ManagedKeys): PathDef[] {

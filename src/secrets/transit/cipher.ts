@@ -1,0 +1,82 @@
+// Encryption and decryption with a policy's version: AES-GCM and ChaCha20-Poly1305 (HKDF-
+// derived per context when the key is derived; convergent nonces), RSA-OAEP, managed keys.
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, publicEncrypt, privateDecrypt, constants } from 'node:crypto';
+import type { ManagedKey } from '../../keys/types';
+import { UserError } from '../framework';
+import { unwrap, wrap } from './envelope';
+import { isSymmetric, parsed, versionOf, type KeyVersion, type Policy } from './policy';
+
+/** Key for one context: HKDF-SHA256 when the key is derived, the version's key otherwise. */
+function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
+  const key = Buffer.from(v.key!, 'base64');
+  // As Vault: a context given for a key that is not derived is ignored.
+  if (!p.derived) return key;
+  if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), context, key.length));
+}
+
+const cipherName = (p: Policy) => (p.type === 'chacha20-poly1305' ? 'chacha20-poly1305' : p.type === 'aes128-gcm96' ? 'aes-128-gcm' : 'aes-256-gcm');
+
+const AAD_NONCE_LABEL = 'vault-plugin-ts convergent nonce with associated data';
+
+/**
+ * Convergent encryption: the nonce is a keyed hash of the message, so equal inputs give
+ * equal ciphertexts. The message is the plaintext AND the associated data: were the nonce
+ * derived from the plaintext alone (as Vault's transit still does), two encryptions with
+ * different associated_data would reuse one GCM nonce, which gives away the GHASH key and
+ * lets an attacker forge tags. Without associated data the derivation is unchanged, so
+ * existing convergent ciphertexts keep matching; with it, a separate HMAC key (a different
+ * domain) hashes the length-prefixed associated data and then the plaintext. Decryption
+ * reads the nonce from the ciphertext, so every existing ciphertext still decrypts.
+ */
+function convergentNonce(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  if (!aad.length) return createHmac('sha256', key).update(plaintext).digest().subarray(0, 12);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(aad.length));
+  const aadKey = createHmac('sha256', key).update(AAD_NONCE_LABEL).digest();
+  return createHmac('sha256', aadKey).update(len).update(aad).update(plaintext).digest().subarray(0, 12);
+}
+
+export interface CryptInput { plaintext: Buffer; context: Buffer; aad: Buffer; version?: number }
+
+export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
+  const { n, v } = versionOf(p, inp.version, 'encrypt');
+  if (p.type === 'managed_key') {
+    const k = await managed!();
+    return wrap(n, await k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }));
+  }
+  if (p.type.startsWith('rsa-')) {
+    return wrap(n, publicEncrypt({ key: parsed(v.key!).pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+  }
+  if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
+  const key = symmetricKey(p, v, inp.context);
+  const nonce = p.convergent_encryption ? convergentNonce(key, inp.plaintext, inp.aad) : randomBytes(12);
+  const c = createCipheriv(cipherName(p) as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+  if (inp.aad.length) c.setAAD(inp.aad);
+  return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
+}
+
+export async function decrypt(p: Policy, ciphertext: unknown, inp: Omit<CryptInput, 'plaintext'>, managed?: () => Promise<ManagedKey>): Promise<{ plaintext: Buffer; version: number }> {
+  const { version, body } = unwrap(ciphertext, 'ciphertext');
+  const { v } = versionOf(p, version, 'decrypt');
+  if (p.type === 'managed_key') {
+    const k = await managed!();
+    return { plaintext: await k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }), version };
+  }
+  if (p.type.startsWith('rsa-')) {
+    try {
+      return { plaintext: privateDecrypt({ key: parsed(v.key!).priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
+    } catch { throw new UserError('invalid ciphertext: unable to decrypt'); }
+  }
+  if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support decryption`);
+  const key = symmetricKey(p, v, inp.context);
+  if (body.length < 28) throw new UserError('invalid ciphertext: too short');
+  try {
+    const d = createDecipheriv(cipherName(p) as 'aes-256-gcm', key, body.subarray(0, 12), { authTagLength: 16 });
+    if (inp.aad.length) d.setAAD(inp.aad);
+    d.setAuthTag(body.subarray(body.length - 16));
+    return { plaintext: Buffer.concat([d.update(body.subarray(12, body.length - 16)), d.final()]), version };
+  } catch {
+    throw new UserError('cipher: message authentication failed (wrong key version, context or associated_data, or altered ciphertext)');
+  }
+}

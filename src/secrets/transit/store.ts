@@ -1,0 +1,58 @@
+// The key store: policies in the mount's storage, a cache of the parsed JSON, and one
+// lock per key name so read-modify-write operations (rotate, config, backup) never lose
+// an update. The cryptography on a policy lives in policy.ts, cipher.ts and signature.ts.
+import { getJson, putJson, type Storage } from '../../storage/storage';
+import { UserError } from '../framework';
+import type { Policy } from './policy';
+
+export class Policies {
+  private readonly cache = new Map<string, Policy>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  constructor(private readonly storage: Storage) {}
+
+  static key(name: string): string { return `policy/${name}`; }
+
+  async get(name: string): Promise<Policy | undefined> {
+    const hit = this.cache.get(name);
+    if (hit) return hit;
+    const p = await getJson<Policy>(this.storage, Policies.key(name));
+    if (p) this.cache.set(name, p);
+    return p;
+  }
+
+  async require(name: string): Promise<Policy> {
+    const p = await this.get(name);
+    if (!p) throw new UserError(`encryption key not found: ${name}`);
+    return p;
+  }
+
+  /** Read-modify-write one key at a time (rotation, config) so concurrent writes cannot lose a version. */
+  async update<T>(name: string, fn: (p: Policy | undefined) => Promise<{ policy?: Policy; result: T }>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    const chained = prev.then(() => mine);
+    this.locks.set(name, chained);
+    await prev.catch(() => undefined);
+    try {
+      this.cache.delete(name);
+      const { policy, result } = await fn(await this.get(name));
+      if (policy) {
+        await putJson(this.storage, Policies.key(name), policy);
+        this.cache.set(name, policy);
+      }
+      return result;
+    } finally {
+      release();
+      if (this.locks.get(name) === chained) this.locks.delete(name);
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.storage.delete(Policies.key(name));
+    this.cache.delete(name);
+  }
+
+  invalidate(name: string): void { this.cache.delete(name); }
+  async list(): Promise<string[]> { return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/')); }
+}
