@@ -26,7 +26,8 @@ export const SPECIAL_PATHS: Record<Engine, SpecialPaths> = {
   transit: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'policy/'] },
   // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
   // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
-  pki: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'pki/ca', 'pki/pending-intermediate'] },
+  // issuer/+/…: "+" matches one segment in current Vault (1.11+); Vault 1.8 has no "+" (these then need a token there).
+  pki: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl', 'issuer/+/pem', 'issuer/+/der', 'issuer/+/json', 'issuer/+/crl', 'issuer/+/crl/pem', 'issuer/+/crl/der'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'pki/ca', 'pki/pending-intermediate', 'pki/keys/'] },
   keymgmt: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['managed-keys/', 'key/', 'kms/'] },
 };
 
