@@ -47,13 +47,14 @@ export interface CertRequest {
 /** The Subject Alternative Name extension value (DER): names in RFC 5280's GeneralName order. */
 export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer | undefined {
   const ia5 = (tag: number, v: string) => tlv(tag, Buffer.from(v, 'ascii'));
+  // Vault's order: its other SANs first, then Go's crypto/x509 order (DNS, email, IP, URI).
   const names = [
     // otherName [0] { type-id OID, value [0] EXPLICIT UTF8String }
     ...(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([oid(o.oid), explicit(0, utf8(o.value))]))),
-    ...(req.emails ?? []).map((e) => ia5(0x81, e)),
     ...req.dnsNames.map((d) => ia5(0x82, d)),
-    ...(req.uris ?? []).map((u) => ia5(0x86, u)),
+    ...(req.emails ?? []).map((e) => ia5(0x81, e)),
     ...req.ips.map((ip) => tlv(0x87, ipBytes(ip))),
+    ...(req.uris ?? []).map((u) => ia5(0x86, u)),
   ];
   return names.length ? seq(...names) : undefined;
 }
