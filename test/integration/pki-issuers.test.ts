@@ -219,3 +219,22 @@ describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', (
     expect(openssl('crl', '-in', file(crl), '-noout', '-text')).toMatch(/X509v3 CRL Number:\s*\n\s*8/);
   });
 });
+
+describe('PKI: migrating a single-CA mount where storage refuses writes', () => {
+  it('serves the migrated view from memory (same issuer_id as a written migration) and writes nothing', async () => {
+    const storage = new MemoryStorage();
+    const { call } = mount(storage);
+    const root = await call('update', 'root/generate/exported', { common_name: 'RO Root', key_type: 'ec' });
+    for (const k of await storage.list('pki/issuers/')) await storage.delete(`pki/issuers/${k}`);
+    for (const k of await storage.list('pki/keys/')) await storage.delete(`pki/keys/${k}`);
+    for (const k of ['pki/config/issuers', 'pki/config/keys']) await storage.delete(k);
+    await storage.put('pki/ca', Buffer.from(JSON.stringify({ certificate: root.certificate, ca_chain: [], key: { kind: 'stored', pkcs8: root.private_key }, crl_number: 0 })));
+    const readOnly = Object.assign(Object.create(storage), { put: async () => { throw new Error('read-only'); }, delete: async () => { throw new Error('read-only'); } });
+    const ro = mount(readOnly);
+    expect(raw(await ro.call('read', 'ca/pem'))).toBe(root.certificate);
+    const ids = (await ro.call('list', 'issuers')).keys;
+    expect(await storage.get('pki/ca')).toBeDefined();
+    expect(await storage.list('pki/issuers/')).toEqual([]);
+    expect((await mount(storage).call('list', 'issuers')).keys).toEqual(ids);
+  });
+});

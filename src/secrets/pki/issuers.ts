@@ -128,6 +128,13 @@ export async function loadRegistry(s: Storage, managed: (name: string) => Promis
   const pending = await getJson<{ key: StoredCa['key'] }>(s, PENDING_KEY);
   if (!legacy && !pending) return readRegistry(s);
   const reg = await readRegistry(s);
+  // Storage that refuses writes (a node that may not write): serve the migrated view from
+  // memory, with the same IDs, and leave the writing to the next node that can.
+  let writable = true;
+  const persist = async (write: () => Promise<void>) => {
+    if (!writable) return;
+    try { await write(); } catch { writable = false; }
+  };
   const migrateKey = async (key: StoredCa['key'], name: string): Promise<KeyEntry> => {
     const id = stableUuid(`key:${JSON.stringify(key)}`);
     const existing = reg.keys.get(id);
@@ -135,10 +142,11 @@ export async function loadRegistry(s: Storage, managed: (name: string) => Promis
     let kind = 'unknown';
     try { kind = (await signerFor(key, managed)).spec.kind; } catch { /* a managed key not reachable now: its type stays unknown */ }
     const entry: KeyEntry = { key_id: id, key_name: reg.keyNameTaken(name) ? '' : name, key, key_type: kind };
-    await putJson(s, keyKey(id), entry);
+    await persist(() => putJson(s, keyKey(id), entry));
     reg.keys.set(id, entry);
     return entry;
   };
+  let defaultKey = reg.defaultKey;
   if (legacy) {
     const key = await migrateKey(legacy.key, 'current');
     const id = stableUuid(`issuer:${legacy.certificate}`);
@@ -147,21 +155,24 @@ export async function loadRegistry(s: Storage, managed: (name: string) => Promis
         issuer_id: id, issuer_name: reg.issuerNameTaken('current') ? '' : 'current', key_id: key.key_id, certificate: legacy.certificate,
         ca_chain: legacy.ca_chain, crl_number: legacy.crl_number, leaf_not_after_behavior: 'err', usage: [...ISSUER_USAGES],
       };
-      await putJson(s, issuerKey(id), entry);
+      await persist(() => putJson(s, issuerKey(id), entry));
       reg.issuers.set(id, entry);
     }
     if (!reg.issuers.has(reg.config.default)) {
       reg.config.default = id;
-      await putJson(s, ISSUERS_CONFIG_KEY, reg.config);
+      await persist(() => putJson(s, ISSUERS_CONFIG_KEY, reg.config));
     }
-    if (!reg.keys.has(reg.defaultKey)) await putJson(s, KEYS_CONFIG_KEY, { default: key.key_id });
-    await s.delete(CA_KEY);
+    if (!reg.keys.has(defaultKey)) {
+      defaultKey = key.key_id;
+      await persist(() => putJson(s, KEYS_CONFIG_KEY, { default: key.key_id }));
+    }
+    await persist(() => s.delete(CA_KEY));
   }
   if (pending) {
     await migrateKey(pending.key, '');
-    await s.delete(PENDING_KEY);
+    await persist(() => s.delete(PENDING_KEY));
   }
-  return readRegistry(s);
+  return writable ? readRegistry(s) : new Registry(reg.issuers, reg.keys, reg.config, defaultKey);
 }
 
 /** An issuer ready to sign: its entry, its parsed certificate, its key's signer. */
