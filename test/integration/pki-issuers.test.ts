@@ -238,3 +238,32 @@ describe('PKI: migrating a single-CA mount where storage refuses writes', () => 
     expect((await mount(storage).call('list', 'issuers')).keys).toEqual(ids);
   });
 });
+
+describe('PKI: config/ca and issuers/import imports CA bundles as issuers and keys', () => {
+  it('an openssl CA and its key become an issuer that signs; again: existing; a certificate alone cannot sign; a leaf is refused', async () => {
+    const keyFile = path.join(tmp, 'ca.key');
+    spawnSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
+    const caPem = openssl('req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    const keyPem = fs.readFileSync(keyFile, 'utf8'); // SEC 1 ("EC PRIVATE KEY")
+    const { call } = mount();
+    const r = await call('update', 'config/ca', { pem_bundle: `${keyPem}\n${caPem}` });
+    expect(r.imported_issuers).toHaveLength(1);
+    expect(r.imported_keys).toHaveLength(1);
+    expect(r.mapping[r.imported_issuers[0]]).toBe(r.imported_keys[0]);
+    expect(raw(await call('read', 'ca/pem')).trim()).toBe(caPem.trim());
+    await call('update', 'roles/web', { allow_any_name: true, key_type: 'ec', max_ttl: '24h' });
+    const leaf = await call('update', 'issue/web', { common_name: 'imp.example.com', ttl: '1h' });
+    expect(verify(caPem, leaf.certificate)).toMatch(/: OK/);
+    const again = await call('update', 'issuers/import/bundle', { pem_bundle: `${caPem}\n${keyPem}` });
+    expect(again).toMatchObject({ imported_issuers: [], imported_keys: [], existing_issuers: r.imported_issuers, existing_keys: r.imported_keys });
+
+    const other = mount();
+    const certOnly = await other.call('update', 'issuers/import/cert', { pem_bundle: caPem });
+    expect(certOnly.mapping[certOnly.imported_issuers[0]]).toBe('');
+    await other.call('update', 'roles/web', { allow_any_name: true, key_type: 'ec' });
+    await expect(other.call('update', 'issue/web', { common_name: 'x' })).rejects.toThrow(/has no key in this mount/);
+    await expect(other.call('update', 'issuers/import/cert', { pem_bundle: keyPem })).rejects.toThrow(/certificates only/);
+    await expect(other.call('update', 'config/ca', { pem_bundle: leaf.certificate })).rejects.toThrow(/not a CA certificate/);
+    await expect(other.call('update', 'config/ca', { pem_bundle: 'junk' })).rejects.toThrow(/no PEM certificate/);
+  });
+});

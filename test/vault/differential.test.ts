@@ -39,6 +39,11 @@ execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', 
 // A cert-manager-shaped CSR: no subject CN, the names only as SANs.
 const CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/', '-addext', 'subjectAltName=DNS:svc.example.com,DNS:svc2.example.com'], { encoding: 'utf8' });
 
+// A CA bundle (key, then certificate) for config/ca.
+const CA_KEY_FILE = path.join(tmp, 'ca.key');
+execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', CA_KEY_FILE]);
+const CA_BUNDLE = fs.readFileSync(CA_KEY_FILE, 'utf8') + execFileSync('openssl', ['req', '-x509', '-new', '-key', CA_KEY_FILE, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
+
 const TRANSIT: Step[] = [
   { id: 'create aes key', method: 'POST', path: () => 'keys/k1', body: () => ({}) },
   { id: 'read aes key', method: 'GET', path: () => 'keys/k1', values: ['type', 'latest_version', 'min_decryption_version', 'min_encryption_version', 'deletion_allowed', 'exportable', 'derived', 'supports_encryption', 'supports_decryption', 'supports_signing', 'supports_derivation', 'allow_plaintext_backup'] },
@@ -148,6 +153,7 @@ const PKI: Step[] = [
   { id: 'issue other SAN not allowed', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'www.example.com', other_sans: '1.2.3.5;UTF8:x' }) },
   { id: 'issue email of another domain', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'eve@evil.org' }) },
   { id: 'root generate again', method: 'POST', path: () => 'root/generate/internal', body: () => ({ common_name: 'Example Root 2' }) },
+  { id: 'config/ca import', method: 'POST', path: () => 'config/ca', body: () => ({ pem_bundle: CA_BUNDLE }) },
   { id: 'role key_type any', method: 'POST', path: () => 'roles/any', body: () => ({ allow_any_name: true, key_type: 'any' }) },
 ];
 
@@ -228,7 +234,7 @@ const CURRENT_CHAIN = 'current Vault\'s ca_chain (the endpoint, and the field of
 const CURRENT_WILDCARD = 'current Vault\'s roles have allow_wildcard_certificates (default true); Vault 1.8 predates it';
 const CURRENT_BATCH = 'current Vault answers an encrypt/decrypt/rewrap batch with a failed item with 400 (batch_results still in the body; partial_failure_response_code overrides it for partial failures); Vault 1.8 answered 200';
 const RULE_400 = 'the project\'s rule (bad input is a 400 with a message) over Vault\'s answer: Vault (1.8 and current) reports this refused request as a 500 internal error';
-const CURRENT_ISSUERS = 'current Vault (1.11+) keeps several issuers per PKI mount: root/generate answers with issuer_id, issuer_name, key_id and key_name, on a mount that has a CA it adds an issuer (Vault 1.8 refused with a warning and no data), and roles have issuer_ref; Vault 1.8 has no issuers, so the issuers API itself is tested in test/vault/pki-issuers.test.ts, not here';
+const CURRENT_ISSUERS = 'current Vault (1.11+) keeps several issuers per PKI mount: root/generate answers with issuer_id, issuer_name, key_id and key_name, on a mount that has a CA it adds an issuer (Vault 1.8 refused with a warning and no data), and roles have issuer_ref; Vault 1.8 has no issuers, so the issuers API itself is tested in test/vault/pki-issuers.test.ts, not here; config/ca imports issuers and answers with them (Vault 1.8: 204)';
 const TODO = 'todo: open in the compatibility issue (not yet implemented or not yet matching)';
 const KNOWN: Record<string, string> = {
   "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
@@ -276,6 +282,7 @@ const KNOWN: Record<string, string> = {
   "pki: role read: data.issuer_ref: only in ours": CURRENT_ISSUERS,
   "pki: root generate again: data: absent in Vault, present in ours": CURRENT_ISSUERS,
   "pki: sans role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
+  "pki: config/ca import: status 204 in Vault, 200 in ours": CURRENT_ISSUERS,
   "pki: sans role read: data.allow_wildcard_certificates: only in ours": CURRENT_WILDCARD,
   "pki: sans role read: data.issuer_ref: only in ours": CURRENT_ISSUERS,
   "pki: issue email and other SANs: data.ca_chain: only in ours": CURRENT_CHAIN,

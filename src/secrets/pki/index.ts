@@ -5,6 +5,7 @@ import type { PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
 import { IssuerCache, isRegistryKey } from './issuers';
 import { issuerPaths } from './issuer-paths';
+import { importPaths } from './import';
 import { rootPaths } from './root';
 import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
@@ -42,5 +43,5 @@ export class PkiCaches {
 }
 
 export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
-  return [...rootPaths(managed, caches), ...issuerPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
+  return [...rootPaths(managed, caches), ...issuerPaths(caches), ...importPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
 }
