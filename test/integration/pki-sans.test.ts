@@ -56,6 +56,13 @@ describe('PKI: email, other and policy SANs, and the role fields behind them', (
     expect(text(excluded.certificate)).not.toMatch(/email:carol/);
   });
 
+  it('a root\'s alt_names with an "@" are email SANs too', async () => {
+    const other = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
+    const rep: any = toReply(await other.handle('update' as never, 'root/generate/internal', { common_name: 'Mail Root', key_type: 'ec', alt_names: 'ca@example.com,ca.example.com' }, { displayName: '', mountPoint: 'pki/' }));
+    const t = text(JSON.parse(rep.response.data).certificate);
+    expect(t).toMatch(/DNS:ca\.example\.com, email:ca@example\.com/);
+  });
+
   it('emails in a CSR\'s SANs are taken with use_csr_sans and checked', async () => {
     const r = await call('update', 'sign/mail', { csr: csrWith('/CN=svc.example.com', 'email:ops@example.com,DNS:svc.example.com') });
     expect(text(r.certificate)).toMatch(/email:ops@example\.com/);

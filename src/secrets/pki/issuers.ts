@@ -5,7 +5,7 @@
 // unless told otherwise (issuer_ref). Vault 1.8 had one CA per mount (pki/ca here); a mount
 // written by an older version of this plugin is migrated on first read, as Vault migrates
 // its legacy CA bundle: the legacy CA becomes the default issuer named "current".
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, webcrypto } from 'node:crypto';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import type { ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
@@ -234,7 +234,6 @@ export class IssuerCache {
 
 /** Which registered key has this public key (SPKI DER)? */
 export async function keyForPublicKey(reg: Registry, spki: Buffer, managed: (name: string) => Promise<ManagedKey>): Promise<KeyEntry | undefined> {
-  const { webcrypto } = await import('node:crypto');
   for (const k of reg.keys.values()) {
     try {
       const signer = await signerFor(k.key, managed);

@@ -19,7 +19,7 @@ import { checkKeyForRole, generateKey, type KeyType } from './keys';
 export const caFields: Record<string, FieldDef> = {
   type: { type: 'string', description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).' },
   common_name: { type: 'string', required: true, description: 'CN of the CA.' },
-  alt_names: { type: 'strings', default: [], description: 'DNS SANs.' },
+  alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   organization: { type: 'strings', default: [], description: 'O values.' },
   ou: { type: 'strings', default: [], description: 'OU values.' },
@@ -62,7 +62,9 @@ const CA_TYPES = '(?<type>internal|exported|kms|existing)';
 
 function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType): CertRequest {
   return {
-    commonName: r.data.str('common_name'), dnsNames: r.data.get<string[]>('alt_names'), ips: r.data.get<string[]>('ip_sans'),
+    // alt_names with an "@" are email SANs, as in Vault.
+    commonName: r.data.str('common_name'), dnsNames: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => !n.includes('@')),
+    emails: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => n.includes('@')), ips: r.data.get<string[] | undefined>('ip_sans') ?? [],
     organization: r.data.get<string[]>('organization'), ou: r.data.get<string[]>('ou'), ttlSeconds: r.data.int('ttl'),
     isCa: true, maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
     serverAuth: false, clientAuth: false, publicKey, leafKeyKind: kind,
@@ -100,7 +102,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     // Vault signs intermediates as a role with key_type "any": its minimums only.
     checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
     const cn = r.data.str('common_name') || csr.cn || 'intermediate';
-    const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [] }, await ready.signer(), ready.issuer, ready.entry.leaf_not_after_behavior);
+    const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [], emails: [] }, await ready.signer(), ready.issuer, ready.entry.leaf_not_after_behavior);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
     return { data: { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) } };
   };
