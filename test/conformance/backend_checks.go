@@ -392,8 +392,8 @@ func backendChecks(exe string) {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(fmt.Sprint(leaf["private_key"]), "PRIVATE KEY") || !store.has("pki/ca") {
-			return errors.New("issue did not return a key, or the CA is not in the host's storage")
+		if !strings.Contains(fmt.Sprint(leaf["private_key"]), "PRIVATE KEY") || !store.has("pki/issuers/"+fmt.Sprint(root["issuer_id"])) {
+			return errors.New("issue did not return a key, or the CA (its issuer) is not in the host's storage")
 		}
 		// Over the mount's max lease TTL (24h, sent as Vault does in nanoseconds): cut to it with Vault's warning.
 		over, _ := request(l, "mount-pki", "update", "issue/web", map[string]interface{}{"common_name": "www.example.com", "ttl": "48h"})

@@ -22,6 +22,13 @@ describe('engine registry', () => {
   it('every mount seal-wraps its managed keys besides its engine\'s own prefixes', () => {
     expect(mountSpecialPaths(transitEngine).seal_wrap_storage).toEqual(['managed-keys/', 'policy/']);
     expect(mountSpecialPaths(keymgmtEngine).seal_wrap_storage).toEqual(['managed-keys/', 'key/', 'kms/']);
+    // PKI's several issuers keep their private keys under pki/keys/.
+    expect(mountSpecialPaths(pkiEngine).seal_wrap_storage).toEqual(['managed-keys/', 'pki/ca', 'pki/pending-intermediate', 'pki/keys/']);
+  });
+
+  it('PKI serves every issuer\'s certificate and CRL without a token, as Vault\'s PKI does', () => {
+    const open = mountSpecialPaths(pkiEngine).unauthenticated;
+    for (const p of ['ca/pem', 'crl', 'cert/*', 'issuer/+/pem', 'issuer/+/der', 'issuer/+/json', 'issuer/+/crl/pem']) expect(open).toContain(p);
   });
 });
 

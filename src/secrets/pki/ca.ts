@@ -9,7 +9,6 @@ type Crypto = typeof webcrypto;
 import type * as X509 from '@peculiar/x509';
 import { derToRaw, curveBytes } from '../../keys/crypto';
 import type { KeySpec, ManagedKey } from '../../keys/types';
-import { getJson, putJson, type Storage } from '../../storage/storage';
 import { uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 
@@ -23,6 +22,7 @@ export function x509(): typeof X509 {
   return lib;
 }
 
+/** The legacy single CA of a mount (pki/ca), migrated to an issuer and a key when read (issuers.ts). */
 export interface StoredCa {
   certificate: string;
   ca_chain: string[];
@@ -32,16 +32,6 @@ export interface StoredCa {
 
 export const CA_KEY = 'pki/ca';
 export const PENDING_KEY = 'pki/pending-intermediate';
-export const loadCa = (s: Storage) => getJson<StoredCa>(s, CA_KEY);
-export const saveCa = (s: Storage, ca: StoredCa) => putJson(s, CA_KEY, ca);
-
-const noCa = () => new UserError('no CA is configured on this mount: generate a root (root/generate/...) or set a signed intermediate');
-
-export async function requireCa(s: Storage): Promise<StoredCa> {
-  const ca = await loadCa(s);
-  if (!ca) throw noCa();
-  return ca;
-}
 
 /** WebCrypto algorithm for signing with a key of this spec. */
 export function signingAlgorithm(spec: KeySpec): EcdsaParams & EcKeyImportParams | RsaHashedImportParams {
@@ -160,54 +150,6 @@ export function parseIssuer(pemText: string): Issuer {
   const cert = new X.X509Certificate(pemText);
   const aki = new X.AuthorityKeyIdentifierExtension(keyIdentifier(Buffer.from(cert.publicKey.rawData)).toString('hex'));
   return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki };
-}
-
-/** The mount's CA, ready to sign: what issue/ and sign/ need on every request. */
-export interface ReadyCa {
-  stored: StoredCa;
-  issuer: Issuer;
-  signer(): Promise<CaSigner>;
-}
-
-/**
- * The mount's CA, read, parsed and imported once (as Vault's PKI caches its issuers) and
- * dropped whenever pki/ca is written through this mount or Vault invalidates that key.
- */
-export class CaCache {
-  private entry?: Promise<ReadyCa | undefined>;
-
-  constructor(private readonly managed: (name: string) => Promise<ManagedKey>) {}
-
-  async require(s: Storage): Promise<ReadyCa> {
-    let p = this.entry;
-    if (!p) {
-      p = this.load(s);
-      this.entry = p;
-      const drop = () => { if (this.entry === p) this.entry = undefined; };
-      p.then((ca) => { if (!ca) drop(); }, drop); // absent or failed: read again next time
-    }
-    const ca = await p;
-    if (!ca) throw noCa();
-    return ca;
-  }
-
-  invalidate(): void { this.entry = undefined; }
-
-  private async load(s: Storage): Promise<ReadyCa | undefined> {
-    const stored = await loadCa(s);
-    if (!stored) return undefined;
-    const issuer = parseIssuer(stored.certificate);
-    let signer: Promise<CaSigner> | undefined;
-    return {
-      stored, issuer,
-      // A managed key's handle can change under us (ManagedKeys reopens it): ask each time.
-      signer: () => {
-        if (stored.key.kind === 'managed') return signerFor(stored.key, this.managed);
-        if (!signer) { signer = signerFor(stored.key, this.managed); signer.catch(() => { signer = undefined; }); }
-        return signer;
-      },
-    };
-  }
 }
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */

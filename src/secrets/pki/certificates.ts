@@ -6,6 +6,8 @@ import { UserError } from '../framework';
 import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import { urlExtensions } from './urls';
+import { explicit, oid, seq, tlv, utf8 } from '../../goplugin/der';
+import type { LeafNotAfterBehavior } from './issuers';
 
 export interface CertRequest {
   commonName: string;
@@ -32,7 +34,48 @@ export interface CertRequest {
   uris?: string[];
   /** Subject extras (role country, province, …). */
   subjectExtra?: Array<[string, string]>;
+  /** How far before now the certificate becomes valid (the role's not_before_duration; default 30 s). */
+  notBeforeSeconds?: number;
+  /** rfc822Name SANs (checked against the role by the caller). */
+  emails?: string[];
+  /** otherName SANs with a UTF8String value (checked against allowed_other_sans by the caller). */
+  otherSans?: Array<{ oid: string; value: string }>;
+  /** Certificate Policies: policy OIDs, no qualifiers. */
+  policyOids?: string[];
 }
+
+/** The Subject Alternative Name extension value (DER): names in RFC 5280's GeneralName order. */
+export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer | undefined {
+  const ia5 = (tag: number, v: string) => tlv(tag, Buffer.from(v, 'ascii'));
+  // Vault's order: its other SANs first, then Go's crypto/x509 order (DNS, email, IP, URI).
+  const names = [
+    // otherName [0] { type-id OID, value [0] EXPLICIT UTF8String }
+    ...(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([oid(o.oid), explicit(0, utf8(o.value))]))),
+    ...req.dnsNames.map((d) => ia5(0x82, d)),
+    ...(req.emails ?? []).map((e) => ia5(0x81, e)),
+    ...req.ips.map((ip) => tlv(0x87, ipBytes(ip))),
+    ...(req.uris ?? []).map((u) => ia5(0x86, u)),
+  ];
+  return names.length ? seq(...names) : undefined;
+}
+
+function ipBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  // IPv6: expand "::" and an embedded IPv4 tail, then 8 groups of 16 bits.
+  let text = ip.replace(/%.*$/, '');
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) { const b = v4[1].split('.').map(Number); text = text.slice(0, -v4[1].length) + `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`; }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g || '0', 16), i * 2));
+  return out;
+}
+
+/** The Certificate Policies extension value (DER): one PolicyInformation per OID. */
+export const certificatePolicies = (oids: string[]): Buffer => seq(...oids.map((o) => seq(oid(o))));
 
 function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = []): string {
   const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
@@ -40,14 +83,20 @@ function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, str
     .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
 }
 
-/** `issuer`: a parsed Issuer (the mount's cached CA), or just its PEM and notAfter (parsed here). */
-export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: Issuer | { cert: string; notAfter: Date }) {
+/**
+ * `issuer`: a parsed Issuer (the mount's cached CA), or just its PEM and notAfter (parsed
+ * here); none for a self-signed root. `notAfterBehavior` is the issuer's
+ * leaf_not_after_behavior: a certificate that would outlive its issuer is refused (err),
+ * cut to the issuer's notAfter (truncate), or issued as asked (permit), as in current Vault.
+ */
+export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: Issuer | { cert: string; notAfter: Date }, notAfterBehavior: LeafNotAfterBehavior = 'err') {
   const X = x509();
   const now = Date.now();
-  const notBefore = new Date(now - 30_000);
-  const notAfter = new Date(now + req.ttlSeconds * 1000);
-  if (issuer && notAfter > issuer.notAfter) {
-    throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
+  const notBefore = new Date(now - (req.notBeforeSeconds ?? 30) * 1000);
+  let notAfter = new Date(now + req.ttlSeconds * 1000);
+  if (issuer && notAfter > issuer.notAfter && notAfterBehavior !== 'permit') {
+    if (notAfterBehavior === 'truncate') notAfter = issuer.notAfter;
+    else throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
   }
   const serial = newSerial();
   const exts: InstanceType<typeof X.Extension>[] = [
@@ -64,9 +113,10 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   ];
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
   if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
-  const san = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v })), ...(req.uris ?? []).map((v) => ({ type: 'url' as const, value: v }))];
+  const san = subjectAltNames(req);
   // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
-  if (san.length) exts.push(new X.SubjectAlternativeNameExtension(san, !req.commonName && !req.organization?.length && !req.ou?.length));
+  if (san) exts.push(new X.Extension('2.5.29.17', !req.commonName && !req.organization?.length && !req.ou?.length, new Uint8Array(san)));
+  if (req.policyOids?.length) exts.push(new X.Extension('2.5.29.32', false, new Uint8Array(certificatePolicies(req.policyOids))));
   if (req.urls) exts.push(...urlExtensions(req.urls));
   const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra);
   let cert;

@@ -64,3 +64,44 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
   if (!(await verifyCsrSignature(csr, key))) throw new UserError('the CSR signature does not verify');
   return { csr, key: info, publicKey: csr.publicKey, cn: /(?:^|,\s*)CN=([^,]+)/.exec(csr.subject)?.[1] };
 }
+
+/** The SANs of a CSR, by kind: what sign/ takes with use_csr_sans. */
+export interface CsrSans { dns: string[]; ips: string[]; uris: string[]; emails: string[]; otherSans: Array<{ oid: string; value: string }> }
+
+function oidText(b: Buffer): string {
+  const out = [Math.floor(b[0] / 40), b[0] % 40];
+  let v = 0;
+  for (const x of b.subarray(1)) { v = v * 128 + (x & 0x7f); if (!(x & 0x80)) { out.push(v); v = 0; } }
+  return out.join('.');
+}
+
+function ipText(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  if (b.length === 16) return Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+  throw new UserError('the CSR has an IP SAN of a length that is neither IPv4 nor IPv6');
+}
+
+/** Read a Subject Alternative Name extension value (GeneralNames, DER); kinds this PKI does not issue are a 400. */
+export function readSans(der: Buffer): CsrSans {
+  const out: CsrSans = { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+  const all = element(der, 0);
+  for (let at = all.content; at < all.end;) {
+    const tag = der[at];
+    const e = element(der, at);
+    const body = der.subarray(e.content, e.end);
+    if (tag === 0x81) out.emails.push(body.toString('latin1'));
+    else if (tag === 0x82) out.dns.push(body.toString('latin1'));
+    else if (tag === 0x86) out.uris.push(body.toString('latin1'));
+    else if (tag === 0x87) out.ips.push(ipText(body));
+    else if (tag === 0xa0) {
+      // otherName: type-id OID, then [0] EXPLICIT value; only UTF8String values are issued (as Vault).
+      const id = element(der, e.content);
+      const wrap = id.end < e.end && der[id.end] === 0xa0 ? element(der, id.end) : undefined;
+      const inner = wrap ? element(der, wrap.content) : undefined;
+      if (der[e.content] !== 0x06 || !wrap || !inner || der[wrap.content] !== 0x0c) throw new UserError('the CSR has an otherName SAN whose value is not a UTF8String, which this PKI does not issue');
+      out.otherSans.push({ oid: oidText(der.subarray(id.content, id.end)), value: der.subarray(inner.content, inner.end).toString('utf8') });
+    } else throw new UserError(`the CSR has a SAN of a kind this PKI does not issue (tag 0x${tag.toString(16)}; DNS, IP, URI, email and otherName SANs only)`);
+    at = e.end;
+  }
+  return out;
+}

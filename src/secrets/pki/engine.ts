@@ -7,7 +7,13 @@ export const pkiEngine: Engine = {
   help: 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.',
   // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
   // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
-  specialPaths: { root: [], unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl'], local_storage: [], seal_wrap_storage: ['pki/ca', 'pki/pending-intermediate'] },
+  // issuer/+/…: "+" matches one segment in current Vault (1.11+); Vault 1.8 has no "+" (these then need a token there).
+  specialPaths: {
+    root: [],
+    unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl', 'issuer/+/pem', 'issuer/+/der', 'issuer/+/json', 'issuer/+/crl', 'issuer/+/crl/pem', 'issuer/+/crl/der'],
+    local_storage: [],
+    seal_wrap_storage: ['pki/ca', 'pki/pending-intermediate', 'pki/keys/'],
+  },
   create({ storage, managedKeys }) {
     const caches = new PkiCaches(managedKeys);
     return {

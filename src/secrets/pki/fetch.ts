@@ -1,9 +1,12 @@
 // ca, ca/pem, cert/ca, ca_chain, cert/ca_chain, cert/<serial>, certs/
 import { getJson } from '../../storage/storage';
 import { UserError, rawResponse, type PathDef } from '../framework';
-import { displaySerial, loadCa, requireCa, serialKey, x509 } from './ca';
+import { displaySerial, serialKey, x509 } from './ca';
+import type { PkiCaches } from './index';
 
-export function fetchPaths(): PathDef[] {
+/** ca, ca_chain and cert/ca serve the default issuer, as in current Vault. */
+export function fetchPaths(caches: PkiCaches): PathDef[] {
+  const defaultIssuer = async (s: Parameters<PkiCaches['ca']['registry']>[0]) => (await caches.ca.require(s)).entry;
   return [
     {
       pattern: 'ca(?<pem>/pem)?',
@@ -13,7 +16,7 @@ export function fetchPaths(): PathDef[] {
       operations: {
         read: async (r) => {
           // No CA yet: Vault answers 204 with the certificate content type, not an error.
-          const ca = await loadCa(r.storage);
+          const ca = (await caches.ca.registry(r.storage)).findIssuer('default');
           if (!ca) return { data: { http_content_type: 'application/pkix-cert', http_raw_body: '', http_status_code: 204 } };
           return r.data.str('pem') ? rawResponse(ca.certificate, 'application/pem-certificate-chain') : rawResponse(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
         },
@@ -24,14 +27,14 @@ export function fetchPaths(): PathDef[] {
       fields: {},
       synopsis: 'The CA certificate followed by its issuers, as raw PEM.',
       description: 'As current Vault: the chain includes the mount\'s own CA certificate.',
-      operations: { read: async (r) => { const ca = await requireCa(r.storage); return rawResponse([ca.certificate, ...ca.ca_chain].join(''), 'application/pem-certificate-chain'); } },
+      operations: { read: async (r) => { const ca = await defaultIssuer(r.storage); return rawResponse([ca.certificate, ...ca.ca_chain].join(''), 'application/pem-certificate-chain'); } },
     },
     {
       pattern: 'cert/ca_chain',
       fields: {},
       synopsis: 'The CA certificate followed by its issuers, as PEM in JSON.',
       description: '',
-      operations: { read: async (r) => { const ca = await requireCa(r.storage); return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } }; } },
+      operations: { read: async (r) => { const ca = await defaultIssuer(r.storage); return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } }; } },
     },
     {
       pattern: 'cert/(?<serial>ca|[0-9A-Fa-f:-]+)',
@@ -40,7 +43,7 @@ export function fetchPaths(): PathDef[] {
       description: 'Includes revocation_time (0 if not revoked).',
       operations: {
         read: async (r) => {
-          if (r.data.str('serial') === 'ca') return { data: { certificate: (await requireCa(r.storage)).certificate, revocation_time: 0 } };
+          if (r.data.str('serial') === 'ca') return { data: { certificate: (await defaultIssuer(r.storage)).certificate, revocation_time: 0 } };
           const s = displaySerial(r.data.str('serial'));
           if (!s) throw new UserError('invalid serial');
           const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, serialKey(s));

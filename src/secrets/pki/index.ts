@@ -1,9 +1,11 @@
-// PKI: a CA per mount (its key stored, or a managed key in an HSM/KMS), roles, issue,
-// sign, revoke, CRL, and the fetch endpoints, with Vault's API.
+// PKI: issuers and keys per mount (keys stored, or managed keys in an HSM/KMS), roles,
+// issue, sign, revoke, CRLs, and the fetch endpoints, with current Vault's API.
 import type { Storage } from '../../storage/storage';
 import type { PathDef } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { CA_KEY, CaCache } from './ca';
+import { IssuerCache, isRegistryKey } from './issuers';
+import { issuerPaths } from './issuer-paths';
+import { importPaths } from './import';
 import { rootPaths } from './root';
 import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
@@ -12,17 +14,17 @@ import { fetchPaths } from './fetch';
 import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
 
-/** What a PKI mount keeps between requests: its CA (parsed, key imported) and its roles. */
+/** What a PKI mount keeps between requests: its issuers (parsed, keys imported) and its roles. */
 export class PkiCaches {
-  readonly ca: CaCache;
+  readonly ca: IssuerCache;
   readonly roles = new RoleCache();
   /** config/urls, read once (undefined: not read yet; null: none configured). */
   private urlsConfig: Promise<UrlsConfig | null> | undefined;
-  constructor(managed: ManagedKeys) { this.ca = new CaCache((n) => managed.byName(n)); }
+  constructor(managed: ManagedKeys) { this.ca = new IssuerCache((n) => managed.byName(n)); }
 
   /** A storage key changed: through this mount, or elsewhere (Vault's InvalidateKey). */
   invalidate(key: string): void {
-    if (key === CA_KEY) this.ca.invalidate();
+    if (isRegistryKey(key)) this.ca.invalidate();
     else if (key.startsWith(roleKey(''))) this.roles.invalidate(key);
     else if (key === URLS_KEY) this.urlsConfig = undefined;
   }
@@ -41,5 +43,5 @@ export class PkiCaches {
 }
 
 export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
-  return [...rootPaths(managed), ...rolePaths(), ...issuePaths(caches), ...revokePaths(managed), ...fetchPaths(), ...urlPaths(), ...maintenancePaths(managed, caches)];
+  return [...rootPaths(managed, caches), ...issuerPaths(caches), ...importPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
 }

@@ -4,9 +4,8 @@
 // answer's encoding (format pem|der|pem_bundle, private_key_format der|pem|pkcs8).
 import { createPrivateKey } from 'node:crypto';
 import { UserError, type FieldDef, type Request } from '../framework';
-import { x509 } from './ca';
 import type { CertRequest, Role } from './certificates';
-import type { ParsedCsr } from './csr';
+import { readSans, type ParsedCsr } from './csr';
 import type { KeyType } from './keys';
 import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
@@ -26,35 +25,73 @@ export function checkUris(role: Role & RoleExtras, uris: string[]): void {
   }
 }
 
-/** The CN, DNS, IP and URI SANs of the certificate, as Vault picks them. */
-export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr): { cn: string; dns: string[]; ips: string[]; uris: string[] } {
+export const OTHER_SANS_FIELD: FieldDef = { type: 'strings', default: [], description: 'otherName SANs, "<oid>;UTF8:<value>" each; each must be allowed by the role\'s allowed_other_sans.' };
+export const SERIAL_NUMBER_FIELD: FieldDef = { type: 'string', default: '', description: 'The subject\'s serialNumber attribute (not the certificate serial); must match one of the role\'s allowed_serial_numbers (globs).' };
+
+export interface Names { cn: string; dns: string[]; ips: string[]; uris: string[]; emails: string[]; otherSans: Array<{ oid: string; value: string }> }
+
+/** "<oid>;UTF8:<value>" (or UTF-8), Vault's other_sans syntax; `allowStar`: "*" alone, for allowed_other_sans. */
+export function parseOtherSan(field: string, text: string, allowStar = false): { oid: string; value: string } {
+  if (allowStar && text === '*') return { oid: '*', value: '*' };
+  const m = /^([^;]+);(?:UTF8|UTF-8):(.*)$/s.exec(text);
+  const bad = () => new UserError(`${field}: "${text.slice(0, 80)}" is not of the form <oid>;UTF8:<value> (UTF8 is the only type)`);
+  if (!m) throw bad();
+  if (!(allowStar && m[1] === '*') && !/^[0-2](\.\d+)+$/.test(m[1])) throw bad();
+  return { oid: m[1], value: m[2] };
+}
+
+/** Every requested other SAN must match an allowed_other_sans entry (same OID or "*", value glob), as in Vault. */
+export function checkOtherSans(role: Role & RoleExtras, sans: Array<{ oid: string; value: string }>): void {
+  if (!sans.length) return;
+  const allowed = role.allowed_other_sans.map((a) => parseOtherSan('allowed_other_sans', a, true));
+  for (const o of sans) {
+    if (CONTROL.test(o.value)) throw new UserError(`other SAN ${o.oid}: the value has control characters`);
+    if (!allowed.some((a) => (a.oid === '*' || a.oid === o.oid) && globMatch(a.value, o.value))) throw new UserError(`other SAN ${o.oid};UTF8:${o.value.slice(0, 80)} is not allowed by this role (allowed_other_sans)`);
+  }
+}
+const CONTROL = /[\p{Cc}]/u;
+
+/** The subject serialNumber must match one of allowed_serial_numbers (globs; none allowed when empty), as in Vault. */
+export function checkSerialNumber(role: Role & RoleExtras, serial: string): void {
+  if (!serial) return;
+  if (CONTROL.test(serial) || serial.length > 64) throw new UserError('serial_number must be at most 64 characters, without control characters');
+  if (!role.allowed_serial_numbers.some((p) => globMatch(p, serial))) throw new UserError(`serial_number "${serial.slice(0, 64)}" is not allowed by this role (allowed_serial_numbers)`);
+}
+
+/** alt_names: names with an "@" are email (rfc822Name) SANs, the others DNS SANs, as in Vault. */
+const splitAltNames = (names: string[]) => ({ dns: names.filter((n) => !String(n).includes('@')), emails: names.filter((n) => String(n).includes('@')) });
+
+/** The CN and the SANs of the certificate, as Vault picks them. */
+export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr): Names {
   let cn = csr && role.use_csr_common_name ? csr.cn ?? '' : '';
   if (!cn) cn = r.data.str('common_name');
   if (!cn && role.require_cn) {
     throw new UserError('the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false');
   }
+  // As in Vault, other_sans come from the request field even when the SANs come from the CSR.
+  const otherSans = (r.data.get<string[] | undefined>('other_sans') ?? []).map((t) => parseOtherSan('other_sans', t));
   if (csr && role.use_csr_sans) {
-    const X = x509();
     const raw = csr.csr.getExtension('2.5.29.17');
-    const ext = raw ? new X.SubjectAlternativeNameExtension(raw.rawData) : undefined;
-    const names = ext?.names.items ?? [];
-    const unsupported = names.find((n) => n.type !== 'dns' && n.type !== 'ip' && n.type !== 'url');
-    if (unsupported) throw new UserError(`the CSR has a ${unsupported.type} SAN, which this PKI does not issue (DNS, IP and URI SANs only)`);
-    const of = (t: string) => names.filter((n) => n.type === t).map((n) => n.value);
-    return { cn, dns: of('dns'), ips: of('ip'), uris: of('url') };
+    const sans = raw ? readSans(Buffer.from(raw.value)) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    return { cn, ...sans, otherSans: [...sans.otherSans, ...otherSans] };
   }
-  return { cn, dns: r.data.get('alt_names'), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [] };
+  return { cn, ...splitAltNames(r.data.get('alt_names')), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [], otherSans };
 }
 
-const SUBJECT_EXTRA: Array<[keyof RoleExtras, string]> = [['country', 'C'], ['province', 'ST'], ['locality', 'L'], ['street_address', 'street'], ['postal_code', 'postalCode']];
+// street and postalCode by OID: @peculiar/x509's name parser knows neither name.
+const SUBJECT_EXTRA: Array<[keyof RoleExtras, string]> = [['country', 'C'], ['province', 'ST'], ['locality', 'L'], ['street_address', '2.5.4.9'], ['postal_code', '2.5.4.17']];
 
 /** The role's part of a leaf's profile. */
-export function leafProfile(role: Role, kind: KeyType): Pick<CertRequest, 'keyUsage' | 'extKeyUsageOids' | 'leafBasicConstraints' | 'subjectExtra'> {
+export function leafProfile(role: Role, kind: KeyType, subjectSerial = ''): Pick<CertRequest, 'keyUsage' | 'extKeyUsageOids' | 'leafBasicConstraints' | 'subjectExtra' | 'policyOids' | 'notBeforeSeconds'> {
   const r = withDefaults(role);
   return {
     keyUsage: leafKeyUsage(role, kind), extKeyUsageOids: leafExtKeyUsage(role),
     leafBasicConstraints: r.basic_constraints_valid_for_non_ca,
-    subjectExtra: SUBJECT_EXTRA.flatMap(([f, attr]) => (r[f] as string[]).map((v): [string, string] => [attr, v])),
+    subjectExtra: [
+      ...SUBJECT_EXTRA.flatMap(([f, attr]) => (r[f] as string[]).map((v): [string, string] => [attr, v])),
+      ...(subjectSerial ? [['2.5.4.5', subjectSerial] as [string, string]] : []), // serialNumber
+    ],
+    policyOids: r.policy_identifiers, notBeforeSeconds: r.not_before_duration,
   };
 }
 

@@ -1,28 +1,33 @@
-// issue/<role>, sign/<role>
+// issue/<role>, sign/<role>, issuer/<ref>/issue/<role>, issuer/<ref>/sign/<role>
 import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
-import { UserError, type PathDef, type Request } from '../framework';
+import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { PkiCaches } from './index';
 import { serialKey, x509 } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
-import { OUTPUT_FIELDS, URI_SANS_FIELD, checkUris, formatIssued, leafProfile, requestNames } from './issue-options';
-import { withDefaults } from './role-fields';
+import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkOtherSans, checkSerialNumber, checkUris, formatIssued, leafProfile, requestNames } from './issue-options';
+import { withDefaults, type RoleExtras } from './role-fields';
+import { requireUsage, type ReadyIssuer } from './issuers';
+import { ISSUER_REF } from './issuer-ref';
 import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
 const ROLE = nameGroup('role');
-const fields = {
+const fields: Record<string, FieldDef> = {
   role: { type: 'string', description: 'Role name.' },
   common_name: { type: 'string', description: 'CN of the certificate.' },
-  alt_names: { type: 'strings', default: [], description: 'DNS SANs.' },
+  alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email (rfc822Name) SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days).' },
-  exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS SAN.' },
+  exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS (or email) SAN.' },
   uri_sans: URI_SANS_FIELD,
+  other_sans: OTHER_SANS_FIELD,
+  serial_number: SERIAL_NUMBER_FIELD,
+  issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
   ...OUTPUT_FIELDS,
-} as const;
+};
 const DEFAULT_TTL = 30 * 86400;
 
 async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
@@ -31,61 +36,75 @@ async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
   return role;
 }
 
+/** Check every name against the role; a name equal to the token's display name passes with allow_token_displayname, as in Vault. */
+function checkNames(r: Request, role: Role & RoleExtras, names: string[]): void {
+  for (const n of names) {
+    if (role.allow_token_displayname && r.displayName && n === r.displayName) continue;
+    checkName(role, n);
+  }
+}
+
 export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
   const full = withDefaults(role);
+  if (full.generate_lease) throw new UserError('this role has generate_lease=true, which is not supported here: certificates carry no lease');
+  if (full.allowed_domains_template && role.allowed_domains.some((d) => d.includes('{{'))) throw new UserError('this role\'s allowed_domains hold identity templates, which cannot be filled here (Vault passes this plugin no entity data)');
   const names = requestNames(r, full, csr);
   const { cn, ips } = names;
-  const alt = names.dns;
-  if (cn) checkName(role, cn);
-  for (const n of alt) checkName(role, n);
+  // A CN with an "@" is an email address: an email SAN, as in Vault.
+  const cnIsEmail = cn.includes('@');
+  checkNames(r, full, [...(cn ? [cn] : []), ...names.dns, ...names.emails]);
+  for (const e of names.emails) if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new UserError(`"${e.slice(0, 80)}" is not an email address`);
   checkIps(role, ips);
   checkUris(full, names.uris);
-  const ready = await caches.ca.require(r.storage);
-  const ca = ready.stored;
+  checkOtherSans(full, names.otherSans);
+  const subjectSerial = r.data.str('serial_number');
+  checkSerialNumber(full, subjectSerial);
+  const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
+  const ready = await caches.ca.require(r.storage, ref);
+  requireUsage(ready.entry, 'issuing-certificates');
   const signer = await ready.signer();
-  const dns = [...new Set([...(!cn || r.data.bool('exclude_cn_from_sans') || !/^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) || cn.includes('@') ? [] : [cn]), ...alt])];
+  const withCn = Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
+  const dns = [...new Set([...(withCn && !cnIsEmail && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...names.dns])];
+  const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
   const warnings: string[] = [];
   const cert = await makeCertificate({
-    commonName: cn, dnsNames: dns, ips, uris: names.uris, organization: role.organization, ou: role.ou,
+    commonName: cn, dnsNames: dns, ips, uris: names.uris, emails, otherSans: names.otherSans, organization: role.organization, ou: role.ou,
     // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
     ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings), isCa: false,
     serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
-    ...leafProfile(role, kind), urls: await caches.urls(r.storage),
-  }, signer, ready.issuer);
-  if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
-  return { cert, ca, warnings };
+    ...leafProfile(role, kind, subjectSerial), urls: await caches.urls(r.storage),
+  }, signer, ready.issuer, ready.entry.leaf_not_after_behavior);
+  if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
+  return { cert, ready, warnings };
 }
 
+/** What issue/ and sign/ answer: the certificate, its issuer and the issuer's chain. */
+const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
+  certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000),
+});
+
 export function issuePaths(caches: PkiCaches): PathDef[] {
+  const issue = async (r: Request) => {
+    const role = await roleOf(r, caches);
+    const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
+    const { cert, ready, warnings } = await issueFor(r, role, caches, new (x509().PublicKey)(g.spki), g.type);
+    return { data: formatIssued(r, { ...issued(cert, ready), private_key: g.pkcs8, private_key_type: g.type }), warnings };
+  };
+  const sign = async (r: Request) => {
+    const role = await roleOf(r, caches);
+    const csr = await readCsr(r.data.str('csr'));
+    checkKeyForRole(role, csr.key);
+    const { cert, ready, warnings } = await issueFor(r, role, caches, csr.publicKey, csr.key.type, csr);
+    return { data: formatIssued(r, issued(cert, ready)), warnings };
+  };
+  const issueDoc = { synopsis: 'Issue a certificate and its private key under a role.', description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.' };
+  const signFields = { ...fields, csr: { type: 'string', required: true, description: 'PEM certificate signing request.' } } as Record<string, FieldDef>;
+  const signDoc = { synopsis: 'Sign a CSR under a role.', description: 'The CSR\'s own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR) and are checked against the role.' };
+  const pathRef = { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' } as FieldDef;
   return [
-    {
-      pattern: `issue/${ROLE}`,
-      fields,
-      synopsis: 'Issue a certificate and its private key under a role.',
-      description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.',
-      operations: {
-        update: async (r) => {
-          const role = await roleOf(r, caches);
-          const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
-          const { cert, ca, warnings } = await issueFor(r, role, caches, new (x509().PublicKey)(g.spki), g.type);
-          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], private_key: g.pkcs8, private_key_type: g.type, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
-        },
-      },
-    },
-    {
-      pattern: `sign/${ROLE}`,
-      fields: { ...fields, csr: { type: 'string', required: true, description: 'PEM certificate signing request.' } },
-      synopsis: 'Sign a CSR under a role.',
-      description: 'The CSR\'s own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR\'s CN) and are checked against the role.',
-      operations: {
-        update: async (r) => {
-          const role = await roleOf(r, caches);
-          const csr = await readCsr(r.data.str('csr'));
-          checkKeyForRole(role, csr.key);
-          const { cert, ca, warnings } = await issueFor(r, role, caches, csr.publicKey, csr.key.type, csr);
-          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
-        },
-      },
-    },
+    { pattern: `issue/${ROLE}`, fields, ...issueDoc, operations: { update: issue } },
+    { pattern: `sign/${ROLE}`, fields: signFields, ...signDoc, operations: { update: sign } },
+    { pattern: `issuer/${ISSUER_REF}/issue/${ROLE}`, fields: { ...fields, issuer_ref: pathRef }, ...issueDoc, operations: { update: issue } },
+    { pattern: `issuer/${ISSUER_REF}/sign/${ROLE}`, fields: { ...signFields, issuer_ref: pathRef }, ...signDoc, operations: { update: sign } },
   ];
 }

@@ -2,7 +2,6 @@
 // and operators' scripts call.
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
-import type { ManagedKeys } from '../managed-keys';
 import { x509 } from './ca';
 import { goDuration, type Role } from './certificates';
 import { checkKeyForRole } from './keys';
@@ -10,14 +9,16 @@ import { readCsr } from './csr';
 import { OUTPUT_FIELDS, formatIssued } from './issue-options';
 import { issueFor } from './issue';
 import type { PkiCaches } from './index';
-import { buildCrl } from './revoke';
+import { rebuildAllCrls } from './revoke';
+import { ISSUER_REF } from './issuer-ref';
 
 interface CrlConfig { expiry: number; disable: boolean }
 const CRL_CONFIG_KEY = 'pki/config/crl';
 const DEFAULT_CRL_EXPIRY = 72 * 3600;
 
-export async function crlExpirySeconds(s: Storage): Promise<number> {
-  return (await getJson<CrlConfig>(s, CRL_CONFIG_KEY))?.expiry || DEFAULT_CRL_EXPIRY;
+export async function crlConfig(s: Storage): Promise<CrlConfig> {
+  const c = await getJson<CrlConfig>(s, CRL_CONFIG_KEY);
+  return { expiry: c?.expiry || DEFAULT_CRL_EXPIRY, disable: c?.disable ?? false };
 }
 
 /** Vault answers tidy with 202 Accepted and a warning; the body is a JSON response. */
@@ -29,19 +30,19 @@ function accepted(warning: string) {
 const VERBATIM_ROLE: Role = {
   allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
   enforce_hostnames: false, server_flag: true, client_flag: true, key_type: 'any', key_bits: 0, ttl: 0, max_ttl: 0, ou: [], organization: [],
-  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'] },
+  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'] },
 } as Role;
 
-export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
+export function maintenancePaths(caches: PkiCaches): PathDef[] {
   return [
     {
       pattern: 'config/crl',
       fields: {
         expiry: { type: 'duration', default: DEFAULT_CRL_EXPIRY, description: 'How long a CRL is valid (its nextUpdate).' },
-        disable: { type: 'bool', default: false, description: 'Accepted and stored; the CRL is always built here.' },
+        disable: { type: 'bool', default: false, description: 'Build empty CRLs (no revoked certificates listed), as Vault does when CRLs are disabled.' },
       },
       synopsis: 'Read or set how long CRLs are valid.',
-      description: 'Applies to CRLs built after the write.',
+      description: 'Every issuer\'s CRL is rebuilt with the new settings.',
       operations: {
         read: async (r) => {
           const c = await getJson<CrlConfig>(r.storage, CRL_CONFIG_KEY);
@@ -51,6 +52,7 @@ export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathD
           const expiry = r.data.int('expiry');
           if (expiry <= 0) throw new UserError('expiry must be positive');
           await putJson(r.storage, CRL_CONFIG_KEY, { expiry, disable: r.data.bool('disable') } satisfies CrlConfig);
+          await rebuildAllCrls(r.storage, caches);
           return undefined;
         },
       },
@@ -58,9 +60,9 @@ export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathD
     {
       pattern: 'crl/rotate',
       fields: {},
-      synopsis: 'Rebuild the CRL now.',
+      synopsis: 'Rebuild every issuer\'s CRL now.',
       description: '',
-      operations: { read: async (r) => { await buildCrl(r.storage, managed); return { data: { success: true } }; } },
+      operations: { read: async (r) => { await rebuildAllCrls(r.storage, caches); return { data: { success: true } }; } },
     },
     {
       pattern: 'tidy',
@@ -83,16 +85,17 @@ export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathD
             const expired = new X.X509Certificate(rec.certificate).notAfter.getTime() < cutoff;
             if (expired && ((store && !rec.revocation_time) || (revoked && rec.revocation_time))) { await r.storage.delete(`pki/certs/${k}`); removed ||= Boolean(rec.revocation_time); }
           }
-          if (removed) await buildCrl(r.storage, managed);
+          if (removed) await rebuildAllCrls(r.storage, caches);
           return accepted('Tidy operation successfully started. Any information from the operation will be printed to Vault\'s server logs.');
         },
       },
     },
-    {
-      pattern: 'sign-verbatim',
+    ...['sign-verbatim', `issuer/${ISSUER_REF}/sign-verbatim`].map((pattern): PathDef => ({
+      pattern,
       fields: {
         csr: { type: 'string', required: true, description: 'PEM certificate signing request.' },
         ttl: { type: 'duration', default: 0, description: 'Validity (default 30 days, capped by the mount\'s max lease TTL).' },
+        issuer_ref: { type: 'string', default: 'default', description: 'The issuer to sign with (issuer_id, issuer_name or "default").' },
         ...OUTPUT_FIELDS,
       },
       synopsis: 'Sign a CSR as it is: its subject CN and SANs, any key type Vault accepts.',
@@ -101,10 +104,10 @@ export function maintenancePaths(managed: ManagedKeys, caches: PkiCaches): PathD
         update: async (r) => {
           const csr = await readCsr(r.data.str('csr'));
           checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
-          const { cert, ca, warnings } = await issueFor(r, VERBATIM_ROLE, caches, csr.publicKey, csr.key.type, csr);
-          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
+          const { cert, ready, warnings } = await issueFor(r, VERBATIM_ROLE, caches, csr.publicKey, csr.key.type, csr);
+          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },
-    },
+    })),
   ];
 }

@@ -1,55 +1,99 @@
-// revoke, crl (DER), crl/pem, cert/crl
+// revoke, crl (DER), crl/pem, cert/crl, issuer/<ref>/crl[/pem|/der]: one CRL per issuer, as
+// in current Vault. A CRL is built when revocations change (revoke, crl/rotate, tidy,
+// config/crl) and stored; reads serve the stored one, never re-signing it (only a missing or
+// expired CRL is built on a read).
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
-import type { ManagedKeys } from '../managed-keys';
-import { crlExpirySeconds } from './maintenance';
-import { crlNumberExtension, displaySerial, requireCa, saveCa, serialKey, signerFor, x509 } from './ca';
+import { crlConfig } from './maintenance';
+import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } from './ca';
+import type { PkiCaches } from './index';
+import type { ReadyIssuer } from './issuers';
+import { ISSUER_REF } from './issuer-ref';
 
-interface CertRecord { certificate: string; revocation_time?: number }
+interface CertRecord { certificate: string; revocation_time?: number; issuer_id?: string }
+interface StoredCrl { number: number; der: string; next_update: number }
 
-/** A fresh CRL of every revoked certificate, signed by the CA (in the HSM for kms CAs). */
-export async function buildCrl(storage: Storage, managed: ManagedKeys): Promise<{ pem: string; der: Buffer }> {
+export const CRL_PREFIX = 'pki/crls/';
+const crlKey = (issuerId: string) => `${CRL_PREFIX}${issuerId}`;
+
+/** Was this certificate issued by this issuer? By the issuer_id recorded since issuers exist, else by key identifier. */
+function issuedBy(rec: CertRecord, ready: ReadyIssuer, issuerKeyId: string): boolean {
+  if (rec.issuer_id) return rec.issuer_id === ready.entry.issuer_id;
   const X = x509();
-  const ca = await requireCa(storage);
-  const signer = await signerFor(ca.key, (n) => managed.byName(n));
-  const entries: Array<{ serialNumber: string; revocationDate: Date }> = [];
-  for (const k of await storage.list('pki/certs/')) {
-    const rec = await getJson<CertRecord>(storage, `pki/certs/${k}`);
-    if (rec?.revocation_time) entries.push({ serialNumber: k.replace(/-/g, ''), revocationDate: new Date(rec.revocation_time * 1000) });
-  }
-  const number = ca.crl_number + 1;
-  await saveCa(storage, { ...ca, crl_number: number });
-  const caCert = new X.X509Certificate(ca.certificate);
-  const crl = await X.X509CrlGenerator.create({
-    issuer: caCert.subject, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + (await crlExpirySeconds(storage)) * 1000),
-    entries, signingAlgorithm: signer.algorithm, signingKey: signer.privateKey,
-    extensions: [await X.AuthorityKeyIdentifierExtension.create(caCert, false, signer.crypto as never), crlNumberExtension(number)],
-  }, signer.crypto as never);
-  const der = Buffer.from(crl.rawData);
-  // RFC 7468's label is "X509 CRL" (the library writes "CRL", which OpenSSL refuses).
-  return { pem: pem(der, 'X509 CRL'), der };
+  try { return new X.X509Certificate(rec.certificate).getExtension(X.AuthorityKeyIdentifierExtension)?.keyId === issuerKeyId; } catch { return false; }
 }
 
-export function revokePaths(managed: ManagedKeys): PathDef[] {
+/** Build, sign (in the HSM for managed keys) and store a fresh CRL of this issuer's revoked certificates. */
+export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'default'): Promise<{ pem: string; der: Buffer }> {
+  const X = x509();
+  const ready = await caches.ca.require(storage, ref);
+  const signer = await ready.signer();
+  const config = await crlConfig(storage);
+  const caCert = new X.X509Certificate(ready.entry.certificate);
+  const keyId = keyIdentifier(Buffer.from(caCert.publicKey.rawData)).toString('hex');
+  const entries: Array<{ serialNumber: string; revocationDate: Date }> = [];
+  if (!config.disable) {
+    for (const k of await storage.list('pki/certs/')) {
+      const rec = await getJson<CertRecord>(storage, `pki/certs/${k}`);
+      if (rec?.revocation_time && issuedBy(rec, ready, keyId)) entries.push({ serialNumber: k.replace(/-/g, ''), revocationDate: new Date(rec.revocation_time * 1000) });
+    }
+  }
+  const prev = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
+  const number = Math.max(prev?.number ?? 0, ready.entry.crl_number) + 1;
+  const nextUpdate = new Date(Date.now() + config.expiry * 1000);
+  const crl = await X.X509CrlGenerator.create({
+    issuer: caCert.subject, thisUpdate: new Date(), nextUpdate, entries, signingAlgorithm: signer.algorithm, signingKey: signer.privateKey,
+    extensions: [ready.issuer.authorityKeyId, crlNumberExtension(number)],
+  }, signer.crypto as never);
+  const der = Buffer.from(crl.rawData);
+  await putJson(storage, crlKey(ready.entry.issuer_id), { number, der: der.toString('base64'), next_update: nextUpdate.getTime() } satisfies StoredCrl);
+  return { pem: crlPem(der), der };
+}
+
+// RFC 7468's label is "X509 CRL" (the library writes "CRL", which OpenSSL refuses).
+const crlPem = (der: Buffer) => pem(der, 'X509 CRL');
+
+/** The issuer's stored CRL; built only when there is none yet or it has expired. */
+export async function currentCrl(storage: Storage, caches: PkiCaches, ref = 'default'): Promise<{ pem: string; der: Buffer }> {
+  const ready = await caches.ca.require(storage, ref);
+  const stored = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
+  if (stored && stored.next_update > Date.now()) {
+    const der = Buffer.from(stored.der, 'base64');
+    return { pem: crlPem(der), der };
+  }
+  return buildCrl(storage, caches, ready.entry.issuer_id);
+}
+
+/** Rebuild the CRL of every issuer that has a key (crl/rotate, tidy, config/crl). */
+export async function rebuildAllCrls(storage: Storage, caches: PkiCaches): Promise<void> {
+  const reg = await caches.ca.registry(storage);
+  for (const i of reg.issuers.values()) if (reg.keys.has(i.key_id)) await buildCrl(storage, caches, i.issuer_id);
+}
+
+export function revokePaths(caches: PkiCaches): PathDef[] {
+  const serve = (crl: { pem: string; der: Buffer }, as: string) =>
+    as === 'pem' ? rawResponse(crl.pem, 'application/x-pem-file') : rawResponse(crl.der, 'application/pkix-crl');
   return [
     {
       pattern: 'revoke',
       fields: { serial_number: { type: 'string', required: true, description: 'Serial of the certificate to revoke (hex, ":" or "-" separated).' } },
-      synopsis: 'Revoke a certificate issued by this mount; the CRL is rebuilt.',
-      description: 'Revoking the CA\'s own certificate is refused.',
+      synopsis: 'Revoke a certificate issued by this mount; its issuer\'s CRL is rebuilt.',
+      description: 'Revoking an issuer\'s own certificate is refused.',
       operations: {
         update: async (r) => {
           const serial = displaySerial(r.data.str('serial_number'));
           if (!/^([0-9a-f]{2}:)*[0-9a-f]{2}$/.test(serial)) throw new UserError('serial_number must be hex');
           const rec = await getJson<CertRecord>(r.storage, serialKey(serial));
           if (!rec) throw new UserError(`certificate with serial ${serial} not found`);
-          const ca = await requireCa(r.storage);
           const X = x509();
-          if (new X.X509Certificate(ca.certificate).serialNumber.toLowerCase() === serial.replace(/:/g, '')) throw new UserError('refusing to revoke the CA\'s own certificate');
+          const reg = await caches.ca.registry(r.storage);
+          const bare = serial.replace(/:/g, '');
+          if ([...reg.issuers.values()].some((i) => new X.X509Certificate(i.certificate).serialNumber.toLowerCase() === bare)) throw new UserError('refusing to revoke an issuer\'s own certificate');
           const time = rec.revocation_time ?? Math.floor(Date.now() / 1000);
           if (!rec.revocation_time) await putJson(r.storage, serialKey(serial), { ...rec, revocation_time: time });
-          await buildCrl(r.storage, managed);
+          if (rec.issuer_id && reg.issuers.has(rec.issuer_id)) await buildCrl(r.storage, caches, rec.issuer_id);
+          else await rebuildAllCrls(r.storage, caches);
           return { data: { revocation_time: time, revocation_time_rfc3339: new Date(time * 1000).toISOString() } };
         },
       },
@@ -57,21 +101,29 @@ export function revokePaths(managed: ManagedKeys): PathDef[] {
     {
       pattern: 'crl(?<pem>/pem)?',
       fields: { pem: { type: 'string', description: '' } },
-      synopsis: 'The current CRL: DER, or PEM at crl/pem.',
+      synopsis: 'The default issuer\'s CRL: DER, or PEM at crl/pem.',
       description: 'Served raw, as Vault\'s PKI does.',
-      operations: {
-        read: async (r) => {
-          const crl = await buildCrl(r.storage, managed);
-          return r.data.str('pem') ? rawResponse(crl.pem, 'application/x-pem-file') : rawResponse(crl.der, 'application/pkix-crl');
-        },
-      },
+      operations: { read: async (r) => serve(await currentCrl(r.storage, caches), r.data.str('pem') ? 'pem' : 'der') },
     },
     {
       pattern: 'cert/crl',
       fields: {},
-      synopsis: 'The current CRL as JSON ({certificate: PEM}).',
+      synopsis: 'The default issuer\'s CRL as JSON ({certificate: PEM}).',
       description: 'For API clients.',
-      operations: { read: async (r) => ({ data: { certificate: (await buildCrl(r.storage, managed)).pem, revocation_time: 0 } }) },
+      operations: { read: async (r) => ({ data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } }) },
+    },
+    {
+      pattern: `issuer/${ISSUER_REF}/crl(?:/(?<format>pem|der))?`,
+      fields: { issuer_ref: { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' }, format: { type: 'string', description: '' } },
+      synopsis: 'An issuer\'s CRL: JSON ({crl: PEM}), or raw at /pem and /der.',
+      description: 'As current Vault.',
+      operations: {
+        read: async (r) => {
+          const crl = await currentCrl(r.storage, caches, r.data.str('issuer_ref'));
+          const f = r.data.str('format');
+          return f ? serve(crl, f) : { data: { crl: crl.pem } };
+        },
+      },
     },
   ];
 }

@@ -4,6 +4,7 @@
 // they existed, so every role reads back with Vault's full set of fields.
 import { UserError, type FieldDef, type FieldData } from '../framework';
 import type { Role } from './certificates';
+import { parseOtherSan } from './issue-options';
 
 /** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
 export const KEY_USAGE_BITS: Record<string, number> = {
@@ -41,6 +42,7 @@ export interface RoleExtras {
   allow_token_displayname: boolean;
   policy_identifiers: string[];
   not_before_duration: number;
+  issuer_ref: string;
   country: string[];
   province: string[];
   locality: string[];
@@ -59,16 +61,17 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   use_csr_sans: bool(true, 'sign/: take the DNS/email SANs from the CSR (else from alt_names).'),
   require_cn: bool(true, 'A CN is required (false: a certificate may carry SANs only, as cert-manager asks).'),
   no_store: bool(false, 'Do not store issued certificates (they cannot be listed or revoked).'),
-  generate_lease: bool(false, 'Accepted for compatibility; certificates are not leased here.'),
+  generate_lease: bool(false, 'Must stay false: certificates are not leased here (revoke them by serial).'),
   code_signing_flag: bool(false, 'Add the codeSigning extended key usage.'),
   email_protection_flag: bool(false, 'Add the emailProtection extended key usage.'),
   basic_constraints_valid_for_non_ca: bool(false, 'Put Basic Constraints (CA:FALSE) into leaf certificates.'),
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
-  allowed_other_sans: strings('Accepted and stored; other SANs are not issued here.'),
-  allowed_serial_numbers: strings('Accepted and stored.'),
-  allowed_domains_template: bool(false, 'Accepted and stored; allowed_domains are not templated here.'),
-  allow_token_displayname: bool(false, 'Accepted and stored.'),
-  policy_identifiers: strings('Accepted and stored.'),
+  allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
+  allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
+  allowed_domains_template: bool(false, 'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.'),
+  allow_token_displayname: bool(false, 'Allow a name equal to the requesting token\'s display name.'),
+  policy_identifiers: { type: 'raw', default: [], description: 'Certificate Policies OIDs of issued certificates: a list (or comma-separated) of OIDs, or current Vault\'s JSON form [{"oid": "..."}] (policy qualifiers, cps and notice, are not supported).' },
+  issuer_ref: { type: 'string', default: 'default', description: 'The issuer that signs under this role (issuer_id, issuer_name, or "default": the mount\'s default issuer).' },
   not_before_duration: { type: 'duration', default: 30, description: 'How far before now certificates become valid.' },
   country: strings('C values for issued certificates.'),
   province: strings('ST values for issued certificates.'),
@@ -85,7 +88,44 @@ export function roleExtras(d: FieldData): RoleExtras {
   for (const u of x.ext_key_usage) if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
+  x.policy_identifiers = policyOids(out.policy_identifiers);
+  for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
+  if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');
+  if (x.allowed_domains_template && (d.get<string[] | undefined>('allowed_domains') ?? []).some((a) => a.includes('{{'))) {
+    throw new UserError('allowed_domains_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity\'s ID but no entity data (its EntityInfo system call is not wired up); use literal allowed_domains');
+  }
   return x;
+}
+
+/**
+ * policy_identifiers as written: OIDs (a list or a comma-separated string) or current Vault's
+ * JSON form, a list of {"oid", "cps"?, "notice"?} objects (as a JSON string or as objects).
+ */
+export function policyOids(v: unknown): string[] {
+  let items: unknown[];
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t.startsWith('[')) {
+      try { items = JSON.parse(t); } catch { throw new UserError('policy_identifiers: invalid JSON'); }
+      if (!Array.isArray(items)) throw new UserError('policy_identifiers: expected a JSON list');
+    } else items = t.split(',').map((x) => x.trim()).filter(Boolean);
+  } else if (Array.isArray(v)) items = v;
+  else if (v === undefined || v === null) items = [];
+  else throw new UserError('policy_identifiers: expected a list of OIDs');
+  const out = items.flatMap((it): string[] => {
+    if (typeof it === 'string' && it.trim().startsWith('[')) return policyOids(it);
+    if (typeof it === 'string') return [it.trim()];
+    if (it && typeof it === 'object' && !Array.isArray(it)) {
+      const o = it as Record<string, unknown>;
+      if (o.cps !== undefined || o.notice !== undefined) throw new UserError('policy_identifiers: policy qualifiers (cps, notice) are not supported here; give the OIDs only');
+      const extra = Object.keys(o).find((k) => k !== 'oid');
+      if (extra) throw new UserError(`policy_identifiers: unknown key "${extra.slice(0, 40)}"`);
+      return [String(o.oid ?? '')];
+    }
+    throw new UserError('policy_identifiers: expected OIDs or {"oid": ...} objects');
+  });
+  for (const o of out) if (!/^[0-2](\.\d+)+$/.test(o) || o.length > 200) throw new UserError(`policy_identifiers: "${o.slice(0, 40)}" is not an OID`);
+  return [...new Set(out)];
 }
 
 /** A stored role with every field Vault's role read has (older roles get the defaults). */

@@ -4,6 +4,7 @@ import { UserError, type PathDef } from '../framework';
 import type { Role } from './certificates';
 import { roleKeyBits, type RoleKeyType } from './keys';
 import { ROLE_EXTRA_FIELDS, roleExtras, roleView } from './role-fields';
+import type { PkiCaches } from './index';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
@@ -41,7 +42,7 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-export function rolePaths(): PathDef[] {
+export function rolePaths(caches: PkiCaches): PathDef[] {
   return [
     {
       pattern: 'roles/?',
@@ -79,6 +80,7 @@ export function rolePaths(): PathDef[] {
       operations: {
         update: async (r) => {
           const d = r.data;
+          const extras = roleExtras(d);
           const role: Role = {
             allowed_domains: d.get('allowed_domains'), allow_subdomains: d.bool('allow_subdomains'), allow_bare_domains: d.bool('allow_bare_domains'),
             allow_glob_domains: d.bool('allow_glob_domains'), allow_wildcard_certificates: d.bool('allow_wildcard_certificates'),
@@ -86,9 +88,11 @@ export function rolePaths(): PathDef[] {
             enforce_hostnames: d.bool('enforce_hostnames'), server_flag: d.bool('server_flag'), client_flag: d.bool('client_flag'),
             key_type: d.str('key_type') as RoleKeyType, key_bits: roleKeyBits(d.str('key_type') as RoleKeyType, d.int('key_bits')), ttl: d.int('ttl'), max_ttl: d.int('max_ttl'),
             ou: d.get('ou'), organization: d.get('organization'),
-            ...roleExtras(d),
-          };
+            ...extras,
+          } as Role;
           if (role.max_ttl && role.ttl > role.max_ttl) throw new UserError('ttl must not exceed max_ttl');
+          // As current Vault: a role names an issuer that exists (or "default").
+          if (extras.issuer_ref && extras.issuer_ref !== 'default') (await caches.ca.registry(r.storage)).issuer(extras.issuer_ref);
           await putJson(r.storage, roleKey(d.str('name')), role);
           return { data: roleView(role) };
         },

@@ -1,19 +1,25 @@
-// root/generate/<internal|exported|kms>, root/sign-intermediate,
-// intermediate/generate/<internal|exported|kms>, intermediate/set-signed
-import { webcrypto } from 'node:crypto';
+// root/generate|rotate/<internal|exported|kms|existing>, root/replace, root, root/sign-intermediate,
+// issuer/<ref>/sign-intermediate, intermediate/generate/<type>, intermediate/set-signed
 import type * as X509 from '@peculiar/x509';
-import { getJson, putJson } from '../../storage/storage';
+import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { CA_KEY, PENDING_KEY, loadCa, requireCa, saveCa, serialKey, signerFor, signingAlgorithm, x509, type StoredCa } from './ca';
-import { makeCertificate } from './certificates';
+import { CA_KEY, PENDING_KEY, serialKey, signerFor, signingAlgorithm, x509, type CaSigner } from './ca';
+import { makeCertificate, type CertRequest } from './certificates';
+import type { PkiCaches } from './index';
+import {
+  ISSUERS_CONFIG_KEY, ISSUER_PREFIX, KEYS_CONFIG_KEY, KEY_PREFIX, addIssuer, addKey, checkName, issuerKey, issuerWithCertificate,
+  keyForPublicKey, keyKey, requireUsage, type IssuerEntry, type KeyEntry, type Registry,
+} from './issuers';
+import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
+import { CRL_PREFIX } from './revoke';
 import { readCsr } from './csr';
 import { checkKeyForRole, generateKey, type KeyType } from './keys';
 
 export const caFields: Record<string, FieldDef> = {
   type: { type: 'string', description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).' },
   common_name: { type: 'string', required: true, description: 'CN of the CA.' },
-  alt_names: { type: 'strings', default: [], description: 'DNS SANs.' },
+  alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   organization: { type: 'strings', default: [], description: 'O values.' },
   ou: { type: 'strings', default: [], description: 'OU values.' },
@@ -24,124 +30,199 @@ export const caFields: Record<string, FieldDef> = {
   max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
 };
 
-async function caKey(r: Request, managed: ManagedKeys): Promise<{ key: StoredCa['key']; pkcs8?: string; publicKey: webcrypto.CryptoKey; kind: 'ec' | 'rsa' }> {
+/**
+ * The key a new CA certificate is for: generated here (internal, exported), a managed key
+ * (kms), or one of the mount's keys (existing, key_ref). New keys join the mount's keys.
+ */
+async function caKey(r: Request, managed: ManagedKeys, reg: Registry): Promise<{ entry: KeyEntry; pkcs8?: string; signer: CaSigner }> {
   const type = r.data.str('type');
+  const m = (n: string) => managed.byName(n);
+  if (type === 'existing') {
+    if (r.data.has('managed_key_name')) throw new UserError('managed_key_name is only valid with type kms');
+    const entry = reg.key(r.data.str('key_ref') || 'default');
+    return { entry, signer: await signerFor(entry.key, m) };
+  }
+  if (r.data.has('key_ref')) throw new UserError('key_ref is only valid with type existing');
   if (type === 'kms') {
     const name = r.data.str('managed_key_name');
     if (!name) throw new UserError('managed_key_name is required for type kms');
     const key = { kind: 'managed' as const, managed_key_name: name };
-    const signer = await signerFor(key, (n) => managed.byName(n));
-    return { key, publicKey: signer.publicKey, kind: signer.spec.kind as 'ec' | 'rsa' };
+    const signer = await signerFor(key, m);
+    return { entry: await addKey(r.storage, reg, key, signer.spec.kind, r.data.str('key_name')), signer };
   }
   if (r.data.has('managed_key_name')) throw new UserError('managed_key_name is only valid with type kms');
+  checkName('key', r.data.str('key_name'));
   const g = await generateKey(r.data.str('key_type'), r.data.int('key_bits'), true);
   const key = { kind: 'stored' as const, pkcs8: g.pkcs8 };
-  return { key, pkcs8: g.pkcs8, publicKey: (await signerFor(key, (n) => managed.byName(n))).publicKey, kind: g.type as 'ec' | 'rsa' };
+  const signer = await signerFor(key, m);
+  return { entry: await addKey(r.storage, reg, key, g.type, r.data.str('key_name')), pkcs8: g.pkcs8, signer };
 }
 
-function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType) {
+const CA_TYPES = '(?<type>internal|exported|kms|existing)';
+
+function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType): CertRequest {
   return {
-    commonName: r.data.str('common_name'), dnsNames: r.data.get<string[]>('alt_names'), ips: r.data.get<string[]>('ip_sans'),
+    // alt_names with an "@" are email SANs, as in Vault.
+    commonName: r.data.str('common_name'), dnsNames: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => !n.includes('@')),
+    emails: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => n.includes('@')), ips: r.data.get<string[] | undefined>('ip_sans') ?? [],
     organization: r.data.get<string[]>('organization'), ou: r.data.get<string[]>('ou'), ttlSeconds: r.data.int('ttl'),
     isCa: true, maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
     serverAuth: false, clientAuth: false, publicKey, leafKeyKind: kind,
   };
 }
 
-export function rootPaths(managed: ManagedKeys): PathDef[] {
+/** What root/generate, root/rotate and set-signed answer about the issuer and key, as current Vault. */
+const issuerFields = (i: IssuerEntry, k?: KeyEntry) => ({ issuer_id: i.issuer_id, issuer_name: i.issuer_name, key_id: i.key_id, key_name: k?.key_name ?? '' });
+
+const rawCerts = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+
+export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
   const m = (n: string) => managed.byName(n);
+  const generateRoot = async (r: Request, defaultName: string) => {
+    const reg = await caches.ca.registry(r.storage);
+    const name = r.data.has('issuer_name') ? r.data.str('issuer_name') : defaultName;
+    checkName('issuer', name);
+    if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
+    const k = await caKey(r, managed, reg);
+    const cert = await makeCertificate(caRequest(r, k.signer.publicKey, k.entry.key_type as KeyType), k.signer);
+    const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
+    await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
+    return {
+      data: {
+        certificate: cert.pem, issuing_ca: cert.pem, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000),
+        ...issuerFields(issuer, k.entry),
+        ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}),
+      },
+    };
+  };
+  const signIntermediate = async (r: Request, ref: string) => {
+    const ready = await caches.ca.require(r.storage, ref);
+    requireUsage(ready.entry, 'issuing-certificates');
+    const csr = await readCsr(r.data.str('csr'));
+    // Vault signs intermediates as a role with key_type "any": its minimums only.
+    checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
+    const cn = r.data.str('common_name') || csr.cn || 'intermediate';
+    const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [], emails: [] }, await ready.signer(), ready.issuer, ready.entry.leaf_not_after_behavior);
+    await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
+    return { data: { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) } };
+  };
+  const nameFields: Record<string, FieldDef> = {
+    issuer_name: { type: 'string', description: 'A name for the new issuer (unique in the mount; not "default").' },
+    key_name: { type: 'string', description: 'A name for the new key (unique in the mount; not "default").' },
+    key_ref: { type: 'string', default: 'default', description: 'With type existing: the key to use (key_id, key_name, or "default").' },
+  };
+  const signIntermediateFields: Record<string, FieldDef> = {
+    csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
+    common_name: { type: 'string', description: 'CN (default: the CSR\'s).' },
+    ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
+    max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
+    organization: caFields.organization, ou: caFields.ou,
+  };
   return [
     {
-      pattern: 'root/generate/(?<type>internal|exported|kms)',
-      fields: caFields,
-      synopsis: 'Generate a self-signed root CA for this mount.',
-      description: 'Refused when a CA already exists (delete root first). With kms the root key is a managed key: it signs in the HSM/KMS and never exists here.',
-      operations: {
-        update: async (r) => {
-          if (await loadCa(r.storage)) throw new UserError('this mount already has a CA; delete root to replace it');
-          const k = await caKey(r, managed);
-          const signer = await signerFor(k.key, m);
-          const cert = await makeCertificate(caRequest(r, signer.publicKey, k.kind), signer);
-          await saveCa(r.storage, { certificate: cert.pem, ca_chain: [], key: k.key, crl_number: 0 });
-          await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
-          return { data: { certificate: cert.pem, issuing_ca: cert.pem, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000), ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.kind } : {}) } };
-        },
-      },
+      pattern: `root/generate/${CA_TYPES}`,
+      fields: { ...caFields, ...nameFields },
+      synopsis: 'Generate a self-signed root CA: a new issuer (and key) of this mount.',
+      description: 'As current Vault (1.11+): on a mount that has issuers already this adds one; it becomes the default only when there is none (or config/issuers has default_follows_latest_issuer). With kms the key is a managed key: it signs in the HSM/KMS and never exists here; with existing, key_ref names one of the mount\'s keys.',
+      operations: { update: (r) => generateRoot(r, '') },
+    },
+    {
+      pattern: `root/rotate/${CA_TYPES}`,
+      fields: { ...caFields, ...nameFields, issuer_name: { type: 'string', default: 'next', description: 'A name for the new issuer (default "next", which root/replace takes by default).' } },
+      synopsis: 'Generate a new root next to the current one, without making it the default.',
+      description: 'As current Vault: root/replace then makes it the default.',
+      operations: { update: (r) => generateRoot(r, 'next') },
+    },
+    {
+      pattern: 'root/replace',
+      fields: { default: { type: 'string', default: 'next', description: 'The issuer to make the default (issuer_id, issuer_name or "default"; default "next").' } },
+      synopsis: 'Make another issuer the default (after root/rotate).',
+      description: 'The same as writing config/issuers.',
+      operations: { update: (r) => setDefaultIssuer(r, r.data.str('default'), caches) },
     },
     {
       pattern: 'root',
       fields: {},
-      synopsis: 'Delete the CA of this mount (its certificate and, if stored here, its key).',
-      description: 'Issued certificates stay listed. A managed key is not touched.',
-      operations: { delete: async (r) => { await r.storage.delete(CA_KEY); return undefined; } },
-    },
-    {
-      pattern: 'root/sign-intermediate',
-      fields: {
-        csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
-        common_name: { type: 'string', description: 'CN (default: the CSR\'s).' },
-        ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
-        max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
-        organization: caFields.organization, ou: caFields.ou,
-      },
-      synopsis: 'Sign an intermediate CA\'s CSR with this mount\'s CA.',
-      description: 'The CSR\'s signature is verified first.',
+      synopsis: 'Delete every issuer and key of this mount.',
+      description: 'As current Vault. Issued certificates stay listed. A managed key is only forgotten here, not touched.',
       operations: {
-        update: async (r) => {
-          const X = x509();
-          const ca = await requireCa(r.storage);
-          const csr = await readCsr(r.data.str('csr'));
-          // Vault signs intermediates as a role with key_type "any": its minimums only.
-          checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
-          const signer = await signerFor(ca.key, m);
-          const caCert = new X.X509Certificate(ca.certificate);
-          const cn = r.data.str('common_name') || csr.cn || 'intermediate';
-          const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [] }, signer, { cert: ca.certificate, notAfter: caCert.notAfter });
-          await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem });
-          return { data: { certificate: cert.pem, issuing_ca: ca.certificate, ca_chain: [ca.certificate, ...ca.ca_chain], serial_number: cert.serial } };
+        delete: async (r) => {
+          for (const id of await r.storage.list(ISSUER_PREFIX)) await r.storage.delete(issuerKey(id));
+          for (const id of await r.storage.list(KEY_PREFIX)) await r.storage.delete(keyKey(id));
+          for (const k of [ISSUERS_CONFIG_KEY, KEYS_CONFIG_KEY, CA_KEY, PENDING_KEY]) await r.storage.delete(k);
+          for (const id of await r.storage.list(CRL_PREFIX)) await r.storage.delete(`${CRL_PREFIX}${id}`);
+          return undefined;
         },
       },
     },
     {
-      pattern: 'intermediate/generate/(?<type>internal|exported|kms)',
-      fields: caFields,
-      synopsis: 'Generate the key and CSR of an intermediate CA; have it signed, then set-signed.',
-      description: 'The key (or managed key reference) waits in storage until intermediate/set-signed installs the signed certificate.',
+      pattern: 'root/sign-intermediate',
+      fields: { ...signIntermediateFields, issuer_ref: ISSUER_REF_FIELD },
+      synopsis: 'Sign an intermediate CA\'s CSR with one of this mount\'s issuers (issuer_ref, default the default issuer).',
+      description: 'The CSR\'s signature is verified first.',
+      operations: { update: (r) => signIntermediate(r, r.data.str('issuer_ref')) },
+    },
+    {
+      pattern: `issuer/${ISSUER_REF}/sign-intermediate`,
+      fields: { ...signIntermediateFields, issuer_ref: { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' } },
+      synopsis: 'Sign an intermediate CA\'s CSR with this issuer.',
+      description: 'The CSR\'s signature is verified first.',
+      operations: { update: (r) => signIntermediate(r, r.data.str('issuer_ref')) },
+    },
+    {
+      pattern: `intermediate/generate/${CA_TYPES}`,
+      fields: { ...caFields, ...nameFields },
+      synopsis: 'Generate (or pick) the key of an intermediate CA and its CSR; have it signed, then set-signed.',
+      description: 'As current Vault: the key joins the mount\'s keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.',
       operations: {
         update: async (r) => {
           const X = x509();
-          const k = await caKey(r, managed);
-          const signer = await signerFor(k.key, m);
+          const reg = await caches.ca.registry(r.storage);
+          const k = await caKey(r, managed, reg);
           const csr = await X.Pkcs10CertificateRequestGenerator.create({
             name: `CN=${r.data.str('common_name').replace(/([,+"\\<>;=#])/g, '\\$1')}`,
-            keys: { publicKey: signer.publicKey, privateKey: signer.privateKey }, signingAlgorithm: signingAlgorithm(signer.spec),
-          }, signer.crypto as never);
-          await putJson(r.storage, PENDING_KEY, { key: k.key });
-          return { data: { csr: csr.toString('pem'), ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.kind } : {}) } };
+            keys: { publicKey: k.signer.publicKey, privateKey: k.signer.privateKey }, signingAlgorithm: signingAlgorithm(k.signer.spec),
+          }, k.signer.crypto as never);
+          return { data: { csr: csr.toString('pem'), key_id: k.entry.key_id, ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}) } };
         },
       },
     },
     {
       pattern: 'intermediate/set-signed',
-      fields: { certificate: { type: 'string', required: true, description: 'PEM: the signed intermediate certificate, optionally followed by its issuer chain.' } },
-      synopsis: 'Install the signed certificate of the pending intermediate CA.',
-      description: 'The certificate must be for the pending key (the public keys must match).',
+      fields: {
+        certificate: { type: 'string', required: true, description: 'PEM: the signed intermediate certificate, optionally followed by its issuer chain.' },
+        issuer_name: { type: 'string', default: '', description: 'A name for the new issuer.' },
+      },
+      synopsis: 'Add the signed certificate of an intermediate CA as an issuer of this mount.',
+      description: 'The certificate must be for one of the mount\'s keys (from intermediate/generate); the certificates after it are its chain.',
       operations: {
         update: async (r) => {
           const X = x509();
-          const pending = await getJson<{ key: StoredCa['key'] }>(r.storage, PENDING_KEY);
-          if (!pending) throw new UserError('no pending intermediate: run intermediate/generate first');
-          const pems = r.data.str('certificate').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+          const pems = rawCerts(r.data.str('certificate'));
           if (!pems.length) throw new UserError('certificate must contain a PEM certificate');
-          const cert = new X.X509Certificate(pems[0]);
-          const signer = await signerFor(pending.key, m);
-          const want = Buffer.from(await webcrypto.subtle.exportKey('spki', signer.publicKey));
-          if (!Buffer.from(cert.publicKey.rawData).equals(want)) throw new UserError('the certificate is not for the pending intermediate key');
-          await saveCa(r.storage, { certificate: cert.toString('pem'), ca_chain: pems.slice(1).map((p) => new X.X509Certificate(p).toString('pem')), key: pending.key, crl_number: 0 });
-          await r.storage.delete(PENDING_KEY);
-          return { data: { imported_issuers: [cert.serialNumber] } };
+          let certs;
+          try { certs = pems.map((p) => new X.X509Certificate(p)); } catch { throw new UserError('certificate is not a valid PEM certificate'); }
+          const reg = await caches.ca.registry(r.storage);
+          const pemText = certs[0].toString('pem');
+          const existing = issuerWithCertificate(reg, pemText);
+          if (existing) return { data: { imported_issuers: [], imported_keys: [], existing_issuers: [existing.issuer_id], existing_keys: [], mapping: { [existing.issuer_id]: existing.key_id } } };
+          const key = await keyForPublicKey(reg, Buffer.from(certs[0].publicKey.rawData), m);
+          // Current Vault would also import a certificate for no key of the mount (an issuer
+          // that cannot sign); here that is refused, as it is almost always a mix-up.
+          if (!key) throw new UserError('the certificate is not for any key of this mount (run intermediate/generate on this mount first)');
+          const issuer = await addIssuer(r.storage, reg, pemText, certs.slice(1).map((c) => c.toString('pem')), key.key_id, r.data.str('issuer_name'));
+          return { data: { imported_issuers: [issuer.issuer_id], imported_keys: [], existing_issuers: [], existing_keys: [key.key_id], mapping: { [issuer.issuer_id]: key.key_id } } };
         },
       },
     },
   ];
+}
+
+/** config/issuers and root/replace: make `ref` the default issuer. */
+export async function setDefaultIssuer(r: Request, ref: string, caches: PkiCaches) {
+  const reg = await caches.ca.registry(r.storage);
+  const issuer = reg.issuer(ref);
+  const config = { ...reg.config, default: issuer.issuer_id, ...(r.data.has('default_follows_latest_issuer') ? { default_follows_latest_issuer: r.data.bool('default_follows_latest_issuer') } : {}) };
+  await putJson(r.storage, ISSUERS_CONFIG_KEY, config);
+  return { data: { default: config.default, default_follows_latest_issuer: config.default_follows_latest_issuer } };
 }
