@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
+import { writeCertificatePem } from './cert-writer';
 import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import { urlExtensions } from './urls';
@@ -50,6 +51,11 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
     throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
   }
   const serial = newSerial();
+  if (!req.isCa && issuer) {
+    // Leaves are written straight to DER (cert-writer.ts); CA certificates below, through @peculiar/x509.
+    const pem = await writeCertificatePem({ req, signer, issuerPem: issuer.cert, serialHex: serial.hex, notBefore, notAfter });
+    return { pem, serial: serial.display, notAfter };
+  }
   const exts: InstanceType<typeof X.Extension>[] = [
     // Vault's CAs: CertSign + CRLSign; its leaves carry no Basic Constraints unless the role asks.
     ...(req.isCa || req.leafBasicConstraints !== false ? [new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true)] : []),
