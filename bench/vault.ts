@@ -14,7 +14,8 @@
 //   BENCH_PROFILE=sign-p256 npm run bench:vault      # ours only, 8 clients, under node --cpu-prof
 // Other settings: BENCH_WARM_SECONDS (0.5), BENCH_CLIENTS (1,8,32), BENCH_TLS_MODE
 // (legacy, Vault 1.8's default; or automtls), BENCH_JSON (write raw results to this file),
-// BENCH_PROFILE_SECONDS (15).
+// BENCH_PROFILE_SECONDS (15), BENCH_BASELINE (another build of the plugin, e.g. main's, run as a
+// fourth side "baseline" in the same Vault and rounds: before/after in one run).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -40,9 +41,15 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** Connections to PostgreSQL on every side: the three plugins' max_open_connections and the raw pool. */
 const DB_POOL = 8;
 
-type Engine = 'ours' | 'external' | 'builtin';
-const ENGINES: Engine[] = ['ours', 'external', 'builtin'];
-const ENGINE_LABEL: Record<Engine, string> = { ours: 'ours', external: 'Vault Go, external', builtin: 'Vault built-in' };
+type Engine = 'ours' | 'baseline' | 'external' | 'builtin';
+const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
+// Not prefixed by PLUGIN_NAME, so pluginProcesses() tells the two builds' processes apart.
+const BASELINE_NAME = 'vpt-baseline';
+const ENGINES: Engine[] = BASELINE ? ['ours', 'baseline', 'external', 'builtin'] : ['ours', 'external', 'builtin'];
+const ENGINE_LABEL: Record<Engine, string> = { ours: 'ours', baseline: 'baseline', external: 'Vault Go, external', builtin: 'Vault built-in' };
+/** The catalog name of an engine's plugin (builtin: Vault's own type name, given). */
+const pluginType = (e: Engine, ours: string, goName: string, builtin: string) =>
+  e === 'ours' ? ours : e === 'baseline' ? BASELINE_NAME : e === 'external' ? goName : builtin;
 const PROFILED_NAME = `${PLUGIN_NAME}-prof`;
 
 interface SecretsCase {
@@ -105,15 +112,15 @@ function makeCsr(): string {
 
 async function setupTransit(v: VaultNode, e: Engine, ours: string): Promise<void> {
   const m = mountOf('transit', e);
-  await api(v, 'POST', `sys/mounts/${m}`, { type: e === 'ours' ? ours : e === 'external' ? 'vault-transit-plugin' : 'transit' });
+  await api(v, 'POST', `sys/mounts/${m}`, { type: pluginType(e, ours, 'vault-transit-plugin', 'transit') });
   for (const [name, type] of [['aes', 'aes256-gcm96'], ['ed', 'ed25519'], ['p256', 'ecdsa-p256']]) await api(v, 'POST', `${m}/keys/${name}`, { type });
 }
 
 async function setupPki(v: VaultNode, e: Engine, ours: string): Promise<void> {
   const m = mountOf('pki', e);
   await api(v, 'POST', `sys/mounts/${m}`, {
-    type: e === 'ours' ? ours : e === 'external' ? 'vault-pki-plugin' : 'pki',
-    config: { max_lease_ttl: '87600h' }, ...(e === 'ours' ? { options: { engine: 'pki' } } : {}),
+    type: pluginType(e, ours, 'vault-pki-plugin', 'pki'),
+    config: { max_lease_ttl: '87600h' }, ...(e === 'ours' || e === 'baseline' ? { options: { engine: 'pki' } } : {}),
   });
   // The same CA (an EC P-256 key) and roles on every engine; issued certificates are stored (Vault's default).
   await api(v, 'POST', `${m}/root/generate/internal`, { common_name: 'bench root', key_type: 'ec', key_bits: 256, ttl: '8760h' });
@@ -128,7 +135,7 @@ async function setupDatabase(v: VaultNode, pg: PgServer, engines: Engine[], ours
   await api(v, 'POST', 'sys/mounts/database', { type: 'database' });
   for (const e of engines) {
     await api(v, 'POST', `database/config/${e}`, {
-      plugin_name: e === 'ours' ? ours : e === 'external' ? 'vault-postgresql-database-plugin' : 'postgresql-database-plugin',
+      plugin_name: pluginType(e, ours, 'vault-postgresql-database-plugin', 'postgresql-database-plugin'),
       connection_url: `postgres://{{username}}:{{password}}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
       username: pg.user, password: pg.password, max_open_connections: DB_POOL, max_idle_connections: DB_POOL, allowed_roles: e,
     });
@@ -266,6 +273,7 @@ async function main(): Promise<void> {
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-transit-plugin'), 'secret');
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-pki-plugin'), 'secret');
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-postgresql-database-plugin'), 'database');
+      if (BASELINE) for (const type of ['secret', 'database'] as const) await v.installPlugin(BASELINE, type, BASELINE_NAME);
     }
     csrPem = makeCsr();
     const kinds = new Set(cases.map((c) => c.kind));
@@ -303,7 +311,7 @@ async function main(): Promise<void> {
     }
 
     const pidsOf = (file: string) => () => pluginProcesses(v.pluginDir, file).map((p) => p.pid);
-    const pluginPids = (e: Engine, goFile: string) => (e === 'ours' ? pidsOf(PLUGIN_NAME) : e === 'external' ? pidsOf(goFile) : () => []);
+    const pluginPids = (e: Engine, goFile: string) => (e === 'ours' ? pidsOf(PLUGIN_NAME) : e === 'baseline' ? pidsOf(BASELINE_NAME) : e === 'external' ? pidsOf(goFile) : () => []);
     const show = (id: string, n: number, side: Side, r: Measured) => say(`${id} ${n} ${side}: ${fmtRate(r)} req/s` +
       (r.vaultMs !== undefined ? `, CPU ms/req Vault ${r.vaultMs.toFixed(2)} plugin ${r.pluginMs!.toFixed(2)}` : '') + (r.errors ? `, ${r.errors} errors: ${r.firstError}` : ''));
     let row = 0;
@@ -360,23 +368,27 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   out.push(`# bench/vault ${date}: one Vault 1.8.0-dev dev server (secrets plugins in the ${MODE === 'legacy' ? 'default, wrapping-token (VAULT_UNWRAP_TOKEN)' : 'AutoMTLS'} TLS mode), ` +
     `keep-alive HTTP; per cell ${SECONDS}s of load in ${ROUNDS} rounds interleaved with the other sides, after ${WARM_SECONDS}s warm-up; successful requests/s`);
   if (cases.length) {
-    out.push('', `| case | clients | ours | ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external | ours/built-in | errors |`, '|---|---:|---:|---:|---:|---:|---:|---|');
+    const bh = BASELINE ? [' baseline |', ' ours/baseline |', ' baseline/external |'] : ['', '', ''];
+    out.push('', `| case | clients | ours |${bh[0]} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external | ours/built-in |${bh[1]}${bh[2]} errors |`,
+      `|---|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|---:|' : ''}---|`);
     for (const c of cases) {
       for (const n of CLIENTS) {
-        const [o, x, b] = ENGINES.map((e) => get(c.id, e, n));
+        const [o, x, b, base] = (['ours', 'external', 'builtin', 'baseline'] as Engine[]).map((e) => get(c.id, e, n));
         const errs = ENGINES.map((e) => [e, get(c.id, e, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([e, k]) => `${e} ${k}`).join(', ') || '0';
-        out.push(`| ${c.label} | ${n} | ${fmtRate(o)} | ${fmtRate(x)} | ${fmtRate(b)} | ${ratio(o, x)} | ${ratio(o, b)} | ${errs} |`);
+        const bc = BASELINE ? [` ${fmtRate(base)} |`, ` ${ratio(o, base)} | ${ratio(base, x)} |`] : ['', ''];
+        out.push(`| ${c.label} | ${n} | ${fmtRate(o)} |${bc[0]} ${fmtRate(x)} | ${fmtRate(b)} | ${ratio(o, x)} | ${ratio(o, b)} |${bc[1]} ${errs} |`);
       }
     }
   }
   const db = cells.some((x) => x.case === DB_CASE.id);
   if (db) {
     out.push('', `database/creds/<role> on an embedded PostgreSQL (SCRAM, fsync on), ${DB_POOL} connections on every side; creation statement \`${CREATION}\`; leases revoked between cells.`,
-      '', `| clients | ours | ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | raw CREATE ROLE (pg) | ours/external | ours/built-in | ours/raw | external/raw | errors |`, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+      '', `| clients | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | raw CREATE ROLE (pg) | ours/external |${BASELINE ? ' baseline/external |' : ''} ours/built-in | ours/raw | external/raw | errors |`,
+      `|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---|`);
     for (const n of CLIENTS) {
-      const [o, x, b, r] = (['ours', 'external', 'builtin', 'raw'] as Side[]).map((s) => get(DB_CASE.id, s, n));
-      const errs = (['ours', 'external', 'builtin', 'raw'] as Side[]).map((s) => [s, get(DB_CASE.id, s, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([s, k]) => `${s} ${k}`).join(', ') || '0';
-      out.push(`| ${n} | ${fmtRate(o)} | ${fmtRate(x)} | ${fmtRate(b)} | ${fmtRate(r)} | ${ratio(o, x)} | ${ratio(o, b)} | ${ratio(o, r)} | ${ratio(x, r)} | ${errs} |`);
+      const [o, x, b, r, base] = (['ours', 'external', 'builtin', 'raw', 'baseline'] as Side[]).map((s) => get(DB_CASE.id, s, n));
+      const errs = ([...ENGINES, 'raw'] as Side[]).map((s) => [s, get(DB_CASE.id, s, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([s, k]) => `${s} ${k}`).join(', ') || '0';
+      out.push(`| ${n} | ${fmtRate(o)} |${BASELINE ? ` ${fmtRate(base)} |` : ''} ${fmtRate(x)} | ${fmtRate(b)} | ${fmtRate(r)} | ${ratio(o, x)} |${BASELINE ? ` ${ratio(base, x)} |` : ''} ${ratio(o, b)} | ${ratio(o, r)} | ${ratio(x, r)} | ${errs} |`);
     }
   }
   // CPU per request: what each side costs the machine, less sensitive to others' load than a rate.
@@ -385,10 +397,10 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   const cpuTotal = (r?: Measured) => (r?.vaultMs === undefined ? undefined : r.vaultMs + r.pluginMs!);
   const cpuRatio = (a?: Measured, b?: Measured) => { const x = cpuTotal(a); const y = cpuTotal(b); return x !== undefined && y ? (x / y).toFixed(2) : '—'; };
   out.push('', `CPU ms per successful request at ${cpuAt} clients, Vault's process + the plugin's process(es) (/proc utime+stime):`,
-    '', `| case | ours | ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external (total CPU) |`, '|---|---:|---:|---:|---:|');
+    '', `| case | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external (total CPU) |`, `|---|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|`);
   for (const c of [...cases.map((x) => ({ id: x.id, label: x.label })), ...(db ? [DB_CASE] : [])]) {
-    const [o, x, b] = ENGINES.map((e) => get(c.id, e, cpuAt) as Measured | undefined);
-    out.push(`| ${c.label} | ${cpu(o)} | ${cpu(x)} | ${cpu(b)} | ${cpuRatio(o, x)} |`);
+    const [o, x, b, base] = (['ours', 'external', 'builtin', 'baseline'] as Engine[]).map((e) => get(c.id, e, cpuAt) as Measured | undefined);
+    out.push(`| ${c.label} | ${cpu(o)} |${BASELINE ? ` ${cpu(base)} |` : ''} ${cpu(x)} | ${cpu(b)} | ${cpuRatio(o, x)} |`);
   }
   // The goals of the issue "Secrets role at least as fast as Vault's own Go plugins".
   out.push('', '| goal | case | 1 client | 8 clients | 32 clients | met |', '|---|---|---:|---:|---:|---|');

@@ -26,13 +26,19 @@ export function uint(b: Buffer): Buffer {
   return tlv(0x02, v);
 }
 
+/** Dotted OID text: a first arc of 0, 1 or 2, then at least one more arc, no leading zeros. */
+export const OID_TEXT = /^[0-2](\.(0|[1-9]\d*))+$/;
+
+/** OBJECT IDENTIFIER from dotted text; arcs of any size (e.g. 2.25.<UUID as an integer>). */
 export function oid(dotted: string): Buffer {
-  const [a, b, ...rest] = dotted.split('.').map(Number);
-  const out = [40 * a + b];
-  for (const n of rest) {
+  if (!OID_TEXT.test(dotted)) throw new Error(`not an OID: ${dotted.slice(0, 60)}`);
+  const [a, b, ...rest] = dotted.split('.').map(BigInt);
+  if (a < 2n && b >= 40n) throw new Error(`not an OID: ${dotted.slice(0, 60)}`);
+  const out: number[] = [];
+  for (const n of [40n * a + b, ...rest]) {
     const chunk: number[] = [];
     let v = n;
-    do { chunk.unshift(v & 0x7f); v = Math.floor(v / 128); } while (v > 0);
+    do { chunk.unshift(Number(v & 0x7fn)); v >>= 7n; } while (v > 0n);
     for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
     out.push(...chunk);
   }
@@ -48,4 +54,20 @@ export function time(d: Date): Buffer {
 /** PEM armour (RFC 7468) for DER bytes under a label such as "CERTIFICATE" or "X509 CRL". */
 export function pem(der: Buffer, label: string): string {
   return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
+
+/** One DER element at `at` (definite lengths): its tag, where its content starts and where it ends. */
+export function readElement(der: Buffer, at: number): { tag: number; content: number; end: number } {
+  if (at + 2 > der.length) throw new Error('DER: truncated');
+  let length = der[at + 1];
+  let content = at + 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    if (n < 1 || n > 4 || content + n > der.length) throw new Error('DER: bad length');
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + der[content + i];
+    content += n;
+  }
+  if (content + length > der.length) throw new Error('DER: truncated');
+  return { tag: der[at], content, end: content + length };
 }

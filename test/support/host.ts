@@ -92,9 +92,9 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
 /**
  * Mount a secrets engine the way Vault does: serve a Storage service on a new listener
  * with the host certificate, announce it on the plugin's broker stream under a fresh id,
- * then call Setup with that id. Returns the Backend client and a closer.
+ * then call Setup with that id (and the mount's options, e.g. { engine: 'pki' }). Returns the Backend client and a closer.
  */
-export async function mountBackend(p: LaunchedPlugin, storage: import('../../src/storage/storage').Storage, multiplexId = 'bench'): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
+export async function mountBackend(p: LaunchedPlugin, storage: import('../../src/storage/storage').Storage, multiplexId = 'bench', config: Record<string, string> = {}): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
   const { serviceDef } = await import('../../src/goplugin/protos');
   const id = p.identity;
   const server = new grpc.Server();
@@ -114,7 +114,7 @@ export async function mountBackend(p: LaunchedPlugin, storage: import('../../src
   stream.write({ service_id: brokerId, network: 'tcp', address: `127.0.0.1:${port}` });
   const backend = p.client<grpc.Client>('pb.Backend');
   const md = { multiplex_id: multiplexId };
-  const r = await call<{ err: string }>(backend, 'Setup', { broker_id: brokerId, Config: {}, backendUUID: multiplexId }, md);
+  const r = await call<{ err: string }>(backend, 'Setup', { broker_id: brokerId, Config: config, backendUUID: multiplexId }, md);
   if (r.err) throw new Error(`Setup: ${r.err}`);
   return { backend, md, close: () => { stream.end(); server.forceShutdown(); } };
 }

@@ -3,10 +3,10 @@
 import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
+import { certificatePolicies, subjectAltNames, writeCertificatePem } from './cert-writer';
 import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import { urlExtensions } from './urls';
-import { explicit, oid, seq, tlv, utf8 } from '../../goplugin/der';
 import type { LeafNotAfterBehavior } from './issuers';
 
 export interface CertRequest {
@@ -44,39 +44,6 @@ export interface CertRequest {
   policyOids?: string[];
 }
 
-/** The Subject Alternative Name extension value (DER): names in RFC 5280's GeneralName order. */
-export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer | undefined {
-  const ia5 = (tag: number, v: string) => tlv(tag, Buffer.from(v, 'ascii'));
-  // Vault's order: its other SANs first, then Go's crypto/x509 order (DNS, email, IP, URI).
-  const names = [
-    // otherName [0] { type-id OID, value [0] EXPLICIT UTF8String }
-    ...(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([oid(o.oid), explicit(0, utf8(o.value))]))),
-    ...req.dnsNames.map((d) => ia5(0x82, d)),
-    ...(req.emails ?? []).map((e) => ia5(0x81, e)),
-    ...req.ips.map((ip) => tlv(0x87, ipBytes(ip))),
-    ...(req.uris ?? []).map((u) => ia5(0x86, u)),
-  ];
-  return names.length ? seq(...names) : undefined;
-}
-
-function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  // IPv6: expand "::" and an embedded IPv4 tail, then 8 groups of 16 bits.
-  let text = ip.replace(/%.*$/, '');
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) { const b = v4[1].split('.').map(Number); text = text.slice(0, -v4[1].length) + `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`; }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g || '0', 16), i * 2));
-  return out;
-}
-
-/** The Certificate Policies extension value (DER): one PolicyInformation per OID. */
-export const certificatePolicies = (oids: string[]): Buffer => seq(...oids.map((o) => seq(oid(o))));
-
 function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = []): string {
   const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
   return [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra]
@@ -99,6 +66,11 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
     else throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
   }
   const serial = newSerial();
+  if (!req.isCa && issuer) {
+    // Leaves are written straight to DER (cert-writer.ts); CA certificates below, through @peculiar/x509.
+    const pem = await writeCertificatePem({ req, signer, issuerPem: issuer.cert, serialHex: serial.hex, notBefore, notAfter });
+    return { pem, serial: serial.display, notAfter };
+  }
   const exts: InstanceType<typeof X.Extension>[] = [
     // Vault's CAs: CertSign + CRLSign; its leaves carry no Basic Constraints unless the role asks.
     ...(req.isCa || req.leafBasicConstraints !== false ? [new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true)] : []),

@@ -1,0 +1,262 @@
+// Writes an X.509 v3 certificate straight to DER: the TBSCertificate from a CertRequest,
+// signed by the CA signer. No ASN.1 object model is built, serialised and parsed back per
+// request (that was most of the CPU of issuing through @peculiar/x509). For the inputs the
+// @peculiar/x509 path handles it writes the same bytes; it also writes what that path did not
+// (street/postalCode attributes, email and otherName SANs, certificate policies).
+import { isIP } from 'node:net';
+import { KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
+import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
+import { rawToDer } from '../../keys/crypto';
+import { UserError } from '../framework';
+import { keyIdentifier, type CaSigner } from './ca';
+import type { CertRequest } from './certificates';
+
+export interface WriteInput {
+  req: CertRequest;
+  signer: CaSigner;
+  /** The issuing CA's certificate (PEM); absent for a self-signed root. */
+  issuerPem?: string;
+  /** Positive serial number, hex. */
+  serialHex: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+const O = (id: string) => oid(id);
+const ATTRIBUTE: Record<string, Buffer> = {
+  CN: O('2.5.4.3'), C: O('2.5.4.6'), L: O('2.5.4.7'), ST: O('2.5.4.8'), street: O('2.5.4.9'), O: O('2.5.4.10'),
+  OU: O('2.5.4.11'), postalCode: O('2.5.4.17'), serialNumber: O('2.5.4.5'),
+};
+const EXT = {
+  subjectKeyId: O('2.5.29.14'), keyUsage: O('2.5.29.15'), subjectAltName: O('2.5.29.17'), basicConstraints: O('2.5.29.19'),
+  crlDistributionPoints: O('2.5.29.31'), certificatePolicies: O('2.5.29.32'), authorityKeyId: O('2.5.29.35'),
+  extKeyUsage: O('2.5.29.37'), authorityInfoAccess: O('1.3.6.1.5.5.7.1.1'),
+};
+const AD_OCSP = O('1.3.6.1.5.5.7.48.1');
+const AD_CA_ISSUERS = O('1.3.6.1.5.5.7.48.2');
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const NULL = Buffer.from([0x05, 0x00]);
+const VERSION_3 = explicit(0, uint(Buffer.from([2])));
+const SIGNATURE_ALGORITHM: Record<string, Buffer> = {
+  'ECDSA SHA-256': seq(O('1.2.840.10045.4.3.2')), 'ECDSA SHA-384': seq(O('1.2.840.10045.4.3.3')), 'ECDSA SHA-512': seq(O('1.2.840.10045.4.3.4')),
+  // RSA's AlgorithmIdentifier carries explicit NULL parameters (RFC 4055).
+  'RSASSA-PKCS1-v1_5 SHA-256': seq(O('1.2.840.113549.1.1.11'), NULL),
+  'RSASSA-PKCS1-v1_5 SHA-384': seq(O('1.2.840.113549.1.1.12'), NULL),
+  'RSASSA-PKCS1-v1_5 SHA-512': seq(O('1.2.840.113549.1.1.13'), NULL),
+};
+// KeyUsage flags as CertRequest.keyUsage carries them (@peculiar/x509's KeyUsageFlags): bit n is named bit n.
+const KU_CERT_SIGN = 32, KU_CRL_SIGN = 64, KU_DIGITAL_SIGNATURE = 1, KU_KEY_ENCIPHERMENT = 4, KU_KEY_AGREEMENT = 16;
+
+const EMPTY = Buffer.alloc(0);
+const uintOf = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return uint(b); };
+const extension = (id: Buffer, critical: boolean, value: Buffer) => seq(id, critical ? bool(true) : EMPTY, octets(value));
+
+// PrintableString's alphabet (X.680); anything else is a UTF8String, as @peculiar/x509 and Go choose.
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+const directoryString = (v: string) => (PRINTABLE.test(v) ? tlv(0x13, Buffer.from(v, 'latin1')) : utf8(v));
+
+/** The subject: CN, O…, OU…, then the extras, one attribute per RDN; empty values are left out. */
+function subjectName(req: CertRequest): Buffer {
+  const attrs: Array<[string, string]> = [['CN', req.commonName], ...(req.organization ?? []).map((v): [string, string] => ['O', v]),
+    ...(req.ou ?? []).map((v): [string, string] => ['OU', v]), ...(req.subjectExtra ?? [])];
+  const rdns: Buffer[] = [];
+  for (const [type, value] of attrs) {
+    if (!value) continue;
+    const id = ATTRIBUTE[type] ?? (OID_TEXT.test(type) ? oid(type) : undefined);
+    if (!id) throw new Error(`subject attribute ${type} has no known OID`);
+    rdns.push(set(seq(id, directoryString(value))));
+  }
+  return seq(...rdns);
+}
+
+/** IA5String content: ASCII only (Go's x509 refuses the rest too, rather than mangling it). */
+function ia5(what: string, v: string): Buffer {
+  // eslint-disable-next-line no-control-regex
+  if (!/^[\x00-\x7f]*$/.test(v)) throw new UserError(`${what} "${v.slice(0, 80)}" cannot be encoded as an IA5String (ASCII only)`);
+  return Buffer.from(v, 'latin1');
+}
+
+/** An IP address's bytes: 4 for IPv4 (and IPv4-mapped IPv6, as Go's x509 writes them), else 16. */
+export function ipBytes(ip: string): Buffer {
+  const kind = isIP(ip);
+  if (kind === 4) return Buffer.from(ip.split('.').map(Number));
+  if (kind !== 6 || ip.includes('%')) throw new UserError(`"${ip.slice(0, 60)}" is not an IP address`);
+  let text = ip;
+  let tail: number[] = [];
+  const dotted = /:(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    tail = dotted[1].split('.').map(Number);
+    text = `${text.slice(0, dotted.index)}:0:0`; // two placeholder groups for the IPv4 tail
+  }
+  const [head, rest] = text.split('::');
+  const groups = (s: string | undefined) => (s ? s.split(':') : []);
+  const h = groups(head), r = groups(rest);
+  const all = rest === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill('0'), ...r];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  if (tail.length) Buffer.from(tail).copy(out, 12);
+  const mapped = out.subarray(0, 10).every((b) => b === 0) && out[10] === 0xff && out[11] === 0xff;
+  return mapped ? out.subarray(12) : out;
+}
+
+function checkOid(what: string, id: string): Buffer {
+  try { return oid(id); } catch { throw new UserError(`${what}: "${String(id).slice(0, 60)}" is not an OID`); }
+}
+
+/** GeneralNames in Vault's order: its otherNames first, then Go's x509 order (DNS, email, IP, URI). */
+function altNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer[] {
+  return [
+    // otherName ::= [0] { type-id OID, value [0] EXPLICIT UTF8String }
+    ...(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([checkOid('other_sans', o.oid), explicit(0, utf8(o.value))]))),
+    ...req.dnsNames.map((v) => tlv(0x82, ia5('DNS name', v))),
+    ...(req.emails ?? []).map((v) => tlv(0x81, ia5('email address', v))),
+    ...req.ips.map((v) => tlv(0x87, ipBytes(v))),
+    ...(req.uris ?? []).map((v) => tlv(0x86, ia5('URI', v))),
+  ];
+}
+
+/** The Subject Alternative Name extension value (DER), or none without names. The CA path (certificates.ts) uses it too. */
+export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer | undefined {
+  const names = altNames(req);
+  return names.length ? seq(...names) : undefined;
+}
+
+/** The Certificate Policies extension value (DER): one PolicyInformation per OID, no qualifiers. */
+export const certificatePolicies = (oids: string[]): Buffer => seq(...oids.map((p) => seq(checkOid('policy_identifiers', p))));
+
+function keyUsageBits(flags: number): Buffer {
+  // Named bit n is the nth bit from the top of the first octet; trailing zero bits are dropped (DER).
+  const top = 31 - Math.clz32(flags);
+  const octetCount = (top >> 3) + 1;
+  const out = Buffer.alloc(octetCount);
+  for (let n = 0; n <= top; n++) if (flags & (1 << n)) out[n >> 3] |= 0x80 >> (n & 7);
+  return bits(out, octetCount * 8 - (top + 1));
+}
+
+function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  if (req.isCa || req.leafBasicConstraints !== false) {
+    const pathLen = req.isCa && req.maxPathLength !== undefined ? [uintOf(req.maxPathLength)] : [];
+    out.push(extension(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen)));
+  }
+  const usage = req.isCa ? KU_CERT_SIGN | KU_CRL_SIGN
+    // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
+    : req.keyUsage ?? (KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
+  // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).
+  if (usage) out.push(extension(EXT.keyUsage, true, keyUsageBits(usage)));
+  out.push(extension(EXT.subjectKeyId, false, octets(keyIdentifier(spki))));
+  const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [SERVER_AUTH] : []), ...(req.clientAuth ? [CLIENT_AUTH] : [])];
+  if (eku.length) out.push(extension(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o)))));
+  const san = subjectAltNames(req);
+  // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
+  if (san) out.push(extension(EXT.subjectAltName, !req.commonName && !req.organization?.length && !req.ou?.length, san));
+  const u = req.urls;
+  if (u && (u.ocsp_servers.length || u.issuing_certificates.length)) {
+    out.push(extension(EXT.authorityInfoAccess, false, seq(
+      ...u.ocsp_servers.map((v) => seq(AD_OCSP, tlv(0x86, ia5('OCSP server', v)))),
+      ...u.issuing_certificates.map((v) => seq(AD_CA_ISSUERS, tlv(0x86, ia5('issuing certificate URL', v)))),
+    )));
+  }
+  if (u?.crl_distribution_points.length) {
+    // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
+    out.push(extension(EXT.crlDistributionPoints, false, seq(...u.crl_distribution_points.map((v) => seq(explicit(0, explicit(0, tlv(0x86, ia5('CRL distribution point', v)))))))));
+  }
+  if (req.policyOids?.length) out.push(extension(EXT.certificatePolicies, false, certificatePolicies(req.policyOids)));
+  out.push(extension(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId))));
+  return out;
+}
+
+/** What signing under a CA needs from its certificate: its subject (as encoded) and key identifier. */
+interface IssuerFacts { subject: Buffer; keyId: Buffer }
+const issuerFacts = new Map<string, IssuerFacts>();
+
+/**
+ * The issuer's subject exactly as its certificate encodes it (RFC 5280 name chaining compares
+ * them), and its Subject Key Identifier (else the SHA-1 key identifier of its key) for the
+ * Authority Key Identifier, as Go's x509 takes it.
+ */
+function readIssuer(pemText: string): IssuerFacts {
+  let facts = issuerFacts.get(pemText);
+  if (facts) return facts;
+  const der = Buffer.from(pemText.replace(/-----[^-]+-----/g, ''), 'base64');
+  const tbs = readElement(der, readElement(der, 0).content);
+  const fields: Array<{ tag: number; content: number; end: number; start: number }> = [];
+  for (let at = tbs.content; at < tbs.end;) { const e = readElement(der, at); fields.push({ ...e, start: at }); at = e.end; }
+  const f = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields; // serial, signature, issuer, validity, subject, spki, …
+  if (f.length < 6 || f[4].tag !== 0x30 || f[5].tag !== 0x30) throw new Error('the CA certificate cannot be read');
+  const subject = Buffer.from(der.subarray(f[4].start, f[4].end));
+  let keyId = keyIdentifier(der.subarray(f[5].start, f[5].end));
+  const exts = f.find((e) => e.tag === 0xa3);
+  if (exts) {
+    const list = readElement(der, exts.content);
+    for (let at = list.content; at < list.end;) {
+      const ext = readElement(der, at);
+      const id = readElement(der, ext.content);
+      if (der.subarray(ext.content, id.end).equals(EXT.subjectKeyId)) {
+        let v = readElement(der, id.end);
+        if (v.tag === 0x01) v = readElement(der, v.end); // critical flag
+        const inner = readElement(der, v.content);
+        if (inner.tag === 0x04 && inner.end > inner.content) keyId = Buffer.from(der.subarray(inner.content, inner.end));
+      }
+      at = ext.end;
+    }
+  }
+  facts = { subject, keyId };
+  if (issuerFacts.size > 64) issuerFacts.clear(); // a few CAs per process; bound it anyway
+  issuerFacts.set(pemText, facts);
+  return facts;
+}
+
+const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+const keyObjects = new WeakMap<object, KeyObject>();
+// Node 20 has CryptoKey as a global only (webcrypto.CryptoKey is not exported there).
+const CryptoKeyClass = (globalThis as unknown as { CryptoKey: abstract new () => object }).CryptoKey;
+
+/** The CA's signature over `tbs`, DER-encoded for ECDSA. */
+async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
+  const hash = NODE_HASH[signer.algorithm.hash];
+  const key = signer.privateKey;
+  if (key instanceof CryptoKeyClass) {
+    // A stored key: node:crypto signs it on the thread pool, without WebCrypto's per-call overhead.
+    let ko = keyObjects.get(key);
+    if (!ko) { ko = KeyObject.from(key); keyObjects.set(key, ko); }
+    const k = ko;
+    return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
+  }
+  // A managed key: its signer's WebCrypto façade sends the data to the HSM/KMS; ECDSA comes back as r||s.
+  const sig = Buffer.from(await signer.crypto.subtle.sign(signer.algorithm as never, key, tbs));
+  return signer.spec.kind === 'ec' ? rawToDer(sig) : sig;
+}
+
+/** The certified key's SubjectPublicKeyInfo: given as DER (a Buffer: no parse needed), a parsed PublicKey or a CryptoKey. */
+async function spkiOf(publicKey: X509.PublicKeyType): Promise<Buffer> {
+  if (Buffer.isBuffer(publicKey)) return publicKey;
+  if (publicKey instanceof ArrayBuffer) return Buffer.from(publicKey);
+  if (ArrayBuffer.isView(publicKey)) return Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength);
+  if ('rawData' in publicKey && publicKey.rawData instanceof ArrayBuffer) return Buffer.from(publicKey.rawData);
+  if (publicKey instanceof CryptoKeyClass) return Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey as webcrypto.CryptoKey));
+  throw new Error('unsupported public key for a certificate');
+}
+
+/** The certificate, DER. */
+export async function writeCertificate(w: WriteInput): Promise<Buffer> {
+  const { req, signer } = w;
+  const algorithm = SIGNATURE_ALGORITHM[`${signer.algorithm.name} ${signer.algorithm.hash}`];
+  if (!algorithm) throw new Error(`no certificate signature algorithm for ${signer.algorithm.name} with ${signer.algorithm.hash}`);
+  const spki = await spkiOf(req.publicKey);
+  const subject = subjectName(req);
+  // A self-signed root names itself as issuer and as its authority, as Vault's roots do.
+  const issuer = w.issuerPem ? readIssuer(w.issuerPem) : { subject, keyId: keyIdentifier(spki) };
+  const tbs = seq(
+    VERSION_3, uint(Buffer.from(w.serialHex, 'hex')), algorithm, issuer.subject, seq(time(w.notBefore), time(w.notAfter)),
+    subject, spki, explicit(3, seq(...extensions(req, spki, issuer.keyId))),
+  );
+  return seq(tbs, algorithm, bits(await signTbs(signer, tbs)));
+}
+
+/** The certificate as PEM, without a final newline (as @peculiar/x509 wrote the mount's certificates). */
+export async function writeCertificatePem(w: WriteInput): Promise<string> {
+  return pem(await writeCertificate(w), 'CERTIFICATE').trimEnd();
+}
