@@ -155,7 +155,8 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     expect(t).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Key Agreement\n/);
     expect(t).toMatch(/X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
-    expect(t).toContain('DNS:leaf.example.com, DNS:alt.example.com, email:ops@example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:5, IP Address:192.0.2.7, URI:spiffe://example.com/leaf, othername: UPN::upn@example.com, othername: 1.2.3.4::ünï');
+    // Vault's order: other SANs first, then DNS, email, IP, URI.
+    expect(t).toContain('othername: UPN::upn@example.com, othername: 1.2.3.4::ünï, DNS:leaf.example.com, DNS:alt.example.com, email:ops@example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:5, IP Address:192.0.2.7, URI:spiffe://example.com/leaf');
     expect(t).toMatch(/Authority Information Access: \n\s+OCSP - URI:http:\/\/ocsp.example\n\s+CA Issuers - URI:http:\/\/ca.example\/ca.der\n\s+CA Issuers - URI:ldap:\/\/ca.example\/cn=ca\n/);
     expect(t).toMatch(/CRL Distribution Points: \n\s+Full Name:\n\s+URI:http:\/\/crl.example\/a.crl\n\s+Full Name:\n\s+URI:http:\/\/crl2.example\/b.crl/);
     expect(t).toMatch(/Certificate Policies: \n\s+Policy: X509v3 Any Policy\n\s+Policy: 1.3.6.1.4.1.44947.1.1.1\n/);
@@ -171,9 +172,10 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     expect(c.getExtension(X.KeyUsagesExtension)?.usages).toBe(1 | 4 | 16);
     expect(c.getExtension(X.ExtendedKeyUsageExtension)?.usages).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     expect(c.getExtension(X.SubjectAlternativeNameExtension)?.names.toJSON()).toEqual([
+      { type: 'upn', value: 'upn@example.com' },
       { type: 'dns', value: 'leaf.example.com' }, { type: 'dns', value: 'alt.example.com' }, { type: 'email', value: 'ops@example.com' },
       { type: 'ip', value: '10.1.2.3' }, { type: 'ip', value: '2001:db8::5' }, { type: 'ip', value: '192.0.2.7' },
-      { type: 'url', value: 'spiffe://example.com/leaf' }, { type: 'upn', value: 'upn@example.com' },
+      { type: 'url', value: 'spiffe://example.com/leaf' },
     ]);
     expect(c.getExtension(X.SubjectKeyIdentifierExtension)?.keyId).toBe(keyIdentifier(key.spki).toString('hex'));
     expect(c.getExtension(X.AuthorityKeyIdentifierExtension)?.keyId).toBe(caCert.getExtension(X.SubjectKeyIdentifierExtension)?.keyId);
