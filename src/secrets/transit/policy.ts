@@ -3,7 +3,7 @@
 // signatures and HMACs carry the version as `vault:v<N>:` like Vault's transit.
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, sign as nodeSign, verify as nodeVerify, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { publicEncrypt, privateDecrypt, constants } from 'node:crypto';
-import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocal, verifyWith } from '../../keys/crypto';
+import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith } from '../../keys/crypto';
 import type { Hash, KeySpec, ManagedKey } from '../../keys/types';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError } from '../framework';
@@ -305,10 +305,10 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: stri
 /**
  * A signature made on libuv's thread pool (crypto.sign with a callback), so an RSA-4096
  * batch does not stall every other request. Prehashed input needs keys/crypto's digest-
- * level code, which is synchronous; batches yield between items (see context.ts).
+ * level code: raw RSA on the worker threads (util/workers), ECDSA on this thread.
  */
 async function signOffLoop(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
-  if (opts.prehashed || spec.kind === 'aes') return signLocal(priv, spec, data, opts);
+  if (opts.prehashed || spec.kind === 'aes') return signLocalAsync(priv, spec, data, opts);
   const o = nodeOptions(priv, spec, opts);
   return new Promise((resolve, reject) => nodeSign(o.alg, data, o.key, (e, sig) => (e ? reject(e) : resolve(sig))));
 }
