@@ -10,7 +10,7 @@
 //     by every process of the same file), Private (Private_Clean + Private_Dirty) and Anonymous,
 //     from /proc/<pid>/smaps_rollup;
 //   - ratios ours ÷ Go.
-// Run: npx tsx bench/mounts.ts (BENCH_CONFIGS=50 BENCH_ROUNDS=2 BENCH_IDLE_MS=3000).
+// Run: npx tsx bench/mounts.ts (BENCH_CONFIGS=50 BENCH_ROUNDS=2 BENCH_IDLE_MS=10000).
 // BENCH_PLUGIN_ENV='NAME=value,...' sets our plugin's environment in the catalog (e.g. NODE_OPTIONS).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,7 +23,8 @@ const GO_PLUGINS = path.join(path.dirname(process.env.VAULT_BIN), 'plugins');
 const GO_NAME = 'vault-postgresql-database-plugin';
 const CONFIGS = Number(process.env.BENCH_CONFIGS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 3000);
+// 10 s: V8's memory reducer shrinks an idle heap about 5–8 s after the last activity.
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 10_000);
 const PLUGIN_ENV: Record<string, string> = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(',').filter(Boolean).map((kv) => {
   const i = kv.indexOf('=');
   return [kv.slice(0, i), kv.slice(i + 1)];
