@@ -12,6 +12,7 @@
 //   - ratios ours ÷ Go.
 // Run: npx tsx bench/mounts.ts (BENCH_CONFIGS=50 BENCH_ROUNDS=2 BENCH_IDLE_MS=10000).
 // BENCH_PLUGIN_ENV='NAME=value,...' sets our plugin's environment in the catalog (e.g. NODE_OPTIONS).
+// BENCH_BASELINE_EXE=<file> adds a third side: another build of ours (e.g. an older commit's).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,9 +31,12 @@ const PLUGIN_ENV: Record<string, string> = Object.fromEntries((process.env.BENCH
   return [kv.slice(0, i), kv.slice(i + 1)];
 }));
 
-type Side = 'ours' | 'go';
-const SIDES: Side[] = ['ours', 'go'];
-const LABEL: Record<Side, string> = { ours: 'vault-plugin-ts', go: `Go ${GO_NAME}` };
+const BASELINE = process.env.BENCH_BASELINE_EXE;
+type Side = 'ours' | 'go' | 'baseline';
+const SIDES: Side[] = BASELINE ? ['ours', 'baseline', 'go'] : ['ours', 'go'];
+const LABEL: Record<Side, string> = { ours: 'vault-plugin-ts', go: `Go ${GO_NAME}`, baseline: `vault-plugin-ts baseline (${BASELINE})` };
+// A name that does not start with ours (processes are found by file-name prefix).
+const FILE: Record<Side, string> = { ours: PLUGIN_NAME, go: GO_NAME, baseline: `baseline-${PLUGIN_NAME}` };
 
 interface Mem { rss: number; pss: number; priv: number; anon: number }
 interface Round { totalMs: number; perConfigMs: number[]; procs: Mem[] }
@@ -58,7 +62,7 @@ async function api(v: VaultNode, method: string, p: string, body?: object): Prom
 
 async function round(v: VaultNode, pg: PgServer, side: Side, n: number): Promise<Round> {
   const mount = `db-${side}-${n}`;
-  const plugin = side === 'ours' ? PLUGIN_NAME : GO_NAME;
+  const plugin = FILE[side];
   await api(v, 'POST', `sys/mounts/${mount}`, { type: 'database' });
   const perConfigMs: number[] = [];
   const t0 = process.hrtime.bigint();
@@ -91,7 +95,8 @@ async function main(): Promise<void> {
     vault = await startDevVault();
     await vault.registerPlugin(PLUGIN_ENV);
     await vault.installPlugin(path.join(GO_PLUGINS, GO_NAME), 'database');
-    const results: Record<Side, Round[]> = { ours: [], go: [] };
+    if (BASELINE) await vault.installPlugin(BASELINE, 'database', FILE.baseline);
+    const results: Record<Side, Round[]> = { ours: [], go: [], baseline: [] };
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which side goes first.
       for (const side of r % 2 ? [...SIDES].reverse() : SIDES) {
@@ -99,7 +104,7 @@ async function main(): Promise<void> {
         load.push(os.loadavg()[0]);
       }
     }
-    const size = (s: Side) => fs.statSync(path.join(vault!.pluginDir, s === 'ours' ? PLUGIN_NAME : GO_NAME)).size / 1048576;
+    const size = (s: Side) => fs.statSync(path.join(vault!.pluginDir, FILE[s])).size / 1048576;
     const lines: string[] = [];
     lines.push(`# bench/mounts ${new Date().toISOString().slice(0, 16)}Z: ${CONFIGS} database configs per side through Vault 1.8.0-dev, ${ROUNDS} rounds alternating, idle ${IDLE_MS} ms before memory, ${process.version}`);
     lines.push(`load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; ${os.cpus().length} cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s${Object.keys(PLUGIN_ENV).length ? `; our plugin's env: ${JSON.stringify(PLUGIN_ENV)}` : ''}`);
@@ -119,15 +124,17 @@ async function main(): Promise<void> {
         privEach: mib(median(all.map((m) => m.priv))), anonEach: mib(median(all.map((m) => m.anon))),
       };
     };
-    const a = { ours: agg('ours'), go: agg('go') };
+    const a = Object.fromEntries(SIDES.map((s) => [s, agg(s)])) as Record<Side, ReturnType<typeof agg>>;
     for (const s of SIDES) {
       const x = a[s];
       lines.push(`| ${LABEL[s]} | ${size(s).toFixed(1)} | ${x.total.toFixed(2)} | ${median(x.per).toFixed(0)} | ${p90(x.per).toFixed(0)} | ${x.procs} | ${x.rss.toFixed(0)} | ${x.pss.toFixed(0)} | ${x.priv.toFixed(0)} | ${x.rssEach.toFixed(1)} | ${x.pssEach.toFixed(1)} | ${x.privEach.toFixed(1)} | ${x.anonEach.toFixed(1)} |`);
     }
-    const r = (k: keyof typeof a.ours) => ((a.ours[k] as number) / (a.go[k] as number)).toFixed(2);
-    lines.push(`| ratio ours ÷ Go | ${(size('ours') / size('go')).toFixed(2)} | **${r('total')}** | ${(median(a.ours.per) / median(a.go.per)).toFixed(2)} | | | ${r('rss')} | ${r('pss')} | ${r('priv')} | **${r('rssEach')}** | ${r('pssEach')} | ${r('privEach')} | ${r('anonEach')} |`);
+    for (const s of SIDES.filter((x) => x !== 'go')) {
+      const r = (k: keyof typeof a.ours) => ((a[s][k] as number) / (a.go[k] as number)).toFixed(2);
+      lines.push(`| ratio ${s === 'ours' ? 'ours' : 'baseline'} ÷ Go | ${(size(s) / size('go')).toFixed(2)} | **${r('total')}** | ${(median(a[s].per) / median(a.go.per)).toFixed(2)} | | | ${r('rss')} | ${r('pss')} | ${r('priv')} | **${r('rssEach')}** | ${r('pssEach')} | ${r('privEach')} | ${r('anonEach')} |`);
+    }
     lines.push('');
-    lines.push(`rounds (s to write all configs): ours ${results.ours.map((x) => (x.totalMs / 1000).toFixed(2)).join(', ')}; Go ${results.go.map((x) => (x.totalMs / 1000).toFixed(2)).join(', ')}`);
+    lines.push(`rounds (s to write all configs): ${SIDES.map((s) => `${s} ${results[s].map((x) => (x.totalMs / 1000).toFixed(2)).join(', ')}`).join('; ')}`);
     console.log(lines.join('\n'));
   } finally {
     if (vault) await vault.destroy().catch(() => undefined);
