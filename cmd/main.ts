@@ -3,6 +3,7 @@ import { detectRole, readLaunchEnv, NOT_A_PROGRAM_MESSAGE } from '../src/goplugi
 import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
 import { COMMIT, VAULT_PLUGIN_VERSION, versionLine } from '../src/goplugin/version';
+import { sizeThreadPool } from '../src/util/workers';
 
 // The host (Vault) is our parent at exec time; noticing that it is gone depends on this.
 const HOST_PID = process.ppid;
@@ -38,6 +39,8 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? e.message : String(e) }));
 
   try {
+    // Before anything uses libuv's thread pool: it reads its size once, on first use.
+    sizeThreadPool();
     // Vault's plugin flags (catalog args, e.g. -ca-cert=...) configure the unwrap call to its API.
     const env = readLaunchEnv(process.env, args)!;
     let versions: VersionedServices;

@@ -10,6 +10,21 @@ const loaded = new Map<string, unknown>();
 
 interface SeaApi { isSea(): boolean; getRawAsset(k: string): ArrayBuffer; getAsset(k: string, enc: string): string }
 
+/**
+ * An asset's bytes. The build stores assets other than native addons brotli-compressed as
+ * <name>.br (Vault hashes the whole executable at each launch: smaller is quicker).
+ */
+function assetBytes(api: SeaApi, asset: string): Buffer {
+  let packed: ArrayBuffer | undefined;
+  try {
+    packed = api.getRawAsset(`${asset}.br`);
+  } catch {
+    return Buffer.from(api.getRawAsset(asset));
+  }
+  const { brotliDecompressSync } = require('node:zlib') as typeof import('node:zlib');
+  return brotliDecompressSync(Buffer.from(packed));
+}
+
 /** node:sea when running as the single executable; undefined elsewhere (tests, node dist/main.js). */
 function sea(): SeaApi | undefined {
   try {
@@ -56,7 +71,7 @@ export function loadLazyBundle(asset: string, devPath: string): unknown {
   if (api) {
     const vm = require('node:vm') as typeof import('node:vm');
     const filename = `/vault-plugin-ts/${asset}`;
-    const fn = vm.compileFunction(api.getAsset(asset, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
+    const fn = vm.compileFunction(assetBytes(api, asset).toString('utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
     const mod = { exports: {} as unknown };
     // Lazy bundles are self-contained: their require only ever sees built-in modules.
     fn(mod.exports, require, mod, filename, '/vault-plugin-ts');
@@ -74,5 +89,5 @@ export function loadLazyBundle(asset: string, devPath: string): unknown {
  */
 export function loadAssetBytes(asset: string, devPath: () => string): Buffer {
   const api = sea();
-  return api ? Buffer.from(api.getRawAsset(asset)) : fs.readFileSync(devPath());
+  return api ? assetBytes(api, asset) : fs.readFileSync(devPath());
 }

@@ -163,7 +163,7 @@ export function signLocal(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opt
 const signOnThreadPool = promisify(nodeSign) as (alg: string | null, data: Buffer, key: SignKeyObjectInput) => Promise<Buffer>;
 
 /** The same signatures as signLocal, made off the event loop (software managed keys). */
-export async function signLocalAsync(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOptions): Promise<Buffer> {
+export async function signLocalAsync(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignOptions): Promise<Buffer> {
   const p = signPlan(priv, spec, data, opts);
   if (p.via === 'sign') return signOnThreadPool(p.alg, data, p.key);
   if (p.via === 'raw') return rsaPrivate('sign-raw', priv, p.padding, p.block);

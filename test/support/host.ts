@@ -89,10 +89,16 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
   });
 }
 
+let nextBrokerId = 1000;
+/** One broker stream and one Backend client per plugin, shared by its mounts (as Vault multiplexes them). */
+const shared = new WeakMap<LaunchedPlugin, { stream: grpc.ClientDuplexStream<unknown, unknown>; backend: grpc.Client }>();
+
 /**
  * Mount a secrets engine the way Vault does: serve a Storage service on a new listener
  * with the host certificate, announce it on the plugin's broker stream under a fresh id,
- * then call Setup with that id (and the mount's options, e.g. { engine: 'pki' }). Returns the Backend client and a closer.
+ * then call Setup with that id (config: the mount's options, e.g. { engine: 'pki' }).
+ * Mounts of one plugin share its connection and broker stream. Returns the Backend client
+ * and a closer for this mount's storage listener.
  */
 export async function mountBackend(p: LaunchedPlugin, storage: import('../../src/storage/storage').Storage, multiplexId = 'bench', config: Record<string, string> = {}): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
   const { serviceDef } = await import('../../src/goplugin/protos');
@@ -106,15 +112,20 @@ export async function mountBackend(p: LaunchedPlugin, storage: import('../../src
   });
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0',
     grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }], false), (e, n) => (e ? rej(e) : res(n))));
-  const broker = p.client<grpc.Client>('plugin.GRPCBroker');
-  const stream = (broker as unknown as { StartStream(): grpc.ClientDuplexStream<unknown, unknown> }).StartStream();
-  stream.on('data', () => undefined);
-  stream.on('error', () => undefined);
-  const brokerId = 1000 + Math.floor(Math.random() * 1000);
+  let conn = shared.get(p);
+  if (!conn) {
+    const broker = p.client<grpc.Client>('plugin.GRPCBroker');
+    const stream = (broker as unknown as { StartStream(): grpc.ClientDuplexStream<unknown, unknown> }).StartStream();
+    stream.on('data', () => undefined);
+    stream.on('error', () => undefined);
+    conn = { stream, backend: p.client<grpc.Client>('pb.Backend') };
+    shared.set(p, conn);
+  }
+  const { stream, backend } = conn;
+  const brokerId = nextBrokerId++;
   stream.write({ service_id: brokerId, network: 'tcp', address: `127.0.0.1:${port}` });
-  const backend = p.client<grpc.Client>('pb.Backend');
   const md = { multiplex_id: multiplexId };
   const r = await call<{ err: string }>(backend, 'Setup', { broker_id: brokerId, Config: config, backendUUID: multiplexId }, md);
   if (r.err) throw new Error(`Setup: ${r.err}`);
-  return { backend, md, close: () => { stream.end(); server.forceShutdown(); } };
+  return { backend, md, close: () => { server.forceShutdown(); } };
 }

@@ -4,6 +4,7 @@ import type { ManagedKey } from '../../keys/types';
 import { UserError, coerce, type FieldData, type Request } from '../framework';
 import { Policies } from './store';
 import type { Policy } from './policy';
+import { cpuPoolSize } from '../../util/workers';
 
 export interface Transit {
   policies: Policies;
@@ -17,10 +18,10 @@ export function transitContext(policies: Policies, managedKeys: ManagedKeys): Tr
   };
 }
 
-// A batch runs at most this many items at once: enough to keep both cores busy with
-// thread-pool crypto, few enough that other requests' thread-pool work is never queued
-// behind a whole batch.
-const BATCH_CONCURRENCY = 2;
+// A batch runs at most this many items at once: enough to keep every core of the CPU pool
+// busy with thread-pool crypto, few enough that other requests' thread-pool work is never
+// queued behind a whole batch.
+const BATCH_CONCURRENCY = Math.max(2, cpuPoolSize());
 // Synchronous per-item work (AES, RSA decryption, digest-level signing) yields to the
 // event loop after this long, so no batch holds it for more than a few milliseconds.
 const YIELD_AFTER_MS = 5;

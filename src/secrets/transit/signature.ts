@@ -2,7 +2,7 @@
 // and RSA (off the event loop), keys/crypto for digests and secp256k1, mldsa.ts for ML-DSA,
 // managed keys through their backend.
 import { createHash, createHmac, sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject } from 'node:crypto';
-import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocal, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
 import type { Hash, ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
@@ -44,13 +44,13 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: stri
 /**
  * A signature made on libuv's thread pool (crypto.sign with a callback), so an RSA-4096
  * batch does not stall every other request. Prehashed input needs keys/crypto's digest-
- * level code, which is synchronous; batches yield between items (see context.ts).
+ * level code: raw RSA on the worker threads (util/workers), ECDSA on this thread.
  */
 /** secp256k1 is signed and verified by keys/crypto (noble, low-S), on the calling thread. */
 const isK1 = (spec: KeySpec) => spec.kind === 'ec' && spec.curve === 'secp256k1';
 
 async function signOffLoop(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
-  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocal(priv, spec, data, opts);
+  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocalAsync(priv, spec, data, opts);
   const o = nodeOptions(priv, spec, opts);
   return new Promise((resolve, reject) => nodeSign(o.alg, data, o.key, (e, sig) => (e ? reject(e) : resolve(sig))));
 }

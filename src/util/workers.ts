@@ -1,0 +1,140 @@
+// The process's CPU pool: how many threads CPU-bound work may use, and a pool of worker
+// threads for work that Node can only do on the calling thread.
+//
+// Two kinds of threads do CPU-heavy work here:
+//   - libuv's thread pool runs crypto.sign / verify / generateKeyPair / pbkdf2 when they are
+//     given a callback (transit signatures, PKI key generation, SCRAM). Its size is read once,
+//     from UV_THREADPOOL_SIZE, when the pool is first used: sizeThreadPool() sets it at start.
+//   - the worker threads below run what has no asynchronous form in Node (raw RSA private
+//     operations, see keys/rsa-offload.ts). They start on first use, do not keep the process
+//     alive while idle, and are replaced if one dies.
+// Both are sized by cpuPoolSize(): VAULT_PLUGIN_TS_WORKERS, else the machine's cores, so one
+// process (a multiplexed plugin serving every mount) uses every core, and a benchmark can
+// compare 1 thread against N in the same build.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+
+export const POOL_SIZE_ENV = 'VAULT_PLUGIN_TS_WORKERS';
+const MAX_POOL_SIZE = 256;
+
+/** Threads for CPU-bound work: VAULT_PLUGIN_TS_WORKERS (1–256), else the number of cores. */
+export function cpuPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[POOL_SIZE_ENV];
+  if (raw === undefined || raw === '') return Math.max(1, availableParallelism());
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 1 || n > MAX_POOL_SIZE) {
+    throw new Error(`${POOL_SIZE_ENV} must be a whole number from 1 to ${MAX_POOL_SIZE}, got ${JSON.stringify(raw.slice(0, 20))}`);
+  }
+  return n;
+}
+
+/**
+ * Size libuv's thread pool before anything uses it (call first thing at start). An operator's
+ * UV_THREADPOOL_SIZE wins. With VAULT_PLUGIN_TS_WORKERS it is exactly that many threads;
+ * otherwise one per core but never fewer than libuv's own default of 4, which also serves
+ * file system calls and DNS lookups.
+ */
+export function sizeThreadPool(env: NodeJS.ProcessEnv = process.env): number {
+  if (env.UV_THREADPOOL_SIZE) return Number(env.UV_THREADPOOL_SIZE);
+  const n = env[POOL_SIZE_ENV] ? cpuPoolSize(env) : Math.max(4, cpuPoolSize(env));
+  env.UV_THREADPOOL_SIZE = String(n);
+  return n;
+}
+
+// Evaluated in each worker (a string, so the executable needs no file beside it). Tasks are
+// defined by source text: a function of one structured-clonable argument, given `require`.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const tasks = new Map();
+parentPort.on('message', (m) => {
+  if (m.define) { tasks.set(m.define, new Function('require', 'return (' + m.source + ');')(require)); return; }
+  const { id, task, args } = m;
+  let out;
+  try {
+    out = tasks.get(task)(args);
+  } catch (e) {
+    parentPort.postMessage({ id, error: e && e.message ? String(e.message) : task + ' failed' });
+    return;
+  }
+  parentPort.postMessage({ id, out });
+});
+`;
+
+interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void }
+interface Slot { worker: Worker; pending: Map<number, Pending> }
+
+const definitions = new Map<string, string>();
+const slots: Slot[] = [];
+let seq = 0;
+
+function startWorker(): Slot {
+  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: new Map() };
+  const fail = (e: Error) => {
+    const i = slots.indexOf(slot);
+    if (i >= 0) slots.splice(i, 1);
+    for (const p of slot.pending.values()) p.reject(e);
+    slot.pending.clear();
+  };
+  slot.worker.on('message', (m: { id: number; out?: unknown; error?: string }) => {
+    const p = slot.pending.get(m.id);
+    if (!p) return;
+    slot.pending.delete(m.id);
+    if (m.error !== undefined) p.reject(new Error(m.error));
+    else p.resolve(m.out);
+    if (slot.pending.size === 0) slot.worker.unref();
+  });
+  slot.worker.on('error', fail);
+  slot.worker.on('exit', () => fail(new Error('worker thread stopped')));
+  slot.worker.unref();
+  for (const [define, source] of definitions) slot.worker.postMessage({ define, source });
+  slots.push(slot);
+  return slot;
+}
+
+let poolSize: number | undefined;
+
+/** The least busy worker; a new one while all are busy and there is room. */
+function pickWorker(): Slot {
+  poolSize ??= cpuPoolSize();
+  let best = slots[0];
+  for (const s of slots) if (s.pending.size < best.pending.size) best = s;
+  if (!best || (best.pending.size > 0 && slots.length < poolSize)) return startWorker();
+  return best;
+}
+
+export interface WorkerTask<A, R> {
+  /** Run the task on the least busy worker thread; rejects with the task's error message. */
+  run(args: A): Promise<R>;
+}
+
+/**
+ * A task for the worker threads. `source` is the text of a self-contained function
+ * `(args) => result` (it may call `require` for Node's built-in modules); arguments and
+ * result are structured-cloned (KeyObjects and Buffers included, as Uint8Array views).
+ */
+export function workerTask<A, R>(name: string, source: string): WorkerTask<A, R> {
+  if (definitions.has(name)) throw new Error(`worker task ${name} is already defined`);
+  definitions.set(name, source);
+  for (const s of slots) s.worker.postMessage({ define: name, source });
+  return {
+    run(args: A): Promise<R> {
+      const slot = pickWorker();
+      const id = ++seq;
+      return new Promise<R>((resolve, reject) => {
+        slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        slot.worker.ref(); // an answer is owed: keep the thread alive until it comes
+        try {
+          slot.worker.postMessage({ id, task: name, args });
+        } catch (e) {
+          slot.pending.delete(id);
+          reject(e as Error);
+        }
+      });
+    },
+  };
+}
+
+/** Worker threads running now (for tests and diagnostics). */
+export function workerThreads(): Worker[] {
+  return slots.map((s) => s.worker);
+}

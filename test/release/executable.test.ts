@@ -1,0 +1,39 @@
+// What each plugin launch costs is partly the executable itself: Vault hashes the whole file
+// before every launch and each process maps it. These check the build's savings stay in
+// place, and that the CPU pool's setting is checked at start.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ensurePluginBuilt, PLUGIN_EXE } from '../support/vault';
+import { launchPlugin } from '../support/host';
+
+const dist = path.dirname(PLUGIN_EXE);
+ensurePluginBuilt();
+
+describe('the single executable', () => {
+  it('main bundle is ASCII, so V8 keeps its 2 MB source at one byte per character', () => {
+    const js = fs.readFileSync(path.join(dist, 'main.js'));
+    const firstNonAscii = js.findIndex((b) => b > 0x7f);
+    expect(firstNonAscii, firstNonAscii >= 0 ? js.subarray(Math.max(0, firstNonAscii - 40), firstNonAscii + 10).toString('latin1') : '').toBe(-1);
+  });
+
+  it('carries the cloud SDK bundles brotli-compressed; the wasm every database process loads stays raw', () => {
+    const cfg = JSON.parse(fs.readFileSync(path.join(dist, 'sea-config.json'), 'utf8')) as { assets: Record<string, string> };
+    const names = Object.keys(cfg.assets);
+    expect(names).toContain('libpg-query.wasm');
+    expect(names.some((n) => /^keys-awskms\.js\.br$/.test(n))).toBe(true);
+    expect(names.filter((n) => n.endsWith('.js'))).toEqual([]);
+  });
+
+  it("has no symbol table (Node's ~12 MiB of symbols are stripped)", () => {
+    const sections = execFileSync('readelf', ['-SW', PLUGIN_EXE], { encoding: 'utf8' });
+    expect(sections).not.toMatch(/\s\.symtab\s/);
+    expect(sections).toMatch(/\s\.dynsym\s/); // what native addons link against stays
+  });
+
+  it('refuses a bad VAULT_PLUGIN_TS_WORKERS at start with a clear message, before the handshake', async () => {
+    await expect(launchPlugin(PLUGIN_EXE, 'database', { env: { VAULT_PLUGIN_TS_WORKERS: 'lots' } }))
+      .rejects.toThrow(/exited \(1\) before the handshake[\s\S]*VAULT_PLUGIN_TS_WORKERS must be a whole number from 1 to 256, got "lots"/);
+  });
+});
