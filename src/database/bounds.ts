@@ -1,7 +1,7 @@
 // When a call may end early: the caller's gRPC deadline, or the caller cancelling the call.
 // Vault 1.8 sets no gRPC deadline on database calls; it cancels the call when its client
 // goes away or max_request_duration passes, so both count.
-import { PluginError, cancelled, deadlineExceeded } from './errors';
+import { type PluginError, cancelled, deadlineExceeded } from './errors';
 
 export interface CallBounds {
   /** Epoch ms after which the caller no longer waits (its gRPC deadline). */

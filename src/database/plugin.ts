@@ -4,7 +4,7 @@
 // This file only converts: protobuf messages to the plain requests of database.ts and
 // back, and PluginErrors to gRPC statuses. What the calls do is in sql-database.ts; what
 // their errors may say, in sanitizing-database.ts.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from '../goplugin/protos';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { fromStruct, fromTimestamp, toStruct, type PbStruct, type PbTimestamp } from '../goplugin/wellknown';

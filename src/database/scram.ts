@@ -12,7 +12,9 @@ const ITERATIONS = 4096; // PostgreSQL's scram_iterations default
 // "mapped to nothing" characters, NFKC; if prohibited characters remain, PostgreSQL
 // uses the raw bytes instead, and so do we.
 const MAP_TO_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: each joiner and variation selector is removed on its own, as RFC 3454 B.1 lists them
 const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: without the u flag the surrogate range matches UTF-16 code units, so a password with any astral character falls back to raw bytes (most are unassigned in Unicode 3.2, which SASLprep prohibits)
 const PROHIBITED = /[\u0000-\u001F\u007F-\u009F\u0340\u0341\u200E\u200F\u202A-\u202E\u206A-\u206F\uE000-\uF8FF\uFFF9-\uFFFD\uD800-\uDFFF]/;
 
 export function saslprep(password: string): Buffer {

@@ -40,7 +40,7 @@ export class SqlDatabase implements Database {
   /** Whether connections use TLS: decided once per sslmode by the first successful connect. */
   private useTls = false;
   private closed = false;
-  private releaseSmartDriver = () => undefined as void;
+  private releaseSmartDriver: () => void = () => undefined;
   /** Calls running now; the pool may close only when there are none. */
   private running = 0;
   private idleTimer?: NodeJS.Timeout;

@@ -78,7 +78,7 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
   const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
 
   let reason: PluginError | undefined;
-  let wake = () => undefined as void;
+  let wake: () => void = () => undefined;
   const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
   const stop = onEndedEarly(b, () => {
     reason = endedEarly(b) ?? deadlineExceeded('the call\'s deadline passed; nothing was committed');

@@ -22,9 +22,10 @@ export interface Target {
 function parseKeywordDsn(dsn: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /\s*([A-Za-z_]+)\s*=\s*('((?:[^'\\]|\\.)*)'|[^\s]*)/gy;
-  let m: RegExpExecArray | null;
   let pos = 0;
-  while (pos < dsn.trim().length && (m = re.exec(dsn))) {
+  while (pos < dsn.trim().length) {
+    const m = re.exec(dsn);
+    if (!m) break;
     out[m[1]] = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : m[2];
     pos = re.lastIndex;
   }
