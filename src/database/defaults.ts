@@ -16,6 +16,8 @@ export const DEFAULTS = {
   cancelGraceMs: 1000,
   /** Time kept back from the caller's deadline for the reply to reach it. */
   deadlineMarginMs: 50,
+  /** While a user created by a failed call (connection lost around COMMIT) could not be removed, retry this often. */
+  unreportedRetryMs: 10_000,
   /** Whole-transaction retries on 40001/40P01: attempts, then full-jitter backoff bounds. */
   retry: { attempts: 6, baseDelayMs: 20, maxDelayMs: 1000 },
 } as const;

@@ -7,6 +7,7 @@ import type { Dialect } from './dialects';
 import type { Database, DeleteUserRequest, DeleteUserResponse, InitializeRequest, InitializeResponse, NewUserRequest, NewUserResponse, UpdateUserRequest, UpdateUserResponse } from './database';
 import { TYPE_NAME } from './database';
 import { invalid, precondition, unavailable, withSecrets } from './errors';
+import { outcomeUnknown } from './sqlstate';
 import { endedEarly } from './bounds';
 import { DEFAULTS } from './defaults';
 import { withRetry } from './retry';
@@ -21,6 +22,8 @@ import type { Logger } from '../goplugin/log';
 export interface SqlDatabaseOptions {
   /** Close the pool this long after the last call ended (default DEFAULTS.poolIdleCloseMs). */
   poolIdleCloseMs?: number;
+  /** Retry removing unreported users this often while no call comes (default DEFAULTS.unreportedRetryMs). */
+  unreportedRetryMs?: number;
 }
 
 /**
@@ -44,6 +47,10 @@ export class SqlDatabase implements Database {
   /** Calls running now; the pool may close only when there are none. */
   private running = 0;
   private idleTimer?: NodeJS.Timeout;
+  /** Users created although their call failed (connection lost around COMMIT), to remove once the database answers. */
+  private readonly unreported = new Set<string>();
+  private sweeping?: Promise<void>;
+  private unreportedTimer?: NodeJS.Timeout;
 
   constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
 
@@ -125,13 +132,16 @@ export class SqlDatabase implements Database {
     return { pool: this.pool, dialect: this.dialect!, config: this.config!, target: this.target! };
   }
 
-  /** Run a call; when the last running call ends, the pool is closed after poolIdleCloseMs unless another call comes. */
-  private async trackCall<T>(fn: () => Promise<T>): Promise<T> {
+  /** Run a call (`sweep`: the removal of unreported users itself); when the last running call ends, the pool is closed after poolIdleCloseMs unless another call comes. */
+  private async trackCall<T>(fn: () => Promise<T>, sweep = false): Promise<T> {
     this.running++;
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     try {
-      return await fn();
+      const out = await fn();
+      // The database answers: remove what earlier failed calls may have left (not delaying this call).
+      if (this.unreported.size && !this.sweeping && !sweep) void this.trackCall(() => this.sweepUnreported(), true);
+      return out;
     } finally {
       if (--this.running === 0 && this.pool && !this.closed) {
         this.idleTimer = setTimeout(() => this.closeIdlePool(), this.options.poolIdleCloseMs ?? DEFAULTS.poolIdleCloseMs);
@@ -205,8 +215,10 @@ export class SqlDatabase implements Database {
       try {
         await withRetry(() => pool.with((c) => inTransaction(c, stmts, input, this.txOptions(pool, dialect))), this.retryLog('NewUser'));
       } catch (e) {
-        // Committed just as the caller gave up: Vault will never learn this user, so remove it.
-        if ((e as { committed?: boolean }).committed) await this.dropRoleQuietly(username);
+        // Committed just as the caller gave up, or perhaps committed before the connection was
+        // lost: Vault will never learn this user, so it must not stay.
+        const flags = e as { committed?: boolean; discardConnection?: boolean };
+        if (flags.committed || flags.discardConnection || outcomeUnknown(e)) await this.removeUnreported(username);
         throw e;
       }
     } else {
@@ -304,6 +316,51 @@ export class SqlDatabase implements Database {
     return { pool, dialect, adminUser: this.target!.user, adminDatabase: this.target!.database, tx: this.txOptions(pool, dialect), retry: this.retryLog('DeleteUser'), log: this.log };
   }
 
+  /**
+   * Remove a user the call could not report. When the database cannot be reached now, the
+   * user is remembered and removed before the next call's own work (or by a timer while no
+   * call comes); its password was never returned, and its VALID UNTIL bounds it meanwhile.
+   */
+  private async removeUnreported(username: string): Promise<void> {
+    try {
+      const { pool, dialect } = await this.ctx();
+      await defaultRevoke(username, this.revokeContext(pool, dialect));
+    } catch {
+      this.unreported.add(username);
+      this.log.warn('a user may have been created although the call failed; it is removed when the database answers again', { username });
+      this.armUnreportedTimer();
+    }
+  }
+
+  /** Remove the remembered unreported users; those the database still cannot drop stay for later. */
+  private sweepUnreported(): Promise<void> {
+    if (!this.unreported.size) return Promise.resolve();
+    this.sweeping ??= (async () => {
+      try {
+        const { pool, dialect } = await this.ctx();
+        for (const username of [...this.unreported]) {
+          await defaultRevoke(username, this.revokeContext(pool, dialect));
+          this.unreported.delete(username);
+          this.log.info('removed a user that was created although its call failed', { username });
+        }
+      } catch {
+        this.armUnreportedTimer(); // still unreachable: try again later
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  private armUnreportedTimer(): void {
+    if (this.unreportedTimer || this.closed || !this.unreported.size) return;
+    this.unreportedTimer = setTimeout(() => {
+      this.unreportedTimer = undefined;
+      void this.trackCall(() => this.sweepUnreported(), true);
+    }, this.options.unreportedRetryMs ?? DEFAULTS.unreportedRetryMs);
+    this.unreportedTimer.unref();
+  }
+
   private async dropRoleQuietly(username: string): Promise<void> {
     try {
       const { pool, dialect } = await this.ctx();
@@ -320,6 +377,8 @@ export class SqlDatabase implements Database {
   /** Free everything: the idle timer, the pool and its sockets, the smart driver's claim (and its control connection when it was the last). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.unreportedTimer);
+    if (this.unreported.size) this.log.error('users created although their calls failed remain; remove them by hand', { usernames: [...this.unreported].join(',') });
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.releaseSmartDriver();

@@ -83,3 +83,16 @@ export function classify(e: unknown): { code: ErrorCode; message: string } {
   if (isSystemError(e)) return { code: ErrorCode.Unavailable, message: `database connection failed: ${base}` };
   return { code: ErrorCode.Internal, message: base };
 }
+
+/**
+ * Whether a failed query may still have committed: the connection was lost while it ran
+ * (a socket error, or the server ending the session: 08, 57P0x), or the server says it
+ * cannot tell (40003). A statement's own error aborts the transaction, so it is not one.
+ */
+export function outcomeUnknown(e: unknown): boolean {
+  if (e instanceof PluginError) return outcomeUnknown(e.cause);
+  const state = sqlState(e);
+  if (state) return state === '40003' || state.startsWith('08') || state.startsWith('57P');
+  // No SQLSTATE: the socket failed, or pg saw the connection end ("Connection terminated").
+  return e instanceof Error;
+}

@@ -1,7 +1,7 @@
 // SQLSTATE → status code, by class and by the states whose meaning differs from their class.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, PluginError } from '../../src/database/errors';
-import { classify, codeForSqlState, connectionFailed } from '../../src/database/sqlstate';
+import { classify, codeForSqlState, connectionFailed, outcomeUnknown } from '../../src/database/sqlstate';
 import { sanitizeError } from '../../src/database/sanitizing-database';
 
 const pgError = (code: string, message = 'server said no') => Object.assign(new Error(message), { code, severity: 'ERROR' });
@@ -71,5 +71,19 @@ describe('connectionFailed and sanitizeError keep the cause\'s identity', () => 
   });
   it('without a SQLSTATE a failed connection is Unavailable', () => {
     expect(connectionFailed(new Error('Connection terminated unexpectedly')).code).toBe(ErrorCode.Unavailable);
+  });
+});
+
+describe('outcomeUnknown: whether a failed transaction may still have committed', () => {
+  it('a statement error aborted it: known (nothing committed)', () => {
+    for (const s of ['42601', '42710', '40001', '57014', '23505']) expect(outcomeUnknown(pgError(s))).toBe(false);
+  });
+  it('the connection was lost or the server cannot tell: unknown', () => {
+    for (const s of ['57P01', '57P02', '08006', '40003']) expect(outcomeUnknown(pgError(s))).toBe(true);
+    expect(outcomeUnknown(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(outcomeUnknown(connectionFailed(Object.assign(new Error('read ECONNRESET'), { syscall: 'read' })))).toBe(true);
+  });
+  it('our own refusal before anything was sent: known', () => {
+    expect(outcomeUnknown(new PluginError(ErrorCode.DeadlineExceeded, 'the call\'s deadline passed before the statements were sent'))).toBe(false);
   });
 });
