@@ -7,10 +7,8 @@ import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:cryp
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SecretsBackend } from '../../src/secrets/backend';
-import { toReply } from '../../src/secrets/plugin';
+import { backendMount } from '../support/backend';
 import { MemoryStorage, type Storage } from '../../src/storage/storage';
-import { createLogger } from '../../src/goplugin/log';
 import { keyIdentifier, x509 } from '../../src/secrets/pki/ca';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-cache-'));
@@ -22,16 +20,8 @@ const verifies = (caPem: string, leafPem: string) => spawnSync('openssl', ['veri
 function mount(storage: Storage) {
   let reads = 0;
   const counted: Storage = { ...storage, get: (k) => { reads++; return storage.get(k); }, put: (k, v) => storage.put(k, v), delete: (k) => storage.delete(k), list: (p) => storage.list(p) };
-  const be = new SecretsBackend(counted, createLogger({ level: 'error', sink: () => undefined }), 'pki');
-  const call = async (op: string, p: string, d: Record<string, unknown> = {}) => {
-    let rep;
-    try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
-    if ((rep as any).err) throw new Error(`${op} ${p}: ${(rep as any).err.err_msg}`);
-    const data = (rep as any).response?.data ? JSON.parse((rep as any).response.data) : undefined;
-    if (data?.error) throw new Error(`${op} ${p}: ${data.error}`);
-    return data;
-  };
-  return { be, call, reads: () => reads };
+  const { be, ok } = backendMount('pki', counted);
+  return { be, call: (op: string, p: string, d: Record<string, unknown> = {}) => ok(op, p, d, ''), reads: () => reads };
 }
 const issuerOf = (pemText: string) => new X509Certificate(pemText).issuer;
 

@@ -7,10 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { SecretsBackend } from '../../src/secrets/backend';
-import { toReply } from '../../src/secrets/plugin';
+import { backendMount } from '../support/backend';
 import { MemoryStorage } from '../../src/storage/storage';
-import { createLogger } from '../../src/goplugin/log';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-iss-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -20,17 +18,8 @@ const openssl = (...args: string[]) => { const r = spawnSync('openssl', args, { 
 const verify = (ca: string, leaf: string, crl?: string) => openssl('verify', '-CAfile', file(crl ? `${ca}\n${crl}` : ca), ...(crl ? ['-crl_check'] : []), file(leaf));
 
 function mount(storage = new MemoryStorage()) {
-  const be = new SecretsBackend(storage, createLogger({ level: 'error', sink: () => undefined }), 'pki');
-  const call = async (op: string, p: string, d: Record<string, unknown> = {}, displayName = ''): Promise<any> => {
-    let rep;
-    try { rep = toReply(await be.handle(op as never, p, d, { displayName, mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
-    if ((rep as any).err) throw new Error(`${(rep as any).err.err_msg}`);
-    const resp = (rep as any).response;
-    const data = resp?.data ? JSON.parse(resp.data) : undefined;
-    if (data?.error) throw new Error(data.error);
-    return data;
-  };
-  return { be, storage, call };
+  const { be, ok } = backendMount('pki', storage);
+  return { be, storage, call: (op: string, p: string, d: Record<string, unknown> = {}, displayName = '') => ok(op, p, d, displayName) };
 }
 const raw = (d: any) => Buffer.from(d.http_raw_body, 'base64').toString('utf8');
 const issuerCn = (pem: string) => new X509Certificate(pem).issuer;

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { SecretsBackend } from '../../src/secrets/backend';
 import { toReply } from '../../src/secrets/plugin';
+import { backendMount } from '../support/backend';
 import { MemoryStorage } from '../../src/storage/storage';
 import { createLogger } from '../../src/goplugin/log';
 
@@ -20,16 +21,8 @@ const file = (body: string) => { const f = path.join(tmp, `f${n++}`); fs.writeFi
 const openssl = (...args: string[]) => { const r = spawnSync('openssl', args, { encoding: 'utf8' }); return r.stdout + r.stderr; };
 const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
 
-const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
-async function call(op: string, p: string, d: Record<string, unknown> = {}, displayName = ''): Promise<any> {
-  let rep;
-  try { rep = toReply(await be.handle(op as never, p, d, { displayName, mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
-  if ((rep as any).err) throw new Error(`${(rep as any).err.err_msg}`);
-  const resp = (rep as any).response;
-  const data = resp?.data ? JSON.parse(resp.data) : undefined;
-  if (data?.error) throw new Error(data.error);
-  return data;
-}
+const { ok } = backendMount('pki');
+const call = (op: string, p: string, d: Record<string, unknown> = {}, displayName = '') => ok(op, p, d, displayName);
 function csrWith(subj: string, san?: string): string {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return openssl('req', '-new', '-key', file(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string), '-subj', subj, ...(san ? ['-addext', `subjectAltName=${san}`] : []));

@@ -6,25 +6,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { SecretsBackend } from '../../src/secrets/backend';
-import { toReply } from '../../src/secrets/plugin';
-import { MemoryStorage } from '../../src/storage/storage';
-import { createLogger } from '../../src/goplugin/log';
+import { backendMount } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
 const openssl = (...args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
 
+/** A PKI mount: each call answers { data } or { error } (Vault's own errors as "<err_type>: <message>"). */
 function mount(): (op: string, p: string, d?: Record<string, unknown>) => Promise<{ data?: any; error?: string }> {
-  const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
+  const { call } = backendMount('pki');
   return async (op, p, d = {}) => {
-    let rep;
-    try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
-    const resp = (rep as any).response;
-    if ((rep as any).err) return { error: `${(rep as any).err.err_type}: ${(rep as any).err.err_msg}` };
-    const data = resp?.data ? JSON.parse(resp.data) : undefined;
-    return data?.error ? { error: data.error } : { data };
+    const r = await call(op, p, d, '');
+    if (r.err) return { error: `${r.err.err_type}: ${r.err.err_msg}` };
+    return r.error ? { error: r.error } : { data: r.data };
   };
 }
 const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Record<string, unknown>) => {

@@ -3,7 +3,7 @@
 // backend-level tests.
 import { SecretsBackend, type BackendOperation } from '../../src/secrets/backend';
 import { toReply } from '../../src/secrets/plugin';
-import { MemoryStorage } from '../../src/storage/storage';
+import { MemoryStorage, type Storage } from '../../src/storage/storage';
 import { createLogger } from '../../src/goplugin/log';
 
 /** A reply as Vault reads it: response data, a 400's message (data.error), Vault's error (err), warnings. */
@@ -13,9 +13,9 @@ export type Reply = { data?: any; error?: string; err?: { err_type: number; err_
 export const quietLog = createLogger({ level: 'error', sink: () => undefined });
 
 /** One request to `be`, answered as the binding would answer Vault. */
-export async function replyOf(be: SecretsBackend, op: string, path: string, data: Record<string, unknown>, mountPoint: string): Promise<Reply> {
+export async function replyOf(be: SecretsBackend, op: string, path: string, data: Record<string, unknown>, mountPoint: string, displayName = 'token'): Promise<Reply> {
   let rep: ReturnType<typeof toReply>;
-  try { rep = toReply(await be.handle(op as BackendOperation, path, data, { displayName: 'token', mountPoint })); }
+  try { rep = toReply(await be.handle(op as BackendOperation, path, data, { displayName, mountPoint })); }
   catch (e) { rep = toReply(undefined, e); }
   const out: Reply = {};
   if (rep.err) out.err = rep.err as Reply['err'];
@@ -34,10 +34,10 @@ export function okData(r: Reply, op: string, path: string): any { // eslint-disa
 /** The error text of a failed reply, whatever status it carries. */
 export const failure = (r: Reply): string | undefined => r.error ?? r.err?.err_msg;
 
-/** A mount of `engine` on its own storage, with `call` (any reply) and `ok` (data, or throw). */
-export function backendMount(engine: string, store = new MemoryStorage(), mountPoint = `${engine}/`) {
+/** A mount of `engine` on its own storage, with `call` (any reply) and `ok` (data, or throw); `displayName` is the token's. */
+export function backendMount<S extends Storage = MemoryStorage>(engine: string, store: S = new MemoryStorage() as Storage as S, mountPoint = `${engine}/`) {
   const be = new SecretsBackend(store, quietLog, engine);
-  const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, mountPoint);
-  const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
+  const call = (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) => replyOf(be, op, path, data, mountPoint, displayName);
+  const ok = async (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) => okData(await call(op, path, data, displayName), op, path);
   return { store, be, call, ok, failure };
 }
