@@ -16,8 +16,9 @@ export interface ErrorOrigin {
 
 /** A failure of a key backend, naming the key and the backend, never a secret. */
 export class KeyError extends Error {
-  constructor(readonly kind: KeyErrorKind, message: string, readonly origin?: ErrorOrigin) {
-    super(message);
+  /** `cause`: the error this one wraps, kept for identity (never shown: its message may hold a secret). */
+  constructor(readonly kind: KeyErrorKind, message: string, readonly origin?: ErrorOrigin, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'KeyError';
   }
 }
@@ -29,7 +30,7 @@ export function isKeyError(e: unknown): e is KeyError {
 }
 
 /** Bad input: a config, a ciphertext, an option the key cannot honour. */
-export const keyInvalid = (m: string) => new KeyError('invalid', m);
+export const keyInvalid = (m: string, cause?: unknown) => new KeyError('invalid', m, undefined, cause);
 
 /** The configured `usages` of a managed key gate each operation. */
 export function requireUsage(backend: string, name: string, usages: readonly string[], usage: string): void {

@@ -10,6 +10,7 @@ import { signLocalAsync, verifyWith } from './crypto';
 import { rsaPrivate } from './rsa-offload';
 import { algorithmsFor } from './algorithms';
 import type { KeyBackend } from './backend';
+import { SOFTWARE_FIELDS } from './software.fields';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPECS: Record<string, KeySpec> = {
@@ -123,6 +124,7 @@ export class SoftwareKey implements ManagedKey {
 /** Software keys: generated or imported here; a generated key's material is stored with its config. */
 export const backend: KeyBackend = {
   type: 'software',
+  fields: SOFTWARE_FIELDS,
   open: (p) => SoftwareKey.create(p.name, String(p.fields.key_type), p.common.usages, typeof p.fields.private_key === 'string' ? p.fields.private_key : undefined),
   fieldsToStore: (key): Record<string, string> => (key instanceof SoftwareKey ? { private_key: key.exportPrivate() } : {}),
 };
