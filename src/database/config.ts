@@ -2,7 +2,7 @@
 // of `vault write database/config/<name>`), declared once: parsing, validation,
 // defaults and the README's field table all come from CONFIG_FIELDS.
 import { invalid } from './errors';
-import { UsernameTemplate, DEFAULT_USERNAME_TEMPLATE } from './template';
+import { UsernameTemplate, DEFAULT_USERNAME_TEMPLATE, TemplateError } from './template';
 import { parseFields, type Field } from '../schema';
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -81,7 +81,8 @@ export function parseConfig(raw: Record<string, unknown>): ParsedConfig {
   try {
     usernameTemplate = UsernameTemplate.parse(s('username_template')!);
   } catch (e) {
-    throw invalid(`username_template is invalid: ${(e as Error).message.replace(/^username_template: /, '')}`);
+    if (!(e instanceof TemplateError)) throw e;
+    throw invalid(`username_template is invalid: ${e.detail}`, { cause: e });
   }
   return {
     unknownKeys,

@@ -135,7 +135,7 @@ export class AwsKmsKey implements ManagedKey {
       const out = await this.call<Kms.DecryptCommandOutput>('decrypt', new this.kms.DecryptCommand({ KeyId: this.keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: alg, EncryptionContext: this.spec.kind === 'aes' ? this.context(opts.aad) : undefined }));
       return Buffer.from(out.Plaintext!);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`, e);
       throw e;
     }
   }

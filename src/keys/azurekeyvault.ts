@@ -118,7 +118,7 @@ export class AzureKeyVaultKey implements ManagedKey {
       }, o));
       return Buffer.from(r.result);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`, e);
       throw e;
     }
   }

@@ -39,11 +39,11 @@ export function requireUsage(backend: string, name: string, usages: readonly str
 /** Something this backend or key cannot do. */
 export const keyUnsupported = (m: string) => new KeyError('unsupported', m);
 
-/** Wrap whatever a backend threw, with the key's identity and redacted of the given secrets. */
+/** Wrap whatever a backend threw (kept as the cause), with the key's identity, its message redacted of the given secrets. */
 export function keyFailure(backend: string, name: string, op: string, e: unknown, secrets: readonly string[], kind: KeyErrorKind = 'unavailable'): KeyError {
   if (isKeyError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets), { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') });
+  return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets), { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') }, e);
 }
 
 function ownNumber(e: unknown, field: 'code' | 'statusCode'): number | undefined {

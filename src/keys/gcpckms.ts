@@ -29,10 +29,12 @@ export function parseAlgorithm(alg: string): AlgInfo | undefined {
   return undefined;
 }
 
+const GRPC_INVALID_ARGUMENT = 3;
+
 function kindOf(e: unknown): KeyErrorKind {
   const code = sdkErrorCode(e);
   if (code === 5) return 'not_found';
-  if (code === 3 || code === 9 || code === 11) return 'invalid';
+  if (code === GRPC_INVALID_ARGUMENT || code === 9 || code === 11) return 'invalid';
   if (code === 7 || code === 16) return 'denied';
   return 'unavailable';
 }
@@ -168,7 +170,8 @@ export class GcpKmsKey implements ManagedKey {
       const [res] = await this.call('decrypt', () => this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts));
       return Buffer.from(res.plaintext as Uint8Array);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid' && /ciphertext/i.test(e.message)) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`);
+      // INVALID_ARGUMENT to a decrypt: the ciphertext (or its AAD) is not this key's.
+      if (isKeyError(e) && sdkErrorCode(e) === GRPC_INVALID_ARGUMENT) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`, e);
       throw e;
     }
   }

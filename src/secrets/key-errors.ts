@@ -6,8 +6,8 @@ import { UserError } from './framework';
 
 const STATUS = { invalid: 400, unsupported: 400, not_found: 400, denied: 403, unavailable: 502, internal: 500 } as const;
 
-/** A KeyError as the HTTP status Vault should show; anything else unchanged. */
+/** A KeyError as the HTTP status Vault should show, the KeyError kept as its cause; anything else unchanged. */
 export function keyErrorToUser(e: unknown): unknown {
   if (!isKeyError(e)) return e;
-  return new UserError(e.message, STATUS[e.kind]);
+  return new UserError(e.message, STATUS[e.kind], { cause: e });
 }
