@@ -94,14 +94,30 @@ function depthExceeds(root: unknown, max: number): boolean {
   return false;
 }
 
+/**
+ * A handler read a field its path does not declare: a bug in the plugin, not bad input (Vault's
+ * FieldData panics). It reaches Vault as a 500 naming the field and the path.
+ */
+export class UndeclaredFieldError extends Error {
+  constructor(readonly field: string, readonly pattern: string) {
+    super(`programming error: field "${field}" is read by path "${pattern}", which does not declare it`);
+    this.name = 'UndeclaredFieldError';
+  }
+}
+
+/** A request's fields, coerced and defaulted by its path's declarations; only declared fields can be read. */
 export class FieldData {
-  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>) {}
-  get<T = unknown>(k: string): T { return this.values[k] as T; }
-  str(k: string): string { return (this.values[k] as string) ?? ''; }
-  int(k: string): number { return (this.values[k] as number) ?? 0; }
-  bool(k: string): boolean { return Boolean(this.values[k]); }
+  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>, private readonly fields: Readonly<Record<string, Field>>, private readonly pattern: string) {}
+  private value(k: string): unknown {
+    if (!Object.hasOwn(this.fields, k)) throw new UndeclaredFieldError(k, this.pattern);
+    return this.values[k];
+  }
+  get<T = unknown>(k: string): T { return this.value(k) as T; }
+  str(k: string): string { return (this.value(k) as string) ?? ''; }
+  int(k: string): number { return (this.value(k) as number) ?? 0; }
+  bool(k: string): boolean { return Boolean(this.value(k)); }
   /** Was the field given in the request (not defaulted)? */
-  has(k: string): boolean { return this.set.has(k); }
+  has(k: string): boolean { this.value(k); return this.set.has(k); }
 }
 
 /** One field's value, validated and converted per its declaration (also used for batch items), or a 400. */
@@ -191,7 +207,7 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set), fields: def.fields } };
+    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields } };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {
