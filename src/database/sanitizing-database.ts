@@ -39,6 +39,7 @@ function configSecretValues(config: Record<string, unknown>): string[] {
   return values;
 }
 
+/** A Database whose every failure leaves as a PluginError redacted of the configuration's and the call's secrets. */
 export class SanitizingDatabase implements Database {
   constructor(
     private readonly inner: Database,

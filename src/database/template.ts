@@ -11,6 +11,7 @@ export class TemplateError extends PluginError {
   }
 }
 
+/** What a username template can refer to (.DisplayName, .RoleName). */
 export interface TemplateData {
   DisplayName: string;
   RoleName: string;
@@ -192,6 +193,7 @@ function evalArg(a: Arg, data: TemplateData): Value {
   }
 }
 
+/** A parsed username template (Vault's template language, the functions Vault offers); parse checks it can render. */
 export class UsernameTemplate {
   private constructor(readonly source: string, private readonly nodes: Node[]) {}
 
@@ -223,5 +225,6 @@ export class UsernameTemplate {
   }
 }
 
+/** Vault's default username template for database credentials. */
 export const DEFAULT_USERNAME_TEMPLATE =
   '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}';

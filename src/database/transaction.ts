@@ -9,8 +9,10 @@ import { DEFAULTS } from './defaults';
 import type { Dialect } from './dialects';
 import { PluginError, deadlineExceeded, sqlState } from './errors';
 
+/** A connection or pool client that runs SQL text (and, for cancelling, names its backend process). */
 export type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
 
+/** What the server and dialect offer for bounding a transaction. */
 export interface TxOptions {
   /** The server has transaction_timeout (PostgreSQL 17+). */
   transactionTimeout: boolean;

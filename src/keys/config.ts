@@ -35,9 +35,12 @@ export const BACKEND_FIELDS = {
   software: SOFTWARE_FIELDS,
 } as const satisfies Record<string, Schema>;
 
+/** The common fields of a managed key, parsed. */
 export type CommonConfig = { allowGenerate: boolean; allowReplace: boolean; allowStore: boolean; anyMount: boolean; usages: Usage[] };
+/** A backend's own fields, parsed by its table (absent when neither given nor defaulted). */
 export type BackendConfig = Record<string, string | number | boolean | undefined>;
 
+/** A managed key's configuration, validated and defaulted. */
 export interface ParsedKeyConfig {
   backend: Backend;
   name: string;
@@ -45,6 +48,7 @@ export interface ParsedKeyConfig {
   fields: BackendConfig;
 }
 
+/** Parse managed-keys/<type>/<name> by the common fields and the type's table; bad input is an `invalid` KeyError. */
 export function parseKeyConfig(backend: string, name: string, raw: Record<string, unknown>): ParsedKeyConfig {
   if (!(backend in BACKEND_FIELDS)) throw keyInvalid(`unknown managed key type "${backend.slice(0, 30)}" (use ${Object.keys(BACKEND_FIELDS).join(', ')})`);
   if (!isName(name)) throw keyInvalid(nameRule('managed key name'));

@@ -7,6 +7,7 @@ import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSe
 import type { LeasedSecret } from './lease';
 import { openApiDocument } from './openapi';
 
+/** Vault's logical operations (create only after an existence check said no). */
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 // Fields are declared in the plugin's one schema language (src/schema); re-exported here
 // under the names the engines import.
@@ -19,6 +20,7 @@ export interface SystemView {
   maxLeaseTtl(): Promise<number>;
 }
 
+/** One request to a path: its fields (by the path's declaration), storage, and what Vault said of the caller. */
 export interface Request {
   system?: SystemView;
   operation: Operation;
@@ -32,6 +34,7 @@ export interface Request {
   mountPoint: string;
 }
 
+/** What a handler answers: data, warnings, and for engines that lease, a secret. */
 export interface Response {
   data?: Record<string, unknown>;
   warnings?: string[];
@@ -44,8 +47,10 @@ export function rawResponse(body: Buffer | string, contentType: string): Respons
   return { data: { http_content_type: contentType, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } };
 }
 
+/** A path's handler for one operation. */
 export type Handler = (req: Request) => Promise<Response | undefined>;
 
+/** A path of an engine: its pattern, fields, help and handlers, declared together. */
 export interface PathDef {
   /** Regex source, anchored; named groups become fields. E.g. `keys/(?<name>[\w.-]+)`. */
   pattern: string;
@@ -127,6 +132,7 @@ export function coerce(name: string, f: Field, v: unknown): unknown {
 
 interface Compiled { def: PathDef; re: RegExp }
 
+/** A request matched to its path, fields validated and defaulted, with the warnings to add. */
 export interface Routed { def: PathDef; req: Request; warnings: string[] }
 
 /** Does the regex source have a "|" outside any group or class (so it has several starts)? */
@@ -155,6 +161,7 @@ export function literalFirstSegment(pattern: string): string | undefined {
   return m && !topLevelAlternation(pattern) ? m[1] : undefined;
 }
 
+/** An engine's paths: matching (indexed by first segment), field validation, dispatch and help. */
 export class Router {
   private readonly paths: Compiled[];
   /** Paths by their literal first segment, each list with the unindexed paths merged in, in declaration order. */

@@ -4,6 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as grpc from '@grpc/grpc-js';
 
+/** A key-value store with Vault's semantics (keys are paths; list is one level deep). */
 export interface Storage {
   get(key: string): Promise<Buffer | undefined>;
   put(key: string, value: Buffer): Promise<void>;
@@ -12,11 +13,13 @@ export interface Storage {
   list(prefix: string): Promise<string[]>;
 }
 
+/** The JSON value at `key`, or undefined when there is none. */
 export async function getJson<T>(s: Storage, key: string): Promise<T | undefined> {
   const b = await s.get(key);
   return b ? (JSON.parse(b.toString('utf8')) as T) : undefined;
 }
 
+/** Store `value` as JSON at `key`. */
 export async function putJson(s: Storage, key: string, value: unknown): Promise<void> {
   await s.put(key, Buffer.from(JSON.stringify(value)));
 }
@@ -53,6 +56,7 @@ export function withRequestSignal<T>(signal: AbortSignal, fn: () => Promise<T>):
   return requestSignal.run(signal, fn);
 }
 
+/** Vault cancelled the request a storage call was made for. */
 export class RequestCancelled extends Error {
   constructor() { super('the request was cancelled by Vault'); }
 }

@@ -40,6 +40,7 @@ const COLLECTION: Record<ProviderName, { re: RegExp; what: string }> = {
   azurekeyvault: { re: /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, what: 'a Key Vault name (3-24 letters, digits and dashes)' },
 };
 
+/** Refuse a key_collection that is not of the provider's form (a 400 saying what it must be). */
 export function checkCollection(provider: ProviderName, value: string): void {
   const c = COLLECTION[provider];
   if (!c.re.test(value)) throw new UserError(`key_collection for ${provider} must be ${c.what}`);
