@@ -3,6 +3,7 @@
 // goes away or max_request_duration passes, so both count.
 import { type PluginError, cancelled, deadlineExceeded } from './errors';
 
+/** How long a call may run and whether its caller went away: its deadline and cancellation. */
 export interface CallBounds {
   /** Epoch ms after which the caller no longer waits (its gRPC deadline). */
   deadline?: number;

@@ -3,6 +3,7 @@
 import { fieldTable } from '../schema';
 import { CONFIG_FIELDS } from './config';
 
+/** The README's table of connection fields, generated from CONFIG_FIELDS. */
 export function configTable(): string {
   return fieldTable(CONFIG_FIELDS);
 }

@@ -2,10 +2,12 @@
 // of `vault write database/config/<name>`), declared once: parsing, validation,
 // defaults and the README's field table all come from CONFIG_FIELDS.
 import { invalid } from './errors';
-import { UsernameTemplate, DEFAULT_USERNAME_TEMPLATE } from './template';
+import { UsernameTemplate, DEFAULT_USERNAME_TEMPLATE, TemplateError } from './template';
 import { parseFields, type Field } from '../schema';
 
+/** libpq's sslmode values, in increasing strictness. */
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+/** One of SSL_MODES. */
 export type SslMode = (typeof SSL_MODES)[number];
 
 /** pg's connect timer is a Node timer: a longer delay fires at once (TimeoutOverflowWarning). */
@@ -13,6 +15,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 // port, db and sslmode have no declared default: they are resolved from connection_url
 // first, then libpq's defaults (5432, the username, prefer), when the target is built.
+/** Every connection field Vault may send: the one declaration parsing, defaults, redaction and the README table read. */
 export const CONFIG_FIELDS = {
   connection_url: { type: 'string', description: 'postgres://{{username}}:{{password}}@host:port/db?sslmode=... (or key=value form); {{username}}/{{password}} are filled from the fields below, URL-escaped', secret: true },
   host: { type: 'string', description: 'server host (when connection_url is not used)' },
@@ -36,8 +39,10 @@ export const CONFIG_FIELDS = {
   topology_keys: { type: 'string', description: 'YugabyteDB smart driver: cloud.region.zone[:preference],...' },
 } as const satisfies Record<string, Field>;
 
+/** A connection field's name. */
 export type ConfigKey = keyof typeof CONFIG_FIELDS;
 
+/** The connection configuration, parsed and defaulted (durations in the units named). */
 export interface ConnectionConfig {
   connectionUrl?: string;
   host?: string;
@@ -61,12 +66,14 @@ export interface ConnectionConfig {
   topologyKeys?: string;
 }
 
+/** What parseConfig gives: the configuration and the keys it did not know. */
 export interface ParsedConfig {
   config: ConnectionConfig;
   /** Keys Vault sent that this plugin does not know (reported, not fatal: newer Vaults add fields). */
   unknownKeys: string[];
 }
 
+/** Parse Vault's connection_details by CONFIG_FIELDS; bad input is an InvalidArgument PluginError naming the field. */
 export function parseConfig(raw: Record<string, unknown>): ParsedConfig {
   const { values: vals, unknown: unknownKeys } = parseFields(CONFIG_FIELDS, raw, invalid);
   const s = (k: ConfigKey) => vals[k] as string | undefined;
@@ -81,7 +88,8 @@ export function parseConfig(raw: Record<string, unknown>): ParsedConfig {
   try {
     usernameTemplate = UsernameTemplate.parse(s('username_template')!);
   } catch (e) {
-    throw invalid(`username_template is invalid: ${(e as Error).message.replace(/^username_template: /, '')}`);
+    if (!(e instanceof TemplateError)) throw e;
+    throw invalid(`username_template is invalid: ${e.detail}`, { cause: e });
   }
   return {
     unknownKeys,

@@ -4,12 +4,14 @@
 // one error-sanitising wrapper (sanitizing-database.ts).
 import type { CallBounds } from './bounds';
 
+/** dbplugin's Initialize, transport-free. */
 export interface InitializeRequest {
   /** The connection details as Vault stores them (`vault write database/config/<name> ...`). */
   config: Record<string, unknown>;
   /** Connect now and fail clearly if that is impossible. */
   verifyConnection: boolean;
 }
+/** What Initialize answers. */
 export interface InitializeResponse {
   /** What Vault stores and sends back after restarts. */
   config: Record<string, unknown>;
@@ -24,8 +26,10 @@ export interface NewUserRequest extends CallBounds {
   statements: string[];
   credentialType: number;
 }
+/** The username NewUser created. */
 export interface NewUserResponse { username: string }
 
+/** dbplugin's UpdateUser: a new password and/or expiration, each with its statements. */
 export interface UpdateUserRequest extends CallBounds {
   username: string;
   password?: { newPassword: string; statements: string[] };
@@ -35,14 +39,18 @@ export interface UpdateUserRequest extends CallBounds {
   /** Self-managed static roles: the user's current password, to change its own. */
   selfManagedPassword?: string;
 }
+/** UpdateUser answers nothing. */
 export type UpdateUserResponse = Record<string, never>;
 
+/** dbplugin's DeleteUser: the user and the revocation statements (empty: the dialect's default revocation). */
 export interface DeleteUserRequest extends CallBounds {
   username: string;
   statements: string[];
 }
+/** DeleteUser answers nothing. */
 export type DeleteUserResponse = Record<string, never>;
 
+/** dbplugin v5's Database interface without its transport: what the gRPC binding calls. */
 export interface Database {
   initialize(req: InitializeRequest): Promise<InitializeResponse>;
   newUser(req: NewUserRequest): Promise<NewUserResponse>;
@@ -54,4 +62,5 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** The database type this plugin reports to Vault. */
 export const TYPE_NAME = 'vault-plugin-ts';

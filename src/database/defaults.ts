@@ -1,6 +1,7 @@
 // Every default of the database role's connections and calls, in one place (as node-postgres
 // keeps its own in lib/defaults.js). Defaults of the configuration fields themselves
 // (connect_timeout, max_open_connections, ...) are declared with the fields in config.ts.
+/** Every default of the database role that is not a configuration field's. */
 export const DEFAULTS = {
   /** libpq's defaults when the configuration names no port, sslmode or application_name. */
   port: 5432,

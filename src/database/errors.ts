@@ -21,8 +21,10 @@ export const ErrorCode = {
   Unavailable: 14,
   Unauthenticated: 16,
 } as const;
+/** One of the canonical status codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** An error of the database role: a status code, a message fit for Vault (once sanitized), and what it wraps as cause. */
 export class PluginError extends Error {
   constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -31,10 +33,15 @@ export class PluginError extends Error {
 }
 
 type Options = { cause?: unknown };
+/** Bad input (InvalidArgument). */
 export const invalid = (msg: string, o?: Options) => new PluginError(ErrorCode.InvalidArgument, msg, o);
+/** The call cannot run in the current state (FailedPrecondition). */
 export const precondition = (msg: string, o?: Options) => new PluginError(ErrorCode.FailedPrecondition, msg, o);
+/** The database cannot be reached or served the call (Unavailable). */
 export const unavailable = (msg: string, o?: Options) => new PluginError(ErrorCode.Unavailable, msg, o);
+/** The call's deadline passed (DeadlineExceeded). */
 export const deadlineExceeded = (msg: string, o?: Options) => new PluginError(ErrorCode.DeadlineExceeded, msg, o);
+/** The caller cancelled the call (Cancelled). */
 export const cancelled = (msg: string, o?: Options) => new PluginError(ErrorCode.Cancelled, msg, o);
 
 /** The SQLSTATE of a server error (node-postgres puts it in `code`), if it is one. */

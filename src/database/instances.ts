@@ -7,6 +7,7 @@ import { precondition } from './errors';
 import { SanitizingDatabase } from './sanitizing-database';
 import { SqlDatabase, type SqlDatabaseOptions } from './sql-database';
 
+/** The database instances of a (multiplexed) plugin process, by Vault's multiplex id. */
 export class Instances {
   private readonly dbs = new Map<string, Database>();
   constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}

@@ -4,6 +4,7 @@
 // It lexes with standard_conforming_strings on, which every transaction pins.
 import { loadAssetBytes } from '../goplugin/native';
 
+/** One token of PostgreSQL's scanner. */
 export interface PgToken {
   /** Offsets in the JavaScript string (UTF-16 units), end exclusive. */
   start: number;
@@ -14,6 +15,7 @@ export interface PgToken {
   keyword: boolean;
 }
 
+/** Text PostgreSQL's scanner refuses. */
 export class PgLexError extends Error {}
 
 interface WasmModule {
@@ -61,6 +63,7 @@ export function loadPgLexer(): Promise<void> {
   return loading;
 }
 
+/** Has the lexer's WebAssembly been loaded (it loads on first use)? */
 export const pgLexerLoaded = () => wasm !== undefined;
 
 /** Tokens of `sql` as PostgreSQL's scanner sees them (comments included); PgLexError if it does not lex. */

@@ -55,6 +55,7 @@ interface UpdateUserMsg {
 }
 type Empty = Record<string, never>;
 
+/** The gRPC service of dbplugin v5 over the instances (multiplexed or not). */
 export function databaseService(instances: Instances, multiplexed: boolean): grpc.UntypedServiceImplementation {
   // Each handler: resolve the instance id, convert the request, run, convert the reply or the error.
   const unary = <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>): Handler<Req, Res> =>
@@ -115,6 +116,7 @@ function register(multiplexed: boolean) {
   };
 }
 
+/** The dbplugin services by go-plugin protocol version: 5 single, 6 multiplexed. */
 export function databaseVersions(): VersionedServices {
   return { 5: register(false), 6: register(true) };
 }

@@ -5,6 +5,7 @@ import { sqlState } from './errors';
 
 const RETRYABLE = new Set(['40001', '40P01']);
 
+/** How withRetry retries (defaults in DEFAULTS.retry). */
 export interface RetryOptions {
   attempts?: number;
   baseDelayMs?: number;
@@ -12,11 +13,13 @@ export interface RetryOptions {
   onRetry?: (attempt: number, code: string) => void;
 }
 
+/** Is this a serialization failure or deadlock (40001, 40P01), which a retry of the whole transaction can pass? */
 export function isRetryable(e: unknown): boolean {
   const state = sqlState(e);
   return state !== undefined && RETRYABLE.has(state);
 }
 
+/** Run `fn`, again after a jittered backoff when it fails retryably, at most `attempts` times. */
 export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? DEFAULTS.retry.attempts;
   const base = opts.baseDelayMs ?? DEFAULTS.retry.baseDelayMs;

@@ -7,6 +7,7 @@ import { quoteIdent } from './quote';
 import { withRetry, type RetryOptions } from './retry';
 import { inTransaction, type Queryable, type TxOptions } from './transaction';
 
+/** What revoking a user needs: the pool, the dialect and the transaction options. */
 export interface RevokeContext {
   pool: ConnectionPool;
   dialect: Dialect;

@@ -13,10 +13,11 @@ import { classify } from './sqlstate';
 export function sanitizeError(e: unknown, secrets: readonly string[], method: string): PluginError {
   const all = [...secrets, ...attachedSecrets(e)];
   if (e instanceof PluginError) {
-    // An error wrapping the server's or driver's says which call met it, and the SQLSTATE.
+    // An error wrapping the server's or driver's says which call met it, and the SQLSTATE
+    // (a PluginError's own message never states it: this is the one place that adds it).
     const state = sqlState(e.cause);
     let message = e.cause === undefined ? e.message : `${method}: ${e.message}`;
-    if (state && !message.includes('SQLSTATE')) message += ` (SQLSTATE ${state})`;
+    if (state) message += ` (SQLSTATE ${state})`;
     return new PluginError(e.code, redact(message, all));
   }
   const { code, message } = classify(e);
@@ -38,6 +39,7 @@ function configSecretValues(config: Record<string, unknown>): string[] {
   return values;
 }
 
+/** A Database whose every failure leaves as a PluginError redacted of the configuration's and the call's secrets. */
 export class SanitizingDatabase implements Database {
   constructor(
     private readonly inner: Database,

@@ -17,6 +17,7 @@ const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00
 // biome-ignore lint/suspicious/noMisleadingCharacterClass: without the u flag the surrogate range matches UTF-16 code units, so a password with any astral character falls back to raw bytes (most are unassigned in Unicode 3.2, which SASLprep prohibits)
 const PROHIBITED = /[\u0000-\u001F\u007F-\u009F\u0340\u0341\u200E\u200F\u202A-\u202E\u206A-\u206F\uE000-\uF8FF\uFFF9-\uFFFD\uD800-\uDFFF]/;
 
+/** The password as SCRAM hashes it: SASLprep (RFC 4013) where it is not plain ASCII. */
 export function saslprep(password: string): Buffer {
   if (/^[\x20-\x7e]*$/.test(password)) return Buffer.from(password, 'utf8');
   const prepped = password.replace(MAP_TO_SPACE, ' ').replace(MAP_TO_NOTHING, '').normalize('NFKC');

@@ -19,6 +19,7 @@ import { inTransaction, transactionOptions, type TxOptions } from './transaction
 import { generateUsername } from './usernames';
 import type { Logger } from '../goplugin/log';
 
+/** Tuning of a SqlDatabase (tests shorten the timers). */
 export interface SqlDatabaseOptions {
   /** Close the pool this long after the last call ended (default DEFAULTS.poolIdleCloseMs). */
   poolIdleCloseMs?: number;

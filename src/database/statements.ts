@@ -18,10 +18,12 @@ import { escapeIn } from './quote';
 import { invalid } from './errors';
 import { PgLexError, pgScan, type PgToken } from './pglexer';
 
+/** The quoting contexts a placeholder can sit in. */
 export type Quote = 'single' | 'escape' | 'double' | 'unicode' | 'unicode-ident' | 'bits';
 /** One quoting level around a placeholder. `reencoded`: the literal is re-encoded as a whole after substitution. */
 export type Ctx = { kind: Quote; reencoded?: boolean } | { kind: 'dollar'; tag: string };
 
+/** A placeholder in a statement: where it is, which value, and the quoting around it. */
 export interface Span { start: number; end: number; key: string; stack: readonly Ctx[] }
 
 interface Hooks {
@@ -287,6 +289,7 @@ export function splitAll(commands: readonly string[]): string[] {
   return commands.flatMap((c) => splitStatements(c));
 }
 
+/** The values a statement's placeholders are filled with. */
 export type Values = Partial<Record<'name' | 'username' | 'password' | 'expiration', string>>;
 
 const BARE_VALUE = /^[A-Za-z0-9_]+$/;

@@ -2,8 +2,16 @@
 // data object (.DisplayName, .RoleName) and Vault's function set. Parsed once at
 // Initialize (so a bad template fails the config write), rendered per NewUser.
 import { createHash, randomInt, randomUUID } from 'node:crypto';
-import { invalid } from './errors';
+import { ErrorCode, PluginError } from './errors';
 
+/** A fault of the username template (InvalidArgument); `detail` says what, without the field's name. */
+export class TemplateError extends PluginError {
+  constructor(readonly detail: string) {
+    super(ErrorCode.InvalidArgument, `username_template: ${detail}`);
+  }
+}
+
+/** What a username template can refer to (.DisplayName, .RoleName). */
 export interface TemplateData {
   DisplayName: string;
   RoleName: string;
@@ -21,7 +29,7 @@ const MAX_RANDOM = 1024;
 
 function asInt(v: Value, fn: string): number {
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n) || n < 0) throw invalid(`username_template: ${fn} needs a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0) throw new TemplateError(`${fn} needs a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
 }
 const str = (v: Value) => String(v);
@@ -77,7 +85,7 @@ type Fn = (args: Value[]) => Value;
 const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
   random: { arity: 1, fn: ([n]) => {
     const len = asInt(n, 'random');
-    if (len > MAX_RANDOM) throw invalid(`username_template: random length ${len} is over ${MAX_RANDOM}`);
+    if (len > MAX_RANDOM) throw new TemplateError(`random length ${len} is over ${MAX_RANDOM}`);
     let s = '';
     for (let i = 0; i < len; i++) s += ALNUM[randomInt(ALNUM.length)];
     return s;
@@ -85,7 +93,7 @@ const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
   truncate: { arity: 2, fn: ([n, s]) => truncateBytes(str(s), asInt(n, 'truncate')) },
   truncate_sha256: { arity: 2, fn: ([n, s]) => {
     const max = asInt(n, 'truncate_sha256');
-    if (max <= 8) throw invalid('username_template: truncate_sha256 needs a length over 8');
+    if (max <= 8) throw new TemplateError('truncate_sha256 needs a length over 8');
     const v = str(s);
     if (Buffer.byteLength(v) <= max) return v;
     const head = truncateBytes(v, max - 8);
@@ -115,10 +123,10 @@ function parseArgs(lx: Lexer, stopAt: string): Cmd[] {
   let cur: Cmd = [];
   for (;;) {
     const c = lx.peek();
-    if (c === undefined) throw invalid(`username_template: unterminated expression, expected "${stopAt}"`);
+    if (c === undefined) throw new TemplateError(`unterminated expression, expected "${stopAt}"`);
     if (lx.s.startsWith(stopAt, lx.i) || (stopAt === '}}' && lx.s.startsWith('-}}', lx.i))) break;
     if (c === '|') {
-      if (!cur.length) throw invalid('username_template: empty command before "|"');
+      if (!cur.length) throw new TemplateError('empty command before "|"');
       cmds.push(cur); cur = []; lx.i++; continue;
     }
     if (c === '(') { lx.i++; const sub = parseArgs(lx, ')'); lx.i++; cur.push({ t: 'sub', cmds: sub }); continue; }
@@ -127,29 +135,29 @@ function parseArgs(lx: Lexer, stopAt: string): Cmd[] {
       while (j < lx.s.length && lx.s[j] !== '"') {
         if (lx.s[j] === '\\') { const e = lx.s[j + 1]; v += e === 'n' ? '\n' : e === 't' ? '\t' : e; j += 2; } else v += lx.s[j++];
       }
-      if (j >= lx.s.length) throw invalid('username_template: unterminated string');
+      if (j >= lx.s.length) throw new TemplateError('unterminated string');
       cur.push({ t: 'str', v }); lx.i = j + 1; continue;
     }
     if (c === '`') {
       const j = lx.s.indexOf('`', lx.i + 1);
-      if (j < 0) throw invalid('username_template: unterminated raw string');
+      if (j < 0) throw new TemplateError('unterminated raw string');
       cur.push({ t: 'str', v: lx.s.slice(lx.i + 1, j) }); lx.i = j + 1; continue;
     }
     const m = /^(\.[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|[A-Za-z_][A-Za-z0-9_]*)/.exec(lx.s.slice(lx.i));
-    if (!m) throw invalid(`username_template: unexpected ${JSON.stringify(c)} at offset ${lx.i}`);
+    if (!m) throw new TemplateError(`unexpected ${JSON.stringify(c)} at offset ${lx.i}`);
     const tok = m[0];
     lx.i += tok.length;
     if (tok.startsWith('.')) {
       const name = tok.slice(1);
-      if (name !== 'DisplayName' && name !== 'RoleName') throw invalid(`username_template: unknown field .${name} (use .DisplayName or .RoleName)`);
+      if (name !== 'DisplayName' && name !== 'RoleName') throw new TemplateError(`unknown field .${name} (use .DisplayName or .RoleName)`);
       cur.push({ t: 'field', name });
     } else if (/^-?[0-9]/.test(tok)) cur.push({ t: 'num', v: Number(tok) });
     else {
-      if (!(tok in FUNCS)) throw invalid(`username_template: unknown function "${tok}"`);
+      if (!(tok in FUNCS)) throw new TemplateError(`unknown function "${tok}"`);
       cur.push({ t: 'ident', name: tok });
     }
   }
-  if (!cur.length) throw invalid('username_template: empty expression');
+  if (!cur.length) throw new TemplateError('empty expression');
   cmds.push(cur);
   return cmds;
 }
@@ -164,11 +172,11 @@ function evalPipe(cmds: Cmd[], data: TemplateData): Value {
       const args = vals(rest);
       if (piped !== undefined) args.push(piped);
       if (f.arity !== 'variadic' && args.length !== f.arity) {
-        throw invalid(`username_template: ${head.name} takes ${f.arity} argument(s), got ${args.length}`);
+        throw new TemplateError(`${head.name} takes ${f.arity} argument(s), got ${args.length}`);
       }
       piped = f.fn(args);
     } else {
-      if (rest.length || piped !== undefined) throw invalid('username_template: a value cannot take arguments');
+      if (rest.length || piped !== undefined) throw new TemplateError('a value cannot take arguments');
       piped = evalArg(head, data);
     }
   }
@@ -185,6 +193,7 @@ function evalArg(a: Arg, data: TemplateData): Value {
   }
 }
 
+/** A parsed username template (Vault's template language, the functions Vault offers); parse checks it can render. */
 export class UsernameTemplate {
   private constructor(readonly source: string, private readonly nodes: Node[]) {}
 
@@ -216,5 +225,6 @@ export class UsernameTemplate {
   }
 }
 
+/** Vault's default username template for database credentials. */
 export const DEFAULT_USERNAME_TEMPLATE =
   '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}';

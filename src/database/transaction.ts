@@ -9,8 +9,10 @@ import { DEFAULTS } from './defaults';
 import type { Dialect } from './dialects';
 import { PluginError, deadlineExceeded, sqlState } from './errors';
 
+/** A connection or pool client that runs SQL text (and, for cancelling, names its backend process). */
 export type Queryable = Pick<PoolClient | PgClient, 'query'> & { processID?: number | null };
 
+/** What the server and dialect offer for bounding a transaction. */
 export interface TxOptions {
   /** The server has transaction_timeout (PostgreSQL 17+). */
   transactionTimeout: boolean;
@@ -49,6 +51,7 @@ function transactionSetup(left: number | undefined, o: TxOptions): string[] {
   return parts;
 }
 
+/** What the deadline guard casts to an integer (failing with 22P02): it names the cause in the server's log and error. */
 const DEADLINE_MARK = 'vault-plugin-ts: the call deadline passed';
 
 /**
@@ -101,10 +104,13 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
     await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
     if (reason) throw reason;
-    if (String((r.e as Error)?.message ?? '').includes(DEADLINE_MARK)) throw deadlineExceeded('the call\'s deadline passed; nothing was committed', { cause: r.e });
-    // query_canceled once the time the call had left is spent: the statement_timeout set
-    // above fired (it measures from the server's receipt, so never before this).
-    if (sqlState(r.e) === '57014' && left !== undefined && Date.now() - sentAt >= left) {
+    // By identity, once the time the call had left is spent (both measure from the server's
+    // receipt, so never before this): 22P02 is the deadline guard's cast of its mark (a
+    // statement with a bad integer that late is past the deadline all the same); 57014
+    // query_canceled is the statement_timeout set above.
+    const late = left !== undefined && Date.now() - sentAt >= left;
+    if (late && sqlState(r.e) === '22P02') throw deadlineExceeded('the call\'s deadline passed; nothing was committed', { cause: r.e });
+    if (late && sqlState(r.e) === '57014') {
       throw deadlineExceeded('the call\'s deadline passed (statement timeout); nothing was committed', { cause: r.e });
     }
     throw r.e;

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { bits, bool, explicit, octets, oid, pem, seq, set, time, uint, utf8, tlv } from './der';
 
+/** The plugin's TLS identity for one run: certificate, key, and the certificate as the handshake line carries it. */
 export interface PluginIdentity {
   certPem: string;
   keyPem: string;
@@ -32,6 +33,7 @@ const EXTENSIONS = explicit(3, seq(
   ext('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')))), // SAN dNSName
 ));
 
+/** A fresh self-signed ECDSA P-521 identity for localhost, as go-plugin's AutoMTLS expects. */
 export async function generateIdentity(): Promise<PluginIdentity> {
   const { publicKey, privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-521' });
   const now = Date.now();

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
 import { mtlsChannelCredentials, mtlsServerCredentials } from './autotls';
 
+/** go-plugin's broker message: a listener announced for a service id. */
 export interface ConnInfo {
   service_id: number;
   network: string;
@@ -14,6 +15,7 @@ export interface ConnInfo {
   knock?: { knock: boolean; ack: boolean; error: string } | null;
 }
 
+/** The mTLS material for broker connections. */
 export interface BrokerTls {
   /**
    * PEM of the CA the host's broker listeners chain to: the AutoMTLS client certificate,
@@ -28,6 +30,7 @@ export interface BrokerTls {
 
 type Waiter = { resolve: (c: ConnInfo) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
+/** The plugin's side of go-plugin's GRPCBroker: dial listeners the host announces, announce our own. */
 export class Broker {
   private stream?: grpc.ServerDuplexStream<ConnInfo, ConnInfo>;
   private readonly known = new Map<number, { info: ConnInfo; timer: NodeJS.Timeout }>();

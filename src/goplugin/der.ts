@@ -7,12 +7,19 @@ function len(n: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
+/** A DER element: tag, length, body. */
 export const tlv = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+/** A DER SEQUENCE of the items. */
 export const seq = (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items));
+/** A DER SET of the items (in the order given). */
 export const set = (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items));
+/** An explicitly tagged [n] context-specific element. */
 export const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner);
+/** A DER BOOLEAN. */
 export const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));
+/** A DER OCTET STRING. */
 export const octets = (b: Buffer): Buffer => tlv(0x04, b);
+/** A DER UTF8String. */
 export const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
 /** BIT STRING with `unused` trailing bits in the last byte. */
 export const bits = (b: Buffer, unused = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unused]), b]));

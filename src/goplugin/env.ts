@@ -3,16 +3,21 @@
 // Vault's own variables are read under their OpenBao names too (BAO_*, see operatorSetting).
 import type { VaultApiSettings } from './unwrap';
 
+/** go-plugin's magic cookie that Vault sets when it launches a database plugin. */
 export const DATABASE_COOKIE = { key: 'VAULT_DATABASE_PLUGIN', value: '926a0820-aea2-be28-51d6-83cdf00e8edb' } as const;
+/** go-plugin's magic cookie that Vault sets when it launches a secrets (backend) plugin. */
 export const BACKEND_COOKIE = { key: 'VAULT_BACKEND_PLUGIN', value: '6669da05-b1c8-4f49-97d9-c8e5bed98e20' } as const;
 
+/** Which plugin this process is, by the cookie it was launched with. */
 export type Role = 'database' | 'backend';
 
+/** What go-plugin prints when a plugin is run by hand, without a cookie. */
 export const NOT_A_PROGRAM_MESSAGE =
   'This binary is a plugin. These are not meant to be executed directly.\n' +
   'Please execute the program that consumes these plugins, which will\n' +
   'load any plugins automatically\n';
 
+/** Everything the host told the plugin at launch. */
 export interface LaunchEnv {
   role: Role;
   /** App protocol versions the client accepts; empty when the client sent none. */
@@ -28,6 +33,7 @@ export interface LaunchEnv {
   vaultVersion?: string;
 }
 
+/** The role the environment's magic cookie names, or undefined when run by hand. */
 export function detectRole(env: NodeJS.ProcessEnv): Role | undefined {
   if (env[DATABASE_COOKIE.key] === DATABASE_COOKIE.value) return 'database';
   if (env[BACKEND_COOKIE.key] === BACKEND_COOKIE.value) return 'backend';
@@ -85,6 +91,7 @@ export function readVaultApiSettings(env: NodeJS.ProcessEnv, argv: readonly stri
   return s;
 }
 
+/** The launch settings from the environment (and Vault's plugin flags in argv); undefined without a cookie. */
 export function readLaunchEnv(env: NodeJS.ProcessEnv, argv: readonly string[] = []): LaunchEnv | undefined {
   const role = detectRole(env);
   if (!role) return undefined;

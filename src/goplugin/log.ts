@@ -3,9 +3,11 @@
 // that may embed credentials go through redact() first.
 import { operatorSetting } from './env';
 
+/** Log levels, as hclog names them. */
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
 
+/** A structured logger whose string fields and error messages are redacted before they are written. */
 export interface Logger {
   trace(msg: string, fields?: Record<string, unknown>): void;
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -56,6 +58,7 @@ function derivedForms(s: string): string[] {
   ];
 }
 
+/** A logger writing hclog-style JSON lines to stderr (or `sink`), at the level given or PLUGIN_LOG_LEVEL's. */
 export function createLogger(opts: { module?: string; level?: Level; sink?: Sink } = {}): Logger {
   const min = ORDER[opts.level ?? levelFromEnv()];
   const sink: Sink = opts.sink ?? ((line) => process.stderr.write(line + '\n'));

@@ -35,6 +35,7 @@ function sea(): SeaApi | undefined {
   }
 }
 
+/** Load a native addon: from the executable's assets (written to a private temp dir) or, outside it, from `devPath`. */
 export function loadNativeAddon(asset: string, devPath: string): unknown {
   const hit = loaded.get(asset);
   if (hit) return hit;

@@ -15,6 +15,7 @@ const WELL_KNOWN = [
   'google/protobuf/timestamp.proto',
 ];
 
+/** How @grpc/proto-loader decodes messages: field names as in the .proto, 64-bit ints as strings, defaults filled. */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   longs: String,

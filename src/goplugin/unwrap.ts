@@ -37,6 +37,7 @@ export interface LegacyTls {
   serverName: string;
 }
 
+/** How long the unwrap call to Vault's API may take. */
 export const UNWRAP_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_CA_FILES = 1000;

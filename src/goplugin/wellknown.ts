@@ -1,6 +1,7 @@
 // google.protobuf.Struct / Value / Timestamp as proto-loader hands them to us, to and
 // from plain JS values. The well-known types come from protobufjs's bundled
 // definitions, whose field names are camelCase (the wire format is the same).
+/** google.protobuf.Value as proto-loader decodes it. */
 export interface PbValue {
   nullValue?: string | number | null;
   numberValue?: number;
@@ -10,14 +11,17 @@ export interface PbValue {
   listValue?: { values: PbValue[] };
   kind?: string;
 }
+/** google.protobuf.Struct as proto-loader decodes it. */
 export interface PbStruct {
   fields?: Record<string, PbValue>;
 }
+/** google.protobuf.Timestamp as proto-loader decodes it. */
 export interface PbTimestamp {
   seconds?: string | number;
   nanos?: number;
 }
 
+/** A protobuf Value as plain JSON-like data. */
 export function fromValue(v: PbValue | undefined): unknown {
   if (!v) return null;
   // Decoded messages name the set field in `kind`; values built in code may not.
@@ -32,12 +36,14 @@ export function fromValue(v: PbValue | undefined): unknown {
   }
 }
 
+/** A protobuf Struct as a plain object (an absent Struct as {}). */
 export function fromStruct(s: PbStruct | null | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = fromValue(v);
   return out;
 }
 
+/** Plain JSON-like data as a protobuf Value. */
 export function toValue(v: unknown): PbValue {
   if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
   if (typeof v === 'number') return { numberValue: v };
@@ -48,6 +54,7 @@ export function toValue(v: unknown): PbValue {
   return { stringValue: String(v) };
 }
 
+/** A plain object as a protobuf Struct. */
 export function toStruct(o: Record<string, unknown>): PbStruct {
   const fields: Record<string, PbValue> = {};
   for (const [k, v] of Object.entries(o)) fields[k] = toValue(v);

@@ -10,6 +10,7 @@ import { awsKms } from './clients/aws';
 import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+import { AWSKMS_FIELDS } from './awskms.fields';
 
 const SPEC_OF: Record<string, KeySpec> = {
   ECC_NIST_P256: { kind: 'ec', curve: 'P-256' }, ECC_NIST_P384: { kind: 'ec', curve: 'P-384' }, ECC_NIST_P521: { kind: 'ec', curve: 'P-521' },
@@ -37,7 +38,7 @@ export class AwsKmsKey implements ManagedKey {
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AwsKmsKey> {
     const { kms, client: makeClient } = awsKms({
       backend: 'awskms', name, credentialField: 'access_key/secret_key',
-      region: str(cfg.region) ?? 'us-east-1', endpoint: str(cfg.endpoint), accessKey: str(cfg.access_key), secretKey: str(cfg.secret_key),
+      region: String(cfg.region), endpoint: str(cfg.endpoint), accessKey: str(cfg.access_key), secretKey: str(cfg.secret_key),
     });
     const client = makeClient(4);
     const k = new AwsKmsKey(name, cfg, common, kms, client);
@@ -134,7 +135,7 @@ export class AwsKmsKey implements ManagedKey {
       const out = await this.call<Kms.DecryptCommandOutput>('decrypt', new this.kms.DecryptCommand({ KeyId: this.keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: alg, EncryptionContext: this.spec.kind === 'aes' ? this.context(opts.aad) : undefined }));
       return Buffer.from(out.Plaintext!);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`, e);
       throw e;
     }
   }
@@ -151,4 +152,4 @@ export class AwsKmsKey implements ManagedKey {
 }
 
 /** AWS KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
-export const backend: KeyBackend = { type: 'awskms', open: (p) => AwsKmsKey.open(p.name, p.fields, p.common) };
+export const backend: KeyBackend = { type: 'awskms', fields: AWSKMS_FIELDS, open: (p) => AwsKmsKey.open(p.name, p.fields, p.common) };

@@ -11,6 +11,7 @@ import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
 import { azureCall, azureKeyVault, type AzureKeyVault } from './clients/azure';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+import { AZUREKEYVAULT_FIELDS } from './azurekeyvault.fields';
 
 /** A key in Azure Key Vault or Managed HSM (RSA, EC, or AES-GCM in a Managed HSM). */
 export class AzureKeyVaultKey implements ManagedKey {
@@ -117,7 +118,7 @@ export class AzureKeyVaultKey implements ManagedKey {
       }, o));
       return Buffer.from(r.result);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`);
+      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`, e);
       throw e;
     }
   }
@@ -131,4 +132,4 @@ export class AzureKeyVaultKey implements ManagedKey {
 }
 
 /** Azure Key Vault managed keys; this module (and its SDK) is loaded only when such a key is opened. */
-export const backend: KeyBackend = { type: 'azurekeyvault', open: (p) => AzureKeyVaultKey.open(p.name, p.fields, p.common) };
+export const backend: KeyBackend = { type: 'azurekeyvault', fields: AZUREKEYVAULT_FIELDS, open: (p) => AzureKeyVaultKey.open(p.name, p.fields, p.common) };

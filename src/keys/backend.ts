@@ -2,13 +2,16 @@
 // awskms.ts, gcpckms.ts, azurekeyvault.ts) exports one `backend`; the registry in
 // index.ts lists them, one line each, and loads a backend (and its SDK) only when a key
 // of that type is opened. Shared code asks the declaration, never the type name.
+import type { Schema } from '../schema';
 import type { ParsedKeyConfig } from './config';
 import type { Backend, ManagedKey } from './types';
 
-/** A managed-key backend: its type, how to open its keys, and its optional capabilities. */
+/** A managed-key backend: its type, its configuration fields, how to open its keys, and its optional capabilities. */
 export interface KeyBackend {
   /** The managed-key type: the `<type>` of managed-keys/<type>/<name>. */
   readonly type: Backend;
+  /** Its configuration fields (its <backend>.fields.ts table, the one config.ts parses with). */
+  readonly fields: Schema;
   /** Open the key the configuration names (generating it if allowed and missing). */
   open(config: ParsedKeyConfig): Promise<ManagedKey>;
   /**

@@ -10,6 +10,7 @@ import { keyInvalid } from './errors';
 import { rsaPrivate } from './rsa-offload';
 import type { Hash, KeySpec, SignOptions } from './types';
 
+/** Digest length of each hash, in bytes. */
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
 const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
@@ -19,6 +20,7 @@ const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
  * ecdsa-secp256k1 keys; no managed-key backend offers that curve).
  */
 export type LocalKeySpec = KeySpec | { kind: 'ec'; curve: 'secp256k1' };
+/** The EC curves keys here can be on. */
 export type EcCurve = (LocalKeySpec & { kind: 'ec' })['curve'];
 
 /** The digest to sign: hashes `data` unless the caller already did. */
@@ -28,6 +30,7 @@ export function digest(data: Buffer, opts: SignOptions): Buffer {
   return data;
 }
 
+/** Bytes of one coordinate (and of r or s) on `curve`. */
 export function curveBytes(curve: EcCurve): number {
   return curve === 'P-256' || curve === 'secp256k1' ? 32 : curve === 'P-384' ? 48 : 66;
 }

@@ -16,8 +16,9 @@ export interface ErrorOrigin {
 
 /** A failure of a key backend, naming the key and the backend, never a secret. */
 export class KeyError extends Error {
-  constructor(readonly kind: KeyErrorKind, message: string, readonly origin?: ErrorOrigin) {
-    super(message);
+  /** `cause`: the error this one wraps, kept for identity (never shown: its message may hold a secret). */
+  constructor(readonly kind: KeyErrorKind, message: string, readonly origin?: ErrorOrigin, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'KeyError';
   }
 }
@@ -29,7 +30,7 @@ export function isKeyError(e: unknown): e is KeyError {
 }
 
 /** Bad input: a config, a ciphertext, an option the key cannot honour. */
-export const keyInvalid = (m: string) => new KeyError('invalid', m);
+export const keyInvalid = (m: string, cause?: unknown) => new KeyError('invalid', m, undefined, cause);
 
 /** The configured `usages` of a managed key gate each operation. */
 export function requireUsage(backend: string, name: string, usages: readonly string[], usage: string): void {
@@ -38,11 +39,11 @@ export function requireUsage(backend: string, name: string, usages: readonly str
 /** Something this backend or key cannot do. */
 export const keyUnsupported = (m: string) => new KeyError('unsupported', m);
 
-/** Wrap whatever a backend threw, with the key's identity and redacted of the given secrets. */
+/** Wrap whatever a backend threw (kept as the cause), with the key's identity, its message redacted of the given secrets. */
 export function keyFailure(backend: string, name: string, op: string, e: unknown, secrets: readonly string[], kind: KeyErrorKind = 'unavailable'): KeyError {
   if (isKeyError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets), { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') });
+  return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets), { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') }, e);
 }
 
 function ownNumber(e: unknown, field: 'code' | 'statusCode'): number | undefined {

@@ -7,10 +7,12 @@ import type * as Gcp from '@google-cloud/kms';
 import { isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorCode } from './errors';
 import { digest, verifyWith } from './crypto';
 import { readCredentialFile } from './operator';
-import { gcpKms, type ServiceAccount } from './clients/gcp';
+import { gcpKms } from './clients/gcp';
+import { parseServiceAccount, type ServiceAccount } from './clients/gcp-credentials';
 import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
+import { GCPCKMS_FIELDS } from './gcpckms.fields';
 
 interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
 
@@ -27,10 +29,12 @@ export function parseAlgorithm(alg: string): AlgInfo | undefined {
   return undefined;
 }
 
+const GRPC_INVALID_ARGUMENT = 3;
+
 function kindOf(e: unknown): KeyErrorKind {
   const code = sdkErrorCode(e);
   if (code === 5) return 'not_found';
-  if (code === 3 || code === 9 || code === 11) return 'invalid';
+  if (code === GRPC_INVALID_ARGUMENT || code === 9 || code === 11) return 'invalid';
   if (code === 7 || code === 16) return 'denied';
   return 'unavailable';
 }
@@ -38,17 +42,7 @@ function kindOf(e: unknown): KeyErrorKind {
 /** `credentials` holds the service-account JSON itself, or the path of a file the operator allows. */
 async function serviceAccount(credentials: string): Promise<ServiceAccount> {
   const raw = credentials.trim();
-  const json = raw.startsWith('{') ? raw : (await readCredentialFile('credentials', raw)).toString('utf8');
-  let sa: { client_email?: unknown; private_key?: unknown };
-  try {
-    sa = JSON.parse(json);
-  } catch {
-    throw keyInvalid('credentials: not service-account JSON');
-  }
-  if (typeof sa !== 'object' || sa === null || typeof sa.client_email !== 'string' || typeof sa.private_key !== 'string' || !sa.client_email || !sa.private_key) {
-    throw keyInvalid('credentials: client_email and private_key are required');
-  }
-  return { client_email: sa.client_email, private_key: sa.private_key };
+  return parseServiceAccount(raw.startsWith('{') ? raw : (await readCredentialFile('credentials', raw)).toString('utf8'), 'credentials');
 }
 
 /** A key version in Google Cloud KMS, with the one algorithm the version fixes. */
@@ -78,7 +72,7 @@ export class GcpKmsKey implements ManagedKey {
     return `projects/${c.project}/locations/${c.region}/keyRings/${c.key_ring}/cryptoKeys/${c.crypto_key}`;
   }
   private get versionPath(): string {
-    return `${this.keyPath}/cryptoKeyVersions/${(this.cfg.crypto_key_version as string) ?? '1'}`;
+    return `${this.keyPath}/cryptoKeyVersions/${String(this.cfg.crypto_key_version)}`;
   }
 
   private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
@@ -176,7 +170,8 @@ export class GcpKmsKey implements ManagedKey {
       const [res] = await this.call('decrypt', () => this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts));
       return Buffer.from(res.plaintext as Uint8Array);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid' && /ciphertext/i.test(e.message)) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`);
+      // INVALID_ARGUMENT to a decrypt: the ciphertext (or its AAD) is not this key's.
+      if (isKeyError(e) && sdkErrorCode(e) === GRPC_INVALID_ARGUMENT) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`, e);
       throw e;
     }
   }
@@ -193,4 +188,4 @@ export class GcpKmsKey implements ManagedKey {
 }
 
 /** Google Cloud KMS managed keys; this module (and its SDK) is loaded only when such a key is opened. */
-export const backend: KeyBackend = { type: 'gcpckms', open: (p) => GcpKmsKey.open(p.name, p.fields, p.common) };
+export const backend: KeyBackend = { type: 'gcpckms', fields: GCPCKMS_FIELDS, open: (p) => GcpKmsKey.open(p.name, p.fields, p.common) };

@@ -1,5 +1,7 @@
-// The managed-key backend registry: one line per backend. Each entry loads its backend's
-// file only when a key of that type is opened, so an SDK costs nothing until it is used.
+// The managed-key backend registry: one line per backend (its field table is named in
+// config.ts's BACKEND_FIELDS, whose keys are the Backend type this record must cover). Each
+// entry loads its backend's file only when a key of that type is opened, so an SDK costs
+// nothing until it is used.
 // In the executable the cloud backends are separate bundles (scripts/build.mjs turns the
 // `import('./awskms')` etc. of this file into loads of those bundles): keep these imports
 // here, in this file, and import nothing of those files statically from the main bundle.

@@ -73,8 +73,8 @@ export async function readCredentialFile(what: string, p: string): Promise<Buffe
   if (!real) throw keyInvalid(refusal);
   try {
     return await readBoundedFile(real, what);
-  } catch {
-    throw keyInvalid(refusal);
+  } catch (e) {
+    throw keyInvalid(refusal, e);
   }
 }
 

@@ -10,6 +10,7 @@ import { signLocalAsync, verifyWith } from './crypto';
 import { rsaPrivate } from './rsa-offload';
 import { algorithmsFor } from './algorithms';
 import type { KeyBackend } from './backend';
+import { SOFTWARE_FIELDS } from './software.fields';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPECS: Record<string, KeySpec> = {
@@ -35,8 +36,8 @@ export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer
   d.setAuthTag(sealed.subarray(sealed.length - 16));
   try {
     return Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
-  } catch {
-    throw keyInvalid('decryption failed: ciphertext or associated data do not match the key');
+  } catch (e) {
+    throw keyInvalid('decryption failed: ciphertext or associated data do not match the key', e);
   }
 }
 
@@ -54,8 +55,8 @@ export class SoftwareKey implements ManagedKey {
     if (privatePem) {
       try {
         priv = spec.kind === 'aes' ? createSecretKey(Buffer.from(privatePem, 'base64')) : createPrivateKey(privatePem);
-      } catch {
-        throw keyInvalid('private_key is not a valid PEM private key');
+      } catch (e) {
+        throw keyInvalid('private_key is not a valid PEM private key', e);
       }
     } else if (spec.kind === 'aes') priv = createSecretKey(randomBytes(32));
     else if (spec.kind === 'ec') priv = (await generateOnThreadPool('ec', { namedCurve: spec.curve })).privateKey;
@@ -105,8 +106,8 @@ export class SoftwareKey implements ManagedKey {
     if (this.spec.kind === 'rsa') {
       try {
         return await rsaPrivate('decrypt', this.priv, constants.RSA_PKCS1_OAEP_PADDING, ciphertext, opts.oaepHash ?? 'sha256');
-      } catch {
-        throw keyInvalid('decryption failed: ciphertext does not match the key');
+      } catch (e) {
+        throw keyInvalid('decryption failed: ciphertext does not match the key', e);
       }
     }
     throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not decrypt`);
@@ -123,6 +124,7 @@ export class SoftwareKey implements ManagedKey {
 /** Software keys: generated or imported here; a generated key's material is stored with its config. */
 export const backend: KeyBackend = {
   type: 'software',
+  fields: SOFTWARE_FIELDS,
   open: (p) => SoftwareKey.create(p.name, String(p.fields.key_type), p.common.usages, typeof p.fields.private_key === 'string' ? p.fields.private_key : undefined),
   fieldsToStore: (key): Record<string, string> => (key instanceof SoftwareKey ? { private_key: key.exportPrivate() } : {}),
 };

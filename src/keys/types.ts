@@ -1,9 +1,10 @@
 // The one interface transit and PKI use for key operations. Key material stays in the
 // backend (HSM, cloud KMS); only public keys and results cross this boundary.
 import type { KeyObject } from 'node:crypto';
+import type { BACKEND_FIELDS } from './config';
 
-/** The managed-key backend types (the `<type>` of managed-keys/<type>/<name>). */
-export type Backend = 'pkcs11' | 'awskms' | 'gcpckms' | 'azurekeyvault' | 'software';
+/** The managed-key backend types (the `<type>` of managed-keys/<type>/<name>): those config.ts has fields for. */
+export type Backend = keyof typeof BACKEND_FIELDS;
 /** Operations a managed key's `usages` may allow. */
 export type Usage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'random';
 /** Digests a signature may be made over. */

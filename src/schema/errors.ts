@@ -13,4 +13,5 @@ export class SchemaError extends Error {
   }
 }
 
+/** The default Fail: a SchemaError with the message. */
 export const schemaError: Fail = (m) => new SchemaError(m);

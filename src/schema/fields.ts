@@ -5,8 +5,10 @@
 import { parseDurationMillis, parseDurationSeconds } from './duration';
 import { schemaError, type Fail } from './errors';
 
+/** How a field's value is read: Vault's framework types, plus `raw` (taken as given). */
 export type FieldType = 'string' | 'int' | 'bool' | 'duration' | 'array' | 'strings' | 'object' | 'raw';
 
+/** One field's declaration. */
 export interface Field {
   type: FieldType;
   description: string;
@@ -26,6 +28,7 @@ export interface Field {
   unit?: 's' | 'ms';
 }
 
+/** Fields by name. */
 export type Schema = Record<string, Field>;
 
 // Vault's TypeBool decodes weakly: a boolean; a string as Go's strconv.ParseBool reads it
@@ -34,6 +37,7 @@ export type Schema = Record<string, Field>;
 const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False', '']);
 
+/** A boolean as Vault's TypeBool reads one; anything else fails naming the field. */
 export function parseBool(v: unknown, name: string, fail: Fail = schemaError): boolean {
   if (typeof v === 'boolean') return v;
   const s = typeof v === 'number' ? String(v) : v;
@@ -97,6 +101,7 @@ export function coerceField(name: string, f: Field, v: unknown, fail: Fail = sch
   }
 }
 
+/** What parseFields gives. */
 export interface ParsedFields {
   /** Coerced values, defaults applied. */
   values: Record<string, unknown>;

@@ -12,6 +12,7 @@ export const nameGroup = (group = 'name') => `(?<${group}>${NAME_PATTERN})`;
 
 const NAME_RE = new RegExp(`^${NAME_PATTERN}$`);
 
+/** Does `s` follow the name rule (nameRule says it in words)? */
 export const isName = (s: string): boolean => NAME_RE.test(s);
 
 /** What a bad name is told, with what is named ("managed key name"). */

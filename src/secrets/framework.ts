@@ -7,6 +7,7 @@ import { applyDefaults, coerceField, fieldHelp, missingRequired, parseDurationSe
 import type { LeasedSecret } from './lease';
 import { openApiDocument } from './openapi';
 
+/** Vault's logical operations (create only after an existence check said no). */
 export type Operation = 'read' | 'create' | 'update' | 'delete' | 'list' | 'help';
 // Fields are declared in the plugin's one schema language (src/schema); re-exported here
 // under the names the engines import.
@@ -19,6 +20,7 @@ export interface SystemView {
   maxLeaseTtl(): Promise<number>;
 }
 
+/** One request to a path: its fields (by the path's declaration), storage, and what Vault said of the caller. */
 export interface Request {
   system?: SystemView;
   operation: Operation;
@@ -32,6 +34,7 @@ export interface Request {
   mountPoint: string;
 }
 
+/** What a handler answers: data, warnings, and for engines that lease, a secret. */
 export interface Response {
   data?: Record<string, unknown>;
   warnings?: string[];
@@ -44,8 +47,10 @@ export function rawResponse(body: Buffer | string, contentType: string): Respons
   return { data: { http_content_type: contentType, http_raw_body: Buffer.from(body).toString('base64'), http_status_code: 200 } };
 }
 
+/** A path's handler for one operation. */
 export type Handler = (req: Request) => Promise<Response | undefined>;
 
+/** A path of an engine: its pattern, fields, help and handlers, declared together. */
 export interface PathDef {
   /** Regex source, anchored; named groups become fields. E.g. `keys/(?<name>[\w.-]+)`. */
   pattern: string;
@@ -94,14 +99,30 @@ function depthExceeds(root: unknown, max: number): boolean {
   return false;
 }
 
+/**
+ * A handler read a field its path does not declare: a bug in the plugin, not bad input (Vault's
+ * FieldData panics). It reaches Vault as a 500 naming the field and the path.
+ */
+export class UndeclaredFieldError extends Error {
+  constructor(readonly field: string, readonly pattern: string) {
+    super(`programming error: field "${field}" is read by path "${pattern}", which does not declare it`);
+    this.name = 'UndeclaredFieldError';
+  }
+}
+
+/** A request's fields, coerced and defaulted by its path's declarations; only declared fields can be read. */
 export class FieldData {
-  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>) {}
-  get<T = unknown>(k: string): T { return this.values[k] as T; }
-  str(k: string): string { return (this.values[k] as string) ?? ''; }
-  int(k: string): number { return (this.values[k] as number) ?? 0; }
-  bool(k: string): boolean { return Boolean(this.values[k]); }
+  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>, private readonly fields: Readonly<Record<string, Field>>, private readonly pattern: string) {}
+  private value(k: string): unknown {
+    if (!Object.hasOwn(this.fields, k)) throw new UndeclaredFieldError(k, this.pattern);
+    return this.values[k];
+  }
+  get<T = unknown>(k: string): T { return this.value(k) as T; }
+  str(k: string): string { return (this.value(k) as string) ?? ''; }
+  int(k: string): number { return (this.value(k) as number) ?? 0; }
+  bool(k: string): boolean { return Boolean(this.value(k)); }
   /** Was the field given in the request (not defaulted)? */
-  has(k: string): boolean { return this.set.has(k); }
+  has(k: string): boolean { this.value(k); return this.set.has(k); }
 }
 
 /** One field's value, validated and converted per its declaration (also used for batch items), or a 400. */
@@ -111,6 +132,7 @@ export function coerce(name: string, f: Field, v: unknown): unknown {
 
 interface Compiled { def: PathDef; re: RegExp }
 
+/** A request matched to its path, fields validated and defaulted, with the warnings to add. */
 export interface Routed { def: PathDef; req: Request; warnings: string[] }
 
 /** Does the regex source have a "|" outside any group or class (so it has several starts)? */
@@ -139,6 +161,7 @@ export function literalFirstSegment(pattern: string): string | undefined {
   return m && !topLevelAlternation(pattern) ? m[1] : undefined;
 }
 
+/** An engine's paths: matching (indexed by first segment), field validation, dispatch and help. */
 export class Router {
   private readonly paths: Compiled[];
   /** Paths by their literal first segment, each list with the unindexed paths merged in, in declaration order. */
@@ -191,7 +214,7 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set), fields: def.fields } };
+    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields } };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {

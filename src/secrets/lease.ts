@@ -27,6 +27,7 @@ export interface SecretRequest extends Pick<Request, 'storage' | 'system' | 'dis
   data: Record<string, unknown>;
 }
 
+/** Renews or revokes a leased secret. */
 export type SecretHandler = (req: SecretRequest) => Promise<Response | undefined>;
 
 /** A type of secret an engine issues with a lease (Vault's framework.Secret). */

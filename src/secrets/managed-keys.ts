@@ -3,11 +3,14 @@
 // storage, encrypted by Vault's barrier and marked for seal wrapping; reads never return
 // the secret fields. Opened keys are cached per mount and dropped when their config changes.
 import { BACKEND_FIELDS, COMMON_FIELDS, parseKeyConfig, publicView } from '../keys/config';
-import { isKeyError, loadBackend, openManagedKey, selfTest, type ManagedKey } from '../keys';
+import { loadBackend, openManagedKey, selfTest, type ManagedKey } from '../keys';
+import { keyErrorToUser } from './key-errors';
 import { getJson, putJson, type Storage } from '../storage/storage';
 import { UserError, type FieldDef, type PathDef } from './framework';
+import { describeDefault, nameGroup, type Field } from '../schema';
 
-import { nameGroup } from '../schema';
+export { keyErrorToUser } from './key-errors';
+
 const TYPES = Object.keys(BACKEND_FIELDS).join('|');
 const PREFIX = 'managed-keys/';
 const storageKey = (type: string, name: string) => `${PREFIX}${type}/${name}`;
@@ -20,19 +23,14 @@ function allFields(): Record<string, FieldDef> {
   };
   for (const [k, f] of Object.entries(COMMON_FIELDS)) out[k] = { type: 'raw', description: f.description };
   for (const [type, fields] of Object.entries(BACKEND_FIELDS)) {
-    for (const [k, f] of Object.entries(fields)) {
+    for (const [k, f] of Object.entries<Field>(fields)) {
       const prev = out[k];
-      out[k] = { type: 'raw', description: prev ? `${prev.description}; ${type}: ${f.description}` : `${type}: ${f.description}` };
+      const def = describeDefault(f);
+      const text = `${type}: ${f.description}${def === undefined ? '' : ` (default ${def})`}`;
+      out[k] = { type: 'raw', description: prev ? `${prev.description}; ${text}` : text };
     }
   }
   return out;
-}
-
-/** A KeyError as the HTTP status Vault should show. */
-export function keyErrorToUser(e: unknown): unknown {
-  if (!(isKeyError(e))) return e;
-  const status = { invalid: 400, unsupported: 400, not_found: 400, denied: 403, unavailable: 502, internal: 500 }[e.kind];
-  return new UserError(e.message, status);
 }
 
 /** A mount's managed keys: their paths, and the opened keys cached per mount. */

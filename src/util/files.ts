@@ -9,6 +9,7 @@ import * as path from 'node:path';
 /** Default cap for certificate, key and credential files. */
 export const MAX_OPERATOR_FILE_BYTES = 1024 * 1024;
 
+/** A file the plugin may not, or cannot, read. */
 export class FileReadError extends Error {}
 
 /**

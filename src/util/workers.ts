@@ -14,6 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
+/** The environment variable that sets the worker pool's size. */
 export const POOL_SIZE_ENV = 'VAULT_PLUGIN_TS_WORKERS';
 const MAX_POOL_SIZE = 256;
 
@@ -102,6 +103,7 @@ function pickWorker(): Slot {
   return best;
 }
 
+/** A task that runs on the worker pool. */
 export interface WorkerTask<A, R> {
   /** Run the task on the least busy worker thread; rejects with the task's error message. */
   run(args: A): Promise<R>;

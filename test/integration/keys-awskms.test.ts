@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsKmsKey } from '../../src/keys/awskms';
 import { parseKeyConfig } from '../../src/keys/config';
 import { startAwsKms, type AwsKmsEmulator } from '../emulators/awskms';
-import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
+import { aesContract, rsaContract } from '../support/key-contract';
 
 let kms: AwsKmsEmulator;
 const opened: AwsKmsKey[] = [];

@@ -5,7 +5,7 @@ import { AzureKeyVaultKey } from '../../src/keys/azurekeyvault';
 import { parseKeyConfig } from '../../src/keys/config';
 import { startAzureKv, type AzureKvEmulator } from '../emulators/azurekv';
 import { makeServerCerts } from '../support/certs';
-import { aesContract, ecdsaContract, rsaContract } from '../support/key-contract';
+import { aesContract, rsaContract } from '../support/key-contract';
 
 let kv: AzureKvEmulator;
 async function open(name: string, keyName: string, extra: Record<string, unknown> = {}): Promise<AzureKeyVaultKey> {

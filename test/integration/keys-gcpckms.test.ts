@@ -64,6 +64,14 @@ describe('Google Cloud KMS', () => {
   });
   describe('symmetric', () => { let k: GcpKmsKey; beforeAll(async () => { k = await open('sym', 'sym'); }); aesContract(() => k); });
 
+  it('a ciphertext or AAD the key did not make is bad input, known by the service\'s INVALID_ARGUMENT (the cause kept)', async () => {
+    const k = await open('symbad', 'sym');
+    const ct = await k.encrypt(msg, { aad: Buffer.from('a') });
+    const e = await k.decrypt(ct, { aad: Buffer.from('b') }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ kind: 'invalid', message: 'decryption failed: ciphertext or associated data do not match gcpckms key "symbad"' });
+    expect((e as Error).cause).toMatchObject({ kind: 'invalid', origin: { code: 3 } });
+  });
+
   it('a key that does not exist is NotFound, naming key and backend', async () => {
     await expect(open('missing', 'nope')).rejects.toMatchObject({ kind: 'not_found', message: expect.stringMatching(/gcpckms key "missing": describe failed: .*not found/) });
   });

@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BACKEND_TYPES, loadBackend, openFromConfig } from '../../src/keys';
 import { BACKEND_FIELDS, parseKeyConfig } from '../../src/keys/config';
+import { ManagedKeys } from '../../src/secrets/managed-keys';
+import { MemoryStorage } from '../../src/storage/storage';
 
 const root = path.resolve(__dirname, '../..');
 const read = (f: string) => fs.readFileSync(path.join(root, f), 'utf8');
@@ -23,6 +25,34 @@ describe('managed-key backend registry', () => {
       expect(b.type).toBe(t);
       expect(typeof b.open).toBe('function');
     }
+  });
+
+  it('each backend declares its own fields, beside it; config.ts assembles them and declares none', async () => {
+    for (const t of BACKEND_TYPES) expect((await loadBackend(t)).fields, t).toBe(BACKEND_FIELDS[t]);
+    const config = read('src/keys/config.ts');
+    for (const t of BACKEND_TYPES) {
+      for (const k of Object.keys(BACKEND_FIELDS[t])) expect(config, `${t}.${k} declared in config.ts`).not.toMatch(new RegExp(`\\b${k}:\\s*\\{\\s*type:`));
+    }
+  });
+
+  it('defaults are declared in the schema, and parsing applies them', () => {
+    expect(parseKeyConfig('pkcs11', 'h', { library: '/x.so', pin: '1', token_label: 't', key_label: 'k' }).fields.max_parallel).toBe(1);
+    expect(parseKeyConfig('awskms', 'a', { kms_key: 'alias/x' }).fields.region).toBe('us-east-1');
+    expect(parseKeyConfig('gcpckms', 'g', { project: 'p', region: 'r', key_ring: 'kr', crypto_key: 'c' }).fields.crypto_key_version).toBe('1');
+    for (const fields of Object.values(BACKEND_FIELDS) as Record<string, { description: string; default?: unknown }>[]) {
+      for (const [k, f] of Object.entries(fields)) if (f.default !== undefined) expect(f.description, k).not.toMatch(/\(default /);
+    }
+    // path-help shows them, from the same declaration
+    const help = new ManagedKeys(new MemoryStorage()).paths()[0].fields!;
+    expect(help.max_parallel.description).toContain('pkcs11: most sessions open at once (default 1)');
+    expect(help.region.description).toContain('awskms: AWS region (default us-east-1)');
+  });
+
+  it('the cloud providers of keymgmt share the key backends\' helpers: one table of Azure clouds, one service-account parser', () => {
+    const providers = read('src/secrets/keymgmt/providers/config.ts');
+    expect(providers).not.toMatch(/AZUREPUBLICCLOUD|login\.microsoftonline/);
+    expect(providers).not.toMatch(/JSON\.parse/);
+    expect(read('src/keys/gcpckms.ts')).not.toMatch(/JSON\.parse/);
   });
 
   it('software keys declare what to store: a generated key reopens from it, an imported key keeps its material', async () => {

@@ -4,6 +4,7 @@ import type { ConnectionConfig } from '../config';
 import type { Target } from './target';
 import { tlsOptions } from './tls';
 
+/** node-postgres's settings for one connection to `t` (TLS or not, and optionally another database). */
 export function clientConfig(t: Target, c: ConnectionConfig, useTls: boolean, database?: string): ClientConfig {
   return {
     host: t.host,

@@ -8,6 +8,7 @@ import { clientConfig } from './client-config';
 import type { Target } from './target';
 import { tlsAttempts } from './tls';
 
+/** What the server is, found by probing it when connecting: its dialect and what it supports. */
 export interface ServerInfo {
   dialect: Dialect;
   /** PostgreSQL major version from version() (0 when not PostgreSQL). */

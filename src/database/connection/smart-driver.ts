@@ -67,6 +67,7 @@ export function claimSmartDriver(c: ConnectionConfig, t: Target): () => void {
   };
 }
 
+/** The YugabyteDB smart driver's options for a configuration; none when it does not ask for load balancing. */
 export function smartDriverOptions(c: ConnectionConfig): Record<string, unknown> {
   if (!smartDriverWanted(c)) return {};
   return {

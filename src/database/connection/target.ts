@@ -5,6 +5,7 @@ import { SSL_MODES } from '../config';
 import { DEFAULTS } from '../defaults';
 import { invalid } from '../errors';
 
+/** Where to connect: host, port, database, credentials and libpq parameters, resolved from the configuration. */
 export interface Target {
   host: string;
   port: number;
@@ -41,6 +42,7 @@ function fillUrlTemplate(url: string, c: ConnectionConfig, urlForm: boolean): st
     .replace(/\{\{\s*password\s*\}\}/g, () => kvQuote(enc(c.password ?? '')));
 }
 
+/** The target a configuration names (connection_url, or host/port/db), with libpq's defaults; bad input is InvalidArgument. */
 export function resolveTarget(c: ConnectionConfig): Target {
   let t: Partial<Target> & { params: Record<string, string> } = { params: {} };
   if (c.connectionUrl) {

@@ -1,5 +1,6 @@
 import { DEFAULT_RENEW, DEFAULT_ROTATION, vaultExpiration, type Dialect } from './dialect';
 
+/** CockroachDB's dialect. */
 export const cockroachdb: Dialect = {
   name: 'cockroachdb',
   // CockroachDB user names are case-insensitive and stored lower-cased, even when quoted:

@@ -1,6 +1,8 @@
 // What differs between PostgreSQL-wire databases when managing roles.
+/** The servers this plugin speaks to. */
 export type DialectName = 'postgresql' | 'cockroachdb' | 'yugabytedb';
 
+/** What differs between the servers: name folding, statements, capabilities. */
 export interface Dialect {
   name: DialectName;
   /** The name the server will actually store (CockroachDB folds user names to lower case). */
@@ -37,5 +39,7 @@ export function vaultExpiration(d: Date): string {
   return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}+0000`;
 }
 
+/** The password change run when a role gives no rotation statements. */
 export const DEFAULT_ROTATION = 'ALTER ROLE "{{name}}" WITH PASSWORD \'{{password}}\';';
+/** The expiration change run when a role gives no renew statements. */
 export const DEFAULT_RENEW = 'ALTER ROLE "{{name}}" VALID UNTIL \'{{expiration}}\';';

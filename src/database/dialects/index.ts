@@ -4,6 +4,7 @@ import { cockroachdb } from './cockroachdb';
 import { yugabytedb } from './yugabytedb';
 
 export type { Dialect, DialectName } from './dialect';
+/** Each dialect by name. */
 export const DIALECTS: Record<DialectName, Dialect> = { postgresql, cockroachdb, yugabytedb };
 
 /** From `SELECT version()`: "CockroachDB CCL v23.1...", "PostgreSQL 11.2-YB-2.20...", "PostgreSQL 16.4 ...". */

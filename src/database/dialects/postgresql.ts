@@ -1,5 +1,6 @@
 import { DEFAULT_RENEW, DEFAULT_ROTATION, vaultExpiration, type Dialect } from './dialect';
 
+/** PostgreSQL's dialect (the base the others build on). */
 export const postgresql: Dialect = {
   name: 'postgresql',
   normalizeUsername: (u) => u,

@@ -7,9 +7,9 @@
 import type * as Gcp from '@google-cloud/kms';
 import type { GoogleAuth, JWT } from 'google-auth-library';
 import { requireAmbientCredentials } from '../operator';
+import type { ServiceAccount } from './gcp-credentials';
 
-/** The two fields of a service-account key file that sign requests. */
-export interface ServiceAccount { client_email: string; private_key: string }
+export type { ServiceAccount } from './gcp-credentials';
 
 /** What a Cloud KMS client is made from. */
 export interface GcpClientConfig {

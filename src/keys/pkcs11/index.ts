@@ -15,9 +15,10 @@
 //   key.ts         Pkcs11Key: the ManagedKey, with recovery after token resets
 import type { KeyBackend } from '../backend';
 import { Pkcs11Key } from './key';
+import { PKCS11_FIELDS } from './fields';
 
 export { Pkcs11Key } from './key';
 export { listSlots } from './slots';
 
 /** PKCS#11 managed keys: the module named by `library`, loaded only when a key is opened. */
-export const backend: KeyBackend = { type: 'pkcs11', open: (p) => Pkcs11Key.open(p.name, p.fields, p.common) };
+export const backend: KeyBackend = { type: 'pkcs11', fields: PKCS11_FIELDS, open: (p) => Pkcs11Key.open(p.name, p.fields, p.common) };

@@ -40,7 +40,7 @@ export class Pkcs11Key implements ManagedKey {
     this.generation = this.mod.generation;
     const P = pk();
     const rw = cfg.force_rw_session === true || common.allowGenerate;
-    const max = typeof cfg.max_parallel === 'number' ? cfg.max_parallel : 1;
+    const max = Number(cfg.max_parallel); // the schema's default: 1
     this.pool = new SessionPool(this.p, max, P.CKF_SERIAL_SESSION | (rw ? P.CKF_RW_SESSION : 0), (s) => {
       if (this.loggedIn) return;
       login(this.mod, this.slot, s, String(this.cfg.pin), this.name);

@@ -27,7 +27,11 @@ export const TOKEN_CHANGED = new Set([0x3, 0x5, 0x30, 0x32, 0xe0, 0xe1]);
 
 /** Return codes acted on by name. */
 export const CKR_ENCRYPTED_DATA_INVALID = 0x40;
+/** CKR_ENCRYPTED_DATA_LEN_RANGE: a ciphertext of a length the mechanism cannot have. */
 export const CKR_ENCRYPTED_DATA_LEN_RANGE = 0x41;
+/** CKR_PIN_INCORRECT. */
 export const CKR_PIN_INCORRECT = 0xa0;
+/** CKR_PIN_LOCKED: the token refuses the user PIN until reset. */
 export const CKR_PIN_LOCKED = 0xa4;
+/** CKR_USER_ALREADY_LOGGED_IN: another session of the process logged in (logins are per token). */
 export const CKR_USER_ALREADY_LOGGED_IN = 0x100;

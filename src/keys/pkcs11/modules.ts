@@ -35,7 +35,7 @@ export function loadModule(library: string, byOperatorCli = false): { path: stri
       p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
     } catch (e) {
       try { p.close(); } catch { /* not loaded */ }
-      throw keyInvalid(`cannot load PKCS#11 library ${library}: ${e instanceof Error ? e.message : String(e)}`);
+      throw keyInvalid(`cannot load PKCS#11 library ${library}: ${e instanceof Error ? e.message : String(e)}`, e);
     }
     m = { p, refs: 0, logins: new Map(), generation: 0 };
     modules.set(resolved, m);

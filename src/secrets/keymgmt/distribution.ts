@@ -14,6 +14,7 @@ import { openTarget } from './providers';
 import { unsupported } from './providers/support';
 import { PURPOSES, type Distribution, type KmsConfig, type Protection, type Purpose, type Target } from './providers/types';
 
+/** Where each key's distributions to each KMS are recorded, with one lock per distribution. */
 export class DistStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
@@ -75,6 +76,7 @@ export function describeDistribution(cfg: KmsConfig, d: Distribution): Record<st
   return out;
 }
 
+/** Distributes keys to KMS providers, rotates and removes them there, resuming what stopped half-way. */
 export class Distributor {
   constructor(readonly keys: KeyStore, readonly kms: KmsStore, readonly dists: DistStore) {}
 
@@ -197,6 +199,7 @@ export class Distributor {
   }
 }
 
+/** The kms/<kms>/key/<key> paths: distribute, read, rotate, remove. */
 export function distributionPaths(x: Distributor): PathDef[] {
   const kmsName = `(?<name>${NAME})`;
   const keyName = `(?<key_name>${NAME})`;

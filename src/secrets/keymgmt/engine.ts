@@ -2,6 +2,7 @@
 import type { Engine } from '../engine';
 import { keymgmtPaths, KEYMGMT_HELP } from './index';
 
+/** The keymgmt engine's declaration for the engine registry. */
 export const keymgmtEngine: Engine = {
   name: 'keymgmt',
   help: KEYMGMT_HELP,

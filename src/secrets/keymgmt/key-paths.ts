@@ -6,6 +6,7 @@ import { UserError, type PathDef } from '../framework';
 import { KEY_TYPES, NAME, describeKey, newKey, rotated, type KeyType } from './keys';
 import type { Distributor } from './distribution';
 
+/** The key/<name> paths: create, read, rotate, configure, delete, list. */
 export function keyPaths(x: Distributor): PathDef[] {
   const name = { type: 'string', description: 'Name of the key.' } as const;
   return [

@@ -7,17 +7,21 @@ import { newVersion } from '../transit/policy';
 import { UserError } from '../framework';
 import { NAME_PATTERN } from '../../schema';
 
+/** The key types keymgmt creates (Vault Enterprise's names). */
 export const KEY_TYPES = ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'] as const;
+/** One of KEY_TYPES. */
 export type KeyType = (typeof KEY_TYPES)[number];
 /** Key and KMS names: the plugin's one name rule. */
 export const NAME = NAME_PATTERN;
 
+/** One version of a key: its material and when it was made. */
 export interface KeyVersion {
   creation_time: string;
   /** base64 of the AES key, or PKCS#8 PEM of the private key. */
   key: string;
 }
 
+/** A key Vault owns, with its versions, as stored. */
 export interface VaultKey {
   name: string;
   type: KeyType;
@@ -28,7 +32,9 @@ export interface VaultKey {
   versions: Record<string, KeyVersion>;
 }
 
+/** Is the key type AES? */
 export const isSymmetric = (t: KeyType) => t === 'aes256-gcm96';
+/** The algorithm family of a key type. */
 export const keyFamily = (t: KeyType): 'aes' | 'rsa' | 'ec' => (t === 'aes256-gcm96' ? 'aes' : t.startsWith('rsa-') ? 'rsa' : 'ec');
 
 /** A fresh version, generated the way transit generates its keys. */
@@ -37,10 +43,12 @@ async function generate(type: KeyType): Promise<KeyVersion> {
   return { creation_time, key: key! };
 }
 
+/** A new key with one fresh version. */
 export async function newKey(name: string, type: KeyType): Promise<VaultKey> {
   return { name, type, deletion_allowed: false, min_enabled_version: 0, latest_version: 1, versions: { 1: await generate(type) } };
 }
 
+/** The key with a fresh version added as the latest. */
 export async function rotated(k: VaultKey): Promise<VaultKey> {
   const n = k.latest_version + 1;
   return { ...k, latest_version: n, versions: { ...k.versions, [n]: await generate(k.type) } };
@@ -57,6 +65,7 @@ export function materialOf(k: VaultKey, n: number): Buffer {
   return createPrivateKey(v.key).export({ type: 'pkcs8', format: 'der' });
 }
 
+/** The key as a read returns it: versions and public keys, never private material. */
 export function describeKey(k: VaultKey): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(k.versions)) {

@@ -6,6 +6,7 @@ import { NAME } from './keys';
 import { CREDENTIALS, checkCollection, checkCredentials, parseCredentials, publicView } from './providers/config';
 import { PROVIDERS, type KmsConfig, type ProviderName } from './providers/types';
 
+/** The kms/<name> configurations, as stored. */
 export class KmsStore {
   constructor(private readonly storage: Storage) {}
   static path(name: string): string { return `kms/${name}`; }
@@ -22,6 +23,7 @@ export class KmsStore {
 
 const credentialHelp = Object.entries(CREDENTIALS).map(([p, f]) => `${p}: ${Object.entries(f).map(([k, d]) => `${k} (${d.description})`).join(', ')}`).join('; ');
 
+/** The kms/<name> paths: configure a provider, read it (never its credentials), delete, list. */
 export function kmsPaths(store: KmsStore, distributedKeys: (kms: string) => Promise<string[]>): PathDef[] {
   return [
     {

@@ -9,7 +9,7 @@ import type { PkiCaches } from './index';
 import {
   ISSUERS_CONFIG_KEY, ISSUER_USAGES, KEYS_CONFIG_KEY, checkName, issuerKey, issuerUsage, keyKey, type IssuerEntry, type KeyEntry, type LeafNotAfterBehavior,
 } from './issuers';
-import { ISSUER_REF } from './issuer-ref';
+import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { setDefaultIssuer } from './root';
 
@@ -112,7 +112,7 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
       pattern: 'config/issuers',
       fields: {
         default: { type: 'string', description: 'The default issuer: issuer_id, issuer_name.' },
-        default_follows_latest_issuer: { type: 'bool', description: 'Make each new issuer (root/generate, set-signed) the default.' },
+        default_follows_latest_issuer: DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD,
       },
       synopsis: 'Read or set the default issuer.',
       description: 'The default issuer serves ca, ca_chain, cert/ca and crl, and signs for roles whose issuer_ref is "default".',

@@ -6,7 +6,7 @@ import { x509 } from './ca';
 import { goDuration, type Role } from './certificates';
 import { checkKeyForRole } from './keys';
 import { readCsr } from './csr';
-import { OUTPUT_FIELDS, formatIssued } from './issue-options';
+import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, formatIssued } from './issue-options';
 import { issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
@@ -30,7 +30,7 @@ function accepted(warning: string) {
 const VERBATIM_ROLE: Role = {
   allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
   enforce_hostnames: false, server_flag: true, client_flag: true, key_type: 'any', key_bits: 0, ttl: 0, max_ttl: 0, ou: [], organization: [],
-  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'] },
+  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'], allowed_serial_numbers: ['*'] },
 } as Role;
 
 export function maintenancePaths(caches: PkiCaches): PathDef[] {
@@ -96,6 +96,10 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         csr: { type: 'string', required: true, description: 'PEM certificate signing request.' },
         ttl: { type: 'duration', default: 0, description: 'Validity (default 30 days, capped by the mount\'s max lease TTL).' },
         issuer_ref: { type: 'string', default: 'default', description: 'The issuer to sign with (issuer_id, issuer_name or "default").' },
+        common_name: { type: 'string', description: 'CN of the certificate when the CSR has none.' },
+        exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS (or email) SAN.' },
+        other_sans: OTHER_SANS_FIELD,
+        serial_number: SERIAL_NUMBER_FIELD,
         ...OUTPUT_FIELDS,
       },
       synopsis: 'Sign a CSR as it is: its subject CN and SANs, any key type Vault accepts.',

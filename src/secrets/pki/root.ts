@@ -11,7 +11,7 @@ import {
   ISSUERS_CONFIG_KEY, ISSUER_PREFIX, KEYS_CONFIG_KEY, KEY_PREFIX, addIssuer, addKey, checkName, issuerKey, issuerWithCertificate,
   keyForPublicKey, keyKey, requireUsage, type IssuerEntry, type KeyEntry, type Registry,
 } from './issuers';
-import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
+import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { readCsr } from './csr';
 import { checkKeyForRole, generateKey, type KeyType } from './keys';
@@ -117,6 +117,9 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
     max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
     organization: caFields.organization, ou: caFields.ou,
+    // Vault takes these here too; an intermediate's certificate from this plugin carries no SANs.
+    alt_names: { type: 'strings', default: [], description: 'Accepted as Vault does; not placed in the certificate (intermediate CA certificates carry no SANs here).' },
+    ip_sans: { type: 'strings', default: [], description: 'Accepted as Vault does; not placed in the certificate (intermediate CA certificates carry no SANs here).' },
   };
   return [
     {
@@ -135,7 +138,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     },
     {
       pattern: 'root/replace',
-      fields: { default: { type: 'string', default: 'next', description: 'The issuer to make the default (issuer_id, issuer_name or "default"; default "next").' } },
+      fields: {
+        default: { type: 'string', default: 'next', description: 'The issuer to make the default (issuer_id, issuer_name or "default"; default "next").' },
+        default_follows_latest_issuer: DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD,
+      },
       synopsis: 'Make another issuer the default (after root/rotate).',
       description: 'The same as writing config/issuers.',
       operations: { update: (r) => setDefaultIssuer(r, r.data.str('default'), caches) },

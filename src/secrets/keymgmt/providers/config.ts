@@ -9,6 +9,9 @@ import { operatorAllows } from '../../../util/files';
 import { UserError } from '../../framework';
 import { coerceField, secretValues, type Schema } from '../../../schema';
 import type { KmsConfig, ProviderName } from './types';
+import { AZURE_CLOUDS } from '../../../keys/clients/azure-clouds';
+import { parseServiceAccount, type ServiceAccount } from '../../../keys/clients/gcp-credentials';
+import { keyErrorToUser } from '../../key-errors';
 import { CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
 
 /** The credential names of each provider, in the plugin's schema language (every one a string). */
@@ -37,12 +40,7 @@ const COLLECTION: Record<ProviderName, { re: RegExp; what: string }> = {
   azurekeyvault: { re: /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, what: 'a Key Vault name (3-24 letters, digits and dashes)' },
 };
 
-export const AZURE_CLOUDS: Record<string, { authority: string; suffix: string }> = {
-  AZUREPUBLICCLOUD: { authority: 'https://login.microsoftonline.com', suffix: 'vault.azure.net' },
-  AZURECHINACLOUD: { authority: 'https://login.chinacloudapi.cn', suffix: 'vault.azure.cn' },
-  AZUREUSGOVERNMENTCLOUD: { authority: 'https://login.microsoftonline.us', suffix: 'vault.usgovcloudapi.net' },
-};
-
+/** Refuse a key_collection that is not of the provider's form (a 400 saying what it must be). */
 export function checkCollection(provider: ProviderName, value: string): void {
   const c = COLLECTION[provider];
   if (!c.re.test(value)) throw new UserError(`key_collection for ${provider} must be ${c.what}`);
@@ -104,29 +102,22 @@ export function checkCredentials(c: KmsConfig): void {
   }
 }
 
-/** Service-account JSON for gcpckms, read (bounded) from an allowed file or given inline; undefined means ambient. */
-export async function gcpServiceAccount(c: KmsConfig): Promise<{ client_email: string; private_key: string } | undefined> {
+/** Service-account key for gcpckms, read (bounded) from an allowed file or given inline; undefined means ambient. */
+export async function gcpServiceAccount(c: KmsConfig): Promise<ServiceAccount | undefined> {
   checkCredentials(c);
-  let text = c.credentials.service_account_json;
-  if (c.credentials.service_account_file !== undefined) {
-    // The managed keys' reader: the path is resolved once, checked against the operator's
-    // list and that same file read (bounded, non-blocking), so a link re-pointed after the
-    // check above cannot redirect the read.
-    try {
-      text = (await readCredentialFile('credentials.service_account_file', c.credentials.service_account_file)).toString('utf8');
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
-  }
-  if (text === undefined) return undefined;
-  let sa: { client_email?: unknown; private_key?: unknown };
   try {
-    sa = JSON.parse(text);
-  } catch {
-    throw new UserError('gcpckms credentials: not a service-account key (JSON)');
+    if (c.credentials.service_account_file !== undefined) {
+      // The managed keys' reader: the path is resolved once, checked against the operator's
+      // list and that same file read (bounded, non-blocking), so a link re-pointed after the
+      // check above cannot redirect the read.
+      const text = await readCredentialFile('credentials.service_account_file', c.credentials.service_account_file);
+      return parseServiceAccount(text.toString('utf8'), 'credentials.service_account_file');
+    }
+    const json = c.credentials.service_account_json;
+    return json === undefined ? undefined : parseServiceAccount(json, 'credentials.service_account_json');
+  } catch (e) {
+    throw keyErrorToUser(e);
   }
-  if (typeof sa.client_email !== 'string' || typeof sa.private_key !== 'string') throw new UserError('gcpckms credentials: the service-account key needs client_email and private_key');
-  return { client_email: sa.client_email, private_key: sa.private_key };
 }
 
 /** Every secret credential value, for redacting provider errors. */
