@@ -21,7 +21,7 @@ const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text
 
 const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
 async function call(op: string, p: string, d: Record<string, unknown> = {}): Promise<any> {
-  let rep;
+  let rep: ReturnType<typeof toReply>;
   try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
   if ((rep as any).err) throw new Error(`${(rep as any).err.err_msg}`);
   const resp = (rep as any).response;
