@@ -133,7 +133,7 @@ async function signSelfIssued(r: Request, caches: PkiCaches) {
   const ready = await caches.ca.require(r.storage, r.data.str('issuer_ref'));
   requireUsage(ready.entry, 'issuing-certificates');
   const signer = await ready.signer();
-  const signerKind = keyKind(await signer.crypto.subtle.exportKey('spki', signer.publicKey));
+  const signerKind = signer.spec.kind; // also for a managed key, whose public key is not exported here
   // Current Vault (1.12+): a certificate of another key type is signed with the issuer's own
   // algorithm unless require_matching_certificate_algorithms asks to refuse it; Vault 1.8 had no such option.
   if (r.data.bool('require_matching_certificate_algorithms') && keyKind(cert.publicKey.rawData) !== signerKind) {
