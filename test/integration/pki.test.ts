@@ -162,6 +162,11 @@ describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
     expect(openssl('verify', '-CAfile', ca, write('hsm-leaf.pem', leaf.certificate)).stdout).toMatch(/OK/);
     await must(m, 'update', 'revoke', { serial_number: leaf.serial_number });
     expect(openssl('crl', '-in', write('hsm-crl.pem', (await must(m, 'read', 'cert/crl')).certificate), '-CAfile', ca, '-noout').stderr).toMatch(/verify OK/);
+    // root/sign-self-issued with the key in the HSM (its key type known without exporting the key).
+    const otherKey = write('other.key', execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'], { encoding: 'utf8' }));
+    const other = execFileSync('openssl', ['req', '-x509', '-new', '-key', otherKey, '-subj', '/CN=Other Root', '-days', '5', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8' });
+    const cross = await must(m, 'update', 'root/sign-self-issued', { certificate: other, require_matching_certificate_algorithms: true });
+    expect(openssl('verify', '-partial_chain', '-CAfile', ca, write('hsm-cross.pem', cross.certificate)).stdout).toMatch(/OK/);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -43,7 +43,15 @@ const CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/
 // A CA bundle (key, then certificate) for config/ca.
 const CA_KEY_FILE = path.join(tmp, 'ca.key');
 execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', CA_KEY_FILE]);
-const CA_BUNDLE = fs.readFileSync(CA_KEY_FILE, 'utf8') + execFileSync('openssl', ['req', '-x509', '-new', '-key', CA_KEY_FILE, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
+// An intermediate CA's CSR (subject and SANs, for use_csr_values), and a self-issued CA certificate to re-sign.
+const INT_CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/CN=Example Intermediate/O=Example Org/C=DE', '-addext', 'subjectAltName=DNS:int.example.com'], { encoding: 'utf8' });
+const LEAF_ONLY = execFileSync('openssl', ['req', '-x509', '-new', '-key', CSR_KEY, '-subj', '/CN=not a ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:FALSE'], { encoding: 'utf8' });
+const CA_CERT = execFileSync('openssl', ['req', '-x509', '-new', '-key', CA_KEY_FILE, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
+const CA_BUNDLE = fs.readFileSync(CA_KEY_FILE, 'utf8') + CA_CERT;
+// An RSA self-issued CA (Vault 1.8 re-signs only certificates of its CA's key type; its CA is RSA here).
+const RSA_KEY_FILE = path.join(tmp, 'rsa.key');
+execFileSync('openssl', ['genrsa', '-out', RSA_KEY_FILE, '2048'], { stdio: 'ignore' });
+const RSA_CA_CERT = execFileSync('openssl', ['req', '-x509', '-new', '-key', RSA_KEY_FILE, '-subj', '/CN=Other Root/O=Other', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
 
 const TRANSIT: Step[] = [
   { id: 'create aes key', method: 'POST', path: () => 'keys/k1', body: () => ({}) },
@@ -150,6 +158,23 @@ const PKI: Step[] = [
   { id: 'issue without common_name', method: 'POST', path: () => 'issue/web', body: () => ({ alt_names: 'x.example.com' }) },
   { id: 'tidy', method: 'POST', path: () => 'tidy', body: () => ({ tidy_cert_store: true, safety_buffer: '1s' }) },
   { id: 'sign-verbatim', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR }) },
+  // The role's ttl/max_ttl apply; the name fields are taken and ignored (the CSR's names), usages from the request.
+  { id: 'sign-verbatim with a role', method: 'POST', path: () => 'sign-verbatim/web', body: () => ({ csr: CSR, ttl: '2160h', common_name: 'ignored.example.com', alt_names: 'x.example.com', ip_sans: '10.0.0.1', uri_sans: 'spiffe://x/y', serial_number: '42', exclude_cn_from_sans: true, key_usage: 'DigitalSignature', ext_key_usage: 'ServerAuth,ClientAuth', ext_key_usage_oids: '1.3.6.1.4.1.311.20.2.2' }), keep: (s, r) => { s.vars.verbatim = r.json().data?.certificate; } },
+  { id: 'sign-verbatim role field', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR, role: 'web' }) },
+  { id: 'sign-verbatim unknown role', method: 'POST', path: () => 'sign-verbatim/nope', body: () => ({ csr: CSR }) },
+  { id: 'sign-verbatim other_sans', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR, other_sans: '1.2.3.4;UTF8:x' }) },
+  { id: 'sign-intermediate', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, common_name: 'int.example.com', alt_names: 'int2.example.com,ca@example.com', ip_sans: '10.1.1.1', uri_sans: 'spiffe://example.org/ca', country: 'US', province: 'CA', locality: 'SF', street_address: '1 Main', postal_code: '94000', organization: 'Org', ou: 'Unit', serial_number: 'abc-1', permitted_dns_domains: 'example.com,.example.org', ttl: '720h', private_key_format: 'pkcs8' }), keep: (s, r) => { s.vars.inter = r.json().data?.certificate; } },
+  { id: 'sign-intermediate exclude_cn_from_sans', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, common_name: 'int.example.com', exclude_cn_from_sans: true, ttl: '720h' }), keep: (s, r) => { s.vars.interx = r.json().data?.certificate; } },
+  { id: 'sign-intermediate use_csr_values', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, use_csr_values: true, common_name: 'ignored.example.com', alt_names: 'ignored2.example.com', ttl: '720h' }), keep: (s, r) => { s.vars.intercsr = r.json().data?.certificate; } },
+  { id: 'sign-intermediate der', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, format: 'der', ttl: '720h' }) },
+  { id: 'sign-intermediate pem_bundle', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, format: 'pem_bundle', ttl: '720h' }) },
+  { id: 'sign-intermediate other_sans', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, other_sans: '1.2.3.4;UTF8:x', ttl: '720h' }) },
+  { id: 'sign-self-issued', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: RSA_CA_CERT }), keep: (s, r) => { s.vars.selfissued = r.json().data?.certificate; } },
+  { id: 'sign-self-issued, another key type', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: CA_CERT }) },
+  { id: 'sign-self-issued not a CA', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: LEAF_ONLY }) },
+  { id: 'sign-self-issued not self-issued', method: 'POST', path: () => 'root/sign-self-issued', body: (s) => ({ certificate: s.vars.inter }) },
+  { id: 'sign-self-issued junk', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: 'junk' }) },
+  { id: 'tidy revocation list', method: 'POST', path: () => 'tidy', body: () => ({ tidy_revocation_list: true, safety_buffer: '1s' }) },
   { id: 'sans role', method: 'POST', path: () => 'roles/sans', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, allow_bare_domains: true, key_type: 'ec', key_bits: 256, allowed_other_sans: '1.2.3.4;UTF8:*', policy_identifiers: '1.3.6.1.4.1.7.8' }) },
   { id: 'sans role read', method: 'GET', path: () => 'roles/sans', values: ['allowed_other_sans', 'policy_identifiers'] },
   { id: 'issue email and other SANs', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'alice@example.com', alt_names: 'www.example.com,bob@example.com', other_sans: '1.2.3.4;UTF8:badge-7' }), keep: (s, r) => { s.vars.sans = r.json().data?.certificate; } },
@@ -220,8 +245,9 @@ function certProfile(pem: string | undefined): string[] {
     out.push(i >= 0 ? `${label}: ${(lines[i + 1] ?? '').replace(/keyid:[0-9A-F:]+/g, 'keyid:…')}` : `${label}: (absent)`);
   };
   out.push(lines.find((l) => l.startsWith('Signature Algorithm')) ?? 'Signature Algorithm: (absent)');
+  out.push(lines.find((l) => l.startsWith('Subject:')) ?? 'Subject: (absent)');
   out.push(lines.find((l) => l.startsWith('Public Key Algorithm')) ?? 'Public Key Algorithm: (absent)');
-  for (const label of ['X509v3 Key Usage', 'X509v3 Extended Key Usage', 'X509v3 Basic Constraints', 'X509v3 Subject Alternative Name', 'Authority Information Access', 'X509v3 CRL Distribution Points', 'X509v3 Certificate Policies']) grab(label);
+  for (const label of ['X509v3 Key Usage', 'X509v3 Extended Key Usage', 'X509v3 Basic Constraints', 'X509v3 Subject Alternative Name', 'Authority Information Access', 'X509v3 CRL Distribution Points', 'X509v3 Certificate Policies', 'X509v3 Name Constraints']) grab(label);
   out.push(`Subject Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Subject Key Identifier')) ? 'present' : '(absent)'}`);
   out.push(`Authority Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Authority Key Identifier')) ? 'present' : '(absent)'}`);
   return out;
@@ -241,43 +267,11 @@ const CURRENT_ISSUERS = 'current Vault (1.11+) keeps several issuers per PKI mou
 const BEYOND_VAULT = 'beyond Vault: X25519 key agreement (derive-key/, in the shape of OpenBao\'s transit ECDH endpoint), which Vault\'s transit does not have';
 const MANAGED_KEYS_IN_MOUNT = 'this plugin configures its managed keys (PKCS#11, AWS/GCP/Azure KMS, software) in the mount that uses them; Vault Enterprise keeps them in sys/managed-keys, which an external plugin cannot serve';
 const PKI_PARAM_NAME = 'pki (the pki engineer\'s area): the same URLs (internal|exported|kms), but our path parameter is named {type} where Vault names it {exported}; only generated clients see the name';
-const PKI_TODO_CONFIG_CA = 'todo (pki, open in the compatibility issue): config/ca, importing a CA bundle, is not implemented yet';
-const PKI_TODO_SELF_ISSUED = 'todo (pki): root/sign-self-issued is not implemented';
-const PKI_TODO_VERBATIM_ROLE = 'todo (pki): sign-verbatim takes no role in the path yet (sign-verbatim/<role>, which applies the role\'s ttl and usages)';
-const PKI_TODO_FIELD = 'todo (pki, open in the compatibility issue): Vault takes this request field on this path and ours does not yet (a client sending it gets an "ignored" warning)';
+const CURRENT_SELF_ISSUED = 'current Vault (1.12+) re-signs a self-issued certificate of another key type with the issuer\'s own algorithm (require_matching_certificate_algorithms=true refuses it); Vault 1.8 failed with a 500';
+const CURRENT_VERBATIM_OTHER_SANS = 'current Vault\'s sign-verbatim allows any other_sans (its role for it has allowed_other_sans "*"); Vault 1.8 allowed none';
+const RULE_UNKNOWN_ROLE = 'the project\'s rule (bad input is a 400 with a message): a role named on sign-verbatim that does not exist is refused; Vault 1.8 signed as if no role were named';
 const PKI_LEGACY_BACKEND = 'Vault\'s roles list a legacy `backend` field that nothing reads; ours has no such field';
 const KNOWN: Record<string, string> = {
-  "openapi pki: /issue/{role}: field other_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /issue/{role}: field serial_number missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign/{role}: field other_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign/{role}: field serial_number missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field alt_names missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field country missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field exclude_cn_from_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field format missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field ip_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field locality missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field other_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field permitted_dns_domains missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field postal_code missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field private_key_format missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field province missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field serial_number missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field street_address missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field uri_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /root/sign-intermediate: field use_csr_values missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field alt_names missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field common_name missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field exclude_cn_from_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field ext_key_usage missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field ext_key_usage_oids missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field ip_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field key_usage missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field other_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field role missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field serial_number missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /sign-verbatim: field uri_sans missing in ours": PKI_TODO_FIELD,
-  "openapi pki: /tidy: field tidy_revocation_list missing in ours": PKI_TODO_FIELD,
   "openapi pki: /roles/{name}: field backend missing in ours": PKI_LEGACY_BACKEND,
   "openapi transit: /derive-key/{name}: only in ours": BEYOND_VAULT,
   "openapi transit: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
@@ -290,9 +284,6 @@ const KNOWN: Record<string, string> = {
   "openapi pki: /intermediate/generate/{type}: only in ours": PKI_PARAM_NAME,
   "openapi pki: /root/generate/{exported}: missing in ours": PKI_PARAM_NAME,
   "openapi pki: /root/generate/{type}: only in ours": PKI_PARAM_NAME,
-  "openapi pki: /config/ca: missing in ours": PKI_TODO_CONFIG_CA,
-  "openapi pki: /root/sign-self-issued: missing in ours": PKI_TODO_SELF_ISSUED,
-  "openapi pki: /sign-verbatim/{role}: missing in ours": PKI_TODO_VERBATIM_ROLE,
   "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
   "transit: read aes key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
   "transit: rotate: status 204 in Vault, 200 in ours": CURRENT,
@@ -331,6 +322,16 @@ const KNOWN: Record<string, string> = {
   "pki: uri role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
   "pki: issue uri_sans: data.ca_chain: only in ours": CURRENT_CHAIN,
   "pki: sign-verbatim: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-verbatim with a role: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-verbatim role field: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-verbatim unknown role: status 200 in Vault, 400 in ours": RULE_UNKNOWN_ROLE,
+  "pki: sign-verbatim other_sans: status 400 in Vault, 200 in ours": CURRENT_VERBATIM_OTHER_SANS,
+  "pki: sign-intermediate: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-intermediate exclude_cn_from_sans: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-intermediate use_csr_values: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-intermediate der: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-intermediate pem_bundle: data.ca_chain: only in ours": CURRENT_CHAIN,
+  "pki: sign-self-issued, another key type: status 500 in Vault, 200 in ours": CURRENT_SELF_ISSUED,
   "pki: root generate: data.issuer_id: only in ours": CURRENT_ISSUERS,
   "pki: root generate: data.issuer_name: only in ours": CURRENT_ISSUERS,
   "pki: root generate: data.key_id: only in ours": CURRENT_ISSUERS,
@@ -385,7 +386,7 @@ describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours
   it('PKI answers as Vault\'s PKI does, and issues certificates of the same profile', async () => {
     const [a, b] = sides('vp', 'op');
     await run('pki', PKI, a, b);
-    for (const k of ['ca', 'leaf', 'signed', 'sans']) {
+    for (const k of ['ca', 'leaf', 'signed', 'sans', 'verbatim', 'inter', 'interx', 'intercsr', 'selfissued']) {
       const pa = certProfile(a.vars[k]), pb = certProfile(b.vars[k]);
       pa.forEach((line, i) => { if (line !== pb[i]) found.push(`pki: certificate ${k}: "${line}" in Vault, "${pb[i]}" in ours`); });
     }

@@ -7,6 +7,7 @@ import { certificatePolicies, subjectAltNames, writeCertificatePem } from './cer
 import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import { urlExtensions } from './urls';
+import { seq, tlv } from '../../goplugin/der';
 import type { LeafNotAfterBehavior } from './issuers';
 
 export interface CertRequest {
@@ -42,11 +43,20 @@ export interface CertRequest {
   otherSans?: Array<{ oid: string; value: string }>;
   /** Certificate Policies: policy OIDs, no qualifiers. */
   policyOids?: string[];
+  /** CA certificates: the subject's attributes exactly in this order (else CN, O, OU, then subjectExtra). */
+  subjectRdns?: Array<[string, string]>;
+  /** CA certificates: Name Constraints with these permitted DNS subtrees (root/sign-intermediate permitted_dns_domains). */
+  permittedDnsDomains?: string[];
 }
 
-function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = []): string {
+/** NameConstraints with permitted dNSName subtrees only (RFC 5280 4.2.1.10), as Vault writes it: not critical. */
+export function nameConstraints(domains: string[]): Buffer {
+  return seq(tlv(0xa0, Buffer.concat(domains.map((d) => seq(tlv(0x82, Buffer.from(d, 'latin1')))))));
+}
+
+function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = [], rdns?: Array<[string, string]>): string {
   const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
-  return [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra]
+  return (rdns ?? [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra])
     .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
 }
 
@@ -90,7 +100,8 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   if (san) exts.push(new X.Extension('2.5.29.17', !req.commonName && !req.organization?.length && !req.ou?.length, new Uint8Array(san)));
   if (req.policyOids?.length) exts.push(new X.Extension('2.5.29.32', false, new Uint8Array(certificatePolicies(req.policyOids))));
   if (req.urls) exts.push(...urlExtensions(req.urls));
-  const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra);
+  if (req.permittedDnsDomains?.length) exts.push(new X.Extension('2.5.29.30', false, new Uint8Array(nameConstraints(req.permittedDnsDomains))));
+  const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra, req.subjectRdns);
   let cert;
   if (!issuer) {
     // A self-signed root names itself as its authority, as Vault's roots do.

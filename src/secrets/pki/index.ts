@@ -7,6 +7,7 @@ import { IssuerCache, isRegistryKey } from './issuers';
 import { issuerPaths } from './issuer-paths';
 import { importPaths } from './import';
 import { rootPaths } from './root';
+import { signCaPaths } from './sign-ca';
 import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
@@ -43,5 +44,5 @@ export class PkiCaches {
 }
 
 export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
-  return [...rootPaths(managed, caches), ...issuerPaths(caches), ...importPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
+  return [...rootPaths(managed, caches), ...signCaPaths(caches), ...issuerPaths(caches), ...importPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
 }

@@ -62,9 +62,9 @@ export function checkSerialNumber(role: Role & RoleExtras, serial: string): void
 const splitAltNames = (names: string[]) => ({ dns: names.filter((n) => !String(n).includes('@')), emails: names.filter((n) => String(n).includes('@')) });
 
 /** The CN and the SANs of the certificate, as Vault picks them. */
-export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr): Names {
+export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr, verbatim = false): Names {
   let cn = csr && role.use_csr_common_name ? csr.cn ?? '' : '';
-  if (!cn) cn = r.data.str('common_name');
+  if (!cn && !verbatim) cn = r.data.str('common_name');
   if (!cn && role.require_cn) {
     throw new UserError('the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false');
   }

@@ -44,11 +44,12 @@ function checkNames(r: Request, role: Role & RoleExtras, names: string[]): void 
   }
 }
 
-export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr) {
+/** `verbatim` (sign-verbatim): the CSR's CN and SANs exactly, no request CN or subject serialNumber, as Vault. */
+export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr, verbatim = false) {
   const full = withDefaults(role);
   if (full.generate_lease) throw new UserError('this role has generate_lease=true, which is not supported here: certificates carry no lease');
   if (full.allowed_domains_template && role.allowed_domains.some((d) => d.includes('{{'))) throw new UserError('this role\'s allowed_domains hold identity templates, which cannot be filled here (Vault passes this plugin no entity data)');
-  const names = requestNames(r, full, csr);
+  const names = requestNames(r, full, csr, verbatim);
   const { cn, ips } = names;
   // A CN with an "@" is an email address: an email SAN, as in Vault.
   const cnIsEmail = cn.includes('@');
@@ -57,13 +58,13 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   checkIps(role, ips);
   checkUris(full, names.uris);
   checkOtherSans(full, names.otherSans);
-  const subjectSerial = r.data.str('serial_number');
+  const subjectSerial = verbatim ? '' : r.data.str('serial_number');
   checkSerialNumber(full, subjectSerial);
   const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
   const ready = await caches.ca.require(r.storage, ref);
   requireUsage(ready.entry, 'issuing-certificates');
   const signer = await ready.signer();
-  const withCn = Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
+  const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   const dns = [...new Set([...(withCn && !cnIsEmail && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...names.dns])];
   const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
   const warnings: string[] = [];

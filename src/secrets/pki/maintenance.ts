@@ -1,16 +1,21 @@
 // config/crl, crl/rotate, tidy and sign-verbatim: the rest of Vault's PKI API that clients
 // and operators' scripts call.
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { UserError, type PathDef } from '../framework';
+import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { x509 } from './ca';
 import { goDuration, type Role } from './certificates';
 import { checkKeyForRole } from './keys';
-import { readCsr } from './csr';
-import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, formatIssued } from './issue-options';
+import { readCsr, type ParsedCsr } from './csr';
+import { csrSubject } from './sign-ca';
+import { OTHER_SANS_FIELD, OUTPUT_FIELDS, formatIssued } from './issue-options';
+import { ROLE_EXTRA_FIELDS, withDefaults } from './role-fields';
+import { nameGroup } from '../../schema';
 import { issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
 import { ISSUER_REF } from './issuer-ref';
+
+const ROLE = nameGroup('role');
 
 interface CrlConfig { expiry: number; disable: boolean }
 const CRL_CONFIG_KEY = 'pki/config/crl';
@@ -26,12 +31,51 @@ function accepted(warning: string) {
   return { data: { http_content_type: 'application/json', http_raw_body: Buffer.from(JSON.stringify({ request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: [warning], auth: null })).toString('base64'), http_status_code: 202 } };
 }
 
-/** sign-verbatim signs what the CSR says, as a role that allows any name and key would. */
-const VERBATIM_ROLE: Role = {
-  allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
-  enforce_hostnames: false, server_flag: true, client_flag: true, key_type: 'any', key_bits: 0, ttl: 0, max_ttl: 0, ou: [], organization: [],
-  ...{ require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'], allowed_serial_numbers: ['*'] },
-} as Role;
+/**
+ * sign-verbatim signs what the CSR says (its subject CN, O, OU, C, ST, L, street, postalCode, and its SANs; the request's name fields are
+ * taken and ignored, as in Vault), as a role that allows any name and key would. Key usages
+ * come from the request (other_sans are added, as current Vault allows any; Vault 1.8 refused
+ * them); with a role (sign-verbatim/<role>) its ttl, max_ttl, no_store,
+ * generate_lease, not_before_duration and issuer apply, as in Vault.
+ */
+async function verbatimRole(r: Request, caches: PkiCaches, csr: ParsedCsr): Promise<Role> {
+  const name = r.data.str('role');
+  const role = name ? await caches.roles.get(r.storage, name) : undefined;
+  if (name && !role) throw new UserError(`unknown role: ${name}`);
+  const from = role ? withDefaults(role) : undefined;
+  const subject = csrSubject(csr);
+  const attr = (a: string) => subject.subjectExtra!.filter(([t]) => t === a).map(([, v]) => v);
+  return {
+    allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
+    allow_wildcard_certificates: true, enforce_hostnames: false, server_flag: false, client_flag: false, key_type: 'any', key_bits: 0,
+    ttl: from?.ttl ?? 0, max_ttl: from?.max_ttl ?? 0, ou: subject.ou!, organization: subject.organization!,
+    ...{
+      require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'], allowed_serial_numbers: ['*'],
+      country: attr('C'), province: attr('ST'), locality: attr('L'), street_address: attr('2.5.4.9'), postal_code: attr('2.5.4.17'),
+      key_usage: r.data.get('key_usage'), ext_key_usage: r.data.get('ext_key_usage'), ext_key_usage_oids: r.data.get('ext_key_usage_oids'),
+      ...(from ? { no_store: from.no_store, generate_lease: from.generate_lease, not_before_duration: from.not_before_duration, issuer_ref: from.issuer_ref } : {}),
+      // Current Vault: the request's, else the role's (Vault 1.8 had no such field here).
+      basic_constraints_valid_for_non_ca: r.data.has('basic_constraints_valid_for_non_ca') ? r.data.bool('basic_constraints_valid_for_non_ca') : from?.basic_constraints_valid_for_non_ca ?? false,
+    },
+  } as Role;
+}
+
+/** What sign-verbatim takes: Vault's sign/ fields, most of them ignored for the CSR's values. */
+const VERBATIM_FIELDS: Record<string, FieldDef> = {
+  csr: { type: 'string', required: true, description: 'PEM certificate signing request.' },
+  role: { type: 'string', description: 'A role whose ttl, max_ttl, no_store, generate_lease, not_before_duration and issuer apply (optional).' },
+  ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days, capped by the role\'s max_ttl or the mount\'s max lease TTL).' },
+  key_usage: ROLE_EXTRA_FIELDS.key_usage,
+  ext_key_usage: ROLE_EXTRA_FIELDS.ext_key_usage,
+  ext_key_usage_oids: ROLE_EXTRA_FIELDS.ext_key_usage_oids,
+  basic_constraints_valid_for_non_ca: { type: 'bool', default: false, description: 'Put Basic Constraints (CA:FALSE) into the certificate (default: the role\'s setting).' },
+  other_sans: { ...OTHER_SANS_FIELD, description: 'otherName SANs added to the CSR\'s, "<oid>;UTF8:<value>" each.' },
+  ...Object.fromEntries(['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [f, {
+    type: f === 'exclude_cn_from_sans' ? 'bool' : f === 'common_name' || f === 'serial_number' ? 'string' : 'strings',
+    description: 'Taken as Vault takes it and ignored: the certificate has the CSR\'s subject and SANs.',
+  } satisfies FieldDef])),
+  ...OUTPUT_FIELDS,
+};
 
 export function maintenancePaths(caches: PkiCaches): PathDef[] {
   return [
@@ -69,6 +113,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
       fields: {
         tidy_cert_store: { type: 'bool', default: false, description: 'Remove expired certificates from storage.' },
         tidy_revoked_certs: { type: 'bool', default: false, description: 'Remove revoked certificates that have expired.' },
+        tidy_revocation_list: { type: 'bool', default: false, description: 'The older name of tidy_revoked_certs (either one turns it on), as in Vault.' },
         safety_buffer: { type: 'duration', default: 72 * 3600, description: 'Only certificates expired for longer than this are removed.' },
       },
       synopsis: 'Remove certificates that expired more than safety_buffer ago.',
@@ -77,7 +122,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         update: async (r) => {
           const X = x509();
           const cutoff = Date.now() - r.data.int('safety_buffer') * 1000;
-          const store = r.data.bool('tidy_cert_store'), revoked = r.data.bool('tidy_revoked_certs');
+          const store = r.data.bool('tidy_cert_store'), revoked = r.data.bool('tidy_revoked_certs') || r.data.bool('tidy_revocation_list');
           let removed = false;
           for (const k of await r.storage.list('pki/certs/')) {
             const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, `pki/certs/${k}`);
@@ -90,17 +135,13 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         },
       },
     },
-    ...['sign-verbatim', `issuer/${ISSUER_REF}/sign-verbatim`].map((pattern): PathDef => ({
+    ...['sign-verbatim', `sign-verbatim/${ROLE}`, `issuer/${ISSUER_REF}/sign-verbatim`, `issuer/${ISSUER_REF}/sign-verbatim/${ROLE}`].map((pattern): PathDef => ({
       pattern,
       fields: {
-        csr: { type: 'string', required: true, description: 'PEM certificate signing request.' },
-        ttl: { type: 'duration', default: 0, description: 'Validity (default 30 days, capped by the mount\'s max lease TTL).' },
-        issuer_ref: { type: 'string', default: 'default', description: 'The issuer to sign with (issuer_id, issuer_name or "default").' },
-        common_name: { type: 'string', description: 'CN of the certificate when the CSR has none.' },
-        exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS (or email) SAN.' },
-        other_sans: OTHER_SANS_FIELD,
-        serial_number: SERIAL_NUMBER_FIELD,
-        ...OUTPUT_FIELDS,
+        ...VERBATIM_FIELDS,
+        issuer_ref: pattern.startsWith('issuer/')
+          ? { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' }
+          : { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer, else the default issuer).' },
       },
       synopsis: 'Sign a CSR as it is: its subject CN and SANs, any key type Vault accepts.',
       description: 'A privileged endpoint (no role checks names): grant it only to operators.',
@@ -108,7 +149,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         update: async (r) => {
           const csr = await readCsr(r.data.str('csr'));
           checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
-          const { cert, ready, warnings } = await issueFor(r, VERBATIM_ROLE, caches, csr.publicKey, csr.key.type, csr);
+          const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
           return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
         },
       },

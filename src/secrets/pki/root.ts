@@ -1,5 +1,5 @@
-// root/generate|rotate/<internal|exported|kms|existing>, root/replace, root, root/sign-intermediate,
-// issuer/<ref>/sign-intermediate, intermediate/generate/<type>, intermediate/set-signed
+// root/generate|rotate/<internal|exported|kms|existing>, root/replace, root,
+// intermediate/generate/<type>, intermediate/set-signed (signing other CAs: sign-ca.ts)
 import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
@@ -9,12 +9,11 @@ import { makeCertificate, type CertRequest } from './certificates';
 import type { PkiCaches } from './index';
 import {
   ISSUERS_CONFIG_KEY, ISSUER_PREFIX, KEYS_CONFIG_KEY, KEY_PREFIX, addIssuer, addKey, checkName, issuerKey, issuerWithCertificate,
-  keyForPublicKey, keyKey, requireUsage, type IssuerEntry, type KeyEntry, type Registry,
+  keyForPublicKey, keyKey, type IssuerEntry, type KeyEntry, type Registry,
 } from './issuers';
-import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
+import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
-import { readCsr } from './csr';
-import { checkKeyForRole, generateKey, type KeyType } from './keys';
+import { generateKey, type KeyType } from './keys';
 
 export const caFields: Record<string, FieldDef> = {
   type: { type: 'string', description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).' },
@@ -95,31 +94,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       },
     };
   };
-  const signIntermediate = async (r: Request, ref: string) => {
-    const ready = await caches.ca.require(r.storage, ref);
-    requireUsage(ready.entry, 'issuing-certificates');
-    const csr = await readCsr(r.data.str('csr'));
-    // Vault signs intermediates as a role with key_type "any": its minimums only.
-    checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
-    const cn = r.data.str('common_name') || csr.cn || 'intermediate';
-    const cert = await makeCertificate({ ...caRequest(r, csr.publicKey, csr.key.type), commonName: cn, dnsNames: [], ips: [], emails: [] }, await ready.signer(), ready.issuer, ready.entry.leaf_not_after_behavior);
-    await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
-    return { data: { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) } };
-  };
   const nameFields: Record<string, FieldDef> = {
     issuer_name: { type: 'string', description: 'A name for the new issuer (unique in the mount; not "default").' },
     key_name: { type: 'string', description: 'A name for the new key (unique in the mount; not "default").' },
     key_ref: { type: 'string', default: 'default', description: 'With type existing: the key to use (key_id, key_name, or "default").' },
-  };
-  const signIntermediateFields: Record<string, FieldDef> = {
-    csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
-    common_name: { type: 'string', description: 'CN (default: the CSR\'s).' },
-    ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
-    max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
-    organization: caFields.organization, ou: caFields.ou,
-    // Vault takes these here too; an intermediate's certificate from this plugin carries no SANs.
-    alt_names: { type: 'strings', default: [], description: 'Accepted as Vault does; not placed in the certificate (intermediate CA certificates carry no SANs here).' },
-    ip_sans: { type: 'strings', default: [], description: 'Accepted as Vault does; not placed in the certificate (intermediate CA certificates carry no SANs here).' },
   };
   return [
     {
@@ -160,20 +138,6 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           return undefined;
         },
       },
-    },
-    {
-      pattern: 'root/sign-intermediate',
-      fields: { ...signIntermediateFields, issuer_ref: ISSUER_REF_FIELD },
-      synopsis: 'Sign an intermediate CA\'s CSR with one of this mount\'s issuers (issuer_ref, default the default issuer).',
-      description: 'The CSR\'s signature is verified first.',
-      operations: { update: (r) => signIntermediate(r, r.data.str('issuer_ref')) },
-    },
-    {
-      pattern: `issuer/${ISSUER_REF}/sign-intermediate`,
-      fields: { ...signIntermediateFields, issuer_ref: { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' } },
-      synopsis: 'Sign an intermediate CA\'s CSR with this issuer.',
-      description: 'The CSR\'s signature is verified first.',
-      operations: { update: (r) => signIntermediate(r, r.data.str('issuer_ref')) },
     },
     {
       pattern: `intermediate/generate/${CA_TYPES}`,
