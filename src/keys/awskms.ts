@@ -3,7 +3,7 @@
 // Symmetric keys use KMS's own ciphertext, with AAD bound as encryption context.
 import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
-import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorName } from './errors';
+import { type KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorName } from './errors';
 import { digest, verifyWith } from './crypto';
 import { algorithmsFor } from './algorithms';
 import { awsKms } from './clients/aws';

@@ -96,7 +96,7 @@ export class ManagedKeys {
             const kname = r.data.str('name');
             const raw: Record<string, unknown> = {};
             for (const k of Object.keys(fields)) if (k !== 'type' && k !== 'name' && r.data.has(k)) raw[k] = r.data.get(k);
-            let parsed;
+            let parsed: ReturnType<typeof parseKeyConfig>;
             try {
               parsed = parseKeyConfig(type, kname, raw);
             } catch (e) {

@@ -52,7 +52,7 @@ describe('issuing credentials', () => {
 
   it('a failing second statement leaves no role behind, and the error carries no password', async () => {
     const password = 'Secret-' + randomBytes(8).toString('hex');
-    let username = '';
+    const username = '';
     const err = await newUser(db, {
       password,
       displayName: 'atomic',

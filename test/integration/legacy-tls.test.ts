@@ -100,7 +100,7 @@ function client(svc: string, addr: string, ca: string, id: { certPem: string; ke
   return c;
 }
 const unary = <T>(c: grpc.Client, m: string, req: unknown) =>
-  new Promise<T>((res, rej) => (c as unknown as Record<string, Function>)[m](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: T) => (e ? rej(e) : res(r))));
+  new Promise<T>((res, rej) => (c as unknown as Record<string, (...args: unknown[]) => unknown>)[m](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: T) => (e ? rej(e) : res(r))));
 
 let vaultCert: VaultCert;
 let stranger: VaultCert;

@@ -6,22 +6,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { backendMount } from '../support/backend';
+import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
 const openssl = (...args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
 
-/** A PKI mount: each call answers { data } or { error } (Vault's own errors as "<err_type>: <message>"). */
-function mount(): (op: string, p: string, d?: Record<string, unknown>) => Promise<{ data?: any; error?: string }> {
-  const { call } = backendMount('pki');
-  return async (op, p, d = {}) => {
-    const r = await call(op, p, d, '');
-    if (r.err) return { error: `${r.err.err_type}: ${r.err.err_msg}` };
-    return r.error ? { error: r.error } : { data: r.data };
-  };
-}
+const mount = () => dataOrError('pki');
 const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Record<string, unknown>) => {
   const r = await m(op, p, d);
   if (r.error) throw new Error(`${op} ${p}: ${r.error}`);

@@ -38,7 +38,7 @@ function hostClient(svc: string, addr: string, serverPem: string, id: PluginIden
   return c;
 }
 const unary = <T>(c: grpc.Client, m: string, req: unknown) =>
-  new Promise<T>((res, rej) => (c as unknown as Record<string, Function>)[m](req, (e: Error | null, r: T) => (e ? rej(e) : res(r))));
+  new Promise<T>((res, rej) => (c as unknown as Record<string, (...args: unknown[]) => unknown>)[m](req, (e: Error | null, r: T) => (e ? rej(e) : res(r))));
 
 describe('go-plugin runtime', () => {
   it('health: SERVING for "plugin" and "", NOT_FOUND otherwise', async () => {

@@ -34,6 +34,16 @@ export function okData(r: Reply, op: string, path: string): any { // eslint-disa
 /** The error text of a failed reply, whatever status it carries. */
 export const failure = (r: Reply): string | undefined => r.error ?? r.err?.err_msg;
 
+/** A mount of `engine` whose calls answer { data } or { error } (Vault's own errors as "<err_type>: <message>"). */
+export function dataOrError(engine: string) {
+  const { call } = backendMount(engine);
+  return async (op: string, path: string, data: Record<string, unknown> = {}): Promise<{ data?: any; error?: string }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const r = await call(op, path, data, '');
+    if (r.err) return { error: `${r.err.err_type}: ${r.err.err_msg}` };
+    return r.error ? { error: r.error } : { data: r.data };
+  };
+}
+
 /** A mount of `engine` on its own storage, with `call` (any reply) and `ok` (data, or throw); `displayName` is the token's. */
 export function backendMount<S extends Storage = MemoryStorage>(engine: string, store: S = new MemoryStorage() as Storage as S, mountPoint = `${engine}/`) {
   const be = new SecretsBackend(store, quietLog, engine);

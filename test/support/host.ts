@@ -85,7 +85,7 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
   const meta = new grpc.Metadata();
   for (const [k, v] of Object.entries(md ?? {})) meta.set(k, v);
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Function>)[method](req, meta, (e: grpc.ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)));
+    (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method](req, meta, (e: grpc.ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)));
   });
 }
 

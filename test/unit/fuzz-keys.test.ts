@@ -61,7 +61,7 @@ describe('fuzz: managed-key inputs', () => {
   it('PKCS#11 library paths: nothing off PLUGIN_PKCS11_LIBRARIES is ever handed to the loader', async () => {
     process.env.VAULT_PLUGIN_PKCS11_LIBRARIES = `${allowed}/`;
     await fc.assert(fc.asyncProperty(pathLike, async (library) => {
-      let cfg;
+      let cfg: ReturnType<typeof parseKeyConfig>;
       try {
         cfg = parseKeyConfig('pkcs11', 'f', { library, pin: '1234', token_label: 't', key_label: 'k' });
       } catch (e) {
@@ -88,7 +88,7 @@ describe('fuzz: managed-key inputs', () => {
     await fc.assert(fc.asyncProperty(fc.oneof(pathLike, jsonish), fc.boolean(), async (credentials, unset) => {
       if (unset) delete process.env.VAULT_PLUGIN_CREDENTIAL_FILES;
       else process.env.VAULT_PLUGIN_CREDENTIAL_FILES = `${allowed}/:/dev/:/proc/`;
-      let cfg;
+      let cfg: ReturnType<typeof parseKeyConfig>;
       try {
         cfg = parseKeyConfig('gcpckms', 'f', { credentials, project: 'p', region: 'r', key_ring: 'k', crypto_key: 'c' });
       } catch (e) {

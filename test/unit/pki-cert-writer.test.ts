@@ -8,15 +8,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oid, pem, readElement } from '../../src/goplugin/der';
-import { createLogger } from '../../src/goplugin/log';
-import { SecretsBackend } from '../../src/secrets/backend';
 import { UserError } from '../../src/secrets/framework';
-import { toReply } from '../../src/secrets/plugin';
 import { keyIdentifier, signerFor, x509, type CaSigner } from '../../src/secrets/pki/ca';
 import { ipBytes, writeCertificate, writeCertificatePem, type WriteInput } from '../../src/secrets/pki/cert-writer';
 import { makeCertificate, type CertRequest } from '../../src/secrets/pki/certificates';
 import { generateKey } from '../../src/secrets/pki/keys';
-import { MemoryStorage } from '../../src/storage/storage';
+import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-certwriter-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -242,17 +239,7 @@ describe('DER helpers', () => {
 });
 
 // Through the backend: what the writer changes for issue/ and sign/.
-function mount(): (op: string, p: string, d?: Record<string, unknown>) => Promise<{ data?: any; error?: string }> {
-  const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
-  return async (op, p, d = {}) => {
-    let rep;
-    try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
-    const r = rep as any;
-    if (r.err) return { error: `${r.err.err_type}: ${r.err.err_msg}` };
-    const data = r.response?.data ? JSON.parse(r.response.data) : undefined;
-    return data?.error ? { error: data.error } : { data };
-  };
-}
+const mount = () => dataOrError('pki');
 const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Record<string, unknown>) => {
   const r = await m(op, p, d);
   if (r.error) throw new Error(`${op} ${p}: ${r.error}`);

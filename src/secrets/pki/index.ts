@@ -32,7 +32,8 @@ export class PkiCaches {
 
   /** The URLs written into issued certificates (config/urls), kept until config/urls changes. */
   async urls(s: Storage): Promise<UrlsConfig | undefined> {
-    const p = (this.urlsConfig ??= loadUrls(s).then((u) => u ?? null));
+    this.urlsConfig ??= loadUrls(s).then((u) => u ?? null);
+    const p = this.urlsConfig;
     try { return (await p) ?? undefined; } catch (e) { this.urlsConfig = undefined; throw e; }
   }
 

@@ -170,7 +170,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           const X = x509();
           const pems = rawCerts(r.data.str('certificate'));
           if (!pems.length) throw new UserError('certificate must contain a PEM certificate');
-          let certs;
+          let certs: InstanceType<typeof X.X509Certificate>[];
           try { certs = pems.map((p) => new X.X509Certificate(p)); } catch { throw new UserError('certificate is not a valid PEM certificate'); }
           const reg = await caches.ca.registry(r.storage);
           const pemText = certs[0].toString('pem');

@@ -24,7 +24,7 @@ export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.ex
 // The version is a decimal without sign or leading zeros, at least 1: what Vault writes.
 // (Vault's own parser, strconv.Atoi, would also take "v01" and "v+1"; one spelling per
 // value is safer for callers that compare or index ciphertexts, so only that is read.)
-const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([^]*)$/;
+const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([\s\S]*)$/;
 
 export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base64url' = 'base64'): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);

@@ -76,7 +76,8 @@ export class AwsTarget implements Target {
 
   async importVersion(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
     const K = this.kms;
-    const v = (d.versions[n] ??= { state: 'pending' });
+    d.versions[n] ??= { state: 'pending' };
+    const v = d.versions[n];
     const desc = this.description(d, n);
     if (!v.id && v.state === 'creating') {
       const [mine, ...extra] = await this.findByDescription(desc);

@@ -76,7 +76,8 @@ export class AzureTarget implements Target {
   }
 
   async importVersion(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
-    const v = (d.versions[n] ??= { state: 'pending' });
+    d.versions[n] ??= { state: 'pending' };
+    const v = d.versions[n];
     if (!v.id && v.state === 'importing') {
       const found = await this.findVersion(d, n);
       if (found) { v.id = found; await save(); }

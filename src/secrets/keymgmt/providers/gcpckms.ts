@@ -99,7 +99,8 @@ export class GcpTarget implements Target {
   }
 
   async importVersion(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
-    const v = (d.versions[n] ??= { state: 'pending' });
+    d.versions[n] ??= { state: 'pending' };
+    const v = d.versions[n];
     v.jobs ??= [];
     if (!v.id && v.jobs.length) {
       const found = await this.versionFromJobs(d, v.jobs);
