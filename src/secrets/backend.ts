@@ -26,6 +26,7 @@ export class SecretsBackend {
   readonly managedKeys: ManagedKeys;
   /** The mount's engine. */
   readonly engine: Engine;
+  /** The mount's hooks; its path declarations live in the router (their compiled form shared by the engine's mounts). */
   private readonly mount: EngineMount;
   private readonly router: Router;
   private readonly storage: Storage;
@@ -41,10 +42,13 @@ export class SecretsBackend {
     if (!e) throw new Error(`unknown engine "${String(engine).slice(0, 40)}"`);
     this.engine = e;
     this.managedKeys = new ManagedKeys(storage);
-    this.mount = e.create({ storage, managedKeys: this.managedKeys, log, system });
-    this.storage = this.mount.storage ?? storage;
-    this.secretTypes = new Map((this.mount.secrets ?? []).map((s) => [s.type, s]));
-    this.router = new Router([...this.managedKeys.paths(), ...this.mount.paths], `${e.help}\n\n${MANAGED_HELP}`);
+    const mount = e.create({ storage, managedKeys: this.managedKeys, log, system });
+    this.storage = mount.storage ?? storage;
+    this.secretTypes = new Map((mount.secrets ?? []).map((s) => [s.type, s]));
+    this.router = new Router([...this.managedKeys.paths(), ...mount.paths], `${e.help}\n\n${MANAGED_HELP}`, e);
+    // The router keeps the handlers (and shares the compiled declarations): drop the mount's copy of them.
+    mount.paths = [];
+    this.mount = mount;
   }
 
   /** Answer one request: a path operation, the periodic rollback, or a lease's renew or revoke. */

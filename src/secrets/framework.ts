@@ -130,10 +130,15 @@ export function coerce(name: string, f: Field, v: unknown): unknown {
   return coerceField(name, f, v, userError);
 }
 
-interface Compiled { def: PathDef; re: RegExp }
+/** A path's declaration without its handlers: what every mount of one engine has in common. */
+export type PathShape = Pick<PathDef, 'pattern' | 'fields' | 'synopsis' | 'description'>;
+/** A mount's own half of a path: its handlers, which close over the mount's state. */
+type PathHandlers = Pick<PathDef, 'operations' | 'existence'>;
 
-/** A request matched to its path, fields validated and defaulted, with the warnings to add. */
-export interface Routed { def: PathDef; req: Request; warnings: string[] }
+interface Compiled { def: PathShape; re: RegExp; index: number }
+
+/** A request matched to its path (declaration and this mount's handlers), fields validated and defaulted, with the warnings to add. */
+export interface Routed { def: PathShape; handlers: PathHandlers; req: Request; warnings: string[] }
 
 /** Does the regex source have a "|" outside any group or class (so it has several starts)? */
 function topLevelAlternation(source: string): boolean {
@@ -161,31 +166,83 @@ export function literalFirstSegment(pattern: string): string | undefined {
   return m && !topLevelAlternation(pattern) ? m[1] : undefined;
 }
 
-/** An engine's paths: matching (indexed by first segment), field validation, dispatch and help. */
-export class Router {
-  private readonly paths: Compiled[];
+/**
+ * The compiled, immutable half of a Router: the regexes, the index by first segment, the
+ * declarations and the help text. Mounts of one engine declare the same paths, so they
+ * share one table (see Router) and keep only their handlers.
+ */
+class RouteTable {
+  readonly paths: Compiled[];
   /** Paths by their literal first segment, each list with the unindexed paths merged in, in declaration order. */
-  private readonly byFirstSegment = new Map<string, Compiled[]>();
-  private readonly unindexed: Compiled[];
+  readonly byFirstSegment = new Map<string, Compiled[]>();
+  readonly unindexed: Compiled[];
 
-  constructor(defs: PathDef[], private readonly backendHelp: string) {
-    this.paths = defs.map((def) => ({ def, re: new RegExp(`^${def.pattern}$`) }));
+  constructor(defs: PathShape[], readonly backendHelp: string, readonly fingerprint: string) {
+    this.paths = defs.map((def, index) => ({ def, re: new RegExp(`^${def.pattern}$`), index }));
     const first = this.paths.map((c) => literalFirstSegment(c.def.pattern));
     this.unindexed = this.paths.filter((_, i) => first[i] === undefined);
     for (const seg of new Set(first)) {
       if (seg !== undefined) this.byFirstSegment.set(seg, this.paths.filter((_, i) => first[i] === seg || first[i] === undefined));
     }
   }
+}
+
+/** The declarations as text, handlers left out: mounts share a table only when theirs are equal (undefined: not comparable as JSON). */
+function declarationText(defs: PathDef[], backendHelp: string): string | undefined {
+  try {
+    return JSON.stringify([backendHelp, defs.map((d) => [d.pattern, d.fields, d.synopsis, d.description])]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One table per share key (an engine), replaced if a mount ever declares different paths. */
+const sharedTables = new WeakMap<object, RouteTable>();
+
+export class Router {
+  private readonly table: RouteTable;
+  /** This mount's handlers, by path index in the table. */
+  private readonly handlers: PathHandlers[];
+
+  /**
+   * `shareKey` (the engine): routers built with the same key and equal declarations share
+   * one compiled table, copied without handlers so no mount's state is kept by it.
+   */
+  constructor(defs: PathDef[], backendHelp: string, shareKey?: object) {
+    this.handlers = defs.map((d) => ({ operations: d.operations, existence: d.existence }));
+    if (!shareKey) {
+      this.table = new RouteTable(defs, backendHelp, '');
+      return;
+    }
+    const text = declarationText(defs, backendHelp);
+    if (text === undefined) {
+      this.table = new RouteTable(defs, backendHelp, '');
+      return;
+    }
+    const cached = sharedTables.get(shareKey);
+    if (cached?.fingerprint === text) {
+      this.table = cached;
+      return;
+    }
+    const shapes = defs.map(({ pattern, fields, synopsis, description }) => ({ pattern, fields, synopsis, description }));
+    this.table = new RouteTable(shapes, backendHelp, text);
+    sharedTables.set(shareKey, this.table);
+  }
 
   /** The first declared path matching `path` (as a scan of every path would find it), trying only candidates. */
   match(path: string): { c: Compiled; m: RegExpExecArray } | undefined {
     const slash = path.indexOf('/');
-    const candidates = this.byFirstSegment.get(slash === -1 ? path : path.slice(0, slash)) ?? this.unindexed;
+    const candidates = this.table.byFirstSegment.get(slash === -1 ? path : path.slice(0, slash)) ?? this.table.unindexed;
     for (const c of candidates) {
       const m = c.re.exec(path);
       if (m) return { c, m };
     }
     return undefined;
+  }
+
+  /** Does this router use the same compiled table as `other` (mounts of one engine)? */
+  sharesTableWith(other: Router): boolean {
+    return this.table === other.table;
   }
 
   /** Match the path, validate the fields, apply defaults. Throws UserError(404/405/400). */
@@ -214,17 +271,17 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    return { def, warnings, req: { ...ctx, operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields } };
+    return { def, handlers: this.handlers[hit.c.index], warnings, req: { ...ctx, operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields } };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {
     if (operation === 'help') {
       // Help on the mount's root also carries its OpenAPI document, which Vault merges into sys/internal/specs/openapi.
-      return { data: { help: this.help(path), see_also: [], ...(path === '' ? { openapi: openApiDocument(this.paths.map((c) => c.def)) } : {}) } };
+      return { data: { help: this.help(path), see_also: [], ...(path === '' ? { openapi: openApiDocument(this.table.paths.map((c) => ({ ...c.def, ...this.handlers[c.index] }))) } : {}) } };
     }
-    const { def, req, warnings } = this.route(operation, path, raw, ctx);
+    const { handlers: { operations }, req, warnings } = this.route(operation, path, raw, ctx);
     // Vault sends "create" only after an existence check said no; a path without one gets "update".
-    const fn = def.operations[operation] ?? (operation === 'create' ? def.operations.update : operation === 'update' ? def.operations.create : undefined);
+    const fn = operations[operation] ?? (operation === 'create' ? operations.update : operation === 'update' ? operations.create : undefined);
     if (!fn) throw new UnsupportedOperationError();
     const res = await fn(req);
     if (res && warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings];
@@ -233,25 +290,26 @@ export class Router {
 
   async exists(path: string, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<{ found: boolean; exists: boolean }> {
     const hit = this.match(path);
+    const existence = hit && this.handlers[hit.c.index].existence;
     // Most paths declare no existence check: answer without validating any fields.
-    if (!hit?.c.def.existence) return { found: false, exists: false };
+    if (!existence) return { found: false, exists: false };
     let routed: Routed;
     try {
       routed = this.routeMatched(hit, 'read', path, {}, ctx);
     } catch {
       return { found: false, exists: false };
     }
-    return { found: true, exists: await hit.c.def.existence(routed.req) };
+    return { found: true, exists: await existence(routed.req) };
   }
 
   /** `vault path-help`: the matching path's declaration, or an index of all paths. */
   help(path: string): string {
     const hit = this.match(path)?.c;
     if (!hit) {
-      return `${this.backendHelp}\n\n## PATHS\n\n` + this.paths.map((c) => `    ^${c.def.pattern}$\n        ${c.def.synopsis}`).join('\n\n') + '\n';
+      return `${this.table.backendHelp}\n\n## PATHS\n\n` + this.table.paths.map((c) => `    ^${c.def.pattern}$\n        ${c.def.synopsis}`).join('\n\n') + '\n';
     }
     const d = hit.def;
     const fields = fieldHelp(d.fields);
-    return `Request:        ${path}\nMatching Route: ^${d.pattern}$\n\n${d.synopsis}\n\n## OPERATIONS\n\n    ${Object.keys(d.operations).join(', ')}\n\n## PARAMETERS\n\n${fields || '    (none)'}\n\n## DESCRIPTION\n\n${d.description}\n`;
+    return `Request:        ${path}\nMatching Route: ^${d.pattern}$\n\n${d.synopsis}\n\n## OPERATIONS\n\n    ${Object.keys(this.handlers[hit.index].operations).join(', ')}\n\n## PARAMETERS\n\n${fields || '    (none)'}\n\n## DESCRIPTION\n\n${d.description}\n`;
   }
 }

@@ -15,8 +15,13 @@ const TYPES = Object.keys(BACKEND_FIELDS).join('|');
 const PREFIX = 'managed-keys/';
 const storageKey = (type: string, name: string) => `${PREFIX}${type}/${name}`;
 
-/** Every managed-key field, for validation and help; the per-type schema checks the rest. */
+/** Every managed-key field, for validation and help; the per-type schema checks the rest. Built once, shared by every mount. */
+let allFieldsTable: Record<string, FieldDef> | undefined;
 function allFields(): Record<string, FieldDef> {
+  return (allFieldsTable ??= buildAllFields());
+}
+
+function buildAllFields(): Record<string, FieldDef> {
   const out: Record<string, FieldDef> = {
     type: { type: 'string', description: `backend type: ${TYPES.replace(/\|/g, ', ')}` },
     name: { type: 'string', description: 'name of the managed key' },

@@ -7,16 +7,17 @@ export const transitEngine: Engine = {
   help: 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.',
   specialPaths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['policy/'] },
   create({ storage, managedKeys, log }) {
-    const t = transit(storage, managedKeys);
+    // The hooks keep only the context: the path declarations go to the router.
+    const { ctx, paths } = transit(storage, managedKeys);
     return {
-      paths: t.paths,
+      paths,
       // Keys with auto_rotate_period are rotated by Vault's periodic function, as Vault's transit does.
       async periodic() {
-        const rotated = await autoRotate(t.ctx);
+        const rotated = await autoRotate(ctx);
         if (rotated.length) log.info('auto-rotated transit keys', { keys: rotated.join(',') });
       },
       invalidate(key) {
-        if (key.startsWith('policy/')) t.ctx.policies.invalidate(key.slice('policy/'.length));
+        if (key.startsWith('policy/')) ctx.policies.invalidate(key.slice('policy/'.length));
       },
     };
   },
