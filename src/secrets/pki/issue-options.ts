@@ -2,7 +2,7 @@
 // come from (the request or the CSR: use_csr_common_name, use_csr_sans, require_cn), the
 // leaf's profile from the role (key usages, Basic Constraints, subject extras), and the
 // answer's encoding (format pem|der|pem_bundle, private_key_format der|pem|pkcs8).
-import { createPrivateKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { UserError, type FieldDef, type Request } from '../framework';
 import type { CertRequest, Role } from './certificates';
 import { readSans, type ParsedCsr } from './csr';
@@ -99,16 +99,20 @@ const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').rep
 
 type Issued = Record<string, unknown> & { certificate: string; issuing_ca: string; ca_chain: string[]; private_key?: string; private_key_type?: string; serial_number: string; expiration: number };
 
-/** The answer in the requested format and private key format. */
-export function formatIssued(r: Request, d: Issued): Issued {
+/**
+ * The answer in the requested format and private key format. The issued leaf's key, if
+ * any, comes as a KeyObject with its type and is serialised here, once.
+ */
+export function formatIssued(r: Request, d: Issued, leafKey?: { privateKey: KeyObject; type: KeyType }): Issued {
   const format = r.data.str('format') || 'pem';
   const keyFormat = r.data.str('private_key_format') || 'der';
-  let key = d.private_key;
-  if (key !== undefined && keyFormat !== 'pkcs8' && d.private_key_type !== 'ed25519') {
-    // Vault's default: the key's own structure (PKCS#1 for RSA, SEC 1 for EC).
-    key = createPrivateKey(key).export({ type: d.private_key_type === 'rsa' ? 'pkcs1' : 'sec1', format: 'pem' }) as string;
+  let key: string | undefined;
+  if (leafKey) {
+    // Vault's default: the key's own structure (PKCS#1 for RSA, SEC 1 for EC); Ed25519 keys are always PKCS#8.
+    const type = keyFormat === 'pkcs8' || leafKey.type === 'ed25519' ? 'pkcs8' : leafKey.type === 'rsa' ? 'pkcs1' : 'sec1';
+    key = leafKey.privateKey.export({ type, format: 'pem' }) as string;
   }
-  const out = { ...d, ...(key !== undefined ? { private_key: key } : {}) };
+  const out = { ...d, ...(leafKey ? { private_key: key, private_key_type: leafKey.type } : {}) };
   if (format === 'der') {
     return { ...out, certificate: pemBody(d.certificate), issuing_ca: pemBody(d.issuing_ca), ca_chain: d.ca_chain.map(pemBody), ...(key !== undefined ? { private_key: pemBody(key) } : {}) };
   }

@@ -61,6 +61,27 @@ export function checkKeyForRole(role: { key_type: RoleKeyType; key_bits: number 
 }
 
 export interface GeneratedKey extends KeyInfo { pkcs8: string; spki: Buffer }
+/** A new leaf key, kept as a KeyObject: it is serialised once, in the format the request asks for. */
+export interface GeneratedLeafKey extends KeyInfo { privateKey: KeyObject; spki: Buffer }
+
+interface KeySpec { type: KeyType; size: number; options: { modulusLength?: number; namedCurve?: string } }
+
+/** What to generate for a key_type/key_bits; CA keys must be ones WebCrypto signs with (P-256/384/521, RSA). */
+function keySpec(keyType: string, bits: number, forCa: boolean): KeySpec {
+  if (keyType === 'ec') {
+    const size = bits || 256;
+    if (!CURVE_NAME[size] || (forCa && size === 224)) throw new UserError(`key_bits for ec keys must be ${forCa ? '' : '224, '}256, 384 or 521`);
+    return { type: 'ec', size, options: { namedCurve: CURVE_NAME[size] } };
+  }
+  if (keyType === 'rsa') {
+    const size = bits || 2048;
+    if (![2048, 3072, 4096].includes(size)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096 to generate a key here');
+    return { type: 'rsa', size, options: { modulusLength: size } };
+  }
+  if (keyType === 'ed25519' && !forCa) return { type: 'ed25519', size: 0, options: {} };
+  if (keyType === 'any') throw new UserError('a role with key_type "any" can be used only for signing CSRs (sign/<role>), not to generate keys');
+  throw new UserError(`key_type must be ${forCa ? 'ec or rsa' : 'ec, rsa or ed25519'}`);
+}
 
 /**
  * A new key (PKCS#8 PEM and SPKI DER), generated on the thread pool so a 4096-bit RSA
@@ -68,24 +89,21 @@ export interface GeneratedKey extends KeyInfo { pkcs8: string; spki: Buffer }
  * (P-256/384/521, RSA); leaves may also be P-224 or Ed25519.
  */
 export async function generateKey(keyType: string, bits: number, forCa: boolean): Promise<GeneratedKey> {
-  let type: 'rsa' | 'ec' | 'ed25519';
-  let options: { modulusLength?: number; namedCurve?: string } = {};
-  let size = 0;
-  if (keyType === 'ec') {
-    size = bits || 256;
-    if (!CURVE_NAME[size] || (forCa && size === 224)) throw new UserError(`key_bits for ec keys must be ${forCa ? '' : '224, '}256, 384 or 521`);
-    type = 'ec';
-    options = { namedCurve: CURVE_NAME[size] };
-  } else if (keyType === 'rsa') {
-    size = bits || 2048;
-    if (![2048, 3072, 4096].includes(size)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096 to generate a key here');
-    type = 'rsa';
-    options = { modulusLength: size };
-  } else if (keyType === 'ed25519' && !forCa) type = 'ed25519';
-  else if (keyType === 'any') throw new UserError('a role with key_type "any" can be used only for signing CSRs (sign/<role>), not to generate keys');
-  else throw new UserError(`key_type must be ${forCa ? 'ec or rsa' : 'ec, rsa or ed25519'}`);
+  const { type, size, options } = keySpec(keyType, bits, forCa);
   const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'der' } } as const;
   const { pkcs8, spki } = await new Promise<{ pkcs8: string; spki: Buffer }>((resolve, reject) =>
     generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, pub: Buffer, priv: string) => (e ? reject(e) : resolve({ pkcs8: priv, spki: pub }))));
   return { type, bits: size, pkcs8, spki };
+}
+
+/**
+ * A new leaf key on the thread pool, left unserialised: OpenSSL 3 makes PEM output (and
+ * parsing it back to change its structure) the costly part of a P-256 key, so the answer's
+ * format (SEC 1, PKCS#1 or PKCS#8) is exported once from the KeyObject.
+ */
+export async function generateLeafKey(keyType: string, bits: number): Promise<GeneratedLeafKey> {
+  const { type, size, options } = keySpec(keyType, bits, false);
+  const [publicKey, privateKey] = await new Promise<[KeyObject, KeyObject]>((resolve, reject) =>
+    generateKeyPair(type as 'rsa', options as never, (e: Error | null, pub: KeyObject, priv: KeyObject) => (e ? reject(e) : resolve([pub, priv]))));
+  return { type, bits: size, privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
 }
