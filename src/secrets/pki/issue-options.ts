@@ -71,8 +71,7 @@ export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCs
   // As in Vault, other_sans come from the request field even when the SANs come from the CSR.
   const otherSans = (r.data.get<string[] | undefined>('other_sans') ?? []).map((t) => parseOtherSan('other_sans', t));
   if (csr && role.use_csr_sans) {
-    const raw = csr.csr.getExtension('2.5.29.17');
-    const sans = raw ? readSans(Buffer.from(raw.value)) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
     return { cn, ...sans, otherSans: [...sans.otherSans, ...otherSans] };
   }
   return { cn, ...splitAltNames(r.data.get('alt_names')), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [], otherSans };

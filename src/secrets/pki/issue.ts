@@ -95,7 +95,7 @@ export function issuePaths(caches: PkiCaches): PathDef[] {
     const role = await roleOf(r, caches);
     const csr = await readCsr(r.data.str('csr'));
     checkKeyForRole(role, csr.key);
-    const { cert, ready, warnings } = await issueFor(r, role, caches, csr.publicKey, csr.key.type, csr);
+    const { cert, ready, warnings } = await issueFor(r, role, caches, csr.spki, csr.key.type, csr);
     return { data: formatIssued(r, issued(cert, ready)), warnings };
   };
   const issueDoc = { synopsis: 'Issue a certificate and its private key under a role.', description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.' };

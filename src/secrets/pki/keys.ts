@@ -121,6 +121,25 @@ export function spkiOf(publicKey: KeyObject): Buffer {
   return publicKey.export({ type: 'spki', format: 'der' });
 }
 
+// The key bytes after each prefix: 0x04 || x || y, or the Ed25519 key.
+const POINT_BYTES: Record<string, number> = { 'P-256': 65, 'P-384': 97, 'P-521': 133, Ed25519: 32 };
+
+/**
+ * A public key from SPKI DER. OpenSSL 3's DER decoder costs ~0.12 ms (P-256) to ~0.08 ms
+ * (Ed25519); the same key as a JWK 0.08 / 0.01 ms. SPKIs of exactly the shapes above
+ * (uncompressed points) go through their JWK, whose import checks the point all the same.
+ */
+export function publicKeyFromSpki(spki: Buffer): KeyObject {
+  for (const [crv, prefix] of Object.entries(SPKI_PREFIX)) {
+    if (spki.length !== prefix.length + POINT_BYTES[crv] || !spki.subarray(0, prefix.length).equals(prefix)) continue;
+    const point = spki.subarray(prefix.length);
+    if (crv === 'Ed25519') return createPublicKey({ key: { kty: 'OKP', crv, x: point.toString('base64url') }, format: 'jwk' });
+    const n = (point.length - 1) / 2;
+    if (point[0] === 4) return createPublicKey({ key: { kty: 'EC', crv, x: point.toString('base64url', 1, 1 + n), y: point.toString('base64url', 1 + n) }, format: 'jwk' });
+  }
+  return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+}
+
 /**
  * A new leaf key, left unserialised: OpenSSL 3 makes PEM output (and parsing it back to
  * change its structure) the costly part, so the answer's format (SEC 1, PKCS#1 or PKCS#8)
