@@ -6,7 +6,9 @@
 //
 //   BENCH_A=dist/vault-plugin-ts BENCH_B=/tmp/old-build npx tsx bench/rpc.ts
 // Settings: BENCH_ROUNDS (6), BENCH_MS per round and side (1500), BENCH_INFLIGHT (8),
-// BENCH_ONLY (comma-separated case ids: read-key, encrypt, issue-ec).
+// BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, hmac,
+// issue-ec, sign-csr).
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { call, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
@@ -19,7 +21,7 @@ const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 8);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 
 interface Side { label: string; plugin: LaunchedPlugin; transit: Mounted; pki: Mounted }
-interface Mounted { req: (op: string, p: string, data?: object) => Promise<unknown>; close(): void }
+interface Mounted { req: (op: string, p: string, data?: object) => Promise<unknown>; exists: (p: string) => Promise<unknown>; close(): void }
 
 async function mounted(plugin: LaunchedPlugin, engine: 'transit' | 'pki'): Promise<Mounted> {
   const m = await mountBackend(plugin, new MemoryStorage(), engine, { engine });
@@ -30,7 +32,8 @@ async function mounted(plugin: LaunchedPlugin, engine: 'transit' | 'pki'): Promi
     if (d?.error) throw new Error(d.error);
     return d;
   };
-  return { req, close: m.close };
+  const exists = (p: string) => call(m.backend, 'HandleExistenceCheck', { request: { operation: 'update', path: p } }, m.md);
+  return { req, exists, close: m.close };
 }
 
 async function launch(label: string, exe: string): Promise<Side> {
@@ -44,11 +47,18 @@ async function launch(label: string, exe: string): Promise<Side> {
 }
 
 const plaintext = randomBytes(64).toString('base64');
+const batch = Array.from({ length: 100 }, () => ({ plaintext }));
+const csr = execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=csr.bench.example'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 const CASES: Array<{ id: string; run: (s: Side) => Promise<unknown> }> = [
   { id: 'read-key', run: (s) => s.transit.req('read', 'keys/aes') },
   // Vault asks HandleExistenceCheck before an encrypt; this drives HandleRequest only.
   { id: 'encrypt', run: (s) => s.transit.req('update', 'encrypt/aes', { plaintext }) },
+  // What Vault sends for one encrypt: the existence check, then the update.
+  { id: 'exists-encrypt', run: async (s) => { await s.transit.exists('encrypt/aes'); return s.transit.req('update', 'encrypt/aes', { plaintext }); } },
+  { id: 'encrypt-batch', run: (s) => s.transit.req('update', 'encrypt/aes', { batch_input: batch }) },
+  { id: 'hmac', run: (s) => s.transit.req('update', 'hmac/aes', { input: plaintext }) },
   { id: 'issue-ec', run: (s) => s.pki.req('update', 'issue/ec', { common_name: 'svc.bench.example', ttl: '1h' }) },
+  { id: 'sign-csr', run: (s) => s.pki.req('update', 'sign/ec', { csr, common_name: 'csr.bench.example', ttl: '1h' }) },
 ];
 
 async function drive(side: Side, op: (s: Side) => Promise<unknown>): Promise<{ calls: number; cpuMs: number; wallMs: number }> {

@@ -271,7 +271,8 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    return { def, handlers: this.handlers[hit.c.index], warnings, req: { ...ctx, operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields } };
+    const req = Object.assign({}, ctx, { operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields }) as Request;
+    return { def, handlers: this.handlers[hit.c.index], warnings, req };
   }
 
   async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {

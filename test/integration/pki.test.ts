@@ -247,6 +247,20 @@ describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)',
     expect(new X509Certificate(p224.certificate).publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp224r1');
     expect(openssl('verify', '-CAfile', write('p224-root.pem', rootPem), write('p224.pem', p224.certificate)).stdout).toMatch(/OK/);
   });
+  it('issued EC and Ed25519 keys: SEC 1 by default (PEM and DER), PKCS#8 when asked; Ed25519 always PKCS#8', async () => {
+    const ec = await must(pki, 'update', 'issue/ec', { common_name: 'k.example.com' });
+    expect(ec.private_key_type).toBe('ec');
+    expect(ec.private_key).toMatch(/^-----BEGIN EC PRIVATE KEY-----\n/);
+    expect(new X509Certificate(ec.certificate).checkPrivateKey(createPrivateKey(ec.private_key))).toBe(true);
+    const ecDer = await must(pki, 'update', 'issue/ec', { common_name: 'k.example.com', format: 'der' });
+    const leaf = new X509Certificate(Buffer.from(ecDer.certificate, 'base64'));
+    expect(leaf.checkPrivateKey(createPrivateKey({ key: Buffer.from(ecDer.private_key, 'base64'), format: 'der', type: 'sec1' }))).toBe(true);
+    const ec8 = await must(pki, 'update', 'issue/ec', { common_name: 'k.example.com', private_key_format: 'pkcs8', format: 'pem_bundle' });
+    expect(ec8.private_key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(ec8.certificate.startsWith(ec8.private_key.trim())).toBe(true);
+    const ed = await must(pki, 'update', 'issue/ed', { common_name: 'k.example.com', private_key_format: 'der' });
+    expect(ed.private_key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+  });
 });
 
 describe('PKI: durations are finite and bounded; certificates never outlive their CA', () => {

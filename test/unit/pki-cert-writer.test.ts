@@ -2,7 +2,7 @@
 // (the path it replaces for leaves) byte for byte, and against openssl's and @peculiar/x509's
 // readings of every field, across key types, SAN kinds and extensions.
 import { spawnSync } from 'node:child_process';
-import { X509Certificate as NodeCert } from 'node:crypto';
+import { X509Certificate as NodeCert, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import { UserError } from '../../src/secrets/framework';
 import { keyIdentifier, signerFor, x509, type CaSigner } from '../../src/secrets/pki/ca';
 import { ipBytes, writeCertificate, writeCertificatePem, type WriteInput } from '../../src/secrets/pki/cert-writer';
 import { makeCertificate, type CertRequest } from '../../src/secrets/pki/certificates';
-import { generateKey } from '../../src/secrets/pki/keys';
+import { generateKey, generateLeafKey, spkiOf } from '../../src/secrets/pki/keys';
 import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-certwriter-'));
@@ -245,6 +245,31 @@ const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Reco
   if (r.error) throw new Error(`${op} ${p}: ${r.error}`);
   return r.data;
 };
+
+describe('leaf keys', () => {
+  it('spkiOf writes the same SPKI DER as OpenSSL for every curve, Ed25519 and RSA (coordinates with leading zero bytes included)', () => {
+    const kinds: Array<[string, object, number]> = [['ec', { namedCurve: 'P-256' }, 1500], ['ec', { namedCurve: 'P-384' }, 300], ['ec', { namedCurve: 'P-521' }, 300], ['ec', { namedCurve: 'P-224' }, 50], ['ed25519', {}, 300], ['rsa', { modulusLength: 1024 }, 3]];
+    let leadingZero = 0;
+    for (const [type, options, n] of kinds) {
+      for (let i = 0; i < n; i++) {
+        const { publicKey } = generateKeyPairSync(type as 'ec', options as { namedCurve: string });
+        const want = publicKey.export({ type: 'spki', format: 'der' });
+        // The SPKI's first coordinate byte (after the prefix and 0x04): zero for some keys, which must stay.
+        const coord = { 'P-256': 32, 'P-384': 48, 'P-521': 66, 'P-224': 28 }[(options as { namedCurve?: string }).namedCurve ?? ''];
+        if (coord && want[want.length - 2 * coord] === 0) leadingZero++;
+        expect(spkiOf(publicKey).equals(want), `${type} ${JSON.stringify(options)}`).toBe(true);
+      }
+    }
+    expect(leadingZero).toBeGreaterThan(0);
+  });
+  it('generateLeafKey: the SPKI is the private key\'s public key, for each key type and size', async () => {
+    for (const [type, bits] of [['ec', 256], ['ec', 224], ['ec', 384], ['ec', 521], ['ed25519', 0], ['rsa', 2048]] as const) {
+      const g = await generateLeafKey(type, bits);
+      expect(g.spki.equals(createPublicKey(g.privateKey).export({ type: 'spki', format: 'der' }))).toBe(true);
+      expect([g.type, g.bits]).toEqual([type, bits]);
+    }
+  });
+});
 
 describe('issue/ and sign/ with the DER writer', () => {
   it('roles with street_address and postal_code issue (their attributes were unknown to @peculiar/x509\'s name parser)', async () => {

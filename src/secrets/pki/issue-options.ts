@@ -2,7 +2,7 @@
 // come from (the request or the CSR: use_csr_common_name, use_csr_sans, require_cn), the
 // leaf's profile from the role (key usages, Basic Constraints, subject extras), and the
 // answer's encoding (format pem|der|pem_bundle, private_key_format der|pem|pkcs8).
-import { createPrivateKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { UserError, type FieldDef, type Request } from '../framework';
 import type { CertRequest, Role } from './certificates';
 import { readSans, type ParsedCsr } from './csr';
@@ -71,8 +71,7 @@ export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCs
   // As in Vault, other_sans come from the request field even when the SANs come from the CSR.
   const otherSans = (r.data.get<string[] | undefined>('other_sans') ?? []).map((t) => parseOtherSan('other_sans', t));
   if (csr && role.use_csr_sans) {
-    const raw = csr.csr.getExtension('2.5.29.17');
-    const sans = raw ? readSans(Buffer.from(raw.value)) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
     return { cn, ...sans, otherSans: [...sans.otherSans, ...otherSans] };
   }
   return { cn, ...splitAltNames(r.data.get('alt_names')), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [], otherSans };
@@ -99,16 +98,20 @@ const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').rep
 
 type Issued = Record<string, unknown> & { certificate: string; issuing_ca: string; ca_chain: string[]; private_key?: string; private_key_type?: string; serial_number: string; expiration: number };
 
-/** The answer in the requested format and private key format. */
-export function formatIssued(r: Request, d: Issued): Issued {
+/**
+ * The answer in the requested format and private key format. The issued leaf's key, if
+ * any, comes as a KeyObject with its type and is serialised here, once.
+ */
+export function formatIssued(r: Request, d: Issued, leafKey?: { privateKey: KeyObject; type: KeyType }): Issued {
   const format = r.data.str('format') || 'pem';
   const keyFormat = r.data.str('private_key_format') || 'der';
-  let key = d.private_key;
-  if (key !== undefined && keyFormat !== 'pkcs8' && d.private_key_type !== 'ed25519') {
-    // Vault's default: the key's own structure (PKCS#1 for RSA, SEC 1 for EC).
-    key = createPrivateKey(key).export({ type: d.private_key_type === 'rsa' ? 'pkcs1' : 'sec1', format: 'pem' }) as string;
+  let key: string | undefined;
+  if (leafKey) {
+    // Vault's default: the key's own structure (PKCS#1 for RSA, SEC 1 for EC); Ed25519 keys are always PKCS#8.
+    const type = keyFormat === 'pkcs8' || leafKey.type === 'ed25519' ? 'pkcs8' : leafKey.type === 'rsa' ? 'pkcs1' : 'sec1';
+    key = leafKey.privateKey.export({ type, format: 'pem' }) as string;
   }
-  const out = { ...d, ...(key !== undefined ? { private_key: key } : {}) };
+  const out = { ...d, ...(leafKey ? { private_key: key, private_key_type: leafKey.type } : {}) };
   if (format === 'der') {
     return { ...out, certificate: pemBody(d.certificate), issuing_ca: pemBody(d.issuing_ca), ca_chain: d.ca_chain.map(pemBody), ...(key !== undefined ? { private_key: pemBody(key) } : {}) };
   }

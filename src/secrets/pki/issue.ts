@@ -3,7 +3,7 @@ import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { PkiCaches } from './index';
-import { serialKey, x509 } from './ca';
+import { serialKey } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
@@ -11,7 +11,7 @@ import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, c
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
-import { checkKeyForRole, generateKey, roleKeyBits, type KeyType } from './keys';
+import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
 const ROLE = nameGroup('role');
@@ -87,15 +87,16 @@ const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: Re
 export function issuePaths(caches: PkiCaches): PathDef[] {
   const issue = async (r: Request) => {
     const role = await roleOf(r, caches);
-    const g = await generateKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), false);
-    const { cert, ready, warnings } = await issueFor(r, role, caches, new (x509().PublicKey)(g.spki), g.type);
-    return { data: formatIssued(r, { ...issued(cert, ready), private_key: g.pkcs8, private_key_type: g.type }), warnings };
+    const g = await generateLeafKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits));
+    // The writer takes the SPKI as bytes: no parsed PublicKey object per leaf.
+    const { cert, ready, warnings } = await issueFor(r, role, caches, g.spki, g.type);
+    return { data: formatIssued(r, issued(cert, ready), g), warnings };
   };
   const sign = async (r: Request) => {
     const role = await roleOf(r, caches);
     const csr = await readCsr(r.data.str('csr'));
     checkKeyForRole(role, csr.key);
-    const { cert, ready, warnings } = await issueFor(r, role, caches, csr.publicKey, csr.key.type, csr);
+    const { cert, ready, warnings } = await issueFor(r, role, caches, csr.spki, csr.key.type, csr);
     return { data: formatIssued(r, issued(cert, ready)), warnings };
   };
   const issueDoc = { synopsis: 'Issue a certificate and its private key under a role.', description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.' };

@@ -46,7 +46,7 @@ const JSON_NAME: Record<string, string> = { CN: 'commonName', O: 'organization',
 /** The CSR's subject, attribute by attribute in its order (CN, O and OU also by name): use_csr_values and sign-verbatim. */
 export function csrSubject(csr: ParsedCsr): Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'subjectRdns'> {
   const out = { commonName: '', organization: [] as string[], ou: [] as string[], subjectExtra: [] as Array<[string, string]>, subjectRdns: [] as Array<[string, string]> };
-  for (const rdn of csr.csr.subjectName.toJSON()) {
+  for (const rdn of csr.request.subjectName.toJSON()) {
     for (const [type, values] of Object.entries(rdn)) {
       for (const v of values) {
         out.subjectRdns.push([type, v]);
@@ -69,8 +69,7 @@ function intermediateNames(r: Request, csr: ParsedCsr): Omit<CertRequest, 'ttlSe
   // Vault's sign-intermediate allows no other SANs (1.8, and current Vault's role for it lists none): refused, as there.
   if (r.data.get<string[]>('other_sans').length) throw new UserError('other_sans are not allowed when signing an intermediate CA');
   if (r.data.bool('use_csr_values')) {
-    const raw = csr.csr.getExtension('2.5.29.17');
-    const sans = raw ? readSans(Buffer.from(raw.value)) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
     return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
   }
   const cn = r.data.str('common_name') || csr.cn || 'intermediate';
