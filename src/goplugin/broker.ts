@@ -57,7 +57,7 @@ export class Broker {
     if (info.knock && (info.knock.knock || info.knock.ack)) return; // multiplexed-broker messages: never negotiated by us
     const id = info.service_id;
     const ws = this.waiters.get(id);
-    if (ws && ws.length) {
+    if (ws?.length) {
       const w = ws.shift()!;
       clearTimeout(w.timer);
       if (!ws.length) this.waiters.delete(id);

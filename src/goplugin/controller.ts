@@ -1,5 +1,5 @@
 // go-plugin's controller service (plugin.GRPCController): the client asks the plugin to stop.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
 
 /** Serve Shutdown: answer first, then stop and exit (the client waits for the process to exit). */

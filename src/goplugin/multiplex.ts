@@ -7,7 +7,7 @@
 // version needs exactly one non-empty id on every call and refuses a call without.
 // Vault 1.8 never multiplexes: it negotiates the single-instance versions (secrets 4,
 // database 5) and sends no id, so it is never asked for one.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
 
 /** The metadata key Vault's client puts the instance id under. */

@@ -54,7 +54,7 @@ export function clientCtor(dotted: string): grpc.ServiceClientConstructor {
   let node: unknown = loadProtos();
   for (const part of dotted.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
   const ctor = node as grpc.ServiceClientConstructor | undefined;
-  if (!ctor || !ctor.service) throw new Error(`unknown gRPC service ${dotted}`);
+  if (!ctor?.service) throw new Error(`unknown gRPC service ${dotted}`);
   return ctor;
 }
 

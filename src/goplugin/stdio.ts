@@ -1,7 +1,7 @@
 // go-plugin's stdio service (plugin.GRPCStdio). Our output goes straight to the inherited
 // stderr/stdout pipes, which the client already reads; the stream only stays open so
 // newer clients see support, and ends when the plugin shuts down.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
 
 /** Serve StreamStdio; `onShutdown` registers the stream's end and returns how to unregister it. */

@@ -18,7 +18,8 @@ const storageKey = (type: string, name: string) => `${PREFIX}${type}/${name}`;
 /** Every managed-key field, for validation and help; the per-type schema checks the rest. Built once, shared by every mount. */
 let allFieldsTable: Record<string, FieldDef> | undefined;
 function allFields(): Record<string, FieldDef> {
-  return (allFieldsTable ??= buildAllFields());
+  allFieldsTable ??= buildAllFields();
+  return allFieldsTable;
 }
 
 function buildAllFields(): Record<string, FieldDef> {

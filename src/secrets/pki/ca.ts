@@ -65,7 +65,7 @@ function managedCrypto(): Crypto {
         };
       }
       const v = (target as unknown as Record<string | symbol, unknown>)[prop];
-      return typeof v === 'function' ? (v as Function).bind(target) : v;
+      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
     },
   });
   return { subtle, getRandomValues: (a: never) => webcrypto.getRandomValues(a) } as unknown as Crypto;

@@ -95,7 +95,9 @@ export function ipBytes(ip: string): Buffer {
   const h = groups(head), r = groups(rest);
   const all = rest === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill('0'), ...r];
   const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  all.forEach((g, i) => {
+    out.writeUInt16BE(parseInt(g, 16), i * 2);
+  });
   if (tail.length) Buffer.from(tail).copy(out, 12);
   const mapped = out.subarray(0, 10).every((b) => b === 0) && out[10] === 0xff && out[11] === 0xff;
   return mapped ? out.subarray(12) : out;

@@ -102,7 +102,7 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   if (req.urls) exts.push(...urlExtensions(req.urls));
   if (req.permittedDnsDomains?.length) exts.push(new X.Extension('2.5.29.30', false, new Uint8Array(nameConstraints(req.permittedDnsDomains))));
   const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra, req.subjectRdns);
-  let cert;
+  let cert: InstanceType<typeof X.X509Certificate>;
   if (!issuer) {
     // A self-signed root names itself as its authority, as Vault's roots do.
     exts.push(await X.AuthorityKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never));

@@ -85,8 +85,14 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
   let request: X509.Pkcs10CertificateRequest | undefined;
   return {
     key: info, spki, cn: plain.cn, sanDer: plain.sanDer,
-    get publicKey() { return (parsed ??= new (x509().PublicKey)(spki)); },
-    get request() { return (request ??= new (x509().Pkcs10CertificateRequest)(pemText)); },
+    get publicKey() {
+      parsed ??= new (x509().PublicKey)(spki);
+      return parsed;
+    },
+    get request() {
+      request ??= new (x509().Pkcs10CertificateRequest)(pemText);
+      return request;
+    },
   };
 }
 
@@ -128,7 +134,7 @@ const OID_CN = '0603550403';
 const OID_EXTENSION_REQUEST = '06092a864886f70d01090e';
 const OID_SAN = '0603551d11';
 const PEM_CSR = /^\s*-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----\s*$/;
-const PLAIN_CN = /^[A-Za-z0-9*_.@:\/-]([A-Za-z0-9 *_.@:\/-]*[A-Za-z0-9*_.@:\/-])?$/;
+const PLAIN_CN = /^[A-Za-z0-9*_.@:/-]([A-Za-z0-9 *_.@:/-]*[A-Za-z0-9*_.@:/-])?$/;
 // Directory string types whose bytes are the text: PrintableString, UTF8String, IA5String.
 const TEXT_TAGS = new Set([0x13, 0x0c, 0x16]);
 

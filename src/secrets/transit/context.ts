@@ -2,7 +2,7 @@
 import type { ManagedKeys } from '../managed-keys';
 import type { ManagedKey } from '../../keys/types';
 import { UserError, coerce, type FieldData, type Request } from '../framework';
-import { Policies } from './store';
+import type { Policies } from './store';
 import type { Policy } from './policy';
 import { cpuPoolSize } from '../../util/workers';
 

@@ -28,7 +28,7 @@ function peerKey(value: unknown): KeyObject {
       if (raw?.length === 32) key = createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' });
     }
   } catch { /* reported below */ }
-  if (!key || key.asymmetricKeyType !== 'x25519') throw new UserError('peer_public_key must be an X25519 public key: SPKI PEM, or 32 bytes in standard base64');
+  if (key?.asymmetricKeyType !== 'x25519') throw new UserError('peer_public_key must be an X25519 public key: SPKI PEM, or 32 bytes in standard base64');
   return key;
 }
 

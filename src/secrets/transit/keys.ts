@@ -183,7 +183,7 @@ export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]
   const rotated: string[] = [];
   for (const n of await t.policies.list()) {
     await t.policies.update(n, async (p) => {
-      if (!p || !p.auto_rotate_period || p.type === 'managed_key' || p.imported_key) return { result: undefined };
+      if (!p?.auto_rotate_period || p.type === 'managed_key' || p.imported_key) return { result: undefined };
       if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
       rotated.push(n);
       return { policy: await rotate(p), result: undefined };
