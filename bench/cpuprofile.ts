@@ -4,12 +4,38 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
 
-export interface Row { name: string; ms: number; pct: number }
-export interface ProfileSummary { file: string; wallMs: number; busyMs: number; top: Row[]; inclusive: Row[]; byScript: Row[] }
+export interface Row {
+  name: string;
+  ms: number;
+  pct: number;
+}
+export interface ProfileSummary {
+  file: string;
+  wallMs: number;
+  busyMs: number;
+  top: Row[];
+  inclusive: Row[];
+  byScript: Row[];
+}
 
 const META = new Set(['(idle)', '(root)']);
 
@@ -26,7 +52,10 @@ function label(f: CallFrame): string {
 }
 
 function rank(m: Map<string, number>, total: number, msPerSample: number, n: number): Row[] {
-  return [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, count]) => ({ name, ms: count * msPerSample, pct: (100 * count) / total }));
+  return [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, count]) => ({ name, ms: count * msPerSample, pct: (100 * count) / total }));
 }
 
 export function summarise(file: string, n = 20): ProfileSummary {
@@ -52,7 +81,10 @@ export function summarise(file: string, n = 20): ProfileSummary {
       const f = byId.get(cur)!.callFrame;
       if (!f.url) continue;
       const l = label(f);
-      if (!seen.has(l)) { seen.add(l); incl.set(l, (incl.get(l) ?? 0) + 1); }
+      if (!seen.has(l)) {
+        seen.add(l);
+        incl.set(l, (incl.get(l) ?? 0) + 1);
+      }
     }
   }
   return {
@@ -67,7 +99,8 @@ export function summarise(file: string, n = 20): ProfileSummary {
 
 /** The summary as markdown tables. */
 export function summaryMarkdown(s: ProfileSummary): string {
-  const table = (title: string, rows: Row[]) => [`| ${title} | ms | % of busy |`, '|---|---:|---:|', ...rows.map((r) => `| \`${r.name}\` | ${r.ms.toFixed(0)} | ${r.pct.toFixed(1)} |`)].join('\n');
+  const table = (title: string, rows: Row[]) =>
+    [`| ${title} | ms | % of busy |`, '|---|---:|---:|', ...rows.map((r) => `| \`${r.name}\` | ${r.ms.toFixed(0)} | ${r.pct.toFixed(1)} |`)].join('\n');
   return [
     `profile ${path.basename(s.file)}: ${(s.wallMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s busy (${((100 * s.busyMs) / s.wallMs).toFixed(0)}% of one core)`,
     '',

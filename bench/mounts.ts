@@ -26,10 +26,15 @@ const CONFIGS = Number(process.env.BENCH_CONFIGS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 // 10 s: V8's memory reducer shrinks an idle heap about 5–8 s after the last activity.
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 10_000);
-const PLUGIN_ENV: Record<string, string> = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(',').filter(Boolean).map((kv) => {
-  const i = kv.indexOf('=');
-  return [kv.slice(0, i), kv.slice(i + 1)];
-}));
+const PLUGIN_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_PLUGIN_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf('=');
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+);
 
 const BASELINE = process.env.BENCH_BASELINE_EXE;
 type Side = 'ours' | 'go' | 'baseline';
@@ -38,8 +43,17 @@ const LABEL: Record<Side, string> = { ours: 'vault-plugin-ts', go: `Go ${GO_NAME
 // A name that does not start with ours (processes are found by file-name prefix).
 const FILE: Record<Side, string> = { ours: PLUGIN_NAME, go: GO_NAME, baseline: `baseline-${PLUGIN_NAME}` };
 
-interface Mem { rss: number; pss: number; priv: number; anon: number }
-interface Round { totalMs: number; perConfigMs: number[]; procs: Mem[] }
+interface Mem {
+  rss: number;
+  pss: number;
+  priv: number;
+  anon: number;
+}
+interface Round {
+  totalMs: number;
+  perConfigMs: number[];
+  procs: Mem[];
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))];
@@ -49,7 +63,11 @@ const mib = (kib: number) => kib / 1024;
 /** smaps_rollup of one process, in KiB. */
 function memOf(pid: number): Mem | undefined {
   let text: string;
-  try { text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'); } catch { return undefined; }
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    return undefined;
+  }
   const k = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
   return { rss: k('Rss'), pss: k('Pss'), priv: k('Private_Clean') + k('Private_Dirty'), anon: k('Anonymous') };
 }
@@ -71,7 +89,9 @@ async function round(v: VaultNode, pg: PgServer, side: Side, n: number): Promise
     await api(v, 'POST', `${mount}/config/c${i}`, {
       plugin_name: plugin,
       connection_url: `postgres://{{username}}:{{password}}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
-      username: pg.user, password: pg.password, allowed_roles: '*',
+      username: pg.user,
+      password: pg.password,
+      allowed_roles: '*',
     });
     perConfigMs.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
@@ -106,10 +126,16 @@ async function main(): Promise<void> {
     }
     const size = (s: Side) => fs.statSync(path.join(vault!.pluginDir, FILE[s])).size / 1048576;
     const lines: string[] = [];
-    lines.push(`# bench/mounts ${new Date().toISOString().slice(0, 16)}Z: ${CONFIGS} database configs per side through Vault 1.8.0-dev, ${ROUNDS} rounds alternating, idle ${IDLE_MS} ms before memory, ${process.version}`);
-    lines.push(`load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; ${os.cpus().length} cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s${Object.keys(PLUGIN_ENV).length ? `; our plugin's env: ${JSON.stringify(PLUGIN_ENV)}` : ''}`);
+    lines.push(
+      `# bench/mounts ${new Date().toISOString().slice(0, 16)}Z: ${CONFIGS} database configs per side through Vault 1.8.0-dev, ${ROUNDS} rounds alternating, idle ${IDLE_MS} ms before memory, ${process.version}`,
+    );
+    lines.push(
+      `load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; ${os.cpus().length} cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s${Object.keys(PLUGIN_ENV).length ? `; our plugin's env: ${JSON.stringify(PLUGIN_ENV)}` : ''}`,
+    );
     lines.push('');
-    lines.push('| side | file MiB | write all configs s (median of rounds) | per config ms median | p90 | processes | total RSS MiB | total PSS MiB | total Private MiB | RSS/process MiB | PSS/process | Private/process | Anonymous/process |');
+    lines.push(
+      '| side | file MiB | write all configs s (median of rounds) | per config ms median | p90 | processes | total RSS MiB | total PSS MiB | total Private MiB | RSS/process MiB | PSS/process | Private/process | Anonymous/process |',
+    );
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     const agg = (s: Side) => {
       const rs = results[s];
@@ -119,19 +145,27 @@ async function main(): Promise<void> {
         total: median(rs.map((r) => r.totalMs)) / 1000,
         per: rs.flatMap((r) => r.perConfigMs),
         procs: median(rs.map((r) => r.procs.length)),
-        rss: mib(pick((m) => m.rss)), pss: mib(pick((m) => m.pss)), priv: mib(pick((m) => m.priv)),
-        rssEach: mib(median(all.map((m) => m.rss))), pssEach: mib(median(all.map((m) => m.pss))),
-        privEach: mib(median(all.map((m) => m.priv))), anonEach: mib(median(all.map((m) => m.anon))),
+        rss: mib(pick((m) => m.rss)),
+        pss: mib(pick((m) => m.pss)),
+        priv: mib(pick((m) => m.priv)),
+        rssEach: mib(median(all.map((m) => m.rss))),
+        pssEach: mib(median(all.map((m) => m.pss))),
+        privEach: mib(median(all.map((m) => m.priv))),
+        anonEach: mib(median(all.map((m) => m.anon))),
       };
     };
     const a = Object.fromEntries(SIDES.map((s) => [s, agg(s)])) as Record<Side, ReturnType<typeof agg>>;
     for (const s of SIDES) {
       const x = a[s];
-      lines.push(`| ${LABEL[s]} | ${size(s).toFixed(1)} | ${x.total.toFixed(2)} | ${median(x.per).toFixed(0)} | ${p90(x.per).toFixed(0)} | ${x.procs} | ${x.rss.toFixed(0)} | ${x.pss.toFixed(0)} | ${x.priv.toFixed(0)} | ${x.rssEach.toFixed(1)} | ${x.pssEach.toFixed(1)} | ${x.privEach.toFixed(1)} | ${x.anonEach.toFixed(1)} |`);
+      lines.push(
+        `| ${LABEL[s]} | ${size(s).toFixed(1)} | ${x.total.toFixed(2)} | ${median(x.per).toFixed(0)} | ${p90(x.per).toFixed(0)} | ${x.procs} | ${x.rss.toFixed(0)} | ${x.pss.toFixed(0)} | ${x.priv.toFixed(0)} | ${x.rssEach.toFixed(1)} | ${x.pssEach.toFixed(1)} | ${x.privEach.toFixed(1)} | ${x.anonEach.toFixed(1)} |`,
+      );
     }
     for (const s of SIDES.filter((x) => x !== 'go')) {
       const r = (k: keyof typeof a.ours) => ((a[s][k] as number) / (a.go[k] as number)).toFixed(2);
-      lines.push(`| ratio ${s === 'ours' ? 'ours' : 'baseline'} ÷ Go | ${(size(s) / size('go')).toFixed(2)} | **${r('total')}** | ${(median(a[s].per) / median(a.go.per)).toFixed(2)} | | | ${r('rss')} | ${r('pss')} | ${r('priv')} | **${r('rssEach')}** | ${r('pssEach')} | ${r('privEach')} | ${r('anonEach')} |`);
+      lines.push(
+        `| ratio ${s === 'ours' ? 'ours' : 'baseline'} ÷ Go | ${(size(s) / size('go')).toFixed(2)} | **${r('total')}** | ${(median(a[s].per) / median(a.go.per)).toFixed(2)} | | | ${r('rss')} | ${r('pss')} | ${r('priv')} | **${r('rssEach')}** | ${r('pssEach')} | ${r('privEach')} | ${r('anonEach')} |`,
+      );
     }
     lines.push('');
     lines.push(`rounds (s to write all configs): ${SIDES.map((s) => `${s} ${results[s].map((x) => (x.totalMs / 1000).toFixed(2)).join(', ')}`).join('; ')}`);
@@ -142,4 +176,7 @@ async function main(): Promise<void> {
   }
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

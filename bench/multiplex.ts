@@ -38,23 +38,43 @@ const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 5000);
 const HEAVY = Number(process.env.BENCH_HEAVY_CLIENTS ?? 2);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
 
-interface Mem { rss: number; pss: number; anon: number }
+interface Mem {
+  rss: number;
+  pss: number;
+  anon: number;
+}
 function mem(pid: number): Mem {
   const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const k = (n: string) => Number(new RegExp(`^${n}:\\s+(\\d+) kB`, 'm').exec(t)![1]);
   return { rss: k('Rss'), pss: k('Pss'), anon: k('Anonymous') };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const q = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
 
 /** Latencies of `op` in a closed loop (one caller) for `ms`, while `background` runs (if any). */
-async function probe(ms: number, op: () => Promise<unknown>, background?: () => Promise<unknown>): Promise<{ p50: number; p99: number; max: number; n: number; bgDone: number; bgErrors: number }> {
+async function probe(
+  ms: number,
+  op: () => Promise<unknown>,
+  background?: () => Promise<unknown>,
+): Promise<{ p50: number; p99: number; max: number; n: number; bgDone: number; bgErrors: number }> {
   let stop = false;
   let bgDone = 0;
   let bgErrors = 0;
-  const bg = background ? Array.from({ length: HEAVY }, async () => {
-    while (!stop) { try { await background(); bgDone++; } catch { bgErrors++; } }
-  }) : [];
+  const bg = background
+    ? Array.from({ length: HEAVY }, async () => {
+        while (!stop) {
+          try {
+            await background();
+            bgDone++;
+          } catch {
+            bgErrors++;
+          }
+        }
+      })
+    : [];
   if (background) await sleep(300); // let the load start
   const lat: number[] = [];
   const end = Date.now() + ms;
@@ -70,7 +90,9 @@ async function probe(ms: number, op: () => Promise<unknown>, background?: () => 
 }
 
 const perItem = (before: Mem, after: Mem, n: number) => ({
-  rss: ((after.rss - before.rss) / n), pss: ((after.pss - before.pss) / n), anon: ((after.anon - before.anon) / n),
+  rss: (after.rss - before.rss) / n,
+  pss: (after.pss - before.pss) / n,
+  anon: (after.anon - before.anon) / n,
 });
 
 async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise<void> {
@@ -81,7 +103,13 @@ async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise
   try {
     const db = plugin.client<grpc.Client>('dbplugin.v5.Database');
     const url = (port: number) => `postgres://{{username}}:{{password}}@${pg.host}:${port}/${pg.database}?sslmode=disable`;
-    const init = (id: string, port: number, verify: boolean) => call(db, 'Initialize', { config_data: toStruct({ connection_url: url(port), username: pg.user, password: pg.password }), verify_connection: verify }, { multiplex_id: id });
+    const init = (id: string, port: number, verify: boolean) =>
+      call(
+        db,
+        'Initialize',
+        { config_data: toStruct({ connection_url: url(port), username: pg.user, password: pg.password }), verify_connection: verify },
+        { multiplex_id: id },
+      );
     await init('warm', pg.port, true);
     await call(db, 'Type', {}, { multiplex_id: 'warm' });
     await sleep(IDLE_MS);
@@ -92,14 +120,27 @@ async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise
     await sleep(IDLE_MS);
     const after = mem(plugin.proc.pid!);
     const per = perItem(before, after, DB_CONFIGS);
-    out.push(`| database role: ${DB_CONFIGS} configs (verify_connection ${VERIFY}) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(initMs / DB_CONFIGS).toFixed(1)} ms per Initialize |`);
+    out.push(
+      `| database role: ${DB_CONFIGS} configs (verify_connection ${VERIFY}) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(initMs / DB_CONFIGS).toFixed(1)} ms per Initialize |`,
+    );
 
     // Isolation: Type on a healthy config while others hammer NewUser on a hanging database.
     await init('slow', slowPort, false);
     const exp = { seconds: String(Math.floor(Date.now() / 1000) + 3600), nanos: 0 };
     const stmt = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`;
     const trivial = () => call(db, 'Type', {}, { multiplex_id: 'c0' });
-    const hang = () => call(db, 'NewUser', { username_config: { display_name: 'b', role_name: 'r' }, password: 'Pw-' + randomBytes(9).toString('hex'), expiration: exp, statements: { Commands: [stmt] } }, { multiplex_id: 'slow' });
+    const hang = () =>
+      call(
+        db,
+        'NewUser',
+        {
+          username_config: { display_name: 'b', role_name: 'r' },
+          password: 'Pw-' + randomBytes(9).toString('hex'),
+          expiration: exp,
+          statements: { Commands: [stmt] },
+        },
+        { multiplex_id: 'slow' },
+      );
     await isolation('database: Type on a healthy config', trivial, 'NewUser on a config whose database hangs', hang, iso);
   } finally {
     slow.close();
@@ -110,7 +151,9 @@ async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise
 async function isolation(what: string, trivial: () => Promise<unknown>, loadLabel: string, load: () => Promise<unknown>, out: string[]): Promise<void> {
   const alone = await probe(PROBE_MS, trivial);
   const loaded = await probe(PROBE_MS, trivial, load);
-  out.push(`| ${what} | ${loadLabel} | ${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)} | ${loaded.p50.toFixed(1)} / **${loaded.p99.toFixed(1)}** | ${loaded.max.toFixed(0)} | ${loaded.n} | ${loaded.bgDone} done, ${loaded.bgErrors} failed |`);
+  out.push(
+    `| ${what} | ${loadLabel} | ${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)} | ${loaded.p50.toFixed(1)} / **${loaded.p99.toFixed(1)}** | ${loaded.max.toFixed(0)} | ${loaded.n} | ${loaded.bgDone} done, ${loaded.bgErrors} failed |`,
+  );
 }
 
 async function secretsRole(out: string[], iso: string[]): Promise<void> {
@@ -118,7 +161,12 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
   const closers: Array<() => void> = [];
   try {
     const req = async (m: { backend: grpc.Client; md: Record<string, string> }, op: string, p: string, data: object) => {
-      const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(m.backend, 'HandleRequest', { request: { operation: op, path: p, data: JSON.stringify(data) } }, m.md);
+      const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
+        m.backend,
+        'HandleRequest',
+        { request: { operation: op, path: p, data: JSON.stringify(data) } },
+        m.md,
+      );
       if (r.err?.err_msg) throw new Error(`${p}: ${r.err.err_msg}`);
       const d = JSON.parse(r.response?.data || '{}');
       if (d.error) throw new Error(`${p}: ${d.error}`);
@@ -147,7 +195,9 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     await sleep(IDLE_MS);
     const after = mem(plugin.proc.pid!);
     const per = perItem(before, after, MOUNTS);
-    out.push(`| secrets role: ${MOUNTS} mounts (½ transit + key, ½ PKI + root + role) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(setupMs / MOUNTS).toFixed(1)} ms per mount set-up |`);
+    out.push(
+      `| secrets role: ${MOUNTS} mounts (½ transit + key, ½ PKI + root + role) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(setupMs / MOUNTS).toFixed(1)} ms per mount set-up |`,
+    );
 
     // Isolation: read a key on one mount while another mount runs large batches.
     const heavy = await mount('heavy', 'transit');
@@ -156,8 +206,20 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     const encBatch = Array.from({ length: BATCH }, () => ({ plaintext }));
     const signBatch = Array.from({ length: 200 }, () => ({ input: plaintext }));
     const trivial = () => req(warmT, 'read', 'keys/aes', {});
-    await isolation('transit: read keys/aes on its mount', trivial, `encrypt batch of ${BATCH} on another mount`, () => req(heavy, 'update', 'encrypt/aes', { batch_input: encBatch }), iso);
-    await isolation('transit: read keys/aes on its mount', trivial, 'sign batch of 200, rsa-2048, on another mount', () => req(heavy, 'update', 'sign/rsa', { batch_input: signBatch }), iso);
+    await isolation(
+      'transit: read keys/aes on its mount',
+      trivial,
+      `encrypt batch of ${BATCH} on another mount`,
+      () => req(heavy, 'update', 'encrypt/aes', { batch_input: encBatch }),
+      iso,
+    );
+    await isolation(
+      'transit: read keys/aes on its mount',
+      trivial,
+      'sign batch of 200, rsa-2048, on another mount',
+      () => req(heavy, 'update', 'sign/rsa', { batch_input: signBatch }),
+      iso,
+    );
   } finally {
     for (const c of closers) c();
     await plugin.kill();
@@ -178,15 +240,24 @@ async function main(): Promise<void> {
   } finally {
     await pg.stop();
   }
-  console.log(`# bench/multiplex ${new Date().toISOString().slice(0, 16)}Z: one process per role, ${process.version}; load average (1 min) ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} on 2 cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(
+    `# bench/multiplex ${new Date().toISOString().slice(0, 16)}Z: one process per role, ${process.version}; load average (1 min) ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} on 2 cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
   console.log('');
-  console.log('| what | process RSS MiB before → after | Anonymous MiB before → after | RSS KiB per config | PSS KiB per config | Anonymous KiB per config | set-up |');
+  console.log(
+    '| what | process RSS MiB before → after | Anonymous MiB before → after | RSS KiB per config | PSS KiB per config | Anonymous KiB per config | set-up |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---|');
   for (const r of memRows) console.log(r);
   console.log('');
-  console.log(`| trivial call | meanwhile, on another configuration (${HEAVY} clients) | alone p50 / p99 ms | under load p50 / p99 ms | max ms | calls | load |`);
+  console.log(
+    `| trivial call | meanwhile, on another configuration (${HEAVY} clients) | alone p50 / p99 ms | under load p50 / p99 ms | max ms | calls | load |`,
+  );
   console.log('|---|---|---:|---:|---:|---:|---|');
   for (const r of isoRows) console.log(r);
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -41,28 +41,48 @@ const inputs = Array.from({ length: BATCH }, (_, i) => ({ input: randomBytes(64)
 const signBody = Buffer.from(JSON.stringify({ batch_input: inputs, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' }));
 const issueBody = Buffer.from(JSON.stringify({ common_name: 'leaf.bench.example', ttl: '1h' }));
 
-interface Case { id: string; label: string; op: (h: VaultHttp, s: Side) => Promise<void> }
+interface Case {
+  id: string;
+  label: string;
+  op: (h: VaultHttp, s: Side) => Promise<void>;
+}
 const CASES: Case[] = [
   {
-    id: 'sign-rsa-batch', label: `transit sign, batch of ${BATCH}, rsa-2048 pkcs1v15`,
-    op: async (h, s) => { await h.ok('POST', `t-${s}/sign/rsa`, signBody); },
+    id: 'sign-rsa-batch',
+    label: `transit sign, batch of ${BATCH}, rsa-2048 pkcs1v15`,
+    op: async (h, s) => {
+      await h.ok('POST', `t-${s}/sign/rsa`, signBody);
+    },
   },
   {
-    id: 'issue-rsa', label: 'pki issue, rsa-2048 role',
-    op: async (h, s) => { await h.ok('POST', `p-${s}/issue/rsa`, issueBody); },
+    id: 'issue-rsa',
+    label: 'pki issue, rsa-2048 role',
+    op: async (h, s) => {
+      await h.ok('POST', `p-${s}/issue/rsa`, issueBody);
+    },
   },
 ].filter((c) => !ONLY.length || ONLY.includes(c.id));
 
 /** The pool side gives the same signatures, in the same order, as one request per input. */
 async function checkResults(v: VaultNode): Promise<void> {
   for (const s of SIDES) {
-    const batch = (await api(v, 'POST', `t-${s}/sign/rsa`, JSON.parse(signBody.toString()))).data.batch_results as Array<{ signature: string; reference: string }>;
+    const batch = (await api(v, 'POST', `t-${s}/sign/rsa`, JSON.parse(signBody.toString()))).data.batch_results as Array<{
+      signature: string;
+      reference: string;
+    }>;
     if (batch.length !== BATCH) throw new Error(`${s}: ${batch.length} batch results for ${BATCH} inputs`);
     for (const i of [0, 1, Math.floor(BATCH / 2), BATCH - 1]) {
-      const single = (await api(v, 'POST', `t-${s}/sign/rsa`, { input: inputs[i].input, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' })).data.signature;
+      const single = (await api(v, 'POST', `t-${s}/sign/rsa`, { input: inputs[i].input, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' })).data
+        .signature;
       if (batch[i].signature !== single || batch[i].reference !== String(i)) throw new Error(`${s}: batch item ${i} differs from the same input signed alone`);
     }
-    const verify = (await api(v, 'POST', `t-${s}/verify/rsa`, { batch_input: inputs.map((x, i) => ({ input: x.input, signature: batch[i].signature })), hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' })).data.batch_results as Array<{ valid: boolean }>;
+    const verify = (
+      await api(v, 'POST', `t-${s}/verify/rsa`, {
+        batch_input: inputs.map((x, i) => ({ input: x.input, signature: batch[i].signature })),
+        hash_algorithm: 'sha2-256',
+        signature_algorithm: 'pkcs1v15',
+      })
+    ).data.batch_results as Array<{ valid: boolean }>;
     if (!verify.every((r) => r.valid)) throw new Error(`${s}: a batch signature does not verify`);
     const issued = (await api(v, 'POST', `p-${s}/issue/rsa`, JSON.parse(issueBody.toString()))).data;
     const cert = new X509Certificate(issued.certificate);
@@ -89,13 +109,17 @@ async function main(): Promise<void> {
     }
     await checkResults(vault);
     // pluginProcesses matches by prefix: `vault-plugin-ts` also names the pool side's file.
-    const pids = (s: Side) => pluginProcesses(vault.pluginDir, NAME[s]).filter((p) => s === 'pool' || !p.args.startsWith(path.join(vault.pluginDir, NAME.pool))).map((p) => p.pid);
+    const pids = (s: Side) =>
+      pluginProcesses(vault.pluginDir, NAME[s])
+        .filter((p) => s === 'pool' || !p.args.startsWith(path.join(vault.pluginDir, NAME.pool)))
+        .map((p) => p.pid);
     const h = new VaultHttp(vault.addr, vault.token, CLIENTS);
     const rows: string[] = [];
     for (const c of CASES) {
       for (const s of SIDES) await drive(CLIENTS, 500, () => c.op(h, s)); // warm-up
       const acc: Record<Side, { ok: number; secs: number; errors: number; cpu: number; first?: string; p99: number[] }> = {
-        one: { ok: 0, secs: 0, errors: 0, cpu: 0, p99: [] }, pool: { ok: 0, secs: 0, errors: 0, cpu: 0, p99: [] },
+        one: { ok: 0, secs: 0, errors: 0, cpu: 0, p99: [] },
+        pool: { ok: 0, secs: 0, errors: 0, cpu: 0, p99: [] },
       };
       for (let r = 0; r < SECONDS; r++) {
         for (const s of r % 2 ? [...SIDES].reverse() : SIDES) {
@@ -104,17 +128,27 @@ async function main(): Promise<void> {
           const res: CellResult = await drive(CLIENTS, 1000, () => c.op(h, s));
           const a = acc[s];
           a.cpu += cpuSpent(before, cpuSnapshot(ps));
-          a.ok += res.ok; a.secs += res.seconds; a.errors += res.errors; a.first ??= res.firstError; a.p99.push(res.p99);
+          a.ok += res.ok;
+          a.secs += res.seconds;
+          a.errors += res.errors;
+          a.first ??= res.firstError;
+          a.p99.push(res.p99);
         }
         load.push(loadavg()[0]);
       }
       const rate = (s: Side) => acc[s].ok / acc[s].secs;
       const cores = (s: Side) => acc[s].cpu / 1000 / acc[s].secs;
-      rows.push(`| ${c.label} | ${rate('one').toFixed(1)} | ${rate('pool').toFixed(1)} | **${(rate('pool') / rate('one')).toFixed(2)}** | ${cores('one').toFixed(2)} | ${cores('pool').toFixed(2)} | ${acc.one.errors + acc.pool.errors}${acc.one.first ?? acc.pool.first ? ` (${(acc.one.first ?? acc.pool.first)!.slice(0, 80)})` : ''} |`);
+      rows.push(
+        `| ${c.label} | ${rate('one').toFixed(1)} | ${rate('pool').toFixed(1)} | **${(rate('pool') / rate('one')).toFixed(2)}** | ${cores('one').toFixed(2)} | ${cores('pool').toFixed(2)} | ${acc.one.errors + acc.pool.errors}${(acc.one.first ?? acc.pool.first) ? ` (${(acc.one.first ?? acc.pool.first)!.slice(0, 80)})` : ''} |`,
+      );
     }
     h.close();
-    console.log(`# bench/pool ${new Date().toISOString().slice(0, 16)}Z: ${CLIENTS} clients, ${SECONDS} × 1 s rounds per side alternating, ${availableParallelism()} cores, ${process.version}`);
-    console.log(`load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; total ${((Date.now() - t0) / 1000).toFixed(0)} s; results checked identical (batch = singles, in order; signatures verify; issued keys match)`);
+    console.log(
+      `# bench/pool ${new Date().toISOString().slice(0, 16)}Z: ${CLIENTS} clients, ${SECONDS} × 1 s rounds per side alternating, ${availableParallelism()} cores, ${process.version}`,
+    );
+    console.log(
+      `load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; total ${((Date.now() - t0) / 1000).toFixed(0)} s; results checked identical (batch = singles, in order; signatures verify; issued keys match)`,
+    );
     console.log('');
     console.log(`| case | ${label('one')} req/s | ${label('pool')} req/s | ratio | plugin cores busy, 1 thread | plugin cores busy, pool | errors |`);
     console.log('|---|---:|---:|---:|---:|---:|---|');
@@ -124,4 +158,7 @@ async function main(): Promise<void> {
   }
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

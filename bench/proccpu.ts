@@ -7,7 +7,11 @@ let tickMs: number | undefined;
 function msPerTick(): number {
   if (tickMs === undefined) {
     let hz = 100;
-    try { hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { /* Linux default */ }
+    try {
+      hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      /* Linux default */
+    }
     tickMs = 1000 / hz;
   }
   return tickMs;
@@ -22,7 +26,9 @@ export function cpuSnapshot(pids: number[]): Map<number, number> {
       // Fields after "(comm)": state is the 3rd field overall; utime and stime are the 14th and 15th.
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(pid, (Number(f[11]) + Number(f[12])) * msPerTick());
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return out;
 }
@@ -30,6 +36,9 @@ export function cpuSnapshot(pids: number[]): Map<number, number> {
 /** CPU milliseconds spent between two snapshots by the pids present in both. */
 export function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
   let ms = 0;
-  for (const [pid, a] of after) { const b = before.get(pid); if (b !== undefined) ms += a - b; }
+  for (const [pid, a] of after) {
+    const b = before.get(pid);
+    if (b !== undefined) ms += a - b;
+  }
   return ms;
 }

@@ -20,13 +20,27 @@ const MS = Number(process.env.BENCH_MS ?? 1500);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 8);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 
-interface Side { label: string; plugin: LaunchedPlugin; transit: Mounted; pki: Mounted }
-interface Mounted { req: (op: string, p: string, data?: object) => Promise<unknown>; exists: (p: string) => Promise<unknown>; close(): void }
+interface Side {
+  label: string;
+  plugin: LaunchedPlugin;
+  transit: Mounted;
+  pki: Mounted;
+}
+interface Mounted {
+  req: (op: string, p: string, data?: object) => Promise<unknown>;
+  exists: (p: string) => Promise<unknown>;
+  close(): void;
+}
 
 async function mounted(plugin: LaunchedPlugin, engine: 'transit' | 'pki'): Promise<Mounted> {
   const m = await mountBackend(plugin, new MemoryStorage(), engine, { engine });
   const req = async (op: string, p: string, data: object = {}) => {
-    const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(m.backend, 'HandleRequest', { request: { operation: op, path: p, data: JSON.stringify(data) } }, m.md);
+    const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
+      m.backend,
+      'HandleRequest',
+      { request: { operation: op, path: p, data: JSON.stringify(data) } },
+      m.md,
+    );
     if (r.err?.err_msg) throw new Error(r.err.err_msg);
     const d = JSON.parse(r.response?.data || '{}');
     if (d?.error) throw new Error(d.error);
@@ -48,13 +62,23 @@ async function launch(label: string, exe: string): Promise<Side> {
 
 const plaintext = randomBytes(64).toString('base64');
 const batch = Array.from({ length: 100 }, () => ({ plaintext }));
-const csr = execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=csr.bench.example'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const csr = execFileSync(
+  'openssl',
+  ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=csr.bench.example'],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+);
 const CASES: Array<{ id: string; run: (s: Side) => Promise<unknown> }> = [
   { id: 'read-key', run: (s) => s.transit.req('read', 'keys/aes') },
   // Vault asks HandleExistenceCheck before an encrypt; this drives HandleRequest only.
   { id: 'encrypt', run: (s) => s.transit.req('update', 'encrypt/aes', { plaintext }) },
   // What Vault sends for one encrypt: the existence check, then the update.
-  { id: 'exists-encrypt', run: async (s) => { await s.transit.exists('encrypt/aes'); return s.transit.req('update', 'encrypt/aes', { plaintext }); } },
+  {
+    id: 'exists-encrypt',
+    run: async (s) => {
+      await s.transit.exists('encrypt/aes');
+      return s.transit.req('update', 'encrypt/aes', { plaintext });
+    },
+  },
   { id: 'encrypt-batch', run: (s) => s.transit.req('update', 'encrypt/aes', { batch_input: batch }) },
   { id: 'hmac', run: (s) => s.transit.req('update', 'hmac/aes', { input: plaintext }) },
   { id: 'issue-ec', run: (s) => s.pki.req('update', 'issue/ec', { common_name: 'svc.bench.example', ttl: '1h' }) },
@@ -67,14 +91,25 @@ async function drive(side: Side, op: (s: Side) => Promise<unknown>): Promise<{ c
   const before = cpuSnapshot([pid]);
   const t0 = Date.now();
   const end = t0 + MS;
-  await Promise.all(Array.from({ length: INFLIGHT }, async () => { while (Date.now() < end) { await op(side); calls++; } }));
+  await Promise.all(
+    Array.from({ length: INFLIGHT }, async () => {
+      while (Date.now() < end) {
+        await op(side);
+        calls++;
+      }
+    }),
+  );
   return { calls, cpuMs: cpuSpent(before, cpuSnapshot([pid])), wallMs: Date.now() - t0 };
 }
 
 async function main(): Promise<void> {
   const sides = [await launch('A', process.env.BENCH_A ?? 'dist/vault-plugin-ts'), ...(process.env.BENCH_B ? [await launch('B', process.env.BENCH_B)] : [])];
-  console.log(`# bench/rpc ${new Date().toISOString()}: A=${process.env.BENCH_A ?? 'dist/vault-plugin-ts'}${process.env.BENCH_B ? ` B=${process.env.BENCH_B}` : ''}; ${ROUNDS} rounds × ${MS} ms per side, ${INFLIGHT} in flight`);
-  console.log(`| case | ${sides.map((s) => `${s.label} µs CPU/call | ${s.label} calls/s`).join(' | ')} |${sides.length > 1 ? ' A/B CPU per call | A/B CPU per call, by round (min–max) |' : ''}`);
+  console.log(
+    `# bench/rpc ${new Date().toISOString()}: A=${process.env.BENCH_A ?? 'dist/vault-plugin-ts'}${process.env.BENCH_B ? ` B=${process.env.BENCH_B}` : ''}; ${ROUNDS} rounds × ${MS} ms per side, ${INFLIGHT} in flight`,
+  );
+  console.log(
+    `| case | ${sides.map((s) => `${s.label} µs CPU/call | ${s.label} calls/s`).join(' | ')} |${sides.length > 1 ? ' A/B CPU per call | A/B CPU per call, by round (min–max) |' : ''}`,
+  );
   console.log(`|---|${sides.map(() => '---:|---:').join('|')}|${sides.length > 1 ? '---:|---|' : ''}`);
   for (const c of CASES.filter((x) => !ONLY || ONLY.includes(x.id))) {
     for (const s of sides) for (let i = 0; i < 20; i++) await c.run(s); // warm-up
@@ -85,16 +120,27 @@ async function main(): Promise<void> {
       const order = r % 2 ? [...sides.keys()].reverse() : [...sides.keys()];
       for (const i of order) {
         const d = await drive(sides[i], c.run);
-        acc[i].calls += d.calls; acc[i].cpuMs += d.cpuMs; acc[i].wallMs += d.wallMs;
+        acc[i].calls += d.calls;
+        acc[i].cpuMs += d.cpuMs;
+        acc[i].wallMs += d.wallMs;
         perRound[i].push((1000 * d.cpuMs) / d.calls);
       }
     }
     const us = acc.map((a) => (1000 * a.cpuMs) / a.calls);
     const cells = sides.map((_, i) => `${us[i].toFixed(0)} | ${((1000 * acc[i].calls) / acc[i].wallMs).toFixed(0)}`);
     const ratios = perRound[0].map((a, r) => a / perRound[1]?.[r]);
-    console.log(`| ${c.id} | ${cells.join(' | ')} |${sides.length > 1 ? ` ${(us[0] / us[1]).toFixed(2)} | ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} |` : ''}`);
+    console.log(
+      `| ${c.id} | ${cells.join(' | ')} |${sides.length > 1 ? ` ${(us[0] / us[1]).toFixed(2)} | ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} |` : ''}`,
+    );
   }
-  for (const s of sides) { s.transit.close(); s.pki.close(); await s.plugin.kill(); }
+  for (const s of sides) {
+    s.transit.close();
+    s.pki.close();
+    await s.plugin.kill();
+  }
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -87,8 +87,18 @@ async function nodeFloor(): Promise<{ ms: number; rss: number }> {
   return { ms, rss };
 }
 
-interface Subject { label: string; file: string; env: Record<string, string>; compareTo?: string }
-interface Samples { ms: number[]; rss: number[]; hashNode: number[]; hashCli: number[] }
+interface Subject {
+  label: string;
+  file: string;
+  env: Record<string, string>;
+  compareTo?: string;
+}
+interface Samples {
+  ms: number[];
+  rss: number[];
+  hashNode: number[];
+  hashCli: number[];
+}
 
 async function main(): Promise<void> {
   const id = await generateIdentity();
@@ -114,37 +124,49 @@ async function main(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     // Interleaved so machine noise hits every column alike.
     const f = await nodeFloor();
-    floor.ms.push(f.ms); floor.rss.push(f.rss);
+    floor.ms.push(f.ms);
+    floor.rss.push(f.rss);
     for (const s of all) {
       const r = res.get(s.label)!;
       const h = await hashMs(s.file);
-      r.hashNode.push(h.node); r.hashCli.push(h.sha256sum);
+      r.hashNode.push(h.node);
+      r.hashCli.push(h.sha256sum);
       const x = await handshake(s.file, s.env, 500);
-      r.ms.push(x.ms); r.rss.push(x.rss);
+      r.ms.push(x.ms);
+      r.rss.push(x.rss);
     }
   }
 
   const mib = (f: string) => fs.statSync(f).size / 1048576;
-  console.log(`# bench/startup ${new Date().toISOString().slice(0, 10)}: ${RUNS} interleaved runs, dist/vault-plugin-ts ${mib(exe).toFixed(1)} MiB, ${process.version}`);
+  console.log(
+    `# bench/startup ${new Date().toISOString().slice(0, 10)}: ${RUNS} interleaved runs, dist/vault-plugin-ts ${mib(exe).toFixed(1)} MiB, ${process.version}`,
+  );
   console.log('| what | median ms | p90 ms | ms vs node -e 0 | idle RSS MiB | RSS vs idle node |');
   console.log('|---|---:|---:|---:|---:|---:|');
-  const fm = median(floor.ms), fr = median(floor.rss);
+  const fm = median(floor.ms),
+    fr = median(floor.rss);
   console.log(`| node -e 0 (floor) | ${fm.toFixed(1)} | ${p90(floor.ms).toFixed(1)} | 1.00 | ${fr.toFixed(1)} | 1.00 |`);
   for (const s of subjects) {
     const r = res.get(s.label)!;
-    const m = median(r.ms), rss = median(r.rss);
-    console.log(`| ${s.label}: exec → handshake line | ${m.toFixed(1)} | ${p90(r.ms).toFixed(1)} | ${(m / fm).toFixed(2)} | ${rss.toFixed(1)} | ${(rss / fr).toFixed(2)} |`);
+    const m = median(r.ms),
+      rss = median(r.rss);
+    console.log(
+      `| ${s.label}: exec → handshake line | ${m.toFixed(1)} | ${p90(r.ms).toFixed(1)} | ${(m / fm).toFixed(2)} | ${rss.toFixed(1)} | ${(rss / fr).toFixed(2)} |`,
+    );
   }
   console.log('targets: handshake < 150 ms, idle RSS < 80 MiB');
   console.log('');
 
-  console.log('Per launch, side by side with Vault\'s Go plugins (AutoMTLS; medians):');
+  console.log("Per launch, side by side with Vault's Go plugins (AutoMTLS; medians):");
   console.log('| plugin | file MiB | sha256 ms (node:crypto) | sha256sum ms | exec → handshake ms | hash + handshake ms | idle RSS MiB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const s of all) {
     const r = res.get(s.label)!;
-    const h = median(r.hashNode), m = median(r.ms);
-    console.log(`| ${s.label} | ${mib(s.file).toFixed(1)} | ${h.toFixed(1)} | ${median(r.hashCli).toFixed(1)} | ${m.toFixed(1)} | ${(h + m).toFixed(1)} | ${median(r.rss).toFixed(1)} |`);
+    const h = median(r.hashNode),
+      m = median(r.ms);
+    console.log(
+      `| ${s.label} | ${mib(s.file).toFixed(1)} | ${h.toFixed(1)} | ${median(r.hashCli).toFixed(1)} | ${m.toFixed(1)} | ${(h + m).toFixed(1)} | ${median(r.rss).toFixed(1)} |`,
+    );
   }
   console.log('');
   console.log('| ratio, ours ÷ Go | file size | sha256 | exec → handshake | hash + handshake | idle RSS |');
@@ -152,11 +174,20 @@ async function main(): Promise<void> {
   for (const s of subjects) {
     const peer = goSubjects.find((g) => g.label === s.compareTo);
     if (!peer) continue;
-    const a = res.get(s.label)!, b = res.get(peer.label)!;
+    const a = res.get(s.label)!,
+      b = res.get(peer.label)!;
     const ratio = (x: number, y: number) => (x / y).toFixed(2);
-    const ah = median(a.hashNode), bh = median(b.hashNode), am = median(a.ms), bm = median(b.ms);
-    console.log(`| ${s.label} ÷ ${peer.label} | ${ratio(mib(s.file), mib(peer.file))} | ${ratio(ah, bh)} | ${ratio(am, bm)} | ${ratio(ah + am, bh + bm)} | ${ratio(median(a.rss), median(b.rss))} |`);
+    const ah = median(a.hashNode),
+      bh = median(b.hashNode),
+      am = median(a.ms),
+      bm = median(b.ms);
+    console.log(
+      `| ${s.label} ÷ ${peer.label} | ${ratio(mib(s.file), mib(peer.file))} | ${ratio(ah, bh)} | ${ratio(am, bm)} | ${ratio(ah + am, bh + bm)} | ${ratio(median(a.rss), median(b.rss))} |`,
+    );
   }
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

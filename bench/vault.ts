@@ -70,19 +70,86 @@ const isCert = (v: unknown) => typeof v === 'string' && v.startsWith('-----BEGIN
 let csrPem = '';
 
 const SECRETS_CASES: SecretsCase[] = [
-  { id: 'encrypt', label: 'transit encrypt (aes256-gcm96, 64 B)', kind: 'transit', method: 'POST', path: 'encrypt/aes', body: () => ({ plaintext: input }), check: (b) => isVaultValue(data(b).ciphertext) },
   {
-    id: 'encrypt-batch', label: 'transit encrypt, batch of 100 (req/s)', kind: 'transit', method: 'POST', path: 'encrypt/aes',
+    id: 'encrypt',
+    label: 'transit encrypt (aes256-gcm96, 64 B)',
+    kind: 'transit',
+    method: 'POST',
+    path: 'encrypt/aes',
+    body: () => ({ plaintext: input }),
+    check: (b) => isVaultValue(data(b).ciphertext),
+  },
+  {
+    id: 'encrypt-batch',
+    label: 'transit encrypt, batch of 100 (req/s)',
+    kind: 'transit',
+    method: 'POST',
+    path: 'encrypt/aes',
     body: () => ({ batch_input: Array.from({ length: 100 }, () => ({ plaintext: input })) }),
     check: (b) => data(b).batch_results?.length === 100 && data(b).batch_results.every((r: { ciphertext: string }) => isVaultValue(r.ciphertext)),
   },
-  { id: 'sign-ed25519', label: 'transit sign ed25519', kind: 'transit', method: 'POST', path: 'sign/ed', body: () => ({ input }), check: (b) => isVaultValue(data(b).signature) },
-  { id: 'sign-p256', label: 'transit sign ecdsa-p256', kind: 'transit', method: 'POST', path: 'sign/p256', body: () => ({ input }), check: (b) => isVaultValue(data(b).signature) },
-  { id: 'hmac', label: 'transit hmac (aes256 key, sha2-256)', kind: 'transit', method: 'POST', path: 'hmac/aes', body: () => ({ input }), check: (b) => isVaultValue(data(b).hmac) },
-  { id: 'read-key', label: 'transit read keys/aes (plugin hop)', kind: 'transit', method: 'GET', path: 'keys/aes', check: (b) => data(b).type === 'aes256-gcm96' },
-  { id: 'issue-ec', label: 'pki issue, ec P-256 role', kind: 'pki', method: 'POST', path: 'issue/ec', body: () => ({ common_name: 'svc.bench.example', ttl: '1h' }), check: (b) => isCert(data(b).certificate) && /PRIVATE KEY/.test(data(b).private_key) },
-  { id: 'issue-rsa', label: 'pki issue, rsa-2048 role', kind: 'pki', method: 'POST', path: 'issue/rsa', body: () => ({ common_name: 'svc.bench.example', ttl: '1h' }), check: (b) => isCert(data(b).certificate) && /PRIVATE KEY/.test(data(b).private_key) },
-  { id: 'sign-csr', label: 'pki sign CSR (ec P-256)', kind: 'pki', method: 'POST', path: 'sign/ec', body: () => ({ csr: csrPem, common_name: 'csr.bench.example', ttl: '1h' }), check: (b) => isCert(data(b).certificate) },
+  {
+    id: 'sign-ed25519',
+    label: 'transit sign ed25519',
+    kind: 'transit',
+    method: 'POST',
+    path: 'sign/ed',
+    body: () => ({ input }),
+    check: (b) => isVaultValue(data(b).signature),
+  },
+  {
+    id: 'sign-p256',
+    label: 'transit sign ecdsa-p256',
+    kind: 'transit',
+    method: 'POST',
+    path: 'sign/p256',
+    body: () => ({ input }),
+    check: (b) => isVaultValue(data(b).signature),
+  },
+  {
+    id: 'hmac',
+    label: 'transit hmac (aes256 key, sha2-256)',
+    kind: 'transit',
+    method: 'POST',
+    path: 'hmac/aes',
+    body: () => ({ input }),
+    check: (b) => isVaultValue(data(b).hmac),
+  },
+  {
+    id: 'read-key',
+    label: 'transit read keys/aes (plugin hop)',
+    kind: 'transit',
+    method: 'GET',
+    path: 'keys/aes',
+    check: (b) => data(b).type === 'aes256-gcm96',
+  },
+  {
+    id: 'issue-ec',
+    label: 'pki issue, ec P-256 role',
+    kind: 'pki',
+    method: 'POST',
+    path: 'issue/ec',
+    body: () => ({ common_name: 'svc.bench.example', ttl: '1h' }),
+    check: (b) => isCert(data(b).certificate) && /PRIVATE KEY/.test(data(b).private_key),
+  },
+  {
+    id: 'issue-rsa',
+    label: 'pki issue, rsa-2048 role',
+    kind: 'pki',
+    method: 'POST',
+    path: 'issue/rsa',
+    body: () => ({ common_name: 'svc.bench.example', ttl: '1h' }),
+    check: (b) => isCert(data(b).certificate) && /PRIVATE KEY/.test(data(b).private_key),
+  },
+  {
+    id: 'sign-csr',
+    label: 'pki sign CSR (ec P-256)',
+    kind: 'pki',
+    method: 'POST',
+    path: 'sign/ec',
+    body: () => ({ csr: csrPem, common_name: 'csr.bench.example', ttl: '1h' }),
+    check: (b) => isCert(data(b).certificate),
+  },
   { id: 'ca-pem', label: 'pki read ca/pem (plugin hop)', kind: 'pki', method: 'GET', path: 'ca/pem', check: (b) => isCert(b.toString('utf8')) },
 ];
 const DB_CASE = { id: 'db-creds', label: 'database/creds/<role>' };
@@ -102,8 +169,25 @@ async function api(v: VaultNode, method: string, p: string, body?: object): Prom
 function makeCsr(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-bench-csr-'));
   try {
-    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=csr.bench.example',
-      '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'r.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=csr.bench.example',
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-out',
+        path.join(dir, 'r.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     return fs.readFileSync(path.join(dir, 'r.pem'), 'utf8');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -113,14 +197,20 @@ function makeCsr(): string {
 async function setupTransit(v: VaultNode, e: Engine, ours: string): Promise<void> {
   const m = mountOf('transit', e);
   await api(v, 'POST', `sys/mounts/${m}`, { type: pluginType(e, ours, 'vault-transit-plugin', 'transit') });
-  for (const [name, type] of [['aes', 'aes256-gcm96'], ['ed', 'ed25519'], ['p256', 'ecdsa-p256']]) await api(v, 'POST', `${m}/keys/${name}`, { type });
+  for (const [name, type] of [
+    ['aes', 'aes256-gcm96'],
+    ['ed', 'ed25519'],
+    ['p256', 'ecdsa-p256'],
+  ])
+    await api(v, 'POST', `${m}/keys/${name}`, { type });
 }
 
 async function setupPki(v: VaultNode, e: Engine, ours: string): Promise<void> {
   const m = mountOf('pki', e);
   await api(v, 'POST', `sys/mounts/${m}`, {
     type: pluginType(e, ours, 'vault-pki-plugin', 'pki'),
-    config: { max_lease_ttl: '87600h' }, ...(e === 'ours' || e === 'baseline' ? { options: { engine: 'pki' } } : {}),
+    config: { max_lease_ttl: '87600h' },
+    ...(e === 'ours' || e === 'baseline' ? { options: { engine: 'pki' } } : {}),
   });
   // The same CA (an EC P-256 key) and roles on every engine; issued certificates are stored (Vault's default).
   await api(v, 'POST', `${m}/root/generate/internal`, { common_name: 'bench root', key_type: 'ec', key_bits: 256, ttl: '8760h' });
@@ -137,10 +227,20 @@ async function setupDatabase(v: VaultNode, pg: PgServer, engines: Engine[], ours
     await api(v, 'POST', `database/config/${e}`, {
       plugin_name: pluginType(e, ours, 'vault-postgresql-database-plugin', 'postgresql-database-plugin'),
       connection_url: `postgres://{{username}}:{{password}}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
-      username: pg.user, password: pg.password, max_open_connections: DB_POOL, max_idle_connections: DB_POOL, allowed_roles: e,
+      username: pg.user,
+      password: pg.password,
+      max_open_connections: DB_POOL,
+      max_idle_connections: DB_POOL,
+      allowed_roles: e,
     });
     // Revocation by one DROP ROLE on every side: the same cheap cleanup for all three.
-    await api(v, 'POST', `database/roles/${e}`, { db_name: e, creation_statements: [CREATION], revocation_statements: [REVOCATION], default_ttl: '1h', max_ttl: '2h' });
+    await api(v, 'POST', `database/roles/${e}`, {
+      db_name: e,
+      creation_statements: [CREATION],
+      revocation_statements: [REVOCATION],
+      default_ttl: '1h',
+      max_ttl: '2h',
+    });
   }
 }
 
@@ -156,14 +256,29 @@ async function revokeCreds(v: VaultNode, raw: Pool, e: Engine): Promise<{ second
 }
 
 async function dropRoles(raw: Pool, like: string): Promise<void> {
-  await raw.query(`DO $$DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE '${like}' LOOP EXECUTE format('DROP ROLE %I', r); END LOOP; END$$`);
+  await raw.query(
+    `DO $$DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE '${like}' LOOP EXECUTE format('DROP ROLE %I', r); END LOOP; END$$`,
+  );
 }
 
 type Side = Engine | 'raw';
 /** A cell's result with the CPU that Vault and the plugin process spent per successful request. */
-interface Measured extends CellResult { vaultMs?: number; pluginMs?: number }
-interface Cell { case: string; side: Side; result: Measured }
-interface SideSpec { side: Side; op: (h: VaultHttp) => Promise<void>; pluginPids: () => number[]; vault: boolean; cleanup?: (r: CellResult) => Promise<void> }
+interface Measured extends CellResult {
+  vaultMs?: number;
+  pluginMs?: number;
+}
+interface Cell {
+  case: string;
+  side: Side;
+  result: Measured;
+}
+interface SideSpec {
+  side: Side;
+  op: (h: VaultHttp) => Promise<void>;
+  pluginPids: () => number[];
+  vault: boolean;
+  cleanup?: (r: CellResult) => Promise<void>;
+}
 
 /** Several cells' worth of one side summed: rates from the totals; p50 the median of the rounds', p99 the worst. */
 function combine(parts: CellResult[]): CellResult {
@@ -171,8 +286,14 @@ function combine(parts: CellResult[]): CellResult {
   const seconds = parts.reduce((a, p) => a + p.seconds, 0);
   const p50s = parts.map((p) => p.p50).sort((a, b) => a - b);
   return {
-    clients: parts[0].clients, ok, errors: parts.reduce((a, p) => a + p.errors, 0), seconds, rate: ok / seconds,
-    p50: p50s[Math.floor(p50s.length / 2)], p99: Math.max(...parts.map((p) => p.p99)), firstError: parts.find((p) => p.firstError)?.firstError,
+    clients: parts[0].clients,
+    ok,
+    errors: parts.reduce((a, p) => a + p.errors, 0),
+    seconds,
+    rate: ok / seconds,
+    p50: p50s[Math.floor(p50s.length / 2)],
+    p99: Math.max(...parts.map((p) => p.p99)),
+    firstError: parts.find((p) => p.firstError)?.firstError,
   };
 }
 
@@ -229,7 +350,11 @@ function profilingWrapper(dir: string, profDir: string): string {
 
 function profiledPids(profDir: string): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(.*)$/)).filter((m): m is RegExpMatchArray => !!m && m[2].includes(`--cpu-prof-dir=${profDir} `)).map((m) => Number(m[1]));
+  return out
+    .split('\n')
+    .map((l) => l.trim().match(/^(\d+)\s+(.*)$/))
+    .filter((m): m is RegExpMatchArray => !!m && m[2].includes(`--cpu-prof-dir=${profDir} `))
+    .map((m) => Number(m[1]));
 }
 
 async function main(): Promise<void> {
@@ -237,7 +362,8 @@ async function main(): Promise<void> {
   const load0 = os.loadavg();
   const wantDb = selected(DB_CASE.id);
   const cases = SECRETS_CASES.filter((c) => selected(c.id));
-  if (!wantDb && !cases.length) throw new Error(`nothing selected (BENCH_ONLY/BENCH_PROFILE ids: ${[DB_CASE.id, ...SECRETS_CASES.map((c) => c.id)].join(', ')})`);
+  if (!wantDb && !cases.length)
+    throw new Error(`nothing selected (BENCH_ONLY/BENCH_PROFILE ids: ${[DB_CASE.id, ...SECRETS_CASES.map((c) => c.id)].join(', ')})`);
   const engines: Engine[] = PROFILE ? ['ours'] : ENGINES;
   const profDir = PROFILE ? fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-bench-prof-')) : '';
   if (profDir) fs.chmodSync(profDir, 0o777);
@@ -245,13 +371,29 @@ async function main(): Promise<void> {
   let pg: PgServer | undefined;
   let raw: Pool | undefined;
   const stopAll = async () => {
-    if (profDir) for (const pid of profiledPids(profDir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (profDir)
+      for (const pid of profiledPids(profDir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
     await raw?.end().catch(() => undefined);
     raw = undefined;
-    if (vault) { await vault.stop('SIGTERM', 10_000).catch(() => undefined); await vault.destroy().catch(() => undefined); vault = undefined; }
-    if (pg) { await pg.stop().catch(() => undefined); pg = undefined; }
+    if (vault) {
+      await vault.stop('SIGTERM', 10_000).catch(() => undefined);
+      await vault.destroy().catch(() => undefined);
+      vault = undefined;
+    }
+    if (pg) {
+      await pg.stop().catch(() => undefined);
+      pg = undefined;
+    }
   };
-  const onSignal = () => { void stopAll().finally(() => process.exit(130)); };
+  const onSignal = () => {
+    void stopAll().finally(() => process.exit(130));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const cells: Cell[] = [];
@@ -311,15 +453,25 @@ async function main(): Promise<void> {
     }
 
     const pidsOf = (file: string) => () => pluginProcesses(v.pluginDir, file).map((p) => p.pid);
-    const pluginPids = (e: Engine, goFile: string) => (e === 'ours' ? pidsOf(PLUGIN_NAME) : e === 'baseline' ? pidsOf(BASELINE_NAME) : e === 'external' ? pidsOf(goFile) : () => []);
-    const show = (id: string, n: number, side: Side, r: Measured) => say(`${id} ${n} ${side}: ${fmtRate(r)} req/s` +
-      (r.vaultMs !== undefined ? `, CPU ms/req Vault ${r.vaultMs.toFixed(2)} plugin ${r.pluginMs!.toFixed(2)}` : '') + (r.errors ? `, ${r.errors} errors: ${r.firstError}` : ''));
+    const pluginPids = (e: Engine, goFile: string) =>
+      e === 'ours' ? pidsOf(PLUGIN_NAME) : e === 'baseline' ? pidsOf(BASELINE_NAME) : e === 'external' ? pidsOf(goFile) : () => [];
+    const show = (id: string, n: number, side: Side, r: Measured) =>
+      say(
+        `${id} ${n} ${side}: ${fmtRate(r)} req/s` +
+          (r.vaultMs !== undefined ? `, CPU ms/req Vault ${r.vaultMs.toFixed(2)} plugin ${r.pluginMs!.toFixed(2)}` : '') +
+          (r.errors ? `, ${r.errors} errors: ${r.firstError}` : ''),
+      );
     let row = 0;
     for (const c of cases) {
       const goFile = c.kind === 'transit' ? 'vault-transit-plugin' : 'vault-pki-plugin';
       const specs: SideSpec[] = engines.map((e) => {
         const p = `${mountOf(c.kind, e)}/${c.path}`;
-        return { side: e, vault: true, pluginPids: pluginPids(e, goFile), op: (h) => h.ok(c.method, p, c.body ? Buffer.from(JSON.stringify(c.body())) : undefined).then(() => undefined) };
+        return {
+          side: e,
+          vault: true,
+          pluginPids: pluginPids(e, goFile),
+          op: (h) => h.ok(c.method, p, c.body ? Buffer.from(JSON.stringify(c.body())) : undefined).then(() => undefined),
+        };
       });
       for (const n of CLIENTS) {
         for (const [side, result] of await measureRow(v, n, specs, row++)) {
@@ -332,23 +484,45 @@ async function main(): Promise<void> {
       let i = 0;
       const rawOp = async () => {
         const exp = new Date(Date.now() + 3600_000).toISOString();
-        await raw!.query(`CREATE ROLE "raw-${i++}-${randomBytes(4).toString('hex')}" WITH LOGIN PASSWORD 'A1a-${randomBytes(15).toString('base64url')}' VALID UNTIL '${exp}'`);
+        await raw!.query(
+          `CREATE ROLE "raw-${i++}-${randomBytes(4).toString('hex')}" WITH LOGIN PASSWORD 'A1a-${randomBytes(15).toString('base64url')}' VALID UNTIL '${exp}'`,
+        );
       };
       const revokeSeconds = new Map<Side, number>();
       const specs: SideSpec[] = [
-        ...engines.map((e): SideSpec => ({
-          side: e, vault: true, pluginPids: pluginPids(e, 'vault-postgresql-database-plugin'),
-          op: (h) => h.ok('GET', `database/creds/${e}`).then(() => undefined),
-          cleanup: async () => { const r = await revokeCreds(v, raw!, e); revokeSeconds.set(e, (revokeSeconds.get(e) ?? 0) + r.seconds); if (r.left) notes.push(`db-creds ${e}: ${r.left} roles left behind after revoke-prefix (dropped)`); },
-        })),
-        { side: 'raw', vault: false, pluginPids: () => [], op: rawOp, cleanup: async () => { await dropRoles(raw!, 'raw-%'); await raw!.query('VACUUM pg_authid, pg_auth_members'); } },
+        ...engines.map(
+          (e): SideSpec => ({
+            side: e,
+            vault: true,
+            pluginPids: pluginPids(e, 'vault-postgresql-database-plugin'),
+            op: (h) => h.ok('GET', `database/creds/${e}`).then(() => undefined),
+            cleanup: async () => {
+              const r = await revokeCreds(v, raw!, e);
+              revokeSeconds.set(e, (revokeSeconds.get(e) ?? 0) + r.seconds);
+              if (r.left) notes.push(`db-creds ${e}: ${r.left} roles left behind after revoke-prefix (dropped)`);
+            },
+          }),
+        ),
+        {
+          side: 'raw',
+          vault: false,
+          pluginPids: () => [],
+          op: rawOp,
+          cleanup: async () => {
+            await dropRoles(raw!, 'raw-%');
+            await raw!.query('VACUUM pg_authid, pg_auth_members');
+          },
+        },
       ];
       for (const n of CLIENTS) {
         revokeSeconds.clear();
         for (const [side, result] of await measureRow(v, n, specs, row++)) {
           cells.push({ case: DB_CASE.id, side, result });
           show(DB_CASE.id, n, side, result);
-          if (side !== 'raw') notes.push(`db-creds ${n} clients ${side}: ${result.ok + result.errors} leases in the timed rounds, revoke-prefix ${revokeSeconds.get(side)!.toFixed(1)} s in all (warm-up included)`);
+          if (side !== 'raw')
+            notes.push(
+              `db-creds ${n} clients ${side}: ${result.ok + result.errors} leases in the timed rounds, revoke-prefix ${revokeSeconds.get(side)!.toFixed(1)} s in all (warm-up included)`,
+            );
         }
       }
     }
@@ -365,16 +539,25 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   const get = (c: string, side: Side, n: number) => cells.find((x) => x.case === c && x.side === side && x.result.clients === n)?.result;
   const date = new Date().toISOString().slice(0, 10);
   const out: string[] = [];
-  out.push(`# bench/vault ${date}: one Vault 1.8.0-dev dev server (secrets plugins in the ${MODE === 'legacy' ? 'default, wrapping-token (VAULT_UNWRAP_TOKEN)' : 'AutoMTLS'} TLS mode), ` +
-    `keep-alive HTTP; per cell ${SECONDS}s of load in ${ROUNDS} rounds interleaved with the other sides, after ${WARM_SECONDS}s warm-up; successful requests/s`);
+  out.push(
+    `# bench/vault ${date}: one Vault 1.8.0-dev dev server (secrets plugins in the ${MODE === 'legacy' ? 'default, wrapping-token (VAULT_UNWRAP_TOKEN)' : 'AutoMTLS'} TLS mode), ` +
+      `keep-alive HTTP; per cell ${SECONDS}s of load in ${ROUNDS} rounds interleaved with the other sides, after ${WARM_SECONDS}s warm-up; successful requests/s`,
+  );
   if (cases.length) {
     const bh = BASELINE ? [' baseline |', ' ours/baseline |', ' baseline/external |'] : ['', '', ''];
-    out.push('', `| case | clients | ours |${bh[0]} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external | ours/built-in |${bh[1]}${bh[2]} errors |`,
-      `|---|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|---:|' : ''}---|`);
+    out.push(
+      '',
+      `| case | clients | ours |${bh[0]} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external | ours/built-in |${bh[1]}${bh[2]} errors |`,
+      `|---|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|---:|' : ''}---|`,
+    );
     for (const c of cases) {
       for (const n of CLIENTS) {
         const [o, x, b, base] = (['ours', 'external', 'builtin', 'baseline'] as Engine[]).map((e) => get(c.id, e, n));
-        const errs = ENGINES.map((e) => [e, get(c.id, e, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([e, k]) => `${e} ${k}`).join(', ') || '0';
+        const errs =
+          ENGINES.map((e) => [e, get(c.id, e, n)?.errors ?? 0] as const)
+            .filter(([, k]) => k)
+            .map(([e, k]) => `${e} ${k}`)
+            .join(', ') || '0';
         const bc = BASELINE ? [` ${fmtRate(base)} |`, ` ${ratio(o, base)} | ${ratio(base, x)} |`] : ['', ''];
         out.push(`| ${c.label} | ${n} | ${fmtRate(o)} |${bc[0]} ${fmtRate(x)} | ${fmtRate(b)} | ${ratio(o, x)} | ${ratio(o, b)} |${bc[1]} ${errs} |`);
       }
@@ -382,22 +565,42 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   }
   const db = cells.some((x) => x.case === DB_CASE.id);
   if (db) {
-    out.push('', `database/creds/<role> on an embedded PostgreSQL (SCRAM, fsync on), ${DB_POOL} connections on every side; creation statement \`${CREATION}\`; leases revoked between cells.`,
-      '', `| clients | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | raw CREATE ROLE (pg) | ours/external |${BASELINE ? ' baseline/external |' : ''} ours/built-in | ours/raw | external/raw | errors |`,
-      `|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---|`);
+    out.push(
+      '',
+      `database/creds/<role> on an embedded PostgreSQL (SCRAM, fsync on), ${DB_POOL} connections on every side; creation statement \`${CREATION}\`; leases revoked between cells.`,
+      '',
+      `| clients | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | raw CREATE ROLE (pg) | ours/external |${BASELINE ? ' baseline/external |' : ''} ours/built-in | ours/raw | external/raw | errors |`,
+      `|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|---|`,
+    );
     for (const n of CLIENTS) {
       const [o, x, b, r, base] = (['ours', 'external', 'builtin', 'raw', 'baseline'] as Side[]).map((s) => get(DB_CASE.id, s, n));
-      const errs = ([...ENGINES, 'raw'] as Side[]).map((s) => [s, get(DB_CASE.id, s, n)?.errors ?? 0] as const).filter(([, k]) => k).map(([s, k]) => `${s} ${k}`).join(', ') || '0';
-      out.push(`| ${n} | ${fmtRate(o)} |${BASELINE ? ` ${fmtRate(base)} |` : ''} ${fmtRate(x)} | ${fmtRate(b)} | ${fmtRate(r)} | ${ratio(o, x)} |${BASELINE ? ` ${ratio(base, x)} |` : ''} ${ratio(o, b)} | ${ratio(o, r)} | ${ratio(x, r)} | ${errs} |`);
+      const errs =
+        ([...ENGINES, 'raw'] as Side[])
+          .map((s) => [s, get(DB_CASE.id, s, n)?.errors ?? 0] as const)
+          .filter(([, k]) => k)
+          .map(([s, k]) => `${s} ${k}`)
+          .join(', ') || '0';
+      out.push(
+        `| ${n} | ${fmtRate(o)} |${BASELINE ? ` ${fmtRate(base)} |` : ''} ${fmtRate(x)} | ${fmtRate(b)} | ${fmtRate(r)} | ${ratio(o, x)} |${BASELINE ? ` ${ratio(base, x)} |` : ''} ${ratio(o, b)} | ${ratio(o, r)} | ${ratio(x, r)} | ${errs} |`,
+      );
     }
   }
   // CPU per request: what each side costs the machine, less sensitive to others' load than a rate.
   const cpuAt = CLIENTS.includes(8) ? 8 : CLIENTS[0];
   const cpu = (r?: Measured) => (r?.vaultMs === undefined ? '—' : `${r.vaultMs.toFixed(2)} + ${r.pluginMs!.toFixed(2)}`);
   const cpuTotal = (r?: Measured) => (r?.vaultMs === undefined ? undefined : r.vaultMs + r.pluginMs!);
-  const cpuRatio = (a?: Measured, b?: Measured) => { const x = cpuTotal(a); const y = cpuTotal(b); return x !== undefined && y ? (x / y).toFixed(2) : '—'; };
-  out.push('', `CPU ms per successful request at ${cpuAt} clients, Vault's process + the plugin's process(es) (/proc utime+stime):`,
-    '', `| case | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external (total CPU) |`, `|---|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|`);
+  const cpuRatio = (a?: Measured, b?: Measured) => {
+    const x = cpuTotal(a);
+    const y = cpuTotal(b);
+    return x !== undefined && y ? (x / y).toFixed(2) : '—';
+  };
+  out.push(
+    '',
+    `CPU ms per successful request at ${cpuAt} clients, Vault's process + the plugin's process(es) (/proc utime+stime):`,
+    '',
+    `| case | ours |${BASELINE ? ' baseline |' : ''} ${ENGINE_LABEL.external} | ${ENGINE_LABEL.builtin} | ours/external (total CPU) |`,
+    `|---|---:|${BASELINE ? '---:|' : ''}---:|---:|---:|`,
+  );
   for (const c of [...cases.map((x) => ({ id: x.id, label: x.label })), ...(db ? [DB_CASE] : [])]) {
     const [o, x, b, base] = (['ours', 'external', 'builtin', 'baseline'] as Engine[]).map((e) => get(c.id, e, cpuAt) as Measured | undefined);
     out.push(`| ${c.label} | ${cpu(o)} |${BASELINE ? ` ${cpu(base)} |` : ''} ${cpu(x)} | ${cpu(b)} | ${cpuRatio(o, x)} |`);
@@ -405,9 +608,17 @@ function report(cells: Cell[], notes: string[], started: number, load0: number[]
   // The goals of the issue "Secrets role at least as fast as Vault's own Go plugins".
   out.push('', '| goal | case | 1 client | 8 clients | 32 clients | met |', '|---|---|---:|---:|---:|---|');
   const goal = (title: string, c: string, label: string, vs: Engine, min: number, only?: number) => {
-    const rs = CLIENTS.map((n) => { const a = get(c, 'ours', n); const b = get(c, vs, n); return a && b && b.rate > 0 ? a.rate / b.rate : undefined; });
+    const rs = CLIENTS.map((n) => {
+      const a = get(c, 'ours', n);
+      const b = get(c, vs, n);
+      return a && b && b.rate > 0 ? a.rate / b.rate : undefined;
+    });
     const judged = CLIENTS.map((n, i) => (only === undefined || n === only ? rs[i] : undefined)).filter((r): r is number => r !== undefined);
-    const cellsTxt = [1, 8, 32].map((n) => { const i = CLIENTS.indexOf(n); const r = i < 0 ? undefined : rs[i]; return r === undefined ? '—' : only !== undefined && n !== only ? `(${r.toFixed(2)})` : r.toFixed(2); });
+    const cellsTxt = [1, 8, 32].map((n) => {
+      const i = CLIENTS.indexOf(n);
+      const r = i < 0 ? undefined : rs[i];
+      return r === undefined ? '—' : only !== undefined && n !== only ? `(${r.toFixed(2)})` : r.toFixed(2);
+    });
     out.push(`| ${title} | ${label} | ${cellsTxt.join(' | ')} | ${judged.length ? (judged.every((r) => r >= min) ? 'yes' : 'NO') : '—'} |`);
   };
   for (const c of cases) goal('≥ 1.0× external', c.id, c.label, 'external', 1.0);
@@ -440,17 +651,25 @@ async function profileRun(v: VaultNode, c: SecretsCase | undefined, db: boolean,
   for (const pid of pids) process.kill(pid, 'SIGTERM');
   await waitFor('profiled plugin processes to exit', () => profiledPids(profDir).length === 0, 30_000, 200);
   await sleep(200);
-  const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f));
+  const files = fs
+    .readdirSync(profDir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(profDir, f));
   if (!files.length) throw new Error(`no .cpuprofile written in ${profDir}`);
   // The mount's metadata-mode process writes a short profile too: report the busiest.
   const summaries = files.map((f) => summarise(f, 25)).sort((a, b) => b.busyMs - a.busyMs);
   const s = summaries[0];
   const keep = path.join(os.tmpdir(), `vpt-bench-${PROFILE}.cpuprofile`);
   fs.copyFileSync(s.file, keep);
-  process.stdout.write(`# bench/vault profile ${new Date().toISOString().slice(0, 10)}: ${PROFILE}, ours only, 8 clients, ${PROFILE_SECONDS}s: ` +
-    `${fmtRate(result)} req/s under the profiler (${result.errors} errors); ${(s.busyMs / result.ok).toFixed(2)} ms of plugin CPU per request; profile kept at ${keep}\n\n`);
+  process.stdout.write(
+    `# bench/vault profile ${new Date().toISOString().slice(0, 10)}: ${PROFILE}, ours only, 8 clients, ${PROFILE_SECONDS}s: ` +
+      `${fmtRate(result)} req/s under the profiler (${result.errors} errors); ${(s.busyMs / result.ok).toFixed(2)} ms of plugin CPU per request; profile kept at ${keep}\n\n`,
+  );
   process.stdout.write(summaryMarkdown({ ...s, file: keep }) + '\n');
   fs.rmSync(profDir, { recursive: true, force: true });
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -17,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const quiet = process.argv.includes('--quiet');
-const say = (s) => { if (!quiet) process.stdout.write(s + '\n'); };
+const say = (s) => {
+  if (!quiet) process.stdout.write(s + '\n');
+};
 fs.mkdirSync(dist, { recursive: true });
 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -106,7 +108,12 @@ const metafiles = {};
 fs.mkdirSync(path.join(dist, 'lazy'), { recursive: true });
 for (const [prefix, dir] of Object.entries(LAZY_DIRS)) {
   for (const name of LAZY) {
-    const out = await build({ ...common, entryPoints: [path.join(root, dir, `${name}.ts`)], outfile: path.join(dist, 'lazy', `${prefix}-${name}.js`), plugins: [nativeAddons(path.join(dist, 'lazy'))] });
+    const out = await build({
+      ...common,
+      entryPoints: [path.join(root, dir, `${name}.ts`)],
+      outfile: path.join(dist, 'lazy', `${prefix}-${name}.js`),
+      plugins: [nativeAddons(path.join(dist, 'lazy'))],
+    });
     metafiles[`lazy/${prefix}-${name}.js`] = out.metafile;
   }
 }
@@ -124,7 +131,10 @@ metafiles['main.js'] = mainOut.metafile;
 // source two bytes per character in every process's heap. \uXXXX means the same character
 // in string, template and regex literals alike (esbuild already escapes the others).
 const mainJs = fs.readFileSync(bundle, 'utf8');
-fs.writeFileSync(bundle, mainJs.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+fs.writeFileSync(
+  bundle,
+  mainJs.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+);
 fs.writeFileSync(path.join(dist, 'metafile.json'), JSON.stringify({ commit, assets: Object.keys(assets).sort(), metafiles }, null, 1));
 
 // Vault hashes the whole executable (SHA256) at every plugin launch, so every megabyte costs
@@ -147,14 +157,21 @@ const seaConfig = path.join(dist, 'sea-config.json');
 const blob = path.join(dist, 'sea-prep.blob');
 // Paths relative to dist/ (the cwd below): the blob records the main script's path as given.
 const fromDist = (f) => path.relative(dist, f).split(path.sep).join('/');
-fs.writeFileSync(seaConfig, JSON.stringify({
-  main: fromDist(bundle),
-  output: fromDist(blob),
-  disableExperimentalSEAWarning: true,
-  // A V8 code cache makes the bundle start without compiling it first.
-  useCodeCache: true,
-  assets: Object.fromEntries(Object.keys(assets).sort().map((k) => [k, fromDist(assets[k])])),
-}));
+fs.writeFileSync(
+  seaConfig,
+  JSON.stringify({
+    main: fromDist(bundle),
+    output: fromDist(blob),
+    disableExperimentalSEAWarning: true,
+    // A V8 code cache makes the bundle start without compiling it first.
+    useCodeCache: true,
+    assets: Object.fromEntries(
+      Object.keys(assets)
+        .sort()
+        .map((k) => [k, fromDist(assets[k])]),
+    ),
+  }),
+);
 // V8 lays out the code cache from its random seed (hash tables, object order), so two
 // builds gave different caches; a fixed seed makes it deterministic. The seed is not part
 // of V8's flag hash, so the executable (started without the flag) still accepts the cache
@@ -169,11 +186,12 @@ fs.chmodSync(exe, 0o755);
 try {
   execFileSync('strip', ['--strip-all', exe], { stdio: 'ignore' });
 } catch {
-  say('note: strip not found or failed; the executable keeps Node\'s symbol table');
+  say("note: strip not found or failed; the executable keeps Node's symbol table");
 }
 const postject = path.join(root, 'node_modules', 'postject', 'dist', 'cli.js');
-execFileSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob,
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: 'ignore' });
+execFileSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], {
+  stdio: 'ignore',
+});
 fs.rmSync(blob);
 
 const sha = createHash('sha256').update(fs.readFileSync(exe)).digest('hex');
@@ -182,7 +200,7 @@ const mb = (fs.statSync(exe).size / 1048576).toFixed(1);
 say(`built ${path.relative(process.cwd(), exe)} (${mb} MiB)`);
 say(`sha256 ${sha}  (v${pkg.version}, commit ${commit})`);
 say('');
-say('Register it with Vault (copy the file into Vault\'s plugin_directory first):');
+say("Register it with Vault (copy the file into Vault's plugin_directory first):");
 say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts database vault-plugin-ts`);
 say(`  vault plugin register -sha256=${sha} -command=vault-plugin-ts secret vault-plugin-ts`);
 say('or with the catalog API directly:');

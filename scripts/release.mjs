@@ -29,19 +29,24 @@ const option = (name, dflt) => {
 };
 const quiet = flag('--quiet');
 const outDir = option('--out', path.join(root, 'dist', 'release'));
-const say = (s = '') => { if (!quiet) process.stdout.write(s + '\n'); };
+const say = (s = '') => {
+  if (!quiet) process.stdout.write(s + '\n');
+};
 const started = Date.now();
 const step = (what) => say(`release: ${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
 const sh = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', quiet ? 'pipe' : 'inherit'] });
 const sha256 = (file) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 class ReleaseError extends Error {}
-const fail = (msg) => { throw new ReleaseError(msg); };
+const fail = (msg) => {
+  throw new ReleaseError(msg);
+};
 
 // The source: the committed HEAD, nothing else from this work tree.
 const commit = sh('git', ['rev-parse', 'HEAD'], root).trim();
 try {
   if (sh('git', ['status', '--porcelain'], root).trim()) {
-    if (!flag('--allow-dirty')) fail('the work tree has uncommitted changes; commit them (a release is built from HEAD only) or pass --allow-dirty to build HEAD anyway');
+    if (!flag('--allow-dirty'))
+      fail('the work tree has uncommitted changes; commit them (a release is built from HEAD only) or pass --allow-dirty to build HEAD anyway');
     process.stderr.write(`release: uncommitted changes are NOT in this release: it is built from HEAD ${commit}\n`);
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vault-plugin-ts-release-'));
@@ -93,8 +98,11 @@ function release(src) {
   fs.mkdirSync(outDir, { recursive: true });
   const archive = path.join(outDir, `${name}.tar.gz`);
   step('SBOM, licences and sums done');
-  const tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`,
-    '--format=gnu', '-C', path.dirname(stage), '-cf', '-', name], { maxBuffer: 1 << 30 });
+  const tar = execFileSync(
+    'tar',
+    ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`, '--format=gnu', '-C', path.dirname(stage), '-cf', '-', name],
+    { maxBuffer: 1 << 30 },
+  );
   // zlib's gzip header carries no file name and mtime 0.
   fs.writeFileSync(archive, zlib.gzipSync(tar, { level: 6 }));
   fs.copyFileSync(exe, path.join(outDir, 'vault-plugin-ts'));
@@ -141,8 +149,11 @@ function bundledPackages(src) {
  */
 function sbom(src, bundled, { exeSha, epoch }) {
   const raw = path.join(path.dirname(src), 'npm.cdx.json');
-  sh(path.join(src, 'node_modules', '.bin', 'cyclonedx-npm'), ['--omit', 'dev', '--flatten-components', '--output-reproducible',
-    '--output-format', 'JSON', '--output-file', raw], src);
+  sh(
+    path.join(src, 'node_modules', '.bin', 'cyclonedx-npm'),
+    ['--omit', 'dev', '--flatten-components', '--output-reproducible', '--output-format', 'JSON', '--output-file', raw],
+    src,
+  );
   const bom = JSON.parse(fs.readFileSync(raw, 'utf8'));
   const pathOf = (c) => c.properties?.find((p) => p.name === 'cdx:npm:package:path')?.value;
   const keepDirs = new Set(bundled.map((b) => b.dir));
@@ -190,14 +201,21 @@ function sbom(src, bundled, { exeSha, epoch }) {
     serialNumber: `urn:uuid:${uuid}`,
     metadata: { ...bom.metadata, timestamp: new Date(epoch * 1000).toISOString(), component },
     components: [node, ...kept],
-    dependencies: [...keptRefs].sort().map((ref) => ({ ref, dependsOn: ref === rootRef ? [node['bom-ref'], ...reach(ref)] : reach(ref) })).concat([{ ref: node['bom-ref'], dependsOn: [] }]),
+    dependencies: [...keptRefs]
+      .sort()
+      .map((ref) => ({ ref, dependsOn: ref === rootRef ? [node['bom-ref'], ...reach(ref)] : reach(ref) }))
+      .concat([{ ref: node['bom-ref'], dependsOn: [] }]),
   };
 }
 
 /** Node's own licence file (it lists the licences of V8, OpenSSL, ICU and the rest). */
 function findNodeLicense() {
   const prefix = path.dirname(path.dirname(fs.realpathSync(process.execPath)));
-  const candidates = [path.join(prefix, 'LICENSE'), path.join(prefix, 'share', 'doc', 'node', 'LICENSE'), path.join(prefix, 'share', 'doc', 'nodejs', 'LICENSE')];
+  const candidates = [
+    path.join(prefix, 'LICENSE'),
+    path.join(prefix, 'share', 'doc', 'node', 'LICENSE'),
+    path.join(prefix, 'share', 'doc', 'nodejs', 'LICENSE'),
+  ];
   const found = candidates.find((f) => fs.existsSync(f));
   if (!found) fail(`no Node.js LICENSE file found (looked at ${candidates.join(', ')}); the executable embeds Node and must ship its licence`);
   return found;
@@ -207,31 +225,38 @@ function thirdPartyLicenses(bundled, nodeLicense) {
   const rule = '='.repeat(78);
   const parts = [
     'Third-party software in vault-plugin-ts\n\n' +
-    'The executable is the Node.js runtime with a bundle of the npm packages below\n' +
-    '(the packages esbuild put into it; see sbom.cdx.json for the same list with\n' +
-    'package URLs). Each licence text is copied from the package as installed by\n' +
-    'npm ci from package-lock.json.\n',
+      'The executable is the Node.js runtime with a bundle of the npm packages below\n' +
+      '(the packages esbuild put into it; see sbom.cdx.json for the same list with\n' +
+      'package URLs). Each licence text is copied from the package as installed by\n' +
+      'npm ci from package-lock.json.\n',
     `${rule}\nnode ${process.versions.node} (Node.js runtime)\n${rule}\n\n${fs.readFileSync(nodeLicense, 'utf8').trim()}\n`,
   ];
   const unique = new Map();
   for (const p of bundled) if (!unique.has(`${p.name}@${p.version}`)) unique.set(`${p.name}@${p.version}`, p);
-  const entries = [...unique.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, p]) => {
-    const files = fs.readdirSync(p.abs).filter((f) => /^(licen[cs]e|copying|notice)/i.test(f) && fs.statSync(path.join(p.abs, f)).isFile()).sort();
-    const texts = files.map((f) => `--- ${f}\n\n${fs.readFileSync(path.join(p.abs, f), 'utf8').trim()}\n`);
-    if (!texts.length) {
-      const readme = fs.readdirSync(p.abs).find((f) => /^readme(\.md)?$/i.test(f));
-      const section = readme && licenseSection(fs.readFileSync(path.join(p.abs, readme), 'utf8'));
-      if (section) texts.push(`--- the licence section of ${readme} (the package ships no licence file)\n\n${section}\n`);
-    }
-    return { id, license: p.license, texts };
-  });
+  const entries = [...unique.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([id, p]) => {
+      const files = fs
+        .readdirSync(p.abs)
+        .filter((f) => /^(licen[cs]e|copying|notice)/i.test(f) && fs.statSync(path.join(p.abs, f)).isFile())
+        .sort();
+      const texts = files.map((f) => `--- ${f}\n\n${fs.readFileSync(path.join(p.abs, f), 'utf8').trim()}\n`);
+      if (!texts.length) {
+        const readme = fs.readdirSync(p.abs).find((f) => /^readme(\.md)?$/i.test(f));
+        const section = readme && licenseSection(fs.readFileSync(path.join(p.abs, readme), 'utf8'));
+        if (section) texts.push(`--- the licence section of ${readme} (the package ships no licence file)\n\n${section}\n`);
+      }
+      return { id, license: p.license, texts };
+    });
   // A package with no licence text at all: point to the same declared licence's full text
   // as shipped by another bundled package (the standard text of, e.g., Apache-2.0).
   for (const e of entries) {
     if (e.texts.length) continue;
     const donor = entries.find((o) => o.license && o.license === e.license && o.texts.length && /^--- licen[cs]e/i.test(o.texts[0]));
-    e.texts.push(`(the package ships no licence text; its package.json declares ${e.license ?? 'nothing'}` +
-      (donor ? `, whose full text is reproduced under ${donor.id} in this file)\n` : ')\n'));
+    e.texts.push(
+      `(the package ships no licence text; its package.json declares ${e.license ?? 'nothing'}` +
+        (donor ? `, whose full text is reproduced under ${donor.id} in this file)\n` : ')\n'),
+    );
   }
   for (const e of entries) parts.push(`${rule}\n${e.id}  (licence: ${e.license ?? 'undeclared'})\n${rule}\n\n${e.texts.join('\n')}`);
   return parts.join('\n');
@@ -246,7 +271,10 @@ function licenseSection(markdown) {
   if (start < 0) return undefined;
   let end = start + (isSetext(start) ? 2 : 1);
   while (end < lines.length && !isHeading(end)) end++;
-  const body = lines.slice(start + (isSetext(start) ? 2 : 1), end).join('\n').trim();
+  const body = lines
+    .slice(start + (isSetext(start) ? 2 : 1), end)
+    .join('\n')
+    .trim();
   return body || undefined;
 }
 

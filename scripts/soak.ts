@@ -24,10 +24,20 @@ async function main(): Promise<void> {
   const db = dbp.client('dbplugin.v5.Database');
   const md = { multiplex_id: 'soak' };
   const url = `postgres://{{username}}:{{password}}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`;
-  await call(db, 'Initialize', { config_data: toStruct({ connection_url: url, username: pg.user, password: pg.password, max_open_connections: 6 }), verify_connection: true }, md);
+  await call(
+    db,
+    'Initialize',
+    { config_data: toStruct({ connection_url: url, username: pg.user, password: pg.password, max_open_connections: 6 }), verify_connection: true },
+    md,
+  );
   const m = await mountBackend(sec, new MemoryStorage());
   const req = async (op: string, p: string, data: object) => {
-    const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(m.backend, 'HandleRequest', { request: { operation: op, path: p, data: JSON.stringify(data) } }, m.md);
+    const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
+      m.backend,
+      'HandleRequest',
+      { request: { operation: op, path: p, data: JSON.stringify(data) } },
+      m.md,
+    );
     const d = JSON.parse(r.response?.data || '{}');
     if (r.err?.err_msg || d.error) throw new Error(r.err?.err_msg || d.error);
     return d;
@@ -38,27 +48,50 @@ async function main(): Promise<void> {
   const exp = { seconds: String(Math.floor(Date.now() / 1000) + 3600), nanos: 0 };
   const counts = { pairs: 0, crypto: 0, errors: 0 };
   const firstErrors: string[] = [];
-  const fail = (e: unknown) => { counts.errors++; if (firstErrors.length < 5) firstErrors.push(String((e as Error).message ?? e)); };
+  const fail = (e: unknown) => {
+    counts.errors++;
+    if (firstErrors.length < 5) firstErrors.push(String((e as Error).message ?? e));
+  };
   const end = Date.now() + SECONDS * 1000;
   const samples: string[] = [];
-  const sampler = setInterval(() => samples.push(`${Math.round((SECONDS * 1000 - (end - Date.now())) / 1000)}s db ${rss(dbp.proc.pid!).toFixed(0)} MiB, secrets ${rss(sec.proc.pid!).toFixed(0)} MiB, pairs ${counts.pairs}, crypto ${counts.crypto}, errors ${counts.errors}`), Math.max(5000, SECONDS * 100));
-  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
-    while (Date.now() < end) {
-      try {
-        if (w % 2 === 0) {
-          const r = await call<{ username: string }>(db, 'NewUser', { username_config: { display_name: 'soak', role_name: 'r' }, password: 'Pw-' + randomBytes(9).toString('hex'), expiration: exp, statements: { Commands: [stmt] } }, md);
-          await call(db, 'DeleteUser', { username: r.username }, md);
-          counts.pairs++;
-        } else {
-          const pt = randomBytes(48).toString('base64');
-          const { ciphertext } = await req('update', 'encrypt/soak', { plaintext: pt });
-          if ((await req('update', 'decrypt/soak', { ciphertext })).plaintext !== pt) throw new Error('decrypt returned other data');
-          await req('update', 'sign/soak-sign', { input: pt });
-          counts.crypto++;
+  const sampler = setInterval(
+    () =>
+      samples.push(
+        `${Math.round((SECONDS * 1000 - (end - Date.now())) / 1000)}s db ${rss(dbp.proc.pid!).toFixed(0)} MiB, secrets ${rss(sec.proc.pid!).toFixed(0)} MiB, pairs ${counts.pairs}, crypto ${counts.crypto}, errors ${counts.errors}`,
+      ),
+    Math.max(5000, SECONDS * 100),
+  );
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, w) => {
+      while (Date.now() < end) {
+        try {
+          if (w % 2 === 0) {
+            const r = await call<{ username: string }>(
+              db,
+              'NewUser',
+              {
+                username_config: { display_name: 'soak', role_name: 'r' },
+                password: 'Pw-' + randomBytes(9).toString('hex'),
+                expiration: exp,
+                statements: { Commands: [stmt] },
+              },
+              md,
+            );
+            await call(db, 'DeleteUser', { username: r.username }, md);
+            counts.pairs++;
+          } else {
+            const pt = randomBytes(48).toString('base64');
+            const { ciphertext } = await req('update', 'encrypt/soak', { plaintext: pt });
+            if ((await req('update', 'decrypt/soak', { ciphertext })).plaintext !== pt) throw new Error('decrypt returned other data');
+            await req('update', 'sign/soak-sign', { input: pt });
+            counts.crypto++;
+          }
+        } catch (e) {
+          fail(e);
         }
-      } catch (e) { fail(e); }
-    }
-  }));
+      }
+    }),
+  );
   clearInterval(sampler);
   const c = new Client({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: pg.database });
   await c.connect();
@@ -74,4 +107,7 @@ async function main(): Promise<void> {
   process.exit(counts.errors || left ? 1 : 0);
 }
 
-void main().catch((e) => { console.error(e); process.exit(1); });
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== typecheck"
 npx tsc -p tsconfig.json
+echo "== lint and format (biome check: fix with npx biome check --write)"
+npx biome check
 echo "== build"
 node scripts/build.mjs --quiet
 bash scripts/conformance-build.sh

@@ -14,14 +14,19 @@ export interface CallBounds {
 /** The error for a call that ended early, or undefined while it may go on. */
 export function endedEarly(b: CallBounds): PluginError | undefined {
   if (b.signal?.aborted) return cancelled('the call was cancelled by the caller; nothing was committed');
-  if (b.deadline !== undefined && Date.now() >= b.deadline) return deadlineExceeded('the call\'s deadline passed; nothing was committed');
+  if (b.deadline !== undefined && Date.now() >= b.deadline) return deadlineExceeded("the call's deadline passed; nothing was committed");
   return undefined;
 }
 
 /** Run fn once when the call ends early (deadline or cancel); returns a disposer. */
 export function onEndedEarly(b: CallBounds, fn: () => void): () => void {
   let done = false;
-  const fire = () => { if (!done) { done = true; fn(); } };
+  const fire = () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
   const timer = b.deadline !== undefined ? setTimeout(fire, Math.max(0, b.deadline - Date.now())) : undefined;
   b.signal?.addEventListener('abort', fire, { once: true });
   if (b.signal?.aborted) fire();

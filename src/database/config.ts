@@ -17,7 +17,12 @@ const MAX_TIMER_MS = 2_147_483_647;
 // first, then libpq's defaults (5432, the username, prefer), when the target is built.
 /** Every connection field Vault may send: the one declaration parsing, defaults, redaction and the README table read. */
 export const CONFIG_FIELDS = {
-  connection_url: { type: 'string', description: 'postgres://{{username}}:{{password}}@host:port/db?sslmode=... (or key=value form); {{username}}/{{password}} are filled from the fields below, URL-escaped', secret: true },
+  connection_url: {
+    type: 'string',
+    description:
+      'postgres://{{username}}:{{password}}@host:port/db?sslmode=... (or key=value form); {{username}}/{{password}} are filled from the fields below, URL-escaped',
+    secret: true,
+  },
   host: { type: 'string', description: 'server host (when connection_url is not used)' },
   port: { type: 'int', description: 'server port (default 5432)', min: 1 },
   db: { type: 'string', description: 'database to connect to (default: the username, as libpq does)' },
@@ -27,12 +32,29 @@ export const CONFIG_FIELDS = {
   sslrootcert: { type: 'string', description: 'CA certificate: a file path or inline PEM' },
   sslcert: { type: 'string', description: 'client certificate: a file path or inline PEM' },
   sslkey: { type: 'string', description: 'client private key: a file path or inline PEM', secret: true },
-  connect_timeout: { type: 'duration', unit: 'ms', default: 10_000, max: MAX_TIMER_MS, description: 'how long to wait for a connection (seconds or a duration like "500ms")' },
+  connect_timeout: {
+    type: 'duration',
+    unit: 'ms',
+    default: 10_000,
+    max: MAX_TIMER_MS,
+    description: 'how long to wait for a connection (seconds or a duration like "500ms")',
+  },
   username_template: { type: 'string', default: DEFAULT_USERNAME_TEMPLATE, description: 'template for generated usernames (Vault template language)' },
-  password_authentication: { type: 'string', allowed: ['password', 'scram-sha-256'], lowercase: true, default: 'password', description: 'send the clear password or a SCRAM-SHA-256 verifier computed by the plugin' },
+  password_authentication: {
+    type: 'string',
+    allowed: ['password', 'scram-sha-256'],
+    lowercase: true,
+    default: 'password',
+    description: 'send the clear password or a SCRAM-SHA-256 verifier computed by the plugin',
+  },
   disable_escaping: { type: 'bool', default: false, description: 'do not URL-escape username/password when filling connection_url' },
   max_open_connections: { type: 'int', default: 4, description: 'pool size', min: 1 },
-  max_idle_connections: { type: 'int', default: 0, description: 'idle connections kept; 0, or more than max_open_connections, means max_open_connections', min: 0 },
+  max_idle_connections: {
+    type: 'int',
+    default: 0,
+    description: 'idle connections kept; 0, or more than max_open_connections, means max_open_connections',
+    min: 0,
+  },
   max_connection_lifetime: { type: 'duration', default: 0, description: 'recycle connections older than this (0: never)' },
   load_balance: { type: 'string', description: 'YugabyteDB smart driver: true|any|only-primary|only-rr|prefer-primary|prefer-rr|false' },
   yb_servers_refresh_interval: { type: 'int', default: 300, description: 'YugabyteDB smart driver: seconds between yb_servers() refreshes', min: 0 },

@@ -27,7 +27,9 @@ export interface NewUserRequest extends CallBounds {
   credentialType: number;
 }
 /** The username NewUser created. */
-export interface NewUserResponse { username: string }
+export interface NewUserResponse {
+  username: string;
+}
 
 /** dbplugin's UpdateUser: a new password and/or expiration, each with its statements. */
 export interface UpdateUserRequest extends CallBounds {

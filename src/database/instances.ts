@@ -10,7 +10,10 @@ import { SqlDatabase, type SqlDatabaseOptions } from './sql-database';
 /** The database instances of a (multiplexed) plugin process, by Vault's multiplex id. */
 export class Instances {
   private readonly dbs = new Map<string, Database>();
-  constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly options: SqlDatabaseOptions = {},
+  ) {}
 
   get(id: string): Database {
     const db = this.dbs.get(id);
@@ -41,5 +44,7 @@ export class Instances {
     await Promise.all(all.map((d) => d.close().catch(() => undefined)));
   }
 
-  get size(): number { return this.dbs.size; }
+  get size(): number {
+    return this.dbs.size;
+  }
 }

@@ -18,7 +18,9 @@ import { SINGLE_INSTANCE, addMultiplexingSupport, multiplexIdOf } from '../goplu
 export { TYPE_NAME };
 const SINGLE = SINGLE_INSTANCE;
 
-interface Statements { Commands?: string[] }
+interface Statements {
+  Commands?: string[];
+}
 const commands = (s: Statements | null | undefined) => s?.Commands ?? [];
 
 /** The caller's deadline (epoch ms, if it set one) and a signal aborted when it cancels the call. */
@@ -44,7 +46,13 @@ function toStatus(e: unknown, method: string): Partial<grpc.StatusObject> {
   return { code: err.code as number as grpc.status, details: err.message };
 }
 
-interface NewUserMsg { username_config?: { display_name?: string; role_name?: string }; password?: string; expiration?: PbTimestamp; statements?: Statements; credential_type?: number }
+interface NewUserMsg {
+  username_config?: { display_name?: string; role_name?: string };
+  password?: string;
+  expiration?: PbTimestamp;
+  statements?: Statements;
+  credential_type?: number;
+}
 interface UpdateUserMsg {
   username?: string;
   password?: { new_password?: string; statements?: Statements } | null;
@@ -58,7 +66,8 @@ type Empty = Record<string, never>;
 /** The gRPC service of dbplugin v5 over the instances (multiplexed or not). */
 export function databaseService(instances: Instances, multiplexed: boolean): grpc.UntypedServiceImplementation {
   // Each handler: resolve the instance id, convert the request, run, convert the reply or the error.
-  const unary = <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>): Handler<Req, Res> =>
+  const unary =
+    <Req, Res>(name: string, fn: (req: Req, id: string, bounds: CallBounds) => Promise<Res>): Handler<Req, Res> =>
     (call, cb) => {
       let id = SINGLE;
       try {
@@ -69,7 +78,10 @@ export function databaseService(instances: Instances, multiplexed: boolean): grp
       }
       Promise.resolve()
         .then(() => fn(call.request, id, boundsOf(call as grpc.ServerUnaryCall<unknown, unknown>)))
-        .then((res) => cb(null, res), (e) => cb(toStatus(e, name)));
+        .then(
+          (res) => cb(null, res),
+          (e) => cb(toStatus(e, name)),
+        );
     };
 
   return {
@@ -86,19 +98,24 @@ export function databaseService(instances: Instances, multiplexed: boolean): grp
         expiration: fromTimestamp(req.expiration),
         statements: commands(req.statements),
         credentialType: req.credential_type ?? 0,
-      })),
+      }),
+    ),
     UpdateUser: unary<UpdateUserMsg, Empty>('UpdateUser', (req, id, bounds) =>
       instances.get(id).updateUser({
         ...bounds,
         username: req.username ?? '',
         password: req.password ? { newPassword: req.password.new_password ?? '', statements: commands(req.password.statements) } : undefined,
-        expiration: req.expiration ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) } : undefined,
+        expiration: req.expiration
+          ? { newExpiration: fromTimestamp(req.expiration.new_expiration), statements: commands(req.expiration.statements) }
+          : undefined,
         publicKey: !!req.public_key && (req.public_key.new_public_key?.length ?? 0) > 0,
         credentialType: req.credential_type,
         selfManagedPassword: req.self_managed_password || undefined,
-      })),
+      }),
+    ),
     DeleteUser: unary<{ username?: string; statements?: Statements }, Empty>('DeleteUser', (req, id, bounds) =>
-      instances.get(id).deleteUser({ ...bounds, username: req.username ?? '', statements: commands(req.statements) })),
+      instances.get(id).deleteUser({ ...bounds, username: req.username ?? '', statements: commands(req.statements) }),
+    ),
     Type: (_call: unknown, cb: grpc.sendUnaryData<{ Type: string }>) => cb(null, { Type: TYPE_NAME }),
     Close: unary<unknown, Empty>('Close', async (_req, id) => {
       await instances.close(id);

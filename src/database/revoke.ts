@@ -29,18 +29,27 @@ export async function defaultRevoke(username: string, ctx: RevokeContext): Promi
   const { pool, dialect, log } = ctx;
   const user = quoteIdent(username);
   if (dialect.terminateSessionsQuery) {
-    await pool.with((c) => c.query(dialect.terminateSessionsQuery!, [username])).catch((e: Error) =>
-      log.warn('could not end the sessions of a revoked user', { error: e.message }));
+    await pool
+      .with((c) => c.query(dialect.terminateSessionsQuery!, [username]))
+      .catch((e: Error) => log.warn('could not end the sessions of a revoked user', { error: e.message }));
   }
   const dep = dialect.dependentDatabases(username);
-  await releaseIn((await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname), user, ctx);
+  await releaseIn(
+    (await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname),
+    user,
+    ctx,
+  );
   const drop = () => withRetry(() => pool.with((c) => inTransaction(c, dialect.dropRole(user), {}, ctx.tx)), ctx.retry);
   try {
     await drop();
   } catch (e) {
     if (sqlState(e) !== '2BP01') throw e;
     log.warn('role still has dependencies; cleaning every database', { error: (e as Error).message });
-    await releaseIn((await pool.with((c) => c.query<{ datname: string }>(dialect.allDatabasesQuery))).rows.map((r) => r.datname), user, ctx);
+    await releaseIn(
+      (await pool.with((c) => c.query<{ datname: string }>(dialect.allDatabasesQuery))).rows.map((r) => r.datname),
+      user,
+      ctx,
+    );
     await drop();
   }
 }
@@ -70,7 +79,11 @@ async function releaseIn(dbs: readonly string[], user: string, ctx: RevokeContex
     if (db === ctx.adminDatabase) await withRetry(() => pool.with(release(db)), ctx.retry);
     else {
       const c = await pool.single(db);
-      try { await withRetry(() => release(db)(c), ctx.retry); } finally { await c.end().catch(() => undefined); }
+      try {
+        await withRetry(() => release(db)(c), ctx.retry);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
     }
   }
 }

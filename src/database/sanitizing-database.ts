@@ -34,7 +34,9 @@ function configSecretValues(config: Record<string, unknown>): string[] {
     try {
       const pw = new URL(url.trim()).password;
       if (pw) values.push(pw, decodeURIComponent(pw));
-    } catch { /* not a URL: redact() covers password=... in key=value form */ }
+    } catch {
+      /* not a URL: redact() covers password=... in key=value form */
+    }
   }
   return values;
 }
@@ -60,19 +62,35 @@ export class SanitizingDatabase implements Database {
   }
 
   initialize(req: InitializeRequest) {
-    return this.run('Initialize', () => configSecretValues(req.config), () => this.inner.initialize(req));
+    return this.run(
+      'Initialize',
+      () => configSecretValues(req.config),
+      () => this.inner.initialize(req),
+    );
   }
 
   newUser(req: NewUserRequest) {
-    return this.run('NewUser', () => [req.password], () => this.inner.newUser(req));
+    return this.run(
+      'NewUser',
+      () => [req.password],
+      () => this.inner.newUser(req),
+    );
   }
 
   updateUser(req: UpdateUserRequest) {
-    return this.run('UpdateUser', () => [req.password?.newPassword, req.selfManagedPassword], () => this.inner.updateUser(req));
+    return this.run(
+      'UpdateUser',
+      () => [req.password?.newPassword, req.selfManagedPassword],
+      () => this.inner.updateUser(req),
+    );
   }
 
   deleteUser(req: DeleteUserRequest) {
-    return this.run('DeleteUser', () => [], () => this.inner.deleteUser(req));
+    return this.run(
+      'DeleteUser',
+      () => [],
+      () => this.inner.deleteUser(req),
+    );
   }
 
   type(): string {
@@ -80,6 +98,10 @@ export class SanitizingDatabase implements Database {
   }
 
   close() {
-    return this.run('Close', () => [], () => this.inner.close());
+    return this.run(
+      'Close',
+      () => [],
+      () => this.inner.close(),
+    );
   }
 }

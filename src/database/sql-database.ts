@@ -4,7 +4,17 @@
 import { parseConfig, configSecrets, type ConnectionConfig } from './config';
 import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
 import type { Dialect } from './dialects';
-import type { Database, DeleteUserRequest, DeleteUserResponse, InitializeRequest, InitializeResponse, NewUserRequest, NewUserResponse, UpdateUserRequest, UpdateUserResponse } from './database';
+import type {
+  Database,
+  DeleteUserRequest,
+  DeleteUserResponse,
+  InitializeRequest,
+  InitializeResponse,
+  NewUserRequest,
+  NewUserResponse,
+  UpdateUserRequest,
+  UpdateUserResponse,
+} from './database';
 import { TYPE_NAME } from './database';
 import { invalid, precondition, unavailable, withSecrets } from './errors';
 import { outcomeUnknown } from './sqlstate';
@@ -53,7 +63,10 @@ export class SqlDatabase implements Database {
   private sweeping?: Promise<void>;
   private unreportedTimer?: NodeJS.Timeout;
 
-  constructor(private readonly log: Logger, private readonly options: SqlDatabaseOptions = {}) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly options: SqlDatabaseOptions = {},
+  ) {}
 
   /** A new instance, initialized: for callers (tests, tools) outside the gRPC binding. */
   static async open(raw: Record<string, unknown>, verify: boolean, log: Logger, options: SqlDatabaseOptions = {}): Promise<SqlDatabase> {
@@ -251,12 +264,18 @@ export class SqlDatabase implements Database {
     const stmts: string[] = [];
     if (input.password) {
       const cmds = input.password.statements.some((s) => s.trim()) ? input.password.statements : [dialect.defaultRotation];
-      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, password: await this.passwordValue(input.password.newPassword, secrets) }));
+      stmts.push(
+        ...(await this.render(cmds, {
+          name: input.username,
+          username: input.username,
+          password: await this.passwordValue(input.password.newPassword, secrets),
+        })),
+      );
     }
     if (input.expiration) {
       const cmds = input.expiration.statements.some((s) => s.trim()) ? input.expiration.statements : [dialect.defaultRenew];
       const exp = input.expiration.newExpiration ? dialect.formatExpiration(input.expiration.newExpiration) : 'infinity';
-      stmts.push(...await this.render(cmds, { name: input.username, username: input.username, expiration: exp }));
+      stmts.push(...(await this.render(cmds, { name: input.username, username: input.username, expiration: exp })));
     }
 
     const isRoot = !!input.password && input.username === target.user;
@@ -314,7 +333,15 @@ export class SqlDatabase implements Database {
   }
 
   private revokeContext(pool: ConnectionPool, dialect: Dialect): RevokeContext {
-    return { pool, dialect, adminUser: this.target!.user, adminDatabase: this.target!.database, tx: this.txOptions(pool, dialect), retry: this.retryLog('DeleteUser'), log: this.log };
+    return {
+      pool,
+      dialect,
+      adminUser: this.target!.user,
+      adminDatabase: this.target!.database,
+      tx: this.txOptions(pool, dialect),
+      retry: this.retryLog('DeleteUser'),
+      log: this.log,
+    };
   }
 
   /**
@@ -379,7 +406,8 @@ export class SqlDatabase implements Database {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.unreportedTimer);
-    if (this.unreported.size) this.log.error('users created although their calls failed remain; remove them by hand', { usernames: [...this.unreported].join(',') });
+    if (this.unreported.size)
+      this.log.error('users created although their calls failed remain; remove them by hand', { usernames: [...this.unreported].join(',') });
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.releaseSmartDriver();

@@ -49,7 +49,7 @@ const BY_CLASS: Record<string, ErrorCode> = {
   '2B': ErrorCode.FailedPrecondition, // dependent objects still exist
   '44': ErrorCode.FailedPrecondition, // WITH CHECK OPTION violation
   '55': ErrorCode.FailedPrecondition, // object not in prerequisite state
-  'P0': ErrorCode.FailedPrecondition, // PL/pgSQL: RAISE EXCEPTION in the role's statements
+  P0: ErrorCode.FailedPrecondition, // PL/pgSQL: RAISE EXCEPTION in the role's statements
 };
 
 /** The status code for a SQLSTATE (Internal for classes that say the server itself failed: 58, XX, ...). */

@@ -24,7 +24,12 @@ export type Quote = 'single' | 'escape' | 'double' | 'unicode' | 'unicode-ident'
 export type Ctx = { kind: Quote; reencoded?: boolean } | { kind: 'dollar'; tag: string };
 
 /** A placeholder in a statement: where it is, which value, and the quoting around it. */
-export interface Span { start: number; end: number; key: string; stack: readonly Ctx[] }
+export interface Span {
+  start: number;
+  end: number;
+  key: string;
+  stack: readonly Ctx[];
+}
 
 interface Hooks {
   /** Called for each {{key}} outside comments; returns replacement text or undefined to keep it. */
@@ -50,7 +55,8 @@ interface Level {
 
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
-const NUMBER = /(?:0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?|\.[0-9][0-9_]*(?:[eE][+-]?[0-9_]+)?)(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)?/y;
+const NUMBER =
+  /(?:0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?|\.[0-9][0-9_]*(?:[eE][+-]?[0-9_]+)?)(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)?/y;
 const DOLLAR_OPEN = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
 const PARAM = /\$[0-9]+/y; // PostgreSQL 18 lexes $1abc as a parameter and an identifier
 // scan.l's quotecontinue: horizontal space or -- comments, a newline, then any space or
@@ -73,7 +79,10 @@ function placeholderAt(s: string, i: number): { key: string; end: number } | und
 
 /** Substitute a placeholder; records the value's span. */
 function place(lv: Level, key: string, stack: readonly Ctx[], raw: string, rep = lv.hooks.placeholder?.(key, stack, lv.mode)): void {
-  if (rep === undefined) { lv.out.s += raw; return; }
+  if (rep === undefined) {
+    lv.out.s += raw;
+    return;
+  }
   const start = lv.out.s.length;
   lv.out.s += rep;
   lv.out.spans.push({ start, end: start + rep.length, key, stack: [...stack] });
@@ -81,7 +90,9 @@ function place(lv: Level, key: string, stack: readonly Ctx[], raw: string, rep =
 
 /** Lex one level. Returns false when the text ends inside a quote, identifier or comment. */
 function lex(src: string, lv: Level): boolean {
-  const emit = (s: string) => { lv.out.s += s; };
+  const emit = (s: string) => {
+    lv.out.s += s;
+  };
   let i = 0;
   let atomicDepth = 0;
   let prevWord = '';
@@ -98,7 +109,8 @@ function lex(src: string, lv: Level): boolean {
         // A bare value glued to "$", a quote or "&" could turn what follows into another
         // kind of token (a dollar quote into part of an identifier, '...' into E'...').
         if (before === '$' || paramEnd === i) throw invalid(`{{${ph.key}}} is directly preceded by "$" or a $n parameter: put a space between them`);
-        if (after !== undefined && `$'"&`.includes(after)) throw invalid(`{{${ph.key}}} is directly followed by "${after}": put a space or quotes between them`);
+        if (after !== undefined && `$'"&`.includes(after))
+          throw invalid(`{{${ph.key}}} is directly followed by "${after}": put a space or quotes between them`);
         // ...or glued to the prefix of E'', U&'', B'', X'', N'' (value + prefix would be one identifier).
         const prefix = at(WORD, src, ph.end);
         if (prefix?.length === 1 && /[eEuUbBxXnN]/.test(prefix) && `'&`.includes(src[ph.end + 1] ?? '-')) {
@@ -114,15 +126,24 @@ function lex(src: string, lv: Level): boolean {
     if (sql && c === '-' && n === '-') {
       let stop = i;
       while (stop < src.length && src[stop] !== '\n' && src[stop] !== '\r') stop++;
-      emit(src.slice(i, stop)); i = stop; continue;
+      emit(src.slice(i, stop));
+      i = stop;
+      continue;
     }
     if (sql && c === '/' && n === '*') {
       let depth = 1;
       let j = i + 2;
       while (j < src.length && depth > 0) {
-        if (src.startsWith('/*', j)) { depth++; j += 2; } else if (src.startsWith('*/', j)) { depth--; j += 2; } else j++;
+        if (src.startsWith('/*', j)) {
+          depth++;
+          j += 2;
+        } else if (src.startsWith('*/', j)) {
+          depth--;
+          j += 2;
+        } else j++;
       }
-      emit(src.slice(i, j)); i = j;
+      emit(src.slice(i, j));
+      i = j;
       if (depth > 0) return false;
       continue;
     }
@@ -133,14 +154,21 @@ function lex(src: string, lv: Level): boolean {
     }
     if (sql && c === '$') {
       const param = at(PARAM, src, i);
-      if (param) { emit(param); i += param.length; paramEnd = i; continue; }
+      if (param) {
+        emit(param);
+        i += param.length;
+        paramEnd = i;
+        continue;
+      }
       const open = at(DOLLAR_OPEN, src, i);
       if (open) {
         i = lexDollar(src, i, open, lv);
         if (i < 0) return false;
         continue;
       }
-      emit(c); i++; continue;
+      emit(c);
+      i++;
+      continue;
     }
     if (IDENT_START.test(c)) {
       const w = at(WORD, src, i)!;
@@ -163,18 +191,23 @@ function lex(src: string, lv: Level): boolean {
         else if (atomicDepth > 0 && u === 'END') atomicDepth--;
         prevWord = u;
       }
-      emit(w); i += w.length; continue;
+      emit(w);
+      i += w.length;
+      continue;
     }
     if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(n ?? ''))) {
       const num = at(NUMBER, src, i)!;
-      emit(num); i += num.length; continue;
+      emit(num);
+      i += num.length;
+      continue;
     }
     if (c === ';' && lv.top && sql && atomicDepth === 0) {
       lv.hooks.terminator?.();
       i++;
       continue;
     }
-    emit(c); i++;
+    emit(c);
+    i++;
   }
   return true;
 }
@@ -185,7 +218,10 @@ function lexDollar(src: string, i: number, open: string, lv: Level): number {
   const bodyStart = i + open.length;
   const close = src.indexOf(open, bodyStart);
   lv.out.s += open;
-  if (close < 0) { lv.out.s += src.slice(bodyStart); return -1; }
+  if (close < 0) {
+    lv.out.s += src.slice(bodyStart);
+    return -1;
+  }
   const body = src.slice(bodyStart, close);
   const from = lv.out.s.length;
   if (lv.hooks.placeholder && body.includes('{{')) {
@@ -218,25 +254,45 @@ function lexQuoted(src: string, q: number, kind: Quote, prefix: string, lv: Leve
       return end + 1;
     }
   }
-  const emit = (s: string) => { lv.out.s += s; };
+  const emit = (s: string) => {
+    lv.out.s += s;
+  };
   const stack: Ctx[] = [...lv.stack, { kind }];
   emit(prefix + quote);
   let j = q + 1;
   while (j < src.length) {
     const ph = placeholderAt(src, j);
-    if (ph) { place(lv, ph.key, stack, src.slice(j, ph.end)); j = ph.end; continue; }
+    if (ph) {
+      place(lv, ph.key, stack, src.slice(j, ph.end));
+      j = ph.end;
+      continue;
+    }
     const ch = src[j];
-    if (kind === 'escape' && ch === '\\') { emit(src.slice(j, j + 2)); j += 2; continue; }
+    if (kind === 'escape' && ch === '\\') {
+      emit(src.slice(j, j + 2));
+      j += 2;
+      continue;
+    }
     if (ch === quote) {
-      if (src[j + 1] === quote && kind !== 'bits') { emit(quote + quote); j += 2; continue; }
-      emit(quote); j++;
+      if (src[j + 1] === quote && kind !== 'bits') {
+        emit(quote + quote);
+        j += 2;
+        continue;
+      }
+      emit(quote);
+      j++;
       if (quote === "'" && lv.mode === 'sql') {
         const cont = at(CONTINUATION, src, j);
-        if (cont) { emit(cont); j += cont.length; continue; }
+        if (cont) {
+          emit(cont);
+          j += cont.length;
+          continue;
+        }
       }
       return j;
     }
-    emit(ch); j++;
+    emit(ch);
+    j++;
   }
   return -1;
 }
@@ -244,9 +300,15 @@ function lexQuoted(src: string, q: number, kind: Quote, prefix: string, lv: Leve
 /** Index of the closing quote of a '...' segment whose content starts at i, or -1. */
 function literalEnd(src: string, i: number, kind: Quote): number {
   for (let j = i; j < src.length; j++) {
-    if (kind === 'escape' && src[j] === '\\') { j++; continue; }
+    if (kind === 'escape' && src[j] === '\\') {
+      j++;
+      continue;
+    }
     if (src[j] === "'") {
-      if (src[j + 1] === "'") { j++; continue; }
+      if (src[j + 1] === "'") {
+        j++;
+        continue;
+      }
       return j;
     }
   }
@@ -259,7 +321,13 @@ function literalEnd(src: string, i: number, kind: Quote): number {
  */
 function lexLiteralInBody(raw: string, lv: Level): void {
   const decoded = raw.replace(/''/g, "'");
-  const sub: Level = { mode: 'text', stack: [...lv.stack, { kind: 'single', reencoded: true }], hooks: { placeholder: lv.hooks.placeholder }, out: new Out(), top: false };
+  const sub: Level = {
+    mode: 'text',
+    stack: [...lv.stack, { kind: 'single', reencoded: true }],
+    hooks: { placeholder: lv.hooks.placeholder },
+    out: new Out(),
+    top: false,
+  };
   if (!lex(decoded, sub)) throw invalid('a placeholder is inside a quoted string, within a $-quoted body, whose own quotes do not close');
   const base = lv.out.s.length + 1;
   const quotesBefore = (k: number) => (sub.out.s.slice(0, k).match(/'/g) ?? []).length;
@@ -324,7 +392,10 @@ function escapeFor(stack: readonly Ctx[], key: string, value: string): string {
 }
 
 /** Rendered text and where each value went. */
-export interface Rendered { text: string; spans: Span[] }
+export interface Rendered {
+  text: string;
+  spans: Span[];
+}
 
 function substitute(stmt: string, values: Values): Rendered {
   const out = new Out();
@@ -338,7 +409,9 @@ function substitute(stmt: string, values: Values): Rendered {
         const v = values[key as keyof Values];
         return v === undefined ? undefined : escapeFor(stack, key, v);
       },
-      terminator: () => { out.s += ';'; },
+      terminator: () => {
+        out.s += ';';
+      },
     },
   });
   return { text: out.s, spans: out.spans };
@@ -371,7 +444,9 @@ export function renderVerified(stmt: string, values: Values): string {
 }
 
 const refusal = (detail: string) =>
-  invalid(`a placeholder value would not stay inside its quotes as PostgreSQL reads the statement (${detail}); write placeholders inside plain '...' or "..." quotes`);
+  invalid(
+    `a placeholder value would not stay inside its quotes as PostgreSQL reads the statement (${detail}); write placeholders inside plain '...' or "..." quotes`,
+  );
 
 /** Check, with PostgreSQL's lexer, that each span sits in one token of the kind its stack says (at this depth). */
 export function verifyPlacement(text: string, spans: readonly Span[], depth: number): void {
@@ -390,7 +465,8 @@ export function verifyPlacement(text: string, spans: readonly Span[], depth: num
     const t = tok.text;
     let ok: boolean;
     if (!ctx) ok = !tok.text.startsWith('"') && (tok.name === 'IDENT' || tok.keyword || tok.name === 'ICONST' || tok.name === 'FCONST');
-    else if (ctx.kind === 'dollar') ok = tok.name === 'SCONST' && t.startsWith(`$${ctx.tag}$`) && t.endsWith(`$${ctx.tag}$`) && t.length >= 2 * (ctx.tag.length + 2);
+    else if (ctx.kind === 'dollar')
+      ok = tok.name === 'SCONST' && t.startsWith(`$${ctx.tag}$`) && t.endsWith(`$${ctx.tag}$`) && t.length >= 2 * (ctx.tag.length + 2);
     else if (ctx.kind === 'single') ok = tok.name === 'SCONST' && t.startsWith("'");
     else if (ctx.kind === 'escape') ok = tok.name === 'SCONST' && /^[eE]'/.test(t);
     else if (ctx.kind === 'double') ok = tok.name === 'IDENT' && t.startsWith('"');
@@ -410,13 +486,21 @@ export function verifyPlacement(text: string, spans: readonly Span[], depth: num
     if (ctx.kind === 'dollar') {
       const off = tok.start + ctx.tag.length + 2;
       const body = tok.text.slice(ctx.tag.length + 2, tok.text.length - ctx.tag.length - 2);
-      verifyPlacement(body, list.map((s) => ({ ...s, start: s.start - off, end: s.end - off })), depth + 1);
+      verifyPlacement(
+        body,
+        list.map((s) => ({ ...s, start: s.start - off, end: s.end - off })),
+        depth + 1,
+      );
     } else if (ctx.kind === 'single' && /^'(?:[^']|'')*'$/.test(tok.text)) {
       // Decode '' and map the spans into the decoded text.
       const content = tok.text.slice(1, -1);
-      const decodedIndex = (k: number) => k - ((content.slice(0, k).match(/''/g) ?? []).length);
+      const decodedIndex = (k: number) => k - (content.slice(0, k).match(/''/g) ?? []).length;
       const off = tok.start + 1;
-      verifyPlacement(content.replace(/''/g, "'"), list.map((s) => ({ ...s, start: decodedIndex(s.start - off), end: decodedIndex(s.end - off) })), depth + 1);
+      verifyPlacement(
+        content.replace(/''/g, "'"),
+        list.map((s) => ({ ...s, start: decodedIndex(s.start - off), end: decodedIndex(s.end - off) })),
+        depth + 1,
+      );
     } else {
       throw refusal(`{{${list[0].key}}} is nested in a literal form that cannot be checked`);
     }

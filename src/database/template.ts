@@ -17,9 +17,7 @@ export interface TemplateData {
   RoleName: string;
 }
 
-type Node =
-  | { t: 'text'; v: string }
-  | { t: 'pipe'; cmds: Cmd[] };
+type Node = { t: 'text'; v: string } | { t: 'pipe'; cmds: Cmd[] };
 type Arg = { t: 'field'; name: string } | { t: 'str'; v: string } | { t: 'num'; v: number } | { t: 'ident'; name: string } | { t: 'sub'; cmds: Cmd[] };
 type Cmd = Arg[];
 type Value = string | number;
@@ -51,20 +49,45 @@ function goTime(layout: string, d: Date): string {
   const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
   const h = d.getUTCHours();
   const tokens: Array<[string, () => string]> = [
-    ['2006', () => String(d.getUTCFullYear())], ['January', () => months[d.getUTCMonth()]], ['Monday', () => days[d.getUTCDay()]],
-    ['Z07:00', () => 'Z'], ['-07:00', () => '+00:00'], ['Z0700', () => 'Z'], ['-0700', () => '+0000'],
-    ['.000000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000000'], ['.000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000'],
-    ['.000', () => '.' + p(d.getUTCMilliseconds(), 3)], ['Jan', () => months[d.getUTCMonth()].slice(0, 3)],
-    ['Mon', () => days[d.getUTCDay()].slice(0, 3)], ['MST', () => 'UTC'], ['_2', () => String(d.getUTCDate()).padStart(2, ' ')],
-    ['01', () => p(d.getUTCMonth() + 1)], ['02', () => p(d.getUTCDate())], ['03', () => p(h % 12 || 12)], ['04', () => p(d.getUTCMinutes())],
-    ['05', () => p(d.getUTCSeconds())], ['06', () => p(d.getUTCFullYear() % 100)], ['15', () => p(h)], ['PM', () => (h < 12 ? 'AM' : 'PM')],
-    ['pm', () => (h < 12 ? 'am' : 'pm')], ['1', () => String(d.getUTCMonth() + 1)], ['2', () => String(d.getUTCDate())],
-    ['3', () => String(h % 12 || 12)], ['4', () => String(d.getUTCMinutes())], ['5', () => String(d.getUTCSeconds())],
+    ['2006', () => String(d.getUTCFullYear())],
+    ['January', () => months[d.getUTCMonth()]],
+    ['Monday', () => days[d.getUTCDay()]],
+    ['Z07:00', () => 'Z'],
+    ['-07:00', () => '+00:00'],
+    ['Z0700', () => 'Z'],
+    ['-0700', () => '+0000'],
+    ['.000000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000000'],
+    ['.000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000'],
+    ['.000', () => '.' + p(d.getUTCMilliseconds(), 3)],
+    ['Jan', () => months[d.getUTCMonth()].slice(0, 3)],
+    ['Mon', () => days[d.getUTCDay()].slice(0, 3)],
+    ['MST', () => 'UTC'],
+    ['_2', () => String(d.getUTCDate()).padStart(2, ' ')],
+    ['01', () => p(d.getUTCMonth() + 1)],
+    ['02', () => p(d.getUTCDate())],
+    ['03', () => p(h % 12 || 12)],
+    ['04', () => p(d.getUTCMinutes())],
+    ['05', () => p(d.getUTCSeconds())],
+    ['06', () => p(d.getUTCFullYear() % 100)],
+    ['15', () => p(h)],
+    ['PM', () => (h < 12 ? 'AM' : 'PM')],
+    ['pm', () => (h < 12 ? 'am' : 'pm')],
+    ['1', () => String(d.getUTCMonth() + 1)],
+    ['2', () => String(d.getUTCDate())],
+    ['3', () => String(h % 12 || 12)],
+    ['4', () => String(d.getUTCMinutes())],
+    ['5', () => String(d.getUTCSeconds())],
   ];
   let out = '';
-  for (let i = 0; i < layout.length;) {
+  for (let i = 0; i < layout.length; ) {
     const tok = tokens.find(([k]) => layout.startsWith(k, i));
-    if (tok) { out += tok[1](); i += tok[0].length; } else { out += layout[i]; i++; }
+    if (tok) {
+      out += tok[1]();
+      i += tok[0].length;
+    } else {
+      out += layout[i];
+      i++;
+    }
   }
   return out;
 }
@@ -83,22 +106,28 @@ function sprintf(format: string, args: Value[]): string {
 
 type Fn = (args: Value[]) => Value;
 const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
-  random: { arity: 1, fn: ([n]) => {
-    const len = asInt(n, 'random');
-    if (len > MAX_RANDOM) throw new TemplateError(`random length ${len} is over ${MAX_RANDOM}`);
-    let s = '';
-    for (let i = 0; i < len; i++) s += ALNUM[randomInt(ALNUM.length)];
-    return s;
-  } },
+  random: {
+    arity: 1,
+    fn: ([n]) => {
+      const len = asInt(n, 'random');
+      if (len > MAX_RANDOM) throw new TemplateError(`random length ${len} is over ${MAX_RANDOM}`);
+      let s = '';
+      for (let i = 0; i < len; i++) s += ALNUM[randomInt(ALNUM.length)];
+      return s;
+    },
+  },
   truncate: { arity: 2, fn: ([n, s]) => truncateBytes(str(s), asInt(n, 'truncate')) },
-  truncate_sha256: { arity: 2, fn: ([n, s]) => {
-    const max = asInt(n, 'truncate_sha256');
-    if (max <= 8) throw new TemplateError('truncate_sha256 needs a length over 8');
-    const v = str(s);
-    if (Buffer.byteLength(v) <= max) return v;
-    const head = truncateBytes(v, max - 8);
-    return head + createHash('sha256').update(v.slice(head.length)).digest('hex').slice(0, 8);
-  } },
+  truncate_sha256: {
+    arity: 2,
+    fn: ([n, s]) => {
+      const max = asInt(n, 'truncate_sha256');
+      if (max <= 8) throw new TemplateError('truncate_sha256 needs a length over 8');
+      const v = str(s);
+      if (Buffer.byteLength(v) <= max) return v;
+      const head = truncateBytes(v, max - 8);
+      return head + createHash('sha256').update(v.slice(head.length)).digest('hex').slice(0, 8);
+    },
+  },
   uppercase: { arity: 1, fn: ([s]) => str(s).toUpperCase() },
   lowercase: { arity: 1, fn: ([s]) => str(s).toLowerCase() },
   replace: { arity: 3, fn: ([from, to, s]) => str(s).split(str(from)).join(str(to)) },
@@ -114,8 +143,13 @@ const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
 class Lexer {
   i = 0;
   constructor(readonly s: string) {}
-  ws() { while (this.i < this.s.length && /\s/.test(this.s[this.i])) this.i++; }
-  peek() { this.ws(); return this.s[this.i]; }
+  ws() {
+    while (this.i < this.s.length && /\s/.test(this.s[this.i])) this.i++;
+  }
+  peek() {
+    this.ws();
+    return this.s[this.i];
+  }
 }
 
 function parseArgs(lx: Lexer, stopAt: string): Cmd[] {
@@ -127,21 +161,39 @@ function parseArgs(lx: Lexer, stopAt: string): Cmd[] {
     if (lx.s.startsWith(stopAt, lx.i) || (stopAt === '}}' && lx.s.startsWith('-}}', lx.i))) break;
     if (c === '|') {
       if (!cur.length) throw new TemplateError('empty command before "|"');
-      cmds.push(cur); cur = []; lx.i++; continue;
+      cmds.push(cur);
+      cur = [];
+      lx.i++;
+      continue;
     }
-    if (c === '(') { lx.i++; const sub = parseArgs(lx, ')'); lx.i++; cur.push({ t: 'sub', cmds: sub }); continue; }
+    if (c === '(') {
+      lx.i++;
+      const sub = parseArgs(lx, ')');
+      lx.i++;
+      cur.push({ t: 'sub', cmds: sub });
+      continue;
+    }
     if (c === '"') {
-      let j = lx.i + 1; let v = '';
+      let j = lx.i + 1;
+      let v = '';
       while (j < lx.s.length && lx.s[j] !== '"') {
-        if (lx.s[j] === '\\') { const e = lx.s[j + 1]; v += e === 'n' ? '\n' : e === 't' ? '\t' : e; j += 2; } else v += lx.s[j++];
+        if (lx.s[j] === '\\') {
+          const e = lx.s[j + 1];
+          v += e === 'n' ? '\n' : e === 't' ? '\t' : e;
+          j += 2;
+        } else v += lx.s[j++];
       }
       if (j >= lx.s.length) throw new TemplateError('unterminated string');
-      cur.push({ t: 'str', v }); lx.i = j + 1; continue;
+      cur.push({ t: 'str', v });
+      lx.i = j + 1;
+      continue;
     }
     if (c === '`') {
       const j = lx.s.indexOf('`', lx.i + 1);
       if (j < 0) throw new TemplateError('unterminated raw string');
-      cur.push({ t: 'str', v: lx.s.slice(lx.i + 1, j) }); lx.i = j + 1; continue;
+      cur.push({ t: 'str', v: lx.s.slice(lx.i + 1, j) });
+      lx.i = j + 1;
+      continue;
     }
     const m = /^(\.[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|[A-Za-z_][A-Za-z0-9_]*)/.exec(lx.s.slice(lx.i));
     if (!m) throw new TemplateError(`unexpected ${JSON.stringify(c)} at offset ${lx.i}`);
@@ -185,33 +237,50 @@ function evalPipe(cmds: Cmd[], data: TemplateData): Value {
 
 function evalArg(a: Arg, data: TemplateData): Value {
   switch (a.t) {
-    case 'field': return data[a.name as keyof TemplateData];
-    case 'str': return a.v;
-    case 'num': return a.v;
-    case 'sub': return evalPipe(a.cmds, data);
-    case 'ident': return evalPipe([[a]], data);
+    case 'field':
+      return data[a.name as keyof TemplateData];
+    case 'str':
+      return a.v;
+    case 'num':
+      return a.v;
+    case 'sub':
+      return evalPipe(a.cmds, data);
+    case 'ident':
+      return evalPipe([[a]], data);
   }
 }
 
 /** A parsed username template (Vault's template language, the functions Vault offers); parse checks it can render. */
 export class UsernameTemplate {
-  private constructor(readonly source: string, private readonly nodes: Node[]) {}
+  private constructor(
+    readonly source: string,
+    private readonly nodes: Node[],
+  ) {}
 
   static parse(source: string): UsernameTemplate {
     const nodes: Node[] = [];
     let i = 0;
     while (i < source.length) {
       const open = source.indexOf('{{', i);
-      if (open < 0) { nodes.push({ t: 'text', v: source.slice(i) }); break; }
+      if (open < 0) {
+        nodes.push({ t: 'text', v: source.slice(i) });
+        break;
+      }
       let text = source.slice(i, open);
       let start = open + 2;
-      if (source[start] === '-' && /\s/.test(source[start + 1] ?? '')) { text = text.trimEnd(); start++; }
+      if (source[start] === '-' && /\s/.test(source[start + 1] ?? '')) {
+        text = text.trimEnd();
+        start++;
+      }
       if (text) nodes.push({ t: 'text', v: text });
       const lx = new Lexer(source);
       lx.i = start;
       const cmds = parseArgs(lx, '}}');
       let end = lx.i;
-      if (source.startsWith('-}}', end)) { end += 3; while (/\s/.test(source[end] ?? '')) end++; } else end += 2;
+      if (source.startsWith('-}}', end)) {
+        end += 3;
+        while (/\s/.test(source[end] ?? '')) end++;
+      } else end += 2;
       nodes.push({ t: 'pipe', cmds });
       i = end;
     }

@@ -25,10 +25,16 @@ export function transactionOptions(pool: ConnectionPool, dialect: Dialect, serve
   const q = dialect.cancelBackendQuery;
   return {
     transactionTimeout: dialect.name === 'postgresql' && serverMajor >= 17,
-    cancelBackend: q ? async (pid) => {
-      const c = await pool.single();
-      try { await c.query(q, [pid]); } finally { await c.end().catch(() => undefined); }
-    } : undefined,
+    cancelBackend: q
+      ? async (pid) => {
+          const c = await pool.single();
+          try {
+            await c.query(q, [pid]);
+          } finally {
+            await c.end().catch(() => undefined);
+          }
+        }
+      : undefined,
   };
 }
 
@@ -77,21 +83,26 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
   const before = endedEarly(b);
   if (before) throw before;
   const left = b.deadline === undefined ? undefined : Math.floor(b.deadline - Date.now() - DEFAULTS.deadlineMarginMs);
-  if (left !== undefined && left <= 0) throw deadlineExceeded('the call\'s deadline passed before the statements were sent');
+  if (left !== undefined && left <= 0) throw deadlineExceeded("the call's deadline passed before the statements were sent");
   const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
 
   let reason: PluginError | undefined;
   let wake: () => void = () => undefined;
-  const ended = new Promise<'ended'>((res) => { wake = () => res('ended'); });
+  const ended = new Promise<'ended'>((res) => {
+    wake = () => res('ended');
+  });
   const stop = onEndedEarly(b, () => {
-    reason = endedEarly(b) ?? deadlineExceeded('the call\'s deadline passed; nothing was committed');
+    reason = endedEarly(b) ?? deadlineExceeded("the call's deadline passed; nothing was committed");
     const pid = client.processID;
     if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
     wake();
   });
   const sentAt = Date.now();
   try {
-    const settled = client.query(text).then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+    const settled = client.query(text).then(
+      () => ({ ok: true as const }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
     let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
     if (r === 'ended') {
       r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
@@ -109,9 +120,9 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     // statement with a bad integer that late is past the deadline all the same); 57014
     // query_canceled is the statement_timeout set above.
     const late = left !== undefined && Date.now() - sentAt >= left;
-    if (late && sqlState(r.e) === '22P02') throw deadlineExceeded('the call\'s deadline passed; nothing was committed', { cause: r.e });
+    if (late && sqlState(r.e) === '22P02') throw deadlineExceeded("the call's deadline passed; nothing was committed", { cause: r.e });
     if (late && sqlState(r.e) === '57014') {
-      throw deadlineExceeded('the call\'s deadline passed (statement timeout); nothing was committed', { cause: r.e });
+      throw deadlineExceeded("the call's deadline passed (statement timeout); nothing was committed", { cause: r.e });
     }
     throw r.e;
   } finally {

@@ -12,7 +12,9 @@ export function generateUsername(template: UsernameTemplate, dialect: Dialect, n
   if (CONTROL_CHARS.test(username)) throw invalid('generated username contains control characters');
   const bytes = Buffer.byteLength(username);
   if (bytes > dialect.maxUsernameBytes) {
-    throw invalid(`generated username is ${bytes} bytes; ${dialect.name} keeps at most ${dialect.maxUsernameBytes} (end username_template with "| truncate ${dialect.maxUsernameBytes}")`);
+    throw invalid(
+      `generated username is ${bytes} bytes; ${dialect.name} keeps at most ${dialect.maxUsernameBytes} (end username_template with "| truncate ${dialect.maxUsernameBytes}")`,
+    );
   }
   return username;
 }

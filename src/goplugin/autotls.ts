@@ -20,18 +20,18 @@ export interface PluginIdentity {
 }
 
 const ECDSA_WITH_SHA512 = seq(oid('1.2.840.10045.4.3.4'));
-const NAME = seq(
-  set(seq(oid('2.5.4.10'), utf8('HashiCorp'))),
-  set(seq(oid('2.5.4.3'), utf8('localhost'))),
-);
+const NAME = seq(set(seq(oid('2.5.4.10'), utf8('HashiCorp'))), set(seq(oid('2.5.4.3'), utf8('localhost'))));
 const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
-const EXTENSIONS = explicit(3, seq(
-  ext('2.5.29.19', true, seq(bool(true))), // basicConstraints: CA
-  // keyUsage: digitalSignature(0) keyEncipherment(2) keyAgreement(4) keyCertSign(5)
-  ext('2.5.29.15', true, bits(Buffer.from([0b10101100]), 2)),
-  ext('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.2'), oid('1.3.6.1.5.5.7.3.1'))), // clientAuth, serverAuth
-  ext('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')))), // SAN dNSName
-));
+const EXTENSIONS = explicit(
+  3,
+  seq(
+    ext('2.5.29.19', true, seq(bool(true))), // basicConstraints: CA
+    // keyUsage: digitalSignature(0) keyEncipherment(2) keyAgreement(4) keyCertSign(5)
+    ext('2.5.29.15', true, bits(Buffer.from([0b10101100]), 2)),
+    ext('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.2'), oid('1.3.6.1.5.5.7.3.1'))), // clientAuth, serverAuth
+    ext('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')))), // SAN dNSName
+  ),
+);
 
 /** A fresh self-signed ECDSA P-521 identity for localhost, as go-plugin's AutoMTLS expects. */
 export async function generateIdentity(): Promise<PluginIdentity> {

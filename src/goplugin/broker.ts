@@ -39,7 +39,11 @@ export class Broker {
   private nextId = 0;
   private closed = false;
 
-  constructor(private readonly tls: BrokerTls | undefined, private readonly log: Logger, private readonly infoTtlMs = 5000) {}
+  constructor(
+    private readonly tls: BrokerTls | undefined,
+    private readonly log: Logger,
+    private readonly infoTtlMs = 5000,
+  ) {}
 
   /** gRPC handler for plugin.GRPCBroker/StartStream. */
   readonly startStream = (call: grpc.ServerDuplexStream<ConnInfo, ConnInfo>): void => {
@@ -89,7 +93,10 @@ export class Broker {
   }
 
   /** A client of one service over a dialed channel (several may share the channel). */
-  static client<C extends grpc.Client>(channel: grpc.Channel, ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C): C {
+  static client<C extends grpc.Client>(
+    channel: grpc.Channel,
+    ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
+  ): C {
     return new ctor(channel.getTarget(), grpc.credentials.createInsecure(), { channelOverride: channel });
   }
 
@@ -153,7 +160,11 @@ export class Broker {
 
   close(): void {
     this.closed = true;
-    for (const [, ws] of this.waiters) for (const w of ws) { clearTimeout(w.timer); w.reject(new Error('broker closed')); }
+    for (const [, ws] of this.waiters)
+      for (const w of ws) {
+        clearTimeout(w.timer);
+        w.reject(new Error('broker closed'));
+      }
     this.waiters.clear();
     for (const [, k] of this.known) clearTimeout(k.timer);
     this.known.clear();

@@ -45,7 +45,10 @@ export function oid(dotted: string): Buffer {
   for (const n of [40n * a + b, ...rest]) {
     const chunk: number[] = [];
     let v = n;
-    do { chunk.unshift(Number(v & 0x7fn)); v >>= 7n; } while (v > 0n);
+    do {
+      chunk.unshift(Number(v & 0x7fn));
+      v >>= 7n;
+    } while (v > 0n);
     for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
     out.push(...chunk);
   }
@@ -60,7 +63,10 @@ export function time(d: Date): Buffer {
 
 /** PEM armour (RFC 7468) for DER bytes under a label such as "CERTIFICATE" or "X509 CRL". */
 export function pem(der: Buffer, label: string): string {
-  return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+  return `-----BEGIN ${label}-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END ${label}-----\n`;
 }
 
 /** One DER element at `at` (definite lengths): its tag, where its content starts and where it ends. */

@@ -52,7 +52,13 @@ export function parseGoBool(v: string): boolean | undefined {
   return undefined;
 }
 
-const API_FLAGS = { 'ca-cert': 'caCert', 'ca-path': 'caPath', 'client-cert': 'clientCert', 'client-key': 'clientKey', 'tls-server-name': 'serverName' } as const;
+const API_FLAGS = {
+  'ca-cert': 'caCert',
+  'ca-path': 'caPath',
+  'client-cert': 'clientCert',
+  'client-key': 'clientKey',
+  'tls-server-name': 'serverName',
+} as const;
 
 /**
  * Vault's API client settings for the unwrap call: the variables Vault's api package reads

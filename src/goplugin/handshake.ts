@@ -14,9 +14,7 @@ export async function bindInRange(server: grpc.Server, creds: grpc.ServerCredent
   for (let i = 0; i < Math.min(span, 200); i++) {
     const port = min + ((start + i) % span);
     try {
-      return await new Promise<number>((res, rej) =>
-        server.bindAsync(`127.0.0.1:${port}`, creds, (e, p) => (e ? rej(e) : res(p))),
-      );
+      return await new Promise<number>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, creds, (e, p) => (e ? rej(e) : res(p))));
     } catch (e) {
       lastErr = e as Error;
     }

@@ -47,15 +47,12 @@ export function redact(text: string, secrets: readonly string[] = []): string {
 function derivedForms(s: string): string[] {
   if (!s || s.length < 4) return [];
   let url = s;
-  try { url = encodeURIComponent(s); } catch { /* lone surrogate: no URL form */ }
-  return [
-    s,
-    s.replace(/'/g, "''"),
-    s.replace(/"/g, '""'),
-    s.replace(/\\/g, '\\\\').replace(/'/g, "''"),
-    url,
-    JSON.stringify(s).slice(1, -1),
-  ];
+  try {
+    url = encodeURIComponent(s);
+  } catch {
+    /* lone surrogate: no URL form */
+  }
+  return [s, s.replace(/'/g, "''"), s.replace(/"/g, '""'), s.replace(/\\/g, '\\\\').replace(/'/g, "''"), url, JSON.stringify(s).slice(1, -1)];
 }
 
 /** A logger writing hclog-style JSON lines to stderr (or `sink`), at the level given or PLUGIN_LOG_LEVEL's. */

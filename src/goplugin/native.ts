@@ -8,7 +8,11 @@ import * as path from 'node:path';
 
 const loaded = new Map<string, unknown>();
 
-interface SeaApi { isSea(): boolean; getRawAsset(k: string): ArrayBuffer; getAsset(k: string, enc: string): string }
+interface SeaApi {
+  isSea(): boolean;
+  getRawAsset(k: string): ArrayBuffer;
+  getAsset(k: string, enc: string): string;
+}
 
 /**
  * An asset's bytes. The build stores assets other than native addons brotli-compressed as

@@ -9,11 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 
 declare const __EMBEDDED_PROTOS__: Record<string, string> | undefined;
 
-const WELL_KNOWN = [
-  'google/protobuf/empty.proto',
-  'google/protobuf/struct.proto',
-  'google/protobuf/timestamp.proto',
-];
+const WELL_KNOWN = ['google/protobuf/empty.proto', 'google/protobuf/struct.proto', 'google/protobuf/timestamp.proto'];
 
 /** How @grpc/proto-loader decodes messages: field names as in the .proto, 64-bit ints as strings, defaults filled. */
 export const LOADER_OPTIONS: protoLoader.Options = {

@@ -89,9 +89,15 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
       }
       broker.close();
       await new Promise<void>((res) => {
-        const force = setTimeout(() => { server.forceShutdown(); res(); }, 2000);
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          res();
+        }, 2000);
         force.unref();
-        server.tryShutdown(() => { clearTimeout(force); res(); });
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          res();
+        });
       });
     })();
     return stopping;

@@ -17,7 +17,14 @@ export async function serverTls(env: LaunchEnv, log: Logger): Promise<ServerTls 
   if (env.clientCertPem) {
     const clientCert = parseClientCert(env.clientCertPem);
     const identity = await generateIdentity();
-    return { mode: 'AutoMTLS', hostCertPem: clientCert, certPem: identity.certPem, keyPem: identity.keyPem, serverName: 'localhost', handshakeCert: identity.handshakeCert };
+    return {
+      mode: 'AutoMTLS',
+      hostCertPem: clientCert,
+      certPem: identity.certPem,
+      keyPem: identity.keyPem,
+      serverName: 'localhost',
+      handshakeCert: identity.handshakeCert,
+    };
   }
   if (env.metadataMode) return undefined;
   if (env.unwrapToken) {

@@ -53,7 +53,7 @@ export function vaultAddrFromToken(token: string): URL {
     throw new Error('VAULT_UNWRAP_TOKEN has no readable claims');
   }
   const addr = (claims as { addr?: unknown } | null)?.addr;
-  if (typeof addr !== 'string' || addr === '') throw new Error('VAULT_UNWRAP_TOKEN has no addr claim (Vault\'s api_addr)');
+  if (typeof addr !== 'string' || addr === '') throw new Error("VAULT_UNWRAP_TOKEN has no addr claim (Vault's api_addr)");
   let url: URL;
   try {
     url = new URL(addr);
@@ -76,7 +76,10 @@ async function readCaPath(dir: string): Promise<string> {
   }
   const out: string[] = [];
   for (const n of names) {
-    const text = await readBoundedFile(path.join(dir, n), 'a VAULT_CAPATH entry').then((b) => b.toString('utf8'), () => '');
+    const text = await readBoundedFile(path.join(dir, n), 'a VAULT_CAPATH entry').then(
+      (b) => b.toString('utf8'),
+      () => '',
+    );
     if (text.includes('-----BEGIN CERTIFICATE-----')) out.push(text);
   }
   if (!out.length) throw new Error('VAULT_CAPATH holds no PEM certificate');
@@ -137,7 +140,10 @@ async function putUnwrap(addr: URL, token: string, settings: VaultApiSettings, t
           fail(`HTTP ${res.statusCode}${detail ? `: ${detail.replaceAll(token, '[token]').slice(0, 300)}` : ''}`);
           return;
         }
-        if (body === undefined) { fail('the response is not JSON'); return; }
+        if (body === undefined) {
+          fail('the response is not JSON');
+          return;
+        }
         settled = true;
         clearTimeout(timer);
         resolve(body);

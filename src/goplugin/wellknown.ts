@@ -27,12 +27,18 @@ export function fromValue(v: PbValue | undefined): unknown {
   // Decoded messages name the set field in `kind`; values built in code may not.
   const kind = v.kind ?? (['numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue'] as const).find((k) => v[k] !== undefined && v[k] !== null);
   switch (kind) {
-    case 'numberValue': return v.numberValue;
-    case 'stringValue': return v.stringValue;
-    case 'boolValue': return v.boolValue;
-    case 'structValue': return fromStruct(v.structValue);
-    case 'listValue': return (v.listValue?.values ?? []).map(fromValue);
-    default: return null;
+    case 'numberValue':
+      return v.numberValue;
+    case 'stringValue':
+      return v.stringValue;
+    case 'boolValue':
+      return v.boolValue;
+    case 'structValue':
+      return fromStruct(v.structValue);
+    case 'listValue':
+      return (v.listValue?.values ?? []).map(fromValue);
+    default:
+      return null;
   }
 }
 

@@ -4,7 +4,10 @@ import type { Field } from '../schema';
 
 /** managed-keys/awskms/<name>: credentials, region and endpoint, the key. */
 export const AWSKMS_FIELDS = {
-  access_key: { type: 'string', description: 'AWS access key id (without it: the SDK credential chain, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)' },
+  access_key: {
+    type: 'string',
+    description: 'AWS access key id (without it: the SDK credential chain, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)',
+  },
   secret_key: { type: 'string', secret: true, description: 'AWS secret access key' },
   region: { type: 'string', default: 'us-east-1', description: 'AWS region' },
   endpoint: { type: 'string', description: 'KMS endpoint URL override (VPC endpoints, tests)' },

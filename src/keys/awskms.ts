@@ -13,8 +13,12 @@ import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Us
 import { AWSKMS_FIELDS } from './awskms.fields';
 
 const SPEC_OF: Record<string, KeySpec> = {
-  ECC_NIST_P256: { kind: 'ec', curve: 'P-256' }, ECC_NIST_P384: { kind: 'ec', curve: 'P-384' }, ECC_NIST_P521: { kind: 'ec', curve: 'P-521' },
-  RSA_2048: { kind: 'rsa', bits: 2048 }, RSA_3072: { kind: 'rsa', bits: 3072 }, RSA_4096: { kind: 'rsa', bits: 4096 },
+  ECC_NIST_P256: { kind: 'ec', curve: 'P-256' },
+  ECC_NIST_P384: { kind: 'ec', curve: 'P-384' },
+  ECC_NIST_P521: { kind: 'ec', curve: 'P-521' },
+  RSA_2048: { kind: 'rsa', bits: 2048 },
+  RSA_3072: { kind: 'rsa', bits: 3072 },
+  RSA_4096: { kind: 'rsa', bits: 4096 },
   SYMMETRIC_DEFAULT: { kind: 'aes', bits: 256 },
 };
 const AAD_CONTEXT_KEY = 'vault-plugin-ts:aad';
@@ -33,12 +37,23 @@ export class AwsKmsKey implements ManagedKey {
   private keyId!: string;
   private pub?: KeyObject;
 
-  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient) {}
+  private constructor(
+    private readonly name: string,
+    private readonly cfg: BackendConfig,
+    private readonly common: CommonConfig,
+    private readonly kms: typeof Kms,
+    private readonly client: Kms.KMSClient,
+  ) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AwsKmsKey> {
     const { kms, client: makeClient } = awsKms({
-      backend: 'awskms', name, credentialField: 'access_key/secret_key',
-      region: String(cfg.region), endpoint: str(cfg.endpoint), accessKey: str(cfg.access_key), secretKey: str(cfg.secret_key),
+      backend: 'awskms',
+      name,
+      credentialField: 'access_key/secret_key',
+      region: String(cfg.region),
+      endpoint: str(cfg.endpoint),
+      accessKey: str(cfg.access_key),
+      secretKey: str(cfg.secret_key),
     });
     const client = makeClient(4);
     const k = new AwsKmsKey(name, cfg, common, kms, client);
@@ -73,8 +88,22 @@ export class AwsKmsKey implements ManagedKey {
     } catch (e) {
       if (!(isKeyError(e) && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       if (!ref.startsWith('alias/')) throw keyInvalid(`awskms key "${this.name}": allow_generate_key needs kms_key to be an alias/... name for the new key`);
-      const spec = this.cfg.key_type === 'EC' ? `ECC_NIST_${(this.cfg.curve as string) ?? 'P256'}` : this.cfg.key_type === 'RSA' ? `RSA_${(this.cfg.key_bits as number) ?? 2048}` : 'SYMMETRIC_DEFAULT';
-      meta = (await this.call<Kms.CreateKeyCommandOutput>('generate', new K.CreateKeyCommand({ KeySpec: spec as Kms.KeySpec, KeyUsage: spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY', Description: `vault-plugin-ts managed key ${this.name}` }))).KeyMetadata;
+      const spec =
+        this.cfg.key_type === 'EC'
+          ? `ECC_NIST_${(this.cfg.curve as string) ?? 'P256'}`
+          : this.cfg.key_type === 'RSA'
+            ? `RSA_${(this.cfg.key_bits as number) ?? 2048}`
+            : 'SYMMETRIC_DEFAULT';
+      meta = (
+        await this.call<Kms.CreateKeyCommandOutput>(
+          'generate',
+          new K.CreateKeyCommand({
+            KeySpec: spec as Kms.KeySpec,
+            KeyUsage: spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY',
+            Description: `vault-plugin-ts managed key ${this.name}`,
+          }),
+        )
+      ).KeyMetadata;
       await this.call('generate', new K.CreateAliasCommand({ AliasName: ref, TargetKeyId: meta!.KeyId }));
     }
     const spec = SPEC_OF[meta?.KeySpec ?? ''];
@@ -107,7 +136,10 @@ export class AwsKmsKey implements ManagedKey {
     if (this.spec.kind === 'ec') alg = `ECDSA_SHA_${bits}`;
     else if (this.spec.kind === 'rsa') alg = opts.padding === 'pkcs1v15' ? `RSASSA_PKCS1_V1_5_SHA_${bits}` : `RSASSA_PSS_SHA_${bits}`;
     else throw keyUnsupported(`awskms key "${this.name}" (${this.spec.kind}) does not sign`);
-    const out = await this.call<Kms.SignCommandOutput>('sign', new this.kms.SignCommand({ KeyId: this.keyId, Message: digest(data, opts), MessageType: 'DIGEST', SigningAlgorithm: alg as Kms.SigningAlgorithmSpec }));
+    const out = await this.call<Kms.SignCommandOutput>(
+      'sign',
+      new this.kms.SignCommand({ KeyId: this.keyId, Message: digest(data, opts), MessageType: 'DIGEST', SigningAlgorithm: alg as Kms.SigningAlgorithmSpec }),
+    );
     return Buffer.from(out.Signature!);
   }
 
@@ -122,9 +154,13 @@ export class AwsKmsKey implements ManagedKey {
 
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
-    if (this.spec.kind === 'rsa') return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa')
+      return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
     if (this.spec.kind !== 'aes') throw keyUnsupported(`awskms key "${this.name}" (${this.spec.kind}) does not encrypt`);
-    const out = await this.call<Kms.EncryptCommandOutput>('encrypt', new this.kms.EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: this.context(opts.aad) }));
+    const out = await this.call<Kms.EncryptCommandOutput>(
+      'encrypt',
+      new this.kms.EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: this.context(opts.aad) }),
+    );
     return Buffer.from(out.CiphertextBlob!);
   }
 
@@ -132,7 +168,15 @@ export class AwsKmsKey implements ManagedKey {
     this.need('decrypt');
     try {
       const alg = this.spec.kind === 'rsa' ? (opts.oaepHash === 'sha1' ? 'RSAES_OAEP_SHA_1' : 'RSAES_OAEP_SHA_256') : 'SYMMETRIC_DEFAULT';
-      const out = await this.call<Kms.DecryptCommandOutput>('decrypt', new this.kms.DecryptCommand({ KeyId: this.keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: alg, EncryptionContext: this.spec.kind === 'aes' ? this.context(opts.aad) : undefined }));
+      const out = await this.call<Kms.DecryptCommandOutput>(
+        'decrypt',
+        new this.kms.DecryptCommand({
+          KeyId: this.keyId,
+          CiphertextBlob: ciphertext,
+          EncryptionAlgorithm: alg,
+          EncryptionContext: this.spec.kind === 'aes' ? this.context(opts.aad) : undefined,
+        }),
+      );
       return Buffer.from(out.Plaintext!);
     } catch (e) {
       if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match awskms key "${this.name}"`, e);

@@ -19,13 +19,28 @@ export class AzureKeyVaultKey implements ManagedKey {
   private pub?: KeyObject;
   private crypto!: Akv.CryptographyClient;
 
-  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly vault: AzureKeyVault, private readonly keys: Akv.KeyClient) {}
+  private constructor(
+    private readonly name: string,
+    private readonly cfg: BackendConfig,
+    private readonly common: CommonConfig,
+    private readonly vault: AzureKeyVault,
+    private readonly keys: Akv.KeyClient,
+  ) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<AzureKeyVaultKey> {
     const vault = azureKeyVault({
-      backend: 'azurekeyvault', name, credentialField: 'client_secret', environment: str(cfg.environment),
-      tenantId: str(cfg.tenant_id), clientId: str(cfg.client_id), clientSecret: String(cfg.client_secret), authorityHost: str(cfg.authority_host),
-      vaultName: String(cfg.vault_name), dnsSuffix: str(cfg.resource), vaultUrl: str(cfg.vault_url), endpointCa: str(cfg.endpoint_ca),
+      backend: 'azurekeyvault',
+      name,
+      credentialField: 'client_secret',
+      environment: str(cfg.environment),
+      tenantId: str(cfg.tenant_id),
+      clientId: str(cfg.client_id),
+      clientSecret: String(cfg.client_secret),
+      authorityHost: str(cfg.authority_host),
+      vaultName: String(cfg.vault_name),
+      dnsSuffix: str(cfg.resource),
+      vaultUrl: str(cfg.vault_url),
+      endpointCa: str(cfg.endpoint_ca),
     });
     const k = new AzureKeyVaultKey(name, cfg, common, vault, vault.keyClient());
     await k.load();
@@ -45,7 +60,9 @@ export class AzureKeyVaultKey implements ManagedKey {
     } catch (e) {
       if (!(isKeyError(e) && e.kind === 'not_found' && this.common.allowGenerate)) throw e;
       const kty = (this.cfg.key_type as string) ?? 'EC-HSM';
-      key = await this.call('generate', (o) => this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048, ...o } : { curve: 'P-256', ...o }));
+      key = await this.call('generate', (o) =>
+        this.keys.createKey(keyName, kty, kty.startsWith('RSA') ? { keySize: (this.cfg.key_bits as number) ?? 2048, ...o } : { curve: 'P-256', ...o }),
+      );
     }
     const jwk = key.key!;
     const kty = String(jwk.kty);
@@ -53,10 +70,16 @@ export class AzureKeyVaultKey implements ManagedKey {
       const crv = String(jwk.crv) as 'P-256' | 'P-384' | 'P-521';
       if (!['P-256', 'P-384', 'P-521'].includes(crv)) throw keyUnsupported(`azurekeyvault key "${this.name}": curve ${crv} is not supported`);
       this.spec = { kind: 'ec', curve: crv };
-      this.pub = createPublicKey({ format: 'jwk', key: { kty: 'EC', crv, x: Buffer.from(jwk.x!).toString('base64url'), y: Buffer.from(jwk.y!).toString('base64url') } });
+      this.pub = createPublicKey({
+        format: 'jwk',
+        key: { kty: 'EC', crv, x: Buffer.from(jwk.x!).toString('base64url'), y: Buffer.from(jwk.y!).toString('base64url') },
+      });
     } else if (kty.startsWith('RSA')) {
       this.spec = { kind: 'rsa', bits: jwk.n!.length * 8 };
-      this.pub = createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: Buffer.from(jwk.n!).toString('base64url'), e: Buffer.from(jwk.e!).toString('base64url') } });
+      this.pub = createPublicKey({
+        format: 'jwk',
+        key: { kty: 'RSA', n: Buffer.from(jwk.n!).toString('base64url'), e: Buffer.from(jwk.e!).toString('base64url') },
+      });
     } else if (kty === 'oct-HSM' || kty === 'oct') {
       this.spec = { kind: 'aes', bits: 256 };
     } else throw keyUnsupported(`azurekeyvault key "${this.name}": key type ${kty} is not supported`);
@@ -97,7 +120,8 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
-    if (this.spec.kind === 'rsa') return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa')
+      return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
     if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not encrypt`);
     const r = await this.call('encrypt', (o) => this.crypto.encrypt({ algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: opts.aad }, o));
     return Buffer.concat([Buffer.from(r.iv!), Buffer.from(r.result), Buffer.from(r.authenticationTag!)]);
@@ -112,13 +136,22 @@ export class AzureKeyVaultKey implements ManagedKey {
       }
       if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not decrypt`);
       if (ciphertext.length < 28) throw keyInvalid('ciphertext too short');
-      const r = await this.call('decrypt', (o) => this.crypto.decrypt({
-        algorithm: 'A256GCM', iv: ciphertext.subarray(0, 12), ciphertext: ciphertext.subarray(12, ciphertext.length - 16),
-        authenticationTag: ciphertext.subarray(ciphertext.length - 16), additionalAuthenticatedData: opts.aad,
-      }, o));
+      const r = await this.call('decrypt', (o) =>
+        this.crypto.decrypt(
+          {
+            algorithm: 'A256GCM',
+            iv: ciphertext.subarray(0, 12),
+            ciphertext: ciphertext.subarray(12, ciphertext.length - 16),
+            authenticationTag: ciphertext.subarray(ciphertext.length - 16),
+            additionalAuthenticatedData: opts.aad,
+          },
+          o,
+        ),
+      );
       return Buffer.from(r.result);
     } catch (e) {
-      if (isKeyError(e) && e.kind === 'invalid') throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`, e);
+      if (isKeyError(e) && e.kind === 'invalid')
+        throw keyInvalid(`decryption failed: ciphertext or associated data do not match azurekeyvault key "${this.name}"`, e);
       throw e;
     }
   }

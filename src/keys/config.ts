@@ -77,9 +77,13 @@ export function parseKeyConfig(backend: string, name: string, raw: Record<string
 /** The config as an API read returns it: secret fields are never echoed. */
 export function publicView(p: ParsedKeyConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {
-    type: p.backend, name: p.name,
-    allow_generate_key: p.common.allowGenerate, allow_replace_key: p.common.allowReplace,
-    allow_store_key: p.common.allowStore, any_mount: p.common.anyMount, usages: p.common.usages,
+    type: p.backend,
+    name: p.name,
+    allow_generate_key: p.common.allowGenerate,
+    allow_replace_key: p.common.allowReplace,
+    allow_store_key: p.common.allowStore,
+    any_mount: p.common.anyMount,
+    usages: p.common.usages,
   };
   const spec = BACKEND_FIELDS[p.backend] as Record<string, Field>;
   for (const [k, v] of Object.entries(p.fields)) if (v !== undefined && !spec[k].secret) out[k] = v;

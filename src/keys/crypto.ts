@@ -2,7 +2,18 @@
 // precomputed digest. Node's crypto.sign/verify always hash their input, so digest-level
 // operations use @noble/curves (ECDSA), PKCS#1 v1.5 DigestInfo with the raw RSA
 // primitive, and RFC 8017 EMSA-PSS encoding.
-import { constants, createHash, privateEncrypt, publicDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  privateEncrypt,
+  publicDecrypt,
+  publicEncrypt,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+  type SignKeyObjectInput,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -114,7 +125,12 @@ function pssVerify(mHash: Buffer, em: Buffer, hash: Hash, modBits: number): bool
   db[0] &= 0xff >> (8 * emLen - emBits);
   const one = db.indexOf(1);
   if (one < 0 || db.subarray(0, one).some((b) => b !== 0)) return false;
-  return createHash(hash).update(Buffer.alloc(8)).update(mHash).update(db.subarray(one + 1)).digest().equals(H);
+  return createHash(hash)
+    .update(Buffer.alloc(8))
+    .update(mHash)
+    .update(db.subarray(one + 1))
+    .digest()
+    .equals(H);
 }
 
 const jwkBytes = (k: KeyObject, part: 'd' | 'x' | 'y') => Buffer.from(k.export({ format: 'jwk' })[part] as string, 'base64url');
@@ -149,7 +165,8 @@ function signPlan(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignO
       if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PADDING } };
       return { via: 'raw', padding: constants.RSA_PKCS1_PADDING, block: digestInfo(opts.hash, digest(data, opts)) };
     }
-    if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] } };
+    if (!opts.prehashed)
+      return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] } };
     return { via: 'raw', padding: constants.RSA_NO_PADDING, block: pssEncode(digest(data, opts), opts.hash, spec.bits) };
   }
   throw keyInvalid('AES keys do not sign');

@@ -17,7 +17,12 @@ export interface ErrorOrigin {
 /** A failure of a key backend, naming the key and the backend, never a secret. */
 export class KeyError extends Error {
   /** `cause`: the error this one wraps, kept for identity (never shown: its message may hold a secret). */
-  constructor(readonly kind: KeyErrorKind, message: string, readonly origin?: ErrorOrigin, cause?: unknown) {
+  constructor(
+    readonly kind: KeyErrorKind,
+    message: string,
+    readonly origin?: ErrorOrigin,
+    cause?: unknown,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'KeyError';
   }
@@ -43,7 +48,12 @@ export const keyUnsupported = (m: string) => new KeyError('unsupported', m);
 export function keyFailure(backend: string, name: string, op: string, e: unknown, secrets: readonly string[], kind: KeyErrorKind = 'unavailable'): KeyError {
   if (isKeyError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new KeyError(kind, redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets), { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') }, e);
+  return new KeyError(
+    kind,
+    redact(`${backend} key "${name}": ${op} failed: ${msg}`, secrets),
+    { name: ownName(e), code: ownNumber(e, 'code'), statusCode: ownNumber(e, 'statusCode') },
+    e,
+  );
 }
 
 function ownNumber(e: unknown, field: 'code' | 'statusCode'): number | undefined {

@@ -4,7 +4,12 @@ import type { Field } from '../schema';
 
 /** managed-keys/gcpckms/<name>: credentials, the key version's resource name, endpoint. */
 export const GCPCKMS_FIELDS = {
-  credentials: { type: 'string', secret: true, description: 'service account JSON, or the path of a file the operator allows with PLUGIN_CREDENTIAL_FILES (without it: application default credentials, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)' },
+  credentials: {
+    type: 'string',
+    secret: true,
+    description:
+      'service account JSON, or the path of a file the operator allows with PLUGIN_CREDENTIAL_FILES (without it: application default credentials, only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true)',
+  },
   project: { type: 'string', required: true, description: 'Google Cloud project' },
   region: { type: 'string', required: true, description: 'location of the key ring' },
   key_ring: { type: 'string', required: true, description: 'key ring name' },

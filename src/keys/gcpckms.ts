@@ -14,7 +14,12 @@ import { optionalString as str, type KeyBackend } from './backend';
 import type { CryptOptions, Hash, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 import { GCPCKMS_FIELDS } from './gcpckms.fields';
 
-interface AlgInfo { spec: KeySpec; hash?: Hash; padding?: 'pss' | 'pkcs1v15'; purpose: 'sign' | 'decrypt' | 'symmetric' }
+interface AlgInfo {
+  spec: KeySpec;
+  hash?: Hash;
+  padding?: 'pss' | 'pkcs1v15';
+  purpose: 'sign' | 'decrypt' | 'symmetric';
+}
 
 /** What a CryptoKeyVersionAlgorithm name means (key spec, hash, padding, purpose), or undefined if unsupported. */
 export function parseAlgorithm(alg: string): AlgInfo | undefined {
@@ -49,13 +54,24 @@ async function serviceAccount(credentials: string): Promise<ServiceAccount> {
 export class GcpKmsKey implements ManagedKey {
   private info!: AlgInfo;
   private pub?: KeyObject;
-  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly callOpts: object) {}
+  private constructor(
+    private readonly name: string,
+    private readonly cfg: BackendConfig,
+    private readonly common: CommonConfig,
+    private readonly client: Gcp.KeyManagementServiceClient,
+    private readonly callOpts: object,
+  ) {}
 
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<GcpKmsKey> {
     const credentials = str(cfg.credentials);
     const { client, callOptions } = gcpKms({
-      backend: 'gcpckms', name, credentialField: 'credentials', serviceAccount: credentials ? await serviceAccount(credentials) : undefined,
-      projectId: str(cfg.project), endpoint: str(cfg.endpoint), endpointCa: str(cfg.endpoint_ca),
+      backend: 'gcpckms',
+      name,
+      credentialField: 'credentials',
+      serviceAccount: credentials ? await serviceAccount(credentials) : undefined,
+      projectId: str(cfg.project),
+      endpoint: str(cfg.endpoint),
+      endpointCa: str(cfg.endpoint_ca),
     });
     const k = new GcpKmsKey(name, cfg, common, client, callOptions('idempotent'));
     try {
@@ -95,10 +111,16 @@ export class GcpKmsKey implements ManagedKey {
       const info = parseAlgorithm(alg);
       if (!info) throw keyInvalid(`algorithm ${alg} is not supported`);
       const purpose = { sign: 'ASYMMETRIC_SIGN', decrypt: 'ASYMMETRIC_DECRYPT', symmetric: 'ENCRYPT_DECRYPT' }[info.purpose];
-      await this.call('generate', () => this.client.createCryptoKey({
-        parent: this.keyPath.replace(/\/cryptoKeys\/[^/]+$/, ''), cryptoKeyId: String(this.cfg.crypto_key),
-        cryptoKey: { purpose: purpose as never, versionTemplate: { algorithm: alg as never, protectionLevel: 'HSM' } },
-      }, this.callOpts));
+      await this.call('generate', () =>
+        this.client.createCryptoKey(
+          {
+            parent: this.keyPath.replace(/\/cryptoKeys\/[^/]+$/, ''),
+            cryptoKeyId: String(this.cfg.crypto_key),
+            cryptoKey: { purpose: purpose as never, versionTemplate: { algorithm: alg as never, protectionLevel: 'HSM' } },
+          },
+          this.callOpts,
+        ),
+      );
     }
     const info = parseAlgorithm(alg);
     if (!info) throw keyUnsupported(`gcpckms key "${this.name}": algorithm ${alg} is not supported`);
@@ -107,8 +129,14 @@ export class GcpKmsKey implements ManagedKey {
 
   describe(): KeyDescription {
     const a = this.info;
-    const algorithms = a.purpose === 'symmetric' ? ['aes-gcm'] : a.spec.kind === 'ed25519' ? ['ed25519']
-      : a.purpose === 'decrypt' ? [`rsa-oaep-${a.hash}`] : [a.spec.kind === 'ec' ? `ecdsa-${a.hash}` : `rsa-${a.padding === 'pss' ? 'pss' : 'pkcs1v15'}-${a.hash}`];
+    const algorithms =
+      a.purpose === 'symmetric'
+        ? ['aes-gcm']
+        : a.spec.kind === 'ed25519'
+          ? ['ed25519']
+          : a.purpose === 'decrypt'
+            ? [`rsa-oaep-${a.hash}`]
+            : [a.spec.kind === 'ec' ? `ecdsa-${a.hash}` : `rsa-${a.padding === 'pss' ? 'pss' : 'pkcs1v15'}-${a.hash}`];
     return { backend: 'gcpckms', name: this.name, spec: a.spec, usages: this.common.usages, algorithms, hardware: true };
   }
 
@@ -127,7 +155,8 @@ export class GcpKmsKey implements ManagedKey {
 
   private checkSign(opts: SignOptions): void {
     const a = this.info;
-    if (a.purpose !== 'sign') throw keyUnsupported(`gcpckms key "${this.name}" does not sign (its algorithm is for ${a.purpose === 'decrypt' ? 'decryption' : 'encryption'})`);
+    if (a.purpose !== 'sign')
+      throw keyUnsupported(`gcpckms key "${this.name}" does not sign (its algorithm is for ${a.purpose === 'decrypt' ? 'decryption' : 'encryption'})`);
     if (a.spec.kind !== 'ed25519' && a.hash !== opts.hash) throw keyInvalid(`gcpckms key "${this.name}" signs with ${a.hash} only, not ${opts.hash}`);
     if (a.spec.kind === 'rsa' && (opts.padding ?? 'pss') !== a.padding) throw keyInvalid(`gcpckms key "${this.name}" signs with ${a.padding} padding only`);
   }
@@ -135,9 +164,7 @@ export class GcpKmsKey implements ManagedKey {
   async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
     this.need('sign');
     this.checkSign(opts);
-    const req = this.info.spec.kind === 'ed25519'
-      ? { name: this.versionPath, data }
-      : { name: this.versionPath, digest: { [opts.hash]: digest(data, opts) } };
+    const req = this.info.spec.kind === 'ed25519' ? { name: this.versionPath, data } : { name: this.versionPath, digest: { [opts.hash]: digest(data, opts) } };
     const [res] = await this.call('sign', () => this.client.asymmetricSign(req as never, this.callOpts));
     return Buffer.from(res.signature as Uint8Array);
   }
@@ -154,7 +181,9 @@ export class GcpKmsKey implements ManagedKey {
       return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: this.info.hash }, plaintext);
     }
     if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not encrypt`);
-    const [res] = await this.call('encrypt', () => this.client.encrypt({ name: this.keyPath, plaintext, additionalAuthenticatedData: opts.aad }, this.callOpts));
+    const [res] = await this.call('encrypt', () =>
+      this.client.encrypt({ name: this.keyPath, plaintext, additionalAuthenticatedData: opts.aad }, this.callOpts),
+    );
     return Buffer.from(res.ciphertext as Uint8Array);
   }
 
@@ -167,18 +196,26 @@ export class GcpKmsKey implements ManagedKey {
         return Buffer.from(res.plaintext as Uint8Array);
       }
       if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not decrypt`);
-      const [res] = await this.call('decrypt', () => this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts));
+      const [res] = await this.call('decrypt', () =>
+        this.client.decrypt({ name: this.keyPath, ciphertext, additionalAuthenticatedData: opts.aad }, this.callOpts),
+      );
       return Buffer.from(res.plaintext as Uint8Array);
     } catch (e) {
       // INVALID_ARGUMENT to a decrypt: the ciphertext (or its AAD) is not this key's.
-      if (isKeyError(e) && sdkErrorCode(e) === GRPC_INVALID_ARGUMENT) throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`, e);
+      if (isKeyError(e) && sdkErrorCode(e) === GRPC_INVALID_ARGUMENT)
+        throw keyInvalid(`decryption failed: ciphertext or associated data do not match gcpckms key "${this.name}"`, e);
       throw e;
     }
   }
 
   async random(bytes: number): Promise<Buffer> {
     this.need('random');
-    const [res] = await this.call('random', () => this.client.generateRandomBytes({ location: `projects/${this.cfg.project}/locations/${this.cfg.region}`, lengthBytes: bytes, protectionLevel: 'HSM' }, this.callOpts));
+    const [res] = await this.call('random', () =>
+      this.client.generateRandomBytes(
+        { location: `projects/${this.cfg.project}/locations/${this.cfg.region}`, lengthBytes: bytes, protectionLevel: 'HSM' },
+        this.callOpts,
+      ),
+    );
     return Buffer.from(res.data as Uint8Array);
   }
 

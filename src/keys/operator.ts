@@ -50,11 +50,16 @@ function isRegularFile(p: string): boolean {
  */
 export function allowedPkcs11Library(library: string): string {
   if (!operatorSetting(PKCS11_LIBRARIES)) {
-    throw keyInvalid(`no PKCS#11 module may be loaded: the operator has not set ${envName(PKCS11_LIBRARIES)} (the plugin's environment at registration lists the modules it may load)`);
+    throw keyInvalid(
+      `no PKCS#11 module may be loaded: the operator has not set ${envName(PKCS11_LIBRARIES)} (the plugin's environment at registration lists the modules it may load)`,
+    );
   }
   const real = resolveAllowed(PKCS11_LIBRARIES, library);
   // Only a regular file goes to dlopen: a FIFO or device would block or feed it endless data.
-  if (!real || !isRegularFile(real)) throw keyInvalid(`library "${String(library).slice(0, 200)}" is not allowed by the operator setting ${PKCS11_LIBRARIES} (${envName(PKCS11_LIBRARIES)} at plugin registration lists the modules this plugin may load)`);
+  if (!real || !isRegularFile(real))
+    throw keyInvalid(
+      `library "${String(library).slice(0, 200)}" is not allowed by the operator setting ${PKCS11_LIBRARIES} (${envName(PKCS11_LIBRARIES)} at plugin registration lists the modules this plugin may load)`,
+    );
   return real;
 }
 
@@ -66,7 +71,9 @@ export function allowedPkcs11Library(library: string): string {
  */
 export async function readCredentialFile(what: string, p: string): Promise<Buffer> {
   if (!operatorSetting(CREDENTIAL_FILES)) {
-    throw keyInvalid(`${what}: give the service-account JSON itself; credential files cannot be read because the operator has not set ${envName(CREDENTIAL_FILES)}`);
+    throw keyInvalid(
+      `${what}: give the service-account JSON itself; credential files cannot be read because the operator has not set ${envName(CREDENTIAL_FILES)}`,
+    );
   }
   const refusal = `${what}: not a credential file this plugin may read (allowed by the operator setting ${CREDENTIAL_FILES}; a regular file of at most ${MAX_OPERATOR_FILE_BYTES} bytes)`;
   const real = resolveAllowed(CREDENTIAL_FILES, p);
@@ -89,9 +96,12 @@ export const ambientCredentialsAllowed = (): boolean => operatorSetting(AMBIENT_
  */
 export function requireAmbientCredentials(backend: string, name: string, missing: string, endpoint?: unknown): void {
   if (!ambientCredentialsAllowed()) {
-    throw keyInvalid(`${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`);
+    throw keyInvalid(
+      `${backend} key "${name}": no ${missing} configured, and the SDK's ambient credentials (environment, instance metadata, workload identity) may only be used when the operator sets ${envName(AMBIENT_CREDENTIALS)}=true`,
+    );
   }
-  if (endpoint !== undefined && endpoint !== '' && !ambientEndpointAllowed(String(endpoint))) throw keyInvalid(ambientEndpointRefusal(`${backend} key "${name}"`));
+  if (endpoint !== undefined && endpoint !== '' && !ambientEndpointAllowed(String(endpoint)))
+    throw keyInvalid(ambientEndpointRefusal(`${backend} key "${name}"`));
 }
 
 /**
@@ -101,7 +111,14 @@ export function requireAmbientCredentials(backend: string, name: string, missing
  */
 export function ambientEndpointAllowed(endpoint: string): boolean {
   const list = operatorSetting(AMBIENT_ENDPOINTS);
-  return !!list && list.split(',').map((e) => e.trim()).filter(Boolean).includes(endpoint.trim());
+  return (
+    !!list &&
+    list
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .includes(endpoint.trim())
+  );
 }
 
 /** The message refusing ambient credentials for a configured endpoint; `what` names the key or kms. */

@@ -9,13 +9,22 @@ import { workerTask } from '../util/workers';
 /** 'sign-raw': privateEncrypt of a prepared block; 'decrypt': privateDecrypt. */
 export type RsaPrivateOp = 'sign-raw' | 'decrypt';
 
-interface RsaArgs { op: RsaPrivateOp; key: KeyObject; padding: number; oaepHash?: string; data: Buffer }
+interface RsaArgs {
+  op: RsaPrivateOp;
+  key: KeyObject;
+  padding: number;
+  oaepHash?: string;
+  data: Buffer;
+}
 
-const rsaTask = workerTask<RsaArgs, Uint8Array>('rsa-private', `({ op, key, padding, oaepHash, data }) => {
+const rsaTask = workerTask<RsaArgs, Uint8Array>(
+  'rsa-private',
+  `({ op, key, padding, oaepHash, data }) => {
   const crypto = require('node:crypto');
   const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return op === 'decrypt' ? crypto.privateDecrypt({ key, padding, oaepHash }, input) : crypto.privateEncrypt({ key, padding }, input);
-}`);
+}`,
+);
 
 /**
  * privateEncrypt ('sign-raw': the block is already padded or a DigestInfo) or

@@ -4,7 +4,12 @@ import { keyInvalid } from './errors';
 import type { ManagedKey } from './types';
 
 /** What a passing self-test reports. */
-export interface SelfTestResult { operation: 'sign' | 'encrypt'; ok: true; algorithm: string; millis: number }
+export interface SelfTestResult {
+  operation: 'sign' | 'encrypt';
+  ok: true;
+  algorithm: string;
+  millis: number;
+}
 
 /**
  * Prove the key works end to end: sign a random message and verify the signature with the
@@ -25,7 +30,12 @@ export async function selfTest(key: ManagedKey): Promise<SelfTestResult> {
   const padding = d.spec.kind === 'rsa' ? (d.algorithms.some((a) => a.startsWith('rsa-pss')) ? 'pss' : 'pkcs1v15') : undefined;
   const sig = await key.sign(msg, { hash, padding });
   if (!(await key.verify(msg, sig, { hash, padding }))) throw keyInvalid(`${d.backend} key "${d.name}": the signature from the self-test does not verify`);
-  return { operation: 'sign', ok: true, algorithm: d.spec.kind === 'ed25519' ? 'ed25519' : `${d.spec.kind === 'ec' ? 'ecdsa' : `rsa-${padding}`}-${hash}`, millis: Date.now() - start };
+  return {
+    operation: 'sign',
+    ok: true,
+    algorithm: d.spec.kind === 'ed25519' ? 'ed25519' : `${d.spec.kind === 'ec' ? 'ecdsa' : `rsa-${padding}`}-${hash}`,
+    millis: Date.now() - start,
+  };
 }
 
 /** The public key as PEM (SubjectPublicKeyInfo) or DER. */

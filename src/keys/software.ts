@@ -3,7 +3,18 @@
 // describe themselves as hardware: false. Never the choice for production roots.
 // Generation, signing and RSA decryption run off the event loop (libuv's thread pool, or
 // rsa-offload's workers), so an RSA-4096 key created on one mount stalls no other request.
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSecretKey, generateKeyPair, randomBytes, publicEncrypt, constants, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPair,
+  randomBytes,
+  publicEncrypt,
+  constants,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { signLocalAsync, verifyWith } from './crypto';
@@ -14,9 +25,14 @@ import { SOFTWARE_FIELDS } from './software.fields';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from './types';
 
 const SPECS: Record<string, KeySpec> = {
-  'ecdsa-p256': { kind: 'ec', curve: 'P-256' }, 'ecdsa-p384': { kind: 'ec', curve: 'P-384' }, 'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
-  'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
-  ed25519: { kind: 'ed25519' }, 'aes256-gcm': { kind: 'aes', bits: 256 },
+  'ecdsa-p256': { kind: 'ec', curve: 'P-256' },
+  'ecdsa-p384': { kind: 'ec', curve: 'P-384' },
+  'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
+  'rsa-2048': { kind: 'rsa', bits: 2048 },
+  'rsa-3072': { kind: 'rsa', bits: 3072 },
+  'rsa-4096': { kind: 'rsa', bits: 4096 },
+  ed25519: { kind: 'ed25519' },
+  'aes256-gcm': { kind: 'aes', bits: 256 },
 };
 
 /** AES-256-GCM with a random 96-bit nonce: nonce || ciphertext || tag. */
@@ -45,7 +61,12 @@ const generateOnThreadPool = promisify(generateKeyPair);
 
 /** A key held in this process's memory (see the top of this file: development and tests only). */
 export class SoftwareKey implements ManagedKey {
-  private constructor(private readonly name: string, private readonly spec: KeySpec, private readonly priv: KeyObject, private readonly usages: Usage[]) {}
+  private constructor(
+    private readonly name: string,
+    private readonly spec: KeySpec,
+    private readonly priv: KeyObject,
+    private readonly usages: Usage[],
+  ) {}
 
   /** Import `privatePem` (PKCS#8 PEM; base64 for AES), or generate a key of `keyType` off the event loop. */
   static async create(name: string, keyType: string, usages: Usage[], privatePem?: string): Promise<SoftwareKey> {
@@ -96,7 +117,8 @@ export class SoftwareKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.spec.kind === 'aes') return aesGcmSeal(this.priv, plaintext, opts.aad);
-    if (this.spec.kind === 'rsa') return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa')
+      return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
     throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not encrypt`);
   }
 
@@ -125,6 +147,7 @@ export class SoftwareKey implements ManagedKey {
 export const backend: KeyBackend = {
   type: 'software',
   fields: SOFTWARE_FIELDS,
-  open: (p) => SoftwareKey.create(p.name, String(p.fields.key_type), p.common.usages, typeof p.fields.private_key === 'string' ? p.fields.private_key : undefined),
+  open: (p) =>
+    SoftwareKey.create(p.name, String(p.fields.key_type), p.common.usages, typeof p.fields.private_key === 'string' ? p.fields.private_key : undefined),
   fieldsToStore: (key): Record<string, string> => (key instanceof SoftwareKey ? { private_key: key.exportPrivate() } : {}),
 };

@@ -12,8 +12,12 @@ export function describeDefault(f: Field): string | undefined {
 
 /** `vault path-help`'s PARAMETERS section. */
 export function fieldHelp(fields: Schema): string {
-  return Object.entries(fields).map(([k, f]) =>
-    `    ${k} (${f.type}${f.default !== undefined ? `, default: ${JSON.stringify(f.default)}` : ''}${f.required ? ', required' : ''})\n        ${f.description}${f.allowed ? ` One of: ${f.allowed.join(', ')}.` : ''}`).join('\n\n');
+  return Object.entries(fields)
+    .map(
+      ([k, f]) =>
+        `    ${k} (${f.type}${f.default !== undefined ? `, default: ${JSON.stringify(f.default)}` : ''}${f.required ? ', required' : ''})\n        ${f.description}${f.allowed ? ` One of: ${f.allowed.join(', ')}.` : ''}`,
+    )
+    .join('\n\n');
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');

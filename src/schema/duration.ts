@@ -7,7 +7,17 @@
 // rotation or a timer from a non-finite number. The one parser every field uses.
 import { schemaError, type Fail } from './errors';
 
-const NS_PER: Record<string, bigint> = { ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
+const NS_PER: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+};
 const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h|d))+$/;
 const SEGMENT = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h|d)/g;
 const MAX_DURATION_NS = 9_223_372_036_854_775_807n;
@@ -34,7 +44,7 @@ export function parseDurationNs(v: unknown, name: string, fail: Fail = schemaErr
   else if (GO_DURATION.test(s)) {
     for (const [, whole, frac = '', unit] of s.matchAll(SEGMENT)) {
       const scale = 10n ** BigInt(frac.length);
-      ns += (BigInt(whole || '0') * scale + BigInt(frac || '0')) * NS_PER[unit] / scale;
+      ns += ((BigInt(whole || '0') * scale + BigInt(frac || '0')) * NS_PER[unit]) / scale;
       if (ns > MAX_DURATION_NS) break;
     }
   } else throw bad();

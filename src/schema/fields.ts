@@ -89,7 +89,11 @@ export function coerceField(name: string, f: Field, v: unknown, fail: Fail = sch
         : bounded(parseDurationSeconds(v, name, fail), name, f, fail, 's');
     case 'array':
       if (Array.isArray(v)) return v;
-      if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+      if (typeof v === 'string')
+        return v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
       throw fail(`${name}: expected a list`);
     case 'strings':
       return stringList(name, f, v, fail);
@@ -123,7 +127,10 @@ export function parseFields(schema: Schema, raw: Record<string, unknown>, fail: 
   const unknown: string[] = [];
   for (const [k, v] of Object.entries(raw)) {
     const f = Object.hasOwn(schema, k) ? schema[k] : undefined;
-    if (!f) { unknown.push(k); continue; }
+    if (!f) {
+      unknown.push(k);
+      continue;
+    }
     if (v === undefined || v === null || v === '') continue;
     values[k] = coerceField(k, f, v, fail);
     given.add(k);
@@ -146,5 +153,7 @@ export function missingRequired(schema: Schema, given: ReadonlySet<string>): str
 
 /** The values of the secret fields given, for redaction. */
 export function secretValues(schema: Schema, values: Record<string, unknown>): string[] {
-  return Object.entries(values).filter(([k, v]) => schema[k]?.secret && typeof v === 'string' && v !== '').map(([, v]) => v as string);
+  return Object.entries(values)
+    .filter(([k, v]) => schema[k]?.secret && typeof v === 'string' && v !== '')
+    .map(([, v]) => v as string);
 }

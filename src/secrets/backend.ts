@@ -9,7 +9,8 @@ import type { Engine, EngineMount } from './engine';
 import { DEFAULT_ENGINE, engineNamed } from './engines';
 import { SECRET_TYPE_KEY, type LeasedSecret, type SecretType } from './lease';
 
-const MANAGED_HELP = 'Managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software) are configured under managed-keys/ and used without their private keys ever being here.';
+const MANAGED_HELP =
+  'Managed keys (PKCS#11, AWS KMS, Google Cloud KMS, Azure Key Vault, software) are configured under managed-keys/ and used without their private keys ever being here.';
 
 /** Every operation a mount answers: the framework's, plus Vault's rollback (periodic) and a lease's renew and revoke. */
 export type BackendOperation = Operation | 'rollback' | 'renew' | 'revoke';
@@ -37,7 +38,12 @@ export class SecretsBackend {
    * in Setup's config), by name or as a declaration. Engines cannot share a mount (transit
    * and PKI both define sign/<name>). Managed keys are configured in every mount.
    */
-  constructor(storage: Storage, private readonly log: Logger, engine: string | Engine = DEFAULT_ENGINE, private readonly system?: SystemView) {
+  constructor(
+    storage: Storage,
+    private readonly log: Logger,
+    engine: string | Engine = DEFAULT_ENGINE,
+    private readonly system?: SystemView,
+  ) {
     const e = typeof engine === 'string' ? engineNamed(engine) : engine;
     if (!e) throw new Error(`unknown engine "${String(engine).slice(0, 40)}"`);
     this.engine = e;
@@ -55,15 +61,23 @@ export class SecretsBackend {
   handle(op: BackendOperation, path: string, data: Record<string, unknown>, ctx: RequestContext): Promise<Response | undefined> {
     if (op === 'rollback') return this.periodic();
     const { secret, ...who } = ctx;
-    const handled = op === 'renew' || op === 'revoke'
-      ? this.lease(op, secret, data, who)
-      : this.router.handle(op, path, data, { storage: this.storage, system: this.system, ...who });
+    const handled =
+      op === 'renew' || op === 'revoke'
+        ? this.lease(op, secret, data, who)
+        : this.router.handle(op, path, data, { storage: this.storage, system: this.system, ...who });
     // Managed-key failures anywhere below become the HTTP status they stand for.
-    return handled.catch((e) => { throw keyErrorToUser(e); });
+    return handled.catch((e) => {
+      throw keyErrorToUser(e);
+    });
   }
 
   /** Renew or revoke: the handler of the secret's type, as Vault's framework routes them (by secret_type, not by path). */
-  private async lease(op: 'renew' | 'revoke', secret: LeasedSecret | undefined, data: Record<string, unknown>, who: Omit<RequestContext, 'secret'>): Promise<Response | undefined> {
+  private async lease(
+    op: 'renew' | 'revoke',
+    secret: LeasedSecret | undefined,
+    data: Record<string, unknown>,
+    who: Omit<RequestContext, 'secret'>,
+  ): Promise<Response | undefined> {
     if (!secret) throw new Error('request has no secret');
     const typeName = secret.internal[SECRET_TYPE_KEY];
     const type = typeof typeName === 'string' ? this.secretTypes.get(typeName) : undefined;

@@ -64,17 +64,27 @@ export interface PathDef {
 
 /** A request error Vault shows as an HTTP status with this message. */
 export class UserError extends Error {
-  constructor(message: string, readonly status = 400, options?: ErrorOptions) { super(message, options); }
+  constructor(
+    message: string,
+    readonly status = 400,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 /** No path of the mount matches (Vault's logical.ErrUnsupportedPath). */
 export class UnsupportedPathError extends UserError {
-  constructor() { super('unsupported path', 404); }
+  constructor() {
+    super('unsupported path', 404);
+  }
 }
 
 /** The path (or secret type) does not do this operation (Vault's logical.ErrUnsupportedOperation). */
 export class UnsupportedOperationError extends UserError {
-  constructor() { super('unsupported operation', 405); }
+  constructor() {
+    super('unsupported operation', 405);
+  }
 }
 
 const userError = (message: string) => new UserError(message);
@@ -104,7 +114,10 @@ function depthExceeds(root: unknown, max: number): boolean {
  * FieldData panics). It reaches Vault as a 500 naming the field and the path.
  */
 export class UndeclaredFieldError extends Error {
-  constructor(readonly field: string, readonly pattern: string) {
+  constructor(
+    readonly field: string,
+    readonly pattern: string,
+  ) {
     super(`programming error: field "${field}" is read by path "${pattern}", which does not declare it`);
     this.name = 'UndeclaredFieldError';
   }
@@ -112,17 +125,33 @@ export class UndeclaredFieldError extends Error {
 
 /** A request's fields, coerced and defaulted by its path's declarations; only declared fields can be read. */
 export class FieldData {
-  constructor(private readonly values: Record<string, unknown>, private readonly set: Set<string>, private readonly fields: Readonly<Record<string, Field>>, private readonly pattern: string) {}
+  constructor(
+    private readonly values: Record<string, unknown>,
+    private readonly set: Set<string>,
+    private readonly fields: Readonly<Record<string, Field>>,
+    private readonly pattern: string,
+  ) {}
   private value(k: string): unknown {
     if (!Object.hasOwn(this.fields, k)) throw new UndeclaredFieldError(k, this.pattern);
     return this.values[k];
   }
-  get<T = unknown>(k: string): T { return this.value(k) as T; }
-  str(k: string): string { return (this.value(k) as string) ?? ''; }
-  int(k: string): number { return (this.value(k) as number) ?? 0; }
-  bool(k: string): boolean { return Boolean(this.value(k)); }
+  get<T = unknown>(k: string): T {
+    return this.value(k) as T;
+  }
+  str(k: string): string {
+    return (this.value(k) as string) ?? '';
+  }
+  int(k: string): number {
+    return (this.value(k) as number) ?? 0;
+  }
+  bool(k: string): boolean {
+    return Boolean(this.value(k));
+  }
   /** Was the field given in the request (not defaulted)? */
-  has(k: string): boolean { this.value(k); return this.set.has(k); }
+  has(k: string): boolean {
+    this.value(k);
+    return this.set.has(k);
+  }
 }
 
 /** One field's value, validated and converted per its declaration (also used for batch items), or a 400. */
@@ -135,10 +164,19 @@ export type PathShape = Pick<PathDef, 'pattern' | 'fields' | 'synopsis' | 'descr
 /** A mount's own half of a path: its handlers, which close over the mount's state. */
 type PathHandlers = Pick<PathDef, 'operations' | 'existence'>;
 
-interface Compiled { def: PathShape; re: RegExp; index: number }
+interface Compiled {
+  def: PathShape;
+  re: RegExp;
+  index: number;
+}
 
 /** A request matched to its path (declaration and this mount's handlers), fields validated and defaulted, with the warnings to add. */
-export interface Routed { def: PathShape; handlers: PathHandlers; req: Request; warnings: string[] }
+export interface Routed {
+  def: PathShape;
+  handlers: PathHandlers;
+  req: Request;
+  warnings: string[];
+}
 
 /** Does the regex source have a "|" outside any group or class (so it has several starts)? */
 function topLevelAlternation(source: string): boolean {
@@ -177,12 +215,20 @@ class RouteTable {
   readonly byFirstSegment = new Map<string, Compiled[]>();
   readonly unindexed: Compiled[];
 
-  constructor(defs: PathShape[], readonly backendHelp: string, readonly fingerprint: string) {
+  constructor(
+    defs: PathShape[],
+    readonly backendHelp: string,
+    readonly fingerprint: string,
+  ) {
     this.paths = defs.map((def, index) => ({ def, re: new RegExp(`^${def.pattern}$`), index }));
     const first = this.paths.map((c) => literalFirstSegment(c.def.pattern));
     this.unindexed = this.paths.filter((_, i) => first[i] === undefined);
     for (const seg of new Set(first)) {
-      if (seg !== undefined) this.byFirstSegment.set(seg, this.paths.filter((_, i) => first[i] === seg || first[i] === undefined));
+      if (seg !== undefined)
+        this.byFirstSegment.set(
+          seg,
+          this.paths.filter((_, i) => first[i] === seg || first[i] === undefined),
+        );
     }
   }
 }
@@ -250,7 +296,13 @@ export class Router {
     return this.routeMatched(this.match(path), operation, path, raw, ctx);
   }
 
-  private routeMatched(hit: ReturnType<Router['match']>, operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Routed {
+  private routeMatched(
+    hit: ReturnType<Router['match']>,
+    operation: Operation,
+    path: string,
+    raw: Record<string, unknown>,
+    ctx: Omit<Request, 'operation' | 'path' | 'data'>,
+  ): Routed {
     if (!hit) throw new UnsupportedPathError();
     const { def } = hit.c;
     const values: Record<string, unknown> = {};
@@ -261,7 +313,10 @@ export class Router {
     for (const [k, v] of Object.entries(given)) {
       // Own properties only: a parameter named "constructor" or "__proto__" is unrecognized, not Object's.
       const f = Object.hasOwn(def.fields, k) ? def.fields[k] : undefined;
-      if (!f) { warnings.push(`Endpoint ignored these unrecognized parameters: [${k}]`); continue; }
+      if (!f) {
+        warnings.push(`Endpoint ignored these unrecognized parameters: [${k}]`);
+        continue;
+      }
       if (v === undefined || v === null) continue;
       values[k] = coerce(k, f, v);
       set.add(k);
@@ -275,12 +330,27 @@ export class Router {
     return { def, handlers: this.handlers[hit.c.index], warnings, req };
   }
 
-  async handle(operation: Operation, path: string, raw: Record<string, unknown>, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<Response | undefined> {
+  async handle(
+    operation: Operation,
+    path: string,
+    raw: Record<string, unknown>,
+    ctx: Omit<Request, 'operation' | 'path' | 'data'>,
+  ): Promise<Response | undefined> {
     if (operation === 'help') {
       // Help on the mount's root also carries its OpenAPI document, which Vault merges into sys/internal/specs/openapi.
-      return { data: { help: this.help(path), see_also: [], ...(path === '' ? { openapi: openApiDocument(this.table.paths.map((c) => ({ ...c.def, ...this.handlers[c.index] }))) } : {}) } };
+      return {
+        data: {
+          help: this.help(path),
+          see_also: [],
+          ...(path === '' ? { openapi: openApiDocument(this.table.paths.map((c) => ({ ...c.def, ...this.handlers[c.index] }))) } : {}),
+        },
+      };
     }
-    const { handlers: { operations }, req, warnings } = this.route(operation, path, raw, ctx);
+    const {
+      handlers: { operations },
+      req,
+      warnings,
+    } = this.route(operation, path, raw, ctx);
     // Vault sends "create" only after an existence check said no; a path without one gets "update".
     const fn = operations[operation] ?? (operation === 'create' ? operations.update : operation === 'update' ? operations.create : undefined);
     if (!fn) throw new UnsupportedOperationError();

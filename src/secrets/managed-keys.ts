@@ -77,13 +77,23 @@ export class ManagedKeys {
   invalidate(storagePath: string): void {
     const p = this.open.get(storagePath);
     this.open.delete(storagePath);
-    void p?.then((k) => k.close(), () => undefined);
+    void p?.then(
+      (k) => k.close(),
+      () => undefined,
+    );
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
-    await Promise.all(all.map((p) => p.then((k) => k.close(), () => undefined)));
+    await Promise.all(
+      all.map((p) =>
+        p.then(
+          (k) => k.close(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   paths(): PathDef[] {
@@ -94,7 +104,8 @@ export class ManagedKeys {
         pattern: `managed-keys/${name}`,
         fields,
         synopsis: 'Configure a managed key: an HSM or cloud KMS key that transit and PKI use without ever holding its private material.',
-        description: 'Field names follow Vault Enterprise managed keys. The key is opened (and generated, if allow_generate_key is set and it does not exist) when the configuration is written, so a bad library, PIN, credential or key name fails the write. Secret fields (pin, secret_key, client_secret, credentials, private_key) are stored in Vault, seal-wrapped where the seal allows, and never returned.',
+        description:
+          'Field names follow Vault Enterprise managed keys. The key is opened (and generated, if allow_generate_key is set and it does not exist) when the configuration is written, so a bad library, PIN, credential or key name fails the write. Secret fields (pin, secret_key, client_secret, credentials, private_key) are stored in Vault, seal-wrapped where the seal allows, and never returned.',
         existence: async (r) => (await this.storage.get(storageKey(r.data.str('type'), r.data.str('name')))) !== undefined,
         operations: {
           update: async (r) => {
@@ -152,7 +163,8 @@ export class ManagedKeys {
         pattern: `managed-keys/${name}/test/sign`,
         fields: { type: fields.type, name: fields.name },
         synopsis: 'Check a managed key end to end.',
-        description: 'Signs a random message and verifies the signature with the public key; for symmetric keys encrypts and decrypts a random value. Returns the algorithm used and how long it took.',
+        description:
+          'Signs a random message and verifies the signature with the public key; for symmetric keys encrypts and decrypts a random value. Returns the algorithm used and how long it took.',
         operations: {
           update: async (r) => {
             const key = await this.get(r.data.str('type'), r.data.str('name'));

@@ -3,13 +3,25 @@
 // merges the `openapi` it finds there into `sys/internal/specs/openapi`.
 import type { FieldDef, FieldType, PathDef } from './framework';
 
-interface Schema { type: string; format?: string; items?: Schema; description?: string; default?: unknown; enum?: readonly string[] }
+interface Schema {
+  type: string;
+  format?: string;
+  items?: Schema;
+  description?: string;
+  default?: unknown;
+  enum?: readonly string[];
+}
 
 // Vault's framework types as its OpenAPI generator names them.
 const SCHEMA: Record<FieldType, Schema> = {
-  string: { type: 'string' }, int: { type: 'integer' }, bool: { type: 'boolean' },
-  duration: { type: 'integer', format: 'seconds' }, array: { type: 'array', items: { type: 'object' } },
-  strings: { type: 'array', items: { type: 'string' } }, object: { type: 'object' }, raw: { type: 'object' },
+  string: { type: 'string' },
+  int: { type: 'integer' },
+  bool: { type: 'boolean' },
+  duration: { type: 'integer', format: 'seconds' },
+  array: { type: 'array', items: { type: 'object' } },
+  strings: { type: 'array', items: { type: 'string' } },
+  object: { type: 'object' },
+  raw: { type: 'object' },
 };
 
 /** A named group whose body is plain text, as `crl(?<pem>/pem)?`: the text, not a parameter. */
@@ -21,8 +33,9 @@ function groupEnd(p: string, open: number): number {
   for (let i = open; i < p.length; i++) {
     const c = p[i];
     if (c === '\\') i++;
-    else if (c === '[') { while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1; }
-    else if (c === '(') depth++;
+    else if (c === '[') {
+      while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1;
+    } else if (c === '(') depth++;
     else if (c === ')' && --depth === 0) return i + 1;
   }
   return p.length;
@@ -35,7 +48,10 @@ function branches(p: string): string[] {
   for (let i = 0; i < p.length; i++) {
     if (p[i] === '\\') i++;
     else if (p[i] === '(' || p[i] === '[') i = (p[i] === '(' ? groupEnd(p, i) : p.indexOf(']', i) + 1) - 1;
-    else if (p[i] === '|') { out.push(p.slice(start, i)); start = i + 1; }
+    else if (p[i] === '|') {
+      out.push(p.slice(start, i));
+      start = i + 1;
+    }
   }
   return [...out, p.slice(start)];
 }
@@ -48,7 +64,7 @@ export function expandPattern(pattern: string): string[] {
   const expand = (p: string): string[] => branches(p).flatMap((b) => sequence(b));
   const sequence = (p: string): string[] => {
     let acc = [''];
-    for (let i = 0; i < p.length;) {
+    for (let i = 0; i < p.length; ) {
       let alts: string[];
       let next: number;
       if (p[i] === '(') {
@@ -69,7 +85,12 @@ export function expandPattern(pattern: string): string[] {
         next = i + 1;
         alts = [p[i]];
       }
-      if (p[next] === '?') { alts = [...alts, '']; next++; } else if (p[next] === '{' || p[next] === '+' || p[next] === '*') { next = p[next] === '{' ? p.indexOf('}', next) + 1 : next + 1; }
+      if (p[next] === '?') {
+        alts = [...alts, ''];
+        next++;
+      } else if (p[next] === '{' || p[next] === '+' || p[next] === '*') {
+        next = p[next] === '{' ? p.indexOf('}', next) + 1 : next + 1;
+      }
       acc = acc.flatMap((a) => alts.map((x) => a + x));
       i = next;
     }
@@ -79,8 +100,10 @@ export function expandPattern(pattern: string): string[] {
 }
 
 const schemaOf = (f: FieldDef): Schema => ({
-  ...SCHEMA[f.type], description: f.description,
-  ...(f.default !== undefined ? { default: f.default } : {}), ...(f.allowed ? { enum: f.allowed } : {}),
+  ...SCHEMA[f.type],
+  description: f.description,
+  ...(f.default !== undefined ? { default: f.default } : {}),
+  ...(f.allowed ? { enum: f.allowed } : {}),
 });
 
 /** The `openapi` document for a mount's paths (paths without the mount's prefix). */
@@ -90,25 +113,47 @@ export function openApiDocument(defs: PathDef[]): Record<string, unknown> {
     for (const path of expandPattern(def.pattern)) {
       if (paths[path]) continue; // an earlier declaration answers this path, as the router would
       const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-      const body = Object.fromEntries(Object.entries(def.fields).filter(([k]) => !params.includes(k)).map(([k, f]) => [k, schemaOf(f)]));
-      const required = Object.entries(def.fields).filter(([k, f]) => f.required && !params.includes(k)).map(([k]) => k);
+      const body = Object.fromEntries(
+        Object.entries(def.fields)
+          .filter(([k]) => !params.includes(k))
+          .map(([k, f]) => [k, schemaOf(f)]),
+      );
+      const required = Object.entries(def.fields)
+        .filter(([k, f]) => f.required && !params.includes(k))
+        .map(([k]) => k);
       const op = (extra: Record<string, unknown> = {}) => ({ summary: def.synopsis, tags: ['secrets'], ...extra });
       const ops = def.operations;
       const item: Record<string, unknown> = {
         description: def.synopsis,
-        parameters: params.map((name) => ({ name, description: def.fields[name]?.description ?? name, in: 'path', schema: { type: 'string' }, required: true })),
+        parameters: params.map((name) => ({
+          name,
+          description: def.fields[name]?.description ?? name,
+          in: 'path',
+          schema: { type: 'string' },
+          required: true,
+        })),
       };
       if (def.existence) item['x-vault-createSupported'] = true;
       if (ops.read || ops.list) {
-        const list = ops.list ? [{ name: 'list', description: 'Return a list if `true`', in: 'query', schema: { type: 'string' }, ...(ops.read ? {} : { required: true }) }] : [];
+        const list = ops.list
+          ? [{ name: 'list', description: 'Return a list if `true`', in: 'query', schema: { type: 'string' }, ...(ops.read ? {} : { required: true }) }]
+          : [];
         item.get = op(list.length ? { parameters: list } : {});
       }
       if (ops.create || ops.update) {
-        item.post = op(Object.keys(body).length ? { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: body, ...(required.length ? { required } : {}) } } } } } : {});
+        item.post = op(
+          Object.keys(body).length
+            ? { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: body, ...(required.length ? { required } : {}) } } } } }
+            : {},
+        );
       }
       if (ops.delete) item.delete = op();
       paths[path] = item;
     }
   }
-  return { openapi: '3.0.2', info: { title: 'vault-plugin-ts', description: 'HashiCorp Vault plugin in TypeScript', version: '', license: { name: 'MPL-2.0' } }, paths };
+  return {
+    openapi: '3.0.2',
+    info: { title: 'vault-plugin-ts', description: 'HashiCorp Vault plugin in TypeScript', version: '', license: { name: 'MPL-2.0' } },
+    paths,
+  };
 }

@@ -29,21 +29,48 @@ const typeHandler = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null
 /** SpecialPaths for the engine Setup recorded under the call's mount; before Setup, the default engine's (no unauthenticated path). */
 const specialPathsHandler = (multiplexed: boolean, engineOf: (mountId: string) => Engine | undefined) =>
   perMount(multiplexed, (id, _call, cb) => cb(null, { paths: mountSpecialPaths(engineOf(id) ?? engineNamed(DEFAULT_ENGINE)!) }));
-const ERR_INTERNAL = 2, ERR_CODED = 3, ERR_UNSUPPORTED_OPERATION = 5, ERR_UNSUPPORTED_PATH = 6;
+const ERR_INTERNAL = 2,
+  ERR_CODED = 3,
+  ERR_UNSUPPORTED_OPERATION = 5,
+  ERR_UNSUPPORTED_PATH = 6;
 
 /** Vault's pb.LeaseOptions: durations are Go's time.Duration (nanoseconds), int64 decoded as decimal strings. */
-interface PbLeaseOptions { TTL?: string | number; MaxTTL?: string | number; renewable?: boolean; increment?: string | number; issue_time?: { seconds?: string | number; nanos?: number } | null }
+interface PbLeaseOptions {
+  TTL?: string | number;
+  MaxTTL?: string | number;
+  renewable?: boolean;
+  increment?: string | number;
+  issue_time?: { seconds?: string | number; nanos?: number } | null;
+}
 /** Vault's pb.Secret: internal data as a JSON object. */
-interface PbSecret { lease_options?: PbLeaseOptions | null; internal_data?: string; lease_id?: string }
-interface PbRequest { operation?: string; path?: string; data?: string; display_name?: string; mount_point?: string; secret?: PbSecret | null }
-interface Mount { backend: SecretsBackend; storage: Storage; channel: grpc.Channel }
+interface PbSecret {
+  lease_options?: PbLeaseOptions | null;
+  internal_data?: string;
+  lease_id?: string;
+}
+interface PbRequest {
+  operation?: string;
+  path?: string;
+  data?: string;
+  display_name?: string;
+  mount_point?: string;
+  secret?: PbSecret | null;
+}
+interface Mount {
+  backend: SecretsBackend;
+  storage: Storage;
+  channel: grpc.Channel;
+}
 
 /**
  * A handler of one mount's call, given the mount's id by the runtime's one multiplexing
  * rule (goplugin/multiplex.ts); a multiplexed call that names no mount is refused with
  * InvalidArgument, as Vault's own backend server refuses it.
  */
-function perMount<Req>(multiplexed: boolean, fn: (mountId: string, call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void): grpc.handleUnaryCall<Req, unknown> {
+function perMount<Req>(
+  multiplexed: boolean,
+  fn: (mountId: string, call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void,
+): grpc.handleUnaryCall<Req, unknown> {
   return (call, cb) => {
     const m = multiplexIdOf(call.metadata, multiplexed);
     if ('error' in m) cb({ code: grpc.status.INVALID_ARGUMENT, details: m.error });
@@ -99,8 +126,12 @@ export function fromPbSecret(s: PbSecret | null | undefined): LeasedSecret | und
   const issued = o.issue_time?.seconds !== undefined ? Number(o.issue_time.seconds) * 1000 : undefined;
   return {
     internal: internal as Record<string, unknown>,
-    ttl: ttlSeconds(o.TTL), maxTtl: ttlSeconds(o.MaxTTL), increment: ttlSeconds(o.increment), renewable: Boolean(o.renewable),
-    leaseId: s.lease_id ?? '', issueTime: issued && Number.isFinite(issued) ? issued : undefined,
+    ttl: ttlSeconds(o.TTL),
+    maxTtl: ttlSeconds(o.MaxTTL),
+    increment: ttlSeconds(o.increment),
+    renewable: Boolean(o.renewable),
+    leaseId: s.lease_id ?? '',
+    issueTime: issued && Number.isFinite(issued) ? issued : undefined,
   };
 }
 
@@ -120,11 +151,13 @@ export function jsonNestedDeeperThan(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) { if (++depth > max) return true; }
-    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return false;
 }
@@ -162,20 +195,28 @@ function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext, multiple
     cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
   };
   // Logged so an operator can see what Vault asks of this process.
-  const served = <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
-    log.debug('metadata mode call', { rpc });
-    fn(call, cb);
-  };
+  const served =
+    <Req>(rpc: string, fn: grpc.handleUnaryCall<Req, unknown>): grpc.handleUnaryCall<Req, unknown> =>
+    (call, cb) => {
+      log.debug('metadata mode call', { rpc });
+      fn(call, cb);
+    };
   // The engine each Setup chose, by mount (multiplex id; '' when not multiplexed).
   const engines = new Map<string, Engine>();
   server.addService(serviceDef('pb.Backend'), {
-    Setup: served('Setup', perMount<{ Config?: Record<string, string> }>(multiplexed, (id, call, cb) => {
-      const v = validEngine(call.request.Config);
-      if ('engine' in v) engines.set(id, v.engine);
-      cb(null, { err: 'err' in v ? v.err : '' });
-    })),
+    Setup: served(
+      'Setup',
+      perMount<{ Config?: Record<string, string> }>(multiplexed, (id, call, cb) => {
+        const v = validEngine(call.request.Config);
+        if ('engine' in v) engines.set(id, v.engine);
+        cb(null, { err: 'err' in v ? v.err : '' });
+      }),
+    ),
     Type: served('Type', typeHandler),
-    SpecialPaths: served('SpecialPaths', specialPathsHandler(multiplexed, (id) => engines.get(id))),
+    SpecialPaths: served(
+      'SpecialPaths',
+      specialPathsHandler(multiplexed, (id) => engines.get(id)),
+    ),
     Cleanup: served('Cleanup', (_call, cb) => cb(null, {})),
     Initialize: refuse('Initialize'),
     InvalidateKey: refuse('InvalidateKey'),
@@ -193,7 +234,12 @@ function register(multiplexed: boolean) {
       if (!m) throw new UserError('backend is not set up (Vault calls Setup when it mounts the engine)', 500);
       return m;
     };
-    ctx.onShutdown(async () => { for (const m of mounts.values()) { await m.backend.cleanup(); m.channel.close(); } });
+    ctx.onShutdown(async () => {
+      for (const m of mounts.values()) {
+        await m.backend.cleanup();
+        m.channel.close();
+      }
+    });
 
     const requestArgs = (req: PbRequest) => {
       let data: Record<string, unknown> = {};
@@ -213,18 +259,26 @@ function register(multiplexed: boolean) {
           return;
         }
         const { engine } = v;
-        ctx.broker.dialChannel(call.request.broker_id).then((channel) => {
-          const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
-          const sys = Broker.client(channel, clientCtor('pb.SystemView'));
-          const system = {
-            maxLeaseTtl: () => new Promise<number>((resolve) => sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 },
-              (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL)))),
-          };
-          const old = mounts.get(id);
-          if (old) { void old.backend.cleanup(); old.channel.close(); }
-          mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
-          cb(null, { err: '' });
-        }, (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }));
+        ctx.broker.dialChannel(call.request.broker_id).then(
+          (channel) => {
+            const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
+            const sys = Broker.client(channel, clientCtor('pb.SystemView'));
+            const system = {
+              maxLeaseTtl: () =>
+                new Promise<number>((resolve) =>
+                  sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 }, (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL))),
+                ),
+            };
+            const old = mounts.get(id);
+            if (old) {
+              void old.backend.cleanup();
+              old.channel.close();
+            }
+            mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
+            cb(null, { err: '' });
+          },
+          (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }),
+        );
       }),
       Initialize: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
       Type: typeHandler,
@@ -232,7 +286,10 @@ function register(multiplexed: boolean) {
       Cleanup: perMount(multiplexed, (id, _call, cb) => {
         const m = mounts.get(id);
         mounts.delete(id);
-        void Promise.resolve(m?.backend.cleanup()).finally(() => { m?.channel.close(); cb(null, {}); });
+        void Promise.resolve(m?.backend.cleanup()).finally(() => {
+          m?.channel.close();
+          cb(null, {});
+        });
       }),
       InvalidateKey: perMount<{ key: string }>(multiplexed, (id, call, cb) => {
         mounts.get(id)?.backend.invalidate(call.request.key);
@@ -250,24 +307,43 @@ function register(multiplexed: boolean) {
         const run = async () => {
           if (!OPERATIONS.has(args.op)) throw new UnsupportedOperationError();
           const m = mountOf(id);
-          return withRequestSignal(cancelled, () => m.backend.handle(args.op as BackendOperation, args.path, args.data, {
-            displayName: call.request.request?.display_name ?? '', mountPoint: call.request.request?.mount_point ?? '', secret: args.secret,
-          }));
+          return withRequestSignal(cancelled, () =>
+            m.backend.handle(args.op as BackendOperation, args.path, args.data, {
+              displayName: call.request.request?.display_name ?? '',
+              mountPoint: call.request.request?.mount_point ?? '',
+              secret: args.secret,
+            }),
+          );
         };
-        run().then((res) => { release(); cb(null, safeReply(() => toReply(res))); }, (e) => {
-          release();
-          if (cancelled.aborted) log.debug('request cancelled by Vault', { path: args.path, operation: args.op });
-          else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
-          cb(null, safeReply(() => toReply(undefined, e)));
-        });
+        run().then(
+          (res) => {
+            release();
+            cb(
+              null,
+              safeReply(() => toReply(res)),
+            );
+          },
+          (e) => {
+            release();
+            if (cancelled.aborted) log.debug('request cancelled by Vault', { path: args.path, operation: args.op });
+            else if (!(e instanceof UserError)) log.error('request failed', { path: args.path, operation: args.op, error: (e as Error).message });
+            cb(
+              null,
+              safeReply(() => toReply(undefined, e)),
+            );
+          },
+        );
       }),
       HandleExistenceCheck: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
         const path = String(call.request.request?.path ?? '');
         const { signal: cancelled, release } = cancellation(call);
-        Promise.resolve().then(() => withRequestSignal(cancelled, () => mountOf(id).backend.exists(path))).finally(release).then(
-          (r) => cb(null, { check_found: r.found, exists: r.exists }),
-          (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
-        );
+        Promise.resolve()
+          .then(() => withRequestSignal(cancelled, () => mountOf(id).backend.exists(path)))
+          .finally(release)
+          .then(
+            (r) => cb(null, { check_found: r.found, exists: r.exists }),
+            (e) => cb(null, { check_found: false, exists: false, err: safeReply(() => toReply(undefined, e)).err }),
+          );
       }),
     });
   };
@@ -293,4 +369,3 @@ export function backendVersions(): VersionedServices {
   };
   return { 4: role(false), 5: role(true) };
 }
-

@@ -25,7 +25,11 @@ export async function putJson(s: Storage, key: string, value: unknown): Promise<
 }
 
 /** Vault's pb.Storage messages (proto/backend.proto), as @grpc/proto-loader decodes them. */
-interface StorageEntry { key: string; value: Buffer; seal_wrap: boolean }
+interface StorageEntry {
+  key: string;
+  value: Buffer;
+  seal_wrap: boolean;
+}
 /** Each method of pb.Storage: its request and its reply (every reply may carry `err`). */
 interface StorageMethods {
   Get: { req: { key: string }; reply: { entry?: { value?: Buffer } | null; err?: string } };
@@ -34,7 +38,9 @@ interface StorageMethods {
   List: { req: { prefix: string }; reply: { keys?: string[]; err?: string } };
 }
 type Unary<M extends keyof StorageMethods> = (
-  req: StorageMethods[M]['req'], md: grpc.Metadata, opts: grpc.CallOptions,
+  req: StorageMethods[M]['req'],
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
   cb: (e: grpc.ServiceError | null, r: StorageMethods[M]['reply'] | undefined) => void,
 ) => grpc.ClientUnaryCall;
 
@@ -58,12 +64,18 @@ export function withRequestSignal<T>(signal: AbortSignal, fn: () => Promise<T>):
 
 /** Vault cancelled the request a storage call was made for. */
 export class RequestCancelled extends Error {
-  constructor() { super('the request was cancelled by Vault'); }
+  constructor() {
+    super('the request was cancelled by Vault');
+  }
 }
 
 /** Vault's pb.Storage service as a client. Errors come back in the reply's err field. */
 export class GrpcStorage implements Storage {
-  constructor(private readonly client: grpc.Client, private readonly metadata: () => grpc.Metadata, private readonly timeoutMs = 30_000) {}
+  constructor(
+    private readonly client: grpc.Client,
+    private readonly metadata: () => grpc.Metadata,
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   private call<M extends keyof StorageMethods>(method: M, req: StorageMethods[M]['req']): Promise<StorageMethods[M]['reply']> {
     const signal = requestSignal.getStore();
@@ -105,9 +117,16 @@ export class GrpcStorage implements Storage {
 /** For unit tests and the conformance host's stand-in; same listing semantics as Vault. */
 export class MemoryStorage implements Storage {
   readonly data = new Map<string, Buffer>();
-  async get(key: string) { const v = this.data.get(key); return v ? Buffer.from(v) : undefined; }
-  async put(key: string, value: Buffer) { this.data.set(key, Buffer.from(value)); }
-  async delete(key: string) { this.data.delete(key); }
+  async get(key: string) {
+    const v = this.data.get(key);
+    return v ? Buffer.from(v) : undefined;
+  }
+  async put(key: string, value: Buffer) {
+    this.data.set(key, Buffer.from(value));
+  }
+  async delete(key: string) {
+    this.data.delete(key);
+  }
   async list(prefix: string) {
     const out = new Set<string>();
     for (const k of this.data.keys()) {

@@ -17,11 +17,7 @@ export class FileReadError extends Error {}
  * too large, unreadable) is the same FileReadError naming only `what`, so the error does
  * not reveal whether or what the path is.
  */
-export async function readBoundedFile(
-  p: string,
-  what: string,
-  maxBytes: number = MAX_OPERATOR_FILE_BYTES,
-): Promise<Buffer> {
+export async function readBoundedFile(p: string, what: string, maxBytes: number = MAX_OPERATOR_FILE_BYTES): Promise<Buffer> {
   const refuse = (): never => {
     throw new FileReadError(`${what} is not a readable file (a regular file of at most ${maxBytes} bytes)`);
   };

@@ -61,8 +61,14 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void }
-interface Slot { worker: Worker; pending: Map<number, Pending> }
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
 
 const definitions = new Map<string, string>();
 const slots: Slot[] = [];

@@ -24,10 +24,17 @@ function runAsync(scenario: string, env: Record<string, string> = {}): Promise<{
   return new Promise((resolve) => {
     const p = spawn(host, [scenario, exe], { env: { ...process.env, ...env } });
     let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { out += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      out += d;
+    });
     const t = setTimeout(() => p.kill(), 240_000);
-    p.on('exit', (code) => { clearTimeout(t); resolve({ code, out }); });
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out });
+    });
   });
 }
 
@@ -39,11 +46,12 @@ function expectAllPassed(out: string, names: string[]): void {
 
 beforeAll(() => {
   // The suite script builds first; building here too keeps `vitest run` self-sufficient.
-  if (!fs.existsSync(exe) || process.env.VPT_REBUILD === '1') execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+  if (!fs.existsSync(exe) || process.env.VPT_REBUILD === '1')
+    execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
   if (!fs.existsSync(host)) execFileSync('bash', [path.join(root, 'scripts/conformance-build.sh')], { stdio: 'inherit' });
 }, 300_000);
 
-describe('the README\'s demo (scripts/demo.sh runs this host scenario)', () => {
+describe("the README's demo (scripts/demo.sh runs this host scenario)", () => {
   it('runs end to end: every step the demo prints succeeds', async () => {
     const { code, out } = await runAsync('demo', { CONFORMANCE_PG: JSON.stringify(pgInfo()) });
     expect(out, out).not.toMatch(/ERROR/);
@@ -83,7 +91,7 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       'DeleteUser revokes (no login, no pg_roles row) and is idempotent',
       'root rotation: new password takes effect, plugin keeps working, and re-Initialize with it works',
       'a plugin killed mid-call: in-flight calls fail, a fresh process serves the same stored config',
-      'no secret used in this run appears in the plugin\'s log output',
+      "no secret used in this run appears in the plugin's log output",
     ]);
     expect(code).toBe(0);
   });
@@ -103,13 +111,34 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       fs.writeFileSync(credFile, gcp.credentialsJson, { mode: 0o600 });
       const kms = {
         awskms: { kms_key: aws.createKey('RSA_2048').id, access_key: aws.accessKeyId, secret_key: aws.secretAccessKey, endpoint: aws.url, region: aws.region },
-        gcpckms: { credentials: credFile, project: gcp.project, region: gcp.location, key_ring: gcp.keyRing, crypto_key: 'conf', endpoint: gcp.endpoint, endpoint_ca: gcp.caPem },
-        azurekeyvault: { tenant_id: az.tenantId, client_id: az.clientId, client_secret: az.clientSecret, vault_name: 'v', key_name: 'conf', vault_url: az.vaultUrl, authority_host: az.base, endpoint_ca: az.caPem },
+        gcpckms: {
+          credentials: credFile,
+          project: gcp.project,
+          region: gcp.location,
+          key_ring: gcp.keyRing,
+          crypto_key: 'conf',
+          endpoint: gcp.endpoint,
+          endpoint_ca: gcp.caPem,
+        },
+        azurekeyvault: {
+          tenant_id: az.tenantId,
+          client_id: az.clientId,
+          client_secret: az.clientSecret,
+          vault_name: 'v',
+          key_name: 'conf',
+          vault_url: az.vaultUrl,
+          authority_host: az.base,
+          endpoint_ca: az.caPem,
+        },
       };
       const out = execFileSync('bash', [path.join(root, 'scripts/softhsm-setup.sh'), dir, 'conformance', '1111', '4242-hsm-pin'], { encoding: 'utf8' });
       const hsm = { Conf: /SOFTHSM2_CONF=(.*)/.exec(out)![1], Library: /library=(.*)/.exec(out)![1] };
       const pluginEnv = { VAULT_PLUGIN_PKCS11_LIBRARIES: /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1], VAULT_PLUGIN_CREDENTIAL_FILES: `${credDir}/` };
-      const { code, out: o } = await runAsync('backend', { CONFORMANCE_HSM: JSON.stringify(hsm), CONFORMANCE_KMS: JSON.stringify(kms), CONFORMANCE_PLUGIN_ENV: JSON.stringify(pluginEnv) });
+      const { code, out: o } = await runAsync('backend', {
+        CONFORMANCE_HSM: JSON.stringify(hsm),
+        CONFORMANCE_KMS: JSON.stringify(kms),
+        CONFORMANCE_PLUGIN_ENV: JSON.stringify(pluginEnv),
+      });
       expectAllPassed(o, [
         'launch secrets plugin at version 5 (multiplexed backend)',
         "Setup dials Vault's Storage over go-plugin's broker; Type is logical",
@@ -134,14 +163,20 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
   it('the plugin exits by itself when its host dies without shutting it down', async () => {
     const child = spawn(host, ['orphan', exe], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     await new Promise((r) => child.on('exit', r));
     const pid = Number(/pid (\d+)/.exec(out)?.[1]);
     expect(pid, out).toBeGreaterThan(0);
     // An exited process that nobody has reaped yet (re-parented to a PID 1 that does not
     // reap) is a zombie: it has exited, though kill(pid, 0) still finds it.
     const alive = () => {
-      try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+      try {
+        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
     };
     const deadline = Date.now() + 8000;
     while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -3,7 +3,20 @@
 // not just present), the key exists and is enabled, the key usage and the algorithm fit
 // the key, digest sizes; and it can be told to throttle or fail with 5xx.
 import * as http from 'node:http';
-import { constants, createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -12,24 +25,54 @@ import { pssEncode, digestInfo } from '../../src/keys/crypto';
 type Spec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
 type KeyState = 'Enabled' | 'Disabled' | 'PendingImport' | 'PendingDeletion';
 interface Key {
-  id: string; arn: string; spec: Spec; usage: 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT'; priv?: KeyObject; secret?: Buffer; enabled: boolean;
-  state: KeyState; origin: 'AWS_KMS' | 'EXTERNAL'; description: string; tags: Array<{ TagKey: string; TagValue: string }>;
+  id: string;
+  arn: string;
+  spec: Spec;
+  usage: 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT';
+  priv?: KeyObject;
+  secret?: Buffer;
+  enabled: boolean;
+  state: KeyState;
+  origin: 'AWS_KMS' | 'EXTERNAL';
+  description: string;
+  tags: Array<{ TagKey: string; TagValue: string }>;
   /** The outstanding import parameters (GetParametersForImport), as KMS keeps them. */
   importParams?: { token: Buffer; wrapping: KeyObject; algorithm: string; validTo: number };
 }
 /** A fault for one operation: before it runs (nothing done), or after it ran (the reply is lost). */
-interface Fault { op: string; when: 'before' | 'after'; n: number; status: number; type: string }
+interface Fault {
+  op: string;
+  when: 'before' | 'after';
+  n: number;
+  status: number;
+  type: string;
+}
 const WRAPPING_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256'];
 const CURVE_OF: Record<string, string> = { ECC_NIST_P256: 'prime256v1', ECC_NIST_P384: 'secp384r1', ECC_NIST_P521: 'secp521r1' };
 
 const SIGNING: Record<string, string[]> = {
-  ECC_NIST_P256: ['ECDSA_SHA_256'], ECC_NIST_P384: ['ECDSA_SHA_384'], ECC_NIST_P521: ['ECDSA_SHA_512'],
-  RSA: ['RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512', 'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512'],
+  ECC_NIST_P256: ['ECDSA_SHA_256'],
+  ECC_NIST_P384: ['ECDSA_SHA_384'],
+  ECC_NIST_P521: ['ECDSA_SHA_512'],
+  RSA: [
+    'RSASSA_PSS_SHA_256',
+    'RSASSA_PSS_SHA_384',
+    'RSASSA_PSS_SHA_512',
+    'RSASSA_PKCS1_V1_5_SHA_256',
+    'RSASSA_PKCS1_V1_5_SHA_384',
+    'RSASSA_PKCS1_V1_5_SHA_512',
+  ],
 };
-const signingAlgs = (s: Spec) => (s.startsWith('RSA') ? SIGNING.RSA : SIGNING[s] ?? []);
+const signingAlgs = (s: Spec) => (s.startsWith('RSA') ? SIGNING.RSA : (SIGNING[s] ?? []));
 
 class KmsError extends Error {
-  constructor(readonly type: string, message: string, readonly status = 400) { super(message); }
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
 }
 
 export interface AwsKmsEmulator {
@@ -68,12 +111,23 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   const createKey = (spec: Spec, usage?: Key['usage'], alias?: string, external = false, description = '', tags: Key['tags'] = []): Key => {
     const id = randomUUID();
     const k: Key = {
-      id, arn: `arn:aws:kms:${region}:111122223333:key/${id}`, spec, usage: usage ?? (spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY'), enabled: true,
-      state: external ? 'PendingImport' : 'Enabled', origin: external ? 'EXTERNAL' : 'AWS_KMS', description, tags,
+      id,
+      arn: `arn:aws:kms:${region}:111122223333:key/${id}`,
+      spec,
+      usage: usage ?? (spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY'),
+      enabled: true,
+      state: external ? 'PendingImport' : 'Enabled',
+      origin: external ? 'EXTERNAL' : 'AWS_KMS',
+      description,
+      tags,
     };
-    if (external) { /* material comes from ImportKeyMaterial */ }
-    else if (spec === 'SYMMETRIC_DEFAULT') k.secret = randomBytes(32);
-    else if (spec.startsWith('ECC')) k.priv = generateKeyPairSync('ec', { namedCurve: { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521' }[spec as 'ECC_NIST_P256'] }).privateKey;
+    if (external) {
+      /* material comes from ImportKeyMaterial */
+    } else if (spec === 'SYMMETRIC_DEFAULT') k.secret = randomBytes(32);
+    else if (spec.startsWith('ECC'))
+      k.priv = generateKeyPairSync('ec', {
+        namedCurve: { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521' }[spec as 'ECC_NIST_P256'],
+      }).privateKey;
     else k.priv = generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) }).privateKey;
     keys.set(id, k);
     if (alias) aliases.set(alias, id);
@@ -92,7 +146,8 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   const find = (keyId: unknown): Key => {
     const k = lookup(keyId);
     if (!k.enabled || k.state === 'Disabled') throw new KmsError('DisabledException', `${k.arn} is disabled.`);
-    if (k.state !== 'Enabled') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state === 'PendingImport' ? 'pending import' : 'pending deletion'}.`);
+    if (k.state !== 'Enabled')
+      throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state === 'PendingImport' ? 'pending import' : 'pending deletion'}.`);
     return k;
   };
   const aliasName = (v: unknown) => {
@@ -114,16 +169,25 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
         material = Buffer.concat([d.update(blob.subarray(modBytes)), d.final()]);
       }
-    } catch { throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be unwrapped with the import parameters.'); }
+    } catch {
+      throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be unwrapped with the import parameters.');
+    }
     if (k.spec === 'SYMMETRIC_DEFAULT') {
       if (material.length !== 32) throw new KmsError('IncorrectKeyMaterialException', 'Symmetric key material must be 256 bits.');
       return material;
     }
-    if (p.algorithm.startsWith('RSAES_OAEP')) throw new KmsError('ValidationException', `${p.algorithm} cannot wrap asymmetric key material; use RSA_AES_KEY_WRAP_SHA_*`);
+    if (p.algorithm.startsWith('RSAES_OAEP'))
+      throw new KmsError('ValidationException', `${p.algorithm} cannot wrap asymmetric key material; use RSA_AES_KEY_WRAP_SHA_*`);
     let priv: KeyObject;
-    try { priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' }); } catch { throw new KmsError('IncorrectKeyMaterialException', 'Key material is not a PKCS#8 private key.'); }
+    try {
+      priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+    } catch {
+      throw new KmsError('IncorrectKeyMaterialException', 'Key material is not a PKCS#8 private key.');
+    }
     const det = priv.asymmetricKeyDetails!;
-    const fits = k.spec.startsWith('RSA') ? priv.asymmetricKeyType === 'rsa' && det.modulusLength === Number(k.spec.slice(4)) : priv.asymmetricKeyType === 'ec' && det.namedCurve === CURVE_OF[k.spec];
+    const fits = k.spec.startsWith('RSA')
+      ? priv.asymmetricKeyType === 'rsa' && det.modulusLength === Number(k.spec.slice(4))
+      : priv.asymmetricKeyType === 'ec' && det.namedCurve === CURVE_OF[k.spec];
     if (!fits) throw new KmsError('IncorrectKeyMaterialException', `The key material does not match key spec ${k.spec}.`);
     return material;
   }
@@ -132,9 +196,19 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     return Buffer.from(v, 'base64');
   };
   const meta = (k: Key) => ({
-    KeyId: k.id, Arn: k.arn, KeySpec: k.spec, CustomerMasterKeySpec: k.spec, KeyUsage: k.usage, KeyState: k.state, Enabled: k.state === 'Enabled',
-    Origin: k.origin, Description: k.description, ...(k.origin === 'EXTERNAL' ? { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' } : {}),
-    ...(k.usage === 'SIGN_VERIFY' ? { SigningAlgorithms: signingAlgs(k.spec) } : { EncryptionAlgorithms: k.spec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] }),
+    KeyId: k.id,
+    Arn: k.arn,
+    KeySpec: k.spec,
+    CustomerMasterKeySpec: k.spec,
+    KeyUsage: k.usage,
+    KeyState: k.state,
+    Enabled: k.state === 'Enabled',
+    Origin: k.origin,
+    Description: k.description,
+    ...(k.origin === 'EXTERNAL' ? { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' } : {}),
+    ...(k.usage === 'SIGN_VERIFY'
+      ? { SigningAlgorithms: signingAlgs(k.spec) }
+      : { EncryptionAlgorithms: k.spec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] }),
   });
   const context = (c: unknown) => Buffer.from(JSON.stringify(Object.entries((c ?? {}) as Record<string, string>).sort()));
 
@@ -142,10 +216,13 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     DescribeKey: (b) => ({ KeyMetadata: meta(lookup(b.KeyId)) }),
     CreateKey: (b) => {
       const spec = (b.KeySpec ?? 'SYMMETRIC_DEFAULT') as Spec;
-      if (!['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521'].includes(spec)) throw new KmsError('ValidationException', `KeySpec ${spec} is not supported`);
+      if (!['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521'].includes(spec))
+        throw new KmsError('ValidationException', `KeySpec ${spec} is not supported`);
       const usage = (b.KeyUsage ?? 'ENCRYPT_DECRYPT') as Key['usage'];
-      if ((spec === 'SYMMETRIC_DEFAULT' && usage !== 'ENCRYPT_DECRYPT') || (spec.startsWith('ECC') && usage !== 'SIGN_VERIFY')) throw new KmsError('ValidationException', `KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
-      if (b.Origin !== undefined && b.Origin !== 'AWS_KMS' && b.Origin !== 'EXTERNAL') throw new KmsError('ValidationException', `Origin ${b.Origin} is not supported`);
+      if ((spec === 'SYMMETRIC_DEFAULT' && usage !== 'ENCRYPT_DECRYPT') || (spec.startsWith('ECC') && usage !== 'SIGN_VERIFY'))
+        throw new KmsError('ValidationException', `KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
+      if (b.Origin !== undefined && b.Origin !== 'AWS_KMS' && b.Origin !== 'EXTERNAL')
+        throw new KmsError('ValidationException', `Origin ${b.Origin} is not supported`);
       return { KeyMetadata: meta(createKey(spec, usage, undefined, b.Origin === 'EXTERNAL', String(b.Description ?? ''), (b.Tags ?? []) as Key['tags'])) };
     },
     ListKeys: (b) => {
@@ -169,7 +246,12 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       wrappingKeys.set(bits, wrapping);
       const validTo = Math.floor(Date.now() / 1000) + 86400;
       k.importParams = { token: randomBytes(64), wrapping, algorithm, validTo };
-      return { KeyId: k.arn, ImportToken: k.importParams.token.toString('base64'), PublicKey: createPublicKey(wrapping).export({ type: 'spki', format: 'der' }).toString('base64'), ParametersValidTo: validTo };
+      return {
+        KeyId: k.arn,
+        ImportToken: k.importParams.token.toString('base64'),
+        PublicKey: createPublicKey(wrapping).export({ type: 'spki', format: 'der' }).toString('base64'),
+        ParametersValidTo: validTo,
+      };
     },
     ImportKeyMaterial: (b) => {
       const k = lookup(b.KeyId);
@@ -177,11 +259,14 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
       const token = b64(b.ImportToken, 'ImportToken');
       const p = k.importParams;
-      if (!p || p.token.length !== token.length || !timingSafeEqual(p.token, token) || p.validTo * 1000 < Date.now()) throw new KmsError('InvalidImportTokenException', 'The import token is invalid or expired for this key.');
-      if (b.ExpirationModel === 'KEY_MATERIAL_EXPIRES' && !b.ValidTo) throw new KmsError('ValidationException', 'ValidTo is required when key material expires');
+      if (!p || p.token.length !== token.length || !timingSafeEqual(p.token, token) || p.validTo * 1000 < Date.now())
+        throw new KmsError('InvalidImportTokenException', 'The import token is invalid or expired for this key.');
+      if (b.ExpirationModel === 'KEY_MATERIAL_EXPIRES' && !b.ValidTo)
+        throw new KmsError('ValidationException', 'ValidTo is required when key material expires');
       const material = unwrapMaterial(k, b64(b.EncryptedKeyMaterial, 'EncryptedKeyMaterial'));
       const had = k.secret ?? (k.priv?.export({ type: 'pkcs8', format: 'der' }) as Buffer | undefined);
-      if (had && !had.equals(material)) throw new KmsError('IncorrectKeyMaterialException', 'The key material is not the material previously imported into this key.');
+      if (had && !had.equals(material))
+        throw new KmsError('IncorrectKeyMaterialException', 'The key material is not the material previously imported into this key.');
       if (k.spec === 'SYMMETRIC_DEFAULT') k.secret = material;
       else k.priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
       if (k.state === 'PendingImport') k.state = 'Enabled';
@@ -245,7 +330,8 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       const msg = b64(b.Message, 'Message');
       let d: Buffer;
       if (b.MessageType === 'DIGEST') {
-        if (msg.length !== { sha256: 32, sha384: 48, sha512: 64 }[hash]) throw new KmsError('ValidationException', 'Digest is invalid length for algorithm ' + alg);
+        if (msg.length !== { sha256: 32, sha384: 48, sha512: 64 }[hash])
+          throw new KmsError('ValidationException', 'Digest is invalid length for algorithm ' + alg);
         d = msg;
       } else {
         if (msg.length > 4096) throw new KmsError('ValidationException', 'Message must be at most 4096 bytes');
@@ -274,7 +360,11 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       c.setAAD(context(b.EncryptionContext));
       const body = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
       const idb = Buffer.from(k.id);
-      return { KeyId: k.arn, CiphertextBlob: Buffer.concat([Buffer.from([idb.length]), idb, iv, body]).toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      return {
+        KeyId: k.arn,
+        CiphertextBlob: Buffer.concat([Buffer.from([idb.length]), idb, iv, body]).toString('base64'),
+        EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+      };
     },
     Decrypt: (b) => {
       const blob = b64(b.CiphertextBlob, 'CiphertextBlob');
@@ -282,19 +372,34 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         const k = find(b.KeyId);
         if (!k.priv || k.usage !== 'ENCRYPT_DECRYPT') throw new KmsError('InvalidKeyUsageException', `${k.arn} is not an encryption key`);
         try {
-          return { KeyId: k.arn, Plaintext: privateDecrypt({ key: k.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: String(b.EncryptionAlgorithm).endsWith('SHA_1') ? 'sha1' : 'sha256' }, blob).toString('base64') };
-        } catch { throw new KmsError('InvalidCiphertextException', ''); }
+          return {
+            KeyId: k.arn,
+            Plaintext: privateDecrypt(
+              { key: k.priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: String(b.EncryptionAlgorithm).endsWith('SHA_1') ? 'sha1' : 'sha256' },
+              blob,
+            ).toString('base64'),
+          };
+        } catch {
+          throw new KmsError('InvalidCiphertextException', '');
+        }
       }
       const idLen = blob[0] ?? 0;
       const k = find(blob.subarray(1, 1 + idLen).toString() || 'missing');
-      if (b.KeyId && find(b.KeyId).id !== k.id) throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
+      if (b.KeyId && find(b.KeyId).id !== k.id)
+        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
       const rest = blob.subarray(1 + idLen);
       try {
         const d = createDecipheriv('aes-256-gcm', k.secret!, rest.subarray(0, 12));
         d.setAAD(context(b.EncryptionContext));
         d.setAuthTag(rest.subarray(rest.length - 16));
-        return { KeyId: k.arn, Plaintext: Buffer.concat([d.update(rest.subarray(12, rest.length - 16)), d.final()]).toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-      } catch { throw new KmsError('InvalidCiphertextException', ''); }
+        return {
+          KeyId: k.arn,
+          Plaintext: Buffer.concat([d.update(rest.subarray(12, rest.length - 16)), d.final()]).toString('base64'),
+          EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        };
+      } catch {
+        throw new KmsError('InvalidCiphertextException', '');
+      }
     },
     GenerateRandom: (b) => {
       const n = Number(b.NumberOfBytes);
@@ -311,7 +416,8 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     if (m[3] !== region) throw new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${m[3]}'.`);
     const amzDate = String(req.headers['x-amz-date'] ?? '');
     const when = new Date(amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
-    if (Number.isNaN(when.getTime()) || Math.abs(when.getTime() - Date.now()) > 15 * 60_000) throw new KmsError('InvalidSignatureException', 'Signature expired');
+    if (Number.isNaN(when.getTime()) || Math.abs(when.getTime() - Date.now()) > 15 * 60_000)
+      throw new KmsError('InvalidSignatureException', 'Signature expired');
     const signed = m[4].split(';');
     const headers: Record<string, string> = {};
     for (const h of signed) headers[h] = String(req.headers[h] ?? '');
@@ -332,11 +438,20 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       const op = String(req.headers['x-amz-target'] ?? '').replace(/^TrentService\./, '');
       calls.push(op);
       try {
-        if (throttle > 0) { throttle--; throw new KmsError('ThrottlingException', 'Rate exceeded'); }
-        if (fail > 0) { fail--; throw new KmsError('KMSInternalException', 'internal error', failStatus); }
+        if (throttle > 0) {
+          throttle--;
+          throw new KmsError('ThrottlingException', 'Rate exceeded');
+        }
+        if (fail > 0) {
+          fail--;
+          throw new KmsError('KMSInternalException', 'internal error', failStatus);
+        }
         const fault = (when: Fault['when']) => {
           const f = faults.find((x) => x.op === op && x.when === when && x.n > 0);
-          if (f) { f.n--; throw new KmsError(f.type, `injected ${f.status === 400 ? 'throttling' : 'failure'} ${when} ${op}`, f.status); }
+          if (f) {
+            f.n--;
+            throw new KmsError(f.type, `injected ${f.status === 400 ? 'throttling' : 'failure'} ${when} ${op}`, f.status);
+          }
         };
         fault('before');
         const body = Buffer.concat(chunks);
@@ -355,15 +470,28 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    region, accessKeyId, secretAccessKey, createKey, calls,
-    throttleNext: (n) => { throttle = n; },
-    failNext: (n, status = 500) => { fail = n; failStatus = status; },
+    region,
+    accessKeyId,
+    secretAccessKey,
+    createKey,
+    calls,
+    throttleNext: (n) => {
+      throttle = n;
+    },
+    failNext: (n, status = 500) => {
+      fail = n;
+      failStatus = status;
+    },
     faultOn: (op, n, o = {}) => {
       const status = o.status ?? 500;
       faults.push({ op, n, when: o.when ?? 'before', status, type: o.type ?? (status === 400 ? 'ThrottlingException' : 'KMSInternalException') });
     },
     allKeys: () => [...keys.values()],
     aliasTarget: (a) => aliases.get(a),
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -5,13 +5,40 @@
 // token it issued; keys have key_ops, algorithms must fit the key; unknown keys are
 // 404 KeyNotFound; and it can answer 429 (with Retry-After) or 5xx on demand.
 import * as https from 'node:https';
-import { constants, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  randomBytes,
+  randomUUID,
+  type KeyObject,
+} from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { digestInfo, pssEncode, derToRaw } from '../../src/keys/crypto';
 
-interface Key { name: string; version: string; kty: string; crv?: 'P-256' | 'P-384' | 'P-521'; ops: string[]; priv?: KeyObject; secret?: Buffer; enabled?: boolean; tags?: Record<string, string>; imported?: boolean }
+interface Key {
+  name: string;
+  version: string;
+  kty: string;
+  crv?: 'P-256' | 'P-384' | 'P-521';
+  ops: string[];
+  priv?: KeyObject;
+  secret?: Buffer;
+  enabled?: boolean;
+  tags?: Record<string, string>;
+  imported?: boolean;
+}
 /** A fault for requests whose "METHOD /path" starts with `route`: before it runs, or after it ran (the reply is lost). */
-interface Fault { route: string; when: 'before' | 'after'; n: number; status: number }
+interface Fault {
+  route: string;
+  when: 'before' | 'after';
+  n: number;
+  status: number;
+}
 
 export interface AzureKvEmulator {
   base: string;
@@ -20,7 +47,11 @@ export interface AzureKvEmulator {
   tenantId: string;
   clientId: string;
   clientSecret: string;
-  createKey(name: string, kty: 'EC' | 'EC-HSM' | 'RSA' | 'RSA-HSM' | 'oct-HSM', opts?: { crv?: 'P-256' | 'P-384' | 'P-521'; size?: number; ops?: string[] }): Key;
+  createKey(
+    name: string,
+    kty: 'EC' | 'EC-HSM' | 'RSA' | 'RSA-HSM' | 'oct-HSM',
+    opts?: { crv?: 'P-256' | 'P-384' | 'P-521'; size?: number; ops?: string[] },
+  ): Key;
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
   faultOn(route: string, n: number, opts?: { when?: 'before' | 'after'; status?: number }): void;
@@ -33,7 +64,9 @@ export interface AzureKvEmulator {
 }
 
 export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem: string }): Promise<AzureKvEmulator> {
-  const tenantId = randomUUID(), clientId = randomUUID(), clientSecret = 'azs~' + randomBytes(20).toString('base64url');
+  const tenantId = randomUUID(),
+    clientId = randomUUID(),
+    clientSecret = 'azs~' + randomBytes(20).toString('base64url');
   const tokens = new Set<string>();
   const keys = new Map<string, Key>();
   /** Every version of each key, oldest first; `keys` holds the current (newest) one. */
@@ -41,14 +74,29 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
   const deleted = new Map<string, Key[]>();
   const faults: Fault[] = [];
   const calls: string[] = [];
-  let throttle = 0, fail = 0, failStatus = 500;
+  let throttle = 0,
+    fail = 0,
+    failStatus = 500;
   const state = { tokensIssued: 0 };
   let base = '';
 
   const createKey: AzureKvEmulator['createKey'] = (name, kty, o = {}) => {
-    const k: Key = { name, version: randomBytes(16).toString('hex'), kty, ops: o.ops ?? (kty.startsWith('EC') ? ['sign', 'verify'] : kty === 'oct-HSM' ? ['encrypt', 'decrypt'] : ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey']) };
-    if (kty.startsWith('EC')) { k.crv = o.crv ?? 'P-256'; k.priv = generateKeyPairSync('ec', { namedCurve: k.crv }).privateKey; }
-    else if (kty.startsWith('RSA')) k.priv = generateKeyPairSync('rsa', { modulusLength: o.size ?? 2048 }).privateKey;
+    const k: Key = {
+      name,
+      version: randomBytes(16).toString('hex'),
+      kty,
+      ops:
+        o.ops ??
+        (kty.startsWith('EC')
+          ? ['sign', 'verify']
+          : kty === 'oct-HSM'
+            ? ['encrypt', 'decrypt']
+            : ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey']),
+    };
+    if (kty.startsWith('EC')) {
+      k.crv = o.crv ?? 'P-256';
+      k.priv = generateKeyPairSync('ec', { namedCurve: k.crv }).privateKey;
+    } else if (kty.startsWith('RSA')) k.priv = generateKeyPairSync('rsa', { modulusLength: o.size ?? 2048 }).privateKey;
     else k.secret = randomBytes(32);
     keys.set(name, k);
     history.set(name, [...(history.get(name) ?? []), k]);
@@ -61,12 +109,31 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
     if (kty !== 'RSA' && kty !== 'EC') throw new Http(400, 'BadParameter', `Key type ${jwk.kty} cannot be imported into a vault (RSA and EC only).`);
     if (!jwk.d) throw new Http(400, 'BadParameter', 'The key to import must include its private part.');
     let priv: KeyObject;
-    try { priv = createPrivateKey({ format: 'jwk', key: Object.fromEntries(Object.entries(jwk).filter(([f]) => ['kty', 'n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'crv', 'x', 'y'].includes(f)).map(([f, v]) => [f, f === 'kty' ? kty : v])) as never }); }
-    catch { throw new Http(400, 'BadParameter', 'The JSON Web Key is not a valid private key.'); }
+    try {
+      priv = createPrivateKey({
+        format: 'jwk',
+        key: Object.fromEntries(
+          Object.entries(jwk)
+            .filter(([f]) => ['kty', 'n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'crv', 'x', 'y'].includes(f))
+            .map(([f, v]) => [f, f === 'kty' ? kty : v]),
+        ) as never,
+      });
+    } catch {
+      throw new Http(400, 'BadParameter', 'The JSON Web Key is not a valid private key.');
+    }
     const ops: string[] = jwk.key_ops ?? ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'];
     if (kty === 'EC' && ops.some((o) => o !== 'sign' && o !== 'verify')) throw new Http(400, 'BadParameter', 'EC keys support only sign and verify.');
     if (kty === 'RSA' && (priv.asymmetricKeyDetails!.modulusLength ?? 0) < 2048) throw new Http(400, 'BadParameter', 'RSA keys must be at least 2048 bits.');
-    const k: Key = { name, version: randomBytes(16).toString('hex'), kty: body.Hsm ? `${kty}-HSM` : kty, ops, priv, enabled: body.attributes?.enabled ?? true, tags: body.tags, imported: true };
+    const k: Key = {
+      name,
+      version: randomBytes(16).toString('hex'),
+      kty: body.Hsm ? `${kty}-HSM` : kty,
+      ops,
+      priv,
+      enabled: body.attributes?.enabled ?? true,
+      tags: body.tags,
+      imported: true,
+    };
     if (kty === 'EC') k.crv = jwk.crv;
     keys.set(name, k);
     history.set(name, [...(history.get(name) ?? []), k]);
@@ -74,11 +141,30 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
   };
   const bundle = (k: Key) => {
     const jwk: Record<string, unknown> = { kid: `${base}/keys/${k.name}/${k.version}`, kty: k.kty, key_ops: k.ops };
-    if (k.priv) Object.assign(jwk, Object.fromEntries(Object.entries(createPublicKey(k.priv).export({ format: 'jwk' })).filter(([f]) => ['crv', 'x', 'y', 'n', 'e'].includes(f))));
-    return { key: jwk, attributes: { enabled: k.enabled ?? true, created: Math.floor(Date.now() / 1000), recoveryLevel: 'Recoverable' }, ...(k.tags ? { tags: k.tags } : {}) };
+    if (k.priv)
+      Object.assign(
+        jwk,
+        Object.fromEntries(Object.entries(createPublicKey(k.priv).export({ format: 'jwk' })).filter(([f]) => ['crv', 'x', 'y', 'n', 'e'].includes(f))),
+      );
+    return {
+      key: jwk,
+      attributes: { enabled: k.enabled ?? true, created: Math.floor(Date.now() / 1000), recoveryLevel: 'Recoverable' },
+      ...(k.tags ? { tags: k.tags } : {}),
+    };
   };
-  class Http extends Error { constructor(readonly status: number, readonly code: string, msg: string) { super(msg); } }
-  const b64u = (v: unknown) => { if (typeof v !== 'string') throw new Http(400, 'BadParameter', 'value is required'); return Buffer.from(v, 'base64url'); };
+  class Http extends Error {
+    constructor(
+      readonly status: number,
+      readonly code: string,
+      msg: string,
+    ) {
+      super(msg);
+    }
+  }
+  const b64u = (v: unknown) => {
+    if (typeof v !== 'string') throw new Http(400, 'BadParameter', 'value is required');
+    return Buffer.from(v, 'base64url');
+  };
 
   function keyOp(k: Key, op: string, body: Record<string, unknown>): unknown {
     if (k.enabled === false) throw new Http(403, 'Forbidden', `Operation ${op} is not allowed on a disabled key.`);
@@ -98,10 +184,11 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
       const m = /^(PS|RS)(256|384|512)$/.exec(alg);
       if (!m || !k.priv) throw new Http(400, 'BadParameter', `Algorithm ${alg} is not valid for this key.`);
       const hash = `sha${m[2]}` as 'sha256';
-      const bits = (createPublicKey(k.priv).asymmetricKeyDetails?.modulusLength) ?? 2048;
-      const sig = m[1] === 'PS'
-        ? require('node:crypto').privateEncrypt({ key: k.priv, padding: constants.RSA_NO_PADDING }, pssEncode(d, hash, bits))
-        : require('node:crypto').privateEncrypt({ key: k.priv, padding: constants.RSA_PKCS1_PADDING }, digestInfo(hash, d));
+      const bits = createPublicKey(k.priv).asymmetricKeyDetails?.modulusLength ?? 2048;
+      const sig =
+        m[1] === 'PS'
+          ? require('node:crypto').privateEncrypt({ key: k.priv, padding: constants.RSA_NO_PADDING }, pssEncode(d, hash, bits))
+          : require('node:crypto').privateEncrypt({ key: k.priv, padding: constants.RSA_PKCS1_PADDING }, digestInfo(hash, d));
       return { kid, value: sig.toString('base64url') };
     }
     if (op === 'decrypt' || op === 'encrypt') {
@@ -111,19 +198,32 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
         const aad = body.aad ? b64u(body.aad) : Buffer.alloc(0);
         if (op === 'encrypt') {
           const iv = randomBytes(12);
-          const c = createCipheriv('aes-256-gcm', k.secret, iv); c.setAAD(aad);
+          const c = createCipheriv('aes-256-gcm', k.secret, iv);
+          c.setAAD(aad);
           const ct = Buffer.concat([c.update(v), c.final()]);
           return { kid, value: ct.toString('base64url'), iv: iv.toString('base64url'), tag: c.getAuthTag().toString('base64url'), aad: body.aad };
         }
         try {
-          const d = createDecipheriv('aes-256-gcm', k.secret, b64u(body.iv)); d.setAAD(aad); d.setAuthTag(b64u(body.tag));
+          const d = createDecipheriv('aes-256-gcm', k.secret, b64u(body.iv));
+          d.setAAD(aad);
+          d.setAuthTag(b64u(body.tag));
           return { kid, value: Buffer.concat([d.update(v), d.final()]).toString('base64url') };
-        } catch { throw new Http(400, 'BadParameter', 'Decryption failed.'); }
+        } catch {
+          throw new Http(400, 'BadParameter', 'Decryption failed.');
+        }
       }
       if (op === 'encrypt') throw new Http(400, 'BadParameter', 'use the public key');
       if (alg !== 'RSA-OAEP' && alg !== 'RSA-OAEP-256') throw new Http(400, 'BadParameter', `Algorithm ${alg} is not valid for this key.`);
-      try { return { kid, value: privateDecrypt({ key: k.priv!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSA-OAEP' ? 'sha1' : 'sha256' }, v).toString('base64url') }; }
-      catch { throw new Http(400, 'BadParameter', 'Decryption failed.'); }
+      try {
+        return {
+          kid,
+          value: privateDecrypt({ key: k.priv!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSA-OAEP' ? 'sha1' : 'sha256' }, v).toString(
+            'base64url',
+          ),
+        };
+      } catch {
+        throw new Http(400, 'BadParameter', 'Decryption failed.');
+      }
     }
     throw new Http(400, 'BadParameter', `unsupported operation ${op}`);
   }
@@ -144,17 +244,26 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
         // --- Azure AD ---
         if (p === `/${tenantId}/v2.0/.well-known/openid-configuration` || p === `/${tenantId}/.well-known/openid-configuration`) {
           return send(200, {
-            token_endpoint: `${base}/${tenantId}/oauth2/v2.0/token`, issuer: `${base}/${tenantId}/v2.0`,
-            authorization_endpoint: `${base}/${tenantId}/oauth2/v2.0/authorize`, end_session_endpoint: `${base}/${tenantId}/oauth2/v2.0/logout`,
-            jwks_uri: `${base}/${tenantId}/discovery/v2.0/keys`, response_types_supported: ['code', 'id_token', 'token'],
+            token_endpoint: `${base}/${tenantId}/oauth2/v2.0/token`,
+            issuer: `${base}/${tenantId}/v2.0`,
+            authorization_endpoint: `${base}/${tenantId}/oauth2/v2.0/authorize`,
+            end_session_endpoint: `${base}/${tenantId}/oauth2/v2.0/logout`,
+            jwks_uri: `${base}/${tenantId}/discovery/v2.0/keys`,
+            response_types_supported: ['code', 'id_token', 'token'],
           });
         }
         if (p === `/${tenantId}/oauth2/v2.0/token` && req.method === 'POST') {
           const f = new URLSearchParams(body);
           if (f.get('grant_type') !== 'client_credentials') return send(400, { error: 'unsupported_grant_type' });
-          if (f.get('client_id') !== clientId) return send(400, { error: 'unauthorized_client', error_description: `AADSTS700016: Application with identifier '${f.get('client_id')}' was not found.` });
-          if (f.get('client_secret') !== clientSecret) return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
-          if (f.get('scope') !== 'https://vault.azure.net/.default') return send(400, { error: 'invalid_scope', error_description: `AADSTS70011: invalid scope ${f.get('scope')}` });
+          if (f.get('client_id') !== clientId)
+            return send(400, {
+              error: 'unauthorized_client',
+              error_description: `AADSTS700016: Application with identifier '${f.get('client_id')}' was not found.`,
+            });
+          if (f.get('client_secret') !== clientSecret)
+            return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+          if (f.get('scope') !== 'https://vault.azure.net/.default')
+            return send(400, { error: 'invalid_scope', error_description: `AADSTS70011: invalid scope ${f.get('scope')}` });
           const t = randomBytes(24).toString('base64url');
           tokens.add(t);
           state.tokensIssued++;
@@ -166,15 +275,27 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
         // --- Key Vault ---
         const auth = String(req.headers.authorization ?? '');
         if (!auth.startsWith('Bearer ') || !tokens.has(auth.slice(7))) {
-          return send(401, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
-            { 'www-authenticate': `Bearer authorization="${base}/${tenantId}", resource="https://vault.azure.net"` });
+          return send(
+            401,
+            { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
+            { 'www-authenticate': `Bearer authorization="${base}/${tenantId}", resource="https://vault.azure.net"` },
+          );
         }
         if (!url.searchParams.get('api-version')) throw new Http(400, 'MissingApiVersionParameter', 'api-version is required');
-        if (throttle > 0) { throttle--; return send(429, { error: { code: 'Throttled', message: 'Rate limit exceeded' } }, { 'retry-after': '0' }); }
-        if (fail > 0) { fail--; throw new Http(failStatus, 'InternalServerError', 'injected failure'); }
+        if (throttle > 0) {
+          throttle--;
+          return send(429, { error: { code: 'Throttled', message: 'Rate limit exceeded' } }, { 'retry-after': '0' });
+        }
+        if (fail > 0) {
+          fail--;
+          throw new Http(failStatus, 'InternalServerError', 'injected failure');
+        }
         const fault = (when: Fault['when']) => {
           const f = faults.find((x) => `${req.method} ${p}`.startsWith(x.route) && x.when === when && x.n > 0);
-          if (f) { f.n--; throw new Http(f.status, 'ServiceUnavailable', `injected failure ${when} ${req.method} ${p}`); }
+          if (f) {
+            f.n--;
+            throw new Http(f.status, 'ServiceUnavailable', `injected failure ${when} ${req.method} ${p}`);
+          }
         };
         fault('before');
         const json = body ? JSON.parse(body) : {};
@@ -192,15 +313,27 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
           const k = createKey(name, json.kty, { crv: json.crv, size: json.key_size, ops: json.key_ops });
           return send(200, bundle(k));
         }
-        if (req.method === 'PUT' && !version) { const made = bundle(importKey(name, json)); fault('after'); return send(200, made); }
+        if (req.method === 'PUT' && !version) {
+          const made = bundle(importKey(name, json));
+          fault('after');
+          return send(200, made);
+        }
         const all = history.get(name) ?? [];
         if (version === 'versions' && req.method === 'GET' && !op) {
           if (!all.length) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
-          return send(200, { value: all.map((v) => { const b = bundle(v); return { kid: b.key.kid, attributes: b.attributes, ...(v.tags ? { tags: v.tags } : {}) }; }), nextLink: null });
+          return send(200, {
+            value: all.map((v) => {
+              const b = bundle(v);
+              return { kid: b.key.kid, attributes: b.attributes, ...(v.tags ? { tags: v.tags } : {}) };
+            }),
+            nextLink: null,
+          });
         }
         if (req.method === 'DELETE' && !version) {
           if (!all.length) throw new Http(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault.`);
-          keys.delete(name); history.delete(name); deleted.set(name, all);
+          keys.delete(name);
+          history.delete(name);
+          deleted.set(name, all);
           return send(200, { ...bundle(all[all.length - 1]), recoveryId: `${base}/deletedkeys/${name}`, deletedDate: Math.floor(Date.now() / 1000) });
         }
         const k = version ? all.find((v) => v.version === version) : keys.get(name);
@@ -222,13 +355,33 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `https://localhost:${(server.address() as { port: number }).port}`;
   return {
-    base, vaultUrl: base, caPem: tls.caPem, tenantId, clientId, clientSecret, createKey, calls,
-    get tokensIssued() { return state.tokensIssued; },
-    throttleNext: (n) => { throttle = n; },
-    failNext: (n, status = 500) => { fail = n; failStatus = status; },
-    faultOn: (route, n, o = {}) => { faults.push({ route, n, when: o.when ?? 'before', status: o.status ?? 503 }); },
+    base,
+    vaultUrl: base,
+    caPem: tls.caPem,
+    tenantId,
+    clientId,
+    clientSecret,
+    createKey,
+    calls,
+    get tokensIssued() {
+      return state.tokensIssued;
+    },
+    throttleNext: (n) => {
+      throttle = n;
+    },
+    failNext: (n, status = 500) => {
+      fail = n;
+      failStatus = status;
+    },
+    faultOn: (route, n, o = {}) => {
+      faults.push({ route, n, when: o.when ?? 'before', status: o.status ?? 503 });
+    },
     versionsOf: (name) => history.get(name) ?? [],
     deleted,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

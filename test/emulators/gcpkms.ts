@@ -5,15 +5,59 @@
 // can be told to answer RESOURCE_EXHAUSTED or UNAVAILABLE.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { constants, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createVerify, generateKeyPairSync, privateDecrypt, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  createVerify,
+  generateKeyPairSync,
+  privateDecrypt,
+  privateEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { digestInfo, pssEncode } from '../../src/keys/crypto';
 
-type Alg = 'EC_SIGN_P256_SHA256' | 'EC_SIGN_P384_SHA384' | 'RSA_SIGN_PSS_2048_SHA256' | 'RSA_SIGN_PKCS1_2048_SHA256' | 'RSA_DECRYPT_OAEP_2048_SHA256' | 'GOOGLE_SYMMETRIC_ENCRYPTION';
+type Alg =
+  | 'EC_SIGN_P256_SHA256'
+  | 'EC_SIGN_P384_SHA384'
+  | 'RSA_SIGN_PSS_2048_SHA256'
+  | 'RSA_SIGN_PKCS1_2048_SHA256'
+  | 'RSA_DECRYPT_OAEP_2048_SHA256'
+  | 'GOOGLE_SYMMETRIC_ENCRYPTION';
 type VersionState = 'ENABLED' | 'DISABLED' | 'DESTROY_SCHEDULED' | 'PENDING_IMPORT';
-interface Version { name: string; alg: string; priv?: KeyObject; secret?: Buffer; state: VersionState; importJob?: string; protectionLevel: string }
-interface CryptoKey { name: string; purpose: string; importOnly: boolean; labels: Record<string, string>; algorithm: string; protectionLevel: string; next: number }
-interface ImportJob { name: string; importMethod: string; protectionLevel: string; wrapping: KeyObject }
-interface Fault { method: string; when: 'before' | 'after'; n: number; code: grpc.status }
+interface Version {
+  name: string;
+  alg: string;
+  priv?: KeyObject;
+  secret?: Buffer;
+  state: VersionState;
+  importJob?: string;
+  protectionLevel: string;
+}
+interface CryptoKey {
+  name: string;
+  purpose: string;
+  importOnly: boolean;
+  labels: Record<string, string>;
+  algorithm: string;
+  protectionLevel: string;
+  next: number;
+}
+interface ImportJob {
+  name: string;
+  importMethod: string;
+  protectionLevel: string;
+  wrapping: KeyObject;
+}
+interface Fault {
+  method: string;
+  when: 'before' | 'after';
+  n: number;
+  code: grpc.status;
+}
 const IMPORT_METHODS: Record<string, number> = { RSA_OAEP_3072_SHA256_AES_256: 3072, RSA_OAEP_4096_SHA256_AES_256: 4096 };
 
 export interface GcpKmsEmulator {
@@ -38,7 +82,9 @@ function purposeOf(alg: string): string {
 }
 
 export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem: string }): Promise<GcpKmsEmulator> {
-  const project = 'vpt-test', location = 'us-east1', keyRing = 'ring';
+  const project = 'vpt-test',
+    location = 'us-east1',
+    keyRing = 'ring';
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const email = 'vault-plugin@vpt-test.iam.gserviceaccount.com';
   const versions = new Map<string, Version>();
@@ -54,7 +100,15 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
 
   const keyPath = (k: string) => `projects/${project}/locations/${location}/keyRings/${keyRing}/cryptoKeys/${k}`;
   const createKey = (cryptoKey: string, alg: Alg): string => {
-    cryptoKeys.set(keyPath(cryptoKey), { name: keyPath(cryptoKey), purpose: purposeOf(alg), importOnly: false, labels: {}, algorithm: alg, protectionLevel: 'HSM', next: 2 });
+    cryptoKeys.set(keyPath(cryptoKey), {
+      name: keyPath(cryptoKey),
+      purpose: purposeOf(alg),
+      importOnly: false,
+      labels: {},
+      algorithm: alg,
+      protectionLevel: 'HSM',
+      next: 2,
+    });
     const v: Version = { name: `${keyPath(cryptoKey)}/cryptoKeyVersions/1`, alg, state: 'ENABLED', protectionLevel: 'HSM' };
     if (alg === 'GOOGLE_SYMMETRIC_ENCRYPTION') v.secret = randomBytes(32);
     else if (alg.startsWith('EC')) v.priv = generateKeyPairSync('ec', { namedCurve: alg.includes('P256') ? 'P-256' : 'P-384' }).privateKey;
@@ -64,7 +118,14 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     return v.name;
   };
 
-  class Rpc extends Error { constructor(readonly code: grpc.status, msg: string) { super(msg); } }
+  class Rpc extends Error {
+    constructor(
+      readonly code: grpc.status,
+      msg: string,
+    ) {
+      super(msg);
+    }
+  }
   /** Any version, whatever its state (management calls). */
   const lookupVersion = (name: unknown) => {
     const v = versions.get(String(name)) ?? versions.get(primary.get(String(name)) ?? '');
@@ -77,9 +138,28 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     if (v.state !== 'ENABLED') throw new Rpc(grpc.status.FAILED_PRECONDITION, `${v.name} is not enabled, current state is: ${v.state}.`);
     return v;
   };
-  const versionView = (v: Version) => ({ name: v.name, state: v.state, algorithm: v.alg, protectionLevel: v.protectionLevel, ...(v.importJob ? { importJob: v.importJob } : {}) });
-  const keyView = (k: CryptoKey) => ({ name: k.name, purpose: k.purpose, importOnly: k.importOnly, labels: k.labels, versionTemplate: { algorithm: k.algorithm, protectionLevel: k.protectionLevel }, ...(primary.has(k.name) ? { primary: versionView(versions.get(primary.get(k.name)!)!) } : {}) });
-  const jobView = (j: ImportJob) => ({ name: j.name, importMethod: j.importMethod, protectionLevel: j.protectionLevel, state: 'ACTIVE', publicKey: { pem: createPublicKey(j.wrapping).export({ type: 'spki', format: 'pem' }) } });
+  const versionView = (v: Version) => ({
+    name: v.name,
+    state: v.state,
+    algorithm: v.alg,
+    protectionLevel: v.protectionLevel,
+    ...(v.importJob ? { importJob: v.importJob } : {}),
+  });
+  const keyView = (k: CryptoKey) => ({
+    name: k.name,
+    purpose: k.purpose,
+    importOnly: k.importOnly,
+    labels: k.labels,
+    versionTemplate: { algorithm: k.algorithm, protectionLevel: k.protectionLevel },
+    ...(primary.has(k.name) ? { primary: versionView(versions.get(primary.get(k.name)!)!) } : {}),
+  });
+  const jobView = (j: ImportJob) => ({
+    name: j.name,
+    importMethod: j.importMethod,
+    protectionLevel: j.protectionLevel,
+    state: 'ACTIVE',
+    publicKey: { pem: createPublicKey(j.wrapping).export({ type: 'spki', format: 'pem' }) },
+  });
 
   /** Unwrap RSA_OAEP_*_SHA256_AES_256 material the way Cloud KMS does, and check it fits the algorithm. */
   function unwrapImport(job: ImportJob, alg: string, blob: Buffer): { secret?: Buffer; priv?: KeyObject } {
@@ -89,16 +169,23 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
       const kek = privateDecrypt({ key: job.wrapping, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, blob.subarray(0, modBytes));
       const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
       material = Buffer.concat([d.update(blob.subarray(modBytes)), d.final()]);
-    } catch { throw new Rpc(grpc.status.INVALID_ARGUMENT, 'The wrapped key material could not be unwrapped with the import job\'s key.'); }
+    } catch {
+      throw new Rpc(grpc.status.INVALID_ARGUMENT, "The wrapped key material could not be unwrapped with the import job's key.");
+    }
     if (alg === 'GOOGLE_SYMMETRIC_ENCRYPTION') {
       if (material.length !== 32) throw new Rpc(grpc.status.INVALID_ARGUMENT, 'GOOGLE_SYMMETRIC_ENCRYPTION key material must be 32 bytes.');
       return { secret: material };
     }
     let priv: KeyObject;
-    try { priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' }); } catch { throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Key material is not a PKCS#8 private key.'); }
+    try {
+      priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+    } catch {
+      throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Key material is not a PKCS#8 private key.');
+    }
     const d = priv.asymmetricKeyDetails!;
     const rsa = /^RSA_(?:SIGN_(?:PSS|PKCS1)|DECRYPT_OAEP)_(\d+)_/.exec(alg);
-    const fits = rsa ? priv.asymmetricKeyType === 'rsa' && d.modulusLength === Number(rsa[1])
+    const fits = rsa
+      ? priv.asymmetricKeyType === 'rsa' && d.modulusLength === Number(rsa[1])
       : priv.asymmetricKeyType === 'ec' && d.namedCurve === (alg.includes('P256') ? 'prime256v1' : 'secp384r1');
     if (!fits) throw new Rpc(grpc.status.INVALID_ARGUMENT, `The key material does not match algorithm ${alg}.`);
     return { priv };
@@ -124,23 +211,38 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     },
     AsymmetricSign: (r) => {
       const v = version(r.name);
-      if (!v.alg.includes('_SIGN_')) throw new Rpc(grpc.status.FAILED_PRECONDITION, `${v.name} has purpose ${v.alg.includes('DECRYPT') ? 'ASYMMETRIC_DECRYPT' : 'ENCRYPT_DECRYPT'}, not ASYMMETRIC_SIGN`);
+      if (!v.alg.includes('_SIGN_'))
+        throw new Rpc(
+          grpc.status.FAILED_PRECONDITION,
+          `${v.name} has purpose ${v.alg.includes('DECRYPT') ? 'ASYMMETRIC_DECRYPT' : 'ENCRYPT_DECRYPT'}, not ASYMMETRIC_SIGN`,
+        );
       const hash = v.alg.endsWith('SHA384') ? 'sha384' : v.alg.endsWith('SHA512') ? 'sha512' : 'sha256';
       const d: Buffer | undefined = r.digest?.[hash];
-      if (!d || d.length !== ({ sha256: 32, sha384: 48, sha512: 64 } as const)[hash]) throw new Rpc(grpc.status.INVALID_ARGUMENT, `The digest must be a ${hash.toUpperCase()} digest for algorithm ${v.alg}.`);
+      if (!d || d.length !== ({ sha256: 32, sha384: 48, sha512: 64 } as const)[hash])
+        throw new Rpc(grpc.status.INVALID_ARGUMENT, `The digest must be a ${hash.toUpperCase()} digest for algorithm ${v.alg}.`);
       let sig: Buffer;
       if (v.alg.startsWith('EC')) {
         const { p256, p384 } = require('@noble/curves/nist.js');
-        sig = Buffer.from((hash === 'sha256' ? p256 : p384).sign(d, Buffer.from(v.priv!.export({ format: 'jwk' }).d!, 'base64url'), { prehash: false, lowS: false, format: 'der' }));
-      } else if (v.alg.includes('PSS')) sig = privateEncrypt({ key: v.priv!, padding: constants.RSA_NO_PADDING }, pssEncode(d, hash, v.priv!.asymmetricKeyDetails!.modulusLength!));
+        sig = Buffer.from(
+          (hash === 'sha256' ? p256 : p384).sign(d, Buffer.from(v.priv!.export({ format: 'jwk' }).d!, 'base64url'), {
+            prehash: false,
+            lowS: false,
+            format: 'der',
+          }),
+        );
+      } else if (v.alg.includes('PSS'))
+        sig = privateEncrypt({ key: v.priv!, padding: constants.RSA_NO_PADDING }, pssEncode(d, hash, v.priv!.asymmetricKeyDetails!.modulusLength!));
       else sig = privateEncrypt({ key: v.priv!, padding: constants.RSA_PKCS1_PADDING }, digestInfo(hash, d));
       return { name: v.name, signature: sig };
     },
     AsymmetricDecrypt: (r) => {
       const v = version(r.name);
       if (!v.alg.includes('DECRYPT_OAEP')) throw new Rpc(grpc.status.FAILED_PRECONDITION, `${v.name} is not an ASYMMETRIC_DECRYPT key`);
-      try { return { plaintext: privateDecrypt({ key: v.priv!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, r.ciphertext) }; }
-      catch { throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.'); }
+      try {
+        return { plaintext: privateDecrypt({ key: v.priv!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, r.ciphertext) };
+      } catch {
+        throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
+      }
     },
     Encrypt: (r) => {
       const v = version(r.name);
@@ -159,7 +261,9 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
         d.setAAD(r.additionalAuthenticatedData ?? Buffer.alloc(0));
         d.setAuthTag(ct.subarray(ct.length - 16));
         return { plaintext: Buffer.concat([d.update(ct.subarray(12, ct.length - 16)), d.final()]) };
-      } catch { throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.'); }
+      } catch {
+        throw new Rpc(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
+      }
     },
     GenerateRandomBytes: (r) => {
       if (!(r.lengthBytes > 0 && r.lengthBytes <= 1024)) throw new Rpc(grpc.status.INVALID_ARGUMENT, 'length_bytes must be 1-1024');
@@ -171,9 +275,18 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
       if (r.parent !== ring) throw new Rpc(grpc.status.NOT_FOUND, `${r.parent} not found.`);
       if (!/^[a-zA-Z0-9_-]{1,63}$/.test(r.cryptoKeyId ?? '')) throw new Rpc(grpc.status.INVALID_ARGUMENT, 'crypto_key_id must match [a-zA-Z0-9_-]{1,63}');
       const alg = r.cryptoKey?.versionTemplate?.algorithm ?? 'GOOGLE_SYMMETRIC_ENCRYPTION';
-      if (r.cryptoKey?.purpose && r.cryptoKey.purpose !== purposeOf(alg)) throw new Rpc(grpc.status.INVALID_ARGUMENT, `algorithm ${alg} is not valid for purpose ${r.cryptoKey.purpose}`);
+      if (r.cryptoKey?.purpose && r.cryptoKey.purpose !== purposeOf(alg))
+        throw new Rpc(grpc.status.INVALID_ARGUMENT, `algorithm ${alg} is not valid for purpose ${r.cryptoKey.purpose}`);
       if (r.skipInitialVersionCreation) {
-        const k: CryptoKey = { name, purpose: purposeOf(alg), importOnly: !!r.cryptoKey?.importOnly, labels: r.cryptoKey?.labels ?? {}, algorithm: alg, protectionLevel: r.cryptoKey?.versionTemplate?.protectionLevel ?? 'SOFTWARE', next: 1 };
+        const k: CryptoKey = {
+          name,
+          purpose: purposeOf(alg),
+          importOnly: !!r.cryptoKey?.importOnly,
+          labels: r.cryptoKey?.labels ?? {},
+          algorithm: alg,
+          protectionLevel: r.cryptoKey?.versionTemplate?.protectionLevel ?? 'SOFTWARE',
+          next: 1,
+        };
         cryptoKeys.set(name, k);
         return keyView(k);
       }
@@ -208,11 +321,22 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
       if (!k) throw new Rpc(grpc.status.NOT_FOUND, `${r.parent} not found.`);
       const job = importJobs.get(r.importJob);
       if (!job) throw new Rpc(grpc.status.NOT_FOUND, `${r.importJob} not found.`);
-      if (job.protectionLevel !== k.protectionLevel) throw new Rpc(grpc.status.FAILED_PRECONDITION, `import job protection level ${job.protectionLevel} does not match the crypto key's ${k.protectionLevel}`);
+      if (job.protectionLevel !== k.protectionLevel)
+        throw new Rpc(
+          grpc.status.FAILED_PRECONDITION,
+          `import job protection level ${job.protectionLevel} does not match the crypto key's ${k.protectionLevel}`,
+        );
       if (purposeOf(r.algorithm) !== k.purpose) throw new Rpc(grpc.status.INVALID_ARGUMENT, `algorithm ${r.algorithm} is not valid for purpose ${k.purpose}`);
       if (!r.rsaAesWrappedKey) throw new Rpc(grpc.status.INVALID_ARGUMENT, 'rsa_aes_wrapped_key is required for this import method');
       const material = unwrapImport(job, r.algorithm, r.rsaAesWrappedKey);
-      const v: Version = { name: `${k.name}/cryptoKeyVersions/${k.next++}`, alg: r.algorithm, state: 'ENABLED', importJob: job.name, protectionLevel: k.protectionLevel, ...material };
+      const v: Version = {
+        name: `${k.name}/cryptoKeyVersions/${k.next++}`,
+        alg: r.algorithm,
+        state: 'ENABLED',
+        importJob: job.name,
+        protectionLevel: k.protectionLevel,
+        ...material,
+      };
       versions.set(v.name, v);
       // Like Cloud KMS: the first version of a symmetric key becomes primary.
       if (k.purpose === 'ENCRYPT_DECRYPT' && !primary.has(k.name)) primary.set(k.name, v.name);
@@ -256,10 +380,16 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     impl[method] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
       let authorized = false;
       try {
-        if (fail > 0) { fail--; throw new Rpc(failCode, 'injected failure'); }
+        if (fail > 0) {
+          fail--;
+          throw new Rpc(failCode, 'injected failure');
+        }
         const fault = (when: Fault['when']) => {
           const f = faults.find((x) => x.method === method && x.when === when && x.n > 0);
-          if (f) { f.n--; throw new Rpc(f.code, `injected failure ${when} ${method}`); }
+          if (f) {
+            f.n--;
+            throw new Rpc(f.code, `injected failure ${when} ${method}`);
+          }
         };
         fault('before');
         authorize(call.metadata);
@@ -278,20 +408,40 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
   }
   const server = new grpc.Server();
   server.addService(svc, impl);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0',
-    grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false),
-    (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(
+      '127.0.0.1:0',
+      grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false),
+      (e, p) => (e ? rej(e) : res(p)),
+    ),
+  );
   return {
-    endpoint: `localhost:${port}`, caPem: tls.caPem, project, location, keyRing, createKey, calls,
+    endpoint: `localhost:${port}`,
+    caPem: tls.caPem,
+    project,
+    location,
+    keyRing,
+    createKey,
+    calls,
     credentialsJson: JSON.stringify({
-      type: 'service_account', project_id: project, private_key_id: 'k1', client_email: email, client_id: '1',
+      type: 'service_account',
+      project_id: project,
+      private_key_id: 'k1',
+      client_email: email,
+      client_id: '1',
       private_key: sa.privateKey.export({ type: 'pkcs8', format: 'pem' }),
       // Never contacted: the client must use self-signed JWTs. Pointing here makes any attempt fail fast.
       token_uri: 'http://127.0.0.1:9/token',
     }),
-    failNext: (n, code = grpc.status.UNAVAILABLE) => { fail = n; failCode = code; },
-    faultOn: (method, n, o = {}) => { faults.push({ method, n, when: o.when ?? 'before', code: o.code ?? grpc.status.UNAVAILABLE }); },
-    cryptoKeys, versions,
+    failNext: (n, code = grpc.status.UNAVAILABLE) => {
+      fail = n;
+      failCode = code;
+    },
+    faultOn: (method, n, o = {}) => {
+      faults.push({ method, n, when: o.when ?? 'before', code: o.code ?? grpc.status.UNAVAILABLE });
+    },
+    cryptoKeys,
+    versions,
     close: () => new Promise((r) => server.tryShutdown(() => r())),
   };
 }

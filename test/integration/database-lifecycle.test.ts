@@ -12,12 +12,24 @@ const appConfig = (app: string, extra: Record<string, unknown> = {}) => {
   const i = pgInfo();
   return {
     connection_url: `postgres://{{username}}:{{password}}@${i.host}:${i.port}/${i.database}?sslmode=disable&application_name=${app}`,
-    username: i.user, password: i.password, ...extra,
+    username: i.user,
+    password: i.password,
+    ...extra,
   };
 };
-const serverSessions = (app: string) => admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0].n as number);
+const serverSessions = (app: string) =>
+  admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0].n as number);
 const user = (d: { newUser: SqlDatabase['newUser'] }) =>
-  d.newUser({ displayName: 'lc', roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, expiration: new Date(Date.now() + 3600_000), credentialType: 0 }).then((r) => r.username);
+  d
+    .newUser({
+      displayName: 'lc',
+      roleName: 'r',
+      password: 'Pw-' + randomBytes(6).toString('hex'),
+      statements: CREATE,
+      expiration: new Date(Date.now() + 3600_000),
+      credentialType: 0,
+    })
+    .then((r) => r.username);
 const waitFor = async (what: () => Promise<boolean>, ms: number) => {
   const end = Date.now() + ms;
   while (!(await what())) {
@@ -29,7 +41,9 @@ const waitFor = async (what: () => Promise<boolean>, ms: number) => {
 
 /** Sockets, timers and other handles; not promises or finished crypto requests, which go with the garbage collector. */
 const handles = (counts: Record<string, number>) =>
-  Object.fromEntries(Object.entries(counts).filter(([t]) => !['PROMISE', 'RANDOMBYTESREQUEST', 'PBKDF2REQUEST', 'Immediate', 'TickObject', 'Microtask'].includes(t)));
+  Object.fromEntries(
+    Object.entries(counts).filter(([t]) => !['PROMISE', 'RANDOMBYTESREQUEST', 'PBKDF2REQUEST', 'Immediate', 'TickObject', 'Microtask'].includes(t)),
+  );
 
 describe('database pools per configuration', () => {
   it('verify_connection=true checks the server and keeps no connection; the first call opens the pool', async () => {

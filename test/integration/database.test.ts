@@ -22,10 +22,14 @@ const logs: string[] = [];
 beforeAll(async () => {
   db = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog(logs));
 });
-afterAll(async () => { await db?.close(); });
+afterAll(async () => {
+  await db?.close();
+});
 
 const newUser = (d: Database, over: Partial<Parameters<Database['newUser']>[0]> = {}) =>
-  d.newUser({ displayName: 'token', roleName: 'app', password: pw(), expiration: inOneHour(), statements: CREATE, credentialType: 0, ...over }).then((r) => r.username);
+  d
+    .newUser({ displayName: 'token', roleName: 'app', password: pw(), expiration: inOneHour(), statements: CREATE, credentialType: 0, ...over })
+    .then((r) => r.username);
 
 describe('issuing credentials', () => {
   it('issues a user that logs in, with VALID UNTIL set to the lease expiry', async () => {
@@ -71,8 +75,15 @@ describe('issuing credentials', () => {
     const d = await SqlDatabase.open(urlConfig(pgInfo(), { max_open_connections: 5, max_idle_connections: 2 }), true, quietLog());
     try {
       let maxSeen = 0;
-      const probe = setInterval(() => { maxSeen = Math.max(maxSeen, d.poolStats.total); }, 1);
-      const creds = await Promise.all(Array.from({ length: 50 }, () => { const p = pw(); return newUser(d, { password: p, displayName: 'conc' }).then((u) => ({ u, p })); }));
+      const probe = setInterval(() => {
+        maxSeen = Math.max(maxSeen, d.poolStats.total);
+      }, 1);
+      const creds = await Promise.all(
+        Array.from({ length: 50 }, () => {
+          const p = pw();
+          return newUser(d, { password: p, displayName: 'conc' }).then((u) => ({ u, p }));
+        }),
+      );
       clearInterval(probe);
       expect(new Set(creds.map((c) => c.u)).size).toBe(50);
       expect(maxSeen).toBeGreaterThan(1);
@@ -100,7 +111,7 @@ describe('issuing credentials', () => {
     expect(await roleExists(username)).toBe(false);
   });
 
-  it("a display name cannot inject SQL after a $$...$$ string holding an apostrophe (review item 1)", async () => {
+  it('a display name cannot inject SQL after a $$...$$ string holding an apostrophe (review item 1)', async () => {
     await admin((c) => c.query('CREATE TABLE IF NOT EXISTS canary_dollar (x int)'));
     const d = await SqlDatabase.open(urlConfig(pgInfo(), { username_template: '{{.DisplayName}}' }), true, quietLog());
     try {
@@ -148,7 +159,10 @@ describe('issuing credentials', () => {
   });
 
   it('insufficient_privilege (42501) is PERMISSION_DENIED, not a caller error', async () => {
-    const err = await newUser(db, { displayName: 'priv', statements: [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'] }).catch((e) => e);
+    const err = await newUser(db, {
+      displayName: 'priv',
+      statements: [...CREATE, 'SET SESSION AUTHORIZATION "{{name}}"; CREATE ROLE "{{name}}-child";'],
+    }).catch((e) => e);
     expect((err as { code?: string }).code).toBe('42501');
     expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.PERMISSION_DENIED);
     const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-priv-%'")).rows[0].n);
@@ -160,7 +174,7 @@ describe('issuing credentials', () => {
     const flaky = `DO $$ BEGIN IF nextval('retry_seq') < 3 THEN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; END IF; END $$;`;
     const username = await newUser(db, { statements: [...CREATE, flaky], displayName: 'retry' });
     expect(await roleExists(username)).toBe(true);
-    expect(await admin(async (c) => (await c.query("SELECT last_value::int AS v FROM retry_seq")).rows[0].v)).toBe(3);
+    expect(await admin(async (c) => (await c.query('SELECT last_value::int AS v FROM retry_seq')).rows[0].v)).toBe(3);
     expect(logs.some((l) => l.includes('retrying transaction') && l.includes('40001'))).toBe(true);
   });
 });
@@ -191,7 +205,9 @@ describe('updating users', () => {
     const fresh = pw();
     await db.updateUser({ username: name, password: { newPassword: fresh, statements: [] }, selfManagedPassword: old });
     expect(await login(name, fresh)).toBe(true);
-    await expect(db.updateUser({ username: name, password: { newPassword: pw(), statements: [] }, selfManagedPassword: 'wrong' })).rejects.toThrow(/password authentication failed/);
+    await expect(db.updateUser({ username: name, password: { newPassword: pw(), statements: [] }, selfManagedPassword: 'wrong' })).rejects.toThrow(
+      /password authentication failed/,
+    );
   });
 
   it('root rotation: the connection user gets a new password and the plugin keeps working', async () => {
@@ -222,7 +238,9 @@ describe('updating users', () => {
     try {
       for (const password of [pw(), 'Ünïcødé-pässwörd-ﬁ-' + randomBytes(3).toString('hex')]) {
         const username = await newUser(d, { password, displayName: 'scram' });
-        const stored = await admin(async (c) => (await c.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [username])).rows[0].rolpassword as string);
+        const stored = await admin(
+          async (c) => (await c.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [username])).rows[0].rolpassword as string,
+        );
         expect(stored).toMatch(/^SCRAM-SHA-256\$4096:/);
         expect(await login(username, password)).toBe(true);
         await d.deleteUser({ username, statements: [] });
@@ -248,20 +266,30 @@ describe('revocation of entangled users', () => {
     await admin((c) => c.query('CREATE TABLE owned_by_dynamic (x int)'), { ...pgInfo(), user: username, password }, other);
     await db.deleteUser({ username, statements: [] });
     expect(await roleExists(username)).toBe(false);
-    const owner = await admin(async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_dynamic'")).rows[0]?.tableowner, pgInfo(), other);
+    const owner = await admin(
+      async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_dynamic'")).rows[0]?.tableowner,
+      pgInfo(),
+      other,
+    );
     expect(owner).toBe(pgInfo().user);
   });
 
   it('a non-superuser CREATEROLE admin revokes a user holding grants and owning a table', async () => {
     const adminName = 'creator_' + randomBytes(4).toString('hex');
     const adminPw = pw();
-    await admin((c) => c.query(`CREATE ROLE ${adminName} LOGIN CREATEROLE PASSWORD '${adminPw}'; GRANT CREATE ON SCHEMA public TO ${adminName} WITH GRANT OPTION`));
+    await admin((c) =>
+      c.query(`CREATE ROLE ${adminName} LOGIN CREATEROLE PASSWORD '${adminPw}'; GRANT CREATE ON SCHEMA public TO ${adminName} WITH GRANT OPTION`),
+    );
     const asAdmin = { ...pgInfo(), user: adminName, password: adminPw };
     await admin((c) => c.query(`CREATE TABLE ${adminName}_data (x int)`), asAdmin);
     const d = await SqlDatabase.open(urlConfig(asAdmin), true, quietLog());
     try {
       const password = pw();
-      const username = await newUser(d, { password, displayName: 'nonsu', statements: [...CREATE, `GRANT SELECT ON ${adminName}_data TO "{{name}}"; GRANT CREATE ON SCHEMA public TO "{{name}}";`] });
+      const username = await newUser(d, {
+        password,
+        displayName: 'nonsu',
+        statements: [...CREATE, `GRANT SELECT ON ${adminName}_data TO "{{name}}"; GRANT CREATE ON SCHEMA public TO "{{name}}";`],
+      });
       await admin((c) => c.query('CREATE TABLE nonsu_owned (x int)'), { ...pgInfo(), user: username, password });
       await d.deleteUser({ username, statements: [] });
       expect(await roleExists(username)).toBe(false);
@@ -288,16 +316,23 @@ describe('revocation of entangled users', () => {
     }
   });
 
-  it('ends the revoked user\'s open sessions', async () => {
+  it("ends the revoked user's open sessions", async () => {
     const password = pw();
     const username = await newUser(db, { password, displayName: 'sess' });
     const { Client } = await import('pg');
     const c = new Client({ ...pgInfo(), user: username, password });
     let ended = false;
-    c.on('error', () => { ended = true; });
+    c.on('error', () => {
+      ended = true;
+    });
     await c.connect();
     await db.deleteUser({ username, statements: [] });
-    await c.query('SELECT 1').then(() => undefined, () => { ended = true; });
+    await c.query('SELECT 1').then(
+      () => undefined,
+      () => {
+        ended = true;
+      },
+    );
     expect(ended).toBe(true);
     await c.end().catch(() => undefined);
   });
@@ -322,15 +357,25 @@ describe('connection handling', () => {
   });
 
   it('sslmode=prefer falls back to plaintext on a server without TLS; require fails clearly', async () => {
-    const prefer = await SqlDatabase.open(urlConfig(pgInfo(), { connection_url: undefined, host: pgInfo().host, port: pgInfo().port, db: 'postgres', sslmode: 'prefer' }), true, quietLog());
+    const prefer = await SqlDatabase.open(
+      urlConfig(pgInfo(), { connection_url: undefined, host: pgInfo().host, port: pgInfo().port, db: 'postgres', sslmode: 'prefer' }),
+      true,
+      quietLog(),
+    );
     await prefer.close();
-    const err = await SqlDatabase.open({ host: pgInfo().host, port: pgInfo().port, db: 'postgres', username: pgInfo().user, password: pgInfo().password, sslmode: 'require' }, true, quietLog()).catch((e) => e);
+    const err = await SqlDatabase.open(
+      { host: pgInfo().host, port: pgInfo().port, db: 'postgres', username: pgInfo().user, password: pgInfo().password, sslmode: 'require' },
+      true,
+      quietLog(),
+    ).catch((e) => e);
     expect(String(err.message)).toMatch(/does not support SSL/);
   });
 
   it('a server ending a connection in the middle of a call is an error for that call, not an uncaught event', async () => {
     const marker = 'pg_sleep(2.0001)';
-    setTimeout(() => { void admin((c) => c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`)); }, 400);
+    setTimeout(() => {
+      void admin((c) => c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid()`));
+    }, 400);
     const err = await newUser(db, { displayName: 'termd', statements: [...CREATE, `SELECT ${marker};`] }).catch((e) => e);
     expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
     await new Promise((r) => setTimeout(r, 100)); // the 'error' event follows the query's failure
@@ -343,7 +388,8 @@ describe('connection handling', () => {
     const info = pgInfo();
     const url = `postgres://{{username}}:{{password}}@${info.host}:${info.port}/${info.database}?sslmode=disable&application_name=${app}`;
     const d = await SqlDatabase.open({ connection_url: url, username: info.user, password: info.password, max_connection_lifetime: '1s' }, true, quietLog());
-    const pids = () => admin(async (c) => (await c.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows.map((r) => r.pid as number));
+    const pids = () =>
+      admin(async (c) => (await c.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows.map((r) => r.pid as number));
     try {
       await d.deleteUser({ username: await newUser(d, { displayName: 'life' }), statements: [] });
       const before = await pids();
@@ -399,7 +445,9 @@ async function whileLocked(releaseMs: number, body: () => Promise<void>): Promis
   let release: NodeJS.Timeout | undefined;
   try {
     await h.query('BEGIN; LOCK TABLE lock_target IN ACCESS EXCLUSIVE MODE');
-    release = setTimeout(() => { void h.query('COMMIT'); }, releaseMs);
+    release = setTimeout(() => {
+      void h.query('COMMIT');
+    }, releaseMs);
     await body();
   } finally {
     clearTimeout(release);
@@ -409,12 +457,17 @@ async function whileLocked(releaseMs: number, body: () => Promise<void>): Promis
 }
 
 describe('transactions are pinned and bounded (security review, items 2 and 6)', () => {
-  const countLike = (prefix: string) => admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number);
+  const countLike = (prefix: string) =>
+    admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number);
 
   it('standard_conforming_strings=off on the admin role cannot turn a backslash in a password into an injection', async () => {
     const name = 'scs_off_' + randomBytes(4).toString('hex');
     const adminPw = pw();
-    await admin((c) => c.query(`CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${adminPw}'; ALTER ROLE ${name} SET standard_conforming_strings = off; CREATE TABLE IF NOT EXISTS canary_scs (x int)`));
+    await admin((c) =>
+      c.query(
+        `CREATE ROLE ${name} LOGIN SUPERUSER PASSWORD '${adminPw}'; ALTER ROLE ${name} SET standard_conforming_strings = off; CREATE TABLE IF NOT EXISTS canary_scs (x int)`,
+      ),
+    );
     const d = await SqlDatabase.open(urlConfig({ ...pgInfo(), user: name, password: adminPw }), true, quietLog());
     try {
       const password = `x\\'; DROP TABLE canary_scs; --`;
@@ -436,7 +489,11 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
   });
 
   it('the deadline bounds the whole transaction: two statements each under it, together over it, commit nothing', async () => {
-    const err = await newUser(db, { displayName: 'twoslow', statements: [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'], deadline: Date.now() + 1000 }).catch((e) => e);
+    const err = await newUser(db, {
+      displayName: 'twoslow',
+      statements: [...CREATE, 'SELECT pg_sleep(0.7);', 'SELECT pg_sleep(0.7);'],
+      deadline: Date.now() + 1000,
+    }).catch((e) => e);
     expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await new Promise((r) => setTimeout(r, 800));
     expect(await countLike('v-twoslow-')).toBe(0);
@@ -445,7 +502,11 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
   it('a statement waiting on a lock another connection holds is cancelled at the deadline; nothing commits', async () => {
     await whileLocked(1300, async () => {
       const t = Date.now();
-      const err = await newUser(db, { displayName: 'lockwait', statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'], deadline: Date.now() + 1000 }).catch((e) => e);
+      const err = await newUser(db, {
+        displayName: 'lockwait',
+        statements: [...CREATE, 'SELECT pg_sleep(0.5);', 'LOCK TABLE lock_target IN SHARE MODE;'],
+        deadline: Date.now() + 1000,
+      }).catch((e) => e);
       expect(Date.now() - t).toBeLessThan(1250);
       expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
       await new Promise((r) => setTimeout(r, 900));
@@ -458,7 +519,11 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
     try {
       const { cancelBackendQuery: _none, ...noCancel } = DIALECTS.postgresql;
       (d as unknown as { dialect: unknown }).dialect = noCancel;
-      const err = await newUser(d, { displayName: 'guard', statements: [...CREATE, 'SELECT pg_sleep(0.6);', 'SELECT pg_sleep(0.6);'], deadline: Date.now() + 1000 }).catch((e) => e);
+      const err = await newUser(d, {
+        displayName: 'guard',
+        statements: [...CREATE, 'SELECT pg_sleep(0.6);', 'SELECT pg_sleep(0.6);'],
+        deadline: Date.now() + 1000,
+      }).catch((e) => e);
       const st = sanitizeError(err, [], 'NewUser');
       expect(st.code).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(st.message).toMatch(/nothing was committed/);
@@ -493,17 +558,30 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
     beforeAll(async () => {
       server = new grpc.Server();
       server.addService(serviceDef('dbplugin.v5.Database'), databaseService(inst, false));
-      const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+      const port = await new Promise<number>((res, rej) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+      );
       const Ctor = grpc.makeGenericClientConstructor(serviceDef('dbplugin.v5.Database'), 'Database');
       client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as never;
-      await new Promise((res, rej) => client.Initialize({ config_data: toStruct(urlConfig(pgInfo())), verify_connection: true }, (e: Error | null) => (e ? rej(e) : res(undefined))));
+      await new Promise((res, rej) =>
+        client.Initialize({ config_data: toStruct(urlConfig(pgInfo())), verify_connection: true }, (e: Error | null) => (e ? rej(e) : res(undefined))),
+      );
     });
     // (client.close is the Database.Close RPC here: close the channel through the base class.)
-    afterAll(async () => { if (client) grpc.Client.prototype.close.call(client); server?.forceShutdown(); await inst.closeAll(); });
+    afterAll(async () => {
+      if (client) grpc.Client.prototype.close.call(client);
+      server?.forceShutdown();
+      await inst.closeAll();
+    });
 
     const call = (displayName: string, statements: string[], opts: grpc.CallOptions, onCall?: (c: grpc.ClientUnaryCall) => void) =>
       new Promise<grpc.ServiceError | null>((res) => {
-        const c = client.NewUser({ username_config: { display_name: displayName, role_name: 'app' }, password: pw(), statements: { Commands: statements } }, new grpc.Metadata(), opts, (e: grpc.ServiceError | null) => res(e));
+        const c = client.NewUser(
+          { username_config: { display_name: displayName, role_name: 'app' }, password: pw(), statements: { Commands: statements } },
+          new grpc.Metadata(),
+          opts,
+          (e: grpc.ServiceError | null) => res(e),
+        );
         onCall?.(c);
       });
 
@@ -543,7 +621,7 @@ describe('transactions are pinned and bounded (security review, items 2 and 6)',
       // A role that exists already.
       const dup = await call('grpcdup', [...CREATE, `CREATE ROLE "{{name}}";`], {});
       expect(dup?.code).toBe(grpc.status.ALREADY_EXISTS);
-      expect(await countLike('v-grpcerr-') + await countLike('v-grpcpriv-') + await countLike('v-grpcdup-')).toBe(0);
+      expect((await countLike('v-grpcerr-')) + (await countLike('v-grpcpriv-')) + (await countLike('v-grpcdup-'))).toBe(0);
     });
 
     it('a cancelled call (Vault sets no deadline, it cancels) commits nothing', async () => {

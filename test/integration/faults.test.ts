@@ -9,21 +9,41 @@ import { admin, quietLog } from '../support/db';
 import { startFaultProxy } from '../support/pg-fault-proxy';
 
 let pg: PgServer;
-beforeAll(async () => { pg = await startPostgres(); });
-afterAll(async () => { await pg?.stop(); });
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.stop();
+});
 
 const CREATE = [`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}';`];
 const info = () => ({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres' });
 
 describe('PostgreSQL stopped and restarted in the middle of a run', () => {
   it('fails fast and clearly during the outage, recovers without a restart, leaves no unreported role', async () => {
-    const d = await SqlDatabase.open({ host: pg.host, port: pg.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s', max_open_connections: 4 }, true, quietLog());
+    const d = await SqlDatabase.open(
+      {
+        host: pg.host,
+        port: pg.port,
+        db: 'postgres',
+        username: pg.user,
+        password: pg.password,
+        sslmode: 'disable',
+        connect_timeout: '2s',
+        max_open_connections: 4,
+      },
+      true,
+      quietLog(),
+    );
     const issued: string[] = [];
     const failures: Array<{ ms: number; code: grpc.status; details: string }> = [];
     const one = async () => {
       const t = Date.now();
       try {
-        issued.push((await d.newUser({ displayName: 'outage', roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 })).username);
+        issued.push(
+          (await d.newUser({ displayName: 'outage', roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 }))
+            .username,
+        );
       } catch (e) {
         const st = sanitizeError(e, [pg.password], 'NewUser');
         failures.push({ ms: Date.now() - t, code: st.code, details: st.message });
@@ -33,7 +53,12 @@ describe('PostgreSQL stopped and restarted in the middle of a run', () => {
     for (let i = 0; i < 5; i++) await one();
     expect(failures).toEqual([]);
     // Outage while calls are running.
-    const running = (async () => { for (let i = 0; i < 40; i++) { await one(); await new Promise((r) => setTimeout(r, 10)); } })();
+    const running = (async () => {
+      for (let i = 0; i < 40; i++) {
+        await one();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
     await new Promise((r) => setTimeout(r, 60));
     await pg.pause();
     await running;
@@ -51,7 +76,8 @@ describe('PostgreSQL stopped and restarted in the middle of a run', () => {
     expect(issued.length).toBe(before + 1);
     // Only what was reported as issued exists (a user whose COMMIT was cut off by the outage is
     // removed right after the first call that succeeds again).
-    const roles = () => admin(async (c) => (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-outage-%'")).rows.map((r) => r.rolname as string).sort(), info());
+    const roles = () =>
+      admin(async (c) => (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-outage-%'")).rows.map((r) => r.rolname as string).sort(), info());
     for (let i = 0; i < 100 && JSON.stringify(await roles()) !== JSON.stringify([...issued].sort()); i++) await new Promise((r) => setTimeout(r, 50));
     expect(await roles()).toEqual([...issued].sort());
     await d.close();
@@ -59,7 +85,8 @@ describe('PostgreSQL stopped and restarted in the middle of a run', () => {
 });
 
 describe('the connection is lost after the server committed, before the client heard', () => {
-  const rolesLike = (prefix: string) => admin(async (c) => (await c.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows.map((r) => r.rolname as string), info());
+  const rolesLike = (prefix: string) =>
+    admin(async (c) => (await c.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows.map((r) => r.rolname as string), info());
   const newUser = (d: SqlDatabase, displayName: string) =>
     d.newUser({ displayName, roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 });
 
@@ -70,10 +97,17 @@ describe('the connection is lost after the server committed, before the client h
 
   it('reports the call failed and removes the user Vault will never learn of', async () => {
     const proxy = await startFaultProxy({ host: pg.host, port: pg.port });
-    const d = await SqlDatabase.open({ host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' }, true, quietLog());
+    const d = await SqlDatabase.open(
+      { host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' },
+      true,
+      quietLog(),
+    );
     try {
       proxy.dropAfterNextCommit();
-      const err = await newUser(d, 'cut').then(() => undefined, (e: unknown) => e);
+      const err = await newUser(d, 'cut').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(proxy.cuts).toBe(1);
       expect(sanitizeError(err, [pg.password], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
       expect(await rolesLike('v-cut-')).toEqual([]);
@@ -86,12 +120,22 @@ describe('the connection is lost after the server committed, before the client h
   it('when the database stays away, removes that user as soon as it answers again', async () => {
     const proxy = await startFaultProxy({ host: pg.host, port: pg.port });
     const lines: string[] = [];
-    const d = await SqlDatabase.open({ host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' }, true, quietLog(lines));
+    const d = await SqlDatabase.open(
+      { host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' },
+      true,
+      quietLog(lines),
+    );
     try {
       proxy.dropAfterNextCommit();
-      const failed = newUser(d, 'away').then(() => undefined, (e: unknown) => e);
+      const failed = newUser(d, 'away').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       // Down from the cut on: the immediate clean-up cannot connect either.
-      const cutSeen = (async () => { while (proxy.cuts === 0) await new Promise((r) => setTimeout(r, 1)); proxy.refuse = true; })();
+      const cutSeen = (async () => {
+        while (proxy.cuts === 0) await new Promise((r) => setTimeout(r, 1));
+        proxy.refuse = true;
+      })();
       await cutSeen;
       expect(sanitizeError(await failed, [pg.password], 'NewUser').code).toBe(grpc.status.UNAVAILABLE);
       const orphans = await rolesLike('v-away-');
@@ -111,10 +155,18 @@ describe('the connection is lost after the server committed, before the client h
 
   it('with no further call, a timer removes it once the database is back', async () => {
     const proxy = await startFaultProxy({ host: pg.host, port: pg.port });
-    const d = await SqlDatabase.open({ host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' }, true, quietLog(), { unreportedRetryMs: 100 });
+    const d = await SqlDatabase.open(
+      { host: '127.0.0.1', port: proxy.port, db: 'postgres', username: pg.user, password: pg.password, sslmode: 'disable', connect_timeout: '2s' },
+      true,
+      quietLog(),
+      { unreportedRetryMs: 100 },
+    );
     try {
       proxy.dropAfterNextCommit();
-      const failed = newUser(d, 'idle').then(() => undefined, (e: unknown) => e);
+      const failed = newUser(d, 'idle').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       while (proxy.cuts === 0) await new Promise((r) => setTimeout(r, 1));
       proxy.refuse = true;
       expect(await failed).toBeDefined();

@@ -11,12 +11,25 @@ let kms: AwsKmsEmulator;
 let sdk: KMSClient;
 beforeAll(async () => {
   kms = await startAwsKms();
-  sdk = new KMSClient({ region: kms.region, endpoint: kms.url, credentials: { accessKeyId: kms.accessKeyId, secretAccessKey: kms.secretAccessKey }, maxAttempts: 1 });
+  sdk = new KMSClient({
+    region: kms.region,
+    endpoint: kms.url,
+    credentials: { accessKeyId: kms.accessKeyId, secretAccessKey: kms.secretAccessKey },
+    maxAttempts: 1,
+  });
 });
-afterAll(async () => { sdk.destroy(); await kms.close(); });
+afterAll(async () => {
+  sdk.destroy();
+  await kms.close();
+});
 
 let m: ReturnType<typeof keymgmtMount>;
-const awsConfig = () => ({ provider: 'awskms', key_collection: kms.region, endpoint: kms.url, credentials: { access_key: kms.accessKeyId, secret_key: kms.secretAccessKey } });
+const awsConfig = () => ({
+  provider: 'awskms',
+  key_collection: kms.region,
+  endpoint: kms.url,
+  credentials: { access_key: kms.accessKeyId, secret_key: kms.secretAccessKey },
+});
 beforeEach(async () => {
   m = keymgmtMount();
   await m.ok('update', 'kms/aws', awsConfig());
@@ -30,10 +43,15 @@ function openAwsCiphertext(key: Buffer, blob: Buffer): Buffer {
 const ours = (d: any) => kms.allKeys().filter((k) => k.description.includes(`${'aws'}/${d}`));
 
 describe('keymgmt → AWS KMS', () => {
-  it('aes256-gcm96: distributed by import; what KMS encrypts, Vault\'s copy decrypts; the alias names the key', async () => {
+  it("aes256-gcm96: distributed by import; what KMS encrypts, Vault's copy decrypts; the alias names the key", async () => {
     await m.ok('create', 'key/crdb-cmek', { type: 'aes256-gcm96' });
     const d = await m.ok('update', 'kms/aws/key/crdb-cmek', { purpose: 'encrypt,decrypt', protection: 'hsm' });
-    expect(d).toMatchObject({ state: 'distributed', purpose: 'encrypt,decrypt', protection: 'hsm', key_id: expect.stringMatching(/^arn:aws:kms:us-east-1:\d+:key\//) });
+    expect(d).toMatchObject({
+      state: 'distributed',
+      purpose: 'encrypt,decrypt',
+      protection: 'hsm',
+      key_id: expect.stringMatching(/^arn:aws:kms:us-east-1:\d+:key\//),
+    });
     expect(d.alias).toMatch(/^arn:aws:kms:us-east-1:\d+:alias\/hashicorp\/crdb-cmek-\d+$/);
     const k = kms.allKeys().find((x) => x.arn === d.key_id)!;
     expect(k).toMatchObject({ origin: 'EXTERNAL', state: 'Enabled', spec: 'SYMMETRIC_DEFAULT', usage: 'ENCRYPT_DECRYPT' });
@@ -46,12 +64,18 @@ describe('keymgmt → AWS KMS', () => {
     expect((await m.ok('list', 'key/crdb-cmek/kms')).keys).toEqual(['aws']);
   });
 
-  it('RSA and ECDSA: KMS signatures verify with the public key key/<name> returns; RSA decrypts what Vault\'s public key encrypted', async () => {
-    for (const [type, alg, hash] of [['rsa-3072', 'RSASSA_PSS_SHA_256', 'sha256'], ['ecdsa-p384', 'ECDSA_SHA_384', 'sha384'], ['ecdsa-p521', 'ECDSA_SHA_512', 'sha512']] as const) {
+  it("RSA and ECDSA: KMS signatures verify with the public key key/<name> returns; RSA decrypts what Vault's public key encrypted", async () => {
+    for (const [type, alg, hash] of [
+      ['rsa-3072', 'RSASSA_PSS_SHA_256', 'sha256'],
+      ['ecdsa-p384', 'ECDSA_SHA_384', 'sha384'],
+      ['ecdsa-p521', 'ECDSA_SHA_512', 'sha512'],
+    ] as const) {
       await m.ok('create', `key/${type}`, { type });
       const d = await m.ok('update', `kms/aws/key/${type}`, { purpose: 'sign,verify' });
       const msg = Buffer.from(`signed by ${type}`);
-      const sig = await sdk.send(new SignCommand({ KeyId: d.key_id, Message: createHash(hash).update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: alg }));
+      const sig = await sdk.send(
+        new SignCommand({ KeyId: d.key_id, Message: createHash(hash).update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: alg }),
+      );
       const pub = createPublicKey((await m.ok('read', `key/${type}`)).keys['1'].public_key);
       const opts = type.startsWith('rsa') ? { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : { key: pub, dsaEncoding: 'der' as const };
       expect(nodeVerify(hash, msg, opts, Buffer.from(sig.Signature!))).toBe(true);
@@ -59,7 +83,10 @@ describe('keymgmt → AWS KMS', () => {
     await m.ok('create', 'key/rsa-enc', { type: 'rsa-2048' });
     const d = await m.ok('update', 'kms/aws/key/rsa-enc', { purpose: 'decrypt' });
     const { publicEncrypt } = await import('node:crypto');
-    const ct = publicEncrypt({ key: (await m.ok('read', 'key/rsa-enc')).keys['1'].public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('to kms'));
+    const ct = publicEncrypt(
+      { key: (await m.ok('read', 'key/rsa-enc')).keys['1'].public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      Buffer.from('to kms'),
+    );
     const pt = await sdk.send(new DecryptCommand({ KeyId: d.key_id, CiphertextBlob: ct, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
     expect(Buffer.from(pt.Plaintext!).toString()).toBe('to kms');
   });
@@ -84,7 +111,7 @@ describe('keymgmt → AWS KMS', () => {
     expect(state(d2.versions['1'])).toBe('Enabled');
   });
 
-  it('removal schedules deletion (7 days) of every version\'s key and drops the alias; the key stays in Vault; deletion rules follow Vault', async () => {
+  it("removal schedules deletion (7 days) of every version's key and drops the alias; the key stays in Vault; deletion rules follow Vault", async () => {
     await m.ok('create', 'key/gone', { type: 'aes256-gcm96' });
     const d = await m.ok('update', 'kms/aws/key/gone', { purpose: 'encrypt' });
     await m.ok('update', 'key/gone/rotate');
@@ -124,32 +151,45 @@ describe('keymgmt → AWS KMS', () => {
       expect(r.error, path).toMatch(re);
     }
     expect(kms.calls.length).toBe(before);
-    expect((await m.call('update', 'kms/x', { provider: 'oraclekms', key_collection: 'x' })).error).toMatch(/provider: must be one of awskms, gcpckms, azurekeyvault/);
+    expect((await m.call('update', 'kms/x', { provider: 'oraclekms', key_collection: 'x' })).error).toMatch(
+      /provider: must be one of awskms, gcpckms, azurekeyvault/,
+    );
     expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'Mars' })).error).toMatch(/must be an AWS region/);
-    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { access_key: 'A' } })).error).toMatch(/access_key and secret_key must be given together/);
-    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { token: 'A' } })).error).toMatch(/unknown name "token"/);
+    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { access_key: 'A' } })).error).toMatch(
+      /access_key and secret_key must be given together/,
+    );
+    expect((await m.call('update', 'kms/x', { provider: 'awskms', key_collection: 'us-east-1', credentials: { token: 'A' } })).error).toMatch(
+      /unknown name "token"/,
+    );
     expect((await m.call('update', 'kms/aws', { provider: 'gcpckms' })).error).toMatch(/provider cannot change/);
     expect((await m.call('update', 'kms/aws', { key_collection: 'eu-west-1' })).error).toMatch(/key_collection cannot change/);
     expect((await m.call('create', 'key/x', { type: 'des' })).error).toMatch(/type: must be one of/);
   });
 
-  it('credentials are write-only; without any, ambient credentials need the operator\'s setting', async () => {
+  it("credentials are write-only; without any, ambient credentials need the operator's setting", async () => {
     const r = await m.ok('read', 'kms/aws');
     expect(r).toEqual({ name: 'aws', provider: 'awskms', key_collection: 'us-east-1', endpoint: kms.url });
     expect(JSON.stringify(r)).not.toContain(kms.secretAccessKey);
     delete process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS;
-    expect((await m.call('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).error).toMatch(/ambient credentials .* not allowed: .*VAULT_PLUGIN_AMBIENT_CREDENTIALS=true/);
+    expect((await m.call('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).error).toMatch(
+      /ambient credentials .* not allowed: .*VAULT_PLUGIN_AMBIENT_CREDENTIALS=true/,
+    );
     process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS = 'true';
     try {
       expect((await m.ok('update', 'kms/amb', { provider: 'awskms', key_collection: 'us-east-1' })).provider).toBe('awskms');
       // The host's identity never goes to an endpoint the writer of the config chose.
-      expect((await m.call('update', 'kms/amb2', { provider: 'awskms', key_collection: 'us-east-1', endpoint: 'https://attacker.example' })).error)
-        .toMatch(/ambient credentials are not sent to a configured endpoint .*VAULT_PLUGIN_AMBIENT_ENDPOINTS/);
+      expect((await m.call('update', 'kms/amb2', { provider: 'awskms', key_collection: 'us-east-1', endpoint: 'https://attacker.example' })).error).toMatch(
+        /ambient credentials are not sent to a configured endpoint .*VAULT_PLUGIN_AMBIENT_ENDPOINTS/,
+      );
     } finally {
       delete process.env.VAULT_PLUGIN_AMBIENT_CREDENTIALS;
     }
     // Vault's CLI form: credentials=access_key=... credentials=secret_key=...
-    await m.ok('update', 'kms/cli', { provider: 'awskms', key_collection: 'us-east-1', credentials: [`access_key=${kms.accessKeyId}`, `secret_key=${kms.secretAccessKey}`] });
+    await m.ok('update', 'kms/cli', {
+      provider: 'awskms',
+      key_collection: 'us-east-1',
+      credentials: [`access_key=${kms.accessKeyId}`, `secret_key=${kms.secretAccessKey}`],
+    });
   });
 
   it('credentials KMS refuses: a 400 naming the refusal, rolled back, the secret nowhere in the reply', async () => {

@@ -14,10 +14,16 @@ beforeAll(async () => {
   const pki = makeServerCerts({ dns: ['localhost'], ips: [] });
   kv = await startAzureKv({ certPem: pki.certPem, keyPem: pki.keyPem, caPem: pki.caPem });
 });
-afterAll(async () => { await kv.close(); });
+afterAll(async () => {
+  await kv.close();
+});
 
 const config = (secret = kv.clientSecret) => ({
-  provider: 'azurekeyvault', key_collection: 'vpt-vault', endpoint: kv.vaultUrl, authority_host: kv.base, endpoint_ca: kv.caPem,
+  provider: 'azurekeyvault',
+  key_collection: 'vpt-vault',
+  endpoint: kv.vaultUrl,
+  authority_host: kv.base,
+  endpoint_ca: kv.caPem,
   credentials: { tenant_id: kv.tenantId, client_id: kv.clientId, client_secret: secret },
 });
 let m: ReturnType<typeof keymgmtMount>;
@@ -28,15 +34,28 @@ beforeEach(async () => {
 
 /** The distributed key, opened as a managed key (the plugin's own Key Vault adapter, separate clients). */
 async function vaultKey(name: string): Promise<AzureKeyVaultKey> {
-  const p = parseKeyConfig('azurekeyvault', name, { tenant_id: kv.tenantId, client_id: kv.clientId, client_secret: kv.clientSecret, vault_name: 'vpt-vault', key_name: name, vault_url: kv.vaultUrl, authority_host: kv.base, endpoint_ca: kv.caPem });
+  const p = parseKeyConfig('azurekeyvault', name, {
+    tenant_id: kv.tenantId,
+    client_id: kv.clientId,
+    client_secret: kv.clientSecret,
+    vault_name: 'vpt-vault',
+    key_name: name,
+    vault_url: kv.vaultUrl,
+    authority_host: kv.base,
+    endpoint_ca: kv.caPem,
+  });
   return AzureKeyVaultKey.open(name, p.fields, p.common);
 }
 
 describe('keymgmt → Azure Key Vault', () => {
-  it('RSA: imported as a JWK with the purposes as key_ops; Key Vault signs and decrypts as Vault\'s key', async () => {
+  it("RSA: imported as a JWK with the purposes as key_ops; Key Vault signs and decrypts as Vault's key", async () => {
     await m.ok('create', 'key/rsa', { type: 'rsa-2048' });
     const d = await m.ok('update', 'kms/az/key/rsa', { purpose: 'sign,verify,decrypt,unwrap', protection: 'hsm' });
-    expect(d).toMatchObject({ state: 'distributed', key_id: `${kv.vaultUrl}/keys/${d.name}`, versions: { 1: expect.stringMatching(new RegExp(`^${kv.vaultUrl}/keys/${d.name}/[0-9a-f]{32}$`)) } });
+    expect(d).toMatchObject({
+      state: 'distributed',
+      key_id: `${kv.vaultUrl}/keys/${d.name}`,
+      versions: { 1: expect.stringMatching(new RegExp(`^${kv.vaultUrl}/keys/${d.name}/[0-9a-f]{32}$`)) },
+    });
     const [v1] = kv.versionsOf(d.name);
     expect(v1).toMatchObject({ kty: 'RSA-HSM', ops: ['decrypt', 'sign', 'verify', 'unwrapKey'], imported: true });
     expect(kv.tokensIssued).toBeGreaterThan(0);
@@ -49,7 +68,7 @@ describe('keymgmt → Azure Key Vault', () => {
     expect((await k.decrypt(ct)).toString()).toBe('for key vault');
   });
 
-  it('ECDSA P-521 (software protection): Key Vault signatures verify with Vault\'s public key', async () => {
+  it("ECDSA P-521 (software protection): Key Vault signatures verify with Vault's public key", async () => {
     await m.ok('create', 'key/ec', { type: 'ecdsa-p521' });
     const d = await m.ok('update', 'kms/az/key/ec', { purpose: 'sign', protection: 'software' });
     expect(kv.versionsOf(d.name)[0].kty).toBe('EC');
@@ -66,7 +85,18 @@ describe('keymgmt → Azure Key Vault', () => {
     expect(Object.keys(r.versions)).toEqual(['1', '2']);
     const msg = Buffer.from('v2');
     const sig = await (await vaultKey(d.name)).sign(msg, { hash: 'sha256', padding: 'pss' });
-    expect(nodeVerify('sha256', msg, { key: createPublicKey((await m.ok('read', 'key/rot')).keys['2'].public_key), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig)).toBe(true);
+    expect(
+      nodeVerify(
+        'sha256',
+        msg,
+        {
+          key: createPublicKey((await m.ok('read', 'key/rot')).keys['2'].public_key),
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: constants.RSA_PSS_SALTLEN_AUTO,
+        },
+        sig,
+      ),
+    ).toBe(true);
     await m.ok('update', 'key/rot', { min_enabled_version: 2 });
     expect(kv.versionsOf(d.name).map((v) => v.enabled)).toEqual([false, true]);
     await m.call('delete', 'kms/az/key/rot');
@@ -80,8 +110,12 @@ describe('keymgmt → Azure Key Vault', () => {
     await m.ok('create', 'key/ec', { type: 'ecdsa-p256' });
     expect((await m.call('update', 'kms/az/key/aes', { purpose: 'encrypt' })).error).toMatch(/azurekeyvault cannot hold aes256-gcm96 keys: .*Managed HSM/);
     expect((await m.call('update', 'kms/az/key/ec', { purpose: 'sign,wrap' })).error).toMatch(/purpose wrap is not possible for ecdsa-p256 keys/);
-    expect((await m.call('update', 'kms/x', { provider: 'azurekeyvault', key_collection: 'v', credentials: { client_id: 'a', client_secret: 'b' } })).error).toMatch(/key_collection for azurekeyvault must be a Key Vault name/);
-    expect((await m.call('update', 'kms/x', { provider: 'azurekeyvault', key_collection: 'vault1', credentials: { client_id: 'a', client_secret: 'b' } })).error).toMatch(/tenant_id is required/);
+    expect(
+      (await m.call('update', 'kms/x', { provider: 'azurekeyvault', key_collection: 'v', credentials: { client_id: 'a', client_secret: 'b' } })).error,
+    ).toMatch(/key_collection for azurekeyvault must be a Key Vault name/);
+    expect(
+      (await m.call('update', 'kms/x', { provider: 'azurekeyvault', key_collection: 'vault1', credentials: { client_id: 'a', client_secret: 'b' } })).error,
+    ).toMatch(/tenant_id is required/);
     const wrong = 'azs~NotTheSecret0000000000';
     await m.ok('update', 'kms/bad', config(wrong));
     const r = await m.call('update', 'kms/bad/key/ec', { purpose: 'sign' });

@@ -25,19 +25,39 @@ beforeAll(async () => {
   saFile = path.join(dir, 'sa.json');
   fs.writeFileSync(saFile, kms.credentialsJson, { mode: 0o600 });
 });
-afterAll(async () => { for (const k of opened) await k.close(); await kms.close(); fs.rmSync(dir, { recursive: true, force: true }); delete process.env.VAULT_PLUGIN_CREDENTIAL_FILES; });
+afterAll(async () => {
+  for (const k of opened) await k.close();
+  await kms.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  delete process.env.VAULT_PLUGIN_CREDENTIAL_FILES;
+});
 
 const ring = () => `projects/${kms.project}/locations/${kms.location}/keyRings/${kms.keyRing}`;
 let m: ReturnType<typeof keymgmtMount>;
 beforeEach(async () => {
   m = keymgmtMount();
   process.env.VAULT_PLUGIN_CREDENTIAL_FILES = `${dir}/`;
-  await m.ok('update', 'kms/gcp', { provider: 'gcpckms', key_collection: ring(), endpoint: kms.endpoint, endpoint_ca: kms.caPem, credentials: { service_account_file: saFile } });
+  await m.ok('update', 'kms/gcp', {
+    provider: 'gcpckms',
+    key_collection: ring(),
+    endpoint: kms.endpoint,
+    endpoint_ca: kms.caPem,
+    credentials: { service_account_file: saFile },
+  });
 });
 
 /** The distributed key, opened as a managed key (the plugin's own Cloud KMS adapter, a separate client). */
 async function cloudKey(cryptoKey: string, version = '1'): Promise<GcpKmsKey> {
-  const p = parseKeyConfig('gcpckms', cryptoKey, { credentials: kms.credentialsJson, project: kms.project, region: kms.location, key_ring: kms.keyRing, crypto_key: cryptoKey, crypto_key_version: version, endpoint: kms.endpoint, endpoint_ca: kms.caPem });
+  const p = parseKeyConfig('gcpckms', cryptoKey, {
+    credentials: kms.credentialsJson,
+    project: kms.project,
+    region: kms.location,
+    key_ring: kms.keyRing,
+    crypto_key: cryptoKey,
+    crypto_key_version: version,
+    endpoint: kms.endpoint,
+    endpoint_ca: kms.caPem,
+  });
   const k = await GcpKmsKey.open(cryptoKey, p.fields, p.common);
   opened.push(k);
   return k;
@@ -45,29 +65,41 @@ async function cloudKey(cryptoKey: string, version = '1'): Promise<GcpKmsKey> {
 const versionsOf = (cryptoKey: string) => [...kms.versions.values()].filter((v) => v.name.startsWith(`${cryptoKey}/cryptoKeyVersions/`));
 
 describe('keymgmt → Google Cloud KMS', () => {
-  it('aes256-gcm96: an import-only crypto key holds Vault\'s key; what Cloud KMS encrypts, Vault\'s copy decrypts', async () => {
+  it("aes256-gcm96: an import-only crypto key holds Vault's key; what Cloud KMS encrypts, Vault's copy decrypts", async () => {
     await m.ok('create', 'key/cmek', { type: 'aes256-gcm96' });
     const d = await m.ok('update', 'kms/gcp/key/cmek', { purpose: 'encrypt,decrypt', protection: 'hsm' });
-    expect(d).toMatchObject({ state: 'distributed', key_id: `${ring()}/cryptoKeys/${d.name}`, versions: { 1: `${ring()}/cryptoKeys/${d.name}/cryptoKeyVersions/1` } });
+    expect(d).toMatchObject({
+      state: 'distributed',
+      key_id: `${ring()}/cryptoKeys/${d.name}`,
+      versions: { 1: `${ring()}/cryptoKeys/${d.name}/cryptoKeyVersions/1` },
+    });
     expect(kms.cryptoKeys.get(d.key_id)).toMatchObject({ importOnly: true, purpose: 'ENCRYPT_DECRYPT', protectionLevel: 'HSM' });
     expect(kms.calls.map((c) => c.method)).toEqual(expect.arrayContaining(['CreateCryptoKey', 'CreateImportJob', 'ImportCryptoKeyVersion']));
     const ct = await (await cloudKey(d.name)).encrypt(Buffer.from('row data key'), { aad: Buffer.from('aad') });
     expect(aesGcmOpen(m.material('cmek').aes!, ct.subarray(0, 12), ct.subarray(12), Buffer.from('aad')).toString()).toBe('row data key');
   });
 
-  it('RSA-PSS and ECDSA: Cloud KMS signatures verify with the public key key/<name> returns; OAEP decrypts what Vault\'s public key encrypted', async () => {
-    for (const [type, hash] of [['rsa-2048', 'sha256'], ['ecdsa-p384', 'sha384']] as const) {
+  it("RSA-PSS and ECDSA: Cloud KMS signatures verify with the public key key/<name> returns; OAEP decrypts what Vault's public key encrypted", async () => {
+    for (const [type, hash] of [
+      ['rsa-2048', 'sha256'],
+      ['ecdsa-p384', 'sha384'],
+    ] as const) {
       await m.ok('create', `key/${type}`, { type });
       const d = await m.ok('update', `kms/gcp/key/${type}`, { purpose: 'sign', protection: 'software' });
       const msg = Buffer.from(`cloud kms signs for ${type}`);
       const sig = await (await cloudKey(d.name)).sign(msg, { hash, padding: 'pss' });
       const pub = createPublicKey((await m.ok('read', `key/${type}`)).keys['1'].public_key);
-      const opts = type.startsWith('rsa') ? { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO } : { key: pub, dsaEncoding: 'der' as const };
+      const opts = type.startsWith('rsa')
+        ? { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }
+        : { key: pub, dsaEncoding: 'der' as const };
       expect(nodeVerify(hash, msg, opts, sig)).toBe(true);
     }
     await m.ok('create', 'key/oaep', { type: 'rsa-3072' });
     const d = await m.ok('update', 'kms/gcp/key/oaep', { purpose: 'encrypt,decrypt' });
-    const ct = publicEncrypt({ key: (await m.ok('read', 'key/oaep')).keys['1'].public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('for cloud kms'));
+    const ct = publicEncrypt(
+      { key: (await m.ok('read', 'key/oaep')).keys['1'].public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      Buffer.from('for cloud kms'),
+    );
     expect((await (await cloudKey(d.name)).decrypt(ct)).toString()).toBe('for cloud kms');
   });
 
@@ -84,10 +116,12 @@ describe('keymgmt → Google Cloud KMS', () => {
     expect(await m.call('read', 'kms/gcp/key/rot')).toEqual({});
   });
 
-  it('what Cloud KMS cannot hold, and credential files outside the operator\'s allowlist, are 400s with clear messages', async () => {
+  it("what Cloud KMS cannot hold, and credential files outside the operator's allowlist, are 400s with clear messages", async () => {
     await m.ok('create', 'key/p521', { type: 'ecdsa-p521' });
     await m.ok('create', 'key/rsa', { type: 'rsa-2048' });
-    expect((await m.call('update', 'kms/gcp/key/p521', { purpose: 'sign' })).error).toMatch(/gcpckms cannot hold ecdsa-p521 keys: Cloud KMS imports no P-521 keys/);
+    expect((await m.call('update', 'kms/gcp/key/p521', { purpose: 'sign' })).error).toMatch(
+      /gcpckms cannot hold ecdsa-p521 keys: Cloud KMS imports no P-521 keys/,
+    );
     expect((await m.call('update', 'kms/gcp/key/rsa', { purpose: 'unwrap' })).error).toMatch(/gcpckms offers no purpose unwrap/);
     expect((await m.call('update', 'kms/gcp/key/rsa', { purpose: 'sign,decrypt' })).error).toMatch(/one purpose/);
     expect((await m.call('update', 'kms/x', { provider: 'gcpckms', key_collection: 'my-ring' })).error).toMatch(/key ring resource id/);
@@ -104,7 +138,13 @@ describe('keymgmt → Google Cloud KMS', () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const forged = JSON.parse(kms.credentialsJson);
     forged.private_key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-    await m.ok('update', 'kms/forged', { provider: 'gcpckms', key_collection: ring(), endpoint: kms.endpoint, endpoint_ca: kms.caPem, credentials: { service_account_json: JSON.stringify(forged) } });
+    await m.ok('update', 'kms/forged', {
+      provider: 'gcpckms',
+      key_collection: ring(),
+      endpoint: kms.endpoint,
+      endpoint_ca: kms.caPem,
+      credentials: { service_account_json: JSON.stringify(forged) },
+    });
     await m.ok('create', 'key/k', { type: 'aes256-gcm96' });
     const before = kms.cryptoKeys.size;
     const r = await m.call('update', 'kms/forged/key/k', { purpose: 'encrypt' });

@@ -14,8 +14,13 @@ async function open(name: string, extra: Record<string, unknown>): Promise<AwsKm
   return k;
 }
 
-beforeAll(async () => { kms = await startAwsKms(); });
-afterAll(async () => { for (const k of opened) await k.close(); await kms.close(); });
+beforeAll(async () => {
+  kms = await startAwsKms();
+});
+afterAll(async () => {
+  for (const k of opened) await k.close();
+  await kms.close();
+});
 
 describe('AWS KMS', () => {
   let ec: AwsKmsKey, rsa: AwsKmsKey, rsaEnc: AwsKmsKey, aes: AwsKmsKey;
@@ -43,7 +48,10 @@ describe('AWS KMS', () => {
   describe('symmetric (AES-256-GCM inside KMS)', () => aesContract(() => aes));
 
   it('a key that does not exist is NotFound, naming key and backend', async () => {
-    await expect(open('missing', { kms_key: 'alias/nope' })).rejects.toMatchObject({ kind: 'not_found', message: expect.stringMatching(/awskms key "missing".*does not exist/) });
+    await expect(open('missing', { kms_key: 'alias/nope' })).rejects.toMatchObject({
+      kind: 'not_found',
+      message: expect.stringMatching(/awskms key "missing".*does not exist/),
+    });
   });
   it('allow_generate_key creates the key and its alias', async () => {
     const k = await open('gen', { kms_key: 'alias/generated', allow_generate_key: true, key_type: 'EC', curve: 'P384' });

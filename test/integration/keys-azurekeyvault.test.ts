@@ -10,8 +10,15 @@ import { aesContract, rsaContract } from '../support/key-contract';
 let kv: AzureKvEmulator;
 async function open(name: string, keyName: string, extra: Record<string, unknown> = {}): Promise<AzureKeyVaultKey> {
   const p = parseKeyConfig('azurekeyvault', name, {
-    tenant_id: kv.tenantId, client_id: kv.clientId, client_secret: kv.clientSecret, vault_name: 'vpt', key_name: keyName,
-    vault_url: kv.vaultUrl, authority_host: kv.base, endpoint_ca: kv.caPem, ...extra,
+    tenant_id: kv.tenantId,
+    client_id: kv.clientId,
+    client_secret: kv.clientSecret,
+    vault_name: 'vpt',
+    key_name: keyName,
+    vault_url: kv.vaultUrl,
+    authority_host: kv.base,
+    endpoint_ca: kv.caPem,
+    ...extra,
   });
   return AzureKeyVaultKey.open(name, p.fields, p.common);
 }
@@ -25,11 +32,17 @@ beforeAll(async () => {
   kv.createKey('rsa', 'RSA-HSM', { size: 2048 });
   kv.createKey('aes', 'oct-HSM');
 });
-afterAll(async () => { await kv.close(); });
+afterAll(async () => {
+  await kv.close();
+});
 
 describe('Azure Key Vault', () => {
   // Key Vault pairs each EC curve with one hash (ES256/384/512).
-  for (const [key, hash] of [['ec256', 'sha256'], ['ec384', 'sha384'], ['ec521', 'sha512']] as const) {
+  for (const [key, hash] of [
+    ['ec256', 'sha256'],
+    ['ec384', 'sha384'],
+    ['ec521', 'sha512'],
+  ] as const) {
     it(`ECDSA ${key}: r||s from the vault comes back as DER that Node verifies`, async () => {
       const { verify, createHash } = await import('node:crypto');
       const k = await open(key, key);
@@ -44,14 +57,29 @@ describe('Azure Key Vault', () => {
     expect(kv.tokensIssued).toBeGreaterThan(0);
     expect(kv.calls.some((c) => c.startsWith('POST') && c.includes('/oauth2/v2.0/token'))).toBe(true);
   });
-  describe('RSA 2048', () => { let k: AzureKeyVaultKey; beforeAll(async () => { k = await open('rsa', 'rsa'); }); rsaContract(() => k); });
-  describe('AES-256-GCM (Managed HSM oct-HSM)', () => { let k: AzureKeyVaultKey; beforeAll(async () => { k = await open('aes', 'aes'); }); aesContract(() => k); });
+  describe('RSA 2048', () => {
+    let k: AzureKeyVaultKey;
+    beforeAll(async () => {
+      k = await open('rsa', 'rsa');
+    });
+    rsaContract(() => k);
+  });
+  describe('AES-256-GCM (Managed HSM oct-HSM)', () => {
+    let k: AzureKeyVaultKey;
+    beforeAll(async () => {
+      k = await open('aes', 'aes');
+    });
+    aesContract(() => k);
+  });
   it('random bytes from the HSM', async () => {
     const k = await open('aes-rng', 'aes');
     expect((await k.random(24)).length).toBe(24);
   });
   it('an unknown key is NotFound, naming key and backend', async () => {
-    await expect(open('missing', 'nope')).rejects.toMatchObject({ kind: 'not_found', message: expect.stringMatching(/azurekeyvault key "missing": describe failed: .*not found/) });
+    await expect(open('missing', 'nope')).rejects.toMatchObject({
+      kind: 'not_found',
+      message: expect.stringMatching(/azurekeyvault key "missing": describe failed: .*not found/),
+    });
   });
   it('allow_generate_key creates the key in the vault', async () => {
     const k = await open('gen', 'generated', { allow_generate_key: true, key_type: 'RSA-HSM', key_bits: 3072 });

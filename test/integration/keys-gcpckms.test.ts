@@ -13,8 +13,14 @@ let kms: GcpKmsEmulator;
 const opened: GcpKmsKey[] = [];
 async function open(name: string, cryptoKey: string, extra: Record<string, unknown> = {}): Promise<GcpKmsKey> {
   const p = parseKeyConfig('gcpckms', name, {
-    credentials: kms.credentialsJson, project: kms.project, region: kms.location, key_ring: kms.keyRing, crypto_key: cryptoKey,
-    endpoint: kms.endpoint, endpoint_ca: kms.caPem, ...extra,
+    credentials: kms.credentialsJson,
+    project: kms.project,
+    region: kms.location,
+    key_ring: kms.keyRing,
+    crypto_key: cryptoKey,
+    endpoint: kms.endpoint,
+    endpoint_ca: kms.caPem,
+    ...extra,
   });
   const k = await GcpKmsKey.open(name, p.fields, p.common);
   opened.push(k);
@@ -31,12 +37,18 @@ beforeAll(async () => {
   kms.createKey('oaep', 'RSA_DECRYPT_OAEP_2048_SHA256');
   kms.createKey('sym', 'GOOGLE_SYMMETRIC_ENCRYPTION');
 });
-afterAll(async () => { for (const k of opened) await k.close(); await kms.close(); });
+afterAll(async () => {
+  for (const k of opened) await k.close();
+  await kms.close();
+});
 
 const msg = Buffer.from('gcp message');
 describe('Google Cloud KMS', () => {
   it('ECDSA P-256 and P-384: signatures over digests, verified by Node; every call was authenticated', async () => {
-    for (const [key, hash] of [['ec256', 'sha256'], ['ec384', 'sha384']] as const) {
+    for (const [key, hash] of [
+      ['ec256', 'sha256'],
+      ['ec384', 'sha384'],
+    ] as const) {
       const k = await open(key, key);
       const sig = await k.sign(msg, { hash });
       expect(nodeVerify(hash, msg, { key: await k.publicKey(), dsaEncoding: 'der' }, sig)).toBe(true);
@@ -49,7 +61,9 @@ describe('Google Cloud KMS', () => {
   it('RSA-PSS and PKCS#1 keys sign with their one algorithm; another is refused by name', async () => {
     const pss = await open('pss', 'pss');
     const sig = await pss.sign(msg, { hash: 'sha256', padding: 'pss' });
-    expect(nodeVerify('sha256', msg, { key: await pss.publicKey(), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig)).toBe(true);
+    expect(
+      nodeVerify('sha256', msg, { key: await pss.publicKey(), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig),
+    ).toBe(true);
     await expect(pss.sign(msg, { hash: 'sha256', padding: 'pkcs1v15' })).rejects.toThrow(/gcpckms key "pss" signs with pss padding only/);
     await expect(pss.sign(msg, { hash: 'sha512', padding: 'pss' })).rejects.toThrow(/signs with sha256 only/);
     const p1 = await open('pkcs1', 'pkcs1');
@@ -62,9 +76,15 @@ describe('Google Cloud KMS', () => {
     expect((await k.decrypt(ct)).toString()).toBe('wrapped');
     await expect(k.sign(msg, { hash: 'sha256' })).rejects.toThrow(/does not sign/);
   });
-  describe('symmetric', () => { let k: GcpKmsKey; beforeAll(async () => { k = await open('sym', 'sym'); }); aesContract(() => k); });
+  describe('symmetric', () => {
+    let k: GcpKmsKey;
+    beforeAll(async () => {
+      k = await open('sym', 'sym');
+    });
+    aesContract(() => k);
+  });
 
-  it('a ciphertext or AAD the key did not make is bad input, known by the service\'s INVALID_ARGUMENT (the cause kept)', async () => {
+  it("a ciphertext or AAD the key did not make is bad input, known by the service's INVALID_ARGUMENT (the cause kept)", async () => {
     const k = await open('symbad', 'sym');
     const ct = await k.encrypt(msg, { aad: Buffer.from('a') });
     const e = await k.decrypt(ct, { aad: Buffer.from('b') }).catch((x: unknown) => x);
@@ -73,7 +93,10 @@ describe('Google Cloud KMS', () => {
   });
 
   it('a key that does not exist is NotFound, naming key and backend', async () => {
-    await expect(open('missing', 'nope')).rejects.toMatchObject({ kind: 'not_found', message: expect.stringMatching(/gcpckms key "missing": describe failed: .*not found/) });
+    await expect(open('missing', 'nope')).rejects.toMatchObject({
+      kind: 'not_found',
+      message: expect.stringMatching(/gcpckms key "missing": describe failed: .*not found/),
+    });
   });
   it('allow_generate_key creates the crypto key with the requested algorithm', async () => {
     const k = await open('gen', 'generated', { allow_generate_key: true, algorithm: 'EC_SIGN_P256_SHA256' });

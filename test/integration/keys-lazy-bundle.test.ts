@@ -19,7 +19,11 @@ describe('lazily loaded key backends in the bundle', () => {
   it('the main bundle holds no cloud SDK and no cloud backend code, only the loaders of their bundles', () => {
     const inputs = Object.keys(meta().metafiles['main.js'].inputs);
     expect(inputs.filter((i) => SDKS.test(i))).toEqual([]);
-    const cloudCode = inputs.filter((i) => !i.startsWith('lazy-adapter:') && (/^src\/keys\/clients\/(aws|gcp|azure)\.ts$/.test(i) || CLOUD.some((c) => i === `src/keys/${c}.ts` || i === `src/secrets/keymgmt/providers/${c}.ts`)));
+    const cloudCode = inputs.filter(
+      (i) =>
+        !i.startsWith('lazy-adapter:') &&
+        (/^src\/keys\/clients\/(aws|gcp|azure)\.ts$/.test(i) || CLOUD.some((c) => i === `src/keys/${c}.ts` || i === `src/secrets/keymgmt/providers/${c}.ts`)),
+    );
     expect(cloudCode).toEqual([]);
     for (const c of CLOUD) expect(inputs).toContain(`lazy-adapter:src/keys/${c}.ts`);
   });
@@ -29,7 +33,10 @@ describe('lazily loaded key backends in the bundle', () => {
     for (const c of CLOUD) {
       for (const prefix of ['keys', 'keymgmt']) {
         const inputs = Object.keys(m[`lazy/${prefix}-${c}.js`].inputs);
-        expect(inputs.some((i) => SDKS.test(i)), `${prefix}-${c}`).toBe(true);
+        expect(
+          inputs.some((i) => SDKS.test(i)),
+          `${prefix}-${c}`,
+        ).toBe(true);
       }
       expect(Object.keys(m[`lazy/keys-${c}.js`].inputs)).toContain(`src/keys/${c}.ts`);
     }

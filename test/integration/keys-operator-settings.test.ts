@@ -33,11 +33,16 @@ function setting(name: string, value: string | undefined): void {
   else process.env[`VAULT_${name}`] = value;
 }
 afterEach(() => {
-  for (const s of SETTINGS) { setting(s, saved[`VAULT_${s}`]); delete process.env[`BAO_${s}`]; }
+  for (const s of SETTINGS) {
+    setting(s, saved[`VAULT_${s}`]);
+    delete process.env[`BAO_${s}`];
+  }
 });
 
 beforeAll(() => {
-  const out = execFileSync('bash', [path.resolve(__dirname, '../../scripts/softhsm-setup.sh'), path.join(dir, 'hsm'), 'opset', '1111', PIN], { encoding: 'utf8' });
+  const out = execFileSync('bash', [path.resolve(__dirname, '../../scripts/softhsm-setup.sh'), path.join(dir, 'hsm'), 'opset', '1111', PIN], {
+    encoding: 'utf8',
+  });
   process.env.SOFTHSM2_CONF = /SOFTHSM2_CONF=(.*)/.exec(out)![1];
   library = /library=(.*)/.exec(out)![1];
   moduleDir = path.dirname(fs.realpathSync(library));
@@ -74,7 +79,7 @@ describe('PKCS#11 modules: only what PLUGIN_PKCS11_LIBRARIES allows is ever load
     expect(r!.message).not.toContain(PIN);
   });
 
-  it('a module outside the list is refused; the module\'s own directory or exact path allows it', async () => {
+  it("a module outside the list is refused; the module's own directory or exact path allows it", async () => {
     setting('PLUGIN_PKCS11_LIBRARIES', `${dir}/elsewhere/`);
     await expect(openHsm('outside', library)).rejects.toThrow(/is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/);
     setting('PLUGIN_PKCS11_LIBRARIES', `/nonexistent/:${moduleDir}/`);
@@ -124,7 +129,11 @@ describe('PKCS#11 modules: only what PLUGIN_PKCS11_LIBRARIES allows is ever load
     fs.symlinkSync(evil, link);
     const restarted = backend(store); // a new process reading the stored config
     let err: unknown;
-    try { await restarted.handle('read', 'managed-keys/pkcs11/swapped', {}, { displayName: 'token', mountPoint: 'transit/' }); } catch (e) { err = e; }
+    try {
+      await restarted.handle('read', 'managed-keys/pkcs11/swapped', {}, { displayName: 'token', mountPoint: 'transit/' });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toMatchObject({ status: 400, message: expect.stringMatching(/is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/) });
     expect(await write(backend(store), 'managed-keys/pkcs11/swapped2', cfg)).toMatchObject({ status: 400 });
   });
@@ -152,21 +161,35 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
     fs.symlinkSync(path.join(outsideDir, 'sa.json'), path.join(credDir, 'escape.json'));
     execFileSync('mkfifo', [path.join(credDir, 'fifo.json')]);
   });
-  afterAll(async () => { await Promise.all([gcp.close(), aws.close()]); });
+  afterAll(async () => {
+    await Promise.all([gcp.close(), aws.close()]);
+  });
 
   const gcpOpen = async (extra: Record<string, unknown>) => {
-    const p = parseKeyConfig('gcpckms', 'g', { project: gcp.project, region: gcp.location, key_ring: gcp.keyRing, crypto_key: 'ec', endpoint: gcp.endpoint, endpoint_ca: gcp.caPem, ...extra });
+    const p = parseKeyConfig('gcpckms', 'g', {
+      project: gcp.project,
+      region: gcp.location,
+      key_ring: gcp.keyRing,
+      crypto_key: 'ec',
+      endpoint: gcp.endpoint,
+      endpoint_ca: gcp.caPem,
+      ...extra,
+    });
     const k = await GcpKmsKey.open('g', p.fields, p.common);
     opened.push(k);
     return k;
   };
-  const ONE_MESSAGE = /^credentials: not a credential file this plugin may read \(allowed by the operator setting PLUGIN_CREDENTIAL_FILES; a regular file of at most 1048576 bytes\)$/;
+  const ONE_MESSAGE =
+    /^credentials: not a credential file this plugin may read \(allowed by the operator setting PLUGIN_CREDENTIAL_FILES; a regular file of at most 1048576 bytes\)$/;
 
   it('the service-account JSON itself always works; a path only when the list allows it', async () => {
     expect((await gcpOpen({ credentials: gcp.credentialsJson })).describe().backend).toBe('gcpckms');
     setting('PLUGIN_CREDENTIAL_FILES', undefined);
     const err = await gcpOpen({ credentials: path.join(credDir, 'sa.json') }).catch((e) => e);
-    expect(err).toMatchObject({ kind: 'invalid', message: expect.stringMatching(/credentials: give the service-account JSON itself.*PLUGIN_CREDENTIAL_FILES/) });
+    expect(err).toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(/credentials: give the service-account JSON itself.*PLUGIN_CREDENTIAL_FILES/),
+    });
     setting('PLUGIN_CREDENTIAL_FILES', `${credDir}/`);
     const k = await gcpOpen({ credentials: path.join(credDir, 'sa.json') });
     expect(await k.verify(Buffer.from('m'), await k.sign(Buffer.from('m'), { hash: 'sha256' }), { hash: 'sha256' })).toBe(true);
@@ -180,7 +203,7 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
     }
   });
 
-  it('devices, FIFOs and the process\'s own descriptors are refused without blocking, even when the list allows them', async () => {
+  it("devices, FIFOs and the process's own descriptors are refused without blocking, even when the list allows them", async () => {
     setting('PLUGIN_CREDENTIAL_FILES', `/dev/:/proc/:${credDir}/`);
     for (const p of ['/dev/zero', '/dev/stdin', '/proc/self/fd/1', '/proc/self/fd/0', path.join(credDir, 'fifo.json'), credDir]) {
       const err = await gcpOpen({ credentials: p }).catch((e) => e);
@@ -198,7 +221,10 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
       return k;
     };
     setting('PLUGIN_AMBIENT_CREDENTIALS', undefined);
-    await expect(open()).rejects.toMatchObject({ kind: 'invalid', message: expect.stringMatching(/awskms key "a": no access_key\/secret_key configured.*PLUGIN_AMBIENT_CREDENTIALS/) });
+    await expect(open()).rejects.toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(/awskms key "a": no access_key\/secret_key configured.*PLUGIN_AMBIENT_CREDENTIALS/),
+    });
     const r = await write(backend(), 'managed-keys/awskms/a', cfg);
     expect(r).toMatchObject({ status: 400, message: expect.stringMatching(/PLUGIN_AMBIENT_CREDENTIALS/) });
     setting('PLUGIN_AMBIENT_CREDENTIALS', 'false');
@@ -224,7 +250,10 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
 
   it('Google Cloud without credentials uses application default credentials only when PLUGIN_AMBIENT_CREDENTIALS=true', async () => {
     setting('PLUGIN_AMBIENT_CREDENTIALS', undefined);
-    await expect(gcpOpen({})).rejects.toMatchObject({ kind: 'invalid', message: expect.stringMatching(/gcpckms key "g": no credentials configured.*PLUGIN_AMBIENT_CREDENTIALS/) });
+    await expect(gcpOpen({})).rejects.toMatchObject({
+      kind: 'invalid',
+      message: expect.stringMatching(/gcpckms key "g": no credentials configured.*PLUGIN_AMBIENT_CREDENTIALS/),
+    });
     // Allowed: ADC is consulted (here it points at nothing, so the SDK's own error comes back).
     setting('PLUGIN_AMBIENT_CREDENTIALS', 'true');
     process.env.GOOGLE_APPLICATION_CREDENTIALS = path.join(dir, 'no-adc.json');

@@ -89,7 +89,9 @@ describe('PKCS#11 (SoftHSM2)', () => {
   it('an unknown token or library is a clear error', async () => {
     await expect(open('t', { token_label: 'nope', key_label: 'x' })).rejects.toThrow(/no token labelled "nope"/);
     const p = parseKeyConfig('pkcs11', 'lib', { library: '/nonexistent/lib.so', token_label: 'vpt', pin: PIN, key_label: 'x' });
-    await expect(Pkcs11Key.open('lib', p.fields, p.common)).rejects.toThrow(/library "\/nonexistent\/lib.so" is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/);
+    await expect(Pkcs11Key.open('lib', p.fields, p.common)).rejects.toThrow(
+      /library "\/nonexistent\/lib.so" is not allowed by the operator setting PLUGIN_PKCS11_LIBRARIES/,
+    );
   });
 
   it('a slot that is not a number is bad input (a 400), not a failure of the token', async () => {
@@ -104,7 +106,9 @@ describe('PKCS#11 (SoftHSM2)', () => {
 
   it('runs up to max_parallel sessions at once, never more', async () => {
     let peak = 0;
-    const probe = setInterval(() => { peak = Math.max(peak, (ec as unknown as { pool: { open: number } }).pool.open); }, 0);
+    const probe = setInterval(() => {
+      peak = Math.max(peak, (ec as unknown as { pool: { open: number } }).pool.open);
+    }, 0);
     const sigs = await Promise.all(Array.from({ length: 64 }, (_, i) => ec.sign(Buffer.from(`m${i}`), { hash: 'sha256' })));
     clearInterval(probe);
     expect(sigs).toHaveLength(64);
@@ -113,19 +117,24 @@ describe('PKCS#11 (SoftHSM2)', () => {
   });
 
   it('recovers when the token drops every session (and with it the login)', async () => {
-    const p = (ec as unknown as { p: { C_CloseAllSessions(s: Buffer): void }; slot: Buffer });
+    const p = ec as unknown as { p: { C_CloseAllSessions(s: Buffer): void }; slot: Buffer };
     await ec.sign(Buffer.from('before'), { hash: 'sha256' });
     p.p.C_CloseAllSessions(p.slot);
     const sig = await ec.sign(Buffer.from('after'), { hash: 'sha256' });
     expect(await ec.verify(Buffer.from('after'), sig, { hash: 'sha256' })).toBe(true);
   });
 
-  it('generating keys in the HSM does not stall the event loop (the token works on libuv\'s thread pool)', async () => {
-    const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all([
-      open('rsa4096-a', { key_label: 'rsa-4096-a', allow_generate_key: true, key_bits: 4096 }),
-      open('rsa4096-b', { key_label: 'rsa-4096-b', allow_generate_key: true, key_bits: 4096 }),
-    ]));
-    expect(result.map((k) => k.describe().spec)).toEqual([{ kind: 'rsa', bits: 4096 }, { kind: 'rsa', bits: 4096 }]);
+  it("generating keys in the HSM does not stall the event loop (the token works on libuv's thread pool)", async () => {
+    const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() =>
+      Promise.all([
+        open('rsa4096-a', { key_label: 'rsa-4096-a', allow_generate_key: true, key_bits: 4096 }),
+        open('rsa4096-b', { key_label: 'rsa-4096-b', allow_generate_key: true, key_bits: 4096 }),
+      ]),
+    );
+    expect(result.map((k) => k.describe().spec)).toEqual([
+      { kind: 'rsa', bits: 4096 },
+      { kind: 'rsa', bits: 4096 },
+    ]);
     expect(elapsedMs).toBeGreaterThan(200);
     expect(maxStallMs).toBeLessThan(elapsedMs / 4);
   }, 120_000);

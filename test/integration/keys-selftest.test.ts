@@ -4,8 +4,12 @@ import { openFromConfig, selfTest } from '../../src/keys';
 import { startAwsKms, type AwsKmsEmulator } from '../emulators/awskms';
 
 let kms: AwsKmsEmulator;
-beforeAll(async () => { kms = await startAwsKms(); });
-afterAll(async () => { await kms.close(); });
+beforeAll(async () => {
+  kms = await startAwsKms();
+});
+afterAll(async () => {
+  await kms.close();
+});
 
 describe('openFromConfig + selfTest', () => {
   it.each(['ecdsa-p256', 'ecdsa-p521', 'rsa-2048', 'ed25519', 'aes256-gcm'])('software %s passes its self-test', async (t) => {

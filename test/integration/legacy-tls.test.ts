@@ -22,19 +22,52 @@ import type { RuntimeContext } from '../../src/goplugin/server';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
 const cleanups: Array<() => unknown> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
-interface VaultCert { name: string; certPem: string; keyPem: string; certDerB64: string; keySec1B64: string }
+interface VaultCert {
+  name: string;
+  certPem: string;
+  keyPem: string;
+  certDerB64: string;
+  keySec1B64: string;
+}
 
 /** A certificate as Vault's plugin runner makes it for the wrapping-token mode. */
 function vaultPluginCert(): VaultCert {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-legacy-'));
   try {
     const name = randomUUID();
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-nodes', '-days', '2',
-      '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement', '-addext', 'extendedKeyUsage=clientAuth,serverAuth',
-      '-keyout', 'k.pem', '-out', 'c.pem'], { cwd: d, stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-521',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement',
+        '-addext',
+        'extendedKeyUsage=clientAuth,serverAuth',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+      ],
+      { cwd: d, stdio: 'pipe' },
+    );
     const certPem = fs.readFileSync(path.join(d, 'c.pem'), 'utf8');
     const keyPem = fs.readFileSync(path.join(d, 'k.pem'), 'utf8');
     const der = Buffer.from(certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
@@ -51,7 +84,12 @@ function wrappingToken(addr: string): string {
   return `${b({ alg: 'ES512', typ: 'JWT' })}.${b({ addr, jti: randomUUID(), exp: Math.floor(Date.now() / 1000) + 60 })}.c2lnbmF0dXJl`;
 }
 
-interface FakeVault { addr: string; token: string; calls: number; tokensSeen: string[] }
+interface FakeVault {
+  addr: string;
+  token: string;
+  calls: number;
+  tokensSeen: string[];
+}
 
 /**
  * Vault's sys/wrapping/unwrap for one wrapping token (made for the fake's own address):
@@ -70,11 +108,25 @@ async function fakeVault(cert: VaultCert, opts: { tls?: https.ServerOptions; han
       res.end(JSON.stringify({ errors: ['wrapping token is not valid or does not exist'] }));
       return;
     }
-    res.end(JSON.stringify({ request_id: randomUUID(), lease_id: '', renewable: false, lease_duration: 0, data: { ServerCert: cert.certDerB64, ServerKey: cert.keySec1B64 }, wrap_info: null, warnings: null, auth: null }));
+    res.end(
+      JSON.stringify({
+        request_id: randomUUID(),
+        lease_id: '',
+        renewable: false,
+        lease_duration: 0,
+        data: { ServerCert: cert.certDerB64, ServerKey: cert.keySec1B64 },
+        wrap_info: null,
+        warnings: null,
+        auth: null,
+      }),
+    );
   };
   const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => { server.closeAllConnections(); server.close(); });
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
   state.addr = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   state.token = wrappingToken(state.addr);
   return state;
@@ -87,7 +139,20 @@ function legacyEnv(token: string, vaultApi: VaultApiSettings = {}): LaunchEnv {
 async function startLegacy(token: string, vaultApi: VaultApiSettings = {}) {
   let ctx!: RuntimeContext;
   let line = '';
-  const plugin = await serve({ env: legacyEnv(token, vaultApi), log, versions: { 4: (_s, c) => { ctx = c; } }, writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
+  const plugin = await serve({
+    env: legacyEnv(token, vaultApi),
+    log,
+    versions: {
+      4: (_s, c) => {
+        ctx = c;
+      },
+    },
+    writeHandshake: (l) => {
+      line = l;
+    },
+    exit: () => undefined,
+    parentPollMs: 60_000,
+  });
   cleanups.push(() => plugin.shutdown('test end'));
   return { plugin, ctx, line };
 }
@@ -95,12 +160,19 @@ async function startLegacy(token: string, vaultApi: VaultApiSettings = {}) {
 /** A gRPC client presenting `id`, trusting `ca`, checking the server name Vault's client checks. */
 function client(svc: string, addr: string, ca: string, id: { certPem: string; keyPem: string }, name: string): grpc.Client {
   const C = clientCtor(svc);
-  const c = new C(addr, grpc.credentials.createSsl(Buffer.from(ca), Buffer.from(id.keyPem), Buffer.from(id.certPem)), { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name });
+  const c = new C(addr, grpc.credentials.createSsl(Buffer.from(ca), Buffer.from(id.keyPem), Buffer.from(id.certPem)), {
+    'grpc.ssl_target_name_override': name,
+    'grpc.default_authority': name,
+  });
   cleanups.push(() => grpc.Client.prototype.close.call(c));
   return c;
 }
 const unary = <T>(c: grpc.Client, m: string, req: unknown) =>
-  new Promise<T>((res, rej) => (c as unknown as Record<string, (...args: unknown[]) => unknown>)[m](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: T) => (e ? rej(e) : res(r))));
+  new Promise<T>((res, rej) =>
+    (c as unknown as Record<string, (...args: unknown[]) => unknown>)[m](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: T) =>
+      e ? rej(e) : res(r),
+    ),
+  );
 
 let vaultCert: VaultCert;
 let stranger: VaultCert;
@@ -111,7 +183,8 @@ beforeAll(() => {
   stranger = vaultPluginCert();
   httpsPki = makeServerCerts({ dns: ['localhost'], ips: ['127.0.0.1'] });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-legacy-files-'));
-  for (const [f, v] of Object.entries({ 'ca.pem': httpsPki.caPem, 'client.pem': httpsPki.clientCertPem, 'client.key': httpsPki.clientKeyPem })) fs.writeFileSync(path.join(tmp, f), v);
+  for (const [f, v] of Object.entries({ 'ca.pem': httpsPki.caPem, 'client.pem': httpsPki.clientCertPem, 'client.key': httpsPki.clientKeyPem }))
+    fs.writeFileSync(path.join(tmp, f), v);
   fs.mkdirSync(path.join(tmp, 'capath'));
   fs.writeFileSync(path.join(tmp, 'capath', 'a.pem'), httpsPki.otherCaPem);
   fs.writeFileSync(path.join(tmp, 'capath', 'b.pem'), httpsPki.caPem);
@@ -119,7 +192,13 @@ beforeAll(() => {
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const httpsTls = (requestCert = false): https.ServerOptions => ({ cert: httpsPki.certPem, key: httpsPki.keyPem, ca: httpsPki.caPem, requestCert, rejectUnauthorized: requestCert });
+const httpsTls = (requestCert = false): https.ServerOptions => ({
+  cert: httpsPki.certPem,
+  key: httpsPki.keyPem,
+  ca: httpsPki.caPem,
+  requestCert,
+  rejectUnauthorized: requestCert,
+});
 
 describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
   it('unwraps once over HTTP, serves mTLS with the unwrapped certificate, refuses other clients', async () => {
@@ -138,15 +217,27 @@ describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
     await expect(unary(bad, 'Check', { service: 'plugin' })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   });
 
-  it('dials the host\'s broker listeners with the unwrapped certificate, checking theirs', async () => {
+  it("dials the host's broker listeners with the unwrapped certificate, checking theirs", async () => {
     const vault = await fakeVault(vaultCert);
     const { plugin, ctx } = await startLegacy(vault.token);
     // Vault's broker listener: presents the same certificate and requires the plugin's.
     const listen = async (id: VaultCert): Promise<number> => {
       const s = new grpc.Server();
-      s.addService(serviceDef('grpc.health.v1.Health'), { Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'SERVING' }), Watch: () => undefined });
-      const port = await new Promise<number>((res, rej) => s.bindAsync('127.0.0.1:0',
-        grpc.ServerCredentials.createSsl(Buffer.from(vaultCert.certPem), [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }], true), (e, p) => (e ? rej(e) : res(p))));
+      s.addService(serviceDef('grpc.health.v1.Health'), {
+        Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'SERVING' }),
+        Watch: () => undefined,
+      });
+      const port = await new Promise<number>((res, rej) =>
+        s.bindAsync(
+          '127.0.0.1:0',
+          grpc.ServerCredentials.createSsl(
+            Buffer.from(vaultCert.certPem),
+            [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }],
+            true,
+          ),
+          (e, p) => (e ? rej(e) : res(p)),
+        ),
+      );
       cleanups.push(() => s.forceShutdown());
       return port;
     };
@@ -193,7 +284,10 @@ describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
     await unwrapLegacyTls(used.token, {}, 5000);
     const errors: string[] = [];
     const fail = async (p: Promise<unknown>, re: RegExp) => {
-      const e = await p.then(() => undefined, (x: Error) => x);
+      const e = await p.then(
+        () => undefined,
+        (x: Error) => x,
+      );
       expect(e, 'should have failed').toBeInstanceOf(Error);
       expect(e!.message).toMatch(re);
       errors.push(e!.message);
@@ -202,7 +296,12 @@ describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
     const down = await fakeVault(vaultCert, { status: 503 });
     await fail(unwrapLegacyTls(down.token, {}, 5000), /HTTP 503/);
     // a port nothing listens on
-    const closed = await new Promise<number>((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => r(p)); }); });
+    const closed = await new Promise<number>((r) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => r(p));
+      });
+    });
     await fail(unwrapLegacyTls(wrappingToken(`http://127.0.0.1:${closed}`), {}, 5000), /ECONNREFUSED/);
     const hang = await fakeVault(vaultCert, { hang: true });
     const t0 = Date.now();
@@ -215,36 +314,65 @@ describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
     for (const m of errors) for (const t of [used.token, down.token, hang.token]) expect(m).not.toContain(t);
   });
 
-  it('reads the token and the API settings under Vault\'s and OpenBao\'s names, flags overriding variables', () => {
+  it("reads the token and the API settings under Vault's and OpenBao's names, flags overriding variables", () => {
     const cookie = { VAULT_BACKEND_PLUGIN: '6669da05-b1c8-4f49-97d9-c8e5bed98e20' };
     const v = readLaunchEnv({ ...cookie, VAULT_UNWRAP_TOKEN: 'a.b.c', VAULT_CACERT: '/v/ca.pem', VAULT_SKIP_VERIFY: 'true' })!;
     expect(v.unwrapToken).toBe('a.b.c');
     expect(v.vaultApi).toMatchObject({ caCert: '/v/ca.pem', skipVerify: true });
-    const b = readLaunchEnv({ ...cookie, BAO_UNWRAP_TOKEN: 'x.y.z', BAO_CAPATH: '/b/cas', BAO_CLIENT_CERT: '/b/c', BAO_CLIENT_KEY: '/b/k', BAO_TLS_SERVER_NAME: 'vault.internal' })!;
+    const b = readLaunchEnv({
+      ...cookie,
+      BAO_UNWRAP_TOKEN: 'x.y.z',
+      BAO_CAPATH: '/b/cas',
+      BAO_CLIENT_CERT: '/b/c',
+      BAO_CLIENT_KEY: '/b/k',
+      BAO_TLS_SERVER_NAME: 'vault.internal',
+    })!;
     expect(b.unwrapToken).toBe('x.y.z');
     expect(b.vaultApi).toMatchObject({ caPath: '/b/cas', clientCert: '/b/c', clientKey: '/b/k', serverName: 'vault.internal' });
-    const f = readLaunchEnv({ ...cookie, VAULT_UNWRAP_TOKEN: 'a.b.c', VAULT_CACERT: '/v/ca.pem' }, ['-ca-cert=/f/ca.pem', '--client-cert', '/f/c', '-client-key=/f/k', '-tls-skip-verify', '-unknown=1'])!;
+    const f = readLaunchEnv({ ...cookie, VAULT_UNWRAP_TOKEN: 'a.b.c', VAULT_CACERT: '/v/ca.pem' }, [
+      '-ca-cert=/f/ca.pem',
+      '--client-cert',
+      '/f/c',
+      '-client-key=/f/k',
+      '-tls-skip-verify',
+      '-unknown=1',
+    ])!;
     expect(f.vaultApi).toEqual({ caCert: '/f/ca.pem', clientCert: '/f/c', clientKey: '/f/k', skipVerify: true });
     expect(() => readLaunchEnv({ ...cookie, VAULT_UNWRAP_TOKEN: 'a.b.c', VAULT_SKIP_VERIFY: 'maybe' })).toThrow(/VAULT_SKIP_VERIFY is not a boolean/);
     // Settings for the unwrap call are not even read in the AutoMTLS mode.
     expect(readLaunchEnv({ ...cookie, PLUGIN_CLIENT_CERT: 'x', VAULT_SKIP_VERIFY: 'maybe' })!.vaultApi).toBeUndefined();
   });
 
-  it('the executable: a failed unwrap is one error line in Vault\'s log and exit 1, within the bound', async () => {
+  it("the executable: a failed unwrap is one error line in Vault's log and exit 1, within the bound", async () => {
     const exe = path.resolve(__dirname, '..', '..', 'dist', 'vault-plugin-ts');
     expect(fs.existsSync(exe), 'build first: node scripts/build.mjs').toBe(true);
     const hang = await fakeVault(vaultCert, { hang: true });
     const t0 = Date.now();
-    const p = spawn(exe, [], { env: { VAULT_BACKEND_PLUGIN: '6669da05-b1c8-4f49-97d9-c8e5bed98e20', PLUGIN_PROTOCOL_VERSIONS: '4', VAULT_UNWRAP_TOKEN: hang.token, VAULT_VERSION: '1.8.0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(exe, [], {
+      env: {
+        VAULT_BACKEND_PLUGIN: '6669da05-b1c8-4f49-97d9-c8e5bed98e20',
+        PLUGIN_PROTOCOL_VERSIONS: '4',
+        VAULT_UNWRAP_TOKEN: hang.token,
+        VAULT_VERSION: '1.8.0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+    });
     const code = await new Promise<number | null>((r) => p.on('exit', r));
     expect(code).toBe(1);
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(out).toBe('');
-    const json = err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const json = err
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     const errorsLogged = json.filter((r) => r['@level'] === 'error');
     expect(errorsLogged).toHaveLength(1);
     expect(errorsLogged[0].error).toMatch(/cannot unwrap the TLS certificate from Vault at http:\/\/127\.0\.0\.1:\d+: no answer within 10 s/);

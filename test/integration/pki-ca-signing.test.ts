@@ -15,24 +15,55 @@ import { createLogger } from '../../src/goplugin/log';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-casign-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
-const file = (body: string) => { const f = path.join(tmp, `f${n++}`); fs.writeFileSync(f, body); return f; };
-const openssl = (...args: string[]) => { const r = spawnSync('openssl', args, { encoding: 'utf8' }); return r.stdout + r.stderr; };
+const file = (body: string) => {
+  const f = path.join(tmp, `f${n++}`);
+  fs.writeFileSync(f, body);
+  return f;
+};
+const openssl = (...args: string[]) => {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  return r.stdout + r.stderr;
+};
 const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
 
 const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
 async function call(op: string, p: string, d: Record<string, unknown> = {}): Promise<any> {
   let rep: ReturnType<typeof toReply>;
-  try { rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' })); } catch (e) { rep = toReply(undefined, e); }
+  try {
+    rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' }));
+  } catch (e) {
+    rep = toReply(undefined, e);
+  }
   if ((rep as any).err) throw new Error(`${(rep as any).err.err_msg}`);
   const resp = (rep as any).response;
   const data = resp?.data ? JSON.parse(resp.data) : undefined;
   if (data?.error) throw new Error(data.error);
   return data;
 }
-const keyFile = (type: 'ec' | 'rsa') => file((type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 })).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-const csrWith = (subj: string, san?: string) => openssl('req', '-new', '-key', keyFile('ec'), '-subj', subj, ...(san ? ['-addext', `subjectAltName=${san}`] : []));
-const selfIssued = (type: 'ec' | 'rsa', ca = true) => openssl('req', '-x509', '-new', '-key', keyFile(type), '-subj', '/CN=Other Root/O=Other', '-days', '30',
-  '-addext', `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`, ...(ca ? ['-addext', 'keyUsage=critical,keyCertSign,cRLSign'] : []));
+const keyFile = (type: 'ec' | 'rsa') =>
+  file(
+    (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 })).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string,
+  );
+const csrWith = (subj: string, san?: string) =>
+  openssl('req', '-new', '-key', keyFile('ec'), '-subj', subj, ...(san ? ['-addext', `subjectAltName=${san}`] : []));
+const selfIssued = (type: 'ec' | 'rsa', ca = true) =>
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    keyFile(type),
+    '-subj',
+    '/CN=Other Root/O=Other',
+    '-days',
+    '30',
+    '-addext',
+    `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`,
+    ...(ca ? ['-addext', 'keyUsage=critical,keyCertSign,cRLSign'] : []),
+  );
 const hoursLeft = (pem: string) => Math.round((new Date(new X509Certificate(pem).validTo).getTime() - Date.now()) / 3600_000);
 
 describe('PKI: signing other CAs and CSRs as they are', () => {
@@ -42,12 +73,18 @@ describe('PKI: signing other CAs and CSRs as they are', () => {
     await call('update', 'config/urls', { issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca' });
   });
 
-  it('root/sign-self-issued re-signs a self-issued CA certificate with the mount\'s CA, keeping its subject, key, serial and validity', async () => {
+  it("root/sign-self-issued re-signs a self-issued CA certificate with the mount's CA, keeping its subject, key, serial and validity", async () => {
     const other = selfIssued('ec');
     const r = await call('update', 'root/sign-self-issued', { certificate: other });
     expect(r.issuing_ca).toBe(root);
-    const a = new X509Certificate(other), b = new X509Certificate(r.certificate);
-    expect([b.subject, b.serialNumber, b.validTo, b.publicKey.export({ type: 'spki', format: 'pem' })]).toEqual([a.subject, a.serialNumber, a.validTo, a.publicKey.export({ type: 'spki', format: 'pem' })]);
+    const a = new X509Certificate(other),
+      b = new X509Certificate(r.certificate);
+    expect([b.subject, b.serialNumber, b.validTo, b.publicKey.export({ type: 'spki', format: 'pem' })]).toEqual([
+      a.subject,
+      a.serialNumber,
+      a.validTo,
+      a.publicKey.export({ type: 'spki', format: 'pem' }),
+    ]);
     expect(b.issuer).toBe('CN=Signing Root');
     expect(b.ca).toBe(true);
     expect(openssl('verify', '-partial_chain', '-CAfile', file(root), file(r.certificate))).toMatch(/OK/);
@@ -56,26 +93,39 @@ describe('PKI: signing other CAs and CSRs as they are', () => {
     expect(await call('read', `cert/${b.serialNumber.toLowerCase().match(/../g)!.join(':')}`)).toBeUndefined();
   });
 
-  it('root/sign-self-issued: another key type is signed with the issuer\'s algorithm unless require_matching_certificate_algorithms; non-CA and not self-issued certificates are refused', async () => {
+  it("root/sign-self-issued: another key type is signed with the issuer's algorithm unless require_matching_certificate_algorithms; non-CA and not self-issued certificates are refused", async () => {
     const rsa = selfIssued('rsa');
     const r = await call('update', 'root/sign-self-issued', { certificate: rsa });
     expect(text(r.certificate)).toMatch(/Signature Algorithm: ecdsa-with-SHA256/);
-    await expect(call('update', 'root/sign-self-issued', { certificate: rsa, require_matching_certificate_algorithms: true })).rejects.toThrow(/require_matching_certificate_algorithms/);
+    await expect(call('update', 'root/sign-self-issued', { certificate: rsa, require_matching_certificate_algorithms: true })).rejects.toThrow(
+      /require_matching_certificate_algorithms/,
+    );
     await expect(call('update', 'root/sign-self-issued', { certificate: selfIssued('ec', false) })).rejects.toThrow(/not a CA certificate/);
     await expect(call('update', 'root/sign-self-issued', { certificate: r.certificate })).rejects.toThrow(/not self-issued/);
     await expect(call('update', 'root/sign-self-issued', { certificate: 'junk' })).rejects.toThrow(/PEM certificate/);
   });
 
-  it('sign-verbatim/<role>: the role\'s max_ttl caps and its no_store applies; usages come from the request; the name fields are ignored for the CSR\'s', async () => {
+  it("sign-verbatim/<role>: the role's max_ttl caps and its no_store applies; usages come from the request; the name fields are ignored for the CSR's", async () => {
     await call('update', 'roles/short', { allow_any_name: true, max_ttl: '5h', no_store: true });
     const csr = csrWith('/CN=verbatim.example.com/O=Verbatim Org/C=DE', 'DNS:v1.example.com,IP:10.9.8.7');
     const r = await call('update', 'sign-verbatim/short', {
-      csr, ttl: '100h', common_name: 'ignored.example.com', alt_names: 'ignored2.example.com', ip_sans: '1.1.1.1', serial_number: 'S-1', exclude_cn_from_sans: true,
-      key_usage: 'DigitalSignature,ContentCommitment', ext_key_usage: 'CodeSigning', ext_key_usage_oids: '1.3.6.1.4.1.311.20.2.2', other_sans: '1.2.3.4;UTF8:badge',
+      csr,
+      ttl: '100h',
+      common_name: 'ignored.example.com',
+      alt_names: 'ignored2.example.com',
+      ip_sans: '1.1.1.1',
+      serial_number: 'S-1',
+      exclude_cn_from_sans: true,
+      key_usage: 'DigitalSignature,ContentCommitment',
+      ext_key_usage: 'CodeSigning',
+      ext_key_usage_oids: '1.3.6.1.4.1.311.20.2.2',
+      other_sans: '1.2.3.4;UTF8:badge',
     });
     expect(hoursLeft(r.certificate)).toBe(5);
     const t = text(r.certificate);
-    expect(t).toMatch(/Subject: C ?= ?DE, O ?= ?Verbatim Org, CN ?= ?verbatim.example.com\n|Subject: CN ?= ?verbatim.example.com, O ?= ?Verbatim Org, C ?= ?DE\n/);
+    expect(t).toMatch(
+      /Subject: C ?= ?DE, O ?= ?Verbatim Org, CN ?= ?verbatim.example.com\n|Subject: CN ?= ?verbatim.example.com, O ?= ?Verbatim Org, C ?= ?DE\n/,
+    );
     expect(new X509Certificate(r.certificate).subjectAltName).toBe('othername:<unsupported>, DNS:v1.example.com, IP Address:10.9.8.7');
     expect(t).toMatch(/othername: 1.2.3.4::badge/);
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Digital Signature, Non Repudiation\n/);
@@ -93,22 +143,43 @@ describe('PKI: signing other CAs and CSRs as they are', () => {
     expect((await call('read', `cert/${plain.serial_number}`)).certificate).toBe(plain.certificate);
   });
 
-  it('root/sign-intermediate: SANs, subject fields in Go\'s order, serial_number, permitted_dns_domains as Name Constraints, formats', async () => {
+  it("root/sign-intermediate: SANs, subject fields in Go's order, serial_number, permitted_dns_domains as Name Constraints, formats", async () => {
     const csr = csrWith('/CN=Int From CSR/O=CSR Org', 'DNS:csr.example.com');
     const r = await call('update', 'root/sign-intermediate', {
-      csr, common_name: 'int.example.com', alt_names: 'int2.example.com,ca@example.com', ip_sans: '10.1.1.1', uri_sans: 'spiffe://example.org/ca',
-      country: 'US', province: 'CA', locality: 'SF', street_address: '1 Main', postal_code: '94000', organization: 'Org', ou: 'Unit', serial_number: 'abc-1',
-      permitted_dns_domains: 'example.com,.example.org', ttl: '720h',
+      csr,
+      common_name: 'int.example.com',
+      alt_names: 'int2.example.com,ca@example.com',
+      ip_sans: '10.1.1.1',
+      uri_sans: 'spiffe://example.org/ca',
+      country: 'US',
+      province: 'CA',
+      locality: 'SF',
+      street_address: '1 Main',
+      postal_code: '94000',
+      organization: 'Org',
+      ou: 'Unit',
+      serial_number: 'abc-1',
+      permitted_dns_domains: 'example.com,.example.org',
+      ttl: '720h',
     });
     const t = text(r.certificate);
-    expect(t).toMatch(/Subject: C ?= ?US, ST ?= ?CA, L ?= ?SF, street ?= ?1 Main, postalCode ?= ?94000, O ?= ?Org, OU ?= ?Unit, CN ?= ?int.example.com, serialNumber ?= ?abc-1\n/);
-    expect(new X509Certificate(r.certificate).subjectAltName).toBe('DNS:int.example.com, DNS:int2.example.com, email:ca@example.com, IP Address:10.1.1.1, URI:spiffe://example.org/ca');
+    expect(t).toMatch(
+      /Subject: C ?= ?US, ST ?= ?CA, L ?= ?SF, street ?= ?1 Main, postalCode ?= ?94000, O ?= ?Org, OU ?= ?Unit, CN ?= ?int.example.com, serialNumber ?= ?abc-1\n/,
+    );
+    expect(new X509Certificate(r.certificate).subjectAltName).toBe(
+      'DNS:int.example.com, DNS:int2.example.com, email:ca@example.com, IP Address:10.1.1.1, URI:spiffe://example.org/ca',
+    );
     expect(t).toMatch(/X509v3 Name Constraints: \n\s*Permitted:\n\s*DNS:example.com\n\s*DNS:.example.org\n/);
     expect(new X509Certificate(r.certificate).ca).toBe(true);
     // exclude_cn_from_sans; use_csr_values (the CSR's subject and SANs, the request's names ignored).
     const x = await call('update', 'root/sign-intermediate', { csr, common_name: 'int.example.com', exclude_cn_from_sans: true });
     expect(new X509Certificate(x.certificate).subjectAltName).toBeUndefined();
-    const u = await call('update', 'root/sign-intermediate', { csr, use_csr_values: true, common_name: 'ignored.example.com', alt_names: 'ignored2.example.com' });
+    const u = await call('update', 'root/sign-intermediate', {
+      csr,
+      use_csr_values: true,
+      common_name: 'ignored.example.com',
+      alt_names: 'ignored2.example.com',
+    });
     expect(new X509Certificate(u.certificate).subject).toBe('CN=Int From CSR\nO=CSR Org');
     expect(new X509Certificate(u.certificate).subjectAltName).toBe('DNS:csr.example.com');
     // Formats: der (base64 DER), pem_bundle (certificate, then the issuing CA).

@@ -13,13 +13,27 @@ import { keyIdentifier, x509 } from '../../src/secrets/pki/ca';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-cache-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
-const verifies = (caPem: string, leafPem: string) => spawnSync('openssl', ['verify', '-CAfile', write('ca.pem', caPem), write('leaf.pem', leafPem)], { encoding: 'utf8' }).stdout.includes('OK');
+const write = (name: string, body: string) => {
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, body);
+  return f;
+};
+const verifies = (caPem: string, leafPem: string) =>
+  spawnSync('openssl', ['verify', '-CAfile', write('ca.pem', caPem), write('leaf.pem', leafPem)], { encoding: 'utf8' }).stdout.includes('OK');
 
 /** A backend over `storage`, counting the storage reads it makes. */
 function mount(storage: Storage) {
   let reads = 0;
-  const counted: Storage = { ...storage, get: (k) => { reads++; return storage.get(k); }, put: (k, v) => storage.put(k, v), delete: (k) => storage.delete(k), list: (p) => storage.list(p) };
+  const counted: Storage = {
+    ...storage,
+    get: (k) => {
+      reads++;
+      return storage.get(k);
+    },
+    put: (k, v) => storage.put(k, v),
+    delete: (k) => storage.delete(k),
+    list: (p) => storage.list(p),
+  };
   const { be, ok } = backendMount('pki', counted);
   return { be, call: (op: string, p: string, d: Record<string, unknown> = {}) => ok(op, p, d, ''), reads: () => reads };
 }
@@ -55,7 +69,7 @@ describe('PKI caches', () => {
     await expect(call('update', 'issue/web', { common_name: 'x.example.com' })).rejects.toThrow(/unknown role/);
   });
 
-  it('Vault\'s InvalidateKey drops the CA and the role another node changed in the same storage', async () => {
+  it("Vault's InvalidateKey drops the CA and the role another node changed in the same storage", async () => {
     const storage = new MemoryStorage();
     const a = mount(storage);
     const b = mount(storage); // another node (or a replica) of the same mount
@@ -79,7 +93,12 @@ describe('PKI caches', () => {
 
   it('key identifiers are the ones @peculiar/x509 computes (SHA-1 of the key bits) for every leaf key type', async () => {
     const X = x509();
-    for (const [type, opts] of [['ec', { namedCurve: 'P-256' }], ['ec', { namedCurve: 'P-521' }], ['rsa', { modulusLength: 2048 }], ['ed25519', {}]] as const) {
+    for (const [type, opts] of [
+      ['ec', { namedCurve: 'P-256' }],
+      ['ec', { namedCurve: 'P-521' }],
+      ['rsa', { modulusLength: 2048 }],
+      ['ed25519', {}],
+    ] as const) {
       const spki = createPublicKey(generateKeyPairSync(type as 'ec', opts as never).privateKey).export({ type: 'spki', format: 'der' });
       const theirs = Buffer.from(await new X.PublicKey(spki).getKeyIdentifier());
       expect(keyIdentifier(spki).toString('hex')).toBe(theirs.toString('hex'));
@@ -87,7 +106,7 @@ describe('PKI caches', () => {
     expect(() => keyIdentifier(Buffer.from([0x04, 0x00]))).toThrow(/cannot be read/);
   });
 
-  it('a leaf\'s authority key id is its root\'s subject key id; its own is its key\'s', async () => {
+  it("a leaf's authority key id is its root's subject key id; its own is its key's", async () => {
     const { call } = mount(new MemoryStorage());
     const root = new X509Certificate((await call('update', 'root/generate/internal', { common_name: 'Id Root' })).certificate);
     await call('update', 'roles/web', { allow_any_name: true });

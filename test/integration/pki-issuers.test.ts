@@ -13,9 +13,17 @@ import { MemoryStorage } from '../../src/storage/storage';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-iss-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
-const file = (body: string) => { const f = path.join(tmp, `f${n++}.pem`); fs.writeFileSync(f, body); return f; };
-const openssl = (...args: string[]) => { const r = spawnSync('openssl', args, { encoding: 'utf8' }); return r.stdout + r.stderr; };
-const verify = (ca: string, leaf: string, crl?: string) => openssl('verify', '-CAfile', file(crl ? `${ca}\n${crl}` : ca), ...(crl ? ['-crl_check'] : []), file(leaf));
+const file = (body: string) => {
+  const f = path.join(tmp, `f${n++}.pem`);
+  fs.writeFileSync(f, body);
+  return f;
+};
+const openssl = (...args: string[]) => {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  return r.stdout + r.stderr;
+};
+const verify = (ca: string, leaf: string, crl?: string) =>
+  openssl('verify', '-CAfile', file(crl ? `${ca}\n${crl}` : ca), ...(crl ? ['-crl_check'] : []), file(leaf));
 
 function mount(storage = new MemoryStorage()) {
   const { be, ok } = backendMount('pki', storage);
@@ -24,7 +32,7 @@ function mount(storage = new MemoryStorage()) {
 const raw = (d: any) => Buffer.from(d.http_raw_body, 'base64').toString('utf8');
 const issuerCn = (pem: string) => new X509Certificate(pem).issuer;
 
-describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', () => {
+describe("PKI: several issuers per mount (current Vault's multi-issuer API)", () => {
   it('root/generate on a mount with a CA adds an issuer; the first stays the default until config/issuers says otherwise', async () => {
     const { call } = mount();
     const a = await call('update', 'root/generate/internal', { common_name: 'Root A', key_type: 'ec', issuer_name: 'a', key_name: 'ka' });
@@ -43,7 +51,13 @@ describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', (
 
     // issuer/<ref>: by id, by name, "default"; update the name; json/pem/der.
     const read = await call('read', `issuer/${b.issuer_id}`);
-    expect(read).toMatchObject({ issuer_id: b.issuer_id, key_id: b.key_id, certificate: b.certificate, leaf_not_after_behavior: 'err', usage: 'read-only,issuing-certificates,crl-signing,ocsp-signing' });
+    expect(read).toMatchObject({
+      issuer_id: b.issuer_id,
+      key_id: b.key_id,
+      certificate: b.certificate,
+      leaf_not_after_behavior: 'err',
+      usage: 'read-only,issuing-certificates,crl-signing,ocsp-signing',
+    });
     expect(read.ca_chain).toEqual([b.certificate]);
     await call('update', `issuer/${b.issuer_id}`, { issuer_name: 'b' });
     expect((await call('read', 'issuer/b')).issuer_id).toBe(b.issuer_id);
@@ -82,7 +96,7 @@ describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', (
     expect(issuerCn((await call('update', 'issue/web', { common_name: 'x.example.com' })).certificate)).toContain('Root B');
   });
 
-  it('CRLs are per issuer: a revoked leaf is on its issuer\'s CRL only; reads serve the stored CRL, not a new one', async () => {
+  it("CRLs are per issuer: a revoked leaf is on its issuer's CRL only; reads serve the stored CRL, not a new one", async () => {
     const { call } = mount();
     const a = await call('update', 'root/generate/internal', { common_name: 'Root A', key_type: 'ec', issuer_name: 'a' });
     const b = await call('update', 'root/generate/internal', { common_name: 'Root B', key_type: 'ec', issuer_name: 'b' });
@@ -126,7 +140,9 @@ describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', (
     expect(await call('read', 'key/main')).toEqual({ key_id: a.key_id, key_name: 'main', key_type: 'rsa' });
     const again = await call('update', 'root/generate/existing', { common_name: 'A again', key_ref: 'main', issuer_name: 'again' });
     expect(again.key_id).toBe(a.key_id);
-    expect(new X509Certificate(again.certificate).publicKey.export({ type: 'spki', format: 'der' })).toEqual(new X509Certificate(a.certificate).publicKey.export({ type: 'spki', format: 'der' }));
+    expect(new X509Certificate(again.certificate).publicKey.export({ type: 'spki', format: 'der' })).toEqual(
+      new X509Certificate(a.certificate).publicKey.export({ type: 'spki', format: 'der' }),
+    );
     await call('update', 'key/main', { key_name: 'renamed' });
     expect((await call('read', `key/${a.key_id}`)).key_name).toBe('renamed');
     await expect(call('delete', 'key/renamed')).rejects.toThrow(/in use by issuer/);
@@ -183,11 +199,14 @@ describe('PKI: several issuers per mount (current Vault\'s multi-issuer API)', (
     const root = await old.call('update', 'root/generate/exported', { common_name: 'Legacy Root', key_type: 'ec' });
     await old.call('update', 'roles/web', { allow_any_name: true, key_type: 'ec' });
     const leaf = await old.call('update', 'issue/web', { common_name: 'old.example.com' });
-    for (const k of [...await storage.list('pki/issuers/')]) await storage.delete(`pki/issuers/${k}`);
-    for (const k of [...await storage.list('pki/keys/')]) await storage.delete(`pki/keys/${k}`);
+    for (const k of [...(await storage.list('pki/issuers/'))]) await storage.delete(`pki/issuers/${k}`);
+    for (const k of [...(await storage.list('pki/keys/'))]) await storage.delete(`pki/keys/${k}`);
     for (const k of ['pki/config/issuers', 'pki/config/keys']) await storage.delete(k);
     for (const k of await storage.list('pki/crls/')) await storage.delete(`pki/crls/${k}`);
-    await storage.put('pki/ca', Buffer.from(JSON.stringify({ certificate: root.certificate, ca_chain: [], key: { kind: 'stored', pkcs8: root.private_key }, crl_number: 7 })));
+    await storage.put(
+      'pki/ca',
+      Buffer.from(JSON.stringify({ certificate: root.certificate, ca_chain: [], key: { kind: 'stored', pkcs8: root.private_key }, crl_number: 7 })),
+    );
     const rec = JSON.parse((await storage.get(`pki/certs/${leaf.serial_number.replace(/:/g, '-')}`))!.toString());
     delete rec.issuer_id; // records written before issuers existed name none
     await storage.put(`pki/certs/${leaf.serial_number.replace(/:/g, '-')}`, Buffer.from(JSON.stringify(rec)));
@@ -217,8 +236,18 @@ describe('PKI: migrating a single-CA mount where storage refuses writes', () => 
     for (const k of await storage.list('pki/issuers/')) await storage.delete(`pki/issuers/${k}`);
     for (const k of await storage.list('pki/keys/')) await storage.delete(`pki/keys/${k}`);
     for (const k of ['pki/config/issuers', 'pki/config/keys']) await storage.delete(k);
-    await storage.put('pki/ca', Buffer.from(JSON.stringify({ certificate: root.certificate, ca_chain: [], key: { kind: 'stored', pkcs8: root.private_key }, crl_number: 0 })));
-    const readOnly = Object.assign(Object.create(storage), { put: async () => { throw new Error('read-only'); }, delete: async () => { throw new Error('read-only'); } });
+    await storage.put(
+      'pki/ca',
+      Buffer.from(JSON.stringify({ certificate: root.certificate, ca_chain: [], key: { kind: 'stored', pkcs8: root.private_key }, crl_number: 0 })),
+    );
+    const readOnly = Object.assign(Object.create(storage), {
+      put: async () => {
+        throw new Error('read-only');
+      },
+      delete: async () => {
+        throw new Error('read-only');
+      },
+    });
     const ro = mount(readOnly);
     expect(raw(await ro.call('read', 'ca/pem'))).toBe(root.certificate);
     const ids = (await ro.call('list', 'issuers')).keys;
@@ -232,7 +261,21 @@ describe('PKI: config/ca and issuers/import imports CA bundles as issuers and ke
   it('an openssl CA and its key become an issuer that signs; again: existing; a certificate alone cannot sign; a leaf is refused', async () => {
     const keyFile = path.join(tmp, 'ca.key');
     spawnSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
-    const caPem = openssl('req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    const caPem = openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyFile,
+      '-subj',
+      '/CN=Imported CA',
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
     const keyPem = fs.readFileSync(keyFile, 'utf8'); // SEC 1 ("EC PRIVATE KEY")
     const { call } = mount();
     const r = await call('update', 'config/ca', { pem_bundle: `${keyPem}\n${caPem}` });

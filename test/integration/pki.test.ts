@@ -10,7 +10,11 @@ import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
+const write = (name: string, body: string) => {
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, body);
+  return f;
+};
 const openssl = (...args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
 
 const mount = () => dataOrError('pki');
@@ -25,7 +29,8 @@ describe('PKI', () => {
   let rootPem = '';
   beforeAll(async () => {
     pki = mount();
-    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_type: 'ec', key_bits: 384 })).certificate;
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_type: 'ec', key_bits: 384 }))
+      .certificate;
     await must(pki, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '720h', allow_ip_sans: true, key_type: 'ec' });
   });
 
@@ -67,8 +72,27 @@ describe('PKI', () => {
   });
 
   it('signs a CSR made by openssl, after checking its signature', async () => {
-    const key = write('csr.key', ''); fs.rmSync(key);
-    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=csr.example.com', '-keyout', key, '-out', path.join(tmp, 'req.csr')], { stdio: 'pipe' });
+    const key = write('csr.key', '');
+    fs.rmSync(key);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        '/CN=csr.example.com',
+        '-keyout',
+        key,
+        '-out',
+        path.join(tmp, 'req.csr'),
+      ],
+      { stdio: 'pipe' },
+    );
     const csr = fs.readFileSync(path.join(tmp, 'req.csr'), 'utf8');
     const r = await must(pki, 'update', 'sign/web', { csr });
     expect(new X509Certificate(r.certificate).subject).toContain('CN=csr.example.com');
@@ -114,7 +138,12 @@ describe('PKI', () => {
   it('CockroachDB profile: node certificate (CN=node, all SANs, server+client) and client certificate (CN=<sql user>)', async () => {
     await must(pki, 'update', 'roles/crdb-node', { allow_any_name: true, enforce_hostnames: false, allow_ip_sans: true, server_flag: true, client_flag: true });
     await must(pki, 'update', 'roles/crdb-client', { allow_any_name: true, enforce_hostnames: false, server_flag: false, client_flag: true });
-    const node = await must(pki, 'update', 'issue/crdb-node', { common_name: 'node', alt_names: 'localhost,node1.cluster.internal', ip_sans: '127.0.0.1', exclude_cn_from_sans: true });
+    const node = await must(pki, 'update', 'issue/crdb-node', {
+      common_name: 'node',
+      alt_names: 'localhost,node1.cluster.internal',
+      ip_sans: '127.0.0.1',
+      exclude_cn_from_sans: true,
+    });
     const ca = write('crdb-ca.pem', rootPem);
     const nodeFile = write('node.crt', node.certificate);
     expect(new X509Certificate(node.certificate).subject).toMatch(/CN=node/);
@@ -145,7 +174,15 @@ describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
     process.env.VAULT_PLUGIN_PKCS11_LIBRARIES = /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1]; // the operator allows this module
     const library = /library=(.*)/.exec(out)![1];
     const m = mount();
-    await must(m, 'update', 'managed-keys/pkcs11/root-key', { library, token_label: 'pki-root', pin: '2468', key_label: 'root', allow_generate_key: true, curve: 'P384', usages: 'sign,verify' });
+    await must(m, 'update', 'managed-keys/pkcs11/root-key', {
+      library,
+      token_label: 'pki-root',
+      pin: '2468',
+      key_label: 'root',
+      allow_generate_key: true,
+      curve: 'P384',
+      usages: 'sign,verify',
+    });
     const root = await must(m, 'update', 'root/generate/kms', { common_name: 'HSM Root', managed_key_name: 'root-key' });
     expect(root.private_key).toBeUndefined();
     await must(m, 'update', 'roles/r', { allowed_domains: 'hsm.test', allow_subdomains: true });
@@ -156,7 +193,11 @@ describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
     expect(openssl('crl', '-in', write('hsm-crl.pem', (await must(m, 'read', 'cert/crl')).certificate), '-CAfile', ca, '-noout').stderr).toMatch(/verify OK/);
     // root/sign-self-issued with the key in the HSM (its key type known without exporting the key).
     const otherKey = write('other.key', execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'], { encoding: 'utf8' }));
-    const other = execFileSync('openssl', ['req', '-x509', '-new', '-key', otherKey, '-subj', '/CN=Other Root', '-days', '5', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8' });
+    const other = execFileSync(
+      'openssl',
+      ['req', '-x509', '-new', '-key', otherKey, '-subj', '/CN=Other Root', '-days', '5', '-addext', 'basicConstraints=critical,CA:TRUE'],
+      { encoding: 'utf8' },
+    );
     const cross = await must(m, 'update', 'root/sign-self-issued', { certificate: other, require_matching_certificate_algorithms: true });
     expect(openssl('verify', '-partial_chain', '-CAfile', ca, write('hsm-cross.pem', cross.certificate)).stdout).toMatch(/OK/);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -179,7 +220,7 @@ function opensslCsr(kind: string, cn = 'csr.example.com'): string {
   return fs.readFileSync(out, 'utf8');
 }
 
-describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)', () => {
+describe("PKI: CSR keys must fit the role (Vault's key_type / key_bits rules)", () => {
   let pki: ReturnType<typeof mount>;
   let rootPem = '';
   beforeAll(async () => {
@@ -193,7 +234,8 @@ describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)',
     await must(pki, 'update', 'roles/any', { ...common, key_type: 'any' });
   }, 120_000);
   const sign = (role: string, kind: string) => pki('update', `sign/${role}`, { csr: opensslCsr(kind) });
-  const keyUsage = (pemCert: string) => /X509v3 Key Usage: critical\n\s*(.*)/.exec(openssl('x509', '-noout', '-text', '-in', write(`ku-${Math.random()}.pem`, pemCert)).stdout)?.[1];
+  const keyUsage = (pemCert: string) =>
+    /X509v3 Key Usage: critical\n\s*(.*)/.exec(openssl('x509', '-noout', '-text', '-in', write(`ku-${Math.random()}.pem`, pemCert)).stdout)?.[1];
 
   it('RSA below 2048 bits is refused under every role', async () => {
     expect((await sign('rsa', 'rsa:512')).error).toMatch(/2048-bit/);
@@ -204,12 +246,17 @@ describe('PKI: CSR keys must fit the role (Vault\'s key_type / key_bits rules)',
     // The role's key_usage (Vault's default DigitalSignature, KeyAgreement, KeyEncipherment).
     expect(keyUsage(ok.data.certificate)).toBe('Digital Signature, Key Encipherment, Key Agreement');
   });
-  it('the key type must be the role\'s (ec, rsa, ed25519), unless the role says any', async () => {
+  it("the key type must be the role's (ec, rsa, ed25519), unless the role says any", async () => {
     expect((await sign('rsa', 'prime256v1')).error).toMatch(/role requires keys of type rsa/);
     expect((await sign('ec', 'ed25519')).error).toMatch(/role requires keys of type ec/);
     expect((await sign('ed', 'rsa:2048')).error).toMatch(/role requires keys of type ed25519/);
     expect((await sign('ec', 'secp224r1')).error).toMatch(/role requires a minimum of a 256-bit key, but CSR's key is 224 bits/);
-    for (const [role, kind] of [['ec', 'secp384r1'], ['any', 'secp224r1'], ['any', 'prime256v1'], ['any', 'rsa:2048']]) {
+    for (const [role, kind] of [
+      ['ec', 'secp384r1'],
+      ['any', 'secp224r1'],
+      ['any', 'prime256v1'],
+      ['any', 'rsa:2048'],
+    ]) {
       const r = await sign(role, kind);
       expect(r.error, `${role} ${kind}`).toBeUndefined();
       expect(openssl('verify', '-CAfile', write('kr.pem', rootPem), write(`kr-${kind}.pem`, r.data.certificate)).stdout).toMatch(/OK/);
@@ -280,7 +327,7 @@ describe('PKI: durations are finite and bounded; certificates never outlive thei
   });
 });
 
-describe('PKI: names (Vault\'s allowed_domains / subdomain / glob / wildcard / localhost rules)', () => {
+describe("PKI: names (Vault's allowed_domains / subdomain / glob / wildcard / localhost rules)", () => {
   let pki: ReturnType<typeof mount>;
   beforeAll(async () => {
     pki = mount();
@@ -304,13 +351,15 @@ describe('PKI: names (Vault\'s allowed_domains / subdomain / glob / wildcard / l
     expect((await issue('strict', 'under_score.example.com')).error).toMatch(/not a valid hostname/);
   });
   it('control characters and spaces are refused even with allow_any_name', async () => {
-    for (const n of ['max\nroach', 'max roach', 'max\u0000', '\u007f']) expect((await issue('anyname', n)).error, JSON.stringify(n)).toMatch(/control characters or spaces/);
+    for (const n of ['max\nroach', 'max roach', 'max\u0000', '\u007f'])
+      expect((await issue('anyname', n)).error, JSON.stringify(n)).toMatch(/control characters or spaces/);
     expect((await issue('anyname', 'maxroach')).error).toBeUndefined();
   });
   it('wildcards: allowed by allow_wildcard_certificates (default true), well-formed, leftmost label only', async () => {
     expect((await issue('strict', '*.example.com')).error).toBeUndefined();
     expect((await issue('strict', '*.a.example.com')).error).toBeUndefined();
-    for (const n of ['*.*.example.com', 'a.*.example.com', '**.example.com', '*']) expect((await issue('strict', n)).error, n).toMatch(/not allowed|not a valid hostname/);
+    for (const n of ['*.*.example.com', 'a.*.example.com', '**.example.com', '*'])
+      expect((await issue('strict', n)).error, n).toMatch(/not allowed|not a valid hostname/);
     expect((await issue('nowild', '*.example.com')).error).toMatch(/not allowed/);
     expect((await issue('anyname', '*.example.com')).error).toMatch(/not allowed/);
     expect((await issue('bare', '*.example.com')).error).toMatch(/not allowed/);
@@ -329,7 +378,7 @@ describe('PKI: names (Vault\'s allowed_domains / subdomain / glob / wildcard / l
   });
 });
 
-describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
+describe("PKI: drop-in compatibility with Vault's PKI API", () => {
   let pki: ReturnType<typeof mount>;
   let rootPem = '';
   const text = (pemCert: string) => openssl('x509', '-noout', '-text', '-in', write(`c-${Math.random()}.pem`, pemCert)).stdout;
@@ -348,7 +397,7 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     await must(pki, 'update', 'roles/strict', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', key_type: 'any' });
   }, 60_000);
 
-  it('cert-manager: a CSR without CN, SANs only, ttl over max_ttl, exclude_cn_from_sans: signed with the CSR\'s SANs, cut to max_ttl', async () => {
+  it("cert-manager: a CSR without CN, SANs only, ttl over max_ttl, exclude_cn_from_sans: signed with the CSR's SANs, cut to max_ttl", async () => {
     const r = await pki('update', 'sign/cm', { csr: cmCsr('DNS:svc.example.com,DNS:svc2.example.com'), ttl: '2160h0m0s', exclude_cn_from_sans: true });
     expect(r.error).toBeUndefined();
     const c = new X509Certificate(r.data.certificate);
@@ -362,19 +411,39 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     // The CSR's SANs are checked against the role like any other name.
     expect((await pki('update', 'sign/cm', { csr: cmCsr('DNS:svc.evil.org') })).error).toMatch(/not allowed by this role/);
   });
-  it('require_cn (default true) refuses a CN-less request with Vault\'s message; use_csr_sans=false takes alt_names instead', async () => {
-    expect((await pki('update', 'sign/strict', { csr: cmCsr('DNS:svc.example.com') })).error).toMatch(/the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false/);
-    await must(pki, 'update', 'roles/nocsrsans', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'any', require_cn: false, use_csr_sans: false });
+  it("require_cn (default true) refuses a CN-less request with Vault's message; use_csr_sans=false takes alt_names instead", async () => {
+    expect((await pki('update', 'sign/strict', { csr: cmCsr('DNS:svc.example.com') })).error).toMatch(
+      /the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false/,
+    );
+    await must(pki, 'update', 'roles/nocsrsans', {
+      allowed_domains: 'example.com',
+      allow_subdomains: true,
+      key_type: 'any',
+      require_cn: false,
+      use_csr_sans: false,
+    });
     const r = await must(pki, 'update', 'sign/nocsrsans', { csr: cmCsr('DNS:svc.example.com'), alt_names: 'other.example.com' });
     expect(new X509Certificate(r.certificate).subjectAltName).toBe('DNS:other.example.com');
   });
-  it('roles read back with Vault\'s fields and defaults (key_type rsa, 2048 bits, key usages, CSR handling)', async () => {
+  it("roles read back with Vault's fields and defaults (key_type rsa, 2048 bits, key usages, CSR handling)", async () => {
     await must(pki, 'update', 'roles/plain', { allowed_domains: 'example.com', allow_subdomains: true });
     const r = await must(pki, 'read', 'roles/plain');
     expect(r).toMatchObject({
-      key_type: 'rsa', key_bits: 2048, key_usage: ['DigitalSignature', 'KeyAgreement', 'KeyEncipherment'], ext_key_usage: [], ext_key_usage_oids: [],
-      use_csr_common_name: true, use_csr_sans: true, require_cn: true, no_store: false, generate_lease: false, allowed_uri_sans: [],
-      code_signing_flag: false, email_protection_flag: false, basic_constraints_valid_for_non_ca: false, not_before_duration: 30,
+      key_type: 'rsa',
+      key_bits: 2048,
+      key_usage: ['DigitalSignature', 'KeyAgreement', 'KeyEncipherment'],
+      ext_key_usage: [],
+      ext_key_usage_oids: [],
+      use_csr_common_name: true,
+      use_csr_sans: true,
+      require_cn: true,
+      no_store: false,
+      generate_lease: false,
+      allowed_uri_sans: [],
+      code_signing_flag: false,
+      email_protection_flag: false,
+      basic_constraints_valid_for_non_ca: false,
+      not_before_duration: 30,
     });
     expect((await pki('update', 'roles/bad', { key_usage: 'Fly' })).error).toMatch(/key_usage: unknown key usage "Fly"/);
     const leaf = await must(pki, 'update', 'issue/plain', { common_name: 'a.example.com' });
@@ -384,7 +453,17 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Digital Signature, Key Encipherment, Key Agreement/);
   });
   it('key_usage, ext_key_usage, code_signing_flag and basic_constraints_valid_for_non_ca shape the leaf', async () => {
-    await must(pki, 'update', 'roles/shaped', { allow_any_name: true, key_type: 'ec', key_usage: 'DigitalSignature,ContentCommitment', ext_key_usage: 'TimeStamping', server_flag: false, client_flag: false, code_signing_flag: true, basic_constraints_valid_for_non_ca: true, country: 'NL' });
+    await must(pki, 'update', 'roles/shaped', {
+      allow_any_name: true,
+      key_type: 'ec',
+      key_usage: 'DigitalSignature,ContentCommitment',
+      ext_key_usage: 'TimeStamping',
+      server_flag: false,
+      client_flag: false,
+      code_signing_flag: true,
+      basic_constraints_valid_for_non_ca: true,
+      country: 'NL',
+    });
     const t = text((await must(pki, 'update', 'issue/shaped', { common_name: 'x' })).certificate);
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s*Digital Signature, Non Repudiation\n/);
     expect(t).toMatch(/X509v3 Extended Key Usage: \n\s*Code Signing, Time Stamping\n/);
@@ -393,14 +472,23 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
   });
   it('config/urls: read/write; issued certificates carry AIA and CRL distribution points', async () => {
     expect((await pki('update', 'config/urls', { issuing_certificates: 'not a url' })).error).toMatch(/issuing_certificates: invalid URL/);
-    await must(pki, 'update', 'config/urls', { issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca', crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl' });
-    expect(await must(pki, 'read', 'config/urls')).toEqual({ issuing_certificates: ['http://127.0.0.1:8200/v1/pki/ca'], crl_distribution_points: ['http://127.0.0.1:8200/v1/pki/crl'], ocsp_servers: [] });
+    await must(pki, 'update', 'config/urls', {
+      issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca',
+      crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl',
+    });
+    expect(await must(pki, 'read', 'config/urls')).toEqual({
+      issuing_certificates: ['http://127.0.0.1:8200/v1/pki/ca'],
+      crl_distribution_points: ['http://127.0.0.1:8200/v1/pki/crl'],
+      ocsp_servers: [],
+    });
     const t = text((await must(pki, 'update', 'issue/plain', { common_name: 'u.example.com' })).certificate);
     expect(t).toMatch(/CA Issuers - URI:http:\/\/127.0.0.1:8200\/v1\/pki\/ca/);
     expect(t).toMatch(/CRL Distribution Points:[\s\S]*URI:http:\/\/127.0.0.1:8200\/v1\/pki\/crl/);
     await must(pki, 'update', 'config/urls', { issuing_certificates: [], crl_distribution_points: [] });
     // Cleared URLs apply at once (the mount's cache of config/urls is dropped on the write).
-    expect(text((await must(pki, 'update', 'issue/plain', { common_name: 'v.example.com' })).certificate)).not.toMatch(/Authority Information Access|CRL Distribution/);
+    expect(text((await must(pki, 'update', 'issue/plain', { common_name: 'v.example.com' })).certificate)).not.toMatch(
+      /Authority Information Access|CRL Distribution/,
+    );
   });
   it('issue formats: der, pem_bundle; private_key_format pkcs8, else PKCS#1/SEC 1 as Vault', async () => {
     const pemR = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com' });
@@ -412,16 +500,35 @@ describe('PKI: drop-in compatibility with Vault\'s PKI API', () => {
     expect(c.checkPrivateKey(createPrivateKey({ key: Buffer.from(der.private_key, 'base64'), format: 'der', type: 'pkcs1' }))).toBe(true);
     expect(new X509Certificate(Buffer.from(der.issuing_ca, 'base64')).subject).toBe('CN=Compat Root');
     const bundle = await must(pki, 'update', 'issue/plain', { common_name: 'f.example.com', format: 'pem_bundle' });
-    expect(bundle.certificate.match(/-----BEGIN [A-Z ]+-----/g)).toEqual(['-----BEGIN RSA PRIVATE KEY-----', '-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE-----']);
+    expect(bundle.certificate.match(/-----BEGIN [A-Z ]+-----/g)).toEqual([
+      '-----BEGIN RSA PRIVATE KEY-----',
+      '-----BEGIN CERTIFICATE-----',
+      '-----BEGIN CERTIFICATE-----',
+    ]);
     expect((await pki('update', 'issue/plain', { common_name: 'f.example.com', format: 'xml' })).error).toMatch(/format: must be one of/);
   });
-  it('uri_sans: each must match the role\'s allowed_uri_sans (glob); CSR URI SANs too', async () => {
-    await must(pki, 'update', 'roles/spiffe', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', allowed_uri_sans: 'spiffe://example.org/ns/*' });
+  it("uri_sans: each must match the role's allowed_uri_sans (glob); CSR URI SANs too", async () => {
+    await must(pki, 'update', 'roles/spiffe', {
+      allowed_domains: 'example.com',
+      allow_subdomains: true,
+      key_type: 'ec',
+      allowed_uri_sans: 'spiffe://example.org/ns/*',
+    });
     const r = await must(pki, 'update', 'issue/spiffe', { common_name: 's.example.com', uri_sans: 'spiffe://example.org/ns/a/sa/b' });
     expect(new X509Certificate(r.certificate).subjectAltName).toContain('URI:spiffe://example.org/ns/a/sa/b');
-    expect((await pki('update', 'issue/spiffe', { common_name: 's.example.com', uri_sans: 'spiffe://evil.org/x' })).error).toMatch(/URI Subject Alternative Name "spiffe:\/\/evil.org\/x" is not allowed by this role/);
-    expect((await pki('update', 'issue/plain', { common_name: 's.example.com', uri_sans: 'spiffe://example.org/ns/a' })).error).toMatch(/not allowed by this role/);
-    await must(pki, 'update', 'roles/spiffe-cm', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'any', require_cn: false, allowed_uri_sans: 'spiffe://example.org/*' });
+    expect((await pki('update', 'issue/spiffe', { common_name: 's.example.com', uri_sans: 'spiffe://evil.org/x' })).error).toMatch(
+      /URI Subject Alternative Name "spiffe:\/\/evil.org\/x" is not allowed by this role/,
+    );
+    expect((await pki('update', 'issue/plain', { common_name: 's.example.com', uri_sans: 'spiffe://example.org/ns/a' })).error).toMatch(
+      /not allowed by this role/,
+    );
+    await must(pki, 'update', 'roles/spiffe-cm', {
+      allowed_domains: 'example.com',
+      allow_subdomains: true,
+      key_type: 'any',
+      require_cn: false,
+      allowed_uri_sans: 'spiffe://example.org/*',
+    });
     const s = await must(pki, 'update', 'sign/spiffe-cm', { csr: cmCsr('DNS:a.example.com,URI:spiffe://example.org/w') });
     expect(new X509Certificate(s.certificate).subjectAltName).toBe('DNS:a.example.com, URI:spiffe://example.org/w');
   });

@@ -11,7 +11,9 @@ import type { LaunchEnv } from '../../src/goplugin/env';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
 const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
 
 function pemFromHandshake(b64: string): string {
   return pem(Buffer.from(b64, 'base64'), 'CERTIFICATE');
@@ -23,7 +25,20 @@ async function start(): Promise<{ plugin: RunningPlugin; host: PluginIdentity; p
   let ctx!: RuntimeContext;
   const exits: number[] = [];
   let line = '';
-  const plugin = await serve({ env, log, versions: { 5: (_s, c) => { ctx = c; } }, writeHandshake: (l) => { line = l; }, exit: (c) => exits.push(c), parentPollMs: 60_000 });
+  const plugin = await serve({
+    env,
+    log,
+    versions: {
+      5: (_s, c) => {
+        ctx = c;
+      },
+    },
+    writeHandshake: (l) => {
+      line = l;
+    },
+    exit: (c) => exits.push(c),
+    parentPollMs: 60_000,
+  });
   cleanups.push(() => plugin.shutdown('test end'));
   const parts = line.split('|');
   expect(parts.slice(0, 5)).toEqual(['1', '5', 'tcp', `127.0.0.1:${plugin.port}`, 'grpc']);
@@ -55,8 +70,12 @@ describe('go-plugin runtime', () => {
     const stream = (stdio as unknown as { StreamStdio: (r: unknown) => grpc.ClientReadableStream<unknown> }).StreamStdio({});
     let ended = false;
     stream.on('data', () => undefined);
-    stream.on('end', () => { ended = true; });
-    stream.on('error', () => { ended = true; });
+    stream.on('end', () => {
+      ended = true;
+    });
+    stream.on('error', () => {
+      ended = true;
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(ended).toBe(false);
     const ctl = hostClient('plugin.GRPCController', `127.0.0.1:${plugin.port}`, pluginPem, host);
@@ -74,16 +93,22 @@ describe('go-plugin runtime', () => {
       Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'SERVING' }),
       Watch: () => undefined,
     });
-    const port = await new Promise<number>((res, rej) => hostServer.bindAsync('127.0.0.1:0',
-      grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }], false),
-      (e, p) => (e ? rej(e) : res(p))));
+    const port = await new Promise<number>((res, rej) =>
+      hostServer.bindAsync(
+        '127.0.0.1:0',
+        grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }], false),
+        (e, p) => (e ? rej(e) : res(p)),
+      ),
+    );
     cleanups.push(() => hostServer.forceShutdown());
     const broker = hostClient('plugin.GRPCBroker', `127.0.0.1:${plugin.port}`, pluginPem, host);
     const stream = (broker as unknown as { StartStream: () => grpc.ClientDuplexStream<unknown, { service_id: number; address: string }> }).StartStream();
     const announced: Array<{ service_id: number; address: string }> = [];
     stream.on('data', (d) => announced.push(d));
     stream.on('error', () => undefined);
-    cleanups.push(() => { stream.end(); });
+    cleanups.push(() => {
+      stream.end();
+    });
     // dial() waits for the announcement even if it arrives later.
     const dialed = ctx.broker.dial(7, clientCtor('grpc.health.v1.Health') as never);
     stream.write({ service_id: 7, network: 'tcp', address: `127.0.0.1:${port}` });
@@ -93,10 +118,12 @@ describe('go-plugin runtime', () => {
 
     // accept(): the plugin serves, announces on the stream, and the host dials it with its certificate.
     const id = ctx.broker.nextServiceId();
-    const served = await ctx.broker.accept(id, (s) => s.addService(serviceDef('grpc.health.v1.Health'), {
-      Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'NOT_SERVING' }),
-      Watch: () => undefined,
-    }));
+    const served = await ctx.broker.accept(id, (s) =>
+      s.addService(serviceDef('grpc.health.v1.Health'), {
+        Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'NOT_SERVING' }),
+        Watch: () => undefined,
+      }),
+    );
     cleanups.push(() => served.forceShutdown());
     for (let i = 0; i < 50 && !announced.length; i++) await new Promise((r) => setTimeout(r, 10));
     expect(announced[0].service_id).toBe(id);
@@ -115,6 +142,8 @@ describe('go-plugin runtime', () => {
 
   it('refuses to serve without PLUGIN_CLIENT_CERT (no plaintext gRPC)', async () => {
     const env: LaunchEnv = { role: 'database', clientVersions: [5], minPort: 20000, maxPort: 30000, metadataMode: false };
-    await expect(serve({ env, log, versions: { 5: () => undefined }, writeHandshake: () => undefined })).rejects.toThrow(/refusing to serve gRPC without mutual TLS/);
+    await expect(serve({ env, log, versions: { 5: () => undefined }, writeHandshake: () => undefined })).rejects.toThrow(
+      /refusing to serve gRPC without mutual TLS/,
+    );
   });
 });

@@ -17,7 +17,9 @@ import { leaseEngine, seen } from '../support/lease-engine/engine';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
 const cleanups: Array<() => unknown> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -31,9 +33,25 @@ interface HostOpts {
 /** Start the secrets role as Vault would (AutoMTLS, or plain gRPC in metadata mode) and play Vault's side. */
 async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiplexId?: string } = { version: 4 }) {
   const host: PluginIdentity = await generateIdentity();
-  const env: LaunchEnv = { role: 'backend', clientVersions: [protocol.version], minPort: 20000, maxPort: 30000, clientCertPem: metadataMode ? undefined : host.certPem, metadataMode };
+  const env: LaunchEnv = {
+    role: 'backend',
+    clientVersions: [protocol.version],
+    minPort: 20000,
+    maxPort: 30000,
+    clientCertPem: metadataMode ? undefined : host.certPem,
+    metadataMode,
+  };
   let line = '';
-  const plugin = await serve({ env, log, versions: backendVersions(), writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
+  const plugin = await serve({
+    env,
+    log,
+    versions: backendVersions(),
+    writeHandshake: (l) => {
+      line = l;
+    },
+    exit: () => undefined,
+    parentPollMs: 60_000,
+  });
   cleanups.push(() => plugin.shutdown('test end'));
   const cert = line.split('|')[5];
   const creds = cert
@@ -57,10 +75,16 @@ async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiple
   /** Serve Storage + SystemView on a broker listener as Vault does, announce it, and return its id. */
   const offer = async (store: MemoryStorage, o: HostOpts = {}): Promise<number> => {
     const s = new grpc.Server();
-    const rec = (name: string, fn: (c: Any, cb: Any) => void) => (c: Any, cb: Any) => { storageCalls.push(name); fn(c, cb); };
+    const rec = (name: string, fn: (c: Any, cb: Any) => void) => (c: Any, cb: Any) => {
+      storageCalls.push(name);
+      fn(c, cb);
+    };
     s.addService(serviceDef('pb.Storage'), {
       Get: rec('Get', (c, cb) => {
-        if (o.stuckGet) { stuck.push(c); return; }
+        if (o.stuckGet) {
+          stuck.push(c);
+          return;
+        }
         void store.get(c.request.key).then((v) => cb(null, v ? { entry: { key: c.request.key, value: v } } : {}));
       }),
       Put: rec('Put', (c, cb) => void store.put(c.request.entry.key, c.request.entry.value).then(() => cb(null, {}))),
@@ -73,7 +97,8 @@ async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiple
       Tainted: (_c: Any, cb: Any) => cb(null, { tainted: false }),
       LocalMount: (_c: Any, cb: Any) => cb(null, { local: false }),
     });
-    const serverCreds = metadataMode ? grpc.ServerCredentials.createInsecure()
+    const serverCreds = metadataMode
+      ? grpc.ServerCredentials.createInsecure()
       : grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }], false);
     const port = await new Promise<number>((res, rej) => s.bindAsync('127.0.0.1:0', serverCreds, (e, p) => (e ? rej(e) : res(p))));
     cleanups.push(() => s.forceShutdown());
@@ -85,7 +110,9 @@ async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiple
     let handle!: grpc.ClientUnaryCall;
     const md = new grpc.Metadata();
     if (protocol.multiplexId !== undefined) md.set('multiplex_id', protocol.multiplexId);
-    const p = new Promise<T>((res, rej) => { handle = (backend as Any)[method](req, md, callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r))); });
+    const p = new Promise<T>((res, rej) => {
+      handle = (backend as Any)[method](req, md, callOpts, (e: Error | null, r: T) => (e ? rej(e) : res(r)));
+    });
     return Object.assign(p, { cancel: () => handle.cancel() });
   };
   const request = (operation: string, path: string, data: unknown, callOpts?: grpc.CallOptions) =>
@@ -110,7 +137,10 @@ describe('metadata mode', () => {
       ['InvalidateKey', { key: 'policy/k' }],
       ['Initialize', {}],
     ] as const) {
-      await expect(v.call(m, req), m).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/not served in metadata mode/) });
+      await expect(v.call(m, req), m).rejects.toMatchObject({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: expect.stringMatching(/not served in metadata mode/),
+      });
     }
     expect(await v.call('Cleanup', {})).toEqual({});
     expect(v.storageCalls).toEqual([]);
@@ -135,7 +165,7 @@ describe('special paths', () => {
   }
 });
 
-describe('the mount\'s SystemView', () => {
+describe("the mount's SystemView", () => {
   it('reads Go durations (nanoseconds) as seconds, without precision loss', () => {
     expect(ttlSeconds('3600000000000')).toBe(3600);
     expect(ttlSeconds('9223372036854775807')).toBe(9223372036);
@@ -145,7 +175,7 @@ describe('the mount\'s SystemView', () => {
     expect(ttlSeconds('nonsense')).toBe(0);
   });
 
-  it('caps a PKI certificate at the mount\'s max lease TTL (vault secrets tune -max-lease-ttl=1h)', async () => {
+  it("caps a PKI certificate at the mount's max lease TTL (vault secrets tune -max-lease-ttl=1h)", async () => {
     const v = await vault(false);
     const id = await v.offer(new MemoryStorage(), { maxLeaseTtlNs: String(3600n * 1_000_000_000n) });
     expect(await v.call('Setup', { broker_id: id, Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
@@ -195,7 +225,9 @@ describe('calls Vault cancels (Vault 1.8 sets no deadline)', () => {
     expect(v.stuck).toHaveLength(1);
     const storageCall = v.stuck[0];
     let storageCancelled = false;
-    storageCall.on('cancelled', () => { storageCancelled = true; });
+    storageCall.on('cancelled', () => {
+      storageCancelled = true;
+    });
     pending.cancel();
     await expect(pending).rejects.toMatchObject({ code: grpc.status.CANCELLED });
     for (let i = 0; i < 100 && !storageCancelled; i++) await new Promise((r) => setTimeout(r, 20));
@@ -231,7 +263,12 @@ describe('an engine added as one folder and one registry line', () => {
     const v = await vault(false);
     const store = new MemoryStorage();
     expect(await v.call('Setup', { broker_id: await v.offer(store), Config: { engine: 'toy-lease' }, backendUUID: 'u' })).toEqual({ err: '' });
-    expect((await v.call('SpecialPaths', {})).paths).toMatchObject({ root: [], unauthenticated: ['public'], local_storage: [], seal_wrap_storage: ['managed-keys/', 'tokens/'] });
+    expect((await v.call('SpecialPaths', {})).paths).toMatchObject({
+      root: [],
+      unauthenticated: ['public'],
+      local_storage: [],
+      seal_wrap_storage: ['managed-keys/', 'tokens/'],
+    });
     const issued = await v.request('read', 'creds/app', {});
     expect(body(issued).token).toMatch(/^t\.app-/);
     const secret = issued.response.secret;
@@ -243,7 +280,7 @@ describe('an engine added as one folder and one registry line', () => {
     expect((await v.request('read', 'keys', {})).response?.secret ?? null).toBeNull();
   });
 
-  it('routes Vault\'s renew and revoke to the handlers of the secret\'s declared type', async () => {
+  it("routes Vault's renew and revoke to the handlers of the secret's declared type", async () => {
     const v = await vault(false);
     const store = new MemoryStorage();
     await v.call('Setup', { broker_id: await v.offer(store), Config: { engine: 'toy-lease' }, backendUUID: 'u' });
@@ -256,7 +293,9 @@ describe('an engine added as one folder and one registry line', () => {
     expect(renewed.err ?? null, JSON.stringify(renewed)).toBeNull();
     expect(renewed.response.secret.lease_options).toMatchObject({ TTL: String(120n * S), renewable: true });
     expect(JSON.parse(renewed.response.secret.internal_data)).toEqual({ id, secret_type: 'toy_token' });
-    expect((await leaseCall(v, 'renew', { ...secret, lease_options: { ...secret.lease_options, increment: String(3600n * S) } })).response.secret.lease_options.TTL).toBe(String(300n * S));
+    expect(
+      (await leaseCall(v, 'renew', { ...secret, lease_options: { ...secret.lease_options, increment: String(3600n * S) } })).response.secret.lease_options.TTL,
+    ).toBe(String(300n * S));
 
     // Revoke reaches the type's handler, which deletes the token; a renewal after it is refused.
     expect((await leaseCall(v, 'revoke', secret)).err ?? null).toBeNull();
@@ -277,7 +316,7 @@ describe('an engine added as one folder and one registry line', () => {
     expect((await leaseCall(v, 'renew', null)).err).toMatchObject({ err_msg: expect.stringMatching(/request has no secret/) });
   });
 
-  it('gets Vault\'s periodic function, invalidations and cleanup', async () => {
+  it("gets Vault's periodic function, invalidations and cleanup", async () => {
     const v = await vault(false);
     await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'toy-lease' }, backendUUID: 'u' });
     const before = { ...seen, invalidated: [...seen.invalidated] };
@@ -294,7 +333,10 @@ describe('the multiplex id (one rule for both roles, goplugin/multiplex.ts)', ()
   for (const metadataMode of [false, true]) {
     it(`a multiplexed call naming no mount is refused, as Vault's own servers refuse it${metadataMode ? ' (metadata mode)' : ''}`, async () => {
       const v = await vault(metadataMode, { version: 5 });
-      for (const [m, req] of [['Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' }], ['SpecialPaths', {}]] as const) {
+      for (const [m, req] of [
+        ['Setup', { broker_id: await v.offer(new MemoryStorage()), Config: {}, backendUUID: 'u' }],
+        ['SpecialPaths', {}],
+      ] as const) {
         await expect(v.call(m, req), m).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/no multiplex_id/) });
       }
       expect(v.storageCalls).toEqual([]);
@@ -305,7 +347,10 @@ describe('the multiplex id (one rule for both roles, goplugin/multiplex.ts)', ()
     const v = await vault(false, { version: 5, multiplexId: 'mount-a' });
     expect(await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
     expect((await v.call('SpecialPaths', {})).paths.unauthenticated).toContain('ca/pem');
-    await expect(vault(false, { version: 5, multiplexId: '' }).then((w) => w.call('SpecialPaths', {}))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/empty multiplex_id/) });
+    await expect(vault(false, { version: 5, multiplexId: '' }).then((w) => w.call('SpecialPaths', {}))).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/empty multiplex_id/),
+    });
   });
 
   it('version 4 (Vault 1.8, never multiplexed) serves its one mount, with no id (every other test here) or any id', async () => {

@@ -20,14 +20,22 @@ beforeAll(async () => {
   });
   await admin((c) => c.query('CREATE DATABASE certdb'), { host: '127.0.0.1', port: pg.port, user: pg.user, password: pg.password, database: 'postgres' });
 });
-afterAll(async () => { await pg?.stop(); });
+afterAll(async () => {
+  await pg?.stop();
+});
 
 const cfg = (extra: Record<string, unknown>) => ({ host: 'localhost', port: pg.port, db: 'postgres', username: pg.user, password: pg.password, ...extra });
 
 async function tlsInUse(extra: Record<string, unknown>): Promise<boolean> {
   const d = await SqlDatabase.open(cfg(extra), true, quietLog());
   try {
-    const { username: u } = await d.newUser({ displayName: 'tls', roleName: 'r', password: 'Pw-123456789', statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`], credentialType: 0 });
+    const { username: u } = await d.newUser({
+      displayName: 'tls',
+      roleName: 'r',
+      password: 'Pw-123456789',
+      statements: [`CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}'`],
+      credentialType: 0,
+    });
     await d.deleteUser({ username: u, statements: [] });
     return (d as unknown as { useTls: boolean }).useTls;
   } finally {
@@ -45,11 +53,14 @@ describe('TLS to PostgreSQL', () => {
     expect(await tlsInUse({ sslmode: 'verify-full', sslrootcert: f })).toBe(true);
   });
   it('verify-full refuses a certificate from another CA', async () => {
-    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.otherCaPem }), true, quietLog())).rejects.toThrow(/cannot connect.*(certificate|self.signed|issuer)/i);
+    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.otherCaPem }), true, quietLog())).rejects.toThrow(
+      /cannot connect.*(certificate|self.signed|issuer)/i,
+    );
   });
   it('verify-full refuses a host name the certificate does not name; verify-ca accepts it', async () => {
-    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.caPem, host: '127.0.0.1' }), true, quietLog()))
-      .rejects.toThrow(/cannot connect.*(altnames|not in the cert)/i);
+    await expect(SqlDatabase.open(cfg({ sslmode: 'verify-full', sslrootcert: pki.caPem, host: '127.0.0.1' }), true, quietLog())).rejects.toThrow(
+      /cannot connect.*(altnames|not in the cert)/i,
+    );
     expect(await tlsInUse({ sslmode: 'verify-ca', sslrootcert: pki.caPem, host: '127.0.0.1' })).toBe(true);
   });
   it('require encrypts without verifying; prefer picks TLS when offered; allow and disable start plaintext', async () => {
@@ -59,8 +70,9 @@ describe('TLS to PostgreSQL', () => {
     expect(await tlsInUse({ sslmode: 'disable' })).toBe(false);
   });
   it('presents sslcert/sslkey (inline PEM or files) where the server demands a client certificate', async () => {
-    await expect(SqlDatabase.open(cfg({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem }), true, quietLog()))
-      .rejects.toThrow(/cannot connect.*certificate/i);
+    await expect(SqlDatabase.open(cfg({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem }), true, quietLog())).rejects.toThrow(
+      /cannot connect.*certificate/i,
+    );
     expect(await tlsInUse({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem, sslcert: pki.clientCertPem, sslkey: pki.clientKeyPem })).toBe(true);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-cc-'));
     fs.writeFileSync(path.join(dir, 'c.pem'), pki.clientCertPem);

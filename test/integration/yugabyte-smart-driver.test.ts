@@ -24,24 +24,40 @@ beforeAll(async () => {
            ('127.0.0.3', ${b.port}, 0, 'primary', 'aws', 'us-east-1', 'us-east-1b', '', 'n2') $$`;
   await Promise.all([admin((c) => c.query(fn), info(a)), admin((c) => c.query(fn), info(b))]);
 });
-afterAll(async () => { await Promise.all([a?.stop(), b?.stop()]); });
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
 
 const CREATE = [`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}';`];
 const countOn = (s: PgServer, prefix: string) =>
   admin(async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])).rows[0].n as number, info(s));
 
 async function issue(d: SqlDatabase, n: number, prefix: string): Promise<void> {
-  await Promise.all(Array.from({ length: n }, () =>
-    d.newUser({ displayName: prefix, roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 })));
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      d.newUser({ displayName: prefix, roleName: 'r', password: 'Pw-' + randomBytes(6).toString('hex'), statements: CREATE, credentialType: 0 }),
+    ),
+  );
 }
 
 describe('YugabyteDB smart driver', () => {
   it('discovers the cluster from yb_servers() and spreads connections across nodes', async () => {
-    const d = await SqlDatabase.open({
-      host: a.host, port: a.port, db: 'postgres', username: a.user, password: a.password, sslmode: 'disable',
-      load_balance: 'true', yb_servers_refresh_interval: 300, max_open_connections: 8,
-      username_template: 'lb-{{random 12 | lowercase}}',
-    }, true, quietLog());
+    const d = await SqlDatabase.open(
+      {
+        host: a.host,
+        port: a.port,
+        db: 'postgres',
+        username: a.user,
+        password: a.password,
+        sslmode: 'disable',
+        load_balance: 'true',
+        yb_servers_refresh_interval: 300,
+        max_open_connections: 8,
+        username_template: 'lb-{{random 12 | lowercase}}',
+      },
+      true,
+      quietLog(),
+    );
     try {
       await issue(d, 40, 'lb');
       const [onA, onB] = await Promise.all([countOn(a, 'lb-'), countOn(b, 'lb-')]);
@@ -54,11 +70,22 @@ describe('YugabyteDB smart driver', () => {
   });
 
   it('topology_keys pins connections to the named zone', async () => {
-    const d = await SqlDatabase.open({
-      host: a.host, port: a.port, db: 'postgres', username: a.user, password: a.password, sslmode: 'disable',
-      load_balance: 'true', topology_keys: 'aws.us-east-1.us-east-1b', max_open_connections: 4,
-      username_template: 'tk-{{random 12 | lowercase}}',
-    }, true, quietLog());
+    const d = await SqlDatabase.open(
+      {
+        host: a.host,
+        port: a.port,
+        db: 'postgres',
+        username: a.user,
+        password: a.password,
+        sslmode: 'disable',
+        load_balance: 'true',
+        topology_keys: 'aws.us-east-1.us-east-1b',
+        max_open_connections: 4,
+        username_template: 'tk-{{random 12 | lowercase}}',
+      },
+      true,
+      quietLog(),
+    );
     try {
       await issue(d, 12, 'tk');
       expect(await countOn(b, 'tk-')).toBe(12);
@@ -74,8 +101,9 @@ describe('YugabyteDB smart driver', () => {
     try {
       const same = await SqlDatabase.open(base, true, quietLog());
       await same.close();
-      await expect(SqlDatabase.open({ ...base, topology_keys: 'aws.us-east-1.us-east-1a' }, true, quietLog()))
-        .rejects.toThrow(/another load_balance\/topology_keys setting.*Register the plugin a second time/);
+      await expect(SqlDatabase.open({ ...base, topology_keys: 'aws.us-east-1.us-east-1a' }, true, quietLog())).rejects.toThrow(
+        /another load_balance\/topology_keys setting.*Register the plugin a second time/,
+      );
       // Plain (non-smart-driver) configs are unaffected.
       const plain = await SqlDatabase.open({ ...base, load_balance: undefined }, true, quietLog());
       await plain.close();
@@ -84,13 +112,29 @@ describe('YugabyteDB smart driver', () => {
     }
   });
 
-  it('closing the last smart-driver configuration ends every connection, the driver\'s control connection too', async () => {
-    const others = (s: PgServer) => admin(async (c) => (await c.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")).rows[0].n as number, info(s));
-    const d = await SqlDatabase.open({
-      host: a.host, port: a.port, db: 'postgres', username: a.user, password: a.password, sslmode: 'disable',
-      load_balance: 'true', max_open_connections: 4, username_template: 'cc-{{random 12 | lowercase}}',
-    }, true, quietLog());
+  it("closing the last smart-driver configuration ends every connection, the driver's control connection too", async () => {
+    const others = (s: PgServer) =>
+      admin(
+        async (c) =>
+          (await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")).rows[0]
+            .n as number,
+        info(s),
+      );
+    const d = await SqlDatabase.open(
+      {
+        host: a.host,
+        port: a.port,
+        db: 'postgres',
+        username: a.user,
+        password: a.password,
+        sslmode: 'disable',
+        load_balance: 'true',
+        max_open_connections: 4,
+        username_template: 'cc-{{random 12 | lowercase}}',
+      },
+      true,
+      quietLog(),
+    );
     await issue(d, 8, 'cc');
     expect((await others(a)) + (await others(b))).toBeGreaterThan(0);
     await d.close();

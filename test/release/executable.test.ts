@@ -33,7 +33,8 @@ describe('the single executable', () => {
   });
 
   it('refuses a bad VAULT_PLUGIN_TS_WORKERS at start with a clear message, before the handshake', async () => {
-    await expect(launchPlugin(PLUGIN_EXE, 'database', { env: { VAULT_PLUGIN_TS_WORKERS: 'lots' } }))
-      .rejects.toThrow(/exited \(1\) before the handshake[\s\S]*VAULT_PLUGIN_TS_WORKERS must be a whole number from 1 to 256, got "lots"/);
+    await expect(launchPlugin(PLUGIN_EXE, 'database', { env: { VAULT_PLUGIN_TS_WORKERS: 'lots' } })).rejects.toThrow(
+      /exited \(1\) before the handshake[\s\S]*VAULT_PLUGIN_TS_WORKERS must be a whole number from 1 to 256, got "lots"/,
+    );
   });
 });

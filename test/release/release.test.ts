@@ -10,12 +10,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
-const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 const version = `v${pkg.version}`;
 const name = `vault-plugin-ts-${version}-${process.platform}-${process.arch}`;
 const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const installed = (p: string) => JSON.parse(fs.readFileSync(path.join(root, 'node_modules', p, 'package.json'), 'utf8')) as { version: string; license: string };
+const installed = (p: string) =>
+  JSON.parse(fs.readFileSync(path.join(root, 'node_modules', p, 'package.json'), 'utf8')) as { version: string; license: string };
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-release-test-'));
 const outA = path.join(tmp, 'a');
@@ -23,8 +28,11 @@ const outB = path.join(tmp, 'b');
 const unpacked = path.join(tmp, 'unpacked');
 
 function release(out: string, env: NodeJS.ProcessEnv = {}): void {
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'release.mjs'), '--out', out, '--allow-dirty', '--quiet'],
-    { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'release.mjs'), '--out', out, '--allow-dirty', '--quiet'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`release failed (${r.status}): ${r.stderr}`);
 }
 
@@ -76,7 +84,7 @@ describe('npm run release', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('REGISTER.txt gives the Vault ≥1.12 and Vault 1.8 commands with the executable\'s SHA256', () => {
+  it("REGISTER.txt gives the Vault ≥1.12 and Vault 1.8 commands with the executable's SHA256", () => {
     const sha = sha256(path.join(unpacked, name, 'vault-plugin-ts'));
     const text = fs.readFileSync(path.join(unpacked, name, 'REGISTER.txt'), 'utf8');
     for (const type of ['secret', 'database']) {
@@ -89,7 +97,14 @@ describe('npm run release', () => {
     const bom = JSON.parse(fs.readFileSync(path.join(unpacked, name, 'sbom.cdx.json'), 'utf8'));
     expect(bom.bomFormat).toBe('CycloneDX');
     expect(bom.metadata.component.hashes).toEqual([{ alg: 'SHA-256', content: sha256(path.join(unpacked, name, 'vault-plugin-ts')) }]);
-    type Component = { name: string; group?: string; version: string; licenses?: Array<{ license?: { id?: string }; expression?: string }>; purl: string; properties?: Array<{ name: string; value: string }> };
+    type Component = {
+      name: string;
+      group?: string;
+      version: string;
+      licenses?: Array<{ license?: { id?: string }; expression?: string }>;
+      purl: string;
+      properties?: Array<{ name: string; value: string }>;
+    };
     const components = bom.components as Component[];
     const byName = new Set(components.map((c) => (c.group ? `${c.group}/${c.name}` : c.name)));
     const atPath = (dir: string) => components.find((c) => c.properties?.some((p) => p.name === 'cdx:npm:package:path' && p.value === dir));
@@ -115,7 +130,7 @@ describe('npm run release', () => {
     for (const d of bom.dependencies) for (const r of [d.ref, ...d.dependsOn]) expect(refs.has(r), r).toBe(true);
   });
 
-  it('THIRD_PARTY_LICENSES has Node\'s licence and an entry with a licence text for every SBOM component', () => {
+  it("THIRD_PARTY_LICENSES has Node's licence and an entry with a licence text for every SBOM component", () => {
     const text = fs.readFileSync(path.join(unpacked, name, 'THIRD_PARTY_LICENSES'), 'utf8');
     const bom = JSON.parse(fs.readFileSync(path.join(unpacked, name, 'sbom.cdx.json'), 'utf8'));
     expect(text).toContain(`node ${process.versions.node} (Node.js runtime)`);

@@ -19,19 +19,39 @@ const exe = path.join(root, 'dist', 'vault-plugin-ts');
 const pkgVersion = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 const log = createLogger({ level: 'error', sink: () => undefined });
 const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
 
 describe('logical.PluginVersion over gRPC (in-process runtime, real mTLS)', () => {
   for (const role of ['database', 'backend'] as Role[]) {
     it(`${role} role answers Version with "v" + package.json version`, async () => {
       const host = await generateIdentity();
-      const env: LaunchEnv = { role, clientVersions: role === 'database' ? [5, 6] : [4, 5], minPort: 20000, maxPort: 30000, clientCertPem: host.certPem, metadataMode: false };
+      const env: LaunchEnv = {
+        role,
+        clientVersions: role === 'database' ? [5, 6] : [4, 5],
+        minPort: 20000,
+        maxPort: 30000,
+        clientCertPem: host.certPem,
+        metadataMode: false,
+      };
       let line = '';
-      const plugin = await serve({ env, log, versions: { 5: () => undefined }, writeHandshake: (l) => { line = l; }, exit: () => undefined, parentPollMs: 60_000 });
+      const plugin = await serve({
+        env,
+        log,
+        versions: { 5: () => undefined },
+        writeHandshake: (l) => {
+          line = l;
+        },
+        exit: () => undefined,
+        parentPollMs: 60_000,
+      });
       cleanups.push(() => plugin.shutdown('test end'));
       const serverPem = pem(Buffer.from(line.split('|')[5], 'base64'), 'CERTIFICATE');
       const Ctor = clientCtor('logical.PluginVersion');
-      const c = new Ctor(`127.0.0.1:${plugin.port}`, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(host.keyPem), Buffer.from(host.certPem)), { 'grpc.ssl_target_name_override': 'localhost' });
+      const c = new Ctor(`127.0.0.1:${plugin.port}`, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(host.keyPem), Buffer.from(host.certPem)), {
+        'grpc.ssl_target_name_override': 'localhost',
+      });
       cleanups.push(() => grpc.Client.prototype.close.call(c));
       expect(await call(c, 'Version', {})).toEqual({ plugin_version: `v${pkgVersion}` });
     });
@@ -52,7 +72,9 @@ describe('the built executable', () => {
   });
 
   const launched: LaunchedPlugin[] = [];
-  afterEach(async () => { for (const p of launched.splice(0)) await p.kill(); });
+  afterEach(async () => {
+    for (const p of launched.splice(0)) await p.kill();
+  });
   for (const role of ['database', 'backend'] as Role[]) {
     it(`${role} role: first log line says version and role at info; Version over gRPC matches --version`, async () => {
       const p = await launchPlugin(exe, role);

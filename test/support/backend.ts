@@ -13,20 +13,35 @@ export type Reply = { data?: any; error?: string; err?: { err_type: number; err_
 export const quietLog = createLogger({ level: 'error', sink: () => undefined });
 
 /** One request to `be`, answered as the binding would answer Vault. */
-export async function replyOf(be: SecretsBackend, op: string, path: string, data: Record<string, unknown>, mountPoint: string, displayName = 'token'): Promise<Reply> {
+export async function replyOf(
+  be: SecretsBackend,
+  op: string,
+  path: string,
+  data: Record<string, unknown>,
+  mountPoint: string,
+  displayName = 'token',
+): Promise<Reply> {
   let rep: ReturnType<typeof toReply>;
-  try { rep = toReply(await be.handle(op as BackendOperation, path, data, { displayName, mountPoint })); }
-  catch (e) { rep = toReply(undefined, e); }
+  try {
+    rep = toReply(await be.handle(op as BackendOperation, path, data, { displayName, mountPoint }));
+  } catch (e) {
+    rep = toReply(undefined, e);
+  }
   const out: Reply = {};
   if (rep.err) out.err = rep.err as Reply['err'];
   const resp = rep.response as { data?: string; warnings?: string[] } | undefined;
-  if (resp?.data) { const d = JSON.parse(resp.data); if (d?.error) out.error = d.error; else if (d) out.data = d; }
+  if (resp?.data) {
+    const d = JSON.parse(resp.data);
+    if (d?.error) out.error = d.error;
+    else if (d) out.data = d;
+  }
   if (resp?.warnings?.length) out.warnings = resp.warnings;
   return out;
 }
 
 /** The data of a reply that must succeed; a failed one throws with its message. */
-export function okData(r: Reply, op: string, path: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function okData(r: Reply, op: string, path: string): any {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   if (r.error || r.err) throw new Error(`${op} ${path}: ${r.error ?? r.err?.err_msg}`);
   return r.data;
 }
@@ -37,7 +52,8 @@ export const failure = (r: Reply): string | undefined => r.error ?? r.err?.err_m
 /** A mount of `engine` whose calls answer { data } or { error } (Vault's own errors as "<err_type>: <message>"). */
 export function dataOrError(engine: string) {
   const { call } = backendMount(engine);
-  return async (op: string, path: string, data: Record<string, unknown> = {}): Promise<{ data?: any; error?: string }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return async (op: string, path: string, data: Record<string, unknown> = {}): Promise<{ data?: any; error?: string }> => {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     const r = await call(op, path, data, '');
     if (r.err) return { error: `${r.err.err_type}: ${r.err.err_msg}` };
     return r.error ? { error: r.error } : { data: r.data };
@@ -48,6 +64,7 @@ export function dataOrError(engine: string) {
 export function backendMount<S extends Storage = MemoryStorage>(engine: string, store: S = new MemoryStorage() as Storage as S, mountPoint = `${engine}/`) {
   const be = new SecretsBackend(store, quietLog, engine);
   const call = (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) => replyOf(be, op, path, data, mountPoint, displayName);
-  const ok = async (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) => okData(await call(op, path, data, displayName), op, path);
+  const ok = async (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) =>
+    okData(await call(op, path, data, displayName), op, path);
   return { store, be, call, ok, failure };
 }

@@ -37,13 +37,18 @@ export async function launchPlugin(exe: string, role: Role, opts: { versions?: s
     },
   });
   let err = '';
-  proc.stderr!.on('data', (d) => { err += d; });
+  proc.stderr!.on('data', (d) => {
+    err += d;
+  });
   const handshake = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {
       buf += d;
       const nl = buf.indexOf('\n');
-      if (nl >= 0) { proc.stdout!.off('data', onData); resolve(buf.slice(0, nl)); }
+      if (nl >= 0) {
+        proc.stdout!.off('data', onData);
+        resolve(buf.slice(0, nl));
+      }
     };
     proc.stdout!.on('data', onData);
     proc.once('exit', (c) => reject(new Error(`plugin exited (${c}) before the handshake: ${err}`)));
@@ -85,7 +90,9 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
   const meta = new grpc.Metadata();
   for (const [k, v] of Object.entries(md ?? {})) meta.set(k, v);
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method](req, meta, (e: grpc.ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)));
+    (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method](req, meta, (e: grpc.ServiceError | null, r: Res) =>
+      e ? reject(e) : resolve(r),
+    );
   });
 }
 
@@ -100,18 +107,44 @@ const shared = new WeakMap<LaunchedPlugin, { stream: grpc.ClientDuplexStream<unk
  * Mounts of one plugin share its connection and broker stream. Returns the Backend client
  * and a closer for this mount's storage listener.
  */
-export async function mountBackend(p: LaunchedPlugin, storage: import('../../src/storage/storage').Storage, multiplexId = 'bench', config: Record<string, string> = {}): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
+export async function mountBackend(
+  p: LaunchedPlugin,
+  storage: import('../../src/storage/storage').Storage,
+  multiplexId = 'bench',
+  config: Record<string, string> = {},
+): Promise<{ backend: grpc.Client; md: Record<string, string>; close(): void }> {
   const { serviceDef } = await import('../../src/goplugin/protos');
   const id = p.identity;
   const server = new grpc.Server();
   server.addService(serviceDef('pb.Storage'), {
-    Get: (c: any, cb: any) => storage.get(c.request.key).then((v) => cb(null, v ? { entry: { key: c.request.key, value: v } } : {}), (e) => cb(null, { err: String(e) })),
-    Put: (c: any, cb: any) => storage.put(c.request.entry.key, c.request.entry.value).then(() => cb(null, {}), (e) => cb(null, { err: String(e) })),
-    Delete: (c: any, cb: any) => storage.delete(c.request.key).then(() => cb(null, {}), (e) => cb(null, { err: String(e) })),
-    List: (c: any, cb: any) => storage.list(c.request.prefix).then((keys) => cb(null, { keys }), (e) => cb(null, { err: String(e) })),
+    Get: (c: any, cb: any) =>
+      storage.get(c.request.key).then(
+        (v) => cb(null, v ? { entry: { key: c.request.key, value: v } } : {}),
+        (e) => cb(null, { err: String(e) }),
+      ),
+    Put: (c: any, cb: any) =>
+      storage.put(c.request.entry.key, c.request.entry.value).then(
+        () => cb(null, {}),
+        (e) => cb(null, { err: String(e) }),
+      ),
+    Delete: (c: any, cb: any) =>
+      storage.delete(c.request.key).then(
+        () => cb(null, {}),
+        (e) => cb(null, { err: String(e) }),
+      ),
+    List: (c: any, cb: any) =>
+      storage.list(c.request.prefix).then(
+        (keys) => cb(null, { keys }),
+        (e) => cb(null, { err: String(e) }),
+      ),
   });
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0',
-    grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }], false), (e, n) => (e ? rej(e) : res(n))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(
+      '127.0.0.1:0',
+      grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(id.keyPem), cert_chain: Buffer.from(id.certPem) }], false),
+      (e, n) => (e ? rej(e) : res(n)),
+    ),
+  );
   let conn = shared.get(p);
   if (!conn) {
     const broker = p.client<grpc.Client>('plugin.GRPCBroker');
@@ -127,5 +160,11 @@ export async function mountBackend(p: LaunchedPlugin, storage: import('../../src
   const md = { multiplex_id: multiplexId };
   const r = await call<{ err: string }>(backend, 'Setup', { broker_id: brokerId, Config: config, backendUUID: multiplexId }, md);
   if (r.err) throw new Error(`Setup: ${r.err}`);
-  return { backend, md, close: () => { server.forceShutdown(); } };
+  return {
+    backend,
+    md,
+    close: () => {
+      server.forceShutdown();
+    },
+  };
 }

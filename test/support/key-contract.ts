@@ -67,7 +67,8 @@ export function aesContract(get: () => ManagedKey) {
     expect((await k.decrypt(ct, { aad })).toString()).toBe('plaintext');
     const a = await k.encrypt(Buffer.from('plaintext'), { aad });
     expect(a.equals(ct)).toBe(false); // fresh nonce each time
-    const bad = Buffer.from(ct); bad[15] ^= 1;
+    const bad = Buffer.from(ct);
+    bad[15] ^= 1;
     await expect(k.decrypt(bad, { aad })).rejects.toThrow(/decrypt|authenticat|tag/i);
     await expect(k.decrypt(ct, { aad: Buffer.from('other') })).rejects.toThrow(/decrypt|authenticat|tag/i);
     await expect(k.publicKey()).rejects.toThrow(/symmetric|no public key/);
@@ -83,7 +84,9 @@ export function aesContract(get: () => ManagedKey) {
 export async function eventLoopDuring<T>(work: () => Promise<T>): Promise<{ result: T; maxStallMs: number; elapsedMs: number; ticks: number }> {
   const h = monitorEventLoopDelay({ resolution: 5 });
   let ticks = 0;
-  const timer = setInterval(() => { ticks++; }, 5);
+  const timer = setInterval(() => {
+    ticks++;
+  }, 5);
   h.enable();
   await new Promise((r) => setTimeout(r, 20)); // the histogram's first timer run only starts its clock
   const start = performance.now();

@@ -5,8 +5,12 @@ import { createHook } from 'node:async_hooks';
 export function trackLiveResources(): { counts(): Record<string, number>; stop(): void } {
   const live = new Map<number, string>();
   const hook = createHook({
-    init(id, type) { live.set(id, type); },
-    destroy(id) { live.delete(id); },
+    init(id, type) {
+      live.set(id, type);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
   }).enable();
   return {
     counts() {
@@ -14,7 +18,9 @@ export function trackLiveResources(): { counts(): Record<string, number>; stop()
       for (const t of live.values()) out[t] = (out[t] ?? 0) + 1;
       return out;
     },
-    stop() { hook.disable(); },
+    stop() {
+      hook.disable();
+    },
   };
 }
 

@@ -21,10 +21,16 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   const sockets = new Set<Socket>();
   const state = { refuse: false };
   const server: Server = createServer((client) => {
-    if (state.refuse) { client.destroy(); return; }
+    if (state.refuse) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(target.port, target.host);
     sockets.add(client).add(upstream);
-    const cut = () => { client.destroy(); upstream.destroy(); };
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', cut).on('close', cut);
     upstream.on('error', cut).on('close', cut);
     client.pipe(upstream);
@@ -53,10 +59,22 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   return {
     port: (server.address() as { port: number }).port,
-    dropAfterNextCommit: () => { armed = true; },
-    get refuse() { return state.refuse; },
-    set refuse(v: boolean) { state.refuse = v; },
-    get cuts() { return cuts; },
-    close: () => new Promise<void>((res) => { for (const s of sockets) s.destroy(); server.close(() => res()); }),
+    dropAfterNextCommit: () => {
+      armed = true;
+    },
+    get refuse() {
+      return state.refuse;
+    },
+    set refuse(v: boolean) {
+      state.refuse = v;
+    },
+    get cuts() {
+      return cuts;
+    },
+    close: () =>
+      new Promise<void>((res) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => res());
+      }),
   };
 }

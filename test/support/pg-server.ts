@@ -7,8 +7,13 @@ import { startPostgres } from './postgres';
 void (async () => {
   const pg = await startPostgres();
   process.stdout.write(JSON.stringify({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: pg.database }) + '\n');
-  const stop = () => { void pg.stop().finally(() => process.exit(0)); };
+  const stop = () => {
+    void pg.stop().finally(() => process.exit(0));
+  };
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);
   process.stdin.resume();
-})().catch((e) => { process.stderr.write(String(e?.stack ?? e) + '\n'); process.exit(1); });
+})().catch((e) => {
+  process.stderr.write(String(e?.stack ?? e) + '\n');
+  process.exit(1);
+});

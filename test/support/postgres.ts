@@ -20,7 +20,11 @@ function ensureServerUser(): void {
   if (spawnSync('id', ['-u', 'postgres'], { stdio: 'ignore' }).status === 0) return;
   const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((f) => fs.existsSync(f)) ?? name;
   const hasGroup = spawnSync('getent', ['group', 'postgres'], { stdio: 'ignore' }).status === 0;
-  execFileSync(tool('useradd'), ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ...(hasGroup ? ['-g', 'postgres'] : ['--user-group']), 'postgres'], { stdio: 'pipe' });
+  execFileSync(
+    tool('useradd'),
+    ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ...(hasGroup ? ['-g', 'postgres'] : ['--user-group']), 'postgres'],
+    { stdio: 'pipe' },
+  );
 }
 
 export interface PgServer {
@@ -72,23 +76,34 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   const port = opts.port ?? (await freePort());
   const password = opts.password ?? randomBytes(18).toString('base64url');
   const logs: string[] = [];
-  const make = (persistent: boolean) => new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent,
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: [
-      '-c', `listen_addresses=${host}`, '-c', `unix_socket_directories=${sock}`, '-c', 'max_connections=300',
-      ...(opts.tls ? ['-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key'] : []),
-      ...(opts.tls?.caPem ? ['-c', 'ssl_ca_file=client-ca.crt'] : []),
-      ...(opts.flags ?? []),
-    ],
-    onLog: (m: string) => { logs.push(m); if (logs.length > 200) logs.shift(); },
-    onError: (m: unknown) => { logs.push(String(m)); },
-  });
+  const make = (persistent: boolean) =>
+    new EmbeddedPostgres({
+      databaseDir: path.join(dir, 'data'),
+      port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent,
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: [
+        '-c',
+        `listen_addresses=${host}`,
+        '-c',
+        `unix_socket_directories=${sock}`,
+        '-c',
+        'max_connections=300',
+        ...(opts.tls ? ['-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key'] : []),
+        ...(opts.tls?.caPem ? ['-c', 'ssl_ca_file=client-ca.crt'] : []),
+        ...(opts.flags ?? []),
+      ],
+      onLog: (m: string) => {
+        logs.push(m);
+        if (logs.length > 200) logs.shift();
+      },
+      onError: (m: unknown) => {
+        logs.push(String(m));
+      },
+    });
   let pg = make(true);
   try {
     await pg.initialise();
@@ -96,7 +111,10 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
       // The server refuses a key readable by others; it must belong to the server's user.
       const data = path.join(dir, 'data');
       const { uid, gid } = fs.statSync(data);
-      const files: Array<[string, string]> = [['server.crt', opts.tls.certPem], ['server.key', opts.tls.keyPem]];
+      const files: Array<[string, string]> = [
+        ['server.crt', opts.tls.certPem],
+        ['server.key', opts.tls.keyPem],
+      ];
       if (opts.tls.caPem) files.push(['client-ca.crt', opts.tls.caPem]);
       for (const [f, body] of files) {
         fs.writeFileSync(path.join(data, f), body, { mode: 0o600 });
@@ -120,10 +138,17 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     database: 'postgres',
     dir,
     async pause() {
-      if (running) { await pg.stop(); running = false; }
+      if (running) {
+        await pg.stop();
+        running = false;
+      }
     },
     async start() {
-      if (!running) { pg = make(true); await pg.start(); running = true; }
+      if (!running) {
+        pg = make(true);
+        await pg.start();
+        running = true;
+      }
     },
     async stop() {
       if (running) await pg.stop();

@@ -45,7 +45,12 @@ export function ensurePluginBuilt(): void {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll fn until it returns a value other than undefined/false, at most timeoutMs. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -61,16 +66,32 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 export class VaultCliError extends Error {
-  constructor(readonly args: string[], readonly code: number | string | null, readonly stderr: string, readonly stdout: string) {
+  constructor(
+    readonly args: string[],
+    readonly code: number | string | null,
+    readonly stderr: string,
+    readonly stdout: string,
+  ) {
     super(`vault ${args.join(' ')} failed (${code}): ${stderr.trim() || stdout.trim()}`);
   }
 }
 
-export interface HttpResult { status: number; headers: Headers; body: Buffer; text: string; json(): any }
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+  text: string;
+  json(): any;
+}
 
 /** The `vault` CLI and raw HTTP against one server address. */
 export class VaultClient {
-  constructor(readonly bin: string, readonly addr: string, public token: string, readonly home: string) {}
+  constructor(
+    readonly bin: string,
+    readonly addr: string,
+    public token: string,
+    readonly home: string,
+  ) {}
 
   /** Run the vault CLI; stdout parsed as JSON when it is JSON, else the text. Throws with stderr. */
   async vault(args: string[], opts: { token?: string | null; timeoutMs?: number } = {}): Promise<any> {
@@ -85,7 +106,11 @@ export class VaultClient {
     });
     const t = out.trim();
     if (t.startsWith('{') || t.startsWith('[')) {
-      try { return JSON.parse(t); } catch { /* not JSON after all */ }
+      try {
+        return JSON.parse(t);
+      } catch {
+        /* not JSON after all */
+      }
     }
     return out;
   }
@@ -95,7 +120,11 @@ export class VaultClient {
    * are followed as the vault CLI follows them: a standby answers 307 to the active node until
    * its request forwarding is up (seen just after a Raft failover).
    */
-  async http(method: string, p: string, opts: { token?: string | null; body?: unknown; timeoutMs?: number; redirect?: 'follow' | 'manual' } = {}): Promise<HttpResult> {
+  async http(
+    method: string,
+    p: string,
+    opts: { token?: string | null; body?: unknown; timeoutMs?: number; redirect?: 'follow' | 'manual' } = {},
+  ): Promise<HttpResult> {
     const token = opts.token === undefined ? this.token : opts.token;
     const headers: Record<string, string> = {};
     if (token) headers['X-Vault-Token'] = token;
@@ -121,7 +150,11 @@ export class VaultClient {
   }
 }
 
-export interface PluginProcess { pid: number; ppid: number; args: string }
+export interface PluginProcess {
+  pid: number;
+  ppid: number;
+  args: string;
+}
 
 /**
  * Processes running an executable from this plugin directory (ps, as an operator would look):
@@ -130,11 +163,21 @@ export interface PluginProcess { pid: number; ppid: number; args: string }
 export function pluginProcesses(pluginDir: string, name = PLUGIN_NAME): PluginProcess[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
   const prefix = path.join(pluginDir, name);
-  return out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m): m is RegExpMatchArray => !!m && m[3].startsWith(prefix))
+  return out
+    .split('\n')
+    .map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/))
+    .filter((m): m is RegExpMatchArray => !!m && m[3].startsWith(prefix))
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 function tempDir(tag: string): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), `vpt-vault-${tag}-`));
@@ -151,7 +194,15 @@ function serverEnv(home: string, extra: Record<string, string>): Record<string, 
 
 /** Every Vault this process started and has not stopped: killed on exit if afterAll never ran. */
 const live = new Set<ChildProcess>();
-process.once('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
+process.once('exit', () => {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
 
 /** One Vault server process with its own plugin directory and HOME. */
 export class VaultNode extends VaultClient {
@@ -160,7 +211,14 @@ export class VaultNode extends VaultClient {
   private readonly logLines: string[] = [];
   readonly pluginDir: string;
 
-  constructor(bin: string, readonly port: number, token: string, readonly dir: string, private readonly args: () => string[], private readonly env: Record<string, string>) {
+  constructor(
+    bin: string,
+    readonly port: number,
+    token: string,
+    readonly dir: string,
+    private readonly args: () => string[],
+    private readonly env: Record<string, string>,
+  ) {
     super(bin, `http://127.0.0.1:${port}`, token, path.join(dir, 'home'));
     this.pluginDir = path.join(dir, 'plugins');
     fs.mkdirSync(this.home, { recursive: true });
@@ -170,8 +228,12 @@ export class VaultNode extends VaultClient {
     fs.chmodSync(path.join(this.pluginDir, PLUGIN_NAME), 0o755);
   }
 
-  get pid(): number | undefined { return this.proc?.pid; }
-  get running(): boolean { return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null; }
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+  get running(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
 
   /** As VaultClient.vault; a failure also carries the end of Vault's log (the plugin's errors are there). */
   override async vault(args: string[], opts: { token?: string | null; timeoutMs?: number } = {}): Promise<any> {
@@ -184,7 +246,9 @@ export class VaultNode extends VaultClient {
   }
 
   /** The last lines of Vault's own log (plugins' stderr lands here too). */
-  logs(lines = 200): string { return this.logLines.slice(-lines).join('\n'); }
+  logs(lines = 200): string {
+    return this.logLines.slice(-lines).join('\n');
+  }
 
   /** Start the process and wait until its listener answers (any HTTP status). */
   async start(): Promise<void> {
@@ -192,14 +256,21 @@ export class VaultNode extends VaultClient {
     const p = spawn(this.bin, this.args(), { env: serverEnv(this.home, this.env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     live.add(p);
-    this.exited = new Promise((r) => p.once('exit', () => { live.delete(p); r(); }));
+    this.exited = new Promise((r) =>
+      p.once('exit', () => {
+        live.delete(p);
+        r();
+      }),
+    );
     const take = (d: Buffer) => {
       for (const l of d.toString('utf8').split('\n')) if (l) this.logLines.push(l);
       if (this.logLines.length > 4000) this.logLines.splice(0, this.logLines.length - 2000);
     };
     p.stdout!.on('data', take);
     p.stderr!.on('data', take);
-    const died = this.exited.then(() => { throw new Error(`Vault exited (${p.exitCode ?? p.signalCode}):\n${this.logs(40)}`); });
+    const died = this.exited.then(() => {
+      throw new Error(`Vault exited (${p.exitCode ?? p.signalCode}):\n${this.logs(40)}`);
+    });
     died.catch(() => undefined);
     await Promise.race([died, waitFor(`Vault on ${this.addr} to listen`, async () => this.running && (await this.health()) !== 0, 30_000, 100)]);
   }
@@ -210,7 +281,10 @@ export class VaultNode extends VaultClient {
     if (p && this.running) {
       p.kill(signal);
       await Promise.race([this.exited, sleep(graceMs)]);
-      if (this.running) { p.kill('SIGKILL'); await Promise.race([this.exited, sleep(5000)]); }
+      if (this.running) {
+        p.kill('SIGKILL');
+        await Promise.race([this.exited, sleep(5000)]);
+      }
     }
     this.killPlugins('SIGKILL', '');
   }
@@ -218,19 +292,34 @@ export class VaultNode extends VaultClient {
   /** Kill our plugin's processes (every plugin's with name '') from this node's plugin directory, by pid. */
   killPlugins(signal: NodeJS.Signals = 'SIGKILL', name = PLUGIN_NAME): number[] {
     const pids = pluginProcesses(this.pluginDir, name).map((p) => p.pid);
-    for (const pid of pids) { try { process.kill(pid, signal); } catch { /* already gone */ } }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
     return pids;
   }
 
-  plugins(): PluginProcess[] { return pluginProcesses(this.pluginDir); }
+  plugins(): PluginProcess[] {
+    return pluginProcesses(this.pluginDir);
+  }
 
   /** Wait until none of these pids is still running (Vault has reaped them). */
   async waitGone(pids: number[], timeoutMs = 15_000): Promise<void> {
-    await waitFor(`plugin processes ${pids.join(',')} to exit`, () => pids.every((pid) => !alive(pid) || !pluginProcesses(this.pluginDir).some((p) => p.pid === pid)), timeoutMs, 100);
+    await waitFor(
+      `plugin processes ${pids.join(',')} to exit`,
+      () => pids.every((pid) => !alive(pid) || !pluginProcesses(this.pluginDir).some((p) => p.pid === pid)),
+      timeoutMs,
+      100,
+    );
   }
 
   pluginSha256(): string {
-    return createHash('sha256').update(fs.readFileSync(path.join(this.pluginDir, PLUGIN_NAME))).digest('hex');
+    return createHash('sha256')
+      .update(fs.readFileSync(path.join(this.pluginDir, PLUGIN_NAME)))
+      .digest('hex');
   }
 
   /** Register our executable in the catalog by SHA256 for both roles (secret and database). */
@@ -273,9 +362,14 @@ export async function startDevVault(opts: { mode?: TlsMode; env?: Record<string,
   ensurePluginBuilt();
   const port = await freePort();
   const dir = tempDir('dev');
-  const node = new VaultNode(bin, port, 'root', dir, () => [
-    'server', '-dev', '-dev-root-token-id=root', `-dev-listen-address=127.0.0.1:${port}`, `-dev-plugin-dir=${path.join(dir, 'plugins')}`,
-  ], { ...modeEnv(opts.mode ?? 'legacy'), ...opts.env });
+  const node = new VaultNode(
+    bin,
+    port,
+    'root',
+    dir,
+    () => ['server', '-dev', '-dev-root-token-id=root', `-dev-listen-address=127.0.0.1:${port}`, `-dev-plugin-dir=${path.join(dir, 'plugins')}`],
+    { ...modeEnv(opts.mode ?? 'legacy'), ...opts.env },
+  );
   try {
     await node.start();
     await node.waitActive();
@@ -315,7 +409,12 @@ async function initialise(node: VaultNode): Promise<{ key: string; token: string
 }
 
 /** A non-dev server on `storage "file"`: restart() stops it and starts it on the same data, unsealed. */
-export interface FileVault { node: VaultNode; unsealKey: string; restart(signal?: NodeJS.Signals): Promise<void>; stop(): Promise<void> }
+export interface FileVault {
+  node: VaultNode;
+  unsealKey: string;
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
 
 export async function startFileVault(opts: { mode?: TlsMode; env?: Record<string, string> } = {}): Promise<FileVault> {
   const bin = requireVault();
@@ -363,11 +462,21 @@ export async function startRaftCluster(opts: { mode?: TlsMode; size?: number; en
   ensurePluginBuilt();
   const mode = opts.mode ?? 'legacy';
   const nodes: VaultNode[] = [];
-  const stop = async () => { await Promise.all(nodes.map((n) => n.destroy())); };
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.destroy()));
+  };
   try {
     for (let i = 1; i <= (opts.size ?? 3); i++) {
       // performance_multiplier 1: one-second Raft timeouts instead of five (quicker elections and failover).
-      nodes.push(await configuredNode(bin, `raft${i}`, mode, (dir) => `storage "raft" {\n  path    = "${raftDir(dir)}"\n  node_id = "node${i}"\n  performance_multiplier = 1\n}`, opts.env));
+      nodes.push(
+        await configuredNode(
+          bin,
+          `raft${i}`,
+          mode,
+          (dir) => `storage "raft" {\n  path    = "${raftDir(dir)}"\n  node_id = "node${i}"\n  performance_multiplier = 1\n}`,
+          opts.env,
+        ),
+      );
     }
     await Promise.all(nodes.map((n) => n.start()));
     const [first, ...rest] = nodes;
@@ -384,14 +493,23 @@ export async function startRaftCluster(opts: { mode?: TlsMode; size?: number; en
     const peers = async () => {
       for (const n of nodes) {
         if (!n.running) continue;
-        try { return (await n.vault(['operator', 'raft', 'list-peers', '-format=json'])).data.config.servers; } catch { /* try the next */ }
+        try {
+          return (await n.vault(['operator', 'raft', 'list-peers', '-format=json'])).data.config.servers;
+        } catch {
+          /* try the next */
+        }
       }
       throw new Error('no running node answered list-peers');
     };
-    await waitFor(`${nodes.length} Raft voters`, async () => {
-      const s = await peers();
-      return s.length === nodes.length && s.every((p: { voter: boolean }) => p.voter);
-    }, 60_000, 500);
+    await waitFor(
+      `${nodes.length} Raft voters`,
+      async () => {
+        const s = await peers();
+        return s.length === nodes.length && s.every((p: { voter: boolean }) => p.voter);
+      },
+      60_000,
+      500,
+    );
     await Promise.all(rest.map((n) => waitFor(`${n.addr} to be a standby`, async () => (await n.health()) === 429, 30_000)));
     return {
       nodes,
@@ -399,10 +517,15 @@ export async function startRaftCluster(opts: { mode?: TlsMode; size?: number; en
       rootToken: token,
       peers,
       async waitForActive(timeoutMs = 60_000) {
-        return waitFor('an active node', async () => {
-          for (const n of nodes) if (n.running && (await n.health()) === 200) return n;
-          return undefined;
-        }, timeoutMs, 250);
+        return waitFor(
+          'an active node',
+          async () => {
+            for (const n of nodes) if (n.running && (await n.health()) === 200) return n;
+            return undefined;
+          },
+          timeoutMs,
+          250,
+        );
       },
       stop,
     };

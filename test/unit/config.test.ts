@@ -14,11 +14,14 @@ const quietLog = () => createLogger({ level: 'error', sink: () => undefined });
 const parse = (raw: Record<string, unknown>) => parseConfig(raw).config;
 
 describe('connection config', () => {
-  it('applies Vault\'s pool defaults and rules', () => {
+  it("applies Vault's pool defaults and rules", () => {
     const c = parse({ connection_url: 'postgres://{{username}}:{{password}}@h/db', username: 'u', password: 'p' });
     expect([c.maxOpen, c.maxIdle, c.maxLifetimeSec]).toEqual([4, 4, 0]);
-    expect(parse({ host: 'h', username: 'u', max_open_connections: '10', max_idle_connections: 3, max_connection_lifetime: '1m30s' }))
-      .toMatchObject({ maxOpen: 10, maxIdle: 3, maxLifetimeSec: 90 });
+    expect(parse({ host: 'h', username: 'u', max_open_connections: '10', max_idle_connections: 3, max_connection_lifetime: '1m30s' })).toMatchObject({
+      maxOpen: 10,
+      maxIdle: 3,
+      maxLifetimeSec: 90,
+    });
     expect(parse({ host: 'h', username: 'u', max_open_connections: 2, max_idle_connections: 9 }).maxIdle).toBe(2);
   });
   it('rejects bad values with the field name', () => {
@@ -34,7 +37,7 @@ describe('connection config', () => {
   it('reports unknown keys without failing (newer Vaults add fields)', () => {
     expect(parseConfig({ host: 'h', conection_url: 'typo' }).unknownKeys).toEqual(['conection_url']);
   });
-  it('parses Go durations with the schema\'s one parser (whole seconds; milliseconds for connect_timeout)', () => {
+  it("parses Go durations with the schema's one parser (whole seconds; milliseconds for connect_timeout)", () => {
     expect(parseDurationSeconds('1h2m3s', 'x')).toBe(3723);
     expect(parseDurationSeconds('1500ms', 'x')).toBe(1);
     expect(parseDurationSeconds(30, 'x')).toBe(30);
@@ -46,11 +49,15 @@ describe('connection config', () => {
 describe('connection target', () => {
   const special = `p@ss:w/o?r#d%20'"\\ é`;
   it('URL-escapes {{username}}/{{password}} so any password survives', () => {
-    const t = resolveTarget(parse({ connection_url: 'postgresql://{{username}}:{{password}}@db.example:6543/app?sslmode=require', username: 'adm in', password: special }));
+    const t = resolveTarget(
+      parse({ connection_url: 'postgresql://{{username}}:{{password}}@db.example:6543/app?sslmode=require', username: 'adm in', password: special }),
+    );
     expect(t).toMatchObject({ host: 'db.example', port: 6543, database: 'app', user: 'adm in', password: special, sslmode: 'require' });
   });
   it('supports the key=value form with quoting', () => {
-    const t = resolveTarget(parse({ connection_url: "host=h port=7000 dbname=d user={{username}} password={{password}} sslmode=disable", username: 'u', password: special }));
+    const t = resolveTarget(
+      parse({ connection_url: 'host=h port=7000 dbname=d user={{username}} password={{password}} sslmode=disable', username: 'u', password: special }),
+    );
     expect(t).toMatchObject({ host: 'h', port: 7000, database: 'd', user: 'u', password: special, sslmode: 'disable' });
   });
   it('separate fields, with libpq defaults', () => {
@@ -82,16 +89,25 @@ describe('connection target', () => {
 describe('certificate and key files (security review, item 5)', () => {
   const base = { host: 'db.example', port: 1, database: 'd', user: 'u', sslmode: 'require' } as const;
   it('a path that is not a readable regular file is refused without naming it or why', async () => {
-    const err = await SqlDatabase.open({ host: '127.0.0.1', username: 'u', sslmode: 'require', sslrootcert: '/nonexistent/secret-dir/ca.pem' }, false, quietLog()).catch((e) => e);
+    const err = await SqlDatabase.open(
+      { host: '127.0.0.1', username: 'u', sslmode: 'require', sslrootcert: '/nonexistent/secret-dir/ca.pem' },
+      false,
+      quietLog(),
+    ).catch((e) => e);
     expect(err.message).toMatch(/sslrootcert is not a readable file/);
     expect(err.message).not.toContain('secret-dir');
     expect(err.message).not.toMatch(/ENOENT/);
   });
-  it('endless devices, FIFOs and the process\'s own descriptors are refused at once, without blocking', async () => {
+  it("endless devices, FIFOs and the process's own descriptors are refused at once, without blocking", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-fifo-'));
     const fifo = path.join(dir, 'ca.pem');
     execFileSync('mkfifo', [fifo]);
-    for (const [field, p] of [['sslrootcert', '/dev/zero'], ['sslcert', fifo], ['sslkey', '/proc/self/fd/1'], ['sslrootcert', dir]] as const) {
+    for (const [field, p] of [
+      ['sslrootcert', '/dev/zero'],
+      ['sslcert', fifo],
+      ['sslkey', '/proc/self/fd/1'],
+      ['sslrootcert', dir],
+    ] as const) {
       const t0 = Date.now();
       await expect(loadTlsFiles({ ...base, [field]: p })).rejects.toThrow(new RegExp(`${field} is not a readable file`));
       expect(Date.now() - t0).toBeLessThan(1000);

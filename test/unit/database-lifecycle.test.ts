@@ -9,7 +9,10 @@ import { gc, settledHeap, trackLiveResources } from '../support/live-resources';
 
 const config = (i: number) => ({
   connection_url: `postgres://{{username}}:{{password}}@127.0.0.1:1/app_${i}?sslmode=disable`,
-  username: 'vault', password: `Pw-${i}-secret`, max_open_connections: 4, connect_timeout: '2s',
+  username: 'vault',
+  password: `Pw-${i}-secret`,
+  max_open_connections: 4,
+  connect_timeout: '2s',
 });
 
 describe('database instances: lifecycle cost', () => {
@@ -19,7 +22,9 @@ describe('database instances: lifecycle cost', () => {
     const cycle = async (i: number) => {
       await inst.initialize(`m${i % 7}`, { config: config(i), verifyConnection: false });
       if (i % 100 === 0) {
-        await expect(inst.get(`m${i % 7}`).newUser({ displayName: 'd', roleName: 'r', password: 'p', statements: ['CREATE ROLE "{{name}}"'], credentialType: 0 })).rejects.toThrow(/cannot connect/);
+        await expect(
+          inst.get(`m${i % 7}`).newUser({ displayName: 'd', roleName: 'r', password: 'p', statements: ['CREATE ROLE "{{name}}"'], credentialType: 0 }),
+        ).rejects.toThrow(/cannot connect/);
       }
       await inst.close(`m${i % 7}`);
     };

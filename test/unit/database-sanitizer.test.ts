@@ -8,7 +8,9 @@ import { quietLog } from '../support/db';
 
 /** A Database whose every call fails with the error given. */
 function failing(make: () => unknown): Database {
-  const fail = async (): Promise<never> => { throw make(); };
+  const fail = async (): Promise<never> => {
+    throw make();
+  };
   return { initialize: fail, newUser: fail, updateUser: fail, deleteUser: fail, close: fail, type: () => 'fake' };
 }
 
@@ -16,12 +18,16 @@ const CONFIG_SECRET = 'cfg-Secret-1';
 const pgError = (message: string, code: string) => Object.assign(new Error(message), { code, severity: 'ERROR' });
 
 describe('SanitizingDatabase', () => {
-  it('redacts the configuration secrets and each request\'s own passwords from every method\'s errors', async () => {
+  it("redacts the configuration secrets and each request's own passwords from every method's errors", async () => {
     const reqPw = 'req-Secret-2';
     const newPw = 'new-Secret-3';
     const self = 'self-Secret-4';
     const text = `role failed: ${CONFIG_SECRET} ${reqPw} ${newPw} ${self}`;
-    const db = new SanitizingDatabase(failing(() => pgError(text, '42601')), () => [CONFIG_SECRET], quietLog());
+    const db = new SanitizingDatabase(
+      failing(() => pgError(text, '42601')),
+      () => [CONFIG_SECRET],
+      quietLog(),
+    );
     const errs = await Promise.all([
       db.newUser({ displayName: 'd', roleName: 'r', password: reqPw, statements: ['x'], credentialType: 0 }).catch((e) => e),
       db.updateUser({ username: 'u', password: { newPassword: newPw, statements: [] }, selfManagedPassword: self }).catch((e) => e),
@@ -38,9 +44,13 @@ describe('SanitizingDatabase', () => {
     expect(errs[1].message).not.toContain(self);
   });
 
-  it('redacts Initialize\'s secret fields (password, sslkey, connection_url) even before the instance has a config', async () => {
+  it("redacts Initialize's secret fields (password, sslkey, connection_url) even before the instance has a config", async () => {
     const url = 'postgres://u:UrlPw-5@db/x';
-    const db = new SanitizingDatabase(failing(() => new Error(`cannot parse UrlPw-5 / pw-6 / ${url}`)), () => [], quietLog());
+    const db = new SanitizingDatabase(
+      failing(() => new Error(`cannot parse UrlPw-5 / pw-6 / ${url}`)),
+      () => [],
+      quietLog(),
+    );
     const e = await db.initialize({ config: { connection_url: url, password: 'pw-6', host: 'db' }, verifyConnection: false }).catch((x) => x);
     expect(e).toBeInstanceOf(PluginError);
     expect(e.message).not.toMatch(/UrlPw-5|pw-6/);
@@ -48,11 +58,19 @@ describe('SanitizingDatabase', () => {
 
   it('keeps the code of a PluginError and redacts its message; redacts secrets attached to an error or its cause', async () => {
     const derived = 'SCRAM-SHA-256$4096:derived';
-    const db = new SanitizingDatabase(failing(() => withSecrets(unavailable(`cannot connect as x: ${CONFIG_SECRET}`, { cause: withSecrets(new Error('inner'), [derived]) }), [])), () => [CONFIG_SECRET], quietLog());
+    const db = new SanitizingDatabase(
+      failing(() => withSecrets(unavailable(`cannot connect as x: ${CONFIG_SECRET}`, { cause: withSecrets(new Error('inner'), [derived]) }), [])),
+      () => [CONFIG_SECRET],
+      quietLog(),
+    );
     const e = await db.deleteUser({ username: 'u', statements: [] }).catch((x) => x);
     expect(e.code).toBe(ErrorCode.Unavailable);
     expect(e.message).toBe('DeleteUser: cannot connect as x: [redacted]'); // wrapping a cause: the call is named
-    const db2 = new SanitizingDatabase(failing(() => new PluginError(ErrorCode.Internal, 'wrapped', { cause: withSecrets(new Error(derived), [derived]) })), () => [], quietLog());
+    const db2 = new SanitizingDatabase(
+      failing(() => new PluginError(ErrorCode.Internal, 'wrapped', { cause: withSecrets(new Error(derived), [derived]) })),
+      () => [],
+      quietLog(),
+    );
     const e2 = await db2.newUser({ displayName: 'd', roleName: 'r', password: 'p', statements: [], credentialType: 0 }).catch((x) => x);
     expect(e2.message).toBe('NewUser: wrapped');
     expect(e2.cause).toBeUndefined(); // the unredacted cause stays inside
@@ -60,7 +78,9 @@ describe('SanitizingDatabase', () => {
 
   it('is what Instances hands out: a bad config fails Initialize as a sanitized InvalidArgument', async () => {
     const inst = new Instances(quietLog());
-    const e = await inst.initialize('x', { config: { host: 'h', username: 'u', password: 'Pw-7', port: 'not-a-port' }, verifyConnection: false }).catch((x) => x);
+    const e = await inst
+      .initialize('x', { config: { host: 'h', username: 'u', password: 'Pw-7', port: 'not-a-port' }, verifyConnection: false })
+      .catch((x) => x);
     expect(e).toBeInstanceOf(PluginError);
     expect(e.code).toBe(ErrorCode.InvalidArgument);
     await inst.initialize('y', { config: { host: '127.0.0.1', port: 1, username: 'u', password: 'Pw-8' }, verifyConnection: false });

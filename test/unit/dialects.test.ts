@@ -30,7 +30,7 @@ describe('generated SQL per dialect', () => {
     expect(d.releaseObjects(user, admin)).toEqual(['REASSIGN OWNED BY "v-Token-Role" TO "vault admin"', 'DROP OWNED BY "v-Token-Role"']);
     expect(d.terminateSessionsQuery).toBe('CANCEL SESSIONS IF EXISTS (SELECT session_id FROM [SHOW CLUSTER SESSIONS] WHERE user_name = $1)');
   });
-  it('YugabyteDB uses PostgreSQL\'s catalog but no transactional DDL', () => {
+  it("YugabyteDB uses PostgreSQL's catalog but no transactional DDL", () => {
     const d = DIALECTS.yugabytedb;
     expect(d.transactionalDdl).toBe(false);
     expect(d.releaseObjects(user, admin)).toEqual(DIALECTS.postgresql.releaseObjects(user, admin));

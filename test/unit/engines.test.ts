@@ -13,7 +13,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const quiet = createLogger({ level: 'error', sink: () => undefined });
-afterEach(() => { vi.restoreAllMocks(); });
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('engine registry', () => {
   it('holds the built-in engines by name, each once', () => {
@@ -23,14 +25,14 @@ describe('engine registry', () => {
     expect(() => registerEngine({ ...transitEngine })).toThrow(/registered already/);
   });
 
-  it('every mount seal-wraps its managed keys besides its engine\'s own prefixes', () => {
+  it("every mount seal-wraps its managed keys besides its engine's own prefixes", () => {
     expect(mountSpecialPaths(transitEngine).seal_wrap_storage).toEqual(['managed-keys/', 'policy/']);
     expect(mountSpecialPaths(keymgmtEngine).seal_wrap_storage).toEqual(['managed-keys/', 'key/', 'kms/']);
     // PKI's several issuers keep their private keys under pki/keys/.
     expect(mountSpecialPaths(pkiEngine).seal_wrap_storage).toEqual(['managed-keys/', 'pki/ca', 'pki/pending-intermediate', 'pki/keys/']);
   });
 
-  it('PKI serves every issuer\'s certificate and CRL without a token, as Vault\'s PKI does', () => {
+  it("PKI serves every issuer's certificate and CRL without a token, as Vault's PKI does", () => {
     const open = mountSpecialPaths(pkiEngine).unauthenticated;
     for (const p of ['ca/pem', 'crl', 'cert/*', 'issuer/+/pem', 'issuer/+/der', 'issuer/+/json', 'issuer/+/crl/pem']) expect(open).toContain(p);
   });
@@ -48,7 +50,7 @@ describe('a mount', () => {
     expect(transit).toHaveBeenCalledTimes(1);
   });
 
-  it('answers only its engine\'s paths (and managed keys): transit\'s keys/ is not a PKI path', async () => {
+  it("answers only its engine's paths (and managed keys): transit's keys/ is not a PKI path", async () => {
     const be = new SecretsBackend(new MemoryStorage(), quiet, 'pki');
     const ctx = { displayName: '', mountPoint: '' };
     await expect(be.handle('create', 'keys/k', {}, ctx)).rejects.toMatchObject({ status: 404 });
@@ -80,7 +82,9 @@ describe('mounts of one engine', () => {
   it('share nothing when an engine declares different paths per mount', async () => {
     let n = 0;
     const varying: Engine = {
-      name: 'varying-test', help: 'test', specialPaths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: [] },
+      name: 'varying-test',
+      help: 'test',
+      specialPaths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: [] },
       create: () => {
         const id = ++n;
         return { paths: [{ pattern: `only${id}`, fields: {}, synopsis: '', description: '', operations: { read: async () => ({ data: { id } }) } }] };
@@ -94,7 +98,7 @@ describe('mounts of one engine', () => {
     await expect(b.handle('read', 'only1', {}, ctx)).rejects.toMatchObject({ status: 404 });
   });
 
-  it('an unmounted mount is freed though its engine\'s table lives on', async () => {
+  it("an unmounted mount is freed though its engine's table lives on", async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const storage = (): MemoryStorage => new MemoryStorage();
@@ -107,7 +111,10 @@ describe('mounts of one engine', () => {
     expect(routerOf(kept).sharesTableWith(routerOf(gone))).toBe(true);
     await gone.cleanup();
     gone = undefined as unknown as SecretsBackend;
-    for (let i = 0; i < 10 && ref.deref(); i++) { await new Promise((r) => setImmediate(r)); gc(); }
+    for (let i = 0; i < 10 && ref.deref(); i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
     expect(ref.deref()).toBeUndefined();
     expect(await kept.handle('read', 'roles/none', {}, ctx)).toBeUndefined();
   });

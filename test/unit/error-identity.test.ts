@@ -11,19 +11,25 @@ import { UserError } from '../../src/secrets/framework';
 import { GrpcStorage } from '../../src/storage/storage';
 
 const root = path.resolve(__dirname, '../..');
-const sources = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((d) =>
-  d.isDirectory() ? sources(`${dir}/${d.name}`) : d.name.endsWith('.ts') ? [`${dir}/${d.name}`] : []);
+const sources = (dir: string): string[] =>
+  fs
+    .readdirSync(path.join(root, dir), { withFileTypes: true })
+    .flatMap((d) => (d.isDirectory() ? sources(`${dir}/${d.name}`) : d.name.endsWith('.ts') ? [`${dir}/${d.name}`] : []));
 
 describe('errors by identity', () => {
-  it('no code in src matches on an error message\'s text', () => {
+  it("no code in src matches on an error message's text", () => {
     const onMessage = [
       /\.message\b[^;\n]*\.(includes|match|startsWith|endsWith|search|replace)\(/, // e.message.includes(...)
       /\.test\([^)\n]*\.message\b/, // /re/.test(e.message)
       /\bmessage\.(includes|match|startsWith|endsWith|search)\(/, // a message read into a variable
     ];
-    const found = sources('src').flatMap((f) => fs.readFileSync(path.join(root, f), 'utf8').split('\n')
-      .map((line, i) => ({ where: `${f}:${i + 1}`, line: line.trim() }))
-      .filter(({ line }) => onMessage.some((re) => re.test(line))));
+    const found = sources('src').flatMap((f) =>
+      fs
+        .readFileSync(path.join(root, f), 'utf8')
+        .split('\n')
+        .map((line, i) => ({ where: `${f}:${i + 1}`, line: line.trim() }))
+        .filter(({ line }) => onMessage.some((re) => re.test(line))),
+    );
     expect(found).toEqual([]);
   });
 

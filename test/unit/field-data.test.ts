@@ -10,11 +10,12 @@ const ctx = { storage: new MemoryStorage(), mountPoint: 'x/' } as never;
 const reads = (read: (d: FieldData) => unknown): PathDef => ({
   pattern: 'thing',
   fields: { name: { type: 'string', default: 'n', description: 'a declared field' } },
-  synopsis: '', description: '',
+  synopsis: '',
+  description: '',
   operations: { update: async (r) => ({ data: { v: read(r.data) } }) },
 });
 
-describe('FieldData bound to its path\'s schema', () => {
+describe("FieldData bound to its path's schema", () => {
   it('declared fields read as before: given, defaulted, has', async () => {
     const router = new Router([reads((d) => [d.str('name'), d.has('name'), d.get('name')])], '');
     expect((await router.handle('update', 'thing', {}, ctx))?.data).toEqual({ v: ['n', false, 'n'] });
@@ -22,8 +23,11 @@ describe('FieldData bound to its path\'s schema', () => {
   });
 
   for (const [how, read] of [
-    ['get', (d) => d.get('colour')], ['str', (d) => d.str('colour')], ['int', (d) => d.int('colour')],
-    ['bool', (d) => d.bool('colour')], ['has', (d) => d.has('colour')],
+    ['get', (d) => d.get('colour')],
+    ['str', (d) => d.str('colour')],
+    ['int', (d) => d.int('colour')],
+    ['bool', (d) => d.bool('colour')],
+    ['has', (d) => d.has('colour')],
   ] as Array<[string, (d: FieldData) => unknown]>) {
     it(`${how}() of an undeclared field is an UndeclaredFieldError naming field and path`, async () => {
       const router = new Router([reads(read)], '');

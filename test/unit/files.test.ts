@@ -22,7 +22,10 @@ describe('readBoundedFile', () => {
     fs.writeFileSync(big, Buffer.alloc(2048));
     const msgs = new Set<string>();
     for (const p of ['/dev/zero', fifo, '/proc/self/fd/1', dir, path.join(dir, 'missing'), big, '', 'a\0b']) {
-      const err = await readBoundedFile(p, 'sslrootcert', 1024).then(() => undefined, (e) => e);
+      const err = await readBoundedFile(p, 'sslrootcert', 1024).then(
+        () => undefined,
+        (e) => e,
+      );
       expect(err, p).toBeInstanceOf(FileReadError);
       msgs.add(err.message);
     }

@@ -14,15 +14,26 @@ describe('launch environment', () => {
     expect(detectRole({})).toBeUndefined();
   });
   it('reads ports and versions, with go-plugin defaults', () => {
-    const e = readLaunchEnv({ VAULT_DATABASE_PLUGIN: '926a0820-aea2-be28-51d6-83cdf00e8edb', PLUGIN_PROTOCOL_VERSIONS: '5,6,x', PLUGIN_MIN_PORT: '0', PLUGIN_MAX_PORT: '0' })!;
+    const e = readLaunchEnv({
+      VAULT_DATABASE_PLUGIN: '926a0820-aea2-be28-51d6-83cdf00e8edb',
+      PLUGIN_PROTOCOL_VERSIONS: '5,6,x',
+      PLUGIN_MIN_PORT: '0',
+      PLUGIN_MAX_PORT: '0',
+    })!;
     expect(e.clientVersions).toEqual([5, 6]);
     expect([e.minPort, e.maxPort]).toEqual([10000, 25000]);
   });
-  it('reads Vault\'s plugin variables under OpenBao\'s BAO_ names too (VAULT_ first)', () => {
+  it("reads Vault's plugin variables under OpenBao's BAO_ names too (VAULT_ first)", () => {
     const cookie = { VAULT_BACKEND_PLUGIN: '6669da05-b1c8-4f49-97d9-c8e5bed98e20' };
     const bao = readLaunchEnv({ ...cookie, BAO_PLUGIN_METADATA_MODE: 'true', BAO_VERSION: '2.1.0', BAO_UNWRAP_TOKEN: 'a.b.c' })!;
     expect([bao.metadataMode, bao.vaultVersion, bao.unwrapToken]).toEqual([true, '2.1.0', 'a.b.c']);
-    const both = readLaunchEnv({ ...cookie, VAULT_PLUGIN_METADATA_MODE: 'false', BAO_PLUGIN_METADATA_MODE: 'true', VAULT_VERSION: '1.8.0', BAO_VERSION: '2.1.0' })!;
+    const both = readLaunchEnv({
+      ...cookie,
+      VAULT_PLUGIN_METADATA_MODE: 'false',
+      BAO_PLUGIN_METADATA_MODE: 'true',
+      VAULT_VERSION: '1.8.0',
+      BAO_VERSION: '2.1.0',
+    })!;
     expect([both.metadataMode, both.vaultVersion]).toEqual([false, '1.8.0']);
     const none = readLaunchEnv(cookie)!;
     expect([none.metadataMode, none.vaultVersion, none.unwrapToken]).toEqual([false, undefined, undefined]);
@@ -71,13 +82,20 @@ describe('logging', () => {
       createLogger({ sink: (l) => lines.push(l) }).warn('hidden');
       expect(lines.map((l) => JSON.parse(l)['@message'])).toEqual(['shown']);
     } finally {
-      for (const [k, v] of [['VAULT_PLUGIN_LOG_LEVEL', saved.v], ['BAO_PLUGIN_LOG_LEVEL', saved.b]] as const) {
-        if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      for (const [k, v] of [
+        ['VAULT_PLUGIN_LOG_LEVEL', saved.v],
+        ['BAO_PLUGIN_LOG_LEVEL', saved.b],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
       }
     }
   });
   it('redacts credentials in URLs, key=value pairs, SQL and PEM keys', () => {
-    const s = redact(`postgres://admin:s3cr3t@h/db password=hunter2 ALTER ROLE x PASSWORD 'topsecret' -----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY----- other`, ['extra-secret']);
+    const s = redact(
+      `postgres://admin:s3cr3t@h/db password=hunter2 ALTER ROLE x PASSWORD 'topsecret' -----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY----- other`,
+      ['extra-secret'],
+    );
     for (const secret of ['s3cr3t', 'hunter2', 'topsecret', 'AAA']) expect(s).not.toContain(secret);
     expect(redact('value extra-secret here', ['extra-secret'])).toBe('value [redacted] here');
   });

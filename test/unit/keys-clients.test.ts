@@ -8,8 +8,15 @@ import { KeyError, keyFailure, sdkErrorCode, sdkErrorName, sdkStatusCode } from 
 
 const AMBIENT = ['VAULT_PLUGIN_AMBIENT_CREDENTIALS', 'BAO_PLUGIN_AMBIENT_CREDENTIALS', 'VAULT_PLUGIN_AMBIENT_ENDPOINTS', 'BAO_PLUGIN_AMBIENT_ENDPOINTS'];
 const saved = Object.fromEntries(AMBIENT.map((k) => [k, process.env[k]]));
-afterEach(() => { for (const k of AMBIENT) { if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; } });
-const noAmbient = () => { for (const k of AMBIENT) delete process.env[k]; };
+afterEach(() => {
+  for (const k of AMBIENT) {
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+  }
+});
+const noAmbient = () => {
+  for (const k of AMBIENT) delete process.env[k];
+};
 
 describe('cloud client setup', () => {
   it('AWS: a key pair is given whole, and without one the operator must allow ambient credentials for that endpoint', () => {
@@ -34,7 +41,7 @@ describe('cloud client setup', () => {
     await client.close();
   });
 
-  it('Azure: the cloud is checked, and a missing client secret needs the operator\'s leave for every override', () => {
+  it("Azure: the cloud is checked, and a missing client secret needs the operator's leave for every override", () => {
     noAmbient();
     const who = { backend: 'azurekeyvault', name: 'k', credentialField: 'client_secret', vaultName: 'v' };
     expect(() => azureKeyVault({ ...who, clientSecret: 's', environment: 'mars' })).toThrow(/environment must be one of/);

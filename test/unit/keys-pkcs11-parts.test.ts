@@ -10,8 +10,15 @@ function fakeModule() {
   let next = 0;
   const live = new Set<number>();
   const p = {
-    C_OpenSession: () => { const h = Buffer.alloc(8); h.writeUInt32LE(++next); live.add(next); return h; },
-    C_CloseSession: (h: Buffer) => { live.delete(h.readUInt32LE(0)); },
+    C_OpenSession: () => {
+      const h = Buffer.alloc(8);
+      h.writeUInt32LE(++next);
+      live.add(next);
+      return h;
+    },
+    C_CloseSession: (h: Buffer) => {
+      live.delete(h.readUInt32LE(0));
+    },
   };
   return { p: p as unknown as Pkcs11Types.PKCS11, live, opened: () => next };
 }
@@ -25,11 +32,15 @@ describe('PKCS#11 session pool', () => {
     const pool = new SessionPool(m.p, 3, 0, (s) => logins.push(s));
     let busy = 0;
     let peak = 0;
-    await Promise.all(Array.from({ length: 20 }, () => pool.use(Buffer.alloc(8), async () => {
-      peak = Math.max(peak, ++busy);
-      await tick();
-      busy--;
-    })));
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        pool.use(Buffer.alloc(8), async () => {
+          peak = Math.max(peak, ++busy);
+          await tick();
+          busy--;
+        }),
+      ),
+    );
     expect(peak).toBe(3);
     expect(m.opened()).toBe(3);
     expect(logins).toHaveLength(3);
@@ -40,10 +51,18 @@ describe('PKCS#11 session pool', () => {
   it('drops a session that failed with a recoverable error, keeps it after any other', async () => {
     const m = fakeModule();
     const pool = new SessionPool(m.p, 1, 0, () => undefined);
-    await expect(pool.use(Buffer.alloc(8), () => { throw ckrError(0x40); })).rejects.toThrow('CKR 64');
+    await expect(
+      pool.use(Buffer.alloc(8), () => {
+        throw ckrError(0x40);
+      }),
+    ).rejects.toThrow('CKR 64');
     await pool.use(Buffer.alloc(8), () => undefined);
     expect(m.opened()).toBe(1);
-    await expect(pool.use(Buffer.alloc(8), () => { throw ckrError(0xb3); })).rejects.toThrow(); // CKR_SESSION_HANDLE_INVALID
+    await expect(
+      pool.use(Buffer.alloc(8), () => {
+        throw ckrError(0xb3);
+      }),
+    ).rejects.toThrow(); // CKR_SESSION_HANDLE_INVALID
     await pool.use(Buffer.alloc(8), () => undefined);
     expect(m.opened()).toBe(2);
   });
@@ -51,7 +70,12 @@ describe('PKCS#11 session pool', () => {
   it('a failed login closes its session and frees the place for the next caller', async () => {
     const m = fakeModule();
     let fail = true;
-    const pool = new SessionPool(m.p, 1, 0, () => { if (fail) { fail = false; throw ckrError(0xa0); } });
+    const pool = new SessionPool(m.p, 1, 0, () => {
+      if (fail) {
+        fail = false;
+        throw ckrError(0xa0);
+      }
+    });
     const first = pool.use(Buffer.alloc(8), () => 'first');
     const second = pool.use(Buffer.alloc(8), () => 'second');
     await expect(first).rejects.toThrow('CKR 160');

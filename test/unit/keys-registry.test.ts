@@ -13,8 +13,11 @@ const read = (f: string) => fs.readFileSync(path.join(root, f), 'utf8');
 /** Every module a file imports (static or dynamic), as written. */
 const importsOf = (src: string) => [...src.matchAll(/(?:from\s+|import\s*\(\s*|require\(\s*)'([^']+)'/g)].map((m) => m[1]);
 const BACKEND_FILES: Record<string, string> = {
-  software: 'src/keys/software.ts', pkcs11: 'src/keys/pkcs11/index.ts', awskms: 'src/keys/awskms.ts',
-  gcpckms: 'src/keys/gcpckms.ts', azurekeyvault: 'src/keys/azurekeyvault.ts',
+  software: 'src/keys/software.ts',
+  pkcs11: 'src/keys/pkcs11/index.ts',
+  awskms: 'src/keys/awskms.ts',
+  gcpckms: 'src/keys/gcpckms.ts',
+  azurekeyvault: 'src/keys/azurekeyvault.ts',
 };
 
 describe('managed-key backend registry', () => {
@@ -48,7 +51,7 @@ describe('managed-key backend registry', () => {
     expect(help.region.description).toContain('awskms: AWS region (default us-east-1)');
   });
 
-  it('the cloud providers of keymgmt share the key backends\' helpers: one table of Azure clouds, one service-account parser', () => {
+  it("the cloud providers of keymgmt share the key backends' helpers: one table of Azure clouds, one service-account parser", () => {
     const providers = read('src/secrets/keymgmt/providers/config.ts');
     expect(providers).not.toMatch(/AZUREPUBLICCLOUD|login\.microsoftonline/);
     expect(providers).not.toMatch(/JSON\.parse/);
@@ -73,13 +76,18 @@ describe('managed-key backend registry', () => {
   it('no backend imports another backend, and shared code names no backend type', () => {
     const modulePath = (f: string) => path.join(root, f).replace(/(\/index)?\.ts$/, '');
     for (const [type, file] of Object.entries(BACKEND_FILES)) {
-      const others = Object.entries(BACKEND_FILES).filter(([t]) => t !== type).map(([, f]) => modulePath(f));
+      const others = Object.entries(BACKEND_FILES)
+        .filter(([t]) => t !== type)
+        .map(([, f]) => modulePath(f));
       const dir = path.dirname(file);
       const files = file.endsWith('/index.ts') ? fs.readdirSync(path.join(root, dir)).map((f) => `${dir}/${f}`) : [file];
       for (const f of files) {
         for (const spec of importsOf(read(f)).filter((s) => s.startsWith('.'))) {
           const target = path.resolve(root, path.dirname(f), spec).replace(/(\/index)?(\.ts)?$/, '');
-          expect(others.some((o) => target === o || target.startsWith(`${o}/`)), `${f} (${type}) imports ${spec}`).toBe(false);
+          expect(
+            others.some((o) => target === o || target.startsWith(`${o}/`)),
+            `${f} (${type}) imports ${spec}`,
+          ).toBe(false);
         }
       }
     }

@@ -9,7 +9,13 @@ import { aesContract, ecdsaContract, eventLoopDuring, rsaContract } from '../sup
 const all = ['sign', 'verify', 'encrypt', 'decrypt', 'random'] as const;
 
 describe('software keys (not an HSM)', () => {
-  const created = (t: string) => { let k!: SoftwareKey; beforeAll(async () => { k = await SoftwareKey.create('k', t, [...all]); }); return () => k; };
+  const created = (t: string) => {
+    let k!: SoftwareKey;
+    beforeAll(async () => {
+      k = await SoftwareKey.create('k', t, [...all]);
+    });
+    return () => k;
+  };
   for (const t of ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521']) {
     describe(t, () => ecdsaContract(created(t)));
   }
@@ -44,7 +50,9 @@ describe('software keys (not an HSM)', () => {
 // when the work runs on the event loop: the loop then stalls for about as long as it takes.
 describe('software keys keep the event loop free', () => {
   it('RSA-4096 generation: the loop keeps turning while several keys are generated in parallel', async () => {
-    const { result, maxStallMs, elapsedMs, ticks } = await eventLoopDuring(() => Promise.all(Array.from({ length: 4 }, () => SoftwareKey.create('big', 'rsa-4096', [...all]))));
+    const { result, maxStallMs, elapsedMs, ticks } = await eventLoopDuring(() =>
+      Promise.all(Array.from({ length: 4 }, () => SoftwareKey.create('big', 'rsa-4096', [...all]))),
+    );
     expect(result.map((k) => k.describe().spec)).toEqual(Array(4).fill({ kind: 'rsa', bits: 4096 }));
     expect(elapsedMs).toBeGreaterThan(200); // real work was measured
     expect(maxStallMs).toBeLessThan(elapsedMs / 4);
@@ -66,8 +74,15 @@ describe('software keys keep the event loop free', () => {
       const ct = publicEncrypt({ key: await k.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('wrapped'));
       const ops: Array<() => Promise<unknown>> = [];
       for (let i = 0; i < 12; i++) {
-        ops.push(() => k.sign(msg, { hash: 'sha256', padding: 'pss' }), () => k.sign(d, { hash: 'sha256', padding: 'pkcs1v15', prehashed: true }));
-        ops.push(() => k.sign(d, { hash: 'sha256', padding: 'pss', prehashed: true }), () => k.sign(msg, { hash: 'sha256', padding: 'pkcs1v15' }), () => k.decrypt(ct));
+        ops.push(
+          () => k.sign(msg, { hash: 'sha256', padding: 'pss' }),
+          () => k.sign(d, { hash: 'sha256', padding: 'pkcs1v15', prehashed: true }),
+        );
+        ops.push(
+          () => k.sign(d, { hash: 'sha256', padding: 'pss', prehashed: true }),
+          () => k.sign(msg, { hash: 'sha256', padding: 'pkcs1v15' }),
+          () => k.decrypt(ct),
+        );
       }
       const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all(ops.map((op) => op())));
       expect(result.filter((r) => Buffer.isBuffer(r) && r.toString() === 'wrapped')).toHaveLength(12);
@@ -77,7 +92,10 @@ describe('software keys keep the event loop free', () => {
 
     it('gives the same results as the synchronous signer (PKCS#1 v1.5 is deterministic; PSS verifies)', async () => {
       const d = createHash('sha384').update(msg).digest();
-      for (const [data, opts] of [[msg, { hash: 'sha384', padding: 'pkcs1v15' }], [d, { hash: 'sha384', padding: 'pkcs1v15', prehashed: true }]] as Array<[Buffer, SignOptions]>) {
+      for (const [data, opts] of [
+        [msg, { hash: 'sha384', padding: 'pkcs1v15' }],
+        [d, { hash: 'sha384', padding: 'pkcs1v15', prehashed: true }],
+      ] as Array<[Buffer, SignOptions]>) {
         expect((await k.sign(data, opts)).equals(signLocal(priv, spec, data, opts))).toBe(true);
       }
       for (const prehashed of [false, true]) {
@@ -91,7 +109,14 @@ describe('software keys keep the event loop free', () => {
 
 describe('managed key configuration', () => {
   it('validates per backend and never echoes secrets', () => {
-    const p = parseKeyConfig('pkcs11', 'hsm1', { library: '/usr/lib/softhsm/libsofthsm2.so', token_label: 't', pin: '1234', key_label: 'k', usages: 'sign,verify', max_parallel: '4' });
+    const p = parseKeyConfig('pkcs11', 'hsm1', {
+      library: '/usr/lib/softhsm/libsofthsm2.so',
+      token_label: 't',
+      pin: '1234',
+      key_label: 'k',
+      usages: 'sign,verify',
+      max_parallel: '4',
+    });
     expect(p.common.usages).toEqual(['sign', 'verify']);
     expect(p.fields.max_parallel).toBe(4);
     const view = publicView(p);
@@ -102,6 +127,8 @@ describe('managed key configuration', () => {
     expect(() => parseKeyConfig('vaultkms', 'x', {})).toThrow(/unknown managed key type/);
     expect(() => parseKeyConfig('software', 'bad name!', { key_type: 'ed25519' })).toThrow(/name must be/);
     expect(() => parseKeyConfig('software', 'x', { key_type: 'ed25519', usages: 'sign,fly' })).toThrow(/unknown value "fly"/);
-    expect(publicView(parseKeyConfig('azurekeyvault', 'az', { tenant_id: 't', client_id: 'c', client_secret: 'shh-secret', vault_name: 'v', key_name: 'k' }))).not.toHaveProperty('client_secret');
+    expect(
+      publicView(parseKeyConfig('azurekeyvault', 'az', { tenant_id: 't', client_id: 'c', client_secret: 'shh-secret', vault_name: 'v', key_name: 'k' })),
+    ).not.toHaveProperty('client_secret');
   });
 });

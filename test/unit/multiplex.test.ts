@@ -15,7 +15,7 @@ describe('multiplexIdOf', () => {
     expect(multiplexIdOf(md('a', 'b'), false)).toEqual({ id: SINGLE_INSTANCE });
   });
 
-  it('multiplexed protocol: exactly one non-empty id, as Vault\'s GetMultiplexIDFromContext', () => {
+  it("multiplexed protocol: exactly one non-empty id, as Vault's GetMultiplexIDFromContext", () => {
     expect(multiplexIdOf(md('mount-a'), true)).toEqual({ id: 'mount-a' });
     expect(multiplexIdOf(md(), true)).toEqual({ error: expect.stringMatching(/no multiplex_id/) });
     expect(multiplexIdOf(md('a', 'b'), true)).toEqual({ error: expect.stringMatching(/2 multiplex_id values/) });

@@ -32,7 +32,10 @@ describe('help on the mount root carries the openapi document Vault merges', () 
     expect(enc.post.requestBody.content['application/json'].schema.properties.name).toBeUndefined();
     expect(Object.keys(doc.paths['/keys/{name}']).filter((k) => ['get', 'post', 'delete'].includes(k))).toEqual(['get', 'post', 'delete']);
     expect(doc.paths['/keys'].get.parameters[0]).toMatchObject({ name: 'list', in: 'query', required: true });
-    expect(doc.paths['/keys/{name}'].post.requestBody.content['application/json'].schema.properties.auto_rotate_period).toMatchObject({ type: 'integer', format: 'seconds' });
+    expect(doc.paths['/keys/{name}'].post.requestBody.content['application/json'].schema.properties.auto_rotate_period).toMatchObject({
+      type: 'integer',
+      format: 'seconds',
+    });
     expect(doc.paths['/derive-key/{name}'].post.requestBody.content['application/json'].schema.required).toEqual(['base_key_name', 'peer_public_key']);
     // Help on any other path is path-help only.
     expect(((await be.handle('help' as never, 'encrypt/x', {}, { displayName: 'token', mountPoint: 'transit/' })) as any).data.openapi).toBeUndefined();

@@ -17,11 +17,21 @@ import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-certwriter-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const write = (name: string, body: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, body); return f; };
+const write = (name: string, body: string) => {
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, body);
+  return f;
+};
 const openssl = (args: string[], input?: string) => spawnSync('openssl', args, { encoding: 'utf8', input });
-const text = (pemText: string) => { const r = openssl(['x509', '-noout', '-text'], pemText); if (r.status) throw new Error(r.stderr); return r.stdout; };
+const text = (pemText: string) => {
+  const r = openssl(['x509', '-noout', '-text'], pemText);
+  if (r.status) throw new Error(r.stderr);
+  return r.stdout;
+};
 const derOf = (pemText: string) => Buffer.from(pemText.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-const noManaged = async (): Promise<never> => { throw new Error('no managed keys here'); };
+const noManaged = async (): Promise<never> => {
+  throw new Error('no managed keys here');
+};
 const storedSigner = async (type: 'ec' | 'rsa', bits: number) => signerFor({ kind: 'stored', pkcs8: (await generateKey(type, bits, true)).pkcs8 }, noManaged);
 
 /** The top-level elements of a certificate's TBSCertificate, as DER slices. */
@@ -29,7 +39,11 @@ function tbsFields(der: Buffer): { tbs: Buffer; fields: Buffer[] } {
   const cert = readElement(der, 0);
   const tbs = readElement(der, cert.content);
   const fields: Buffer[] = [];
-  for (let at = tbs.content; at < tbs.end;) { const e = readElement(der, at); fields.push(der.subarray(at, e.end)); at = e.end; }
+  for (let at = tbs.content; at < tbs.end; ) {
+    const e = readElement(der, at);
+    fields.push(der.subarray(at, e.end));
+    at = e.end;
+  }
   return { tbs: der.subarray(cert.content, tbs.end), fields };
 }
 
@@ -39,28 +53,71 @@ async function rewrite(oldPem: string, req: CertRequest, signer: CaSigner, issue
   return writeCertificate({ req, signer, issuerPem, serialHex: old.serialNumber, notBefore: old.notBefore, notAfter: old.notAfter });
 }
 
-const URLS = { issuing_certificates: ['http://ca.example/ca.der', 'ldap://ca.example/cn=ca'], ocsp_servers: ['http://ocsp.example'], crl_distribution_points: ['http://crl.example/a.crl', 'http://crl2.example/b.crl'] };
+const URLS = {
+  issuing_certificates: ['http://ca.example/ca.der', 'ldap://ca.example/cn=ca'],
+  ocsp_servers: ['http://ocsp.example'],
+  crl_distribution_points: ['http://crl.example/a.crl', 'http://crl2.example/b.crl'],
+};
 const base = (over: Partial<CertRequest>): Omit<CertRequest, 'publicKey'> => ({
-  commonName: 'svc.example.com', dnsNames: [], ips: [], ttlSeconds: 3600, isCa: false, serverAuth: false, clientAuth: false, leafKeyKind: 'ec', ...over,
+  commonName: 'svc.example.com',
+  dnsNames: [],
+  ips: [],
+  ttlSeconds: 3600,
+  isCa: false,
+  serverAuth: false,
+  clientAuth: false,
+  leafKeyKind: 'ec',
+  ...over,
 });
 
 // Every shape of CertRequest the @peculiar/x509 path wrote: leaves (self-signed there, since the
 // writer now takes every issued leaf) and CA certificates.
 const SHAPES: Array<[string, Omit<CertRequest, 'publicKey'>]> = [
   ['leaf: CN only, server+client flags, Basic Constraints by default', base({ serverAuth: true, clientAuth: true })],
-  ['leaf: rsa default key usage, no Basic Constraints, DNS/IP/URI SANs, O/OU, C/ST/L, AIA and CRL DP', base({
-    leafKeyKind: 'rsa', leafBasicConstraints: false, dnsNames: ['a.example.com', '*.b.example.com'], ips: ['10.0.0.1', '2001:db8::1', '::1', 'fe80:0:0:0:1:2:3:4'],
-    uris: ['spiffe://example.com/svc', 'https://x.example/p?q=1'], organization: ['Example', 'Other Org'], ou: ['Eng'],
-    subjectExtra: [['C', 'US'], ['ST', 'CA'], ['L', 'San Francisco']], urls: URLS, serverAuth: true,
-  })],
-  ['leaf: ed25519 default key usage, role EKU OIDs, empty subject (critical SAN)', base({
-    commonName: '', leafKeyKind: 'ed25519', dnsNames: ['only.example.com'], extKeyUsageOids: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.4', '1.2.3.4.5.6'], leafBasicConstraints: true,
-  })],
-  ['leaf: role key usage (two octets), UTF8 and escaped subject values, OCSP only', base({
-    commonName: 'bücher.example', organization: ['Acme, Inc. + "Co" <x>; y=z #1'], ou: ['a\\b'], keyUsage: 1 | 2 | 256, leafBasicConstraints: false,
-    urls: { issuing_certificates: [], ocsp_servers: ['http://ocsp.example'], crl_distribution_points: [] },
-  })],
-  ['leaf: CRL DP only, CA Issuers only absent', base({ urls: { issuing_certificates: [], ocsp_servers: [], crl_distribution_points: ['http://crl.example/c.crl'] } })],
+  [
+    'leaf: rsa default key usage, no Basic Constraints, DNS/IP/URI SANs, O/OU, C/ST/L, AIA and CRL DP',
+    base({
+      leafKeyKind: 'rsa',
+      leafBasicConstraints: false,
+      dnsNames: ['a.example.com', '*.b.example.com'],
+      ips: ['10.0.0.1', '2001:db8::1', '::1', 'fe80:0:0:0:1:2:3:4'],
+      uris: ['spiffe://example.com/svc', 'https://x.example/p?q=1'],
+      organization: ['Example', 'Other Org'],
+      ou: ['Eng'],
+      subjectExtra: [
+        ['C', 'US'],
+        ['ST', 'CA'],
+        ['L', 'San Francisco'],
+      ],
+      urls: URLS,
+      serverAuth: true,
+    }),
+  ],
+  [
+    'leaf: ed25519 default key usage, role EKU OIDs, empty subject (critical SAN)',
+    base({
+      commonName: '',
+      leafKeyKind: 'ed25519',
+      dnsNames: ['only.example.com'],
+      extKeyUsageOids: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.4', '1.2.3.4.5.6'],
+      leafBasicConstraints: true,
+    }),
+  ],
+  [
+    'leaf: role key usage (two octets), UTF8 and escaped subject values, OCSP only',
+    base({
+      commonName: 'bücher.example',
+      organization: ['Acme, Inc. + "Co" <x>; y=z #1'],
+      ou: ['a\\b'],
+      keyUsage: 1 | 2 | 256,
+      leafBasicConstraints: false,
+      urls: { issuing_certificates: [], ocsp_servers: ['http://ocsp.example'], crl_distribution_points: [] },
+    }),
+  ],
+  [
+    'leaf: CRL DP only, CA Issuers only absent',
+    base({ urls: { issuing_certificates: [], ocsp_servers: [], crl_distribution_points: ['http://crl.example/c.crl'] } }),
+  ],
   ['CA: path length 0', base({ commonName: 'Example CA', isCa: true, maxPathLength: 0, organization: ['Example'] })],
   ['CA: path length 200 (an INTEGER that needs a leading zero)', base({ commonName: 'Example CA', isCa: true, maxPathLength: 200 })],
   ['CA: no path length, DNS and IP SANs', base({ commonName: 'Example CA', isCa: true, dnsNames: ['ca.example.com'], ips: ['192.0.2.1'] })],
@@ -104,7 +161,7 @@ describe('DER certificate writer: the same certificates as @peculiar/x509', () =
     expect(strip(text(pem(mine, 'CERTIFICATE')))).toBe(strip(text(old.pem)));
   });
 
-  it('the PEM has no final newline, as @peculiar/x509 wrote the mount\'s certificates', async () => {
+  it("the PEM has no final newline, as @peculiar/x509 wrote the mount's certificates", async () => {
     const req = { ...base({}), publicKey: rsa.publicKey };
     const old = await makeCertificate(req, rsa);
     const o = new (x509().X509Certificate)(old.pem);
@@ -121,8 +178,10 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
   });
 
   const LEAF_KEYS: Array<[string, 'rsa' | 'ec' | 'ed25519', number, string]> = [
-    ['RSA 2048', 'rsa', 2048, 'Public-Key: (2048 bit)'], ['EC P-256', 'ec', 256, 'NIST CURVE: P-256'],
-    ['EC P-224', 'ec', 224, 'NIST CURVE: P-224'], ['Ed25519', 'ed25519', 0, 'ED25519 Public-Key'],
+    ['RSA 2048', 'rsa', 2048, 'Public-Key: (2048 bit)'],
+    ['EC P-256', 'ec', 256, 'NIST CURVE: P-256'],
+    ['EC P-224', 'ec', 224, 'NIST CURVE: P-224'],
+    ['Ed25519', 'ed25519', 0, 'ED25519 Public-Key'],
   ];
 
   it.each(LEAF_KEYS)('%s leaf with every SAN kind, key usage, EKU, AIA, CRL DP, Basic Constraints, policies', async (_n, type, bits, keyLine) => {
@@ -130,17 +189,40 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     const key = await generateKey(type, bits, false);
     const req: WriteInput['req'] = {
       ...base({
-        commonName: 'leaf.example.com', dnsNames: ['leaf.example.com', 'alt.example.com'], ips: ['10.1.2.3', '2001:db8::5', '::ffff:192.0.2.7'],
-        uris: ['spiffe://example.com/leaf'], organization: ['Example'], ou: ['Ops'], subjectExtra: [['C', 'DE'], ['street', '1 Main St'], ['postalCode', '10115']],
-        leafKeyKind: type, keyUsage: 1 | 4 | 16, extKeyUsageOids: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'], leafBasicConstraints: true, urls: URLS,
+        commonName: 'leaf.example.com',
+        dnsNames: ['leaf.example.com', 'alt.example.com'],
+        ips: ['10.1.2.3', '2001:db8::5', '::ffff:192.0.2.7'],
+        uris: ['spiffe://example.com/leaf'],
+        organization: ['Example'],
+        ou: ['Ops'],
+        subjectExtra: [
+          ['C', 'DE'],
+          ['street', '1 Main St'],
+          ['postalCode', '10115'],
+        ],
+        leafKeyKind: type,
+        keyUsage: 1 | 4 | 16,
+        extKeyUsageOids: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'],
+        leafBasicConstraints: true,
+        urls: URLS,
       }),
       publicKey: key.spki,
       emails: ['ops@example.com'],
-      otherSans: [{ oid: '1.3.6.1.4.1.311.20.2.3', value: 'upn@example.com' }, { oid: '1.2.3.4', value: 'ünï' }],
+      otherSans: [
+        { oid: '1.3.6.1.4.1.311.20.2.3', value: 'upn@example.com' },
+        { oid: '1.2.3.4', value: 'ünï' },
+      ],
       policyOids: ['2.5.29.32.0', '1.3.6.1.4.1.44947.1.1.1'],
     };
     const now = Date.now();
-    const pemText = await writeCertificatePem({ req, signer: ca, issuerPem: caPem, serialHex: '4a0f' + 'ab'.repeat(18), notBefore: new Date(now - 30_000), notAfter: new Date(now + 3600_000) });
+    const pemText = await writeCertificatePem({
+      req,
+      signer: ca,
+      issuerPem: caPem,
+      serialHex: '4a0f' + 'ab'.repeat(18),
+      notBefore: new Date(now - 30_000),
+      notAfter: new Date(now + 3600_000),
+    });
     expect(openssl(['verify', '-CAfile', write('ca.pem', caPem), '-purpose', 'sslserver', write('leaf.pem', pemText)]).stdout).toMatch(/leaf.pem: OK/);
 
     const t = text(pemText);
@@ -153,8 +235,12 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Key Agreement\n/);
     expect(t).toMatch(/X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
     // Vault's order: other SANs first, then DNS, email, IP, URI.
-    expect(t).toContain('othername: UPN::upn@example.com, othername: 1.2.3.4::ünï, DNS:leaf.example.com, DNS:alt.example.com, email:ops@example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:5, IP Address:192.0.2.7, URI:spiffe://example.com/leaf');
-    expect(t).toMatch(/Authority Information Access: \n\s+OCSP - URI:http:\/\/ocsp.example\n\s+CA Issuers - URI:http:\/\/ca.example\/ca.der\n\s+CA Issuers - URI:ldap:\/\/ca.example\/cn=ca\n/);
+    expect(t).toContain(
+      'othername: UPN::upn@example.com, othername: 1.2.3.4::ünï, DNS:leaf.example.com, DNS:alt.example.com, email:ops@example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:5, IP Address:192.0.2.7, URI:spiffe://example.com/leaf',
+    );
+    expect(t).toMatch(
+      /Authority Information Access: \n\s+OCSP - URI:http:\/\/ocsp.example\n\s+CA Issuers - URI:http:\/\/ca.example\/ca.der\n\s+CA Issuers - URI:ldap:\/\/ca.example\/cn=ca\n/,
+    );
     expect(t).toMatch(/CRL Distribution Points: \n\s+Full Name:\n\s+URI:http:\/\/crl.example\/a.crl\n\s+Full Name:\n\s+URI:http:\/\/crl2.example\/b.crl/);
     expect(t).toMatch(/Certificate Policies: \n\s+Policy: X509v3 Any Policy\n\s+Policy: 1.3.6.1.4.1.44947.1.1.1\n/);
     const hex = (b: Buffer) => b.toString('hex').toUpperCase().match(/../g)!.join(':');
@@ -170,8 +256,12 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     expect(c.getExtension(X.ExtendedKeyUsageExtension)?.usages).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     expect(c.getExtension(X.SubjectAlternativeNameExtension)?.names.toJSON()).toEqual([
       { type: 'upn', value: 'upn@example.com' },
-      { type: 'dns', value: 'leaf.example.com' }, { type: 'dns', value: 'alt.example.com' }, { type: 'email', value: 'ops@example.com' },
-      { type: 'ip', value: '10.1.2.3' }, { type: 'ip', value: '2001:db8::5' }, { type: 'ip', value: '192.0.2.7' },
+      { type: 'dns', value: 'leaf.example.com' },
+      { type: 'dns', value: 'alt.example.com' },
+      { type: 'email', value: 'ops@example.com' },
+      { type: 'ip', value: '10.1.2.3' },
+      { type: 'ip', value: '2001:db8::5' },
+      { type: 'ip', value: '192.0.2.7' },
       { type: 'url', value: 'spiffe://example.com/leaf' },
     ]);
     expect(c.getExtension(X.SubjectKeyIdentifierExtension)?.keyId).toBe(keyIdentifier(key.spki).toString('hex'));
@@ -183,25 +273,50 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     expect(await c.verify({ publicKey: caCert.publicKey, signatureOnly: true })).toBe(true);
   });
 
-  it('keyUsage 0 writes no Key Usage extension (as Go\'s x509; @peculiar/x509 wrote an empty bit string)', async () => {
+  it("keyUsage 0 writes no Key Usage extension (as Go's x509; @peculiar/x509 wrote an empty bit string)", async () => {
     const key = await generateKey('ec', 256, false);
-    const pemText = await writeCertificatePem({ req: { ...base({ keyUsage: 0 }), publicKey: key.spki }, signer: ca, issuerPem: caPem, serialHex: '01', notBefore: new Date(), notAfter: new Date(Date.now() + 60_000) });
+    const pemText = await writeCertificatePem({
+      req: { ...base({ keyUsage: 0 }), publicKey: key.spki },
+      signer: ca,
+      issuerPem: caPem,
+      serialHex: '01',
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 60_000),
+    });
     expect(text(pemText)).not.toContain('Key Usage: critical');
     expect(text(pemText)).toContain('Subject Key Identifier');
   });
 
   it('validity from 2050 on is a GeneralizedTime without fractions (RFC 5280 4.1.2.5.2)', async () => {
     const key = await generateKey('ec', 256, false);
-    const der = await writeCertificate({ req: { ...base({}), publicKey: key.spki }, signer: ca, issuerPem: caPem, serialHex: '01', notBefore: new Date('2049-12-31T23:59:59.900Z'), notAfter: new Date('2050-01-01T00:00:00.750Z') });
+    const der = await writeCertificate({
+      req: { ...base({}), publicKey: key.spki },
+      signer: ca,
+      issuerPem: caPem,
+      serialHex: '01',
+      notBefore: new Date('2049-12-31T23:59:59.900Z'),
+      notAfter: new Date('2050-01-01T00:00:00.750Z'),
+    });
     const validity = tbsFields(der).fields[4];
     expect(validity.toString('hex')).toBe(`3020170d${Buffer.from('491231235959Z').toString('hex')}180f${Buffer.from('20500101000000Z').toString('hex')}`);
   });
 
   it('refuses what cannot be encoded, with a clear 400: non-ASCII DNS names, emails and URIs, IP zones, bad OIDs', async () => {
     const key = await generateKey('ec', 256, false);
-    const go = (extra: Partial<WriteInput['req']>) => writeCertificate({ req: { ...base({}), publicKey: key.spki, ...extra }, signer: ca, issuerPem: caPem, serialHex: '01', notBefore: new Date(), notAfter: new Date(Date.now() + 60_000) });
+    const go = (extra: Partial<WriteInput['req']>) =>
+      writeCertificate({
+        req: { ...base({}), publicKey: key.spki, ...extra },
+        signer: ca,
+        issuerPem: caPem,
+        serialHex: '01',
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + 60_000),
+      });
     const refused = async (extra: Partial<WriteInput['req']>, msg: RegExp) => {
-      const e = await go(extra).then(() => undefined, (x) => x);
+      const e = await go(extra).then(
+        () => undefined,
+        (x) => x,
+      );
       expect(e).toBeInstanceOf(UserError);
       expect(e.message).toMatch(msg);
     };
@@ -248,7 +363,14 @@ const must = async (m: ReturnType<typeof mount>, op: string, p: string, d?: Reco
 
 describe('leaf keys', () => {
   it('spkiOf writes the same SPKI DER as OpenSSL for every curve, Ed25519 and RSA (coordinates with leading zero bytes included)', () => {
-    const kinds: Array<[string, object, number]> = [['ec', { namedCurve: 'P-256' }, 1500], ['ec', { namedCurve: 'P-384' }, 300], ['ec', { namedCurve: 'P-521' }, 300], ['ec', { namedCurve: 'P-224' }, 50], ['ed25519', {}, 300], ['rsa', { modulusLength: 1024 }, 3]];
+    const kinds: Array<[string, object, number]> = [
+      ['ec', { namedCurve: 'P-256' }, 1500],
+      ['ec', { namedCurve: 'P-384' }, 300],
+      ['ec', { namedCurve: 'P-521' }, 300],
+      ['ec', { namedCurve: 'P-224' }, 50],
+      ['ed25519', {}, 300],
+      ['rsa', { modulusLength: 1024 }, 3],
+    ];
     let leadingZero = 0;
     for (const [type, options, n] of kinds) {
       for (let i = 0; i < n; i++) {
@@ -262,8 +384,15 @@ describe('leaf keys', () => {
     }
     expect(leadingZero).toBeGreaterThan(0);
   });
-  it('generateLeafKey: the SPKI is the private key\'s public key, for each key type and size', async () => {
-    for (const [type, bits] of [['ec', 256], ['ec', 224], ['ec', 384], ['ec', 521], ['ed25519', 0], ['rsa', 2048]] as const) {
+  it("generateLeafKey: the SPKI is the private key's public key, for each key type and size", async () => {
+    for (const [type, bits] of [
+      ['ec', 256],
+      ['ec', 224],
+      ['ec', 384],
+      ['ec', 521],
+      ['ed25519', 0],
+      ['rsa', 2048],
+    ] as const) {
       const g = await generateLeafKey(type, bits);
       expect(g.spki.equals(createPublicKey(g.privateKey).export({ type: 'spki', format: 'der' }))).toBe(true);
       expect([g.type, g.bits]).toEqual([type, bits]);
@@ -272,7 +401,7 @@ describe('leaf keys', () => {
 });
 
 describe('issue/ and sign/ with the DER writer', () => {
-  it('roles with street_address and postal_code issue (their attributes were unknown to @peculiar/x509\'s name parser)', async () => {
+  it("roles with street_address and postal_code issue (their attributes were unknown to @peculiar/x509's name parser)", async () => {
     const pki = mount();
     await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/addr', { allow_any_name: true, key_type: 'ec', country: 'US', street_address: '1 Main St', postal_code: '94105' });
@@ -284,20 +413,61 @@ describe('issue/ and sign/ with the DER writer', () => {
     const pki = mount();
     await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/any', { allow_any_name: true, enforce_hostnames: false, key_type: 'ec' });
-    expect((await pki('update', 'issue/any', { common_name: 'x', alt_names: 'bücher.example' })).error).toMatch(/"bücher.example" cannot be encoded as an IA5String/);
+    expect((await pki('update', 'issue/any', { common_name: 'x', alt_names: 'bücher.example' })).error).toMatch(
+      /"bücher.example" cannot be encoded as an IA5String/,
+    );
   });
 
-  it('under an imported intermediate: the leaf\'s issuer is the CA\'s subject byte for byte and its AKI the CA\'s own SKI', async () => {
+  it("under an imported intermediate: the leaf's issuer is the CA's subject byte for byte and its AKI the CA's own SKI", async () => {
     // An openssl root signs the mount's intermediate with a UTF8String subject and a Subject
     // Key Identifier that is not the SHA-1 of its key (RFC 5280 allows any method).
     const rootKey = path.join(tmp, 'root.key');
     const rootCrt = path.join(tmp, 'root.crt');
-    expect(openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=Outside Root', '-days', '2', '-keyout', rootKey, '-out', rootCrt]).status).toBe(0);
+    expect(
+      openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=Outside Root',
+        '-days',
+        '2',
+        '-keyout',
+        rootKey,
+        '-out',
+        rootCrt,
+      ]).status,
+    ).toBe(0);
     const inter = mount();
     const { csr } = await must(inter, 'update', 'intermediate/generate/internal', { common_name: 'Imported Intermediate', key_type: 'ec' });
-    const ext = write('inter.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=0102030405060708\nauthorityKeyIdentifier=keyid\n');
+    const ext = write(
+      'inter.ext',
+      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=0102030405060708\nauthorityKeyIdentifier=keyid\n',
+    );
     const interCrt = path.join(tmp, 'inter.crt');
-    const signed = openssl(['x509', '-req', '-in', write('inter.csr', csr), '-CA', rootCrt, '-CAkey', rootKey, '-CAcreateserial', '-days', '1', '-extfile', ext, '-subj', '/CN=Imported Intermediate/O=Example', '-out', interCrt]);
+    const signed = openssl([
+      'x509',
+      '-req',
+      '-in',
+      write('inter.csr', csr),
+      '-CA',
+      rootCrt,
+      '-CAkey',
+      rootKey,
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      ext,
+      '-subj',
+      '/CN=Imported Intermediate/O=Example',
+      '-out',
+      interCrt,
+    ]);
     expect(signed.status, signed.stderr).toBe(0);
     const interPem = fs.readFileSync(interCrt, 'utf8');
     await must(inter, 'update', 'intermediate/set-signed', { certificate: interPem });

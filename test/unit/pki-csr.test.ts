@@ -12,19 +12,49 @@ let n = 0;
 /** An openssl CSR: key options, subject, extra -addext options, digest. */
 function csr(keyOpts: string[], subj: string, addext: string[] = [], digest = '-sha256'): string {
   const out = path.join(dir, `r${n++}.pem`);
-  execFileSync('openssl', ['req', '-new', ...keyOpts, '-nodes', '-keyout', path.join(dir, 'k.pem'), '-subj', subj, '-utf8', ...(digest ? [digest] : []), ...addext.flatMap((e) => ['-addext', e]), '-out', out], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      ...keyOpts,
+      '-nodes',
+      '-keyout',
+      path.join(dir, 'k.pem'),
+      '-subj',
+      subj,
+      '-utf8',
+      ...(digest ? [digest] : []),
+      ...addext.flatMap((e) => ['-addext', e]),
+      '-out',
+      out,
+    ],
+    { stdio: 'pipe' },
+  );
   return fs.readFileSync(out, 'utf8');
 }
 const EC = (curve: string) => ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`];
 const RSA = ['-newkey', 'rsa:2048'];
 const ED = ['-newkey', 'ed25519'];
-const view = (p: ParsedCsr) => ({ key: p.key, spki: p.spki.toString('hex'), cn: p.cn, san: p.sanDer?.toString('hex'), publicKey: Buffer.from(p.publicKey.rawData).toString('hex') });
-const errorOf = (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => `${e.constructor.name}: ${e.message}`);
+const view = (p: ParsedCsr) => ({
+  key: p.key,
+  spki: p.spki.toString('hex'),
+  cn: p.cn,
+  san: p.sanDer?.toString('hex'),
+  publicKey: Buffer.from(p.publicKey.rawData).toString('hex'),
+});
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (e: Error) => `${e.constructor.name}: ${e.message}`,
+  );
 
 describe('CSR reading', () => {
   const plain = [
     csr(EC('P-256'), '/CN=svc.example.com'),
-    csr(EC('P-256'), '/O=Org Inc/CN=a.example.com/OU=Team', ['subjectAltName=DNS:a.example.com,DNS:b.example.com,IP:10.0.0.1,IP:::1,email:me@example.com,URI:spiffe://example.org/x']),
+    csr(EC('P-256'), '/O=Org Inc/CN=a.example.com/OU=Team', [
+      'subjectAltName=DNS:a.example.com,DNS:b.example.com,IP:10.0.0.1,IP:::1,email:me@example.com,URI:spiffe://example.org/x',
+    ]),
     csr(EC('P-256'), '/CN=crit.example.com', ['subjectAltName=critical,DNS:crit.example.com', 'keyUsage=digitalSignature']),
     csr(EC('P-256'), '/O=No CN Org', ['subjectAltName=DNS:nocn.example.com']),
     csr(EC('P-256'), '/CN=other.example.com', ['subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:user@example.com']),
@@ -61,9 +91,15 @@ describe('CSR reading', () => {
   it('a bad signature, a truncated or padded CSR, and garbage get the same 400 on both paths', async () => {
     const good = plain[1];
     const der = Buffer.from(good.replace(/-----[^-]+-----/g, ''), 'base64');
-    const pemOf = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
-    const flipped = Buffer.from(der); flipped[flipped.length - 5] ^= 1;
-    const inInfo = Buffer.from(der); inInfo[40] ^= 1;
+    const pemOf = (b: Buffer) =>
+      `-----BEGIN CERTIFICATE REQUEST-----\n${b
+        .toString('base64')
+        .match(/.{1,64}/g)!
+        .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const flipped = Buffer.from(der);
+    flipped[flipped.length - 5] ^= 1;
+    const inInfo = Buffer.from(der);
+    inInfo[40] ^= 1;
     const bad = [pemOf(flipped), pemOf(inInfo), pemOf(der.subarray(0, der.length - 1)), 'garbage', '', pemOf(Buffer.from('3000', 'hex'))];
     for (const [i, p] of bad.entries()) {
       const e = await errorOf(readCsr(p));

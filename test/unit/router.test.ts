@@ -18,13 +18,34 @@ const engines: Record<string, PathDef[]> = {
 
 /** Paths to try: literal pieces of every pattern, recombined, plus near misses. */
 function samplePaths(defs: PathDef[]): string[] {
-  const words = new Set(['', 'aes', 'ca', 'pem', 'ca_chain', 'crl', 'web', 'sha2-256', 'plaintext', 'wrapped', 'internal', 'kms', '16', 'software', 'k1', 'ab:cd', 'x.y']);
+  const words = new Set([
+    '',
+    'aes',
+    'ca',
+    'pem',
+    'ca_chain',
+    'crl',
+    'web',
+    'sha2-256',
+    'plaintext',
+    'wrapped',
+    'internal',
+    'kms',
+    '16',
+    'software',
+    'k1',
+    'ab:cd',
+    'x.y',
+  ]);
   for (const d of defs) for (const w of d.pattern.split(/[^A-Za-z0-9_-]+/)) if (w) words.add(w);
   const list = [...words];
   const out: string[] = [];
   for (const a of list) {
     out.push(a, `${a}/`);
-    for (const b of list) { out.push(`${a}/${b}`, `${a}/${b}/`); for (const c of ['aes', 'rotate', 'config', 'sha2-256', 'key', 'sign', 'pem']) out.push(`${a}/${b}/${c}`); }
+    for (const b of list) {
+      out.push(`${a}/${b}`, `${a}/${b}/`);
+      for (const c of ['aes', 'rotate', 'config', 'sha2-256', 'key', 'sign', 'pem']) out.push(`${a}/${b}/${c}`);
+    }
   }
   return out;
 }

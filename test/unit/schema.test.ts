@@ -16,11 +16,29 @@ import { MemoryStorage } from '../../src/storage/storage';
 const db = (raw: Record<string, unknown>) => parseConfig({ host: 'h', ...raw }).config;
 const key = (raw: Record<string, unknown>) => parseKeyConfig('software', 'k1', { key_type: 'ed25519', ...raw });
 const hsm = (raw: Record<string, unknown>) => parseKeyConfig('pkcs11', 'k1', { library: '/x.so', pin: '1', ...raw });
-const thrown = (f: () => unknown): unknown => { try { f(); } catch (e) { return e; } throw new Error('did not throw'); };
+const thrown = (f: () => unknown): unknown => {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('did not throw');
+};
 
 /** A one-path router whose handler returns the validated data. */
 function echo(fields: PathDef['fields']) {
-  const router = new Router([{ pattern: 'echo', fields, synopsis: '', description: '', operations: { update: async (r) => ({ data: Object.fromEntries(Object.keys(fields).map((k) => [k, r.data.get(k)])) }) } }], '');
+  const router = new Router(
+    [
+      {
+        pattern: 'echo',
+        fields,
+        synopsis: '',
+        description: '',
+        operations: { update: async (r) => ({ data: Object.fromEntries(Object.keys(fields).map((k) => [k, r.data.get(k)])) }) },
+      },
+    ],
+    '',
+  );
   const ctx = { storage: new MemoryStorage(), displayName: 't', mountPoint: 'm/' };
   return (raw: Record<string, unknown>) => router.handle('update', 'echo', raw, ctx);
 }
@@ -31,7 +49,7 @@ describe('bool: Vault\'s rule (strconv.ParseBool forms, "" as false, JSON 1/0) f
     for (const f of [false, 0, '0', 'f', 'F', 'false', 'FALSE', 'False', '']) expect(parseBool(f, 'x')).toBe(false);
     for (const bad of ['yes', 'on', 'tRUE', ' true', 2, -1, null, [], {}]) expect(() => parseBool(bad, 'x')).toThrow(SchemaError);
   });
-  it('managed keys: allow_generate_key=1 and =t are accepted (refused before), as a secrets path\'s derived=1 is', () => {
+  it("managed keys: allow_generate_key=1 and =t are accepted (refused before), as a secrets path's derived=1 is", () => {
     expect(key({ allow_generate_key: '1', any_mount: 't' }).common).toMatchObject({ allowGenerate: true, anyMount: true });
     expect(key({ allow_replace_key: 0 }).common.allowReplace).toBe(false);
     const e = thrown(() => key({ allow_generate_key: 'yes' }));
@@ -94,12 +112,12 @@ describe('one coercion per type', () => {
     expect(() => db({ max_open_connections: 0 })).toThrow('max_open_connections: must be at least 1');
     expect(() => hsm({ key_bits: '2e3' })).toThrow('key_bits: expected an integer');
   });
-  it('lists: a secrets path\'s list items are trimmed, as Vault\'s TypeCommaStringSlice and managed keys\' usages are', async () => {
+  it("lists: a secrets path's list items are trimmed, as Vault's TypeCommaStringSlice and managed keys' usages are", async () => {
     const call = echo({ names: { type: 'strings', description: '' } });
     expect((await call({ names: [' a', 'b ', ''] }))?.data).toEqual({ names: ['a', 'b'] });
     expect(key({ usages: [' sign ', 'verify'] }).common.usages).toEqual(['sign', 'verify']);
   });
-  it('a field named after an Object property is unknown, not Object\'s (was accepted or mis-read before)', async () => {
+  it("a field named after an Object property is unknown, not Object's (was accepted or mis-read before)", async () => {
     expect(() => key({ constructor: 'x' })).toThrow('unknown field "constructor"');
     expect(parseConfig({ host: 'h', toString: 'x' }).unknownKeys).toEqual(['toString']);
     expect(() => parseCredentials('awskms', { constructor: 'x' })).toThrow(/unknown name "constructor"/);
@@ -110,7 +128,13 @@ describe('one coercion per type', () => {
 
 describe('declarations drive defaults, docs and names', () => {
   it('defaults come from the declaration and show in the generated table', () => {
-    expect(key({}).common).toEqual({ allowGenerate: false, allowReplace: false, allowStore: false, anyMount: false, usages: ['sign', 'verify', 'encrypt', 'decrypt', 'random'] });
+    expect(key({}).common).toEqual({
+      allowGenerate: false,
+      allowReplace: false,
+      allowStore: false,
+      anyMount: false,
+      usages: ['sign', 'verify', 'encrypt', 'decrypt', 'random'],
+    });
     const table = fieldTable({ t: { type: 'duration', unit: 'ms', default: 1500, description: 'a | b', secret: true, required: true } });
     expect(table.split('\n')[2]).toBe('| `t` | duration | `1500ms` | a \\| b (required) (secret: never logged) |');
   });

@@ -59,7 +59,7 @@ describe('classify', () => {
   });
 });
 
-describe('connectionFailed and sanitizeError keep the cause\'s identity', () => {
+describe("connectionFailed and sanitizeError keep the cause's identity", () => {
   it('a refused password while connecting is Unauthenticated, with the call and SQLSTATE named and the cause kept', () => {
     const cause = pgError('28P01', 'password authentication failed for user "vault"');
     const e = connectionFailed(cause, 'cannot connect to db:5432/app as vault');
@@ -84,6 +84,6 @@ describe('outcomeUnknown: whether a failed transaction may still have committed'
     expect(outcomeUnknown(connectionFailed(Object.assign(new Error('read ECONNRESET'), { syscall: 'read' })))).toBe(true);
   });
   it('our own refusal before anything was sent: known', () => {
-    expect(outcomeUnknown(new PluginError(ErrorCode.DeadlineExceeded, 'the call\'s deadline passed before the statements were sent'))).toBe(false);
+    expect(outcomeUnknown(new PluginError(ErrorCode.DeadlineExceeded, "the call's deadline passed before the statements were sent"))).toBe(false);
   });
 });

@@ -15,11 +15,7 @@ describe('splitStatements', () => {
   });
   it('does not split inside quoted literals, identifiers, E-strings or comments', () => {
     const s = `COMMENT ON ROLE "we;ird" IS 'a;b''c'; SELECT E'x\\';y'; -- trailing; comment\nSELECT /* a; /* nested; */ b */ 1`;
-    expect(splitStatements(s)).toEqual([
-      `COMMENT ON ROLE "we;ird" IS 'a;b''c'`,
-      `SELECT E'x\\';y'`,
-      `-- trailing; comment\nSELECT /* a; /* nested; */ b */ 1`,
-    ]);
+    expect(splitStatements(s)).toEqual([`COMMENT ON ROLE "we;ird" IS 'a;b''c'`, `SELECT E'x\\';y'`, `-- trailing; comment\nSELECT /* a; /* nested; */ b */ 1`]);
   });
   it('keeps BEGIN ATOMIC ... END function bodies (with CASE ... END inside) whole', () => {
     const fn = `CREATE FUNCTION g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END; SELECT 2; END`;
@@ -33,8 +29,9 @@ describe('splitStatements', () => {
 describe('renderStatement', () => {
   const stmt = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`;
   it('fills placeholders', () => {
-    expect(renderStatement(stmt, { name: 'v-a', password: 'pw', expiration: '2030-01-01 00:00:00+0000' }))
-      .toBe(`CREATE ROLE "v-a" WITH LOGIN PASSWORD 'pw' VALID UNTIL '2030-01-01 00:00:00+0000'`);
+    expect(renderStatement(stmt, { name: 'v-a', password: 'pw', expiration: '2030-01-01 00:00:00+0000' })).toBe(
+      `CREATE ROLE "v-a" WITH LOGIN PASSWORD 'pw' VALID UNTIL '2030-01-01 00:00:00+0000'`,
+    );
   });
   it('escapes each value for the quotes it sits in, so it cannot break out', () => {
     const out = renderStatement(stmt, { name: 'x"; DROP TABLE t; --', password: "p'; DROP TABLE t; --", expiration: 'e' });
@@ -110,7 +107,9 @@ describe('tokenising as PostgreSQL does (security review, item 1)', () => {
   });
   it('the independent check refuses a value that does not sit in the token the scanner claimed', () => {
     const text = `SELECT '"x';DROP TABLE t;--"'`;
-    expect(() => verifyPlacement(text, [{ start: 9, end: 27, key: 'name', stack: [{ kind: 'single' }, { kind: 'double' }] }], 0)).toThrow(/would not stay inside/);
+    expect(() => verifyPlacement(text, [{ start: 9, end: 27, key: 'name', stack: [{ kind: 'single' }, { kind: 'double' }] }], 0)).toThrow(
+      /would not stay inside/,
+    );
     expect(() => verifyPlacement(`SELECT "a" , 'b'`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/not where/);
     expect(() => verifyPlacement(`SELECT 'abc`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/unterminated/);
   });
@@ -118,7 +117,8 @@ describe('tokenising as PostgreSQL does (security review, item 1)', () => {
 
 describe('assertNoTransactionControl', () => {
   it('rejects BEGIN/COMMIT/ROLLBACK but not BEGIN ATOMIC bodies', () => {
-    for (const s of ['BEGIN', 'commit', ' ROLLBACK', 'START TRANSACTION', '/* c */ END']) expect(() => assertNoTransactionControl([s])).toThrow(/transaction control/);
+    for (const s of ['BEGIN', 'commit', ' ROLLBACK', 'START TRANSACTION', '/* c */ END'])
+      expect(() => assertNoTransactionControl([s])).toThrow(/transaction control/);
     expect(() => assertNoTransactionControl(['CREATE ROLE a', 'BEGIN ATOMIC SELECT 1; END'])).not.toThrow();
   });
 });

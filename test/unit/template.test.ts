@@ -6,7 +6,7 @@ const data = { DisplayName: 'token-alice-in-wonderland', RoleName: 'readonly-ana
 const render = (t: string) => UsernameTemplate.parse(t).render(data);
 
 describe('username templates', () => {
-  it('default template has Vault\'s shape and stays within 63 bytes', () => {
+  it("default template has Vault's shape and stays within 63 bytes", () => {
     const u = render(DEFAULT_USERNAME_TEMPLATE);
     expect(u).toMatch(/^v-token-al-readonly-[A-Za-z0-9]{20}-\d{10}$/);
     expect(Buffer.byteLength(u)).toBeLessThanOrEqual(63);
@@ -15,7 +15,7 @@ describe('username templates', () => {
     const t = UsernameTemplate.parse('{{random 20}}');
     expect(t.render(data)).not.toBe(t.render(data));
   });
-  it('implements Vault\'s functions', () => {
+  it("implements Vault's functions", () => {
     expect(render('{{.RoleName | uppercase}}')).toBe('READONLY-ANALYTICS');
     expect(render('{{ "ABC" | lowercase }}')).toBe('abc');
     expect(render('{{.RoleName | replace "-" "_"}}')).toBe('readonly_analytics');

@@ -9,9 +9,7 @@ const canceled = () => Object.assign(new Error('canceling statement'), { code: '
 /** A connection whose transaction fails with 57014 after ms (ROLLBACK succeeds). */
 function cancelledAfter(ms: number): Queryable {
   return {
-    query: ((text: string) => text.startsWith('ROLLBACK')
-      ? Promise.resolve({})
-      : new Promise((_, rej) => setTimeout(() => rej(canceled()), ms))) as never,
+    query: ((text: string) => (text.startsWith('ROLLBACK') ? Promise.resolve({}) : new Promise((_, rej) => setTimeout(() => rej(canceled()), ms)))) as never,
   };
 }
 

@@ -8,7 +8,10 @@ import { okData, quietLog, replyOf } from '../support/backend';
 
 let store: MemoryStorage;
 let be: SecretsBackend;
-beforeEach(() => { store = new MemoryStorage(); be = new SecretsBackend(store, quietLog); });
+beforeEach(() => {
+  store = new MemoryStorage();
+  be = new SecretsBackend(store, quietLog);
+});
 
 const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, 'transit/');
 const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
@@ -17,7 +20,14 @@ const b = (s: string) => Buffer.from(s).toString('base64');
 describe('transit keys', () => {
   it('creates, reads, lists, rotates, configures and deletes keys', async () => {
     await ok('create', 'keys/app', { type: 'aes256-gcm96' });
-    expect(await ok('read', 'keys/app')).toMatchObject({ name: 'app', type: 'aes256-gcm96', latest_version: 1, supports_encryption: true, supports_signing: false, deletion_allowed: false });
+    expect(await ok('read', 'keys/app')).toMatchObject({
+      name: 'app',
+      type: 'aes256-gcm96',
+      latest_version: 1,
+      supports_encryption: true,
+      supports_signing: false,
+      deletion_allowed: false,
+    });
     expect((await ok('list', 'keys/')).keys).toEqual(['app']);
     await ok('update', 'keys/app/rotate');
     expect((await ok('read', 'keys/app')).latest_version).toBe(2);
@@ -34,7 +44,7 @@ describe('transit keys', () => {
     expect((await call('create', 'keys/x', { type: 'managed_key' })).error).toMatch(/managed_key_name is required/);
     expect((await call('create', 'keys/x', { auto_rotate_period: '10m' })).error).toMatch(/at least 1h/);
   });
-  it('unknown paths and operations map to Vault\'s 404 / 405 errors', async () => {
+  it("unknown paths and operations map to Vault's 404 / 405 errors", async () => {
     expect((await call('read', 'nope/x')).err).toMatchObject({ err_type: 6 });
     expect((await call('delete', 'encrypt/app')).err).toMatchObject({ err_type: 5 });
   });
@@ -58,9 +68,13 @@ describe('encryption', () => {
     const aad = type.startsWith('rsa') ? {} : { associated_data: b('row-17') };
     const { ciphertext } = await ok('update', 'encrypt/k', { plaintext: b('secret'), ...aad });
     expect((await ok('update', 'decrypt/k', { ciphertext, ...aad })).plaintext).toBe(b('secret'));
-    const raw = Buffer.from(ciphertext.split(':')[2], 'base64'); raw[raw.length - 3] ^= 1;
-    expect((await call('update', 'decrypt/k', { ciphertext: `vault:v1:${raw.toString('base64')}`, ...aad })).error).toMatch(/message authentication failed|unable to decrypt/);
-    if (!type.startsWith('rsa')) expect((await call('update', 'decrypt/k', { ciphertext, associated_data: b('row-18') })).error).toMatch(/authentication failed/);
+    const raw = Buffer.from(ciphertext.split(':')[2], 'base64');
+    raw[raw.length - 3] ^= 1;
+    expect((await call('update', 'decrypt/k', { ciphertext: `vault:v1:${raw.toString('base64')}`, ...aad })).error).toMatch(
+      /message authentication failed|unable to decrypt/,
+    );
+    if (!type.startsWith('rsa'))
+      expect((await call('update', 'decrypt/k', { ciphertext, associated_data: b('row-18') })).error).toMatch(/authentication failed/);
     expect((await call('update', 'decrypt/k', { ciphertext: 'not-a-ciphertext' })).error).toMatch(/invalid ciphertext/);
     expect((await call('update', 'decrypt/k', { ciphertext: 'vault:v9:AAAA' })).error).toMatch(/greater than the latest version/);
   });
@@ -93,13 +107,18 @@ describe('encryption', () => {
     await ok('create', 'keys/bt');
     // As current Vault: a batch with a failed item is a 400 that still carries batch_results
     // (partial_failure_response_code sets another status when some items succeeded).
-    const raw = await ok('update', 'encrypt/bt', { batch_input: [{ plaintext: b('one'), reference: 'r1' }, { plaintext: '%%%' }, { plaintext: b('three') }], partial_failure_response_code: 207 });
+    const raw = await ok('update', 'encrypt/bt', {
+      batch_input: [{ plaintext: b('one'), reference: 'r1' }, { plaintext: '%%%' }, { plaintext: b('three') }],
+      partial_failure_response_code: 207,
+    });
     expect(raw.http_status_code).toBe(207);
     const enc = JSON.parse(Buffer.from(raw.http_raw_body, 'base64').toString()).data;
     expect(enc.batch_results).toHaveLength(3);
     expect(enc.batch_results[0]).toMatchObject({ reference: 'r1', key_version: 1 });
     expect(enc.batch_results[1].error).toMatch(/base64/);
-    const dec = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: enc.batch_results[0].ciphertext }, { ciphertext: enc.batch_results[2].ciphertext }] });
+    const dec = await ok('update', 'decrypt/bt', {
+      batch_input: [{ ciphertext: enc.batch_results[0].ciphertext }, { ciphertext: enc.batch_results[2].ciphertext }],
+    });
     expect(dec.batch_results.map((r: any) => Buffer.from(r.plaintext, 'base64').toString())).toEqual(['one', 'three']);
     const bad = await ok('update', 'decrypt/bt', { batch_input: [{ ciphertext: 'x' }], partial_failure_response_code: 207 });
     expect(bad.http_status_code).toBe(400);
@@ -119,7 +138,11 @@ describe('encryption', () => {
 });
 
 describe('signing and HMAC', () => {
-  it.each([['ecdsa-p256', 'sha2-256'], ['ecdsa-p384', 'sha2-384'], ['ecdsa-p521', 'sha2-512']])('%s: ASN.1 and JWS signatures Node verifies', async (type, hash) => {
+  it.each([
+    ['ecdsa-p256', 'sha2-256'],
+    ['ecdsa-p384', 'sha2-384'],
+    ['ecdsa-p521', 'sha2-512'],
+  ])('%s: ASN.1 and JWS signatures Node verifies', async (type, hash) => {
     await ok('create', 'keys/s', { type });
     const pub = createPublicKey((await ok('read', 'keys/s')).keys['1'].public_key);
     const input = b('document');
@@ -138,9 +161,19 @@ describe('signing and HMAC', () => {
   it('RSA: PSS by default, PKCS#1 v1.5 on request', async () => {
     await ok('create', 'keys/rsa', { type: 'rsa-2048' });
     const pub = createPublicKey((await ok('read', 'keys/rsa')).keys['1'].public_key);
-    for (const [alg, padding] of [['pss', constants.RSA_PKCS1_PSS_PADDING], ['pkcs1v15', constants.RSA_PKCS1_PADDING]] as const) {
+    for (const [alg, padding] of [
+      ['pss', constants.RSA_PKCS1_PSS_PADDING],
+      ['pkcs1v15', constants.RSA_PKCS1_PADDING],
+    ] as const) {
       const { signature } = await ok('update', 'sign/rsa', { input: b('m'), signature_algorithm: alg });
-      expect(nodeVerify('sha256', Buffer.from('m'), { key: pub, padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(true);
+      expect(
+        nodeVerify(
+          'sha256',
+          Buffer.from('m'),
+          { key: pub, padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+          Buffer.from(signature.split(':')[2], 'base64'),
+        ),
+      ).toBe(true);
     }
   });
   it('ed25519 signs messages', async () => {
@@ -206,7 +239,10 @@ describe('managed keys in the mount', () => {
     await ok('update', 'sign/hot', { input: b('warm') });
     const reads: string[] = [];
     const get = store.get.bind(store);
-    store.get = async (k: string) => { reads.push(k); return get(k); };
+    store.get = async (k: string) => {
+      reads.push(k);
+      return get(k);
+    };
     await ok('update', 'sign/hot', { input: b('m') });
     expect(reads.filter((k) => k.startsWith('managed-keys/'))).toEqual([]);
   });
@@ -220,7 +256,9 @@ describe('managed keys in the mount', () => {
   });
   it('bad managed key configs are 400s that name the field', async () => {
     expect((await call('update', 'managed-keys/software/bad', { key_type: 'dsa' })).error).toMatch(/key_type: must be one of/);
-    expect((await call('update', 'managed-keys/pkcs11/hsm', { library: '/nonexistent.so', pin: '1234', token_label: 't', key_label: 'k' })).error).toMatch(/PLUGIN_PKCS11_LIBRARIES/);
+    expect((await call('update', 'managed-keys/pkcs11/hsm', { library: '/nonexistent.so', pin: '1234', token_label: 't', key_label: 'k' })).error).toMatch(
+      /PLUGIN_PKCS11_LIBRARIES/,
+    );
     expect((await call('update', 'managed-keys/awskms/a', {})).error).toMatch(/kms_key is required/);
     expect((await call('update', 'sign/nokey', { input: b('m') })).error).toMatch(/encryption key not found/);
     await ok('create', 'keys/dangling', { type: 'managed_key', managed_key_name: 'ghost' });
@@ -230,7 +268,7 @@ describe('managed keys in the mount', () => {
 
 // --- findings of the adversarial review (transit part) ----------------------------------
 
-describe('durations: one parser, finite bounded whole seconds (Vault\'s ParseDurationSecond)', () => {
+describe("durations: one parser, finite bounded whole seconds (Vault's ParseDurationSecond)", () => {
   it('accepts Go duration strings and integer seconds', () => {
     expect(parseDuration('2160h0m0s', 'ttl')).toBe(7_776_000);
     expect(parseDuration('30m', 'ttl')).toBe(1800);
@@ -241,9 +279,35 @@ describe('durations: one parser, finite bounded whole seconds (Vault\'s ParseDur
     expect(parseDuration('', 'ttl')).toBe(0);
     expect(parseDuration('1500ms', 'ttl')).toBe(1); // whole seconds, truncated as Vault does
   });
-  it.each([1e308, Infinity, -Infinity, NaN, -1, '-1', '-1h', 'Infinity', '1e400s', `${'9'.repeat(400)}s`, '9'.repeat(30), '2562048h', 9_223_372_037, '1h-5m', 'h', '.s', '1x', true, {}, []])('%s is a 400', (v) => {
+  it.each([
+    1e308,
+    Infinity,
+    -Infinity,
+    NaN,
+    -1,
+    '-1',
+    '-1h',
+    'Infinity',
+    '1e400s',
+    `${'9'.repeat(400)}s`,
+    '9'.repeat(30),
+    '2562048h',
+    9_223_372_037,
+    '1h-5m',
+    'h',
+    '.s',
+    '1x',
+    true,
+    {},
+    [],
+  ])('%s is a 400', (v) => {
     expect(() => parseDuration(v, 'ttl')).toThrow(UserError);
-    try { parseDuration(v, 'ttl'); } catch (e) { expect((e as UserError).status).toBe(400); expect((e as Error).message).toMatch(/^ttl: /); }
+    try {
+      parseDuration(v, 'ttl');
+    } catch (e) {
+      expect((e as UserError).status).toBe(400);
+      expect((e as Error).message).toMatch(/^ttl: /);
+    }
   });
   it('the largest Go duration (about 292 years) is the bound', () => {
     expect(parseDuration('2562047h', 'ttl')).toBe(2_562_047 * 3600);
@@ -267,7 +331,9 @@ describe('convergent encryption binds associated_data into the nonce', () => {
     expect(nonceOf(c)).not.toBe(nonceOf(a));
     expect(nonceOf(none)).not.toBe(nonceOf(a));
     expect((await ok('update', 'decrypt/conv', { ciphertext: c, context: base.context, associated_data: b('row-2') })).plaintext).toBe(base.plaintext);
-    expect((await call('update', 'decrypt/conv', { ciphertext: c, context: base.context, associated_data: b('row-1') })).error).toMatch(/authentication failed/);
+    expect((await call('update', 'decrypt/conv', { ciphertext: c, context: base.context, associated_data: b('row-1') })).error).toMatch(
+      /authentication failed/,
+    );
   });
   it('ciphertexts made before the change (nonce from the plaintext only) still decrypt', async () => {
     await ok('create', 'keys/old', { derived: true, convergent_encryption: true });
@@ -301,7 +367,11 @@ describe('strict base64 and vault:v<N>: decoding', () => {
       `vault:v1:${body()}==`, // extra padding
       `vault:v1:${body()}A`, // junk after the padding
       `vault:v1:${body().slice(0, 8)}\n${body().slice(8)}`,
-      `vault:v01:${body()}`, `vault:v+1:${body()}`, `vault:v0:${body()}`, `vault:v1 :${body()}`, `vault:v${'9'.repeat(20)}:${body()}`,
+      `vault:v01:${body()}`,
+      `vault:v+1:${body()}`,
+      `vault:v0:${body()}`,
+      `vault:v1 :${body()}`,
+      `vault:v${'9'.repeat(20)}:${body()}`,
     ];
     expect(body().endsWith('=')).toBe(true); // 13-byte plaintext: the ciphertext has padding to play with
     for (const c of mangled) expect((await call('update', 'decrypt/s1', { ciphertext: c })).error, c).toMatch(/invalid ciphertext|base64/);
@@ -322,9 +392,16 @@ describe('strict base64 and vault:v<N>: decoding', () => {
     await ok('create', 'keys/sg', { type: 'ecdsa-p256' });
     // A signature whose base64 has padding and a + or / (ECDSA DER lengths vary): every mangling below changes it.
     let signature = '';
-    do signature = (await ok('update', 'sign/sg', { input: b('m') })).signature; while (!/[+/].*=$/.test(signature));
+    do signature = (await ok('update', 'sign/sg', { input: b('m') })).signature;
+    while (!/[+/].*=$/.test(signature));
     const sb = signature.split(':')[2];
-    for (const s of [`vault:v1:${Buffer.from(sb, 'base64').toString('base64url')}`, `vault:v01:${sb}`, `vault:v1:${sb}=`, `vault:v1:${sb}x`, `vault:v1:${sb.replace(/=+$/, '')}`]) {
+    for (const s of [
+      `vault:v1:${Buffer.from(sb, 'base64').toString('base64url')}`,
+      `vault:v01:${sb}`,
+      `vault:v1:${sb}=`,
+      `vault:v1:${sb}x`,
+      `vault:v1:${sb.replace(/=+$/, '')}`,
+    ]) {
       expect((await call('update', 'verify/sg', { input: b('m'), signature: s })).error, s).toMatch(/invalid signature|base64/);
     }
     expect((await call('update', 'sign/sg', { input: 'bQ' })).error).toMatch(/input must be base64/);
@@ -332,8 +409,18 @@ describe('strict base64 and vault:v<N>: decoding', () => {
     const jws = (await ok('update', 'sign/sg', { input: b('m'), marshaling_algorithm: 'jws' })).signature;
     expect((await ok('update', 'verify/sg', { input: b('m'), signature: jws, marshaling_algorithm: 'jws' })).valid).toBe(true);
     const jb = jws.split(':')[2];
-    expect((await call('update', 'verify/sg', { input: b('m'), signature: `vault:v1:${Buffer.from(jb, 'base64url').toString('base64')}`, marshaling_algorithm: 'jws' })).error).toMatch(/invalid signature/);
-    expect((await call('update', 'verify/sg', { input: b('m'), signature: `vault:v1:${jb}=`, marshaling_algorithm: 'jws' })).error).toMatch(/invalid signature/);
+    expect(
+      (
+        await call('update', 'verify/sg', {
+          input: b('m'),
+          signature: `vault:v1:${Buffer.from(jb, 'base64url').toString('base64')}`,
+          marshaling_algorithm: 'jws',
+        })
+      ).error,
+    ).toMatch(/invalid signature/);
+    expect((await call('update', 'verify/sg', { input: b('m'), signature: `vault:v1:${jb}=`, marshaling_algorithm: 'jws' })).error).toMatch(
+      /invalid signature/,
+    );
     const { hmac } = await ok('update', 'hmac/s1', { input: b('m') });
     expect((await call('update', 'verify/s1', { input: b('m'), hmac: hmac.replace(/=$/, '') })).error).toMatch(/invalid hmac/);
     expect((await call('update', 'verify/s1', { input: b('m'), hmac: hmac.replace('vault:v1:', 'vault:v01:') })).error).toMatch(/invalid hmac/);
@@ -341,7 +428,14 @@ describe('strict base64 and vault:v<N>: decoding', () => {
   it('batch items are validated like top-level fields (a string "false" is false, a bad key_version a clear error)', async () => {
     await ok('create', 'keys/bv', { type: 'ecdsa-p256' });
     const digest = createHash('sha256').update('m').digest('base64');
-    const r = await ok('update', 'sign/bv', { batch_input: [{ input: b('m'), prehashed: 'false' }, { input: digest, prehashed: 'true' }, { input: b('m'), key_version: 1e308 }, { input: b('m'), key_version: 'abc' }] });
+    const r = await ok('update', 'sign/bv', {
+      batch_input: [
+        { input: b('m'), prehashed: 'false' },
+        { input: digest, prehashed: 'true' },
+        { input: b('m'), key_version: 1e308 },
+        { input: b('m'), key_version: 'abc' },
+      ],
+    });
     expect((await ok('update', 'verify/bv', { input: b('m'), signature: r.batch_results[0].signature })).valid).toBe(true);
     expect((await ok('update', 'verify/bv', { input: b('m'), signature: r.batch_results[1].signature })).valid).toBe(true);
     expect(r.batch_results[2].error).toMatch(/key_version: expected an integer/);
@@ -350,7 +444,11 @@ describe('strict base64 and vault:v<N>: decoding', () => {
 });
 
 describe('deeply nested request data', () => {
-  const nested = (depth: number) => { let v: unknown = 'leaf'; for (let i = 0; i < depth; i++) v = { r: v }; return v; };
+  const nested = (depth: number) => {
+    let v: unknown = 'leaf';
+    for (let i = 0; i < depth; i++) v = { r: v };
+    return v;
+  };
   it.each([5_000, 200_000])('a batch reference %i levels deep is a clear 400, and the reply serialises', async (depth) => {
     await ok('create', 'keys/deep');
     const r = await call('update', 'encrypt/deep', { batch_input: [{ plaintext: b('x'), reference: nested(depth) }] });
@@ -373,7 +471,11 @@ describe('heavy work stays off the event loop', () => {
     const t0 = performance.now();
     let last = t0;
     let maxDelay = 0;
-    const probe = setInterval(() => { const now = performance.now(); maxDelay = Math.max(maxDelay, now - last); last = now; }, 5);
+    const probe = setInterval(() => {
+      const now = performance.now();
+      maxDelay = Math.max(maxDelay, now - last);
+      last = now;
+    }, 5);
     const [signed] = await Promise.all([
       ok('update', 'sign/big', { batch_input: Array.from({ length: 200 }, (_, i) => ({ input: b(`doc ${i}`) })) }),
       ...Array.from({ length: 4 }, (_, i) => ok('create', `keys/par${i}`, { type: 'rsa-4096' })),
@@ -387,19 +489,28 @@ describe('heavy work stays off the event loop', () => {
     expect(maxDelay, `max event-loop delay ${maxDelay.toFixed(0)} ms over ${elapsed.toFixed(0)} ms`).toBeLessThan(elapsed / 10);
     expect(signed.batch_results).toHaveLength(200);
     signed.batch_results.forEach((r: any, i: number) => {
-      expect(nodeVerify('sha256', Buffer.from(`doc ${i}`), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(r.signature.split(':')[2], 'base64'))).toBe(true);
+      expect(
+        nodeVerify(
+          'sha256',
+          Buffer.from(`doc ${i}`),
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+          Buffer.from(r.signature.split(':')[2], 'base64'),
+        ),
+      ).toBe(true);
     });
     for (let i = 0; i < 4; i++) {
       const k = createPublicKey((await ok('read', `keys/par${i}`)).keys['1'].public_key);
       expect(k.asymmetricKeyDetails?.modulusLength).toBe(4096);
       const { signature } = await ok('update', `sign/par${i}`, { input: b('m'), signature_algorithm: 'pkcs1v15' });
-      expect(nodeVerify('sha256', Buffer.from('m'), { key: k, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(true);
+      expect(nodeVerify('sha256', Buffer.from('m'), { key: k, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(signature.split(':')[2], 'base64'))).toBe(
+        true,
+      );
     }
   }, 120_000);
 });
 
-describe('drop-in compatibility with Vault\'s transit', () => {
-  it('key reads carry Vault\'s fields: min_available_version, allow_plaintext_backup; convergent_encryption only when set', async () => {
+describe("drop-in compatibility with Vault's transit", () => {
+  it("key reads carry Vault's fields: min_available_version, allow_plaintext_backup; convergent_encryption only when set", async () => {
     await ok('create', 'keys/plain');
     const r = await ok('read', 'keys/plain');
     expect(r).toMatchObject({ min_available_version: 0, allow_plaintext_backup: false });
@@ -409,7 +520,7 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     await ok('update', 'keys/plain/config', { allow_plaintext_backup: true });
     expect((await call('update', 'keys/plain/config', { allow_plaintext_backup: false })).error).toMatch(/cannot be unset/);
   });
-  it('asymmetric versions have Vault\'s name; Ed25519 public keys are raw base64, ECDSA PEM', async () => {
+  it("asymmetric versions have Vault's name; Ed25519 public keys are raw base64, ECDSA PEM", async () => {
     await ok('create', 'keys/ed', { type: 'ed25519' });
     await ok('create', 'keys/ec', { type: 'ecdsa-p384' });
     const ed = (await ok('read', 'keys/ed')).keys['1'];
@@ -448,7 +559,7 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     await ok('create', 'keys/k');
     expect(Object.keys(await ok('update', 'hmac/k', { input: b('m') }))).toEqual(['hmac']);
   });
-  it('export: only exportable keys, Vault\'s encodings, one version or all', async () => {
+  it("export: only exportable keys, Vault's encodings, one version or all", async () => {
     await ok('create', 'keys/nx');
     expect((await call('read', 'export/encryption-key/nx')).error).toMatch(/not exportable/);
     await ok('create', 'keys/ex', { exportable: true });
@@ -483,7 +594,7 @@ describe('drop-in compatibility with Vault\'s transit', () => {
     expect(await ok('read', 'keys/copy')).toMatchObject({ backup_info: { version: 1 }, restore_info: { version: 1 } });
     expect((await call('update', 'restore/bad', { backup: b('{"nope":1}') })).error).toMatch(/invalid backup/);
   });
-  it('trim deletes old versions within Vault\'s rules; cache-config reads and writes', async () => {
+  it("trim deletes old versions within Vault's rules; cache-config reads and writes", async () => {
     await ok('create', 'keys/t');
     await ok('update', 'keys/t/rotate');
     await ok('update', 'keys/t/rotate');
@@ -539,14 +650,20 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     writeFileSync(`${dir}/pub.pem`, key.keys['1'].public_key);
     writeFileSync(`${dir}/sig`, sigBytes(signature));
     writeFileSync(`${dir}/msg`, 'pay 1 BTC');
-    expect(execFileSync('openssl', ['dgst', '-sha384', '-verify', `${dir}/pub.pem`, '-signature', `${dir}/sig`, `${dir}/msg`]).toString()).toMatch(/Verified OK/);
+    expect(execFileSync('openssl', ['dgst', '-sha384', '-verify', `${dir}/pub.pem`, '-signature', `${dir}/sig`, `${dir}/msg`]).toString()).toMatch(
+      /Verified OK/,
+    );
     await ok('update', 'keys/k1/rotate');
     expect((await ok('update', 'sign/k1', { input })).signature).toMatch(/^vault:v2:/);
     expect((await ok('update', 'verify/k1', { input: digest, prehashed: true, signature: pre })).valid).toBe(true);
     expect((await call('update', 'encrypt/k1', { plaintext: b('x') })).error).toMatch(/does not support encryption/);
   });
 
-  it.each([['44', 1312, 2420], ['65', 1952, 3309], ['87', 2592, 4627]])('ml-dsa parameter_set %s: Vault Enterprise\'s shape; signatures the library verifies; JWS; rotation; refusals', async (set, pkLen, sigLen) => {
+  it.each([
+    ['44', 1312, 2420],
+    ['65', 1952, 3309],
+    ['87', 2592, 4627],
+  ])("ml-dsa parameter_set %s: Vault Enterprise's shape; signatures the library verifies; JWS; rotation; refusals", async (set, pkLen, sigLen) => {
     const { ml_dsa44, ml_dsa65, ml_dsa87 } = await import('@noble/post-quantum/ml-dsa.js');
     const lib = { '44': ml_dsa44, '65': ml_dsa65, '87': ml_dsa87 }[set]!;
     await ok('create', 'keys/pq', { type: 'ml-dsa', parameter_set: set });
@@ -562,13 +679,16 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     expect(lib.verify(sigBytes(signature), Buffer.from('a document for the next 30 years'), pub)).toBe(true);
     expect((await ok('update', 'verify/pq', { input, signature })).valid).toBe(true);
     expect((await ok('update', 'verify/pq', { input: b('another document'), signature })).valid).toBe(false);
-    const bad = sigBytes(signature); bad[10] ^= 1;
+    const bad = sigBytes(signature);
+    bad[10] ^= 1;
     expect((await ok('update', 'verify/pq', { input, signature: `vault:v1:${bad.toString('base64')}` })).valid).toBe(false);
     expect((await ok('update', 'verify/pq', { input, signature: 'vault:v1:AAAA' })).valid).toBe(false);
     const jws = (await ok('update', 'sign/pq', { input, marshaling_algorithm: 'jws' })).signature;
     expect(jws).toMatch(/^vault:v1:[A-Za-z0-9_-]+$/);
     expect((await ok('update', 'verify/pq', { input, signature: jws, marshaling_algorithm: 'jws' })).valid).toBe(true);
-    expect((await call('update', 'sign/pq', { input: createHash('sha256').update('x').digest('base64'), prehashed: true })).error).toMatch(/prehashed input is not supported/);
+    expect((await call('update', 'sign/pq', { input: createHash('sha256').update('x').digest('base64'), prehashed: true })).error).toMatch(
+      /prehashed input is not supported/,
+    );
     expect((await call('update', 'encrypt/pq', { plaintext: b('x') })).error).toMatch(/does not support encryption/);
     await ok('update', 'keys/pq/rotate');
     const v2 = await ok('read', 'keys/pq');
@@ -595,20 +715,37 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     expect((await ok('update', 'verify/pqy', { input: b('m'), signature })).valid).toBe(true);
   });
 
-  it('ml-dsa-44 derives the public key of NIST\'s ACVP keyGen vector (tcId 1) from its seed', async () => {
+  it("ml-dsa-44 derives the public key of NIST's ACVP keyGen vector (tcId 1) from its seed", async () => {
     const seed = Buffer.from('D71361C000F9A7BC99DFB425BCB6BB27C32C36AB444FF3708B2D93B4E66D5B5B', 'hex').toString('base64');
     const now = new Date().toISOString();
     const policy = {
-      name: 'kat', type: 'ml-dsa', parameter_set: '44', versions: { 1: { creation_time: now, key: seed, hmac_key: b('h'.repeat(32)) } }, latest_version: 1,
-      min_decryption_version: 1, min_encryption_version: 0, derived: false, convergent_encryption: false, exportable: false, deletion_allowed: false, auto_rotate_period: 0, last_rotated: now,
+      name: 'kat',
+      type: 'ml-dsa',
+      parameter_set: '44',
+      versions: { 1: { creation_time: now, key: seed, hmac_key: b('h'.repeat(32)) } },
+      latest_version: 1,
+      min_decryption_version: 1,
+      min_encryption_version: 0,
+      derived: false,
+      convergent_encryption: false,
+      exportable: false,
+      deletion_allowed: false,
+      auto_rotate_period: 0,
+      last_rotated: now,
     };
     await ok('update', 'restore/kat', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy })) });
     const pub = Buffer.from((await ok('read', 'keys/kat')).keys['1'].public_key, 'base64');
     expect(createHash('sha256').update(pub).digest('hex')).toBe('451a808c522218fadbdab146fc12004b0741c7d069f238f43ad77216159f6a34');
     expect(pub.subarray(0, 8).toString('hex')).toBe('b845fa2881407a59');
     // A backup naming no (or a bad) parameter set is refused, not a key that crashes on use.
-    for (const bad of [{ ...policy, parameter_set: '99' }, { ...policy, parameter_set: undefined }, { ...policy, versions: { 1: { ...policy.versions[1], key: b('short seed') } } }]) {
-      expect((await call('update', 'restore/kat2', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy: bad })) })).error).toMatch(/invalid backup/);
+    for (const bad of [
+      { ...policy, parameter_set: '99' },
+      { ...policy, parameter_set: undefined },
+      { ...policy, versions: { 1: { ...policy.versions[1], key: b('short seed') } } },
+    ]) {
+      expect((await call('update', 'restore/kat2', { backup: b(JSON.stringify({ format: 'vault-plugin-ts/transit-backup/v1', policy: bad })) })).error).toMatch(
+        /invalid backup/,
+      );
     }
   });
 
@@ -637,10 +774,26 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     expect((await call('update', 'decrypt/other', { ciphertext })).error).toMatch(/authentication failed/);
     // Outside: a peer with its own X25519 key (SPKI PEM) derives the same key as documented.
     const peer = generateKeyPairSync('x25519');
-    await ok('update', 'derive-key/withpeer', { base_key_name: 'alice', peer_public_key: peer.publicKey.export({ type: 'spki', format: 'pem' }), derived_key_type: 'aes128-gcm96' });
+    await ok('update', 'derive-key/withpeer', {
+      base_key_name: 'alice',
+      peer_public_key: peer.publicKey.export({ type: 'spki', format: 'pem' }),
+      derived_key_type: 'aes128-gcm96',
+    });
     const ct = Buffer.from((await ok('update', 'encrypt/withpeer', { plaintext: b('to the peer') })).ciphertext.split(':')[2], 'base64');
-    const alicePub = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(alice.keys['1'].public_key, 'base64')]), format: 'der', type: 'spki' });
-    const k = Buffer.from(hkdfSync('sha256', diffieHellman({ privateKey: peer.privateKey, publicKey: alicePub }), Buffer.from('vault-plugin-ts transit derive-key x25519'), Buffer.alloc(0), 16));
+    const alicePub = createPublicKey({
+      key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(alice.keys['1'].public_key, 'base64')]),
+      format: 'der',
+      type: 'spki',
+    });
+    const k = Buffer.from(
+      hkdfSync(
+        'sha256',
+        diffieHellman({ privateKey: peer.privateKey, publicKey: alicePub }),
+        Buffer.from('vault-plugin-ts transit derive-key x25519'),
+        Buffer.alloc(0),
+        16,
+      ),
+    );
     const d = createDecipheriv('aes-128-gcm', k, ct.subarray(0, 12));
     d.setAuthTag(ct.subarray(ct.length - 16));
     expect(Buffer.concat([d.update(ct.subarray(12, ct.length - 16)), d.final()]).toString()).toBe('to the peer');
@@ -653,12 +806,25 @@ describe('beyond Vault: ecdsa-secp256k1, ml-dsa (FIPS 204), x25519 key agreement
     expect((await call('update', 'derive-key/d', { base_key_name: 'nope', peer_public_key: pub })).error).toMatch(/base key not found/);
     expect((await call('update', 'derive-key/d', { base_key_name: 'ed', peer_public_key: pub })).error).toMatch(/does not support key agreement/);
     expect((await call('update', 'derive-key/d', { base_key_name: 'xa' })).error).toMatch(/peer_public_key/);
-    for (const bad of ['not a key', b('short'), (await ok('read', 'keys/ed')).keys['1'].public_key.replace(/.$/, 'x'), createPublicKey(createPrivateKeyPem()).export({ type: 'spki', format: 'pem' })]) {
-      expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: bad })).error, String(bad).slice(0, 30)).toMatch(/must be an X25519 public key/);
+    for (const bad of [
+      'not a key',
+      b('short'),
+      (await ok('read', 'keys/ed')).keys['1'].public_key.replace(/.$/, 'x'),
+      createPublicKey(createPrivateKeyPem()).export({ type: 'spki', format: 'pem' }),
+    ]) {
+      expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: bad })).error, String(bad).slice(0, 30)).toMatch(
+        /must be an X25519 public key/,
+      );
     }
-    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: Buffer.alloc(32).toString('base64') })).error).toMatch(/low-order point/);
-    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, derived_key_type: 'rsa-2048' })).error).toMatch(/derived_key_type/);
-    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, key_derivation_algorithm: 'kdf' })).error).toMatch(/key_derivation_algorithm/);
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: Buffer.alloc(32).toString('base64') })).error).toMatch(
+      /low-order point/,
+    );
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, derived_key_type: 'rsa-2048' })).error).toMatch(
+      /derived_key_type/,
+    );
+    expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub, key_derivation_algorithm: 'kdf' })).error).toMatch(
+      /key_derivation_algorithm/,
+    );
     await ok('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub });
     expect((await call('update', 'derive-key/d', { base_key_name: 'xa', peer_public_key: pub })).error).toMatch(/already exists/);
     expect((await call('update', 'keys/d/rotate')).error).toMatch(/cannot be rotated/);

@@ -41,18 +41,23 @@ describe('sizeThreadPool', () => {
 });
 
 describe('workerTask', () => {
-  const spin = workerTask<number, number>('test-spin', `(ms) => {
+  const spin = workerTask<number, number>(
+    'test-spin',
+    `(ms) => {
     const { threadId } = require('node:worker_threads');
     const end = Date.now() + ms;
     while (Date.now() < end) { /* busy */ }
     return threadId;
-  }`);
+  }`,
+  );
   const fail = workerTask<string, never>('test-fail', '(m) => { throw new Error(m); }');
   const die = workerTask<null, never>('test-die', '() => process.exit(3)');
 
   // Each call announces itself in shared memory and waits (up to 5 s) for the other: they
   // can only both see each other if they run at the same time on two threads.
-  const meet = workerTask<SharedArrayBuffer, { threadId: number; met: boolean }>('test-meet', `(sab) => {
+  const meet = workerTask<SharedArrayBuffer, { threadId: number; met: boolean }>(
+    'test-meet',
+    `(sab) => {
     const { threadId } = require('node:worker_threads');
     const a = new Int32Array(sab);
     Atomics.add(a, 0, 1);
@@ -60,7 +65,8 @@ describe('workerTask', () => {
     const end = Date.now() + 5000;
     while (Atomics.load(a, 0) < 2 && Date.now() < end) Atomics.wait(a, 0, Atomics.load(a, 0), 50);
     return { threadId, met: Atomics.load(a, 0) >= 2 };
-  }`);
+  }`,
+  );
 
   it('runs tasks on as many threads as the pool has, at the same time', async () => {
     const sab = new SharedArrayBuffer(4);

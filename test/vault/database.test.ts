@@ -6,7 +6,8 @@ import { admin, login, pgInfo, roleExists, type PgInfo } from '../support/db';
 import { PLUGIN_NAME, startDevVault, vaultBin, waitFor, type VaultNode } from '../support/vault';
 import { creds, dbAdmin, dbConfig, dbRole, read, write } from './steps';
 
-const validUntil = (user: string) => admin(async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [user])).rows[0]?.rolvaliduntil as Date | undefined);
+const validUntil = (user: string) =>
+  admin(async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [user])).rows[0]?.rolvaliduntil as Date | undefined);
 
 describe.skipIf(!vaultBin())('database role in a real Vault', { timeout: 90_000 }, () => {
   let v: VaultNode;
@@ -54,12 +55,23 @@ describe.skipIf(!vaultBin())('database role in a real Vault', { timeout: 90_000 
   });
 
   it('a creation statement the admin may not run: Vault shows PermissionDenied (42501), no secret, no role left', async () => {
-    await write(v, 'database/roles/denied', 'db_name=a', 'default_ttl=1h', `creation_statements=${'CREATE ROLE "{{name}}" WITH LOGIN SUPERUSER PASSWORD \'{{password}}\';'}`);
-    const msg = await creds(v, 'denied').then(() => 'issued', (e: Error) => e.message);
+    await write(
+      v,
+      'database/roles/denied',
+      'db_name=a',
+      'default_ttl=1h',
+      `creation_statements=${'CREATE ROLE "{{name}}" WITH LOGIN SUPERUSER PASSWORD \'{{password}}\';'}`,
+    );
+    const msg = await creds(v, 'denied').then(
+      () => 'issued',
+      (e: Error) => e.message,
+    );
     expect(msg).toMatch(/unable to create new user: rpc error: code = PermissionDenied desc = NewUser: permission denied to create role[\s\S]*SQLSTATE 42501/);
     expect(msg).not.toContain(a.password);
     expect(msg).not.toMatch(/PASSWORD '(?!\[redacted\])/);
-    const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-root-denied-%' OR rolname LIKE 'v-token-denied-%'")).rows[0].n);
+    const left = await admin(
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-root-denied-%' OR rolname LIKE 'v-token-denied-%'")).rows[0].n,
+    );
     expect(left).toBe(0);
   });
 

@@ -17,7 +17,11 @@ import * as path from 'node:path';
 import { PLUGIN_NAME, startDevVault, vaultBin, type HttpResult, type VaultNode } from '../support/vault';
 
 type Json = any;
-interface Side { name: 'vault' | 'ours'; mount: string; vars: Record<string, any> }
+interface Side {
+  name: 'vault' | 'ours';
+  mount: string;
+  vars: Record<string, any>;
+}
 interface Step {
   id: string;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST';
@@ -38,26 +42,98 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-diff-'));
 const CSR_KEY = path.join(tmp, 'csr.key');
 execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', CSR_KEY]);
 // A cert-manager-shaped CSR: no subject CN, the names only as SANs.
-const CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/', '-addext', 'subjectAltName=DNS:svc.example.com,DNS:svc2.example.com'], { encoding: 'utf8' });
+const CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/', '-addext', 'subjectAltName=DNS:svc.example.com,DNS:svc2.example.com'], {
+  encoding: 'utf8',
+});
 
 // A CA bundle (key, then certificate) for config/ca.
 const CA_KEY_FILE = path.join(tmp, 'ca.key');
 execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', CA_KEY_FILE]);
 // An intermediate CA's CSR (subject and SANs, for use_csr_values), and a self-issued CA certificate to re-sign.
-const INT_CSR = execFileSync('openssl', ['req', '-new', '-key', CSR_KEY, '-subj', '/CN=Example Intermediate/O=Example Org/C=DE', '-addext', 'subjectAltName=DNS:int.example.com'], { encoding: 'utf8' });
-const LEAF_ONLY = execFileSync('openssl', ['req', '-x509', '-new', '-key', CSR_KEY, '-subj', '/CN=not a ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:FALSE'], { encoding: 'utf8' });
-const CA_CERT = execFileSync('openssl', ['req', '-x509', '-new', '-key', CA_KEY_FILE, '-subj', '/CN=Imported CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
+const INT_CSR = execFileSync(
+  'openssl',
+  ['req', '-new', '-key', CSR_KEY, '-subj', '/CN=Example Intermediate/O=Example Org/C=DE', '-addext', 'subjectAltName=DNS:int.example.com'],
+  { encoding: 'utf8' },
+);
+const LEAF_ONLY = execFileSync(
+  'openssl',
+  ['req', '-x509', '-new', '-key', CSR_KEY, '-subj', '/CN=not a ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:FALSE'],
+  { encoding: 'utf8' },
+);
+const CA_CERT = execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    CA_KEY_FILE,
+    '-subj',
+    '/CN=Imported CA',
+    '-days',
+    '30',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ],
+  { encoding: 'utf8' },
+);
 const CA_BUNDLE = fs.readFileSync(CA_KEY_FILE, 'utf8') + CA_CERT;
 // An RSA self-issued CA (Vault 1.8 re-signs only certificates of its CA's key type; its CA is RSA here).
 const RSA_KEY_FILE = path.join(tmp, 'rsa.key');
 execFileSync('openssl', ['genrsa', '-out', RSA_KEY_FILE, '2048'], { stdio: 'ignore' });
-const RSA_CA_CERT = execFileSync('openssl', ['req', '-x509', '-new', '-key', RSA_KEY_FILE, '-subj', '/CN=Other Root/O=Other', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
+const RSA_CA_CERT = execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    RSA_KEY_FILE,
+    '-subj',
+    '/CN=Other Root/O=Other',
+    '-days',
+    '30',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ],
+  { encoding: 'utf8' },
+);
 
 const TRANSIT: Step[] = [
   { id: 'create aes key', method: 'POST', path: () => 'keys/k1', body: () => ({}) },
-  { id: 'read aes key', method: 'GET', path: () => 'keys/k1', values: ['type', 'latest_version', 'min_decryption_version', 'min_encryption_version', 'deletion_allowed', 'exportable', 'derived', 'supports_encryption', 'supports_decryption', 'supports_signing', 'supports_derivation', 'allow_plaintext_backup'] },
+  {
+    id: 'read aes key',
+    method: 'GET',
+    path: () => 'keys/k1',
+    values: [
+      'type',
+      'latest_version',
+      'min_decryption_version',
+      'min_encryption_version',
+      'deletion_allowed',
+      'exportable',
+      'derived',
+      'supports_encryption',
+      'supports_decryption',
+      'supports_signing',
+      'supports_derivation',
+      'allow_plaintext_backup',
+    ],
+  },
   { id: 'list keys', method: 'LIST', path: () => 'keys' },
-  { id: 'encrypt', method: 'POST', path: () => 'encrypt/k1', body: () => ({ plaintext: PT }), keep: (s, r) => { s.vars.ct = r.json().data.ciphertext; } },
+  {
+    id: 'encrypt',
+    method: 'POST',
+    path: () => 'encrypt/k1',
+    body: () => ({ plaintext: PT }),
+    keep: (s, r) => {
+      s.vars.ct = r.json().data.ciphertext;
+    },
+  },
   { id: 'decrypt', method: 'POST', path: () => 'decrypt/k1', body: (s) => ({ ciphertext: s.vars.ct }), values: ['plaintext'] },
   { id: 'encrypt without plaintext', method: 'POST', path: () => 'encrypt/k1', body: () => ({}) },
   { id: 'decrypt junk', method: 'POST', path: () => 'decrypt/k1', body: () => ({ ciphertext: 'vault:v1:AAAA' }) },
@@ -66,10 +142,23 @@ const TRANSIT: Step[] = [
   { id: 'rotate', method: 'POST', path: () => 'keys/k1/rotate', body: () => ({}) },
   { id: 'read rotated key', method: 'GET', path: () => 'keys/k1', values: ['latest_version'] },
   { id: 'rewrap', method: 'POST', path: () => 'rewrap/k1', body: (s) => ({ ciphertext: s.vars.ct }) },
-  { id: 'batch encrypt with a bad item', method: 'POST', path: () => 'encrypt/k1', body: () => ({ batch_input: [{ plaintext: PT }, { plaintext: 'not base64!' }] }) },
+  {
+    id: 'batch encrypt with a bad item',
+    method: 'POST',
+    path: () => 'encrypt/k1',
+    body: () => ({ batch_input: [{ plaintext: PT }, { plaintext: 'not base64!' }] }),
+  },
   { id: 'batch decrypt all bad', method: 'POST', path: () => 'decrypt/k1', body: () => ({ batch_input: [{ ciphertext: 'vault:v1:AAAA' }] }) },
   { id: 'key config', method: 'POST', path: () => 'keys/k1/config', body: () => ({ min_decryption_version: 1, deletion_allowed: true }) },
-  { id: 'hmac', method: 'POST', path: () => 'hmac/k1', body: () => ({ input: PT }), keep: (s, r) => { s.vars.hmac = r.json().data.hmac; } },
+  {
+    id: 'hmac',
+    method: 'POST',
+    path: () => 'hmac/k1',
+    body: () => ({ input: PT }),
+    keep: (s, r) => {
+      s.vars.hmac = r.json().data.hmac;
+    },
+  },
   { id: 'hmac sha2-512', method: 'POST', path: () => 'hmac/k1/sha2-512', body: () => ({ input: PT }) },
   { id: 'verify hmac', method: 'POST', path: () => 'verify/k1', body: (s) => ({ input: PT, hmac: s.vars.hmac }), values: ['valid'] },
   { id: 'datakey plaintext', method: 'POST', path: () => 'datakey/plaintext/k1', body: () => ({}) },
@@ -80,18 +169,68 @@ const TRANSIT: Step[] = [
   { id: 'hash hex', method: 'POST', path: () => 'hash', body: () => ({ input: PT, algorithm: 'sha2-256', format: 'hex' }), values: ['sum'] },
   { id: 'create ed25519', method: 'POST', path: () => 'keys/ed', body: () => ({ type: 'ed25519' }) },
   { id: 'read ed25519', method: 'GET', path: () => 'keys/ed', values: ['type', 'supports_signing'] },
-  { id: 'sign ed25519', method: 'POST', path: () => 'sign/ed', body: () => ({ input: PT }), keep: (s, r) => { s.vars.edsig = r.json().data.signature; } },
+  {
+    id: 'sign ed25519',
+    method: 'POST',
+    path: () => 'sign/ed',
+    body: () => ({ input: PT }),
+    keep: (s, r) => {
+      s.vars.edsig = r.json().data.signature;
+    },
+  },
   { id: 'verify ed25519', method: 'POST', path: () => 'verify/ed', body: (s) => ({ input: PT, signature: s.vars.edsig }), values: ['valid'] },
-  { id: 'sign ed25519 jws', method: 'POST', path: () => 'sign/ed', body: () => ({ input: PT, marshaling_algorithm: 'jws' }), keep: (s, r) => { s.vars.edjws = r.json().data?.signature; } },
-  { id: 'verify ed25519 jws', method: 'POST', path: () => 'verify/ed', body: (s) => ({ input: PT, signature: s.vars.edjws, marshaling_algorithm: 'jws' }), values: ['valid'] },
+  {
+    id: 'sign ed25519 jws',
+    method: 'POST',
+    path: () => 'sign/ed',
+    body: () => ({ input: PT, marshaling_algorithm: 'jws' }),
+    keep: (s, r) => {
+      s.vars.edjws = r.json().data?.signature;
+    },
+  },
+  {
+    id: 'verify ed25519 jws',
+    method: 'POST',
+    path: () => 'verify/ed',
+    body: (s) => ({ input: PT, signature: s.vars.edjws, marshaling_algorithm: 'jws' }),
+    values: ['valid'],
+  },
   { id: 'create ecdsa-p256', method: 'POST', path: () => 'keys/ec', body: () => ({ type: 'ecdsa-p256' }) },
   { id: 'read ecdsa-p256', method: 'GET', path: () => 'keys/ec' },
-  { id: 'sign ecdsa jws', method: 'POST', path: () => 'sign/ec/sha2-256', body: () => ({ input: PT, marshaling_algorithm: 'jws' }), keep: (s, r) => { s.vars.jws = r.json().data?.signature; } },
-  { id: 'verify ecdsa jws', method: 'POST', path: () => 'verify/ec/sha2-256', body: (s) => ({ input: PT, signature: s.vars.jws, marshaling_algorithm: 'jws' }), values: ['valid'] },
+  {
+    id: 'sign ecdsa jws',
+    method: 'POST',
+    path: () => 'sign/ec/sha2-256',
+    body: () => ({ input: PT, marshaling_algorithm: 'jws' }),
+    keep: (s, r) => {
+      s.vars.jws = r.json().data?.signature;
+    },
+  },
+  {
+    id: 'verify ecdsa jws',
+    method: 'POST',
+    path: () => 'verify/ec/sha2-256',
+    body: (s) => ({ input: PT, signature: s.vars.jws, marshaling_algorithm: 'jws' }),
+    values: ['valid'],
+  },
   { id: 'sign ecdsa sha2-224', method: 'POST', path: () => 'sign/ec/sha2-224', body: () => ({ input: PT }) },
   { id: 'create rsa-2048', method: 'POST', path: () => 'keys/rsa', body: () => ({ type: 'rsa-2048' }) },
-  { id: 'sign rsa pss', method: 'POST', path: () => 'sign/rsa', body: () => ({ input: PT, signature_algorithm: 'pss' }), keep: (s, r) => { s.vars.rsasig = r.json().data?.signature; } },
-  { id: 'verify rsa pss', method: 'POST', path: () => 'verify/rsa', body: (s) => ({ input: PT, signature: s.vars.rsasig, signature_algorithm: 'pss' }), values: ['valid'] },
+  {
+    id: 'sign rsa pss',
+    method: 'POST',
+    path: () => 'sign/rsa',
+    body: () => ({ input: PT, signature_algorithm: 'pss' }),
+    keep: (s, r) => {
+      s.vars.rsasig = r.json().data?.signature;
+    },
+  },
+  {
+    id: 'verify rsa pss',
+    method: 'POST',
+    path: () => 'verify/rsa',
+    body: (s) => ({ input: PT, signature: s.vars.rsasig, signature_algorithm: 'pss' }),
+    values: ['valid'],
+  },
   { id: 'encrypt rsa', method: 'POST', path: () => 'encrypt/rsa', body: () => ({ plaintext: PT }) },
   { id: 'sign batch', method: 'POST', path: () => 'sign/ed', body: () => ({ batch_input: [{ input: PT }, { input: PT }] }) },
   { id: 'derived key', method: 'POST', path: () => 'keys/d', body: () => ({ derived: true }) },
@@ -99,7 +238,14 @@ const TRANSIT: Step[] = [
   { id: 'encrypt derived without context', method: 'POST', path: () => 'encrypt/d', body: () => ({ plaintext: PT }) },
   { id: 'exportable key', method: 'POST', path: () => 'keys/ex', body: () => ({ exportable: true, allow_plaintext_backup: true }) },
   { id: 'export', method: 'GET', path: () => 'export/encryption-key/ex' },
-  { id: 'backup', method: 'GET', path: () => 'backup/ex', keep: (s, r) => { s.vars.backup = r.json().data?.backup; } },
+  {
+    id: 'backup',
+    method: 'GET',
+    path: () => 'backup/ex',
+    keep: (s, r) => {
+      s.vars.backup = r.json().data?.backup;
+    },
+  },
   { id: 'restore', method: 'POST', path: () => 'restore/exr', body: (s) => ({ backup: s.vars.backup }) },
   { id: 'restore over an existing key', method: 'POST', path: () => 'restore/exr', body: (s) => ({ backup: s.vars.backup }) },
   { id: 'read restored key', method: 'GET', path: () => 'keys/exr', values: ['type', 'exportable', 'allow_plaintext_backup', 'latest_version'] },
@@ -120,7 +266,15 @@ const TRANSIT: Step[] = [
 
 const PKI: Step[] = [
   { id: 'ca/pem before a CA', method: 'GET', path: () => 'ca/pem', token: null, raw: true },
-  { id: 'root generate', method: 'POST', path: () => 'root/generate/internal', body: () => ({ common_name: 'Example Root', ttl: '87600h' }), keep: (s, r) => { s.vars.ca = r.json().data?.certificate; } },
+  {
+    id: 'root generate',
+    method: 'POST',
+    path: () => 'root/generate/internal',
+    body: () => ({ common_name: 'Example Root', ttl: '87600h' }),
+    keep: (s, r) => {
+      s.vars.ca = r.json().data?.certificate;
+    },
+  },
   { id: 'ca/pem', method: 'GET', path: () => 'ca/pem', token: null, raw: true },
   { id: 'ca (DER)', method: 'GET', path: () => 'ca', token: null, raw: true },
   { id: 'ca_chain', method: 'GET', path: () => 'ca_chain', token: null, raw: true },
@@ -128,12 +282,53 @@ const PKI: Step[] = [
   { id: 'crl (DER)', method: 'GET', path: () => 'crl', token: null, raw: true },
   { id: 'crl/pem', method: 'GET', path: () => 'crl/pem', token: null, raw: true },
   { id: 'cert/crl', method: 'GET', path: () => 'cert/crl', token: null },
-  { id: 'config/urls write', method: 'POST', path: () => 'config/urls', body: () => ({ issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca', crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl' }) },
+  {
+    id: 'config/urls write',
+    method: 'POST',
+    path: () => 'config/urls',
+    body: () => ({ issuing_certificates: 'http://127.0.0.1:8200/v1/pki/ca', crl_distribution_points: 'http://127.0.0.1:8200/v1/pki/crl' }),
+  },
   { id: 'config/urls read', method: 'GET', path: () => 'config/urls', values: ['issuing_certificates', 'crl_distribution_points'] },
   { id: 'role', method: 'POST', path: () => 'roles/web', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h' }) },
-  { id: 'role read', method: 'GET', path: () => 'roles/web', values: ['allow_subdomains', 'allow_bare_domains', 'allow_localhost', 'allow_any_name', 'allow_ip_sans', 'enforce_hostnames', 'server_flag', 'client_flag', 'key_type', 'key_bits', 'max_ttl', 'ttl', 'allowed_domains', 'allow_glob_domains', 'key_usage', 'ext_key_usage', 'use_csr_common_name', 'use_csr_sans', 'require_cn', 'no_store', 'generate_lease'] },
+  {
+    id: 'role read',
+    method: 'GET',
+    path: () => 'roles/web',
+    values: [
+      'allow_subdomains',
+      'allow_bare_domains',
+      'allow_localhost',
+      'allow_any_name',
+      'allow_ip_sans',
+      'enforce_hostnames',
+      'server_flag',
+      'client_flag',
+      'key_type',
+      'key_bits',
+      'max_ttl',
+      'ttl',
+      'allowed_domains',
+      'allow_glob_domains',
+      'key_usage',
+      'ext_key_usage',
+      'use_csr_common_name',
+      'use_csr_sans',
+      'require_cn',
+      'no_store',
+      'generate_lease',
+    ],
+  },
   { id: 'role list', method: 'LIST', path: () => 'roles' },
-  { id: 'issue', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'a.example.com', ttl: '24h' }), keep: (s, r) => { s.vars.serial = r.json().data?.serial_number; s.vars.leaf = r.json().data?.certificate; } },
+  {
+    id: 'issue',
+    method: 'POST',
+    path: () => 'issue/web',
+    body: () => ({ common_name: 'a.example.com', ttl: '24h' }),
+    keep: (s, r) => {
+      s.vars.serial = r.json().data?.serial_number;
+      s.vars.leaf = r.json().data?.certificate;
+    },
+  },
   { id: 'issue ttl above max_ttl', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'b.example.com', ttl: '2160h0m0s' }) },
   { id: 'issue der', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'c.example.com', format: 'der' }) },
   { id: 'issue pem_bundle', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'd.example.com', format: 'pem_bundle' }) },
@@ -141,44 +336,186 @@ const PKI: Step[] = [
   { id: 'issue disallowed name', method: 'POST', path: () => 'issue/web', body: () => ({ common_name: 'evil.org' }) },
   { id: 'issue unknown role', method: 'POST', path: () => 'issue/nope', body: () => ({ common_name: 'a.example.com' }) },
   // Vault requires a CN unless the role says require_cn=false (current Vault too): both refuse.
-  { id: 'sign cert-manager CSR, require_cn default', method: 'POST', path: () => 'sign/web', body: () => ({ csr: CSR, ttl: '2160h0m0s', exclude_cn_from_sans: true }) },
-  { id: 'cert-manager role', method: 'POST', path: () => 'roles/cm', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', require_cn: false, key_type: 'ec', key_bits: 256 }) },
-  { id: 'sign cert-manager CSR', method: 'POST', path: () => 'sign/cm', body: () => ({ csr: CSR, ttl: '2160h0m0s', exclude_cn_from_sans: true }), keep: (s, r) => { s.vars.signed = r.json().data?.certificate; } },
+  {
+    id: 'sign cert-manager CSR, require_cn default',
+    method: 'POST',
+    path: () => 'sign/web',
+    body: () => ({ csr: CSR, ttl: '2160h0m0s', exclude_cn_from_sans: true }),
+  },
+  {
+    id: 'cert-manager role',
+    method: 'POST',
+    path: () => 'roles/cm',
+    body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', require_cn: false, key_type: 'ec', key_bits: 256 }),
+  },
+  {
+    id: 'sign cert-manager CSR',
+    method: 'POST',
+    path: () => 'sign/cm',
+    body: () => ({ csr: CSR, ttl: '2160h0m0s', exclude_cn_from_sans: true }),
+    keep: (s, r) => {
+      s.vars.signed = r.json().data?.certificate;
+    },
+  },
   { id: 'cert by serial', method: 'GET', path: (s) => `cert/${s.vars.serial}`, token: null },
   { id: 'certs list', method: 'LIST', path: () => 'certs' },
   { id: 'revoke', method: 'POST', path: () => 'revoke', body: (s) => ({ serial_number: s.vars.serial }) },
-  { id: 'crl after revoke', method: 'GET', path: () => 'crl/pem', token: null, raw: true, keep: (s, r) => { s.vars.crl = r.text; } },
+  {
+    id: 'crl after revoke',
+    method: 'GET',
+    path: () => 'crl/pem',
+    token: null,
+    raw: true,
+    keep: (s, r) => {
+      s.vars.crl = r.text;
+    },
+  },
   { id: 'crl rotate', method: 'GET', path: () => 'crl/rotate' },
   { id: 'config/crl', method: 'POST', path: () => 'config/crl', body: () => ({ expiry: '48h' }) },
   { id: 'config/crl read', method: 'GET', path: () => 'config/crl', values: ['disable'] },
   { id: 'cert by serial, revoked', method: 'GET', path: (s) => `cert/${s.vars.serial}`, token: null },
-  { id: 'uri role', method: 'POST', path: () => 'roles/uri', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, allowed_uri_sans: 'spiffe://example.org/*' }) },
+  {
+    id: 'uri role',
+    method: 'POST',
+    path: () => 'roles/uri',
+    body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, allowed_uri_sans: 'spiffe://example.org/*' }),
+  },
   { id: 'issue uri_sans', method: 'POST', path: () => 'issue/uri', body: () => ({ common_name: 'u.example.com', uri_sans: 'spiffe://example.org/a' }) },
-  { id: 'issue uri_sans not allowed', method: 'POST', path: () => 'issue/uri', body: () => ({ common_name: 'u.example.com', uri_sans: 'spiffe://evil.org/a' }) },
+  {
+    id: 'issue uri_sans not allowed',
+    method: 'POST',
+    path: () => 'issue/uri',
+    body: () => ({ common_name: 'u.example.com', uri_sans: 'spiffe://evil.org/a' }),
+  },
   { id: 'issue without common_name', method: 'POST', path: () => 'issue/web', body: () => ({ alt_names: 'x.example.com' }) },
   { id: 'tidy', method: 'POST', path: () => 'tidy', body: () => ({ tidy_cert_store: true, safety_buffer: '1s' }) },
   { id: 'sign-verbatim', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR }) },
   // The role's ttl/max_ttl apply; the name fields are taken and ignored (the CSR's names), usages from the request.
-  { id: 'sign-verbatim with a role', method: 'POST', path: () => 'sign-verbatim/web', body: () => ({ csr: CSR, ttl: '2160h', common_name: 'ignored.example.com', alt_names: 'x.example.com', ip_sans: '10.0.0.1', uri_sans: 'spiffe://x/y', serial_number: '42', exclude_cn_from_sans: true, key_usage: 'DigitalSignature', ext_key_usage: 'ServerAuth,ClientAuth', ext_key_usage_oids: '1.3.6.1.4.1.311.20.2.2' }), keep: (s, r) => { s.vars.verbatim = r.json().data?.certificate; } },
+  {
+    id: 'sign-verbatim with a role',
+    method: 'POST',
+    path: () => 'sign-verbatim/web',
+    body: () => ({
+      csr: CSR,
+      ttl: '2160h',
+      common_name: 'ignored.example.com',
+      alt_names: 'x.example.com',
+      ip_sans: '10.0.0.1',
+      uri_sans: 'spiffe://x/y',
+      serial_number: '42',
+      exclude_cn_from_sans: true,
+      key_usage: 'DigitalSignature',
+      ext_key_usage: 'ServerAuth,ClientAuth',
+      ext_key_usage_oids: '1.3.6.1.4.1.311.20.2.2',
+    }),
+    keep: (s, r) => {
+      s.vars.verbatim = r.json().data?.certificate;
+    },
+  },
   { id: 'sign-verbatim role field', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR, role: 'web' }) },
   { id: 'sign-verbatim unknown role', method: 'POST', path: () => 'sign-verbatim/nope', body: () => ({ csr: CSR }) },
   { id: 'sign-verbatim other_sans', method: 'POST', path: () => 'sign-verbatim', body: () => ({ csr: CSR, other_sans: '1.2.3.4;UTF8:x' }) },
-  { id: 'sign-intermediate', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, common_name: 'int.example.com', alt_names: 'int2.example.com,ca@example.com', ip_sans: '10.1.1.1', uri_sans: 'spiffe://example.org/ca', country: 'US', province: 'CA', locality: 'SF', street_address: '1 Main', postal_code: '94000', organization: 'Org', ou: 'Unit', serial_number: 'abc-1', permitted_dns_domains: 'example.com,.example.org', ttl: '720h', private_key_format: 'pkcs8' }), keep: (s, r) => { s.vars.inter = r.json().data?.certificate; } },
-  { id: 'sign-intermediate exclude_cn_from_sans', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, common_name: 'int.example.com', exclude_cn_from_sans: true, ttl: '720h' }), keep: (s, r) => { s.vars.interx = r.json().data?.certificate; } },
-  { id: 'sign-intermediate use_csr_values', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, use_csr_values: true, common_name: 'ignored.example.com', alt_names: 'ignored2.example.com', ttl: '720h' }), keep: (s, r) => { s.vars.intercsr = r.json().data?.certificate; } },
+  {
+    id: 'sign-intermediate',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({
+      csr: INT_CSR,
+      common_name: 'int.example.com',
+      alt_names: 'int2.example.com,ca@example.com',
+      ip_sans: '10.1.1.1',
+      uri_sans: 'spiffe://example.org/ca',
+      country: 'US',
+      province: 'CA',
+      locality: 'SF',
+      street_address: '1 Main',
+      postal_code: '94000',
+      organization: 'Org',
+      ou: 'Unit',
+      serial_number: 'abc-1',
+      permitted_dns_domains: 'example.com,.example.org',
+      ttl: '720h',
+      private_key_format: 'pkcs8',
+    }),
+    keep: (s, r) => {
+      s.vars.inter = r.json().data?.certificate;
+    },
+  },
+  {
+    id: 'sign-intermediate exclude_cn_from_sans',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({ csr: INT_CSR, common_name: 'int.example.com', exclude_cn_from_sans: true, ttl: '720h' }),
+    keep: (s, r) => {
+      s.vars.interx = r.json().data?.certificate;
+    },
+  },
+  {
+    id: 'sign-intermediate use_csr_values',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({ csr: INT_CSR, use_csr_values: true, common_name: 'ignored.example.com', alt_names: 'ignored2.example.com', ttl: '720h' }),
+    keep: (s, r) => {
+      s.vars.intercsr = r.json().data?.certificate;
+    },
+  },
   { id: 'sign-intermediate der', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, format: 'der', ttl: '720h' }) },
-  { id: 'sign-intermediate pem_bundle', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, format: 'pem_bundle', ttl: '720h' }) },
-  { id: 'sign-intermediate other_sans', method: 'POST', path: () => 'root/sign-intermediate', body: () => ({ csr: INT_CSR, other_sans: '1.2.3.4;UTF8:x', ttl: '720h' }) },
-  { id: 'sign-self-issued', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: RSA_CA_CERT }), keep: (s, r) => { s.vars.selfissued = r.json().data?.certificate; } },
+  {
+    id: 'sign-intermediate pem_bundle',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({ csr: INT_CSR, format: 'pem_bundle', ttl: '720h' }),
+  },
+  {
+    id: 'sign-intermediate other_sans',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({ csr: INT_CSR, other_sans: '1.2.3.4;UTF8:x', ttl: '720h' }),
+  },
+  {
+    id: 'sign-self-issued',
+    method: 'POST',
+    path: () => 'root/sign-self-issued',
+    body: () => ({ certificate: RSA_CA_CERT }),
+    keep: (s, r) => {
+      s.vars.selfissued = r.json().data?.certificate;
+    },
+  },
   { id: 'sign-self-issued, another key type', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: CA_CERT }) },
   { id: 'sign-self-issued not a CA', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: LEAF_ONLY }) },
   { id: 'sign-self-issued not self-issued', method: 'POST', path: () => 'root/sign-self-issued', body: (s) => ({ certificate: s.vars.inter }) },
   { id: 'sign-self-issued junk', method: 'POST', path: () => 'root/sign-self-issued', body: () => ({ certificate: 'junk' }) },
   { id: 'tidy revocation list', method: 'POST', path: () => 'tidy', body: () => ({ tidy_revocation_list: true, safety_buffer: '1s' }) },
-  { id: 'sans role', method: 'POST', path: () => 'roles/sans', body: () => ({ allowed_domains: 'example.com', allow_subdomains: true, allow_bare_domains: true, key_type: 'ec', key_bits: 256, allowed_other_sans: '1.2.3.4;UTF8:*', policy_identifiers: '1.3.6.1.4.1.7.8' }) },
+  {
+    id: 'sans role',
+    method: 'POST',
+    path: () => 'roles/sans',
+    body: () => ({
+      allowed_domains: 'example.com',
+      allow_subdomains: true,
+      allow_bare_domains: true,
+      key_type: 'ec',
+      key_bits: 256,
+      allowed_other_sans: '1.2.3.4;UTF8:*',
+      policy_identifiers: '1.3.6.1.4.1.7.8',
+    }),
+  },
   { id: 'sans role read', method: 'GET', path: () => 'roles/sans', values: ['allowed_other_sans', 'policy_identifiers'] },
-  { id: 'issue email and other SANs', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'alice@example.com', alt_names: 'www.example.com,bob@example.com', other_sans: '1.2.3.4;UTF8:badge-7' }), keep: (s, r) => { s.vars.sans = r.json().data?.certificate; } },
-  { id: 'issue other SAN not allowed', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'www.example.com', other_sans: '1.2.3.5;UTF8:x' }) },
+  {
+    id: 'issue email and other SANs',
+    method: 'POST',
+    path: () => 'issue/sans',
+    body: () => ({ common_name: 'alice@example.com', alt_names: 'www.example.com,bob@example.com', other_sans: '1.2.3.4;UTF8:badge-7' }),
+    keep: (s, r) => {
+      s.vars.sans = r.json().data?.certificate;
+    },
+  },
+  {
+    id: 'issue other SAN not allowed',
+    method: 'POST',
+    path: () => 'issue/sans',
+    body: () => ({ common_name: 'www.example.com', other_sans: '1.2.3.5;UTF8:x' }),
+  },
   { id: 'issue email of another domain', method: 'POST', path: () => 'issue/sans', body: () => ({ common_name: 'eve@evil.org' }) },
   { id: 'root generate again', method: 'POST', path: () => 'root/generate/internal', body: () => ({ common_name: 'Example Root 2' }) },
   { id: 'config/ca import', method: 'POST', path: () => 'config/ca', body: () => ({ pem_bundle: CA_BUNDLE }) },
@@ -188,8 +525,14 @@ const PKI: Step[] = [
 /** The shape of a JSON value: types of leaves, keys of objects, the first element of arrays. */
 function shapeDiff(a: Json, b: Json, at: string, out: string[]): void {
   const t = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
-  if (t(a) !== t(b)) { out.push(`${at}: ${t(a)} in Vault, ${t(b)} in ours`); return; }
-  if (t(a) === 'array') { if (a.length && b.length) shapeDiff(a[0], b[0], `${at}[0]`, out); return; }
+  if (t(a) !== t(b)) {
+    out.push(`${at}: ${t(a)} in Vault, ${t(b)} in ours`);
+    return;
+  }
+  if (t(a) === 'array') {
+    if (a.length && b.length) shapeDiff(a[0], b[0], `${at}[0]`, out);
+    return;
+  }
   if (t(a) !== 'object') return;
   // Maps keyed by version ("1", "2") or serial: compare the values' shapes, not the keys.
   for (const k of Object.keys(a)) {
@@ -199,7 +542,12 @@ function shapeDiff(a: Json, b: Json, at: string, out: string[]): void {
   for (const k of Object.keys(b)) if (!(k in a)) out.push(`${at}.${k}: only in ours`);
 }
 
-interface Answer { status: number; type: string; json?: Json; text: string }
+interface Answer {
+  status: number;
+  type: string;
+  json?: Json;
+  text: string;
+}
 
 async function send(v: VaultNode, side: Side, step: Step): Promise<Answer> {
   const p = `${side.mount}/${step.path(side)}`;
@@ -207,7 +555,11 @@ async function send(v: VaultNode, side: Side, step: Step): Promise<Answer> {
   const r = await v.http(method, step.method === 'LIST' ? `${p}?list=true` : p, { token: step.token === null ? null : undefined, body: step.body?.(side) });
   step.keep?.(side, r);
   let json: Json;
-  try { json = r.text ? JSON.parse(r.text) : undefined; } catch { json = undefined; }
+  try {
+    json = r.text ? JSON.parse(r.text) : undefined;
+  } catch {
+    json = undefined;
+  }
   return { status: r.status, type: (r.headers.get('content-type') ?? '').split(';')[0], json, text: r.text };
 }
 
@@ -217,17 +569,20 @@ function compare(step: Step, a: Answer, b: Answer): string[] {
   if (a.type !== b.type) out.push(`content-type ${a.type || 'none'} in Vault, ${b.type || 'none'} in ours`);
   if (step.raw || a.status >= 400 || b.status >= 400) return out;
   if (a.json === undefined || b.json === undefined) return out;
-  const da = a.json.data, db = b.json.data;
+  const da = a.json.data,
+    db = b.json.data;
   if (da && db) {
     shapeDiff(da, db, 'data', out);
     for (const f of step.values ?? []) {
-      if (f in da && f in db && JSON.stringify(da[f]) !== JSON.stringify(db[f])) out.push(`data.${f}: ${JSON.stringify(da[f])} in Vault, ${JSON.stringify(db[f])} in ours`);
+      if (f in da && f in db && JSON.stringify(da[f]) !== JSON.stringify(db[f]))
+        out.push(`data.${f}: ${JSON.stringify(da[f])} in Vault, ${JSON.stringify(db[f])} in ours`);
     }
   } else if (Boolean(da) !== Boolean(db)) {
     out.push(`data: ${da ? 'present' : 'absent'} in Vault, ${db ? 'present' : 'absent'} in ours`);
   }
   for (const k of ['lease_duration', 'renewable']) if (a.json[k] !== b.json[k]) out.push(`${k}: ${a.json[k]} in Vault, ${b.json[k]} in ours`);
-  if (Boolean(a.json.warnings?.length) !== Boolean(b.json.warnings?.length)) out.push(`warnings: ${a.json.warnings?.length ? 'some' : 'none'} in Vault, ${b.json.warnings?.length ? 'some' : 'none'} in ours`);
+  if (Boolean(a.json.warnings?.length) !== Boolean(b.json.warnings?.length))
+    out.push(`warnings: ${a.json.warnings?.length ? 'some' : 'none'} in Vault, ${b.json.warnings?.length ? 'some' : 'none'} in ours`);
   return out;
 }
 
@@ -247,104 +602,123 @@ function certProfile(pem: string | undefined): string[] {
   out.push(lines.find((l) => l.startsWith('Signature Algorithm')) ?? 'Signature Algorithm: (absent)');
   out.push(lines.find((l) => l.startsWith('Subject:')) ?? 'Subject: (absent)');
   out.push(lines.find((l) => l.startsWith('Public Key Algorithm')) ?? 'Public Key Algorithm: (absent)');
-  for (const label of ['X509v3 Key Usage', 'X509v3 Extended Key Usage', 'X509v3 Basic Constraints', 'X509v3 Subject Alternative Name', 'Authority Information Access', 'X509v3 CRL Distribution Points', 'X509v3 Certificate Policies', 'X509v3 Name Constraints']) grab(label);
+  for (const label of [
+    'X509v3 Key Usage',
+    'X509v3 Extended Key Usage',
+    'X509v3 Basic Constraints',
+    'X509v3 Subject Alternative Name',
+    'Authority Information Access',
+    'X509v3 CRL Distribution Points',
+    'X509v3 Certificate Policies',
+    'X509v3 Name Constraints',
+  ])
+    grab(label);
   out.push(`Subject Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Subject Key Identifier')) ? 'present' : '(absent)'}`);
   out.push(`Authority Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Authority Key Identifier')) ? 'present' : '(absent)'}`);
   return out;
 }
 
 /** Differences seen and explained. Keys are `<engine>: <step>: <difference>`. */
-const CURRENT = 'current Vault answers a transit key write (create, config, rotate) with 200 and the key\'s description; Vault 1.8 answered 204';
+const CURRENT = "current Vault answers a transit key write (create, config, rotate) with 200 and the key's description; Vault 1.8 answered 204";
 const CURRENT_PKI_ROLE = 'current Vault answers a PKI role write with 200 and the role; Vault 1.8 answered 204';
 const CURRENT_AUTOROTATE = 'current Vault (1.10+) reports auto_rotate_period on every key; Vault 1.8 predates it';
-const CURRENT_PEM_TYPES = 'current Vault serves PEM certificates as application/pem-certificate-chain and PEM CRLs as application/x-pem-file; Vault 1.8 used the DER types for both';
+const CURRENT_PEM_TYPES =
+  'current Vault serves PEM certificates as application/pem-certificate-chain and PEM CRLs as application/x-pem-file; Vault 1.8 used the DER types for both';
 const CURRENT_TTL_CAP = 'current Vault cuts a ttl over max_ttl to max_ttl and says so in a warning; Vault 1.8 cut it silently';
-const CURRENT_CHAIN = 'current Vault\'s ca_chain (the endpoint, and the field of issue/sign answers) holds the issuing CA and its issuers; Vault 1.8 listed only the CA\'s issuers (none for a root: a 204, no field)';
-const CURRENT_WILDCARD = 'current Vault\'s roles have allow_wildcard_certificates (default true); Vault 1.8 predates it';
-const CURRENT_BATCH = 'current Vault answers an encrypt/decrypt/rewrap batch with a failed item with 400 (batch_results still in the body; partial_failure_response_code overrides it for partial failures); Vault 1.8 answered 200';
-const RULE_400 = 'the project\'s rule (bad input is a 400 with a message) over Vault\'s answer: Vault (1.8 and current) reports this refused request as a 500 internal error';
-const CURRENT_ISSUERS = 'current Vault (1.11+) keeps several issuers per PKI mount: root/generate answers with issuer_id, issuer_name, key_id and key_name, on a mount that has a CA it adds an issuer (Vault 1.8 refused with a warning and no data), and roles have issuer_ref; Vault 1.8 has no issuers, so the issuers API itself is tested in test/vault/pki-issuers.test.ts, not here; config/ca imports issuers and answers with them (Vault 1.8: 204)';
-const BEYOND_VAULT = 'beyond Vault: X25519 key agreement (derive-key/, in the shape of OpenBao\'s transit ECDH endpoint), which Vault\'s transit does not have';
-const MANAGED_KEYS_IN_MOUNT = 'this plugin configures its managed keys (PKCS#11, AWS/GCP/Azure KMS, software) in the mount that uses them; Vault Enterprise keeps them in sys/managed-keys, which an external plugin cannot serve';
-const PKI_PARAM_NAME = 'pki (the pki engineer\'s area): the same URLs (internal|exported|kms), but our path parameter is named {type} where Vault names it {exported}; only generated clients see the name';
-const CURRENT_SELF_ISSUED = 'current Vault (1.12+) re-signs a self-issued certificate of another key type with the issuer\'s own algorithm (require_matching_certificate_algorithms=true refuses it); Vault 1.8 failed with a 500';
+const CURRENT_CHAIN =
+  "current Vault's ca_chain (the endpoint, and the field of issue/sign answers) holds the issuing CA and its issuers; Vault 1.8 listed only the CA's issuers (none for a root: a 204, no field)";
+const CURRENT_WILDCARD = "current Vault's roles have allow_wildcard_certificates (default true); Vault 1.8 predates it";
+const CURRENT_BATCH =
+  'current Vault answers an encrypt/decrypt/rewrap batch with a failed item with 400 (batch_results still in the body; partial_failure_response_code overrides it for partial failures); Vault 1.8 answered 200';
+const RULE_400 =
+  "the project's rule (bad input is a 400 with a message) over Vault's answer: Vault (1.8 and current) reports this refused request as a 500 internal error";
+const CURRENT_ISSUERS =
+  'current Vault (1.11+) keeps several issuers per PKI mount: root/generate answers with issuer_id, issuer_name, key_id and key_name, on a mount that has a CA it adds an issuer (Vault 1.8 refused with a warning and no data), and roles have issuer_ref; Vault 1.8 has no issuers, so the issuers API itself is tested in test/vault/pki-issuers.test.ts, not here; config/ca imports issuers and answers with them (Vault 1.8: 204)';
+const BEYOND_VAULT = "beyond Vault: X25519 key agreement (derive-key/, in the shape of OpenBao's transit ECDH endpoint), which Vault's transit does not have";
+const MANAGED_KEYS_IN_MOUNT =
+  'this plugin configures its managed keys (PKCS#11, AWS/GCP/Azure KMS, software) in the mount that uses them; Vault Enterprise keeps them in sys/managed-keys, which an external plugin cannot serve';
+const PKI_PARAM_NAME =
+  "pki (the pki engineer's area): the same URLs (internal|exported|kms), but our path parameter is named {type} where Vault names it {exported}; only generated clients see the name";
+const CURRENT_SELF_ISSUED =
+  "current Vault (1.12+) re-signs a self-issued certificate of another key type with the issuer's own algorithm (require_matching_certificate_algorithms=true refuses it); Vault 1.8 failed with a 500";
 const CURRENT_VERBATIM_OTHER_SANS = 'current Vault\'s sign-verbatim allows any other_sans (its role for it has allowed_other_sans "*"); Vault 1.8 allowed none';
-const RULE_UNKNOWN_ROLE = 'the project\'s rule (bad input is a 400 with a message): a role named on sign-verbatim that does not exist is refused; Vault 1.8 signed as if no role were named';
-const PKI_LEGACY_BACKEND = 'Vault\'s roles list a legacy `backend` field that nothing reads; ours has no such field';
+const RULE_UNKNOWN_ROLE =
+  "the project's rule (bad input is a 400 with a message): a role named on sign-verbatim that does not exist is refused; Vault 1.8 signed as if no role were named";
+const PKI_LEGACY_BACKEND = "Vault's roles list a legacy `backend` field that nothing reads; ours has no such field";
 const KNOWN: Record<string, string> = {
-  "openapi pki: /roles/{name}: field backend missing in ours": PKI_LEGACY_BACKEND,
-  "openapi transit: /derive-key/{name}: only in ours": BEYOND_VAULT,
-  "openapi transit: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi transit: /managed-keys/{type}/{name}: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi transit: /managed-keys/{type}/{name}/test/sign: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi pki: /managed-keys/{type}: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi pki: /managed-keys/{type}/{name}: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi pki: /managed-keys/{type}/{name}/test/sign: only in ours": MANAGED_KEYS_IN_MOUNT,
-  "openapi pki: /intermediate/generate/{exported}: missing in ours": PKI_PARAM_NAME,
-  "openapi pki: /intermediate/generate/{type}: only in ours": PKI_PARAM_NAME,
-  "openapi pki: /root/generate/{exported}: missing in ours": PKI_PARAM_NAME,
-  "openapi pki: /root/generate/{type}: only in ours": PKI_PARAM_NAME,
-  "transit: create aes key: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: read aes key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "transit: rotate: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: read rotated key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "transit: batch encrypt with a bad item: status 200 in Vault, 400 in ours": CURRENT_BATCH,
-  "transit: batch decrypt all bad: status 200 in Vault, 400 in ours": CURRENT_BATCH,
-  "transit: key config: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: create ed25519: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: read ed25519: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "transit: create ecdsa-p256: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: read ecdsa-p256: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "transit: create rsa-2048: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: derived key: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: exportable key: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: restore over an existing key: status 500 in Vault, 400 in ours": RULE_400,
-  "transit: read restored key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "transit: exportable ed25519: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: config for trim: status 204 in Vault, 200 in ours": CURRENT,
-  "transit: read trimmed key: data.auto_rotate_period: only in ours": CURRENT_AUTOROTATE,
-  "pki: ca/pem: content-type application/pkix-cert in Vault, application/pem-certificate-chain in ours": CURRENT_PEM_TYPES,
-  "pki: ca_chain: status 204 in Vault, 200 in ours": CURRENT_CHAIN,
-  "pki: ca_chain: content-type application/pkix-cert in Vault, application/pem-certificate-chain in ours": CURRENT_PEM_TYPES,
-  "pki: crl/pem: content-type application/pkix-crl in Vault, application/x-pem-file in ours": CURRENT_PEM_TYPES,
-  "pki: role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
-  "pki: role read: data.allow_wildcard_certificates: only in ours": CURRENT_WILDCARD,
-  "pki: issue: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: issue ttl above max_ttl: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: issue ttl above max_ttl: warnings: none in Vault, some in ours": CURRENT_TTL_CAP,
-  "pki: issue der: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: issue pem_bundle: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: issue pkcs8: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: cert-manager role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
-  "pki: sign cert-manager CSR: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign cert-manager CSR: warnings: none in Vault, some in ours": CURRENT_TTL_CAP,
-  "pki: crl after revoke: content-type application/pkix-crl in Vault, application/x-pem-file in ours": CURRENT_PEM_TYPES,
-  "pki: uri role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
-  "pki: issue uri_sans: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-verbatim: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-verbatim with a role: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-verbatim role field: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-verbatim unknown role: status 200 in Vault, 400 in ours": RULE_UNKNOWN_ROLE,
-  "pki: sign-verbatim other_sans: status 400 in Vault, 200 in ours": CURRENT_VERBATIM_OTHER_SANS,
-  "pki: sign-intermediate: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-intermediate exclude_cn_from_sans: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-intermediate use_csr_values: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-intermediate der: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-intermediate pem_bundle: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: sign-self-issued, another key type: status 500 in Vault, 200 in ours": CURRENT_SELF_ISSUED,
-  "pki: root generate: data.issuer_id: only in ours": CURRENT_ISSUERS,
-  "pki: root generate: data.issuer_name: only in ours": CURRENT_ISSUERS,
-  "pki: root generate: data.key_id: only in ours": CURRENT_ISSUERS,
-  "pki: root generate: data.key_name: only in ours": CURRENT_ISSUERS,
-  "pki: role read: data.issuer_ref: only in ours": CURRENT_ISSUERS,
-  "pki: root generate again: data: absent in Vault, present in ours": CURRENT_ISSUERS,
-  "pki: sans role: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
-  "pki: config/ca import: status 204 in Vault, 200 in ours": CURRENT_ISSUERS,
-  "pki: sans role read: data.allow_wildcard_certificates: only in ours": CURRENT_WILDCARD,
-  "pki: sans role read: data.issuer_ref: only in ours": CURRENT_ISSUERS,
-  "pki: issue email and other SANs: data.ca_chain: only in ours": CURRENT_CHAIN,
-  "pki: root generate again: warnings: some in Vault, none in ours": CURRENT_ISSUERS,
-  "pki: role key_type any: status 204 in Vault, 200 in ours": CURRENT_PKI_ROLE,
+  'openapi pki: /roles/{name}: field backend missing in ours': PKI_LEGACY_BACKEND,
+  'openapi transit: /derive-key/{name}: only in ours': BEYOND_VAULT,
+  'openapi transit: /managed-keys/{type}: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi transit: /managed-keys/{type}/{name}: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi transit: /managed-keys/{type}/{name}/test/sign: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi pki: /managed-keys/{type}: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi pki: /managed-keys/{type}/{name}: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi pki: /managed-keys/{type}/{name}/test/sign: only in ours': MANAGED_KEYS_IN_MOUNT,
+  'openapi pki: /intermediate/generate/{exported}: missing in ours': PKI_PARAM_NAME,
+  'openapi pki: /intermediate/generate/{type}: only in ours': PKI_PARAM_NAME,
+  'openapi pki: /root/generate/{exported}: missing in ours': PKI_PARAM_NAME,
+  'openapi pki: /root/generate/{type}: only in ours': PKI_PARAM_NAME,
+  'transit: create aes key: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: read aes key: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'transit: rotate: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: read rotated key: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'transit: batch encrypt with a bad item: status 200 in Vault, 400 in ours': CURRENT_BATCH,
+  'transit: batch decrypt all bad: status 200 in Vault, 400 in ours': CURRENT_BATCH,
+  'transit: key config: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: create ed25519: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: read ed25519: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'transit: create ecdsa-p256: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: read ecdsa-p256: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'transit: create rsa-2048: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: derived key: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: exportable key: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: restore over an existing key: status 500 in Vault, 400 in ours': RULE_400,
+  'transit: read restored key: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'transit: exportable ed25519: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: config for trim: status 204 in Vault, 200 in ours': CURRENT,
+  'transit: read trimmed key: data.auto_rotate_period: only in ours': CURRENT_AUTOROTATE,
+  'pki: ca/pem: content-type application/pkix-cert in Vault, application/pem-certificate-chain in ours': CURRENT_PEM_TYPES,
+  'pki: ca_chain: status 204 in Vault, 200 in ours': CURRENT_CHAIN,
+  'pki: ca_chain: content-type application/pkix-cert in Vault, application/pem-certificate-chain in ours': CURRENT_PEM_TYPES,
+  'pki: crl/pem: content-type application/pkix-crl in Vault, application/x-pem-file in ours': CURRENT_PEM_TYPES,
+  'pki: role: status 204 in Vault, 200 in ours': CURRENT_PKI_ROLE,
+  'pki: role read: data.allow_wildcard_certificates: only in ours': CURRENT_WILDCARD,
+  'pki: issue: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: issue ttl above max_ttl: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: issue ttl above max_ttl: warnings: none in Vault, some in ours': CURRENT_TTL_CAP,
+  'pki: issue der: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: issue pem_bundle: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: issue pkcs8: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: cert-manager role: status 204 in Vault, 200 in ours': CURRENT_PKI_ROLE,
+  'pki: sign cert-manager CSR: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign cert-manager CSR: warnings: none in Vault, some in ours': CURRENT_TTL_CAP,
+  'pki: crl after revoke: content-type application/pkix-crl in Vault, application/x-pem-file in ours': CURRENT_PEM_TYPES,
+  'pki: uri role: status 204 in Vault, 200 in ours': CURRENT_PKI_ROLE,
+  'pki: issue uri_sans: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-verbatim: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-verbatim with a role: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-verbatim role field: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-verbatim unknown role: status 200 in Vault, 400 in ours': RULE_UNKNOWN_ROLE,
+  'pki: sign-verbatim other_sans: status 400 in Vault, 200 in ours': CURRENT_VERBATIM_OTHER_SANS,
+  'pki: sign-intermediate: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-intermediate exclude_cn_from_sans: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-intermediate use_csr_values: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-intermediate der: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-intermediate pem_bundle: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-self-issued, another key type: status 500 in Vault, 200 in ours': CURRENT_SELF_ISSUED,
+  'pki: root generate: data.issuer_id: only in ours': CURRENT_ISSUERS,
+  'pki: root generate: data.issuer_name: only in ours': CURRENT_ISSUERS,
+  'pki: root generate: data.key_id: only in ours': CURRENT_ISSUERS,
+  'pki: root generate: data.key_name: only in ours': CURRENT_ISSUERS,
+  'pki: role read: data.issuer_ref: only in ours': CURRENT_ISSUERS,
+  'pki: root generate again: data: absent in Vault, present in ours': CURRENT_ISSUERS,
+  'pki: sans role: status 204 in Vault, 200 in ours': CURRENT_PKI_ROLE,
+  'pki: config/ca import: status 204 in Vault, 200 in ours': CURRENT_ISSUERS,
+  'pki: sans role read: data.allow_wildcard_certificates: only in ours': CURRENT_WILDCARD,
+  'pki: sans role read: data.issuer_ref: only in ours': CURRENT_ISSUERS,
+  'pki: issue email and other SANs: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: root generate again: warnings: some in Vault, none in ours': CURRENT_ISSUERS,
+  'pki: role key_type any: status 204 in Vault, 200 in ours': CURRENT_PKI_ROLE,
 };
 
 /**
@@ -352,13 +726,19 @@ const KNOWN: Record<string, string> = {
  * multi-issuer API (1.11+), which Vault 1.8 predates, as the pki engineer adds them.
  */
 const KNOWN_RULES: Array<[RegExp, string]> = [
-  [/^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/, 'current Vault (1.11+) has the multi-issuer API (issuers, keys, root/replace, root/rotate, intermediate/cross-sign, config/issuers, config/keys); Vault 1.8 predates it'],
+  [
+    /^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/,
+    'current Vault (1.11+) has the multi-issuer API (issuers, keys, root/replace, root/rotate, intermediate/cross-sign, config/issuers, config/keys); Vault 1.8 predates it',
+  ],
 ];
 
-describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours in one real Vault', { timeout: 240_000 }, () => {
+describe.skipIf(!vaultBin())("differential: Vault's transit and PKI beside ours in one real Vault", { timeout: 240_000 }, () => {
   let v: VaultNode;
   const found: string[] = [];
-  const sides = (mount: string, ours: string): [Side, Side] => [{ name: 'vault', mount, vars: {} }, { name: 'ours', mount: ours, vars: {} }];
+  const sides = (mount: string, ours: string): [Side, Side] => [
+    { name: 'vault', mount, vars: {} },
+    { name: 'ours', mount: ours, vars: {} },
+  ];
   const run = async (engine: string, steps: Step[], vaultSide: Side, ourSide: Side) => {
     for (const step of steps) {
       const a = await send(v, vaultSide, step);
@@ -376,19 +756,25 @@ describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours
     await v.vault(['secrets', 'enable', '-path=op', '-options=engine=pki', PLUGIN_NAME]);
     for (const m of ['vp', 'op']) await v.vault(['secrets', 'tune', '-max-lease-ttl=87600h', m]);
   });
-  afterAll(async () => { await v?.destroy(); fs.rmSync(tmp, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await v?.destroy();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
-  it('transit answers as Vault\'s transit does', async () => {
+  it("transit answers as Vault's transit does", async () => {
     const [a, b] = sides('vt', 'ot');
     await run('transit', TRANSIT, a, b);
   });
 
-  it('PKI answers as Vault\'s PKI does, and issues certificates of the same profile', async () => {
+  it("PKI answers as Vault's PKI does, and issues certificates of the same profile", async () => {
     const [a, b] = sides('vp', 'op');
     await run('pki', PKI, a, b);
     for (const k of ['ca', 'leaf', 'signed', 'sans', 'verbatim', 'inter', 'interx', 'intercsr', 'selfissued']) {
-      const pa = certProfile(a.vars[k]), pb = certProfile(b.vars[k]);
-      pa.forEach((line, i) => { if (line !== pb[i]) found.push(`pki: certificate ${k}: "${line}" in Vault, "${pb[i]}" in ours`); });
+      const pa = certProfile(a.vars[k]),
+        pb = certProfile(b.vars[k]);
+      pa.forEach((line, i) => {
+        if (line !== pb[i]) found.push(`pki: certificate ${k}: "${line}" in Vault, "${pb[i]}" in ours`);
+      });
     }
   });
 
@@ -400,10 +786,22 @@ describe.skipIf(!vaultBin())('differential: Vault\'s transit and PKI beside ours
     const all: Record<string, Record<string, unknown>> = r.json().paths;
     const ops = (item: Record<string, unknown>) => ['get', 'post', 'delete'].filter((m) => item[m]).join(',') || 'none';
     // The request fields a client may send (path parameters and the POST body).
-    const fields = (item: any): string[] => [...(item.parameters ?? []).map((p: any) => p.name), ...Object.keys(item.post?.requestBody?.content?.['application/json']?.schema?.properties ?? {})];
-    const underMount = (m: string) => new Map(Object.entries(all).filter(([p]) => p.startsWith(`/${m}/`)).map(([p, item]) => [p.slice(m.length + 1), { ops: ops(item), fields: fields(item) }]));
-    for (const [engine, theirs, ours] of [['transit', 'vt', 'ot'], ['pki', 'vp', 'op']] as const) {
-      const a = underMount(theirs), b = underMount(ours);
+    const fields = (item: any): string[] => [
+      ...(item.parameters ?? []).map((p: any) => p.name),
+      ...Object.keys(item.post?.requestBody?.content?.['application/json']?.schema?.properties ?? {}),
+    ];
+    const underMount = (m: string) =>
+      new Map(
+        Object.entries(all)
+          .filter(([p]) => p.startsWith(`/${m}/`))
+          .map(([p, item]) => [p.slice(m.length + 1), { ops: ops(item), fields: fields(item) }]),
+      );
+    for (const [engine, theirs, ours] of [
+      ['transit', 'vt', 'ot'],
+      ['pki', 'vp', 'op'],
+    ] as const) {
+      const a = underMount(theirs),
+        b = underMount(ours);
       expect(b.size, `no OpenAPI paths for our ${engine} mount`).toBeGreaterThan(0);
       for (const [p, m] of a) {
         if (!b.has(p)) found.push(`openapi ${engine}: ${p}: missing in ours`);

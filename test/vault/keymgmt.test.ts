@@ -64,16 +64,26 @@ describe.skipIf(!vaultBin())('Key Management engine in a real Vault (CockroachDB
 
   it('AWS KMS: create, configure, distribute, read the ARN, encrypt with it, rotate, remove', async () => {
     await write('keymgmt/key/crdb-cmek', 'type=aes256-gcm96');
-    await writeJson('keymgmt/kms/aws', { provider: 'awskms', key_collection: aws.region, endpoint: aws.url, credentials: { access_key: aws.accessKeyId, secret_key: aws.secretAccessKey } });
+    await writeJson('keymgmt/kms/aws', {
+      provider: 'awskms',
+      key_collection: aws.region,
+      endpoint: aws.url,
+      credentials: { access_key: aws.accessKeyId, secret_key: aws.secretAccessKey },
+    });
     // Credentials are write-only.
     expect(JSON.stringify(await read('keymgmt/kms/aws'))).not.toContain(aws.secretAccessKey);
     const d = await write('keymgmt/kms/aws/key/crdb-cmek', 'purpose=encrypt,decrypt', 'protection=hsm');
     expect(d.key_id).toMatch(/^arn:aws:kms:us-east-1:\d+:key\//);
     expect((await read('keymgmt/kms/aws/key/crdb-cmek')).key_id).toBe(d.key_id);
-    expect((await v.vault(['list', '-format=json', 'keymgmt/key/crdb-cmek/kms']))).toEqual(['aws']);
+    expect(await v.vault(['list', '-format=json', 'keymgmt/key/crdb-cmek/kms'])).toEqual(['aws']);
 
     // What CockroachDB does with the ARN: encrypt and decrypt at the provider.
-    const sdk = new KMSClient({ region: aws.region, endpoint: aws.url, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey }, maxAttempts: 1 });
+    const sdk = new KMSClient({
+      region: aws.region,
+      endpoint: aws.url,
+      credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+      maxAttempts: 1,
+    });
     try {
       const ct = await sdk.send(new EncryptCommand({ KeyId: d.key_id, Plaintext: Buffer.from('store key') }));
       const pt = await sdk.send(new DecryptCommand({ CiphertextBlob: ct.CiphertextBlob, KeyId: d.key_id }));
@@ -83,7 +93,9 @@ describe.skipIf(!vaultBin())('Key Management engine in a real Vault (CockroachDB
       await write('keymgmt/key/crdb-sign', 'type=ecdsa-p256');
       const s = await write('keymgmt/kms/aws/key/crdb-sign', 'purpose=sign,verify');
       const msg = Buffer.from('signed at the provider');
-      const sig = await sdk.send(new SignCommand({ KeyId: s.key_id, Message: createHash('sha256').update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+      const sig = await sdk.send(
+        new SignCommand({ KeyId: s.key_id, Message: createHash('sha256').update(msg).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
+      );
       expect(nodeVerify('sha256', msg, { key: await publicKeyOf('crdb-sign'), dsaEncoding: 'der' }, Buffer.from(sig.Signature!))).toBe(true);
 
       // Rotate: AWS takes imported material once per KMS key, so the new version is a new
@@ -108,13 +120,28 @@ describe.skipIf(!vaultBin())('Key Management engine in a real Vault (CockroachDB
     }
   });
 
-  it('Google Cloud KMS: distributed by import job; the provider signs with Vault\'s key; rotate, remove', async () => {
+  it("Google Cloud KMS: distributed by import job; the provider signs with Vault's key; rotate, remove", async () => {
     const ring = `projects/${gcp.project}/locations/${gcp.location}/keyRings/${gcp.keyRing}`;
-    await writeJson('keymgmt/kms/gcp', { provider: 'gcpckms', key_collection: ring, endpoint: gcp.endpoint, endpoint_ca: gcp.caPem, credentials: { service_account_file: path.join(dir, 'gcp-sa.json') } });
+    await writeJson('keymgmt/kms/gcp', {
+      provider: 'gcpckms',
+      key_collection: ring,
+      endpoint: gcp.endpoint,
+      endpoint_ca: gcp.caPem,
+      credentials: { service_account_file: path.join(dir, 'gcp-sa.json') },
+    });
     await write('keymgmt/key/gsign', 'type=ecdsa-p256');
     const d = await write('keymgmt/kms/gcp/key/gsign', 'purpose=sign', 'protection=hsm');
     expect(d.key_id).toMatch(new RegExp(`^${ring}/cryptoKeys/`));
-    const p = parseKeyConfig('gcpckms', 'gsign', { credentials: gcp.credentialsJson, project: gcp.project, region: gcp.location, key_ring: gcp.keyRing, crypto_key: d.key_id.split('/').pop(), crypto_key_version: '1', endpoint: gcp.endpoint, endpoint_ca: gcp.caPem });
+    const p = parseKeyConfig('gcpckms', 'gsign', {
+      credentials: gcp.credentialsJson,
+      project: gcp.project,
+      region: gcp.location,
+      key_ring: gcp.keyRing,
+      crypto_key: d.key_id.split('/').pop(),
+      crypto_key_version: '1',
+      endpoint: gcp.endpoint,
+      endpoint_ca: gcp.caPem,
+    });
     const k = await GcpKmsKey.open('gsign', p.fields, p.common);
     try {
       const msg = Buffer.from('signed in cloud kms');
@@ -125,19 +152,39 @@ describe.skipIf(!vaultBin())('Key Management engine in a real Vault (CockroachDB
     }
     await rotateAndRemove('gcp', 'gsign');
     // A path the operator did not allow is refused with a clear 400.
-    await expect(writeJson('keymgmt/kms/gcp2', { provider: 'gcpckms', key_collection: ring, endpoint: gcp.endpoint, endpoint_ca: gcp.caPem, credentials: { service_account_file: '/etc/passwd' } }))
-      .rejects.toThrow(/Code: 400/);
+    await expect(
+      writeJson('keymgmt/kms/gcp2', {
+        provider: 'gcpckms',
+        key_collection: ring,
+        endpoint: gcp.endpoint,
+        endpoint_ca: gcp.caPem,
+        credentials: { service_account_file: '/etc/passwd' },
+      }),
+    ).rejects.toThrow(/Code: 400/);
   });
 
-  it('Azure Key Vault: imported as a JWK; Key Vault signs with Vault\'s key; rotate, remove; bad input is a 400', async () => {
+  it("Azure Key Vault: imported as a JWK; Key Vault signs with Vault's key; rotate, remove; bad input is a 400", async () => {
     await writeJson('keymgmt/kms/az', {
-      provider: 'azurekeyvault', key_collection: 'vpt-vault', endpoint: az.vaultUrl, authority_host: az.base, endpoint_ca: az.caPem,
+      provider: 'azurekeyvault',
+      key_collection: 'vpt-vault',
+      endpoint: az.vaultUrl,
+      authority_host: az.base,
+      endpoint_ca: az.caPem,
       credentials: { tenant_id: az.tenantId, client_id: az.clientId, client_secret: az.clientSecret },
     });
     await write('keymgmt/key/arsa', 'type=rsa-2048');
     const d = await write('keymgmt/kms/az/key/arsa', 'purpose=sign,verify', 'protection=hsm');
     expect(d.key_id).toBe(`${az.vaultUrl}/keys/${d.name}`);
-    const p = parseKeyConfig('azurekeyvault', d.name, { tenant_id: az.tenantId, client_id: az.clientId, client_secret: az.clientSecret, vault_name: 'vpt-vault', key_name: d.name, vault_url: az.vaultUrl, authority_host: az.base, endpoint_ca: az.caPem });
+    const p = parseKeyConfig('azurekeyvault', d.name, {
+      tenant_id: az.tenantId,
+      client_id: az.clientId,
+      client_secret: az.clientSecret,
+      vault_name: 'vpt-vault',
+      key_name: d.name,
+      vault_url: az.vaultUrl,
+      authority_host: az.base,
+      endpoint_ca: az.caPem,
+    });
     const k = await AzureKeyVaultKey.open(d.name, p.fields, p.common);
     try {
       const msg = Buffer.from('signed in key vault');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevVault, vaultBin, type VaultNode } from '../support/vault';
 import { enablePki, file, openssl, read, verify, write } from './steps';
 
-describe.skipIf(!vaultBin())('PKI issuers through the real Vault CLI (current Vault\'s multi-issuer API)', { timeout: 120_000 }, () => {
+describe.skipIf(!vaultBin())("PKI issuers through the real Vault CLI (current Vault's multi-issuer API)", { timeout: 120_000 }, () => {
   let v: VaultNode;
   beforeAll(async () => {
     v = await startDevVault();
@@ -13,7 +13,9 @@ describe.skipIf(!vaultBin())('PKI issuers through the real Vault CLI (current Va
     await enablePki(v);
     await v.vault(['secrets', 'tune', '-max-lease-ttl=87600h', 'pki']);
   });
-  afterAll(async () => { await v?.destroy(); });
+  afterAll(async () => {
+    await v?.destroy();
+  });
 
   it('a second root/generate adds an issuer; issuer_ref picks the signer; config/issuers moves ca and crl', async () => {
     const a = await write(v, 'pki/root/generate/internal', 'common_name=Root A', 'key_type=ec', 'issuer_name=root-a', 'ttl=87600h');
@@ -48,8 +50,16 @@ describe.skipIf(!vaultBin())('PKI issuers through the real Vault CLI (current Va
   });
 
   it('email, otherName and policy SANs reach the certificate (openssl reads them)', async () => {
-    await write(v, 'pki/roles/mail', 'allowed_domains=example.com', 'allow_subdomains=true', 'allow_bare_domains=true', 'key_type=ec',
-      'allowed_other_sans=1.2.3.4;UTF8:*', 'policy_identifiers=1.3.6.1.4.1.7.8');
+    await write(
+      v,
+      'pki/roles/mail',
+      'allowed_domains=example.com',
+      'allow_subdomains=true',
+      'allow_bare_domains=true',
+      'key_type=ec',
+      'allowed_other_sans=1.2.3.4;UTF8:*',
+      'policy_identifiers=1.3.6.1.4.1.7.8',
+    );
     const r = await write(v, 'pki/issue/mail', 'common_name=alice@example.com', 'alt_names=www.example.com', 'other_sans=1.2.3.4;UTF8:badge-7', 'ttl=1h');
     const text = openssl('x509', '-in', file(r.certificate), '-noout', '-text').out;
     expect(text).toMatch(/email:alice@example\.com/);

@@ -5,7 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, pgInfo, roleExists, admin, type PgInfo } from '../support/db';
 import { TLS_MODES, startRaftCluster, vaultBin, type RaftCluster, type VaultNode } from '../support/vault';
 import {
-  creds, dbAdmin, dbConfig, dbRole, decrypt, enablePki, enableTransit, issue, pkiWork, transitWork, verify, type PkiState, type TransitState,
+  creds,
+  dbAdmin,
+  dbConfig,
+  dbRole,
+  decrypt,
+  enablePki,
+  enableTransit,
+  issue,
+  pkiWork,
+  transitWork,
+  verify,
+  type PkiState,
+  type TransitState,
 } from './steps';
 
 for (const mode of TLS_MODES) {

@@ -12,8 +12,12 @@ for (const mode of TLS_MODES) {
     let pki: PkiState;
     let firstSerial = '';
 
-    beforeAll(async () => { fv = await startFileVault({ mode }); });
-    afterAll(async () => { await fv?.stop(); });
+    beforeAll(async () => {
+      fv = await startFileVault({ mode });
+    });
+    afterAll(async () => {
+      await fv?.stop();
+    });
 
     it('before: transit key with two versions, a root CA, an issued certificate', async () => {
       const v = fv.node;

@@ -4,8 +4,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLUGIN_NAME, TLS_MODES, startDevVault, vaultBin, type VaultNode } from '../support/vault';
 import {
-  b64, decrypt, enablePki, enableTransit, issue, notAfter, openssl, opensslSerial, file, pkiWork, transitWork, unb64, verify, write,
-  type PkiState, type TransitState,
+  b64,
+  decrypt,
+  enablePki,
+  enableTransit,
+  issue,
+  notAfter,
+  openssl,
+  opensslSerial,
+  file,
+  pkiWork,
+  transitWork,
+  unb64,
+  verify,
+  write,
+  type PkiState,
+  type TransitState,
 } from './steps';
 
 for (const mode of TLS_MODES) {
@@ -14,14 +28,20 @@ for (const mode of TLS_MODES) {
     let transit: TransitState;
     let pki: PkiState;
 
-    beforeAll(async () => { v = await startDevVault({ mode }); });
-    afterAll(async () => { await v?.destroy(); });
+    beforeAll(async () => {
+      v = await startDevVault({ mode });
+    });
+    afterAll(async () => {
+      await v?.destroy();
+    });
 
     it('registers by sha256 and mounts transit and PKI from the README commands', async () => {
       const sha = await v.registerPlugin();
       const entry = await v.vault(['read', '-format=json', `sys/plugins/catalog/secret/${PLUGIN_NAME}`]);
       expect(entry.data.sha256).toBe(sha);
-      await enableTransit(v).catch((e) => { throw new Error(`${e.message}\n${v.logs(30)}`); });
+      await enableTransit(v).catch((e) => {
+        throw new Error(`${e.message}\n${v.logs(30)}`);
+      });
       await enablePki(v);
       const mounts = await v.vault(['secrets', 'list', '-format=json']);
       expect(mounts['transit/'].type).toBe(PLUGIN_NAME);
@@ -74,19 +94,33 @@ for (const mode of TLS_MODES) {
       const sig = (await write(v, 'transit/sign/k1', `input=${input}`)).signature;
       expect((await write(v, 'transit/verify/k1', `input=${input}`, `signature=${sig}`)).valid).toBe(true);
       expect((await write(v, 'transit/verify/k1', `input=${b64('tampered')}`, `signature=${sig}`)).valid).toBe(false);
-      const verified = openssl('dgst', '-sha256', '-verify', file(k1.data.keys['1'].public_key), '-signature', file(Buffer.from(sig.split(':')[2], 'base64')), file('signed beyond Vault'));
+      const verified = openssl(
+        'dgst',
+        '-sha256',
+        '-verify',
+        file(k1.data.keys['1'].public_key),
+        '-signature',
+        file(Buffer.from(sig.split(':')[2], 'base64')),
+        file('signed beyond Vault'),
+      );
       expect(verified.out).toMatch(/Verified OK/);
       const jws = (await write(v, 'transit/sign/k1', `input=${input}`, 'marshaling_algorithm=jws')).signature;
       expect((await write(v, 'transit/verify/k1', `input=${input}`, `signature=${jws}`, 'marshaling_algorithm=jws')).valid).toBe(true);
       await expect(write(v, 'transit/encrypt/k1', `plaintext=${input}`)).rejects.toThrow(/Code: 400/);
 
       const { ml_dsa44, ml_dsa65, ml_dsa87 } = await import('@noble/post-quantum/ml-dsa.js');
-      for (const [set, lib] of [['44', ml_dsa44], ['65', ml_dsa65], ['87', ml_dsa87]] as const) {
+      for (const [set, lib] of [
+        ['44', ml_dsa44],
+        ['65', ml_dsa65],
+        ['87', ml_dsa87],
+      ] as const) {
         await write(v, `transit/keys/pq${set}`, 'type=ml-dsa', `parameter_set=${set}`);
         const key = await v.vault(['read', '-format=json', `transit/keys/pq${set}`]);
         expect(key.data).toMatchObject({ type: 'ml-dsa', parameter_set: set });
         const s = (await write(v, `transit/sign/pq${set}`, `input=${input}`)).signature;
-        expect(lib.verify(Buffer.from(s.split(':')[2], 'base64'), Buffer.from('signed beyond Vault'), Buffer.from(key.data.keys['1'].public_key, 'base64'))).toBe(true);
+        expect(
+          lib.verify(Buffer.from(s.split(':')[2], 'base64'), Buffer.from('signed beyond Vault'), Buffer.from(key.data.keys['1'].public_key, 'base64')),
+        ).toBe(true);
         expect((await write(v, `transit/verify/pq${set}`, `input=${input}`, `signature=${s}`)).valid).toBe(true);
         expect((await write(v, `transit/verify/pq${set}`, `input=${b64('tampered')}`, `signature=${s}`)).valid).toBe(false);
       }
@@ -100,7 +134,9 @@ for (const mode of TLS_MODES) {
       const ct = (await write(v, 'transit/encrypt/ab', `plaintext=${input}`)).ciphertext;
       expect(await decrypt(v, 'transit', 'ba', ct)).toBe(input);
       await expect(write(v, 'transit/sign/xa', `input=${input}`)).rejects.toThrow(/Code: 400[\s\S]*does not support signing/);
-      await expect(write(v, 'transit/derive-key/bad', 'base_key_name=k1', `peer_public_key=${await pub('xb')}`)).rejects.toThrow(/Code: 400[\s\S]*does not support key agreement/);
+      await expect(write(v, 'transit/derive-key/bad', 'base_key_name=k1', `peer_public_key=${await pub('xb')}`)).rejects.toThrow(
+        /Code: 400[\s\S]*does not support key agreement/,
+      );
     });
 
     it('vault path-help transit/encrypt/x describes the path and its fields', async () => {

@@ -11,7 +11,7 @@ import { PLUGIN_NAME, type VaultClient } from '../support/vault';
 /** `vault write -format=json <path> k=v...` (-f when there is no data); the response's data. */
 export async function write(v: VaultClient, p: string, ...kv: string[]): Promise<any> {
   const r = await v.vault(['write', '-format=json', ...(kv.length ? [] : ['-f']), p, ...kv]);
-  return typeof r === 'object' && r ? r.data ?? r : r;
+  return typeof r === 'object' && r ? (r.data ?? r) : r;
 }
 
 /** `vault read -format=json <path>`: the whole response (data, lease_id, ...). */
@@ -52,7 +52,12 @@ export const notAfter = (pem: string) => new Date(new X509Certificate(pem).valid
 export const opensslSerial = (serial: string) => serial.replace(/:/g, '').toUpperCase();
 
 /** Transit: an AES key with two versions, and ciphertexts under each; what later checks decrypt. */
-export interface TransitState { key: string; plaintext: string; v1: string; v2: string }
+export interface TransitState {
+  key: string;
+  plaintext: string;
+  v1: string;
+  v2: string;
+}
 
 export async function transitWork(v: VaultClient, at = 'transit', key = 'app'): Promise<TransitState> {
   await write(v, `${at}/keys/${key}`);
@@ -67,7 +72,10 @@ export const decrypt = async (v: VaultClient, at: string, key: string, ciphertex
   (await write(v, `${at}/decrypt/${key}`, `ciphertext=${ciphertext}`)).plaintext as string;
 
 /** PKI: a root CA and a role; what later checks issue against. */
-export interface PkiState { caPem: string; role: string }
+export interface PkiState {
+  caPem: string;
+  role: string;
+}
 
 export async function pkiWork(v: VaultClient, at = 'pki', role = 'web'): Promise<PkiState> {
   const root = await write(v, `${at}/root/generate/internal`, 'common_name=Real Vault Test Root', 'ttl=720h');
@@ -89,9 +97,17 @@ export async function dbAdmin(pg: PgInfo, tag: string): Promise<PgInfo> {
 
 /** `vault write database/config/<name>` for this admin, as the README shows. */
 export async function dbConfig(v: VaultClient, name: string, adm: PgInfo, ...extra: string[]): Promise<void> {
-  await write(v, `database/config/${name}`, `plugin_name=${PLUGIN_NAME}`,
+  await write(
+    v,
+    `database/config/${name}`,
+    `plugin_name=${PLUGIN_NAME}`,
     `connection_url=postgres://{{username}}:{{password}}@${adm.host}:${adm.port}/${adm.database}?sslmode=disable`,
-    `username=${adm.user}`, `password=${adm.password}`, 'password_authentication=scram-sha-256', 'allowed_roles=*', ...extra);
+    `username=${adm.user}`,
+    `password=${adm.password}`,
+    'password_authentication=scram-sha-256',
+    'allowed_roles=*',
+    ...extra,
+  );
 }
 
 export const CREATION = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`;

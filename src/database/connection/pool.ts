@@ -13,7 +13,10 @@ export class ConnectionPool {
   readonly pool: PgPool;
   private closed = false;
 
-  constructor(private readonly base: ClientConfig, private readonly c: ConnectionConfig) {
+  constructor(
+    private readonly base: ClientConfig,
+    private readonly c: ConnectionConfig,
+  ) {
     const { Pool } = driverFor(c);
     this.pool = new Pool({
       ...base,
@@ -28,12 +31,18 @@ export class ConnectionPool {
     // database says. Queued before any other query; a connection that cannot be pinned
     // is closed, failing the query queued behind it.
     this.pool.on('connect', (client) => {
-      client.query(PIN_SESSION).catch(() => { void client.end().catch(() => undefined); });
+      client.query(PIN_SESSION).catch(() => {
+        void client.end().catch(() => undefined);
+      });
     });
   }
 
-  get totalCount(): number { return this.pool.totalCount; }
-  get idleCount(): number { return this.pool.idleCount; }
+  get totalCount(): number {
+    return this.pool.totalCount;
+  }
+  get idleCount(): number {
+    return this.pool.idleCount;
+  }
 
   async connect(): Promise<PoolClient> {
     if (this.closed) throw new Error('connection pool is closed');
@@ -57,10 +66,15 @@ export class ConnectionPool {
     // 'error' event. The failing query reports it to fn.
     // Whether the connection was lost during fn also tells what its error means.
     let lost = false;
-    const onLost = () => { lost = true; };
+    const onLost = () => {
+      lost = true;
+    };
     client.on('error', onLost);
     client.on('end', onLost);
-    const stopWatching = () => { client.removeListener('error', onLost); client.removeListener('end', onLost); };
+    const stopWatching = () => {
+      client.removeListener('error', onLost);
+      client.removeListener('end', onLost);
+    };
     try {
       const r = await fn(client);
       stopWatching();

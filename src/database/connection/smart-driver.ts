@@ -46,7 +46,7 @@ export function claimSmartDriver(c: ConnectionConfig, t: Target): () => void {
   if (smartOwner && smartOwner.refs > 0 && smartOwner.key !== key) {
     throw invalid(
       'YugabyteDB smart-driver mode keeps cluster state per process, and this plugin process already serves another ' +
-      'load_balance/topology_keys setting. Register the plugin a second time under another name for the second cluster.',
+        'load_balance/topology_keys setting. Register the plugin a second time under another name for the second cluster.',
     );
   }
   if (!smartOwner || smartOwner.key !== key) {

@@ -37,9 +37,7 @@ function parseKeywordDsn(dsn: string): Record<string, string> {
 function fillUrlTemplate(url: string, c: ConnectionConfig, urlForm: boolean): string {
   const enc = (v: string) => (c.disableEscaping || !urlForm ? v : encodeURIComponent(v));
   const kvQuote = (v: string) => (urlForm ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
-  return url
-    .replace(/\{\{\s*username\s*\}\}/g, () => kvQuote(enc(c.username ?? '')))
-    .replace(/\{\{\s*password\s*\}\}/g, () => kvQuote(enc(c.password ?? '')));
+  return url.replace(/\{\{\s*username\s*\}\}/g, () => kvQuote(enc(c.username ?? ''))).replace(/\{\{\s*password\s*\}\}/g, () => kvQuote(enc(c.password ?? '')));
 }
 
 /** The target a configuration names (connection_url, or host/port/db), with libpq's defaults; bad input is InvalidArgument. */
@@ -55,10 +53,19 @@ export function resolveTarget(c: ConnectionConfig): Target {
       } catch {
         throw invalid('connection_url is not a valid URL (multi-host URLs are not supported; a literal "%" or "@" in a password must come from {{password}})');
       }
-      if (!/^postgres(ql)?:$/.test(u.protocol)) throw invalid(`connection_url: unsupported scheme ${u.protocol.replace(/:$/, '')} (use postgres:// or postgresql://)`);
-      const dec = (s: string) => { try { return decodeURIComponent(s); } catch { throw invalid('connection_url: malformed %-escape'); } };
+      if (!/^postgres(ql)?:$/.test(u.protocol))
+        throw invalid(`connection_url: unsupported scheme ${u.protocol.replace(/:$/, '')} (use postgres:// or postgresql://)`);
+      const dec = (s: string) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          throw invalid('connection_url: malformed %-escape');
+        }
+      };
       const params: Record<string, string> = {};
-      u.searchParams.forEach((v, k) => { params[k] = v; });
+      u.searchParams.forEach((v, k) => {
+        params[k] = v;
+      });
       t = {
         params,
         host: params.host ?? (u.hostname.replace(/^\[|\]$/g, '') || undefined),

@@ -60,9 +60,13 @@ export function tlsOptions(t: Target, wantTls: boolean): false | tls.ConnectionO
 /** TLS first or plaintext first, per sslmode; the second entry is the fallback, if any. */
 export function tlsAttempts(mode: SslMode): boolean[] {
   switch (mode) {
-    case 'disable': return [false];
-    case 'allow': return [false, true];
-    case 'prefer': return [true, false];
-    default: return [true];
+    case 'disable':
+      return [false];
+    case 'allow':
+      return [false, true];
+    case 'prefer':
+      return [true, false];
+    default:
+      return [true];
   }
 }

@@ -13,7 +13,9 @@ export const cockroachdb: Dialect = {
   defaultRenew: DEFAULT_RENEW,
   // No pg_shdepend: clean every database. DROP ROLE fails with 2BP01 ("grants still exist")
   // while any database holds a grant to the user.
-  dependentDatabases() { return { text: this.allDatabasesQuery, values: [] }; },
+  dependentDatabases() {
+    return { text: this.allDatabasesQuery, values: [] };
+  },
   releaseObjects: (user, admin) => [`REASSIGN OWNED BY ${user} TO ${admin}`, `DROP OWNED BY ${user}`],
   allDatabasesQuery: "SELECT datname FROM pg_catalog.pg_database WHERE datname <> 'system'",
   dropRole: (user) => [`DROP ROLE IF EXISTS ${user}`],

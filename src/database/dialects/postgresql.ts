@@ -28,7 +28,8 @@ export const postgresql: Dialect = {
   // A CREATEROLE (non-superuser) admin holds ADMIN on the roles it created but not their
   // privileges; membership gives it the right to REASSIGN/DROP OWNED. It goes with the role.
   takeMembership: (user, admin) => `GRANT ${user} TO ${admin}`,
-  terminateSessionsQuery: 'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()',
+  terminateSessionsQuery:
+    'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()',
   roleExistsQuery: 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1',
   cancelBackendQuery: 'SELECT pg_catalog.pg_cancel_backend($1)',
 };

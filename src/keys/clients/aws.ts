@@ -37,16 +37,20 @@ export function awsKms(c: AwsClientConfig): AwsKms {
   if (c.accessKey === undefined) requireAmbientCredentials(c.backend, c.name, c.credentialField, c.endpoint);
   const kms = require('@aws-sdk/client-kms') as typeof Kms;
   const { NodeHttpHandler } = require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler');
-  const credentials = c.accessKey !== undefined && c.secretKey !== undefined ? { accessKeyId: c.accessKey, secretAccessKey: c.secretKey, sessionToken: c.sessionToken } : undefined;
+  const credentials =
+    c.accessKey !== undefined && c.secretKey !== undefined
+      ? { accessKeyId: c.accessKey, secretAccessKey: c.secretKey, sessionToken: c.sessionToken }
+      : undefined;
   return {
     kms,
-    client: (maxAttempts) => new kms.KMSClient({
-      region: c.region,
-      endpoint: c.endpoint,
-      // Without credentials: the SDK's default chain (allowed by the operator, checked above).
-      credentials,
-      maxAttempts,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 10_000 }),
-    }),
+    client: (maxAttempts) =>
+      new kms.KMSClient({
+        region: c.region,
+        endpoint: c.endpoint,
+        // Without credentials: the SDK's default chain (allowed by the operator, checked above).
+        credentials,
+        maxAttempts,
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 10_000 }),
+      }),
   };
 }

@@ -10,7 +10,6 @@ import { keyFailure, keyInvalid, sdkErrorName, sdkStatusCode, type KeyErrorKind 
 import { requireAmbientCredentials } from '../operator';
 import { AZURE_CLOUDS } from './azure-clouds';
 
-
 /** What a Key Vault client is made from. */
 export interface AzureClientConfig {
   /** Who asks, for error messages: the backend type and the key or kms name. */
@@ -58,17 +57,23 @@ export function azureKeyVault(c: AzureClientConfig): AzureKeyVault {
   const akv = require('@azure/keyvault-keys') as typeof Akv;
   const identity = require('@azure/identity') as typeof import('@azure/identity');
   const tlsOptions = c.endpointCa ? { ca: c.endpointCa } : undefined;
-  const credential = c.clientSecret !== undefined
-    ? new identity.ClientSecretCredential(String(c.tenantId), String(c.clientId), c.clientSecret, {
-      authorityHost: c.authorityHost ?? cloud.authority,
-      // A custom authority is not one of Microsoft's: nothing to discover.
-      disableInstanceDiscovery: !!c.authorityHost,
-      tlsOptions, retryOptions: RETRIES,
-    })
-    : new identity.DefaultAzureCredential({ tenantId: c.tenantId });
+  const credential =
+    c.clientSecret !== undefined
+      ? new identity.ClientSecretCredential(String(c.tenantId), String(c.clientId), c.clientSecret, {
+          authorityHost: c.authorityHost ?? cloud.authority,
+          // A custom authority is not one of Microsoft's: nothing to discover.
+          disableInstanceDiscovery: !!c.authorityHost,
+          tlsOptions,
+          retryOptions: RETRIES,
+        })
+      : new identity.DefaultAzureCredential({ tenantId: c.tenantId });
   const vaultUrl = c.vaultUrl ?? `https://${c.vaultName}.${c.dnsSuffix ?? cloud.suffix}`;
   // With a vault URL override the host is not *.vault.azure.net; the challenge's resource is still checked by the token request's scope.
-  const clientOptions = (maxRetries = RETRIES.maxRetries): Akv.KeyClientOptions => ({ tlsOptions, retryOptions: { ...RETRIES, maxRetries }, disableChallengeResourceVerification: !!c.vaultUrl });
+  const clientOptions = (maxRetries = RETRIES.maxRetries): Akv.KeyClientOptions => ({
+    tlsOptions,
+    retryOptions: { ...RETRIES, maxRetries },
+    disableChallengeResourceVerification: !!c.vaultUrl,
+  });
   return { akv, credential, vaultUrl, clientOptions, keyClient: (maxRetries) => new akv.KeyClient(vaultUrl, credential, clientOptions(maxRetries)) };
 }
 
@@ -92,7 +97,11 @@ export function azureErrorKind(e: unknown, conflict: KeyErrorKind = 'unavailable
 }
 
 /** Who makes a Key Vault call, for its errors: the key or kms name, the secrets to redact, what a 409 means. */
-export interface AzureCaller { name: string; secrets: readonly string[]; conflict?: KeyErrorKind }
+export interface AzureCaller {
+  name: string;
+  secrets: readonly string[];
+  conflict?: KeyErrorKind;
+}
 
 /** Run one Key Vault call with a deadline; a failure becomes a KeyError naming the caller, redacted of its secrets. */
 export async function azureCall<T>(who: AzureCaller, op: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {

@@ -88,7 +88,10 @@ function headerRecord(h: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof h !== 'object' || h === null) return out;
   // By shape: the Headers class may come from a fetch polyfill rather than Node's global.
-  if ('forEach' in h && typeof h.forEach === 'function') h.forEach((v: string, k: string) => { out[k] = v; });
+  if ('forEach' in h && typeof h.forEach === 'function')
+    h.forEach((v: string, k: string) => {
+      out[k] = v;
+    });
   else for (const [k, v] of Object.entries(h)) if (typeof v === 'string') out[k] = v;
   return out;
 }

@@ -55,7 +55,10 @@ export function findKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: BackendConfig, ke
       let point = attrBuffer(p.C_GetAttributeValue(s, pubObj, [{ type: P.CKA_EC_POINT }])[0]);
       if (point[0] === 0x04 && point.length !== 2 * curveBytes(curve) + 1) point = point.subarray(point[1] & 0x80 ? 2 + (point[1] & 0x7f) : 2); // DER OCTET STRING
       const n = curveBytes(curve);
-      const pub = createPublicKey({ format: 'jwk', key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + n).toString('base64url'), y: point.subarray(1 + n).toString('base64url') } });
+      const pub = createPublicKey({
+        format: 'jwk',
+        key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + n).toString('base64url'), y: point.subarray(1 + n).toString('base64url') },
+      });
       return { handle: priv, spec: { kind: 'ec', curve }, pub };
     }
     if (keyType === P.CKK_RSA) {
@@ -84,18 +87,48 @@ export async function generateKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: Backend
   const bits = typeof cfg.key_bits === 'number' ? cfg.key_bits : undefined;
   const ids: Pkcs11Types.Template = template(cfg, 0).slice(1);
   if (!cfg.key_id) ids.push({ type: P.CKA_ID, value: randomBytes(8) });
-  const privAttrs: Pkcs11Types.Template = [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }];
+  const privAttrs: Pkcs11Types.Template = [
+    ...ids,
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+  ];
   if (mech === MECHANISMS.CKM_AES_GCM || (!cfg.curve && (bits === 128 || bits === 256))) {
-    await p.C_GenerateKeyAsync(s, { mechanism: P.CKM_AES_KEY_GEN }, [...privAttrs, { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }]);
+    await p.C_GenerateKeyAsync(s, { mechanism: P.CKM_AES_KEY_GEN }, [
+      ...privAttrs,
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_VALUE_LEN, value: (bits ?? 256) / 8 },
+      { type: P.CKA_ENCRYPT, value: true },
+      { type: P.CKA_DECRYPT, value: true },
+    ]);
   } else if (cfg.curve || mech === MECHANISMS.CKM_ECDSA || !bits) {
     const curve = { P256: 'P-256', P384: 'P-384', P521: 'P-521' }[String(cfg.curve ?? 'P256')]!;
-    await p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN },
-      [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_EC_PARAMS, value: Buffer.from(CURVE_OIDS[curve], 'hex') }],
-      [...privAttrs, { type: P.CKA_SIGN, value: true }]);
+    await p.C_GenerateKeyPairAsync(
+      s,
+      { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      [
+        ...ids,
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_VERIFY, value: true },
+        { type: P.CKA_EC_PARAMS, value: Buffer.from(CURVE_OIDS[curve], 'hex') },
+      ],
+      [...privAttrs, { type: P.CKA_SIGN, value: true }],
+    );
   } else {
     if (bits < 2048) throw keyInvalid('key_bits: RSA keys must be at least 2048 bits');
-    await p.C_GenerateKeyPairAsync(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
-      [...ids, { type: P.CKA_TOKEN, value: true }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_MODULUS_BITS, value: bits }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
-      [...privAttrs, { type: P.CKA_SIGN, value: true }, { type: P.CKA_DECRYPT, value: true }]);
+    await p.C_GenerateKeyPairAsync(
+      s,
+      { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+      [
+        ...ids,
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_VERIFY, value: true },
+        { type: P.CKA_ENCRYPT, value: true },
+        { type: P.CKA_MODULUS_BITS, value: bits },
+        { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+      ],
+      [...privAttrs, { type: P.CKA_SIGN, value: true }, { type: P.CKA_DECRYPT, value: true }],
+    );
   }
 }

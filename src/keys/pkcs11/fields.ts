@@ -4,7 +4,11 @@ import type { Field } from '../../schema';
 
 /** managed-keys/pkcs11/<name>: the module, the token, the PIN and the key on it. */
 export const PKCS11_FIELDS = {
-  library: { type: 'string', required: true, description: 'path of the PKCS#11 module (.so); only modules the operator allows with PLUGIN_PKCS11_LIBRARIES are loaded' },
+  library: {
+    type: 'string',
+    required: true,
+    description: 'path of the PKCS#11 module (.so); only modules the operator allows with PLUGIN_PKCS11_LIBRARIES are loaded',
+  },
   slot: { type: 'string', description: 'slot id (decimal or 0x hex); or use token_label' },
   token_label: { type: 'string', description: 'label of the token to use' },
   pin: { type: 'string', required: true, secret: true, description: 'user PIN' },

@@ -31,7 +31,11 @@ export class Pkcs11Key implements ManagedKey {
   private closed = false;
   private generation = 0;
 
-  private constructor(private readonly name: string, private readonly cfg: BackendConfig, private readonly common: CommonConfig) {
+  private constructor(
+    private readonly name: string,
+    private readonly cfg: BackendConfig,
+    private readonly common: CommonConfig,
+  ) {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     if (cfg.slot !== undefined) parseSlotId(cfg.slot);
@@ -49,7 +53,9 @@ export class Pkcs11Key implements ManagedKey {
   }
 
   /** The loaded module's PKCS#11 interface. */
-  private get p(): LoadedModule['p'] { return this.mod.p; }
+  private get p(): LoadedModule['p'] {
+    return this.mod.p;
+  }
 
   /** Load the module, find the token and the key (generating it if allowed), or fail with the key named. */
   static async open(name: string, cfg: BackendConfig, common: CommonConfig): Promise<Pkcs11Key> {
@@ -95,7 +101,11 @@ export class Pkcs11Key implements ManagedKey {
       this.slot = findSlot(this.p, this.cfg, this.name);
     }
     if (!(await this.withSession((s) => this.lookUp(s)))) {
-      if (!this.common.allowGenerate) throw new KeyError('not_found', `pkcs11 key "${this.name}": no key with ${this.cfg.key_label ? `label "${this.cfg.key_label}"` : `id ${this.cfg.key_id}`} on the token (set allow_generate_key to create it)`);
+      if (!this.common.allowGenerate)
+        throw new KeyError(
+          'not_found',
+          `pkcs11 key "${this.name}": no key with ${this.cfg.key_label ? `label "${this.cfg.key_label}"` : `id ${this.cfg.key_id}`} on the token (set allow_generate_key to create it)`,
+        );
       await this.withSession((s) => generateKey(this.p, s, this.cfg));
       if (!(await this.withSession((s) => this.lookUp(s)))) throw keyFailure('pkcs11', this.name, 'generate', 'key not found after generation', []);
     }
@@ -117,10 +127,11 @@ export class Pkcs11Key implements ManagedKey {
   /** Run an operation; after a token reset, recover once and retry. */
   private async run<T>(op: string, usage: Usage, fn: (on: OnSession) => Promise<T>): Promise<T> {
     requireUsage('pkcs11', this.name, this.common.usages, usage);
-    const attempt = () => this.withSession((s) => {
-      const f = this.found!;
-      return fn({ p: this.p, s, key: f.handle, spec: f.spec, name: this.name });
-    });
+    const attempt = () =>
+      this.withSession((s) => {
+        const f = this.found!;
+        return fn({ p: this.p, s, key: f.handle, spec: f.spec, name: this.name });
+      });
     try {
       if (!this.found) await this.reset();
       return await attempt();
@@ -161,7 +172,8 @@ export class Pkcs11Key implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     return this.run('encrypt', 'encrypt', async (on) => {
       if (on.spec.kind === 'aes') return aesGcmEncrypt(on, plaintext, opts.aad);
-      if (on.spec.kind === 'rsa') return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+      if (on.spec.kind === 'rsa')
+        return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
       throw keyUnsupported(`pkcs11 key "${this.name}" (${on.spec.kind}) does not encrypt`);
     });
   }

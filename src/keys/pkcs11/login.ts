@@ -20,6 +20,7 @@ export function login(mod: LoadedModule, slot: Handle, s: Handle, pin: string, k
   } catch (e) {
     if (ckr(e) !== CKR_USER_ALREADY_LOGGED_IN) throw e;
     // Another key logged the process in; this key must still know the PIN.
-    if (!known || !timingSafeEqual(pinHash(known.salt, pin), known.hash)) throw new KeyError('denied', `pkcs11 key "${keyName}": PIN incorrect (CKR_PIN_INCORRECT)`);
+    if (!known || !timingSafeEqual(pinHash(known.salt, pin), known.hash))
+      throw new KeyError('denied', `pkcs11 key "${keyName}": PIN incorrect (CKR_PIN_INCORRECT)`);
   }
 }

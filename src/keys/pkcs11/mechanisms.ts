@@ -6,7 +6,12 @@ import { pk } from './library';
 
 /** The mechanisms the `mechanism` field may name as CKM_ names. */
 export const MECHANISMS: Record<string, number> = {
-  CKM_RSA_PKCS: 0x1, CKM_RSA_PKCS_OAEP: 0x9, CKM_RSA_PKCS_PSS: 0xd, CKM_ECDSA: 0x1041, CKM_AES_GCM: 0x1087, CKM_EDDSA: 0x1057,
+  CKM_RSA_PKCS: 0x1,
+  CKM_RSA_PKCS_OAEP: 0x9,
+  CKM_RSA_PKCS_PSS: 0xd,
+  CKM_ECDSA: 0x1041,
+  CKM_AES_GCM: 0x1087,
+  CKM_EDDSA: 0x1057,
 };
 
 /** DER of each curve's OID, as CKA_EC_PARAMS holds it. */
@@ -24,5 +29,10 @@ export function parseMechanism(v: string | undefined): number | undefined {
 /** The hash mechanism and MGF1 of an RSA-PSS or RSA-OAEP parameter. */
 export function hashMech(h: Hash | 'sha1'): { hashAlg: number; mgf: number } {
   const P = pk();
-  return { sha1: { hashAlg: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1 }, sha256: { hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256 }, sha384: { hashAlg: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384 }, sha512: { hashAlg: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512 } }[h];
+  return {
+    sha1: { hashAlg: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1 },
+    sha256: { hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256 },
+    sha384: { hashAlg: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384 },
+    sha512: { hashAlg: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512 },
+  }[h];
 }

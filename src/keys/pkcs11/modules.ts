@@ -34,7 +34,11 @@ export function loadModule(library: string, byOperatorCli = false): { path: stri
       // or concurrent sessions corrupt its memory (seen with SoftHSM2).
       p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
     } catch (e) {
-      try { p.close(); } catch { /* not loaded */ }
+      try {
+        p.close();
+      } catch {
+        /* not loaded */
+      }
       throw keyInvalid(`cannot load PKCS#11 library ${library}: ${e instanceof Error ? e.message : String(e)}`, e);
     }
     m = { p, refs: 0, logins: new Map(), generation: 0 };
@@ -46,7 +50,11 @@ export function loadModule(library: string, byOperatorCli = false): { path: stri
 
 /** C_Finalize + C_Initialize: every key on this module then re-opens sessions and logs in again. */
 export function reinitialiseModule(m: LoadedModule): void {
-  try { m.p.C_Finalize(); } catch { /* already finalized */ }
+  try {
+    m.p.C_Finalize();
+  } catch {
+    /* already finalized */
+  }
   m.p.C_Initialize({ flags: pk().CKF_OS_LOCKING_OK });
   m.logins.clear();
   m.generation++;
@@ -57,6 +65,11 @@ export function releaseModule(path: string): void {
   const m = modules.get(path);
   if (m && --m.refs === 0) {
     modules.delete(path);
-    try { m.p.C_Finalize(); m.p.close(); } catch { /* already gone */ }
+    try {
+      m.p.C_Finalize();
+      m.p.close();
+    } catch {
+      /* already gone */
+    }
   }
 }

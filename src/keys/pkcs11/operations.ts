@@ -64,7 +64,8 @@ export async function decryptOnToken({ p, s, key, spec, name }: OnSession, ciphe
   } catch (e) {
     const code = ckr(e);
     // The input, not the token.
-    if (code === CKR_ENCRYPTED_DATA_INVALID || code === CKR_ENCRYPTED_DATA_LEN_RANGE) throw keyInvalid('decryption failed: ciphertext or associated data do not match the key');
+    if (code === CKR_ENCRYPTED_DATA_INVALID || code === CKR_ENCRYPTED_DATA_LEN_RANGE)
+      throw keyInvalid('decryption failed: ciphertext or associated data do not match the key');
     throw e;
   }
   throw keyUnsupported(`pkcs11 key "${name}" (${spec.kind}) does not decrypt`);

@@ -10,7 +10,12 @@ export class SessionPool {
   private waiters: Array<() => void> = [];
 
   /** `onOpen` runs on each new session before its first use (the login); `flags` are C_OpenSession's. */
-  constructor(private readonly p: Pkcs11Types.PKCS11, private readonly max: number, private readonly flags: number, private readonly onOpen: (s: Handle) => void) {}
+  constructor(
+    private readonly p: Pkcs11Types.PKCS11,
+    private readonly max: number,
+    private readonly flags: number,
+    private readonly onOpen: (s: Handle) => void,
+  ) {}
 
   /** Take a session on `slot` from the pool (opening one if under max_parallel), run fn, give it back. */
   async use<T>(slot: Handle, fn: (s: Handle) => Promise<T> | T): Promise<T> {
@@ -22,7 +27,13 @@ export class SessionPool {
         s = this.p.C_OpenSession(slot, this.flags);
         this.onOpen(s);
       } catch (e) {
-        if (s) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
+        if (s) {
+          try {
+            this.p.C_CloseSession(s);
+          } catch {
+            /* gone */
+          }
+        }
         this.open--;
         this.waiters.shift()?.();
         throw e;
@@ -33,7 +44,8 @@ export class SessionPool {
       this.idle.push(s);
       return r;
     } catch (e) {
-      if (RECOVERABLE.has(ckr(e) ?? -1)) this.open--; // the session is dead: drop it
+      if (RECOVERABLE.has(ckr(e) ?? -1))
+        this.open--; // the session is dead: drop it
       else this.idle.push(s);
       throw e;
     } finally {
@@ -43,7 +55,14 @@ export class SessionPool {
 
   /** Forget every session; `closeIdle`: close the idle ones first (not after a re-initialisation, which closed them). */
   clear(closeIdle: boolean): void {
-    if (closeIdle) for (const s of this.idle) { try { this.p.C_CloseSession(s); } catch { /* gone */ } }
+    if (closeIdle)
+      for (const s of this.idle) {
+        try {
+          this.p.C_CloseSession(s);
+        } catch {
+          /* gone */
+        }
+      }
     this.idle = [];
     this.open = 0;
   }

@@ -36,7 +36,13 @@ export function findSlot(p: Pkcs11Types.PKCS11, cfg: BackendConfig, keyName: str
     if (!s) throw new KeyError('not_found', `pkcs11 key "${keyName}": no token in slot ${want}`);
     return s;
   }
-  const labelOf = (h: Handle) => { try { return p.C_GetTokenInfo(h).label.trim(); } catch { return undefined; } }; // a vanished token
+  const labelOf = (h: Handle) => {
+    try {
+      return p.C_GetTokenInfo(h).label.trim();
+    } catch {
+      return undefined;
+    }
+  }; // a vanished token
   const s = slots.find((h) => labelOf(h) === cfg.token_label);
   if (!s) throw new KeyError('not_found', `pkcs11 key "${keyName}": no token labelled "${cfg.token_label}"`);
   return s;

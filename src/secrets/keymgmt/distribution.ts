@@ -18,11 +18,22 @@ import { PURPOSES, type Distribution, type KmsConfig, type Protection, type Purp
 export class DistStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
-  static path(kms: string, key: string): string { return `dist/${kms}/${key}`; }
-  get(kms: string, key: string): Promise<Distribution | undefined> { return getJson<Distribution>(this.storage, DistStore.path(kms, key)); }
-  put(d: Distribution): Promise<void> { d.updated = new Date().toISOString(); return putJson(this.storage, DistStore.path(d.kms, d.key), d); }
-  delete(kms: string, key: string): Promise<void> { return this.storage.delete(DistStore.path(kms, key)); }
-  async keysIn(kms: string): Promise<string[]> { return (await this.storage.list(`dist/${kms}/`)).filter((k) => !k.endsWith('/')); }
+  static path(kms: string, key: string): string {
+    return `dist/${kms}/${key}`;
+  }
+  get(kms: string, key: string): Promise<Distribution | undefined> {
+    return getJson<Distribution>(this.storage, DistStore.path(kms, key));
+  }
+  put(d: Distribution): Promise<void> {
+    d.updated = new Date().toISOString();
+    return putJson(this.storage, DistStore.path(d.kms, d.key), d);
+  }
+  delete(kms: string, key: string): Promise<void> {
+    return this.storage.delete(DistStore.path(kms, key));
+  }
+  async keysIn(kms: string): Promise<string[]> {
+    return (await this.storage.list(`dist/${kms}/`)).filter((k) => !k.endsWith('/'));
+  }
   /** The providers (kms names) a key has a distribution in, whatever its state. */
   async kmsOf(key: string): Promise<string[]> {
     const out: string[] = [];
@@ -32,7 +43,9 @@ export class DistStore {
     }
     return out;
   }
-  locked<T>(kms: string, key: string, fn: () => Promise<T>): Promise<T> { return serialised(this.locks, `${kms}/${key}`, fn); }
+  locked<T>(kms: string, key: string, fn: () => Promise<T>): Promise<T> {
+    return serialised(this.locks, `${kms}/${key}`, fn);
+  }
 }
 
 /** A failure as the status Vault shows: refusals are 400 (bad input or credentials), outages 502. */
@@ -56,7 +69,11 @@ async function sync(t: Target, d: Distribution, k: VaultKey, save: () => Promise
     const v = d.versions[n];
     if (!v) continue;
     const want = versionEnabled(k, n);
-    if (v.enabled !== want) { await t.setEnabled(d, n, want); v.enabled = want; await save(); }
+    if (v.enabled !== want) {
+      await t.setEnabled(d, n, want);
+      v.enabled = want;
+      await save();
+    }
   }
   await t.setCurrent(d, k.latest_version, k.type, save);
 }
@@ -65,9 +82,18 @@ async function sync(t: Target, d: Distribution, k: VaultKey, save: () => Promise
 export function describeDistribution(cfg: KmsConfig, d: Distribution): Record<string, unknown> {
   const versions: Record<string, string> = {};
   for (const [n, v] of Object.entries(d.versions)) if (v.id) versions[n] = v.id;
-  const out: Record<string, unknown> = { name: d.name, provider: cfg.provider, purpose: d.purpose.join(','), protection: d.protection, state: d.state, versions };
+  const out: Record<string, unknown> = {
+    name: d.name,
+    provider: cfg.provider,
+    purpose: d.purpose.join(','),
+    protection: d.protection,
+    state: d.state,
+    versions,
+  };
   if (cfg.provider === 'awskms') {
-    const latest = Object.keys(versions).map(Number).sort((a, b) => b - a)[0];
+    const latest = Object.keys(versions)
+      .map(Number)
+      .sort((a, b) => b - a)[0];
     if (latest) out.key_id = versions[latest];
     if (d.container && latest && versions[latest].startsWith('arn:')) out.alias = versions[latest].replace(/:key\/.*$/, `:${d.container}`);
   } else if (d.container) out.key_id = d.container;
@@ -78,7 +104,11 @@ export function describeDistribution(cfg: KmsConfig, d: Distribution): Record<st
 
 /** Distributes keys to KMS providers, rotates and removes them there, resuming what stopped half-way. */
 export class Distributor {
-  constructor(readonly keys: KeyStore, readonly kms: KmsStore, readonly dists: DistStore) {}
+  constructor(
+    readonly keys: KeyStore,
+    readonly kms: KmsStore,
+    readonly dists: DistStore,
+  ) {}
 
   private async withTarget<T>(cfg: KmsConfig, fn: (t: Target) => Promise<T>): Promise<T> {
     const t = await openTarget(cfg);
@@ -104,7 +134,11 @@ export class Distributor {
       d.state = 'failed';
       d.error = f.message;
       await save();
-      throw new UserError(`distributing key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`, f.status, { cause: e });
+      throw new UserError(
+        `distributing key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`,
+        f.status,
+        { cause: e },
+      );
     }
   }
 
@@ -116,16 +150,26 @@ export class Distributor {
     return this.dists.locked(kmsName, keyName, async () => {
       let d = await this.dists.get(kmsName, keyName);
       if (d) {
-        if (d.state === 'removing') throw new UserError(`key "${keyName}" is being removed from kms "${kmsName}": delete kms/${kmsName}/key/${keyName} again to finish first`);
+        if (d.state === 'removing')
+          throw new UserError(`key "${keyName}" is being removed from kms "${kmsName}": delete kms/${kmsName}/key/${keyName} again to finish first`);
         if (d.purpose.join(',') !== purpose.join(',') || d.protection !== protection) {
-          throw new UserError(`key "${keyName}" is already distributed to kms "${kmsName}" with purpose ${d.purpose.join(',')} and protection ${d.protection}; these cannot change after distribution (remove it first)`);
+          throw new UserError(
+            `key "${keyName}" is already distributed to kms "${kmsName}" with purpose ${d.purpose.join(',')} and protection ${d.protection}; these cannot change after distribution (remove it first)`,
+          );
         }
         await this.resync(cfg, d, k);
         return describeDistribution(cfg, d);
       }
       d = {
-        kms: kmsName, key: keyName, purpose, protection, state: 'distributing', versions: {},
-        name: `${keyName.replace(/[^A-Za-z0-9_-]/g, '-')}-${Math.floor(Date.now() / 1000)}`, nonce: randomBytes(12).toString('hex'), updated: '',
+        kms: kmsName,
+        key: keyName,
+        purpose,
+        protection,
+        state: 'distributing',
+        versions: {},
+        name: `${keyName.replace(/[^A-Za-z0-9_-]/g, '-')}-${Math.floor(Date.now() / 1000)}`,
+        nonce: randomBytes(12).toString('hex'),
+        updated: '',
       };
       const save = () => this.dists.put(d!);
       await save();
@@ -135,12 +179,18 @@ export class Distributor {
         const f = failure(e);
         // A refusal (400) will not succeed on retry: undo what reached the provider.
         if (f.status === 400 && (await this.rollBack(cfg, d))) {
-          throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" failed: ${f.message} (rolled back: nothing was left in the provider)`, 400, { cause: e });
+          throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" failed: ${f.message} (rolled back: nothing was left in the provider)`, 400, {
+            cause: e,
+          });
         }
         d.state = 'failed';
         d.error = f.message;
         await save();
-        throw new UserError(`distributing key "${keyName}" to kms "${kmsName}" stopped: ${f.message}. Its state is recorded: write kms/${kmsName}/key/${keyName} again with the same purpose and protection to resume, or delete it to remove what reached the provider`, f.status, { cause: e });
+        throw new UserError(
+          `distributing key "${keyName}" to kms "${kmsName}" stopped: ${f.message}. Its state is recorded: write kms/${kmsName}/key/${keyName} again with the same purpose and protection to resume, or delete it to remove what reached the provider`,
+          f.status,
+          { cause: e },
+        );
       }
       d.state = 'distributed';
       await save();
@@ -219,11 +269,15 @@ export function distributionPaths(x: Distributor): PathDef[] {
       pattern: `kms/${kmsName}/key/${keyName}`,
       fields: {
         ...names,
-        purpose: { type: 'array', description: 'What the key may do in the provider: encrypt, decrypt, sign, verify, wrap, unwrap (comma-separated or a list).' },
+        purpose: {
+          type: 'array',
+          description: 'What the key may do in the provider: encrypt, decrypt, sign, verify, wrap, unwrap (comma-separated or a list).',
+        },
         protection: { type: 'string', default: 'hsm', allowed: ['hsm', 'software'], description: 'Where the provider keeps the key: hsm or software.' },
       },
       synopsis: 'Distribute a key to a KMS provider, read its copy there, or remove it from the provider.',
-      description: 'The key material is wrapped with the provider\'s import protocol (AWS GetParametersForImport/ImportKeyMaterial, Google import jobs, Azure importKey). Every version goes; versions below min_enabled_version are disabled there. Purpose and protection cannot change afterwards. Writing again resumes a distribution that stopped half-way. Removing deletes the copy from the provider (AWS: deletion scheduled after 7 days; Google: versions destroyed; Azure: key deleted), never from Vault.',
+      description:
+        "The key material is wrapped with the provider's import protocol (AWS GetParametersForImport/ImportKeyMaterial, Google import jobs, Azure importKey). Every version goes; versions below min_enabled_version are disabled there. Purpose and protection cannot change afterwards. Writing again resumes a distribution that stopped half-way. Removing deletes the copy from the provider (AWS: deletion scheduled after 7 days; Google: versions destroyed; Azure: key deleted), never from Vault.",
       existence: async (r) => (await x.dists.get(r.data.str('name'), r.data.str('key_name'))) !== undefined,
       operations: {
         update: async (r) => {
@@ -240,14 +294,18 @@ export function distributionPaths(x: Distributor): PathDef[] {
           if (!d) return undefined;
           return { data: describeDistribution(await x.kms.require(d.kms), d) };
         },
-        delete: async (r) => { await x.remove(r.data.str('name'), r.data.str('key_name')); return undefined; },
+        delete: async (r) => {
+          await x.remove(r.data.str('name'), r.data.str('key_name'));
+          return undefined;
+        },
       },
     },
     {
       pattern: `kms/${kmsName}/key/${keyName}/rotate`,
       fields: names,
-      synopsis: 'Put the key\'s latest version in the provider (and finish any unfinished distribution).',
-      description: 'Imports the versions the provider does not have yet, applies min_enabled_version, and makes the latest version current (AWS alias, Google primary version).',
+      synopsis: "Put the key's latest version in the provider (and finish any unfinished distribution).",
+      description:
+        'Imports the versions the provider does not have yet, applies min_enabled_version, and makes the latest version current (AWS alias, Google primary version).',
       operations: {
         update: async (r) => {
           const [kmsN, keyN] = [r.data.str('name'), r.data.str('key_name')];

@@ -9,7 +9,8 @@ import { DistStore, Distributor, distributionPaths } from './distribution';
 import { keyPaths } from './key-paths';
 
 /** The keymgmt mount's help text. */
-export const KEYMGMT_HELP = 'vault-plugin-ts, Key Management engine: keys Vault owns, distributed to AWS KMS, Google Cloud KMS and Azure Key Vault, with Vault Enterprise\'s keymgmt API.';
+export const KEYMGMT_HELP =
+  "vault-plugin-ts, Key Management engine: keys Vault owns, distributed to AWS KMS, Google Cloud KMS and Azure Key Vault, with Vault Enterprise's keymgmt API.";
 
 /** Every keymgmt path of a mount on `storage`. */
 export function keymgmtPaths(storage: Storage): PathDef[] {

@@ -26,14 +26,16 @@ export function keyPaths(x: Distributor): PathDef[] {
         deletion_allowed: { type: 'bool', description: 'Allow deleting the key (it must also be removed from every KMS provider).' },
       },
       synopsis: 'Create, read, update or delete a key.',
-      description: 'Vault generates and keeps the key material (in its storage); reads return each version\'s creation time and, for asymmetric keys, its public key, never private material.',
+      description:
+        "Vault generates and keeps the key material (in its storage); reads return each version's creation time and, for asymmetric keys, its public key, never private material.",
       existence: async (r) => (await x.keys.get(r.data.str('name'))) !== undefined,
       operations: {
         create: async (r) => {
           const n = r.data.str('name');
           return x.keys.update(n, async (existing) => {
             if (existing) {
-              if (r.data.has('type') && r.data.str('type') !== existing.type) throw new UserError(`key "${n}" exists with type ${existing.type}; the type cannot change`);
+              if (r.data.has('type') && r.data.str('type') !== existing.type)
+                throw new UserError(`key "${n}" exists with type ${existing.type}; the type cannot change`);
               return { result: { data: describeKey(existing) } };
             }
             const k = await newKey(n, r.data.str('type') as KeyType);
@@ -71,7 +73,8 @@ export function keyPaths(x: Distributor): PathDef[] {
             if (!k) return { result: undefined };
             if (!k.deletion_allowed) throw new UserError(`deletion is not allowed for key "${n}" (set deletion_allowed=true first)`);
             const where = await x.dists.kmsOf(n);
-            if (where.length) throw new UserError(`key "${n}" is distributed to kms ${where.join(', ')}: remove it from each first (delete kms/<name>/key/${n})`);
+            if (where.length)
+              throw new UserError(`key "${n}" is distributed to kms ${where.join(', ')}: remove it from each first (delete kms/<name>/key/${n})`);
             return { key: null, result: undefined };
           });
           return undefined;
@@ -82,7 +85,8 @@ export function keyPaths(x: Distributor): PathDef[] {
       pattern: `key/(?<name>${NAME})/rotate`,
       fields: { name },
       synopsis: 'Rotate a key: a new version, made current here and in every KMS provider the key is distributed to.',
-      description: 'The new version is imported into each provider and made the one used for new operations (AWS alias, Google primary version, Azure latest version).',
+      description:
+        'The new version is imported into each provider and made the one used for new operations (AWS alias, Google primary version, Azure latest version).',
       operations: {
         update: async (r) => {
           const n = r.data.str('name');

@@ -73,7 +73,14 @@ export function describeKey(k: VaultKey): Record<string, unknown> {
       ? { creation_time: v.creation_time }
       : { creation_time: v.creation_time, public_key: createPublicKey(v.key).export({ type: 'spki', format: 'pem' }) };
   }
-  return { name: k.name, type: k.type, deletion_allowed: k.deletion_allowed, min_enabled_version: k.min_enabled_version, latest_version: k.latest_version, keys };
+  return {
+    name: k.name,
+    type: k.type,
+    deletion_allowed: k.deletion_allowed,
+    min_enabled_version: k.min_enabled_version,
+    latest_version: k.latest_version,
+    keys,
+  };
 }
 
 /** Storage of keys, one read-modify-write at a time per key (rotation and updates cannot lose a version). */
@@ -81,9 +88,13 @@ export class KeyStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
 
-  static path(name: string): string { return `key/${name}`; }
+  static path(name: string): string {
+    return `key/${name}`;
+  }
 
-  get(name: string): Promise<VaultKey | undefined> { return getJson<VaultKey>(this.storage, KeyStore.path(name)); }
+  get(name: string): Promise<VaultKey | undefined> {
+    return getJson<VaultKey>(this.storage, KeyStore.path(name));
+  }
 
   async require(name: string): Promise<VaultKey> {
     const k = await this.get(name);
@@ -91,7 +102,9 @@ export class KeyStore {
     return k;
   }
 
-  async list(): Promise<string[]> { return (await this.storage.list('key/')).filter((k) => !k.endsWith('/')); }
+  async list(): Promise<string[]> {
+    return (await this.storage.list('key/')).filter((k) => !k.endsWith('/'));
+  }
 
   async update<T>(name: string, fn: (k: VaultKey | undefined) => Promise<{ key?: VaultKey | null; result: T }>): Promise<T> {
     return serialised(this.locks, name, async () => {

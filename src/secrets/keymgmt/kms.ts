@@ -9,19 +9,36 @@ import { PROVIDERS, type KmsConfig, type ProviderName } from './providers/types'
 /** The kms/<name> configurations, as stored. */
 export class KmsStore {
   constructor(private readonly storage: Storage) {}
-  static path(name: string): string { return `kms/${name}`; }
-  get(name: string): Promise<KmsConfig | undefined> { return getJson<KmsConfig>(this.storage, KmsStore.path(name)); }
+  static path(name: string): string {
+    return `kms/${name}`;
+  }
+  get(name: string): Promise<KmsConfig | undefined> {
+    return getJson<KmsConfig>(this.storage, KmsStore.path(name));
+  }
   async require(name: string): Promise<KmsConfig> {
     const c = await this.get(name);
     if (!c) throw new UserError(`kms "${name}" not found (write kms/${name} with provider and key_collection first)`);
     return c;
   }
-  put(c: KmsConfig): Promise<void> { return putJson(this.storage, KmsStore.path(c.name), c); }
-  delete(name: string): Promise<void> { return this.storage.delete(KmsStore.path(name)); }
-  async list(): Promise<string[]> { return (await this.storage.list('kms/')).filter((k) => !k.endsWith('/')); }
+  put(c: KmsConfig): Promise<void> {
+    return putJson(this.storage, KmsStore.path(c.name), c);
+  }
+  delete(name: string): Promise<void> {
+    return this.storage.delete(KmsStore.path(name));
+  }
+  async list(): Promise<string[]> {
+    return (await this.storage.list('kms/')).filter((k) => !k.endsWith('/'));
+  }
 }
 
-const credentialHelp = Object.entries(CREDENTIALS).map(([p, f]) => `${p}: ${Object.entries(f).map(([k, d]) => `${k} (${d.description})`).join(', ')}`).join('; ');
+const credentialHelp = Object.entries(CREDENTIALS)
+  .map(
+    ([p, f]) =>
+      `${p}: ${Object.entries(f)
+        .map(([k, d]) => `${k} (${d.description})`)
+        .join(', ')}`,
+  )
+  .join('; ');
 
 /** The kms/<name> paths: configure a provider, read it (never its credentials), delete, list. */
 export function kmsPaths(store: KmsStore, distributedKeys: (kms: string) => Promise<string[]>): PathDef[] {
@@ -38,14 +55,22 @@ export function kmsPaths(store: KmsStore, distributedKeys: (kms: string) => Prom
       fields: {
         name: { type: 'string', description: 'Name of the KMS provider.' },
         provider: { type: 'string', allowed: PROVIDERS, description: 'The KMS: awskms, gcpckms or azurekeyvault. Cannot change after creation.' },
-        key_collection: { type: 'string', description: 'Where keys go: an AWS region, a Google key ring resource id (projects/.../locations/.../keyRings/...), or an Azure Key Vault name. Cannot change after creation.' },
-        credentials: { type: 'raw', description: `Write-only map (or list of key=value). ${credentialHelp}. Without credentials the SDK's default chain is used only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true.` },
+        key_collection: {
+          type: 'string',
+          description:
+            'Where keys go: an AWS region, a Google key ring resource id (projects/.../locations/.../keyRings/...), or an Azure Key Vault name. Cannot change after creation.',
+        },
+        credentials: {
+          type: 'raw',
+          description: `Write-only map (or list of key=value). ${credentialHelp}. Without credentials the SDK's default chain is used only if the operator set PLUGIN_AMBIENT_CREDENTIALS=true.`,
+        },
         endpoint: { type: 'string', description: 'API endpoint override (private endpoints, tests): AWS KMS URL, Google host:port, Azure Key Vault URL.' },
         endpoint_ca: { type: 'string', description: 'PEM of the CA behind the endpoint override (default: system roots).' },
         authority_host: { type: 'string', description: 'Azure AD authority URL override.' },
       },
       synopsis: 'Configure, read or delete a KMS provider.',
-      description: 'A destination for keys: a provider, a key collection in it, and the credentials to manage keys there. Reads never return the credentials. A provider cannot be deleted while keys are distributed to it.',
+      description:
+        'A destination for keys: a provider, a key collection in it, and the credentials to manage keys there. Reads never return the credentials. A provider cannot be deleted while keys are distributed to it.',
       existence: async (r) => (await store.get(r.data.str('name'))) !== undefined,
       operations: {
         update: async (r) => {
@@ -59,7 +84,9 @@ export function kmsPaths(store: KmsStore, distributedKeys: (kms: string) => Prom
           if (old && old.key_collection !== collection) throw new UserError('key_collection cannot change after creation');
           checkCollection(provider, collection);
           const c: KmsConfig = {
-            name, provider, key_collection: collection,
+            name,
+            provider,
+            key_collection: collection,
             credentials: r.data.has('credentials') ? parseCredentials(provider, r.data.get('credentials')) : (old?.credentials ?? {}),
           };
           for (const f of ['endpoint', 'endpoint_ca', 'authority_host'] as const) {

@@ -34,7 +34,7 @@ export const CA_KEY = 'pki/ca';
 export const PENDING_KEY = 'pki/pending-intermediate';
 
 /** WebCrypto algorithm for signing with a key of this spec. */
-export function signingAlgorithm(spec: KeySpec): EcdsaParams & EcKeyImportParams | RsaHashedImportParams {
+export function signingAlgorithm(spec: KeySpec): (EcdsaParams & EcKeyImportParams) | RsaHashedImportParams {
   if (spec.kind === 'ec') {
     const hash = spec.curve === 'P-256' ? 'SHA-256' : spec.curve === 'P-384' ? 'SHA-384' : 'SHA-512';
     return { name: 'ECDSA', namedCurve: spec.curve, hash } as EcdsaParams & EcKeyImportParams;
@@ -109,9 +109,10 @@ async function managedSigner(mk: ManagedKey): Promise<CaSigner> {
 async function storedSigner(pkcs8: string): Promise<CaSigner> {
   const ko = createPrivateKey(pkcs8);
   const d = ko.asymmetricKeyDetails!;
-  const spec: KeySpec = ko.asymmetricKeyType === 'ec'
-    ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
-    : { kind: 'rsa', bits: d.modulusLength! };
+  const spec: KeySpec =
+    ko.asymmetricKeyType === 'ec'
+      ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
+      : { kind: 'rsa', bits: d.modulusLength! };
   const algorithm = signingAlgorithm(spec);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
@@ -134,7 +135,9 @@ export function keyIdentifier(spki: Buffer): Buffer {
   const outer = element(0);
   const keyBits = element(element(outer.content).end);
   if (outer.tag !== 0x30 || keyBits.tag !== 0x03 || keyBits.end > spki.length) throw new UserError('unsupported key: the public key cannot be read');
-  return createHash('sha1').update(spki.subarray(keyBits.content + 1, keyBits.end)).digest(); // past the unused-bits byte
+  return createHash('sha1')
+    .update(spki.subarray(keyBits.content + 1, keyBits.end))
+    .digest(); // past the unused-bits byte
 }
 
 /** What signing under an issuer needs from its certificate, parsed once. */
@@ -155,7 +158,7 @@ export function parseIssuer(pemText: string): Issuer {
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */
 export function newSerial(): { hex: string; display: string } {
   const b = randomBytes(20);
-  b[0] = (b[0] & 0x7f) || 1;
+  b[0] = b[0] & 0x7f || 1;
   const hex = b.toString('hex');
   return { hex, display: hex.match(/../g)!.join(':') };
 }

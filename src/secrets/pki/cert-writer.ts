@@ -25,13 +25,26 @@ export interface WriteInput {
 
 const O = (id: string) => oid(id);
 const ATTRIBUTE: Record<string, Buffer> = {
-  CN: O('2.5.4.3'), C: O('2.5.4.6'), L: O('2.5.4.7'), ST: O('2.5.4.8'), street: O('2.5.4.9'), O: O('2.5.4.10'),
-  OU: O('2.5.4.11'), postalCode: O('2.5.4.17'), serialNumber: O('2.5.4.5'),
+  CN: O('2.5.4.3'),
+  C: O('2.5.4.6'),
+  L: O('2.5.4.7'),
+  ST: O('2.5.4.8'),
+  street: O('2.5.4.9'),
+  O: O('2.5.4.10'),
+  OU: O('2.5.4.11'),
+  postalCode: O('2.5.4.17'),
+  serialNumber: O('2.5.4.5'),
 };
 const EXT = {
-  subjectKeyId: O('2.5.29.14'), keyUsage: O('2.5.29.15'), subjectAltName: O('2.5.29.17'), basicConstraints: O('2.5.29.19'),
-  crlDistributionPoints: O('2.5.29.31'), certificatePolicies: O('2.5.29.32'), authorityKeyId: O('2.5.29.35'),
-  extKeyUsage: O('2.5.29.37'), authorityInfoAccess: O('1.3.6.1.5.5.7.1.1'),
+  subjectKeyId: O('2.5.29.14'),
+  keyUsage: O('2.5.29.15'),
+  subjectAltName: O('2.5.29.17'),
+  basicConstraints: O('2.5.29.19'),
+  crlDistributionPoints: O('2.5.29.31'),
+  certificatePolicies: O('2.5.29.32'),
+  authorityKeyId: O('2.5.29.35'),
+  extKeyUsage: O('2.5.29.37'),
+  authorityInfoAccess: O('1.3.6.1.5.5.7.1.1'),
 };
 const AD_OCSP = O('1.3.6.1.5.5.7.48.1');
 const AD_CA_ISSUERS = O('1.3.6.1.5.5.7.48.2');
@@ -40,17 +53,27 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const NULL = Buffer.from([0x05, 0x00]);
 const VERSION_3 = explicit(0, uint(Buffer.from([2])));
 const SIGNATURE_ALGORITHM: Record<string, Buffer> = {
-  'ECDSA SHA-256': seq(O('1.2.840.10045.4.3.2')), 'ECDSA SHA-384': seq(O('1.2.840.10045.4.3.3')), 'ECDSA SHA-512': seq(O('1.2.840.10045.4.3.4')),
+  'ECDSA SHA-256': seq(O('1.2.840.10045.4.3.2')),
+  'ECDSA SHA-384': seq(O('1.2.840.10045.4.3.3')),
+  'ECDSA SHA-512': seq(O('1.2.840.10045.4.3.4')),
   // RSA's AlgorithmIdentifier carries explicit NULL parameters (RFC 4055).
   'RSASSA-PKCS1-v1_5 SHA-256': seq(O('1.2.840.113549.1.1.11'), NULL),
   'RSASSA-PKCS1-v1_5 SHA-384': seq(O('1.2.840.113549.1.1.12'), NULL),
   'RSASSA-PKCS1-v1_5 SHA-512': seq(O('1.2.840.113549.1.1.13'), NULL),
 };
 // KeyUsage flags as CertRequest.keyUsage carries them (@peculiar/x509's KeyUsageFlags): bit n is named bit n.
-const KU_CERT_SIGN = 32, KU_CRL_SIGN = 64, KU_DIGITAL_SIGNATURE = 1, KU_KEY_ENCIPHERMENT = 4, KU_KEY_AGREEMENT = 16;
+const KU_CERT_SIGN = 32,
+  KU_CRL_SIGN = 64,
+  KU_DIGITAL_SIGNATURE = 1,
+  KU_KEY_ENCIPHERMENT = 4,
+  KU_KEY_AGREEMENT = 16;
 
 const EMPTY = Buffer.alloc(0);
-const uintOf = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return uint(b); };
+const uintOf = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return uint(b);
+};
 const extension = (id: Buffer, critical: boolean, value: Buffer) => seq(id, critical ? bool(true) : EMPTY, octets(value));
 
 // PrintableString's alphabet (X.680); anything else is a UTF8String, as @peculiar/x509 and Go choose.
@@ -59,8 +82,12 @@ const directoryString = (v: string) => (PRINTABLE.test(v) ? tlv(0x13, Buffer.fro
 
 /** The subject: CN, O…, OU…, then the extras, one attribute per RDN; empty values are left out. */
 function subjectName(req: CertRequest): Buffer {
-  const attrs: Array<[string, string]> = [['CN', req.commonName], ...(req.organization ?? []).map((v): [string, string] => ['O', v]),
-    ...(req.ou ?? []).map((v): [string, string] => ['OU', v]), ...(req.subjectExtra ?? [])];
+  const attrs: Array<[string, string]> = [
+    ['CN', req.commonName],
+    ...(req.organization ?? []).map((v): [string, string] => ['O', v]),
+    ...(req.ou ?? []).map((v): [string, string] => ['OU', v]),
+    ...(req.subjectExtra ?? []),
+  ];
   const rdns: Buffer[] = [];
   for (const [type, value] of attrs) {
     if (!value) continue;
@@ -92,7 +119,8 @@ export function ipBytes(ip: string): Buffer {
   }
   const [head, rest] = text.split('::');
   const groups = (s: string | undefined) => (s ? s.split(':') : []);
-  const h = groups(head), r = groups(rest);
+  const h = groups(head),
+    r = groups(rest);
   const all = rest === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill('0'), ...r];
   const out = Buffer.alloc(16);
   all.forEach((g, i) => {
@@ -104,7 +132,11 @@ export function ipBytes(ip: string): Buffer {
 }
 
 function checkOid(what: string, id: string): Buffer {
-  try { return oid(id); } catch { throw new UserError(`${what}: "${String(id).slice(0, 60)}" is not an OID`); }
+  try {
+    return oid(id);
+  } catch {
+    throw new UserError(`${what}: "${String(id).slice(0, 60)}" is not an OID`);
+  }
 }
 
 /** GeneralNames in Vault's order: its otherNames first, then Go's x509 order (DNS, email, IP, URI). */
@@ -143,9 +175,10 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buf
     const pathLen = req.isCa && req.maxPathLength !== undefined ? [uintOf(req.maxPathLength)] : [];
     out.push(extension(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen)));
   }
-  const usage = req.isCa ? KU_CERT_SIGN | KU_CRL_SIGN
-    // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
-    : req.keyUsage ?? (KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
+  const usage = req.isCa
+    ? KU_CERT_SIGN | KU_CRL_SIGN
+    : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
+      (req.keyUsage ?? KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
   // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).
   if (usage) out.push(extension(EXT.keyUsage, true, keyUsageBits(usage)));
   out.push(extension(EXT.subjectKeyId, false, octets(keyIdentifier(spki))));
@@ -156,14 +189,26 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buf
   if (san) out.push(extension(EXT.subjectAltName, !req.commonName && !req.organization?.length && !req.ou?.length, san));
   const u = req.urls;
   if (u && (u.ocsp_servers.length || u.issuing_certificates.length)) {
-    out.push(extension(EXT.authorityInfoAccess, false, seq(
-      ...u.ocsp_servers.map((v) => seq(AD_OCSP, tlv(0x86, ia5('OCSP server', v)))),
-      ...u.issuing_certificates.map((v) => seq(AD_CA_ISSUERS, tlv(0x86, ia5('issuing certificate URL', v)))),
-    )));
+    out.push(
+      extension(
+        EXT.authorityInfoAccess,
+        false,
+        seq(
+          ...u.ocsp_servers.map((v) => seq(AD_OCSP, tlv(0x86, ia5('OCSP server', v)))),
+          ...u.issuing_certificates.map((v) => seq(AD_CA_ISSUERS, tlv(0x86, ia5('issuing certificate URL', v)))),
+        ),
+      ),
+    );
   }
   if (u?.crl_distribution_points.length) {
     // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
-    out.push(extension(EXT.crlDistributionPoints, false, seq(...u.crl_distribution_points.map((v) => seq(explicit(0, explicit(0, tlv(0x86, ia5('CRL distribution point', v)))))))));
+    out.push(
+      extension(
+        EXT.crlDistributionPoints,
+        false,
+        seq(...u.crl_distribution_points.map((v) => seq(explicit(0, explicit(0, tlv(0x86, ia5('CRL distribution point', v))))))),
+      ),
+    );
   }
   if (req.policyOids?.length) out.push(extension(EXT.certificatePolicies, false, certificatePolicies(req.policyOids)));
   out.push(extension(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId))));
@@ -171,7 +216,10 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buf
 }
 
 /** What signing under a CA needs from its certificate: its subject (as encoded) and key identifier. */
-interface IssuerFacts { subject: Buffer; keyId: Buffer }
+interface IssuerFacts {
+  subject: Buffer;
+  keyId: Buffer;
+}
 const issuerFacts = new Map<string, IssuerFacts>();
 
 /**
@@ -185,7 +233,11 @@ function readIssuer(pemText: string): IssuerFacts {
   const der = Buffer.from(pemText.replace(/-----[^-]+-----/g, ''), 'base64');
   const tbs = readElement(der, readElement(der, 0).content);
   const fields: Array<{ tag: number; content: number; end: number; start: number }> = [];
-  for (let at = tbs.content; at < tbs.end;) { const e = readElement(der, at); fields.push({ ...e, start: at }); at = e.end; }
+  for (let at = tbs.content; at < tbs.end; ) {
+    const e = readElement(der, at);
+    fields.push({ ...e, start: at });
+    at = e.end;
+  }
   const f = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields; // serial, signature, issuer, validity, subject, spki, …
   if (f.length < 6 || f[4].tag !== 0x30 || f[5].tag !== 0x30) throw new Error('the CA certificate cannot be read');
   const subject = Buffer.from(der.subarray(f[4].start, f[4].end));
@@ -193,7 +245,7 @@ function readIssuer(pemText: string): IssuerFacts {
   const exts = f.find((e) => e.tag === 0xa3);
   if (exts) {
     const list = readElement(der, exts.content);
-    for (let at = list.content; at < list.end;) {
+    for (let at = list.content; at < list.end; ) {
       const ext = readElement(der, at);
       const id = readElement(der, ext.content);
       if (der.subarray(ext.content, id.end).equals(EXT.subjectKeyId)) {
@@ -224,7 +276,10 @@ async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
     // A stored key: node:crypto signs it, without WebCrypto's per-call overhead. A P-256
     // signature (~0.03 ms) costs less than the thread pool hop: on the loop; RSA, P-384 and P-521 on the pool.
     let ko = keyObjects.get(key);
-    if (!ko) { ko = KeyObject.from(key); keyObjects.set(key, ko); }
+    if (!ko) {
+      ko = KeyObject.from(key);
+      keyObjects.set(key, ko);
+    }
     const k = ko;
     if (signer.spec.kind === 'ec' && signer.spec.curve === 'P-256') return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
     return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
@@ -254,8 +309,14 @@ export async function writeCertificate(w: WriteInput): Promise<Buffer> {
   // A self-signed root names itself as issuer and as its authority, as Vault's roots do.
   const issuer = w.issuerPem ? readIssuer(w.issuerPem) : { subject, keyId: keyIdentifier(spki) };
   const tbs = seq(
-    VERSION_3, uint(Buffer.from(w.serialHex, 'hex')), algorithm, issuer.subject, seq(time(w.notBefore), time(w.notAfter)),
-    subject, spki, explicit(3, seq(...extensions(req, spki, issuer.keyId))),
+    VERSION_3,
+    uint(Buffer.from(w.serialHex, 'hex')),
+    algorithm,
+    issuer.subject,
+    seq(time(w.notBefore), time(w.notAfter)),
+    subject,
+    spki,
+    explicit(3, seq(...extensions(req, spki, issuer.keyId))),
   );
   return seq(tbs, algorithm, bits(await signTbs(signer, tbs)));
 }

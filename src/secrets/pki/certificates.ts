@@ -57,7 +57,9 @@ export function nameConstraints(domains: string[]): Buffer {
 function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = [], rdns?: Array<[string, string]>): string {
   const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
   return (rdns ?? [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra])
-    .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(', ');
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k}=${esc(v)}`)
+    .join(', ');
 }
 
 /**
@@ -66,7 +68,12 @@ function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, str
  * leaf_not_after_behavior: a certificate that would outlive its issuer is refused (err),
  * cut to the issuer's notAfter (truncate), or issued as asked (permit), as in current Vault.
  */
-export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer?: Issuer | { cert: string; notAfter: Date }, notAfterBehavior: LeafNotAfterBehavior = 'err') {
+export async function makeCertificate(
+  req: CertRequest,
+  signer: CaSigner,
+  issuer?: Issuer | { cert: string; notAfter: Date },
+  notAfterBehavior: LeafNotAfterBehavior = 'err',
+) {
   const X = x509();
   const now = Date.now();
   const notBefore = new Date(now - (req.notBeforeSeconds ?? 30) * 1000);
@@ -84,10 +91,14 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   const exts: InstanceType<typeof X.Extension>[] = [
     // Vault's CAs: CertSign + CRLSign; its leaves carry no Basic Constraints unless the role asks.
     ...(req.isCa || req.leafBasicConstraints !== false ? [new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true)] : []),
-    new X.KeyUsagesExtension(req.isCa
-      ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign
-      // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
-      : req.keyUsage ?? (X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind]), true),
+    new X.KeyUsagesExtension(
+      req.isCa
+        ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign
+        : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
+          (req.keyUsage ??
+            X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind]),
+      true,
+    ),
     // A leaf's SPKI is at hand: hash it here rather than through WebCrypto (same identifier).
     req.publicKey instanceof X.PublicKey
       ? new X.SubjectKeyIdentifierExtension(keyIdentifier(Buffer.from(req.publicKey.rawData)).toString('hex'))
@@ -106,17 +117,35 @@ export async function makeCertificate(req: CertRequest, signer: CaSigner, issuer
   if (!issuer) {
     // A self-signed root names itself as its authority, as Vault's roots do.
     exts.push(await X.AuthorityKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never));
-    cert = await X.X509CertificateGenerator.createSelfSigned({
-      serialNumber: serial.hex, name: subject, notBefore, notAfter, signingAlgorithm: signer.algorithm,
-      keys: { publicKey: signer.publicKey, privateKey: signer.privateKey }, extensions: exts,
-    }, signer.crypto as never);
+    cert = await X.X509CertificateGenerator.createSelfSigned(
+      {
+        serialNumber: serial.hex,
+        name: subject,
+        notBefore,
+        notAfter,
+        signingAlgorithm: signer.algorithm,
+        keys: { publicKey: signer.publicKey, privateKey: signer.privateKey },
+        extensions: exts,
+      },
+      signer.crypto as never,
+    );
   } else {
     const parsed = 'subject' in issuer ? issuer : parseIssuer(issuer.cert);
     exts.push(parsed.authorityKeyId);
-    cert = await X.X509CertificateGenerator.create({
-      serialNumber: serial.hex, subject, issuer: parsed.subject, notBefore, notAfter,
-      signingAlgorithm: signer.algorithm, publicKey: req.publicKey, signingKey: signer.privateKey, extensions: exts,
-    }, signer.crypto as never);
+    cert = await X.X509CertificateGenerator.create(
+      {
+        serialNumber: serial.hex,
+        subject,
+        issuer: parsed.subject,
+        notBefore,
+        notAfter,
+        signingAlgorithm: signer.algorithm,
+        publicKey: req.publicKey,
+        signingKey: signer.privateKey,
+        extensions: exts,
+      },
+      signer.crypto as never,
+    );
   }
   return { pem: cert.toString('pem'), serial: serial.display, notAfter };
 }
@@ -149,7 +178,9 @@ export function checkIps(role: Role, ips: string[]): void {
 
 /** Go's time.Duration text for whole seconds ("5h0m0s", "30m0s", "45s"), as Vault's messages print it. */
 export function goDuration(seconds: number): string {
-  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+  const h = Math.floor(seconds / 3600),
+    m = Math.floor((seconds % 3600) / 60),
+    sec = seconds % 60;
   return h ? `${h}h${m}m${sec}s` : m ? `${m}m${sec}s` : `${sec}s`;
 }
 

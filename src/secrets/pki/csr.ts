@@ -36,26 +36,46 @@ function element(der: Buffer, at: number): { content: number; end: number } {
 }
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
-interface SignatureAlgorithm { name: string; hash?: { name: string } }
+interface SignatureAlgorithm {
+  name: string;
+  hash?: { name: string };
+}
 
 /** Check the CSR's signature over its CertificationRequestInfo (`tbs`). */
 function verifyCsrSignature(a: SignatureAlgorithm, key: KeyObject, tbs: Buffer, sig: Buffer): Promise<boolean> {
   const hash = a.hash ? NODE_HASH[a.hash.name] : undefined;
   let alg_: string | null;
   let opts: Parameters<typeof nodeVerify>[2];
-  if (a.name === 'Ed25519') { alg_ = null; opts = key; }
-  else if (!hash) throw new UserError(`unsupported CSR signature algorithm ${a.name}${a.hash ? ` with ${a.hash.name}` : ''} (SHA-1 and unknown algorithms are refused)`);
-  else if (a.name === 'ECDSA') { alg_ = hash; opts = { key, dsaEncoding: 'der' }; }
-  else if (a.name === 'RSASSA-PKCS1-v1_5') { alg_ = hash; opts = { key, padding: constants.RSA_PKCS1_PADDING }; }
-  else if (a.name === 'RSA-PSS') { alg_ = hash; opts = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }; }
-  else throw new UserError(`unsupported CSR signature algorithm ${a.name}`);
+  if (a.name === 'Ed25519') {
+    alg_ = null;
+    opts = key;
+  } else if (!hash)
+    throw new UserError(`unsupported CSR signature algorithm ${a.name}${a.hash ? ` with ${a.hash.name}` : ''} (SHA-1 and unknown algorithms are refused)`);
+  else if (a.name === 'ECDSA') {
+    alg_ = hash;
+    opts = { key, dsaEncoding: 'der' };
+  } else if (a.name === 'RSASSA-PKCS1-v1_5') {
+    alg_ = hash;
+    opts = { key, padding: constants.RSA_PKCS1_PADDING };
+  } else if (a.name === 'RSA-PSS') {
+    alg_ = hash;
+    opts = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO };
+  } else throw new UserError(`unsupported CSR signature algorithm ${a.name}`);
   // P-256 and Ed25519 verify in ~0.07 ms, less than the thread pool hop costs: on the loop; the rest on the pool.
   const details = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'ed25519' || (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1')) {
-    try { return Promise.resolve(nodeVerify(alg_, tbs, opts, sig)); } catch { return Promise.resolve(false); }
+    try {
+      return Promise.resolve(nodeVerify(alg_, tbs, opts, sig));
+    } catch {
+      return Promise.resolve(false);
+    }
   }
   return new Promise((resolve) => {
-    try { nodeVerify(alg_, tbs, opts, sig, (e, ok) => resolve(!e && ok)); } catch { resolve(false); }
+    try {
+      nodeVerify(alg_, tbs, opts, sig, (e, ok) => resolve(!e && ok));
+    } catch {
+      resolve(false);
+    }
   });
 }
 
@@ -84,7 +104,10 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
   let parsed: X509.PublicKey | undefined;
   let request: X509.Pkcs10CertificateRequest | undefined;
   return {
-    key: info, spki, cn: plain.cn, sanDer: plain.sanDer,
+    key: info,
+    spki,
+    cn: plain.cn,
+    sanDer: plain.sanDer,
     get publicKey() {
       parsed ??= new (x509().PublicKey)(spki);
       return parsed;
@@ -111,7 +134,14 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
   const { tbs, sig } = signedParts(Buffer.from(csr.rawData));
   if (!(await verifyCsrSignature(csr.signatureAlgorithm as SignatureAlgorithm, key, tbs, sig))) throw new UserError('the CSR signature does not verify');
   const san = csr.getExtension('2.5.29.17');
-  return { key: info, spki: Buffer.from(csr.publicKey.rawData), publicKey: csr.publicKey, request: csr, cn: /(?:^|,\s*)CN=([^,]+)/.exec(csr.subject)?.[1], sanDer: san ? Buffer.from(san.value) : undefined };
+  return {
+    key: info,
+    spki: Buffer.from(csr.publicKey.rawData),
+    publicKey: csr.publicKey,
+    request: csr,
+    cn: /(?:^|,\s*)CN=([^,]+)/.exec(csr.subject)?.[1],
+    sanDer: san ? Buffer.from(san.value) : undefined,
+  };
 }
 
 // readPlainCsr: the CSRs tools write (openssl, Go, cert-manager) read with a strict DER walk
@@ -138,7 +168,14 @@ const PLAIN_CN = /^[A-Za-z0-9*_.@:/-]([A-Za-z0-9 *_.@:/-]*[A-Za-z0-9*_.@:/-])?$/
 // Directory string types whose bytes are the text: PrintableString, UTF8String, IA5String.
 const TEXT_TAGS = new Set([0x13, 0x0c, 0x16]);
 
-interface PlainCsr { algorithm: SignatureAlgorithm; spki: Buffer; cn?: string; sanDer?: Buffer; tbs: Buffer; sig: Buffer }
+interface PlainCsr {
+  algorithm: SignatureAlgorithm;
+  spki: Buffer;
+  cn?: string;
+  sanDer?: Buffer;
+  tbs: Buffer;
+  sig: Buffer;
+}
 
 /** A DER reader that answers undefined instead of throwing: every check failing means "not plain". */
 export function readPlainCsr(pemText: string): PlainCsr | undefined {
@@ -177,7 +214,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
   const attrs = spki && at(spki.end, 0xa0, info.end);
   if (!subject || !spki || !attrs || attrs.end !== info.end) return undefined;
   let cn: string | undefined;
-  for (let p = subject.content; p < subject.end;) {
+  for (let p = subject.content; p < subject.end; ) {
     const rdn = at(p, 0x31, subject.end);
     const atv = rdn && at(rdn.content, 0x30, rdn.end);
     if (!rdn || !atv || atv.end !== rdn.end) return undefined;
@@ -194,7 +231,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
   }
   let sanDer: Buffer | undefined;
   let extensionRequests = 0;
-  for (let p = attrs.content; p < attrs.end;) {
+  for (let p = attrs.content; p < attrs.end; ) {
     const attr = at(p, 0x30, attrs.end);
     const type = attr && at(attr.content, 0x06, attr.end);
     const values = type && at(type.end, 0x31, attr.end);
@@ -203,7 +240,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
       if (++extensionRequests > 1) return undefined;
       const exts = at(values.content, 0x30, values.end);
       if (!exts || exts.end !== values.end) return undefined;
-      for (let q = exts.content; q < exts.end;) {
+      for (let q = exts.content; q < exts.end; ) {
         const ext = at(q, 0x30, exts.end);
         const id = ext && at(ext.content, 0x06, ext.end);
         if (!ext || !id) return undefined;
@@ -222,16 +259,35 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
     }
     p = attr.end;
   }
-  return { algorithm, spki: Buffer.from(der.subarray(spki.start, spki.end)), cn, sanDer, tbs: der.subarray(outer.content, info.end), sig: der.subarray(sigBits.content + 1, sigBits.end) };
+  return {
+    algorithm,
+    spki: Buffer.from(der.subarray(spki.start, spki.end)),
+    cn,
+    sanDer,
+    tbs: der.subarray(outer.content, info.end),
+    sig: der.subarray(sigBits.content + 1, sigBits.end),
+  };
 }
 
 /** The SANs of a CSR, by kind: what sign/ takes with use_csr_sans. */
-export interface CsrSans { dns: string[]; ips: string[]; uris: string[]; emails: string[]; otherSans: Array<{ oid: string; value: string }> }
+export interface CsrSans {
+  dns: string[];
+  ips: string[];
+  uris: string[];
+  emails: string[];
+  otherSans: Array<{ oid: string; value: string }>;
+}
 
 function oidText(b: Buffer): string {
   const out = [Math.floor(b[0] / 40), b[0] % 40];
   let v = 0;
-  for (const x of b.subarray(1)) { v = v * 128 + (x & 0x7f); if (!(x & 0x80)) { out.push(v); v = 0; } }
+  for (const x of b.subarray(1)) {
+    v = v * 128 + (x & 0x7f);
+    if (!(x & 0x80)) {
+      out.push(v);
+      v = 0;
+    }
+  }
   return out.join('.');
 }
 
@@ -245,7 +301,7 @@ function ipText(b: Buffer): string {
 export function readSans(der: Buffer): CsrSans {
   const out: CsrSans = { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
   const all = element(der, 0);
-  for (let at = all.content; at < all.end;) {
+  for (let at = all.content; at < all.end; ) {
     const tag = der[at];
     const e = element(der, at);
     const body = der.subarray(e.content, e.end);
@@ -258,7 +314,8 @@ export function readSans(der: Buffer): CsrSans {
       const id = element(der, e.content);
       const wrap = id.end < e.end && der[id.end] === 0xa0 ? element(der, id.end) : undefined;
       const inner = wrap ? element(der, wrap.content) : undefined;
-      if (der[e.content] !== 0x06 || !wrap || !inner || der[wrap.content] !== 0x0c) throw new UserError('the CSR has an otherName SAN whose value is not a UTF8String, which this PKI does not issue');
+      if (der[e.content] !== 0x06 || !wrap || !inner || der[wrap.content] !== 0x0c)
+        throw new UserError('the CSR has an otherName SAN whose value is not a UTF8String, which this PKI does not issue');
       out.otherSans.push({ oid: oidText(der.subarray(id.content, id.end)), value: der.subarray(inner.content, inner.end).toString('utf8') });
     } else throw new UserError(`the CSR has a SAN of a kind this PKI does not issue (tag 0x${tag.toString(16)}; DNS, IP, URI, email and otherName SANs only)`);
     at = e.end;

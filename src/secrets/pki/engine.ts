@@ -4,13 +4,26 @@ import { PkiCaches, pkiPaths } from './index';
 
 export const pkiEngine: Engine = {
   name: 'pki',
-  help: 'vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault\'s PKI API.',
+  help: "vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault's PKI API.",
   // Vault's PKI serves its CA, chain, CRL and issued certificates to anyone: relying
   // parties fetch them with no Vault token (AIA and CRL distribution point URLs).
   // issuer/+/…: "+" matches one segment in current Vault (1.11+); Vault 1.8 has no "+" (these then need a token there).
   specialPaths: {
     root: [],
-    unauthenticated: ['cert/*', 'ca/pem', 'ca_chain', 'ca', 'crl/pem', 'crl', 'issuer/+/pem', 'issuer/+/der', 'issuer/+/json', 'issuer/+/crl', 'issuer/+/crl/pem', 'issuer/+/crl/der'],
+    unauthenticated: [
+      'cert/*',
+      'ca/pem',
+      'ca_chain',
+      'ca',
+      'crl/pem',
+      'crl',
+      'issuer/+/pem',
+      'issuer/+/der',
+      'issuer/+/json',
+      'issuer/+/crl',
+      'issuer/+/crl/pem',
+      'issuer/+/crl/der',
+    ],
     local_storage: [],
     seal_wrap_storage: ['pki/ca', 'pki/pending-intermediate', 'pki/keys/'],
   },

@@ -12,13 +12,15 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       pattern: 'ca(?<pem>/pem)?',
       fields: { pem: { type: 'string', description: '' } },
       synopsis: 'The CA certificate: DER, or PEM at ca/pem.',
-      description: 'Served raw, as Vault\'s PKI does.',
+      description: "Served raw, as Vault's PKI does.",
       operations: {
         read: async (r) => {
           // No CA yet: Vault answers 204 with the certificate content type, not an error.
           const ca = (await caches.ca.registry(r.storage)).findIssuer('default');
           if (!ca) return { data: { http_content_type: 'application/pkix-cert', http_raw_body: '', http_status_code: 204 } };
-          return r.data.str('pem') ? rawResponse(ca.certificate, 'application/pem-certificate-chain') : rawResponse(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
+          return r.data.str('pem')
+            ? rawResponse(ca.certificate, 'application/pem-certificate-chain')
+            : rawResponse(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
         },
       },
     },
@@ -26,15 +28,25 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       pattern: 'ca_chain',
       fields: {},
       synopsis: 'The CA certificate followed by its issuers, as raw PEM.',
-      description: 'As current Vault: the chain includes the mount\'s own CA certificate.',
-      operations: { read: async (r) => { const ca = await defaultIssuer(r.storage); return rawResponse([ca.certificate, ...ca.ca_chain].join(''), 'application/pem-certificate-chain'); } },
+      description: "As current Vault: the chain includes the mount's own CA certificate.",
+      operations: {
+        read: async (r) => {
+          const ca = await defaultIssuer(r.storage);
+          return rawResponse([ca.certificate, ...ca.ca_chain].join(''), 'application/pem-certificate-chain');
+        },
+      },
     },
     {
       pattern: 'cert/ca_chain',
       fields: {},
       synopsis: 'The CA certificate followed by its issuers, as PEM in JSON.',
       description: '',
-      operations: { read: async (r) => { const ca = await defaultIssuer(r.storage); return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } }; } },
+      operations: {
+        read: async (r) => {
+          const ca = await defaultIssuer(r.storage);
+          return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } };
+        },
+      },
     },
     {
       pattern: 'cert/(?<serial>ca|[0-9A-Fa-f:-]+)',

@@ -15,7 +15,11 @@ const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' }) as Buff
 
 function readKey(text: string): KeyObject {
   let k: KeyObject;
-  try { k = createPrivateKey(text); } catch { throw new UserError('pem_bundle: a private key cannot be read (PKCS#8, PKCS#1 or SEC 1 PEM, unencrypted)'); }
+  try {
+    k = createPrivateKey(text);
+  } catch {
+    throw new UserError('pem_bundle: a private key cannot be read (PKCS#8, PKCS#1 or SEC 1 PEM, unencrypted)');
+  }
   const info = keyInfo(createPublicKey(k));
   if (info.type === 'ed25519' || (info.type === 'ec' && info.bits === 224)) throw new UserError('pem_bundle: CA keys must be RSA or EC P-256, P-384 or P-521');
   return k;
@@ -29,14 +33,24 @@ async function importBundle(r: Request, caches: PkiCaches, allowKeys: boolean) {
   if (!certTexts.length && !keyTexts.length) throw new UserError('pem_bundle holds no PEM certificate or private key');
   const certs = certTexts.map((p) => {
     let c: X509Certificate;
-    try { c = new X509Certificate(p); } catch { throw new UserError('pem_bundle: a certificate cannot be read'); }
+    try {
+      c = new X509Certificate(p);
+    } catch {
+      throw new UserError('pem_bundle: a certificate cannot be read');
+    }
     if (!c.ca) throw new UserError(`pem_bundle: ${c.subject.replace(/\n/g, ', ').slice(0, 80)} is not a CA certificate`);
     return c;
   });
   const keys = keyTexts.map(readKey);
   const reg = await caches.ca.registry(r.storage);
   const X = x509();
-  const out = { imported_issuers: [] as string[], imported_keys: [] as string[], existing_issuers: [] as string[], existing_keys: [] as string[], mapping: {} as Record<string, string> };
+  const out = {
+    imported_issuers: [] as string[],
+    imported_keys: [] as string[],
+    existing_issuers: [] as string[],
+    existing_keys: [] as string[],
+    mapping: {} as Record<string, string>,
+  };
   // Keys first, so the certificates find them.
   const bySpki = new Map<string, KeyEntry>();
   for (const k of reg.keys.values()) {
@@ -45,15 +59,28 @@ async function importBundle(r: Request, caches: PkiCaches, allowKeys: boolean) {
   for (const k of keys) {
     const id = spki(createPublicKey(k)).toString('hex');
     const have = bySpki.get(id);
-    if (have) { out.existing_keys.push(have.key_id); continue; }
-    const entry = await addKey(r.storage, reg, { kind: 'stored', pkcs8: k.export({ type: 'pkcs8', format: 'pem' }) as string }, keyInfo(createPublicKey(k)).type, '');
+    if (have) {
+      out.existing_keys.push(have.key_id);
+      continue;
+    }
+    const entry = await addKey(
+      r.storage,
+      reg,
+      { kind: 'stored', pkcs8: k.export({ type: 'pkcs8', format: 'pem' }) as string },
+      keyInfo(createPublicKey(k)).type,
+      '',
+    );
     bySpki.set(id, entry);
     out.imported_keys.push(entry.key_id);
   }
   for (const [i, c] of certs.entries()) {
     const pemText = new X.X509Certificate(c.raw).toString('pem');
     const have = issuerWithCertificate(reg, pemText);
-    if (have) { out.existing_issuers.push(have.issuer_id); out.mapping[have.issuer_id] = have.key_id; continue; }
+    if (have) {
+      out.existing_issuers.push(have.issuer_id);
+      out.mapping[have.issuer_id] = have.key_id;
+      continue;
+    }
     const key = bySpki.get(spki(c.publicKey).toString('hex'));
     // The certificates after it in the bundle are its chain, as config/ca took them.
     const chain = certs.slice(i + 1).map((x) => new X.X509Certificate(x.raw).toString('pem'));
@@ -71,7 +98,8 @@ export function importPaths(caches: PkiCaches): PathDef[] {
       pattern: '(?:config/ca|issuers/import/bundle)',
       fields: field,
       synopsis: 'Import CA certificates and their keys as issuers and keys of this mount.',
-      description: 'Each certificate becomes an issuer (the ones after it in the bundle are its chain), signing with the imported or existing key that matches it; one without a key is an issuer that cannot sign. Already-present certificates and keys are reported as existing.',
+      description:
+        'Each certificate becomes an issuer (the ones after it in the bundle are its chain), signing with the imported or existing key that matches it; one without a key is an issuer that cannot sign. Already-present certificates and keys are reported as existing.',
       operations: { update: (r) => importBundle(r, caches, true) },
     },
     {

@@ -21,7 +21,9 @@ export class PkiCaches {
   readonly roles = new RoleCache();
   /** config/urls, read once (undefined: not read yet; null: none configured). */
   private urlsConfig: Promise<UrlsConfig | null> | undefined;
-  constructor(managed: ManagedKeys) { this.ca = new IssuerCache((n) => managed.byName(n)); }
+  constructor(managed: ManagedKeys) {
+    this.ca = new IssuerCache((n) => managed.byName(n));
+  }
 
   /** A storage key changed: through this mount, or elsewhere (Vault's InvalidateKey). */
   invalidate(key: string): void {
@@ -34,16 +36,38 @@ export class PkiCaches {
   async urls(s: Storage): Promise<UrlsConfig | undefined> {
     this.urlsConfig ??= loadUrls(s).then((u) => u ?? null);
     const p = this.urlsConfig;
-    try { return (await p) ?? undefined; } catch (e) { this.urlsConfig = undefined; throw e; }
+    try {
+      return (await p) ?? undefined;
+    } catch (e) {
+      this.urlsConfig = undefined;
+      throw e;
+    }
   }
 
   /** The mount's storage, with every write and delete through it invalidating what it changed. */
   watching(s: Storage): Storage {
-    const changed = async (key: string, write: Promise<void>) => { try { await write; } finally { this.invalidate(key); } };
+    const changed = async (key: string, write: Promise<void>) => {
+      try {
+        await write;
+      } finally {
+        this.invalidate(key);
+      }
+    };
     return { get: (k) => s.get(k), list: (p) => s.list(p), put: (k, v) => changed(k, s.put(k, v)), delete: (k) => changed(k, s.delete(k)) };
   }
 }
 
 export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
-  return [...rootPaths(managed, caches), ...signCaPaths(caches), ...issuerPaths(caches), ...importPaths(caches), ...rolePaths(caches), ...issuePaths(caches), ...revokePaths(caches), ...fetchPaths(caches), ...urlPaths(), ...maintenancePaths(caches)];
+  return [
+    ...rootPaths(managed, caches),
+    ...signCaPaths(caches),
+    ...issuerPaths(caches),
+    ...importPaths(caches),
+    ...rolePaths(caches),
+    ...issuePaths(caches),
+    ...revokePaths(caches),
+    ...fetchPaths(caches),
+    ...urlPaths(),
+    ...maintenancePaths(caches),
+  ];
 }

@@ -11,24 +11,54 @@ import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
 
 export const OUTPUT_FIELDS: Record<string, FieldDef> = {
-  format: { type: 'string', default: 'pem', allowed: ['pem', 'der', 'pem_bundle'], description: 'pem; der (base64 DER); pem_bundle (certificate holds the key, the certificate and the issuing CA).' },
-  private_key_format: { type: 'string', default: 'der', allowed: ['der', 'pem', 'pkcs8'], description: 'der/pem: PKCS#1 (RSA) or SEC 1 (EC) in the chosen format; pkcs8: PKCS#8. Ed25519 keys are always PKCS#8.' },
+  format: {
+    type: 'string',
+    default: 'pem',
+    allowed: ['pem', 'der', 'pem_bundle'],
+    description: 'pem; der (base64 DER); pem_bundle (certificate holds the key, the certificate and the issuing CA).',
+  },
+  private_key_format: {
+    type: 'string',
+    default: 'der',
+    allowed: ['der', 'pem', 'pkcs8'],
+    description: 'der/pem: PKCS#1 (RSA) or SEC 1 (EC) in the chosen format; pkcs8: PKCS#8. Ed25519 keys are always PKCS#8.',
+  },
 };
 
-export const URI_SANS_FIELD: FieldDef = { type: 'strings', default: [], description: 'URI SANs; each must match one of the role\'s allowed_uri_sans (glob patterns).' };
+export const URI_SANS_FIELD: FieldDef = {
+  type: 'strings',
+  default: [],
+  description: "URI SANs; each must match one of the role's allowed_uri_sans (glob patterns).",
+};
 
 /** URI SANs must each match one of the role's allowed_uri_sans patterns, as in Vault. */
 export function checkUris(role: Role & RoleExtras, uris: string[]): void {
   for (const u of uris) {
     if (typeof u !== 'string' || !/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/.test(u)) throw new UserError(`"${String(u).slice(0, 80)}" is not a URI`);
-    if (!role.allowed_uri_sans.some((pattern) => globMatch(pattern, u))) throw new UserError(`URI Subject Alternative Name "${u.slice(0, 80)}" is not allowed by this role`);
+    if (!role.allowed_uri_sans.some((pattern) => globMatch(pattern, u)))
+      throw new UserError(`URI Subject Alternative Name "${u.slice(0, 80)}" is not allowed by this role`);
   }
 }
 
-export const OTHER_SANS_FIELD: FieldDef = { type: 'strings', default: [], description: 'otherName SANs, "<oid>;UTF8:<value>" each; each must be allowed by the role\'s allowed_other_sans.' };
-export const SERIAL_NUMBER_FIELD: FieldDef = { type: 'string', default: '', description: 'The subject\'s serialNumber attribute (not the certificate serial); must match one of the role\'s allowed_serial_numbers (globs).' };
+export const OTHER_SANS_FIELD: FieldDef = {
+  type: 'strings',
+  default: [],
+  description: 'otherName SANs, "<oid>;UTF8:<value>" each; each must be allowed by the role\'s allowed_other_sans.',
+};
+export const SERIAL_NUMBER_FIELD: FieldDef = {
+  type: 'string',
+  default: '',
+  description: "The subject's serialNumber attribute (not the certificate serial); must match one of the role's allowed_serial_numbers (globs).",
+};
 
-export interface Names { cn: string; dns: string[]; ips: string[]; uris: string[]; emails: string[]; otherSans: Array<{ oid: string; value: string }> }
+export interface Names {
+  cn: string;
+  dns: string[];
+  ips: string[];
+  uris: string[];
+  emails: string[];
+  otherSans: Array<{ oid: string; value: string }>;
+}
 
 /** "<oid>;UTF8:<value>" (or UTF-8), Vault's other_sans syntax; `allowStar`: "*" alone, for allowed_other_sans. */
 export function parseOtherSan(field: string, text: string, allowStar = false): { oid: string; value: string } {
@@ -46,7 +76,8 @@ export function checkOtherSans(role: Role & RoleExtras, sans: Array<{ oid: strin
   const allowed = role.allowed_other_sans.map((a) => parseOtherSan('allowed_other_sans', a, true));
   for (const o of sans) {
     if (CONTROL.test(o.value)) throw new UserError(`other SAN ${o.oid}: the value has control characters`);
-    if (!allowed.some((a) => (a.oid === '*' || a.oid === o.oid) && globMatch(a.value, o.value))) throw new UserError(`other SAN ${o.oid};UTF8:${o.value.slice(0, 80)} is not allowed by this role (allowed_other_sans)`);
+    if (!allowed.some((a) => (a.oid === '*' || a.oid === o.oid) && globMatch(a.value, o.value)))
+      throw new UserError(`other SAN ${o.oid};UTF8:${o.value.slice(0, 80)} is not allowed by this role (allowed_other_sans)`);
   }
 }
 const CONTROL = /[\p{Cc}]/u;
@@ -55,7 +86,8 @@ const CONTROL = /[\p{Cc}]/u;
 export function checkSerialNumber(role: Role & RoleExtras, serial: string): void {
   if (!serial) return;
   if (CONTROL.test(serial) || serial.length > 64) throw new UserError('serial_number must be at most 64 characters, without control characters');
-  if (!role.allowed_serial_numbers.some((p) => globMatch(p, serial))) throw new UserError(`serial_number "${serial.slice(0, 64)}" is not allowed by this role (allowed_serial_numbers)`);
+  if (!role.allowed_serial_numbers.some((p) => globMatch(p, serial)))
+    throw new UserError(`serial_number "${serial.slice(0, 64)}" is not allowed by this role (allowed_serial_numbers)`);
 }
 
 /** alt_names: names with an "@" are email (rfc822Name) SANs, the others DNS SANs, as in Vault. */
@@ -63,10 +95,12 @@ const splitAltNames = (names: string[]) => ({ dns: names.filter((n) => !String(n
 
 /** The CN and the SANs of the certificate, as Vault picks them. */
 export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCsr, verbatim = false): Names {
-  let cn = csr && role.use_csr_common_name ? csr.cn ?? '' : '';
+  let cn = csr && role.use_csr_common_name ? (csr.cn ?? '') : '';
   if (!cn && !verbatim) cn = r.data.str('common_name');
   if (!cn && role.require_cn) {
-    throw new UserError('the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false');
+    throw new UserError(
+      'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
+    );
   }
   // As in Vault, other_sans come from the request field even when the SANs come from the CSR.
   const otherSans = (r.data.get<string[] | undefined>('other_sans') ?? []).map((t) => parseOtherSan('other_sans', t));
@@ -78,25 +112,45 @@ export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCs
 }
 
 // street and postalCode by OID: @peculiar/x509's name parser knows neither name.
-const SUBJECT_EXTRA: Array<[keyof RoleExtras, string]> = [['country', 'C'], ['province', 'ST'], ['locality', 'L'], ['street_address', '2.5.4.9'], ['postal_code', '2.5.4.17']];
+const SUBJECT_EXTRA: Array<[keyof RoleExtras, string]> = [
+  ['country', 'C'],
+  ['province', 'ST'],
+  ['locality', 'L'],
+  ['street_address', '2.5.4.9'],
+  ['postal_code', '2.5.4.17'],
+];
 
 /** The role's part of a leaf's profile. */
-export function leafProfile(role: Role, kind: KeyType, subjectSerial = ''): Pick<CertRequest, 'keyUsage' | 'extKeyUsageOids' | 'leafBasicConstraints' | 'subjectExtra' | 'policyOids' | 'notBeforeSeconds'> {
+export function leafProfile(
+  role: Role,
+  kind: KeyType,
+  subjectSerial = '',
+): Pick<CertRequest, 'keyUsage' | 'extKeyUsageOids' | 'leafBasicConstraints' | 'subjectExtra' | 'policyOids' | 'notBeforeSeconds'> {
   const r = withDefaults(role);
   return {
-    keyUsage: leafKeyUsage(role, kind), extKeyUsageOids: leafExtKeyUsage(role),
+    keyUsage: leafKeyUsage(role, kind),
+    extKeyUsageOids: leafExtKeyUsage(role),
     leafBasicConstraints: r.basic_constraints_valid_for_non_ca,
     subjectExtra: [
       ...SUBJECT_EXTRA.flatMap(([f, attr]) => (r[f] as string[]).map((v): [string, string] => [attr, v])),
       ...(subjectSerial ? [['2.5.4.5', subjectSerial] as [string, string]] : []), // serialNumber
     ],
-    policyOids: r.policy_identifiers, notBeforeSeconds: r.not_before_duration,
+    policyOids: r.policy_identifiers,
+    notBeforeSeconds: r.not_before_duration,
   };
 }
 
 const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString('base64');
 
-type Issued = Record<string, unknown> & { certificate: string; issuing_ca: string; ca_chain: string[]; private_key?: string; private_key_type?: string; serial_number: string; expiration: number };
+type Issued = Record<string, unknown> & {
+  certificate: string;
+  issuing_ca: string;
+  ca_chain: string[];
+  private_key?: string;
+  private_key_type?: string;
+  serial_number: string;
+  expiration: number;
+};
 
 /**
  * The answer in the requested format and private key format. The issued leaf's key, if
@@ -113,7 +167,13 @@ export function formatIssued(r: Request, d: Issued, leafKey?: { privateKey: KeyO
   }
   const out = { ...d, ...(leafKey ? { private_key: key, private_key_type: leafKey.type } : {}) };
   if (format === 'der') {
-    return { ...out, certificate: pemBody(d.certificate), issuing_ca: pemBody(d.issuing_ca), ca_chain: d.ca_chain.map(pemBody), ...(key !== undefined ? { private_key: pemBody(key) } : {}) };
+    return {
+      ...out,
+      certificate: pemBody(d.certificate),
+      issuing_ca: pemBody(d.issuing_ca),
+      ca_chain: d.ca_chain.map(pemBody),
+      ...(key !== undefined ? { private_key: pemBody(key) } : {}),
+    };
   }
   if (format === 'pem_bundle') {
     const trim = (p: string) => p.trim();

@@ -7,7 +7,18 @@ import { serialKey } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
-import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkOtherSans, checkSerialNumber, checkUris, formatIssued, leafProfile, requestNames } from './issue-options';
+import {
+  OTHER_SANS_FIELD,
+  OUTPUT_FIELDS,
+  SERIAL_NUMBER_FIELD,
+  URI_SANS_FIELD,
+  checkOtherSans,
+  checkSerialNumber,
+  checkUris,
+  formatIssued,
+  leafProfile,
+  requestNames,
+} from './issue-options';
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
@@ -20,7 +31,7 @@ const fields: Record<string, FieldDef> = {
   common_name: { type: 'string', description: 'CN of the certificate.' },
   alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email (rfc822Name) SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
-  ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days).' },
+  ttl: { type: 'duration', default: 0, description: "Validity (default: the role's ttl, else 30 days)." },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS (or email) SAN.' },
   uri_sans: URI_SANS_FIELD,
   other_sans: OTHER_SANS_FIELD,
@@ -48,7 +59,8 @@ function checkNames(r: Request, role: Role & RoleExtras, names: string[]): void 
 export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr, verbatim = false) {
   const full = withDefaults(role);
   if (full.generate_lease) throw new UserError('this role has generate_lease=true, which is not supported here: certificates carry no lease');
-  if (full.allowed_domains_template && role.allowed_domains.some((d) => d.includes('{{'))) throw new UserError('this role\'s allowed_domains hold identity templates, which cannot be filled here (Vault passes this plugin no entity data)');
+  if (full.allowed_domains_template && role.allowed_domains.some((d) => d.includes('{{')))
+    throw new UserError("this role's allowed_domains hold identity templates, which cannot be filled here (Vault passes this plugin no entity data)");
   const names = requestNames(r, full, csr, verbatim);
   const { cn, ips } = names;
   // A CN with an "@" is an email address: an email SAN, as in Vault.
@@ -68,20 +80,41 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const dns = [...new Set([...(withCn && !cnIsEmail && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...names.dns])];
   const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
   const warnings: string[] = [];
-  const cert = await makeCertificate({
-    commonName: cn, dnsNames: dns, ips, uris: names.uris, emails, otherSans: names.otherSans, organization: role.organization, ou: role.ou,
-    // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
-    ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings), isCa: false,
-    serverAuth: role.server_flag, clientAuth: role.client_flag, publicKey, leafKeyKind: kind,
-    ...leafProfile(role, kind, subjectSerial), urls: await caches.urls(r.storage),
-  }, signer, ready.issuer, ready.entry.leaf_not_after_behavior);
+  const cert = await makeCertificate(
+    {
+      commonName: cn,
+      dnsNames: dns,
+      ips,
+      uris: names.uris,
+      emails,
+      otherSans: names.otherSans,
+      organization: role.organization,
+      ou: role.ou,
+      // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
+      ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings),
+      isCa: false,
+      serverAuth: role.server_flag,
+      clientAuth: role.client_flag,
+      publicKey,
+      leafKeyKind: kind,
+      ...leafProfile(role, kind, subjectSerial),
+      urls: await caches.urls(r.storage),
+    },
+    signer,
+    ready.issuer,
+    ready.entry.leaf_not_after_behavior,
+  );
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   return { cert, ready, warnings };
 }
 
 /** What issue/ and sign/ answer: the certificate, its issuer and the issuer's chain. */
 const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
-  certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000),
+  certificate: cert.pem,
+  issuing_ca: ready.entry.certificate,
+  ca_chain: ready.chain,
+  serial_number: cert.serial,
+  expiration: Math.floor(cert.notAfter.getTime() / 1000),
 });
 
 export function issuePaths(caches: PkiCaches): PathDef[] {
@@ -99,9 +132,16 @@ export function issuePaths(caches: PkiCaches): PathDef[] {
     const { cert, ready, warnings } = await issueFor(r, role, caches, csr.spki, csr.key.type, csr);
     return { data: formatIssued(r, issued(cert, ready)), warnings };
   };
-  const issueDoc = { synopsis: 'Issue a certificate and its private key under a role.', description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.' };
+  const issueDoc = {
+    synopsis: 'Issue a certificate and its private key under a role.',
+    description: 'The private key is generated here (on the thread pool), returned once, and not stored. Roles with key_type "any" only sign CSRs.',
+  };
   const signFields = { ...fields, csr: { type: 'string', required: true, description: 'PEM certificate signing request.' } } as Record<string, FieldDef>;
-  const signDoc = { synopsis: 'Sign a CSR under a role.', description: 'The CSR\'s own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR) and are checked against the role.' };
+  const signDoc = {
+    synopsis: 'Sign a CSR under a role.',
+    description:
+      "The CSR's own signature is verified and its key must fit the role (key_type rsa|ec|ed25519|any, key_bits as a minimum; RSA below 2048 bits never); names come from the request fields (or the CSR) and are checked against the role.",
+  };
   const pathRef = { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' } as FieldDef;
   return [
     { pattern: `issue/${ROLE}`, fields, ...issueDoc, operations: { update: issue } },

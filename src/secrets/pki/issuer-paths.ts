@@ -7,7 +7,16 @@ import { UserError, rawResponse, type PathDef } from '../framework';
 import { x509 } from './ca';
 import type { PkiCaches } from './index';
 import {
-  ISSUERS_CONFIG_KEY, ISSUER_USAGES, KEYS_CONFIG_KEY, checkName, issuerKey, issuerUsage, keyKey, type IssuerEntry, type KeyEntry, type LeafNotAfterBehavior,
+  ISSUERS_CONFIG_KEY,
+  ISSUER_USAGES,
+  KEYS_CONFIG_KEY,
+  checkName,
+  issuerKey,
+  issuerUsage,
+  keyKey,
+  type IssuerEntry,
+  type KeyEntry,
+  type LeafNotAfterBehavior,
 } from './issuers';
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
@@ -18,8 +27,16 @@ const REF_FIELD = { type: 'string' as const, description: 'issuer_id, issuer_nam
 
 function issuerView(i: IssuerEntry) {
   return {
-    issuer_id: i.issuer_id, issuer_name: i.issuer_name, key_id: i.key_id, certificate: i.certificate, ca_chain: [i.certificate, ...i.ca_chain],
-    manual_chain: null, leaf_not_after_behavior: i.leaf_not_after_behavior, usage: issuerUsage(i), revoked: false, revocation_time: 0,
+    issuer_id: i.issuer_id,
+    issuer_name: i.issuer_name,
+    key_id: i.key_id,
+    certificate: i.certificate,
+    ca_chain: [i.certificate, ...i.ca_chain],
+    manual_chain: null,
+    leaf_not_after_behavior: i.leaf_not_after_behavior,
+    usage: issuerUsage(i),
+    revoked: false,
+    revocation_time: 0,
   };
 }
 
@@ -34,12 +51,17 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
       pattern: 'issuers/?',
       fields: {},
       synopsis: 'List the issuers of this mount.',
-      description: 'keys: issuer_ids; key_info: each one\'s issuer_name and whether it is the default.',
+      description: "keys: issuer_ids; key_info: each one's issuer_name and whether it is the default.",
       operations: {
         list: async (r) => {
           const g = await reg(r.storage);
           const ids = [...g.issuers.keys()].sort();
-          return { data: { keys: ids, key_info: Object.fromEntries(ids.map((id) => [id, { issuer_name: g.issuers.get(id)!.issuer_name, is_default: id === g.config.default }])) } };
+          return {
+            data: {
+              keys: ids,
+              key_info: Object.fromEntries(ids.map((id) => [id, { issuer_name: g.issuers.get(id)!.issuer_name, is_default: id === g.config.default }])),
+            },
+          };
         },
       },
     },
@@ -48,7 +70,11 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
       fields: {
         issuer_ref: REF_FIELD,
         issuer_name: { type: 'string', description: 'A new name (unique in the mount; not "default"; empty to remove it).' },
-        leaf_not_after_behavior: { type: 'string', allowed: ['err', 'truncate', 'permit'], description: 'A certificate that would outlive this issuer: refused (err), cut to the issuer\'s notAfter (truncate), or issued as asked (permit).' },
+        leaf_not_after_behavior: {
+          type: 'string',
+          allowed: ['err', 'truncate', 'permit'],
+          description: "A certificate that would outlive this issuer: refused (err), cut to the issuer's notAfter (truncate), or issued as asked (permit).",
+        },
         usage: { type: 'strings', description: `What the issuer may do: ${ISSUER_USAGES.join(', ')}.` },
         manual_chain: { type: 'strings', description: 'Not supported here (the chain is the one the issuer was imported with).' },
       },
@@ -74,7 +100,8 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
             if (bad) throw new UserError(`usage: unknown usage "${bad.slice(0, 40)}" (${ISSUER_USAGES.join(', ')})`);
             next.usage = [...new Set(usage)];
           }
-          if (r.data.has('manual_chain') && r.data.get<string[]>('manual_chain').length) throw new UserError('manual_chain is not supported here: an issuer\'s chain is the one it was imported with');
+          if (r.data.has('manual_chain') && r.data.get<string[]>('manual_chain').length)
+            throw new UserError("manual_chain is not supported here: an issuer's chain is the one it was imported with");
           await putJson(r.storage, issuerKey(cur.issuer_id), next);
           return { data: issuerView(next) };
         },
@@ -96,7 +123,7 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
     {
       pattern: `issuer/${ISSUER_REF}/(?<format>json|pem|der)`,
       fields: { issuer_ref: REF_FIELD, format: { type: 'string', description: '' } },
-      synopsis: 'An issuer\'s certificate: JSON (with its chain), raw PEM, or raw DER.',
+      synopsis: "An issuer's certificate: JSON (with its chain), raw PEM, or raw DER.",
       description: 'As current Vault; readable without a token where Vault allows it (1.11+).',
       operations: {
         read: async (r) => {
@@ -117,7 +144,10 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
       synopsis: 'Read or set the default issuer.',
       description: 'The default issuer serves ca, ca_chain, cert/ca and crl, and signs for roles whose issuer_ref is "default".',
       operations: {
-        read: async (r) => { const g = await reg(r.storage); return { data: { default: g.config.default, default_follows_latest_issuer: g.config.default_follows_latest_issuer } }; },
+        read: async (r) => {
+          const g = await reg(r.storage);
+          return { data: { default: g.config.default, default_follows_latest_issuer: g.config.default_follows_latest_issuer } };
+        },
         update: async (r) => {
           if (r.data.has('default')) return setDefaultIssuer(r, r.data.str('default'), caches);
           const g = await reg(r.storage);
@@ -131,7 +161,7 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
       pattern: 'keys/?',
       fields: {},
       synopsis: 'List the keys of this mount.',
-      description: 'keys: key_ids; key_info: each one\'s key_name.',
+      description: "keys: key_ids; key_info: each one's key_name.",
       operations: {
         list: async (r) => {
           const g = await reg(r.storage);
@@ -142,7 +172,10 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
     },
     {
       pattern: `key/${KEY_REF}`,
-      fields: { key_ref: { type: 'string', description: 'key_id, key_name, or "default".' }, key_name: { type: 'string', description: 'A new name (unique in the mount; not "default").' } },
+      fields: {
+        key_ref: { type: 'string', description: 'key_id, key_name, or "default".' },
+        key_name: { type: 'string', description: 'A new name (unique in the mount; not "default").' },
+      },
       synopsis: 'Read, rename or delete one key.',
       description: 'A key an issuer uses cannot be deleted. The private key is never returned.',
       existence: async (r) => (await reg(r.storage)).findKey(r.data.str('key_ref')) !== undefined,

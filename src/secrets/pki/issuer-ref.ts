@@ -3,6 +3,10 @@
 import type { FieldDef } from '../framework';
 
 export const ISSUER_REF = '(?<issuer_ref>[\\w.-]{1,128})';
-export const ISSUER_REF_FIELD: FieldDef = { type: 'string', default: 'default', description: 'The issuer to sign with: issuer_id, issuer_name, or "default" (the mount\'s default issuer, config/issuers).' };
+export const ISSUER_REF_FIELD: FieldDef = {
+  type: 'string',
+  default: 'default',
+  description: 'The issuer to sign with: issuer_id, issuer_name, or "default" (the mount\'s default issuer, config/issuers).',
+};
 /** config/issuers and root/replace (which writes the same config): whether each new issuer becomes the default. */
 export const DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD: FieldDef = { type: 'bool', description: 'Make each new issuer (root/generate, set-signed) the default.' };

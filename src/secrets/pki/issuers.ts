@@ -35,7 +35,10 @@ export interface KeyEntry {
   key_type: string;
 }
 
-export interface IssuersConfig { default: string; default_follows_latest_issuer: boolean }
+export interface IssuersConfig {
+  default: string;
+  default_follows_latest_issuer: boolean;
+}
 
 export const ISSUER_PREFIX = 'pki/issuers/';
 export const KEY_PREFIX = 'pki/keys/';
@@ -45,7 +48,8 @@ export const issuerKey = (id: string) => `${ISSUER_PREFIX}${id}`;
 export const keyKey = (id: string) => `${KEY_PREFIX}${id}`;
 
 /** Does a storage key belong to the issuer registry (so a change to it drops the cache)? */
-export const isRegistryKey = (k: string) => k === CA_KEY || k === PENDING_KEY || k === ISSUERS_CONFIG_KEY || k === KEYS_CONFIG_KEY || k.startsWith(ISSUER_PREFIX) || k.startsWith(KEY_PREFIX);
+export const isRegistryKey = (k: string) =>
+  k === CA_KEY || k === PENDING_KEY || k === ISSUERS_CONFIG_KEY || k === KEYS_CONFIG_KEY || k.startsWith(ISSUER_PREFIX) || k.startsWith(KEY_PREFIX);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // Vault's names: framework.GenericNameRegex (word characters, inner "-" and ".").
@@ -60,7 +64,8 @@ function stableUuid(what: string): string {
 export function checkName(kind: 'issuer' | 'key', name: string): void {
   if (name === '') return;
   if (name === 'default') throw new UserError(`${kind}_name "default" is reserved`);
-  if (name.length > 128 || !NAME.test(name) || UUID.test(name)) throw new UserError(`${kind}_name must be letters, digits, "_", "-" and "." (not a UUID), at most 128 characters`);
+  if (name.length > 128 || !NAME.test(name) || UUID.test(name))
+    throw new UserError(`${kind}_name must be letters, digits, "_", "-" and "." (not a UUID), at most 128 characters`);
 }
 
 /** Every issuer and key of the mount, and which are the defaults. */
@@ -82,7 +87,10 @@ export class Registry {
   issuer(ref: string): IssuerEntry {
     const i = this.findIssuer(ref);
     if (i) return i;
-    if ((ref || 'default') === 'default') throw new UserError('no default issuer is configured on this mount: generate a root (root/generate/...), set a signed intermediate, or set config/issuers');
+    if ((ref || 'default') === 'default')
+      throw new UserError(
+        'no default issuer is configured on this mount: generate a root (root/generate/...), set a signed intermediate, or set config/issuers',
+      );
     throw new UserError(`unable to resolve issuer id for reference: ${ref.slice(0, 130)}`);
   }
 
@@ -133,14 +141,22 @@ export async function loadRegistry(s: Storage, managed: (name: string) => Promis
   let writable = true;
   const persist = async (write: () => Promise<void>) => {
     if (!writable) return;
-    try { await write(); } catch { writable = false; }
+    try {
+      await write();
+    } catch {
+      writable = false;
+    }
   };
   const migrateKey = async (key: StoredCa['key'], name: string): Promise<KeyEntry> => {
     const id = stableUuid(`key:${JSON.stringify(key)}`);
     const existing = reg.keys.get(id);
     if (existing) return existing;
     let kind = 'unknown';
-    try { kind = (await signerFor(key, managed)).spec.kind; } catch { /* a managed key not reachable now: its type stays unknown */ }
+    try {
+      kind = (await signerFor(key, managed)).spec.kind;
+    } catch {
+      /* a managed key not reachable now: its type stays unknown */
+    }
     const entry: KeyEntry = { key_id: id, key_name: reg.keyNameTaken(name) ? '' : name, key, key_type: kind };
     await persist(() => putJson(s, keyKey(id), entry));
     reg.keys.set(id, entry);
@@ -152,8 +168,14 @@ export async function loadRegistry(s: Storage, managed: (name: string) => Promis
     const id = stableUuid(`issuer:${legacy.certificate}`);
     if (!reg.issuers.has(id)) {
       const entry: IssuerEntry = {
-        issuer_id: id, issuer_name: reg.issuerNameTaken('current') ? '' : 'current', key_id: key.key_id, certificate: legacy.certificate,
-        ca_chain: legacy.ca_chain, crl_number: legacy.crl_number, leaf_not_after_behavior: 'err', usage: [...ISSUER_USAGES],
+        issuer_id: id,
+        issuer_name: reg.issuerNameTaken('current') ? '' : 'current',
+        key_id: key.key_id,
+        certificate: legacy.certificate,
+        ca_chain: legacy.ca_chain,
+        crl_number: legacy.crl_number,
+        leaf_not_after_behavior: 'err',
+        usage: [...ISSUER_USAGES],
       };
       await persist(() => putJson(s, issuerKey(id), entry));
       reg.issuers.set(id, entry);
@@ -200,12 +222,17 @@ export class IssuerCache {
     if (!p) {
       p = loadRegistry(s, this.managed);
       this.entry = p;
-      p.catch(() => { if (this.entry === p) this.entry = undefined; });
+      p.catch(() => {
+        if (this.entry === p) this.entry = undefined;
+      });
     }
     return p;
   }
 
-  invalidate(): void { this.entry = undefined; this.ready = new Map(); }
+  invalidate(): void {
+    this.entry = undefined;
+    this.ready = new Map();
+  }
 
   /** The issuer `ref` names ("default" when empty), ready to sign. */
   async require(s: Storage, ref = 'default'): Promise<ReadyIssuer> {
@@ -217,12 +244,19 @@ export class IssuerCache {
       let signer: Promise<CaSigner> | undefined;
       const noKey = () => Promise.reject(new UserError(`issuer ${entry.issuer_name || entry.issuer_id} has no key in this mount: it cannot sign`));
       r = {
-        entry, issuer: parseIssuer(entry.certificate), chain: [entry.certificate, ...entry.ca_chain],
+        entry,
+        issuer: parseIssuer(entry.certificate),
+        chain: [entry.certificate, ...entry.ca_chain],
         signer: () => {
           if (!key) return noKey();
           // A managed key's handle can change under us (ManagedKeys reopens it): ask each time.
           if (key.kind === 'managed') return signerFor(key, this.managed);
-          if (!signer) { signer = signerFor(key, this.managed); signer.catch(() => { signer = undefined; }); }
+          if (!signer) {
+            signer = signerFor(key, this.managed);
+            signer.catch(() => {
+              signer = undefined;
+            });
+          }
           return signer;
         },
       };
@@ -238,7 +272,9 @@ export async function keyForPublicKey(reg: Registry, spki: Buffer, managed: (nam
     try {
       const signer = await signerFor(k.key, managed);
       if (Buffer.from(await webcrypto.subtle.exportKey('spki', signer.publicKey)).equals(spki)) return k;
-    } catch { /* an unusable key matches nothing */ }
+    } catch {
+      /* an unusable key matches nothing */
+    }
   }
   return undefined;
 }
@@ -262,8 +298,14 @@ export async function addIssuer(s: Storage, reg: Registry, certificate: string, 
   checkName('issuer', name);
   if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
   const entry: IssuerEntry = {
-    issuer_id: randomUUID(), issuer_name: name, key_id: keyId, certificate, ca_chain: caChain, crl_number: 0,
-    leaf_not_after_behavior: 'err', usage: [...ISSUER_USAGES],
+    issuer_id: randomUUID(),
+    issuer_name: name,
+    key_id: keyId,
+    certificate,
+    ca_chain: caChain,
+    crl_number: 0,
+    leaf_not_after_behavior: 'err',
+    usage: [...ISSUER_USAGES],
   };
   await putJson(s, issuerKey(entry.issuer_id), entry);
   reg.issuers.set(entry.issuer_id, entry);

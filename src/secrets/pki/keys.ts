@@ -4,7 +4,10 @@ import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject }
 import { UserError } from '../framework';
 
 export type KeyType = 'rsa' | 'ec' | 'ed25519';
-export interface KeyInfo { type: KeyType; bits: number }
+export interface KeyInfo {
+  type: KeyType;
+  bits: number;
+}
 
 const CURVE_BITS: Record<string, number> = { secp224r1: 224, prime256v1: 256, secp384r1: 384, secp521r1: 521 };
 const CURVE_NAME: Record<number, string> = { 224: 'P-224', 256: 'P-256', 384: 'P-384', 521: 'P-521' };
@@ -26,7 +29,11 @@ export function keyInfo(key: KeyObject): KeyInfo {
 
 export const spkiKeyInfo = (spki: Buffer): KeyInfo => {
   let key: KeyObject;
-  try { key = createPublicKey({ key: spki, format: 'der', type: 'spki' }); } catch { throw new UserError('unsupported key: the public key cannot be read'); }
+  try {
+    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch {
+    throw new UserError('unsupported key: the public key cannot be read');
+  }
   return keyInfo(key);
 };
 
@@ -60,11 +67,21 @@ export function checkKeyForRole(role: { key_type: RoleKeyType; key_bits: number 
   if (key.type === 'rsa' && key.bits < 2048) throw new UserError(`a minimum of a 2048-bit RSA key is required, but CSR's key is ${key.bits} bits`);
 }
 
-export interface GeneratedKey extends KeyInfo { pkcs8: string; spki: Buffer }
+export interface GeneratedKey extends KeyInfo {
+  pkcs8: string;
+  spki: Buffer;
+}
 /** A new leaf key, kept as a KeyObject: it is serialised once, in the format the request asks for. */
-export interface GeneratedLeafKey extends KeyInfo { privateKey: KeyObject; spki: Buffer }
+export interface GeneratedLeafKey extends KeyInfo {
+  privateKey: KeyObject;
+  spki: Buffer;
+}
 
-interface KeySpec { type: KeyType; size: number; options: { modulusLength?: number; namedCurve?: string } }
+interface KeySpec {
+  type: KeyType;
+  size: number;
+  options: { modulusLength?: number; namedCurve?: string };
+}
 
 /** What to generate for a key_type/key_bits; CA keys must be ones WebCrypto signs with (P-256/384/521, RSA). */
 function keySpec(keyType: string, bits: number, forCa: boolean): KeySpec {
@@ -92,7 +109,10 @@ export async function generateKey(keyType: string, bits: number, forCa: boolean)
   const { type, size, options } = keySpec(keyType, bits, forCa);
   const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'der' } } as const;
   const { pkcs8, spki } = await new Promise<{ pkcs8: string; spki: Buffer }>((resolve, reject) =>
-    generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, pub: Buffer, priv: string) => (e ? reject(e) : resolve({ pkcs8: priv, spki: pub }))));
+    generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, pub: Buffer, priv: string) =>
+      e ? reject(e) : resolve({ pkcs8: priv, spki: pub }),
+    ),
+  );
   return { type, bits: size, pkcs8, spki };
 }
 
@@ -135,7 +155,8 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
     const point = spki.subarray(prefix.length);
     if (crv === 'Ed25519') return createPublicKey({ key: { kty: 'OKP', crv, x: point.toString('base64url') }, format: 'jwk' });
     const n = (point.length - 1) / 2;
-    if (point[0] === 4) return createPublicKey({ key: { kty: 'EC', crv, x: point.toString('base64url', 1, 1 + n), y: point.toString('base64url', 1 + n) }, format: 'jwk' });
+    if (point[0] === 4)
+      return createPublicKey({ key: { kty: 'EC', crv, x: point.toString('base64url', 1, 1 + n), y: point.toString('base64url', 1 + n) }, format: 'jwk' });
   }
   return createPublicKey({ key: spki, format: 'der', type: 'spki' });
 }
@@ -148,9 +169,13 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
  */
 export async function generateLeafKey(keyType: string, bits: number): Promise<GeneratedLeafKey> {
   const { type, size, options } = keySpec(keyType, bits, false);
-  const { publicKey, privateKey } = type === 'ed25519' || (type === 'ec' && size === 256)
-    ? generateKeyPairSync(type as 'ec', options as { namedCurve: string })
-    : await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
-      generateKeyPair(type as 'rsa', options as never, (e: Error | null, pub: KeyObject, priv: KeyObject) => (e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }))));
+  const { publicKey, privateKey } =
+    type === 'ed25519' || (type === 'ec' && size === 256)
+      ? generateKeyPairSync(type as 'ec', options as { namedCurve: string })
+      : await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
+          generateKeyPair(type as 'rsa', options as never, (e: Error | null, pub: KeyObject, priv: KeyObject) =>
+            e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }),
+          ),
+        );
   return { type, bits: size, privateKey, spki: spkiOf(publicKey) };
 }

@@ -17,7 +17,10 @@ import { ISSUER_REF } from './issuer-ref';
 
 const ROLE = nameGroup('role');
 
-interface CrlConfig { expiry: number; disable: boolean }
+interface CrlConfig {
+  expiry: number;
+  disable: boolean;
+}
 const CRL_CONFIG_KEY = 'pki/config/crl';
 const DEFAULT_CRL_EXPIRY = 72 * 3600;
 
@@ -28,7 +31,15 @@ export async function crlConfig(s: Storage): Promise<CrlConfig> {
 
 /** Vault answers tidy with 202 Accepted and a warning; the body is a JSON response. */
 function accepted(warning: string) {
-  return { data: { http_content_type: 'application/json', http_raw_body: Buffer.from(JSON.stringify({ request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: [warning], auth: null })).toString('base64'), http_status_code: 202 } };
+  return {
+    data: {
+      http_content_type: 'application/json',
+      http_raw_body: Buffer.from(
+        JSON.stringify({ request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: [warning], auth: null }),
+      ).toString('base64'),
+      http_status_code: 202,
+    },
+  };
 }
 
 /**
@@ -46,16 +57,44 @@ async function verbatimRole(r: Request, caches: PkiCaches, csr: ParsedCsr): Prom
   const subject = csrSubject(csr);
   const attr = (a: string) => subject.subjectExtra!.filter(([t]) => t === a).map(([, v]) => v);
   return {
-    allowed_domains: [], allow_subdomains: false, allow_bare_domains: false, allow_any_name: true, allow_localhost: true, allow_ip_sans: true,
-    allow_wildcard_certificates: true, enforce_hostnames: false, server_flag: false, client_flag: false, key_type: 'any', key_bits: 0,
-    ttl: from?.ttl ?? 0, max_ttl: from?.max_ttl ?? 0, ou: subject.ou!, organization: subject.organization!,
+    allowed_domains: [],
+    allow_subdomains: false,
+    allow_bare_domains: false,
+    allow_any_name: true,
+    allow_localhost: true,
+    allow_ip_sans: true,
+    allow_wildcard_certificates: true,
+    enforce_hostnames: false,
+    server_flag: false,
+    client_flag: false,
+    key_type: 'any',
+    key_bits: 0,
+    ttl: from?.ttl ?? 0,
+    max_ttl: from?.max_ttl ?? 0,
+    ou: subject.ou!,
+    organization: subject.organization!,
     ...{
-      require_cn: false, use_csr_common_name: true, use_csr_sans: true, allowed_uri_sans: ['*'], allowed_other_sans: ['*'], allowed_serial_numbers: ['*'],
-      country: attr('C'), province: attr('ST'), locality: attr('L'), street_address: attr('2.5.4.9'), postal_code: attr('2.5.4.17'),
-      key_usage: r.data.get('key_usage'), ext_key_usage: r.data.get('ext_key_usage'), ext_key_usage_oids: r.data.get('ext_key_usage_oids'),
-      ...(from ? { no_store: from.no_store, generate_lease: from.generate_lease, not_before_duration: from.not_before_duration, issuer_ref: from.issuer_ref } : {}),
+      require_cn: false,
+      use_csr_common_name: true,
+      use_csr_sans: true,
+      allowed_uri_sans: ['*'],
+      allowed_other_sans: ['*'],
+      allowed_serial_numbers: ['*'],
+      country: attr('C'),
+      province: attr('ST'),
+      locality: attr('L'),
+      street_address: attr('2.5.4.9'),
+      postal_code: attr('2.5.4.17'),
+      key_usage: r.data.get('key_usage'),
+      ext_key_usage: r.data.get('ext_key_usage'),
+      ext_key_usage_oids: r.data.get('ext_key_usage_oids'),
+      ...(from
+        ? { no_store: from.no_store, generate_lease: from.generate_lease, not_before_duration: from.not_before_duration, issuer_ref: from.issuer_ref }
+        : {}),
       // Current Vault: the request's, else the role's (Vault 1.8 had no such field here).
-      basic_constraints_valid_for_non_ca: r.data.has('basic_constraints_valid_for_non_ca') ? r.data.bool('basic_constraints_valid_for_non_ca') : from?.basic_constraints_valid_for_non_ca ?? false,
+      basic_constraints_valid_for_non_ca: r.data.has('basic_constraints_valid_for_non_ca')
+        ? r.data.bool('basic_constraints_valid_for_non_ca')
+        : (from?.basic_constraints_valid_for_non_ca ?? false),
     },
   } as Role;
 }
@@ -64,16 +103,29 @@ async function verbatimRole(r: Request, caches: PkiCaches, csr: ParsedCsr): Prom
 const VERBATIM_FIELDS: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM certificate signing request.' },
   role: { type: 'string', description: 'A role whose ttl, max_ttl, no_store, generate_lease, not_before_duration and issuer apply (optional).' },
-  ttl: { type: 'duration', default: 0, description: 'Validity (default: the role\'s ttl, else 30 days, capped by the role\'s max_ttl or the mount\'s max lease TTL).' },
+  ttl: {
+    type: 'duration',
+    default: 0,
+    description: "Validity (default: the role's ttl, else 30 days, capped by the role's max_ttl or the mount's max lease TTL).",
+  },
   key_usage: ROLE_EXTRA_FIELDS.key_usage,
   ext_key_usage: ROLE_EXTRA_FIELDS.ext_key_usage,
   ext_key_usage_oids: ROLE_EXTRA_FIELDS.ext_key_usage_oids,
-  basic_constraints_valid_for_non_ca: { type: 'bool', default: false, description: 'Put Basic Constraints (CA:FALSE) into the certificate (default: the role\'s setting).' },
+  basic_constraints_valid_for_non_ca: {
+    type: 'bool',
+    default: false,
+    description: "Put Basic Constraints (CA:FALSE) into the certificate (default: the role's setting).",
+  },
   other_sans: { ...OTHER_SANS_FIELD, description: 'otherName SANs added to the CSR\'s, "<oid>;UTF8:<value>" each.' },
-  ...Object.fromEntries(['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [f, {
-    type: f === 'exclude_cn_from_sans' ? 'bool' : f === 'common_name' || f === 'serial_number' ? 'string' : 'strings',
-    description: 'Taken as Vault takes it and ignored: the certificate has the CSR\'s subject and SANs.',
-  } satisfies FieldDef])),
+  ...Object.fromEntries(
+    ['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [
+      f,
+      {
+        type: f === 'exclude_cn_from_sans' ? 'bool' : f === 'common_name' || f === 'serial_number' ? 'string' : 'strings',
+        description: "Taken as Vault takes it and ignored: the certificate has the CSR's subject and SANs.",
+      } satisfies FieldDef,
+    ]),
+  ),
   ...OUTPUT_FIELDS,
 };
 
@@ -86,7 +138,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         disable: { type: 'bool', default: false, description: 'Build empty CRLs (no revoked certificates listed), as Vault does when CRLs are disabled.' },
       },
       synopsis: 'Read or set how long CRLs are valid.',
-      description: 'Every issuer\'s CRL is rebuilt with the new settings.',
+      description: "Every issuer's CRL is rebuilt with the new settings.",
       operations: {
         read: async (r) => {
           const c = await getJson<CrlConfig>(r.storage, CRL_CONFIG_KEY);
@@ -104,9 +156,14 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
     {
       pattern: 'crl/rotate',
       fields: {},
-      synopsis: 'Rebuild every issuer\'s CRL now.',
+      synopsis: "Rebuild every issuer's CRL now.",
       description: '',
-      operations: { read: async (r) => { await rebuildAllCrls(r.storage, caches); return { data: { success: true } }; } },
+      operations: {
+        read: async (r) => {
+          await rebuildAllCrls(r.storage, caches);
+          return { data: { success: true } };
+        },
+      },
     },
     {
       pattern: 'tidy',
@@ -122,37 +179,55 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         update: async (r) => {
           const X = x509();
           const cutoff = Date.now() - r.data.int('safety_buffer') * 1000;
-          const store = r.data.bool('tidy_cert_store'), revoked = r.data.bool('tidy_revoked_certs') || r.data.bool('tidy_revocation_list');
+          const store = r.data.bool('tidy_cert_store'),
+            revoked = r.data.bool('tidy_revoked_certs') || r.data.bool('tidy_revocation_list');
           let removed = false;
           for (const k of await r.storage.list('pki/certs/')) {
             const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, `pki/certs/${k}`);
             if (!rec) continue;
             const expired = new X.X509Certificate(rec.certificate).notAfter.getTime() < cutoff;
-            if (expired && ((store && !rec.revocation_time) || (revoked && rec.revocation_time))) { await r.storage.delete(`pki/certs/${k}`); removed ||= Boolean(rec.revocation_time); }
+            if (expired && ((store && !rec.revocation_time) || (revoked && rec.revocation_time))) {
+              await r.storage.delete(`pki/certs/${k}`);
+              removed ||= Boolean(rec.revocation_time);
+            }
           }
           if (removed) await rebuildAllCrls(r.storage, caches);
-          return accepted('Tidy operation successfully started. Any information from the operation will be printed to Vault\'s server logs.');
+          return accepted("Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.");
         },
       },
     },
-    ...['sign-verbatim', `sign-verbatim/${ROLE}`, `issuer/${ISSUER_REF}/sign-verbatim`, `issuer/${ISSUER_REF}/sign-verbatim/${ROLE}`].map((pattern): PathDef => ({
-      pattern,
-      fields: {
-        ...VERBATIM_FIELDS,
-        issuer_ref: pattern.startsWith('issuer/')
-          ? { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' }
-          : { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer, else the default issuer).' },
-      },
-      synopsis: 'Sign a CSR as it is: its subject CN and SANs, any key type Vault accepts.',
-      description: 'A privileged endpoint (no role checks names): grant it only to operators.',
-      operations: {
-        update: async (r) => {
-          const csr = await readCsr(r.data.str('csr'));
-          checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
-          const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
-          return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }), warnings };
+    ...['sign-verbatim', `sign-verbatim/${ROLE}`, `issuer/${ISSUER_REF}/sign-verbatim`, `issuer/${ISSUER_REF}/sign-verbatim/${ROLE}`].map(
+      (pattern): PathDef => ({
+        pattern,
+        fields: {
+          ...VERBATIM_FIELDS,
+          issuer_ref: pattern.startsWith('issuer/')
+            ? { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' }
+            : {
+                type: 'string',
+                description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer, else the default issuer).',
+              },
         },
-      },
-    })),
+        synopsis: 'Sign a CSR as it is: its subject CN and SANs, any key type Vault accepts.',
+        description: 'A privileged endpoint (no role checks names): grant it only to operators.',
+        operations: {
+          update: async (r) => {
+            const csr = await readCsr(r.data.str('csr'));
+            checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
+            const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
+            return {
+              data: formatIssued(r, {
+                certificate: cert.pem,
+                issuing_ca: ready.entry.certificate,
+                ca_chain: ready.chain,
+                serial_number: cert.serial,
+                expiration: Math.floor(cert.notAfter.getTime() / 1000),
+              }),
+              warnings,
+            };
+          },
+        },
+      }),
+    ),
   ];
 }

@@ -21,7 +21,8 @@ function isName(name: string, label: RegExp): boolean {
 export function globMatch(pattern: string, subject: string): boolean {
   const parts = pattern.split('*');
   if (parts.length === 1) return pattern === subject;
-  const first = parts[0], last = parts[parts.length - 1];
+  const first = parts[0],
+    last = parts[parts.length - 1];
   if (!subject.startsWith(first) || !subject.endsWith(last) || subject.length < first.length + last.length) return false;
   let at = first.length;
   const end = subject.length - last.length;
@@ -36,7 +37,8 @@ export function globMatch(pattern: string, subject: string): boolean {
 /** Throws a 400 unless the role allows this name. */
 export function checkName(role: Role, name: unknown): void {
   if (typeof name !== 'string' || name === '') throw new UserError('names must be non-empty strings');
-  if (CONTROL_OR_SPACE.test(name)) throw new UserError(`name ${JSON.stringify(name.slice(0, 80))} has control characters or spaces, which no certificate name may contain`);
+  if (CONTROL_OR_SPACE.test(name))
+    throw new UserError(`name ${JSON.stringify(name.slice(0, 80))} has control characters or spaces, which no certificate name may contain`);
   const denied = () => new UserError(`name "${name.slice(0, 80)}" not allowed by this role`);
   let reduced = name;
   let isEmail = false;

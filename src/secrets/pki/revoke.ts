@@ -11,8 +11,16 @@ import type { PkiCaches } from './index';
 import type { ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
 
-interface CertRecord { certificate: string; revocation_time?: number; issuer_id?: string }
-interface StoredCrl { number: number; der: string; next_update: number }
+interface CertRecord {
+  certificate: string;
+  revocation_time?: number;
+  issuer_id?: string;
+}
+interface StoredCrl {
+  number: number;
+  der: string;
+  next_update: number;
+}
 
 export const CRL_PREFIX = 'pki/crls/';
 const crlKey = (issuerId: string) => `${CRL_PREFIX}${issuerId}`;
@@ -21,7 +29,11 @@ const crlKey = (issuerId: string) => `${CRL_PREFIX}${issuerId}`;
 function issuedBy(rec: CertRecord, ready: ReadyIssuer, issuerKeyId: string): boolean {
   if (rec.issuer_id) return rec.issuer_id === ready.entry.issuer_id;
   const X = x509();
-  try { return new X.X509Certificate(rec.certificate).getExtension(X.AuthorityKeyIdentifierExtension)?.keyId === issuerKeyId; } catch { return false; }
+  try {
+    return new X.X509Certificate(rec.certificate).getExtension(X.AuthorityKeyIdentifierExtension)?.keyId === issuerKeyId;
+  } catch {
+    return false;
+  }
 }
 
 /** Build, sign (in the HSM for managed keys) and store a fresh CRL of this issuer's revoked certificates. */
@@ -36,16 +48,25 @@ export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'defau
   if (!config.disable) {
     for (const k of await storage.list('pki/certs/')) {
       const rec = await getJson<CertRecord>(storage, `pki/certs/${k}`);
-      if (rec?.revocation_time && issuedBy(rec, ready, keyId)) entries.push({ serialNumber: k.replace(/-/g, ''), revocationDate: new Date(rec.revocation_time * 1000) });
+      if (rec?.revocation_time && issuedBy(rec, ready, keyId))
+        entries.push({ serialNumber: k.replace(/-/g, ''), revocationDate: new Date(rec.revocation_time * 1000) });
     }
   }
   const prev = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
   const number = Math.max(prev?.number ?? 0, ready.entry.crl_number) + 1;
   const nextUpdate = new Date(Date.now() + config.expiry * 1000);
-  const crl = await X.X509CrlGenerator.create({
-    issuer: caCert.subject, thisUpdate: new Date(), nextUpdate, entries, signingAlgorithm: signer.algorithm, signingKey: signer.privateKey,
-    extensions: [ready.issuer.authorityKeyId, crlNumberExtension(number)],
-  }, signer.crypto as never);
+  const crl = await X.X509CrlGenerator.create(
+    {
+      issuer: caCert.subject,
+      thisUpdate: new Date(),
+      nextUpdate,
+      entries,
+      signingAlgorithm: signer.algorithm,
+      signingKey: signer.privateKey,
+      extensions: [ready.issuer.authorityKeyId, crlNumberExtension(number)],
+    },
+    signer.crypto as never,
+  );
   const der = Buffer.from(crl.rawData);
   await putJson(storage, crlKey(ready.entry.issuer_id), { number, der: der.toString('base64'), next_update: nextUpdate.getTime() } satisfies StoredCrl);
   return { pem: crlPem(der), der };
@@ -78,8 +99,8 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
     {
       pattern: 'revoke',
       fields: { serial_number: { type: 'string', required: true, description: 'Serial of the certificate to revoke (hex, ":" or "-" separated).' } },
-      synopsis: 'Revoke a certificate issued by this mount; its issuer\'s CRL is rebuilt.',
-      description: 'Revoking an issuer\'s own certificate is refused.',
+      synopsis: "Revoke a certificate issued by this mount; its issuer's CRL is rebuilt.",
+      description: "Revoking an issuer's own certificate is refused.",
       operations: {
         update: async (r) => {
           const serial = displaySerial(r.data.str('serial_number'));
@@ -89,7 +110,8 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
           const X = x509();
           const reg = await caches.ca.registry(r.storage);
           const bare = serial.replace(/:/g, '');
-          if ([...reg.issuers.values()].some((i) => new X.X509Certificate(i.certificate).serialNumber.toLowerCase() === bare)) throw new UserError('refusing to revoke an issuer\'s own certificate');
+          if ([...reg.issuers.values()].some((i) => new X.X509Certificate(i.certificate).serialNumber.toLowerCase() === bare))
+            throw new UserError("refusing to revoke an issuer's own certificate");
           const time = rec.revocation_time ?? Math.floor(Date.now() / 1000);
           if (!rec.revocation_time) await putJson(r.storage, serialKey(serial), { ...rec, revocation_time: time });
           if (rec.issuer_id && reg.issuers.has(rec.issuer_id)) await buildCrl(r.storage, caches, rec.issuer_id);
@@ -101,21 +123,21 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
     {
       pattern: 'crl(?<pem>/pem)?',
       fields: { pem: { type: 'string', description: '' } },
-      synopsis: 'The default issuer\'s CRL: DER, or PEM at crl/pem.',
-      description: 'Served raw, as Vault\'s PKI does.',
+      synopsis: "The default issuer's CRL: DER, or PEM at crl/pem.",
+      description: "Served raw, as Vault's PKI does.",
       operations: { read: async (r) => serve(await currentCrl(r.storage, caches), r.data.str('pem') ? 'pem' : 'der') },
     },
     {
       pattern: 'cert/crl',
       fields: {},
-      synopsis: 'The default issuer\'s CRL as JSON ({certificate: PEM}).',
+      synopsis: "The default issuer's CRL as JSON ({certificate: PEM}).",
       description: 'For API clients.',
       operations: { read: async (r) => ({ data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } }) },
     },
     {
       pattern: `issuer/${ISSUER_REF}/crl(?:/(?<format>pem|der))?`,
       fields: { issuer_ref: { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' }, format: { type: 'string', description: '' } },
-      synopsis: 'An issuer\'s CRL: JSON ({crl: PEM}), or raw at /pem and /der.',
+      synopsis: "An issuer's CRL: JSON ({crl: PEM}), or raw at /pem and /der.",
       description: 'As current Vault.',
       operations: {
         read: async (r) => {

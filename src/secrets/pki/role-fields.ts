@@ -8,16 +8,32 @@ import { parseOtherSan } from './issue-options';
 
 /** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
 export const KEY_USAGE_BITS: Record<string, number> = {
-  digitalsignature: 1, contentcommitment: 2, keyencipherment: 4, dataencipherment: 8,
-  keyagreement: 16, certsign: 32, crlsign: 64, encipheronly: 128, decipheronly: 256,
+  digitalsignature: 1,
+  contentcommitment: 2,
+  keyencipherment: 4,
+  dataencipherment: 8,
+  keyagreement: 16,
+  certsign: 32,
+  crlsign: 64,
+  encipheronly: 128,
+  decipheronly: 256,
 };
 /** Vault's extended key usage names → OIDs. */
 export const EXT_KEY_USAGE_OIDS: Record<string, string> = {
-  any: '2.5.29.37.0', serverauth: '1.3.6.1.5.5.7.3.1', clientauth: '1.3.6.1.5.5.7.3.2', codesigning: '1.3.6.1.5.5.7.3.3',
-  emailprotection: '1.3.6.1.5.5.7.3.4', ipsecendsystem: '1.3.6.1.5.5.7.3.5', ipsectunnel: '1.3.6.1.5.5.7.3.6',
-  ipsecuser: '1.3.6.1.5.5.7.3.7', timestamping: '1.3.6.1.5.5.7.3.8', ocspsigning: '1.3.6.1.5.5.7.3.9',
-  microsoftservergatedcrypto: '1.3.6.1.4.1.311.10.3.3', netscapeservergatedcrypto: '2.16.840.1.113730.4.1',
-  microsoftcommercialcodesigning: '1.3.6.1.4.1.311.2.1.22', microsoftkernelcodesigning: '1.3.6.1.4.1.311.61.1.1',
+  any: '2.5.29.37.0',
+  serverauth: '1.3.6.1.5.5.7.3.1',
+  clientauth: '1.3.6.1.5.5.7.3.2',
+  codesigning: '1.3.6.1.5.5.7.3.3',
+  emailprotection: '1.3.6.1.5.5.7.3.4',
+  ipsecendsystem: '1.3.6.1.5.5.7.3.5',
+  ipsectunnel: '1.3.6.1.5.5.7.3.6',
+  ipsecuser: '1.3.6.1.5.5.7.3.7',
+  timestamping: '1.3.6.1.5.5.7.3.8',
+  ocspsigning: '1.3.6.1.5.5.7.3.9',
+  microsoftservergatedcrypto: '1.3.6.1.4.1.311.10.3.3',
+  netscapeservergatedcrypto: '2.16.840.1.113730.4.1',
+  microsoftcommercialcodesigning: '1.3.6.1.4.1.311.2.1.22',
+  microsoftkernelcodesigning: '1.3.6.1.4.1.311.61.1.1',
 };
 const usageKey = (n: string) => n.toLowerCase().replace(/^(x509\.)?(extkeyusage|keyusage)/, '');
 
@@ -54,8 +70,15 @@ const strings = (description: string): FieldDef => ({ type: 'strings', default: 
 const bool = (dflt: boolean, description: string): FieldDef => ({ type: 'bool', default: dflt, description });
 
 export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
-  key_usage: { type: 'strings', default: DEFAULT_KEY_USAGE, description: 'Key usages of issued certificates (Vault\'s names: DigitalSignature, KeyAgreement, KeyEncipherment, ContentCommitment, DataEncipherment, CertSign, CRLSign, EncipherOnly, DecipherOnly). Ed25519 leaves keep only the signing usages.' },
-  ext_key_usage: strings('Extended key usages besides server_flag/client_flag/code_signing_flag/email_protection_flag (ServerAuth, ClientAuth, CodeSigning, EmailProtection, TimeStamping, OCSPSigning, Any, IPSec…).'),
+  key_usage: {
+    type: 'strings',
+    default: DEFAULT_KEY_USAGE,
+    description:
+      "Key usages of issued certificates (Vault's names: DigitalSignature, KeyAgreement, KeyEncipherment, ContentCommitment, DataEncipherment, CertSign, CRLSign, EncipherOnly, DecipherOnly). Ed25519 leaves keep only the signing usages.",
+  },
+  ext_key_usage: strings(
+    'Extended key usages besides server_flag/client_flag/code_signing_flag/email_protection_flag (ServerAuth, ClientAuth, CodeSigning, EmailProtection, TimeStamping, OCSPSigning, Any, IPSec…).',
+  ),
   ext_key_usage_oids: strings('Extended key usage OIDs (dotted).'),
   use_csr_common_name: bool(true, 'sign/: take the CN from the CSR (else from common_name).'),
   use_csr_sans: bool(true, 'sign/: take the DNS/email SANs from the CSR (else from alt_names).'),
@@ -68,10 +91,22 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
   allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
   allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
-  allowed_domains_template: bool(false, 'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.'),
-  allow_token_displayname: bool(false, 'Allow a name equal to the requesting token\'s display name.'),
-  policy_identifiers: { type: 'raw', default: [], description: 'Certificate Policies OIDs of issued certificates: a list (or comma-separated) of OIDs, or current Vault\'s JSON form [{"oid": "..."}] (policy qualifiers, cps and notice, are not supported).' },
-  issuer_ref: { type: 'string', default: 'default', description: 'The issuer that signs under this role (issuer_id, issuer_name, or "default": the mount\'s default issuer).' },
+  allowed_domains_template: bool(
+    false,
+    'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.',
+  ),
+  allow_token_displayname: bool(false, "Allow a name equal to the requesting token's display name."),
+  policy_identifiers: {
+    type: 'raw',
+    default: [],
+    description:
+      'Certificate Policies OIDs of issued certificates: a list (or comma-separated) of OIDs, or current Vault\'s JSON form [{"oid": "..."}] (policy qualifiers, cps and notice, are not supported).',
+  },
+  issuer_ref: {
+    type: 'string',
+    default: 'default',
+    description: 'The issuer that signs under this role (issuer_id, issuer_name, or "default": the mount\'s default issuer).',
+  },
   not_before_duration: { type: 'duration', default: 30, description: 'How far before now certificates become valid.' },
   country: strings('C values for issued certificates.'),
   province: strings('ST values for issued certificates.'),
@@ -85,14 +120,17 @@ export function roleExtras(d: FieldData): RoleExtras {
   for (const k of Object.keys(ROLE_EXTRA_FIELDS)) out[k] = d.get(k);
   const x = out as unknown as RoleExtras;
   for (const u of x.key_usage) if (!(usageKey(u) in KEY_USAGE_BITS)) throw new UserError(`key_usage: unknown key usage "${String(u).slice(0, 40)}"`);
-  for (const u of x.ext_key_usage) if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
+  for (const u of x.ext_key_usage)
+    if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');
   if (x.allowed_domains_template && (d.get<string[] | undefined>('allowed_domains') ?? []).some((a) => a.includes('{{'))) {
-    throw new UserError('allowed_domains_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity\'s ID but no entity data (its EntityInfo system call is not wired up); use literal allowed_domains');
+    throw new UserError(
+      "allowed_domains_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity's ID but no entity data (its EntityInfo system call is not wired up); use literal allowed_domains",
+    );
   }
   return x;
 }
@@ -106,9 +144,17 @@ export function policyOids(v: unknown): string[] {
   if (typeof v === 'string') {
     const t = v.trim();
     if (t.startsWith('[')) {
-      try { items = JSON.parse(t); } catch { throw new UserError('policy_identifiers: invalid JSON'); }
+      try {
+        items = JSON.parse(t);
+      } catch {
+        throw new UserError('policy_identifiers: invalid JSON');
+      }
       if (!Array.isArray(items)) throw new UserError('policy_identifiers: expected a JSON list');
-    } else items = t.split(',').map((x) => x.trim()).filter(Boolean);
+    } else
+      items = t
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
   } else if (Array.isArray(v)) items = v;
   else if (v === undefined || v === null) items = [];
   else throw new UserError('policy_identifiers: expected a list of OIDs');
@@ -117,7 +163,8 @@ export function policyOids(v: unknown): string[] {
     if (typeof it === 'string') return [it.trim()];
     if (it && typeof it === 'object' && !Array.isArray(it)) {
       const o = it as Record<string, unknown>;
-      if (o.cps !== undefined || o.notice !== undefined) throw new UserError('policy_identifiers: policy qualifiers (cps, notice) are not supported here; give the OIDs only');
+      if (o.cps !== undefined || o.notice !== undefined)
+        throw new UserError('policy_identifiers: policy qualifiers (cps, notice) are not supported here; give the OIDs only');
       const extra = Object.keys(o).find((k) => k !== 'oid');
       if (extra) throw new UserError(`policy_identifiers: unknown key "${extra.slice(0, 40)}"`);
       return [String(o.oid ?? '')];
@@ -150,9 +197,12 @@ export function leafKeyUsage(role: Role, kind: 'rsa' | 'ec' | 'ed25519'): number
 export function leafExtKeyUsage(role: Role): string[] {
   const r = withDefaults(role);
   const oids = [
-    ...(r.server_flag ? [EXT_KEY_USAGE_OIDS.serverauth] : []), ...(r.client_flag ? [EXT_KEY_USAGE_OIDS.clientauth] : []),
-    ...(r.code_signing_flag ? [EXT_KEY_USAGE_OIDS.codesigning] : []), ...(r.email_protection_flag ? [EXT_KEY_USAGE_OIDS.emailprotection] : []),
-    ...r.ext_key_usage.map((u) => EXT_KEY_USAGE_OIDS[usageKey(u)]), ...r.ext_key_usage_oids,
+    ...(r.server_flag ? [EXT_KEY_USAGE_OIDS.serverauth] : []),
+    ...(r.client_flag ? [EXT_KEY_USAGE_OIDS.clientauth] : []),
+    ...(r.code_signing_flag ? [EXT_KEY_USAGE_OIDS.codesigning] : []),
+    ...(r.email_protection_flag ? [EXT_KEY_USAGE_OIDS.emailprotection] : []),
+    ...r.ext_key_usage.map((u) => EXT_KEY_USAGE_OIDS[usageKey(u)]),
+    ...r.ext_key_usage_oids,
   ];
   return [...new Set(oids)];
 }

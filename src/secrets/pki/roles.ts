@@ -24,14 +24,20 @@ export class RoleCache {
     if (!p) {
       p = loadRole(s, name).then((r) => r && deepFreeze(r));
       this.roles.set(name, p);
-      const drop = () => { if (this.roles.get(name) === p) this.roles.delete(name); };
-      p.then((r) => { if (!r) drop(); }, drop);
+      const drop = () => {
+        if (this.roles.get(name) === p) this.roles.delete(name);
+      };
+      p.then((r) => {
+        if (!r) drop();
+      }, drop);
     }
     return p;
   }
 
   /** `key`: the role's storage key (pki/roles/<name>). */
-  invalidate(key: string): void { this.roles.delete(key.slice(roleKey('').length)); }
+  invalidate(key: string): void {
+    this.roles.delete(key.slice(roleKey('').length));
+  }
 }
 
 function deepFreeze<T>(v: T): T {
@@ -56,38 +62,72 @@ export function rolePaths(caches: PkiCaches): PathDef[] {
       fields: {
         name: { type: 'string', description: 'Role name.' },
         allowed_domains: { type: 'strings', default: [], description: 'Domains names may be under (glob patterns with allow_glob_domains).' },
-        allow_subdomains: { type: 'bool', default: false, description: 'Allow names under allowed_domains (and wildcards *.<domain> when wildcards are allowed).' },
+        allow_subdomains: {
+          type: 'bool',
+          default: false,
+          description: 'Allow names under allowed_domains (and wildcards *.<domain> when wildcards are allowed).',
+        },
         allow_bare_domains: { type: 'bool', default: false, description: 'Allow the allowed_domains themselves.' },
         allow_glob_domains: { type: 'bool', default: false, description: 'allowed_domains may hold "*" patterns (a "*" spans labels, as in Vault).' },
-        allow_wildcard_certificates: { type: 'bool', default: true, description: 'Allow wildcard names (one "*" in the leftmost label); false refuses them even with allow_any_name.' },
+        allow_wildcard_certificates: {
+          type: 'bool',
+          default: true,
+          description: 'Allow wildcard names (one "*" in the leftmost label); false refuses them even with allow_any_name.',
+        },
         allow_any_name: { type: 'bool', default: false, description: 'Allow any name (e.g. CockroachDB client certificates: CN=<sql user>).' },
         allow_localhost: { type: 'bool', default: true, description: 'Allow localhost.' },
         allow_ip_sans: { type: 'bool', default: true, description: 'Allow IP SANs.' },
-        enforce_hostnames: { type: 'bool', default: true, description: 'Names must be valid hostnames. Without it, names matched against allowed_domains must still be DNS names; control characters and spaces are refused always.' },
+        enforce_hostnames: {
+          type: 'bool',
+          default: true,
+          description:
+            'Names must be valid hostnames. Without it, names matched against allowed_domains must still be DNS names; control characters and spaces are refused always.',
+        },
         server_flag: { type: 'bool', default: true, description: 'Add the serverAuth extended key usage.' },
         client_flag: { type: 'bool', default: true, description: 'Add the clientAuth extended key usage.' },
-        key_type: { type: 'string', default: 'rsa', allowed: ['ec', 'rsa', 'ed25519', 'any'], description: 'Key type for issue/, and the type sign/ CSRs must have ("any": any supported type, sign/ only).' },
-        key_bits: { type: 'int', default: 0, description: 'ec: 224, 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096, 8192 (sign/ only). The minimum for CSR keys.' },
+        key_type: {
+          type: 'string',
+          default: 'rsa',
+          allowed: ['ec', 'rsa', 'ed25519', 'any'],
+          description: 'Key type for issue/, and the type sign/ CSRs must have ("any": any supported type, sign/ only).',
+        },
+        key_bits: {
+          type: 'int',
+          default: 0,
+          description: 'ec: 224, 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096, 8192 (sign/ only). The minimum for CSR keys.',
+        },
         ttl: { type: 'duration', default: 0, description: 'Default validity (default: 30 days).' },
-        max_ttl: { type: 'duration', default: 0, description: 'Longest validity allowed (0: up to the CA\'s).' },
+        max_ttl: { type: 'duration', default: 0, description: "Longest validity allowed (0: up to the CA's)." },
         ou: { type: 'strings', default: [], description: 'OU values for issued certificates.' },
         organization: { type: 'strings', default: [], description: 'O values for issued certificates.' },
         ...ROLE_EXTRA_FIELDS,
       },
       synopsis: 'Define which certificates a role may issue.',
-      description: 'Names are checked against allowed_domains (with allow_subdomains/allow_bare_domains), allow_localhost, or allow_any_name; IP SANs need allow_ip_sans.',
+      description:
+        'Names are checked against allowed_domains (with allow_subdomains/allow_bare_domains), allow_localhost, or allow_any_name; IP SANs need allow_ip_sans.',
       existence: async (r) => (await loadRole(r.storage, r.data.str('name'))) !== undefined,
       operations: {
         update: async (r) => {
           const d = r.data;
           const extras = roleExtras(d);
           const role: Role = {
-            allowed_domains: d.get('allowed_domains'), allow_subdomains: d.bool('allow_subdomains'), allow_bare_domains: d.bool('allow_bare_domains'),
-            allow_glob_domains: d.bool('allow_glob_domains'), allow_wildcard_certificates: d.bool('allow_wildcard_certificates'),
-            allow_any_name: d.bool('allow_any_name'), allow_localhost: d.bool('allow_localhost'), allow_ip_sans: d.bool('allow_ip_sans'),
-            enforce_hostnames: d.bool('enforce_hostnames'), server_flag: d.bool('server_flag'), client_flag: d.bool('client_flag'),
-            key_type: d.str('key_type') as RoleKeyType, key_bits: roleKeyBits(d.str('key_type') as RoleKeyType, d.int('key_bits')), ttl: d.int('ttl'), max_ttl: d.int('max_ttl'),
-            ou: d.get('ou'), organization: d.get('organization'),
+            allowed_domains: d.get('allowed_domains'),
+            allow_subdomains: d.bool('allow_subdomains'),
+            allow_bare_domains: d.bool('allow_bare_domains'),
+            allow_glob_domains: d.bool('allow_glob_domains'),
+            allow_wildcard_certificates: d.bool('allow_wildcard_certificates'),
+            allow_any_name: d.bool('allow_any_name'),
+            allow_localhost: d.bool('allow_localhost'),
+            allow_ip_sans: d.bool('allow_ip_sans'),
+            enforce_hostnames: d.bool('enforce_hostnames'),
+            server_flag: d.bool('server_flag'),
+            client_flag: d.bool('client_flag'),
+            key_type: d.str('key_type') as RoleKeyType,
+            key_bits: roleKeyBits(d.str('key_type') as RoleKeyType, d.int('key_bits')),
+            ttl: d.int('ttl'),
+            max_ttl: d.int('max_ttl'),
+            ou: d.get('ou'),
+            organization: d.get('organization'),
             ...extras,
           } as Role;
           if (role.max_ttl && role.ttl > role.max_ttl) throw new UserError('ttl must not exceed max_ttl');
@@ -100,7 +140,10 @@ export function rolePaths(caches: PkiCaches): PathDef[] {
           const role = await loadRole(r.storage, r.data.str('name'));
           return role ? { data: roleView(role) } : undefined;
         },
-        delete: async (r) => { await r.storage.delete(roleKey(r.data.str('name'))); return undefined; },
+        delete: async (r) => {
+          await r.storage.delete(roleKey(r.data.str('name')));
+          return undefined;
+        },
       },
     },
   ];

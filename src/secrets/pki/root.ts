@@ -8,22 +8,42 @@ import { CA_KEY, PENDING_KEY, serialKey, signerFor, signingAlgorithm, x509, type
 import { makeCertificate, type CertRequest } from './certificates';
 import type { PkiCaches } from './index';
 import {
-  ISSUERS_CONFIG_KEY, ISSUER_PREFIX, KEYS_CONFIG_KEY, KEY_PREFIX, addIssuer, addKey, checkName, issuerKey, issuerWithCertificate,
-  keyForPublicKey, keyKey, type IssuerEntry, type KeyEntry, type Registry,
+  ISSUERS_CONFIG_KEY,
+  ISSUER_PREFIX,
+  KEYS_CONFIG_KEY,
+  KEY_PREFIX,
+  addIssuer,
+  addKey,
+  checkName,
+  issuerKey,
+  issuerWithCertificate,
+  keyForPublicKey,
+  keyKey,
+  type IssuerEntry,
+  type KeyEntry,
+  type Registry,
 } from './issuers';
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { generateKey, type KeyType } from './keys';
 
 export const caFields: Record<string, FieldDef> = {
-  type: { type: 'string', description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).' },
+  type: {
+    type: 'string',
+    description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).',
+  },
   common_name: { type: 'string', required: true, description: 'CN of the CA.' },
   alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
   organization: { type: 'strings', default: [], description: 'O values.' },
   ou: { type: 'strings', default: [], description: 'OU values.' },
   ttl: { type: 'duration', default: 315360000, description: 'Validity (default 10 years).' },
-  key_type: { type: 'string', default: 'rsa', allowed: ['ec', 'rsa'], description: 'Key type when the key is generated here (default rsa, 2048 bits, as Vault).' },
+  key_type: {
+    type: 'string',
+    default: 'rsa',
+    allowed: ['ec', 'rsa'],
+    description: 'Key type when the key is generated here (default rsa, 2048 bits, as Vault).',
+  },
   key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096.' },
   managed_key_name: { type: 'string', description: 'With type kms: the managed key to use.' },
   max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
@@ -62,11 +82,19 @@ const CA_TYPES = '(?<type>internal|exported|kms|existing)';
 function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType): CertRequest {
   return {
     // alt_names with an "@" are email SANs, as in Vault.
-    commonName: r.data.str('common_name'), dnsNames: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => !n.includes('@')),
-    emails: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => n.includes('@')), ips: r.data.get<string[] | undefined>('ip_sans') ?? [],
-    organization: r.data.get<string[]>('organization'), ou: r.data.get<string[]>('ou'), ttlSeconds: r.data.int('ttl'),
-    isCa: true, maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
-    serverAuth: false, clientAuth: false, publicKey, leafKeyKind: kind,
+    commonName: r.data.str('common_name'),
+    dnsNames: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => !n.includes('@')),
+    emails: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => n.includes('@')),
+    ips: r.data.get<string[] | undefined>('ip_sans') ?? [],
+    organization: r.data.get<string[]>('organization'),
+    ou: r.data.get<string[]>('ou'),
+    ttlSeconds: r.data.int('ttl'),
+    isCa: true,
+    maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
+    serverAuth: false,
+    clientAuth: false,
+    publicKey,
+    leafKeyKind: kind,
   };
 }
 
@@ -88,7 +116,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
     return {
       data: {
-        certificate: cert.pem, issuing_ca: cert.pem, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000),
+        certificate: cert.pem,
+        issuing_ca: cert.pem,
+        serial_number: cert.serial,
+        expiration: Math.floor(cert.notAfter.getTime() / 1000),
         ...issuerFields(issuer, k.entry),
         ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}),
       },
@@ -104,12 +135,17 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       pattern: `root/generate/${CA_TYPES}`,
       fields: { ...caFields, ...nameFields },
       synopsis: 'Generate a self-signed root CA: a new issuer (and key) of this mount.',
-      description: 'As current Vault (1.11+): on a mount that has issuers already this adds one; it becomes the default only when there is none (or config/issuers has default_follows_latest_issuer). With kms the key is a managed key: it signs in the HSM/KMS and never exists here; with existing, key_ref names one of the mount\'s keys.',
+      description:
+        "As current Vault (1.11+): on a mount that has issuers already this adds one; it becomes the default only when there is none (or config/issuers has default_follows_latest_issuer). With kms the key is a managed key: it signs in the HSM/KMS and never exists here; with existing, key_ref names one of the mount's keys.",
       operations: { update: (r) => generateRoot(r, '') },
     },
     {
       pattern: `root/rotate/${CA_TYPES}`,
-      fields: { ...caFields, ...nameFields, issuer_name: { type: 'string', default: 'next', description: 'A name for the new issuer (default "next", which root/replace takes by default).' } },
+      fields: {
+        ...caFields,
+        ...nameFields,
+        issuer_name: { type: 'string', default: 'next', description: 'A name for the new issuer (default "next", which root/replace takes by default).' },
+      },
       synopsis: 'Generate a new root next to the current one, without making it the default.',
       description: 'As current Vault: root/replace then makes it the default.',
       operations: { update: (r) => generateRoot(r, 'next') },
@@ -143,17 +179,28 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       pattern: `intermediate/generate/${CA_TYPES}`,
       fields: { ...caFields, ...nameFields },
       synopsis: 'Generate (or pick) the key of an intermediate CA and its CSR; have it signed, then set-signed.',
-      description: 'As current Vault: the key joins the mount\'s keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.',
+      description:
+        "As current Vault: the key joins the mount's keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.",
       operations: {
         update: async (r) => {
           const X = x509();
           const reg = await caches.ca.registry(r.storage);
           const k = await caKey(r, managed, reg);
-          const csr = await X.Pkcs10CertificateRequestGenerator.create({
-            name: `CN=${r.data.str('common_name').replace(/([,+"\\<>;=#])/g, '\\$1')}`,
-            keys: { publicKey: k.signer.publicKey, privateKey: k.signer.privateKey }, signingAlgorithm: signingAlgorithm(k.signer.spec),
-          }, k.signer.crypto as never);
-          return { data: { csr: csr.toString('pem'), key_id: k.entry.key_id, ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}) } };
+          const csr = await X.Pkcs10CertificateRequestGenerator.create(
+            {
+              name: `CN=${r.data.str('common_name').replace(/([,+"\\<>;=#])/g, '\\$1')}`,
+              keys: { publicKey: k.signer.publicKey, privateKey: k.signer.privateKey },
+              signingAlgorithm: signingAlgorithm(k.signer.spec),
+            },
+            k.signer.crypto as never,
+          );
+          return {
+            data: {
+              csr: csr.toString('pem'),
+              key_id: k.entry.key_id,
+              ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}),
+            },
+          };
         },
       },
     },
@@ -164,24 +211,52 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         issuer_name: { type: 'string', default: '', description: 'A name for the new issuer.' },
       },
       synopsis: 'Add the signed certificate of an intermediate CA as an issuer of this mount.',
-      description: 'The certificate must be for one of the mount\'s keys (from intermediate/generate); the certificates after it are its chain.',
+      description: "The certificate must be for one of the mount's keys (from intermediate/generate); the certificates after it are its chain.",
       operations: {
         update: async (r) => {
           const X = x509();
           const pems = rawCerts(r.data.str('certificate'));
           if (!pems.length) throw new UserError('certificate must contain a PEM certificate');
           let certs: InstanceType<typeof X.X509Certificate>[];
-          try { certs = pems.map((p) => new X.X509Certificate(p)); } catch { throw new UserError('certificate is not a valid PEM certificate'); }
+          try {
+            certs = pems.map((p) => new X.X509Certificate(p));
+          } catch {
+            throw new UserError('certificate is not a valid PEM certificate');
+          }
           const reg = await caches.ca.registry(r.storage);
           const pemText = certs[0].toString('pem');
           const existing = issuerWithCertificate(reg, pemText);
-          if (existing) return { data: { imported_issuers: [], imported_keys: [], existing_issuers: [existing.issuer_id], existing_keys: [], mapping: { [existing.issuer_id]: existing.key_id } } };
+          if (existing)
+            return {
+              data: {
+                imported_issuers: [],
+                imported_keys: [],
+                existing_issuers: [existing.issuer_id],
+                existing_keys: [],
+                mapping: { [existing.issuer_id]: existing.key_id },
+              },
+            };
           const key = await keyForPublicKey(reg, Buffer.from(certs[0].publicKey.rawData), m);
           // Current Vault would also import a certificate for no key of the mount (an issuer
           // that cannot sign); here that is refused, as it is almost always a mix-up.
           if (!key) throw new UserError('the certificate is not for any key of this mount (run intermediate/generate on this mount first)');
-          const issuer = await addIssuer(r.storage, reg, pemText, certs.slice(1).map((c) => c.toString('pem')), key.key_id, r.data.str('issuer_name'));
-          return { data: { imported_issuers: [issuer.issuer_id], imported_keys: [], existing_issuers: [], existing_keys: [key.key_id], mapping: { [issuer.issuer_id]: key.key_id } } };
+          const issuer = await addIssuer(
+            r.storage,
+            reg,
+            pemText,
+            certs.slice(1).map((c) => c.toString('pem')),
+            key.key_id,
+            r.data.str('issuer_name'),
+          );
+          return {
+            data: {
+              imported_issuers: [issuer.issuer_id],
+              imported_keys: [],
+              existing_issuers: [],
+              existing_keys: [key.key_id],
+              mapping: { [issuer.issuer_id]: key.key_id },
+            },
+          };
         },
       },
     },
@@ -192,7 +267,11 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
 export async function setDefaultIssuer(r: Request, ref: string, caches: PkiCaches) {
   const reg = await caches.ca.registry(r.storage);
   const issuer = reg.issuer(ref);
-  const config = { ...reg.config, default: issuer.issuer_id, ...(r.data.has('default_follows_latest_issuer') ? { default_follows_latest_issuer: r.data.bool('default_follows_latest_issuer') } : {}) };
+  const config = {
+    ...reg.config,
+    default: issuer.issuer_id,
+    ...(r.data.has('default_follows_latest_issuer') ? { default_follows_latest_issuer: r.data.bool('default_follows_latest_issuer') } : {}),
+  };
   await putJson(r.storage, ISSUERS_CONFIG_KEY, config);
   return { data: { default: config.default, default_follows_latest_issuer: config.default_follows_latest_issuer } };
 }

@@ -21,38 +21,58 @@ const strings = (description: string): FieldDef => ({ type: 'strings', default: 
 
 const signIntermediateFields: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
-  common_name: { type: 'string', description: 'CN (default: the CSR\'s).' },
+  common_name: { type: 'string', description: "CN (default: the CSR's)." },
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: URI_SANS_FIELD,
   other_sans: { ...OTHER_SANS_FIELD, description: 'Taken as Vault takes it: any other SAN is refused when signing an intermediate, as in Vault.' },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (when it is a hostname or an email address) as a SAN.' },
-  serial_number: { ...SERIAL_NUMBER_FIELD, description: 'The subject\'s serialNumber attribute (not the certificate serial).' },
+  serial_number: { ...SERIAL_NUMBER_FIELD, description: "The subject's serialNumber attribute (not the certificate serial)." },
   ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
   max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
   permitted_dns_domains: strings('DNS domains the intermediate may issue for: a Name Constraints extension (RFC 5280 4.2.1.10).'),
-  use_csr_values: { type: 'bool', default: false, description: 'Take the subject and the SANs from the CSR (the request\'s name fields are then ignored), as Vault does.' },
-  organization: strings('O values.'), ou: strings('OU values.'),
-  country: ROLE_EXTRA_FIELDS.country, province: ROLE_EXTRA_FIELDS.province, locality: ROLE_EXTRA_FIELDS.locality,
-  street_address: ROLE_EXTRA_FIELDS.street_address, postal_code: ROLE_EXTRA_FIELDS.postal_code,
+  use_csr_values: {
+    type: 'bool',
+    default: false,
+    description: "Take the subject and the SANs from the CSR (the request's name fields are then ignored), as Vault does.",
+  },
+  organization: strings('O values.'),
+  ou: strings('OU values.'),
+  country: ROLE_EXTRA_FIELDS.country,
+  province: ROLE_EXTRA_FIELDS.province,
+  locality: ROLE_EXTRA_FIELDS.locality,
+  street_address: ROLE_EXTRA_FIELDS.street_address,
+  postal_code: ROLE_EXTRA_FIELDS.postal_code,
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
 
 // The request's subject extras, by the attribute names the certificate builder writes.
-const SUBJECT_FIELDS: Array<[string, string]> = [['country', 'C'], ['province', 'ST'], ['locality', 'L'], ['street_address', '2.5.4.9'], ['postal_code', '2.5.4.17']];
+const SUBJECT_FIELDS: Array<[string, string]> = [
+  ['country', 'C'],
+  ['province', 'ST'],
+  ['locality', 'L'],
+  ['street_address', '2.5.4.9'],
+  ['postal_code', '2.5.4.17'],
+];
 const JSON_NAME: Record<string, string> = { CN: 'commonName', O: 'organization', OU: 'ou' };
 
 /** The CSR's subject, attribute by attribute in its order (CN, O and OU also by name): use_csr_values and sign-verbatim. */
 export function csrSubject(csr: ParsedCsr): Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'subjectRdns'> {
-  const out = { commonName: '', organization: [] as string[], ou: [] as string[], subjectExtra: [] as Array<[string, string]>, subjectRdns: [] as Array<[string, string]> };
+  const out = {
+    commonName: '',
+    organization: [] as string[],
+    ou: [] as string[],
+    subjectExtra: [] as Array<[string, string]>,
+    subjectRdns: [] as Array<[string, string]>,
+  };
   for (const rdn of csr.request.subjectName.toJSON()) {
     for (const [type, values] of Object.entries(rdn)) {
       for (const v of values) {
         out.subjectRdns.push([type, v]);
         const f = JSON_NAME[type];
         if (f === 'commonName') out.commonName ||= v;
-        else if (f) (out[f as 'organization' | 'ou']).push(v);
+        else if (f) out[f as 'organization' | 'ou'].push(v);
         else out.subjectExtra.push([type, v]);
       }
     }
@@ -79,23 +99,34 @@ function intermediateNames(r: Request, csr: ParsedCsr): Omit<CertRequest, 'ttlSe
   // Signing an intermediate allows any subject serialNumber (Vault's sign-intermediate role has "*"); its form is still checked.
   checkSerialNumber({ allowed_serial_numbers: ['*'] } as never, serial);
   for (const u of r.data.get<string[]>('uri_sans')) {
-    try { new URL(u); } catch { throw new UserError(`"${u.slice(0, 80)}" is not a valid URI`); }
+    try {
+      new URL(u);
+    } catch {
+      throw new UserError(`"${u.slice(0, 80)}" is not a valid URI`);
+    }
   }
   const attrs = (f: string, attr: string) => r.data.get<string[]>(f).map((v): [string, string] => [attr, v]);
   return {
-    commonName: cn, organization: r.data.get('organization'), ou: r.data.get('ou'),
+    commonName: cn,
+    organization: r.data.get('organization'),
+    ou: r.data.get('ou'),
     subjectRdns: [
-      ...SUBJECT_FIELDS.flatMap(([f, attr]) => attrs(f, attr)), ...attrs('organization', 'O'), ...attrs('ou', 'OU'),
-      ['CN', cn], ...(serial ? [['2.5.4.5', serial] as [string, string]] : []),
+      ...SUBJECT_FIELDS.flatMap(([f, attr]) => attrs(f, attr)),
+      ...attrs('organization', 'O'),
+      ...attrs('ou', 'OU'),
+      ['CN', cn],
+      ...(serial ? [['2.5.4.5', serial] as [string, string]] : []),
     ],
     dnsNames: [...new Set([...(withCn && !cn.includes('@') && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...alt.filter((n) => !n.includes('@'))])],
     emails: [...new Set([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))])],
-    ips: r.data.get('ip_sans'), uris: r.data.get('uri_sans'),
+    ips: r.data.get('ip_sans'),
+    uris: r.data.get('uri_sans'),
   };
 }
 
 function checkDomains(domains: string[]): string[] {
-  for (const d of domains) if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`permitted_dns_domains: "${d.slice(0, 80)}" is not a DNS domain`);
+  for (const d of domains)
+    if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`permitted_dns_domains: "${d.slice(0, 80)}" is not a DNS domain`);
   return domains;
 }
 
@@ -106,14 +137,33 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   // Vault signs intermediates as a role with key_type "any": its minimums only.
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
   const names = intermediateNames(r, csr);
-  const cert = await makeCertificate({
-    ...names,
-    ttlSeconds: r.data.int('ttl'), isCa: true, maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
-    serverAuth: false, clientAuth: false, publicKey: csr.publicKey, leafKeyKind: csr.key.type,
-    permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')), urls: await caches.urls(r.storage),
-  }, await ready.signer(), ready.issuer, ready.entry.leaf_not_after_behavior);
+  const cert = await makeCertificate(
+    {
+      ...names,
+      ttlSeconds: r.data.int('ttl'),
+      isCa: true,
+      maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
+      serverAuth: false,
+      clientAuth: false,
+      publicKey: csr.publicKey,
+      leafKeyKind: csr.key.type,
+      permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')),
+      urls: await caches.urls(r.storage),
+    },
+    await ready.signer(),
+    ready.issuer,
+    ready.entry.leaf_not_after_behavior,
+  );
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
-  return { data: formatIssued(r, { certificate: cert.pem, issuing_ca: ready.entry.certificate, ca_chain: ready.chain, serial_number: cert.serial, expiration: Math.floor(cert.notAfter.getTime() / 1000) }) };
+  return {
+    data: formatIssued(r, {
+      certificate: cert.pem,
+      issuing_ca: ready.entry.certificate,
+      ca_chain: ready.chain,
+      serial_number: cert.serial,
+      expiration: Math.floor(cert.notAfter.getTime() / 1000),
+    }),
+  };
 }
 
 // Extensions of the self-issued certificate replaced by the signer's: its authority, where its issuer's certificate and CRL are.
@@ -126,8 +176,13 @@ async function signSelfIssued(r: Request, caches: PkiCaches) {
   const pemText = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.data.str('certificate'))?.[0];
   if (!pemText) throw new UserError('certificate must contain a PEM certificate');
   let cert: X509.X509Certificate;
-  try { cert = new X.X509Certificate(pemText); } catch { throw new UserError('certificate is not a valid PEM certificate'); }
-  if (!Buffer.from(cert.issuerName.toArrayBuffer()).equals(Buffer.from(cert.subjectName.toArrayBuffer()))) throw new UserError('given certificate is not self-issued');
+  try {
+    cert = new X.X509Certificate(pemText);
+  } catch {
+    throw new UserError('certificate is not a valid PEM certificate');
+  }
+  if (!Buffer.from(cert.issuerName.toArrayBuffer()).equals(Buffer.from(cert.subjectName.toArrayBuffer())))
+    throw new UserError('given certificate is not self-issued');
   if (!cert.getExtension(X.BasicConstraintsExtension)?.ca) throw new UserError('given certificate is not a CA certificate');
   const ready = await caches.ca.require(r.storage, r.data.str('issuer_ref'));
   requireUsage(ready.entry, 'issuing-certificates');
@@ -136,14 +191,25 @@ async function signSelfIssued(r: Request, caches: PkiCaches) {
   // Current Vault (1.12+): a certificate of another key type is signed with the issuer's own
   // algorithm unless require_matching_certificate_algorithms asks to refuse it; Vault 1.8 had no such option.
   if (r.data.bool('require_matching_certificate_algorithms') && keyKind(cert.publicKey.rawData) !== signerKind) {
-    throw new UserError(`the certificate's key type (${keyKind(cert.publicKey.rawData)}) does not match the issuer's (${signerKind}) and require_matching_certificate_algorithms is set`);
+    throw new UserError(
+      `the certificate's key type (${keyKind(cert.publicKey.rawData)}) does not match the issuer's (${signerKind}) and require_matching_certificate_algorithms is set`,
+    );
   }
   const urls = await caches.urls(r.storage);
-  const signed = await X.X509CertificateGenerator.create({
-    serialNumber: cert.serialNumber, subject: cert.subjectName, issuer: ready.issuer.subject, notBefore: cert.notBefore, notAfter: cert.notAfter,
-    signingAlgorithm: signer.algorithm, publicKey: cert.publicKey, signingKey: signer.privateKey,
-    extensions: [...cert.extensions.filter((e) => !REPLACED.has(e.type)), ready.issuer.authorityKeyId, ...(urls ? urlExtensions(urls) : [])],
-  }, signer.crypto as never);
+  const signed = await X.X509CertificateGenerator.create(
+    {
+      serialNumber: cert.serialNumber,
+      subject: cert.subjectName,
+      issuer: ready.issuer.subject,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      signingAlgorithm: signer.algorithm,
+      publicKey: cert.publicKey,
+      signingKey: signer.privateKey,
+      extensions: [...cert.extensions.filter((e) => !REPLACED.has(e.type)), ready.issuer.authorityKeyId, ...(urls ? urlExtensions(urls) : [])],
+    },
+    signer.crypto as never,
+  );
   // As Vault: the answer is not stored (the certificate keeps its own serial number).
   return { data: { certificate: signed.toString('pem'), issuing_ca: ready.entry.certificate } };
 }
@@ -152,17 +218,45 @@ export function signCaPaths(caches: PkiCaches): PathDef[] {
   const pathRef: FieldDef = { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' };
   const selfIssuedFields: Record<string, FieldDef> = {
     certificate: { type: 'string', required: true, description: 'PEM: the self-issued CA certificate to sign.' },
-    require_matching_certificate_algorithms: { type: 'bool', default: false, description: 'Refuse a certificate whose key type differs from the issuer\'s (else it is signed with the issuer\'s algorithm).' },
+    require_matching_certificate_algorithms: {
+      type: 'bool',
+      default: false,
+      description: "Refuse a certificate whose key type differs from the issuer's (else it is signed with the issuer's algorithm).",
+    },
   };
   const selfIssuedDoc = {
-    synopsis: 'Sign a self-issued CA certificate (another CA\'s root, e.g. for a rotation or cross-signing) with one of this mount\'s issuers.',
-    description: 'Its subject, key, serial number, validity and extensions are kept; the issuer, authority key identifier and config/urls are this mount\'s. Privileged: grant it only to operators.',
+    synopsis: "Sign a self-issued CA certificate (another CA's root, e.g. for a rotation or cross-signing) with one of this mount's issuers.",
+    description:
+      "Its subject, key, serial number, validity and extensions are kept; the issuer, authority key identifier and config/urls are this mount's. Privileged: grant it only to operators.",
   };
-  const intermediateDoc = { synopsis: 'Sign an intermediate CA\'s CSR with one of this mount\'s issuers (issuer_ref, default the default issuer).', description: 'The CSR\'s signature is verified first.' };
+  const intermediateDoc = {
+    synopsis: "Sign an intermediate CA's CSR with one of this mount's issuers (issuer_ref, default the default issuer).",
+    description: "The CSR's signature is verified first.",
+  };
   return [
-    { pattern: 'root/sign-intermediate', fields: { ...signIntermediateFields, issuer_ref: ISSUER_REF_FIELD }, ...intermediateDoc, operations: { update: (r) => signIntermediate(r, caches) } },
-    { pattern: `issuer/${ISSUER_REF}/sign-intermediate`, fields: { ...signIntermediateFields, issuer_ref: pathRef }, ...intermediateDoc, operations: { update: (r) => signIntermediate(r, caches) } },
-    { pattern: 'root/sign-self-issued', fields: { ...selfIssuedFields, issuer_ref: ISSUER_REF_FIELD }, ...selfIssuedDoc, operations: { update: (r) => signSelfIssued(r, caches) } },
-    { pattern: `issuer/${ISSUER_REF}/sign-self-issued`, fields: { ...selfIssuedFields, issuer_ref: pathRef }, ...selfIssuedDoc, operations: { update: (r) => signSelfIssued(r, caches) } },
+    {
+      pattern: 'root/sign-intermediate',
+      fields: { ...signIntermediateFields, issuer_ref: ISSUER_REF_FIELD },
+      ...intermediateDoc,
+      operations: { update: (r) => signIntermediate(r, caches) },
+    },
+    {
+      pattern: `issuer/${ISSUER_REF}/sign-intermediate`,
+      fields: { ...signIntermediateFields, issuer_ref: pathRef },
+      ...intermediateDoc,
+      operations: { update: (r) => signIntermediate(r, caches) },
+    },
+    {
+      pattern: 'root/sign-self-issued',
+      fields: { ...selfIssuedFields, issuer_ref: ISSUER_REF_FIELD },
+      ...selfIssuedDoc,
+      operations: { update: (r) => signSelfIssued(r, caches) },
+    },
+    {
+      pattern: `issuer/${ISSUER_REF}/sign-self-issued`,
+      fields: { ...selfIssuedFields, issuer_ref: pathRef },
+      ...selfIssuedDoc,
+      operations: { update: (r) => signSelfIssued(r, caches) },
+    },
   ];
 }

@@ -5,7 +5,11 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import { x509 } from './ca';
 
-export interface UrlsConfig { issuing_certificates: string[]; crl_distribution_points: string[]; ocsp_servers: string[] }
+export interface UrlsConfig {
+  issuing_certificates: string[];
+  crl_distribution_points: string[];
+  ocsp_servers: string[];
+}
 export const URLS_KEY = 'pki/config/urls';
 const FIELDS = ['issuing_certificates', 'crl_distribution_points', 'ocsp_servers'] as const;
 
@@ -19,7 +23,12 @@ export function urlExtensions(u: UrlsConfig) {
   const X = x509();
   const out = [];
   if (u.issuing_certificates.length || u.ocsp_servers.length) {
-    out.push(new X.AuthorityInfoAccessExtension({ caIssuers: u.issuing_certificates.map((v) => new X.GeneralName('url', v)), ocsp: u.ocsp_servers.map((v) => new X.GeneralName('url', v)) }));
+    out.push(
+      new X.AuthorityInfoAccessExtension({
+        caIssuers: u.issuing_certificates.map((v) => new X.GeneralName('url', v)),
+        ocsp: u.ocsp_servers.map((v) => new X.GeneralName('url', v)),
+      }),
+    );
   }
   if (u.crl_distribution_points.length) out.push(new X.CRLDistributionPointsExtension(u.crl_distribution_points));
   return out;
@@ -28,30 +37,42 @@ export function urlExtensions(u: UrlsConfig) {
 function checkUrls(field: string, urls: string[]): void {
   for (const u of urls) {
     let ok = false;
-    try { ok = ['http:', 'https:', 'ldap:'].includes(new URL(u).protocol); } catch { /* refused below */ }
+    try {
+      ok = ['http:', 'https:', 'ldap:'].includes(new URL(u).protocol);
+    } catch {
+      /* refused below */
+    }
     if (!ok) throw new UserError(`${field}: invalid URL "${String(u).slice(0, 80)}"`);
   }
 }
 
 export function urlPaths(): PathDef[] {
   const list = (d: string) => ({ type: 'strings' as const, default: [], description: d });
-  return [{
-    pattern: 'config/urls',
-    fields: {
-      issuing_certificates: list('URLs of the CA certificate (Authority Information Access, CA Issuers).'),
-      crl_distribution_points: list('URLs of the CRL (CRL Distribution Points).'),
-      ocsp_servers: list('OCSP responder URLs (Authority Information Access, OCSP).'),
-    },
-    synopsis: 'Read or set the URLs written into issued certificates.',
-    description: 'They apply to certificates issued after the write.',
-    operations: {
-      read: async (r) => ({ data: { ...{ issuing_certificates: [], crl_distribution_points: [], ocsp_servers: [] }, ...(await getJson<UrlsConfig>(r.storage, URLS_KEY)) } }),
-      update: async (r) => {
-        const cur = (await getJson<UrlsConfig>(r.storage, URLS_KEY)) ?? { issuing_certificates: [], crl_distribution_points: [], ocsp_servers: [] };
-        for (const f of FIELDS) if (r.data.has(f)) { checkUrls(f, r.data.get(f)); cur[f] = r.data.get(f); }
-        await putJson(r.storage, URLS_KEY, cur);
-        return undefined;
+  return [
+    {
+      pattern: 'config/urls',
+      fields: {
+        issuing_certificates: list('URLs of the CA certificate (Authority Information Access, CA Issuers).'),
+        crl_distribution_points: list('URLs of the CRL (CRL Distribution Points).'),
+        ocsp_servers: list('OCSP responder URLs (Authority Information Access, OCSP).'),
+      },
+      synopsis: 'Read or set the URLs written into issued certificates.',
+      description: 'They apply to certificates issued after the write.',
+      operations: {
+        read: async (r) => ({
+          data: { ...{ issuing_certificates: [], crl_distribution_points: [], ocsp_servers: [] }, ...(await getJson<UrlsConfig>(r.storage, URLS_KEY)) },
+        }),
+        update: async (r) => {
+          const cur = (await getJson<UrlsConfig>(r.storage, URLS_KEY)) ?? { issuing_certificates: [], crl_distribution_points: [], ocsp_servers: [] };
+          for (const f of FIELDS)
+            if (r.data.has(f)) {
+              checkUrls(f, r.data.get(f));
+              cur[f] = r.data.get(f);
+            }
+          await putJson(r.storage, URLS_KEY, cur);
+          return undefined;
+        },
       },
     },
-  }];
+  ];
 }

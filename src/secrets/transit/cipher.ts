@@ -37,7 +37,12 @@ function convergentNonce(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   return createHmac('sha256', aadKey).update(len).update(aad).update(plaintext).digest().subarray(0, 12);
 }
 
-export interface CryptInput { plaintext: Buffer; context: Buffer; aad: Buffer; version?: number }
+export interface CryptInput {
+  plaintext: Buffer;
+  context: Buffer;
+  aad: Buffer;
+  version?: number;
+}
 
 export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
@@ -56,7 +61,12 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
 }
 
-export async function decrypt(p: Policy, ciphertext: unknown, inp: Omit<CryptInput, 'plaintext'>, managed?: () => Promise<ManagedKey>): Promise<{ plaintext: Buffer; version: number }> {
+export async function decrypt(
+  p: Policy,
+  ciphertext: unknown,
+  inp: Omit<CryptInput, 'plaintext'>,
+  managed?: () => Promise<ManagedKey>,
+): Promise<{ plaintext: Buffer; version: number }> {
   const { version, body } = unwrap(ciphertext, 'ciphertext');
   const { v } = versionOf(p, version, 'decrypt');
   if (p.type === 'managed_key') {
@@ -66,7 +76,9 @@ export async function decrypt(p: Policy, ciphertext: unknown, inp: Omit<CryptInp
   if (p.type.startsWith('rsa-')) {
     try {
       return { plaintext: privateDecrypt({ key: parsed(v.key!).priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
-    } catch { throw new UserError('invalid ciphertext: unable to decrypt'); }
+    } catch {
+      throw new UserError('invalid ciphertext: unable to decrypt');
+    }
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support decryption`);
   const key = symmetricKey(p, v, inp.context);

@@ -86,7 +86,16 @@ export async function batch(req: Request, one: (d: Item) => Promise<Record<strin
 
 /** A JSON answer with a status of our choosing (Vault's RespondWithStatusCode). */
 function batchStatus(code: number, results: Array<Record<string, unknown>>): { data: Record<string, unknown> } {
-  const body = { request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: { batch_results: results }, wrap_info: null, warnings: null, auth: null };
+  const body = {
+    request_id: '',
+    lease_id: '',
+    renewable: false,
+    lease_duration: 0,
+    data: { batch_results: results },
+    wrap_info: null,
+    warnings: null,
+    auth: null,
+  };
   return { data: { http_content_type: 'application/json', http_raw_body: Buffer.from(JSON.stringify(body)).toString('base64'), http_status_code: code } };
 }
 

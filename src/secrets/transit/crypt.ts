@@ -17,7 +17,10 @@ const common = {
   associated_data: { type: 'string', description: 'Base64 associated data, authenticated but not encrypted (AEAD key types).' },
   key_version: { type: 'int', description: 'Key version to use (default: latest).' },
   batch_input: { type: 'array', description: 'List of items, each with the single-item fields; results come back in batch_results.' },
-  partial_failure_response_code: { type: 'int', description: 'The HTTP status when some batch items failed and others succeeded (default 400, as current Vault; every item failing is always a 400).' },
+  partial_failure_response_code: {
+    type: 'int',
+    description: 'The HTTP status when some batch items failed and others succeeded (default 400, as current Vault; every item failing is always a 400).',
+  },
 } as const;
 
 export function cryptPaths(t: Transit): PathDef[] {
@@ -80,7 +83,11 @@ export function cryptPaths(t: Transit): PathDef[] {
     },
     {
       pattern: `rewrap/${NAME}`,
-      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext to re-encrypt with the latest (or key_version) version.' }, nonce: IGNORED_NONCE },
+      fields: {
+        ...common,
+        ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext to re-encrypt with the latest (or key_version) version.' },
+        nonce: IGNORED_NONCE,
+      },
       synopsis: 'Re-encrypt a ciphertext with the latest key version, without revealing the plaintext.',
       description: 'After a rotation, rewrap moves stored ciphertexts forward so old versions can be retired.',
       operations: {
@@ -112,7 +119,9 @@ export function cryptPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           const key = randomBytes(bits / 8);
           const ct = await encrypt(p, { plaintext: key, ...input({ get: (k) => r.data.get(k) }) }, t.managedFor(p));
-          return { data: { ciphertext: ct, key_version: versionIn(ct), ...(r.data.str('plaintext') === 'plaintext' ? { plaintext: key.toString('base64') } : {}) } };
+          return {
+            data: { ciphertext: ct, key_version: versionIn(ct), ...(r.data.str('plaintext') === 'plaintext' ? { plaintext: key.toString('base64') } : {}) },
+          };
         },
       },
     },

@@ -27,7 +27,9 @@ function peerKey(value: unknown): KeyObject {
       const raw = decodeBase64(value);
       if (raw?.length === 32) key = createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' });
     }
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   if (key?.asymmetricKeyType !== 'x25519') throw new UserError('peer_public_key must be an X25519 public key: SPKI PEM, or 32 bytes in standard base64');
   return key;
 }
@@ -43,7 +45,11 @@ export function agree(base: Policy, version: number | undefined, peer: unknown, 
   // A low-order peer point gives the all-zero secret (RFC 7748 section 6.1), which OpenSSL
   // refuses to return; refuse it either way.
   let secret: Buffer | undefined;
-  try { secret = diffieHellman({ privateKey: parsed(v.key!).priv, publicKey }); } catch { /* below */ }
+  try {
+    secret = diffieHellman({ privateKey: parsed(v.key!).priv, publicKey });
+  } catch {
+    /* below */
+  }
   if (!secret || secret.every((x) => x === 0)) throw new UserError('peer_public_key is a low-order point: no shared secret');
   return Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, context, bytes));
 }
@@ -54,29 +60,46 @@ export function derivePaths(t: Transit): PathDef[] {
       pattern: `derive-key/${NAME}`,
       fields: {
         name: { type: 'string', description: 'Name of the new key holding the derived secret.' },
-        base_key_name: { type: 'string', required: true, description: 'This mount\'s x25519 key: our private half of the agreement.' },
+        base_key_name: { type: 'string', required: true, description: "This mount's x25519 key: our private half of the agreement." },
         base_key_version: { type: 'int', description: 'Version of the base key (default: latest; not below its min_encryption_version).' },
-        peer_public_key: { type: 'string', required: true, description: 'The other party\'s X25519 public key: SPKI PEM, or 32 bytes in standard base64.' },
+        peer_public_key: { type: 'string', required: true, description: "The other party's X25519 public key: SPKI PEM, or 32 bytes in standard base64." },
         key_derivation_algorithm: { type: 'string', default: 'ecdh', allowed: ['ecdh'], description: 'Only ecdh (X25519 here).' },
         derived_key_type: { type: 'string', default: 'aes256-gcm96', allowed: Object.keys(DERIVED_TYPES), description: 'Type of the new key.' },
         context: { type: 'string', description: 'Base64 HKDF info both parties agree on (default: empty); different contexts give independent keys.' },
       },
-      synopsis: 'Derive a new named key from an X25519 key agreement with a peer\'s public key.',
-      description: 'Both parties compute X25519(own private key, other\'s public key), then HKDF-SHA256 (salt "vault-plugin-ts transit derive-key x25519", info = context). The result is stored as a new, non-exportable key of derived_key_type; it is never returned and never rotates. Refused if the name exists.',
+      synopsis: "Derive a new named key from an X25519 key agreement with a peer's public key.",
+      description:
+        'Both parties compute X25519(own private key, other\'s public key), then HKDF-SHA256 (salt "vault-plugin-ts transit derive-key x25519", info = context). The result is stored as a new, non-exportable key of derived_key_type; it is never returned and never rotates. Refused if the name exists.',
       operations: {
         update: async (r) => {
           const name = r.data.str('name');
           const type = r.data.str('derived_key_type') as keyof typeof DERIVED_TYPES;
           const base = await t.policies.get(r.data.str('base_key_name'));
           if (!base) throw new UserError('specified base key not found');
-          const key = agree(base, optInt(r.data.get('base_key_version')), r.data.get('peer_public_key'), b64(r.data.get('context'), 'context', false), DERIVED_TYPES[type]);
+          const key = agree(
+            base,
+            optInt(r.data.get('base_key_version')),
+            r.data.get('peer_public_key'),
+            b64(r.data.get('context'), 'context', false),
+            DERIVED_TYPES[type],
+          );
           return t.policies.update(name, async (existing) => {
             if (existing) throw new UserError(`key "${name}" already exists`);
             const now = new Date().toISOString();
             const policy: Policy = {
-              name, type, versions: { 1: { creation_time: now, key: key.toString('base64'), hmac_key: randomBytes(32).toString('base64') } },
-              latest_version: 1, min_decryption_version: 1, min_encryption_version: 0, derived: false, convergent_encryption: false,
-              exportable: false, deletion_allowed: false, auto_rotate_period: 0, last_rotated: now, imported_key: true,
+              name,
+              type,
+              versions: { 1: { creation_time: now, key: key.toString('base64'), hmac_key: randomBytes(32).toString('base64') } },
+              latest_version: 1,
+              min_decryption_version: 1,
+              min_encryption_version: 0,
+              derived: false,
+              convergent_encryption: false,
+              exportable: false,
+              deletion_allowed: false,
+              auto_rotate_period: 0,
+              last_rotated: now,
+              imported_key: true,
             };
             return { policy, result: { data: describePolicy(policy) } };
           });

@@ -4,7 +4,7 @@ import { transit, autoRotate } from './index';
 
 export const transitEngine: Engine = {
   name: 'transit',
-  help: 'vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault\'s transit API.',
+  help: "vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault's transit API.",
   specialPaths: { root: [], unauthenticated: [], local_storage: [], seal_wrap_storage: ['policy/'] },
   create({ storage, managedKeys, log }) {
     // The hooks keep only the context: the path declarations go to the router.

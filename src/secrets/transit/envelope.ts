@@ -30,7 +30,8 @@ export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base6
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
   const m = ENVELOPE.exec(value);
   const body = m ? decodeBase64(m[2], alphabet) : undefined;
-  if (!m || !body) throw new UserError(`invalid ${what}: expected vault:v<version>:<${alphabet === 'base64' ? 'standard padded base64' : 'unpadded base64url'}>`);
+  if (!m || !body)
+    throw new UserError(`invalid ${what}: expected vault:v<version>:<${alphabet === 'base64' ? 'standard padded base64' : 'unpadded base64url'}>`);
   return { version: Number(m[1]), body };
 }
 

@@ -16,28 +16,43 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
   }
   return {
-    name: p.name, type: p.type, keys, latest_version: p.latest_version,
+    name: p.name,
+    type: p.type,
+    keys,
+    latest_version: p.latest_version,
     min_available_version: p.min_available_version ?? 0,
-    min_decryption_version: p.min_decryption_version, min_encryption_version: p.min_encryption_version,
-    deletion_allowed: p.deletion_allowed, derived: p.derived, exportable: p.exportable,
+    min_decryption_version: p.min_decryption_version,
+    min_encryption_version: p.min_encryption_version,
+    deletion_allowed: p.deletion_allowed,
+    derived: p.derived,
+    exportable: p.exportable,
     allow_plaintext_backup: p.allow_plaintext_backup ?? false,
     // As current Vault: convergent_encryption (and its version) only on keys that have it.
     ...(p.convergent_encryption ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
     auto_rotate_period: p.auto_rotate_period,
-    ...(p.backup_info ? { backup_info: p.backup_info } : {}), ...(p.restore_info ? { restore_info: p.restore_info } : {}),
-    supports_encryption: canEncrypt(p.type) || p.type === 'managed_key', supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
-    supports_derivation: isSymmetric(p.type), supports_signing: canSign(p.type) || p.type === 'managed_key',
+    ...(p.backup_info ? { backup_info: p.backup_info } : {}),
+    ...(p.restore_info ? { restore_info: p.restore_info } : {}),
+    supports_encryption: canEncrypt(p.type) || p.type === 'managed_key',
+    supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
+    supports_derivation: isSymmetric(p.type),
+    supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
     // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
-    ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}), ...(p.imported_key ? { imported_key: true } : {}),
+    ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}),
+    ...(p.imported_key ? { imported_key: true } : {}),
   };
 }
 
-export async function newPolicy(name: string, type: string, o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string }): Promise<Policy> {
+export async function newPolicy(
+  name: string,
+  type: string,
+  o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string },
+): Promise<Policy> {
   if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
   const t = type as Policy['type'];
   // Vault Enterprise's ml-dsa: the parameter set is required (no default); other types take none.
-  if (t === 'ml-dsa' && !(ML_DSA_SETS as readonly string[]).includes(o.parameterSet ?? '')) throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
+  if (t === 'ml-dsa' && !(ML_DSA_SETS as readonly string[]).includes(o.parameterSet ?? ''))
+    throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
   if (t !== 'ml-dsa' && o.parameterSet) throw new UserError(`parameter_set is only valid with type ml-dsa`);
   if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
   if (o.derived && !isSymmetric(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
@@ -46,9 +61,20 @@ export async function newPolicy(name: string, type: string, o: { derived?: boole
   if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
   const now = new Date().toISOString();
   return {
-    name, type: t, versions: { 1: await newVersion(t) }, latest_version: 1, ...(t === 'ml-dsa' ? { parameter_set: o.parameterSet as MlDsaSet } : {}), min_decryption_version: 1, min_encryption_version: 0,
-    derived: !!o.derived, convergent_encryption: !!o.convergent, exportable: !!o.exportable, deletion_allowed: false,
-    auto_rotate_period: o.autoRotate ?? 0, managed_key_name: o.managedKeyName, last_rotated: now,
+    name,
+    type: t,
+    versions: { 1: await newVersion(t) },
+    latest_version: 1,
+    ...(t === 'ml-dsa' ? { parameter_set: o.parameterSet as MlDsaSet } : {}),
+    min_decryption_version: 1,
+    min_encryption_version: 0,
+    derived: !!o.derived,
+    convergent_encryption: !!o.convergent,
+    exportable: !!o.exportable,
+    deletion_allowed: false,
+    auto_rotate_period: o.autoRotate ?? 0,
+    managed_key_name: o.managedKeyName,
+    last_rotated: now,
   };
 }
 
@@ -78,12 +104,21 @@ export function keyPaths(t: Transit): PathDef[] {
         exportable: { type: 'bool', default: false, description: 'The key may be exported (export/<type>/<name>). Once set it cannot be unset.' },
         auto_rotate_period: { type: 'duration', default: 0, description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
         managed_key_name: { type: 'string', description: 'With type managed_key: the managed key doing the cryptography.' },
-        allow_plaintext_backup: { type: 'bool', default: false, description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.' },
+        allow_plaintext_backup: {
+          type: 'bool',
+          default: false,
+          description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.',
+        },
         parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
-        context: { type: 'string', description: 'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.' },
+        context: {
+          type: 'string',
+          description:
+            'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.',
+        },
       },
       synopsis: 'Create, read or delete a named encryption key.',
-      description: 'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
+      description:
+        'Keys are versioned; ciphertexts, signatures and HMACs name the version as vault:v<N>:. With type managed_key the key material stays in the managed key (HSM/KMS).',
       existence: async (r) => (await t.policies.get(r.data.str('name'))) !== undefined,
       operations: {
         create: async (r) => {
@@ -91,8 +126,12 @@ export function keyPaths(t: Transit): PathDef[] {
           return t.policies.update(n, async (existing) => {
             if (existing) return { result: { data: describePolicy(existing) } };
             const p = await newPolicy(n, r.data.str('type'), {
-              derived: r.data.bool('derived'), convergent: r.data.bool('convergent_encryption'), exportable: r.data.bool('exportable'),
-              autoRotate: r.data.int('auto_rotate_period'), managedKeyName: r.data.get('managed_key_name'), parameterSet: r.data.get('parameter_set'),
+              derived: r.data.bool('derived'),
+              convergent: r.data.bool('convergent_encryption'),
+              exportable: r.data.bool('exportable'),
+              autoRotate: r.data.int('auto_rotate_period'),
+              managedKeyName: r.data.get('managed_key_name'),
+              parameterSet: r.data.get('parameter_set'),
             });
             if (r.data.bool('allow_plaintext_backup')) p.allow_plaintext_backup = true;
             return { policy: p, result: { data: describePolicy(p) } };
@@ -128,38 +167,39 @@ export function keyPaths(t: Transit): PathDef[] {
       synopsis: 'Configure a named key.',
       description: 'Version floors, deletion, and automatic rotation.',
       operations: {
-        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
-          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
-          const next = { ...p };
-          if (r.data.has('min_decryption_version')) {
-            const v = r.data.int('min_decryption_version');
-            if (v < 0 || v > p.latest_version) throw new UserError(`min_decryption_version must be between 0 and the latest version ${p.latest_version}`);
-            next.min_decryption_version = Math.max(1, v);
-          }
-          if (r.data.has('min_encryption_version')) {
-            const v = r.data.int('min_encryption_version');
-            if (v < 0 || v > p.latest_version) throw new UserError(`min_encryption_version must be between 0 and the latest version ${p.latest_version}`);
-            next.min_encryption_version = v;
-          }
-          if (next.min_encryption_version > 0 && next.min_encryption_version < next.min_decryption_version) {
-            throw new UserError('min_encryption_version must not be below min_decryption_version');
-          }
-          if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
-          if (r.data.has('exportable')) {
-            if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
-            next.exportable = r.data.bool('exportable');
-          }
-          if (r.data.has('allow_plaintext_backup')) {
-            if (p.allow_plaintext_backup && !r.data.bool('allow_plaintext_backup')) throw new UserError('allow_plaintext_backup cannot be unset once set');
-            next.allow_plaintext_backup = r.data.bool('allow_plaintext_backup');
-          }
-          if (r.data.has('auto_rotate_period')) {
-            const a = r.data.int('auto_rotate_period');
-            if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
-            next.auto_rotate_period = a;
-          }
-          return { policy: next, result: { data: describePolicy(next) } };
-        }),
+        update: async (r) =>
+          t.policies.update(r.data.str('name'), async (p) => {
+            if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+            const next = { ...p };
+            if (r.data.has('min_decryption_version')) {
+              const v = r.data.int('min_decryption_version');
+              if (v < 0 || v > p.latest_version) throw new UserError(`min_decryption_version must be between 0 and the latest version ${p.latest_version}`);
+              next.min_decryption_version = Math.max(1, v);
+            }
+            if (r.data.has('min_encryption_version')) {
+              const v = r.data.int('min_encryption_version');
+              if (v < 0 || v > p.latest_version) throw new UserError(`min_encryption_version must be between 0 and the latest version ${p.latest_version}`);
+              next.min_encryption_version = v;
+            }
+            if (next.min_encryption_version > 0 && next.min_encryption_version < next.min_decryption_version) {
+              throw new UserError('min_encryption_version must not be below min_decryption_version');
+            }
+            if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
+            if (r.data.has('exportable')) {
+              if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
+              next.exportable = r.data.bool('exportable');
+            }
+            if (r.data.has('allow_plaintext_backup')) {
+              if (p.allow_plaintext_backup && !r.data.bool('allow_plaintext_backup')) throw new UserError('allow_plaintext_backup cannot be unset once set');
+              next.allow_plaintext_backup = r.data.bool('allow_plaintext_backup');
+            }
+            if (r.data.has('auto_rotate_period')) {
+              const a = r.data.int('auto_rotate_period');
+              if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
+              next.auto_rotate_period = a;
+            }
+            return { policy: next, result: { data: describePolicy(next) } };
+          }),
       },
     },
     {
@@ -168,11 +208,12 @@ export function keyPaths(t: Transit): PathDef[] {
       synopsis: 'Rotate a named key: add a version and make it the one used for new operations.',
       description: 'Old versions keep decrypting and verifying down to min_decryption_version.',
       operations: {
-        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
-          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
-          const next = await rotate(p);
-          return { policy: next, result: { data: describePolicy(next) } };
-        }),
+        update: async (r) =>
+          t.policies.update(r.data.str('name'), async (p) => {
+            if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+            const next = await rotate(p);
+            return { policy: next, result: { data: describePolicy(next) } };
+          }),
       },
     },
   ];

@@ -34,7 +34,10 @@ function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number])
 
 function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
   if (p.type === 'managed_key') throw new UserError('managed keys cannot be exported: their material stays in the HSM/KMS');
-  if (type === 'public-key') { if (!hasPublicKey(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`); return; }
+  if (type === 'public-key') {
+    if (!hasPublicKey(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`);
+    return;
+  }
   if (!p.exportable) throw new UserError('private key material is not exportable');
   if (type === 'encryption-key' && !canEncrypt(p.type)) throw new UserError('encryption key not supported by the key type');
   if (type === 'signing-key' && !canSign(p.type)) throw new UserError('signing key not supported by the key type');
@@ -43,12 +46,19 @@ function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
 /** A restored policy must look like one this plugin wrote: anything else is a 400. */
 function checkBackup(x: unknown): Policy {
   const p = (x as { format?: string; policy?: Policy })?.policy;
-  const ok = (x as { format?: string })?.format === BACKUP_FORMAT && p && typeof p === 'object'
-    && (KEY_TYPES as readonly string[]).includes(p.type) && Number.isInteger(p.latest_version) && p.latest_version >= 1
-    && (p.type === 'ml-dsa') === (ML_DSA_SETS as readonly string[]).includes(p.parameter_set ?? '')
+  const ok =
+    (x as { format?: string })?.format === BACKUP_FORMAT &&
+    p &&
+    typeof p === 'object' &&
+    (KEY_TYPES as readonly string[]).includes(p.type) &&
+    Number.isInteger(p.latest_version) &&
+    p.latest_version >= 1 &&
+    (p.type === 'ml-dsa') === (ML_DSA_SETS as readonly string[]).includes(p.parameter_set ?? '') &&
     // An ML-DSA version is its 32-byte seed: anything else would fail on first use.
-    && (p.type !== 'ml-dsa' || Object.values(p.versions ?? {}).every((v) => typeof v?.key === 'string' && decodeBase64(v.key)?.length === 32))
-    && p.versions && typeof p.versions === 'object' && Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
+    (p.type !== 'ml-dsa' || Object.values(p.versions ?? {}).every((v) => typeof v?.key === 'string' && decodeBase64(v.key)?.length === 32)) &&
+    p.versions &&
+    typeof p.versions === 'object' &&
+    Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
   if (!ok) throw new UserError('invalid backup: not a transit key backup made by this plugin');
   return p;
 }
@@ -62,8 +72,9 @@ export function lifecyclePaths(t: Transit): PathDef[] {
         name: { type: 'string', description: 'Name of the key.' },
         version: { type: 'string', description: 'A version, or latest (default: every available version).' },
       },
-      synopsis: 'Export a key\'s material (only for keys created with exportable=true; public keys always).',
-      description: 'Symmetric and HMAC keys as base64; ECDSA as SEC 1 PEM; RSA as PKCS#1 PEM; Ed25519 as base64 of seed and public key; ML-DSA as base64 of its seed. X25519 private keys are never exported (public-key only).',
+      synopsis: "Export a key's material (only for keys created with exportable=true; public keys always).",
+      description:
+        'Symmetric and HMAC keys as base64; ECDSA as SEC 1 PEM; RSA as PKCS#1 PEM; Ed25519 as base64 of seed and public key; ML-DSA as base64 of its seed. X25519 private keys are never exported (public-key only).',
       operations: {
         read: async (r) => {
           const p = await t.policies.get(r.data.str('name'));
@@ -85,14 +96,15 @@ export function lifecyclePaths(t: Transit): PathDef[] {
       synopsis: 'Back up a key with all its versions, in plaintext (keys with exportable and allow_plaintext_backup only).',
       description: 'The backup restores with restore/; it holds the key material unencrypted.',
       operations: {
-        read: async (r) => t.policies.update(r.data.str('name'), async (p) => {
-          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
-          if (!p.exportable) throw new UserError('exporting is disallowed on the policy');
-          if (!p.allow_plaintext_backup) throw new UserError('plaintext backup is disallowed on the policy');
-          // As Vault, the key remembers its last backup (and the backup carries that record).
-          const policy = { ...p, backup_info: { time: new Date().toISOString(), version: p.latest_version } };
-          return { policy, result: { data: { backup: Buffer.from(JSON.stringify({ format: BACKUP_FORMAT, policy })).toString('base64') } } };
-        }),
+        read: async (r) =>
+          t.policies.update(r.data.str('name'), async (p) => {
+            if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+            if (!p.exportable) throw new UserError('exporting is disallowed on the policy');
+            if (!p.allow_plaintext_backup) throw new UserError('plaintext backup is disallowed on the policy');
+            // As Vault, the key remembers its last backup (and the backup carries that record).
+            const policy = { ...p, backup_info: { time: new Date().toISOString(), version: p.latest_version } };
+            return { policy, result: { data: { backup: Buffer.from(JSON.stringify({ format: BACKUP_FORMAT, policy })).toString('base64') } } };
+          }),
       },
     },
     {
@@ -107,7 +119,11 @@ export function lifecyclePaths(t: Transit): PathDef[] {
       operations: {
         update: async (r) => {
           let parsed: unknown;
-          try { parsed = JSON.parse(Buffer.from(r.data.str('backup'), 'base64').toString('utf8')); } catch { throw new UserError('invalid backup: not base64 JSON'); }
+          try {
+            parsed = JSON.parse(Buffer.from(r.data.str('backup'), 'base64').toString('utf8'));
+          } catch {
+            throw new UserError('invalid backup: not base64 JSON');
+          }
           const p = checkBackup(parsed);
           const name = r.data.str('name') || p.name;
           if (!isName(String(name))) throw new UserError('invalid key name in backup');
@@ -128,19 +144,20 @@ export function lifecyclePaths(t: Transit): PathDef[] {
       synopsis: 'Delete old key versions permanently.',
       description: 'Allowed up to min_encryption_version and min_decryption_version (both must be set); never backwards.',
       operations: {
-        update: async (r) => t.policies.update(r.data.str('name'), async (p) => {
-          if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
-          if (!r.data.has('min_available_version')) throw new UserError('missing min_available_version');
-          const m = r.data.int('min_available_version');
-          const cur = p.min_available_version ?? 0;
-          if (m < cur) throw new UserError('minimum available version cannot be decremented');
-          if (p.min_encryption_version === 0) throw new UserError('minimum available version cannot be set when minimum encryption version is not set');
-          if (m > p.min_encryption_version) throw new UserError('minimum available version cannot be greater than minimum encryption version');
-          if (m > p.min_decryption_version) throw new UserError('minimum available version cannot be greater than minimum decryption version');
-          if (m <= 0) throw new UserError('minimum available version should be positive');
-          const versions = Object.fromEntries(Object.entries(p.versions).filter(([n]) => Number(n) >= m));
-          return { policy: { ...p, versions, min_available_version: m }, result: undefined };
-        }),
+        update: async (r) =>
+          t.policies.update(r.data.str('name'), async (p) => {
+            if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
+            if (!r.data.has('min_available_version')) throw new UserError('missing min_available_version');
+            const m = r.data.int('min_available_version');
+            const cur = p.min_available_version ?? 0;
+            if (m < cur) throw new UserError('minimum available version cannot be decremented');
+            if (p.min_encryption_version === 0) throw new UserError('minimum available version cannot be set when minimum encryption version is not set');
+            if (m > p.min_encryption_version) throw new UserError('minimum available version cannot be greater than minimum encryption version');
+            if (m > p.min_decryption_version) throw new UserError('minimum available version cannot be greater than minimum decryption version');
+            if (m <= 0) throw new UserError('minimum available version should be positive');
+            const versions = Object.fromEntries(Object.entries(p.versions).filter(([n]) => Number(n) >= m));
+            return { policy: { ...p, versions, min_available_version: m }, result: undefined };
+          }),
       },
     },
     {

@@ -13,7 +13,23 @@ import { mldsaPublicKey, type MlDsaSet } from './mldsa';
  * ml-dsa (FIPS 204, with parameter_set 44/65/87 as Vault Enterprise names it) and x25519
  * (key agreement through derive-key/, as OpenBao's ECDH).
  */
-export const KEY_TYPES = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'ed25519', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'hmac', 'managed_key', 'ecdsa-secp256k1', 'ml-dsa', 'x25519'] as const;
+export const KEY_TYPES = [
+  'aes128-gcm96',
+  'aes256-gcm96',
+  'chacha20-poly1305',
+  'ed25519',
+  'ecdsa-p256',
+  'ecdsa-p384',
+  'ecdsa-p521',
+  'rsa-2048',
+  'rsa-3072',
+  'rsa-4096',
+  'hmac',
+  'managed_key',
+  'ecdsa-secp256k1',
+  'ml-dsa',
+  'x25519',
+] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 export interface KeyVersion {
@@ -51,9 +67,14 @@ export interface Policy {
 
 /** The key types whose keys Node's crypto (and keys/crypto for digests) signs with. */
 export const SPEC: Partial<Record<KeyType, LocalKeySpec>> = {
-  ed25519: { kind: 'ed25519' }, 'ecdsa-p256': { kind: 'ec', curve: 'P-256' }, 'ecdsa-p384': { kind: 'ec', curve: 'P-384' }, 'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
+  ed25519: { kind: 'ed25519' },
+  'ecdsa-p256': { kind: 'ec', curve: 'P-256' },
+  'ecdsa-p384': { kind: 'ec', curve: 'P-384' },
+  'ecdsa-p521': { kind: 'ec', curve: 'P-521' },
   'ecdsa-secp256k1': { kind: 'ec', curve: 'secp256k1' },
-  'rsa-2048': { kind: 'rsa', bits: 2048 }, 'rsa-3072': { kind: 'rsa', bits: 3072 }, 'rsa-4096': { kind: 'rsa', bits: 4096 },
+  'rsa-2048': { kind: 'rsa', bits: 2048 },
+  'rsa-3072': { kind: 'rsa', bits: 3072 },
+  'rsa-4096': { kind: 'rsa', bits: 4096 },
 };
 export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
 export const canSign = (t: KeyType) => SPEC[t] !== undefined || t === 'ml-dsa';
@@ -65,7 +86,9 @@ export const hasPublicKey = (t: KeyType) => canSign(t) || canAgree(t);
 /** A PKCS#8 PEM private key, generated on libuv's thread pool. */
 function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa' | 'x25519', options: { namedCurve?: string; modulusLength?: number }): Promise<string> {
   const enc = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
-  return new Promise((resolve, reject) => generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, _pub: string, priv: string) => (e ? reject(e) : resolve(priv))));
+  return new Promise((resolve, reject) =>
+    generateKeyPair(type as 'rsa', { ...options, ...enc } as never, (e: Error | null, _pub: string, priv: string) => (e ? reject(e) : resolve(priv))),
+  );
 }
 
 /** A new key version. Asymmetric keys are generated on libuv's thread pool, not the event loop. */
@@ -78,9 +101,12 @@ export async function newVersion(type: KeyType): Promise<KeyVersion> {
   else if (type === 'x25519') v.key = await generatePkcs8('x25519', {});
   else if (type !== 'managed_key') {
     const spec = SPEC[type]!;
-    v.key = spec.kind === 'ed25519' ? await generatePkcs8('ed25519', {})
-      : spec.kind === 'ec' ? await generatePkcs8('ec', { namedCurve: spec.curve })
-        : await generatePkcs8('rsa', { modulusLength: (spec as { bits: number }).bits });
+    v.key =
+      spec.kind === 'ed25519'
+        ? await generatePkcs8('ed25519', {})
+        : spec.kind === 'ec'
+          ? await generatePkcs8('ec', { namedCurve: spec.curve })
+          : await generatePkcs8('rsa', { modulusLength: (spec as { bits: number }).bits });
   }
   return v;
 }
@@ -104,7 +130,12 @@ export function versionOf(p: Policy, requested: number | undefined, purpose: 'en
   const n = requested && requested > 0 ? requested : p.latest_version;
   if (n > p.latest_version) throw new UserError(`requested version ${n} is greater than the latest version ${p.latest_version}`);
   const floor = purpose === 'decrypt' ? p.min_decryption_version : p.min_encryption_version;
-  if (n < floor) throw new UserError(purpose === 'decrypt' ? `ciphertext or signature version is disallowed by policy (too old)` : `requested version for encryption is less than the minimum encryption key version`);
+  if (n < floor)
+    throw new UserError(
+      purpose === 'decrypt'
+        ? `ciphertext or signature version is disallowed by policy (too old)`
+        : `requested version for encryption is less than the minimum encryption key version`,
+    );
   const v = p.versions[String(n)];
   if (!v) throw new UserError(`key version ${n} not found`);
   return { n, v };
@@ -131,4 +162,3 @@ export function versionKeyName(p: Policy): string {
 
 /** The parsed private key of a version (for export). */
 export const privateKeyOf = (v: KeyVersion): KeyObject => parsed(v.key!).priv;
-

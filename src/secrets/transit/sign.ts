@@ -11,11 +11,21 @@ const signFields = {
   name: { type: 'string', description: 'Name of the key.' },
   urlalgorithm: { type: 'string', description: 'Hash algorithm in the path (overrides hash_algorithm).' },
   input: { type: 'string', description: 'Base64 input (a digest when prehashed).' },
-  hash_algorithm: { type: 'string', default: 'sha2-256', allowed: HASHES, description: 'Hash for signing; ignored for ed25519 and ml-dsa (they sign the message itself).' },
+  hash_algorithm: {
+    type: 'string',
+    default: 'sha2-256',
+    allowed: HASHES,
+    description: 'Hash for signing; ignored for ed25519 and ml-dsa (they sign the message itself).',
+  },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
   prehashed: { type: 'bool', default: false, description: 'input is already the digest.' },
   signature_algorithm: { type: 'string', default: 'pss', allowed: ['pss', 'pkcs1v15'], description: 'RSA padding.' },
-  marshaling_algorithm: { type: 'string', default: 'asn1', allowed: ['asn1', 'jws'], description: 'asn1: standard base64 (ECDSA as ASN.1 DER); jws: unpadded base64url for every key type (ECDSA as r||s).' },
+  marshaling_algorithm: {
+    type: 'string',
+    default: 'asn1',
+    allowed: ['asn1', 'jws'],
+    description: 'asn1: standard base64 (ECDSA as ASN.1 DER); jws: unpadded base64url for every key type (ECDSA as r||s).',
+  },
   key_version: { type: 'int', description: 'Key version to sign with (default: latest).' },
   context: { type: 'string', description: 'Accepted for compatibility (derived signing keys are not offered).' },
   batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
@@ -36,7 +46,8 @@ export function signPaths(t: Transit): PathDef[] {
       pattern: `sign/${NAME}${hashSeg}`,
       fields: signFields,
       synopsis: 'Sign input with a named asymmetric key (or managed key).',
-      description: 'Returns vault:v<N>:<signature>. ECDSA (P-256/384/521, secp256k1 low-S): ASN.1 by default, or jws. RSA: pss (default) or pkcs1v15. Ed25519 and ML-DSA (FIPS 204, pure, hedged) sign the message.',
+      description:
+        'Returns vault:v<N>:<signature>. ECDSA (P-256/384/521, secp256k1 low-S): ASN.1 by default, or jws. RSA: pss (default) or pkcs1v15. Ed25519 and ML-DSA (FIPS 204, pure, hedged) sign the message.',
       operations: {
         update: async (r) => {
           const p = await t.policies.require(r.data.str('name'));
@@ -74,10 +85,14 @@ export function signPaths(t: Transit): PathDef[] {
     {
       pattern: `hmac/${NAME}${hashSeg}`,
       fields: {
-        name: signFields.name, urlalgorithm: signFields.urlalgorithm, input: signFields.input, key_version: signFields.key_version, batch_input: signFields.batch_input,
+        name: signFields.name,
+        urlalgorithm: signFields.urlalgorithm,
+        input: signFields.input,
+        key_version: signFields.key_version,
+        batch_input: signFields.batch_input,
         algorithm: { type: 'string', default: 'sha2-256', allowed: HASHES.filter((h) => h !== 'none'), description: 'Hash for the HMAC.' },
       },
-      synopsis: 'HMAC input with a named key\'s HMAC key.',
+      synopsis: "HMAC input with a named key's HMAC key.",
       description: 'Every key version has its own HMAC key; returns vault:v<N>:<base64>.',
       operations: {
         update: async (r) => {

@@ -10,7 +10,16 @@ import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
 import { SPEC, parsed, versionOf, type Policy } from './policy';
 
 export const HASH_ALGORITHMS: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', none: undefined };
-const nodeHash: Record<string, string> = { 'sha2-224': 'sha224', 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', 'sha3-224': 'sha3-224', 'sha3-256': 'sha3-256', 'sha3-384': 'sha3-384', 'sha3-512': 'sha3-512' };
+const nodeHash: Record<string, string> = {
+  'sha2-224': 'sha224',
+  'sha2-256': 'sha256',
+  'sha2-384': 'sha384',
+  'sha2-512': 'sha512',
+  'sha3-224': 'sha3-224',
+  'sha3-256': 'sha3-256',
+  'sha3-384': 'sha3-384',
+  'sha3-512': 'sha3-512',
+};
 
 export function hashName(alg: string): string {
   const h = nodeHash[alg];
@@ -18,7 +27,14 @@ export function hashName(alg: string): string {
   return h;
 }
 
-export interface SignInput { input: Buffer; hash: string; prehashed: boolean; padding: 'pss' | 'pkcs1v15'; marshaling: 'asn1' | 'jws'; version?: number }
+export interface SignInput {
+  input: Buffer;
+  hash: string;
+  prehashed: boolean;
+  padding: 'pss' | 'pkcs1v15';
+  marshaling: 'asn1' | 'jws';
+  version?: number;
+}
 
 function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
   if (spec.kind === 'ed25519') {

@@ -10,7 +10,9 @@ export class Policies {
   private readonly locks = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
 
-  static key(name: string): string { return `policy/${name}`; }
+  static key(name: string): string {
+    return `policy/${name}`;
+  }
 
   async get(name: string): Promise<Policy | undefined> {
     const hit = this.cache.get(name);
@@ -30,7 +32,9 @@ export class Policies {
   async update<T>(name: string, fn: (p: Policy | undefined) => Promise<{ policy?: Policy; result: T }>): Promise<T> {
     const prev = this.locks.get(name) ?? Promise.resolve();
     let release!: () => void;
-    const mine = new Promise<void>((r) => { release = r; });
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
     const chained = prev.then(() => mine);
     this.locks.set(name, chained);
     await prev.catch(() => undefined);
@@ -53,6 +57,10 @@ export class Policies {
     this.cache.delete(name);
   }
 
-  invalidate(name: string): void { this.cache.delete(name); }
-  async list(): Promise<string[]> { return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/')); }
+  invalidate(name: string): void {
+    this.cache.delete(name);
+  }
+  async list(): Promise<string[]> {
+    return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/'));
+  }
 }

@@ -15,7 +15,7 @@ export function toolPaths(managed: ManagedKeys): PathDef[] {
         format: { type: 'string', default: 'base64', allowed: ['base64', 'hex'], description: 'Output encoding.' },
         source: { type: 'string', default: 'platform', description: '"platform" (the OS), or the name of a managed key whose backend supplies the bytes.' },
       },
-      synopsis: 'Random bytes from the operating system or from a managed key\'s HSM/KMS.',
+      synopsis: "Random bytes from the operating system or from a managed key's HSM/KMS.",
       description: 'Returns random_bytes.',
       operations: {
         update: async (r) => {
@@ -38,7 +38,13 @@ export function toolPaths(managed: ManagedKeys): PathDef[] {
       synopsis: 'Hash input.',
       description: 'Returns sum.',
       operations: {
-        update: async (r) => ({ data: { sum: hashInput(r.data.str('urlalgorithm') || r.data.str('algorithm'), b64(r.data.get('input'), 'input')).toString(r.data.str('format') as 'hex' | 'base64') } }),
+        update: async (r) => ({
+          data: {
+            sum: hashInput(r.data.str('urlalgorithm') || r.data.str('algorithm'), b64(r.data.get('input'), 'input')).toString(
+              r.data.str('format') as 'hex' | 'base64',
+            ),
+          },
+        }),
       },
     },
   ];

@@ -31,31 +31,40 @@ export const leaseEngine: Engine = {
   help: 'A test engine that leases tokens.',
   specialPaths: { root: [], unauthenticated: ['public'], local_storage: [], seal_wrap_storage: ['tokens/'] },
   create() {
-    const paths: PathDef[] = [{
-      pattern: 'creds/(?<name>\\w+)',
-      fields: { name: { type: 'string', description: 'token name' } },
-      operations: {
-        read: async (req) => {
-          const id = `${req.data.str('name')}-${Math.random().toString(36).slice(2, 10)}`;
-          await req.storage.put(`tokens/${id}`, Buffer.from('{}'));
-          return secretResponse(token, { token: `t.${id}` }, { id });
+    const paths: PathDef[] = [
+      {
+        pattern: 'creds/(?<name>\\w+)',
+        fields: { name: { type: 'string', description: 'token name' } },
+        operations: {
+          read: async (req) => {
+            const id = `${req.data.str('name')}-${Math.random().toString(36).slice(2, 10)}`;
+            await req.storage.put(`tokens/${id}`, Buffer.from('{}'));
+            return secretResponse(token, { token: `t.${id}` }, { id });
+          },
         },
+        synopsis: 'Issue a leased token.',
+        description: 'Issue a leased token.',
       },
-      synopsis: 'Issue a leased token.',
-      description: 'Issue a leased token.',
-    }, {
-      pattern: 'once',
-      fields: {},
-      operations: { read: async () => secretResponse(once, { value: 1 }) },
-      synopsis: 'A lease that cannot be renewed.',
-      description: 'A lease that cannot be renewed.',
-    }];
+      {
+        pattern: 'once',
+        fields: {},
+        operations: { read: async () => secretResponse(once, { value: 1 }) },
+        synopsis: 'A lease that cannot be renewed.',
+        description: 'A lease that cannot be renewed.',
+      },
+    ];
     return {
       secrets: [token, once],
       paths,
-      periodic: async () => { seen.periodic++; },
-      invalidate: (key) => { seen.invalidated.push(key); },
-      cleanup: async () => { seen.cleanups++; },
+      periodic: async () => {
+        seen.periodic++;
+      },
+      invalidate: (key) => {
+        seen.invalidated.push(key);
+      },
+      cleanup: async () => {
+        seen.cleanups++;
+      },
     };
   },
 };

@@ -16,8 +16,13 @@ import { secretsOf } from './config';
 import type { Distribution, KmsConfig, Material, Save, Target } from './types';
 
 const KEY_SPEC: Record<KeyType, string> = {
-  'aes256-gcm96': 'SYMMETRIC_DEFAULT', 'rsa-2048': 'RSA_2048', 'rsa-3072': 'RSA_3072', 'rsa-4096': 'RSA_4096',
-  'ecdsa-p256': 'ECC_NIST_P256', 'ecdsa-p384': 'ECC_NIST_P384', 'ecdsa-p521': 'ECC_NIST_P521',
+  'aes256-gcm96': 'SYMMETRIC_DEFAULT',
+  'rsa-2048': 'RSA_2048',
+  'rsa-3072': 'RSA_3072',
+  'rsa-4096': 'RSA_4096',
+  'ecdsa-p256': 'ECC_NIST_P256',
+  'ecdsa-p384': 'ECC_NIST_P384',
+  'ecdsa-p521': 'ECC_NIST_P521',
 };
 /** Seven days: the shortest waiting period KMS allows before deleting a key. */
 export const MIN_PENDING_WINDOW_DAYS = 7;
@@ -26,20 +31,32 @@ function kindOf(e: unknown): KeyErrorKind {
   const name = sdkErrorName(e);
   if (name === 'NotFoundException') return 'not_found';
   if (/AccessDenied|UnrecognizedClient|InvalidSignature|MissingAuthentication|ExpiredToken|InvalidClientTokenId/.test(name)) return 'denied';
-  if (/Validation|InvalidKeyUsage|UnsupportedOperation|KMSInvalidState|AlreadyExists|IncorrectKeyMaterial|InvalidImportToken|LimitExceeded/.test(name)) return 'invalid';
+  if (/Validation|InvalidKeyUsage|UnsupportedOperation|KMSInvalidState|AlreadyExists|IncorrectKeyMaterial|InvalidImportToken|LimitExceeded/.test(name))
+    return 'invalid';
   return 'unavailable';
 }
 
 /** Distributes keys into one AWS region's KMS. */
 export class AwsTarget implements Target {
-  private constructor(private readonly cfg: KmsConfig, private readonly kms: typeof Kms, private readonly client: Kms.KMSClient, private readonly once: Kms.KMSClient) {}
+  private constructor(
+    private readonly cfg: KmsConfig,
+    private readonly kms: typeof Kms,
+    private readonly client: Kms.KMSClient,
+    private readonly once: Kms.KMSClient,
+  ) {}
 
   static open(cfg: KmsConfig): AwsTarget {
     const cr = cfg.credentials;
     // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
     const { kms, client } = awsKms({
-      backend: 'awskms', name: cfg.name, credentialField: 'credentials', region: cfg.key_collection, endpoint: cfg.endpoint ?? cr.endpoint,
-      accessKey: cr.access_key, secretKey: cr.secret_key, sessionToken: cr.session_token,
+      backend: 'awskms',
+      name: cfg.name,
+      credentialField: 'credentials',
+      region: cfg.key_collection,
+      endpoint: cfg.endpoint ?? cr.endpoint,
+      accessKey: cr.access_key,
+      secretKey: cr.secret_key,
+      sessionToken: cr.session_token,
     });
     return new AwsTarget(cfg, kms, client(4), client(1));
   }
@@ -82,21 +99,33 @@ export class AwsTarget implements Target {
     if (!v.id && v.state === 'creating') {
       const [mine, ...extra] = await this.findByDescription(desc);
       for (const id of extra) await this.scheduleDeletion(id);
-      if (mine) { v.id = mine; await save(); }
+      if (mine) {
+        v.id = mine;
+        await save();
+      }
     }
     if (!v.id) {
       v.state = 'creating';
       await save();
       let out: Kms.CreateKeyCommandOutput;
       try {
-        out = await this.call('create key', new K.CreateKeyCommand({
-          Origin: 'EXTERNAL', KeySpec: KEY_SPEC[m.type] as Kms.KeySpec,
-          KeyUsage: keyFamily(m.type) === 'ec' || d.purpose.includes('sign') || d.purpose.includes('verify') ? 'SIGN_VERIFY' : 'ENCRYPT_DECRYPT',
-          Description: desc, Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
-        }), this.once);
+        out = await this.call(
+          'create key',
+          new K.CreateKeyCommand({
+            Origin: 'EXTERNAL',
+            KeySpec: KEY_SPEC[m.type] as Kms.KeySpec,
+            KeyUsage: keyFamily(m.type) === 'ec' || d.purpose.includes('sign') || d.purpose.includes('verify') ? 'SIGN_VERIFY' : 'ENCRYPT_DECRYPT',
+            Description: desc,
+            Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
+          }),
+          this.once,
+        );
       } catch (e) {
         // A refusal created nothing; a timeout or 5xx may have: resume looks for it.
-        if (isKeyError(e) && e.kind !== 'unavailable') { v.state = 'pending'; await save(); }
+        if (isKeyError(e) && e.kind !== 'unavailable') {
+          v.state = 'pending';
+          await save();
+        }
         throw e;
       }
       v.id = out.KeyMetadata!.Arn ?? out.KeyMetadata!.KeyId!;
@@ -105,14 +134,25 @@ export class AwsTarget implements Target {
     const meta = (await this.call<Kms.DescribeKeyCommandOutput>('describe', new K.DescribeKeyCommand({ KeyId: v.id }))).KeyMetadata!;
     if (meta.KeyState === 'PendingImport') {
       const symmetric = m.type === 'aes256-gcm96';
-      const params = await this.call<Kms.GetParametersForImportCommandOutput>('get parameters for import', new K.GetParametersForImportCommand({
-        KeyId: v.id, WrappingAlgorithm: symmetric ? 'RSAES_OAEP_SHA_256' : 'RSA_AES_KEY_WRAP_SHA_256', WrappingKeySpec: 'RSA_4096',
-      }));
+      const params = await this.call<Kms.GetParametersForImportCommandOutput>(
+        'get parameters for import',
+        new K.GetParametersForImportCommand({
+          KeyId: v.id,
+          WrappingAlgorithm: symmetric ? 'RSAES_OAEP_SHA_256' : 'RSA_AES_KEY_WRAP_SHA_256',
+          WrappingKeySpec: 'RSA_4096',
+        }),
+      );
       const pub = createPublicKey({ key: Buffer.from(params.PublicKey!), format: 'der', type: 'spki' });
       const blob = symmetric ? rsaOaepSha256(pub, m.bytes) : rsaAesKeyWrap(pub, m.bytes);
-      await this.call('import key material', new K.ImportKeyMaterialCommand({
-        KeyId: v.id, ImportToken: params.ImportToken, EncryptedKeyMaterial: blob, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
-      }));
+      await this.call(
+        'import key material',
+        new K.ImportKeyMaterialCommand({
+          KeyId: v.id,
+          ImportToken: params.ImportToken,
+          EncryptedKeyMaterial: blob,
+          ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+        }),
+      );
     } else if (meta.KeyState === 'PendingDeletion') {
       await this.call('cancel key deletion', new K.CancelKeyDeletionCommand({ KeyId: v.id }));
     }
@@ -124,14 +164,20 @@ export class AwsTarget implements Target {
   async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
     const id = d.versions[n]?.id;
     if (!id) return;
-    await this.call(enabled ? 'enable key' : 'disable key', enabled ? new this.kms.EnableKeyCommand({ KeyId: id }) : new this.kms.DisableKeyCommand({ KeyId: id }));
+    await this.call(
+      enabled ? 'enable key' : 'disable key',
+      enabled ? new this.kms.EnableKeyCommand({ KeyId: id }) : new this.kms.DisableKeyCommand({ KeyId: id }),
+    );
   }
 
   async setCurrent(d: Distribution, n: number, _type: KeyType, save: Save): Promise<void> {
     const K = this.kms;
     const alias = `alias/hashicorp/${d.name}`;
     const target = d.versions[n]!.id!;
-    if (!d.container) { d.container = alias; await save(); }
+    if (!d.container) {
+      d.container = alias;
+      await save();
+    }
     try {
       await this.call('create alias', new K.CreateAliasCommand({ AliasName: alias, TargetKeyId: target }));
     } catch (e) {
@@ -165,7 +211,6 @@ export class AwsTarget implements Target {
       await save();
     }
   }
-
 
   async close(): Promise<void> {
     this.client.destroy();

@@ -17,22 +17,36 @@ const KEY_OPS: Record<Purpose, string> = { encrypt: 'encrypt', decrypt: 'decrypt
 function toJwk(m: Material, ops: string[]): Akv.JsonWebKey {
   const j = createPrivateKey({ key: m.bytes, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
   const bin = (s?: string) => (s ? Buffer.from(s, 'base64url') : undefined);
-  if (j.kty === 'RSA') return { kty: 'RSA', keyOps: ops, n: bin(j.n), e: bin(j.e), d: bin(j.d), p: bin(j.p), q: bin(j.q), dp: bin(j.dp), dq: bin(j.dq), qi: bin(j.qi) };
+  if (j.kty === 'RSA')
+    return { kty: 'RSA', keyOps: ops, n: bin(j.n), e: bin(j.e), d: bin(j.d), p: bin(j.p), q: bin(j.q), dp: bin(j.dp), dq: bin(j.dq), qi: bin(j.qi) };
   return { kty: 'EC', keyOps: ops, crv: j.crv as Akv.KeyCurveName, x: bin(j.x), y: bin(j.y), d: bin(j.d) };
 }
 
 /** Distributes keys into one Azure key vault. */
 export class AzureTarget implements Target {
   /** `importer` sends importKey once: a retried import whose first reply was lost would add a second version. */
-  private constructor(private readonly cfg: KmsConfig, private readonly keys: Akv.KeyClient, private readonly importer: Akv.KeyClient, private readonly vaultUrl: string) {}
+  private constructor(
+    private readonly cfg: KmsConfig,
+    private readonly keys: Akv.KeyClient,
+    private readonly importer: Akv.KeyClient,
+    private readonly vaultUrl: string,
+  ) {}
 
   static open(cfg: KmsConfig): AzureTarget {
     const cr = cfg.credentials;
     // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
     const vault = azureKeyVault({
-      backend: 'azurekeyvault', name: cfg.name, credentialField: 'credentials', environment: cr.environment,
-      tenantId: cr.tenant_id, clientId: cr.client_id, clientSecret: cr.client_secret, authorityHost: cfg.authority_host,
-      vaultName: cfg.key_collection, vaultUrl: cfg.endpoint, endpointCa: cfg.endpoint_ca,
+      backend: 'azurekeyvault',
+      name: cfg.name,
+      credentialField: 'credentials',
+      environment: cr.environment,
+      tenantId: cr.tenant_id,
+      clientId: cr.client_id,
+      clientSecret: cr.client_secret,
+      authorityHost: cfg.authority_host,
+      vaultName: cfg.key_collection,
+      vaultUrl: cfg.endpoint,
+      endpointCa: cfg.endpoint_ca,
     });
     return new AzureTarget(cfg, vault.keyClient(), vault.keyClient(0), vault.vaultUrl.replace(/\/+$/, ''));
   }
@@ -59,7 +73,10 @@ export class AzureTarget implements Target {
 
   async prepare(d: Distribution, _type: KeyType, save: Save): Promise<void> {
     // Nothing to create; record the key's URL before the first import so removal knows it.
-    if (!d.container) { d.container = `${this.vaultUrl}/keys/${this.keyName(d)}`; await save(); }
+    if (!d.container) {
+      d.container = `${this.vaultUrl}/keys/${this.keyName(d)}`;
+      await save();
+    }
   }
 
   private async findVersion(d: Distribution, n: number): Promise<string | undefined> {
@@ -80,20 +97,36 @@ export class AzureTarget implements Target {
     const v = d.versions[n];
     if (!v.id && v.state === 'importing') {
       const found = await this.findVersion(d, n);
-      if (found) { v.id = found; await save(); }
+      if (found) {
+        v.id = found;
+        await save();
+      }
     }
     if (!v.id) {
       v.state = 'importing';
       await save();
-      const jwk = toJwk(m, d.purpose.map((p) => KEY_OPS[p]));
+      const jwk = toJwk(
+        m,
+        d.purpose.map((p) => KEY_OPS[p]),
+      );
       let made: Akv.KeyVaultKey;
       try {
-        made = await this.importOnce(() => this.call('import key', (o) => this.importer.importKey(this.keyName(d), jwk, {
-          ...o, hardwareProtected: d.protection === 'hsm', enabled: true, tags: { 'vault-keymgmt': d.nonce, 'vault-keymgmt-version': String(n) },
-        })));
+        made = await this.importOnce(() =>
+          this.call('import key', (o) =>
+            this.importer.importKey(this.keyName(d), jwk, {
+              ...o,
+              hardwareProtected: d.protection === 'hsm',
+              enabled: true,
+              tags: { 'vault-keymgmt': d.nonce, 'vault-keymgmt-version': String(n) },
+            }),
+          ),
+        );
       } catch (e) {
         // A refusal imported nothing; a timeout or 5xx may have: resume looks for the version first.
-        if (isKeyError(e) && e.kind !== 'unavailable') { v.state = 'pending'; await save(); }
+        if (isKeyError(e) && e.kind !== 'unavailable') {
+          v.state = 'pending';
+          await save();
+        }
         throw e;
       }
       v.id = made.id!;
@@ -106,7 +139,9 @@ export class AzureTarget implements Target {
   async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
     const id = d.versions[n]?.id;
     if (!id) return;
-    await this.call(enabled ? 'enable version' : 'disable version', (o) => this.keys.updateKeyProperties(this.keyName(d), id.split('/').pop()!, { ...o, enabled }));
+    await this.call(enabled ? 'enable version' : 'disable version', (o) =>
+      this.keys.updateKeyProperties(this.keyName(d), id.split('/').pop()!, { ...o, enabled }),
+    );
   }
 
   /** Key Vault uses the newest version; versions are imported oldest first. */
@@ -124,7 +159,6 @@ export class AzureTarget implements Target {
     d.versions = {};
     await save();
   }
-
 
   async close(): Promise<void> {}
 }

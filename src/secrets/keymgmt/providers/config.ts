@@ -23,7 +23,10 @@ export const CREDENTIALS: Record<ProviderName, Schema> = {
     endpoint: { type: 'string', description: 'KMS endpoint URL (VPC endpoints); same as the top-level endpoint field' },
   },
   gcpckms: {
-    service_account_file: { type: 'string', description: 'path of a service-account key file; the path must be in the operator\'s PLUGIN_CREDENTIAL_FILES allowlist' },
+    service_account_file: {
+      type: 'string',
+      description: "path of a service-account key file; the path must be in the operator's PLUGIN_CREDENTIAL_FILES allowlist",
+    },
     service_account_json: { type: 'string', description: 'the service-account key JSON itself', secret: true },
   },
   azurekeyvault: {
@@ -36,7 +39,10 @@ export const CREDENTIALS: Record<ProviderName, Schema> = {
 
 const COLLECTION: Record<ProviderName, { re: RegExp; what: string }> = {
   awskms: { re: /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, what: 'an AWS region such as us-east-1' },
-  gcpckms: { re: /^projects\/[A-Za-z0-9.:_-]{1,100}\/locations\/[a-z0-9-]{1,63}\/keyRings\/[A-Za-z0-9_-]{1,63}$/, what: 'a key ring resource id: projects/<project>/locations/<location>/keyRings/<ring>' },
+  gcpckms: {
+    re: /^projects\/[A-Za-z0-9.:_-]{1,100}\/locations\/[a-z0-9-]{1,63}\/keyRings\/[A-Za-z0-9_-]{1,63}$/,
+    what: 'a key ring resource id: projects/<project>/locations/<location>/keyRings/<ring>',
+  },
   azurekeyvault: { re: /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/, what: 'a Key Vault name (3-24 letters, digits and dashes)' },
 };
 
@@ -64,14 +70,16 @@ export function parseCredentials(provider: ProviderName, raw: unknown): Record<s
   const known = CREDENTIALS[provider];
   const out: Record<string, string> = {};
   for (const [k, v] of pairs) {
-    if (!Object.hasOwn(known, k)) throw new UserError(`credentials: unknown name "${k.slice(0, 40)}" for ${provider} (known: ${Object.keys(known).join(', ')})`);
+    if (!Object.hasOwn(known, k))
+      throw new UserError(`credentials: unknown name "${k.slice(0, 40)}" for ${provider} (known: ${Object.keys(known).join(', ')})`);
     if (v === undefined || v === null || v === '') throw new UserError(`credentials.${k} must be a non-empty string`);
     out[k] = coerceField(`credentials.${k}`, known[k], v, (m) => new UserError(m)) as string;
   }
   return out;
 }
 
-const AMBIENT_REFUSED = 'and ambient credentials (environment, instance metadata, workload identity) are not allowed: the operator can allow them by registering the plugin with VAULT_PLUGIN_AMBIENT_CREDENTIALS=true';
+const AMBIENT_REFUSED =
+  'and ambient credentials (environment, instance metadata, workload identity) are not allowed: the operator can allow them by registering the plugin with VAULT_PLUGIN_AMBIENT_CREDENTIALS=true';
 
 /** Check credentials are complete, or that the operator allows the SDK's default chain. */
 export function checkCredentials(c: KmsConfig): void {
@@ -83,22 +91,28 @@ export function checkCredentials(c: KmsConfig): void {
       explicit = cr.access_key !== undefined;
       break;
     case 'gcpckms':
-      if (cr.service_account_file !== undefined && cr.service_account_json !== undefined) throw new UserError('credentials: give service_account_file or service_account_json, not both');
+      if (cr.service_account_file !== undefined && cr.service_account_json !== undefined)
+        throw new UserError('credentials: give service_account_file or service_account_json, not both');
       if (cr.service_account_file !== undefined && !operatorAllows(cr.service_account_file, operatorSetting(CREDENTIAL_FILES))) {
-        throw new UserError('credentials.service_account_file: this path is not allowed by the operator (list credential files in VAULT_PLUGIN_CREDENTIAL_FILES at plugin registration, or give service_account_json)');
+        throw new UserError(
+          'credentials.service_account_file: this path is not allowed by the operator (list credential files in VAULT_PLUGIN_CREDENTIAL_FILES at plugin registration, or give service_account_json)',
+        );
       }
       explicit = cr.service_account_file !== undefined || cr.service_account_json !== undefined;
       break;
     case 'azurekeyvault':
-      if ((cr.client_id === undefined) !== (cr.client_secret === undefined)) throw new UserError('credentials: client_id and client_secret must be given together');
+      if ((cr.client_id === undefined) !== (cr.client_secret === undefined))
+        throw new UserError('credentials: client_id and client_secret must be given together');
       if (cr.client_id !== undefined && cr.tenant_id === undefined) throw new UserError('credentials: tenant_id is required with client_id and client_secret');
-      if (cr.environment !== undefined && !AZURE_CLOUDS[cr.environment.toUpperCase()]) throw new UserError(`credentials.environment must be one of AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud`);
+      if (cr.environment !== undefined && !AZURE_CLOUDS[cr.environment.toUpperCase()])
+        throw new UserError(`credentials.environment must be one of AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud`);
       explicit = cr.client_secret !== undefined;
       break;
   }
   if (!explicit && !ambientCredentialsAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
   if (!explicit) {
-    for (const e of [c.endpoint, c.authority_host, cr.endpoint]) if (e && !ambientEndpointAllowed(e)) throw new UserError(ambientEndpointRefusal(`kms "${c.name}"`));
+    for (const e of [c.endpoint, c.authority_host, cr.endpoint])
+      if (e && !ambientEndpointAllowed(e)) throw new UserError(ambientEndpointRefusal(`kms "${c.name}"`));
   }
 }
 

@@ -39,13 +39,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Distributes keys into one Cloud KMS key ring. */
 export class GcpTarget implements Target {
-  private constructor(private readonly cfg: KmsConfig, private readonly client: Gcp.KeyManagementServiceClient, private readonly opts: object, private readonly onceOpts: object) {}
+  private constructor(
+    private readonly cfg: KmsConfig,
+    private readonly client: Gcp.KeyManagementServiceClient,
+    private readonly opts: object,
+    private readonly onceOpts: object,
+  ) {}
 
   /** `sa`: the service-account key, or undefined for application default credentials (allowed by the operator). */
   static async open(cfg: KmsConfig, sa: ServiceAccount | undefined): Promise<GcpTarget> {
     // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
     const { client, callOptions } = gcpKms({
-      backend: 'gcpckms', name: cfg.name, credentialField: 'credentials', serviceAccount: sa, endpoint: cfg.endpoint, endpointCa: cfg.endpoint_ca,
+      backend: 'gcpckms',
+      name: cfg.name,
+      credentialField: 'credentials',
+      serviceAccount: sa,
+      endpoint: cfg.endpoint,
+      endpointCa: cfg.endpoint_ca,
     });
     // An import is not idempotent: retried only when the service said it did nothing.
     return new GcpTarget(cfg, client, callOptions('idempotent'), callOptions('once'));
@@ -69,14 +79,27 @@ export class GcpTarget implements Target {
     const name = `${this.cfg.key_collection}/cryptoKeys/${id}`;
     const { algorithm, purpose } = gcpAlgorithm(type, d.purpose);
     try {
-      await this.call('create crypto key', () => this.client.createCryptoKey({
-        parent: this.cfg.key_collection, cryptoKeyId: id, skipInitialVersionCreation: true,
-        cryptoKey: { purpose: purpose as never, importOnly: true, labels: { 'vault-keymgmt': d.nonce }, versionTemplate: { algorithm: algorithm as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' } },
-      }, this.opts));
+      await this.call('create crypto key', () =>
+        this.client.createCryptoKey(
+          {
+            parent: this.cfg.key_collection,
+            cryptoKeyId: id,
+            skipInitialVersionCreation: true,
+            cryptoKey: {
+              purpose: purpose as never,
+              importOnly: true,
+              labels: { 'vault-keymgmt': d.nonce },
+              versionTemplate: { algorithm: algorithm as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' },
+            },
+          },
+          this.opts,
+        ),
+      );
     } catch (e) {
       if (sdkErrorCode(e) !== CODE.ALREADY_EXISTS) throw e;
       const existing = await this.call('get crypto key', () => this.client.getCryptoKey({ name }, this.opts));
-      if (existing.labels?.['vault-keymgmt'] !== d.nonce) throw keyInvalid(`gcpckms "${this.cfg.name}": crypto key ${id} already exists and was not made by this distribution`);
+      if (existing.labels?.['vault-keymgmt'] !== d.nonce)
+        throw keyInvalid(`gcpckms "${this.cfg.name}": crypto key ${id} already exists and was not made by this distribution`);
     }
     d.container = name;
     await save();
@@ -104,7 +127,10 @@ export class GcpTarget implements Target {
     v.jobs ??= [];
     if (!v.id && v.jobs.length) {
       const found = await this.versionFromJobs(d, v.jobs);
-      if (found) { v.id = found; await save(); }
+      if (found) {
+        v.id = found;
+        await save();
+      }
     }
     if (!v.id) {
       const jobId = `vkm-${d.nonce.slice(0, 16)}-v${n}-${v.jobs.length + 1}`;
@@ -113,25 +139,43 @@ export class GcpTarget implements Target {
       v.state = 'importing';
       await save();
       try {
-        await this.call('create import job', () => this.client.createImportJob({
-          parent: this.cfg.key_collection, importJobId: jobId,
-          importJob: { importMethod: IMPORT_METHOD as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' },
-        }, this.opts));
+        await this.call('create import job', () =>
+          this.client.createImportJob(
+            {
+              parent: this.cfg.key_collection,
+              importJobId: jobId,
+              importJob: { importMethod: IMPORT_METHOD as never, protectionLevel: d.protection === 'hsm' ? 'HSM' : 'SOFTWARE' },
+            },
+            this.opts,
+          ),
+        );
       } catch (e) {
         if (sdkErrorCode(e) !== CODE.ALREADY_EXISTS) throw e;
       }
       const pem = await this.activeJob(job);
       const { algorithm } = gcpAlgorithm(m.type, d.purpose);
-      const made = await this.call('import crypto key version', () => this.client.importCryptoKeyVersion({
-        parent: d.container!, algorithm: algorithm as never, importJob: job, rsaAesWrappedKey: rsaAesKeyWrap(pem, m.bytes),
-      }, this.onceOpts));
+      const made = await this.call('import crypto key version', () =>
+        this.client.importCryptoKeyVersion(
+          {
+            parent: d.container!,
+            algorithm: algorithm as never,
+            importJob: job,
+            rsaAesWrappedKey: rsaAesKeyWrap(pem, m.bytes),
+          },
+          this.onceOpts,
+        ),
+      );
       v.id = made.name!;
       await save();
     }
     for (let i = 0; ; i++) {
       const ver = await this.call('get version', () => this.client.getCryptoKeyVersion({ name: v.id! }, this.opts));
-      if (ver.state === 'IMPORT_FAILED') throw keyInvalid(`gcpckms "${this.cfg.name}": import of version ${n} failed: ${String(ver.importFailureReason ?? 'no reason given').slice(0, 200)}`);
-      if (ver.state !== 'PENDING_IMPORT') { v.enabled = ver.state === 'ENABLED'; break; }
+      if (ver.state === 'IMPORT_FAILED')
+        throw keyInvalid(`gcpckms "${this.cfg.name}": import of version ${n} failed: ${String(ver.importFailureReason ?? 'no reason given').slice(0, 200)}`);
+      if (ver.state !== 'PENDING_IMPORT') {
+        v.enabled = ver.state === 'ENABLED';
+        break;
+      }
       if (i >= 120) throw keyFailure('gcpckms', this.cfg.name, 'import', new Error('the version is still pending import after 60s'), []);
       await sleep(500);
     }
@@ -142,16 +186,24 @@ export class GcpTarget implements Target {
   async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
     const id = d.versions[n]?.id;
     if (!id) return;
-    await this.call(enabled ? 'enable version' : 'disable version', () => this.client.updateCryptoKeyVersion({
-      cryptoKeyVersion: { name: id, state: enabled ? 'ENABLED' : 'DISABLED' }, updateMask: { paths: ['state'] },
-    }, this.opts));
+    await this.call(enabled ? 'enable version' : 'disable version', () =>
+      this.client.updateCryptoKeyVersion(
+        {
+          cryptoKeyVersion: { name: id, state: enabled ? 'ENABLED' : 'DISABLED' },
+          updateMask: { paths: ['state'] },
+        },
+        this.opts,
+      ),
+    );
   }
 
   async setCurrent(d: Distribution, n: number, type: KeyType): Promise<void> {
     // Only symmetric keys have a primary version; asymmetric versions are named explicitly.
     if (keyFamily(type) !== 'aes') return;
     const id = d.versions[n]!.id!;
-    await this.call('set primary version', () => this.client.updateCryptoKeyPrimaryVersion({ name: d.container!, cryptoKeyVersionId: id.split('/').pop()! }, this.opts));
+    await this.call('set primary version', () =>
+      this.client.updateCryptoKeyPrimaryVersion({ name: d.container!, cryptoKeyVersionId: id.split('/').pop()! }, this.opts),
+    );
   }
 
   async remove(d: Distribution, save: Save): Promise<void> {
@@ -170,7 +222,6 @@ export class GcpTarget implements Target {
       await save();
     }
   }
-
 
   async close(): Promise<void> {
     await this.client.close();

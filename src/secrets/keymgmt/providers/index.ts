@@ -8,8 +8,11 @@ import type { KmsConfig, Target } from './types';
 export async function openTarget(cfg: KmsConfig): Promise<Target> {
   checkCredentials(cfg);
   switch (cfg.provider) {
-    case 'awskms': return (await import('./awskms')).AwsTarget.open(cfg);
-    case 'gcpckms': return (await import('./gcpckms')).GcpTarget.open(cfg, await gcpServiceAccount(cfg));
-    case 'azurekeyvault': return (await import('./azurekeyvault')).AzureTarget.open(cfg);
+    case 'awskms':
+      return (await import('./awskms')).AwsTarget.open(cfg);
+    case 'gcpckms':
+      return (await import('./gcpckms')).GcpTarget.open(cfg, await gcpServiceAccount(cfg));
+    case 'azurekeyvault':
+      return (await import('./azurekeyvault')).AzureTarget.open(cfg);
   }
 }

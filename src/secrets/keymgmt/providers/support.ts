@@ -24,16 +24,29 @@ export const SUPPORT: Record<ProviderName, ProviderSupport> = {
   awskms: {
     types: ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'],
     purposes: { aes: ['encrypt', 'decrypt'], rsa: ['encrypt', 'decrypt', 'sign', 'verify'], ec: ['sign', 'verify'] },
-    exclusive: [['encrypt', 'decrypt'], ['sign', 'verify']],
+    exclusive: [
+      ['encrypt', 'decrypt'],
+      ['sign', 'verify'],
+    ],
     protections: ['hsm'],
-    why: { type: '', protection: 'AWS KMS keeps every key in its own HSMs: use protection=hsm', exclusive: 'an AWS KMS key has one KeyUsage: encrypt/decrypt or sign/verify, not both' },
+    why: {
+      type: '',
+      protection: 'AWS KMS keeps every key in its own HSMs: use protection=hsm',
+      exclusive: 'an AWS KMS key has one KeyUsage: encrypt/decrypt or sign/verify, not both',
+    },
   },
   gcpckms: {
     types: ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384'],
     purposes: { aes: ['encrypt', 'decrypt'], rsa: ['encrypt', 'decrypt', 'sign', 'verify'], ec: ['sign', 'verify'] },
-    exclusive: [['encrypt', 'decrypt'], ['sign', 'verify']],
+    exclusive: [
+      ['encrypt', 'decrypt'],
+      ['sign', 'verify'],
+    ],
     protections: ['hsm', 'software'],
-    why: { type: 'Cloud KMS imports no P-521 keys', exclusive: 'a Cloud KMS key has one purpose: encrypt/decrypt (ASYMMETRIC_DECRYPT) or sign/verify (ASYMMETRIC_SIGN), not both' },
+    why: {
+      type: 'Cloud KMS imports no P-521 keys',
+      exclusive: 'a Cloud KMS key has one purpose: encrypt/decrypt (ASYMMETRIC_DECRYPT) or sign/verify (ASYMMETRIC_SIGN), not both',
+    },
   },
   azurekeyvault: {
     types: ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'],
