@@ -13,6 +13,7 @@ import { uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 let lib: typeof X509 | undefined;
+/** @peculiar/x509, loaded (with reflect-metadata) on first use and bound to Node's WebCrypto. */
 export function x509(): typeof X509 {
   if (!lib) {
     require('reflect-metadata'); // @peculiar/x509 resolves its ASN.1 providers through tsyringe
@@ -30,7 +31,9 @@ export interface StoredCa {
   crl_number: number;
 }
 
+/** Storage key of the legacy single CA (StoredCa), migrated into an issuer and a key when read. */
 export const CA_KEY = 'pki/ca';
+/** Storage key of the legacy pending intermediate's key (generated, awaiting set-signed), migrated when read. */
 export const PENDING_KEY = 'pki/pending-intermediate';
 
 /** WebCrypto algorithm for signing with a key of this spec. */
@@ -71,6 +74,7 @@ function managedCrypto(): Crypto {
   return { subtle, getRandomValues: (a: never) => webcrypto.getRandomValues(a) } as unknown as Crypto;
 }
 
+/** A CA key as WebCrypto sees it; `crypto` is the provider that signs with it (for a managed key, the HSM/KMS). */
 export interface CaSigner {
   spec: KeySpec;
   algorithm: ReturnType<typeof signingAlgorithm>;
@@ -83,6 +87,7 @@ export interface CaSigner {
 // old one) when the key's configuration changes, so a new handle gets a new signer.
 const managedSigners = new WeakMap<ManagedKey, Promise<CaSigner>>();
 
+/** The signer for a stored or managed CA key; a managed key's signer is made once per open handle (and forgotten if making it fails). */
 export async function signerFor(key: StoredCa['key'], managed: (name: string) => Promise<ManagedKey>): Promise<CaSigner> {
   if (key.kind === 'managed') {
     const mk = await managed(key.managed_key_name);
@@ -148,6 +153,7 @@ export interface Issuer {
   authorityKeyId: X509.Extension;
 }
 
+/** Parses an issuer's PEM certificate once, including the Authority Key Identifier its certificates will carry. */
 export function parseIssuer(pemText: string): Issuer {
   const X = x509();
   const cert = new X.X509Certificate(pemText);
@@ -162,7 +168,9 @@ export function newSerial(): { hex: string; display: string } {
   const hex = b.toString('hex');
   return { hex, display: hex.match(/../g)!.join(':') };
 }
+/** Storage key of an issued certificate's record: pki/certs/ with the serial's ":" as "-", lower-case. */
 export const serialKey = (display: string) => `pki/certs/${display.toLowerCase().replace(/:/g, '-')}`;
+/** A serial in Vault's display form ("3a:0f:…") from hex with or without ":"/"-" separators; "" for an empty one. */
 export const displaySerial = (s: string) => s.toLowerCase().replace(/[-:]/g, '').match(/../g)?.join(':') ?? '';
 
 /** The CRL Number extension (2.5.29.20), not among @peculiar/x509's classes. */

@@ -12,6 +12,7 @@ import { UserError } from '../framework';
 import { keyIdentifier, type CaSigner } from './ca';
 import type { CertRequest } from './certificates';
 
+/** What writeCertificate signs: the request, the CA's signer, and the serial and validity chosen by the caller. */
 export interface WriteInput {
   req: CertRequest;
   signer: CaSigner;

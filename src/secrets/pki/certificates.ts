@@ -10,6 +10,7 @@ import { urlExtensions } from './urls';
 import { seq, tlv } from '../../goplugin/der';
 import type { LeafNotAfterBehavior } from './issuers';
 
+/** Everything a certificate is built from (subject, SANs, validity, key, usages, extensions), whatever path asked for it. */
 export interface CertRequest {
   commonName: string;
   dnsNames: string[];
@@ -150,6 +151,7 @@ export async function makeCertificate(
   return { pem: cert.toString('pem'), serial: serial.display, notAfter };
 }
 
+/** A role as stored at pki/roles/<name>; the fields added later are RoleExtras (role-fields.ts). */
 export interface Role {
   allowed_domains: string[];
   allow_subdomains: boolean;
@@ -171,6 +173,7 @@ export interface Role {
   organization: string[];
 }
 
+/** Refuses IP SANs unless the role allows them, and any entry that is not an IP address. */
 export function checkIps(role: Role, ips: string[]): void {
   if (ips.length && !role.allow_ip_sans) throw new UserError('IP SANs are not allowed by this role');
   for (const ip of ips) if (typeof ip !== 'string' || !isIP(ip)) throw new UserError(`"${String(ip).slice(0, 60)}" is not an IP address`);

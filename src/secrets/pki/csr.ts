@@ -7,6 +7,7 @@ import { x509 } from './ca';
 import { keyInfo, publicKeyFromSpki, type KeyInfo } from './keys';
 import type * as X509 from '@peculiar/x509';
 
+/** A PKCS#10 request whose signature has been verified and whose key is one Vault's PKI signs. */
 export interface ParsedCsr {
   key: KeyInfo;
   /** The CSR's SubjectPublicKeyInfo, DER: what the leaf certifies. */

@@ -2,6 +2,7 @@
 import type { Engine } from '../engine';
 import { PkiCaches, pkiPaths } from './index';
 
+/** PKI for the engine registry: public fetch paths, seal-wrapped CA keys, and per-mount caches kept current by writes and invalidations. */
 export const pkiEngine: Engine = {
   name: 'pki',
   help: "vault-plugin-ts, PKI engine: a CA for this mount, roles, issue, sign, revoke and CRL, with Vault's PKI API.",

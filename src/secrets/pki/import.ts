@@ -91,6 +91,7 @@ async function importBundle(r: Request, caches: PkiCaches, allowKeys: boolean) {
   return { data: out };
 }
 
+/** config/ca, issuers/import/bundle and issuers/import/cert. */
 export function importPaths(caches: PkiCaches): PathDef[] {
   const field = { pem_bundle: { type: 'string' as const, required: true, description: 'PEM: CA certificates and (bundle) their private keys.' } };
   return [

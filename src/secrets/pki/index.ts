@@ -57,6 +57,7 @@ export class PkiCaches {
   }
 }
 
+/** Every PKI path of a mount. */
 export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
   return [
     ...rootPaths(managed, caches),

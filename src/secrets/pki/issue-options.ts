@@ -10,6 +10,7 @@ import type { KeyType } from './keys';
 import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
 
+/** format and private_key_format: how issue/, sign/, sign-verbatim and sign-intermediate encode what they return. */
 export const OUTPUT_FIELDS: Record<string, FieldDef> = {
   format: {
     type: 'string',
@@ -25,6 +26,7 @@ export const OUTPUT_FIELDS: Record<string, FieldDef> = {
   },
 };
 
+/** uri_sans, checked against the role by checkUris. */
 export const URI_SANS_FIELD: FieldDef = {
   type: 'strings',
   default: [],
@@ -40,17 +42,20 @@ export function checkUris(role: Role & RoleExtras, uris: string[]): void {
   }
 }
 
+/** other_sans, in Vault's "<oid>;UTF8:<value>" syntax. */
 export const OTHER_SANS_FIELD: FieldDef = {
   type: 'strings',
   default: [],
   description: 'otherName SANs, "<oid>;UTF8:<value>" each; each must be allowed by the role\'s allowed_other_sans.',
 };
+/** serial_number: the subject's serialNumber attribute, checked against the role's allowed_serial_numbers. */
 export const SERIAL_NUMBER_FIELD: FieldDef = {
   type: 'string',
   default: '',
   description: "The subject's serialNumber attribute (not the certificate serial); must match one of the role's allowed_serial_numbers (globs).",
 };
 
+/** The names a certificate is issued for, from the request or the CSR, before the role checks them. */
 export interface Names {
   cn: string;
   dns: string[];

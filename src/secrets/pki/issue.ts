@@ -117,6 +117,7 @@ const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: Re
   expiration: Math.floor(cert.notAfter.getTime() / 1000),
 });
 
+/** [issuer/<ref>/]issue/<role> and [issuer/<ref>/]sign/<role>. */
 export function issuePaths(caches: PkiCaches): PathDef[] {
   const issue = async (r: Request) => {
     const role = await roleOf(r, caches);

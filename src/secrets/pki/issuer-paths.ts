@@ -44,6 +44,7 @@ function keyView(k: KeyEntry) {
   return { key_id: k.key_id, key_name: k.key_name, key_type: k.key_type, ...(k.key.kind === 'managed' ? { managed_key_name: k.key.managed_key_name } : {}) };
 }
 
+/** issuers, issuer/<ref>[/json|pem|der], config/issuers, keys, key/<ref> and config/keys. */
 export function issuerPaths(caches: PkiCaches): PathDef[] {
   const reg = (s: Parameters<PkiCaches['ca']['registry']>[0]) => caches.ca.registry(s);
   return [

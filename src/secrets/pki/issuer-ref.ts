@@ -2,7 +2,9 @@
 // its issuer_name, or "default", as in current Vault.
 import type { FieldDef } from '../framework';
 
+/** A path segment naming an issuer (its id, its name or "default"), captured as issuer_ref. */
 export const ISSUER_REF = '(?<issuer_ref>[\\w.-]{1,128})';
+/** The issuer_ref field, defaulting to the mount's default issuer. */
 export const ISSUER_REF_FIELD: FieldDef = {
   type: 'string',
   default: 'default',

@@ -11,10 +11,12 @@ import type { ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { CA_KEY, PENDING_KEY, parseIssuer, signerFor, x509, type CaSigner, type Issuer, type StoredCa } from './ca';
 
+/** What to do with a certificate that would outlive its issuer: refuse it (err), cut it to the issuer's notAfter (truncate), or allow it (permit). */
 export type LeafNotAfterBehavior = 'err' | 'truncate' | 'permit';
 /** Vault's issuer usages, in Vault's order. */
 export const ISSUER_USAGES = ['read-only', 'issuing-certificates', 'crl-signing', 'ocsp-signing'] as const;
 
+/** An issuer as stored at pki/issuers/<issuer_id>. */
 export interface IssuerEntry {
   issuer_id: string;
   issuer_name: string;
@@ -27,6 +29,7 @@ export interface IssuerEntry {
   usage: string[];
 }
 
+/** A CA key as stored at pki/keys/<key_id>: PKCS#8 in storage, or the name of a managed key. */
 export interface KeyEntry {
   key_id: string;
   key_name: string;
@@ -35,16 +38,23 @@ export interface KeyEntry {
   key_type: string;
 }
 
+/** config/issuers: the default issuer's id, and whether each new issuer becomes the default. */
 export interface IssuersConfig {
   default: string;
   default_follows_latest_issuer: boolean;
 }
 
+/** Storage prefix of the issuers (IssuerEntry), by issuer_id. */
 export const ISSUER_PREFIX = 'pki/issuers/';
+/** Storage prefix of the CA keys (KeyEntry), by key_id. */
 export const KEY_PREFIX = 'pki/keys/';
+/** Storage key of IssuersConfig. */
 export const ISSUERS_CONFIG_KEY = 'pki/config/issuers';
+/** Storage key of config/keys (the default key). */
 export const KEYS_CONFIG_KEY = 'pki/config/keys';
+/** Storage key of one issuer. */
 export const issuerKey = (id: string) => `${ISSUER_PREFIX}${id}`;
+/** Storage key of one CA key. */
 export const keyKey = (id: string) => `${KEY_PREFIX}${id}`;
 
 /** Does a storage key belong to the issuer registry (so a change to it drops the cache)? */
@@ -61,6 +71,7 @@ function stableUuid(what: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
+/** Refuses an issuer_name or key_name Vault would refuse: "default", a UUID, over 128 characters, or not a generic name ("" means none). */
 export function checkName(kind: 'issuer' | 'key', name: string): void {
   if (name === '') return;
   if (name === 'default') throw new UserError(`${kind}_name "default" is reserved`);
@@ -323,8 +334,10 @@ export function issuerWithCertificate(reg: Registry, pemText: string): IssuerEnt
   return [...reg.issuers.values()].find((i) => Buffer.from(new X.X509Certificate(i.certificate).rawData).equals(der));
 }
 
+/** An issuer's usages as Vault prints them: comma-separated, in Vault's order. */
 export const issuerUsage = (e: IssuerEntry) => ISSUER_USAGES.filter((u) => e.usage.includes(u)).join(',');
 
+/** Refuses (400) to use an issuer for something its usage does not allow. */
 export function requireUsage(e: IssuerEntry, usage: (typeof ISSUER_USAGES)[number]): void {
   if (!e.usage.includes(usage)) throw new UserError(`issuer ${e.issuer_name || e.issuer_id} is not allowed ${usage} (its usage: ${issuerUsage(e) || 'none'})`);
 }

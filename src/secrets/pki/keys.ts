@@ -3,7 +3,9 @@
 import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { UserError } from '../framework';
 
+/** The key kinds Vault's PKI signs. */
 export type KeyType = 'rsa' | 'ec' | 'ed25519';
+/** A public key's kind and size (bits: RSA modulus or EC curve size; 0 for Ed25519). */
 export interface KeyInfo {
   type: KeyType;
   bits: number;
@@ -27,6 +29,7 @@ export function keyInfo(key: KeyObject): KeyInfo {
   throw new UserError(`unsupported key type ${t ?? 'unknown'} (rsa, ec or ed25519)`);
 }
 
+/** keyInfo for a DER SubjectPublicKeyInfo; a key Node cannot read is a 400. */
 export const spkiKeyInfo = (spki: Buffer): KeyInfo => {
   let key: KeyObject;
   try {
@@ -67,6 +70,7 @@ export function checkKeyForRole(role: { key_type: RoleKeyType; key_bits: number 
   if (key.type === 'rsa' && key.bits < 2048) throw new UserError(`a minimum of a 2048-bit RSA key is required, but CSR's key is ${key.bits} bits`);
 }
 
+/** A new key, serialised: its private key as PKCS#8 PEM and its public key as DER SPKI. */
 export interface GeneratedKey extends KeyInfo {
   pkcs8: string;
   spki: Buffer;

@@ -24,6 +24,7 @@ interface CrlConfig {
 const CRL_CONFIG_KEY = 'pki/config/crl';
 const DEFAULT_CRL_EXPIRY = 72 * 3600;
 
+/** config/crl as stored, with Vault's defaults (expiry 72h, enabled) for what was never set. */
 export async function crlConfig(s: Storage): Promise<CrlConfig> {
   const c = await getJson<CrlConfig>(s, CRL_CONFIG_KEY);
   return { expiry: c?.expiry || DEFAULT_CRL_EXPIRY, disable: c?.disable ?? false };
@@ -129,6 +130,7 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
   ...OUTPUT_FIELDS,
 };
 
+/** config/crl, crl/rotate, tidy and [issuer/<ref>/]sign-verbatim[/<role>]. */
 export function maintenancePaths(caches: PkiCaches): PathDef[] {
   return [
     {

@@ -22,6 +22,7 @@ interface StoredCrl {
   next_update: number;
 }
 
+/** Storage prefix of the built CRLs, one per issuer_id. */
 export const CRL_PREFIX = 'pki/crls/';
 const crlKey = (issuerId: string) => `${CRL_PREFIX}${issuerId}`;
 
@@ -92,6 +93,7 @@ export async function rebuildAllCrls(storage: Storage, caches: PkiCaches): Promi
   for (const i of reg.issuers.values()) if (reg.keys.has(i.key_id)) await buildCrl(storage, caches, i.issuer_id);
 }
 
+/** revoke, crl[/pem], cert/crl and issuer/<ref>/crl[/pem|/der]. */
 export function revokePaths(caches: PkiCaches): PathDef[] {
   const serve = (crl: { pem: string; der: Buffer }, as: string) =>
     as === 'pem' ? rawResponse(crl.pem, 'application/x-pem-file') : rawResponse(crl.der, 'application/pkix-crl');

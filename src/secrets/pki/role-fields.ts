@@ -39,6 +39,7 @@ const usageKey = (n: string) => n.toLowerCase().replace(/^(x509\.)?(extkeyusage|
 
 const DEFAULT_KEY_USAGE = ['DigitalSignature', 'KeyAgreement', 'KeyEncipherment'];
 
+/** The role fields beyond Role, added as this engine caught up with Vault; stored roles may lack them (withDefaults). */
 export interface RoleExtras {
   key_usage: string[];
   ext_key_usage: string[];
@@ -69,6 +70,7 @@ export interface RoleExtras {
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 const bool = (dflt: boolean, description: string): FieldDef => ({ type: 'bool', default: dflt, description });
 
+/** Schema of the RoleExtras fields: validation, defaults and help for roles/<name>. */
 export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   key_usage: {
     type: 'strings',
@@ -115,6 +117,7 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   postal_code: strings('postalCode values for issued certificates.'),
 };
 
+/** The RoleExtras of a role write, validated: unknown usages, bad OIDs or other_sans, negative not_before_duration, generate_lease and identity templates are a 400. */
 export function roleExtras(d: FieldData): RoleExtras {
   const out = {} as Record<string, unknown>;
   for (const k of Object.keys(ROLE_EXTRA_FIELDS)) out[k] = d.get(k);
@@ -181,6 +184,7 @@ export function withDefaults(role: Role): Role & RoleExtras {
   for (const [k, f] of Object.entries(ROLE_EXTRA_FIELDS)) if (out[k] === undefined) out[k] = f.default;
   return out as unknown as Role & RoleExtras;
 }
+/** A role as roles/<name> reads it: a copy, with every field's default filled in. */
 export const roleView = (role: Role) => ({ ...withDefaults(role) });
 
 /** The key usage bits for a leaf of this key kind. */

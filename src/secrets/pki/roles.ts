@@ -8,7 +8,9 @@ import type { PkiCaches } from './index';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
+/** Storage key of a role. */
 export const roleKey = (n: string) => `pki/roles/${n}`;
+/** A role as stored, or undefined; uncached (issue/ and sign/ use RoleCache). */
 export const loadRole = (s: Storage, n: string) => getJson<Role>(s, roleKey(n));
 
 /**
@@ -48,6 +50,7 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
+/** roles/ (LIST) and roles/<name>. */
 export function rolePaths(caches: PkiCaches): PathDef[] {
   return [
     {

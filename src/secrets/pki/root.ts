@@ -27,6 +27,7 @@ import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { generateKey, type KeyType } from './keys';
 
+/** The fields of root/generate, root/rotate and intermediate/generate that describe the new CA and its key. */
 export const caFields: Record<string, FieldDef> = {
   type: {
     type: 'string',
@@ -103,6 +104,7 @@ const issuerFields = (i: IssuerEntry, k?: KeyEntry) => ({ issuer_id: i.issuer_id
 
 const rawCerts = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 
+/** root/generate, root/rotate, root/replace, root (DELETE), intermediate/generate and intermediate/set-signed. */
 export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
   const m = (n: string) => managed.byName(n);
   const generateRoot = async (r: Request, defaultName: string) => {

@@ -214,6 +214,7 @@ async function signSelfIssued(r: Request, caches: PkiCaches) {
   return { data: { certificate: signed.toString('pem'), issuing_ca: ready.entry.certificate } };
 }
 
+/** [issuer/<ref>/]root/sign-intermediate and [issuer/<ref>/]root/sign-self-issued. */
 export function signCaPaths(caches: PkiCaches): PathDef[] {
   const pathRef: FieldDef = { type: 'string', description: 'The issuer: issuer_id, issuer_name or "default".' };
   const selfIssuedFields: Record<string, FieldDef> = {

@@ -5,14 +5,17 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import { x509 } from './ca';
 
+/** config/urls: the AIA and CRL distribution point URLs written into issued certificates. */
 export interface UrlsConfig {
   issuing_certificates: string[];
   crl_distribution_points: string[];
   ocsp_servers: string[];
 }
+/** Storage key of UrlsConfig. */
 export const URLS_KEY = 'pki/config/urls';
 const FIELDS = ['issuing_certificates', 'crl_distribution_points', 'ocsp_servers'] as const;
 
+/** config/urls, or undefined when no URL is set (certificates then carry no AIA or CRL DP). */
 export async function loadUrls(s: Storage): Promise<UrlsConfig | undefined> {
   const u = await getJson<UrlsConfig>(s, URLS_KEY);
   return u && FIELDS.some((f) => u[f]?.length) ? u : undefined;
@@ -46,6 +49,7 @@ function checkUrls(field: string, urls: string[]): void {
   }
 }
 
+/** config/urls (read, write). */
 export function urlPaths(): PathDef[] {
   const list = (d: string) => ({ type: 'strings' as const, default: [], description: d });
   return [
