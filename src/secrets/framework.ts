@@ -245,6 +245,7 @@ function declarationText(defs: PathDef[], backendHelp: string): string | undefin
 /** One table per share key (an engine), replaced if a mount ever declares different paths. */
 const sharedTables = new WeakMap<object, RouteTable>();
 
+/** Resolves a request to its path's handlers with validated, defaulted fields; mounts of one engine share one compiled table. */
 export class Router {
   private readonly table: RouteTable;
   /** This mount's handlers, by path index in the table. */

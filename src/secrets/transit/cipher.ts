@@ -37,6 +37,7 @@ function convergentNonce(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   return createHmac('sha256', aadKey).update(len).update(aad).update(plaintext).digest().subarray(0, 12);
 }
 
+/** One encryption's input: context (derived keys) and associated data are empty buffers when not given; no version means the latest. */
 export interface CryptInput {
   plaintext: Buffer;
   context: Buffer;
@@ -44,6 +45,7 @@ export interface CryptInput {
   version?: number;
 }
 
+/** Encrypts with the requested (else latest) version allowed for encryption; returns vault:v<N>:<base64>. */
 export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
   if (p.type === 'managed_key') {
@@ -61,6 +63,7 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
 }
 
+/** Decrypts a vault:v<N>: ciphertext with its version (if not below min_decryption_version); any authentication failure is a 400. */
 export async function decrypt(
   p: Policy,
   ciphertext: unknown,

@@ -6,11 +6,13 @@ import type { Policies } from './store';
 import type { Policy } from './policy';
 import { cpuPoolSize } from '../../util/workers';
 
+/** What every transit path needs: the mount's key store, and the managed key behind a managed_key policy. */
 export interface Transit {
   policies: Policies;
   managedFor(p: Policy): (() => Promise<ManagedKey>) | undefined;
 }
 
+/** Binds a mount's key store and managed keys into a Transit. */
 export function transitContext(policies: Policies, managedKeys: ManagedKeys): Transit {
   return {
     policies,
@@ -25,6 +27,7 @@ const BATCH_CONCURRENCY = Math.max(2, cpuPoolSize());
 // Synchronous per-item work (AES, RSA decryption, digest-level signing) yields to the
 // event loop after this long, so no batch holds it for more than a few milliseconds.
 const YIELD_AFTER_MS = 5;
+/** The most items one batch_input may hold; more is a 400. */
 export const MAX_BATCH_ITEMS = 10_000;
 
 type Item = { get(k: string): unknown };
@@ -99,5 +102,7 @@ function batchStatus(code: number, results: Array<Record<string, unknown>>): { d
   return { data: { http_content_type: 'application/json', http_raw_body: Buffer.from(JSON.stringify(body)).toString('base64'), http_status_code: code } };
 }
 
+/** An optional integer field: undefined when absent, null or "", else Number(v). */
 export const optInt = (v: unknown): number | undefined => (v === undefined || v === null || v === '' ? undefined : Number(v));
+/** The key name captured from the path. */
 export const name = (d: FieldData) => d.str('name');

@@ -23,6 +23,7 @@ const common = {
   },
 } as const;
 
+/** encrypt/<name>, decrypt/<name>, rewrap/<name> and datakey/<plaintext|wrapped>/<name>. */
 export function cryptPaths(t: Transit): PathDef[] {
   const input = (d: { get(k: string): unknown }) => ({
     context: b64(d.get('context'), 'context', false),

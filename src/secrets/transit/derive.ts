@@ -54,6 +54,7 @@ export function agree(base: Policy, version: number | undefined, peer: unknown, 
   return Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, context, bytes));
 }
 
+/** derive-key/<name>. */
 export function derivePaths(t: Transit): PathDef[] {
   return [
     {

@@ -2,6 +2,7 @@
 import type { Engine } from '../engine';
 import { transit, autoRotate } from './index';
 
+/** Transit for the engine registry: seal-wrapped policies, auto-rotation on Vault's periodic call, cache invalidation per key. */
 export const transitEngine: Engine = {
   name: 'transit',
   help: "vault-plugin-ts, transit engine: encryption as a service, signing and HMAC, with Vault's transit API.",

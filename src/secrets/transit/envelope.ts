@@ -14,6 +14,7 @@ export function decodeBase64(s: string, alphabet: 'base64' | 'base64url' = 'base
   return buf.toString(alphabet) === s ? buf : undefined;
 }
 
+/** vault:v<version>:<body> in standard base64, or unpadded base64url when urlSafe (JWS). */
 export function wrap(version: number, body: Buffer, urlSafe = false): string {
   return `vault:v${version}:${body.toString(urlSafe ? 'base64url' : 'base64')}`;
 }
@@ -26,6 +27,7 @@ export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.ex
 // value is safer for callers that compare or index ciphertexts, so only that is read.)
 const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([\s\S]*)$/;
 
+/** Reads a vault:v<N>: value strictly (canonical version and base64); anything else is a 400 naming `what`. */
 export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base64url' = 'base64'): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
   const m = ENVELOPE.exec(value);

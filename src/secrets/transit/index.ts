@@ -13,6 +13,7 @@ import { derivePaths } from './derive';
 
 export { autoRotate } from './keys';
 
+/** A mount's transit key store and every transit path, sharing one context. */
 export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
   const ctx = transitContext(new Policies(storage), managed);
   return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx)] };

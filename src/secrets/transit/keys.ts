@@ -7,6 +7,7 @@ import type { Transit } from './context';
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
 
+/** A key as keys/<name> reads it, in Vault's shape; trimmed versions are left out, versions with a public key show it. */
 export function describePolicy(p: Policy): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(p.versions)) {
@@ -43,6 +44,7 @@ export function describePolicy(p: Policy): Record<string, unknown> {
   };
 }
 
+/** A new key with one version, after Vault's checks on the type and options (each refusal a 400). */
 export async function newPolicy(
   name: string,
   type: string,
@@ -78,6 +80,7 @@ export async function newPolicy(
   };
 }
 
+/** The key with a new latest version; managed and derive-key keys cannot be rotated (400). */
 export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
   if (p.imported_key) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
@@ -85,6 +88,7 @@ export async function rotate(p: Policy): Promise<Policy> {
   return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
 }
 
+/** keys/ (LIST), keys/<name>, keys/<name>/config and keys/<name>/rotate. */
 export function keyPaths(t: Transit): PathDef[] {
   return [
     {

@@ -63,6 +63,7 @@ function checkBackup(x: unknown): Policy {
   return p;
 }
 
+/** export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim and cache-config. */
 export function lifecyclePaths(t: Transit): PathDef[] {
   return [
     {

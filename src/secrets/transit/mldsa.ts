@@ -4,7 +4,9 @@
 // since deriving costs about as much as signing.
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 
+/** The FIPS 204 parameter sets an ml-dsa key may use (ML-DSA-44, -65, -87). */
 export const ML_DSA_SETS = ['44', '65', '87'] as const;
+/** One of ML_DSA_SETS. */
 export type MlDsaSet = (typeof ML_DSA_SETS)[number];
 
 const ALGORITHMS = { '44': ml_dsa44, '65': ml_dsa65, '87': ml_dsa87 } as const;

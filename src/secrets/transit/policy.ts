@@ -30,8 +30,10 @@ export const KEY_TYPES = [
   'ml-dsa',
   'x25519',
 ] as const;
+/** A transit key type, as Vault names it. */
 export type KeyType = (typeof KEY_TYPES)[number];
 
+/** One version of a key: its key material and its HMAC key (base64). */
 export interface KeyVersion {
   creation_time: string;
   /** base64 of the symmetric key, base64 of the ML-DSA seed, or PKCS#8 PEM of the private key. */
@@ -39,6 +41,7 @@ export interface KeyVersion {
   hmac_key: string;
 }
 
+/** A transit key as stored at policy/<name>, in Vault's field names. */
 export interface Policy {
   name: string;
   type: KeyType;
@@ -76,9 +79,13 @@ export const SPEC: Partial<Record<KeyType, LocalKeySpec>> = {
   'rsa-3072': { kind: 'rsa', bits: 3072 },
   'rsa-4096': { kind: 'rsa', bits: 4096 },
 };
+/** The symmetric types (AES-GCM, ChaCha20-Poly1305): the only ones that can be derived, and so convergent. */
 export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
+/** Types signed with here (managed keys excluded: their backend decides). */
 export const canSign = (t: KeyType) => SPEC[t] !== undefined || t === 'ml-dsa';
+/** Types encrypted with here (managed keys excluded: their backend decides). */
 export const canEncrypt = (t: KeyType) => isSymmetric(t) || t.startsWith('rsa-');
+/** Types that do key agreement (derive-key/). */
 export const canAgree = (t: KeyType) => t === 'x25519';
 /** Types with a public key per version (shown by key reads, exported as public-key). */
 export const hasPublicKey = (t: KeyType) => canSign(t) || canAgree(t);
@@ -113,6 +120,7 @@ export async function newVersion(type: KeyType): Promise<KeyVersion> {
 
 // Parsing a PEM key costs far more than using it: keep parsed keys, per version's PEM.
 const parsedKeys = new Map<string, { priv: KeyObject; pub: KeyObject }>();
+/** A version's PEM private key and its public key, parsed once and cached (up to 1024 keys, oldest dropped first). */
 export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
   let k = parsedKeys.get(pem);
   if (!k) {
@@ -126,6 +134,7 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
 
 // --- versions and their keys --------------------------------------------------------
 
+/** The version a request uses (requested, else latest) and its key; one above latest, below the minimum for this purpose, or trimmed away is a 400. */
 export function versionOf(p: Policy, requested: number | undefined, purpose: 'encrypt' | 'decrypt'): { n: number; v: KeyVersion } {
   const n = requested && requested > 0 ? requested : p.latest_version;
   if (n > p.latest_version) throw new UserError(`requested version ${n} is greater than the latest version ${p.latest_version}`);

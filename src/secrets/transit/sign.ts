@@ -31,6 +31,7 @@ const signFields = {
   batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
 } as const;
 
+/** sign/<name>[/<hash>], verify/<name>[/<hash>] and hmac/<name>[/<algorithm>]. */
 export function signPaths(t: Transit): PathDef[] {
   const opts = (r: { data: { str(k: string): string; has(k: string): boolean; bool(k: string): boolean } }, d: { get(k: string): unknown }) => ({
     input: b64(d.get('input'), 'input'),

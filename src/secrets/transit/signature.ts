@@ -9,6 +9,7 @@ import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
 import { SPEC, parsed, versionOf, type Policy } from './policy';
 
+/** hash_algorithm values for signing, as Node names them (none: the input is signed as given); sha2-224 is allowed apart, in signOptions. */
 export const HASH_ALGORITHMS: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', none: undefined };
 const nodeHash: Record<string, string> = {
   'sha2-224': 'sha224',
@@ -21,12 +22,14 @@ const nodeHash: Record<string, string> = {
   'sha3-512': 'sha3-512',
 };
 
+/** Node's name for a transit hash algorithm (sha2-*, sha3-*); any other is a 400. */
 export function hashName(alg: string): string {
   const h = nodeHash[alg];
   if (!h) throw new UserError(`unsupported hash algorithm ${alg}`);
   return h;
 }
 
+/** One sign or verify request: the input, and Vault's hash_algorithm, prehashed, signature_algorithm and marshaling_algorithm. */
 export interface SignInput {
   input: Buffer;
   hash: string;
@@ -98,6 +101,7 @@ function checkMlDsa(inp: SignInput): void {
   if (inp.prehashed) throw new UserError('ml-dsa keys sign messages (pure ML-DSA); prehashed input is not supported');
 }
 
+/** Signs with the requested (else latest) version allowed for encryption; returns vault:v<N>:<signature>. */
 export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<ManagedKey>): Promise<{ signature: string; publicKey?: string }> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
   // As Vault: marshaling_algorithm=jws encodes every key type's signature as unpadded
@@ -116,6 +120,7 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   return { signature: wrap(n, sig, jws) };
 }
 
+/** Verifies a vault:v<N>: signature with the version it names: false if it does not match; a malformed value or disallowed version is a 400. */
 export async function verify(p: Policy, inp: SignInput, signature: unknown, managed?: () => Promise<ManagedKey>): Promise<boolean> {
   // Vault reads JWS-marshaled signatures as unpadded base64url, all others as standard base64.
   const { version, body } = unwrap(signature, 'signature', inp.marshaling === 'jws' ? 'base64url' : 'base64');
@@ -135,12 +140,14 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
   return verifyOffLoop(pub, spec, inp.input, sig, opts);
 }
 
+/** HMAC of the input with the requested (else latest) version's HMAC key, as vault:v<N>:<mac>; not for managed keys (400). */
 export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {
   if (p.type === 'managed_key') throw new UserError('HMAC is not available for managed keys');
   const { n, v } = versionOf(p, version, 'encrypt');
   return wrap(n, createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest());
 }
 
+/** Checks a vault:v<N>: HMAC with its version's HMAC key, in constant time. */
 export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unknown): boolean {
   const { version, body } = unwrap(mac, 'hmac');
   const { v } = versionOf(p, version, 'decrypt');
@@ -148,4 +155,5 @@ export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unk
   return want.length === body.length && timingSafeEqual(want, body);
 }
 
+/** The digest of the input with a transit hash algorithm (the hash/ path). */
 export const hashInput = (alg: string, input: Buffer) => createHash(hashName(alg)).update(input).digest();

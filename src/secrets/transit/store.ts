@@ -5,6 +5,7 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError } from '../framework';
 import type { Policy } from './policy';
 
+/** A mount's transit keys: read through a cache, and changed under a per-name lock so concurrent updates are never lost. */
 export class Policies {
   private readonly cache = new Map<string, Policy>();
   private readonly locks = new Map<string, Promise<unknown>>();

@@ -5,6 +5,7 @@ import { b64 } from './envelope';
 import { hashInput } from './signature';
 import type { ManagedKeys } from '../managed-keys';
 
+/** random[/<bytes>] and hash[/<algorithm>]. */
 export function toolPaths(managed: ManagedKeys): PathDef[] {
   return [
     {
