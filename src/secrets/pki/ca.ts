@@ -67,11 +67,13 @@ function managedCrypto(): Crypto {
           return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
         };
       }
-      const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+      const v: unknown = Reflect.get(target, prop);
       return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { subtle, getRandomValues: (a: never) => webcrypto.getRandomValues(a) } as unknown as Crypto;
+  // Only what @peculiar/x509 calls on its provider.
+  const provider: Pick<Crypto, 'subtle' | 'getRandomValues'> = { subtle, getRandomValues: (a) => webcrypto.getRandomValues(a) };
+  return provider as Crypto;
 }
 
 /** A CA key as WebCrypto sees it; `crypto` is the provider that signs with it (for a managed key, the HSM/KMS). */
@@ -107,7 +109,13 @@ async function managedSigner(mk: ManagedKey): Promise<CaSigner> {
   const algorithm = signingAlgorithm(spec);
   const der = (await mk.publicKey()).export({ type: 'spki', format: 'der' });
   const publicKey = await webcrypto.subtle.importKey('spki', der, algorithm, true, ['verify']);
-  const privateKey = { type: 'private', algorithm, extractable: false, usages: ['sign'], [MANAGED]: { mk, spec } } as unknown as CryptoKey;
+  const privateKey: CryptoKey & { [MANAGED]: { mk: ManagedKey; spec: KeySpec } } = {
+    type: 'private',
+    algorithm,
+    extractable: false,
+    usages: ['sign'],
+    [MANAGED]: { mk, spec },
+  };
   return { spec, algorithm, publicKey, privateKey, crypto: managedCrypto() };
 }
 
@@ -121,7 +129,7 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
   const algorithm = signingAlgorithm(spec);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
-  return { spec, algorithm, publicKey, privateKey, crypto: webcrypto as unknown as Crypto };
+  return { spec, algorithm, publicKey, privateKey, crypto: webcrypto };
 }
 
 /** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */

@@ -117,11 +117,14 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   postal_code: strings('postalCode values for issued certificates.'),
 };
 
+/** The names of ROLE_EXTRA_FIELDS, typed as RoleExtras' keys (the schema declares exactly those). */
+const EXTRA_NAMES = Object.keys(ROLE_EXTRA_FIELDS) as Array<keyof RoleExtras>;
+
 /** The RoleExtras of a role write, validated: unknown usages, bad OIDs or other_sans, negative not_before_duration, generate_lease and identity templates are a 400. */
 export function roleExtras(d: FieldData): RoleExtras {
-  const out = {} as Record<string, unknown>;
-  for (const k of Object.keys(ROLE_EXTRA_FIELDS)) out[k] = d.get(k);
-  const x = out as unknown as RoleExtras;
+  const out: Partial<Record<keyof RoleExtras, unknown>> = {};
+  for (const k of EXTRA_NAMES) out[k] = d.get(k);
+  const x = out as RoleExtras;
   for (const u of x.key_usage) if (!(usageKey(u) in KEY_USAGE_BITS)) throw new UserError(`key_usage: unknown key usage "${String(u).slice(0, 40)}"`);
   for (const u of x.ext_key_usage)
     if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
@@ -180,9 +183,9 @@ export function policyOids(v: unknown): string[] {
 
 /** A stored role with every field Vault's role read has (older roles get the defaults). */
 export function withDefaults(role: Role): Role & RoleExtras {
-  const out = { ...role } as Record<string, unknown>;
-  for (const [k, f] of Object.entries(ROLE_EXTRA_FIELDS)) if (out[k] === undefined) out[k] = f.default;
-  return out as unknown as Role & RoleExtras;
+  const out: Role & Partial<Record<keyof RoleExtras, unknown>> = { ...role };
+  for (const k of EXTRA_NAMES) if (out[k] === undefined) out[k] = ROLE_EXTRA_FIELDS[k].default;
+  return out as Role & RoleExtras;
 }
 /** A role as roles/<name> reads it: a copy, with every field's default filled in. */
 export const roleView = (role: Role) => ({ ...withDefaults(role) });
