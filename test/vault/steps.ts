@@ -68,8 +68,12 @@ export async function transitWork(v: VaultClient, at = 'transit', key = 'app'): 
   return { key, plaintext, v1, v2 };
 }
 
-export const decrypt = async (v: VaultClient, at: string, key: string, ciphertext: string) =>
-  (await write(v, `${at}/decrypt/${key}`, `ciphertext=${ciphertext}`)).plaintext as string;
+export async function decrypt(v: VaultClient, at: string, key: string, ciphertext: string): Promise<string> {
+  const r = await write(v, `${at}/decrypt/${key}`, `ciphertext=${ciphertext}`);
+  // A reply without plaintext is a failure to explain, not an undefined to compare.
+  if (typeof r?.plaintext !== 'string') throw new Error(`decrypt at ${at}/decrypt/${key} answered no plaintext: ${JSON.stringify(r)}`);
+  return r.plaintext;
+}
 
 /** PKI: a root CA and a role; what later checks issue against. */
 export interface PkiState {
