@@ -1,45 +1,16 @@
 // Signing with the mount's CA as Vault's PKI does, beyond issue/ and sign/: root/sign-self-issued,
 // sign-verbatim(/<role>) with its request fields, root/sign-intermediate's name, subject,
 // format and Name Constraints fields, and tidy's tidy_revocation_list. Certificates read by openssl.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { SecretsBackend } from '../../src/secrets/backend';
-import { toReply } from '../../src/secrets/plugin';
-import { MemoryStorage } from '../../src/storage/storage';
-import { createLogger } from '../../src/goplugin/log';
+import { opensslScratch } from '../support/openssl';
+import { backendMount } from '../support/backend';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-casign-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-const file = (body: string) => {
-  const f = path.join(tmp, `f${n++}`);
-  fs.writeFileSync(f, body);
-  return f;
-};
-const openssl = (...args: string[]) => {
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  return r.stdout + r.stderr;
-};
+const { file, openssl } = opensslScratch('vpt-pki-casign-');
 const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
 
-const be = new SecretsBackend(new MemoryStorage(), createLogger({ level: 'error', sink: () => undefined }), 'pki');
-async function call(op: string, p: string, d: Record<string, unknown> = {}): Promise<any> {
-  let rep: ReturnType<typeof toReply>;
-  try {
-    rep = toReply(await be.handle(op as never, p, d, { displayName: '', mountPoint: 'pki/' }));
-  } catch (e) {
-    rep = toReply(undefined, e);
-  }
-  if ((rep as any).err) throw new Error(`${(rep as any).err.err_msg}`);
-  const resp = (rep as any).response;
-  const data = resp?.data ? JSON.parse(resp.data) : undefined;
-  if (data?.error) throw new Error(data.error);
-  return data;
-}
+const { ok } = backendMount('pki');
+const call = (op: string, p: string, d: Record<string, unknown> = {}) => ok(op, p, d, '');
 const keyFile = (type: 'ec' | 'rsa') =>
   file(
     (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 })).privateKey.export({

@@ -1,27 +1,16 @@
 // Several issuers per PKI mount, as current Vault (1.11+): root/generate adds an issuer,
 // issuer_ref picks the signer, the default issuer serves ca/crl, CRLs are per issuer, and a
 // mount written with one CA (pki/ca) is migrated when read. Certificates checked by openssl.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { backendMount } from '../support/backend';
+import { opensslScratch } from '../support/openssl';
 import { MemoryStorage } from '../../src/storage/storage';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-iss-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-const file = (body: string) => {
-  const f = path.join(tmp, `f${n++}.pem`);
-  fs.writeFileSync(f, body);
-  return f;
-};
-const openssl = (...args: string[]) => {
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  return r.stdout + r.stderr;
-};
+const { dir: tmp, file, openssl } = opensslScratch('vpt-pki-iss-');
 const verify = (ca: string, leaf: string, crl?: string) =>
   openssl('verify', '-CAfile', file(crl ? `${ca}\n${crl}` : ca), ...(crl ? ['-crl_check'] : []), file(leaf));
 

@@ -2,30 +2,16 @@
 // govern them (allowed_other_sans, policy_identifiers, allowed_serial_numbers,
 // allow_token_displayname, not_before_duration, allowed_domains_template, generate_lease):
 // each applied, or refused with a message. Certificates read back by openssl.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { SecretsBackend } from '../../src/secrets/backend';
 import { toReply } from '../../src/secrets/plugin';
 import { backendMount } from '../support/backend';
+import { opensslScratch } from '../support/openssl';
 import { MemoryStorage } from '../../src/storage/storage';
 import { createLogger } from '../../src/goplugin/log';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-pki-san-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-const file = (body: string) => {
-  const f = path.join(tmp, `f${n++}`);
-  fs.writeFileSync(f, body);
-  return f;
-};
-const openssl = (...args: string[]) => {
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  return r.stdout + r.stderr;
-};
+const { file, openssl } = opensslScratch('vpt-pki-san-');
 const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
 
 const { ok } = backendMount('pki');
