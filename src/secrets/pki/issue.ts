@@ -108,8 +108,8 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   return { cert, ready, warnings };
 }
 
-/** What issue/ and sign/ answer: the certificate, its issuer and the issuer's chain. */
-const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
+/** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */
+export const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
   certificate: cert.pem,
   issuing_ca: ready.entry.certificate,
   ca_chain: ready.chain,

@@ -10,7 +10,7 @@ import { csrSubject } from './sign-ca';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, formatIssued } from './issue-options';
 import { ROLE_EXTRA_FIELDS, withDefaults } from './role-fields';
 import { nameGroup } from '../../schema';
-import { issueFor } from './issue';
+import { issued, issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
 import { ISSUER_REF } from './issuer-ref';
@@ -218,13 +218,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
             checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
             const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
             return {
-              data: formatIssued(r, {
-                certificate: cert.pem,
-                issuing_ca: ready.entry.certificate,
-                ca_chain: ready.chain,
-                serial_number: cert.serial,
-                expiration: Math.floor(cert.notAfter.getTime() / 1000),
-              }),
+              data: formatIssued(r, issued(cert, ready)),
               warnings,
             };
           },

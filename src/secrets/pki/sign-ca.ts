@@ -11,6 +11,7 @@ import { makeCertificate, type CertRequest } from './certificates';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import type { PkiCaches } from './index';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued } from './issue-options';
+import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
@@ -156,13 +157,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   );
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   return {
-    data: formatIssued(r, {
-      certificate: cert.pem,
-      issuing_ca: ready.entry.certificate,
-      ca_chain: ready.chain,
-      serial_number: cert.serial,
-      expiration: Math.floor(cert.notAfter.getTime() / 1000),
-    }),
+    data: formatIssued(r, issued(cert, ready)),
   };
 }
 
