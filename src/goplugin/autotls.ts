@@ -6,7 +6,7 @@
 // The certificate is one fixed shape written with node:crypto and a few DER helpers
 // rather than a general X.509 library: it is made on every plugin start, before the
 // handshake, where loading such a library costs more than all the rest of start-up.
-import { generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { bits, bool, explicit, octets, oid, pem, seq, set, time, uint, utf8, tlv } from './der';
@@ -35,7 +35,14 @@ const EXTENSIONS = explicit(
 
 /** A fresh self-signed ECDSA P-521 identity for localhost, as go-plugin's AutoMTLS expects. */
 export async function generateIdentity(): Promise<PluginIdentity> {
-  const { publicKey, privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-521' });
+  // Encoded output, not KeyObjects: Node 20's generated KeyObjects can deadlock the process
+  // when the finished job is collected during an export (test/unit/keygen-gc.test.ts).
+  const { publicKey: spki, privateKey: pkcs8Pem } = await promisify(generateKeyPair)('ec', {
+    namedCurve: 'P-521',
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const privateKey = createPrivateKey(pkcs8Pem);
   const now = Date.now();
   const serial = randomBytes(16);
   serial[0] &= 0x7f;
@@ -46,13 +53,13 @@ export async function generateIdentity(): Promise<PluginIdentity> {
     NAME,
     seq(time(new Date(now - 30_000)), time(new Date(now + 262980 * 3600_000))),
     NAME,
-    publicKey.export({ type: 'spki', format: 'der' }),
+    spki,
     EXTENSIONS,
   );
   const der = seq(tbs, ECDSA_WITH_SHA512, bits(sign('sha512', tbs, privateKey)));
   return {
     certPem: pem(der, 'CERTIFICATE'),
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    keyPem: pkcs8Pem,
     handshakeCert: der.toString('base64').replace(/=+$/, ''),
   };
 }

@@ -59,6 +59,20 @@ export function aesGcmOpen(key: KeyObject | Buffer, sealed: Buffer, aad?: Buffer
 
 const generateOnThreadPool = promisify(generateKeyPair);
 
+/**
+ * A new private key, generated on the thread pool and imported from its PKCS#8 DER: a
+ * KeyObject straight from Node 20's generator shares a lock with the finished job, whose
+ * collection during a JWK export of the key (prehashed ECDSA reads `d` that way) hangs the
+ * process (see test/unit/keygen-gc.test.ts).
+ */
+async function generatePrivateKey(spec: KeySpec): Promise<KeyObject> {
+  const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
+  const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
+  const options = spec.kind === 'ec' ? { namedCurve: spec.curve } : spec.kind === 'rsa' ? { modulusLength: spec.bits } : {};
+  const { privateKey } = await generateOnThreadPool(spec.kind as 'ec', { ...options, privateKeyEncoding, publicKeyEncoding } as never);
+  return createPrivateKey({ key: privateKey as unknown as Buffer, format: 'der', type: 'pkcs8' });
+}
+
 /** A key held in this process's memory (see the top of this file: development and tests only). */
 export class SoftwareKey implements ManagedKey {
   private constructor(
@@ -80,9 +94,7 @@ export class SoftwareKey implements ManagedKey {
         throw keyInvalid('private_key is not a valid PEM private key', e);
       }
     } else if (spec.kind === 'aes') priv = createSecretKey(randomBytes(32));
-    else if (spec.kind === 'ec') priv = (await generateOnThreadPool('ec', { namedCurve: spec.curve })).privateKey;
-    else if (spec.kind === 'rsa') priv = (await generateOnThreadPool('rsa', { modulusLength: spec.bits })).privateKey;
-    else priv = (await generateOnThreadPool('ed25519', {})).privateKey;
+    else priv = await generatePrivateKey(spec);
     return new SoftwareKey(name, spec, priv, usages);
   }
 

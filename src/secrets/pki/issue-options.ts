@@ -2,11 +2,11 @@
 // come from (the request or the CSR: use_csr_common_name, use_csr_sans, require_cn), the
 // leaf's profile from the role (key usages, Basic Constraints, subject extras), and the
 // answer's encoding (format pem|der|pem_bundle, private_key_format der|pem|pkcs8).
-import type { KeyObject } from 'node:crypto';
 import { UserError, type FieldDef, type Request } from '../framework';
 import type { CertRequest, Role } from './certificates';
 import { readSans, type ParsedCsr } from './csr';
-import type { KeyType } from './keys';
+import type { GeneratedLeafKey, KeyType, LeafKeyFormat } from './keys';
+import { pem } from '../../goplugin/der';
 import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
 
@@ -157,19 +157,19 @@ type Issued = Record<string, unknown> & {
   expiration: number;
 };
 
+/** The PEM label of each private key structure. */
+const PRIVATE_KEY_LABEL = { pkcs8: 'PRIVATE KEY', pkcs1: 'RSA PRIVATE KEY', sec1: 'EC PRIVATE KEY' } as const;
+
+/** How the request wants a generated private key written (private_key_format): Vault's default structure, or PKCS#8. */
+export const leafKeyFormat = (r: Request): LeafKeyFormat => (r.data.str('private_key_format') === 'pkcs8' ? 'pkcs8' : 'der');
+
 /**
- * The answer in the requested format and private key format. The issued leaf's key, if
- * any, comes as a KeyObject with its type and is serialised here, once.
+ * The answer in the requested format. The issued leaf's key, if any, comes as DER already
+ * in the structure leafKeyFormat asked for (see generateLeafKey); it is only wrapped here.
  */
-export function formatIssued(r: Request, d: Issued, leafKey?: { privateKey: KeyObject; type: KeyType }): Issued {
+export function formatIssued(r: Request, d: Issued, leafKey?: GeneratedLeafKey): Issued {
   const format = r.data.str('format') || 'pem';
-  const keyFormat = r.data.str('private_key_format') || 'der';
-  let key: string | undefined;
-  if (leafKey) {
-    // Vault's default: the key's own structure (PKCS#1 for RSA, SEC 1 for EC); Ed25519 keys are always PKCS#8.
-    const type = keyFormat === 'pkcs8' || leafKey.type === 'ed25519' ? 'pkcs8' : leafKey.type === 'rsa' ? 'pkcs1' : 'sec1';
-    key = leafKey.privateKey.export({ type, format: 'pem' }) as string;
-  }
+  const key = leafKey ? pem(leafKey.privateKeyDer, PRIVATE_KEY_LABEL[leafKey.structure]) : undefined;
   const out = { ...d, ...(leafKey ? { private_key: key, private_key_type: leafKey.type } : {}) };
   if (format === 'der') {
     return {

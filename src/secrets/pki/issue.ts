@@ -16,6 +16,7 @@ import {
   checkSerialNumber,
   checkUris,
   formatIssued,
+  leafKeyFormat,
   leafProfile,
   requestNames,
 } from './issue-options';
@@ -121,7 +122,7 @@ export const issued = (cert: { pem: string; serial: string; notAfter: Date }, re
 export function issuePaths(caches: PkiCaches): PathDef[] {
   const issue = async (r: Request) => {
     const role = await roleOf(r, caches);
-    const g = await generateLeafKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits));
+    const g = await generateLeafKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), leafKeyFormat(r));
     // The writer takes the SPKI as bytes: no parsed PublicKey object per leaf.
     const { cert, ready, warnings } = await issueFor(r, role, caches, g.spki, g.type);
     return { data: formatIssued(r, issued(cert, ready), g), warnings };

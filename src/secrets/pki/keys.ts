@@ -75,10 +75,20 @@ export interface GeneratedKey extends KeyInfo {
   pkcs8: string;
   spki: Buffer;
 }
-/** A new leaf key, kept as a KeyObject: it is serialised once, in the format the request asks for. */
+/** How a leaf's private key is answered: Vault's default (the key's own structure) or PKCS#8. */
+export type LeafKeyFormat = 'der' | 'pkcs8';
+/** The DER structure a leaf's private key is written in. */
+export type PrivateKeyStructure = 'pkcs8' | 'pkcs1' | 'sec1';
+/** A new leaf key, written once by the generator in the structure the answer needs. */
 export interface GeneratedLeafKey extends KeyInfo {
-  privateKey: KeyObject;
+  privateKeyDer: Buffer;
+  structure: PrivateKeyStructure;
   spki: Buffer;
+}
+
+/** Vault's choice: the key's own structure (PKCS#1 for RSA, SEC 1 for EC) unless PKCS#8 is asked; Ed25519 keys are always PKCS#8. */
+export function leafKeyStructure(type: KeyType, format: LeafKeyFormat): PrivateKeyStructure {
+  return format === 'pkcs8' || type === 'ed25519' ? 'pkcs8' : type === 'rsa' ? 'pkcs1' : 'sec1';
 }
 
 interface KeySpec {
@@ -129,22 +139,6 @@ const SPKI_PREFIX: Record<string, Buffer> = {
   Ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
 };
 
-/**
- * A public key's SPKI DER. OpenSSL 3's DER encoder costs ~0.1 ms for a P-256 key (more than
- * generating it); its JWK coordinates cost ~0.006 ms, and these SPKIs have a fixed shape.
- * Other keys (RSA, P-224: no JWK curve) go through the encoder.
- */
-export function spkiOf(publicKey: KeyObject): Buffer {
-  const t = publicKey.asymmetricKeyType;
-  if (t === 'ec' || t === 'ed25519') {
-    const jwk = t === 'ed25519' || publicKey.asymmetricKeyDetails?.namedCurve !== 'secp224r1' ? publicKey.export({ format: 'jwk' }) : undefined;
-    const prefix = jwk?.crv ? SPKI_PREFIX[jwk.crv] : undefined;
-    if (jwk && prefix && t === 'ed25519') return Buffer.concat([prefix, Buffer.from(jwk.x!, 'base64url')]);
-    if (jwk && prefix) return Buffer.concat([prefix, Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-  }
-  return publicKey.export({ type: 'spki', format: 'der' });
-}
-
 // The key bytes after each prefix: 0x04 || x || y, or the Ed25519 key.
 const POINT_BYTES: Record<string, number> = { 'P-256': 65, 'P-384': 97, 'P-521': 133, Ed25519: 32 };
 
@@ -166,20 +160,24 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
 }
 
 /**
- * A new leaf key, left unserialised: OpenSSL 3 makes PEM output (and parsing it back to
- * change its structure) the costly part, so the answer's format (SEC 1, PKCS#1 or PKCS#8)
- * is exported once from the KeyObject. P-256 and Ed25519 keys take ~0.05 ms: generated on
- * the loop, as the thread pool hop costs more than that; RSA, P-224/384/521 on the pool.
+ * A new leaf key, its private key already in the structure the answer needs and its public
+ * key as SPKI DER, both written by the generator itself. Never as KeyObjects: Node 20's
+ * generated KeyObjects share a lock with the generation job's copy of the key, and when V8
+ * collects the finished job while an export of the same key holds that lock (a JWK export
+ * allocating its strings), the job's destructor waits for it on the one JavaScript thread
+ * and the process hangs for good (test/unit/keygen-gc.test.ts). P-256 and Ed25519 keys take
+ * ~0.05 ms: generated on the loop, as the thread pool hop costs more than that; RSA and
+ * P-224/384/521 on the pool.
  */
-export async function generateLeafKey(keyType: string, bits: number): Promise<GeneratedLeafKey> {
+export async function generateLeafKey(keyType: string, bits: number, format: LeafKeyFormat): Promise<GeneratedLeafKey> {
   const { type, size, options } = keySpec(keyType, bits, false);
+  const structure = leafKeyStructure(type, format);
+  const opts = { ...options, privateKeyEncoding: { type: structure, format: 'der' }, publicKeyEncoding: { type: 'spki', format: 'der' } } as never;
   const { publicKey, privateKey } =
     type === 'ed25519' || (type === 'ec' && size === 256)
-      ? generateKeyPairSync(type as 'ec', options as { namedCurve: string })
-      : await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
-          generateKeyPair(type as 'rsa', options as never, (e: Error | null, pub: KeyObject, priv: KeyObject) =>
-            e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }),
-          ),
+      ? (generateKeyPairSync(type as 'ec', opts) as unknown as { publicKey: Buffer; privateKey: Buffer })
+      : await new Promise<{ publicKey: Buffer; privateKey: Buffer }>((resolve, reject) =>
+          generateKeyPair(type as 'rsa', opts, (e: Error | null, pub: Buffer, priv: Buffer) => (e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }))),
         );
-  return { type, bits: size, privateKey, spki: spkiOf(publicKey) };
+  return { type, bits: size, privateKeyDer: privateKey, structure, spki: publicKey };
 }
