@@ -1,6 +1,7 @@
 // Leaf and CA keys: what kind a public key is, whether a role accepts it (Vault's
 // key_type / key_bits rules), and generating new ones on libuv's thread pool.
 import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readElement } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 /** The key kinds Vault's PKI signs. */
@@ -161,23 +162,66 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
 
 /**
  * A new leaf key, its private key already in the structure the answer needs and its public
- * key as SPKI DER, both written by the generator itself. Never as KeyObjects: Node 20's
- * generated KeyObjects share a lock with the generation job's copy of the key, and when V8
- * collects the finished job while an export of the same key holds that lock (a JWK export
- * allocating its strings), the job's destructor waits for it on the one JavaScript thread
- * and the process hangs for good (test/unit/keygen-gc.test.ts). P-256 and Ed25519 keys take
- * ~0.05 ms: generated on the loop, as the thread pool hop costs more than that; RSA and
+ * key as SPKI DER. Never a private KeyObject from the generator: Node 20's generated
+ * KeyObjects share a lock with the generation job's copy of the key, and when V8 collects
+ * the finished job while an export of the same key holds that lock (a JWK export allocating
+ * its strings), the job's destructor waits for it on the one JavaScript thread and the
+ * process hangs for good (test/unit/keygen-gc.test.ts). P-256 keys take ~0.05 ms: generated
+ * on the loop (the thread pool hop costs more), with the private key written by the
+ * generator and the public key read back from it, as OpenSSL's SPKI encoder alone would
+ * cost as much again (the public KeyObject it hands back is never touched); Ed25519 keys
+ * (not in the private key's structure) on the loop with both written; RSA and
  * P-224/384/521 on the pool.
  */
 export async function generateLeafKey(keyType: string, bits: number, format: LeafKeyFormat): Promise<GeneratedLeafKey> {
   const { type, size, options } = keySpec(keyType, bits, false);
   const structure = leafKeyStructure(type, format);
-  const opts = { ...options, privateKeyEncoding: { type: structure, format: 'der' }, publicKeyEncoding: { type: 'spki', format: 'der' } } as never;
-  const { publicKey, privateKey } =
-    type === 'ed25519' || (type === 'ec' && size === 256)
-      ? (generateKeyPairSync(type as 'ec', opts) as unknown as { publicKey: Buffer; privateKey: Buffer })
-      : await new Promise<{ publicKey: Buffer; privateKey: Buffer }>((resolve, reject) =>
-          generateKeyPair(type as 'rsa', opts, (e: Error | null, pub: Buffer, priv: Buffer) => (e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }))),
-        );
-  return { type, bits: size, privateKeyDer: privateKey, structure, spki: publicKey };
+  const privateKeyEncoding = { type: structure, format: 'der' };
+  const publicKeyEncoding = { type: 'spki', format: 'der' };
+  let spki: Buffer;
+  let privateKeyDer: Buffer;
+  if (type === 'ec' && size === 256) {
+    privateKeyDer = generateKeyPairSync('ec', { ...options, privateKeyEncoding } as never).privateKey as unknown as Buffer;
+    spki = Buffer.concat([SPKI_PREFIX['P-256'], ecPublicPoint(privateKeyDer, structure)]);
+  } else {
+    const opts = { ...options, privateKeyEncoding, publicKeyEncoding } as never;
+    const g =
+      type === 'ed25519'
+        ? (generateKeyPairSync('ed25519', opts) as unknown as { publicKey: Buffer; privateKey: Buffer })
+        : await new Promise<{ publicKey: Buffer; privateKey: Buffer }>((resolve, reject) =>
+            generateKeyPair(type as 'rsa', opts, (e: Error | null, pub: Buffer, priv: Buffer) =>
+              e ? reject(e) : resolve({ publicKey: pub, privateKey: priv }),
+            ),
+          );
+    spki = g.publicKey;
+    privateKeyDer = g.privateKey;
+  }
+  return { type, bits: size, privateKeyDer, structure, spki };
+}
+
+/**
+ * The public point (0x04 || x || y) an EC private key carries: SEC 1's ECPrivateKey ends with
+ * `[1] BIT STRING publicKey`, which OpenSSL always writes; PKCS#8 wraps that structure.
+ */
+export function ecPublicPoint(der: Buffer, structure: PrivateKeyStructure): Buffer {
+  let sec1 = der;
+  if (structure === 'pkcs8') {
+    const info = readElement(der, 0);
+    const version = readElement(der, info.content);
+    const algorithm = readElement(der, version.end);
+    const octets = readElement(der, algorithm.end);
+    sec1 = der.subarray(octets.content, octets.end);
+  }
+  const seq = readElement(sec1, 0);
+  for (let at = seq.content; at < seq.end; ) {
+    const e = readElement(sec1, at);
+    if (e.tag === 0xa1) {
+      const bitString = readElement(sec1, e.content);
+      // One byte of unused bits (0), then the uncompressed point.
+      if (bitString.tag === 0x03 && sec1[bitString.content] === 0 && sec1[bitString.content + 1] === 4)
+        return sec1.subarray(bitString.content + 1, bitString.end);
+    }
+    at = e.end;
+  }
+  throw new Error('the generated EC private key carries no public key');
 }
