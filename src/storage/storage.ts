@@ -55,10 +55,17 @@ function unaryMethod<M extends keyof StorageMethods>(client: grpc.Client, method
 // Vault 1.8 sets no deadline on its calls and only cancels them, so when the caller goes
 // away the storage calls of its request stop (in flight ones are cancelled, later ones
 // refused) instead of running to their own deadline.
-const requestSignal = new AsyncLocalStorage<AbortSignal>();
+const requestSignal = new AsyncLocalStorage<RequestSignal>();
+
+/** What storage calls use of a request's cancellation: an AbortSignal has it (the secrets binding passes a lighter one). */
+export interface RequestSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', fn: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', fn: () => void): void;
+}
 
 /** Run `fn` so that the storage calls it makes stop once `signal` aborts. */
-export function withRequestSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+export function withRequestSignal<T>(signal: RequestSignal, fn: () => Promise<T>): Promise<T> {
   return requestSignal.run(signal, fn);
 }
 

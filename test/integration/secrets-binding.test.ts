@@ -236,20 +236,46 @@ describe('calls Vault cancels (Vault 1.8 sets no deadline)', () => {
 });
 
 describe('cancellation of one call', () => {
-  const fakeCall = () => Object.assign(new EventEmitter(), { cancelled: false }) as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+  // As grpc-js's ServerUnaryCall: the cancelled flag is set, then 'cancelled' emitted.
+  const fakeCall = () => {
+    const call = Object.assign(new EventEmitter(), { cancelled: false });
+    return Object.assign(call, { cancel: () => { call.cancelled = true; call.emit('cancelled'); } });
+  };
+  const asCall = (c: ReturnType<typeof fakeCall>) => c as unknown as grpc.ServerUnaryCall<unknown, unknown>;
   it('aborts when Vault cancels before the reply', () => {
     const call = fakeCall();
-    const c = cancellation(call);
-    call.emit('cancelled');
+    const c = cancellation(asCall(call));
+    call.cancel();
     expect(c.signal.aborted).toBe(true);
+    c.release();
+    expect(c.signal.aborted).toBe(true); // and stays so after the reply
+  });
+  it('a waiting storage call hears the cancel at once; the gRPC call is listened to only while one waits', () => {
+    const call = fakeCall();
+    const c = cancellation(asCall(call));
+    expect(call.listenerCount('cancelled')).toBe(0);
+    let heard = 0;
+    const gone = () => { heard += 100; };
+    c.signal.addEventListener('abort', () => { heard++; }, { once: true });
+    c.signal.addEventListener('abort', gone);
+    c.signal.removeEventListener('abort', gone);
+    expect(call.listenerCount('cancelled')).toBe(1);
+    call.cancel();
+    expect(heard).toBe(1);
+    call.emit('cancelled');
+    expect(heard).toBe(1);
+    c.signal.addEventListener('abort', () => { heard++; }); // after the abort: never called, as an AbortSignal
+    call.emit('cancelled');
+    expect(heard).toBe(1);
   });
   it('stops listening once the reply is sent (grpc-js emits cancelled after every call: no abort, no listener left)', () => {
     const call = fakeCall();
-    const c = cancellation(call);
+    const c = cancellation(asCall(call));
+    c.signal.addEventListener('abort', () => { throw new Error('no abort after the reply'); });
     c.release();
-    call.emit('cancelled');
+    call.cancel();
     expect(c.signal.aborted).toBe(false);
-    expect((call as unknown as EventEmitter).listenerCount('cancelled')).toBe(0);
+    expect(call.listenerCount('cancelled')).toBe(0);
   });
 });
 
