@@ -350,14 +350,10 @@ export class SqlDatabase implements Database {
    * call comes); its password was never returned, and its VALID UNTIL bounds it meanwhile.
    */
   private async removeUnreported(username: string): Promise<void> {
-    try {
-      const { pool, dialect } = await this.ctx();
-      await defaultRevoke(username, this.revokeContext(pool, dialect));
-    } catch {
-      this.unreported.add(username);
+    this.unreported.add(username);
+    await this.sweepUnreported();
+    if (this.unreported.has(username))
       this.log.warn('a user may have been created although the call failed; it is removed when the database answers again', { username });
-      this.armUnreportedTimer();
-    }
   }
 
   /** Remove the remembered unreported users; those the database still cannot drop stay for later. */
@@ -366,7 +362,8 @@ export class SqlDatabase implements Database {
     this.sweeping ??= (async () => {
       try {
         const { pool, dialect } = await this.ctx();
-        for (const username of [...this.unreported]) {
+        // Live iteration: a user remembered while a sweep runs is removed by that sweep too.
+        for (const username of this.unreported) {
           await defaultRevoke(username, this.revokeContext(pool, dialect));
           this.unreported.delete(username);
           this.log.info('removed a user that was created although its call failed', { username });
