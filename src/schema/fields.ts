@@ -141,14 +141,33 @@ export function parseFields(schema: Schema, raw: Record<string, unknown>, fail: 
 
 /** Fill every field not given with its declared default. */
 export function applyDefaults(schema: Schema, values: Record<string, unknown>, given: ReadonlySet<string>): void {
-  for (const [k, f] of Object.entries(schema)) {
-    if (!given.has(k) && f.default !== undefined) values[k] = Array.isArray(f.default) ? [...f.default] : f.default;
+  for (const [k, d] of digestOf(schema).defaults) {
+    if (!given.has(k)) values[k] = Array.isArray(d) ? [...d] : d;
   }
 }
 
 /** The first required field not given, if any. */
 export function missingRequired(schema: Schema, given: ReadonlySet<string>): string | undefined {
-  return Object.entries(schema).find(([k, f]) => f.required && !given.has(k))?.[0];
+  return digestOf(schema).required.find((k) => !given.has(k));
+}
+
+/**
+ * A schema's defaults and required fields, listed once per schema object: every request
+ * routed to a path asks both, and walking all its fields each time was a visible share of
+ * a transit call. Schemas are declarations, never changed once used.
+ */
+const digests = new WeakMap<Schema, { defaults: Array<[string, unknown]>; required: string[] }>();
+function digestOf(schema: Schema): { defaults: Array<[string, unknown]>; required: string[] } {
+  let d = digests.get(schema);
+  if (!d) {
+    const entries = Object.entries(schema);
+    d = {
+      defaults: entries.filter(([, f]) => f.default !== undefined).map(([k, f]) => [k, f.default]),
+      required: entries.filter(([, f]) => f.required).map(([k]) => k),
+    };
+    digests.set(schema, d);
+  }
+  return d;
 }
 
 /** The values of the secret fields given, for redaction. */
