@@ -8,21 +8,22 @@ const pbkdf2Async = promisify(pbkdf2);
 
 const ITERATIONS = 4096; // PostgreSQL's scram_iterations default
 
-// RFC 4013 SASLprep, as PostgreSQL applies it: map non-ASCII spaces to space, drop
-// "mapped to nothing" characters, NFKC; if prohibited characters remain, PostgreSQL
-// uses the raw bytes instead, and so do we.
-const MAP_TO_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
-// biome-ignore lint/suspicious/noMisleadingCharacterClass: each joiner and variation selector is removed on its own, as RFC 3454 B.1 lists them
-const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
-// biome-ignore lint/suspicious/noMisleadingCharacterClass: without the u flag the surrogate range matches UTF-16 code units, so a password with any astral character falls back to raw bytes (most are unassigned in Unicode 3.2, which SASLprep prohibits)
-const PROHIBITED = /[\u0000-\u001F\u007F-\u009F\u0340\u0341\u200E\u200F\u202A-\u202E\u206A-\u206F\uE000-\uF8FF\uFFF9-\uFFFD\uD800-\uDFFF]/;
-
-/** The password as SCRAM hashes it: SASLprep (RFC 4013) where it is not plain ASCII. */
+/**
+ * The password as SCRAM hashes it, as PostgreSQL's pg_saslprep (libpq and the server) does:
+ * RFC 4013 SASLprep; where that fails (a prohibited or unassigned character, mixed
+ * directions) or leaves nothing, the raw UTF-8 bytes. test/integration/saslprep.test.ts
+ * compares the result with verifiers PostgreSQL computes itself.
+ */
 export function saslprep(password: string): Buffer {
   if (/^[\x20-\x7e]*$/.test(password)) return Buffer.from(password, 'utf8');
-  const prepped = password.replace(MAP_TO_SPACE, ' ').replace(MAP_TO_NOTHING, '').normalize('NFKC');
-  if (PROHIBITED.test(prepped) || prepped.length === 0) return Buffer.from(password, 'utf8');
-  return Buffer.from(prepped, 'utf8');
+  try {
+    // Loaded on the first non-ASCII password: it unpacks its Unicode tables when loaded.
+    const rfc4013 = require('@mongodb-js/saslprep') as (input: string) => string;
+    const prepped = rfc4013(password);
+    return Buffer.from(prepped.length ? prepped : password, 'utf8');
+  } catch {
+    return Buffer.from(password, 'utf8');
+  }
 }
 
 /** The verifier PostgreSQL stores; PBKDF2 runs on the thread pool, not the event loop. */
