@@ -48,8 +48,22 @@ beforeAll(() => {
   // The suite script builds first; building here too keeps `vitest run` self-sufficient.
   if (!fs.existsSync(exe) || process.env.VPT_REBUILD === '1')
     execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
-  if (!fs.existsSync(host)) execFileSync('bash', [path.join(root, 'scripts/conformance-build.sh')], { stdio: 'inherit' });
+  if (hostIsStale()) execFileSync('bash', [path.join(root, 'scripts/conformance-build.sh')], { stdio: 'inherit' });
 }, 300_000);
+
+/** No host yet, or one older than its Go sources or the protos (a stale host checks what the plugin no longer does). */
+function hostIsStale(): boolean {
+  if (!fs.existsSync(host)) return true;
+  const built = fs.statSync(host).mtimeMs;
+  const sources = [
+    ...fs
+      .readdirSync(__dirname)
+      .filter((f) => f.endsWith('.go'))
+      .map((f) => path.join(__dirname, f)),
+    ...fs.readdirSync(path.join(root, 'proto')).map((f) => path.join(root, 'proto', f)),
+  ];
+  return sources.some((f) => fs.statSync(f).mtimeMs > built);
+}
 
 describe("the README's demo (scripts/demo.sh runs this host scenario)", () => {
   it('runs end to end: every step the demo prints succeeds', async () => {
