@@ -6,6 +6,7 @@
 // their errors may say, in sanitizing-database.ts.
 import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from '../goplugin/protos';
+import type { ServiceRegistrar } from '../goplugin/grpc-server';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { fromStruct, fromTimestamp, toStruct, type PbStruct, type PbTimestamp } from '../goplugin/wellknown';
 import type { CallBounds } from './bounds';
@@ -125,7 +126,7 @@ export function databaseService(instances: Instances, multiplexed: boolean): grp
 }
 
 function register(multiplexed: boolean) {
-  return (server: grpc.Server, ctx: RuntimeContext) => {
+  return (server: ServiceRegistrar, ctx: RuntimeContext) => {
     const instances = new Instances(ctx.log);
     ctx.onShutdown(() => instances.closeAll());
     server.addService(serviceDef('dbplugin.v5.Database'), databaseService(instances, multiplexed));

@@ -1,12 +1,10 @@
 // go-plugin's handshake: the plugin listens, then prints one line on stdout telling the
 // client how to reach it: CORE-PROTOCOL-VERSION|APP-PROTOCOL-VERSION|NETWORK-TYPE|NETWORK-ADDR|PROTOCOL[|SERVER-CERT].
-import type * as grpc from '@grpc/grpc-js';
-
 /** go-plugin's own protocol version (the first handshake field). */
 export const CORE_PROTOCOL_VERSION = 1;
 
-/** Bind to a free loopback port in [min, max] (the client's PLUGIN_MIN_PORT/PLUGIN_MAX_PORT). */
-export async function bindInRange(server: grpc.Server, creds: grpc.ServerCredentials, min: number, max: number): Promise<number> {
+/** Bind to a free loopback port in [min, max] (the client's PLUGIN_MIN_PORT/PLUGIN_MAX_PORT); `listen` binds one port or rejects. */
+export async function bindInRange(listen: (port: number) => Promise<number>, min: number, max: number): Promise<number> {
   // Start at a random offset so concurrently launched plugins rarely race for the same port.
   const span = max - min + 1;
   const start = Math.floor(Math.random() * span);
@@ -14,7 +12,7 @@ export async function bindInRange(server: grpc.Server, creds: grpc.ServerCredent
   for (let i = 0; i < Math.min(span, 200); i++) {
     const port = min + ((start + i) % span);
     try {
-      return await new Promise<number>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, creds, (e, p) => (e ? rej(e) : res(p))));
+      return await listen(port);
     } catch (e) {
       lastErr = e as Error;
     }

@@ -2,12 +2,13 @@
 // "plugin" service to know the plugin is up.
 import * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
+import type { ServiceRegistrar } from './grpc-server';
 
 /** The services the health check answers SERVING for: the server as a whole ('') and go-plugin's "plugin". */
 const SERVED = new Set(['', 'plugin']);
 
 /** Serve the health check: SERVING for the plugin, NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch) for anything else. */
-export function addHealthService(server: grpc.Server): void {
+export function addHealthService(server: ServiceRegistrar): void {
   server.addService(serviceDef('grpc.health.v1.Health'), {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const svc = call.request.service;

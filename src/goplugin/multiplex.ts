@@ -9,6 +9,7 @@
 // database 5) and sends no id, so it is never asked for one.
 import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
+import type { ServiceRegistrar } from './grpc-server';
 
 /** The metadata key Vault's client puts the instance id under. */
 export const MULTIPLEX_ID_KEY = 'multiplex_id';
@@ -30,7 +31,7 @@ export function multiplexIdOf(metadata: grpc.Metadata, multiplexed: boolean): Mu
 }
 
 /** Serve Vault's multiplexing probe: whether this protocol version multiplexes. */
-export function addMultiplexingSupport(server: grpc.Server, multiplexed: boolean): void {
+export function addMultiplexingSupport(server: ServiceRegistrar, multiplexed: boolean): void {
   server.addService(serviceDef('pluginutil.multiplexing.PluginMultiplexing'), {
     MultiplexingSupport: (_call: unknown, cb: grpc.sendUnaryData<{ supported: boolean }>) => cb(null, { supported: multiplexed }),
   });

@@ -3,9 +3,8 @@
 // the client dials immediately after reading it. Each protocol concern has its own
 // file, as in hashicorp/go-plugin: tls.ts, health.ts, controller.ts, stdio.ts,
 // broker.ts, version.ts, handshake.ts; this one puts them together and owns shutdown.
-import * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
-import { mtlsServerCredentials } from './autotls';
+import { GrpcServer, type ServiceRegistrar } from './grpc-server';
 import { Broker } from './broker';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
@@ -29,7 +28,7 @@ export interface RuntimeContext {
 }
 
 /** One entry per app protocol version: adds that version's services to the server. */
-export type VersionedServices = Record<number, (server: grpc.Server, ctx: RuntimeContext) => void>;
+export type VersionedServices = Record<number, (server: ServiceRegistrar, ctx: RuntimeContext) => void>;
 
 /** How to serve: the launch environment, the log, and each protocol version's services. */
 export interface ServeOptions {
@@ -68,12 +67,7 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   const shutdownHooks: Array<() => Promise<void> | void> = [];
   // go-plugin dials the host's broker listeners with the same TLS identity it serves with.
   const broker = new Broker(tls, log.named('broker'));
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': -1,
-    'grpc.max_send_message_length': -1,
-    // No channelz (grpc-js's per-call and per-session statistics): nobody queries it, every call paid for it.
-    'grpc.enable_channelz': 0,
-  });
+  const server = new GrpcServer();
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
@@ -118,8 +112,8 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   addPluginVersionService(server);
   opts.versions[version](server, ctx);
 
-  const creds = tls ? mtlsServerCredentials(tls.hostCertPem, tls) : grpc.ServerCredentials.createInsecure();
-  const port = await bindInRange(server, creds, env.minPort, env.maxPort);
+  const serverTlsOptions = tls ? { certPem: tls.certPem, keyPem: tls.keyPem, clientCaPem: tls.hostCertPem } : undefined;
+  const port = await bindInRange((p) => server.listen(p, serverTlsOptions), env.minPort, env.maxPort);
 
   const handshake = handshakeLine(version, port, tls?.handshakeCert);
   (opts.writeHandshake ?? ((l) => process.stdout.write(l + '\n')))(handshake);

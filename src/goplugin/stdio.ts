@@ -3,9 +3,10 @@
 // newer clients see support, and ends when the plugin shuts down.
 import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
+import type { ServiceRegistrar } from './grpc-server';
 
 /** Serve StreamStdio; `onShutdown` registers the stream's end and returns how to unregister it. */
-export function addStdioService(server: grpc.Server, onShutdown: (fn: () => void) => () => void): void {
+export function addStdioService(server: ServiceRegistrar, onShutdown: (fn: () => void) => () => void): void {
   server.addService(serviceDef('plugin.GRPCStdio'), {
     StreamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       const unregister = onShutdown(() => void call.end());

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
+import type { ServiceRegistrar } from './grpc-server';
 
 declare const __PLUGIN_VERSION__: string | undefined;
 declare const __PLUGIN_COMMIT__: string | undefined;
@@ -32,7 +33,7 @@ export function versionLine(): string {
 }
 
 /** Serve logical.PluginVersion, which Vault 1.12+ calls on both roles' connections. */
-export function addPluginVersionService(server: grpc.Server): void {
+export function addPluginVersionService(server: ServiceRegistrar): void {
   server.addService(serviceDef('logical.PluginVersion'), {
     Version: (_call: unknown, cb: grpc.sendUnaryData<{ plugin_version: string }>) => cb(null, { plugin_version: VAULT_PLUGIN_VERSION }),
   });

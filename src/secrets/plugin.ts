@@ -9,6 +9,7 @@
 // a cancelled request stops its storage calls (withRequestSignal).
 import * as grpc from '@grpc/grpc-js';
 import { clientCtor, serviceDef } from '../goplugin/protos';
+import type { ServiceRegistrar } from '../goplugin/grpc-server';
 import { Broker } from '../goplugin/broker';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
@@ -188,7 +189,7 @@ function validEngine(config: Record<string, string> | undefined): { engine: Engi
  * so Setup only checks the configuration (no broker dial, no storage: Vault's own plugins
  * would dial the no-op storage it serves then) and every other call is refused.
  */
-function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext, multiplexed: boolean): void {
+function registerMetadataOnly(server: ServiceRegistrar, ctx: RuntimeContext, multiplexed: boolean): void {
   const log = ctx.log;
   const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
     log.warn('refused in metadata mode', { rpc });
@@ -226,7 +227,7 @@ function registerMetadataOnly(server: grpc.Server, ctx: RuntimeContext, multiple
 }
 
 function register(multiplexed: boolean) {
-  return (server: grpc.Server, ctx: RuntimeContext) => {
+  return (server: ServiceRegistrar, ctx: RuntimeContext) => {
     const log: Logger = ctx.log;
     const mounts = new Map<string, Mount>();
     const mountOf = (id: string): Mount => {
@@ -401,7 +402,7 @@ export function cancellation(call: grpc.ServerUnaryCall<unknown, unknown>): { si
 
 /** The secrets role's services by protocol version: 4 serves one mount (Vault 1.8), 5 many (multiplexed). */
 export function backendVersions(): VersionedServices {
-  const role = (multiplexed: boolean) => (server: grpc.Server, ctx: RuntimeContext) => {
+  const role = (multiplexed: boolean) => (server: ServiceRegistrar, ctx: RuntimeContext) => {
     if (ctx.env.metadataMode) registerMetadataOnly(server, ctx, multiplexed);
     else register(multiplexed)(server, ctx);
     addMultiplexingSupport(server, multiplexed);

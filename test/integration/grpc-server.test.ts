@@ -1,0 +1,193 @@
+// The plugin's own gRPC server (src/goplugin/grpc-server.ts) against grpc-js's client over
+// mutual TLS: unary, server- and bidi-streaming calls, errors, cancellation, deadlines, big
+// messages and refused clients. (The Go client, Vault's, is exercised by test/conformance
+// and test/vault.)
+import * as http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
+import { GrpcServer } from '../../src/goplugin/grpc-server';
+import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => grpc.ClientUnaryCall; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('GrpcServer (a lean gRPC server over node:http2)', () => {
+  let plugin: PluginIdentity;
+  let client: PluginIdentity;
+  let server: GrpcServer;
+  let port: number;
+  const seen: { cancelled: number; deadline?: number; metadata?: string } = { cancelled: 0 };
+  let releaseHung: (() => void) | undefined;
+
+  beforeAll(async () => {
+    [plugin, client] = await Promise.all([generateIdentity(), generateIdentity()]);
+    server = new GrpcServer();
+    server.addService(serviceDef('grpc.health.v1.Health'), {
+      Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const svc = call.request.service;
+        seen.metadata = String(call.metadata.get('multiplex_id')[0] ?? '');
+        seen.deadline = call.getDeadline() as number;
+        if (svc === 'hang') {
+          // Answers only when released or cancelled; counts the cancellation.
+          call.on('cancelled', () => seen.cancelled++);
+          releaseHung = () => cb(null, { status: 'SERVING' });
+          return;
+        }
+        if (svc.startsWith('fail')) return cb({ code: grpc.status.FAILED_PRECONDITION, details: `refused: ${svc} — ünïcode %` });
+        if (svc === 'throw') throw new Error('handler threw');
+        call.on('cancelled', () => seen.cancelled++);
+        cb(null, { status: 'NOT_SERVING' });
+      },
+      Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+        call.write({ status: 'SERVING' });
+        call.write({ status: 'NOT_SERVING' });
+        call.end();
+      },
+    });
+    server.addService(serviceDef('plugin.GRPCBroker'), {
+      StartStream: (call: grpc.ServerDuplexStream<{ service_id: number }, unknown>) => {
+        call.on('data', (m: { service_id: number; address: string }) => call.write({ service_id: m.service_id + 1, network: 'tcp', address: m.address }));
+        call.on('end', () => call.end());
+      },
+    });
+    port = await server.listen(0, { certPem: plugin.certPem, keyPem: plugin.keyPem, clientCaPem: client.certPem });
+  });
+  afterAll(() => server.forceShutdown());
+
+  const creds = (id: PluginIdentity) => grpc.credentials.createSsl(Buffer.from(plugin.certPem), Buffer.from(id.keyPem), Buffer.from(id.certPem));
+  const opts = {
+    'grpc.ssl_target_name_override': 'localhost',
+    'grpc.default_authority': 'localhost',
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  };
+  const health = (id = client) => new (clientCtor('grpc.health.v1.Health'))(`127.0.0.1:${port}`, creds(id), opts);
+  const start = (c: grpc.Client, service: string, md = new grpc.Metadata(), callOpts: grpc.CallOptions = {}) => {
+    let call!: grpc.ClientUnaryCall;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const done = new Promise<{ err: grpc.ServiceError | null; reply: any }>((resolve) => {
+      call = (Reflect.get(c, 'Check') as Unary).call(c, { service }, md, callOpts, (err, reply) => resolve({ err, reply }));
+    });
+    return { call, done };
+  };
+  const check = (c: grpc.Client, service: string, md?: grpc.Metadata, callOpts?: grpc.CallOptions) => start(c, service, md, callOpts).done;
+
+  it('answers a unary call with its message and metadata, and emits no cancellation after a normal reply', async () => {
+    const c = health();
+    const md = new grpc.Metadata();
+    md.set('multiplex_id', 'mount-1');
+    const before = seen.cancelled;
+    const r = await check(c, 'x', md);
+    expect(r.err).toBeNull();
+    expect(r.reply.status).toBe('NOT_SERVING');
+    expect(seen.metadata).toBe('mount-1');
+    expect(seen.deadline).toBe(Number.POSITIVE_INFINITY);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(seen.cancelled).toBe(before);
+    c.close();
+  });
+
+  it('sends an error status with its details (non-ASCII percent-encoded on the wire, decoded by the client)', async () => {
+    const c = health();
+    const r = await check(c, 'fail-1');
+    expect(r.err?.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(r.err?.details).toBe('refused: fail-1 — ünïcode %');
+    const t = await check(c, 'throw');
+    expect(t.err?.code).toBe(grpc.status.UNKNOWN);
+    expect(t.err?.details).toBe('handler threw');
+    c.close();
+  });
+
+  it('tells the handler when the client cancels, and passes the deadline on', async () => {
+    const c = health();
+    const before = seen.cancelled;
+    const { call, done } = start(c, 'hang', new grpc.Metadata(), { deadline: Date.now() + 60_000 });
+    await new Promise((res) => setTimeout(res, 150));
+    expect(seen.deadline).toBeGreaterThan(Date.now() + 50_000);
+    expect(seen.cancelled).toBe(before);
+    call.cancel();
+    expect((await done).err?.code).toBe(grpc.status.CANCELLED);
+    await new Promise((res) => setTimeout(res, 150));
+    expect(seen.cancelled).toBe(before + 1);
+    // A late answer goes nowhere and breaks nothing.
+    releaseHung?.();
+    expect((await check(c, 'x')).reply.status).toBe('NOT_SERVING');
+    c.close();
+  });
+
+  it('ends a call past its grpc-timeout with DEADLINE_EXCEEDED', async () => {
+    const c = health();
+    const r = await check(c, 'hang', new grpc.Metadata(), { deadline: Date.now() + 300 });
+    expect(r.err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    releaseHung?.();
+    c.close();
+  });
+
+  it('streams server messages and carries bidi streams both ways', async () => {
+    const c = health();
+    const got = await new Promise<string[]>((resolve, reject) => {
+      const out: string[] = [];
+      const s = (Reflect.get(c, 'Watch') as (req: unknown) => grpc.ClientReadableStream<{ status: string }>).call(c, { service: '' });
+      s.on('data', (m) => out.push(m.status));
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+    });
+    expect(got).toEqual(['SERVING', 'NOT_SERVING']);
+    c.close();
+
+    const b = new (clientCtor('plugin.GRPCBroker'))(`127.0.0.1:${port}`, creds(client), opts);
+    const echoed = await new Promise<number[]>((resolve, reject) => {
+      const out: number[] = [];
+      const s = (Reflect.get(b, 'StartStream') as () => grpc.ClientDuplexStream<unknown, { service_id: number }>).call(b);
+      s.on('data', (m) => out.push(m.service_id));
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+      for (const id of [1, 5, 9]) s.write({ service_id: id, network: 'tcp', address: 'x' });
+      s.end();
+    });
+    expect(echoed).toEqual([2, 6, 10]);
+    b.close();
+  });
+
+  it('reads a request of several MiB (one message over many DATA frames)', async () => {
+    const c = health();
+    const r = await check(c, 'b'.repeat(6 << 20));
+    expect(r.err).toBeNull();
+    expect(r.reply.status).toBe('NOT_SERVING');
+    c.close();
+  });
+
+  it('answers UNIMPLEMENTED for an unknown method and for compressed messages', async () => {
+    const session = http2.connect(`https://localhost:${port}`, { ca: plugin.certPem, cert: client.certPem, key: client.keyPem });
+    const ask = (path: string, body: Buffer) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+        let headers: Record<string, unknown> = {};
+        req.on('response', (h) => {
+          headers = { ...h };
+        });
+        req.on('trailers', (t) => {
+          headers = { ...headers, ...t };
+        });
+        req.on('error', reject);
+        req.on('close', () => resolve(headers));
+        req.resume();
+        req.end(body);
+      });
+    const unknown = await ask('/no.Such/Method', Buffer.from([0, 0, 0, 0, 0]));
+    expect(unknown['grpc-status']).toBe(String(grpc.status.UNIMPLEMENTED));
+    const compressed = await ask('/grpc.health.v1.Health/Check', Buffer.from([1, 0, 0, 0, 0]));
+    expect(compressed['grpc-status']).toBe(String(grpc.status.UNIMPLEMENTED));
+    const truncated = await ask('/grpc.health.v1.Health/Check', Buffer.from([0, 0, 0, 0, 9, 1]));
+    expect(truncated['grpc-status']).toBe(String(grpc.status.INTERNAL));
+    session.close();
+  });
+
+  it('refuses a client whose certificate is not the expected one', async () => {
+    const stranger = await generateIdentity();
+    const c = health(stranger);
+    const r = await check(c, 'x', new grpc.Metadata(), { deadline: Date.now() + 3000 });
+    expect(r.err?.code).toBe(grpc.status.UNAVAILABLE);
+    c.close();
+  });
+});
