@@ -6,6 +6,7 @@
 // A dialed channel closes its connection when idle (brokerIdleMs) and reconnects on the next
 // call: the host keeps serving a broker listener until it is done with the id (go-plugin's
 // GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops that server in Cleanup).
+import { isIPv4, isIPv6 } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
 import { mtlsChannelCredentials, mtlsServerCredentials } from './autotls';
@@ -60,6 +61,19 @@ export interface BrokerTls {
 }
 
 type Waiter = { resolve: (c: ConnInfo) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+/**
+ * A TCP address as grpc-js's target: an IP literal (what go-plugin announces) under the
+ * ipv4:/ipv6: scheme, so the channel resolves nothing. Left as it is, grpc-js would give every
+ * channel a DNS resolver with its own c-ares channel (native memory, per mount) to find an
+ * address it already has.
+ */
+export function ipTarget(address: string): string {
+  const v6 = /^\[([^\]]+)\]:\d+$/.exec(address);
+  if (v6) return isIPv6(v6[1]) ? `ipv6:${address}` : address;
+  const colon = address.lastIndexOf(':');
+  return colon > 0 && isIPv4(address.slice(0, colon)) ? `ipv4:${address}` : address;
+}
 
 /** The plugin's side of go-plugin's GRPCBroker: dial listeners the host announces, announce our own. */
 export class Broker {
@@ -117,7 +131,7 @@ export class Broker {
   async dialChannel(id: number, timeoutMs = 5000): Promise<grpc.Channel> {
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
-    const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
+    const target = info.network === 'unix' ? `unix:${info.address}` : ipTarget(info.address);
     const creds = this.channelCredentials();
     const name = this.tls?.serverName ?? 'localhost';
     return new grpc.Channel(target, creds, {

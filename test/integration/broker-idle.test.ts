@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
-import { BROKER_IDLE_ENV, Broker, brokerIdleMs, type ConnInfo } from '../../src/goplugin/broker';
+import { BROKER_IDLE_ENV, Broker, brokerIdleMs, ipTarget, type ConnInfo } from '../../src/goplugin/broker';
 import { createLogger } from '../../src/goplugin/log';
 import { clientCtor, serviceDef } from '../../src/goplugin/protos';
 import { waitFor } from '../support/vault';
@@ -78,6 +78,8 @@ describe('broker connections', () => {
     announce({ service_id: 3, network: 'tcp', address: `127.0.0.1:${listener.port}` });
     const channel = await broker.dialChannel(3);
     cleanups.push(() => channel.close());
+    // An IP literal needs no resolver (grpc-js's DNS resolver is a c-ares channel per channel).
+    expect(channel.getTarget()).toBe(`ipv4:127.0.0.1:${listener.port}`);
     const health = Broker.client(channel, clientCtor('grpc.health.v1.Health'));
     expect(await check(health)).toEqual({ status: 'SERVING' });
     expect(listener.open()).toBe(1);
@@ -100,6 +102,16 @@ describe('broker connections', () => {
       expect(await check(Broker.client(channel, clientCtor('grpc.health.v1.Health')))).toEqual({ status: 'SERVING' });
     }
     expect(contexts).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('ipTarget', () => {
+  it('puts IP literals under the ipv4:/ipv6: scheme and leaves names and anything else to grpc-js', () => {
+    expect(ipTarget('127.0.0.1:41000')).toBe('ipv4:127.0.0.1:41000');
+    expect(ipTarget('[::1]:41000')).toBe('ipv6:[::1]:41000');
+    expect(ipTarget('localhost:41000')).toBe('localhost:41000');
+    expect(ipTarget('[not-an-ip]:41000')).toBe('[not-an-ip]:41000');
+    expect(ipTarget('127.0.0.1')).toBe('127.0.0.1');
   });
 });
 
