@@ -99,10 +99,12 @@ async function run(role: string, cycle: (i: number) => Promise<void>, p: Launche
   }
   const secs = (Date.now() - t0) / 1000;
   const tail = samples.slice(1);
-  const per = (f: (s: Sample) => number) =>
+  // A leak grows linearly; JIT code and feedback grow towards a ceiling: compare the whole run with its second half.
+  const half = samples.slice(Math.floor(samples.length / 2));
+  const per = (f: (s: Sample) => number, over = tail) =>
     slope(
-      tail.map((s) => s.cycle),
-      tail.map((s) => f(s) * 1024),
+      over.map((s) => s.cycle),
+      over.map((s) => f(s) * 1024),
     );
   const first = samples[0];
   const last = samples[samples.length - 1];
@@ -118,7 +120,7 @@ async function run(role: string, cycle: (i: number) => Promise<void>, p: Launche
     '|---:|---:|---:|---:|',
     ...samples.map((s) => `| ${s.cycle} | ${(s.rssKiB / 1024).toFixed(1)} | ${(s.anonKiB / 1024).toFixed(1)} | ${(s.heapKiB / 1024).toFixed(2)} |`),
     '',
-    `Growth per cycle (slope over cycles ${tail[0].cycle}–${last.cycle}): RSS **${per((s) => s.rssKiB).toFixed(1)} B**, Anonymous ${per((s) => s.anonKiB).toFixed(1)} B, live JS heap **${per((s) => s.heapKiB).toFixed(1)} B**.`,
+    `Growth per cycle (slope over cycles ${tail[0].cycle}–${last.cycle}): RSS **${per((s) => s.rssKiB).toFixed(1)} B**, Anonymous ${per((s) => s.anonKiB).toFixed(1)} B, live JS heap **${per((s) => s.heapKiB).toFixed(1)} B**; over the second half (${half[0].cycle}–${last.cycle}): RSS ${per((s) => s.rssKiB, half).toFixed(1)} B, live JS heap ${per((s) => s.heapKiB, half).toFixed(1)} B.`,
     `Object kinds grown most from cycle 0 to ${last.cycle}: ${grown.length ? grown.map(([k, d]) => `${k} +${d}`).join(', ') : 'none'}.`,
     '',
   ];
