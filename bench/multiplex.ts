@@ -29,14 +29,19 @@ import { call, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/s
 import { MemoryStorage } from '../src/storage/storage';
 import { toStruct } from '../src/goplugin/wellknown';
 
-const EXE = path.resolve(__dirname, '..', 'dist', 'vault-plugin-ts');
+const EXE = process.env.BENCH_EXE ?? path.resolve(__dirname, '..', 'dist', 'vault-plugin-ts');
 const DB_CONFIGS = Number(process.env.BENCH_DB_CONFIGS ?? 1000);
 const MOUNTS = Number(process.env.BENCH_MOUNTS ?? 200);
 const VERIFY = (process.env.BENCH_VERIFY ?? 'true') === 'true';
-const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 10_000); // V8's memory reducer runs 5–8 s after the last activity
+// Idle long enough for V8's memory reducer (5–8 s after the last activity) and for idle broker
+// connections to close: VAULT_PLUGIN_TS_BROKER_IDLE_MS (30 s) plus grpc-js's subchannel sweep (≤ 10 s).
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 45_000);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 5000);
 const HEAVY = Number(process.env.BENCH_HEAVY_CLIENTS ?? 2);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
+// BENCH_ROLES=secrets (or database) runs one role; BENCH_MEMORY_ONLY=1 skips the isolation probes.
+const ROLES = (process.env.BENCH_ROLES ?? 'database,secrets').split(',');
+const MEMORY_ONLY = process.env.BENCH_MEMORY_ONLY === '1';
 
 interface Mem {
   rss: number;
@@ -123,6 +128,7 @@ async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise
     out.push(
       `| database role: ${DB_CONFIGS} configs (verify_connection ${VERIFY}) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(initMs / DB_CONFIGS).toFixed(1)} ms per Initialize |`,
     );
+    if (MEMORY_ONLY) return;
 
     // Isolation: Type on a healthy config while others hammer NewUser on a hanging database.
     await init('slow', slowPort, false);
@@ -157,7 +163,9 @@ async function isolation(what: string, trivial: () => Promise<unknown>, loadLabe
 }
 
 async function secretsRole(out: string[], iso: string[]): Promise<void> {
-  const plugin: LaunchedPlugin = await launchPlugin(EXE, 'backend', { versions: '5' });
+  // BENCH_BROKER_IDLE_MS: the plugin's VAULT_PLUGIN_TS_BROKER_IDLE_MS (unset: its default).
+  const idleEnv: Record<string, string> = process.env.BENCH_BROKER_IDLE_MS ? { VAULT_PLUGIN_TS_BROKER_IDLE_MS: process.env.BENCH_BROKER_IDLE_MS } : {};
+  const plugin: LaunchedPlugin = await launchPlugin(EXE, 'backend', { versions: '5', env: idleEnv });
   const closers: Array<() => void> = [];
   try {
     const req = async (m: { backend: grpc.Client; md: Record<string, string> }, op: string, p: string, data: object) => {
@@ -198,6 +206,7 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     out.push(
       `| secrets role: ${MOUNTS} mounts (½ transit + key, ½ PKI + root + role) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(setupMs / MOUNTS).toFixed(1)} ms per mount set-up |`,
     );
+    if (MEMORY_ONLY) return;
 
     // Isolation: read a key on one mount while another mount runs large batches.
     const heavy = await mount('heavy', 'transit');
@@ -233,9 +242,9 @@ async function main(): Promise<void> {
   const isoRows: string[] = [];
   const pg = await startPostgres();
   try {
-    await databaseRole(pg, memRows, isoRows);
+    if (ROLES.includes('database')) await databaseRole(pg, memRows, isoRows);
     load.push(loadavg()[0]);
-    await secretsRole(memRows, isoRows);
+    if (ROLES.includes('secrets')) await secretsRole(memRows, isoRows);
     load.push(loadavg()[0]);
   } finally {
     await pg.stop();

@@ -3,9 +3,41 @@
 //  - dial(id): the host has (or will) announce a listener for id; we connect to it
 //    over mTLS. Vault uses this to hand a backend plugin its Storage/SystemView.
 //  - accept(id): we listen and announce; the host dials us.
+// A dialed channel closes its connection when idle (brokerIdleMs) and reconnects on the next
+// call: the host keeps serving a broker listener until it is done with the id (go-plugin's
+// GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops that server in Cleanup).
+import { isIPv4, isIPv6 } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
 import { mtlsChannelCredentials, mtlsServerCredentials } from './autotls';
+import { operatorSetting } from './env';
+
+/** The operator setting (VAULT_ or BAO_) for how long a dialed broker connection may stay idle before it is closed. */
+export const BROKER_IDLE_ENV = 'VAULT_PLUGIN_TS_BROKER_IDLE_MS';
+/**
+ * 30 s, as the database role closes an idle configuration's pool (database/defaults.ts): a
+ * mount called at least that often never reconnects, and one called less often pays one
+ * loopback TCP + TLS handshake (about a millisecond) on its next storage call, while every idle
+ * mount of a multiplexed process stops holding a socket, a TLS session and an HTTP/2 session
+ * (most of what an idle secrets mount costs). grpc-js's own default is 30 minutes.
+ */
+const DEFAULT_BROKER_IDLE_MS = 30_000;
+// grpc-js refuses shorter idle times (it raises them to 1 s); setTimeout cannot wait longer than 2^31-1 ms.
+const MIN_BROKER_IDLE_MS = 1000;
+const MAX_BROKER_IDLE_MS = 2 ** 31 - 1;
+
+/** VAULT_PLUGIN_TS_BROKER_IDLE_MS (1000 to 2^31-1 ms), else 30 s; anything else is an error that names the variable. */
+export function brokerIdleMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = operatorSetting(BROKER_IDLE_ENV.slice('VAULT_'.length), env);
+  if (raw === undefined) return DEFAULT_BROKER_IDLE_MS;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < MIN_BROKER_IDLE_MS || n > MAX_BROKER_IDLE_MS) {
+    throw new Error(
+      `${BROKER_IDLE_ENV} must be a whole number of milliseconds from ${MIN_BROKER_IDLE_MS} to ${MAX_BROKER_IDLE_MS}, got ${JSON.stringify(raw.slice(0, 20))}`,
+    );
+  }
+  return n;
+}
 
 /** go-plugin's broker message: a listener announced for a service id. */
 export interface ConnInfo {
@@ -30,6 +62,19 @@ export interface BrokerTls {
 
 type Waiter = { resolve: (c: ConnInfo) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
+/**
+ * A TCP address as grpc-js's target: an IP literal (what go-plugin announces) under the
+ * ipv4:/ipv6: scheme, so the channel resolves nothing. Left as it is, grpc-js would give every
+ * channel a DNS resolver with its own c-ares channel (native memory, per mount) to find an
+ * address it already has.
+ */
+export function ipTarget(address: string): string {
+  const v6 = /^\[([^\]]+)\]:\d+$/.exec(address);
+  if (v6) return isIPv6(v6[1]) ? `ipv6:${address}` : address;
+  const colon = address.lastIndexOf(':');
+  return colon > 0 && isIPv4(address.slice(0, colon)) ? `ipv4:${address}` : address;
+}
+
 /** The plugin's side of go-plugin's GRPCBroker: dial listeners the host announces, announce our own. */
 export class Broker {
   private stream?: grpc.ServerDuplexStream<ConnInfo, ConnInfo>;
@@ -38,11 +83,13 @@ export class Broker {
   private readonly streamWaiters: Array<() => void> = [];
   private nextId = 0;
   private closed = false;
+  private creds?: grpc.ChannelCredentials;
 
   constructor(
     private readonly tls: BrokerTls | undefined,
     private readonly log: Logger,
     private readonly infoTtlMs = 5000,
+    private readonly idleMs = brokerIdleMs(),
   ) {}
 
   /** gRPC handler for plugin.GRPCBroker/StartStream. */
@@ -76,12 +123,16 @@ export class Broker {
     this.known.set(id, { info, timer });
   }
 
-  /** Wait for the host's announcement of `id` (at most timeoutMs), then open an mTLS channel to it. */
+  /**
+   * Wait for the host's announcement of `id` (at most timeoutMs), then open an mTLS channel to
+   * it. The channel connects on its first call, closes its connection after idleMs without
+   * calls, and connects again on the next one; close() it when the id is done with.
+   */
   async dialChannel(id: number, timeoutMs = 5000): Promise<grpc.Channel> {
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
-    const target = info.network === 'unix' ? `unix:${info.address}` : info.address;
-    const creds = this.tls ? mtlsChannelCredentials(this.tls.hostCertPem, this.tls) : grpc.credentials.createInsecure();
+    const target = info.network === 'unix' ? `unix:${info.address}` : ipTarget(info.address);
+    const creds = this.channelCredentials();
     const name = this.tls?.serverName ?? 'localhost';
     return new grpc.Channel(target, creds, {
       'grpc.ssl_target_name_override': name,
@@ -89,7 +140,22 @@ export class Broker {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
       'grpc.enable_channelz': 0, // no per-call statistics nobody reads (storage calls are on the hot path)
+      'grpc.client_idle_timeout_ms': this.idleMs,
+      // The channel's own subchannel pool: it shuts the idle connection down at its next sweep
+      // (every 10 s) and goes with the channel. grpc-js's process-wide pool keeps an entry per
+      // target address forever, and every mount's broker listener has its own port.
+      'grpc.use_local_subchannel_pool': 1,
     });
+  }
+
+  /**
+   * One set of channel credentials for every dialed channel: each set is its own OpenSSL
+   * context (the CA store, our key and certificate parsed), tens of KiB of native memory that
+   * a mount would otherwise hold for its whole life; the TLS material is the same for all.
+   */
+  private channelCredentials(): grpc.ChannelCredentials {
+    this.creds ??= this.tls ? mtlsChannelCredentials(this.tls.hostCertPem, this.tls) : grpc.credentials.createInsecure();
+    return this.creds;
   }
 
   /** A client of one service over a dialed channel (several may share the channel). */

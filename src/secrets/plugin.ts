@@ -226,6 +226,23 @@ function registerMetadataOnly(server: ServiceRegistrar, ctx: RuntimeContext, mul
   });
 }
 
+/**
+ * A mount's backend over its broker channel to Vault's Storage and SystemView. Made outside
+ * the Setup handler: closures made there would keep Setup's call (its stream, metadata and
+ * callback) alive for as long as the mount lives.
+ */
+function openMount(channel: grpc.Channel, engine: Engine, log: Logger): Mount {
+  const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
+  const sys = Broker.client(channel, clientCtor('pb.SystemView'));
+  const system = {
+    maxLeaseTtl: () =>
+      new Promise<number>((resolve) =>
+        sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 }, (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL))),
+      ),
+  };
+  return { backend: new SecretsBackend(storage, log, engine, system), storage, channel };
+}
+
 function register(multiplexed: boolean) {
   return (server: ServiceRegistrar, ctx: RuntimeContext) => {
     const log: Logger = ctx.log;
@@ -262,20 +279,12 @@ function register(multiplexed: boolean) {
         const { engine } = v;
         ctx.broker.dialChannel(call.request.broker_id).then(
           (channel) => {
-            const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
-            const sys = Broker.client(channel, clientCtor('pb.SystemView'));
-            const system = {
-              maxLeaseTtl: () =>
-                new Promise<number>((resolve) =>
-                  sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 }, (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL))),
-                ),
-            };
             const old = mounts.get(id);
             if (old) {
               void old.backend.cleanup();
               old.channel.close();
             }
-            mounts.set(id, { backend: new SecretsBackend(storage, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount'), engine, system), storage, channel });
+            mounts.set(id, openMount(channel, engine, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount')));
             cb(null, { err: '' });
           },
           (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }),
