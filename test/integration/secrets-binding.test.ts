@@ -239,7 +239,12 @@ describe('cancellation of one call', () => {
   // As grpc-js's ServerUnaryCall: the cancelled flag is set, then 'cancelled' emitted.
   const fakeCall = () => {
     const call = Object.assign(new EventEmitter(), { cancelled: false });
-    return Object.assign(call, { cancel: () => { call.cancelled = true; call.emit('cancelled'); } });
+    return Object.assign(call, {
+      cancel: () => {
+        call.cancelled = true;
+        call.emit('cancelled');
+      },
+    });
   };
   const asCall = (c: ReturnType<typeof fakeCall>) => c as unknown as grpc.ServerUnaryCall<unknown, unknown>;
   it('aborts when Vault cancels before the reply', () => {
@@ -255,8 +260,16 @@ describe('cancellation of one call', () => {
     const c = cancellation(asCall(call));
     expect(call.listenerCount('cancelled')).toBe(0);
     let heard = 0;
-    const gone = () => { heard += 100; };
-    c.signal.addEventListener('abort', () => { heard++; }, { once: true });
+    const gone = () => {
+      heard += 100;
+    };
+    c.signal.addEventListener(
+      'abort',
+      () => {
+        heard++;
+      },
+      { once: true },
+    );
     c.signal.addEventListener('abort', gone);
     c.signal.removeEventListener('abort', gone);
     expect(call.listenerCount('cancelled')).toBe(1);
@@ -264,14 +277,18 @@ describe('cancellation of one call', () => {
     expect(heard).toBe(1);
     call.emit('cancelled');
     expect(heard).toBe(1);
-    c.signal.addEventListener('abort', () => { heard++; }); // after the abort: never called, as an AbortSignal
+    c.signal.addEventListener('abort', () => {
+      heard++;
+    }); // after the abort: never called, as an AbortSignal
     call.emit('cancelled');
     expect(heard).toBe(1);
   });
   it('stops listening once the reply is sent (grpc-js emits cancelled after every call: no abort, no listener left)', () => {
     const call = fakeCall();
     const c = cancellation(asCall(call));
-    c.signal.addEventListener('abort', () => { throw new Error('no abort after the reply'); });
+    c.signal.addEventListener('abort', () => {
+      throw new Error('no abort after the reply');
+    });
     c.release();
     call.cancel();
     expect(c.signal.aborted).toBe(false);
