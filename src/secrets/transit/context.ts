@@ -21,10 +21,11 @@ export function transitContext(policies: Policies, managedKeys: ManagedKeys): Tr
   };
 }
 
-// A batch runs at most this many items at once: enough to keep every core of the CPU pool
-// busy with thread-pool crypto, few enough that other requests' thread-pool work is never
-// queued behind a whole batch.
-const BATCH_CONCURRENCY = Math.max(2, cpuPoolSize());
+// A batch runs at most this many items at once: enough to keep every thread of the CPU pool
+// busy with two chunks of offloaded work each (RSA signatures go to the worker threads 8 per
+// message, see signature.ts), few enough that other requests' work is never queued behind a
+// whole batch.
+const BATCH_CONCURRENCY = 16 * cpuPoolSize();
 /** The most items one batch_input may hold; more is a 400. */
 export const MAX_BATCH_ITEMS = 10_000;
 
@@ -58,12 +59,16 @@ export async function batch(req: Request, one: (d: Item) => Promise<Record<strin
   let next = 0;
   // Synchronous per-item work (AES, HMAC, coercing the item) runs in the process's shared
   // slices (util/slices): all batches together hold the event loop for about one slice per
-  // turn, so other mounts' requests are answered in between.
+  // turn, so other mounts' requests are answered in between. The turn is taken before an
+  // item, whose synchronous part then runs at once: however many items are in flight, at
+  // most one starts after the slice is spent.
   const worker = async () => {
     while (next < items.length) {
+      // Asked again after waiting: the runs resumed together share the new slice.
+      for (let turn = nextTurn(); turn; turn = nextTurn()) await turn;
+      if (next >= items.length) break;
       const i = next++;
       results[i] = await runItem(items[i]);
-      await nextTurn();
     }
   };
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
