@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { batch } from '../../src/secrets/transit/context';
 import type { Request } from '../../src/secrets/framework';
 import { SLICE_MS } from '../../src/util/slices';
+import { workerThreads } from '../../src/util/workers';
 import { backendMount } from '../support/backend';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -107,5 +108,24 @@ describe('a transit batch answers what the same items answer one by one', () => 
       expect(signed[i].signature).toBe((await ok('update', `sign/${type}`, { ...opts, input })).signature);
       expect(macs[i].hmac).toBe((await ok('update', `hmac/${type}`, { input })).hmac);
     }
+  });
+});
+
+describe('an RSA sign batch on the CPU pool', () => {
+  it('goes to the worker threads several signatures per message, and verifies', async () => {
+    const { ok } = backendMount('transit');
+    await ok('create', 'keys/r', { type: 'rsa-2048' });
+    const batch_input = Array.from({ length: 100 }, (_, i) => ({ input: b64(`doc ${i}`) }));
+    await ok('update', 'sign/r', { batch_input: batch_input.slice(0, 40) }); // the pool's threads are up
+    const sent = workerThreads().map((w) => vi.spyOn(w, 'postMessage'));
+    const signed = (await ok('update', 'sign/r', { batch_input })).batch_results as Array<{ signature: string }>;
+    const messages = sent.reduce((n, s) => n + s.mock.calls.length, 0);
+    vi.restoreAllMocks();
+    // Before: one libuv thread-pool job per signature (~40 µs of the event loop's time each), no message.
+    expect(messages).toBeGreaterThan(0);
+    expect(messages).toBeLessThanOrEqual(100 / 5);
+    const verified = (await ok('update', 'verify/r', { batch_input: batch_input.map((x, i) => ({ ...x, signature: signed[i].signature })) }))
+      .batch_results as Array<{ valid: boolean }>;
+    expect(verified.every((r) => r.valid)).toBe(true);
   });
 });
