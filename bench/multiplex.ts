@@ -17,19 +17,27 @@
 //   - database: another configuration's database is slow (a TCP listener that accepts and
 //     never answers) and BENCH_HEAVY_CLIENTS clients keep calling NewUser on it.
 // The trivial call: transit `read keys/<name>` on its own mount; database `Type` on a healthy
-// configuration (answered without its database). Run: npx tsx bench/multiplex.ts
+// configuration (answered without its database). The transit batches are sent by a separate
+// process (bench/multiplex-load.ts, its own connection to the plugin) so that encoding and
+// parsing 5000-item requests does not delay the probe in this process; BENCH_LOAD_IN_PROCESS=1
+// sends them from here instead (as before 2026-12-01), to show what that costs the probe.
+// BENCH_ROLES (database,secrets) picks the roles; BENCH_EXE the executable (dist's).
+// Run: npx tsx bench/multiplex.ts
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { loadavg } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { fork } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
 import { startPostgres, type PgServer } from '../test/support/postgres';
 import { call, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
+import type { LoadResult, LoadSpec } from './multiplex-load';
 import { MemoryStorage } from '../src/storage/storage';
 import { toStruct } from '../src/goplugin/wellknown';
 
-const EXE = process.env.BENCH_EXE ?? path.resolve(__dirname, '..', 'dist', 'vault-plugin-ts');
+const EXE = path.resolve(process.env.BENCH_EXE ?? path.resolve(__dirname, '..', 'dist', 'vault-plugin-ts'));
+const LOAD_IN_PROCESS = process.env.BENCH_LOAD_IN_PROCESS === '1';
 const DB_CONFIGS = Number(process.env.BENCH_DB_CONFIGS ?? 1000);
 const MOUNTS = Number(process.env.BENCH_MOUNTS ?? 200);
 const VERIFY = (process.env.BENCH_VERIFY ?? 'true') === 'true';
@@ -59,28 +67,75 @@ const q = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 };
 
+/** A background load: started before the probe, stopped after it. */
+interface Load {
+  start(): Promise<void>;
+  stop(): Promise<LoadResult>;
+}
+
+/** HEAVY closed loops of `op` in this process. */
+function loadHere(op: () => Promise<unknown>): Load {
+  let stop = false;
+  const out: LoadResult = { done: 0, errors: 0 };
+  let loops: Array<Promise<void>> = [];
+  return {
+    async start() {
+      loops = Array.from({ length: HEAVY }, async () => {
+        while (!stop) {
+          try {
+            await op();
+            out.done++;
+          } catch (e) {
+            out.errors++;
+            out.firstError ??= (e as Error).message;
+          }
+        }
+      });
+      await sleep(300); // let the load start
+    },
+    async stop() {
+      stop = true;
+      await Promise.all(loops);
+      return out;
+    },
+  };
+}
+
+/** HEAVY closed loops of one HandleRequest, in a child process (bench/multiplex-load.ts). */
+function loadInChild(spec: Omit<LoadSpec, 'clients'>): Load {
+  const child = fork(path.join(__dirname, 'multiplex-load.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(key: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMsg = (m: Record<string, unknown>) => {
+        if (!(key in m)) return;
+        child.off('message', onMsg);
+        resolve(m[key] as T);
+      };
+      child.on('message', onMsg);
+      child.once('exit', (c) => reject(new Error(`load process exited (${c})`)));
+    });
+  return {
+    async start() {
+      const ready = next<boolean>('ready');
+      child.send({ ...spec, clients: HEAVY } satisfies LoadSpec);
+      await ready;
+      await sleep(300); // let the load reach its steady state
+    },
+    async stop() {
+      const result = next<LoadResult>('result');
+      child.send('stop');
+      return result;
+    },
+  };
+}
+
 /** Latencies of `op` in a closed loop (one caller) for `ms`, while `background` runs (if any). */
 async function probe(
   ms: number,
   op: () => Promise<unknown>,
-  background?: () => Promise<unknown>,
-): Promise<{ p50: number; p99: number; max: number; n: number; bgDone: number; bgErrors: number }> {
-  let stop = false;
-  let bgDone = 0;
-  let bgErrors = 0;
-  const bg = background
-    ? Array.from({ length: HEAVY }, async () => {
-        while (!stop) {
-          try {
-            await background();
-            bgDone++;
-          } catch {
-            bgErrors++;
-          }
-        }
-      })
-    : [];
-  if (background) await sleep(300); // let the load start
+  background?: Load,
+): Promise<{ p50: number; p99: number; max: number; n: number; bg?: LoadResult }> {
+  await background?.start();
   const lat: number[] = [];
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -89,9 +144,8 @@ async function probe(
     lat.push(Number(process.hrtime.bigint() - t) / 1e6);
     await sleep(2); // a steady trickle, not a second load
   }
-  stop = true;
-  await Promise.all(bg);
-  return { p50: q(lat, 0.5), p99: q(lat, 0.99), max: Math.max(...lat), n: lat.length, bgDone, bgErrors };
+  const bg = await background?.stop();
+  return { p50: q(lat, 0.5), p99: q(lat, 0.99), max: Math.max(...lat), n: lat.length, bg };
 }
 
 const perItem = (before: Mem, after: Mem, n: number) => ({
@@ -147,18 +201,20 @@ async function databaseRole(pg: PgServer, out: string[], iso: string[]): Promise
         },
         { multiplex_id: 'slow' },
       );
-    await isolation('database: Type on a healthy config', trivial, 'NewUser on a config whose database hangs', hang, iso);
+    // Light (the calls hang): sent from this process.
+    await isolation('database: Type on a healthy config', trivial, 'NewUser on a config whose database hangs', loadHere(hang), iso);
   } finally {
     slow.close();
     await plugin.kill();
   }
 }
 
-async function isolation(what: string, trivial: () => Promise<unknown>, loadLabel: string, load: () => Promise<unknown>, out: string[]): Promise<void> {
+async function isolation(what: string, trivial: () => Promise<unknown>, loadLabel: string, load: Load, out: string[]): Promise<void> {
   const alone = await probe(PROBE_MS, trivial);
   const loaded = await probe(PROBE_MS, trivial, load);
+  const bg = loaded.bg!;
   out.push(
-    `| ${what} | ${loadLabel} | ${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)} | ${loaded.p50.toFixed(1)} / **${loaded.p99.toFixed(1)}** | ${loaded.max.toFixed(0)} | ${loaded.n} | ${loaded.bgDone} done, ${loaded.bgErrors} failed |`,
+    `| ${what} | ${loadLabel} | ${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)} | ${loaded.p50.toFixed(1)} / **${loaded.p99.toFixed(1)}** | ${loaded.max.toFixed(0)} | ${loaded.n} | ${bg.done} done, ${bg.errors} failed${bg.firstError ? ` (${bg.firstError.slice(0, 80)})` : ''} |`,
   );
 }
 
@@ -215,18 +271,23 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     const encBatch = Array.from({ length: BATCH }, () => ({ plaintext }));
     const signBatch = Array.from({ length: 200 }, () => ({ input: plaintext }));
     const trivial = () => req(warmT, 'read', 'keys/aes', {});
+    const heavyLoad = (request: LoadSpec['request']) =>
+      LOAD_IN_PROCESS
+        ? loadHere(() => req(heavy, request.operation, request.path, request.data))
+        : loadInChild({ handshake: plugin.handshake, identity: plugin.identity, md: heavy.md, request });
+    const where = LOAD_IN_PROCESS ? ' (load sent from the probe process)' : '';
     await isolation(
       'transit: read keys/aes on its mount',
       trivial,
-      `encrypt batch of ${BATCH} on another mount`,
-      () => req(heavy, 'update', 'encrypt/aes', { batch_input: encBatch }),
+      `encrypt batch of ${BATCH} on another mount${where}`,
+      heavyLoad({ operation: 'update', path: 'encrypt/aes', data: { batch_input: encBatch } }),
       iso,
     );
     await isolation(
       'transit: read keys/aes on its mount',
       trivial,
-      'sign batch of 200, rsa-2048, on another mount',
-      () => req(heavy, 'update', 'sign/rsa', { batch_input: signBatch }),
+      `sign batch of 200, rsa-2048, on another mount${where}`,
+      heavyLoad({ operation: 'update', path: 'sign/rsa', data: { batch_input: signBatch } }),
       iso,
     );
   } finally {
@@ -240,14 +301,18 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const memRows: string[] = [];
   const isoRows: string[] = [];
-  const pg = await startPostgres();
-  try {
-    if (ROLES.includes('database')) await databaseRole(pg, memRows, isoRows);
+  if (ROLES.includes('database')) {
+    const pg = await startPostgres();
+    try {
+      await databaseRole(pg, memRows, isoRows);
+      load.push(loadavg()[0]);
+    } finally {
+      await pg.stop();
+    }
+  }
+  if (ROLES.includes('secrets')) {
+    await secretsRole(memRows, isoRows);
     load.push(loadavg()[0]);
-    if (ROLES.includes('secrets')) await secretsRole(memRows, isoRows);
-    load.push(loadavg()[0]);
-  } finally {
-    await pg.stop();
   }
   console.log(
     `# bench/multiplex ${new Date().toISOString().slice(0, 16)}Z: one process per role, ${process.version}; load average (1 min) ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} on 2 cores; total ${((Date.now() - t0) / 1000).toFixed(0)} s`,

@@ -8,6 +8,7 @@
 // the two sides over BENCH_SECONDS (6) s per cell:
 //   - transit sign, batch of BENCH_BATCH (100) inputs, RSA-2048 key, pkcs1v15 / sha2-256;
 //   - PKI issue from an rsa-2048 role (the leaf key generated in the plugin).
+// BENCH_EXE runs another build (default dist's); BENCH_ONLY=sign-rsa-batch,issue-rsa picks cases.
 // Before the cells, results are checked: a batch signed by the pool side equals, item by
 // item and in order, the same inputs signed one request at a time (PKCS#1 v1.5 signatures
 // are deterministic), and verifies; an issued certificate carries an RSA-2048 key that
@@ -25,6 +26,7 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const EXE = process.env.BENCH_EXE ? path.resolve(process.env.BENCH_EXE) : PLUGIN_EXE; // another build, e.g. the one before a change
 
 type Side = 'one' | 'pool';
 const SIDES: Side[] = ['one', 'pool'];
@@ -98,8 +100,9 @@ async function main(): Promise<void> {
   const load = [loadavg()[0]];
   const t0 = Date.now();
   try {
-    await vault.registerPlugin({ VAULT_PLUGIN_TS_WORKERS: '1' });
-    await vault.installPlugin(PLUGIN_EXE, 'secret', NAME.pool, { VAULT_PLUGIN_TS_WORKERS: String(POOL) });
+    if (EXE === PLUGIN_EXE) await vault.registerPlugin({ VAULT_PLUGIN_TS_WORKERS: '1' });
+    else await vault.installPlugin(EXE, 'secret', NAME.one, { VAULT_PLUGIN_TS_WORKERS: '1' });
+    await vault.installPlugin(EXE, 'secret', NAME.pool, { VAULT_PLUGIN_TS_WORKERS: String(POOL) });
     for (const s of SIDES) {
       await api(vault, 'POST', `sys/mounts/t-${s}`, { type: NAME[s] });
       await api(vault, 'POST', `t-${s}/keys/rsa`, { type: 'rsa-2048' });
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
     console.log(
       `# bench/pool ${new Date().toISOString().slice(0, 16)}Z: ${CLIENTS} clients, ${SECONDS} × 1 s rounds per side alternating, ${availableParallelism()} cores, ${process.version}`,
     );
+    if (EXE !== PLUGIN_EXE) console.log(`executable: ${EXE}`);
     console.log(
       `load average (1 min) during the run: ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}; total ${((Date.now() - t0) / 1000).toFixed(0)} s; results checked identical (batch = singles, in order; signatures verify; issued keys match)`,
     );

@@ -6,7 +6,7 @@
 //
 //   BENCH_A=dist/vault-plugin-ts BENCH_B=/tmp/old-build npx tsx bench/rpc.ts
 // Settings: BENCH_ROUNDS (6), BENCH_MS per round and side (1500), BENCH_INFLIGHT (8),
-// BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, hmac,
+// BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, sign-rsa-batch, hmac,
 // issue-ec, sign-csr).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -54,6 +54,7 @@ async function launch(label: string, exe: string): Promise<Side> {
   const plugin = await launchPlugin(path.resolve(exe), 'backend');
   const transit = await mounted(plugin, 'transit');
   await transit.req('create', 'keys/aes', { type: 'aes256-gcm96' });
+  await transit.req('create', 'keys/rsa', { type: 'rsa-2048' });
   const pki = await mounted(plugin, 'pki');
   await pki.req('update', 'root/generate/internal', { common_name: 'bench root', key_type: 'ec', key_bits: 256, ttl: '8760h' });
   await pki.req('update', 'roles/ec', { allow_any_name: true, key_type: 'ec', key_bits: 256, max_ttl: '24h' });
@@ -62,6 +63,7 @@ async function launch(label: string, exe: string): Promise<Side> {
 
 const plaintext = randomBytes(64).toString('base64');
 const batch = Array.from({ length: 100 }, () => ({ plaintext }));
+const signBatch = Array.from({ length: 100 }, (_, i) => ({ input: randomBytes(64).toString('base64'), reference: String(i) }));
 const csr = execFileSync(
   'openssl',
   ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=csr.bench.example'],
@@ -80,6 +82,11 @@ const CASES: Array<{ id: string; run: (s: Side) => Promise<unknown> }> = [
     },
   },
   { id: 'encrypt-batch', run: (s) => s.transit.req('update', 'encrypt/aes', { batch_input: batch }) },
+  // bench/pool's transit case: its CPU per call is what bounds the pool's throughput.
+  {
+    id: 'sign-rsa-batch',
+    run: (s) => s.transit.req('update', 'sign/rsa', { batch_input: signBatch, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' }),
+  },
   { id: 'hmac', run: (s) => s.transit.req('update', 'hmac/aes', { input: plaintext }) },
   { id: 'issue-ec', run: (s) => s.pki.req('update', 'issue/ec', { common_name: 'svc.bench.example', ttl: '1h' }) },
   { id: 'sign-csr', run: (s) => s.pki.req('update', 'sign/ec', { csr, common_name: 'csr.bench.example', ttl: '1h' }) },

@@ -53,13 +53,8 @@ export async function launchPlugin(exe: string, role: Role, opts: { versions?: s
     proc.stdout!.on('data', onData);
     proc.once('exit', (c) => reject(new Error(`plugin exited (${c}) before the handshake: ${err}`)));
   });
-  const [, version, , address, , cert] = handshake.split('|');
-  // The handshake carries unpadded base64 (Go's RawStdEncoding); PEM needs the padding back.
-  const der = Buffer.from(cert, 'base64');
-  const serverPem = pem(der, 'CERTIFICATE');
-  const creds = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(id.keyPem), Buffer.from(id.certPem));
-  const channelOpts = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
-  const clients: grpc.Client[] = [];
+  const [, version, , address] = handshake.split('|');
+  const conn = connectPlugin(handshake, id);
   return {
     identity: id,
     proc,
@@ -67,20 +62,43 @@ export async function launchPlugin(exe: string, role: Role, opts: { versions?: s
     version: Number(version),
     address,
     stderr: () => err,
+    client: conn.client,
+    async kill() {
+      conn.close();
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+/**
+ * gRPC clients of a running plugin from its handshake line and the host identity it trusts
+ * (PLUGIN_CLIENT_CERT): what launchPlugin uses, and what a second process (a bench's load
+ * generator) uses to reach the same plugin over its own connection.
+ */
+export function connectPlugin(
+  handshake: string,
+  id: { certPem: string; keyPem: string },
+): { client<C extends grpc.Client>(service: string): C; close(): void } {
+  const [, , , address, , cert] = handshake.split('|');
+  // The handshake carries unpadded base64 (Go's RawStdEncoding); PEM needs the padding back.
+  const serverPem = pem(Buffer.from(cert, 'base64'), 'CERTIFICATE');
+  const creds = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(id.keyPem), Buffer.from(id.certPem));
+  const channelOpts = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
+  const clients: grpc.Client[] = [];
+  return {
     client<C extends grpc.Client>(service: string): C {
       const Ctor = clientCtor(service);
       const c = new Ctor(address, creds, channelOpts) as unknown as C;
       clients.push(c);
       return c;
     },
-    async kill() {
-      // grpc-js aliases an RPC named Close as client.close(): call the channel's own close.
+    // grpc-js aliases an RPC named Close as client.close(): call the channel's own close.
+    close: () => {
       for (const c of clients) grpc.Client.prototype.close.call(c);
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
     },
   };
 }

@@ -1,12 +1,12 @@
 // The CPU pool: its size from the environment, libuv's thread pool sizing, and the worker
 // threads running tasks in parallel, reporting errors and surviving a dead worker.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 
 // Two workers whatever the machine, set before the pool first reads it.
 process.env.VAULT_PLUGIN_TS_WORKERS = '2';
-const { cpuPoolSize, sizeThreadPool, workerTask, workerThreads, POOL_SIZE_ENV } = await import('../../src/util/workers');
+const { cpuPoolSize, sizeThreadPool, workerTask, workerBatchTask, workerThreads, POOL_SIZE_ENV } = await import('../../src/util/workers');
 const { rsaPrivate } = await import('../../src/keys/rsa-offload');
 
 describe('cpuPoolSize', () => {
@@ -101,5 +101,31 @@ describe('workerTask', () => {
     const sync = privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, block);
     const pooled = await Promise.all(Array.from({ length: 4 }, () => rsaPrivate('sign-raw', privateKey, constants.RSA_PKCS1_PADDING, block)));
     for (const p of pooled) expect(p.equals(sync)).toBe(true);
+  });
+});
+
+describe('workerBatchTask', () => {
+  const square = workerBatchTask<number, number>('test-square', '(n) => { if (n < 0) throw new Error("negative " + n); return n * n; }', 8);
+  afterEach(() => vi.restoreAllMocks());
+
+  it('sends the calls of one turn in a few chunks, each call with its own result or error', async () => {
+    await square.run(1); // the pool's threads are up
+    const sent = workerThreads().map((w) => vi.spyOn(w, 'postMessage'));
+    const inputs = Array.from({ length: 40 }, (_, i) => (i === 13 ? -13 : i));
+    const settled = await Promise.allSettled(inputs.map((n) => square.run(n)));
+    const messages = sent.reduce((n, s) => n + s.mock.calls.length, 0);
+    // 40 calls, at most 8 per message: four full chunks (two per thread), then what is left.
+    expect(messages).toBeGreaterThanOrEqual(5);
+    expect(messages).toBeLessThanOrEqual(6);
+    settled.forEach((r, i) => {
+      if (i === 13) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'negative -13' } });
+      else expect(r).toEqual({ status: 'fulfilled', value: i * i });
+    });
+  });
+
+  it('splits a small turn evenly over the pool', async () => {
+    const sent = workerThreads().map((w) => vi.spyOn(w, 'postMessage'));
+    expect(await Promise.all([2, 3, 4].map((n) => square.run(n)))).toEqual([4, 9, 16]);
+    expect(sent.map((s) => s.mock.calls.length).sort()).toEqual([1, 1]); // one chunk per thread
   });
 });

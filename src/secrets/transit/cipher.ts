@@ -1,6 +1,7 @@
 // Encryption and decryption with a policy's version: AES-GCM and ChaCha20-Poly1305 (HKDF-
 // derived per context when the key is derived; convergent nonces), RSA-OAEP, managed keys.
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, publicEncrypt, privateDecrypt, constants } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, publicEncrypt, privateDecrypt, constants } from 'node:crypto';
+import { pooledRandomBytes } from '../../util/random-pool';
 import type { ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
@@ -57,7 +58,7 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
-  const nonce = p.convergent_encryption ? convergentNonce(key, inp.plaintext, inp.aad) : randomBytes(12);
+  const nonce = p.convergent_encryption ? convergentNonce(key, inp.plaintext, inp.aad) : pooledRandomBytes(12);
   const c = createCipheriv(cipherName(p) as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
   if (inp.aad.length) c.setAAD(inp.aad);
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
