@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import { batch } from '../../src/secrets/transit/context';
-import type { Request } from '../../src/secrets/framework';
+import { UserError, type Request } from '../../src/secrets/framework';
 import { SLICE_MS } from '../../src/util/slices';
 import { workerThreads } from '../../src/util/workers';
 import { backendMount } from '../support/backend';
@@ -46,6 +46,63 @@ describe('batch() and other work', () => {
     expect((b.data.batch_results as Array<{ out: string }>)[399].out).toBe('399');
     expect(delay).toBeDefined();
     // Before: each batch yielded after 5 ms of its own, so the message waited ~5 ms.
+    expect(delay!).toBeLessThanOrEqual(SLICE_MS + 5 * ITEM_MS);
+  });
+
+  const request = (items: unknown[]): Request =>
+    ({
+      data: { has: (k: string) => k === 'batch_input', get: (k: string) => (k === 'batch_input' ? items : undefined) },
+      fields: { input: { type: 'string' } },
+    }) as unknown as Request;
+
+  it('takes items answered synchronously (keys held here) and by promise (managed keys) alike, in order, with per-item errors', async () => {
+    const items = Array.from({ length: 40 }, (_, i) => ({ input: String(i), reference: `r${i}` }));
+    const one = (d: { get(k: string): unknown }) => {
+      const i = Number(d.get('input'));
+      if (i % 10 === 3) throw new UserError(`bad ${i}`);
+      if (i % 10 === 7) return Promise.reject(new UserError(`bad later ${i}`));
+      return i % 2 ? Promise.resolve({ out: i }) : { out: i };
+    };
+    const r = (await batch(request(items), one)).data.batch_results as Array<Record<string, unknown>>;
+    expect(r).toHaveLength(40);
+    expect(r[2]).toEqual({ out: 2, reference: 'r2' });
+    expect(r[5]).toEqual({ out: 5, reference: 'r5' });
+    expect(r[13]).toEqual({ error: 'bad 13', reference: 'r13' });
+    expect(r[17]).toEqual({ error: 'bad later 17', reference: 'r17' });
+    // Anything but a caller's error fails the request, synchronous or not.
+    await expect(
+      batch(request(items), () => {
+        throw new Error('broken');
+      }),
+    ).rejects.toThrow('broken');
+    await expect(batch(request(items), () => Promise.reject(new Error('broken later')))).rejects.toThrow('broken later');
+  });
+
+  it('keeps other work within one slice when every item is answered synchronously', async () => {
+    // Let the previous test's last slice end first: its deadline is on that test's fake clock.
+    await new Promise((r) => setImmediate(r));
+    let clock = performance.now() + 1e6;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const ITEM_MS = 0.1;
+    const items = Array.from({ length: 400 }, (_, i) => ({ input: String(i) }));
+    const channel = new MessageChannel();
+    let queuedAt: number | undefined;
+    let delay: number | undefined;
+    channel.port2.once('message', () => {
+      delay = clock - queuedAt!;
+    });
+    let n = 0;
+    const one = (d: { get(k: string): unknown }) => {
+      clock += ITEM_MS;
+      if (++n === 50) {
+        queuedAt = clock;
+        channel.port1.postMessage('request');
+      }
+      return { out: d.get('input') };
+    };
+    const [a] = await Promise.all([batch(request(items), one), batch(request(items), one)]);
+    channel.port1.close();
+    expect((a.data.batch_results as unknown[]).length).toBe(400);
     expect(delay!).toBeLessThanOrEqual(SLICE_MS + 5 * ITEM_MS);
   });
 });

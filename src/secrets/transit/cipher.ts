@@ -7,9 +7,20 @@ import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { isSymmetric, parsed, versionOf, type KeyVersion, type Policy } from './policy';
 
+// A version's key bytes, decoded once per loaded version (a reload or rotation makes new version objects).
+const decodedKeys = new WeakMap<KeyVersion, Buffer>();
+function keyBytes(v: KeyVersion): Buffer {
+  let k = decodedKeys.get(v);
+  if (!k) {
+    k = Buffer.from(v.key!, 'base64');
+    decodedKeys.set(v, k);
+  }
+  return k;
+}
+
 /** Key for one context: HKDF-SHA256 when the key is derived, the version's key otherwise. */
 function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
-  const key = Buffer.from(v.key!, 'base64');
+  const key = keyBytes(v);
   // As Vault: a context given for a key that is not derived is ignored.
   if (!p.derived) return key;
   if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
@@ -46,12 +57,17 @@ export interface CryptInput {
   version?: number;
 }
 
-/** Encrypts with the requested (else latest) version allowed for encryption; returns vault:v<N>:<base64>. */
-export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): Promise<string> {
+/**
+ * Encrypts with the requested (else latest) version allowed for encryption; returns
+ * vault:v<N>:<base64>. Synchronous for keys held here (a batch item then costs no promise),
+ * a promise for managed keys.
+ */
+export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): string | Promise<string> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
   if (p.type === 'managed_key') {
-    const k = await managed!();
-    return wrap(n, await k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }));
+    return managed!()
+      .then((k) => k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }))
+      .then((ct) => wrap(n, ct));
   }
   if (p.type.startsWith('rsa-')) {
     return wrap(n, publicEncrypt({ key: parsed(v.key!).pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
@@ -64,18 +80,28 @@ export async function encrypt(p: Policy, inp: CryptInput, managed?: () => Promis
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
 }
 
-/** Decrypts a vault:v<N>: ciphertext with its version (if not below min_decryption_version); any authentication failure is a 400. */
-export async function decrypt(
+/** A decrypted plaintext and the key version that made it. */
+export interface Decrypted {
+  plaintext: Buffer;
+  version: number;
+}
+
+/**
+ * Decrypts a vault:v<N>: ciphertext with its version (if not below min_decryption_version);
+ * any authentication failure is a 400. Synchronous for keys held here, a promise for managed keys.
+ */
+export function decrypt(
   p: Policy,
   ciphertext: unknown,
   inp: Omit<CryptInput, 'plaintext'>,
   managed?: () => Promise<ManagedKey>,
-): Promise<{ plaintext: Buffer; version: number }> {
+): Decrypted | Promise<Decrypted> {
   const { version, body } = unwrap(ciphertext, 'ciphertext');
   const { v } = versionOf(p, version, 'decrypt');
   if (p.type === 'managed_key') {
-    const k = await managed!();
-    return { plaintext: await k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }), version };
+    return managed!()
+      .then((k) => k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }))
+      .then((plaintext) => ({ plaintext, version }));
   }
   if (p.type.startsWith('rsa-')) {
     try {

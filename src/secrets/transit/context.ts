@@ -30,29 +30,42 @@ const BATCH_CONCURRENCY = 16 * cpuPoolSize();
 export const MAX_BATCH_ITEMS = 10_000;
 
 type Item = { get(k: string): unknown };
+/** One item's answer: its fields, or its error. */
+type ItemResult = Record<string, unknown>;
 
 /**
  * Run one item, or each of batch_input (per-item errors; see the end for the status).
  * Batch items are validated by the path's own field declarations, like top-level fields.
  */
-export async function batch(req: Request, one: (d: Item) => Promise<Record<string, unknown>>): Promise<{ data: Record<string, unknown> }> {
+export async function batch(req: Request, one: (d: Item) => ItemResult | Promise<ItemResult>): Promise<{ data: Record<string, unknown> }> {
   const top = req.data;
   const fields = req.fields ?? {};
   if (!top.has('batch_input')) return { data: await one({ get: (k) => top.get(k) }) };
   const items = top.get<unknown[]>('batch_input');
   if (!Array.isArray(items) || items.length === 0) throw new UserError('batch_input must be a non-empty list');
   if (items.length > MAX_BATCH_ITEMS) throw new UserError(`batch_input holds more than ${MAX_BATCH_ITEMS} items`);
-  const runItem = async (raw: unknown): Promise<Record<string, unknown>> => {
+  // An item's failure that is the caller's (a UserError) is that item's answer; anything else fails the request.
+  const itemError = (e: unknown, ref: object): ItemResult => {
+    if (e instanceof UserError) return { error: e.message, ...ref };
+    throw e;
+  };
+  // Synchronous when the item's work is (keys held here): no promise per item.
+  const runItem = (raw: unknown): ItemResult | Promise<ItemResult> => {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { error: 'each batch_input item must be an object' };
     const item = raw as Record<string, unknown>;
     const ref = item.reference !== undefined ? { reference: item.reference } : {};
     try {
       const given: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(item)) if (fields[k] && k !== 'batch_input' && v !== undefined && v !== null) given[k] = coerce(k, fields[k], v);
-      return { ...(await one({ get: (k) => (k in given ? given[k] : top.get(k)) })), ...ref };
+      const out = one({ get: (k) => (k in given ? given[k] : top.get(k)) });
+      if (out instanceof Promise)
+        return out.then(
+          (r) => ({ ...r, ...ref }),
+          (e) => itemError(e, ref),
+        );
+      return { ...out, ...ref };
     } catch (e) {
-      if (e instanceof UserError) return { error: e.message, ...ref };
-      throw e;
+      return itemError(e, ref);
     }
   };
   const results: Array<Record<string, unknown>> = new Array(items.length);
@@ -68,7 +81,8 @@ export async function batch(req: Request, one: (d: Item) => Promise<Record<strin
       for (let turn = nextTurn(); turn; turn = nextTurn()) await turn;
       if (next >= items.length) break;
       const i = next++;
-      results[i] = await runItem(items[i]);
+      const r = runItem(items[i]);
+      results[i] = r instanceof Promise ? await r : r;
     }
   };
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { UserError, type PathDef } from '../framework';
 import { b64, versionIn } from './envelope';
-import { decrypt, encrypt } from './cipher';
+import { decrypt, encrypt, type Decrypted } from './cipher';
 import { newPolicy } from './keys';
 import { batch, optInt, type Transit } from './context';
 
@@ -58,11 +58,12 @@ export function cryptPaths(t: Transit): PathDef[] {
           }
           if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
           const pol = p;
-          return batch(r, async (d) => {
+          const answer = (ct: string) => ({ ciphertext: ct, key_version: versionIn(ct) });
+          return batch(r, (d) => {
             // Vault: a missing plaintext is an error; an empty one ("") encrypts the empty string.
             if (d.get('plaintext') === undefined || d.get('plaintext') === null) throw new UserError('missing plaintext to encrypt');
-            const ct = await encrypt(pol, { plaintext: b64(d.get('plaintext'), 'plaintext', false), ...input(d) }, t.managedFor(pol));
-            return { ciphertext: ct, key_version: versionIn(ct) };
+            const ct = encrypt(pol, { plaintext: b64(d.get('plaintext'), 'plaintext', false), ...input(d) }, t.managedFor(pol));
+            return typeof ct === 'string' ? answer(ct) : ct.then(answer);
           });
         },
       },
@@ -75,9 +76,10 @@ export function cryptPaths(t: Transit): PathDef[] {
       operations: {
         update: async (r) => {
           const p = await t.policies.require(r.data.str('name'));
-          return batch(r, async (d) => {
-            const { plaintext } = await decrypt(p, d.get('ciphertext'), input(d), t.managedFor(p));
-            return { plaintext: plaintext.toString('base64') };
+          const answer = ({ plaintext }: Decrypted) => ({ plaintext: plaintext.toString('base64') });
+          return batch(r, (d) => {
+            const out = decrypt(p, d.get('ciphertext'), input(d), t.managedFor(p));
+            return out instanceof Promise ? out.then(answer) : answer(out);
           });
         },
       },
