@@ -113,16 +113,10 @@ class Call extends EventEmitter {
       this.cancelled = true;
       this.emit('cancelled', 'cancelled');
     });
-    stream.on('error', () => undefined); // a reset stream closes; 'close' above reports it
   }
 
   getDeadline(): number {
     return this.deadline;
-  }
-
-  getPeer(): string {
-    const s = this.stream.session?.socket;
-    return s ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
   }
 
   /** Send the response headers once, before the first message. */
@@ -279,7 +273,7 @@ export class GrpcServer implements ServiceRegistrar {
         stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', ...statusHeaders(code, details) }, { endStream: true }),
       );
     };
-    stream.on('error', () => undefined);
+    stream.on('error', () => undefined); // a reset stream closes; the call's 'close' listener reports it
     const ct = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) {
       if (!stream.destroyed) guarded(() => stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true }));

@@ -2,7 +2,8 @@
 // handshake line is printed only once the listener accepts connections, because
 // the client dials immediately after reading it. Each protocol concern has its own
 // file, as in hashicorp/go-plugin: tls.ts, health.ts, controller.ts, stdio.ts,
-// broker.ts, version.ts, handshake.ts; this one puts them together and owns shutdown.
+// broker.ts, version.ts, handshake.ts, grpc-server.ts (the gRPC server itself); this one
+// puts them together and owns shutdown.
 import { serviceDef } from './protos';
 import { GrpcServer, type ServiceRegistrar } from './grpc-server';
 import { Broker } from './broker';
