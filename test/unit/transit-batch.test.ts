@@ -15,16 +15,24 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 describe('batch() and other work', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('two large batches let a message from outside in within one slice', async () => {
+  const request = (items: unknown[]): Request =>
+    ({
+      data: { has: (k: string) => k === 'batch_input', get: (k: string) => (k === 'batch_input' ? items : undefined) },
+      fields: { input: { type: 'string' } },
+    }) as unknown as Request;
+
+  const ITEM_MS = 0.1;
+  /**
+   * Two 400-item batches on a fake clock (each item's synchronous work moves it ITEM_MS),
+   * with a message from outside queued during the 50th item: how long it waited, in fake
+   * ms. `settle` makes each item answer by promise (managed keys) or not (keys held here).
+   */
+  async function outsideMessageDelay(settle: 'promise' | 'sync') {
+    // Let an earlier test's last slice end first: its deadline is on that test's fake clock.
+    await new Promise((r) => setImmediate(r));
     let clock = performance.now() + 1e6; // a fake clock, only ever forward
     vi.spyOn(performance, 'now').mockImplementation(() => clock);
-    const ITEM_MS = 0.1;
     const items = Array.from({ length: 400 }, (_, i) => ({ input: String(i) }));
-    const req = (): Request =>
-      ({
-        data: { has: (k: string) => k === 'batch_input', get: (k: string) => (k === 'batch_input' ? items : undefined) },
-        fields: { input: { type: 'string' } },
-      }) as unknown as Request;
     const channel = new MessageChannel();
     let queuedAt: number | undefined;
     let delay: number | undefined;
@@ -32,7 +40,7 @@ describe('batch() and other work', () => {
       delay = clock - queuedAt!;
     });
     let n = 0;
-    const one = async (d: { get(k: string): unknown }) => {
+    const work = (d: { get(k: string): unknown }) => {
       clock += ITEM_MS; // each item's synchronous work
       if (++n === 50) {
         queuedAt = clock;
@@ -40,20 +48,20 @@ describe('batch() and other work', () => {
       }
       return { out: d.get('input') };
     };
-    const [a, b] = await Promise.all([batch(req(), one), batch(req(), one)]);
+    const one = settle === 'sync' ? work : async (d: { get(k: string): unknown }) => work(d);
+    const [a, b] = await Promise.all([batch(request(items), one), batch(request(items), one)]);
     channel.port1.close();
+    return { a, b, delay };
+  }
+
+  it('two large batches let a message from outside in within one slice', async () => {
+    const { a, b, delay } = await outsideMessageDelay('promise');
     expect((a.data.batch_results as unknown[]).length).toBe(400);
     expect((b.data.batch_results as Array<{ out: string }>)[399].out).toBe('399');
     expect(delay).toBeDefined();
     // Before: each batch yielded after 5 ms of its own, so the message waited ~5 ms.
     expect(delay!).toBeLessThanOrEqual(SLICE_MS + 5 * ITEM_MS);
   });
-
-  const request = (items: unknown[]): Request =>
-    ({
-      data: { has: (k: string) => k === 'batch_input', get: (k: string) => (k === 'batch_input' ? items : undefined) },
-      fields: { input: { type: 'string' } },
-    }) as unknown as Request;
 
   it('takes items answered synchronously (keys held here) and by promise (managed keys) alike, in order, with per-item errors', async () => {
     const items = Array.from({ length: 40 }, (_, i) => ({ input: String(i), reference: `r${i}` }));
@@ -79,29 +87,7 @@ describe('batch() and other work', () => {
   });
 
   it('keeps other work within one slice when every item is answered synchronously', async () => {
-    // Let the previous test's last slice end first: its deadline is on that test's fake clock.
-    await new Promise((r) => setImmediate(r));
-    let clock = performance.now() + 1e6;
-    vi.spyOn(performance, 'now').mockImplementation(() => clock);
-    const ITEM_MS = 0.1;
-    const items = Array.from({ length: 400 }, (_, i) => ({ input: String(i) }));
-    const channel = new MessageChannel();
-    let queuedAt: number | undefined;
-    let delay: number | undefined;
-    channel.port2.once('message', () => {
-      delay = clock - queuedAt!;
-    });
-    let n = 0;
-    const one = (d: { get(k: string): unknown }) => {
-      clock += ITEM_MS;
-      if (++n === 50) {
-        queuedAt = clock;
-        channel.port1.postMessage('request');
-      }
-      return { out: d.get('input') };
-    };
-    const [a] = await Promise.all([batch(request(items), one), batch(request(items), one)]);
-    channel.port1.close();
+    const { a, delay } = await outsideMessageDelay('sync');
     expect((a.data.batch_results as unknown[]).length).toBe(400);
     expect(delay!).toBeLessThanOrEqual(SLICE_MS + 5 * ITEM_MS);
   });
