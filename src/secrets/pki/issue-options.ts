@@ -177,7 +177,7 @@ export function formatIssued(r: Request, d: Issued, leafKey?: GeneratedLeafKey):
       certificate: pemBody(d.certificate),
       issuing_ca: pemBody(d.issuing_ca),
       ca_chain: d.ca_chain.map(pemBody),
-      ...(key !== undefined ? { private_key: pemBody(key) } : {}),
+      ...(leafKey ? { private_key: leafKey.privateKeyDer.toString('base64') } : {}),
     };
   }
   if (format === 'pem_bundle') {

@@ -203,7 +203,7 @@ export async function generateLeafKey(keyType: string, bits: number, format: Lea
  * The public point (0x04 || x || y) an EC private key carries: SEC 1's ECPrivateKey ends with
  * `[1] BIT STRING publicKey`, which OpenSSL always writes; PKCS#8 wraps that structure.
  */
-export function ecPublicPoint(der: Buffer, structure: PrivateKeyStructure): Buffer {
+function ecPublicPoint(der: Buffer, structure: PrivateKeyStructure): Buffer {
   let sec1 = der;
   if (structure === 'pkcs8') {
     const info = readElement(der, 0);

@@ -68,7 +68,7 @@ export async function batch(req: Request, one: (d: Item) => ItemResult | Promise
       return itemError(e, ref);
     }
   };
-  const results: Array<Record<string, unknown>> = new Array(items.length);
+  const results: ItemResult[] = new Array(items.length);
   let next = 0;
   // Synchronous per-item work (AES, HMAC, coercing the item) runs in the process's shared
   // slices (util/slices): all batches together hold the event loop for about one slice per
@@ -104,7 +104,7 @@ export async function batch(req: Request, one: (d: Item) => ItemResult | Promise
 }
 
 /** A JSON answer with a status of our choosing (Vault's RespondWithStatusCode). */
-function batchStatus(code: number, results: Array<Record<string, unknown>>): { data: Record<string, unknown> } {
+function batchStatus(code: number, results: ItemResult[]): { data: Record<string, unknown> } {
   const body = {
     request_id: '',
     lease_id: '',
