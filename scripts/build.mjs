@@ -13,6 +13,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runOnSeaNode } from './sea-node.mjs';
+
+// The executable is a copy of the Node that runs this script (process.execPath below): the pinned one.
+runOnSeaNode(import.meta.url);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');

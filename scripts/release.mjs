@@ -19,6 +19,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
+import { runOnSeaNode } from './sea-node.mjs';
+
+// The SBOM and the licences name the Node that runs this script (process.versions, its LICENSE): the one the build embeds.
+runOnSeaNode(import.meta.url);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);

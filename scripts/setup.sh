@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the demo and the test suite need on a Debian machine with Node 20:
+# Install everything the demo and the test suite need on a Debian machine with Node 20 or later
+# (it runs npm; the executable, the build and the tests use the Node 24 that npm ci installs,
+# see scripts/sea-node.mjs):
 # Debian packages for the Go conformance host (Vault's real plugin client) and SoftHSM2,
 # then the npm dependencies. Safe to run again; does nothing that is already done.
 set -euo pipefail

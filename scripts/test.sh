@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Everything below runs on the Node the executable is made of (scripts/sea-node.mjs), not the
+# machine's: the tests of the TypeScript sources then run on the runtime that ships.
+PATH="$(dirname "$(node scripts/sea-node-path.mjs)"):$PATH"
+export PATH
+echo "== node $(node --version) ($(command -v node))"
 echo "== typecheck"
 npx tsc -p tsconfig.json
 echo "== lint and format (biome check: fix with npx biome check --write)"

@@ -16,6 +16,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   devDependencies: Record<string, string>;
 };
 const version = `v${pkg.version}`;
+// The Node the executable is made of: the exact version package.json pins (scripts/sea-node.mjs), whatever runs this test.
+const runtime = pkg.devDependencies[`node-${process.platform}-${process.arch}`];
 const name = `vault-plugin-ts-${version}-${process.platform}-${process.arch}`;
 const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -108,7 +110,8 @@ describe('npm run release', () => {
     const components = bom.components as Component[];
     const byName = new Set(components.map((c) => (c.group ? `${c.group}/${c.name}` : c.name)));
     const atPath = (dir: string) => components.find((c) => c.properties?.some((p) => p.name === 'cdx:npm:package:path' && p.value === dir));
-    expect(components.find((c) => c.name === 'node')?.version).toBe(process.versions.node);
+    expect(runtime).toMatch(/^24\.\d+\.\d+$/);
+    expect(components.find((c) => c.name === 'node')?.version).toBe(runtime);
     // Every direct dependency is bundled (lazy cloud-KMS bundles and the native addon included).
     for (const dep of Object.keys(pkg.dependencies)) {
       const c = atPath(`node_modules/${dep}`);
@@ -133,7 +136,7 @@ describe('npm run release', () => {
   it("THIRD_PARTY_LICENSES has Node's licence and an entry with a licence text for every SBOM component", () => {
     const text = fs.readFileSync(path.join(unpacked, name, 'THIRD_PARTY_LICENSES'), 'utf8');
     const bom = JSON.parse(fs.readFileSync(path.join(unpacked, name, 'sbom.cdx.json'), 'utf8'));
-    expect(text).toContain(`node ${process.versions.node} (Node.js runtime)`);
+    expect(text).toContain(`node ${runtime} (Node.js runtime)`);
     expect(text).toMatch(/Copyright Node\.js contributors/);
     // Sections are "<rule>\n<name@version>  (licence: …)\n<rule>\n\n<texts>".
     const parts = text.split(/^={78}$/m);

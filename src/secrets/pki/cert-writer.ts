@@ -266,15 +266,12 @@ function readIssuer(pemText: string): IssuerFacts {
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 const keyObjects = new WeakMap<object, KeyObject>();
-// Node 20 has CryptoKey as a global only (webcrypto.CryptoKey is not exported there), and
-// @types/node does not declare that global: the annotation names the class it is.
-const CryptoKeyClass: webcrypto.CryptoKeyConstructor = Reflect.get(globalThis, 'CryptoKey');
 
 /** The CA's signature over `tbs`, DER-encoded for ECDSA. */
 async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
   const hash = NODE_HASH[signer.algorithm.hash];
   const key = signer.privateKey;
-  if (key instanceof CryptoKeyClass) {
+  if (key instanceof CryptoKey) {
     // A stored key: node:crypto signs it, without WebCrypto's per-call overhead. A P-256
     // signature (~0.03 ms) costs less than the thread pool hop: on the loop; RSA, P-384 and P-521 on the pool.
     let ko = keyObjects.get(key);
@@ -297,7 +294,7 @@ async function spkiOf(publicKey: X509.PublicKeyType): Promise<Buffer> {
   if (publicKey instanceof ArrayBuffer) return Buffer.from(publicKey);
   if (ArrayBuffer.isView(publicKey)) return Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength);
   if ('rawData' in publicKey && publicKey.rawData instanceof ArrayBuffer) return Buffer.from(publicKey.rawData);
-  if (publicKey instanceof CryptoKeyClass) return Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey));
+  if (publicKey instanceof CryptoKey) return Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey));
   throw new Error('unsupported public key for a certificate');
 }
 
