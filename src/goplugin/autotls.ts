@@ -80,11 +80,6 @@ export function mtlsServerCredentials(peerCertPem: string, own: { certPem: strin
   return grpc.ServerCredentials.createSsl(Buffer.from(peerCertPem), [{ private_key: Buffer.from(own.keyPem), cert_chain: Buffer.from(own.certPem) }], true);
 }
 
-/** Dial a peer (Vault's broker listeners) that must present its certificate, presenting ours. */
-export function mtlsChannelCredentials(peerCertPem: string, own: { certPem: string; keyPem: string }): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(Buffer.from(peerCertPem), Buffer.from(own.keyPem), Buffer.from(own.certPem));
-}
-
 /**
  * Dial a peer (Vault's broker listeners) that must present a certificate chaining to
  * `peerCertPem`, presenting ours: one context for every connection (grpc-client.ts).
