@@ -82,6 +82,7 @@ export class GrpcClient {
     }
     return new Promise<Res>((resolve, reject) => {
       this.callStarted();
+      let session: http2.ClientHttp2Session | undefined;
       let stream: http2.ClientHttp2Stream | undefined;
       let settled = false;
       const settle = (error: GrpcError | undefined, reply?: Res): void => {
@@ -99,10 +100,15 @@ export class GrpcClient {
         if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
       };
       const onAbort = (): void => abandon(Code.CANCELLED, 'the call was cancelled');
-      const timer = setTimeout(() => abandon(Code.DEADLINE_EXCEEDED, `deadline exceeded (${timeoutMs} ms)`), timeoutMs);
+      const timer = setTimeout(() => {
+        abandon(Code.DEADLINE_EXCEEDED, `deadline exceeded (${timeoutMs} ms)`);
+        // A connection still not made by now (a peer that accepts and never answers) would hold every later call too.
+        if (session?.connecting) session.destroy();
+      }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        stream = this.connect().request({
+        session = this.connect();
+        stream = session.request({
           ':method': 'POST',
           ':path': method.path,
           'content-type': 'application/grpc',

@@ -65,7 +65,11 @@ async function startServer(kind: ServerKind, seen: Seen): Promise<{ target: Clie
   }
   const s = new grpc.Server();
   s.addService(serviceDef('grpc.health.v1.Health'), healthService(seen));
-  const creds = grpc.ServerCredentials.createSsl(Buffer.from(plugin.certPem), [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }], true);
+  const creds = grpc.ServerCredentials.createSsl(
+    Buffer.from(plugin.certPem),
+    [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }],
+    true,
+  );
   const socket = path.join(tmp, `s${Math.random().toString(36).slice(2)}`);
   const address = kind === 'grpc-js over TCP' ? '127.0.0.1:0' : `unix:${socket}`;
   const port = await new Promise<number>((res, rej) => s.bindAsync(address, creds, (e, p) => (e ? rej(e) : res(p))));
@@ -250,14 +254,27 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     await new Promise((r) => gone.close(r));
     expect((await failure(clientOf({ host: '127.0.0.1', port }).unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
 
-    const silent = net.createServer(() => undefined); // accepts, never speaks TLS
+    const accepted: net.Socket[] = [];
+    let dropped = 0;
+    const silent = net.createServer((s) => {
+      accepted.push(s);
+      s.resume()
+        .on('error', () => undefined)
+        .on('close', () => dropped++);
+    }); // accepts, never speaks TLS
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     cleanups.push(() => {
+      for (const s of accepted) s.destroy();
       silent.close();
     });
-    const { error, ms } = await failure(clientOf({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port }).unary(Check, { service: '' }, { timeoutMs: 300 }));
+    const client = clientOf({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port });
+    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
     expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(ms).toBeLessThan(2000);
+    // The connection that never came up is dropped, and the next call tries a new one.
+    await waitFor('the stuck connection to be dropped', () => dropped === 1, 2000, 20);
+    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(accepted).toHaveLength(2);
   });
 
   it('a closed client refuses calls with UNAVAILABLE', async () => {
@@ -314,6 +331,9 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
 
   it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {
     const { client } = await rawServer((stream) => stream.respond({ ':status': 503 }, { endStream: true }));
-    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/HTTP 503/) });
+    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: expect.stringMatching(/HTTP 503/),
+    });
   });
 });
