@@ -109,12 +109,12 @@ export class GrpcClient {
       try {
         session = this.connect();
         stream = session.request({
+          ...options.metadata, // first: no metadata key can replace the call's own headers
           ':method': 'POST',
           ':path': method.path,
           'content-type': 'application/grpc',
           te: 'trailers',
           'grpc-timeout': timeoutHeader(timeoutMs),
-          ...options.metadata,
         });
       } catch (e) {
         settle(new GrpcError(Code.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`, { cause: e }));

@@ -144,6 +144,10 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
       expect(seen.deadline).toBeLessThanOrEqual(Date.now() + 20_000);
       expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
       expect(proxy.opened()).toBe(1); // one connection for both calls
+      // Metadata cannot replace the call's own headers.
+      expect(await client.unary(Check, { service: '' }, { metadata: { ':path': '/grpc.health.v1.Health/Nope', 'grpc-timeout': '1n' } })).toEqual({
+        status: 'SERVING',
+      });
     });
 
     it("fails with the server's status code and its message, percent-decoded", async () => {
