@@ -16,6 +16,9 @@ import { methodDef, serviceDef } from '../../src/goplugin/protos';
 import { waitFor } from '../support/vault';
 
 const Check = methodDef<{ service: string }, { status: string }>('grpc.health.v1.Health', 'Check');
+type Entry = { key: string; value: Buffer };
+const Get = methodDef<{ key: string }, { entry?: Entry | null }>('pb.Storage', 'Get');
+const Put = methodDef<{ entry: Entry }, { err?: string }>('pb.Storage', 'Put');
 const REFUSAL = 'refused: 100% — ünïcode';
 
 let host: PluginIdentity; // the server's (Vault's broker listener's) identity
@@ -37,6 +40,8 @@ interface Seen {
   cancelled: number;
   deadline?: number;
   multiplexId?: string;
+  /** pb.Storage: what Put stored (Get answers it). */
+  stored?: Buffer;
 }
 
 /** Health.Check by the requested service: '' answers, 'fail' is refused, 'hang' never answers. */
@@ -54,17 +59,33 @@ function healthService(seen: Seen): grpc.UntypedServiceImplementation {
   };
 }
 
+/** pb.Storage with one value: Put keeps it, Get answers it. */
+function storageService(seen: Seen): grpc.UntypedServiceImplementation {
+  return {
+    Put: (call: grpc.ServerUnaryCall<{ entry: Entry }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      seen.stored = call.request.entry.value;
+      cb(null, {});
+    },
+    Get: (call: grpc.ServerUnaryCall<{ key: string }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, seen.stored ? { entry: { key: call.request.key, value: seen.stored } } : {}),
+    Delete: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
+    List: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { keys: [] }),
+  };
+}
+
 /** A server requiring the plugin's certificate, on TCP or a unix socket; `stop` shuts it down at once. */
 type ServerKind = 'grpc-js over TCP' | 'grpc-js over a unix socket' | 'GrpcServer over TCP';
 async function startServer(kind: ServerKind, seen: Seen): Promise<{ target: ClientTarget; stop: () => void }> {
   if (kind === 'GrpcServer over TCP') {
     const s = new GrpcServer();
     s.addService(serviceDef('grpc.health.v1.Health'), healthService(seen));
+    s.addService(serviceDef('pb.Storage'), storageService(seen));
     const port = await s.listen(0, { certPem: host.certPem, keyPem: host.keyPem, clientCaPem: plugin.certPem });
     return { target: { host: '127.0.0.1', port }, stop: () => s.forceShutdown() };
   }
   const s = new grpc.Server();
   s.addService(serviceDef('grpc.health.v1.Health'), healthService(seen));
+  s.addService(serviceDef('pb.Storage'), storageService(seen));
   const creds = grpc.ServerCredentials.createSsl(
     Buffer.from(plugin.certPem),
     [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }],
@@ -148,6 +169,16 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
       expect(await client.unary(Check, { service: '' }, { metadata: { ':path': '/grpc.health.v1.Health/Nope', 'grpc-timeout': '1n' } })).toEqual({
         status: 'SERVING',
       });
+    });
+
+    it('carries messages of a few MiB both ways (many DATA frames, flow control), and several calls at once', async () => {
+      const { seen, client } = await setup();
+      const value = Buffer.alloc(3 * 1024 * 1024 + 3); // under grpc-js's default 4 MiB receive limit
+      for (let i = 0; i < value.length; i += 4096) value[i] = i % 251;
+      expect(await client.unary(Put, { entry: { key: 'k', value } })).toEqual({ err: '' });
+      expect(seen.stored?.equals(value)).toBe(true);
+      const replies = await Promise.all([1, 2, 3].map(() => client.unary(Get, { key: 'k' })));
+      for (const r of replies) expect(Buffer.from(r.entry?.value ?? []).equals(value)).toBe(true);
     });
 
     it("fails with the server's status code and its message, percent-decoded", async () => {
