@@ -3,9 +3,10 @@
 //  - dial(id): the host has (or will) announce a listener for id; we connect to it
 //    over mTLS. Vault uses this to hand a backend plugin its Storage/SystemView.
 //  - accept(id): we listen and announce; the host dials us.
-// A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs) and reconnects on the next
-// call: the host keeps serving a broker listener until it is done with the id (go-plugin's
-// GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops that server in Cleanup).
+// A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs) and
+// reconnects on the next call: the host keeps serving a broker listener until it is done
+// with the id (go-plugin's GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops
+// that server in Cleanup).
 import type { SecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
