@@ -42,7 +42,8 @@ const DB_CONFIGS = Number(process.env.BENCH_DB_CONFIGS ?? 1000);
 const MOUNTS = Number(process.env.BENCH_MOUNTS ?? 200);
 const VERIFY = (process.env.BENCH_VERIFY ?? 'true') === 'true';
 // Idle long enough for V8's memory reducer (5–8 s after the last activity) and for idle broker
-// connections to close: VAULT_PLUGIN_TS_BROKER_IDLE_MS (30 s) plus grpc-js's subchannel sweep (≤ 10 s).
+// connections to close: VAULT_PLUGIN_TS_BROKER_IDLE_MS (30 s; builds before 2026-12-01's grpc-client.ts
+// also waited for grpc-js's subchannel sweep, ≤ 10 s more).
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 45_000);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 5000);
 const HEAVY = Number(process.env.BENCH_HEAVY_CLIENTS ?? 2);

@@ -7,6 +7,7 @@
 // rather than a general X.509 library: it is made on every plugin start, before the
 // handshake, where loading such a library costs more than all the rest of start-up.
 import { createPrivateKey, generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
+import tls, { type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { bits, bool, explicit, octets, oid, pem, seq, set, time, uint, utf8, tlv } from './der';
@@ -79,7 +80,10 @@ export function mtlsServerCredentials(peerCertPem: string, own: { certPem: strin
   return grpc.ServerCredentials.createSsl(Buffer.from(peerCertPem), [{ private_key: Buffer.from(own.keyPem), cert_chain: Buffer.from(own.certPem) }], true);
 }
 
-/** Dial a peer (Vault's broker listeners) that must present its certificate, presenting ours. */
-export function mtlsChannelCredentials(peerCertPem: string, own: { certPem: string; keyPem: string }): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(Buffer.from(peerCertPem), Buffer.from(own.keyPem), Buffer.from(own.certPem));
+/**
+ * Dial a peer (Vault's broker listeners) that must present a certificate chaining to
+ * `peerCertPem`, presenting ours: one context for every connection (grpc-client.ts).
+ */
+export function mtlsClientContext(peerCertPem: string, own: { certPem: string; keyPem: string }): SecureContext {
+  return tls.createSecureContext({ ca: peerCertPem, cert: own.certPem, key: own.keyPem, minVersion: 'TLSv1.2' });
 }

@@ -3,13 +3,15 @@
 //  - dial(id): the host has (or will) announce a listener for id; we connect to it
 //    over mTLS. Vault uses this to hand a backend plugin its Storage/SystemView.
 //  - accept(id): we listen and announce; the host dials us.
-// A dialed channel closes its connection when idle (brokerIdleMs) and reconnects on the next
-// call: the host keeps serving a broker listener until it is done with the id (go-plugin's
-// GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops that server in Cleanup).
-import { isIPv4, isIPv6 } from 'node:net';
+// A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs) and
+// reconnects on the next call: the host keeps serving a broker listener until it is done
+// with the id (go-plugin's GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops
+// that server in Cleanup).
+import type { SecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
-import { mtlsChannelCredentials, mtlsServerCredentials } from './autotls';
+import { mtlsClientContext, mtlsServerCredentials } from './autotls';
+import { GrpcClient, type ClientOptions, type ClientTarget } from './grpc-client';
 import { operatorSetting } from './env';
 
 /** The operator setting (VAULT_ or BAO_) for how long a dialed broker connection may stay idle before it is closed. */
@@ -19,10 +21,10 @@ export const BROKER_IDLE_ENV = 'VAULT_PLUGIN_TS_BROKER_IDLE_MS';
  * mount called at least that often never reconnects, and one called less often pays one
  * loopback TCP + TLS handshake (about a millisecond) on its next storage call, while every idle
  * mount of a multiplexed process stops holding a socket, a TLS session and an HTTP/2 session
- * (most of what an idle secrets mount costs). grpc-js's own default is 30 minutes.
+ * (most of what an idle secrets mount costs).
  */
 const DEFAULT_BROKER_IDLE_MS = 30_000;
-// grpc-js refuses shorter idle times (it raises them to 1 s); setTimeout cannot wait longer than 2^31-1 ms.
+// Below 1 s one request's storage calls would reconnect between each other; setTimeout cannot wait longer than 2^31-1 ms.
 const MIN_BROKER_IDLE_MS = 1000;
 const MAX_BROKER_IDLE_MS = 2 ** 31 - 1;
 
@@ -62,17 +64,14 @@ export interface BrokerTls {
 
 type Waiter = { resolve: (c: ConnInfo) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
-/**
- * A TCP address as grpc-js's target: an IP literal (what go-plugin announces) under the
- * ipv4:/ipv6: scheme, so the channel resolves nothing. Left as it is, grpc-js would give every
- * channel a DNS resolver with its own c-ares channel (native memory, per mount) to find an
- * address it already has.
- */
-export function ipTarget(address: string): string {
-  const v6 = /^\[([^\]]+)\]:\d+$/.exec(address);
-  if (v6) return isIPv6(v6[1]) ? `ipv6:${address}` : address;
-  const colon = address.lastIndexOf(':');
-  return colon > 0 && isIPv4(address.slice(0, colon)) ? `ipv4:${address}` : address;
+/** A listener the host announced, as the client's target: "host:port" (IPv6 in brackets) or a unix socket path. */
+export function connTarget(info: Pick<ConnInfo, 'network' | 'address'>): ClientTarget {
+  if (info.network === 'unix') return { path: info.address };
+  if (info.network !== 'tcp') throw new Error(`broker: unknown network ${String(info.network).slice(0, 20)}`);
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(info.address);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) throw new Error(`broker: not a host:port address: ${JSON.stringify(info.address.slice(0, 60))}`);
+  return { host: m[1] ?? m[2], port };
 }
 
 /** The plugin's side of go-plugin's GRPCBroker: dial listeners the host announces, announce our own. */
@@ -83,7 +82,7 @@ export class Broker {
   private readonly streamWaiters: Array<() => void> = [];
   private nextId = 0;
   private closed = false;
-  private creds?: grpc.ChannelCredentials;
+  private secureContext?: SecureContext;
 
   constructor(
     private readonly tls: BrokerTls | undefined,
@@ -124,55 +123,24 @@ export class Broker {
   }
 
   /**
-   * Wait for the host's announcement of `id` (at most timeoutMs), then open an mTLS channel to
-   * it. The channel connects on its first call, closes its connection after idleMs without
-   * calls, and connects again on the next one; close() it when the id is done with.
+   * Wait for the host's announcement of `id` (at most timeoutMs), then make an mTLS client
+   * of it. The client connects on its first call, closes its connection after idleMs
+   * without calls, and connects again on the next one; close() it when the id is done with.
    */
-  async dialChannel(id: number, timeoutMs = 5000): Promise<grpc.Channel> {
-    const info = await this.waitFor(id, timeoutMs);
-    if (info.network !== 'tcp' && info.network !== 'unix') throw new Error(`broker: unknown network ${info.network}`);
-    const target = info.network === 'unix' ? `unix:${info.address}` : ipTarget(info.address);
-    const creds = this.channelCredentials();
-    const name = this.tls?.serverName ?? 'localhost';
-    return new grpc.Channel(target, creds, {
-      'grpc.ssl_target_name_override': name,
-      'grpc.default_authority': name,
-      'grpc.max_receive_message_length': -1,
-      'grpc.max_send_message_length': -1,
-      'grpc.enable_channelz': 0, // no per-call statistics nobody reads (storage calls are on the hot path)
-      'grpc.client_idle_timeout_ms': this.idleMs,
-      // The channel's own subchannel pool: it shuts the idle connection down at its next sweep
-      // (every 10 s) and goes with the channel. grpc-js's process-wide pool keeps an entry per
-      // target address forever, and every mount's broker listener has its own port.
-      'grpc.use_local_subchannel_pool': 1,
-    });
+  async dial(id: number, timeoutMs = 5000): Promise<GrpcClient> {
+    const target = connTarget(await this.waitFor(id, timeoutMs));
+    return new GrpcClient(target, { tls: this.clientTls(), idleMs: this.idleMs });
   }
 
   /**
-   * One set of channel credentials for every dialed channel: each set is its own OpenSSL
-   * context (the CA store, our key and certificate parsed), tens of KiB of native memory that
-   * a mount would otherwise hold for its whole life; the TLS material is the same for all.
+   * One TLS context for every dialed client: each is its own OpenSSL context (the CA store,
+   * our key and certificate parsed), tens of KiB of native memory that a mount would
+   * otherwise hold for its whole life; the TLS material is the same for all.
    */
-  private channelCredentials(): grpc.ChannelCredentials {
-    this.creds ??= this.tls ? mtlsChannelCredentials(this.tls.hostCertPem, this.tls) : grpc.credentials.createInsecure();
-    return this.creds;
-  }
-
-  /** A client of one service over a dialed channel (several may share the channel). */
-  static client<C extends grpc.Client>(
-    channel: grpc.Channel,
-    ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
-  ): C {
-    return new ctor(channel.getTarget(), grpc.credentials.createInsecure(), { channelOverride: channel });
-  }
-
-  /** dialChannel + one service client. */
-  async dial<C extends grpc.Client>(
-    id: number,
-    ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
-    timeoutMs = 5000,
-  ): Promise<C> {
-    return Broker.client(await this.dialChannel(id, timeoutMs), ctor);
+  private clientTls(): ClientOptions['tls'] {
+    if (!this.tls) return undefined;
+    this.secureContext ??= mtlsClientContext(this.tls.hostCertPem, this.tls);
+    return { secureContext: this.secureContext, servername: this.tls.serverName };
   }
 
   private waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {

@@ -5,8 +5,8 @@
 // 'cancelled' event, getDeadline, write/end and 'data'/'end' for streams). grpc-js's
 // server spends ~20 µs of CPU per call on its generic machinery (interceptors, per-call
 // metadata objects, stream wrappers); every transit request is two calls (existence check,
-// then the request). bench/RESULTS.md has the measurement. Clients (the broker's storage
-// connections) stay on grpc-js.
+// then the request). bench/RESULTS.md has the measurement. The broker's storage
+// connections have a client of the same kind (grpc-client.ts); grpc-wire.ts is what both share.
 //
 // Wire format (gRPC over HTTP/2): a POST to /<package.Service>/<Method> with
 // content-type application/grpc; each message is framed as 1 byte "compressed" (0 here),
@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { frame, MessageReader, percentEncoded } from './grpc-wire';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
@@ -43,14 +44,6 @@ function statusHeaders(code: number, details: string): Record<string, string> {
   return h;
 }
 
-/** grpc-message's encoding (gRPC over HTTP/2): UTF-8, every byte outside printable ASCII, and "%", as %XX. */
-function percentEncoded(text: string): string {
-  let out = '';
-  for (const b of Buffer.from(text, 'utf8'))
-    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  return out;
-}
-
 /** Run `fn`; a stream reset by the client between our check and the call throws, and is only a closed call. */
 function guarded<T>(fn: () => T): T | undefined {
   try {
@@ -58,15 +51,6 @@ function guarded<T>(fn: () => T): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** One length-prefixed message. */
-function frame(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
 }
 
 /** The call's metadata: every header that is not HTTP/2's or gRPC's own. */
@@ -178,36 +162,6 @@ class Call extends EventEmitter {
       this.respond();
       this.stream.end(frame(body));
     });
-  }
-}
-
-/** Splits an HTTP/2 request body into gRPC messages. */
-class MessageReader {
-  private buffered: Buffer[] = [];
-  private length = 0;
-
-  /** Add a chunk; returns the complete messages it finished, or an error text. */
-  push(chunk: Buffer): Buffer[] | string {
-    this.buffered.push(chunk);
-    this.length += chunk.length;
-    const out: Buffer[] = [];
-    for (;;) {
-      if (this.length < 5) return out;
-      const head = this.buffered.length === 1 ? this.buffered[0] : Buffer.concat(this.buffered, this.length);
-      this.buffered = [head];
-      if (head[0] !== 0) return 'compressed messages are not supported (grpc-encoding identity only)';
-      const size = head.readUInt32BE(1);
-      if (this.length < 5 + size) return out;
-      out.push(head.subarray(5, 5 + size));
-      const rest = head.subarray(5 + size);
-      this.buffered = rest.length ? [rest] : [];
-      this.length = rest.length;
-    }
-  }
-
-  /** Bytes of an incomplete message left at the end of the body. */
-  get pending(): number {
-    return this.length;
   }
 }
 

@@ -58,3 +58,10 @@ export function clientCtor(dotted: string): grpc.ServiceClientConstructor {
 export function serviceDef(dotted: string): grpc.ServiceDefinition {
   return clientCtor(dotted).service;
 }
+
+/** One method of a service by name, typed by its caller (what grpc-client.ts calls). */
+export function methodDef<Req, Res>(dotted: string, name: string): grpc.MethodDefinition<Req, Res> {
+  const m = serviceDef(dotted)[name];
+  if (!m) throw new Error(`unknown gRPC method ${dotted}/${name}`);
+  return m as grpc.MethodDefinition<Req, Res>;
+}

@@ -8,9 +8,9 @@
 // registerMetadataOnly). Vault 1.8 sets no deadline on its calls and only cancels them:
 // a cancelled request stops its storage calls (withRequestSignal).
 import * as grpc from '@grpc/grpc-js';
-import { clientCtor, serviceDef } from '../goplugin/protos';
+import { methodDef, serviceDef } from '../goplugin/protos';
 import type { ServiceRegistrar } from '../goplugin/grpc-server';
-import { Broker } from '../goplugin/broker';
+import type { GrpcClient } from '../goplugin/grpc-client';
 import { redact, type Logger } from '../goplugin/log';
 import type { RuntimeContext, VersionedServices } from '../goplugin/server';
 import { addMultiplexingSupport, multiplexIdOf } from '../goplugin/multiplex';
@@ -60,7 +60,8 @@ interface PbRequest {
 interface Mount {
   backend: SecretsBackend;
   storage: Storage;
-  channel: grpc.Channel;
+  /** The broker client of Vault's Storage and SystemView for this mount. */
+  client: GrpcClient;
 }
 
 /**
@@ -227,20 +228,21 @@ function registerMetadataOnly(server: ServiceRegistrar, ctx: RuntimeContext, mul
 }
 
 /**
- * A mount's backend over its broker channel to Vault's Storage and SystemView. Made outside
+ * A mount's backend over its broker client of Vault's Storage and SystemView. Made outside
  * the Setup handler: closures made there would keep Setup's call (its stream, metadata and
  * callback) alive for as long as the mount lives.
  */
-function openMount(channel: grpc.Channel, engine: Engine, log: Logger): Mount {
-  const storage = new GrpcStorage(Broker.client(channel, clientCtor('pb.Storage')), () => new grpc.Metadata());
-  const sys = Broker.client(channel, clientCtor('pb.SystemView'));
+function openMount(client: GrpcClient, engine: Engine, log: Logger): Mount {
+  const storage = new GrpcStorage(client);
+  const maxLeaseTtl = methodDef<object, { TTL?: string | number }>('pb.SystemView', 'MaxLeaseTTL');
   const system = {
     maxLeaseTtl: () =>
-      new Promise<number>((resolve) =>
-        sys.MaxLeaseTTL({}, { deadline: Date.now() + 5000 }, (e: Error | null, r: { TTL?: string | number }) => resolve(e ? 0 : ttlSeconds(r?.TTL))),
+      client.unary(maxLeaseTtl, {}, { timeoutMs: 5000 }).then(
+        (r) => ttlSeconds(r.TTL),
+        () => 0,
       ),
   };
-  return { backend: new SecretsBackend(storage, log, engine, system), storage, channel };
+  return { backend: new SecretsBackend(storage, log, engine, system), storage, client };
 }
 
 function register(multiplexed: boolean) {
@@ -255,7 +257,7 @@ function register(multiplexed: boolean) {
     ctx.onShutdown(async () => {
       for (const m of mounts.values()) {
         await m.backend.cleanup();
-        m.channel.close();
+        m.client.close();
       }
     });
 
@@ -277,14 +279,14 @@ function register(multiplexed: boolean) {
           return;
         }
         const { engine } = v;
-        ctx.broker.dialChannel(call.request.broker_id).then(
-          (channel) => {
+        ctx.broker.dial(call.request.broker_id).then(
+          (client) => {
             const old = mounts.get(id);
             if (old) {
               void old.backend.cleanup();
-              old.channel.close();
+              old.client.close();
             }
-            mounts.set(id, openMount(channel, engine, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount')));
+            mounts.set(id, openMount(client, engine, log.named(id ? `mount.${id.slice(0, 8)}` : 'mount')));
             cb(null, { err: '' });
           },
           (e: Error) => cb(null, { err: `cannot reach Vault's storage over the broker: ${e.message}` }),
@@ -297,7 +299,7 @@ function register(multiplexed: boolean) {
         const m = mounts.get(id);
         mounts.delete(id);
         void Promise.resolve(m?.backend.cleanup()).finally(() => {
-          m?.channel.close();
+          m?.client.close();
           cb(null, {});
         });
       }),

@@ -2,7 +2,8 @@
 // go-plugin broker (encrypted at rest by Vault's barrier, replicated with Vault).
 // Nothing is kept only in the plugin process or on its disk.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type * as grpc from '@grpc/grpc-js';
+import type { GrpcClient, GrpcError, UnaryMethod } from '../goplugin/grpc-client';
+import { methodDef } from '../goplugin/protos';
 
 /** A key-value store with Vault's semantics (keys are paths; list is one level deep). */
 export interface Storage {
@@ -37,19 +38,16 @@ interface StorageMethods {
   Delete: { req: { key: string }; reply: { err?: string } };
   List: { req: { prefix: string }; reply: { keys?: string[]; err?: string } };
 }
-type Unary<M extends keyof StorageMethods> = (
-  req: StorageMethods[M]['req'],
-  md: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: (e: grpc.ServiceError | null, r: StorageMethods[M]['reply'] | undefined) => void,
-) => grpc.ClientUnaryCall;
-
-/** The client's method for `method`, bound; an error if the client (made from the service's definition) lacks it. */
-function unaryMethod<M extends keyof StorageMethods>(client: grpc.Client, method: M): Unary<M> {
-  const fn: unknown = Reflect.get(client, method);
-  if (typeof fn !== 'function') throw new Error(`storage ${method}: the client has no such method`);
-  return fn.bind(client) as Unary<M>;
-}
+type Methods = { [M in keyof StorageMethods]: UnaryMethod<StorageMethods[M]['req'], StorageMethods[M]['reply']> };
+let methods: Methods | undefined;
+/** pb.Storage's methods, from the service definition (looked up once). */
+const storageMethods = (): Methods =>
+  (methods ??= {
+    Get: methodDef('pb.Storage', 'Get'),
+    Put: methodDef('pb.Storage', 'Put'),
+    Delete: methodDef('pb.Storage', 'Delete'),
+    List: methodDef('pb.Storage', 'List'),
+  });
 
 // The request a storage call is made for, without threading it through every engine:
 // Vault 1.8 sets no deadline on its calls and only cancels them, so when the caller goes
@@ -76,34 +74,27 @@ export class RequestCancelled extends Error {
   }
 }
 
-/** Vault's pb.Storage service as a client. Errors come back in the reply's err field. */
+/** Vault's pb.Storage service as a client (over the broker). Errors come back in the reply's err field. */
 export class GrpcStorage implements Storage {
   constructor(
-    private readonly client: grpc.Client,
-    private readonly metadata: () => grpc.Metadata,
+    private readonly client: Pick<GrpcClient, 'unary'>,
+    /** Request metadata for every call (Vault's storage needs none). */
+    private readonly metadata?: Record<string, string>,
     private readonly timeoutMs = 30_000,
   ) {}
 
-  private call<M extends keyof StorageMethods>(method: M, req: StorageMethods[M]['req']): Promise<StorageMethods[M]['reply']> {
+  private async call<M extends keyof StorageMethods>(method: M, req: StorageMethods[M]['req']): Promise<StorageMethods[M]['reply']> {
     const signal = requestSignal.getStore();
-    if (signal?.aborted) return Promise.reject(new RequestCancelled());
-    let fn: Unary<M>;
+    if (signal?.aborted) throw new RequestCancelled();
+    let reply: StorageMethods[M]['reply'];
     try {
-      fn = unaryMethod(this.client, method);
+      reply = await this.client.unary(storageMethods()[method], req, { timeoutMs: this.timeoutMs, signal, metadata: this.metadata });
     } catch (e) {
-      return Promise.reject(e);
+      if (signal?.aborted) throw new RequestCancelled();
+      throw new Error(`storage ${method}: ${(e as Partial<GrpcError>).details || (e as Error).message}`, { cause: e });
     }
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => inFlight.cancel();
-      const inFlight = fn(req, this.metadata(), { deadline: Date.now() + this.timeoutMs }, (e, r) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (e && signal?.aborted) reject(new RequestCancelled());
-        else if (e) reject(new Error(`storage ${method}: ${e.details || e.message}`, { cause: e }));
-        else if (r?.err) reject(new Error(`storage ${method}: ${r.err}`));
-        else resolve(r ?? {});
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    if (reply.err) throw new Error(`storage ${method}: ${reply.err}`);
+    return reply;
   }
 
   async get(key: string): Promise<Buffer | undefined> {

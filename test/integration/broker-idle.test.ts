@@ -1,13 +1,15 @@
-// The broker's dialed connections: closed when idle, reconnected on the next call, one TLS
-// context for all of them; and the idle time's operator setting.
+// The broker's dialed clients: connection closed when idle, reconnected on the next call, one
+// TLS context for all of them; the host's announced addresses; and the idle time's operator setting.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
-import { BROKER_IDLE_ENV, Broker, brokerIdleMs, ipTarget, type ConnInfo } from '../../src/goplugin/broker';
+import { BROKER_IDLE_ENV, Broker, brokerIdleMs, connTarget, type ConnInfo } from '../../src/goplugin/broker';
+import type { GrpcClient } from '../../src/goplugin/grpc-client';
 import { createLogger } from '../../src/goplugin/log';
-import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+import { methodDef, serviceDef } from '../../src/goplugin/protos';
 import { waitFor } from '../support/vault';
 
 const log = createLogger({ level: 'error', sink: () => undefined });
@@ -65,53 +67,56 @@ async function brokerFor(host: PluginIdentity, idleMs: number): Promise<{ broker
   return { broker, announce: (info) => stream.emit('data', info) };
 }
 
-const check = (c: grpc.Client) =>
-  new Promise<unknown>((res, rej) =>
-    (c as unknown as { Check: (r: unknown, cb: (e: Error | null, r: unknown) => void) => void }).Check({ service: '' }, (e, r) => (e ? rej(e) : res(r))),
-  );
+const check = (c: GrpcClient) => c.unary(methodDef('grpc.health.v1.Health', 'Check'), { service: '' });
 
 describe('broker connections', () => {
-  it('an idle dialed connection is closed, and the next call connects again', { timeout: 40_000 }, async () => {
+  it('an idle dialed connection is closed, and the next call connects again', { timeout: 20_000 }, async () => {
     const host = await generateIdentity();
     const listener = await hostListener(host);
     const { broker, announce } = await brokerFor(host, 1000);
     announce({ service_id: 3, network: 'tcp', address: `127.0.0.1:${listener.port}` });
-    const channel = await broker.dialChannel(3);
-    cleanups.push(() => channel.close());
-    // An IP literal needs no resolver (grpc-js's DNS resolver is a c-ares channel per channel).
-    expect(channel.getTarget()).toBe(`ipv4:127.0.0.1:${listener.port}`);
-    const health = Broker.client(channel, clientCtor('grpc.health.v1.Health'));
+    const health = await broker.dial(3);
+    cleanups.push(() => health.close());
+    expect(listener.opened()).toBe(0); // no connection before the first call
     expect(await check(health)).toEqual({ status: 'SERVING' });
+    expect(await check(health)).toEqual({ status: 'SERVING' });
+    expect(listener.opened()).toBe(1);
     expect(listener.open()).toBe(1);
-    // grpc-js idles the channel after 1 s without calls; its subchannel pool shuts the connection at its next sweep (≤ 10 s).
-    await waitFor('the idle broker connection to close', () => listener.open() === 0, 15_000, 100);
+    // Closed 1 s after the last call.
+    await waitFor('the idle broker connection to close', () => listener.open() === 0, 5_000, 100);
     expect(await check(health)).toEqual({ status: 'SERVING' });
     expect(listener.opened()).toBe(2);
     expect(listener.open()).toBe(1);
   });
 
-  it('every dialed channel shares one set of TLS credentials (one OpenSSL context)', async () => {
+  it('every dialed client shares one TLS context (one OpenSSL context)', async () => {
     const host = await generateIdentity();
     const listener = await hostListener(host);
     const { broker, announce } = await brokerFor(host, 60_000);
-    const contexts = vi.spyOn(grpc.credentials, 'createSsl');
+    const contexts = vi.spyOn(tls, 'createSecureContext');
     for (const id of [4, 5, 6]) {
       announce({ service_id: id, network: 'tcp', address: `127.0.0.1:${listener.port}` });
-      const channel = await broker.dialChannel(id);
-      cleanups.push(() => channel.close());
-      expect(await check(Broker.client(channel, clientCtor('grpc.health.v1.Health')))).toEqual({ status: 'SERVING' });
+      const client = await broker.dial(id);
+      cleanups.push(() => client.close());
+      expect(await check(client)).toEqual({ status: 'SERVING' });
     }
     expect(contexts).toHaveBeenCalledTimes(1);
   });
 });
 
-describe('ipTarget', () => {
-  it('puts IP literals under the ipv4:/ipv6: scheme and leaves names and anything else to grpc-js', () => {
-    expect(ipTarget('127.0.0.1:41000')).toBe('ipv4:127.0.0.1:41000');
-    expect(ipTarget('[::1]:41000')).toBe('ipv6:[::1]:41000');
-    expect(ipTarget('localhost:41000')).toBe('localhost:41000');
-    expect(ipTarget('[not-an-ip]:41000')).toBe('[not-an-ip]:41000');
-    expect(ipTarget('127.0.0.1')).toBe('127.0.0.1');
+describe('connTarget', () => {
+  it("reads go-plugin's tcp host:port (IPv6 in brackets) and unix socket paths", () => {
+    expect(connTarget({ network: 'tcp', address: '127.0.0.1:41000' })).toEqual({ host: '127.0.0.1', port: 41000 });
+    expect(connTarget({ network: 'tcp', address: '[::1]:41000' })).toEqual({ host: '::1', port: 41000 });
+    expect(connTarget({ network: 'tcp', address: 'localhost:41000' })).toEqual({ host: 'localhost', port: 41000 });
+    expect(connTarget({ network: 'unix', address: '/tmp/plugin123' })).toEqual({ path: '/tmp/plugin123' });
+  });
+
+  it('refuses anything else with a clear error', () => {
+    for (const address of ['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '::1:41000', '']) {
+      expect(() => connTarget({ network: 'tcp', address }), address).toThrow(/broker: not a host:port address/);
+    }
+    expect(() => connTarget({ network: 'udp', address: '127.0.0.1:1' })).toThrow(/broker: unknown network udp/);
   });
 });
 

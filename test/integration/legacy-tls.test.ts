@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { serve } from '../../src/goplugin/server';
-import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+import { clientCtor, methodDef, serviceDef } from '../../src/goplugin/protos';
 import { createLogger } from '../../src/goplugin/log';
 import { readLaunchEnv, type LaunchEnv } from '../../src/goplugin/env';
 import { unwrapLegacyTls, vaultAddrFromToken, type VaultApiSettings } from '../../src/goplugin/unwrap';
@@ -250,12 +250,13 @@ describe('wrapping-token TLS mode (VAULT_UNWRAP_TOKEN)', () => {
     cleanups.push(() => stream.end());
     stream.write({ service_id: 3, network: 'tcp', address: `127.0.0.1:${good}` });
     stream.write({ service_id: 4, network: 'tcp', address: `127.0.0.1:${impostor}` });
-    const hc = (await ctx.broker.dial(3, clientCtor('grpc.health.v1.Health') as never)) as grpc.Client;
-    cleanups.push(() => grpc.Client.prototype.close.call(hc));
-    expect(await unary(hc, 'Check', { service: '' })).toEqual({ status: 'SERVING' });
-    const hi = (await ctx.broker.dial(4, clientCtor('grpc.health.v1.Health') as never)) as grpc.Client;
-    cleanups.push(() => grpc.Client.prototype.close.call(hi));
-    await expect(unary(hi, 'Check', { service: '' })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    const check = methodDef('grpc.health.v1.Health', 'Check');
+    const hc = await ctx.broker.dial(3);
+    cleanups.push(() => hc.close());
+    expect(await hc.unary(check, { service: '' })).toEqual({ status: 'SERVING' });
+    const hi = await ctx.broker.dial(4);
+    cleanups.push(() => hi.close());
+    await expect(hi.unary(check, { service: '' })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   });
 
   it('reaches an HTTPS Vault with VAULT_CACERT, VAULT_CAPATH or VAULT_SKIP_VERIFY, and presents VAULT_CLIENT_CERT/KEY', async () => {

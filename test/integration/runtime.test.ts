@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
 import { serve, type RunningPlugin, type RuntimeContext } from '../../src/goplugin/server';
-import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+import { clientCtor, methodDef, serviceDef } from '../../src/goplugin/protos';
 import { createLogger } from '../../src/goplugin/log';
 import type { LaunchEnv } from '../../src/goplugin/env';
 
@@ -110,11 +110,11 @@ describe('go-plugin runtime', () => {
       stream.end();
     });
     // dial() waits for the announcement even if it arrives later.
-    const dialed = ctx.broker.dial(7, clientCtor('grpc.health.v1.Health') as never);
+    const dialed = ctx.broker.dial(7);
     stream.write({ service_id: 7, network: 'tcp', address: `127.0.0.1:${port}` });
-    const hc = (await dialed) as grpc.Client;
-    cleanups.push(() => grpc.Client.prototype.close.call(hc));
-    expect(await unary(hc, 'Check', { service: 'x' })).toEqual({ status: 'SERVING' });
+    const hc = await dialed;
+    cleanups.push(() => hc.close());
+    expect(await hc.unary(methodDef('grpc.health.v1.Health', 'Check'), { service: 'x' })).toEqual({ status: 'SERVING' });
 
     // accept(): the plugin serves, announces on the stream, and the host dials it with its certificate.
     const id = ctx.broker.nextServiceId();
@@ -137,7 +137,7 @@ describe('go-plugin runtime', () => {
 
   it('broker dial times out clearly when the host never announces the id', async () => {
     const { ctx } = await start();
-    await expect(ctx.broker.dial(99, clientCtor('grpc.health.v1.Health') as never, 200)).rejects.toThrow(/timeout waiting for connection info for id 99/);
+    await expect(ctx.broker.dial(99, 200)).rejects.toThrow(/timeout waiting for connection info for id 99/);
   });
 
   it('refuses to serve without PLUGIN_CLIENT_CERT (no plaintext gRPC)', async () => {

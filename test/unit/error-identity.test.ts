@@ -8,6 +8,7 @@ import { KeyError } from '../../src/keys';
 import { keyFailure, keyInvalid } from '../../src/keys/errors';
 import { keyErrorToUser } from '../../src/secrets/managed-keys';
 import { UserError } from '../../src/secrets/framework';
+import { GrpcError } from '../../src/goplugin/grpc-client';
 import { GrpcStorage } from '../../src/storage/storage';
 
 const root = path.resolve(__dirname, '../..');
@@ -50,8 +51,12 @@ describe('errors by identity', () => {
     expect(k.message).not.toContain('s3cr3t-key-material');
   });
 
-  it('a storage client without the method is refused plainly, not by a cast that fails later', async () => {
-    const storage = new GrpcStorage({} as never, () => ({}) as never);
-    await expect(storage.get('k')).rejects.toThrow(/storage Get: the client has no such method/);
+  it("a failed storage call names the method and the gRPC status's details, and keeps the gRPC error as its cause", async () => {
+    const failure = new GrpcError(14, "the connection to 127.0.0.1:1 ended before the call's status");
+    const storage = new GrpcStorage({ unary: () => Promise.reject(failure) });
+    const e = await storage.get('k').catch((x: Error) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect((e as Error).message).toBe("storage Get: the connection to 127.0.0.1:1 ended before the call's status");
+    expect((e as Error).cause).toBe(failure);
   });
 });

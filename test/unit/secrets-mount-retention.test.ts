@@ -1,9 +1,10 @@
-// What a secrets mount keeps alive: its backend and broker channel, not the Setup call that
+// What a secrets mount keeps alive: its backend and broker client, not the Setup call that
 // made it (grpc-js's reply callback holds the whole call: stream, metadata, request).
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
+import { GrpcClient } from '../../src/goplugin/grpc-client';
 import { createLogger } from '../../src/goplugin/log';
 import type { LaunchEnv } from '../../src/goplugin/env';
 import type { RuntimeContext } from '../../src/goplugin/server';
@@ -14,20 +15,20 @@ const gc = vm.runInNewContext('gc') as () => void;
 
 type Handler = (call: unknown, cb: (e: Error | null, r?: { err?: string }) => void) => void;
 
-/** The multiplexed secrets role's handlers, with a broker that hands out one channel that never connects. */
-function secretsRole(): { handlers: Record<string, Handler>; channel: grpc.Channel } {
+/** The multiplexed secrets role's handlers, with a broker that hands out one client that never connects. */
+function secretsRole(): { handlers: Record<string, Handler>; client: GrpcClient } {
   const handlers: Record<string, Handler> = {};
   const server = { addService: (_def: unknown, impl: Record<string, Handler>) => Object.assign(handlers, impl) } as unknown as grpc.Server;
-  const channel = new grpc.Channel('127.0.0.1:9', grpc.credentials.createInsecure(), {});
+  const client = new GrpcClient({ host: '127.0.0.1', port: 9 }, { idleMs: 1000 });
   const ctx = {
     log: createLogger({ level: 'error', sink: () => undefined }),
-    broker: { dialChannel: async () => channel },
+    broker: { dial: async () => client },
     version: 5,
     env: { role: 'backend', clientVersions: [5], minPort: 10000, maxPort: 25000, metadataMode: false } satisfies LaunchEnv,
     onShutdown: () => undefined,
   } as unknown as RuntimeContext;
   backendVersions()[5](server, ctx);
-  return { handlers, channel };
+  return { handlers, client };
 }
 
 const md = (id: string) => {
@@ -38,7 +39,7 @@ const md = (id: string) => {
 
 describe('secrets mount retention', () => {
   it("a mount does not keep its Setup call's reply callback (and so the call) alive", async () => {
-    const { handlers, channel } = secretsRole();
+    const { handlers, client } = secretsRole();
     const refs: WeakRef<object>[] = [];
     for (const engine of ['transit', 'pki']) {
       await new Promise<void>((resolve, reject) => {
@@ -59,6 +60,6 @@ describe('secrets mount retention', () => {
     }
     // ...and what Setup was called with is garbage.
     expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true, true, true]);
-    channel.close();
+    client.close();
   });
 });

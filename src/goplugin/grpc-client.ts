@@ -1,0 +1,241 @@
+// A unary gRPC client over node:http2 for one target: the plugin's connections back to
+// Vault over the go-plugin broker (pb.Storage, pb.SystemView). grpc-js's client cost ~10%
+// of a PKI issue's plugin CPU (its generic call stack, an AsyncResource.bind per call) and
+// its Client/Channel/subchannel objects stayed with every idle mount; this is the client
+// counterpart of grpc-server.ts (bench/RESULTS.md has the measurements).
+//
+// One HTTP/2 session, opened on the first call and closed after `idleMs` with no call in
+// flight (the next call opens another). Every call has a deadline (grpc-timeout, and a
+// local timer that resets the stream), may be cancelled by a signal (RST_STREAM CANCEL),
+// and ends with a GrpcError carrying the gRPC status when it fails: a connection that
+// fails or goes away (socket closed, GOAWAY, TLS refused) ends its calls as UNAVAILABLE.
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { RequestSignal } from '../storage/storage';
+import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
+
+const { NGHTTP2_CANCEL } = http2.constants;
+/** A call's deadline when its caller names none: no call waits without bound. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Where the server listens: a TCP host and port, or a unix socket path. */
+export type ClientTarget = { host: string; port: number } | { path: string };
+
+export interface ClientOptions {
+  /** Mutual TLS: our identity and the CA in one context, and the name the server's certificate must carry. Without it, plain HTTP/2. */
+  tls?: { secureContext: tls.SecureContext; servername: string };
+  /** Close the connection after this many milliseconds without a call in flight. */
+  idleMs: number;
+}
+
+/** A unary method as a service definition has it (protos.ts serviceDef). */
+export interface UnaryMethod<Req, Res> {
+  path: string;
+  requestSerialize(value: Req): Buffer;
+  responseDeserialize(bytes: Buffer): Res;
+}
+
+export interface CallOptions {
+  /** The deadline, from now (default 30 s). */
+  timeoutMs?: number;
+  /** Cancels the call when it aborts. */
+  signal?: RequestSignal;
+  /** Request metadata: header names in lower case, ASCII values. */
+  metadata?: Record<string, string>;
+}
+
+/** A call that failed, with its gRPC status (the code and details fields as grpc-js's ServiceError has them). */
+export class GrpcError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    options?: ErrorOptions,
+  ) {
+    super(`gRPC status ${code}: ${details}`, options);
+  }
+}
+
+/** A unary gRPC client of one server (see the top of this file). */
+export class GrpcClient {
+  private session?: http2.ClientHttp2Session;
+  private inFlight = 0;
+  private lastCallEnded = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    readonly target: ClientTarget,
+    private readonly options: ClientOptions,
+  ) {}
+
+  /** Call `method` with `request`; resolves to the reply, or rejects with a GrpcError. */
+  unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: CallOptions = {}): Promise<Res> {
+    const { signal, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+    if (signal?.aborted) return Promise.reject(new GrpcError(Code.CANCELLED, 'the call was cancelled before it started'));
+    if (this.closed) return Promise.reject(new GrpcError(Code.UNAVAILABLE, 'the client is closed'));
+    let body: Buffer;
+    try {
+      body = frame(method.requestSerialize(request));
+    } catch (e) {
+      return Promise.reject(new GrpcError(Code.INTERNAL, `the request could not be encoded: ${(e as Error).message}`, { cause: e }));
+    }
+    return new Promise<Res>((resolve, reject) => {
+      this.callStarted();
+      let session: http2.ClientHttp2Session | undefined;
+      let stream: http2.ClientHttp2Stream | undefined;
+      let settled = false;
+      const settle = (error: GrpcError | undefined, reply?: Res): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.callEnded();
+        if (error) reject(error);
+        else resolve(reply as Res);
+      };
+      // Ended here, not by the server: answer now, and reset the stream so the server stops too.
+      const abandon = (code: number, details: string): void => {
+        settle(new GrpcError(code, details));
+        if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      };
+      const onAbort = (): void => abandon(Code.CANCELLED, 'the call was cancelled');
+      const timer = setTimeout(() => {
+        abandon(Code.DEADLINE_EXCEEDED, `deadline exceeded (${timeoutMs} ms)`);
+        // A connection still not made by now (a peer that accepts and never answers) would hold every later call too.
+        if (session?.connecting) session.destroy();
+      }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        session = this.connect();
+        stream = session.request({
+          ...options.metadata, // first: no metadata key can replace the call's own headers
+          ':method': 'POST',
+          ':path': method.path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'grpc-timeout': timeoutHeader(timeoutMs),
+        });
+      } catch (e) {
+        settle(new GrpcError(Code.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`, { cause: e }));
+        return;
+      }
+      const response = new ResponseReader();
+      stream.on('response', (headers) => response.headers(headers));
+      stream.on('trailers', (trailers) => response.trailers(trailers));
+      stream.on('data', (chunk: Buffer) => response.data(chunk));
+      stream.on('error', (e) => response.failed(e));
+      stream.once('close', () => settle(...response.outcome(method, this.describe())));
+      stream.end(body);
+    });
+  }
+
+  /** Close the connection (calls in flight finish); later calls fail with UNAVAILABLE. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  /** The open session, or a new one (it connects in the background; requests made meanwhile wait for it). */
+  private connect(): http2.ClientHttp2Session {
+    const open = this.session;
+    if (open && !open.closed && !open.destroyed) return open;
+    const { tls: secure } = this.options;
+    const target = this.target;
+    const session = http2.connect(secure ? `https://${secure.servername}` : 'http://localhost', {
+      createConnection: () =>
+        secure ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] }) : net.connect(target),
+      settings: { enablePush: false },
+    });
+    session.on('error', () => undefined); // its streams fail with the error, and report it
+    // After a GOAWAY node closes the session (`closed`): calls in flight finish on it, new ones open another.
+    session.once('close', () => {
+      if (this.session === session) this.session = undefined;
+    });
+    this.session = session;
+    return session;
+  }
+
+  private callStarted(): void {
+    if (this.inFlight++ === 0) this.session?.ref();
+  }
+
+  private callEnded(): void {
+    if (--this.inFlight > 0) return;
+    this.lastCallEnded = Date.now();
+    this.session?.unref(); // an idle connection keeps no process alive
+    this.armIdleTimer(this.options.idleMs);
+  }
+
+  /** One timer per idle period, not one per call: when it fires it closes the session or waits the rest of the idle time. */
+  private armIdleTimer(delay: number): void {
+    if (this.idleTimer || this.closed) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (!this.session || this.inFlight > 0) return; // the last call to end arms it again
+      const left = this.lastCallEnded + this.options.idleMs - Date.now();
+      if (left > 0) return this.armIdleTimer(left);
+      this.session.close();
+      this.session = undefined;
+    }, delay);
+    this.idleTimer.unref();
+  }
+
+  private describe(): string {
+    return 'path' in this.target ? this.target.path : `${this.target.host}:${this.target.port}`;
+  }
+}
+
+/** What one call's stream brought back, and the call's outcome from it. */
+class ResponseReader {
+  private httpStatus = 0;
+  private status?: number;
+  private message = '';
+  private readonly reader = new MessageReader();
+  private readonly messages: Buffer[] = [];
+  private framingError?: string;
+  private error?: Error;
+
+  headers(h: http2.IncomingHttpHeaders): void {
+    this.httpStatus = Number(h[':status']);
+    this.trailers(h); // a trailers-only response has its status here
+  }
+
+  trailers(h: http2.IncomingHttpHeaders): void {
+    const status = h['grpc-status'];
+    if (status === undefined) return;
+    this.status = /^\d+$/.test(String(status)) ? Number(status) : Code.UNKNOWN;
+    const message = h['grpc-message'];
+    this.message = typeof message === 'string' ? percentDecoded(message) : '';
+  }
+
+  data(chunk: Buffer): void {
+    const out = this.reader.push(chunk);
+    if (typeof out === 'string') this.framingError ??= out;
+    else this.messages.push(...out);
+  }
+
+  failed(e: Error): void {
+    this.error ??= e;
+  }
+
+  outcome<Res>(method: UnaryMethod<unknown, Res>, peer: string): [GrpcError | undefined, Res?] {
+    if (this.status === undefined) {
+      if (this.httpStatus && this.httpStatus !== 200)
+        return [new GrpcError(codeOfHttpStatus(this.httpStatus), `the server answered HTTP ${this.httpStatus} without a gRPC status`)];
+      const why = this.error ? `: ${this.error.message}` : '';
+      return [new GrpcError(Code.UNAVAILABLE, `the connection to ${peer} ended before the call's status${why}`, { cause: this.error })];
+    }
+    if (this.status !== Code.OK) return [new GrpcError(this.status, this.message)];
+    if (this.framingError) return [new GrpcError(Code.INTERNAL, this.framingError)];
+    if (this.messages.length !== 1 || this.reader.pending)
+      return [new GrpcError(Code.INTERNAL, `a unary reply carries one message; got ${this.messages.length}${this.reader.pending ? ' and a partial one' : ''}`)];
+    try {
+      return [undefined, method.responseDeserialize(this.messages[0])];
+    } catch (e) {
+      return [new GrpcError(Code.INTERNAL, `the reply could not be decoded: ${(e as Error).message}`, { cause: e })];
+    }
+  }
+}

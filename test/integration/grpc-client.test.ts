@@ -1,0 +1,374 @@
+// The plugin's own unary gRPC client (src/goplugin/grpc-client.ts) against grpc-js's server
+// and against our own GrpcServer, over mutual TLS, on TCP and on a unix socket (what Vault's
+// broker announces on Linux): replies, error statuses, deadlines, cancellation, the idle
+// connection's close and reconnect, and a server that goes away in the middle of a call.
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateIdentity, mtlsClientContext, type PluginIdentity } from '../../src/goplugin/autotls';
+import { GrpcClient, GrpcError, type ClientTarget } from '../../src/goplugin/grpc-client';
+import { GrpcServer } from '../../src/goplugin/grpc-server';
+import { methodDef, serviceDef } from '../../src/goplugin/protos';
+import { waitFor } from '../support/vault';
+
+const Check = methodDef<{ service: string }, { status: string }>('grpc.health.v1.Health', 'Check');
+type Entry = { key: string; value: Buffer };
+const Get = methodDef<{ key: string }, { entry?: Entry | null }>('pb.Storage', 'Get');
+const Put = methodDef<{ entry: Entry }, { err?: string }>('pb.Storage', 'Put');
+const REFUSAL = 'refused: 100% — ünïcode';
+
+let host: PluginIdentity; // the server's (Vault's broker listener's) identity
+let plugin: PluginIdentity; // the client's
+let tmp: string;
+const cleanups: Array<() => unknown> = [];
+beforeAll(async () => {
+  [host, plugin] = await Promise.all([generateIdentity(), generateIdentity()]);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpc-client-'));
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** What the server saw: calls waiting for an answer, cancellations, the last deadline and multiplex_id. */
+interface Seen {
+  hanging: number;
+  cancelled: number;
+  deadline?: number;
+  multiplexId?: string;
+  /** pb.Storage: what Put stored (Get answers it). */
+  stored?: Buffer;
+}
+
+/** Health.Check by the requested service: '' answers, 'fail' is refused, 'hang' never answers. */
+function healthService(seen: Seen): grpc.UntypedServiceImplementation {
+  return {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      seen.deadline = Number(call.getDeadline());
+      seen.multiplexId = String(call.metadata.get('multiplex_id')[0] ?? '');
+      call.on('cancelled', () => seen.cancelled++);
+      if (call.request.service === 'hang') seen.hanging++;
+      else if (call.request.service === 'fail') cb({ code: grpc.status.FAILED_PRECONDITION, details: REFUSAL });
+      else cb(null, { status: 'SERVING' });
+    },
+    Watch: () => undefined,
+  };
+}
+
+/** pb.Storage with one value: Put keeps it, Get answers it. */
+function storageService(seen: Seen): grpc.UntypedServiceImplementation {
+  return {
+    Put: (call: grpc.ServerUnaryCall<{ entry: Entry }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      seen.stored = call.request.entry.value;
+      cb(null, {});
+    },
+    Get: (call: grpc.ServerUnaryCall<{ key: string }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, seen.stored ? { entry: { key: call.request.key, value: seen.stored } } : {}),
+    Delete: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
+    List: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { keys: [] }),
+  };
+}
+
+/** A server requiring the plugin's certificate, on TCP or a unix socket; `stop` shuts it down at once. */
+type ServerKind = 'grpc-js over TCP' | 'grpc-js over a unix socket' | 'GrpcServer over TCP';
+async function startServer(kind: ServerKind, seen: Seen): Promise<{ target: ClientTarget; stop: () => void }> {
+  if (kind === 'GrpcServer over TCP') {
+    const s = new GrpcServer();
+    s.addService(serviceDef('grpc.health.v1.Health'), healthService(seen));
+    s.addService(serviceDef('pb.Storage'), storageService(seen));
+    const port = await s.listen(0, { certPem: host.certPem, keyPem: host.keyPem, clientCaPem: plugin.certPem });
+    return { target: { host: '127.0.0.1', port }, stop: () => s.forceShutdown() };
+  }
+  const s = new grpc.Server();
+  s.addService(serviceDef('grpc.health.v1.Health'), healthService(seen));
+  s.addService(serviceDef('pb.Storage'), storageService(seen));
+  const creds = grpc.ServerCredentials.createSsl(
+    Buffer.from(plugin.certPem),
+    [{ private_key: Buffer.from(host.keyPem), cert_chain: Buffer.from(host.certPem) }],
+    true,
+  );
+  const socket = path.join(tmp, `s${Math.random().toString(36).slice(2)}`);
+  const address = kind === 'grpc-js over TCP' ? '127.0.0.1:0' : `unix:${socket}`;
+  const port = await new Promise<number>((res, rej) => s.bindAsync(address, creds, (e, p) => (e ? rej(e) : res(p))));
+  return { target: kind === 'grpc-js over TCP' ? { host: '127.0.0.1', port } : { path: socket }, stop: () => s.forceShutdown() };
+}
+
+/** A proxy in front of `upstream` (same kind of address) that counts connections and can cut them. */
+async function countingProxy(upstream: ClientTarget) {
+  let opened = 0;
+  const live = new Set<net.Socket>();
+  const proxy = net.createServer((inbound) => {
+    opened++;
+    const outbound = net.connect(upstream as net.NetConnectOpts);
+    live.add(inbound).add(outbound);
+    inbound.pipe(outbound).pipe(inbound);
+    const end = () => {
+      live.delete(inbound);
+      live.delete(outbound);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    for (const s of [inbound, outbound]) s.on('close', end).on('error', end);
+  });
+  const socket = path.join(tmp, `p${Math.random().toString(36).slice(2)}`);
+  await new Promise<void>((r) => ('path' in upstream ? proxy.listen(socket, r) : proxy.listen(0, '127.0.0.1', r)));
+  const target: ClientTarget = 'path' in upstream ? { path: socket } : { host: '127.0.0.1', port: (proxy.address() as net.AddressInfo).port };
+  const cut = () => {
+    for (const s of live) s.destroy();
+  };
+  cleanups.push(() => {
+    cut();
+    proxy.close();
+  });
+  return { target, opened: () => opened, open: () => live.size / 2, cut };
+}
+
+const clientOf = (target: ClientTarget, idleMs = 60_000, ca = host.certPem, own: PluginIdentity = plugin) => {
+  const c = new GrpcClient(target, { tls: { secureContext: mtlsClientContext(ca, own), servername: 'localhost' }, idleMs });
+  cleanups.push(() => c.close());
+  return c;
+};
+
+/** The call's error (the test fails if it succeeds), and how long it took. */
+async function failure(p: Promise<unknown>): Promise<{ error: GrpcError; ms: number }> {
+  const t0 = Date.now();
+  const error = await p.then(
+    (r) => {
+      throw new Error(`expected a failure, got ${JSON.stringify(r)}`);
+    },
+    (e: GrpcError) => e,
+  );
+  expect(error).toBeInstanceOf(GrpcError);
+  return { error, ms: Date.now() - t0 };
+}
+
+for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServer over TCP'] as const) {
+  describe(`GrpcClient against ${kind}, over mutual TLS`, () => {
+    const setup = async (idleMs?: number) => {
+      const seen: Seen = { hanging: 0, cancelled: 0 };
+      const server = await startServer(kind, seen);
+      cleanups.push(server.stop);
+      const proxy = await countingProxy(server.target);
+      return { seen, server, proxy, client: clientOf(proxy.target, idleMs) };
+    };
+
+    it('makes a unary call: request and metadata out, reply back, deadline sent as grpc-timeout', async () => {
+      const { seen, proxy, client } = await setup();
+      expect(proxy.opened()).toBe(0); // connects on the first call, not before
+      expect(await client.unary(Check, { service: '' }, { timeoutMs: 20_000, metadata: { multiplex_id: 'mount-1' } })).toEqual({ status: 'SERVING' });
+      expect(seen.multiplexId).toBe('mount-1');
+      expect(seen.deadline).toBeGreaterThan(Date.now() + 15_000);
+      expect(seen.deadline).toBeLessThanOrEqual(Date.now() + 20_000);
+      expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+      expect(proxy.opened()).toBe(1); // one connection for both calls
+      // Metadata cannot replace the call's own headers.
+      expect(await client.unary(Check, { service: '' }, { metadata: { ':path': '/grpc.health.v1.Health/Nope', 'grpc-timeout': '1n' } })).toEqual({
+        status: 'SERVING',
+      });
+    });
+
+    it('carries messages of a few MiB both ways (many DATA frames, flow control), and several calls at once', async () => {
+      const { seen, client } = await setup();
+      const value = Buffer.alloc(3 * 1024 * 1024 + 3); // under grpc-js's default 4 MiB receive limit
+      for (let i = 0; i < value.length; i += 4096) value[i] = i % 251;
+      expect(await client.unary(Put, { entry: { key: 'k', value } })).toEqual({ err: '' });
+      expect(seen.stored?.equals(value)).toBe(true);
+      const replies = await Promise.all([1, 2, 3].map(() => client.unary(Get, { key: 'k' })));
+      for (const r of replies) expect(Buffer.from(r.entry?.value ?? []).equals(value)).toBe(true);
+    });
+
+    it("fails with the server's status code and its message, percent-decoded", async () => {
+      const { client } = await setup();
+      const { error } = await failure(client.unary(Check, { service: 'fail' }));
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.details).toBe(REFUSAL);
+    });
+
+    it('ends a call past its deadline with DEADLINE_EXCEEDED, and the server sees it end', async () => {
+      const { seen, client } = await setup();
+      const { error, ms } = await failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 300 }));
+      expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(ms).toBeGreaterThanOrEqual(250);
+      expect(ms).toBeLessThan(2000);
+      await waitFor('the server to see the call end', () => seen.cancelled === 1, 2000, 20);
+      expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' }); // the connection stays usable
+    });
+
+    it('cancels a call when its signal aborts, and the cancellation reaches the server', async () => {
+      const { seen, client } = await setup();
+      const abort = new AbortController();
+      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000, signal: abort.signal }));
+      await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
+      expect(seen.cancelled).toBe(0);
+      abort.abort();
+      const { error, ms } = await pending;
+      expect(error.code).toBe(grpc.status.CANCELLED);
+      expect(ms).toBeLessThan(2000);
+      await waitFor('the server to see the cancellation', () => seen.cancelled === 1, 2000, 10);
+      // An already aborted signal: the call is not made at all.
+      expect((await failure(client.unary(Check, { service: '' }, { signal: abort.signal }))).error.code).toBe(grpc.status.CANCELLED);
+      expect(seen.hanging).toBe(1);
+    });
+
+    it('closes its connection after the idle time without calls, and connects again on the next call', { timeout: 15_000 }, async () => {
+      const { proxy, client } = await setup(1000);
+      expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+      expect(proxy.open()).toBe(1);
+      // A call in flight keeps it open past the idle time.
+      const slow = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 1500 }));
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(proxy.open()).toBe(1);
+      expect((await slow).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      const ended = Date.now();
+      await waitFor('the idle connection to close', () => proxy.open() === 0, 5000, 50);
+      expect(Date.now() - ended).toBeGreaterThanOrEqual(900);
+      expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+      expect(proxy.opened()).toBe(2);
+      expect(proxy.open()).toBe(1);
+    });
+
+    it('fails a call in flight with UNAVAILABLE at once when the connection drops, and reconnects for the next', async () => {
+      const { seen, proxy, client } = await setup();
+      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
+      await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
+      proxy.cut();
+      const { error, ms } = await pending;
+      expect(error.code).toBe(grpc.status.UNAVAILABLE);
+      expect(ms).toBeLessThan(2000);
+      expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+      expect(proxy.opened()).toBe(2);
+    });
+
+    it('fails a call in flight with UNAVAILABLE at once when the server shuts down', async () => {
+      const { seen, server, client } = await setup();
+      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
+      await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
+      server.stop();
+      const { error, ms } = await pending;
+      expect(error.code).toBe(grpc.status.UNAVAILABLE);
+      expect(ms).toBeLessThan(2000);
+      // Nothing listens any more: the next call fails too, as UNAVAILABLE, without waiting for its deadline.
+      const next = await failure(client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+      expect(next.error.code).toBe(grpc.status.UNAVAILABLE);
+      expect(next.ms).toBeLessThan(2000);
+    });
+  });
+}
+
+describe('GrpcClient when the connection cannot be made or is refused', () => {
+  it('a server whose certificate does not chain to our CA: UNAVAILABLE, naming the TLS failure', async () => {
+    const seen: Seen = { hanging: 0, cancelled: 0 };
+    const server = await startServer('GrpcServer over TCP', seen);
+    cleanups.push(server.stop);
+    const stranger = await generateIdentity();
+    const { error, ms } = await failure(clientOf(server.target, 60_000, stranger.certPem).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+    expect(error.details).toMatch(/certificate/);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it('a server that refuses our certificate: UNAVAILABLE', async () => {
+    const seen: Seen = { hanging: 0, cancelled: 0 };
+    const server = await startServer('grpc-js over TCP', seen);
+    cleanups.push(server.stop);
+    const stranger = await generateIdentity();
+    const { error, ms } = await failure(clientOf(server.target, 60_000, host.certPem, stranger).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+    expect(ms).toBeLessThan(2000);
+    expect(seen.multiplexId).toBeUndefined(); // the call never reached the handler
+  });
+
+  it('nothing listening: UNAVAILABLE; a peer that never answers: DEADLINE_EXCEEDED at the deadline', async () => {
+    const gone = net.createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    const port = (gone.address() as net.AddressInfo).port;
+    await new Promise((r) => gone.close(r));
+    expect((await failure(clientOf({ host: '127.0.0.1', port }).unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
+
+    const accepted: net.Socket[] = [];
+    let dropped = 0;
+    const silent = net.createServer((s) => {
+      accepted.push(s);
+      s.resume()
+        .on('error', () => undefined)
+        .on('close', () => dropped++);
+    }); // accepts, never speaks TLS
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of accepted) s.destroy();
+      silent.close();
+    });
+    const client = clientOf({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port });
+    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(ms).toBeLessThan(2000);
+    // The connection that never came up is dropped, and the next call tries a new one.
+    await waitFor('the stuck connection to be dropped', () => dropped === 1, 2000, 20);
+    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(accepted).toHaveLength(2);
+  });
+
+  it('a closed client refuses calls with UNAVAILABLE', async () => {
+    const c = clientOf({ host: '127.0.0.1', port: 9 });
+    c.close();
+    expect((await failure(c.unary(Check, { service: '' }))).error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: 'the client is closed' });
+  });
+});
+
+describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
+  /** A gRPC-shaped server over plain HTTP/2 whose behaviour per stream the test decides. */
+  async function rawServer(onStream: (stream: http2.ServerHttp2Stream) => void) {
+    const sessions = new Set<http2.ServerHttp2Session>();
+    const server = http2.createServer();
+    server.on('session', (s) => sessions.add(s).size);
+    server.on('stream', (stream) => {
+      stream.on('error', () => undefined);
+      stream.resume();
+      stream.on('end', () => onStream(stream));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of sessions) s.destroy();
+      server.close();
+    });
+    const client = new GrpcClient({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, { idleMs: 60_000 });
+    cleanups.push(() => client.close());
+    return { client, sessions };
+  }
+  const ok = (stream: http2.ServerHttp2Stream) => {
+    const body = Check.responseSerialize({ status: 'SERVING' });
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]));
+  };
+
+  it('after a GOAWAY, new calls go to a new connection; the call left on the old one fails with UNAVAILABLE when it closes', async () => {
+    let first: http2.Http2Session | undefined;
+    const { client, sessions } = await rawServer((stream) => {
+      if (first) return ok(stream);
+      first = stream.session;
+      first?.goaway(); // shutting down: the call in flight is left hanging, new ones are not taken
+    });
+    const left = failure(client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    await waitFor('the GOAWAY', () => first, 2000, 10);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(sessions.size).toBe(2);
+    first?.destroy();
+    const { error, ms } = await left;
+    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {
+    const { client } = await rawServer((stream) => stream.respond({ ':status': 503 }, { endStream: true }));
+    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: expect.stringMatching(/HTTP 503/),
+    });
+  });
+});
