@@ -6,7 +6,8 @@
 //
 //   BENCH_A=dist/vault-plugin-ts BENCH_B=/tmp/old-build npx tsx bench/rpc.ts
 // Settings: BENCH_ROUNDS (6), BENCH_MS per round and side (1500), BENCH_INFLIGHT (8),
-// BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, sign-rsa-batch, hmac,
+// BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, sign-rsa-batch, sign-ed25519,
+// sign-p256, hmac,
 // issue-ec, sign-csr).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -55,6 +56,8 @@ async function launch(label: string, exe: string): Promise<Side> {
   const transit = await mounted(plugin, 'transit');
   await transit.req('create', 'keys/aes', { type: 'aes256-gcm96' });
   await transit.req('create', 'keys/rsa', { type: 'rsa-2048' });
+  await transit.req('create', 'keys/ed', { type: 'ed25519' });
+  await transit.req('create', 'keys/p256', { type: 'ecdsa-p256' });
   const pki = await mounted(plugin, 'pki');
   await pki.req('update', 'root/generate/internal', { common_name: 'bench root', key_type: 'ec', key_bits: 256, ttl: '8760h' });
   await pki.req('update', 'roles/ec', { allow_any_name: true, key_type: 'ec', key_bits: 256, max_ttl: '24h' });
@@ -87,6 +90,8 @@ const CASES: Array<{ id: string; run: (s: Side) => Promise<unknown> }> = [
     id: 'sign-rsa-batch',
     run: (s) => s.transit.req('update', 'sign/rsa', { batch_input: signBatch, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' }),
   },
+  { id: 'sign-ed25519', run: (s) => s.transit.req('update', 'sign/ed', { input: plaintext }) },
+  { id: 'sign-p256', run: (s) => s.transit.req('update', 'sign/p256', { input: plaintext }) },
   { id: 'hmac', run: (s) => s.transit.req('update', 'hmac/aes', { input: plaintext }) },
   { id: 'issue-ec', run: (s) => s.pki.req('update', 'issue/ec', { common_name: 'svc.bench.example', ttl: '1h' }) },
   { id: 'sign-csr', run: (s) => s.pki.req('update', 'sign/ec', { csr, common_name: 'csr.bench.example', ttl: '1h' }) },
