@@ -3,13 +3,12 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /**
  * Keep the young generation at its initial size. Under an allocation burst (a batch, a
- * hundred mounts set up) V8 doubles it up to 2 × 16 MiB, and an idle plugin never gets it
- * back: measured, 32 MiB of new space still committed after 40 s idle, which was ~120 KiB
- * "per mount" in bench/multiplex.ts. Node 20's single executable takes no V8 options
- * (`--max-semi-space-size` is read only when the heap is created), but V8 reads the
+ * hundred mounts set up) V8 grows it (Node 20: up to 2 × 16 MiB; Node 24: to 128 MiB in a
+ * plain process), and an idle plugin does not get it back: measured, 32 MiB of new space
+ * still committed after 40 s idle on Node 20, 128 MiB after 45 s on Node 24. V8 reads the
  * growth factor each time it would grow the new space, so it can be set here at start.
- * Throughput of a 5000-item encrypt batch and of PKI issue did not measurably change
- * (bench/RESULTS.md, cost per mount).
+ * A larger cap through the SEA's execArgv (--max-semi-space-size=4) saved 10-20% of a
+ * large batch's CPU but cost ~40 KiB per idle mount (bench/RESULTS.md, session 6): not taken.
  */
 export function limitYoungGeneration(): void {
   setFlagsFromString('--semi-space-growth-factor=1');
