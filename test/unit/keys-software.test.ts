@@ -73,7 +73,8 @@ describe('software keys keep the event loop free', () => {
       const d = createHash('sha256').update(msg).digest();
       const ct = publicEncrypt({ key: await k.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('wrapped'));
       const ops: Array<() => Promise<unknown>> = [];
-      for (let i = 0; i < 12; i++) {
+      // 24 rounds: enough work (~200 ms on Node 24's faster RSA, two cores) that the stall bound is not the scheduler's noise.
+      for (let i = 0; i < 24; i++) {
         ops.push(
           () => k.sign(msg, { hash: 'sha256', padding: 'pss' }),
           () => k.sign(d, { hash: 'sha256', padding: 'pkcs1v15', prehashed: true }),
@@ -85,9 +86,12 @@ describe('software keys keep the event loop free', () => {
         );
       }
       const { result, maxStallMs, elapsedMs } = await eventLoopDuring(() => Promise.all(ops.map((op) => op())));
-      expect(result.filter((r) => Buffer.isBuffer(r) && r.toString() === 'wrapped')).toHaveLength(12);
+      expect(result.filter((r) => Buffer.isBuffer(r) && r.toString() === 'wrapped')).toHaveLength(24);
       expect(elapsedMs).toBeGreaterThan(100);
-      expect(maxStallMs).toBeLessThan(elapsedMs / 4);
+      // Work on the loop would stall it for about the whole burst. Off the loop, libuv's four
+      // threads and the worker threads all busy on two cores still delay the loop's timer by up
+      // to ~45% of the burst on Node 24 (measured 28-84 ms of 100-200; the worker path alone: <5 ms).
+      expect(maxStallMs).toBeLessThan(elapsedMs / 2);
     }, 60_000);
 
     it('gives the same results as the synchronous signer (PKCS#1 v1.5 is deterministic; PSS verifies)', async () => {
