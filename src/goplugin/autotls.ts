@@ -9,7 +9,6 @@
 import { createPrivateKey, generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
 import tls, { type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
 import { bits, bool, explicit, octets, oid, pem, seq, set, time, uint, utf8, tlv } from './der';
 
 /** The plugin's TLS identity for one run: certificate, key, and the certificate as the handshake line carries it. */
@@ -73,11 +72,6 @@ export function parseClientCert(pem: string): string {
     throw new Error(`PLUGIN_CLIENT_CERT is not a valid PEM certificate: ${(e as Error).message}`, { cause: e });
   }
   return pem;
-}
-
-/** Serve with our certificate, requiring the peer's (Vault's) certificate from every client. */
-export function mtlsServerCredentials(peerCertPem: string, own: { certPem: string; keyPem: string }): grpc.ServerCredentials {
-  return grpc.ServerCredentials.createSsl(Buffer.from(peerCertPem), [{ private_key: Buffer.from(own.keyPem), cert_chain: Buffer.from(own.certPem) }], true);
 }
 
 /**

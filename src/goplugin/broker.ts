@@ -8,10 +8,11 @@
 // with the id (go-plugin's GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops
 // that server in Cleanup).
 import type { SecureContext } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
-import { mtlsClientContext, mtlsServerCredentials } from './autotls';
+import { mtlsClientContext } from './autotls';
 import { GrpcClient, type ClientOptions, type ClientTarget } from './grpc-client';
+import { GrpcServer, type ServiceRegistrar } from './grpc-server';
 import { operatorSetting } from './env';
 
 /** The operator setting (VAULT_ or BAO_) for how long a dialed broker connection may stay idle before it is closed. */
@@ -170,11 +171,11 @@ export class Broker {
   }
 
   /** Serve `register`'s services on a new mTLS listener and announce it to the host under `id`. */
-  async accept(id: number, register: (s: grpc.Server) => void, timeoutMs = 5000): Promise<grpc.Server> {
-    const server = new grpc.Server();
+  async accept(id: number, register: (s: ServiceRegistrar) => void, timeoutMs = 5000): Promise<GrpcServer> {
+    const server = new GrpcServer();
     register(server);
-    const creds = this.tls ? mtlsServerCredentials(this.tls.hostCertPem, this.tls) : grpc.ServerCredentials.createInsecure();
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
+    const tls = this.tls && { certPem: this.tls.certPem, keyPem: this.tls.keyPem, clientCaPem: this.tls.hostCertPem };
+    const port = await server.listen(0, tls);
     const stream = await this.waitStream(timeoutMs);
     stream.write({ service_id: id, network: 'tcp', address: `127.0.0.1:${port}` });
     this.log.debug('broker: serving', { id, port });

@@ -14,8 +14,8 @@
 // grpc-message percent-encoded), or alone in the headers when there is no message.
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
-import * as grpc from '@grpc/grpc-js';
-import { frame, MessageReader, percentEncoded } from './grpc-wire';
+import type * as grpc from '@grpc/grpc-js';
+import { Code, frame, MessageReader, percentEncoded } from './grpc-wire';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
@@ -53,17 +53,32 @@ function guarded<T>(fn: () => T): T | undefined {
   }
 }
 
-/** The call's metadata: every header that is not HTTP/2's or gRPC's own. */
-function metadataOf(headers: http2.IncomingHttpHeaders): grpc.Metadata {
-  const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) {
-      if (k.endsWith('-bin')) md.add(k, Buffer.from(one, 'base64'));
-      else md.add(k, one);
+/** A call's metadata as handlers read it: every value of a key (lower case), as grpc-js's Metadata.get gives them. */
+export interface CallMetadata {
+  get(key: string): Array<string | Buffer>;
+}
+
+/** The call's metadata: every header that is not HTTP/2's or gRPC's own ("-bin" keys carry base64 bytes). */
+class HeaderMetadata implements CallMetadata {
+  private readonly values = new Map<string, Array<string | Buffer>>();
+
+  constructor(headers: http2.IncomingHttpHeaders) {
+    for (const [k, v] of Object.entries(headers)) {
+      if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) continue;
+      const list = Array.isArray(v) ? v : [v];
+      // Node joins a repeated header's values with ", "; base64 has no comma, so binary values split back.
+      if (k.endsWith('-bin'))
+        this.values.set(
+          k,
+          list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))),
+        );
+      else this.values.set(k, list);
     }
   }
-  return md;
+
+  get(key: string): Array<string | Buffer> {
+    return [...(this.values.get(key.toLowerCase()) ?? [])];
+  }
 }
 
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
@@ -86,7 +101,7 @@ class Call extends EventEmitter {
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
-    readonly metadata: grpc.Metadata,
+    readonly metadata: CallMetadata,
     private readonly method: Method,
     private readonly deadline: number,
   ) {
@@ -112,7 +127,7 @@ class Call extends EventEmitter {
   }
 
   /** The status the trailers will carry (set by end()). */
-  private trailers = statusHeaders(grpc.status.OK, '');
+  private trailers = statusHeaders(Code.OK, '');
 
   /** Stream one message (server- and bidi-streaming calls). */
   write(message: unknown): boolean {
@@ -132,7 +147,7 @@ class Call extends EventEmitter {
       return;
     }
     this.finished = true;
-    const status = error ? statusHeaders(error.code ?? grpc.status.UNKNOWN, error.details ?? error.message ?? '') : statusHeaders(grpc.status.OK, '');
+    const status = error ? statusHeaders(error.code ?? Code.UNKNOWN, error.details ?? error.message ?? '') : statusHeaders(Code.OK, '');
     if (!this.responded) {
       // Trailers-only: the status in the one HEADERS frame.
       this.responded = true;
@@ -154,7 +169,7 @@ class Call extends EventEmitter {
     try {
       body = this.method.responseSerialize(message);
     } catch (e) {
-      this.end({ code: grpc.status.INTERNAL, details: `the response could not be encoded: ${(e as Error).message}` });
+      this.end({ code: Code.INTERNAL, details: `the response could not be encoded: ${(e as Error).message}` });
       return;
     }
     this.finished = true;
@@ -235,20 +250,20 @@ export class GrpcServer implements ServiceRegistrar {
     }
     const route = path ? this.routes.get(path) : undefined;
     if (!route) {
-      trailersOnly(grpc.status.UNIMPLEMENTED, `unknown method ${String(path).slice(0, 200)}`);
+      trailersOnly(Code.UNIMPLEMENTED, `unknown method ${String(path).slice(0, 200)}`);
       return;
     }
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity') {
-      trailersOnly(grpc.status.UNIMPLEMENTED, `grpc-encoding ${String(enc).slice(0, 40)} is not supported`);
+      trailersOnly(Code.UNIMPLEMENTED, `grpc-encoding ${String(enc).slice(0, 40)} is not supported`);
       return;
     }
 
     const { method, handler } = route;
     const deadline = deadlineOf(headers['grpc-timeout']);
-    const call = new Call(stream, metadataOf(headers), method, deadline);
+    const call = new Call(stream, new HeaderMetadata(headers), method, deadline);
     if (Number.isFinite(deadline)) {
-      const t = setTimeout(() => call.end({ code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded' }), Math.max(0, deadline - Date.now()));
+      const t = setTimeout(() => call.end({ code: Code.DEADLINE_EXCEEDED, details: 'deadline exceeded' }), Math.max(0, deadline - Date.now()));
       t.unref();
       stream.once('close', () => clearTimeout(t));
     }
@@ -259,13 +274,13 @@ export class GrpcServer implements ServiceRegistrar {
       // Client- or bidi-streaming: each message as 'data', the client's half-close as 'end'.
       stream.on('data', (chunk: Buffer) => {
         const msgs = reader.push(chunk);
-        if (typeof msgs === 'string') return call.end({ code: grpc.status.UNIMPLEMENTED, details: msgs });
+        if (typeof msgs === 'string') return call.end({ code: Code.UNIMPLEMENTED, details: msgs });
         for (const b of msgs) {
           let msg: unknown;
           try {
             msg = decode(b);
           } catch (e) {
-            return call.end({ code: grpc.status.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
+            return call.end({ code: Code.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
           }
           call.emit('data', msg);
         }
@@ -284,23 +299,23 @@ export class GrpcServer implements ServiceRegistrar {
       const msgs = reader.push(chunk);
       if (typeof msgs === 'string' || msgs.length > 1 || (msgs.length === 1 && request)) {
         failed = true;
-        return call.end({ code: grpc.status.UNIMPLEMENTED, details: typeof msgs === 'string' ? msgs : 'a unary call carries one request message' });
+        return call.end({ code: Code.UNIMPLEMENTED, details: typeof msgs === 'string' ? msgs : 'a unary call carries one request message' });
       }
       if (msgs.length) request = msgs[0];
     });
     stream.once('end', () => {
       if (failed) return;
-      if (!request || reader.pending) return call.end({ code: grpc.status.INTERNAL, details: 'the call ended without a complete request message' });
+      if (!request || reader.pending) return call.end({ code: Code.INTERNAL, details: 'the call ended without a complete request message' });
       try {
         call.request = decode(request);
       } catch (e) {
-        return call.end({ code: grpc.status.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
+        return call.end({ code: Code.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
       }
       try {
         if (method.responseStream) (handler as (c: Call) => void)(call);
         else (handler as (c: Call, cb: Call['reply']) => void)(call, (e, m) => call.reply(e, m));
       } catch (e) {
-        call.end({ code: grpc.status.UNKNOWN, details: (e as Error).message });
+        call.end({ code: Code.UNKNOWN, details: (e as Error).message });
       }
     });
   }

@@ -70,17 +70,27 @@ export function timeoutHeader(ms: number): string {
   return whole < 1e8 ? `${whole}m` : `${Math.min(99_999_999, Math.ceil(whole / 1000))}S`;
 }
 
-/** The status codes this code base gives or reads (gRPC's codes are fixed by its spec). */
+/**
+ * gRPC's status codes (fixed by its spec, doc/statuscodes.md; the same numbers as
+ * google.rpc.Code). Ours, so that neither server nor client needs @grpc/grpc-js loaded.
+ */
 export const Code = {
   OK: 0,
   CANCELLED: 1,
   UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 } as const;
 

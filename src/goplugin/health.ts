@@ -1,6 +1,7 @@
 // gRPC health service (grpc.health.v1.Health), which go-plugin's client checks on the
 // "plugin" service to know the plugin is up.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { Code } from './grpc-wire';
 import { serviceDef } from './protos';
 import type { ServiceRegistrar } from './grpc-server';
 
@@ -13,7 +14,7 @@ export function addHealthService(server: ServiceRegistrar): void {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const svc = call.request.service;
       if (SERVED.has(svc)) cb(null, { status: 'SERVING' });
-      else cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${svc}` });
+      else cb({ code: Code.NOT_FOUND, details: `unknown service ${svc}` });
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
       call.write({ status: SERVED.has(call.request.service) ? 'SERVING' : 'SERVICE_UNKNOWN' });

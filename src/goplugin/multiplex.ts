@@ -9,7 +9,7 @@
 // database 5) and sends no id, so it is never asked for one.
 import type * as grpc from '@grpc/grpc-js';
 import { serviceDef } from './protos';
-import type { ServiceRegistrar } from './grpc-server';
+import type { CallMetadata, ServiceRegistrar } from './grpc-server';
 
 /** The metadata key Vault's client puts the instance id under. */
 export const MULTIPLEX_ID_KEY = 'multiplex_id';
@@ -20,7 +20,7 @@ export const SINGLE_INSTANCE = '';
 export type MultiplexId = { id: string } | { error: string };
 
 /** The instance a call is for, under the negotiated protocol (multiplexed or not). */
-export function multiplexIdOf(metadata: grpc.Metadata, multiplexed: boolean): MultiplexId {
+export function multiplexIdOf(metadata: CallMetadata, multiplexed: boolean): MultiplexId {
   if (!multiplexed) return { id: SINGLE_INSTANCE };
   const ids = metadata.get(MULTIPLEX_ID_KEY);
   if (ids.length === 0) return { error: `no ${MULTIPLEX_ID_KEY} in the call's metadata (required when the plugin is multiplexed)` };

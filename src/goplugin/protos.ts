@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 
 declare const __EMBEDDED_PROTOS__: Record<string, string> | undefined;
 
@@ -28,10 +28,14 @@ function protoSources(): Record<string, string> {
   return out;
 }
 
-let cached: grpc.GrpcObject | undefined;
+let cached: protoLoader.PackageDefinition | undefined;
 
-/** All services and messages of proto/, as one grpc-js object tree (built once). */
-export function loadProtos(): grpc.GrpcObject {
+/**
+ * All services and messages of proto/, by their dotted names (built once). The services are
+ * proto-loader's own definitions; grpc-js (whose loadPackageDefinition only wraps them in
+ * client classes) is not needed, so the plugin starts without loading it.
+ */
+export function loadProtos(): protoLoader.PackageDefinition {
   if (cached) return cached;
   const root = new protobuf.Root();
   for (const wk of WELL_KNOWN) {
@@ -40,28 +44,22 @@ export function loadProtos(): grpc.GrpcObject {
   }
   for (const text of Object.values(protoSources())) protobuf.parse(text, root, { keepCase: true });
   root.resolveAll();
-  const def = protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
-  cached = grpc.loadPackageDefinition(def);
+  cached = protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
   return cached;
 }
 
-/** A client constructor for a service by its dotted name, e.g. "dbplugin.v5.Database". */
-export function clientCtor(dotted: string): grpc.ServiceClientConstructor {
-  let node: unknown = loadProtos();
-  for (const part of dotted.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
-  const ctor = node as grpc.ServiceClientConstructor | undefined;
-  if (!ctor?.service) throw new Error(`unknown gRPC service ${dotted}`);
-  return ctor;
-}
-
-/** The service definition a server registers handlers for. */
+/** The service definition a server registers handlers for, by its dotted name, e.g. "dbplugin.v5.Database". */
 export function serviceDef(dotted: string): grpc.ServiceDefinition {
-  return clientCtor(dotted).service;
+  const def = Object.hasOwn(loadProtos(), dotted) ? loadProtos()[dotted] : undefined;
+  // A message type has a `format`; a service is a map of its methods.
+  if (!def || 'format' in def) throw new Error(`unknown gRPC service ${dotted}`);
+  return def as grpc.ServiceDefinition;
 }
 
 /** One method of a service by name, typed by its caller (what grpc-client.ts calls). */
 export function methodDef<Req, Res>(dotted: string, name: string): grpc.MethodDefinition<Req, Res> {
-  const m = serviceDef(dotted)[name];
+  const service = serviceDef(dotted);
+  const m = Object.hasOwn(service, name) ? service[name] : undefined;
   if (!m) throw new Error(`unknown gRPC method ${dotted}/${name}`);
   return m as grpc.MethodDefinition<Req, Res>;
 }

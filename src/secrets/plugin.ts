@@ -7,7 +7,8 @@
 // to learn its type and special paths; that process serves nothing else (see
 // registerMetadataOnly). Vault 1.8 sets no deadline on its calls and only cancels them:
 // a cancelled request stops its storage calls (withRequestSignal).
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { Code } from '../goplugin/grpc-wire';
 import { methodDef, serviceDef } from '../goplugin/protos';
 import type { ServiceRegistrar } from '../goplugin/grpc-server';
 import type { GrpcClient } from '../goplugin/grpc-client';
@@ -75,7 +76,7 @@ function perMount<Req>(
 ): grpc.handleUnaryCall<Req, unknown> {
   return (call, cb) => {
     const m = multiplexIdOf(call.metadata, multiplexed);
-    if ('error' in m) cb({ code: grpc.status.INVALID_ARGUMENT, details: m.error });
+    if ('error' in m) cb({ code: Code.INVALID_ARGUMENT, details: m.error });
     else fn(m.id, call, cb);
   };
 }
@@ -194,7 +195,7 @@ function registerMetadataOnly(server: ServiceRegistrar, ctx: RuntimeContext, mul
   const log = ctx.log;
   const refuse = (rpc: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
     log.warn('refused in metadata mode', { rpc });
-    cb({ code: grpc.status.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
+    cb({ code: Code.FAILED_PRECONDITION, details: `${rpc} is not served in metadata mode (this process only tells Vault the plugin's type and paths)` });
   };
   // Logged so an operator can see what Vault asks of this process.
   const served =

@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
 import { GrpcServer } from '../../src/goplugin/grpc-server';
-import { clientCtor, serviceDef } from '../../src/goplugin/protos';
+import { serviceDef } from '../../src/goplugin/protos';
+import { clientCtor } from '../support/grpc-clients';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => grpc.ClientUnaryCall; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -16,7 +17,7 @@ describe('GrpcServer (a lean gRPC server over node:http2)', () => {
   let client: PluginIdentity;
   let server: GrpcServer;
   let port: number;
-  const seen: { cancelled: number; deadline?: number; metadata?: string } = { cancelled: 0 };
+  const seen: { cancelled: number; deadline?: number; metadata?: string; md?: { get(key: string): unknown[] } } = { cancelled: 0 };
   let releaseHung: (() => void) | undefined;
 
   beforeAll(async () => {
@@ -26,6 +27,7 @@ describe('GrpcServer (a lean gRPC server over node:http2)', () => {
       Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const svc = call.request.service;
         seen.metadata = String(call.metadata.get('multiplex_id')[0] ?? '');
+        seen.md = call.metadata;
         seen.deadline = call.getDeadline() as number;
         if (svc === 'hang') {
           // Answers only when released or cancelled; counts the cancellation.
@@ -84,6 +86,21 @@ describe('GrpcServer (a lean gRPC server over node:http2)', () => {
     expect(seen.deadline).toBe(Number.POSITIVE_INFINITY);
     await new Promise((res) => setTimeout(res, 50));
     expect(seen.cancelled).toBe(before);
+    c.close();
+  });
+
+  it("gives handlers the call's metadata as grpc-js's Metadata.get does: every value, binary keys decoded, no HTTP/2 or gRPC headers", async () => {
+    const c = health();
+    const md = new grpc.Metadata();
+    md.set('multiplex_id', 'mount-2');
+    md.add('trace-bin', Buffer.from([0, 1, 2]));
+    md.add('trace-bin', Buffer.from('ok'));
+    const r = await check(c, 'x', md, { deadline: Date.now() + 60_000 });
+    expect(r.err).toBeNull();
+    expect(seen.md?.get('multiplex_id')).toEqual(['mount-2']);
+    expect(seen.md?.get('Multiplex_ID')).toEqual(['mount-2']);
+    expect(seen.md?.get('trace-bin')).toEqual([Buffer.from([0, 1, 2]), Buffer.from('ok')]);
+    for (const k of [':path', 'content-type', 'te', 'grpc-timeout', 'user-agent', 'absent']) expect(seen.md?.get(k), k).toEqual([]);
     c.close();
   });
 

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
 import { serve, type RunningPlugin, type RuntimeContext } from '../../src/goplugin/server';
-import { clientCtor, methodDef, serviceDef } from '../../src/goplugin/protos';
+import { methodDef, serviceDef } from '../../src/goplugin/protos';
+import { clientCtor } from '../support/grpc-clients';
 import { createLogger } from '../../src/goplugin/log';
 import type { LaunchEnv } from '../../src/goplugin/env';
 

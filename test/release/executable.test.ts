@@ -26,6 +26,13 @@ describe('the single executable', () => {
     expect(names.filter((n) => n.endsWith('.js'))).toEqual([]);
   });
 
+  it('main bundle holds no @grpc/grpc-js: neither role loads it at start (our own gRPC server and client serve both)', () => {
+    const meta = JSON.parse(fs.readFileSync(path.join(dist, 'metafile.json'), 'utf8')) as { metafiles: Record<string, { inputs: Record<string, unknown> }> };
+    const inputs = Object.keys(meta.metafiles['main.js'].inputs);
+    expect(inputs).toContain('src/goplugin/grpc-server.ts');
+    expect(inputs.filter((i) => i.includes('node_modules/@grpc/grpc-js/'))).toEqual([]);
+  });
+
   it("has no symbol table (Node's ~12 MiB of symbols are stripped)", () => {
     const sections = execFileSync('readelf', ['-SW', PLUGIN_EXE], { encoding: 'utf8' });
     expect(sections).not.toMatch(/\s\.symtab\s/);

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { generateIdentity } from '../../src/goplugin/autotls';
 import { pem } from '../../src/goplugin/der';
 import { createLogger } from '../../src/goplugin/log';
-import { clientCtor } from '../../src/goplugin/protos';
+import { clientCtor } from '../support/grpc-clients';
 import { serve } from '../../src/goplugin/server';
 import type { LaunchEnv, Role } from '../../src/goplugin/env';
 import { call, launchPlugin, type LaunchedPlugin } from '../support/host';

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity } from '../../src/goplugin/autotls';
 import { DATABASE_COOKIE, BACKEND_COOKIE, type Role } from '../../src/goplugin/env';
-import { clientCtor } from '../../src/goplugin/protos';
+import { clientCtor } from './grpc-clients';
 
 export interface LaunchedPlugin {
   /** The host's AutoMTLS identity (broker listeners present it). */

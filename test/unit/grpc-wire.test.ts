@@ -1,6 +1,7 @@
 // gRPC's wire details shared by our server and client (src/goplugin/grpc-wire.ts): framing,
 // grpc-message's percent-encoding both ways, grpc-timeout, and statuses of non-gRPC answers.
 import { describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, percentEncoded, timeoutHeader } from '../../src/goplugin/grpc-wire';
 
 describe('grpc-message percent-encoding', () => {
@@ -67,5 +68,12 @@ describe('a response without grpc-status', () => {
     expect(codeOfHttpStatus(404)).toBe(Code.UNIMPLEMENTED);
     for (const s of [429, 502, 503, 504]) expect(codeOfHttpStatus(s)).toBe(Code.UNAVAILABLE);
     expect(codeOfHttpStatus(500)).toBe(Code.UNKNOWN);
+  });
+});
+
+describe('status codes', () => {
+  it("are gRPC's, every one of them (grpc-js's list, which the plugin no longer loads)", () => {
+    const theirs = Object.fromEntries(Object.entries(grpc.status).filter(([k]) => Number.isNaN(Number(k))));
+    expect(Code).toEqual(theirs);
   });
 });
