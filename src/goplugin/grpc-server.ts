@@ -58,26 +58,21 @@ export interface CallMetadata {
   get(key: string): Array<string | Buffer>;
 }
 
-/** The call's metadata: every header that is not HTTP/2's or gRPC's own ("-bin" keys carry base64 bytes). */
+/**
+ * The call's metadata: every header that is not HTTP/2's or gRPC's own ("-bin" keys carry
+ * base64 bytes). Read from the headers when asked: handlers look at one key at most
+ * (multiplex_id), so nothing is copied for the others on every call.
+ */
 class HeaderMetadata implements CallMetadata {
-  private readonly values = new Map<string, Array<string | Buffer>>();
-
-  constructor(headers: http2.IncomingHttpHeaders) {
-    for (const [k, v] of Object.entries(headers)) {
-      if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) continue;
-      const list = Array.isArray(v) ? v : [v];
-      // Node joins a repeated header's values with ", "; base64 has no comma, so binary values split back.
-      if (k.endsWith('-bin'))
-        this.values.set(
-          k,
-          list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))),
-        );
-      else this.values.set(k, list);
-    }
-  }
+  constructor(private readonly headers: http2.IncomingHttpHeaders) {}
 
   get(key: string): Array<string | Buffer> {
-    return [...(this.values.get(key.toLowerCase()) ?? [])];
+    const k = key.toLowerCase();
+    const v = Object.hasOwn(this.headers, k) ? this.headers[k] : undefined;
+    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) return [];
+    const list = Array.isArray(v) ? [...v] : [v];
+    // Node joins a repeated header's values with ", "; base64 has no comma, so binary values split back.
+    return k.endsWith('-bin') ? list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))) : list;
   }
 }
 
