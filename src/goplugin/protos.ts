@@ -50,7 +50,8 @@ export function loadProtos(): protoLoader.PackageDefinition {
 
 /** The service definition a server registers handlers for, by its dotted name, e.g. "dbplugin.v5.Database". */
 export function serviceDef(dotted: string): grpc.ServiceDefinition {
-  const def = Object.hasOwn(loadProtos(), dotted) ? loadProtos()[dotted] : undefined;
+  const all = loadProtos();
+  const def = Object.hasOwn(all, dotted) ? all[dotted] : undefined;
   // A message type has a `format`; a service is a map of its methods.
   if (!def || 'format' in def) throw new Error(`unknown gRPC service ${dotted}`);
   return def as grpc.ServiceDefinition;
