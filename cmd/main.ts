@@ -4,7 +4,6 @@ import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
 import { COMMIT, VAULT_PLUGIN_VERSION, versionLine } from '../src/goplugin/version';
 import { sizeThreadPool } from '../src/util/workers';
-import { limitYoungGeneration } from '../src/util/heap';
 
 // The host (Vault) is our parent at exec time; noticing that it is gone depends on this.
 const HOST_PID = process.ppid;
@@ -32,7 +31,6 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  limitYoungGeneration();
   const log = createLogger({ module: `vault-plugin-ts.${role}` });
   log.info('vault-plugin-ts starting', { version: VAULT_PLUGIN_VERSION, commit: COMMIT, role });
   // go-plugin convention: the host handles Ctrl-C for the whole process group and
