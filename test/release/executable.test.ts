@@ -61,7 +61,7 @@ describe('the single executable', () => {
     expect(inputs.filter((i) => i.includes('node_modules/@grpc/grpc-js/'))).toEqual([]);
   });
 
-  it('keeps V8\'s young generation at its initial size through an allocation burst', () => {
+  it("keeps V8's young generation at its initial size through an allocation burst", () => {
     // Without the cap V8 grows new space to 32-64 MiB under a burst and an idle plugin keeps
     // it. A growth factor set at run time (what the plugin did before) did not hold on Node 24
     // (10 MiB seen), so the cap is a start-up flag in the SEA config's execArgv.
