@@ -6,7 +6,8 @@
 // Protocol over the fork's IPC channel: the parent sends one LoadSpec; the child connects to
 // the plugin over its own mTLS channel (the same host identity), starts `clients` closed
 // loops of the one request, and answers { ready: true } after the first reply; on 'stop' it
-// lets the calls in flight finish and answers a LoadResult, then exits.
+// lets the calls in flight finish and answers a LoadResult, then exits. On 'mark' it answers
+// { mark: LoadResult } with the counts so far (bench/pool-host.ts times a window between marks).
 import type * as grpc from '@grpc/grpc-js';
 import { call, connectPlugin } from '../test/support/host';
 
@@ -17,6 +18,8 @@ export interface LoadSpec {
   md: Record<string, string>;
   clients: number;
   request: { operation: string; path: string; data: object };
+  /** What every reply's data must start with (default: a batch's '{"batch_results":['). */
+  expect?: string;
 }
 
 /** What the child did between its start and 'stop'. */
@@ -34,10 +37,12 @@ async function run(spec: LoadSpec): Promise<void> {
   // Encoded once: the load is the plugin's work, not ours.
   const req = { request: { ...spec.request, data: JSON.stringify(spec.request.data) } };
   const out: LoadResult = { done: 0, errors: 0 };
+  const expect = spec.expect ?? '{"batch_results":[';
   let stop = false;
   let ready = false;
   process.on('message', (m) => {
     if (m === 'stop') stop = true;
+    if (m === 'mark') process.send!({ mark: { ...out } });
   });
   const one = async () => {
     const r = await call<Reply>(backend, 'HandleRequest', req, spec.md);
@@ -45,7 +50,7 @@ async function run(spec: LoadSpec): Promise<void> {
     // A batch's answer is checked by its size and first bytes, not parsed: parsing 5000
     // results would only cost this process CPU that the plugin's host shares.
     const d = r.response?.data ?? '';
-    if (!d.startsWith('{"batch_results":[')) throw new Error(`unexpected reply: ${d.slice(0, 120)}`);
+    if (!d.startsWith(expect)) throw new Error(`unexpected reply: ${d.slice(0, 120)}`);
   };
   await Promise.all(
     Array.from({ length: spec.clients }, async () => {
