@@ -1,6 +1,6 @@
 // Signing, verification and HMAC with a policy's version: Node's crypto for Ed25519, ECDSA
-// and RSA (off the event loop), keys/crypto for digests and secp256k1, mldsa.ts for ML-DSA,
-// managed keys through their backend.
+// and RSA (RSA and long messages off the event loop), keys/crypto for digests and secp256k1,
+// mldsa.ts for ML-DSA, managed keys through their backend.
 import { createHash, createHmac, sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject } from 'node:crypto';
 import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
 import type { Hash, ManagedKey } from '../../keys/types';
@@ -61,11 +61,6 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: stri
   return { alg: opts.hash, key: { key, padding, saltLength: HASH_BYTES[opts.hash] ?? 28 /* sha224 */ } };
 }
 
-/**
- * A signature made on libuv's thread pool (crypto.sign with a callback), so an RSA-4096
- * batch does not stall every other request. Prehashed input needs keys/crypto's digest-
- * level code: raw RSA on the worker threads (util/workers), ECDSA on this thread.
- */
 /** secp256k1 is signed and verified by keys/crypto (noble, low-S), on the calling thread. */
 const isK1 = (spec: KeySpec) => spec.kind === 'ec' && spec.curve === 'secp256k1';
 
@@ -87,9 +82,22 @@ const rsaSignTask = workerBatchTask<RsaSignArgs, Uint8Array>(
   RSA_SIGNATURES_PER_MESSAGE,
 );
 
-async function signOffLoop(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
+// An Ed25519 or ECDSA signature of a short message costs ~30 µs on this thread; handing it to
+// libuv's pool costs the loop more than that in wake-ups and the pool thread as much again.
+// Longer messages (Ed25519 hashes the whole message) still go to the pool (bench/RESULTS.md,
+// 2026-12-01 session 7: through Vault 5-16% more signatures/s, 10-15% less plugin CPU each).
+const ON_LOOP_MAX_BYTES = 4096;
+const onLoop = (spec: KeySpec, data: Buffer) => (spec.kind === 'ed25519' || spec.kind === 'ec') && data.length <= ON_LOOP_MAX_BYTES;
+
+/**
+ * A signature that does not stall other requests: RSA on the worker threads, long messages on
+ * libuv's thread pool (crypto.sign with a callback), short Ed25519/ECDSA ones here. Prehashed
+ * input needs keys/crypto's digest-level code: raw RSA on the worker threads, ECDSA here.
+ */
+async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
   if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocalAsync(priv, spec, data, opts);
   const o = nodeOptions(priv, spec, opts);
+  if (onLoop(spec, data)) return nodeSign(o.alg, data, o.key);
   if (spec.kind === 'rsa') {
     const { padding, saltLength } = o.key as { padding: number; saltLength: number };
     const sig = await rsaSignTask.run({ alg: o.alg!, key: priv, padding, saltLength, data });
@@ -139,7 +147,7 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   const opts = signOptions(p, inp, spec);
   let sig: Buffer;
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
-  else sig = await signOffLoop(parsed(v.key!).priv, spec, inp.input, opts);
+  else sig = await signScheduled(parsed(v.key!).priv, spec, inp.input, opts);
   if (spec.kind === 'ec' && jws) sig = derToRaw(sig, curveBytes(spec.curve));
   return { signature: wrap(n, sig, jws) };
 }
