@@ -182,6 +182,24 @@ describe('signing and HMAC', () => {
     expect((await ok('update', 'verify/ed', { input: b('m'), signature })).valid).toBe(true);
     expect((await call('update', 'sign/ed', { input: b('m'), prehashed: true })).error).toMatch(/prehashed input is not supported/);
   });
+  it.each([
+    ['ed25519', null],
+    ['ecdsa-p256', 'sha256'],
+  ] as const)('%s: short messages (signed on the event loop) and long ones (on the thread pool) both verify', async (type, h) => {
+    await ok('create', 'keys/both', { type });
+    const published: string = (await ok('read', 'keys/both')).keys['1'].public_key;
+    // As Vault: an Ed25519 public key is published as its 32 bytes in base64, others as PEM.
+    const pub = h
+      ? createPublicKey(published)
+      : createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(published, 'base64').toString('base64url') }, format: 'jwk' });
+    for (const len of [1, 64, 4096, 4097, 100_000]) {
+      const msg = Buffer.alloc(len, len % 251);
+      const { signature } = await ok('update', 'sign/both', { input: msg.toString('base64') });
+      const sig = Buffer.from(signature.split(':')[2], 'base64');
+      expect(nodeVerify(h, msg, h ? { key: pub, dsaEncoding: 'der' } : pub, sig), `${len} bytes`).toBe(true);
+      expect(nodeVerify(h, Buffer.concat([msg, Buffer.from('x')]), h ? { key: pub, dsaEncoding: 'der' } : pub, sig)).toBe(false);
+    }
+  });
   it('symmetric keys do not sign; unsupported hashes are named', async () => {
     await ok('create', 'keys/sym');
     expect((await call('update', 'sign/sym', { input: b('m') })).error).toMatch(/does not support signing/);
