@@ -48,8 +48,8 @@ interface Mount {
 }
 interface Plugin {
   proc: LaunchedPlugin;
-  transit: Mount;
-  pki: Mount;
+  transit: Mount & { close(): void };
+  pki: Mount & { close(): void };
 }
 
 async function req(m: Mount, op: string, p: string, data: object): Promise<any> {
@@ -229,11 +229,19 @@ async function main(): Promise<void> {
     console.log('|---|---:|---:|---:|---|---|---|');
     for (const r of rows) console.log(r);
   } finally {
-    for (const s of SIDES) await plugins[s]?.proc.kill().catch(() => undefined);
+    for (const s of SIDES) {
+      plugins[s]?.transit.close();
+      plugins[s]?.pki.close();
+      await plugins[s]?.proc.kill().catch(() => undefined);
+    }
   }
 }
 
-void main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// The Storage servers and gRPC channels of test/support/host.ts would keep the process alive.
+void main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
