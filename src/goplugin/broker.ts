@@ -3,8 +3,8 @@
 //  - dial(id): the host has (or will) announce a listener for id; we connect to it
 //    over mTLS. Vault uses this to hand a backend plugin its Storage/SystemView.
 //  - accept(id): we listen and announce; the host dials us.
-// A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs) and
-// reconnects on the next call: the host keeps serving a broker listener until it is done
+// A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs, or sooner
+// when many are open: connection-budget.ts) and reconnects on the next call: the host keeps serving a broker listener until it is done
 // with the id (go-plugin's GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops
 // that server in Cleanup).
 import type { SecureContext } from 'node:tls';
@@ -14,6 +14,7 @@ import { mtlsClientContext } from './autotls';
 import { GrpcClient, type ClientOptions, type ClientTarget } from './grpc-client';
 import { GrpcServer, type ServiceRegistrar } from './grpc-server';
 import { operatorSetting } from './env';
+import { ConnectionBudget } from './connection-budget';
 
 /** The operator setting (VAULT_ or BAO_) for how long a dialed broker connection may stay idle before it is closed. */
 export const BROKER_IDLE_ENV = 'VAULT_PLUGIN_TS_BROKER_IDLE_MS';
@@ -28,6 +29,11 @@ const DEFAULT_BROKER_IDLE_MS = 30_000;
 // Below 1 s one request's storage calls would reconnect between each other; setTimeout cannot wait longer than 2^31-1 ms.
 const MIN_BROKER_IDLE_MS = 1000;
 const MAX_BROKER_IDLE_MS = 2 ** 31 - 1;
+/**
+ * Past this many broker connections open at once, one idle for MIN_BROKER_IDLE_MS closes
+ * (connection-budget.ts): a burst of mounts holds about this many, not one per mount.
+ */
+const BROKER_CONNECTIONS_KEPT = 32;
 
 /** VAULT_PLUGIN_TS_BROKER_IDLE_MS (1000 to 2^31-1 ms), else 30 s; anything else is an error that names the variable. */
 export function brokerIdleMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -84,6 +90,8 @@ export class Broker {
   private nextId = 0;
   private closed = false;
   private secureContext?: SecureContext;
+  /** Every dialed client's connections, one budget (the process has one broker). */
+  readonly connections = new ConnectionBudget(BROKER_CONNECTIONS_KEPT, MIN_BROKER_IDLE_MS);
 
   constructor(
     private readonly tls: BrokerTls | undefined,
@@ -130,7 +138,7 @@ export class Broker {
    */
   async dial(id: number, timeoutMs = 5000): Promise<GrpcClient> {
     const target = connTarget(await this.waitFor(id, timeoutMs));
-    return new GrpcClient(target, { tls: this.clientTls(), idleMs: this.idleMs });
+    return new GrpcClient(target, { tls: this.clientTls(), idleMs: this.idleMs, budget: this.connections });
   }
 
   /**

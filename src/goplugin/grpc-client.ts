@@ -13,6 +13,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { RequestSignal } from '../storage/storage';
+import type { ConnectionBudget, IdleCloser } from './connection-budget';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -27,6 +28,8 @@ export interface ClientOptions {
   tls?: { secureContext: tls.SecureContext; servername: string };
   /** Close the connection after this many milliseconds without a call in flight. */
   idleMs: number;
+  /** Shared by the process's broker clients: may close this one's idle connection sooner (connection-budget.ts). */
+  budget?: ConnectionBudget;
 }
 
 /** A unary method as a service definition has it (protos.ts serviceDef). */
@@ -57,8 +60,10 @@ export class GrpcError extends Error {
 }
 
 /** A unary gRPC client of one server (see the top of this file). */
-export class GrpcClient {
+export class GrpcClient implements IdleCloser {
   private session?: http2.ClientHttp2Session;
+  /** Tells the budget, once, that the current session closed. */
+  private releaseSession?: () => void;
   private inFlight = 0;
   private lastCallEnded = 0;
   private idleTimer?: NodeJS.Timeout;
@@ -134,8 +139,19 @@ export class GrpcClient {
   close(): void {
     this.closed = true;
     clearTimeout(this.idleTimer);
-    this.session?.close();
+    this.dropSession();
+  }
+
+  /** The budget's request: close the connection now if no call is in flight. */
+  closeIdle(): void {
+    if (this.inFlight === 0) this.dropSession();
+  }
+
+  private dropSession(): void {
+    const session = this.session;
     this.session = undefined;
+    session?.close();
+    this.releaseSession?.();
   }
 
   /** The open session, or a new one (it connects in the background; requests made meanwhile wait for it). */
@@ -150,16 +166,29 @@ export class GrpcClient {
       settings: { enablePush: false },
     });
     session.on('error', () => undefined); // its streams fail with the error, and report it
+    const { budget } = this.options;
+    let released = !budget;
+    const release = () => {
+      if (released) return;
+      released = true;
+      budget!.closed(this);
+    };
     // After a GOAWAY node closes the session (`closed`): calls in flight finish on it, new ones open another.
     session.once('close', () => {
       if (this.session === session) this.session = undefined;
+      release();
     });
     this.session = session;
+    this.releaseSession = release;
+    budget?.opened();
     return session;
   }
 
   private callStarted(): void {
-    if (this.inFlight++ === 0) this.session?.ref();
+    if (this.inFlight++ === 0) {
+      this.session?.ref();
+      this.options.budget?.busy(this);
+    }
   }
 
   private callEnded(): void {
@@ -167,6 +196,7 @@ export class GrpcClient {
     this.lastCallEnded = Date.now();
     this.session?.unref(); // an idle connection keeps no process alive
     this.armIdleTimer(this.options.idleMs);
+    if (this.session) this.options.budget?.becameIdle(this);
   }
 
   /** One timer per idle period, not one per call: when it fires it closes the session or waits the rest of the idle time. */
@@ -177,8 +207,7 @@ export class GrpcClient {
       if (!this.session || this.inFlight > 0) return; // the last call to end arms it again
       const left = this.lastCallEnded + this.options.idleMs - Date.now();
       if (left > 0) return this.armIdleTimer(left);
-      this.session.close();
-      this.session = undefined;
+      this.dropSession();
     }, delay);
     this.idleTimer.unref();
   }

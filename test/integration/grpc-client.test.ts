@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, mtlsClientContext, type PluginIdentity } from '../../src/goplugin/autotls';
+import { ConnectionBudget } from '../../src/goplugin/connection-budget';
 import { GrpcClient, GrpcError, type ClientTarget } from '../../src/goplugin/grpc-client';
 import { GrpcServer } from '../../src/goplugin/grpc-server';
 import { methodDef, serviceDef } from '../../src/goplugin/protos';
@@ -258,6 +259,62 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
     });
   });
 }
+
+describe('GrpcClients sharing a connection budget (many mounts of one process)', () => {
+  it('past the budget, connections idle for the short time close, least recently used first; busy ones stay; closed ones reconnect', {
+    timeout: 15_000,
+  }, async () => {
+    const seen: Seen = { hanging: 0, cancelled: 0 };
+    const server = await startServer('GrpcServer over TCP', seen);
+    cleanups.push(server.stop);
+    const proxy = await countingProxy(server.target);
+    const budget = new ConnectionBudget(2, 300);
+    const clients = Array.from({ length: 5 }, () => {
+      const c = new GrpcClient(proxy.target, {
+        tls: { secureContext: mtlsClientContext(host.certPem, plugin), servername: 'localhost' },
+        idleMs: 60_000,
+        budget,
+      });
+      cleanups.push(() => c.close());
+      return c;
+    });
+    // One call in flight on client 0 the whole time: never closed, whatever the budget.
+    const held = failure(clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 3000 }));
+    for (const c of clients.slice(1)) expect(await c.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(proxy.open()).toBe(5);
+    expect(budget.openConnections).toBe(5);
+    // Past the short idle time only the budget's 2 stay: the busy one and the most recently used (client 4).
+    await waitFor('idle connections over the budget to close', () => proxy.open() === 2, 3000, 20);
+    expect(budget.openConnections).toBe(2);
+    expect(proxy.opened()).toBe(5);
+    expect(await clients[4].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(proxy.opened()).toBe(5); // client 4 kept its connection
+    expect(await clients[1].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(proxy.opened()).toBe(6); // client 1 connected again
+    expect((await held).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it('within the budget, idle connections stay open for the full idle time', async () => {
+    const seen: Seen = { hanging: 0, cancelled: 0 };
+    const server = await startServer('GrpcServer over TCP', seen);
+    cleanups.push(server.stop);
+    const proxy = await countingProxy(server.target);
+    const budget = new ConnectionBudget(3, 100);
+    const clients = Array.from({ length: 3 }, () => {
+      const c = new GrpcClient(proxy.target, {
+        tls: { secureContext: mtlsClientContext(host.certPem, plugin), servername: 'localhost' },
+        idleMs: 60_000,
+        budget,
+      });
+      cleanups.push(() => c.close());
+      return c;
+    });
+    for (const c of clients) await c.unary(Check, { service: '' });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(proxy.open()).toBe(3);
+    expect(budget.openConnections).toBe(3);
+  });
+});
 
 describe('GrpcClient when the connection cannot be made or is refused', () => {
   it('a server whose certificate does not chain to our CA: UNAVAILABLE, naming the TLS failure', async () => {
