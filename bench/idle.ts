@@ -39,7 +39,11 @@ async function main(): Promise<void> {
   console.log('| executable | role | RSS MiB | private MiB | anonymous MiB |');
   console.log('|---|---|---:|---:|---:|');
   for (const [key, v] of acc) {
-    const med = (i: number) => v.map((x) => x[i]).sort((a, b) => a - b)[Math.floor(v.length / 2)].toFixed(1);
+    const med = (i: number) =>
+      v
+        .map((x) => x[i])
+        .sort((a, b) => a - b)
+        [Math.floor(v.length / 2)].toFixed(1);
     console.log(`${key} ${med(0)} | ${med(1)} | ${med(2)} |`);
   }
 }
