@@ -28,11 +28,11 @@ import * as net from 'node:net';
 import { loadavg } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fork } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
 import { startPostgres, type PgServer } from '../test/support/postgres';
-import { call, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
+import { call, handleRequest, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
 import type { LoadResult, LoadSpec } from './multiplex-load';
+import { forkLoadProcess } from './load-process';
 import { MemoryStorage } from '../src/storage/storage';
 import { toStruct } from '../src/goplugin/wellknown';
 
@@ -104,17 +104,7 @@ function loadHere(op: () => Promise<unknown>): Load {
 
 /** HEAVY closed loops of one HandleRequest, in a child process (bench/multiplex-load.ts). */
 function loadInChild(spec: Omit<LoadSpec, 'clients'>): Load {
-  const child = fork(path.join(__dirname, 'multiplex-load.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = <T>(key: string) =>
-    new Promise<T>((resolve, reject) => {
-      const onMsg = (m: Record<string, unknown>) => {
-        if (!(key in m)) return;
-        child.off('message', onMsg);
-        resolve(m[key] as T);
-      };
-      child.on('message', onMsg);
-      child.once('exit', (c) => reject(new Error(`load process exited (${c})`)));
-    });
+  const { child, next } = forkLoadProcess();
   return {
     async start() {
       const ready = next<boolean>('ready');
@@ -225,18 +215,7 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
   const plugin: LaunchedPlugin = await launchPlugin(EXE, 'backend', { versions: '5', env: idleEnv });
   const closers: Array<() => void> = [];
   try {
-    const req = async (m: { backend: grpc.Client; md: Record<string, string> }, op: string, p: string, data: object) => {
-      const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
-        m.backend,
-        'HandleRequest',
-        { request: { operation: op, path: p, data: JSON.stringify(data) } },
-        m.md,
-      );
-      if (r.err?.err_msg) throw new Error(`${p}: ${r.err.err_msg}`);
-      const d = JSON.parse(r.response?.data || '{}');
-      if (d.error) throw new Error(`${p}: ${d.error}`);
-      return d;
-    };
+    const req = handleRequest;
     const mount = async (id: string, engine: 'transit' | 'pki') => {
       const m = await mountBackend(plugin, new MemoryStorage(), id, { engine });
       closers.push(m.close);

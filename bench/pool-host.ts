@@ -20,13 +20,13 @@
 // BENCH_PLUGIN_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": the executable honours NODE_OPTIONS).
 // Run: npx tsx bench/pool-host.ts
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { call, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
+import { handleRequest, launchPlugin, mountBackend, type LaunchedPlugin } from '../test/support/host';
 import { MemoryStorage } from '../src/storage/storage';
 import type { LoadResult, LoadSpec } from './multiplex-load';
+import { forkLoadProcess } from './load-process';
 import { cpuSnapshot, cpuSpent } from './proccpu';
 
 const EXE = path.resolve(process.env.BENCH_EXE ?? path.resolve(__dirname, '..', 'dist', 'vault-plugin-ts'));
@@ -52,18 +52,7 @@ interface Plugin {
   pki: Mount & { close(): void };
 }
 
-async function req(m: Mount, op: string, p: string, data: object): Promise<any> {
-  const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
-    m.backend,
-    'HandleRequest',
-    { request: { operation: op, path: p, data: JSON.stringify(data) } },
-    m.md,
-  );
-  if (r.err?.err_msg) throw new Error(`${p}: ${r.err.err_msg}`);
-  const d = JSON.parse(r.response?.data || '{}');
-  if (d.error || d.errors) throw new Error(`${p}: ${JSON.stringify(d).slice(0, 300)}`);
-  return d;
-}
+const req = handleRequest;
 
 const inputs = Array.from({ length: BATCH }, (_, i) => ({ input: randomBytes(64).toString('base64'), reference: String(i) }));
 const signData = { batch_input: inputs, hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' };
@@ -141,17 +130,7 @@ interface Window {
 
 /** One window: a fresh load process, its steady state reached, then `ms` timed between two marks. */
 async function window(p: Plugin, c: Case, ms: number): Promise<Window> {
-  const child = fork(path.join(__dirname, 'multiplex-load.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = <T>(key: string) =>
-    new Promise<T>((resolve, reject) => {
-      const onMsg = (m: Record<string, unknown>) => {
-        if (!(key in m)) return;
-        child.off('message', onMsg);
-        resolve(m[key] as T);
-      };
-      child.on('message', onMsg);
-      child.once('exit', (code) => reject(new Error(`load process exited (${code})`)));
-    });
+  const { child, next } = forkLoadProcess();
   const m = c.mount === 'transit' ? p.transit : p.pki;
   const ready = next<boolean>('ready');
   child.send({ handshake: p.proc.handshake, identity: p.proc.identity, md: m.md, clients: CLIENTS, request: c.request, expect: c.expect } satisfies LoadSpec);

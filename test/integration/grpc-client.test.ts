@@ -261,15 +261,12 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
 }
 
 describe('GrpcClients sharing a connection budget (many mounts of one process)', () => {
-  it('past the budget, connections idle for the short time close, least recently used first; busy ones stay; closed ones reconnect', {
-    timeout: 15_000,
-  }, async () => {
-    const seen: Seen = { hanging: 0, cancelled: 0 };
-    const server = await startServer('GrpcServer over TCP', seen);
+  /** `n` clients (60 s idle time) of one server behind a counting proxy, sharing `budget`. */
+  async function budgetClients(n: number, budget: ConnectionBudget) {
+    const server = await startServer('GrpcServer over TCP', { hanging: 0, cancelled: 0 });
     cleanups.push(server.stop);
     const proxy = await countingProxy(server.target);
-    const budget = new ConnectionBudget(2, 300);
-    const clients = Array.from({ length: 5 }, () => {
+    const clients = Array.from({ length: n }, () => {
       const c = new GrpcClient(proxy.target, {
         tls: { secureContext: mtlsClientContext(host.certPem, plugin), servername: 'localhost' },
         idleMs: 60_000,
@@ -278,6 +275,13 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
       cleanups.push(() => c.close());
       return c;
     });
+    return { proxy, budget, clients };
+  }
+
+  it('past the budget, connections idle for the short time close, least recently used first; busy ones stay; closed ones reconnect', {
+    timeout: 15_000,
+  }, async () => {
+    const { proxy, budget, clients } = await budgetClients(5, new ConnectionBudget(2, 300));
     // One call in flight on client 0 the whole time: never closed, whatever the budget.
     const held = failure(clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 3000 }));
     for (const c of clients.slice(1)) expect(await c.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
@@ -295,20 +299,7 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
   });
 
   it('within the budget, idle connections stay open for the full idle time', async () => {
-    const seen: Seen = { hanging: 0, cancelled: 0 };
-    const server = await startServer('GrpcServer over TCP', seen);
-    cleanups.push(server.stop);
-    const proxy = await countingProxy(server.target);
-    const budget = new ConnectionBudget(3, 100);
-    const clients = Array.from({ length: 3 }, () => {
-      const c = new GrpcClient(proxy.target, {
-        tls: { secureContext: mtlsClientContext(host.certPem, plugin), servername: 'localhost' },
-        idleMs: 60_000,
-        budget,
-      });
-      cleanups.push(() => c.close());
-      return c;
-    });
+    const { proxy, budget, clients } = await budgetClients(3, new ConnectionBudget(3, 100));
     for (const c of clients) await c.unary(Check, { service: '' });
     await new Promise((r) => setTimeout(r, 400));
     expect(proxy.open()).toBe(3);

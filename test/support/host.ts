@@ -114,6 +114,23 @@ export function call<Res>(client: grpc.Client, method: string, req: unknown, md?
   });
 }
 
+/**
+ * One Backend HandleRequest on a mount (mountBackend's backend and metadata): the response's
+ * data parsed; a gRPC-level error or an error in the data is thrown, naming the path.
+ */
+export async function handleRequest(m: { backend: grpc.Client; md: Record<string, string> }, op: string, p: string, data: object = {}): Promise<any> {
+  const r = await call<{ response?: { data?: string }; err?: { err_msg: string } }>(
+    m.backend,
+    'HandleRequest',
+    { request: { operation: op, path: p, data: JSON.stringify(data) } },
+    m.md,
+  );
+  if (r.err?.err_msg) throw new Error(`${p}: ${r.err.err_msg}`);
+  const d = JSON.parse(r.response?.data || '{}');
+  if (d.error || d.errors) throw new Error(`${p}: ${JSON.stringify(d.error ?? d.errors).slice(0, 300)}`);
+  return d;
+}
+
 let nextBrokerId = 1000;
 /** One broker stream and one Backend client per plugin, shared by its mounts (as Vault multiplexes them). */
 const shared = new WeakMap<LaunchedPlugin, { stream: grpc.ClientDuplexStream<unknown, unknown>; backend: grpc.Client }>();
