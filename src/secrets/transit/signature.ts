@@ -82,16 +82,17 @@ const rsaSignTask = workerBatchTask<RsaSignArgs, Uint8Array>(
   RSA_SIGNATURES_PER_MESSAGE,
 );
 
-// An Ed25519 or ECDSA signature of a short message costs ~30 µs on this thread; handing it to
-// libuv's pool costs the loop more than that in wake-ups and the pool thread as much again.
-// Longer messages (Ed25519 hashes the whole message) still go to the pool (bench/RESULTS.md,
-// 2026-12-01 session 7: through Vault 5-16% more signatures/s, 10-15% less plugin CPU each).
+// An Ed25519 or P-256 signature of a short message costs ~30-60 µs on this thread; handing it
+// to libuv's pool costs the loop about as much in wake-ups and the pool thread as much again.
+// Longer messages (Ed25519 hashes the whole message) and P-384/P-521 (0.7 and 1.7 ms a
+// signature) still go to the pool (bench/RESULTS.md, 2026-12-01 session 7: through Vault
+// 1-16% more signatures/s, 10-17% less plugin CPU each).
 const ON_LOOP_MAX_BYTES = 4096;
-const onLoop = (spec: KeySpec, data: Buffer) => (spec.kind === 'ed25519' || spec.kind === 'ec') && data.length <= ON_LOOP_MAX_BYTES;
+const onLoop = (spec: KeySpec, data: Buffer) => (spec.kind === 'ed25519' || (spec.kind === 'ec' && spec.curve === 'P-256')) && data.length <= ON_LOOP_MAX_BYTES;
 
 /**
  * A signature that does not stall other requests: RSA on the worker threads, long messages on
- * libuv's thread pool (crypto.sign with a callback), short Ed25519/ECDSA ones here. Prehashed
+ * libuv's thread pool (crypto.sign with a callback), short Ed25519/P-256 ones here. Prehashed
  * input needs keys/crypto's digest-level code: raw RSA on the worker threads, ECDSA here.
  */
 async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
