@@ -29,11 +29,16 @@ const DEFAULT_BROKER_IDLE_MS = 30_000;
 // Below 1 s one request's storage calls would reconnect between each other; setTimeout cannot wait longer than 2^31-1 ms.
 const MIN_BROKER_IDLE_MS = 1000;
 const MAX_BROKER_IDLE_MS = 2 ** 31 - 1;
+/** The operator setting for how many broker connections may stay open idle past MIN_BROKER_IDLE_MS. */
+export const BROKER_CONNECTIONS_ENV = 'VAULT_PLUGIN_TS_BROKER_CONNECTIONS';
 /**
  * Past this many broker connections open at once, one idle for MIN_BROKER_IDLE_MS closes
- * (connection-budget.ts): a burst of mounts holds about this many, not one per mount.
+ * (connection-budget.ts): a burst of mounts holds about this many, not one per mount. A
+ * process whose mounts are each called every few seconds, more of them than this, reconnects
+ * on most calls (one loopback TLS handshake each, on Vault's side too): raise it there.
  */
-const BROKER_CONNECTIONS_KEPT = 32;
+const DEFAULT_BROKER_CONNECTIONS = 32;
+const MAX_BROKER_CONNECTIONS = 1_000_000;
 
 /** VAULT_PLUGIN_TS_BROKER_IDLE_MS (1000 to 2^31-1 ms), else 30 s; anything else is an error that names the variable. */
 export function brokerIdleMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -44,6 +49,17 @@ export function brokerIdleMs(env: NodeJS.ProcessEnv = process.env): number {
     throw new Error(
       `${BROKER_IDLE_ENV} must be a whole number of milliseconds from ${MIN_BROKER_IDLE_MS} to ${MAX_BROKER_IDLE_MS}, got ${JSON.stringify(raw.slice(0, 20))}`,
     );
+  }
+  return n;
+}
+
+/** VAULT_PLUGIN_TS_BROKER_CONNECTIONS (1 to 1000000), else 32; anything else is an error that names the variable. */
+export function brokerConnectionsKept(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = operatorSetting(BROKER_CONNECTIONS_ENV.slice('VAULT_'.length), env);
+  if (raw === undefined) return DEFAULT_BROKER_CONNECTIONS;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_BROKER_CONNECTIONS) {
+    throw new Error(`${BROKER_CONNECTIONS_ENV} must be a whole number from 1 to ${MAX_BROKER_CONNECTIONS}, got ${JSON.stringify(raw.slice(0, 20))}`);
   }
   return n;
 }
@@ -91,14 +107,17 @@ export class Broker {
   private closed = false;
   private secureContext?: SecureContext;
   /** Every dialed client's connections, one budget (the process has one broker). */
-  readonly connections = new ConnectionBudget(BROKER_CONNECTIONS_KEPT, MIN_BROKER_IDLE_MS);
+  readonly connections: ConnectionBudget;
 
   constructor(
     private readonly tls: BrokerTls | undefined,
     private readonly log: Logger,
     private readonly infoTtlMs = 5000,
     private readonly idleMs = brokerIdleMs(),
-  ) {}
+    connectionsKept = brokerConnectionsKept(),
+  ) {
+    this.connections = new ConnectionBudget(connectionsKept, MIN_BROKER_IDLE_MS);
+  }
 
   /** gRPC handler for plugin.GRPCBroker/StartStream. */
   readonly startStream = (call: grpc.ServerDuplexStream<ConnInfo, ConnInfo>): void => {

@@ -23,12 +23,18 @@ export class ConnectionBudget {
   constructor(
     readonly maxOpen: number,
     readonly shortIdleMs: number,
-    private readonly now: () => number = Date.now,
+    // Monotonic: a wall clock stepped back would make every idle time look like the future.
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Connections open now (for tests and benches). */
   get openConnections(): number {
     return this.open;
+  }
+
+  /** Clients whose open connection the budget may close (for tests). */
+  get idleConnections(): number {
+    return this.idle.size;
   }
 
   /** A client opened a connection (a call is about to use it). */
@@ -37,10 +43,14 @@ export class ConnectionBudget {
     this.trim();
   }
 
-  /** A connection closed, for whatever reason; the client has no other. */
-  closed(c: IdleCloser): void {
+  /**
+   * A connection closed, for whatever reason. `current`: it was the client's connection in
+   * use; false for an older one that drained after a GOAWAY while a newer one took over (which
+   * stays in the idle list if it is idle).
+   */
+  closed(c: IdleCloser, current = true): void {
     this.open--;
-    this.idle.delete(c);
+    if (current) this.idle.delete(c);
   }
 
   /** The client's last call in flight ended; its connection stays open. */

@@ -63,7 +63,7 @@ export class GrpcError extends Error {
 export class GrpcClient implements IdleCloser {
   private session?: http2.ClientHttp2Session;
   /** Tells the budget, once, that the current session closed. */
-  private releaseSession?: () => void;
+  private releaseSession?: (current?: boolean) => void;
   private inFlight = 0;
   private lastCallEnded = 0;
   private idleTimer?: NodeJS.Timeout;
@@ -151,7 +151,8 @@ export class GrpcClient implements IdleCloser {
     const session = this.session;
     this.session = undefined;
     session?.close();
-    this.releaseSession?.();
+    // With calls in flight the socket stays until they finish: its 'close' tells the budget then.
+    if (this.inFlight === 0) this.releaseSession?.();
   }
 
   /** The open session, or a new one (it connects in the background; requests made meanwhile wait for it). */
@@ -168,15 +169,16 @@ export class GrpcClient implements IdleCloser {
     session.on('error', () => undefined); // its streams fail with the error, and report it
     const { budget } = this.options;
     let released = !budget;
-    const release = () => {
+    const release = (current = true) => {
       if (released) return;
       released = true;
-      budget!.closed(this);
+      budget!.closed(this, current);
     };
     // After a GOAWAY node closes the session (`closed`): calls in flight finish on it, new ones open another.
     session.once('close', () => {
+      const current = this.session === session || this.session === undefined;
       if (this.session === session) this.session = undefined;
-      release();
+      release(current);
     });
     this.session = session;
     this.releaseSession = release;

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
-import { BROKER_IDLE_ENV, Broker, brokerIdleMs, connTarget, type ConnInfo } from '../../src/goplugin/broker';
+import { BROKER_CONNECTIONS_ENV, BROKER_IDLE_ENV, Broker, brokerConnectionsKept, brokerIdleMs, connTarget, type ConnInfo } from '../../src/goplugin/broker';
 import type { GrpcClient } from '../../src/goplugin/grpc-client';
 import { createLogger } from '../../src/goplugin/log';
 import { methodDef, serviceDef } from '../../src/goplugin/protos';
@@ -133,5 +133,26 @@ describe(BROKER_IDLE_ENV, () => {
     for (const bad of ['999', '0', '-5', '1.5e3', 'soon', '30s', String(2 ** 31)]) {
       expect(() => brokerIdleMs({ [BROKER_IDLE_ENV]: bad })).toThrow(new RegExp(`^${BROKER_IDLE_ENV} must be a whole number of milliseconds from 1000`));
     }
+  });
+});
+
+describe(BROKER_CONNECTIONS_ENV, () => {
+  it('defaults to 32; takes 1 to 1000000, under its VAULT_ or BAO_ name', () => {
+    expect(brokerConnectionsKept({})).toBe(32);
+    expect(brokerConnectionsKept({ [BROKER_CONNECTIONS_ENV]: '1' })).toBe(1);
+    expect(brokerConnectionsKept({ BAO_PLUGIN_TS_BROKER_CONNECTIONS: '500' })).toBe(500);
+    expect(brokerConnectionsKept({ [BROKER_CONNECTIONS_ENV]: '1000000' })).toBe(1_000_000);
+  });
+
+  it('refuses anything else with an error that names the variable', () => {
+    for (const bad of ['0', '-1', '2.5', 'many', '1e3', '1000001']) {
+      expect(() => brokerConnectionsKept({ [BROKER_CONNECTIONS_ENV]: bad })).toThrow(
+        new RegExp(`^${BROKER_CONNECTIONS_ENV} must be a whole number from 1 to 1000000`),
+      );
+    }
+  });
+
+  it("sizes the broker's connection budget", () => {
+    expect(new Broker(undefined, log, 5000, 30_000, 7).connections.maxOpen).toBe(7);
   });
 });

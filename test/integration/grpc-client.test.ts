@@ -281,14 +281,14 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
   it('past the budget, connections idle for the short time close, least recently used first; busy ones stay; closed ones reconnect', {
     timeout: 15_000,
   }, async () => {
-    const { proxy, budget, clients } = await budgetClients(5, new ConnectionBudget(2, 300));
+    const { proxy, budget, clients } = await budgetClients(5, new ConnectionBudget(2, 1000));
     // One call in flight on client 0 the whole time: never closed, whatever the budget.
-    const held = failure(clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 3000 }));
+    const held = failure(clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 5000 }));
     for (const c of clients.slice(1)) expect(await c.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
     expect(proxy.open()).toBe(5);
     expect(budget.openConnections).toBe(5);
     // Past the short idle time only the budget's 2 stay: the busy one and the most recently used (client 4).
-    await waitFor('idle connections over the budget to close', () => proxy.open() === 2, 3000, 20);
+    await waitFor('idle connections over the budget to close', () => proxy.open() === 2, 5000, 20);
     expect(budget.openConnections).toBe(2);
     expect(proxy.opened()).toBe(5);
     expect(await clients[4].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
@@ -369,7 +369,7 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
 
 describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
   /** A gRPC-shaped server over plain HTTP/2 whose behaviour per stream the test decides. */
-  async function rawServer(onStream: (stream: http2.ServerHttp2Stream) => void) {
+  async function rawServer(onStream: (stream: http2.ServerHttp2Stream) => void, budget?: ConnectionBudget) {
     const sessions = new Set<http2.ServerHttp2Session>();
     const server = http2.createServer();
     server.on('session', (s) => sessions.add(s).size);
@@ -383,7 +383,7 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
       for (const s of sessions) s.destroy();
       server.close();
     });
-    const client = new GrpcClient({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, { idleMs: 60_000 });
+    const client = new GrpcClient({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, { idleMs: 60_000, budget });
     cleanups.push(() => client.close());
     return { client, sessions };
   }
@@ -396,11 +396,12 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
 
   it('after a GOAWAY, new calls go to a new connection; the call left on the old one fails with UNAVAILABLE when it closes', async () => {
     let first: http2.Http2Session | undefined;
+    const budget = new ConnectionBudget(8, 60_000);
     const { client, sessions } = await rawServer((stream) => {
       if (first) return ok(stream);
       first = stream.session;
       first?.goaway(); // shutting down: the call in flight is left hanging, new ones are not taken
-    });
+    }, budget);
     const left = failure(client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
     await waitFor('the GOAWAY', () => first, 2000, 10);
     await new Promise((r) => setTimeout(r, 100));
@@ -410,6 +411,9 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
     const { error, ms } = await left;
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(ms).toBeLessThan(2000);
+    // The old connection's close gave back its slot, and left the new, idle one where the budget can close it.
+    await waitFor('the old connection to close', () => budget.openConnections === 1, 2000, 10);
+    expect(budget.idleConnections).toBe(1);
   });
 
   it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {

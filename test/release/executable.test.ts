@@ -30,7 +30,7 @@ function youngAfterBurst(exe: string, args: string[]): number {
     setTimeout(() => process.stderr.write('new_space=' + v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576 + '\\n'), 300);`,
   );
   try {
-    const r = spawnSync(exe, args, { encoding: 'utf8', env: { NODE_OPTIONS: `--require ${script}` } });
+    const r = spawnSync(exe, args, { encoding: 'utf8', env: { NODE_OPTIONS: `--require ${script}` }, timeout: 30_000 });
     const m = /new_space=([\d.]+)/.exec(r.stderr);
     if (!m) throw new Error(`no measurement from ${exe}: ${r.stderr}`);
     return Number(m[1]);
