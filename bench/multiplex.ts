@@ -210,8 +210,12 @@ async function isolation(what: string, trivial: () => Promise<unknown>, loadLabe
 }
 
 async function secretsRole(out: string[], iso: string[]): Promise<void> {
-  // BENCH_BROKER_IDLE_MS: the plugin's VAULT_PLUGIN_TS_BROKER_IDLE_MS (unset: its default).
-  const idleEnv: Record<string, string> = process.env.BENCH_BROKER_IDLE_MS ? { VAULT_PLUGIN_TS_BROKER_IDLE_MS: process.env.BENCH_BROKER_IDLE_MS } : {};
+  // BENCH_BROKER_IDLE_MS, BENCH_BROKER_CONNECTIONS: the plugin's VAULT_PLUGIN_TS_BROKER_IDLE_MS and
+  // VAULT_PLUGIN_TS_BROKER_CONNECTIONS (unset: its defaults).
+  const idleEnv: Record<string, string> = {
+    ...(process.env.BENCH_BROKER_IDLE_MS ? { VAULT_PLUGIN_TS_BROKER_IDLE_MS: process.env.BENCH_BROKER_IDLE_MS } : {}),
+    ...(process.env.BENCH_BROKER_CONNECTIONS ? { VAULT_PLUGIN_TS_BROKER_CONNECTIONS: process.env.BENCH_BROKER_CONNECTIONS } : {}),
+  };
   const plugin: LaunchedPlugin = await launchPlugin(EXE, 'backend', { versions: '5', env: idleEnv });
   const closers: Array<() => void> = [];
   try {
