@@ -2,7 +2,7 @@
 // either stored (PKCS#8 in Vault's storage) or a managed key, in which case every
 // signature is made by the HSM/KMS and the private key never exists here.
 // @peculiar/x509 is loaded on first PKI use, not at plugin start.
-import { webcrypto, randomBytes, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { webcrypto, randomBytes, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 type Crypto = typeof webcrypto;
@@ -82,6 +82,8 @@ export interface CaSigner {
   algorithm: ReturnType<typeof signingAlgorithm>;
   publicKey: CryptoKey;
   privateKey: CryptoKey;
+  /** A stored key as node:crypto signs it (the CryptoKey is not extractable, so it cannot be made into one later). */
+  keyObject?: KeyObject;
   crypto: Crypto;
 }
 
@@ -129,7 +131,7 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
   const algorithm = signingAlgorithm(spec);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
-  return { spec, algorithm, publicKey, privateKey, crypto: webcrypto };
+  return { spec, algorithm, publicKey, privateKey, keyObject: ko, crypto: webcrypto };
 }
 
 /** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */

@@ -4,7 +4,7 @@
 // @peculiar/x509 path handles it writes the same bytes; it also writes what that path did not
 // (street/postalCode attributes, email and otherName SANs, certificate policies).
 import { isIP } from 'node:net';
-import { KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
+import { sign as nodeSign, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
 import { rawToDer } from '../../keys/crypto';
@@ -265,21 +265,15 @@ function readIssuer(pemText: string): IssuerFacts {
 }
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
-const keyObjects = new WeakMap<object, KeyObject>();
 
 /** The CA's signature over `tbs`, DER-encoded for ECDSA. */
 async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
   const hash = NODE_HASH[signer.algorithm.hash];
   const key = signer.privateKey;
-  if (key instanceof CryptoKey) {
+  const k = signer.keyObject;
+  if (k) {
     // A stored key: node:crypto signs it, without WebCrypto's per-call overhead. A P-256
     // signature (~0.03 ms) costs less than the thread pool hop: on the loop; RSA, P-384 and P-521 on the pool.
-    let ko = keyObjects.get(key);
-    if (!ko) {
-      ko = KeyObject.from(key);
-      keyObjects.set(key, ko);
-    }
-    const k = ko;
     if (signer.spec.kind === 'ec' && signer.spec.curve === 'P-256') return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
     return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
   }
