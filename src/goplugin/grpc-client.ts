@@ -173,6 +173,8 @@ export class GrpcClient implements IdleCloser {
       if (released) return;
       released = true;
       budget!.closed(this, current);
+      // This closure shares connect()'s scope, and so the session: an idle client must not keep a closed one.
+      if (this.releaseSession === release) this.releaseSession = undefined;
     };
     // After a GOAWAY node closes the session (`closed`): calls in flight finish on it, new ones open another.
     session.once('close', () => {

@@ -7,6 +7,8 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, mtlsClientContext, type PluginIdentity } from '../../src/goplugin/autotls';
@@ -296,6 +298,26 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
     expect(await clients[1].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
     expect(proxy.opened()).toBe(6); // client 1 connected again
     expect((await held).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it('a client whose connection the budget closed keeps nothing of it (an idle mount holds no closed session)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { proxy, clients } = await budgetClients(1, new ConnectionBudget(0, 50));
+    expect(await clients[0].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    const session = new WeakRef((clients[0] as unknown as { session: object }).session);
+    await waitFor('the budget to close the idle connection', () => proxy.open() === 0, 3000, 10);
+    await waitFor(
+      'the closed session to be collected',
+      async () => {
+        await new Promise((r) => setImmediate(r));
+        gc();
+        return session.deref() === undefined;
+      },
+      3000,
+      50,
+    );
+    expect(await clients[0].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
   });
 
   it('within the budget, idle connections stay open for the full idle time', async () => {
