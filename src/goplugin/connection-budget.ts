@@ -8,6 +8,8 @@
 // closed, least recently used first. A mount called at least every `shortIdleMs` (1000+
 // mounts called every second) keeps its connection whatever their number.
 
+import { inRootContext } from './grpc-client';
+
 /** A client whose idle connection the budget may close. */
 export interface IdleCloser {
   /** Close the connection if no call is in flight (the client reports `closed` for it). */
@@ -74,7 +76,7 @@ export class ConnectionBudget {
       const left = since + this.shortIdleMs - now;
       if (left > 0) {
         // The oldest idle one is not idle long enough yet: look again when it is.
-        this.timer = setTimeout(() => this.trim(), left);
+        this.timer = inRootContext(setTimeout, () => this.trim(), left);
         this.timer.unref();
         return;
       }

@@ -9,6 +9,7 @@
 // local timer that resets the stream), may be cancelled by a signal (RST_STREAM CANCEL),
 // and ends with a GrpcError carrying the gRPC status when it fails: a connection that
 // fails or goes away (socket closed, GOAWAY, TLS refused) ends its calls as UNAVAILABLE.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -17,6 +18,12 @@ import type { ConnectionBudget, IdleCloser } from './connection-budget';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 
 const { NGHTTP2_CANCEL } = http2.constants;
+/**
+ * Runs a function in the async context this module was loaded in (none). A timer takes the
+ * async context it is created in: an idle timer armed at the end of a request would keep
+ * that request's store (its call, HTTP/2 stream and data) alive until it fires, 30 s later.
+ */
+export const inRootContext = AsyncLocalStorage.snapshot();
 /** A call's deadline when its caller names none: no call waits without bound. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -148,6 +155,8 @@ export class GrpcClient implements IdleCloser {
   }
 
   private dropSession(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const session = this.session;
     this.session = undefined;
     session?.close();
@@ -161,7 +170,8 @@ export class GrpcClient implements IdleCloser {
     if (open && !open.closed && !open.destroyed) return open;
     const { tls: secure } = this.options;
     const target = this.target;
-    const session = http2.connect(secure ? `https://${secure.servername}` : 'http://localhost', {
+    // Opened outside the calling request's async context, which the connection would keep for its life.
+    const session = inRootContext(http2.connect, secure ? `https://${secure.servername}` : 'http://localhost', {
       createConnection: () =>
         secure ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] }) : net.connect(target),
       settings: { enablePush: false },
@@ -198,21 +208,26 @@ export class GrpcClient implements IdleCloser {
   private callEnded(): void {
     if (--this.inFlight > 0) return;
     this.lastCallEnded = Date.now();
-    this.session?.unref(); // an idle connection keeps no process alive
+    if (!this.session) return;
+    this.session.unref(); // an idle connection keeps no process alive
     this.armIdleTimer(this.options.idleMs);
-    if (this.session) this.options.budget?.becameIdle(this);
+    this.options.budget?.becameIdle(this);
   }
 
   /** One timer per idle period, not one per call: when it fires it closes the session or waits the rest of the idle time. */
   private armIdleTimer(delay: number): void {
     if (this.idleTimer || this.closed) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (!this.session || this.inFlight > 0) return; // the last call to end arms it again
-      const left = this.lastCallEnded + this.options.idleMs - Date.now();
-      if (left > 0) return this.armIdleTimer(left);
-      this.dropSession();
-    }, delay);
+    this.idleTimer = inRootContext(
+      setTimeout,
+      () => {
+        this.idleTimer = undefined;
+        if (!this.session || this.inFlight > 0) return; // the last call to end arms it again
+        const left = this.lastCallEnded + this.options.idleMs - Date.now();
+        if (left > 0) return this.armIdleTimer(left);
+        this.dropSession();
+      },
+      delay,
+    );
     this.idleTimer.unref();
   }
 

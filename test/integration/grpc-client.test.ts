@@ -2,6 +2,7 @@
 // and against our own GrpcServer, over mutual TLS, on TCP and on a unix socket (what Vault's
 // broker announces on Linux): replies, error statuses, deadlines, cancellation, the idle
 // connection's close and reconnect, and a server that goes away in the middle of a call.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -318,6 +319,32 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
       50,
     );
     expect(await clients[0].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+  });
+
+  it("an idle client's timers keep nothing of the request that last used it (its async context)", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { proxy, clients } = await budgetClients(2, new ConnectionBudget(1, 60_000));
+    const store = new AsyncLocalStorage<object>();
+    let request: object | undefined = { big: Buffer.alloc(1 << 20) };
+    const ref = new WeakRef(request);
+    // Two clients' calls end inside a request's context: one arms its idle timer, the other the budget's timer too.
+    await store.run(request, async () => {
+      for (const c of clients) expect(await c.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    });
+    request = undefined;
+    expect(proxy.open()).toBe(2);
+    await waitFor(
+      "the request's context to be collected while the idle timers wait",
+      async () => {
+        await new Promise((r) => setImmediate(r));
+        gc();
+        return ref.deref() === undefined;
+      },
+      3000,
+      50,
+    );
+    expect(proxy.open()).toBe(2);
   });
 
   it('within the budget, idle connections stay open for the full idle time', async () => {
