@@ -281,6 +281,22 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
     return { proxy, budget, clients };
   }
 
+  /** Waits (≤ 3 s, collecting garbage) until nothing holds what `ref` points to. */
+  async function collected(what: string, ref: WeakRef<object>): Promise<void> {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    await waitFor(
+      `${what} to be collected`,
+      async () => {
+        await new Promise((r) => setImmediate(r));
+        gc();
+        return ref.deref() === undefined;
+      },
+      3000,
+      50,
+    );
+  }
+
   it('past the budget, connections idle for the short time close, least recently used first; busy ones stay; closed ones reconnect', {
     timeout: 15_000,
   }, async () => {
@@ -302,28 +318,15 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
   });
 
   it('a client whose connection the budget closed keeps nothing of it (an idle mount holds no closed session)', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const { proxy, clients } = await budgetClients(1, new ConnectionBudget(0, 50));
     expect(await clients[0].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
     const session = new WeakRef((clients[0] as unknown as { session: object }).session);
     await waitFor('the budget to close the idle connection', () => proxy.open() === 0, 3000, 10);
-    await waitFor(
-      'the closed session to be collected',
-      async () => {
-        await new Promise((r) => setImmediate(r));
-        gc();
-        return session.deref() === undefined;
-      },
-      3000,
-      50,
-    );
+    await collected('the closed session', session);
     expect(await clients[0].unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
   });
 
   it("an idle client's timers keep nothing of the request that last used it (its async context)", async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const { proxy, clients } = await budgetClients(2, new ConnectionBudget(1, 60_000));
     const store = new AsyncLocalStorage<object>();
     let request: object | undefined = { big: Buffer.alloc(1 << 20) };
@@ -334,16 +337,7 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
     });
     request = undefined;
     expect(proxy.open()).toBe(2);
-    await waitFor(
-      "the request's context to be collected while the idle timers wait",
-      async () => {
-        await new Promise((r) => setImmediate(r));
-        gc();
-        return ref.deref() === undefined;
-      },
-      3000,
-      50,
-    );
+    await collected("the request's context, while the idle timers wait,", ref);
     expect(proxy.open()).toBe(2);
   });
 
