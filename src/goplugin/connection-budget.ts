@@ -8,7 +8,7 @@
 // closed, least recently used first. A mount called at least every `shortIdleMs` (1000+
 // mounts called every second) keeps its connection whatever their number.
 
-import { inRootContext } from './grpc-client';
+import { inRootContext } from '../util/async-context';
 
 /** A client whose idle connection the budget may close. */
 export interface IdleCloser {

@@ -9,21 +9,15 @@
 // local timer that resets the stream), may be cancelled by a signal (RST_STREAM CANCEL),
 // and ends with a GrpcError carrying the gRPC status when it fails: a connection that
 // fails or goes away (socket closed, GOAWAY, TLS refused) ends its calls as UNAVAILABLE.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { RequestSignal } from '../storage/storage';
+import { inRootContext } from '../util/async-context';
 import type { ConnectionBudget, IdleCloser } from './connection-budget';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 
 const { NGHTTP2_CANCEL } = http2.constants;
-/**
- * Runs a function in the async context this module was loaded in (none). A timer takes the
- * async context it is created in: an idle timer armed at the end of a request would keep
- * that request's store (its call, HTTP/2 stream and data) alive until it fires, 30 s later.
- */
-export const inRootContext = AsyncLocalStorage.snapshot();
 /** A call's deadline when its caller names none: no call waits without bound. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -145,7 +139,6 @@ export class GrpcClient implements IdleCloser {
   /** Close the connection (calls in flight finish); later calls fail with UNAVAILABLE. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.idleTimer);
     this.dropSession();
   }
 
