@@ -4,16 +4,16 @@
 //    over mTLS. Vault uses this to hand a backend plugin its Storage/SystemView.
 //  - accept(id): we listen and announce; the host dials us.
 // A dialed client (grpc-client.ts) closes its connection when idle (brokerIdleMs, or sooner
-// when many are open: connection-budget.ts) and reconnects on the next call: the host keeps serving a broker listener until it is done
-// with the id (go-plugin's GRPCBroker.AcceptAndServe runs a grpc.Server on it; Vault stops
-// that server in Cleanup).
+// when many are open: connection-budget.ts) and reconnects on the next call: the host keeps
+// serving a broker listener until it is done with the id (go-plugin's GRPCBroker.AcceptAndServe
+// runs a grpc.Server on it; Vault stops that server in Cleanup).
 import type { SecureContext } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
 import { mtlsClientContext } from './autotls';
 import { GrpcClient, type ClientOptions, type ClientTarget } from './grpc-client';
 import { GrpcServer, type ServiceRegistrar } from './grpc-server';
-import { operatorSetting } from './env';
+import { wholeNumberSetting } from './env';
 import { ConnectionBudget } from './connection-budget';
 
 /** The operator setting (VAULT_ or BAO_) for how long a dialed broker connection may stay idle before it is closed. */
@@ -42,26 +42,12 @@ const MAX_BROKER_CONNECTIONS = 1_000_000;
 
 /** VAULT_PLUGIN_TS_BROKER_IDLE_MS (1000 to 2^31-1 ms), else 30 s; anything else is an error that names the variable. */
 export function brokerIdleMs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = operatorSetting(BROKER_IDLE_ENV.slice('VAULT_'.length), env);
-  if (raw === undefined) return DEFAULT_BROKER_IDLE_MS;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || n < MIN_BROKER_IDLE_MS || n > MAX_BROKER_IDLE_MS) {
-    throw new Error(
-      `${BROKER_IDLE_ENV} must be a whole number of milliseconds from ${MIN_BROKER_IDLE_MS} to ${MAX_BROKER_IDLE_MS}, got ${JSON.stringify(raw.slice(0, 20))}`,
-    );
-  }
-  return n;
+  return wholeNumberSetting(BROKER_IDLE_ENV, { min: MIN_BROKER_IDLE_MS, max: MAX_BROKER_IDLE_MS, fallback: DEFAULT_BROKER_IDLE_MS, unit: 'milliseconds' }, env);
 }
 
 /** VAULT_PLUGIN_TS_BROKER_CONNECTIONS (1 to 1000000), else 32; anything else is an error that names the variable. */
 export function brokerConnectionsKept(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = operatorSetting(BROKER_CONNECTIONS_ENV.slice('VAULT_'.length), env);
-  if (raw === undefined) return DEFAULT_BROKER_CONNECTIONS;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_BROKER_CONNECTIONS) {
-    throw new Error(`${BROKER_CONNECTIONS_ENV} must be a whole number from 1 to ${MAX_BROKER_CONNECTIONS}, got ${JSON.stringify(raw.slice(0, 20))}`);
-  }
-  return n;
+  return wholeNumberSetting(BROKER_CONNECTIONS_ENV, { min: 1, max: MAX_BROKER_CONNECTIONS, fallback: DEFAULT_BROKER_CONNECTIONS }, env);
 }
 
 /** go-plugin's broker message: a listener announced for a service id. */

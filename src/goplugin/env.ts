@@ -141,3 +141,23 @@ export function operatorSetting(name: string, env: NodeJS.ProcessEnv = process.e
   const b = env[`BAO_${name}`];
   return b !== undefined && b !== '' ? b : undefined;
 }
+
+/**
+ * A whole-number operator setting (operatorSetting's `VAULT_`/`BAO_` names, `vaultName` the
+ * VAULT_ one): `fallback` when unset, else an integer from min to max; anything else is an
+ * error that names the variable ("a whole number[ of <unit>] from min to max").
+ */
+export function wholeNumberSetting(
+  vaultName: string,
+  bounds: { min: number; max: number; fallback: number; unit?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  const raw = operatorSetting(vaultName.slice('VAULT_'.length), env);
+  if (raw === undefined) return bounds.fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < bounds.min || n > bounds.max) {
+    const what = bounds.unit ? `a whole number of ${bounds.unit}` : 'a whole number';
+    throw new Error(`${vaultName} must be ${what} from ${bounds.min} to ${bounds.max}, got ${JSON.stringify(raw.slice(0, 20))}`);
+  }
+  return n;
+}
