@@ -24,6 +24,16 @@ import type { Hash, KeySpec, SignOptions } from './types';
 /** Digest length of each hash, in bytes. */
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
 const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
+
+/**
+ * Whether node:crypto's signature with this key is cheap enough to make on the calling (event
+ * loop) thread: an Ed25519 or P-256 signature of a short message costs ~30-60 µs there, less
+ * than handing it to libuv's pool costs in wake-ups; P-384/P-521 (0.7/1.7 ms), RSA and long
+ * messages (Ed25519 hashes the whole message) go off the loop (bench/RESULTS.md, session 7).
+ */
+export function cheapToSignOnLoop(spec: LocalKeySpec, bytes: number): boolean {
+  return (spec.kind === 'ed25519' || (spec.kind === 'ec' && spec.curve === 'P-256')) && bytes <= 4096;
+}
 const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
 
 /**

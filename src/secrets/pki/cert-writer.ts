@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { sign as nodeSign, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
-import { rawToDer } from '../../keys/crypto';
+import { cheapToSignOnLoop, rawToDer } from '../../keys/crypto';
 import { UserError } from '../framework';
 import { keyIdentifier, type CaSigner } from './ca';
 import type { CertRequest } from './certificates';
@@ -272,9 +272,9 @@ async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
   const key = signer.privateKey;
   const k = signer.keyObject;
   if (k) {
-    // A stored key: node:crypto signs it, without WebCrypto's per-call overhead. A P-256
-    // signature (~0.03 ms) costs less than the thread pool hop: on the loop; RSA, P-384 and P-521 on the pool.
-    if (signer.spec.kind === 'ec' && signer.spec.curve === 'P-256') return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
+    // A stored key: node:crypto signs it, without WebCrypto's per-call overhead; P-256 on the
+    // loop (cheaper than the thread pool hop), RSA, P-384 and P-521 on the pool.
+    if (cheapToSignOnLoop(signer.spec, tbs.length)) return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
     return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
   }
   // A managed key: its signer's WebCrypto façade sends the data to the HSM/KMS; ECDSA comes back as r||s.

@@ -2,7 +2,7 @@
 // and RSA (RSA and long messages off the event loop), keys/crypto for digests and secp256k1,
 // mldsa.ts for ML-DSA, managed keys through their backend.
 import { createHash, createHmac, sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject } from 'node:crypto';
-import { HASH_BYTES, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { HASH_BYTES, cheapToSignOnLoop, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
 import type { Hash, ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
@@ -82,14 +82,6 @@ const rsaSignTask = workerBatchTask<RsaSignArgs, Uint8Array>(
   RSA_SIGNATURES_PER_MESSAGE,
 );
 
-// An Ed25519 or P-256 signature of a short message costs ~30-60 µs on this thread; handing it
-// to libuv's pool costs the loop about as much in wake-ups and the pool thread as much again.
-// Longer messages (Ed25519 hashes the whole message) and P-384/P-521 (0.7 and 1.7 ms a
-// signature) still go to the pool (bench/RESULTS.md, 2026-12-01 session 7: through Vault
-// 1-16% more signatures/s, 10-17% less plugin CPU each).
-const ON_LOOP_MAX_BYTES = 4096;
-const onLoop = (spec: KeySpec, data: Buffer) => (spec.kind === 'ed25519' || (spec.kind === 'ec' && spec.curve === 'P-256')) && data.length <= ON_LOOP_MAX_BYTES;
-
 /**
  * A signature that does not stall other requests: RSA on the worker threads, long messages on
  * libuv's thread pool (crypto.sign with a callback), short Ed25519/P-256 ones here. Prehashed
@@ -98,7 +90,7 @@ const onLoop = (spec: KeySpec, data: Buffer) => (spec.kind === 'ed25519' || (spe
 async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
   if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocalAsync(priv, spec, data, opts);
   const o = nodeOptions(priv, spec, opts);
-  if (onLoop(spec, data)) return nodeSign(o.alg, data, o.key);
+  if (cheapToSignOnLoop(spec, data.length)) return nodeSign(o.alg, data, o.key);
   if (spec.kind === 'rsa') {
     const { padding, saltLength } = o.key as { padding: number; saltLength: number };
     const sig = await rsaSignTask.run({ alg: o.alg!, key: priv, padding, saltLength, data });
