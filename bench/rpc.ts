@@ -8,7 +8,9 @@
 // Settings: BENCH_ROUNDS (6), BENCH_MS per round and side (1500), BENCH_INFLIGHT (8),
 // BENCH_ONLY (comma-separated case ids: read-key, encrypt, exists-encrypt, encrypt-batch, sign-rsa-batch, sign-ed25519,
 // sign-p256, hmac,
-// issue-ec, sign-csr).
+// issue-ec, issue-ec-nostore, sign-csr), BENCH_PLUGIN_NODE_OPTIONS (given to both builds, e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof": the executable honours NODE_OPTIONS), BENCH_A_NODE_OPTIONS and
+// BENCH_B_NODE_OPTIONS (one side's, after those: one build with two V8 settings, side by side).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -52,7 +54,8 @@ async function mounted(plugin: LaunchedPlugin, engine: 'transit' | 'pki'): Promi
 }
 
 async function launch(label: string, exe: string): Promise<Side> {
-  const plugin = await launchPlugin(path.resolve(exe), 'backend');
+  const nodeOptions = [process.env.BENCH_PLUGIN_NODE_OPTIONS, process.env[`BENCH_${label}_NODE_OPTIONS`]].filter(Boolean).join(' ');
+  const plugin = await launchPlugin(path.resolve(exe), 'backend', nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {});
   const transit = await mounted(plugin, 'transit');
   await transit.req('create', 'keys/aes', { type: 'aes256-gcm96' });
   await transit.req('create', 'keys/rsa', { type: 'rsa-2048' });
@@ -61,6 +64,7 @@ async function launch(label: string, exe: string): Promise<Side> {
   const pki = await mounted(plugin, 'pki');
   await pki.req('update', 'root/generate/internal', { common_name: 'bench root', key_type: 'ec', key_bits: 256, ttl: '8760h' });
   await pki.req('update', 'roles/ec', { allow_any_name: true, key_type: 'ec', key_bits: 256, max_ttl: '24h' });
+  await pki.req('update', 'roles/ec-nostore', { allow_any_name: true, key_type: 'ec', key_bits: 256, max_ttl: '24h', no_store: true });
   return { label, plugin, transit, pki };
 }
 
@@ -94,6 +98,8 @@ const CASES: Array<{ id: string; run: (s: Side) => Promise<unknown> }> = [
   { id: 'sign-p256', run: (s) => s.transit.req('update', 'sign/p256', { input: plaintext }) },
   { id: 'hmac', run: (s) => s.transit.req('update', 'hmac/aes', { input: plaintext }) },
   { id: 'issue-ec', run: (s) => s.pki.req('update', 'issue/ec', { common_name: 'svc.bench.example', ttl: '1h' }) },
+  // The same without the certificate's storage write (a Storage.Put over the broker).
+  { id: 'issue-ec-nostore', run: (s) => s.pki.req('update', 'issue/ec-nostore', { common_name: 'svc.bench.example', ttl: '1h' }) },
   { id: 'sign-csr', run: (s) => s.pki.req('update', 'sign/ec', { csr, common_name: 'csr.bench.example', ttl: '1h' }) },
 ];
 

@@ -1,37 +1,56 @@
-// Just enough DER to write one certificate shape (see autotls.ts). Lengths use the
-// definite form; every value here is small and well-formed by construction.
-function len(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v >>= 8) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+// Just enough DER to write certificates (autotls.ts, pki/cert-writer.ts). Lengths use the
+// definite form; every value here is small and well-formed by construction. Each element is
+// written into one buffer sized from its parts (a certificate is ~40 elements: building each
+// from Buffer.concat of header pieces was ~15% of a PKI issue's own CPU).
+
+/** Bytes of the length octets for a content of n bytes. */
+const lengthOctets = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5);
+
+/** A DER element of `tag` whose content is `parts` in order. */
+function element(tag: number, parts: readonly Uint8Array[]): Buffer {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const lo = lengthOctets(n);
+  const out = Buffer.allocUnsafe(1 + lo + n);
+  out[0] = tag;
+  if (lo === 1) out[1] = n;
+  else {
+    out[1] = 0x80 | (lo - 1);
+    for (let i = lo, v = n; i > 1; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  let at = 1 + lo;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** A DER element: tag, length, body. */
-export const tlv = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+export const tlv = (tag: number, body: Uint8Array): Buffer => element(tag, [body]);
 /** A DER SEQUENCE of the items. */
-export const seq = (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items));
+export const seq = (...items: Uint8Array[]): Buffer => element(0x30, items);
 /** A DER SET of the items (in the order given). */
-export const set = (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items));
+export const set = (...items: Uint8Array[]): Buffer => element(0x31, items);
 /** An explicitly tagged [n] context-specific element. */
-export const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner);
+export const explicit = (n: number, inner: Uint8Array): Buffer => element(0xa0 | n, [inner]);
 /** A DER BOOLEAN. */
-export const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));
+export const bool = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0]);
 /** A DER OCTET STRING. */
-export const octets = (b: Buffer): Buffer => tlv(0x04, b);
+export const octets = (b: Uint8Array): Buffer => element(0x04, [b]);
 /** A DER UTF8String. */
-export const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
+export const utf8 = (s: string): Buffer => element(0x0c, [Buffer.from(s, 'utf8')]);
 /** BIT STRING with `unused` trailing bits in the last byte. */
-export const bits = (b: Buffer, unused = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unused]), b]));
+export const bits = (b: Uint8Array, unused = 0): Buffer => element(0x03, [Uint8Array.of(unused), b]);
 
 /** Non-negative INTEGER from big-endian bytes, minimally encoded. */
-export function uint(b: Buffer): Buffer {
+export function uint(b: Uint8Array): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
-  let v = b.subarray(i);
-  if (v[0] & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
-  return tlv(0x02, v);
+  const v = b.subarray(i);
+  return element(0x02, v[0] & 0x80 ? [ZERO, v] : [v]);
 }
+const ZERO = Uint8Array.of(0);
 
 /** Dotted OID text: a first arc of 0, 1 or 2, then at least one more arc, no leading zeros. */
 export const OID_TEXT = /^[0-2](\.(0|[1-9]\d*))+$/;
@@ -43,6 +62,10 @@ export function oid(dotted: string): Buffer {
   if (a < 2n && b >= 40n) throw new Error(`not an OID: ${dotted.slice(0, 60)}`);
   const out: number[] = [];
   for (const n of [40n * a + b, ...rest]) {
+    if (n < 0x80n) {
+      out.push(Number(n)); // one base-128 digit: most arcs
+      continue;
+    }
     const chunk: number[] = [];
     let v = n;
     do {
@@ -52,13 +75,13 @@ export function oid(dotted: string): Buffer {
     for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
     out.push(...chunk);
   }
-  return tlv(0x06, Buffer.from(out));
+  return element(0x06, [Uint8Array.from(out)]);
 }
 
 /** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5). */
 export function time(d: Date): Buffer {
   const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'; // YYYYMMDDHHMMSSZ
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso));
+  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2), 'latin1')) : tlv(0x18, Buffer.from(iso, 'latin1'));
 }
 
 /** PEM armour (RFC 7468) for DER bytes under a label such as "CERTIFICATE" or "X509 CRL". */

@@ -2,7 +2,7 @@
 // either stored (PKCS#8 in Vault's storage) or a managed key, in which case every
 // signature is made by the HSM/KMS and the private key never exists here.
 // @peculiar/x509 is loaded on first PKI use, not at plugin start.
-import { webcrypto, randomBytes, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { webcrypto, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 type Crypto = typeof webcrypto;
@@ -10,6 +10,7 @@ import type * as X509 from '@peculiar/x509';
 import { derToRaw, curveBytes } from '../../keys/crypto';
 import type { KeySpec, ManagedKey } from '../../keys/types';
 import { uint } from '../../goplugin/der';
+import { pooledRandomBytes } from '../../util/random-pool';
 import { UserError } from '../framework';
 
 let lib: typeof X509 | undefined;
@@ -173,7 +174,7 @@ export function parseIssuer(pemText: string): Issuer {
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */
 export function newSerial(): { hex: string; display: string } {
-  const b = randomBytes(20);
+  const b = Buffer.from(pooledRandomBytes(20)); // a copy: the pool's bytes are not written to
   b[0] = b[0] & 0x7f || 1;
   const hex = b.toString('hex');
   return { hex, display: hex.match(/../g)!.join(':') };

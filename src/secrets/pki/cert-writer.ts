@@ -132,7 +132,12 @@ export function ipBytes(ip: string): Buffer {
   return mapped ? out.subarray(12) : out;
 }
 
+// The OIDs most certificates carry, encoded once.
+const COMMON_OIDS = new Map([SERVER_AUTH, CLIENT_AUTH].map((id) => [id, oid(id)]));
+
 function checkOid(what: string, id: string): Buffer {
+  const known = COMMON_OIDS.get(id);
+  if (known) return known;
   try {
     return oid(id);
   } catch {
