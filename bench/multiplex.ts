@@ -21,7 +21,8 @@
 // process (bench/multiplex-load.ts, its own connection to the plugin) so that encoding and
 // parsing 5000-item requests does not delay the probe in this process; BENCH_LOAD_IN_PROCESS=1
 // sends them from here instead (as before 2026-12-01), to show what that costs the probe.
-// BENCH_ROLES (database,secrets) picks the roles; BENCH_EXE the executable (dist's).
+// BENCH_ROLES (database,secrets) picks the roles; BENCH_EXE the executable (dist's); BENCH_PRIME_MOUNTS
+// (0) secrets mounts made before the first measurement (the marginal cost of more).
 // Run: npx tsx bench/multiplex.ts
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -40,6 +41,7 @@ const EXE = path.resolve(process.env.BENCH_EXE ?? path.resolve(__dirname, '..', 
 const LOAD_IN_PROCESS = process.env.BENCH_LOAD_IN_PROCESS === '1';
 const DB_CONFIGS = Number(process.env.BENCH_DB_CONFIGS ?? 1000);
 const MOUNTS = Number(process.env.BENCH_MOUNTS ?? 200);
+const PRIME_MOUNTS = Number(process.env.BENCH_PRIME_MOUNTS ?? 0);
 const VERIFY = (process.env.BENCH_VERIFY ?? 'true') === 'true';
 // Idle long enough for V8's memory reducer (5–8 s after the last activity) and for idle broker
 // connections to close: VAULT_PLUGIN_TS_BROKER_IDLE_MS (30 s; builds before 2026-12-01's grpc-client.ts
@@ -235,6 +237,10 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     const warmP = await mount('warm-p', 'pki');
     await req(warmT, 'read', 'keys/aes', {});
     await req(warmP, 'update', 'issue/ec', { common_name: 'x.example' });
+    // BENCH_PRIME_MOUNTS set up (and left idle) before the first measurement: the growth measured
+    // is then the marginal cost of more mounts, without what the process pays once (pages of
+    // the executable and of V8's optimising compiler read in, heap reservations).
+    for (let i = 0; i < PRIME_MOUNTS; i++) await mount(`p${i}`, i % 2 ? 'pki' : 'transit');
     await sleep(IDLE_MS);
     const before = mem(plugin.proc.pid!);
     const t0 = Date.now();
@@ -244,7 +250,7 @@ async function secretsRole(out: string[], iso: string[]): Promise<void> {
     const after = mem(plugin.proc.pid!);
     const per = perItem(before, after, MOUNTS);
     out.push(
-      `| secrets role: ${MOUNTS} mounts (½ transit + key, ½ PKI + root + role) | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(setupMs / MOUNTS).toFixed(1)} ms per mount set-up |`,
+      `| secrets role: ${MOUNTS} mounts (½ transit + key, ½ PKI + root + role)${PRIME_MOUNTS ? `, after ${PRIME_MOUNTS} idle ones` : ''} | ${(before.rss / 1024).toFixed(1)} → ${(after.rss / 1024).toFixed(1)} | ${(before.anon / 1024).toFixed(1)} → ${(after.anon / 1024).toFixed(1)} | **${per.rss.toFixed(1)}** | ${per.pss.toFixed(1)} | ${per.anon.toFixed(1)} | ${(setupMs / MOUNTS).toFixed(1)} ms per mount set-up |`,
     );
     if (MEMORY_ONLY) return;
 
