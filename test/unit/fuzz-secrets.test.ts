@@ -164,9 +164,12 @@ describe('fuzz: PKI names, durations and CSR keys', () => {
     await answer(be, 'update', 'root/generate/internal', { common_name: 'Fuzz Root' });
     // Valid values are weighted in so that a good share of runs issue a certificate whose
     // names can be checked (uniform junk almost never gets past the role).
-    const sometimesJunk = <T,>(good: fc.Arbitrary<T>, junk: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: junk });
+    const sometimesJunk = <T>(good: fc.Arbitrary<T>, junk: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: junk });
     const ttlish = sometimesJunk<unknown>(fc.constantFrom<unknown>(0, '', '1h', '90m', 3600), durationish);
-    const name = sometimesJunk(fc.constantFrom('a.example.com', 'example.com', 'svc-a.example.com', 'localhost', '*.example.com', 'ops@example.com', ' b.example.com '), nameish);
+    const name = sometimesJunk(
+      fc.constantFrom('a.example.com', 'example.com', 'svc-a.example.com', 'localhost', '*.example.com', 'ops@example.com', ' b.example.com '),
+      nameish,
+    );
     const flags = fc.record(
       {
         allowed_domains: fc.constantFrom('example.com', 'svc-*.example.com', 'example.com,localhost', ''),

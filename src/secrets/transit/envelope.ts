@@ -37,11 +37,15 @@ export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base6
   return { version: Number(m[1]), body };
 }
 
+// What an absent optional input reads as: one shared buffer (it has no bytes to write to), not
+// a new one for each batch item's context and associated_data.
+const NO_BYTES = Buffer.alloc(0);
+
 /** Base64 input as Vault takes it (plaintext, input, context, associated_data): strict standard base64. */
 export function b64(value: unknown, what: string, required = true): Buffer {
   if (value === undefined || value === null || value === '') {
     if (required) throw new UserError(`missing ${what}`);
-    return Buffer.alloc(0);
+    return NO_BYTES;
   }
   const buf = typeof value === 'string' ? decodeBase64(value) : undefined;
   if (!buf) throw new UserError(`${what} must be base64-encoded (standard alphabet, with padding)`);
