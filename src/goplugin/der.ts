@@ -43,14 +43,14 @@ export const utf8 = (s: string): Buffer => element(0x0c, [Buffer.from(s, 'utf8')
 /** BIT STRING with `unused` trailing bits in the last byte. */
 export const bits = (b: Uint8Array, unused = 0): Buffer => element(0x03, [Uint8Array.of(unused), b]);
 
+const ZERO = Uint8Array.of(0);
 /** Non-negative INTEGER from big-endian bytes, minimally encoded. */
 export function uint(b: Uint8Array): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   const v = b.subarray(i);
-  return element(0x02, v[0] & 0x80 ? [ZERO, v] : [v]);
+  return element(0x02, v[0] & 0x80 ? [ZERO, v] : [v]); // a set top bit would read as negative
 }
-const ZERO = Uint8Array.of(0);
 
 /** Dotted OID text: a first arc of 0, 1 or 2, then at least one more arc, no leading zeros. */
 export const OID_TEXT = /^[0-2](\.(0|[1-9]\d*))+$/;
