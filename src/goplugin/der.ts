@@ -62,10 +62,6 @@ export function oid(dotted: string): Buffer {
   if (a < 2n && b >= 40n) throw new Error(`not an OID: ${dotted.slice(0, 60)}`);
   const out: number[] = [];
   for (const n of [40n * a + b, ...rest]) {
-    if (n < 0x80n) {
-      out.push(Number(n)); // one base-128 digit: most arcs
-      continue;
-    }
     const chunk: number[] = [];
     let v = n;
     do {
