@@ -18,6 +18,8 @@ export { MAX_DURATION_SECONDS } from '../schema';
 export interface SystemView {
   /** The mount's max lease TTL in seconds (0 if unknown). */
   maxLeaseTtl(): Promise<number>;
+  /** The mount's default lease TTL in seconds (0 if unknown). */
+  defaultLeaseTtl(): Promise<number>;
 }
 
 /** One request to a path: its fields (by the path's declaration), storage, and what Vault said of the caller. */

@@ -235,14 +235,16 @@ function registerMetadataOnly(server: ServiceRegistrar, ctx: RuntimeContext, mul
  */
 function openMount(client: GrpcClient, engine: Engine, log: Logger): Mount {
   const storage = new GrpcStorage(client);
-  const maxLeaseTtl = methodDef<object, { TTL?: string | number }>('pb.SystemView', 'MaxLeaseTTL');
-  const system = {
-    maxLeaseTtl: () =>
-      client.unary(maxLeaseTtl, {}, { timeoutMs: 5000 }).then(
+  // A mount's TTLs can be tuned at any time: asked when needed, not cached. Unknown (the call failed) is 0.
+  const ttlOf = (method: string) => {
+    const def = methodDef<object, { TTL?: string | number }>('pb.SystemView', method);
+    return () =>
+      client.unary(def, {}, { timeoutMs: 5000 }).then(
         (r) => ttlSeconds(r.TTL),
         () => 0,
-      ),
+      );
   };
+  const system = { maxLeaseTtl: ttlOf('MaxLeaseTTL'), defaultLeaseTtl: ttlOf('DefaultLeaseTTL') };
   return { backend: new SecretsBackend(storage, log, engine, system), storage, client };
 }
 

@@ -162,6 +162,13 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
     const leaf = await inter.call('update', 'issue/svc', { common_name: 'svc.example.com' });
     expect(leaf.ca_chain).toEqual([signed.certificate, signed.issuing_ca]);
     expect(openssl('verify', '-CAfile', file(signed.issuing_ca), '-untrusted', file(signed.certificate), file(leaf.certificate))).toMatch(/: OK/);
+    // The chain as one PEM (raw ca_chain, cert/ca_chain's certificate): two certificates openssl reads, one newline between.
+    const raw = Buffer.from((await inter.call('read', 'ca_chain')).http_raw_body, 'base64').toString();
+    const json = (await inter.call('read', 'cert/ca_chain')).certificate;
+    expect(raw).toBe(json);
+    expect(raw).toBe(`${signed.certificate.trim()}\n${signed.issuing_ca.trim()}`);
+    expect(openssl('crl2pkcs7', '-nocrl', '-certfile', file(raw)).match(/BEGIN PKCS7/)).toBeTruthy();
+    expect(openssl('storeutl', '-noout', '-certs', file(raw))).toMatch(/Total found: 2/);
   });
 
   it('leaf_not_after_behavior: err refuses, truncate cuts to the issuer, permit issues as asked; usage without issuing-certificates refuses', async () => {

@@ -350,10 +350,29 @@ describe("PKI: names (Vault's allowed_domains / subdomain / glob / wildcard / lo
     expect((await issue('loose', 'under_score.example.com')).error).toBeUndefined(); // not a hostname, but a DNS name under the domain
     expect((await issue('strict', 'under_score.example.com')).error).toMatch(/not a valid hostname/);
   });
-  it('control characters and spaces are refused even with allow_any_name', async () => {
-    for (const n of ['max\nroach', 'max roach', 'max\u0000', '\u007f'])
+  it('control characters are refused even with allow_any_name; spaces only in a free-text CN (allow_any_name, enforce_hostnames=false)', async () => {
+    for (const n of ['max\nroach', 'max\u0000', '\u007f', 'max\u2028roach', 'max\u200broach'])
       expect((await issue('anyname', n)).error, JSON.stringify(n)).toMatch(/control characters or spaces/);
     expect((await issue('anyname', 'maxroach')).error).toBeUndefined();
+    // As Vault: a client certificate's CN may be a person's name; it is not copied into the DNS SANs.
+    for (const cn of ['Jane Doe', 'Ünïcødé Name']) {
+      const r = await must(pki, 'update', 'issue/anyname', { common_name: cn });
+      const cert = new X509Certificate(r.certificate);
+      expect(cert.subject).toBe(`CN=${cn}`);
+      expect(cert.subjectAltName).toBeUndefined();
+    }
+    // Never in a SAN, and never under a role that checks hostnames or domains.
+    expect((await issue('anyname', 'ok', 'max roach')).error).toMatch(/control characters or spaces/);
+    expect((await issue('strict', 'max roach.example.com')).error).toMatch(/control characters or spaces/);
+    expect((await issue('loose', 'max roach.example.com')).error).toMatch(/control characters or spaces/);
+  });
+  it('internationalised names are checked and issued in their ASCII (xn--) form, as Vault converts them', async () => {
+    const r = await must(pki, 'update', 'issue/strict', { common_name: 'bücher.example.com', alt_names: 'straße.example.com' });
+    const cert = new X509Certificate(r.certificate);
+    expect(cert.subject).toBe('CN=bücher.example.com');
+    expect(cert.subjectAltName).toBe('DNS:xn--bcher-kva.example.com, DNS:xn--strae-oqa.example.com');
+    expect((await issue('strict', 'bücher.example.org')).error).toMatch(/not allowed/);
+    expect((await issue('strict', 'b\u00fccher..example.com')).error).toMatch(/not a valid hostname|not allowed/);
   });
   it('wildcards: allowed by allow_wildcard_certificates (default true), well-formed, leftmost label only', async () => {
     expect((await issue('strict', '*.example.com')).error).toBeUndefined();

@@ -29,6 +29,7 @@ interface HostOpts {
   stuckGet?: boolean;
   /** SystemView TTLs as Vault sends them: Go durations in nanoseconds. */
   maxLeaseTtlNs?: string;
+  defaultLeaseTtlNs?: string;
 }
 
 /** Start the secrets role as Vault would (AutoMTLS, or plain gRPC in metadata mode) and play Vault's side. */
@@ -93,7 +94,7 @@ async function vault(metadataMode: boolean, protocol: { version: 4 | 5; multiple
       List: rec('List', (c, cb) => void store.list(c.request.prefix).then((keys) => cb(null, { keys }))),
     });
     s.addService(serviceDef('pb.SystemView'), {
-      DefaultLeaseTTL: (_c: Any, cb: Any) => cb(null, { TTL: o.maxLeaseTtlNs ?? '0' }),
+      DefaultLeaseTTL: (_c: Any, cb: Any) => cb(null, { TTL: o.defaultLeaseTtlNs ?? o.maxLeaseTtlNs ?? '0' }),
       MaxLeaseTTL: (_c: Any, cb: Any) => cb(null, { TTL: o.maxLeaseTtlNs ?? '0' }),
       Tainted: (_c: Any, cb: Any) => cb(null, { tainted: false }),
       LocalMount: (_c: Any, cb: Any) => cb(null, { local: false }),
@@ -189,6 +190,28 @@ describe("the mount's SystemView", () => {
     expect(lifetime).toBeLessThanOrEqual(3600 + 60);
     expect(lifetime).toBeGreaterThan(3600 - 120);
     expect(r.response.warnings.join(' ')).toMatch(/TTL "5h0m0s" is longer than permitted maxTTL "1h0m0s", so maxTTL is being used/);
+  });
+
+  it("gives a PKI certificate the mount's default lease TTL when neither the request nor the role sets one (vault secrets tune -default-lease-ttl=10h)", async () => {
+    const v = await vault(false);
+    const hourNs = 3600n * 1_000_000_000n;
+    const id = await v.offer(new MemoryStorage(), { defaultLeaseTtlNs: String(10n * hourNs), maxLeaseTtlNs: String(100n * hourNs) });
+    expect(await v.call('Setup', { broker_id: id, Config: { engine: 'pki' }, backendUUID: 'u' })).toEqual({ err: '' });
+    expect((await v.request('update', 'root/generate/internal', { common_name: 'Root', ttl: '87600h' })).err ?? null).toBeNull();
+    await v.request('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true });
+    const lifetime = (r: Any) => (new Date(new X509Certificate(body(r).certificate).validTo).getTime() - Date.now()) / 3600_000;
+    const plain = await v.request('update', 'issue/web', { common_name: 'www.example.com' });
+    expect(lifetime(plain), JSON.stringify(plain)).toBeCloseTo(10, 1);
+    expect(plain.response.warnings ?? []).toEqual([]);
+    // A role ttl, then a request ttl, win over the mount's default, as in Vault.
+    await v.request('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, ttl: '3h' });
+    expect(lifetime(await v.request('update', 'issue/web', { common_name: 'www.example.com' }))).toBeCloseTo(3, 1);
+    expect(lifetime(await v.request('update', 'issue/web', { common_name: 'www.example.com', ttl: '2h' }))).toBeCloseTo(2, 1);
+    // The mount's default above the role's max_ttl is cut to it, with Vault's warning.
+    await v.request('update', 'roles/short', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '1h' });
+    const capped = await v.request('update', 'issue/short', { common_name: 'www.example.com' });
+    expect(lifetime(capped)).toBeCloseTo(1, 1);
+    expect(capped.response.warnings.join(' ')).toMatch(/TTL "10h0m0s" is longer than permitted maxTTL "1h0m0s", so maxTTL is being used/);
   });
 });
 

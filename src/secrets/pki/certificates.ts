@@ -189,14 +189,14 @@ export function goDuration(seconds: number): string {
 
 /**
  * Requested, else the role's ttl, else the default; capped by the role's max_ttl or, without
- * one, the mount's max lease TTL. As current Vault's PKI does, a requested (or role) ttl over
- * the cap is cut to it with a warning, not refused.
+ * one, the mount's max lease TTL. As Vault's PKI does, a ttl over the cap is cut to it with a
+ * warning, not refused.
  */
 export function effectiveTtl(role: Role | undefined, requested: number, fallback: number, mountMax = 0, warnings: string[] = []): number {
   const max = role?.max_ttl || mountMax || 0;
   let ttl = requested || role?.ttl || fallback;
   if (max && ttl > max) {
-    if (requested || role?.ttl) warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(max)}", so maxTTL is being used`);
+    warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(max)}", so maxTTL is being used`);
     ttl = max;
   }
   if (ttl <= 0) throw new UserError('ttl must be positive');

@@ -4,6 +4,9 @@ import { UserError, rawResponse, type PathDef } from '../framework';
 import { displaySerial, serialKey, x509 } from './ca';
 import type { PkiCaches } from './index';
 
+/** PEM certificates one after another, as Vault joins a chain: each trimmed, one newline between. */
+export const pemChain = (pems: string[]): string => pems.map((p) => p.trim()).join('\n');
+
 /** ca, ca_chain and cert/ca serve the default issuer, as in current Vault. */
 export function fetchPaths(caches: PkiCaches): PathDef[] {
   const defaultIssuer = async (s: Parameters<PkiCaches['ca']['registry']>[0]) => (await caches.ca.require(s)).entry;
@@ -32,7 +35,7 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       operations: {
         read: async (r) => {
           const ca = await defaultIssuer(r.storage);
-          return rawResponse([ca.certificate, ...ca.ca_chain].join(''), 'application/pem-certificate-chain');
+          return rawResponse(pemChain([ca.certificate, ...ca.ca_chain]), 'application/pem-certificate-chain');
         },
       },
     },
@@ -44,7 +47,7 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       operations: {
         read: async (r) => {
           const ca = await defaultIssuer(r.storage);
-          return { data: { certificate: [ca.certificate, ...ca.ca_chain].join(''), ca_chain: [ca.certificate, ...ca.ca_chain] } };
+          return { data: { certificate: pemChain([ca.certificate, ...ca.ca_chain]), ca_chain: [ca.certificate, ...ca.ca_chain] } };
         },
       },
     },

@@ -5,7 +5,7 @@ import { UserError, type FieldDef, type PathDef, type Request } from '../framewo
 import type { PkiCaches } from './index';
 import { serialKey } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
-import { checkName } from './names';
+import { asciiDnsName, checkName } from './names';
 import { readCsr, type ParsedCsr } from './csr';
 import {
   OTHER_SANS_FIELD,
@@ -32,7 +32,7 @@ const fields: Record<string, FieldDef> = {
   common_name: { type: 'string', description: 'CN of the certificate.' },
   alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email (rfc822Name) SANs.' },
   ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
-  ttl: { type: 'duration', default: 0, description: "Validity (default: the role's ttl, else 30 days)." },
+  ttl: { type: 'duration', default: 0, description: "Validity (default: the role's ttl, else the mount's default lease TTL)." },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN as a DNS (or email) SAN.' },
   uri_sans: URI_SANS_FIELD,
   other_sans: OTHER_SANS_FIELD,
@@ -40,7 +40,19 @@ const fields: Record<string, FieldDef> = {
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
   ...OUTPUT_FIELDS,
 };
-const DEFAULT_TTL = 30 * 86400;
+/** Vault's system default lease TTL (768h): the default when the mount's cannot be asked. */
+const SYSTEM_DEFAULT_TTL = 768 * 3600;
+
+/**
+ * The leaf's validity, as Vault's PKI: the request's ttl, else the role's, else the mount's
+ * default lease TTL; capped (with a warning) by the role's max_ttl, else the mount's max lease TTL.
+ * Vault is asked only for what the request and role leave open.
+ */
+async function leafTtl(r: Request, role: Role, warnings: string[]): Promise<number> {
+  const requested = r.data.int('ttl');
+  const fallback = requested || role.ttl ? 0 : (await r.system?.defaultLeaseTtl()) || SYSTEM_DEFAULT_TTL;
+  return effectiveTtl(role, requested, fallback, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings);
+}
 
 async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
   const role = await caches.roles.get(r.storage, r.data.str('role'));
@@ -49,11 +61,13 @@ async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
 }
 
 /** Check every name against the role; a name equal to the token's display name passes with allow_token_displayname, as in Vault. */
-function checkNames(r: Request, role: Role & RoleExtras, names: string[]): void {
-  for (const n of names) {
-    if (role.allow_token_displayname && r.displayName && n === r.displayName) continue;
-    checkName(role, n);
-  }
+function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: string[]): void {
+  const check = (n: string, commonName: boolean) => {
+    if (role.allow_token_displayname && r.displayName && n === r.displayName) return;
+    checkName(role, n, commonName);
+  };
+  if (cn) check(cn, true);
+  for (const n of sans) check(n, false);
 }
 
 /** `verbatim` (sign-verbatim): the CSR's CN and SANs exactly, no request CN or subject serialNumber, as Vault. */
@@ -66,7 +80,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const { cn, ips } = names;
   // A CN with an "@" is an email address: an email SAN, as in Vault.
   const cnIsEmail = cn.includes('@');
-  checkNames(r, full, [...(cn ? [cn] : []), ...names.dns, ...names.emails]);
+  checkNames(r, full, cn, [...names.dns, ...names.emails]);
   for (const e of names.emails) if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new UserError(`"${e.slice(0, 80)}" is not an email address`);
   checkIps(role, ips);
   checkUris(full, names.uris);
@@ -78,7 +92,10 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   requireUsage(ready.entry, 'issuing-certificates');
   const signer = await ready.signer();
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
-  const dns = [...new Set([...(withCn && !cnIsEmail && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...names.dns])];
+  // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
+  // the CN is copied only when it is a DNS name.
+  const cnDns = withCn && !cnIsEmail ? asciiDnsName(cn) : undefined;
+  const dns = [...new Set([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)])];
   const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
   const warnings: string[] = [];
   const cert = await makeCertificate(
@@ -91,8 +108,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       otherSans: names.otherSans,
       organization: role.organization,
       ou: role.ou,
-      // The mount's max lease TTL only matters without a role max_ttl: ask Vault only then.
-      ttlSeconds: effectiveTtl(role, r.data.int('ttl'), DEFAULT_TTL, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings),
+      ttlSeconds: await leafTtl(r, role, warnings),
       isCa: false,
       serverAuth: role.server_flag,
       clientAuth: role.client_flag,

@@ -107,7 +107,7 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
   ttl: {
     type: 'duration',
     default: 0,
-    description: "Validity (default: the role's ttl, else 30 days, capped by the role's max_ttl or the mount's max lease TTL).",
+    description: "Validity (default: the role's ttl, else the mount's default lease TTL, capped by the role's max_ttl or the mount's max lease TTL).",
   },
   key_usage: ROLE_EXTRA_FIELDS.key_usage,
   ext_key_usage: ROLE_EXTRA_FIELDS.ext_key_usage,

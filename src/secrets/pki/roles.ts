@@ -99,7 +99,7 @@ export function rolePaths(caches: PkiCaches): PathDef[] {
           default: 0,
           description: 'ec: 224, 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096, 8192 (sign/ only). The minimum for CSR keys.',
         },
-        ttl: { type: 'duration', default: 0, description: 'Default validity (default: 30 days).' },
+        ttl: { type: 'duration', default: 0, description: "Default validity (default: the mount's default lease TTL)." },
         max_ttl: { type: 'duration', default: 0, description: "Longest validity allowed (0: up to the CA's)." },
         ou: { type: 'strings', default: [], description: 'OU values for issued certificates.' },
         organization: { type: 'strings', default: [], description: 'O values for issued certificates.' },
