@@ -12,28 +12,50 @@ export function frame(message: Buffer): Buffer {
   return out;
 }
 
-/** Splits an HTTP/2 body into gRPC messages. */
+/**
+ * Splits an HTTP/2 body into gRPC messages. A large message arrives in many HTTP/2 DATA
+ * chunks (16 KiB each by default): they are kept as they come and joined once, when the
+ * whole message is in, so reading a message costs time linear in its size.
+ */
 export class MessageReader {
-  private buffered: Buffer[] = [];
+  private chunks: Buffer[] = [];
   private length = 0;
+  /** Length of the message whose header has been read; -1 while waiting for a header. */
+  private size = -1;
 
   /** Add a chunk; returns the complete messages it finished, or an error text. */
   push(chunk: Buffer): Buffer[] | string {
-    this.buffered.push(chunk);
-    this.length += chunk.length;
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+    }
     const out: Buffer[] = [];
     for (;;) {
-      if (this.length < 5) return out;
-      const head = this.buffered.length === 1 ? this.buffered[0] : Buffer.concat(this.buffered, this.length);
-      this.buffered = [head];
-      if (head[0] !== 0) return 'compressed messages are not supported (grpc-encoding identity only)';
-      const size = head.readUInt32BE(1);
-      if (this.length < 5 + size) return out;
-      out.push(head.subarray(5, 5 + size));
-      const rest = head.subarray(5 + size);
-      this.buffered = rest.length ? [rest] : [];
+      if (this.size < 0) {
+        if (this.length < 5) return out;
+        const head = this.first(5);
+        if (head[0] !== 0) return 'compressed messages are not supported (grpc-encoding identity only)';
+        this.size = head.readUInt32BE(1);
+      }
+      if (this.length < 5 + this.size) return out;
+      const all = this.first(this.length);
+      out.push(all.subarray(5, 5 + this.size));
+      const rest = all.subarray(5 + this.size);
+      this.chunks = rest.length ? [rest] : [];
       this.length = rest.length;
+      this.size = -1;
     }
+  }
+
+  /** The first chunk, joined with the ones after it until it holds at least `n` bytes. */
+  private first(n: number): Buffer {
+    if (this.chunks[0].length < n) {
+      let take = 0;
+      let bytes = 0;
+      while (bytes < n) bytes += this.chunks[take++].length;
+      this.chunks.splice(0, take, Buffer.concat(this.chunks.slice(0, take), bytes));
+    }
+    return this.chunks[0];
   }
 
   /** Bytes of an incomplete message left at the end of the body. */
