@@ -120,6 +120,26 @@ describe('PKI', () => {
     expect(Buffer.from(raw.http_raw_body, 'base64')[0]).toBe(0x30);
     expect((await pki('update', 'revoke', { serial_number: 'zz' })).error).toMatch(/hex/);
     expect((await must(pki, 'read', `cert/${r.serial_number}`)).revocation_time).toBe(rev.revocation_time);
+    // Current Vault's certs/revoked lists it (and no certificate that is not revoked).
+    const revoked: string[] = (await must(pki, 'list', 'certs/revoked')).keys;
+    expect(revoked).toContain(r.serial_number);
+    const live = await must(pki, 'update', 'issue/web', { common_name: 'live.example.com' });
+    expect((await must(pki, 'list', 'certs/revoked')).keys).not.toContain(live.serial_number);
+  });
+
+  it('cert/<serial>/raw and /raw/pem, cert/ca/raw and /raw/pem: the certificate alone, as current Vault serves it', async () => {
+    const r = await must(pki, 'update', 'issue/web', { common_name: 'raw.example.com' });
+    const der = await must(pki, 'read', `cert/${r.serial_number}/raw`);
+    expect(der.http_content_type).toBe('application/pkix-cert');
+    expect(new X509Certificate(Buffer.from(der.http_raw_body, 'base64')).serialNumber.toLowerCase()).toBe(r.serial_number.replace(/:/g, ''));
+    const pemOut = await must(pki, 'read', `cert/${r.serial_number.replace(/:/g, '-')}/raw/pem`);
+    expect(pemOut.http_content_type).toBe('application/pem-certificate-chain');
+    expect(Buffer.from(pemOut.http_raw_body, 'base64').toString()).toBe(r.certificate);
+    expect(Buffer.from((await must(pki, 'read', 'cert/ca/raw/pem')).http_raw_body, 'base64').toString()).toBe(rootPem);
+    expect(new X509Certificate(Buffer.from((await must(pki, 'read', 'cert/ca/raw')).http_raw_body, 'base64')).toString().trim()).toBe(rootPem.trim());
+    const unknown = await pki('read', 'cert/01:02:03/raw'); // no certificate: no response (Vault's 404), not a 400
+    expect(unknown.error).toBeUndefined();
+    expect(unknown.data?.http_raw_body).toBeUndefined();
   });
 
   it('intermediate CA across two mounts: generate, sign-intermediate, set-signed, issue; openssl verifies the chain', async () => {
@@ -571,6 +591,12 @@ describe("PKI: drop-in compatibility with Vault's PKI API", () => {
     expect(await must(pki, 'read', 'crl/rotate')).toEqual({ success: true });
     await must(pki, 'update', 'config/crl', { expiry: '48h' });
     expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: false });
+    // A field left out keeps its value, as in Vault.
+    await must(pki, 'update', 'config/crl', { disable: true });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: true });
+    await must(pki, 'update', 'config/crl', { expiry: '47h' });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '47h0m0s', disable: true });
+    await must(pki, 'update', 'config/crl', { expiry: '48h', disable: false });
     const crl = await must(pki, 'read', 'cert/crl');
     const next = /Next Update: (.*)/.exec(openssl('crl', '-noout', '-text', '-in', write('c.crl', crl.certificate)).stdout)![1];
     expect(Math.round((Date.parse(next) - Date.now()) / 3600_000)).toBe(48);

@@ -67,6 +67,44 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       },
     },
     {
+      // Current Vault (1.11+): the certificate alone, DER or PEM, for a relying party with no JSON parser.
+      pattern: 'cert/(?<serial>ca|[0-9A-Fa-f:-]+)/raw(?<pem>/pem)?',
+      fields: { serial: { type: 'string', description: 'Serial number, or "ca".' }, pem: { type: 'string', description: '' } },
+      synopsis: 'A certificate issued by this mount (or the CA), raw: DER, or PEM at .../raw/pem.',
+      description: "Served raw, as Vault's PKI does.",
+      operations: {
+        read: async (r) => {
+          let pem: string | undefined;
+          if (r.data.str('serial') === 'ca') pem = (await defaultIssuer(r.storage)).certificate;
+          else {
+            const s = displaySerial(r.data.str('serial'));
+            if (!s) throw new UserError('invalid serial');
+            pem = (await getJson<{ certificate: string }>(r.storage, serialKey(s)))?.certificate;
+          }
+          if (!pem) return undefined;
+          return r.data.str('pem')
+            ? rawResponse(pem, 'application/pem-certificate-chain')
+            : rawResponse(Buffer.from(new (x509().X509Certificate)(pem).rawData), 'application/pkix-cert');
+        },
+      },
+    },
+    {
+      pattern: 'certs/revoked/?',
+      fields: {},
+      synopsis: 'List the serial numbers of revoked certificates (current Vault).',
+      description: '',
+      operations: {
+        list: async (r) => {
+          const keys: string[] = [];
+          for (const k of await r.storage.list('pki/certs/')) {
+            const rec = await getJson<{ revocation_time?: number }>(r.storage, `pki/certs/${k}`);
+            if (rec?.revocation_time) keys.push(k.replace(/-/g, ':'));
+          }
+          return { data: { keys } };
+        },
+      },
+    },
+    {
       pattern: 'certs/?',
       fields: {},
       synopsis: 'List the serial numbers of issued certificates.',

@@ -147,9 +147,12 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
           return { data: { expiry: goDuration(c?.expiry || DEFAULT_CRL_EXPIRY), disable: c?.disable ?? false } };
         },
         update: async (r) => {
-          const expiry = r.data.int('expiry');
+          // As Vault: a field left out keeps its stored value (config/crl disable=true keeps the expiry).
+          const c = await getJson<CrlConfig>(r.storage, CRL_CONFIG_KEY);
+          const expiry = r.data.has('expiry') ? r.data.int('expiry') : c?.expiry || DEFAULT_CRL_EXPIRY;
           if (expiry <= 0) throw new UserError('expiry must be positive');
-          await putJson(r.storage, CRL_CONFIG_KEY, { expiry, disable: r.data.bool('disable') } satisfies CrlConfig);
+          const disable = r.data.has('disable') ? r.data.bool('disable') : (c?.disable ?? false);
+          await putJson(r.storage, CRL_CONFIG_KEY, { expiry, disable } satisfies CrlConfig);
           await rebuildAllCrls(r.storage, caches);
           return undefined;
         },
