@@ -392,12 +392,15 @@ describe('issue/ and sign/ with the DER writer', () => {
     expect(text(r.certificate)).toContain('Subject: CN = a.example.com, C = US, street = 1 Main St, postalCode = 94105');
   });
 
-  it('a DNS SAN that is not ASCII is a 400, not a certificate with mangled bytes', async () => {
+  it('a DNS SAN that is not ASCII is issued in its IDNA form, or is a 400 (never a certificate with mangled bytes)', async () => {
     const pki = mount();
     await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/any', { allow_any_name: true, enforce_hostnames: false, key_type: 'ec' });
-    expect((await pki('update', 'issue/any', { common_name: 'x', alt_names: 'bücher.example' })).error).toMatch(
-      /"bücher.example" cannot be encoded as an IA5String/,
+    const idn = await must(pki, 'update', 'issue/any', { common_name: 'x', alt_names: 'bücher.example' });
+    expect(new NodeCert(idn.certificate).subjectAltName).toBe('DNS:x, DNS:xn--bcher-kva.example');
+    // Not a domain name at all ("<" is no host character): nothing to convert it to.
+    expect((await pki('update', 'issue/any', { common_name: 'x', alt_names: 'bü<cher.example' })).error).toMatch(
+      /"bü<cher.example" cannot be encoded as an IA5String/,
     );
   });
 

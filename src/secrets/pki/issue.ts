@@ -6,6 +6,7 @@ import type { PkiCaches } from './index';
 import { serialKey } from './ca';
 import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
 import { asciiDnsName, checkName } from './names';
+import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
 import {
   OTHER_SANS_FIELD,
@@ -97,6 +98,15 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const cnDns = withCn && !cnIsEmail ? asciiDnsName(cn) : undefined;
   const dns = [...new Set([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)])];
   const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
+  // As current Vault: nothing is signed that its chain's Name Constraints forbid (a CN that is
+  // a DNS name counts, as OpenSSL checks it, even when it is left out of the SANs).
+  const cnAsDns = cn && !cnIsEmail ? asciiDnsName(cn) : undefined;
+  checkNameConstraints(chainConstraints(ready, ready.chain), {
+    dns: cnAsDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnAsDns) && !dns.includes(cnAsDns) ? [...dns, cnAsDns] : dns,
+    emails,
+    ips,
+    uris: names.uris,
+  });
   const warnings: string[] = [];
   const cert = await makeCertificate(
     {
