@@ -168,6 +168,8 @@ export interface Issuer {
   notAfter: Date;
   subject: string;
   authorityKeyId: X509.Extension;
+  /** Its Basic Constraints pathLenConstraint; undefined when it sets none. */
+  pathLength?: number;
 }
 
 /** Parses an issuer's PEM certificate once, including the Authority Key Identifier its certificates will carry. */
@@ -175,7 +177,8 @@ export function parseIssuer(pemText: string): Issuer {
   const X = x509();
   const cert = new X.X509Certificate(pemText);
   const aki = new X.AuthorityKeyIdentifierExtension(keyIdentifier(Buffer.from(cert.publicKey.rawData)).toString('hex'));
-  return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki };
+  const pathLength = cert.getExtension(X.BasicConstraintsExtension)?.pathLength;
+  return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki, pathLength };
 }
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */
