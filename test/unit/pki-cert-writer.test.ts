@@ -229,7 +229,8 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     const caCert = new X.X509Certificate(caPem);
     expect(t).toContain('Serial Number:\n            4a:0f:ab:ab');
     expect(t).toContain(`Issuer: ${text(caPem).match(/Subject: (.*)/)![1]}`);
-    expect(t).toContain('Subject: CN = leaf.example.com, O = Example, OU = Ops, C = DE, street = 1 Main St, postalCode = 10115');
+    // Go's pkix.Name order, as Vault's leaves: C, ST, L, street, postalCode, O, OU, CN.
+    expect(t).toContain('Subject: C = DE, street = 1 Main St, postalCode = 10115, O = Example, OU = Ops, CN = leaf.example.com\n');
     expect(t).toContain(keyLine);
     expect(t).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
     expect(t).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Key Agreement\n/);
@@ -249,7 +250,7 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
 
     const c = new X.X509Certificate(pemText);
     expect(c.issuer).toBe(caCert.subject);
-    expect(c.subject).toBe('CN=leaf.example.com, O=Example, OU=Ops, C=DE, 2.5.4.9=1 Main St, 2.5.4.17=10115');
+    expect(c.subject).toBe('C=DE, 2.5.4.9=1 Main St, 2.5.4.17=10115, O=Example, OU=Ops, CN=leaf.example.com');
     expect(Buffer.from(c.publicKey.rawData).equals(key.spki)).toBe(true);
     expect(c.getExtension(X.BasicConstraintsExtension)?.ca).toBe(false);
     expect(c.getExtension(X.KeyUsagesExtension)?.usages).toBe(1 | 4 | 16);
@@ -389,7 +390,16 @@ describe('issue/ and sign/ with the DER writer', () => {
     await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/addr', { allow_any_name: true, key_type: 'ec', country: 'US', street_address: '1 Main St', postal_code: '94105' });
     const r = await must(pki, 'update', 'issue/addr', { common_name: 'a.example.com' });
-    expect(text(r.certificate)).toContain('Subject: CN = a.example.com, C = US, street = 1 Main St, postalCode = 94105');
+    expect(text(r.certificate)).toContain('Subject: C = US, street = 1 Main St, postalCode = 94105, CN = a.example.com\n');
+  });
+
+  it("several values of one attribute share one RDN, sorted as DER sorts a SET OF, in Go's pkix.Name order (as Vault's leaves)", async () => {
+    const pki = mount();
+    await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
+    await must(pki, 'update', 'roles/multi', { allow_any_name: true, key_type: 'ec', country: 'US,DE', ou: 'Zeta,Alpha', organization: 'Org' });
+    const r = await must(pki, 'update', 'issue/multi', { common_name: 'm.example.com' });
+    // DER orders a SET OF by the encodings: the shorter "Zeta" (its length octet) before "Alpha".
+    expect(text(r.certificate)).toContain('Subject: C = DE + C = US, O = Org, OU = Zeta + OU = Alpha, CN = m.example.com\n');
   });
 
   it('a DNS SAN that is not ASCII is issued in its IDNA form, or is a 400 (never a certificate with mangled bytes)', async () => {

@@ -38,13 +38,15 @@ export const CA_KEY = 'pki/ca';
 export const PENDING_KEY = 'pki/pending-intermediate';
 
 /** WebCrypto algorithm for signing with a key of this spec. */
-export function signingAlgorithm(spec: KeySpec): (EcdsaParams & EcKeyImportParams) | RsaHashedImportParams {
+export function signingAlgorithm(spec: KeySpec): (EcdsaParams & EcKeyImportParams) | RsaHashedImportParams | { name: 'Ed25519' } {
   if (spec.kind === 'ec') {
     const hash = spec.curve === 'P-256' ? 'SHA-256' : spec.curve === 'P-384' ? 'SHA-384' : 'SHA-512';
     return { name: 'ECDSA', namedCurve: spec.curve, hash } as EcdsaParams & EcKeyImportParams;
   }
   if (spec.kind === 'rsa') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-  throw new UserError(`${spec.kind} keys cannot sign certificates here (use EC or RSA)`);
+  // Ed25519 CAs, as current Vault (1.10+) has them; Vault 1.8 had only EC and RSA CAs.
+  if (spec.kind === 'ed25519') return { name: 'Ed25519' };
+  throw new UserError(`${spec.kind} keys cannot sign certificates here (use EC, RSA or Ed25519)`);
 }
 
 type EcdsaParams = { name: 'ECDSA'; hash: string };
@@ -109,6 +111,8 @@ export async function signerFor(key: StoredCa['key'], managed: (name: string) =>
 
 async function managedSigner(mk: ManagedKey): Promise<CaSigner> {
   const spec = mk.describe().spec;
+  // The managed-key signing façade below hashes first (ECDSA, RSA); Ed25519 signs the message itself.
+  if (spec.kind === 'ed25519') throw new UserError('a managed Ed25519 key cannot sign certificates here (use an EC or RSA managed key)');
   const algorithm = signingAlgorithm(spec);
   const der = (await mk.publicKey()).export({ type: 'spki', format: 'der' });
   const publicKey = await webcrypto.subtle.importKey('spki', der, algorithm, true, ['verify']);
@@ -128,7 +132,9 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
   const spec: KeySpec =
     ko.asymmetricKeyType === 'ec'
       ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
-      : { kind: 'rsa', bits: d.modulusLength! };
+      : ko.asymmetricKeyType === 'ed25519'
+        ? { kind: 'ed25519' }
+        : { kind: 'rsa', bits: d.modulusLength! };
   const algorithm = signingAlgorithm(spec);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', ko.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(ko).export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']);
@@ -162,6 +168,8 @@ export interface Issuer {
   notAfter: Date;
   subject: string;
   authorityKeyId: X509.Extension;
+  /** Its Basic Constraints pathLenConstraint; undefined when it sets none. */
+  pathLength?: number;
 }
 
 /** Parses an issuer's PEM certificate once, including the Authority Key Identifier its certificates will carry. */
@@ -169,7 +177,8 @@ export function parseIssuer(pemText: string): Issuer {
   const X = x509();
   const cert = new X.X509Certificate(pemText);
   const aki = new X.AuthorityKeyIdentifierExtension(keyIdentifier(Buffer.from(cert.publicKey.rawData)).toString('hex'));
-  return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki };
+  const pathLength = cert.getExtension(X.BasicConstraintsExtension)?.pathLength;
+  return { cert: pemText, notAfter: cert.notAfter, subject: cert.subject, authorityKeyId: aki, pathLength };
 }
 
 /** 20 random bytes, positive, as Vault prints serials: "3a:0f:…". */

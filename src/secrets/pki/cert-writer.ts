@@ -25,17 +25,26 @@ export interface WriteInput {
 }
 
 const O = (id: string) => oid(id);
-const ATTRIBUTE: Record<string, Buffer> = {
-  CN: O('2.5.4.3'),
-  C: O('2.5.4.6'),
-  L: O('2.5.4.7'),
-  ST: O('2.5.4.8'),
-  street: O('2.5.4.9'),
-  O: O('2.5.4.10'),
-  OU: O('2.5.4.11'),
-  postalCode: O('2.5.4.17'),
-  serialNumber: O('2.5.4.5'),
+// Subject attribute types by the names CertRequest uses (and @peculiar/x509's names for a CSR's subject), as OIDs.
+const ATTRIBUTE_OID: Record<string, string> = {
+  CN: '2.5.4.3',
+  C: '2.5.4.6',
+  L: '2.5.4.7',
+  ST: '2.5.4.8',
+  street: '2.5.4.9',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+  postalCode: '2.5.4.17',
+  serialNumber: '2.5.4.5',
+  E: '1.2.840.113549.1.9.1',
+  DC: '0.9.2342.19200300.100.1.25',
 };
+// emailAddress and domainComponent are IA5Strings (RFC 5280 appendix A), not DirectoryStrings.
+const IA5_ATTRIBUTES = new Set(['1.2.840.113549.1.9.1', '0.9.2342.19200300.100.1.25']);
+// Go's pkix.Name.ToRDNSequence (what Vault's certificates and CSRs carry): C, ST, L, street,
+// postalCode, O, OU, each type's values together in one RDN; then CN, then serialNumber.
+const GROUPED = ['2.5.4.6', '2.5.4.8', '2.5.4.7', '2.5.4.9', '2.5.4.17', '2.5.4.10', '2.5.4.11'];
+const SINGLE = ['2.5.4.3', '2.5.4.5'];
 const EXT = {
   subjectKeyId: O('2.5.29.14'),
   keyUsage: O('2.5.29.15'),
@@ -46,6 +55,7 @@ const EXT = {
   authorityKeyId: O('2.5.29.35'),
   extKeyUsage: O('2.5.29.37'),
   authorityInfoAccess: O('1.3.6.1.5.5.7.1.1'),
+  nameConstraints: O('2.5.29.30'),
 };
 const AD_OCSP = O('1.3.6.1.5.5.7.48.1');
 const AD_CA_ISSUERS = O('1.3.6.1.5.5.7.48.2');
@@ -61,6 +71,8 @@ const SIGNATURE_ALGORITHM: Record<string, Buffer> = {
   'RSASSA-PKCS1-v1_5 SHA-256': seq(O('1.2.840.113549.1.1.11'), NULL),
   'RSASSA-PKCS1-v1_5 SHA-384': seq(O('1.2.840.113549.1.1.12'), NULL),
   'RSASSA-PKCS1-v1_5 SHA-512': seq(O('1.2.840.113549.1.1.13'), NULL),
+  // Ed25519: no parameters (RFC 8410 3).
+  Ed25519: seq(O('1.3.101.112')),
 };
 // KeyUsage flags as CertRequest.keyUsage carries them (@peculiar/x509's KeyUsageFlags): bit n is named bit n.
 const KU_CERT_SIGN = 32,
@@ -81,21 +93,40 @@ const extension = (id: Buffer, critical: boolean, value: Buffer) => seq(id, crit
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const directoryString = (v: string) => (PRINTABLE.test(v) ? tlv(0x13, Buffer.from(v, 'latin1')) : utf8(v));
 
-/** The subject: CN, O…, OU…, then the extras, one attribute per RDN; empty values are left out. */
-function subjectName(req: CertRequest): Buffer {
-  const attrs: Array<[string, string]> = [
+/** The attributes of a request's subject, as [OID, value] in the order given (empty values left out). */
+function subjectAttributes(req: Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'subjectRdns'>): Array<[string, string]> {
+  const given = req.subjectRdns ?? [
     ['CN', req.commonName],
     ...(req.organization ?? []).map((v): [string, string] => ['O', v]),
     ...(req.ou ?? []).map((v): [string, string] => ['OU', v]),
     ...(req.subjectExtra ?? []),
   ];
+  return given
+    .filter(([, v]) => v)
+    .map(([type, v]): [string, string] => {
+      const id = ATTRIBUTE_OID[type] ?? (OID_TEXT.test(type) ? type : undefined);
+      if (!id) throw new UserError(`subject attribute ${type.slice(0, 40)} is not supported`);
+      return [id, v];
+    });
+}
+
+const attribute = (id: string, v: string) => seq(oid(id), IA5_ATTRIBUTES.has(id) ? tlv(0x16, ia5('subject attribute', v)) : directoryString(v));
+
+/**
+ * The subject (Name, DER) in Go's order, as Vault writes it for leaves, CAs and CSRs alike:
+ * each of C, ST, L, street, postalCode, O, OU with all its values in one RDN (a SET OF,
+ * sorted by encoding as DER wants), then each CN and serialNumber in an RDN of its own,
+ * then any other attribute, one per RDN, in the order given.
+ */
+export function subjectName(req: Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'subjectRdns'>): Buffer {
+  const attrs = subjectAttributes(req);
   const rdns: Buffer[] = [];
-  for (const [type, value] of attrs) {
-    if (!value) continue;
-    const id = ATTRIBUTE[type] ?? (OID_TEXT.test(type) ? oid(type) : undefined);
-    if (!id) throw new Error(`subject attribute ${type} has no known OID`);
-    rdns.push(set(seq(id, directoryString(value))));
+  for (const id of GROUPED) {
+    const values = [...new Set(attrs.filter(([t]) => t === id).map(([, v]) => v))].map((v) => attribute(id, v));
+    if (values.length) rdns.push(set(...values.sort(Buffer.compare)));
   }
+  for (const id of SINGLE) for (const [t, v] of attrs) if (t === id) rdns.push(set(attribute(id, v)));
+  for (const [t, v] of attrs) if (!GROUPED.includes(t) && !SINGLE.includes(t)) rdns.push(set(attribute(t, v)));
   return seq(...rdns);
 }
 
@@ -175,7 +206,12 @@ function keyUsageBits(flags: number): Buffer {
   return bits(out, octetCount * 8 - (top + 1));
 }
 
-function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buffer[] {
+/** NameConstraints with permitted dNSName subtrees only (RFC 5280 4.2.1.10). */
+export function nameConstraints(domains: string[]): Buffer {
+  return seq(tlv(0xa0, Buffer.concat(domains.map((d) => seq(tlv(0x82, ia5('permitted DNS domain', d)))))));
+}
+
+function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subjectEmpty: boolean): Buffer[] {
   const out: Buffer[] = [];
   if (req.isCa || req.leafBasicConstraints !== false) {
     const pathLen = req.isCa && req.maxPathLength !== undefined ? [uintOf(req.maxPathLength)] : [];
@@ -192,7 +228,7 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buf
   if (eku.length) out.push(extension(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o)))));
   const san = subjectAltNames(req);
   // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
-  if (san) out.push(extension(EXT.subjectAltName, !req.commonName && !req.organization?.length && !req.ou?.length, san));
+  if (san) out.push(extension(EXT.subjectAltName, subjectEmpty, san));
   const u = req.urls;
   if (u && (u.ocsp_servers.length || u.issuing_certificates.length)) {
     out.push(
@@ -217,6 +253,8 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer): Buf
     );
   }
   if (req.policyOids?.length) out.push(extension(EXT.certificatePolicies, false, certificatePolicies(req.policyOids)));
+  // RFC 5280 4.2.1.10: conforming CAs MUST mark Name Constraints critical (Vault does).
+  if (req.isCa && req.permittedDnsDomains?.length) out.push(extension(EXT.nameConstraints, true, nameConstraints(req.permittedDnsDomains)));
   out.push(extension(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId))));
   return out;
 }
@@ -271,14 +309,23 @@ function readIssuer(pemText: string): IssuerFacts {
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
-/** The CA's signature over `tbs`, DER-encoded for ECDSA. */
-async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
-  const hash = NODE_HASH[signer.algorithm.hash];
+/** The AlgorithmIdentifier of the CA's signatures. */
+export function signatureAlgorithm(signer: CaSigner): Buffer {
+  const a = signer.algorithm as { name: string; hash?: string };
+  const id = SIGNATURE_ALGORITHM[a.hash ? `${a.name} ${a.hash}` : a.name];
+  if (!id) throw new Error(`no certificate signature algorithm for ${a.name}${a.hash ? ` with ${a.hash}` : ''}`);
+  return id;
+}
+
+/** The CA's signature over `tbs` (a TBSCertificate or CertificationRequestInfo), DER-encoded for ECDSA. */
+export async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
   const key = signer.privateKey;
   const k = signer.keyObject;
+  // Ed25519 signs the message itself (PureEdDSA): no digest.
+  const hash = signer.spec.kind === 'ed25519' ? null : NODE_HASH[(signer.algorithm as { hash: string }).hash];
   if (k) {
-    // A stored key: node:crypto signs it, without WebCrypto's per-call overhead; P-256 on the
-    // loop (cheaper than the thread pool hop), RSA, P-384 and P-521 on the pool.
+    // A stored key: node:crypto signs it, without WebCrypto's per-call overhead; P-256 and
+    // Ed25519 on the loop (cheaper than the thread pool hop), RSA, P-384 and P-521 on the pool.
     if (cheapToSignOnLoop(signer.spec, tbs.length)) return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
     return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
   }
@@ -300,8 +347,7 @@ async function spkiOf(publicKey: X509.PublicKeyType): Promise<Buffer> {
 /** The certificate, DER. */
 export async function writeCertificate(w: WriteInput): Promise<Buffer> {
   const { req, signer } = w;
-  const algorithm = SIGNATURE_ALGORITHM[`${signer.algorithm.name} ${signer.algorithm.hash}`];
-  if (!algorithm) throw new Error(`no certificate signature algorithm for ${signer.algorithm.name} with ${signer.algorithm.hash}`);
+  const algorithm = signatureAlgorithm(signer);
   const spki = await spkiOf(req.publicKey);
   const subject = subjectName(req);
   // A self-signed root names itself as issuer and as its authority, as Vault's roots do.
@@ -314,7 +360,7 @@ export async function writeCertificate(w: WriteInput): Promise<Buffer> {
     seq(time(w.notBefore), time(w.notAfter)),
     subject,
     spki,
-    explicit(3, seq(...extensions(req, spki, issuer.keyId))),
+    explicit(3, seq(...extensions(req, spki, issuer.keyId, subject.length === 2))),
   );
   return seq(tbs, algorithm, bits(await signTbs(signer, tbs)));
 }

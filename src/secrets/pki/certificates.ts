@@ -3,11 +3,9 @@
 import { isIP } from 'node:net';
 import type * as X509 from '@peculiar/x509';
 import { UserError } from '../framework';
-import { certificatePolicies, subjectAltNames, writeCertificatePem } from './cert-writer';
-import { keyIdentifier, newSerial, parseIssuer, x509, type CaSigner, type Issuer } from './ca';
+import { writeCertificatePem } from './cert-writer';
+import { newSerial, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
-import { urlExtensions } from './urls';
-import { seq, tlv } from '../../goplugin/der';
 import type { LeafNotAfterBehavior } from './issuers';
 
 /** Everything a certificate is built from (subject, SANs, validity, key, usages, extensions), whatever path asked for it. */
@@ -44,23 +42,10 @@ export interface CertRequest {
   otherSans?: Array<{ oid: string; value: string }>;
   /** Certificate Policies: policy OIDs, no qualifiers. */
   policyOids?: string[];
-  /** CA certificates: the subject's attributes exactly in this order (else CN, O, OU, then subjectExtra). */
+  /** The subject's attributes, when given as a list (a CSR's subject; else CN, O, OU and subjectExtra); written in Go's order all the same. */
   subjectRdns?: Array<[string, string]>;
-  /** CA certificates: Name Constraints with these permitted DNS subtrees (root/sign-intermediate permitted_dns_domains). */
+  /** CA certificates: Name Constraints (critical) with these permitted DNS subtrees (permitted_dns_domains). */
   permittedDnsDomains?: string[];
-}
-
-/** NameConstraints with permitted dNSName subtrees only (RFC 5280 4.2.1.10), as Vault writes it: not critical. */
-export function nameConstraints(domains: string[]): Buffer {
-  return seq(tlv(0xa0, Buffer.concat(domains.map((d) => seq(tlv(0x82, Buffer.from(d, 'latin1')))))));
-}
-
-function dn(cn: string, org?: string[], ou?: string[], extra: Array<[string, string]> = [], rdns?: Array<[string, string]>): string {
-  const esc = (v: string) => v.replace(/([,+"\\<>;=#])/g, '\\$1');
-  return (rdns ?? [['CN', cn], ...(org ?? []).map((o) => ['O', o]), ...(ou ?? []).map((o) => ['OU', o]), ...extra])
-    .filter(([, v]) => v)
-    .map(([k, v]) => `${k}=${esc(v)}`)
-    .join(', ');
 }
 
 /**
@@ -75,7 +60,6 @@ export async function makeCertificate(
   issuer?: Issuer | { cert: string; notAfter: Date },
   notAfterBehavior: LeafNotAfterBehavior = 'err',
 ) {
-  const X = x509();
   const now = Date.now();
   const notBefore = new Date(now - (req.notBeforeSeconds ?? 30) * 1000);
   let notAfter = new Date(now + req.ttlSeconds * 1000);
@@ -84,71 +68,9 @@ export async function makeCertificate(
     else throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);
   }
   const serial = newSerial();
-  if (!req.isCa && issuer) {
-    // Leaves are written straight to DER (cert-writer.ts); CA certificates below, through @peculiar/x509.
-    const pem = await writeCertificatePem({ req, signer, issuerPem: issuer.cert, serialHex: serial.hex, notBefore, notAfter });
-    return { pem, serial: serial.display, notAfter };
-  }
-  const exts: InstanceType<typeof X.Extension>[] = [
-    // Vault's CAs: CertSign + CRLSign; its leaves carry no Basic Constraints unless the role asks.
-    ...(req.isCa || req.leafBasicConstraints !== false ? [new X.BasicConstraintsExtension(req.isCa, req.isCa ? req.maxPathLength : undefined, true)] : []),
-    new X.KeyUsagesExtension(
-      req.isCa
-        ? X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign
-        : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
-          (req.keyUsage ??
-            X.KeyUsageFlags.digitalSignature | { rsa: X.KeyUsageFlags.keyEncipherment, ec: X.KeyUsageFlags.keyAgreement, ed25519: 0 }[req.leafKeyKind]),
-      true,
-    ),
-    // A leaf's SPKI is at hand: hash it here rather than through WebCrypto (same identifier).
-    req.publicKey instanceof X.PublicKey
-      ? new X.SubjectKeyIdentifierExtension(keyIdentifier(Buffer.from(req.publicKey.rawData)).toString('hex'))
-      : await X.SubjectKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never),
-  ];
-  const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [X.ExtendedKeyUsage.serverAuth] : []), ...(req.clientAuth ? [X.ExtendedKeyUsage.clientAuth] : [])];
-  if (eku.length) exts.push(new X.ExtendedKeyUsageExtension(eku));
-  const san = subjectAltNames(req);
-  // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
-  if (san) exts.push(new X.Extension('2.5.29.17', !req.commonName && !req.organization?.length && !req.ou?.length, new Uint8Array(san)));
-  if (req.policyOids?.length) exts.push(new X.Extension('2.5.29.32', false, new Uint8Array(certificatePolicies(req.policyOids))));
-  if (req.urls) exts.push(...urlExtensions(req.urls));
-  if (req.permittedDnsDomains?.length) exts.push(new X.Extension('2.5.29.30', false, new Uint8Array(nameConstraints(req.permittedDnsDomains))));
-  const subject = dn(req.commonName, req.organization, req.ou, req.subjectExtra, req.subjectRdns);
-  let cert: InstanceType<typeof X.X509Certificate>;
-  if (!issuer) {
-    // A self-signed root names itself as its authority, as Vault's roots do.
-    exts.push(await X.AuthorityKeyIdentifierExtension.create(req.publicKey, false, signer.crypto as never));
-    cert = await X.X509CertificateGenerator.createSelfSigned(
-      {
-        serialNumber: serial.hex,
-        name: subject,
-        notBefore,
-        notAfter,
-        signingAlgorithm: signer.algorithm,
-        keys: { publicKey: signer.publicKey, privateKey: signer.privateKey },
-        extensions: exts,
-      },
-      signer.crypto as never,
-    );
-  } else {
-    const parsed = 'subject' in issuer ? issuer : parseIssuer(issuer.cert);
-    exts.push(parsed.authorityKeyId);
-    cert = await X.X509CertificateGenerator.create(
-      {
-        serialNumber: serial.hex,
-        subject,
-        issuer: parsed.subject,
-        notBefore,
-        notAfter,
-        signingAlgorithm: signer.algorithm,
-        publicKey: req.publicKey,
-        signingKey: signer.privateKey,
-        extensions: exts,
-      },
-      signer.crypto as never,
-    );
-  }
-  return { pem: cert.toString('pem'), serial: serial.display, notAfter };
+  // Every certificate (leaf, intermediate, root) is written straight to DER (cert-writer.ts).
+  const pem = await writeCertificatePem({ req, signer, issuerPem: issuer?.cert, serialHex: serial.hex, notBefore, notAfter });
+  return { pem, serial: serial.display, notAfter };
 }
 
 /** A role as stored at pki/roles/<name>; the fields added later are RoleExtras (role-fields.ts). */

@@ -1,9 +1,12 @@
 // Reading a PKCS#10 CSR: its public key (classified, so unsupported keys are a 400), its
 // subject CN, and its signature, checked with Node's crypto on the thread pool — which,
 // unlike WebCrypto, also knows P-224, so every key Vault's PKI accepts can be verified.
-import { constants, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, verify as nodeVerify, webcrypto, type KeyObject } from 'node:crypto';
+import { bits, bool, octets, oid, seq, set, tlv, uint } from '../../goplugin/der';
 import { UserError } from '../framework';
-import { x509 } from './ca';
+import { x509, type CaSigner } from './ca';
+import { signatureAlgorithm, signTbs, subjectAltNames, subjectName } from './cert-writer';
+import type { CertRequest } from './certificates';
 import { keyInfo, publicKeyFromSpki, type KeyInfo } from './keys';
 import type * as X509 from '@peculiar/x509';
 
@@ -322,4 +325,24 @@ export function readSans(der: Buffer): CsrSans {
     at = e.end;
   }
   return out;
+}
+
+/**
+ * A PKCS#10 request for a CA key (intermediate/generate), as Vault's: the full subject in
+ * Go's order and, when there are names, a Subject Alternative Name extension in the
+ * extensionRequest attribute; signed by the key (stored or managed). PEM.
+ */
+export async function writeCsr(
+  req: Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>,
+  signer: CaSigner,
+): Promise<Buffer> {
+  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', signer.publicKey));
+  const subject = subjectName(req);
+  const san = subjectAltNames(req);
+  // extensionRequest (PKCS#9): SET { Extensions }; the SAN critical when the subject is empty (RFC 5280 4.2.1.6).
+  const attributes = san
+    ? seq(oid('1.2.840.113549.1.9.14'), set(seq(seq(oid('2.5.29.17'), ...(subject.length === 2 ? [bool(true)] : []), octets(san)))))
+    : undefined;
+  const info = seq(uint(Buffer.from([0])), subject, spki, tlv(0xa0, attributes ?? Buffer.alloc(0)));
+  return seq(info, signatureAlgorithm(signer), bits(await signTbs(signer, info)));
 }

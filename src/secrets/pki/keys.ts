@@ -1,7 +1,7 @@
 // Leaf and CA keys: what kind a public key is, whether a role accepts it (Vault's
 // key_type / key_bits rules), and generating new ones on libuv's thread pool.
-import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readElement } from '../../goplugin/der';
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { pem, readElement } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 /** The key kinds Vault's PKI signs. */
@@ -92,13 +92,27 @@ export function leafKeyStructure(type: KeyType, format: LeafKeyFormat): PrivateK
   return format === 'pkcs8' || type === 'ed25519' ? 'pkcs8' : type === 'rsa' ? 'pkcs1' : 'sec1';
 }
 
+/** The PEM label of each private key structure. */
+const PRIVATE_KEY_LABEL = { pkcs8: 'PRIVATE KEY', pkcs1: 'RSA PRIVATE KEY', sec1: 'EC PRIVATE KEY' } as const;
+
+/**
+ * An exported CA key as Vault answers it: private_key_format der or pem (the default) give the
+ * key's own structure (PKCS#1 for RSA, SEC 1 for EC; PKCS#8 for Ed25519), pkcs8 gives PKCS#8;
+ * `der` is the DER for format=der answers.
+ */
+export function exportedPrivateKey(pkcs8Pem: string, type: KeyType, privateKeyFormat: string): { pem: string; der: Buffer } {
+  const structure = leafKeyStructure(type, privateKeyFormat === 'pkcs8' ? 'pkcs8' : 'der');
+  const der = createPrivateKey(pkcs8Pem).export({ type: structure, format: 'der' } as never) as Buffer;
+  return { pem: pem(der, PRIVATE_KEY_LABEL[structure]).trimEnd(), der };
+}
+
 interface KeySpec {
   type: KeyType;
   size: number;
   options: { modulusLength?: number; namedCurve?: string };
 }
 
-/** What to generate for a key_type/key_bits; CA keys must be ones WebCrypto signs with (P-256/384/521, RSA). */
+/** What to generate for a key_type/key_bits; CA keys must be ones the CA signer signs with (P-256/384/521, RSA, Ed25519). */
 function keySpec(keyType: string, bits: number, forCa: boolean): KeySpec {
   if (keyType === 'ec') {
     const size = bits || 256;
@@ -110,15 +124,16 @@ function keySpec(keyType: string, bits: number, forCa: boolean): KeySpec {
     if (![2048, 3072, 4096].includes(size)) throw new UserError('key_bits for rsa keys must be 2048, 3072 or 4096 to generate a key here');
     return { type: 'rsa', size, options: { modulusLength: size } };
   }
-  if (keyType === 'ed25519' && !forCa) return { type: 'ed25519', size: 0, options: {} };
+  // Ed25519 CA keys as current Vault (1.10+); Vault 1.8's CAs were EC or RSA only.
+  if (keyType === 'ed25519') return { type: 'ed25519', size: 0, options: {} };
   if (keyType === 'any') throw new UserError('a role with key_type "any" can be used only for signing CSRs (sign/<role>), not to generate keys');
-  throw new UserError(`key_type must be ${forCa ? 'ec or rsa' : 'ec, rsa or ed25519'}`);
+  throw new UserError('key_type must be ec, rsa or ed25519');
 }
 
 /**
  * A new key (PKCS#8 PEM and SPKI DER), generated on the thread pool so a 4096-bit RSA
- * key does not stall other requests. CA keys must be ones WebCrypto signs with
- * (P-256/384/521, RSA); leaves may also be P-224 or Ed25519.
+ * key does not stall other requests. CA keys are P-256/384/521, RSA or Ed25519; leaves may
+ * also be P-224.
  */
 export async function generateKey(keyType: string, bits: number, forCa: boolean): Promise<GeneratedKey> {
   const { type, size, options } = keySpec(keyType, bits, forCa);

@@ -1,11 +1,16 @@
 // root/generate|rotate/<internal|exported|kms|existing>, root/replace, root,
 // intermediate/generate/<type>, intermediate/set-signed (signing other CAs: sign-ca.ts)
-import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { CA_KEY, PENDING_KEY, serialKey, signerFor, signingAlgorithm, x509, type CaSigner } from './ca';
-import { makeCertificate, type CertRequest } from './certificates';
+import { pem } from '../../goplugin/der';
+import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
+import { makeCertificate } from './certificates';
+import { writeCsr } from './csr';
+import { OUTPUT_FIELDS } from './issue-options';
+import { ROLE_EXTRA_FIELDS } from './role-fields';
+import { caRequestNames, checkDomains } from './sign-ca';
+import { certTtl, mountTtls } from './ttl';
 import type { PkiCaches } from './index';
 import {
   ISSUERS_CONFIG_KEY,
@@ -25,7 +30,9 @@ import {
 } from './issuers';
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
-import { generateKey, type KeyType } from './keys';
+import { exportedPrivateKey, generateKey, type KeyType } from './keys';
+
+const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
 /** The fields of root/generate, root/rotate and intermediate/generate that describe the new CA and its key. */
 export const caFields: Record<string, FieldDef> = {
@@ -34,20 +41,35 @@ export const caFields: Record<string, FieldDef> = {
     description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).',
   },
   common_name: { type: 'string', required: true, description: 'CN of the CA.' },
-  alt_names: { type: 'strings', default: [], description: 'DNS SANs; names with an "@" are email SANs.' },
-  ip_sans: { type: 'strings', default: [], description: 'IP SANs.' },
-  organization: { type: 'strings', default: [], description: 'O values.' },
-  ou: { type: 'strings', default: [], description: 'OU values.' },
-  ttl: { type: 'duration', default: 315360000, description: 'Validity (default 10 years).' },
+  alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
+  ip_sans: strings('IP SANs.'),
+  uri_sans: strings('URI SANs.'),
+  other_sans: strings('otherName SANs, "<oid>;UTF8:<value>" each.'),
+  exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (a hostname or an email address) as a SAN.' },
+  serial_number: { type: 'string', default: '', description: "The subject's serialNumber attribute (not the certificate serial)." },
+  organization: strings('O values.'),
+  ou: strings('OU values.'),
+  country: ROLE_EXTRA_FIELDS.country,
+  province: ROLE_EXTRA_FIELDS.province,
+  locality: ROLE_EXTRA_FIELDS.locality,
+  street_address: ROLE_EXTRA_FIELDS.street_address,
+  postal_code: ROLE_EXTRA_FIELDS.postal_code,
+  ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
   key_type: {
     type: 'string',
     default: 'rsa',
-    allowed: ['ec', 'rsa'],
+    allowed: ['ec', 'rsa', 'ed25519'],
     description: 'Key type when the key is generated here (default rsa, 2048 bits, as Vault).',
   },
-  key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096.' },
+  key_bits: { type: 'int', default: 0, description: 'ec: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096; ed25519: none.' },
   managed_key_name: { type: 'string', description: 'With type kms: the managed key to use.' },
   max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
+  ...OUTPUT_FIELDS,
+};
+
+/** root/generate and root/rotate only (as Vault: not a field of intermediate/generate). */
+const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
+  permitted_dns_domains: strings('DNS domains the CA may issue for: a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
 };
 
 /**
@@ -80,24 +102,14 @@ async function caKey(r: Request, managed: ManagedKeys, reg: Registry): Promise<{
 
 const CA_TYPES = '(?<type>internal|exported|kms|existing)';
 
-function caRequest(r: Request, publicKey: X509.PublicKeyType, kind: KeyType): CertRequest {
-  return {
-    // alt_names with an "@" are email SANs, as in Vault.
-    commonName: r.data.str('common_name'),
-    dnsNames: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => !n.includes('@')),
-    emails: (r.data.get<string[] | undefined>('alt_names') ?? []).filter((n) => n.includes('@')),
-    ips: r.data.get<string[] | undefined>('ip_sans') ?? [],
-    organization: r.data.get<string[]>('organization'),
-    ou: r.data.get<string[]>('ou'),
-    ttlSeconds: r.data.int('ttl'),
-    isCa: true,
-    maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
-    serverAuth: false,
-    clientAuth: false,
-    publicKey,
-    leafKeyKind: kind,
-  };
+/** The key as exported answers carry it (type exported only): private_key_format's structure, PEM or (format der) base64 DER. */
+function exportedKey(r: Request, k: { pkcs8?: string; entry: KeyEntry }): { private_key: string; private_key_type: string } | undefined {
+  if (r.data.str('type') !== 'exported' || !k.pkcs8) return undefined;
+  const key = exportedPrivateKey(k.pkcs8, k.entry.key_type as KeyType, r.data.str('private_key_format'));
+  return { private_key: r.data.str('format') === 'der' ? key.der.toString('base64') : key.pem, private_key_type: k.entry.key_type };
 }
+
+const derBase64 = (pemText: string) => Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString('base64');
 
 /** What root/generate, root/rotate and set-signed answer about the issuer and key, as current Vault. */
 const issuerFields = (i: IssuerEntry, k?: KeyEntry) => ({ issuer_id: i.issuer_id, issuer_name: i.issuer_name, key_id: i.key_id, key_name: k?.key_name ?? '' });
@@ -112,19 +124,47 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const name = r.data.has('issuer_name') ? r.data.str('issuer_name') : defaultName;
     checkName('issuer', name);
     if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
+    const names = caRequestNames(r, r.data.str('common_name'), true);
+    const permittedDnsDomains = checkDomains(r.data.get('permitted_dns_domains'));
+    const maxPathLength = r.data.int('max_path_length');
+    if (maxPathLength < -1)
+      throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
+    const warnings: string[] = [];
+    // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
+    const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
     const k = await caKey(r, managed, reg);
-    const cert = await makeCertificate(caRequest(r, k.signer.publicKey, k.entry.key_type as KeyType), k.signer);
+    const cert = await makeCertificate(
+      {
+        ...names,
+        ttlSeconds,
+        isCa: true,
+        maxPathLength: maxPathLength >= 0 ? maxPathLength : undefined,
+        serverAuth: false,
+        clientAuth: false,
+        publicKey: k.signer.publicKey,
+        leafKeyKind: k.entry.key_type as KeyType,
+        permittedDnsDomains,
+      },
+      k.signer,
+    );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
+    if (maxPathLength === 0)
+      warnings.push('Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
+    const key = exportedKey(r, k);
+    const format = r.data.str('format');
+    const certificate = format === 'der' ? derBase64(cert.pem) : cert.pem;
     return {
       data: {
-        certificate: cert.pem,
-        issuing_ca: cert.pem,
+        // pem_bundle: the exported key, then the certificate, as Vault.
+        certificate: format === 'pem_bundle' && key ? `${key.private_key}\n${cert.pem}` : certificate,
+        issuing_ca: certificate,
         serial_number: cert.serial,
         expiration: Math.floor(cert.notAfter.getTime() / 1000),
         ...issuerFields(issuer, k.entry),
-        ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}),
+        ...key,
       },
+      warnings,
     };
   };
   const nameFields: Record<string, FieldDef> = {
@@ -135,7 +175,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
   return [
     {
       pattern: `root/generate/${CA_TYPES}`,
-      fields: { ...caFields, ...nameFields },
+      fields: { ...caFields, ...ROOT_ONLY_FIELDS, ...nameFields },
       synopsis: 'Generate a self-signed root CA: a new issuer (and key) of this mount.',
       description:
         "As current Vault (1.11+): on a mount that has issuers already this adds one; it becomes the default only when there is none (or config/issuers has default_follows_latest_issuer). With kms the key is a managed key: it signs in the HSM/KMS and never exists here; with existing, key_ref names one of the mount's keys.",
@@ -145,6 +185,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       pattern: `root/rotate/${CA_TYPES}`,
       fields: {
         ...caFields,
+        ...ROOT_ONLY_FIELDS,
         ...nameFields,
         issuer_name: { type: 'string', default: 'next', description: 'A name for the new issuer (default "next", which root/replace takes by default).' },
       },
@@ -185,22 +226,20 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         "As current Vault: the key joins the mount's keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.",
       operations: {
         update: async (r) => {
-          const X = x509();
           const reg = await caches.ca.registry(r.storage);
+          const names = caRequestNames(r, r.data.str('common_name'), true);
           const k = await caKey(r, managed, reg);
-          const csr = await X.Pkcs10CertificateRequestGenerator.create(
-            {
-              name: `CN=${r.data.str('common_name').replace(/([,+"\\<>;=#])/g, '\\$1')}`,
-              keys: { publicKey: k.signer.publicKey, privateKey: k.signer.privateKey },
-              signingAlgorithm: signingAlgorithm(k.signer.spec),
-            },
-            k.signer.crypto as never,
-          );
+          // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
+          const der = await writeCsr(names, k.signer);
+          const key = exportedKey(r, k);
+          const format = r.data.str('format');
+          const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();
           return {
             data: {
-              csr: csr.toString('pem'),
+              // der: base64 DER; pem_bundle: the exported key, then the CSR, as Vault.
+              csr: format === 'der' ? der.toString('base64') : format === 'pem_bundle' && key ? `${key.private_key}\n${csrPem}` : csrPem,
               key_id: k.entry.key_id,
-              ...(r.data.str('type') === 'exported' ? { private_key: k.pkcs8, private_key_type: k.entry.key_type } : {}),
+              ...key,
             },
           };
         },

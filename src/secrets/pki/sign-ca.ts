@@ -10,13 +10,14 @@ import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import type { PkiCaches } from './index';
-import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued } from './issue-options';
+import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued, parseOtherSan } from './issue-options';
 import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
 import { ROLE_EXTRA_FIELDS } from './role-fields';
 import { urlExtensions } from './urls';
+import { certTtl, mountTtls } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
@@ -29,8 +30,17 @@ const signIntermediateFields: Record<string, FieldDef> = {
   other_sans: { ...OTHER_SANS_FIELD, description: 'Taken as Vault takes it: any other SAN is refused when signing an intermediate, as in Vault.' },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (when it is a hostname or an email address) as a SAN.' },
   serial_number: { ...SERIAL_NUMBER_FIELD, description: "The subject's serialNumber attribute (not the certificate serial)." },
-  ttl: { type: 'duration', default: 157680000, description: 'Validity (default 5 years).' },
-  max_path_length: { type: 'int', default: -1, description: 'Path length constraint (-1: none).' },
+  ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
+  max_path_length: {
+    type: 'int',
+    default: -1,
+    description: "Path length constraint (-1: none). Default: the issuer's less one (none if the issuer has none).",
+  },
+  enforce_leaf_not_after_behavior: {
+    type: 'bool',
+    default: false,
+    description: "Apply the issuer's leaf_not_after_behavior; by default a certificate outliving its issuer is cut to the issuer's notAfter.",
+  },
   permitted_dns_domains: strings('DNS domains the intermediate may issue for: a Name Constraints extension (RFC 5280 4.2.1.10).'),
   use_csr_values: {
     type: 'bool',
@@ -49,7 +59,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
 };
 
 // The request's subject extras, by the attribute names the certificate builder writes.
-const SUBJECT_FIELDS: Array<[string, string]> = [
+export const SUBJECT_FIELDS: Array<[string, string]> = [
   ['country', 'C'],
   ['province', 'ST'],
   ['locality', 'L'],
@@ -81,23 +91,22 @@ export function csrSubject(csr: ParsedCsr): Pick<CertRequest, 'commonName' | 'or
   return out;
 }
 
+type CaNames = Omit<CertRequest, 'ttlSeconds' | 'isCa' | 'serverAuth' | 'clientAuth' | 'publicKey' | 'leafKeyKind'>;
+
 /**
- * The names of the intermediate: from the request (the CN, unless excluded, among the SANs;
- * the subject in the order Go writes a pkix.Name: C, ST, L, street, postalCode, O, OU, CN,
- * serialNumber), or with use_csr_values all from the CSR, as in Vault.
+ * A CA's names from the request, as Vault takes them for root/generate, intermediate/generate
+ * and sign-intermediate: the subject fields (written in Go's pkix.Name order by the writer),
+ * the SANs, and the CN among the DNS (or email) SANs unless exclude_cn_from_sans or it is no
+ * hostname. `allowOtherSans`: other_sans are taken (else refused).
  */
-function intermediateNames(r: Request, csr: ParsedCsr): Omit<CertRequest, 'ttlSeconds' | 'isCa' | 'serverAuth' | 'clientAuth' | 'publicKey' | 'leafKeyKind'> {
+export function caRequestNames(r: Request, cn: string, allowOtherSans: boolean): CaNames {
+  const otherSans = r.data.get<string[]>('other_sans');
   // Vault's sign-intermediate allows no other SANs (1.8, and current Vault's role for it lists none): refused, as there.
-  if (r.data.get<string[]>('other_sans').length) throw new UserError('other_sans are not allowed when signing an intermediate CA');
-  if (r.data.bool('use_csr_values')) {
-    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
-  }
-  const cn = r.data.str('common_name') || csr.cn || 'intermediate';
+  if (otherSans.length && !allowOtherSans) throw new UserError('other_sans are not allowed when signing an intermediate CA');
   const alt = r.data.get<string[]>('alt_names');
   const withCn = !r.data.bool('exclude_cn_from_sans');
   const serial = r.data.str('serial_number');
-  // Signing an intermediate allows any subject serialNumber (Vault's sign-intermediate role has "*"); its form is still checked.
+  // A CA's subject may carry any serialNumber (Vault's roles for these paths have "*"); its form is still checked.
   checkSerialNumber({ allowed_serial_numbers: ['*'] } as never, serial);
   for (const u of r.data.get<string[]>('uri_sans')) {
     try {
@@ -111,25 +120,50 @@ function intermediateNames(r: Request, csr: ParsedCsr): Omit<CertRequest, 'ttlSe
     commonName: cn,
     organization: r.data.get('organization'),
     ou: r.data.get('ou'),
-    subjectRdns: [
-      ...SUBJECT_FIELDS.flatMap(([f, attr]) => attrs(f, attr)),
-      ...attrs('organization', 'O'),
-      ...attrs('ou', 'OU'),
-      ['CN', cn],
-      ...(serial ? [['2.5.4.5', serial] as [string, string]] : []),
-    ],
+    subjectExtra: [...SUBJECT_FIELDS.flatMap(([f, attr]) => attrs(f, attr)), ...(serial ? [['2.5.4.5', serial] as [string, string]] : [])],
     dnsNames: [...new Set([...(withCn && !cn.includes('@') && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...alt.filter((n) => !n.includes('@'))])],
     emails: [...new Set([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))])],
     ips: r.data.get('ip_sans'),
     uris: r.data.get('uri_sans'),
+    otherSans: otherSans.map((t) => parseOtherSan('other_sans', t)),
   };
 }
 
-function checkDomains(domains: string[]): string[] {
+/** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
+function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
+  if (r.data.bool('use_csr_values')) {
+    if (r.data.get<string[]>('other_sans').length) throw new UserError('other_sans are not allowed when signing an intermediate CA');
+    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
+  }
+  return caRequestNames(r, r.data.str('common_name') || csr.cn || 'intermediate', false);
+}
+
+/** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
+export function checkDomains(domains: string[]): string[] {
   for (const d of domains)
     if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`permitted_dns_domains: "${d.slice(0, 80)}" is not a DNS domain`);
   return domains;
 }
+
+/**
+ * The intermediate's pathLenConstraint (undefined: none), as current Vault: under an issuer
+ * with pathlen 0 no CA can be signed; without max_path_length the issuer's less one; an
+ * explicit one must be below the issuer's. (Vault 1.8 took an explicit value unchecked.)
+ */
+function intermediatePathLength(r: Request, issuerPathLength: number | undefined): number | undefined {
+  if (issuerPathLength === 0) throw new UserError('signing certificate has a max path length of zero, and cannot issue further CA certificates');
+  if (!r.data.has('max_path_length')) return issuerPathLength === undefined ? undefined : issuerPathLength - 1;
+  const asked = r.data.int('max_path_length');
+  if (asked < -1) throw new UserError(`requested max_path_length ${asked} is invalid: must be a non-negative integer or -1 for no constraint`);
+  if (issuerPathLength !== undefined && (asked < 0 || asked >= issuerPathLength))
+    throw new UserError(
+      `requested max_path_length ${asked} is not allowed: the signing CA has a pathLenConstraint of ${issuerPathLength}, so the intermediate's pathLenConstraint must be a non-negative value less than ${issuerPathLength}`,
+    );
+  return asked < 0 ? undefined : asked;
+}
+
+const TRUNCATED = "the signed intermediary CA certificate's notAfter was truncated to the issuer's notAfter";
 
 async function signIntermediate(r: Request, caches: PkiCaches) {
   const ready = await caches.ca.require(r.storage, r.data.str('issuer_ref'));
@@ -138,12 +172,20 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   // Vault signs intermediates as a role with key_type "any": its minimums only.
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
   const names = intermediateNames(r, csr);
+  const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
+  const warnings: string[] = [];
+  const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
+  // Current Vault (1.17+) cuts an intermediate that would outlive its issuer to the issuer's
+  // notAfter unless enforce_leaf_not_after_behavior asks for the issuer's own behaviour;
+  // Vault 1.8 applied no such limit to intermediates.
+  const enforce = r.data.bool('enforce_leaf_not_after_behavior');
+  const behavior = enforce ? ready.entry.leaf_not_after_behavior : 'truncate';
   const cert = await makeCertificate(
     {
       ...names,
-      ttlSeconds: r.data.int('ttl'),
+      ttlSeconds: ttl,
       isCa: true,
-      maxPathLength: r.data.int('max_path_length') >= 0 ? r.data.int('max_path_length') : undefined,
+      maxPathLength,
       serverAuth: false,
       clientAuth: false,
       publicKey: csr.publicKey,
@@ -153,12 +195,18 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     },
     await ready.signer(),
     ready.issuer,
-    ready.entry.leaf_not_after_behavior,
+    behavior,
   );
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
-  return {
-    data: formatIssued(r, issued(cert, ready)),
-  };
+  const issuerEnd = ready.issuer.notAfter.getTime();
+  if (cert.notAfter.getTime() > issuerEnd)
+    warnings.push(
+      "The expiration time for the signed certificate is after the CA's expiration time. If the new certificate is not treated as a root, validation paths with the certificate past the issuing CA's expiration time will fail.",
+    );
+  if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
+  if (maxPathLength === 0)
+    warnings.push('Max path length of the signed certificate is zero. This CA certificate cannot be used to issue intermediate CA certificates.');
+  return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 
 // Extensions of the self-issued certificate replaced by the signer's: its authority, where its issuer's certificate and CRL are.
