@@ -61,6 +61,7 @@ describe('PKI: generating CAs', () => {
   it('root/generate: subject fields, SANs with the CN, critical Name Constraints; bad input is a 400', async () => {
     const { ok, call } = mount();
     const r = await ok('update', 'root/generate/internal', {
+      ttl: '87600h',
       common_name: 'root.example.com',
       alt_names: 'r2.example.com',
       uri_sans: 'spiffe://example.org/root',
@@ -74,23 +75,33 @@ describe('PKI: generating CAs', () => {
     );
     expect(new X509Certificate(r.certificate).subjectAltName).toBe('DNS:root.example.com, DNS:r2.example.com, URI:spiffe://example.org/root');
     expect(t).toMatch(/X509v3 Name Constraints: critical\n\s*Permitted:\n\s*DNS:example.com\n/);
-    expect((await call('update', 'root/generate/internal', { common_name: 'R', other_sans: 'nope' })).error).toMatch(/other_sans/);
-    expect((await call('update', 'root/generate/internal', { common_name: 'R', permitted_dns_domains: 'bad domain' })).error).toMatch(/permitted_dns_domains/);
-    expect((await call('update', 'root/generate/internal', { common_name: 'R', max_path_length: -2 })).error).toMatch(/max_path_length -2 is invalid/);
+    expect((await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'R', other_sans: 'nope' })).error).toMatch(/other_sans/);
+    expect((await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'R', permitted_dns_domains: 'bad domain' })).error).toMatch(
+      /permitted_dns_domains/,
+    );
+    expect((await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'R', max_path_length: -2 })).error).toMatch(
+      /max_path_length -2 is invalid/,
+    );
   });
 
   it('exported keys: PKCS#1 / SEC 1 by default (pem or der), PKCS#8 with private_key_format=pkcs8; pem_bundle puts the key first', async () => {
     const { ok } = mount();
-    const rsa = await ok('update', 'root/generate/exported', { common_name: 'R1', issuer_name: 'r1' });
+    const rsa = await ok('update', 'root/generate/exported', { ttl: '87600h', common_name: 'R1', issuer_name: 'r1' });
     expect(rsa.private_key).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
-    const ec = await ok('update', 'root/generate/exported', { common_name: 'R2', key_type: 'ec', issuer_name: 'r2' });
+    const ec = await ok('update', 'root/generate/exported', { ttl: '87600h', common_name: 'R2', key_type: 'ec', issuer_name: 'r2' });
     expect(ec.private_key).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
-    const p8 = await ok('update', 'root/generate/exported', { common_name: 'R3', key_type: 'ec', private_key_format: 'pkcs8', issuer_name: 'r3' });
+    const p8 = await ok('update', 'root/generate/exported', {
+      ttl: '87600h',
+      common_name: 'R3',
+      key_type: 'ec',
+      private_key_format: 'pkcs8',
+      issuer_name: 'r3',
+    });
     expect(p8.private_key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
-    const der = await ok('update', 'root/generate/exported', { common_name: 'R4', key_type: 'ec', format: 'der', issuer_name: 'r4' });
+    const der = await ok('update', 'root/generate/exported', { ttl: '87600h', common_name: 'R4', key_type: 'ec', format: 'der', issuer_name: 'r4' });
     expect(new X509Certificate(Buffer.from(der.certificate, 'base64')).subject).toBe('CN=R4');
     expect(openssl('ec', '-inform', 'DER', '-in', file(Buffer.from(der.private_key, 'base64') as never), '-noout', '-check')).toMatch(/EC Key valid/);
-    const bundle = await ok('update', 'root/generate/exported', { common_name: 'R5', key_type: 'ec', format: 'pem_bundle', issuer_name: 'r5' });
+    const bundle = await ok('update', 'root/generate/exported', { ttl: '87600h', common_name: 'R5', key_type: 'ec', format: 'pem_bundle', issuer_name: 'r5' });
     expect(bundle.certificate).toMatch(/^-----BEGIN EC PRIVATE KEY-----[\s\S]+-----BEGIN CERTIFICATE-----/);
     const inter = await ok('update', 'intermediate/generate/exported', { common_name: 'I', key_type: 'ec' });
     expect(inter.private_key).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
@@ -114,7 +125,7 @@ describe('PKI: generating CAs', () => {
 
   it("sign-intermediate: the child's pathlen is the issuer's less one; under pathlen 0 nothing is signed; a too large max_path_length is a 400", async () => {
     const { ok, call } = mount();
-    await ok('update', 'root/generate/internal', { common_name: 'PL Root', key_type: 'ec', max_path_length: 2 });
+    await ok('update', 'root/generate/internal', { ttl: '87600h', common_name: 'PL Root', key_type: 'ec', max_path_length: 2 });
     const other = mount();
     const csr = (await other.ok('update', 'intermediate/generate/internal', { common_name: 'PL Inter', key_type: 'ec' })).csr;
     const child = await call('update', 'root/sign-intermediate', { csr });
@@ -126,7 +137,7 @@ describe('PKI: generating CAs', () => {
     expect(zero.warnings?.join(' ')).toMatch(/Max path length of the signed certificate is zero/);
     // Under a pathlen:0 CA: refused, as Vault.
     const leafOnly = mount();
-    await leafOnly.ok('update', 'root/generate/internal', { common_name: 'Zero Root', key_type: 'ec', max_path_length: 0 });
+    await leafOnly.ok('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Zero Root', key_type: 'ec', max_path_length: 0 });
     expect((await leafOnly.call('update', 'root/sign-intermediate', { csr })).error).toBe(
       'signing certificate has a max path length of zero, and cannot issue further CA certificates',
     );

@@ -42,7 +42,7 @@ const issuerOf = (pemText: string) => new X509Certificate(pemText).issuer;
 describe('PKI caches', () => {
   it('issuing reads neither the CA nor the role from storage again (one certificate write per issue)', async () => {
     const { call, reads } = mount(new MemoryStorage());
-    const root = (await call('update', 'root/generate/internal', { common_name: 'Cache Root' })).certificate;
+    const root = (await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Cache Root' })).certificate;
     await call('update', 'roles/web', { allow_any_name: true, max_ttl: '24h' });
     const first = await call('update', 'issue/web', { common_name: 'a.example.com' });
     const before = reads();
@@ -54,12 +54,12 @@ describe('PKI caches', () => {
 
   it('writes through the mount take effect at once: a new root, a changed role', async () => {
     const { call } = mount(new MemoryStorage());
-    const root1 = (await call('update', 'root/generate/internal', { common_name: 'Root One' })).certificate;
+    const root1 = (await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root One' })).certificate;
     await call('update', 'roles/web', { allow_any_name: true, organization: 'Before' });
     expect(issuerOf((await call('update', 'issue/web', { common_name: 'x.example.com' })).certificate)).toContain('Root One');
     await call('delete', 'root');
     await expect(call('update', 'issue/web', { common_name: 'x.example.com' })).rejects.toThrow(/no default issuer is configured/);
-    const root2 = (await call('update', 'root/generate/internal', { common_name: 'Root Two' })).certificate;
+    const root2 = (await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root Two' })).certificate;
     await call('update', 'roles/web', { allow_any_name: true, organization: 'After' });
     const leaf = (await call('update', 'issue/web', { common_name: 'x.example.com' })).certificate;
     expect(issuerOf(leaf)).toContain('Root Two');
@@ -73,12 +73,12 @@ describe('PKI caches', () => {
     const storage = new MemoryStorage();
     const a = mount(storage);
     const b = mount(storage); // another node (or a replica) of the same mount
-    await a.call('update', 'root/generate/internal', { common_name: 'Old Root' });
+    await a.call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Old Root' });
     await a.call('update', 'roles/web', { allow_any_name: true, organization: 'Old' });
     expect(issuerOf((await a.call('update', 'issue/web', { common_name: 'x.example.com' })).certificate)).toContain('Old Root');
 
     await b.call('delete', 'root');
-    const newRoot = (await b.call('update', 'root/generate/exported', { common_name: 'New Root', key_type: 'rsa' })).certificate;
+    const newRoot = (await b.call('update', 'root/generate/exported', { ttl: '87600h', common_name: 'New Root', key_type: 'rsa' })).certificate;
     await b.call('update', 'roles/web', { allow_any_name: true, organization: 'New' });
     // Until Vault says so, `a` keeps what it cached (as Vault's own engines do).
     expect(issuerOf((await a.call('update', 'issue/web', { common_name: 'x.example.com' })).certificate)).toContain('Old Root');
@@ -108,7 +108,7 @@ describe('PKI caches', () => {
 
   it("a leaf's authority key id is its root's subject key id; its own is its key's", async () => {
     const { call } = mount(new MemoryStorage());
-    const root = new X509Certificate((await call('update', 'root/generate/internal', { common_name: 'Id Root' })).certificate);
+    const root = new X509Certificate((await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Id Root' })).certificate);
     await call('update', 'roles/web', { allow_any_name: true });
     const r = await call('update', 'issue/web', { common_name: 'id.example.com' });
     const X = x509();

@@ -24,10 +24,10 @@ const issuerCn = (pem: string) => new X509Certificate(pem).issuer;
 describe("PKI: several issuers per mount (current Vault's multi-issuer API)", () => {
   it('root/generate on a mount with a CA adds an issuer; the first stays the default until config/issuers says otherwise', async () => {
     const { call } = mount();
-    const a = await call('update', 'root/generate/internal', { common_name: 'Root A', key_type: 'ec', issuer_name: 'a', key_name: 'ka' });
+    const a = await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root A', key_type: 'ec', issuer_name: 'a', key_name: 'ka' });
     expect(a.issuer_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(a).toMatchObject({ issuer_name: 'a', key_name: 'ka' });
-    const b = await call('update', 'root/generate/internal', { common_name: 'Root B', key_type: 'ec' });
+    const b = await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root B', key_type: 'ec' });
     expect(b.issuer_id).not.toBe(a.issuer_id);
     expect(b.key_id).not.toBe(a.key_id);
 
@@ -87,8 +87,8 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
 
   it("CRLs are per issuer: a revoked leaf is on its issuer's CRL only; reads serve the stored CRL, not a new one", async () => {
     const { call } = mount();
-    const a = await call('update', 'root/generate/internal', { common_name: 'Root A', key_type: 'ec', issuer_name: 'a' });
-    const b = await call('update', 'root/generate/internal', { common_name: 'Root B', key_type: 'ec', issuer_name: 'b' });
+    const a = await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root A', key_type: 'ec', issuer_name: 'a' });
+    const b = await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root B', key_type: 'ec', issuer_name: 'b' });
     await call('update', 'roles/web', { allow_any_name: true, key_type: 'ec' });
     const leafB = await call('update', 'issuer/b/issue/web', { common_name: 'x.example.com' });
     const leafA = await call('update', 'issue/web', { common_name: 'y.example.com' });
@@ -110,7 +110,7 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
 
   it('root/rotate adds "next" without making it the default; root/replace does', async () => {
     const { call } = mount();
-    const a = await call('update', 'root/generate/internal', { common_name: 'Old', key_type: 'ec' });
+    const a = await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Old', key_type: 'ec' });
     const next = await call('update', 'root/rotate/internal', { common_name: 'New', key_type: 'ec' });
     expect(next.issuer_name).toBe('next');
     expect((await call('read', 'config/issuers')).default).toBe(a.issuer_id);
@@ -121,7 +121,7 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
 
   it('keys: list, read, rename; existing reuses one; a key in use cannot be deleted; deleting an issuer keeps its key', async () => {
     const { call } = mount();
-    const a = await call('update', 'root/generate/exported', { common_name: 'A', key_type: 'rsa', key_name: 'main' });
+    const a = await call('update', 'root/generate/exported', { ttl: '87600h', common_name: 'A', key_type: 'rsa', key_name: 'main' });
     expect(a.private_key).toMatch(/PRIVATE KEY/);
     const keys = await call('list', 'keys');
     expect(keys.keys).toEqual([a.key_id]);
@@ -147,11 +147,11 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
 
   it('an intermediate: generate makes a key now; set-signed adds the issuer for it (twice: once); a foreign certificate is refused', async () => {
     const root = mount();
-    await root.call('update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
+    await root.call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root', key_type: 'ec' });
     const inter = mount();
     const g = await inter.call('update', 'intermediate/generate/internal', { common_name: 'Inter', key_type: 'ec', key_name: 'ik' });
     expect((await inter.call('read', 'key/ik')).key_id).toBe(g.key_id);
-    const signed = await root.call('update', 'root/sign-intermediate', { csr: g.csr, issuer_ref: 'default' });
+    const signed = await root.call('update', 'root/sign-intermediate', { csr: g.csr, issuer_ref: 'default', ttl: '8760h' });
     const set = await inter.call('update', 'intermediate/set-signed', { certificate: signed.certificate + signed.issuing_ca });
     expect(set.imported_issuers).toHaveLength(1);
     expect(set.mapping[set.imported_issuers[0]]).toBe(g.key_id);
@@ -192,7 +192,7 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
     // Write a single-CA mount as the previous version of this plugin stored it.
     const storage = new MemoryStorage();
     const old = mount(storage);
-    const root = await old.call('update', 'root/generate/exported', { common_name: 'Legacy Root', key_type: 'ec' });
+    const root = await old.call('update', 'root/generate/exported', { ttl: '87600h', common_name: 'Legacy Root', key_type: 'ec' });
     await old.call('update', 'roles/web', { allow_any_name: true, key_type: 'ec' });
     const leaf = await old.call('update', 'issue/web', { common_name: 'old.example.com' });
     for (const k of [...(await storage.list('pki/issuers/'))]) await storage.delete(`pki/issuers/${k}`);
@@ -228,7 +228,7 @@ describe('PKI: migrating a single-CA mount where storage refuses writes', () => 
   it('serves the migrated view from memory (same issuer_id as a written migration) and writes nothing', async () => {
     const storage = new MemoryStorage();
     const { call } = mount(storage);
-    const root = await call('update', 'root/generate/exported', { common_name: 'RO Root', key_type: 'ec' });
+    const root = await call('update', 'root/generate/exported', { ttl: '87600h', common_name: 'RO Root', key_type: 'ec' });
     for (const k of await storage.list('pki/issuers/')) await storage.delete(`pki/issuers/${k}`);
     for (const k of await storage.list('pki/keys/')) await storage.delete(`pki/keys/${k}`);
     for (const k of ['pki/config/issuers', 'pki/config/keys']) await storage.delete(k);

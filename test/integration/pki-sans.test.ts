@@ -32,7 +32,7 @@ function csrWith(subj: string, san?: string): string {
 describe('PKI: email, other and policy SANs, and the role fields behind them', () => {
   let ca = '';
   beforeAll(async () => {
-    ca = (await call('update', 'root/generate/internal', { common_name: 'SAN Root', key_type: 'ec' })).certificate;
+    ca = (await call('update', 'root/generate/internal', { ttl: '87600h', common_name: 'SAN Root', key_type: 'ec' })).certificate;
     await call('update', 'roles/mail', {
       allowed_domains: 'example.com',
       allow_subdomains: true,
@@ -62,7 +62,7 @@ describe('PKI: email, other and policy SANs, and the role fields behind them', (
       await other.handle(
         'update' as never,
         'root/generate/internal',
-        { common_name: 'Mail Root', key_type: 'ec', alt_names: 'ca@example.com,ca.example.com' },
+        { ttl: '87600h', common_name: 'Mail Root', key_type: 'ec', alt_names: 'ca@example.com,ca.example.com' },
         { displayName: '', mountPoint: 'pki/' },
       ),
     );

@@ -29,8 +29,15 @@ describe('PKI', () => {
   let rootPem = '';
   beforeAll(async () => {
     pki = mount();
-    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Example Root CA', organization: 'Example', key_type: 'ec', key_bits: 384 }))
-      .certificate;
+    rootPem = (
+      await must(pki, 'update', 'root/generate/internal', {
+        ttl: '87600h',
+        common_name: 'Example Root CA',
+        organization: 'Example',
+        key_type: 'ec',
+        key_bits: 384,
+      })
+    ).certificate;
     await must(pki, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '720h', allow_ip_sans: true, key_type: 'ec' });
   });
 
@@ -180,7 +187,7 @@ describe('PKI', () => {
 
   it('exported roots return their key once', async () => {
     const other = mount();
-    const r = await must(other, 'update', 'root/generate/exported', { common_name: 'Exported Root', key_type: 'rsa', key_bits: 2048 });
+    const r = await must(other, 'update', 'root/generate/exported', { ttl: '87600h', common_name: 'Exported Root', key_type: 'rsa', key_bits: 2048 });
     expect(new X509Certificate(r.certificate).checkPrivateKey(createPrivateKey(r.private_key))).toBe(true);
     expect((await must(other, 'read', 'ca/pem')).http_raw_body).toBe(Buffer.from(r.certificate).toString('base64'));
   });
@@ -203,7 +210,7 @@ describe('PKI with the root key in an HSM (SoftHSM2 managed key)', () => {
       curve: 'P384',
       usages: 'sign,verify',
     });
-    const root = await must(m, 'update', 'root/generate/kms', { common_name: 'HSM Root', managed_key_name: 'root-key' });
+    const root = await must(m, 'update', 'root/generate/kms', { common_name: 'HSM Root', managed_key_name: 'root-key', ttl: '87600h' });
     expect(root.private_key).toBeUndefined();
     await must(m, 'update', 'roles/r', { allowed_domains: 'hsm.test', allow_subdomains: true });
     const leaf = await must(m, 'update', 'issue/r', { common_name: 'a.hsm.test' });
@@ -245,7 +252,7 @@ describe("PKI: CSR keys must fit the role (Vault's key_type / key_bits rules)", 
   let rootPem = '';
   beforeAll(async () => {
     pki = mount();
-    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Key Rules Root' })).certificate;
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Key Rules Root' })).certificate;
     const common = { allowed_domains: 'example.com', allow_subdomains: true };
     await must(pki, 'update', 'roles/rsa', { ...common, key_type: 'rsa' });
     await must(pki, 'update', 'roles/rsa3072', { ...common, key_type: 'rsa', key_bits: 3072 });
@@ -351,7 +358,7 @@ describe("PKI: names (Vault's allowed_domains / subdomain / glob / wildcard / lo
   let pki: ReturnType<typeof mount>;
   beforeAll(async () => {
     pki = mount();
-    await must(pki, 'update', 'root/generate/internal', { common_name: 'Names Root' });
+    await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Names Root' });
     await must(pki, 'update', 'roles/loose', { allowed_domains: 'example.com', allow_subdomains: true, enforce_hostnames: false });
     await must(pki, 'update', 'roles/strict', { allowed_domains: 'example.com', allow_subdomains: true });
     await must(pki, 'update', 'roles/nowild', { allowed_domains: 'example.com', allow_subdomains: true, allow_wildcard_certificates: false });
@@ -431,7 +438,7 @@ describe("PKI: drop-in compatibility with Vault's PKI API", () => {
     pki = mount();
     const before = await pki('read', 'ca/pem');
     expect(before.data).toMatchObject({ http_status_code: 204, http_content_type: 'application/pkix-cert' });
-    rootPem = (await must(pki, 'update', 'root/generate/internal', { common_name: 'Compat Root' })).certificate;
+    rootPem = (await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Compat Root' })).certificate;
     await must(pki, 'update', 'roles/cm', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', require_cn: false, key_type: 'any' });
     await must(pki, 'update', 'roles/strict', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '72h', key_type: 'any' });
   }, 60_000);

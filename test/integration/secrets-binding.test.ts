@@ -214,11 +214,11 @@ describe("the mount's SystemView", () => {
     await v.request('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, ttl: '3h' });
     expect(lifetime(await v.request('update', 'issue/web', { common_name: 'www.example.com' }))).toBeCloseTo(3, 1);
     expect(lifetime(await v.request('update', 'issue/web', { common_name: 'www.example.com', ttl: '2h' }))).toBeCloseTo(2, 1);
-    // The mount's default above the role's max_ttl is cut to it, with Vault's warning.
+    // The mount's default above the role's max_ttl is cut to it, without a warning (as Vault 1.8 was seen to).
     await v.request('update', 'roles/short', { allowed_domains: 'example.com', allow_subdomains: true, max_ttl: '1h' });
     const capped = await v.request('update', 'issue/short', { common_name: 'www.example.com' });
     expect(lifetime(capped)).toBeCloseTo(1, 1);
-    expect(capped.response.warnings.join(' ')).toMatch(/TTL "10h0m0s" is longer than permitted maxTTL "1h0m0s", so maxTTL is being used/);
+    expect(capped.response.warnings ?? []).toEqual([]);
   });
 });
 

@@ -61,8 +61,15 @@ export function dataOrError(engine: string) {
 }
 
 /** A mount of `engine` on its own storage, with `call` (any reply) and `ok` (data, or throw); `displayName` is the token's. */
+/**
+ * What Vault's SystemView says of a PKI mount tuned as Vault's PKI guide does
+ * (`vault secrets tune -max-lease-ttl=87600h`): a CA may live ten years; the default lease
+ * TTL stays Vault's 768h, which a certificate issued without a ttl gets.
+ */
+export const TUNED_MOUNT = { maxLeaseTtl: async () => 87600 * 3600, defaultLeaseTtl: async () => 768 * 3600 };
+
 export function backendMount<S extends Storage = MemoryStorage>(engine: string, store: S = new MemoryStorage() as Storage as S, mountPoint = `${engine}/`) {
-  const be = new SecretsBackend(store, quietLog, engine);
+  const be = new SecretsBackend(store, quietLog, engine, TUNED_MOUNT);
   const call = (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) => replyOf(be, op, path, data, mountPoint, displayName);
   const ok = async (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) =>
     okData(await call(op, path, data, displayName), op, path);

@@ -162,7 +162,7 @@ describe('fuzz: PKI names, durations and CSR keys', () => {
   );
   it('issue with any names, flags and ttl: a value or a clear 400; an issued name never has control characters, nor spaces outside a free-text CN', async () => {
     const be = new SecretsBackend(new MemoryStorage(), quiet, 'pki');
-    await answer(be, 'update', 'root/generate/internal', { common_name: 'Fuzz Root' });
+    await answer(be, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Fuzz Root' });
     // Valid values are weighted in so that a good share of runs issue a certificate whose
     // names can be checked (uniform junk almost never gets past the role).
     const sometimesJunk = <T>(good: fc.Arbitrary<T>, junk: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: junk });
@@ -233,7 +233,7 @@ describe('fuzz: PKI names, durations and CSR keys', () => {
     }
     fs.rmSync(tmp, { recursive: true, force: true });
     const be = new SecretsBackend(new MemoryStorage(), quiet, 'pki');
-    await answer(be, 'update', 'root/generate/internal', { common_name: 'Fuzz Root' });
+    await answer(be, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Fuzz Root' });
     const mangle = fc.oneof(
       fc.constant((s: string) => s),
       fc.integer({ min: 40, max: 400 }).map((i) => (s: string) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1)),

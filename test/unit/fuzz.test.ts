@@ -278,7 +278,7 @@ describe('fuzz: secrets engine requests', () => {
       await h('create', 'keys/k', { type: 'ecdsa-p256' });
       await h('create', 'keys/a', { type: 'aes256-gcm96' });
     } else {
-      await h('update', 'root/generate/internal', { common_name: 'Fuzz Root' });
+      await h('update', 'root/generate/internal', { ttl: '87600h', common_name: 'Fuzz Root' });
       await h('update', 'roles/r', { allowed_domains: 'example.com', allow_subdomains: true });
     }
     return be;

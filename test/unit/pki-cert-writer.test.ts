@@ -387,7 +387,7 @@ describe('leaf keys', () => {
 describe('issue/ and sign/ with the DER writer', () => {
   it("roles with street_address and postal_code issue (their attributes were unknown to @peculiar/x509's name parser)", async () => {
     const pki = mount();
-    await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
+    await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/addr', { allow_any_name: true, key_type: 'ec', country: 'US', street_address: '1 Main St', postal_code: '94105' });
     const r = await must(pki, 'update', 'issue/addr', { common_name: 'a.example.com' });
     expect(text(r.certificate)).toContain('Subject: C = US, street = 1 Main St, postalCode = 94105, CN = a.example.com\n');
@@ -395,7 +395,7 @@ describe('issue/ and sign/ with the DER writer', () => {
 
   it("several values of one attribute share one RDN, sorted as DER sorts a SET OF, in Go's pkix.Name order (as Vault's leaves)", async () => {
     const pki = mount();
-    await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
+    await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/multi', { allow_any_name: true, key_type: 'ec', country: 'US,DE', ou: 'Zeta,Alpha', organization: 'Org' });
     const r = await must(pki, 'update', 'issue/multi', { common_name: 'm.example.com' });
     // DER orders a SET OF by the encodings: the shorter "Zeta" (its length octet) before "Alpha".
@@ -404,7 +404,7 @@ describe('issue/ and sign/ with the DER writer', () => {
 
   it('a DNS SAN that is not ASCII is issued in its IDNA form, or is a 400 (never a certificate with mangled bytes)', async () => {
     const pki = mount();
-    await must(pki, 'update', 'root/generate/internal', { common_name: 'Root', key_type: 'ec' });
+    await must(pki, 'update', 'root/generate/internal', { ttl: '87600h', common_name: 'Root', key_type: 'ec' });
     await must(pki, 'update', 'roles/any', { allow_any_name: true, enforce_hostnames: false, key_type: 'ec' });
     const idn = await must(pki, 'update', 'issue/any', { common_name: 'x', alt_names: 'bücher.example' });
     expect(new NodeCert(idn.certificate).subjectAltName).toBe('DNS:x, DNS:xn--bcher-kva.example');

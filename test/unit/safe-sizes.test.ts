@@ -21,9 +21,11 @@ describe('safe key sizes', () => {
   });
   it('PKI refuses RSA below 2048 bits and unknown curves, for CAs and roles', async () => {
     const pki = new SecretsBackend(new MemoryStorage(), quiet, 'pki');
-    await expect(handle(pki, 'root/generate/internal', { common_name: 'x', key_type: 'rsa', key_bits: 1024 })).rejects.toThrow(/2048, 3072 or 4096/);
-    await expect(handle(pki, 'root/generate/internal', { common_name: 'x', key_type: 'ec', key_bits: 192 })).rejects.toThrow(/256, 384 or 521/);
-    await handle(pki, 'root/generate/internal', { common_name: 'x' });
+    await expect(handle(pki, 'root/generate/internal', { ttl: '87600h', common_name: 'x', key_type: 'rsa', key_bits: 1024 })).rejects.toThrow(
+      /2048, 3072 or 4096/,
+    );
+    await expect(handle(pki, 'root/generate/internal', { ttl: '87600h', common_name: 'x', key_type: 'ec', key_bits: 192 })).rejects.toThrow(/256, 384 or 521/);
+    await handle(pki, 'root/generate/internal', { ttl: '87600h', common_name: 'x' });
     // A weak role cannot even be written (Vault validates key_bits when the role is written).
     await expect(handle(pki, 'roles/weak', { allow_any_name: true, key_type: 'rsa', key_bits: 1024 })).rejects.toThrow(/2048, 3072, 4096 or 8192/);
     await handle(pki, 'roles/big', { allow_any_name: true, key_type: 'rsa', key_bits: 8192 }); // sign/ minimum only

@@ -727,6 +727,10 @@ const KNOWN: Record<string, string> = {
  */
 const KNOWN_RULES: Array<[RegExp, string]> = [
   [
+    /^openapi pki: \/(cert\/\{serial\}\/raw(\/pem)?|certs\/revoked): only in ours$/,
+    'current Vault (1.11+) serves cert/<serial>/raw, cert/<serial>/raw/pem and LIST certs/revoked; Vault 1.8 predates them',
+  ],
+  [
     /^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/,
     'current Vault (1.11+) has the multi-issuer API (issuers, keys, root/replace, root/rotate, intermediate/cross-sign, config/issuers, config/keys); Vault 1.8 predates it',
   ],

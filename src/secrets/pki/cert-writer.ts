@@ -120,6 +120,10 @@ const attribute = (id: string, v: string) => seq(oid(id), IA5_ATTRIBUTES.has(id)
  */
 export function subjectName(req: Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'subjectRdns'>): Buffer {
   const attrs = subjectAttributes(req);
+  // A CSR's own subject (use_csr_values, sign-verbatim) keeps the CSR's order, one attribute
+  // per RDN: Vault hands Go the CSR's names as ExtraNames, which Go writes as given (seen
+  // through Vault 1.8: a CSR's "CN, O, C" stays CN, O, C).
+  if (req.subjectRdns) return seq(...attrs.map(([id, v]) => set(attribute(id, v))));
   const rdns: Buffer[] = [];
   for (const id of GROUPED) {
     const values = [...new Set(attrs.filter(([t]) => t === id).map(([, v]) => v))].map((v) => attribute(id, v));

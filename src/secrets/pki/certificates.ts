@@ -111,14 +111,15 @@ export function goDuration(seconds: number): string {
 
 /**
  * Requested, else the role's ttl, else the default; capped by the role's max_ttl or, without
- * one, the mount's max lease TTL. As Vault's PKI does, a ttl over the cap is cut to it with a
- * warning, not refused.
+ * one, the mount's max lease TTL. As Vault's PKI does, a ttl over the cap is cut to it, not
+ * refused (with a warning when the request or the role asked for it).
  */
 export function effectiveTtl(role: Role | undefined, requested: number, fallback: number, mountMax = 0, warnings: string[] = []): number {
   const max = role?.max_ttl || mountMax || 0;
   let ttl = requested || role?.ttl || fallback;
   if (max && ttl > max) {
-    warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(max)}", so maxTTL is being used`);
+    // Seen through Vault 1.8: a mount default over the cap is cut silently; a requested or role ttl with this warning.
+    if (requested || role?.ttl) warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(max)}", so maxTTL is being used`);
     ttl = max;
   }
   if (ttl <= 0) throw new UserError('ttl must be positive');

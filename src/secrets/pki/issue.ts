@@ -24,6 +24,7 @@ import {
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
+import { csrSubject } from './sign-ca';
 import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
@@ -125,6 +126,8 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       publicKey,
       leafKeyKind: kind,
       ...leafProfile(role, kind, subjectSerial),
+      // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
+      ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
       urls: await caches.urls(r.storage),
     },
     signer,

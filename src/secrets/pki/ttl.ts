@@ -13,19 +13,15 @@ export interface MountTtls {
   maxTtl: number;
 }
 
-/** A SystemView that may also answer DefaultLeaseTTL (the binding asks Vault for it when it can). */
-type WithDefault = SystemView & { defaultLeaseTtl?: () => Promise<number> };
-
 /**
- * The mount's default and max lease TTL. Without a default lease TTL from the binding the
- * max stands in for it (Vault's default is never above the max for a request: it is capped
- * to it); without either, Vault's untuned 768h.
+ * The mount's default and max lease TTL. When Vault cannot be asked for the default the max
+ * stands in for it (Vault's default is never above the max for a request: it is capped to
+ * it); without either, Vault's untuned 768h.
  */
 export async function mountTtls(system?: SystemView): Promise<MountTtls> {
-  const s = system as WithDefault | undefined;
-  const maxTtl = (await s?.maxLeaseTtl()) || VAULT_SYSTEM_TTL;
-  const defaultTtl = (await s?.defaultLeaseTtl?.()) || maxTtl;
-  return { defaultTtl, maxTtl };
+  const [max, dflt] = await Promise.all([system?.maxLeaseTtl(), system?.defaultLeaseTtl()]);
+  const maxTtl = max || VAULT_SYSTEM_TTL;
+  return { defaultTtl: dflt || maxTtl, maxTtl };
 }
 
 /**
