@@ -7,11 +7,15 @@ import type { Transit } from './context';
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
 
-/** A key as keys/<name> reads it, in Vault's shape; trimmed versions are left out, versions with a public key show it. */
+/**
+ * A key as keys/<name> reads it, in Vault's shape; versions with a public key show it. As
+ * Vault, only versions from min_decryption_version up are listed (Vault archives the older
+ * ones, trimmed ones included, out of the key's map).
+ */
 export function describePolicy(p: Policy): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(p.versions)) {
-    if (Number(n) < (p.min_available_version ?? 0)) continue;
+    if (Number(n) < Math.max(p.min_available_version ?? 0, p.min_decryption_version)) continue;
     const pub = publicKeyOf(p, v);
     // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
     keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
