@@ -35,3 +35,18 @@ describe('versions below min_decryption_version are out of reach (export, key re
     expect(Object.keys((await ok('read', 'keys/ex')).keys)).toEqual(['1', '2', '3']);
   });
 });
+
+describe('a negative key_version is a 400, not the latest version', () => {
+  it('encrypt, rewrap, datakey, sign and hmac name the operation, as Vault', async () => {
+    await ok('create', 'keys/aes');
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    const ct = (await ok('update', 'encrypt/aes', { plaintext: b('x') })).ciphertext;
+    expect((await call('update', 'encrypt/aes', { plaintext: b('x'), key_version: -1 })).error).toBe('requested version for encryption is negative');
+    expect((await call('update', 'rewrap/aes', { ciphertext: ct, key_version: -1 })).error).toBe('requested version for encryption is negative');
+    expect((await call('update', 'datakey/wrapped/aes', { key_version: -2 })).error).toBe('requested version for encryption is negative');
+    expect((await call('update', 'sign/ed', { input: b('m'), key_version: -1 })).error).toBe('requested version for signing is negative');
+    expect((await call('update', 'hmac/aes', { input: b('m'), key_version: -1 })).error).toBe('requested version for HMAC is negative');
+    // 0 still means the latest version.
+    expect((await ok('update', 'encrypt/aes', { plaintext: b('x'), key_version: 0 })).key_version).toBe(1);
+  });
+});

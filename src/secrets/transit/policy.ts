@@ -134,9 +134,19 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
 
 // --- versions and their keys --------------------------------------------------------
 
-/** The version a request uses (requested, else latest) and its key; one above latest, below the minimum for this purpose, or trimmed away is a 400. */
-export function versionOf(p: Policy, requested: number | undefined, purpose: 'encrypt' | 'decrypt'): { n: number; v: KeyVersion } {
-  const n = requested && requested > 0 ? requested : p.latest_version;
+/**
+ * The version a request uses (requested, else latest: 0 means latest) and its key; a negative
+ * one, one above latest, below the minimum for this purpose, or trimmed away is a 400.
+ * `use` names the operation in the negative-version message, as Vault's do.
+ */
+export function versionOf(
+  p: Policy,
+  requested: number | undefined,
+  purpose: 'encrypt' | 'decrypt',
+  use: 'encryption' | 'signing' | 'HMAC' = 'encryption',
+): { n: number; v: KeyVersion } {
+  if (requested !== undefined && requested < 0) throw new UserError(`requested version for ${use} is negative`);
+  const n = requested || p.latest_version;
   if (n > p.latest_version) throw new UserError(`requested version ${n} is greater than the latest version ${p.latest_version}`);
   const floor = purpose === 'decrypt' ? p.min_decryption_version : p.min_encryption_version;
   if (n < floor)

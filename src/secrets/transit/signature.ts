@@ -128,7 +128,7 @@ function checkMlDsa(inp: SignInput): void {
 
 /** Signs with the requested (else latest) version allowed for encryption; returns vault:v<N>:<signature>. */
 export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<ManagedKey>): Promise<{ signature: string; publicKey?: string }> {
-  const { n, v } = versionOf(p, inp.version, 'encrypt');
+  const { n, v } = versionOf(p, inp.version, 'encrypt', 'signing');
   // As Vault: marshaling_algorithm=jws encodes every key type's signature as unpadded
   // base64url (for ECDSA the signature is also r||s instead of ASN.1).
   const jws = inp.marshaling === 'jws';
@@ -168,7 +168,7 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
 /** HMAC of the input with the requested (else latest) version's HMAC key, as vault:v<N>:<mac>; not for managed keys (400). */
 export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {
   if (p.type === 'managed_key') throw new UserError('HMAC is not available for managed keys');
-  const { n, v } = versionOf(p, version, 'encrypt');
+  const { n, v } = versionOf(p, version, 'encrypt', 'HMAC');
   return wrap(n, createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest());
 }
 
