@@ -50,3 +50,55 @@ describe('a negative key_version is a 400, not the latest version', () => {
     expect((await ok('update', 'encrypt/aes', { plaintext: b('x'), key_version: 0 })).key_version).toBe(1);
   });
 });
+
+describe('upsert on first encrypt, as Vault', () => {
+  it('a context makes the new key derived (HKDF per context)', async () => {
+    const { ciphertext } = await ok('create', 'encrypt/up-ctx', { plaintext: b('hi'), context: b('tenant-1') });
+    expect(await ok('read', 'keys/up-ctx')).toMatchObject({ derived: true, type: 'aes256-gcm96' });
+    expect((await ok('update', 'decrypt/up-ctx', { ciphertext, context: b('tenant-1') })).plaintext).toBe(b('hi'));
+    expect((await call('update', 'decrypt/up-ctx', { ciphertext, context: b('tenant-2') })).error).toMatch(/authentication failed/);
+    expect((await call('update', 'encrypt/up-ctx', { plaintext: b('hi') })).error).toMatch(/missing context/);
+    // Without a context the new key is not derived.
+    await ok('create', 'encrypt/up-plain', { plaintext: b('hi') });
+    expect((await ok('read', 'keys/up-plain')).derived).toBe(false);
+    // A batch with contexts upserts a derived key too.
+    await ok('create', 'encrypt/up-batch', { batch_input: [{ plaintext: b('a'), context: b('c1') }, { plaintext: b('b'), context: b('c2') }] });
+    expect((await ok('read', 'keys/up-batch')).derived).toBe(true);
+  });
+  it('only encryption types may be upserted; every refusal is a 400 that creates nothing', async () => {
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ type: 'rsa-2048' }, 'key type rsa-2048 not supported for this operation'],
+      [{ type: 'ecdsa-p256' }, 'key type ecdsa-p256 not supported for this operation'],
+      [{ type: 'ed25519' }, 'key type ed25519 not supported for this operation'],
+      [{ type: 'hmac' }, 'key type hmac not supported for this operation'],
+      [{ type: 'managed_key' }, 'key type managed_key not supported for this operation'],
+      [{ type: 'des' }, 'unknown key type des'],
+      [{ convergent_encryption: true }, 'convergent encryption requires derivation to be enabled, so context is required'],
+      [{ convergent_encryption: true, derived: true }, 'convergent encryption requires derivation to be enabled, so context is required'],
+      [{ derived: true }, 'a derived key needs a context: give context with the request that creates it'],
+      [{ batch_input: [{ plaintext: b('a'), context: b('c') }, { plaintext: b('b') }] }, 'context should be set either in all the request blocks or in none'],
+    ];
+    for (const [extra, message] of refused) {
+      expect((await call('create', 'encrypt/nope', { plaintext: b('x'), ...extra })).error, JSON.stringify(extra)).toBe(message);
+      expect(await call('read', 'keys/nope')).toEqual({});
+    }
+    expect(store.data.size).toBe(0);
+    for (const type of ['aes128-gcm96', 'chacha20-poly1305']) {
+      await ok('create', `encrypt/up-${type}`, { plaintext: b('x'), type });
+      expect((await ok('read', `keys/up-${type}`)).type).toBe(type);
+    }
+    // Convergent with a context: a derived, convergent key; the same input encrypts the same.
+    const c1 = await ok('create', 'encrypt/conv', { plaintext: b('x'), context: b('c'), convergent_encryption: true });
+    expect(await ok('read', 'keys/conv')).toMatchObject({ derived: true, convergent_encryption: true });
+    expect((await ok('update', 'encrypt/conv', { plaintext: b('x'), context: b('c') })).ciphertext).toBe(c1.ciphertext);
+  });
+  it('the all-or-none context check holds on existing keys too (encrypt and rewrap)', async () => {
+    await ok('create', 'keys/d', { derived: true });
+    const mixed = [{ plaintext: b('a'), context: b('c') }, { plaintext: b('b') }];
+    expect((await call('update', 'encrypt/d', { batch_input: mixed })).error).toBe('context should be set either in all the request blocks or in none');
+    const ct = (await ok('update', 'encrypt/d', { plaintext: b('a'), context: b('c') })).ciphertext;
+    expect((await call('update', 'rewrap/d', { batch_input: [{ ciphertext: ct, context: b('c') }, { ciphertext: ct }] })).error).toBe(
+      'context should be set either in all the request blocks or in none',
+    );
+  });
+});
