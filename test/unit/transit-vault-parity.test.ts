@@ -102,3 +102,15 @@ describe('upsert on first encrypt, as Vault', () => {
     );
   });
 });
+
+describe('associated_data on a non-AEAD key', () => {
+  it('is a 400 on RSA encrypt, decrypt and rewrap, not silently unbound', async () => {
+    await ok('create', 'keys/rsa', { type: 'rsa-2048' });
+    const message = 'associated_data provided for non-AEAD cipher suite rsa-2048';
+    expect((await call('update', 'encrypt/rsa', { plaintext: b('x'), associated_data: b('row-1') })).error).toBe(message);
+    const { ciphertext } = await ok('update', 'encrypt/rsa', { plaintext: b('x') });
+    expect((await call('update', 'decrypt/rsa', { ciphertext, associated_data: b('row-1') })).error).toBe(message);
+    expect((await call('update', 'rewrap/rsa', { ciphertext, associated_data: b('row-1') })).error).toBe(message);
+    expect((await ok('update', 'decrypt/rsa', { ciphertext })).plaintext).toBe(b('x'));
+  });
+});
