@@ -114,3 +114,32 @@ describe('associated_data on a non-AEAD key', () => {
     expect((await ok('update', 'decrypt/rsa', { ciphertext })).plaintext).toBe(b('x'));
   });
 });
+
+describe("keys/<name>/config: Vault's rules on the version floors, exportable", () => {
+  it('after a trim, neither floor may go below min_available_version', async () => {
+    await ok('create', 'keys/t');
+    await ok('update', 'keys/t/rotate');
+    await ok('update', 'keys/t/rotate');
+    await ok('update', 'keys/t/config', { min_decryption_version: 2, min_encryption_version: 2 });
+    await ok('update', 'keys/t/trim', { min_available_version: 2 });
+    expect((await call('update', 'keys/t/config', { min_decryption_version: 1 })).error).toBe(
+      'min decryption version should not be less then min available version',
+    );
+    expect((await call('update', 'keys/t/config', { min_encryption_version: 0 })).error).toBe(
+      'min encryption version should not be less than min available version',
+    );
+    expect((await call('update', 'keys/t/config', { min_encryption_version: 1 })).error).toMatch(
+      /min encryption version of 1 must be greater than or equal to min decryption version of 2/,
+    );
+    // Nothing was changed by the refused requests; the trimmed version stays unreachable.
+    expect(await ok('read', 'keys/t')).toMatchObject({ min_decryption_version: 2, min_encryption_version: 2, min_available_version: 2 });
+    await ok('update', 'keys/t/config', { min_decryption_version: 3, min_encryption_version: 3 });
+    expect((await call('update', 'keys/t/config', { min_decryption_version: -1 })).error).toBe('min decryption version cannot be negative');
+    expect((await call('update', 'keys/t/config', { min_encryption_version: 4 })).error).toBe('cannot set min encryption version of 4, latest key version is 3');
+  });
+  it('exportable=false on an exportable key is ignored, as Vault (it cannot be unset)', async () => {
+    await ok('create', 'keys/e', { exportable: true });
+    await ok('update', 'keys/e/config', { exportable: false, deletion_allowed: true });
+    expect(await ok('read', 'keys/e')).toMatchObject({ exportable: true, deletion_allowed: true });
+  });
+});

@@ -168,8 +168,8 @@ export function keyPaths(t: Transit): PathDef[] {
         min_decryption_version: { type: 'int', description: 'Oldest version that may decrypt, verify or HMAC-verify.' },
         min_encryption_version: { type: 'int', description: 'Oldest version that may encrypt, sign or HMAC (0 = latest).' },
         deletion_allowed: { type: 'bool', description: 'Allow deleting the key.' },
-        exportable: { type: 'bool', description: 'The key may be exported; once true it cannot be unset.' },
-        allow_plaintext_backup: { type: 'bool', description: 'The key may be backed up in plaintext; once true it cannot be unset.' },
+        exportable: { type: 'bool', description: 'The key may be exported; once true it cannot be unset (false is ignored).' },
+        allow_plaintext_backup: { type: 'bool', description: 'The key may be backed up in plaintext; once true it cannot be unset (false is ignored).' },
         auto_rotate_period: { type: 'duration', description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
       },
       synopsis: 'Configure a named key.',
@@ -179,28 +179,34 @@ export function keyPaths(t: Transit): PathDef[] {
           t.policies.update(r.data.str('name'), async (p) => {
             if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
             const next = { ...p };
+            // Vault's rules and messages, in Vault's order.
             if (r.data.has('min_decryption_version')) {
               const v = r.data.int('min_decryption_version');
-              if (v < 0 || v > p.latest_version) throw new UserError(`min_decryption_version must be between 0 and the latest version ${p.latest_version}`);
+              if (v < 0) throw new UserError('min decryption version cannot be negative');
+              if (v > p.latest_version) throw new UserError(`cannot set min decryption version of ${v}, latest key version is ${p.latest_version}`);
               next.min_decryption_version = Math.max(1, v);
             }
             if (r.data.has('min_encryption_version')) {
               const v = r.data.int('min_encryption_version');
-              if (v < 0 || v > p.latest_version) throw new UserError(`min_encryption_version must be between 0 and the latest version ${p.latest_version}`);
+              if (v < 0) throw new UserError('min encryption version cannot be negative');
+              if (v > p.latest_version) throw new UserError(`cannot set min encryption version of ${v}, latest key version is ${p.latest_version}`);
               next.min_encryption_version = v;
             }
             if (next.min_encryption_version > 0 && next.min_encryption_version < next.min_decryption_version) {
-              throw new UserError('min_encryption_version must not be below min_decryption_version');
+              throw new UserError(
+                `cannot set min encryption/decryption values; min encryption version of ${next.min_encryption_version} must be greater than or equal to min decryption version of ${next.min_decryption_version}`,
+              );
             }
+            // After a trim the versions below min_available_version are gone: neither floor may
+            // point below it (0, "latest only", is below it too for min_encryption_version).
+            const avail = p.min_available_version ?? 0;
+            if (avail > next.min_encryption_version) throw new UserError('min encryption version should not be less than min available version');
+            // (Vault's message, its typo included, so callers matching on it keep working.)
+            if (avail > next.min_decryption_version) throw new UserError('min decryption version should not be less then min available version');
             if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
-            if (r.data.has('exportable')) {
-              if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
-              next.exportable = r.data.bool('exportable');
-            }
-            if (r.data.has('allow_plaintext_backup')) {
-              if (p.allow_plaintext_backup && !r.data.bool('allow_plaintext_backup')) throw new UserError('allow_plaintext_backup cannot be unset once set');
-              next.allow_plaintext_backup = r.data.bool('allow_plaintext_backup');
-            }
+            // As Vault: exportable and allow_plaintext_backup can be set, never unset; false is ignored.
+            if (r.data.bool('exportable')) next.exportable = true;
+            if (r.data.bool('allow_plaintext_backup')) next.allow_plaintext_backup = true;
             if (r.data.has('auto_rotate_period')) {
               const a = r.data.int('auto_rotate_period');
               if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
