@@ -89,7 +89,9 @@ describe('encryption', () => {
     await ok('update', 'keys/r/config', { min_decryption_version: 2 });
     expect((await call('update', 'decrypt/r', { ciphertext: v1 })).error).toMatch(/disallowed by policy/);
     expect((await ok('update', 'decrypt/r', { ciphertext: rewrapped })).plaintext).toBe(b('a'));
-    expect((await call('update', 'keys/r/config', { min_decryption_version: 5 })).error).toMatch(/cannot set min decryption version of 5, latest key version is 2/);
+    expect((await call('update', 'keys/r/config', { min_decryption_version: 5 })).error).toMatch(
+      /cannot set min decryption version of 5, latest key version is 2/,
+    );
   });
   it('derived keys need the right context; convergent encryption is deterministic per context', async () => {
     await ok('create', 'keys/d', { derived: true, convergent_encryption: true });

@@ -89,8 +89,7 @@ export function lifecyclePaths(t: Transit): PathDef[] {
           if (want && n < p.min_decryption_version) throw new UserError('version for export is below minimum decryption version');
           if (want && (n > p.latest_version || !p.versions[String(n)])) throw new UserError('version does not exist or cannot be found');
           const keys: Record<string, string> = {};
-          for (const [k, v] of Object.entries(p.versions))
-            if (n ? Number(k) === n : Number(k) >= p.min_decryption_version) keys[k] = exported(p, v, type);
+          for (const [k, v] of Object.entries(p.versions)) if (n ? Number(k) === n : Number(k) >= p.min_decryption_version) keys[k] = exported(p, v, type);
           return { data: { name: p.name, type: p.type, keys } };
         },
       },
