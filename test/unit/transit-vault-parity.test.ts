@@ -62,7 +62,12 @@ describe('upsert on first encrypt, as Vault', () => {
     await ok('create', 'encrypt/up-plain', { plaintext: b('hi') });
     expect((await ok('read', 'keys/up-plain')).derived).toBe(false);
     // A batch with contexts upserts a derived key too.
-    await ok('create', 'encrypt/up-batch', { batch_input: [{ plaintext: b('a'), context: b('c1') }, { plaintext: b('b'), context: b('c2') }] });
+    await ok('create', 'encrypt/up-batch', {
+      batch_input: [
+        { plaintext: b('a'), context: b('c1') },
+        { plaintext: b('b'), context: b('c2') },
+      ],
+    });
     expect((await ok('read', 'keys/up-batch')).derived).toBe(true);
   });
   it('only encryption types may be upserted; every refusal is a 400 that creates nothing', async () => {
@@ -135,11 +140,40 @@ describe("keys/<name>/config: Vault's rules on the version floors, exportable", 
     expect(await ok('read', 'keys/t')).toMatchObject({ min_decryption_version: 2, min_encryption_version: 2, min_available_version: 2 });
     await ok('update', 'keys/t/config', { min_decryption_version: 3, min_encryption_version: 3 });
     expect((await call('update', 'keys/t/config', { min_decryption_version: -1 })).error).toBe('min decryption version cannot be negative');
-    expect((await call('update', 'keys/t/config', { min_encryption_version: 4 })).error).toBe('cannot set min encryption version of 4, latest key version is 3');
+    expect((await call('update', 'keys/t/config', { min_encryption_version: 4 })).error).toBe(
+      'cannot set min encryption version of 4, latest key version is 3',
+    );
   });
   it('exportable=false on an exportable key is ignored, as Vault (it cannot be unset)', async () => {
     await ok('create', 'keys/e', { exportable: true });
     await ok('update', 'keys/e/config', { exportable: false, deletion_allowed: true });
     expect(await ok('read', 'keys/e')).toMatchObject({ exportable: true, deletion_allowed: true });
+  });
+});
+
+describe('batches where every item fails', () => {
+  const rawBody = (r: any) => JSON.parse(Buffer.from(r.http_raw_body, 'base64').toString());
+  it('sign, verify, hmac and rewrap answer 200 with each item error in batch_results', async () => {
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    await ok('create', 'keys/aes');
+    const bad = [{ input: '%%%', reference: 'a' }, { input: '***' }];
+    for (const path of ['sign/ed', 'hmac/aes']) {
+      const r = await ok('update', path, { batch_input: bad });
+      expect(r.batch_results).toHaveLength(2);
+      expect(r.batch_results[0]).toMatchObject({ reference: 'a', error: expect.stringMatching(/base64/) });
+    }
+    const v = await ok('update', 'verify/ed', { batch_input: [{ input: b('m'), signature: 'nope' }] });
+    expect(v.batch_results[0].error).toMatch(/invalid signature/);
+    const rw = await ok('update', 'rewrap/aes', { batch_input: [{ ciphertext: 'x' }] });
+    expect(rw.batch_results[0].error).toMatch(/invalid ciphertext/);
+  });
+  it('encrypt and decrypt answer 400 with batch_results, as current Vault', async () => {
+    await ok('create', 'keys/aes');
+    const enc = await ok('update', 'encrypt/aes', { batch_input: [{ plaintext: '%%%' }] });
+    expect(enc.http_status_code).toBe(400);
+    expect(rawBody(enc).data.batch_results[0].error).toMatch(/base64/);
+    const dec = await ok('update', 'decrypt/aes', { batch_input: [{ ciphertext: 'x' }] });
+    expect(dec.http_status_code).toBe(400);
+    expect(rawBody(dec).data.batch_results[0].error).toMatch(/invalid ciphertext/);
   });
 });
