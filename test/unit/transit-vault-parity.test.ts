@@ -177,3 +177,51 @@ describe('batches where every item fails', () => {
     expect(rawBody(dec).data.batch_results[0].error).toMatch(/invalid ciphertext/);
   });
 });
+
+describe('empty input', () => {
+  it('sign, verify, hmac and hash take "" as the empty string', async () => {
+    const { createHash, createHmac } = await import('node:crypto');
+    await ok('create', 'keys/ed', { type: 'ed25519' });
+    await ok('create', 'keys/ex', { type: 'aes256-gcm96', exportable: true });
+    const { signature } = await ok('update', 'sign/ed', { input: '' });
+    expect((await ok('update', 'verify/ed', { input: '', signature })).valid).toBe(true);
+    expect((await ok('update', 'verify/ed', { input: b('x'), signature })).valid).toBe(false);
+    // As Vault, a sign request without input signs the empty string too.
+    const { signature: s2 } = await ok('update', 'sign/ed', {});
+    expect((await ok('update', 'verify/ed', { input: '', signature: s2 })).valid).toBe(true);
+    const hmacKey = Buffer.from((await ok('read', 'export/hmac-key/ex/1')).keys['1'], 'base64');
+    expect((await ok('update', 'hmac/ex', { input: '' })).hmac).toBe(`vault:v1:${createHmac('sha256', hmacKey).digest('base64')}`);
+    expect((await call('update', 'hmac/ex', {})).error).toBe('missing input for HMAC');
+    expect((await ok('update', 'hash', { input: '' })).sum).toBe(createHash('sha256').digest('hex'));
+    // In a batch, an item without input is that item's error.
+    expect((await ok('update', 'sign/ed', { batch_input: [{ input: '' }, { reference: 'r' }] })).batch_results[1]).toEqual({
+      error: 'missing input',
+      reference: 'r',
+    });
+  });
+});
+
+describe("base64 as Vault's Go decoder reads it", () => {
+  it('line breaks are skipped anywhere, in inputs and in ciphertexts', async () => {
+    await ok('create', 'keys/k');
+    const wrapped = `${b('hello world, in a long ').slice(0, 12)}\n${b('hello world, in a long ').slice(12)}\r\n`;
+    const { ciphertext } = await ok('update', 'encrypt/k', { plaintext: wrapped });
+    expect((await ok('update', 'decrypt/k', { ciphertext })).plaintext).toBe(b('hello world, in a long '));
+    const body = ciphertext.split(':')[2];
+    const folded = `vault:v1:${body.slice(0, 10)}\r\n${body.slice(10)}\n`;
+    expect((await ok('update', 'decrypt/k', { ciphertext: folded })).plaintext).toBe(b('hello world, in a long '));
+    expect((await ok('update', 'hash', { input: 'aGVs\nbG8=' })).sum).toBe((await ok('update', 'hash', { input: b('hello') })).sum);
+  });
+  it('non-zero trailing bits are accepted, as Go (not Strict) does: aGVsbG9= reads "hello"', async () => {
+    await ok('create', 'keys/k');
+    const { ciphertext } = await ok('update', 'encrypt/k', { plaintext: 'aGVsbG9=' });
+    expect((await ok('update', 'decrypt/k', { ciphertext })).plaintext).toBe(b('hello'));
+    expect((await ok('update', 'hash', { input: 'QR==' })).sum).toBe((await ok('update', 'hash', { input: 'QQ==' })).sum);
+  });
+  it('what Go refuses stays a 400: other alphabet, missing or extra padding, spaces, junk', async () => {
+    await ok('create', 'keys/k');
+    for (const v of ['aGk', 'aGk==', 'aGk=x', 'a-_b', 'aG k=', 'aGk=\t', '=', 'a===']) {
+      expect((await call('update', 'encrypt/k', { plaintext: v })).error, JSON.stringify(v)).toMatch(/plaintext must be base64/);
+    }
+  });
+});

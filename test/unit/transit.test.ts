@@ -372,7 +372,7 @@ describe('convergent encryption binds associated_data into the nonce', () => {
   });
 });
 
-describe('strict base64 and vault:v<N>: decoding', () => {
+describe('base64 as Go reads it, and strict vault:v<N>: decoding', () => {
   let ct = '';
   beforeEach(async () => {
     await ok('create', 'keys/s1');
@@ -386,7 +386,6 @@ describe('strict base64 and vault:v<N>: decoding', () => {
       `vault:v1:${body().replace(/=+$/, '')}`, // missing padding
       `vault:v1:${body()}==`, // extra padding
       `vault:v1:${body()}A`, // junk after the padding
-      `vault:v1:${body().slice(0, 8)}\n${body().slice(8)}`,
       `vault:v01:${body()}`,
       `vault:v+1:${body()}`,
       `vault:v0:${body()}`,
@@ -397,13 +396,9 @@ describe('strict base64 and vault:v<N>: decoding', () => {
     for (const c of mangled) expect((await call('update', 'decrypt/s1', { ciphertext: c })).error, c).toMatch(/invalid ciphertext|base64/);
     expect((await ok('update', 'decrypt/s1', { ciphertext: ct })).plaintext).toBe(b('hello world!!'));
   });
-  it('refuses non-canonical trailing bits (two encodings of one byte string)', async () => {
-    // "QQ==" is canonical for "A"; "QR==" decodes to the same byte in lenient decoders.
-    expect((await call('update', 'encrypt/s1', { plaintext: 'QR==' })).error).toMatch(/plaintext must be base64/);
-    expect((await ok('update', 'encrypt/s1', { plaintext: 'QQ==' })).ciphertext).toMatch(/^vault:v1:/);
-  });
+
   it.each(['plaintext', 'context', 'associated_data'])('%s: missing padding or URL alphabet is a 400', async (field) => {
-    for (const v of ['aGk', 'aGk=x', 'a-_b', 'aGk=\n']) {
+    for (const v of ['aGk', 'aGk=x', 'a-_b', 'aGk=\t', ' aGk=']) {
       const base: Record<string, unknown> = { plaintext: b('x'), [field]: v };
       expect((await call('update', 'encrypt/s1', base)).error, `${field}=${v}`).toMatch(new RegExp(`${field} must be base64`));
     }

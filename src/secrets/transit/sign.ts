@@ -34,7 +34,8 @@ const signFields = {
 /** sign/<name>[/<hash>], verify/<name>[/<hash>] and hmac/<name>[/<algorithm>]. */
 export function signPaths(t: Transit): PathDef[] {
   const opts = (r: { data: { str(k: string): string; has(k: string): boolean; bool(k: string): boolean } }, d: { get(k: string): unknown }) => ({
-    input: b64(d.get('input'), 'input'),
+    // As Vault: a request without input signs (or verifies) the empty string; a batch item without one is an error.
+    input: b64(d.get('input'), 'input', r.data.has('batch_input')),
     hash: r.data.str('urlalgorithm') || (r.data.has('algorithm') ? r.data.str('algorithm') : r.data.str('hash_algorithm')),
     prehashed: Boolean(d.get('prehashed') ?? r.data.bool('prehashed')),
     padding: r.data.str('signature_algorithm') as 'pss' | 'pkcs1v15',
@@ -100,7 +101,7 @@ export function signPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           const alg = r.data.str('urlalgorithm') || r.data.str('algorithm');
           return batch(r, async (d) => {
-            const mac = hmac(p, b64(d.get('input'), 'input'), alg, optInt(d.get('key_version')));
+            const mac = hmac(p, b64(d.get('input'), 'input', true, 'missing input for HMAC'), alg, optInt(d.get('key_version')));
             return { hmac: mac };
           });
         },
