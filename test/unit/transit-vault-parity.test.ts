@@ -1,6 +1,7 @@
 // Transit behaviour checked against Vault's built-in transit (current Vault where it differs
 // from 1.8): the defects a side-by-side comparison found, one describe per finding.
 import { beforeEach, describe, expect, it } from 'vitest';
+import { createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, sign as edSign } from 'node:crypto';
 import { SecretsBackend } from '../../src/secrets/backend';
 import { MemoryStorage } from '../../src/storage/storage';
 import { okData, quietLog, replyOf } from '../support/backend';
@@ -180,7 +181,6 @@ describe('batches where every item fails', () => {
 
 describe('empty input', () => {
   it('sign, verify, hmac and hash take "" as the empty string', async () => {
-    const { createHash, createHmac } = await import('node:crypto');
     await ok('create', 'keys/ed', { type: 'ed25519' });
     await ok('create', 'keys/ex', { type: 'aes256-gcm96', exportable: true });
     const { signature } = await ok('update', 'sign/ed', { input: '' });
@@ -223,5 +223,50 @@ describe("base64 as Vault's Go decoder reads it", () => {
     for (const v of ['aGk', 'aGk==', 'aGk=x', 'a-_b', 'aG k=', 'aGk=\t', '=', 'a===']) {
       expect((await call('update', 'encrypt/k', { plaintext: v })).error, JSON.stringify(v)).toMatch(/plaintext must be base64/);
     }
+  });
+});
+
+describe('derived ed25519 keys, as Vault derives them', () => {
+  // Vault: HKDF-SHA256(key as Go holds it = seed || public key, no salt, info = context),
+  // whose first 32 bytes Go's ed25519.GenerateKey takes as the seed. Computed here apart.
+  const vaultDerived = (goKey: Buffer, context: string) => {
+    const seed = Buffer.from(hkdfSync('sha256', goKey, Buffer.alloc(0), Buffer.from(context), 32));
+    const priv = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+    const pub = (createPublicKey(priv).export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');
+    return { priv, pub };
+  };
+  it('signs with the key derived for the context: the same signature and public key Vault computes', async () => {
+    await ok('create', 'keys/ed', { type: 'ed25519', derived: true, exportable: true });
+    const r = await ok('read', 'keys/ed');
+    expect(r).toMatchObject({ derived: true, supports_derivation: true, kdf: 'hkdf_sha256', convergent_encryption: false });
+    expect(r.keys['1']).toMatchObject({ name: 'ed25519', public_key: '' });
+    const goKey = Buffer.from((await ok('read', 'export/signing-key/ed/1')).keys['1'], 'base64');
+    const want = vaultDerived(goKey, 'user-7');
+    const out = await ok('update', 'sign/ed', { input: b('message'), context: b('user-7') });
+    expect(out.signature).toBe(`vault:v1:${edSign(null, Buffer.from('message'), want.priv).toString('base64')}`);
+    expect(out.public_key).toBe(want.pub);
+    expect((await ok('read', 'keys/ed', { context: b('user-7') })).keys['1'].public_key).toBe(want.pub);
+    expect((await ok('update', 'verify/ed', { input: b('message'), signature: out.signature, context: b('user-7') })).valid).toBe(true);
+    expect((await ok('update', 'verify/ed', { input: b('message'), signature: out.signature, context: b('user-8') })).valid).toBe(false);
+    expect((await call('update', 'sign/ed', { input: b('message') })).error).toMatch(/missing context/);
+    expect((await call('update', 'verify/ed', { input: b('message'), signature: out.signature })).error).toMatch(/missing context/);
+    const batch = await ok('update', 'sign/ed', { batch_input: [{ input: b('message'), context: b('user-7') }] });
+    expect(batch.batch_results[0]).toMatchObject({ signature: out.signature, publickey: want.pub });
+  });
+  it('convergent ed25519 keys are refused; a non-derived ed25519 key ignores context', async () => {
+    expect((await call('create', 'keys/x', { type: 'ed25519', derived: true, convergent_encryption: true })).error).toBe(
+      'convergent encryption not supported for keys of type ed25519',
+    );
+    await ok('create', 'keys/plain', { type: 'ed25519' });
+    const r = await ok('read', 'keys/plain');
+    expect(r).not.toHaveProperty('kdf');
+    expect(r).not.toHaveProperty('convergent_encryption');
+    const out = await ok('update', 'sign/plain', { input: b('m'), context: b('c') });
+    expect(out).not.toHaveProperty('public_key');
+    expect((await ok('update', 'verify/plain', { input: b('m'), signature: out.signature })).valid).toBe(true);
+  });
+  it('derived AES keys show kdf and convergent_encryption, as current Vault', async () => {
+    await ok('create', 'keys/d', { derived: true });
+    expect(await ok('read', 'keys/d')).toMatchObject({ kdf: 'hkdf_sha256', convergent_encryption: false });
   });
 });

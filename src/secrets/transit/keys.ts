@@ -1,8 +1,21 @@
 // keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
 import { UserError, type PathDef } from '../framework';
-import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, versionKeyName, type Policy } from './policy';
+import {
+  KEY_TYPES,
+  canDerive,
+  canEncrypt,
+  canSign,
+  derivedEd25519,
+  isSymmetric,
+  newVersion,
+  publicKeyOf,
+  rawEd25519,
+  versionKeyName,
+  type Policy,
+} from './policy';
 import { ML_DSA_SETS, type MlDsaSet } from './mldsa';
 import type { Transit } from './context';
+import { b64 } from './envelope';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
@@ -12,11 +25,17 @@ const NAME = nameGroup();
  * Vault, only versions from min_decryption_version up are listed (Vault archives the older
  * ones, trimmed ones included, out of the key's map).
  */
-export function describePolicy(p: Policy): Record<string, unknown> {
+export function describePolicy(p: Policy, context?: Buffer): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(p.versions)) {
     if (Number(n) < Math.max(p.min_available_version ?? 0, p.min_decryption_version)) continue;
-    const pub = publicKeyOf(p, v);
+    // A derived ed25519 key has a public key per context, as Vault: the read's context's, or "" without one.
+    const derivedEd = p.derived && p.type === 'ed25519';
+    const pub = derivedEd ? (context?.length ? rawEd25519(derivedEd25519(v.key!, context).pub) : '') : publicKeyOf(p, v);
+    if (derivedEd) {
+      keys[n] = { creation_time: v.creation_time, name: 'ed25519', public_key: pub };
+      continue;
+    }
     // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
     keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
   }
@@ -32,14 +51,16 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     derived: p.derived,
     exportable: p.exportable,
     allow_plaintext_backup: p.allow_plaintext_backup ?? false,
-    // As current Vault: convergent_encryption (and its version) only on keys that have it.
-    ...(p.convergent_encryption ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
+    // As current Vault: derived keys show their KDF and whether they are convergent (with the
+    // convergent version when they are); other keys show neither.
+    ...(p.derived ? { kdf: 'hkdf_sha256', convergent_encryption: p.convergent_encryption } : {}),
+    ...(p.convergent_encryption ? { convergent_encryption_version: 2 } : {}),
     auto_rotate_period: p.auto_rotate_period,
     ...(p.backup_info ? { backup_info: p.backup_info } : {}),
     ...(p.restore_info ? { restore_info: p.restore_info } : {}),
     supports_encryption: canEncrypt(p.type) || p.type === 'managed_key',
     supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
-    supports_derivation: isSymmetric(p.type),
+    supports_derivation: canDerive(p.type),
     supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
     // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
@@ -61,7 +82,8 @@ export async function newPolicy(
     throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
   if (t !== 'ml-dsa' && o.parameterSet) throw new UserError(`parameter_set is only valid with type ml-dsa`);
   if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
-  if (o.derived && !isSymmetric(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
+  if (o.derived && !canDerive(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
+  if (o.convergent && !isSymmetric(t)) throw new UserError(`convergent encryption not supported for keys of type ${t}`);
   if (t === 'managed_key' && !o.managedKeyName) throw new UserError('managed_key_name is required for type managed_key');
   if (t !== 'managed_key' && o.managedKeyName) throw new UserError('managed_key_name is only valid with type managed_key');
   if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
@@ -120,8 +142,7 @@ export function keyPaths(t: Transit): PathDef[] {
         parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
         context: {
           type: 'string',
-          description:
-            'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.',
+          description: 'Base64 context: on a read of a derived ed25519 key, the public keys shown are those derived for this context.',
         },
       },
       synopsis: 'Create, read or delete a named encryption key.',
@@ -147,7 +168,7 @@ export function keyPaths(t: Transit): PathDef[] {
         },
         read: async (r) => {
           const p = await t.policies.get(r.data.str('name'));
-          return p ? { data: describePolicy(p) } : undefined;
+          return p ? { data: describePolicy(p, b64(r.data.get('context'), 'context', false)) } : undefined;
         },
         delete: async (r) => {
           const n = r.data.str('name');

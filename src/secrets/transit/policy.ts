@@ -3,7 +3,7 @@
 // signatures and HMACs carry the version as `vault:v<N>:` like Vault's transit.
 // This module is the key model (types, versions, parsed keys); store.ts keeps policies,
 // cipher.ts and signature.ts use them.
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { LocalKeySpec } from '../../keys/crypto';
 import { UserError } from '../framework';
 import { mldsaPublicKey, type MlDsaSet } from './mldsa';
@@ -79,8 +79,10 @@ export const SPEC: Partial<Record<KeyType, LocalKeySpec>> = {
   'rsa-3072': { kind: 'rsa', bits: 3072 },
   'rsa-4096': { kind: 'rsa', bits: 4096 },
 };
-/** The symmetric types (AES-GCM, ChaCha20-Poly1305): the only ones that can be derived, and so convergent. */
+/** The symmetric types (AES-GCM, ChaCha20-Poly1305): the only ones that can be convergent. */
 export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
+/** Types whose keys may be derived per context, as Vault: the symmetric ones and ed25519. */
+export const canDerive = (t: KeyType) => isSymmetric(t) || t === 'ed25519';
 /** Types signed with here (managed keys excluded: their backend decides). */
 export const canSign = (t: KeyType) => SPEC[t] !== undefined || t === 'ml-dsa';
 /** Types encrypted with here (managed keys excluded: their backend decides). */
@@ -181,3 +183,36 @@ export function versionKeyName(p: Policy): string {
 
 /** The parsed private key of a version (for export). */
 export const privateKeyOf = (v: KeyVersion): KeyObject => parsed(v.key!).priv;
+
+// The PKCS#8 header of an Ed25519 private key (RFC 8410); the 32-byte seed follows it.
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const derivedEd = new Map<string, { priv: KeyObject; pub: KeyObject }>();
+
+/**
+ * A derived ed25519 key's key pair for one context, as Vault derives it: HKDF-SHA256 with no
+ * salt over the version's key as Go holds it (seed || public key, 64 bytes), the context as
+ * info; Go's ed25519.GenerateKey reads its 32-byte seed from that HKDF stream. So the same
+ * key material and context give Vault's key pair, and (Ed25519 being deterministic) its
+ * signatures. A missing context is a 400.
+ */
+export function derivedEd25519(pem: string, context: Buffer): { priv: KeyObject; pub: KeyObject } {
+  if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
+  const id = `${pem}\0${context.toString('base64')}`;
+  let k = derivedEd.get(id);
+  if (!k) {
+    const { priv, pub } = parsed(pem);
+    const goKey = Buffer.concat([
+      (priv.export({ type: 'pkcs8', format: 'der' }) as Buffer).subarray(-32),
+      (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32),
+    ]);
+    const seed = Buffer.from(hkdfSync('sha256', goKey, Buffer.alloc(0), context, 32));
+    const dpriv = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, seed]), format: 'der', type: 'pkcs8' });
+    k = { priv: dpriv, pub: createPublicKey(dpriv) };
+    if (derivedEd.size >= 256) derivedEd.delete(derivedEd.keys().next().value!);
+    derivedEd.set(id, k);
+  }
+  return k;
+}
+
+/** A raw Ed25519 public key (32 bytes), base64, as Vault shows it. */
+export const rawEd25519 = (pub: KeyObject): string => (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');

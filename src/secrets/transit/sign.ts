@@ -27,7 +27,7 @@ const signFields = {
     description: 'asn1: standard base64 (ECDSA as ASN.1 DER); jws: unpadded base64url for every key type (ECDSA as r||s).',
   },
   key_version: { type: 'int', description: 'Key version to sign with (default: latest).' },
-  context: { type: 'string', description: 'Accepted for compatibility (derived signing keys are not offered).' },
+  context: { type: 'string', description: 'Base64 context: required by derived (ed25519) keys, which sign with the key derived for it.' },
   batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
 } as const;
 
@@ -41,6 +41,7 @@ export function signPaths(t: Transit): PathDef[] {
     padding: r.data.str('signature_algorithm') as 'pss' | 'pkcs1v15',
     marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
     version: optInt(d.get('key_version')),
+    context: b64(d.get('context'), 'context', false),
   });
   const hashSeg = `(?:/(?<urlalgorithm>${HASHES.join('|')}))?`;
   return [
@@ -55,8 +56,11 @@ export function signPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           return batch(r, async (d) => {
             const o = opts(r, d);
-            const { signature } = await sign(p, o, t.managedFor(p));
-            return { signature, key_version: versionIn(signature) };
+            const { signature, publicKey } = await sign(p, o, t.managedFor(p));
+            // Derived ed25519 keys, as Vault: the public key for the context, named public_key in a
+            // single answer and publickey in batch_results (Vault's two spellings).
+            const pk = publicKey ? { [r.data.has('batch_input') ? 'publickey' : 'public_key']: publicKey } : {};
+            return { signature, key_version: versionIn(signature), ...pk };
           });
         },
       },

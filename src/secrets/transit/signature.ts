@@ -7,7 +7,7 @@ import type { Hash, ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
-import { SPEC, parsed, versionOf, type Policy } from './policy';
+import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
 import { workerBatchTask } from '../../util/workers';
 
 /** hash_algorithm values for signing, as Node names them (none: the input is signed as given); sha2-224 is allowed apart, in signOptions. */
@@ -38,7 +38,13 @@ export interface SignInput {
   padding: 'pss' | 'pkcs1v15';
   marshaling: 'asn1' | 'jws';
   version?: number;
+  /** Derived (ed25519) keys: the context the key is derived for. */
+  context?: Buffer;
 }
+
+/** A version's key pair: the one derived for the context when the key is a derived ed25519 key. */
+const keyPairOf = (p: Policy, v: KeyVersion, context: Buffer | undefined) =>
+  p.derived && p.type === 'ed25519' ? derivedEd25519(v.key!, context ?? Buffer.alloc(0)) : parsed(v.key!);
 
 function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
   if (spec.kind === 'ed25519') {
@@ -139,10 +145,16 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   const spec = await specOf(p, managed);
   const opts = signOptions(p, inp, spec);
   let sig: Buffer;
+  let publicKey: string | undefined;
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
-  else sig = await signScheduled(parsed(v.key!).priv, spec, inp.input, opts);
+  else {
+    const pair = keyPairOf(p, v, inp.context);
+    sig = await signScheduled(pair.priv, spec, inp.input, opts);
+    // As Vault, a derived key's signature comes with the public key derived for its context.
+    if (p.derived) publicKey = rawEd25519(pair.pub);
+  }
   if (spec.kind === 'ec' && jws) sig = derToRaw(sig, curveBytes(spec.curve));
-  return { signature: wrap(n, sig, jws) };
+  return { signature: wrap(n, sig, jws), publicKey };
 }
 
 /** Verifies a vault:v<N>: signature with the version it names: false if it does not match; a malformed value or disallowed version is a 400. */
@@ -161,7 +173,7 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
     if (sig.length !== 2 * curveBytes(spec.curve)) return false;
     sig = rawToDer(sig);
   }
-  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : parsed(v.key!).pub;
+  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : keyPairOf(p, v, inp.context).pub;
   return verifyOffLoop(pub, spec, inp.input, sig, opts);
 }
 
