@@ -270,3 +270,27 @@ describe('derived ed25519 keys, as Vault derives them', () => {
     expect(await ok('read', 'keys/d')).toMatchObject({ kdf: 'hkdf_sha256', convergent_encryption: false });
   });
 });
+
+describe('random: Vault sources and paths, 128 KiB cap', () => {
+  const len = (r: { random_bytes: string }) => Buffer.from(r.random_bytes, 'base64').length;
+  it('random/<source>/<bytes>, random/<source>, random/<bytes>, source in the body', async () => {
+    expect(len(await ok('update', 'random/platform/16'))).toBe(16);
+    expect(len(await ok('update', 'random/all/24'))).toBe(24);
+    expect(len(await ok('update', 'random/all'))).toBe(32);
+    expect(len(await ok('update', 'random/platform', { bytes: 8 }))).toBe(8);
+    expect(len(await ok('update', 'random/40'))).toBe(40);
+    expect(len(await ok('update', 'random', { source: 'all', bytes: 12 }))).toBe(12);
+    // seal: no seal entropy reaches a plugin; the platform's is used, with Vault's warning.
+    const seal = await call('update', 'random/seal/8');
+    expect(len(seal.data)).toBe(8);
+    expect(seal.warnings).toContain('no seal/entropy augmentation available, using platform entropy source');
+    // Any other source is a managed key's name, which must exist.
+    expect((await call('update', 'random/nokey/8')).error).toMatch(/nokey/);
+  });
+  it('more than 131072 bytes (or fewer than 1) is a 400', async () => {
+    expect(len(await ok('update', 'random/131072'))).toBe(131072);
+    expect((await call('update', 'random/131073')).error).toBe("'bytes' should be less than 131072");
+    expect((await call('update', 'random', { bytes: 1048576 })).error).toBe("'bytes' should be less than 131072");
+    expect((await call('update', 'random/all/0')).error).toBe("'bytes' cannot be less than 1");
+  });
+});
