@@ -294,3 +294,28 @@ describe('random: Vault sources and paths, 128 KiB cap', () => {
     expect((await call('update', 'random/all/0')).error).toBe("'bytes' cannot be less than 1");
   });
 });
+
+describe('key_size for hmac keys', () => {
+  it('sizes every version of an hmac key (32-512 bytes) and is shown on reads', async () => {
+    await ok('create', 'keys/h', { type: 'hmac', key_size: 64, exportable: true });
+    await ok('update', 'keys/h/rotate');
+    expect((await ok('read', 'keys/h')).key_size).toBe(64);
+    const keys = (await ok('read', 'export/hmac-key/h')).keys;
+    expect(Object.values(keys).map((k) => Buffer.from(k as string, 'base64').length)).toEqual([64, 64]);
+    // The HMAC really is made with that key.
+    expect((await ok('update', 'hmac/h', { input: b('m') })).hmac).toBe(
+      `vault:v2:${createHmac('sha256', Buffer.from(keys['2'], 'base64')).update('m').digest('base64')}`,
+    );
+    await ok('create', 'keys/h512', { type: 'hmac', key_size: 512, exportable: true });
+    expect(Buffer.from((await ok('read', 'export/hmac-key/h512/1')).keys['1'], 'base64')).toHaveLength(512);
+    await ok('create', 'keys/hdef', { type: 'hmac', exportable: true });
+    expect(Buffer.from((await ok('read', 'export/hmac-key/hdef/1')).keys['1'], 'base64')).toHaveLength(32);
+    expect(await ok('read', 'keys/hdef')).not.toHaveProperty('key_size');
+  });
+  it('other sizes, or key_size on another type, are 400s that create nothing', async () => {
+    expect((await call('create', 'keys/x', { type: 'hmac', key_size: 31 })).error).toBe('invalid key_size 31');
+    expect((await call('create', 'keys/x', { type: 'hmac', key_size: 513 })).error).toBe('invalid key_size 513');
+    expect((await call('create', 'keys/x', { type: 'aes256-gcm96', key_size: 64 })).error).toBe('key_size is not valid for algorithm aes256-gcm96');
+    expect(await call('read', 'keys/x')).toEqual({});
+  });
+});

@@ -1,6 +1,7 @@
 // keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
 import { UserError, type PathDef } from '../framework';
 import {
+  HMAC_KEY_SIZES,
   KEY_TYPES,
   canDerive,
   canEncrypt,
@@ -65,6 +66,7 @@ export function describePolicy(p: Policy, context?: Buffer): Record<string, unkn
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
     // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
     ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}),
+    ...(p.key_size ? { key_size: p.key_size } : {}),
     ...(p.imported_key ? { imported_key: true } : {}),
   };
 }
@@ -73,10 +75,15 @@ export function describePolicy(p: Policy, context?: Buffer): Record<string, unkn
 export async function newPolicy(
   name: string,
   type: string,
-  o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string },
+  o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string; keySize?: number },
 ): Promise<Policy> {
   if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
   const t = type as Policy['type'];
+  // As Vault: key_size (bytes) is for hmac keys only, 32 to 512.
+  if (o.keySize) {
+    if (t !== 'hmac') throw new UserError(`key_size is not valid for algorithm ${t}`);
+    if (o.keySize < HMAC_KEY_SIZES.min || o.keySize > HMAC_KEY_SIZES.max) throw new UserError(`invalid key_size ${o.keySize}`);
+  }
   // Vault Enterprise's ml-dsa: the parameter set is required (no default); other types take none.
   if (t === 'ml-dsa' && !(ML_DSA_SETS as readonly string[]).includes(o.parameterSet ?? ''))
     throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
@@ -91,7 +98,8 @@ export async function newPolicy(
   return {
     name,
     type: t,
-    versions: { 1: await newVersion(t) },
+    versions: { 1: await newVersion(t, o.keySize) },
+    ...(o.keySize ? { key_size: o.keySize } : {}),
     latest_version: 1,
     ...(t === 'ml-dsa' ? { parameter_set: o.parameterSet as MlDsaSet } : {}),
     min_decryption_version: 1,
@@ -111,7 +119,7 @@ export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
   if (p.imported_key) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
   const n = p.latest_version + 1;
-  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
+  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type, p.key_size) }, latest_version: n, last_rotated: new Date().toISOString() };
 }
 
 /** keys/ (LIST), keys/<name>, keys/<name>/config and keys/<name>/rotate. */
@@ -140,6 +148,7 @@ export function keyPaths(t: Transit): PathDef[] {
           description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.',
         },
         parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
+        key_size: { type: 'int', default: 0, description: 'With type hmac: the key size in bytes, 32 to 512 (default 32).' },
         context: {
           type: 'string',
           description: 'Base64 context: on a read of a derived ed25519 key, the public keys shown are those derived for this context.',
@@ -161,6 +170,7 @@ export function keyPaths(t: Transit): PathDef[] {
               autoRotate: r.data.int('auto_rotate_period'),
               managedKeyName: r.data.get('managed_key_name'),
               parameterSet: r.data.get('parameter_set'),
+              keySize: r.data.int('key_size'),
             });
             if (r.data.bool('allow_plaintext_backup')) p.allow_plaintext_backup = true;
             return { policy: p, result: { data: describePolicy(p) } };

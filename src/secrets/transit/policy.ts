@@ -64,6 +64,8 @@ export interface Policy {
   restore_info?: { time: string; version: number };
   /** ML-DSA keys: the FIPS 204 parameter set. */
   parameter_set?: MlDsaSet;
+  /** hmac keys: the key's size in bytes (32-512, as Vault's key_size); absent: 32. */
+  key_size?: number;
   /** Made by derive-key/ (not generated here): it is never rotated, or the agreement would be lost. */
   imported_key?: boolean;
 }
@@ -100,9 +102,15 @@ function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa' | 'x25519', options: { nam
   );
 }
 
-/** A new key version. Asymmetric keys are generated on libuv's thread pool, not the event loop. */
-export async function newVersion(type: KeyType): Promise<KeyVersion> {
-  const v: KeyVersion = { creation_time: new Date().toISOString(), hmac_key: randomBytes(32).toString('base64') };
+/** Vault's bounds on an hmac key's key_size, in bytes. */
+export const HMAC_KEY_SIZES = { min: 32, max: 512 } as const;
+
+/** A new key version (an hmac key of keySize bytes, default 32). Asymmetric keys are generated on libuv's thread pool, not the event loop. */
+export async function newVersion(type: KeyType, keySize?: number): Promise<KeyVersion> {
+  const v: KeyVersion = {
+    creation_time: new Date().toISOString(),
+    hmac_key: randomBytes(type === 'hmac' ? keySize || 32 : 32).toString('base64'),
+  };
   if (type === 'aes128-gcm96') v.key = randomBytes(16).toString('base64');
   // An ML-DSA key is its 32-byte seed (FIPS 204's xi): the key pair is derived from it on use.
   else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305' || type === 'ml-dsa') v.key = randomBytes(32).toString('base64');
