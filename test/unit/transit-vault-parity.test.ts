@@ -319,3 +319,13 @@ describe('key_size for hmac keys', () => {
     expect(await call('read', 'keys/x')).toEqual({});
   });
 });
+
+describe('deleting a key that does not exist', () => {
+  it('is a 400, as Vault', async () => {
+    expect((await call('delete', 'keys/ghost')).error).toBe('error deleting policy ghost: could not delete key; not found');
+    await ok('create', 'keys/real');
+    await ok('update', 'keys/real/config', { deletion_allowed: true });
+    expect(await call('delete', 'keys/real')).toEqual({});
+    expect((await call('delete', 'keys/real')).error).toMatch(/not found/);
+  });
+});

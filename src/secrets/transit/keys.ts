@@ -183,7 +183,8 @@ export function keyPaths(t: Transit): PathDef[] {
         delete: async (r) => {
           const n = r.data.str('name');
           await t.policies.update(n, async (p) => {
-            if (!p) return { result: undefined };
+            // As Vault: deleting a key that does not exist is a 400, not a silent success.
+            if (!p) throw new UserError(`error deleting policy ${n}: could not delete key; not found`);
             if (!p.deletion_allowed) throw new UserError('deletion is not allowed for this key (set deletion_allowed=true in keys/<name>/config)');
             await t.policies.delete(n);
             return { result: undefined };
