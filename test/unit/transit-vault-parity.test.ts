@@ -1,7 +1,17 @@
 // Transit behaviour checked against Vault's built-in transit (current Vault where it differs
 // from 1.8): the defects a side-by-side comparison found, one describe per finding.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, sign as edSign } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  hkdfSync,
+  publicDecrypt,
+  sign as edSign,
+  verify as nodeVerify,
+} from 'node:crypto';
 import { SecretsBackend } from '../../src/secrets/backend';
 import { MemoryStorage } from '../../src/storage/storage';
 import { okData, quietLog, replyOf } from '../support/backend';
@@ -327,5 +337,83 @@ describe('deleting a key that does not exist', () => {
     await ok('update', 'keys/real/config', { deletion_allowed: true });
     expect(await call('delete', 'keys/real')).toEqual({});
     expect((await call('delete', 'keys/real')).error).toMatch(/not found/);
+  });
+});
+
+describe("sign: current Vault's hash algorithms and RSA-PSS salt_length", () => {
+  const sigOf = (s: string) => Buffer.from(s.split(':')[2], 'base64');
+  const SHA3 = ['sha3-224', 'sha3-256', 'sha3-384', 'sha3-512'];
+  it('ECDSA signs with sha3-* and sha2-224, of messages and of digests', async () => {
+    await ok('create', 'keys/ec', { type: 'ecdsa-p384' });
+    const pub = createPublicKey((await ok('read', 'keys/ec')).keys['1'].public_key);
+    for (const alg of [...SHA3, 'sha2-224']) {
+      const h = alg === 'sha2-224' ? 'sha224' : alg;
+      const { signature } = await ok('update', `sign/ec/${alg}`, { input: b('doc') });
+      expect(nodeVerify(h, Buffer.from('doc'), { key: pub, dsaEncoding: 'der' }, sigOf(signature)), alg).toBe(true);
+      expect((await ok('update', `verify/ec/${alg}`, { input: b('doc'), signature })).valid).toBe(true);
+      const digest = createHash(h).update('doc').digest('base64');
+      const pre = (await ok('update', 'sign/ec', { input: digest, prehashed: true, hash_algorithm: alg })).signature;
+      expect(nodeVerify(h, Buffer.from('doc'), { key: pub, dsaEncoding: 'der' }, sigOf(pre)), `${alg} prehashed`).toBe(true);
+      expect((await ok('update', 'verify/ec', { input: digest, prehashed: true, hash_algorithm: alg, signature: pre })).valid).toBe(true);
+    }
+  });
+  it('RSA PKCS#1 v1.5 with sha3-* and sha2-224: prehashed signatures equal the ones over the message (deterministic)', async () => {
+    await ok('create', 'keys/rsa', { type: 'rsa-2048' });
+    const pub = createPublicKey((await ok('read', 'keys/rsa')).keys['1'].public_key);
+    for (const alg of [...SHA3, 'sha2-224', 'sha2-256']) {
+      const h = alg.startsWith('sha2') ? `sha${alg.slice(-3)}` : alg;
+      const { signature } = await ok('update', `sign/rsa/${alg}`, { input: b('doc'), signature_algorithm: 'pkcs1v15' });
+      expect(nodeVerify(h, Buffer.from('doc'), { key: pub, padding: constants.RSA_PKCS1_PADDING }, sigOf(signature)), alg).toBe(true);
+      const digest = createHash(h).update('doc').digest('base64');
+      const pre = await ok('update', `sign/rsa/${alg}`, { input: digest, prehashed: true, signature_algorithm: 'pkcs1v15' });
+      expect(pre.signature, alg).toBe(signature);
+      expect((await ok('update', `verify/rsa/${alg}`, { input: digest, prehashed: true, signature_algorithm: 'pkcs1v15', signature })).valid).toBe(true);
+    }
+    expect((await call('update', 'sign/rsa/sha3-256', { input: b('short'), prehashed: true, signature_algorithm: 'pkcs1v15' })).error).toMatch(
+      /prehashed input must be 32 bytes/,
+    );
+  });
+  it('hash_algorithm=none signs the input as given with PKCS#1 v1.5 (prehashed) and nothing else', async () => {
+    await ok('create', 'keys/rsa', { type: 'rsa-2048' });
+    const pub = createPublicKey((await ok('read', 'keys/rsa')).keys['1'].public_key);
+    const raw = Buffer.from('any bytes the caller prepared');
+    const { signature } = await ok('update', 'sign/rsa/none', { input: raw.toString('base64'), prehashed: true, signature_algorithm: 'pkcs1v15' });
+    expect(publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sigOf(signature)).equals(raw)).toBe(true);
+    expect((await ok('update', 'verify/rsa/none', { input: raw.toString('base64'), prehashed: true, signature_algorithm: 'pkcs1v15', signature })).valid).toBe(
+      true,
+    );
+    const message = 'hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15';
+    expect((await call('update', 'sign/rsa/none', { input: b('x'), prehashed: true })).error).toBe(message);
+    expect((await call('update', 'sign/rsa/none', { input: b('x'), signature_algorithm: 'pkcs1v15' })).error).toBe(message);
+    expect((await call('update', 'verify/rsa/none', { input: b('x'), signature })).error).toBe(message);
+  });
+  it('RSA-PSS honours salt_length: auto (the default: the longest salt), hash, or a number; verify checks it', async () => {
+    await ok('create', 'keys/rsa', { type: 'rsa-2048' });
+    const pub = createPublicKey((await ok('read', 'keys/rsa')).keys['1'].public_key);
+    // The salt length of a PSS signature: verifies with exactly that length only.
+    const verifiesWith = (sig: string, salt: number, hash = 'sha256') =>
+      nodeVerify(hash, Buffer.from('doc'), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: salt }, sigOf(sig));
+    const dflt = (await ok('update', 'sign/rsa', { input: b('doc') })).signature;
+    expect(verifiesWith(dflt, 256 - 2 - 32)).toBe(true);
+    const hash = (await ok('update', 'sign/rsa', { input: b('doc'), salt_length: 'hash' })).signature;
+    expect(verifiesWith(hash, 32)).toBe(true);
+    const n = (await ok('update', 'sign/rsa/sha3-384', { input: b('doc'), salt_length: 20 })).signature;
+    expect(verifiesWith(n, 20, 'sha3-384')).toBe(true);
+    // Prehashed PSS too.
+    const digest = createHash('sha512').update('doc').digest('base64');
+    const pre = (await ok('update', 'sign/rsa/sha2-512', { input: digest, prehashed: true, salt_length: 'hash' })).signature;
+    expect(verifiesWith(pre, 64, 'sha512')).toBe(true);
+    expect((await ok('update', 'verify/rsa/sha2-512', { input: digest, prehashed: true, signature: pre })).valid).toBe(true);
+    expect((await ok('update', 'verify/rsa/sha2-512', { input: digest, prehashed: true, salt_length: 'hash', signature: pre })).valid).toBe(true);
+    expect((await ok('update', 'verify/rsa/sha2-512', { input: digest, prehashed: true, salt_length: 10, signature: pre })).valid).toBe(false);
+    // verify: auto accepts any salt; a given length must match.
+    expect((await ok('update', 'verify/rsa', { input: b('doc'), signature: hash })).valid).toBe(true);
+    expect((await ok('update', 'verify/rsa', { input: b('doc'), signature: hash, salt_length: 'hash' })).valid).toBe(true);
+    expect((await ok('update', 'verify/rsa', { input: b('doc'), signature: dflt, salt_length: 'hash' })).valid).toBe(false);
+    // Vault's refusals.
+    expect((await call('update', 'sign/rsa', { input: b('doc'), salt_length: 'big' })).error).toBe("salt length neither 'auto', 'hash', nor an int: big");
+    expect((await call('update', 'sign/rsa', { input: b('doc'), salt_length: -2 })).error).toBe('salt length is invalid: -2');
+    expect((await call('update', 'sign/rsa', { input: b('doc'), salt_length: 223 })).error).toBe('requested salt length 223 is invalid');
+    expect(verifiesWith((await ok('update', 'sign/rsa', { input: b('doc'), salt_length: 222 })).signature, 222)).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // sign/<name>[/<hash>], verify/<name>[/<hash>], hmac/<name>[/<algorithm>]
 import { UserError, type PathDef } from '../framework';
 import { b64, versionIn } from './envelope';
-import { hmac, sign, verify, verifyHmac } from './signature';
+import { hmac, parseSaltLength, sign, verify, verifyHmac } from './signature';
 import { batch, optInt, type Transit } from './context';
 
 import { nameGroup } from '../../schema';
@@ -15,11 +15,17 @@ const signFields = {
     type: 'string',
     default: 'sha2-256',
     allowed: HASHES,
-    description: 'Hash for signing; ignored for ed25519 and ml-dsa (they sign the message itself).',
+    description:
+      'Hash for signing: sha2-* or sha3-* (managed keys: sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. Ignored for ed25519 and ml-dsa (they sign the message itself).',
   },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
   prehashed: { type: 'bool', default: false, description: 'input is already the digest.' },
   signature_algorithm: { type: 'string', default: 'pss', allowed: ['pss', 'pkcs1v15'], description: 'RSA padding.' },
+  salt_length: {
+    type: 'string',
+    default: 'auto',
+    description: 'RSA-PSS salt: auto (as long as the key allows when signing, any length when verifying), hash (the digest length), or a number of bytes.',
+  },
   marshaling_algorithm: {
     type: 'string',
     default: 'asn1',
@@ -42,6 +48,7 @@ export function signPaths(t: Transit): PathDef[] {
     marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
     version: optInt(d.get('key_version')),
     context: b64(d.get('context'), 'context', false),
+    saltLength: parseSaltLength(r.data.str('salt_length')),
   });
   const hashSeg = `(?:/(?<urlalgorithm>${HASHES.join('|')}))?`;
   return [
