@@ -89,7 +89,9 @@ describe('encryption', () => {
     await ok('update', 'keys/r/config', { min_decryption_version: 2 });
     expect((await call('update', 'decrypt/r', { ciphertext: v1 })).error).toMatch(/disallowed by policy/);
     expect((await ok('update', 'decrypt/r', { ciphertext: rewrapped })).plaintext).toBe(b('a'));
-    expect((await call('update', 'keys/r/config', { min_decryption_version: 5 })).error).toMatch(/between 0 and the latest version 2/);
+    expect((await call('update', 'keys/r/config', { min_decryption_version: 5 })).error).toMatch(
+      /cannot set min decryption version of 5, latest key version is 2/,
+    );
   });
   it('derived keys need the right context; convergent encryption is deterministic per context', async () => {
     await ok('create', 'keys/d', { derived: true, convergent_encryption: true });
@@ -204,7 +206,7 @@ describe('signing and HMAC', () => {
     await ok('create', 'keys/sym');
     expect((await call('update', 'sign/sym', { input: b('m') })).error).toMatch(/does not support signing/);
     await ok('create', 'keys/ec', { type: 'ecdsa-p256' });
-    expect((await call('update', 'sign/ec/sha3-256', { input: b('m') })).error).toMatch(/sha3-256 is not supported/);
+    expect((await call('update', 'sign/ec/none', { input: b('m') })).error).toMatch(/hash_algorithm=none requires both prehashed=true/);
   });
   it('HMAC per key version, verified in constant time', async () => {
     await ok('create', 'keys/h');
@@ -220,7 +222,7 @@ describe('tools and periodic work', () => {
     expect(Buffer.from((await ok('update', 'random/48')).random_bytes, 'base64')).toHaveLength(48);
     expect((await ok('update', 'random', { bytes: 4, format: 'hex' })).random_bytes).toMatch(/^[0-9a-f]{8}$/);
     expect((await ok('update', 'hash/sha2-512', { input: b('abc') })).sum).toBe(createHash('sha512').update('abc').digest('hex'));
-    expect((await call('update', 'random/0')).error).toMatch(/between 1 and/);
+    expect((await call('update', 'random/0')).error).toMatch(/'bytes' cannot be less than 1/);
   });
   it('rollback rotates keys whose auto_rotate_period has passed', async () => {
     await ok('create', 'keys/auto', { auto_rotate_period: '1h' });
@@ -370,7 +372,7 @@ describe('convergent encryption binds associated_data into the nonce', () => {
   });
 });
 
-describe('strict base64 and vault:v<N>: decoding', () => {
+describe('base64 as Go reads it, and strict vault:v<N>: decoding', () => {
   let ct = '';
   beforeEach(async () => {
     await ok('create', 'keys/s1');
@@ -384,7 +386,6 @@ describe('strict base64 and vault:v<N>: decoding', () => {
       `vault:v1:${body().replace(/=+$/, '')}`, // missing padding
       `vault:v1:${body()}==`, // extra padding
       `vault:v1:${body()}A`, // junk after the padding
-      `vault:v1:${body().slice(0, 8)}\n${body().slice(8)}`,
       `vault:v01:${body()}`,
       `vault:v+1:${body()}`,
       `vault:v0:${body()}`,
@@ -395,13 +396,9 @@ describe('strict base64 and vault:v<N>: decoding', () => {
     for (const c of mangled) expect((await call('update', 'decrypt/s1', { ciphertext: c })).error, c).toMatch(/invalid ciphertext|base64/);
     expect((await ok('update', 'decrypt/s1', { ciphertext: ct })).plaintext).toBe(b('hello world!!'));
   });
-  it('refuses non-canonical trailing bits (two encodings of one byte string)', async () => {
-    // "QQ==" is canonical for "A"; "QR==" decodes to the same byte in lenient decoders.
-    expect((await call('update', 'encrypt/s1', { plaintext: 'QR==' })).error).toMatch(/plaintext must be base64/);
-    expect((await ok('update', 'encrypt/s1', { plaintext: 'QQ==' })).ciphertext).toMatch(/^vault:v1:/);
-  });
+
   it.each(['plaintext', 'context', 'associated_data'])('%s: missing padding or URL alphabet is a 400', async (field) => {
-    for (const v of ['aGk', 'aGk=x', 'a-_b', 'aGk=\n']) {
+    for (const v of ['aGk', 'aGk=x', 'a-_b', 'aGk=\t', ' aGk=']) {
       const base: Record<string, unknown> = { plaintext: b('x'), [field]: v };
       expect((await call('update', 'encrypt/s1', base)).error, `${field}=${v}`).toMatch(new RegExp(`${field} must be base64`));
     }
@@ -511,7 +508,7 @@ describe('heavy work stays off the event loop', () => {
         nodeVerify(
           'sha256',
           Buffer.from(`doc ${i}`),
-          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
           Buffer.from(r.signature.split(':')[2], 'base64'),
         ),
       ).toBe(true);
@@ -536,7 +533,9 @@ describe("drop-in compatibility with Vault's transit", () => {
     await ok('create', 'keys/conv', { derived: true, convergent_encryption: true });
     expect(await ok('read', 'keys/conv')).toMatchObject({ convergent_encryption: true, convergent_encryption_version: 2 });
     await ok('update', 'keys/plain/config', { allow_plaintext_backup: true });
-    expect((await call('update', 'keys/plain/config', { allow_plaintext_backup: false })).error).toMatch(/cannot be unset/);
+    // As Vault: once set it stays set; false is ignored, not refused.
+    await ok('update', 'keys/plain/config', { allow_plaintext_backup: false });
+    expect((await ok('read', 'keys/plain')).allow_plaintext_backup).toBe(true);
   });
   it("asymmetric versions have Vault's name; Ed25519 public keys are raw base64, ECDSA PEM", async () => {
     await ok('create', 'keys/ed', { type: 'ed25519' });
@@ -594,7 +593,7 @@ describe("drop-in compatibility with Vault's transit", () => {
     expect(Buffer.concat([d.update(body.subarray(12, body.length - 16)), d.final()]).toString()).toBe('secret');
     expect(Object.keys((await ok('read', 'export/hmac-key/ex/latest')).keys)).toEqual(['2']);
     expect((await call('read', 'export/signing-key/ex')).error).toMatch(/signing key not supported/);
-    expect((await call('read', 'export/encryption-key/ex/9')).error).toMatch(/invalid key version/);
+    expect((await call('read', 'export/encryption-key/ex/9')).error).toMatch(/version does not exist or cannot be found/);
     await ok('create', 'keys/edx', { type: 'ed25519', exportable: true });
     expect(Buffer.from((await ok('read', 'export/signing-key/edx/1')).keys['1'], 'base64')).toHaveLength(64);
   });

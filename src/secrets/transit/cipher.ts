@@ -49,6 +49,11 @@ function convergentNonce(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   return createHmac('sha256', aadKey).update(len).update(aad).update(plaintext).digest().subarray(0, 12);
 }
 
+/** RSA-OAEP binds no associated data: as current Vault, giving some is a 400 rather than silently unbound. */
+function nonAead(p: Policy, aad: Buffer): void {
+  if (aad.length) throw new UserError(`associated_data provided for non-AEAD cipher suite ${p.type}`);
+}
+
 /** One encryption's input: context (derived keys) and associated data are empty buffers when not given; no version means the latest. */
 export interface CryptInput {
   plaintext: Buffer;
@@ -70,6 +75,7 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
       .then((ct) => wrap(n, ct));
   }
   if (p.type.startsWith('rsa-')) {
+    nonAead(p, inp.aad);
     return wrap(n, publicEncrypt({ key: parsed(v.key!).pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
@@ -104,6 +110,7 @@ export function decrypt(
       .then((plaintext) => ({ plaintext, version }));
   }
   if (p.type.startsWith('rsa-')) {
+    nonAead(p, inp.aad);
     try {
       return { plaintext: privateDecrypt({ key: parsed(v.key!).priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
     } catch {

@@ -1,9 +1,10 @@
 // encrypt/<name>, decrypt/<name>, rewrap/<name>, datakey/<plaintext|wrapped>/<name>
 import { randomBytes } from 'node:crypto';
-import { UserError, type PathDef } from '../framework';
+import { UserError, type PathDef, type Request } from '../framework';
 import { b64, versionIn } from './envelope';
 import { decrypt, encrypt, type Decrypted } from './cipher';
 import { newPolicy } from './keys';
+import { KEY_TYPES } from './policy';
 import { batch, optInt, type Transit } from './context';
 
 import { nameGroup } from '../../schema';
@@ -17,11 +18,36 @@ const common = {
   associated_data: { type: 'string', description: 'Base64 associated data, authenticated but not encrypted (AEAD key types).' },
   key_version: { type: 'int', description: 'Key version to use (default: latest).' },
   batch_input: { type: 'array', description: 'List of items, each with the single-item fields; results come back in batch_results.' },
+} as const;
+// encrypt and decrypt only, as Vault: there a batch with a failed item is a 400 (rewrap
+// answers 200 with per-item errors).
+const partialFailure = {
   partial_failure_response_code: {
     type: 'int',
     description: 'The HTTP status when some batch items failed and others succeeded (default 400, as current Vault; every item failing is always a 400).',
   },
 } as const;
+
+/** The types encrypt/ may create on first use, as Vault's upsert. */
+const UPSERT_TYPES = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305'];
+
+const given = (v: unknown) => v !== undefined && v !== null && v !== '';
+
+/**
+ * Whether the request has a context, after Vault's check on encrypt and rewrap that every
+ * batch item has one or none does (a 400 otherwise). An item without its own context takes
+ * the top-level one, as batch() reads items.
+ */
+function contextInAllOrNone(r: Request): boolean {
+  const top = r.data.get('context');
+  const items = r.data.get('batch_input');
+  if (!Array.isArray(items) || !items.length) return given(top);
+  const has = items.map((i) =>
+    given(i && typeof i === 'object' && given((i as Record<string, unknown>).context) ? (i as Record<string, unknown>).context : top),
+  );
+  if (has.some((h) => h !== has[0])) throw new UserError('context should be set either in all the request blocks or in none');
+  return has[0];
+}
 
 /** encrypt/<name>, decrypt/<name>, rewrap/<name> and datakey/<plaintext|wrapped>/<name>. */
 export function cryptPaths(t: Transit): PathDef[] {
@@ -35,10 +61,18 @@ export function cryptPaths(t: Transit): PathDef[] {
       pattern: `encrypt/${NAME}`,
       fields: {
         ...common,
+        ...partialFailure,
         plaintext: { type: 'string', description: 'Base64 plaintext.' },
-        type: { type: 'string', default: 'aes256-gcm96', description: 'Key type if the key is created by this request (upsert).' },
-        convergent_encryption: { type: 'bool', description: 'For a key created by this request.' },
-        derived: { type: 'bool', description: 'For a key created by this request.' },
+        type: {
+          type: 'string',
+          default: 'aes256-gcm96',
+          description: 'Key type if the key is created by this request (upsert): aes128-gcm96, aes256-gcm96 or chacha20-poly1305.',
+        },
+        convergent_encryption: { type: 'bool', description: 'For a key created by this request (needs a context).' },
+        derived: {
+          type: 'bool',
+          description: 'For a key created by this request (needs a context; a context alone already makes the new key derived, as Vault).',
+        },
         nonce: { type: 'string', description: 'Not accepted: nonces are always generated (or derived, for convergent keys).' },
       },
       synopsis: 'Encrypt with a named key; creates an aes256-gcm96 key on first use when the caller may create it.',
@@ -47,12 +81,24 @@ export function cryptPaths(t: Transit): PathDef[] {
       operations: {
         update: async (r) => {
           if (r.data.has('nonce')) throw new UserError('nonce may not be provided: it is generated (or derived for convergent keys)');
+          const contextSet = contextInAllOrNone(r);
           let p = await t.policies.get(r.data.str('name'));
           if (!p && r.operation === 'create') {
-            const derived = r.data.bool('derived') || r.data.bool('convergent_encryption');
+            // Upsert, as Vault: every check is made before the key is created, so a refused
+            // request leaves no key behind. A context makes the new key derived.
+            const type = r.data.str('type');
+            if (!UPSERT_TYPES.includes(type))
+              throw new UserError(
+                (KEY_TYPES as readonly string[]).includes(type) ? `key type ${type} not supported for this operation` : `unknown key type ${type.slice(0, 40)}`,
+              );
+            const convergent = r.data.bool('convergent_encryption');
+            if (convergent && !contextSet) throw new UserError('convergent encryption requires derivation to be enabled, so context is required');
+            // derived=true is this plugin's addition (Vault's encrypt has no such field): without a
+            // context it would make a key this very request cannot use.
+            if (r.data.bool('derived') && !contextSet) throw new UserError('a derived key needs a context: give context with the request that creates it');
             p = await t.policies.update(r.data.str('name'), async (existing) => {
               if (existing) return { result: existing };
-              const fresh = await newPolicy(r.data.str('name'), r.data.str('type'), { derived, convergent: r.data.bool('convergent_encryption') });
+              const fresh = await newPolicy(r.data.str('name'), type, { derived: contextSet, convergent });
               return { policy: fresh, result: fresh };
             });
           }
@@ -70,7 +116,7 @@ export function cryptPaths(t: Transit): PathDef[] {
     },
     {
       pattern: `decrypt/${NAME}`,
-      fields: { ...common, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext.' }, nonce: IGNORED_NONCE },
+      fields: { ...common, ...partialFailure, ciphertext: { type: 'string', description: 'A vault:v<N>: ciphertext.' }, nonce: IGNORED_NONCE },
       synopsis: 'Decrypt a ciphertext made by this key.',
       description: 'Fails with 400 if the ciphertext, context or associated_data do not match, or the version is below min_decryption_version.',
       operations: {
@@ -95,6 +141,7 @@ export function cryptPaths(t: Transit): PathDef[] {
       description: 'After a rotation, rewrap moves stored ciphertexts forward so old versions can be retired.',
       operations: {
         update: async (r) => {
+          contextInAllOrNone(r);
           const p = await t.policies.require(r.data.str('name'));
           return batch(r, async (d) => {
             const i = input(d);

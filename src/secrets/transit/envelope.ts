@@ -1,17 +1,23 @@
-// The vault:v<N>: envelope around ciphertexts, signatures and HMACs, and the strict
-// base64 every transit input is read with.
+// The vault:v<N>: envelope around ciphertexts, signatures and HMACs, and the base64 every
+// transit input is read with: Go's, as Vault reads it.
 import { UserError } from '../framework';
 
+// Go's base64.StdEncoding: the standard alphabet in whole 4-character groups, with exact
+// padding; base64.RawURLEncoding (JWS): the URL alphabet, no padding, no 1-character tail.
+const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const RAW_URL = /^[A-Za-z0-9_-]*$/;
+
 /**
- * Strict base64: the standard alphabet with exact padding (or, for JWS signatures,
- * unpadded base64url), and canonical — the only encoding of its bytes, so no junk, no
- * whitespace, no other alphabet, no non-zero trailing bits. Node's decoder skips what it
- * does not understand; re-encoding and comparing refuses all of that in one step.
- * (Go's StdEncoding, which Vault uses, also refuses the other alphabet and bad padding.)
+ * Base64 decoded as Vault's Go decoders do (StdEncoding, or RawURLEncoding for JWS
+ * signatures): every character in the alphabet, padding exact, except that \r and \n are
+ * skipped wherever they are, and, Go's decoders not being Strict, non-zero trailing bits are
+ * accepted ("aGk=" and "aGl=" both read "hi"). Anything else is undefined. (Node's own
+ * decoder skips what it does not understand, so the form is checked first.)
  */
 export function decodeBase64(s: string, alphabet: 'base64' | 'base64url' = 'base64'): Buffer | undefined {
-  const buf = Buffer.from(s, alphabet);
-  return buf.toString(alphabet) === s ? buf : undefined;
+  const t = s.includes('\n') || s.includes('\r') ? s.replace(/[\r\n]/g, '') : s;
+  if (alphabet === 'base64' ? !STD.test(t) : !RAW_URL.test(t) || t.length % 4 === 1) return undefined;
+  return Buffer.from(t, alphabet);
 }
 
 /** vault:v<version>:<body> in standard base64, or unpadded base64url when urlSafe (JWS). */
@@ -27,7 +33,7 @@ export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.ex
 // value is safer for callers that compare or index ciphertexts, so only that is read.)
 const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([\s\S]*)$/;
 
-/** Reads a vault:v<N>: value strictly (canonical version and base64); anything else is a 400 naming `what`. */
+/** Reads a vault:v<N>: value (canonical version, base64 as Go reads it); anything else is a 400 naming `what`. */
 export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base64url' = 'base64'): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
   const m = ENVELOPE.exec(value);
@@ -41,12 +47,17 @@ export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base6
 // a new one for each batch item's context and associated_data.
 const NO_BYTES = Buffer.alloc(0);
 
-/** Base64 input as Vault takes it (plaintext, input, context, associated_data): strict standard base64. */
-export function b64(value: unknown, what: string, required = true): Buffer {
-  if (value === undefined || value === null || value === '') {
-    if (required) throw new UserError(`missing ${what}`);
+/**
+ * Base64 input as Vault takes it (plaintext, input, context, associated_data). An absent
+ * value is a 400 when required; "" is always the empty string (Vault signs, HMACs and hashes
+ * it), as is an absent optional one.
+ */
+export function b64(value: unknown, what: string, required = true, missing = `missing ${what}`): Buffer {
+  if (value === undefined || value === null) {
+    if (required) throw new UserError(missing);
     return NO_BYTES;
   }
+  if (value === '') return NO_BYTES;
   const buf = typeof value === 'string' ? decodeBase64(value) : undefined;
   if (!buf) throw new UserError(`${what} must be base64-encoded (standard alphabet, with padding)`);
   return buf;

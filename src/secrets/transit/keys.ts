@@ -1,18 +1,42 @@
 // keys/, keys/<name>, keys/<name>/config, keys/<name>/rotate
 import { UserError, type PathDef } from '../framework';
-import { KEY_TYPES, canEncrypt, canSign, isSymmetric, newVersion, publicKeyOf, versionKeyName, type Policy } from './policy';
+import {
+  HMAC_KEY_SIZES,
+  KEY_TYPES,
+  canDerive,
+  canEncrypt,
+  canSign,
+  derivedEd25519,
+  isSymmetric,
+  newVersion,
+  publicKeyOf,
+  rawEd25519,
+  versionKeyName,
+  type Policy,
+} from './policy';
 import { ML_DSA_SETS, type MlDsaSet } from './mldsa';
 import type { Transit } from './context';
+import { b64 } from './envelope';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
 
-/** A key as keys/<name> reads it, in Vault's shape; trimmed versions are left out, versions with a public key show it. */
-export function describePolicy(p: Policy): Record<string, unknown> {
+/**
+ * A key as keys/<name> reads it, in Vault's shape; versions with a public key show it. As
+ * Vault, only versions from min_decryption_version up are listed (Vault archives the older
+ * ones, trimmed ones included, out of the key's map).
+ */
+export function describePolicy(p: Policy, context?: Buffer): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const [n, v] of Object.entries(p.versions)) {
-    if (Number(n) < (p.min_available_version ?? 0)) continue;
-    const pub = publicKeyOf(p, v);
+    if (Number(n) < Math.max(p.min_available_version ?? 0, p.min_decryption_version)) continue;
+    // A derived ed25519 key has a public key per context, as Vault: the read's context's, or "" without one.
+    const derivedEd = p.derived && p.type === 'ed25519';
+    const pub = derivedEd ? (context?.length ? rawEd25519(derivedEd25519(v.key!, context).pub) : '') : publicKeyOf(p, v);
+    if (derivedEd) {
+      keys[n] = { creation_time: v.creation_time, name: 'ed25519', public_key: pub };
+      continue;
+    }
     // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
     keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
   }
@@ -28,18 +52,21 @@ export function describePolicy(p: Policy): Record<string, unknown> {
     derived: p.derived,
     exportable: p.exportable,
     allow_plaintext_backup: p.allow_plaintext_backup ?? false,
-    // As current Vault: convergent_encryption (and its version) only on keys that have it.
-    ...(p.convergent_encryption ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
+    // As current Vault: derived keys show their KDF and whether they are convergent (with the
+    // convergent version when they are); other keys show neither.
+    ...(p.derived ? { kdf: 'hkdf_sha256', convergent_encryption: p.convergent_encryption } : {}),
+    ...(p.convergent_encryption ? { convergent_encryption_version: 2 } : {}),
     auto_rotate_period: p.auto_rotate_period,
     ...(p.backup_info ? { backup_info: p.backup_info } : {}),
     ...(p.restore_info ? { restore_info: p.restore_info } : {}),
     supports_encryption: canEncrypt(p.type) || p.type === 'managed_key',
     supports_decryption: canEncrypt(p.type) || p.type === 'managed_key',
-    supports_derivation: isSymmetric(p.type),
+    supports_derivation: canDerive(p.type),
     supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
     // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
     ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}),
+    ...(p.key_size ? { key_size: p.key_size } : {}),
     ...(p.imported_key ? { imported_key: true } : {}),
   };
 }
@@ -48,16 +75,22 @@ export function describePolicy(p: Policy): Record<string, unknown> {
 export async function newPolicy(
   name: string,
   type: string,
-  o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string },
+  o: { derived?: boolean; convergent?: boolean; exportable?: boolean; autoRotate?: number; managedKeyName?: string; parameterSet?: string; keySize?: number },
 ): Promise<Policy> {
   if (!(KEY_TYPES as readonly string[]).includes(type)) throw new UserError(`unknown key type ${type.slice(0, 40)}`);
   const t = type as Policy['type'];
+  // As Vault: key_size (bytes) is for hmac keys only, 32 to 512.
+  if (o.keySize) {
+    if (t !== 'hmac') throw new UserError(`key_size is not valid for algorithm ${t}`);
+    if (o.keySize < HMAC_KEY_SIZES.min || o.keySize > HMAC_KEY_SIZES.max) throw new UserError(`invalid key_size ${o.keySize}`);
+  }
   // Vault Enterprise's ml-dsa: the parameter set is required (no default); other types take none.
   if (t === 'ml-dsa' && !(ML_DSA_SETS as readonly string[]).includes(o.parameterSet ?? ''))
     throw new UserError(`invalid parameter set ${String(o.parameterSet ?? '').slice(0, 20)} for key type ml-dsa (44, 65 or 87)`);
   if (t !== 'ml-dsa' && o.parameterSet) throw new UserError(`parameter_set is only valid with type ml-dsa`);
   if (o.convergent && !o.derived) throw new UserError('convergent encryption requires derivation to be enabled (derived=true)');
-  if (o.derived && !isSymmetric(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
+  if (o.derived && !canDerive(t)) throw new UserError(`key derivation is not supported for ${t} keys`);
+  if (o.convergent && !isSymmetric(t)) throw new UserError(`convergent encryption not supported for keys of type ${t}`);
   if (t === 'managed_key' && !o.managedKeyName) throw new UserError('managed_key_name is required for type managed_key');
   if (t !== 'managed_key' && o.managedKeyName) throw new UserError('managed_key_name is only valid with type managed_key');
   if (o.autoRotate && o.autoRotate < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
@@ -65,7 +98,8 @@ export async function newPolicy(
   return {
     name,
     type: t,
-    versions: { 1: await newVersion(t) },
+    versions: { 1: await newVersion(t, o.keySize) },
+    ...(o.keySize ? { key_size: o.keySize } : {}),
     latest_version: 1,
     ...(t === 'ml-dsa' ? { parameter_set: o.parameterSet as MlDsaSet } : {}),
     min_decryption_version: 1,
@@ -85,7 +119,7 @@ export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
   if (p.imported_key) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
   const n = p.latest_version + 1;
-  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type) }, latest_version: n, last_rotated: new Date().toISOString() };
+  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type, p.key_size) }, latest_version: n, last_rotated: new Date().toISOString() };
 }
 
 /** keys/ (LIST), keys/<name>, keys/<name>/config and keys/<name>/rotate. */
@@ -114,10 +148,10 @@ export function keyPaths(t: Transit): PathDef[] {
           description: 'The key may be backed up (backup/<name>), which returns its material in plaintext. Once set it cannot be unset.',
         },
         parameter_set: { type: 'string', description: 'With type ml-dsa (required): the FIPS 204 parameter set, 44, 65 or 87.' },
+        key_size: { type: 'int', default: 0, description: 'With type hmac: the key size in bytes, 32 to 512 (default 32).' },
         context: {
           type: 'string',
-          description:
-            'Accepted on reads for compatibility: Vault derives public keys of derived Ed25519 keys from it; derived signing keys are not offered here, so it changes nothing.',
+          description: 'Base64 context: on a read of a derived ed25519 key, the public keys shown are those derived for this context.',
         },
       },
       synopsis: 'Create, read or delete a named encryption key.',
@@ -136,6 +170,7 @@ export function keyPaths(t: Transit): PathDef[] {
               autoRotate: r.data.int('auto_rotate_period'),
               managedKeyName: r.data.get('managed_key_name'),
               parameterSet: r.data.get('parameter_set'),
+              keySize: r.data.int('key_size'),
             });
             if (r.data.bool('allow_plaintext_backup')) p.allow_plaintext_backup = true;
             return { policy: p, result: { data: describePolicy(p) } };
@@ -143,12 +178,13 @@ export function keyPaths(t: Transit): PathDef[] {
         },
         read: async (r) => {
           const p = await t.policies.get(r.data.str('name'));
-          return p ? { data: describePolicy(p) } : undefined;
+          return p ? { data: describePolicy(p, b64(r.data.get('context'), 'context', false)) } : undefined;
         },
         delete: async (r) => {
           const n = r.data.str('name');
           await t.policies.update(n, async (p) => {
-            if (!p) return { result: undefined };
+            // As Vault: deleting a key that does not exist is a 400, not a silent success.
+            if (!p) throw new UserError(`error deleting policy ${n}: could not delete key; not found`);
             if (!p.deletion_allowed) throw new UserError('deletion is not allowed for this key (set deletion_allowed=true in keys/<name>/config)');
             await t.policies.delete(n);
             return { result: undefined };
@@ -164,8 +200,8 @@ export function keyPaths(t: Transit): PathDef[] {
         min_decryption_version: { type: 'int', description: 'Oldest version that may decrypt, verify or HMAC-verify.' },
         min_encryption_version: { type: 'int', description: 'Oldest version that may encrypt, sign or HMAC (0 = latest).' },
         deletion_allowed: { type: 'bool', description: 'Allow deleting the key.' },
-        exportable: { type: 'bool', description: 'The key may be exported; once true it cannot be unset.' },
-        allow_plaintext_backup: { type: 'bool', description: 'The key may be backed up in plaintext; once true it cannot be unset.' },
+        exportable: { type: 'bool', description: 'The key may be exported; once true it cannot be unset (false is ignored).' },
+        allow_plaintext_backup: { type: 'bool', description: 'The key may be backed up in plaintext; once true it cannot be unset (false is ignored).' },
         auto_rotate_period: { type: 'duration', description: 'Rotate automatically after this long (at least 1h; 0 disables).' },
       },
       synopsis: 'Configure a named key.',
@@ -175,28 +211,34 @@ export function keyPaths(t: Transit): PathDef[] {
           t.policies.update(r.data.str('name'), async (p) => {
             if (!p) throw new UserError(`encryption key not found: ${r.data.str('name')}`);
             const next = { ...p };
+            // Vault's rules and messages, in Vault's order.
             if (r.data.has('min_decryption_version')) {
               const v = r.data.int('min_decryption_version');
-              if (v < 0 || v > p.latest_version) throw new UserError(`min_decryption_version must be between 0 and the latest version ${p.latest_version}`);
+              if (v < 0) throw new UserError('min decryption version cannot be negative');
+              if (v > p.latest_version) throw new UserError(`cannot set min decryption version of ${v}, latest key version is ${p.latest_version}`);
               next.min_decryption_version = Math.max(1, v);
             }
             if (r.data.has('min_encryption_version')) {
               const v = r.data.int('min_encryption_version');
-              if (v < 0 || v > p.latest_version) throw new UserError(`min_encryption_version must be between 0 and the latest version ${p.latest_version}`);
+              if (v < 0) throw new UserError('min encryption version cannot be negative');
+              if (v > p.latest_version) throw new UserError(`cannot set min encryption version of ${v}, latest key version is ${p.latest_version}`);
               next.min_encryption_version = v;
             }
             if (next.min_encryption_version > 0 && next.min_encryption_version < next.min_decryption_version) {
-              throw new UserError('min_encryption_version must not be below min_decryption_version');
+              throw new UserError(
+                `cannot set min encryption/decryption values; min encryption version of ${next.min_encryption_version} must be greater than or equal to min decryption version of ${next.min_decryption_version}`,
+              );
             }
+            // After a trim the versions below min_available_version are gone: neither floor may
+            // point below it (0, "latest only", is below it too for min_encryption_version).
+            const avail = p.min_available_version ?? 0;
+            if (avail > next.min_encryption_version) throw new UserError('min encryption version should not be less than min available version');
+            // (Vault's message, its typo included, so callers matching on it keep working.)
+            if (avail > next.min_decryption_version) throw new UserError('min decryption version should not be less then min available version');
             if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
-            if (r.data.has('exportable')) {
-              if (p.exportable && !r.data.bool('exportable')) throw new UserError('exportable cannot be unset once set');
-              next.exportable = r.data.bool('exportable');
-            }
-            if (r.data.has('allow_plaintext_backup')) {
-              if (p.allow_plaintext_backup && !r.data.bool('allow_plaintext_backup')) throw new UserError('allow_plaintext_backup cannot be unset once set');
-              next.allow_plaintext_backup = r.data.bool('allow_plaintext_backup');
-            }
+            // As Vault: exportable and allow_plaintext_backup can be set, never unset; false is ignored.
+            if (r.data.bool('exportable')) next.exportable = true;
+            if (r.data.bool('allow_plaintext_backup')) next.allow_plaintext_backup = true;
             if (r.data.has('auto_rotate_period')) {
               const a = r.data.int('auto_rotate_period');
               if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');

@@ -84,9 +84,12 @@ export function lifecyclePaths(t: Transit): PathDef[] {
           checkExportable(p, type);
           const want = r.data.str('version');
           const n = want === 'latest' ? p.latest_version : want ? Number(want) : 0;
-          if (want && (n < 1 || n > p.latest_version || !p.versions[String(n)])) throw new UserError('invalid key version');
+          // As Vault: versions below min_decryption_version are archived, out of reach of export
+          // (asking for one is a 400; exporting all leaves them out).
+          if (want && n < p.min_decryption_version) throw new UserError('version for export is below minimum decryption version');
+          if (want && (n > p.latest_version || !p.versions[String(n)])) throw new UserError('version does not exist or cannot be found');
           const keys: Record<string, string> = {};
-          for (const [k, v] of Object.entries(p.versions)) if (!n || Number(k) === n) keys[k] = exported(p, v, type);
+          for (const [k, v] of Object.entries(p.versions)) if (n ? Number(k) === n : Number(k) >= p.min_decryption_version) keys[k] = exported(p, v, type);
           return { data: { name: p.name, type: p.type, keys } };
         },
       },

@@ -3,7 +3,7 @@
 // signatures and HMACs carry the version as `vault:v<N>:` like Vault's transit.
 // This module is the key model (types, versions, parsed keys); store.ts keeps policies,
 // cipher.ts and signature.ts use them.
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { LocalKeySpec } from '../../keys/crypto';
 import { UserError } from '../framework';
 import { mldsaPublicKey, type MlDsaSet } from './mldsa';
@@ -64,6 +64,8 @@ export interface Policy {
   restore_info?: { time: string; version: number };
   /** ML-DSA keys: the FIPS 204 parameter set. */
   parameter_set?: MlDsaSet;
+  /** hmac keys: the key's size in bytes (32-512, as Vault's key_size); absent: 32. */
+  key_size?: number;
   /** Made by derive-key/ (not generated here): it is never rotated, or the agreement would be lost. */
   imported_key?: boolean;
 }
@@ -79,8 +81,10 @@ export const SPEC: Partial<Record<KeyType, LocalKeySpec>> = {
   'rsa-3072': { kind: 'rsa', bits: 3072 },
   'rsa-4096': { kind: 'rsa', bits: 4096 },
 };
-/** The symmetric types (AES-GCM, ChaCha20-Poly1305): the only ones that can be derived, and so convergent. */
+/** The symmetric types (AES-GCM, ChaCha20-Poly1305): the only ones that can be convergent. */
 export const isSymmetric = (t: KeyType) => t === 'aes128-gcm96' || t === 'aes256-gcm96' || t === 'chacha20-poly1305';
+/** Types whose keys may be derived per context, as Vault: the symmetric ones and ed25519. */
+export const canDerive = (t: KeyType) => isSymmetric(t) || t === 'ed25519';
 /** Types signed with here (managed keys excluded: their backend decides). */
 export const canSign = (t: KeyType) => SPEC[t] !== undefined || t === 'ml-dsa';
 /** Types encrypted with here (managed keys excluded: their backend decides). */
@@ -98,9 +102,15 @@ function generatePkcs8(type: 'ed25519' | 'ec' | 'rsa' | 'x25519', options: { nam
   );
 }
 
-/** A new key version. Asymmetric keys are generated on libuv's thread pool, not the event loop. */
-export async function newVersion(type: KeyType): Promise<KeyVersion> {
-  const v: KeyVersion = { creation_time: new Date().toISOString(), hmac_key: randomBytes(32).toString('base64') };
+/** Vault's bounds on an hmac key's key_size, in bytes. */
+export const HMAC_KEY_SIZES = { min: 32, max: 512 } as const;
+
+/** A new key version (an hmac key of keySize bytes, default 32). Asymmetric keys are generated on libuv's thread pool, not the event loop. */
+export async function newVersion(type: KeyType, keySize?: number): Promise<KeyVersion> {
+  const v: KeyVersion = {
+    creation_time: new Date().toISOString(),
+    hmac_key: randomBytes(type === 'hmac' ? keySize || 32 : 32).toString('base64'),
+  };
   if (type === 'aes128-gcm96') v.key = randomBytes(16).toString('base64');
   // An ML-DSA key is its 32-byte seed (FIPS 204's xi): the key pair is derived from it on use.
   else if (type === 'aes256-gcm96' || type === 'chacha20-poly1305' || type === 'ml-dsa') v.key = randomBytes(32).toString('base64');
@@ -134,9 +144,19 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
 
 // --- versions and their keys --------------------------------------------------------
 
-/** The version a request uses (requested, else latest) and its key; one above latest, below the minimum for this purpose, or trimmed away is a 400. */
-export function versionOf(p: Policy, requested: number | undefined, purpose: 'encrypt' | 'decrypt'): { n: number; v: KeyVersion } {
-  const n = requested && requested > 0 ? requested : p.latest_version;
+/**
+ * The version a request uses (requested, else latest: 0 means latest) and its key; a negative
+ * one, one above latest, below the minimum for this purpose, or trimmed away is a 400.
+ * `use` names the operation in the negative-version message, as Vault's do.
+ */
+export function versionOf(
+  p: Policy,
+  requested: number | undefined,
+  purpose: 'encrypt' | 'decrypt',
+  use: 'encryption' | 'signing' | 'HMAC' = 'encryption',
+): { n: number; v: KeyVersion } {
+  if (requested !== undefined && requested < 0) throw new UserError(`requested version for ${use} is negative`);
+  const n = requested || p.latest_version;
   if (n > p.latest_version) throw new UserError(`requested version ${n} is greater than the latest version ${p.latest_version}`);
   const floor = purpose === 'decrypt' ? p.min_decryption_version : p.min_encryption_version;
   if (n < floor)
@@ -171,3 +191,36 @@ export function versionKeyName(p: Policy): string {
 
 /** The parsed private key of a version (for export). */
 export const privateKeyOf = (v: KeyVersion): KeyObject => parsed(v.key!).priv;
+
+// The PKCS#8 header of an Ed25519 private key (RFC 8410); the 32-byte seed follows it.
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const derivedEd = new Map<string, { priv: KeyObject; pub: KeyObject }>();
+
+/**
+ * A derived ed25519 key's key pair for one context, as Vault derives it: HKDF-SHA256 with no
+ * salt over the version's key as Go holds it (seed || public key, 64 bytes), the context as
+ * info; Go's ed25519.GenerateKey reads its 32-byte seed from that HKDF stream. So the same
+ * key material and context give Vault's key pair, and (Ed25519 being deterministic) its
+ * signatures. A missing context is a 400.
+ */
+export function derivedEd25519(pem: string, context: Buffer): { priv: KeyObject; pub: KeyObject } {
+  if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
+  const id = `${pem}\0${context.toString('base64')}`;
+  let k = derivedEd.get(id);
+  if (!k) {
+    const { priv, pub } = parsed(pem);
+    const goKey = Buffer.concat([
+      (priv.export({ type: 'pkcs8', format: 'der' }) as Buffer).subarray(-32),
+      (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32),
+    ]);
+    const seed = Buffer.from(hkdfSync('sha256', goKey, Buffer.alloc(0), context, 32));
+    const dpriv = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, seed]), format: 'der', type: 'pkcs8' });
+    k = { priv: dpriv, pub: createPublicKey(dpriv) };
+    if (derivedEd.size >= 256) derivedEd.delete(derivedEd.keys().next().value!);
+    derivedEd.set(id, k);
+  }
+  return k;
+}
+
+/** A raw Ed25519 public key (32 bytes), base64, as Vault shows it. */
+export const rawEd25519 = (pub: KeyObject): string => (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');

@@ -1,7 +1,7 @@
 // sign/<name>[/<hash>], verify/<name>[/<hash>], hmac/<name>[/<algorithm>]
 import { UserError, type PathDef } from '../framework';
 import { b64, versionIn } from './envelope';
-import { hmac, sign, verify, verifyHmac } from './signature';
+import { hmac, parseSaltLength, sign, verify, verifyHmac } from './signature';
 import { batch, optInt, type Transit } from './context';
 
 import { nameGroup } from '../../schema';
@@ -15,11 +15,17 @@ const signFields = {
     type: 'string',
     default: 'sha2-256',
     allowed: HASHES,
-    description: 'Hash for signing; ignored for ed25519 and ml-dsa (they sign the message itself).',
+    description:
+      'Hash for signing: sha2-* or sha3-* (managed keys: sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. Ignored for ed25519 and ml-dsa (they sign the message itself).',
   },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
   prehashed: { type: 'bool', default: false, description: 'input is already the digest.' },
   signature_algorithm: { type: 'string', default: 'pss', allowed: ['pss', 'pkcs1v15'], description: 'RSA padding.' },
+  salt_length: {
+    type: 'string',
+    default: 'auto',
+    description: 'RSA-PSS salt: auto (as long as the key allows when signing, any length when verifying), hash (the digest length), or a number of bytes.',
+  },
   marshaling_algorithm: {
     type: 'string',
     default: 'asn1',
@@ -27,19 +33,22 @@ const signFields = {
     description: 'asn1: standard base64 (ECDSA as ASN.1 DER); jws: unpadded base64url for every key type (ECDSA as r||s).',
   },
   key_version: { type: 'int', description: 'Key version to sign with (default: latest).' },
-  context: { type: 'string', description: 'Accepted for compatibility (derived signing keys are not offered).' },
+  context: { type: 'string', description: 'Base64 context: required by derived (ed25519) keys, which sign with the key derived for it.' },
   batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
 } as const;
 
 /** sign/<name>[/<hash>], verify/<name>[/<hash>] and hmac/<name>[/<algorithm>]. */
 export function signPaths(t: Transit): PathDef[] {
   const opts = (r: { data: { str(k: string): string; has(k: string): boolean; bool(k: string): boolean } }, d: { get(k: string): unknown }) => ({
-    input: b64(d.get('input'), 'input'),
+    // As Vault: a request without input signs (or verifies) the empty string; a batch item without one is an error.
+    input: b64(d.get('input'), 'input', r.data.has('batch_input')),
     hash: r.data.str('urlalgorithm') || (r.data.has('algorithm') ? r.data.str('algorithm') : r.data.str('hash_algorithm')),
     prehashed: Boolean(d.get('prehashed') ?? r.data.bool('prehashed')),
     padding: r.data.str('signature_algorithm') as 'pss' | 'pkcs1v15',
     marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
     version: optInt(d.get('key_version')),
+    context: b64(d.get('context'), 'context', false),
+    saltLength: parseSaltLength(r.data.str('salt_length')),
   });
   const hashSeg = `(?:/(?<urlalgorithm>${HASHES.join('|')}))?`;
   return [
@@ -54,8 +63,11 @@ export function signPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           return batch(r, async (d) => {
             const o = opts(r, d);
-            const { signature } = await sign(p, o, t.managedFor(p));
-            return { signature, key_version: versionIn(signature) };
+            const { signature, publicKey } = await sign(p, o, t.managedFor(p));
+            // Derived ed25519 keys, as Vault: the public key for the context, named public_key in a
+            // single answer and publickey in batch_results (Vault's two spellings).
+            const pk = publicKey ? { [r.data.has('batch_input') ? 'publickey' : 'public_key']: publicKey } : {};
+            return { signature, key_version: versionIn(signature), ...pk };
           });
         },
       },
@@ -100,7 +112,7 @@ export function signPaths(t: Transit): PathDef[] {
           const p = await t.policies.require(r.data.str('name'));
           const alg = r.data.str('urlalgorithm') || r.data.str('algorithm');
           return batch(r, async (d) => {
-            const mac = hmac(p, b64(d.get('input'), 'input'), alg, optInt(d.get('key_version')));
+            const mac = hmac(p, b64(d.get('input'), 'input', true, 'missing input for HMAC'), alg, optInt(d.get('key_version')));
             return { hmac: mac };
           });
         },

@@ -1,17 +1,32 @@
 // Signing, verification and HMAC with a policy's version: Node's crypto for Ed25519, ECDSA
-// and RSA (RSA and long messages off the event loop), keys/crypto for digests and secp256k1,
-// mldsa.ts for ML-DSA, managed keys through their backend.
-import { createHash, createHmac, sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject } from 'node:crypto';
-import { HASH_BYTES, cheapToSignOnLoop, derToRaw, rawToDer, curveBytes, signLocalAsync, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
-import type { Hash, ManagedKey } from '../../keys/types';
+// and RSA messages (RSA and long messages off the event loop), @noble/curves for ECDSA over
+// digests and secp256k1, RSA digests through the raw RSA primitive (PKCS#1 v1.5 DigestInfo,
+// EMSA-PSS), mldsa.ts for ML-DSA, managed keys through their backend.
+import {
+  createHash,
+  createHmac,
+  publicDecrypt,
+  publicEncrypt,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  timingSafeEqual,
+  constants,
+  type KeyObject,
+} from 'node:crypto';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { cheapToSignOnLoop, derToRaw, rawToDer, curveBytes, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { rsaPrivate } from '../../keys/rsa-offload';
+import type { Hash, ManagedKey, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
-import { SPEC, parsed, versionOf, type Policy } from './policy';
+import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
 import { workerBatchTask } from '../../util/workers';
 
-/** hash_algorithm values for signing, as Node names them (none: the input is signed as given); sha2-224 is allowed apart, in signOptions. */
-export const HASH_ALGORITHMS: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512', none: undefined };
+/** hash_algorithm values a managed key signs with, as keys/ names them (its backends take these three). */
+const MANAGED_HASHES: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512' };
 const nodeHash: Record<string, string> = {
   'sha2-224': 'sha224',
   'sha2-256': 'sha256',
@@ -22,6 +37,22 @@ const nodeHash: Record<string, string> = {
   'sha3-384': 'sha3-384',
   'sha3-512': 'sha3-512',
 };
+/** Digest size of each hash, by Node's name. */
+const HASH_SIZE: Record<string, number> = { sha224: 28, sha256: 32, sha384: 48, sha512: 64, 'sha3-224': 28, 'sha3-256': 32, 'sha3-384': 48, 'sha3-512': 64 };
+// The DER DigestInfo before each digest in a PKCS#1 v1.5 signature (RFC 8017 9.2; NIST's
+// hash OIDs 2.16.840.1.101.3.4.2.{4,1,2,3} for SHA-2 and .{7,8,9,10} for SHA-3).
+const digestInfoPrefix = (oid: number, size: number) =>
+  Buffer.from([0x30, 0x11 + size, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, oid, 0x05, 0x00, 0x04, size]);
+const DIGEST_INFO: Record<string, Buffer> = {
+  sha224: digestInfoPrefix(4, 28),
+  sha256: digestInfoPrefix(1, 32),
+  sha384: digestInfoPrefix(2, 48),
+  sha512: digestInfoPrefix(3, 64),
+  'sha3-224': digestInfoPrefix(7, 28),
+  'sha3-256': digestInfoPrefix(8, 32),
+  'sha3-384': digestInfoPrefix(9, 48),
+  'sha3-512': digestInfoPrefix(10, 64),
+};
 
 /** Node's name for a transit hash algorithm (sha2-*, sha3-*); any other is a 400. */
 export function hashName(alg: string): string {
@@ -30,7 +61,20 @@ export function hashName(alg: string): string {
   return h;
 }
 
-/** One sign or verify request: the input, and Vault's hash_algorithm, prehashed, signature_algorithm and marshaling_algorithm. */
+/** RSA-PSS salt length as Vault's salt_length: auto (as long as the key allows, Go's default), hash (the digest's length) or bytes. */
+export type SaltLength = 'auto' | 'hash' | number;
+
+/** Vault's salt_length: "auto", "hash", or an integer (-1 is hash, 0 auto, as Go's constants); anything else is a 400. */
+export function parseSaltLength(v: unknown): SaltLength {
+  const raw = v === undefined || v === null ? 'auto' : String(v).toLowerCase();
+  if (raw === 'auto' || raw === 'hash') return raw;
+  if (!/^[+-]?\d{1,9}$/.test(raw)) throw new UserError(`salt length neither 'auto', 'hash', nor an int: ${String(v).slice(0, 40)}`);
+  const n = Number(raw);
+  if (n < -1) throw new UserError(`salt length is invalid: ${n}`);
+  return n === -1 ? 'hash' : n === 0 ? 'auto' : n;
+}
+
+/** One sign or verify request: the input, and Vault's hash_algorithm, prehashed, signature_algorithm, salt_length and marshaling_algorithm. */
 export interface SignInput {
   input: Buffer;
   hash: string;
@@ -38,31 +82,134 @@ export interface SignInput {
   padding: 'pss' | 'pkcs1v15';
   marshaling: 'asn1' | 'jws';
   version?: number;
+  /** Derived (ed25519) keys: the context the key is derived for. */
+  context?: Buffer;
+  /** RSA-PSS only (default auto, as Vault). */
+  saltLength?: SaltLength;
 }
 
-function signOptions(p: Policy, inp: SignInput, spec: KeySpec) {
+/** A version's key pair: the one derived for the context when the key is a derived ed25519 key. */
+const keyPairOf = (p: Policy, v: KeyVersion, context: Buffer | undefined) =>
+  p.derived && p.type === 'ed25519' ? derivedEd25519(v.key!, context ?? Buffer.alloc(0)) : parsed(v.key!);
+
+/** Vault's rule, checked for every key type before anything else: hash_algorithm=none signs a digest with PKCS#1 v1.5 only. */
+function checkNone(inp: SignInput): void {
+  if (inp.hash === 'none' && (!inp.prehashed || inp.padding !== 'pkcs1v15'))
+    throw new UserError('hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15');
+}
+
+/** A managed key's options: its backends sign sha2-256/384/512 (or their digests). */
+function managedOptions(inp: SignInput, spec: KeySpec): SignOptions {
   if (spec.kind === 'ed25519') {
     if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
-    return { hash: 'sha256' as Hash, padding: undefined };
+    return { hash: 'sha256' };
   }
-  // sha2-224 is signed by Node directly (not by managed keys, nor prehashed), as Vault offers it.
-  const hash = HASH_ALGORITHMS[inp.hash] ?? (inp.hash === 'sha2-224' && p.type !== 'managed_key' && !inp.prehashed ? ('sha224' as Hash) : undefined);
-  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for ${p.type} keys (use sha2-256, sha2-384 or sha2-512)`);
+  const hash = MANAGED_HASHES[inp.hash];
+  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-256, sha2-384 or sha2-512)`);
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
 
-type SignOpts = ReturnType<typeof signOptions>;
-
-/** Node's sign/verify options equal to what keys/crypto's signLocal/verifyWith do, for messages (not digests). */
-function nodeOptions(key: KeyObject, spec: KeySpec, opts: SignOpts): { alg: string | null; key: Parameters<typeof nodeSign>[2] } {
-  if (spec.kind === 'ed25519') return { alg: null, key };
-  if (spec.kind === 'ec') return { alg: opts.hash, key: { key, dsaEncoding: 'der' } };
-  const padding = opts.padding === 'pkcs1v15' ? constants.RSA_PKCS1_PADDING : constants.RSA_PKCS1_PSS_PADDING;
-  return { alg: opts.hash, key: { key, padding, saltLength: HASH_BYTES[opts.hash] ?? 28 /* sha224 */ } };
+/** How a key held here signs: Node's hash name (null: none, the input is the digest), the padding and the PSS salt. */
+interface LocalOpts {
+  hash: string | null;
+  prehashed: boolean;
+  padding: 'pss' | 'pkcs1v15';
+  salt: SaltLength;
 }
 
-/** secp256k1 is signed and verified by keys/crypto (noble, low-S), on the calling thread. */
+/**
+ * Options for a key held here, as Vault's: any sha2/sha3 hash for ECDSA and RSA, the input
+ * hashed unless prehashed; for RSA-PSS the salt length, at most what the key allows.
+ */
+function localOptions(inp: SignInput, spec: KeySpec): LocalOpts {
+  const salt = inp.saltLength ?? 'auto';
+  if (spec.kind === 'ed25519') {
+    if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
+    return { hash: null, prehashed: false, padding: inp.padding, salt };
+  }
+  const hash = inp.hash === 'none' ? null : hashName(inp.hash);
+  if (spec.kind === 'rsa' && inp.padding === 'pss' && typeof salt === 'number') {
+    const max = Math.ceil((spec.bits - 1) / 8) - 2 - HASH_SIZE[hash!];
+    if (salt > max) throw new UserError(`requested salt length ${salt} is invalid`);
+  }
+  return { hash, prehashed: inp.prehashed, padding: inp.padding, salt };
+}
+
+/** Node's saltLength for a salt_length: auto is the longest salt when signing, any salt when verifying. */
+const nodeSalt = (salt: SaltLength, signing: boolean) =>
+  salt === 'auto' ? (signing ? constants.RSA_PSS_SALTLEN_MAX_SIGN : constants.RSA_PSS_SALTLEN_AUTO) : salt === 'hash' ? constants.RSA_PSS_SALTLEN_DIGEST : salt;
+
+/** Node's sign/verify options for a message (Node hashes it). */
+function nodeOptions(key: KeyObject, spec: KeySpec, opts: LocalOpts, signing: boolean): { alg: string | null; key: Parameters<typeof nodeSign>[2] } {
+  if (spec.kind === 'ed25519') return { alg: null, key };
+  if (spec.kind === 'ec') return { alg: opts.hash, key: { key, dsaEncoding: 'der' } };
+  if (opts.padding === 'pkcs1v15') return { alg: opts.hash, key: { key, padding: constants.RSA_PKCS1_PADDING } };
+  return { alg: opts.hash, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: nodeSalt(opts.salt, signing) } };
+}
+
+/** secp256k1 is signed with noble (low-S), as are digests on every curve (Node's sign cannot sign a digest). */
 const isK1 = (spec: KeySpec) => spec.kind === 'ec' && spec.curve === 'secp256k1';
+const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
+const NOBLE = { prehash: false, format: 'der' } as const;
+const ecScalar = (k: KeyObject) => Buffer.from(k.export({ format: 'jwk' }).d as string, 'base64url');
+function ecPoint(k: KeyObject): Buffer {
+  const j = k.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(j.x as string, 'base64url'), Buffer.from(j.y as string, 'base64url')]);
+}
+
+/** The digest a key signs: the input when prehashed (of the hash's size for RSA, as Go's rsa package requires), else its hash. */
+function digestOf(spec: KeySpec, data: Buffer, opts: LocalOpts): Buffer {
+  if (!opts.prehashed) return createHash(opts.hash!).update(data).digest();
+  if (spec.kind === 'rsa' && opts.hash && data.length !== HASH_SIZE[opts.hash])
+    throw new UserError(`prehashed input must be ${HASH_SIZE[opts.hash]} bytes for this hash_algorithm, got ${data.length}`);
+  return data;
+}
+
+function mgf1(hash: string, seed: Buffer, len: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let c = 0, got = 0; got < len; c++) {
+    const cnt = Buffer.alloc(4);
+    cnt.writeUInt32BE(c);
+    parts.push(createHash(hash).update(seed).update(cnt).digest());
+    got += HASH_SIZE[hash];
+  }
+  return Buffer.concat(parts).subarray(0, len);
+}
+
+/** EMSA-PSS-ENCODE (RFC 8017 9.1.1) of a digest, with any of our hashes and salt lengths; the block is the modulus' length. */
+function pssEncode(mHash: Buffer, hash: string, modBits: number, salt: SaltLength): Buffer {
+  const emLen = Math.ceil((modBits - 1) / 8);
+  const hLen = HASH_SIZE[hash];
+  const sLen = salt === 'auto' ? emLen - hLen - 2 : salt === 'hash' ? hLen : salt;
+  const s = randomBytes(sLen);
+  const H = createHash(hash).update(Buffer.alloc(8)).update(mHash).update(s).digest();
+  const db = Buffer.concat([Buffer.alloc(emLen - sLen - hLen - 2), Buffer.from([1]), s]);
+  const mask = mgf1(hash, H, db.length);
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >> (8 * emLen - (modBits - 1));
+  return Buffer.concat([Buffer.alloc(Math.ceil(modBits / 8) - emLen), db, H, Buffer.from([0xbc])]);
+}
+
+/** EMSA-PSS-VERIFY (RFC 8017 9.1.2): the salt of the given length, or of any length for auto. */
+function pssCheck(mHash: Buffer, block: Buffer, hash: string, modBits: number, salt: SaltLength): boolean {
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const hLen = HASH_SIZE[hash];
+  const em = block.subarray(block.length - emLen);
+  if (block.subarray(0, block.length - emLen).some((x) => x !== 0)) return false;
+  if (emLen < hLen + 2 || em[emLen - 1] !== 0xbc) return false;
+  const db = Buffer.from(em.subarray(0, emLen - hLen - 1));
+  const H = em.subarray(emLen - hLen - 1, emLen - 1);
+  if (db[0] & ~(0xff >> (8 * emLen - emBits)) & 0xff) return false;
+  const mask = mgf1(hash, H, db.length);
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >> (8 * emLen - emBits);
+  const one = db.indexOf(1);
+  if (one < 0 || db.subarray(0, one).some((x) => x !== 0)) return false;
+  const s = db.subarray(one + 1);
+  if (salt !== 'auto' && s.length !== (salt === 'hash' ? hLen : salt)) return false;
+  return createHash(hash).update(Buffer.alloc(8)).update(mHash).update(s).digest().equals(H);
+}
 
 // RSA signatures of messages on the worker threads, many per message (util/workers): a
 // 100-item batch costs the event loop a few messages instead of 100 thread-pool jobs at
@@ -83,31 +230,65 @@ const rsaSignTask = workerBatchTask<RsaSignArgs, Uint8Array>(
 );
 
 /**
- * A signature that does not stall other requests: RSA on the worker threads, long messages on
- * libuv's thread pool (crypto.sign with a callback), short Ed25519/P-256 ones here. Prehashed
- * input needs keys/crypto's digest-level code: raw RSA on the worker threads, ECDSA here.
+ * A signature that does not stall other requests: RSA on the worker threads (a digest's raw
+ * RSA operation through keys/rsa-offload), long messages on libuv's thread pool
+ * (crypto.sign with a callback), short Ed25519/P-256 ones here. ECDSA over a digest, and
+ * secp256k1, are noble's, here.
  */
-async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts: SignOpts): Promise<Buffer> {
-  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return signLocalAsync(priv, spec, data, opts);
-  const o = nodeOptions(priv, spec, opts);
+async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts: LocalOpts): Promise<Buffer> {
+  if (spec.kind === 'ec' && (opts.prehashed || isK1(spec))) {
+    const digest = digestOf(spec, data, opts);
+    return Buffer.from(CURVES[spec.curve].sign(digest, ecScalar(priv), { ...NOBLE, lowS: isK1(spec) }));
+  }
+  if (spec.kind === 'rsa' && opts.prehashed) {
+    const digest = digestOf(spec, data, opts);
+    try {
+      if (opts.padding === 'pkcs1v15')
+        return await rsaPrivate('sign-raw', priv, constants.RSA_PKCS1_PADDING, opts.hash ? Buffer.concat([DIGEST_INFO[opts.hash], digest]) : digest);
+      return await rsaPrivate('sign-raw', priv, constants.RSA_NO_PADDING, pssEncode(digest, opts.hash!, spec.bits, opts.salt));
+    } catch {
+      // Only hash_algorithm=none can get here: a digest too long for the key.
+      throw new UserError('input is too long for the key to sign');
+    }
+  }
+  if (spec.kind === 'aes') throw new UserError('AES keys do not sign');
+  const o = nodeOptions(priv, spec, opts, true);
   if (cheapToSignOnLoop(spec, data.length)) return nodeSign(o.alg, data, o.key);
   if (spec.kind === 'rsa') {
-    const { padding, saltLength } = o.key as { padding: number; saltLength: number };
-    const sig = await rsaSignTask.run({ alg: o.alg!, key: priv, padding, saltLength, data });
+    const { padding, saltLength } = o.key as { padding: number; saltLength?: number };
+    const sig = await rsaSignTask.run({ alg: o.alg!, key: priv, padding, saltLength: saltLength ?? 0, data });
     return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength);
   }
   return new Promise((resolve, reject) => nodeSign(o.alg, data, o.key, (e, sig) => (e ? reject(e) : resolve(sig))));
 }
 
-/** The thread-pool twin of verifyWith; a malformed signature is simply invalid. */
-async function verifyOffLoop(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buffer, opts: SignOpts): Promise<boolean> {
-  if (opts.prehashed || spec.kind === 'aes' || isK1(spec)) return verifyWith(pub, spec, data, sig, opts);
-  const o = nodeOptions(pub, spec, opts);
-  // PSS signatures made elsewhere may use any salt length, as verifyWith accepts.
-  const key = spec.kind === 'rsa' && opts.padding !== 'pkcs1v15' ? { ...(o.key as object), saltLength: constants.RSA_PSS_SALTLEN_AUTO } : o.key;
+/** The twin of signScheduled; a malformed signature is simply invalid. */
+async function verifyLocal(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buffer, opts: LocalOpts): Promise<boolean> {
+  if (spec.kind === 'ec' && (opts.prehashed || isK1(spec))) {
+    const digest = digestOf(spec, data, opts);
+    try {
+      return CURVES[spec.curve].verify(sig, digest, ecPoint(pub), { ...NOBLE, lowS: false });
+    } catch {
+      return false;
+    }
+  }
+  if (spec.kind === 'rsa' && opts.prehashed) {
+    const digest = digestOf(spec, data, opts);
+    try {
+      if (opts.padding === 'pkcs1v15')
+        return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sig).equals(
+          opts.hash ? Buffer.concat([DIGEST_INFO[opts.hash], digest]) : digest,
+        );
+      return pssCheck(digest, publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, sig), opts.hash!, spec.bits, opts.salt);
+    } catch {
+      return false;
+    }
+  }
+  if (spec.kind === 'aes') throw new UserError('AES keys do not sign');
+  const o = nodeOptions(pub, spec, opts, false);
   return new Promise((resolve) => {
     try {
-      nodeVerify(o.alg, data, key as never, sig, (e, ok) => resolve(!e && ok));
+      nodeVerify(o.alg, data, o.key as never, sig, (e, ok) => resolve(!e && ok));
     } catch {
       resolve(false);
     }
@@ -128,7 +309,8 @@ function checkMlDsa(inp: SignInput): void {
 
 /** Signs with the requested (else latest) version allowed for encryption; returns vault:v<N>:<signature>. */
 export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<ManagedKey>): Promise<{ signature: string; publicKey?: string }> {
-  const { n, v } = versionOf(p, inp.version, 'encrypt');
+  checkNone(inp);
+  const { n, v } = versionOf(p, inp.version, 'encrypt', 'signing');
   // As Vault: marshaling_algorithm=jws encodes every key type's signature as unpadded
   // base64url (for ECDSA the signature is also r||s instead of ASN.1).
   const jws = inp.marshaling === 'jws';
@@ -137,16 +319,23 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
     return { signature: wrap(n, mldsaSign(p.parameter_set!, v.key!, inp.input), jws) };
   }
   const spec = await specOf(p, managed);
-  const opts = signOptions(p, inp, spec);
   let sig: Buffer;
-  if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, opts);
-  else sig = await signScheduled(parsed(v.key!).priv, spec, inp.input, opts);
+  let publicKey: string | undefined;
+  if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, managedOptions(inp, spec));
+  else {
+    const opts = localOptions(inp, spec);
+    const pair = keyPairOf(p, v, inp.context);
+    sig = await signScheduled(pair.priv, spec, inp.input, opts);
+    // As Vault, a derived key's signature comes with the public key derived for its context.
+    if (p.derived) publicKey = rawEd25519(pair.pub);
+  }
   if (spec.kind === 'ec' && jws) sig = derToRaw(sig, curveBytes(spec.curve));
-  return { signature: wrap(n, sig, jws) };
+  return { signature: wrap(n, sig, jws), publicKey };
 }
 
 /** Verifies a vault:v<N>: signature with the version it names: false if it does not match; a malformed value or disallowed version is a 400. */
 export async function verify(p: Policy, inp: SignInput, signature: unknown, managed?: () => Promise<ManagedKey>): Promise<boolean> {
+  checkNone(inp);
   // Vault reads JWS-marshaled signatures as unpadded base64url, all others as standard base64.
   const { version, body } = unwrap(signature, 'signature', inp.marshaling === 'jws' ? 'base64url' : 'base64');
   const { v } = versionOf(p, version, 'decrypt');
@@ -155,20 +344,22 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
     return mldsaVerify(p.parameter_set!, mldsaPublicKey(p.parameter_set!, v.key!), inp.input, body);
   }
   const spec = await specOf(p, managed);
-  const opts = signOptions(p, inp, spec);
   let sig = body;
   if (spec.kind === 'ec' && inp.marshaling === 'jws') {
     if (sig.length !== 2 * curveBytes(spec.curve)) return false;
     sig = rawToDer(sig);
   }
-  const pub: KeyObject = p.type === 'managed_key' ? await (await managed!()).publicKey() : parsed(v.key!).pub;
-  return verifyOffLoop(pub, spec, inp.input, sig, opts);
+  if (p.type === 'managed_key') {
+    const key = await managed!();
+    return verifyWith(await key.publicKey(), spec, inp.input, sig, managedOptions(inp, spec));
+  }
+  return verifyLocal(keyPairOf(p, v, inp.context).pub, spec, inp.input, sig, localOptions(inp, spec));
 }
 
 /** HMAC of the input with the requested (else latest) version's HMAC key, as vault:v<N>:<mac>; not for managed keys (400). */
 export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {
   if (p.type === 'managed_key') throw new UserError('HMAC is not available for managed keys');
-  const { n, v } = versionOf(p, version, 'encrypt');
+  const { n, v } = versionOf(p, version, 'encrypt', 'HMAC');
   return wrap(n, createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest());
 }
 
