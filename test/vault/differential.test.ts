@@ -727,6 +727,10 @@ const KNOWN: Record<string, string> = {
  */
 const KNOWN_RULES: Array<[RegExp, string]> = [
   [
+    /^openapi transit: \/random\/\{urlsource\}(\/\{urlbytes\})?: only in ours$/,
+    "current Vault's random takes its source in the path (random/<platform|seal|all>[/<bytes>]); Vault 1.8 has random[/<bytes>] only",
+  ],
+  [
     /^openapi pki: \/(cert\/\{serial\}\/raw(\/pem)?|certs\/revoked): only in ours$/,
     'current Vault (1.11+) serves cert/<serial>/raw, cert/<serial>/raw/pem and LIST certs/revoked; Vault 1.8 predates them',
   ],
