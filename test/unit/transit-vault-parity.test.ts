@@ -417,3 +417,23 @@ describe("sign: current Vault's hash algorithms and RSA-PSS salt_length", () => 
     expect(verifiesWith((await ok('update', 'sign/rsa', { input: b('doc'), salt_length: 222 })).signature, 222)).toBe(true);
   });
 });
+
+describe('large inputs', () => {
+  it('a 9 MB plaintext encrypts and decrypts (the base64 and envelope checks scan it, no regexp over the whole input)', async () => {
+    await ok('create', 'keys/big', {});
+    const plain = Buffer.alloc(9_000_000, 'x').toString('base64');
+    const enc = await ok('update', 'encrypt/big', { plaintext: plain });
+    expect(enc.ciphertext).toMatch(/^vault:v1:/);
+    expect((await ok('update', 'decrypt/big', { ciphertext: enc.ciphertext })).plaintext).toBe(plain);
+    // The same checks still refuse malformed input of that size.
+    expect((await call('update', 'encrypt/big', { plaintext: `${plain.slice(0, -4)}a=b=` })).error).toMatch(/base64/);
+    expect((await call('update', 'decrypt/big', { ciphertext: `${enc.ciphertext}!` })).error).toMatch(/invalid ciphertext/);
+  });
+
+  it('base64 form: padding only at the end, whole groups; \\r and \\n skipped', async () => {
+    await ok('create', 'keys/f', {});
+    for (const bad of ['a===', 'ab=c', 'abc', 'ab==ab==', '=abc', 'ab c'])
+      expect((await call('update', 'encrypt/f', { plaintext: bad })).error, bad).toMatch(/base64/);
+    for (const good of ['aGk=', 'aGVsbG8=', 'aGVs\nbG8=', 'AAAA']) expect((await call('update', 'encrypt/f', { plaintext: good })).error, good).toBeUndefined();
+  });
+});

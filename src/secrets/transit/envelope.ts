@@ -4,8 +4,18 @@ import { UserError } from '../framework';
 
 // Go's base64.StdEncoding: the standard alphabet in whole 4-character groups, with exact
 // padding; base64.RawURLEncoding (JWS): the URL alphabet, no padding, no 1-character tail.
-const STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const RAW_URL = /^[A-Za-z0-9_-]*$/;
+// Checked by looking for one character outside the alphabet and then at the padding: a
+// pattern over the whole input (groups of four, repeated) overflows V8's regexp stack on a
+// request of some megabytes.
+const NOT_STD = /[^A-Za-z0-9+/=]/;
+const NOT_RAW_URL = /[^A-Za-z0-9_-]/;
+
+/** Standard base64's form: whole groups of four, "=" only as the last one or two characters. */
+function isStdForm(t: string): boolean {
+  if (t.length % 4 !== 0 || NOT_STD.test(t)) return false;
+  const pad = t.indexOf('=');
+  return pad === -1 || pad === t.length - 1 || (pad === t.length - 2 && t[t.length - 1] === '=');
+}
 
 /**
  * Base64 decoded as Vault's Go decoders do (StdEncoding, or RawURLEncoding for JWS
@@ -16,7 +26,7 @@ const RAW_URL = /^[A-Za-z0-9_-]*$/;
  */
 export function decodeBase64(s: string, alphabet: 'base64' | 'base64url' = 'base64'): Buffer | undefined {
   const t = s.includes('\n') || s.includes('\r') ? s.replace(/[\r\n]/g, '') : s;
-  if (alphabet === 'base64' ? !STD.test(t) : !RAW_URL.test(t) || t.length % 4 === 1) return undefined;
+  if (alphabet === 'base64' ? !isStdForm(t) : NOT_RAW_URL.test(t) || t.length % 4 === 1) return undefined;
   return Buffer.from(t, alphabet);
 }
 
@@ -31,16 +41,26 @@ export const versionIn = (wrapped: string): number => Number(/^vault:v(\d+):/.ex
 // The version is a decimal without sign or leading zeros, at least 1: what Vault writes.
 // (Vault's own parser, strconv.Atoi, would also take "v01" and "v+1"; one spelling per
 // value is safer for callers that compare or index ciphertexts, so only that is read.)
-const ENVELOPE = /^vault:v([1-9][0-9]{0,9}):([\s\S]*)$/;
+const VERSION = /^[1-9][0-9]{0,9}$/;
+const PREFIX = 'vault:v';
+
+/** The version and body text of vault:v<N>:<body>, without a pattern over the (maybe large) body. */
+function envelope(value: string): [string, string] | undefined {
+  if (!value.startsWith(PREFIX)) return undefined;
+  const colon = value.indexOf(':', PREFIX.length);
+  if (colon < 0) return undefined;
+  const version = value.slice(PREFIX.length, colon);
+  return VERSION.test(version) ? [version, value.slice(colon + 1)] : undefined;
+}
 
 /** Reads a vault:v<N>: value (canonical version, base64 as Go reads it); anything else is a 400 naming `what`. */
 export function unwrap(value: unknown, what: string, alphabet: 'base64' | 'base64url' = 'base64'): { version: number; body: Buffer } {
   if (typeof value !== 'string') throw new UserError(`${what} is required`);
-  const m = ENVELOPE.exec(value);
-  const body = m ? decodeBase64(m[2], alphabet) : undefined;
+  const m = envelope(value);
+  const body = m ? decodeBase64(m[1], alphabet) : undefined;
   if (!m || !body)
     throw new UserError(`invalid ${what}: expected vault:v<version>:<${alphabet === 'base64' ? 'standard padded base64' : 'unpadded base64url'}>`);
-  return { version: Number(m[1]), body };
+  return { version: Number(m[0]), body };
 }
 
 // What an absent optional input reads as: one shared buffer (it has no bytes to write to), not
