@@ -62,6 +62,8 @@ export class SqlDatabase implements Database {
   private readonly unreported = new Set<string>();
   private sweeping?: Promise<void>;
   private unreportedTimer?: NodeJS.Timeout;
+  /** The tail of the default revocations queued one after another (see defaultRevoke). */
+  private revoking: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly log: Logger,
@@ -341,6 +343,11 @@ export class SqlDatabase implements Database {
       tx: this.txOptions(pool, dialect),
       retry: this.retryLog('DeleteUser'),
       log: this.log,
+      serialize: (fn) => {
+        const run = this.revoking.then(fn, fn);
+        this.revoking = run.catch(() => undefined);
+        return run;
+      },
     };
   }
 
