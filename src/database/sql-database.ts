@@ -1,7 +1,7 @@
 // One configured database connection (one `database/config/<name>` in Vault) and the
 // credential operations on it. No state lives only here: Vault re-sends the stored
 // config after a plugin restart and everything is rebuilt from it.
-import { parseConfig, configSecrets, type ConnectionConfig } from './config';
+import { parseConfig, configSecrets, storedConfig, type ConnectionConfig } from './config';
 import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
 import type { Dialect } from './dialects';
 import type {
@@ -96,8 +96,9 @@ export class SqlDatabase implements Database {
         throw e;
       }
     }
-    // Vault stores what we return and sends it back after restarts: return it as given.
-    return { config: req.config };
+    // Vault stores what we return, shows it on read (all but password and private_key) and
+    // sends it back after restarts: as given, but an inline key where Vault hides it.
+    return { config: storedConfig(req.config) };
   }
 
   type(): string {

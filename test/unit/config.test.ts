@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/database/config';
+import { parseConfig, storedConfig } from '../../src/database/config';
 import { parseDurationSeconds } from '../../src/schema';
 import { loadTlsFiles, resolveTarget, tlsAttempts, tlsOptions } from '../../src/database/connection';
 import { SqlDatabase } from '../../src/database/sql-database';
@@ -120,5 +120,55 @@ describe('certificate and key files (security review, item 5)', () => {
     expect(await loadTlsFiles({ ...base, sslrootcert: pem, sslcert: f, sslkey: f })).toMatchObject({ sslrootcert: pem, sslcert: pem, sslkey: pem });
     // sslmode=disable never reads them, as before
     expect(await loadTlsFiles({ ...base, sslmode: 'disable', sslrootcert: '/dev/zero' })).toMatchObject({ sslrootcert: '/dev/zero' });
+  });
+});
+
+describe('the config Vault stores (InitializeResponse.config)', () => {
+  const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
+  // Vault's read of database/config/<name> shows every connection detail but these.
+  const shown = (c: Record<string, unknown>) => JSON.stringify(Object.entries(c).filter(([k]) => k !== 'password' && k !== 'private_key'));
+
+  it('moves an inline sslkey to private_key; a key file path stays as it is', () => {
+    const given = { host: 'h', username: 'u', password: 'p', sslcert: 'CERT', sslkey: pem };
+    const stored = storedConfig(given);
+    expect(stored).toEqual({ host: 'h', username: 'u', password: 'p', sslcert: 'CERT', private_key: pem });
+    expect(shown(stored)).not.toContain('PRIVATE KEY');
+    expect(parse(stored).sslkey).toBe(pem); // and it is read back from there
+    expect(storedConfig({ host: 'h', sslkey: '/etc/k.pem' })).toEqual({ host: 'h', sslkey: '/etc/k.pem' });
+  });
+
+  it('moves an inline sslkey out of connection_url (URL and key=value forms)', () => {
+    const url = `postgres://{{username}}:{{password}}@h/db?sslmode=require&sslkey=${encodeURIComponent(pem)}&application_name=x`;
+    const a = storedConfig({ connection_url: url, username: 'u' });
+    expect(a).toEqual({ connection_url: 'postgres://{{username}}:{{password}}@h/db?sslmode=require&application_name=x', username: 'u', private_key: pem });
+    const kv = `host=h user={{username}} sslkey='${pem.replace(/\n/g, ' ')}' sslmode=require`;
+    const b = storedConfig({ connection_url: kv });
+    expect(shown(b)).not.toContain('PRIVATE KEY');
+    expect(b.private_key).toBe(pem.replace(/\n/g, ' '));
+    expect(b.connection_url).toBe('host=h user={{username}} sslmode=require');
+  });
+
+  it("accepts current Vault's tls_ca, tls_certificate and private_key; refuses two different values for one setting", () => {
+    expect(parse({ host: 'h', username: 'u', tls_ca: 'CA', tls_certificate: 'C', private_key: pem })).toMatchObject({
+      sslrootcert: 'CA',
+      sslcert: 'C',
+      sslkey: pem,
+    });
+    expect(() => parse({ host: 'h', username: 'u', sslkey: pem, private_key: pem + 'x' })).toThrow(/set sslkey or private_key, not both/);
+    expect(parseConfig({ host: 'h', username: 'u', private_key: pem }).unknownKeys).toEqual([]);
+  });
+
+  it('Initialize returns the stored form', async () => {
+    const d = new SqlDatabase(quietLog());
+    try {
+      const { config } = await d.initialize({
+        config: { host: '127.0.0.1', username: 'u', sslmode: 'require', sslcert: '-----BEGIN CERTIFICATE-----\nX\n', sslkey: pem },
+        verifyConnection: false,
+      });
+      expect(shown(config)).not.toContain('PRIVATE KEY');
+      expect(config.private_key).toBe(pem);
+    } finally {
+      await d.close();
+    }
   });
 });
