@@ -17,6 +17,90 @@ export interface Target {
   sslcert?: string;
   sslkey?: string;
   applicationName?: string;
+  /** connect_timeout of connection_url (libpq: seconds; 0 or less waits indefinitely), overriding the field. */
+  connectTimeoutMs?: number;
+  /** The startup `options` (command-line switches for the server: -c name=value ...), with connection_url's runtime parameters. */
+  options?: string;
+  /** connection_url's libpq parameters this plugin does not apply (harmless ones only): to report, not to drop silently. */
+  ignoredParams?: string[];
+}
+
+/** connection_url parameters resolveTarget applies itself. */
+const APPLIED = new Set(['host', 'port', 'dbname', 'user', 'password', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'application_name']);
+/** libpq parameters without effect here that change nothing a caller relies on: reported in the log. */
+const IGNORED = new Set([
+  'sslsni',
+  'keepalives',
+  'keepalives_idle',
+  'keepalives_interval',
+  'keepalives_count',
+  'tcp_user_timeout',
+  'sslcompression',
+  'krbsrvname',
+  'gsslib',
+  'gssdelegation',
+  'passfile',
+]);
+/** libpq parameters accepted at the value that is what this plugin does anyway (lowercase). */
+const AS_DONE: Record<string, string[]> = {
+  gssencmode: ['disable', 'prefer'],
+  channel_binding: ['disable', 'prefer'],
+  target_session_attrs: ['any'],
+  load_balance_hosts: ['disable'],
+  sslnegotiation: ['postgres'],
+  client_encoding: ['utf8', 'utf-8', 'unicode'],
+};
+/** Every other libpq connection parameter (PostgreSQL's libpq docs, "Parameter Key Words"): refused, as its effect would be missing. */
+const LIBPQ_UNSUPPORTED = new Set([
+  'hostaddr',
+  'require_auth',
+  'replication',
+  'requiressl',
+  'sslkeylogfile',
+  'sslpassword',
+  'sslcertmode',
+  'sslcrl',
+  'sslcrldir',
+  'requirepeer',
+  'ssl_min_protocol_version',
+  'ssl_max_protocol_version',
+  'min_protocol_version',
+  'max_protocol_version',
+  'service',
+]);
+/** YugabyteDB smart-driver settings, which this plugin takes as configuration fields. */
+const SMART_DRIVER = new Set(['load_balance', 'topology_keys', 'yb_servers_refresh_interval']);
+
+/** A value as one word of the startup `options`: the server splits them at spaces, and takes a backslash as escaping the next character. */
+const optionWord = (v: string) => v.replace(/[\\\s]/g, (ch) => `\\${ch}`);
+
+/**
+ * What connection_url's other parameters become. As libpq and Go's pgx: connect_timeout
+ * bounds the connect, `options` is sent as it is, and a name libpq does not know is a
+ * server setting for the session (search_path=x), sent as -c name=value in `options`.
+ */
+function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs' | 'options' | 'ignoredParams'> {
+  const ignoredParams: string[] = [];
+  const settings: string[] = [];
+  let connectTimeoutMs: number | undefined;
+  for (const [name, value] of Object.entries(p)) {
+    if (APPLIED.has(name) || name === 'options' || name === 'fallback_application_name') continue;
+    if (name === 'connect_timeout') {
+      if (!/^\s*-?\d+\s*$/.test(value)) throw invalid('connection_url: connect_timeout must be a whole number of seconds');
+      connectTimeoutMs = Math.max(0, Math.min(Number(value), 2_147_483)) * 1000; // 0 = no bound (node-postgres as libpq)
+    } else if (IGNORED.has(name)) ignoredParams.push(name);
+    else if (AS_DONE[name]) {
+      if (!AS_DONE[name].includes(value.toLowerCase()))
+        throw invalid(`connection_url: ${name}=${value} is not supported by this plugin (supported: ${AS_DONE[name].join(', ')})`);
+    } else if (LIBPQ_UNSUPPORTED.has(name)) throw invalid(`connection_url: the parameter ${name} is not supported by this plugin`);
+    else if (SMART_DRIVER.has(name)) throw invalid(`connection_url: give ${name} as a configuration field, not in connection_url`);
+    else {
+      if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) throw invalid(`connection_url: ${JSON.stringify(name)} is not a parameter name`);
+      settings.push(`-c ${name}=${optionWord(value)}`);
+    }
+  }
+  const options = [p.options, ...settings].filter((x) => x?.trim()).join(' ') || undefined;
+  return { connectTimeoutMs, options, ignoredParams };
 }
 
 /** libpq key=value connection strings: host=h port=5432 user='a b' */
@@ -101,6 +185,7 @@ export function resolveTarget(c: ConnectionConfig): Target {
     sslrootcert: c.sslrootcert ?? p.sslrootcert,
     sslcert: c.sslcert ?? p.sslcert,
     sslkey: c.sslkey ?? p.sslkey,
-    applicationName: p.application_name ?? DEFAULTS.applicationName,
+    applicationName: p.application_name ?? p.fallback_application_name ?? DEFAULTS.applicationName,
+    ...extraParams(p),
   };
 }
