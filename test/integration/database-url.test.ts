@@ -47,6 +47,25 @@ describe('connection_url parameters', () => {
     expect(await searchPathSeen(kv)).toBe('myschema');
   });
 
+  it("key=value form with quoted or unquoted placeholders connects with a password holding ' \\ and spaces", async () => {
+    const i = pgInfo();
+    const user = `kv admin'${randomBytes(3).toString('hex')}`;
+    const password = `p'a\\ss w"rd\\'`;
+    await admin((c) => c.query(`CREATE ROLE "${user}" LOGIN CREATEROLE PASSWORD '${password.replace(/'/g, "''")}'`));
+    try {
+      for (const tail of ["user='{{username}}' password='{{password}}'", 'user={{username}} password={{password}}']) {
+        const d = await SqlDatabase.open(
+          { connection_url: `host=${i.host} port=${i.port} dbname=${i.database} sslmode=disable ${tail}`, username: user, password },
+          true,
+          quietLog(),
+        );
+        await d.close();
+      }
+    } finally {
+      await admin((c) => c.query(`DROP ROLE "${user}"`));
+    }
+  });
+
   it('connect_timeout bounds the connect to a server that never answers', async () => {
     const sockets: net.Socket[] = [];
     const silent = net.createServer((s) => sockets.push(s)); // accepts, never speaks

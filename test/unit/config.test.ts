@@ -172,3 +172,27 @@ describe('the config Vault stores (InitializeResponse.config)', () => {
     }
   });
 });
+
+describe('connection_url in key=value form', () => {
+  const target = (url: string, username: string, password: string) => resolveTarget(parse({ connection_url: url, username, password }));
+  const nasty = `p'a\\ss w"rd\\'`;
+
+  it.each([
+    ["user='{{username}}' password='{{password}}'", 'quoted placeholders'],
+    ['user={{username}} password={{password}}', 'unquoted placeholders'],
+    ["user = '{{username}}'   password = {{password}}", 'spaces around = and mixed'],
+  ])('fills %s (%s) with values holding quotes, backslashes and spaces', (tail) => {
+    const t = target(`host=127.0.0.1 port=5432 dbname=postgres sslmode=disable ${tail}`, `ad'min \\x`, nasty);
+    expect(t).toMatchObject({ host: '127.0.0.1', port: 5432, database: 'postgres', sslmode: 'disable', user: `ad'min \\x`, password: nasty });
+  });
+
+  it('fills a placeholder inside a longer quoted or unquoted value, and an empty value does not swallow the next keyword', () => {
+    expect(target("host=h user='pre {{username}}' password=x{{password}}y", 'a b', `c'd`)).toMatchObject({ user: 'pre a b', password: `xc'dy` });
+    expect(target('host=h user={{username}} password={{password}} dbname=d', 'u', '')).toMatchObject({ password: '', database: 'd' });
+  });
+
+  it("reads libpq's escapes and quoting; refuses an unterminated quote", () => {
+    expect(target("host=h user=u password='a\\'b c' dbname=my\\ db", 'u', 'p')).toMatchObject({ password: "a'b c", database: 'my db' });
+    expect(() => target("host=h user='u", 'u', 'p')).toThrow(/cannot parse the key=value connection string/);
+  });
+});

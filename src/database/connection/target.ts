@@ -103,25 +103,95 @@ function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs'
   return { connectTimeoutMs, options, ignoredParams };
 }
 
-/** libpq key=value connection strings: host=h port=5432 user='a b' */
+/**
+ * libpq key=value connection strings (host=h port=5432 user='a b'), by libpq's grammar:
+ * a value is quoted ('...') or runs to the next white space; in both, a backslash takes
+ * the next character literally.
+ */
 function parseKeywordDsn(dsn: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const re = /\s*([A-Za-z_]+)\s*=\s*('((?:[^'\\]|\\.)*)'|[^\s]*)/gy;
-  let pos = 0;
-  while (pos < dsn.trim().length) {
-    const m = re.exec(dsn);
-    if (!m) break;
-    out[m[1]] = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : m[2];
-    pos = re.lastIndex;
+  const bad = () => invalid('connection_url: cannot parse the key=value connection string');
+  let i = 0;
+  const ws = () => {
+    while (i < dsn.length && /\s/.test(dsn[i])) i++;
+  };
+  for (ws(); i < dsn.length; ws()) {
+    const key = /[A-Za-z_][A-Za-z0-9_]*/y;
+    key.lastIndex = i;
+    const k = key.exec(dsn);
+    if (!k) throw bad();
+    i = key.lastIndex;
+    ws();
+    if (dsn[i] !== '=') throw bad();
+    i++;
+    ws();
+    let v = '';
+    const quoted = dsn[i] === "'";
+    if (quoted) i++;
+    for (;;) {
+      if (i >= dsn.length) {
+        if (quoted) throw bad(); // unterminated quote
+        break;
+      }
+      const ch = dsn[i];
+      if (quoted ? ch === "'" : /\s/.test(ch)) {
+        if (quoted) i++;
+        break;
+      }
+      if (ch === '\\') {
+        if (i + 1 >= dsn.length) throw bad();
+        v += dsn[i + 1];
+        i += 2;
+      } else {
+        v += ch;
+        i++;
+      }
+    }
+    out[k[0]] = v;
   }
-  if (dsn.slice(pos).trim()) throw invalid('connection_url: cannot parse the key=value connection string');
   return out;
 }
 
+const PLACEHOLDER = /\{\{\s*(username|password)\s*\}\}/y;
+
+/**
+ * connection_url with {{username}}/{{password}} filled in. URL form: URL-escaped (unless
+ * disable_escaping). key=value form: a placeholder the user quoted ('{{password}}', as
+ * Vault's docs write it) gets its ' and \ backslash-escaped; an unquoted one is escaped
+ * likewise, white space included, so any value stays one value.
+ */
 function fillUrlTemplate(url: string, c: ConnectionConfig, urlForm: boolean): string {
-  const enc = (v: string) => (c.disableEscaping || !urlForm ? v : encodeURIComponent(v));
-  const kvQuote = (v: string) => (urlForm ? v : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
-  return url.replace(/\{\{\s*username\s*\}\}/g, () => kvQuote(enc(c.username ?? ''))).replace(/\{\{\s*password\s*\}\}/g, () => kvQuote(enc(c.password ?? '')));
+  const value = (name: string) => (name === 'username' ? c.username : c.password) ?? '';
+  if (urlForm) {
+    const enc = (v: string) => (c.disableEscaping ? v : encodeURIComponent(v));
+    return url.replace(/\{\{\s*(username|password)\s*\}\}/g, (_m, name: string) => enc(value(name)));
+  }
+  let out = '';
+  // The template read so far, a placeholder standing as one character: where a value starts is decided on it, not on the values.
+  let read = '';
+  let inQuote = false;
+  const atValueStart = () => /=\s*$/.test(read);
+  for (let i = 0; i < url.length; ) {
+    PLACEHOLDER.lastIndex = i;
+    const m = PLACEHOLDER.exec(url);
+    if (m) {
+      const v = value(m[1]);
+      const whole = !inQuote && atValueStart() && !/^\S/.test(url.slice(PLACEHOLDER.lastIndex));
+      // An empty unquoted value would swallow the next keyword (libpq skips white space after "=").
+      out += whole && v === '' ? "''" : v.replace(inQuote ? /['\\]/g : /['\\\s]/g, (ch) => `\\${ch}`);
+      read += 'x';
+      i = PLACEHOLDER.lastIndex;
+      continue;
+    }
+    const ch = url[i];
+    const step = ch === '\\' ? url.slice(i, i + 2) : ch;
+    // A quote opens a quoted value only where a value starts (elsewhere it is a character of the value).
+    if (ch === "'") inQuote = inQuote ? false : atValueStart();
+    out += step;
+    read += step;
+    i += step.length;
+  }
+  return out;
 }
 
 /** The target a configuration names (connection_url, or host/port/db), with libpq's defaults; bad input is InvalidArgument. */
