@@ -56,12 +56,11 @@ export const CONFIG_FIELDS = {
     description: 'send the clear password or a SCRAM-SHA-256 verifier computed by the plugin',
   },
   disable_escaping: { type: 'bool', default: false, description: 'do not URL-escape username/password when filling connection_url' },
-  max_open_connections: { type: 'int', default: 4, description: 'pool size', min: 1 },
+  max_open_connections: { type: 'int', default: 4, description: 'pool size; 0 means 4, a negative value no limit (as Vault)' },
   max_idle_connections: {
     type: 'int',
     default: 0,
-    description: 'idle connections kept; 0, or more than max_open_connections, means max_open_connections',
-    min: 0,
+    description: 'idle connections kept; 0, or more than max_open_connections, means max_open_connections; negative: none',
   },
   max_connection_lifetime: { type: 'duration', default: 0, description: 'recycle connections older than this (0: never)' },
   load_balance: { type: 'string', description: 'YugabyteDB smart driver: true|any|only-primary|only-rr|prefer-primary|prefer-rr|false' },
@@ -113,10 +112,16 @@ export function parseConfig(raw: Record<string, unknown>): ParsedConfig {
   const sslrootcert = oneOf(s, 'sslrootcert', 'tls_ca');
   const sslcert = oneOf(s, 'sslcert', 'tls_certificate');
   const sslkey = oneOf(s, 'sslkey', 'private_key');
-  const maxOpen = n('max_open_connections');
+  // Vault's rules (its SQL connection producer, then Go's database/sql): open 0 is the
+  // default 4 and a negative open is no limit; idle 0 is the same as open, more idle than
+  // open is open, and a negative result keeps no idle connection (so with a negative open,
+  // idle 0 keeps none, as in Vault).
+  let maxOpen = n('max_open_connections');
+  if (maxOpen === 0) maxOpen = CONFIG_FIELDS.max_open_connections.default;
   let maxIdle = n('max_idle_connections');
-  // Vault's rule: 0 means "same as open"; more idle than open makes no sense.
   if (maxIdle === 0 || maxIdle > maxOpen) maxIdle = maxOpen;
+  if (maxIdle < 0) maxIdle = 0;
+  if (maxOpen < 0) maxOpen = Number.POSITIVE_INFINITY;
   let usernameTemplate: UsernameTemplate;
   try {
     usernameTemplate = UsernameTemplate.parse(s('username_template')!);

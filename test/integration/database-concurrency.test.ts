@@ -84,4 +84,25 @@ describe('concurrent GRANT/REVOKE on the same objects', () => {
     const left = await admin(async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-rvk-%'`)).rows[0].n);
     expect(left).toBe(0);
   });
+
+  it('max_open_connections 0 (the default 4) and -1 (no limit), max_idle_connections -5 (none) work as in Vault', async () => {
+    for (const [open, idle, wantMax] of [
+      [0, 0, 4],
+      [-1, -5, Number.POSITIVE_INFINITY],
+    ] as const) {
+      const d = await SqlDatabase.open(urlConfig(pgInfo(), { max_open_connections: open, max_idle_connections: idle }), true, quietLog());
+      try {
+        expect(d.poolStats.max).toBe(wantMax);
+        const users = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            d.newUser({ displayName: 'pool', roleName: 'r', password: pw(), statements: CREATE, credentialType: 0 }).then((r) => r.username),
+          ),
+        );
+        await Promise.all(users.map((username) => d.deleteUser({ username, statements: [] })));
+        if (idle < 0) expect(d.poolStats.idle).toBe(0);
+      } finally {
+        await d.close();
+      }
+    }
+  });
 });

@@ -24,9 +24,20 @@ describe('connection config', () => {
     });
     expect(parse({ host: 'h', username: 'u', max_open_connections: 2, max_idle_connections: 9 }).maxIdle).toBe(2);
   });
+  it.each([
+    // [open, idle] given -> [open, idle] used, as Vault's SQL connection producer and Go's database/sql
+    [0, 0, 4, 4],
+    [0, 2, 4, 2],
+    [-1, 0, Number.POSITIVE_INFINITY, 0],
+    [-1, 3, Number.POSITIVE_INFINITY, 0],
+    [5, -5, 5, 0],
+    [3, 0, 3, 3],
+  ])('max_open_connections=%i max_idle_connections=%i are accepted: open %d, idle %d', (open, idle, wantOpen, wantIdle) => {
+    const c = parse({ host: 'h', username: 'u', max_open_connections: open, max_idle_connections: idle });
+    expect([c.maxOpen, c.maxIdle]).toEqual([wantOpen, wantIdle]);
+  });
   it('rejects bad values with the field name', () => {
     expect(() => parse({})).toThrow(/connection_url or host is required/);
-    expect(() => parse({ host: 'h', max_open_connections: 0 })).toThrow(/max_open_connections: must be at least 1/);
     expect(() => parse({ host: 'h', max_open_connections: 'many' })).toThrow(/max_open_connections: expected an integer/);
     expect(() => parse({ host: 'h', sslmode: 'sometimes' })).toThrow(/sslmode: must be one of/);
     expect(() => parse({ host: 'h', max_connection_lifetime: '5 minutes' })).toThrow(/invalid duration/);
