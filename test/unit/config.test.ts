@@ -207,3 +207,15 @@ describe('connection_url in key=value form', () => {
     expect(() => target("host=h user='u", 'u', 'p')).toThrow(/cannot parse the key=value connection string/);
   });
 });
+
+describe('a connection_url without a user (review item 7)', () => {
+  it('with username set, says that connection_url needs {{username}}/{{password}} for it to be used', () => {
+    for (const url of ['postgres://h:5432/db?sslmode=disable', 'host=h dbname=db sslmode=disable']) {
+      expect(() => resolveTarget(parse({ connection_url: url, username: 'admin', password: 'pw' }))).toThrow(
+        /connection_url names no user: the username and password fields are used only through \{\{username\}\} and \{\{password\}\} in connection_url/,
+      );
+    }
+    expect(() => resolveTarget(parse({ connection_url: 'postgres://h/db' }))).toThrow(/no username: set username and write \{\{username\}\}/);
+    expect(resolveTarget(parse({ connection_url: 'postgres://{{username}}:{{password}}@h/db', username: 'admin', password: 'pw' })).user).toBe('admin');
+  });
+});

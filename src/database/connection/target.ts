@@ -244,7 +244,19 @@ export function resolveTarget(c: ConnectionConfig): Target {
   const sslmode = (c.sslmode ?? p.sslmode ?? DEFAULTS.sslmode).toLowerCase();
   if (!(SSL_MODES as readonly string[]).includes(sslmode)) throw invalid(`sslmode must be one of ${SSL_MODES.join(', ')}`);
   if (t.port !== undefined && (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)) throw invalid('port must be 1-65535');
-  if (!t.user) throw invalid('no username: set username, or put one in connection_url');
+  if (!t.user) {
+    // As current Vault, the username/password fields only fill connection_url's placeholders;
+    // rather than connect as the OS user (as libpq would), say what is missing.
+    if (c.connectionUrl && c.username)
+      throw invalid(
+        'connection_url names no user: the username and password fields are used only through {{username}} and {{password}} in connection_url (e.g. postgres://{{username}}:{{password}}@host:5432/db), or write the user into connection_url',
+      );
+    throw invalid(
+      c.connectionUrl
+        ? 'no username: set username and write {{username}}/{{password}} in connection_url, or write the user into connection_url'
+        : 'no username: set username',
+    );
+  }
   return {
     host: t.host || 'localhost',
     port: t.port ?? DEFAULTS.port,
