@@ -3,6 +3,7 @@
 // Initialize (so a bad template fails the config write), rendered per NewUser.
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { ErrorCode, PluginError } from './errors';
+import { FormatError, goSprintf, goTimeFormat } from './gofmt';
 
 /** A fault of the username template (InvalidArgument); `detail` says what, without the field's name. */
 export class TemplateError extends PluginError {
@@ -43,67 +44,6 @@ function truncateBytes(s: string, n: number): string {
   return out;
 }
 
-function goTime(layout: string, d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-  const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-  const h = d.getUTCHours();
-  const tokens: Array<[string, () => string]> = [
-    ['2006', () => String(d.getUTCFullYear())],
-    ['January', () => months[d.getUTCMonth()]],
-    ['Monday', () => days[d.getUTCDay()]],
-    ['Z07:00', () => 'Z'],
-    ['-07:00', () => '+00:00'],
-    ['Z0700', () => 'Z'],
-    ['-0700', () => '+0000'],
-    ['.000000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000000'],
-    ['.000000', () => '.' + p(d.getUTCMilliseconds(), 3) + '000'],
-    ['.000', () => '.' + p(d.getUTCMilliseconds(), 3)],
-    ['Jan', () => months[d.getUTCMonth()].slice(0, 3)],
-    ['Mon', () => days[d.getUTCDay()].slice(0, 3)],
-    ['MST', () => 'UTC'],
-    ['_2', () => String(d.getUTCDate()).padStart(2, ' ')],
-    ['01', () => p(d.getUTCMonth() + 1)],
-    ['02', () => p(d.getUTCDate())],
-    ['03', () => p(h % 12 || 12)],
-    ['04', () => p(d.getUTCMinutes())],
-    ['05', () => p(d.getUTCSeconds())],
-    ['06', () => p(d.getUTCFullYear() % 100)],
-    ['15', () => p(h)],
-    ['PM', () => (h < 12 ? 'AM' : 'PM')],
-    ['pm', () => (h < 12 ? 'am' : 'pm')],
-    ['1', () => String(d.getUTCMonth() + 1)],
-    ['2', () => String(d.getUTCDate())],
-    ['3', () => String(h % 12 || 12)],
-    ['4', () => String(d.getUTCMinutes())],
-    ['5', () => String(d.getUTCSeconds())],
-  ];
-  let out = '';
-  for (let i = 0; i < layout.length; ) {
-    const tok = tokens.find(([k]) => layout.startsWith(k, i));
-    if (tok) {
-      out += tok[1]();
-      i += tok[0].length;
-    } else {
-      out += layout[i];
-      i++;
-    }
-  }
-  return out;
-}
-
-function sprintf(format: string, args: Value[]): string {
-  let k = 0;
-  return format.replace(/%([%sdvq])/g, (_m, verb: string) => {
-    if (verb === '%') return '%';
-    if (k >= args.length) return `%!${verb}(MISSING)`;
-    const a = args[k++];
-    if (verb === 'd') return typeof a === 'number' ? String(Math.trunc(a)) : `%!d(string=${a})`;
-    if (verb === 'q') return JSON.stringify(String(a));
-    return String(a);
-  });
-}
-
 type Fn = (args: Value[]) => Value;
 const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
   random: {
@@ -133,11 +73,23 @@ const FUNCS: Record<string, { arity: number | 'variadic'; fn: Fn }> = {
   replace: { arity: 3, fn: ([from, to, s]) => str(s).split(str(from)).join(str(to)) },
   sha256: { arity: 1, fn: ([s]) => createHash('sha256').update(str(s)).digest('hex') },
   base64: { arity: 1, fn: ([s]) => Buffer.from(str(s)).toString('base64') },
-  unix_time: { arity: 0, fn: () => Math.floor(Date.now() / 1000) },
-  unix_time_millis: { arity: 0, fn: () => Date.now() },
-  timestamp: { arity: 1, fn: ([layout]) => goTime(str(layout), new Date()) },
+  // Strings, as Vault's own functions return them (so printf "%s" takes them, "%d" does not).
+  unix_time: { arity: 0, fn: () => String(Math.floor(Date.now() / 1000)) },
+  unix_time_millis: { arity: 0, fn: () => String(Date.now()) },
+  timestamp: { arity: 1, fn: ([layout]) => goTimeFormat(str(layout), new Date()) },
   uuid: { arity: 0, fn: () => randomUUID() },
-  printf: { arity: 'variadic', fn: ([f, ...rest]) => sprintf(str(f), rest) },
+  printf: {
+    arity: 'variadic',
+    fn: ([f, ...rest]) => {
+      if (f === undefined) throw new TemplateError('printf needs a format');
+      try {
+        return goSprintf(str(f), rest);
+      } catch (e) {
+        if (e instanceof FormatError) throw new TemplateError(`printf: ${e.message}`);
+        throw e;
+      }
+    },
+  },
 };
 
 class Lexer {
