@@ -19,6 +19,10 @@ export const DEFAULTS = {
   deadlineMarginMs: 50,
   /** While a user created by a failed call (connection lost around COMMIT) could not be removed, retry this often. */
   unreportedRetryMs: 10_000,
-  /** Whole-transaction retries on 40001/40P01: attempts, then full-jitter backoff bounds. */
-  retry: { attempts: 6, baseDelayMs: 20, maxDelayMs: 1000 },
+  /**
+   * Whole-transaction retries on 40001/40P01/"tuple concurrently updated": attempts, then
+   * full-jitter backoff bounds. 10 attempts (at most ~4 s of waiting in all) let 20
+   * concurrent calls that GRANT or REVOKE on the same tables all pass.
+   */
+  retry: { attempts: 10, baseDelayMs: 20, maxDelayMs: 1000 },
 } as const;

@@ -1,5 +1,9 @@
 // Bounded retry of whole transactions on serialization failures (40001, which
-// CockroachDB returns routinely under contention) and deadlocks (40P01).
+// CockroachDB returns routinely under contention), deadlocks (40P01), and PostgreSQL's
+// "tuple concurrently updated" (XX000): two sessions that GRANT or REVOKE on the same
+// object update its catalog row (its ACL) at once, and the later one fails. Every call's
+// statements run as one transaction that rolls back whole on any error (or are one
+// statement on their own), so running them again creates nothing twice.
 import { DEFAULTS } from './defaults';
 import { sqlState } from './errors';
 
@@ -13,9 +17,17 @@ export interface RetryOptions {
   onRetry?: (attempt: number, code: string) => void;
 }
 
-/** Is this a serialization failure or deadlock (40001, 40P01), which a retry of the whole transaction can pass? */
+/**
+ * XX000 is internal_error, used for many unrelated failures, so this one is known by its
+ * message too (the server's own text, from its catalog update code; it has no SQLSTATE
+ * of its own and is not translated: lc_messages does not apply to elog messages).
+ */
+const CONCURRENT_CATALOG_UPDATE = 'tuple concurrently updated';
+
+/** Is this a serialization failure, deadlock (40001, 40P01) or concurrent catalog update (XX000), which a retry of the whole transaction can pass? */
 export function isRetryable(e: unknown): boolean {
   const state = sqlState(e);
+  if (state === 'XX000') return (e as Error).message === CONCURRENT_CATALOG_UPDATE;
   return state !== undefined && RETRYABLE.has(state);
 }
 

@@ -4,7 +4,7 @@ import type { ConnectionPool } from './connection/pool';
 import type { Dialect } from './dialects';
 import { sqlState } from './errors';
 import { quoteIdent } from './quote';
-import { withRetry, type RetryOptions } from './retry';
+import { isRetryable, withRetry, type RetryOptions } from './retry';
 import { inTransaction, type Queryable, type TxOptions } from './transaction';
 
 /** What revoking a user needs: the pool, the dialect and the transaction options. */
@@ -17,6 +17,8 @@ export interface RevokeContext {
   tx: TxOptions;
   retry: RetryOptions;
   log: Logger;
+  /** Runs the catalog changes of one revocation at a time (see defaultRevoke). */
+  serialize: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -33,6 +35,15 @@ export async function defaultRevoke(username: string, ctx: RevokeContext): Promi
       .with((c) => c.query(dialect.terminateSessionsQuery!, [username]))
       .catch((e: Error) => log.warn('could not end the sessions of a revoked user', { error: e.message }));
   }
+  // DROP OWNED revokes the role's grants object by object, so concurrent revocations of
+  // roles granted on the same tables deadlock (each costing deadlock_timeout) or hit
+  // "tuple concurrently updated" until the retries run out: this process runs them one
+  // at a time (retries still cover other processes).
+  await ctx.serialize(() => releaseAndDrop(username, user, ctx));
+}
+
+async function releaseAndDrop(username: string, user: string, ctx: RevokeContext): Promise<void> {
+  const { pool, dialect, log } = ctx;
   const dep = dialect.dependentDatabases(username);
   await releaseIn(
     (await pool.with((c) => c.query<{ datname: string }>(dep.text, dep.values))).rows.map((r) => r.datname),
@@ -64,6 +75,8 @@ async function releaseIn(dbs: readonly string[], user: string, ctx: RevokeContex
     try {
       await c.query(reassign);
     } catch (e) {
+      // Contention (a concurrent GRANT/REVOKE on the same objects): the whole release is retried, nothing dropped.
+      if (isRetryable(e)) throw e;
       if (!member && sqlState(e) === '42501') {
         await c.query(dialect.takeMembership(user, admin));
         member = true;

@@ -1,7 +1,7 @@
 // One configured database connection (one `database/config/<name>` in Vault) and the
 // credential operations on it. No state lives only here: Vault re-sends the stored
 // config after a plugin restart and everything is rebuilt from it.
-import { parseConfig, configSecrets, type ConnectionConfig } from './config';
+import { parseConfig, configSecrets, storedConfig, type ConnectionConfig } from './config';
 import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
 import type { Dialect } from './dialects';
 import type {
@@ -62,6 +62,8 @@ export class SqlDatabase implements Database {
   private readonly unreported = new Set<string>();
   private sweeping?: Promise<void>;
   private unreportedTimer?: NodeJS.Timeout;
+  /** The tail of the default revocations queued one after another (see defaultRevoke). */
+  private revoking: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly log: Logger,
@@ -81,6 +83,7 @@ export class SqlDatabase implements Database {
     const { config, unknownKeys } = parseConfig(req.config);
     if (unknownKeys.length) this.log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
     const target = await loadTlsFiles(resolveTarget(config));
+    if (target.ignoredParams?.length) this.log.warn('connection_url parameters without effect in this plugin', { params: target.ignoredParams.join(',') });
     void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
     tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
     this.releaseSmartDriver = claimSmartDriver(config, target);
@@ -94,8 +97,9 @@ export class SqlDatabase implements Database {
         throw e;
       }
     }
-    // Vault stores what we return and sends it back after restarts: return it as given.
-    return { config: req.config };
+    // Vault stores what we return, shows it on read (all but password and private_key) and
+    // sends it back after restarts: as given, but an inline key where Vault hides it.
+    return { config: storedConfig(req.config) };
   }
 
   type(): string {
@@ -341,6 +345,11 @@ export class SqlDatabase implements Database {
       tx: this.txOptions(pool, dialect),
       retry: this.retryLog('DeleteUser'),
       log: this.log,
+      serialize: (fn) => {
+        const run = this.revoking.then(fn, fn);
+        this.revoking = run.catch(() => undefined);
+        return run;
+      },
     };
   }
 

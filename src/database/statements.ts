@@ -11,9 +11,11 @@
 // string continuation across a newline (which keeps an E-string's rules); "..." with "";
 // $tag$...$tag$ (a tag cannot follow an identifier character, the body ends at the first
 // $tag$); -- and nested /* */ comments. A dollar-quoted body is a string constant to the
-// server; placeholders inside it are placed by lexing the body as SQL (DO blocks and
-// function bodies), and inside a string literal of such a body by lexing the literal's
-// decoded content for quotes (dynamic SQL). Where that is ambiguous the template is refused.
+// server. In a statement that runs it as code (DO, CREATE FUNCTION/PROCEDURE), placeholders
+// inside it are placed by lexing the body as SQL, and inside a string literal of such a
+// body by lexing the literal's decoded content for quotes (dynamic SQL); where that is
+// ambiguous the template is refused. In any other statement it is plain text
+// (COMMENT ... IS $$...$$): a value there only must not end it.
 import { escapeIn } from './quote';
 import { invalid } from './errors';
 import { PgLexError, pgScan, type PgToken } from './pglexer';
@@ -21,7 +23,7 @@ import { PgLexError, pgScan, type PgToken } from './pglexer';
 /** The quoting contexts a placeholder can sit in. */
 export type Quote = 'single' | 'escape' | 'double' | 'unicode' | 'unicode-ident' | 'bits';
 /** One quoting level around a placeholder. `reencoded`: the literal is re-encoded as a whole after substitution. */
-export type Ctx = { kind: Quote; reencoded?: boolean } | { kind: 'dollar'; tag: string };
+export type Ctx = { kind: Quote; reencoded?: boolean } | { kind: 'dollar'; tag: string; plain?: boolean };
 
 /** A placeholder in a statement: where it is, which value, and the quoting around it. */
 export interface Span {
@@ -96,6 +98,8 @@ function lex(src: string, lv: Level): boolean {
   let i = 0;
   let atomicDepth = 0;
   let prevWord = '';
+  /** The first words of the current statement (top level): whether its $-bodies are code. */
+  let lead: string[] = [];
   let paramEnd = -1;
   const sql = lv.mode === 'sql';
   while (i < src.length) {
@@ -162,7 +166,7 @@ function lex(src: string, lv: Level): boolean {
       }
       const open = at(DOLLAR_OPEN, src, i);
       if (open) {
-        i = lexDollar(src, i, open, lv);
+        i = lexDollar(src, i, open, lv, lv.top && lv.stack.length === 0 && !runsBodiesAsCode(lead));
         if (i < 0) return false;
         continue;
       }
@@ -190,6 +194,7 @@ function lex(src: string, lv: Level): boolean {
         else if (atomicDepth > 0 && u === 'CASE') atomicDepth++;
         else if (atomicDepth > 0 && u === 'END') atomicDepth--;
         prevWord = u;
+        if (lead.length < 4) lead.push(u);
       }
       emit(w);
       i += w.length;
@@ -202,6 +207,7 @@ function lex(src: string, lv: Level): boolean {
       continue;
     }
     if (c === ';' && lv.top && sql && atomicDepth === 0) {
+      lead = [];
       lv.hooks.terminator?.();
       i++;
       continue;
@@ -212,8 +218,19 @@ function lex(src: string, lv: Level): boolean {
   return true;
 }
 
-/** $tag$ body $tag$ starting at i. Returns the index after it, or -1 if unterminated. */
-function lexDollar(src: string, i: number, open: string, lv: Level): number {
+/**
+ * Does a statement starting with these words (upper case) run its $-quoted constants as
+ * code: DO's block, CREATE [OR REPLACE] FUNCTION/PROCEDURE's AS body? Any other
+ * statement's $-quoted constants are plain values (COMMENT ... IS, SET x = ..., PASSWORD).
+ * Erring towards code is safe: it keeps the stricter rule.
+ */
+export function runsBodiesAsCode(lead: readonly string[]): boolean {
+  if (lead[0] === 'DO') return true;
+  return lead[0] === 'CREATE' && lead.slice(1, 4).some((w) => w === 'FUNCTION' || w === 'PROCEDURE');
+}
+
+/** $tag$ body $tag$ starting at i (`plain`: a plain string constant, not code). Returns the index after it, or -1 if unterminated. */
+function lexDollar(src: string, i: number, open: string, lv: Level, plain = false): number {
   const tag = open.slice(1, -1);
   const bodyStart = i + open.length;
   const close = src.indexOf(open, bodyStart);
@@ -224,7 +241,19 @@ function lexDollar(src: string, i: number, open: string, lv: Level): number {
   }
   const body = src.slice(bodyStart, close);
   const from = lv.out.s.length;
-  if (lv.hooks.placeholder && body.includes('{{')) {
+  if (lv.hooks.placeholder && body.includes('{{') && plain) {
+    // Text, not SQL: every placeholder in it is a value (no comments or quotes to respect).
+    const stack: Ctx[] = [...lv.stack, { kind: 'dollar', tag, plain: true }];
+    for (let j = 0; j < body.length; ) {
+      const ph = placeholderAt(body, j);
+      if (ph) {
+        place(lv, ph.key, stack, body.slice(j, ph.end));
+        j = ph.end;
+      } else lv.out.s += body[j++];
+    }
+    if ((lv.out.s.slice(from) + open).indexOf(open) !== lv.out.s.length - from)
+      throw invalid(`a placeholder value would end the $${tag}$-quoted string it is written in`);
+  } else if (lv.hooks.placeholder && body.includes('{{')) {
     const clean = lex(body, { ...lv, mode: 'sql', stack: [...lv.stack, { kind: 'dollar', tag }], top: false });
     const rendered = lv.out.s.slice(from);
     if (rendered !== body) {
@@ -364,6 +393,11 @@ const BARE_VALUE = /^[A-Za-z0-9_]+$/;
 
 function escapeFor(stack: readonly Ctx[], key: string, value: string): string {
   const top = stack[stack.length - 1];
+  if (top?.kind === 'dollar' && top.plain) {
+    // A plain $tag$ string holds any text up to its closing tag (the body's end is checked as a whole too).
+    if (value.includes(`$${top.tag}$`)) throw invalid(`{{${key}}} value would end the $${top.tag}$-quoted string it is written in`);
+    return value;
+  }
   if (!top || top.kind === 'dollar') {
     if (BARE_VALUE.test(value)) return value;
     throw invalid(`{{${key}}} must be written inside quotes (e.g. "{{${key}}}" or '{{${key}}}') because its value contains special characters`);
@@ -458,6 +492,12 @@ export function verifyPlacement(text: string, spans: readonly Span[], depth: num
     throw e;
   }
   const inner = new Map<PgToken, Span[]>();
+  // The statement's first words as PostgreSQL's lexer reads them: a value placed as plain
+  // text in a $-quoted constant must not be in a statement that runs such bodies as code.
+  const lead = tokens
+    .filter((t) => t.name !== 'SQL_COMMENT' && t.name !== 'C_COMMENT')
+    .slice(0, 4)
+    .map((t) => t.text.toUpperCase());
   for (const sp of spans) {
     const tok = tokens.find((t) => t.start <= sp.start && sp.end <= t.end && t.end > t.start);
     if (!tok) throw refusal(`{{${sp.key}}} spans several tokens`);
@@ -466,7 +506,12 @@ export function verifyPlacement(text: string, spans: readonly Span[], depth: num
     let ok: boolean;
     if (!ctx) ok = !tok.text.startsWith('"') && (tok.name === 'IDENT' || tok.keyword || tok.name === 'ICONST' || tok.name === 'FCONST');
     else if (ctx.kind === 'dollar')
-      ok = tok.name === 'SCONST' && t.startsWith(`$${ctx.tag}$`) && t.endsWith(`$${ctx.tag}$`) && t.length >= 2 * (ctx.tag.length + 2);
+      ok =
+        tok.name === 'SCONST' &&
+        t.startsWith(`$${ctx.tag}$`) &&
+        t.endsWith(`$${ctx.tag}$`) &&
+        t.length >= 2 * (ctx.tag.length + 2) &&
+        !(ctx.plain && (depth > 0 || runsBodiesAsCode(lead)));
     else if (ctx.kind === 'single') ok = tok.name === 'SCONST' && t.startsWith("'");
     else if (ctx.kind === 'escape') ok = tok.name === 'SCONST' && /^[eE]'/.test(t);
     else if (ctx.kind === 'double') ok = tok.name === 'IDENT' && t.startsWith('"');

@@ -81,6 +81,24 @@ describe('TLS to PostgreSQL', () => {
     // sslmode=allow falls back to TLS when the server refuses plaintext for this database
     expect(await tlsInUse({ db: 'certdb', sslmode: 'allow', sslcert: pki.clientCertPem, sslkey: pki.clientKeyPem })).toBe(true);
   });
+  it("current Vault's tls_ca/tls_certificate/private_key connect; an inline sslkey is stored as private_key, which Vault hides on read", async () => {
+    expect(await tlsInUse({ db: 'certdb', sslmode: 'verify-full', tls_ca: pki.caPem, tls_certificate: pki.clientCertPem, private_key: pki.clientKeyPem })).toBe(
+      true,
+    );
+    const d = new SqlDatabase(quietLog());
+    try {
+      const given = cfg({ db: 'certdb', sslmode: 'verify-full', sslrootcert: pki.caPem, sslcert: pki.clientCertPem, sslkey: pki.clientKeyPem });
+      const { config } = await d.initialize({ config: given, verifyConnection: true });
+      expect(config.private_key).toBe(pki.clientKeyPem);
+      // What `vault read database/config/<name>` shows: everything but password and private_key.
+      const shown = Object.entries(config).filter(([k]) => k !== 'password' && k !== 'private_key');
+      expect(JSON.stringify(shown)).not.toContain('PRIVATE KEY');
+      // Vault sends the stored config back after a restart: it still connects with the key.
+      expect(await tlsInUse(config)).toBe(true);
+    } finally {
+      await d.close();
+    }
+  });
   it('sslmode in connection_url is honoured', async () => {
     const url = `postgres://{{username}}:{{password}}@localhost:${pg.port}/postgres?sslmode=verify-full`;
     expect(await tlsInUse({ host: undefined, port: undefined, db: undefined, connection_url: url, sslrootcert: pki.caPem })).toBe(true);

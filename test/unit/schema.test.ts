@@ -109,7 +109,7 @@ describe('one coercion per type', () => {
   });
   it('ints: bounds from the declaration, in every user', () => {
     expect(() => hsm({ key_bits: 0 })).toThrow('key_bits: must be at least 1');
-    expect(() => db({ max_open_connections: 0 })).toThrow('max_open_connections: must be at least 1');
+    expect(() => db({ port: 0 })).toThrow('port: must be at least 1');
     expect(() => hsm({ key_bits: '2e3' })).toThrow('key_bits: expected an integer');
   });
   it("lists: a secrets path's list items are trimmed, as Vault's TypeCommaStringSlice and managed keys' usages are", async () => {

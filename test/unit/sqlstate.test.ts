@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, PluginError } from '../../src/database/errors';
 import { classify, codeForSqlState, connectionFailed, outcomeUnknown } from '../../src/database/sqlstate';
 import { sanitizeError } from '../../src/database/sanitizing-database';
+import { isRetryable } from '../../src/database/retry';
 
 const pgError = (code: string, message = 'server said no') => Object.assign(new Error(message), { code, severity: 'ERROR' });
 
@@ -85,5 +86,16 @@ describe('outcomeUnknown: whether a failed transaction may still have committed'
   });
   it('our own refusal before anything was sent: known', () => {
     expect(outcomeUnknown(new PluginError(ErrorCode.DeadlineExceeded, "the call's deadline passed before the statements were sent"))).toBe(false);
+  });
+});
+
+describe('isRetryable', () => {
+  it('retries serialization failures, deadlocks and concurrent catalog updates, no other internal error', () => {
+    expect(isRetryable(pgError('40001'))).toBe(true);
+    expect(isRetryable(pgError('40P01'))).toBe(true);
+    expect(isRetryable(pgError('XX000', 'tuple concurrently updated'))).toBe(true);
+    expect(isRetryable(pgError('XX000', 'cache lookup failed for relation 1234'))).toBe(false);
+    expect(isRetryable(pgError('42601'))).toBe(false);
+    expect(isRetryable(new Error('tuple concurrently updated'))).toBe(false);
   });
 });

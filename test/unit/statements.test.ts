@@ -91,7 +91,7 @@ describe('tokenising as PostgreSQL does (security review, item 1)', () => {
     expect(renderVerified(tpl, { name: `a'b"c` })).toBe(`DO $$ BEGIN EXECUTE 'ALTER ROLE "a''b""c" SET application_name = ''a''''b"c'''; END $$`);
   });
   it('refuses a placeholder in a $-body whose quotes do not close, and values that would close the body', () => {
-    expect(() => renderStatement(`COMMENT ON ROLE r IS $$Vault's {{name}}$$`, { name: 'n' })).toThrow(/do not close/);
+    expect(() => renderStatement(`DO $$ BEGIN PERFORM 'Vault''s; {{name}}'; PERFORM 'x; END $$`, { name: 'n' })).toThrow(/do not close/);
     expect(() => renderStatement(`DO $a$ BEGIN PERFORM '{{password}}'; END $a$`, { password: 'x$a$' })).toThrow(/would end/);
     expect(() => renderStatement(`DO $a$ BEGIN PERFORM '{{password}}'; END $a$`, { password: 'x$a' })).not.toThrow();
     // Inside a body the first $a$ ends it, whatever precedes it: a value there only must not complete one.
@@ -112,6 +112,42 @@ describe('tokenising as PostgreSQL does (security review, item 1)', () => {
     );
     expect(() => verifyPlacement(`SELECT "a" , 'b'`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/not where/);
     expect(() => verifyPlacement(`SELECT 'abc`, [{ start: 8, end: 9, key: 'name', stack: [{ kind: 'single' }] }], 0)).toThrow(/unterminated/);
+  });
+});
+
+describe('placeholders in $-quoted string constants (review item 5)', () => {
+  const evil = `x'; DROP TABLE t; --"\\`;
+  it('in a plain string constant any value is text up to the closing tag', () => {
+    expect(renderVerified(`COMMENT ON ROLE "{{name}}" IS $$hi {{name}}$$`, { name: 'ab' })).toBe(`COMMENT ON ROLE "ab" IS $$hi ab$$`);
+    expect(renderVerified(`COMMENT ON ROLE r IS $c$it's {{password}}$c$`, { password: evil })).toBe(`COMMENT ON ROLE r IS $c$it's ${evil}$c$`);
+    expect(renderVerified(`ALTER ROLE r SET application_name = $$ {{name}} -- /* $$`, { name: evil })).toBe(
+      `ALTER ROLE r SET application_name = $$ ${evil} -- /* $$`,
+    );
+    expect(renderVerified(`/* note */ COMMENT ON ROLE r IS $$a {{name}}$$`, { name: 'a b' })).toBe(`/* note */ COMMENT ON ROLE r IS $$a a b$$`);
+  });
+  it('refuses a value that would end the string, alone or with the closing tag', () => {
+    expect(() => renderStatement(`COMMENT ON ROLE r IS $$hi {{name}}$$`, { name: 'a$$; DROP TABLE t; --' })).toThrow(/would end the \$\$-quoted string/);
+    expect(() => renderStatement(`COMMENT ON ROLE r IS $c$hi {{name}}$c$`, { name: 'a$c' })).toThrow(/would end the \$c\$-quoted string/);
+    expect(renderVerified(`COMMENT ON ROLE r IS $c$hi {{name}}$c$`, { name: 'a$$b$d$' })).toBe('COMMENT ON ROLE r IS $c$hi a$$b$d$$c$');
+  });
+  it('DO and CREATE FUNCTION/PROCEDURE bodies are code: the stricter rule stays', () => {
+    for (const tpl of [
+      'DO $$ BEGIN RAISE NOTICE {{name}}; END $$',
+      'do language plpgsql $$ BEGIN RAISE NOTICE {{name}}; END $$',
+      'CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT {{name}} $$',
+      'CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS $b$ SELECT {{name}} $b$',
+      '-- c\nCREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT {{name}} $$ LANGUAGE sql',
+    ]) {
+      expect(() => renderStatement(tpl, { name: `x'y` }), tpl).toThrow(/must be written inside quotes/);
+    }
+    expect(() => renderStatement(`DO $$ BEGIN RAISE NOTICE 'it''s'; PERFORM $q$ {{name}} $q$; END $$`, { name: `a'b` })).toThrow(/inside quotes/);
+  });
+  it("the check with PostgreSQL's lexer refuses a plain-text placement in a statement that runs bodies as code", () => {
+    const text = 'DO $$ x $$';
+    expect(() => verifyPlacement(text, [{ start: 6, end: 7, key: 'name', stack: [{ kind: 'dollar', tag: '', plain: true }] }], 0)).toThrow(/not where/);
+    expect(() =>
+      verifyPlacement('COMMENT ON ROLE r IS $$ x $$', [{ start: 24, end: 25, key: 'name', stack: [{ kind: 'dollar', tag: '', plain: true }] }], 0),
+    ).not.toThrow();
   });
 });
 

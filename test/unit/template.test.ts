@@ -56,3 +56,51 @@ describe('username templates', () => {
     expect(() => UsernameTemplate.parse(tpl)).toThrow(msg);
   });
 });
+
+describe('Go template actions (review item 9)', () => {
+  const r = (t: string, d = data) => UsernameTemplate.parse(t).render(d);
+  it('comments are dropped, with trim markers too', () => {
+    expect(r('a{{/* a comment */}}b')).toBe('ab');
+    expect(r('a {{- /* x\ny */ -}} b')).toBe('ab');
+    expect(() => UsernameTemplate.parse('{{/* x */ .RoleName}}')).toThrow(/comment must end/);
+    expect(() => UsernameTemplate.parse('{{/* x }}')).toThrow(/unclosed comment/);
+  });
+  it('print and println as fmt.Sprint/Sprintln; len counts bytes; slice and index by bytes', () => {
+    expect(r('{{print "a" 1 2 "b" true false}}')).toBe('a1 2btrue false');
+    expect(r('{{println "a" 1}}')).toBe('a 1\n');
+    expect(r('{{len .RoleName}}-{{len "é"}}')).toBe('18-2');
+    expect(r('{{slice .RoleName 0 4}}|{{slice .RoleName 9}}|{{slice .RoleName 2 3}}')).toBe('read|analytics|a');
+    expect(r('{{index "abc" 1}}')).toBe('98');
+    expect(() => r('{{slice "é" 0 1}}')).toThrow(/cut a character/);
+    expect(() => r('{{slice .RoleName 5 99}}')).toThrow(/out of range/);
+  });
+  it('variables: := declares, = assigns, $ is the data; scoped to {{end}}', () => {
+    expect(r('{{ $r := random 4 }}{{$r}}-{{$r}}')).toMatch(/^([A-Za-z0-9]{4})-\1$/);
+    expect(r('{{$x := "a"}}{{$x = printf "%s%s" $x "b"}}{{$x}}{{$.RoleName | truncate 4}}')).toBe('abread');
+    expect(() => UsernameTemplate.parse('{{if true}}{{$y := 1}}{{end}}{{$y}}')).toThrow(/undefined variable "\$y"/);
+    expect(() => UsernameTemplate.parse('{{$z = 1}}')).toThrow(/undefined variable/);
+  });
+  it('if / else if / else and with, with Go truth and comparisons', () => {
+    const t = '{{if eq .RoleName "admin"}}adm{{else if gt (len .RoleName) 10}}long-{{.RoleName | truncate 4}}{{else}}{{.RoleName}}{{end}}';
+    expect(r(t, { DisplayName: 'd', RoleName: 'admin' })).toBe('adm');
+    expect(r(t)).toBe('long-read');
+    expect(r(t, { DisplayName: 'd', RoleName: 'ops' })).toBe('ops');
+    expect(r('{{with .DisplayName}}{{. | truncate 5}}{{else}}none{{end}}')).toBe('token');
+    expect(r('{{with .DisplayName}}x{{else}}{{.RoleName}}{{end}}', { DisplayName: '', RoleName: 'rr' })).toBe('rr');
+    expect(r('{{with $n := .RoleName}}{{$n | truncate 2}}{{end}}')).toBe('re');
+    expect(r('{{if and .DisplayName (not (eq .RoleName ""))}}y{{end}}{{if or "" 0}}n{{end}}')).toBe('y');
+    expect(r('{{if lt 1 2}}{{if ge "b" "a"}}ok{{end}}{{end}}')).toBe('ok');
+  });
+  it.each([
+    ['{{if .RoleName}}x', /needs \{\{end\}\}/],
+    ['{{end}}', /unexpected \{\{end\}\}/],
+    ['{{range .RoleName}}{{end}}', /"range" is not supported/],
+    ['{{if lt 1 "a"}}{{end}}', /cannot compare/],
+    ['{{with .RoleName}}{{.DisplayName}}{{end}}', /fields belong to the template data/],
+    ['{{ truncate true .RoleName }}', /not booleans/],
+    ['{{if true}}'.repeat(5000), /nested more than 50 levels/],
+    [`{{${'('.repeat(5000)}`, /nested more than 50 levels/],
+  ])('refuses %s clearly', (tpl, msg) => {
+    expect(() => UsernameTemplate.parse(tpl)).toThrow(msg);
+  });
+});

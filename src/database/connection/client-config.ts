@@ -14,7 +14,8 @@ export function clientConfig(t: Target, c: ConnectionConfig, useTls: boolean, da
     password: t.password,
     ssl: tlsOptions(t, useTls),
     application_name: t.applicationName,
-    connectionTimeoutMillis: c.connectTimeoutMs,
+    connectionTimeoutMillis: t.connectTimeoutMs ?? c.connectTimeoutMs,
+    options: t.options,
     keepAlive: true,
   };
 }
