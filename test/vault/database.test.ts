@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, login, pgInfo, roleExists, type PgInfo } from '../support/db';
 import { PLUGIN_NAME, startDevVault, vaultBin, waitFor, type VaultNode } from '../support/vault';
-import { creds, dbAdmin, dbConfig, dbRole, read, write } from './steps';
+import { CREATION, creds, dbAdmin, dbConfig, dbRole, read, write } from './steps';
 
 const validUntil = (user: string) =>
   admin(async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [user])).rows[0]?.rolvaliduntil as Date | undefined);
@@ -90,6 +90,38 @@ describe.skipIf(!vaultBin())('database role in a real Vault', { timeout: 90_000 
     await v.vault(['lease', 'revoke', '-sync', c.leaseId]);
     await waitFor('the revoked role to leave pg_roles', async () => !(await roleExists(c.username)), 15_000);
     expect(await login(c.username, c.password)).toMatch(/password authentication failed|does not exist/);
+  });
+
+  it('20 creds at once with a GRANT on the same tables, then 20 revocations at once: all issued, all gone (PostgreSQL\'s "tuple concurrently updated" is retried)', async () => {
+    // A schema and table the admin owns, so that its creation statements may grant on them.
+    const schema = `conc_${a.user}`;
+    await admin(async (c) => {
+      await c.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${a.user}"`);
+      await c.query(`CREATE TABLE "${schema}".t (x int)`);
+      await c.query(`ALTER TABLE "${schema}".t OWNER TO "${a.user}"`);
+    });
+    await write(
+      v,
+      'database/roles/conc',
+      'db_name=a',
+      'default_ttl=1h',
+      `creation_statements=${CREATION} GRANT USAGE ON SCHEMA "${schema}" TO "{{name}}"; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO "{{name}}";`,
+    );
+    const issued = await Promise.all(Array.from({ length: 20 }, () => creds(v, 'conc')));
+    expect(new Set(issued.map((c) => c.username)).size).toBe(20);
+    const granted = await admin(
+      async (c) =>
+        (
+          await c.query(`SELECT count(*)::int AS n FROM information_schema.role_table_grants WHERE table_schema = $1 AND grantee = ANY($2)`, [
+            schema,
+            issued.map((i) => i.username),
+          ])
+        ).rows[0].n as number,
+    );
+    expect(granted).toBe(20);
+    await Promise.all(issued.map((c) => v.vault(['lease', 'revoke', '-sync', c.leaseId])));
+    for (const c of issued) expect(await roleExists(c.username)).toBe(false);
+    await admin((c) => c.query(`DROP SCHEMA "${schema}" CASCADE`));
   });
 
   it('the second config issues too, with no new process', async () => {

@@ -92,7 +92,7 @@ function ipBytes(ip: string): Buffer | undefined {
   const all = ip.includes('::') ? [...h, ...new Array(8 - h.length - t.length).fill(0), ...t] : h;
   if (all.length !== 8 || all.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return undefined;
   const b = Buffer.alloc(16);
-  all.forEach((w, i) => b.writeUInt16BE(w, i * 2));
+  for (let i = 0; i < 8; i++) b.writeUInt16BE(all[i], i * 2);
   return b;
 }
 
