@@ -437,3 +437,18 @@ describe('large inputs', () => {
     for (const good of ['aGk=', 'aGVsbG8=', 'aGVs\nbG8=', 'AAAA']) expect((await call('update', 'encrypt/f', { plaintext: good })).error, good).toBeUndefined();
   });
 });
+
+describe('sign: hash_algorithm before the deprecated algorithm field', () => {
+  it('hash_algorithm wins when both are given; algorithm alone still names the hash; the path wins over both', async () => {
+    await ok('create', 'keys/p', { type: 'ecdsa-p256' });
+    const input = b('doc');
+    const verifies = async (sig: string, alg: string) => (await ok('update', 'verify/p', { input, signature: sig, hash_algorithm: alg })).valid;
+    const both = (await ok('update', 'sign/p', { input, hash_algorithm: 'sha2-512', algorithm: 'sha2-384' })).signature;
+    expect(await verifies(both, 'sha2-512')).toBe(true);
+    expect(await verifies(both, 'sha2-384')).toBe(false);
+    const old = (await ok('update', 'sign/p', { input, algorithm: 'sha2-384' })).signature;
+    expect(await verifies(old, 'sha2-384')).toBe(true);
+    const path = (await ok('update', 'sign/p/sha2-256', { input, hash_algorithm: 'sha2-512' })).signature;
+    expect(await verifies(path, 'sha2-256')).toBe(true);
+  });
+});

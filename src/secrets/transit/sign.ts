@@ -42,7 +42,8 @@ export function signPaths(t: Transit): PathDef[] {
   const opts = (r: { data: { str(k: string): string; has(k: string): boolean; bool(k: string): boolean } }, d: { get(k: string): unknown }) => ({
     // As Vault: a request without input signs (or verifies) the empty string; a batch item without one is an error.
     input: b64(d.get('input'), 'input', r.data.has('batch_input')),
-    hash: r.data.str('urlalgorithm') || (r.data.has('algorithm') ? r.data.str('algorithm') : r.data.str('hash_algorithm')),
+    // As Vault: the path's algorithm, else hash_algorithm, else the deprecated algorithm, else sha2-256.
+    hash: r.data.str('urlalgorithm') || (r.data.has('hash_algorithm') || !r.data.has('algorithm') ? r.data.str('hash_algorithm') : r.data.str('algorithm')),
     prehashed: Boolean(d.get('prehashed') ?? r.data.bool('prehashed')),
     padding: r.data.str('signature_algorithm') as 'pss' | 'pkcs1v15',
     marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
