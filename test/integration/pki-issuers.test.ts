@@ -142,7 +142,16 @@ describe("PKI: several issuers per mount (current Vault's multi-issuer API)", ()
     await call('delete', 'issuer/again');
     await call('delete', 'key/renamed');
     expect((await call('list', 'keys')).keys ?? []).toEqual([]);
-    await expect(call('read', 'cert/ca')).rejects.toThrow(/no default issuer/);
+    // No CA left: what Vault answers on an empty mount — 204 for the raw CA, chain and CRL, no cert/ca or cert/crl (404).
+    expect(await call('read', 'cert/ca')).toBeUndefined();
+    expect(await call('read', 'cert/crl')).toBeUndefined();
+    for (const [p, type] of [
+      ['ca', 'application/pkix-cert'],
+      ['ca_chain', 'application/pkix-cert'],
+      ['crl', 'application/pkix-crl'],
+      ['crl/pem', 'application/pkix-crl'],
+    ])
+      expect(await call('read', p), p).toEqual({ http_content_type: type, http_raw_body: '', http_status_code: 204 });
   });
 
   it('an intermediate: generate makes a key now; set-signed adds the issuer for it (twice: once); a foreign certificate is refused', async () => {

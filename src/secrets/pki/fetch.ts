@@ -34,6 +34,9 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       description: "As current Vault: the chain includes the mount's own CA certificate.",
       operations: {
         read: async (r) => {
+          // No CA yet: Vault answers 204, not an error.
+          if (!(await caches.ca.registry(r.storage)).findIssuer('default'))
+            return { data: { http_content_type: 'application/pkix-cert', http_raw_body: '', http_status_code: 204 } };
           const ca = await defaultIssuer(r.storage);
           return rawResponse(pemChain([ca.certificate, ...ca.ca_chain]), 'application/pem-certificate-chain');
         },
@@ -58,7 +61,11 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       description: 'Includes revocation_time (0 if not revoked).',
       operations: {
         read: async (r) => {
-          if (r.data.str('serial') === 'ca') return { data: { certificate: (await defaultIssuer(r.storage)).certificate, revocation_time: 0 } };
+          if (r.data.str('serial') === 'ca') {
+            // No CA yet: nothing to show (Vault's 404).
+            if (!(await caches.ca.registry(r.storage)).findIssuer('default')) return undefined;
+            return { data: { certificate: (await defaultIssuer(r.storage)).certificate, revocation_time: 0 } };
+          }
           const s = displaySerial(r.data.str('serial'));
           if (!s) throw new UserError('invalid serial');
           const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, serialKey(s));

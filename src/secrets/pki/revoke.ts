@@ -87,6 +87,10 @@ export async function currentCrl(storage: Storage, caches: PkiCaches, ref = 'def
   return buildCrl(storage, caches, ready.entry.issuer_id);
 }
 
+/** Whether the mount has a default issuer (a CA) yet. */
+export const hasDefaultIssuer = async (storage: Storage, caches: PkiCaches): Promise<boolean> =>
+  (await caches.ca.registry(storage)).findIssuer('default') !== undefined;
+
 /** Rebuild the CRL of every issuer that has a key (crl/rotate, tidy, config/crl). */
 export async function rebuildAllCrls(storage: Storage, caches: PkiCaches): Promise<void> {
   const reg = await caches.ca.registry(storage);
@@ -127,14 +131,25 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
       fields: { pem: { type: 'string', description: '' } },
       synopsis: "The default issuer's CRL: DER, or PEM at crl/pem.",
       description: "Served raw, as Vault's PKI does.",
-      operations: { read: async (r) => serve(await currentCrl(r.storage, caches), r.data.str('pem') ? 'pem' : 'der') },
+      operations: {
+        read: async (r) => {
+          // No CA yet: Vault answers 204 with the CRL's content type, not an error.
+          if (!(await hasDefaultIssuer(r.storage, caches)))
+            return { data: { http_content_type: 'application/pkix-crl', http_raw_body: '', http_status_code: 204 } };
+          return serve(await currentCrl(r.storage, caches), r.data.str('pem') ? 'pem' : 'der');
+        },
+      },
     },
     {
       pattern: 'cert/crl',
       fields: {},
       synopsis: "The default issuer's CRL as JSON ({certificate: PEM}).",
       description: 'For API clients.',
-      operations: { read: async (r) => ({ data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } }) },
+      operations: {
+        read: async (r) =>
+          // No CA yet: no CRL (Vault's 404).
+          (await hasDefaultIssuer(r.storage, caches)) ? { data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } } : undefined,
+      },
     },
     {
       pattern: `issuer/${ISSUER_REF}/crl(?:/(?<format>pem|der))?`,
