@@ -8,7 +8,6 @@ import {
   privateEncrypt,
   publicDecrypt,
   publicEncrypt,
-  randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
   type KeyObject,
@@ -18,6 +17,7 @@ import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keyInvalid } from './errors';
+import { pssEncode, pssVerify } from './pss';
 import { rsaPrivate } from './rsa-offload';
 import type { Hash, KeySpec, SignOptions } from './types';
 
@@ -93,55 +93,6 @@ const DIGEST_INFO: Record<Hash, Buffer> = {
 
 /** DER DigestInfo: what PKCS#1 v1.5 signs (and what CKM_RSA_PKCS expects ready-made). */
 export const digestInfo = (hash: Hash, d: Buffer) => Buffer.concat([DIGEST_INFO[hash], d]);
-
-function mgf1(hash: Hash, seed: Buffer, len: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let c = 0, got = 0; got < len; c++) {
-    const cnt = Buffer.alloc(4);
-    cnt.writeUInt32BE(c);
-    const h = createHash(hash).update(seed).update(cnt).digest();
-    parts.push(h);
-    got += h.length;
-  }
-  return Buffer.concat(parts).subarray(0, len);
-}
-
-/** EMSA-PSS-ENCODE (RFC 8017 9.1.1), salt length = hash length. */
-export function pssEncode(mHash: Buffer, hash: Hash, modBits: number): Buffer {
-  const emBits = modBits - 1;
-  const emLen = Math.ceil(emBits / 8);
-  const hLen = HASH_BYTES[hash];
-  const salt = randomBytes(hLen);
-  const H = createHash(hash).update(Buffer.alloc(8)).update(mHash).update(salt).digest();
-  const db = Buffer.concat([Buffer.alloc(emLen - 2 * hLen - 2), Buffer.from([1]), salt]);
-  const mask = mgf1(hash, H, db.length);
-  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
-  db[0] &= 0xff >> (8 * emLen - emBits);
-  return Buffer.concat([db, H, Buffer.from([0xbc])]);
-}
-
-/** EMSA-PSS-VERIFY (RFC 8017 9.1.2), any salt length. */
-function pssVerify(mHash: Buffer, em: Buffer, hash: Hash, modBits: number): boolean {
-  const emBits = modBits - 1;
-  const emLen = Math.ceil(emBits / 8);
-  const hLen = HASH_BYTES[hash];
-  em = em.subarray(em.length - emLen);
-  if (emLen < hLen + 2 || em[emLen - 1] !== 0xbc) return false;
-  const db = Buffer.from(em.subarray(0, emLen - hLen - 1));
-  const H = em.subarray(emLen - hLen - 1, emLen - 1);
-  if (db[0] & ~(0xff >> (8 * emLen - emBits)) & 0xff) return false;
-  const mask = mgf1(hash, H, db.length);
-  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
-  db[0] &= 0xff >> (8 * emLen - emBits);
-  const one = db.indexOf(1);
-  if (one < 0 || db.subarray(0, one).some((b) => b !== 0)) return false;
-  return createHash(hash)
-    .update(Buffer.alloc(8))
-    .update(mHash)
-    .update(db.subarray(one + 1))
-    .digest()
-    .equals(H);
-}
 
 const jwkBytes = (k: KeyObject, part: 'd' | 'x' | 'y') => Buffer.from(k.export({ format: 'jwk' })[part] as string, 'base64url');
 

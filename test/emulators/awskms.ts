@@ -20,7 +20,8 @@ import {
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
-import { pssEncode, digestInfo } from '../../src/keys/crypto';
+import { digestInfo } from '../../src/keys/crypto';
+import { pssEncode } from '../../src/keys/pss';
 
 type Spec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
 type KeyState = 'Enabled' | 'Disabled' | 'PendingImport' | 'PendingDeletion';

@@ -18,7 +18,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { digestInfo, pssEncode, derToRaw } from '../../src/keys/crypto';
+import { derToRaw, digestInfo } from '../../src/keys/crypto';
+import { pssEncode } from '../../src/keys/pss';
 
 interface Key {
   name: string;

@@ -18,7 +18,8 @@ import {
   randomBytes,
   type KeyObject,
 } from 'node:crypto';
-import { digestInfo, pssEncode } from '../../src/keys/crypto';
+import { digestInfo } from '../../src/keys/crypto';
+import { pssEncode } from '../../src/keys/pss';
 
 type Alg =
   | 'EC_SIGN_P256_SHA256'

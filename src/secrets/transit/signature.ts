@@ -7,7 +7,6 @@ import {
   createHmac,
   publicDecrypt,
   publicEncrypt,
-  randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
   timingSafeEqual,
@@ -17,6 +16,7 @@ import {
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { cheapToSignOnLoop, derToRaw, rawToDer, curveBytes, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { DIGEST_BYTES, pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
 import { rsaPrivate } from '../../keys/rsa-offload';
 import type { Hash, ManagedKey, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
@@ -38,7 +38,6 @@ const nodeHash: Record<string, string> = {
   'sha3-512': 'sha3-512',
 };
 /** Digest size of each hash, by Node's name. */
-const HASH_SIZE: Record<string, number> = { sha224: 28, sha256: 32, sha384: 48, sha512: 64, 'sha3-224': 28, 'sha3-256': 32, 'sha3-384': 48, 'sha3-512': 64 };
 // The DER DigestInfo before each digest in a PKCS#1 v1.5 signature (RFC 8017 9.2; NIST's
 // hash OIDs 2.16.840.1.101.3.4.2.{4,1,2,3} for SHA-2 and .{7,8,9,10} for SHA-3).
 const digestInfoPrefix = (oid: number, size: number) =>
@@ -62,7 +61,7 @@ export function hashName(alg: string): string {
 }
 
 /** RSA-PSS salt length as Vault's salt_length: auto (as long as the key allows, Go's default), hash (the digest's length) or bytes. */
-export type SaltLength = 'auto' | 'hash' | number;
+export type { SaltLength };
 
 /** Vault's salt_length: "auto", "hash", or an integer (-1 is hash, 0 auto, as Go's constants); anything else is a 400. */
 export function parseSaltLength(v: unknown): SaltLength {
@@ -129,7 +128,7 @@ function localOptions(inp: SignInput, spec: KeySpec): LocalOpts {
   }
   const hash = inp.hash === 'none' ? null : hashName(inp.hash);
   if (spec.kind === 'rsa' && inp.padding === 'pss' && typeof salt === 'number') {
-    const max = Math.ceil((spec.bits - 1) / 8) - 2 - HASH_SIZE[hash!];
+    const max = Math.ceil((spec.bits - 1) / 8) - 2 - DIGEST_BYTES[hash!];
     if (salt > max) throw new UserError(`requested salt length ${salt} is invalid`);
   }
   return { hash, prehashed: inp.prehashed, padding: inp.padding, salt };
@@ -160,55 +159,9 @@ function ecPoint(k: KeyObject): Buffer {
 /** The digest a key signs: the input when prehashed (of the hash's size for RSA, as Go's rsa package requires), else its hash. */
 function digestOf(spec: KeySpec, data: Buffer, opts: LocalOpts): Buffer {
   if (!opts.prehashed) return createHash(opts.hash!).update(data).digest();
-  if (spec.kind === 'rsa' && opts.hash && data.length !== HASH_SIZE[opts.hash])
-    throw new UserError(`prehashed input must be ${HASH_SIZE[opts.hash]} bytes for this hash_algorithm, got ${data.length}`);
+  if (spec.kind === 'rsa' && opts.hash && data.length !== DIGEST_BYTES[opts.hash])
+    throw new UserError(`prehashed input must be ${DIGEST_BYTES[opts.hash]} bytes for this hash_algorithm, got ${data.length}`);
   return data;
-}
-
-function mgf1(hash: string, seed: Buffer, len: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let c = 0, got = 0; got < len; c++) {
-    const cnt = Buffer.alloc(4);
-    cnt.writeUInt32BE(c);
-    parts.push(createHash(hash).update(seed).update(cnt).digest());
-    got += HASH_SIZE[hash];
-  }
-  return Buffer.concat(parts).subarray(0, len);
-}
-
-/** EMSA-PSS-ENCODE (RFC 8017 9.1.1) of a digest, with any of our hashes and salt lengths; the block is the modulus' length. */
-function pssEncode(mHash: Buffer, hash: string, modBits: number, salt: SaltLength): Buffer {
-  const emLen = Math.ceil((modBits - 1) / 8);
-  const hLen = HASH_SIZE[hash];
-  const sLen = salt === 'auto' ? emLen - hLen - 2 : salt === 'hash' ? hLen : salt;
-  const s = randomBytes(sLen);
-  const H = createHash(hash).update(Buffer.alloc(8)).update(mHash).update(s).digest();
-  const db = Buffer.concat([Buffer.alloc(emLen - sLen - hLen - 2), Buffer.from([1]), s]);
-  const mask = mgf1(hash, H, db.length);
-  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
-  db[0] &= 0xff >> (8 * emLen - (modBits - 1));
-  return Buffer.concat([Buffer.alloc(Math.ceil(modBits / 8) - emLen), db, H, Buffer.from([0xbc])]);
-}
-
-/** EMSA-PSS-VERIFY (RFC 8017 9.1.2): the salt of the given length, or of any length for auto. */
-function pssCheck(mHash: Buffer, block: Buffer, hash: string, modBits: number, salt: SaltLength): boolean {
-  const emBits = modBits - 1;
-  const emLen = Math.ceil(emBits / 8);
-  const hLen = HASH_SIZE[hash];
-  const em = block.subarray(block.length - emLen);
-  if (block.subarray(0, block.length - emLen).some((x) => x !== 0)) return false;
-  if (emLen < hLen + 2 || em[emLen - 1] !== 0xbc) return false;
-  const db = Buffer.from(em.subarray(0, emLen - hLen - 1));
-  const H = em.subarray(emLen - hLen - 1, emLen - 1);
-  if (db[0] & ~(0xff >> (8 * emLen - emBits)) & 0xff) return false;
-  const mask = mgf1(hash, H, db.length);
-  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
-  db[0] &= 0xff >> (8 * emLen - emBits);
-  const one = db.indexOf(1);
-  if (one < 0 || db.subarray(0, one).some((x) => x !== 0)) return false;
-  const s = db.subarray(one + 1);
-  if (salt !== 'auto' && s.length !== (salt === 'hash' ? hLen : salt)) return false;
-  return createHash(hash).update(Buffer.alloc(8)).update(mHash).update(s).digest().equals(H);
 }
 
 // RSA signatures of messages on the worker threads, many per message (util/workers): a
@@ -279,7 +232,7 @@ async function verifyLocal(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buf
         return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sig).equals(
           opts.hash ? Buffer.concat([DIGEST_INFO[opts.hash], digest]) : digest,
         );
-      return pssCheck(digest, publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, sig), opts.hash!, spec.bits, opts.salt);
+      return pssVerify(digest, publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, sig), opts.hash!, spec.bits, opts.salt);
     } catch {
       return false;
     }
