@@ -5,6 +5,7 @@ import { SecretsBackend, type BackendOperation } from '../../src/secrets/backend
 import { toReply } from '../../src/secrets/plugin';
 import { MemoryStorage, type Storage } from '../../src/storage/storage';
 import { createLogger } from '../../src/goplugin/log';
+import { beforeEach } from 'vitest';
 
 /** A reply as Vault reads it: response data, a 400's message (data.error), Vault's error (err), warnings. */
 export type Reply = { data?: any; error?: string; err?: { err_type: number; err_msg: string; err_code: number }; warnings?: string[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -74,4 +75,19 @@ export function backendMount<S extends Storage = MemoryStorage>(engine: string, 
   const ok = async (op: string, path: string, data: Record<string, unknown> = {}, displayName?: string) =>
     okData(await call(op, path, data, displayName), op, path);
   return { store, be, call, ok, failure };
+}
+
+/**
+ * A fresh transit mount (the default engine) before each test of the calling file: `call`
+ * (any reply) and `ok` (data, or throw), and `mount.store` / `mount.be` for the current one.
+ */
+export function transitPerTest() {
+  const mount = { store: new MemoryStorage(), be: undefined as unknown as SecretsBackend };
+  beforeEach(() => {
+    mount.store = new MemoryStorage();
+    mount.be = new SecretsBackend(mount.store, quietLog);
+  });
+  const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(mount.be, op, path, data, 'transit/');
+  const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
+  return { mount, call, ok };
 }

@@ -1,6 +1,6 @@
 // Transit behaviour checked against Vault's built-in transit (current Vault where it differs
 // from 1.8): the defects a side-by-side comparison found, one describe per finding.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   constants,
   createHash,
@@ -12,19 +12,9 @@ import {
   sign as edSign,
   verify as nodeVerify,
 } from 'node:crypto';
-import { SecretsBackend } from '../../src/secrets/backend';
-import { MemoryStorage } from '../../src/storage/storage';
-import { okData, quietLog, replyOf } from '../support/backend';
+import { transitPerTest } from '../support/backend';
 
-let store: MemoryStorage;
-let be: SecretsBackend;
-beforeEach(() => {
-  store = new MemoryStorage();
-  be = new SecretsBackend(store, quietLog);
-});
-
-const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, 'transit/');
-const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
+const { mount, call, ok } = transitPerTest();
 const b = (s: string) => Buffer.from(s).toString('base64');
 
 describe('versions below min_decryption_version are out of reach (export, key reads)', () => {
@@ -98,7 +88,7 @@ describe('upsert on first encrypt, as Vault', () => {
       expect((await call('create', 'encrypt/nope', { plaintext: b('x'), ...extra })).error, JSON.stringify(extra)).toBe(message);
       expect(await call('read', 'keys/nope')).toEqual({});
     }
-    expect(store.data.size).toBe(0);
+    expect(mount.store.data.size).toBe(0);
     for (const type of ['aes128-gcm96', 'chacha20-poly1305']) {
       await ok('create', `encrypt/up-${type}`, { plaintext: b('x'), type });
       expect((await ok('read', `keys/up-${type}`)).type).toBe(type);

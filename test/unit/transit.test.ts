@@ -3,18 +3,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createPublicKey, createHash, createHmac, createCipheriv, hkdfSync, verify as nodeVerify, constants } from 'node:crypto';
 import { parseDuration, UserError } from '../../src/secrets/framework';
 import { SecretsBackend } from '../../src/secrets/backend';
-import { MemoryStorage } from '../../src/storage/storage';
-import { okData, quietLog, replyOf } from '../support/backend';
+import { quietLog, transitPerTest } from '../support/backend';
 
-let store: MemoryStorage;
-let be: SecretsBackend;
-beforeEach(() => {
-  store = new MemoryStorage();
-  be = new SecretsBackend(store, quietLog);
-});
-
-const call = (op: string, path: string, data: Record<string, unknown> = {}) => replyOf(be, op, path, data, 'transit/');
-const ok = async (op: string, path: string, data: Record<string, unknown> = {}) => okData(await call(op, path, data), op, path);
+const { mount, call, ok } = transitPerTest();
 const b = (s: string) => Buffer.from(s).toString('base64');
 
 describe('transit keys', () => {
@@ -35,7 +26,7 @@ describe('transit keys', () => {
     await ok('update', 'keys/app/config', { deletion_allowed: true });
     await call('delete', 'keys/app');
     expect(await call('read', 'keys/app')).toEqual({});
-    expect(store.data.has('policy/app')).toBe(false);
+    expect(mount.store.data.has('policy/app')).toBe(false);
   });
   it('rejects bad key definitions with 400s', async () => {
     expect((await call('create', 'keys/x', { type: 'des' })).error).toMatch(/type: must be one of/);
@@ -226,11 +217,11 @@ describe('tools and periodic work', () => {
   });
   it('rollback rotates keys whose auto_rotate_period has passed', async () => {
     await ok('create', 'keys/auto', { auto_rotate_period: '1h' });
-    const p = JSON.parse(store.data.get('policy/auto')!.toString());
+    const p = JSON.parse(mount.store.data.get('policy/auto')!.toString());
     p.last_rotated = new Date(Date.now() - 2 * 3600_000).toISOString();
-    await store.put('policy/auto', Buffer.from(JSON.stringify(p)));
-    be.invalidate('policy/auto');
-    await be.handle('rollback' as never, '', {}, { displayName: '', mountPoint: '' });
+    await mount.store.put('policy/auto', Buffer.from(JSON.stringify(p)));
+    mount.be.invalidate('policy/auto');
+    await mount.be.handle('rollback' as never, '', {}, { displayName: '', mountPoint: '' });
     expect((await ok('read', 'keys/auto')).latest_version).toBe(2);
   });
 });
@@ -240,7 +231,7 @@ describe('managed keys in the mount', () => {
     const cfg = await ok('update', 'managed-keys/software/mk', { key_type: 'ecdsa-p256' });
     expect(cfg).toMatchObject({ type: 'software', name: 'mk', hardware_backed: false });
     expect(cfg.private_key).toBeUndefined();
-    expect(JSON.parse(store.data.get('managed-keys/software/mk')!.toString()).private_key).toMatch(/PRIVATE KEY/);
+    expect(JSON.parse(mount.store.data.get('managed-keys/software/mk')!.toString()).private_key).toMatch(/PRIVATE KEY/);
     expect((await ok('read', 'managed-keys/software/mk')).private_key).toBeUndefined();
     expect((await ok('list', 'managed-keys/software/')).keys).toEqual(['mk']);
     expect(await ok('update', 'managed-keys/software/mk/test/sign')).toMatchObject({ ok: true, operation: 'sign', algorithm: 'ecdsa-sha256' });
@@ -249,7 +240,7 @@ describe('managed keys in the mount', () => {
     expect((await ok('update', 'verify/via-mk', { input: b('m'), signature })).valid).toBe(true);
     expect((await call('update', 'keys/via-mk/rotate')).error).toMatch(/rotate in their own backend/);
     // a fresh backend on the same storage (plugin restart) serves the same key
-    const again = new SecretsBackend(store, quietLog);
+    const again = new SecretsBackend(mount.store, quietLog);
     const r = await again.handle('update', 'verify/via-mk', { input: b('m'), signature }, { displayName: '', mountPoint: '' });
     expect(r?.data?.valid).toBe(true);
   });
@@ -258,8 +249,8 @@ describe('managed keys in the mount', () => {
     await ok('create', 'keys/hot', { type: 'managed_key', managed_key_name: 'hot' });
     await ok('update', 'sign/hot', { input: b('warm') });
     const reads: string[] = [];
-    const get = store.get.bind(store);
-    store.get = async (k: string) => {
+    const get = mount.store.get.bind(mount.store);
+    mount.store.get = async (k: string) => {
       reads.push(k);
       return get(k);
     };
@@ -357,7 +348,7 @@ describe('convergent encryption binds associated_data into the nonce', () => {
   });
   it('ciphertexts made before the change (nonce from the plaintext only) still decrypt', async () => {
     await ok('create', 'keys/old', { derived: true, convergent_encryption: true });
-    const stored = JSON.parse(store.data.get('policy/old')!.toString());
+    const stored = JSON.parse(mount.store.data.get('policy/old')!.toString());
     const master = Buffer.from(stored.versions['1'].key, 'base64');
     const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), Buffer.from('tenant-1'), 32));
     const nonce = createHmac('sha256', key).update('legacy').digest().subarray(0, 12);

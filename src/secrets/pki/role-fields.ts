@@ -117,6 +117,17 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   postal_code: strings('postalCode values for issued certificates.'),
 };
 
+/** The subject's fields a CA request takes (root and intermediate generate, sign-intermediate): O and OU, then the role's address fields. */
+export const CA_SUBJECT_FIELDS: Record<string, FieldDef> = {
+  organization: strings('O values.'),
+  ou: strings('OU values.'),
+  country: ROLE_EXTRA_FIELDS.country,
+  province: ROLE_EXTRA_FIELDS.province,
+  locality: ROLE_EXTRA_FIELDS.locality,
+  street_address: ROLE_EXTRA_FIELDS.street_address,
+  postal_code: ROLE_EXTRA_FIELDS.postal_code,
+};
+
 /** The names of ROLE_EXTRA_FIELDS, typed as RoleExtras' keys (the schema declares exactly those). */
 const EXTRA_NAMES = Object.keys(ROLE_EXTRA_FIELDS) as Array<keyof RoleExtras>;
 

@@ -8,7 +8,7 @@ import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from '
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
 import { OUTPUT_FIELDS } from './issue-options';
-import { ROLE_EXTRA_FIELDS } from './role-fields';
+import { CA_SUBJECT_FIELDS } from './role-fields';
 import { caRequestNames, checkDomains } from './sign-ca';
 import { certTtl, mountTtls } from './ttl';
 import type { PkiCaches } from './index';
@@ -47,13 +47,7 @@ export const caFields: Record<string, FieldDef> = {
   other_sans: strings('otherName SANs, "<oid>;UTF8:<value>" each.'),
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (a hostname or an email address) as a SAN.' },
   serial_number: { type: 'string', default: '', description: "The subject's serialNumber attribute (not the certificate serial)." },
-  organization: strings('O values.'),
-  ou: strings('OU values.'),
-  country: ROLE_EXTRA_FIELDS.country,
-  province: ROLE_EXTRA_FIELDS.province,
-  locality: ROLE_EXTRA_FIELDS.locality,
-  street_address: ROLE_EXTRA_FIELDS.street_address,
-  postal_code: ROLE_EXTRA_FIELDS.postal_code,
+  ...CA_SUBJECT_FIELDS,
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
   key_type: {
     type: 'string',

@@ -15,7 +15,7 @@ import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
-import { ROLE_EXTRA_FIELDS } from './role-fields';
+import { CA_SUBJECT_FIELDS } from './role-fields';
 import { urlExtensions } from './urls';
 import { certTtl, mountTtls } from './ttl';
 
@@ -47,13 +47,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
     default: false,
     description: "Take the subject and the SANs from the CSR (the request's name fields are then ignored), as Vault does.",
   },
-  organization: strings('O values.'),
-  ou: strings('OU values.'),
-  country: ROLE_EXTRA_FIELDS.country,
-  province: ROLE_EXTRA_FIELDS.province,
-  locality: ROLE_EXTRA_FIELDS.locality,
-  street_address: ROLE_EXTRA_FIELDS.street_address,
-  postal_code: ROLE_EXTRA_FIELDS.postal_code,
+  ...CA_SUBJECT_FIELDS,
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
