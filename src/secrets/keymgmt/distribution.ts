@@ -172,7 +172,16 @@ export class Distributor {
         updated: '',
       };
       const save = () => this.dists.put(d!);
-      await save();
+      // Recorded only while the kms and the key still exist: a concurrent delete of either
+      // sees this record, or this sees it gone (no distribution Vault cannot remove).
+      await this.kms.locked(kmsName, () =>
+        this.keys.update(keyName, async (key) => {
+          if (!key) throw new UserError(`key "${keyName}" not found`);
+          await this.kms.require(kmsName);
+          await save();
+          return { result: undefined };
+        }),
+      );
       try {
         await this.withTarget(cfg, (t) => sync(t, d!, k, save));
       } catch (e) {
