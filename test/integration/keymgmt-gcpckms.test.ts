@@ -169,6 +169,15 @@ describe('keymgmt → Google Cloud KMS', () => {
     expect(bad.error).toMatch(/credentials: each list item must be key=value/);
   });
 
+  it('writing a software-protected distribution again without protection resumes it (no default hsm to refuse)', async () => {
+    await m.ok('create', 'key/soft', { type: 'aes256-gcm96' });
+    const d = await m.ok('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt', protection: 'software' });
+    expect(d.protection).toBe('software');
+    expect(await m.ok('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt' })).toMatchObject({ state: 'distributed', protection: 'software' });
+    // Given explicitly, a different protection is still refused.
+    expect((await m.call('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt', protection: 'hsm' })).error).toMatch(/cannot change/);
+  });
+
   it('an import whose reply was lost: the resumed distribution finds that version by its import job instead of importing twice', async () => {
     await m.ok('create', 'key/lost', { type: 'aes256-gcm96' });
     kms.faultOn('ImportCryptoKeyVersion', 1, { when: 'after', code: grpc.status.UNAVAILABLE });
