@@ -204,6 +204,26 @@ describe('keymgmt → AWS KMS', () => {
     expect(await m.call('read', 'kms/bad/key/k')).toEqual({});
   });
 
+  it('deleting the kms (or the key) while a distribution starts leaves no distribution Vault cannot remove', async () => {
+    for (const target of ['kms/aws', 'key/race'] as const) {
+      await m.ok('update', 'kms/aws', awsConfig());
+      await m.ok('create', 'key/race', { type: 'aes256-gcm96', deletion_allowed: true });
+      const [dist, del] = await Promise.all([m.call('update', 'kms/aws/key/race', { purpose: 'encrypt,decrypt' }), m.call('delete', target)]);
+      const recorded = await m.call('read', 'kms/aws/key/race');
+      if (recorded.data) {
+        // The distribution won: the delete was refused and the record is whole and removable.
+        expect(m.failure(del)).toMatch(/remove|distributed/);
+        expect(recorded.data.state).toBe('distributed');
+        await m.ok('delete', 'kms/aws/key/race');
+      } else {
+        // The delete won: the distribution was refused, and nothing reached KMS.
+        expect(m.failure(dist)).toMatch(/not found/);
+        expect(ours('race')).toEqual([]);
+      }
+      expect(ours('race').filter((k) => k.state !== 'PendingDeletion')).toEqual([]);
+    }
+  });
+
   it('a failure half-way (ImportKeyMaterial keeps failing) is recorded; writing again resumes with the same KMS key', async () => {
     await m.ok('create', 'key/half', { type: 'rsa-2048' });
     kms.faultOn('ImportKeyMaterial', 4, { status: 500 });

@@ -154,6 +154,30 @@ describe('keymgmt → Google Cloud KMS', () => {
     expect(JSON.stringify(await m.ok('read', 'kms/forged'))).not.toMatch(/PRIVATE KEY|private_key/);
   });
 
+  it('credentials given once on the CLI (one "k=v" string, as in Vault\'s gcpckms docs) configure the provider', async () => {
+    // `vault write keymgmt/kms/x ... credentials=service_account_file=/path` sends a string, not a list.
+    await m.ok('update', 'kms/cli', {
+      provider: 'gcpckms',
+      key_collection: ring(),
+      endpoint: kms.endpoint,
+      endpoint_ca: kms.caPem,
+      credentials: `service_account_file=${saFile}`,
+    });
+    await m.ok('create', 'key/cli', { type: 'ecdsa-p256' });
+    expect((await m.ok('update', 'kms/cli/key/cli', { purpose: 'sign' })).state).toBe('distributed');
+    const bad = await m.call('update', 'kms/cli', { credentials: 'service_account_json' });
+    expect(bad.error).toMatch(/credentials: each list item must be key=value/);
+  });
+
+  it('writing a software-protected distribution again without protection resumes it (no default hsm to refuse)', async () => {
+    await m.ok('create', 'key/soft', { type: 'aes256-gcm96' });
+    const d = await m.ok('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt', protection: 'software' });
+    expect(d.protection).toBe('software');
+    expect(await m.ok('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt' })).toMatchObject({ state: 'distributed', protection: 'software' });
+    // Given explicitly, a different protection is still refused.
+    expect((await m.call('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt', protection: 'hsm' })).error).toMatch(/cannot change/);
+  });
+
   it('an import whose reply was lost: the resumed distribution finds that version by its import job instead of importing twice', async () => {
     await m.ok('create', 'key/lost', { type: 'aes256-gcm96' });
     kms.faultOn('ImportCryptoKeyVersion', 1, { when: 'after', code: grpc.status.UNAVAILABLE });

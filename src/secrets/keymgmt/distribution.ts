@@ -142,9 +142,11 @@ export class Distributor {
     }
   }
 
-  async distribute(kmsName: string, keyName: string, purpose: Purpose[], protection: Protection): Promise<Record<string, unknown>> {
+  /** Distribute (or resume); without `protection`, an existing distribution's is kept, else hsm (Vault's default). */
+  async distribute(kmsName: string, keyName: string, purpose: Purpose[], given?: Protection): Promise<Record<string, unknown>> {
     const cfg = await this.kms.require(kmsName);
     const k = await this.keys.require(keyName);
+    const protection = given ?? (await this.dists.get(kmsName, keyName))?.protection ?? 'hsm';
     const why = unsupported(cfg.provider, k.type, purpose, protection);
     if (why) throw new UserError(why);
     return this.dists.locked(kmsName, keyName, async () => {
@@ -172,7 +174,16 @@ export class Distributor {
         updated: '',
       };
       const save = () => this.dists.put(d!);
-      await save();
+      // Recorded only while the kms and the key still exist: a concurrent delete of either
+      // sees this record, or this sees it gone (no distribution Vault cannot remove).
+      await this.kms.locked(kmsName, () =>
+        this.keys.update(keyName, async (key) => {
+          if (!key) throw new UserError(`key "${keyName}" not found`);
+          await this.kms.require(kmsName);
+          await save();
+          return { result: undefined };
+        }),
+      );
       try {
         await this.withTarget(cfg, (t) => sync(t, d!, k, save));
       } catch (e) {
@@ -273,7 +284,13 @@ export function distributionPaths(x: Distributor): PathDef[] {
           type: 'array',
           description: 'What the key may do in the provider: encrypt, decrypt, sign, verify, wrap, unwrap (comma-separated or a list).',
         },
-        protection: { type: 'string', default: 'hsm', allowed: ['hsm', 'software'], description: 'Where the provider keeps the key: hsm or software.' },
+        protection: {
+          type: 'string',
+          default: 'hsm',
+          allowed: ['hsm', 'software'],
+          description:
+            'Where the provider keeps the key: hsm (default for a new distribution) or software; writing an existing distribution again keeps its own.',
+        },
       },
       synopsis: 'Distribute a key to a KMS provider, read its copy there, or remove it from the provider.',
       description:
@@ -287,7 +304,8 @@ export function distributionPaths(x: Distributor): PathDef[] {
           const bad = purpose.filter((p) => !(PURPOSES as readonly string[]).includes(p));
           if (bad.length) throw new UserError(`purpose: unknown ${bad.map((b) => JSON.stringify(b.slice(0, 20))).join(', ')} (use ${PURPOSES.join(', ')})`);
           purpose.sort((a, b) => PURPOSES.indexOf(a as Purpose) - PURPOSES.indexOf(b as Purpose));
-          return { data: await x.distribute(r.data.str('name'), r.data.str('key_name'), purpose as Purpose[], r.data.str('protection') as Protection) };
+          const protection = r.data.has('protection') ? (r.data.str('protection') as Protection) : undefined;
+          return { data: await x.distribute(r.data.str('name'), r.data.str('key_name'), purpose as Purpose[], protection) };
         },
         read: async (r) => {
           const d = await x.dists.get(r.data.str('name'), r.data.str('key_name'));

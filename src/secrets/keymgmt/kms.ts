@@ -2,13 +2,18 @@
 // Vault's storage (barrier-encrypted), never returned, never logged.
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
-import { NAME } from './keys';
+import { NAME, serialised } from './keys';
 import { CREDENTIALS, checkCollection, checkCredentials, parseCredentials, publicView } from './providers/config';
 import { PROVIDERS, type KmsConfig, type ProviderName } from './providers/types';
 
 /** The kms/<name> configurations, as stored. */
 export class KmsStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
+  /** Deleting a kms and recording a new distribution to it exclude each other. */
+  locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return serialised(this.locks, name, fn);
+  }
   static path(name: string): string {
     return `kms/${name}`;
   }
@@ -105,9 +110,11 @@ export function kmsPaths(store: KmsStore, distributedKeys: (kms: string) => Prom
         },
         delete: async (r) => {
           const name = r.data.str('name');
-          const keys = await distributedKeys(name);
-          if (keys.length) throw new UserError(`kms "${name}" still holds keys ${keys.join(', ')}: remove them first (delete kms/${name}/key/<key>)`);
-          await store.delete(name);
+          await store.locked(name, async () => {
+            const keys = await distributedKeys(name);
+            if (keys.length) throw new UserError(`kms "${name}" still holds keys ${keys.join(', ')}: remove them first (delete kms/${name}/key/<key>)`);
+            await store.delete(name);
+          });
           return undefined;
         },
       },

@@ -52,9 +52,14 @@ export function checkCollection(provider: ProviderName, value: string): void {
   if (!c.re.test(value)) throw new UserError(`key_collection for ${provider} must be ${c.what}`);
 }
 
-/** Vault takes credentials as a map, or (from `credentials=k=v` on the CLI) as a list of "k=v". */
+/**
+ * Vault takes credentials as a map, or as "k=v" pairs: a list from a repeated
+ * `credentials=k=v` on the CLI, one string when it is given once (Vault's documented
+ * `credentials=service_account_file=...` for gcpckms).
+ */
 export function parseCredentials(provider: ProviderName, raw: unknown): Record<string, string> {
   let pairs: [string, unknown][];
+  if (typeof raw === 'string') raw = [raw];
   if (Array.isArray(raw)) {
     pairs = raw.map((item) => {
       const s = String(item);
