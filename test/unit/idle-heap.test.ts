@@ -22,9 +22,12 @@ afterEach(() => trim?.stop());
 
 describe('the idle heap trim', () => {
   it('collects once after a burst, when the loop goes idle, and gives the heap back', async () => {
-    trim = trimHeapWhenIdle(150);
+    trim = trimHeapWhenIdle(150, 400);
     burst();
     const after = heap();
+    // Not before the loop has been idle for the idle time.
+    await sleep(150);
+    expect(trim.trims).toBe(0);
     for (let i = 0; i < 40 && trim.trims === 0; i++) await sleep(100);
     expect(trim.trims).toBe(1);
     expect(heap()).toBeLessThan(after - 8 * 1024 * 1024);
@@ -34,7 +37,7 @@ describe('the idle heap trim', () => {
   });
 
   it('leaves a busy loop alone', async () => {
-    trim = trimHeapWhenIdle(100);
+    trim = trimHeapWhenIdle(100, 300);
     burst();
     // Busy for 1 s in 40 ms slices (the checks in between see a loop nearly always busy).
     const end = Date.now() + 1000;
