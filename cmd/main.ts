@@ -4,7 +4,6 @@ import { createLogger } from '../src/goplugin/log';
 import { serve, type VersionedServices } from '../src/goplugin/server';
 import { COMMIT, VAULT_PLUGIN_VERSION, versionLine } from '../src/goplugin/version';
 import { sizeThreadPool } from '../src/util/workers';
-import { trimHeapWhenIdle } from '../src/util/idle-heap';
 
 // The host (Vault) is our parent at exec time; noticing that it is gone depends on this.
 const HOST_PID = process.ppid;
@@ -42,7 +41,6 @@ async function main(): Promise<void> {
   try {
     // Before anything uses libuv's thread pool: it reads its size once, on first use.
     sizeThreadPool();
-    trimHeapWhenIdle();
     // Vault's plugin flags (catalog args, e.g. -ca-cert=...) configure the unwrap call to its API.
     const env = readLaunchEnv(process.env, args)!;
     let versions: VersionedServices;
