@@ -17,13 +17,15 @@ import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keyInvalid } from './errors';
+import { digestInfo } from './digests';
 import { pssEncode, pssVerify } from './pss';
 import { rsaPrivate } from './rsa-offload';
 import type { Hash, KeySpec, SignOptions } from './types';
 
 /** Digest length of each hash, in bytes. */
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
-const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
+/** noble's curves by the names key specs use. */
+export const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 
 /**
  * Whether node:crypto's signature with this key is cheap enough to make on the calling (event
@@ -85,16 +87,13 @@ export function derToRaw(der: Buffer, size: number): Buffer {
   return Buffer.concat([read(), read()]);
 }
 
-const DIGEST_INFO: Record<Hash, Buffer> = {
-  sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
-  sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
-  sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
-};
-
-/** DER DigestInfo: what PKCS#1 v1.5 signs (and what CKM_RSA_PKCS expects ready-made). */
-export const digestInfo = (hash: Hash, d: Buffer) => Buffer.concat([DIGEST_INFO[hash], d]);
+export { digestInfo } from './digests';
 
 const jwkBytes = (k: KeyObject, part: 'd' | 'x' | 'y') => Buffer.from(k.export({ format: 'jwk' })[part] as string, 'base64url');
+/** An EC private key's scalar, as noble signs with it. */
+export const ecScalar = (k: KeyObject): Buffer => jwkBytes(k, 'd');
+/** An EC public key's uncompressed point, as noble verifies with it. */
+export const ecPoint = (k: KeyObject): Buffer => Buffer.concat([Buffer.from([4]), jwkBytes(k, 'x'), jwkBytes(k, 'y')]);
 
 /**
  * How a local private key makes a signature: Node's sign (which hashes the message
@@ -114,11 +113,11 @@ function signPlan(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignO
   if (spec.kind === 'ec' && spec.curve === 'secp256k1') {
     // Low-S signatures (BIP 62/146), which secp256k1 verifiers such as Bitcoin's require
     // and every other verifier accepts; OpenSSL's would be high-S half the time.
-    return { via: 'done', signature: Buffer.from(secp256k1.sign(digest(data, opts), jwkBytes(priv, 'd'), { ...NOBLE, lowS: true })) };
+    return { via: 'done', signature: Buffer.from(secp256k1.sign(digest(data, opts), ecScalar(priv), { ...NOBLE, lowS: true })) };
   }
   if (spec.kind === 'ec') {
     if (!opts.prehashed) return { via: 'sign', alg: opts.hash, key: { key: priv, dsaEncoding: 'der' } };
-    return { via: 'done', signature: Buffer.from(CURVES[spec.curve].sign(digest(data, opts), jwkBytes(priv, 'd'), NOBLE)) };
+    return { via: 'done', signature: Buffer.from(CURVES[spec.curve].sign(digest(data, opts), ecScalar(priv), NOBLE)) };
   }
   if (spec.kind === 'rsa') {
     if (opts.padding === 'pkcs1v15') {
@@ -160,8 +159,7 @@ export function verifyWith(pub: KeyObject, spec: LocalKeySpec, data: Buffer, sig
   const d = digest(data, opts);
   try {
     if (spec.kind === 'ec') {
-      const point = Buffer.concat([Buffer.from([4]), jwkBytes(pub, 'x'), jwkBytes(pub, 'y')]);
-      return CURVES[spec.curve].verify(signature, d, point, NOBLE);
+      return CURVES[spec.curve].verify(signature, d, ecPoint(pub), NOBLE);
     }
     if (spec.kind === 'rsa') {
       if (opts.padding === 'pkcs1v15') return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, signature).equals(digestInfo(opts.hash, d));

@@ -2,21 +2,10 @@
 // signature must be made of a digest (prehashed transit input, keys that sign digests), and
 // how such a signature is checked. Node's sign/verify take a message, never a digest.
 import { createHash, randomBytes } from 'node:crypto';
+import { DIGEST_BYTES } from './digests';
 
 /** A PSS salt length as Vault names them: auto (the longest the key allows when signing, any when verifying), hash (the digest's length), or bytes. */
 export type SaltLength = 'auto' | 'hash' | number;
-
-/** Digest sizes in bytes, by Node's hash names. */
-export const DIGEST_BYTES: Readonly<Record<string, number>> = {
-  sha224: 28,
-  sha256: 32,
-  sha384: 48,
-  sha512: 64,
-  'sha3-224': 28,
-  'sha3-256': 32,
-  'sha3-384': 48,
-  'sha3-512': 64,
-};
 
 function mgf1(hash: string, seed: Buffer, len: number): Buffer {
   const parts: Buffer[] = [];

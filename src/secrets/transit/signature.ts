@@ -13,10 +13,9 @@ import {
   constants,
   type KeyObject,
 } from 'node:crypto';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { cheapToSignOnLoop, derToRaw, rawToDer, curveBytes, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
-import { DIGEST_BYTES, pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
+import { CURVES, cheapToSignOnLoop, curveBytes, derToRaw, ecPoint, ecScalar, rawToDer, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { DIGEST_BYTES, digestInfo } from '../../keys/digests';
+import { pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
 import { rsaPrivate } from '../../keys/rsa-offload';
 import type { Hash, ManagedKey, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
@@ -36,21 +35,6 @@ const nodeHash: Record<string, string> = {
   'sha3-256': 'sha3-256',
   'sha3-384': 'sha3-384',
   'sha3-512': 'sha3-512',
-};
-/** Digest size of each hash, by Node's name. */
-// The DER DigestInfo before each digest in a PKCS#1 v1.5 signature (RFC 8017 9.2; NIST's
-// hash OIDs 2.16.840.1.101.3.4.2.{4,1,2,3} for SHA-2 and .{7,8,9,10} for SHA-3).
-const digestInfoPrefix = (oid: number, size: number) =>
-  Buffer.from([0x30, 0x11 + size, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, oid, 0x05, 0x00, 0x04, size]);
-const DIGEST_INFO: Record<string, Buffer> = {
-  sha224: digestInfoPrefix(4, 28),
-  sha256: digestInfoPrefix(1, 32),
-  sha384: digestInfoPrefix(2, 48),
-  sha512: digestInfoPrefix(3, 64),
-  'sha3-224': digestInfoPrefix(7, 28),
-  'sha3-256': digestInfoPrefix(8, 32),
-  'sha3-384': digestInfoPrefix(9, 48),
-  'sha3-512': digestInfoPrefix(10, 64),
 };
 
 /** Node's name for a transit hash algorithm (sha2-*, sha3-*); any other is a 400. */
@@ -148,13 +132,7 @@ function nodeOptions(key: KeyObject, spec: KeySpec, opts: LocalOpts, signing: bo
 
 /** secp256k1 is signed with noble (low-S), as are digests on every curve (Node's sign cannot sign a digest). */
 const isK1 = (spec: KeySpec) => spec.kind === 'ec' && spec.curve === 'secp256k1';
-const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 const NOBLE = { prehash: false, format: 'der' } as const;
-const ecScalar = (k: KeyObject) => Buffer.from(k.export({ format: 'jwk' }).d as string, 'base64url');
-function ecPoint(k: KeyObject): Buffer {
-  const j = k.export({ format: 'jwk' });
-  return Buffer.concat([Buffer.from([4]), Buffer.from(j.x as string, 'base64url'), Buffer.from(j.y as string, 'base64url')]);
-}
 
 /** The digest a key signs: the input when prehashed (of the hash's size for RSA, as Go's rsa package requires), else its hash. */
 function digestOf(spec: KeySpec, data: Buffer, opts: LocalOpts): Buffer {
@@ -197,7 +175,7 @@ async function signScheduled(priv: KeyObject, spec: KeySpec, data: Buffer, opts:
     const digest = digestOf(spec, data, opts);
     try {
       if (opts.padding === 'pkcs1v15')
-        return await rsaPrivate('sign-raw', priv, constants.RSA_PKCS1_PADDING, opts.hash ? Buffer.concat([DIGEST_INFO[opts.hash], digest]) : digest);
+        return await rsaPrivate('sign-raw', priv, constants.RSA_PKCS1_PADDING, opts.hash ? digestInfo(opts.hash, digest) : digest);
       return await rsaPrivate('sign-raw', priv, constants.RSA_NO_PADDING, pssEncode(digest, opts.hash!, spec.bits, opts.salt));
     } catch {
       // Only hash_algorithm=none can get here: a digest too long for the key.
@@ -229,9 +207,7 @@ async function verifyLocal(pub: KeyObject, spec: KeySpec, data: Buffer, sig: Buf
     const digest = digestOf(spec, data, opts);
     try {
       if (opts.padding === 'pkcs1v15')
-        return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sig).equals(
-          opts.hash ? Buffer.concat([DIGEST_INFO[opts.hash], digest]) : digest,
-        );
+        return publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sig).equals(opts.hash ? digestInfo(opts.hash, digest) : digest);
       return pssVerify(digest, publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, sig), opts.hash!, spec.bits, opts.salt);
     } catch {
       return false;
