@@ -7,9 +7,17 @@ import type { PkiCaches } from './index';
 /** PEM certificates one after another, as Vault joins a chain: each trimmed, one newline between. */
 export const pemChain = (pems: string[]): string => pems.map((p) => p.trim()).join('\n');
 
+type Store = Parameters<PkiCaches['ca']['registry']>[0];
+
+/** The mount's default issuer, or undefined before the mount has a CA (Vault then answers 204 or 404, not an error). */
+export const findDefaultIssuer = async (caches: PkiCaches, s: Store) => (await caches.ca.registry(s)).findIssuer('default');
+
+/** A raw read before the mount has a CA: Vault's 204 with the content type the path serves. */
+export const noContent = (contentType: string) => ({ data: { http_content_type: contentType, http_raw_body: '', http_status_code: 204 } });
+
 /** ca, ca_chain and cert/ca serve the default issuer, as in current Vault. */
 export function fetchPaths(caches: PkiCaches): PathDef[] {
-  const defaultIssuer = async (s: Parameters<PkiCaches['ca']['registry']>[0]) => (await caches.ca.require(s)).entry;
+  const defaultIssuer = async (s: Store) => (await caches.ca.require(s)).entry;
   return [
     {
       pattern: 'ca(?<pem>/pem)?',
@@ -18,9 +26,8 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       description: "Served raw, as Vault's PKI does.",
       operations: {
         read: async (r) => {
-          // No CA yet: Vault answers 204 with the certificate content type, not an error.
-          const ca = (await caches.ca.registry(r.storage)).findIssuer('default');
-          if (!ca) return { data: { http_content_type: 'application/pkix-cert', http_raw_body: '', http_status_code: 204 } };
+          const ca = await findDefaultIssuer(caches, r.storage);
+          if (!ca) return noContent('application/pkix-cert');
           return r.data.str('pem')
             ? rawResponse(ca.certificate, 'application/pem-certificate-chain')
             : rawResponse(Buffer.from(new (x509().X509Certificate)(ca.certificate).rawData), 'application/pkix-cert');
@@ -34,10 +41,8 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       description: "As current Vault: the chain includes the mount's own CA certificate.",
       operations: {
         read: async (r) => {
-          // No CA yet: Vault answers 204, not an error.
-          if (!(await caches.ca.registry(r.storage)).findIssuer('default'))
-            return { data: { http_content_type: 'application/pkix-cert', http_raw_body: '', http_status_code: 204 } };
-          const ca = await defaultIssuer(r.storage);
+          const ca = await findDefaultIssuer(caches, r.storage);
+          if (!ca) return noContent('application/pkix-cert');
           return rawResponse(pemChain([ca.certificate, ...ca.ca_chain]), 'application/pem-certificate-chain');
         },
       },
@@ -62,9 +67,8 @@ export function fetchPaths(caches: PkiCaches): PathDef[] {
       operations: {
         read: async (r) => {
           if (r.data.str('serial') === 'ca') {
-            // No CA yet: nothing to show (Vault's 404).
-            if (!(await caches.ca.registry(r.storage)).findIssuer('default')) return undefined;
-            return { data: { certificate: (await defaultIssuer(r.storage)).certificate, revocation_time: 0 } };
+            const ca = await findDefaultIssuer(caches, r.storage);
+            return ca ? { data: { certificate: ca.certificate, revocation_time: 0 } } : undefined; // no CA yet: Vault's 404
           }
           const s = displaySerial(r.data.str('serial'));
           if (!s) throw new UserError('invalid serial');

@@ -25,6 +25,7 @@ import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
 import { csrSubject } from './sign-ca';
+import { VAULT_SYSTEM_TTL } from './ttl';
 import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
@@ -42,9 +43,6 @@ const fields: Record<string, FieldDef> = {
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
   ...OUTPUT_FIELDS,
 };
-/** Vault's system default lease TTL (768h): the default when the mount's cannot be asked. */
-const SYSTEM_DEFAULT_TTL = 768 * 3600;
-
 /**
  * The leaf's validity, as Vault's PKI: the request's ttl, else the role's, else the mount's
  * default lease TTL; capped (with a warning) by the role's max_ttl, else the mount's max lease TTL.
@@ -52,7 +50,7 @@ const SYSTEM_DEFAULT_TTL = 768 * 3600;
  */
 async function leafTtl(r: Request, role: Role, warnings: string[]): Promise<number> {
   const requested = r.data.int('ttl');
-  const fallback = requested || role.ttl ? 0 : (await r.system?.defaultLeaseTtl()) || SYSTEM_DEFAULT_TTL;
+  const fallback = requested || role.ttl ? 0 : (await r.system?.defaultLeaseTtl()) || VAULT_SYSTEM_TTL;
   return effectiveTtl(role, requested, fallback, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings);
 }
 

@@ -10,6 +10,7 @@
 import { readElement } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { x509 } from './ca';
+import { ipBytes } from './cert-writer';
 
 interface Subtrees {
   dns: string[];
@@ -81,23 +82,17 @@ function emailMatches(email: string, constraint: string): boolean {
   return domainMatches(e.slice(e.lastIndexOf('@') + 1), constraint);
 }
 
-/** The address's bytes (4 or 16), or undefined for text that is not an IP address. */
-function ipBytes(ip: string): Buffer | undefined {
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return Buffer.from(ip.split('.').map(Number));
-  if (!ip.includes(':')) return undefined;
-  const [head, tail = ''] = ip.split('::');
-  const words = (s: string) => (s ? s.split(':').map((w) => Number.parseInt(w, 16)) : []);
-  const h = words(head);
-  const t = ip.includes('::') ? words(tail) : [];
-  const all = ip.includes('::') ? [...h, ...new Array(8 - h.length - t.length).fill(0), ...t] : h;
-  if (all.length !== 8 || all.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return undefined;
-  const b = Buffer.alloc(16);
-  for (let i = 0; i < 8; i++) b.writeUInt16BE(all[i], i * 2);
-  return b;
+/** The address's bytes as the certificate will carry them (cert-writer's), or undefined for text that is not an IP address. */
+function addressOf(ip: string): Buffer | undefined {
+  try {
+    return ipBytes(ip);
+  } catch {
+    return undefined;
+  }
 }
 
 function ipMatches(ip: string, c: { addr: Buffer; mask: Buffer }): boolean {
-  const b = ipBytes(ip);
+  const b = addressOf(ip);
   if (!b || b.length !== c.addr.length) return false;
   for (let i = 0; i < b.length; i++) if ((b[i] & c.mask[i]) !== (c.addr[i] & c.mask[i])) return false;
   return true;

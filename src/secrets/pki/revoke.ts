@@ -10,6 +10,7 @@ import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } fro
 import type { PkiCaches } from './index';
 import type { ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
+import { findDefaultIssuer, noContent } from './fetch';
 
 interface CertRecord {
   certificate: string;
@@ -87,10 +88,6 @@ export async function currentCrl(storage: Storage, caches: PkiCaches, ref = 'def
   return buildCrl(storage, caches, ready.entry.issuer_id);
 }
 
-/** Whether the mount has a default issuer (a CA) yet. */
-export const hasDefaultIssuer = async (storage: Storage, caches: PkiCaches): Promise<boolean> =>
-  (await caches.ca.registry(storage)).findIssuer('default') !== undefined;
-
 /** Rebuild the CRL of every issuer that has a key (crl/rotate, tidy, config/crl). */
 export async function rebuildAllCrls(storage: Storage, caches: PkiCaches): Promise<void> {
   const reg = await caches.ca.registry(storage);
@@ -133,9 +130,7 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
       description: "Served raw, as Vault's PKI does.",
       operations: {
         read: async (r) => {
-          // No CA yet: Vault answers 204 with the CRL's content type, not an error.
-          if (!(await hasDefaultIssuer(r.storage, caches)))
-            return { data: { http_content_type: 'application/pkix-crl', http_raw_body: '', http_status_code: 204 } };
+          if (!(await findDefaultIssuer(caches, r.storage))) return noContent('application/pkix-crl');
           return serve(await currentCrl(r.storage, caches), r.data.str('pem') ? 'pem' : 'der');
         },
       },
@@ -146,9 +141,9 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
       synopsis: "The default issuer's CRL as JSON ({certificate: PEM}).",
       description: 'For API clients.',
       operations: {
+        // No CA yet: no CRL (Vault's 404).
         read: async (r) =>
-          // No CA yet: no CRL (Vault's 404).
-          (await hasDefaultIssuer(r.storage, caches)) ? { data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } } : undefined,
+          (await findDefaultIssuer(caches, r.storage)) ? { data: { certificate: (await currentCrl(r.storage, caches)).pem, revocation_time: 0 } } : undefined,
       },
     },
     {
