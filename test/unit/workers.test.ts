@@ -6,7 +6,7 @@ import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 
 // Two workers whatever the machine, set before the pool first reads it.
 process.env.VAULT_PLUGIN_TS_WORKERS = '2';
-const { cpuPoolSize, sizeThreadPool, workerTask, workerBatchTask, workerThreads, POOL_SIZE_ENV } = await import('../../src/util/workers');
+const { compactViews, cpuPoolSize, sizeThreadPool, workerTask, workerBatchTask, workerThreads, POOL_SIZE_ENV } = await import('../../src/util/workers');
 const { rsaPrivate } = await import('../../src/keys/rsa-offload');
 
 describe('cpuPoolSize', () => {
@@ -127,5 +127,52 @@ describe('workerBatchTask', () => {
     const sent = workerThreads().map((w) => vi.spyOn(w, 'postMessage'));
     expect(await Promise.all([2, 3, 4].map((n) => square.run(n)))).toEqual([4, 9, 16]);
     expect(sent.map((s) => s.mock.calls.length).sort()).toEqual([1, 1]); // one chunk per thread
+  });
+});
+
+describe('views of pooled Buffers', () => {
+  // What a worker receives and sends back: the size of each view's whole ArrayBuffer.
+  const sizes = workerBatchTask<{ data: Uint8Array }, { got: number; sent: Uint8Array }>(
+    'test-buffer-sizes',
+    `({ data }) => {
+    const pooled = Buffer.from('aGVsbG8=', 'base64'); // a 5-byte view into the worker's own pool
+    return { got: data.buffer.byteLength, sent: pooled };
+  }`,
+    8,
+  );
+
+  it('a small Buffer.from(base64) is a view into a larger pool (what made each message carry 64 KiB)', () => {
+    const b = Buffer.from('aGVsbG8=', 'base64');
+    expect(b.buffer.byteLength).toBeGreaterThan(1024);
+  });
+
+  it('crosses to the workers and back with only its own bytes, in batches and single tasks', async () => {
+    const data = Buffer.from('aGVsbG8=', 'base64');
+    const outs = await Promise.all(Array.from({ length: 10 }, () => sizes.run({ data })));
+    for (const o of outs) {
+      expect(o.got).toBe(5);
+      expect(o.sent.buffer.byteLength).toBe(5);
+      expect(Buffer.from(o.sent).toString()).toBe('hello');
+    }
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const block = Buffer.from(Buffer.alloc(20, 7).toString('base64'), 'base64');
+    expect(block.buffer.byteLength).toBeGreaterThan(20);
+    const sig = await rsaPrivate('sign-raw', privateKey, constants.RSA_PKCS1_PADDING, block);
+    expect(sig.equals(privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, block))).toBe(true);
+  });
+
+  it('keeps the type and bytes of other views, leaves shared memory and exact buffers as they are', () => {
+    const big = new ArrayBuffer(64);
+    const ints = new Int32Array(big, 8, 2);
+    ints.set([1, -2]);
+    const c = compactViews({ list: [{ ints }] }) as { list: Array<{ ints: Int32Array }> };
+    expect(c.list[0].ints).toBeInstanceOf(Int32Array);
+    expect([...c.list[0].ints]).toEqual([1, -2]);
+    expect(c.list[0].ints.buffer.byteLength).toBe(8);
+    const shared = new Uint8Array(new SharedArrayBuffer(16), 4, 4);
+    expect(compactViews(shared)).toBe(shared);
+    const exact = new Uint8Array(4);
+    const args = { exact };
+    expect(compactViews(args)).toBe(args);
   });
 });
