@@ -16,7 +16,7 @@ const signFields = {
     default: 'sha2-256',
     allowed: HASHES,
     description:
-      'Hash for signing: sha2-* or sha3-* (managed keys: sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. ed25519: sha2-512 with prehashed=true is Ed25519ph, sha2-512 alone a 400, others ignored; ignored for ml-dsa (it signs the message itself).',
+      'Hash for signing: sha2-* or sha3-* (managed keys: as their backend allows; cloud KMSes sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. ed25519: sha2-512 with prehashed=true is Ed25519ph, sha2-512 alone a 400, others ignored; ignored for ml-dsa (it signs the message itself).',
   },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
   prehashed: {

@@ -18,7 +18,7 @@ import { CURVES, cheapToSignOnLoop, curveBytes, derToRaw, ecPoint, ecScalar, raw
 import { DIGEST_BYTES, digestInfo } from '../../keys/digests';
 import { pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
 import { rsaPrivate } from '../../keys/rsa-offload';
-import type { Hash, ManagedKey, SignOptions } from '../../keys/types';
+import type { ManagedKey, SignHash, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
@@ -26,8 +26,22 @@ import { ed25519Mode, signEd25519Variant, verifyEd25519Variant } from './ed25519
 import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
 import { workerBatchTask } from '../../util/workers';
 
-/** hash_algorithm values a managed key signs with, as keys/ names them (its backends take these three). */
-const MANAGED_HASHES: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512' };
+/**
+ * hash_algorithm values handed to a managed key, as keys/ names them: every one transit
+ * hashes with, as Vault (its transit hashes a managed key's input with any hash_algorithm and
+ * passes the hash on; the key's backend refuses what it cannot sign: the cloud KMSes sign
+ * with SHA-256/384/512 only, PKCS#11 has no SHA-3 for RSA-PSS). none is not handed on.
+ */
+const MANAGED_HASHES: Record<string, SignHash | undefined> = {
+  'sha2-224': 'sha224',
+  'sha2-256': 'sha256',
+  'sha2-384': 'sha384',
+  'sha2-512': 'sha512',
+  'sha3-224': 'sha3-224',
+  'sha3-256': 'sha3-256',
+  'sha3-384': 'sha3-384',
+  'sha3-512': 'sha3-512',
+};
 const nodeHash: Record<string, string> = {
   'sha2-224': 'sha224',
   'sha2-256': 'sha256',
@@ -85,7 +99,7 @@ function checkNone(inp: SignInput): void {
     throw new UserError('hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15');
 }
 
-/** A managed key's options: its backends sign sha2-256/384/512 (or their digests). */
+/** A managed key's options: the hash (or digest of it) it signs, as MANAGED_HASHES says. */
 function managedOptions(inp: SignInput, spec: KeySpec): SignOptions {
   if (inp.signatureContext?.length) throw new UserError('signature_context is not supported for managed keys');
   if (spec.kind === 'ed25519') {
@@ -93,7 +107,7 @@ function managedOptions(inp: SignInput, spec: KeySpec): SignOptions {
     return { hash: 'sha256' };
   }
   const hash = MANAGED_HASHES[inp.hash];
-  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-256, sha2-384 or sha2-512)`);
+  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-* or sha3-*)`);
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
 
