@@ -4,7 +4,7 @@
 import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
 import { type KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorName } from './errors';
-import { digest, verifyWith } from './crypto';
+import { digest, isSha2Sign, verifyWith } from './crypto';
 import { algorithmsFor } from './algorithms';
 import { awsKms } from './clients/aws';
 import type { BackendConfig, CommonConfig } from './config';
@@ -131,6 +131,7 @@ export class AwsKmsKey implements ManagedKey {
 
   async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
     this.need('sign');
+    if (!isSha2Sign(opts.hash)) throw keyUnsupported(`awskms key "${this.name}" signs with sha256, sha384 or sha512 only, not ${opts.hash}`);
     const bits = opts.hash.slice(3);
     let alg: string;
     if (this.spec.kind === 'ec') alg = `ECDSA_SHA_${bits}`;

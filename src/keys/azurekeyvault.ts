@@ -5,7 +5,7 @@
 import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
 import { isKeyError, keyInvalid, keyUnsupported, requireUsage } from './errors';
-import { digest, rawToDer, verifyWith } from './crypto';
+import { digest, isSha2Sign, rawToDer, verifyWith } from './crypto';
 import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
@@ -101,6 +101,7 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async sign(data: Buffer, opts: SignOptions): Promise<Buffer> {
     this.need('sign');
+    if (!isSha2Sign(opts.hash)) throw keyUnsupported(`azurekeyvault key "${this.name}" signs with sha256, sha384 or sha512 only, not ${opts.hash}`);
     const bits = opts.hash.slice(3);
     if (this.spec.kind === 'ec') {
       const alg = `ES${bits}`;

@@ -17,13 +17,15 @@ import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keyInvalid } from './errors';
-import { digestInfo } from './digests';
+import { DIGEST_BYTES, digestInfo } from './digests';
 import { pssEncode, pssVerify } from './pss';
 import { rsaPrivate } from './rsa-offload';
-import type { Hash, KeySpec, SignOptions } from './types';
+import type { Hash, KeySpec, SignHash, SignOptions } from './types';
 
 /** Digest length of each hash, in bytes. */
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
+/** Whether a signature's hash is one every backend signs with (SHA-256/384/512); the cloud KMSes offer no other. */
+export const isSha2Sign = (h: SignHash): h is Hash => Object.hasOwn(HASH_BYTES, h);
 /** noble's curves by the names key specs use. */
 export const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 
@@ -49,7 +51,8 @@ export type EcCurve = (LocalKeySpec & { kind: 'ec' })['curve'];
 /** The digest to sign: hashes `data` unless the caller already did. */
 export function digest(data: Buffer, opts: SignOptions): Buffer {
   if (!opts.prehashed) return createHash(opts.hash).update(data).digest();
-  if (data.length !== HASH_BYTES[opts.hash]) throw keyInvalid(`prehashed input must be ${HASH_BYTES[opts.hash]} bytes for ${opts.hash}, got ${data.length}`);
+  if (data.length !== DIGEST_BYTES[opts.hash])
+    throw keyInvalid(`prehashed input must be ${DIGEST_BYTES[opts.hash]} bytes for ${opts.hash}, got ${data.length}`);
   return data;
 }
 
@@ -101,7 +104,7 @@ export const ecPoint = (k: KeyObject): Buffer => Buffer.concat([Buffer.from([4])
  * over a digest, which Node's sign cannot do).
  */
 type SignPlan =
-  | { via: 'sign'; alg: Hash | null; key: SignKeyObjectInput }
+  | { via: 'sign'; alg: SignHash | null; key: SignKeyObjectInput }
   | { via: 'raw'; padding: number; block: Buffer }
   | { via: 'done'; signature: Buffer };
 
@@ -126,7 +129,7 @@ function signPlan(priv: KeyObject, spec: LocalKeySpec, data: Buffer, opts: SignO
       return { via: 'raw', padding: constants.RSA_PKCS1_PADDING, block: digestInfo(opts.hash, digest(data, opts)) };
     }
     if (!opts.prehashed)
-      return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[opts.hash] } };
+      return { via: 'sign', alg: opts.hash, key: { key: priv, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: DIGEST_BYTES[opts.hash] } };
     return { via: 'raw', padding: constants.RSA_NO_PADDING, block: pssEncode(digest(data, opts), opts.hash, spec.bits) };
   }
   throw keyInvalid('AES keys do not sign');

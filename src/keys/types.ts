@@ -7,8 +7,10 @@ import type { BACKEND_FIELDS } from './config';
 export type Backend = keyof typeof BACKEND_FIELDS;
 /** Operations a managed key's `usages` may allow. */
 export type Usage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'random';
-/** Digests a signature may be made over. */
+/** Digests every backend signs over (and RSA-OAEP's hashes). */
 export type Hash = 'sha256' | 'sha384' | 'sha512';
+/** Digests a signature may be made over: Hash, and the others transit hands a managed key (as Vault); a backend that cannot sign one refuses it. */
+export type SignHash = Hash | 'sha224' | 'sha3-224' | 'sha3-256' | 'sha3-384' | 'sha3-512';
 
 /** What kind of key it is, as far as callers need to know. */
 export type KeySpec =
@@ -31,7 +33,7 @@ export interface KeyDescription {
 
 /** How to sign or verify. */
 export interface SignOptions {
-  hash: Hash;
+  hash: SignHash;
   /** RSA only. */
   padding?: 'pss' | 'pkcs1v15';
   /** `data` is already the digest of `hash`. */

@@ -19,7 +19,7 @@ export interface Target {
   applicationName?: string;
   /** connect_timeout of connection_url (libpq: seconds; 0 or less waits indefinitely), overriding the field. */
   connectTimeoutMs?: number;
-  /** The startup `options` (command-line switches for the server: -c name=value ...), with connection_url's runtime parameters. */
+  /** The startup `options` (command-line switches for the server: -c name=value ...): the session's UTC time zone, then connection_url's options and runtime parameters. */
   options?: string;
   /** connection_url's libpq parameters this plugin does not apply (harmless ones only): to report, not to drop silently. */
   ignoredParams?: string[];
@@ -71,6 +71,16 @@ const LIBPQ_UNSUPPORTED = new Set([
 /** YugabyteDB smart-driver settings, which this plugin takes as configuration fields. */
 const SMART_DRIVER = new Set(['load_balance', 'topology_keys', 'yb_servers_refresh_interval']);
 
+/**
+ * Every session's time zone is UTC, as Vault's: connutil adds timezone=UTC to a postgres://
+ * URL, so statements that read {{expiration}} without its offset, or use the session's time
+ * zone, see what they would under Vault whatever time zone the server, database or admin
+ * role has (VALID UNTIL '{{expiration}}' itself is right in any zone: the value ends in
+ * +0000). Sent first, so a timezone in connection_url (or its options) wins, as under Vault,
+ * where pgx takes the URL's first timezone. Here for every form of the configuration.
+ */
+const SESSION_TIME_ZONE = '-c TimeZone=UTC';
+
 /** A value as one word of the startup `options`: the server splits them at spaces, and takes a backslash as escaping the next character. */
 const optionWord = (v: string) => v.replace(/[\\\s]/g, (ch) => `\\${ch}`);
 
@@ -99,7 +109,7 @@ function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs'
       settings.push(`-c ${name}=${optionWord(value)}`);
     }
   }
-  const options = [p.options, ...settings].filter((x) => x?.trim()).join(' ') || undefined;
+  const options = [SESSION_TIME_ZONE, p.options, ...settings].filter((x) => x?.trim()).join(' ');
   return { connectTimeoutMs, options, ignoredParams };
 }
 

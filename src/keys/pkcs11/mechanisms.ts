@@ -1,7 +1,7 @@
 // PKCS#11 mechanism and parameter names: the `mechanism` config field, curve OIDs, and
 // the hash/MGF1 pairs of RSA-PSS and RSA-OAEP.
-import { keyInvalid } from '../errors';
-import type { Hash } from '../types';
+import { keyInvalid, keyUnsupported } from '../errors';
+import type { SignHash } from '../types';
 import { pk } from './library';
 
 /** The mechanisms the `mechanism` field may name as CKM_ names. */
@@ -26,13 +26,17 @@ export function parseMechanism(v: string | undefined): number | undefined {
   return n;
 }
 
-/** The hash mechanism and MGF1 of an RSA-PSS or RSA-OAEP parameter. */
-export function hashMech(h: Hash | 'sha1'): { hashAlg: number; mgf: number } {
+/** The hash mechanism and MGF1 of an RSA-PSS or RSA-OAEP parameter; SHA-3 (PKCS#11 3.0 only) is refused. */
+export function hashMech(h: SignHash | 'sha1'): { hashAlg: number; mgf: number } {
   const P = pk();
-  return {
+  const byHash: Record<string, { hashAlg: number; mgf: number } | undefined> = {
     sha1: { hashAlg: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1 },
+    sha224: { hashAlg: P.CKM_SHA224, mgf: P.CKG_MGF1_SHA224 },
     sha256: { hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256 },
     sha384: { hashAlg: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384 },
     sha512: { hashAlg: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512 },
-  }[h];
+  };
+  const m = byHash[h];
+  if (!m) throw keyUnsupported(`pkcs11: RSA-PSS with ${h} is not supported (sha1, sha224, sha256, sha384 or sha512)`);
+  return m;
 }

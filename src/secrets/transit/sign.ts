@@ -16,10 +16,14 @@ const signFields = {
     default: 'sha2-256',
     allowed: HASHES,
     description:
-      'Hash for signing: sha2-* or sha3-* (managed keys: sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. Ignored for ed25519 and ml-dsa (they sign the message itself).',
+      'Hash for signing: sha2-* or sha3-* (managed keys: as their backend allows; cloud KMSes sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. ed25519: sha2-512 with prehashed=true is Ed25519ph, sha2-512 alone a 400, others ignored; ignored for ml-dsa (it signs the message itself).',
   },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
-  prehashed: { type: 'bool', default: false, description: 'input is already the digest.' },
+  prehashed: {
+    type: 'bool',
+    default: false,
+    description: 'input is already the digest (ed25519: with hash_algorithm=sha2-512, Ed25519ph over the 64-byte SHA-512 digest).',
+  },
   signature_algorithm: { type: 'string', default: 'pss', allowed: ['pss', 'pkcs1v15'], description: 'RSA padding.' },
   salt_length: {
     type: 'string',
@@ -34,6 +38,11 @@ const signFields = {
   },
   key_version: { type: 'int', description: 'Key version to sign with (default: latest).' },
   context: { type: 'string', description: 'Base64 context: required by derived (ed25519) keys, which sign with the key derived for it.' },
+  signature_context: {
+    type: 'string',
+    description:
+      'ed25519 keys: base64 RFC 8032 context (at most 255 bytes) of an Ed25519ctx signature, or of an Ed25519ph one with prehashed=true. Ignored by other key types.',
+  },
   batch_input: { type: 'array', description: 'List of items with input (and signature/hmac for verify); results in batch_results.' },
 } as const;
 
@@ -49,6 +58,7 @@ export function signPaths(t: Transit): PathDef[] {
     marshaling: r.data.str('marshaling_algorithm') as 'asn1' | 'jws',
     version: optInt(d.get('key_version')),
     context: b64(d.get('context'), 'context', false),
+    signatureContext: b64(d.get('signature_context'), 'signature_context', false),
     saltLength: parseSaltLength(r.data.str('salt_length')),
   });
   const hashSeg = `(?:/(?<urlalgorithm>${HASHES.join('|')}))?`;

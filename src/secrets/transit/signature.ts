@@ -1,7 +1,8 @@
 // Signing, verification and HMAC with a policy's version: Node's crypto for Ed25519, ECDSA
 // and RSA messages (RSA and long messages off the event loop), @noble/curves for ECDSA over
 // digests and secp256k1, RSA digests through the raw RSA primitive (PKCS#1 v1.5 DigestInfo,
-// EMSA-PSS), mldsa.ts for ML-DSA, managed keys through their backend.
+// EMSA-PSS), ed25519.ts for Ed25519ctx/Ed25519ph, mldsa.ts for ML-DSA, managed keys through
+// their backend.
 import {
   createHash,
   createHmac,
@@ -17,15 +18,30 @@ import { CURVES, cheapToSignOnLoop, curveBytes, derToRaw, ecPoint, ecScalar, raw
 import { DIGEST_BYTES, digestInfo } from '../../keys/digests';
 import { pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
 import { rsaPrivate } from '../../keys/rsa-offload';
-import type { Hash, ManagedKey, SignOptions } from '../../keys/types';
+import type { ManagedKey, SignHash, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
+import { ed25519Mode, signEd25519Variant, verifyEd25519Variant } from './ed25519';
 import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
 import { workerBatchTask } from '../../util/workers';
 
-/** hash_algorithm values a managed key signs with, as keys/ names them (its backends take these three). */
-const MANAGED_HASHES: Record<string, Hash | undefined> = { 'sha2-256': 'sha256', 'sha2-384': 'sha384', 'sha2-512': 'sha512' };
+/**
+ * hash_algorithm values handed to a managed key, as keys/ names them: every one transit
+ * hashes with, as Vault (its transit hashes a managed key's input with any hash_algorithm and
+ * passes the hash on; the key's backend refuses what it cannot sign: the cloud KMSes sign
+ * with SHA-256/384/512 only, PKCS#11 has no SHA-3 for RSA-PSS). none is not handed on.
+ */
+const MANAGED_HASHES: Record<string, SignHash | undefined> = {
+  'sha2-224': 'sha224',
+  'sha2-256': 'sha256',
+  'sha2-384': 'sha384',
+  'sha2-512': 'sha512',
+  'sha3-224': 'sha3-224',
+  'sha3-256': 'sha3-256',
+  'sha3-384': 'sha3-384',
+  'sha3-512': 'sha3-512',
+};
 const nodeHash: Record<string, string> = {
   'sha2-224': 'sha224',
   'sha2-256': 'sha256',
@@ -67,6 +83,8 @@ export interface SignInput {
   version?: number;
   /** Derived (ed25519) keys: the context the key is derived for. */
   context?: Buffer;
+  /** ed25519 keys: the RFC 8032 context of an Ed25519ctx or Ed25519ph signature (Vault's signature_context). */
+  signatureContext?: Buffer;
   /** RSA-PSS only (default auto, as Vault). */
   saltLength?: SaltLength;
 }
@@ -81,14 +99,15 @@ function checkNone(inp: SignInput): void {
     throw new UserError('hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15');
 }
 
-/** A managed key's options: its backends sign sha2-256/384/512 (or their digests). */
+/** A managed key's options: the hash (or digest of it) it signs, as MANAGED_HASHES says. */
 function managedOptions(inp: SignInput, spec: KeySpec): SignOptions {
+  if (inp.signatureContext?.length) throw new UserError('signature_context is not supported for managed keys');
   if (spec.kind === 'ed25519') {
     if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
     return { hash: 'sha256' };
   }
   const hash = MANAGED_HASHES[inp.hash];
-  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-256, sha2-384 or sha2-512)`);
+  if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-* or sha3-*)`);
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
 
@@ -106,10 +125,7 @@ interface LocalOpts {
  */
 function localOptions(inp: SignInput, spec: KeySpec): LocalOpts {
   const salt = inp.saltLength ?? 'auto';
-  if (spec.kind === 'ed25519') {
-    if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
-    return { hash: null, prehashed: false, padding: inp.padding, salt };
-  }
+  if (spec.kind === 'ed25519') return { hash: null, prehashed: false, padding: inp.padding, salt };
   const hash = inp.hash === 'none' ? null : hashName(inp.hash);
   if (spec.kind === 'rsa' && inp.padding === 'pss' && typeof salt === 'number') {
     const max = Math.ceil((spec.bits - 1) / 8) - 2 - DIGEST_BYTES[hash!];
@@ -253,8 +269,9 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, managedOptions(inp, spec));
   else {
     const opts = localOptions(inp, spec);
+    const mode = p.type === 'ed25519' ? ed25519Mode(inp) : undefined;
     const pair = keyPairOf(p, v, inp.context);
-    sig = await signScheduled(pair.priv, spec, inp.input, opts);
+    sig = mode && mode.kind !== 'pure' ? signEd25519Variant(pair.priv, mode, inp.input) : await signScheduled(pair.priv, spec, inp.input, opts);
     // As Vault, a derived key's signature comes with the public key derived for its context.
     if (p.derived) publicKey = rawEd25519(pair.pub);
   }
@@ -282,7 +299,11 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
     const key = await managed!();
     return verifyWith(await key.publicKey(), spec, inp.input, sig, managedOptions(inp, spec));
   }
-  return verifyLocal(keyPairOf(p, v, inp.context).pub, spec, inp.input, sig, localOptions(inp, spec));
+  const opts = localOptions(inp, spec);
+  const mode = p.type === 'ed25519' ? ed25519Mode(inp) : undefined;
+  const { pub } = keyPairOf(p, v, inp.context);
+  if (mode && mode.kind !== 'pure') return verifyEd25519Variant(pub, mode, inp.input, sig);
+  return verifyLocal(pub, spec, inp.input, sig, opts);
 }
 
 /** HMAC of the input with the requested (else latest) version's HMAC key, as vault:v<N>:<mac>; not for managed keys (400). */
