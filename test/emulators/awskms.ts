@@ -1,7 +1,11 @@
 // A small AWS KMS on 127.0.0.1 for testing the real @aws-sdk/client-kms over HTTP. It
 // checks what KMS checks: a valid SigV4 signature from a known access key (recomputed,
 // not just present), the key exists and is enabled, the key usage and the algorithm fit
-// the key, digest sizes; and it can be told to throttle or fail with 5xx.
+// the key, digest sizes; and it can be told to throttle or fail with 5xx. One endpoint
+// serves every region: a request's region is its signature's credential scope (as a
+// regional endpoint's is), and each region has its own keys and aliases. Multi-Region
+// keys (CreateKey MultiRegion, ReplicateKey) share their id and, with imported material,
+// KMS's rule that every key of the group takes the same material.
 import * as http from 'node:http';
 import {
   constants,
@@ -24,10 +28,11 @@ import { digestInfo } from '../../src/keys/crypto';
 import { pssEncode } from '../../src/keys/pss';
 
 type Spec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SYMMETRIC_DEFAULT';
-type KeyState = 'Enabled' | 'Disabled' | 'PendingImport' | 'PendingDeletion';
+type KeyState = 'Creating' | 'Enabled' | 'Disabled' | 'PendingImport' | 'PendingDeletion' | 'PendingReplicaDeletion';
 interface Key {
   id: string;
   arn: string;
+  region: string;
   spec: Spec;
   usage: 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT';
   priv?: KeyObject;
@@ -39,10 +44,22 @@ interface Key {
   tags: Array<{ TagKey: string; TagValue: string }>;
   /** The outstanding import parameters (GetParametersForImport), as KMS keeps them. */
   importParams?: { token: Buffer; wrapping: KeyObject; algorithm: string; validTo: number };
+  /** Multi-Region keys: PRIMARY or REPLICA, and the group (primary and replicas) it belongs to. */
+  multiRegion?: 'PRIMARY' | 'REPLICA';
+  group?: MrkGroup;
+  /** A new replica is Creating until this time (ms). */
+  creatingUntil?: number;
 }
-/** A fault for one operation: before it runs (nothing done), or after it ran (the reply is lost). */
+/** The keys of one multi-Region key, by region, and the material imported into any of them. */
+interface MrkGroup {
+  primary: string;
+  members: Map<string, Key>;
+  material?: Buffer;
+}
+/** A fault for one operation (in one region, or any): before it runs (nothing done), or after it ran (the reply is lost). */
 interface Fault {
   op: string;
+  region?: string;
   when: 'before' | 'after';
   n: number;
   status: number;
@@ -78,6 +95,7 @@ class KmsError extends Error {
 
 export interface AwsKmsEmulator {
   url: string;
+  /** The default region (createKey's, aliasTarget's). */
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -85,13 +103,17 @@ export interface AwsKmsEmulator {
   /** The next n requests get ThrottlingException (400) or a 5xx. */
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
-  /** The next n calls of `op` fail: `before` it runs, or `after` it ran (the caller never learns it succeeded). */
-  faultOn(op: string, n: number, opts?: { when?: 'before' | 'after'; status?: number; type?: string }): void;
-  /** Every key, for tests to inspect what reached "KMS". */
+  /** The next n calls of `op` (in `region`, or any) fail: `before` it runs, or `after` it ran (the caller never learns it succeeded). */
+  faultOn(op: string, n: number, opts?: { when?: 'before' | 'after'; status?: number; type?: string; region?: string }): void;
+  /** A region not enabled for the account: its endpoint refuses the credentials, and nothing replicates into it. */
+  disableRegion(region: string, disabled?: boolean): void;
+  /** Every key of every region, for tests to inspect what reached "KMS". */
   allKeys(): Key[];
-  aliasTarget(alias: string): string | undefined;
+  aliasTarget(alias: string, region?: string): string | undefined;
   /** Requests seen, by operation. */
   calls: string[];
+  /** Requests seen, by operation and region. */
+  requests: Array<{ op: string; region: string }>;
   close(): Promise<void>;
 }
 
@@ -99,21 +121,51 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   const region = 'us-east-1';
   const accessKeyId = 'AKIATESTEMULATOR0001';
   const secretAccessKey = randomBytes(30).toString('base64');
-  const signer = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 'kms', sha256: Hash.bind(null, 'sha256') });
-  const keys = new Map<string, Key>();
-  const aliases = new Map<string, string>();
+  const signers = new Map<string, SignatureV4>();
+  const signerFor = (r: string) => {
+    let s = signers.get(r);
+    if (!s) {
+      s = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region: r, service: 'kms', sha256: Hash.bind(null, 'sha256') });
+      signers.set(r, s);
+    }
+    return s;
+  };
+  /** Each region's keys (by id) and aliases (name → key id). */
+  const regions = new Map<string, { keys: Map<string, Key>; aliases: Map<string, string> }>();
+  const regionState = (r: string) => {
+    let st = regions.get(r);
+    if (!st) {
+      st = { keys: new Map(), aliases: new Map() };
+      regions.set(r, st);
+    }
+    return st;
+  };
+  const disabledRegions = new Set<string>();
+  /** The region of the request being handled (its signature's scope). */
+  let current = region;
   let throttle = 0;
   let fail = 0;
   let failStatus = 500;
   const calls: string[] = [];
+  const requests: Array<{ op: string; region: string }> = [];
   const faults: Fault[] = [];
   const wrappingKeys = new Map<number, KeyObject>();
 
-  const createKey = (spec: Spec, usage?: Key['usage'], alias?: string, external = false, description = '', tags: Key['tags'] = []): Key => {
-    const id = randomUUID();
+  const createKey = (
+    spec: Spec,
+    usage?: Key['usage'],
+    alias?: string,
+    external = false,
+    description = '',
+    tags: Key['tags'] = [],
+    multiRegion = false,
+    r = region,
+  ): Key => {
+    const id = multiRegion ? `mrk-${randomBytes(16).toString('hex')}` : randomUUID();
     const k: Key = {
       id,
-      arn: `arn:aws:kms:${region}:111122223333:key/${id}`,
+      region: r,
+      arn: `arn:aws:kms:${r}:111122223333:key/${id}`,
       spec,
       usage: usage ?? (spec === 'SYMMETRIC_DEFAULT' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY'),
       enabled: true,
@@ -130,25 +182,34 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         namedCurve: { ECC_NIST_P256: 'P-256', ECC_NIST_P384: 'P-384', ECC_NIST_P521: 'P-521' }[spec as 'ECC_NIST_P256'],
       }).privateKey;
     else k.priv = generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) }).privateKey;
-    keys.set(id, k);
-    if (alias) aliases.set(alias, id);
+    if (multiRegion) {
+      k.multiRegion = 'PRIMARY';
+      k.group = { primary: r, members: new Map([[r, k]]) };
+      if (!external) k.group.material = k.secret ?? (k.priv!.export({ type: 'pkcs8', format: 'der' }) as Buffer);
+    }
+    const st = regionState(r);
+    st.keys.set(id, k);
+    if (alias) st.aliases.set(alias, id);
     return k;
   };
 
-  /** Any key, whatever its state (management calls). */
+  /** Any key of the request's region, whatever its state (management calls). */
   const lookup = (keyId: unknown): Key => {
     if (typeof keyId !== 'string' || !keyId) throw new KmsError('ValidationException', 'KeyId is required');
-    const id = keyId.startsWith('alias/') ? aliases.get(keyId) : keyId.startsWith('arn:') ? keyId.split('/').pop() : keyId;
-    const k = id && keys.get(id);
+    const st = regionState(current);
+    // An ARN names its region: a key of another region is not found here.
+    if (keyId.startsWith('arn:') && keyId.split(':')[3] !== current) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
+    const id = keyId.startsWith('alias/') ? st.aliases.get(keyId) : keyId.startsWith('arn:') ? keyId.split('/').pop() : keyId;
+    const k = id && st.keys.get(id);
     if (!k) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
+    if (k.state === 'Creating' && Date.now() >= (k.creatingUntil ?? 0)) k.state = k.origin === 'EXTERNAL' && !k.secret && !k.priv ? 'PendingImport' : 'Enabled';
     return k;
   };
   /** A key usable for cryptography: enabled, with material. */
   const find = (keyId: unknown): Key => {
     const k = lookup(keyId);
     if (!k.enabled || k.state === 'Disabled') throw new KmsError('DisabledException', `${k.arn} is disabled.`);
-    if (k.state !== 'Enabled')
-      throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state === 'PendingImport' ? 'pending import' : 'pending deletion'}.`);
+    if (k.state !== 'Enabled') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
     return k;
   };
   const aliasName = (v: unknown) => {
@@ -196,6 +257,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     if (typeof v !== 'string') throw new KmsError('ValidationException', `${what} is required`);
     return Buffer.from(v, 'base64');
   };
+  const arnOf = (k: Key) => ({ Arn: k.arn, Region: k.region });
   const meta = (k: Key) => ({
     KeyId: k.id,
     Arn: k.arn,
@@ -206,6 +268,16 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     Enabled: k.state === 'Enabled',
     Origin: k.origin,
     Description: k.description,
+    MultiRegion: !!k.multiRegion,
+    ...(k.group
+      ? {
+          MultiRegionConfiguration: {
+            MultiRegionKeyType: k.multiRegion,
+            PrimaryKey: arnOf(k.group.members.get(k.group.primary)!),
+            ReplicaKeys: [...k.group.members.values()].filter((x) => x.multiRegion === 'REPLICA').map(arnOf),
+          },
+        }
+      : {}),
     ...(k.origin === 'EXTERNAL' ? { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' } : {}),
     ...(k.usage === 'SIGN_VERIFY'
       ? { SigningAlgorithms: signingAlgs(k.spec) }
@@ -224,10 +296,57 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         throw new KmsError('ValidationException', `KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
       if (b.Origin !== undefined && b.Origin !== 'AWS_KMS' && b.Origin !== 'EXTERNAL')
         throw new KmsError('ValidationException', `Origin ${b.Origin} is not supported`);
-      return { KeyMetadata: meta(createKey(spec, usage, undefined, b.Origin === 'EXTERNAL', String(b.Description ?? ''), (b.Tags ?? []) as Key['tags'])) };
+      if (b.MultiRegion !== undefined && typeof b.MultiRegion !== 'boolean') throw new KmsError('ValidationException', 'MultiRegion must be a boolean');
+      return {
+        KeyMetadata: meta(
+          createKey(
+            spec,
+            usage,
+            undefined,
+            b.Origin === 'EXTERNAL',
+            String(b.Description ?? ''),
+            (b.Tags ?? []) as Key['tags'],
+            b.MultiRegion === true,
+            current,
+          ),
+        ),
+      };
+    },
+    ReplicateKey: (b) => {
+      const k = lookup(b.KeyId);
+      if (k.multiRegion !== 'PRIMARY') throw new KmsError('UnsupportedOperationException', `${k.arn} is not a multi-Region primary key.`);
+      if (k.state === 'PendingDeletion' || k.state === 'PendingReplicaDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
+      const to = String(b.ReplicaRegion ?? '');
+      if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(to)) throw new KmsError('ValidationException', `ReplicaRegion ${to.slice(0, 30)} is not a valid region`);
+      if (to === k.region) throw new KmsError('ValidationException', `ReplicaRegion ${to} is the primary key's region`);
+      if (disabledRegions.has(to)) throw new KmsError('UnsupportedOperationException', `Region ${to} is not enabled for this account.`);
+      if (k.group!.members.has(to)) throw new KmsError('AlreadyExistsException', `A replica of ${k.id} already exists in ${to}.`);
+      const replica: Key = {
+        id: k.id,
+        region: to,
+        arn: `arn:aws:kms:${to}:111122223333:key/${k.id}`,
+        spec: k.spec,
+        usage: k.usage,
+        enabled: true,
+        state: 'Creating',
+        creatingUntil: Date.now() + 60,
+        origin: k.origin,
+        description: b.Description === undefined ? k.description : String(b.Description),
+        tags: (b.Tags ?? []) as Key['tags'],
+        multiRegion: 'REPLICA',
+        group: k.group,
+      };
+      // A replica of a key KMS made gets its material now; imported material is imported into each replica.
+      if (k.origin !== 'EXTERNAL') {
+        replica.secret = k.secret;
+        replica.priv = k.priv;
+      }
+      k.group!.members.set(to, replica);
+      regionState(to).keys.set(replica.id, replica);
+      return { ReplicaKeyMetadata: meta(replica), ReplicaTags: replica.tags };
     },
     ListKeys: (b) => {
-      const all = [...keys.values()];
+      const all = [...regionState(current).keys.values()];
       const start = b.Marker ? Number(b.Marker) : 0;
       const limit = Math.min(Number(b.Limit ?? 100), 1000);
       const page = all.slice(start, start + limit);
@@ -237,7 +356,8 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     GetParametersForImport: (b) => {
       const k = lookup(b.KeyId);
       if (k.origin !== 'EXTERNAL') throw new KmsError('UnsupportedOperationException', `${k.arn} origin is AWS_KMS which is not valid for this operation.`);
-      if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
+      if (k.state !== 'PendingImport' && k.state !== 'Enabled' && k.state !== 'Disabled')
+        throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
       const algorithm = String(b.WrappingAlgorithm ?? '');
       if (!WRAPPING_ALGORITHMS.includes(algorithm)) throw new KmsError('ValidationException', `WrappingAlgorithm ${algorithm} is not supported`);
       const bits = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 }[String(b.WrappingKeySpec)];
@@ -268,6 +388,9 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       const had = k.secret ?? (k.priv?.export({ type: 'pkcs8', format: 'der' }) as Buffer | undefined);
       if (had && !had.equals(material))
         throw new KmsError('IncorrectKeyMaterialException', 'The key material is not the material previously imported into this key.');
+      if (k.group?.material && !k.group.material.equals(material))
+        throw new KmsError('IncorrectKeyMaterialException', 'The key material is not the material of the other keys of this multi-Region key.');
+      if (k.group) k.group.material = material;
       if (k.spec === 'SYMMETRIC_DEFAULT') k.secret = material;
       else k.priv = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
       if (k.state === 'PendingImport') k.state = 'Enabled';
@@ -275,13 +398,13 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     },
     EnableKey: (b) => {
       const k = lookup(b.KeyId);
-      if (k.state === 'PendingImport' || k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
+      if (!['Enabled', 'Disabled'].includes(k.state)) throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
       k.state = 'Enabled';
       return {};
     },
     DisableKey: (b) => {
       const k = lookup(b.KeyId);
-      if (k.state === 'PendingImport' || k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
+      if (!['Enabled', 'Disabled'].includes(k.state)) throw new KmsError('KMSInvalidStateException', `${k.arn} is ${k.state}.`);
       k.state = 'Disabled';
       return {};
     },
@@ -289,29 +412,35 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
       const k = lookup(b.KeyId);
       const days = Number(b.PendingWindowInDays ?? 30);
       if (!Number.isInteger(days) || days < 7 || days > 30) throw new KmsError('ValidationException', 'PendingWindowInDays must be between 7 and 30');
-      if (k.state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
-      k.state = 'PendingDeletion';
-      return { KeyId: k.arn, DeletionDate: Math.floor(Date.now() / 1000) + days * 86400, KeyState: 'PendingDeletion', PendingWindowInDays: days };
+      if (k.state === 'PendingDeletion' || k.state === 'PendingReplicaDeletion')
+        throw new KmsError('KMSInvalidStateException', `${k.arn} is pending deletion.`);
+      // A primary key waits for its replicas to be deleted first.
+      const replicasLeft = k.multiRegion === 'PRIMARY' && [...k.group!.members.values()].some((x) => x !== k && x.state !== 'PendingDeletion');
+      k.state = replicasLeft ? 'PendingReplicaDeletion' : 'PendingDeletion';
+      return { KeyId: k.arn, DeletionDate: Math.floor(Date.now() / 1000) + days * 86400, KeyState: k.state, PendingWindowInDays: days };
     },
     CancelKeyDeletion: (b) => {
       const k = lookup(b.KeyId);
-      if (k.state !== 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${k.arn} is not pending deletion.`);
+      if (k.state !== 'PendingDeletion' && k.state !== 'PendingReplicaDeletion')
+        throw new KmsError('KMSInvalidStateException', `${k.arn} is not pending deletion.`);
       k.state = 'Disabled';
       return { KeyId: k.arn };
     },
     UpdateAlias: (b) => {
       const name = aliasName(b.AliasName);
+      const { aliases } = regionState(current);
       if (!aliases.has(name)) throw new KmsError('NotFoundException', `Alias ${name} does not exist`);
       aliases.set(name, lookup(b.TargetKeyId).id);
       return {};
     },
     DeleteAlias: (b) => {
       const name = aliasName(b.AliasName);
-      if (!aliases.delete(name)) throw new KmsError('NotFoundException', `Alias ${name} does not exist`);
+      if (!regionState(current).aliases.delete(name)) throw new KmsError('NotFoundException', `Alias ${name} does not exist`);
       return {};
     },
     CreateAlias: (b) => {
       const name = String(b.AliasName ?? '');
+      const { aliases } = regionState(current);
       if (!name.startsWith('alias/')) throw new KmsError('ValidationException', 'AliasName must start with alias/');
       if (aliases.has(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${name} already exists`);
       aliases.set(name, lookup(b.TargetKeyId).id);
@@ -409,12 +538,18 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     },
   };
 
+  /** The region a request is signed for (its credential scope), before the signature is checked. */
+  const scopeOf = (req: http.IncomingMessage) => /Credential=[^/]+\/\d{8}\/([^/]+)\/kms\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? region;
+
   async function checkSignature(req: http.IncomingMessage, body: Buffer, port: number): Promise<void> {
     const auth = String(req.headers.authorization ?? '');
     const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/kms\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
     if (!m) throw new KmsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
     if (m[1] !== accessKeyId) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
-    if (m[3] !== region) throw new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${m[3]}'.`);
+    if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(m[3]))
+      throw new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${m[3]}'.`);
+    // A region the account has not enabled does not know the account's credentials.
+    if (disabledRegions.has(m[3])) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     const amzDate = String(req.headers['x-amz-date'] ?? '');
     const when = new Date(amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
     if (Number.isNaN(when.getTime()) || Math.abs(when.getTime() - Date.now()) > 15 * 60_000)
@@ -423,7 +558,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     const headers: Record<string, string> = {};
     for (const h of signed) headers[h] = String(req.headers[h] ?? '');
     const copy = new HttpRequest({ method: req.method, protocol: 'http:', hostname: '127.0.0.1', port, path: req.url ?? '/', headers, body: body.toString() });
-    const resigned = await signer.sign(copy, { signingDate: when, signableHeaders: new Set(signed) });
+    const resigned = await signerFor(m[3]).sign(copy, { signingDate: when, signableHeaders: new Set(signed) });
     const expect = /Signature=([0-9a-f]{64})/.exec(String(resigned.headers.authorization))?.[1];
     if (expect !== m[5]) throw new KmsError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
   }
@@ -437,7 +572,9 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         res.end(JSON.stringify(obj));
       };
       const op = String(req.headers['x-amz-target'] ?? '').replace(/^TrentService\./, '');
+      current = scopeOf(req);
       calls.push(op);
+      requests.push({ op, region: current });
       try {
         if (throttle > 0) {
           throttle--;
@@ -448,7 +585,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
           throw new KmsError('KMSInternalException', 'internal error', failStatus);
         }
         const fault = (when: Fault['when']) => {
-          const f = faults.find((x) => x.op === op && x.when === when && x.n > 0);
+          const f = faults.find((x) => x.op === op && x.when === when && x.n > 0 && (x.region === undefined || x.region === current));
           if (f) {
             f.n--;
             throw new KmsError(f.type, `injected ${f.status === 400 ? 'throttling' : 'failure'} ${when} ${op}`, f.status);
@@ -459,6 +596,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         await checkSignature(req, body, (server.address() as { port: number }).port);
         const fn = ops[op];
         if (!fn) throw new KmsError('UnknownOperationException', `unknown operation ${op}`);
+        current = scopeOf(req);
         const out = fn(JSON.parse(body.toString() || '{}'));
         fault('after');
         send(200, out);
@@ -476,6 +614,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     secretAccessKey,
     createKey,
     calls,
+    requests,
     throttleNext: (n) => {
       throttle = n;
     },
@@ -485,10 +624,21 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
     },
     faultOn: (op, n, o = {}) => {
       const status = o.status ?? 500;
-      faults.push({ op, n, when: o.when ?? 'before', status, type: o.type ?? (status === 400 ? 'ThrottlingException' : 'KMSInternalException') });
+      faults.push({
+        op,
+        n,
+        when: o.when ?? 'before',
+        status,
+        type: o.type ?? (status === 400 ? 'ThrottlingException' : 'KMSInternalException'),
+        region: o.region,
+      });
     },
-    allKeys: () => [...keys.values()],
-    aliasTarget: (a) => aliases.get(a),
+    disableRegion: (r, disabled = true) => {
+      if (disabled) disabledRegions.add(r);
+      else disabledRegions.delete(r);
+    },
+    allKeys: () => [...regions.values()].flatMap((st) => [...st.keys.values()]),
+    aliasTarget: (a, r = region) => regionState(r).aliases.get(a),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();

@@ -310,6 +310,11 @@ export async function startAzureKv(tls: { certPem: string; keyPem: string; caPem
         const m = /^\/keys\/([^/]+)(?:\/([^/]*))?(?:\/([a-z]+))?$/.exec(p);
         if (!m) throw new Http(404, 'NotFound', `no route ${p}`);
         const [, name, version, op] = m;
+        if ((req.method === 'PUT' && !version) || version === 'create') {
+          // Key Vault's rule for key names.
+          if (!/^[0-9a-zA-Z-]{1,127}$/.test(name))
+            throw new Http(400, 'BadParameter', `Invalid key name ${name.slice(0, 40)}: 1-127 letters, digits and dashes.`);
+        }
         if (version === 'create' && req.method === 'POST') {
           const k = createKey(name, json.kty, { crv: json.crv, size: json.key_size, ops: json.key_ops });
           return send(200, bundle(k));

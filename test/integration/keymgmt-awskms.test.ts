@@ -281,3 +281,196 @@ describe('keymgmt → AWS KMS', () => {
     expect(ours('thr')).toHaveLength(2);
   });
 });
+
+describe('keymgmt → AWS KMS multi-Region keys (replica_regions, .../replicate)', () => {
+  const regionSdk = (region: string) =>
+    new KMSClient({ region, endpoint: kms.url, credentials: { accessKeyId: kms.accessKeyId, secretAccessKey: kms.secretAccessKey }, maxAttempts: 1 });
+  const keyAt = (arn: string) => kms.allKeys().find((k) => k.arn === arn)!;
+  let seen = 0;
+  beforeEach(() => {
+    seen = kms.requests.length;
+  });
+  /** Requests of `op` (in `region`) since the test began. */
+  const count = (op: string, region?: string) => kms.requests.slice(seen).filter((r) => r.op === op && (region === undefined || r.region === region)).length;
+  /** Every KMS key (any region) this distribution made, and every one its record names. */
+  const made = (key: string) =>
+    ours(key)
+      .map((k) => k.arn)
+      .sort();
+  const recorded = (d: any) =>
+    [
+      ...Object.values(d.versions as Record<string, string>),
+      ...Object.values((d.replicas ?? {}) as Record<string, { versions: Record<string, string> }>).flatMap((r) => Object.values(r.versions)),
+    ].sort();
+
+  it('distributes a multi-Region primary, replicates it with the same material, and keeps replicas through rotation, min_enabled_version and removal', async () => {
+    const created = await m.ok('create', 'key/mrk', { type: 'aes256-gcm96', replica_regions: 'eu-west-1, ap-southeast-2' });
+    expect(created.replica_regions).toEqual(['eu-west-1', 'ap-southeast-2']);
+    expect((await m.ok('read', 'key/mrk')).replica_regions).toEqual(['eu-west-1', 'ap-southeast-2']);
+
+    const d = await m.ok('update', 'kms/aws/key/mrk', { purpose: 'encrypt,decrypt' });
+    expect(d).toMatchObject({ state: 'distributed', replica_regions: ['eu-west-1', 'ap-southeast-2'] });
+    expect(d.key_id).toMatch(/^arn:aws:kms:us-east-1:\d+:key\/mrk-[0-9a-f]{32}$/);
+    expect(d.replicas).toBeUndefined();
+    expect(keyAt(d.key_id)).toMatchObject({ multiRegion: 'PRIMARY', origin: 'EXTERNAL', state: 'Enabled' });
+    expect(count('ReplicateKey')).toBe(0);
+
+    const r = await m.ok('update', 'kms/aws/key/mrk/replicate');
+    const id = d.key_id.split('/').pop();
+    for (const region of ['eu-west-1', 'ap-southeast-2']) {
+      const arn = `arn:aws:kms:${region}:111122223333:key/${id}`;
+      expect(r.replicas[region]).toEqual({ versions: { 1: arn }, key_id: arn, alias: `arn:aws:kms:${region}:111122223333:alias/hashicorp/${d.name}` });
+      expect(keyAt(arn)).toMatchObject({ multiRegion: 'REPLICA', state: 'Enabled', region });
+      expect(kms.aliasTarget(`alias/hashicorp/${d.name}`, region)).toBe(id);
+    }
+    expect(count('ImportKeyMaterial')).toBe(3);
+    expect(await m.ok('read', 'kms/aws/key/mrk')).toEqual(r);
+
+    // The same key in both regions: what us-east-1 encrypts (by alias), eu-west-1 decrypts, and Vault's copy opens.
+    const eu = regionSdk('eu-west-1');
+    try {
+      const ct = await sdk.send(new EncryptCommand({ KeyId: `alias/hashicorp/${d.name}`, Plaintext: Buffer.from('one key, two regions') }));
+      const pt = await eu.send(new DecryptCommand({ CiphertextBlob: ct.CiphertextBlob, KeyId: r.replicas['eu-west-1'].key_id }));
+      expect(Buffer.from(pt.Plaintext!).toString()).toBe('one key, two regions');
+      expect(openAwsCiphertext(m.material('mrk').aes!, Buffer.from(ct.CiphertextBlob!)).toString()).toBe('one key, two regions');
+
+      // Writing replicate again changes nothing.
+      const before = count('ReplicateKey');
+      expect(await m.ok('update', 'kms/aws/key/mrk/replicate')).toEqual(r);
+      expect(count('ReplicateKey')).toBe(before);
+
+      // Rotation: version 2 is a new multi-Region primary, replicated too; every region's alias moves to it.
+      await m.ok('update', 'key/mrk/rotate');
+      const r2 = await m.ok('read', 'kms/aws/key/mrk');
+      expect(r2.state).toBe('distributed');
+      const id2 = r2.versions['2'].split('/').pop();
+      expect(id2).toMatch(/^mrk-/);
+      expect(id2).not.toBe(id);
+      for (const region of ['eu-west-1', 'ap-southeast-2']) {
+        expect(r2.replicas[region].versions).toEqual({ 1: r.replicas[region].key_id, 2: `arn:aws:kms:${region}:111122223333:key/${id2}` });
+        expect(r2.replicas[region].key_id).toBe(r2.replicas[region].versions['2']);
+        expect(kms.aliasTarget(`alias/hashicorp/${d.name}`, region)).toBe(id2);
+      }
+      const ct2 = await eu.send(new EncryptCommand({ KeyId: `alias/hashicorp/${d.name}`, Plaintext: Buffer.from('v2 in eu') }));
+      expect(openAwsCiphertext(m.material('mrk', 2).aes!, Buffer.from(ct2.CiphertextBlob!)).toString()).toBe('v2 in eu');
+
+      // min_enabled_version disables version 1 in every region, and enables it again.
+      await m.ok('update', 'key/mrk', { min_enabled_version: 2 });
+      const v1 = [r2.versions['1'], r2.replicas['eu-west-1'].versions['1'], r2.replicas['ap-southeast-2'].versions['1']];
+      expect(v1.map((a) => keyAt(a).state)).toEqual(['Disabled', 'Disabled', 'Disabled']);
+      await m.ok('update', 'key/mrk', { min_enabled_version: 0 });
+      expect(v1.map((a) => keyAt(a).state)).toEqual(['Enabled', 'Enabled', 'Enabled']);
+
+      // Removal: replicas, then primaries, scheduled for deletion; the alias gone in every region.
+      expect(made('mrk')).toEqual(recorded(r2));
+      await m.ok('delete', 'kms/aws/key/mrk');
+      expect(ours('mrk').map((k) => k.state)).toEqual(Array(6).fill('PendingDeletion'));
+      for (const region of ['us-east-1', 'eu-west-1', 'ap-southeast-2']) expect(kms.aliasTarget(`alias/hashicorp/${d.name}`, region)).toBeUndefined();
+      expect(await m.call('read', 'kms/aws/key/mrk')).toEqual({});
+    } finally {
+      eu.destroy();
+    }
+  });
+
+  it('bad input is a 400 with a clear message, before anything reaches KMS', async () => {
+    await m.ok('create', 'key/plain', { type: 'aes256-gcm96' });
+    await m.ok('create', 'key/home', { type: 'aes256-gcm96', replica_regions: ['us-east-1', 'eu-west-1'] });
+    await m.ok('create', 'key/mr', { type: 'aes256-gcm96', replica_regions: 'eu-west-1' });
+    await m.ok('update', 'kms/gcp', { provider: 'gcpckms', key_collection: 'projects/p/locations/l/keyRings/r', credentials: { service_account_json: '{}' } });
+    const before = kms.calls.length;
+    const cases: Array<[string, string, Record<string, unknown>, RegExp]> = [
+      ['create', 'key/rsa', { type: 'rsa-2048', replica_regions: 'eu-west-1' }, /replica_regions: multi-Region keys are aes256-gcm96 keys only, not rsa-2048/],
+      ['create', 'key/mars', { type: 'aes256-gcm96', replica_regions: 'eu-west-1,Mars' }, /replica_regions: "Mars" is not an AWS region/],
+      ['create', 'key/obj', { type: 'aes256-gcm96', replica_regions: [{ r: 1 }] }, /replica_regions: expected a list of strings/],
+      ['update', 'key/mr', { replica_regions: 'eu-central-1' }, /replica_regions cannot change after the key is created \(key "mr" has eu-west-1\)/],
+      ['update', 'key/plain', { replica_regions: 'eu-west-1' }, /replica_regions cannot change .*has none/],
+      [
+        'update',
+        'kms/aws/key/home',
+        { purpose: 'encrypt' },
+        /replica_regions us-east-1,eu-west-1, which include us-east-1: that is kms "aws"'s key_collection/,
+      ],
+      ['update', 'kms/aws/key/plain/replicate', {}, /key "plain" does not have replica_regions/],
+      ['update', 'kms/aws/key/mr/replicate', {}, /key "mr" is not distributed to kms "aws": distribute it first/],
+      ['update', 'kms/gcp/key/mr/replicate', {}, /replication is for AWS KMS \(awskms\) providers only; kms "gcp" is gcpckms/],
+      ['update', 'kms/none/key/mr/replicate', {}, /kms "none" not found/],
+    ];
+    for (const [op, path, data, re] of cases) {
+      const r = await m.call(op, path, data);
+      expect(r.error, path).toMatch(re);
+    }
+    expect(kms.calls.length).toBe(before);
+    // The same regions again (any order) are not a change.
+    expect((await m.ok('update', 'key/mr', { replica_regions: ['eu-west-1'], deletion_allowed: true })).deletion_allowed).toBe(true);
+    expect((await m.ok('read', 'key/plain')).replica_regions).toBeUndefined();
+  });
+
+  it('a replica region that refuses: a clear 400 naming it, every replica made so far recorded; writing replicate again finishes', async () => {
+    kms.disableRegion('ap-southeast-2');
+    try {
+      await m.ok('create', 'key/mhalf', { type: 'aes256-gcm96', replica_regions: 'eu-west-1,ap-southeast-2' });
+      const d = await m.ok('update', 'kms/aws/key/mhalf', { purpose: 'encrypt,decrypt' });
+      const r = await m.call('update', 'kms/aws/key/mhalf/replicate');
+      expect(r.error).toMatch(
+        /replicating key "mhalf" to kms "aws" stopped: .*replicate key to ap-southeast-2 failed: Region ap-southeast-2 is not enabled.*write .*\.\.\.\/replicate\) again to resume, or delete kms\/aws\/key\/mhalf/,
+      );
+      expect(JSON.stringify(r)).not.toContain(kms.secretAccessKey);
+      const state = await m.ok('read', 'kms/aws/key/mhalf');
+      expect(state).toMatchObject({ state: 'failed', last_error: expect.stringMatching(/ap-southeast-2/) });
+      expect(Object.keys(state.replicas)).toEqual(['eu-west-1']);
+      // Nothing in KMS that the record does not name.
+      expect(made('mhalf')).toEqual(recorded(state));
+      expect(ours('mhalf').filter((k) => k.region === 'ap-southeast-2')).toEqual([]);
+
+      kms.disableRegion('ap-southeast-2', false);
+      const fin = await m.ok('update', 'kms/aws/key/mhalf/replicate');
+      expect(fin.state).toBe('distributed');
+      expect(Object.keys(fin.replicas)).toEqual(['eu-west-1', 'ap-southeast-2']);
+      // Sent to the primary's region: eu-west-1 once (never again), ap-southeast-2 refused once, then made.
+      expect(count('ReplicateKey', 'us-east-1')).toBe(3);
+      expect(d.key_id).toBe(fin.key_id);
+      expect(made('mhalf')).toEqual(recorded(fin));
+      expect(keyAt(fin.replicas['ap-southeast-2'].key_id).state).toBe('Enabled');
+    } finally {
+      kms.disableRegion('ap-southeast-2', false);
+    }
+  });
+
+  it('a ReplicateKey whose reply was lost, and an import into a replica that keeps failing: recorded (502), resumed without a second replica', async () => {
+    await m.ok('create', 'key/lostrep', { type: 'aes256-gcm96', replica_regions: 'eu-west-1' });
+    await m.ok('update', 'kms/aws/key/lostrep', { purpose: 'encrypt,decrypt' });
+    kms.faultOn('ReplicateKey', 1, { when: 'after', status: 503 });
+    const r = await m.call('update', 'kms/aws/key/lostrep/replicate');
+    expect(r.err).toMatchObject({ err_code: 502 });
+    expect(r.err!.err_msg).toMatch(/replicate key to eu-west-1 failed/);
+    expect(ours('lostrep').filter((k) => k.region === 'eu-west-1')).toHaveLength(1); // in KMS, not yet in the record
+    kms.faultOn('ImportKeyMaterial', 4, { status: 500, region: 'eu-west-1' });
+    const r2 = await m.call('update', 'kms/aws/key/lostrep/replicate');
+    expect(r2.err).toMatchObject({ err_code: 502 });
+    expect(r2.err!.err_msg).toMatch(/import key material \(eu-west-1\) failed/);
+    const failed = await m.ok('read', 'kms/aws/key/lostrep');
+    expect(failed.state).toBe('failed');
+    expect(keyAt(ours('lostrep').find((k) => k.region === 'eu-west-1')!.arn).state).toBe('PendingImport');
+    const fin = await m.ok('update', 'kms/aws/key/lostrep/rotate');
+    expect(fin.state).toBe('distributed');
+    expect(count('ReplicateKey')).toBe(1);
+    expect(
+      ours('lostrep')
+        .filter((k) => k.region === 'eu-west-1')
+        .map((k) => k.state),
+    ).toEqual(['Enabled']);
+    expect(made('lostrep')).toEqual(recorded(fin));
+    // Removing a half-replicated distribution leaves nothing behind either.
+    await m.ok('delete', 'kms/aws/key/lostrep');
+    expect(ours('lostrep').map((k) => k.state)).toEqual(['PendingDeletion', 'PendingDeletion']);
+
+    // Removed right after a lost ReplicateKey reply: the replica the record never saw is found (by its primary) and deleted.
+    await m.ok('create', 'key/lost2', { type: 'aes256-gcm96', replica_regions: 'eu-west-1' });
+    await m.ok('update', 'kms/aws/key/lost2', { purpose: 'encrypt' });
+    kms.faultOn('ReplicateKey', 1, { when: 'after', status: 503 });
+    expect((await m.call('update', 'kms/aws/key/lost2/replicate')).err).toMatchObject({ err_code: 502 });
+    expect((await m.ok('read', 'kms/aws/key/lost2')).replicas).toEqual({});
+    await m.ok('delete', 'kms/aws/key/lost2');
+    expect(ours('lost2').map((k) => `${k.region} ${k.state}`)).toEqual(['us-east-1 PendingDeletion', 'eu-west-1 PendingDeletion']);
+  });
+});

@@ -124,6 +124,74 @@ describe('keymgmt → Azure Key Vault', () => {
     expect(JSON.stringify(await m.ok('read', 'kms/bad'))).not.toContain(wrong);
   });
 
+  it('two key names sharing a long prefix get distinct, valid Key Vault names; each rotates and is removed alone', async () => {
+    // Key names are at most 128 characters: these two share their first 126.
+    const prefix = `cmek-${'p'.repeat(121)}`;
+    const names: string[] = [];
+    for (const key of [`${prefix}-a`, `${prefix}.a`]) {
+      await m.ok('create', `key/${key}`, { type: 'rsa-2048' });
+      const d = await m.ok('update', `kms/az/key/${key}`, { purpose: 'sign' });
+      expect(d.state).toBe('distributed');
+      const name = d.key_id.slice(`${kv.vaultUrl}/keys/`.length);
+      expect(name).toMatch(/^[0-9a-zA-Z-]{1,127}$/);
+      expect(d.versions['1']).toMatch(new RegExp(`^${kv.vaultUrl}/keys/${name}/[0-9a-f]{32}$`));
+      expect(kv.versionsOf(name)).toHaveLength(1);
+      names.push(name);
+    }
+    expect(names[0]).not.toBe(names[1]);
+    await m.ok('update', `key/${prefix}-a/rotate`);
+    expect(kv.versionsOf(names[0])).toHaveLength(2);
+    expect(kv.versionsOf(names[1])).toHaveLength(1);
+    await m.ok('delete', `kms/az/key/${prefix}-a`);
+    expect(kv.versionsOf(names[0])).toEqual([]);
+    expect(kv.versionsOf(names[1])).toHaveLength(1);
+    // A name that fits keeps its old mapping: the distribution's name with '_' and '.' as '-'.
+    await m.ok('create', 'key/short_name.1', { type: 'rsa-2048' });
+    const short = await m.ok('update', 'kms/az/key/short_name.1', { purpose: 'sign' });
+    expect(short.key_id).toBe(`${kv.vaultUrl}/keys/${short.name.replace(/[^A-Za-z0-9-]/g, '-')}`);
+  });
+
+  it('a distribution recorded with an older (cut) Key Vault name keeps using that name', async () => {
+    const key = `old-${'q'.repeat(124)}`;
+    await m.ok('create', `key/${key}`, { type: 'rsa-2048' });
+    const name = `${key}-1700000000`;
+    const legacy = name.slice(0, 127);
+    // As an earlier release recorded it: stopped before its first import.
+    m.store.data.set(
+      `dist/az/${key}`,
+      Buffer.from(
+        JSON.stringify({
+          kms: 'az',
+          key,
+          purpose: ['sign'],
+          protection: 'hsm',
+          name,
+          nonce: 'aabbccddeeff001122334455',
+          state: 'failed',
+          container: `${kv.vaultUrl}/keys/${legacy}`,
+          versions: {},
+          updated: '',
+        }),
+      ),
+    );
+    const d = await m.ok('update', `kms/az/key/${key}`, { purpose: 'sign' });
+    expect(d).toMatchObject({ state: 'distributed', key_id: `${kv.vaultUrl}/keys/${legacy}` });
+    expect(kv.versionsOf(legacy)).toHaveLength(1);
+    await m.ok('delete', `kms/az/key/${key}`);
+    expect(kv.deleted.get(legacy)).toHaveLength(1);
+  });
+
+  it('a Key Vault key of the chosen name that this distribution did not make is left alone (400, rolled back)', async () => {
+    // 'col_1' and 'col.1' both become col-1-<time> in Key Vault; here that name is already taken.
+    const now = Math.floor(Date.now() / 1000);
+    for (let t = now; t < now + 8; t++) kv.createKey(`col-1-${t}`, 'RSA');
+    await m.ok('create', 'key/col_1', { type: 'rsa-2048' });
+    const r = await m.call('update', 'kms/az/key/col_1', { purpose: 'sign' });
+    expect(r.error).toMatch(/key col-1-\d+ already exists in the key vault and was not made by this distribution.*rolled back/);
+    for (let t = now; t < now + 8; t++) expect(kv.versionsOf(`col-1-${t}`)).toHaveLength(1);
+    expect(await m.call('read', 'kms/az/key/col_1')).toEqual({});
+  });
+
   it('an import whose reply was lost: the resumed distribution finds that version by its tags instead of importing twice', async () => {
     await m.ok('create', 'key/lost', { type: 'rsa-2048' });
     kv.faultOn('PUT /keys/', 1, { when: 'after', status: 503 });

@@ -178,6 +178,33 @@ describe('keymgmt → Google Cloud KMS', () => {
     expect((await m.call('update', 'kms/gcp/key/soft', { purpose: 'encrypt,decrypt', protection: 'hsm' })).error).toMatch(/cannot change/);
   });
 
+  it('two key names sharing a long prefix get distinct, valid crypto key ids; a name that fits maps as before', async () => {
+    // Key names are at most 128 characters: these two share their first 126 (and differ only where '.' and '-' both map to '-').
+    const prefix = `cmek-${'p'.repeat(121)}`;
+    const ids: string[] = [];
+    for (const name of [`${prefix}-a`, `${prefix}.a`]) {
+      await m.ok('create', `key/${name}`, { type: 'aes256-gcm96' });
+      const d = await m.ok('update', `kms/gcp/key/${name}`, { purpose: 'encrypt,decrypt' });
+      expect(d.state).toBe('distributed');
+      const id = d.key_id.split('/cryptoKeys/')[1];
+      expect(id).toMatch(/^[a-zA-Z0-9_-]{1,63}$/);
+      expect(versionsOf(d.key_id)).toHaveLength(1);
+      ids.push(id);
+    }
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(ids[0].slice(0, 50)).toBe(ids[1].slice(0, 50));
+    // Stable: the recorded id is the one rotation imports into.
+    await m.ok('update', `key/${prefix}-a/rotate`);
+    const after = await m.ok('read', `kms/gcp/key/${prefix}-a`);
+    expect(after.key_id.split('/cryptoKeys/')[1]).toBe(ids[0]);
+    expect(versionsOf(after.key_id)).toHaveLength(2);
+    expect(versionsOf(`${ring()}/cryptoKeys/${ids[1]}`)).toHaveLength(1);
+    // A name that fits keeps its old id: the distribution's name itself.
+    await m.ok('create', 'key/short_name.1', { type: 'aes256-gcm96' });
+    const short = await m.ok('update', 'kms/gcp/key/short_name.1', { purpose: 'encrypt' });
+    expect(short.key_id).toBe(`${ring()}/cryptoKeys/${short.name}`);
+  });
+
   it('an import whose reply was lost: the resumed distribution finds that version by its import job instead of importing twice', async () => {
     await m.ok('create', 'key/lost', { type: 'aes256-gcm96' });
     kms.faultOn('ImportCryptoKeyVersion', 1, { when: 'after', code: grpc.status.UNAVAILABLE });

@@ -4,6 +4,8 @@
 // distribution that stops half-way (throttling, 5xx, timeout, a crash) is readable, and
 // the next write of the same path resumes it without creating anything twice; removing it
 // removes whatever its intents may have created. Nothing reaches a provider unrecorded.
+// kms/<name>/key/<key>/replicate (AWS KMS, keys with replica_regions) replicates every
+// version's multi-Region KMS key to those regions, and every later sync keeps them so.
 import { randomBytes } from 'node:crypto';
 import { isKeyError } from '../../keys/errors';
 import { getJson, putJson, type Storage } from '../../storage/storage';
@@ -50,12 +52,16 @@ export class DistStore {
 
 /** A failure as the status Vault shows: refusals are 400 (bad input or credentials), outages 502. */
 function failure(e: unknown): { message: string; status: number } {
-  if (e instanceof UserError) return { message: e.message, status: e.status };
-  if (isKeyError(e)) {
-    if (e.kind === 'denied') return { message: `the provider refused the credentials: ${e.message}`, status: 400 };
-    return { message: e.message, status: e.kind === 'unavailable' ? 502 : e.kind === 'internal' ? 500 : 400 };
-  }
-  return { message: `internal error: ${(e as Error).message ?? e}`, status: 500 };
+  const f = ((): { message: string; status: number } => {
+    if (e instanceof UserError) return { message: e.message, status: e.status };
+    if (isKeyError(e)) {
+      if (e.kind === 'denied') return { message: `the provider refused the credentials: ${e.message}`, status: 400 };
+      return { message: e.message, status: e.kind === 'unavailable' ? 502 : e.kind === 'internal' ? 500 : 400 };
+    }
+    return { message: `internal error: ${(e as Error).message ?? e}`, status: 500 };
+  })();
+  // Messages are followed by more sentences: no full stop of their own.
+  return { ...f, message: f.message.replace(/\.+$/, '') };
 }
 
 /** Make the provider hold every version of the key, enabled as min_enabled_version says, the latest current. */
@@ -65,11 +71,19 @@ async function sync(t: Target, d: Distribution, k: VaultKey, save: () => Promise
     if (!k.versions[n]) continue;
     if (d.versions[n]?.state !== 'imported') await t.importVersion(d, n, { type: k.type, bytes: materialOf(k, n) }, save);
   }
+  if (d.replicate && t.replicate) {
+    for (let n = 1; n <= k.latest_version; n++) {
+      const v = d.versions[n];
+      if (!k.versions[n] || v?.state !== 'imported') continue;
+      if ((d.replica_regions ?? []).some((r) => v.replicas?.[r]?.state !== 'imported'))
+        await t.replicate(d, n, { type: k.type, bytes: materialOf(k, n) }, save);
+    }
+  }
   for (let n = 1; n <= k.latest_version; n++) {
     const v = d.versions[n];
     if (!v) continue;
     const want = versionEnabled(k, n);
-    if (v.enabled !== want) {
+    if (v.enabled !== want || Object.values(v.replicas ?? {}).some((r) => r.state === 'imported' && r.enabled !== want)) {
       await t.setEnabled(d, n, want);
       v.enabled = want;
       await save();
@@ -96,10 +110,36 @@ export function describeDistribution(cfg: KmsConfig, d: Distribution): Record<st
       .sort((a, b) => b - a)[0];
     if (latest) out.key_id = versions[latest];
     if (d.container && latest && versions[latest].startsWith('arn:')) out.alias = versions[latest].replace(/:key\/.*$/, `:${d.container}`);
+    if (d.replica_regions?.length) {
+      out.replica_regions = [...d.replica_regions];
+      const replicas: Record<string, Record<string, unknown>> = {};
+      for (const region of d.replica_regions) {
+        const rv: Record<string, string> = {};
+        for (const [n, v] of Object.entries(d.versions)) {
+          const r = v.replicas?.[region];
+          if (r?.id && r.state === 'imported') rv[n] = r.id;
+        }
+        const top = d.versions[String(latest)]?.replicas?.[region];
+        if (!Object.keys(rv).length) continue;
+        replicas[region] = {
+          versions: rv,
+          ...(top?.id && top.state === 'imported' ? { key_id: top.id, ...(d.container ? { alias: top.id.replace(/:key\/.*$/, `:${d.container}`) } : {}) } : {}),
+        };
+      }
+      if (d.replicate) out.replicas = replicas;
+    }
   } else if (d.container) out.key_id = d.container;
   // Not "error": Vault shows a response with data.error as a failed request.
   if (d.error) out.last_error = d.error;
   return out;
+}
+
+/** Refuse (400) a multi-Region key whose replica_regions include the kms's own region: its primary key is there. */
+function checkReplicaRegions(cfg: KmsConfig, k: VaultKey): void {
+  if (cfg.provider === 'awskms' && k.replica_regions?.includes(cfg.key_collection))
+    throw new UserError(
+      `key "${k.name}" has replica_regions ${k.replica_regions.join(',')}, which include ${cfg.key_collection}: that is kms "${cfg.name}"'s key_collection, where the multi-Region primary key is made; replicas go to other regions`,
+    );
 }
 
 /** Distributes keys to KMS providers, rotates and removes them there, resuming what stopped half-way. */
@@ -119,7 +159,7 @@ export class Distributor {
     }
   }
 
-  /** Bring an existing distribution up to date with the key (resume, rotation, min_enabled_version). */
+  /** Bring an existing distribution up to date with the key (resume, rotation, min_enabled_version, replication). */
   async resync(cfg: KmsConfig, d: Distribution, k: VaultKey): Promise<void> {
     const save = () => this.dists.put(d);
     d.state = 'distributing';
@@ -135,7 +175,7 @@ export class Distributor {
       d.error = f.message;
       await save();
       throw new UserError(
-        `distributing key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`,
+        `${d.replicate ? 'replicating' : 'distributing'} key "${d.key}" to kms "${d.kms}" stopped: ${f.message}. Its state is recorded: write kms/${d.kms}/key/${d.key} (or .../rotate${d.replicate ? ', .../replicate' : ''}) again to resume, or delete kms/${d.kms}/key/${d.key} to remove what reached the provider`,
         f.status,
         { cause: e },
       );
@@ -149,6 +189,8 @@ export class Distributor {
     const protection = given ?? (await this.dists.get(kmsName, keyName))?.protection ?? 'hsm';
     const why = unsupported(cfg.provider, k.type, purpose, protection);
     if (why) throw new UserError(why);
+    const replicaRegions = cfg.provider === 'awskms' ? (k.replica_regions ?? []) : [];
+    checkReplicaRegions(cfg, k);
     return this.dists.locked(kmsName, keyName, async () => {
       let d = await this.dists.get(kmsName, keyName);
       if (d) {
@@ -169,6 +211,7 @@ export class Distributor {
         protection,
         state: 'distributing',
         versions: {},
+        ...(replicaRegions.length ? { replica_regions: [...replicaRegions] } : {}),
         name: `${keyName.replace(/[^A-Za-z0-9_-]/g, '-')}-${Math.floor(Date.now() / 1000)}`,
         nonce: randomBytes(12).toString('hex'),
         updated: '',
@@ -220,6 +263,32 @@ export class Distributor {
     } catch {
       return false;
     }
+  }
+
+  /** Replicate a distributed multi-Region key to the key's replica_regions (AWS KMS), and keep it so from then on. */
+  async replicate(kmsName: string, keyName: string): Promise<Record<string, unknown>> {
+    const cfg = await this.kms.require(kmsName);
+    if (cfg.provider !== 'awskms') throw new UserError(`replication is for AWS KMS (awskms) providers only; kms "${kmsName}" is ${cfg.provider}`);
+    const k = await this.keys.require(keyName);
+    if (!k.replica_regions?.length)
+      throw new UserError(`key "${keyName}" does not have replica_regions: they are given when the key is created (type aes256-gcm96)`);
+    checkReplicaRegions(cfg, k);
+    return this.dists.locked(kmsName, keyName, async () => {
+      const d = await this.dists.get(kmsName, keyName);
+      if (!d) throw new UserError(`key "${keyName}" is not distributed to kms "${kmsName}": distribute it first (write kms/${kmsName}/key/${keyName})`);
+      if (d.state === 'removing')
+        throw new UserError(`key "${keyName}" is being removed from kms "${kmsName}": delete kms/${kmsName}/key/${keyName} again to finish first`);
+      if (!d.replica_regions?.length)
+        throw new UserError(
+          `key "${keyName}" was distributed to kms "${kmsName}" as single-Region KMS keys, which cannot be replicated: remove it (delete kms/${kmsName}/key/${keyName}) and distribute it again`,
+        );
+      if (!d.replicate) {
+        d.replicate = true;
+        await this.dists.put(d);
+      }
+      await this.resync(cfg, d, k);
+      return describeDistribution(cfg, d);
+    });
   }
 
   async remove(kmsName: string, keyName: string): Promise<void> {
@@ -337,6 +406,14 @@ export function distributionPaths(x: Distributor): PathDef[] {
           });
         },
       },
+    },
+    {
+      pattern: `kms/${kmsName}/key/${keyName}/replicate`,
+      fields: names,
+      synopsis: "Replicate a distributed key's multi-Region KMS keys to the key's replica_regions (AWS KMS only).",
+      description:
+        'For a key created with replica_regions and distributed to an awskms provider (each version a multi-Region primary key in its key_collection region): ReplicateKey into each region, then the same key material imported into each replica, and the alias made in each region. From then on rotation, min_enabled_version and removal reach the replicas too. Writing again resumes a replication that stopped half-way.',
+      operations: { update: async (r) => ({ data: await x.replicate(r.data.str('name'), r.data.str('key_name')) }) },
     },
     {
       pattern: `key/(?<name>${NAME})/kms/?`,

@@ -3,8 +3,16 @@
 // that cannot be updated is reported in the response's warnings and its distribution is
 // recorded as failed, to be resumed with kms/<kms>/key/<key>/rotate.
 import { UserError, type PathDef } from '../framework';
-import { KEY_TYPES, NAME, describeKey, newKey, rotated, type KeyType } from './keys';
+import { KEY_TYPES, NAME, describeKey, newKey, replicaRegions, rotated, type KeyType, type VaultKey } from './keys';
 import type { Distributor } from './distribution';
+
+/** Refuse replica_regions on an existing key unless they are the ones it was created with (they cannot change). */
+function sameReplicaRegions(k: VaultKey, given: string[] | undefined): void {
+  if (given === undefined) return;
+  const want = [...new Set(given.map((g) => g.trim()).filter(Boolean))].sort().join(',');
+  const have = [...(k.replica_regions ?? [])].sort().join(',');
+  if (want !== have) throw new UserError(`replica_regions cannot change after the key is created (key "${k.name}" has ${have || 'none'})`);
+}
 
 /** The key/<name> paths: create, read, rotate, configure, delete, list. */
 export function keyPaths(x: Distributor): PathDef[] {
@@ -24,6 +32,11 @@ export function keyPaths(x: Distributor): PathDef[] {
         type: { type: 'string', default: 'rsa-2048', allowed: KEY_TYPES, description: 'Key type (at creation; cannot change).' },
         min_enabled_version: { type: 'int', description: 'Versions below this are disabled in every KMS provider the key is distributed to (0: all enabled).' },
         deletion_allowed: { type: 'bool', description: 'Allow deleting the key (it must also be removed from every KMS provider).' },
+        replica_regions: {
+          type: 'strings',
+          description:
+            'AWS regions to replicate the key to as a multi-Region KMS key (aes256-gcm96 keys; at creation only; comma-separated or a list). Distributing to an awskms provider makes a multi-Region primary key in its key_collection region; kms/<kms>/key/<key>/replicate makes the replicas.',
+        },
       },
       synopsis: 'Create, read, update or delete a key.',
       description:
@@ -36,11 +49,15 @@ export function keyPaths(x: Distributor): PathDef[] {
             if (existing) {
               if (r.data.has('type') && r.data.str('type') !== existing.type)
                 throw new UserError(`key "${n}" exists with type ${existing.type}; the type cannot change`);
+              sameReplicaRegions(existing, r.data.has('replica_regions') ? r.data.get<string[]>('replica_regions') : undefined);
               return { result: { data: describeKey(existing) } };
             }
-            const k = await newKey(n, r.data.str('type') as KeyType);
-            if (r.data.has('deletion_allowed')) k.deletion_allowed = r.data.bool('deletion_allowed');
+            const type = r.data.str('type') as KeyType;
+            const regions = r.data.has('replica_regions') ? replicaRegions(type, r.data.get<string[]>('replica_regions')) : [];
             if (r.data.has('min_enabled_version')) throw new UserError('min_enabled_version can be set once the key exists');
+            const k = await newKey(n, type);
+            if (r.data.has('deletion_allowed')) k.deletion_allowed = r.data.bool('deletion_allowed');
+            if (regions.length) k.replica_regions = regions;
             return { key: k, result: { data: describeKey(k) } };
           });
         },
@@ -50,6 +67,7 @@ export function keyPaths(x: Distributor): PathDef[] {
           const k = await x.keys.update(n, async (p) => {
             if (!p) throw new UserError(`key "${n}" not found`);
             if (r.data.has('type') && r.data.str('type') !== p.type) throw new UserError('type cannot change after creation');
+            sameReplicaRegions(p, r.data.has('replica_regions') ? r.data.get<string[]>('replica_regions') : undefined);
             const next = { ...p };
             if (r.data.has('min_enabled_version')) {
               const v = r.data.int('min_enabled_version');

@@ -30,6 +30,8 @@ export interface VaultKey {
   min_enabled_version: number;
   latest_version: number;
   versions: Record<string, KeyVersion>;
+  /** AWS regions the key's multi-Region KMS keys are replicated to (set at creation only). */
+  replica_regions?: string[];
 }
 
 /** Is the key type AES? */
@@ -46,6 +48,22 @@ async function generate(type: KeyType): Promise<KeyVersion> {
 /** A new key with one fresh version. */
 export async function newKey(name: string, type: KeyType): Promise<VaultKey> {
   return { name, type, deletion_allowed: false, min_enabled_version: 0, latest_version: 1, versions: { 1: await generate(type) } };
+}
+
+/** An AWS region's form: us-east-1, ap-southeast-2, us-gov-west-1. */
+export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** Regions a key may be replicated to at most (AWS has fewer). */
+const MAX_REPLICA_REGIONS = 32;
+
+/** replica_regions as given at key creation, checked: AWS regions, no repeats, aes256-gcm96 keys only (as Vault). */
+export function replicaRegions(type: KeyType, given: readonly string[]): string[] {
+  const regions = [...new Set(given.map((r) => r.trim()).filter(Boolean))];
+  if (!regions.length) return [];
+  if (type !== 'aes256-gcm96') throw new UserError(`replica_regions: multi-Region keys are aes256-gcm96 keys only, not ${type}`);
+  if (regions.length > MAX_REPLICA_REGIONS) throw new UserError(`replica_regions: at most ${MAX_REPLICA_REGIONS} regions`);
+  const bad = regions.find((r) => !AWS_REGION.test(r));
+  if (bad) throw new UserError(`replica_regions: ${JSON.stringify(bad.slice(0, 30))} is not an AWS region such as us-east-1`);
+  return regions;
 }
 
 /** The key with a fresh version added as the latest. */
@@ -80,6 +98,7 @@ export function describeKey(k: VaultKey): Record<string, unknown> {
     min_enabled_version: k.min_enabled_version,
     latest_version: k.latest_version,
     keys,
+    ...(k.replica_regions?.length ? { replica_regions: [...k.replica_regions] } : {}),
   };
 }
 

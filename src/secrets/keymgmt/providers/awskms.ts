@@ -6,6 +6,16 @@
 // CreateKey is the one call that is not idempotent: it is sent once (no SDK retry), after
 // the intent is stored, and a resumed distribution first looks for a key carrying the
 // intent's description before creating another.
+//
+// Multi-Region keys (a key with replica_regions): every version's KMS key is created
+// MultiRegion in the key_collection region and its material imported; replication
+// (kms/<kms>/key/<key>/replicate, then every later sync) sends ReplicateKey for each region
+// and imports the same material into each replica, as KMS requires for imported material.
+// Aliases are regional: each replica region gets alias/hashicorp/<name> on its latest
+// replica. ReplicateKey is sent once, after its intent is stored; a resumed replication
+// first asks the primary key for the replica it may already have in that region. A replica
+// region is reached at the configured endpoint, with the primary's region in the host name
+// replaced by the replica's (a regional endpoint), or at the same URL if it names none.
 import { createPublicKey } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
 import { keyFailure, isKeyError, sdkErrorName, type KeyErrorKind } from '../../../keys/errors';
@@ -31,34 +41,81 @@ function kindOf(e: unknown): KeyErrorKind {
   const name = sdkErrorName(e);
   if (name === 'NotFoundException') return 'not_found';
   if (/AccessDenied|UnrecognizedClient|InvalidSignature|MissingAuthentication|ExpiredToken|InvalidClientTokenId/.test(name)) return 'denied';
-  if (/Validation|InvalidKeyUsage|UnsupportedOperation|KMSInvalidState|AlreadyExists|IncorrectKeyMaterial|InvalidImportToken|LimitExceeded/.test(name))
+  if (/Validation|InvalidKeyUsage|UnsupportedOperation|KMSInvalidState|AlreadyExists|IncorrectKeyMaterial|InvalidImportToken|LimitExceeded|Disabled/.test(name))
     return 'invalid';
   return 'unavailable';
 }
 
-/** Distributes keys into one AWS region's KMS. */
+/** The endpoint for `region` when `primary`'s is `endpoint`: the region in its host name replaced, else the same URL. */
+export function endpointFor(endpoint: string | undefined, primary: string, region: string): string | undefined {
+  if (!endpoint || region === primary) return endpoint;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return endpoint;
+  }
+  if (!url.hostname.split('.').includes(primary)) return endpoint;
+  url.hostname = url.hostname
+    .split('.')
+    .map((label) => (label === primary ? region : label))
+    .join('.');
+  return url.toString().replace(/\/$/, endpoint.endsWith('/') ? '/' : '');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a new replica may stay Creating (KMS: a few seconds). */
+const REPLICA_SETTLE_MS = 30_000;
+
+/** One region's clients: retried calls, and calls sent once. */
+interface RegionClients {
+  client: Kms.KMSClient;
+  once: Kms.KMSClient;
+}
+
+/** Distributes keys into one AWS region's KMS (and, for multi-Region keys, their replica regions). */
 export class AwsTarget implements Target {
+  /** Clients of replica regions, made when first needed. */
+  private readonly regional = new Map<string, RegionClients>();
+
   private constructor(
     private readonly cfg: KmsConfig,
     private readonly kms: typeof Kms,
     private readonly client: Kms.KMSClient,
     private readonly once: Kms.KMSClient,
+    private readonly connect: (region: string) => RegionClients,
   ) {}
 
   static open(cfg: KmsConfig): AwsTarget {
     const cr = cfg.credentials;
+    const endpoint = cfg.endpoint ?? cr.endpoint;
     // openTarget has checked the credentials (with a 400 on refusal); the client setup checks them again.
-    const { kms, client } = awsKms({
-      backend: 'awskms',
-      name: cfg.name,
-      credentialField: 'credentials',
-      region: cfg.key_collection,
-      endpoint: cfg.endpoint ?? cr.endpoint,
-      accessKey: cr.access_key,
-      secretKey: cr.secret_key,
-      sessionToken: cr.session_token,
-    });
-    return new AwsTarget(cfg, kms, client(4), client(1));
+    const connect = (region: string) => {
+      const { kms, client } = awsKms({
+        backend: 'awskms',
+        name: cfg.name,
+        credentialField: 'credentials',
+        region,
+        endpoint: endpointFor(endpoint, cfg.key_collection, region),
+        accessKey: cr.access_key,
+        secretKey: cr.secret_key,
+        sessionToken: cr.session_token,
+      });
+      return { kms, client: client(4), once: client(1) };
+    };
+    const primary = connect(cfg.key_collection);
+    return new AwsTarget(cfg, primary.kms, primary.client, primary.once, connect);
+  }
+
+  /** The clients of one region: the primary's for key_collection. */
+  private clients(region: string): RegionClients {
+    if (region === this.cfg.key_collection) return { client: this.client, once: this.once };
+    let c = this.regional.get(region);
+    if (!c) {
+      c = this.connect(region);
+      this.regional.set(region, c);
+    }
+    return c;
   }
 
   private async call<T>(op: string, cmd: unknown, client = this.client): Promise<T> {
@@ -117,6 +174,7 @@ export class AwsTarget implements Target {
             KeyUsage: keyFamily(m.type) === 'ec' || d.purpose.includes('sign') || d.purpose.includes('verify') ? 'SIGN_VERIFY' : 'ENCRYPT_DECRYPT',
             Description: desc,
             Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
+            ...(d.replica_regions?.length ? { MultiRegion: true } : {}),
           }),
           this.once,
         );
@@ -132,63 +190,176 @@ export class AwsTarget implements Target {
       await save();
     }
     const meta = (await this.call<Kms.DescribeKeyCommandOutput>('describe', new K.DescribeKeyCommand({ KeyId: v.id }))).KeyMetadata!;
-    if (meta.KeyState === 'PendingImport') {
-      const symmetric = m.type === 'aes256-gcm96';
-      const params = await this.call<Kms.GetParametersForImportCommandOutput>(
-        'get parameters for import',
-        new K.GetParametersForImportCommand({
-          KeyId: v.id,
-          WrappingAlgorithm: symmetric ? 'RSAES_OAEP_SHA_256' : 'RSA_AES_KEY_WRAP_SHA_256',
-          WrappingKeySpec: 'RSA_4096',
-        }),
-      );
-      const pub = createPublicKey({ key: Buffer.from(params.PublicKey!), format: 'der', type: 'spki' });
-      const blob = symmetric ? rsaOaepSha256(pub, m.bytes) : rsaAesKeyWrap(pub, m.bytes);
-      await this.call(
-        'import key material',
-        new K.ImportKeyMaterialCommand({
-          KeyId: v.id,
-          ImportToken: params.ImportToken,
-          EncryptedKeyMaterial: blob,
-          ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
-        }),
-      );
-    } else if (meta.KeyState === 'PendingDeletion') {
+    if (meta.KeyState === 'PendingImport') await this.importMaterial(this.client, v.id, m, '');
+    else if (meta.KeyState === 'PendingDeletion' || meta.KeyState === 'PendingReplicaDeletion')
       await this.call('cancel key deletion', new K.CancelKeyDeletionCommand({ KeyId: v.id }));
-    }
     v.state = 'imported';
-    v.enabled = meta.KeyState !== 'Disabled';
+    v.enabled = meta.KeyState !== 'Disabled' && meta.KeyState !== 'PendingDeletion' && meta.KeyState !== 'PendingReplicaDeletion';
     await save();
   }
 
-  async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
-    const id = d.versions[n]?.id;
-    if (!id) return;
+  /** GetParametersForImport and ImportKeyMaterial into one key (`where`: the replica region, for messages). */
+  private async importMaterial(client: Kms.KMSClient, id: string, m: Material, where: string): Promise<void> {
+    const K = this.kms;
+    const symmetric = m.type === 'aes256-gcm96';
+    const params = await this.call<Kms.GetParametersForImportCommandOutput>(
+      `get parameters for import${where}`,
+      new K.GetParametersForImportCommand({
+        KeyId: id,
+        WrappingAlgorithm: symmetric ? 'RSAES_OAEP_SHA_256' : 'RSA_AES_KEY_WRAP_SHA_256',
+        WrappingKeySpec: 'RSA_4096',
+      }),
+      client,
+    );
+    const pub = createPublicKey({ key: Buffer.from(params.PublicKey!), format: 'der', type: 'spki' });
+    const blob = symmetric ? rsaOaepSha256(pub, m.bytes) : rsaAesKeyWrap(pub, m.bytes);
     await this.call(
-      enabled ? 'enable key' : 'disable key',
-      enabled ? new this.kms.EnableKeyCommand({ KeyId: id }) : new this.kms.DisableKeyCommand({ KeyId: id }),
+      `import key material${where}`,
+      new K.ImportKeyMaterialCommand({
+        KeyId: id,
+        ImportToken: params.ImportToken,
+        EncryptedKeyMaterial: blob,
+        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      }),
+      client,
     );
   }
 
-  async setCurrent(d: Distribution, n: number, _type: KeyType, save: Save): Promise<void> {
+  /** The replica the multi-Region primary key `primary` has in `region`, if any (the primary knows its replicas). */
+  private async replicaOf(primary: string, region: string): Promise<string | undefined> {
+    const meta = (await this.call<Kms.DescribeKeyCommandOutput>('describe', new this.kms.DescribeKeyCommand({ KeyId: primary }))).KeyMetadata;
+    return meta?.MultiRegionConfiguration?.ReplicaKeys?.find((r) => r.Region === region)?.Arn;
+  }
+
+  /** A new replica's metadata once it is no longer Creating (KMS takes a few seconds; it may not be visible at first). */
+  private async settled(region: string, id: string): Promise<Kms.KeyMetadata> {
+    const deadline = Date.now() + REPLICA_SETTLE_MS;
+    for (;;) {
+      try {
+        const meta = (
+          await this.call<Kms.DescribeKeyCommandOutput>(`describe (${region})`, new this.kms.DescribeKeyCommand({ KeyId: id }), this.clients(region).client)
+        ).KeyMetadata!;
+        if (meta.KeyState !== 'Creating') return meta;
+      } catch (e) {
+        if (!(isKeyError(e) && e.kind === 'not_found')) throw e;
+      }
+      if (Date.now() >= deadline)
+        throw keyFailure(
+          'awskms',
+          this.cfg.name,
+          `replicate key to ${region}`,
+          new Error(`the replica is still being created after ${REPLICA_SETTLE_MS / 1000}s`),
+          [],
+        );
+      await sleep(200);
+    }
+  }
+
+  async replicate(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
     const K = this.kms;
+    const v = d.versions[n];
+    if (!v?.id || v.state !== 'imported') return;
+    v.replicas ??= {};
+    for (const region of d.replica_regions ?? []) {
+      v.replicas[region] ??= { state: 'pending' };
+      const r = v.replicas[region];
+      if (r.state === 'imported') continue;
+      if (!r.id) {
+        // A ReplicateKey whose reply was lost (or a stop right after it) left a replica: adopt it.
+        r.id = await this.replicaOf(v.id, region);
+        if (r.id) await save();
+      }
+      if (!r.id) {
+        r.state = 'creating';
+        await save();
+        try {
+          const out = await this.call<Kms.ReplicateKeyCommandOutput>(
+            `replicate key to ${region}`,
+            new K.ReplicateKeyCommand({
+              KeyId: v.id,
+              ReplicaRegion: region,
+              Description: this.description(d, n),
+              Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
+            }),
+            this.once,
+          );
+          r.id = out.ReplicaKeyMetadata!.Arn!;
+        } catch (e) {
+          if (sdkErrorName(e) === 'AlreadyExistsException') r.id = await this.replicaOf(v.id, region);
+          if (!r.id) {
+            // A refusal created nothing; a timeout or 5xx may have: resume asks the primary first.
+            if (isKeyError(e) && e.kind !== 'unavailable') {
+              r.state = 'pending';
+              await save();
+            }
+            throw e;
+          }
+        }
+      }
+      r.state = 'importing';
+      await save();
+      const { client } = this.clients(region);
+      const meta = await this.settled(region, r.id);
+      if (meta.KeyState === 'PendingImport') await this.importMaterial(client, r.id, m, ` (${region})`);
+      else if (meta.KeyState === 'PendingDeletion') await this.call(`cancel key deletion (${region})`, new K.CancelKeyDeletionCommand({ KeyId: r.id }), client);
+      const enabled = meta.KeyState === 'PendingImport' || meta.KeyState === 'Enabled';
+      // A replica follows its version: disabled below min_enabled_version.
+      if (enabled !== (v.enabled ?? true)) await this.setOne(r.id, v.enabled ?? true, client, ` (${region})`);
+      r.state = 'imported';
+      r.enabled = v.enabled ?? true;
+      await save();
+    }
+  }
+
+  private async setOne(id: string, enabled: boolean, client: Kms.KMSClient, where = ''): Promise<void> {
+    await this.call(
+      `${enabled ? 'enable key' : 'disable key'}${where}`,
+      enabled ? new this.kms.EnableKeyCommand({ KeyId: id }) : new this.kms.DisableKeyCommand({ KeyId: id }),
+      client,
+    );
+  }
+
+  async setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void> {
+    const v = d.versions[n];
+    if (!v?.id) return;
+    await this.setOne(v.id, enabled, this.client);
+    for (const [region, r] of Object.entries(v.replicas ?? {})) {
+      if (r.state !== 'imported' || !r.id) continue;
+      await this.setOne(r.id, enabled, this.clients(region).client, ` (${region})`);
+      r.enabled = enabled;
+    }
+  }
+
+  /** Point `alias` at `target` in one region: create it, or move it. */
+  private async pointAlias(alias: string, target: string, client: Kms.KMSClient, where = ''): Promise<void> {
+    const K = this.kms;
+    try {
+      await this.call(`create alias${where}`, new K.CreateAliasCommand({ AliasName: alias, TargetKeyId: target }), client);
+    } catch (e) {
+      if (sdkErrorName(e) !== 'AlreadyExistsException') throw e;
+      await this.call(`update alias${where}`, new K.UpdateAliasCommand({ AliasName: alias, TargetKeyId: target }), client);
+    }
+  }
+
+  async setCurrent(d: Distribution, n: number, _type: KeyType, save: Save): Promise<void> {
     const alias = `alias/hashicorp/${d.name}`;
-    const target = d.versions[n]!.id!;
+    const v = d.versions[n]!;
     if (!d.container) {
       d.container = alias;
       await save();
     }
-    try {
-      await this.call('create alias', new K.CreateAliasCommand({ AliasName: alias, TargetKeyId: target }));
-    } catch (e) {
-      if (sdkErrorName(e) !== 'AlreadyExistsException') throw e;
-      await this.call('update alias', new K.UpdateAliasCommand({ AliasName: alias, TargetKeyId: target }));
-    }
+    await this.pointAlias(alias, v.id!, this.client);
+    for (const [region, r] of Object.entries(v.replicas ?? {}))
+      if (r.state === 'imported' && r.id) await this.pointAlias(alias, r.id, this.clients(region).client, ` (${region})`);
   }
 
-  private async scheduleDeletion(id: string): Promise<void> {
+  private async scheduleDeletion(id: string, client = this.client, where = ''): Promise<void> {
     try {
-      await this.call('schedule key deletion', new this.kms.ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: MIN_PENDING_WINDOW_DAYS }));
+      await this.call(
+        `schedule key deletion${where}`,
+        new this.kms.ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: MIN_PENDING_WINDOW_DAYS }),
+        client,
+      );
     } catch (e) {
       // Already gone, or already pending deletion: nothing left to do.
       if (isKeyError(e) && (e.kind === 'not_found' || sdkErrorName(e) === 'KMSInvalidStateException')) return;
@@ -196,15 +367,32 @@ export class AwsTarget implements Target {
     }
   }
 
+  private async deleteAlias(alias: string, client: Kms.KMSClient, where = ''): Promise<void> {
+    try {
+      await this.call(`delete alias${where}`, new this.kms.DeleteAliasCommand({ AliasName: alias }), client);
+    } catch (e) {
+      if (!(isKeyError(e) && e.kind === 'not_found')) throw e;
+    }
+  }
+
   async remove(d: Distribution, save: Save): Promise<void> {
+    // Replica regions first: KMS deletes a multi-Region primary key only after its replicas.
+    const replicaRegions = new Set(
+      Object.values(d.versions)
+        .flatMap((v) => Object.entries(v.replicas ?? {}).filter(([, r]) => r.id || r.state === 'creating'))
+        .map(([region]) => region),
+    );
     if (d.container) {
-      try {
-        await this.call('delete alias', new this.kms.DeleteAliasCommand({ AliasName: d.container }));
-      } catch (e) {
-        if (!(isKeyError(e) && e.kind === 'not_found')) throw e;
-      }
+      for (const region of replicaRegions) await this.deleteAlias(d.container, this.clients(region).client, ` (${region})`);
+      await this.deleteAlias(d.container, this.client);
     }
     for (const [n, v] of Object.entries(d.versions)) {
+      for (const [region, r] of Object.entries(v.replicas ?? {})) {
+        const id = r.id ?? (r.state === 'creating' && v.id ? await this.replicaOf(v.id, region) : undefined);
+        if (id) await this.scheduleDeletion(id, this.clients(region).client, ` (${region})`);
+        delete v.replicas![region];
+        await save();
+      }
       const ids = v.id ? [v.id] : v.state === 'creating' ? await this.findByDescription(this.description(d, Number(n))) : [];
       for (const id of ids) await this.scheduleDeletion(id);
       delete d.versions[n];
@@ -215,5 +403,9 @@ export class AwsTarget implements Target {
   async close(): Promise<void> {
     this.client.destroy();
     this.once.destroy();
+    for (const c of this.regional.values()) {
+      c.client.destroy();
+      c.once.destroy();
+    }
   }
 }

@@ -5,10 +5,11 @@
 // version instead of importing a second one. Removal deletes the whole key (soft delete).
 import { createPrivateKey } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
-import { keyFailure, isKeyError, sdkStatusCode } from '../../../keys/errors';
+import { keyFailure, isKeyError, keyInvalid, sdkStatusCode } from '../../../keys/errors';
 import { azureCall, azureCallOptions, azureErrorKind, azureKeyVault } from '../../../keys/clients/azure';
 import type { KeyType } from '../keys';
 import { secretsOf } from './config';
+import { azureKeyName } from './names';
 import type { Distribution, KmsConfig, Material, Purpose, Save, Target } from './types';
 
 const KEY_OPS: Record<Purpose, string> = { encrypt: 'encrypt', decrypt: 'decrypt', sign: 'sign', verify: 'verify', wrap: 'wrapKey', unwrap: 'unwrapKey' };
@@ -67,16 +68,28 @@ export class AzureTarget implements Target {
     }
   }
 
+  /** The Key Vault key name: the one recorded in the container (never recomputed once chosen), else a new one. */
   private keyName(d: Distribution): string {
-    return d.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 127);
+    const at = d.container?.lastIndexOf('/keys/') ?? -1;
+    return at >= 0 ? decodeURIComponent(d.container!.slice(at + 6)) : azureKeyName(d);
   }
 
   async prepare(d: Distribution, _type: KeyType, save: Save): Promise<void> {
+    if (d.container) return;
     // Nothing to create; record the key's URL before the first import so removal knows it.
-    if (!d.container) {
-      d.container = `${this.vaultUrl}/keys/${this.keyName(d)}`;
-      await save();
+    // A key of that name that this distribution did not import is someone else's: its
+    // versions are never added to, nor deleted with, this distribution.
+    const name = this.keyName(d);
+    let existing: Akv.KeyVaultKey | undefined;
+    try {
+      existing = await this.call('get key', (o) => this.keys.getKey(name, o));
+    } catch (e) {
+      if (!(isKeyError(e) && e.kind === 'not_found')) throw e;
     }
+    if (existing && existing.properties.tags?.['vault-keymgmt'] !== d.nonce)
+      throw keyInvalid(`azurekeyvault "${this.cfg.name}": key ${name} already exists in the key vault and was not made by this distribution`);
+    d.container = `${this.vaultUrl}/keys/${name}`;
+    await save();
   }
 
   private async findVersion(d: Distribution, n: number): Promise<string | undefined> {

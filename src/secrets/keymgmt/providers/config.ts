@@ -13,6 +13,7 @@ import { AZURE_CLOUDS } from '../../../keys/clients/azure-clouds';
 import { parseServiceAccount, type ServiceAccount } from '../../../keys/clients/gcp-credentials';
 import { keyErrorToUser } from '../../key-errors';
 import { CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
+import { AWS_REGION } from '../keys';
 
 /** The credential names of each provider, in the plugin's schema language (every one a string). */
 export const CREDENTIALS: Record<ProviderName, Schema> = {
@@ -38,7 +39,7 @@ export const CREDENTIALS: Record<ProviderName, Schema> = {
 };
 
 const COLLECTION: Record<ProviderName, { re: RegExp; what: string }> = {
-  awskms: { re: /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, what: 'an AWS region such as us-east-1' },
+  awskms: { re: AWS_REGION, what: 'an AWS region such as us-east-1' },
   gcpckms: {
     re: /^projects\/[A-Za-z0-9.:_-]{1,100}\/locations\/[a-z0-9-]{1,63}\/keyRings\/[A-Za-z0-9_-]{1,63}$/,
     what: 'a key ring resource id: projects/<project>/locations/<location>/keyRings/<ring>',

@@ -11,6 +11,7 @@ import { gcpKms, type ServiceAccount } from '../../../keys/clients/gcp';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap } from '../wrap';
 import { secretsOf } from './config';
+import { gcpCryptoKeyId } from './names';
 import type { Distribution, KmsConfig, Material, Save, Target } from './types';
 
 const IMPORT_METHOD = 'RSA_OAEP_3072_SHA256_AES_256';
@@ -69,13 +70,9 @@ export class GcpTarget implements Target {
     }
   }
 
-  private idFor(d: Distribution): string {
-    return d.name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63);
-  }
-
   async prepare(d: Distribution, type: KeyType, save: Save): Promise<void> {
     if (d.container) return;
-    const id = this.idFor(d);
+    const id = gcpCryptoKeyId(d);
     const name = `${this.cfg.key_collection}/cryptoKeys/${id}`;
     const { algorithm, purpose } = gcpAlgorithm(type, d.purpose);
     try {

@@ -37,6 +37,20 @@ export interface VersionRecord {
   enabled?: boolean;
   /** GCP: the import jobs used for this version, to find a version whose import reply was lost. */
   jobs?: string[];
+  /** AWS multi-Region keys: this version's replica in each region it was replicated to. */
+  replicas?: Record<string, ReplicaRecord>;
+}
+
+/**
+ * One version's replica in one AWS region. pending: nothing asked; creating: ReplicateKey
+ * was sent and may have succeeded unseen (resume asks the primary key for its replicas
+ * first); importing: the replica exists, its material is not in yet; imported: done.
+ */
+export interface ReplicaRecord {
+  state: 'pending' | 'creating' | 'importing' | 'imported';
+  /** The replica's key ARN (the primary's key id in the replica's region). */
+  id?: string;
+  enabled?: boolean;
 }
 
 /** keymgmt/dist/<kms>/<key>: a key's copy in one provider, written before every provider call. */
@@ -52,6 +66,10 @@ export interface Distribution {
   state: 'distributing' | 'distributed' | 'failed' | 'removing';
   /** GCP crypto key resource name / AWS alias name, once created. */
   container?: string;
+  /** AWS: the key's replica_regions, when it has any: every version is a multi-Region primary key. */
+  replica_regions?: string[];
+  /** AWS: replication was asked for (kms/<kms>/key/<key>/replicate); from then on every version is replicated to every region. */
+  replicate?: boolean;
   versions: Record<string, VersionRecord>;
   error?: string;
   updated: string;
@@ -76,6 +94,8 @@ export interface Target {
   setEnabled(d: Distribution, n: number, enabled: boolean): Promise<void>;
   /** Make version n the one the provider uses for new operations (AWS alias, GCP primary). */
   setCurrent(d: Distribution, n: number, type: KeyType, save: Save): Promise<void>;
+  /** AWS: put version n (imported in the primary region) in every replica region with the same material; records intent through `save`; resumable. */
+  replicate?(d: Distribution, n: number, m: Material, save: Save): Promise<void>;
   /** Remove everything `d` records (and anything its unfinished intents may have created); idempotent. */
   remove(d: Distribution, save: Save): Promise<void>;
   close(): Promise<void>;
