@@ -1,0 +1,57 @@
+// The warnings current Vault's PKI puts into its answers (the response's `warnings`), each
+// checked where its condition holds and where it does not: sign/ and sign-verbatim with
+// request fields a use_csr_* role does not use.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { backendMount } from '../support/backend';
+import { opensslScratch } from '../support/openssl';
+
+const { file, openssl } = opensslScratch('vpt-pki-warn-');
+
+function csrWith(subj: string, san?: string): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const key = file(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  return openssl('req', '-new', '-key', key, '-subj', subj, ...(san ? ['-addext', `subjectAltName=${san}`] : []));
+}
+
+const CN_WARNING = 'the common_name field was provided but the role is set with "use_csr_common_name" set to true';
+const SANS_WARNING = 'the alt_names field was provided but the role is set with "use_csr_sans" set to true';
+
+describe('PKI warnings: request fields a use_csr_* role does not use', () => {
+  const { call, ok } = backendMount('pki');
+  const csr = csrWith('/CN=csr.example.com', 'DNS:csr.example.com');
+  const warningsOf = async (path: string, d: Record<string, unknown>) => {
+    const r = await call('update', path, { csr, ...d });
+    expect(r.error).toBeUndefined();
+    return r.warnings ?? [];
+  };
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'Warn Root', key_type: 'ec', ttl: '87600h' });
+    const role = { allow_any_name: true, key_type: 'any', ttl: '1h' };
+    await ok('update', 'roles/csr', { ...role, use_csr_common_name: true, use_csr_sans: true });
+    await ok('update', 'roles/fields', { ...role, use_csr_common_name: false, use_csr_sans: false });
+  });
+
+  it('sign/: common_name with use_csr_common_name, alt_names with use_csr_sans, each its own warning', async () => {
+    expect(await warningsOf('sign/csr', {})).toEqual([]);
+    expect(await warningsOf('sign/csr', { common_name: 'x.example.com' })).toEqual([CN_WARNING]);
+    expect(await warningsOf('sign/csr', { alt_names: 'y.example.com' })).toEqual([SANS_WARNING]);
+    expect(await warningsOf('sign/csr', { common_name: 'x.example.com', alt_names: 'y.example.com' })).toEqual([CN_WARNING, SANS_WARNING]);
+    expect(await warningsOf('issuer/default/sign/csr', { common_name: 'x.example.com' })).toEqual([CN_WARNING]);
+    // An empty alt_names is no alt_names, as in Vault.
+    expect(await warningsOf('sign/csr', { alt_names: '' })).toEqual([]);
+  });
+
+  it('sign/: no warning when the role takes the names from the request, nor on issue/', async () => {
+    expect(await warningsOf('sign/fields', { common_name: 'x.example.com', alt_names: 'y.example.com' })).toEqual([]);
+    await ok('update', 'roles/issue', { allow_any_name: true, key_type: 'ec', ttl: '1h', use_csr_common_name: true, use_csr_sans: true });
+    const issued = await call('update', 'issue/issue', { common_name: 'x.example.com', alt_names: 'y.example.com' });
+    expect(issued.error).toBeUndefined();
+    expect(issued.warnings ?? []).toEqual([]);
+  });
+
+  it('sign-verbatim: its role takes both from the CSR, so both fields are warned about', async () => {
+    expect(await warningsOf('sign-verbatim', { ttl: '1h' })).toEqual([]);
+    expect(await warningsOf('sign-verbatim', { ttl: '1h', common_name: 'x.example.com', alt_names: 'y.example.com' })).toEqual([CN_WARNING, SANS_WARNING]);
+  });
+});
