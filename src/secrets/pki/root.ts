@@ -138,6 +138,8 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         publicKey: k.signer.publicKey,
         leafKeyKind: k.entry.key_type as KeyType,
         permittedDnsDomains,
+        // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
+        urls: await caches.urls(r.storage),
       },
       k.signer,
     );
