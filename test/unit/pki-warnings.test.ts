@@ -55,3 +55,45 @@ describe('PKI warnings: request fields a use_csr_* role does not use', () => {
     expect(await warningsOf('sign-verbatim', { ttl: '1h', common_name: 'x.example.com', alt_names: 'y.example.com' })).toEqual([CN_WARNING, SANS_WARNING]);
   });
 });
+
+const NO_AIA =
+  "This mount hasn't configured any authority information access (AIA) fields; this may make it harder for systems to find missing certificates in the chain or to validate revocation status of certificates. Consider updating /config/urls or the newly generated issuer with this information.";
+const NO_AIA_INTERMEDIATE = `${NO_AIA} Since this certificate is an intermediate, it might be useful to regenerate this certificate after fixing this problem for the root mount.`;
+
+describe('PKI warnings: a CA made or imported while config/urls is empty', () => {
+  /** A root mount and an intermediate mount; `urls`: config/urls is set on both first (one field is enough). */
+  async function chain(urls: boolean) {
+    const fresh = async (field: string) => {
+      const m = backendMount('pki');
+      if (urls) await m.ok('update', 'config/urls', { [field]: 'http://pki.example/x' });
+      return m;
+    };
+    const root = await fresh('ocsp_servers');
+    const int = await fresh('crl_distribution_points');
+    const generated = await root.call('update', 'root/generate/internal', { common_name: 'AIA Root', key_type: 'ec', ttl: '87600h' });
+    const csr = await int.call('update', 'intermediate/generate/internal', { common_name: 'AIA Int', key_type: 'ec' });
+    const signed = await root.call('update', 'root/sign-intermediate', { csr: csr.data.csr, ttl: '8760h' });
+    const setSigned = await int.call('update', 'intermediate/set-signed', { certificate: signed.data.certificate });
+    const again = await int.call('update', 'intermediate/set-signed', { certificate: signed.data.certificate });
+    const imported = await (await fresh('issuing_certificates')).call('update', 'issuers/import/cert', { pem_bundle: generated.data.certificate });
+    const configCa = await (await fresh('issuing_certificates')).call('update', 'config/ca', { pem_bundle: signed.data.certificate });
+    return { generated, csr, signed, setSigned, again, imported, configCa };
+  }
+
+  it('root/generate, sign-intermediate, set-signed and the imports warn; intermediate/generate says more', async () => {
+    const c = await chain(false);
+    for (const r of [c.generated, c.signed, c.setSigned, c.again, c.imported, c.configCa]) {
+      expect(r.error).toBeUndefined();
+      expect(r.warnings).toEqual([NO_AIA]);
+    }
+    expect(c.csr.warnings).toEqual([NO_AIA_INTERMEDIATE]);
+  });
+
+  it('no such warning once config/urls has a URL', async () => {
+    const c = await chain(true);
+    for (const r of Object.values(c)) {
+      expect(r.error).toBeUndefined();
+      expect(r.warnings ?? []).toEqual([]);
+    }
+  });
+});

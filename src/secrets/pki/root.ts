@@ -31,6 +31,7 @@ import {
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { exportedPrivateKey, generateKey, type KeyType } from './keys';
+import { NO_AIA_INTERMEDIATE_WARNING, NO_AIA_WARNING } from './urls';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
@@ -123,9 +124,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
       throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
-    const warnings: string[] = [];
+    const ttlWarnings: string[] = [];
     // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
-    const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
+    const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+    const urls = await caches.urls(r.storage);
     const k = await caKey(r, managed, reg);
     const cert = await makeCertificate(
       {
@@ -139,14 +141,20 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         leafKeyKind: k.entry.key_type as KeyType,
         permittedDnsDomains,
         // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
-        urls: await caches.urls(r.storage),
+        urls,
       },
       k.signer,
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
-    if (maxPathLength === 0)
-      warnings.push('Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
+    // Current Vault's warnings, in its order: the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
+    const warnings = [
+      ...(urls ? [] : [NO_AIA_WARNING]),
+      ...(maxPathLength === 0
+        ? ['Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.']
+        : []),
+      ...ttlWarnings,
+    ];
     const key = exportedKey(r, k);
     const format = r.data.str('format');
     const certificate = format === 'der' ? derBase64(cert.pem) : cert.pem;
@@ -230,6 +238,8 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           const key = exportedKey(r, k);
           const format = r.data.str('format');
           const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();
+          // Current Vault warns here too when config/urls is empty, with a word on the intermediate.
+          const warnings = (await caches.urls(r.storage)) ? [] : [NO_AIA_INTERMEDIATE_WARNING];
           return {
             data: {
               // der: base64 DER; pem_bundle: the exported key, then the CSR, as Vault.
@@ -237,6 +247,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
               key_id: k.entry.key_id,
               ...key,
             },
+            warnings,
           };
         },
       },
@@ -262,6 +273,8 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           }
           const reg = await caches.ca.registry(r.storage);
           const pemText = certs[0].toString('pem');
+          // As current Vault: with config/urls empty, every answer of an import says so (also when nothing was new).
+          const warnings = (await caches.urls(r.storage)) ? [] : [NO_AIA_WARNING];
           const existing = issuerWithCertificate(reg, pemText);
           if (existing)
             return {
@@ -272,6 +285,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
                 existing_keys: [],
                 mapping: { [existing.issuer_id]: existing.key_id },
               },
+              warnings,
             };
           const key = await keyForPublicKey(reg, Buffer.from(certs[0].publicKey.rawData), m);
           // Current Vault would also import a certificate for no key of the mount (an issuer
@@ -293,6 +307,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
               existing_keys: [key.key_id],
               mapping: { [issuer.issuer_id]: key.key_id },
             },
+            warnings,
           };
         },
       },

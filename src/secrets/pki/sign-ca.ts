@@ -16,7 +16,7 @@ import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
 import { CA_SUBJECT_FIELDS } from './role-fields';
-import { urlExtensions } from './urls';
+import { NO_AIA_WARNING, urlExtensions } from './urls';
 import { certTtl, mountTtls } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
@@ -167,8 +167,9 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
   const names = intermediateNames(r, csr);
   const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
-  const warnings: string[] = [];
-  const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
+  const ttlWarnings: string[] = [];
+  const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+  const urls = await caches.urls(r.storage);
   // Current Vault (1.17+) cuts an intermediate that would outlive its issuer to the issuer's
   // notAfter unless enforce_leaf_not_after_behavior asks for the issuer's own behaviour;
   // Vault 1.8 applied no such limit to intermediates.
@@ -185,7 +186,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       publicKey: csr.publicKey,
       leafKeyKind: csr.key.type,
       permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')),
-      urls: await caches.urls(r.storage),
+      urls,
     },
     await ready.signer(),
     ready.issuer,
@@ -193,13 +194,18 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   );
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   const issuerEnd = ready.issuer.notAfter.getTime();
+  // Current Vault's warnings, in its order.
+  const warnings: string[] = [];
   if (cert.notAfter.getTime() > issuerEnd)
     warnings.push(
       "The expiration time for the signed certificate is after the CA's expiration time. If the new certificate is not treated as a root, validation paths with the certificate past the issuing CA's expiration time will fail.",
     );
-  if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
+  // The intermediate has no AIA or CRL DP: config/urls is empty.
+  if (!urls) warnings.push(NO_AIA_WARNING);
   if (maxPathLength === 0)
     warnings.push('Max path length of the signed certificate is zero. This CA certificate cannot be used to issue intermediate CA certificates.');
+  warnings.push(...ttlWarnings);
+  if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 
