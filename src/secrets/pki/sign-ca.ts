@@ -203,7 +203,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   // The intermediate has no AIA or CRL DP: config/urls is empty.
   if (!urls) warnings.push(NO_AIA_WARNING);
   if (maxPathLength === 0)
-    warnings.push('Max path length of the signed certificate is zero. This CA certificate cannot be used to issue intermediate CA certificates.');
+    warnings.push('Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
   warnings.push(...ttlWarnings);
   if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
