@@ -2,7 +2,7 @@
 // checked where its condition holds and where it does not: sign/ and sign-verbatim with
 // request fields a use_csr_* role does not use.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { backendMount } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 
@@ -95,5 +95,62 @@ describe('PKI warnings: a CA made or imported while config/urls is empty', () =>
       expect(r.error).toBeUndefined();
       expect(r.warnings ?? []).toEqual([]);
     }
+  });
+});
+
+const NO_SUBJECT =
+  'This issuer certificate was generated without a Subject; this makes it likely that issuing leaf certs with this certificate will cause TLS validation libraries to reject this certificate.';
+
+describe('PKI warnings: a CA certificate with an empty subject', () => {
+  const subjectOf = (pem: string) => new X509Certificate(pem).subject;
+
+  it('root/generate takes no common_name (as current Vault); an empty subject is warned about, a subject without CN is not', async () => {
+    const { call } = backendMount('pki');
+    const bare = await call('update', 'root/generate/internal', { key_type: 'ec', ttl: '87600h', issuer_name: 'bare' });
+    expect(bare.error).toBeUndefined();
+    expect(subjectOf(bare.data.certificate)).toBe('');
+    expect(bare.warnings?.[0]).toBe(NO_SUBJECT);
+    const org = await call('update', 'root/generate/internal', { key_type: 'ec', ttl: '87600h', organization: 'Org Only', issuer_name: 'org' });
+    expect(subjectOf(org.data.certificate)).toBe('O=Org Only');
+    expect(org.warnings).not.toContain(NO_SUBJECT);
+    const named = await call('update', 'root/rotate/internal', { key_type: 'ec', ttl: '87600h', common_name: 'Named Root' });
+    expect(named.warnings).not.toContain(NO_SUBJECT);
+    // intermediate/generate takes no common_name either; Vault does not warn there.
+    const csr = await call('update', 'intermediate/generate/internal', { key_type: 'ec' });
+    expect(csr.error).toBeUndefined();
+    expect(csr.warnings).not.toContain(NO_SUBJECT);
+  });
+
+  it("sign-intermediate: without common_name the CN is the CSR's, else none (no made-up CN); an empty subject is warned about", async () => {
+    const { call, ok } = backendMount('pki');
+    await ok('update', 'root/generate/internal', { common_name: 'Subject Root', key_type: 'ec', ttl: '87600h' });
+    const sign = (csr: string, d: Record<string, unknown> = {}) => call('update', 'root/sign-intermediate', { csr, ttl: '1h', ...d });
+    const empty = await sign(csrWith('/'));
+    expect(subjectOf(empty.data.certificate)).toBe('');
+    expect(empty.warnings).toContain(NO_SUBJECT);
+    // The CSR's other attributes are not taken without use_csr_values (as in Vault): still empty.
+    const orgOnly = await sign(csrWith('/O=CSR Org'));
+    expect(subjectOf(orgOnly.data.certificate)).toBe('');
+    expect(orgOnly.warnings).toContain(NO_SUBJECT);
+    for (const [csr, d, subject] of [
+      [csrWith('/CN=csr-int'), {}, 'CN=csr-int'],
+      [csrWith('/'), { common_name: 'asked-int' }, 'CN=asked-int'],
+      [csrWith('/'), { organization: 'Asked Org' }, 'O=Asked Org'],
+      [csrWith('/O=CSR Org'), { use_csr_values: true }, 'O=CSR Org'],
+    ] as const) {
+      const r = await sign(csr, d);
+      expect(subjectOf(r.data.certificate)).toBe(subject);
+      expect(r.warnings ?? []).not.toContain(NO_SUBJECT);
+    }
+  });
+
+  it('a leaf without a CN (require_cn=false) gets no such warning: Vault has none for leaves', async () => {
+    const { call, ok } = backendMount('pki');
+    await ok('update', 'config/urls', { issuing_certificates: 'http://pki.example/ca' });
+    await ok('update', 'root/generate/internal', { common_name: 'Leaf Root', key_type: 'ec', ttl: '87600h' });
+    await ok('update', 'roles/nocn', { allow_any_name: true, key_type: 'ec', require_cn: false, ttl: '1h' });
+    const leaf = await call('update', 'issue/nocn', { alt_names: 'leaf.example.com' });
+    expect(subjectOf(leaf.data.certificate)).toBe('');
+    expect(leaf.warnings ?? []).toEqual([]);
   });
 });

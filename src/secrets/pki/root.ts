@@ -9,7 +9,7 @@ import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_SUBJECT_FIELDS } from './role-fields';
-import { caRequestNames, checkDomains } from './sign-ca';
+import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
 import { certTtl, mountTtls } from './ttl';
 import type { PkiCaches } from './index';
 import {
@@ -41,7 +41,8 @@ export const caFields: Record<string, FieldDef> = {
     type: 'string',
     description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).',
   },
-  common_name: { type: 'string', required: true, description: 'CN of the CA.' },
+  // Optional, as in current Vault (and 1.8): without it (and any other subject field) the subject is empty, with a warning on root/generate.
+  common_name: { type: 'string', default: '', description: 'CN of the CA (optional).' },
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: strings('URI SANs.'),
@@ -147,8 +148,9 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
-    // Current Vault's warnings, in its order: the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
+    // Current Vault's warnings, in its order: an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
     const warnings = [
+      ...(emptySubject(names) ? [NO_SUBJECT_WARNING] : []),
       ...(urls ? [] : [NO_AIA_WARNING]),
       ...(maxPathLength === 0
         ? ['Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.']

@@ -8,6 +8,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
+import { subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import type { PkiCaches } from './index';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued, parseOtherSan } from './issue-options';
@@ -23,7 +24,7 @@ const strings = (description: string): FieldDef => ({ type: 'strings', default: 
 
 const signIntermediateFields: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
-  common_name: { type: 'string', description: "CN (default: the CSR's)." },
+  common_name: { type: 'string', description: "CN (default: the CSR's; none if the CSR has none)." },
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: URI_SANS_FIELD,
@@ -130,7 +131,8 @@ function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
     const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
     return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
   }
-  return caRequestNames(r, r.data.str('common_name') || csr.cn || 'intermediate', false);
+  // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
+  return caRequestNames(r, r.data.str('common_name') || csr.cn || '', false);
 }
 
 /** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
@@ -156,6 +158,16 @@ function intermediatePathLength(r: Request, issuerPathLength: number | undefined
     );
   return asked < 0 ? undefined : asked;
 }
+
+/**
+ * Current Vault's warning for a CA certificate made with an empty subject (root/generate
+ * without common_name or any other subject field; sign-intermediate likewise, of a CSR
+ * without a CN); Vault 1.8 made such CAs without a word.
+ */
+export const NO_SUBJECT_WARNING =
+  'This issuer certificate was generated without a Subject; this makes it likely that issuing leaf certs with this certificate will cause TLS validation libraries to reject this certificate.';
+/** Is this subject empty (an empty SEQUENCE: Vault looks for a raw subject of two bytes or fewer)? */
+export const emptySubject = (names: Parameters<typeof subjectName>[0]) => subjectName(names).length <= 2;
 
 const TRUNCATED = "the signed intermediary CA certificate's notAfter was truncated to the issuer's notAfter";
 
@@ -200,6 +212,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     warnings.push(
       "The expiration time for the signed certificate is after the CA's expiration time. If the new certificate is not treated as a root, validation paths with the certificate past the issuing CA's expiration time will fail.",
     );
+  if (emptySubject(names)) warnings.push(NO_SUBJECT_WARNING);
   // The intermediate has no AIA or CRL DP: config/urls is empty.
   if (!urls) warnings.push(NO_AIA_WARNING);
   if (maxPathLength === 0)
