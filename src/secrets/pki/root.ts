@@ -120,7 +120,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const name = r.data.has('issuer_name') ? r.data.str('issuer_name') : defaultName;
     checkName('issuer', name);
     if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
-    const names = caRequestNames(r, r.data.str('common_name'), true);
+    const names = caRequestNames(r, r.data.str('common_name'));
     const permittedDnsDomains = checkDomains(r.data.get('permitted_dns_domains'));
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
@@ -233,7 +233,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       operations: {
         update: async (r) => {
           const reg = await caches.ca.registry(r.storage);
-          const names = caRequestNames(r, r.data.str('common_name'), true);
+          const names = caRequestNames(r, r.data.str('common_name'));
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
           const der = await writeCsr(names, k.signer);

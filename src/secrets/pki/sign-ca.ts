@@ -28,7 +28,11 @@ const signIntermediateFields: Record<string, FieldDef> = {
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: URI_SANS_FIELD,
-  other_sans: { ...OTHER_SANS_FIELD, description: 'Taken as Vault takes it: any other SAN is refused when signing an intermediate, as in Vault.' },
+  other_sans: {
+    ...OTHER_SANS_FIELD,
+    description:
+      'otherName SANs, "<oid>;UTF8:<value>" each; any OID and value (no role applies). With use_csr_values they replace the CSR\'s own otherName SANs.',
+  },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (when it is a hostname or an email address) as a SAN.' },
   serial_number: { ...SERIAL_NUMBER_FIELD, description: "The subject's serialNumber attribute (not the certificate serial)." },
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
@@ -92,12 +96,9 @@ type CaNames = Omit<CertRequest, 'ttlSeconds' | 'isCa' | 'serverAuth' | 'clientA
  * A CA's names from the request, as Vault takes them for root/generate, intermediate/generate
  * and sign-intermediate: the subject fields (written in Go's pkix.Name order by the writer),
  * the SANs, and the CN among the DNS (or email) SANs unless exclude_cn_from_sans or it is no
- * hostname. `allowOtherSans`: other_sans are taken (else refused).
+ * hostname. other_sans: any, in the "<oid>;UTF8:<value>" form (requestOtherSans).
  */
-export function caRequestNames(r: Request, cn: string, allowOtherSans: boolean): CaNames {
-  const otherSans = r.data.get<string[]>('other_sans');
-  // Vault's sign-intermediate allows no other SANs (1.8, and current Vault's role for it lists none): refused, as there.
-  if (otherSans.length && !allowOtherSans) throw new UserError('other_sans are not allowed when signing an intermediate CA');
+export function caRequestNames(r: Request, cn: string): CaNames {
   const alt = r.data.get<string[]>('alt_names');
   const withCn = !r.data.bool('exclude_cn_from_sans');
   const serial = r.data.str('serial_number');
@@ -120,19 +121,28 @@ export function caRequestNames(r: Request, cn: string, allowOtherSans: boolean):
     emails: [...new Set([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))])],
     ips: r.data.get('ip_sans'),
     uris: r.data.get('uri_sans'),
-    otherSans: otherSans.map((t) => parseOtherSan('other_sans', t)),
+    otherSans: requestOtherSans(r),
   };
 }
+
+/**
+ * other_sans of root/generate, intermediate/generate and sign-intermediate: any OID and value,
+ * as current Vault (the role it makes for these paths allows "*"; Vault 1.8 refused every
+ * other SAN on sign-intermediate); only the form is checked, a 400 when wrong.
+ */
+const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map((t) => parseOtherSan('other_sans', t));
 
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
 function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
   if (r.data.bool('use_csr_values')) {
-    if (r.data.get<string[]>('other_sans').length) throw new UserError('other_sans are not allowed when signing an intermediate CA');
     const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
+    // As current Vault: requested other SANs make a new SAN extension of the CSR's DNS, email,
+    // IP and URI names and those; without any, the CSR's SANs (its own other SANs too) stay.
+    const asked = requestOtherSans(r);
+    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: asked.length ? asked : sans.otherSans };
   }
   // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
-  return caRequestNames(r, r.data.str('common_name') || csr.cn || '', false);
+  return caRequestNames(r, r.data.str('common_name') || csr.cn || '');
 }
 
 /** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
