@@ -160,9 +160,43 @@ describe('PKI: signing other CAs and CSRs as they are', () => {
     const bundle = await call('update', 'root/sign-intermediate', { csr, format: 'pem_bundle', private_key_format: 'pkcs8' });
     expect(bundle.certificate.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
     expect(bundle.certificate).toContain(root.trim());
-    // As Vault: no other SANs on an intermediate; a bad domain is refused.
-    await expect(call('update', 'root/sign-intermediate', { csr, other_sans: '1.2.3.4;UTF8:x' })).rejects.toThrow(/other_sans are not allowed/);
+    // A bad domain is refused.
     await expect(call('update', 'root/sign-intermediate', { csr, permitted_dns_domains: 'bad domain' })).rejects.toThrow(/permitted_dns_domains/);
+  });
+
+  it('root/sign-intermediate takes other_sans, any OID (as current Vault; 1.8 refused them): otherName SANs with UTF8String values', async () => {
+    const csr = csrWith('/CN=Other Int', 'DNS:csr.example.com');
+    const upn = '1.3.6.1.4.1.311.20.2.3';
+    const r = await call('update', 'root/sign-intermediate', {
+      csr,
+      common_name: 'int.example.com',
+      other_sans: `${upn};UTF8:dev@example.com,1.2.3.4;UTF-8:hello`,
+      ttl: '720h',
+    });
+    expect(openssl('verify', '-CAfile', file(root), file(r.certificate))).toMatch(/: OK/);
+    // Other names first, then the rest, as Vault's certutil writes them.
+    expect(text(r.certificate)).toMatch(
+      /X509v3 Subject Alternative Name: \n\s*othername: UPN::dev@example.com, othername: 1.2.3.4::hello, DNS:int.example.com\n/,
+    );
+    // Read back by @peculiar/x509 too (it knows the UPN OID's value).
+    const X = await import('@peculiar/x509');
+    const san = new X.X509Certificate(r.certificate).getExtension(X.SubjectAlternativeNameExtension)!;
+    expect(san.names.items.map((n) => n.toJSON())).toContainEqual({ type: 'upn', value: 'dev@example.com' });
+    // The otherName's DER as openssl walks it: type-id, then [0] EXPLICIT with a UTF8String, as Vault writes it.
+    const asn1 = openssl('asn1parse', '-in', file(r.certificate));
+    const at = /^\s*(\d+):.*OCTET STRING/m.exec(asn1.slice(asn1.indexOf('X509v3 Subject Alternative Name')))![1];
+    const sanDer = openssl('asn1parse', '-in', file(r.certificate), '-strparse', at);
+    expect(sanDer).toMatch(/OBJECT\s+:1\.2\.3\.4\n.*cont \[ 0 \]\s*\n.*UTF8STRING\s+:hello\n/);
+    // use_csr_values: the CSR's DNS names stay, the requested otherNames replace the CSR's own; without other_sans the CSR's stay.
+    const withOther = csrWith('/CN=Other Int 2', 'DNS:csr.example.com,otherName:1.2.3.9;UTF8:from-csr');
+    const u = await call('update', 'root/sign-intermediate', { csr: withOther, use_csr_values: true, other_sans: '1.2.3.4;UTF8:asked', ttl: '720h' });
+    expect(text(u.certificate)).toMatch(/X509v3 Subject Alternative Name: \n\s*othername: 1.2.3.4::asked, DNS:csr.example.com\n/);
+    const kept = text((await call('update', 'root/sign-intermediate', { csr: withOther, use_csr_values: true, ttl: '720h' })).certificate);
+    expect(kept).toMatch(/othername: 1.2.3.9::from-csr/);
+    expect(kept).toMatch(/DNS:csr.example.com/);
+    // Only Vault's form: <oid>;UTF8:<value> (or UTF-8), a 400 otherwise.
+    for (const bad of ['nope', 'abc;UTF8:x', '1.2.3.4;IA5:x', '1.2.3.4:UTF8:x'])
+      await expect(call('update', 'root/sign-intermediate', { csr, other_sans: bad })).rejects.toThrow(/other_sans: .* is not of the form <oid>;UTF8:<value>/);
   });
 
   it('tidy: tidy_revocation_list, the older name of tidy_revoked_certs, removes expired revoked certificates', async () => {

@@ -641,6 +641,10 @@ const PKI_PARAM_NAME =
   "pki (the pki engineer's area): the same URLs (internal|exported|kms), but our path parameter is named {type} where Vault names it {exported}; only generated clients see the name";
 const CURRENT_SELF_ISSUED =
   "current Vault (1.12+) re-signs a self-issued certificate of another key type with the issuer's own algorithm (require_matching_certificate_algorithms=true refuses it); Vault 1.8 failed with a 500";
+const CURRENT_INTERMEDIATE_OTHER_SANS =
+  'current Vault\'s sign-intermediate allows any other_sans (its role for it has allowed_other_sans "*"); Vault 1.8 allowed none';
+const CURRENT_NO_AIA_WARNING =
+  'current Vault warns when a CA is made or imported while config/urls is empty (no AIA or CRL distribution point in it); Vault 1.8 did not';
 const CURRENT_VERBATIM_OTHER_SANS = 'current Vault\'s sign-verbatim allows any other_sans (its role for it has allowed_other_sans "*"); Vault 1.8 allowed none';
 const RULE_UNKNOWN_ROLE =
   "the project's rule (bad input is a 400 with a message): a role named on sign-verbatim that does not exist is refused; Vault 1.8 signed as if no role were named";
@@ -700,6 +704,8 @@ const KNOWN: Record<string, string> = {
   'pki: sign-verbatim role field: data.ca_chain: only in ours': CURRENT_CHAIN,
   'pki: sign-verbatim unknown role: status 200 in Vault, 400 in ours': RULE_UNKNOWN_ROLE,
   'pki: sign-verbatim other_sans: status 400 in Vault, 200 in ours': CURRENT_VERBATIM_OTHER_SANS,
+  'pki: sign-intermediate other_sans: status 400 in Vault, 200 in ours': CURRENT_INTERMEDIATE_OTHER_SANS,
+  'pki: root generate: warnings: none in Vault, some in ours': CURRENT_NO_AIA_WARNING,
   'pki: sign-intermediate: data.ca_chain: only in ours': CURRENT_CHAIN,
   'pki: sign-intermediate exclude_cn_from_sans: data.ca_chain: only in ours': CURRENT_CHAIN,
   'pki: sign-intermediate use_csr_values: data.ca_chain: only in ours': CURRENT_CHAIN,

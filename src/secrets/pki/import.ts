@@ -8,6 +8,7 @@ import type { PkiCaches } from './index';
 import { keyInfo } from './keys';
 import { addIssuer, addKey, issuerWithCertificate, type KeyEntry } from './issuers';
 import { x509 } from './ca';
+import { NO_AIA_WARNING } from './urls';
 
 const CERT_PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const KEY_PEM = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/g;
@@ -88,7 +89,8 @@ async function importBundle(r: Request, caches: PkiCaches, allowKeys: boolean) {
     out.imported_issuers.push(entry.issuer_id);
     out.mapping[entry.issuer_id] = key?.key_id ?? '';
   }
-  return { data: out };
+  // As current Vault: with config/urls empty, every import answer says so (also when nothing was new).
+  return { data: out, warnings: (await caches.urls(r.storage)) ? [] : [NO_AIA_WARNING] };
 }
 
 /** config/ca, issuers/import/bundle and issuers/import/cert. */

@@ -70,6 +70,20 @@ function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: strin
   for (const n of sans) check(n, false);
 }
 
+/**
+ * sign/ and sign-verbatim (not issue/), as Vault's PKI: a common_name or alt_names given while
+ * the role takes that part from the CSR (use_csr_common_name, use_csr_sans; sign-verbatim's
+ * role has both) is not used, and the answer says so. These come before the other warnings.
+ */
+function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
+  const out: string[] = [];
+  if (role.use_csr_common_name && r.data.str('common_name'))
+    out.push('the common_name field was provided but the role is set with "use_csr_common_name" set to true');
+  if (role.use_csr_sans && (r.data.get<string[] | undefined>('alt_names') ?? []).length)
+    out.push('the alt_names field was provided but the role is set with "use_csr_sans" set to true');
+  return out;
+}
+
 /** `verbatim` (sign-verbatim): the CSR's CN and SANs exactly, no request CN or subject serialNumber, as Vault. */
 export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr, verbatim = false) {
   const full = withDefaults(role);
@@ -133,7 +147,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     ready.entry.leaf_not_after_behavior,
   );
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
-  return { cert, ready, warnings };
+  return { cert, ready, warnings: csr ? [...csrFieldWarnings(r, full), ...warnings] : warnings };
 }
 
 /** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */

@@ -9,7 +9,7 @@ import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_SUBJECT_FIELDS } from './role-fields';
-import { caRequestNames, checkDomains } from './sign-ca';
+import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
 import { certTtl, mountTtls } from './ttl';
 import type { PkiCaches } from './index';
 import {
@@ -31,6 +31,7 @@ import {
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { exportedPrivateKey, generateKey, type KeyType } from './keys';
+import { NO_AIA_INTERMEDIATE_WARNING, NO_AIA_WARNING } from './urls';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
@@ -40,7 +41,8 @@ export const caFields: Record<string, FieldDef> = {
     type: 'string',
     description: 'internal (key kept in Vault storage), exported (also returned once), or kms (a managed key: never leaves the HSM/KMS).',
   },
-  common_name: { type: 'string', required: true, description: 'CN of the CA.' },
+  // Optional, as in current Vault (and 1.8): without it (and any other subject field) the subject is empty, with a warning on root/generate.
+  common_name: { type: 'string', default: '', description: 'CN of the CA (optional).' },
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: strings('URI SANs.'),
@@ -118,14 +120,15 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const name = r.data.has('issuer_name') ? r.data.str('issuer_name') : defaultName;
     checkName('issuer', name);
     if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
-    const names = caRequestNames(r, r.data.str('common_name'), true);
+    const names = caRequestNames(r, r.data.str('common_name'));
     const permittedDnsDomains = checkDomains(r.data.get('permitted_dns_domains'));
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
       throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
-    const warnings: string[] = [];
+    const ttlWarnings: string[] = [];
     // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
-    const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
+    const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+    const urls = await caches.urls(r.storage);
     const k = await caKey(r, managed, reg);
     const cert = await makeCertificate(
       {
@@ -138,13 +141,22 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         publicKey: k.signer.publicKey,
         leafKeyKind: k.entry.key_type as KeyType,
         permittedDnsDomains,
+        // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
+        urls,
       },
       k.signer,
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
-    if (maxPathLength === 0)
-      warnings.push('Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
+    // Current Vault's warnings, in its order: an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
+    const warnings = [
+      ...(emptySubject(names) ? [NO_SUBJECT_WARNING] : []),
+      ...(urls ? [] : [NO_AIA_WARNING]),
+      ...(maxPathLength === 0
+        ? ['Max path length of the generated certificate is zero. This certificate cannot be used to issue intermediate CA certificates.']
+        : []),
+      ...ttlWarnings,
+    ];
     const key = exportedKey(r, k);
     const format = r.data.str('format');
     const certificate = format === 'der' ? derBase64(cert.pem) : cert.pem;
@@ -221,13 +233,15 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
       operations: {
         update: async (r) => {
           const reg = await caches.ca.registry(r.storage);
-          const names = caRequestNames(r, r.data.str('common_name'), true);
+          const names = caRequestNames(r, r.data.str('common_name'));
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
           const der = await writeCsr(names, k.signer);
           const key = exportedKey(r, k);
           const format = r.data.str('format');
           const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();
+          // Current Vault warns here too when config/urls is empty, with a word on the intermediate.
+          const warnings = (await caches.urls(r.storage)) ? [] : [NO_AIA_INTERMEDIATE_WARNING];
           return {
             data: {
               // der: base64 DER; pem_bundle: the exported key, then the CSR, as Vault.
@@ -235,6 +249,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
               key_id: k.entry.key_id,
               ...key,
             },
+            warnings,
           };
         },
       },
@@ -260,6 +275,8 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           }
           const reg = await caches.ca.registry(r.storage);
           const pemText = certs[0].toString('pem');
+          // As current Vault: with config/urls empty, every answer of an import says so (also when nothing was new).
+          const warnings = (await caches.urls(r.storage)) ? [] : [NO_AIA_WARNING];
           const existing = issuerWithCertificate(reg, pemText);
           if (existing)
             return {
@@ -270,6 +287,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
                 existing_keys: [],
                 mapping: { [existing.issuer_id]: existing.key_id },
               },
+              warnings,
             };
           const key = await keyForPublicKey(reg, Buffer.from(certs[0].publicKey.rawData), m);
           // Current Vault would also import a certificate for no key of the mount (an issuer
@@ -291,6 +309,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
               existing_keys: [key.key_id],
               mapping: { [issuer.issuer_id]: key.key_id },
             },
+            warnings,
           };
         },
       },

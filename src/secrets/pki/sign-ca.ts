@@ -8,6 +8,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
+import { subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import type { PkiCaches } from './index';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued, parseOtherSan } from './issue-options';
@@ -16,18 +17,22 @@ import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
 import { CA_SUBJECT_FIELDS } from './role-fields';
-import { urlExtensions } from './urls';
+import { NO_AIA_WARNING, urlExtensions } from './urls';
 import { certTtl, mountTtls } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
 const signIntermediateFields: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
-  common_name: { type: 'string', description: "CN (default: the CSR's)." },
+  common_name: { type: 'string', description: "CN (default: the CSR's; none if the CSR has none)." },
   alt_names: strings('DNS SANs; names with an "@" are email SANs.'),
   ip_sans: strings('IP SANs.'),
   uri_sans: URI_SANS_FIELD,
-  other_sans: { ...OTHER_SANS_FIELD, description: 'Taken as Vault takes it: any other SAN is refused when signing an intermediate, as in Vault.' },
+  other_sans: {
+    ...OTHER_SANS_FIELD,
+    description:
+      'otherName SANs, "<oid>;UTF8:<value>" each; any OID and value (no role applies). With use_csr_values they replace the CSR\'s own otherName SANs.',
+  },
   exclude_cn_from_sans: { type: 'bool', default: false, description: 'Do not repeat the CN (when it is a hostname or an email address) as a SAN.' },
   serial_number: { ...SERIAL_NUMBER_FIELD, description: "The subject's serialNumber attribute (not the certificate serial)." },
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
@@ -91,12 +96,9 @@ type CaNames = Omit<CertRequest, 'ttlSeconds' | 'isCa' | 'serverAuth' | 'clientA
  * A CA's names from the request, as Vault takes them for root/generate, intermediate/generate
  * and sign-intermediate: the subject fields (written in Go's pkix.Name order by the writer),
  * the SANs, and the CN among the DNS (or email) SANs unless exclude_cn_from_sans or it is no
- * hostname. `allowOtherSans`: other_sans are taken (else refused).
+ * hostname. other_sans: any, in the "<oid>;UTF8:<value>" form (requestOtherSans).
  */
-export function caRequestNames(r: Request, cn: string, allowOtherSans: boolean): CaNames {
-  const otherSans = r.data.get<string[]>('other_sans');
-  // Vault's sign-intermediate allows no other SANs (1.8, and current Vault's role for it lists none): refused, as there.
-  if (otherSans.length && !allowOtherSans) throw new UserError('other_sans are not allowed when signing an intermediate CA');
+export function caRequestNames(r: Request, cn: string): CaNames {
   const alt = r.data.get<string[]>('alt_names');
   const withCn = !r.data.bool('exclude_cn_from_sans');
   const serial = r.data.str('serial_number');
@@ -119,18 +121,28 @@ export function caRequestNames(r: Request, cn: string, allowOtherSans: boolean):
     emails: [...new Set([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))])],
     ips: r.data.get('ip_sans'),
     uris: r.data.get('uri_sans'),
-    otherSans: otherSans.map((t) => parseOtherSan('other_sans', t)),
+    otherSans: requestOtherSans(r),
   };
 }
+
+/**
+ * other_sans of root/generate, intermediate/generate and sign-intermediate: any OID and value,
+ * as current Vault (the role it makes for these paths allows "*"; Vault 1.8 refused every
+ * other SAN on sign-intermediate); only the form is checked, a 400 when wrong.
+ */
+const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map((t) => parseOtherSan('other_sans', t));
 
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
 function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
   if (r.data.bool('use_csr_values')) {
-    if (r.data.get<string[]>('other_sans').length) throw new UserError('other_sans are not allowed when signing an intermediate CA');
     const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: sans.otherSans };
+    // As current Vault: requested other SANs make a new SAN extension of the CSR's DNS, email,
+    // IP and URI names and those; without any, the CSR's SANs (its own other SANs too) stay.
+    const asked = requestOtherSans(r);
+    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: asked.length ? asked : sans.otherSans };
   }
-  return caRequestNames(r, r.data.str('common_name') || csr.cn || 'intermediate', false);
+  // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
+  return caRequestNames(r, r.data.str('common_name') || csr.cn || '');
 }
 
 /** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
@@ -157,6 +169,16 @@ function intermediatePathLength(r: Request, issuerPathLength: number | undefined
   return asked < 0 ? undefined : asked;
 }
 
+/**
+ * Current Vault's warning for a CA certificate made with an empty subject (root/generate
+ * without common_name or any other subject field; sign-intermediate likewise, of a CSR
+ * without a CN); Vault 1.8 made such CAs without a word.
+ */
+export const NO_SUBJECT_WARNING =
+  'This issuer certificate was generated without a Subject; this makes it likely that issuing leaf certs with this certificate will cause TLS validation libraries to reject this certificate.';
+/** Is this subject empty (an empty SEQUENCE: Vault looks for a raw subject of two bytes or fewer)? */
+export const emptySubject = (names: Parameters<typeof subjectName>[0]) => subjectName(names).length <= 2;
+
 const TRUNCATED = "the signed intermediary CA certificate's notAfter was truncated to the issuer's notAfter";
 
 async function signIntermediate(r: Request, caches: PkiCaches) {
@@ -167,8 +189,9 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
   const names = intermediateNames(r, csr);
   const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
-  const warnings: string[] = [];
-  const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), warnings);
+  const ttlWarnings: string[] = [];
+  const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+  const urls = await caches.urls(r.storage);
   // Current Vault (1.17+) cuts an intermediate that would outlive its issuer to the issuer's
   // notAfter unless enforce_leaf_not_after_behavior asks for the issuer's own behaviour;
   // Vault 1.8 applied no such limit to intermediates.
@@ -185,7 +208,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       publicKey: csr.publicKey,
       leafKeyKind: csr.key.type,
       permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')),
-      urls: await caches.urls(r.storage),
+      urls,
     },
     await ready.signer(),
     ready.issuer,
@@ -193,13 +216,19 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   );
   await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   const issuerEnd = ready.issuer.notAfter.getTime();
+  // Current Vault's warnings, in its order.
+  const warnings: string[] = [];
   if (cert.notAfter.getTime() > issuerEnd)
     warnings.push(
       "The expiration time for the signed certificate is after the CA's expiration time. If the new certificate is not treated as a root, validation paths with the certificate past the issuing CA's expiration time will fail.",
     );
-  if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
+  if (emptySubject(names)) warnings.push(NO_SUBJECT_WARNING);
+  // The intermediate has no AIA or CRL DP: config/urls is empty.
+  if (!urls) warnings.push(NO_AIA_WARNING);
   if (maxPathLength === 0)
-    warnings.push('Max path length of the signed certificate is zero. This CA certificate cannot be used to issue intermediate CA certificates.');
+    warnings.push('Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
+  warnings.push(...ttlWarnings);
+  if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 

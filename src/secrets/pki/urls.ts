@@ -21,6 +21,15 @@ export async function loadUrls(s: Storage): Promise<UrlsConfig | undefined> {
   return u && FIELDS.some((f) => u[f]?.length) ? u : undefined;
 }
 
+/**
+ * Current Vault's warning when a CA certificate is made (root/generate, sign-intermediate) or
+ * CA certificates are imported (intermediate/set-signed, config/ca, issuers/import/*) while
+ * config/urls has no URL at all; Vault 1.8 gave none. intermediate/generate says more.
+ */
+export const NO_AIA_WARNING =
+  "This mount hasn't configured any authority information access (AIA) fields; this may make it harder for systems to find missing certificates in the chain or to validate revocation status of certificates. Consider updating /config/urls or the newly generated issuer with this information.";
+export const NO_AIA_INTERMEDIATE_WARNING = `${NO_AIA_WARNING} Since this certificate is an intermediate, it might be useful to regenerate this certificate after fixing this problem for the root mount.`;
+
 /** The AIA and CRL DP extensions for these URLs (none for empty lists). */
 export function urlExtensions(u: UrlsConfig) {
   const X = x509();
