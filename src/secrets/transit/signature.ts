@@ -27,22 +27,13 @@ import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, t
 import { workerBatchTask } from '../../util/workers';
 
 /**
- * hash_algorithm values handed to a managed key, as keys/ names them: every one transit
- * hashes with, as Vault (its transit hashes a managed key's input with any hash_algorithm and
- * passes the hash on; the key's backend refuses what it cannot sign: the cloud KMSes sign
- * with SHA-256/384/512 only, PKCS#11 has no SHA-3 for RSA-PSS). none is not handed on.
+ * Node's (and keys/'s) name for each transit hash_algorithm. A managed key is handed every
+ * one of them, as Vault does (its transit hashes a managed key's input with any
+ * hash_algorithm and passes the hash on; the key's backend refuses what it cannot sign: the
+ * cloud KMSes sign with SHA-256/384/512 only, PKCS#11 has no SHA-3 for RSA-PSS); none is
+ * not handed on.
  */
-const MANAGED_HASHES: Record<string, SignHash | undefined> = {
-  'sha2-224': 'sha224',
-  'sha2-256': 'sha256',
-  'sha2-384': 'sha384',
-  'sha2-512': 'sha512',
-  'sha3-224': 'sha3-224',
-  'sha3-256': 'sha3-256',
-  'sha3-384': 'sha3-384',
-  'sha3-512': 'sha3-512',
-};
-const nodeHash: Record<string, string> = {
+const HASHES: Record<string, SignHash | undefined> = {
   'sha2-224': 'sha224',
   'sha2-256': 'sha256',
   'sha2-384': 'sha384',
@@ -55,7 +46,7 @@ const nodeHash: Record<string, string> = {
 
 /** Node's name for a transit hash algorithm (sha2-*, sha3-*); any other is a 400. */
 export function hashName(alg: string): string {
-  const h = nodeHash[alg];
+  const h = Object.hasOwn(HASHES, alg) ? HASHES[alg] : undefined;
   if (!h) throw new UserError(`unsupported hash algorithm ${alg}`);
   return h;
 }
@@ -99,14 +90,14 @@ function checkNone(inp: SignInput): void {
     throw new UserError('hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15');
 }
 
-/** A managed key's options: the hash (or digest of it) it signs, as MANAGED_HASHES says. */
+/** A managed key's options: the hash (or digest of it) it signs, as HASHES names it. */
 function managedOptions(inp: SignInput, spec: KeySpec): SignOptions {
   if (inp.signatureContext?.length) throw new UserError('signature_context is not supported for managed keys');
   if (spec.kind === 'ed25519') {
     if (inp.prehashed) throw new UserError('ed25519 keys sign messages; prehashed input is not supported');
     return { hash: 'sha256' };
   }
-  const hash = MANAGED_HASHES[inp.hash];
+  const hash = Object.hasOwn(HASHES, inp.hash) ? HASHES[inp.hash] : undefined;
   if (!hash) throw new UserError(`hash_algorithm ${inp.hash} is not supported for managed keys (use sha2-* or sha3-*)`);
   return { hash, prehashed: inp.prehashed, padding: spec.kind === 'rsa' ? inp.padding : undefined };
 }
