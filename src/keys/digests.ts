@@ -1,9 +1,11 @@
 // What RSA signatures over a digest need to know of each hash: its size, and (PKCS#1 v1.5)
 // the DER DigestInfo written before the digest (RFC 8017 9.2; NIST's hash OIDs
-// 2.16.840.1.101.3.4.2.{4,1,2,3} for SHA-2 and .{7,8,9,10} for SHA-3). By Node's hash names.
+// 2.16.840.1.101.3.4.2.{4,1,2,3} for SHA-2 and .{7,8,9,10} for SHA-3, OIW's 1.3.14.3.2.26
+// for SHA-1, which transit still signs with, as Vault). By Node's hash names.
 
 /** Digest sizes in bytes. */
 export const DIGEST_BYTES: Readonly<Record<string, number>> = {
+  sha1: 20,
   sha224: 28,
   sha256: 32,
   sha384: 48,
@@ -27,7 +29,10 @@ const NIST_HASH_ARC: Readonly<Record<string, number>> = {
 
 const prefix = (arc: number, size: number) =>
   Buffer.from([0x30, 0x11 + size, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, arc, 0x05, 0x00, 0x04, size]);
-const DIGEST_INFO: Readonly<Record<string, Buffer>> = Object.fromEntries(Object.entries(NIST_HASH_ARC).map(([h, arc]) => [h, prefix(arc, DIGEST_BYTES[h])]));
+const DIGEST_INFO: Readonly<Record<string, Buffer>> = {
+  ...Object.fromEntries(Object.entries(NIST_HASH_ARC).map(([h, arc]) => [h, prefix(arc, DIGEST_BYTES[h])])),
+  sha1: Buffer.from([0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14]),
+};
 
 /** DER DigestInfo and the digest: what PKCS#1 v1.5 signs (and what CKM_RSA_PKCS expects ready-made). */
 export const digestInfo = (hash: string, d: Buffer): Buffer => Buffer.concat([DIGEST_INFO[hash], d]);

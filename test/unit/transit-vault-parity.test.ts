@@ -442,3 +442,35 @@ describe('sign: hash_algorithm before the deprecated algorithm field', () => {
     expect(await verifies(path, 'sha2-256')).toBe(true);
   });
 });
+
+describe('sha1 for sign, verify and hmac (Vault 1.8 and current Vault take it; hash does not)', () => {
+  it('RSA (PSS, PKCS#1 v1.5, prehashed) and ECDSA signatures over SHA-1 verify with Node and here', async () => {
+    await ok('create', 'keys/r', { type: 'rsa-2048' });
+    await ok('create', 'keys/e', { type: 'ecdsa-p256' });
+    const pub = async (k: string) => createPublicKey((await ok('read', `keys/${k}`)).keys['1'].public_key);
+    const msg = Buffer.from('legacy');
+    const raw = (s: string) => Buffer.from(s.split(':')[2], 'base64');
+    for (const padding of ['pss', 'pkcs1v15']) {
+      const sig = (await ok('update', 'sign/r', { input: msg.toString('base64'), hash_algorithm: 'sha1', signature_algorithm: padding })).signature;
+      const nodePadding = padding === 'pss' ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
+      expect(nodeVerify('sha1', msg, { key: await pub('r'), padding: nodePadding, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, raw(sig))).toBe(true);
+      expect((await ok('update', 'verify/r/sha1', { input: msg.toString('base64'), signature: sig, signature_algorithm: padding })).valid).toBe(true);
+    }
+    const digest = createHash('sha1').update(msg).digest();
+    const pre = (await ok('update', 'sign/r', { input: digest.toString('base64'), hash_algorithm: 'sha1', prehashed: true, signature_algorithm: 'pkcs1v15' }))
+      .signature;
+    expect(nodeVerify('sha1', msg, { key: await pub('r'), padding: constants.RSA_PKCS1_PADDING }, raw(pre))).toBe(true);
+    const ec = (await ok('update', 'sign/e/sha1', { input: msg.toString('base64') })).signature;
+    expect(nodeVerify('sha1', msg, await pub('e'), raw(ec))).toBe(true);
+  });
+
+  it('hmac with sha1 is HMAC-SHA1 of the key; the hash endpoint refuses sha1 with a 400', async () => {
+    await ok('create', 'keys/h', { type: 'hmac', exportable: true });
+    const key = Buffer.from((await ok('read', 'export/hmac-key/h/1')).keys['1'], 'base64');
+    const mac = (await ok('update', 'hmac/h', { input: b('m'), algorithm: 'sha1' })).hmac;
+    expect(Buffer.from(mac.split(':')[2], 'base64')).toEqual(createHmac('sha1', key).update('m').digest());
+    expect((await ok('update', 'verify/h/sha1', { input: b('m'), hmac: mac })).valid).toBe(true);
+    expect((await call('update', 'hash', { input: b('m'), algorithm: 'sha1' })).error).toMatch(/sha1/);
+    expect((await call('update', 'hash/sha1', { input: b('m') })).error).toMatch(/sha1/);
+  });
+});

@@ -6,7 +6,8 @@ import { batch, optInt, type Transit } from './context';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
-const HASHES = ['sha2-224', 'sha2-256', 'sha2-384', 'sha2-512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512', 'none'] as const;
+// sha1 as Vault (sign, verify and hmac take it; 1.8 and current Vault alike).
+const HASHES = ['sha1', 'sha2-224', 'sha2-256', 'sha2-384', 'sha2-512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512', 'none'] as const;
 const signFields = {
   name: { type: 'string', description: 'Name of the key.' },
   urlalgorithm: { type: 'string', description: 'Hash algorithm in the path (overrides hash_algorithm).' },
@@ -16,7 +17,7 @@ const signFields = {
     default: 'sha2-256',
     allowed: HASHES,
     description:
-      'Hash for signing: sha2-* or sha3-* (managed keys: as their backend allows; cloud KMSes sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. ed25519: sha2-512 with prehashed=true is Ed25519ph, sha2-512 alone a 400, others ignored; ignored for ml-dsa (it signs the message itself).',
+      'Hash for signing: sha1, sha2-* or sha3-* (managed keys: as their backend allows; cloud KMSes sha2-256/384/512); none signs a prehashed input with pkcs1v15 only. ed25519: sha2-512 with prehashed=true is Ed25519ph, sha2-512 alone a 400, others ignored; ignored for ml-dsa (it signs the message itself).',
   },
   algorithm: { type: 'string', allowed: HASHES, description: 'Alias of hash_algorithm (older API).' },
   prehashed: {

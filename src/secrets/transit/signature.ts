@@ -44,8 +44,12 @@ const HASHES: Record<string, SignHash | undefined> = {
   'sha3-512': 'sha3-512',
 };
 
-/** Node's name for a transit hash algorithm (sha2-*, sha3-*); any other is a 400. */
-export function hashName(alg: string): string {
+/**
+ * Node's name for a transit hash algorithm (sha2-*, sha3-*; with `sha1`, also sha1, which
+ * Vault's sign, verify and hmac take and its hash endpoint does not); any other is a 400.
+ */
+export function hashName(alg: string, opts: { sha1?: boolean } = {}): string {
+  if (alg === 'sha1' && opts.sha1) return 'sha1';
   const h = Object.hasOwn(HASHES, alg) ? HASHES[alg] : undefined;
   if (!h) throw new UserError(`unsupported hash algorithm ${alg}`);
   return h;
@@ -117,7 +121,7 @@ interface LocalOpts {
 function localOptions(inp: SignInput, spec: KeySpec): LocalOpts {
   const salt = inp.saltLength ?? 'auto';
   if (spec.kind === 'ed25519') return { hash: null, prehashed: false, padding: inp.padding, salt };
-  const hash = inp.hash === 'none' ? null : hashName(inp.hash);
+  const hash = inp.hash === 'none' ? null : hashName(inp.hash, { sha1: true });
   if (spec.kind === 'rsa' && inp.padding === 'pss' && typeof salt === 'number') {
     const max = Math.ceil((spec.bits - 1) / 8) - 2 - DIGEST_BYTES[hash!];
     if (salt > max) throw new UserError(`requested salt length ${salt} is invalid`);
@@ -301,14 +305,21 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
 export function hmac(p: Policy, input: Buffer, algorithm: string, version?: number): string {
   if (p.type === 'managed_key') throw new UserError('HMAC is not available for managed keys');
   const { n, v } = versionOf(p, version, 'encrypt', 'HMAC');
-  return wrap(n, createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest());
+  return wrap(
+    n,
+    createHmac(hashName(algorithm, { sha1: true }), Buffer.from(v.hmac_key, 'base64'))
+      .update(input)
+      .digest(),
+  );
 }
 
 /** Checks a vault:v<N>: HMAC with its version's HMAC key, in constant time. */
 export function verifyHmac(p: Policy, input: Buffer, algorithm: string, mac: unknown): boolean {
   const { version, body } = unwrap(mac, 'hmac');
   const { v } = versionOf(p, version, 'decrypt');
-  const want = createHmac(hashName(algorithm), Buffer.from(v.hmac_key, 'base64')).update(input).digest();
+  const want = createHmac(hashName(algorithm, { sha1: true }), Buffer.from(v.hmac_key, 'base64'))
+    .update(input)
+    .digest();
   return want.length === body.length && timingSafeEqual(want, body);
 }
 
