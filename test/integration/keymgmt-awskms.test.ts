@@ -436,6 +436,47 @@ describe('keymgmt → AWS KMS multi-Region keys (replica_regions, .../replicate)
     }
   });
 
+  it('a replica region that keeps refusing holds back neither the other regions nor rotation and min_enabled_version where KMS answers', async () => {
+    kms.disableRegion('ap-southeast-2');
+    try {
+      // The refusing region first: the regions after it are still replicated.
+      await m.ok('create', 'key/mstuck', { type: 'aes256-gcm96', replica_regions: 'ap-southeast-2,eu-west-1' });
+      const d = await m.ok('update', 'kms/aws/key/mstuck', { purpose: 'encrypt,decrypt' });
+      const r = await m.call('update', 'kms/aws/key/mstuck/replicate');
+      expect(r.error).toMatch(/replicate key to ap-southeast-2 failed/);
+      const v1 = await m.ok('read', 'kms/aws/key/mstuck');
+      expect(v1.state).toBe('failed');
+      expect(Object.keys(v1.replicas)).toEqual(['eu-west-1']);
+
+      // Rotation: version 2 is current in us-east-1 and eu-west-1; the failure is still reported.
+      const rot = await m.call('update', 'key/mstuck/rotate');
+      expect(rot.warnings?.join(' ')).toMatch(/ap-southeast-2/);
+      const v2 = await m.ok('read', 'kms/aws/key/mstuck');
+      expect(v2.state).toBe('failed');
+      const id2 = v2.versions['2'].split('/').pop();
+      expect(kms.aliasTarget(`alias/hashicorp/${d.name}`)).toBe(id2);
+      expect(v2.replicas['eu-west-1'].key_id).toBe(`arn:aws:kms:eu-west-1:111122223333:key/${id2}`);
+      expect(kms.aliasTarget(`alias/hashicorp/${d.name}`, 'eu-west-1')).toBe(id2);
+
+      // min_enabled_version retires version 1 wherever it is.
+      const min = await m.call('update', 'key/mstuck', { min_enabled_version: 2 });
+      expect(min.warnings?.join(' ')).toMatch(/ap-southeast-2/);
+      expect([v2.versions['1'], v2.replicas['eu-west-1'].versions['1']].map((a) => keyAt(a).state)).toEqual(['Disabled', 'Disabled']);
+      expect(keyAt(v2.versions['2']).state).toBe('Enabled');
+
+      kms.disableRegion('ap-southeast-2', false);
+      const fin = await m.ok('update', 'kms/aws/key/mstuck/replicate');
+      expect(fin.state).toBe('distributed');
+      expect(keyAt(fin.replicas['ap-southeast-2'].versions['1']).state).toBe('Disabled');
+      expect(keyAt(fin.replicas['ap-southeast-2'].versions['2']).state).toBe('Enabled');
+      expect(kms.aliasTarget(`alias/hashicorp/${d.name}`, 'ap-southeast-2')).toBe(id2);
+      expect(made('mstuck')).toEqual(recorded(fin));
+      await m.ok('delete', 'kms/aws/key/mstuck');
+    } finally {
+      kms.disableRegion('ap-southeast-2', false);
+    }
+  });
+
   it('a ReplicateKey whose reply was lost, and an import into a replica that keeps failing: recorded (502), resumed without a second replica', async () => {
     await m.ok('create', 'key/lostrep', { type: 'aes256-gcm96', replica_regions: 'eu-west-1' });
     await m.ok('update', 'kms/aws/key/lostrep', { purpose: 'encrypt,decrypt' });

@@ -71,25 +71,39 @@ async function sync(t: Target, d: Distribution, k: VaultKey, save: () => Promise
     if (!k.versions[n]) continue;
     if (d.versions[n]?.state !== 'imported') await t.importVersion(d, n, { type: k.type, bytes: materialOf(k, n) }, save);
   }
+  // A replica region that refuses or fails is reported once the rest is done: it holds back
+  // neither the other versions nor min_enabled_version and the current version where the
+  // provider answers (a version meant to be disabled is disabled there all the same).
+  let replication: { e: unknown } | undefined;
   if (d.replicate && t.replicate) {
     for (let n = 1; n <= k.latest_version; n++) {
       const v = d.versions[n];
       if (!k.versions[n] || v?.state !== 'imported') continue;
-      if ((d.replica_regions ?? []).some((r) => v.replicas?.[r]?.state !== 'imported'))
-        await t.replicate(d, n, { type: k.type, bytes: materialOf(k, n) }, save);
+      if ((d.replica_regions ?? []).some((r) => v.replicas?.[r]?.state !== 'imported')) {
+        try {
+          await t.replicate(d, n, { type: k.type, bytes: materialOf(k, n) }, save);
+        } catch (e) {
+          replication ??= { e };
+        }
+      }
     }
   }
-  for (let n = 1; n <= k.latest_version; n++) {
-    const v = d.versions[n];
-    if (!v) continue;
-    const want = versionEnabled(k, n);
-    if (v.enabled !== want || Object.values(v.replicas ?? {}).some((r) => r.state === 'imported' && r.enabled !== want)) {
-      await t.setEnabled(d, n, want);
-      v.enabled = want;
-      await save();
+  try {
+    for (let n = 1; n <= k.latest_version; n++) {
+      const v = d.versions[n];
+      if (!v) continue;
+      const want = versionEnabled(k, n);
+      if (v.enabled !== want || Object.values(v.replicas ?? {}).some((r) => r.state === 'imported' && r.enabled !== want)) {
+        await t.setEnabled(d, n, want);
+        v.enabled = want;
+        await save();
+      }
     }
+    await t.setCurrent(d, k.latest_version, k.type, save);
+  } catch (e) {
+    throw replication ? replication.e : e;
   }
-  await t.setCurrent(d, k.latest_version, k.type, save);
+  if (replication) throw replication.e;
 }
 
 /** The identifiers a consumer needs: AWS key ARN (and alias), GCP crypto key name, Azure key URL. */

@@ -23,7 +23,7 @@ import { awsKms } from '../../../keys/clients/aws';
 import { keyFamily, type KeyType } from '../keys';
 import { rsaAesKeyWrap, rsaOaepSha256 } from '../wrap';
 import { secretsOf } from './config';
-import type { Distribution, KmsConfig, Material, Save, Target } from './types';
+import type { Distribution, KmsConfig, Material, Save, Target, VersionRecord } from './types';
 
 const KEY_SPEC: Record<KeyType, string> = {
   'aes256-gcm96': 'SYMMETRIC_DEFAULT',
@@ -256,59 +256,71 @@ export class AwsTarget implements Target {
   }
 
   async replicate(d: Distribution, n: number, m: Material, save: Save): Promise<void> {
-    const K = this.kms;
     const v = d.versions[n];
     if (!v?.id || v.state !== 'imported') return;
-    v.replicas ??= {};
+    // Every region is tried: one that refuses or fails holds back none of the others.
+    let failed: { e: unknown } | undefined;
     for (const region of d.replica_regions ?? []) {
-      v.replicas[region] ??= { state: 'pending' };
-      const r = v.replicas[region];
-      if (r.state === 'imported') continue;
-      if (!r.id) {
-        // A ReplicateKey whose reply was lost (or a stop right after it) left a replica: adopt it.
-        r.id = await this.replicaOf(v.id, region);
-        if (r.id) await save();
+      try {
+        await this.replicateTo(d, n, v as VersionRecord & { id: string }, region, m, save);
+      } catch (e) {
+        failed ??= { e };
       }
-      if (!r.id) {
-        r.state = 'creating';
-        await save();
-        try {
-          const out = await this.call<Kms.ReplicateKeyCommandOutput>(
-            `replicate key to ${region}`,
-            new K.ReplicateKeyCommand({
-              KeyId: v.id,
-              ReplicaRegion: region,
-              Description: this.description(d, n),
-              Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
-            }),
-            this.once,
-          );
-          r.id = out.ReplicaKeyMetadata!.Arn!;
-        } catch (e) {
-          if (sdkErrorName(e) === 'AlreadyExistsException') r.id = await this.replicaOf(v.id, region);
-          if (!r.id) {
-            // A refusal created nothing; a timeout or 5xx may have: resume asks the primary first.
-            if (isKeyError(e) && e.kind !== 'unavailable') {
-              r.state = 'pending';
-              await save();
-            }
-            throw e;
+    }
+    if (failed) throw failed.e;
+  }
+
+  /** Version n's replica in one region: ReplicateKey (once, after its intent is stored), then the material. */
+  private async replicateTo(d: Distribution, n: number, v: VersionRecord & { id: string }, region: string, m: Material, save: Save): Promise<void> {
+    const K = this.kms;
+    v.replicas ??= {};
+    v.replicas[region] ??= { state: 'pending' };
+    const r = v.replicas[region];
+    if (r.state === 'imported') return;
+    if (!r.id) {
+      // A ReplicateKey whose reply was lost (or a stop right after it) left a replica: adopt it.
+      r.id = await this.replicaOf(v.id, region);
+      if (r.id) await save();
+    }
+    if (!r.id) {
+      r.state = 'creating';
+      await save();
+      try {
+        const out = await this.call<Kms.ReplicateKeyCommandOutput>(
+          `replicate key to ${region}`,
+          new K.ReplicateKeyCommand({
+            KeyId: v.id,
+            ReplicaRegion: region,
+            Description: this.description(d, n),
+            Tags: [{ TagKey: 'vault-keymgmt', TagValue: `${d.kms}/${d.key}/v${n}` }],
+          }),
+          this.once,
+        );
+        r.id = out.ReplicaKeyMetadata!.Arn!;
+      } catch (e) {
+        if (sdkErrorName(e) === 'AlreadyExistsException') r.id = await this.replicaOf(v.id, region);
+        if (!r.id) {
+          // A refusal created nothing; a timeout or 5xx may have: resume asks the primary first.
+          if (isKeyError(e) && e.kind !== 'unavailable') {
+            r.state = 'pending';
+            await save();
           }
+          throw e;
         }
       }
-      r.state = 'importing';
-      await save();
-      const { client } = this.clients(region);
-      const meta = await this.settled(region, r.id);
-      if (meta.KeyState === 'PendingImport') await this.importMaterial(client, r.id, m, ` (${region})`);
-      else if (meta.KeyState === 'PendingDeletion') await this.call(`cancel key deletion (${region})`, new K.CancelKeyDeletionCommand({ KeyId: r.id }), client);
-      const enabled = meta.KeyState === 'PendingImport' || meta.KeyState === 'Enabled';
-      // A replica follows its version: disabled below min_enabled_version.
-      if (enabled !== (v.enabled ?? true)) await this.setOne(r.id, v.enabled ?? true, client, ` (${region})`);
-      r.state = 'imported';
-      r.enabled = v.enabled ?? true;
-      await save();
     }
+    r.state = 'importing';
+    await save();
+    const { client } = this.clients(region);
+    const meta = await this.settled(region, r.id);
+    if (meta.KeyState === 'PendingImport') await this.importMaterial(client, r.id, m, ` (${region})`);
+    else if (meta.KeyState === 'PendingDeletion') await this.call(`cancel key deletion (${region})`, new K.CancelKeyDeletionCommand({ KeyId: r.id }), client);
+    const enabled = meta.KeyState === 'PendingImport' || meta.KeyState === 'Enabled';
+    // A replica follows its version: disabled below min_enabled_version.
+    if (enabled !== (v.enabled ?? true)) await this.setOne(r.id, v.enabled ?? true, client, ` (${region})`);
+    r.state = 'imported';
+    r.enabled = v.enabled ?? true;
+    await save();
   }
 
   private async setOne(id: string, enabled: boolean, client: Kms.KMSClient, where = ''): Promise<void> {
