@@ -2,7 +2,7 @@
 // credential operations on it. No state lives only here: Vault re-sends the stored
 // config after a plugin restart and everything is rebuilt from it.
 import { parseConfig, configSecrets, storedConfig, type ConnectionConfig } from './config';
-import { ConnectionPool, PIN_SESSION, claimSmartDriver, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
+import { ConnectionPool, PIN_SESSION, claimSmartDriver, connectionSetup, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
 import type { Dialect } from './dialects';
 import type {
   Database,
@@ -146,7 +146,7 @@ export class SqlDatabase implements Database {
   private async ctx(): Promise<{ pool: ConnectionPool; dialect: Dialect; config: ConnectionConfig; target: Target }> {
     await this.ensureReady();
     if (this.closed) throw unavailable('this database connection was closed');
-    this.pool ??= new ConnectionPool(clientConfig(this.target!, this.config!, this.useTls), this.config!);
+    this.pool ??= new ConnectionPool(clientConfig(this.target!, this.config!, this.useTls), this.config!, connectionSetup(this.target!));
     return { pool: this.pool, dialect: this.dialect!, config: this.config!, target: this.target! };
   }
 
@@ -294,7 +294,7 @@ export class SqlDatabase implements Database {
       own.on('error', () => undefined);
       try {
         await own.connect();
-        await own.query(PIN_SESSION);
+        await own.query(connectionSetup(target));
         await withRetry(() => inTransaction(own, stmts, input, this.txOptions(pool, dialect)), this.retryLog('UpdateUser'));
       } finally {
         await own.end().catch(() => undefined);

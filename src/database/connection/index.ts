@@ -7,4 +7,4 @@ export { clientConfig } from './client-config';
 export { ConnectionPool } from './pool';
 export { claimSmartDriver, driverFor } from './smart-driver';
 export { probeServer, type ServerInfo } from './server-probe';
-export { PIN_SESSION } from './session';
+export { PIN_SESSION, connectionSetup } from './session';

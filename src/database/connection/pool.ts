@@ -5,7 +5,7 @@ import type { ConnectionConfig } from '../config';
 import { DEFAULTS } from '../defaults';
 import { sqlState } from '../errors';
 import { connectionFailed } from '../sqlstate';
-import { PIN_SESSION } from './session';
+
 import { driverFor, smartDriverOptions } from './smart-driver';
 
 /** A pool that keeps at most maxIdle idle connections (node-postgres has no such knob). */
@@ -16,6 +16,8 @@ export class ConnectionPool {
   constructor(
     private readonly base: ClientConfig,
     private readonly c: ConnectionConfig,
+    /** What each new connection runs first (session.ts connectionSetup). */
+    setup: string,
   ) {
     const { Pool } = driverFor(c);
     this.pool = new Pool({
@@ -28,10 +30,10 @@ export class ConnectionPool {
     // An idle client whose server went away must not crash the process.
     this.pool.on('error', () => undefined);
     // Every connection lexes with standard_conforming_strings on, whatever the role or
-    // database says. Queued before any other query; a connection that cannot be pinned
-    // is closed, failing the query queued behind it.
+    // database says, and runs in UTC (session.ts). Queued before any other query; a
+    // connection that cannot be set up is closed, failing the query queued behind it.
     this.pool.on('connect', (client) => {
-      client.query(PIN_SESSION).catch(() => {
+      client.query(setup).catch(() => {
         void client.end().catch(() => undefined);
       });
     });

@@ -6,3 +6,14 @@
  * transactionSetup in ../transaction.ts for the SET LOCAL inside each transaction).
  */
 export const PIN_SESSION = 'SET standard_conforming_strings = on';
+
+/**
+ * What a connection runs once it is open: the pin above, and UTC as the session's time zone
+ * unless connection_url sets one (as Vault: its connutil adds timezone=UTC to postgres://
+ * URLs), so statements that use a time without its offset, or the session's zone, see
+ * what they would under Vault whatever zone the server, database or role has. A SET, not
+ * a startup parameter: PgBouncer before 1.20 refuses connections that send `options`.
+ */
+export function connectionSetup(t: { utcSession?: boolean }): string {
+  return t.utcSession === false ? PIN_SESSION : `${PIN_SESSION}; SET TimeZone = 'UTC'`;
+}

@@ -19,8 +19,10 @@ export interface Target {
   applicationName?: string;
   /** connect_timeout of connection_url (libpq: seconds; 0 or less waits indefinitely), overriding the field. */
   connectTimeoutMs?: number;
-  /** The startup `options` (command-line switches for the server: -c name=value ...): the session's UTC time zone, then connection_url's options and runtime parameters. */
+  /** The startup `options` (command-line switches for the server: -c name=value ...): connection_url's options and runtime parameters; none when it gives none. */
   options?: string;
+  /** Set the session's time zone to UTC when a connection opens (unless false: connection_url sets its own). */
+  utcSession?: boolean;
   /** connection_url's libpq parameters this plugin does not apply (harmless ones only): to report, not to drop silently. */
   ignoredParams?: string[];
 }
@@ -72,14 +74,13 @@ const LIBPQ_UNSUPPORTED = new Set([
 const SMART_DRIVER = new Set(['load_balance', 'topology_keys', 'yb_servers_refresh_interval']);
 
 /**
- * Every session's time zone is UTC, as Vault's: connutil adds timezone=UTC to a postgres://
- * URL, so statements that read {{expiration}} without its offset, or use the session's time
- * zone, see what they would under Vault whatever time zone the server, database or admin
- * role has (VALID UNTIL '{{expiration}}' itself is right in any zone: the value ends in
- * +0000). Sent first, so a timezone in connection_url (or its options) wins, as under Vault,
- * where pgx takes the URL's first timezone. Here for every form of the configuration.
+ * Does connection_url set the session's time zone itself (a timezone parameter, or -c
+ * timezone= / --timezone= in its options)? Otherwise each connection sets UTC once it is
+ * open (session.ts), as Vault's connutil adds timezone=UTC to a postgres:// URL.
  */
-const SESSION_TIME_ZONE = '-c TimeZone=UTC';
+function setsTimeZone(p: Record<string, string>): boolean {
+  return Object.keys(p).some((k) => k.toLowerCase() === 'timezone') || /(?:^|\s)(?:-c\s*|--)timezone=/i.test(p.options ?? '');
+}
 
 /** A value as one word of the startup `options`: the server splits them at spaces, and takes a backslash as escaping the next character. */
 const optionWord = (v: string) => v.replace(/[\\\s]/g, (ch) => `\\${ch}`);
@@ -89,7 +90,7 @@ const optionWord = (v: string) => v.replace(/[\\\s]/g, (ch) => `\\${ch}`);
  * bounds the connect, `options` is sent as it is, and a name libpq does not know is a
  * server setting for the session (search_path=x), sent as -c name=value in `options`.
  */
-function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs' | 'options' | 'ignoredParams'> {
+function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs' | 'options' | 'ignoredParams' | 'utcSession'> {
   const ignoredParams: string[] = [];
   const settings: string[] = [];
   let connectTimeoutMs: number | undefined;
@@ -109,8 +110,8 @@ function extraParams(p: Record<string, string>): Pick<Target, 'connectTimeoutMs'
       settings.push(`-c ${name}=${optionWord(value)}`);
     }
   }
-  const options = [SESSION_TIME_ZONE, p.options, ...settings].filter((x) => x?.trim()).join(' ');
-  return { connectTimeoutMs, options, ignoredParams };
+  const options = [p.options, ...settings].filter((x) => x?.trim()).join(' ') || undefined;
+  return { connectTimeoutMs, options, ignoredParams, utcSession: !setsTimeZone(p) };
 }
 
 /**
