@@ -16,6 +16,7 @@
 // first asks the primary key for the replica it may already have in that region. A replica
 // region is reached at the configured endpoint, with the primary's region in the host name
 // replaced by the replica's (a regional endpoint), or at the same URL if it names none.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createPublicKey } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
 import { keyFailure, isKeyError, sdkErrorName, type KeyErrorKind } from '../../../keys/errors';
@@ -63,7 +64,6 @@ export function endpointFor(endpoint: string | undefined, primary: string, regio
   return url.toString().replace(/\/$/, endpoint.endsWith('/') ? '/' : '');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long a new replica may stay Creating (KMS: a few seconds). */
 const REPLICA_SETTLE_MS = 30_000;
 

@@ -5,6 +5,7 @@
 // call is safe to repeat: the crypto key and import job have ids we choose (ALREADY_EXISTS
 // means a lost reply, checked by label), and before importing again a resumed
 // distribution looks for a version made by one of the import jobs it recorded.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type * as Gcp from '@google-cloud/kms';
 import { keyFailure, isKeyError, keyInvalid, sdkErrorCode, type KeyErrorKind } from '../../../keys/errors';
 import { gcpKms, type ServiceAccount } from '../../../keys/clients/gcp';
@@ -35,8 +36,6 @@ export function gcpAlgorithm(type: KeyType, purpose: readonly string[]): { algor
     ? { algorithm: `RSA_SIGN_PSS_${bits}_SHA256`, purpose: 'ASYMMETRIC_SIGN' }
     : { algorithm: `RSA_DECRYPT_OAEP_${bits}_SHA256`, purpose: 'ASYMMETRIC_DECRYPT' };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Distributes keys into one Cloud KMS key ring. */
 export class GcpTarget implements Target {
