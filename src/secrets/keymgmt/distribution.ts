@@ -60,9 +60,11 @@ function failure(e: unknown): { message: string; status: number } {
     }
     return { message: `internal error: ${(e as Error).message ?? e}`, status: 500 };
   })();
-  // Messages are followed by more sentences: no full stop of their own.
-  return { ...f, message: f.message.replace(/\.+$/, '') };
+  return { ...f, message: withoutFullStop(f.message) };
 }
+
+/** Messages are followed by more sentences: no full stop of their own (text shown, never matched on). */
+const withoutFullStop = (text: string) => text.replace(/\.+$/, '');
 
 /** Make the provider hold every version of the key, enabled as min_enabled_version says, the latest current. */
 async function sync(t: Target, d: Distribution, k: VaultKey, save: () => Promise<void>): Promise<void> {
