@@ -2,7 +2,18 @@
 // credential operations on it. No state lives only here: Vault re-sends the stored
 // config after a plugin restart and everything is rebuilt from it.
 import { parseConfig, configSecrets, storedConfig, type ConnectionConfig } from './config';
-import { ConnectionPool, PIN_SESSION, claimSmartDriver, connectionSetup, clientConfig, loadTlsFiles, probeServer, resolveTarget, tlsOptions, type Target } from './connection';
+import {
+  ConnectionPool,
+  PIN_SESSION,
+  claimSmartDriver,
+  connectionSetup,
+  clientConfig,
+  loadTlsFiles,
+  probeServer,
+  resolveTarget,
+  tlsOptions,
+  type Target,
+} from './connection';
 import type { Dialect } from './dialects';
 import type {
   Database,
