@@ -26,6 +26,7 @@ function onStream(s: H2Stream, h: HeaderMap): void {
     const body = Buffer.concat(chunks);
     seen.body.set(s.id, body.length);
     if (h[':path'] === '/hang') return;
+    if (h[':path'] === '/throw') throw new Error('a handler that throws');
     s.respond(encodeHeaders([[':status', '200']]), false);
     if (h[':path'] === '/big') s.write(Buffer.alloc(big, 7));
     else s.write(body);
@@ -243,7 +244,7 @@ describe('H2Connection', () => {
       await c.until(() => c.closed);
     });
 
-  it('resets (RST_STREAM) a malformed request, an oversized header list and DATA after END_STREAM; the connection lives on', async () => {
+  it('resets (RST_STREAM) a malformed request, an oversized header list, DATA after END_STREAM and a throwing handler; the connection lives on', async () => {
     const c = new Raw();
     c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([[':method', 'POST']]))); // no :path
     const huge = Buffer.concat([req('/x'), encodeHeaders([['big', 'v'.repeat(70_000)]])]); // above MAX_HEADER_LIST_SIZE
@@ -265,8 +266,10 @@ describe('H2Connection', () => {
     expect(await rst(1)).toBe(ErrorCode.PROTOCOL_ERROR);
     expect(await rst(3)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(await rst(5)).toBe(ErrorCode.STREAM_CLOSED);
-    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 7, req('/echo')));
-    await c.until(() => c.find(FrameType.HEADERS, 7, Flag.END_STREAM));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 9, req('/throw')));
+    expect(await rst(9)).toBe(ErrorCode.INTERNAL_ERROR);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 11, req('/echo')));
+    await c.until(() => c.find(FrameType.HEADERS, 11, Flag.END_STREAM));
     expect(c.find(FrameType.GOAWAY)).toBeUndefined();
     c.close();
   });

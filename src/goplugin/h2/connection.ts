@@ -363,7 +363,7 @@ export class H2Connection {
         s.recvPending = 0;
       }
     }
-    if (data.length) s.onData(data);
+    if (data.length) this.guard(s, () => s.onData(data));
     if (end && !s.closed) this.remoteEnd(s);
   }
 
@@ -428,13 +428,24 @@ export class H2Connection {
     const s = new H2Stream(this, id, this.peerInitialWindow, this.streamWindow);
     this.streams.set(id, s);
     if (endStream) s.remoteEnded = true;
-    this.onStream(s, headers);
-    if (endStream && !s.closed) s.onEnd();
+    this.guard(s, () => {
+      this.onStream(s, headers);
+      if (endStream && !s.closed) s.onEnd();
+    });
+  }
+
+  /** Run the gRPC layer's code for a stream: if it throws, only that stream is reset. */
+  private guard(s: H2Stream, fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      this.resetStream(s, ErrorCode.INTERNAL_ERROR);
+    }
   }
 
   private remoteEnd(s: H2Stream): void {
     s.remoteEnded = true;
-    s.onEnd();
+    this.guard(s, () => s.onEnd());
     if (s.localEnded && !s.queue.length && !s.trailers && !s.closed) this.closeStream(s);
   }
 
