@@ -10,7 +10,9 @@
 // sign-p256, hmac,
 // issue-ec, issue-ec-nostore, sign-csr), BENCH_PLUGIN_NODE_OPTIONS (given to both builds, e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/prof": the executable honours NODE_OPTIONS), BENCH_A_NODE_OPTIONS and
-// BENCH_B_NODE_OPTIONS (one side's, after those: one build with two V8 settings, side by side).
+// BENCH_B_NODE_OPTIONS (one side's, after those: one build with two V8 settings, side by side),
+// BENCH_A_ENV and BENCH_B_ENV (space-separated NAME=value pairs for one side's plugin, e.g.
+// BENCH_A_ENV=VAULT_PLUGIN_TS_HTTP2=js: one build with two settings, side by side).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -55,7 +57,10 @@ async function mounted(plugin: LaunchedPlugin, engine: 'transit' | 'pki'): Promi
 
 async function launch(label: string, exe: string): Promise<Side> {
   const nodeOptions = [process.env.BENCH_PLUGIN_NODE_OPTIONS, process.env[`BENCH_${label}_NODE_OPTIONS`]].filter(Boolean).join(' ');
-  const plugin = await launchPlugin(path.resolve(exe), 'backend', nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {});
+  const env: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
+  for (const kv of (process.env[`BENCH_${label}_ENV`] ?? '').split(/\s+/).filter((p) => p.includes('=')))
+    env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  const plugin = await launchPlugin(path.resolve(exe), 'backend', { env });
   const transit = await mounted(plugin, 'transit');
   await transit.req('create', 'keys/aes', { type: 'aes256-gcm96' });
   await transit.req('create', 'keys/rsa', { type: 'rsa-2048' });
@@ -123,7 +128,7 @@ async function drive(side: Side, op: (s: Side) => Promise<unknown>): Promise<{ c
 async function main(): Promise<void> {
   const sides = [await launch('A', process.env.BENCH_A ?? 'dist/vault-plugin-ts'), ...(process.env.BENCH_B ? [await launch('B', process.env.BENCH_B)] : [])];
   console.log(
-    `# bench/rpc ${new Date().toISOString()}: A=${process.env.BENCH_A ?? 'dist/vault-plugin-ts'}${process.env.BENCH_B ? ` B=${process.env.BENCH_B}` : ''}; ${ROUNDS} rounds × ${MS} ms per side, ${INFLIGHT} in flight`,
+    `# bench/rpc ${new Date().toISOString()}: A=${process.env.BENCH_A ?? 'dist/vault-plugin-ts'}${process.env.BENCH_A_ENV ? ` (${process.env.BENCH_A_ENV})` : ''}${process.env.BENCH_B ? ` B=${process.env.BENCH_B}` : ''}${process.env.BENCH_B_ENV ? ` (${process.env.BENCH_B_ENV})` : ''}; ${ROUNDS} rounds × ${MS} ms per side, ${INFLIGHT} in flight`,
   );
   console.log(
     `| case | ${sides.map((s) => `${s.label} µs CPU/call | ${s.label} calls/s`).join(' | ')} |${sides.length > 1 ? ' A/B CPU per call | A/B CPU per call, by round (min–max) |' : ''}`,

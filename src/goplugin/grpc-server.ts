@@ -14,8 +14,12 @@
 // grpc-message percent-encoded), or alone in the headers when there is no message.
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as tlsModule from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
 import { Code, frame, MessageReader, percentEncoded } from './grpc-wire';
+import { H2Connection } from './h2/connection';
+import { serveH2Stream } from './h2/grpc-call';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
@@ -32,7 +36,7 @@ export interface ServerTlsOptions {
 }
 
 type Method = grpc.MethodDefinition<unknown, unknown>;
-interface Route {
+export interface Route {
   method: Method;
   handler: (...args: never[]) => void;
 }
@@ -178,8 +182,10 @@ class Call extends EventEmitter {
 /** The gRPC server of a plugin process (see the top of this file). */
 export class GrpcServer implements ServiceRegistrar {
   private readonly routes = new Map<string, Route>();
-  private server?: http2.Http2Server | http2.Http2SecureServer;
+  private server?: net.Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Connections of our own HTTP/2 layer (VAULT_PLUGIN_TS_HTTP2=js). */
+  private readonly connections = new Set<H2Connection>();
 
   addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     for (const [name, method] of Object.entries(service)) {
@@ -193,6 +199,7 @@ export class GrpcServer implements ServiceRegistrar {
 
   /** Listen on 127.0.0.1:`port` (0: any free port), with mutual TLS when `tls` is given; resolves to the port. */
   listen(port: number, tls?: ServerTlsOptions): Promise<number> {
+    if (process.env.VAULT_PLUGIN_TS_HTTP2 === 'js') return this.listenJs(port, tls);
     const settings = { maxConcurrentStreams: 1000 };
     const server = tls
       ? http2.createSecureServer({
@@ -217,6 +224,41 @@ export class GrpcServer implements ServiceRegistrar {
     // A client whose TLS handshake fails must not stop the server.
     server.on('tlsClientError', () => undefined);
     server.on('sessionError', () => undefined);
+    return this.bind(server, port);
+  }
+
+  /**
+   * Experimental (VAULT_PLUGIN_TS_HTTP2=js): the same calls over our own HTTP/2 layer
+   * (h2/) on each TLS socket, without node:http2's stream objects. Same mutual TLS.
+   */
+  private listenJs(port: number, tls?: ServerTlsOptions): Promise<number> {
+    const onSocket = (socket: net.Socket) => {
+      const alpn = (socket as tlsModule.TLSSocket).alpnProtocol;
+      if (tls && alpn && alpn !== 'h2') return socket.destroy();
+      socket.setNoDelay(true);
+      const conn = new H2Connection(socket, (stream, headers) => serveH2Stream(this.routes, stream, headers), { maxConcurrentStreams: 1000 });
+      this.connections.add(conn);
+      conn.onClose = () => this.connections.delete(conn);
+    };
+    const server = tls
+      ? tlsModule.createServer(
+          {
+            cert: tls.certPem,
+            key: tls.keyPem,
+            ca: tls.clientCaPem,
+            requestCert: true,
+            rejectUnauthorized: true,
+            minVersion: 'TLSv1.2',
+            ALPNProtocols: ['h2'],
+          },
+          onSocket,
+        )
+      : net.createServer(onSocket);
+    server.on('tlsClientError', () => undefined);
+    return this.bind(server, port);
+  }
+
+  private bind(server: net.Server, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       server.once('error', onError);
@@ -322,6 +364,7 @@ export class GrpcServer implements ServiceRegistrar {
       return;
     }
     for (const s of this.sessions) if (!s.closed) s.close();
+    for (const c of this.connections) c.close();
     this.server.close(() => done());
   }
 
@@ -329,6 +372,8 @@ export class GrpcServer implements ServiceRegistrar {
   forceShutdown(): void {
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
+    for (const c of this.connections) c.destroy();
+    this.connections.clear();
     this.server?.close();
   }
 }

@@ -77,6 +77,10 @@ type launchOpts struct {
 	env                    []string
 }
 
+// extraEnv: CONFORMANCE_EXTRA_ENV, space-separated NAME=value pairs given to every plugin
+// the host starts (e.g. VAULT_PLUGIN_TS_HTTP2=js); read before main clears the environment.
+var extraEnv = strings.Fields(os.Getenv("CONFORMANCE_EXTRA_ENV"))
+
 // launch starts the executable as Vault does: exec with only Vault's variables (the
 // host cleared its own environment at start, and go-plugin appends os.Environ()).
 func launch(exe string, o launchOpts) (*launched, error) {
@@ -87,7 +91,7 @@ func launch(exe string, o launchOpts) (*launched, error) {
 		sets[v] = plugin.PluginSet{o.pluginName: connPlugin{}}
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append([]string{"VAULT_VERSION=1.15.0"}, o.env...)
+	cmd.Env = append(append([]string{"VAULT_VERSION=1.15.0"}, o.env...), extraEnv...)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  plugin.HandshakeConfig{ProtocolVersion: uint(o.versions[0]), MagicCookieKey: o.cookieKey, MagicCookieValue: o.cookieValue},
 		VersionedPlugins: sets,

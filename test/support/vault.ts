@@ -185,6 +185,12 @@ function tempDir(tag: string): string {
   return d;
 }
 
+/** VPT_TEST_PLUGIN_ENV: space-separated NAME=value pairs every registration of our plugin adds (e.g. VAULT_PLUGIN_TS_HTTP2=js). */
+function extraPluginEnv(): Record<string, string> {
+  const pairs = (process.env.VPT_TEST_PLUGIN_ENV ?? '').split(/\s+/).filter((kv) => kv.includes('='));
+  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 /** Vault's environment: ours without any VAULT_* (no stray address/token), HOME in a temp dir. */
 function serverEnv(home: string, extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
@@ -325,7 +331,7 @@ export class VaultNode extends VaultClient {
   /** Register our executable in the catalog by SHA256 for both roles (secret and database). */
   async registerPlugin(pluginEnv: Record<string, string> = {}): Promise<string> {
     const sha = this.pluginSha256();
-    const env = Object.entries(pluginEnv).map(([k, v]) => `env=${k}=${v}`);
+    const env = Object.entries({ ...extraPluginEnv(), ...pluginEnv }).map(([k, v]) => `env=${k}=${v}`);
     for (const type of ['secret', 'database']) {
       await this.vault(['write', `sys/plugins/catalog/${type}/${PLUGIN_NAME}`, `sha256=${sha}`, `command=${PLUGIN_NAME}`, ...env]);
     }

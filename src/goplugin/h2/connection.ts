@@ -1,0 +1,591 @@
+// The server side of one HTTP/2 connection (RFC 9113) over a duplex socket (TLS or TCP),
+// for a gRPC server: client preface, SETTINGS, PING, flow control both ways, HEADERS +
+// CONTINUATION, DATA, RST_STREAM, GOAWAY. No push, no priorities (PRIORITY is parsed and
+// ignored). Errors end the stream (RST_STREAM) or the connection (GOAWAY), never the process.
+// What a tick queues goes out in one socket write.
+import type { Duplex } from 'node:stream';
+import {
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameType,
+  frame,
+  goawayFrame,
+  MAX_WINDOW,
+  PREFACE,
+  rstStreamFrame,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+  writeHeader,
+} from './frames';
+import { type HeaderList, HpackDecoder } from './hpack';
+
+/** Request headers as node:http2 gives them: lower-case names, a repeated name's values in an array. */
+export type HeaderMap = Record<string, string | string[]>;
+
+export interface ConnectionOptions {
+  maxConcurrentStreams?: number;
+  /** Our receive window per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. */
+  streamWindow?: number;
+  connectionWindow?: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger request header list resets its stream. */
+  maxHeaderListSize?: number;
+}
+
+const noop = () => undefined;
+
+/** A connection error: GOAWAY with this code. */
+class ConnectionError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One request stream. The gRPC layer sets the callbacks and answers with respond/write/end. */
+export class H2Stream {
+  /** A chunk of the request body. */
+  onData: (chunk: Buffer) => void = noop;
+  /** The client half-closed the stream (END_STREAM). */
+  onEnd: () => void = noop;
+  /** The stream is closed: answered, reset by either side, or its connection gone. Once. */
+  onClose: () => void = noop;
+  closed = false;
+  remoteEnded = false;
+  /** Our END_STREAM is queued (trailers waiting for data to drain count). */
+  localEnded = false;
+  sendWindow: number;
+  recvWindow: number;
+  recvPending = 0;
+  /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
+  queue: Buffer[] = [];
+  trailers?: Buffer;
+
+  constructor(
+    private readonly conn: H2Connection,
+    readonly id: number,
+    sendWindow: number,
+    recvWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+    this.recvWindow = recvWindow;
+  }
+
+  /** Send the response headers (an HPACK block); with `endStream`, the response is complete (trailers-only). */
+  respond(block: Buffer, endStream: boolean): void {
+    if (this.closed || this.localEnded) return;
+    this.conn.sendHeaders(this, block, endStream);
+  }
+
+  /** Queue body bytes. */
+  write(data: Buffer): void {
+    if (this.closed || this.localEnded) return;
+    this.queue.push(data);
+    this.conn.pump(this);
+  }
+
+  /** Finish with trailers (an HPACK block) once the queued body is out. */
+  end(trailerBlock: Buffer): void {
+    if (this.closed || this.localEnded) return;
+    this.localEnded = true;
+    this.trailers = trailerBlock;
+    this.conn.pump(this);
+  }
+
+  /** Reset the stream (RST_STREAM). */
+  reset(code: number = ErrorCode.CANCEL): void {
+    this.conn.resetStream(this, code);
+  }
+}
+
+export class H2Connection {
+  private readonly streams = new Map<number, H2Stream>();
+  private readonly decoder = new HpackDecoder(4096);
+  private readonly maxStreams: number;
+  private readonly streamWindow: number;
+  private readonly connWindow: number;
+  private readonly maxHeaderList: number;
+  private inbuf: Buffer | null = null;
+  private prefaceSeen = false;
+  private settingsSeen = false;
+  private lastPeerStream = 0;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = DEFAULT_MAX_FRAME;
+  private connSendWindow = DEFAULT_WINDOW;
+  private connRecvWindow: number;
+  private connRecvPending = 0;
+  /** A header block being received in HEADERS + CONTINUATION frames. */
+  private block: { id: number; endStream: boolean; chunks: Buffer[]; bytes: number } | null = null;
+  private out: Buffer[] = [];
+  private flushQueued = false;
+  /** Streams whose queued DATA waits for window. */
+  private readonly blocked = new Set<H2Stream>();
+  private goingAway = false;
+  closed = false;
+  /** Called when the connection is over (socket closed). */
+  onClose: () => void = noop;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly onStream: (stream: H2Stream, headers: HeaderMap) => void,
+    opts: ConnectionOptions = {},
+  ) {
+    this.maxStreams = opts.maxConcurrentStreams ?? 1000;
+    this.streamWindow = opts.streamWindow ?? 1 << 20;
+    this.connWindow = opts.connectionWindow ?? 16 << 20;
+    this.maxHeaderList = opts.maxHeaderListSize ?? 65_536;
+    this.connRecvWindow = this.connWindow;
+    socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    socket.on('error', noop);
+    socket.on('close', () => this.destroy());
+    // Our preface: SETTINGS, then the connection window raised from its fixed initial 65,535.
+    this.send(
+      settingsFrame([
+        [Setting.MAX_CONCURRENT_STREAMS, this.maxStreams],
+        [Setting.INITIAL_WINDOW_SIZE, this.streamWindow],
+        [Setting.MAX_HEADER_LIST_SIZE, this.maxHeaderList],
+        [Setting.ENABLE_PUSH, 0],
+      ]),
+    );
+    if (this.connWindow > DEFAULT_WINDOW) this.send(windowUpdateFrame(0, this.connWindow - DEFAULT_WINDOW));
+    this.connRecvWindow = this.connWindow;
+  }
+
+  /** Open streams (for tests and shutdown). */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Graceful end: GOAWAY(NO_ERROR), no new streams; the socket ends when the open ones are done. */
+  close(): void {
+    if (this.closed || this.goingAway) return;
+    this.goingAway = true;
+    this.send(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR));
+    if (this.streams.size === 0) this.endSocket();
+  }
+
+  /** Immediate end: every open stream is closed (cancelled), the socket destroyed. */
+  destroy(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.out = [];
+      for (const s of [...this.streams.values()]) this.closeStream(s);
+      this.onClose();
+    }
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  // ---- input ----
+
+  private onBytes(chunk: Buffer): void {
+    if (this.closed) return;
+    const buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    let pos = 0;
+    try {
+      if (!this.prefaceSeen) {
+        const n = Math.min(buf.length, PREFACE.length);
+        if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad client preface');
+        if (n < PREFACE.length) {
+          this.inbuf = buf;
+          return;
+        }
+        this.prefaceSeen = true;
+        pos = PREFACE.length;
+      }
+      while (buf.length - pos >= 9) {
+        const len = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2];
+        if (len > DEFAULT_MAX_FRAME) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'frame too large');
+        if (buf.length - pos < 9 + len) break;
+        const type = buf[pos + 3];
+        const flags = buf[pos + 4];
+        const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+        const payload = buf.subarray(pos + 9, pos + 9 + len);
+        pos += 9 + len;
+        this.onFrame(type, flags, id, payload);
+        if (this.closed) return;
+      }
+      this.inbuf = pos < buf.length ? buf.subarray(pos) : null;
+    } catch (e) {
+      if (e instanceof ConnectionError) this.fail(e.code, e.message);
+      else this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
+    }
+  }
+
+  private onFrame(type: number, flags: number, id: number, p: Buffer): void {
+    if (!this.settingsSeen) {
+      if (type !== FrameType.SETTINGS || flags & Flag.ACK) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS expected first');
+      this.settingsSeen = true;
+    }
+    if (this.block && type !== FrameType.CONTINUATION) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION expected');
+    switch (type) {
+      case FrameType.DATA:
+        this.onData(flags, id, p);
+        return;
+      case FrameType.HEADERS:
+        this.onHeaders(flags, id, p);
+        return;
+      case FrameType.CONTINUATION:
+        if (!this.block || this.block.id !== id) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'unexpected CONTINUATION');
+        this.addFragment(p);
+        if (flags & Flag.END_HEADERS) this.headersDone();
+        return;
+      case FrameType.PRIORITY:
+        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (p.length !== 5) this.streamError(id, ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      case FrameType.RST_STREAM: {
+        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+        if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM size');
+        if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
+        const s = this.streams.get(id);
+        if (s) this.closeStream(s);
+        return;
+      }
+      case FrameType.SETTINGS:
+        this.onSettings(flags, id, p);
+        return;
+      case FrameType.PUSH_PROMISE:
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+      case FrameType.PING:
+        if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+        if (p.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING size');
+        if (!(flags & Flag.ACK)) this.send(frame(FrameType.PING, Flag.ACK, 0, p));
+        return;
+      case FrameType.GOAWAY:
+        if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        // The client opens no more streams; the ones open finish, then it closes the socket.
+        this.goingAway = true;
+        return;
+      case FrameType.WINDOW_UPDATE:
+        this.onWindowUpdate(id, p);
+        return;
+      default:
+        return; // unknown frame types are ignored (RFC 9113 4.1)
+    }
+  }
+
+  private onSettings(flags: number, id: number, p: Buffer): void {
+    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.ACK) {
+      if (p.length !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if (p.length % 6) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS size');
+    for (let i = 0; i < p.length; i += 6) {
+      const key = p.readUInt16BE(i);
+      const v = p.readUInt32BE(i + 2);
+      if (key === Setting.ENABLE_PUSH && v > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'ENABLE_PUSH');
+      if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE');
+        const delta = v - this.peerInitialWindow;
+        this.peerInitialWindow = v;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'window overflow');
+        }
+      }
+      if (key === Setting.MAX_FRAME_SIZE) {
+        if (v < DEFAULT_MAX_FRAME || v > 0xffffff) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'MAX_FRAME_SIZE');
+        this.peerMaxFrame = v;
+      }
+      // HEADER_TABLE_SIZE: our encoder never indexes, so any size of the peer's table suits it.
+      // MAX_HEADER_LIST_SIZE: our response headers are a few short fields.
+    }
+    this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.pumpBlocked();
+  }
+
+  private onWindowUpdate(id: number, p: Buffer): void {
+    if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE size');
+    const inc = p.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+      this.connSendWindow += inc;
+      if (this.connSendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window overflow');
+      this.pumpBlocked();
+      return;
+    }
+    if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+    const s = this.streams.get(id);
+    if (!s) return;
+    if (inc === 0) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) {
+      this.streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    this.pump(s);
+  }
+
+  private onData(flags: number, id: number, p: Buffer): void {
+    if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    let data = p;
+    if (flags & Flag.PADDED) {
+      if (p.length < 1 || p[0] >= p.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
+      data = p.subarray(1, p.length - p[0]);
+    }
+    // The whole frame counts against both windows (6.9.1); the connection's is given back at once.
+    if (p.length > this.connRecvWindow) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window exceeded');
+    this.connRecvWindow -= p.length;
+    this.connRecvPending += p.length;
+    if (this.connRecvPending >= this.connWindow / 2) {
+      this.send(windowUpdateFrame(0, this.connRecvPending));
+      this.connRecvWindow += this.connRecvPending;
+      this.connRecvPending = 0;
+    }
+    const s = this.streams.get(id);
+    if (!s) {
+      if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
+      return; // a stream we closed: what was in flight is dropped
+    }
+    if (s.remoteEnded) {
+      this.streamError(id, ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    if (p.length > s.recvWindow) {
+      this.streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    s.recvWindow -= p.length;
+    const end = (flags & Flag.END_STREAM) !== 0;
+    if (!end) {
+      s.recvPending += p.length;
+      if (s.recvPending >= this.streamWindow / 2) {
+        this.send(windowUpdateFrame(id, s.recvPending));
+        s.recvWindow += s.recvPending;
+        s.recvPending = 0;
+      }
+    }
+    if (data.length) this.guard(s, () => s.onData(data));
+    if (end && !s.closed) this.remoteEnd(s);
+  }
+
+  private onHeaders(flags: number, id: number, p: Buffer): void {
+    if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    let start = 0;
+    let end = p.length;
+    if (flags & Flag.PADDED) {
+      if (p.length < 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
+      start = 1;
+      end -= p[0];
+    }
+    if (flags & Flag.PRIORITY) start += 5; // stream dependency and weight: not used
+    if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
+    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, chunks: [], bytes: 0 };
+    this.addFragment(p.subarray(start, end));
+    if (flags & Flag.END_HEADERS) this.headersDone();
+  }
+
+  private addFragment(fragment: Buffer): void {
+    const b = this.block!;
+    b.chunks.push(fragment);
+    b.bytes += fragment.length;
+    if (b.bytes > 4 * this.maxHeaderList) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
+  }
+
+  private headersDone(): void {
+    const { id, endStream, chunks, bytes } = this.block!;
+    this.block = null;
+    // Decoded whatever becomes of the stream: the dynamic table must stay in step.
+    let list: HeaderList | 'oversized';
+    try {
+      list = this.decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes), this.maxHeaderList);
+    } catch (e) {
+      throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, (e as Error).message);
+    }
+    const open = this.streams.get(id);
+    if (open) {
+      // Trailers from the client: they must end the stream.
+      if (open.remoteEnded || !endStream) {
+        this.streamError(id, open.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      this.remoteEnd(open);
+      return;
+    }
+    if (id % 2 === 0 || id <= this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a closed or server stream');
+    this.lastPeerStream = id;
+    if (this.goingAway || this.streams.size >= this.maxStreams) {
+      this.streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (list === 'oversized') {
+      this.streamError(id, ErrorCode.ENHANCE_YOUR_CALM);
+      return;
+    }
+    const headers = headerMap(list);
+    if (!headers) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const s = new H2Stream(this, id, this.peerInitialWindow, this.streamWindow);
+    this.streams.set(id, s);
+    if (endStream) s.remoteEnded = true;
+    this.guard(s, () => {
+      this.onStream(s, headers);
+      if (endStream && !s.closed) s.onEnd();
+    });
+  }
+
+  /** Run the gRPC layer's code for a stream: if it throws, only that stream is reset. */
+  private guard(s: H2Stream, fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      this.resetStream(s, ErrorCode.INTERNAL_ERROR);
+    }
+  }
+
+  private remoteEnd(s: H2Stream): void {
+    s.remoteEnded = true;
+    this.guard(s, () => s.onEnd());
+    if (s.localEnded && !s.queue.length && !s.trailers && !s.closed) this.closeStream(s);
+  }
+
+  // ---- output ----
+
+  /** Queue bytes; everything queued in this tick goes out in one write. */
+  private send(b: Buffer): void {
+    if (this.closed) return;
+    this.out.push(b);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (!this.out.length || this.socket.destroyed) return;
+    const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
+    this.out = [];
+    this.socket.write(b);
+  }
+
+  /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
+  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+    const max = this.peerMaxFrame;
+    let off = 0;
+    do {
+      const n = Math.min(max, block.length - off);
+      const last = off + n >= block.length;
+      const type = off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+      const flags = (last ? Flag.END_HEADERS : 0) | (endStream && off === 0 ? Flag.END_STREAM : 0);
+      const f = Buffer.allocUnsafe(9 + n);
+      writeHeader(f, 0, n, type, flags, s.id);
+      block.copy(f, 9, off, off + n);
+      this.send(f);
+      off += n;
+    } while (off < block.length);
+    if (endStream) this.localEnd(s);
+  }
+
+  /** Send what the windows allow of a stream's queued DATA, then its trailers once the queue is empty. */
+  pump(s: H2Stream): void {
+    while (s.queue.length) {
+      const avail = Math.min(this.connSendWindow, s.sendWindow);
+      if (avail <= 0) {
+        this.blocked.add(s);
+        return;
+      }
+      const head = s.queue[0];
+      const n = Math.min(avail, this.peerMaxFrame, head.length);
+      const h = Buffer.allocUnsafe(9);
+      writeHeader(h, 0, n, FrameType.DATA, 0, s.id);
+      this.send(h);
+      if (n === head.length) {
+        s.queue.shift();
+        this.send(head);
+      } else {
+        s.queue[0] = head.subarray(n);
+        this.send(head.subarray(0, n));
+      }
+      this.connSendWindow -= n;
+      s.sendWindow -= n;
+    }
+    this.blocked.delete(s);
+    if (s.trailers) {
+      const t = s.trailers;
+      s.trailers = undefined;
+      this.sendHeaders(s, t, true);
+    }
+  }
+
+  private pumpBlocked(): void {
+    for (const s of this.blocked) {
+      if (this.connSendWindow <= 0) return;
+      this.pump(s);
+    }
+  }
+
+  /** Our END_STREAM is sent: the stream is done, or the client is told to stop sending (8.1). */
+  private localEnd(s: H2Stream): void {
+    s.localEnded = true;
+    if (!s.remoteEnded) this.send(rstStreamFrame(s.id, ErrorCode.NO_ERROR));
+    this.closeStream(s);
+  }
+
+  resetStream(s: H2Stream, code: number): void {
+    if (s.closed) return;
+    this.send(rstStreamFrame(s.id, code));
+    this.closeStream(s);
+  }
+
+  private streamError(id: number, code: number): void {
+    const s = this.streams.get(id);
+    if (s) this.resetStream(s, code);
+    else this.send(rstStreamFrame(id, code));
+  }
+
+  private closeStream(s: H2Stream): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.queue = [];
+    s.trailers = undefined;
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
+    s.onClose();
+    if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
+  }
+
+  /** A connection error: GOAWAY with its code, open streams closed, then the socket ends. */
+  private fail(code: number, message: string): void {
+    if (this.closed) return;
+    this.out = [goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
+    this.flush();
+    this.closed = true;
+    for (const s of [...this.streams.values()]) this.closeStream(s);
+    this.onClose();
+    this.socket.end();
+    setTimeout(() => this.destroy(), 1000).unref();
+  }
+
+  private endSocket(): void {
+    this.flush();
+    this.socket.end();
+    // A peer that never closes its side does not hold the socket.
+    setTimeout(() => this.destroy(), 5000).unref();
+  }
+}
+
+/** A header list as a HeaderMap; undefined when malformed (upper case, a pseudo-header after a field or twice, no :method or :path). */
+function headerMap(list: HeaderList): HeaderMap | undefined {
+  const h: HeaderMap = Object.create(null);
+  let fields = false;
+  for (const [n, v] of list) {
+    if (n !== n.toLowerCase()) return undefined;
+    if (n[0] === ':') {
+      if (fields || Object.hasOwn(h, n)) return undefined;
+    } else fields = true;
+    const had = Object.hasOwn(h, n) ? h[n] : undefined;
+    h[n] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+  }
+  return typeof h[':method'] === 'string' && typeof h[':path'] === 'string' ? h : undefined;
+}

@@ -1,0 +1,196 @@
+// HPACK (RFC 7541): a decoder for the header blocks a client sends, and a minimal encoder
+// for our responses (static-table indexes and literals without indexing, no Huffman, so
+// the peer's dynamic table is never touched). Names and values are latin1 text, as
+// node:http2 gives them.
+import { huffmanDecode } from './huffman';
+
+/** The static table (Appendix A); index 1 is STATIC[0]. */
+// biome-ignore format: a compact table
+const STATIC: ReadonlyArray<readonly [string, string]> = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
+];
+
+export type HeaderList = Array<[name: string, value: string]>;
+
+/** A decoding failure: the connection must end with COMPRESSION_ERROR (RFC 7540 4.3). */
+export class HpackError extends Error {}
+
+/** An entry's size in the dynamic table: its octets plus 32 (4.1). */
+const entrySize = (name: string, value: string) => name.length + value.length + 32;
+
+export class HpackDecoder {
+  /** Newest first. */
+  private table: Array<[string, string]> = [];
+  private size = 0;
+  /** The current maximum the encoder chose (by size updates), at most `limit`. */
+  private max: number;
+
+  /** `limit`: our SETTINGS_HEADER_TABLE_SIZE (what size updates may ask for). */
+  constructor(private readonly limit = 4096) {
+    this.max = limit;
+  }
+
+  /** The dynamic table, newest first, and its size (for tests). */
+  get state(): { entries: Array<[string, string]>; size: number } {
+    return { entries: this.table.map(([n, v]) => [n, v]), size: this.size };
+  }
+
+  /**
+   * Decode one complete header block. `maxListSize` bounds the decoded list (names, values
+   * and 32 octets each); beyond it the block is still decoded, to keep the table in step,
+   * and `oversized` is reported instead of the headers.
+   */
+  decode(block: Buffer, maxListSize = Number.POSITIVE_INFINITY): HeaderList | 'oversized' {
+    const out: HeaderList = [];
+    let listSize = 0;
+    let pos = 0;
+    let fieldSeen = false;
+    const int = (prefix: number): number => {
+      const mask = (1 << prefix) - 1;
+      let v = block[pos++] & mask;
+      if (v < mask) return v;
+      let shift = 0;
+      for (;;) {
+        if (pos >= block.length) throw new HpackError('truncated integer');
+        const b = block[pos++];
+        v += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if (v > 0x7fffffff) throw new HpackError('integer overflow');
+        if (!(b & 0x80)) return v;
+      }
+    };
+    const str = (): string => {
+      if (pos >= block.length) throw new HpackError('truncated string');
+      const huffman = (block[pos] & 0x80) !== 0;
+      const len = int(7);
+      if (pos + len > block.length) throw new HpackError('truncated string');
+      const start = pos;
+      pos += len;
+      if (!huffman) return block.toString('latin1', start, pos);
+      try {
+        return huffmanDecode(block, start, pos);
+      } catch (e) {
+        throw new HpackError((e as Error).message);
+      }
+    };
+    const entry = (index: number): readonly [string, string] => {
+      if (index === 0) throw new HpackError('index 0');
+      if (index <= STATIC.length) return STATIC[index - 1];
+      const e = this.table[index - STATIC.length - 1];
+      if (!e) throw new HpackError(`index ${index} is not in the table`);
+      return e;
+    };
+    const emit = (name: string, value: string) => {
+      listSize += entrySize(name, value);
+      if (listSize <= maxListSize) out.push([name, value]);
+    };
+    while (pos < block.length) {
+      const b = block[pos];
+      if (b & 0x80) {
+        // Indexed field (6.1).
+        const [n, v] = entry(int(7));
+        emit(n, v);
+        fieldSeen = true;
+      } else if (b & 0x40) {
+        // Literal with incremental indexing (6.2.1).
+        const idx = int(6);
+        const name = idx ? entry(idx)[0] : str();
+        const value = str();
+        this.insert(name, value);
+        emit(name, value);
+        fieldSeen = true;
+      } else if (b & 0x20) {
+        // Dynamic table size update (6.3): only at the start of a block (4.2).
+        if (fieldSeen) throw new HpackError('table size update after a field');
+        const max = int(5);
+        if (max > this.limit) throw new HpackError('table size update above the limit');
+        this.max = max;
+        this.evict(0);
+      } else {
+        // Literal without indexing (0000) or never indexed (0001) (6.2.2, 6.2.3).
+        const idx = int(4);
+        const name = idx ? entry(idx)[0] : str();
+        emit(name, str());
+        fieldSeen = true;
+      }
+    }
+    return listSize > maxListSize ? 'oversized' : out;
+  }
+
+  private insert(name: string, value: string): void {
+    const size = entrySize(name, value);
+    this.evict(size);
+    // An entry larger than the table empties it and is not added (4.4).
+    if (size > this.max) return;
+    this.table.unshift([name, value]);
+    this.size += size;
+  }
+
+  /** Evict the oldest entries until `room` more octets fit. */
+  private evict(room: number): void {
+    while (this.table.length && this.size + room > this.max) {
+      const [n, v] = this.table.pop()!;
+      this.size -= entrySize(n, v);
+    }
+  }
+}
+
+/** HPACK integer with an n-bit prefix, first byte's high bits `flags` (5.1). */
+function pushInt(out: number[], value: number, prefix: number, flags: number): void {
+  const mask = (1 << prefix) - 1;
+  if (value < mask) {
+    out.push(flags | value);
+    return;
+  }
+  out.push(flags | mask);
+  let v = value - mask;
+  while (v >= 128) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+function pushString(out: number[], text: string): void {
+  pushInt(out, text.length, 7, 0);
+  for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i) & 0xff);
+}
+
+const staticIndex = new Map<string, number>();
+const staticNameIndex = new Map<string, number>();
+STATIC.forEach(([n, v], i) => {
+  if (!staticIndex.has(`${n}\0${v}`)) staticIndex.set(`${n}\0${v}`, i + 1);
+  if (!staticNameIndex.has(n)) staticNameIndex.set(n, i + 1);
+});
+
+/** Encode a header list: a static-table match is indexed, anything else a literal without indexing. */
+export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of headers) {
+    const full = staticIndex.get(`${name}\0${value}`);
+    if (full) {
+      pushInt(out, full, 7, 0x80);
+      continue;
+    }
+    const idx = staticNameIndex.get(name);
+    if (idx) pushInt(out, idx, 4, 0);
+    else {
+      out.push(0);
+      pushString(out, name);
+    }
+    pushString(out, value);
+  }
+  return Buffer.from(out);
+}

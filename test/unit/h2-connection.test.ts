@@ -1,0 +1,308 @@
+// Our HTTP/2 server connection (src/goplugin/h2/connection.ts) frame by frame, from a raw
+// client socket: preface and SETTINGS, PING, flow control both ways (a 12 MB response
+// through a small window), CONTINUATION, padding, PRIORITY, unknown frames, RST_STREAM,
+// and protocol errors answered with GOAWAY or RST_STREAM. node:http2's client checks the
+// same connection end to end.
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { H2Connection, type H2Stream, type HeaderMap } from '../../src/goplugin/h2/connection';
+import { ErrorCode, Flag, FrameType, frame, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
+import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
+
+type Frame = { type: number; flags: number; id: number; payload: Buffer };
+
+/** What the test server saw, and how it answers: echo the body; /big answers `big` bytes; /hang never answers. */
+const seen: { headers: HeaderMap[]; closed: number[]; body: Map<number, number> } = { headers: [], closed: [], body: new Map() };
+let big = 12 * 1024 * 1024;
+const connections = new Set<H2Connection>();
+
+function onStream(s: H2Stream, h: HeaderMap): void {
+  seen.headers.push(h);
+  const chunks: Buffer[] = [];
+  s.onData = (c) => chunks.push(c);
+  s.onClose = () => seen.closed.push(s.id);
+  s.onEnd = () => {
+    const body = Buffer.concat(chunks);
+    seen.body.set(s.id, body.length);
+    if (h[':path'] === '/hang') return;
+    if (h[':path'] === '/throw') throw new Error('a handler that throws');
+    s.respond(encodeHeaders([[':status', '200']]), false);
+    if (h[':path'] === '/big') s.write(Buffer.alloc(big, 7));
+    else s.write(body);
+    s.end(encodeHeaders([['grpc-status', '0']]));
+  };
+}
+
+let server: net.Server;
+let port: number;
+beforeAll(async () => {
+  server = net.createServer((sock) => {
+    const c = new H2Connection(sock, onStream);
+    connections.add(c);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as net.AddressInfo).port;
+});
+afterAll(() => {
+  for (const c of connections) c.destroy();
+  server.close();
+});
+
+/** A raw client: frames in, frames out. */
+class Raw {
+  frames: Frame[] = [];
+  closed = false;
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  readonly sock: net.Socket;
+  readonly hpack = new HpackDecoder();
+
+  constructor(settings: Array<[number, number]> = [], preface = true) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.sock.on('data', (d) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 9) {
+        const len = this.buf.readUIntBE(0, 3);
+        if (this.buf.length < 9 + len) break;
+        this.frames.push({ type: this.buf[3], flags: this.buf[4], id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) });
+        this.buf = this.buf.subarray(9 + len);
+      }
+      this.wake();
+    });
+    this.sock.on('error', () => undefined);
+    this.sock.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    if (preface) this.send(PREFACE, settingsFrame(settings));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  send(...bufs: Buffer[]): void {
+    this.sock.write(Buffer.concat(bufs));
+  }
+
+  async until<T>(fn: () => T | undefined | false, ms = 5000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = fn();
+      if (v) return v;
+      if (Date.now() > end) throw new Error('timed out');
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  find(type: number, id?: number, flags = 0): Frame | undefined {
+    return this.frames.find((f) => f.type === type && (id === undefined || f.id === id) && (f.flags & flags) === flags);
+  }
+
+  goaway(): Promise<number> {
+    return this.until(() => {
+      const g = this.find(FrameType.GOAWAY);
+      return g ? g.payload.readUInt32BE(4) + 1 : undefined;
+    }).then((c) => c - 1);
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+const req = (path: string) =>
+  encodeHeaders([
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', 'x'],
+    ['content-type', 'application/grpc'],
+  ]);
+
+describe('H2Connection', () => {
+  it('sends SETTINGS and a connection WINDOW_UPDATE, ACKs SETTINGS and PING, ignores unknown frames and PRIORITY', async () => {
+    const c = new Raw();
+    await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+    const s = c.frames.find((f) => f.type === FrameType.SETTINGS && !(f.flags & Flag.ACK))!;
+    expect(s.payload.length % 6).toBe(0);
+    expect(c.find(FrameType.WINDOW_UPDATE, 0)).toBeDefined();
+    c.send(
+      frame(0xfa, 0xff, 0, Buffer.from('ignored')),
+      frame(FrameType.PRIORITY, 0, 9, Buffer.alloc(5)),
+      frame(FrameType.PING, 0, 0, Buffer.from('12345678')),
+    );
+    const ping = await c.until(() => c.find(FrameType.PING, 0, Flag.ACK));
+    expect(ping.payload.toString()).toBe('12345678');
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
+  it('serves a request in HEADERS + CONTINUATION with padding and priority, and a padded DATA body; one write per answer', async () => {
+    const c = new Raw();
+    const block = req('/echo');
+    const padded = Buffer.concat([Buffer.from([3]), Buffer.alloc(5), block.subarray(0, 10), Buffer.alloc(3)]);
+    c.send(frame(FrameType.HEADERS, Flag.PADDED | Flag.PRIORITY, 1, padded), frame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, block.subarray(10)));
+    c.send(frame(FrameType.DATA, Flag.PADDED | Flag.END_STREAM, 1, Buffer.concat([Buffer.from([2]), Buffer.from('hello'), Buffer.alloc(2)])));
+    const trailers = await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM));
+    expect(c.hpack.decode(c.find(FrameType.HEADERS, 1)!.payload)).toEqual([[':status', '200']]);
+    expect(c.find(FrameType.DATA, 1)!.payload.toString()).toBe('hello');
+    expect(c.hpack.decode(trailers.payload)).toEqual([['grpc-status', '0']]);
+    expect(seen.headers.at(-1)![':path']).toBe('/echo');
+    c.close();
+  });
+
+  it('streams a 12 MB response through a small window, queueing DATA until WINDOW_UPDATEs come; applies MAX_FRAME_SIZE', async () => {
+    const c = new Raw([
+      [Setting.INITIAL_WINDOW_SIZE, 100_000],
+      [Setting.MAX_FRAME_SIZE, 32_768],
+    ]);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/big')));
+    let got = 0;
+    let counted = 0;
+    for (;;) {
+      await c.until(() => c.frames.length > counted);
+      const fresh = c.frames.slice(counted);
+      counted += fresh.length;
+      const data = fresh.filter((f) => f.type === FrameType.DATA);
+      for (const f of data) expect(f.payload.length).toBeLessThanOrEqual(32_768);
+      const n = data.reduce((a, f) => a + f.payload.length, 0);
+      got += n;
+      // The stream window (100,000) bounds what is in flight; give back what arrived.
+      expect(got).toBeLessThanOrEqual(big);
+      if (fresh.some((f) => f.type === FrameType.HEADERS && f.flags & Flag.END_STREAM)) break;
+      if (n) c.send(windowUpdateFrame(0, n), windowUpdateFrame(1, n));
+    }
+    expect(got).toBe(big);
+    c.close();
+  });
+
+  it('gives a 12 MB request body back its window, and RST_STREAM from the client closes the stream', async () => {
+    const c = new Raw();
+    await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/hang')));
+    const chunk = Buffer.alloc(16_384, 1);
+    const total = 12 * 1024 * 1024;
+    // Beyond the initial windows only if the server gives them back.
+    for (let sent = 0; sent < total; sent += chunk.length) c.send(frame(FrameType.DATA, sent + chunk.length >= total ? Flag.END_STREAM : 0, 1, chunk));
+    await c.until(() => seen.body.get(1) === total && seen.body, 10_000);
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.send(frame(FrameType.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])));
+    await c.until(() => seen.closed.includes(1));
+    c.close();
+  });
+
+  it('cancels open streams when the socket goes', async () => {
+    const before = seen.closed.length;
+    const c = new Raw();
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/hang')),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, req('/hang')),
+    );
+    await c.until(() => seen.headers.filter((h) => h[':path'] === '/hang').length >= 3);
+    c.close();
+    await c.until(() => seen.closed.length >= before + 2);
+  });
+
+  const errors: Array<[string, (c: Raw) => void, number]> = [
+    ['a bad preface', (c) => c.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), ErrorCode.PROTOCOL_ERROR],
+    ['DATA on stream 0', (c) => c.send(frame(FrameType.DATA, 0, 0, Buffer.from('x'))), ErrorCode.PROTOCOL_ERROR],
+    ['a frame above the max frame size', (c) => c.send(frame(FrameType.DATA, 0, 1, Buffer.alloc(20_000))), ErrorCode.FRAME_SIZE_ERROR],
+    [
+      'an undecodable header block',
+      (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))),
+      ErrorCode.COMPRESSION_ERROR,
+    ],
+    [
+      'a frame between HEADERS and CONTINUATION',
+      (c) => c.send(frame(FrameType.HEADERS, 0, 1, req('/x').subarray(0, 3)), frame(FrameType.PING, 0, 0, Buffer.alloc(8))),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    ['a PING of the wrong size', (c) => c.send(frame(FrameType.PING, 0, 0, Buffer.alloc(7))), ErrorCode.FRAME_SIZE_ERROR],
+    ['a connection WINDOW_UPDATE beyond 2^31-1', (c) => c.send(windowUpdateFrame(0, 0x7fffffff)), ErrorCode.FLOW_CONTROL_ERROR],
+    ['a bad INITIAL_WINDOW_SIZE', (c) => c.send(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 0x80000000]])), ErrorCode.FLOW_CONTROL_ERROR],
+    ['a bad MAX_FRAME_SIZE', (c) => c.send(settingsFrame([[Setting.MAX_FRAME_SIZE, 100]])), ErrorCode.PROTOCOL_ERROR],
+    ['an even stream id', (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 2, req('/x'))), ErrorCode.PROTOCOL_ERROR],
+    [
+      'a header block beyond the bound',
+      (c) => {
+        for (let i = 0; i < 20; i++) c.send(frame(i ? FrameType.CONTINUATION : FrameType.HEADERS, 0, 1, Buffer.alloc(16_000)));
+      },
+      ErrorCode.ENHANCE_YOUR_CALM,
+    ],
+    ['bad padding', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([5, 1]))), ErrorCode.PROTOCOL_ERROR],
+  ];
+  for (const [what, act, code] of errors)
+    it(`answers ${what} with GOAWAY (${code}) and closes`, async () => {
+      const c = new Raw([], what !== 'a bad preface');
+      act(c);
+      expect(await c.goaway()).toBe(code);
+      await c.until(() => c.closed);
+    });
+
+  it('resets (RST_STREAM) a malformed request, an oversized header list, DATA after END_STREAM and a throwing handler; the connection lives on', async () => {
+    const c = new Raw();
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([[':method', 'POST']]))); // no :path
+    const huge = Buffer.concat([req('/x'), encodeHeaders([['big', 'v'.repeat(70_000)]])]); // above MAX_HEADER_LIST_SIZE
+    for (let off = 0; off < huge.length; off += 16_000)
+      c.send(
+        frame(
+          off ? FrameType.CONTINUATION : FrameType.HEADERS,
+          (off + 16_000 >= huge.length ? Flag.END_HEADERS : 0) | (off ? 0 : Flag.END_STREAM),
+          3,
+          huge.subarray(off, off + 16_000),
+        ),
+      );
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 5, req('/hang')),
+      frame(FrameType.DATA, Flag.END_STREAM, 5, Buffer.from('a')),
+      frame(FrameType.DATA, 0, 5, Buffer.from('b')),
+    );
+    const rst = (id: number) => c.until(() => c.find(FrameType.RST_STREAM, id)).then((f) => f.payload.readUInt32BE(0));
+    expect(await rst(1)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(await rst(3)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    expect(await rst(5)).toBe(ErrorCode.STREAM_CLOSED);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 9, req('/throw')));
+    expect(await rst(9)).toBe(ErrorCode.INTERNAL_ERROR);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 11, req('/echo')));
+    await c.until(() => c.find(FrameType.HEADERS, 11, Flag.END_STREAM));
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
+  it('serves node:http2 clients end to end: several streams at once, bodies both ways, GOAWAY on close()', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const one = (path: string, body: Buffer) =>
+      new Promise<{ status: number; body: Buffer; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
+        const r = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc' });
+        const parts: Buffer[] = [];
+        let status = 0;
+        let trailers: http2.IncomingHttpHeaders = {};
+        r.on('response', (h) => {
+          status = Number(h[':status']);
+        });
+        r.on('trailers', (t) => {
+          trailers = t;
+        });
+        r.on('data', (d) => parts.push(d));
+        r.on('end', () => resolve({ status, body: Buffer.concat(parts), trailers }));
+        r.on('error', reject);
+        r.end(body);
+      });
+    big = 3 * 1024 * 1024;
+    const results = await Promise.all([one('/echo', Buffer.alloc(2_000_000, 3)), one('/big', Buffer.alloc(0)), one('/echo', Buffer.from('x'))]);
+    expect(results.map((r) => [r.status, r.body.length, r.trailers['grpc-status']])).toEqual([
+      [200, 2_000_000, '0'],
+      [200, big, '0'],
+      [200, 1, '0'],
+    ]);
+    const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
+    for (const c of connections) c.close();
+    expect(await goaway).toBe(ErrorCode.NO_ERROR);
+    session.destroy();
+  });
+});

@@ -1,0 +1,213 @@
+// HPACK (src/goplugin/h2/hpack.ts, huffman.ts) against RFC 7541 Appendix C: integers, the
+// literal kinds, request and response sequences with and without Huffman, and the dynamic
+// table (entries, size, evictions) after each block.
+import { describe, expect, it } from 'vitest';
+import { encodeHeaders, HpackDecoder, HpackError } from '../../src/goplugin/h2/hpack';
+import { CODES, huffmanDecode } from '../../src/goplugin/h2/huffman';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+type Pairs = Array<[string, string]>;
+
+function series(limit: number, steps: Array<{ block: string; headers: Pairs; table: Pairs; size: number }>) {
+  const d = new HpackDecoder(limit);
+  for (const s of steps) {
+    expect(d.decode(hex(s.block))).toEqual(s.headers);
+    expect(d.state).toEqual({ entries: s.table, size: s.size });
+  }
+}
+
+describe('Huffman code (Appendix B)', () => {
+  it('is a complete canonical code of 257 symbols', () => {
+    expect(CODES).toHaveLength(257);
+    expect(CODES.reduce((k, [, bits]) => k + 2 ** -bits, 0)).toBe(1);
+    const sorted = CODES.map(([code, bits], sym) => ({ code, bits, sym })).sort((a, b) => a.bits - b.bits || a.sym - b.sym);
+    let next = 0;
+    let len = sorted[0].bits;
+    for (const e of sorted) {
+      next *= 2 ** (e.bits - len);
+      len = e.bits;
+      expect(e.code).toBe(next++);
+    }
+  });
+
+  it('decodes the Appendix C strings and refuses EOS and bad padding', () => {
+    const cases: Array<[string, string]> = [
+      ['f1e3 c2e5 f23a 6ba0 ab90 f4ff', 'www.example.com'],
+      ['a8eb 1064 9cbf', 'no-cache'],
+      ['25a8 49e9 5ba9 7d7f', 'custom-key'],
+      ['6402', '302'],
+      ['9d29 ad17 1863 c78f 0b97 c8e9 ae82 ae43 d3', 'https://www.example.com'],
+    ];
+    for (const [h, text] of cases) expect(huffmanDecode(hex(h), 0, hex(h).length)).toBe(text);
+    expect(() => huffmanDecode(hex('ffffffff'), 0, 4)).toThrow(/EOS/); // 30 one bits: EOS
+    expect(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4ff ff'), 0, 13)).toThrow(/padding/); // 8+ bits of padding
+    expect(() => huffmanDecode(hex('00'), 0, 1)).toThrow(/padding/); // '0' then 3 zero bits
+  });
+});
+
+describe('HpackDecoder (Appendix C)', () => {
+  it('C.1 integers: 10 and 1337 in a 5-bit prefix (as table size updates), 42 as a full octet string length', () => {
+    const d = new HpackDecoder(4096);
+    expect(d.decode(hex('2a'))).toEqual([]); // size update to 10
+    expect(d.decode(hex('3f9a0a'))).toEqual([]); // size update to 1337
+    expect(() => new HpackDecoder(1000).decode(hex('3f9a0a'))).toThrow(HpackError); // above our limit
+    expect(() => d.decode(hex('3fffffffffff0f'))).toThrow(HpackError); // overflow
+  });
+
+  it('C.2 literal kinds and an indexed field', () => {
+    series(4096, [
+      {
+        block: '400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572',
+        headers: [['custom-key', 'custom-header']],
+        table: [['custom-key', 'custom-header']],
+        size: 55,
+      },
+    ]);
+    series(4096, [{ block: '040c 2f73 616d 706c 652f 7061 7468', headers: [[':path', '/sample/path']], table: [], size: 0 }]);
+    series(4096, [{ block: '1008 7061 7373 776f 7264 0673 6563 7265 74', headers: [['password', 'secret']], table: [], size: 0 }]);
+    series(4096, [{ block: '82', headers: [[':method', 'GET']], table: [], size: 0 }]);
+  });
+
+  const req1: Pairs = [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+  ];
+  const req2: Pairs = [...req1, ['cache-control', 'no-cache']];
+  const req3: Pairs = [
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':path', '/index.html'],
+    [':authority', 'www.example.com'],
+    ['custom-key', 'custom-value'],
+  ];
+  const t1: Pairs = [[':authority', 'www.example.com']];
+  const t2: Pairs = [['cache-control', 'no-cache'], ...t1];
+  const t3: Pairs = [['custom-key', 'custom-value'], ...t2];
+
+  it('C.3 requests without Huffman', () =>
+    series(4096, [
+      { block: '8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d', headers: req1, table: t1, size: 57 },
+      { block: '8286 84be 5808 6e6f 2d63 6163 6865', headers: req2, table: t2, size: 110 },
+      { block: '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65', headers: req3, table: t3, size: 164 },
+    ]));
+
+  it('C.4 requests with Huffman', () =>
+    series(4096, [
+      { block: '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff', headers: req1, table: t1, size: 57 },
+      { block: '8286 84be 5886 a8eb 1064 9cbf', headers: req2, table: t2, size: 110 },
+      { block: '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf', headers: req3, table: t3, size: 164 },
+    ]));
+
+  const date1 = 'Mon, 21 Oct 2013 20:13:21 GMT';
+  const date2 = 'Mon, 21 Oct 2013 20:13:22 GMT';
+  const loc = 'https://www.example.com';
+  const cookie = 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1';
+  const r1: Pairs = [
+    [':status', '302'],
+    ['cache-control', 'private'],
+    ['date', date1],
+    ['location', loc],
+  ];
+  const r2: Pairs = [
+    [':status', '307'],
+    ['cache-control', 'private'],
+    ['date', date1],
+    ['location', loc],
+  ];
+  const r3: Pairs = [
+    [':status', '200'],
+    ['cache-control', 'private'],
+    ['date', date2],
+    ['location', loc],
+    ['content-encoding', 'gzip'],
+    ['set-cookie', cookie],
+  ];
+  const rt1: Pairs = [
+    ['location', loc],
+    ['date', date1],
+    ['cache-control', 'private'],
+    [':status', '302'],
+  ];
+  const rt2: Pairs = [
+    [':status', '307'],
+    ['location', loc],
+    ['date', date1],
+    ['cache-control', 'private'],
+  ];
+  const rt3: Pairs = [
+    ['set-cookie', cookie],
+    ['content-encoding', 'gzip'],
+    ['date', date2],
+  ];
+
+  it('C.5 responses without Huffman, table of 256 octets with evictions', () =>
+    series(256, [
+      {
+        block:
+          '4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+        headers: r1,
+        table: rt1,
+        size: 222,
+      },
+      { block: '4803 3330 37c1 c0bf', headers: r2, table: rt2, size: 222 },
+      {
+        block:
+          '88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31',
+        headers: r3,
+        table: rt3,
+        size: 215,
+      },
+    ]));
+
+  it('C.6 responses with Huffman, table of 256 octets with evictions', () =>
+    series(256, [
+      {
+        block: '4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3',
+        headers: r1,
+        table: rt1,
+        size: 222,
+      },
+      { block: '4883 640e ffc1 c0bf', headers: r2, table: rt2, size: 222 },
+      {
+        block:
+          '88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07',
+        headers: r3,
+        table: rt3,
+        size: 215,
+      },
+    ]));
+
+  it('evicts on a size update, refuses bad indexes and truncation, reports an oversized list but keeps the table in step', () => {
+    const d = new HpackDecoder(4096);
+    d.decode(hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d'));
+    expect(d.state.size).toBe(57);
+    d.decode(hex('20')); // size update to 0: empties the table
+    expect(d.state).toEqual({ entries: [], size: 0 });
+    expect(() => d.decode(hex('be'))).toThrow(HpackError); // index 62: nothing there
+    expect(() => d.decode(hex('80'))).toThrow(HpackError); // index 0
+    expect(() => d.decode(hex('400a 6375'))).toThrow(HpackError); // truncated string
+    expect(() => d.decode(hex('82 20'))).toThrow(HpackError); // size update after a field
+    const e = new HpackDecoder(4096);
+    expect(e.decode(hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d'), 100)).toBe('oversized');
+    expect(e.state.size).toBe(57);
+  });
+});
+
+describe('encodeHeaders', () => {
+  it('indexes static matches, sends other fields as literals without indexing, and round-trips', () => {
+    expect(encodeHeaders([[':status', '200']])).toEqual(hex('88'));
+    const list: Pairs = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+      ['grpc-status', '13'],
+      ['grpc-message', 'x'.repeat(300)],
+    ];
+    const block = encodeHeaders(list);
+    expect(block.subarray(0, 3)).toEqual(hex('88 0f10'));
+    const d = new HpackDecoder();
+    expect(d.decode(block)).toEqual(list);
+    expect(d.state.size).toBe(0);
+  });
+});
