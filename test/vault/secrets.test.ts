@@ -2,7 +2,8 @@
 // commands: transit and PKI mounts, path-help, plugin reload, a plugin killed by hand, and
 // the mount's max lease TTL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLUGIN_NAME, TLS_MODES, startDevVault, vaultBin, type VaultNode } from '../support/vault';
+import * as fs from 'node:fs';
+import { PLUGIN_NAME, TLS_MODES, pluginProcesses, startDevVault, vaultBin, type VaultNode } from '../support/vault';
 import {
   b64,
   decrypt,
@@ -22,8 +23,15 @@ import {
   type TransitState,
 } from './steps';
 
-for (const mode of TLS_MODES) {
-  describe.skipIf(!vaultBin())(`secrets role in a real Vault (${mode} TLS)`, { timeout: 90_000 }, () => {
+// Both TLS modes on the default gRPC server (node:http2), and the legacy mode once more on the
+// opt-in HTTP/2 layer of our own (VAULT_PLUGIN_TS_HTTP2=js, given in the catalog's env).
+const VARIANTS: Array<{ mode: (typeof TLS_MODES)[number]; env: Record<string, string>; label: string }> = [
+  ...TLS_MODES.map((mode) => ({ mode, env: {}, label: `${mode} TLS` })),
+  { mode: 'legacy', env: { VAULT_PLUGIN_TS_HTTP2: 'js' }, label: 'legacy TLS, VAULT_PLUGIN_TS_HTTP2=js' },
+];
+
+for (const { mode, env, label } of VARIANTS) {
+  describe.skipIf(!vaultBin())(`secrets role in a real Vault (${label})`, { timeout: 90_000 }, () => {
     let v: VaultNode;
     let transit: TransitState;
     let pki: PkiState;
@@ -36,7 +44,7 @@ for (const mode of TLS_MODES) {
     });
 
     it('registers by sha256 and mounts transit and PKI from the README commands', async () => {
-      const sha = await v.registerPlugin();
+      const sha = await v.registerPlugin(env);
       const entry = await v.vault(['read', '-format=json', `sys/plugins/catalog/secret/${PLUGIN_NAME}`]);
       expect(entry.data.sha256).toBe(sha);
       await enableTransit(v).catch((e) => {
@@ -62,6 +70,25 @@ for (const mode of TLS_MODES) {
       expect(Object.keys(key.data.keys)).toEqual(['1', '2']);
       // A bad ciphertext is Vault's 400 with a message, not a 500.
       await expect(write(v, 'transit/decrypt/app', 'ciphertext=vault:v1:AAAA')).rejects.toThrow(/Code: 400/);
+    });
+
+    it('transit: a 4 MiB plaintext through Vault and back, and 40 requests at once (flow control, many streams)', async () => {
+      const big = Buffer.alloc(4 << 20);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
+      const enc = await v.http('PUT', 'transit/encrypt/app', { body: { plaintext: big.toString('base64') }, timeoutMs: 60_000 });
+      expect(enc.status).toBe(200);
+      const ct = enc.json().data.ciphertext;
+      const dec = await v.http('PUT', 'transit/decrypt/app', { body: { ciphertext: ct }, timeoutMs: 60_000 });
+      expect(dec.status).toBe(200);
+      expect(Buffer.from(dec.json().data.plaintext, 'base64').equals(big)).toBe(true);
+      const many = await Promise.all(Array.from({ length: 40 }, (_, i) => v.http('PUT', 'transit/encrypt/app', { body: { plaintext: b64(`item ${i}`) } })));
+      expect(many.map((r) => r.status)).toEqual(many.map(() => 200));
+      if (env.VAULT_PLUGIN_TS_HTTP2) {
+        // The catalog's env reached the plugin process: this variant really ran our own HTTP/2 layer.
+        const procs = pluginProcesses(v.pluginDir);
+        expect(procs.length).toBeGreaterThan(0);
+        for (const p of procs) expect(fs.readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0')).toContain('VAULT_PLUGIN_TS_HTTP2=js');
+      }
     });
 
     it('transit: sign/verify, hmac, datakey', async () => {
