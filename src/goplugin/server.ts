@@ -5,7 +5,7 @@
 // broker.ts, version.ts, handshake.ts, grpc-server.ts (the gRPC server itself); this one
 // puts them together and owns shutdown.
 import { serviceDef } from './protos';
-import { GrpcServer, type ServiceRegistrar } from './grpc-server';
+import { GrpcServer, http2Layer, type ServiceRegistrar } from './grpc-server';
 import { Broker } from './broker';
 import { negotiateVersion, type LaunchEnv } from './env';
 import type { Logger } from './log';
@@ -114,6 +114,7 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   opts.versions[version](server, ctx);
 
   const serverTlsOptions = tls ? { certPem: tls.certPem, keyPem: tls.keyPem, clientCaPem: tls.hostCertPem } : undefined;
+  http2Layer(); // a bad VAULT_PLUGIN_TS_HTTP2 stops the start with its own message, not as a port error
   const port = await bindInRange((p) => server.listen(p, serverTlsOptions), env.minPort, env.maxPort);
 
   const handshake = handshakeLine(version, port, tls?.handshakeCert);

@@ -23,11 +23,11 @@ import {
   type TransitState,
 } from './steps';
 
-// Both TLS modes on the default gRPC server (node:http2), and the legacy mode once more on the
-// opt-in HTTP/2 layer of our own (VAULT_PLUGIN_TS_HTTP2=js, given in the catalog's env).
+// Both TLS modes on the default HTTP/2 layer (our own, src/goplugin/h2/), and the legacy mode
+// once more on the node:http2 fallback (VAULT_PLUGIN_TS_HTTP2=node, given in the catalog's env).
 const VARIANTS: Array<{ mode: (typeof TLS_MODES)[number]; env: Record<string, string>; label: string }> = [
   ...TLS_MODES.map((mode) => ({ mode, env: {}, label: `${mode} TLS` })),
-  { mode: 'legacy', env: { VAULT_PLUGIN_TS_HTTP2: 'js' }, label: 'legacy TLS, VAULT_PLUGIN_TS_HTTP2=js' },
+  { mode: 'legacy', env: { VAULT_PLUGIN_TS_HTTP2: 'node' }, label: 'legacy TLS, VAULT_PLUGIN_TS_HTTP2=node' },
 ];
 
 for (const { mode, env, label } of VARIANTS) {
@@ -84,10 +84,10 @@ for (const { mode, env, label } of VARIANTS) {
       const many = await Promise.all(Array.from({ length: 40 }, (_, i) => v.http('PUT', 'transit/encrypt/app', { body: { plaintext: b64(`item ${i}`) } })));
       expect(many.map((r) => r.status)).toEqual(many.map(() => 200));
       if (env.VAULT_PLUGIN_TS_HTTP2) {
-        // The catalog's env reached the plugin process: this variant really ran our own HTTP/2 layer.
+        // The catalog's env reached the plugin process: this variant really ran node:http2.
         const procs = pluginProcesses(v.pluginDir);
         expect(procs.length).toBeGreaterThan(0);
-        for (const p of procs) expect(fs.readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0')).toContain('VAULT_PLUGIN_TS_HTTP2=js');
+        for (const p of procs) expect(fs.readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0')).toContain('VAULT_PLUGIN_TS_HTTP2=node');
       }
     });
 
