@@ -20,7 +20,9 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tlsModule from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
-import { Code, frame, MessageReader, percentEncoded } from './grpc-wire';
+import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader, percentEncoded } from './grpc-wire';
+
+export type { CallMetadata } from './grpc-wire';
 import { H2Connection } from './h2/connection';
 import { serveH2Stream } from './h2/grpc-call';
 
@@ -58,37 +60,6 @@ function guarded<T>(fn: () => T): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A call's metadata as handlers read it: every value of a key (lower case), as grpc-js's Metadata.get gives them. */
-export interface CallMetadata {
-  get(key: string): Array<string | Buffer>;
-}
-
-/**
- * The call's metadata: every header that is not HTTP/2's or gRPC's own ("-bin" keys carry
- * base64 bytes). Read from the headers when asked: handlers look at one key at most
- * (multiplex_id), so nothing is copied for the others on every call.
- */
-class HeaderMetadata implements CallMetadata {
-  constructor(private readonly headers: http2.IncomingHttpHeaders) {}
-
-  get(key: string): Array<string | Buffer> {
-    const k = key.toLowerCase();
-    const v = Object.hasOwn(this.headers, k) ? this.headers[k] : undefined;
-    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) return [];
-    const list = Array.isArray(v) ? [...v] : [v];
-    // Node joins a repeated header's values with ", "; base64 has no comma, so binary values split back.
-    return k.endsWith('-bin') ? list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))) : list;
-  }
-}
-
-const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
-/** The grpc-timeout header as an absolute deadline (epoch ms), or Infinity. */
-function deadlineOf(value: string | string[] | undefined): number {
-  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
-  return m ? Date.now() + Number(m[1]) * TIMEOUT_UNIT_MS[m[2]] : Number.POSITIVE_INFINITY;
 }
 
 /**
@@ -182,6 +153,19 @@ class Call extends EventEmitter {
   }
 }
 
+/** The server side of mutual TLS, for either HTTP/2 layer: the client's certificate must chain to `clientCaPem`. */
+function mutualTls(tls: ServerTlsOptions): tlsModule.TlsOptions {
+  return {
+    cert: tls.certPem,
+    key: tls.keyPem,
+    ca: tls.clientCaPem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    ALPNProtocols: ['h2'],
+  };
+}
+
 /** The environment variable that picks the HTTP/2 server: js (default, h2/) or node (node:http2). */
 export const HTTP2_LAYER_ENV = 'VAULT_PLUGIN_TS_HTTP2';
 
@@ -217,13 +201,7 @@ export class GrpcServer implements ServiceRegistrar {
     const settings = { maxConcurrentStreams: 1000 };
     const server = tls
       ? http2.createSecureServer({
-          cert: tls.certPem,
-          key: tls.keyPem,
-          ca: tls.clientCaPem,
-          requestCert: true,
-          rejectUnauthorized: true,
-          minVersion: 'TLSv1.2',
-          ALPNProtocols: ['h2'],
+          ...mutualTls(tls),
           settings,
           // A big batch or CSR list is one message: no cap beyond the default session memory.
           maxSessionMemory: 64,
@@ -254,20 +232,7 @@ export class GrpcServer implements ServiceRegistrar {
       this.connections.add(conn);
       conn.onClose = () => this.connections.delete(conn);
     };
-    const server = tls
-      ? tlsModule.createServer(
-          {
-            cert: tls.certPem,
-            key: tls.keyPem,
-            ca: tls.clientCaPem,
-            requestCert: true,
-            rejectUnauthorized: true,
-            minVersion: 'TLSv1.2',
-            ALPNProtocols: ['h2'],
-          },
-          onSocket,
-        )
-      : net.createServer(onSocket);
+    const server = tls ? tlsModule.createServer(mutualTls(tls), onSocket) : net.createServer(onSocket);
     server.on('tlsClientError', () => undefined);
     return this.bind(server, port);
   }

@@ -1,5 +1,6 @@
-// gRPC over HTTP/2, the parts both our server (grpc-server.ts) and our client
-// (grpc-client.ts) speak: message framing, grpc-message's percent-encoding, grpc-timeout.
+// gRPC over HTTP/2, the parts our server (grpc-server.ts, on either HTTP/2 layer) and our
+// client (grpc-client.ts) speak: message framing, grpc-message's percent-encoding,
+// grpc-timeout, a call's metadata as handlers read it.
 // Each message is 1 byte "compressed" flag (0: identity), 4 bytes big-endian length, the
 // protobuf bytes. No @grpc/grpc-js here: the client must not need it loaded.
 
@@ -124,4 +125,35 @@ export function codeOfHttpStatus(status: number): number {
   if (status === 404) return Code.UNIMPLEMENTED;
   if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
   return Code.UNKNOWN;
+}
+
+/** A call's metadata as handlers read it: every value of a key (lower case), as grpc-js's Metadata.get gives them. */
+export interface CallMetadata {
+  get(key: string): Array<string | Buffer>;
+}
+
+/**
+ * The call's metadata: every header that is not HTTP/2's or gRPC's own ("-bin" keys carry
+ * base64 bytes). Read from the headers when asked: handlers look at one key at most
+ * (multiplex_id), so nothing is copied for the others on every call.
+ */
+export class HeaderMetadata implements CallMetadata {
+  constructor(private readonly headers: Readonly<Record<string, string | string[] | undefined>>) {}
+
+  get(key: string): Array<string | Buffer> {
+    const k = key.toLowerCase();
+    const v = Object.hasOwn(this.headers, k) ? this.headers[k] : undefined;
+    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) return [];
+    const list = Array.isArray(v) ? [...v] : [v];
+    // A repeated header's values may arrive joined with ", " (node:http2); base64 has no comma, so binary values split back.
+    return k.endsWith('-bin') ? list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))) : list;
+  }
+}
+
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** The grpc-timeout header as an absolute deadline (epoch ms), or Infinity. */
+export function deadlineOf(value: string | string[] | undefined): number {
+  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
+  return m ? Date.now() + Number(m[1]) * TIMEOUT_UNIT_MS[m[2]] : Number.POSITIVE_INFINITY;
 }

@@ -3,8 +3,8 @@
 // 'cancelled', getDeadline, write/end, 'data'/'end', trailers-only errors, UNIMPLEMENTED
 // for unknown methods). A unary answer is HEADERS + DATA + trailers in one socket write.
 import { EventEmitter } from 'node:events';
-import type { CallMetadata, Route } from '../grpc-server';
-import { Code, frame, MessageReader, percentEncoded } from '../grpc-wire';
+import type { Route } from '../grpc-server';
+import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader, percentEncoded } from '../grpc-wire';
 import type { H2Stream, HeaderMap } from './connection';
 import { encodeHeaders } from './hpack';
 
@@ -25,26 +25,6 @@ function statusBlock(code: number, details: string, headers: boolean): Buffer {
   list.push(['grpc-status', String(code)]);
   if (details) list.push(['grpc-message', percentEncoded(details)]);
   return encodeHeaders(list);
-}
-
-/** Metadata from the request headers: not HTTP/2's or gRPC's own; "-bin" values are base64. */
-class Metadata implements CallMetadata {
-  constructor(private readonly headers: HeaderMap) {}
-
-  get(key: string): Array<string | Buffer> {
-    const k = key.toLowerCase();
-    const v = Object.hasOwn(this.headers, k) ? this.headers[k] : undefined;
-    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k === 'user-agent' || v === undefined) return [];
-    const list = Array.isArray(v) ? [...v] : [v];
-    return k.endsWith('-bin') ? list.flatMap((one) => one.split(',').map((b) => Buffer.from(b.trim(), 'base64'))) : list;
-  }
-}
-
-const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
-function deadlineOf(value: string | string[] | undefined): number {
-  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
-  return m ? Date.now() + Number(m[1]) * TIMEOUT_UNIT_MS[m[2]] : Number.POSITIVE_INFINITY;
 }
 
 class H2Call extends EventEmitter {
@@ -151,7 +131,7 @@ export function serveH2Stream(routes: ReadonlyMap<string, Route>, stream: H2Stre
 
   const { method, handler } = route;
   const deadline = deadlineOf(headers['grpc-timeout']);
-  const call = new H2Call(stream, new Metadata(headers), method, deadline);
+  const call = new H2Call(stream, new HeaderMetadata(headers), method, deadline);
   let timer: NodeJS.Timeout | undefined;
   if (Number.isFinite(deadline)) {
     timer = setTimeout(() => call.end({ code: Code.DEADLINE_EXCEEDED, details: 'deadline exceeded' }), Math.max(0, deadline - Date.now()));
