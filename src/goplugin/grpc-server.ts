@@ -2,31 +2,27 @@
 // our own HTTP/2 framing on each TLS socket (h2/: no per-call stream objects; 30-50% less
 // plugin CPU per request through Vault than node:http2, bench/RESULTS.md session 10), or
 // over node:http2 with VAULT_PLUGIN_TS_HTTP2=node (the fallback): identity encoding, no
-// compression, no server reflection. It serves the
-// same service definitions and handlers as @grpc/grpc-js's Server (the calls given to the
-// handlers have the members this code base uses: request, metadata, cancelled and the
-// 'cancelled' event, getDeadline, write/end and 'data'/'end' for streams). grpc-js's
-// server spends ~20 µs of CPU per call on its generic machinery (interceptors, per-call
-// metadata objects, stream wrappers); every transit request is two calls (existence check,
-// then the request). bench/RESULTS.md has the measurement. The broker's storage
-// connections have a client of the same kind (grpc-client.ts); grpc-wire.ts is what both share.
+// compression, no server reflection. It serves the same service definitions and handlers
+// as @grpc/grpc-js's Server, whose generic machinery costs ~20 µs of CPU per call; the calls
+// themselves (grpc-call.ts) are the same on both layers. The broker's storage connections
+// have a client of the same kind (grpc-client.ts); grpc-wire.ts is what they share.
 //
 // Wire format (gRPC over HTTP/2): a POST to /<package.Service>/<Method> with
 // content-type application/grpc; each message is framed as 1 byte "compressed" (0 here),
 // 4 bytes big-endian length, the protobuf bytes; the status goes in trailers (grpc-status,
 // grpc-message percent-encoded), or alone in the headers when there is no message.
-import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tlsModule from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
-import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader, percentEncoded } from './grpc-wire';
+import { type CallStream, type Method, type Route, serveStream } from './grpc-call';
+import { Code, percentEncoded } from './grpc-wire';
+import { h2CallStream } from './h2/call-stream';
+import { H2Connection } from './h2/connection';
 
 export type { CallMetadata } from './grpc-wire';
-import { H2Connection } from './h2/connection';
-import { serveH2Stream } from './h2/grpc-call';
 
-const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
+const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
 /** What a role registers its services on: this server or grpc-js's. */
 export interface ServiceRegistrar {
@@ -38,12 +34,6 @@ export interface ServerTlsOptions {
   certPem: string;
   keyPem: string;
   clientCaPem: string;
-}
-
-type Method = grpc.MethodDefinition<unknown, unknown>;
-export interface Route {
-  method: Method;
-  handler: (...args: never[]) => void;
 }
 
 /** gRPC's status as trailers-only headers or trailers. */
@@ -62,95 +52,42 @@ function guarded<T>(fn: () => T): T | undefined {
   }
 }
 
-/**
- * One call as its handler sees it. 'cancelled' is emitted once if the stream closes before
- * the server finished it (the client went away or reset it), after `cancelled` is set.
- */
-class Call extends EventEmitter {
-  cancelled = false;
-  request: unknown;
-  private finished = false;
-  private responded = false;
-
-  constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    readonly metadata: CallMetadata,
-    private readonly method: Method,
-    private readonly deadline: number,
-  ) {
-    super();
-    stream.once('close', () => {
-      if (this.finished) return;
-      this.finished = true;
-      this.cancelled = true;
-      this.emit('cancelled', 'cancelled');
-    });
-  }
-
-  getDeadline(): number {
-    return this.deadline;
-  }
-
-  /** Send the response headers once, before the first message. */
-  private respond(): void {
-    if (this.responded) return;
-    this.responded = true;
-    this.stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' }, { waitForTrailers: true });
-    this.stream.once('wantTrailers', () => guarded(() => this.stream.sendTrailers(this.trailers)));
-  }
-
-  /** The status the trailers will carry (set by end()). */
-  private trailers = statusHeaders(Code.OK, '');
-
-  /** Stream one message (server- and bidi-streaming calls). */
-  write(message: unknown): boolean {
-    if (this.finished || this.stream.destroyed) return false;
-    return (
+/** A node:http2 request stream as a gRPC call's stream; a stream reset under us is only a closed call. */
+function nodeCallStream(stream: http2.ServerHttp2Stream): CallStream {
+  stream.on('error', () => undefined); // a reset stream closes; onClose reports it
+  let trailers = statusHeaders(Code.OK, '');
+  const ok = { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
+  return {
+    get done() {
+      return stream.destroyed;
+    },
+    sendHeaders() {
       guarded(() => {
-        this.respond();
-        return this.stream.write(frame(this.method.responseSerialize(message)));
-      }) ?? false
-    );
-  }
-
-  /** End the call: OK, or the error's status. */
-  end(error?: { code?: number; details?: string; message?: string } | null): void {
-    if (this.finished || this.stream.destroyed) {
-      this.finished = true;
-      return;
-    }
-    this.finished = true;
-    const status = error ? statusHeaders(error.code ?? Code.UNKNOWN, error.details ?? error.message ?? '') : statusHeaders(Code.OK, '');
-    if (!this.responded) {
-      // Trailers-only: the status in the one HEADERS frame.
-      this.responded = true;
-      guarded(() => this.stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', ...status }, { endStream: true }));
-      return;
-    }
-    this.trailers = status;
-    guarded(() => this.stream.end());
-  }
-
-  /** A unary call's answer: one message then OK, or the error's status. */
-  reply(error: { code?: number; details?: string; message?: string } | null, message?: unknown): void {
-    if (this.finished || this.stream.destroyed) return;
-    if (error) {
-      this.end(error);
-      return;
-    }
-    let body: Buffer;
-    try {
-      body = this.method.responseSerialize(message);
-    } catch (e) {
-      this.end({ code: Code.INTERNAL, details: `the response could not be encoded: ${(e as Error).message}` });
-      return;
-    }
-    this.finished = true;
-    guarded(() => {
-      this.respond();
-      this.stream.end(frame(body));
-    });
-  }
+        stream.respond(ok, { waitForTrailers: true });
+        stream.once('wantTrailers', () => guarded(() => stream.sendTrailers(trailers)));
+      });
+    },
+    trailersOnly(code, details) {
+      if (!stream.destroyed) guarded(() => stream.respond({ ...ok, ...statusHeaders(code, details) }, { endStream: true }));
+    },
+    notGrpc() {
+      if (!stream.destroyed) guarded(() => stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true }));
+    },
+    write: (framed) => guarded(() => stream.write(framed)) ?? false,
+    finish(code, details) {
+      trailers = statusHeaders(code, details);
+      guarded(() => stream.end());
+    },
+    onData(fn) {
+      stream.on('data', fn);
+    },
+    onEnd(fn) {
+      stream.once('end', fn);
+    },
+    onClose(fn) {
+      stream.once('close', fn);
+    },
+  };
 }
 
 /** The server side of mutual TLS, for either HTTP/2 layer: the client's certificate must chain to `clientCaPem`. */
@@ -228,7 +165,7 @@ export class GrpcServer implements ServiceRegistrar {
       const alpn = (socket as tlsModule.TLSSocket).alpnProtocol;
       if (tls && alpn && alpn !== 'h2') return socket.destroy();
       socket.setNoDelay(true);
-      const conn = new H2Connection(socket, (stream, headers) => serveH2Stream(this.routes, stream, headers), { maxConcurrentStreams: 1000 });
+      const conn = new H2Connection(socket, (stream, headers) => serveStream(this.routes, h2CallStream(stream), headers), { maxConcurrentStreams: 1000 });
       this.connections.add(conn);
       conn.onClose = () => this.connections.delete(conn);
     };
@@ -250,90 +187,9 @@ export class GrpcServer implements ServiceRegistrar {
     });
   }
 
+  /** A node:http2 request stream, served as a gRPC call (grpc-call.ts). */
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const path = headers[HTTP2_HEADER_PATH] as string | undefined;
-    const trailersOnly = (code: number, details: string) => {
-      if (stream.destroyed) return;
-      guarded(() =>
-        stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', ...statusHeaders(code, details) }, { endStream: true }),
-      );
-    };
-    stream.on('error', () => undefined); // a reset stream closes; the call's 'close' listener reports it
-    const ct = headers[HTTP2_HEADER_CONTENT_TYPE];
-    if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) {
-      if (!stream.destroyed) guarded(() => stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true }));
-      return;
-    }
-    const route = path ? this.routes.get(path) : undefined;
-    if (!route) {
-      trailersOnly(Code.UNIMPLEMENTED, `unknown method ${String(path).slice(0, 200)}`);
-      return;
-    }
-    const enc = headers['grpc-encoding'];
-    if (enc !== undefined && enc !== 'identity') {
-      trailersOnly(Code.UNIMPLEMENTED, `grpc-encoding ${String(enc).slice(0, 40)} is not supported`);
-      return;
-    }
-
-    const { method, handler } = route;
-    const deadline = deadlineOf(headers['grpc-timeout']);
-    const call = new Call(stream, new HeaderMetadata(headers), method, deadline);
-    if (Number.isFinite(deadline)) {
-      const t = setTimeout(() => call.end({ code: Code.DEADLINE_EXCEEDED, details: 'deadline exceeded' }), Math.max(0, deadline - Date.now()));
-      t.unref();
-      stream.once('close', () => clearTimeout(t));
-    }
-    const reader = new MessageReader();
-    const decode = (bytes: Buffer): unknown => method.requestDeserialize(bytes);
-
-    if (method.requestStream) {
-      // Client- or bidi-streaming: each message as 'data', the client's half-close as 'end'.
-      stream.on('data', (chunk: Buffer) => {
-        const msgs = reader.push(chunk);
-        if (typeof msgs === 'string') return call.end({ code: Code.UNIMPLEMENTED, details: msgs });
-        for (const b of msgs) {
-          let msg: unknown;
-          try {
-            msg = decode(b);
-          } catch (e) {
-            return call.end({ code: Code.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
-          }
-          call.emit('data', msg);
-        }
-      });
-      stream.once('end', () => call.emit('end'));
-      if (method.responseStream) (handler as (c: Call) => void)(call);
-      else (handler as (c: Call, cb: Call['reply']) => void)(call, (e, m) => call.reply(e, m));
-      return;
-    }
-
-    // Unary and server-streaming: exactly one request message, then the handler.
-    let request: Buffer | undefined;
-    let failed = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      const msgs = reader.push(chunk);
-      if (typeof msgs === 'string' || msgs.length > 1 || (msgs.length === 1 && request)) {
-        failed = true;
-        return call.end({ code: Code.UNIMPLEMENTED, details: typeof msgs === 'string' ? msgs : 'a unary call carries one request message' });
-      }
-      if (msgs.length) request = msgs[0];
-    });
-    stream.once('end', () => {
-      if (failed) return;
-      if (!request || reader.pending) return call.end({ code: Code.INTERNAL, details: 'the call ended without a complete request message' });
-      try {
-        call.request = decode(request);
-      } catch (e) {
-        return call.end({ code: Code.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
-      }
-      try {
-        if (method.responseStream) (handler as (c: Call) => void)(call);
-        else (handler as (c: Call, cb: Call['reply']) => void)(call, (e, m) => call.reply(e, m));
-      } catch (e) {
-        call.end({ code: Code.UNKNOWN, details: (e as Error).message });
-      }
-    });
+    serveStream(this.routes, nodeCallStream(stream), headers);
   }
 
   /** Stop accepting; wait for open calls to end, then close the connections. */

@@ -1,40 +1,49 @@
-// gRPC calls on our own HTTP/2 layer (connection.ts): the same call semantics as
-// grpc-server.ts gives its handlers over node:http2 (request, metadata.get, cancelled and
-// 'cancelled', getDeadline, write/end, 'data'/'end', trailers-only errors, UNIMPLEMENTED
-// for unknown methods). A unary answer is HEADERS + DATA + trailers in one socket write.
+// One gRPC call as its handler sees it, and the dispatch of a request stream to its route,
+// for either HTTP/2 layer (h2/, the default, or node:http2): each wraps its stream as a
+// CallStream. The calls have the members this code base's handlers use, as @grpc/grpc-js's
+// server calls: request, metadata.get, cancelled and the 'cancelled' event, getDeadline,
+// write/end and 'data'/'end' for streams, and a unary callback.
 import { EventEmitter } from 'node:events';
-import type { Route } from '../grpc-server';
-import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader, percentEncoded } from '../grpc-wire';
-import type { H2Stream, HeaderMap } from './connection';
-import { encodeHeaders } from './hpack';
+import type * as grpc from '@grpc/grpc-js';
+import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader } from './grpc-wire';
 
-type Method = Route['method'];
+export type Method = grpc.MethodDefinition<unknown, unknown>;
+/** A served method and its handler. */
+export interface Route {
+  method: Method;
+  handler: (...args: never[]) => void;
+}
 type Status = { code?: number; details?: string; message?: string } | null | undefined;
 
-const OK_HEADERS: ReadonlyArray<[string, string]> = [
-  [':status', '200'],
-  ['content-type', 'application/grpc'],
-];
-const RESPONSE_HEADERS = encodeHeaders(OK_HEADERS);
-const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
-
-/** The status as a header block: trailers, or (with `headers`) a trailers-only response. */
-function statusBlock(code: number, details: string, headers: boolean): Buffer {
-  if (code === Code.OK && !details && !headers) return OK_TRAILERS;
-  const list: Array<[string, string]> = headers ? [...OK_HEADERS] : [];
-  list.push(['grpc-status', String(code)]);
-  if (details) list.push(['grpc-message', percentEncoded(details)]);
-  return encodeHeaders(list);
+/** What a call needs of its HTTP/2 stream. */
+export interface CallStream {
+  /** Closed or reset: nothing more can be sent. */
+  readonly done: boolean;
+  /** 200 application/grpc; the status follows in trailers (finish). */
+  sendHeaders(): void;
+  /** The status alone in the one HEADERS frame, ending the stream (no message). */
+  trailersOnly(code: number, details: string): void;
+  /** HTTP 415 for a request that is not gRPC. */
+  notGrpc(): void;
+  /** One framed message; false when the stream asks the writer to wait. */
+  write(framed: Buffer): boolean;
+  /** The trailers with the status, after what was written. */
+  finish(code: number, details: string): void;
+  /** Request body chunks; the client's half-close; the stream's end, once, whatever ended it. */
+  onData(fn: (chunk: Buffer) => void): void;
+  onEnd(fn: () => void): void;
+  onClose(fn: () => void): void;
 }
 
-class H2Call extends EventEmitter {
+/** One call. 'cancelled' is emitted once if the stream closes before the server finished the call. */
+export class ServerCall extends EventEmitter {
   cancelled = false;
   request: unknown;
   private finished = false;
   private responded = false;
 
   constructor(
-    private readonly stream: H2Stream,
+    private readonly stream: CallStream,
     readonly metadata: CallMetadata,
     private readonly method: Method,
     private readonly deadline: number,
@@ -54,14 +63,16 @@ class H2Call extends EventEmitter {
     return this.deadline;
   }
 
+  /** Send the response headers once, before the first message. */
   private respond(): void {
     if (this.responded) return;
     this.responded = true;
-    this.stream.respond(RESPONSE_HEADERS, false);
+    this.stream.sendHeaders();
   }
 
+  /** Stream one message (server- and bidi-streaming calls). */
   write(message: unknown): boolean {
-    if (this.finished || this.stream.closed) return false;
+    if (this.finished || this.stream.done) return false;
     let body: Buffer;
     try {
       body = frame(this.method.responseSerialize(message));
@@ -69,12 +80,12 @@ class H2Call extends EventEmitter {
       return false;
     }
     this.respond();
-    this.stream.write(body);
-    return true;
+    return this.stream.write(body);
   }
 
+  /** End the call: OK, or the error's status (trailers-only when nothing was sent). */
   end(error?: Status): void {
-    if (this.finished || this.stream.closed) {
+    if (this.finished || this.stream.done) {
       this.finished = true;
       return;
     }
@@ -83,14 +94,15 @@ class H2Call extends EventEmitter {
     const details = error ? (error.details ?? error.message ?? '') : '';
     if (!this.responded) {
       this.responded = true;
-      this.stream.respond(statusBlock(code, details, true), true);
+      this.stream.trailersOnly(code, details);
       return;
     }
-    this.stream.end(statusBlock(code, details, false));
+    this.stream.finish(code, details);
   }
 
+  /** A unary call's answer: one message then OK, or the error's status. */
   reply(error: Status, message?: unknown): void {
-    if (this.finished || this.stream.closed) return;
+    if (this.finished || this.stream.done) return;
     if (error) {
       this.end(error);
       return;
@@ -105,47 +117,51 @@ class H2Call extends EventEmitter {
     this.finished = true;
     this.respond();
     this.stream.write(body);
-    this.stream.end(OK_TRAILERS);
+    this.stream.finish(Code.OK, '');
   }
 }
 
+type Handler = (call: ServerCall, reply?: ServerCall['reply']) => void;
+
 /** Serve one request stream with the route its :path names. */
-export function serveH2Stream(routes: ReadonlyMap<string, Route>, stream: H2Stream, headers: HeaderMap): void {
-  const path = headers[':path'] as string;
-  const trailersOnly = (code: number, details: string) => stream.respond(statusBlock(code, details, true), true);
+export function serveStream(routes: ReadonlyMap<string, Route>, stream: CallStream, headers: Readonly<Record<string, string | string[] | undefined>>): void {
   const ct = headers['content-type'];
   if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) {
-    stream.respond(encodeHeaders([[':status', '415']]), true);
+    stream.notGrpc();
     return;
   }
-  const route = routes.get(path);
+  const path = headers[':path'];
+  const route = typeof path === 'string' ? routes.get(path) : undefined;
   if (!route) {
-    trailersOnly(Code.UNIMPLEMENTED, `unknown method ${String(path).slice(0, 200)}`);
+    stream.trailersOnly(Code.UNIMPLEMENTED, `unknown method ${String(path).slice(0, 200)}`);
     return;
   }
   const enc = headers['grpc-encoding'];
   if (enc !== undefined && enc !== 'identity') {
-    trailersOnly(Code.UNIMPLEMENTED, `grpc-encoding ${String(enc).slice(0, 40)} is not supported`);
+    stream.trailersOnly(Code.UNIMPLEMENTED, `grpc-encoding ${String(enc).slice(0, 40)} is not supported`);
     return;
   }
 
-  const { method, handler } = route;
+  const { method } = route;
+  const handler = route.handler as Handler;
   const deadline = deadlineOf(headers['grpc-timeout']);
-  const call = new H2Call(stream, new HeaderMetadata(headers), method, deadline);
+  const call = new ServerCall(stream, new HeaderMetadata(headers), method, deadline);
   let timer: NodeJS.Timeout | undefined;
   if (Number.isFinite(deadline)) {
     timer = setTimeout(() => call.end({ code: Code.DEADLINE_EXCEEDED, details: 'deadline exceeded' }), Math.max(0, deadline - Date.now()));
     timer.unref();
   }
-  stream.onClose = () => {
+  stream.onClose(() => {
     if (timer) clearTimeout(timer);
     call.closed();
-  };
+  });
   const reader = new MessageReader();
   const decode = (bytes: Buffer): unknown => method.requestDeserialize(bytes);
+  const run = () => (method.responseStream ? handler(call) : handler(call, (e, m) => call.reply(e, m)));
 
   if (method.requestStream) {
-    stream.onData = (chunk) => {
+    // Client- or bidi-streaming: each message as 'data', the client's half-close as 'end'.
+    stream.onData((chunk) => {
       const msgs = reader.push(chunk);
       if (typeof msgs === 'string') return call.end({ code: Code.UNIMPLEMENTED, details: msgs });
       for (const b of msgs) {
@@ -157,16 +173,16 @@ export function serveH2Stream(routes: ReadonlyMap<string, Route>, stream: H2Stre
         }
         call.emit('data', msg);
       }
-    };
-    stream.onEnd = () => call.emit('end');
-    if (method.responseStream) (handler as (c: H2Call) => void)(call);
-    else (handler as (c: H2Call, cb: H2Call['reply']) => void)(call, (e, m) => call.reply(e, m));
+    });
+    stream.onEnd(() => call.emit('end'));
+    run();
     return;
   }
 
+  // Unary and server-streaming: exactly one request message, then the handler.
   let request: Buffer | undefined;
   let failed = false;
-  stream.onData = (chunk) => {
+  stream.onData((chunk) => {
     if (failed) return;
     const msgs = reader.push(chunk);
     if (typeof msgs === 'string' || msgs.length > 1 || (msgs.length === 1 && request)) {
@@ -174,8 +190,8 @@ export function serveH2Stream(routes: ReadonlyMap<string, Route>, stream: H2Stre
       return call.end({ code: Code.UNIMPLEMENTED, details: typeof msgs === 'string' ? msgs : 'a unary call carries one request message' });
     }
     if (msgs.length) request = msgs[0];
-  };
-  stream.onEnd = () => {
+  });
+  stream.onEnd(() => {
     if (failed) return;
     if (!request || reader.pending) return call.end({ code: Code.INTERNAL, details: 'the call ended without a complete request message' });
     try {
@@ -184,10 +200,9 @@ export function serveH2Stream(routes: ReadonlyMap<string, Route>, stream: H2Stre
       return call.end({ code: Code.INTERNAL, details: `the request could not be decoded: ${(e as Error).message}` });
     }
     try {
-      if (method.responseStream) (handler as (c: H2Call) => void)(call);
-      else (handler as (c: H2Call, cb: H2Call['reply']) => void)(call, (e, m) => call.reply(e, m));
+      run();
     } catch (e) {
       call.end({ code: Code.UNKNOWN, details: (e as Error).message });
     }
-  };
+  });
 }
