@@ -6,7 +6,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { H2Connection, type H2Stream, type HeaderMap } from '../../src/goplugin/h2/connection';
+import { H2Connection, type H2Stream, type HeaderMap, MAX_CHATTER_PER_SECOND } from '../../src/goplugin/h2/connection';
 import { ErrorCode, Flag, FrameType, frame, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
 
@@ -58,14 +58,22 @@ class Raw {
   readonly sock: net.Socket;
   readonly hpack = new HpackDecoder();
 
-  constructor(settings: Array<[number, number]> = [], preface = true) {
-    this.sock = net.connect(port, '127.0.0.1');
+  constructor(
+    settings: Array<[number, number]> = [],
+    preface = true,
+    private readonly ackSettings = true,
+    to = port,
+  ) {
+    this.sock = net.connect(to, '127.0.0.1');
     this.sock.on('data', (d) => {
       this.buf = Buffer.concat([this.buf, d]);
       while (this.buf.length >= 9) {
         const len = this.buf.readUIntBE(0, 3);
         if (this.buf.length < 9 + len) break;
-        this.frames.push({ type: this.buf[3], flags: this.buf[4], id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) });
+        const f = { type: this.buf[3], flags: this.buf[4], id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
+        this.frames.push(f);
+        // Acknowledge the server's SETTINGS, as every client must (unless a test says not to).
+        if (this.ackSettings && f.type === FrameType.SETTINGS && !(f.flags & Flag.ACK)) this.sock.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
         this.buf = this.buf.subarray(9 + len);
       }
       this.wake();
@@ -243,6 +251,49 @@ describe('H2Connection', () => {
       expect(await c.goaway()).toBe(code);
       await c.until(() => c.closed);
     });
+
+  it('ends a connection that floods it with PINGs, SETTINGS or reset streams (ENHANCE_YOUR_CALM), and serves one that stays under the limit', async () => {
+    const pings = new Raw();
+    pings.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i & 0xff))));
+    expect(await pings.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    const settings = new Raw();
+    settings.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, () => settingsFrame([])));
+    expect(await settings.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    // "Rapid reset": open a stream the server is working on, reset it, again and again.
+    const resets = new Raw();
+    const opened: Buffer[] = [];
+    for (let i = 0; i <= MAX_CHATTER_PER_SECOND; i++) {
+      const id = 2 * i + 1;
+      opened.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, req('/hang')), frame(FrameType.RST_STREAM, 0, id, Buffer.alloc(4)));
+    }
+    resets.send(...opened);
+    expect(await resets.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    // Under the limit: 100 PINGs all answered, no GOAWAY.
+    const calm = new Raw();
+    calm.send(...Array.from({ length: 100 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i))));
+    await calm.until(() => calm.frames.filter((f) => f.type === FrameType.PING && f.flags & Flag.ACK).length === 100);
+    expect(calm.find(FrameType.GOAWAY)).toBeUndefined();
+    for (const c of [pings, settings, resets, calm]) c.close();
+  });
+
+  it('ends a connection whose client never acknowledges the SETTINGS (SETTINGS_TIMEOUT)', async () => {
+    const quick = net.createServer((sock) => connections.add(new H2Connection(sock, onStream, { settingsTimeoutMs: 200 })));
+    await new Promise<void>((r) => quick.listen(0, '127.0.0.1', r));
+    try {
+      const to = (quick.address() as net.AddressInfo).port;
+      const silent = new Raw([], true, false, to);
+      expect(await silent.goaway()).toBe(ErrorCode.SETTINGS_TIMEOUT);
+      const polite = new Raw([], true, true, to);
+      polite.send(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+      await polite.until(() => polite.find(FrameType.PING, 0, Flag.ACK));
+      await new Promise((r) => setTimeout(r, 400));
+      expect(polite.find(FrameType.GOAWAY)).toBeUndefined();
+      silent.close();
+      polite.close();
+    } finally {
+      quick.close();
+    }
+  });
 
   it('resets (RST_STREAM) a malformed request, an oversized header list, DATA after END_STREAM and a throwing handler; the connection lives on', async () => {
     const c = new Raw();

@@ -32,9 +32,19 @@ export interface ConnectionOptions {
   connectionWindow?: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger request header list resets its stream. */
   maxHeaderListSize?: number;
+  /** How long the peer has to acknowledge our SETTINGS (default 10 s). */
+  settingsTimeoutMs?: number;
 }
 
 const noop = () => undefined;
+
+/**
+ * Control frames a peer may make us answer (PING, SETTINGS) or streams it may reset while
+ * open (the "rapid reset" pattern) in one second before the connection is closed with
+ * ENHANCE_YOUR_CALM. Vault's Go client sends a few: a BDP ping per window of data, a reset
+ * per request its caller abandons.
+ */
+export const MAX_CHATTER_PER_SECOND = 1000;
 
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
@@ -125,6 +135,11 @@ export class H2Connection {
   /** Streams whose queued DATA waits for window. */
   private readonly blocked = new Set<H2Stream>();
   private goingAway = false;
+  /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, RST_STREAM of a stream in use). */
+  private chatter = 0;
+  private chatterSince = 0;
+  /** Until the peer acknowledges our SETTINGS (RFC 9113 6.5.3: SETTINGS_TIMEOUT otherwise). */
+  private settingsTimer?: NodeJS.Timeout;
   closed = false;
   /** Called when the connection is over (socket closed). */
   onClose: () => void = noop;
@@ -153,6 +168,8 @@ export class H2Connection {
     );
     if (this.connWindow > DEFAULT_WINDOW) this.send(windowUpdateFrame(0, this.connWindow - DEFAULT_WINDOW));
     this.connRecvWindow = this.connWindow;
+    this.settingsTimer = setTimeout(() => this.fail(ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged'), opts.settingsTimeoutMs ?? 10_000);
+    this.settingsTimer.unref();
   }
 
   /** Open streams (for tests and shutdown). */
@@ -170,6 +187,7 @@ export class H2Connection {
 
   /** Immediate end: every open stream is closed (cancelled), the socket destroyed. */
   destroy(): void {
+    clearTimeout(this.settingsTimer);
     if (!this.closed) {
       this.closed = true;
       this.out = [];
@@ -242,7 +260,10 @@ export class H2Connection {
         if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM size');
         if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
         const s = this.streams.get(id);
-        if (s) this.closeStream(s);
+        if (s) {
+          this.countChatter();
+          this.closeStream(s);
+        }
         return;
       }
       case FrameType.SETTINGS:
@@ -253,7 +274,10 @@ export class H2Connection {
       case FrameType.PING:
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
         if (p.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING size');
-        if (!(flags & Flag.ACK)) this.send(frame(FrameType.PING, Flag.ACK, 0, p));
+        if (!(flags & Flag.ACK)) {
+          this.countChatter();
+          this.send(frame(FrameType.PING, Flag.ACK, 0, p));
+        }
         return;
       case FrameType.GOAWAY:
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -268,13 +292,25 @@ export class H2Connection {
     }
   }
 
+  /** One more frame of chatter; past MAX_CHATTER_PER_SECOND in a second the connection ends. */
+  private countChatter(): void {
+    const now = Date.now();
+    if (now - this.chatterSince >= 1000) {
+      this.chatterSince = now;
+      this.chatter = 0;
+    }
+    if (++this.chatter > MAX_CHATTER_PER_SECOND) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many PING, SETTINGS or RST_STREAM frames');
+  }
+
   private onSettings(flags: number, id: number, p: Buffer): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if (flags & Flag.ACK) {
       if (p.length !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      clearTimeout(this.settingsTimer);
       return;
     }
     if (p.length % 6) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS size');
+    this.countChatter();
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
