@@ -12,7 +12,7 @@ import { UserError } from '../../src/secrets/framework';
 import { keyIdentifier, signerFor, x509, type CaSigner } from '../../src/secrets/pki/ca';
 import { ipBytes, writeCertificate, writeCertificatePem, type WriteInput } from '../../src/secrets/pki/cert-writer';
 import { makeCertificate, type CertRequest } from '../../src/secrets/pki/certificates';
-import { generateKey, generateLeafKey } from '../../src/secrets/pki/keys';
+import { generateKey, generateLeafKey, newP256Key, p256PrivateKeyDer } from '../../src/secrets/pki/keys';
 import { dataOrError } from '../support/backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-certwriter-'));
@@ -405,6 +405,32 @@ describe('leaf keys', () => {
         expect([g.type, g.bits]).toEqual([type, bits]);
       }
     }
+  });
+});
+
+describe('P-256 leaf keys written here', () => {
+  it('are byte for byte what OpenSSL writes for the same key, short scalars included (one key in 256 has a leading zero byte)', () => {
+    let short = 0;
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const { d, q } = newP256Key();
+      expect(d.length).toBe(32);
+      if (d[0] === 0) short++;
+      seen.add(d.toString('hex'));
+      const key = createPrivateKey({
+        key: { kty: 'EC', crv: 'P-256', d: d.toString('base64url'), x: q.toString('base64url', 1, 33), y: q.toString('base64url', 33) },
+        format: 'jwk',
+      });
+      for (const type of ['sec1', 'pkcs8'] as const) expect(p256PrivateKeyDer(d, q, type).equals(key.export({ format: 'der', type }) as Buffer)).toBe(true);
+    }
+    expect(seen.size).toBe(3000); // a fresh key every time from the one generator
+    expect(short).toBeGreaterThan(0); // 3000 keys without one leading zero byte: p ≈ 8e-6
+  });
+
+  it('refuses what is not a P-256 scalar and point', () => {
+    const { d, q } = newP256Key();
+    expect(() => p256PrivateKeyDer(d.subarray(1), q, 'sec1')).toThrow('not a P-256 key');
+    expect(() => p256PrivateKeyDer(d, q.subarray(1), 'pkcs8')).toThrow('not a P-256 key');
   });
 });
 

@@ -1,7 +1,7 @@
 // Leaf and CA keys: what kind a public key is, whether a role accepts it (Vault's
 // key_type / key_bits rules), and generating new ones on libuv's thread pool.
-import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { pem, readElement } from '../../goplugin/der';
+import { createECDH, createPrivateKey, createPublicKey, type ECDH, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { pem } from '../../goplugin/der';
 import { UserError } from '../framework';
 
 /** The key kinds Vault's PKI signs. */
@@ -181,12 +181,10 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
  * KeyObjects share a lock with the generation job's copy of the key, and when V8 collects
  * the finished job while an export of the same key holds that lock (a JWK export allocating
  * its strings), the job's destructor waits for it on the one JavaScript thread and the
- * process hangs for good (test/unit/keygen-gc.test.ts). P-256 keys take ~0.05 ms: generated
- * on the loop (the thread pool hop costs more), with the private key written by the
- * generator and the public key read back from it, as OpenSSL's SPKI encoder alone would
- * cost as much again (the public KeyObject it hands back is never touched); Ed25519 keys
- * (not in the private key's structure) on the loop with both written; RSA and
- * P-224/384/521 on the pool.
+ * process hangs for good (test/unit/keygen-gc.test.ts). P-256 keys take ~0.02 ms: generated
+ * on the loop (the thread pool hop costs more) as a bare scalar and point (newP256Key), their
+ * structures written here; Ed25519 keys on the loop with both written by the generator; RSA
+ * and P-224/384/521 on the pool.
  */
 export async function generateLeafKey(keyType: string, bits: number, format: LeafKeyFormat): Promise<GeneratedLeafKey> {
   const { type, size, options } = keySpec(keyType, bits, false);
@@ -196,8 +194,9 @@ export async function generateLeafKey(keyType: string, bits: number, format: Lea
   let spki: Buffer;
   let privateKeyDer: Buffer;
   if (type === 'ec' && size === 256) {
-    privateKeyDer = generateKeyPairSync('ec', { ...options, privateKeyEncoding } as never).privateKey as unknown as Buffer;
-    spki = Buffer.concat([SPKI_PREFIX['P-256'], ecPublicPoint(privateKeyDer, structure)]);
+    const { d, q } = newP256Key();
+    privateKeyDer = p256PrivateKeyDer(d, q, structure === 'pkcs8' ? 'pkcs8' : 'sec1');
+    spki = Buffer.concat([SPKI_PREFIX['P-256'], q]);
   } else {
     const opts = { ...options, privateKeyEncoding, publicKeyEncoding } as never;
     const g =
@@ -214,29 +213,31 @@ export async function generateLeafKey(keyType: string, bits: number, format: Lea
   return { type, bits: size, privateKeyDer, structure, spki };
 }
 
-/**
- * The public point (0x04 || x || y) an EC private key carries: SEC 1's ECPrivateKey ends with
- * `[1] BIT STRING publicKey`, which OpenSSL always writes; PKCS#8 wraps that structure.
- */
-function ecPublicPoint(der: Buffer, structure: PrivateKeyStructure): Buffer {
-  let sec1 = der;
-  if (structure === 'pkcs8') {
-    const info = readElement(der, 0);
-    const version = readElement(der, info.content);
-    const algorithm = readElement(der, version.end);
-    const octets = readElement(der, algorithm.end);
-    sec1 = der.subarray(octets.content, octets.end);
-  }
-  const seq = readElement(sec1, 0);
-  for (let at = seq.content; at < seq.end; ) {
-    const e = readElement(sec1, at);
-    if (e.tag === 0xa1) {
-      const bitString = readElement(sec1, e.content);
-      // One byte of unused bits (0), then the uncompressed point.
-      if (bitString.tag === 0x03 && sec1[bitString.content] === 0 && sec1[bitString.content + 1] === 4)
-        return sec1.subarray(bitString.content + 1, bitString.end);
-    }
-    at = e.end;
-  }
-  throw new Error('the generated EC private key carries no public key');
+// One generator for every P-256 leaf key: OpenSSL's EC key generation through Node's ECDH
+// object gives the scalar and the point in ~20 µs, where generateKeyPairSync with a DER
+// encoding took ~70 (its encoder alone ~30). The structures are then written here, byte for
+// byte as OpenSSL writes them (test/unit/pki-cert-writer.test.ts compares).
+let p256: ECDH | undefined;
+
+/** A fresh P-256 key: the private scalar (32 bytes) and the uncompressed public point. */
+export function newP256Key(): { d: Buffer; q: Buffer } {
+  p256 ??= createECDH('prime256v1');
+  p256.generateKeys();
+  const raw = p256.getPrivateKey();
+  // The scalar comes without its leading zero bytes (one key in 256): SEC 1 wants 32.
+  const d = raw.length === 32 ? raw : Buffer.concat([Buffer.alloc(32 - raw.length), raw]);
+  return { d, q: p256.getPublicKey() };
+}
+
+// SEC 1 ECPrivateKey { version 1, privateKey OCTET STRING (32), [0] prime256v1, [1] BIT STRING point }
+// and PKCS#8 { version 0, id-ecPublicKey prime256v1, OCTET STRING { ECPrivateKey without [0] } },
+// split around the scalar and the point.
+const P256_SEC1 = [Buffer.from('30770201010420', 'hex'), Buffer.from('a00a06082a8648ce3d030107a144034200', 'hex')];
+const P256_PKCS8 = [Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex'), Buffer.from('a144034200', 'hex')];
+
+/** A P-256 private key (scalar `d`, point `q`) as SEC 1 or PKCS#8 DER. */
+export function p256PrivateKeyDer(d: Buffer, q: Buffer, structure: 'sec1' | 'pkcs8'): Buffer {
+  if (d.length !== 32 || q.length !== 65 || q[0] !== 4) throw new Error('not a P-256 key');
+  const [head, middle] = structure === 'sec1' ? P256_SEC1 : P256_PKCS8;
+  return Buffer.concat([head, d, middle, q]);
 }
