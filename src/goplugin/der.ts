@@ -34,8 +34,12 @@ export const seq = (...items: Uint8Array[]): Buffer => element(0x30, items);
 export const set = (...items: Uint8Array[]): Buffer => element(0x31, items);
 /** An explicitly tagged [n] context-specific element. */
 export const explicit = (n: number, inner: Uint8Array): Buffer => element(0xa0 | n, [inner]);
+// Every element is copied into its parent, so the two BOOLEANs can be shared (Buffer.from of
+// an array, per call, showed in PKI issue profiles).
+const TRUE = Buffer.from([0x01, 0x01, 0xff]);
+const FALSE = Buffer.from([0x01, 0x01, 0x00]);
 /** A DER BOOLEAN. */
-export const bool = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0]);
+export const bool = (v: boolean): Buffer => (v ? TRUE : FALSE);
 /** A DER OCTET STRING. */
 export const octets = (b: Uint8Array): Buffer => element(0x04, [b]);
 /** A DER UTF8String. */
