@@ -1,10 +1,12 @@
-// A unary gRPC client over node:http2 for one target: the plugin's connections back to
-// Vault over the go-plugin broker (pb.Storage, pb.SystemView). grpc-js's client cost ~10%
-// of a PKI issue's plugin CPU (its generic call stack, an AsyncResource.bind per call) and
-// its Client/Channel/subchannel objects stayed with every idle mount; this is the client
-// counterpart of grpc-server.ts (bench/RESULTS.md has the measurements).
+// A unary gRPC client for one target: the plugin's connections back to Vault over the
+// go-plugin broker (pb.Storage, pb.SystemView). grpc-js's client cost ~10% of a PKI issue's
+// plugin CPU (its generic call stack, an AsyncResource.bind per call) and its
+// Client/Channel/subchannel objects stayed with every idle mount; this is the client
+// counterpart of grpc-server.ts (bench/RESULTS.md has the measurements). The HTTP/2 under it
+// is the server's: our own (h2/connection.ts, client side) by default, node:http2 with
+// VAULT_PLUGIN_TS_HTTP2=node (grpc-server.ts http2Layer).
 //
-// One HTTP/2 session, opened on the first call and closed after `idleMs` with no call in
+// One HTTP/2 connection, opened on the first call and closed after `idleMs` with no call in
 // flight (the next call opens another). Every call has a deadline (grpc-timeout, and a
 // local timer that resets the stream), may be cancelled by a signal (RST_STREAM CANCEL),
 // and ends with a GrpcError carrying the gRPC status when it fails: a connection that
@@ -15,7 +17,11 @@ import * as tls from 'node:tls';
 import type { RequestSignal } from '../storage/storage';
 import { inRootContext } from '../util/async-context';
 import type { ConnectionBudget, IdleCloser } from './connection-budget';
+import { http2Layer } from './grpc-server';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
+import { H2Connection, type HeaderMap } from './h2/connection';
+import { ErrorCode } from './h2/frames';
+import { encodeHeaders } from './h2/hpack';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 /** A call's deadline when its caller names none: no call waits without bound. */
@@ -60,9 +66,34 @@ export class GrpcError extends Error {
   }
 }
 
+/** What a call's stream reports, whichever HTTP/2 layer carries it. */
+interface CallEvents {
+  headers(h: HeaderMap): void;
+  trailers(h: HeaderMap): void;
+  data(chunk: Buffer): void;
+  error(e: Error): void;
+  /** The stream is over (answered, reset, or its connection gone). Once. */
+  close(): void;
+}
+
+/** One HTTP/2 connection to the server, as a call needs it. */
+interface Session {
+  /** Not up yet (TCP/TLS handshake, or the server's SETTINGS still to come). */
+  readonly connecting: boolean;
+  /** Takes new calls: not closed, no GOAWAY. */
+  readonly usable: boolean;
+  /** Start a call: its headers (pseudo-headers apart) and its whole request body. Throws if it cannot start. */
+  call(path: string, headers: Record<string, string>, body: Buffer, on: CallEvents): { cancel(): void };
+  /** Graceful: calls in flight finish. */
+  close(): void;
+  destroy(): void;
+  ref(): void;
+  unref(): void;
+}
+
 /** A unary gRPC client of one server (see the top of this file). */
 export class GrpcClient implements IdleCloser {
-  private session?: http2.ClientHttp2Session;
+  private session?: Session;
   /** Tells the budget, once, that the current session closed. */
   private releaseSession?: (current?: boolean) => void;
   private inFlight = 0;
@@ -88,8 +119,8 @@ export class GrpcClient implements IdleCloser {
     }
     return new Promise<Res>((resolve, reject) => {
       this.callStarted();
-      let session: http2.ClientHttp2Session | undefined;
-      let stream: http2.ClientHttp2Stream | undefined;
+      let session: Session | undefined;
+      let call: { cancel(): void } | undefined;
       let settled = false;
       const settle = (error: GrpcError | undefined, reply?: Res): void => {
         if (settled) return;
@@ -103,7 +134,7 @@ export class GrpcClient implements IdleCloser {
       // Ended here, not by the server: answer now, and reset the stream so the server stops too.
       const abandon = (code: number, details: string): void => {
         settle(new GrpcError(code, details));
-        if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+        call?.cancel();
       };
       const onAbort = (): void => abandon(Code.CANCELLED, 'the call was cancelled');
       const timer = setTimeout(() => {
@@ -112,27 +143,19 @@ export class GrpcClient implements IdleCloser {
         if (session?.connecting) session.destroy();
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
+      const response = new ResponseReader();
       try {
         session = this.connect();
-        stream = session.request({
-          ...options.metadata, // first: no metadata key can replace the call's own headers
-          ':method': 'POST',
-          ':path': method.path,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          'grpc-timeout': timeoutHeader(timeoutMs),
+        call = session.call(method.path, { ...options.metadata, 'grpc-timeout': timeoutHeader(timeoutMs) }, body, {
+          headers: (h) => response.headers(h),
+          trailers: (h) => response.trailers(h),
+          data: (chunk) => response.data(chunk),
+          error: (e) => response.failed(e),
+          close: () => settle(...response.outcome(method, this.describe())),
         });
       } catch (e) {
         settle(new GrpcError(Code.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`, { cause: e }));
-        return;
       }
-      const response = new ResponseReader();
-      stream.on('response', (headers) => response.headers(headers));
-      stream.on('trailers', (trailers) => response.trailers(trailers));
-      stream.on('data', (chunk: Buffer) => response.data(chunk));
-      stream.on('error', (e) => response.failed(e));
-      stream.once('close', () => settle(...response.outcome(method, this.describe())));
-      stream.end(body);
     });
   }
 
@@ -157,19 +180,10 @@ export class GrpcClient implements IdleCloser {
     if (this.inFlight === 0) this.releaseSession?.();
   }
 
-  /** The open session, or a new one (it connects in the background; requests made meanwhile wait for it). */
-  private connect(): http2.ClientHttp2Session {
+  /** The open session, or a new one (it connects in the background; calls made meanwhile wait for it). */
+  private connect(): Session {
     const open = this.session;
-    if (open && !open.closed && !open.destroyed) return open;
-    const { tls: secure } = this.options;
-    const target = this.target;
-    // Opened outside the calling request's async context, which the connection would keep for its life.
-    const session = inRootContext(http2.connect, secure ? `https://${secure.servername}` : 'http://localhost', {
-      createConnection: () =>
-        secure ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] }) : net.connect(target),
-      settings: { enablePush: false },
-    });
-    session.on('error', () => undefined); // its streams fail with the error, and report it
+    if (open?.usable) return open;
     const { budget } = this.options;
     let released = !budget;
     const release = (current = true) => {
@@ -179,12 +193,16 @@ export class GrpcClient implements IdleCloser {
       // This closure shares connect()'s scope, and so the session: an idle client must not keep a closed one.
       if (this.releaseSession === release) this.releaseSession = undefined;
     };
-    // After a GOAWAY node closes the session (`closed`): calls in flight finish on it, new ones open another.
-    session.once('close', () => {
+    // After a GOAWAY the session stops taking calls: those in flight finish on it, new ones open another.
+    const onClosed = () => {
       const current = this.session === session || this.session === undefined;
       if (this.session === session) this.session = undefined;
       release(current);
-    });
+    };
+    // Opened outside the calling request's async context, which the connection would keep for its life.
+    const session: Session = inRootContext(() =>
+      http2Layer() === 'node' ? nodeSession(this.target, this.options.tls, onClosed) : ownSession(this.target, this.options.tls, onClosed),
+    );
     this.session = session;
     this.releaseSession = release;
     budget?.opened();
@@ -229,6 +247,107 @@ export class GrpcClient implements IdleCloser {
   }
 }
 
+/** The TCP or TLS socket to the server. */
+function dial(target: ClientTarget, secure: ClientOptions['tls']): net.Socket {
+  return secure ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] }) : net.connect(target);
+}
+
+// The request's pseudo-headers and fixed fields, as HPACK (our encoder never indexes, so
+// blocks encoded apart concatenate into one): per connection, per method path, per call.
+const FIXED_FIELDS = encodeHeaders([
+  ['content-type', 'application/grpc'],
+  ['te', 'trailers'],
+]);
+const pathBlocks = new Map<string, Buffer>();
+function pathBlock(path: string): Buffer {
+  let b = pathBlocks.get(path);
+  if (!b) {
+    b = encodeHeaders([[':path', path]]);
+    if (pathBlocks.size < 256) pathBlocks.set(path, b); // the broker's methods: a handful
+  }
+  return b;
+}
+
+/** A session on our own HTTP/2 layer (h2/connection.ts, client side). */
+function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed: () => void): Session {
+  const conn = new H2Connection(dial(target, secure), () => undefined, { role: 'client' });
+  conn.onClose = onClosed;
+  const authority = secure ? secure.servername : 'localhost';
+  const start = encodeHeaders([
+    [':method', 'POST'],
+    [':scheme', secure ? 'https' : 'http'],
+    [':authority', authority],
+  ]);
+  return {
+    get connecting() {
+      return !conn.established && !conn.closed;
+    },
+    get usable() {
+      return conn.accepting;
+    },
+    call(path, headers, body, on) {
+      // Pseudo-headers first, then ours; metadata can neither repeat nor replace them.
+      const fields: Array<[string, string]> = [];
+      for (const [k, v] of Object.entries(headers)) if (k[0] !== ':' && k !== 'content-type' && k !== 'te') fields.push([k, v]);
+      const stream = conn.request(Buffer.concat([start, pathBlock(path), FIXED_FIELDS, encodeHeaders(fields)]));
+      stream.onHeaders = (h, trailers) => (trailers ? on.trailers(h) : on.headers(h));
+      stream.onData = (chunk) => on.data(chunk);
+      stream.onClose = () => {
+        if (conn.closed && conn.socketError) on.error(conn.socketError);
+        on.close();
+      };
+      stream.finishBody(body);
+      return { cancel: () => stream.reset(ErrorCode.CANCEL) };
+    },
+    close: () => conn.close(),
+    destroy: () => conn.destroy(),
+    ref: () => conn.ref(),
+    unref: () => conn.unref(),
+  };
+}
+
+/** A session on node:http2 (VAULT_PLUGIN_TS_HTTP2=node). */
+function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed: () => void): Session {
+  const session = http2.connect(secure ? `https://${secure.servername}` : 'http://localhost', {
+    createConnection: () => dial(target, secure),
+    settings: { enablePush: false },
+  });
+  session.on('error', () => undefined); // its streams fail with the error, and report it
+  session.once('close', onClosed);
+  return {
+    get connecting() {
+      return session.connecting;
+    },
+    get usable() {
+      return !session.closed && !session.destroyed;
+    },
+    call(path, headers, body, on) {
+      const stream = session.request({
+        ...headers, // first: no metadata key can replace the call's own headers
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.on('response', (h) => on.headers(h as HeaderMap));
+      stream.on('trailers', (h) => on.trailers(h as HeaderMap));
+      stream.on('data', (chunk: Buffer) => on.data(chunk));
+      stream.on('error', (e) => on.error(e));
+      stream.once('close', () => on.close());
+      stream.end(body);
+      return {
+        cancel: () => {
+          if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+        },
+      };
+    },
+    close: () => session.close(),
+    destroy: () => session.destroy(),
+    ref: () => session.ref(),
+    unref: () => session.unref(),
+  };
+}
+
 /** What one call's stream brought back, and the call's outcome from it. */
 class ResponseReader {
   private httpStatus = 0;
@@ -239,12 +358,12 @@ class ResponseReader {
   private framingError?: string;
   private error?: Error;
 
-  headers(h: http2.IncomingHttpHeaders): void {
+  headers(h: HeaderMap): void {
     this.httpStatus = Number(h[':status']);
     this.trailers(h); // a trailers-only response has its status here
   }
 
-  trailers(h: http2.IncomingHttpHeaders): void {
+  trailers(h: HeaderMap): void {
     const status = h['grpc-status'];
     if (status === undefined) return;
     this.status = /^\d+$/.test(String(status)) ? Number(status) : Code.UNKNOWN;

@@ -1,8 +1,10 @@
-// The server side of one HTTP/2 connection (RFC 9113) over a duplex socket (TLS or TCP),
-// for a gRPC server: client preface, SETTINGS, PING, flow control both ways, HEADERS +
-// CONTINUATION, DATA, RST_STREAM, GOAWAY. No push, no priorities (PRIORITY is parsed and
-// ignored). Errors end the stream (RST_STREAM) or the connection (GOAWAY), never the process.
-// What a tick queues goes out in one socket write.
+// One HTTP/2 connection (RFC 9113) over a duplex socket (TLS or TCP), either side of it: the
+// server side for the plugin's gRPC server (the peer's streams arrive through onStream), the
+// client side for its calls back to Vault over the broker (streams opened with request()).
+// Preface, SETTINGS, PING, flow control both ways, HEADERS + CONTINUATION, DATA, RST_STREAM,
+// GOAWAY. No push, no priorities (PRIORITY is parsed and ignored). Errors end the stream
+// (RST_STREAM) or the connection (GOAWAY), never the process. What a tick queues goes out in
+// one socket write.
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_MAX_FRAME,
@@ -26,6 +28,9 @@ import { type HeaderList, HpackDecoder } from './hpack';
 export type HeaderMap = Record<string, string | string[]>;
 
 export interface ConnectionOptions {
+  /** Which side of the connection this is (default server). */
+  role?: 'server' | 'client';
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may open (server side). */
   maxConcurrentStreams?: number;
   /** Our receive window per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. */
   streamWindow?: number;
@@ -34,6 +39,8 @@ export interface ConnectionOptions {
   maxHeaderListSize?: number;
   /** How long the peer has to acknowledge our SETTINGS (default 10 s). */
   settingsTimeoutMs?: number;
+  /** Client side: the last stream id to open before going away (default 2^31 - 1; for tests). */
+  lastStreamId?: number;
 }
 
 const noop = () => undefined;
@@ -56,12 +63,18 @@ class ConnectionError extends Error {
   }
 }
 
-/** One request stream. The gRPC layer sets the callbacks and answers with respond/write/end. */
+/**
+ * One stream. On the server side the gRPC layer sets the callbacks and answers with
+ * respond/write/end; on the client side it writes the request body, finishes it with
+ * finishBody, and reads the response through onHeaders, onData and onClose.
+ */
 export class H2Stream {
-  /** A chunk of the request body. */
+  /** A chunk of the peer's body. */
   onData: (chunk: Buffer) => void = noop;
-  /** The client half-closed the stream (END_STREAM). */
+  /** The peer half-closed the stream (END_STREAM). */
   onEnd: () => void = noop;
+  /** Client side: the response headers, then (`trailers`) the trailers; `endStream`: the last of the response. */
+  onHeaders: (headers: HeaderMap, trailers: boolean, endStream: boolean) => void = noop;
   /** The stream is closed: answered, reset by either side, or its connection gone. Once. */
   onClose: () => void = noop;
   closed = false;
@@ -74,10 +87,15 @@ export class H2Stream {
   /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
   queue: Buffer[] = [];
   trailers?: Buffer;
+  /** Client side: END_STREAM goes on the last DATA frame once the queue is out. */
+  endWithData = false;
+  /** Client side: the response headers have come (what follows them are trailers). */
+  headersSeen = false;
 
   constructor(
     private readonly conn: H2Connection,
-    readonly id: number,
+    /** 0 on the client side until the stream opens (waiting for the peer's concurrency limit). */
+    public id: number,
     sendWindow: number,
     recvWindow: number,
   ) {
@@ -106,6 +124,15 @@ export class H2Stream {
     this.conn.pump(this);
   }
 
+  /** Client side: the request body is complete, with `last` its last bytes (END_STREAM on the last DATA frame). */
+  finishBody(last?: Buffer): void {
+    if (this.closed || this.localEnded) return;
+    if (last?.length) this.queue.push(last);
+    this.localEnded = true;
+    this.endWithData = true;
+    this.conn.pump(this);
+  }
+
   /** Reset the stream (RST_STREAM). */
   reset(code: number = ErrorCode.CANCEL): void {
     this.conn.resetStream(this, code);
@@ -113,7 +140,14 @@ export class H2Stream {
 }
 
 export class H2Connection {
+  private readonly client: boolean;
   private readonly streams = new Map<number, H2Stream>();
+  /** Client side: the next stream id to open, and streams waiting for the peer's concurrency limit. */
+  private nextStreamId = 1;
+  /** The last stream id this connection will open (less than 2^31; lower in tests). */
+  private readonly lastStreamId: number;
+  private readonly waiting: Array<{ stream: H2Stream; block: Buffer }> = [];
+  private peerMaxStreams = Number.POSITIVE_INFINITY;
   private readonly decoder = new HpackDecoder(4096);
   private readonly maxStreams: number;
   private readonly streamWindow: number;
@@ -140,7 +174,11 @@ export class H2Connection {
   private chatterSince = 0;
   /** Until the peer acknowledges our SETTINGS (RFC 9113 6.5.3: SETTINGS_TIMEOUT otherwise). */
   private settingsTimer?: NodeJS.Timeout;
+  /** After our end of the socket: destroys it if the peer never closes its side. */
+  private endTimer?: NodeJS.Timeout;
   closed = false;
+  /** The socket's error, if it failed (a refused TLS handshake, a reset). */
+  socketError?: Error;
   /** Called when the connection is over (socket closed). */
   onClose: () => void = noop;
 
@@ -149,18 +187,27 @@ export class H2Connection {
     private readonly onStream: (stream: H2Stream, headers: HeaderMap) => void,
     opts: ConnectionOptions = {},
   ) {
+    this.client = opts.role === 'client';
+    this.lastStreamId = opts.lastStreamId ?? MAX_WINDOW;
     this.maxStreams = opts.maxConcurrentStreams ?? 1000;
     this.streamWindow = opts.streamWindow ?? 1 << 20;
     this.connWindow = opts.connectionWindow ?? 16 << 20;
     this.maxHeaderList = opts.maxHeaderListSize ?? 65_536;
     this.connRecvWindow = this.connWindow;
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    socket.on('error', noop);
+    socket.on('error', (e: Error) => {
+      this.socketError ??= e;
+    });
     socket.on('close', () => this.destroy());
-    // Our preface: SETTINGS, then the connection window raised from its fixed initial 65,535.
+    // Our preface (a client's starts with the fixed octets; the server sends none): SETTINGS,
+    // then the connection window raised from its fixed initial 65,535.
+    if (this.client) {
+      this.prefaceSeen = true;
+      this.send(PREFACE);
+    }
     this.send(
       settingsFrame([
-        [Setting.MAX_CONCURRENT_STREAMS, this.maxStreams],
+        ...(this.client ? [] : [[Setting.MAX_CONCURRENT_STREAMS, this.maxStreams] as const]),
         [Setting.INITIAL_WINDOW_SIZE, this.streamWindow],
         [Setting.MAX_HEADER_LIST_SIZE, this.maxHeaderList],
         [Setting.ENABLE_PUSH, 0],
@@ -174,13 +221,73 @@ export class H2Connection {
 
   /** Open streams (for tests and shutdown). */
   get openStreams(): number {
-    return this.streams.size;
+    return this.streams.size + this.waiting.length;
+  }
+
+  /** Whether new streams may be opened: not closed, and no GOAWAY either way. */
+  get accepting(): boolean {
+    return !this.closed && !this.goingAway;
+  }
+
+  /** Whether the peer's SETTINGS have come (the connection is up). */
+  get established(): boolean {
+    return this.settingsSeen;
+  }
+
+  /** Keep the process alive for this connection, or not (an idle client connection does not). */
+  ref(): void {
+    (this.socket as Partial<{ ref(): void }>).ref?.();
+  }
+
+  unref(): void {
+    (this.socket as Partial<{ unref(): void }>).unref?.();
+  }
+
+  /**
+   * Client side: open a stream with a request's header block (HPACK). The body follows with
+   * write() and finishBody(). Past the peer's SETTINGS_MAX_CONCURRENT_STREAMS it waits for
+   * one of ours to close. Throws once the connection no longer accepts streams.
+   */
+  request(block: Buffer): H2Stream {
+    if (!this.client) throw new Error('request() is for the client side');
+    if (!this.accepting) throw new Error('the connection is closing');
+    const s = new H2Stream(this, 0, this.peerInitialWindow, this.streamWindow);
+    if (this.streams.size < this.peerMaxStreams && !this.waiting.length) this.open(s, block);
+    else this.waiting.push({ stream: s, block });
+    return s;
+  }
+
+  private open(s: H2Stream, block: Buffer): void {
+    s.id = this.nextStreamId;
+    this.nextStreamId += 2;
+    s.sendWindow = this.peerInitialWindow;
+    this.streams.set(s.id, s);
+    this.sendHeaders(s, block, false);
+    this.pump(s);
+    // Stream ids are 31 bits and never reused: near the end, the connection goes away
+    // gracefully and its owner opens the next one (days of calls at thousands a second).
+    if (this.nextStreamId > this.lastStreamId) this.close();
+  }
+
+  /** Client side: open waiting streams while the peer's limit allows. */
+  private openWaiting(): void {
+    while (this.waiting.length && this.streams.size < this.peerMaxStreams && this.accepting) {
+      const { stream, block } = this.waiting.shift()!;
+      if (!stream.closed) this.open(stream, block);
+    }
+  }
+
+  /** A stream id no stream of this connection has used yet (frames on it are a connection error). */
+  private isIdle(id: number): boolean {
+    if (this.client) return id % 2 === 0 || id >= this.nextStreamId;
+    return id > this.lastPeerStream;
   }
 
   /** Graceful end: GOAWAY(NO_ERROR), no new streams; the socket ends when the open ones are done. */
   close(): void {
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
+    for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
     this.send(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR));
     if (this.streams.size === 0) this.endSocket();
   }
@@ -188,9 +295,11 @@ export class H2Connection {
   /** Immediate end: every open stream is closed (cancelled), the socket destroyed. */
   destroy(): void {
     clearTimeout(this.settingsTimer);
+    clearTimeout(this.endTimer);
     if (!this.closed) {
       this.closed = true;
       this.out = [];
+      for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
       for (const s of [...this.streams.values()]) this.closeStream(s);
       this.onClose();
     }
@@ -258,7 +367,7 @@ export class H2Connection {
       case FrameType.RST_STREAM: {
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM size');
-        if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
+        if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
         const s = this.streams.get(id);
         if (s) {
           this.countChatter();
@@ -270,7 +379,8 @@ export class H2Connection {
         this.onSettings(flags, id, p);
         return;
       case FrameType.PUSH_PROMISE:
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+        // A client may not push; a server may not either, as ours said ENABLE_PUSH 0.
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE');
       case FrameType.PING:
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
         if (p.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING size');
@@ -281,14 +391,28 @@ export class H2Connection {
         return;
       case FrameType.GOAWAY:
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
-        // The client opens no more streams; the ones open finish, then it closes the socket.
-        this.goingAway = true;
+        if (p.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY size');
+        this.onGoaway(p.readUInt32BE(0) & 0x7fffffff);
         return;
       case FrameType.WINDOW_UPDATE:
         this.onWindowUpdate(id, p);
         return;
       default:
         return; // unknown frame types are ignored (RFC 9113 4.1)
+    }
+  }
+
+  /**
+   * The peer opens no more streams (a client) or takes no more of ours (a server). Ours above
+   * its last stream id were not processed: they close unanswered (their callers may retry on
+   * a new connection), as do those still waiting; the open ones finish, then the socket ends.
+   */
+  private onGoaway(lastStream: number): void {
+    this.goingAway = true;
+    if (this.client) {
+      for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
+      for (const s of [...this.streams.values()]) if (s.id > lastStream) this.closeStream(s);
+      if (this.streams.size === 0 && !this.closed) this.endSocket();
     }
   }
 
@@ -328,11 +452,13 @@ export class H2Connection {
         if (v < DEFAULT_MAX_FRAME || v > 0xffffff) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'MAX_FRAME_SIZE');
         this.peerMaxFrame = v;
       }
+      if (key === Setting.MAX_CONCURRENT_STREAMS) this.peerMaxStreams = v;
       // HEADER_TABLE_SIZE: our encoder never indexes, so any size of the peer's table suits it.
       // MAX_HEADER_LIST_SIZE: our response headers are a few short fields.
     }
     this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
     this.pumpBlocked();
+    if (this.client) this.openWaiting();
   }
 
   private onWindowUpdate(id: number, p: Buffer): void {
@@ -345,7 +471,7 @@ export class H2Connection {
       this.pumpBlocked();
       return;
     }
-    if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+    if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
     const s = this.streams.get(id);
     if (!s) return;
     if (inc === 0) {
@@ -378,7 +504,7 @@ export class H2Connection {
     }
     const s = this.streams.get(id);
     if (!s) {
-      if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
+      if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
       return; // a stream we closed: what was in flight is dropped
     }
     if (s.remoteEnded) {
@@ -437,6 +563,10 @@ export class H2Connection {
       throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, (e as Error).message);
     }
     const open = this.streams.get(id);
+    if (this.client) {
+      this.responseHeaders(id, open, list, endStream);
+      return;
+    }
     if (open) {
       // Trailers from the client: they must end the stream.
       if (open.remoteEnded || !endStream) {
@@ -456,7 +586,7 @@ export class H2Connection {
       this.streamError(id, ErrorCode.ENHANCE_YOUR_CALM);
       return;
     }
-    const headers = headerMap(list);
+    const headers = headerMap(list, 'request');
     if (!headers) {
       this.streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
@@ -468,6 +598,27 @@ export class H2Connection {
       this.onStream(s, headers);
       if (endStream && !s.closed) s.onEnd();
     });
+  }
+
+  /** Client side: a response's headers, or its trailers (which must end the stream). */
+  private responseHeaders(id: number, s: H2Stream | undefined, list: HeaderList | 'oversized', endStream: boolean): void {
+    if (!s) {
+      if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a stream we did not open');
+      return; // a stream we closed: what was in flight is dropped
+    }
+    if (s.remoteEnded) {
+      this.streamError(id, ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    const trailers = s.headersSeen;
+    const headers = list === 'oversized' ? undefined : headerMap(list, trailers ? 'trailers' : 'response');
+    if (!headers || (trailers && !endStream)) {
+      this.streamError(id, list === 'oversized' ? ErrorCode.ENHANCE_YOUR_CALM : ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    s.headersSeen = true;
+    this.guard(s, () => s.onHeaders(headers, trailers, endStream));
+    if (endStream && !s.closed) this.remoteEnd(s);
   }
 
   /** Run the gRPC layer's code for a stream: if it throws, only that stream is reset. */
@@ -482,7 +633,11 @@ export class H2Connection {
   private remoteEnd(s: H2Stream): void {
     s.remoteEnded = true;
     this.guard(s, () => s.onEnd());
-    if (s.localEnded && !s.queue.length && !s.trailers && !s.closed) this.closeStream(s);
+    if (s.closed) return;
+    const sent = s.localEnded && !s.queue.length && !s.trailers && !s.endWithData;
+    if (sent) this.closeStream(s);
+    // A response complete before its request (a gRPC status while the body was going out): stop sending.
+    else if (this.client) this.resetStream(s, ErrorCode.CANCEL);
   }
 
   // ---- output ----
@@ -525,6 +680,7 @@ export class H2Connection {
 
   /** Send what the windows allow of a stream's queued DATA, then its trailers once the queue is empty. */
   pump(s: H2Stream): void {
+    if (!s.id || s.closed) return; // not open yet (client side, waiting for the peer's limit)
     while (s.queue.length) {
       const avail = Math.min(this.connSendWindow, s.sendWindow);
       if (avail <= 0) {
@@ -533,8 +689,9 @@ export class H2Connection {
       }
       const head = s.queue[0];
       const n = Math.min(avail, this.peerMaxFrame, head.length);
+      const last = s.endWithData && n === head.length && s.queue.length === 1;
       const h = Buffer.allocUnsafe(9);
-      writeHeader(h, 0, n, FrameType.DATA, 0, s.id);
+      writeHeader(h, 0, n, FrameType.DATA, last ? Flag.END_STREAM : 0, s.id);
       this.send(h);
       if (n === head.length) {
         s.queue.shift();
@@ -545,8 +702,20 @@ export class H2Connection {
       }
       this.connSendWindow -= n;
       s.sendWindow -= n;
+      if (last) {
+        s.endWithData = false;
+        this.localEnd(s);
+        return;
+      }
     }
     this.blocked.delete(s);
+    if (s.endWithData) {
+      // A body that was empty, or whose last bytes went out earlier: END_STREAM on an empty DATA frame.
+      s.endWithData = false;
+      this.send(frame(FrameType.DATA, Flag.END_STREAM, s.id));
+      this.localEnd(s);
+      return;
+    }
     if (s.trailers) {
       const t = s.trailers;
       s.trailers = undefined;
@@ -561,16 +730,23 @@ export class H2Connection {
     }
   }
 
-  /** Our END_STREAM is sent: the stream is done, or the client is told to stop sending (8.1). */
+  /**
+   * Our END_STREAM is sent. A server's stream is then done (a client still sending is told to
+   * stop, 8.1); a client's waits for the response unless that already ended.
+   */
   private localEnd(s: H2Stream): void {
     s.localEnded = true;
+    if (this.client) {
+      if (s.remoteEnded) this.closeStream(s);
+      return;
+    }
     if (!s.remoteEnded) this.send(rstStreamFrame(s.id, ErrorCode.NO_ERROR));
     this.closeStream(s);
   }
 
   resetStream(s: H2Stream, code: number): void {
     if (s.closed) return;
-    this.send(rstStreamFrame(s.id, code));
+    if (s.id) this.send(rstStreamFrame(s.id, code));
     this.closeStream(s);
   }
 
@@ -585,10 +761,12 @@ export class H2Connection {
     s.closed = true;
     s.queue = [];
     s.trailers = undefined;
-    this.streams.delete(s.id);
+    s.endWithData = false;
+    if (this.streams.get(s.id) === s) this.streams.delete(s.id);
     this.blocked.delete(s);
     s.onClose();
     if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
+    else if (this.client && this.waiting.length) this.openWaiting();
   }
 
   /** A connection error: GOAWAY with its code, open streams closed, then the socket ends. */
@@ -597,22 +775,29 @@ export class H2Connection {
     this.out = [goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
     this.flush();
     this.closed = true;
+    for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
     for (const s of [...this.streams.values()]) this.closeStream(s);
     this.onClose();
     this.socket.end();
-    setTimeout(() => this.destroy(), 1000).unref();
+    this.endTimer = setTimeout(() => this.destroy(), 1000);
+    this.endTimer.unref();
   }
 
   private endSocket(): void {
     this.flush();
     this.socket.end();
     // A peer that never closes its side does not hold the socket.
-    setTimeout(() => this.destroy(), 5000).unref();
+    this.endTimer = setTimeout(() => this.destroy(), 5000);
+    this.endTimer.unref();
   }
 }
 
-/** A header list as a HeaderMap; undefined when malformed (upper case, a pseudo-header after a field or twice, no :method or :path). */
-function headerMap(list: HeaderList): HeaderMap | undefined {
+/**
+ * A header list as a HeaderMap; undefined when malformed: upper case, a pseudo-header after a
+ * field or twice, a request without :method or :path, a response without :status, trailers
+ * with any pseudo-header.
+ */
+function headerMap(list: HeaderList, kind: 'request' | 'response' | 'trailers'): HeaderMap | undefined {
   const h: HeaderMap = Object.create(null);
   let fields = false;
   for (const [n, v] of list) {
@@ -623,5 +808,7 @@ function headerMap(list: HeaderList): HeaderMap | undefined {
     const had = Object.hasOwn(h, n) ? h[n] : undefined;
     h[n] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
   }
-  return typeof h[':method'] === 'string' && typeof h[':path'] === 'string' ? h : undefined;
+  if (kind === 'request') return typeof h[':method'] === 'string' && typeof h[':path'] === 'string' ? h : undefined;
+  if (kind === 'response') return typeof h[':status'] === 'string' ? h : undefined;
+  return Object.keys(h).some((n) => n[0] === ':') ? undefined : h;
 }
