@@ -84,6 +84,9 @@ function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   return out;
 }
 
+/** Current Vault's words, kept as they are: clients may look for them. */
+export const CSR_BASIC_CONSTRAINTS_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
+
 /** `verbatim` (sign-verbatim): the CSR's CN and SANs exactly, no request CN or subject serialNumber, as Vault. */
 export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr, verbatim = false) {
   const full = withDefaults(role);
@@ -146,7 +149,12 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     ready.issuer,
     ready.entry.leaf_not_after_behavior,
   );
+  // Current Vault: a CSR's Basic Constraints never reaches a leaf (sign/, sign-verbatim), and
+  // the answer says so after its TTL warnings; Vault 1.8 dropped it without a word.
+  if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
+  // (Current Vault adds its signing warnings twice, before and after the field warnings:
+  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here.)
   return { cert, ready, warnings: csr ? [...csrFieldWarnings(r, full), ...warnings] : warnings };
 }
 
