@@ -20,6 +20,7 @@ import {
   leafKeyFormat,
   leafProfile,
   requestNames,
+  vaultSortedNames,
 } from './issue-options';
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
@@ -110,10 +111,13 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const signer = await ready.signer();
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
-  // the CN is copied only when it is a DNS name.
+  // the CN is copied only when it is a DNS name. Sorted as Vault sorts them, the CSR's too
+  // (use_csr_sans); sign-verbatim's are the CSR's own, in its order (Vault takes them as they are).
   const cnDns = withCn && !cnIsEmail ? asciiDnsName(cn) : undefined;
-  const dns = [...new Set([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)])];
-  const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
+  const dns = verbatim
+    ? names.dns
+    : vaultSortedNames([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)]);
+  const emails = verbatim ? names.emails : vaultSortedNames([...(withCn && cnIsEmail ? [cn] : []), ...names.emails]);
   // As current Vault: nothing is signed that its chain's Name Constraints forbid (a CN that is
   // a DNS name counts, as OpenSSL checks it, even when it is left out of the SANs).
   const cnAsDns = cn && !cnIsEmail ? asciiDnsName(cn) : undefined;
@@ -143,6 +147,9 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       ...leafProfile(role, kind, subjectSerial),
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
+      // sign-verbatim: the CSR's SAN extension as it is, as Vault copies it, unless other SANs
+      // (the request's or the CSR's own) make Vault build one: those, then the CSR's others.
+      ...(verbatim && csr?.sanDer && !names.otherSans.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
