@@ -170,4 +170,88 @@ describe('PKI: email, other and policy SANs, and the role fields behind them', (
     await call('update', 'roles/tpl', { allowed_domains: 'example.com', allow_subdomains: true, allowed_domains_template: true, key_type: 'ec' });
     expect((await call('update', 'issue/tpl', { common_name: 't.example.com' })).certificate).toMatch(/BEGIN CERTIFICATE/);
   });
+
+  describe('SAN order, as current Vault writes it', () => {
+    const MIXED =
+      'URI:spiffe://x/b,IP:10.0.0.9,email:zed@example.com,DNS:z.example.com,otherName:1.2.3.4;UTF8:zz,DNS:b.example.com,IP:10.0.0.1,email:abe@example.com,URI:spiffe://x/a,otherName:1.2.3.5;UTF8:aa,otherName:1.2.3.4;UTF8:yy';
+    const MIXED_TEXT =
+      'URI:spiffe://x/b, IP Address:10.0.0.9, email:zed@example.com, DNS:z.example.com, othername: 1.2.3.4::zz, DNS:b.example.com, IP Address:10.0.0.1, email:abe@example.com, URI:spiffe://x/a, othername: 1.2.3.5::aa, othername: 1.2.3.4::yy';
+    const ONLY_NAMES = 'critical,URI:spiffe://x/b,IP:10.0.0.9,email:zed@example.com,DNS:z.example.com,DNS:b.example.com';
+    /** openssl's SAN line, and whether the extension is critical. */
+    const san = (pem: string) => {
+      const m = /X509v3 Subject Alternative Name:( critical)? *\n\s*(.*)\n/.exec(text(pem));
+      return { critical: Boolean(m?.[1]), names: m?.[2] ?? '' };
+    };
+    beforeAll(async () => {
+      await call('update', 'roles/order', {
+        allow_any_name: true,
+        key_type: 'any',
+        use_csr_sans: true,
+        use_csr_common_name: true,
+        allowed_other_sans: '*',
+        allowed_uri_sans: '*',
+      });
+      await call('update', 'roles/orderec', { allow_any_name: true, key_type: 'ec' });
+    });
+
+    it('issue/, sign/ (use_csr_sans), root/generate: DNS and email SANs sorted, the CN among them; IPs and URIs in their order; other SANs by OID, first', async () => {
+      const signed = await call('update', 'sign/order', { csr: csrWith('/CN=m.example.com', MIXED), other_sans: '1.2.3.5;UTF8:req' });
+      expect(san(signed.certificate)).toEqual({
+        critical: false,
+        names:
+          'othername: 1.2.3.5::req, othername: 1.2.3.5::aa, othername: 1.2.3.4::zz, othername: 1.2.3.4::yy, DNS:b.example.com, DNS:m.example.com, DNS:z.example.com, email:abe@example.com, email:zed@example.com, IP Address:10.0.0.9, IP Address:10.0.0.1, URI:spiffe://x/b, URI:spiffe://x/a',
+      });
+      // A critical SAN in the CSR is not copied by sign/: the SANs are built anew.
+      expect(san((await call('update', 'sign/order', { csr: csrWith('/CN=m.example.com', ONLY_NAMES) })).certificate)).toEqual({
+        critical: false,
+        names: 'DNS:b.example.com, DNS:m.example.com, DNS:z.example.com, email:zed@example.com, IP Address:10.0.0.9, URI:spiffe://x/b',
+      });
+      const issued = await call('update', 'issue/orderec', {
+        common_name: 'm.example.com',
+        alt_names: 'z.example.com,b.example.com,zed@example.com,abe@example.com,b.example.com',
+        ip_sans: '10.0.0.9,10.0.0.1',
+      });
+      expect(new X509Certificate(issued.certificate).subjectAltName).toBe(
+        'DNS:b.example.com, DNS:m.example.com, DNS:z.example.com, email:abe@example.com, email:zed@example.com, IP Address:10.0.0.9, IP Address:10.0.0.1',
+      );
+      const { ok: other } = backendMount('pki');
+      const root = await other('update', 'root/generate/internal', {
+        common_name: 'm.example.com',
+        alt_names: 'z.example.com,zz@example.com,b.example.com,aa@example.com',
+        key_type: 'ec',
+      });
+      expect(new X509Certificate(root.certificate).subjectAltName).toBe(
+        'DNS:b.example.com, DNS:m.example.com, DNS:z.example.com, email:aa@example.com, email:zz@example.com',
+      );
+    });
+
+    it("sign-verbatim and sign-intermediate with use_csr_values: the CSR's SAN extension as it is; added other SANs make a new one, the CSR's names in its order", async () => {
+      const onlyNames = csrWith('/CN=m.example.com', ONLY_NAMES);
+      const mixed = csrWith('/CN=m.example.com', MIXED);
+      const NAMES_TEXT = 'URI:spiffe://x/b, IP Address:10.0.0.9, email:zed@example.com, DNS:z.example.com, DNS:b.example.com';
+      for (const [path, d] of [
+        ['sign-verbatim', {}],
+        ['root/sign-intermediate', { use_csr_values: true }],
+      ] as const) {
+        expect(san((await call('update', path, { csr: onlyNames, ...d })).certificate), path).toEqual({ critical: true, names: NAMES_TEXT });
+        const other = await call('update', path, { csr: onlyNames, other_sans: '1.2.3.6;UTF8:req', ...d });
+        expect(san(other.certificate), path).toEqual({
+          critical: false,
+          names: 'othername: 1.2.3.6::req, DNS:z.example.com, DNS:b.example.com, email:zed@example.com, IP Address:10.0.0.9, URI:spiffe://x/b',
+        });
+      }
+      // sign-intermediate takes no other SAN from the CSR: its SAN goes in whole, its other SANs too.
+      expect(san((await call('update', 'root/sign-intermediate', { csr: mixed, use_csr_values: true })).certificate)).toEqual({
+        critical: false,
+        names: MIXED_TEXT,
+      });
+      // sign-verbatim takes the CSR's other SANs (its role has use_csr_sans): a new extension, theirs first by OID.
+      expect(san((await call('update', 'sign-verbatim', { csr: mixed })).certificate).names).toBe(
+        'othername: 1.2.3.4::zz, othername: 1.2.3.4::yy, othername: 1.2.3.5::aa, DNS:z.example.com, DNS:b.example.com, email:zed@example.com, email:abe@example.com, IP Address:10.0.0.9, IP Address:10.0.0.1, URI:spiffe://x/b, URI:spiffe://x/a',
+      );
+      // Without use_csr_values sign-intermediate builds its SANs from the request, sorted.
+      const asked = await call('update', 'root/sign-intermediate', { csr: mixed, common_name: 'm.example.com', alt_names: 'z.example.com,b.example.com' });
+      expect(san(asked.certificate).names).toBe('DNS:b.example.com, DNS:m.example.com, DNS:z.example.com');
+    });
+  });
 });

@@ -41,6 +41,8 @@ const view = (p: ParsedCsr) => ({
   spki: p.spki.toString('hex'),
   cn: p.cn,
   san: p.sanDer?.toString('hex'),
+  sanCritical: p.sanCritical,
+  basicConstraints: p.basicConstraints,
   publicKey: Buffer.from(p.publicKey.rawData).toString('hex'),
 });
 const errorOf = (p: Promise<unknown>) =>
@@ -64,6 +66,7 @@ describe('CSR reading', () => {
     csr(ED, '/CN=ed.example.com', ['subjectAltName=DNS:ed.example.com'], ''),
     csr(EC('P-256'), '/CN=*.wild.example.com'),
     csr(EC('P-224'), '/CN=p224.example.com'), // no JWK curve: its key goes through the DER decoder
+    csr(EC('P-256'), '/CN=bc.example.com', ['basicConstraints=critical,CA:TRUE,pathlen:1', 'subjectAltName=DNS:bc.example.com']),
   ];
   const unusual = [
     csr(EC('P-256'), '/CN=x\\,y'), // a comma in the CN: @peculiar/x509 escapes it in its subject text
@@ -110,5 +113,28 @@ describe('CSR reading', () => {
     const padded = pemOf(Buffer.concat([der, Buffer.from([0])]));
     expect(readPlainCsr(padded)).toBeUndefined();
     expect(await errorOf(readCsr(padded))).toBe('no error');
+  });
+
+  it('Basic Constraints and the SAN critical flag are read on both paths; a malformed Basic Constraints value is no 500', async () => {
+    const withBc = await readCsr(plain[plain.length - 1]);
+    expect(withBc.basicConstraints).toBe(true);
+    expect(withBc.sanCritical).toBe(false);
+    expect((await readCsr(plain[2])).sanCritical).toBe(true);
+    expect((await readCsr(plain[0])).basicConstraints).toBe(false);
+    // A value that is no BasicConstraints (a UTF8String): Vault never decodes it, and signs with a
+    // warning. @peculiar/x509 throws when it decodes it: the extensions are read without it.
+    for (const subj of ['/CN=junk.example.com', '/CN=x\\,y']) {
+      const p = csr(EC('P-256'), subj, ['basicConstraints=DER:0c0161', 'subjectAltName=critical,DNS:junk.example.com']);
+      const r = await readCsr(p);
+      expect(r.basicConstraints).toBe(true);
+      expect(r.sanCritical).toBe(true);
+      expect(view(r)).toEqual(view(await readCsrWithX509(p)));
+    }
+  });
+
+  it('an extension asked for twice is a 400 on both paths (Go, and so current Vault, refuses such a CSR)', async () => {
+    const p = csr(EC('P-256'), '/CN=twice.example.com', ['subjectAltName=DNS:a.example.com', '2.5.29.17=DER:300f820d622e6578616d706c652e636f6d']);
+    expect(readPlainCsr(p)).toBeUndefined();
+    expect(await errorOf(readCsr(p))).toBe('UserError: certificate request could not be parsed: it asks for the extension 2.5.29.17 more than once');
   });
 });

@@ -56,6 +56,59 @@ describe('PKI warnings: request fields a use_csr_* role does not use', () => {
   });
 });
 
+// Current Vault's words (builtin/logical/pki/issuing/sign_cert.go); Vault 1.8 said nothing.
+const BC_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
+
+describe('PKI warnings: a CSR that asks for Basic Constraints', () => {
+  const { call, ok } = backendMount('pki');
+  const csrBc = (bc: string, subj = '/CN=bc.example.com') => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const key = file(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    return openssl('req', '-new', '-key', key, '-subj', subj, '-addext', `basicConstraints=${bc}`, '-addext', 'subjectAltName=DNS:bc.example.com');
+  };
+  const basicConstraints = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-ext', 'basicConstraints').trim();
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'BC Root', key_type: 'ec', ttl: '87600h', max_path_length: 3 });
+    await ok('update', 'roles/leaf', { allow_any_name: true, key_type: 'any', ttl: '1h', max_ttl: '2h' });
+    await ok('update', 'roles/bcleaf', { allow_any_name: true, key_type: 'any', ttl: '1h', basic_constraints_valid_for_non_ca: true });
+  });
+
+  it('sign/ and sign-verbatim: never copied into the leaf, and the answer says so (after the TTL warning)', async () => {
+    for (const bc of ['critical,CA:TRUE,pathlen:0', 'CA:FALSE', 'DER:0c0161' /* not even a BasicConstraints: Vault never decodes it */]) {
+      for (const path of ['sign/leaf', 'sign-verbatim', 'issuer/default/sign/leaf']) {
+        const r = await call('update', path, { csr: csrBc(bc) });
+        expect(r.error, `${path} ${bc}`).toBeUndefined();
+        expect(r.err).toBeUndefined();
+        expect(r.warnings).toEqual([BC_IGNORED]);
+        expect(basicConstraints(r.data.certificate)).toBe('No extensions in certificate');
+      }
+    }
+    // The role's own CA:FALSE (basic_constraints_valid_for_non_ca) is the role's, not the CSR's.
+    const own = await call('update', 'sign/bcleaf', { csr: csrBc('critical,CA:TRUE') });
+    expect(own.warnings).toEqual([BC_IGNORED]);
+    expect(basicConstraints(own.data.certificate)).toMatch(/Basic Constraints: critical\n\s*CA:FALSE$/);
+    // A CSR read by the general parser (a "," in its CN) too: no 500 on a malformed value.
+    const odd = await call('update', 'sign-verbatim', { csr: csrBc('DER:0c0161', '/CN=x\\,y') });
+    expect(odd.err).toBeUndefined();
+    expect(odd.warnings).toEqual([BC_IGNORED]);
+    // After the signing's own warnings (the TTL cut), as in Vault's signCert.
+    const capped = await call('update', 'sign/leaf', { csr: csrBc('CA:TRUE'), ttl: '3h' });
+    expect(capped.warnings).toEqual(['TTL "3h0m0s" is longer than permitted maxTTL "2h0m0s", so maxTTL is being used', BC_IGNORED]);
+  });
+
+  it('no such warning without the extension, nor on sign-intermediate, whose certificate has its own Basic Constraints', async () => {
+    const plain = await call('update', 'sign/leaf', { csr: csrWith('/CN=plain.example.com') });
+    expect(plain.warnings ?? []).toEqual([]);
+    for (const d of [{}, { use_csr_values: true }]) {
+      const r = await call('update', 'root/sign-intermediate', { csr: csrBc('critical,CA:FALSE'), ttl: '1h', ...d });
+      expect(r.error).toBeUndefined();
+      expect(r.warnings ?? []).not.toContain(BC_IGNORED);
+      // CA:TRUE with the issuer's pathlen less one: the CSR's CA:FALSE is not taken.
+      expect(basicConstraints(r.data.certificate)).toMatch(/Basic Constraints: critical\n\s*CA:TRUE, pathlen:2$/);
+    }
+  });
+});
+
 const NO_AIA =
   "This mount hasn't configured any authority information access (AIA) fields; this may make it harder for systems to find missing certificates in the chain or to validate revocation status of certificates. Consider updating /config/urls or the newly generated issuer with this information.";
 const NO_AIA_INTERMEDIATE = `${NO_AIA} Since this certificate is an intermediate, it might be useful to regenerate this certificate after fixing this problem for the root mount.`;

@@ -180,11 +180,22 @@ function checkOid(what: string, id: string): Buffer {
   }
 }
 
+/**
+ * otherNames as Vault writes them: gathered by OID (Vault keeps them in a map from OID to
+ * values), each OID's values in the order given. Vault's order between OIDs is Go's map
+ * order, which is unspecified; here it is the order in which each OID first comes.
+ */
+function otherNamesByOid(others: Array<{ oid: string; value: string }>): Array<{ oid: string; value: string }> {
+  const byOid = new Map<string, string[]>();
+  for (const o of others) byOid.set(o.oid, [...(byOid.get(o.oid) ?? []), o.value]);
+  return [...byOid].flatMap(([oid, values]) => values.map((value) => ({ oid, value })));
+}
+
 /** GeneralNames in Vault's order: its otherNames first, then Go's x509 order (DNS, email, IP, URI). */
 function altNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>): Buffer[] {
   return [
     // otherName ::= [0] { type-id OID, value [0] EXPLICIT UTF8String }
-    ...(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([checkOid('other_sans', o.oid), explicit(0, utf8(o.value))]))),
+    ...otherNamesByOid(req.otherSans ?? []).map((o) => tlv(0xa0, Buffer.concat([checkOid('other_sans', o.oid), explicit(0, utf8(o.value))]))),
     ...req.dnsNames.map((v) => tlv(0x82, ia5('DNS name', v))),
     ...(req.emails ?? []).map((v) => tlv(0x81, ia5('email address', v))),
     ...req.ips.map((v) => tlv(0x87, ipBytes(v))),
@@ -230,9 +241,12 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
   out.push(extension(EXT.subjectKeyId, false, octets(keyIdentifier(spki))));
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [SERVER_AUTH] : []), ...(req.clientAuth ? [CLIENT_AUTH] : [])];
   if (eku.length) out.push(extension(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o)))));
-  const san = subjectAltNames(req);
+  // A CSR's own SAN extension goes in unchanged, as Vault copies it (use_csr_values, sign-verbatim).
+  const fromCsr = req.csrSubjectAltName;
+  const san = fromCsr ? undefined : subjectAltNames(req);
+  if (fromCsr) out.push(extension(EXT.subjectAltName, fromCsr.critical, fromCsr.value));
   // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
-  if (san) out.push(extension(EXT.subjectAltName, subjectEmpty, san));
+  else if (san) out.push(extension(EXT.subjectAltName, subjectEmpty, san));
   const u = req.urls;
   if (u && (u.ocsp_servers.length || u.issuing_certificates.length)) {
     out.push(

@@ -46,6 +46,12 @@ export interface CertRequest {
   subjectRdns?: Array<[string, string]>;
   /** CA certificates: Name Constraints (critical) with these permitted DNS subtrees (permitted_dns_domains). */
   permittedDnsDomains?: string[];
+  /**
+   * A CSR's Subject Alternative Name extension, copied as it is (its names in its order, its
+   * critical flag) in place of one built from the names above: sign-verbatim and
+   * sign-intermediate with use_csr_values, when no other SAN is added (as Vault).
+   */
+  csrSubjectAltName?: { value: Buffer; critical: boolean };
 }
 
 /**

@@ -22,6 +22,13 @@ export interface ParsedCsr {
   cn?: string;
   /** The value of the CSR's Subject Alternative Name extension (GeneralNames, DER), if it asks for one. */
   sanDer?: Buffer;
+  /** Whether that extension is marked critical (kept when the extension is copied as it is). */
+  sanCritical?: boolean;
+  /**
+   * Whether the CSR asks for a Basic Constraints extension. As in current Vault it is never
+   * copied (leaves: sign/ and sign-verbatim say so in a warning; intermediates get their own).
+   */
+  basicConstraints: boolean;
 }
 
 /** One DER element at `at`: where its content starts and where it ends. */
@@ -112,6 +119,8 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
     spki,
     cn: plain.cn,
     sanDer: plain.sanDer,
+    sanCritical: plain.sanCritical,
+    basicConstraints: plain.basicConstraints,
     get publicKey() {
       parsed ??= new (x509().PublicKey)(spki);
       return parsed;
@@ -137,16 +146,72 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
   const info = keyInfo(key);
   const { tbs, sig } = signedParts(Buffer.from(csr.rawData));
   if (!(await verifyCsrSignature(csr.signatureAlgorithm as SignatureAlgorithm, key, tbs, sig))) throw new UserError('the CSR signature does not verify');
-  const san = csr.getExtension('2.5.29.17');
+  // The extensions by our own walk: @peculiar/x509 decodes each extension it knows when asked
+  // for any, and throws (a 500) on a value it cannot decode, e.g. a malformed Basic
+  // Constraints that Vault, which never decodes it, signs with a warning.
+  const exts = requestedExtensions(tbs);
+  const san = exts.get(OID_SAN);
   return {
     key: info,
     spki: Buffer.from(csr.publicKey.rawData),
     publicKey: csr.publicKey,
     request: csr,
     cn: /(?:^|,\s*)CN=([^,]+)/.exec(csr.subject)?.[1],
-    sanDer: san ? Buffer.from(san.value) : undefined,
+    sanDer: san?.value,
+    sanCritical: san?.critical,
+    basicConstraints: exts.has(OID_BASIC_CONSTRAINTS),
   };
 }
+
+/**
+ * The extensions a CertificationRequestInfo (DER, `info`) asks for, by the hex of their OID
+ * element, read as Go reads them (what Vault signs from): every extensionRequest attribute's
+ * first value; attributes of another shape are passed over, a malformed extension list is a
+ * 400, and so is one extension asked for twice (Go refuses such a CSR since 1.21).
+ */
+function requestedExtensions(info: Buffer): Map<string, { critical: boolean; value: Buffer }> {
+  const bad = () => new UserError('csr is not a valid PEM certificate request');
+  const out = new Map<string, { critical: boolean; value: Buffer }>();
+  const body = element(info, 0);
+  const version = element(info, body.content);
+  const subject = element(info, version.end);
+  const spki = element(info, subject.end);
+  if (spki.end >= body.end || info[spki.end] !== 0xa0) return out;
+  const attrs = element(info, spki.end);
+  for (let p = attrs.content; p < attrs.end; ) {
+    const attr = element(info, p);
+    const type = info[p] === 0x30 && info[attr.content] === 0x06 ? element(info, attr.content) : undefined;
+    const values = type && type.end < attr.end && info[type.end] === 0x31 ? element(info, type.end) : undefined;
+    if (type && values && values.content < values.end && info.toString('hex', attr.content, type.end) === OID_EXTENSION_REQUEST) {
+      if (info[values.content] !== 0x30) throw bad();
+      const list = element(info, values.content);
+      for (let q = list.content; q < list.end; ) {
+        const ext = element(info, q);
+        if (info[q] !== 0x30 || info[ext.content] !== 0x06) throw bad();
+        const id = element(info, ext.content);
+        let at = id.end;
+        let critical = false;
+        if (at < ext.end && info[at] === 0x01) {
+          const flag = element(info, at);
+          critical = flag.end > flag.content && info[flag.content] !== 0;
+          at = flag.end;
+        }
+        if (at >= ext.end || info[at] !== 0x04) throw bad();
+        const value = element(info, at);
+        if (value.end !== ext.end) throw bad();
+        const key = info.toString('hex', ext.content, id.end);
+        if (out.has(key)) throw duplicateExtension(oidText(info.subarray(id.content, id.end)));
+        out.set(key, { critical, value: Buffer.from(info.subarray(value.content, value.end)) });
+        q = ext.end;
+      }
+    }
+    p = attr.end;
+  }
+  return out;
+}
+
+const duplicateExtension = (id: string) =>
+  new UserError(`certificate request could not be parsed: it asks for the extension ${id.slice(0, 60)} more than once`);
 
 // readPlainCsr: the CSRs tools write (openssl, Go, cert-manager) read with a strict DER walk
 // instead of @peculiar/x509's ASN.1 object model (~1 ms a CSR). It answers only for CSRs whose
@@ -167,6 +232,7 @@ const SIGNATURE_ALGORITHMS: Record<string, SignatureAlgorithm> = {
 const OID_CN = '0603550403';
 const OID_EXTENSION_REQUEST = '06092a864886f70d01090e';
 const OID_SAN = '0603551d11';
+const OID_BASIC_CONSTRAINTS = '0603551d13';
 const PEM_CSR = /^\s*-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----\s*$/;
 const PLAIN_CN = /^[A-Za-z0-9*_.@:/-]([A-Za-z0-9 *_.@:/-]*[A-Za-z0-9*_.@:/-])?$/;
 // Directory string types whose bytes are the text: PrintableString, UTF8String, IA5String.
@@ -177,6 +243,8 @@ interface PlainCsr {
   spki: Buffer;
   cn?: string;
   sanDer?: Buffer;
+  sanCritical?: boolean;
+  basicConstraints: boolean;
   tbs: Buffer;
   sig: Buffer;
 }
@@ -234,6 +302,8 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
     p = rdn.end;
   }
   let sanDer: Buffer | undefined;
+  let sanCritical: boolean | undefined;
+  const requested = new Set<string>();
   let extensionRequests = 0;
   for (let p = attrs.content; p < attrs.end; ) {
     const attr = at(p, 0x30, attrs.end);
@@ -249,14 +319,20 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
         const id = ext && at(ext.content, 0x06, ext.end);
         if (!ext || !id) return undefined;
         let v = at(id.end, 0x04, ext.end);
+        let critical = false;
         if (!v) {
-          const critical = at(id.end, 0x01, ext.end);
-          v = critical && at(critical.end, 0x04, ext.end);
+          const flag = at(id.end, 0x01, ext.end);
+          if (!flag || flag.end - flag.content !== 1) return undefined;
+          critical = der[flag.content] !== 0;
+          v = at(flag.end, 0x04, ext.end);
         }
         if (!v || v.end !== ext.end) return undefined;
+        // An extension asked for twice: the general path refuses the CSR.
+        if (requested.has(hex(id))) return undefined;
+        requested.add(hex(id));
         if (hex(id) === OID_SAN) {
-          if (sanDer) return undefined;
           sanDer = Buffer.from(der.subarray(v.content, v.end));
+          sanCritical = critical;
         }
         q = ext.end;
       }
@@ -268,6 +344,8 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
     spki: Buffer.from(der.subarray(spki.start, spki.end)),
     cn,
     sanDer,
+    sanCritical,
+    basicConstraints: requested.has(OID_BASIC_CONSTRAINTS),
     tbs: der.subarray(outer.content, info.end),
     sig: der.subarray(sigBits.content + 1, sigBits.end),
   };

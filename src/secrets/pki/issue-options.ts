@@ -95,6 +95,15 @@ export function checkSerialNumber(role: Role & RoleExtras, serial: string): void
     throw new UserError(`serial_number "${serial.slice(0, 64)}" is not allowed by this role (allowed_serial_numbers)`);
 }
 
+/**
+ * DNS or email SANs as Vault lists them in a certificate it builds the SANs of (issue/, sign/,
+ * root/generate, intermediate/generate, sign-intermediate without use_csr_values), whether
+ * they came from the request or the CSR: trimmed, empty ones dropped, each once, sorted
+ * byte by byte (go-secure-stdlib's strutil.RemoveDuplicates). IP and URI SANs keep their order.
+ */
+export const vaultSortedNames = (names: string[]): string[] =>
+  [...new Set(names.map((n) => n.trim()).filter(Boolean))].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
 /** alt_names: names with an "@" are email (rfc822Name) SANs, the others DNS SANs, as in Vault. */
 const splitAltNames = (names: string[]) => ({ dns: names.filter((n) => !String(n).includes('@')), emails: names.filter((n) => String(n).includes('@')) });
 
@@ -107,11 +116,12 @@ export function requestNames(r: Request, role: Role & RoleExtras, csr?: ParsedCs
       'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
     );
   }
-  // As in Vault, other_sans come from the request field even when the SANs come from the CSR.
+  // As in Vault, other_sans come from the request field even when the SANs come from the CSR
+  // (the request's first, then the CSR's).
   const otherSans = (r.data.get<string[] | undefined>('other_sans') ?? []).map((t) => parseOtherSan('other_sans', t));
   if (csr && role.use_csr_sans) {
     const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    return { cn, ...sans, otherSans: [...sans.otherSans, ...otherSans] };
+    return { cn, ...sans, otherSans: [...otherSans, ...sans.otherSans] };
   }
   return { cn, ...splitAltNames(r.data.get('alt_names')), ips: r.data.get('ip_sans'), uris: r.data.get<string[] | undefined>('uri_sans') ?? [], otherSans };
 }

@@ -20,6 +20,7 @@ import {
   leafKeyFormat,
   leafProfile,
   requestNames,
+  vaultSortedNames,
 } from './issue-options';
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
@@ -84,6 +85,9 @@ function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   return out;
 }
 
+/** Current Vault's words, kept as they are: clients may look for them. */
+export const CSR_BASIC_CONSTRAINTS_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
+
 /** `verbatim` (sign-verbatim): the CSR's CN and SANs exactly, no request CN or subject serialNumber, as Vault. */
 export async function issueFor(r: Request, role: Role, caches: PkiCaches, publicKey: X509.PublicKeyType, kind: KeyType, csr?: ParsedCsr, verbatim = false) {
   const full = withDefaults(role);
@@ -107,10 +111,13 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const signer = await ready.signer();
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
-  // the CN is copied only when it is a DNS name.
+  // the CN is copied only when it is a DNS name. Sorted as Vault sorts them, the CSR's too
+  // (use_csr_sans); sign-verbatim's are the CSR's own, in its order (Vault takes them as they are).
   const cnDns = withCn && !cnIsEmail ? asciiDnsName(cn) : undefined;
-  const dns = [...new Set([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)])];
-  const emails = [...new Set([...(withCn && cnIsEmail ? [cn] : []), ...names.emails])];
+  const dns = verbatim
+    ? names.dns
+    : vaultSortedNames([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)]);
+  const emails = verbatim ? names.emails : vaultSortedNames([...(withCn && cnIsEmail ? [cn] : []), ...names.emails]);
   // As current Vault: nothing is signed that its chain's Name Constraints forbid (a CN that is
   // a DNS name counts, as OpenSSL checks it, even when it is left out of the SANs).
   const cnAsDns = cn && !cnIsEmail ? asciiDnsName(cn) : undefined;
@@ -140,13 +147,21 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       ...leafProfile(role, kind, subjectSerial),
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
+      // sign-verbatim: the CSR's SAN extension as it is, as Vault copies it, unless other SANs
+      // (the request's or the CSR's own) make Vault build one: those, then the CSR's others.
+      ...(verbatim && csr?.sanDer && !names.otherSans.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
     ready.issuer,
     ready.entry.leaf_not_after_behavior,
   );
+  // Current Vault: a CSR's Basic Constraints never reaches a leaf (sign/, sign-verbatim), and
+  // the answer says so after its TTL warnings; Vault 1.8 dropped it without a word.
+  if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
+  // (Current Vault adds its signing warnings twice, before and after the field warnings:
+  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here.)
   return { cert, ready, warnings: csr ? [...csrFieldWarnings(r, full), ...warnings] : warnings };
 }
 

@@ -11,7 +11,16 @@ import { makeCertificate, type CertRequest } from './certificates';
 import { subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import type { PkiCaches } from './index';
-import { OTHER_SANS_FIELD, OUTPUT_FIELDS, SERIAL_NUMBER_FIELD, URI_SANS_FIELD, checkSerialNumber, formatIssued, parseOtherSan } from './issue-options';
+import {
+  OTHER_SANS_FIELD,
+  OUTPUT_FIELDS,
+  SERIAL_NUMBER_FIELD,
+  URI_SANS_FIELD,
+  checkSerialNumber,
+  formatIssued,
+  parseOtherSan,
+  vaultSortedNames,
+} from './issue-options';
 import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
@@ -117,8 +126,12 @@ export function caRequestNames(r: Request, cn: string): CaNames {
     organization: r.data.get('organization'),
     ou: r.data.get('ou'),
     subjectExtra: [...SUBJECT_FIELDS.flatMap(([f, attr]) => attrs(f, attr)), ...(serial ? [['2.5.4.5', serial] as [string, string]] : [])],
-    dnsNames: [...new Set([...(withCn && !cn.includes('@') && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []), ...alt.filter((n) => !n.includes('@'))])],
-    emails: [...new Set([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))])],
+    // Sorted, as Vault lists the DNS and email SANs it builds (vaultSortedNames).
+    dnsNames: vaultSortedNames([
+      ...(withCn && !cn.includes('@') && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cn) ? [cn] : []),
+      ...alt.filter((n) => !n.includes('@')),
+    ]),
+    emails: vaultSortedNames([...(withCn && cn.includes('@') ? [cn] : []), ...alt.filter((n) => n.includes('@'))]),
     ips: r.data.get('ip_sans'),
     uris: r.data.get('uri_sans'),
     otherSans: requestOtherSans(r),
@@ -136,10 +149,20 @@ const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map(
 function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
   if (r.data.bool('use_csr_values')) {
     const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    // As current Vault: requested other SANs make a new SAN extension of the CSR's DNS, email,
-    // IP and URI names and those; without any, the CSR's SANs (its own other SANs too) stay.
+    // As current Vault: without requested other SANs, the CSR's SAN extension is copied as it
+    // is (its names in its order, its other SANs, its critical flag); requested other SANs
+    // make a new one of those, then the CSR's DNS, email, IP and URI names in the CSR's order.
+    // (The CSR's Basic Constraints are never copied: the intermediate gets its own.)
     const asked = requestOtherSans(r);
-    return { ...csrSubject(csr), dnsNames: sans.dns, ips: sans.ips, uris: sans.uris, emails: sans.emails, otherSans: asked.length ? asked : sans.otherSans };
+    return {
+      ...csrSubject(csr),
+      dnsNames: sans.dns,
+      ips: sans.ips,
+      uris: sans.uris,
+      emails: sans.emails,
+      otherSans: asked,
+      ...(csr.sanDer && !asked.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
+    };
   }
   // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
   return caRequestNames(r, r.data.str('common_name') || csr.cn || '');
