@@ -247,9 +247,16 @@ export class GrpcClient implements IdleCloser {
   }
 }
 
-/** The TCP or TLS socket to the server. */
+/**
+ * The TCP or TLS socket to the server. Without Nagle's algorithm: a call is one write, and
+ * held back behind an unacknowledged one it would wait for the peer's delayed ACK (node:http2
+ * turns it off too; set-up of 200 mounts took twice as long with it).
+ */
 function dial(target: ClientTarget, secure: ClientOptions['tls']): net.Socket {
-  return secure ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] }) : net.connect(target);
+  const socket = secure
+    ? tls.connect({ ...target, secureContext: secure.secureContext, servername: secure.servername, ALPNProtocols: ['h2'] })
+    : net.connect(target);
+  return socket.setNoDelay(true);
 }
 
 // The request's pseudo-headers and fixed fields, as HPACK (our encoder never indexes, so
