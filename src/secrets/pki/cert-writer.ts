@@ -126,8 +126,9 @@ export function subjectName(req: Pick<CertRequest, 'commonName' | 'organization'
   if (req.subjectRdns) return seq(...attrs.map(([id, v]) => set(attribute(id, v))));
   const rdns: Buffer[] = [];
   for (const id of GROUPED) {
+    if (!attrs.some(([t]) => t === id)) continue;
     const values = [...new Set(attrs.filter(([t]) => t === id).map(([, v]) => v))].map((v) => attribute(id, v));
-    if (values.length) rdns.push(set(...values.sort(Buffer.compare)));
+    rdns.push(set(...values.sort(Buffer.compare)));
   }
   for (const id of SINGLE) for (const [t, v] of attrs) if (t === id) rdns.push(set(attribute(id, v)));
   for (const [t, v] of attrs) if (!GROUPED.includes(t) && !SINGLE.includes(t)) rdns.push(set(attribute(t, v)));
