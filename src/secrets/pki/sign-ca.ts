@@ -148,7 +148,8 @@ const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map(
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
 function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
   if (r.data.bool('use_csr_values')) {
-    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    // Vault does not read the CSR's other SANs here (its role for this path leaves use_csr_sans off).
+    const sans = csr.sanDer ? readSans(csr.sanDer, 'skip') : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
     // As current Vault: without requested other SANs, the CSR's SAN extension is copied as it
     // is (its names in its order, its other SANs, its critical flag); requested other SANs
     // make a new one of those, then the CSR's DNS, email, IP and URI names in the CSR's order.
