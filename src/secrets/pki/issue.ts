@@ -8,6 +8,7 @@ import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificat
 import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
+import { extensionsToCopy } from './csr-extensions';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
@@ -147,9 +148,10 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       ...leafProfile(role, kind, subjectSerial),
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
-      // sign-verbatim: the CSR's SAN extension as it is, as Vault copies it, unless other SANs
-      // (the request's or the CSR's own) make Vault build one: those, then the CSR's others.
-      ...(verbatim && csr?.sanDer && !names.otherSans.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
+      // sign-verbatim: the CSR's extensions as they are, as Vault copies them (its SAN too,
+      // unless other SANs, the request's or the CSR's own, make Vault build one: those, then
+      // the CSR's DNS, email, IP and URI names).
+      ...(verbatim && csr ? { csrExtensions: extensionsToCopy(csr, !names.otherSans.length) } : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
