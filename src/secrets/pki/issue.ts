@@ -75,7 +75,7 @@ function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: strin
 /**
  * sign/ and sign-verbatim (not issue/), as Vault's PKI: a common_name or alt_names given while
  * the role takes that part from the CSR (use_csr_common_name, use_csr_sans; sign-verbatim's
- * role has both) is not used, and the answer says so. These come before the other warnings.
+ * role has both) is not used, and the answer says so, after the signing's own warnings.
  */
 function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   const out: string[] = [];
@@ -163,8 +163,9 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   // (Current Vault adds its signing warnings twice, before and after the field warnings:
-  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here.)
-  return { cert, ready, warnings: csr ? [...csrFieldWarnings(r, full), ...warnings] : warnings };
+  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here, where Vault
+  // lists them first; the duplicate tells a client nothing more.)
+  return { cert, ready, warnings: csr ? [...warnings, ...csrFieldWarnings(r, full)] : warnings };
 }
 
 /** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */
