@@ -43,6 +43,7 @@ const view = (p: ParsedCsr) => ({
   san: p.sanDer?.toString('hex'),
   sanCritical: p.sanCritical,
   basicConstraints: p.basicConstraints,
+  extensions: p.extensions.map((e) => `${e.oid.toString('hex')}${e.critical ? ' critical' : ''} ${e.value.toString('hex')}`),
   publicKey: Buffer.from(p.publicKey.rawData).toString('hex'),
 });
 const errorOf = (p: Promise<unknown>) =>
@@ -66,6 +67,13 @@ describe('CSR reading', () => {
     csr(ED, '/CN=ed.example.com', ['subjectAltName=DNS:ed.example.com'], ''),
     csr(EC('P-256'), '/CN=*.wild.example.com'),
     csr(EC('P-224'), '/CN=p224.example.com'), // no JWK curve: its key goes through the DER decoder
+    // Several extensions, one of no known type: both paths list them all, in order (what sign-verbatim copies).
+    csr(EC('P-256'), '/CN=exts.example.com', [
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=codeSigning',
+      '1.2.3.4.5.6=ASN1:UTF8String:hello',
+      'subjectAltName=DNS:exts.example.com',
+    ]),
     csr(EC('P-256'), '/CN=bc.example.com', ['basicConstraints=critical,CA:TRUE,pathlen:1', 'subjectAltName=DNS:bc.example.com']),
   ];
   const unusual = [

@@ -73,6 +73,28 @@ const ORDER_CSR = execFileSync(
   ],
   { encoding: 'utf8' },
 );
+// Extensions asked for (key usage, extended key usage, one of no known type) and a SAN of a
+// kind this PKI does not issue (registeredID): what sign/, sign-verbatim and use_csr_values do with them.
+const EXT_CSR = execFileSync(
+  'openssl',
+  [
+    'req',
+    '-new',
+    '-key',
+    CSR_KEY,
+    '-subj',
+    '/CN=ext.example.com',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    'extendedKeyUsage=codeSigning',
+    '-addext',
+    '1.2.3.4.5.6=ASN1:UTF8String:hello',
+    '-addext',
+    'subjectAltName=DNS:ext.example.com,RID:1.2.3.4',
+  ],
+  { encoding: 'utf8' },
+);
 const LEAF_ONLY = execFileSync(
   'openssl',
   ['req', '-x509', '-new', '-key', CSR_KEY, '-subj', '/CN=not a ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:FALSE'],
@@ -524,6 +546,33 @@ const PKI: Step[] = [
     },
   },
   {
+    id: 'sign CSR extensions, registeredID SAN',
+    method: 'POST',
+    path: () => 'sign/order',
+    body: () => ({ csr: EXT_CSR, ttl: '1h' }),
+    keep: (s, r) => {
+      s.vars.extsign = r.json().data?.certificate;
+    },
+  },
+  {
+    id: 'sign-verbatim CSR extensions, registeredID SAN',
+    method: 'POST',
+    path: () => 'sign-verbatim',
+    body: () => ({ csr: EXT_CSR, ttl: '1h' }),
+    keep: (s, r) => {
+      s.vars.extverbatim = r.json().data?.certificate;
+    },
+  },
+  {
+    id: 'sign-intermediate use_csr_values, CSR extensions, registeredID SAN',
+    method: 'POST',
+    path: () => 'root/sign-intermediate',
+    body: () => ({ csr: EXT_CSR, use_csr_values: true, ttl: '720h' }),
+    keep: (s, r) => {
+      s.vars.extint = r.json().data?.certificate;
+    },
+  },
+  {
     id: 'issue alt_names out of order',
     method: 'POST',
     path: () => 'issue/web',
@@ -673,6 +722,7 @@ function certProfile(pem: string | undefined): string[] {
     'X509v3 Name Constraints',
   ])
     grab(label);
+  out.push(`Extensions of no known type: ${lines.filter((l) => /^\d+(\.\d+)+:/.test(l)).join(' ') || '(none)'}`);
   out.push(`Subject Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Subject Key Identifier')) ? 'present' : '(absent)'}`);
   out.push(`Authority Key Identifier: ${lines.some((l) => l.startsWith('X509v3 Authority Key Identifier')) ? 'present' : '(absent)'}`);
   return out;
@@ -794,6 +844,9 @@ const KNOWN: Record<string, string> = {
   'pki: sign-verbatim SANs out of order, Basic Constraints: warnings: none in Vault, some in ours': CURRENT_CSR_BC,
   'pki: sign-intermediate use_csr_values, SANs out of order: data.ca_chain: only in ours': CURRENT_CHAIN,
   'pki: issue alt_names out of order: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign CSR extensions, registeredID SAN: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-verbatim CSR extensions, registeredID SAN: data.ca_chain: only in ours': CURRENT_CHAIN,
+  'pki: sign-intermediate use_csr_values, CSR extensions, registeredID SAN: data.ca_chain: only in ours': CURRENT_CHAIN,
 };
 
 /**
@@ -866,6 +919,9 @@ describe.skipIf(!vaultBin())("differential: Vault's transit and PKI beside ours 
       'orderverbatim',
       'orderint',
       'orderissue',
+      'extsign',
+      'extverbatim',
+      'extint',
     ]) {
       const pa = certProfile(a.vars[k]),
         pb = certProfile(b.vars[k]);

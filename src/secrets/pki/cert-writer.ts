@@ -228,53 +228,55 @@ export function nameConstraints(domains: string[]): Buffer {
 }
 
 function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subjectEmpty: boolean): Buffer[] {
+  // A CSR's extensions copied as they are (sign-verbatim, use_csr_values) replace ours of the
+  // same type and come last, in the CSR's order, as Go writes a template's ExtraExtensions.
+  const copied = req.csrExtensions ?? [];
+  const taken = new Set(copied.map((e) => e.oid.toString('hex')));
   const out: Buffer[] = [];
+  const add = (id: Buffer, critical: boolean, value: Buffer) => {
+    if (!taken.has(id.toString('hex'))) out.push(extension(id, critical, value));
+  };
   if (req.isCa || req.leafBasicConstraints !== false) {
     const pathLen = req.isCa && req.maxPathLength !== undefined ? [uintOf(req.maxPathLength)] : [];
-    out.push(extension(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen)));
+    add(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen));
   }
   const usage = req.isCa
     ? KU_CERT_SIGN | KU_CRL_SIGN
     : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
       (req.keyUsage ?? KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
   // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).
-  if (usage) out.push(extension(EXT.keyUsage, true, keyUsageBits(usage)));
-  out.push(extension(EXT.subjectKeyId, false, octets(keyIdentifier(spki))));
+  if (usage) add(EXT.keyUsage, true, keyUsageBits(usage));
+  add(EXT.subjectKeyId, false, octets(keyIdentifier(spki)));
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [SERVER_AUTH] : []), ...(req.clientAuth ? [CLIENT_AUTH] : [])];
-  if (eku.length) out.push(extension(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o)))));
-  // A CSR's own SAN extension goes in unchanged, as Vault copies it (use_csr_values, sign-verbatim).
-  const fromCsr = req.csrSubjectAltName;
-  const san = fromCsr ? undefined : subjectAltNames(req);
-  if (fromCsr) out.push(extension(EXT.subjectAltName, fromCsr.critical, fromCsr.value));
+  if (eku.length) add(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o))));
+  // Not even built when the CSR's SAN is copied: its names are the CSR's, as they are.
+  const san = taken.has(EXT.subjectAltName.toString('hex')) ? undefined : subjectAltNames(req);
   // RFC 5280 4.2.1.6: with an empty subject the SANs are the names, and critical.
-  else if (san) out.push(extension(EXT.subjectAltName, subjectEmpty, san));
+  if (san) add(EXT.subjectAltName, subjectEmpty, san);
   const u = req.urls;
   if (u && (u.ocsp_servers.length || u.issuing_certificates.length)) {
-    out.push(
-      extension(
-        EXT.authorityInfoAccess,
-        false,
-        seq(
-          ...u.ocsp_servers.map((v) => seq(AD_OCSP, tlv(0x86, ia5('OCSP server', v)))),
-          ...u.issuing_certificates.map((v) => seq(AD_CA_ISSUERS, tlv(0x86, ia5('issuing certificate URL', v)))),
-        ),
+    add(
+      EXT.authorityInfoAccess,
+      false,
+      seq(
+        ...u.ocsp_servers.map((v) => seq(AD_OCSP, tlv(0x86, ia5('OCSP server', v)))),
+        ...u.issuing_certificates.map((v) => seq(AD_CA_ISSUERS, tlv(0x86, ia5('issuing certificate URL', v)))),
       ),
     );
   }
   if (u?.crl_distribution_points.length) {
     // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
-    out.push(
-      extension(
-        EXT.crlDistributionPoints,
-        false,
-        seq(...u.crl_distribution_points.map((v) => seq(explicit(0, explicit(0, tlv(0x86, ia5('CRL distribution point', v))))))),
-      ),
+    add(
+      EXT.crlDistributionPoints,
+      false,
+      seq(...u.crl_distribution_points.map((v) => seq(explicit(0, explicit(0, tlv(0x86, ia5('CRL distribution point', v))))))),
     );
   }
-  if (req.policyOids?.length) out.push(extension(EXT.certificatePolicies, false, certificatePolicies(req.policyOids)));
+  if (req.policyOids?.length) add(EXT.certificatePolicies, false, certificatePolicies(req.policyOids));
   // RFC 5280 4.2.1.10: conforming CAs MUST mark Name Constraints critical (Vault does).
-  if (req.isCa && req.permittedDnsDomains?.length) out.push(extension(EXT.nameConstraints, true, nameConstraints(req.permittedDnsDomains)));
-  out.push(extension(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId))));
+  if (req.isCa && req.permittedDnsDomains?.length) add(EXT.nameConstraints, true, nameConstraints(req.permittedDnsDomains));
+  add(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId)));
+  for (const e of copied) out.push(extension(e.oid, e.critical, e.value));
   return out;
 }
 

@@ -47,11 +47,12 @@ export interface CertRequest {
   /** CA certificates: Name Constraints (critical) with these permitted DNS subtrees (permitted_dns_domains). */
   permittedDnsDomains?: string[];
   /**
-   * A CSR's Subject Alternative Name extension, copied as it is (its names in its order, its
-   * critical flag) in place of one built from the names above: sign-verbatim and
-   * sign-intermediate with use_csr_values, when no other SAN is added (as Vault).
+   * A CSR's requested extensions, copied as they are (OID element, critical flag, value) after
+   * the certificate's own, each replacing ours of its type: sign-verbatim and sign-intermediate
+   * with use_csr_values, as Vault (csr-extensions.ts chooses and checks them). A copied SAN is
+   * the CSR's names in its order, instead of one built from the names above.
    */
-  csrSubjectAltName?: { value: Buffer; critical: boolean };
+  csrExtensions?: Array<{ oid: Buffer; critical: boolean; value: Buffer }>;
 }
 
 /**

@@ -29,6 +29,15 @@ export interface ParsedCsr {
    * copied (leaves: sign/ and sign-verbatim say so in a warning; intermediates get their own).
    */
   basicConstraints: boolean;
+  /** Every extension the CSR asks for, in its order (what sign-verbatim and use_csr_values copy: csr-extensions.ts). */
+  extensions: CsrExtension[];
+}
+
+/** One requested extension as the CSR encodes it: its OID element (tag and length included), critical flag and value. */
+export interface CsrExtension {
+  oid: Buffer;
+  critical: boolean;
+  value: Buffer;
 }
 
 /** One DER element at `at`: where its content starts and where it ends. */
@@ -121,6 +130,7 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
     sanDer: plain.sanDer,
     sanCritical: plain.sanCritical,
     basicConstraints: plain.basicConstraints,
+    extensions: plain.extensions,
     get publicKey() {
       parsed ??= new (x509().PublicKey)(spki);
       return parsed;
@@ -149,8 +159,9 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
   // The extensions by our own walk: @peculiar/x509 decodes each extension it knows when asked
   // for any, and throws (a 500) on a value it cannot decode, e.g. a malformed Basic
   // Constraints that Vault, which never decodes it, signs with a warning.
-  const exts = requestedExtensions(tbs);
-  const san = exts.get(OID_SAN);
+  const extensions = requestedExtensions(tbs);
+  const find = (id: string) => extensions.find((e) => e.oid.toString('hex') === id);
+  const san = find(OID_SAN);
   return {
     key: info,
     spki: Buffer.from(csr.publicKey.rawData),
@@ -159,19 +170,21 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
     cn: /(?:^|,\s*)CN=([^,]+)/.exec(csr.subject)?.[1],
     sanDer: san?.value,
     sanCritical: san?.critical,
-    basicConstraints: exts.has(OID_BASIC_CONSTRAINTS),
+    basicConstraints: find(OID_BASIC_CONSTRAINTS) !== undefined,
+    extensions,
   };
 }
 
 /**
- * The extensions a CertificationRequestInfo (DER, `info`) asks for, by the hex of their OID
- * element, read as Go reads them (what Vault signs from): every extensionRequest attribute's
- * first value; attributes of another shape are passed over, a malformed extension list is a
- * 400, and so is one extension asked for twice (Go refuses such a CSR since 1.21).
+ * The extensions a CertificationRequestInfo (DER, `info`) asks for, in order, read as Go
+ * reads them (what Vault signs from): every extensionRequest attribute's first value;
+ * attributes of another shape are passed over, a malformed extension list is a 400, and so
+ * is one extension asked for twice (Go refuses such a CSR since 1.21).
  */
-function requestedExtensions(info: Buffer): Map<string, { critical: boolean; value: Buffer }> {
+function requestedExtensions(info: Buffer): CsrExtension[] {
   const bad = () => new UserError('csr is not a valid PEM certificate request');
-  const out = new Map<string, { critical: boolean; value: Buffer }>();
+  const out: CsrExtension[] = [];
+  const seen = new Set<string>();
   const body = element(info, 0);
   const version = element(info, body.content);
   const subject = element(info, version.end);
@@ -193,15 +206,18 @@ function requestedExtensions(info: Buffer): Map<string, { critical: boolean; val
         let critical = false;
         if (at < ext.end && info[at] === 0x01) {
           const flag = element(info, at);
-          critical = flag.end > flag.content && info[flag.content] !== 0;
+          // A BOOLEAN is one octet, 00 or FF in DER: Go refuses the CSR otherwise.
+          if (flag.end !== flag.content + 1 || (info[flag.content] !== 0 && info[flag.content] !== 0xff)) throw bad();
+          critical = info[flag.content] !== 0;
           at = flag.end;
         }
         if (at >= ext.end || info[at] !== 0x04) throw bad();
         const value = element(info, at);
         if (value.end !== ext.end) throw bad();
         const key = info.toString('hex', ext.content, id.end);
-        if (out.has(key)) throw duplicateExtension(oidText(info.subarray(id.content, id.end)));
-        out.set(key, { critical, value: Buffer.from(info.subarray(value.content, value.end)) });
+        if (seen.has(key)) throw duplicateExtension(oidText(info.subarray(id.content, id.end)));
+        seen.add(key);
+        out.push({ oid: Buffer.from(info.subarray(ext.content, id.end)), critical, value: Buffer.from(info.subarray(value.content, value.end)) });
         q = ext.end;
       }
     }
@@ -245,6 +261,7 @@ interface PlainCsr {
   sanDer?: Buffer;
   sanCritical?: boolean;
   basicConstraints: boolean;
+  extensions: CsrExtension[];
   tbs: Buffer;
   sig: Buffer;
 }
@@ -304,6 +321,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
   let sanDer: Buffer | undefined;
   let sanCritical: boolean | undefined;
   const requested = new Set<string>();
+  const extensions: CsrExtension[] = [];
   let extensionRequests = 0;
   for (let p = attrs.content; p < attrs.end; ) {
     const attr = at(p, 0x30, attrs.end);
@@ -322,7 +340,8 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
         let critical = false;
         if (!v) {
           const flag = at(id.end, 0x01, ext.end);
-          if (!flag || flag.end - flag.content !== 1) return undefined;
+          // DER's two BOOLEAN values only (Go refuses any other); anything else: the general path decides.
+          if (!flag || flag.end - flag.content !== 1 || (der[flag.content] !== 0 && der[flag.content] !== 0xff)) return undefined;
           critical = der[flag.content] !== 0;
           v = at(flag.end, 0x04, ext.end);
         }
@@ -330,6 +349,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
         // An extension asked for twice: the general path refuses the CSR.
         if (requested.has(hex(id))) return undefined;
         requested.add(hex(id));
+        extensions.push({ oid: Buffer.from(der.subarray(id.start, id.end)), critical, value: Buffer.from(der.subarray(v.content, v.end)) });
         if (hex(id) === OID_SAN) {
           sanDer = Buffer.from(der.subarray(v.content, v.end));
           sanCritical = critical;
@@ -346,6 +366,7 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
     sanDer,
     sanCritical,
     basicConstraints: requested.has(OID_BASIC_CONSTRAINTS),
+    extensions,
     tbs: der.subarray(outer.content, info.end),
     sig: der.subarray(sigBits.content + 1, sigBits.end),
   };
@@ -360,7 +381,8 @@ export interface CsrSans {
   otherSans: Array<{ oid: string; value: string }>;
 }
 
-function oidText(b: Buffer): string {
+/** An OID's content octets as dotted text. */
+export function oidText(b: Buffer): string {
   const out = [Math.floor(b[0] / 40), b[0] % 40];
   let v = 0;
   for (const x of b.subarray(1)) {
@@ -379,19 +401,36 @@ function ipText(b: Buffer): string {
   throw new UserError('the CSR has an IP SAN of a length that is neither IPv4 nor IPv6');
 }
 
-/** Read a Subject Alternative Name extension value (GeneralNames, DER); kinds this PKI does not issue are a 400. */
-export function readSans(der: Buffer): CsrSans {
+/**
+ * Read a Subject Alternative Name extension value (GeneralNames, DER) as Go reads a CSR's:
+ * DNS, email, URI and IP names (the first three ASCII, as IA5Strings must be; an IP of 4 or
+ * 16 octets) and otherNames; names of other kinds (directoryName, registeredID, x400Address,
+ * ediPartyName) are passed over, as Go and current Vault pass them over (sign/ leaves them
+ * out; sign-verbatim and use_csr_values copy the extension as it is). `otherNames`: "strict"
+ * where Vault takes the CSR's other SANs (sign/, sign-verbatim: one whose value is not a
+ * UTF8String is a 400), "skip" where it does not read them (sign-intermediate). A malformed
+ * list is a 400.
+ */
+export function readSans(der: Buffer, otherNames: 'strict' | 'skip' = 'strict'): CsrSans {
   const out: CsrSans = { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+  const bad = () => new UserError("the CSR's Subject Alternative Name extension is malformed");
+  if (der[0] !== 0x30) throw bad();
   const all = element(der, 0);
+  if (all.end !== der.length) throw bad();
+  const ascii = (kind: string, body: Buffer) => {
+    if (body.some((b) => b > 0x7f)) throw new UserError(`the CSR has a ${kind} SAN that is not ASCII (an IA5String)`);
+    return body.toString('latin1');
+  };
   for (let at = all.content; at < all.end; ) {
     const tag = der[at];
     const e = element(der, at);
+    if (e.end > all.end) throw bad();
     const body = der.subarray(e.content, e.end);
-    if (tag === 0x81) out.emails.push(body.toString('latin1'));
-    else if (tag === 0x82) out.dns.push(body.toString('latin1'));
-    else if (tag === 0x86) out.uris.push(body.toString('latin1'));
+    if (tag === 0x81) out.emails.push(ascii('email', body));
+    else if (tag === 0x82) out.dns.push(ascii('DNS', body));
+    else if (tag === 0x86) out.uris.push(ascii('URI', body));
     else if (tag === 0x87) out.ips.push(ipText(body));
-    else if (tag === 0xa0) {
+    else if (tag === 0xa0 && otherNames === 'strict') {
       // otherName: type-id OID, then [0] EXPLICIT value; only UTF8String values are issued (as Vault).
       const id = element(der, e.content);
       const wrap = id.end < e.end && der[id.end] === 0xa0 ? element(der, id.end) : undefined;
@@ -399,7 +438,7 @@ export function readSans(der: Buffer): CsrSans {
       if (der[e.content] !== 0x06 || !wrap || !inner || der[wrap.content] !== 0x0c)
         throw new UserError('the CSR has an otherName SAN whose value is not a UTF8String, which this PKI does not issue');
       out.otherSans.push({ oid: oidText(der.subarray(id.content, id.end)), value: der.subarray(inner.content, inner.end).toString('utf8') });
-    } else throw new UserError(`the CSR has a SAN of a kind this PKI does not issue (tag 0x${tag.toString(16)}; DNS, IP, URI, email and otherName SANs only)`);
+    }
     at = e.end;
   }
   return out;

@@ -8,6 +8,7 @@ import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificat
 import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
+import { extensionsToCopy } from './csr-extensions';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
@@ -74,7 +75,7 @@ function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: strin
 /**
  * sign/ and sign-verbatim (not issue/), as Vault's PKI: a common_name or alt_names given while
  * the role takes that part from the CSR (use_csr_common_name, use_csr_sans; sign-verbatim's
- * role has both) is not used, and the answer says so. These come before the other warnings.
+ * role has both) is not used, and the answer says so, after the signing's own warnings.
  */
 function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   const out: string[] = [];
@@ -147,9 +148,10 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       ...leafProfile(role, kind, subjectSerial),
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
-      // sign-verbatim: the CSR's SAN extension as it is, as Vault copies it, unless other SANs
-      // (the request's or the CSR's own) make Vault build one: those, then the CSR's others.
-      ...(verbatim && csr?.sanDer && !names.otherSans.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
+      // sign-verbatim: the CSR's extensions as they are, as Vault copies them (its SAN too,
+      // unless other SANs, the request's or the CSR's own, make Vault build one: those, then
+      // the CSR's DNS, email, IP and URI names).
+      ...(verbatim && csr ? { csrExtensions: extensionsToCopy(csr, !names.otherSans.length) } : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
@@ -161,8 +163,9 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   // (Current Vault adds its signing warnings twice, before and after the field warnings:
-  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here.)
-  return { cert, ready, warnings: csr ? [...csrFieldWarnings(r, full), ...warnings] : warnings };
+  // signIssueApiResponse and pathIssueSignCert each add them. Listed once here, where Vault
+  // lists them first; the duplicate tells a client nothing more.)
+  return { cert, ready, warnings: csr ? [...warnings, ...csrFieldWarnings(r, full)] : warnings };
 }
 
 /** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */

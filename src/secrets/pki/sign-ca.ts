@@ -10,6 +10,7 @@ import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
 import { subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
+import { extensionsToCopy } from './csr-extensions';
 import type { PkiCaches } from './index';
 import {
   OTHER_SANS_FIELD,
@@ -148,10 +149,11 @@ const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map(
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
 function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
   if (r.data.bool('use_csr_values')) {
-    const sans = csr.sanDer ? readSans(csr.sanDer) : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
-    // As current Vault: without requested other SANs, the CSR's SAN extension is copied as it
-    // is (its names in its order, its other SANs, its critical flag); requested other SANs
-    // make a new one of those, then the CSR's DNS, email, IP and URI names in the CSR's order.
+    // Vault does not read the CSR's other SANs here (its role for this path leaves use_csr_sans off).
+    const sans = csr.sanDer ? readSans(csr.sanDer, 'skip') : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
+    // As current Vault: the CSR's extensions are copied as they are (csr-extensions.ts), its
+    // SAN too (its names in its order, its other SANs, its critical flag) unless other SANs are
+    // requested: those make a new one, then the CSR's DNS, email, IP and URI names in its order.
     // (The CSR's Basic Constraints are never copied: the intermediate gets its own.)
     const asked = requestOtherSans(r);
     return {
@@ -161,7 +163,7 @@ function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
       uris: sans.uris,
       emails: sans.emails,
       otherSans: asked,
-      ...(csr.sanDer && !asked.length ? { csrSubjectAltName: { value: csr.sanDer, critical: csr.sanCritical ?? false } } : {}),
+      csrExtensions: extensionsToCopy(csr, !asked.length),
     };
   }
   // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
