@@ -179,6 +179,25 @@ describe('PKI: the extensions a CSR asks for', () => {
     expect((await call('update', 'sign-verbatim', { csr: critical, ttl: '1h' })).error).toMatch(/critical extension 2\.5\.29\.17/);
   });
 
+  it("a malformed SAN is a 400 on every path, whether the CSR's names are used or not (Go's CSR parser reads it, so Vault refuses the CSR)", async () => {
+    await ok('update', 'roles/own-names', { allow_any_name: true, key_type: 'any', use_csr_sans: false, use_csr_common_name: false, ttl: '1h' });
+    for (const san of ['subjectAltName=DER:3003820141ff', 'subjectAltName=DER:30048702ffff', 'subjectAltName=DER:3003820180']) {
+      const bad = csr('/CN=bad.example.com', [san]);
+      for (const [p, extra] of [
+        ['sign/any', {}],
+        ['sign/own-names', { common_name: 'own.example.com' }],
+        ['sign-verbatim', {}],
+        ['root/sign-intermediate', {}],
+        ['root/sign-intermediate', { use_csr_values: true }],
+      ] as const) {
+        const r = await call('update', p, { csr: bad, ttl: '1h', ...extra });
+        expect(r.error, `${san} ${p} ${JSON.stringify(extra)}`).toMatch(
+          /Subject Alternative Name extension is malformed|SAN that is not ASCII|IP SAN of a length that is neither IPv4 nor IPv6/,
+        );
+      }
+    }
+  });
+
   it("an otherName that is not a UTF8String: a 400 where the CSR's other SANs are taken (sign/, sign-verbatim), copied by sign-intermediate", async () => {
     const odd = csr('/CN=odd.example.com', ['subjectAltName=DNS:odd.example.com,otherName:1.2.3.4;IA5STRING:abc']);
     for (const p of ['sign/any', 'sign-verbatim']) expect((await call('update', p, { csr: odd, ttl: '1h' })).error, p).toMatch(/otherName/);

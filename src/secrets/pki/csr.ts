@@ -120,6 +120,7 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
   }
   const info = keyInfo(key);
   if (!(await verifyCsrSignature(plain.algorithm, key, plain.tbs, plain.sig))) throw new UserError('the CSR signature does not verify');
+  checkSan(plain.sanDer);
   const { spki } = plain;
   let parsed: X509.PublicKey | undefined;
   let request: X509.Pkcs10CertificateRequest | undefined;
@@ -162,6 +163,7 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
   const extensions = requestedExtensions(tbs);
   const find = (id: string) => extensions.find((e) => e.oid.toString('hex') === id);
   const san = find(OID_SAN);
+  checkSan(san?.value);
   return {
     key: info,
     spki: Buffer.from(csr.publicKey.rawData),
@@ -399,6 +401,14 @@ function ipText(b: Buffer): string {
   if (b.length === 4) return [...b].join('.');
   if (b.length === 16) return Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
   throw new UserError('the CSR has an IP SAN of a length that is neither IPv4 nor IPv6');
+}
+
+/**
+ * Go's CSR parser reads the SAN extension whatever the request does with it, so Vault refuses
+ * a CSR with a malformed one on every path (a 400), also where the CSR's names are not used.
+ */
+function checkSan(sanDer: Buffer | undefined): void {
+  if (sanDer) readSans(sanDer, 'skip');
 }
 
 /**
