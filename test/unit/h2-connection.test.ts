@@ -216,7 +216,7 @@ describe('H2Connection', () => {
     await c.until(() => seen.closed.length >= before + 2);
   });
 
-  const errors: Array<[string, (c: Raw) => void, number]> = [
+  const errors: Array<[string, (c: Raw) => void | Promise<void>, number]> = [
     ['a bad preface', (c) => c.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), ErrorCode.PROTOCOL_ERROR],
     ['DATA on stream 0', (c) => c.send(frame(FrameType.DATA, 0, 0, Buffer.from('x'))), ErrorCode.PROTOCOL_ERROR],
     ['a frame above the max frame size', (c) => c.send(frame(FrameType.DATA, 0, 1, Buffer.alloc(20_000))), ErrorCode.FRAME_SIZE_ERROR],
@@ -243,11 +243,20 @@ describe('H2Connection', () => {
       ErrorCode.ENHANCE_YOUR_CALM,
     ],
     ['bad padding', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([5, 1]))), ErrorCode.PROTOCOL_ERROR],
+    [
+      // Each empty fragment was kept (and free under the byte bound): memory grew without end.
+      'a flood of empty CONTINUATION frames',
+      async (c) => {
+        await c.until(() => c.find(FrameType.SETTINGS)); // so that our SETTINGS ACK does not land inside the block
+        c.send(frame(FrameType.HEADERS, 0, 1, req('/x').subarray(0, 3)), ...Array.from({ length: 100_000 }, () => frame(FrameType.CONTINUATION, 0, 1)));
+      },
+      ErrorCode.ENHANCE_YOUR_CALM,
+    ],
   ];
   for (const [what, act, code] of errors)
     it(`answers ${what} with GOAWAY (${code}) and closes`, async () => {
       const c = new Raw([], what !== 'a bad preface');
-      act(c);
+      await act(c);
       expect(await c.goaway()).toBe(code);
       await c.until(() => c.closed);
     });

@@ -129,7 +129,7 @@ export class H2Connection {
   private connRecvWindow: number;
   private connRecvPending = 0;
   /** A header block being received in HEADERS + CONTINUATION frames. */
-  private block: { id: number; endStream: boolean; chunks: Buffer[]; bytes: number } | null = null;
+  private block: { id: number; endStream: boolean; chunks: Buffer[]; bytes: number; wire: number } | null = null;
   private out: Buffer[] = [];
   private flushQueued = false;
   /** Streams whose queued DATA waits for window. */
@@ -414,16 +414,18 @@ export class H2Connection {
     }
     if (flags & Flag.PRIORITY) start += 5; // stream dependency and weight: not used
     if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
-    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, chunks: [], bytes: 0 };
+    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, chunks: [], bytes: 0, wire: 0 };
     this.addFragment(p.subarray(start, end));
     if (flags & Flag.END_HEADERS) this.headersDone();
   }
 
   private addFragment(fragment: Buffer): void {
     const b = this.block!;
-    b.chunks.push(fragment);
+    if (fragment.length) b.chunks.push(fragment);
     b.bytes += fragment.length;
-    if (b.bytes > 4 * this.maxHeaderList) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
+    // The bound counts each frame's 9-octet header too: empty CONTINUATION frames are not free.
+    b.wire += 9 + fragment.length;
+    if (b.wire > 4 * this.maxHeaderList) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
   }
 
   private headersDone(): void {
