@@ -243,6 +243,25 @@ describe('H2Connection', () => {
       ErrorCode.ENHANCE_YOUR_CALM,
     ],
     ['bad padding', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([5, 1]))), ErrorCode.PROTOCOL_ERROR],
+    ...(
+      [
+        ['DATA', frame(FrameType.DATA, 0, 2, Buffer.from('x'))],
+        ['RST_STREAM', frame(FrameType.RST_STREAM, 0, 2, Buffer.alloc(4))],
+        ['WINDOW_UPDATE', windowUpdateFrame(2, 1)],
+      ] as const
+    ).map(([what, f]): [string, (c: Raw) => void, number] => [
+      // Stream 2 is below the last stream the client opened (3) but even: only we could open it (5.1.1).
+      `${what} on an even stream, which is idle`,
+      (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 3, req('/hang')), f),
+      ErrorCode.PROTOCOL_ERROR,
+    ]),
+    ['a GOAWAY shorter than 8 octets', (c) => c.send(frame(FrameType.GOAWAY, 0, 0, Buffer.alloc(4))), ErrorCode.FRAME_SIZE_ERROR],
+    [
+      'HEADERS too short for its PRIORITY fields',
+      (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.PRIORITY, 1, Buffer.alloc(3))),
+      ErrorCode.FRAME_SIZE_ERROR,
+    ],
+    ['a PADDED DATA frame without its pad length', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1)), ErrorCode.FRAME_SIZE_ERROR],
     [
       // Each empty fragment was kept (and free under the byte bound): memory grew without end.
       'a flood of empty CONTINUATION frames',
@@ -330,6 +349,22 @@ describe('H2Connection', () => {
     expect(await rst(9)).toBe(ErrorCode.INTERNAL_ERROR);
     c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 11, req('/echo')));
     await c.until(() => c.find(FrameType.HEADERS, 11, Flag.END_STREAM));
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
+  it('resets a stream that depends on itself, in PRIORITY or HEADERS (5.3.1); the connection lives on', async () => {
+    const c = new Raw();
+    const dependsOn = (id: number) => Buffer.from([0, 0, 0, id, 16]);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/hang')), frame(FrameType.PRIORITY, 0, 1, dependsOn(1)));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM | Flag.PRIORITY, 3, Buffer.concat([dependsOn(3), req('/echo')])));
+    const rst = (id: number) => c.until(() => c.find(FrameType.RST_STREAM, id)).then((f) => f.payload.readUInt32BE(0));
+    expect(await rst(1)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(await rst(3)).toBe(ErrorCode.PROTOCOL_ERROR);
+    // Depending on another stream is fine.
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM | Flag.PRIORITY, 5, Buffer.concat([dependsOn(1), req('/echo')])));
+    await c.until(() => c.find(FrameType.HEADERS, 5, Flag.END_STREAM));
+    expect(c.find(FrameType.RST_STREAM, 5)).toBeUndefined();
     expect(c.find(FrameType.GOAWAY)).toBeUndefined();
     c.close();
   });

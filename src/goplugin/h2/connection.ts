@@ -1,6 +1,6 @@
 // The server side of one HTTP/2 connection (RFC 9113) over a duplex socket (TLS or TCP),
 // for a gRPC server: client preface, SETTINGS, PING, flow control both ways, HEADERS +
-// CONTINUATION, DATA, RST_STREAM, GOAWAY. No push, no priorities (PRIORITY is parsed and
+// CONTINUATION, DATA, RST_STREAM, GOAWAY. No push, no priorities (PRIORITY is checked and
 // ignored). Errors end the stream (RST_STREAM) or the connection (GOAWAY), never the process.
 // What a tick queues goes out in one socket write.
 import type { Duplex } from 'node:stream';
@@ -129,7 +129,7 @@ export class H2Connection {
   private connRecvWindow: number;
   private connRecvPending = 0;
   /** A header block being received in HEADERS + CONTINUATION frames. */
-  private block: { id: number; endStream: boolean; chunks: Buffer[]; bytes: number; wire: number } | null = null;
+  private block: { id: number; endStream: boolean; selfDependent: boolean; chunks: Buffer[]; bytes: number; wire: number } | null = null;
   private out: Buffer[] = [];
   private flushQueued = false;
   /** Streams whose queued DATA waits for window. */
@@ -254,11 +254,12 @@ export class H2Connection {
       case FrameType.PRIORITY:
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (p.length !== 5) this.streamError(id, ErrorCode.FRAME_SIZE_ERROR);
+        else if ((p.readUInt32BE(0) & 0x7fffffff) === id) this.streamError(id, ErrorCode.PROTOCOL_ERROR); // 5.3.1: depends on itself
         return;
       case FrameType.RST_STREAM: {
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM size');
-        if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
+        if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
         const s = this.streams.get(id);
         if (s) {
           this.countChatter();
@@ -281,6 +282,7 @@ export class H2Connection {
         return;
       case FrameType.GOAWAY:
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (p.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY size');
         // The client opens no more streams; the ones open finish, then it closes the socket.
         this.goingAway = true;
         return;
@@ -290,6 +292,11 @@ export class H2Connection {
       default:
         return; // unknown frame types are ignored (RFC 9113 4.1)
     }
+  }
+
+  /** Idle (5.1): a stream the client has not opened yet, or an even one, which only we could open (we never do: no push). */
+  private idle(id: number): boolean {
+    return id % 2 === 0 || id > this.lastPeerStream;
   }
 
   /** One more frame of chatter; past MAX_CHATTER_PER_SECOND in a second the connection ends. */
@@ -345,7 +352,7 @@ export class H2Connection {
       this.pumpBlocked();
       return;
     }
-    if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+    if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
     const s = this.streams.get(id);
     if (!s) return;
     if (inc === 0) {
@@ -364,7 +371,8 @@ export class H2Connection {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     let data = p;
     if (flags & Flag.PADDED) {
-      if (p.length < 1 || p[0] >= p.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
+      if (p.length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'DATA too short for its pad length');
+      if (p[0] >= p.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
       data = p.subarray(1, p.length - p[0]);
     }
     // The whole frame counts against both windows (6.9.1); the connection's is given back at once.
@@ -378,7 +386,7 @@ export class H2Connection {
     }
     const s = this.streams.get(id);
     if (!s) {
-      if (id > this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
+      if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
       return; // a stream we closed: what was in flight is dropped
     }
     if (s.remoteEnded) {
@@ -405,16 +413,15 @@ export class H2Connection {
 
   private onHeaders(flags: number, id: number, p: Buffer): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let start = 0;
-    let end = p.length;
-    if (flags & Flag.PADDED) {
-      if (p.length < 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
-      start = 1;
-      end -= p[0];
-    }
-    if (flags & Flag.PRIORITY) start += 5; // stream dependency and weight: not used
+    // Pad length (1 octet), then stream dependency and weight (5), both optional.
+    const padded = flags & Flag.PADDED ? 1 : 0;
+    const start = padded + (flags & Flag.PRIORITY ? 5 : 0);
+    if (p.length < start) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its flags');
+    const end = p.length - (padded ? p[0] : 0);
     if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
-    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, chunks: [], bytes: 0, wire: 0 };
+    // Priorities are not used, but a stream that depends on itself is an error (5.3.1).
+    const selfDependent = flags & Flag.PRIORITY ? (p.readUInt32BE(padded) & 0x7fffffff) === id : false;
+    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, selfDependent, chunks: [], bytes: 0, wire: 0 };
     this.addFragment(p.subarray(start, end));
     if (flags & Flag.END_HEADERS) this.headersDone();
   }
@@ -429,7 +436,7 @@ export class H2Connection {
   }
 
   private headersDone(): void {
-    const { id, endStream, chunks, bytes } = this.block!;
+    const { id, endStream, selfDependent, chunks, bytes } = this.block!;
     this.block = null;
     // Decoded whatever becomes of the stream: the dynamic table must stay in step.
     let list: HeaderList | 'oversized';
@@ -441,7 +448,7 @@ export class H2Connection {
     const open = this.streams.get(id);
     if (open) {
       // Trailers from the client: they must end the stream.
-      if (open.remoteEnded || !endStream) {
+      if (open.remoteEnded || !endStream || selfDependent) {
         this.streamError(id, open.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR);
         return;
       }
@@ -452,6 +459,10 @@ export class H2Connection {
     this.lastPeerStream = id;
     if (this.goingAway || this.streams.size >= this.maxStreams) {
       this.streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (selfDependent) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (list === 'oversized') {
