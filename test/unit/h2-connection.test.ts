@@ -353,6 +353,70 @@ describe('H2Connection', () => {
     c.close();
   });
 
+  it('resets malformed requests (8.1.1, 8.2, 8.3): bad names, values, pseudo-headers, connection fields, trailers, content-length', async () => {
+    const c = new Raw();
+    const base: Array<[string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', '/echo'],
+      [':authority', 'x'],
+      ['content-type', 'application/grpc'],
+    ];
+    const without = (name: string) => base.filter(([n]) => n !== name);
+    const bad: Array<Array<[string, string]>> = [
+      [[':status', '200'], ...base], // a response pseudo-header
+      [[':protocol', 'websocket'], ...base], // extended CONNECT is not enabled
+      [...base.slice(0, 3), [':foo', 'x'], ...base.slice(3)],
+      without(':scheme'),
+      [...without(':path'), [':path', '']],
+      [[':method', 'CONNECT'], ...without(':method')],
+      [...base, ['connection', 'keep-alive']],
+      [...base, ['transfer-encoding', 'chunked']],
+      [...base, ['te', 'gzip']],
+      [...base, ['x-a', 'a\r\nb']],
+      [...base, ['x-a', 'a\0b']],
+      [...base, ['x-a', ' padded']],
+      [...base, ['x a', 'v']],
+      [...base, ['x:a', 'v']],
+      [...base, ['', 'v']],
+      [...base, ['x-\u00e9', 'v']],
+      [...base, ['content-length', '-1']],
+      [...base, ['content-length', '1'], ['content-length', '1']],
+    ];
+    let id = 1;
+    for (const list of bad) {
+      c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, id, encodeHeaders(list)), frame(FrameType.DATA, Flag.END_STREAM, id, Buffer.from('ab')));
+      id += 2;
+    }
+    const rst = (n: number) => c.until(() => c.find(FrameType.RST_STREAM, n)).then((f) => f.payload.readUInt32BE(0));
+    for (let n = 1; n < id; n += 2) expect([n, await rst(n)]).toEqual([n, ErrorCode.PROTOCOL_ERROR]);
+    expect(seen.headers.some((h) => h[':path'] === '/echo' && h['x-a'] !== undefined)).toBe(false);
+    // A body longer than content-length, a shorter one, trailers with a pseudo-header.
+    const cl = (n: string) => encodeHeaders([...base, ['content-length', n]]);
+    const more = id;
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, more, cl('1')), frame(FrameType.DATA, 0, more, Buffer.from('ab')));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, more + 2, cl('3')), frame(FrameType.DATA, Flag.END_STREAM, more + 2, Buffer.from('ab')));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, more + 4, cl('3')));
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, more + 6, req('/hang')),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, more + 6, encodeHeaders([[':path', '/x']])),
+    );
+    for (let n = more; n <= more + 6; n += 2) expect([n, await rst(n)]).toEqual([n, ErrorCode.PROTOCOL_ERROR]);
+    // Well-formed: te: trailers, a matching content-length, trailers without pseudo-headers.
+    const ok = more + 8;
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, ok, encodeHeaders([...base, ['te', 'trailers'], ['content-length', '2'], ['x-a', 'a b']])),
+      frame(FrameType.DATA, 0, ok, Buffer.from('ab')),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, ok, encodeHeaders([['x-trailer', 'v']])),
+    );
+    const data = await c.until(() => c.find(FrameType.DATA, ok));
+    expect(data.payload.toString()).toBe('ab');
+    await c.until(() => c.find(FrameType.HEADERS, ok, Flag.END_STREAM));
+    expect(c.find(FrameType.RST_STREAM, ok)).toBeUndefined();
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
   it('resets a stream that depends on itself, in PRIORITY or HEADERS (5.3.1); the connection lives on', async () => {
     const c = new Raw();
     const dependsOn = (id: number) => Buffer.from([0, 0, 0, id, 16]);

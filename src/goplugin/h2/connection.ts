@@ -71,6 +71,9 @@ export class H2Stream {
   sendWindow: number;
   recvWindow: number;
   recvPending = 0;
+  /** The request's content-length, if it has one, and the body bytes received so far (8.1.1). */
+  contentLength?: number;
+  received = 0;
   /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
   queue: Buffer[] = [];
   trailers?: Buffer;
@@ -399,6 +402,11 @@ export class H2Connection {
     }
     s.recvWindow -= p.length;
     const end = (flags & Flag.END_STREAM) !== 0;
+    s.received += data.length;
+    if (!bodyLengthFits(s, end)) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
     if (!end) {
       s.recvPending += p.length;
       if (s.recvPending >= this.streamWindow / 2) {
@@ -447,12 +455,12 @@ export class H2Connection {
     }
     const open = this.streams.get(id);
     if (open) {
-      // Trailers from the client: they must end the stream.
-      if (open.remoteEnded || !endStream || selfDependent) {
-        this.streamError(id, open.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.remoteEnd(open);
+      // Trailers from the client: they must end the stream, and hold no pseudo-header (8.1).
+      if (open.remoteEnded) this.streamError(id, ErrorCode.STREAM_CLOSED);
+      else if (list === 'oversized') this.streamError(id, ErrorCode.ENHANCE_YOUR_CALM);
+      else if (!endStream || selfDependent || !bodyLengthFits(open, true) || !list.every(([n, v]) => validField(n, v)))
+        this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      else this.remoteEnd(open);
       return;
     }
     if (id % 2 === 0 || id <= this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a closed or server stream');
@@ -475,6 +483,11 @@ export class H2Connection {
       return;
     }
     const s = new H2Stream(this, id, this.peerInitialWindow, this.streamWindow);
+    if (typeof headers['content-length'] === 'string') s.contentLength = Number(headers['content-length']);
+    if (!bodyLengthFits(s, endStream)) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
     this.streams.set(id, s);
     if (endStream) s.remoteEnded = true;
     this.guard(s, () => {
@@ -624,17 +637,44 @@ export class H2Connection {
   }
 }
 
-/** A header list as a HeaderMap; undefined when malformed (upper case, a pseudo-header after a field or twice, no :method or :path). */
+/** RFC 9113 8.2.1: octets a field name must not hold (a colon only starts a pseudo-header); a value's. */
+const BAD_NAME = /[\0- A-Z:\x7f-\xff]/;
+const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** 8.2.2: fields of HTTP/1.1 connections; te is allowed with "trailers" only. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/** 8.3.1: the pseudo-headers of a request (:protocol only with SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not send). */
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+
+/** A regular field a request may carry (8.2.1, 8.2.2). */
+function validField(name: string, value: string): boolean {
+  return name !== '' && !BAD_NAME.test(name) && !BAD_VALUE.test(value) && !CONNECTION_SPECIFIC.has(name) && (name !== 'te' || value === 'trailers');
+}
+
+/** The body received so far fits the request's content-length: not longer, and, once ended, as long (8.1.1). */
+function bodyLengthFits(s: H2Stream, ended: boolean): boolean {
+  return s.contentLength === undefined || (ended ? s.received === s.contentLength : s.received <= s.contentLength);
+}
+
+/**
+ * A header list as a HeaderMap; undefined when malformed (8.1.1, 8.2, 8.3): a bad name or
+ * value, a connection-specific field, a pseudo-header not of a request, after a field or
+ * twice, no :method, :scheme or :path (CONNECT, which has neither, is not served), or a
+ * content-length that is not a number.
+ */
 function headerMap(list: HeaderList): HeaderMap | undefined {
   const h: HeaderMap = Object.create(null);
   let fields = false;
   for (const [n, v] of list) {
-    if (n !== n.toLowerCase()) return undefined;
     if (n[0] === ':') {
-      if (fields || Object.hasOwn(h, n)) return undefined;
-    } else fields = true;
+      if (fields || !REQUEST_PSEUDO.has(n) || Object.hasOwn(h, n) || BAD_VALUE.test(v)) return undefined;
+    } else {
+      if (!validField(n, v)) return undefined;
+      fields = true;
+    }
     const had = Object.hasOwn(h, n) ? h[n] : undefined;
     h[n] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
   }
-  return typeof h[':method'] === 'string' && typeof h[':path'] === 'string' ? h : undefined;
+  const cl = h['content-length'];
+  if (cl !== undefined && (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl))) return undefined;
+  return typeof h[':method'] === 'string' && h[':method'] !== 'CONNECT' && h[':scheme'] && h[':path'] ? h : undefined;
 }
