@@ -613,7 +613,11 @@ export class H2Connection {
     s.trailers = undefined;
     this.streams.delete(s.id);
     this.blocked.delete(s);
-    s.onClose();
+    // Not guard(): the stream is closed already. A throw here would end the whole connection,
+    // or, from the socket's 'close' event (destroy), escape as an uncaught exception.
+    try {
+      s.onClose();
+    } catch {}
     if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
   }
 
