@@ -189,6 +189,38 @@ describe('H2Connection', () => {
     c.close();
   });
 
+  it('stops producing DATA while the socket is backed up by a peer that does not read (bounded buffer), resumes on drain', async () => {
+    let socket: net.Socket | undefined;
+    const slow = net.createServer((sock) => {
+      socket = sock;
+      connections.add(new H2Connection(sock, onStream));
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const before = big;
+    big = 32 * 1024 * 1024;
+    try {
+      // Flow control would let all of it through at once: only the socket can say stop.
+      const c = new Raw([[Setting.INITIAL_WINDOW_SIZE, 0x7fffffff]], true, true, (slow.address() as net.AddressInfo).port);
+      c.send(windowUpdateFrame(0, 0x7fffffff - 65_535));
+      await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+      c.sock.pause();
+      c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/big')));
+      let peak = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        peak = Math.max(peak, socket!.writableLength);
+      }
+      expect(peak).toBeLessThan(1024 * 1024);
+      c.sock.resume();
+      await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM), 20_000);
+      expect(c.frames.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0)).toBe(big);
+      c.close();
+    } finally {
+      big = before;
+      slow.close();
+    }
+  });
+
   it('gives a 12 MB request body back its window, and RST_STREAM from the client closes the stream', async () => {
     const c = new Raw();
     await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));

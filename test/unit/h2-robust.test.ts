@@ -2,19 +2,34 @@
 // over an in-memory socket: frames are fed to it synchronously and its output parsed back.
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { H2Connection, type H2Stream } from '../../src/goplugin/h2/connection';
-import { Flag, FrameType, frame, PREFACE, settingsFrame } from '../../src/goplugin/h2/frames';
+import { H2Connection, type H2Stream, MAX_OUTPUT_BACKLOG, OUTPUT_HIGH_WATER } from '../../src/goplugin/h2/connection';
+import { DEFAULT_WINDOW, Flag, FrameType, frame, MAX_WINDOW, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders } from '../../src/goplugin/h2/hpack';
 
 type Frame = { type: number; flags: number; id: number; payload: Buffer };
 
-/** A socket in memory: what the connection writes is kept; `feed` is what the peer sends. */
+/**
+ * A socket in memory: what the connection writes is kept, in the order of its write() calls;
+ * `feed` is what the peer sends. While `stalled`, nothing written is taken (a peer that does
+ * not read): it stays in the socket's buffer.
+ */
 class MemSocket extends Duplex {
   readonly written: Buffer[] = [];
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+  stalled = false;
+  private waiting: Array<() => void> = [];
+  override write(chunk: Buffer): boolean {
     this.written.push(chunk);
-    cb();
+    return super.write(chunk);
+  }
+  override _read(): void {}
+  override _write(_chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    if (this.stalled) this.waiting.push(cb);
+    else cb();
+  }
+  /** The peer reads again. */
+  unstall(): void {
+    this.stalled = false;
+    for (const cb of this.waiting.splice(0)) cb();
   }
   feed(...bufs: Buffer[]): void {
     this.emit('data', Buffer.concat(bufs));
@@ -44,10 +59,10 @@ const req = (path: string) =>
   ]);
 
 /** A connection past the preface, whose streams are handed to `onStream`. */
-function connect(onStream: (s: H2Stream) => void = () => undefined) {
+function connect(onStream: (s: H2Stream) => void = () => undefined, settings: Array<[number, number]> = []) {
   const sock = new MemSocket();
   const conn = new H2Connection(sock, (s) => onStream(s));
-  sock.feed(PREFACE, settingsFrame([]), frame(FrameType.SETTINGS, Flag.ACK, 0));
+  sock.feed(PREFACE, settingsFrame(settings), frame(FrameType.SETTINGS, Flag.ACK, 0));
   return { sock, conn };
 }
 
@@ -65,5 +80,56 @@ describe('H2Connection against a misbehaving peer', () => {
     expect(conn.openStreams).toBe(1);
     expect(() => conn.destroy()).not.toThrow();
     expect(conn.openStreams).toBe(0);
+  });
+
+  it('holds DATA back while the socket is full, answers PING meanwhile, then sends the rest in order with the trailers last', async () => {
+    const chunks = 64;
+    const { sock } = connect(
+      (s) => {
+        s.onEnd = () => {
+          s.respond(encodeHeaders([[':status', '200']]), false);
+          for (let i = 0; i < chunks; i++) s.write(Buffer.alloc(65_536, i));
+          s.end(encodeHeaders([['grpc-status', '0']]));
+        };
+      },
+      [[Setting.INITIAL_WINDOW_SIZE, MAX_WINDOW]],
+    );
+    sock.feed(windowUpdateFrame(0, MAX_WINDOW - DEFAULT_WINDOW));
+    await tick();
+    sock.stalled = true;
+    sock.feed(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/big')));
+    for (let i = 0; i < 5; i++) await tick();
+    const dataBytes = (fs: Frame[]) => fs.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0);
+    // Flow control allows all 4 MiB; the socket's buffer holds what one write past its mark can leave.
+    expect(dataBytes(sock.frames())).toBeLessThanOrEqual(sock.writableHighWaterMark + OUTPUT_HIGH_WATER);
+    expect(sock.writableLength).toBeLessThanOrEqual(sock.writableHighWaterMark + OUTPUT_HIGH_WATER + 1024);
+    sock.feed(frame(FrameType.PING, 0, 0, Buffer.from('stuck?..')));
+    await tick();
+    expect(sock.frames().find((f) => f.type === FrameType.PING && f.flags & Flag.ACK)).toBeDefined();
+    sock.unstall();
+    for (let i = 0; i < 200 && !sock.frames().some((f) => f.type === FrameType.HEADERS && f.flags & Flag.END_STREAM); i++) await tick();
+    const frames = sock.frames().filter((f) => f.id === 1);
+    expect(frames.at(-1)!.type).toBe(FrameType.HEADERS);
+    expect(frames.at(-1)!.flags & Flag.END_STREAM).toBeTruthy();
+    const body = Buffer.concat(frames.filter((f) => f.type === FrameType.DATA).map((f) => f.payload));
+    expect(body.length).toBe(chunks * 65_536);
+    for (let i = 0; i < chunks; i++) expect(body[i * 65_536] === i && body[i * 65_536 + 65_535] === i).toBe(true);
+  });
+
+  it('drops a peer that does not read once MAX_OUTPUT_BACKLOG bytes wait for it (HEADERS do not wait for the socket)', async () => {
+    const big = encodeHeaders([['grpc-message', 'x'.repeat(60_000)]]);
+    const { sock, conn } = connect((s) => s.respond(big, true), [[Setting.MAX_FRAME_SIZE, 0xffffff]]);
+    sock.stalled = true;
+    let closed = false;
+    conn.onClose = () => {
+      closed = true;
+    };
+    for (let id = 1; id < 400 && !closed; id += 2) {
+      sock.feed(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, req('/x')));
+      await tick();
+    }
+    expect(closed).toBe(true);
+    expect(sock.destroyed).toBe(true);
+    expect(sock.writableLength).toBeLessThanOrEqual(MAX_OUTPUT_BACKLOG);
   });
 });

@@ -46,6 +46,18 @@ const noop = () => undefined;
  */
 export const MAX_CHATTER_PER_SECOND = 1000;
 
+/**
+ * Output backpressure: a stream's DATA waits while this many bytes are queued for the socket
+ * in this tick, or while the socket's own buffer is past its high-water mark (write()
+ * returned false: until 'drain'). Control frames and HEADERS never wait (so a PING is
+ * answered while a big response is stuck): they are bounded by MAX_CHATTER_PER_SECOND and
+ * MAX_OUTPUT_BACKLOG. Also the largest DATA frame we send.
+ */
+export const OUTPUT_HIGH_WATER = 64 * 1024;
+
+/** Bytes waiting for a peer that does not read them, past which its connection is dropped. */
+export const MAX_OUTPUT_BACKLOG = 4 * 1024 * 1024;
+
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
   constructor(
@@ -134,9 +146,13 @@ export class H2Connection {
   /** A header block being received in HEADERS + CONTINUATION frames. */
   private block: { id: number; endStream: boolean; selfDependent: boolean; chunks: Buffer[]; bytes: number; wire: number } | null = null;
   private out: Buffer[] = [];
+  private outBytes = 0;
   private flushQueued = false;
-  /** Streams whose queued DATA waits for window. */
+  /** Streams whose queued DATA waits for window or for the socket, in the order they get their turn. */
   private readonly blocked = new Set<H2Stream>();
+  /** DATA stopped for the socket (OUTPUT_HIGH_WATER); 'drain', or the next turn after a write the socket took, resumes it. */
+  private outputPaused = false;
+  private resumeQueued = false;
   private goingAway = false;
   /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, RST_STREAM of a stream in use). */
   private chatter = 0;
@@ -160,6 +176,7 @@ export class H2Connection {
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('error', noop);
     socket.on('close', () => this.destroy());
+    socket.on('drain', () => this.pumpBlocked());
     // Our preface: SETTINGS, then the connection window raised from its fixed initial 65,535.
     this.send(
       settingsFrame([
@@ -194,6 +211,7 @@ export class H2Connection {
     if (!this.closed) {
       this.closed = true;
       this.out = [];
+      this.outBytes = 0;
       for (const s of [...this.streams.values()]) this.closeStream(s);
       this.onClose();
     }
@@ -517,6 +535,7 @@ export class H2Connection {
   private send(b: Buffer): void {
     if (this.closed) return;
     this.out.push(b);
+    this.outBytes += b.length;
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
@@ -528,7 +547,30 @@ export class H2Connection {
     if (!this.out.length || this.socket.destroyed) return;
     const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
     this.out = [];
-    this.socket.write(b);
+    this.outBytes = 0;
+    // A peer that makes us write (PING, SETTINGS, provoked resets) but does not read is
+    // dropped: not even a GOAWAY would reach it.
+    if (this.socket.writableLength + b.length > MAX_OUTPUT_BACKLOG) {
+      this.destroy();
+      return;
+    }
+    // Taken without reaching the socket's high-water mark: no 'drain' will come, resume now.
+    if (this.socket.write(b) && this.outputPaused) this.resumeSoon();
+  }
+
+  /** DATA resumes on the next turn of the event loop, not in this one: input and timers get their turn. */
+  private resumeSoon(): void {
+    if (this.resumeQueued) return;
+    this.resumeQueued = true;
+    setImmediate(() => {
+      this.resumeQueued = false;
+      this.pumpBlocked();
+    });
+  }
+
+  /** The socket has enough to write for now (see OUTPUT_HIGH_WATER). */
+  private outputFull(): boolean {
+    return this.outBytes >= OUTPUT_HIGH_WATER || this.socket.writableNeedDrain;
   }
 
   /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
@@ -557,8 +599,15 @@ export class H2Connection {
         this.blocked.add(s);
         return;
       }
+      if (this.outputFull()) {
+        // To the back of the line: the streams take turns as the socket drains.
+        this.blocked.delete(s);
+        this.blocked.add(s);
+        this.outputPaused = true;
+        return;
+      }
       const head = s.queue[0];
-      const n = Math.min(avail, this.peerMaxFrame, head.length);
+      const n = Math.min(avail, this.peerMaxFrame, OUTPUT_HIGH_WATER, head.length);
       const h = Buffer.allocUnsafe(9);
       writeHeader(h, 0, n, FrameType.DATA, 0, s.id);
       this.send(h);
@@ -581,8 +630,11 @@ export class H2Connection {
   }
 
   private pumpBlocked(): void {
+    this.outputPaused = false;
     for (const s of this.blocked) {
-      if (this.connSendWindow <= 0) return;
+      // Stop once the socket is full again: pump() then moved its stream to the back of the
+      // set, where this loop would meet it again.
+      if (this.connSendWindow <= 0 || this.outputPaused) return;
       this.pump(s);
     }
   }
@@ -626,6 +678,7 @@ export class H2Connection {
     if (this.closed) return;
     this.out = [goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
     this.flush();
+    if (this.closed) return; // the peer was not reading (flush dropped it)
     this.closed = true;
     for (const s of [...this.streams.values()]) this.closeStream(s);
     this.onClose();
