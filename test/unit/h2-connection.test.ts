@@ -312,7 +312,7 @@ describe('H2Connection', () => {
       await c.until(() => c.closed);
     });
 
-  it('ends a connection that floods it with PINGs, SETTINGS or reset streams (ENHANCE_YOUR_CALM), and serves one that stays under the limit', async () => {
+  it('ends a connection that floods it with PINGs, SETTINGS, reset streams or stream errors (ENHANCE_YOUR_CALM), and serves one that stays under the limit', async () => {
     const pings = new Raw();
     pings.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i & 0xff))));
     expect(await pings.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
@@ -328,12 +328,16 @@ describe('H2Connection', () => {
     }
     resets.send(...opened);
     expect(await resets.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    // Stream errors it provokes, each answered with RST_STREAM: PRIORITY frames of the wrong size.
+    const provoked = new Raw();
+    provoked.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, (_, i) => frame(FrameType.PRIORITY, 0, 2 * i + 1, Buffer.alloc(4))));
+    expect(await provoked.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     // Under the limit: 100 PINGs all answered, no GOAWAY.
     const calm = new Raw();
     calm.send(...Array.from({ length: 100 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i))));
     await calm.until(() => calm.frames.filter((f) => f.type === FrameType.PING && f.flags & Flag.ACK).length === 100);
     expect(calm.find(FrameType.GOAWAY)).toBeUndefined();
-    for (const c of [pings, settings, resets, calm]) c.close();
+    for (const c of [pings, settings, resets, provoked, calm]) c.close();
   });
 
   it('ends a connection whose client never acknowledges the SETTINGS (SETTINGS_TIMEOUT)', async () => {

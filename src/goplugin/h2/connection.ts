@@ -39,9 +39,9 @@ export interface ConnectionOptions {
 const noop = () => undefined;
 
 /**
- * Control frames a peer may make us answer (PING, SETTINGS) or streams it may reset while
- * open (the "rapid reset" pattern) in one second before the connection is closed with
- * ENHANCE_YOUR_CALM. Vault's Go client sends a few: a BDP ping per window of data, a reset
+ * Control frames a peer may make us answer (PING, SETTINGS, RST_STREAM for a stream error
+ * it caused) or streams it may reset while open (the "rapid reset" pattern) in one second
+ * before the connection is closed with ENHANCE_YOUR_CALM. Vault's Go client sends a few: a BDP ping per window of data, a reset
  * per request its caller abandons.
  */
 export const MAX_CHATTER_PER_SECOND = 1000;
@@ -154,7 +154,7 @@ export class H2Connection {
   private outputPaused = false;
   private resumeQueued = false;
   private goingAway = false;
-  /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, RST_STREAM of a stream in use). */
+  /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, stream errors, RST_STREAM of a stream in use). */
   private chatter = 0;
   private chatterSince = 0;
   /** Until the peer acknowledges our SETTINGS (RFC 9113 6.5.3: SETTINGS_TIMEOUT otherwise). */
@@ -652,7 +652,9 @@ export class H2Connection {
     this.closeStream(s);
   }
 
+  /** A stream error the peer provoked: RST_STREAM; counted as chatter, as each makes us write a frame. */
   private streamError(id: number, code: number): void {
+    this.countChatter();
     const s = this.streams.get(id);
     if (s) this.resetStream(s, code);
     else this.send(rstStreamFrame(id, code));
