@@ -134,7 +134,13 @@ export class H2Connection {
   private readonly streamWindow: number;
   private readonly connWindow: number;
   private readonly maxHeaderList: number;
-  private inbuf: Buffer | null = null;
+  /**
+   * Received bytes not parsed yet, joined only once `inNeeded` are there (the next frame
+   * whole): a frame sent a byte at a time was copied again with every byte, quadratic.
+   */
+  private inbuf: Buffer[] = [];
+  private inBytes = 0;
+  private inNeeded = 0;
   private prefaceSeen = false;
   private settingsSeen = false;
   private lastPeerStream = 0;
@@ -222,14 +228,17 @@ export class H2Connection {
 
   private onBytes(chunk: Buffer): void {
     if (this.closed) return;
-    const buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    this.inbuf.push(chunk);
+    this.inBytes += chunk.length;
+    if (this.inBytes < this.inNeeded) return;
+    const buf = this.inbuf.length === 1 ? this.inbuf[0] : Buffer.concat(this.inbuf, this.inBytes);
     let pos = 0;
     try {
       if (!this.prefaceSeen) {
         const n = Math.min(buf.length, PREFACE.length);
         if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad client preface');
         if (n < PREFACE.length) {
-          this.inbuf = buf;
+          this.keepInput(buf, 0);
           return;
         }
         this.prefaceSeen = true;
@@ -247,11 +256,20 @@ export class H2Connection {
         this.onFrame(type, flags, id, payload);
         if (this.closed) return;
       }
-      this.inbuf = pos < buf.length ? buf.subarray(pos) : null;
+      this.keepInput(buf, pos);
     } catch (e) {
       if (e instanceof ConnectionError) this.fail(e.code, e.message);
       else this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
     }
+  }
+
+  /** Keep `buf` from `pos` for the next bytes; what they must complete: the preface (checked as it comes), a frame header, the frame. */
+  private keepInput(buf: Buffer, pos: number): void {
+    const rest = buf.subarray(pos);
+    this.inbuf = rest.length ? [rest] : [];
+    this.inBytes = rest.length;
+    // A frame header here had its length checked by onBytes.
+    this.inNeeded = !this.prefaceSeen ? 0 : rest.length < 9 ? 9 : 9 + rest.readUIntBE(0, 3);
   }
 
   private onFrame(type: number, flags: number, id: number, p: Buffer): void {
