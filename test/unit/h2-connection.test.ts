@@ -266,6 +266,9 @@ describe('H2Connection', () => {
     ['a connection WINDOW_UPDATE beyond 2^31-1', (c) => c.send(windowUpdateFrame(0, 0x7fffffff)), ErrorCode.FLOW_CONTROL_ERROR],
     ['a bad INITIAL_WINDOW_SIZE', (c) => c.send(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 0x80000000]])), ErrorCode.FLOW_CONTROL_ERROR],
     ['a bad MAX_FRAME_SIZE', (c) => c.send(settingsFrame([[Setting.MAX_FRAME_SIZE, 100]])), ErrorCode.PROTOCOL_ERROR],
+    ['ENABLE_PUSH of 2', (c) => c.send(settingsFrame([[Setting.ENABLE_PUSH, 2]])), ErrorCode.PROTOCOL_ERROR],
+    ['ENABLE_CONNECT_PROTOCOL of 2', (c) => c.send(settingsFrame([[Setting.ENABLE_CONNECT_PROTOCOL, 2]])), ErrorCode.PROTOCOL_ERROR],
+    ['NO_RFC7540_PRIORITIES of 2', (c) => c.send(settingsFrame([[Setting.NO_RFC7540_PRIORITIES, 2]])), ErrorCode.PROTOCOL_ERROR],
     ['an even stream id', (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 2, req('/x'))), ErrorCode.PROTOCOL_ERROR],
     [
       'a header block beyond the bound',

@@ -360,7 +360,9 @@ export class H2Connection {
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
-      if (key === Setting.ENABLE_PUSH && v > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'ENABLE_PUSH');
+      // Flags: 0 or 1 (RFC 9113 6.5.2, RFC 8441 3, RFC 9218 2.1).
+      if ((key === Setting.ENABLE_PUSH || key === Setting.ENABLE_CONNECT_PROTOCOL || key === Setting.NO_RFC7540_PRIORITIES) && v > 1)
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `setting ${key} is not 0 or 1`);
       if (key === Setting.INITIAL_WINDOW_SIZE) {
         if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE');
         const delta = v - this.peerInitialWindow;
