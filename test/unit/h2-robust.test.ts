@@ -3,7 +3,7 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { H2Connection, type H2Stream, MAX_OUTPUT_BACKLOG, OUTPUT_HIGH_WATER } from '../../src/goplugin/h2/connection';
-import { DEFAULT_WINDOW, Flag, FrameType, frame, MAX_WINDOW, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
+import { DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frame, goawayFrame, MAX_WINDOW, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders } from '../../src/goplugin/h2/hpack';
 
 type Frame = { type: number; flags: number; id: number; payload: Buffer };
@@ -152,5 +152,23 @@ describe('H2Connection against a misbehaving peer', () => {
       concat.mockRestore();
     }
     expect(got).toBe(32_768);
+  });
+
+  it('after a GOAWAY from the peer and its last stream, ends the socket and then ignores what still arrives (no write after end)', async () => {
+    const { sock, conn } = connect();
+    let error: Error | undefined;
+    sock.on('error', (e) => {
+      error = e;
+    });
+    sock.feed(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/a')), goawayFrame(1, ErrorCode.NO_ERROR), frame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(4)));
+    await tick();
+    expect(sock.writableEnded).toBe(true);
+    const before = sock.written.length;
+    sock.feed(frame(FrameType.PING, 0, 0, Buffer.alloc(8)), frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/b')));
+    await tick();
+    expect(error).toBeUndefined();
+    expect(sock.destroyed).toBe(false);
+    expect(sock.written.length).toBe(before);
+    conn.destroy();
   });
 });

@@ -203,6 +203,15 @@ export class H2Connection {
     return this.streams.size;
   }
 
+  /**
+   * Bytes held for the peer (for tests): input not parsed yet, a header block being received,
+   * output not written yet and the socket's buffer, the HPACK table. Not the streams' queued
+   * DATA, which the gRPC layer wrote.
+   */
+  get bytesHeld(): number {
+    return this.inBytes + (this.block?.bytes ?? 0) + this.outBytes + this.socket.writableLength + this.decoder.state.size;
+  }
+
   /** Graceful end: GOAWAY(NO_ERROR), no new streams; the socket ends when the open ones are done. */
   close(): void {
     if (this.closed || this.goingAway) return;
@@ -227,7 +236,9 @@ export class H2Connection {
   // ---- input ----
 
   private onBytes(chunk: Buffer): void {
-    if (this.closed) return;
+    // Once we ended the socket (GOAWAY exchanged, every stream done), what still arrives is
+    // not served: an answer would be a write after the end, which destroys the socket.
+    if (this.closed || this.socket.writableEnded) return;
     this.inbuf.push(chunk);
     this.inBytes += chunk.length;
     if (this.inBytes < this.inNeeded) return;
@@ -553,7 +564,7 @@ export class H2Connection {
 
   /** Queue bytes; everything queued in this tick goes out in one write. */
   private send(b: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.socket.writableEnded) return;
     this.out.push(b);
     this.outBytes += b.length;
     if (!this.flushQueued) {
