@@ -3,7 +3,19 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { H2Connection, type H2Stream, MAX_OUTPUT_BACKLOG, OUTPUT_HIGH_WATER } from '../../src/goplugin/h2/connection';
-import { DEFAULT_WINDOW, ErrorCode, Flag, FrameType, frame, goawayFrame, MAX_WINDOW, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
+import {
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameType,
+  frame,
+  goawayFrame,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+} from '../../src/goplugin/h2/frames';
 import { encodeHeaders } from '../../src/goplugin/h2/hpack';
 
 type Frame = { type: number; flags: number; id: number; payload: Buffer };
@@ -170,5 +182,21 @@ describe('H2Connection against a misbehaving peer', () => {
     expect(sock.destroyed).toBe(false);
     expect(sock.written.length).toBe(before);
     conn.destroy();
+    // The same in one chunk, with a frame after the end that is a connection error.
+    const other = connect();
+    other.sock.on('error', (e) => {
+      error = e;
+    });
+    other.sock.feed(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/a')),
+      goawayFrame(1, ErrorCode.NO_ERROR),
+      frame(FrameType.RST_STREAM, 0, 1, Buffer.alloc(4)),
+      frame(FrameType.PING, 0, 1, Buffer.alloc(8)),
+    );
+    await tick();
+    expect(error).toBeUndefined();
+    expect(other.sock.writableEnded).toBe(true);
+    expect(other.sock.destroyed).toBe(false);
+    other.conn.destroy();
   });
 });

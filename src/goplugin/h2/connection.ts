@@ -198,6 +198,14 @@ export class H2Connection {
     this.settingsTimer.unref();
   }
 
+  /**
+   * Closed, or we ended the socket (GOAWAY exchanged, every stream done): what still arrives
+   * is not served, as an answer would be a write after the end, which destroys the socket.
+   */
+  private get over(): boolean {
+    return this.closed || this.socket.writableEnded;
+  }
+
   /** Open streams (for tests and shutdown). */
   get openStreams(): number {
     return this.streams.size;
@@ -236,9 +244,7 @@ export class H2Connection {
   // ---- input ----
 
   private onBytes(chunk: Buffer): void {
-    // Once we ended the socket (GOAWAY exchanged, every stream done), what still arrives is
-    // not served: an answer would be a write after the end, which destroys the socket.
-    if (this.closed || this.socket.writableEnded) return;
+    if (this.over) return;
     this.inbuf.push(chunk);
     this.inBytes += chunk.length;
     if (this.inBytes < this.inNeeded) return;
@@ -265,7 +271,7 @@ export class H2Connection {
         const payload = buf.subarray(pos + 9, pos + 9 + len);
         pos += 9 + len;
         this.onFrame(type, flags, id, payload);
-        if (this.closed) return;
+        if (this.over) return;
       }
       this.keepInput(buf, pos);
     } catch (e) {
@@ -564,7 +570,7 @@ export class H2Connection {
 
   /** Queue bytes; everything queued in this tick goes out in one write. */
   private send(b: Buffer): void {
-    if (this.closed || this.socket.writableEnded) return;
+    if (this.over) return;
     this.out.push(b);
     this.outBytes += b.length;
     if (!this.flushQueued) {
@@ -575,7 +581,7 @@ export class H2Connection {
 
   private flush(): void {
     this.flushQueued = false;
-    if (!this.out.length || this.socket.destroyed) return;
+    if (!this.out.length || this.socket.destroyed || this.socket.writableEnded) return;
     const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
     this.out = [];
     this.outBytes = 0;
