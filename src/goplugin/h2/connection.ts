@@ -41,8 +41,8 @@ const noop = () => undefined;
 /**
  * Control frames a peer may make us answer (PING, SETTINGS, RST_STREAM for a stream error
  * it caused) or streams it may reset while open (the "rapid reset" pattern) in one second
- * before the connection is closed with ENHANCE_YOUR_CALM. Vault's Go client sends a few: a BDP ping per window of data, a reset
- * per request its caller abandons.
+ * before the connection is closed with ENHANCE_YOUR_CALM. Vault's Go client sends a few: a
+ * BDP ping per window of data, a reset per request its caller abandons.
  */
 export const MAX_CHATTER_PER_SECOND = 1000;
 
