@@ -203,4 +203,42 @@ describe('H2Connection against a misbehaving peer', () => {
     expect(other.sock.destroyed).toBe(false);
     other.conn.destroy();
   });
+
+  it('answers flow-control and stream-limit violations as RFC 9113 says (5.1.2, 6.9, 6.9.1, 6.9.2)', async () => {
+    const sock = new MemSocket();
+    new H2Connection(sock, () => undefined, { streamWindow: 1000, maxConcurrentStreams: 3 });
+    sock.feed(PREFACE, settingsFrame([]), frame(FrameType.SETTINGS, Flag.ACK, 0));
+    for (const id of [1, 3, 5, 7]) sock.feed(frame(FrameType.HEADERS, Flag.END_HEADERS, id, req('/a')));
+    sock.feed(
+      frame(FrameType.DATA, 0, 1, Buffer.alloc(1001)), // beyond the stream's window
+      windowUpdateFrame(3, 0), // a zero increment on a stream
+      windowUpdateFrame(5, MAX_WINDOW), // past 2^31-1 on a stream
+    );
+    await tick();
+    const rst = (id: number) =>
+      sock
+        .frames()
+        .find((f) => f.type === FrameType.RST_STREAM && f.id === id)
+        ?.payload.readUInt32BE(0);
+    expect([rst(1), rst(3), rst(5), rst(7)]).toEqual([
+      ErrorCode.FLOW_CONTROL_ERROR,
+      ErrorCode.PROTOCOL_ERROR,
+      ErrorCode.FLOW_CONTROL_ERROR,
+      ErrorCode.REFUSED_STREAM,
+    ]);
+    expect(sock.frames().find((f) => f.type === FrameType.GOAWAY)).toBeUndefined();
+    // A new INITIAL_WINDOW_SIZE that takes an open stream's window past 2^31-1 is a connection error.
+    sock.feed(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 9, req('/a')),
+      windowUpdateFrame(9, MAX_WINDOW - DEFAULT_WINDOW),
+      settingsFrame([[Setting.INITIAL_WINDOW_SIZE, DEFAULT_WINDOW + 1]]),
+    );
+    await tick();
+    expect(
+      sock
+        .frames()
+        .find((f) => f.type === FrameType.GOAWAY)
+        ?.payload.readUInt32BE(4),
+    ).toBe(ErrorCode.FLOW_CONTROL_ERROR);
+  });
 });
