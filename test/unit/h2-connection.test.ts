@@ -189,6 +189,38 @@ describe('H2Connection', () => {
     c.close();
   });
 
+  it('stops producing DATA while the socket is backed up by a peer that does not read (bounded buffer), resumes on drain', async () => {
+    let socket: net.Socket | undefined;
+    const slow = net.createServer((sock) => {
+      socket = sock;
+      connections.add(new H2Connection(sock, onStream));
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const before = big;
+    big = 32 * 1024 * 1024;
+    try {
+      // Flow control would let all of it through at once: only the socket can say stop.
+      const c = new Raw([[Setting.INITIAL_WINDOW_SIZE, 0x7fffffff]], true, true, (slow.address() as net.AddressInfo).port);
+      c.send(windowUpdateFrame(0, 0x7fffffff - 65_535));
+      await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+      c.sock.pause();
+      c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/big')));
+      let peak = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        peak = Math.max(peak, socket!.writableLength);
+      }
+      expect(peak).toBeLessThan(1024 * 1024);
+      c.sock.resume();
+      await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM), 20_000);
+      expect(c.frames.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0)).toBe(big);
+      c.close();
+    } finally {
+      big = before;
+      slow.close();
+    }
+  });
+
   it('gives a 12 MB request body back its window, and RST_STREAM from the client closes the stream', async () => {
     const c = new Raw();
     await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
@@ -216,7 +248,7 @@ describe('H2Connection', () => {
     await c.until(() => seen.closed.length >= before + 2);
   });
 
-  const errors: Array<[string, (c: Raw) => void, number]> = [
+  const errors: Array<[string, (c: Raw) => void | Promise<void>, number]> = [
     ['a bad preface', (c) => c.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), ErrorCode.PROTOCOL_ERROR],
     ['DATA on stream 0', (c) => c.send(frame(FrameType.DATA, 0, 0, Buffer.from('x'))), ErrorCode.PROTOCOL_ERROR],
     ['a frame above the max frame size', (c) => c.send(frame(FrameType.DATA, 0, 1, Buffer.alloc(20_000))), ErrorCode.FRAME_SIZE_ERROR],
@@ -234,6 +266,9 @@ describe('H2Connection', () => {
     ['a connection WINDOW_UPDATE beyond 2^31-1', (c) => c.send(windowUpdateFrame(0, 0x7fffffff)), ErrorCode.FLOW_CONTROL_ERROR],
     ['a bad INITIAL_WINDOW_SIZE', (c) => c.send(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 0x80000000]])), ErrorCode.FLOW_CONTROL_ERROR],
     ['a bad MAX_FRAME_SIZE', (c) => c.send(settingsFrame([[Setting.MAX_FRAME_SIZE, 100]])), ErrorCode.PROTOCOL_ERROR],
+    ['ENABLE_PUSH of 2', (c) => c.send(settingsFrame([[Setting.ENABLE_PUSH, 2]])), ErrorCode.PROTOCOL_ERROR],
+    ['ENABLE_CONNECT_PROTOCOL of 2', (c) => c.send(settingsFrame([[Setting.ENABLE_CONNECT_PROTOCOL, 2]])), ErrorCode.PROTOCOL_ERROR],
+    ['NO_RFC7540_PRIORITIES of 2', (c) => c.send(settingsFrame([[Setting.NO_RFC7540_PRIORITIES, 2]])), ErrorCode.PROTOCOL_ERROR],
     ['an even stream id', (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 2, req('/x'))), ErrorCode.PROTOCOL_ERROR],
     [
       'a header block beyond the bound',
@@ -243,16 +278,44 @@ describe('H2Connection', () => {
       ErrorCode.ENHANCE_YOUR_CALM,
     ],
     ['bad padding', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1, Buffer.from([5, 1]))), ErrorCode.PROTOCOL_ERROR],
+    ...(
+      [
+        ['DATA', frame(FrameType.DATA, 0, 2, Buffer.from('x'))],
+        ['RST_STREAM', frame(FrameType.RST_STREAM, 0, 2, Buffer.alloc(4))],
+        ['WINDOW_UPDATE', windowUpdateFrame(2, 1)],
+      ] as const
+    ).map(([what, f]): [string, (c: Raw) => void, number] => [
+      // Stream 2 is below the last stream the client opened (3) but even: only we could open it (5.1.1).
+      `${what} on an even stream, which is idle`,
+      (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 3, req('/hang')), f),
+      ErrorCode.PROTOCOL_ERROR,
+    ]),
+    ['a GOAWAY shorter than 8 octets', (c) => c.send(frame(FrameType.GOAWAY, 0, 0, Buffer.alloc(4))), ErrorCode.FRAME_SIZE_ERROR],
+    [
+      'HEADERS too short for its PRIORITY fields',
+      (c) => c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.PRIORITY, 1, Buffer.alloc(3))),
+      ErrorCode.FRAME_SIZE_ERROR,
+    ],
+    ['a PADDED DATA frame without its pad length', (c) => c.send(frame(FrameType.DATA, Flag.PADDED, 1)), ErrorCode.FRAME_SIZE_ERROR],
+    [
+      // Each empty fragment was kept (and free under the byte bound): memory grew without end.
+      'a flood of empty CONTINUATION frames',
+      async (c) => {
+        await c.until(() => c.find(FrameType.SETTINGS)); // so that our SETTINGS ACK does not land inside the block
+        c.send(frame(FrameType.HEADERS, 0, 1, req('/x').subarray(0, 3)), ...Array.from({ length: 100_000 }, () => frame(FrameType.CONTINUATION, 0, 1)));
+      },
+      ErrorCode.ENHANCE_YOUR_CALM,
+    ],
   ];
   for (const [what, act, code] of errors)
     it(`answers ${what} with GOAWAY (${code}) and closes`, async () => {
       const c = new Raw([], what !== 'a bad preface');
-      act(c);
+      await act(c);
       expect(await c.goaway()).toBe(code);
       await c.until(() => c.closed);
     });
 
-  it('ends a connection that floods it with PINGs, SETTINGS or reset streams (ENHANCE_YOUR_CALM), and serves one that stays under the limit', async () => {
+  it('ends a connection that floods it with PINGs, SETTINGS, reset streams or stream errors (ENHANCE_YOUR_CALM), and serves one that stays under the limit', async () => {
     const pings = new Raw();
     pings.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i & 0xff))));
     expect(await pings.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
@@ -268,12 +331,16 @@ describe('H2Connection', () => {
     }
     resets.send(...opened);
     expect(await resets.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    // Stream errors it provokes, each answered with RST_STREAM: PRIORITY frames of the wrong size.
+    const provoked = new Raw();
+    provoked.send(...Array.from({ length: MAX_CHATTER_PER_SECOND + 1 }, (_, i) => frame(FrameType.PRIORITY, 0, 2 * i + 1, Buffer.alloc(4))));
+    expect(await provoked.goaway()).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     // Under the limit: 100 PINGs all answered, no GOAWAY.
     const calm = new Raw();
     calm.send(...Array.from({ length: 100 }, (_, i) => frame(FrameType.PING, 0, 0, Buffer.alloc(8, i))));
     await calm.until(() => calm.frames.filter((f) => f.type === FrameType.PING && f.flags & Flag.ACK).length === 100);
     expect(calm.find(FrameType.GOAWAY)).toBeUndefined();
-    for (const c of [pings, settings, resets, calm]) c.close();
+    for (const c of [pings, settings, resets, provoked, calm]) c.close();
   });
 
   it('ends a connection whose client never acknowledges the SETTINGS (SETTINGS_TIMEOUT)', async () => {
@@ -321,6 +388,86 @@ describe('H2Connection', () => {
     expect(await rst(9)).toBe(ErrorCode.INTERNAL_ERROR);
     c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 11, req('/echo')));
     await c.until(() => c.find(FrameType.HEADERS, 11, Flag.END_STREAM));
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
+  it('resets malformed requests (8.1.1, 8.2, 8.3): bad names, values, pseudo-headers, connection fields, trailers, content-length', async () => {
+    const c = new Raw();
+    const base: Array<[string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', '/echo'],
+      [':authority', 'x'],
+      ['content-type', 'application/grpc'],
+    ];
+    const without = (name: string) => base.filter(([n]) => n !== name);
+    const bad: Array<Array<[string, string]>> = [
+      [[':status', '200'], ...base], // a response pseudo-header
+      [[':protocol', 'websocket'], ...base], // extended CONNECT is not enabled
+      [...base.slice(0, 3), [':foo', 'x'], ...base.slice(3)],
+      without(':scheme'),
+      [...without(':path'), [':path', '']],
+      [[':method', 'CONNECT'], ...without(':method')],
+      [...base, ['connection', 'keep-alive']],
+      [...base, ['transfer-encoding', 'chunked']],
+      [...base, ['te', 'gzip']],
+      [...base, ['x-a', 'a\r\nb']],
+      [...base, ['x-a', 'a\0b']],
+      [...base, ['x-a', ' padded']],
+      [...base, ['x a', 'v']],
+      [...base, ['x:a', 'v']],
+      [...base, ['', 'v']],
+      [...base, ['x-\u00e9', 'v']],
+      [...base, ['content-length', '-1']],
+      [...base, ['content-length', '1'], ['content-length', '1']],
+    ];
+    let id = 1;
+    for (const list of bad) {
+      c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, id, encodeHeaders(list)), frame(FrameType.DATA, Flag.END_STREAM, id, Buffer.from('ab')));
+      id += 2;
+    }
+    const rst = (n: number) => c.until(() => c.find(FrameType.RST_STREAM, n)).then((f) => f.payload.readUInt32BE(0));
+    for (let n = 1; n < id; n += 2) expect([n, await rst(n)]).toEqual([n, ErrorCode.PROTOCOL_ERROR]);
+    expect(seen.headers.some((h) => h[':path'] === '/echo' && h['x-a'] !== undefined)).toBe(false);
+    // A body longer than content-length, a shorter one, trailers with a pseudo-header.
+    const cl = (n: string) => encodeHeaders([...base, ['content-length', n]]);
+    const more = id;
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, more, cl('1')), frame(FrameType.DATA, 0, more, Buffer.from('ab')));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, more + 2, cl('3')), frame(FrameType.DATA, Flag.END_STREAM, more + 2, Buffer.from('ab')));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, more + 4, cl('3')));
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, more + 6, req('/hang')),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, more + 6, encodeHeaders([[':path', '/x']])),
+    );
+    for (let n = more; n <= more + 6; n += 2) expect([n, await rst(n)]).toEqual([n, ErrorCode.PROTOCOL_ERROR]);
+    // Well-formed: te: trailers, a matching content-length, trailers without pseudo-headers.
+    const ok = more + 8;
+    c.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, ok, encodeHeaders([...base, ['te', 'trailers'], ['content-length', '2'], ['x-a', 'a b']])),
+      frame(FrameType.DATA, 0, ok, Buffer.from('ab')),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, ok, encodeHeaders([['x-trailer', 'v']])),
+    );
+    const data = await c.until(() => c.find(FrameType.DATA, ok));
+    expect(data.payload.toString()).toBe('ab');
+    await c.until(() => c.find(FrameType.HEADERS, ok, Flag.END_STREAM));
+    expect(c.find(FrameType.RST_STREAM, ok)).toBeUndefined();
+    expect(c.find(FrameType.GOAWAY)).toBeUndefined();
+    c.close();
+  });
+
+  it('resets a stream that depends on itself, in PRIORITY or HEADERS (5.3.1); the connection lives on', async () => {
+    const c = new Raw();
+    const dependsOn = (id: number) => Buffer.from([0, 0, 0, id, 16]);
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, req('/hang')), frame(FrameType.PRIORITY, 0, 1, dependsOn(1)));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM | Flag.PRIORITY, 3, Buffer.concat([dependsOn(3), req('/echo')])));
+    const rst = (id: number) => c.until(() => c.find(FrameType.RST_STREAM, id)).then((f) => f.payload.readUInt32BE(0));
+    expect(await rst(1)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(await rst(3)).toBe(ErrorCode.PROTOCOL_ERROR);
+    // Depending on another stream is fine.
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM | Flag.PRIORITY, 5, Buffer.concat([dependsOn(1), req('/echo')])));
+    await c.until(() => c.find(FrameType.HEADERS, 5, Flag.END_STREAM));
+    expect(c.find(FrameType.RST_STREAM, 5)).toBeUndefined();
     expect(c.find(FrameType.GOAWAY)).toBeUndefined();
     c.close();
   });

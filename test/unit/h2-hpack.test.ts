@@ -54,6 +54,19 @@ describe('HpackDecoder (Appendix C)', () => {
     expect(() => d.decode(hex('3fffffffffff0f'))).toThrow(HpackError); // overflow
   });
 
+  it('refuses over-long integers (5.1): a size update, an index or a string length padded with 0x80 octets', () => {
+    const long = (first: number, rest: Buffer) => Buffer.concat([Buffer.from([first]), Buffer.alloc(150, 0x80), Buffer.from([0]), rest]);
+    const d = new HpackDecoder(4096);
+    // Once read as NaN, a size update disabled eviction and a string length swallowed the block.
+    expect(() => d.decode(long(0x3f, Buffer.alloc(0)))).toThrow(/too long/);
+    expect(() => d.decode(long(0xff, Buffer.alloc(0)))).toThrow(/too long/);
+    expect(() => d.decode(Buffer.concat([Buffer.from([0x00]), long(0x7f, Buffer.from('rest'))]))).toThrow(/too long/);
+    // Padding within 5 octets is still a value: 31 as 0x1f + 0x80 0x80 0x00 in a 5-bit prefix.
+    expect(d.decode(hex('3f 80 80 00'))).toEqual([]);
+    for (let i = 0; i < 200; i++) d.decode(Buffer.concat([hex('40 03'), Buffer.from('abc'), Buffer.from([100]), Buffer.alloc(100, 120)]));
+    expect(d.state.size).toBeLessThanOrEqual(4096);
+  });
+
   it('C.2 literal kinds and an indexed field', () => {
     series(4096, [
       {

@@ -2,7 +2,7 @@
 // server side for the plugin's gRPC server (the peer's streams arrive through onStream), the
 // client side for its calls back to Vault over the broker (streams opened with request()).
 // Preface, SETTINGS, PING, flow control both ways, HEADERS + CONTINUATION, DATA, RST_STREAM,
-// GOAWAY. No push, no priorities (PRIORITY is parsed and ignored). Errors end the stream
+// GOAWAY. No push, no priorities (PRIORITY is checked and ignored). Errors end the stream
 // (RST_STREAM) or the connection (GOAWAY), never the process. What a tick queues goes out in
 // one socket write.
 import type { Duplex } from 'node:stream';
@@ -46,12 +46,24 @@ export interface ConnectionOptions {
 const noop = () => undefined;
 
 /**
- * Control frames a peer may make us answer (PING, SETTINGS) or streams it may reset while
- * open (the "rapid reset" pattern) in one second before the connection is closed with
- * ENHANCE_YOUR_CALM. Vault's Go client sends a few: a BDP ping per window of data, a reset
- * per request its caller abandons.
+ * Control frames a peer may make us answer (PING, SETTINGS, RST_STREAM for a stream error
+ * it caused) or streams it may reset while open (the "rapid reset" pattern) in one second
+ * before the connection is closed with ENHANCE_YOUR_CALM. Vault's Go client sends a few: a
+ * BDP ping per window of data, a reset per request its caller abandons.
  */
 export const MAX_CHATTER_PER_SECOND = 1000;
+
+/**
+ * Output backpressure: a stream's DATA waits while this many bytes are queued for the socket
+ * in this tick, or while the socket's own buffer is past its high-water mark (write()
+ * returned false: until 'drain'). Control frames and HEADERS never wait (so a PING is
+ * answered while a big response is stuck): they are bounded by MAX_CHATTER_PER_SECOND and
+ * MAX_OUTPUT_BACKLOG. Also the largest DATA frame we send.
+ */
+export const OUTPUT_HIGH_WATER = 64 * 1024;
+
+/** Bytes waiting for a peer that does not read them, past which its connection is dropped. */
+export const MAX_OUTPUT_BACKLOG = 4 * 1024 * 1024;
 
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
@@ -84,6 +96,9 @@ export class H2Stream {
   sendWindow: number;
   recvWindow: number;
   recvPending = 0;
+  /** The request's content-length, if it has one, and the body bytes received so far (8.1.1). */
+  contentLength?: number;
+  received = 0;
   /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
   queue: Buffer[] = [];
   trailers?: Buffer;
@@ -153,7 +168,13 @@ export class H2Connection {
   private readonly streamWindow: number;
   private readonly connWindow: number;
   private readonly maxHeaderList: number;
-  private inbuf: Buffer | null = null;
+  /**
+   * Received bytes not parsed yet, joined only once `inNeeded` are there (the next frame
+   * whole): a frame sent a byte at a time was copied again with every byte, quadratic.
+   */
+  private inbuf: Buffer[] = [];
+  private inBytes = 0;
+  private inNeeded = 0;
   private prefaceSeen = false;
   private settingsSeen = false;
   private lastPeerStream = 0;
@@ -163,13 +184,17 @@ export class H2Connection {
   private connRecvWindow: number;
   private connRecvPending = 0;
   /** A header block being received in HEADERS + CONTINUATION frames. */
-  private block: { id: number; endStream: boolean; chunks: Buffer[]; bytes: number } | null = null;
+  private block: { id: number; endStream: boolean; selfDependent: boolean; chunks: Buffer[]; bytes: number; wire: number } | null = null;
   private out: Buffer[] = [];
+  private outBytes = 0;
   private flushQueued = false;
-  /** Streams whose queued DATA waits for window. */
+  /** Streams whose queued DATA waits for window or for the socket, in the order they get their turn. */
   private readonly blocked = new Set<H2Stream>();
+  /** DATA stopped for the socket (OUTPUT_HIGH_WATER); 'drain', or the next turn after a write the socket took, resumes it. */
+  private outputPaused = false;
+  private resumeQueued = false;
   private goingAway = false;
-  /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, RST_STREAM of a stream in use). */
+  /** Frames the peer made us answer or abandon in the current second (PING, SETTINGS, stream errors, RST_STREAM of a stream in use). */
   private chatter = 0;
   private chatterSince = 0;
   /** Until the peer acknowledges our SETTINGS (RFC 9113 6.5.3: SETTINGS_TIMEOUT otherwise). */
@@ -199,6 +224,7 @@ export class H2Connection {
       this.socketError ??= e;
     });
     socket.on('close', () => this.destroy());
+    socket.on('drain', () => this.pumpBlocked());
     // Our preface (a client's starts with the fixed octets; the server sends none): SETTINGS,
     // then the connection window raised from its fixed initial 65,535.
     if (this.client) {
@@ -217,6 +243,14 @@ export class H2Connection {
     this.connRecvWindow = this.connWindow;
     this.settingsTimer = setTimeout(() => this.fail(ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged'), opts.settingsTimeoutMs ?? 10_000);
     this.settingsTimer.unref();
+  }
+
+  /**
+   * Closed, or we ended the socket (GOAWAY exchanged, every stream done): what still arrives
+   * is not served, as an answer would be a write after the end, which destroys the socket.
+   */
+  private get over(): boolean {
+    return this.closed || this.socket.writableEnded;
   }
 
   /** Open streams (for tests and shutdown). */
@@ -277,10 +311,13 @@ export class H2Connection {
     }
   }
 
-  /** A stream id no stream of this connection has used yet (frames on it are a connection error). */
-  private isIdle(id: number): boolean {
-    if (this.client) return id % 2 === 0 || id >= this.nextStreamId;
-    return id > this.lastPeerStream;
+  /**
+   * Bytes held for the peer (for tests): input not parsed yet, a header block being received,
+   * output not written yet and the socket's buffer, the HPACK table. Not the streams' queued
+   * DATA, which the gRPC layer wrote.
+   */
+  get bytesHeld(): number {
+    return this.inBytes + (this.block?.bytes ?? 0) + this.outBytes + this.socket.writableLength + this.decoder.state.size;
   }
 
   /** Graceful end: GOAWAY(NO_ERROR), no new streams; the socket ends when the open ones are done. */
@@ -299,6 +336,7 @@ export class H2Connection {
     if (!this.closed) {
       this.closed = true;
       this.out = [];
+      this.outBytes = 0;
       for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
       for (const s of [...this.streams.values()]) this.closeStream(s);
       this.onClose();
@@ -309,15 +347,18 @@ export class H2Connection {
   // ---- input ----
 
   private onBytes(chunk: Buffer): void {
-    if (this.closed) return;
-    const buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    if (this.over) return;
+    this.inbuf.push(chunk);
+    this.inBytes += chunk.length;
+    if (this.inBytes < this.inNeeded) return;
+    const buf = this.inbuf.length === 1 ? this.inbuf[0] : Buffer.concat(this.inbuf, this.inBytes);
     let pos = 0;
     try {
       if (!this.prefaceSeen) {
         const n = Math.min(buf.length, PREFACE.length);
         if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad client preface');
         if (n < PREFACE.length) {
-          this.inbuf = buf;
+          this.keepInput(buf, 0);
           return;
         }
         this.prefaceSeen = true;
@@ -333,13 +374,22 @@ export class H2Connection {
         const payload = buf.subarray(pos + 9, pos + 9 + len);
         pos += 9 + len;
         this.onFrame(type, flags, id, payload);
-        if (this.closed) return;
+        if (this.over) return;
       }
-      this.inbuf = pos < buf.length ? buf.subarray(pos) : null;
+      this.keepInput(buf, pos);
     } catch (e) {
       if (e instanceof ConnectionError) this.fail(e.code, e.message);
       else this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
     }
+  }
+
+  /** Keep `buf` from `pos` for the next bytes; what they must complete: the preface (checked as it comes), a frame header, the frame. */
+  private keepInput(buf: Buffer, pos: number): void {
+    const rest = buf.subarray(pos);
+    this.inbuf = rest.length ? [rest] : [];
+    this.inBytes = rest.length;
+    // A frame header here had its length checked by onBytes.
+    this.inNeeded = !this.prefaceSeen ? 0 : rest.length < 9 ? 9 : 9 + rest.readUIntBE(0, 3);
   }
 
   private onFrame(type: number, flags: number, id: number, p: Buffer): void {
@@ -363,11 +413,12 @@ export class H2Connection {
       case FrameType.PRIORITY:
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (p.length !== 5) this.streamError(id, ErrorCode.FRAME_SIZE_ERROR);
+        else if ((p.readUInt32BE(0) & 0x7fffffff) === id) this.streamError(id, ErrorCode.PROTOCOL_ERROR); // 5.3.1: depends on itself
         return;
       case FrameType.RST_STREAM: {
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         if (p.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM size');
-        if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
+        if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
         const s = this.streams.get(id);
         if (s) {
           this.countChatter();
@@ -416,6 +467,16 @@ export class H2Connection {
     }
   }
 
+  /**
+   * Idle (5.1): a stream id no stream of this connection has used yet. A server's peer opens
+   * odd ones up from the last it opened; the even ones only the server could open (ours never
+   * does: no push). A client opens the odd ones itself, and took ENABLE_PUSH 0 from the server.
+   */
+  private idle(id: number): boolean {
+    if (this.client) return id % 2 === 0 || id >= this.nextStreamId;
+    return id % 2 === 0 || id > this.lastPeerStream;
+  }
+
   /** One more frame of chatter; past MAX_CHATTER_PER_SECOND in a second the connection ends. */
   private countChatter(): void {
     const now = Date.now();
@@ -438,7 +499,9 @@ export class H2Connection {
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
-      if (key === Setting.ENABLE_PUSH && v > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'ENABLE_PUSH');
+      // Flags: 0 or 1 (RFC 9113 6.5.2, RFC 8441 3, RFC 9218 2.1).
+      if ((key === Setting.ENABLE_PUSH || key === Setting.ENABLE_CONNECT_PROTOCOL || key === Setting.NO_RFC7540_PRIORITIES) && v > 1)
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `setting ${key} is not 0 or 1`);
       if (key === Setting.INITIAL_WINDOW_SIZE) {
         if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE');
         const delta = v - this.peerInitialWindow;
@@ -471,7 +534,7 @@ export class H2Connection {
       this.pumpBlocked();
       return;
     }
-    if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+    if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
     const s = this.streams.get(id);
     if (!s) return;
     if (inc === 0) {
@@ -490,7 +553,8 @@ export class H2Connection {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     let data = p;
     if (flags & Flag.PADDED) {
-      if (p.length < 1 || p[0] >= p.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
+      if (p.length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'DATA too short for its pad length');
+      if (p[0] >= p.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
       data = p.subarray(1, p.length - p[0]);
     }
     // The whole frame counts against both windows (6.9.1); the connection's is given back at once.
@@ -504,7 +568,7 @@ export class H2Connection {
     }
     const s = this.streams.get(id);
     if (!s) {
-      if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
+      if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
       return; // a stream we closed: what was in flight is dropped
     }
     if (s.remoteEnded) {
@@ -517,6 +581,11 @@ export class H2Connection {
     }
     s.recvWindow -= p.length;
     const end = (flags & Flag.END_STREAM) !== 0;
+    s.received += data.length;
+    if (!bodyLengthFits(s, end)) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
     if (!end) {
       s.recvPending += p.length;
       if (s.recvPending >= this.streamWindow / 2) {
@@ -531,29 +600,30 @@ export class H2Connection {
 
   private onHeaders(flags: number, id: number, p: Buffer): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let start = 0;
-    let end = p.length;
-    if (flags & Flag.PADDED) {
-      if (p.length < 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
-      start = 1;
-      end -= p[0];
-    }
-    if (flags & Flag.PRIORITY) start += 5; // stream dependency and weight: not used
+    // Pad length (1 octet), then stream dependency and weight (5), both optional.
+    const padded = flags & Flag.PADDED ? 1 : 0;
+    const start = padded + (flags & Flag.PRIORITY ? 5 : 0);
+    if (p.length < start) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its flags');
+    const end = p.length - (padded ? p[0] : 0);
     if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad padding');
-    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, chunks: [], bytes: 0 };
+    // Priorities are not used, but a stream that depends on itself is an error (5.3.1).
+    const selfDependent = flags & Flag.PRIORITY ? (p.readUInt32BE(padded) & 0x7fffffff) === id : false;
+    this.block = { id, endStream: (flags & Flag.END_STREAM) !== 0, selfDependent, chunks: [], bytes: 0, wire: 0 };
     this.addFragment(p.subarray(start, end));
     if (flags & Flag.END_HEADERS) this.headersDone();
   }
 
   private addFragment(fragment: Buffer): void {
     const b = this.block!;
-    b.chunks.push(fragment);
+    if (fragment.length) b.chunks.push(fragment);
     b.bytes += fragment.length;
-    if (b.bytes > 4 * this.maxHeaderList) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
+    // The bound counts each frame's 9-octet header too: empty CONTINUATION frames are not free.
+    b.wire += 9 + fragment.length;
+    if (b.wire > 4 * this.maxHeaderList) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
   }
 
   private headersDone(): void {
-    const { id, endStream, chunks, bytes } = this.block!;
+    const { id, endStream, selfDependent, chunks, bytes } = this.block!;
     this.block = null;
     // Decoded whatever becomes of the stream: the dynamic table must stay in step.
     let list: HeaderList | 'oversized';
@@ -568,18 +638,22 @@ export class H2Connection {
       return;
     }
     if (open) {
-      // Trailers from the client: they must end the stream.
-      if (open.remoteEnded || !endStream) {
-        this.streamError(id, open.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.remoteEnd(open);
+      // Trailers from the client: they must end the stream, and hold no pseudo-header (8.1).
+      if (open.remoteEnded) this.streamError(id, ErrorCode.STREAM_CLOSED);
+      else if (list === 'oversized') this.streamError(id, ErrorCode.ENHANCE_YOUR_CALM);
+      else if (!endStream || selfDependent || !bodyLengthFits(open, true) || !list.every(([n, v]) => validField(n, v)))
+        this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      else this.remoteEnd(open);
       return;
     }
     if (id % 2 === 0 || id <= this.lastPeerStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a closed or server stream');
     this.lastPeerStream = id;
     if (this.goingAway || this.streams.size >= this.maxStreams) {
       this.streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (selfDependent) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (list === 'oversized') {
@@ -592,6 +666,11 @@ export class H2Connection {
       return;
     }
     const s = new H2Stream(this, id, this.peerInitialWindow, this.streamWindow);
+    if (typeof headers['content-length'] === 'string') s.contentLength = Number(headers['content-length']);
+    if (!bodyLengthFits(s, endStream)) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
     this.streams.set(id, s);
     if (endStream) s.remoteEnded = true;
     this.guard(s, () => {
@@ -603,7 +682,7 @@ export class H2Connection {
   /** Client side: a response's headers, or its trailers (which must end the stream). */
   private responseHeaders(id: number, s: H2Stream | undefined, list: HeaderList | 'oversized', endStream: boolean): void {
     if (!s) {
-      if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a stream we did not open');
+      if (this.idle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on a stream we did not open');
       return; // a stream we closed: what was in flight is dropped
     }
     if (s.remoteEnded) {
@@ -644,8 +723,9 @@ export class H2Connection {
 
   /** Queue bytes; everything queued in this tick goes out in one write. */
   private send(b: Buffer): void {
-    if (this.closed) return;
+    if (this.over) return;
     this.out.push(b);
+    this.outBytes += b.length;
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
@@ -654,10 +734,33 @@ export class H2Connection {
 
   private flush(): void {
     this.flushQueued = false;
-    if (!this.out.length || this.socket.destroyed) return;
+    if (!this.out.length || this.socket.destroyed || this.socket.writableEnded) return;
     const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
     this.out = [];
-    this.socket.write(b);
+    this.outBytes = 0;
+    // A peer that makes us write (PING, SETTINGS, provoked resets) but does not read is
+    // dropped: not even a GOAWAY would reach it.
+    if (this.socket.writableLength + b.length > MAX_OUTPUT_BACKLOG) {
+      this.destroy();
+      return;
+    }
+    // Taken without reaching the socket's high-water mark: no 'drain' will come, resume now.
+    if (this.socket.write(b) && this.outputPaused) this.resumeSoon();
+  }
+
+  /** DATA resumes on the next turn of the event loop, not in this one: input and timers get their turn. */
+  private resumeSoon(): void {
+    if (this.resumeQueued) return;
+    this.resumeQueued = true;
+    setImmediate(() => {
+      this.resumeQueued = false;
+      this.pumpBlocked();
+    });
+  }
+
+  /** The socket has enough to write for now (see OUTPUT_HIGH_WATER). */
+  private outputFull(): boolean {
+    return this.outBytes >= OUTPUT_HIGH_WATER || this.socket.writableNeedDrain;
   }
 
   /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
@@ -687,8 +790,15 @@ export class H2Connection {
         this.blocked.add(s);
         return;
       }
+      if (this.outputFull()) {
+        // To the back of the line: the streams take turns as the socket drains.
+        this.blocked.delete(s);
+        this.blocked.add(s);
+        this.outputPaused = true;
+        return;
+      }
       const head = s.queue[0];
-      const n = Math.min(avail, this.peerMaxFrame, head.length);
+      const n = Math.min(avail, this.peerMaxFrame, OUTPUT_HIGH_WATER, head.length);
       const last = s.endWithData && n === head.length && s.queue.length === 1;
       const h = Buffer.allocUnsafe(9);
       writeHeader(h, 0, n, FrameType.DATA, last ? Flag.END_STREAM : 0, s.id);
@@ -704,6 +814,7 @@ export class H2Connection {
       s.sendWindow -= n;
       if (last) {
         s.endWithData = false;
+        this.blocked.delete(s);
         this.localEnd(s);
         return;
       }
@@ -724,8 +835,11 @@ export class H2Connection {
   }
 
   private pumpBlocked(): void {
+    this.outputPaused = false;
     for (const s of this.blocked) {
-      if (this.connSendWindow <= 0) return;
+      // Stop once the socket is full again: pump() then moved its stream to the back of the
+      // set, where this loop would meet it again.
+      if (this.connSendWindow <= 0 || this.outputPaused) return;
       this.pump(s);
     }
   }
@@ -750,7 +864,9 @@ export class H2Connection {
     this.closeStream(s);
   }
 
+  /** A stream error the peer provoked: RST_STREAM; counted as chatter, as each makes us write a frame. */
   private streamError(id: number, code: number): void {
+    this.countChatter();
     const s = this.streams.get(id);
     if (s) this.resetStream(s, code);
     else this.send(rstStreamFrame(id, code));
@@ -764,7 +880,11 @@ export class H2Connection {
     s.endWithData = false;
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
     this.blocked.delete(s);
-    s.onClose();
+    // Not guard(): the stream is closed already. A throw here would end the whole connection,
+    // or, from the socket's 'close' event (destroy), escape as an uncaught exception.
+    try {
+      s.onClose();
+    } catch {}
     if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
     else if (this.client && this.waiting.length) this.openWaiting();
   }
@@ -774,6 +894,7 @@ export class H2Connection {
     if (this.closed) return;
     this.out = [goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
     this.flush();
+    if (this.closed) return; // the peer was not reading (flush dropped it)
     this.closed = true;
     for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
     for (const s of [...this.streams.values()]) this.closeStream(s);
@@ -792,23 +913,49 @@ export class H2Connection {
   }
 }
 
+/** RFC 9113 8.2.1: octets a field name must not hold (a colon only starts a pseudo-header); a value's. */
+const BAD_NAME = /[\0- A-Z:\x7f-\xff]/;
+const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** 8.2.2: fields of HTTP/1.1 connections; te is allowed with "trailers" only. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/** 8.3.1: the pseudo-headers of a request (:protocol only with SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not send). */
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+
+/** A regular field a request may carry (8.2.1, 8.2.2). */
+function validField(name: string, value: string): boolean {
+  return name !== '' && !BAD_NAME.test(name) && !BAD_VALUE.test(value) && !CONNECTION_SPECIFIC.has(name) && (name !== 'te' || value === 'trailers');
+}
+
+/** The body received so far fits the request's content-length: not longer, and, once ended, as long (8.1.1). */
+function bodyLengthFits(s: H2Stream, ended: boolean): boolean {
+  return s.contentLength === undefined || (ended ? s.received === s.contentLength : s.received <= s.contentLength);
+}
+
+/** The pseudo-headers each kind of header block may carry (8.3). */
+const PSEUDO = { request: REQUEST_PSEUDO, response: new Set([':status']), trailers: new Set<string>() };
+
 /**
- * A header list as a HeaderMap; undefined when malformed: upper case, a pseudo-header after a
- * field or twice, a request without :method or :path, a response without :status, trailers
- * with any pseudo-header.
+ * A header list as a HeaderMap; undefined when malformed (8.1.1, 8.2, 8.3): a bad name or
+ * value, a connection-specific field, a pseudo-header not of its kind, after a field or
+ * twice, a content-length that is not a number; a request without :method, :scheme or :path
+ * (CONNECT, which has neither, is not served), a response without a three-digit :status.
  */
-function headerMap(list: HeaderList, kind: 'request' | 'response' | 'trailers'): HeaderMap | undefined {
+function headerMap(list: HeaderList, kind: keyof typeof PSEUDO): HeaderMap | undefined {
   const h: HeaderMap = Object.create(null);
   let fields = false;
   for (const [n, v] of list) {
-    if (n !== n.toLowerCase()) return undefined;
     if (n[0] === ':') {
-      if (fields || Object.hasOwn(h, n)) return undefined;
-    } else fields = true;
+      if (fields || !PSEUDO[kind].has(n) || Object.hasOwn(h, n) || BAD_VALUE.test(v)) return undefined;
+    } else {
+      if (!validField(n, v)) return undefined;
+      fields = true;
+    }
     const had = Object.hasOwn(h, n) ? h[n] : undefined;
     h[n] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
   }
-  if (kind === 'request') return typeof h[':method'] === 'string' && typeof h[':path'] === 'string' ? h : undefined;
-  if (kind === 'response') return typeof h[':status'] === 'string' ? h : undefined;
-  return Object.keys(h).some((n) => n[0] === ':') ? undefined : h;
+  const cl = h['content-length'];
+  if (cl !== undefined && (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl))) return undefined;
+  if (kind === 'response') return typeof h[':status'] === 'string' && /^\d{3}$/.test(h[':status']) ? h : undefined;
+  if (kind === 'trailers') return h;
+  return typeof h[':method'] === 'string' && h[':method'] !== 'CONNECT' && h[':scheme'] && h[':path'] ? h : undefined;
 }

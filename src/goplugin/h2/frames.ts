@@ -26,6 +26,8 @@ export const Setting = {
   INITIAL_WINDOW_SIZE: 4,
   MAX_FRAME_SIZE: 5,
   MAX_HEADER_LIST_SIZE: 6,
+  ENABLE_CONNECT_PROTOCOL: 8, // RFC 8441
+  NO_RFC7540_PRIORITIES: 9, // RFC 9218
 } as const;
 
 export const ErrorCode = {

@@ -61,15 +61,17 @@ export class HpackDecoder {
       const mask = (1 << prefix) - 1;
       let v = block[pos++] & mask;
       if (v < mask) return v;
-      let shift = 0;
-      for (;;) {
+      // At most 5 continuation octets (35 bits, enough for 2^31-1): an encoder may pad a
+      // value with 0x80 octets, but past that 2 ** shift reaches Infinity and 0 * Infinity is
+      // NaN, which no check below would catch (5.1: a limit on octet length is allowed).
+      for (let shift = 0; shift <= 28; shift += 7) {
         if (pos >= block.length) throw new HpackError('truncated integer');
         const b = block[pos++];
         v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
         if (v > 0x7fffffff) throw new HpackError('integer overflow');
         if (!(b & 0x80)) return v;
       }
+      throw new HpackError('integer too long');
     };
     const str = (): string => {
       if (pos >= block.length) throw new HpackError('truncated string');
