@@ -396,4 +396,83 @@ describe('h2 fuzz (seeded)', () => {
     expect(ended).toBeLessThan(1200);
     expect(malformed).toEqual([]);
   });
+
+  it("client side: random and mutated frames from a server never throw, end cleanly or go on, hold bounded memory, and close each request's stream once", async () => {
+    const r = prng(0xc11e47);
+    let ended = 0;
+    let answered = 0;
+    const REQUEST = encodeHeaders([
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':authority', 'localhost'],
+      [':path', '/pb.Storage/Get'],
+    ]);
+    for (let c = 0; c < 800; c++) {
+      const sock = new MemSocket(r.chance(0.3));
+      const conn = new H2Connection(sock, () => undefined, { role: 'client' });
+      const closes: number[] = [];
+      const streams = Array.from({ length: 1 + r.int(4) }, (_, i) => {
+        const s = conn.request(REQUEST);
+        closes[i] = 0;
+        s.onClose = () => {
+          closes[i]++;
+          if (r.chance(0.05)) throw new Error('onClose throws');
+        };
+        s.onHeaders = (_h, trailers) => {
+          if (trailers) answered++;
+        };
+        s.finishBody(r.chance(0.5) ? r.bytes(r.chance(0.1) ? 100_000 : r.int(300)) : undefined);
+        return s;
+      });
+      const state = { next: 1 + 2 * streams.length, block: null as Buffer | null, bad: r.pick([0.002, 0.01, 0.05, 0.2]) };
+      const settings = r.chance(0.5) ? [] : ([[Setting.MAX_CONCURRENT_STREAMS, r.pick([0, 1, 100])]] as Array<[number, number]>);
+      const parts = [settingsFrame(settings), frame(FrameType.SETTINGS, Flag.ACK, 0), ...(r.chance(0.5) ? [windowUpdateFrame(0, 1 << 30)] : [])];
+      // Plausible answers on the streams we opened, among random frames.
+      for (let i = 1 + r.int(25); i > 0; i--) {
+        if (r.chance(0.4)) {
+          const sid = 1 + 2 * r.int(streams.length);
+          const trailersOnly = r.chance(0.3);
+          parts.push(
+            frame(
+              FrameType.HEADERS,
+              Flag.END_HEADERS | (trailersOnly ? Flag.END_STREAM : 0),
+              sid,
+              encodeHeaders([[':status', '200'], ['content-type', 'application/grpc'], ...(trailersOnly ? [['grpc-status', '0'] as [string, string]] : [])]),
+            ),
+          );
+          if (!trailersOnly) {
+            parts.push(frame(FrameType.DATA, 0, sid, r.bytes(r.int(200))));
+            parts.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, sid, encodeHeaders([['grpc-status', '0']])));
+          }
+        } else parts.push(randomFrame(r, state));
+      }
+      const input = mutate(r, Buffer.concat(parts), state.bad);
+      for (let pos = 0; pos < input.length && !conn.closed; ) {
+        const n = r.chance(0.1) ? 1 : 1 + r.int(4000);
+        sock.emit('data', input.subarray(pos, pos + n));
+        pos += n;
+        expect(conn.bytesHeld).toBeLessThanOrEqual(HELD_BOUND + 100_000); // our own request bodies waiting for window, too
+      }
+      await new Promise<void>((done) => setImmediate(done));
+      expect(sock.errors).toEqual([]);
+      const out = Buffer.concat(sock.written);
+      expect(out.subarray(0, PREFACE.length).equals(PREFACE)).toBe(true);
+      const { frames, rest } = parse(out.subarray(PREFACE.length));
+      expect(rest).toBe(0);
+      for (const f of frames)
+        if (f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY)
+          expect(KNOWN_CODES.has(f.payload.readUInt32BE(f.type === FrameType.GOAWAY ? 4 : 0))).toBe(true);
+      const goaway = frames.findIndex((f) => f.type === FrameType.GOAWAY);
+      if (goaway >= 0) {
+        expect(frames[goaway].payload.readUInt32BE(4)).not.toBe(ErrorCode.INTERNAL_ERROR);
+        expect(goaway).toBe(frames.length - 1);
+        ended++;
+      }
+      conn.destroy();
+      expect(closes.every((n) => n === 1)).toBe(true);
+    }
+    expect(ended).toBeGreaterThan(100);
+    expect(ended).toBeLessThan(790);
+    expect(answered).toBeGreaterThan(100);
+  });
 });

@@ -892,7 +892,10 @@ export class H2Connection {
   /** A connection error: GOAWAY with its code, open streams closed, then the socket ends. */
   private fail(code: number, message: string): void {
     if (this.closed) return;
-    this.out = [goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
+    // Only the GOAWAY goes out, but after a client's preface (the octets and its SETTINGS) if
+    // that is still queued: a GOAWAY must not be the first thing a server reads.
+    const preface = this.client && this.out[0] === PREFACE ? this.out.slice(0, 2) : [];
+    this.out = [...preface, goawayFrame(this.lastPeerStream, code, message.slice(0, 100))];
     this.flush();
     if (this.closed) return; // the peer was not reading (flush dropped it)
     this.closed = true;
