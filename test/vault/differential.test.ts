@@ -855,6 +855,11 @@ const KNOWN: Record<string, string> = {
  */
 const KNOWN_RULES: Array<[RegExp, string]> = [
   [
+    /^openapi transit: \/(wrapping_key|keys\/\{name\}\/import(_version)?|byok-export\/\{destination\}\/\{source\}(\/\{version\})?): only in ours$/,
+    "current Vault has transit's bring-your-own-key API (wrapping_key, keys/<name>/import and import_version since 1.11, byok-export since 1.15); Vault 1.8 predates it",
+  ],
+  [/^transit: [^:]+: data\.imported_key: only in ours$/, 'current Vault (1.11+) reports imported_key on every key; Vault 1.8 predates key import'],
+  [
     /^openapi transit: \/random\/\{urlsource\}(\/\{urlbytes\})?: only in ours$/,
     "current Vault's random takes its source in the path (random/<platform|seal|all>[/<bytes>]); Vault 1.8 has random[/<bytes>] only",
   ],

@@ -5,7 +5,7 @@ import { pooledRandomBytes } from '../../util/random-pool';
 import type { ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
-import { isSymmetric, parsed, versionOf, type KeyVersion, type Policy } from './policy';
+import { isSymmetric, parsed, privatePem, publicKeyObject, versionOf, type KeyVersion, type Policy } from './policy';
 
 // A version's key bytes, decoded once per loaded version (a reload or rotation makes new version objects).
 const decodedKeys = new WeakMap<KeyVersion, Buffer>();
@@ -18,12 +18,26 @@ function keyBytes(v: KeyVersion): Buffer {
   return k;
 }
 
-/** Key for one context: HKDF-SHA256 when the key is derived, the version's key otherwise. */
+/**
+ * Vault's counter-mode KDF (NIST SP 800-108, HMAC-SHA256 as the PRF) for 256 bits: one
+ * round, HMAC(key, counter 0 || context || 256 as 32-bit big-endian). Current Vault derives
+ * imported keys with it; an AES-128 key is the first 16 bytes, as Vault encrypts with.
+ */
+function counterKdf(key: Buffer, context: Buffer): Buffer {
+  return createHmac('sha256', key)
+    .update(Buffer.alloc(4))
+    .update(context)
+    .update(Buffer.from([0, 0, 1, 0]))
+    .digest();
+}
+
+/** Key for one context: HKDF-SHA256 (or Vault's counter KDF, see Policy.kdf) when the key is derived, the version's key otherwise. */
 function symmetricKey(p: Policy, v: KeyVersion, context: Buffer): Buffer {
   const key = keyBytes(v);
   // As Vault: a context given for a key that is not derived is ignored.
   if (!p.derived) return key;
   if (!context.length) throw new UserError('missing context: the key is derived, so each request needs a context');
+  if (p.kdf === 'hmac-sha256-counter') return counterKdf(key, context).subarray(0, key.length);
   return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), context, key.length));
 }
 
@@ -76,7 +90,7 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
-    return wrap(n, publicEncrypt({ key: parsed(v.key!).pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+    return wrap(n, publicEncrypt({ key: publicKeyObject(v), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
@@ -111,8 +125,9 @@ export function decrypt(
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
+    const priv = parsed(privatePem(v, 'decryption')).priv;
     try {
-      return { plaintext: privateDecrypt({ key: parsed(v.key!).priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
+      return { plaintext: privateDecrypt({ key: priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, body), version };
     } catch {
       throw new UserError('invalid ciphertext: unable to decrypt');
     }

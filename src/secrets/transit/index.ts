@@ -10,11 +10,15 @@ import { signPaths } from './sign';
 import { toolPaths } from './tools';
 import { lifecyclePaths } from './lifecycle';
 import { derivePaths } from './derive';
+import { byokPaths } from './byok';
 
 export { autoRotate } from './keys';
 
 /** A mount's transit key store and every transit path, sharing one context. */
 export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit; paths: PathDef[] } {
   const ctx = transitContext(new Policies(storage), managed);
-  return { ctx, paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx)] };
+  return {
+    ctx,
+    paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx), ...byokPaths(ctx)],
+  };
 }

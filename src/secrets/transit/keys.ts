@@ -54,7 +54,12 @@ export function describePolicy(p: Policy, context?: Buffer): Record<string, unkn
     allow_plaintext_backup: p.allow_plaintext_backup ?? false,
     // As current Vault: derived keys show their KDF and whether they are convergent (with the
     // convergent version when they are); other keys show neither.
-    ...(p.derived ? { kdf: 'hkdf_sha256', convergent_encryption: p.convergent_encryption } : {}),
+    // Imported keys derive with Vault's counter-mode KDF, which Vault names in both fields.
+    ...(p.derived
+      ? p.kdf === 'hmac-sha256-counter'
+        ? { kdf: p.kdf, kdf_mode: p.kdf, convergent_encryption: p.convergent_encryption }
+        : { kdf: 'hkdf_sha256', convergent_encryption: p.convergent_encryption }
+      : {}),
     ...(p.convergent_encryption ? { convergent_encryption_version: 2 } : {}),
     auto_rotate_period: p.auto_rotate_period,
     ...(p.backup_info ? { backup_info: p.backup_info } : {}),
@@ -64,10 +69,12 @@ export function describePolicy(p: Policy, context?: Buffer): Record<string, unkn
     supports_derivation: canDerive(p.type),
     supports_signing: canSign(p.type) || p.type === 'managed_key',
     ...(p.managed_key_name ? { managed_key_name: p.managed_key_name } : {}),
-    // As current Vault: parameter_set on ML-DSA keys; imported_key (here: keys made by derive-key/) when set.
+    // As current Vault: parameter_set on ML-DSA keys; imported_key on every key (true for
+    // imported keys until rotated here, and for derive-key's), with whether it may rotate.
     ...(p.parameter_set ? { parameter_set: p.parameter_set } : {}),
     ...(p.key_size ? { key_size: p.key_size } : {}),
-    ...(p.imported_key ? { imported_key: true } : {}),
+    imported_key: !!p.imported_key,
+    ...(p.imported_key ? { imported_key_allow_rotation: !!p.allow_imported_key_rotation } : {}),
   };
 }
 
@@ -114,12 +121,28 @@ export async function newPolicy(
   };
 }
 
-/** The key with a new latest version; managed and derive-key keys cannot be rotated (400). */
+/** Can this key rotate here? Not managed keys, derive-key's keys, nor imported keys without allow_rotation. */
+export const canRotate = (p: Policy): boolean => p.type !== 'managed_key' && (!p.imported_key || p.allow_imported_key_rotation === true);
+
+/**
+ * The key with a new latest version; managed keys, derive-key's keys and imported keys
+ * without allow_rotation cannot be rotated (400). As current Vault, rotating an imported key
+ * makes it a key of this mount: imported_key becomes false and import_version is refused.
+ */
 export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
-  if (p.imported_key) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
+  if (p.imported_key && p.allow_imported_key_rotation === undefined)
+    throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
+  if (p.imported_key && !p.allow_imported_key_rotation) throw new UserError(`imported key ${p.name} does not allow rotation within Vault`);
   const n = p.latest_version + 1;
-  return { ...p, versions: { ...p.versions, [n]: await newVersion(p.type, p.key_size) }, latest_version: n, last_rotated: new Date().toISOString() };
+  const next: Policy = {
+    ...p,
+    versions: { ...p.versions, [n]: await newVersion(p.type, p.key_size) },
+    latest_version: n,
+    last_rotated: new Date().toISOString(),
+  };
+  delete next.imported_key;
+  return next;
 }
 
 /** keys/ (LIST), keys/<name>, keys/<name>/config and keys/<name>/rotate. */
@@ -270,7 +293,7 @@ export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]
   const rotated: string[] = [];
   for (const n of await t.policies.list()) {
     await t.policies.update(n, async (p) => {
-      if (!p?.auto_rotate_period || p.type === 'managed_key' || p.imported_key) return { result: undefined };
+      if (!p?.auto_rotate_period || !canRotate(p)) return { result: undefined };
       if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
       rotated.push(n);
       return { policy: await rotate(p), result: undefined };

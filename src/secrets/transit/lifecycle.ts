@@ -22,6 +22,8 @@ function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number])
   if (type === 'public-key') return publicKeyOf(p, v)!;
   // Symmetric keys as base64; an ML-DSA key as its 32-byte seed (FIPS 204's xi), base64.
   if (isSymmetric(p.type) || p.type === 'ml-dsa') return v.key!;
+  // A version imported with its public key only has no private key to export: "", as Vault.
+  if (!v.key) return '';
   const priv = privateKeyOf(v);
   // Ed25519 as Go holds it (seed || public key); EC as SEC 1 and RSA as PKCS#1 PEM, as Vault exports them.
   if (p.type === 'ed25519') {

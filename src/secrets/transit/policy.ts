@@ -38,6 +38,12 @@ export interface KeyVersion {
   creation_time: string;
   /** base64 of the symmetric key, base64 of the ML-DSA seed, or PKCS#8 PEM of the private key. */
   key?: string;
+  /**
+   * A version imported with its public key only (keys/<name>/import with public_key): the
+   * SPKI PEM, and no `key` until import_version brings the private key. It verifies and (RSA)
+   * encrypts; signing and decrypting need the private key.
+   */
+  public_key?: string;
   hmac_key: string;
 }
 
@@ -66,8 +72,19 @@ export interface Policy {
   parameter_set?: MlDsaSet;
   /** hmac keys: the key's size in bytes (32-512, as Vault's key_size); absent: 32. */
   key_size?: number;
-  /** Made by derive-key/ (not generated here): it is never rotated, or the agreement would be lost. */
+  /**
+   * Not generated here: imported (keys/<name>/import), or made by derive-key/ (which never
+   * rotates, or the agreement would be lost). As current Vault, a rotation clears it.
+   */
   imported_key?: boolean;
+  /** Imported keys (keys/<name>/import): may rotate here (allow_rotation); absent on derive-key's keys. */
+  allow_imported_key_rotation?: boolean;
+  /**
+   * The KDF of a derived key when it is not HKDF-SHA256: current Vault derives imported keys
+   * with its older NIST SP 800-108 counter-mode KDF (HMAC-SHA256), so the same key material
+   * and context give Vault's derived key.
+   */
+  kdf?: 'hmac-sha256-counter';
 }
 
 /** The key types whose keys Node's crypto (and keys/crypto for digests) signs with. */
@@ -175,9 +192,9 @@ export function versionOf(
  * FIPS 204's encoded public key), PEM (SPKI) for ECDSA and RSA.
  */
 export function publicKeyOf(p: Policy, v: KeyVersion): string | undefined {
-  if (!v.key || !hasPublicKey(p.type)) return undefined;
-  if (p.type === 'ml-dsa') return Buffer.from(mldsaPublicKey(p.parameter_set!, v.key)).toString('base64');
-  const pub = parsed(v.key).pub;
+  if (!(v.key || v.public_key) || !hasPublicKey(p.type)) return undefined;
+  if (p.type === 'ml-dsa') return Buffer.from(mldsaPublicKey(p.parameter_set!, v.key!)).toString('base64');
+  const pub = publicKeyObject(v);
   if (p.type === 'ed25519' || p.type === 'x25519') return (pub.export({ type: 'spki', format: 'der' }) as Buffer).subarray(-32).toString('base64');
   return pub.export({ type: 'spki', format: 'pem' }) as string;
 }
@@ -191,6 +208,29 @@ export function versionKeyName(p: Policy): string {
 
 /** The parsed private key of a version (for export). */
 export const privateKeyOf = (v: KeyVersion): KeyObject => parsed(v.key!).priv;
+
+const parsedPublicKeys = new Map<string, KeyObject>();
+/** A version's public key: of its private key, or the one imported alone (public_key). */
+export function publicKeyObject(v: KeyVersion): KeyObject {
+  if (v.key) return parsed(v.key).pub;
+  const pem = v.public_key!;
+  let k = parsedPublicKeys.get(pem);
+  if (!k) {
+    k = createPublicKey(pem);
+    if (parsedPublicKeys.size >= 1024) parsedPublicKeys.delete(parsedPublicKeys.keys().next().value!);
+    parsedPublicKeys.set(pem, k);
+  }
+  return k;
+}
+
+/**
+ * A version's private key, or a 400 when only its public key was imported (as current
+ * Vault: signing and decryption need the private part, which import_version can add).
+ */
+export function privatePem(v: KeyVersion, use: 'signing' | 'decryption'): string {
+  if (!v.key) throw new UserError(`requested version for ${use} does not contain a private part`);
+  return v.key;
+}
 
 // The PKCS#8 header of an Ed25519 private key (RFC 8410); the 32-byte seed follows it.
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');

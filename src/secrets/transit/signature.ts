@@ -23,7 +23,7 @@ import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
 import { ed25519Mode, signEd25519Variant, verifyEd25519Variant } from './ed25519';
-import { SPEC, derivedEd25519, parsed, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
+import { SPEC, derivedEd25519, parsed, privatePem, publicKeyObject, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
 import { workerBatchTask } from '../../util/workers';
 
 /**
@@ -86,7 +86,10 @@ export interface SignInput {
 
 /** A version's key pair: the one derived for the context when the key is a derived ed25519 key. */
 const keyPairOf = (p: Policy, v: KeyVersion, context: Buffer | undefined) =>
-  p.derived && p.type === 'ed25519' ? derivedEd25519(v.key!, context ?? Buffer.alloc(0)) : parsed(v.key!);
+  p.derived && p.type === 'ed25519' ? derivedEd25519(v.key!, context ?? Buffer.alloc(0)) : parsed(privatePem(v, 'signing'));
+/** A version's public key for verification: the one derived for the context for a derived ed25519 key; an imported public key alone does. */
+const verifyKeyOf = (p: Policy, v: KeyVersion, context: Buffer | undefined) =>
+  p.derived && p.type === 'ed25519' ? derivedEd25519(v.key!, context ?? Buffer.alloc(0)).pub : publicKeyObject(v);
 
 /** Vault's rule, checked for every key type before anything else: hash_algorithm=none signs a digest with PKCS#1 v1.5 only. */
 function checkNone(inp: SignInput): void {
@@ -296,7 +299,7 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
   }
   const opts = localOptions(inp, spec);
   const mode = p.type === 'ed25519' ? ed25519Mode(inp) : undefined;
-  const { pub } = keyPairOf(p, v, inp.context);
+  const pub = verifyKeyOf(p, v, inp.context);
   if (mode && mode.kind !== 'pure') return verifyEd25519Variant(pub, mode, inp.input, sig);
   return verifyLocal(pub, spec, inp.input, sig, opts);
 }
