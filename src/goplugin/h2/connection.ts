@@ -385,8 +385,15 @@ export class H2Connection {
 
   /** Keep `buf` from `pos` for the next bytes; what they must complete: the preface (checked as it comes), a frame header, the frame. */
   private keepInput(buf: Buffer, pos: number): void {
+    this.inbuf.length = 0;
+    if (pos === buf.length) {
+      // The usual case: the read ended on a frame boundary.
+      this.inBytes = 0;
+      this.inNeeded = this.prefaceSeen ? 9 : 0;
+      return;
+    }
     const rest = buf.subarray(pos);
-    this.inbuf = rest.length ? [rest] : [];
+    this.inbuf.push(rest);
     this.inBytes = rest.length;
     // A frame header here had its length checked by onBytes.
     this.inNeeded = !this.prefaceSeen ? 0 : rest.length < 9 ? 9 : 9 + rest.readUIntBE(0, 3);
@@ -924,9 +931,16 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-ali
 /** 8.3.1: the pseudo-headers of a request (:protocol only with SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not send). */
 const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
 
+/** Field names already found valid (a peer sends the same few on every call): their check is skipped. */
+const validNames = new Set<string>();
+
 /** A regular field a request may carry (8.2.1, 8.2.2). */
 function validField(name: string, value: string): boolean {
-  return name !== '' && !BAD_NAME.test(name) && !BAD_VALUE.test(value) && !CONNECTION_SPECIFIC.has(name) && (name !== 'te' || value === 'trailers');
+  if (BAD_VALUE.test(value) || (name === 'te' && value !== 'trailers')) return false;
+  if (validNames.has(name)) return true;
+  if (name === '' || BAD_NAME.test(name) || CONNECTION_SPECIFIC.has(name)) return false;
+  if (validNames.size < 256) validNames.add(name);
+  return true;
 }
 
 /** The body received so far fits the request's content-length: not longer, and, once ended, as long (8.1.1). */
