@@ -318,6 +318,23 @@ function parse(out: Buffer): { frames: Array<{ type: number; id: number; payload
   return { frames, rest: out.length - pos };
 }
 
+/**
+ * What a connection wrote: whole frames, every error code a known one, and a GOAWAY (if any)
+ * last and not INTERNAL_ERROR, which would be an exception of ours. Whether it sent one.
+ */
+function checkedOutput(out: Buffer): boolean {
+  const { frames, rest } = parse(out);
+  expect(rest).toBe(0);
+  for (const f of frames)
+    if (f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY)
+      expect(KNOWN_CODES.has(f.payload.readUInt32BE(f.type === FrameType.GOAWAY ? 4 : 0))).toBe(true);
+  const goaway = frames.findIndex((f) => f.type === FrameType.GOAWAY);
+  if (goaway < 0) return false;
+  expect(frames[goaway].payload.readUInt32BE(4)).not.toBe(ErrorCode.INTERNAL_ERROR);
+  expect(goaway).toBe(frames.length - 1);
+  return true;
+}
+
 describe('h2 fuzz (seeded)', () => {
   it('HPACK: random and mutated blocks decode or fail with HpackError; the table stays within its limit', () => {
     const r = prng(0x5eed1);
@@ -372,16 +389,7 @@ describe('h2 fuzz (seeded)', () => {
       expect(conn.openStreams).toBeLessThanOrEqual(100);
       expect(sock.errors).toEqual([]);
       if (sock.stalled && !sock.destroyed) expect(sock.writableLength).toBeLessThanOrEqual(STALLED_BOUND);
-      const { frames, rest } = parse(Buffer.concat(sock.written));
-      expect(rest).toBe(0);
-      for (const f of frames)
-        if (f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY)
-          expect(KNOWN_CODES.has(f.payload.readUInt32BE(f.type === FrameType.GOAWAY ? 4 : 0))).toBe(true);
-      const goaway = frames.findIndex((f) => f.type === FrameType.GOAWAY);
-      if (goaway >= 0) {
-        // INTERNAL_ERROR would be an exception of ours.
-        expect(frames[goaway].payload.readUInt32BE(4)).not.toBe(ErrorCode.INTERNAL_ERROR);
-        expect(goaway).toBe(frames.length - 1);
+      if (checkedOutput(Buffer.concat(sock.written))) {
         expect(conn.closed).toBe(true);
         ended++;
       } else if (conn.closed) {
@@ -457,17 +465,7 @@ describe('h2 fuzz (seeded)', () => {
       expect(sock.errors).toEqual([]);
       const out = Buffer.concat(sock.written);
       expect(out.subarray(0, PREFACE.length).equals(PREFACE)).toBe(true);
-      const { frames, rest } = parse(out.subarray(PREFACE.length));
-      expect(rest).toBe(0);
-      for (const f of frames)
-        if (f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY)
-          expect(KNOWN_CODES.has(f.payload.readUInt32BE(f.type === FrameType.GOAWAY ? 4 : 0))).toBe(true);
-      const goaway = frames.findIndex((f) => f.type === FrameType.GOAWAY);
-      if (goaway >= 0) {
-        expect(frames[goaway].payload.readUInt32BE(4)).not.toBe(ErrorCode.INTERNAL_ERROR);
-        expect(goaway).toBe(frames.length - 1);
-        ended++;
-      }
+      if (checkedOutput(out.subarray(PREFACE.length))) ended++;
       conn.destroy();
       expect(closes.every((n) => n === 1)).toBe(true);
     }
