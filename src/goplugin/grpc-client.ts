@@ -321,9 +321,15 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
   });
   session.on('error', () => undefined); // its streams fail with the error, and report it
   session.once('close', onClosed);
+  // Up once the server's SETTINGS have come, as ownSession: session.connecting turns false
+  // with the socket, so a server that took the TLS handshake and then said nothing was kept.
+  let settingsSeen = false;
+  session.once('remoteSettings', () => {
+    settingsSeen = true;
+  });
   return {
     get connecting() {
-      return session.connecting;
+      return !settingsSeen && !session.destroyed;
     },
     get usable() {
       return !session.closed && !session.destroyed;

@@ -8,6 +8,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
@@ -399,6 +400,35 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     expect(ms).toBeLessThan(2000);
     // The connection that never came up is dropped, and the next call tries a new one.
     await waitFor('the stuck connection to be dropped', () => dropped === 1, 2000, 20);
+    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(accepted).toHaveLength(2);
+  });
+
+  it('a server that completes the TLS handshake but never sends its SETTINGS: DEADLINE_EXCEEDED, and the connection is dropped', async () => {
+    const accepted: tls.TLSSocket[] = [];
+    let dropped = 0;
+    // Takes our certificate and h2, then says nothing (a stuck or overloaded server).
+    const mute = tls.createServer(
+      { cert: host.certPem, key: host.keyPem, ca: plugin.certPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+      (s) => {
+        accepted.push(s);
+        s.resume()
+          .on('error', () => undefined)
+          .on('close', () => dropped++);
+      },
+    );
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of accepted) s.destroy();
+      mute.close();
+    });
+    const client = clientOf({ host: '127.0.0.1', port: (mute.address() as net.AddressInfo).port });
+    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(ms).toBeLessThan(2000);
+    expect(accepted).toHaveLength(1);
+    // Not kept for the next call, which would only wait for its deadline too.
+    await waitFor('the connection without SETTINGS to be dropped', () => dropped === 1, 2000, 20);
     expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(accepted).toHaveLength(2);
   });
