@@ -489,6 +489,30 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
     expect(budget.idleConnections).toBe(1);
   });
 
+  it("a stream the server resets: its status by the RST_STREAM code, as gRPC's PROTOCOL-HTTP2.md maps them; the connection stays", async () => {
+    const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+    const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+    let code = 0;
+    const { client, sessions } = await rawServer((stream) => (code < 0 ? ok(stream) : stream.close(code)));
+    const expected: Array<[number, number, RegExp]> = [
+      // Not processed: retryable (UNAVAILABLE), and saying why.
+      [NGHTTP2_REFUSED_STREAM, grpc.status.UNAVAILABLE, /refused/i],
+      [NGHTTP2_CANCEL, grpc.status.CANCELLED, /CANCEL/],
+      [NGHTTP2_ENHANCE_YOUR_CALM, grpc.status.RESOURCE_EXHAUSTED, /ENHANCE_YOUR_CALM/],
+      [NGHTTP2_INADEQUATE_SECURITY, grpc.status.PERMISSION_DENIED, /INADEQUATE_SECURITY/],
+      [NGHTTP2_PROTOCOL_ERROR, grpc.status.INTERNAL, /PROTOCOL_ERROR/],
+      [NGHTTP2_INTERNAL_ERROR, grpc.status.INTERNAL, /INTERNAL_ERROR/],
+    ];
+    for (const [rst, status, details] of expected) {
+      code = rst;
+      const { error } = await failure(client.unary(Check, { service: '' }));
+      expect([rst, error.code, error.details]).toEqual([rst, status, expect.stringMatching(details)]);
+    }
+    code = -1;
+    expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(sessions.size).toBe(1);
+  });
+
   it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {
     const { client } = await rawServer((stream) => stream.respond({ ':status': 503 }, { endStream: true }));
     expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({

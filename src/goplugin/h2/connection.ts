@@ -106,6 +106,8 @@ export class H2Stream {
   endWithData = false;
   /** Client side: the response headers have come (what follows them are trailers). */
   headersSeen = false;
+  /** The code of the RST_STREAM that ended the stream: the peer's, or ours for a stream error it caused. */
+  resetCode?: number;
 
   constructor(
     private readonly conn: H2Connection,
@@ -429,6 +431,7 @@ export class H2Connection {
         const s = this.streams.get(id);
         if (s) {
           this.countChatter();
+          s.resetCode = p.readUInt32BE(0);
           this.closeStream(s);
         }
         return;
@@ -875,8 +878,10 @@ export class H2Connection {
   private streamError(id: number, code: number): void {
     this.countChatter();
     const s = this.streams.get(id);
-    if (s) this.resetStream(s, code);
-    else this.send(rstStreamFrame(id, code));
+    if (s) {
+      if (!s.closed) s.resetCode = code;
+      this.resetStream(s, code);
+    } else this.send(rstStreamFrame(id, code));
   }
 
   private closeStream(s: H2Stream): void {
