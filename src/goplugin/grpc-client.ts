@@ -72,6 +72,8 @@ interface CallEvents {
   trailers(h: HeaderMap): void;
   data(chunk: Buffer): void;
   error(e: Error): void;
+  /** The stream was reset (RST_STREAM) with this HTTP/2 error code, by the server or for a stream error it caused; NO_ERROR counts as its end. */
+  reset(code: number): void;
   /** The stream is over (answered, reset, or its connection gone). Once. */
   close(): void;
 }
@@ -151,6 +153,7 @@ export class GrpcClient implements IdleCloser {
           trailers: (h) => response.trailers(h),
           data: (chunk) => response.data(chunk),
           error: (e) => response.failed(e),
+          reset: (code) => response.reset(code),
           close: () => settle(...response.outcome(method, this.describe())),
         });
       } catch (e) {
@@ -300,7 +303,8 @@ function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed
       stream.onHeaders = (h, trailers) => (trailers ? on.trailers(h) : on.headers(h));
       stream.onData = (chunk) => on.data(chunk);
       stream.onClose = () => {
-        if (conn.closed && conn.socketError) on.error(conn.socketError);
+        if (stream.resetCode !== undefined) on.reset(stream.resetCode);
+        else if (conn.closed && conn.socketError) on.error(conn.socketError);
         on.close();
       };
       stream.finishBody(body);
@@ -321,9 +325,15 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
   });
   session.on('error', () => undefined); // its streams fail with the error, and report it
   session.once('close', onClosed);
+  // Up once the server's SETTINGS have come, as ownSession: session.connecting turns false
+  // with the socket, so a server that took the TLS handshake and then said nothing was kept.
+  let settingsSeen = false;
+  session.once('remoteSettings', () => {
+    settingsSeen = true;
+  });
   return {
     get connecting() {
-      return session.connecting;
+      return !settingsSeen && !session.destroyed;
     },
     get usable() {
       return !session.closed && !session.destroyed;
@@ -340,7 +350,11 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
       stream.on('trailers', (h) => on.trailers(h as HeaderMap));
       stream.on('data', (chunk: Buffer) => on.data(chunk));
       stream.on('error', (e) => on.error(e));
-      stream.once('close', () => on.close());
+      stream.once('close', () => {
+        // NO_ERROR when it ended (or was reset with NO_ERROR); the connection's loss closes streams with CANCEL.
+        if (!session.destroyed && stream.rstCode !== undefined) on.reset(stream.rstCode);
+        on.close();
+      });
       stream.end(body);
       return {
         cancel: () => {
@@ -364,6 +378,7 @@ class ResponseReader {
   private readonly messages: Buffer[] = [];
   private framingError?: string;
   private error?: Error;
+  private resetCode?: number;
 
   headers(h: HeaderMap): void {
     this.httpStatus = Number(h[':status']);
@@ -388,10 +403,16 @@ class ResponseReader {
     this.error ??= e;
   }
 
+  reset(code: number): void {
+    // NO_ERROR: as a stream that just ended (node:http2 does not tell them apart).
+    if (code !== ErrorCode.NO_ERROR) this.resetCode ??= code;
+  }
+
   outcome<Res>(method: UnaryMethod<unknown, Res>, peer: string): [GrpcError | undefined, Res?] {
     if (this.status === undefined) {
       if (this.httpStatus && this.httpStatus !== 200)
         return [new GrpcError(codeOfHttpStatus(this.httpStatus), `the server answered HTTP ${this.httpStatus} without a gRPC status`)];
+      if (this.resetCode !== undefined) return [resetError(this.resetCode)];
       const why = this.error ? `: ${this.error.message}` : '';
       return [new GrpcError(Code.UNAVAILABLE, `the connection to ${peer} ended before the call's status${why}`, { cause: this.error })];
     }
@@ -405,4 +426,25 @@ class ResponseReader {
       return [new GrpcError(Code.INTERNAL, `the reply could not be decoded: ${(e as Error).message}`, { cause: e })];
     }
   }
+}
+
+const errorCodeNames = new Map<number, string>(Object.entries(ErrorCode).map(([name, code]) => [code, name]));
+
+/**
+ * A stream reset before its gRPC status, by gRPC's mapping (PROTOCOL-HTTP2.md, "Errors"): a
+ * refused stream was not processed and may be retried elsewhere (UNAVAILABLE); a cancelled
+ * one is CANCELLED; the rest are the server's (or the exchange's) failure.
+ */
+function resetError(code: number): GrpcError {
+  const name = errorCodeNames.get(code) ?? `error code ${code}`;
+  if (code === ErrorCode.REFUSED_STREAM) return new GrpcError(Code.UNAVAILABLE, 'the server refused the stream (REFUSED_STREAM) without processing the call');
+  const status =
+    code === ErrorCode.CANCEL
+      ? Code.CANCELLED
+      : code === ErrorCode.ENHANCE_YOUR_CALM
+        ? Code.RESOURCE_EXHAUSTED
+        : code === ErrorCode.INADEQUATE_SECURITY
+          ? Code.PERMISSION_DENIED
+          : Code.INTERNAL;
+  return new GrpcError(status, `the stream was reset (${name}) before the call's status`);
 }

@@ -8,6 +8,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
@@ -403,6 +404,35 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     expect(accepted).toHaveLength(2);
   });
 
+  it('a server that completes the TLS handshake but never sends its SETTINGS: DEADLINE_EXCEEDED, and the connection is dropped', async () => {
+    const accepted: tls.TLSSocket[] = [];
+    let dropped = 0;
+    // Takes our certificate and h2, then says nothing (a stuck or overloaded server).
+    const mute = tls.createServer(
+      { cert: host.certPem, key: host.keyPem, ca: plugin.certPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+      (s) => {
+        accepted.push(s);
+        s.resume()
+          .on('error', () => undefined)
+          .on('close', () => dropped++);
+      },
+    );
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of accepted) s.destroy();
+      mute.close();
+    });
+    const client = clientOf({ host: '127.0.0.1', port: (mute.address() as net.AddressInfo).port });
+    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(ms).toBeLessThan(2000);
+    expect(accepted).toHaveLength(1);
+    // Not kept for the next call, which would only wait for its deadline too.
+    await waitFor('the connection without SETTINGS to be dropped', () => dropped === 1, 2000, 20);
+    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(accepted).toHaveLength(2);
+  });
+
   it('a closed client refuses calls with UNAVAILABLE', async () => {
     const c = clientOf({ host: '127.0.0.1', port: 9 });
     c.close();
@@ -457,6 +487,30 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
     // The old connection's close gave back its slot, and left the new, idle one where the budget can close it.
     await waitFor('the old connection to close', () => budget.openConnections === 1, 2000, 10);
     expect(budget.idleConnections).toBe(1);
+  });
+
+  it("a stream the server resets: its status by the RST_STREAM code, as gRPC's PROTOCOL-HTTP2.md maps them; the connection stays", async () => {
+    const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+    const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+    let code = 0;
+    const { client, sessions } = await rawServer((stream) => (code < 0 ? ok(stream) : stream.close(code)));
+    const expected: Array<[number, number, RegExp]> = [
+      // Not processed: retryable (UNAVAILABLE), and saying why.
+      [NGHTTP2_REFUSED_STREAM, grpc.status.UNAVAILABLE, /refused/i],
+      [NGHTTP2_CANCEL, grpc.status.CANCELLED, /CANCEL/],
+      [NGHTTP2_ENHANCE_YOUR_CALM, grpc.status.RESOURCE_EXHAUSTED, /ENHANCE_YOUR_CALM/],
+      [NGHTTP2_INADEQUATE_SECURITY, grpc.status.PERMISSION_DENIED, /INADEQUATE_SECURITY/],
+      [NGHTTP2_PROTOCOL_ERROR, grpc.status.INTERNAL, /PROTOCOL_ERROR/],
+      [NGHTTP2_INTERNAL_ERROR, grpc.status.INTERNAL, /INTERNAL_ERROR/],
+    ];
+    for (const [rst, status, details] of expected) {
+      code = rst;
+      const { error } = await failure(client.unary(Check, { service: '' }));
+      expect([rst, error.code, error.details]).toEqual([rst, status, expect.stringMatching(details)]);
+    }
+    code = -1;
+    expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(sessions.size).toBe(1);
   });
 
   it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {

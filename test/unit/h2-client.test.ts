@@ -256,6 +256,48 @@ describe('the client side against a raw server', () => {
     expect((await srv3.next(FrameType.GOAWAY)).payload.readUInt32BE(4)).toBe(ErrorCode.PROTOCOL_ERROR);
   });
 
+  it('interim (1xx) responses are skipped before the final one; one that ends the stream, a 101, or DATA before any response resets the stream', async () => {
+    const srv = await rawServer();
+    const a = request(srv.conn, '/a', Buffer.alloc(0));
+    await srv.next(FrameType.HEADERS);
+    srv.send(headersFrame(1, [[':status', '100']]));
+    srv.send(headersFrame(1, [[':status', '103']]));
+    srv.send(headersFrame(1, [[':status', '200']]));
+    srv.send(frame(FrameType.DATA, 0, 1, Buffer.from('body')));
+    srv.send(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
+    await a.answer.closed;
+    expect(a.answer.headers).toEqual({ ':status': '200' });
+    expect(a.answer.trailers).toEqual({ 'grpc-status': '0' });
+    expect(a.answer.body.toString()).toBe('body');
+
+    // RFC 9113 8.1: malformed (a stream error), the connection stays.
+    const malformed = [
+      headersFrame(3, [[':status', '100']], Flag.END_STREAM),
+      headersFrame(5, [[':status', '101']]),
+      frame(FrameType.DATA, 0, 7, Buffer.from('body')),
+    ];
+    for (const [i, f] of malformed.entries()) {
+      const id = 3 + 2 * i;
+      const b = request(srv.conn, '/b', Buffer.alloc(0));
+      expect(b.stream.id).toBe(id);
+      srv.send(f);
+      srv.send(headersFrame(id, [[':status', '200']]));
+      srv.send(headersFrame(id, [['grpc-status', '0']], Flag.END_STREAM));
+      await b.answer.closed;
+      expect(b.answer.trailers).toBeUndefined();
+      const rst = await srv.next(FrameType.RST_STREAM);
+      expect([rst.id, rst.payload.readUInt32BE(0)]).toEqual([id, ErrorCode.PROTOCOL_ERROR]);
+    }
+    expect(srv.conn.accepting).toBe(true);
+  });
+
+  it('a server that enables push in its SETTINGS ends the connection (PROTOCOL_ERROR)', async () => {
+    const srv = await rawServer();
+    srv.send(settingsFrame([[Setting.ENABLE_PUSH, 1]]));
+    expect((await srv.next(FrameType.GOAWAY)).payload.readUInt32BE(4)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(srv.conn.closed).toBe(true);
+  });
+
   it('an answer complete before the request body is out stops the body (RST_STREAM CANCEL)', async () => {
     const srv = await rawServer();
     // More than the default 65,535-octet window: the rest waits for a WINDOW_UPDATE that never comes.

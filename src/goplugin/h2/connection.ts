@@ -106,6 +106,8 @@ export class H2Stream {
   endWithData = false;
   /** Client side: the response headers have come (what follows them are trailers). */
   headersSeen = false;
+  /** The code of the RST_STREAM that ended the stream: the peer's, or ours for a stream error it caused. */
+  resetCode?: number;
 
   constructor(
     private readonly conn: H2Connection,
@@ -429,6 +431,7 @@ export class H2Connection {
         const s = this.streams.get(id);
         if (s) {
           this.countChatter();
+          s.resetCode = p.readUInt32BE(0);
           this.closeStream(s);
         }
         return;
@@ -509,6 +512,8 @@ export class H2Connection {
       // Flags: 0 or 1 (RFC 9113 6.5.2, RFC 8441 3, RFC 9218 2.1).
       if ((key === Setting.ENABLE_PUSH || key === Setting.ENABLE_CONNECT_PROTOCOL || key === Setting.NO_RFC7540_PRIORITIES) && v > 1)
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `setting ${key} is not 0 or 1`);
+      // A server cannot enable push (6.5.2).
+      if (key === Setting.ENABLE_PUSH && v === 1 && this.client) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'a server set ENABLE_PUSH');
       if (key === Setting.INITIAL_WINDOW_SIZE) {
         if (v > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE');
         const delta = v - this.peerInitialWindow;
@@ -580,6 +585,11 @@ export class H2Connection {
     }
     if (s.remoteEnded) {
       this.streamError(id, ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    // A response's body follows its headers (8.1).
+    if (this.client && !s.headersSeen) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (p.length > s.recvWindow) {
@@ -698,10 +708,13 @@ export class H2Connection {
     }
     const trailers = s.headersSeen;
     const headers = list === 'oversized' ? undefined : headerMap(list, trailers ? 'trailers' : 'response');
-    if (!headers || (trailers && !endStream)) {
+    // An interim response (1xx) comes before the final one, never ending the stream; 101 is not HTTP/2's (8.1, 8.6).
+    const interim = !trailers && headers?.[':status']?.[0] === '1';
+    if (!headers || (trailers && !endStream) || (interim && (endStream || headers[':status'] === '101'))) {
       this.streamError(id, list === 'oversized' ? ErrorCode.ENHANCE_YOUR_CALM : ErrorCode.PROTOCOL_ERROR);
       return;
     }
+    if (interim) return;
     s.headersSeen = true;
     this.guard(s, () => s.onHeaders(headers, trailers, endStream));
     if (endStream && !s.closed) this.remoteEnd(s);
@@ -875,8 +888,10 @@ export class H2Connection {
   private streamError(id: number, code: number): void {
     this.countChatter();
     const s = this.streams.get(id);
-    if (s) this.resetStream(s, code);
-    else this.send(rstStreamFrame(id, code));
+    if (s) {
+      if (!s.closed) s.resetCode = code;
+      this.resetStream(s, code);
+    } else this.send(rstStreamFrame(id, code));
   }
 
   private closeStream(s: H2Stream): void {
