@@ -187,6 +187,37 @@ const goaway = (last: number, code = ErrorCode.NO_ERROR) => {
   return frame(FrameType.GOAWAY, 0, 0, p);
 };
 
+describe('the client side before the server speaks', () => {
+  it("opens at most 100 streams until the server's first SETTINGS, then the rest (its SETTINGS set no limit)", async () => {
+    let resolveSock: (s: net.Socket) => void;
+    const got = new Promise<net.Socket>((r) => {
+      resolveSock = r;
+    });
+    const server = net.createServer((s) => resolveSock(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => server.close());
+    const conn = await clientTo((server.address() as net.AddressInfo).port);
+    const peer = await got;
+    cleanups.push(() => peer.destroy());
+    const headers = () => {
+      let n = 0;
+      for (let i = 0; i + 9 <= seen.length; i += 9 + seen.readUIntBE(i, 3)) if (seen[i + 3] === FrameType.HEADERS) n++;
+      return n;
+    };
+    let seen = Buffer.alloc(0);
+    peer.on('data', (d: Buffer) => {
+      seen = Buffer.concat([seen, d]);
+    });
+    for (let i = 0; i < 150; i++) request(conn, `/r${i}`, Buffer.alloc(0));
+    await new Promise((r) => setTimeout(r, 50));
+    seen = seen.subarray(PREFACE.length);
+    expect(headers()).toBe(100);
+    peer.write(settingsFrame([]));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(headers()).toBe(150);
+  });
+});
+
 describe('the client side against a raw server', () => {
   it('sends the preface, SETTINGS without push, then each request as HEADERS and DATA ending the stream', async () => {
     const srv = await rawServer();

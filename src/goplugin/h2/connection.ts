@@ -164,7 +164,13 @@ export class H2Connection {
   /** The last stream id this connection will open (less than 2^31; lower in tests). */
   private readonly lastStreamId: number;
   private readonly waiting: Array<{ stream: H2Stream; block: Buffer }> = [];
+  /**
+   * The peer's SETTINGS_MAX_CONCURRENT_STREAMS. Unlimited until its SETTINGS say otherwise
+   * (RFC 9113 6.5.2), but a client opens at most 100 before the server's first SETTINGS
+   * arrive, as Go's and nghttp2's clients do: a server with a lower limit would refuse the rest.
+   */
   private peerMaxStreams = Number.POSITIVE_INFINITY;
+  private peerSettingsSeen = false;
   private readonly decoder = new HpackDecoder(4096);
   private readonly maxStreams: number;
   private readonly streamWindow: number;
@@ -215,6 +221,7 @@ export class H2Connection {
     opts: ConnectionOptions = {},
   ) {
     this.client = opts.role === 'client';
+    if (this.client) this.peerMaxStreams = 100;
     this.lastStreamId = opts.lastStreamId ?? MAX_WINDOW;
     this.maxStreams = opts.maxConcurrentStreams ?? 1000;
     this.streamWindow = opts.streamWindow ?? 1 << 20;
@@ -506,6 +513,10 @@ export class H2Connection {
     }
     if (p.length % 6) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS size');
     this.countChatter();
+    if (!this.peerSettingsSeen) {
+      this.peerSettingsSeen = true;
+      this.peerMaxStreams = Number.POSITIVE_INFINITY; // what the peer does not limit is unlimited
+    }
     for (let i = 0; i < p.length; i += 6) {
       const key = p.readUInt16BE(i);
       const v = p.readUInt32BE(i + 2);
