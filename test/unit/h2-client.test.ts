@@ -7,7 +7,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { H2Connection, type H2Stream, type HeaderMap } from '../../src/goplugin/h2/connection';
+import { type ConnectionOptions, H2Connection, type H2Stream, type HeaderMap } from '../../src/goplugin/h2/connection';
 import { ErrorCode, Flag, FrameType, frame, PREFACE, rstStreamFrame, Setting, settingsFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
 
@@ -50,12 +50,27 @@ function request(conn: H2Connection, path: string, body: Buffer): { stream: H2St
   return { stream, answer };
 }
 
-async function clientTo(port: number): Promise<H2Connection> {
+async function clientTo(port: number, options: ConnectionOptions = {}): Promise<H2Connection> {
   const sock = net.connect(port, '127.0.0.1');
   await new Promise((r) => sock.once('connect', r));
-  const conn = new H2Connection(sock, () => undefined, { role: 'client' });
+  const conn = new H2Connection(sock, () => undefined, { ...options, role: 'client' });
   cleanups.push(() => conn.destroy());
   return conn;
+}
+
+/** A client connection to a TCP listener of the test's own, and the server end of its socket (no HTTP/2 there). */
+async function clientAndPeer(options: ConnectionOptions = {}): Promise<{ conn: H2Connection; peer: net.Socket }> {
+  let resolveSock: (s: net.Socket) => void;
+  const got = new Promise<net.Socket>((r) => {
+    resolveSock = r;
+  });
+  const server = net.createServer((s) => resolveSock(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => server.close());
+  const conn = await clientTo((server.address() as net.AddressInfo).port, options);
+  const peer = await got;
+  cleanups.push(() => peer.destroy());
+  return { conn, peer };
 }
 
 describe('the client side against node:http2', () => {
@@ -130,16 +145,7 @@ async function rawServer(): Promise<{
   next(type: number): Promise<Frame>;
   settings: Map<number, number>;
 }> {
-  let resolveSock: (s: net.Socket) => void;
-  const got = new Promise<net.Socket>((r) => {
-    resolveSock = r;
-  });
-  const server = net.createServer((s) => resolveSock(s));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => server.close());
-  const conn = await clientTo((server.address() as net.AddressInfo).port);
-  const sock = await got;
-  cleanups.push(() => sock.destroy());
+  const { conn, peer: sock } = await clientAndPeer();
   const frames: Frame[] = [];
   let buf = Buffer.alloc(0);
   let prefaceSeen = false;
@@ -189,16 +195,7 @@ const goaway = (last: number, code = ErrorCode.NO_ERROR) => {
 
 describe('the client side before the server speaks', () => {
   it("opens at most 100 streams until the server's first SETTINGS, then the rest (its SETTINGS set no limit)", async () => {
-    let resolveSock: (s: net.Socket) => void;
-    const got = new Promise<net.Socket>((r) => {
-      resolveSock = r;
-    });
-    const server = net.createServer((s) => resolveSock(s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => server.close());
-    const conn = await clientTo((server.address() as net.AddressInfo).port);
-    const peer = await got;
-    cleanups.push(() => peer.destroy());
+    const { conn, peer } = await clientAndPeer();
     const headers = () => {
       let n = 0;
       for (let i = 0; i + 9 <= seen.length; i += 9 + seen.readUIntBE(i, 3)) if (seen[i + 3] === FrameType.HEADERS) n++;
@@ -353,18 +350,7 @@ describe('the client side against a raw server', () => {
   });
 
   it('goes away by itself after its last stream id, and that stream still finishes', async () => {
-    let resolveSock: (s: net.Socket) => void;
-    const got = new Promise<net.Socket>((r) => {
-      resolveSock = r;
-    });
-    const server = net.createServer((s) => resolveSock(s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => server.close());
-    const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const conn = new H2Connection(sock, () => undefined, { role: 'client', lastStreamId: 3 });
-    cleanups.push(() => conn.destroy());
-    const peer = await got;
-    cleanups.push(() => peer.destroy());
+    const { conn, peer } = await clientAndPeer({ lastStreamId: 3 });
     const received: Buffer[] = [];
     peer.on('data', (d: Buffer) => received.push(d));
     request(conn, '/a', Buffer.alloc(0));
