@@ -93,6 +93,26 @@ export function pem(der: Buffer, label: string): string {
 }
 
 /** One DER element at `at` (definite lengths): its tag, where its content starts and where it ends. */
+/**
+ * The element at `at`, ending by `limit`, if its length is DER's (definite, minimal, at most
+ * three length octets); undefined otherwise. For strict readers that answer "not this" rather
+ * than throw.
+ */
+export function strictElement(der: Buffer, at: number, limit: number): { tag: number; content: number; end: number } | undefined {
+  if (at + 2 > limit) return undefined;
+  let length = der[at + 1];
+  let content = at + 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    if (n < 1 || n > 3 || content + n > limit || der[content] === 0) return undefined;
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + der[content + i];
+    if (length < 0x80) return undefined;
+    content += n;
+  }
+  return content + length <= limit ? { tag: der[at], content, end: content + length } : undefined;
+}
+
 export function readElement(der: Buffer, at: number): { tag: number; content: number; end: number } {
   if (at + 2 > der.length) throw new Error('DER: truncated');
   let length = der[at + 1];

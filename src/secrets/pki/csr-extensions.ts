@@ -14,6 +14,7 @@
 // certificate it signs) does not understand, which Vault also signs and then fails on.
 // Values of other types are copied as they are, unread, as Vault copies them. (Vault 1.8
 // copies the same way but verifies nothing after signing: it signs such a critical extension.)
+import { strictElement } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { oidText, readSans, type CsrExtension, type ParsedCsr } from './csr';
 
@@ -26,18 +27,8 @@ interface El {
 
 /** The element at `at` before `limit`, with a minimal definite length; undefined if it is not one. */
 function el(d: Buffer, at: number, limit: number): El | undefined {
-  if (at + 2 > limit || (d[at] & 0x1f) === 0x1f) return undefined; // high tag numbers: none in these types
-  let len = d[at + 1];
-  let content = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3 || content + n > limit || d[content] === 0) return undefined;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + d[content + i];
-    if (len < 0x80) return undefined;
-    content += n;
-  }
-  return content + len <= limit ? { tag: d[at], content, end: content + len } : undefined;
+  if (at < limit && (d[at] & 0x1f) === 0x1f) return undefined; // high tag numbers: none in these types
+  return strictElement(d, at, limit);
 }
 
 /** The elements that exactly fill `e`'s content (each well formed all the way down); undefined if they do not. */

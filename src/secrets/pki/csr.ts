@@ -2,7 +2,7 @@
 // subject CN, and its signature, checked with Node's crypto on the thread pool — which,
 // unlike WebCrypto, also knows P-224, so every key Vault's PKI accepts can be verified.
 import { constants, createPublicKey, verify as nodeVerify, webcrypto, type KeyObject } from 'node:crypto';
-import { bits, bool, octets, oid, seq, set, tlv, uint } from '../../goplugin/der';
+import { bits, bool, octets, oid, seq, set, strictElement, tlv, uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { x509, type CaSigner } from './ca';
 import { signatureAlgorithm, signTbs, subjectAltNames, subjectName } from './cert-writer';
@@ -275,18 +275,8 @@ export function readPlainCsr(pemText: string): PlainCsr | undefined {
   const der = Buffer.from(m[1].replace(/\r?\n/g, ''), 'base64');
   /** The element at `pos` if it has this tag (any tag: -1), a minimal DER length and fits before `limit`. */
   const at = (pos: number, tag: number, limit: number) => {
-    if (pos + 2 > limit || (tag >= 0 && der[pos] !== tag)) return undefined;
-    let len = der[pos + 1];
-    let content = pos + 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n < 1 || n > 3 || content + n > limit || der[content] === 0) return undefined;
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + der[content + i];
-      if (len < 0x80) return undefined;
-      content += n;
-    }
-    return content + len <= limit ? { start: pos, content, end: content + len } : undefined;
+    const e = strictElement(der, pos, limit);
+    return e && (tag < 0 || e.tag === tag) ? { start: pos, content: e.content, end: e.end } : undefined;
   };
   const hex = (e: { start: number; end: number }) => der.toString('hex', e.start, e.end);
   const outer = at(0, 0x30, der.length);
