@@ -438,13 +438,12 @@ const errorCodeNames = new Map<number, string>(Object.entries(ErrorCode).map(([n
 function resetError(code: number): GrpcError {
   const name = errorCodeNames.get(code) ?? `error code ${code}`;
   if (code === ErrorCode.REFUSED_STREAM) return new GrpcError(Code.UNAVAILABLE, 'the server refused the stream (REFUSED_STREAM) without processing the call');
-  const status =
-    code === ErrorCode.CANCEL
-      ? Code.CANCELLED
-      : code === ErrorCode.ENHANCE_YOUR_CALM
-        ? Code.RESOURCE_EXHAUSTED
-        : code === ErrorCode.INADEQUATE_SECURITY
-          ? Code.PERMISSION_DENIED
-          : Code.INTERNAL;
-  return new GrpcError(status, `the stream was reset (${name}) before the call's status`);
+  return new GrpcError(RESET_STATUS.get(code) ?? Code.INTERNAL, `the stream was reset (${name}) before the call's status`);
 }
+
+/** The gRPC status of a reset by its HTTP/2 error code, where it is not INTERNAL. */
+const RESET_STATUS = new Map<number, number>([
+  [ErrorCode.CANCEL, Code.CANCELLED],
+  [ErrorCode.ENHANCE_YOUR_CALM, Code.RESOURCE_EXHAUSTED],
+  [ErrorCode.INADEQUATE_SECURITY, Code.PERMISSION_DENIED],
+]);
