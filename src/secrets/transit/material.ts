@@ -9,7 +9,7 @@ import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } fr
 import { CURVES, ecScalar } from '../../keys/crypto';
 import { readElement } from '../../goplugin/der';
 import { UserError } from '../framework';
-import { SPEC, type KeyType, type KeyVersion, type Policy } from './policy';
+import { HMAC_KEY_SIZES, SPEC, type KeyType, type KeyVersion, type Policy } from './policy';
 
 /** The types current Vault imports (its open-source ones; CMAC and ML-DSA are Enterprise's). */
 export const IMPORT_TYPES = [
@@ -31,8 +31,6 @@ export type ImportType = (typeof IMPORT_TYPES)[number];
 export const importsPublicKey = (t: KeyType): boolean => t.startsWith('rsa-') || (t.startsWith('ecdsa-p') && t !== 'ecdsa-secp256k1') || t === 'ed25519';
 
 const SYMMETRIC_BYTES: Partial<Record<KeyType, number>> = { 'aes128-gcm96': 16, 'aes256-gcm96': 32, 'chacha20-poly1305': 32 };
-/** Vault's bounds on an HMAC key's size, in bytes. */
-const HMAC_BYTES = { min: 32, max: 512 };
 
 /** What a key is, for messages: "an RSA key", "an EC key (secp256k1)". */
 function kindOf(k: KeyObject): string {
@@ -169,7 +167,7 @@ export function importedMaterial(p: Pick<Policy, 'type' | 'derived'>, m: Importe
   }
   const bytes = m.private;
   const want = SYMMETRIC_BYTES[type];
-  if ((want !== undefined && bytes.length !== want) || (type === 'hmac' && (bytes.length < HMAC_BYTES.min || bytes.length > HMAC_BYTES.max)))
+  if ((want !== undefined && bytes.length !== want) || (type === 'hmac' && (bytes.length < HMAC_KEY_SIZES.min || bytes.length > HMAC_KEY_SIZES.max)))
     throw new UserError(`invalid key size ${bytes.length} bytes for key type ${type}`);
   if (want !== undefined) return { key: bytes.toString('base64') };
   if (type === 'hmac') return { key: bytes.toString('base64'), keySize: bytes.length };
