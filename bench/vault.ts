@@ -14,9 +14,10 @@
 //   BENCH_PROFILE=sign-p256 npm run bench:vault      # ours only, 8 clients, under node --cpu-prof
 // Other settings: BENCH_WARM_SECONDS (0.5), BENCH_CLIENTS (1,8,32), BENCH_TLS_MODE
 // (legacy, Vault 1.8's default; or automtls), BENCH_JSON (write raw results to this file),
-// BENCH_PROFILE_SECONDS (15), BENCH_BASELINE (another build of the plugin, e.g. main's, run as a
+// BENCH_PROFILE_SECONDS (15), BENCH_PERF=1 (with BENCH_PROFILE: Linux perf record of the plugin, the bundle
+// run by node --perf-basic-prof, to read with perf report), BENCH_BASELINE (another build of the plugin, e.g. main's, run as a
 // fourth side "baseline" in the same Vault and rounds: before/after in one run).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,6 +37,8 @@ const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8,32').split(',').map(Number);
 const MODE = (process.env.BENCH_TLS_MODE ?? 'legacy') as TlsMode;
 const PROFILE = process.env.BENCH_PROFILE;
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 15);
+/** With BENCH_PROFILE: sample the plugin with Linux perf (native code, the kernel, V8's GC) instead of --cpu-prof. */
+const PERF = process.env.BENCH_PERF === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** Connections to PostgreSQL on every side: the three plugins' max_open_connections and the raw pool. */
@@ -350,7 +353,10 @@ const ratio = (a?: CellResult, b?: CellResult) => (a && b && b.rate > 0 ? (a.rat
 function profilingWrapper(dir: string, profDir: string): string {
   const main = path.resolve(__dirname, '..', 'dist', 'main.js');
   const f = path.join(dir, PROFILED_NAME);
-  fs.writeFileSync(f, `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${profDir} ${main} "$@"\n`, { mode: 0o755 });
+  // BENCH_PERF: the same flags as the executable's execArgv, plus a map of JIT code for perf; the
+  // directory argument marks the process for profiledPids either way.
+  const flags = PERF ? `--perf-basic-prof --max-semi-space-size=1 --diagnostic-dir=${profDir}` : `--cpu-prof --cpu-prof-dir=${profDir}`;
+  fs.writeFileSync(f, `#!/bin/sh\nexec ${process.execPath} ${flags} ${main} "$@"\n`, { mode: 0o755 });
   return f;
 }
 
@@ -359,7 +365,7 @@ function profiledPids(profDir: string): number[] {
   return out
     .split('\n')
     .map((l) => l.trim().match(/^(\d+)\s+(.*)$/))
-    .filter((m): m is RegExpMatchArray => !!m && m[2].includes(`--cpu-prof-dir=${profDir} `))
+    .filter((m): m is RegExpMatchArray => !!m && (m[2].includes(`--cpu-prof-dir=${profDir} `) || m[2].includes(`--diagnostic-dir=${profDir} `)))
     .map((m) => Number(m[1]));
 }
 
@@ -655,9 +661,20 @@ async function profileRun(v: VaultNode, c: SecretsCase | undefined, db: boolean,
   let result: CellResult;
   try {
     await drive(8, 2000, () => h.ok(db ? 'GET' : c!.method, p, body()).then(() => undefined));
+    const perf = PERF ? perfRecord(profiledPids(profDir), path.join(os.tmpdir(), `vpt-bench-${PROFILE}.perf.data`)) : undefined;
     result = await drive(8, PROFILE_SECONDS * 1000, () => h.ok(db ? 'GET' : c!.method, p, body()).then(() => undefined));
+    if (perf) {
+      await perf;
+      say(
+        `# perf: ${fmtRate(result)} req/s while sampled (${result.ok} requests, ${result.errors} errors); data in ${os.tmpdir()}/vpt-bench-${PROFILE}.perf.data`,
+      );
+    }
   } finally {
     h.close();
+  }
+  if (PERF) {
+    for (const pid of profiledPids(profDir)) process.kill(pid, 'SIGKILL');
+    return;
   }
   if (db && raw) await revokeCreds(v, raw, 'ours');
   const pids = profiledPids(profDir);
@@ -680,6 +697,17 @@ async function profileRun(v: VaultNode, c: SecretsCase | undefined, db: boolean,
   );
   process.stdout.write(summaryMarkdown({ ...s, file: keep }) + '\n');
   fs.rmSync(profDir, { recursive: true, force: true });
+}
+
+/** `perf record` of the given processes' threads for PROFILE_SECONDS, call graphs by frame pointer. */
+function perfRecord(pids: number[], out: string): Promise<void> {
+  if (!pids.length) throw new Error('no plugin process to sample');
+  const args = ['record', '-q', '-F', '999', '-g', '-o', out, '-p', pids.join(','), '--', 'sleep', String(PROFILE_SECONDS)];
+  return new Promise((resolve, reject) => {
+    const p = spawn('perf', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`perf record exited with ${code}`))));
+  });
 }
 
 void main().catch((e) => {
