@@ -24,6 +24,11 @@ const MAX_DURATION_NS = 9_223_372_036_854_775_807n;
 /** The largest duration any field accepts, in seconds. */
 export const MAX_DURATION_SECONDS = Number(MAX_DURATION_NS / 1_000_000_000n);
 
+// Requests repeat a few duration strings ("1h", a role's "24h") on every call: the valid ones
+// parsed are kept (BigInt arithmetic and two regular expressions each time otherwise).
+const parsed = new Map<string, bigint>();
+const PARSED_KEPT = 256;
+
 /** A duration in nanoseconds (exact), or the caller's error naming the field. */
 export function parseDurationNs(v: unknown, name: string, fail: Fail = schemaError): bigint {
   const bad = (why = 'invalid duration') => fail(`${name}: ${why} ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`);
@@ -37,6 +42,8 @@ export function parseDurationNs(v: unknown, name: string, fail: Fail = schemaErr
     return BigInt(whole) * NS_PER.s + BigInt(Math.floor((v - whole) * 1e9));
   }
   if (typeof v !== 'string') throw bad();
+  const known = parsed.get(v);
+  if (known !== undefined) return known;
   const s = v.trim();
   if (s === '') return 0n;
   let ns = 0n;
@@ -49,6 +56,8 @@ export function parseDurationNs(v: unknown, name: string, fail: Fail = schemaErr
     }
   } else throw bad();
   if (ns > MAX_DURATION_NS) throw tooLong();
+  if (parsed.size >= PARSED_KEPT) parsed.clear();
+  parsed.set(v, ns);
   return ns;
 }
 

@@ -144,3 +144,17 @@ describe('declarations drive defaults, docs and names', () => {
     expect(() => parseKeyConfig('software', '-k', { key_type: 'ed25519' })).toThrow(/managed key name must be 1-128 letters/);
   });
 });
+
+describe('parseDurationNs: the parsed strings it keeps', () => {
+  it('answers a repeated string as the first time, and still refuses bad ones after many good ones', async () => {
+    const { parseDurationNs } = await import('../../src/schema/duration');
+    expect(parseDurationNs('1h', 'ttl')).toBe(3_600_000_000_000n);
+    expect(parseDurationNs('1h', 'ttl')).toBe(3_600_000_000_000n);
+    expect(parseDurationNs(' 90s ', 'ttl')).toBe(90_000_000_000n);
+    for (let i = 0; i < 600; i++) expect(parseDurationNs(`${i}s`, 'ttl')).toBe(BigInt(i) * 1_000_000_000n);
+    expect(parseDurationNs('0s', 'ttl')).toBe(0n);
+    expect(() => parseDurationNs('1x', 'ttl')).toThrow('ttl: invalid duration "1x"');
+    expect(() => parseDurationNs('1x', 'ttl')).toThrow('ttl: invalid duration "1x"');
+    expect(() => parseDurationNs('-1h', 'max_ttl')).toThrow('max_ttl: invalid duration "-1h"');
+  });
+});
