@@ -12,6 +12,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from './log';
 import { mtlsClientContext } from './autotls';
 import { GrpcClient, type ClientOptions, type ClientTarget } from './grpc-client';
+import { listenPlugin, type ListenOptions } from './listener';
 import { GrpcServer, type ServiceRegistrar } from './grpc-server';
 import { wholeNumberSetting } from './env';
 import { ConnectionBudget } from './connection-budget';
@@ -101,6 +102,8 @@ export class Broker {
     private readonly infoTtlMs = 5000,
     private readonly idleMs = brokerIdleMs(),
     connectionsKept = brokerConnectionsKept(),
+    /** Where accept() listens: the launch's socket settings; TCP on any free port without them. */
+    private readonly listening: ListenOptions = { minPort: 0, maxPort: 0 },
   ) {
     this.connections = new ConnectionBudget(connectionsKept, MIN_BROKER_IDLE_MS);
   }
@@ -188,10 +191,11 @@ export class Broker {
     const server = new GrpcServer();
     register(server);
     const tls = this.tls && { certPem: this.tls.certPem, keyPem: this.tls.keyPem, clientCaPem: this.tls.hostCertPem };
-    const port = await server.listen(0, tls);
+    // As go-plugin's broker: where the plugin itself listens (a unix socket by default).
+    const at = await listenPlugin((a) => server.listenAt(a, tls), this.listening);
     const stream = await this.waitStream(timeoutMs);
-    stream.write({ service_id: id, network: 'tcp', address: `127.0.0.1:${port}` });
-    this.log.debug('broker: serving', { id, port });
+    stream.write({ service_id: id, network: at.network, address: at.address });
+    this.log.debug('broker: serving', { id, network: at.network, address: at.address });
     return server;
   }
 

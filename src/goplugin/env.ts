@@ -1,6 +1,7 @@
 // Everything the host tells the plugin at launch comes from environment variables
 // (and, for reaching Vault's API in the wrapping-token TLS mode, Vault's plugin flags).
 // Vault's own variables are read under their OpenBao names too (BAO_*, see operatorSetting).
+import { socketSettings, type SocketSettings } from './listener';
 import type { VaultApiSettings } from './unwrap';
 
 /** go-plugin's magic cookie that Vault sets when it launches a database plugin. */
@@ -24,6 +25,8 @@ export interface LaunchEnv {
   clientVersions: number[];
   minPort: number;
   maxPort: number;
+  /** Listen on a unix socket with these settings (go-plugin's default); absent: TCP in minPort..maxPort. */
+  socket?: SocketSettings;
   clientCertPem?: string;
   /** Vault < 1.12 backend plugins: a wrapping token to fetch TLS material from Vault. */
   unwrapToken?: string;
@@ -115,6 +118,7 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv, argv: readonly string[] = 
     clientVersions,
     minPort,
     maxPort,
+    socket: socketSettings(env),
     clientCertPem: env.PLUGIN_CLIENT_CERT || undefined,
     unwrapToken,
     vaultApi: unwrapToken ? readVaultApiSettings(env, argv) : undefined,

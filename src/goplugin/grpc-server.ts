@@ -19,6 +19,7 @@ import { type CallStream, type Method, type Route, serveStream } from './grpc-ca
 import { Code, percentEncoded } from './grpc-wire';
 import { h2CallStream } from './h2/call-stream';
 import { H2Connection } from './h2/connection';
+import type { ListenAt, Listening } from './listener';
 
 export type { CallMetadata } from './grpc-wire';
 
@@ -133,8 +134,13 @@ export class GrpcServer implements ServiceRegistrar {
   }
 
   /** Listen on 127.0.0.1:`port` (0: any free port), with mutual TLS when `tls` is given; resolves to the port. */
-  listen(port: number, tls?: ServerTlsOptions): Promise<number> {
-    if (http2Layer() === 'js') return this.listenJs(port, tls);
+  async listen(port: number, tls?: ServerTlsOptions): Promise<number> {
+    return (await this.listenAt({ port }, tls)).port;
+  }
+
+  /** Listen on a loopback TCP port or a unix socket (listener.ts), with mutual TLS when `tls` is given. */
+  listenAt(at: ListenAt, tls?: ServerTlsOptions): Promise<Listening> {
+    if (http2Layer() === 'js') return this.listenJs(at, tls);
     const settings = { maxConcurrentStreams: 1000 };
     const server = tls
       ? http2.createSecureServer({
@@ -153,37 +159,41 @@ export class GrpcServer implements ServiceRegistrar {
     // A client whose TLS handshake fails must not stop the server.
     server.on('tlsClientError', () => undefined);
     server.on('sessionError', () => undefined);
-    return this.bind(server, port);
+    return this.bind(server, at);
   }
 
   /**
    * The default: the same calls over our own HTTP/2 layer (h2/) on each TLS socket,
    * without node:http2's stream objects. Same mutual TLS.
    */
-  private listenJs(port: number, tls?: ServerTlsOptions): Promise<number> {
+  private listenJs(at: ListenAt, tls?: ServerTlsOptions): Promise<Listening> {
     const onSocket = (socket: net.Socket) => {
       const alpn = (socket as tlsModule.TLSSocket).alpnProtocol;
       if (tls && alpn && alpn !== 'h2') return socket.destroy();
-      socket.setNoDelay(true);
+      socket.setNoDelay(true); // a no-op on a unix socket
       const conn = new H2Connection(socket, (stream, headers) => serveStream(this.routes, h2CallStream(stream), headers), { maxConcurrentStreams: 1000 });
       this.connections.add(conn);
       conn.onClose = () => this.connections.delete(conn);
     };
     const server = tls ? tlsModule.createServer(mutualTls(tls), onSocket) : net.createServer(onSocket);
     server.on('tlsClientError', () => undefined);
-    return this.bind(server, port);
+    return this.bind(server, at);
   }
 
-  private bind(server: net.Server, port: number): Promise<number> {
+  private bind(server: net.Server, at: ListenAt): Promise<Listening> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       server.once('error', onError);
-      server.listen(port, '127.0.0.1', () => {
+      const listening = () => {
         server.off('error', onError);
         server.on('error', () => undefined);
         this.server = server;
-        resolve((server.address() as { port: number }).port);
-      });
+        if ('path' in at) return resolve({ network: 'unix', address: at.path, port: 0 });
+        const { port } = server.address() as net.AddressInfo;
+        resolve({ network: 'tcp', address: `127.0.0.1:${port}`, port });
+      };
+      if ('path' in at) server.listen(at.path, listening);
+      else server.listen(at.port, '127.0.0.1', listening);
     });
   }
 

@@ -4,7 +4,7 @@
 export const CORE_PROTOCOL_VERSION = 1;
 
 /** Bind to a free loopback port in [min, max] (the client's PLUGIN_MIN_PORT/PLUGIN_MAX_PORT); `listen` binds one port or rejects. */
-export async function bindInRange(listen: (port: number) => Promise<number>, min: number, max: number): Promise<number> {
+export async function bindInRange<T>(listen: (port: number) => Promise<T>, min: number, max: number): Promise<T> {
   // Start at a random offset so concurrently launched plugins rarely race for the same port.
   const span = max - min + 1;
   const start = Math.floor(Math.random() * span);
@@ -21,11 +21,11 @@ export async function bindInRange(listen: (port: number) => Promise<number>, min
 }
 
 /**
- * The handshake line for a gRPC server on 127.0.0.1:`port`. Only AutoMTLS puts our
+ * The handshake line for a gRPC server listening at `at` (listener.ts). Only AutoMTLS puts our
  * certificate in it (`serverCert`, base64 DER); in the wrapping-token mode Vault already has it.
  */
-export function handshakeLine(appVersion: number, port: number, serverCert?: string): string {
-  const fields = [String(CORE_PROTOCOL_VERSION), String(appVersion), 'tcp', `127.0.0.1:${port}`, 'grpc'];
+export function handshakeLine(appVersion: number, at: { network: string; address: string }, serverCert?: string): string {
+  const fields = [String(CORE_PROTOCOL_VERSION), String(appVersion), at.network, at.address, 'grpc'];
   if (serverCert) fields.push(serverCert);
   return fields.join('|');
 }

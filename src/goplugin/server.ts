@@ -14,7 +14,8 @@ import { serverTls } from './tls';
 import { addHealthService } from './health';
 import { addControllerService } from './controller';
 import { addStdioService } from './stdio';
-import { bindInRange, handshakeLine } from './handshake';
+import { handshakeLine } from './handshake';
+import { listenPlugin, type Listening } from './listener';
 
 export { CORE_PROTOCOL_VERSION } from './handshake';
 
@@ -46,8 +47,7 @@ export interface ServeOptions {
 }
 
 /** A serving plugin: where it listens, the version it negotiated, the line it printed, and how to stop it. */
-export interface RunningPlugin {
-  port: number;
+export interface RunningPlugin extends Listening {
   version: number;
   handshake: string;
   shutdown(reason: string): Promise<void>;
@@ -67,7 +67,8 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   const tls = await serverTls(env, log);
   const shutdownHooks: Array<() => Promise<void> | void> = [];
   // go-plugin dials the host's broker listeners with the same TLS identity it serves with.
-  const broker = new Broker(tls, log.named('broker'));
+  const onFallback = (reason: string) => log.warn('listening on TCP instead of a unix socket', { reason });
+  const broker = new Broker(tls, log.named('broker'), undefined, undefined, undefined, { socket: env.socket, minPort: 0, maxPort: 0, onFallback });
   const server = new GrpcServer();
 
   let stopping: Promise<void> | undefined;
@@ -115,11 +116,11 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
 
   const serverTlsOptions = tls ? { certPem: tls.certPem, keyPem: tls.keyPem, clientCaPem: tls.hostCertPem } : undefined;
   http2Layer(); // a bad VAULT_PLUGIN_TS_HTTP2 stops the start with its own message, not as a port error
-  const port = await bindInRange((p) => server.listen(p, serverTlsOptions), env.minPort, env.maxPort);
+  const listening = await listenPlugin((at) => server.listenAt(at, serverTlsOptions), { ...env, onFallback });
 
-  const handshake = handshakeLine(version, port, tls?.handshakeCert);
+  const handshake = handshakeLine(version, listening, tls?.handshakeCert);
   (opts.writeHandshake ?? ((l) => process.stdout.write(l + '\n')))(handshake);
-  log.debug('plugin serving', { version, port, tls: tls?.mode ?? 'none (metadata mode)' });
+  log.debug('plugin serving', { version, network: listening.network, address: listening.address, tls: tls?.mode ?? 'none (metadata mode)' });
 
   // The host going away (crash, kill -9) must not leave us running: we get re-parented.
   const poll = setInterval(() => {
@@ -128,5 +129,5 @@ export async function serve(opts: ServeOptions): Promise<RunningPlugin> {
   poll.unref();
   shutdownHooks.unshift(() => clearInterval(poll));
 
-  return { port, version, handshake, shutdown };
+  return { ...listening, version, handshake, shutdown };
 }

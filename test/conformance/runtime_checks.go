@@ -97,7 +97,13 @@ func runtimeChecks(exe string) {
 		return fmt.Errorf("no debug entry \"plugin serving\" in host log:\n%s", l.logs.String())
 	})
 
-	addr := l.client.ReattachConfig().Addr.String()
+	addr := l.client.ReattachConfig().Addr
+	check("listens on a unix socket, as go-plugin's own servers do", func() error {
+		if addr.Network() != "unix" {
+			return fmt.Errorf("handshake network %q, address %q", addr.Network(), addr.String())
+		}
+		return nil
+	})
 	check("TLS client without a certificate is refused", func() error {
 		return expectRefused(addr, nil)
 	})
@@ -142,10 +148,17 @@ func runtimeChecks(exe string) {
 	})
 }
 
-// expectRefused: a TLS connection with these client certificates must not get a working gRPC channel.
-func expectRefused(addr string, certs []tls.Certificate) error {
+// expectRefused: a TLS connection with these client certificates must not get a working gRPC
+// channel. The plugin must be reachable at addr (a unix socket or TCP, as its handshake said):
+// a failure to connect at all would prove nothing.
+func expectRefused(addr net.Addr, certs []tls.Certificate) error {
+	raw, err := net.DialTimeout(addr.Network(), addr.String(), 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("plugin not reachable at %s %s: %v", addr.Network(), addr.String(), err)
+	}
+	raw.Close()
 	conf := &tls.Config{InsecureSkipVerify: true, Certificates: certs}
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, conf)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, addr.Network(), addr.String(), conf)
 	if err == nil {
 		// TLS 1.3 reports a rejected client certificate only after the handshake: read the alert.
 		conn.SetDeadline(time.Now().Add(3 * time.Second))
@@ -162,7 +175,10 @@ func expectRefused(addr string, certs []tls.Certificate) error {
 	}
 	// And through a real gRPC client too.
 	c, _ := context.WithTimeout(context.Background(), time.Second)
-	gc, derr := grpc.DialContext(c, addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)), grpc.WithBlock())
+	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, addr.Network(), addr.String())
+	}
+	gc, derr := grpc.DialContext(c, "plugin", grpc.WithContextDialer(dialer), grpc.WithTransportCredentials(credentials.NewTLS(conf)), grpc.WithBlock())
 	if derr == nil {
 		defer gc.Close()
 		if _, cerr := grpc_health_v1.NewHealthClient(gc).Check(c, &grpc_health_v1.HealthCheckRequest{Service: "plugin"}); cerr == nil {

@@ -1,5 +1,8 @@
 // The go-plugin runtime in-process, with real mTLS on every connection: this test plays
 // go-plugin's host (client certificate, broker stream, its own broker listeners).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { pem } from '../../src/goplugin/der';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
@@ -20,9 +23,19 @@ function pemFromHandshake(b64: string): string {
   return pem(Buffer.from(b64, 'base64'), 'CERTIFICATE');
 }
 
-async function start(): Promise<{ plugin: RunningPlugin; host: PluginIdentity; pluginPem: string; ctx: RuntimeContext; exits: number[] }> {
+async function start(
+  socket?: LaunchEnv['socket'],
+): Promise<{ plugin: RunningPlugin; host: PluginIdentity; pluginPem: string; ctx: RuntimeContext; exits: number[]; line: string }> {
   const host = await generateIdentity();
-  const env: LaunchEnv = { role: 'database', clientVersions: [5], minPort: 20000, maxPort: 30000, clientCertPem: host.certPem, metadataMode: false };
+  const env: LaunchEnv = {
+    role: 'database',
+    clientVersions: [5],
+    minPort: 20000,
+    maxPort: 30000,
+    socket,
+    clientCertPem: host.certPem,
+    metadataMode: false,
+  };
   let ctx!: RuntimeContext;
   const exits: number[] = [];
   let line = '';
@@ -42,8 +55,9 @@ async function start(): Promise<{ plugin: RunningPlugin; host: PluginIdentity; p
   });
   cleanups.push(() => plugin.shutdown('test end'));
   const parts = line.split('|');
-  expect(parts.slice(0, 5)).toEqual(['1', '5', 'tcp', `127.0.0.1:${plugin.port}`, 'grpc']);
-  return { plugin, host, pluginPem: pemFromHandshake(parts[5]), ctx, exits };
+  expect(parts.slice(0, 5)).toEqual(['1', '5', plugin.network, plugin.address, 'grpc']);
+  if (!socket) expect(plugin.address).toBe(`127.0.0.1:${plugin.port}`);
+  return { plugin, host, pluginPem: pemFromHandshake(parts[5]), ctx, exits, line };
 }
 
 const chanOpts = { 'grpc.ssl_target_name_override': 'localhost' };
@@ -146,5 +160,46 @@ describe('go-plugin runtime', () => {
     await expect(serve({ env, log, versions: { 5: () => undefined }, writeHandshake: () => undefined })).rejects.toThrow(
       /refusing to serve gRPC without mutual TLS/,
     );
+  });
+
+  it('listens on a unix socket in PLUGIN_UNIX_SOCKET_DIR as go-plugin does: handshake, calls, broker accept, file removed at shutdown', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-sock-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const { plugin, host, pluginPem, ctx, line } = await start({ dir, chosen: true });
+    expect(plugin.network).toBe('unix');
+    expect(path.dirname(plugin.address)).toBe(dir);
+    expect(path.basename(plugin.address)).toMatch(/^plugin[0-9a-f]{12}$/);
+    expect(line.split('|').slice(2, 4)).toEqual(['unix', plugin.address]);
+    expect(fs.statSync(plugin.address).isSocket()).toBe(true);
+    const h = hostClient('grpc.health.v1.Health', `unix:${plugin.address}`, pluginPem, host);
+    expect(await unary(h, 'Check', { service: 'plugin' })).toEqual({ status: 'SERVING' });
+
+    // The broker's own listeners are sockets in the same directory.
+    const broker = hostClient('plugin.GRPCBroker', `unix:${plugin.address}`, pluginPem, host);
+    const stream = (
+      broker as unknown as { StartStream: () => grpc.ClientDuplexStream<unknown, { service_id: number; network: string; address: string }> }
+    ).StartStream();
+    const announced: Array<{ service_id: number; network: string; address: string }> = [];
+    stream.on('data', (d) => announced.push(d));
+    stream.on('error', () => undefined);
+    cleanups.push(() => {
+      stream.end();
+    });
+    const served = await ctx.broker.accept(ctx.broker.nextServiceId(), (s) =>
+      s.addService(serviceDef('grpc.health.v1.Health'), {
+        Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'NOT_SERVING' }),
+        Watch: () => undefined,
+      }),
+    );
+    for (let i = 0; i < 50 && !announced.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(announced[0].network).toBe('unix');
+    expect(path.dirname(announced[0].address)).toBe(dir);
+    const back = hostClient('grpc.health.v1.Health', `unix:${announced[0].address}`, pluginPem, host);
+    expect(await unary(back, 'Check', { service: '' })).toEqual({ status: 'NOT_SERVING' });
+    await new Promise<void>((r) => served.tryShutdown(r));
+    expect(fs.existsSync(announced[0].address)).toBe(false);
+
+    await plugin.shutdown('test');
+    expect(fs.existsSync(plugin.address)).toBe(false);
   });
 });

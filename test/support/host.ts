@@ -83,7 +83,8 @@ export function connectPlugin(
   handshake: string,
   id: { certPem: string; keyPem: string },
 ): { client<C extends grpc.Client>(service: string): C; close(): void } {
-  const [, , , address, , cert] = handshake.split('|');
+  const [, , network, address, , cert] = handshake.split('|');
+  const target = grpcTarget(network, address);
   // The handshake carries unpadded base64 (Go's RawStdEncoding); PEM needs the padding back.
   const serverPem = pem(Buffer.from(cert, 'base64'), 'CERTIFICATE');
   const creds = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(id.keyPem), Buffer.from(id.certPem));
@@ -92,7 +93,7 @@ export function connectPlugin(
   return {
     client<C extends grpc.Client>(service: string): C {
       const Ctor = clientCtor(service);
-      const c = new Ctor(address, creds, channelOpts) as unknown as C;
+      const c = new Ctor(target, creds, channelOpts) as unknown as C;
       clients.push(c);
       return c;
     },
@@ -101,6 +102,13 @@ export function connectPlugin(
       for (const c of clients) grpc.Client.prototype.close.call(c);
     },
   };
+}
+
+/** grpc-js's target for a go-plugin handshake's network and address ("unix:<path>" for a socket). */
+export function grpcTarget(network: string, address: string): string {
+  if (network === 'unix') return `unix:${address}`;
+  if (network === 'tcp') return address;
+  throw new Error(`unknown network in the handshake: ${network}`);
 }
 
 /** Promisified unary call with optional metadata. */

@@ -170,6 +170,33 @@ export function pluginProcesses(pluginDir: string, name = PLUGIN_NAME): PluginPr
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
 
+/** The sockets a process listens on, from /proc: unix socket paths and TCP ports. */
+export function listeningSockets(pid: number): { unix: string[]; tcp: number[] } {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const unix: string[] = [];
+  // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 is a listening socket.
+  for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && inodes.has(f[6]) && (Number.parseInt(f[3], 16) & 0x10000) !== 0) unix.push(f[7]);
+  }
+  const tcp: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is hex addr:port; state 0A is LISTEN; inode is the tenth field.
+      if (f.length >= 10 && f[3] === '0A' && inodes.has(f[9])) tcp.push(Number.parseInt(f[1].split(':')[1], 16));
+    }
+  return { unix, tcp };
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);

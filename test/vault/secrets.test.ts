@@ -3,7 +3,7 @@
 // the mount's max lease TTL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { PLUGIN_NAME, TLS_MODES, pluginProcesses, startDevVault, vaultBin, type VaultNode } from '../support/vault';
+import { PLUGIN_NAME, TLS_MODES, listeningSockets, pluginProcesses, startDevVault, vaultBin, type VaultNode } from '../support/vault';
 import {
   b64,
   decrypt,
@@ -54,6 +54,20 @@ for (const { mode, env, label } of VARIANTS) {
       const mounts = await v.vault(['secrets', 'list', '-format=json']);
       expect(mounts['transit/'].type).toBe(PLUGIN_NAME);
       expect(mounts['pki/'].options).toEqual({ engine: 'pki' });
+    });
+
+    it("listens on a unix socket, as Vault's own Go plugins do, and on no TCP port", async () => {
+      // Vault 1.8 starts a mount's serving process on its first request.
+      await v.vault(['write', '-format=json', '-f', 'transit/keys/socket-probe']);
+      await v.vault(['read', '-format=json', 'pki/config/urls']);
+      const procs = pluginProcesses(v.pluginDir);
+      expect(procs.length).toBe(2);
+      for (const p of procs) {
+        const { unix, tcp } = listeningSockets(p.pid);
+        expect(tcp).toEqual([]);
+        expect(unix.length).toBeGreaterThan(0);
+        for (const path of unix) expect(path).toMatch(/^\/tmp\/plugin[0-9a-f]{12}$/);
+      }
     });
 
     it('transit: create, encrypt/decrypt, rotate, rewrap', async () => {

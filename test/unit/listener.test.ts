@@ -1,0 +1,104 @@
+// Where the plugin listens (src/goplugin/listener.ts): go-plugin's unix socket settings, the
+// TCP override and fallback, and the socket's group.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { groupId, LISTEN_ENV, listenPlugin, socketSettings, type ListenAt, type Listening } from '../../src/goplugin/listener';
+
+const servers: net.Server[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-listen-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A plain net.Server bound where asked: what GrpcServer.listenAt does, without gRPC. */
+function bind(at: ListenAt): Promise<Listening> {
+  const s = net.createServer();
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    const done = () => {
+      servers.push(s);
+      if ('path' in at) resolve({ network: 'unix', address: at.path, port: 0 });
+      else {
+        const { port } = s.address() as net.AddressInfo;
+        resolve({ network: 'tcp', address: `127.0.0.1:${port}`, port });
+      }
+    };
+    if ('path' in at) s.listen(at.path, done);
+    else s.listen(at.port, '127.0.0.1', done);
+  });
+}
+
+describe('socketSettings', () => {
+  it('is a unix socket in the temp directory by default, as go-plugin', () => {
+    expect(socketSettings({})).toEqual({ dir: os.tmpdir(), group: undefined, chosen: false });
+  });
+  it("takes the host's directory and group", () => {
+    expect(socketSettings({ PLUGIN_UNIX_SOCKET_DIR: '/run/p', PLUGIN_UNIX_SOCKET_GROUP: 'vault' })).toEqual({ dir: '/run/p', group: 'vault', chosen: true });
+  });
+  it(`is TCP when ${LISTEN_ENV}=tcp, and refuses other values by name`, () => {
+    expect(socketSettings({ [LISTEN_ENV]: 'tcp', PLUGIN_UNIX_SOCKET_DIR: '/run/p' })).toBeUndefined();
+    expect(() => socketSettings({ [LISTEN_ENV]: 'udp' })).toThrow(`${LISTEN_ENV} must be unix or tcp, not "udp"`);
+  });
+});
+
+describe('listenPlugin', () => {
+  it('binds a socket named plugin<random> in the directory', async () => {
+    const dir = tempDir();
+    const at = await listenPlugin(bind, { socket: { dir, chosen: true }, minPort: 0, maxPort: 0 });
+    expect(at.network).toBe('unix');
+    expect(path.dirname(at.address)).toBe(dir);
+    expect(path.basename(at.address)).toMatch(/^plugin[0-9a-f]{12}$/);
+    expect(fs.statSync(at.address).isSocket()).toBe(true);
+  });
+
+  it('hands the socket to PLUGIN_UNIX_SOCKET_GROUP with group read/write', async () => {
+    const gid = os.userInfo().gid;
+    const at = await listenPlugin(bind, { socket: { dir: tempDir(), group: String(gid), chosen: true }, minPort: 0, maxPort: 0 });
+    const st = fs.statSync(at.address);
+    expect(st.gid).toBe(gid);
+    expect(st.mode & 0o777).toBe(0o660);
+  });
+
+  it('falls back to TCP in the port range when the temp directory cannot hold a socket, and says why', async () => {
+    const reasons: string[] = [];
+    const long = path.join(tempDir(), 'x'.repeat(120));
+    const at = await listenPlugin(bind, { socket: { dir: long, chosen: false }, minPort: 0, maxPort: 0, onFallback: (r) => reasons.push(r) });
+    expect(at.network).toBe('tcp');
+    expect(at.address).toBe(`127.0.0.1:${at.port}`);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/longer than 107 bytes/);
+  });
+
+  it("fails instead of falling back when the host chose the directory (a containerized plugin's TCP port is out of Vault's reach)", async () => {
+    const missing = path.join(tempDir(), 'missing');
+    await expect(listenPlugin(bind, { socket: { dir: missing, chosen: true }, minPort: 0, maxPort: 0 })).rejects.toThrow(
+      `cannot listen on a unix socket in ${missing}`,
+    );
+  });
+
+  it('listens on TCP without socket settings', async () => {
+    const at = await listenPlugin(bind, { minPort: 0, maxPort: 0 });
+    expect(at.network).toBe('tcp');
+    expect(at.port).toBeGreaterThan(0);
+  });
+});
+
+describe('groupId', () => {
+  it('reads numbers as ids and names from the group database', () => {
+    const f = path.join(tempDir(), 'group');
+    fs.writeFileSync(f, 'root:x:0:\nvault:x:1234:alice,bob\nbroken\n');
+    expect(groupId('42', f)).toBe(42);
+    expect(groupId('vault', f)).toBe(1234);
+    expect(() => groupId('nobody-here', f)).toThrow('PLUGIN_UNIX_SOCKET_GROUP: unknown group "nobody-here"');
+  });
+});
