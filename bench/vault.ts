@@ -661,12 +661,18 @@ async function profileRun(v: VaultNode, c: SecretsCase | undefined, db: boolean,
   let result: CellResult;
   try {
     await drive(8, 2000, () => h.ok(db ? 'GET' : c!.method, p, body()).then(() => undefined));
-    const perf = PERF ? perfRecord(profiledPids(profDir), path.join(os.tmpdir(), `vpt-bench-${PROFILE}.perf.data`)) : undefined;
+    // The plugin's processes, and Vault's (their parent) in a file of its own.
+    const perf = PERF
+      ? Promise.all([
+          perfRecord(profiledPids(profDir), path.join(os.tmpdir(), `vpt-bench-${PROFILE}.perf.data`)),
+          perfRecord([v.pid!], path.join(os.tmpdir(), `vpt-bench-${PROFILE}.vault.perf.data`)),
+        ])
+      : undefined;
     result = await drive(8, PROFILE_SECONDS * 1000, () => h.ok(db ? 'GET' : c!.method, p, body()).then(() => undefined));
     if (perf) {
       await perf;
       say(
-        `# perf: ${fmtRate(result)} req/s while sampled (${result.ok} requests, ${result.errors} errors); data in ${os.tmpdir()}/vpt-bench-${PROFILE}.perf.data`,
+        `# perf: ${fmtRate(result)} req/s while sampled (${result.ok} requests, ${result.errors} errors); data in ${os.tmpdir()}/vpt-bench-${PROFILE}.perf.data (Vault: .vault.perf.data)`,
       );
     }
   } finally {

@@ -170,8 +170,8 @@ export function pluginProcesses(pluginDir: string, name = PLUGIN_NAME): PluginPr
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
 }
 
-/** The sockets a process listens on, from /proc: unix socket paths and TCP ports. */
-export function listeningSockets(pid: number): { unix: string[]; tcp: number[] } {
+/** The inodes of a process's sockets (its /proc/<pid>/fd links). */
+export function socketInodes(pid: number): Set<string> {
   const inodes = new Set<string>();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -181,19 +181,32 @@ export function listeningSockets(pid: number): { unix: string[]; tcp: number[] }
       /* closed meanwhile */
     }
   }
-  const unix: string[] = [];
-  // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 is a listening socket.
-  for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && inodes.has(f[6]) && (Number.parseInt(f[3], 16) & 0x10000) !== 0) unix.push(f[7]);
-  }
-  const tcp: number[] = [];
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
-    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // local_address is hex addr:port; state 0A is LISTEN; inode is the tenth field.
-      if (f.length >= 10 && f[3] === '0A' && inodes.has(f[9])) tcp.push(Number.parseInt(f[1].split(':')[1], 16));
-    }
+  return inodes;
+}
+
+/**
+ * The rows of a /proc/<pid>/net table (unix, tcp, tcp6) split into fields, header left out.
+ * unix: Num RefCount Protocol Flags Type St Inode [Path] (St 03 connected; flag 0x10000 listening);
+ * tcp: sl local remote st ... with the inode the tenth field (st 0A listening, 01 established).
+ */
+export function procNet(pid: number, table: 'unix' | 'tcp' | 'tcp6'): string[][] {
+  return fs
+    .readFileSync(`/proc/${pid}/net/${table}`, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/));
+}
+
+/** The sockets a process listens on, from /proc: unix socket paths and TCP ports. */
+export function listeningSockets(pid: number): { unix: string[]; tcp: number[] } {
+  const inodes = socketInodes(pid);
+  const unix = procNet(pid, 'unix')
+    .filter((f) => f.length >= 8 && inodes.has(f[6]) && (Number.parseInt(f[3], 16) & 0x10000) !== 0)
+    .map((f) => f[7]);
+  const tcp = [...procNet(pid, 'tcp'), ...procNet(pid, 'tcp6')]
+    .filter((f) => f.length >= 10 && f[3] === '0A' && inodes.has(f[9]))
+    .map((f) => Number.parseInt(f[1].split(':')[1], 16));
   return { unix, tcp };
 }
 

@@ -2,10 +2,9 @@
 // again on its next storage call: through a real Vault 1.8, in both TLS modes, with a short
 // idle time given to the plugin through Vault's own environment (go-plugin appends the host's
 // environment to a plugin's).
-import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_IDLE_ENV } from '../../src/goplugin/broker';
-import { TLS_MODES, startDevVault, vaultBin, waitFor, type VaultNode } from '../support/vault';
+import { TLS_MODES, procNet, socketInodes, startDevVault, vaultBin, waitFor, type VaultNode } from '../support/vault';
 import { b64, decrypt, enablePki, enableTransit, issue, pkiWork, read, transitWork, verify, write, type PkiState, type TransitState } from './steps';
 
 /**
@@ -14,26 +13,10 @@ import { b64, decrypt, enablePki, enableTransit, issue, pkiWork, read, transitWo
  * inodes that are connected Unix stream sockets, or established TCP from a port it does not listen on.
  */
 function dialedConnections(pid: number): number {
-  const inodes = new Set<string>();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  const rows = (table: string) =>
-    fs
-      .readFileSync(`/proc/${pid}/net/${table}`, 'utf8')
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => l.trim().split(/\s+/));
-  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode [Path]; St 03 = connected. A client socket has no path.
-  let n = rows('unix').filter((f) => inodes.has(f[6]) && f[5] === '03' && f.length < 8).length;
-  // /proc/net/tcp: sl local remote st ... inode (field 9); st 0A = listening, 01 = established.
-  const tcp = [...rows('tcp'), ...rows('tcp6')].filter((f) => inodes.has(f[9]));
+  const inodes = socketInodes(pid);
+  // A client unix socket has no path (an accepted one shows its listener's).
+  let n = procNet(pid, 'unix').filter((f) => inodes.has(f[6]) && f[5] === '03' && f.length < 8).length;
+  const tcp = [...procNet(pid, 'tcp'), ...procNet(pid, 'tcp6')].filter((f) => inodes.has(f[9]));
   const port = (f: string[]) => Number.parseInt(f[1].split(':')[1], 16);
   const listening = new Set(tcp.filter((f) => f[3] === '0A').map(port));
   n += tcp.filter((f) => f[3] === '01' && !listening.has(port(f))).length;
