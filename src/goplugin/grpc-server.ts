@@ -19,7 +19,7 @@ import { type CallStream, type Method, type Route, serveStream } from './grpc-ca
 import { Code, percentEncoded } from './grpc-wire';
 import { h2CallStream } from './h2/call-stream';
 import { H2Connection } from './h2/connection';
-import type { ListenAt, Listening } from './listener';
+import { trackSocket, type ListenAt, type Listening } from './listener';
 
 export type { CallMetadata } from './grpc-wire';
 
@@ -188,7 +188,12 @@ export class GrpcServer implements ServiceRegistrar {
         server.off('error', onError);
         server.on('error', () => undefined);
         this.server = server;
-        if ('path' in at) return resolve({ network: 'unix', address: at.path, port: 0 });
+        if ('path' in at) {
+          // Ours only once bound: a name that was taken is another process's file.
+          const tracked = trackSocket(at.path);
+          server.once('close', () => tracked.released());
+          return resolve({ network: 'unix', address: at.path, port: 0 });
+        }
         const { port } = server.address() as net.AddressInfo;
         resolve({ network: 'tcp', address: `127.0.0.1:${port}`, port });
       };

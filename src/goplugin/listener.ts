@@ -62,7 +62,7 @@ export interface ListenOptions {
 
 /**
  * Listen as the settings say. A unix socket's file is removed when the server closes
- * (libuv unlinks it) and, as a last resort, when the process exits.
+ * (libuv unlinks it) or, as a last resort, when the process exits (trackSocket).
  */
 export async function listenPlugin(bind: Bind, o: ListenOptions): Promise<Listening> {
   const tcp = () => bindInRange((port) => bind({ port }), o.minPort, o.maxPort);
@@ -85,7 +85,6 @@ async function listenUnix(bind: Bind, s: SocketSettings): Promise<Listening> {
       throw new Error(`unix socket path ${JSON.stringify(file.slice(0, 60))}… is longer than ${MAX_SOCKET_PATH} bytes`);
     try {
       const bound = await bind({ path: file });
-      process.once('exit', () => fs.rmSync(file, { force: true }));
       if (gid !== undefined) {
         fs.chownSync(file, -1, gid);
         fs.chmodSync(file, 0o660);
@@ -97,6 +96,25 @@ async function listenUnix(bind: Bind, s: SocketSettings): Promise<Listening> {
     }
   }
   throw new Error(`cannot listen on a unix socket in ${s.dir}: ${last?.message ?? 'unknown'}`, { cause: last });
+}
+
+/**
+ * Socket files this process listens on: libuv unlinks one when its server closes; what is
+ * still open when the process exits is removed then (a SIGKILL still leaves it, as go-plugin's).
+ */
+const openSockets = new Set<string>();
+let exitHook = false;
+
+/** Called by the server that bound `file`: removed at exit unless `released` first (its server closed). */
+export function trackSocket(file: string): { released(): void } {
+  openSockets.add(file);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const f of openSockets) fs.rmSync(f, { force: true });
+    });
+  }
+  return { released: () => openSockets.delete(file) };
 }
 
 /** A numeric group id, or a group name looked up in /etc/group (as Go's os/user without cgo). */

@@ -1,5 +1,6 @@
 // Where the plugin listens (src/goplugin/listener.ts): go-plugin's unix socket settings, the
 // TCP override and fallback, and the socket's group.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -100,5 +101,31 @@ describe('groupId', () => {
     expect(groupId('42', f)).toBe(42);
     expect(groupId('vault', f)).toBe(1234);
     expect(() => groupId('nobody-here', f)).toThrow('PLUGIN_UNIX_SOCKET_GROUP: unknown group "nobody-here"');
+  });
+});
+
+describe('socket files at exit', () => {
+  it('a process that exits without closing its server leaves no socket file, and never removes a file it did not bind', async () => {
+    const dir = tempDir();
+    const taken = path.join(dir, 'taken');
+    fs.writeFileSync(taken, 'not ours');
+    const code = `
+      const { GrpcServer } = require('./src/goplugin/grpc-server.ts');
+      (async () => {
+        const s = new GrpcServer();
+        const at = await s.listenAt({ path: ${JSON.stringify(path.join(dir, 'live'))} });
+        await s.listenAt({ path: ${JSON.stringify(taken)} }).then(() => console.log('bound a taken name?'), (e) => console.log('refused', e.code));
+        console.log('listening', require('node:fs').statSync(at.address).isSocket());
+        process.exit(0);
+      })();`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    expect(out).toContain('refused EADDRINUSE');
+    expect(out).toContain('listening true');
+    expect(fs.readdirSync(dir).sort()).toEqual(['taken']);
+    expect(fs.readFileSync(taken, 'utf8')).toBe('not ours');
   });
 });
