@@ -9,7 +9,7 @@ type Crypto = typeof webcrypto;
 import type * as X509 from '@peculiar/x509';
 import { derToRaw, curveBytes } from '../../keys/crypto';
 import type { KeySpec, ManagedKey } from '../../keys/types';
-import { uint } from '../../goplugin/der';
+import { readElement, uint } from '../../goplugin/der';
 import { pooledRandomBytes } from '../../util/random-pool';
 import { UserError } from '../framework';
 
@@ -144,19 +144,10 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
 /** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */
 export function keyIdentifier(spki: Buffer): Buffer {
   // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
-  const element = (at: number) => {
-    let length = spki[at + 1];
-    let content = at + 2;
-    if (length & 0x80) {
-      const n = length & 0x7f;
-      length = spki.subarray(content, content + n).reduce((a, b) => a * 256 + b, 0);
-      content += n;
-    }
-    return { tag: spki[at], content, end: content + length };
-  };
-  const outer = element(0);
-  const keyBits = element(element(outer.content).end);
-  if (outer.tag !== 0x30 || keyBits.tag !== 0x03 || keyBits.end > spki.length) throw new UserError('unsupported key: the public key cannot be read');
+  const unreadable = () => new UserError('unsupported key: the public key cannot be read');
+  const outer = readElement(spki, 0, unreadable);
+  const keyBits = readElement(spki, readElement(spki, outer.content, unreadable).end, unreadable);
+  if (outer.tag !== 0x30 || keyBits.tag !== 0x03) throw unreadable();
   return createHash('sha1')
     .update(spki.subarray(keyBits.content + 1, keyBits.end))
     .digest(); // past the unused-bits byte
