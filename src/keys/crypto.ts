@@ -16,6 +16,7 @@ import {
 import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { readElement, seq, uint } from '../goplugin/der';
 import { keyInvalid } from './errors';
 import { DIGEST_BYTES, digestInfo } from './digests';
 import { pssEncode, pssVerify } from './pss';
@@ -61,30 +62,24 @@ export function curveBytes(curve: EcCurve): number {
   return curve === 'P-256' || curve === 'secp256k1' ? 32 : curve === 'P-384' ? 48 : 66;
 }
 
-/** r||s (PKCS#11, JWS, Azure) to ASN.1 DER. */
+/** r||s (PKCS#11, JWS, Azure) to ASN.1 DER: ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }. */
 export function rawToDer(raw: Buffer): Buffer {
-  const int = (b: Buffer) => {
-    let i = 0;
-    while (i < b.length - 1 && b[i] === 0) i++;
-    let v = b.subarray(i);
-    if (v[0] & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
-    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
-  };
   const half = raw.length / 2;
-  const body = Buffer.concat([int(raw.subarray(0, half)), int(raw.subarray(half))]);
-  return Buffer.concat([Buffer.from(body.length < 0x80 ? [0x30, body.length] : [0x30, 0x81, body.length]), body]);
+  return seq(uint(raw.subarray(0, half)), uint(raw.subarray(half)));
 }
 
 /** ASN.1 DER to r||s, each left-padded to `size` bytes (JWS marshaling). */
 export function derToRaw(der: Buffer, size: number): Buffer {
-  let p = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+  const malformed = () => keyInvalid('malformed ECDSA signature');
+  const sig = readElement(der, 0, malformed);
+  let p = sig.content;
   const read = () => {
-    if (der[p] !== 0x02) throw keyInvalid('malformed ECDSA signature');
-    const l = der[p + 1];
-    let v = der.subarray(p + 2, p + 2 + l);
-    p += 2 + l;
+    const int = readElement(der, p, malformed, sig.end);
+    if (int.tag !== 0x02) throw malformed();
+    let v = der.subarray(int.content, int.end);
+    p = int.end;
     while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (v.length > size) throw keyInvalid('malformed ECDSA signature');
+    if (v.length > size) throw malformed();
     return Buffer.concat([Buffer.alloc(size - v.length), v]);
   };
   return Buffer.concat([read(), read()]);
