@@ -27,7 +27,7 @@ import type { Hash, KeySpec, SignHash, SignOptions } from './types';
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
 /** Whether a signature's hash is one every backend signs with (SHA-256/384/512); the cloud KMSes offer no other. */
 export const isSha2Sign = (h: SignHash): h is Hash => Object.hasOwn(HASH_BYTES, h);
-/** noble's curves by the names key specs use. */
+/** noble's curves by the names key specs use (curves.ts has each one's other names and sizes). */
 export const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 
 /**
@@ -46,8 +46,6 @@ const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
  * ecdsa-secp256k1 keys; no managed-key backend offers that curve).
  */
 export type LocalKeySpec = KeySpec | { kind: 'ec'; curve: 'secp256k1' };
-/** The EC curves keys here can be on. */
-export type EcCurve = (LocalKeySpec & { kind: 'ec' })['curve'];
 
 /** The digest to sign: hashes `data` unless the caller already did. */
 export function digest(data: Buffer, opts: SignOptions): Buffer {
@@ -55,11 +53,6 @@ export function digest(data: Buffer, opts: SignOptions): Buffer {
   if (data.length !== DIGEST_BYTES[opts.hash])
     throw keyInvalid(`prehashed input must be ${DIGEST_BYTES[opts.hash]} bytes for ${opts.hash}, got ${data.length}`);
   return data;
-}
-
-/** Bytes of one coordinate (and of r or s) on `curve`. */
-export function curveBytes(curve: EcCurve): number {
-  return curve === 'P-256' || curve === 'secp256k1' ? 32 : curve === 'P-384' ? 48 : 66;
 }
 
 /** r||s (PKCS#11, JWS, Azure) to ASN.1 DER: ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }. */

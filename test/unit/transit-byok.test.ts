@@ -379,6 +379,12 @@ describe("refused imports: Vault's checks, each a 400 that shows no key material
       await call('update', 'keys/a/import', { type: 'ecdsa-p256', ciphertext: wrapLikeVault(pem, pkcs8(k1)) }),
       /invalid curve: expected P-256, got secp256k1/,
     );
+    // A curve transit has no key type on: by OpenSSL's name.
+    const p224 = generateKeyPairSync('ec', { namedCurve: 'P-224' }).privateKey;
+    refused(
+      await call('update', 'keys/a/import', { type: 'ecdsa-p384', ciphertext: wrapLikeVault(pem, pkcs8(p224)) }),
+      /invalid curve: expected P-384, got secp224r1/,
+    );
     const junk = randomBytes(64);
     refused(await call('update', 'keys/a/import', { type: 'ed25519', ciphertext: wrapLikeVault(pem, junk) }), /error parsing asymmetric key/, junk);
     refused(await call('update', 'keys/a/import', { type: 'des', ciphertext: wrapLikeVault(pem, randomBytes(32)) }), /^unknown key type: des$/);
