@@ -1,6 +1,7 @@
 // Finding the configured key on the token (by CKA_LABEL and/or CKA_ID), reading what it is
 // and its public half; and generating it there when allow_generate_key is set.
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { strictElement } from '../../goplugin/der';
 import { KeyError, keyInvalid, keyUnsupported } from '../errors';
 import { curveBytes, curveFacts, curveOfOid, MANAGED_CURVES } from '../curves';
 import type { BackendConfig } from '../config';
@@ -52,9 +53,11 @@ export function findKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: BackendConfig, ke
       if (!curve) throw keyUnsupported(`pkcs11 key "${keyName}": unsupported EC curve ${hex}`);
       const pubObj = findOne(p, s, cfg, P.CKO_PUBLIC_KEY, keyName);
       if (!pubObj) throw new KeyError('not_found', `pkcs11 key "${keyName}": the public half is not on the token`);
-      let point = attrBuffer(p.C_GetAttributeValue(s, pubObj, [{ type: P.CKA_EC_POINT }])[0]);
-      if (point[0] === 0x04 && point.length !== 2 * curveBytes(curve) + 1) point = point.subarray(point[1] & 0x80 ? 2 + (point[1] & 0x7f) : 2); // DER OCTET STRING
       const n = curveBytes(curve);
+      let point = attrBuffer(p.C_GetAttributeValue(s, pubObj, [{ type: P.CKA_EC_POINT }])[0]);
+      // The uncompressed point itself, or (as PKCS#11 specifies it, and SoftHSM keeps it) a DER OCTET STRING of it.
+      const wrapped = point[0] === 0x04 && point.length !== 2 * n + 1 ? strictElement(point, 0) : undefined;
+      if (wrapped) point = point.subarray(wrapped.content, wrapped.end);
       const pub = createPublicKey({
         format: 'jwk',
         key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + n).toString('base64url'), y: point.subarray(1 + n).toString('base64url') },
