@@ -1,7 +1,8 @@
-// Just enough DER to write certificates (autotls.ts, pki/cert-writer.ts). Lengths use the
-// definite form; every value here is small and well-formed by construction. Each element is
-// written into one buffer sized from its parts (a certificate is ~40 elements: building each
-// from Buffer.concat of header pieces was ~15% of a PKI issue's own CPU).
+// Just enough DER to write certificates (autotls.ts, pki/cert-writer.ts), and the one reader
+// of DER elements (strictElement, readElement) that every DER walk here goes through. Lengths
+// use the definite form; every value written is small and well-formed by construction. Each
+// element is written into one buffer sized from its parts (a certificate is ~40 elements:
+// building each from Buffer.concat of header pieces was ~15% of a PKI issue's own CPU).
 
 /** Bytes of the length octets for a content of n bytes. */
 const lengthOctets = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5);
@@ -92,19 +93,26 @@ export function pem(der: Buffer, label: string): string {
     .join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** One DER element at `at` (definite lengths): its tag, where its content starts and where it ends. */
+/** One DER element: its tag, where its content starts and where it ends. */
+export interface DerElement {
+  tag: number;
+  content: number;
+  end: number;
+}
+
 /**
- * The element at `at`, ending by `limit`, if its length is DER's (definite, minimal, at most
- * three length octets); undefined otherwise. For strict readers that answer "not this" rather
- * than throw.
+ * The one DER element reader. The element at `at`, ending by `limit` (the end of `der` unless
+ * given), if its length is DER's: definite, in the fewest octets, at most four of them (as Go's
+ * x509 reads DER: a long form for a length under 128, a leading zero octet, the indefinite form
+ * are refused); undefined otherwise. For readers that answer "not this" rather than throw.
  */
-export function strictElement(der: Buffer, at: number, limit: number): { tag: number; content: number; end: number } | undefined {
+export function strictElement(der: Buffer, at: number, limit = der.length): DerElement | undefined {
   if (at + 2 > limit) return undefined;
   let length = der[at + 1];
   let content = at + 2;
   if (length & 0x80) {
     const n = length & 0x7f;
-    if (n < 1 || n > 3 || content + n > limit || der[content] === 0) return undefined;
+    if (n < 1 || n > 4 || content + n > limit || der[content] === 0) return undefined;
     length = 0;
     for (let i = 0; i < n; i++) length = length * 256 + der[content + i];
     if (length < 0x80) return undefined;
@@ -113,17 +121,14 @@ export function strictElement(der: Buffer, at: number, limit: number): { tag: nu
   return content + length <= limit ? { tag: der[at], content, end: content + length } : undefined;
 }
 
-export function readElement(der: Buffer, at: number): { tag: number; content: number; end: number } {
-  if (at + 2 > der.length) throw new Error('DER: truncated');
-  let length = der[at + 1];
-  let content = at + 2;
-  if (length & 0x80) {
-    const n = length & 0x7f;
-    if (n < 1 || n > 4 || content + n > der.length) throw new Error('DER: bad length');
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + der[content + i];
-    content += n;
-  }
-  if (content + length > der.length) throw new Error('DER: truncated');
-  return { tag: der[at], content, end: content + length };
+/** strictElement for readers that throw: `error()` (each caller's own words) where it answers undefined. */
+export function readElement(
+  der: Buffer,
+  at: number,
+  error: () => Error = () => new Error('DER: malformed or truncated element'),
+  limit = der.length,
+): DerElement {
+  const e = strictElement(der, at, limit);
+  if (!e) throw error();
+  return e;
 }

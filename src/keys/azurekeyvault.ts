@@ -6,6 +6,7 @@ import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:
 import type * as Akv from '@azure/keyvault-keys';
 import { isKeyError, keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { digest, isSha2Sign, rawToDer, verifyWith } from './crypto';
+import { MANAGED_CURVES, type ManagedCurve } from './curves';
 import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
 import { optionalString as str, type KeyBackend } from './backend';
@@ -67,8 +68,8 @@ export class AzureKeyVaultKey implements ManagedKey {
     const jwk = key.key!;
     const kty = String(jwk.kty);
     if (kty.startsWith('EC')) {
-      const crv = String(jwk.crv) as 'P-256' | 'P-384' | 'P-521';
-      if (!['P-256', 'P-384', 'P-521'].includes(crv)) throw keyUnsupported(`azurekeyvault key "${this.name}": curve ${crv} is not supported`);
+      const crv = String(jwk.crv) as ManagedCurve;
+      if (!MANAGED_CURVES.includes(crv)) throw keyUnsupported(`azurekeyvault key "${this.name}": curve ${crv} is not supported`);
       this.spec = { kind: 'ec', curve: crv };
       this.pub = createPublicKey({
         format: 'jwk',

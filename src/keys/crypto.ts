@@ -16,6 +16,7 @@ import {
 import { promisify } from 'node:util';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { readElement, seq, uint } from '../goplugin/der';
 import { keyInvalid } from './errors';
 import { DIGEST_BYTES, digestInfo } from './digests';
 import { pssEncode, pssVerify } from './pss';
@@ -26,7 +27,7 @@ import type { Hash, KeySpec, SignHash, SignOptions } from './types';
 export const HASH_BYTES: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
 /** Whether a signature's hash is one every backend signs with (SHA-256/384/512); the cloud KMSes offer no other. */
 export const isSha2Sign = (h: SignHash): h is Hash => Object.hasOwn(HASH_BYTES, h);
-/** noble's curves by the names key specs use. */
+/** noble's curves by the names key specs use (curves.ts has each one's other names and sizes). */
 export const CURVES = { 'P-256': p256, 'P-384': p384, 'P-521': p521, secp256k1 } as const;
 
 /**
@@ -45,8 +46,6 @@ const NOBLE = { prehash: false, lowS: false, format: 'der' } as const;
  * ecdsa-secp256k1 keys; no managed-key backend offers that curve).
  */
 export type LocalKeySpec = KeySpec | { kind: 'ec'; curve: 'secp256k1' };
-/** The EC curves keys here can be on. */
-export type EcCurve = (LocalKeySpec & { kind: 'ec' })['curve'];
 
 /** The digest to sign: hashes `data` unless the caller already did. */
 export function digest(data: Buffer, opts: SignOptions): Buffer {
@@ -56,35 +55,24 @@ export function digest(data: Buffer, opts: SignOptions): Buffer {
   return data;
 }
 
-/** Bytes of one coordinate (and of r or s) on `curve`. */
-export function curveBytes(curve: EcCurve): number {
-  return curve === 'P-256' || curve === 'secp256k1' ? 32 : curve === 'P-384' ? 48 : 66;
-}
-
-/** r||s (PKCS#11, JWS, Azure) to ASN.1 DER. */
+/** r||s (PKCS#11, JWS, Azure) to ASN.1 DER: ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }. */
 export function rawToDer(raw: Buffer): Buffer {
-  const int = (b: Buffer) => {
-    let i = 0;
-    while (i < b.length - 1 && b[i] === 0) i++;
-    let v = b.subarray(i);
-    if (v[0] & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
-    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
-  };
   const half = raw.length / 2;
-  const body = Buffer.concat([int(raw.subarray(0, half)), int(raw.subarray(half))]);
-  return Buffer.concat([Buffer.from(body.length < 0x80 ? [0x30, body.length] : [0x30, 0x81, body.length]), body]);
+  return seq(uint(raw.subarray(0, half)), uint(raw.subarray(half)));
 }
 
 /** ASN.1 DER to r||s, each left-padded to `size` bytes (JWS marshaling). */
 export function derToRaw(der: Buffer, size: number): Buffer {
-  let p = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+  const malformed = () => keyInvalid('malformed ECDSA signature');
+  const sig = readElement(der, 0, malformed);
+  let p = sig.content;
   const read = () => {
-    if (der[p] !== 0x02) throw keyInvalid('malformed ECDSA signature');
-    const l = der[p + 1];
-    let v = der.subarray(p + 2, p + 2 + l);
-    p += 2 + l;
+    const int = readElement(der, p, malformed, sig.end);
+    if (int.tag !== 0x02) throw malformed();
+    let v = der.subarray(int.content, int.end);
+    p = int.end;
     while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (v.length > size) throw keyInvalid('malformed ECDSA signature');
+    if (v.length > size) throw malformed();
     return Buffer.concat([Buffer.alloc(size - v.length), v]);
   };
   return Buffer.concat([read(), read()]);

@@ -1,5 +1,6 @@
 // The self-check behind managed-keys/<type>/<name>/test/sign, and public-key export.
 import { randomBytes } from 'node:crypto';
+import { ecdsaHash } from './curves';
 import { keyInvalid } from './errors';
 import type { ManagedKey } from './types';
 
@@ -25,7 +26,7 @@ export async function selfTest(key: ManagedKey): Promise<SelfTestResult> {
     if (!back.equals(msg)) throw keyInvalid(`${d.backend} key "${d.name}": encrypt/decrypt self-test returned different data`);
     return { operation: 'encrypt', ok: true, algorithm: 'aes-gcm', millis: Date.now() - start };
   }
-  const hash = d.spec.kind === 'ec' ? ({ 'P-256': 'sha256', 'P-384': 'sha384', 'P-521': 'sha512' } as const)[d.spec.curve] : 'sha256';
+  const hash = d.spec.kind === 'ec' ? ecdsaHash(d.spec.curve) : 'sha256';
   // Ask the key for an algorithm it offers (KMS keys fix padding per key).
   const padding = d.spec.kind === 'rsa' ? (d.algorithms.some((a) => a.startsWith('rsa-pss')) ? 'pss' : 'pkcs1v15') : undefined;
   const sig = await key.sign(msg, { hash, padding });

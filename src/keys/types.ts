@@ -2,6 +2,7 @@
 // backend (HSM, cloud KMS); only public keys and results cross this boundary.
 import type { KeyObject } from 'node:crypto';
 import type { BACKEND_FIELDS } from './config';
+import type { ManagedCurve } from './curves';
 
 /** The managed-key backend types (the `<type>` of managed-keys/<type>/<name>): those config.ts has fields for. */
 export type Backend = keyof typeof BACKEND_FIELDS;
@@ -13,11 +14,7 @@ export type Hash = 'sha256' | 'sha384' | 'sha512';
 export type SignHash = Hash | 'sha224' | 'sha3-224' | 'sha3-256' | 'sha3-384' | 'sha3-512';
 
 /** What kind of key it is, as far as callers need to know. */
-export type KeySpec =
-  | { kind: 'ec'; curve: 'P-256' | 'P-384' | 'P-521' }
-  | { kind: 'rsa'; bits: number }
-  | { kind: 'ed25519' }
-  | { kind: 'aes'; bits: 128 | 256 };
+export type KeySpec = { kind: 'ec'; curve: ManagedCurve } | { kind: 'rsa'; bits: number } | { kind: 'ed25519' } | { kind: 'aes'; bits: 128 | 256 };
 
 /** What a key tells about itself: managed-keys reads show it. */
 export interface KeyDescription {

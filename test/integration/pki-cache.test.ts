@@ -104,6 +104,11 @@ describe('PKI caches', () => {
       expect(keyIdentifier(spki).toString('hex')).toBe(theirs.toString('hex'));
     }
     expect(() => keyIdentifier(Buffer.from([0x04, 0x00]))).toThrow(/cannot be read/);
+    // A key whose SEQUENCE length is in the long form (30 81 59): not DER, which Go's x509 refuses.
+    const p256 = createPublicKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey).export({ type: 'spki', format: 'der' });
+    expect(() => keyIdentifier(Buffer.concat([Uint8Array.of(0x30, 0x81, p256[1]), p256.subarray(2)]))).toThrow(
+      /^unsupported key: the public key cannot be read$/,
+    );
   });
 
   it("a leaf's authority key id is its root's subject key id; its own is its key's", async () => {

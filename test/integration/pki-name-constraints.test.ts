@@ -12,7 +12,9 @@ import { checkNameConstraints, nameConstraintsOf } from '../../src/secrets/pki/n
 
 const { dir, file, openssl } = opensslScratch('vpt-pki-nc-');
 
-function constrainedCa(): { cert: string; key: string } {
+function constrainedCa(
+  nameConstraints = 'critical,permitted;DNS:example.com,excluded;DNS:bad.example.com,permitted;IP:10.0.0.0/255.0.0.0,permitted;email:.example.com,permitted;URI:.example.com',
+): { cert: string; key: string } {
   execFileSync(
     'openssl',
     [
@@ -36,7 +38,7 @@ function constrainedCa(): { cert: string; key: string } {
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
       '-addext',
-      'nameConstraints=critical,permitted;DNS:example.com,excluded;DNS:bad.example.com,permitted;IP:10.0.0.0/255.0.0.0,permitted;email:.example.com,permitted;URI:.example.com',
+      `nameConstraints=${nameConstraints}`,
     ],
     { stdio: 'pipe' },
   );
@@ -45,6 +47,13 @@ function constrainedCa(): { cert: string; key: string } {
 
 describe('Name Constraints of the issuing CA', () => {
   const ca = constrainedCa();
+
+  it("are not read from a value whose DER has a non-minimal length (Go's x509 refuses such a certificate; OpenSSL reads it)", () => {
+    // permitted [0] { GeneralSubtree { dNSName "example.com" } }, the outer length in the long form (30 81 11).
+    const value = '308111a00f300d820b6578616d706c652e636f6d';
+    expect(nameConstraintsOf(constrainedCa(`critical,DER:${value.replace('308111', '3011')}`).cert)?.permitted.dns).toEqual(['example.com']);
+    expect(() => nameConstraintsOf(constrainedCa(`critical,DER:${value}`).cert)).toThrow(/^DER: malformed or truncated element$/);
+  });
 
   it('are read from the certificate: permitted and excluded DNS, IP, email and URI subtrees', () => {
     const nc = nameConstraintsOf(ca.cert)!;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bits, bool, explicit, octets, oid, readElement, seq, set, time, tlv, uint, utf8 } from '../../src/goplugin/der';
+import { bits, bool, explicit, octets, oid, readElement, seq, set, strictElement, time, tlv, uint, utf8 } from '../../src/goplugin/der';
 import { newSerial } from '../../src/secrets/pki/ca';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -69,6 +69,56 @@ describe('DER writer', () => {
     expect(out).toMatch(/UTF8STRING\s+:x{300}/);
     expect(out).toMatch(/organizationName/);
     expect(readElement(name, 0).end).toBe(name.length);
+  });
+});
+
+describe('DER element reader', () => {
+  const b = (h: string) => Buffer.from(h.replace(/ /g, ''), 'hex');
+  const bad = () => new Error('caller words');
+
+  it('short and long lengths (1 to 4 octets), as the writer writes them', () => {
+    expect(strictElement(b('04 00'), 0)).toEqual({ tag: 0x04, content: 2, end: 2 });
+    expect(strictElement(b('30 03 020105'), 0)).toEqual({ tag: 0x30, content: 2, end: 5 });
+    for (const n of [128, 255, 256, 65535, 65536, 1 << 24]) {
+      const e = octets(Buffer.alloc(n));
+      const content = e.length - n;
+      expect(strictElement(e, 0)).toEqual({ tag: 0x04, content, end: e.length });
+      expect(readElement(e, 0)).toEqual({ tag: 0x04, content, end: e.length });
+    }
+    // Five length octets: refused (Go's x509 reads at most four).
+    expect(strictElement(Buffer.concat([b('04 85 0100000000'), Buffer.alloc(8)]), 0)).toBeUndefined();
+  });
+
+  it('refuses a non-minimal length: the long form for a length under 128, a leading zero octet (Go refuses both)', () => {
+    for (const h of ['04 81 01 00', '04 81 7f', '04 82 0080', '04 82 00ff', '04 83 000100']) {
+      const d = Buffer.concat([b(h), Buffer.alloc(300)]);
+      expect(strictElement(d, 0), h).toBeUndefined();
+      expect(() => readElement(d, 0, bad), h).toThrow('caller words');
+    }
+    expect(strictElement(Buffer.concat([b('04 81 80'), Buffer.alloc(128)]), 0)).toEqual({ tag: 0x04, content: 3, end: 131 });
+  });
+
+  it('refuses the indefinite length form', () => {
+    expect(strictElement(b('30 80 0500 0000'), 0)).toBeUndefined();
+    expect(() => readElement(b('30 80 0500 0000'), 0)).toThrow(/DER: malformed or truncated element/);
+  });
+
+  it('refuses truncated input: no header, cut length octets, content past the end or past the limit', () => {
+    for (const h of ['', '04', '04 82 01', '04 05 0102', '30 81']) {
+      expect(strictElement(b(h), 0), h).toBeUndefined();
+      expect(() => readElement(b(h), 0, bad), h).toThrow('caller words');
+    }
+    const d = b('30 03 04 01 07 ff');
+    expect(strictElement(d, 0, 4)).toBeUndefined(); // ends beyond the limit
+    expect(strictElement(d, 2, 5)).toEqual({ tag: 0x04, content: 4, end: 5 });
+    expect(() => readElement(d, 2, bad, 4)).toThrow('caller words');
+    expect(strictElement(d, 6)).toBeUndefined(); // at the end
+  });
+
+  it('leaves trailing data to the caller: the element ends where its length says', () => {
+    const d = b('30 00 ff ff');
+    expect(strictElement(d, 0)).toEqual({ tag: 0x30, content: 2, end: 2 });
+    expect(readElement(d, 0)).toEqual({ tag: 0x30, content: 2, end: 2 });
   });
 });
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { constants, createHash, publicEncrypt, verify as nodeVerify } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, publicEncrypt, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { SoftwareKey } from '../../src/keys/software';
 import { parseKeyConfig, publicView } from '../../src/keys/config';
 import { derToRaw, rawToDer, signLocal } from '../../src/keys/crypto';
@@ -42,6 +42,29 @@ describe('software keys (not an HSM)', () => {
     const raw = Buffer.concat([Buffer.alloc(31, 0), Buffer.from([0x80]), Buffer.alloc(32, 0x7f)]);
     const der = rawToDer(raw);
     expect(derToRaw(der, 32).equals(raw)).toBe(true);
+  });
+  it("converts them as Node's crypto does, on every curve; a malformed DER signature is refused", () => {
+    for (const [namedCurve, size] of [
+      ['P-256', 32],
+      ['P-384', 48],
+      ['P-521', 66],
+    ] as const) {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve });
+      for (let i = 0; i < 8; i++) {
+        const raw = nodeSign('sha256', Buffer.from('m'), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+        const der = rawToDer(raw);
+        expect(nodeVerify('sha256', Buffer.from('m'), { key: publicKey, dsaEncoding: 'der' }, der)).toBe(true);
+        expect(derToRaw(der, size).equals(raw)).toBe(true);
+        const fromNode = nodeSign('sha256', Buffer.from('m'), { key: privateKey, dsaEncoding: 'der' });
+        expect(rawToDer(derToRaw(fromNode, size)).equals(fromNode)).toBe(true);
+      }
+    }
+    expect(rawToDer(Buffer.alloc(64)).toString('hex')).toBe('3006020100020100');
+    // Trailing bytes after the SEQUENCE are left alone (as before); anything else malformed is refused.
+    expect(derToRaw(Buffer.from('3006020101020102ff', 'hex'), 32).toString('hex')).toBe(`${'00'.repeat(31)}01${'00'.repeat(31)}02`);
+    for (const bad of ['3006020101020201', '3003020101020101', '300602010102', '3006020101030101', '30070201010281 0101', '3081060201010201 01', '']) {
+      expect(() => derToRaw(Buffer.from(bad.replace(/ /g, ''), 'hex'), 32), bad).toThrow(/^malformed ECDSA signature$/);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { oid, readElement } from '../../src/goplugin/der';
+import { oid, pem, readElement, seq } from '../../src/goplugin/der';
 import { UserError } from '../../src/secrets/framework';
 import { keyIdentifier, signerFor, x509, type CaSigner } from '../../src/secrets/pki/ca';
 import { ipBytes, writeCertificate, writeCertificatePem, type WriteInput } from '../../src/secrets/pki/cert-writer';
@@ -310,6 +310,23 @@ describe('DER certificate writer: leaves under a CA, read back by openssl and @p
     });
     expect(text(pemText)).not.toContain('Key Usage: critical');
     expect(text(pemText)).toContain('Subject Key Identifier');
+  });
+
+  it("an issuer certificate whose DER has a non-minimal length (which Go's x509 refuses; OpenSSL reads it) is not read, rather than copied into a leaf", async () => {
+    const key = await generateKey('ec', 256, false);
+    const der = derOf(caPem);
+    const { fields } = tbsFields(der);
+    const subject = fields[5]; // version, serial, signature, issuer, validity, subject
+    expect(subject[1]).toBeLessThan(0x80);
+    const longForm = Buffer.concat([Uint8Array.of(0x30, 0x81, subject[1]), subject.subarray(2)]);
+    const cert = readElement(der, 0);
+    const tbs = readElement(der, cert.content);
+    const ber = seq(seq(...fields.slice(0, 5), longForm, ...fields.slice(6)), der.subarray(tbs.end, cert.end));
+    const issuerPem = pem(ber, 'CERTIFICATE');
+    expect(new NodeCert(issuerPem).subject).toBe(new NodeCert(caPem).subject);
+    const input = { req: { ...base({}), publicKey: key.spki }, signer: ca, serialHex: '01', notBefore: new Date(), notAfter: new Date(Date.now() + 60_000) };
+    await expect(writeCertificate({ ...input, issuerPem: caPem })).resolves.toBeInstanceOf(Buffer);
+    await expect(writeCertificate({ ...input, issuerPem })).rejects.toThrow(/^the CA certificate cannot be read$/);
   });
 
   it('validity from 2050 on is a GeneralizedTime without fractions (RFC 5280 4.1.2.5.2)', async () => {

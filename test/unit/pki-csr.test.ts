@@ -4,7 +4,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { bits, oid, pem, seq, set, tlv, uint, utf8 } from '../../src/goplugin/der';
+import { x509 } from '../../src/secrets/pki/ca';
 import { readCsr, readCsrWithX509, readPlainCsr, type ParsedCsr } from '../../src/secrets/pki/csr';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-csr-'));
@@ -138,6 +141,25 @@ describe('CSR reading', () => {
       expect(r.sanCritical).toBe(true);
       expect(view(r)).toEqual(view(await readCsrWithX509(p)));
     }
+  });
+
+  it("a non-minimal DER length is a 400 where Go's x509 refuses the CSR: in the request (read by the general path) or inside its SAN", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const signed = (info: Buffer) => pem(seq(info, seq(oid('1.2.840.10045.4.3.2')), bits(nodeSign('sha256', info, privateKey))), 'CERTIFICATE REQUEST');
+    const request = (subject: Buffer) => signed(seq(uint(Uint8Array.of(0)), subject, spki, tlv(0xa0, Buffer.alloc(0))));
+    const subject = seq(set(seq(oid('2.5.4.3'), utf8('x.example.com'))));
+    expect((await readCsr(request(subject))).cn).toBe('x.example.com');
+    // The subject's length in the long form (30 81 xx): BER, not DER.
+    const p = request(Buffer.concat([Uint8Array.of(0x30, 0x81, subject[1]), subject.subarray(2)]));
+    expect(readPlainCsr(p)).toBeUndefined();
+    expect(new (x509().Pkcs10CertificateRequest)(p).subject).toBe('CN=x.example.com'); // @peculiar/x509 reads BER
+    expect(await errorOf(readCsr(p))).toBe('UserError: csr is not a valid PEM certificate request');
+    // A SAN whose DNS name has a long-form length (82 81 0d): the request itself is DER, on the walk's path.
+    const san = csr(EC('P-256'), '/CN=san.example.com', ['subjectAltName=DER:301082810d612e6578616d706c652e636f6d']);
+    expect(readPlainCsr(san)?.sanDer?.toString('hex')).toBe('301082810d612e6578616d706c652e636f6d');
+    expect(await errorOf(readCsr(san))).toBe('UserError: csr is not a valid PEM certificate request');
+    expect(await errorOf(readCsrWithX509(san))).toBe('UserError: csr is not a valid PEM certificate request');
   });
 
   it('an extension asked for twice is a 400 on both paths (Go, and so current Vault, refuses such a CSR)', async () => {

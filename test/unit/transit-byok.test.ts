@@ -10,6 +10,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   privateDecrypt,
@@ -179,6 +180,17 @@ describe('import: asymmetric keys (PKCS#8)', () => {
         Buffer.from(sig.split(':')[2], 'base64'),
       ),
     ).toBe(true);
+  });
+
+  it("an RSA-PSS PKCS#8 key whose DER has a non-minimal length is a 400, as Go's PKCS#8 parser refuses it (OpenSSL reads it)", async () => {
+    const der = pkcs8(generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey);
+    expect(der.subarray(0, 2).toString('hex')).toBe('3082');
+    const ber = Buffer.concat([Uint8Array.of(0x30, 0x83, 0x00), der.subarray(2)]); // the length in three octets, the first 00
+    expect(createPrivateKey({ key: ber, format: 'der', type: 'pkcs8' }).asymmetricKeyType).toBe('rsa-pss');
+    refused(
+      await call('update', 'keys/p/import', { type: 'rsa-2048', ciphertext: wrapLikeVault(await wrappingPem(), ber) }),
+      /^error importing key: error parsing asymmetric key: not a PKCS#8 \(DER\) private key$/,
+    );
   });
 });
 
@@ -366,6 +378,12 @@ describe("refused imports: Vault's checks, each a 400 that shows no key material
     refused(
       await call('update', 'keys/a/import', { type: 'ecdsa-p256', ciphertext: wrapLikeVault(pem, pkcs8(k1)) }),
       /invalid curve: expected P-256, got secp256k1/,
+    );
+    // A curve transit has no key type on: by OpenSSL's name.
+    const p224 = generateKeyPairSync('ec', { namedCurve: 'P-224' }).privateKey;
+    refused(
+      await call('update', 'keys/a/import', { type: 'ecdsa-p384', ciphertext: wrapLikeVault(pem, pkcs8(p224)) }),
+      /invalid curve: expected P-384, got secp224r1/,
     );
     const junk = randomBytes(64);
     refused(await call('update', 'keys/a/import', { type: 'ed25519', ciphertext: wrapLikeVault(pem, junk) }), /error parsing asymmetric key/, junk);

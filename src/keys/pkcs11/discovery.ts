@@ -1,12 +1,13 @@
 // Finding the configured key on the token (by CKA_LABEL and/or CKA_ID), reading what it is
 // and its public half; and generating it there when allow_generate_key is set.
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { strictElement } from '../../goplugin/der';
 import { KeyError, keyInvalid, keyUnsupported } from '../errors';
-import { curveBytes } from '../crypto';
+import { curveBytes, curveFacts, curveOfOid, MANAGED_CURVES } from '../curves';
 import type { BackendConfig } from '../config';
 import type { KeySpec } from '../types';
 import { pk, type Handle, type Pkcs11Types } from './library';
-import { CURVE_OIDS, MECHANISMS, parseMechanism } from './mechanisms';
+import { MECHANISMS, parseMechanism } from './mechanisms';
 
 /** A key found on the token: the handle of its private (or secret) object, what it is, and its public half. */
 export interface FoundKey {
@@ -48,13 +49,15 @@ export function findKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: BackendConfig, ke
     if (keyType === P.CKK_EC) {
       const [params] = p.C_GetAttributeValue(s, priv, [{ type: P.CKA_EC_PARAMS }]);
       const hex = attrBuffer(params).toString('hex');
-      const curve = (['P-256', 'P-384', 'P-521'] as const).find((c) => CURVE_OIDS[c] === hex);
+      const curve = curveOfOid(hex, MANAGED_CURVES);
       if (!curve) throw keyUnsupported(`pkcs11 key "${keyName}": unsupported EC curve ${hex}`);
       const pubObj = findOne(p, s, cfg, P.CKO_PUBLIC_KEY, keyName);
       if (!pubObj) throw new KeyError('not_found', `pkcs11 key "${keyName}": the public half is not on the token`);
-      let point = attrBuffer(p.C_GetAttributeValue(s, pubObj, [{ type: P.CKA_EC_POINT }])[0]);
-      if (point[0] === 0x04 && point.length !== 2 * curveBytes(curve) + 1) point = point.subarray(point[1] & 0x80 ? 2 + (point[1] & 0x7f) : 2); // DER OCTET STRING
       const n = curveBytes(curve);
+      let point = attrBuffer(p.C_GetAttributeValue(s, pubObj, [{ type: P.CKA_EC_POINT }])[0]);
+      // The uncompressed point itself, or (as PKCS#11 specifies it, and SoftHSM keeps it) a DER OCTET STRING of it.
+      const wrapped = point[0] === 0x04 && point.length !== 2 * n + 1 ? strictElement(point, 0) : undefined;
+      if (wrapped) point = point.subarray(wrapped.content, wrapped.end);
       const pub = createPublicKey({
         format: 'jwk',
         key: { kty: 'EC', crv: curve, x: point.subarray(1, 1 + n).toString('base64url'), y: point.subarray(1 + n).toString('base64url') },
@@ -103,7 +106,7 @@ export async function generateKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: Backend
       { type: P.CKA_DECRYPT, value: true },
     ]);
   } else if (cfg.curve || mech === MECHANISMS.CKM_ECDSA || !bits) {
-    const curve = { P256: 'P-256', P384: 'P-384', P521: 'P-521' }[String(cfg.curve ?? 'P256')]!;
+    const curve = MANAGED_CURVES.find((c) => c.replace('-', '') === String(cfg.curve ?? 'P256'))!; // the field's P256, P384, P521
     await p.C_GenerateKeyPairAsync(
       s,
       { mechanism: P.CKM_EC_KEY_PAIR_GEN },
@@ -111,7 +114,7 @@ export async function generateKey(p: Pkcs11Types.PKCS11, s: Handle, cfg: Backend
         ...ids,
         { type: P.CKA_TOKEN, value: true },
         { type: P.CKA_VERIFY, value: true },
-        { type: P.CKA_EC_PARAMS, value: Buffer.from(CURVE_OIDS[curve], 'hex') },
+        { type: P.CKA_EC_PARAMS, value: Buffer.from(curveFacts(curve).oid, 'hex') },
       ],
       [...privAttrs, { type: P.CKA_SIGN, value: true }],
     );

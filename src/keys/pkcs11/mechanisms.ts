@@ -14,9 +14,6 @@ export const MECHANISMS: Record<string, number> = {
   CKM_EDDSA: 0x1057,
 };
 
-/** DER of each curve's OID, as CKA_EC_PARAMS holds it. */
-export const CURVE_OIDS: Record<string, string> = { 'P-256': '06082a8648ce3d030107', 'P-384': '06052b81040022', 'P-521': '06052b81040023' };
-
 /** The `mechanism` field: a decimal number, 0x hex, or a known CKM_ name. */
 export function parseMechanism(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

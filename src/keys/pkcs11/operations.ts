@@ -3,7 +3,8 @@
 // the long calls run on libuv's thread pool (the *Async forms).
 import { randomBytes } from 'node:crypto';
 import { keyInvalid, keyUnsupported } from '../errors';
-import { curveBytes, digestInfo, rawToDer } from '../crypto';
+import { digestInfo, rawToDer } from '../crypto';
+import { curveBytes } from '../curves';
 import type { CryptOptions, KeySpec, SignOptions } from '../types';
 import { CKR_ENCRYPTED_DATA_INVALID, CKR_ENCRYPTED_DATA_LEN_RANGE, ckr, pk, type Handle, type Pkcs11Types } from './library';
 import { hashMech } from './mechanisms';

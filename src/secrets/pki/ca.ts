@@ -7,9 +7,10 @@ import { webcrypto, createHash, createPrivateKey, createPublicKey, type KeyObjec
 type CryptoKey = webcrypto.CryptoKey;
 type Crypto = typeof webcrypto;
 import type * as X509 from '@peculiar/x509';
-import { derToRaw, curveBytes } from '../../keys/crypto';
+import { derToRaw } from '../../keys/crypto';
+import { curveBytes, curveOfOpenssl, ecdsaHash, MANAGED_CURVES, type ManagedCurve } from '../../keys/curves';
 import type { KeySpec, ManagedKey } from '../../keys/types';
-import { uint } from '../../goplugin/der';
+import { readElement, uint } from '../../goplugin/der';
 import { pooledRandomBytes } from '../../util/random-pool';
 import { UserError } from '../framework';
 
@@ -40,7 +41,7 @@ export const PENDING_KEY = 'pki/pending-intermediate';
 /** WebCrypto algorithm for signing with a key of this spec. */
 export function signingAlgorithm(spec: KeySpec): (EcdsaParams & EcKeyImportParams) | RsaHashedImportParams | { name: 'Ed25519' } {
   if (spec.kind === 'ec') {
-    const hash = spec.curve === 'P-256' ? 'SHA-256' : spec.curve === 'P-384' ? 'SHA-384' : 'SHA-512';
+    const hash = `SHA-${ecdsaHash(spec.curve).slice(3)}`; // WebCrypto's name of the digest
     return { name: 'ECDSA', namedCurve: spec.curve, hash } as EcdsaParams & EcKeyImportParams;
   }
   if (spec.kind === 'rsa') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
@@ -63,7 +64,7 @@ function managedCrypto(): Crypto {
         return async (alg: unknown, key: Record<symbol, { mk: ManagedKey; spec: KeySpec }>, data: ArrayBuffer) => {
           const m = key[MANAGED];
           if (!m) return target.sign(alg as never, key as never, data);
-          const hash = m.spec.kind === 'ec' ? ({ 'P-256': 'sha256', 'P-384': 'sha384', 'P-521': 'sha512' } as const)[m.spec.curve] : 'sha256';
+          const hash = m.spec.kind === 'ec' ? ecdsaHash(m.spec.curve) : 'sha256';
           const sig = await m.mk.sign(Buffer.from(data), { hash, padding: 'pkcs1v15' });
           // WebCrypto ECDSA signatures are r||s; x509 re-encodes them for the certificate.
           const raw = m.spec.kind === 'ec' ? derToRaw(sig, curveBytes(m.spec.curve)) : sig;
@@ -131,7 +132,7 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
   const d = ko.asymmetricKeyDetails!;
   const spec: KeySpec =
     ko.asymmetricKeyType === 'ec'
-      ? { kind: 'ec', curve: ({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, 'P-256' | 'P-384' | 'P-521'>)[d.namedCurve!] }
+      ? { kind: 'ec', curve: curveOfOpenssl(d.namedCurve, MANAGED_CURVES) as ManagedCurve }
       : ko.asymmetricKeyType === 'ed25519'
         ? { kind: 'ed25519' }
         : { kind: 'rsa', bits: d.modulusLength! };
@@ -144,19 +145,10 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
 /** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */
 export function keyIdentifier(spki: Buffer): Buffer {
   // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
-  const element = (at: number) => {
-    let length = spki[at + 1];
-    let content = at + 2;
-    if (length & 0x80) {
-      const n = length & 0x7f;
-      length = spki.subarray(content, content + n).reduce((a, b) => a * 256 + b, 0);
-      content += n;
-    }
-    return { tag: spki[at], content, end: content + length };
-  };
-  const outer = element(0);
-  const keyBits = element(element(outer.content).end);
-  if (outer.tag !== 0x30 || keyBits.tag !== 0x03 || keyBits.end > spki.length) throw new UserError('unsupported key: the public key cannot be read');
+  const unreadable = () => new UserError('unsupported key: the public key cannot be read');
+  const outer = readElement(spki, 0, unreadable);
+  const keyBits = readElement(spki, readElement(spki, outer.content, unreadable).end, unreadable);
+  if (outer.tag !== 0x30 || keyBits.tag !== 0x03) throw unreadable();
   return createHash('sha1')
     .update(spki.subarray(keyBits.content + 1, keyBits.end))
     .digest(); // past the unused-bits byte

@@ -296,27 +296,29 @@ function readIssuer(pemText: string): IssuerFacts {
   let facts = issuerFacts.get(pemText);
   if (facts) return facts;
   const der = Buffer.from(pemText.replace(/-----[^-]+-----/g, ''), 'base64');
-  const tbs = readElement(der, readElement(der, 0).content);
+  const unreadable = () => new Error('the CA certificate cannot be read');
+  const element = (at: number) => readElement(der, at, unreadable);
+  const tbs = element(element(0).content);
   const fields: Array<{ tag: number; content: number; end: number; start: number }> = [];
   for (let at = tbs.content; at < tbs.end; ) {
-    const e = readElement(der, at);
+    const e = element(at);
     fields.push({ ...e, start: at });
     at = e.end;
   }
   const f = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields; // serial, signature, issuer, validity, subject, spki, …
-  if (f.length < 6 || f[4].tag !== 0x30 || f[5].tag !== 0x30) throw new Error('the CA certificate cannot be read');
+  if (f.length < 6 || f[4].tag !== 0x30 || f[5].tag !== 0x30) throw unreadable();
   const subject = Buffer.from(der.subarray(f[4].start, f[4].end));
   let keyId = keyIdentifier(der.subarray(f[5].start, f[5].end));
   const exts = f.find((e) => e.tag === 0xa3);
   if (exts) {
-    const list = readElement(der, exts.content);
+    const list = element(exts.content);
     for (let at = list.content; at < list.end; ) {
-      const ext = readElement(der, at);
-      const id = readElement(der, ext.content);
+      const ext = element(at);
+      const id = element(ext.content);
       if (der.subarray(ext.content, id.end).equals(EXT.subjectKeyId)) {
-        let v = readElement(der, id.end);
-        if (v.tag === 0x01) v = readElement(der, v.end); // critical flag
-        const inner = readElement(der, v.content);
+        let v = element(id.end);
+        if (v.tag === 0x01) v = element(v.end); // critical flag
+        const inner = element(v.content);
         if (inner.tag === 0x04 && inner.end > inner.content) keyId = Buffer.from(der.subarray(inner.content, inner.end));
       }
       at = ext.end;

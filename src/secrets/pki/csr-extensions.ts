@@ -14,16 +14,9 @@
 // certificate it signs) does not understand, which Vault also signs and then fails on.
 // Values of other types are copied as they are, unread, as Vault copies them. (Vault 1.8
 // copies the same way but verifies nothing after signing: it signs such a critical extension.)
-import { strictElement } from '../../goplugin/der';
+import { strictElement, type DerElement as El } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { oidText, readSans, type CsrExtension, type ParsedCsr } from './csr';
-
-/** One DER element: its tag, where its content starts and where it ends. */
-interface El {
-  tag: number;
-  content: number;
-  end: number;
-}
 
 /** The element at `at` before `limit`, with a minimal definite length; undefined if it is not one. */
 function el(d: Buffer, at: number, limit: number): El | undefined {

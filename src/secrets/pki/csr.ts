@@ -2,7 +2,7 @@
 // subject CN, and its signature, checked with Node's crypto on the thread pool — which,
 // unlike WebCrypto, also knows P-224, so every key Vault's PKI accepts can be verified.
 import { constants, createPublicKey, verify as nodeVerify, webcrypto, type KeyObject } from 'node:crypto';
-import { bits, bool, octets, oid, seq, set, strictElement, tlv, uint } from '../../goplugin/der';
+import { bits, bool, octets, oid, readElement, seq, set, strictElement, tlv, uint } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { x509, type CaSigner } from './ca';
 import { signatureAlgorithm, signTbs, subjectAltNames, subjectName } from './cert-writer';
@@ -40,20 +40,9 @@ export interface CsrExtension {
   value: Buffer;
 }
 
-/** One DER element at `at`: where its content starts and where it ends. */
-function element(der: Buffer, at: number): { content: number; end: number } {
-  if (at + 2 > der.length) throw new UserError('csr is not a valid PEM certificate request');
-  let len = der[at + 1];
-  let content = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 4 || content + n > der.length) throw new UserError('csr is not a valid PEM certificate request');
-    len = der.subarray(content, content + n).reduce((a, b) => a * 256 + b, 0);
-    content += n;
-  }
-  if (content + len > der.length) throw new UserError('csr is not a valid PEM certificate request');
-  return { content, end: content + len };
-}
+const invalidCsr = () => new UserError('csr is not a valid PEM certificate request');
+/** One DER element at `at` (der.ts's reader); a malformed one makes the CSR invalid, a 400. */
+const element = (der: Buffer, at: number) => readElement(der, at, invalidCsr);
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 interface SignatureAlgorithm {
@@ -116,7 +105,7 @@ export async function readCsr(pemText: string): Promise<ParsedCsr> {
   try {
     key = publicKeyFromSpki(plain.spki);
   } catch {
-    throw new UserError('csr is not a valid PEM certificate request');
+    throw invalidCsr();
   }
   const info = keyInfo(key);
   if (!(await verifyCsrSignature(plain.algorithm, key, plain.tbs, plain.sig))) throw new UserError('the CSR signature does not verify');
@@ -152,7 +141,7 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
     csr = new X.Pkcs10CertificateRequest(pemText);
     key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
   } catch {
-    throw new UserError('csr is not a valid PEM certificate request');
+    throw invalidCsr();
   }
   const info = keyInfo(key);
   const { tbs, sig } = signedParts(Buffer.from(csr.rawData));
@@ -184,7 +173,6 @@ export async function readCsrWithX509(pemText: string): Promise<ParsedCsr> {
  * is one extension asked for twice (Go refuses such a CSR since 1.21).
  */
 function requestedExtensions(info: Buffer): CsrExtension[] {
-  const bad = () => new UserError('csr is not a valid PEM certificate request');
   const out: CsrExtension[] = [];
   const seen = new Set<string>();
   const body = element(info, 0);
@@ -198,24 +186,24 @@ function requestedExtensions(info: Buffer): CsrExtension[] {
     const type = info[p] === 0x30 && info[attr.content] === 0x06 ? element(info, attr.content) : undefined;
     const values = type && type.end < attr.end && info[type.end] === 0x31 ? element(info, type.end) : undefined;
     if (type && values && values.content < values.end && info.toString('hex', attr.content, type.end) === OID_EXTENSION_REQUEST) {
-      if (info[values.content] !== 0x30) throw bad();
+      if (info[values.content] !== 0x30) throw invalidCsr();
       const list = element(info, values.content);
       for (let q = list.content; q < list.end; ) {
         const ext = element(info, q);
-        if (info[q] !== 0x30 || info[ext.content] !== 0x06) throw bad();
+        if (info[q] !== 0x30 || info[ext.content] !== 0x06) throw invalidCsr();
         const id = element(info, ext.content);
         let at = id.end;
         let critical = false;
         if (at < ext.end && info[at] === 0x01) {
           const flag = element(info, at);
           // A BOOLEAN is one octet, 00 or FF in DER: Go refuses the CSR otherwise.
-          if (flag.end !== flag.content + 1 || (info[flag.content] !== 0 && info[flag.content] !== 0xff)) throw bad();
+          if (flag.end !== flag.content + 1 || (info[flag.content] !== 0 && info[flag.content] !== 0xff)) throw invalidCsr();
           critical = info[flag.content] !== 0;
           at = flag.end;
         }
-        if (at >= ext.end || info[at] !== 0x04) throw bad();
+        if (at >= ext.end || info[at] !== 0x04) throw invalidCsr();
         const value = element(info, at);
-        if (value.end !== ext.end) throw bad();
+        if (value.end !== ext.end) throw invalidCsr();
         const key = info.toString('hex', ext.content, id.end);
         if (seen.has(key)) throw duplicateExtension(oidText(info.subarray(id.content, id.end)));
         seen.add(key);

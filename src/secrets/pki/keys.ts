@@ -2,6 +2,7 @@
 // key_type / key_bits rules), and generating new ones on libuv's thread pool.
 import { createECDH, createPrivateKey, createPublicKey, type ECDH, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { pem } from '../../goplugin/der';
+import { curveFacts, curveOfOpenssl, NIST_CURVES, nistCurveOfBits } from '../../keys/curves';
 import { UserError } from '../framework';
 
 /** The key kinds Vault's PKI signs. */
@@ -12,9 +13,6 @@ export interface KeyInfo {
   bits: number;
 }
 
-const CURVE_BITS: Record<string, number> = { secp224r1: 224, prime256v1: 256, secp384r1: 384, secp521r1: 521 };
-const CURVE_NAME: Record<number, string> = { 224: 'P-224', 256: 'P-256', 384: 'P-384', 521: 'P-521' };
-
 /** The kind and size of a public key; anything Vault's PKI does not sign is a 400. */
 export function keyInfo(key: KeyObject): KeyInfo {
   const t = key.asymmetricKeyType;
@@ -22,9 +20,9 @@ export function keyInfo(key: KeyObject): KeyInfo {
   if (t === 'rsa') return { type: 'rsa', bits: d.modulusLength ?? 0 };
   if (t === 'ed25519') return { type: 'ed25519', bits: 0 };
   if (t === 'ec') {
-    const bits = CURVE_BITS[d.namedCurve ?? ''];
-    if (!bits) throw new UserError(`unsupported key: EC curve ${d.namedCurve ?? 'unknown'} is not supported (P-224, P-256, P-384 or P-521)`);
-    return { type: 'ec', bits };
+    const curve = curveOfOpenssl(d.namedCurve, NIST_CURVES);
+    if (!curve) throw new UserError(`unsupported key: EC curve ${d.namedCurve ?? 'unknown'} is not supported (P-224, P-256, P-384 or P-521)`);
+    return { type: 'ec', bits: curveFacts(curve).bits };
   }
   if (t === 'rsa-pss') throw new UserError('unsupported key: RSA-PSS (id-RSASSA-PSS) public keys are not supported; use an rsaEncryption key');
   throw new UserError(`unsupported key type ${t ?? 'unknown'} (rsa, ec or ed25519)`);
@@ -56,7 +54,7 @@ export function roleKeyBits(keyType: RoleKeyType, bits: number): number {
   }
   if (keyType === 'ec') {
     const b = bits || 256;
-    if (!CURVE_NAME[b]) throw new UserError('key_bits for ec must be 224, 256, 384 or 521');
+    if (!nistCurveOfBits(b)) throw new UserError('key_bits for ec must be 224, 256, 384 or 521');
     return b;
   }
   return 0;
@@ -116,8 +114,9 @@ interface KeySpec {
 function keySpec(keyType: string, bits: number, forCa: boolean): KeySpec {
   if (keyType === 'ec') {
     const size = bits || 256;
-    if (!CURVE_NAME[size] || (forCa && size === 224)) throw new UserError(`key_bits for ec keys must be ${forCa ? '' : '224, '}256, 384 or 521`);
-    return { type: 'ec', size, options: { namedCurve: CURVE_NAME[size] } };
+    const namedCurve = nistCurveOfBits(size);
+    if (!namedCurve || (forCa && size === 224)) throw new UserError(`key_bits for ec keys must be ${forCa ? '' : '224, '}256, 384 or 521`);
+    return { type: 'ec', size, options: { namedCurve } };
   }
   if (keyType === 'rsa') {
     const size = bits || 2048;

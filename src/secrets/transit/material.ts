@@ -7,6 +7,7 @@
 // problem, never a byte of the key.
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { CURVES, ecScalar } from '../../keys/crypto';
+import { curveOfOpenssl, MANAGED_CURVES, type ManagedCurve } from '../../keys/curves';
 import { readElement } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { HMAC_KEY_SIZES, SPEC, type KeyType, type KeyVersion, type Policy } from './policy';
@@ -41,8 +42,8 @@ function kindOf(k: KeyObject): string {
   return `a key of type ${t ?? 'unknown'}`;
 }
 
-// OpenSSL's curve names and the ones Vault reports.
-const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'secp256k1' };
+// The curves transit has key types on, by the names Vault reports; any other by OpenSSL's name.
+const TRANSIT_CURVES = [...MANAGED_CURVES, 'secp256k1'] as const;
 
 /** The key is of the policy's type: family, curve, modulus size; otherwise a 400 in Vault's words. */
 function checkType(type: KeyType, k: KeyObject): void {
@@ -51,7 +52,8 @@ function checkType(type: KeyType, k: KeyObject): void {
   const family = t === 'rsa' || t === 'rsa-pss' ? 'rsa' : t;
   if (!spec || spec.kind !== family) throw new UserError(`invalid key type: expected ${type}, got ${kindOf(k)}`);
   if (spec.kind === 'ec') {
-    const curve = CURVE_NAMES[k.asymmetricKeyDetails?.namedCurve ?? ''] ?? k.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve';
+    const named = k.asymmetricKeyDetails?.namedCurve;
+    const curve = curveOfOpenssl(named, TRANSIT_CURVES) ?? named ?? 'an unknown curve';
     if (curve !== spec.curve) throw new UserError(`invalid curve: expected ${spec.curve}, got ${curve}`);
   }
   if (spec.kind === 'rsa') {
@@ -91,7 +93,7 @@ function normalisedRsa(k: KeyObject): KeyObject {
 }
 
 /** An EC private key rebuilt from its scalar (its public point computed, as Go does), which must be in range. */
-function normalisedEc(k: KeyObject, curve: 'P-256' | 'P-384' | 'P-521'): KeyObject {
+function normalisedEc(k: KeyObject, curve: ManagedCurve): KeyObject {
   const d = ecScalar(k);
   let point: Uint8Array;
   try {
@@ -126,7 +128,7 @@ export function parsePrivateKey(type: KeyType, der: Buffer): KeyObject {
   checkType(type, k);
   const spec = SPEC[type]!;
   if (spec.kind === 'rsa') return normalisedRsa(k);
-  if (spec.kind === 'ec') return normalisedEc(k, spec.curve as 'P-256' | 'P-384' | 'P-521');
+  if (spec.kind === 'ec') return normalisedEc(k, spec.curve as ManagedCurve);
   return k;
 }
 

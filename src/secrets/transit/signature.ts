@@ -14,7 +14,8 @@ import {
   constants,
   type KeyObject,
 } from 'node:crypto';
-import { CURVES, cheapToSignOnLoop, curveBytes, derToRaw, ecPoint, ecScalar, rawToDer, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { CURVES, cheapToSignOnLoop, derToRaw, ecPoint, ecScalar, rawToDer, verifyWith, type LocalKeySpec as KeySpec } from '../../keys/crypto';
+import { curveBytes } from '../../keys/curves';
 import { DIGEST_BYTES, digestInfo } from '../../keys/digests';
 import { pssEncode, pssVerify, type SaltLength } from '../../keys/pss';
 import { rsaPrivate } from '../../keys/rsa-offload';
