@@ -242,12 +242,14 @@ describe('the client side against a raw server', () => {
     srv.send(goaway(1));
     await b.answer.closed;
     expect(b.answer.headers).toBeUndefined();
+    expect(b.stream.unprocessed).toBe(true); // its caller may send it again elsewhere
     expect(srv.conn.accepting).toBe(false);
     expect(() => request(srv.conn, '/c', Buffer.alloc(0))).toThrow('the connection is closing');
     srv.send(headersFrame(1, [[':status', '200']]));
     srv.send(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
     await a.answer.closed;
     expect(a.answer.trailers).toEqual({ 'grpc-status': '0' });
+    expect(a.stream.unprocessed).toBe(false);
   });
 
   it('trailers without END_STREAM reset that stream (PROTOCOL_ERROR); the connection stays', async () => {
@@ -364,5 +366,22 @@ describe('the client side against a raw server', () => {
     const at = all.indexOf(Buffer.from([0, 0, 8, FrameType.GOAWAY, 0, 0, 0, 0, 0]));
     expect(at).toBeGreaterThan(0);
     expect(all.readUInt32BE(at + 9 + 4)).toBe(ErrorCode.NO_ERROR);
+  });
+
+  it('a request still waiting for a stream when the ids run out closes unprocessed (never sent: it may go to a new connection)', async () => {
+    const { conn, peer } = await clientAndPeer({ lastStreamId: 3 });
+    peer.write(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));
+    while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+    const a = request(conn, '/a', Buffer.alloc(0));
+    const b = request(conn, '/b', Buffer.alloc(0));
+    const c = request(conn, '/c', Buffer.alloc(0));
+    expect([a.stream.id, b.stream.id, c.stream.id]).toEqual([1, 0, 0]);
+    peer.write(headersFrame(1, [[':status', '200']]));
+    peer.write(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
+    await a.answer.closed;
+    await c.answer.closed;
+    expect([b.stream.id, b.stream.closed, b.stream.unprocessed]).toEqual([3, false, false]);
+    expect([c.stream.id, c.stream.unprocessed]).toEqual([0, true]);
+    expect(a.stream.unprocessed).toBe(false);
   });
 });

@@ -108,6 +108,12 @@ export class H2Stream {
   headersSeen = false;
   /** The code of the RST_STREAM that ended the stream: the peer's, or ours for a stream error it caused. */
   resetCode?: number;
+  /**
+   * Client side: closed unanswered and certainly not processed by the server: above the last
+   * stream id of its GOAWAY, or still waiting to open when the connection went away. Its
+   * request may be sent again on another connection.
+   */
+  unprocessed = false;
 
   constructor(
     private readonly conn: H2Connection,
@@ -333,7 +339,7 @@ export class H2Connection {
   close(): void {
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
-    for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
+    for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
     this.send(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR));
     if (this.streams.size === 0) this.endSocket();
   }
@@ -478,8 +484,8 @@ export class H2Connection {
   private onGoaway(lastStream: number): void {
     this.goingAway = true;
     if (this.client) {
-      for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
-      for (const s of [...this.streams.values()]) if (s.id > lastStream) this.closeStream(s);
+      for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
+      for (const s of [...this.streams.values()]) if (s.id > lastStream) this.closeUnprocessed(s);
       if (this.streams.size === 0 && !this.closed) this.endSocket();
     }
   }
@@ -920,6 +926,12 @@ export class H2Connection {
     } catch {}
     if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
     else if (this.client && this.waiting.length) this.openWaiting();
+  }
+
+  /** Client side: close a stream the server never saw or said it did not process (see H2Stream.unprocessed). */
+  private closeUnprocessed(s: H2Stream): void {
+    if (!s.closed) s.unprocessed = true;
+    this.closeStream(s);
   }
 
   /** A connection error: GOAWAY with its code, open streams closed, then the socket ends. */
