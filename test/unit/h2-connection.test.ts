@@ -6,7 +6,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { H2Connection, type H2Stream, type HeaderMap, MAX_CHATTER_PER_SECOND } from '../../src/goplugin/h2/connection';
+import { H2Connection, type H2Stream, type HeaderMap, MAX_CHATTER_PER_SECOND, STREAM_HIGH_WATER } from '../../src/goplugin/h2/connection';
 import { ErrorCode, Flag, FrameType, frame, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
 
@@ -16,9 +16,22 @@ type Frame = { type: number; flags: number; id: number; payload: Buffer };
 const seen: { headers: HeaderMap[]; closed: number[]; body: Map<number, number> } = { headers: [], closed: [], body: new Map() };
 let big = 12 * 1024 * 1024;
 const connections = new Set<H2Connection>();
+/** /pressure: what write() returned, the bytes queued after, and when onDrain came. */
+const pressure = { writes: [] as boolean[], queued: 0, drains: 0, queuedAtDrain: -1 };
 
 function onStream(s: H2Stream, h: HeaderMap): void {
   seen.headers.push(h);
+  if (h[':path'] === '/pressure') {
+    s.respond(encodeHeaders([[':status', '200']]), false);
+    for (let i = 0; i < 4; i++) pressure.writes.push(s.write(Buffer.alloc(40_000, i)));
+    pressure.queued = s.queuedBytes;
+    s.onDrain = () => {
+      pressure.drains++;
+      pressure.queuedAtDrain = s.queuedBytes;
+      s.end(encodeHeaders([['grpc-status', '0']]));
+    };
+    return;
+  }
   const chunks: Buffer[] = [];
   s.onData = (c) => chunks.push(c);
   s.onClose = () => seen.closed.push(s.id);
@@ -219,6 +232,24 @@ describe('H2Connection', () => {
       big = before;
       slow.close();
     }
+  });
+
+  it('write() returns false once STREAM_HIGH_WATER bytes wait for the window; onDrain once fewer wait', async () => {
+    const c = new Raw();
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/pressure')));
+    await c.until(() => pressure.writes.length === 4);
+    // 160,000 bytes written, 65,535 sent (the initial window): false once 64 KiB wait.
+    expect(pressure.writes).toEqual([true, true, true, false]);
+    expect(pressure.queued).toBe(160_000 - 65_535);
+    expect(pressure.queued).toBeGreaterThanOrEqual(STREAM_HIGH_WATER);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pressure.drains).toBe(0);
+    c.send(windowUpdateFrame(0, 100_000), windowUpdateFrame(1, 100_000));
+    await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM));
+    expect(pressure.drains).toBe(1);
+    expect(pressure.queuedAtDrain).toBeLessThan(STREAM_HIGH_WATER); // below it, not necessarily empty
+    expect(c.frames.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0)).toBe(160_000);
+    c.close();
   });
 
   it('gives a 12 MB request body back its window, and RST_STREAM from the client closes the stream', async () => {

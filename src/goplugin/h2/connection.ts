@@ -65,6 +65,13 @@ export const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Bytes waiting for a peer that does not read them, past which its connection is dropped. */
 export const MAX_OUTPUT_BACKLOG = 4 * 1024 * 1024;
 
+/**
+ * A stream's own backpressure: write() returns false once this many body bytes wait in its
+ * queue (for the peer's flow-control window, or for the socket), and onDrain tells when the
+ * queue is below it again. What the writer does past it is its business (grpc-call.ts caps it).
+ */
+export const STREAM_HIGH_WATER = 64 * 1024;
+
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
   constructor(
@@ -89,6 +96,8 @@ export class H2Stream {
   onHeaders: (headers: HeaderMap, trailers: boolean, endStream: boolean) => void = noop;
   /** The stream is closed: answered, reset by either side, or its connection gone. Once. */
   onClose: () => void = noop;
+  /** write() returned false, and the queue is below STREAM_HIGH_WATER again. */
+  onDrain: () => void = noop;
   closed = false;
   remoteEnded = false;
   /** Our END_STREAM is queued (trailers waiting for data to drain count). */
@@ -101,6 +110,10 @@ export class H2Stream {
   received = 0;
   /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
   queue: Buffer[] = [];
+  /** The bytes in `queue`. */
+  queuedBytes = 0;
+  /** write() returned false: onDrain is due. */
+  needDrain = false;
   trailers?: Buffer;
   /** Client side: END_STREAM goes on the last DATA frame once the queue is out. */
   endWithData = false;
@@ -132,11 +145,15 @@ export class H2Stream {
     this.conn.sendHeaders(this, block, endStream);
   }
 
-  /** Queue body bytes. */
-  write(data: Buffer): void {
-    if (this.closed || this.localEnded) return;
+  /** Queue body bytes; false once STREAM_HIGH_WATER bytes wait (then onDrain), or when the stream takes no more. */
+  write(data: Buffer): boolean {
+    if (this.closed || this.localEnded) return false;
     this.queue.push(data);
+    this.queuedBytes += data.length;
     this.conn.pump(this);
+    if (this.queuedBytes < STREAM_HIGH_WATER) return !this.closed;
+    this.needDrain = true;
+    return false;
   }
 
   /** Finish with trailers (an HPACK block) once the queued body is out. */
@@ -150,7 +167,10 @@ export class H2Stream {
   /** Client side: the request body is complete, with `last` its last bytes (END_STREAM on the last DATA frame). */
   finishBody(last?: Buffer): void {
     if (this.closed || this.localEnded) return;
-    if (last?.length) this.queue.push(last);
+    if (last?.length) {
+      this.queue.push(last);
+      this.queuedBytes += last.length;
+    }
     this.localEnded = true;
     this.endWithData = true;
     this.conn.pump(this);
@@ -820,6 +840,17 @@ export class H2Connection {
 
   /** Send what the windows allow of a stream's queued DATA, then its trailers once the queue is empty. */
   pump(s: H2Stream): void {
+    this.pumpQueue(s);
+    if (s.needDrain && s.queuedBytes < STREAM_HIGH_WATER && !s.closed) {
+      s.needDrain = false;
+      // Not from inside pump(): the writer's next write would come back into it.
+      queueMicrotask(() => {
+        if (!s.closed) this.guard(s, () => s.onDrain());
+      });
+    }
+  }
+
+  private pumpQueue(s: H2Stream): void {
     if (!s.id || s.closed) return; // not open yet (client side, waiting for the peer's limit)
     while (s.queue.length) {
       const avail = Math.min(this.connSendWindow, s.sendWindow);
@@ -849,6 +880,7 @@ export class H2Connection {
       }
       this.connSendWindow -= n;
       s.sendWindow -= n;
+      s.queuedBytes -= n;
       if (last) {
         s.endWithData = false;
         this.blocked.delete(s);
@@ -915,6 +947,7 @@ export class H2Connection {
     if (s.closed) return;
     s.closed = true;
     s.queue = [];
+    s.queuedBytes = 0;
     s.trailers = undefined;
     s.endWithData = false;
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
