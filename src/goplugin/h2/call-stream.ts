@@ -4,6 +4,7 @@
 import type { CallStream } from '../grpc-call';
 import { Code, percentEncoded } from '../grpc-wire';
 import type { H2Stream } from './connection';
+import { ErrorCode } from './frames';
 import { encodeHeaders } from './hpack';
 
 const OK_HEADERS: ReadonlyArray<[string, string]> = [
@@ -32,10 +33,14 @@ export function h2CallStream(stream: H2Stream): CallStream {
     sendHeaders: () => stream.respond(RESPONSE_HEADERS, false),
     trailersOnly: (code, details) => stream.respond(statusBlock(code, details, true), true),
     notGrpc: () => stream.respond(NOT_GRPC, true),
-    write(framed) {
-      stream.write(framed);
-      return true;
+    write: (framed) => stream.write(framed),
+    get buffered() {
+      return stream.queuedBytes;
     },
+    onDrain(fn) {
+      stream.onDrain = fn;
+    },
+    overflow: () => stream.reset(ErrorCode.ENHANCE_YOUR_CALM),
     finish: (code, details) => stream.end(statusBlock(code, details, false)),
     onData(fn) {
       stream.onData = fn;
