@@ -116,6 +116,20 @@ describe('the client side against node:http2', () => {
     expect(conn.accepting).toBe(true);
   });
 
+  it('is answered by a server whose header table is smaller than 4096 or empty (a table size update starts the next request)', async () => {
+    for (const headerTableSize of [0, 1000]) {
+      const { port } = await echoServer({ headerTableSize });
+      const conn = await clientTo(port);
+      while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 20)); // and our ACK of its SETTINGS read
+      for (let i = 0; i < 3; i++) {
+        const { answer } = request(conn, `/t${i}`, Buffer.from('ab'));
+        await answer.closed;
+        expect([headerTableSize, i, answer.headers?.[':status'], answer.trailers?.['grpc-status']]).toEqual([headerTableSize, i, '200', '0']);
+      }
+    }
+  });
+
   it("keeps to the server's SETTINGS_MAX_CONCURRENT_STREAMS: the rest wait and all are answered", async () => {
     const { port, maxOpen } = await echoServer({ maxConcurrentStreams: 2 });
     const conn = await clientTo(port);

@@ -503,6 +503,41 @@ describe('H2Connection', () => {
     c.close();
   });
 
+  it('starts the first header block after a smaller SETTINGS_HEADER_TABLE_SIZE with a table size update to it (RFC 7541 4.2), and only that one', async () => {
+    const c = new Raw([[Setting.HEADER_TABLE_SIZE, 100]]);
+    await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/echo')));
+    const trailers = await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM));
+    const first = c.find(FrameType.HEADERS, 1)!;
+    // 001xxxxx with a 5-bit prefix: 100 = 31 + 69; then :status 200 (static index 8).
+    expect([...first.payload]).toEqual([0x3f, 69, 0x88]);
+    expect(c.hpack.decode(first.payload)).toEqual([[':status', '200']]);
+    expect(c.hpack.decode(trailers.payload)).toEqual([['grpc-status', '0']]);
+    expect(trailers.payload[0] & 0xe0).not.toBe(0x20);
+    c.close();
+  });
+
+  it('answers node:http2 clients whose header table is smaller than 4096 or empty', async () => {
+    for (const headerTableSize of [0, 1000]) {
+      const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize } });
+      session.on('error', () => undefined);
+      for (let i = 0; i < 3; i++) {
+        const answer = await new Promise<string>((resolve) => {
+          const r = session.request({ ':method': 'POST', ':path': '/echo', 'content-type': 'application/grpc' });
+          let status = '';
+          r.on('response', (h) => {
+            status = String(h[':status']);
+          });
+          r.on('trailers', (t) => resolve(`${status} ${t['grpc-status']}`));
+          r.on('error', (e) => resolve(e.message));
+          r.end('x');
+        });
+        expect([headerTableSize, i, answer]).toEqual([headerTableSize, i, '200 0']);
+      }
+      session.destroy();
+    }
+  });
+
   it('serves node:http2 clients end to end: several streams at once, bodies both ways, GOAWAY on close()', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     const one = (path: string, body: Buffer) =>

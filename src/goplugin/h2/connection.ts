@@ -22,7 +22,7 @@ import {
   windowUpdateFrame,
   writeHeader,
 } from './frames';
-import { type HeaderList, HpackDecoder } from './hpack';
+import { type HeaderList, HpackDecoder, tableSizeUpdate } from './hpack';
 
 /** Request headers as node:http2 gives them: lower-case names, a repeated name's values in an array. */
 export type HeaderMap = Record<string, string | string[]>;
@@ -198,6 +198,14 @@ export class H2Connection {
   private peerMaxStreams = Number.POSITIVE_INFINITY;
   private peerSettingsSeen = false;
   private readonly decoder = new HpackDecoder(4096);
+  /**
+   * The size of our encoder's dynamic table as the peer's decoder has it (4096 until we say
+   * otherwise; we never insert into it), and a smaller SETTINGS_HEADER_TABLE_SIZE of the peer's
+   * that our next header block must start by saying (RFC 7541 4.2): nghttp2 (node:http2)
+   * fails that block with COMPRESSION_ERROR otherwise.
+   */
+  private encoderTableSize = 4096;
+  private tableSizeOwed?: number;
   private readonly maxStreams: number;
   private readonly streamWindow: number;
   private readonly connWindow: number;
@@ -565,7 +573,8 @@ export class H2Connection {
         this.peerMaxFrame = v;
       }
       if (key === Setting.MAX_CONCURRENT_STREAMS) this.peerMaxStreams = v;
-      // HEADER_TABLE_SIZE: our encoder never indexes, so any size of the peer's table suits it.
+      // HEADER_TABLE_SIZE: our encoder never indexes, so any size suits it; a smaller one must be said (sendHeaders).
+      if (key === Setting.HEADER_TABLE_SIZE && v < (this.tableSizeOwed ?? this.encoderTableSize)) this.tableSizeOwed = v;
       // MAX_HEADER_LIST_SIZE: our response headers are a few short fields.
     }
     this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
@@ -822,6 +831,12 @@ export class H2Connection {
 
   /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
   sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+    if (this.tableSizeOwed !== undefined) {
+      // The smallest size the peer set since our last block (one update to it is enough: we may stay below its setting).
+      block = Buffer.concat([tableSizeUpdate(this.tableSizeOwed), block]);
+      this.encoderTableSize = this.tableSizeOwed;
+      this.tableSizeOwed = undefined;
+    }
     const max = this.peerMaxFrame;
     let off = 0;
     do {

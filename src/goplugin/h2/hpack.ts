@@ -177,6 +177,13 @@ STATIC.forEach(([n, v], i) => {
   if (!staticNameIndex.has(n)) staticNameIndex.set(n, i + 1);
 });
 
+/** A dynamic table size update (6.3), to start a header block with. */
+export function tableSizeUpdate(size: number): Buffer {
+  const out: number[] = [];
+  pushInt(out, size, 5, 0x20);
+  return Buffer.from(out);
+}
+
 /** Encode a header list: a static-table match is indexed, anything else a literal without indexing. */
 export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>): Buffer {
   const out: number[] = [];
