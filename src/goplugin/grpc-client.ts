@@ -27,7 +27,6 @@ import { http2Layer } from './grpc-server';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 import { H2Connection, type HeaderMap } from './h2/connection';
 import { ErrorCode } from './h2/frames';
-import { encodeHeaders } from './h2/hpack';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 /** A call's deadline when its caller names none: no call waits without bound. */
@@ -287,32 +286,12 @@ function dial(target: ClientTarget, secure: ClientOptions['tls']): net.Socket {
   return socket.setNoDelay(true);
 }
 
-// The request's pseudo-headers and fixed fields, as HPACK (our encoder never indexes, so
-// blocks encoded apart concatenate into one): per connection, per method path, per call.
-const FIXED_FIELDS = encodeHeaders([
-  ['content-type', 'application/grpc'],
-  ['te', 'trailers'],
-]);
-const pathBlocks = new Map<string, Buffer>();
-function pathBlock(path: string): Buffer {
-  let b = pathBlocks.get(path);
-  if (!b) {
-    b = encodeHeaders([[':path', path]]);
-    if (pathBlocks.size < 256) pathBlocks.set(path, b); // the broker's methods: a handful
-  }
-  return b;
-}
-
 /** A session on our own HTTP/2 layer (h2/connection.ts, client side). */
 function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed: () => void): Session {
   const conn = new H2Connection(dial(target, secure), () => undefined, { role: 'client' });
   conn.onClose = onClosed;
+  const scheme = secure ? 'https' : 'http';
   const authority = secure ? secure.servername : 'localhost';
-  const start = encodeHeaders([
-    [':method', 'POST'],
-    [':scheme', secure ? 'https' : 'http'],
-    [':authority', authority],
-  ]);
   return {
     get connecting() {
       return !conn.established && !conn.closed;
@@ -321,10 +300,18 @@ function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed
       return conn.accepting;
     },
     call(path, headers, body, on) {
-      // Pseudo-headers first, then ours; metadata can neither repeat nor replace them.
-      const fields: Array<[string, string]> = [];
+      // Pseudo-headers first, then ours; metadata can neither repeat nor replace them. The
+      // connection's encoder indexes the fixed ones, :authority and :path in the server's table.
+      const fields: Array<[string, string]> = [
+        [':method', 'POST'],
+        [':scheme', scheme],
+        [':authority', authority],
+        [':path', path],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+      ];
       for (const [k, v] of Object.entries(headers)) if (k[0] !== ':' && k !== 'content-type' && k !== 'te') fields.push([k, v]);
-      const stream = conn.request(Buffer.concat([start, pathBlock(path), FIXED_FIELDS, encodeHeaders(fields)]));
+      const stream = conn.request(fields);
       stream.onHeaders = (h, trailers) => (trailers ? on.trailers(h) : on.headers(h));
       stream.onData = (chunk) => on.data(chunk);
       stream.onClose = () => {

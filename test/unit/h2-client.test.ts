@@ -399,3 +399,55 @@ describe('the client side against a raw server', () => {
     expect(a.stream.unprocessed).toBe(false);
   });
 });
+
+describe('the client side: request headers through its HPACK encoder, decoded by node:http2', () => {
+  it('sends 600 requests (20 at a time) with repeating and evicted :path, :authority and content-type while the server changes its SETTINGS_HEADER_TABLE_SIZE', async () => {
+    const server = http2.createServer();
+    const sessions: http2.ServerHttp2Session[] = [];
+    server.on('session', (s) => sessions.push(s));
+    server.on('stream', (stream, headers) => {
+      const { ':path': path, ':authority': authority, 'content-type': contentType, te, 'x-n': n } = headers;
+      stream.respond({ ':status': 200 });
+      stream.end(JSON.stringify({ path, authority, contentType, te, n }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => server.close());
+    const conn = await clientTo((server.address() as net.AddressInfo).port);
+    const fieldsOf = (n: number) => {
+      const long = (k: number) => 'p'.repeat((n * 7919) % k);
+      return {
+        path: [`/pb.Storage/Get`, `/pb.Storage/Put`, `/pb.Storage/${long(3000)}`][n % 3],
+        authority: ['localhost', `host-${n % 4}`][n % 2],
+        contentType: ['application/grpc', `application/grpc+${long(500)}`][n % 5 === 0 ? 1 : 0],
+        te: 'trailers',
+        n: String(n),
+      };
+    };
+    const sizes = [0, 4096, 100, 1000, 64, 4096];
+    for (let batch = 0; batch < 30; batch++) {
+      if (batch % 4 === 3) for (const s of sessions) s.settings({ headerTableSize: sizes[batch % sizes.length] });
+      const ns = Array.from({ length: 20 }, (_, i) => batch * 20 + i);
+      const calls = ns.map((n) => {
+        const f = fieldsOf(n);
+        const stream = conn.request([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':authority', f.authority],
+          [':path', f.path],
+          ['content-type', f.contentType],
+          ['te', f.te],
+          ['x-n', f.n],
+        ]);
+        const chunks: Buffer[] = [];
+        stream.onData = (c) => chunks.push(c);
+        const done = new Promise<unknown>((resolve) => {
+          stream.onClose = () => resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : { reset: stream.resetCode });
+        });
+        stream.finishBody();
+        return done;
+      });
+      expect(await Promise.all(calls)).toEqual(ns.map(fieldsOf));
+    }
+    expect(conn.accepting).toBe(true);
+  });
+});

@@ -570,3 +570,69 @@ describe('H2Connection', () => {
     session.destroy();
   });
 });
+
+describe('H2Connection response headers through its HPACK encoder, decoded by node:http2', () => {
+  /** Seeded: the response to request `n`, long values among them so that entries are evicted. */
+  function responseOf(n: number) {
+    let a = n * 2654435761;
+    const rand = (k: number) => {
+      a = (Math.imul(a ^ (a >>> 15), 2246822519) + 0x9e3779b9) >>> 0;
+      return a % k;
+    };
+    const contentType = ['application/grpc', 'application/grpc+proto', `application/grpc+${'x'.repeat(rand(3000))}`][rand(3)];
+    const status = String([0, 0, 0, 5, 13][rand(5)]);
+    const message = rand(3) === 0 ? `failed ${'m'.repeat(rand(200))}` : '';
+    const trailersOnly = rand(5) === 0;
+    return { contentType, status, message, trailersOnly };
+  }
+
+  it('answers 600 requests (20 at a time) with repeating and evicted fields while the client changes its SETTINGS_HEADER_TABLE_SIZE', async () => {
+    const srv = net.createServer((sock) => {
+      const c = new H2Connection(sock, (s, h) => {
+        const r = responseOf(Number(h['x-n']));
+        const head: Array<[string, string]> = [
+          [':status', '200'],
+          ['content-type', r.contentType],
+          ['x-n', String(h['x-n'])],
+        ];
+        const trailers: Array<[string, string]> = [['grpc-status', r.status]];
+        if (r.message) trailers.push(['grpc-message', r.message]);
+        s.onEnd = () => {
+          if (r.trailersOnly) return s.respond([...head, ...trailers], true);
+          s.respond(head, false);
+          s.write(Buffer.from('body'));
+          s.end(trailers);
+        };
+      });
+      connections.add(c);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const session = http2.connect(`http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`);
+    session.on('error', () => undefined);
+    const one = (n: number) =>
+      new Promise<unknown>((resolve) => {
+        const r = session.request({ ':method': 'POST', ':path': '/x', 'x-n': String(n) });
+        const got: Record<string, unknown> = {};
+        r.on('response', (h) => Object.assign(got, { contentType: h['content-type'], n: h['x-n'], status: h['grpc-status'], message: h['grpc-message'] }));
+        r.on('trailers', (t) => Object.assign(got, { status: t['grpc-status'], message: t['grpc-message'] }));
+        r.on('error', (e) => resolve({ n, error: e.message }));
+        r.on('close', () => resolve(got));
+        r.resume();
+        r.end();
+      });
+    const sizes = [4096, 0, 100, 4096, 1000, 64, 8192, 300];
+    for (let batch = 0; batch < 30; batch++) {
+      if (batch % 4 === 3) session.settings({ headerTableSize: sizes[batch % sizes.length] });
+      const ns = Array.from({ length: 20 }, (_, i) => batch * 20 + i);
+      const answers = await Promise.all(ns.map(one));
+      expect(answers).toEqual(
+        ns.map((n) => {
+          const r = responseOf(n);
+          return { contentType: r.contentType, n: String(n), status: r.status, message: r.message || undefined };
+        }),
+      );
+    }
+    session.destroy();
+    srv.close();
+  });
+});

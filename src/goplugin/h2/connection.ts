@@ -22,10 +22,16 @@ import {
   windowUpdateFrame,
   writeHeader,
 } from './frames';
-import { type HeaderList, HpackDecoder, tableSizeUpdate } from './hpack';
+import { type HeaderList, HpackDecoder, HpackEncoder } from './hpack';
 
 /** Request headers as node:http2 gives them: lower-case names, a repeated name's values in an array. */
 export type HeaderMap = Record<string, string | string[]>;
+
+/**
+ * Headers to send: a list, encoded by the connection when it sends them (so it may index them
+ * in the peer's dynamic table), or a block of encodeHeaders (which never touches that table).
+ */
+export type OutHeaders = Buffer | ReadonlyArray<readonly [string, string]>;
 
 export interface ConnectionOptions {
   /** Which side of the connection this is (default server). */
@@ -114,7 +120,7 @@ export class H2Stream {
   queuedBytes = 0;
   /** write() returned false: onDrain is due. */
   needDrain = false;
-  trailers?: Buffer;
+  trailers?: OutHeaders;
   /** Client side: END_STREAM goes on the last DATA frame once the queue is out. */
   endWithData = false;
   /** Client side: the response headers have come (what follows them are trailers). */
@@ -140,7 +146,7 @@ export class H2Stream {
   }
 
   /** Send the response headers (an HPACK block); with `endStream`, the response is complete (trailers-only). */
-  respond(block: Buffer, endStream: boolean): void {
+  respond(block: OutHeaders, endStream: boolean): void {
     if (this.closed || this.localEnded) return;
     this.conn.sendHeaders(this, block, endStream);
   }
@@ -157,7 +163,7 @@ export class H2Stream {
   }
 
   /** Finish with trailers (an HPACK block) once the queued body is out. */
-  end(trailerBlock: Buffer): void {
+  end(trailerBlock: OutHeaders): void {
     if (this.closed || this.localEnded) return;
     this.localEnded = true;
     this.trailers = trailerBlock;
@@ -189,7 +195,7 @@ export class H2Connection {
   private nextStreamId = 1;
   /** The last stream id this connection will open (less than 2^31; lower in tests). */
   private readonly lastStreamId: number;
-  private readonly waiting: Array<{ stream: H2Stream; block: Buffer }> = [];
+  private readonly waiting: Array<{ stream: H2Stream; block: OutHeaders }> = [];
   /**
    * The peer's SETTINGS_MAX_CONCURRENT_STREAMS. Unlimited until its SETTINGS say otherwise
    * (RFC 9113 6.5.2), but a client opens at most 100 before the server's first SETTINGS
@@ -199,13 +205,11 @@ export class H2Connection {
   private peerSettingsSeen = false;
   private readonly decoder = new HpackDecoder(4096);
   /**
-   * The size of our encoder's dynamic table as the peer's decoder has it (4096 until we say
-   * otherwise; we never insert into it), and a smaller SETTINGS_HEADER_TABLE_SIZE of the peer's
-   * that our next header block must start by saying (RFC 7541 4.2): nghttp2 (node:http2)
-   * fails that block with COMPRESSION_ERROR otherwise.
+   * Our header blocks, encoded as they are sent: the peer's dynamic table follows their order.
+   * It also says a smaller SETTINGS_HEADER_TABLE_SIZE of the peer's at the start of the next
+   * block (RFC 7541 4.2), which nghttp2 (node:http2) requires: it fails that block otherwise.
    */
-  private encoderTableSize = 4096;
-  private tableSizeOwed?: number;
+  private readonly encoder = new HpackEncoder();
   private readonly maxStreams: number;
   private readonly streamWindow: number;
   private readonly connWindow: number;
@@ -325,7 +329,7 @@ export class H2Connection {
    * write() and finishBody(). Past the peer's SETTINGS_MAX_CONCURRENT_STREAMS it waits for
    * one of ours to close. Throws once the connection no longer accepts streams.
    */
-  request(block: Buffer): H2Stream {
+  request(block: OutHeaders): H2Stream {
     if (!this.client) throw new Error('request() is for the client side');
     if (!this.accepting) throw new Error('the connection is closing');
     const s = new H2Stream(this, 0, this.peerInitialWindow, this.streamWindow);
@@ -334,7 +338,7 @@ export class H2Connection {
     return s;
   }
 
-  private open(s: H2Stream, block: Buffer): void {
+  private open(s: H2Stream, block: OutHeaders): void {
     s.id = this.nextStreamId;
     this.nextStreamId += 2;
     s.sendWindow = this.peerInitialWindow;
@@ -573,8 +577,7 @@ export class H2Connection {
         this.peerMaxFrame = v;
       }
       if (key === Setting.MAX_CONCURRENT_STREAMS) this.peerMaxStreams = v;
-      // HEADER_TABLE_SIZE: our encoder never indexes, so any size suits it; a smaller one must be said (sendHeaders).
-      if (key === Setting.HEADER_TABLE_SIZE && v < (this.tableSizeOwed ?? this.encoderTableSize)) this.tableSizeOwed = v;
+      if (key === Setting.HEADER_TABLE_SIZE) this.encoder.setLimit(v);
       // MAX_HEADER_LIST_SIZE: our response headers are a few short fields.
     }
     this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
@@ -830,12 +833,12 @@ export class H2Connection {
   }
 
   /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
-  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
-    if (this.tableSizeOwed !== undefined) {
-      // The smallest size the peer set since our last block (one update to it is enough: we may stay below its setting).
-      block = Buffer.concat([tableSizeUpdate(this.tableSizeOwed), block]);
-      this.encoderTableSize = this.tableSizeOwed;
-      this.tableSizeOwed = undefined;
+  sendHeaders(s: H2Stream, headers: OutHeaders, endStream: boolean): void {
+    let block: Buffer;
+    if (!Buffer.isBuffer(headers)) block = this.encoder.encode(headers);
+    else {
+      const updates = this.encoder.updates();
+      block = updates ? Buffer.concat([updates, headers]) : headers;
     }
     const max = this.peerMaxFrame;
     let off = 0;
