@@ -145,7 +145,7 @@ export class H2Stream {
     this.recvWindow = recvWindow;
   }
 
-  /** Send the response headers (an HPACK block); with `endStream`, the response is complete (trailers-only). */
+  /** Send the response headers (OutHeaders); with `endStream`, the response is complete (trailers-only). */
   respond(block: OutHeaders, endStream: boolean): void {
     if (this.closed || this.localEnded) return;
     this.conn.sendHeaders(this, block, endStream);
@@ -162,7 +162,7 @@ export class H2Stream {
     return false;
   }
 
-  /** Finish with trailers (an HPACK block) once the queued body is out. */
+  /** Finish with trailers (OutHeaders, encoded when they go) once the queued body is out. */
   end(trailerBlock: OutHeaders): void {
     if (this.closed || this.localEnded) return;
     this.localEnded = true;
@@ -325,7 +325,7 @@ export class H2Connection {
   }
 
   /**
-   * Client side: open a stream with a request's header block (HPACK). The body follows with
+   * Client side: open a stream with a request's headers (OutHeaders). The body follows with
    * write() and finishBody(). Past the peer's SETTINGS_MAX_CONCURRENT_STREAMS it waits for
    * one of ours to close. Throws once the connection no longer accepts streams.
    */
