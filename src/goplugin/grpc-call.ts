@@ -2,7 +2,7 @@
 // for either HTTP/2 layer (h2/, the default, or node:http2): each wraps its stream as a
 // CallStream. The calls have the members this code base's handlers use, as @grpc/grpc-js's
 // server calls: request, metadata.get, cancelled and the 'cancelled' event, getDeadline,
-// write/end and 'data'/'end' for streams, and a unary callback.
+// write/end, 'drain' and 'data'/'end' for streams, and a unary callback.
 import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import { type CallMetadata, Code, deadlineOf, frame, HeaderMetadata, MessageReader } from './grpc-wire';
@@ -15,6 +15,14 @@ export interface Route {
 }
 type Status = { code?: number; details?: string; message?: string } | null | undefined;
 
+/**
+ * Bytes a streaming call may leave queued for a peer that does not read them, writing on
+ * after write() returned false: past it the call ends as RESOURCE_EXHAUSTED and the queue is
+ * dropped. One message is never too big (queued alone); a handler that waits for 'drain'
+ * never gets near it.
+ */
+export const MAX_CALL_BACKLOG = 4 * 1024 * 1024;
+
 /** What a call needs of its HTTP/2 stream. */
 export interface CallStream {
   /** Closed or reset: nothing more can be sent. */
@@ -25,8 +33,14 @@ export interface CallStream {
   trailersOnly(code: number, details: string): void;
   /** HTTP 415 for a request that is not gRPC. */
   notGrpc(): void;
-  /** One framed message; false when the stream asks the writer to wait. */
+  /** One framed message; false when the stream asks the writer to wait (until onDrain), or takes no more. */
   write(framed: Buffer): boolean;
+  /** Bytes written and not yet sent: waiting for the peer's flow-control window or the socket. */
+  readonly buffered: number;
+  /** After write() returned false: the stream takes writes again. */
+  onDrain(fn: () => void): void;
+  /** End the stream at once, dropping what is queued: RST_STREAM ENHANCE_YOUR_CALM, which gRPC clients read as RESOURCE_EXHAUSTED. */
+  overflow(): void;
   /** The trailers with the status, after what was written. */
   finish(code: number, details: string): void;
   /** Request body chunks; the client's half-close; the stream's end, once, whatever ended it. */
@@ -35,12 +49,17 @@ export interface CallStream {
   onClose(fn: () => void): void;
 }
 
-/** One call. 'cancelled' is emitted once if the stream closes before the server finished the call. */
+/**
+ * One call. 'cancelled' is emitted once if the stream closes before the server finished the
+ * call; 'drain' when a streaming call's write() returned false and it may write again.
+ */
 export class ServerCall extends EventEmitter {
   cancelled = false;
   request: unknown;
   private finished = false;
   private responded = false;
+  /** Ended for writing past MAX_CALL_BACKLOG (the stream's close then reports 'cancelled'). */
+  private overflowed = false;
 
   constructor(
     private readonly stream: CallStream,
@@ -70,13 +89,24 @@ export class ServerCall extends EventEmitter {
     this.stream.sendHeaders();
   }
 
-  /** Stream one message (server- and bidi-streaming calls). */
+  /**
+   * Stream one message (server- and bidi-streaming calls). False: wait for 'drain' (or the
+   * call is over). A writer that does not wait is cut off at MAX_CALL_BACKLOG.
+   */
   write(message: unknown): boolean {
-    if (this.finished || this.stream.done) return false;
+    if (this.finished || this.overflowed || this.stream.done) return false;
     let body: Buffer;
     try {
       body = frame(this.method.responseSerialize(message));
     } catch {
+      return false;
+    }
+    const queued = this.stream.buffered;
+    if (queued > 0 && queued + body.length > MAX_CALL_BACKLOG) {
+      // The peer does not read and the handler does not wait: nothing better can reach the
+      // client now (trailers would queue behind the DATA), so the stream is reset.
+      this.overflowed = true;
+      this.stream.overflow();
       return false;
     }
     this.respond();
@@ -85,7 +115,7 @@ export class ServerCall extends EventEmitter {
 
   /** End the call: OK, or the error's status (trailers-only when nothing was sent). */
   end(error?: Status): void {
-    if (this.finished || this.stream.done) {
+    if (this.finished || this.overflowed || this.stream.done) {
       this.finished = true;
       return;
     }
@@ -102,7 +132,7 @@ export class ServerCall extends EventEmitter {
 
   /** A unary call's answer: one message then OK, or the error's status. */
   reply(error: Status, message?: unknown): void {
-    if (this.finished || this.stream.done) return;
+    if (this.finished || this.overflowed || this.stream.done) return;
     if (error) {
       this.end(error);
       return;
@@ -158,6 +188,7 @@ export function serveStream(routes: ReadonlyMap<string, Route>, stream: CallStre
   const reader = new MessageReader();
   const decode = (bytes: Buffer): unknown => method.requestDeserialize(bytes);
   const run = () => (method.responseStream ? handler(call) : handler(call, (e, m) => call.reply(e, m)));
+  if (method.responseStream) stream.onDrain(() => call.emit('drain'));
 
   if (method.requestStream) {
     // Client- or bidi-streaming: each message as 'data', the client's half-close as 'end'.

@@ -11,6 +11,12 @@
 // local timer that resets the stream), may be cancelled by a signal (RST_STREAM CANCEL),
 // and ends with a GrpcError carrying the gRPC status when it fails: a connection that
 // fails or goes away (socket closed, GOAWAY, TLS refused) ends its calls as UNAVAILABLE.
+//
+// Transparent retry, as gRPC's own clients do it (gRFC A6): a call the server certainly did
+// not process (its stream refused with REFUSED_STREAM before any response headers, or above
+// the last stream id of the server's GOAWAY, or still waiting to open on a connection that went
+// away) is started once more, within its deadline, on the connection that then takes calls
+// (a new one after a GOAWAY). Nothing else is retried: the server may have acted on it.
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -21,7 +27,6 @@ import { http2Layer } from './grpc-server';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 import { H2Connection, type HeaderMap } from './h2/connection';
 import { ErrorCode } from './h2/frames';
-import { encodeHeaders } from './h2/hpack';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 /** A call's deadline when its caller names none: no call waits without bound. */
@@ -74,6 +79,8 @@ interface CallEvents {
   error(e: Error): void;
   /** The stream was reset (RST_STREAM) with this HTTP/2 error code, by the server or for a stream error it caused; NO_ERROR counts as its end. */
   reset(code: number): void;
+  /** The server certainly did not process the call: above the last stream id of its GOAWAY, or never sent before the connection went away. */
+  unprocessed(): void;
   /** The stream is over (answered, reset, or its connection gone). Once. */
   close(): void;
 }
@@ -121,9 +128,11 @@ export class GrpcClient implements IdleCloser {
     }
     return new Promise<Res>((resolve, reject) => {
       this.callStarted();
+      const deadline = Date.now() + timeoutMs;
       let session: Session | undefined;
       let call: { cancel(): void } | undefined;
       let settled = false;
+      let attempts = 0;
       const settle = (error: GrpcError | undefined, reply?: Res): void => {
         if (settled) return;
         settled = true;
@@ -145,20 +154,35 @@ export class GrpcClient implements IdleCloser {
         if (session?.connecting) session.destroy();
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      const response = new ResponseReader();
-      try {
-        session = this.connect();
-        call = session.call(method.path, { ...options.metadata, 'grpc-timeout': timeoutHeader(timeoutMs) }, body, {
-          headers: (h) => response.headers(h),
-          trailers: (h) => response.trailers(h),
-          data: (chunk) => response.data(chunk),
-          error: (e) => response.failed(e),
-          reset: (code) => response.reset(code),
-          close: () => settle(...response.outcome(method, this.describe())),
-        });
-      } catch (e) {
-        settle(new GrpcError(Code.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`, { cause: e }));
-      }
+      const start = (): void => {
+        const attempt = ++attempts;
+        const response = new ResponseReader();
+        const onClose = (): void => {
+          if (settled) return;
+          // Transparent retry (see the top of this file): once, and only while there is time left.
+          const left = deadline - Date.now();
+          if (attempt === 1 && response.retryable && left > 0 && !this.closed) start();
+          else settle(...response.outcome(method, this.describe()));
+        };
+        try {
+          session = this.connect();
+          const left = Math.max(1, deadline - Date.now());
+          const started = session.call(method.path, { ...options.metadata, 'grpc-timeout': timeoutHeader(left) }, body, {
+            headers: (h) => response.headers(h),
+            trailers: (h) => response.trailers(h),
+            data: (chunk) => response.data(chunk),
+            error: (e) => response.failed(e),
+            reset: (code) => response.reset(code),
+            unprocessed: () => response.unprocessed(),
+            close: onClose,
+          });
+          // Not if its stream closed at once and a retry replaced it.
+          if (attempt === attempts) call = started;
+        } catch (e) {
+          settle(new GrpcError(Code.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`, { cause: e }));
+        }
+      };
+      start();
     });
   }
 
@@ -262,32 +286,12 @@ function dial(target: ClientTarget, secure: ClientOptions['tls']): net.Socket {
   return socket.setNoDelay(true);
 }
 
-// The request's pseudo-headers and fixed fields, as HPACK (our encoder never indexes, so
-// blocks encoded apart concatenate into one): per connection, per method path, per call.
-const FIXED_FIELDS = encodeHeaders([
-  ['content-type', 'application/grpc'],
-  ['te', 'trailers'],
-]);
-const pathBlocks = new Map<string, Buffer>();
-function pathBlock(path: string): Buffer {
-  let b = pathBlocks.get(path);
-  if (!b) {
-    b = encodeHeaders([[':path', path]]);
-    if (pathBlocks.size < 256) pathBlocks.set(path, b); // the broker's methods: a handful
-  }
-  return b;
-}
-
 /** A session on our own HTTP/2 layer (h2/connection.ts, client side). */
 function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed: () => void): Session {
   const conn = new H2Connection(dial(target, secure), () => undefined, { role: 'client' });
   conn.onClose = onClosed;
+  const scheme = secure ? 'https' : 'http';
   const authority = secure ? secure.servername : 'localhost';
-  const start = encodeHeaders([
-    [':method', 'POST'],
-    [':scheme', secure ? 'https' : 'http'],
-    [':authority', authority],
-  ]);
   return {
     get connecting() {
       return !conn.established && !conn.closed;
@@ -296,14 +300,23 @@ function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed
       return conn.accepting;
     },
     call(path, headers, body, on) {
-      // Pseudo-headers first, then ours; metadata can neither repeat nor replace them.
-      const fields: Array<[string, string]> = [];
+      // Pseudo-headers first, then ours; metadata can neither repeat nor replace them. The
+      // connection's encoder indexes the fixed ones, :authority and :path in the server's table.
+      const fields: Array<[string, string]> = [
+        [':method', 'POST'],
+        [':scheme', scheme],
+        [':authority', authority],
+        [':path', path],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+      ];
       for (const [k, v] of Object.entries(headers)) if (k[0] !== ':' && k !== 'content-type' && k !== 'te') fields.push([k, v]);
-      const stream = conn.request(Buffer.concat([start, pathBlock(path), FIXED_FIELDS, encodeHeaders(fields)]));
+      const stream = conn.request(fields);
       stream.onHeaders = (h, trailers) => (trailers ? on.trailers(h) : on.headers(h));
       stream.onData = (chunk) => on.data(chunk);
       stream.onClose = () => {
-        if (stream.resetCode !== undefined) on.reset(stream.resetCode);
+        if (stream.unprocessed) on.unprocessed();
+        else if (stream.resetCode !== undefined) on.reset(stream.resetCode);
         else if (conn.closed && conn.socketError) on.error(conn.socketError);
         on.close();
       };
@@ -325,6 +338,11 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
   });
   session.on('error', () => undefined); // its streams fail with the error, and report it
   session.once('close', onClosed);
+  // The lowest last stream id of the server's GOAWAYs: streams above it were not processed.
+  let goawayLast = Number.POSITIVE_INFINITY;
+  session.on('goaway', (_code: number, lastStreamId: number) => {
+    goawayLast = Math.min(goawayLast, lastStreamId);
+  });
   // Up once the server's SETTINGS have come, as ownSession: session.connecting turns false
   // with the socket, so a server that took the TLS handshake and then said nothing was kept.
   let settingsSeen = false;
@@ -351,8 +369,10 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
       stream.on('data', (chunk: Buffer) => on.data(chunk));
       stream.on('error', (e) => on.error(e));
       stream.once('close', () => {
+        // After a GOAWAY: above its last id, or never sent (no id yet: waiting for the connection or its stream limit).
+        if (goawayLast !== Number.POSITIVE_INFINITY && (stream.id === undefined || stream.id > goawayLast)) on.unprocessed();
         // NO_ERROR when it ended (or was reset with NO_ERROR); the connection's loss closes streams with CANCEL.
-        if (!session.destroyed && stream.rstCode !== undefined) on.reset(stream.rstCode);
+        else if (!session.destroyed && stream.rstCode !== undefined) on.reset(stream.rstCode);
         on.close();
       });
       stream.end(body);
@@ -372,6 +392,8 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
 /** What one call's stream brought back, and the call's outcome from it. */
 class ResponseReader {
   private httpStatus = 0;
+  private headersSeen = false;
+  private notProcessed = false;
   private status?: number;
   private message = '';
   private readonly reader = new MessageReader();
@@ -381,6 +403,7 @@ class ResponseReader {
   private resetCode?: number;
 
   headers(h: HeaderMap): void {
+    this.headersSeen = true;
     this.httpStatus = Number(h[':status']);
     this.trailers(h); // a trailers-only response has its status here
   }
@@ -408,11 +431,24 @@ class ResponseReader {
     if (code !== ErrorCode.NO_ERROR) this.resetCode ??= code;
   }
 
+  unprocessed(): void {
+    this.notProcessed = true;
+  }
+
+  /**
+   * The server certainly did not process the call, so it may be sent again: refused
+   * (REFUSED_STREAM, gRPC's PROTOCOL-HTTP2.md) before any response, or unprocessed.
+   */
+  get retryable(): boolean {
+    if (this.status !== undefined) return false;
+    return this.notProcessed || (this.resetCode === ErrorCode.REFUSED_STREAM && !this.headersSeen);
+  }
+
   outcome<Res>(method: UnaryMethod<unknown, Res>, peer: string): [GrpcError | undefined, Res?] {
     if (this.status === undefined) {
       if (this.httpStatus && this.httpStatus !== 200)
         return [new GrpcError(codeOfHttpStatus(this.httpStatus), `the server answered HTTP ${this.httpStatus} without a gRPC status`)];
-      if (this.resetCode !== undefined) return [resetError(this.resetCode)];
+      if (this.resetCode !== undefined) return [resetError(this.resetCode, this.headersSeen)];
       const why = this.error ? `: ${this.error.message}` : '';
       return [new GrpcError(Code.UNAVAILABLE, `the connection to ${peer} ended before the call's status${why}`, { cause: this.error })];
     }
@@ -432,17 +468,20 @@ const errorCodeNames = new Map<number, string>(Object.entries(ErrorCode).map(([n
 
 /**
  * A stream reset before its gRPC status, by gRPC's mapping (PROTOCOL-HTTP2.md, "Errors"): a
- * refused stream was not processed and may be retried elsewhere (UNAVAILABLE); a cancelled
- * one is CANCELLED; the rest are the server's (or the exchange's) failure.
+ * refused stream was not processed and may be retried elsewhere (UNAVAILABLE; it was, once,
+ * if refused before any response headers); a cancelled one is CANCELLED; the rest are the
+ * server's (or the exchange's) failure.
  */
-function resetError(code: number): GrpcError {
+function resetError(code: number, headersSeen: boolean): GrpcError {
   const name = errorCodeNames.get(code) ?? `error code ${code}`;
-  if (code === ErrorCode.REFUSED_STREAM) return new GrpcError(Code.UNAVAILABLE, 'the server refused the stream (REFUSED_STREAM) without processing the call');
+  if (code === ErrorCode.REFUSED_STREAM && !headersSeen)
+    return new GrpcError(Code.UNAVAILABLE, 'the server refused the stream (REFUSED_STREAM) without processing the call');
   return new GrpcError(RESET_STATUS.get(code) ?? Code.INTERNAL, `the stream was reset (${name}) before the call's status`);
 }
 
 /** The gRPC status of a reset by its HTTP/2 error code, where it is not INTERNAL. */
 const RESET_STATUS = new Map<number, number>([
+  [ErrorCode.REFUSED_STREAM, Code.UNAVAILABLE],
   [ErrorCode.CANCEL, Code.CANCELLED],
   [ErrorCode.ENHANCE_YOUR_CALM, Code.RESOURCE_EXHAUSTED],
   [ErrorCode.INADEQUATE_SECURITY, Code.PERMISSION_DENIED],

@@ -23,7 +23,7 @@ import { trackSocket, type ListenAt, type Listening } from './listener';
 
 export type { CallMetadata } from './grpc-wire';
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
+const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 /** What a role registers its services on: this server or grpc-js's. */
 export interface ServiceRegistrar {
@@ -75,6 +75,16 @@ function nodeCallStream(stream: http2.ServerHttp2Stream): CallStream {
       if (!stream.destroyed) guarded(() => stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true }));
     },
     write: (framed) => guarded(() => stream.write(framed)) ?? false,
+    // Written and not yet taken by nghttp2 (each write completes once its data is sent).
+    get buffered() {
+      return stream.writableLength;
+    },
+    onDrain(fn) {
+      stream.on('drain', fn);
+    },
+    overflow() {
+      if (!stream.destroyed) guarded(() => stream.close(NGHTTP2_ENHANCE_YOUR_CALM));
+    },
     finish(code, details) {
       trailers = statusHeaders(code, details);
       guarded(() => stream.end());

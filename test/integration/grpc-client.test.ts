@@ -17,6 +17,8 @@ import { generateIdentity, mtlsClientContext, type PluginIdentity } from '../../
 import { ConnectionBudget } from '../../src/goplugin/connection-budget';
 import { GrpcClient, GrpcError, type ClientTarget } from '../../src/goplugin/grpc-client';
 import { GrpcServer } from '../../src/goplugin/grpc-server';
+import { ErrorCode, Flag, FrameType, frame, PREFACE, rstStreamFrame, Setting, settingsFrame } from '../../src/goplugin/h2/frames';
+import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
 import { methodDef, serviceDef } from '../../src/goplugin/protos';
 import { waitFor } from '../support/vault';
 
@@ -519,5 +521,187 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
       code: grpc.status.UNAVAILABLE,
       details: expect.stringMatching(/HTTP 503/),
     });
+  });
+});
+
+describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () => {
+  /** A request as the raw server saw it: which connection (0 first), its stream id, grpc-timeout. */
+  interface RawRequest {
+    conn: number;
+    id: number;
+    timeout: string;
+    send(b: Buffer): void;
+  }
+  /**
+   * A gRPC server of raw HTTP/2 frames over plain TCP, to send what node:http2's server will
+   * not (a GOAWAY with a lower last stream id, a refusal after response headers). `act` decides
+   * what to do with each complete request, by its order (0 first). `settings` are its SETTINGS.
+   */
+  async function frameServer(act: (n: number, r: RawRequest) => void, settings: Array<[number, number]> = []) {
+    const requests: RawRequest[] = [];
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((sock) => {
+      const conn = sockets.push(sock) - 1;
+      sock.on('error', () => undefined);
+      const decoder = new HpackDecoder();
+      const timeouts = new Map<number, string>();
+      const send = (b: Buffer) => {
+        if (!sock.destroyed) sock.write(b);
+      };
+      const ended = (id: number) => {
+        const r: RawRequest = { conn, id, timeout: timeouts.get(id) ?? '', send };
+        requests.push(r);
+        act(requests.length - 1, r);
+      };
+      let buf = Buffer.alloc(0);
+      let prefaceSeen = false;
+      send(settingsFrame(settings));
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (!prefaceSeen) {
+          if (buf.length < PREFACE.length) return;
+          buf = buf.subarray(PREFACE.length);
+          prefaceSeen = true;
+        }
+        while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+          const [len, type, flags, id] = [buf.readUIntBE(0, 3), buf[3], buf[4], buf.readUInt32BE(5) & 0x7fffffff];
+          let p = buf.subarray(9, 9 + len);
+          buf = buf.subarray(9 + len);
+          if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) send(frame(FrameType.SETTINGS, Flag.ACK, 0));
+          if (type === FrameType.HEADERS) {
+            if (flags & Flag.PADDED) p = p.subarray(1, p.length - p[0]);
+            if (flags & Flag.PRIORITY) p = p.subarray(5);
+            const list = decoder.decode(p);
+            if (list !== 'oversized') timeouts.set(id, list.find(([n]) => n === 'grpc-timeout')?.[1] ?? '');
+          }
+          if ((type === FrameType.HEADERS || type === FrameType.DATA) && flags & Flag.END_STREAM) ended(id);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    });
+    const client = new GrpcClient({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, { idleMs: 60_000 });
+    cleanups.push(() => client.close());
+    return { client, requests, sockets };
+  }
+
+  const RESPONSE = encodeHeaders([
+    [':status', '200'],
+    ['content-type', 'application/grpc'],
+  ]);
+  const answer = (r: RawRequest) => {
+    const body = Check.responseSerialize({ status: 'SERVING' });
+    r.send(frame(FrameType.HEADERS, Flag.END_HEADERS, r.id, RESPONSE));
+    r.send(frame(FrameType.DATA, 0, r.id, Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body])));
+    r.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, r.id, encodeHeaders([['grpc-status', '0']])));
+  };
+  const goawayFrame = (last: number, code = 0) => {
+    const p = Buffer.alloc(8);
+    p.writeUInt32BE(last, 0);
+    p.writeUInt32BE(code, 4);
+    return frame(FrameType.GOAWAY, 0, 0, p);
+  };
+  const refuse = (r: RawRequest, code: number = ErrorCode.REFUSED_STREAM) => r.send(rstStreamFrame(r.id, code));
+
+  it('a stream refused (REFUSED_STREAM) before any response is sent again once, within the deadline, and succeeds', async () => {
+    const { client, requests } = await frameServer((n, r) => (n === 0 ? refuse(r) : answer(r)));
+    expect(await client.unary(Check, { service: '' }, { timeoutMs: 20_000 })).toEqual({ status: 'SERVING' });
+    expect(requests.map((r) => [r.conn, r.id])).toEqual([
+      [0, 1],
+      [0, 3], // the connection still takes calls: the retry goes there
+    ]);
+    // The retry carries what is left of the deadline, not the whole of it again.
+    const [first, second] = requests.map((r) => Number(/^(\d+)m$/.exec(r.timeout)?.[1]));
+    expect(first).toBeLessThanOrEqual(20_000);
+    expect(second).toBeLessThanOrEqual(first);
+    expect(second).toBeGreaterThan(15_000);
+  });
+
+  it('refused twice: one retry only, then UNAVAILABLE', async () => {
+    const { client, requests } = await frameServer((_n, r) => refuse(r));
+    const { error } = await failure(client.unary(Check, { service: '' }));
+    expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/REFUSED_STREAM/) });
+    expect(requests).toHaveLength(2);
+  });
+
+  it('a call above the last stream id of a GOAWAY is sent again once, on a new connection, and succeeds', async () => {
+    const { client, requests } = await frameServer((n, r) => (n === 0 ? r.send(goawayFrame(0)) : answer(r)));
+    expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    expect(requests.map((r) => [r.conn, r.id])).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+  });
+
+  it("calls open and waiting behind the server's stream limit when a GOAWAY comes: those above its last id are retried, the one below is answered", async () => {
+    let goingAway = false;
+    // One stream at a time on the first connection: the second and third calls wait for it.
+    const { client, requests } = await frameServer(
+      (_n, r) => {
+        if (goingAway) {
+          goingAway = false;
+          r.send(goawayFrame(r.id));
+        }
+        answer(r);
+      },
+      [[Setting.MAX_CONCURRENT_STREAMS, 1]],
+    );
+    // The first connection up, its SETTINGS read: the calls below wait for its stream limit.
+    expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
+    goingAway = true;
+    const calls = [0, 1, 2].map(() => client.unary(Check, { service: '' }, { timeoutMs: 10_000 }));
+    expect(await Promise.all(calls)).toEqual([0, 1, 2].map(() => ({ status: 'SERVING' })));
+    expect(requests.map((r) => [r.conn, r.id])).toEqual([
+      [0, 1],
+      [0, 3],
+      [1, 1],
+      [1, 3],
+    ]);
+  });
+
+  it('not retried: a refusal after the response headers, another reset code, a call below the GOAWAY last stream id', async () => {
+    let behaviour: (r: RawRequest) => void = answer;
+    const { client, requests, sockets } = await frameServer((_n, r) => behaviour(r));
+    behaviour = (r) => {
+      r.send(frame(FrameType.HEADERS, Flag.END_HEADERS, r.id, RESPONSE));
+      refuse(r);
+    };
+    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: expect.stringMatching(/reset \(REFUSED_STREAM\)/),
+    });
+    expect(requests).toHaveLength(1);
+    for (const [code, status] of [
+      [ErrorCode.INTERNAL_ERROR, grpc.status.INTERNAL],
+      [ErrorCode.CANCEL, grpc.status.CANCELLED],
+      [ErrorCode.ENHANCE_YOUR_CALM, grpc.status.RESOURCE_EXHAUSTED],
+    ]) {
+      requests.length = 0;
+      behaviour = (r) => refuse(r, code);
+      expect((await failure(client.unary(Check, { service: '' }))).error.code).toBe(status);
+      expect(requests).toHaveLength(1);
+    }
+    // Processed, maybe: the connection goes away with the call's stream at or below its last id.
+    requests.length = 0;
+    behaviour = (r) => {
+      r.send(goawayFrame(r.id));
+      setTimeout(() => sockets[r.conn].destroy(), 20);
+    };
+    expect((await failure(client.unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('no retry past the deadline: a GOAWAY that comes after it leaves DEADLINE_EXCEEDED', async () => {
+    const { client, requests } = await frameServer((n, r) => {
+      if (n === 0) setTimeout(() => r.send(goawayFrame(0)), 400);
+      else answer(r);
+    });
+    const { error } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 200 }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(requests).toHaveLength(1);
   });
 });

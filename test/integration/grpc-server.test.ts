@@ -3,12 +3,19 @@
 // messages and refused clients. (The Go client, Vault's, is exercised by test/conformance
 // and test/vault.)
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, type PluginIdentity } from '../../src/goplugin/autotls';
+import { MAX_CALL_BACKLOG } from '../../src/goplugin/grpc-call';
 import { GrpcServer } from '../../src/goplugin/grpc-server';
-import { serviceDef } from '../../src/goplugin/protos';
+import { ErrorCode, Flag, FrameType, frame, PREFACE, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
+import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
+import { methodDef, serviceDef } from '../../src/goplugin/protos';
 import { clientCtor } from '../support/grpc-clients';
+import { waitFor } from '../support/vault';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => grpc.ClientUnaryCall; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -206,5 +213,164 @@ describe('GrpcServer (a lean gRPC server over node:http2)', () => {
     const r = await check(c, 'x', new grpc.Metadata(), { deadline: Date.now() + 3000 });
     expect(r.err?.code).toBe(grpc.status.UNAVAILABLE);
     c.close();
+  });
+});
+
+describe('GrpcServer: a streaming handler whose client does not read (backpressure, MAX_CALL_BACKLOG)', () => {
+  const servers: GrpcServer[] = [];
+  const sockets: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of servers.splice(0)) s.forceShutdown();
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  const CHUNK = Buffer.alloc(64 * 1024, 7);
+  const StreamStdio = methodDef<unknown, { channel: number; data: Buffer }>('plugin.GRPCStdio', 'StreamStdio');
+  const MESSAGE = 5 + StreamStdio.responseSerialize({ channel: 1, data: CHUNK }).length;
+
+  async function stdioServer(handler: (call: grpc.ServerWritableStream<unknown, unknown>) => void): Promise<number> {
+    const s = new GrpcServer();
+    servers.push(s);
+    s.addService(serviceDef('plugin.GRPCStdio'), { StreamStdio: handler });
+    return s.listen(0);
+  }
+
+  /**
+   * One StreamStdio call from a client of raw HTTP/2 frames that gives the server no
+   * flow-control window beyond the initial 65,535 octets until `read()`: from then on it
+   * gives back what it receives, as a client that reads does.
+   */
+  async function rawCall(port: number) {
+    const sock = net.connect(port, '127.0.0.1');
+    sockets.push(sock);
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    const decoder = new HpackDecoder();
+    const seen = { data: 0, rst: undefined as number | undefined, trailers: undefined as Record<string, string> | undefined, closed: false };
+    let reading = false;
+    const grant = (n: number) => {
+      if (n > 0) sock.write(Buffer.concat([windowUpdateFrame(0, n), windowUpdateFrame(1, n)]));
+    };
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const [len, type, flags] = [buf.readUIntBE(0, 3), buf[3], buf[4]];
+        const p = buf.subarray(9, 9 + len);
+        buf = buf.subarray(9 + len);
+        if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) sock.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+        if (type === FrameType.DATA) {
+          seen.data += len;
+          if (reading) grant(len);
+        }
+        if (type === FrameType.HEADERS) {
+          const list = decoder.decode(p);
+          if (list !== 'oversized' && flags & Flag.END_STREAM) seen.trailers = Object.fromEntries(list);
+        }
+        if (type === FrameType.RST_STREAM) seen.rst = p.readUInt32BE(0);
+        if ((type === FrameType.HEADERS && flags & Flag.END_STREAM) || type === FrameType.RST_STREAM) seen.closed = true;
+      }
+    });
+    const headers = encodeHeaders([
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':authority', 'localhost'],
+      [':path', StreamStdio.path],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+    ]);
+    sock.write(
+      Buffer.concat([
+        PREFACE,
+        settingsFrame([]),
+        frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers),
+        frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from([0, 0, 0, 0, 0])),
+      ]),
+    );
+    return {
+      seen,
+      read() {
+        reading = true;
+        grant(seen.data); // what the initial window let through
+      },
+    };
+  }
+
+  /** Bytes in ArrayBuffers after a full garbage collection. */
+  function arrayBuffersHeld(): number {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+    return process.memoryUsage().arrayBuffers;
+  }
+
+  it("a handler that writes on past write() === false is cut off at MAX_CALL_BACKLOG: RST_STREAM ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED), 'cancelled', the queue freed", async () => {
+    const handler = { firstRefused: -1, taken: 0, cancelled: false, done: false };
+    const port = await stdioServer((call) => {
+      call.on('cancelled', () => {
+        handler.cancelled = true;
+      });
+      // 64 MiB at once, as a handler that ignores backpressure would.
+      for (let i = 0; i < 1024; i++) {
+        if (call.write({ channel: 1, data: CHUNK })) handler.taken++;
+        else if (handler.firstRefused < 0) handler.firstRefused = i;
+      }
+      handler.done = true;
+    });
+    const before = arrayBuffersHeld();
+    const { seen } = await rawCall(port);
+    await waitFor('the handler to have written', () => handler.done, 5000, 10);
+    await waitFor('the stream to be reset', () => seen.closed, 3000, 10);
+    expect(seen.rst).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    expect(seen.trailers).toBeUndefined();
+    await waitFor("the handler's 'cancelled'", () => handler.cancelled, 2000, 10);
+    // Backpressure from the second message on (our layer sends the first within the initial window).
+    expect(handler.firstRefused).toBeGreaterThanOrEqual(0);
+    expect(handler.firstRefused).toBeLessThanOrEqual(1);
+    expect(handler.taken).toBeLessThanOrEqual(1);
+    // The 64 MiB written is not held: at most what the cap let queue, and that is freed with the
+    // stream (asked again for a while: a loaded machine frees collected buffers late).
+    await waitFor(
+      'the queue to be freed',
+      async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        return arrayBuffersHeld() - before < MAX_CALL_BACKLOG;
+      },
+      3000,
+      10,
+    );
+  });
+
+  it("a handler that waits for 'drain' sends all of a stream far bigger than MAX_CALL_BACKLOG to a client that reads late", async () => {
+    const COUNT = 96; // 6 MiB
+    const handler = { refused: 0, drains: 0 };
+    const port = await stdioServer((call) => {
+      let i = 0;
+      const more = () => {
+        while (i < COUNT) {
+          i++;
+          if (!call.write({ channel: 1, data: CHUNK })) {
+            handler.refused++;
+            call.once('drain', () => {
+              handler.drains++;
+              more();
+            });
+            return;
+          }
+        }
+        call.end();
+      };
+      more();
+    });
+    const call = await rawCall(port);
+    await new Promise((r) => setTimeout(r, 300)); // not reading: the handler waits
+    expect(handler.refused).toBe(1);
+    expect(handler.drains).toBe(0);
+    call.read();
+    await waitFor('the call to end', () => call.seen.closed, 10_000, 10);
+    expect(call.seen.rst).toBeUndefined();
+    expect(call.seen.trailers).toEqual({ 'grpc-status': '0' });
+    expect(call.seen.data).toBe(COUNT * MESSAGE);
+    expect(handler.drains).toBe(handler.refused);
+    expect(handler.drains).toBeGreaterThan(1);
   });
 });

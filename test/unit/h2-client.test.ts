@@ -116,6 +116,20 @@ describe('the client side against node:http2', () => {
     expect(conn.accepting).toBe(true);
   });
 
+  it('is answered by a server whose header table is smaller than 4096 or empty (a table size update starts the next request)', async () => {
+    for (const headerTableSize of [0, 1000]) {
+      const { port } = await echoServer({ headerTableSize });
+      const conn = await clientTo(port);
+      while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 20)); // and our ACK of its SETTINGS read
+      for (let i = 0; i < 3; i++) {
+        const { answer } = request(conn, `/t${i}`, Buffer.from('ab'));
+        await answer.closed;
+        expect([headerTableSize, i, answer.headers?.[':status'], answer.trailers?.['grpc-status']]).toEqual([headerTableSize, i, '200', '0']);
+      }
+    }
+  });
+
   it("keeps to the server's SETTINGS_MAX_CONCURRENT_STREAMS: the rest wait and all are answered", async () => {
     const { port, maxOpen } = await echoServer({ maxConcurrentStreams: 2 });
     const conn = await clientTo(port);
@@ -242,12 +256,14 @@ describe('the client side against a raw server', () => {
     srv.send(goaway(1));
     await b.answer.closed;
     expect(b.answer.headers).toBeUndefined();
+    expect(b.stream.unprocessed).toBe(true); // its caller may send it again elsewhere
     expect(srv.conn.accepting).toBe(false);
     expect(() => request(srv.conn, '/c', Buffer.alloc(0))).toThrow('the connection is closing');
     srv.send(headersFrame(1, [[':status', '200']]));
     srv.send(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
     await a.answer.closed;
     expect(a.answer.trailers).toEqual({ 'grpc-status': '0' });
+    expect(a.stream.unprocessed).toBe(false);
   });
 
   it('trailers without END_STREAM reset that stream (PROTOCOL_ERROR); the connection stays', async () => {
@@ -364,5 +380,74 @@ describe('the client side against a raw server', () => {
     const at = all.indexOf(Buffer.from([0, 0, 8, FrameType.GOAWAY, 0, 0, 0, 0, 0]));
     expect(at).toBeGreaterThan(0);
     expect(all.readUInt32BE(at + 9 + 4)).toBe(ErrorCode.NO_ERROR);
+  });
+
+  it('a request still waiting for a stream when the ids run out closes unprocessed (never sent: it may go to a new connection)', async () => {
+    const { conn, peer } = await clientAndPeer({ lastStreamId: 3 });
+    peer.write(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));
+    while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+    const a = request(conn, '/a', Buffer.alloc(0));
+    const b = request(conn, '/b', Buffer.alloc(0));
+    const c = request(conn, '/c', Buffer.alloc(0));
+    expect([a.stream.id, b.stream.id, c.stream.id]).toEqual([1, 0, 0]);
+    peer.write(headersFrame(1, [[':status', '200']]));
+    peer.write(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
+    await a.answer.closed;
+    await c.answer.closed;
+    expect([b.stream.id, b.stream.closed, b.stream.unprocessed]).toEqual([3, false, false]);
+    expect([c.stream.id, c.stream.unprocessed]).toEqual([0, true]);
+    expect(a.stream.unprocessed).toBe(false);
+  });
+});
+
+describe('the client side: request headers through its HPACK encoder, decoded by node:http2', () => {
+  it('sends 600 requests (20 at a time) with repeating and evicted :path, :authority and content-type while the server changes its SETTINGS_HEADER_TABLE_SIZE', async () => {
+    const server = http2.createServer();
+    const sessions: http2.ServerHttp2Session[] = [];
+    server.on('session', (s) => sessions.push(s));
+    server.on('stream', (stream, headers) => {
+      const { ':path': path, ':authority': authority, 'content-type': contentType, te, 'x-n': n } = headers;
+      stream.respond({ ':status': 200 });
+      stream.end(JSON.stringify({ path, authority, contentType, te, n }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => server.close());
+    const conn = await clientTo((server.address() as net.AddressInfo).port);
+    const fieldsOf = (n: number) => {
+      const long = (k: number) => 'p'.repeat((n * 7919) % k);
+      return {
+        path: [`/pb.Storage/Get`, `/pb.Storage/Put`, `/pb.Storage/${long(3000)}`][n % 3],
+        authority: ['localhost', `host-${n % 4}`][n % 2],
+        contentType: ['application/grpc', `application/grpc+${long(500)}`][n % 5 === 0 ? 1 : 0],
+        te: 'trailers',
+        n: String(n),
+      };
+    };
+    const sizes = [0, 4096, 100, 1000, 64, 4096];
+    for (let batch = 0; batch < 30; batch++) {
+      if (batch % 4 === 3) for (const s of sessions) s.settings({ headerTableSize: sizes[batch % sizes.length] });
+      const ns = Array.from({ length: 20 }, (_, i) => batch * 20 + i);
+      const calls = ns.map((n) => {
+        const f = fieldsOf(n);
+        const stream = conn.request([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':authority', f.authority],
+          [':path', f.path],
+          ['content-type', f.contentType],
+          ['te', f.te],
+          ['x-n', f.n],
+        ]);
+        const chunks: Buffer[] = [];
+        stream.onData = (c) => chunks.push(c);
+        const done = new Promise<unknown>((resolve) => {
+          stream.onClose = () => resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : { reset: stream.resetCode });
+        });
+        stream.finishBody();
+        return done;
+      });
+      expect(await Promise.all(calls)).toEqual(ns.map(fieldsOf));
+    }
+    expect(conn.accepting).toBe(true);
   });
 });

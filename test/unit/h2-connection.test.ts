@@ -6,7 +6,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { H2Connection, type H2Stream, type HeaderMap, MAX_CHATTER_PER_SECOND } from '../../src/goplugin/h2/connection';
+import { H2Connection, type H2Stream, type HeaderMap, MAX_CHATTER_PER_SECOND, STREAM_HIGH_WATER } from '../../src/goplugin/h2/connection';
 import { ErrorCode, Flag, FrameType, frame, PREFACE, Setting, settingsFrame, windowUpdateFrame } from '../../src/goplugin/h2/frames';
 import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
 
@@ -16,9 +16,22 @@ type Frame = { type: number; flags: number; id: number; payload: Buffer };
 const seen: { headers: HeaderMap[]; closed: number[]; body: Map<number, number> } = { headers: [], closed: [], body: new Map() };
 let big = 12 * 1024 * 1024;
 const connections = new Set<H2Connection>();
+/** /pressure: what write() returned, the bytes queued after, and when onDrain came. */
+const pressure = { writes: [] as boolean[], queued: 0, drains: 0, queuedAtDrain: -1 };
 
 function onStream(s: H2Stream, h: HeaderMap): void {
   seen.headers.push(h);
+  if (h[':path'] === '/pressure') {
+    s.respond(encodeHeaders([[':status', '200']]), false);
+    for (let i = 0; i < 4; i++) pressure.writes.push(s.write(Buffer.alloc(40_000, i)));
+    pressure.queued = s.queuedBytes;
+    s.onDrain = () => {
+      pressure.drains++;
+      pressure.queuedAtDrain = s.queuedBytes;
+      s.end(encodeHeaders([['grpc-status', '0']]));
+    };
+    return;
+  }
   const chunks: Buffer[] = [];
   s.onData = (c) => chunks.push(c);
   s.onClose = () => seen.closed.push(s.id);
@@ -219,6 +232,24 @@ describe('H2Connection', () => {
       big = before;
       slow.close();
     }
+  });
+
+  it('write() returns false once STREAM_HIGH_WATER bytes wait for the window; onDrain once fewer wait', async () => {
+    const c = new Raw();
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/pressure')));
+    await c.until(() => pressure.writes.length === 4);
+    // 160,000 bytes written, 65,535 sent (the initial window): false once 64 KiB wait.
+    expect(pressure.writes).toEqual([true, true, true, false]);
+    expect(pressure.queued).toBe(160_000 - 65_535);
+    expect(pressure.queued).toBeGreaterThanOrEqual(STREAM_HIGH_WATER);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pressure.drains).toBe(0);
+    c.send(windowUpdateFrame(0, 100_000), windowUpdateFrame(1, 100_000));
+    await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM));
+    expect(pressure.drains).toBe(1);
+    expect(pressure.queuedAtDrain).toBeLessThan(STREAM_HIGH_WATER); // below it, not necessarily empty
+    expect(c.frames.filter((f) => f.type === FrameType.DATA).reduce((n, f) => n + f.payload.length, 0)).toBe(160_000);
+    c.close();
   });
 
   it('gives a 12 MB request body back its window, and RST_STREAM from the client closes the stream', async () => {
@@ -472,6 +503,41 @@ describe('H2Connection', () => {
     c.close();
   });
 
+  it('starts the first header block after a smaller SETTINGS_HEADER_TABLE_SIZE with a table size update to it (RFC 7541 4.2), and only that one', async () => {
+    const c = new Raw([[Setting.HEADER_TABLE_SIZE, 100]]);
+    await c.until(() => c.find(FrameType.SETTINGS, 0, Flag.ACK));
+    c.send(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, req('/echo')));
+    const trailers = await c.until(() => c.find(FrameType.HEADERS, 1, Flag.END_STREAM));
+    const first = c.find(FrameType.HEADERS, 1)!;
+    // 001xxxxx with a 5-bit prefix: 100 = 31 + 69; then :status 200 (static index 8).
+    expect([...first.payload]).toEqual([0x3f, 69, 0x88]);
+    expect(c.hpack.decode(first.payload)).toEqual([[':status', '200']]);
+    expect(c.hpack.decode(trailers.payload)).toEqual([['grpc-status', '0']]);
+    expect(trailers.payload[0] & 0xe0).not.toBe(0x20);
+    c.close();
+  });
+
+  it('answers node:http2 clients whose header table is smaller than 4096 or empty', async () => {
+    for (const headerTableSize of [0, 1000]) {
+      const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize } });
+      session.on('error', () => undefined);
+      for (let i = 0; i < 3; i++) {
+        const answer = await new Promise<string>((resolve) => {
+          const r = session.request({ ':method': 'POST', ':path': '/echo', 'content-type': 'application/grpc' });
+          let status = '';
+          r.on('response', (h) => {
+            status = String(h[':status']);
+          });
+          r.on('trailers', (t) => resolve(`${status} ${t['grpc-status']}`));
+          r.on('error', (e) => resolve(e.message));
+          r.end('x');
+        });
+        expect([headerTableSize, i, answer]).toEqual([headerTableSize, i, '200 0']);
+      }
+      session.destroy();
+    }
+  });
+
   it('serves node:http2 clients end to end: several streams at once, bodies both ways, GOAWAY on close()', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     const one = (path: string, body: Buffer) =>
@@ -502,5 +568,71 @@ describe('H2Connection', () => {
     for (const c of connections) c.close();
     expect(await goaway).toBe(ErrorCode.NO_ERROR);
     session.destroy();
+  });
+});
+
+describe('H2Connection response headers through its HPACK encoder, decoded by node:http2', () => {
+  /** Seeded: the response to request `n`, long values among them so that entries are evicted. */
+  function responseOf(n: number) {
+    let a = n * 2654435761;
+    const rand = (k: number) => {
+      a = (Math.imul(a ^ (a >>> 15), 2246822519) + 0x9e3779b9) >>> 0;
+      return a % k;
+    };
+    const contentType = ['application/grpc', 'application/grpc+proto', `application/grpc+${'x'.repeat(rand(3000))}`][rand(3)];
+    const status = String([0, 0, 0, 5, 13][rand(5)]);
+    const message = rand(3) === 0 ? `failed ${'m'.repeat(rand(200))}` : '';
+    const trailersOnly = rand(5) === 0;
+    return { contentType, status, message, trailersOnly };
+  }
+
+  it('answers 600 requests (20 at a time) with repeating and evicted fields while the client changes its SETTINGS_HEADER_TABLE_SIZE', async () => {
+    const srv = net.createServer((sock) => {
+      const c = new H2Connection(sock, (s, h) => {
+        const r = responseOf(Number(h['x-n']));
+        const head: Array<[string, string]> = [
+          [':status', '200'],
+          ['content-type', r.contentType],
+          ['x-n', String(h['x-n'])],
+        ];
+        const trailers: Array<[string, string]> = [['grpc-status', r.status]];
+        if (r.message) trailers.push(['grpc-message', r.message]);
+        s.onEnd = () => {
+          if (r.trailersOnly) return s.respond([...head, ...trailers], true);
+          s.respond(head, false);
+          s.write(Buffer.from('body'));
+          s.end(trailers);
+        };
+      });
+      connections.add(c);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const session = http2.connect(`http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`);
+    session.on('error', () => undefined);
+    const one = (n: number) =>
+      new Promise<unknown>((resolve) => {
+        const r = session.request({ ':method': 'POST', ':path': '/x', 'x-n': String(n) });
+        const got: Record<string, unknown> = {};
+        r.on('response', (h) => Object.assign(got, { contentType: h['content-type'], n: h['x-n'], status: h['grpc-status'], message: h['grpc-message'] }));
+        r.on('trailers', (t) => Object.assign(got, { status: t['grpc-status'], message: t['grpc-message'] }));
+        r.on('error', (e) => resolve({ n, error: e.message }));
+        r.on('close', () => resolve(got));
+        r.resume();
+        r.end();
+      });
+    const sizes = [4096, 0, 100, 4096, 1000, 64, 8192, 300];
+    for (let batch = 0; batch < 30; batch++) {
+      if (batch % 4 === 3) session.settings({ headerTableSize: sizes[batch % sizes.length] });
+      const ns = Array.from({ length: 20 }, (_, i) => batch * 20 + i);
+      const answers = await Promise.all(ns.map(one));
+      expect(answers).toEqual(
+        ns.map((n) => {
+          const r = responseOf(n);
+          return { contentType: r.contentType, n: String(n), status: r.status, message: r.message || undefined };
+        }),
+      );
+    }
+    session.destroy();
+    srv.close();
   });
 });

@@ -2,7 +2,9 @@
 // literal kinds, request and response sequences with and without Huffman, and the dynamic
 // table (entries, size, evictions) after each block.
 import { describe, expect, it } from 'vitest';
-import { encodeHeaders, HpackDecoder, HpackError } from '../../src/goplugin/h2/hpack';
+import { encodeHeaders, HpackDecoder, HpackEncoder, HpackError } from '../../src/goplugin/h2/hpack';
+
+const entrySize = ([n, v]: [string, string]) => n.length + v.length + 32;
 import { CODES, huffmanDecode } from '../../src/goplugin/h2/huffman';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -222,5 +224,127 @@ describe('encodeHeaders', () => {
     const d = new HpackDecoder();
     expect(d.decode(block)).toEqual(list);
     expect(d.state.size).toBe(0);
+  });
+});
+
+/** mulberry32, seeded: a failure can be replayed. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** The dynamic table size updates a block starts with (6.3). */
+function sizeUpdates(block: Buffer): number[] {
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < block.length && (block[pos] & 0xe0) === 0x20) {
+    let v = block[pos++] & 0x1f;
+    if (v === 0x1f)
+      for (let shift = 0; ; shift += 7) {
+        const b = block[pos++];
+        v += (b & 0x7f) * 2 ** shift;
+        if (!(b & 0x80)) break;
+      }
+    out.push(v);
+  }
+  return out;
+}
+
+describe('HpackEncoder (one per connection: the fields that repeat go in the dynamic table)', () => {
+  it('adds content-type, grpc-status, te, :path and :authority to the table once, then sends each as one octet; other fields stay literals', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    const response: Pairs = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+    ];
+    const trailers: Pairs = [['grpc-status', '0']];
+    const first = e.encode(response);
+    expect(first[1]).toBe(0x40 | 31); // literal with incremental indexing, name: static content-type
+    expect(d.decode(first)).toEqual(response);
+    expect(d.decode(e.encode(trailers))).toEqual(trailers);
+    // Newest first: grpc-status 0 is 62, content-type 63.
+    expect(e.encode(response)).toEqual(hex('88 bf'));
+    expect(e.encode(trailers)).toEqual(hex('be'));
+    const request: Pairs = [
+      [':method', 'POST'],
+      [':path', '/pb.Storage/Get'],
+      ['grpc-timeout', '30000m'],
+      ['multiplex_id', 'mount-1'],
+    ];
+    expect(d.decode(e.encode(request))).toEqual(request);
+    const again = e.encode(request);
+    expect(d.decode(again)).toEqual(request);
+    expect(again.subarray(0, 2)).toEqual(hex('83 be')); // :method POST static, :path newest
+    expect(d.state.entries).toEqual([
+      [':path', '/pb.Storage/Get'],
+      ['grpc-status', '0'],
+      ['content-type', 'application/grpc'],
+    ]);
+  });
+
+  it('says a smaller SETTINGS_HEADER_TABLE_SIZE at the start of the next block, the smallest since the last block first, then the latest (4.2)', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    const ct: Pairs = [['content-type', 'application/grpc']];
+    d.decode(e.encode(ct));
+    e.setLimit(8192); // above our 4096: nothing to say
+    expect(e.encode(ct)).toEqual(hex('be'));
+    e.setLimit(0);
+    e.setLimit(100);
+    const block = e.encode(ct);
+    expect(sizeUpdates(block)).toEqual([0, 100]);
+    expect(d.decode(block)).toEqual(ct);
+    expect(d.state.size).toBe(entrySize(ct[0]));
+    e.setLimit(50);
+    expect(sizeUpdates(e.updates()!)).toEqual([50]);
+    expect(e.updates()).toBeUndefined();
+    // 48 < 16 + 12 + 32: too big for a table of 50, so a literal without indexing.
+    const big: Pairs = [['content-type', 'application/grpc+proto-and-more']];
+    const b = e.encode(big);
+    expect(b[0] >> 4).toBe(0);
+    expect(d.decode(Buffer.concat([hex('3f13'), b]))).toEqual(big);
+  });
+
+  it('round-trips a seeded stream of blocks with table size changes and evictions through HpackDecoder', () => {
+    const names = [':path', ':authority', 'content-type', 'te', 'grpc-status', 'grpc-message', 'x-other', ':status'];
+    for (let seed = 1; seed <= 40; seed++) {
+      const rand = prng(seed);
+      const e = new HpackEncoder();
+      const d = new HpackDecoder(4096);
+      let limit = 4096;
+      let announced = 4096; // the table size the decoder was last told
+      for (let block = 0; block < 200; block++) {
+        let lowest = announced;
+        const changes = rand(6) === 0 ? 1 + rand(3) : 0;
+        for (let i = 0; i < changes; i++) {
+          limit = [0, 1, 40, 100, 500, 4096, 8000][rand(7)];
+          lowest = Math.min(lowest, limit);
+          e.setLimit(limit);
+        }
+        const list: Pairs = [];
+        for (let i = rand(6); i >= 0; i--) {
+          const name = names[rand(names.length)];
+          const value = rand(4) === 0 ? 'v'.repeat(rand(3000)) : `${name}-${rand(12)}`;
+          list.push([name, value]);
+        }
+        const bytes = e.encode(list);
+        const updates = sizeUpdates(bytes);
+        // Below the table's size at some point since the last block: the first update says so (4.2).
+        if (lowest < announced) expect(updates[0]).toBeLessThanOrEqual(lowest);
+        if (updates.length) {
+          announced = updates[updates.length - 1];
+          expect(announced).toBeLessThanOrEqual(Math.min(limit, 4096));
+        }
+        expect([seed, block, d.decode(bytes)]).toEqual([seed, block, list]);
+        expect(d.state.size).toBeLessThanOrEqual(Math.min(limit, 4096));
+      }
+    }
   });
 });

@@ -22,10 +22,16 @@ import {
   windowUpdateFrame,
   writeHeader,
 } from './frames';
-import { type HeaderList, HpackDecoder } from './hpack';
+import { type HeaderList, HpackDecoder, HpackEncoder } from './hpack';
 
 /** Request headers as node:http2 gives them: lower-case names, a repeated name's values in an array. */
 export type HeaderMap = Record<string, string | string[]>;
+
+/**
+ * Headers to send: a list, encoded by the connection when it sends them (so it may index them
+ * in the peer's dynamic table), or a block of encodeHeaders (which never touches that table).
+ */
+export type OutHeaders = Buffer | ReadonlyArray<readonly [string, string]>;
 
 export interface ConnectionOptions {
   /** Which side of the connection this is (default server). */
@@ -65,6 +71,13 @@ export const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Bytes waiting for a peer that does not read them, past which its connection is dropped. */
 export const MAX_OUTPUT_BACKLOG = 4 * 1024 * 1024;
 
+/**
+ * A stream's own backpressure: write() returns false once this many body bytes wait in its
+ * queue (for the peer's flow-control window, or for the socket), and onDrain tells when the
+ * queue is below it again. What the writer does past it is its business (grpc-call.ts caps it).
+ */
+export const STREAM_HIGH_WATER = 64 * 1024;
+
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
   constructor(
@@ -89,6 +102,8 @@ export class H2Stream {
   onHeaders: (headers: HeaderMap, trailers: boolean, endStream: boolean) => void = noop;
   /** The stream is closed: answered, reset by either side, or its connection gone. Once. */
   onClose: () => void = noop;
+  /** write() returned false, and the queue is below STREAM_HIGH_WATER again. */
+  onDrain: () => void = noop;
   closed = false;
   remoteEnded = false;
   /** Our END_STREAM is queued (trailers waiting for data to drain count). */
@@ -101,13 +116,23 @@ export class H2Stream {
   received = 0;
   /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
   queue: Buffer[] = [];
-  trailers?: Buffer;
+  /** The bytes in `queue`. */
+  queuedBytes = 0;
+  /** write() returned false: onDrain is due. */
+  needDrain = false;
+  trailers?: OutHeaders;
   /** Client side: END_STREAM goes on the last DATA frame once the queue is out. */
   endWithData = false;
   /** Client side: the response headers have come (what follows them are trailers). */
   headersSeen = false;
   /** The code of the RST_STREAM that ended the stream: the peer's, or ours for a stream error it caused. */
   resetCode?: number;
+  /**
+   * Client side: closed unanswered and certainly not processed by the server: above the last
+   * stream id of its GOAWAY, or still waiting to open when the connection went away. Its
+   * request may be sent again on another connection.
+   */
+  unprocessed = false;
 
   constructor(
     private readonly conn: H2Connection,
@@ -120,21 +145,25 @@ export class H2Stream {
     this.recvWindow = recvWindow;
   }
 
-  /** Send the response headers (an HPACK block); with `endStream`, the response is complete (trailers-only). */
-  respond(block: Buffer, endStream: boolean): void {
+  /** Send the response headers (OutHeaders); with `endStream`, the response is complete (trailers-only). */
+  respond(block: OutHeaders, endStream: boolean): void {
     if (this.closed || this.localEnded) return;
     this.conn.sendHeaders(this, block, endStream);
   }
 
-  /** Queue body bytes. */
-  write(data: Buffer): void {
-    if (this.closed || this.localEnded) return;
+  /** Queue body bytes; false once STREAM_HIGH_WATER bytes wait (then onDrain), or when the stream takes no more. */
+  write(data: Buffer): boolean {
+    if (this.closed || this.localEnded) return false;
     this.queue.push(data);
+    this.queuedBytes += data.length;
     this.conn.pump(this);
+    if (this.queuedBytes < STREAM_HIGH_WATER) return !this.closed;
+    this.needDrain = true;
+    return false;
   }
 
-  /** Finish with trailers (an HPACK block) once the queued body is out. */
-  end(trailerBlock: Buffer): void {
+  /** Finish with trailers (OutHeaders, encoded when they go) once the queued body is out. */
+  end(trailerBlock: OutHeaders): void {
     if (this.closed || this.localEnded) return;
     this.localEnded = true;
     this.trailers = trailerBlock;
@@ -144,7 +173,10 @@ export class H2Stream {
   /** Client side: the request body is complete, with `last` its last bytes (END_STREAM on the last DATA frame). */
   finishBody(last?: Buffer): void {
     if (this.closed || this.localEnded) return;
-    if (last?.length) this.queue.push(last);
+    if (last?.length) {
+      this.queue.push(last);
+      this.queuedBytes += last.length;
+    }
     this.localEnded = true;
     this.endWithData = true;
     this.conn.pump(this);
@@ -163,7 +195,7 @@ export class H2Connection {
   private nextStreamId = 1;
   /** The last stream id this connection will open (less than 2^31; lower in tests). */
   private readonly lastStreamId: number;
-  private readonly waiting: Array<{ stream: H2Stream; block: Buffer }> = [];
+  private readonly waiting: Array<{ stream: H2Stream; block: OutHeaders }> = [];
   /**
    * The peer's SETTINGS_MAX_CONCURRENT_STREAMS. Unlimited until its SETTINGS say otherwise
    * (RFC 9113 6.5.2), but a client opens at most 100 before the server's first SETTINGS
@@ -172,6 +204,12 @@ export class H2Connection {
   private peerMaxStreams = Number.POSITIVE_INFINITY;
   private peerSettingsSeen = false;
   private readonly decoder = new HpackDecoder(4096);
+  /**
+   * Our header blocks, encoded as they are sent: the peer's dynamic table follows their order.
+   * It also says a smaller SETTINGS_HEADER_TABLE_SIZE of the peer's at the start of the next
+   * block (RFC 7541 4.2), which nghttp2 (node:http2) requires: it fails that block otherwise.
+   */
+  private readonly encoder = new HpackEncoder();
   private readonly maxStreams: number;
   private readonly streamWindow: number;
   private readonly connWindow: number;
@@ -287,11 +325,11 @@ export class H2Connection {
   }
 
   /**
-   * Client side: open a stream with a request's header block (HPACK). The body follows with
+   * Client side: open a stream with a request's headers (OutHeaders). The body follows with
    * write() and finishBody(). Past the peer's SETTINGS_MAX_CONCURRENT_STREAMS it waits for
    * one of ours to close. Throws once the connection no longer accepts streams.
    */
-  request(block: Buffer): H2Stream {
+  request(block: OutHeaders): H2Stream {
     if (!this.client) throw new Error('request() is for the client side');
     if (!this.accepting) throw new Error('the connection is closing');
     const s = new H2Stream(this, 0, this.peerInitialWindow, this.streamWindow);
@@ -300,7 +338,7 @@ export class H2Connection {
     return s;
   }
 
-  private open(s: H2Stream, block: Buffer): void {
+  private open(s: H2Stream, block: OutHeaders): void {
     s.id = this.nextStreamId;
     this.nextStreamId += 2;
     s.sendWindow = this.peerInitialWindow;
@@ -333,7 +371,7 @@ export class H2Connection {
   close(): void {
     if (this.closed || this.goingAway) return;
     this.goingAway = true;
-    for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
+    for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
     this.send(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR));
     if (this.streams.size === 0) this.endSocket();
   }
@@ -478,8 +516,8 @@ export class H2Connection {
   private onGoaway(lastStream: number): void {
     this.goingAway = true;
     if (this.client) {
-      for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
-      for (const s of [...this.streams.values()]) if (s.id > lastStream) this.closeStream(s);
+      for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
+      for (const s of [...this.streams.values()]) if (s.id > lastStream) this.closeUnprocessed(s);
       if (this.streams.size === 0 && !this.closed) this.endSocket();
     }
   }
@@ -539,7 +577,7 @@ export class H2Connection {
         this.peerMaxFrame = v;
       }
       if (key === Setting.MAX_CONCURRENT_STREAMS) this.peerMaxStreams = v;
-      // HEADER_TABLE_SIZE: our encoder never indexes, so any size of the peer's table suits it.
+      if (key === Setting.HEADER_TABLE_SIZE) this.encoder.setLimit(v);
       // MAX_HEADER_LIST_SIZE: our response headers are a few short fields.
     }
     this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
@@ -795,7 +833,13 @@ export class H2Connection {
   }
 
   /** HEADERS (and CONTINUATION when the block is bigger than the peer's frame size). */
-  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+  sendHeaders(s: H2Stream, headers: OutHeaders, endStream: boolean): void {
+    let block: Buffer;
+    if (!Buffer.isBuffer(headers)) block = this.encoder.encode(headers);
+    else {
+      const updates = this.encoder.updates();
+      block = updates ? Buffer.concat([updates, headers]) : headers;
+    }
     const max = this.peerMaxFrame;
     let off = 0;
     do {
@@ -814,6 +858,17 @@ export class H2Connection {
 
   /** Send what the windows allow of a stream's queued DATA, then its trailers once the queue is empty. */
   pump(s: H2Stream): void {
+    this.pumpQueue(s);
+    if (s.needDrain && s.queuedBytes < STREAM_HIGH_WATER && !s.closed) {
+      s.needDrain = false;
+      // Not from inside pump(): the writer's next write would come back into it.
+      queueMicrotask(() => {
+        if (!s.closed) this.guard(s, () => s.onDrain());
+      });
+    }
+  }
+
+  private pumpQueue(s: H2Stream): void {
     if (!s.id || s.closed) return; // not open yet (client side, waiting for the peer's limit)
     while (s.queue.length) {
       const avail = Math.min(this.connSendWindow, s.sendWindow);
@@ -843,6 +898,7 @@ export class H2Connection {
       }
       this.connSendWindow -= n;
       s.sendWindow -= n;
+      s.queuedBytes -= n;
       if (last) {
         s.endWithData = false;
         this.blocked.delete(s);
@@ -909,6 +965,7 @@ export class H2Connection {
     if (s.closed) return;
     s.closed = true;
     s.queue = [];
+    s.queuedBytes = 0;
     s.trailers = undefined;
     s.endWithData = false;
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
@@ -920,6 +977,12 @@ export class H2Connection {
     } catch {}
     if (this.goingAway && this.streams.size === 0 && !this.closed) this.endSocket();
     else if (this.client && this.waiting.length) this.openWaiting();
+  }
+
+  /** Client side: close a stream the server never saw or said it did not process (see H2Stream.unprocessed). */
+  private closeUnprocessed(s: H2Stream): void {
+    if (!s.closed) s.unprocessed = true;
+    this.closeStream(s);
   }
 
   /** A connection error: GOAWAY with its code, open streams closed, then the socket ends. */

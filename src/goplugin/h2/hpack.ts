@@ -1,7 +1,9 @@
-// HPACK (RFC 7541): a decoder for the header blocks a client sends, and a minimal encoder
-// for our responses (static-table indexes and literals without indexing, no Huffman, so
-// the peer's dynamic table is never touched). Names and values are latin1 text, as
-// node:http2 gives them.
+// HPACK (RFC 7541): a decoder for the header blocks a peer sends, and two encoders, no
+// Huffman: encodeHeaders (static-table indexes and literals without indexing, so the peer's
+// dynamic table is never touched: blocks built once, sendable on any connection) and
+// HpackEncoder (one per connection, which also indexes the few fields that repeat on every
+// call, content-type, grpc-status, te, :path, :authority, in the peer's dynamic table).
+// Names and values are latin1 text, as node:http2 gives them.
 import { huffmanDecode } from './huffman';
 
 /** The static table (Appendix A); index 1 is STATIC[0]. */
@@ -195,4 +197,124 @@ export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>)
     pushString(out, value);
   }
   return Buffer.from(out);
+}
+
+/**
+ * The fields HpackEncoder indexes: the same on every call of a connection (a path per
+ * method), and nothing a caller chose (metadata), no grpc-message or grpc-timeout.
+ */
+const INDEXED_NAMES = new Set([':authority', ':path', 'content-type', 'te', 'grpc-status']);
+
+/** Our table's largest size whatever the peer allows (the default, as Go's and nghttp2's encoders). */
+const ENCODER_TABLE_MAX = 4096;
+
+/**
+ * One connection's encoder (its blocks must go out in the order they are encoded). It keeps
+ * the peer's dynamic table in step (4.4: an entry in, the oldest out past the size), holding
+ * only each entry's key and size, and says the size the peer's SETTINGS_HEADER_TABLE_SIZE
+ * leaves it in size updates at the start of the next block (4.2, 6.3).
+ */
+export class HpackEncoder {
+  /** Entries oldest first, and the insertion number of each key; the newest has `inserted - 1`. */
+  private readonly entries: Array<{ key: string; size: number; seq: number }> = [];
+  private readonly seqOf = new Map<string, number>();
+  private inserted = 0;
+  private size = 0;
+  /** The table's size as the peer's decoder knows it. */
+  private max = ENCODER_TABLE_MAX;
+  /** Since the last block: the smallest size the peer's settings allowed, and the latest. */
+  private lowest?: number;
+  private latest?: number;
+
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE, on receipt: said (and applied) at the start of the next block. */
+  setLimit(limit: number): void {
+    const size = Math.min(limit, ENCODER_TABLE_MAX);
+    this.lowest = Math.min(this.lowest ?? this.max, size);
+    this.latest = size;
+  }
+
+  /** The size updates owed, for a block built apart (encodeHeaders) to start with; undefined when none. */
+  updates(): Buffer | undefined {
+    if (this.latest === undefined) return undefined;
+    const out: number[] = [];
+    this.pushUpdates(out);
+    return out.length ? Buffer.from(out) : undefined;
+  }
+
+  /** Encode a header block: static matches and table entries indexed, an INDEXED_NAMES field new to the table added to it, the rest literals without indexing. */
+  encode(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+    const out: number[] = [];
+    if (this.latest !== undefined) this.pushUpdates(out);
+    for (const [name, value] of headers) {
+      const key = `${name}\0${value}`;
+      const full = staticIndex.get(key);
+      if (full) {
+        pushInt(out, full, 7, 0x80);
+        continue;
+      }
+      const idx = staticNameIndex.get(name);
+      if (INDEXED_NAMES.has(name)) {
+        const seq = this.seqOf.get(key);
+        if (seq !== undefined) {
+          pushInt(out, STATIC.length + this.inserted - seq, 7, 0x80);
+          continue;
+        }
+        const size = entrySize(name, value);
+        if (size <= this.max) {
+          // Literal with incremental indexing (6.2.1).
+          if (idx) pushInt(out, idx, 6, 0x40);
+          else {
+            out.push(0x40);
+            pushString(out, name);
+          }
+          pushString(out, value);
+          this.insert(key, size);
+          continue;
+        }
+      }
+      if (idx) pushInt(out, idx, 4, 0);
+      else {
+        out.push(0);
+        pushString(out, name);
+      }
+      pushString(out, value);
+    }
+    return Buffer.from(out);
+  }
+
+  /** The smallest size since the last block if below the table's, then the latest if that differs (4.2). */
+  private pushUpdates(out: number[]): void {
+    const lowest = this.lowest!;
+    const latest = this.latest!;
+    this.lowest = this.latest = undefined;
+    if (lowest < this.max) {
+      pushInt(out, lowest, 5, 0x20);
+      this.resize(lowest);
+    }
+    if (latest !== this.max) {
+      pushInt(out, latest, 5, 0x20);
+      this.resize(latest);
+    }
+  }
+
+  private resize(max: number): void {
+    this.max = max;
+    this.evict(0);
+  }
+
+  private insert(key: string, size: number): void {
+    this.evict(size);
+    this.entries.push({ key, size, seq: this.inserted });
+    this.seqOf.set(key, this.inserted++);
+    this.size += size;
+  }
+
+  /** Evict the oldest entries until `room` more octets fit, as the peer's decoder does. */
+  private evict(room: number): void {
+    while (this.entries.length && this.size + room > this.max) {
+      const e = this.entries.shift()!;
+      this.size -= e.size;
+      this.seqOf.delete(e.key);
+    }
+  }
 }
