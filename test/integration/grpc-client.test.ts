@@ -141,9 +141,10 @@ const clientOf = (target: ClientTarget, idleMs = 60_000, ca = host.certPem, own:
 };
 
 /** The call's error (the test fails if it succeeds), and how long it took. */
-async function failure(p: Promise<unknown>): Promise<{ error: GrpcError; ms: number }> {
+/** The call's error and how long it took, timed from before the call is made (its deadline starts there). */
+async function failure(call: () => Promise<unknown>): Promise<{ error: GrpcError; ms: number }> {
   const t0 = Date.now();
-  const error = await p.then(
+  const error = await call().then(
     (r) => {
       throw new Error(`expected a failure, got ${JSON.stringify(r)}`);
     },
@@ -190,17 +191,17 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
 
     it("fails with the server's status code and its message, percent-decoded", async () => {
       const { client } = await setup();
-      const { error } = await failure(client.unary(Check, { service: 'fail' }));
+      const { error } = await failure(() => client.unary(Check, { service: 'fail' }));
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(error.details).toBe(REFUSAL);
     });
 
     it('ends a call past its deadline with DEADLINE_EXCEEDED, and the server sees it end', async () => {
       const { seen, client } = await setup();
-      const { error, ms } = await failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 300 }));
+      const { error, ms } = await failure(() => client.unary(Check, { service: 'hang' }, { timeoutMs: 300 }));
       expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(ms).toBeGreaterThanOrEqual(250);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(5000); // ends rather than hangs; a loaded CI machine can be seconds late
       await waitFor('the server to see the call end', () => seen.cancelled === 1, 2000, 20);
       expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' }); // the connection stays usable
     });
@@ -208,7 +209,7 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
     it('cancels a call when its signal aborts, and the cancellation reaches the server', async () => {
       const { seen, client } = await setup();
       const abort = new AbortController();
-      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000, signal: abort.signal }));
+      const pending = failure(() => client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000, signal: abort.signal }));
       await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
       expect(seen.cancelled).toBe(0);
       abort.abort();
@@ -217,7 +218,7 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
       expect(ms).toBeLessThan(2000);
       await waitFor('the server to see the cancellation', () => seen.cancelled === 1, 2000, 10);
       // An already aborted signal: the call is not made at all.
-      expect((await failure(client.unary(Check, { service: '' }, { signal: abort.signal }))).error.code).toBe(grpc.status.CANCELLED);
+      expect((await failure(() => client.unary(Check, { service: '' }, { signal: abort.signal }))).error.code).toBe(grpc.status.CANCELLED);
       expect(seen.hanging).toBe(1);
     });
 
@@ -226,7 +227,7 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
       expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
       expect(proxy.open()).toBe(1);
       // A call in flight keeps it open past the idle time.
-      const slow = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 1500 }));
+      const slow = failure(() => client.unary(Check, { service: 'hang' }, { timeoutMs: 1500 }));
       await new Promise((r) => setTimeout(r, 1200));
       expect(proxy.open()).toBe(1);
       expect((await slow).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
@@ -240,7 +241,7 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
 
     it('fails a call in flight with UNAVAILABLE at once when the connection drops, and reconnects for the next', async () => {
       const { seen, proxy, client } = await setup();
-      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
+      const pending = failure(() => client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
       await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
       proxy.cut();
       const { error, ms } = await pending;
@@ -252,14 +253,14 @@ for (const kind of ['grpc-js over TCP', 'grpc-js over a unix socket', 'GrpcServe
 
     it('fails a call in flight with UNAVAILABLE at once when the server shuts down', async () => {
       const { seen, server, client } = await setup();
-      const pending = failure(client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
+      const pending = failure(() => client.unary(Check, { service: 'hang' }, { timeoutMs: 60_000 }));
       await waitFor('the call to reach the server', () => seen.hanging === 1, 2000, 10);
       server.stop();
       const { error, ms } = await pending;
       expect(error.code).toBe(grpc.status.UNAVAILABLE);
       expect(ms).toBeLessThan(2000);
       // Nothing listens any more: the next call fails too, as UNAVAILABLE, without waiting for its deadline.
-      const next = await failure(client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+      const next = await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
       expect(next.error.code).toBe(grpc.status.UNAVAILABLE);
       expect(next.ms).toBeLessThan(2000);
     });
@@ -305,7 +306,7 @@ describe('GrpcClients sharing a connection budget (many mounts of one process)',
   }, async () => {
     const { proxy, budget, clients } = await budgetClients(5, new ConnectionBudget(2, 1000));
     // One call in flight on client 0 the whole time: never closed, whatever the budget.
-    const held = failure(clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 5000 }));
+    const held = failure(() => clients[0].unary(Check, { service: 'hang' }, { timeoutMs: 5000 }));
     for (const c of clients.slice(1)) expect(await c.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
     expect(proxy.open()).toBe(5);
     expect(budget.openConnections).toBe(5);
@@ -359,7 +360,7 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     const server = await startServer('GrpcServer over TCP', seen);
     cleanups.push(server.stop);
     const stranger = await generateIdentity();
-    const { error, ms } = await failure(clientOf(server.target, 60_000, stranger.certPem).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    const { error, ms } = await failure(() => clientOf(server.target, 60_000, stranger.certPem).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(error.details).toMatch(/certificate/);
     expect(ms).toBeLessThan(2000);
@@ -370,7 +371,7 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     const server = await startServer('grpc-js over TCP', seen);
     cleanups.push(server.stop);
     const stranger = await generateIdentity();
-    const { error, ms } = await failure(clientOf(server.target, 60_000, host.certPem, stranger).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    const { error, ms } = await failure(() => clientOf(server.target, 60_000, host.certPem, stranger).unary(Check, { service: '' }, { timeoutMs: 60_000 }));
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(ms).toBeLessThan(2000);
     expect(seen.multiplexId).toBeUndefined(); // the call never reached the handler
@@ -381,7 +382,7 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
     await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
     const port = (gone.address() as net.AddressInfo).port;
     await new Promise((r) => gone.close(r));
-    expect((await failure(clientOf({ host: '127.0.0.1', port }).unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
+    expect((await failure(() => clientOf({ host: '127.0.0.1', port }).unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
 
     const accepted: net.Socket[] = [];
     let dropped = 0;
@@ -397,12 +398,12 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
       silent.close();
     });
     const client = clientOf({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port });
-    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
+    const { error, ms } = await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 300 }));
     expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(ms).toBeLessThan(2000);
     // The connection that never came up is dropped, and the next call tries a new one.
     await waitFor('the stuck connection to be dropped', () => dropped === 1, 2000, 20);
-    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect((await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(accepted).toHaveLength(2);
   });
 
@@ -425,20 +426,20 @@ describe('GrpcClient when the connection cannot be made or is refused', () => {
       mute.close();
     });
     const client = clientOf({ host: '127.0.0.1', port: (mute.address() as net.AddressInfo).port });
-    const { error, ms } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }));
+    const { error, ms } = await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 300 }));
     expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(ms).toBeLessThan(2000);
     expect(accepted).toHaveLength(1);
     // Not kept for the next call, which would only wait for its deadline too.
     await waitFor('the connection without SETTINGS to be dropped', () => dropped === 1, 2000, 20);
-    expect((await failure(client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect((await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 300 }))).error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(accepted).toHaveLength(2);
   });
 
   it('a closed client refuses calls with UNAVAILABLE', async () => {
     const c = clientOf({ host: '127.0.0.1', port: 9 });
     c.close();
-    expect((await failure(c.unary(Check, { service: '' }))).error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: 'the client is closed' });
+    expect((await failure(() => c.unary(Check, { service: '' }))).error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: 'the client is closed' });
   });
 });
 
@@ -477,7 +478,7 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
       first = stream.session;
       first?.goaway(); // shutting down: the call in flight is left hanging, new ones are not taken
     }, budget);
-    const left = failure(client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
+    const left = failure(() => client.unary(Check, { service: '' }, { timeoutMs: 60_000 }));
     await waitFor('the GOAWAY', () => first, 2000, 10);
     await new Promise((r) => setTimeout(r, 100));
     expect(await client.unary(Check, { service: '' })).toEqual({ status: 'SERVING' });
@@ -507,7 +508,7 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
     ];
     for (const [rst, status, details] of expected) {
       code = rst;
-      const { error } = await failure(client.unary(Check, { service: '' }));
+      const { error } = await failure(() => client.unary(Check, { service: '' }));
       expect([rst, error.code, error.details]).toEqual([rst, status, expect.stringMatching(details)]);
     }
     code = -1;
@@ -517,7 +518,7 @@ describe('GrpcClient and HTTP/2 GOAWAY (plain HTTP/2 server)', () => {
 
   it('a response without a gRPC status: an error by its HTTP status, not a hang', async () => {
     const { client } = await rawServer((stream) => stream.respond({ ':status': 503 }, { endStream: true }));
-    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({
+    expect((await failure(() => client.unary(Check, { service: '' }))).error).toMatchObject({
       code: grpc.status.UNAVAILABLE,
       details: expect.stringMatching(/HTTP 503/),
     });
@@ -622,7 +623,7 @@ describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () 
 
   it('refused twice: one retry only, then UNAVAILABLE', async () => {
     const { client, requests } = await frameServer((_n, r) => refuse(r));
-    const { error } = await failure(client.unary(Check, { service: '' }));
+    const { error } = await failure(() => client.unary(Check, { service: '' }));
     expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/REFUSED_STREAM/) });
     expect(requests).toHaveLength(2);
   });
@@ -669,7 +670,7 @@ describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () 
       r.send(frame(FrameType.HEADERS, Flag.END_HEADERS, r.id, RESPONSE));
       refuse(r);
     };
-    expect((await failure(client.unary(Check, { service: '' }))).error).toMatchObject({
+    expect((await failure(() => client.unary(Check, { service: '' }))).error).toMatchObject({
       code: grpc.status.UNAVAILABLE,
       details: expect.stringMatching(/reset \(REFUSED_STREAM\)/),
     });
@@ -681,7 +682,7 @@ describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () 
     ]) {
       requests.length = 0;
       behaviour = (r) => refuse(r, code);
-      expect((await failure(client.unary(Check, { service: '' }))).error.code).toBe(status);
+      expect((await failure(() => client.unary(Check, { service: '' }))).error.code).toBe(status);
       expect(requests).toHaveLength(1);
     }
     // Processed, maybe: the connection goes away with the call's stream at or below its last id.
@@ -690,7 +691,7 @@ describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () 
       r.send(goawayFrame(r.id));
       setTimeout(() => sockets[r.conn].destroy(), 20);
     };
-    expect((await failure(client.unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
+    expect((await failure(() => client.unary(Check, { service: '' }))).error.code).toBe(grpc.status.UNAVAILABLE);
     expect(requests).toHaveLength(1);
   });
 
@@ -699,7 +700,7 @@ describe('GrpcClient transparent retry (raw HTTP/2 frames from the server)', () 
       if (n === 0) setTimeout(() => r.send(goawayFrame(0)), 400);
       else answer(r);
     });
-    const { error } = await failure(client.unary(Check, { service: '' }, { timeoutMs: 200 }));
+    const { error } = await failure(() => client.unary(Check, { service: '' }, { timeoutMs: 200 }));
     expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await new Promise((r) => setTimeout(r, 400));
     expect(requests).toHaveLength(1);
