@@ -18,6 +18,19 @@ function series(limit: number, steps: Array<{ block: string; headers: Pairs; tab
   }
 }
 
+const FROZEN = [
+  [
+    [':status', '200'],
+    ['content-type', 'application/grpc'],
+  ],
+  [['grpc-status', '0']],
+  [
+    [':path', '/plugin.GRPCBroker/StartStream'],
+    ['te', 'trailers'],
+    ['x-other', 'constant'],
+  ],
+].map((l) => Object.freeze(l.map((p) => Object.freeze(p))));
+
 describe('Huffman code (Appendix B)', () => {
   it('is a complete canonical code of 257 symbols', () => {
     expect(CODES).toHaveLength(257);
@@ -312,6 +325,36 @@ describe('HpackEncoder (one per connection: the fields that repeat go in the dyn
     expect(d.decode(Buffer.concat([hex('3f13'), b]))).toEqual(big);
   });
 
+  it("gives a frozen list's kept block while the table is unchanged, and builds it again after an insertion, an eviction or a size change", () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    const response = Object.freeze([
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+    ]) as unknown as Pairs;
+    const mutable: Pairs = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+    ];
+    expect(d.decode(e.encode(response))).toEqual(response); // inserts content-type: not kept
+    const kept = e.encode(response);
+    expect(kept).toEqual(hex('88 be'));
+    expect(e.encode(response)).toBe(kept); // the same Buffer
+    expect(e.encode(mutable)).not.toBe(kept); // only frozen lists are kept
+    expect(d.decode(kept)).toEqual(response);
+    // An insertion moves content-type from 62 to 63.
+    expect(d.decode(e.encode([['grpc-status', '0']]))).toEqual([['grpc-status', '0']]);
+    const moved = e.encode(response);
+    expect(moved).toEqual(hex('88 bf'));
+    expect(d.decode(moved)).toEqual(response);
+    // A smaller table evicts content-type: the next block says the size and adds it again.
+    e.setLimit(60);
+    const after = e.encode(response);
+    expect(sizeUpdates(after)).toEqual([60]);
+    expect(d.decode(after)).toEqual(response);
+    expect(e.encode(response)).toEqual(hex('88 be'));
+  });
+
   it('round-trips a seeded stream of blocks with table size changes and evictions through HpackDecoder', () => {
     const names = [':path', ':authority', 'content-type', 'te', 'grpc-status', 'grpc-message', 'x-other', ':status'];
     for (let seed = 1; seed <= 40; seed++) {
@@ -328,12 +371,15 @@ describe('HpackEncoder (one per connection: the fields that repeat go in the dyn
           lowest = Math.min(lowest, limit);
           e.setLimit(limit);
         }
-        const list: Pairs = [];
-        for (let i = rand(6); i >= 0; i--) {
-          const name = names[rand(names.length)];
-          const value = rand(4) === 0 ? 'v'.repeat(rand(3000)) : `${name}-${rand(12)}`;
-          list.push([name, value]);
-        }
+        // A third of the blocks are frozen lists sent again and again (their blocks are kept).
+        let list: Pairs = [];
+        if (rand(3) === 0) list = FROZEN[rand(FROZEN.length)] as Pairs;
+        else
+          for (let i = rand(6); i >= 0; i--) {
+            const name = names[rand(names.length)];
+            const value = rand(4) === 0 ? 'v'.repeat(rand(3000)) : `${name}-${rand(12)}`;
+            list.push([name, value]);
+          }
         const bytes = e.encode(list);
         const updates = sizeUpdates(bytes);
         // Below the table's size at some point since the last block: the first update says so (4.2).

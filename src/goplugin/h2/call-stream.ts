@@ -7,11 +7,12 @@ import type { H2Stream } from './connection';
 import { ErrorCode } from './frames';
 import { encodeHeaders } from './hpack';
 
-const OK_HEADERS: ReadonlyArray<[string, string]> = [
+// Frozen: the connection's encoder keeps their blocks (HpackEncoder.encode).
+const OK_HEADERS: ReadonlyArray<[string, string]> = Object.freeze([
   [':status', '200'],
   ['content-type', 'application/grpc'],
-];
-const OK_TRAILERS: ReadonlyArray<[string, string]> = [['grpc-status', '0']];
+]);
+const OK_TRAILERS: ReadonlyArray<[string, string]> = Object.freeze([['grpc-status', '0']]);
 const NOT_GRPC = encodeHeaders([[':status', '415']]);
 
 /**

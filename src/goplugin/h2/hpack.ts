@@ -220,6 +220,10 @@ export class HpackEncoder {
   private readonly seqOf = new Map<string, number>();
   private inserted = 0;
   private size = 0;
+  /** Changes with every insertion and size change: what a kept block's indices depend on. */
+  private version = 0;
+  /** Blocks of frozen header lists, valid while `version` is unchanged (see encode). */
+  private readonly kept = new WeakMap<object, { version: number; block: Buffer }>();
   /** The table's size as the peer's decoder knows it. */
   private max = ENCODER_TABLE_MAX;
   /** Since the last block: the smallest size the peer's settings allowed, and the latest. */
@@ -241,8 +245,24 @@ export class HpackEncoder {
     return out.length ? Buffer.from(out) : undefined;
   }
 
-  /** Encode a header block: static matches and table entries indexed, an INDEXED_NAMES field new to the table added to it, the rest literals without indexing. */
+  /**
+   * Encode a header block: static matches and table entries indexed, an INDEXED_NAMES field new
+   * to the table added to it, the rest literals without indexing. A frozen list's block is kept
+   * and given again while the table is as it was (no entry added, no size changed, no size
+   * update owed): a gRPC server sends the same response headers and OK trailers on every call.
+   */
   encode(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+    if (this.latest === undefined) {
+      const kept = this.kept.get(headers);
+      if (kept && kept.version === this.version) return kept.block;
+    }
+    const before = this.version;
+    const block = this.build(headers);
+    if (this.version === before && Object.isFrozen(headers)) this.kept.set(headers, { version: before, block });
+    return block;
+  }
+
+  private build(headers: ReadonlyArray<readonly [string, string]>): Buffer {
     const out: number[] = [];
     if (this.latest !== undefined) this.pushUpdates(out);
     for (const [name, value] of headers) {
@@ -298,11 +318,13 @@ export class HpackEncoder {
   }
 
   private resize(max: number): void {
+    this.version++;
     this.max = max;
     this.evict(0);
   }
 
   private insert(key: string, size: number): void {
+    this.version++;
     this.evict(size);
     this.entries.push({ key, size, seq: this.inserted });
     this.seqOf.set(key, this.inserted++);
