@@ -241,7 +241,8 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
     add(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen));
   }
   const usage = req.isCa
-    ? KU_CERT_SIGN | KU_CRL_SIGN
+    ? // A CA's own (root/generate's and sign-intermediate's key_usage: CertSign and CRLSign at least), else those two.
+      (req.keyUsage ?? KU_CERT_SIGN | KU_CRL_SIGN)
     : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
       (req.keyUsage ?? KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
   // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).

@@ -23,7 +23,7 @@ export interface CertRequest {
   /** The certified key: a CA's CryptoKey, or a leaf's SPKI (any key Vault's PKI signs, P-224 and Ed25519 included). */
   publicKey: X509.PublicKeyType;
   leafKeyKind: KeyType;
-  /** Leaves: the role's key usage bits and extended key usage OIDs (else derived from the flags above). */
+  /** Leaves: the role's key usage bits and extended key usage OIDs (else derived from the flags above). CAs: their key usage bits (else CertSign and CRLSign). */
   keyUsage?: number;
   extKeyUsageOids?: string[];
   /** Leaves get Basic Constraints only when the role asks (basic_constraints_valid_for_non_ca), as in Vault. */

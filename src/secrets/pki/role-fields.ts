@@ -128,6 +128,40 @@ export const CA_SUBJECT_FIELDS: Record<string, FieldDef> = {
   postal_code: ROLE_EXTRA_FIELDS.postal_code,
 };
 
+/**
+ * key_usage of root/generate, root/rotate and [issuer/<ref>/|root/]sign-intermediate (current
+ * Vault, 1.19.2 and later; Vault 1.8 has no such field there and ignores it): usages added to
+ * the CertSign and CRLSign every CA certificate has.
+ */
+export const CA_KEY_USAGE_FIELD: FieldDef = {
+  type: 'strings',
+  default: ['CertSign', 'CRLSign'],
+  description:
+    "Key usages added to CertSign and CRLSign, which the CA certificate always has: DigitalSignature is the one other a CA may have (Vault's names; a leaf-only usage is left out with a warning, an unknown name is a 400).",
+};
+const CA_USAGES = new Set(['certsign', 'crlsign', 'digitalsignature']);
+
+/**
+ * The key usage bits of a CA certificate from key_usage, as current Vault: CertSign and CRLSign
+ * always, DigitalSignature when asked; a usage only leaves may have is left out and named in
+ * `warnings` (Vault's words, after `prefix`); an unknown name is a 400 (Vault warns and drops
+ * it too; here a misspelt usage is not signed away silently).
+ */
+export function caKeyUsage(asked: string[], prefix: string, warnings: string[]): number {
+  let bits = KEY_USAGE_BITS.certsign | KEY_USAGE_BITS.crlsign;
+  const leafOnly: string[] = [];
+  for (const raw of asked) {
+    const u = String(raw).trim();
+    if (!u) continue;
+    const k = usageKey(u);
+    if (!(k in KEY_USAGE_BITS)) throw new UserError(`key_usage: unknown key usage "${u.slice(0, 40)}" (a CA may have CertSign, CRLSign and DigitalSignature)`);
+    if (CA_USAGES.has(k)) bits |= KEY_USAGE_BITS[k];
+    else leafOnly.push(`key usage ${u.slice(0, 40)} is only valid for non-Ca certs`);
+  }
+  if (leafOnly.length) warnings.push(`${prefix}${leafOnly.join('; ')}`);
+  return bits;
+}
+
 /** The names of ROLE_EXTRA_FIELDS, typed as RoleExtras' keys (the schema declares exactly those). */
 const EXTRA_NAMES = Object.keys(ROLE_EXTRA_FIELDS) as Array<keyof RoleExtras>;
 

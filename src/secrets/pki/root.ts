@@ -8,7 +8,7 @@ import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from '
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
 import { OUTPUT_FIELDS } from './issue-options';
-import { CA_SUBJECT_FIELDS } from './role-fields';
+import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
 import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
 import { certTtl, mountTtls } from './ttl';
 import type { PkiCaches } from './index';
@@ -66,6 +66,7 @@ export const caFields: Record<string, FieldDef> = {
 /** root/generate and root/rotate only (as Vault: not a field of intermediate/generate). */
 const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
   permitted_dns_domains: strings('DNS domains the CA may issue for: a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
+  key_usage: CA_KEY_USAGE_FIELD,
 };
 
 /**
@@ -125,6 +126,8 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
       throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
+    const usageWarnings: string[] = [];
+    const keyUsage = caKeyUsage(r.data.get<string[]>('key_usage'), 'Invalid key usage will be ignored: ', usageWarnings);
     const ttlWarnings: string[] = [];
     // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
     const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
@@ -136,6 +139,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         ttlSeconds,
         isCa: true,
         maxPathLength: maxPathLength >= 0 ? maxPathLength : undefined,
+        keyUsage,
         serverAuth: false,
         clientAuth: false,
         publicKey: k.signer.publicKey,
@@ -148,8 +152,9 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
-    // Current Vault's warnings, in its order: an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
+    // Current Vault's warnings, in its order: leaf-only key usages, an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
     const warnings = [
+      ...usageWarnings,
       ...(emptySubject(names) ? [NO_SUBJECT_WARNING] : []),
       ...(urls ? [] : [NO_AIA_WARNING]),
       ...(maxPathLength === 0

@@ -26,7 +26,7 @@ import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
-import { CA_SUBJECT_FIELDS } from './role-fields';
+import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
 import { NO_AIA_WARNING, urlExtensions } from './urls';
 import { certTtl, mountTtls } from './ttl';
 
@@ -63,6 +63,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
     description: "Take the subject and the SANs from the CSR (the request's name fields are then ignored), as Vault does.",
   },
   ...CA_SUBJECT_FIELDS,
+  key_usage: CA_KEY_USAGE_FIELD,
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
@@ -214,6 +215,9 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
   const names = intermediateNames(r, csr);
   const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
+  // (A CSR's own Key Usage, copied with use_csr_values, still replaces this one, as in Vault.)
+  const usageWarnings: string[] = [];
+  const keyUsage = caKeyUsage(r.data.get<string[]>('key_usage'), 'Invalid key usage: ', usageWarnings);
   const ttlWarnings: string[] = [];
   const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
   const urls = await caches.urls(r.storage);
@@ -228,6 +232,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       ttlSeconds: ttl,
       isCa: true,
       maxPathLength,
+      keyUsage,
       serverAuth: false,
       clientAuth: false,
       publicKey: csr.publicKey,
@@ -254,6 +259,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     warnings.push('Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
   warnings.push(...ttlWarnings);
   if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
+  warnings.push(...usageWarnings);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 
