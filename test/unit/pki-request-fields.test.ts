@@ -74,3 +74,84 @@ describe('PKI: key_usage of CA certificates (current Vault 1.19.2+)', () => {
     expect((await call('update', 'root/generate/internal', { common_name: 'KU Root 5', key_usage: 'Bogus' })).error).toMatch(/unknown key usage "Bogus"/);
   });
 });
+
+/** A certificate's notAfter as openssl prints it, as a Date. */
+const notAfterOf = (pem: string) =>
+  new Date(
+    openssl('x509', '-in', file(pem), '-noout', '-enddate')
+      .trim()
+      .replace(/^notAfter=/, ''),
+  );
+const notBeforeOf = (pem: string) =>
+  new Date(
+    openssl('x509', '-in', file(pem), '-noout', '-startdate')
+      .trim()
+      .replace(/^notBefore=/, ''),
+  );
+
+describe('PKI: not_after (current Vault) on issue/, sign/, sign-verbatim, sign-intermediate, root/generate and roles', () => {
+  const { call, ok } = backendMount('pki');
+  const end = new Date(Date.now() + 5 * 86400_000);
+  end.setUTCMilliseconds(0);
+  const endText = end.toISOString().replace('.000Z', 'Z');
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'NA Root', key_type: 'ec', ttl: '87600h' });
+    await ok('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', max_ttl: '720h' });
+  });
+
+  it('sets the notAfter in place of a ttl on every issuing path', async () => {
+    const issued = await ok('update', 'issue/web', { common_name: 'a.example.com', not_after: endText });
+    expect(notAfterOf(issued.certificate)).toEqual(end);
+    expect(issued.expiration).toBe(end.getTime() / 1000);
+    const signed = await ok('update', 'issuer/default/sign/web', { csr: csr('/CN=b.example.com'), not_after: endText });
+    expect(notAfterOf(signed.certificate)).toEqual(end);
+    const verbatim = await ok('update', 'sign-verbatim', { csr: csr('/CN=c.example.com'), not_after: endText });
+    expect(notAfterOf(verbatim.certificate)).toEqual(end);
+    const inter = await ok('update', 'root/sign-intermediate', { csr: csr('/CN=Int NA'), not_after: endText });
+    expect(notAfterOf(inter.certificate)).toEqual(end);
+    // A numeric offset and fractional seconds, as Go's RFC 3339 parser takes them.
+    const at2 = new Date(end.getTime() + 2 * 3600_000).toISOString().replace('.000Z', '.5+02:00');
+    const offset = await ok('update', 'issue/web', { common_name: 'd.example.com', not_after: at2 });
+    expect(notAfterOf(offset.certificate)).toEqual(end);
+  });
+
+  it("a root may end in 9999 (IEEE 802.1AR), written as a GeneralizedTime; root/generate's not_before_duration backdates it", async () => {
+    const root = await ok('update', 'root/generate/internal', {
+      common_name: 'Device Root',
+      key_type: 'ec',
+      not_after: '9999-12-31T23:59:59Z',
+      not_before_duration: '1h',
+    });
+    expect(notAfterOf(root.certificate)).toEqual(new Date('9999-12-31T23:59:59Z'));
+    const before = notBeforeOf(root.certificate).getTime();
+    expect(Date.now() - before).toBeGreaterThan(3500_000);
+    expect(Date.now() - before).toBeLessThan(3700_000);
+  });
+
+  it("a role's not_after wins over the request's; a role's max_ttl cuts a requested one, with a warning", async () => {
+    await ok('update', 'roles/fixed', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec', not_after: endText });
+    expect((await ok('read', 'roles/fixed')).not_after).toBe(endText);
+    const r = await ok('update', 'issue/fixed', { common_name: 'e.example.com', not_after: '2030-01-01T00:00:00Z' });
+    expect(notAfterOf(r.certificate)).toEqual(end);
+    const far = await call('update', 'issue/web', { common_name: 'f.example.com', not_after: '2040-01-01T00:00:00Z' });
+    expect(far.error).toBeUndefined();
+    expect(notAfterOf(far.data.certificate).getTime()).toBeLessThanOrEqual(Date.now() + 720 * 3600_000);
+    expect(far.warnings).toContainEqual(
+      expect.stringMatching(/^not_after "2040-01-01T00:00:00.000Z" is beyond the role's max_ttl "720h0m0s", so max_ttl is being used$/),
+    );
+  });
+
+  it('bad input is a 400: with a ttl too, a malformed time, one before notBefore, a bad role value', async () => {
+    const both = await call('update', 'issue/web', { common_name: 'g.example.com', ttl: '1h', not_after: endText });
+    expect(both.error).toBe('Either ttl or not_after should be provided. Both should not be provided in the same request.');
+    for (const bad of ['2030-02-30T00:00:00Z', '2030-01-01 00:00:00Z', '2030-01-01T00:00:00', 'tomorrow', '9999-12-31T23:59:59-01:00'])
+      expect((await call('update', 'issue/web', { common_name: 'h.example.com', not_after: bad })).error, bad).toMatch(
+        /not_after: ".*" is not a time in the format YYYY-MM-DDTHH:MM:SSZ/,
+      );
+    expect((await call('update', 'root/sign-intermediate', { csr: csr('/CN=Int Past'), not_after: '2001-01-01T00:00:00Z' })).error).toMatch(
+      /is not after the certificate's notBefore/,
+    );
+    expect((await call('update', 'roles/bad', { allow_any_name: true, not_after: 'soon' })).error).toMatch(/not_after: "soon" is not a time/);
+    expect((await call('update', 'root/generate/internal', { common_name: 'X', not_before_duration: '-5s' })).error).toBeDefined();
+  });
+});

@@ -16,6 +16,8 @@ export interface CertRequest {
   organization?: string[];
   ou?: string[];
   ttlSeconds: number;
+  /** An end date asked for instead of the ttl (not_after). */
+  notAfter?: Date;
   isCa: boolean;
   maxPathLength?: number;
   serverAuth: boolean;
@@ -69,7 +71,9 @@ export async function makeCertificate(
 ) {
   const now = Date.now();
   const notBefore = new Date(now - (req.notBeforeSeconds ?? 30) * 1000);
-  let notAfter = new Date(now + req.ttlSeconds * 1000);
+  let notAfter = req.notAfter ?? new Date(now + req.ttlSeconds * 1000);
+  // (Vault would sign a certificate that ends before it begins; that is no certificate.)
+  if (notAfter <= notBefore) throw new UserError(`not_after ${notAfter.toISOString()} is not after the certificate's notBefore (${notBefore.toISOString()})`);
   if (issuer && notAfter > issuer.notAfter && notAfterBehavior !== 'permit') {
     if (notAfterBehavior === 'truncate') notAfter = issuer.notAfter;
     else throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);

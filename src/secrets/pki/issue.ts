@@ -4,7 +4,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { PkiCaches } from './index';
 import { serialKey } from './ca';
-import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
+import { checkIps, effectiveTtl, goDuration, makeCertificate, type Role } from './certificates';
 import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
@@ -27,7 +27,7 @@ import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
 import { csrSubject } from './sign-ca';
-import { VAULT_SYSTEM_TTL } from './ttl';
+import { NOT_AFTER_FIELD, VAULT_SYSTEM_TTL, requestedNotAfter } from './ttl';
 import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
@@ -43,6 +43,7 @@ const fields: Record<string, FieldDef> = {
   other_sans: OTHER_SANS_FIELD,
   serial_number: SERIAL_NUMBER_FIELD,
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
+  not_after: NOT_AFTER_FIELD,
   ...OUTPUT_FIELDS,
 };
 /**
@@ -54,6 +55,21 @@ async function leafTtl(r: Request, role: Role, warnings: string[]): Promise<numb
   const requested = r.data.int('ttl');
   const fallback = requested || role.ttl ? 0 : (await r.system?.defaultLeaseTtl()) || VAULT_SYSTEM_TTL;
   return effectiveTtl(role, requested, fallback, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings);
+}
+
+/**
+ * not_after on issue/, sign/ and sign-verbatim: the role's, else the request's (sign-verbatim:
+ * the request's only), as current Vault. Vault does not hold a requested not_after to the
+ * role's max_ttl; here a role with an explicit max_ttl cuts it there, with a warning, as it cuts
+ * a ttl (a role's max_ttl is the operator's limit for whoever may call issue/ or sign/).
+ */
+function leafNotAfter(r: Request, role: Role & RoleExtras, verbatim: boolean, warnings: string[]): Date | undefined {
+  const asked = requestedNotAfter(r, verbatim ? '' : role.not_after);
+  if (!asked || !role.max_ttl || (!verbatim && role.not_after)) return asked;
+  const cap = new Date(Date.now() + role.max_ttl * 1000);
+  if (asked <= cap) return asked;
+  warnings.push(`not_after "${asked.toISOString()}" is beyond the role's max_ttl "${goDuration(role.max_ttl)}", so max_ttl is being used`);
+  return cap;
 }
 
 async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
@@ -129,6 +145,8 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     uris: names.uris,
   });
   const warnings: string[] = [];
+  const ttlSeconds = await leafTtl(r, role, warnings);
+  const notAfter = leafNotAfter(r, full, verbatim, warnings);
   const cert = await makeCertificate(
     {
       commonName: cn,
@@ -139,7 +157,8 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       otherSans: names.otherSans,
       organization: role.organization,
       ou: role.ou,
-      ttlSeconds: await leafTtl(r, role, warnings),
+      ttlSeconds,
+      notAfter,
       isCa: false,
       serverAuth: role.server_flag,
       clientAuth: role.client_flag,

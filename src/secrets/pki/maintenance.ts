@@ -14,6 +14,7 @@ import { issued, issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
 import { ISSUER_REF } from './issuer-ref';
+import { NOT_AFTER_FIELD } from './ttl';
 
 const ROLE = nameGroup('role');
 
@@ -118,6 +119,7 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
     description: "Put Basic Constraints (CA:FALSE) into the certificate (default: the role's setting).",
   },
   other_sans: { ...OTHER_SANS_FIELD, description: 'otherName SANs added to the CSR\'s, "<oid>;UTF8:<value>" each.' },
+  not_after: NOT_AFTER_FIELD,
   ...Object.fromEntries(
     ['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [
       f,

@@ -5,6 +5,7 @@
 import { UserError, type FieldDef, type FieldData } from '../framework';
 import type { Role } from './certificates';
 import { parseOtherSan } from './issue-options';
+import { NOT_AFTER_FIELD, parseNotAfter } from './ttl';
 
 /** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
 export const KEY_USAGE_BITS: Record<string, number> = {
@@ -59,6 +60,7 @@ export interface RoleExtras {
   allow_token_displayname: boolean;
   policy_identifiers: string[];
   not_before_duration: number;
+  not_after: string;
   issuer_ref: string;
   country: string[];
   province: string[];
@@ -110,6 +112,11 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
     description: 'The issuer that signs under this role (issuer_id, issuer_name, or "default": the mount\'s default issuer).',
   },
   not_before_duration: { type: 'duration', default: 30, description: 'How far before now certificates become valid.' },
+  not_after: {
+    ...NOT_AFTER_FIELD,
+    description:
+      "The notAfter of every certificate issued under this role (RFC 3339, e.g. 2030-01-31T23:59:59Z), in place of the request's; a request may then give no ttl. Empty: none.",
+  },
   country: strings('C values for issued certificates.'),
   province: strings('ST values for issued certificates.'),
   locality: strings('L values for issued certificates.'),
@@ -175,6 +182,7 @@ export function roleExtras(d: FieldData): RoleExtras {
     if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
+  if (x.not_after) parseNotAfter(x.not_after);
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');

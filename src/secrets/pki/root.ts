@@ -10,7 +10,7 @@ import { writeCsr } from './csr';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
 import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
-import { certTtl, mountTtls } from './ttl';
+import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 import type { PkiCaches } from './index';
 import {
   ISSUERS_CONFIG_KEY,
@@ -51,6 +51,8 @@ export const caFields: Record<string, FieldDef> = {
   serial_number: { type: 'string', default: '', description: "The subject's serialNumber attribute (not the certificate serial)." },
   ...CA_SUBJECT_FIELDS,
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
+  // As current Vault: intermediate/generate takes them too (its CSR has no validity: unused there).
+  ...CA_VALIDITY_FIELDS,
   key_type: {
     type: 'string',
     default: 'rsa',
@@ -131,12 +133,16 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const ttlWarnings: string[] = [];
     // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
     const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+    const notAfter = requestedNotAfter(r);
+    const notBeforeSeconds = caNotBefore(r);
     const urls = await caches.urls(r.storage);
     const k = await caKey(r, managed, reg);
     const cert = await makeCertificate(
       {
         ...names,
         ttlSeconds,
+        notAfter,
+        notBeforeSeconds,
         isCa: true,
         maxPathLength: maxPathLength >= 0 ? maxPathLength : undefined,
         keyUsage,

@@ -28,7 +28,7 @@ import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
 import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
 import { NO_AIA_WARNING, urlExtensions } from './urls';
-import { certTtl, mountTtls } from './ttl';
+import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
 
@@ -64,6 +64,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
   },
   ...CA_SUBJECT_FIELDS,
   key_usage: CA_KEY_USAGE_FIELD,
+  ...CA_VALIDITY_FIELDS,
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
@@ -220,6 +221,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   const keyUsage = caKeyUsage(r.data.get<string[]>('key_usage'), 'Invalid key usage: ', usageWarnings);
   const ttlWarnings: string[] = [];
   const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+  const notAfter = requestedNotAfter(r);
   const urls = await caches.urls(r.storage);
   // Current Vault (1.17+) cuts an intermediate that would outlive its issuer to the issuer's
   // notAfter unless enforce_leaf_not_after_behavior asks for the issuer's own behaviour;
@@ -230,6 +232,8 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     {
       ...names,
       ttlSeconds: ttl,
+      notAfter,
+      notBeforeSeconds: caNotBefore(r),
       isCa: true,
       maxPathLength,
       keyUsage,
