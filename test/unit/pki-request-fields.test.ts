@@ -155,3 +155,47 @@ describe('PKI: not_after (current Vault) on issue/, sign/, sign-verbatim, sign-i
     expect((await call('update', 'root/generate/internal', { common_name: 'X', not_before_duration: '-5s' })).error).toBeDefined();
   });
 });
+
+describe("PKI: a CSR's Authority Key Identifier where the CSR's extensions are copied (sign-verbatim, use_csr_values)", () => {
+  const { call, ok } = backendMount('pki');
+  let root: { certificate: string };
+  let rootKeyId: string;
+  beforeAll(async () => {
+    root = await ok('update', 'root/generate/internal', { common_name: 'AKID Root', key_type: 'ec', ttl: '87600h' });
+    const t = text(root.certificate).split('\n');
+    rootKeyId = t[t.findIndex((l) => l.includes('X509v3 Subject Key Identifier')) + 1].trim().replace(/:/g, '').toLowerCase();
+  });
+  const verify = (cert: string) => openssl('verify', '-CAfile', file(root.certificate), '-partial_chain', file(cert));
+
+  it("one naming another key gives way to the issuer's (with a warning), so the chain verifies", async () => {
+    const asks = csr('/CN=akid.example.com', ['authorityKeyIdentifier=DER:300a80080102030405060708']);
+    for (const [p, extra] of [
+      ['sign-verbatim', {}],
+      ['root/sign-intermediate', { use_csr_values: true }],
+    ] as const) {
+      const r = await call('update', p, { csr: asks, ttl: '1h', ...extra });
+      expect(r.error, p).toBeUndefined();
+      expect(ext(r.data.certificate, 'X509v3 Authority Key Identifier').replace(/:/g, '').toLowerCase(), p).toContain(rootKeyId);
+      expect(r.warnings, p).toContainEqual(
+        `the CSR's Authority Key Identifier (keyid 01:02:03:04:05:06:07:08) does not name the issuer's key (${rootKeyId.match(/../g)!.join(':')}), so the issuer's was used`,
+      );
+      expect(verify(r.data.certificate), p).toMatch(/: OK/);
+    }
+    // Without use_csr_values nothing of the CSR's is copied: no warning either.
+    const plain = await call('update', 'root/sign-intermediate', { csr: asks, ttl: '1h' });
+    expect(plain.warnings ?? []).not.toContainEqual(expect.stringMatching(/Authority Key Identifier/));
+  });
+
+  it("one naming the issuer's key is copied as it is (its issuer and serial too)", async () => {
+    const serial = openssl('x509', '-in', file(root.certificate), '-noout', '-serial')
+      .trim()
+      .replace(/^serial=/, '');
+    const der = Buffer.concat([Buffer.from([0x80, 20]), Buffer.from(rootKeyId, 'hex'), Buffer.from([0x82, serial.length / 2]), Buffer.from(serial, 'hex')]);
+    const value = Buffer.concat([Buffer.from([0x30, der.length]), der]).toString('hex');
+    const r = await call('update', 'sign-verbatim', { csr: csr('/CN=same.example.com', [`authorityKeyIdentifier=DER:${value}`]), ttl: '1h' });
+    expect(r.error).toBeUndefined();
+    expect(r.warnings ?? []).not.toContainEqual(expect.stringMatching(/Authority Key Identifier/));
+    expect(text(r.data.certificate)).toMatch(/Authority Key Identifier:\s*\n\s*(keyid:)?[0-9A-F:]+\s*\n\s*serial:/);
+    expect(verify(r.data.certificate)).toMatch(/: OK/);
+  });
+});

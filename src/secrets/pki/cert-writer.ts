@@ -329,6 +329,9 @@ function readIssuer(pemText: string): IssuerFacts {
   return facts;
 }
 
+/** The key identifier an issuer's certificates name as their authority (its Subject Key Identifier, else its key's SHA-1 identifier). */
+export const issuerKeyId = (pemText: string): Buffer => readIssuer(pemText).keyId;
+
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
 /** The AlgorithmIdentifier of the CA's signatures. */

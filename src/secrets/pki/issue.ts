@@ -8,7 +8,8 @@ import { checkIps, effectiveTtl, goDuration, makeCertificate, type Role } from '
 import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
-import { extensionsToCopy } from './csr-extensions';
+import { extensionsToCopy, issuerAuthority } from './csr-extensions';
+import { issuerKeyId } from './cert-writer';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
@@ -145,6 +146,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     uris: names.uris,
   });
   const warnings: string[] = [];
+  const akidWarnings: string[] = [];
   const ttlSeconds = await leafTtl(r, role, warnings);
   const notAfter = leafNotAfter(r, full, verbatim, warnings);
   const cert = await makeCertificate(
@@ -170,7 +172,9 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       // sign-verbatim: the CSR's extensions as they are, as Vault copies them (its SAN too,
       // unless other SANs, the request's or the CSR's own, make Vault build one: those, then
       // the CSR's DNS, email, IP and URI names).
-      ...(verbatim && csr ? { csrExtensions: extensionsToCopy(csr, !names.otherSans.length) } : {}),
+      ...(verbatim && csr
+        ? { csrExtensions: issuerAuthority(extensionsToCopy(csr, !names.otherSans.length), issuerKeyId(ready.issuer.cert), akidWarnings) }
+        : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
@@ -180,6 +184,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   // Current Vault: a CSR's Basic Constraints never reaches a leaf (sign/, sign-verbatim), and
   // the answer says so after its TTL warnings; Vault 1.8 dropped it without a word.
   if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
+  warnings.push(...akidWarnings);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   // (Current Vault adds its signing warnings twice, before and after the field warnings:
   // signIssueApiResponse and pathIssueSignCert each add them. Listed once here, where Vault

@@ -8,9 +8,9 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { subjectName } from './cert-writer';
+import { issuerKeyId, subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
-import { extensionsToCopy } from './csr-extensions';
+import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
 import {
   OTHER_SANS_FIELD,
@@ -149,7 +149,7 @@ export function caRequestNames(r: Request, cn: string): CaNames {
 const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map((t) => parseOtherSan('other_sans', t));
 
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
-function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
+function intermediateNames(r: Request, csr: ParsedCsr, issuerPem: string, warnings: string[]): CaNames {
   if (r.data.bool('use_csr_values')) {
     // Vault does not read the CSR's other SANs here (its role for this path leaves use_csr_sans off).
     const sans = csr.sanDer ? readSans(csr.sanDer, 'skip') : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
@@ -165,7 +165,7 @@ function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
       uris: sans.uris,
       emails: sans.emails,
       otherSans: asked,
-      csrExtensions: extensionsToCopy(csr, !asked.length),
+      csrExtensions: issuerAuthority(extensionsToCopy(csr, !asked.length), issuerKeyId(issuerPem), warnings),
     };
   }
   // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
@@ -214,7 +214,8 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   const csr = await readCsr(r.data.str('csr'));
   // Vault signs intermediates as a role with key_type "any": its minimums only.
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
-  const names = intermediateNames(r, csr);
+  const akidWarnings: string[] = [];
+  const names = intermediateNames(r, csr, ready.issuer.cert, akidWarnings);
   const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
   // (A CSR's own Key Usage, copied with use_csr_values, still replaces this one, as in Vault.)
   const usageWarnings: string[] = [];
@@ -263,7 +264,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     warnings.push('Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
   warnings.push(...ttlWarnings);
   if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
-  warnings.push(...usageWarnings);
+  warnings.push(...usageWarnings, ...akidWarnings);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 
