@@ -199,3 +199,35 @@ describe("PKI: a CSR's Authority Key Identifier where the CSR's extensions are c
     expect(verify(r.data.certificate)).toMatch(/: OK/);
   });
 });
+
+describe('PKI: remove_roots_from_chain (current Vault) on issue/, sign/ and sign-verbatim', () => {
+  const rootMount = backendMount('pki');
+  const { call, ok } = backendMount('pki');
+  let rootPem: string;
+  let intPem: string;
+  beforeAll(async () => {
+    rootPem = (await rootMount.ok('update', 'root/generate/internal', { common_name: 'Chain Root', key_type: 'ec', ttl: '87600h' })).certificate;
+    const { csr: intCsr } = await ok('update', 'intermediate/generate/internal', { common_name: 'Chain Int', key_type: 'ec' });
+    intPem = (await rootMount.ok('update', 'root/sign-intermediate', { csr: intCsr, ttl: '8760h' })).certificate;
+    await ok('update', 'intermediate/set-signed', { certificate: `${intPem}\n${rootPem}` });
+    await ok('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec' });
+    await rootMount.ok('update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true, key_type: 'ec' });
+  });
+  const same = (a: string, b: string) => a.trim() === b.trim();
+
+  it('leaves the root out of the chain; a chain of the root alone is no chain', async () => {
+    const full = await ok('update', 'issue/web', { common_name: 'a.example.com', ttl: '1h' });
+    expect(full.ca_chain).toHaveLength(2);
+    const trimmed = await ok('update', 'issue/web', { common_name: 'a.example.com', ttl: '1h', remove_roots_from_chain: true });
+    expect(trimmed.ca_chain).toHaveLength(1);
+    expect(same(trimmed.ca_chain[0], intPem)).toBe(true);
+    const signed = await ok('update', 'sign/web', { csr: csr('/CN=b.example.com'), ttl: '1h', remove_roots_from_chain: true, format: 'der' });
+    expect(signed.ca_chain).toEqual([Buffer.from(intPem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64')]);
+    const verbatim = await ok('update', 'sign-verbatim', { csr: csr('/CN=c.example.com'), ttl: '1h', remove_roots_from_chain: true });
+    expect(verbatim.ca_chain).toHaveLength(1);
+    const underRoot = await rootMount.ok('update', 'issue/web', { common_name: 'd.example.com', ttl: '1h', remove_roots_from_chain: true });
+    expect(underRoot.ca_chain).toBeUndefined();
+    expect(same(underRoot.issuing_ca, rootPem)).toBe(true);
+    expect((await call('update', 'issue/web', { common_name: 'e.example.com', remove_roots_from_chain: 'maybe' })).error).toBeDefined();
+  });
+});

@@ -160,7 +160,7 @@ const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').rep
 type Issued = Record<string, unknown> & {
   certificate: string;
   issuing_ca: string;
-  ca_chain: string[];
+  ca_chain?: string[];
   private_key?: string;
   private_key_type?: string;
   serial_number: string;
@@ -186,7 +186,7 @@ export function formatIssued(r: Request, d: Issued, leafKey?: GeneratedLeafKey):
       ...out,
       certificate: pemBody(d.certificate),
       issuing_ca: pemBody(d.issuing_ca),
-      ca_chain: d.ca_chain.map(pemBody),
+      ...(d.ca_chain ? { ca_chain: d.ca_chain.map(pemBody) } : {}),
       ...(leafKey ? { private_key: leafKey.privateKeyDer.toString('base64') } : {}),
     };
   }

@@ -1,4 +1,5 @@
 // issue/<role>, sign/<role>, issuer/<ref>/issue/<role>, issuer/<ref>/sign/<role>
+import { X509Certificate } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
@@ -33,6 +34,13 @@ import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './k
 
 import { nameGroup } from '../../schema';
 const ROLE = nameGroup('role');
+/** remove_roots_from_chain (current Vault; not in Vault 1.8): issue/, sign/ and sign-verbatim. */
+export const REMOVE_ROOTS_FIELD: FieldDef = {
+  type: 'bool',
+  default: false,
+  description: 'Leave the self-signed (root) certificates out of ca_chain (no ca_chain when nothing is left).',
+};
+
 const fields: Record<string, FieldDef> = {
   role: { type: 'string', description: 'Role name.' },
   common_name: { type: 'string', description: 'CN of the certificate.' },
@@ -45,6 +53,7 @@ const fields: Record<string, FieldDef> = {
   serial_number: SERIAL_NUMBER_FIELD,
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
   not_after: NOT_AFTER_FIELD,
+  remove_roots_from_chain: REMOVE_ROOTS_FIELD,
   ...OUTPUT_FIELDS,
 };
 /**
@@ -193,13 +202,30 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
 }
 
 /** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */
-export const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
-  certificate: cert.pem,
-  issuing_ca: ready.entry.certificate,
-  ca_chain: ready.chain,
-  serial_number: cert.serial,
-  expiration: Math.floor(cert.notAfter.getTime() / 1000),
-});
+export const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer, removeRoots = false) => {
+  const chain = removeRoots ? ready.chain.filter((p) => !selfIssued(p)) : ready.chain;
+  return {
+    certificate: cert.pem,
+    issuing_ca: ready.entry.certificate,
+    // As current Vault: without roots nothing may be left, and then there is no ca_chain.
+    ...(chain.length || !removeRoots ? { ca_chain: chain } : {}),
+    serial_number: cert.serial,
+    expiration: Math.floor(cert.notAfter.getTime() / 1000),
+  };
+};
+
+// Whether each chain certificate is self-issued (subject = issuer), kept per PEM: a mount has few.
+const selfIssuedSeen = new Map<string, boolean>();
+function selfIssued(pemText: string): boolean {
+  let v = selfIssuedSeen.get(pemText);
+  if (v === undefined) {
+    const c = new X509Certificate(pemText);
+    v = c.subject === c.issuer;
+    if (selfIssuedSeen.size > 256) selfIssuedSeen.clear();
+    selfIssuedSeen.set(pemText, v);
+  }
+  return v;
+}
 
 /** [issuer/<ref>/]issue/<role> and [issuer/<ref>/]sign/<role>. */
 export function issuePaths(caches: PkiCaches): PathDef[] {
@@ -208,14 +234,14 @@ export function issuePaths(caches: PkiCaches): PathDef[] {
     const g = await generateLeafKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), leafKeyFormat(r));
     // The writer takes the SPKI as bytes: no parsed PublicKey object per leaf.
     const { cert, ready, warnings } = await issueFor(r, role, caches, g.spki, g.type);
-    return { data: formatIssued(r, issued(cert, ready), g), warnings };
+    return { data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain')), g), warnings };
   };
   const sign = async (r: Request) => {
     const role = await roleOf(r, caches);
     const csr = await readCsr(r.data.str('csr'));
     checkKeyForRole(role, csr.key);
     const { cert, ready, warnings } = await issueFor(r, role, caches, csr.spki, csr.key.type, csr);
-    return { data: formatIssued(r, issued(cert, ready)), warnings };
+    return { data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain'))), warnings };
   };
   const issueDoc = {
     synopsis: 'Issue a certificate and its private key under a role.',

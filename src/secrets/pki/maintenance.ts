@@ -10,7 +10,7 @@ import { csrSubject } from './sign-ca';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, formatIssued } from './issue-options';
 import { ROLE_EXTRA_FIELDS, withDefaults } from './role-fields';
 import { nameGroup } from '../../schema';
-import { issued, issueFor } from './issue';
+import { REMOVE_ROOTS_FIELD, issued, issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
 import { ISSUER_REF } from './issuer-ref';
@@ -120,6 +120,7 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
   },
   other_sans: { ...OTHER_SANS_FIELD, description: 'otherName SANs added to the CSR\'s, "<oid>;UTF8:<value>" each.' },
   not_after: NOT_AFTER_FIELD,
+  remove_roots_from_chain: REMOVE_ROOTS_FIELD,
   ...Object.fromEntries(
     ['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [
       f,
@@ -223,7 +224,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
             checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
             const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
             return {
-              data: formatIssued(r, issued(cert, ready)),
+              data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain'))),
               warnings,
             };
           },
