@@ -231,3 +231,31 @@ describe('PKI: remove_roots_from_chain (current Vault) on issue/, sign/ and sign
     expect((await call('update', 'issue/web', { common_name: 'e.example.com', remove_roots_from_chain: 'maybe' })).error).toBeDefined();
   });
 });
+
+describe('PKI: user_ids and allowed_user_ids (current Vault 1.14+)', () => {
+  const { call, ok } = backendMount('pki');
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'UID Root', key_type: 'ec', ttl: '87600h' });
+    await ok('update', 'roles/people', { allow_any_name: true, key_type: 'ec', allowed_user_ids: 'alice,svc-*' });
+    await ok('update', 'roles/none', { allow_any_name: true, key_type: 'ec' });
+  });
+  const subject = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-subject', '-nameopt', 'RFC2253').trim();
+
+  it("puts each allowed one in the subject as a UID, after the CN; sign/ takes the CSR's when the request names none", async () => {
+    const r = await ok('update', 'issue/people', { common_name: 'host.example.com', user_ids: 'ALICE,svc-build', ttl: '1h' });
+    expect(subject(r.certificate)).toBe('subject=UID=svc-build,UID=ALICE,CN=host.example.com');
+    expect((await ok('read', 'roles/people')).allowed_user_ids).toEqual(['alice', 'svc-*']);
+    const fromCsr = await ok('update', 'sign/people', { csr: csr('/CN=c.example.com/UID=svc-deploy'), ttl: '1h' });
+    expect(subject(fromCsr.certificate)).toBe('subject=UID=svc-deploy,CN=c.example.com');
+    const overridden = await ok('update', 'sign/people', { csr: csr('/CN=c.example.com/UID=svc-deploy'), user_ids: ['alice'], ttl: '1h' });
+    expect(subject(overridden.certificate)).toBe('subject=UID=alice,CN=c.example.com');
+  });
+
+  it("one the role does not allow is a 400 in Vault's words, the CSR's too; sign-verbatim keeps the CSR's subject", async () => {
+    expect((await call('update', 'issue/people', { common_name: 'h.example.com', user_ids: 'bob' })).error).toBe('user_id bob is not allowed by this role');
+    expect((await call('update', 'issue/none', { common_name: 'h.example.com', user_ids: 'alice' })).error).toBe('user_id alice is not allowed by this role');
+    expect((await call('update', 'sign/none', { csr: csr('/CN=c.example.com/UID=mallory') })).error).toBe('user_id mallory is not allowed by this role');
+    const v = await ok('update', 'sign-verbatim', { csr: csr('/CN=c.example.com/UID=mallory'), ttl: '1h' });
+    expect(subject(v.certificate)).toBe('subject=UID=mallory,CN=c.example.com');
+  });
+});

@@ -38,6 +38,7 @@ const ATTRIBUTE_OID: Record<string, string> = {
   serialNumber: '2.5.4.5',
   E: '1.2.840.113549.1.9.1',
   DC: '0.9.2342.19200300.100.1.25',
+  UID: '0.9.2342.19200300.100.1.1',
 };
 // emailAddress and domainComponent are IA5Strings (RFC 5280 appendix A), not DirectoryStrings.
 const IA5_ATTRIBUTES = new Set(['1.2.840.113549.1.9.1', '0.9.2342.19200300.100.1.25']);

@@ -15,6 +15,8 @@ import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
   SERIAL_NUMBER_FIELD,
+  UID_OID,
+  USER_IDS_FIELD,
   URI_SANS_FIELD,
   checkOtherSans,
   checkSerialNumber,
@@ -23,6 +25,7 @@ import {
   leafKeyFormat,
   leafProfile,
   requestNames,
+  userIds,
   vaultSortedNames,
 } from './issue-options';
 import { withDefaults, type RoleExtras } from './role-fields';
@@ -54,6 +57,7 @@ const fields: Record<string, FieldDef> = {
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
   not_after: NOT_AFTER_FIELD,
   remove_roots_from_chain: REMOVE_ROOTS_FIELD,
+  user_ids: USER_IDS_FIELD,
   ...OUTPUT_FIELDS,
 };
 /**
@@ -112,6 +116,19 @@ function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   return out;
 }
 
+// The UID attribute's OID as DER (06 0a 09 92 26 89 93 f2 2c 64 01 01): a CSR without it has no UID to read.
+const UID_OID_DER = Buffer.from('060a0992268993f22c640101', 'hex');
+
+/** The CSR's subject UIDs (sign/ takes them when the request gives no user_ids, as Vault); its subject is parsed only when the OID is in it. */
+function csrUids(r: Request, csr: ParsedCsr): string[] {
+  if ((r.data.get<string[] | undefined>('user_ids') ?? []).some((u) => u !== '')) return [];
+  const der = Buffer.from(r.data.str('csr').replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  if (!der.includes(UID_OID_DER)) return [];
+  return csrSubject(csr)
+    .subjectExtra!.filter(([t]) => t === 'UID' || t === UID_OID)
+    .map(([, v]) => v);
+}
+
 /** Current Vault's words, kept as they are: clients may look for them. */
 export const CSR_BASIC_CONSTRAINTS_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
 
@@ -132,6 +149,10 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   checkOtherSans(full, names.otherSans);
   const subjectSerial = verbatim ? '' : r.data.str('serial_number');
   checkSerialNumber(full, subjectSerial);
+  // sign-verbatim: the CSR's subject as it is, its UIDs among it.
+  const uids = verbatim ? [] : userIds(r, full, csr ? csrUids(r, csr) : []);
+  const profile = leafProfile(role, kind, subjectSerial);
+  profile.subjectExtra = [...(profile.subjectExtra ?? []), ...uids.map((v): [string, string] => [UID_OID, v])];
   const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
   const ready = await caches.ca.require(r.storage, ref);
   requireUsage(ready.entry, 'issuing-certificates');
@@ -175,7 +196,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       clientAuth: role.client_flag,
       publicKey,
       leafKeyKind: kind,
-      ...leafProfile(role, kind, subjectSerial),
+      ...profile,
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
       // sign-verbatim: the CSR's extensions as they are, as Vault copies them (its SAN too,

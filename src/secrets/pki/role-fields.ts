@@ -56,6 +56,7 @@ export interface RoleExtras {
   allowed_uri_sans: string[];
   allowed_other_sans: string[];
   allowed_serial_numbers: string[];
+  allowed_user_ids: string[];
   allowed_domains_template: boolean;
   allow_token_displayname: boolean;
   policy_identifiers: string[];
@@ -95,6 +96,9 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
   allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
   allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
+  allowed_user_ids: strings(
+    'Subject UID (0.9.2342.19200300.100.1.1) values allowed in user_ids, or in the CSR on sign/ (case-insensitive, or globs; "*" any; none when empty).',
+  ),
   allowed_domains_template: bool(
     false,
     'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.',
