@@ -259,3 +259,39 @@ describe('PKI: user_ids and allowed_user_ids (current Vault 1.14+)', () => {
     expect(subject(v.certificate)).toBe('subject=UID=mallory,CN=c.example.com');
   });
 });
+
+describe('PKI: intermediate/generate add_basic_constraints and key_usage (current Vault)', () => {
+  const { call, ok } = backendMount('pki');
+  const rootMount = backendMount('pki');
+  beforeAll(async () => {
+    await rootMount.ok('update', 'root/generate/internal', { common_name: 'CSR Root', key_type: 'ec', ttl: '87600h' });
+  });
+  const reqText = (pem: string) => openssl('req', '-in', file(pem), '-noout', '-text');
+
+  it('asks for Basic Constraints CA:TRUE and the key usages in the CSR (both critical); none by default', async () => {
+    const { csr: asked } = await ok('update', 'intermediate/generate/internal', {
+      common_name: 'Int CSR',
+      key_type: 'ec',
+      add_basic_constraints: true,
+      key_usage: 'CertSign,CRLSign,DigitalSignature',
+    });
+    const t = reqText(asked);
+    expect(t).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
+    expect(t).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign, CRL Sign\n/);
+    expect(openssl('req', '-in', file(asked), '-noout', '-verify')).toMatch(/verify OK|Certificate request self-signature verify OK/);
+    // Signed with use_csr_values, the key usage is the CSR's and the Basic Constraints the signer's.
+    const signed = await rootMount.ok('update', 'root/sign-intermediate', { csr: asked, use_csr_values: true, ttl: '1h' });
+    expect(ext(signed.certificate, 'X509v3 Key Usage')).toBe('critical Digital Signature, Certificate Sign, CRL Sign');
+    expect(ext(signed.certificate, 'X509v3 Basic Constraints')).toBe('critical CA:TRUE');
+    const { csr: plain } = await ok('update', 'intermediate/generate/internal', { common_name: 'Int CSR 2', key_type: 'ec' });
+    expect(reqText(plain)).not.toMatch(/Basic Constraints|Key Usage/);
+  });
+
+  it('an unknown key usage is a 400, and leaves no key behind', async () => {
+    const before = (await ok('list', 'keys')).keys.length;
+    expect((await call('update', 'intermediate/generate/internal', { common_name: 'X', key_type: 'ec', key_usage: 'CertSign,Nope' })).error).toMatch(
+      /key_usage: unknown key usage "Nope"/,
+    );
+    expect((await ok('list', 'keys')).keys).toHaveLength(before);
+  });
+});

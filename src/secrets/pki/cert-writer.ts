@@ -214,7 +214,8 @@ export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uri
 /** The Certificate Policies extension value (DER): one PolicyInformation per OID, no qualifiers. */
 export const certificatePolicies = (oids: string[]): Buffer => seq(...oids.map((p) => seq(checkOid('policy_identifiers', p))));
 
-function keyUsageBits(flags: number): Buffer {
+/** The Key Usage extension value (a DER BIT STRING) for these flags. */
+export function keyUsageBits(flags: number): Buffer {
   // Named bit n is the nth bit from the top of the first octet; trailing zero bits are dropped (DER).
   const top = 31 - Math.clz32(flags);
   const octetCount = (top >> 3) + 1;

@@ -173,6 +173,19 @@ export function caKeyUsage(asked: string[], prefix: string, warnings: string[]):
   return bits;
 }
 
+/** Key usage names (Vault's) as X.509 KeyUsage bits, each known (else a 400); empty entries are skipped. */
+export function keyUsageFlags(names: string[]): number {
+  let bits = 0;
+  for (const raw of names) {
+    const u = String(raw).trim();
+    if (!u) continue;
+    const bit = KEY_USAGE_BITS[usageKey(u)];
+    if (bit === undefined) throw new UserError(`key_usage: unknown key usage "${u.slice(0, 40)}"`);
+    bits |= bit;
+  }
+  return bits;
+}
+
 /** The names of ROLE_EXTRA_FIELDS, typed as RoleExtras' keys (the schema declares exactly those). */
 const EXTRA_NAMES = Object.keys(ROLE_EXTRA_FIELDS) as Array<keyof RoleExtras>;
 

@@ -7,8 +7,9 @@ import { pem } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
+import { keyUsageBits } from './cert-writer';
 import { OUTPUT_FIELDS } from './issue-options';
-import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
+import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage, keyUsageFlags } from './role-fields';
 import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
 import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 import type { PkiCaches } from './index';
@@ -70,6 +71,30 @@ const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
   permitted_dns_domains: strings('DNS domains the CA may issue for: a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
   key_usage: CA_KEY_USAGE_FIELD,
 };
+
+/** intermediate/generate only (current Vault; Vault 1.8 had neither): extensions the CSR asks for. */
+const CSR_ONLY_FIELDS: Record<string, FieldDef> = {
+  add_basic_constraints: {
+    type: 'bool',
+    default: false,
+    description: 'Ask for a critical Basic Constraints extension with CA:TRUE in the CSR (some CAs, e.g. Active Directory Certificate Services, want it).',
+  },
+  key_usage: {
+    type: 'strings',
+    default: [],
+    description: "Key usages to ask for in the CSR, a critical Key Usage extension (Vault's names: CertSign, CRLSign, DigitalSignature, ...); none by default.",
+  },
+};
+
+/** The extensions intermediate/generate's CSR asks for beyond its SAN: Basic Constraints CA:TRUE (add_basic_constraints), then Key Usage (key_usage), as current Vault. */
+function csrExtensions(r: Request): Array<{ oid: string; value: Buffer }> {
+  const out: Array<{ oid: string; value: Buffer }> = [];
+  // BasicConstraints ::= SEQUENCE { cA BOOLEAN TRUE } (no pathLenConstraint: the signer sets it).
+  if (r.data.bool('add_basic_constraints')) out.push({ oid: '2.5.29.19', value: Buffer.from('30030101ff', 'hex') });
+  const bits = keyUsageFlags(r.data.get<string[]>('key_usage'));
+  if (bits) out.push({ oid: '2.5.29.15', value: keyUsageBits(bits) });
+  return out;
+}
 
 /**
  * The key a new CA certificate is for: generated here (internal, exported), a managed key
@@ -237,7 +262,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     },
     {
       pattern: `intermediate/generate/${CA_TYPES}`,
-      fields: { ...caFields, ...nameFields },
+      fields: { ...caFields, ...nameFields, ...CSR_ONLY_FIELDS },
       synopsis: 'Generate (or pick) the key of an intermediate CA and its CSR; have it signed, then set-signed.',
       description:
         "As current Vault: the key joins the mount's keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.",
@@ -245,9 +270,11 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         update: async (r) => {
           const reg = await caches.ca.registry(r.storage);
           const names = caRequestNames(r, r.data.str('common_name'));
+          // Checked before a key is made: a bad key_usage leaves no key behind.
+          const more = csrExtensions(r);
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
-          const der = await writeCsr(names, k.signer);
+          const der = await writeCsr(names, k.signer, more);
           const key = exportedKey(r, k);
           const format = r.data.str('format');
           const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();
