@@ -295,3 +295,24 @@ describe('PKI: intermediate/generate add_basic_constraints and key_usage (curren
     expect((await ok('list', 'keys')).keys).toHaveLength(before);
   });
 });
+
+describe("PKI: sign-intermediate's skid (current Vault)", () => {
+  const { call, ok } = backendMount('pki');
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'SKID Root', key_type: 'ec', ttl: '87600h' });
+  });
+
+  it('writes the Subject Key Identifier asked for (hex, colons allowed); bad hex is a 400', async () => {
+    for (const skid of ['0a:1b:2c:3d:4e:5f', '0A1B2C3D4E5F'])
+      for (const p of ['root/sign-intermediate', 'issuer/default/sign-intermediate']) {
+        const r = await ok('update', p, { csr: csr('/CN=Cross'), ttl: '1h', skid });
+        expect(ext(r.certificate, 'X509v3 Subject Key Identifier'), `${p} ${skid}`).toBe('0A:1B:2C:3D:4E:5F');
+      }
+    const plain = await ok('update', 'root/sign-intermediate', { csr: csr('/CN=Plain'), ttl: '1h' });
+    expect(ext(plain.certificate, 'X509v3 Subject Key Identifier')).not.toBe('0A:1B:2C:3D:4E:5F');
+    for (const bad of ['xyz', '0a1', 'zz:zz'])
+      expect((await call('update', 'root/sign-intermediate', { csr: csr('/CN=Bad'), skid: bad })).error, bad).toMatch(
+        /skid: unable to parse requested SKID value as hex/,
+      );
+  });
+});

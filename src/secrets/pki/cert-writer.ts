@@ -249,7 +249,7 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
       (req.keyUsage ?? KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
   // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).
   if (usage) add(EXT.keyUsage, true, keyUsageBits(usage));
-  add(EXT.subjectKeyId, false, octets(keyIdentifier(spki)));
+  add(EXT.subjectKeyId, false, octets(req.subjectKeyId ?? keyIdentifier(spki)));
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [SERVER_AUTH] : []), ...(req.clientAuth ? [CLIENT_AUTH] : [])];
   if (eku.length) add(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o))));
   // Not even built when the CSR's SAN is copied: its names are the CSR's, as they are.

@@ -16,6 +16,8 @@ export interface CertRequest {
   organization?: string[];
   ou?: string[];
   ttlSeconds: number;
+  /** The Subject Key Identifier to write (sign-intermediate's skid), else the key's SHA-1 identifier. */
+  subjectKeyId?: Buffer;
   /** An end date asked for instead of the ttl (not_after). */
   notAfter?: Date;
   isCa: boolean;

@@ -65,6 +65,12 @@ const signIntermediateFields: Record<string, FieldDef> = {
   ...CA_SUBJECT_FIELDS,
   key_usage: CA_KEY_USAGE_FIELD,
   ...CA_VALIDITY_FIELDS,
+  skid: {
+    type: 'string',
+    default: '',
+    description:
+      "The Subject Key Identifier to write, in hex (colons allowed): for cross-signing, the existing certificate's, so that chain builders matching AKID to SKID (OpenSSL) take either. Default: the key's SHA-1 identifier.",
+  },
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
@@ -172,6 +178,18 @@ function intermediateNames(r: Request, csr: ParsedCsr, issuerPem: string, warnin
   return caRequestNames(r, r.data.str('common_name') || csr.cn || '');
 }
 
+/**
+ * sign-intermediate's skid (current Vault; not in Vault 1.8): hex, colons allowed; undefined
+ * when empty; not hex (or longer than 64 bytes) is a 400.
+ */
+export function requestedSkid(r: Request): Buffer | undefined {
+  const text = r.data.str('skid').replace(/:/g, '').trim();
+  if (!text) return undefined;
+  if (!/^([0-9a-fA-F]{2}){1,64}$/.test(text))
+    throw new UserError(`skid: unable to parse requested SKID value as hex (at most 64 bytes): "${text.slice(0, 40)}"`);
+  return Buffer.from(text, 'hex');
+}
+
 /** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
 export function checkDomains(domains: string[]): string[] {
   for (const d of domains)
@@ -235,6 +253,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       ttlSeconds: ttl,
       notAfter,
       notBeforeSeconds: caNotBefore(r),
+      subjectKeyId: requestedSkid(r),
       isCa: true,
       maxPathLength,
       keyUsage,
