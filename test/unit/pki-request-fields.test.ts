@@ -316,3 +316,60 @@ describe("PKI: sign-intermediate's skid (current Vault)", () => {
       );
   });
 });
+
+describe('PKI: Name Constraints beyond permitted_dns_domains (current Vault) on root/generate and sign-intermediate', () => {
+  const { call, ok } = backendMount('pki');
+
+  it("writes them in Go's order, critical, and issuing under the CA keeps to them", async () => {
+    const root = await ok('update', 'root/generate/internal', {
+      common_name: 'NC Root',
+      key_type: 'ec',
+      ttl: '87600h',
+      permitted_dns_domains: 'example.com',
+      excluded_dns_domains: 'secret.example.com',
+      permitted_ip_ranges: '10.0.0.0/8,2001:db8::/32',
+      excluded_ip_ranges: '10.9.0.0/16',
+      permitted_email_addresses: 'example.com',
+      excluded_email_addresses: 'boss@example.com',
+      permitted_uri_domains: '.example.com',
+      excluded_uri_domains: 'admin.example.com',
+    });
+    const t = text(root.certificate);
+    expect(t).toMatch(/X509v3 Name Constraints: critical/);
+    expect(t.replace(/\s+/g, ' ')).toContain(
+      'Permitted: DNS:example.com IP:10.0.0.0/255.0.0.0 IP:2001:DB8:0:0:0:0:0:0/FFFF:FFFF:0:0:0:0:0:0 email:example.com URI:.example.com Excluded: DNS:secret.example.com IP:10.9.0.0/255.255.0.0 email:boss@example.com URI:admin.example.com',
+    );
+    await ok('update', 'roles/any', { allow_any_name: true, key_type: 'ec', allowed_uri_sans: '*' });
+    expect((await call('update', 'issue/any', { common_name: 'a.example.com', ip_sans: '10.1.2.3', ttl: '1h' })).error).toBeUndefined();
+    expect((await call('update', 'issue/any', { common_name: 'x.secret.example.com', ttl: '1h' })).error).toMatch(/excluded by the Name Constraints/);
+    expect((await call('update', 'issue/any', { common_name: 'a.example.com', ip_sans: '10.9.1.1', ttl: '1h' })).error).toMatch(
+      /IP address "10.9.1.1" is excluded/,
+    );
+    expect((await call('update', 'issue/any', { common_name: 'a.example.com', ip_sans: '192.0.2.1', ttl: '1h' })).error).toMatch(
+      /IP address "192.0.2.1" is outside/,
+    );
+    expect((await call('update', 'issue/any', { common_name: 'a.example.com', uri_sans: 'https://admin.example.com/x', ttl: '1h' })).error).toMatch(/URI host/);
+  });
+
+  it('sign-intermediate takes them too; a bad range, domain or address is a 400 naming the field', async () => {
+    const r = await ok('update', 'root/sign-intermediate', {
+      csr: csr('/CN=NC Int'),
+      ttl: '1h',
+      excluded_ip_ranges: '192.168.0.0/16',
+      excluded_dns_domains: 'corp.example.com',
+    });
+    expect(text(r.certificate).replace(/\s+/g, ' ')).toContain('Excluded: DNS:corp.example.com IP:192.168.0.0/255.255.0.0');
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ permitted_ip_ranges: '10.0.0.0' }, /permitted_ip_ranges: "10.0.0.0" is not an IP range in CIDR notation/],
+      [{ excluded_ip_ranges: '10.0.0.0/33' }, /excluded_ip_ranges: "10.0.0.0\/33" is not an IP range/],
+      [{ excluded_dns_domains: 'bad domain' }, /excluded_dns_domains: "bad domain" is not a DNS domain/],
+      [{ permitted_email_addresses: 'é@example.com' }, /permitted_email_addresses: ".*" must be printable ASCII/],
+    ];
+    for (const [fields, message] of cases) {
+      expect((await call('update', 'root/sign-intermediate', { csr: csr('/CN=Bad NC'), ...fields })).error, JSON.stringify(fields)).toMatch(message);
+      expect((await call('update', 'root/generate/internal', { common_name: 'Bad NC', key_type: 'ec', ...fields })).error, JSON.stringify(fields)).toMatch(
+        message,
+      );
+    }
+  });
+});

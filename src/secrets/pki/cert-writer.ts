@@ -224,9 +224,32 @@ export function keyUsageBits(flags: number): Buffer {
   return bits(out, octetCount * 8 - (top + 1));
 }
 
-/** NameConstraints with permitted dNSName subtrees only (RFC 5280 4.2.1.10). */
-export function nameConstraints(domains: string[]): Buffer {
-  return seq(tlv(0xa0, Buffer.concat(domains.map((d) => seq(tlv(0x82, ia5('permitted DNS domain', d)))))));
+/** An IP range in CIDR notation as a Name Constraints base: the address, then the mask (4 + 4 or 16 + 16 octets, as Go writes them). */
+export function cidrBytes(cidr: string): Buffer {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  const addr = m && isIP(m[1]) ? ipBytes(m[1]) : undefined;
+  const prefix = m ? Number(m[2]) : -1;
+  if (!addr || prefix > addr.length * 8)
+    throw new UserError(`"${cidr.slice(0, 60)}" is not an IP range in CIDR notation (such as 192.0.2.0/24 or 2001:db8::/32)`);
+  const mask = Buffer.alloc(addr.length);
+  for (let i = 0; i < prefix; i++) mask[i >> 3] |= 0x80 >> (i & 7);
+  return Buffer.concat([addr.map((b, i) => b & mask[i]), mask]);
+}
+
+/**
+ * NameConstraints (RFC 5280 4.2.1.10): permitted [0] and excluded [1] subtrees, each in Go's
+ * order (DNS, IP, email, URI), as Vault's certificates carry them.
+ */
+export function nameConstraints(nc: NonNullable<CertRequest['nameConstraints']>): Buffer {
+  const subtrees = (t: NonNullable<CertRequest['nameConstraints']>['permitted']) =>
+    Buffer.concat([
+      ...t.dns.map((d) => seq(tlv(0x82, ia5('Name Constraints DNS domain', d)))),
+      ...t.ips.map((c) => seq(tlv(0x87, cidrBytes(c)))),
+      ...t.emails.map((e) => seq(tlv(0x81, ia5('Name Constraints email address', e)))),
+      ...t.uris.map((u) => seq(tlv(0x86, ia5('Name Constraints URI domain', u)))),
+    ]);
+  const count = (t: NonNullable<CertRequest['nameConstraints']>['permitted']) => t.dns.length + t.ips.length + t.emails.length + t.uris.length;
+  return seq(...(count(nc.permitted) ? [tlv(0xa0, subtrees(nc.permitted))] : []), ...(count(nc.excluded) ? [tlv(0xa1, subtrees(nc.excluded))] : []));
 }
 
 function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subjectEmpty: boolean): Buffer[] {
@@ -277,7 +300,7 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
   }
   if (req.policyOids?.length) add(EXT.certificatePolicies, false, certificatePolicies(req.policyOids));
   // RFC 5280 4.2.1.10: conforming CAs MUST mark Name Constraints critical (Vault does).
-  if (req.isCa && req.permittedDnsDomains?.length) add(EXT.nameConstraints, true, nameConstraints(req.permittedDnsDomains));
+  if (req.isCa && req.nameConstraints) add(EXT.nameConstraints, true, nameConstraints(req.nameConstraints));
   add(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId)));
   for (const e of copied) out.push(extension(e.oid, e.critical, e.value));
   return out;

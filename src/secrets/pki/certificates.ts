@@ -8,6 +8,14 @@ import { newSerial, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import type { LeafNotAfterBehavior } from './issuers';
 
+/** Name Constraints subtrees of one kind (permitted or excluded): DNS domains, IP ranges (CIDR), email addresses or domains, URI domains. */
+export interface NameSubtrees {
+  dns: string[];
+  ips: string[];
+  emails: string[];
+  uris: string[];
+}
+
 /** Everything a certificate is built from (subject, SANs, validity, key, usages, extensions), whatever path asked for it. */
 export interface CertRequest {
   commonName: string;
@@ -48,8 +56,8 @@ export interface CertRequest {
   policyOids?: string[];
   /** The subject's attributes, when given as a list (a CSR's subject; else CN, O, OU and subjectExtra); written in Go's order all the same. */
   subjectRdns?: Array<[string, string]>;
-  /** CA certificates: Name Constraints (critical) with these permitted DNS subtrees (permitted_dns_domains). */
-  permittedDnsDomains?: string[];
+  /** CA certificates: a critical Name Constraints extension with these subtrees (permitted_dns_domains and the rest). */
+  nameConstraints?: { permitted: NameSubtrees; excluded: NameSubtrees };
   /**
    * A CSR's requested extensions, copied as they are (OID element, critical flag, value) after
    * the certificate's own, each replacing ours of its type: sign-verbatim and sign-intermediate

@@ -10,7 +10,7 @@ import { writeCsr } from './csr';
 import { keyUsageBits } from './cert-writer';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage, keyUsageFlags } from './role-fields';
-import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
+import { NAME_CONSTRAINT_FIELDS, NO_SUBJECT_WARNING, caRequestNames, emptySubject, requestNameConstraints } from './sign-ca';
 import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 import type { PkiCaches } from './index';
 import {
@@ -68,7 +68,7 @@ export const caFields: Record<string, FieldDef> = {
 
 /** root/generate and root/rotate only (as Vault: not a field of intermediate/generate). */
 const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
-  permitted_dns_domains: strings('DNS domains the CA may issue for: a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
+  ...NAME_CONSTRAINT_FIELDS,
   key_usage: CA_KEY_USAGE_FIELD,
 };
 
@@ -149,7 +149,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     checkName('issuer', name);
     if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
     const names = caRequestNames(r, r.data.str('common_name'));
-    const permittedDnsDomains = checkDomains(r.data.get('permitted_dns_domains'));
+    const nameConstraints = requestNameConstraints(r);
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
       throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
@@ -175,7 +175,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         clientAuth: false,
         publicKey: k.signer.publicKey,
         leafKeyKind: k.entry.key_type as KeyType,
-        permittedDnsDomains,
+        nameConstraints,
         // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
         urls,
       },

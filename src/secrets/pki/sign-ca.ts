@@ -8,7 +8,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { issuerKeyId, subjectName } from './cert-writer';
+import { cidrBytes, issuerKeyId, subjectName } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
@@ -31,6 +31,22 @@ import { NO_AIA_WARNING, urlExtensions } from './urls';
 import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
+
+/**
+ * The Name Constraints fields of root/generate, root/rotate and sign-intermediate: Vault 1.8's
+ * permitted_dns_domains, and current Vault's (1.15+) excluded DNS domains and permitted and
+ * excluded IP ranges, email addresses and URI domains.
+ */
+export const NAME_CONSTRAINT_FIELDS: Record<string, FieldDef> = {
+  permitted_dns_domains: strings('DNS domains the CA may issue for (and their subdomains): a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
+  excluded_dns_domains: strings('DNS domains the CA may not issue for (and their subdomains).'),
+  permitted_ip_ranges: strings('IP ranges the CA may issue for, in CIDR notation (192.0.2.0/24, 2001:db8::/32).'),
+  excluded_ip_ranges: strings('IP ranges the CA may not issue for, in CIDR notation.'),
+  permitted_email_addresses: strings('Email addresses (or domains) the CA may issue for.'),
+  excluded_email_addresses: strings('Email addresses (or domains) the CA may not issue for.'),
+  permitted_uri_domains: strings('URI host domains the CA may issue for.'),
+  excluded_uri_domains: strings('URI host domains the CA may not issue for.'),
+};
 
 const signIntermediateFields: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
@@ -56,7 +72,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
     default: false,
     description: "Apply the issuer's leaf_not_after_behavior; by default a certificate outliving its issuer is cut to the issuer's notAfter.",
   },
-  permitted_dns_domains: strings('DNS domains the intermediate may issue for: a Name Constraints extension (RFC 5280 4.2.1.10).'),
+  ...NAME_CONSTRAINT_FIELDS,
   use_csr_values: {
     type: 'bool',
     default: false,
@@ -190,11 +206,42 @@ export function requestedSkid(r: Request): Buffer | undefined {
   return Buffer.from(text, 'hex');
 }
 
-/** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
-export function checkDomains(domains: string[]): string[] {
-  for (const d of domains)
-    if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`permitted_dns_domains: "${d.slice(0, 80)}" is not a DNS domain`);
+/** DNS domains of Name Constraints (a leading "." allowed), or a 400 naming the field. */
+export function checkDomains(domains: string[], field = 'permitted_dns_domains'): string[] {
+  for (const d of domains) if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`${field}: "${d.slice(0, 80)}" is not a DNS domain`);
   return domains;
+}
+
+/** The requested Name Constraints, checked (a 400 names the field); undefined when none is asked for. */
+export function requestNameConstraints(r: Request): CertRequest['nameConstraints'] {
+  const list = (f: string) =>
+    r.data
+      .get<string[]>(f)
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const ascii = (f: string, values: string[]) => {
+    for (const v of values) if (!/^[\x21-\x7e]+$/.test(v)) throw new UserError(`${f}: "${v.slice(0, 80)}" must be printable ASCII without spaces`);
+    return values;
+  };
+  const ranges = (f: string, values: string[]) => {
+    for (const v of values) {
+      try {
+        cidrBytes(v);
+      } catch (e) {
+        throw new UserError(`${f}: ${(e as Error).message}`);
+      }
+    }
+    return values;
+  };
+  const side = (kind: 'permitted' | 'excluded') => ({
+    dns: checkDomains(list(`${kind}_dns_domains`), `${kind}_dns_domains`),
+    ips: ranges(`${kind}_ip_ranges`, list(`${kind}_ip_ranges`)),
+    emails: ascii(`${kind}_email_addresses`, list(`${kind}_email_addresses`)),
+    uris: ascii(`${kind}_uri_domains`, list(`${kind}_uri_domains`)),
+  });
+  const nc = { permitted: side('permitted'), excluded: side('excluded') };
+  const any = [nc.permitted, nc.excluded].some((t) => t.dns.length + t.ips.length + t.emails.length + t.uris.length > 0);
+  return any ? nc : undefined;
 }
 
 /**
@@ -261,7 +308,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       clientAuth: false,
       publicKey: csr.publicKey,
       leafKeyKind: csr.key.type,
-      permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')),
+      nameConstraints: requestNameConstraints(r),
       urls,
     },
     await ready.signer(),
