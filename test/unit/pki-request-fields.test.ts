@@ -373,3 +373,33 @@ describe('PKI: Name Constraints beyond permitted_dns_domains (current Vault) on 
     }
   });
 });
+
+describe("PKI: serial_number_source (current Vault): sign/ takes the CSR's subject serialNumber", () => {
+  const { call, ok } = backendMount('pki');
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'SN Root', key_type: 'ec', ttl: '87600h' });
+    await ok('update', 'roles/devices', { allow_any_name: true, key_type: 'ec', allowed_serial_numbers: 'dev-*' });
+    await ok('update', 'roles/json', { allow_any_name: true, key_type: 'ec', allowed_serial_numbers: 'dev-*', serial_number_source: 'json' });
+    await ok('update', 'roles/plain', { allow_any_name: true, key_type: 'ec' });
+  });
+  const subject = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-subject', '-nameopt', 'RFC2253').trim();
+
+  it("json-csr (the default): the request's serial_number, else the CSR's; json: the request's only", async () => {
+    expect((await ok('read', 'roles/devices')).serial_number_source).toBe('json-csr');
+    const fromCsr = await ok('update', 'sign/devices', { csr: csr('/CN=d1/serialNumber=dev-001'), ttl: '1h' });
+    expect(subject(fromCsr.certificate)).toBe('subject=serialNumber=dev-001,CN=d1');
+    const fromJson = await ok('update', 'sign/devices', { csr: csr('/CN=d1/serialNumber=dev-001'), serial_number: 'dev-002', ttl: '1h' });
+    expect(subject(fromJson.certificate)).toBe('subject=serialNumber=dev-002,CN=d1');
+    const jsonOnly = await ok('update', 'sign/json', { csr: csr('/CN=d1/serialNumber=dev-001'), ttl: '1h' });
+    expect(subject(jsonOnly.certificate)).toBe('subject=CN=d1');
+    const none = await ok('update', 'sign/plain', { csr: csr('/CN=d2'), ttl: '1h' });
+    expect(subject(none.certificate)).toBe('subject=CN=d2');
+  });
+
+  it("the CSR's is checked against allowed_serial_numbers like the request's; a bad source is a 400", async () => {
+    expect((await call('update', 'sign/plain', { csr: csr('/CN=d3/serialNumber=dev-003') })).error).toMatch(
+      /serial_number "dev-003" is not allowed by this role/,
+    );
+    expect((await call('update', 'roles/bad', { allow_any_name: true, serial_number_source: 'csr' })).error).toBeDefined();
+  });
+});

@@ -129,6 +129,20 @@ function csrUids(r: Request, csr: ParsedCsr): string[] {
     .map(([, v]) => v);
 }
 
+// The serialNumber attribute's OID as DER (06 03 55 04 05).
+const SERIAL_NUMBER_OID_DER = Buffer.from('0603550405', 'hex');
+
+/**
+ * sign/ with serial_number_source json-csr (current Vault's default, 1.19+; Vault 1.8 never
+ * read it): the CSR's subject serialNumber when the request gives none. The subject is parsed
+ * only when the OID is in the CSR.
+ */
+function csrSerialNumber(r: Request, csr: ParsedCsr): string {
+  const der = Buffer.from(r.data.str('csr').replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  if (!der.includes(SERIAL_NUMBER_OID_DER)) return '';
+  return csrSubject(csr).subjectExtra!.find(([t]) => t === 'serialNumber' || t === '2.5.4.5')?.[1] ?? '';
+}
+
 /** Current Vault's words, kept as they are: clients may look for them. */
 export const CSR_BASIC_CONSTRAINTS_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
 
@@ -147,7 +161,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   checkIps(role, ips);
   checkUris(full, names.uris);
   checkOtherSans(full, names.otherSans);
-  const subjectSerial = verbatim ? '' : r.data.str('serial_number');
+  const subjectSerial = verbatim ? '' : r.data.str('serial_number') || (csr && full.serial_number_source !== 'json' ? csrSerialNumber(r, csr) : '');
   checkSerialNumber(full, subjectSerial);
   // sign-verbatim: the CSR's subject as it is, its UIDs among it.
   const uids = verbatim ? [] : userIds(r, full, csr ? csrUids(r, csr) : []);

@@ -57,6 +57,7 @@ export interface RoleExtras {
   allowed_other_sans: string[];
   allowed_serial_numbers: string[];
   allowed_user_ids: string[];
+  serial_number_source: string;
   allowed_domains_template: boolean;
   allow_token_displayname: boolean;
   policy_identifiers: string[];
@@ -96,6 +97,13 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
   allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
   allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
+  serial_number_source: {
+    type: 'string',
+    default: 'json-csr',
+    allowed: ['json-csr', 'json', ''],
+    description:
+      "sign/: where the subject's serialNumber comes from: json-csr (default; empty means the same) the request's serial_number, else the CSR's; json the request's only. Either is checked against allowed_serial_numbers.",
+  },
   allowed_user_ids: strings(
     'Subject UID (0.9.2342.19200300.100.1.1) values allowed in user_ids, or in the CSR on sign/ (case-insensitive, or globs; "*" any; none when empty).',
   ),
