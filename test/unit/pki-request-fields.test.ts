@@ -403,3 +403,41 @@ describe("PKI: serial_number_source (current Vault): sign/ takes the CSR's subje
     expect((await call('update', 'roles/bad', { allow_any_name: true, serial_number_source: 'csr' })).error).toBeDefined();
   });
 });
+
+describe('PKI: signature_bits and use_pss (current Vault)', () => {
+  const { call, ok } = backendMount('pki');
+  const sigAlg = (pem: string, what = 'x509') => /Signature Algorithm: (\S+)/.exec(openssl(what, '-in', file(pem), '-noout', '-text'))?.[1];
+  beforeAll(async () => {
+    await ok('update', 'root/generate/internal', { common_name: 'Sig Root', key_type: 'ec', ttl: '87600h' });
+  });
+
+  it("picks the hash of the signature on every signing path; 0 keeps the key's own", async () => {
+    const rsa = await ok('update', 'root/generate/internal', { common_name: 'RSA Root', key_type: 'rsa', signature_bits: 384, issuer_name: 'rsa' });
+    expect(sigAlg(rsa.certificate)).toBe('sha384WithRSAEncryption');
+    const plainRsa = await ok('update', 'root/generate/internal', { common_name: 'RSA Root 2', key_type: 'rsa', issuer_name: 'rsa2' });
+    expect(sigAlg(plainRsa.certificate)).toBe('sha256WithRSAEncryption');
+    const inter = await ok('update', 'root/sign-intermediate', { csr: csr('/CN=Sig Int'), ttl: '1h', signature_bits: 512 });
+    expect(sigAlg(inter.certificate)).toBe('ecdsa-with-SHA512');
+    await ok('update', 'roles/sha384', { allow_any_name: true, key_type: 'ec', signature_bits: 384 });
+    expect((await ok('read', 'roles/sha384')).signature_bits).toBe(384);
+    const leaf = await ok('update', 'issue/sha384', { common_name: 'a.example.com', ttl: '1h' });
+    expect(sigAlg(leaf.certificate)).toBe('ecdsa-with-SHA384');
+    const verbatim = await ok('update', 'sign-verbatim/sha384', { csr: csr('/CN=v.example.com'), ttl: '1h', signature_bits: 512 });
+    expect(sigAlg(verbatim.certificate)).toBe('ecdsa-with-SHA512');
+    const { csr: intCsr } = await ok('update', 'intermediate/generate/internal', { common_name: 'CSR 512', key_type: 'ec', signature_bits: 512 });
+    expect(sigAlg(intCsr, 'req')).toBe('ecdsa-with-SHA512');
+    expect(openssl('req', '-in', file(intCsr), '-noout', '-verify')).toMatch(/verify OK/);
+  });
+
+  it('another size, or use_pss=true (RSA-PSS is not written here), is a 400, on roles too', async () => {
+    expect((await call('update', 'root/sign-intermediate', { csr: csr('/CN=Bad'), signature_bits: 1024 })).error).toMatch(
+      /signature_bits: 1024 is not supported/,
+    );
+    expect((await call('update', 'root/generate/internal', { common_name: 'PSS', key_type: 'rsa', use_pss: true })).error).toMatch(
+      /use_pss: RSA-PSS signatures are not supported here/,
+    );
+    expect((await call('update', 'roles/pss', { allow_any_name: true, use_pss: true })).error).toMatch(/use_pss/);
+    expect((await call('update', 'roles/bits', { allow_any_name: true, signature_bits: 100 })).error).toMatch(/signature_bits: 100/);
+    expect((await call('update', 'sign-verbatim', { csr: csr('/CN=x'), use_pss: true })).error).toMatch(/use_pss/);
+  });
+});

@@ -8,7 +8,7 @@ import { sign as nodeSign, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
 import { cheapToSignOnLoop, rawToDer } from '../../keys/crypto';
-import { UserError } from '../framework';
+import { UserError, type FieldDef } from '../framework';
 import { keyIdentifier, type CaSigner } from './ca';
 import type { CertRequest } from './certificates';
 
@@ -365,6 +365,39 @@ export function signatureAlgorithm(signer: CaSigner): Buffer {
   const id = SIGNATURE_ALGORITHM[a.hash ? `${a.name} ${a.hash}` : a.name];
   if (!id) throw new Error(`no certificate signature algorithm for ${a.name}${a.hash ? ` with ${a.hash}` : ''}`);
   return id;
+}
+
+/** signature_bits and use_pss, as current Vault takes them on root/generate, sign-intermediate, sign-verbatim and roles (Vault 1.8 had neither). */
+export const SIGNATURE_FIELDS: Record<string, FieldDef> = {
+  signature_bits: {
+    type: 'int',
+    default: 0,
+    description: "The signature's hash: 256 (SHA-256), 384 or 512; 0 (default): by the key, SHA-256 for RSA and the curve's size for EC. Ed25519 has none.",
+  },
+  use_pss: { type: 'bool', default: false, description: 'RSA-PSS signatures for an RSA issuer: not supported here (true is a 400).' },
+};
+
+const BITS_HASH: Record<number, string> = { 256: 'SHA-256', 384: 'SHA-384', 512: 'SHA-512' };
+
+/** signature_bits and use_pss as given, before any key is at hand (a 400 when they cannot be honoured by any key). */
+export function checkSignatureBits(bits: number, usePss: boolean): void {
+  if (usePss) throw new UserError('use_pss: RSA-PSS signatures are not supported here; leave use_pss false (PKCS#1 v1.5 for RSA issuers)');
+  if (bits && !BITS_HASH[bits]) throw new UserError(`signature_bits: ${bits} is not supported (0, 256, 384 or 512)`);
+}
+
+/**
+ * The signer with the signature hash asked for (signature_bits; 0 keeps the key's default),
+ * or a 400: other sizes, use_pss (RSA-PSS is not written here), and a hash other than a
+ * managed key's own (its HSM/KMS signs with the one it was set up for).
+ */
+export function withSignatureBits(signer: CaSigner, bits: number, usePss = false): CaSigner {
+  checkSignatureBits(bits, usePss);
+  if (!bits || signer.spec.kind === 'ed25519') return signer;
+  const hash = BITS_HASH[bits];
+  const a = signer.algorithm as { name: string; hash?: string };
+  if (a.hash === hash) return signer;
+  if (!signer.keyObject) throw new UserError(`signature_bits: this issuer's key is a managed key, which signs with ${a.hash} only`);
+  return { ...signer, algorithm: { ...a, hash } as CaSigner['algorithm'] };
 }
 
 /** The CA's signature over `tbs` (a TBSCertificate or CertificationRequestInfo), DER-encoded for ECDSA. */

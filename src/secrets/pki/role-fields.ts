@@ -6,6 +6,7 @@ import { UserError, type FieldDef, type FieldData } from '../framework';
 import type { Role } from './certificates';
 import { parseOtherSan } from './issue-options';
 import { NOT_AFTER_FIELD, parseNotAfter } from './ttl';
+import { checkSignatureBits } from './cert-writer';
 
 /** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
 export const KEY_USAGE_BITS: Record<string, number> = {
@@ -58,6 +59,8 @@ export interface RoleExtras {
   allowed_serial_numbers: string[];
   allowed_user_ids: string[];
   serial_number_source: string;
+  signature_bits: number;
+  use_pss: boolean;
   allowed_domains_template: boolean;
   allow_token_displayname: boolean;
   policy_identifiers: string[];
@@ -97,6 +100,12 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
   allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
   allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
+  signature_bits: {
+    type: 'int',
+    default: 0,
+    description: "The hash of the issuer's signatures under this role: 256, 384 or 512; 0 (default): by the issuer's key.",
+  },
+  use_pss: bool(false, 'RSA-PSS signatures: not supported here (true is a 400).'),
   serial_number_source: {
     type: 'string',
     default: 'json-csr',
@@ -208,6 +217,7 @@ export function roleExtras(d: FieldData): RoleExtras {
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
   if (x.not_after) parseNotAfter(x.not_after);
+  checkSignatureBits(x.signature_bits, x.use_pss);
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');

@@ -7,7 +7,7 @@ import { pem } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
-import { keyUsageBits } from './cert-writer';
+import { SIGNATURE_FIELDS, checkSignatureBits, keyUsageBits, withSignatureBits } from './cert-writer';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage, keyUsageFlags } from './role-fields';
 import { NAME_CONSTRAINT_FIELDS, NO_SUBJECT_WARNING, caRequestNames, emptySubject, requestNameConstraints } from './sign-ca';
@@ -54,6 +54,8 @@ export const caFields: Record<string, FieldDef> = {
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
   // As current Vault: intermediate/generate takes them too (its CSR has no validity: unused there).
   ...CA_VALIDITY_FIELDS,
+  // The self-signature's (root) or the CSR's (intermediate/generate) hash.
+  signature_bits: SIGNATURE_FIELDS.signature_bits,
   key_type: {
     type: 'string',
     default: 'rsa',
@@ -70,6 +72,7 @@ export const caFields: Record<string, FieldDef> = {
 const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
   ...NAME_CONSTRAINT_FIELDS,
   key_usage: CA_KEY_USAGE_FIELD,
+  use_pss: SIGNATURE_FIELDS.use_pss,
 };
 
 /** intermediate/generate only (current Vault; Vault 1.8 had neither): extensions the CSR asks for. */
@@ -161,6 +164,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const notAfter = requestedNotAfter(r);
     const notBeforeSeconds = caNotBefore(r);
     const urls = await caches.urls(r.storage);
+    checkSignatureBits(r.data.int('signature_bits'), r.data.bool('use_pss'));
     const k = await caKey(r, managed, reg);
     const cert = await makeCertificate(
       {
@@ -179,7 +183,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
         urls,
       },
-      k.signer,
+      withSignatureBits(k.signer, r.data.int('signature_bits'), r.data.bool('use_pss')),
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
@@ -272,9 +276,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           const names = caRequestNames(r, r.data.str('common_name'));
           // Checked before a key is made: a bad key_usage leaves no key behind.
           const more = csrExtensions(r);
+          checkSignatureBits(r.data.int('signature_bits'), false);
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
-          const der = await writeCsr(names, k.signer, more);
+          const der = await writeCsr(names, withSignatureBits(k.signer, r.data.int('signature_bits')), more);
           const key = exportedKey(r, k);
           const format = r.data.str('format');
           const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();

@@ -8,7 +8,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { cidrBytes, issuerKeyId, subjectName } from './cert-writer';
+import { SIGNATURE_FIELDS, cidrBytes, issuerKeyId, subjectName, withSignatureBits } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
@@ -81,6 +81,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
   ...CA_SUBJECT_FIELDS,
   key_usage: CA_KEY_USAGE_FIELD,
   ...CA_VALIDITY_FIELDS,
+  ...SIGNATURE_FIELDS,
   skid: {
     type: 'string',
     default: '',
@@ -311,7 +312,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       nameConstraints: requestNameConstraints(r),
       urls,
     },
-    await ready.signer(),
+    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), r.data.bool('use_pss')),
     ready.issuer,
     behavior,
   );
