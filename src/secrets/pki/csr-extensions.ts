@@ -4,8 +4,9 @@
 // in place of the certificate's own extension of that type (Go's ExtraExtensions override),
 // except Basic Constraints (a leaf gets none from a CSR, a CA its own) and, when other SANs
 // make Vault build the SAN itself, the CSR's SAN. So a CSR's key usage, extended key usage,
-// subject and authority key identifiers, CRL distribution points, AIA, policies and Name
-// Constraints win over the request's and the mount's, for CA certificates too (no merging).
+// subject key identifier, CRL distribution points, AIA, policies and Name Constraints win over
+// the request's and the mount's, for CA certificates too (no merging). Its authority key
+// identifier only when it names the issuer's key (issuerAuthority, below).
 //
 // Vault signs a value of a type certificates parse (RFC 5280's, as Go reads them) without
 // looking at it, then fails to parse or verify what it signed: a 500. Here such a value is
