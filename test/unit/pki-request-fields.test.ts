@@ -441,3 +441,14 @@ describe('PKI: signature_bits and use_pss (current Vault)', () => {
     expect((await call('update', 'sign-verbatim', { csr: csr('/CN=x'), use_pss: true })).error).toMatch(/use_pss/);
   });
 });
+
+describe('PKI: allowed_uri_sans_template on roles (current Vault)', () => {
+  const { call, ok } = backendMount('pki');
+  it('is kept; an identity template in allowed_uri_sans is a 400 with the reason (no entity data reaches a plugin)', async () => {
+    await ok('update', 'roles/uris', { allow_any_name: true, allowed_uri_sans: 'spiffe://example.org/*', allowed_uri_sans_template: true });
+    expect((await ok('read', 'roles/uris')).allowed_uri_sans_template).toBe(true);
+    expect((await ok('read', 'roles/uris')).allowed_uri_sans).toEqual(['spiffe://example.org/*']);
+    const templated = await call('update', 'roles/t', { allowed_uri_sans: 'spiffe://example.org/{{identity.entity.name}}', allowed_uri_sans_template: true });
+    expect(templated.error).toMatch(/allowed_uri_sans_template: identity templates .* cannot be filled here/);
+  });
+});

@@ -62,6 +62,7 @@ export interface RoleExtras {
   signature_bits: number;
   use_pss: boolean;
   allowed_domains_template: boolean;
+  allowed_uri_sans_template: boolean;
   allow_token_displayname: boolean;
   policy_identifiers: string[];
   not_before_duration: number;
@@ -119,6 +120,10 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_domains_template: bool(
     false,
     'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.',
+  ),
+  allowed_uri_sans_template: bool(
+    false,
+    'allowed_uri_sans may hold identity templates ({{identity.entity...}}), as in current Vault: not supported here (Vault passes no entity data to this plugin); URIs without a template still work.',
   ),
   allow_token_displayname: bool(false, "Allow a name equal to the requesting token's display name."),
   policy_identifiers: {
@@ -221,6 +226,10 @@ export function roleExtras(d: FieldData): RoleExtras {
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');
+  if (x.allowed_uri_sans_template && x.allowed_uri_sans.some((a) => a.includes('{{')))
+    throw new UserError(
+      "allowed_uri_sans_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity's ID but no entity data; use literal allowed_uri_sans (globs allowed)",
+    );
   if (x.allowed_domains_template && (d.get<string[] | undefined>('allowed_domains') ?? []).some((a) => a.includes('{{'))) {
     throw new UserError(
       "allowed_domains_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity's ID but no entity data (its EntityInfo system call is not wired up); use literal allowed_domains",
