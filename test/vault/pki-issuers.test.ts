@@ -3,7 +3,7 @@
 // its built-in PKI: these follow current Vault's (1.11+) documented API, run through Vault.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevVault, vaultBin, type VaultNode } from '../support/vault';
-import { enablePki, file, openssl, read, verify, write } from './steps';
+import { enablePki, file, notAfter, openssl, read, verify, write } from './steps';
 
 describe.skipIf(!vaultBin())("PKI issuers through the real Vault CLI (current Vault's multi-issuer API)", { timeout: 120_000 }, () => {
   let v: VaultNode;
@@ -47,6 +47,36 @@ describe.skipIf(!vaultBin())("PKI issuers through the real Vault CLI (current Va
     const keys = await v.vault(['list', '-format=json', 'pki/keys']);
     expect([...keys].sort()).toEqual([a.key_id, b.key_id].sort());
     await expect(v.vault(['read', 'pki/issuer/nope'])).rejects.toThrow(/unable to resolve issuer/);
+  });
+
+  it("sign-intermediate's key_usage and not_after (current Vault), and a CSR's Authority Key Identifier naming another key, through Vault 1.8", async () => {
+    const root = await write(v, 'pki/root/generate/internal', 'common_name=KU Root', 'key_type=ec', 'issuer_name=ku-root', 'ttl=87600h');
+    const key = file(openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256').out);
+    const csr = openssl('req', '-new', '-key', key, '-subj', '/CN=KU Intermediate', '-addext', 'authorityKeyIdentifier=DER:300a80080102030405060708').out;
+    const end = '2031-01-31T12:00:00Z';
+    const r = await v.vault([
+      'write',
+      '-format=json',
+      'pki/issuer/ku-root/sign-intermediate',
+      `csr=@${file(csr)}`,
+      'use_csr_values=true',
+      'key_usage=CertSign,CRLSign,DigitalSignature,KeyEncipherment',
+      `not_after=${end}`,
+    ]);
+    const cert: string = r.data.certificate;
+    const text = openssl('x509', '-in', file(cert), '-noout', '-text').out;
+    expect(text).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign, CRL Sign\n/);
+    expect(notAfter(cert)).toBe(new Date(end).getTime());
+    expect(text).not.toMatch(/01:02:03:04:05:06:07:08/);
+    expect(verify(root.certificate, cert)).toMatch(/: OK/);
+    expect(r.warnings).toContain('Invalid key usage: key usage KeyEncipherment is only valid for non-Ca certs');
+    expect(r.warnings).toContainEqual(
+      expect.stringMatching(/^the CSR's Authority Key Identifier \(keyid 01:02:03:04:05:06:07:08\) does not name the issuer's key/),
+    );
+    await expect(v.vault(['write', 'pki/root/sign-intermediate', `csr=@${file(csr)}`, 'ttl=1h', `not_after=${end}`])).rejects.toThrow(
+      /Either ttl or not_after/,
+    );
+    await expect(v.vault(['write', 'pki/root/sign-intermediate', `csr=@${file(csr)}`, 'key_usage=Nope'])).rejects.toThrow(/unknown key usage "Nope"/);
   });
 
   it('email, otherName and policy SANs reach the certificate (openssl reads them)', async () => {

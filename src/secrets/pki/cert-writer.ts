@@ -8,7 +8,7 @@ import { sign as nodeSign, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
 import { cheapToSignOnLoop, rawToDer } from '../../keys/crypto';
-import { UserError } from '../framework';
+import { UserError, type FieldDef } from '../framework';
 import { keyIdentifier, type CaSigner } from './ca';
 import type { CertRequest } from './certificates';
 
@@ -38,6 +38,7 @@ const ATTRIBUTE_OID: Record<string, string> = {
   serialNumber: '2.5.4.5',
   E: '1.2.840.113549.1.9.1',
   DC: '0.9.2342.19200300.100.1.25',
+  UID: '0.9.2342.19200300.100.1.1',
 };
 // emailAddress and domainComponent are IA5Strings (RFC 5280 appendix A), not DirectoryStrings.
 const IA5_ATTRIBUTES = new Set(['1.2.840.113549.1.9.1', '0.9.2342.19200300.100.1.25']);
@@ -213,7 +214,8 @@ export function subjectAltNames(req: Pick<CertRequest, 'dnsNames' | 'ips' | 'uri
 /** The Certificate Policies extension value (DER): one PolicyInformation per OID, no qualifiers. */
 export const certificatePolicies = (oids: string[]): Buffer => seq(...oids.map((p) => seq(checkOid('policy_identifiers', p))));
 
-function keyUsageBits(flags: number): Buffer {
+/** The Key Usage extension value (a DER BIT STRING) for these flags. */
+export function keyUsageBits(flags: number): Buffer {
   // Named bit n is the nth bit from the top of the first octet; trailing zero bits are dropped (DER).
   const top = 31 - Math.clz32(flags);
   const octetCount = (top >> 3) + 1;
@@ -222,9 +224,32 @@ function keyUsageBits(flags: number): Buffer {
   return bits(out, octetCount * 8 - (top + 1));
 }
 
-/** NameConstraints with permitted dNSName subtrees only (RFC 5280 4.2.1.10). */
-export function nameConstraints(domains: string[]): Buffer {
-  return seq(tlv(0xa0, Buffer.concat(domains.map((d) => seq(tlv(0x82, ia5('permitted DNS domain', d)))))));
+/** An IP range in CIDR notation as a Name Constraints base: the address, then the mask (4 + 4 or 16 + 16 octets, as Go writes them). */
+export function cidrBytes(cidr: string): Buffer {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  const addr = m && isIP(m[1]) ? ipBytes(m[1]) : undefined;
+  const prefix = m ? Number(m[2]) : -1;
+  if (!addr || prefix > addr.length * 8)
+    throw new UserError(`"${cidr.slice(0, 60)}" is not an IP range in CIDR notation (such as 192.0.2.0/24 or 2001:db8::/32)`);
+  const mask = Buffer.alloc(addr.length);
+  for (let i = 0; i < prefix; i++) mask[i >> 3] |= 0x80 >> (i & 7);
+  return Buffer.concat([addr.map((b, i) => b & mask[i]), mask]);
+}
+
+/**
+ * NameConstraints (RFC 5280 4.2.1.10): permitted [0] and excluded [1] subtrees, each in Go's
+ * order (DNS, IP, email, URI), as Vault's certificates carry them.
+ */
+export function nameConstraints(nc: NonNullable<CertRequest['nameConstraints']>): Buffer {
+  const subtrees = (t: NonNullable<CertRequest['nameConstraints']>['permitted']) =>
+    Buffer.concat([
+      ...t.dns.map((d) => seq(tlv(0x82, ia5('Name Constraints DNS domain', d)))),
+      ...t.ips.map((c) => seq(tlv(0x87, cidrBytes(c)))),
+      ...t.emails.map((e) => seq(tlv(0x81, ia5('Name Constraints email address', e)))),
+      ...t.uris.map((u) => seq(tlv(0x86, ia5('Name Constraints URI domain', u)))),
+    ]);
+  const count = (t: NonNullable<CertRequest['nameConstraints']>['permitted']) => t.dns.length + t.ips.length + t.emails.length + t.uris.length;
+  return seq(...(count(nc.permitted) ? [tlv(0xa0, subtrees(nc.permitted))] : []), ...(count(nc.excluded) ? [tlv(0xa1, subtrees(nc.excluded))] : []));
 }
 
 function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subjectEmpty: boolean): Buffer[] {
@@ -241,12 +266,13 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
     add(EXT.basicConstraints, true, seq(req.isCa ? bool(true) : EMPTY, ...pathLen));
   }
   const usage = req.isCa
-    ? KU_CERT_SIGN | KU_CRL_SIGN
+    ? // A CA's own (root/generate's and sign-intermediate's key_usage: CertSign and CRLSign at least), else those two.
+      (req.keyUsage ?? KU_CERT_SIGN | KU_CRL_SIGN)
     : // RSA keys encipher keys, EC keys agree on them, Ed25519 keys only sign (RFC 8410).
       (req.keyUsage ?? KU_DIGITAL_SIGNATURE | { rsa: KU_KEY_ENCIPHERMENT, ec: KU_KEY_AGREEMENT, ed25519: 0 }[req.leafKeyKind]);
   // No bits, no extension (RFC 5280 4.2.1.3 wants one bit at least when present; Go leaves it out too).
   if (usage) add(EXT.keyUsage, true, keyUsageBits(usage));
-  add(EXT.subjectKeyId, false, octets(keyIdentifier(spki)));
+  add(EXT.subjectKeyId, false, octets(req.subjectKeyId ?? keyIdentifier(spki)));
   const eku = req.extKeyUsageOids ?? [...(req.serverAuth ? [SERVER_AUTH] : []), ...(req.clientAuth ? [CLIENT_AUTH] : [])];
   if (eku.length) add(EXT.extKeyUsage, false, seq(...eku.map((o) => checkOid('ext_key_usage_oids', o))));
   // Not even built when the CSR's SAN is copied: its names are the CSR's, as they are.
@@ -274,7 +300,7 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
   }
   if (req.policyOids?.length) add(EXT.certificatePolicies, false, certificatePolicies(req.policyOids));
   // RFC 5280 4.2.1.10: conforming CAs MUST mark Name Constraints critical (Vault does).
-  if (req.isCa && req.permittedDnsDomains?.length) add(EXT.nameConstraints, true, nameConstraints(req.permittedDnsDomains));
+  if (req.isCa && req.nameConstraints) add(EXT.nameConstraints, true, nameConstraints(req.nameConstraints));
   add(EXT.authorityKeyId, false, seq(tlv(0x80, authorityKeyId)));
   for (const e of copied) out.push(extension(e.oid, e.critical, e.value));
   return out;
@@ -330,6 +356,9 @@ function readIssuer(pemText: string): IssuerFacts {
   return facts;
 }
 
+/** The key identifier an issuer's certificates name as their authority (its Subject Key Identifier, else its key's SHA-1 identifier). */
+export const issuerKeyId = (pemText: string): Buffer => readIssuer(pemText).keyId;
+
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
 /** The AlgorithmIdentifier of the CA's signatures. */
@@ -338,6 +367,39 @@ export function signatureAlgorithm(signer: CaSigner): Buffer {
   const id = SIGNATURE_ALGORITHM[a.hash ? `${a.name} ${a.hash}` : a.name];
   if (!id) throw new Error(`no certificate signature algorithm for ${a.name}${a.hash ? ` with ${a.hash}` : ''}`);
   return id;
+}
+
+/** signature_bits and use_pss, as current Vault takes them on root/generate, sign-intermediate, sign-verbatim and roles (Vault 1.8 had neither). */
+export const SIGNATURE_FIELDS: Record<string, FieldDef> = {
+  signature_bits: {
+    type: 'int',
+    default: 0,
+    description: "The signature's hash: 256 (SHA-256), 384 or 512; 0 (default): by the key, SHA-256 for RSA and the curve's size for EC. Ed25519 has none.",
+  },
+  use_pss: { type: 'bool', default: false, description: 'RSA-PSS signatures for an RSA issuer: not supported here (true is a 400).' },
+};
+
+const BITS_HASH: Record<number, string> = { 256: 'SHA-256', 384: 'SHA-384', 512: 'SHA-512' };
+
+/** signature_bits and use_pss as given, before any key is at hand (a 400 when they cannot be honoured by any key). */
+export function checkSignatureBits(bits: number, usePss: boolean): void {
+  if (usePss) throw new UserError('use_pss: RSA-PSS signatures are not supported here; leave use_pss false (PKCS#1 v1.5 for RSA issuers)');
+  if (bits && !BITS_HASH[bits]) throw new UserError(`signature_bits: ${bits} is not supported (0, 256, 384 or 512)`);
+}
+
+/**
+ * The signer with the signature hash asked for (signature_bits; 0 keeps the key's default),
+ * or a 400: other sizes, use_pss (RSA-PSS is not written here), and a hash other than a
+ * managed key's own (its HSM/KMS signs with the one it was set up for).
+ */
+export function withSignatureBits(signer: CaSigner, bits: number, usePss = false): CaSigner {
+  checkSignatureBits(bits, usePss);
+  if (!bits || signer.spec.kind === 'ed25519') return signer;
+  const hash = BITS_HASH[bits];
+  const a = signer.algorithm as { name: string; hash?: string };
+  if (a.hash === hash) return signer;
+  if (!signer.keyObject) throw new UserError(`signature_bits: this issuer's key is a managed key, which signs with ${a.hash} only`);
+  return { ...signer, algorithm: { ...a, hash } as CaSigner['algorithm'] };
 }
 
 /** The CA's signature over `tbs` (a TBSCertificate or CertificationRequestInfo), DER-encoded for ECDSA. */

@@ -8,6 +8,14 @@ import { newSerial, type CaSigner, type Issuer } from './ca';
 import type { KeyType, RoleKeyType } from './keys';
 import type { LeafNotAfterBehavior } from './issuers';
 
+/** Name Constraints subtrees of one kind (permitted or excluded): DNS domains, IP ranges (CIDR), email addresses or domains, URI domains. */
+export interface NameSubtrees {
+  dns: string[];
+  ips: string[];
+  emails: string[];
+  uris: string[];
+}
+
 /** Everything a certificate is built from (subject, SANs, validity, key, usages, extensions), whatever path asked for it. */
 export interface CertRequest {
   commonName: string;
@@ -16,6 +24,10 @@ export interface CertRequest {
   organization?: string[];
   ou?: string[];
   ttlSeconds: number;
+  /** The Subject Key Identifier to write (sign-intermediate's skid), else the key's SHA-1 identifier. */
+  subjectKeyId?: Buffer;
+  /** An end date asked for instead of the ttl (not_after). */
+  notAfter?: Date;
   isCa: boolean;
   maxPathLength?: number;
   serverAuth: boolean;
@@ -23,7 +35,7 @@ export interface CertRequest {
   /** The certified key: a CA's CryptoKey, or a leaf's SPKI (any key Vault's PKI signs, P-224 and Ed25519 included). */
   publicKey: X509.PublicKeyType;
   leafKeyKind: KeyType;
-  /** Leaves: the role's key usage bits and extended key usage OIDs (else derived from the flags above). */
+  /** Leaves: the role's key usage bits and extended key usage OIDs (else derived from the flags above). CAs: their key usage bits (else CertSign and CRLSign). */
   keyUsage?: number;
   extKeyUsageOids?: string[];
   /** Leaves get Basic Constraints only when the role asks (basic_constraints_valid_for_non_ca), as in Vault. */
@@ -44,8 +56,8 @@ export interface CertRequest {
   policyOids?: string[];
   /** The subject's attributes, when given as a list (a CSR's subject; else CN, O, OU and subjectExtra); written in Go's order all the same. */
   subjectRdns?: Array<[string, string]>;
-  /** CA certificates: Name Constraints (critical) with these permitted DNS subtrees (permitted_dns_domains). */
-  permittedDnsDomains?: string[];
+  /** CA certificates: a critical Name Constraints extension with these subtrees (permitted_dns_domains and the rest). */
+  nameConstraints?: { permitted: NameSubtrees; excluded: NameSubtrees };
   /**
    * A CSR's requested extensions, copied as they are (OID element, critical flag, value) after
    * the certificate's own, each replacing ours of its type: sign-verbatim and sign-intermediate
@@ -69,7 +81,9 @@ export async function makeCertificate(
 ) {
   const now = Date.now();
   const notBefore = new Date(now - (req.notBeforeSeconds ?? 30) * 1000);
-  let notAfter = new Date(now + req.ttlSeconds * 1000);
+  let notAfter = req.notAfter ?? new Date(now + req.ttlSeconds * 1000);
+  // (Vault would sign a certificate that ends before it begins; that is no certificate.)
+  if (notAfter <= notBefore) throw new UserError(`not_after ${notAfter.toISOString()} is not after the certificate's notBefore (${notBefore.toISOString()})`);
   if (issuer && notAfter > issuer.notAfter && notAfterBehavior !== 'permit') {
     if (notAfterBehavior === 'truncate') notAfter = issuer.notAfter;
     else throw new UserError(`cannot satisfy request: the requested ttl would end after the issuing CA certificate (${issuer.notAfter.toISOString()})`);

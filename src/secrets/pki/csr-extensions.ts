@@ -4,8 +4,9 @@
 // in place of the certificate's own extension of that type (Go's ExtraExtensions override),
 // except Basic Constraints (a leaf gets none from a CSR, a CA its own) and, when other SANs
 // make Vault build the SAN itself, the CSR's SAN. So a CSR's key usage, extended key usage,
-// subject and authority key identifiers, CRL distribution points, AIA, policies and Name
-// Constraints win over the request's and the mount's, for CA certificates too (no merging).
+// subject key identifier, CRL distribution points, AIA, policies and Name Constraints win over
+// the request's and the mount's, for CA certificates too (no merging). Its authority key
+// identifier only when it names the issuer's key (issuerAuthority, below).
 //
 // Vault signs a value of a type certificates parse (RFC 5280's, as Go reads them) without
 // looking at it, then fails to parse or verify what it signed: a 500. Here such a value is
@@ -203,4 +204,33 @@ export function extensionsToCopy(csr: ParsedCsr, keepSan: boolean): CsrExtension
     out.push(e);
   }
   return out;
+}
+
+const AUTHORITY_KEY_ID = '2.5.29.35';
+
+/**
+ * The copied extensions (extensionsToCopy) with the CSR's Authority Key Identifier kept only
+ * when its keyIdentifier names the key that signs (`issuerKeyId`); otherwise it is left out,
+ * so the certificate gets the issuer's own, and `warnings` says so.
+ *
+ * Current Vault (and 1.8) copy it whatever it says (Go's ExtraExtensions replace the AKID Go
+ * derives from the issuer): the certificate then names another key as its authority, which
+ * OpenSSL's chain building refuses (AKID/SKID mismatch) while Vault's own check passes it
+ * (certificate-transparency-go falls back to the issuer's name). A requester cannot know the
+ * key of a CA that has not signed it yet, so only a CSR that names the right one keeps its own.
+ */
+export function issuerAuthority(copied: CsrExtension[], issuerKeyId: Buffer, warnings: string[]): CsrExtension[] {
+  return copied.filter((e) => {
+    const idEl = el(e.oid, 0, e.oid.length);
+    if (!idEl || oidText(e.oid.subarray(idEl.content, idEl.end)) !== AUTHORITY_KEY_ID) return true;
+    // Checked well formed by extensionsToCopy: SEQUENCE { [0] keyIdentifier OPTIONAL, ... }.
+    const first = seqOf(e.value, whole(e.value, 0x30))?.[0];
+    const keyId = first?.tag === 0x80 ? e.value.subarray(first.content, first.end) : undefined;
+    if (keyId?.equals(issuerKeyId)) return true;
+    const shown = keyId ? `keyid ${[...keyId.subarray(0, 32)].map((b) => b.toString(16).padStart(2, '0')).join(':')}` : 'no keyid';
+    warnings.push(
+      `the CSR's Authority Key Identifier (${shown}) does not name the issuer's key (${[...issuerKeyId].map((b) => b.toString(16).padStart(2, '0')).join(':')}), so the issuer's was used`,
+    );
+    return false;
+  });
 }

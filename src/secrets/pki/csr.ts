@@ -440,14 +440,18 @@ export function readSans(der: Buffer, otherNames: 'strict' | 'skip' = 'strict'):
 export async function writeCsr(
   req: Pick<CertRequest, 'commonName' | 'organization' | 'ou' | 'subjectExtra' | 'dnsNames' | 'ips' | 'uris' | 'emails' | 'otherSans'>,
   signer: CaSigner,
+  /** Further requested extensions after the SAN (intermediate/generate's add_basic_constraints and key_usage), critical. */
+  more: Array<{ oid: string; value: Buffer }> = [],
 ): Promise<Buffer> {
   const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', signer.publicKey));
   const subject = subjectName(req);
   const san = subjectAltNames(req);
   // extensionRequest (PKCS#9): SET { Extensions }; the SAN critical when the subject is empty (RFC 5280 4.2.1.6).
-  const attributes = san
-    ? seq(oid('1.2.840.113549.1.9.14'), set(seq(seq(oid('2.5.29.17'), ...(subject.length === 2 ? [bool(true)] : []), octets(san)))))
-    : undefined;
+  const extensions = [
+    ...(san ? [seq(oid('2.5.29.17'), ...(subject.length === 2 ? [bool(true)] : []), octets(san))] : []),
+    ...more.map((e) => seq(oid(e.oid), bool(true), octets(e.value))),
+  ];
+  const attributes = extensions.length ? seq(oid('1.2.840.113549.1.9.14'), set(seq(...extensions))) : undefined;
   const info = seq(uint(Buffer.from([0])), subject, spki, tlv(0xa0, attributes ?? Buffer.alloc(0)));
   return seq(info, signatureAlgorithm(signer), bits(await signTbs(signer, info)));
 }

@@ -55,6 +55,31 @@ export const SERIAL_NUMBER_FIELD: FieldDef = {
   description: "The subject's serialNumber attribute (not the certificate serial); must match one of the role's allowed_serial_numbers (globs).",
 };
 
+/** user_ids: the subject's UID attributes (current Vault 1.14+; not in Vault 1.8), checked against the role's allowed_user_ids. */
+export const USER_IDS_FIELD: FieldDef = {
+  type: 'strings',
+  default: [],
+  description: "UID (0.9.2342.19200300.100.1.1) values for the subject; each must be allowed by the role's allowed_user_ids. sign/: default the CSR's.",
+};
+export const UID_OID = '0.9.2342.19200300.100.1.1';
+
+/**
+ * The subject UIDs of issue/ and sign/, as current Vault: the request's user_ids, else (sign/)
+ * the CSR's UID attributes; each must equal one of allowed_user_ids (case-insensitive) or match
+ * one with a "*", else a 400 in Vault's words.
+ */
+export function userIds(r: Request, role: Role & RoleExtras, csrUids: string[]): string[] {
+  const asked = (r.data.get<string[] | undefined>('user_ids') ?? []).filter((u) => u !== '');
+  const ids = asked.length ? asked : csrUids;
+  for (const id of ids) {
+    if (typeof id !== 'string' || CONTROL.test(id) || id.length > 256)
+      throw new UserError('user_ids must be strings of at most 256 characters, without control characters');
+    const ok = role.allowed_user_ids.some((p) => p === '*' || p.toLowerCase() === id.toLowerCase() || (p.includes('*') && globMatch(p, id)));
+    if (!ok) throw new UserError(`user_id ${id.slice(0, 80)} is not allowed by this role`);
+  }
+  return ids;
+}
+
 /** The names a certificate is issued for, from the request or the CSR, before the role checks them. */
 export interface Names {
   cn: string;
@@ -160,7 +185,7 @@ const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').rep
 type Issued = Record<string, unknown> & {
   certificate: string;
   issuing_ca: string;
-  ca_chain: string[];
+  ca_chain?: string[];
   private_key?: string;
   private_key_type?: string;
   serial_number: string;
@@ -186,7 +211,7 @@ export function formatIssued(r: Request, d: Issued, leafKey?: GeneratedLeafKey):
       ...out,
       certificate: pemBody(d.certificate),
       issuing_ca: pemBody(d.issuing_ca),
-      ca_chain: d.ca_chain.map(pemBody),
+      ...(d.ca_chain ? { ca_chain: d.ca_chain.map(pemBody) } : {}),
       ...(leafKey ? { private_key: leafKey.privateKeyDer.toString('base64') } : {}),
     };
   }

@@ -1,18 +1,22 @@
 // issue/<role>, sign/<role>, issuer/<ref>/issue/<role>, issuer/<ref>/sign/<role>
+import { X509Certificate } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { PkiCaches } from './index';
 import { serialKey } from './ca';
-import { checkIps, effectiveTtl, makeCertificate, type Role } from './certificates';
+import { checkIps, effectiveTtl, goDuration, makeCertificate, type Role } from './certificates';
 import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
-import { extensionsToCopy } from './csr-extensions';
+import { extensionsToCopy, issuerAuthority } from './csr-extensions';
+import { issuerKeyId, withSignatureBits } from './cert-writer';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
   SERIAL_NUMBER_FIELD,
+  UID_OID,
+  USER_IDS_FIELD,
   URI_SANS_FIELD,
   checkOtherSans,
   checkSerialNumber,
@@ -21,17 +25,25 @@ import {
   leafKeyFormat,
   leafProfile,
   requestNames,
+  userIds,
   vaultSortedNames,
 } from './issue-options';
 import { withDefaults, type RoleExtras } from './role-fields';
 import { requireUsage, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
 import { csrSubject } from './sign-ca';
-import { VAULT_SYSTEM_TTL } from './ttl';
+import { NOT_AFTER_FIELD, VAULT_SYSTEM_TTL, requestedNotAfter } from './ttl';
 import { checkKeyForRole, generateLeafKey, roleKeyBits, type KeyType } from './keys';
 
 import { nameGroup } from '../../schema';
 const ROLE = nameGroup('role');
+/** remove_roots_from_chain (current Vault; not in Vault 1.8): issue/, sign/ and sign-verbatim. */
+export const REMOVE_ROOTS_FIELD: FieldDef = {
+  type: 'bool',
+  default: false,
+  description: 'Leave the self-signed (root) certificates out of ca_chain (no ca_chain when nothing is left).',
+};
+
 const fields: Record<string, FieldDef> = {
   role: { type: 'string', description: 'Role name.' },
   common_name: { type: 'string', description: 'CN of the certificate.' },
@@ -43,6 +55,9 @@ const fields: Record<string, FieldDef> = {
   other_sans: OTHER_SANS_FIELD,
   serial_number: SERIAL_NUMBER_FIELD,
   issuer_ref: { type: 'string', description: 'The issuer to sign with (issuer_id, issuer_name or "default"; default: the role\'s issuer_ref).' },
+  not_after: NOT_AFTER_FIELD,
+  remove_roots_from_chain: REMOVE_ROOTS_FIELD,
+  user_ids: USER_IDS_FIELD,
   ...OUTPUT_FIELDS,
 };
 /**
@@ -54,6 +69,21 @@ async function leafTtl(r: Request, role: Role, warnings: string[]): Promise<numb
   const requested = r.data.int('ttl');
   const fallback = requested || role.ttl ? 0 : (await r.system?.defaultLeaseTtl()) || VAULT_SYSTEM_TTL;
   return effectiveTtl(role, requested, fallback, role.max_ttl ? 0 : await r.system?.maxLeaseTtl(), warnings);
+}
+
+/**
+ * not_after on issue/, sign/ and sign-verbatim: the role's, else the request's (sign-verbatim:
+ * the request's only), as current Vault. Vault does not hold a requested not_after to the
+ * role's max_ttl; here a role with an explicit max_ttl cuts it there, with a warning, as it cuts
+ * a ttl (a role's max_ttl is the operator's limit for whoever may call issue/ or sign/).
+ */
+function leafNotAfter(r: Request, role: Role & RoleExtras, verbatim: boolean, warnings: string[]): Date | undefined {
+  const asked = requestedNotAfter(r, verbatim ? '' : role.not_after);
+  if (!asked || !role.max_ttl || (!verbatim && role.not_after)) return asked;
+  const cap = new Date(Date.now() + role.max_ttl * 1000);
+  if (asked <= cap) return asked;
+  warnings.push(`not_after "${asked.toISOString()}" is beyond the role's max_ttl "${goDuration(role.max_ttl)}", so max_ttl is being used`);
+  return cap;
 }
 
 async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
@@ -86,6 +116,33 @@ function csrFieldWarnings(r: Request, role: Role & RoleExtras): string[] {
   return out;
 }
 
+// The UID attribute's OID as DER (06 0a 09 92 26 89 93 f2 2c 64 01 01): a CSR without it has no UID to read.
+const UID_OID_DER = Buffer.from('060a0992268993f22c640101', 'hex');
+
+/** The CSR's subject UIDs (sign/ takes them when the request gives no user_ids, as Vault); its subject is parsed only when the OID is in it. */
+function csrUids(r: Request, csr: ParsedCsr): string[] {
+  if ((r.data.get<string[] | undefined>('user_ids') ?? []).some((u) => u !== '')) return [];
+  const der = Buffer.from(r.data.str('csr').replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  if (!der.includes(UID_OID_DER)) return [];
+  return csrSubject(csr)
+    .subjectExtra!.filter(([t]) => t === 'UID' || t === UID_OID)
+    .map(([, v]) => v);
+}
+
+// The serialNumber attribute's OID as DER (06 03 55 04 05).
+const SERIAL_NUMBER_OID_DER = Buffer.from('0603550405', 'hex');
+
+/**
+ * sign/ with serial_number_source json-csr (current Vault's default, 1.19+; Vault 1.8 never
+ * read it): the CSR's subject serialNumber when the request gives none. The subject is parsed
+ * only when the OID is in the CSR.
+ */
+function csrSerialNumber(r: Request, csr: ParsedCsr): string {
+  const der = Buffer.from(r.data.str('csr').replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  if (!der.includes(SERIAL_NUMBER_OID_DER)) return '';
+  return csrSubject(csr).subjectExtra!.find(([t]) => t === 'serialNumber' || t === '2.5.4.5')?.[1] ?? '';
+}
+
 /** Current Vault's words, kept as they are: clients may look for them. */
 export const CSR_BASIC_CONSTRAINTS_IGNORED = 'specified CSR contained a Basic Constraints extension that was ignored during issuance';
 
@@ -104,12 +161,16 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   checkIps(role, ips);
   checkUris(full, names.uris);
   checkOtherSans(full, names.otherSans);
-  const subjectSerial = verbatim ? '' : r.data.str('serial_number');
+  const subjectSerial = verbatim ? '' : r.data.str('serial_number') || (csr && full.serial_number_source !== 'json' ? csrSerialNumber(r, csr) : '');
   checkSerialNumber(full, subjectSerial);
+  // sign-verbatim: the CSR's subject as it is, its UIDs among it.
+  const uids = verbatim ? [] : userIds(r, full, csr ? csrUids(r, csr) : []);
+  const profile = leafProfile(role, kind, subjectSerial);
+  profile.subjectExtra = [...(profile.subjectExtra ?? []), ...uids.map((v): [string, string] => [UID_OID, v])];
   const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
   const ready = await caches.ca.require(r.storage, ref);
   requireUsage(ready.entry, 'issuing-certificates');
-  const signer = await ready.signer();
+  const signer = withSignatureBits(await ready.signer(), full.signature_bits, full.use_pss);
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
   // the CN is copied only when it is a DNS name. Sorted as Vault sorts them, the CSR's too
@@ -129,6 +190,9 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
     uris: names.uris,
   });
   const warnings: string[] = [];
+  const akidWarnings: string[] = [];
+  const ttlSeconds = await leafTtl(r, role, warnings);
+  const notAfter = leafNotAfter(r, full, verbatim, warnings);
   const cert = await makeCertificate(
     {
       commonName: cn,
@@ -139,19 +203,22 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
       otherSans: names.otherSans,
       organization: role.organization,
       ou: role.ou,
-      ttlSeconds: await leafTtl(r, role, warnings),
+      ttlSeconds,
+      notAfter,
       isCa: false,
       serverAuth: role.server_flag,
       clientAuth: role.client_flag,
       publicKey,
       leafKeyKind: kind,
-      ...leafProfile(role, kind, subjectSerial),
+      ...profile,
       // sign-verbatim: the CSR's subject as it is, in its order (as Vault, through Go's ExtraNames).
       ...(verbatim && csr ? { subjectRdns: csrSubject(csr).subjectRdns } : {}),
       // sign-verbatim: the CSR's extensions as they are, as Vault copies them (its SAN too,
       // unless other SANs, the request's or the CSR's own, make Vault build one: those, then
       // the CSR's DNS, email, IP and URI names).
-      ...(verbatim && csr ? { csrExtensions: extensionsToCopy(csr, !names.otherSans.length) } : {}),
+      ...(verbatim && csr
+        ? { csrExtensions: issuerAuthority(extensionsToCopy(csr, !names.otherSans.length), issuerKeyId(ready.issuer.cert), akidWarnings) }
+        : {}),
       urls: await caches.urls(r.storage),
     },
     signer,
@@ -161,6 +228,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   // Current Vault: a CSR's Basic Constraints never reaches a leaf (sign/, sign-verbatim), and
   // the answer says so after its TTL warnings; Vault 1.8 dropped it without a word.
   if (csr?.basicConstraints) warnings.push(CSR_BASIC_CONSTRAINTS_IGNORED);
+  warnings.push(...akidWarnings);
   if (!full.no_store) await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: ready.entry.issuer_id });
   // (Current Vault adds its signing warnings twice, before and after the field warnings:
   // signIssueApiResponse and pathIssueSignCert each add them. Listed once here, where Vault
@@ -169,13 +237,30 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
 }
 
 /** What issue/, sign/, sign-verbatim and sign-intermediate answer: the certificate, its issuer and the issuer's chain. */
-export const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer) => ({
-  certificate: cert.pem,
-  issuing_ca: ready.entry.certificate,
-  ca_chain: ready.chain,
-  serial_number: cert.serial,
-  expiration: Math.floor(cert.notAfter.getTime() / 1000),
-});
+export const issued = (cert: { pem: string; serial: string; notAfter: Date }, ready: ReadyIssuer, removeRoots = false) => {
+  const chain = removeRoots ? ready.chain.filter((p) => !selfIssued(p)) : ready.chain;
+  return {
+    certificate: cert.pem,
+    issuing_ca: ready.entry.certificate,
+    // As current Vault: without roots nothing may be left, and then there is no ca_chain.
+    ...(chain.length || !removeRoots ? { ca_chain: chain } : {}),
+    serial_number: cert.serial,
+    expiration: Math.floor(cert.notAfter.getTime() / 1000),
+  };
+};
+
+// Whether each chain certificate is self-issued (subject = issuer), kept per PEM: a mount has few.
+const selfIssuedSeen = new Map<string, boolean>();
+function selfIssued(pemText: string): boolean {
+  let v = selfIssuedSeen.get(pemText);
+  if (v === undefined) {
+    const c = new X509Certificate(pemText);
+    v = c.subject === c.issuer;
+    if (selfIssuedSeen.size > 256) selfIssuedSeen.clear();
+    selfIssuedSeen.set(pemText, v);
+  }
+  return v;
+}
 
 /** [issuer/<ref>/]issue/<role> and [issuer/<ref>/]sign/<role>. */
 export function issuePaths(caches: PkiCaches): PathDef[] {
@@ -184,14 +269,14 @@ export function issuePaths(caches: PkiCaches): PathDef[] {
     const g = await generateLeafKey(role.key_type, role.key_type === 'any' ? 0 : roleKeyBits(role.key_type, role.key_bits), leafKeyFormat(r));
     // The writer takes the SPKI as bytes: no parsed PublicKey object per leaf.
     const { cert, ready, warnings } = await issueFor(r, role, caches, g.spki, g.type);
-    return { data: formatIssued(r, issued(cert, ready), g), warnings };
+    return { data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain')), g), warnings };
   };
   const sign = async (r: Request) => {
     const role = await roleOf(r, caches);
     const csr = await readCsr(r.data.str('csr'));
     checkKeyForRole(role, csr.key);
     const { cert, ready, warnings } = await issueFor(r, role, caches, csr.spki, csr.key.type, csr);
-    return { data: formatIssued(r, issued(cert, ready)), warnings };
+    return { data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain'))), warnings };
   };
   const issueDoc = {
     synopsis: 'Issue a certificate and its private key under a role.',

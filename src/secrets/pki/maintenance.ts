@@ -10,10 +10,12 @@ import { csrSubject } from './sign-ca';
 import { OTHER_SANS_FIELD, OUTPUT_FIELDS, formatIssued } from './issue-options';
 import { ROLE_EXTRA_FIELDS, withDefaults } from './role-fields';
 import { nameGroup } from '../../schema';
-import { issued, issueFor } from './issue';
+import { REMOVE_ROOTS_FIELD, issued, issueFor } from './issue';
 import type { PkiCaches } from './index';
 import { rebuildAllCrls } from './revoke';
 import { ISSUER_REF } from './issuer-ref';
+import { NOT_AFTER_FIELD } from './ttl';
+import { SIGNATURE_FIELDS } from './cert-writer';
 
 const ROLE = nameGroup('role');
 
@@ -92,6 +94,9 @@ async function verbatimRole(r: Request, caches: PkiCaches, csr: ParsedCsr): Prom
       ...(from
         ? { no_store: from.no_store, generate_lease: from.generate_lease, not_before_duration: from.not_before_duration, issuer_ref: from.issuer_ref }
         : {}),
+      // Current Vault: the request's (sign-verbatim's own fields), whatever the role says.
+      signature_bits: r.data.int('signature_bits'),
+      use_pss: r.data.bool('use_pss'),
       // Current Vault: the request's, else the role's (Vault 1.8 had no such field here).
       basic_constraints_valid_for_non_ca: r.data.has('basic_constraints_valid_for_non_ca')
         ? r.data.bool('basic_constraints_valid_for_non_ca')
@@ -118,6 +123,9 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
     description: "Put Basic Constraints (CA:FALSE) into the certificate (default: the role's setting).",
   },
   other_sans: { ...OTHER_SANS_FIELD, description: 'otherName SANs added to the CSR\'s, "<oid>;UTF8:<value>" each.' },
+  not_after: NOT_AFTER_FIELD,
+  remove_roots_from_chain: REMOVE_ROOTS_FIELD,
+  ...SIGNATURE_FIELDS,
   ...Object.fromEntries(
     ['common_name', 'alt_names', 'ip_sans', 'uri_sans', 'serial_number', 'exclude_cn_from_sans'].map((f) => [
       f,
@@ -221,7 +229,7 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
             checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key); // Vault's minimums only
             const { cert, ready, warnings } = await issueFor(r, await verbatimRole(r, caches, csr), caches, csr.publicKey, csr.key.type, csr, true);
             return {
-              data: formatIssued(r, issued(cert, ready)),
+              data: formatIssued(r, issued(cert, ready, r.data.bool('remove_roots_from_chain'))),
               warnings,
             };
           },

@@ -5,6 +5,8 @@
 import { UserError, type FieldDef, type FieldData } from '../framework';
 import type { Role } from './certificates';
 import { parseOtherSan } from './issue-options';
+import { NOT_AFTER_FIELD, parseNotAfter } from './ttl';
+import { checkSignatureBits } from './cert-writer';
 
 /** Vault's key usage names (x509.KeyUsage without the prefix) → X.509 KeyUsage bits. */
 export const KEY_USAGE_BITS: Record<string, number> = {
@@ -55,10 +57,16 @@ export interface RoleExtras {
   allowed_uri_sans: string[];
   allowed_other_sans: string[];
   allowed_serial_numbers: string[];
+  allowed_user_ids: string[];
+  serial_number_source: string;
+  signature_bits: number;
+  use_pss: boolean;
   allowed_domains_template: boolean;
+  allowed_uri_sans_template: boolean;
   allow_token_displayname: boolean;
   policy_identifiers: string[];
   not_before_duration: number;
+  not_after: string;
   issuer_ref: string;
   country: string[];
   province: string[];
@@ -93,9 +101,29 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
   allowed_uri_sans: strings('URI SANs allowed (glob patterns).'),
   allowed_other_sans: strings('otherName SANs allowed in other_sans: "<oid>;UTF8:<value glob>" each (the OID may be "*"), or "*" for any.'),
   allowed_serial_numbers: strings('Subject serialNumber values allowed in serial_number (globs; none when empty).'),
+  signature_bits: {
+    type: 'int',
+    default: 0,
+    description: "The hash of the issuer's signatures under this role: 256, 384 or 512; 0 (default): by the issuer's key.",
+  },
+  use_pss: bool(false, 'RSA-PSS signatures: not supported here (true is a 400).'),
+  serial_number_source: {
+    type: 'string',
+    default: 'json-csr',
+    allowed: ['json-csr', 'json', ''],
+    description:
+      "sign/: where the subject's serialNumber comes from: json-csr (default; empty means the same) the request's serial_number, else the CSR's; json the request's only. Either is checked against allowed_serial_numbers.",
+  },
+  allowed_user_ids: strings(
+    'Subject UID (0.9.2342.19200300.100.1.1) values allowed in user_ids, or in the CSR on sign/ (case-insensitive, or globs; "*" any; none when empty).',
+  ),
   allowed_domains_template: bool(
     false,
     'allowed_domains may hold identity templates ({{identity.entity...}}): not supported here, as Vault passes no entity data to this plugin; domains without a template still work.',
+  ),
+  allowed_uri_sans_template: bool(
+    false,
+    'allowed_uri_sans may hold identity templates ({{identity.entity...}}), as in current Vault: not supported here (Vault passes no entity data to this plugin); URIs without a template still work.',
   ),
   allow_token_displayname: bool(false, "Allow a name equal to the requesting token's display name."),
   policy_identifiers: {
@@ -110,6 +138,11 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
     description: 'The issuer that signs under this role (issuer_id, issuer_name, or "default": the mount\'s default issuer).',
   },
   not_before_duration: { type: 'duration', default: 30, description: 'How far before now certificates become valid.' },
+  not_after: {
+    ...NOT_AFTER_FIELD,
+    description:
+      "The notAfter of every certificate issued under this role (RFC 3339, e.g. 2030-01-31T23:59:59Z), in place of the request's; a request may then give no ttl. Empty: none.",
+  },
   country: strings('C values for issued certificates.'),
   province: strings('ST values for issued certificates.'),
   locality: strings('L values for issued certificates.'),
@@ -128,6 +161,53 @@ export const CA_SUBJECT_FIELDS: Record<string, FieldDef> = {
   postal_code: ROLE_EXTRA_FIELDS.postal_code,
 };
 
+/**
+ * key_usage of root/generate, root/rotate and [issuer/<ref>/|root/]sign-intermediate (current
+ * Vault, 1.19.2 and later; Vault 1.8 has no such field there and ignores it): usages added to
+ * the CertSign and CRLSign every CA certificate has.
+ */
+export const CA_KEY_USAGE_FIELD: FieldDef = {
+  type: 'strings',
+  default: ['CertSign', 'CRLSign'],
+  description:
+    "Key usages added to CertSign and CRLSign, which the CA certificate always has: DigitalSignature is the one other a CA may have (Vault's names; a leaf-only usage is left out with a warning, an unknown name is a 400).",
+};
+const CA_USAGES = new Set(['certsign', 'crlsign', 'digitalsignature']);
+
+/**
+ * The key usage bits of a CA certificate from key_usage, as current Vault: CertSign and CRLSign
+ * always, DigitalSignature when asked; a usage only leaves may have is left out and named in
+ * `warnings` (Vault's words, after `prefix`); an unknown name is a 400 (Vault warns and drops
+ * it too; here a misspelt usage is not signed away silently).
+ */
+export function caKeyUsage(asked: string[], prefix: string, warnings: string[]): number {
+  let bits = KEY_USAGE_BITS.certsign | KEY_USAGE_BITS.crlsign;
+  const leafOnly: string[] = [];
+  for (const raw of asked) {
+    const u = String(raw).trim();
+    if (!u) continue;
+    const k = usageKey(u);
+    if (!(k in KEY_USAGE_BITS)) throw new UserError(`key_usage: unknown key usage "${u.slice(0, 40)}" (a CA may have CertSign, CRLSign and DigitalSignature)`);
+    if (CA_USAGES.has(k)) bits |= KEY_USAGE_BITS[k];
+    else leafOnly.push(`key usage ${u.slice(0, 40)} is only valid for non-Ca certs`);
+  }
+  if (leafOnly.length) warnings.push(`${prefix}${leafOnly.join('; ')}`);
+  return bits;
+}
+
+/** Key usage names (Vault's) as X.509 KeyUsage bits, each known (else a 400); empty entries are skipped. */
+export function keyUsageFlags(names: string[]): number {
+  let bits = 0;
+  for (const raw of names) {
+    const u = String(raw).trim();
+    if (!u) continue;
+    const bit = KEY_USAGE_BITS[usageKey(u)];
+    if (bit === undefined) throw new UserError(`key_usage: unknown key usage "${u.slice(0, 40)}"`);
+    bits |= bit;
+  }
+  return bits;
+}
+
 /** The names of ROLE_EXTRA_FIELDS, typed as RoleExtras' keys (the schema declares exactly those). */
 const EXTRA_NAMES = Object.keys(ROLE_EXTRA_FIELDS) as Array<keyof RoleExtras>;
 
@@ -141,9 +221,15 @@ export function roleExtras(d: FieldData): RoleExtras {
     if (!(usageKey(u) in EXT_KEY_USAGE_OIDS)) throw new UserError(`ext_key_usage: unknown extended key usage "${String(u).slice(0, 40)}"`);
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
+  if (x.not_after) parseNotAfter(x.not_after);
+  checkSignatureBits(x.signature_bits, x.use_pss);
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');
+  if (x.allowed_uri_sans_template && x.allowed_uri_sans.some((a) => a.includes('{{')))
+    throw new UserError(
+      "allowed_uri_sans_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity's ID but no entity data; use literal allowed_uri_sans (globs allowed)",
+    );
   if (x.allowed_domains_template && (d.get<string[] | undefined>('allowed_domains') ?? []).some((a) => a.includes('{{'))) {
     throw new UserError(
       "allowed_domains_template: identity templates ({{identity.entity...}}) cannot be filled here: Vault passes this plugin the requesting entity's ID but no entity data (its EntityInfo system call is not wired up); use literal allowed_domains",

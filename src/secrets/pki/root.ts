@@ -7,10 +7,11 @@ import { pem } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
+import { SIGNATURE_FIELDS, checkSignatureBits, keyUsageBits, withSignatureBits } from './cert-writer';
 import { OUTPUT_FIELDS } from './issue-options';
-import { CA_SUBJECT_FIELDS } from './role-fields';
-import { NO_SUBJECT_WARNING, caRequestNames, checkDomains, emptySubject } from './sign-ca';
-import { certTtl, mountTtls } from './ttl';
+import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage, keyUsageFlags } from './role-fields';
+import { NAME_CONSTRAINT_FIELDS, NO_SUBJECT_WARNING, caRequestNames, emptySubject, requestNameConstraints } from './sign-ca';
+import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 import type { PkiCaches } from './index';
 import {
   ISSUERS_CONFIG_KEY,
@@ -51,6 +52,10 @@ export const caFields: Record<string, FieldDef> = {
   serial_number: { type: 'string', default: '', description: "The subject's serialNumber attribute (not the certificate serial)." },
   ...CA_SUBJECT_FIELDS,
   ttl: { type: 'duration', default: 0, description: "Validity (default: the mount's default lease TTL; capped at its max lease TTL)." },
+  // As current Vault: intermediate/generate takes them too (its CSR has no validity: unused there).
+  ...CA_VALIDITY_FIELDS,
+  // The self-signature's (root) or the CSR's (intermediate/generate) hash.
+  signature_bits: SIGNATURE_FIELDS.signature_bits,
   key_type: {
     type: 'string',
     default: 'rsa',
@@ -65,8 +70,34 @@ export const caFields: Record<string, FieldDef> = {
 
 /** root/generate and root/rotate only (as Vault: not a field of intermediate/generate). */
 const ROOT_ONLY_FIELDS: Record<string, FieldDef> = {
-  permitted_dns_domains: strings('DNS domains the CA may issue for: a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
+  ...NAME_CONSTRAINT_FIELDS,
+  key_usage: CA_KEY_USAGE_FIELD,
+  use_pss: SIGNATURE_FIELDS.use_pss,
 };
+
+/** intermediate/generate only (current Vault; Vault 1.8 had neither): extensions the CSR asks for. */
+const CSR_ONLY_FIELDS: Record<string, FieldDef> = {
+  add_basic_constraints: {
+    type: 'bool',
+    default: false,
+    description: 'Ask for a critical Basic Constraints extension with CA:TRUE in the CSR (some CAs, e.g. Active Directory Certificate Services, want it).',
+  },
+  key_usage: {
+    type: 'strings',
+    default: [],
+    description: "Key usages to ask for in the CSR, a critical Key Usage extension (Vault's names: CertSign, CRLSign, DigitalSignature, ...); none by default.",
+  },
+};
+
+/** The extensions intermediate/generate's CSR asks for beyond its SAN: Basic Constraints CA:TRUE (add_basic_constraints), then Key Usage (key_usage), as current Vault. */
+function csrExtensions(r: Request): Array<{ oid: string; value: Buffer }> {
+  const out: Array<{ oid: string; value: Buffer }> = [];
+  // BasicConstraints ::= SEQUENCE { cA BOOLEAN TRUE } (no pathLenConstraint: the signer sets it).
+  if (r.data.bool('add_basic_constraints')) out.push({ oid: '2.5.29.19', value: Buffer.from('30030101ff', 'hex') });
+  const bits = keyUsageFlags(r.data.get<string[]>('key_usage'));
+  if (bits) out.push({ oid: '2.5.29.15', value: keyUsageBits(bits) });
+  return out;
+}
 
 /**
  * The key a new CA certificate is for: generated here (internal, exported), a managed key
@@ -121,35 +152,44 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     checkName('issuer', name);
     if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
     const names = caRequestNames(r, r.data.str('common_name'));
-    const permittedDnsDomains = checkDomains(r.data.get('permitted_dns_domains'));
+    const nameConstraints = requestNameConstraints(r);
     const maxPathLength = r.data.int('max_path_length');
     if (maxPathLength < -1)
       throw new UserError(`requested max_path_length ${maxPathLength} is invalid: must be a non-negative integer or -1 for no constraint`);
+    const usageWarnings: string[] = [];
+    const keyUsage = caKeyUsage(r.data.get<string[]>('key_usage'), 'Invalid key usage will be ignored: ', usageWarnings);
     const ttlWarnings: string[] = [];
     // As Vault: ttl, else the mount's default lease TTL, capped at its max lease TTL (a root has no issuer to outlive).
     const ttlSeconds = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+    const notAfter = requestedNotAfter(r);
+    const notBeforeSeconds = caNotBefore(r);
     const urls = await caches.urls(r.storage);
+    checkSignatureBits(r.data.int('signature_bits'), r.data.bool('use_pss'));
     const k = await caKey(r, managed, reg);
     const cert = await makeCertificate(
       {
         ...names,
         ttlSeconds,
+        notAfter,
+        notBeforeSeconds,
         isCa: true,
         maxPathLength: maxPathLength >= 0 ? maxPathLength : undefined,
+        keyUsage,
         serverAuth: false,
         clientAuth: false,
         publicKey: k.signer.publicKey,
         leafKeyKind: k.entry.key_type as KeyType,
-        permittedDnsDomains,
+        nameConstraints,
         // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
         urls,
       },
-      k.signer,
+      withSignatureBits(k.signer, r.data.int('signature_bits'), r.data.bool('use_pss')),
     );
     const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
-    // Current Vault's warnings, in its order: an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
+    // Current Vault's warnings, in its order: leaf-only key usages, an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
     const warnings = [
+      ...usageWarnings,
       ...(emptySubject(names) ? [NO_SUBJECT_WARNING] : []),
       ...(urls ? [] : [NO_AIA_WARNING]),
       ...(maxPathLength === 0
@@ -226,7 +266,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     },
     {
       pattern: `intermediate/generate/${CA_TYPES}`,
-      fields: { ...caFields, ...nameFields },
+      fields: { ...caFields, ...nameFields, ...CSR_ONLY_FIELDS },
       synopsis: 'Generate (or pick) the key of an intermediate CA and its CSR; have it signed, then set-signed.',
       description:
         "As current Vault: the key joins the mount's keys now (key_id in the answer); intermediate/set-signed adds the signed certificate as an issuer using it.",
@@ -234,9 +274,12 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         update: async (r) => {
           const reg = await caches.ca.registry(r.storage);
           const names = caRequestNames(r, r.data.str('common_name'));
+          // Checked before a key is made: a bad key_usage leaves no key behind.
+          const more = csrExtensions(r);
+          checkSignatureBits(r.data.int('signature_bits'), false);
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
-          const der = await writeCsr(names, k.signer);
+          const der = await writeCsr(names, withSignatureBits(k.signer, r.data.int('signature_bits')), more);
           const key = exportedKey(r, k);
           const format = r.data.str('format');
           const csrPem = pem(der, 'CERTIFICATE REQUEST').trimEnd();

@@ -8,9 +8,9 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { subjectName } from './cert-writer';
+import { SIGNATURE_FIELDS, cidrBytes, issuerKeyId, subjectName, withSignatureBits } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
-import { extensionsToCopy } from './csr-extensions';
+import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
 import {
   OTHER_SANS_FIELD,
@@ -26,11 +26,27 @@ import { issued } from './issue';
 import { ISSUER_REF, ISSUER_REF_FIELD } from './issuer-ref';
 import { requireUsage } from './issuers';
 import { checkKeyForRole } from './keys';
-import { CA_SUBJECT_FIELDS } from './role-fields';
+import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage } from './role-fields';
 import { NO_AIA_WARNING, urlExtensions } from './urls';
-import { certTtl, mountTtls } from './ttl';
+import { CA_VALIDITY_FIELDS, caNotBefore, certTtl, mountTtls, requestedNotAfter } from './ttl';
 
 const strings = (description: string): FieldDef => ({ type: 'strings', default: [], description });
+
+/**
+ * The Name Constraints fields of root/generate, root/rotate and sign-intermediate: Vault 1.8's
+ * permitted_dns_domains, and current Vault's (1.15+) excluded DNS domains and permitted and
+ * excluded IP ranges, email addresses and URI domains.
+ */
+export const NAME_CONSTRAINT_FIELDS: Record<string, FieldDef> = {
+  permitted_dns_domains: strings('DNS domains the CA may issue for (and their subdomains): a critical Name Constraints extension (RFC 5280 4.2.1.10).'),
+  excluded_dns_domains: strings('DNS domains the CA may not issue for (and their subdomains).'),
+  permitted_ip_ranges: strings('IP ranges the CA may issue for, in CIDR notation (192.0.2.0/24, 2001:db8::/32).'),
+  excluded_ip_ranges: strings('IP ranges the CA may not issue for, in CIDR notation.'),
+  permitted_email_addresses: strings('Email addresses (or domains) the CA may issue for.'),
+  excluded_email_addresses: strings('Email addresses (or domains) the CA may not issue for.'),
+  permitted_uri_domains: strings('URI host domains the CA may issue for.'),
+  excluded_uri_domains: strings('URI host domains the CA may not issue for.'),
+};
 
 const signIntermediateFields: Record<string, FieldDef> = {
   csr: { type: 'string', required: true, description: 'PEM CSR of the intermediate CA.' },
@@ -56,13 +72,22 @@ const signIntermediateFields: Record<string, FieldDef> = {
     default: false,
     description: "Apply the issuer's leaf_not_after_behavior; by default a certificate outliving its issuer is cut to the issuer's notAfter.",
   },
-  permitted_dns_domains: strings('DNS domains the intermediate may issue for: a Name Constraints extension (RFC 5280 4.2.1.10).'),
+  ...NAME_CONSTRAINT_FIELDS,
   use_csr_values: {
     type: 'bool',
     default: false,
     description: "Take the subject and the SANs from the CSR (the request's name fields are then ignored), as Vault does.",
   },
   ...CA_SUBJECT_FIELDS,
+  key_usage: CA_KEY_USAGE_FIELD,
+  ...CA_VALIDITY_FIELDS,
+  ...SIGNATURE_FIELDS,
+  skid: {
+    type: 'string',
+    default: '',
+    description:
+      "The Subject Key Identifier to write, in hex (colons allowed): for cross-signing, the existing certificate's, so that chain builders matching AKID to SKID (OpenSSL) take either. Default: the key's SHA-1 identifier.",
+  },
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
 };
@@ -147,7 +172,7 @@ export function caRequestNames(r: Request, cn: string): CaNames {
 const requestOtherSans = (r: Request) => r.data.get<string[]>('other_sans').map((t) => parseOtherSan('other_sans', t));
 
 /** The names of the intermediate: from the request (caRequestNames), or with use_csr_values all from the CSR, as in Vault. */
-function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
+function intermediateNames(r: Request, csr: ParsedCsr, issuerPem: string, warnings: string[]): CaNames {
   if (r.data.bool('use_csr_values')) {
     // Vault does not read the CSR's other SANs here (its role for this path leaves use_csr_sans off).
     const sans = csr.sanDer ? readSans(csr.sanDer, 'skip') : { dns: [], ips: [], uris: [], emails: [], otherSans: [] };
@@ -163,18 +188,61 @@ function intermediateNames(r: Request, csr: ParsedCsr): CaNames {
       uris: sans.uris,
       emails: sans.emails,
       otherSans: asked,
-      csrExtensions: extensionsToCopy(csr, !asked.length),
+      csrExtensions: issuerAuthority(extensionsToCopy(csr, !asked.length), issuerKeyId(issuerPem), warnings),
     };
   }
   // No CN asked for and none in the CSR: none (Vault 1.8 and current alike), and the answer warns if the subject is empty.
   return caRequestNames(r, r.data.str('common_name') || csr.cn || '');
 }
 
-/** permitted_dns_domains, each a DNS domain (a leading "." allowed), or a 400. */
-export function checkDomains(domains: string[]): string[] {
-  for (const d of domains)
-    if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`permitted_dns_domains: "${d.slice(0, 80)}" is not a DNS domain`);
+/**
+ * sign-intermediate's skid (current Vault; not in Vault 1.8): hex, colons allowed; undefined
+ * when empty; not hex (or longer than 64 bytes) is a 400.
+ */
+export function requestedSkid(r: Request): Buffer | undefined {
+  const text = r.data.str('skid').replace(/:/g, '').trim();
+  if (!text) return undefined;
+  if (!/^([0-9a-fA-F]{2}){1,64}$/.test(text))
+    throw new UserError(`skid: unable to parse requested SKID value as hex (at most 64 bytes): "${text.slice(0, 40)}"`);
+  return Buffer.from(text, 'hex');
+}
+
+/** DNS domains of Name Constraints (a leading "." allowed), or a 400 naming the field. */
+export function checkDomains(domains: string[], field = 'permitted_dns_domains'): string[] {
+  for (const d of domains) if (!/^\.?[A-Za-z0-9*_-][A-Za-z0-9.*_-]*$/.test(d)) throw new UserError(`${field}: "${d.slice(0, 80)}" is not a DNS domain`);
   return domains;
+}
+
+/** The requested Name Constraints, checked (a 400 names the field); undefined when none is asked for. */
+export function requestNameConstraints(r: Request): CertRequest['nameConstraints'] {
+  const list = (f: string) =>
+    r.data
+      .get<string[]>(f)
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const ascii = (f: string, values: string[]) => {
+    for (const v of values) if (!/^[\x21-\x7e]+$/.test(v)) throw new UserError(`${f}: "${v.slice(0, 80)}" must be printable ASCII without spaces`);
+    return values;
+  };
+  const ranges = (f: string, values: string[]) => {
+    for (const v of values) {
+      try {
+        cidrBytes(v);
+      } catch (e) {
+        throw new UserError(`${f}: ${(e as Error).message}`);
+      }
+    }
+    return values;
+  };
+  const side = (kind: 'permitted' | 'excluded') => ({
+    dns: checkDomains(list(`${kind}_dns_domains`), `${kind}_dns_domains`),
+    ips: ranges(`${kind}_ip_ranges`, list(`${kind}_ip_ranges`)),
+    emails: ascii(`${kind}_email_addresses`, list(`${kind}_email_addresses`)),
+    uris: ascii(`${kind}_uri_domains`, list(`${kind}_uri_domains`)),
+  });
+  const nc = { permitted: side('permitted'), excluded: side('excluded') };
+  const any = [nc.permitted, nc.excluded].some((t) => t.dns.length + t.ips.length + t.emails.length + t.uris.length > 0);
+  return any ? nc : undefined;
 }
 
 /**
@@ -212,10 +280,15 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
   const csr = await readCsr(r.data.str('csr'));
   // Vault signs intermediates as a role with key_type "any": its minimums only.
   checkKeyForRole({ key_type: 'any', key_bits: 0 }, csr.key);
-  const names = intermediateNames(r, csr);
+  const akidWarnings: string[] = [];
+  const names = intermediateNames(r, csr, ready.issuer.cert, akidWarnings);
   const maxPathLength = intermediatePathLength(r, ready.issuer.pathLength);
+  // (A CSR's own Key Usage, copied with use_csr_values, still replaces this one, as in Vault.)
+  const usageWarnings: string[] = [];
+  const keyUsage = caKeyUsage(r.data.get<string[]>('key_usage'), 'Invalid key usage: ', usageWarnings);
   const ttlWarnings: string[] = [];
   const ttl = certTtl(r.data.int('ttl'), await mountTtls(r.system), ttlWarnings);
+  const notAfter = requestedNotAfter(r);
   const urls = await caches.urls(r.storage);
   // Current Vault (1.17+) cuts an intermediate that would outlive its issuer to the issuer's
   // notAfter unless enforce_leaf_not_after_behavior asks for the issuer's own behaviour;
@@ -226,16 +299,20 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     {
       ...names,
       ttlSeconds: ttl,
+      notAfter,
+      notBeforeSeconds: caNotBefore(r),
+      subjectKeyId: requestedSkid(r),
       isCa: true,
       maxPathLength,
+      keyUsage,
       serverAuth: false,
       clientAuth: false,
       publicKey: csr.publicKey,
       leafKeyKind: csr.key.type,
-      permittedDnsDomains: checkDomains(r.data.get('permitted_dns_domains')),
+      nameConstraints: requestNameConstraints(r),
       urls,
     },
-    await ready.signer(),
+    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), r.data.bool('use_pss')),
     ready.issuer,
     behavior,
   );
@@ -254,6 +331,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
     warnings.push('Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.');
   warnings.push(...ttlWarnings);
   if (!enforce && cert.notAfter.getTime() === issuerEnd) warnings.push(TRUNCATED);
+  warnings.push(...usageWarnings, ...akidWarnings);
   return { data: formatIssued(r, issued(cert, ready)), warnings };
 }
 
