@@ -93,6 +93,11 @@ export function pem(der: Buffer, label: string): string {
     .join('\n')}\n-----END ${label}-----\n`;
 }
 
+/** The DER inside a PEM block (its armour lines and white space dropped). */
+export function pemDer(pemText: string): Buffer {
+  return Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
 /** One DER element: its tag, where its content starts and where it ends. */
 export interface DerElement {
   tag: number;
@@ -119,6 +124,31 @@ export function strictElement(der: Buffer, at: number, limit = der.length): DerE
     content += n;
   }
   return content + length <= limit ? { tag: der[at], content, end: content + length } : undefined;
+}
+
+/**
+ * Whether `der` is one DER element with nothing after it, every constructed element inside it
+ * made of strict elements that fill it exactly: what Go's parsers ask of an imported
+ * certificate or key before reading it (OpenSSL also reads BER's longer length forms). Values
+ * inside primitive elements (an extension's OCTET STRING) are their readers' business.
+ */
+export function isDer(der: Buffer): boolean {
+  const top = strictElement(der, 0);
+  return !!top && top.end === der.length && fills(der, top, 0);
+}
+
+/** Nesting deeper than any certificate or key goes: refused rather than recursed into. */
+const MAX_DER_DEPTH = 64;
+
+function fills(der: Buffer, e: DerElement, depth: number): boolean {
+  if (!(e.tag & 0x20)) return true; // primitive
+  if (depth >= MAX_DER_DEPTH) return false;
+  for (let at = e.content; at < e.end; ) {
+    const child = strictElement(der, at, e.end);
+    if (!child || !fills(der, child, depth + 1)) return false;
+    at = child.end;
+  }
+  return true;
 }
 
 /** strictElement for readers that throw: `error()` (each caller's own words) where it answers undefined. */

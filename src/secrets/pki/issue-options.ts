@@ -6,7 +6,7 @@ import { UserError, type FieldDef, type Request } from '../framework';
 import type { CertRequest, Role } from './certificates';
 import { readSans, type ParsedCsr } from './csr';
 import type { GeneratedLeafKey, KeyType, LeafKeyFormat } from './keys';
-import { pem } from '../../goplugin/der';
+import { pem, pemDer } from '../../goplugin/der';
 import { globMatch } from './names';
 import { leafExtKeyUsage, leafKeyUsage, withDefaults, type RoleExtras } from './role-fields';
 
@@ -180,7 +180,7 @@ export function leafProfile(
   };
 }
 
-const pemBody = (p: string) => Buffer.from(p.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString('base64');
+const pemBody = (p: string) => pemDer(p).toString('base64');
 
 type Issued = Record<string, unknown> & {
   certificate: string;

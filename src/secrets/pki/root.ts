@@ -3,7 +3,7 @@
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { pem } from '../../goplugin/der';
+import { isDer, pem, pemDer } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
@@ -136,7 +136,7 @@ function exportedKey(r: Request, k: { pkcs8?: string; entry: KeyEntry }): { priv
   return { private_key: r.data.str('format') === 'der' ? key.der.toString('base64') : key.pem, private_key_type: k.entry.key_type };
 }
 
-const derBase64 = (pemText: string) => Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString('base64');
+const derBase64 = (pemText: string) => pemDer(pemText).toString('base64');
 
 /** What root/generate, root/rotate and set-signed answer about the issuer and key, as current Vault. */
 const issuerFields = (i: IssuerEntry, k?: KeyEntry) => ({ issuer_id: i.issuer_id, issuer_name: i.issuer_name, key_id: i.key_id, key_name: k?.key_name ?? '' });
@@ -312,7 +312,10 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           if (!pems.length) throw new UserError('certificate must contain a PEM certificate');
           let certs: InstanceType<typeof X.X509Certificate>[];
           try {
-            certs = pems.map((p) => new X.X509Certificate(p));
+            certs = pems.map((p) => {
+              if (!isDer(pemDer(p))) throw new Error('not DER'); // as Go's x509 (OpenSSL also reads BER)
+              return new X.X509Certificate(p);
+            });
           } catch {
             throw new UserError('certificate is not a valid PEM certificate');
           }
