@@ -16,7 +16,8 @@
 // (legacy, Vault 1.8's default; or automtls), BENCH_JSON (write raw results to this file),
 // BENCH_PROFILE_SECONDS (15), BENCH_PERF=1 (with BENCH_PROFILE: Linux perf record of the plugin, the bundle
 // run by node --perf-basic-prof, to read with perf report), BENCH_BASELINE (another build of the plugin, e.g. main's, run as a
-// fourth side "baseline" in the same Vault and rounds: before/after in one run).
+// fourth side "baseline" in the same Vault and rounds: before/after in one run), BENCH_BASELINE_ENV
+// (NAME=value pairs for the baseline's catalog env, e.g. the same build with VAULT_PLUGIN_TS_LISTEN=tcp).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -46,6 +47,13 @@ const DB_POOL = 8;
 
 type Engine = 'ours' | 'baseline' | 'external' | 'builtin';
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
+/** Space-separated NAME=value pairs for the baseline's catalog entry: one build with two settings, side by side. */
+const BASELINE_ENV = Object.fromEntries(
+  (process.env.BENCH_BASELINE_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 // Not prefixed by PLUGIN_NAME, so pluginProcesses() tells the two builds' processes apart.
 const BASELINE_NAME = 'vpt-baseline';
 const ENGINES: Engine[] = BASELINE ? ['ours', 'baseline', 'external', 'builtin'] : ['ours', 'external', 'builtin'];
@@ -427,7 +435,7 @@ async function main(): Promise<void> {
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-transit-plugin'), 'secret');
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-pki-plugin'), 'secret');
       await v.installPlugin(path.join(GO_PLUGINS, 'vault-postgresql-database-plugin'), 'database');
-      if (BASELINE) for (const type of ['secret', 'database'] as const) await v.installPlugin(BASELINE, type, BASELINE_NAME);
+      if (BASELINE) for (const type of ['secret', 'database'] as const) await v.installPlugin(BASELINE, type, BASELINE_NAME, BASELINE_ENV);
     }
     csrPem = makeCsr();
     const kinds = new Set(cases.map((c) => c.kind));
