@@ -3,7 +3,7 @@
 // is HEADERS + DATA + trailers, which the connection sends in one socket write.
 import type { CallStream } from '../grpc-call';
 import { Code, percentEncoded } from '../grpc-wire';
-import type { H2Stream } from './connection';
+import type { H2Stream } from './stream';
 import { ErrorCode } from './frames';
 import { encodeHeaders } from './hpack';
 

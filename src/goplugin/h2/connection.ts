@@ -4,7 +4,7 @@
 // Preface, SETTINGS, PING, flow control both ways, HEADERS + CONTINUATION, DATA, RST_STREAM,
 // GOAWAY. No push, no priorities (PRIORITY is checked and ignored). Errors end the stream
 // (RST_STREAM) or the connection (GOAWAY), never the process. What a tick queues goes out in
-// one socket write.
+// one socket write. A stream is stream.ts; which header fields are allowed, fields.ts.
 import type { Duplex } from 'node:stream';
 import {
   DEFAULT_MAX_FRAME,
@@ -22,16 +22,13 @@ import {
   windowUpdateFrame,
   writeHeader,
 } from './frames';
+import { type HeaderMap, headerMap, validField } from './fields';
 import { type HeaderList, HpackDecoder, HpackEncoder } from './hpack';
+import { H2Stream, type OutHeaders, STREAM_HIGH_WATER } from './stream';
 
-/** Request headers as node:http2 gives them: lower-case names, a repeated name's values in an array. */
-export type HeaderMap = Record<string, string | string[]>;
-
-/**
- * Headers to send: a list, encoded by the connection when it sends them (so it may index them
- * in the peer's dynamic table), or a block of encodeHeaders (which never touches that table).
- */
-export type OutHeaders = Buffer | ReadonlyArray<readonly [string, string]>;
+// What users of a connection need, from one place.
+export { H2Stream, type OutHeaders, STREAM_HIGH_WATER } from './stream';
+export type { HeaderMap } from './fields';
 
 export interface ConnectionOptions {
   /** Which side of the connection this is (default server). */
@@ -71,13 +68,6 @@ export const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Bytes waiting for a peer that does not read them, past which its connection is dropped. */
 export const MAX_OUTPUT_BACKLOG = 4 * 1024 * 1024;
 
-/**
- * A stream's own backpressure: write() returns false once this many body bytes wait in its
- * queue (for the peer's flow-control window, or for the socket), and onDrain tells when the
- * queue is below it again. What the writer does past it is its business (grpc-call.ts caps it).
- */
-export const STREAM_HIGH_WATER = 64 * 1024;
-
 /** A connection error: GOAWAY with this code. */
 class ConnectionError extends Error {
   constructor(
@@ -85,106 +75,6 @@ class ConnectionError extends Error {
     message: string,
   ) {
     super(message);
-  }
-}
-
-/**
- * One stream. On the server side the gRPC layer sets the callbacks and answers with
- * respond/write/end; on the client side it writes the request body, finishes it with
- * finishBody, and reads the response through onHeaders, onData and onClose.
- */
-export class H2Stream {
-  /** A chunk of the peer's body. */
-  onData: (chunk: Buffer) => void = noop;
-  /** The peer half-closed the stream (END_STREAM). */
-  onEnd: () => void = noop;
-  /** Client side: the response headers, then (`trailers`) the trailers; `endStream`: the last of the response. */
-  onHeaders: (headers: HeaderMap, trailers: boolean, endStream: boolean) => void = noop;
-  /** The stream is closed: answered, reset by either side, or its connection gone. Once. */
-  onClose: () => void = noop;
-  /** write() returned false, and the queue is below STREAM_HIGH_WATER again. */
-  onDrain: () => void = noop;
-  closed = false;
-  remoteEnded = false;
-  /** Our END_STREAM is queued (trailers waiting for data to drain count). */
-  localEnded = false;
-  sendWindow: number;
-  recvWindow: number;
-  recvPending = 0;
-  /** The request's content-length, if it has one, and the body bytes received so far (8.1.1). */
-  contentLength?: number;
-  received = 0;
-  /** DATA payloads waiting for flow-control window, and the trailers to send after them. */
-  queue: Buffer[] = [];
-  /** The bytes in `queue`. */
-  queuedBytes = 0;
-  /** write() returned false: onDrain is due. */
-  needDrain = false;
-  trailers?: OutHeaders;
-  /** Client side: END_STREAM goes on the last DATA frame once the queue is out. */
-  endWithData = false;
-  /** Client side: the response headers have come (what follows them are trailers). */
-  headersSeen = false;
-  /** The code of the RST_STREAM that ended the stream: the peer's, or ours for a stream error it caused. */
-  resetCode?: number;
-  /**
-   * Client side: closed unanswered and certainly not processed by the server: above the last
-   * stream id of its GOAWAY, or still waiting to open when the connection went away. Its
-   * request may be sent again on another connection.
-   */
-  unprocessed = false;
-
-  constructor(
-    private readonly conn: H2Connection,
-    /** 0 on the client side until the stream opens (waiting for the peer's concurrency limit). */
-    public id: number,
-    sendWindow: number,
-    recvWindow: number,
-  ) {
-    this.sendWindow = sendWindow;
-    this.recvWindow = recvWindow;
-  }
-
-  /** Send the response headers (OutHeaders); with `endStream`, the response is complete (trailers-only). */
-  respond(block: OutHeaders, endStream: boolean): void {
-    if (this.closed || this.localEnded) return;
-    this.conn.sendHeaders(this, block, endStream);
-  }
-
-  /** Queue body bytes; false once STREAM_HIGH_WATER bytes wait (then onDrain), or when the stream takes no more. */
-  write(data: Buffer): boolean {
-    if (this.closed || this.localEnded) return false;
-    this.queue.push(data);
-    this.queuedBytes += data.length;
-    this.conn.pump(this);
-    if (this.queuedBytes < STREAM_HIGH_WATER) return !this.closed;
-    this.needDrain = true;
-    return false;
-  }
-
-  /** Finish with trailers (OutHeaders, encoded when they go) once the queued body is out. */
-  end(trailerBlock: OutHeaders): void {
-    if (this.closed || this.localEnded) return;
-    this.localEnded = true;
-    this.trailers = trailerBlock;
-    this.conn.pump(this);
-  }
-
-  /** Client side: the request body is complete, with `last` its last bytes (END_STREAM on the last DATA frame). */
-  finishBody(last?: Buffer): void {
-    if (this.closed || this.localEnded) return;
-    if (last?.length) {
-      this.queue.push(last);
-      this.queuedBytes += last.length;
-    }
-    this.localEnded = true;
-    this.endWithData = true;
-    this.conn.pump(this);
-  }
-
-  /** Reset the stream (RST_STREAM). */
-  reset(code: number = ErrorCode.CANCEL): void {
-    this.conn.resetStream(this, code);
   }
 }
 
@@ -1012,56 +902,7 @@ export class H2Connection {
   }
 }
 
-/** RFC 9113 8.2.1: octets a field name must not hold (a colon only starts a pseudo-header); a value's. */
-const BAD_NAME = /[\0- A-Z:\x7f-\xff]/;
-const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
-/** 8.2.2: fields of HTTP/1.1 connections; te is allowed with "trailers" only. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
-/** 8.3.1: the pseudo-headers of a request (:protocol only with SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not send). */
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
-
-/** Field names already found valid (a peer sends the same few on every call): their check is skipped. */
-const validNames = new Set<string>();
-
-/** A regular field a request may carry (8.2.1, 8.2.2). */
-function validField(name: string, value: string): boolean {
-  if (BAD_VALUE.test(value) || (name === 'te' && value !== 'trailers')) return false;
-  if (validNames.has(name)) return true;
-  if (name === '' || BAD_NAME.test(name) || CONNECTION_SPECIFIC.has(name)) return false;
-  if (validNames.size < 256) validNames.add(name);
-  return true;
-}
-
 /** The body received so far fits the request's content-length: not longer, and, once ended, as long (8.1.1). */
 function bodyLengthFits(s: H2Stream, ended: boolean): boolean {
   return s.contentLength === undefined || (ended ? s.received === s.contentLength : s.received <= s.contentLength);
-}
-
-/** The pseudo-headers each kind of header block may carry (8.3). */
-const PSEUDO = { request: REQUEST_PSEUDO, response: new Set([':status']), trailers: new Set<string>() };
-
-/**
- * A header list as a HeaderMap; undefined when malformed (8.1.1, 8.2, 8.3): a bad name or
- * value, a connection-specific field, a pseudo-header not of its kind, after a field or
- * twice, a content-length that is not a number; a request without :method, :scheme or :path
- * (CONNECT, which has neither, is not served), a response without a three-digit :status.
- */
-function headerMap(list: HeaderList, kind: keyof typeof PSEUDO): HeaderMap | undefined {
-  const h: HeaderMap = Object.create(null);
-  let fields = false;
-  for (const [n, v] of list) {
-    if (n[0] === ':') {
-      if (fields || !PSEUDO[kind].has(n) || Object.hasOwn(h, n) || BAD_VALUE.test(v)) return undefined;
-    } else {
-      if (!validField(n, v)) return undefined;
-      fields = true;
-    }
-    const had = Object.hasOwn(h, n) ? h[n] : undefined;
-    h[n] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
-  }
-  const cl = h['content-length'];
-  if (cl !== undefined && (typeof cl !== 'string' || !/^\d{1,15}$/.test(cl))) return undefined;
-  if (kind === 'response') return typeof h[':status'] === 'string' && /^\d{3}$/.test(h[':status']) ? h : undefined;
-  if (kind === 'trailers') return h;
-  return typeof h[':method'] === 'string' && h[':method'] !== 'CONNECT' && h[':scheme'] && h[':path'] ? h : undefined;
 }
