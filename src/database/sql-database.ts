@@ -95,7 +95,6 @@ export class SqlDatabase implements Database {
     if (unknownKeys.length) this.log.warn('ignoring unknown configuration keys', { keys: unknownKeys.join(',') });
     const target = await loadTlsFiles(resolveTarget(config));
     if (target.ignoredParams?.length) this.log.warn('connection_url parameters without effect in this plugin', { params: target.ignoredParams.join(',') });
-    void loadPgLexer().catch(() => undefined); // warm up for the first call; render() awaits it
     tlsOptions(target, target.sslmode !== 'disable'); // surfaces inconsistent TLS settings now
     this.releaseSmartDriver = claimSmartDriver(config, target);
     this.config = config;
