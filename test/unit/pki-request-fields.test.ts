@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { backendMount } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 
-const { file, openssl } = opensslScratch('vpt-pki-fields-');
+const { file, openssl, text, ext } = opensslScratch('vpt-pki-fields-');
 
 /** An EC CSR with this subject and these -addext options. */
 function csr(subj: string, addext: string[] = []): string {
@@ -15,15 +15,6 @@ function csr(subj: string, addext: string[] = []): string {
   const out = openssl('req', '-new', '-key', key, '-subj', subj, ...addext.flatMap((e) => ['-addext', e]));
   if (!out.includes('BEGIN CERTIFICATE REQUEST')) throw new Error(out);
   return out;
-}
-const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
-/** The line after an extension's title in openssl's text ("(absent)" without it), and whether it is critical. */
-function ext(pem: string, title: string): string {
-  const lines = text(pem)
-    .split('\n')
-    .map((l) => l.trim());
-  const i = lines.findIndex((l) => l.startsWith(title));
-  return i < 0 ? '(absent)' : `${lines[i].includes('critical') ? 'critical ' : ''}${lines[i + 1]}`;
 }
 
 describe('PKI: key_usage of CA certificates (current Vault 1.19.2+)', () => {
