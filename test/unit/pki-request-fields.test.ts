@@ -293,8 +293,8 @@ describe("PKI: sign-intermediate's skid (current Vault)", () => {
     await ok('update', 'root/generate/internal', { common_name: 'SKID Root', key_type: 'ec', ttl: '87600h' });
   });
 
-  it('writes the Subject Key Identifier asked for (hex, colons allowed); bad hex is a 400', async () => {
-    for (const skid of ['0a:1b:2c:3d:4e:5f', '0A1B2C3D4E5F'])
+  it("writes the Subject Key Identifier asked for (hex; colons, dashes and spaces allowed as Vault strips them: OpenSSL's, Vault's and Chromium's separators); bad hex is a 400", async () => {
+    for (const skid of ['0a:1b:2c:3d:4e:5f', '0A1B2C3D4E5F', '0a-1b-2c-3d-4e-5f', '0a 1b 2c 3d 4e 5f'])
       for (const p of ['root/sign-intermediate', 'issuer/default/sign-intermediate']) {
         const r = await ok('update', p, { csr: csr('/CN=Cross'), ttl: '1h', skid });
         expect(ext(r.certificate, 'X509v3 Subject Key Identifier'), `${p} ${skid}`).toBe('0A:1B:2C:3D:4E:5F');
