@@ -197,13 +197,20 @@ export class GrpcServer implements ServiceRegistrar {
       const listening = () => {
         server.off('error', onError);
         server.on('error', () => undefined);
-        this.server = server;
         if ('path' in at) {
           // Ours only once bound: a name that was taken is another process's file.
           const tracked = trackSocket(at.path);
           server.once('close', () => tracked.released());
+          try {
+            at.ready?.(at.path);
+          } catch (e) {
+            server.close(); // libuv unlinks the file
+            return reject(e);
+          }
+          this.server = server;
           return resolve({ network: 'unix', address: at.path, port: 0 });
         }
+        this.server = server;
         const { port } = server.address() as net.AddressInfo;
         resolve({ network: 'tcp', address: `127.0.0.1:${port}`, port });
       };

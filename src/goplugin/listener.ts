@@ -13,8 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { bindInRange } from './handshake';
 
-/** Where to listen: a loopback TCP port (0: any) or a unix socket path. */
-export type ListenAt = { port: number } | { path: string };
+/**
+ * Where to listen: a loopback TCP port (0: any) or a unix socket path. `ready` runs on the
+ * socket file once bound, before the listener is handed out: if it throws, the listener is
+ * closed (its file removed) and the bind fails with that error.
+ */
+export type ListenAt = { port: number } | { path: string; ready?: (file: string) => void };
 
 /** A listener's address as go-plugin's handshake and broker messages name it. */
 export interface Listening {
@@ -84,12 +88,16 @@ async function listenUnix(bind: Bind, s: SocketSettings): Promise<Listening> {
     if (Buffer.byteLength(file) > MAX_SOCKET_PATH)
       throw new Error(`unix socket path ${JSON.stringify(file.slice(0, 60))}… is longer than ${MAX_SOCKET_PATH} bytes`);
     try {
-      const bound = await bind({ path: file });
-      if (gid !== undefined) {
-        fs.chownSync(file, -1, gid);
-        fs.chmodSync(file, 0o660);
-      }
-      return bound;
+      // The group handover inside the bind: a failed one closes the listener, and no socket
+      // is left open behind a TCP fallback.
+      const ready =
+        gid === undefined
+          ? undefined
+          : (f: string) => {
+              fs.chownSync(f, -1, gid);
+              fs.chmodSync(f, 0o660);
+            };
+      return await bind({ path: file, ready });
     } catch (e) {
       last = e as Error;
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;

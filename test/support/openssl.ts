@@ -20,5 +20,15 @@ export function opensslScratch(prefix: string) {
     const r = spawnSync('openssl', args, { encoding: 'utf8' });
     return r.stdout + r.stderr;
   };
-  return { dir: tmp, file, openssl };
+  /** openssl's text form of a certificate. */
+  const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
+  /** The line after an extension's title in openssl's text ("(absent)" without it), "critical " first when it is. */
+  const ext = (pem: string, title: string): string => {
+    const lines = text(pem)
+      .split('\n')
+      .map((l) => l.trim());
+    const i = lines.findIndex((l) => l.startsWith(title));
+    return i < 0 ? '(absent)' : `${lines[i].includes('critical') ? 'critical ' : ''}${lines[i + 1]}`;
+  };
+  return { dir: tmp, file, openssl, text, ext };
 }

@@ -400,6 +400,27 @@ describe('the client side against a raw server', () => {
   });
 });
 
+describe('the client side: requests waiting for a stream', () => {
+  it('a waiting request that is cancelled leaves the queue at once (its headers and callbacks are not held until a stream frees), and is never sent', async () => {
+    const { conn, peer } = await clientAndPeer();
+    peer.write(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));
+    while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+    const a = request(conn, '/a', Buffer.alloc(0));
+    const waiting = Array.from({ length: 5 }, (_, i) => request(conn, `/w${i}`, Buffer.alloc(0)));
+    expect(conn.openStreams).toBe(6);
+    for (const w of waiting) w.stream.reset();
+    expect(waiting.map((w) => w.stream.closed)).toEqual([true, true, true, true, true]);
+    expect(conn.openStreams).toBe(1);
+    const b = request(conn, '/b', Buffer.alloc(0));
+    peer.write(headersFrame(1, [[':status', '200']]));
+    peer.write(headersFrame(1, [['grpc-status', '0']], Flag.END_STREAM));
+    await a.answer.closed;
+    // The next to open is the one still waiting, on stream 3: the cancelled ones took no id.
+    while (!b.stream.id) await new Promise((r) => setTimeout(r, 5));
+    expect([b.stream.id, ...waiting.map((w) => w.stream.id)]).toEqual([3, 0, 0, 0, 0, 0]);
+  });
+});
+
 describe('the client side: request headers through its HPACK encoder, decoded by node:http2', () => {
   it('sends 600 requests (20 at a time) with repeating and evicted :path, :authority and content-type while the server changes its SETTINGS_HEADER_TABLE_SIZE', async () => {
     const server = http2.createServer();

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { GrpcServer } from '../../src/goplugin/grpc-server';
 import { groupId, LISTEN_ENV, listenPlugin, socketSettings, type ListenAt, type Listening } from '../../src/goplugin/listener';
 
 const servers: net.Server[] = [];
@@ -28,6 +29,7 @@ function bind(at: ListenAt): Promise<Listening> {
     s.once('error', reject);
     const done = () => {
       servers.push(s);
+      if ('path' in at) at.ready?.(at.path);
       if ('path' in at) resolve({ network: 'unix', address: at.path, port: 0 });
       else {
         const { port } = s.address() as net.AddressInfo;
@@ -85,6 +87,27 @@ describe('listenPlugin', () => {
     await expect(listenPlugin(bind, { socket: { dir: missing, chosen: true }, minPort: 0, maxPort: 0 })).rejects.toThrow(
       `cannot listen on a unix socket in ${missing}`,
     );
+  });
+
+  it('a socket whose group handover fails is closed and removed before the TCP fallback (no second listener left open)', async () => {
+    const dir = tempDir();
+    const server = new GrpcServer();
+    const reasons: string[] = [];
+    try {
+      // A gid chown refuses (out of range) fails the handover after the bind, even as root.
+      const at = await listenPlugin((a) => server.listenAt(a), {
+        socket: { dir, group: '99999999999', chosen: false },
+        minPort: 0,
+        maxPort: 0,
+        onFallback: (r) => reasons.push(r),
+      });
+      expect(at.network).toBe('tcp');
+      expect(reasons[0]).toMatch(/cannot listen on a unix socket/);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      server.forceShutdown();
+    }
   });
 
   it('listens on TCP without socket settings', async () => {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { backendMount } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 
-const { dir, file, openssl } = opensslScratch('vpt-pki-ext-');
+const { dir, file, openssl, text, ext } = opensslScratch('vpt-pki-ext-');
 
 /** An EC CSR with this subject and these -addext options (or, with `config`, an openssl config's [ext] section). */
 function csr(subj: string, addext: string[], config?: string): string {
@@ -27,15 +27,6 @@ function csr(subj: string, addext: string[], config?: string): string {
   const out = openssl(...args);
   if (!out.includes('BEGIN CERTIFICATE REQUEST')) throw new Error(out);
   return out;
-}
-const text = (pem: string) => openssl('x509', '-in', file(pem), '-noout', '-text');
-/** The line after an extension's title in openssl's text ("(absent)" without it), and whether it is critical. */
-function ext(pem: string, title: string): string {
-  const lines = text(pem)
-    .split('\n')
-    .map((l) => l.trim());
-  const i = lines.findIndex((l) => l.startsWith(title));
-  return i < 0 ? '(absent)' : `${lines[i].includes('critical') ? 'critical ' : ''}${lines[i + 1]}`;
 }
 
 // A CSR asking for a key usage, extended key usage, subject key identifier, authority key

@@ -859,6 +859,12 @@ export class H2Connection {
     s.trailers = undefined;
     s.endWithData = false;
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    else if (!s.id) {
+      // Client side, still waiting for a stream (cancelled, or past its deadline): out of the
+      // queue now, not when a stream frees, so its headers and callbacks are not held.
+      const i = this.waiting.findIndex((w) => w.stream === s);
+      if (i >= 0) this.waiting.splice(i, 1);
+    }
     this.blocked.delete(s);
     // Not guard(): the stream is closed already. A throw here would end the whole connection,
     // or, from the socket's 'close' event (destroy), escape as an uncaught exception.

@@ -179,22 +179,25 @@ STATIC.forEach(([n, v], i) => {
   if (!staticNameIndex.has(n)) staticNameIndex.set(n, i + 1);
 });
 
+/** A literal field, with incremental indexing (6.2.1) or without (6.2.2); its name a static index where the table has it. */
+function pushLiteral(out: number[], name: string, value: string, indexing: boolean): void {
+  const idx = staticNameIndex.get(name);
+  const flags = indexing ? 0x40 : 0;
+  if (idx) pushInt(out, idx, indexing ? 6 : 4, flags);
+  else {
+    out.push(flags);
+    pushString(out, name);
+  }
+  pushString(out, value);
+}
+
 /** Encode a header list: a static-table match is indexed, anything else a literal without indexing. */
 export function encodeHeaders(headers: ReadonlyArray<readonly [string, string]>): Buffer {
   const out: number[] = [];
   for (const [name, value] of headers) {
     const full = staticIndex.get(`${name}\0${value}`);
-    if (full) {
-      pushInt(out, full, 7, 0x80);
-      continue;
-    }
-    const idx = staticNameIndex.get(name);
-    if (idx) pushInt(out, idx, 4, 0);
-    else {
-      out.push(0);
-      pushString(out, name);
-    }
-    pushString(out, value);
+    if (full) pushInt(out, full, 7, 0x80);
+    else pushLiteral(out, name, value, false);
   }
   return Buffer.from(out);
 }
@@ -272,7 +275,6 @@ export class HpackEncoder {
         pushInt(out, full, 7, 0x80);
         continue;
       }
-      const idx = staticNameIndex.get(name);
       if (INDEXED_NAMES.has(name)) {
         const seq = this.seqOf.get(key);
         if (seq !== undefined) {
@@ -281,23 +283,12 @@ export class HpackEncoder {
         }
         const size = entrySize(name, value);
         if (size <= this.max) {
-          // Literal with incremental indexing (6.2.1).
-          if (idx) pushInt(out, idx, 6, 0x40);
-          else {
-            out.push(0x40);
-            pushString(out, name);
-          }
-          pushString(out, value);
+          pushLiteral(out, name, value, true);
           this.insert(key, size);
           continue;
         }
       }
-      if (idx) pushInt(out, idx, 4, 0);
-      else {
-        out.push(0);
-        pushString(out, name);
-      }
-      pushString(out, value);
+      pushLiteral(out, name, value, false);
     }
     return Buffer.from(out);
   }

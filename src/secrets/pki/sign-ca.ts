@@ -86,7 +86,7 @@ const signIntermediateFields: Record<string, FieldDef> = {
     type: 'string',
     default: '',
     description:
-      "The Subject Key Identifier to write, in hex (colons allowed): for cross-signing, the existing certificate's, so that chain builders matching AKID to SKID (OpenSSL) take either. Default: the key's SHA-1 identifier.",
+      "The Subject Key Identifier to write, in hex (colons, dashes or spaces between the octets allowed): for cross-signing, the existing certificate's, so that chain builders matching AKID to SKID (OpenSSL) take either. Default: the key's SHA-1 identifier.",
   },
   // private_key_format: taken as Vault takes it (shared with issue/); there is no private key in this answer.
   ...OUTPUT_FIELDS,
@@ -196,11 +196,12 @@ function intermediateNames(r: Request, csr: ParsedCsr, issuerPem: string, warnin
 }
 
 /**
- * sign-intermediate's skid (current Vault; not in Vault 1.8): hex, colons allowed; undefined
- * when empty; not hex (or longer than 64 bytes) is a 400.
+ * sign-intermediate's skid (current Vault; not in Vault 1.8): hex, with the separators Vault
+ * strips (colons, dashes, spaces: OpenSSL's, Vault's own once, Chromium's); undefined when
+ * empty; not hex (or longer than 64 bytes) is a 400.
  */
 export function requestedSkid(r: Request): Buffer | undefined {
-  const text = r.data.str('skid').replace(/:/g, '').trim();
+  const text = r.data.str('skid').replace(/[:\- ]/g, '');
   if (!text) return undefined;
   if (!/^([0-9a-fA-F]{2}){1,64}$/.test(text))
     throw new UserError(`skid: unable to parse requested SKID value as hex (at most 64 bytes): "${text.slice(0, 40)}"`);
