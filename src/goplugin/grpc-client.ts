@@ -17,18 +17,16 @@
 // the last stream id of the server's GOAWAY, or still waiting to open on a connection that went
 // away) is started once more, within its deadline, on the connection that then takes calls
 // (a new one after a GOAWAY). Nothing else is retried: the server may have acted on it.
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { RequestSignal } from '../storage/storage';
 import { inRootContext } from '../util/async-context';
 import type { ConnectionBudget, IdleCloser } from './connection-budget';
-import { http2Layer } from './grpc-server';
+import { http2Layer, nodeHttp2 } from './grpc-server';
 import { Code, codeOfHttpStatus, frame, MessageReader, percentDecoded, timeoutHeader } from './grpc-wire';
 import { H2Connection, type HeaderMap } from './h2/connection';
 import { ErrorCode } from './h2/frames';
 
-const { NGHTTP2_CANCEL } = http2.constants;
 /** A call's deadline when its caller names none: no call waits without bound. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -332,7 +330,7 @@ function ownSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed
 
 /** A session on node:http2 (VAULT_PLUGIN_TS_HTTP2=node). */
 function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClosed: () => void): Session {
-  const session = http2.connect(secure ? `https://${secure.servername}` : 'http://localhost', {
+  const session = nodeHttp2().connect(secure ? `https://${secure.servername}` : 'http://localhost', {
     createConnection: () => dial(target, secure),
     settings: { enablePush: false },
   });
@@ -378,7 +376,7 @@ function nodeSession(target: ClientTarget, secure: ClientOptions['tls'], onClose
       stream.end(body);
       return {
         cancel: () => {
-          if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+          if (!stream.destroyed) stream.close(ErrorCode.CANCEL);
         },
       };
     },

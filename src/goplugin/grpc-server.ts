@@ -11,7 +11,7 @@
 // content-type application/grpc; each message is framed as 1 byte "compressed" (0 here),
 // 4 bytes big-endian length, the protobuf bytes; the status goes in trailers (grpc-status,
 // grpc-message percent-encoded), or alone in the headers when there is no message.
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tlsModule from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
@@ -19,11 +19,16 @@ import { type CallStream, type Method, type Route, serveStream } from './grpc-ca
 import { Code, percentEncoded } from './grpc-wire';
 import { h2CallStream } from './h2/call-stream';
 import { H2Connection } from './h2/connection';
+import { ErrorCode } from './h2/frames';
 import { trackSocket, type ListenAt, type Listening } from './listener';
 
 export type { CallMetadata } from './grpc-wire';
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/**
+ * node:http2, loaded only by the VAULT_PLUGIN_TS_HTTP2=node fallback: the default layer (h2/)
+ * does not need it, and every plugin process would otherwise load and keep Node's HTTP/2 module.
+ */
+export const nodeHttp2 = (): typeof http2 => require('node:http2') as typeof http2;
 
 /** What a role registers its services on: this server or grpc-js's. */
 export interface ServiceRegistrar {
@@ -57,7 +62,7 @@ function guarded<T>(fn: () => T): T | undefined {
 function nodeCallStream(stream: http2.ServerHttp2Stream): CallStream {
   stream.on('error', () => undefined); // a reset stream closes; onClose reports it
   let trailers = statusHeaders(Code.OK, '');
-  const ok = { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
+  const ok = { ':status': 200, 'content-type': 'application/grpc' };
   return {
     get done() {
       return stream.destroyed;
@@ -72,7 +77,7 @@ function nodeCallStream(stream: http2.ServerHttp2Stream): CallStream {
       if (!stream.destroyed) guarded(() => stream.respond({ ...ok, ...statusHeaders(code, details) }, { endStream: true }));
     },
     notGrpc() {
-      if (!stream.destroyed) guarded(() => stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true }));
+      if (!stream.destroyed) guarded(() => stream.respond({ ':status': 415 }, { endStream: true }));
     },
     write: (framed) => guarded(() => stream.write(framed)) ?? false,
     // Written and not yet taken by nghttp2 (each write completes once its data is sent).
@@ -83,7 +88,7 @@ function nodeCallStream(stream: http2.ServerHttp2Stream): CallStream {
       stream.on('drain', fn);
     },
     overflow() {
-      if (!stream.destroyed) guarded(() => stream.close(NGHTTP2_ENHANCE_YOUR_CALM));
+      if (!stream.destroyed) guarded(() => stream.close(ErrorCode.ENHANCE_YOUR_CALM));
     },
     finish(code, details) {
       trailers = statusHeaders(code, details);
@@ -153,13 +158,13 @@ export class GrpcServer implements ServiceRegistrar {
     if (http2Layer() === 'js') return this.listenJs(at, tls);
     const settings = { maxConcurrentStreams: 1000 };
     const server = tls
-      ? http2.createSecureServer({
+      ? nodeHttp2().createSecureServer({
           ...mutualTls(tls),
           settings,
           // A big batch or CSR list is one message: no cap beyond the default session memory.
           maxSessionMemory: 64,
         })
-      : http2.createServer({ settings, maxSessionMemory: 64 });
+      : nodeHttp2().createServer({ settings, maxSessionMemory: 64 });
     server.on('session', (session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensurePluginBuilt, PLUGIN_EXE } from '../support/vault';
+import type * as grpc from '@grpc/grpc-js';
 import { launchPlugin } from '../support/host';
 
 const dist = path.dirname(PLUGIN_EXE);
@@ -59,6 +60,39 @@ describe('the single executable', () => {
     const inputs = Object.keys(meta.metafiles['main.js'].inputs);
     expect(inputs).toContain('src/goplugin/grpc-server.ts');
     expect(inputs.filter((i) => i.includes('node_modules/@grpc/grpc-js/'))).toEqual([]);
+  });
+
+  it("neither role loads Node's HTTP/2 module on the default layer; VAULT_PLUGIN_TS_HTTP2=node does", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-mods-'));
+    const script = path.join(dir, 'mods.cjs');
+    // After the handshake and a call: which of Node's modules the serving process has loaded.
+    fs.writeFileSync(
+      script,
+      `setTimeout(() => process.stderr.write('http2-loaded=' + process.moduleLoadList.includes('NativeModule http2') + '\\n'), 1500).unref();`,
+    );
+    try {
+      for (const [role, layer, loaded] of [
+        ['database', undefined, false],
+        ['backend', undefined, false],
+        ['backend', 'node', true],
+      ] as const) {
+        const p = await launchPlugin(PLUGIN_EXE, role, { env: { NODE_OPTIONS: `--require ${script}`, ...(layer ? { VAULT_PLUGIN_TS_HTTP2: layer } : {}) } });
+        try {
+          const health = p.client<grpc.Client>('grpc.health.v1.Health');
+          await new Promise((res, rej) =>
+            (health as unknown as { Check: (r: object, cb: (e: Error | null) => void) => void }).Check({ service: 'plugin' }, (e) =>
+              e ? rej(e) : res(undefined),
+            ),
+          );
+          for (let i = 0; i < 50 && !p.stderr().includes('http2-loaded='); i++) await new Promise((r) => setTimeout(r, 100));
+          expect([role, layer, /http2-loaded=(\w+)/.exec(p.stderr())?.[1]]).toEqual([role, layer, String(loaded)]);
+        } finally {
+          await p.kill();
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("keeps V8's young generation at its initial size through an allocation burst", () => {
