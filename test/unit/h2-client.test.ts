@@ -401,6 +401,21 @@ describe('the client side against a raw server', () => {
 });
 
 describe('the client side: requests waiting for a stream', () => {
+  it('requests still waiting when the connection is destroyed close unprocessed (never sent); the open one does not', async () => {
+    const { conn, peer } = await clientAndPeer();
+    peer.write(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));
+    while (!conn.established) await new Promise((r) => setTimeout(r, 5));
+    const a = request(conn, '/a', Buffer.alloc(0));
+    const waiting = [request(conn, '/w0', Buffer.alloc(0)), request(conn, '/w1', Buffer.alloc(0))];
+    expect([a.stream.id, ...waiting.map((w) => w.stream.id)]).toEqual([1, 0, 0]);
+    conn.destroy();
+    expect([a.stream.closed, a.stream.unprocessed]).toEqual([true, false]); // it was sent: the server may have acted
+    expect(waiting.map((w) => [w.stream.closed, w.stream.unprocessed])).toEqual([
+      [true, true],
+      [true, true],
+    ]);
+  });
+
   it('a waiting request that is cancelled leaves the queue at once (its headers and callbacks are not held until a stream frees), and is never sent', async () => {
     const { conn, peer } = await clientAndPeer();
     peer.write(settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, 1]]));

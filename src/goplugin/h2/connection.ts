@@ -274,7 +274,8 @@ export class H2Connection {
       this.closed = true;
       this.out = [];
       this.outBytes = 0;
-      for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
+      // Waiting requests were never sent: their callers may send them again elsewhere.
+      for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
       for (const s of [...this.streams.values()]) this.closeStream(s);
       this.onClose();
     }
@@ -891,7 +892,7 @@ export class H2Connection {
     this.flush();
     if (this.closed) return; // the peer was not reading (flush dropped it)
     this.closed = true;
-    for (const w of this.waiting.splice(0)) this.closeStream(w.stream);
+    for (const w of this.waiting.splice(0)) this.closeUnprocessed(w.stream);
     for (const s of [...this.streams.values()]) this.closeStream(s);
     this.onClose();
     this.socket.end();
