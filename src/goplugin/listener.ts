@@ -2,8 +2,8 @@
 // "plugin" plus random characters, in PLUGIN_UNIX_SOCKET_DIR (else the temp directory),
 // handed to the group PLUGIN_UNIX_SOCKET_GROUP names with group read/write when it is set.
 // Vault's containerized plugins depend on both (the directory is the one the container
-// shares with Vault; TCP on the container's loopback is out of Vault's reach). A unix socket
-// also costs both sides less per call than loopback TCP. TCP on 127.0.0.1 within
+// shares with Vault; TCP on the container's loopback is out of Vault's reach). Speed is the
+// same either way (bench/RESULTS.md, session 12). TCP on 127.0.0.1 within
 // PLUGIN_MIN_PORT..PLUGIN_MAX_PORT, which every go-plugin client accepts too, is what
 // VAULT_PLUGIN_TS_LISTEN=tcp asks for, and the fallback when no socket can be made in the
 // temp directory (a path too long for a socket address, a directory that cannot be written).
