@@ -22,10 +22,13 @@ export function transitContext(policies: Policies, managedKeys: ManagedKeys): Tr
 }
 
 // A batch runs at most this many items at once: enough to keep every thread of the CPU pool
-// busy with two chunks of offloaded work each (RSA signatures go to the worker threads 8 per
-// message, see signature.ts), few enough that other requests' work is never queued behind a
-// whole batch.
-const BATCH_CONCURRENCY = 16 * cpuPoolSize();
+// busy (RSA signatures go to the worker threads up to 8 per message, see signature.ts; one
+// batch alone is as quick with 8 per thread as with 16), few enough that other requests' work
+// is never queued behind a whole batch. Each item waiting on the pool holds a few KiB of
+// young objects (its async frames, arguments, promises): with 16 per thread, eight RSA
+// batches at once kept ~1 MiB alive at every scavenge of the 1 MiB young generation
+// (scripts/build.mjs), and the event loop spent twice the time per batch.
+const BATCH_CONCURRENCY = 8 * cpuPoolSize();
 /** The most items one batch_input may hold; more is a 400. */
 export const MAX_BATCH_ITEMS = 10_000;
 
