@@ -94,7 +94,9 @@ async function listenUnix(bind: Bind, s: SocketSettings): Promise<Listening> {
         gid === undefined
           ? undefined
           : (f: string) => {
-              fs.chownSync(f, -1, gid);
+              // Never follow a symlink put in the socket's place: the change is for our socket only.
+              if (!fs.lstatSync(f).isSocket()) throw new Error(`${f} is not the socket this process bound`);
+              fs.lchownSync(f, -1, gid);
               fs.chmodSync(f, 0o660);
             };
       return await bind({ path: file, ready });

@@ -110,6 +110,26 @@ describe('listenPlugin', () => {
     }
   });
 
+  it('never changes the group or mode of what a symlink put in place of the socket points to', async () => {
+    const dir = tempDir();
+    const victim = path.join(tempDir(), 'victim');
+    fs.writeFileSync(victim, 'x', { mode: 0o600 });
+    const before = fs.statSync(victim);
+    // A "bind" after which the socket's name is a symlink to another file (a swap between bind and handover).
+    const swapped = async (at: ListenAt): Promise<Listening> => {
+      if (!('path' in at)) throw new Error('expected a unix socket');
+      fs.symlinkSync(victim, at.path);
+      at.ready?.(at.path);
+      return { network: 'unix', address: at.path, port: 0 };
+    };
+    await expect(listenPlugin(swapped, { socket: { dir, group: String(os.userInfo().gid === 0 ? 1 : 0), chosen: true }, minPort: 0, maxPort: 0 })).rejects.toThrow(
+      /not the socket/,
+    );
+    const after = fs.statSync(victim);
+    expect(after.mode & 0o777).toBe(before.mode & 0o777);
+    expect(after.gid).toBe(before.gid);
+  });
+
   it('listens on TCP without socket settings', async () => {
     const at = await listenPlugin(bind, { minPort: 0, maxPort: 0 });
     expect(at.network).toBe('tcp');
