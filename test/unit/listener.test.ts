@@ -122,9 +122,9 @@ describe('listenPlugin', () => {
       at.ready?.(at.path);
       return { network: 'unix', address: at.path, port: 0 };
     };
-    await expect(listenPlugin(swapped, { socket: { dir, group: String(os.userInfo().gid === 0 ? 1 : 0), chosen: true }, minPort: 0, maxPort: 0 })).rejects.toThrow(
-      /not the socket/,
-    );
+    await expect(
+      listenPlugin(swapped, { socket: { dir, group: String(os.userInfo().gid === 0 ? 1 : 0), chosen: true }, minPort: 0, maxPort: 0 }),
+    ).rejects.toThrow(/not the socket/);
     const after = fs.statSync(victim);
     expect(after.mode & 0o777).toBe(before.mode & 0o777);
     expect(after.gid).toBe(before.gid);
