@@ -3,7 +3,7 @@
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { isDer, pem, pemDer } from '../../goplugin/der';
+import { pem, pemDer, strictDer } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
@@ -313,7 +313,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           let certs: InstanceType<typeof X.X509Certificate>[];
           try {
             certs = pems.map((p) => {
-              if (!isDer(pemDer(p))) throw new Error('not DER'); // as Go's x509 (OpenSSL also reads BER)
+              strictDer(p); // as Go's x509 (OpenSSL also reads BER)
               return new X.X509Certificate(p);
             });
           } catch {
