@@ -10,7 +10,7 @@ import { asciiDnsName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
-import { issuerKeyId, withSignatureBits } from './cert-writer';
+import { issuerKeyId, pssFor, withSignatureBits } from './cert-writer';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
@@ -170,7 +170,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
   const ready = await caches.ca.require(r.storage, ref);
   requireUsage(ready.entry, 'issuing-certificates');
-  const signer = withSignatureBits(await ready.signer(), full.signature_bits, full.use_pss);
+  const signer = withSignatureBits(await ready.signer(), full.signature_bits, pssFor(full.use_pss, full.signature_bits, kind));
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
   // the CN is copied only when it is a DNS name. Sorted as Vault sorts them, the CSR's too

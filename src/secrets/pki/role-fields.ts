@@ -106,7 +106,10 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
     default: 0,
     description: "The hash of the issuer's signatures under this role: 256, 384 or 512; 0 (default): by the issuer's key.",
   },
-  use_pss: bool(false, 'RSA-PSS signatures: not supported here (true is a 400).'),
+  use_pss: bool(
+    false,
+    'RSASSA-PSS signatures by an RSA issuer (hash: signature_bits, SHA-256 by default for RSA keys); ignored for EC and Ed25519 issuers. As in Vault, an EC or Ed25519 certificate gets PSS only with an explicit signature_bits.',
+  ),
   serial_number_source: {
     type: 'string',
     default: 'json-csr',
@@ -222,7 +225,7 @@ export function roleExtras(d: FieldData): RoleExtras {
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
   if (x.not_after) parseNotAfter(x.not_after);
-  checkSignatureBits(x.signature_bits, x.use_pss);
+  checkSignatureBits(x.signature_bits);
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');

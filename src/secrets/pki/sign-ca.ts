@@ -8,7 +8,7 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { SIGNATURE_FIELDS, cidrBytes, issuerKeyId, subjectName, withSignatureBits } from './cert-writer';
+import { SIGNATURE_FIELDS, cidrBytes, issuerKeyId, pssFor, subjectName, withSignatureBits } from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
@@ -313,7 +313,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       nameConstraints: requestNameConstraints(r),
       urls,
     },
-    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), r.data.bool('use_pss')),
+    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), pssFor(r.data.bool('use_pss'), r.data.int('signature_bits'), csr.key.type)),
     ready.issuer,
     behavior,
   );
