@@ -222,3 +222,29 @@ describe('PKI: use_pss with an RSA managed key', () => {
     expect(openssl('crl', '-in', file(crl), '-noout', '-CAfile', ca)).toMatch(/verify OK/);
   });
 });
+
+describe("PKI: sign-self-issued keeps the certificate's own signature algorithm when the key types match (as Vault: Go signs the parsed certificate as its template)", () => {
+  const { ok } = backendMount('pki');
+  let ca: string;
+  beforeAll(async () => {
+    ca = file((await ok('update', 'root/generate/internal', { common_name: 'Cross Root', key_type: 'rsa', ttl: '87600h' })).certificate);
+  });
+  /** A self-issued CA certificate made by openssl with these signing options. */
+  const selfIssued = (type: 'rsa' | 'ec', cn: string, sign: string[]) => {
+    const key = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const keyFile = file(key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    return openssl('req', '-x509', '-new', '-key', keyFile, '-subj', `/CN=${cn}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', ...sign);
+  };
+
+  it.each([
+    ['RSASSA-PSS SHA-384', 'rsa', ['-sha384', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest'], goPss(384)],
+    ['PKCS#1 v1.5 SHA-512', 'rsa', ['-sha512'], '300d06092a864886f70d01010d0500'],
+    ["ECDSA (another key type): the issuer's own, SHA-256 PKCS#1 v1.5", 'ec', ['-sha384'], '300d06092a864886f70d01010b0500'],
+  ] as const)('%s', async (_, type, sign, expected) => {
+    const cert = selfIssued(type, `Old ${type}`, [...sign]);
+    expect(cert).toMatch(/BEGIN CERTIFICATE/);
+    const signed = await ok('update', 'root/sign-self-issued', { certificate: cert });
+    expect(signatureAlgorithmHex(signed.certificate)).toBe(expected);
+    expect(openssl('verify', '-partial_chain', '-CAfile', ca, file(signed.certificate))).toMatch(/: OK/);
+  });
+});

@@ -508,6 +508,37 @@ async function spkiOf(publicKey: X509.PublicKeyType): Promise<Buffer> {
   throw new Error('unsupported public key for a certificate');
 }
 
+/** What @peculiar/x509 is given to write a certificate or CRL with a placeholder signature, for signWritten to sign. */
+export const PLACEHOLDER_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+export const PLACEHOLDER_CRYPTO = { subtle: { sign: async () => new ArrayBuffer(0) } };
+
+/**
+ * A certificate or CRL that @peculiar/x509 wrote with a placeholder signature, signed by
+ * `signer`: its signature algorithm (in the TBS and after it) and signature are written and
+ * made here, as writeCertificate's are, so RSASSA-PSS, a hash other than the key's default, and
+ * managed keys sign them as they sign the certificates written here. `before`: how many TBS
+ * fields come before its signature algorithm (a certificate: 2, version and serial; a CRL: 1).
+ */
+export async function signWritten(unsigned: Buffer, signer: CaSigner, before: number): Promise<Buffer> {
+  const bad = () => new Error('the written certificate or CRL cannot be read back');
+  const outer = readElement(unsigned, 0, bad);
+  const tbs = readElement(unsigned, outer.content, bad);
+  let at = tbs.content;
+  for (let i = 0; i < before; i++) at = readElement(unsigned, at, bad, tbs.end).end;
+  const placeholder = readElement(unsigned, at, bad, tbs.end);
+  if (placeholder.tag !== 0x30) throw bad();
+  const algorithm = signatureAlgorithm(signer);
+  const signed = seq(unsigned.subarray(tbs.content, at), algorithm, unsigned.subarray(placeholder.end, tbs.end));
+  return seq(signed, algorithm, bits(await signTbs(signer, signed)));
+}
+
+/** Vault's name of a parsed certificate's signature algorithm (@peculiar/x509's WebCrypto form), if it is one Vault signs with. */
+export function webAlgorithmName(a: { name: string; hash?: { name: string } | string; saltLength?: number }): string | undefined {
+  const hash = typeof a.hash === 'string' ? a.hash : a.hash?.name;
+  if (a.name === 'RSA-PSS' && (!hash || a.saltLength !== HASH_BYTES[hash])) return undefined; // Go reads only the digest-length salt
+  return Object.keys(NAMED_ALGORITHMS).find((n) => NAMED_ALGORITHMS[n].name === a.name && NAMED_ALGORITHMS[n].hash === hash);
+}
+
 /** The certificate, DER. */
 export async function writeCertificate(w: WriteInput): Promise<Buffer> {
   const { req, signer } = w;

@@ -3,11 +3,11 @@
 // config/crl) and stored; reads serve the stored one, never re-signing it (only a missing or
 // expired CRL is built on a read).
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { bits, pem, readElement, seq } from '../../goplugin/der';
+import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import { crlConfig } from './maintenance';
-import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509, type CaSigner } from './ca';
-import { signTbs, signatureAlgorithm, withSignatureAlgorithm } from './cert-writer';
+import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } from './ca';
+import { PLACEHOLDER_ALGORITHM, PLACEHOLDER_CRYPTO, signWritten, withSignatureAlgorithm } from './cert-writer';
 import type { PkiCaches } from './index';
 import type { ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
@@ -60,7 +60,7 @@ export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'defau
   const prev = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
   const number = Math.max(prev?.number ?? 0, ready.entry.crl_number) + 1;
   const nextUpdate = new Date(Date.now() + config.expiry * 1000);
-  // @peculiar/x509 writes the TBSCertList (with a placeholder signature); signCrl signs it.
+  // @peculiar/x509 writes the TBSCertList (with a placeholder signature); signWritten signs it.
   const unsigned = await X.X509CrlGenerator.create(
     {
       issuer: caCert.subject,
@@ -73,29 +73,9 @@ export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'defau
     },
     PLACEHOLDER_CRYPTO as never,
   );
-  const der = await signCrl(Buffer.from(unsigned.rawData), signer);
+  const der = await signWritten(Buffer.from(unsigned.rawData), signer, 1);
   await putJson(storage, crlKey(ready.entry.issuer_id), { number, der: der.toString('base64'), next_update: nextUpdate.getTime() } satisfies StoredCrl);
   return { pem: crlPem(der), der };
-}
-
-const PLACEHOLDER_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-const PLACEHOLDER_CRYPTO = { subtle: { sign: async () => new ArrayBuffer(0) } };
-
-/**
- * The CRL signed by `signer`, from one written with a placeholder signature: its signature
- * algorithm (in the TBSCertList and after it) and signature are written and made as a
- * certificate's are (cert-writer), so RSASSA-PSS, a hash other than the key's default, and a
- * managed key sign CRLs the same way they sign certificates.
- */
-async function signCrl(unsigned: Buffer, signer: CaSigner): Promise<Buffer> {
-  const outer = readElement(unsigned, 0);
-  const tbs = readElement(unsigned, outer.content);
-  const version = readElement(unsigned, tbs.content);
-  if (version.tag !== 0x02) throw new Error('CRL: the TBSCertList has no version');
-  const placeholder = readElement(unsigned, version.end);
-  const algorithm = signatureAlgorithm(signer);
-  const signed = seq(unsigned.subarray(tbs.content, version.end), algorithm, unsigned.subarray(placeholder.end, tbs.end));
-  return seq(signed, algorithm, bits(await signTbs(signer, signed)));
 }
 
 // RFC 7468's label is "X509 CRL" (the library writes "CRL", which OpenSSL refuses).
