@@ -5,7 +5,7 @@
 // issuer/<ref> also sets. openssl and node:crypto judge every certificate and CRL.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { backendMount } from '../support/backend';
+import { backendMount, failure } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 import { pemDer, readElement } from '../../src/goplugin/der';
 
@@ -206,7 +206,7 @@ describe("PKI: an issuer's revocation_signature_algorithm (current Vault)", () =
 
 describe('PKI: use_pss with an RSA managed key', () => {
   it('the key signs with its PSS (SHA-256, the one hash a managed key signs with here); certificates and CRLs verify', async () => {
-    const { ok } = backendMount('pki');
+    const { call, ok } = backendMount('pki');
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await ok('update', 'managed-keys/software/pss-root', { key_type: 'rsa-2048', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) });
     const root = await ok('update', 'root/generate/kms', { common_name: 'KMS PSS', managed_key_name: 'pss-root', use_pss: true, ttl: '8760h' });
@@ -220,6 +220,14 @@ describe('PKI: use_pss with an RSA managed key', () => {
     const crl = raw(await ok('read', 'crl/pem'));
     expect(signatureAlgorithmHex(crl)).toBe(goPss(256));
     expect(openssl('crl', '-in', file(crl), '-noout', '-CAfile', ca)).toMatch(/verify OK/);
+    // Its one hash: another is refused when set, not by every later revocation.
+    expect((await ok('read', 'issuer/default')).revocation_signature_algorithm).toBe('SHA256WithRSAPSS');
+    expect(failure(await call('update', 'issuer/default', { revocation_signature_algorithm: 'SHA384WithRSAPSS' }))).toBe(
+      "signature algorithm SHA384WithRSAPSS: this issuer's key is a managed key, which signs with SHA-256 only",
+    );
+    await ok('update', 'issuer/default', { revocation_signature_algorithm: 'SHA256WithRSA' });
+    await ok('read', 'crl/rotate');
+    expect(pssText(openssl('crl', '-in', file(raw(await ok('read', 'crl/pem'))), '-noout', '-text', '-CAfile', ca)).alg).toBe('sha256WithRSAEncryption');
   });
 });
 

@@ -470,6 +470,9 @@ export function withSignatureAlgorithm(signer: CaSigner, name: string): CaSigner
   if (!n) throw new UserError(`unknown signature algorithm ${name.slice(0, 40)}`);
   if (n.kind !== signer.spec.kind) throw new UserError(`signature algorithm ${name} cannot be used with this issuer's ${signer.spec.kind} key`);
   if (!n.hash) return signer;
+  const current = (signer.algorithm as { hash: string }).hash;
+  if (!signer.keyObject && n.hash !== current)
+    throw new UserError(`signature algorithm ${name}: this issuer's key is a managed key, which signs with ${current} only`);
   const bits = Number(n.hash.slice(4));
   return withSignatureBits(
     n.name === 'RSA-PSS' ? signer : { ...signer, algorithm: { ...signer.algorithm, name: n.name } as CaSigner['algorithm'] },

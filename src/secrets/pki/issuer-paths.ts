@@ -22,7 +22,7 @@ import {
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { setDefaultIssuer } from './root';
-import { SIGNATURE_ALGORITHM_NAMES, signatureAlgorithmKind, signatureAlgorithmName } from './cert-writer';
+import { SIGNATURE_ALGORITHM_NAMES, signatureAlgorithmKind, signatureAlgorithmName, withSignatureAlgorithm } from './cert-writer';
 
 const KEY_REF = '(?<key_ref>[\\w.-]{1,128})';
 const REF_FIELD = { type: 'string' as const, description: 'issuer_id, issuer_name, or "default".' };
@@ -118,6 +118,8 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
             const keyKind = new X509Certificate(cur.certificate).publicKey.asymmetricKeyType;
             if (name && signatureAlgorithmKind(name) !== keyKind)
               throw new UserError(`revocation_signature_algorithm: ${name} cannot be used with this issuer's ${keyKind} key`);
+            // A managed key signs with its one hash: another is refused here too, not by every later revocation.
+            if (name && g.keys.has(cur.key_id)) withSignatureAlgorithm(await (await caches.ca.require(r.storage, cur.issuer_id)).signer(), name);
             next.revocation_signature_algorithm = name;
           }
           if (r.data.has('manual_chain') && r.data.get<string[]>('manual_chain').length)
