@@ -94,6 +94,14 @@ describe('PKI: use_pss on root/generate, for each signature_bits', () => {
     const ed = await ok('update', 'root/generate/internal', { common_name: 'Ed', key_type: 'ed25519', use_pss: true, issuer_name: 'ed' });
     expect(pssText(text(ed.certificate)).alg).toBe('ED25519');
     expect((await ok('read', 'issuer/ed')).revocation_signature_algorithm).toBe('Ed25519');
+    // Their CRLs, signed through the same signer as their certificates, verify.
+    for (const [ref, root] of [
+      ['ec', ec],
+      ['ed', ed],
+    ]) {
+      const crl = raw(await ok('read', `issuer/${ref}/crl/pem`));
+      expect(openssl('crl', '-in', file(crl), '-noout', '-CAfile', file(root.certificate)), ref).toMatch(/verify OK/);
+    }
   });
 
   it('not a field of intermediate/generate: Go cannot sign a CSR with PSS, and Vault drops the field', async () => {
