@@ -137,6 +137,17 @@ export function isDer(der: Buffer): boolean {
   return !!top && top.end === der.length && fills(der, top, 0);
 }
 
+/**
+ * The DER of `pemOrDer` (a PEM block's body, or DER bytes as they are) if it is strict DER
+ * (isDer); otherwise an Error. The one "strict DER or refuse" step of every import of a
+ * certificate or key: each caller catches it and answers in its own words.
+ */
+export function strictDer(pemOrDer: string | Buffer): Buffer {
+  const der = typeof pemOrDer === 'string' ? pemDer(pemOrDer) : pemOrDer;
+  if (!isDer(der)) throw new Error('not DER: a length not in its shortest definite form, data after the element, or an element overrunning its parent');
+  return der;
+}
+
 /** Nesting deeper than any certificate or key goes: refused rather than recursed into. */
 const MAX_DER_DEPTH = 64;
 

@@ -3,7 +3,8 @@
 // check a certificate or key that Vault refuses at import was taken here.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isDer, pem, pemDer, seq, octets, tlv } from '../../src/goplugin/der';
+import { isDer, pem, pemDer, seq, octets, strictDer, tlv } from '../../src/goplugin/der';
+import { parsePrivateKey } from '../../src/secrets/transit/material';
 import { backendMount, failure } from '../support/backend';
 
 /** The same DER with its outer length (two octets, 0x82) written in three, the first 00: BER, not DER. */
@@ -23,6 +24,19 @@ describe('isDer', () => {
     let deep = tlv(0x02, Buffer.from([1]));
     for (let i = 0; i < 70; i++) deep = seq(deep);
     expect(isDer(deep)).toBe(false); // deeper than any certificate: refused, not recursed into
+  });
+});
+
+describe('strictDer', () => {
+  it('answers the DER of a PEM block or of DER bytes when it is strict, and throws otherwise', () => {
+    const der = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }) as Buffer;
+    expect(strictDer(der)).toBe(der);
+    expect(strictDer(pem(der, 'PUBLIC KEY')).equals(der)).toBe(true);
+    const ber = Buffer.concat([Uint8Array.of(der[0], 0x81), der.subarray(1)]); // 30 59 as 30 81 59
+    expect(() => strictDer(ber)).toThrow(/^not DER: /);
+    expect(() => strictDer(pem(ber, 'PUBLIC KEY'))).toThrow(/^not DER: /);
+    expect(() => strictDer(Buffer.concat([der, Buffer.from([0])]))).toThrow(/^not DER: /);
+    expect(() => strictDer('')).toThrow(/^not DER: /);
   });
 });
 
@@ -58,5 +72,11 @@ describe('imports refuse a non-minimal DER length, as Vault (Go) does', () => {
       /error parsing public key: not a SubjectPublicKeyInfo of a supported key type$/,
     );
     await t.ok('update', 'keys/der/import', { type: 'rsa-2048', public_key: pem(spki, 'PUBLIC KEY') });
+  });
+
+  it('transit: a private key (the PKCS#8 DER an import unwraps)', () => {
+    const pkcs8 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer;
+    expect(() => parsePrivateKey('rsa-2048', nonMinimal(pkcs8))).toThrow('error parsing asymmetric key: not a PKCS#8 (DER) private key');
+    expect(parsePrivateKey('rsa-2048', pkcs8).asymmetricKeyType).toBe('rsa');
   });
 });

@@ -65,7 +65,9 @@ function managedCrypto(): Crypto {
           const m = key[MANAGED];
           if (!m) return target.sign(alg as never, key as never, data);
           const hash = m.spec.kind === 'ec' ? ecdsaHash(m.spec.curve) : 'sha256';
-          const sig = await m.mk.sign(Buffer.from(data), { hash, padding: 'pkcs1v15' });
+          // RSASSA-PSS (use_pss; withSignatureBits keeps a managed key at its SHA-256): the backend's PSS, salt as long as the digest.
+          const padding = (alg as { name?: string }).name === 'RSA-PSS' ? 'pss' : 'pkcs1v15';
+          const sig = await m.mk.sign(Buffer.from(data), { hash, padding });
           // WebCrypto ECDSA signatures are r||s; x509 re-encodes them for the certificate.
           const raw = m.spec.kind === 'ec' ? derToRaw(sig, curveBytes(m.spec.curve)) : sig;
           return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
@@ -83,7 +85,8 @@ function managedCrypto(): Crypto {
 /** A CA key as WebCrypto sees it; `crypto` is the provider that signs with it (for a managed key, the HSM/KMS). */
 export interface CaSigner {
   spec: KeySpec;
-  algorithm: ReturnType<typeof signingAlgorithm>;
+  /** As signingAlgorithm gives it, or RSA-PSS (use_pss, withSignatureBits in cert-writer.ts). */
+  algorithm: ReturnType<typeof signingAlgorithm> | { name: 'RSA-PSS'; hash: string; saltLength: number };
   publicKey: CryptoKey;
   privateKey: CryptoKey;
   /** A stored key as node:crypto signs it (the CryptoKey is not extractable, so it cannot be made into one later). */

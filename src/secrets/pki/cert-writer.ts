@@ -4,7 +4,7 @@
 // @peculiar/x509 path handles it writes the same bytes; it also writes what that path did not
 // (street/postalCode attributes, email and otherName SANs, certificate policies).
 import { isIP } from 'node:net';
-import { sign as nodeSign, webcrypto } from 'node:crypto';
+import { constants, sign as nodeSign, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
 import { cheapToSignOnLoop, rawToDer } from '../../keys/crypto';
@@ -63,6 +63,15 @@ const AD_CA_ISSUERS = O('1.3.6.1.5.5.7.48.2');
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const NULL = Buffer.from([0x05, 0x00]);
+/**
+ * id-RSASSA-PSS with explicit RSASSA-PSS-params (RFC 4055 3.1), as Go's x509 writes them for
+ * its SHA*WithRSAPSS: the hash (with NULL parameters), MGF1 with that same hash, the salt as
+ * long as the digest, and the trailer field left at its default (absent).
+ */
+function pssAlgorithm(hashOid: string, saltLength: number): Buffer {
+  const hash = seq(O(hashOid), NULL);
+  return seq(O('1.2.840.113549.1.1.10'), seq(explicit(0, hash), explicit(1, seq(O('1.2.840.113549.1.1.8'), hash)), explicit(2, uintOf(saltLength))));
+}
 const VERSION_3 = explicit(0, uint(Buffer.from([2])));
 const SIGNATURE_ALGORITHM: Record<string, Buffer> = {
   'ECDSA SHA-256': seq(O('1.2.840.10045.4.3.2')),
@@ -74,6 +83,9 @@ const SIGNATURE_ALGORITHM: Record<string, Buffer> = {
   'RSASSA-PKCS1-v1_5 SHA-512': seq(O('1.2.840.113549.1.1.13'), NULL),
   // Ed25519: no parameters (RFC 8410 3).
   Ed25519: seq(O('1.3.101.112')),
+  'RSA-PSS SHA-256': pssAlgorithm('2.16.840.1.101.3.4.2.1', 32),
+  'RSA-PSS SHA-384': pssAlgorithm('2.16.840.1.101.3.4.2.2', 48),
+  'RSA-PSS SHA-512': pssAlgorithm('2.16.840.1.101.3.4.2.3', 64),
 };
 // KeyUsage flags as CertRequest.keyUsage carries them (@peculiar/x509's KeyUsageFlags): bit n is named bit n.
 const KU_CERT_SIGN = 32,
@@ -83,11 +95,11 @@ const KU_CERT_SIGN = 32,
   KU_KEY_AGREEMENT = 16;
 
 const EMPTY = Buffer.alloc(0);
-const uintOf = (n: number) => {
+function uintOf(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n);
   return uint(b);
-};
+}
 const extension = (id: Buffer, critical: boolean, value: Buffer) => seq(id, critical ? bool(true) : EMPTY, octets(value));
 
 // PrintableString's alphabet (X.680); anything else is a UTF8String, as @peculiar/x509 and Go choose.
@@ -376,30 +388,97 @@ export const SIGNATURE_FIELDS: Record<string, FieldDef> = {
     default: 0,
     description: "The signature's hash: 256 (SHA-256), 384 or 512; 0 (default): by the key, SHA-256 for RSA and the curve's size for EC. Ed25519 has none.",
   },
-  use_pss: { type: 'bool', default: false, description: 'RSA-PSS signatures for an RSA issuer: not supported here (true is a 400).' },
+  use_pss: {
+    type: 'bool',
+    default: false,
+    description:
+      'RSASSA-PSS signatures (salt as long as the hash, MGF1 with the same hash) instead of PKCS#1 v1.5 when the issuer is RSA; ignored for EC and Ed25519 issuers, as in Vault.',
+  },
 };
 
 const BITS_HASH: Record<number, string> = { 256: 'SHA-256', 384: 'SHA-384', 512: 'SHA-512' };
+const HASH_BYTES: Record<string, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
 
-/** signature_bits and use_pss as given, before any key is at hand (a 400 when they cannot be honoured by any key). */
-export function checkSignatureBits(bits: number, usePss: boolean): void {
-  if (usePss) throw new UserError('use_pss: RSA-PSS signatures are not supported here; leave use_pss false (PKCS#1 v1.5 for RSA issuers)');
+/** signature_bits as given, before any key is at hand (a 400 for a size no key can sign with). */
+export function checkSignatureBits(bits: number): void {
   if (bits && !BITS_HASH[bits]) throw new UserError(`signature_bits: ${bits} is not supported (0, 256, 384 or 512)`);
 }
 
 /**
- * The signer with the signature hash asked for (signature_bits; 0 keeps the key's default),
- * or a 400: other sizes, use_pss (RSA-PSS is not written here), and a hash other than a
- * managed key's own (its HSM/KMS signs with the one it was set up for).
+ * Whether Vault signs with RSASSA-PSS for use_pss when the certified key is of `subjectKind`:
+ * its hash comes from signature_bits, which Vault fills in (256) only for RSA keys; with 0
+ * left for an EC or Ed25519 key, Go's default for the RSA issuer (PKCS#1 v1.5, SHA-256) is
+ * what Vault writes, use_pss or not. So an EC leaf of an RSA issuer gets PSS only with an
+ * explicit signature_bits.
+ */
+export const pssFor = (usePss: boolean, bits: number, subjectKind: string): boolean => usePss && (bits !== 0 || subjectKind === 'rsa');
+
+/**
+ * The signer with the signature hash asked for (signature_bits; 0 keeps the key's default)
+ * and, for an RSA key with `usePss`, RSASSA-PSS (an EC or Ed25519 key ignores it, as in
+ * Vault); or a 400: other sizes, and a hash other than a managed key's own (its HSM/KMS signs
+ * with the one it was set up for).
  */
 export function withSignatureBits(signer: CaSigner, bits: number, usePss = false): CaSigner {
-  checkSignatureBits(bits, usePss);
-  if (!bits || signer.spec.kind === 'ed25519') return signer;
-  const hash = BITS_HASH[bits];
+  checkSignatureBits(bits);
+  if (signer.spec.kind === 'ed25519') return signer;
+  const a = signer.algorithm as { name: string; hash: string };
+  const hash = BITS_HASH[bits] ?? a.hash;
+  const pss = usePss && signer.spec.kind === 'rsa';
+  if (a.hash === hash && !pss) return signer;
+  if (!signer.keyObject && a.hash !== hash) throw new UserError(`signature_bits: this issuer's key is a managed key, which signs with ${a.hash} only`);
+  const algorithm = pss ? { name: 'RSA-PSS', hash, saltLength: HASH_BYTES[hash] } : { ...a, hash };
+  return { ...signer, algorithm: algorithm as CaSigner['algorithm'] };
+}
+
+// Vault's names of the signature algorithms (certutil's SignatureAlgorithmNames: an issuer's
+// revocation_signature_algorithm), and the signer algorithm each stands for.
+const NAMED_ALGORITHMS: Record<string, { kind: 'rsa' | 'ec' | 'ed25519'; name: string; hash?: string }> = {
+  SHA256WithRSA: { kind: 'rsa', name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+  SHA384WithRSA: { kind: 'rsa', name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384' },
+  SHA512WithRSA: { kind: 'rsa', name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' },
+  ECDSAWithSHA256: { kind: 'ec', name: 'ECDSA', hash: 'SHA-256' },
+  ECDSAWithSHA384: { kind: 'ec', name: 'ECDSA', hash: 'SHA-384' },
+  ECDSAWithSHA512: { kind: 'ec', name: 'ECDSA', hash: 'SHA-512' },
+  SHA256WithRSAPSS: { kind: 'rsa', name: 'RSA-PSS', hash: 'SHA-256' },
+  SHA384WithRSAPSS: { kind: 'rsa', name: 'RSA-PSS', hash: 'SHA-384' },
+  SHA512WithRSAPSS: { kind: 'rsa', name: 'RSA-PSS', hash: 'SHA-512' },
+  Ed25519: { kind: 'ed25519', name: 'Ed25519' },
+};
+
+/** Vault's name ("SHA256WithRSAPSS", "ECDSAWithSHA384", "Ed25519", ...) for a name given in any case (and "PureEd25519"); undefined if unknown. */
+export function signatureAlgorithmName(given: string): string | undefined {
+  const k = given.toLowerCase() === 'pureed25519' ? 'ed25519' : given.toLowerCase();
+  return Object.keys(NAMED_ALGORITHMS).find((n) => n.toLowerCase() === k);
+}
+
+/** The key type a named signature algorithm (Vault's name) signs with: rsa, ec or ed25519. */
+export const signatureAlgorithmKind = (name: string): string | undefined => NAMED_ALGORITHMS[name]?.kind;
+
+/** Vault's names of the signature algorithms, in its lower-case spelling (for an error's list). */
+export const SIGNATURE_ALGORITHM_NAMES = [...Object.keys(NAMED_ALGORITHMS).map((n) => n.toLowerCase()), 'pureed25519'];
+
+/** Vault's name of the algorithm this signer signs with. */
+export function signerAlgorithmName(signer: CaSigner): string {
   const a = signer.algorithm as { name: string; hash?: string };
-  if (a.hash === hash) return signer;
-  if (!signer.keyObject) throw new UserError(`signature_bits: this issuer's key is a managed key, which signs with ${a.hash} only`);
-  return { ...signer, algorithm: { ...a, hash } as CaSigner['algorithm'] };
+  return Object.keys(NAMED_ALGORITHMS).find((n) => NAMED_ALGORITHMS[n].name === a.name && NAMED_ALGORITHMS[n].hash === a.hash)!;
+}
+
+/** The signer signing with the named algorithm (Vault's name); a 400 when the key is of another type or a managed key cannot use that hash. */
+export function withSignatureAlgorithm(signer: CaSigner, name: string): CaSigner {
+  const n = NAMED_ALGORITHMS[name];
+  if (!n) throw new UserError(`unknown signature algorithm ${name.slice(0, 40)}`);
+  if (n.kind !== signer.spec.kind) throw new UserError(`signature algorithm ${name} cannot be used with this issuer's ${signer.spec.kind} key`);
+  if (!n.hash) return signer;
+  const current = (signer.algorithm as { hash: string }).hash;
+  if (!signer.keyObject && n.hash !== current)
+    throw new UserError(`signature algorithm ${name}: this issuer's key is a managed key, which signs with ${current} only`);
+  const bits = Number(n.hash.slice(4));
+  return withSignatureBits(
+    n.name === 'RSA-PSS' ? signer : { ...signer, algorithm: { ...signer.algorithm, name: n.name } as CaSigner['algorithm'] },
+    bits,
+    n.name === 'RSA-PSS',
+  );
 }
 
 /** The CA's signature over `tbs` (a TBSCertificate or CertificationRequestInfo), DER-encoded for ECDSA. */
@@ -407,12 +486,15 @@ export async function signTbs(signer: CaSigner, tbs: Buffer): Promise<Buffer> {
   const key = signer.privateKey;
   const k = signer.keyObject;
   // Ed25519 signs the message itself (PureEdDSA): no digest.
-  const hash = signer.spec.kind === 'ed25519' ? null : NODE_HASH[(signer.algorithm as { hash: string }).hash];
+  const a = signer.algorithm as { name: string; hash: string; saltLength?: number };
+  const hash = signer.spec.kind === 'ed25519' ? null : NODE_HASH[a.hash];
   if (k) {
     // A stored key: node:crypto signs it, without WebCrypto's per-call overhead; P-256 and
     // Ed25519 on the loop (cheaper than the thread pool hop), RSA, P-384 and P-521 on the pool.
-    if (cheapToSignOnLoop(signer.spec, tbs.length)) return nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' });
-    return new Promise((resolve, reject) => nodeSign(hash, tbs, { key: k, dsaEncoding: 'der' }, (e, sig) => (e ? reject(e) : resolve(sig))));
+    // RSASSA-PSS: the salt as long as the digest (withSignatureBits), as Go's x509 signs.
+    const key = a.name === 'RSA-PSS' ? { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: a.saltLength } : { key: k, dsaEncoding: 'der' as const };
+    if (cheapToSignOnLoop(signer.spec, tbs.length)) return nodeSign(hash, tbs, key);
+    return new Promise((resolve, reject) => nodeSign(hash, tbs, key, (e, sig) => (e ? reject(e) : resolve(sig))));
   }
   // A managed key: its signer's WebCrypto façade sends the data to the HSM/KMS; ECDSA comes back as r||s.
   const sig = Buffer.from(await signer.crypto.subtle.sign(signer.algorithm as never, key, tbs));
@@ -427,6 +509,37 @@ async function spkiOf(publicKey: X509.PublicKeyType): Promise<Buffer> {
   if ('rawData' in publicKey && publicKey.rawData instanceof ArrayBuffer) return Buffer.from(publicKey.rawData);
   if (publicKey instanceof CryptoKey) return Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey));
   throw new Error('unsupported public key for a certificate');
+}
+
+/** What @peculiar/x509 is given to write a certificate or CRL with a placeholder signature, for signWritten to sign. */
+export const PLACEHOLDER_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+export const PLACEHOLDER_CRYPTO = { subtle: { sign: async () => new ArrayBuffer(0) } };
+
+/**
+ * A certificate or CRL that @peculiar/x509 wrote with a placeholder signature, signed by
+ * `signer`: its signature algorithm (in the TBS and after it) and signature are written and
+ * made here, as writeCertificate's are, so RSASSA-PSS, a hash other than the key's default, and
+ * managed keys sign them as they sign the certificates written here. `before`: how many TBS
+ * fields come before its signature algorithm (a certificate: 2, version and serial; a CRL: 1).
+ */
+export async function signWritten(unsigned: Buffer, signer: CaSigner, before: number): Promise<Buffer> {
+  const bad = () => new Error('the written certificate or CRL cannot be read back');
+  const outer = readElement(unsigned, 0, bad);
+  const tbs = readElement(unsigned, outer.content, bad);
+  let at = tbs.content;
+  for (let i = 0; i < before; i++) at = readElement(unsigned, at, bad, tbs.end).end;
+  const placeholder = readElement(unsigned, at, bad, tbs.end);
+  if (placeholder.tag !== 0x30) throw bad();
+  const algorithm = signatureAlgorithm(signer);
+  const signed = seq(unsigned.subarray(tbs.content, at), algorithm, unsigned.subarray(placeholder.end, tbs.end));
+  return seq(signed, algorithm, bits(await signTbs(signer, signed)));
+}
+
+/** Vault's name of a parsed certificate's signature algorithm (@peculiar/x509's WebCrypto form), if it is one Vault signs with. */
+export function webAlgorithmName(a: { name: string; hash?: { name: string } | string; saltLength?: number }): string | undefined {
+  const hash = typeof a.hash === 'string' ? a.hash : a.hash?.name;
+  if (a.name === 'RSA-PSS' && (!hash || a.saltLength !== HASH_BYTES[hash])) return undefined; // Go reads only the digest-length salt
+  return Object.keys(NAMED_ALGORITHMS).find((n) => NAMED_ALGORITHMS[n].name === a.name && NAMED_ALGORITHMS[n].hash === hash);
 }
 
 /** The certificate, DER. */

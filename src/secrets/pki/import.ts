@@ -3,7 +3,7 @@
 // does. Vault 1.8's config/ca set the one CA of the mount and answered 204; current Vault
 // adds issuers and answers with what it imported.
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { isDer, pemDer } from '../../goplugin/der';
+import { strictDer } from '../../goplugin/der';
 import { UserError, type PathDef, type Request } from '../framework';
 import type { PkiCaches } from './index';
 import { keyInfo } from './keys';
@@ -19,7 +19,7 @@ function readKey(text: string): KeyObject {
   let k: KeyObject;
   try {
     // Strict DER first, as Go's key parsers (OpenSSL alone also reads BER's longer lengths).
-    if (!isDer(pemDer(text))) throw new Error('not DER');
+    strictDer(text);
     k = createPrivateKey(text);
   } catch {
     throw new UserError('pem_bundle: a private key cannot be read (PKCS#8, PKCS#1 or SEC 1 PEM, unencrypted)');
@@ -38,7 +38,7 @@ async function importBundle(r: Request, caches: PkiCaches, allowKeys: boolean) {
   const certs = certTexts.map((p) => {
     let c: X509Certificate;
     try {
-      if (!isDer(pemDer(p))) throw new Error('not DER');
+      strictDer(p);
       c = new X509Certificate(p);
     } catch {
       throw new UserError('pem_bundle: a certificate cannot be read');

@@ -6,11 +6,11 @@ import { UserError, type FieldDef, type PathDef, type Request } from '../framewo
 import type { PkiCaches } from './index';
 import { serialKey } from './ca';
 import { checkIps, effectiveTtl, goDuration, makeCertificate, type Role } from './certificates';
-import { asciiDnsName, checkName } from './names';
+import { asciiDnsName, checkFreeTextName, checkName } from './names';
 import { chainConstraints, checkNameConstraints } from './name-constraints';
 import { readCsr, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
-import { issuerKeyId, withSignatureBits } from './cert-writer';
+import { issuerKeyId, pssFor, withSignatureBits } from './cert-writer';
 import {
   OTHER_SANS_FIELD,
   OUTPUT_FIELDS,
@@ -92,13 +92,33 @@ async function roleOf(r: Request, caches: PkiCaches): Promise<Role> {
   return role;
 }
 
-/** Check every name against the role; a name equal to the token's display name passes with allow_token_displayname, as in Vault. */
-function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: string[]): void {
+/** A CN that is copied into the SANs as a DNS name (when not excluded): one that looks like one, as Vault's hostname pattern. */
+const DNS_LIKE = /^[A-Za-z0-9*][A-Za-z0-9.-]*$/;
+
+/**
+ * Check every name against the role; a name equal to the token's display name passes with
+ * allow_token_displayname, as in Vault. The CN as the role's cn_validations say (current
+ * Vault, 1.12+): "disabled" takes any CN (control characters aside), though one copied into
+ * the SANs (`cnToSans`: an email address, or a name that looks like a DNS name) is still
+ * checked there, as Vault checks it; otherwise the CN must pass the role and be of a kind
+ * listed, an email address (an "@") or a hostname (anything else), else it is refused in
+ * Vault's words.
+ */
+function checkNames(r: Request, role: Role & RoleExtras, cn: string, sans: string[], cnToSans: boolean): void {
   const check = (n: string, commonName: boolean) => {
     if (role.allow_token_displayname && r.displayName && n === r.displayName) return;
     checkName(role, n, commonName);
   };
-  if (cn) check(cn, true);
+  if (cn) {
+    const validations = role.cn_validations;
+    if (validations.length === 1 && validations[0] === 'disabled') {
+      checkFreeTextName(cn);
+      if (cnToSans && (cn.includes('@') || DNS_LIKE.test(asciiDnsName(cn) ?? ''))) check(cn, false);
+    } else {
+      check(cn, true);
+      if (!validations.includes(cn.includes('@') ? 'email' : 'hostname')) throw new UserError(`common name ${cn.slice(0, 80)} not allowed by this role`);
+    }
+  }
   for (const n of sans) check(n, false);
 }
 
@@ -156,7 +176,7 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const { cn, ips } = names;
   // A CN with an "@" is an email address: an email SAN, as in Vault.
   const cnIsEmail = cn.includes('@');
-  checkNames(r, full, cn, [...names.dns, ...names.emails]);
+  checkNames(r, full, cn, [...names.dns, ...names.emails], !verbatim && !r.data.bool('exclude_cn_from_sans'));
   for (const e of names.emails) if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new UserError(`"${e.slice(0, 80)}" is not an email address`);
   checkIps(role, ips);
   checkUris(full, names.uris);
@@ -170,15 +190,13 @@ export async function issueFor(r: Request, role: Role, caches: PkiCaches, public
   const ref = r.data.str('issuer_ref') || full.issuer_ref || 'default';
   const ready = await caches.ca.require(r.storage, ref);
   requireUsage(ready.entry, 'issuing-certificates');
-  const signer = withSignatureBits(await ready.signer(), full.signature_bits, full.use_pss);
+  const signer = withSignatureBits(await ready.signer(), full.signature_bits, pssFor(full.use_pss, full.signature_bits, kind));
   const withCn = !verbatim && Boolean(cn) && !r.data.bool('exclude_cn_from_sans');
   // DNS SANs in their ASCII form (an internationalised name as "xn--" labels, as Vault puts it);
   // the CN is copied only when it is a DNS name. Sorted as Vault sorts them, the CSR's too
   // (use_csr_sans); sign-verbatim's are the CSR's own, in its order (Vault takes them as they are).
   const cnDns = withCn && !cnIsEmail ? asciiDnsName(cn) : undefined;
-  const dns = verbatim
-    ? names.dns
-    : vaultSortedNames([...(cnDns && /^[A-Za-z0-9*][A-Za-z0-9.-]*$/.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)]);
+  const dns = verbatim ? names.dns : vaultSortedNames([...(cnDns && DNS_LIKE.test(cnDns) ? [cnDns] : []), ...names.dns.map((n) => asciiDnsName(n) ?? n)]);
   const emails = verbatim ? names.emails : vaultSortedNames([...(withCn && cnIsEmail ? [cn] : []), ...names.emails]);
   // As current Vault: nothing is signed that its chain's Name Constraints forbid (a CN that is
   // a DNS name counts, as OpenSSL checks it, even when it is left out of the SANs).

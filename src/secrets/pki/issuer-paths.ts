@@ -2,6 +2,7 @@
 // issuer/<ref> (read, update, delete), issuer/<ref>/json|pem|der, config/issuers, keys
 // (LIST), key/<ref> (read, update, delete), config/keys. Vault 1.8, the binary the real-Vault
 // tests run, has no issuers API, so these follow current Vault's documentation.
+import { X509Certificate } from 'node:crypto';
 import { putJson } from '../../storage/storage';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import { x509 } from './ca';
@@ -21,6 +22,7 @@ import {
 import { DEFAULT_FOLLOWS_LATEST_ISSUER_FIELD, ISSUER_REF } from './issuer-ref';
 import { CRL_PREFIX } from './revoke';
 import { setDefaultIssuer } from './root';
+import { SIGNATURE_ALGORITHM_NAMES, signatureAlgorithmKind, signatureAlgorithmName, withSignatureAlgorithm } from './cert-writer';
 
 const KEY_REF = '(?<key_ref>[\\w.-]{1,128})';
 const REF_FIELD = { type: 'string' as const, description: 'issuer_id, issuer_name, or "default".' };
@@ -35,6 +37,7 @@ function issuerView(i: IssuerEntry) {
     manual_chain: null,
     leaf_not_after_behavior: i.leaf_not_after_behavior,
     usage: issuerUsage(i),
+    revocation_signature_algorithm: i.revocation_signature_algorithm ?? '',
     revoked: false,
     revocation_time: 0,
   };
@@ -78,6 +81,11 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
         },
         usage: { type: 'strings', description: `What the issuer may do: ${ISSUER_USAGES.join(', ')}.` },
         manual_chain: { type: 'strings', description: 'Not supported here (the chain is the one the issuer was imported with).' },
+        revocation_signature_algorithm: {
+          type: 'string',
+          description:
+            "The signature algorithm of its CRLs, by Vault's names: SHA256WithRSA, SHA384WithRSA, SHA512WithRSA, SHA256WithRSAPSS, SHA384WithRSAPSS, SHA512WithRSAPSS, ECDSAWithSHA256, ECDSAWithSHA384, ECDSAWithSHA512, Ed25519 (any case); empty: the key's default. A root made here starts with its own certificate's.",
+        },
       },
       synopsis: 'Read, update or delete one issuer.',
       description: 'An update changes only the fields given.',
@@ -100,6 +108,19 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
             const bad = usage.find((u) => !(ISSUER_USAGES as readonly string[]).includes(u));
             if (bad) throw new UserError(`usage: unknown usage "${bad.slice(0, 40)}" (${ISSUER_USAGES.join(', ')})`);
             next.usage = [...new Set(usage)];
+          }
+          if (r.data.has('revocation_signature_algorithm')) {
+            const given = r.data.str('revocation_signature_algorithm');
+            const name = given ? signatureAlgorithmName(given) : '';
+            if (name === undefined)
+              throw new UserError(`Unknown signature algorithm value: ${given.slice(0, 40)} - valid values are ${SIGNATURE_ALGORITHM_NAMES.join(', ')}`);
+            // Refused now rather than at the next CRL: the algorithm must suit the issuer's key.
+            const keyKind = new X509Certificate(cur.certificate).publicKey.asymmetricKeyType;
+            if (name && signatureAlgorithmKind(name) !== keyKind)
+              throw new UserError(`revocation_signature_algorithm: ${name} cannot be used with this issuer's ${keyKind} key`);
+            // A managed key signs with its one hash: another is refused here too, not by every later revocation.
+            if (name && g.keys.has(cur.key_id)) withSignatureAlgorithm(await (await caches.ca.require(r.storage, cur.issuer_id)).signer(), name);
+            next.revocation_signature_algorithm = name;
           }
           if (r.data.has('manual_chain') && r.data.get<string[]>('manual_chain').length)
             throw new UserError("manual_chain is not supported here: an issuer's chain is the one it was imported with");

@@ -27,6 +27,8 @@ export interface IssuerEntry {
   crl_number: number;
   leaf_not_after_behavior: LeafNotAfterBehavior;
   usage: string[];
+  /** Vault's name of the algorithm its CRLs are signed with ("SHA256WithRSAPSS", ...); absent or "": the key's default. */
+  revocation_signature_algorithm?: string;
 }
 
 /** A CA key as stored at pki/keys/<key_id>: PKCS#8 in storage, or the name of a managed key. */
@@ -305,7 +307,15 @@ export async function addKey(s: Storage, reg: Registry, key: StoredCa['key'], ke
  * Store a new issuer for a key; it becomes the default when there is none (or when
  * config/issuers says default_follows_latest_issuer), as in Vault.
  */
-export async function addIssuer(s: Storage, reg: Registry, certificate: string, caChain: string[], keyId: string, name: string): Promise<IssuerEntry> {
+export async function addIssuer(
+  s: Storage,
+  reg: Registry,
+  certificate: string,
+  caChain: string[],
+  keyId: string,
+  name: string,
+  revocationSignatureAlgorithm = '',
+): Promise<IssuerEntry> {
   checkName('issuer', name);
   if (reg.issuerNameTaken(name)) throw new UserError(`an issuer with the name "${name}" already exists`);
   const entry: IssuerEntry = {
@@ -317,6 +327,7 @@ export async function addIssuer(s: Storage, reg: Registry, certificate: string, 
     crl_number: 0,
     leaf_not_after_behavior: 'err',
     usage: [...ISSUER_USAGES],
+    ...(revocationSignatureAlgorithm ? { revocation_signature_algorithm: revocationSignatureAlgorithm } : {}),
   };
   await putJson(s, issuerKey(entry.issuer_id), entry);
   reg.issuers.set(entry.issuer_id, entry);

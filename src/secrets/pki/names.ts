@@ -49,6 +49,12 @@ export function globMatch(pattern: string, subject: string): boolean {
   return true;
 }
 
+/** A common name that is free text (cn_validations "disabled"): a 400 only for control characters and line breaks, which no name may hold. */
+export function checkFreeTextName(name: string): void {
+  if (CONTROL_OR_LINE_BREAK.test(name))
+    throw new UserError(`name ${JSON.stringify(name.slice(0, 80))} has control characters or spaces, which no certificate name may contain`);
+}
+
 /** Throws a 400 unless the role allows this name (`commonName`: the subject's CN, see CONTROL_OR_SPACE). */
 export function checkName(role: Role, name: unknown, commonName = false): void {
   if (typeof name !== 'string' || name === '') throw new UserError('names must be non-empty strings');

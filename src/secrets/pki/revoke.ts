@@ -7,6 +7,7 @@ import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import { crlConfig } from './maintenance';
 import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } from './ca';
+import { PLACEHOLDER_ALGORITHM, PLACEHOLDER_CRYPTO, signWritten, withSignatureAlgorithm } from './cert-writer';
 import type { PkiCaches } from './index';
 import type { ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
@@ -42,7 +43,9 @@ function issuedBy(rec: CertRecord, ready: ReadyIssuer, issuerKeyId: string): boo
 export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'default'): Promise<{ pem: string; der: Buffer }> {
   const X = x509();
   const ready = await caches.ca.require(storage, ref);
-  const signer = await ready.signer();
+  // The issuer's revocation_signature_algorithm (a root's own, from root/generate), else its key's default.
+  const named = ready.entry.revocation_signature_algorithm;
+  const signer = named ? withSignatureAlgorithm(await ready.signer(), named) : await ready.signer();
   const config = await crlConfig(storage);
   const caCert = new X.X509Certificate(ready.entry.certificate);
   const keyId = keyIdentifier(Buffer.from(caCert.publicKey.rawData)).toString('hex');
@@ -57,19 +60,20 @@ export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'defau
   const prev = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
   const number = Math.max(prev?.number ?? 0, ready.entry.crl_number) + 1;
   const nextUpdate = new Date(Date.now() + config.expiry * 1000);
-  const crl = await X.X509CrlGenerator.create(
+  // @peculiar/x509 writes the TBSCertList (with a placeholder signature); signWritten signs it.
+  const unsigned = await X.X509CrlGenerator.create(
     {
       issuer: caCert.subject,
       thisUpdate: new Date(),
       nextUpdate,
       entries,
-      signingAlgorithm: signer.algorithm,
-      signingKey: signer.privateKey,
+      signingAlgorithm: PLACEHOLDER_ALGORITHM,
+      signingKey: { algorithm: PLACEHOLDER_ALGORITHM } as never,
       extensions: [ready.issuer.authorityKeyId, crlNumberExtension(number)],
     },
-    signer.crypto as never,
+    PLACEHOLDER_CRYPTO as never,
   );
-  const der = Buffer.from(crl.rawData);
+  const der = await signWritten(Buffer.from(unsigned.rawData), signer, 1);
   await putJson(storage, crlKey(ready.entry.issuer_id), { number, der: der.toString('base64'), next_update: nextUpdate.getTime() } satisfies StoredCrl);
   return { pem: crlPem(der), der };
 }

@@ -61,6 +61,7 @@ export interface RoleExtras {
   serial_number_source: string;
   signature_bits: number;
   use_pss: boolean;
+  cn_validations: string[];
   allowed_domains_template: boolean;
   allowed_uri_sans_template: boolean;
   allow_token_displayname: boolean;
@@ -106,7 +107,16 @@ export const ROLE_EXTRA_FIELDS: Record<keyof RoleExtras, FieldDef> = {
     default: 0,
     description: "The hash of the issuer's signatures under this role: 256, 384 or 512; 0 (default): by the issuer's key.",
   },
-  use_pss: bool(false, 'RSA-PSS signatures: not supported here (true is a 400).'),
+  use_pss: bool(
+    false,
+    'RSASSA-PSS signatures by an RSA issuer (hash: signature_bits, SHA-256 by default for RSA keys); ignored for EC and Ed25519 issuers. As in Vault, an EC or Ed25519 certificate gets PSS only with an explicit signature_bits.',
+  ),
+  cn_validations: {
+    type: 'strings',
+    default: ['email', 'hostname'],
+    description:
+      'What the common name may be (current Vault): email (an email address) and/or hostname (any other name), each still checked against the role; or disabled alone: any CN, unchecked (one copied into the SANs is still checked there). Default both.',
+  },
   serial_number_source: {
     type: 'string',
     default: 'json-csr',
@@ -222,7 +232,8 @@ export function roleExtras(d: FieldData): RoleExtras {
   for (const o of x.ext_key_usage_oids) if (!/^[0-2](\.\d+)+$/.test(o)) throw new UserError(`ext_key_usage_oids: "${String(o).slice(0, 40)}" is not an OID`);
   if (x.not_before_duration < 0) throw new UserError('not_before_duration must not be negative');
   if (x.not_after) parseNotAfter(x.not_after);
-  checkSignatureBits(x.signature_bits, x.use_pss);
+  checkSignatureBits(x.signature_bits);
+  x.cn_validations = cnValidations(x.cn_validations);
   x.policy_identifiers = policyOids(out.policy_identifiers);
   for (const a of x.allowed_other_sans) parseOtherSan('allowed_other_sans', a, true);
   if (x.generate_lease) throw new UserError('generate_lease=true is not supported: certificates issued here carry no lease (revoke them by serial_number)');
@@ -236,6 +247,25 @@ export function roleExtras(d: FieldData): RoleExtras {
     );
   }
   return x;
+}
+
+/**
+ * cn_validations as current Vault takes them: lower-cased, each of email, hostname, disabled
+ * at most once, disabled alone; none given means the default (email and hostname). Refusals
+ * in Vault's words.
+ */
+export function cnValidations(given: string[]): string[] {
+  const asked = given.map((v) => String(v).trim()).filter((v) => v !== '');
+  if (!asked.length) return ['email', 'hostname'];
+  const out = asked.map((v) => v.toLowerCase());
+  const seen = new Set<string>();
+  for (const [i, v] of out.entries()) {
+    if (!['disabled', 'email', 'hostname'].includes(v)) throw new UserError(`cn_validations value incorrect: unknown type: \`${asked[i].slice(0, 40)}\``);
+    if (seen.has(v)) throw new UserError(`cn_validations value incorrect: \`${v}\` specified multiple times`);
+    seen.add(v);
+  }
+  if (seen.has('disabled') && seen.size > 1) throw new UserError('cn_validations value incorrect: cannot specify `disabled` along with `email` or `hostname`');
+  return out;
 }
 
 /**

@@ -3,11 +3,11 @@
 import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import type { ManagedKeys } from '../managed-keys';
-import { isDer, pem, pemDer } from '../../goplugin/der';
+import { pem, pemDer, strictDer } from '../../goplugin/der';
 import { CA_KEY, PENDING_KEY, serialKey, signerFor, x509, type CaSigner } from './ca';
 import { makeCertificate } from './certificates';
 import { writeCsr } from './csr';
-import { SIGNATURE_FIELDS, checkSignatureBits, keyUsageBits, withSignatureBits } from './cert-writer';
+import { SIGNATURE_FIELDS, checkSignatureBits, keyUsageBits, pssFor, signerAlgorithmName, withSignatureBits } from './cert-writer';
 import { OUTPUT_FIELDS } from './issue-options';
 import { CA_KEY_USAGE_FIELD, CA_SUBJECT_FIELDS, caKeyUsage, keyUsageFlags } from './role-fields';
 import { NAME_CONSTRAINT_FIELDS, NO_SUBJECT_WARNING, caRequestNames, emptySubject, requestNameConstraints } from './sign-ca';
@@ -164,8 +164,9 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     const notAfter = requestedNotAfter(r);
     const notBeforeSeconds = caNotBefore(r);
     const urls = await caches.urls(r.storage);
-    checkSignatureBits(r.data.int('signature_bits'), r.data.bool('use_pss'));
+    checkSignatureBits(r.data.int('signature_bits'));
     const k = await caKey(r, managed, reg);
+    const signer = withSignatureBits(k.signer, r.data.int('signature_bits'), pssFor(r.data.bool('use_pss'), r.data.int('signature_bits'), k.entry.key_type));
     const cert = await makeCertificate(
       {
         ...names,
@@ -183,9 +184,11 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         // A root has no issuer to take URLs from: config/urls, as Vault's PKI (1.8 and current).
         urls,
       },
-      withSignatureBits(k.signer, r.data.int('signature_bits'), r.data.bool('use_pss')),
+      signer,
     );
-    const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name);
+    // As current Vault: a new root's CRLs are signed as the root itself is (its
+    // revocation_signature_algorithm), so a PSS root's CRLs are PSS too, with the same hash.
+    const issuer = await addIssuer(r.storage, reg, cert.pem, [], k.entry.key_id, name, signerAlgorithmName(signer));
     await putJson(r.storage, serialKey(cert.serial), { certificate: cert.pem, issuer_id: issuer.issuer_id });
     // Current Vault's warnings, in its order: leaf-only key usages, an empty subject, the root has no AIA or CRL DP (config/urls is empty), path length zero, then the TTL's.
     const warnings = [
@@ -276,7 +279,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           const names = caRequestNames(r, r.data.str('common_name'));
           // Checked before a key is made: a bad key_usage leaves no key behind.
           const more = csrExtensions(r);
-          checkSignatureBits(r.data.int('signature_bits'), false);
+          checkSignatureBits(r.data.int('signature_bits'));
           const k = await caKey(r, managed, reg);
           // As Vault's: the whole subject and the SANs (the CN among them) are in the CSR.
           const der = await writeCsr(names, withSignatureBits(k.signer, r.data.int('signature_bits')), more);
@@ -313,7 +316,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
           let certs: InstanceType<typeof X.X509Certificate>[];
           try {
             certs = pems.map((p) => {
-              if (!isDer(pemDer(p))) throw new Error('not DER'); // as Go's x509 (OpenSSL also reads BER)
+              strictDer(p); // as Go's x509 (OpenSSL also reads BER)
               return new X.X509Certificate(p);
             });
           } catch {

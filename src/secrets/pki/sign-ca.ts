@@ -8,7 +8,18 @@ import { putJson } from '../../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
 import { serialKey, x509 } from './ca';
 import { makeCertificate, type CertRequest } from './certificates';
-import { SIGNATURE_FIELDS, cidrBytes, issuerKeyId, subjectName, withSignatureBits } from './cert-writer';
+import {
+  PLACEHOLDER_ALGORITHM,
+  SIGNATURE_FIELDS,
+  cidrBytes,
+  issuerKeyId,
+  pssFor,
+  signWritten,
+  subjectName,
+  webAlgorithmName,
+  withSignatureAlgorithm,
+  withSignatureBits,
+} from './cert-writer';
 import { readCsr, readSans, type ParsedCsr } from './csr';
 import { extensionsToCopy, issuerAuthority } from './csr-extensions';
 import type { PkiCaches } from './index';
@@ -313,7 +324,7 @@ async function signIntermediate(r: Request, caches: PkiCaches) {
       nameConstraints: requestNameConstraints(r),
       urls,
     },
-    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), r.data.bool('use_pss')),
+    withSignatureBits(await ready.signer(), r.data.int('signature_bits'), pssFor(r.data.bool('use_pss'), r.data.int('signature_bits'), csr.key.type)),
     ready.issuer,
     behavior,
   );
@@ -356,32 +367,44 @@ async function signSelfIssued(r: Request, caches: PkiCaches) {
   if (!cert.getExtension(X.BasicConstraintsExtension)?.ca) throw new UserError('given certificate is not a CA certificate');
   const ready = await caches.ca.require(r.storage, r.data.str('issuer_ref'));
   requireUsage(ready.entry, 'issuing-certificates');
-  const signer = await ready.signer();
-  const signerKind = signer.spec.kind; // also for a managed key, whose public key is not exported here
+  const issuerSigner = await ready.signer();
+  const signerKind = issuerSigner.spec.kind; // also for a managed key, whose public key is not exported here
+  const sameKind = keyKind(cert.publicKey.rawData) === signerKind;
   // Current Vault (1.12+): a certificate of another key type is signed with the issuer's own
   // algorithm unless require_matching_certificate_algorithms asks to refuse it; Vault 1.8 had no such option.
-  if (r.data.bool('require_matching_certificate_algorithms') && keyKind(cert.publicKey.rawData) !== signerKind) {
+  if (r.data.bool('require_matching_certificate_algorithms') && !sameKind) {
     throw new UserError(
       `the certificate's key type (${keyKind(cert.publicKey.rawData)}) does not match the issuer's (${signerKind}) and require_matching_certificate_algorithms is set`,
     );
   }
+  // One of the issuer's key type keeps its own signature algorithm, as Vault (Go signs the
+  // parsed certificate as its template): an RSASSA-PSS or SHA-384 certificate stays one. A
+  // managed key signs with its one hash, whatever the certificate's.
+  const own = sameKind ? webAlgorithmName(cert.signatureAlgorithm as never) : undefined;
+  let signer = issuerSigner;
+  if (own) {
+    try {
+      signer = withSignatureAlgorithm(issuerSigner, own);
+    } catch (e) {
+      if (issuerSigner.keyObject) throw e;
+    }
+  }
   const urls = await caches.urls(r.storage);
-  const signed = await X.X509CertificateGenerator.create(
-    {
-      serialNumber: cert.serialNumber,
-      subject: cert.subjectName,
-      issuer: ready.issuer.subject,
-      notBefore: cert.notBefore,
-      notAfter: cert.notAfter,
-      signingAlgorithm: signer.algorithm,
-      publicKey: cert.publicKey,
-      signingKey: signer.privateKey,
-      extensions: [...cert.extensions.filter((e) => !REPLACED.has(e.type)), ready.issuer.authorityKeyId, ...(urls ? urlExtensions(urls) : [])],
-    },
-    signer.crypto as never,
-  );
+  const signed = await X.X509CertificateGenerator.create({
+    serialNumber: cert.serialNumber,
+    subject: cert.subjectName,
+    issuer: ready.issuer.subject,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    // Written with a placeholder signature, signed by signWritten.
+    signingAlgorithm: PLACEHOLDER_ALGORITHM,
+    signature: new ArrayBuffer(0),
+    publicKey: cert.publicKey,
+    extensions: [...cert.extensions.filter((e) => !REPLACED.has(e.type)), ready.issuer.authorityKeyId, ...(urls ? urlExtensions(urls) : [])],
+  } as never);
+  const der = await signWritten(Buffer.from(signed.rawData), signer, 2);
   // As Vault: the answer is not stored (the certificate keeps its own serial number).
-  return { data: { certificate: signed.toString('pem'), issuing_ca: ready.entry.certificate } };
+  return { data: { certificate: new X.X509Certificate(der).toString('pem'), issuing_ca: ready.entry.certificate } };
 }
 
 /** [issuer/<ref>/]root/sign-intermediate and [issuer/<ref>/]root/sign-self-issued. */

@@ -8,7 +8,7 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { CURVES, ecScalar } from '../../keys/crypto';
 import { curveOfOpenssl, MANAGED_CURVES, type ManagedCurve } from '../../keys/curves';
-import { isDer, readElement } from '../../goplugin/der';
+import { readElement, strictDer } from '../../goplugin/der';
 import { UserError } from '../framework';
 import { HMAC_KEY_SIZES, SPEC, type KeyType, type KeyVersion, type Policy } from './policy';
 
@@ -120,7 +120,7 @@ function pssAsRsa(der: Buffer): KeyObject {
 export function parsePrivateKey(type: KeyType, der: Buffer): KeyObject {
   let k: KeyObject;
   try {
-    if (!isDer(der)) throw new Error('not DER'); // as Go's PKCS#8 parser (OpenSSL also reads BER)
+    strictDer(der); // as Go's PKCS#8 parser (OpenSSL also reads BER)
     k = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     if (k.asymmetricKeyType === 'rsa-pss') k = pssAsRsa(der);
   } catch {
@@ -143,7 +143,7 @@ export function parsePublicKey(type: KeyType, text: string): KeyObject {
   const der = Buffer.from(m[2].replace(/\s+/g, ''), 'base64');
   let k: KeyObject;
   try {
-    if (!isDer(der)) throw new Error('not DER');
+    strictDer(der);
     k = createPublicKey({ key: der, format: 'der', type: 'spki' });
   } catch {
     throw new UserError('error parsing public key: not a SubjectPublicKeyInfo of a supported key type');
