@@ -868,8 +868,8 @@ const KNOWN_RULES: Array<[RegExp, string]> = [
     'current Vault (1.11+) serves cert/<serial>/raw, cert/<serial>/raw/pem and LIST certs/revoked; Vault 1.8 predates them',
   ],
   [
-    /^pki: (sans )?role read: data\.(not_after|signature_bits|use_pss|allowed_user_ids|allowed_uri_sans_template|serial_number_source): only in ours$/,
-    "current Vault's roles have not_after, signature_bits, use_pss, allowed_user_ids, allowed_uri_sans_template and serial_number_source; Vault 1.8 predates them",
+    /^pki: (sans )?role read: data\.(not_after|signature_bits|use_pss|allowed_user_ids|allowed_uri_sans_template|serial_number_source|cn_validations): only in ours$/,
+    "current Vault's roles have not_after, signature_bits, use_pss, allowed_user_ids, allowed_uri_sans_template, serial_number_source and cn_validations (1.14+); Vault 1.8 predates them",
   ],
   [
     /^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/,
