@@ -9,6 +9,9 @@ import type { Policy } from './policy';
 export class Policies {
   private readonly cache = new Map<string, Policy>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  // Bumped by every write, delete and invalidation of a name: a read that started before one
+  // must not put what it read into the cache (it may be older than what was written).
+  private readonly generations = new Map<string, number>();
   constructor(private readonly storage: Storage) {}
 
   static key(name: string): string {
@@ -18,8 +21,9 @@ export class Policies {
   async get(name: string): Promise<Policy | undefined> {
     const hit = this.cache.get(name);
     if (hit) return hit;
+    const generation = this.generations.get(name) ?? 0;
     const p = await getJson<Policy>(this.storage, Policies.key(name));
-    if (p) this.cache.set(name, p);
+    if (p && (this.generations.get(name) ?? 0) === generation) this.cache.set(name, p);
     return p;
   }
 
@@ -43,6 +47,7 @@ export class Policies {
       this.cache.delete(name);
       const { policy, result } = await fn(await this.get(name));
       if (policy) {
+        this.changed(name);
         await putJson(this.storage, Policies.key(name), policy);
         this.cache.set(name, policy);
       }
@@ -54,12 +59,19 @@ export class Policies {
   }
 
   async delete(name: string): Promise<void> {
+    this.changed(name);
     await this.storage.delete(Policies.key(name));
     this.cache.delete(name);
   }
 
   invalidate(name: string): void {
+    this.changed(name);
     this.cache.delete(name);
+  }
+
+  /** The stored key may differ from any read in flight: those reads no longer fill the cache. */
+  private changed(name: string): void {
+    this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
   }
   async list(): Promise<string[]> {
     return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/'));
