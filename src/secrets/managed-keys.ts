@@ -42,6 +42,8 @@ function buildAllFields(): Record<string, FieldDef> {
 /** A mount's managed keys: their paths, and the opened keys cached per mount. */
 export class ManagedKeys {
   private readonly open = new Map<string, Promise<ManagedKey>>();
+  // Bumped whenever a config is written, deleted or invalidated: a read begun before is stale.
+  private readonly generations = new Map<string, number>();
   constructor(private readonly storage: Storage) {}
 
   /** The key named `name` of any type (transit and PKI refer to managed keys by name). */
@@ -60,12 +62,22 @@ export class ManagedKeys {
   async get(type: string, name: string): Promise<ManagedKey | undefined> {
     const sk = storageKey(type, name);
     let p = this.open.get(sk);
-    if (!p) {
+    // A config read while the config is written or invalidated may be the old one: read again
+    // (a few times; then what was read is used). A key another request opened meanwhile is used.
+    for (let attempt = 0; !p; attempt++) {
+      const generation = this.generations.get(sk) ?? 0;
       const raw = await getJson<Record<string, unknown>>(this.storage, sk);
+      p = this.open.get(sk);
+      if (p) break;
+      if ((this.generations.get(sk) ?? 0) !== generation && attempt < 3) continue;
       if (!raw) return undefined;
-      p = openManagedKey(parseKeyConfig(type, name, raw));
-      this.open.set(sk, p);
-      p.catch(() => this.open.delete(sk)); // retry on next use
+      const opening = openManagedKey(parseKeyConfig(type, name, raw));
+      this.open.set(sk, opening);
+      // retry on next use (unless a newer key has taken its place)
+      opening.catch(() => {
+        if (this.open.get(sk) === opening) this.open.delete(sk);
+      });
+      p = opening;
     }
     try {
       return await p;
@@ -75,6 +87,7 @@ export class ManagedKeys {
   }
 
   invalidate(storagePath: string): void {
+    this.generations.set(storagePath, (this.generations.get(storagePath) ?? 0) + 1);
     const p = this.open.get(storagePath);
     this.open.delete(storagePath);
     void p?.then(

@@ -1,6 +1,7 @@
 // Defects found in review 13 (transit key store, managed keys), each shown by a test that
 // failed before its fix.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SoftwareKey } from '../../src/keys/software';
 import { MemoryStorage } from '../../src/storage/storage';
 import { backendMount } from '../support/backend';
 
@@ -60,5 +61,58 @@ describe('transit key cache: a read in flight never caches a key older than a wr
     release();
     expect((await first).latest_version).toBe(1);
     expect((await ok('read', 'keys/k')).latest_version).toBe(2);
+  });
+});
+
+describe('managed keys: an opened key is never replaced by an older config, nor left open when nothing holds it', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const b = (s: string) => Buffer.from(s).toString('base64');
+
+  it('a config written while a first use is still reading the old one wins; the key that lost is closed', async () => {
+    const store = new SlowReads();
+    const { be, ok } = backendMount('transit', store);
+    await ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' });
+    be.invalidate('managed-keys/software/m');
+    await new Promise((r) => setImmediate(r)); // (the dropped key's close)
+    const closed = vi.spyOn(SoftwareKey.prototype, 'close');
+    const create = vi.spyOn(SoftwareKey, 'create');
+    const release = store.holdNextGet('managed-keys/software/m');
+    // A first use reads the P-256 config, then waits.
+    const first = ok('update', 'random', { source: 'm', bytes: 8 });
+    await new Promise((r) => setImmediate(r));
+    // The operator replaces the key meanwhile.
+    expect((await ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p384' })).key_spec).toEqual({ kind: 'ec', curve: 'P-384' });
+    release();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    // Later uses get the P-384 key written last.
+    expect((await ok('read', 'managed-keys/software/m')).key_spec).toEqual({ kind: 'ec', curve: 'P-384' });
+    await ok('create', 'keys/t', { type: 'managed_key', managed_key_name: 'm' });
+    const { signature } = await ok('update', 'sign/t', { input: b('m'), marshaling_algorithm: 'jws' });
+    expect(Buffer.from(signature.split(':')[2], 'base64url').length).toBe(96);
+    // Whatever was opened and is no longer the mount's key was closed: one key is open.
+    expect(create.mock.calls.length - closed.mock.calls.length).toBe(1);
+  });
+
+  it('two first uses at once open the key once, or close the extra one', async () => {
+    const store = new MemoryStorage();
+    const { be, ok } = backendMount('transit', store);
+    await ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' });
+    be.invalidate('managed-keys/software/m');
+    await new Promise((r) => setImmediate(r)); // (the dropped key's close)
+    // Reads over the broker take a while: both uses are reading when the first read answers.
+    const get = store.get.bind(store);
+    store.get = async (k) => {
+      const v = await get(k);
+      await new Promise((r) => setTimeout(r, 5));
+      return v;
+    };
+    const closed = vi.spyOn(SoftwareKey.prototype, 'close');
+    const create = vi.spyOn(SoftwareKey, 'create');
+    await Promise.all([ok('update', 'random', { source: 'm', bytes: 8 }), ok('update', 'random', { source: 'm', bytes: 8 })]);
+    await new Promise((r) => setImmediate(r));
+    expect(create.mock.calls.length - closed.mock.calls.length).toBe(1);
   });
 });
