@@ -144,7 +144,13 @@ export class ManagedKeys {
               throw keyErrorToUser(e);
             }
             for (const [k, v] of Object.entries(toStore)) if (!raw[k]) raw[k] = v;
-            await putJson(this.storage, storageKey(type, kname), raw);
+            try {
+              await putJson(this.storage, storageKey(type, kname), raw);
+            } catch (e) {
+              // Not stored, so not the mount's key: nothing else will ever close it.
+              await key.close().catch(() => undefined);
+              throw e;
+            }
             this.invalidate(storageKey(type, kname));
             this.open.set(storageKey(type, kname), Promise.resolve(key));
             return { data: { ...publicView(parsed), ...describe(key) } };

@@ -115,4 +115,21 @@ describe('managed keys: an opened key is never replaced by an older config, nor 
     await new Promise((r) => setImmediate(r));
     expect(create.mock.calls.length - closed.mock.calls.length).toBe(1);
   });
+
+  it('a config whose write to storage fails leaves no key open', async () => {
+    const store = new MemoryStorage();
+    const { ok, call } = backendMount('transit', store);
+    const put = store.put.bind(store);
+    store.put = async (k, v) => {
+      if (k.startsWith('managed-keys/')) throw new Error('storage Put: write failed');
+      return put(k, v);
+    };
+    const closed = vi.spyOn(SoftwareKey.prototype, 'close');
+    const create = vi.spyOn(SoftwareKey, 'create');
+    expect((await call('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' })).err?.err_msg).toMatch(/write failed/);
+    expect(create).toHaveBeenCalledTimes(1);
+    expect(closed).toHaveBeenCalledTimes(1);
+    store.put = put;
+    await ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' });
+  });
 });
