@@ -133,3 +133,25 @@ describe('managed keys: an opened key is never replaced by an older config, nor 
     await ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' });
   });
 });
+
+describe('RSA encryption of a plaintext too long for the key', () => {
+  const b = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  it("is the caller's 400 (and one batch item's error), not a 500", async () => {
+    const { ok, call } = backendMount('transit');
+    await ok('update', 'keys/r', { type: 'rsa-2048' });
+    // RSA-OAEP with SHA-256 takes at most 256 - 2*32 - 2 = 190 bytes on a 2048-bit key.
+    expect((await ok('update', 'encrypt/r', { plaintext: b(Buffer.alloc(190)) })).ciphertext).toMatch(/^vault:v1:/);
+    const one = await call('update', 'encrypt/r', { plaintext: b(Buffer.alloc(191)) });
+    expect(one.err).toBeUndefined();
+    expect(one.error).toBe('failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size');
+    const batch = await call('update', 'encrypt/r', {
+      batch_input: [{ plaintext: b(Buffer.alloc(300)) }, { plaintext: b('x') }],
+      partial_failure_response_code: 200,
+    });
+    expect(batch.err).toBeUndefined();
+    expect(batch.data.http_status_code).toBe(200);
+    const results = JSON.parse(Buffer.from(batch.data.http_raw_body, 'base64').toString()).data.batch_results;
+    expect(results[0].error).toMatch(/message too long/);
+    expect(results[1].ciphertext).toMatch(/^vault:v1:/);
+  });
+});

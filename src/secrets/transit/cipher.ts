@@ -90,7 +90,11 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
-    return wrap(n, publicEncrypt({ key: publicKeyObject(v), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+    const key = publicKeyObject(v);
+    // RSA-OAEP (SHA-256) holds at most the modulus's bytes less 66: more is the caller's error (Vault's message, with Go's reason).
+    if (inp.plaintext.length > (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 - 66)
+      throw new UserError('failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size');
+    return wrap(n, publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
