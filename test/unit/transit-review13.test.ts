@@ -155,3 +155,64 @@ describe('RSA encryption of a plaintext too long for the key', () => {
     expect(results[1].ciphertext).toMatch(/^vault:v1:/);
   });
 });
+
+describe('restore refuses a backup whose key could not serve a request', () => {
+  const b = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  it('material that does not fit the type, missing floors, bad flags: a 400, and no key is made', async () => {
+    const { ok, call } = backendMount('transit');
+    const backupOf = async (name: string, type: string) => {
+      await ok('update', `keys/${name}`, { type, exportable: true, allow_plaintext_backup: true });
+      return JSON.parse(Buffer.from((await ok('read', `backup/${name}`)).backup, 'base64').toString());
+    };
+    const aes = await backupOf('a', 'aes256-gcm96');
+    const rsa = await backupOf('r', 'rsa-2048');
+    const ec = await backupOf('e', 'ecdsa-p256');
+    const edit = (doc: { policy: Record<string, any> }, f: (p: Record<string, any>) => void) => {
+      const c = structuredClone(doc);
+      f(c.policy);
+      return b(JSON.stringify(c));
+    };
+    const bad: Record<string, string> = {
+      'aes key of the wrong size': edit(aes, (p) => {
+        p.versions['1'].key = b('short');
+      }),
+      'aes backup relabelled rsa': edit(aes, (p) => {
+        p.type = 'rsa-2048';
+      }),
+      'rsa backup relabelled ecdsa': edit(rsa, (p) => {
+        p.type = 'ecdsa-p256';
+      }),
+      'ecdsa key as rsa-4096': edit(ec, (p) => {
+        p.type = 'rsa-4096';
+      }),
+      'not a PEM': edit(ec, (p) => {
+        p.versions['1'].key = 'garbage';
+      }),
+      'no min_decryption_version': edit(aes, (p) => {
+        delete p.min_decryption_version;
+      }),
+      'min_encryption_version above latest': edit(aes, (p) => {
+        p.min_encryption_version = 5;
+      }),
+      'latest version missing': edit(aes, (p) => {
+        p.latest_version = 3;
+      }),
+      'derived rsa': edit(rsa, (p) => {
+        p.derived = true;
+      }),
+      'managed_key without a name': edit(aes, (p) => {
+        p.type = 'managed_key';
+        delete p.versions['1'].key;
+      }),
+    };
+    for (const [what, backup] of Object.entries(bad)) {
+      expect((await call('update', 'restore/copy', { backup })).error, what).toMatch(/invalid backup/);
+      expect((await call('read', 'keys/copy')).data, what).toBeUndefined();
+    }
+    // Unaltered backups still restore and work.
+    await ok('update', 'restore/a2', { backup: edit(aes, () => undefined) });
+    expect((await ok('update', 'encrypt/a2', { plaintext: b('x') })).ciphertext).toMatch(/^vault:v1:/);
+    await ok('update', 'restore/e2', { backup: edit(ec, () => undefined) });
+    expect((await ok('update', 'sign/e2', { input: b('x') })).signature).toMatch(/^vault:v1:/);
+  });
+});
