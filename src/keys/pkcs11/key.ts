@@ -186,10 +186,15 @@ export class Pkcs11Key implements ManagedKey {
     return this.run('random', 'random', async ({ p, s }) => p.C_GenerateRandom(s, Buffer.alloc(bytes)));
   }
 
-  /** Close the idle sessions and let go of the module (finalized when no key holds it). */
+  /**
+   * Refuse new calls, wait for the calls already made (their sessions, and the module under
+   * their asynchronous C_* calls, must outlive them), then close the sessions and let go of
+   * the module (finalized and unloaded when no key holds it).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.pool.drain();
     this.pool.clear(true);
     releaseModule(this.modulePath);
   }
