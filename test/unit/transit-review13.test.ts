@@ -2,6 +2,7 @@
 // failed before its fix.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SoftwareKey } from '../../src/keys/software';
+import { isParsed } from '../../src/secrets/transit/policy';
 import { MemoryStorage } from '../../src/storage/storage';
 import { backendMount } from '../support/backend';
 
@@ -214,5 +215,37 @@ describe('restore refuses a backup whose key could not serve a request', () => {
     expect((await ok('update', 'encrypt/a2', { plaintext: b('x') })).ciphertext).toMatch(/^vault:v1:/);
     await ok('update', 'restore/e2', { backup: edit(ec, () => undefined) });
     expect((await ok('update', 'sign/e2', { input: b('x') })).signature).toMatch(/^vault:v1:/);
+  });
+});
+
+describe('parsed private keys do not outlive their key', () => {
+  const b = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  const pem = (store: MemoryStorage, name: string, version: string) => JSON.parse(store.data.get(`policy/${name}`)!.toString()).versions[version].key as string;
+
+  it('deleted keys, trimmed versions and keys replaced by a restore are dropped from the parsed-key caches', async () => {
+    const { ok, store } = backendMount('transit');
+    await ok('update', 'keys/gone', { type: 'ecdsa-p256' });
+    await ok('update', 'sign/gone', { input: b('m') });
+    const gone = pem(store, 'gone', '1');
+    expect(isParsed(gone)).toBe(true);
+    await ok('update', 'keys/gone/config', { deletion_allowed: true });
+    await ok('delete', 'keys/gone');
+    expect(isParsed(gone)).toBe(false);
+
+    await ok('update', 'keys/ed', { type: 'ed25519', derived: true, exportable: true, allow_plaintext_backup: true });
+    await ok('update', 'sign/ed', { input: b('m'), context: b('c') });
+    await ok('update', 'keys/ed/rotate');
+    const v1 = pem(store, 'ed', '1');
+    expect(isParsed(v1)).toBe(true);
+    await ok('update', 'keys/ed/config', { min_decryption_version: 2, min_encryption_version: 2 });
+    await ok('update', 'keys/ed/trim', { min_available_version: 2 });
+    expect(isParsed(v1)).toBe(false);
+
+    await ok('update', 'sign/ed', { input: b('m'), context: b('c') });
+    const v2 = pem(store, 'ed', '2');
+    expect(isParsed(v2)).toBe(true);
+    await ok('update', 'keys/other', { type: 'ed25519', derived: true, exportable: true, allow_plaintext_backup: true });
+    await ok('update', 'restore/ed', { backup: (await ok('read', 'backup/other')).backup, force: true });
+    expect(isParsed(v2)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
 // an update. The cryptography on a policy lives in policy.ts, cipher.ts and signature.ts.
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError } from '../framework';
-import type { Policy } from './policy';
+import { forgetParsed, type Policy } from './policy';
 
 /** A mount's transit keys: read through a cache, and changed under a per-name lock so concurrent updates are never lost. */
 export class Policies {
@@ -45,11 +45,17 @@ export class Policies {
     await prev.catch(() => undefined);
     try {
       this.cache.delete(name);
-      const { policy, result } = await fn(await this.get(name));
+      const current = await this.get(name);
+      const { policy, result } = await fn(current);
       if (policy) {
         this.changed(name);
         await putJson(this.storage, Policies.key(name), policy);
         this.cache.set(name, policy);
+        // Versions the new policy no longer has (trimmed, or replaced by a restore): their parsed keys go too.
+        if (current) {
+          const kept = new Set(Object.values(policy.versions).map((v) => v.key));
+          forgetParsed(pemsOf(current).filter((k) => !kept.has(k)));
+        }
       }
       return result;
     } finally {
@@ -59,9 +65,11 @@ export class Policies {
   }
 
   async delete(name: string): Promise<void> {
+    const old = this.cache.get(name) ?? (await getJson<Policy>(this.storage, Policies.key(name)));
     this.changed(name);
     await this.storage.delete(Policies.key(name));
     this.cache.delete(name);
+    if (old) forgetParsed(pemsOf(old));
   }
 
   invalidate(name: string): void {
@@ -77,3 +85,6 @@ export class Policies {
     return (await this.storage.list('policy/')).filter((k) => !k.endsWith('/'));
   }
 }
+
+/** The private keys (PEM) of a policy's versions. */
+const pemsOf = (p: Policy): string[] => Object.values(p.versions).flatMap((v) => (v.key ? [v.key] : []));
