@@ -2,10 +2,10 @@
 // (curve or size, padding and hash together), so a request that asks for another is
 // refused here with the algorithm named. Calls are authenticated with self-signed
 // service-account JWTs: no token endpoint is contacted.
-import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
 import { isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorCode } from './errors';
-import { digest, verifyWith } from './crypto';
+import { digest, oaepEncrypt, verifyWith } from './crypto';
 import { AMBIENT_ENDPOINTS, ambientEndpointAllowed, readCredentialFile } from './operator';
 import { gcpKms } from './clients/gcp';
 import { parseServiceAccount, type ServiceAccount } from './clients/gcp-credentials';
@@ -189,7 +189,7 @@ export class GcpKmsKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.info.purpose === 'decrypt') {
-      return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: this.info.hash }, plaintext);
+      return oaepEncrypt(await this.publicKey(), plaintext, this.info.hash!, `gcpckms key "${this.name}"`);
     }
     if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not encrypt`);
     const [res] = await this.call('encrypt', () =>

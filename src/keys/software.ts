@@ -11,13 +11,12 @@ import {
   createSecretKey,
   generateKeyPair,
   randomBytes,
-  publicEncrypt,
   constants,
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
-import { signLocalAsync, verifyWith } from './crypto';
+import { oaepEncrypt, signLocalAsync, verifyWith } from './crypto';
 import { rsaPrivate } from './rsa-offload';
 import { algorithmsFor } from './algorithms';
 import type { KeyBackend } from './backend';
@@ -129,8 +128,7 @@ export class SoftwareKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.spec.kind === 'aes') return aesGcmSeal(this.priv, plaintext, opts.aad);
-    if (this.spec.kind === 'rsa')
-      return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa') return oaepEncrypt(createPublicKey(this.priv), plaintext, opts.oaepHash ?? 'sha256', `software key "${this.name}"`);
     throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not encrypt`);
   }
 

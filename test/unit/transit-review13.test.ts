@@ -249,3 +249,16 @@ describe('parsed private keys do not outlive their key', () => {
     expect(isParsed(v2)).toBe(false);
   });
 });
+
+describe('managed RSA keys: a plaintext too long for RSA-OAEP', () => {
+  const b = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  it('is a 400 naming the key, not a 500', async () => {
+    const { ok, call } = backendMount('transit');
+    await ok('update', 'managed-keys/software/rsa', { key_type: 'rsa-2048' });
+    await ok('create', 'keys/rk', { type: 'managed_key', managed_key_name: 'rsa' });
+    expect((await ok('update', 'encrypt/rk', { plaintext: b(Buffer.alloc(190)) })).ciphertext).toMatch(/^vault:v1:/);
+    const r = await call('update', 'encrypt/rk', { plaintext: b(Buffer.alloc(191)) });
+    expect(r.err).toBeUndefined();
+    expect(r.error).toBe('software key "rsa": plaintext of 191 bytes is too long for RSA-OAEP with this key (at most 190)');
+  });
+});

@@ -2,9 +2,9 @@
 // the key found (or generated) on the token, and recovery. After a token reset, removal or
 // re-initialisation the pool is rebuilt, the user logged in again and the key found
 // again, once per call, before an error is returned.
-import { constants, publicEncrypt, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUsage } from '../errors';
-import { digest, verifyWith } from '../crypto';
+import { digest, oaepEncrypt, verifyWith } from '../crypto';
 import { algorithmsFor } from '../algorithms';
 import type { BackendConfig, CommonConfig } from '../config';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from '../types';
@@ -172,8 +172,7 @@ export class Pkcs11Key implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     return this.run('encrypt', 'encrypt', async (on) => {
       if (on.spec.kind === 'aes') return aesGcmEncrypt(on, plaintext, opts.aad);
-      if (on.spec.kind === 'rsa')
-        return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+      if (on.spec.kind === 'rsa') return oaepEncrypt(await this.publicKey(), plaintext, opts.oaepHash ?? 'sha256', `pkcs11 key "${this.name}"`);
       throw keyUnsupported(`pkcs11 key "${this.name}" (${on.spec.kind}) does not encrypt`);
     });
   }
