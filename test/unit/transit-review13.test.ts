@@ -262,3 +262,22 @@ describe('managed RSA keys: a plaintext too long for RSA-OAEP', () => {
     expect(r.error).toBe('software key "rsa": plaintext of 191 bytes is too long for RSA-OAEP with this key (at most 190)');
   });
 });
+
+describe("batches on managed keys: a key refusing one item is that item's error", () => {
+  const b = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  const body = (r: { data?: any }) => JSON.parse(Buffer.from(r.data.http_raw_body, 'base64').toString()).data.batch_results;
+  it("decrypt with one ciphertext that is not the key's", async () => {
+    const { ok, call } = backendMount('transit');
+    await ok('update', 'managed-keys/software/aes', { key_type: 'aes256-gcm' });
+    await ok('create', 'keys/env', { type: 'managed_key', managed_key_name: 'aes' });
+    const { ciphertext } = await ok('update', 'encrypt/env', { plaintext: b('x') });
+    const bad = `vault:v1:${b(Buffer.alloc(40))}`;
+    const r = await call('update', 'decrypt/env', { batch_input: [{ ciphertext }, { ciphertext: bad }], partial_failure_response_code: 207 });
+    expect(r.data?.http_status_code).toBe(207);
+    const [good, failed] = body(r);
+    expect(good.plaintext).toBe(b('x'));
+    expect(failed.error).toMatch(/decryption failed/);
+    // A single request is still a 400 with the key's message.
+    expect((await call('update', 'decrypt/env', { ciphertext: bad })).error).toMatch(/decryption failed/);
+  });
+});

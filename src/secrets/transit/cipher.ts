@@ -3,6 +3,8 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, publicEncrypt, privateDecrypt, constants } from 'node:crypto';
 import { pooledRandomBytes } from '../../util/random-pool';
 import type { ManagedKey } from '../../keys/types';
+import { isKeyError } from '../../keys/errors';
+import { keyErrorToUser } from '../key-errors';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { isSymmetric, parsed, privatePem, publicKeyObject, versionOf, type KeyVersion, type Policy } from './policy';
@@ -68,6 +70,18 @@ function nonAead(p: Policy, aad: Buffer): void {
   if (aad.length) throw new UserError(`associated_data provided for non-AEAD cipher suite ${p.type}`);
 }
 
+/**
+ * A managed key's refusal of the request's own input (a ciphertext that is not its, an option
+ * it cannot honour: KeyErrors answered 400) as a UserError, so that a batch reports it as that
+ * item's error as it does for keys held here; an outage or denial stays the whole request's.
+ */
+export function managedRefusal(e: unknown): unknown {
+  return isKeyError(e) && (e.kind === 'invalid' || e.kind === 'unsupported' || e.kind === 'not_found') ? keyErrorToUser(e) : e;
+}
+const rethrowRefusal = (e: unknown): never => {
+  throw managedRefusal(e);
+};
+
 /** One encryption's input: context (derived keys) and associated data are empty buffers when not given; no version means the latest. */
 export interface CryptInput {
   plaintext: Buffer;
@@ -86,7 +100,7 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   if (p.type === 'managed_key') {
     return managed!()
       .then((k) => k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }))
-      .then((ct) => wrap(n, ct));
+      .then((ct) => wrap(n, ct), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
@@ -125,7 +139,7 @@ export function decrypt(
   if (p.type === 'managed_key') {
     return managed!()
       .then((k) => k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }))
-      .then((plaintext) => ({ plaintext, version }));
+      .then((plaintext) => ({ plaintext, version }), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
