@@ -281,3 +281,14 @@ describe("batches on managed keys: a key refusing one item is that item's error"
     expect((await call('update', 'decrypt/env', { ciphertext: bad })).error).toMatch(/decryption failed/);
   });
 });
+
+describe('keys/<name>/config on a managed key', () => {
+  it('refuses an auto_rotate_period, as Vault (it would never rotate), and still takes 0', async () => {
+    const { ok, call } = backendMount('transit');
+    await ok('update', 'managed-keys/software/ec', { key_type: 'ecdsa-p256' });
+    await ok('create', 'keys/mk', { type: 'managed_key', managed_key_name: 'ec' });
+    expect((await call('update', 'keys/mk/config', { auto_rotate_period: '24h' })).error).toBe('Auto rotation can not be set for managed keys');
+    expect((await ok('read', 'keys/mk')).auto_rotate_period).toBe(0);
+    expect((await ok('update', 'keys/mk/config', { auto_rotate_period: 0, deletion_allowed: true })).deletion_allowed).toBe(true);
+  });
+});

@@ -265,6 +265,8 @@ export function keyPaths(t: Transit): PathDef[] {
             if (r.data.has('auto_rotate_period')) {
               const a = r.data.int('auto_rotate_period');
               if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
+              // As Vault: a managed key rotates in its backend, so a period here would never act.
+              if (p.type === 'managed_key' && a !== 0) throw new UserError('Auto rotation can not be set for managed keys');
               next.auto_rotate_period = a;
             }
             return { policy: next, result: { data: describePolicy(next) } };
