@@ -39,6 +39,9 @@ export class Pkcs11Key implements ManagedKey {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     if (cfg.slot !== undefined) parseSlotId(cfg.slot);
+    // Buffer.from(hex) would stop at the first bad pair and look up another id (or the empty one).
+    if (cfg.key_id !== undefined && !/^(0x)?([0-9a-f]{2})+$/i.test(String(cfg.key_id)))
+      throw keyInvalid('key_id must be hex bytes (an even number of hex digits, optionally after 0x)');
     parseMechanism(cfg.mechanism === undefined ? undefined : String(cfg.mechanism));
     ({ path: this.modulePath, module: this.mod } = loadModule(String(cfg.library)));
     this.generation = this.mod.generation;
