@@ -1,6 +1,7 @@
 // Defects found in review 13 (transit key store, managed keys), each shown by a test that
 // failed before its fix.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createPublicKey } from 'node:crypto';
 import { SoftwareKey } from '../../src/keys/software';
 import { isParsed } from '../../src/secrets/transit/policy';
 import { MemoryStorage } from '../../src/storage/storage';
@@ -168,6 +169,8 @@ describe('restore refuses a backup whose key could not serve a request', () => {
     const aes = await backupOf('a', 'aes256-gcm96');
     const rsa = await backupOf('r', 'rsa-2048');
     const ec = await backupOf('e', 'ecdsa-p256');
+    await ok('update', 'keys/d', { type: 'ed25519', derived: true, exportable: true, allow_plaintext_backup: true });
+    const ed = JSON.parse(Buffer.from((await ok('read', 'backup/d')).backup, 'base64').toString());
     const edit = (doc: { policy: Record<string, any> }, f: (p: Record<string, any>) => void) => {
       const c = structuredClone(doc);
       f(c.policy);
@@ -200,6 +203,10 @@ describe('restore refuses a backup whose key could not serve a request', () => {
       }),
       'derived rsa': edit(rsa, (p) => {
         p.derived = true;
+      }),
+      'derived ed25519 version without its private key': edit(ed, (p) => {
+        p.versions['1'].public_key = createPublicKey(p.versions['1'].key).export({ type: 'spki', format: 'pem' });
+        delete p.versions['1'].key;
       }),
       'managed_key without a name': edit(aes, (p) => {
         p.type = 'managed_key';

@@ -71,6 +71,8 @@ function versionFits(p: Policy, v: KeyVersion): boolean {
   if (p.type === 'managed_key') return v.key === undefined;
   if (p.type === 'ml-dsa') return typeof v.key === 'string' && decodeBase64(v.key)?.length === 32;
   if (!optional(v.key, 'string') || !optional(v.public_key, 'string') || (v.key === undefined && v.public_key === undefined)) return false;
+  // A derived ed25519 key derives from the private key: a public key alone serves nothing.
+  if (p.derived && v.key === undefined) return false;
   try {
     const k = v.key !== undefined ? createPrivateKey(v.key) : createPublicKey(v.public_key!);
     if (p.type === 'x25519') return k.asymmetricKeyType === 'x25519';
