@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPublicKey } from 'node:crypto';
 import { SoftwareKey } from '../../src/keys/software';
 import { isParsed } from '../../src/secrets/transit/policy';
+import { holdsSeed } from '../../src/secrets/transit/mldsa';
 import { MemoryStorage } from '../../src/storage/storage';
 import { backendMount } from '../support/backend';
 
@@ -254,6 +255,17 @@ describe('parsed private keys do not outlive their key', () => {
     await ok('update', 'keys/other', { type: 'ed25519', derived: true, exportable: true, allow_plaintext_backup: true });
     await ok('update', 'restore/ed', { backup: (await ok('read', 'backup/other')).backup, force: true });
     expect(isParsed(v2)).toBe(false);
+  });
+
+  it("an ml-dsa key's derived key pair goes with the key", async () => {
+    const { ok, store } = backendMount('transit');
+    await ok('update', 'keys/pq', { type: 'ml-dsa', parameter_set: '44' });
+    await ok('update', 'sign/pq', { input: b('m') });
+    const seed = pem(store, 'pq', '1');
+    expect(holdsSeed(seed)).toBe(true);
+    await ok('update', 'keys/pq/config', { deletion_allowed: true });
+    await ok('delete', 'keys/pq');
+    expect(holdsSeed(seed)).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { LocalKeySpec } from '../../keys/crypto';
 import { UserError } from '../framework';
-import { mldsaPublicKey, type MlDsaSet } from './mldsa';
+import { forgetSeed, mldsaPublicKey, type MlDsaSet } from './mldsa';
 
 /**
  * Vault's key types, then three Vault's open-source transit does not have: ecdsa-secp256k1,
@@ -166,6 +166,7 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
  */
 export function forgetParsed(pems: Iterable<string>): void {
   for (const pem of pems) {
+    forgetSeed(pem);
     parsedKeys.delete(pem);
     for (const id of derivedEd.keys()) if (id.startsWith(`${pem}\0`)) derivedEd.delete(id);
   }
