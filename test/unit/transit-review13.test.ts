@@ -311,3 +311,23 @@ describe('keys/<name>/config on a managed key', () => {
     expect((await ok('update', 'keys/mk/config', { auto_rotate_period: 0, deletion_allowed: true })).deletion_allowed).toBe(true);
   });
 });
+
+describe("Vault's periodic auto-rotation", () => {
+  it('a key that cannot be read or rotated does not stop the keys listed after it', async () => {
+    const store = new MemoryStorage();
+    const { be, ok } = backendMount('transit', store);
+    for (const n of ['a-first', 'b-broken', 'c-last']) await ok('update', `keys/${n}`, { auto_rotate_period: '1h' });
+    for (const n of ['a-first', 'c-last']) {
+      const p = JSON.parse(store.data.get(`policy/${n}`)!.toString());
+      p.last_rotated = new Date(Date.now() - 2 * 3600_000).toISOString();
+      store.data.set(`policy/${n}`, Buffer.from(JSON.stringify(p)));
+      be.invalidate(`policy/${n}`);
+    }
+    // One stored policy is unreadable (a damaged entry): it fails, the others still rotate.
+    store.data.set('policy/b-broken', Buffer.from('{"name": "b-broken", '));
+    be.invalidate('policy/b-broken');
+    await expect(be.handle('rollback' as never, '', {}, { displayName: '', mountPoint: '' })).rejects.toThrow(/b-broken/);
+    expect((await ok('read', 'keys/a-first')).latest_version).toBe(2);
+    expect((await ok('read', 'keys/c-last')).latest_version).toBe(2);
+  });
+});

@@ -290,16 +290,27 @@ export function keyPaths(t: Transit): PathDef[] {
   ];
 }
 
-/** Vault's periodic "rollback" call: rotate keys whose auto_rotate_period has passed. */
+/**
+ * Vault's periodic "rollback" call: rotate keys whose auto_rotate_period has passed. As
+ * Vault's, a key that fails (unreadable, a storage error) does not stop the others: the
+ * failures are reported together at the end.
+ */
 export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]> {
   const rotated: string[] = [];
+  const failed: string[] = [];
   for (const n of await t.policies.list()) {
-    await t.policies.update(n, async (p) => {
-      if (!p?.auto_rotate_period || !canRotate(p)) return { result: undefined };
-      if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
-      rotated.push(n);
-      return { policy: await rotate(p), result: undefined };
-    });
+    try {
+      await t.policies.update(n, async (p) => {
+        if (!p?.auto_rotate_period || !canRotate(p)) return { result: undefined };
+        if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
+        const next = await rotate(p);
+        rotated.push(n);
+        return { policy: next, result: undefined };
+      });
+    } catch (e) {
+      failed.push(`${n}: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
+  if (failed.length) throw new Error(`auto-rotation failed for ${failed.length} key(s) (${rotated.length} rotated): ${failed.join('; ')}`);
   return rotated;
 }
