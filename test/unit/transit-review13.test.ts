@@ -331,3 +331,17 @@ describe("Vault's periodic auto-rotation", () => {
     expect((await ok('read', 'keys/c-last')).latest_version).toBe(2);
   });
 });
+
+describe("derive-key's keys", () => {
+  it('cannot be made exportable or backed up: the shared secret is never returned', async () => {
+    const { ok, call } = backendMount('transit');
+    await ok('update', 'keys/x', { type: 'x25519' });
+    await ok('update', 'derive-key/d', { base_key_name: 'x', peer_public_key: Buffer.alloc(32, 9).toString('base64') });
+    for (const field of ['exportable', 'allow_plaintext_backup'])
+      expect((await call('update', 'keys/d/config', { [field]: true })).error, field).toMatch(/derive-key.*never exported/);
+    expect((await call('read', 'export/encryption-key/d')).error).toMatch(/not exportable/);
+    expect((await call('read', 'backup/d')).error).toMatch(/disallowed/);
+    // Other settings still apply.
+    expect((await ok('update', 'keys/d/config', { deletion_allowed: true })).deletion_allowed).toBe(true);
+  });
+});

@@ -259,6 +259,10 @@ export function keyPaths(t: Transit): PathDef[] {
             // (Vault's message, its typo included, so callers matching on it keep working.)
             if (avail > next.min_decryption_version) throw new UserError('min decryption version should not be less then min available version');
             if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
+            // derive-key's keys hold a key-agreement secret that is never returned (README): not exportable, no plaintext backup.
+            const agreed = p.imported_key && p.allow_imported_key_rotation === undefined;
+            if (agreed && (r.data.bool('exportable') || r.data.bool('allow_plaintext_backup')))
+              throw new UserError('this key was made by derive-key: its shared secret is never exported or backed up in plaintext');
             // As Vault: exportable and allow_plaintext_backup can be set, never unset; false is ignored.
             if (r.data.bool('exportable')) next.exportable = true;
             if (r.data.bool('allow_plaintext_backup')) next.allow_plaintext_backup = true;
