@@ -345,3 +345,33 @@ describe("derive-key's keys", () => {
     expect((await ok('update', 'keys/d/config', { deletion_allowed: true })).deletion_allowed).toBe(true);
   });
 });
+
+describe('two writes of one managed-key config at once', () => {
+  it('the key in use is the one whose config is stored', async () => {
+    // A storage whose first managed-key Put is applied at once but answered late (its reply in flight).
+    class LateAck extends MemoryStorage {
+      release?: () => void;
+      private first = true;
+      override async put(key: string, value: Buffer) {
+        await super.put(key, value);
+        if (key.startsWith('managed-keys/') && this.first) {
+          this.first = false;
+          await new Promise<void>((r) => {
+            this.release = r;
+          });
+        }
+      }
+    }
+    const store = new LateAck();
+    const { ok } = backendMount('transit', store);
+    const a = ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p256' });
+    while (!store.release) await new Promise((r) => setTimeout(r, 1));
+    const b = ok('update', 'managed-keys/software/m', { key_type: 'ecdsa-p384' });
+    await new Promise((r) => setTimeout(r, 50));
+    store.release();
+    await Promise.all([a, b]);
+    const stored = JSON.parse(store.data.get('managed-keys/software/m')!.toString()).key_type;
+    const curve = (await ok('read', 'managed-keys/software/m')).key_spec.curve;
+    expect({ stored, curve }).toEqual({ stored: 'ecdsa-p384', curve: 'P-384' });
+  });
+});
