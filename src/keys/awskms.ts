@@ -1,10 +1,10 @@
 // AWS KMS through @aws-sdk/client-kms. Signing always sends a digest (MessageType
 // DIGEST), so messages of any size work and the message never leaves the plugin.
 // Symmetric keys use KMS's own ciphertext, with AAD bound as encryption context.
-import { createPublicKey, type KeyObject, publicEncrypt, constants } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type * as Kms from '@aws-sdk/client-kms';
 import { type KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorName } from './errors';
-import { digest, isSha2Sign, verifyWith } from './crypto';
+import { digest, isSha2Sign, oaepEncrypt, verifyWith } from './crypto';
 import { algorithmsFor } from './algorithms';
 import { awsKms } from './clients/aws';
 import type { BackendConfig, CommonConfig } from './config';
@@ -155,8 +155,7 @@ export class AwsKmsKey implements ManagedKey {
 
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
-    if (this.spec.kind === 'rsa')
-      return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa') return oaepEncrypt(await this.publicKey(), plaintext, opts.oaepHash ?? 'sha256', `awskms key "${this.name}"`);
     if (this.spec.kind !== 'aes') throw keyUnsupported(`awskms key "${this.name}" (${this.spec.kind}) does not encrypt`);
     const out = await this.call<Kms.EncryptCommandOutput>(
       'encrypt',

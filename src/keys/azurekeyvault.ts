@@ -2,10 +2,10 @@
 // credential from @azure/identity. EC signatures come back as r||s and are returned as
 // DER like every other backend; private-key operations run in the vault, public ones
 // (verify, RSA encrypt) locally with the fetched public key.
-import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type * as Akv from '@azure/keyvault-keys';
 import { isKeyError, keyInvalid, keyUnsupported, requireUsage } from './errors';
-import { digest, isSha2Sign, rawToDer, verifyWith } from './crypto';
+import { digest, isSha2Sign, oaepEncrypt, rawToDer, verifyWith } from './crypto';
 import { MANAGED_CURVES, type ManagedCurve } from './curves';
 import { algorithmsFor } from './algorithms';
 import type { BackendConfig, CommonConfig } from './config';
@@ -122,8 +122,7 @@ export class AzureKeyVaultKey implements ManagedKey {
 
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
-    if (this.spec.kind === 'rsa')
-      return publicEncrypt({ key: this.pub!, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa') return oaepEncrypt(this.pub!, plaintext, opts.oaepHash ?? 'sha256', `azurekeyvault key "${this.name}"`);
     if (this.spec.kind !== 'aes') throw keyUnsupported(`azurekeyvault key "${this.name}" (${this.spec.kind}) does not encrypt`);
     const r = await this.call('encrypt', (o) => this.crypto.encrypt({ algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: opts.aad }, o));
     return Buffer.concat([Buffer.from(r.iv!), Buffer.from(r.result), Buffer.from(r.authenticationTag!)]);

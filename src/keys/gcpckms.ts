@@ -2,11 +2,11 @@
 // (curve or size, padding and hash together), so a request that asks for another is
 // refused here with the algorithm named. Calls are authenticated with self-signed
 // service-account JWTs: no token endpoint is contacted.
-import { constants, createPublicKey, publicEncrypt, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type * as Gcp from '@google-cloud/kms';
 import { isKeyError, keyFailure, keyInvalid, keyUnsupported, type KeyErrorKind, requireUsage, sdkErrorCode } from './errors';
-import { digest, verifyWith } from './crypto';
-import { readCredentialFile } from './operator';
+import { digest, oaepEncrypt, verifyWith } from './crypto';
+import { AMBIENT_ENDPOINTS, ambientEndpointAllowed, readCredentialFile } from './operator';
 import { gcpKms } from './clients/gcp';
 import { parseServiceAccount, type ServiceAccount } from './clients/gcp-credentials';
 import type { BackendConfig, CommonConfig } from './config';
@@ -44,10 +44,21 @@ function kindOf(e: unknown): KeyErrorKind {
   return 'unavailable';
 }
 
-/** `credentials` holds the service-account JSON itself, or the path of a file the operator allows. */
-async function serviceAccount(credentials: string): Promise<ServiceAccount> {
+/**
+ * `credentials` holds the service-account JSON itself, or the path of a file the operator
+ * allows. A file's account is the operator's, not the config writer's: the JWTs it signs are
+ * bearer tokens for Cloud KMS, so, as ambient credentials, they go to a configured endpoint
+ * only when the operator lists that endpoint (PLUGIN_AMBIENT_ENDPOINTS).
+ */
+async function serviceAccount(name: string, credentials: string, endpoint: string | undefined): Promise<ServiceAccount> {
   const raw = credentials.trim();
-  return parseServiceAccount(raw.startsWith('{') ? raw : (await readCredentialFile('credentials', raw)).toString('utf8'), 'credentials');
+  if (raw.startsWith('{')) return parseServiceAccount(raw, 'credentials');
+  const text = await readCredentialFile('credentials', raw);
+  if (endpoint && !ambientEndpointAllowed(endpoint))
+    throw keyInvalid(
+      `gcpckms key "${name}": credentials from a file the operator allows are not sent to a configured endpoint unless the operator lists that endpoint in VAULT_${AMBIENT_ENDPOINTS} (requests signed with that service account would go to whoever runs it); give the service-account JSON itself instead`,
+    );
+  return parseServiceAccount(text.toString('utf8'), 'credentials');
 }
 
 /** A key version in Google Cloud KMS, with the one algorithm the version fixes. */
@@ -68,7 +79,7 @@ export class GcpKmsKey implements ManagedKey {
       backend: 'gcpckms',
       name,
       credentialField: 'credentials',
-      serviceAccount: credentials ? await serviceAccount(credentials) : undefined,
+      serviceAccount: credentials ? await serviceAccount(name, credentials, str(cfg.endpoint)) : undefined,
       projectId: str(cfg.project),
       endpoint: str(cfg.endpoint),
       endpointCa: str(cfg.endpoint_ca),
@@ -178,7 +189,7 @@ export class GcpKmsKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.info.purpose === 'decrypt') {
-      return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: this.info.hash }, plaintext);
+      return oaepEncrypt(await this.publicKey(), plaintext, this.info.hash!, `gcpckms key "${this.name}"`);
     }
     if (this.info.purpose !== 'symmetric') throw keyUnsupported(`gcpckms key "${this.name}" does not encrypt`);
     const [res] = await this.call('encrypt', () =>

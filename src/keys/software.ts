@@ -11,13 +11,12 @@ import {
   createSecretKey,
   generateKeyPair,
   randomBytes,
-  publicEncrypt,
   constants,
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
-import { signLocalAsync, verifyWith } from './crypto';
+import { oaepEncrypt, signLocalAsync, verifyWith } from './crypto';
 import { rsaPrivate } from './rsa-offload';
 import { algorithmsFor } from './algorithms';
 import type { KeyBackend } from './backend';
@@ -73,6 +72,16 @@ async function generatePrivateKey(spec: KeySpec): Promise<KeyObject> {
   return createPrivateKey({ key: privateKey as unknown as Buffer, format: 'der', type: 'pkcs8' });
 }
 
+/** Is `k` a key of `spec`: AES-256 (32 bytes), or the same family, curve or modulus size? */
+function fitsSpec(k: KeyObject, spec: KeySpec): boolean {
+  if (spec.kind === 'aes') return k.type === 'secret' && k.symmetricKeySize === spec.bits / 8;
+  const d = k.asymmetricKeyDetails;
+  if (spec.kind === 'ed25519') return k.asymmetricKeyType === 'ed25519';
+  if (spec.kind === 'rsa') return k.asymmetricKeyType === 'rsa' && d?.modulusLength === spec.bits;
+  const curves: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
+  return k.asymmetricKeyType === 'ec' && d?.namedCurve === curves[spec.curve];
+}
+
 /** A key held in this process's memory (see the top of this file: development and tests only). */
 export class SoftwareKey implements ManagedKey {
   private constructor(
@@ -93,6 +102,8 @@ export class SoftwareKey implements ManagedKey {
       } catch (e) {
         throw keyInvalid('private_key is not a valid PEM private key', e);
       }
+      // The key must be of key_type: another would fail (or sign as something else) on every use.
+      if (!fitsSpec(priv, spec)) throw keyInvalid(`private_key is not a ${keyType} key`);
     } else if (spec.kind === 'aes') priv = createSecretKey(randomBytes(32));
     else priv = await generatePrivateKey(spec);
     return new SoftwareKey(name, spec, priv, usages);
@@ -129,8 +140,7 @@ export class SoftwareKey implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     this.need('encrypt');
     if (this.spec.kind === 'aes') return aesGcmSeal(this.priv, plaintext, opts.aad);
-    if (this.spec.kind === 'rsa')
-      return publicEncrypt({ key: createPublicKey(this.priv), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+    if (this.spec.kind === 'rsa') return oaepEncrypt(createPublicKey(this.priv), plaintext, opts.oaepHash ?? 'sha256', `software key "${this.name}"`);
     throw keyUnsupported(`software key "${this.name}" (${this.spec.kind}) does not encrypt`);
   }
 

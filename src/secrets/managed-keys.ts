@@ -6,7 +6,7 @@ import { BACKEND_FIELDS, COMMON_FIELDS, parseKeyConfig, publicView } from '../ke
 import { loadBackend, openManagedKey, selfTest, type ManagedKey } from '../keys';
 import { keyErrorToUser } from './key-errors';
 import { getJson, putJson, type Storage } from '../storage/storage';
-import { UserError, type FieldDef, type PathDef } from './framework';
+import { UserError, type FieldDef, type PathDef, type Request, type Response } from './framework';
 import { describeDefault, nameGroup, type Field } from '../schema';
 
 export { keyErrorToUser } from './key-errors';
@@ -42,6 +42,10 @@ function buildAllFields(): Record<string, FieldDef> {
 /** A mount's managed keys: their paths, and the opened keys cached per mount. */
 export class ManagedKeys {
   private readonly open = new Map<string, Promise<ManagedKey>>();
+  // Bumped whenever a config is written, deleted or invalidated: a read begun before is stale.
+  private readonly generations = new Map<string, number>();
+  /** The last write or delete of each config, for serial(). */
+  private readonly writes = new Map<string, Promise<void>>();
   constructor(private readonly storage: Storage) {}
 
   /** The key named `name` of any type (transit and PKI refer to managed keys by name). */
@@ -60,12 +64,22 @@ export class ManagedKeys {
   async get(type: string, name: string): Promise<ManagedKey | undefined> {
     const sk = storageKey(type, name);
     let p = this.open.get(sk);
-    if (!p) {
+    // A config read while the config is written or invalidated may be the old one: read again
+    // (a few times; then what was read is used). A key another request opened meanwhile is used.
+    for (let attempt = 0; !p; attempt++) {
+      const generation = this.generations.get(sk) ?? 0;
       const raw = await getJson<Record<string, unknown>>(this.storage, sk);
+      p = this.open.get(sk);
+      if (p) break;
+      if ((this.generations.get(sk) ?? 0) !== generation && attempt < 3) continue;
       if (!raw) return undefined;
-      p = openManagedKey(parseKeyConfig(type, name, raw));
-      this.open.set(sk, p);
-      p.catch(() => this.open.delete(sk)); // retry on next use
+      const opening = openManagedKey(parseKeyConfig(type, name, raw));
+      this.open.set(sk, opening);
+      // retry on next use (unless a newer key has taken its place)
+      opening.catch(() => {
+        if (this.open.get(sk) === opening) this.open.delete(sk);
+      });
+      p = opening;
     }
     try {
       return await p;
@@ -75,6 +89,7 @@ export class ManagedKeys {
   }
 
   invalidate(storagePath: string): void {
+    this.generations.set(storagePath, (this.generations.get(storagePath) ?? 0) + 1);
     const p = this.open.get(storagePath);
     this.open.delete(storagePath);
     void p?.then(
@@ -96,6 +111,56 @@ export class ManagedKeys {
     );
   }
 
+  /** Run fn after every earlier write or delete of the config at `sk` has finished. */
+  private serial<T>(sk: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.writes.get(sk) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writes.set(sk, settled);
+    void settled.then(() => {
+      if (this.writes.get(sk) === settled) this.writes.delete(sk);
+    });
+    return run;
+  }
+
+  /** managed-keys/<type>/<name> written: the key opened (a bad config fails here), the config stored, the key put in use. */
+  private async write(r: Request, fields: Record<string, FieldDef>): Promise<Response> {
+    const type = r.data.str('type');
+    const kname = r.data.str('name');
+    const raw: Record<string, unknown> = {};
+    for (const k of Object.keys(fields)) if (k !== 'type' && k !== 'name' && r.data.has(k)) raw[k] = r.data.get(k);
+    let parsed: ReturnType<typeof parseKeyConfig>;
+    try {
+      parsed = parseKeyConfig(type, kname, raw);
+    } catch (e) {
+      throw keyErrorToUser(e);
+    }
+    let key: ManagedKey;
+    let toStore: Record<string, string> = {};
+    try {
+      const backend = await loadBackend(parsed.backend);
+      key = await backend.open(parsed);
+      // A key held in this process (a generated software key) must survive restarts:
+      // what its backend asks to keep goes into Vault's storage with the config.
+      toStore = backend.fieldsToStore?.(key) ?? {};
+    } catch (e) {
+      throw keyErrorToUser(e);
+    }
+    for (const [k, v] of Object.entries(toStore)) if (!raw[k]) raw[k] = v;
+    try {
+      await putJson(this.storage, storageKey(type, kname), raw);
+    } catch (e) {
+      // Not stored, so not the mount's key: nothing else will ever close it.
+      await key.close().catch(() => undefined);
+      throw e;
+    }
+    this.invalidate(storageKey(type, kname));
+    this.open.set(storageKey(type, kname), Promise.resolve(key));
+    return { data: { ...publicView(parsed), ...describe(key) } };
+  }
+
   paths(): PathDef[] {
     const fields = allFields();
     const name = `(?<type>${TYPES})/${nameGroup()}`;
@@ -108,34 +173,9 @@ export class ManagedKeys {
           'Field names follow Vault Enterprise managed keys. The key is opened (and generated, if allow_generate_key is set and it does not exist) when the configuration is written, so a bad library, PIN, credential or key name fails the write. Secret fields (pin, secret_key, client_secret, credentials, private_key) are stored in Vault, seal-wrapped where the seal allows, and never returned.',
         existence: async (r) => (await this.storage.get(storageKey(r.data.str('type'), r.data.str('name')))) !== undefined,
         operations: {
-          update: async (r) => {
-            const type = r.data.str('type');
-            const kname = r.data.str('name');
-            const raw: Record<string, unknown> = {};
-            for (const k of Object.keys(fields)) if (k !== 'type' && k !== 'name' && r.data.has(k)) raw[k] = r.data.get(k);
-            let parsed: ReturnType<typeof parseKeyConfig>;
-            try {
-              parsed = parseKeyConfig(type, kname, raw);
-            } catch (e) {
-              throw keyErrorToUser(e);
-            }
-            let key: ManagedKey;
-            let toStore: Record<string, string> = {};
-            try {
-              const backend = await loadBackend(parsed.backend);
-              key = await backend.open(parsed);
-              // A key held in this process (a generated software key) must survive restarts:
-              // what its backend asks to keep goes into Vault's storage with the config.
-              toStore = backend.fieldsToStore?.(key) ?? {};
-            } catch (e) {
-              throw keyErrorToUser(e);
-            }
-            for (const [k, v] of Object.entries(toStore)) if (!raw[k]) raw[k] = v;
-            await putJson(this.storage, storageKey(type, kname), raw);
-            this.invalidate(storageKey(type, kname));
-            this.open.set(storageKey(type, kname), Promise.resolve(key));
-            return { data: { ...publicView(parsed), ...describe(key) } };
-          },
+          // One write or delete of a config at a time: two at once could store one config
+          // and leave the other's key in use.
+          update: (r) => this.serial(storageKey(r.data.str('type'), r.data.str('name')), () => this.write(r, fields)),
           read: async (r) => {
             const type = r.data.str('type');
             const kname = r.data.str('name');
@@ -144,11 +184,13 @@ export class ManagedKeys {
             const key = await this.get(type, kname);
             return { data: { ...publicView(parseKeyConfig(type, kname, raw)), ...(key ? describe(key) : {}) } };
           },
-          delete: async (r) => {
+          delete: (r) => {
             const sk = storageKey(r.data.str('type'), r.data.str('name'));
-            await this.storage.delete(sk);
-            this.invalidate(sk);
-            return undefined;
+            return this.serial(sk, async () => {
+              await this.storage.delete(sk);
+              this.invalidate(sk);
+              return undefined;
+            });
           },
         },
       },

@@ -147,7 +147,12 @@ describe('go-plugin conformance (real client, AutoMTLS, empty environment)', () 
       };
       const out = execFileSync('bash', [path.join(root, 'scripts/softhsm-setup.sh'), dir, 'conformance', '1111', '4242-hsm-pin'], { encoding: 'utf8' });
       const hsm = { Conf: /SOFTHSM2_CONF=(.*)/.exec(out)![1], Library: /library=(.*)/.exec(out)![1] };
-      const pluginEnv = { VAULT_PLUGIN_PKCS11_LIBRARIES: /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1], VAULT_PLUGIN_CREDENTIAL_FILES: `${credDir}/` };
+      const pluginEnv = {
+        VAULT_PLUGIN_PKCS11_LIBRARIES: /VAULT_PLUGIN_PKCS11_LIBRARIES=(.*)/.exec(out)![1],
+        VAULT_PLUGIN_CREDENTIAL_FILES: `${credDir}/`,
+        // The file's service account signs for the configured endpoint (the emulator) only because it is listed.
+        VAULT_PLUGIN_AMBIENT_ENDPOINTS: gcp.endpoint,
+      };
       const { code, out: o } = await runAsync('backend', {
         CONFORMANCE_HSM: JSON.stringify(hsm),
         CONFORMANCE_KMS: JSON.stringify(kms),

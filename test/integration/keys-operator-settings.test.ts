@@ -21,7 +21,7 @@ import { makeServerCerts } from '../support/certs';
 
 const PIN = '8642-pin';
 const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-opset-')));
-const SETTINGS = ['PLUGIN_PKCS11_LIBRARIES', 'PLUGIN_CREDENTIAL_FILES', 'PLUGIN_AMBIENT_CREDENTIALS'];
+const SETTINGS = ['PLUGIN_PKCS11_LIBRARIES', 'PLUGIN_CREDENTIAL_FILES', 'PLUGIN_AMBIENT_CREDENTIALS', 'PLUGIN_AMBIENT_ENDPOINTS'];
 const saved = { ...process.env };
 let library = '';
 /** The directory the module really is in (Debian's /usr/lib/softhsm/libsofthsm2.so is a link into the multiarch directory). */
@@ -191,8 +191,26 @@ describe('cloud credentials: files only from PLUGIN_CREDENTIAL_FILES, ambient on
       message: expect.stringMatching(/credentials: give the service-account JSON itself.*PLUGIN_CREDENTIAL_FILES/),
     });
     setting('PLUGIN_CREDENTIAL_FILES', `${credDir}/`);
+    // (This config names its endpoint, the emulator: the operator lists it, see below.)
+    setting('PLUGIN_AMBIENT_ENDPOINTS', gcp.endpoint);
     const k = await gcpOpen({ credentials: path.join(credDir, 'sa.json') });
     expect(await k.verify(Buffer.from('m'), await k.sign(Buffer.from('m'), { hash: 'sha256' }), { hash: 'sha256' })).toBe(true);
+  });
+
+  it("the operator's credential file never signs requests to an endpoint the config names, unless the operator lists that endpoint", async () => {
+    // The writer of the config does not hold the file's service-account key; a JWT it signs,
+    // sent to a server the writer runs, would be a bearer token for Cloud KMS as that account.
+    setting('PLUGIN_CREDENTIAL_FILES', `${credDir}/`);
+    const before = gcp.calls.length;
+    const err = await gcpOpen({ credentials: path.join(credDir, 'sa.json') }).catch((e) => e);
+    expect(err).toMatchObject({ kind: 'invalid', message: expect.stringMatching(/gcpckms key "g": .*configured endpoint.*PLUGIN_AMBIENT_ENDPOINTS/) });
+    expect(gcp.calls.length).toBe(before);
+    setting('PLUGIN_AMBIENT_ENDPOINTS', 'elsewhere.example:443');
+    await expect(gcpOpen({ credentials: path.join(credDir, 'sa.json') })).rejects.toThrow(/PLUGIN_AMBIENT_ENDPOINTS/);
+    expect(gcp.calls.length).toBe(before);
+    // The service-account JSON given in the config is the writer's own: any endpoint.
+    setting('PLUGIN_AMBIENT_ENDPOINTS', undefined);
+    expect((await gcpOpen({ credentials: gcp.credentialsJson })).describe().backend).toBe('gcpckms');
   });
 
   it('outside the list, through a symlink out of an allowed directory, missing: one message that does not say whether the path exists', async () => {

@@ -2,9 +2,9 @@
 // the key found (or generated) on the token, and recovery. After a token reset, removal or
 // re-initialisation the pool is rebuilt, the user logged in again and the key found
 // again, once per call, before an error is returned.
-import { constants, publicEncrypt, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { KeyError, isKeyError, keyFailure, keyInvalid, keyUnsupported, requireUsage } from '../errors';
-import { digest, verifyWith } from '../crypto';
+import { digest, oaepEncrypt, verifyWith } from '../crypto';
 import { algorithmsFor } from '../algorithms';
 import type { BackendConfig, CommonConfig } from '../config';
 import type { CryptOptions, KeyDescription, KeySpec, ManagedKey, SignOptions, Usage } from '../types';
@@ -39,6 +39,9 @@ export class Pkcs11Key implements ManagedKey {
     if (!cfg.key_label && !cfg.key_id) throw keyInvalid('key_label or key_id is required for pkcs11 managed keys');
     if (cfg.slot === undefined && !cfg.token_label) throw keyInvalid('slot or token_label is required for pkcs11 managed keys');
     if (cfg.slot !== undefined) parseSlotId(cfg.slot);
+    // Buffer.from(hex) would stop at the first bad pair and look up another id (or the empty one).
+    if (cfg.key_id !== undefined && !/^(0x)?([0-9a-f]{2})+$/i.test(String(cfg.key_id)))
+      throw keyInvalid('key_id must be hex bytes (an even number of hex digits, optionally after 0x)');
     parseMechanism(cfg.mechanism === undefined ? undefined : String(cfg.mechanism));
     ({ path: this.modulePath, module: this.mod } = loadModule(String(cfg.library)));
     this.generation = this.mod.generation;
@@ -172,8 +175,7 @@ export class Pkcs11Key implements ManagedKey {
   async encrypt(plaintext: Buffer, opts: CryptOptions = {}): Promise<Buffer> {
     return this.run('encrypt', 'encrypt', async (on) => {
       if (on.spec.kind === 'aes') return aesGcmEncrypt(on, plaintext, opts.aad);
-      if (on.spec.kind === 'rsa')
-        return publicEncrypt({ key: await this.publicKey(), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: opts.oaepHash ?? 'sha256' }, plaintext);
+      if (on.spec.kind === 'rsa') return oaepEncrypt(await this.publicKey(), plaintext, opts.oaepHash ?? 'sha256', `pkcs11 key "${this.name}"`);
       throw keyUnsupported(`pkcs11 key "${this.name}" (${on.spec.kind}) does not encrypt`);
     });
   }
@@ -186,10 +188,15 @@ export class Pkcs11Key implements ManagedKey {
     return this.run('random', 'random', async ({ p, s }) => p.C_GenerateRandom(s, Buffer.alloc(bytes)));
   }
 
-  /** Close the idle sessions and let go of the module (finalized when no key holds it). */
+  /**
+   * Refuse new calls, wait for the calls already made (their sessions, and the module under
+   * their asynchronous C_* calls, must outlive them), then close the sessions and let go of
+   * the module (finalized and unloaded when no key holds it).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.pool.drain();
     this.pool.clear(true);
     releaseModule(this.modulePath);
   }

@@ -8,6 +8,9 @@ export class SessionPool {
   private idle: Handle[] = [];
   private open = 0;
   private waiters: Array<() => void> = [];
+  /** Calls inside use(), waiting for a session or running on one; drain() waits for none. */
+  private active = 0;
+  private drained: Array<() => void> = [];
 
   /** `onOpen` runs on each new session before its first use (the login); `flags` are C_OpenSession's. */
   constructor(
@@ -19,6 +22,20 @@ export class SessionPool {
 
   /** Take a session on `slot` from the pool (opening one if under max_parallel), run fn, give it back. */
   async use<T>(slot: Handle, fn: (s: Handle) => Promise<T> | T): Promise<T> {
+    this.active++;
+    try {
+      return await this.run(slot, fn);
+    } finally {
+      if (--this.active === 0) for (const r of this.drained.splice(0)) r();
+    }
+  }
+
+  /** Resolves once no call is using (or waiting for) a session: then every open session is idle. */
+  async drain(): Promise<void> {
+    if (this.active) await new Promise<void>((r) => this.drained.push(r));
+  }
+
+  private async run<T>(slot: Handle, fn: (s: Handle) => Promise<T> | T): Promise<T> {
     while (!this.idle.length && this.open >= this.max) await new Promise<void>((r) => this.waiters.push(r));
     let s = this.idle.pop();
     if (!s) {

@@ -3,6 +3,8 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, publicEncrypt, privateDecrypt, constants } from 'node:crypto';
 import { pooledRandomBytes } from '../../util/random-pool';
 import type { ManagedKey } from '../../keys/types';
+import { isKeyError } from '../../keys/errors';
+import { keyErrorToUser } from '../key-errors';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
 import { isSymmetric, parsed, privatePem, publicKeyObject, versionOf, type KeyVersion, type Policy } from './policy';
@@ -68,6 +70,18 @@ function nonAead(p: Policy, aad: Buffer): void {
   if (aad.length) throw new UserError(`associated_data provided for non-AEAD cipher suite ${p.type}`);
 }
 
+/**
+ * A managed key's refusal of the request's own input (a ciphertext that is not its, an option
+ * it cannot honour: KeyErrors answered 400) as a UserError, so that a batch reports it as that
+ * item's error as it does for keys held here; an outage or denial stays the whole request's.
+ */
+export function managedRefusal(e: unknown): unknown {
+  return isKeyError(e) && (e.kind === 'invalid' || e.kind === 'unsupported' || e.kind === 'not_found') ? keyErrorToUser(e) : e;
+}
+const rethrowRefusal = (e: unknown): never => {
+  throw managedRefusal(e);
+};
+
 /** One encryption's input: context (derived keys) and associated data are empty buffers when not given; no version means the latest. */
 export interface CryptInput {
   plaintext: Buffer;
@@ -86,11 +100,15 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   if (p.type === 'managed_key') {
     return managed!()
       .then((k) => k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }))
-      .then((ct) => wrap(n, ct));
+      .then((ct) => wrap(n, ct), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
-    return wrap(n, publicEncrypt({ key: publicKeyObject(v), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
+    const key = publicKeyObject(v);
+    // RSA-OAEP (SHA-256) holds at most the modulus's bytes less 66: more is the caller's error (Vault's message, with Go's reason).
+    if (inp.plaintext.length > (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 - 66)
+      throw new UserError('failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size');
+    return wrap(n, publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }
   if (!isSymmetric(p.type)) throw new UserError(`key type ${p.type} does not support encryption`);
   const key = symmetricKey(p, v, inp.context);
@@ -121,7 +139,7 @@ export function decrypt(
   if (p.type === 'managed_key') {
     return managed!()
       .then((k) => k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }))
-      .then((plaintext) => ({ plaintext, version }));
+      .then((plaintext) => ({ plaintext, version }), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);

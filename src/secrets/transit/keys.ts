@@ -259,12 +259,18 @@ export function keyPaths(t: Transit): PathDef[] {
             // (Vault's message, its typo included, so callers matching on it keep working.)
             if (avail > next.min_decryption_version) throw new UserError('min decryption version should not be less then min available version');
             if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
+            // derive-key's keys hold a key-agreement secret that is never returned (README): not exportable, no plaintext backup.
+            const agreed = p.imported_key && p.allow_imported_key_rotation === undefined;
+            if (agreed && (r.data.bool('exportable') || r.data.bool('allow_plaintext_backup')))
+              throw new UserError('this key was made by derive-key: its shared secret is never exported or backed up in plaintext');
             // As Vault: exportable and allow_plaintext_backup can be set, never unset; false is ignored.
             if (r.data.bool('exportable')) next.exportable = true;
             if (r.data.bool('allow_plaintext_backup')) next.allow_plaintext_backup = true;
             if (r.data.has('auto_rotate_period')) {
               const a = r.data.int('auto_rotate_period');
               if (a !== 0 && a < 3600) throw new UserError('auto_rotate_period must be at least 1h (or 0 to disable)');
+              // As Vault: a managed key rotates in its backend, so a period here would never act.
+              if (p.type === 'managed_key' && a !== 0) throw new UserError('Auto rotation can not be set for managed keys');
               next.auto_rotate_period = a;
             }
             return { policy: next, result: { data: describePolicy(next) } };
@@ -288,16 +294,27 @@ export function keyPaths(t: Transit): PathDef[] {
   ];
 }
 
-/** Vault's periodic "rollback" call: rotate keys whose auto_rotate_period has passed. */
+/**
+ * Vault's periodic "rollback" call: rotate keys whose auto_rotate_period has passed. As
+ * Vault's, a key that fails (unreadable, a storage error) does not stop the others: the
+ * failures are reported together at the end.
+ */
 export async function autoRotate(t: Transit, now = Date.now()): Promise<string[]> {
   const rotated: string[] = [];
+  const failed: string[] = [];
   for (const n of await t.policies.list()) {
-    await t.policies.update(n, async (p) => {
-      if (!p?.auto_rotate_period || !canRotate(p)) return { result: undefined };
-      if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
-      rotated.push(n);
-      return { policy: await rotate(p), result: undefined };
-    });
+    try {
+      await t.policies.update(n, async (p) => {
+        if (!p?.auto_rotate_period || !canRotate(p)) return { result: undefined };
+        if (Date.parse(p.last_rotated) + p.auto_rotate_period * 1000 > now) return { result: undefined };
+        const next = await rotate(p);
+        rotated.push(n);
+        return { policy: next, result: undefined };
+      });
+    } catch (e) {
+      failed.push(`${n}: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
+  if (failed.length) throw new Error(`auto-rotation failed for ${failed.length} key(s) (${rotated.length} rotated): ${failed.join('; ')}`);
   return rotated;
 }

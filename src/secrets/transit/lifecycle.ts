@@ -1,12 +1,25 @@
 // export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim,
 // cache-config: the rest of a transit key's life, with Vault's API and rules (export only
 // for exportable keys; backup only with exportable and allow_plaintext_backup).
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { getJson, putJson } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import { decodeBase64 } from './envelope';
 import { ML_DSA_SETS } from './mldsa';
-import { KEY_TYPES, canEncrypt, canSign, hasPublicKey, isSymmetric, privateKeyOf, publicKeyOf, type KeyVersion, type Policy } from './policy';
+import { checkType } from './material';
+import {
+  HMAC_KEY_SIZES,
+  KEY_TYPES,
+  canDerive,
+  canEncrypt,
+  canSign,
+  hasPublicKey,
+  isSymmetric,
+  privateKeyOf,
+  publicKeyOf,
+  type KeyVersion,
+  type Policy,
+} from './policy';
 import type { Transit } from './context';
 
 import { nameGroup, isName } from '../../schema';
@@ -45,6 +58,31 @@ function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
   if (type === 'signing-key' && !canSign(p.type)) throw new UserError('signing key not supported by the key type');
 }
 
+const SYMMETRIC_BYTES: Partial<Record<string, number>> = { 'aes128-gcm96': 16, 'aes256-gcm96': 32, 'chacha20-poly1305': 32 };
+const isInt = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+const optional = (v: unknown, type: 'boolean' | 'string') => v === undefined || typeof v === type;
+
+/** A restored version's material is what its type uses (parsed, as on first use): else the key would fail every request. */
+function versionFits(p: Policy, v: KeyVersion): boolean {
+  if (typeof v.hmac_key !== 'string' || !decodeBase64(v.hmac_key)?.length) return false;
+  const want = SYMMETRIC_BYTES[p.type];
+  if (want !== undefined) return typeof v.key === 'string' && decodeBase64(v.key)?.length === want;
+  if (p.type === 'hmac') return typeof v.key === 'string' && isInt(decodeBase64(v.key)?.length, HMAC_KEY_SIZES.min, HMAC_KEY_SIZES.max);
+  if (p.type === 'managed_key') return v.key === undefined;
+  if (p.type === 'ml-dsa') return typeof v.key === 'string' && decodeBase64(v.key)?.length === 32;
+  if (!optional(v.key, 'string') || !optional(v.public_key, 'string') || (v.key === undefined && v.public_key === undefined)) return false;
+  // A derived ed25519 key derives from the private key: a public key alone serves nothing.
+  if (p.derived && v.key === undefined) return false;
+  try {
+    const k = v.key !== undefined ? createPrivateKey(v.key) : createPublicKey(v.public_key!);
+    if (p.type === 'x25519') return k.asymmetricKeyType === 'x25519';
+    checkType(p.type, k);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A restored policy must look like one this plugin wrote: anything else is a 400. */
 function checkBackup(x: unknown): Policy {
   const p = (x as { format?: string; policy?: Policy })?.policy;
@@ -60,7 +98,20 @@ function checkBackup(x: unknown): Policy {
     (p.type !== 'ml-dsa' || Object.values(p.versions ?? {}).every((v) => typeof v?.key === 'string' && decodeBase64(v.key)?.length === 32)) &&
     p.versions &&
     typeof p.versions === 'object' &&
-    Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string');
+    Object.entries(p.versions).every(([n, v]) => /^[1-9][0-9]*$/.test(n) && Number(n) <= p.latest_version && typeof v?.hmac_key === 'string') &&
+    // The floors and flags every request reads, and each version's material, as this plugin writes them.
+    p.versions[String(p.latest_version)] !== undefined &&
+    isInt(p.min_decryption_version, 1, p.latest_version) &&
+    isInt(p.min_encryption_version, 0, p.latest_version) &&
+    (p.min_available_version === undefined || isInt(p.min_available_version, 0, p.min_decryption_version)) &&
+    (p.auto_rotate_period === undefined || isInt(p.auto_rotate_period, 0, Number.MAX_SAFE_INTEGER)) &&
+    (['derived', 'convergent_encryption', 'exportable', 'deletion_allowed', 'allow_plaintext_backup', 'imported_key'] as const).every((f) =>
+      optional(p[f], 'boolean'),
+    ) &&
+    (!p.derived || canDerive(p.type)) &&
+    (!p.convergent_encryption || (p.derived && isSymmetric(p.type))) &&
+    (p.type === 'managed_key') === (typeof p.managed_key_name === 'string' && isName(p.managed_key_name)) &&
+    Object.values(p.versions).every((v) => versionFits(p, v));
   if (!ok) throw new UserError('invalid backup: not a transit key backup made by this plugin');
   return p;
 }

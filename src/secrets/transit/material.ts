@@ -46,7 +46,7 @@ function kindOf(k: KeyObject): string {
 const TRANSIT_CURVES = [...MANAGED_CURVES, 'secp256k1'] as const;
 
 /** The key is of the policy's type: family, curve, modulus size; otherwise a 400 in Vault's words. */
-function checkType(type: KeyType, k: KeyObject): void {
+export function checkType(type: KeyType, k: KeyObject): void {
   const spec = SPEC[type];
   const t = k.asymmetricKeyType;
   const family = t === 'rsa' || t === 'rsa-pss' ? 'rsa' : t;

@@ -23,6 +23,14 @@ function pair(set: MlDsaSet, seed: string) {
   return k;
 }
 
+/** Drop the key pairs derived from `seed` (a deleted key, trimmed versions). */
+export function forgetSeed(seed: string): void {
+  for (const set of ML_DSA_SETS) pairs.delete(`${set}:${seed}`);
+}
+
+/** Whether a key pair derived from `seed` is held (for tests). */
+export const holdsSeed = (seed: string): boolean => ML_DSA_SETS.some((set) => pairs.has(`${set}:${seed}`));
+
 /** FIPS 204's encoded public key (1312, 1952 or 2592 bytes). */
 export const mldsaPublicKey = (set: MlDsaSet, seed: string): Uint8Array => pair(set, seed).publicKey;
 

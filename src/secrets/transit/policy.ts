@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { LocalKeySpec } from '../../keys/crypto';
 import { UserError } from '../framework';
-import { mldsaPublicKey, type MlDsaSet } from './mldsa';
+import { forgetSeed, mldsaPublicKey, type MlDsaSet } from './mldsa';
 
 /**
  * Vault's key types, then three Vault's open-source transit does not have: ecdsa-secp256k1,
@@ -158,6 +158,22 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
   }
   return k;
 }
+
+/**
+ * Drop the parsed private keys (and derived Ed25519 keys) of versions that no longer exist:
+ * a deleted key, trimmed versions, a key replaced by a restore. Key material stays in memory
+ * no longer than its key.
+ */
+export function forgetParsed(pems: Iterable<string>): void {
+  for (const pem of pems) {
+    forgetSeed(pem);
+    parsedKeys.delete(pem);
+    for (const id of derivedEd.keys()) if (id.startsWith(`${pem}\0`)) derivedEd.delete(id);
+  }
+}
+
+/** Whether a PEM's parsed key is held (for tests). */
+export const isParsed = (pem: string): boolean => parsedKeys.has(pem) || [...derivedEd.keys()].some((id) => id.startsWith(`${pem}\0`));
 
 // --- versions and their keys --------------------------------------------------------
 

@@ -22,6 +22,7 @@ import { rsaPrivate } from '../../keys/rsa-offload';
 import type { ManagedKey, SignHash, SignOptions } from '../../keys/types';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
+import { managedRefusal } from './cipher';
 import { mldsaPublicKey, mldsaSign, mldsaVerify } from './mldsa';
 import { ed25519Mode, signEd25519Variant, verifyEd25519Variant } from './ed25519';
 import { SPEC, derivedEd25519, parsed, privatePem, publicKeyObject, rawEd25519, versionOf, type KeyVersion, type Policy } from './policy';
@@ -265,8 +266,12 @@ export async function sign(p: Policy, inp: SignInput, managed?: () => Promise<Ma
   const spec = await specOf(p, managed);
   let sig: Buffer;
   let publicKey: string | undefined;
-  if (p.type === 'managed_key') sig = await (await managed!()).sign(inp.input, managedOptions(inp, spec));
-  else {
+  if (p.type === 'managed_key') {
+    const key = await managed!();
+    sig = await key.sign(inp.input, managedOptions(inp, spec)).catch((e) => {
+      throw managedRefusal(e);
+    });
+  } else {
     const opts = localOptions(inp, spec);
     const mode = p.type === 'ed25519' ? ed25519Mode(inp) : undefined;
     const pair = keyPairOf(p, v, inp.context);
@@ -296,7 +301,10 @@ export async function verify(p: Policy, inp: SignInput, signature: unknown, mana
   }
   if (p.type === 'managed_key') {
     const key = await managed!();
-    return verifyWith(await key.publicKey(), spec, inp.input, sig, managedOptions(inp, spec));
+    const pub = await key.publicKey().catch((e) => {
+      throw managedRefusal(e);
+    });
+    return verifyWith(pub, spec, inp.input, sig, managedOptions(inp, spec));
   }
   const opts = localOptions(inp, spec);
   const mode = p.type === 'ed25519' ? ed25519Mode(inp) : undefined;
