@@ -30,6 +30,7 @@ afterAll(async () => {
   await kms.close();
   fs.rmSync(dir, { recursive: true, force: true });
   delete process.env.VAULT_PLUGIN_CREDENTIAL_FILES;
+  delete process.env.VAULT_PLUGIN_AMBIENT_ENDPOINTS;
 });
 
 const ring = () => `projects/${kms.project}/locations/${kms.location}/keyRings/${kms.keyRing}`;
@@ -37,6 +38,8 @@ let m: ReturnType<typeof keymgmtMount>;
 beforeEach(async () => {
   m = keymgmtMount();
   process.env.VAULT_PLUGIN_CREDENTIAL_FILES = `${dir}/`;
+  // The operator's credential file signs for a configured endpoint only when the operator lists it.
+  process.env.VAULT_PLUGIN_AMBIENT_ENDPOINTS = kms.endpoint;
   await m.ok('update', 'kms/gcp', {
     provider: 'gcpckms',
     key_collection: ring(),
@@ -132,6 +135,24 @@ describe('keymgmt → Google Cloud KMS', () => {
     // Already configured, then the operator narrows the list: refused when used, too.
     expect((await m.call('update', 'kms/gcp/key/rsa', { purpose: 'sign' })).error).toMatch(/not allowed by the operator/);
     expect(await m.call('read', 'kms/gcp/key/rsa')).toEqual({});
+  });
+
+  it("the operator's credential file never signs requests to an endpoint the config names, unless the operator lists that endpoint", async () => {
+    // The config's writer does not hold the file's service-account key: a JWT it signs, sent to
+    // a server the writer runs, would be a bearer token for Cloud KMS as the operator's account.
+    await m.ok('create', 'key/rsa', { type: 'rsa-2048' });
+    delete process.env.VAULT_PLUGIN_AMBIENT_ENDPOINTS;
+    const before = kms.calls.length;
+    const cfg = { provider: 'gcpckms', key_collection: ring(), endpoint: kms.endpoint, endpoint_ca: kms.caPem, credentials: { service_account_file: saFile } };
+    expect((await m.call('update', 'kms/writer', cfg)).error).toMatch(/kms "writer": .*configured endpoint.*VAULT_PLUGIN_AMBIENT_ENDPOINTS/);
+    process.env.VAULT_PLUGIN_AMBIENT_ENDPOINTS = 'elsewhere.example:443';
+    expect((await m.call('update', 'kms/writer', cfg)).error).toMatch(/VAULT_PLUGIN_AMBIENT_ENDPOINTS/);
+    // Configured while the operator listed it, then the list changed: refused when used, too.
+    expect((await m.call('update', 'kms/gcp/key/rsa', { purpose: 'sign' })).error).toMatch(/VAULT_PLUGIN_AMBIENT_ENDPOINTS/);
+    expect(kms.calls.length).toBe(before);
+    // The service-account JSON given in the config is the writer's own: any endpoint.
+    delete process.env.VAULT_PLUGIN_AMBIENT_ENDPOINTS;
+    await m.ok('update', 'kms/writer', { ...cfg, credentials: { service_account_json: kms.credentialsJson } });
   });
 
   it('a service account Cloud KMS does not accept: 400, nothing created, no key material in the reply', async () => {

@@ -52,8 +52,9 @@ describe.skipIf(!vaultBin())('Key Management engine in a real Vault (CockroachDB
     az = await startAzureKv({ certPem: certs.certPem, keyPem: certs.keyPem, caPem: certs.caPem });
     fs.writeFileSync(path.join(dir, 'gcp-sa.json'), gcp.credentialsJson, { mode: 0o644 });
     v = await startDevVault();
-    // The operator allows credential files from one directory (the only way a path is read).
-    await v.registerPlugin({ VAULT_PLUGIN_CREDENTIAL_FILES: `${dir}/` });
+    // The operator allows credential files from one directory (the only way a path is read),
+    // and lists the Cloud KMS endpoint such a file's account may sign for.
+    await v.registerPlugin({ VAULT_PLUGIN_CREDENTIAL_FILES: `${dir}/`, VAULT_PLUGIN_AMBIENT_ENDPOINTS: gcp.endpoint });
     await v.vault(['secrets', 'enable', '-path=keymgmt', '-options=engine=keymgmt', PLUGIN_NAME]);
   });
   afterAll(async () => {

@@ -12,7 +12,7 @@ import type { KmsConfig, ProviderName } from './types';
 import { AZURE_CLOUDS } from '../../../keys/clients/azure-clouds';
 import { parseServiceAccount, type ServiceAccount } from '../../../keys/clients/gcp-credentials';
 import { keyErrorToUser } from '../../key-errors';
-import { CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
+import { AMBIENT_ENDPOINTS, CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
 import { AWS_REGION } from '../keys';
 
 /** The credential names of each provider, in the plugin's schema language (every one a string). */
@@ -116,9 +116,18 @@ export function checkCredentials(c: KmsConfig): void {
       break;
   }
   if (!explicit && !ambientCredentialsAllowed()) throw new UserError(`kms "${c.name}": no ${c.provider} credentials are configured, ${AMBIENT_REFUSED}`);
-  if (!explicit) {
+  // A credential file the operator allows holds the operator's identity, not the writer's: as
+  // ambient credentials, it signs only for endpoints the operator lists (the writer chooses
+  // endpoint, and its server would receive bearer tokens for that account).
+  const operatorFile = c.provider === 'gcpckms' && cr.service_account_file !== undefined;
+  if (!explicit || operatorFile) {
     for (const e of [c.endpoint, c.authority_host, cr.endpoint])
-      if (e && !ambientEndpointAllowed(e)) throw new UserError(ambientEndpointRefusal(`kms "${c.name}"`));
+      if (e && !ambientEndpointAllowed(e))
+        throw new UserError(
+          operatorFile
+            ? `kms "${c.name}": credentials.service_account_file (the operator's) is not sent to a configured endpoint unless the operator lists that endpoint in VAULT_${AMBIENT_ENDPOINTS}; give service_account_json instead`
+            : ambientEndpointRefusal(`kms "${c.name}"`),
+        );
   }
 }
 
