@@ -12,7 +12,14 @@ import type { KmsConfig, ProviderName } from './types';
 import { AZURE_CLOUDS } from '../../../keys/clients/azure-clouds';
 import { parseServiceAccount, type ServiceAccount } from '../../../keys/clients/gcp-credentials';
 import { keyErrorToUser } from '../../key-errors';
-import { AMBIENT_ENDPOINTS, CREDENTIAL_FILES, ambientCredentialsAllowed, ambientEndpointAllowed, ambientEndpointRefusal, readCredentialFile } from '../../../keys/operator';
+import {
+  AMBIENT_ENDPOINTS,
+  CREDENTIAL_FILES,
+  ambientCredentialsAllowed,
+  ambientEndpointAllowed,
+  ambientEndpointRefusal,
+  readCredentialFile,
+} from '../../../keys/operator';
 import { AWS_REGION } from '../keys';
 
 /** The credential names of each provider, in the plugin's schema language (every one a string). */
