@@ -1,5 +1,6 @@
 // Transit and managed-key paths through SecretsBackend, checked at the reply Vault gets.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { SoftwareKey } from '../../src/keys/software';
 import { createPublicKey, createHash, createHmac, createCipheriv, hkdfSync, verify as nodeVerify, constants } from 'node:crypto';
 import { parseDuration, UserError } from '../../src/secrets/framework';
 import { SecretsBackend } from '../../src/secrets/backend';
@@ -265,6 +266,28 @@ describe('managed keys in the mount', () => {
     const { ciphertext } = await ok('update', 'encrypt/env', { plaintext: b('x'), associated_data: b('ad') });
     expect((await ok('update', 'decrypt/env', { ciphertext, associated_data: b('ad') })).plaintext).toBe(b('x'));
     expect((await call('update', 'decrypt/env', { ciphertext })).error).toMatch(/decryption failed/);
+  });
+  it('a managed key ignores context, as Vault (the key is not derived); ciphertexts that bound it before still decrypt', async () => {
+    await ok('update', 'managed-keys/software/aes', { key_type: 'aes256-gcm' });
+    await ok('create', 'keys/env', { type: 'managed_key', managed_key_name: 'aes' });
+    const enc = vi.spyOn(SoftwareKey.prototype, 'encrypt');
+    try {
+      const { ciphertext } = await ok('update', 'encrypt/env', { plaintext: b('x'), context: b('ab') });
+      // Context ignored: it decrypts without one, or with another.
+      expect((await ok('update', 'decrypt/env', { ciphertext })).plaintext).toBe(b('x'));
+      expect((await ok('update', 'decrypt/env', { ciphertext, context: b('zz') })).plaintext).toBe(b('x'));
+      // Context and associated data were one joined string: context "ab" was context "a" with associated data "b".
+      const { ciphertext: withAd } = await ok('update', 'encrypt/env', { plaintext: b('y'), associated_data: b('b') });
+      expect((await call('update', 'decrypt/env', { ciphertext: withAd, context: b('ab') })).error).toMatch(/decryption failed/);
+      expect((await ok('update', 'decrypt/env', { ciphertext: withAd, context: b('a'), associated_data: b('b') })).plaintext).toBe(b('y'));
+      // A ciphertext made before (the key's associated data was context || associated_data) decrypts with that context.
+      const key = enc.mock.contexts[0] as SoftwareKey;
+      const legacy = `vault:v1:${(await key.encrypt(Buffer.from('z'), { aad: Buffer.from('ctxad') })).toString('base64')}`;
+      expect((await ok('update', 'decrypt/env', { ciphertext: legacy, context: b('ctx'), associated_data: b('ad') })).plaintext).toBe(b('z'));
+      expect((await call('update', 'decrypt/env', { ciphertext: legacy, context: b('ct'), associated_data: b('ad') })).error).toMatch(/decryption failed/);
+    } finally {
+      enc.mockRestore();
+    }
   });
   it('bad managed key configs are 400s that name the field', async () => {
     expect((await call('update', 'managed-keys/software/bad', { key_type: 'dsa' })).error).toMatch(/key_type: must be one of/);

@@ -98,8 +98,9 @@ export interface CryptInput {
 export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<ManagedKey>): string | Promise<string> {
   const { n, v } = versionOf(p, inp.version, 'encrypt');
   if (p.type === 'managed_key') {
+    // A managed key is never derived: its context is ignored, as Vault's (and as for keys held here).
     return managed!()
-      .then((k) => k.encrypt(inp.plaintext, { aad: Buffer.concat([inp.context, inp.aad]) }))
+      .then((k) => k.encrypt(inp.plaintext, { aad: inp.aad }))
       .then((ct) => wrap(n, ct), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
@@ -116,6 +117,22 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   const c = createCipheriv(cipherName(p) as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
   if (inp.aad.length) c.setAAD(inp.aad);
   return wrap(n, Buffer.concat([nonce, c.update(inp.plaintext), c.final(), c.getAuthTag()]));
+}
+
+/**
+ * A managed key's ciphertext: associated data only. Ciphertexts made before 2026-12-02 bound
+ * context || associated_data (an ambiguous join: context "ab" was context "a" with data "b"),
+ * so with a context given, a failed decryption is tried once more that way.
+ */
+async function decryptManaged(k: ManagedKey, body: Buffer, inp: Omit<CryptInput, 'plaintext'>): Promise<Buffer> {
+  try {
+    return await k.decrypt(body, { aad: inp.aad });
+  } catch (e) {
+    if (!inp.context.length) throw e;
+    return k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }).catch(() => {
+      throw e;
+    });
+  }
 }
 
 /** A decrypted plaintext and the key version that made it. */
@@ -138,7 +155,7 @@ export function decrypt(
   const { v } = versionOf(p, version, 'decrypt');
   if (p.type === 'managed_key') {
     return managed!()
-      .then((k) => k.decrypt(body, { aad: Buffer.concat([inp.context, inp.aad]) }))
+      .then((k) => decryptManaged(k, body, inp))
       .then((plaintext) => ({ plaintext, version }), rethrowRefusal);
   }
   if (p.type.startsWith('rsa-')) {
