@@ -86,4 +86,19 @@ describe('PKCS#11 key closed with calls in flight', () => {
     // The other key on the module is untouched.
     expect((await stays.sign(Buffer.from('m'), { hash: 'sha256' })).length).toBeGreaterThan(0);
   });
+
+  it('a call that never returns (a hung HSM) does not hold close() for ever: the module stays loaded under it instead', async () => {
+    const k = await open('hung', {});
+    const p = (k as unknown as { mod: { p: Record<string, (...a: unknown[]) => unknown> } }).mod.p;
+    vi.spyOn(p, 'C_SignAsync').mockImplementation(() => new Promise(() => undefined));
+    const finalize = vi.spyOn(p, 'C_Finalize');
+    const wait = vi.spyOn(Pkcs11Key, 'closeWaitMs', 'get').mockReturnValue(100);
+    void k.sign(Buffer.from('m'), { hash: 'sha256' }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    await k.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(wait).toHaveBeenCalled();
+    expect(finalize).not.toHaveBeenCalled();
+  });
 });

@@ -18,6 +18,8 @@ import { parseMechanism } from './mechanisms';
 import { aesGcmEncrypt, decryptOnToken, signDigest, type OnSession } from './operations';
 
 /** A key on a PKCS#11 token, used through a pool of at most max_parallel sessions. */
+const CLOSE_WAIT_MS = 30_000;
+
 export class Pkcs11Key implements ManagedKey {
   private readonly mod: LoadedModule;
   /** The resolved module path this key holds a reference on. */
@@ -196,8 +198,23 @@ export class Pkcs11Key implements ManagedKey {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.drain();
+    // PKCS#11 calls cannot be cancelled. One hung in the HSM past the wait keeps its module
+    // loaded (its reference is never given back) rather than unloaded under it, and the mount's
+    // Cleanup is not held for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      this.pool.drain().then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), Pkcs11Key.closeWaitMs);
+      }),
+    ]);
+    clearTimeout(timer);
     this.pool.clear(true);
-    releaseModule(this.modulePath);
+    if (drained) releaseModule(this.modulePath);
+  }
+
+  /** How long close() waits for the calls already made. */
+  static get closeWaitMs(): number {
+    return CLOSE_WAIT_MS;
   }
 }
