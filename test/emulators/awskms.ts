@@ -105,6 +105,8 @@ export interface AwsKmsEmulator {
   failNext(n: number, status?: number): void;
   /** The next n calls of `op` (in `region`, or any) fail: `before` it runs, or `after` it ran (the caller never learns it succeeded). */
   faultOn(op: string, n: number, opts?: { when?: 'before' | 'after'; status?: number; type?: string; region?: string }): void;
+  /** The next call of `op` waits, received, until the returned function is called (a call still in flight). */
+  holdNext(op: string): { received: Promise<void>; release: () => void };
   /** A region not enabled for the account: its endpoint refuses the credentials, and nothing replicates into it. */
   disableRegion(region: string, disabled?: boolean): void;
   /** Every key of every region, for tests to inspect what reached "KMS". */
@@ -149,6 +151,7 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
   const calls: string[] = [];
   const requests: Array<{ op: string; region: string }> = [];
   const faults: Fault[] = [];
+  const holds: Array<{ op: string; arrived: () => void; gate: Promise<void> }> = [];
   const wrappingKeys = new Map<number, KeyObject>();
 
   const createKey = (
@@ -592,6 +595,12 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
           }
         };
         fault('before');
+        const hold = holds.findIndex((h) => h.op === op);
+        if (hold >= 0) {
+          const [h] = holds.splice(hold, 1);
+          h.arrived();
+          await h.gate;
+        }
         const body = Buffer.concat(chunks);
         await checkSignature(req, body, (server.address() as { port: number }).port);
         const fn = ops[op];
@@ -632,6 +641,13 @@ export async function startAwsKms(): Promise<AwsKmsEmulator> {
         type: o.type ?? (status === 400 ? 'ThrottlingException' : 'KMSInternalException'),
         region: o.region,
       });
+    },
+    holdNext: (op) => {
+      let arrived!: () => void;
+      let release!: () => void;
+      const received = new Promise<void>((r) => (arrived = r));
+      holds.push({ op, arrived, gate: new Promise<void>((r) => (release = r)) });
+      return { received, release };
     },
     disableRegion: (r, disabled = true) => {
       if (disabled) disabledRegions.add(r);

@@ -85,6 +85,16 @@ describe('AWS KMS', () => {
     expect(kms.calls.length).toBe(4);
     kms.failNext(0);
   });
+  it('close() while a call is in flight (its config rewritten or deleted): the call still gets its answer', async () => {
+    const k = await open('closing', { kms_key: kms.createKey('ECC_NIST_P256').id });
+    const held = kms.holdNext('Sign');
+    const signing = k.sign(Buffer.from('m'), { hash: 'sha256' });
+    await held.received;
+    const closing = k.close();
+    held.release();
+    expect((await signing).length).toBeGreaterThan(0);
+    await closing;
+  });
   it('key usage is enforced by KMS: an encryption key does not sign', async () => {
     const k = await open('sym-as-sign', { kms_key: 'alias/sym' });
     await expect(k.sign(Buffer.from('x'), { hash: 'sha256' })).rejects.toThrow(/does not sign/);
