@@ -45,15 +45,17 @@ describe('SanitizingDatabase', () => {
   });
 
   it("redacts Initialize's secret fields (password, sslkey, connection_url) even before the instance has a config", async () => {
-    const url = 'postgres://u:UrlPw-5@db/x';
+    const url = 'postgres://u:UrlPw-5@db.internal/x';
     const db = new SanitizingDatabase(
       failing(() => new Error(`cannot parse UrlPw-5 / pw-6 / ${url}`)),
       () => [],
       quietLog(),
     );
-    const e = await db.initialize({ config: { connection_url: url, password: 'pw-6', host: 'db' }, verifyConnection: false }).catch((x) => x);
+    const e = await db.initialize({ config: { connection_url: url, password: 'pw-6', host: 'db.internal' }, verifyConnection: false }).catch((x) => x);
     expect(e).toBeInstanceOf(PluginError);
     expect(e.message).not.toMatch(/UrlPw-5|pw-6/);
+    // The secrets only: the host (not a secret field) and the rest stay readable.
+    expect(e.message).toBe('Initialize: cannot parse [redacted] / [redacted] / postgres://u:[redacted]@db.internal/x');
   });
 
   it('keeps the code of a PluginError and redacts its message; redacts secrets attached to an error or its cause', async () => {

@@ -49,6 +49,7 @@ describe('errors by identity', () => {
     expect(k.cause).toBe(sdk);
     expect(k.origin?.name).toBe('InvalidSignatureException');
     expect(k.message).not.toContain('s3cr3t-key-material');
+    expect(k.message).toBe('awskms key "k1": sign failed: signature for [redacted] does not match');
   });
 
   it("a failed storage call names the method and the gRPC status's details, and keeps the gRPC error as its cause", async () => {

@@ -97,6 +97,8 @@ describe('logging', () => {
       ['extra-secret'],
     );
     for (const secret of ['s3cr3t', 'hunter2', 'topsecret', 'AAA']) expect(s).not.toContain(secret);
+    // Only the secrets: what the text says around them stays (a redaction eating the rest would hide no secret).
+    expect(s).toBe("postgres://admin:[redacted]@h/db password=[redacted] ALTER ROLE x PASSWORD '[redacted]' [redacted private key] other");
     expect(redact('value extra-secret here', ['extra-secret'])).toBe('value [redacted] here');
   });
 });

@@ -12,6 +12,9 @@ describe('grpc-message percent-encoding', () => {
       expect(percentDecoded(wire)).toBe(text);
     }
     expect(percentEncoded('a%b\n')).toBe('a%25b%0A');
+    // Printable ASCII but "%" goes as it is, the ends of the range (space, "~") too.
+    expect(percentEncoded(' !$~ plain')).toBe(' !$~ plain');
+    expect(percentEncoded('\x1f\x7f')).toBe('%1F%7F');
   });
 
   it('keeps a "%" that is not followed by two hex digits, as the spec asks of a lenient client', () => {
@@ -50,6 +53,9 @@ describe('framing', () => {
     expect(got).toEqual(['first', '']);
     expect(reader.pending).toBe(c.length - 2);
     expect(reader.push(all.subarray(all.length - 2))).toEqual([Buffer.from('third message')]);
+    expect(reader.pending).toBe(0);
+    // An empty message alone in its chunk (an empty request: its 5-byte header only) is whole.
+    expect(reader.push(b)).toEqual([Buffer.alloc(0)]);
     expect(reader.pending).toBe(0);
   });
 

@@ -58,6 +58,7 @@ describe('cloud client setup', () => {
     const e = keyFailure('awskms', 'k', 'sign', sdk, ['secret-123'], 'denied');
     expect(e).toBeInstanceOf(KeyError);
     expect(e.message).not.toContain('secret-123');
+    expect(e.message).toBe('awskms key "k": sign failed: denied for [redacted]'); // the SDK's words, but the secret
     expect([sdkErrorName(e), sdkErrorCode(e), sdkStatusCode(e)]).toEqual(['AccessDeniedException', 7, 409]);
     expect([sdkErrorName(sdk), sdkErrorCode(sdk), sdkStatusCode(sdk)]).toEqual(['AccessDeniedException', 7, 409]);
     expect([sdkErrorName('x'), sdkErrorCode(null), sdkStatusCode({ statusCode: '404' })]).toEqual(['', undefined, undefined]);

@@ -1,6 +1,13 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertNoTransactionControl, renderStatement, renderVerified, splitStatements, verifyPlacement } from '../../src/database/statements';
 import { loadPgLexer } from '../../src/database/pglexer';
+
+/** PostgreSQL's lexer as the statements module sees it; `misread` makes it read every ' as " (a lexer that disagrees with the scanner). */
+const lexer = vi.hoisted(() => ({ misread: false }));
+vi.mock('../../src/database/pglexer', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/database/pglexer')>();
+  return { ...real, pgScan: (sql: string) => real.pgScan(lexer.misread ? sql.replace(/'/g, '"') : sql) };
+});
 
 beforeAll(() => loadPgLexer());
 
@@ -104,6 +111,17 @@ describe('tokenising as PostgreSQL does (security review, item 1)', () => {
     expect(() => renderStatement('SELECT $1{{name}}', { name: '0' })).toThrow(/preceded by "\$" or a \$n parameter/);
     // found by the fuzz suite: A + U&"..." lexes as the identifier AU, then & and a plain "..."
     expect(() => renderStatement('SELECT {{name}}U&"{{password}}"', { name: 'A', password: 'p' })).toThrow(/followed by "U&"/);
+  });
+  it('renderVerified runs the independent check on every value it placed (renderStatement does not)', () => {
+    // The scanner and PostgreSQL's lexer disagree here: only the check, given each value's span, can tell.
+    lexer.misread = true;
+    try {
+      expect(renderStatement(`SELECT '{{password}}'`, { password: 'pw' })).toBe(`SELECT 'pw'`);
+      expect(() => renderVerified(`SELECT '{{password}}'`, { password: 'pw' })).toThrow(/would not stay inside its quotes/);
+      expect(() => renderVerified(`SELECT 1 -- '{{password}}'`, { password: 'pw' })).not.toThrow(); // nothing placed, nothing to check
+    } finally {
+      lexer.misread = false;
+    }
   });
   it('the independent check refuses a value that does not sit in the token the scanner claimed', () => {
     const text = `SELECT '"x';DROP TABLE t;--"'`;
