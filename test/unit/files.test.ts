@@ -15,6 +15,20 @@ describe('readBoundedFile', () => {
     expect((await readBoundedFile(ok, 'sslrootcert')).toString()).toBe('hello');
   });
 
+  it('reads a file of exactly the limit whole, and refuses one byte more', async () => {
+    const at = path.join(dir, 'at-limit');
+    const over = path.join(dir, 'over-limit');
+    const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 251));
+    fs.writeFileSync(at, bytes);
+    fs.writeFileSync(over, Buffer.concat([bytes, Buffer.from([7])]));
+    expect((await readBoundedFile(at, 'f', 4096)).equals(bytes)).toBe(true);
+    await expect(readBoundedFile(over, 'f', 4096)).rejects.toThrow('f is not a readable file (a regular file of at most 4096 bytes)');
+    // An empty file is a file: read as nothing.
+    const empty = path.join(dir, 'empty');
+    fs.writeFileSync(empty, '');
+    expect((await readBoundedFile(empty, 'f', 4096)).length).toBe(0);
+  });
+
   it('refuses devices, FIFOs, pipes, directories, missing and oversized files with one message', async () => {
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
