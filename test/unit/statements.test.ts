@@ -28,6 +28,11 @@ describe('splitStatements', () => {
     const fn = `CREATE FUNCTION g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END; SELECT 2; END`;
     expect(splitStatements(`${fn}; SELECT 1`)).toEqual([fn, 'SELECT 1']);
   });
+  it('an unterminated (nested) comment runs to the end: nothing after it is split off, and a placeholder before it is refused', () => {
+    // PostgreSQL reads the rest of the text as comment (and refuses the string): so must the splitter.
+    expect(splitStatements('SELECT 1; /* a /* b */ c; GRANT x TO y')).toEqual(['SELECT 1', '/* a /* b */ c; GRANT x TO y']);
+    expect(() => renderVerified(`SELECT '{{name}}' /* /* x */; SELECT 2`, { name: 'v-a' })).toThrow(/unterminated \/\* comment/);
+  });
   it('does not mistake $1 parameters or identifiers containing $ for dollar quotes', () => {
     expect(splitStatements('SELECT $1; SELECT a$b$c; SELECT 2')).toEqual(['SELECT $1', 'SELECT a$b$c', 'SELECT 2']);
   });
