@@ -72,6 +72,8 @@ export interface GcpKmsEmulator {
   failNext(n: number, code?: grpc.status): void;
   /** The next n calls of `method` fail with `code`: before it runs, or after it ran (the reply is lost). */
   faultOn(method: string, n: number, opts?: { when?: 'before' | 'after'; code?: grpc.status }): void;
+  /** The next call of `method` waits, received, until the returned function is called (a call still in flight). */
+  holdNext(method: string): { received: Promise<void>; release: () => void };
   cryptoKeys: Map<string, CryptoKey>;
   versions: Map<string, Version>;
   calls: Array<{ method: string; authorized: boolean }>;
@@ -94,6 +96,7 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
   const importJobs = new Map<string, ImportJob>();
   const wrappingKeys = new Map<number, KeyObject>();
   const faults: Fault[] = [];
+  const holds: Array<{ method: string; arrived: () => void; gate: Promise<void> }> = [];
   const ring = `projects/${project}/locations/${location}/keyRings/${keyRing}`;
   const calls: GcpKmsEmulator['calls'] = [];
   let fail = 0;
@@ -379,6 +382,15 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(svc)) {
     impl[method] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
+      const hold = holds.findIndex((h) => h.method === method);
+      if (hold < 0) return answer(method, call, cb);
+      const [h] = holds.splice(hold, 1);
+      h.arrived();
+      void h.gate.then(() => answer(method, call, cb));
+    };
+  }
+  function answer(method: string, call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>): void {
+    {
       let authorized = false;
       try {
         if (fail > 0) {
@@ -405,7 +417,7 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
       } finally {
         calls.push({ method, authorized });
       }
-    };
+    }
   }
   const server = new grpc.Server();
   server.addService(svc, impl);
@@ -424,6 +436,13 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     keyRing,
     createKey,
     calls,
+    holdNext: (method) => {
+      let arrived!: () => void;
+      let release!: () => void;
+      const received = new Promise<void>((r) => (arrived = r));
+      holds.push({ method, arrived, gate: new Promise<void>((r) => (release = r)) });
+      return { received, release };
+    },
     credentialsJson: JSON.stringify({
       type: 'service_account',
       project_id: project,

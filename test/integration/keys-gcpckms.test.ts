@@ -58,6 +58,18 @@ describe('Google Cloud KMS', () => {
     expect(kms.calls.length).toBeGreaterThan(0);
     expect(kms.calls.every((c) => c.authorized)).toBe(true);
   });
+  it('close() while a call is in flight (its config rewritten or deleted): the call still gets its answer', async () => {
+    const k = await open('closing', 'ec256');
+    const pub = await k.publicKey();
+    const held = kms.holdNext('AsymmetricSign');
+    const signing = k.sign(msg, { hash: 'sha256' });
+    await held.received;
+    const closing = k.close();
+    held.release();
+    const sig = await signing;
+    expect(nodeVerify('sha256', msg, { key: pub, dsaEncoding: 'der' }, sig)).toBe(true);
+    await closing;
+  });
   it('RSA-PSS and PKCS#1 keys sign with their one algorithm; another is refused by name', async () => {
     const pss = await open('pss', 'pss');
     const sig = await pss.sign(msg, { hash: 'sha256', padding: 'pss' });
