@@ -390,33 +390,31 @@ export async function startGcpKms(tls: { certPem: string; keyPem: string; caPem:
     };
   }
   function answer(method: string, call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>): void {
-    {
-      let authorized = false;
-      try {
-        if (fail > 0) {
-          fail--;
-          throw new Rpc(failCode, 'injected failure');
-        }
-        const fault = (when: Fault['when']) => {
-          const f = faults.find((x) => x.method === method && x.when === when && x.n > 0);
-          if (f) {
-            f.n--;
-            throw new Rpc(f.code, `injected failure ${when} ${method}`);
-          }
-        };
-        fault('before');
-        authorize(call.metadata);
-        authorized = true;
-        const h = handlers[method];
-        if (!h) throw new Rpc(grpc.status.UNIMPLEMENTED, `${method} is not implemented by the emulator`);
-        const out = h(call.request);
-        fault('after');
-        cb(null, out);
-      } catch (e) {
-        cb({ code: e instanceof Rpc ? e.code : grpc.status.INTERNAL, details: (e as Error).message });
-      } finally {
-        calls.push({ method, authorized });
+    let authorized = false;
+    try {
+      if (fail > 0) {
+        fail--;
+        throw new Rpc(failCode, 'injected failure');
       }
+      const fault = (when: Fault['when']) => {
+        const f = faults.find((x) => x.method === method && x.when === when && x.n > 0);
+        if (f) {
+          f.n--;
+          throw new Rpc(f.code, `injected failure ${when} ${method}`);
+        }
+      };
+      fault('before');
+      authorize(call.metadata);
+      authorized = true;
+      const h = handlers[method];
+      if (!h) throw new Rpc(grpc.status.UNIMPLEMENTED, `${method} is not implemented by the emulator`);
+      const out = h(call.request);
+      fault('after');
+      cb(null, out);
+    } catch (e) {
+      cb({ code: e instanceof Rpc ? e.code : grpc.status.INTERNAL, details: (e as Error).message });
+    } finally {
+      calls.push({ method, authorized });
     }
   }
   const server = new grpc.Server();
