@@ -1,7 +1,7 @@
 // Router's index by first path segment must pick exactly the path a scan of every
 // declared path would (the first match in declaration order), for every engine's paths.
 import { describe, expect, it } from 'vitest';
-import { MAX_DATA_DEPTH, Router, literalFirstSegment, type PathDef, type Request, type Response } from '../../src/secrets/framework';
+import { MAX_DATA_DEPTH, Router, literalFirstSegment, rawResponse, type PathDef, type Request, type Response } from '../../src/secrets/framework';
 import { ManagedKeys } from '../../src/secrets/managed-keys';
 import { transit } from '../../src/secrets/transit';
 import { PkiCaches, pkiPaths } from '../../src/secrets/pki';
@@ -215,6 +215,26 @@ describe('Router requests', () => {
     expect(help).toContain('about things');
     expect(res?.data).not.toHaveProperty('openapi');
     expect((await router.handle('help', '', {}, ctx))?.data).toHaveProperty('openapi');
+  });
+
+  it('an optional capture that did not match is not given: no value, has() false', async () => {
+    const router = new Router(
+      [path({ pattern: 'things(?:/(?<name>\\w+))?', fields: { ...path().fields, name: { type: 'string', description: 'optional' } } })],
+      '',
+    );
+    expect((await router.handle('read', 'things', {}, ctx))?.data).toMatchObject({ name: undefined, has: false });
+    expect((await router.handle('read', 'things/a', {}, ctx))?.data).toMatchObject({ name: 'a', has: true });
+  });
+
+  it('help on a path no route matches lists every route with its synopsis', async () => {
+    const router = new Router([path(), path({ pattern: 'other', synopsis: 'the other' })], 'the backend');
+    expect((await router.handle('help', 'nope', {}, ctx))?.data?.help).toBe(
+      'the backend\n\n## PATHS\n\n    ^things/(?<name>\\w+)$\n        things\n\n    ^other$\n        the other\n',
+    );
+  });
+
+  it('a raw response is a 200 with its content type and the body in base64', () => {
+    expect(rawResponse('abc', 'text/plain')).toEqual({ data: { http_content_type: 'text/plain', http_raw_body: 'YWJj', http_status_code: 200 } });
   });
 
   it('mounts of one engine share a table only while their declarations are equal', () => {
