@@ -17,6 +17,7 @@ import {
 import { promisify } from 'node:util';
 import { keyInvalid, keyUnsupported, requireUsage } from './errors';
 import { oaepEncrypt, signLocalAsync, verifyWith } from './crypto';
+import { curveFacts } from './curves';
 import { rsaPrivate } from './rsa-offload';
 import { algorithmsFor } from './algorithms';
 import type { KeyBackend } from './backend';
@@ -78,8 +79,7 @@ function fitsSpec(k: KeyObject, spec: KeySpec): boolean {
   const d = k.asymmetricKeyDetails;
   if (spec.kind === 'ed25519') return k.asymmetricKeyType === 'ed25519';
   if (spec.kind === 'rsa') return k.asymmetricKeyType === 'rsa' && d?.modulusLength === spec.bits;
-  const curves: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
-  return k.asymmetricKeyType === 'ec' && d?.namedCurve === curves[spec.curve];
+  return k.asymmetricKeyType === 'ec' && d?.namedCurve === curveFacts(spec.curve).openssl;
 }
 
 /** A key held in this process's memory (see the top of this file: development and tests only). */
