@@ -8,6 +8,7 @@ import { keyErrorToUser } from './key-errors';
 import { getJson, putJson, type Storage } from '../storage/storage';
 import { UserError, type FieldDef, type PathDef, type Request, type Response } from './framework';
 import { describeDefault, nameGroup, type Field } from '../schema';
+import { serialised } from '../util/serialised';
 
 export { keyErrorToUser } from './key-errors';
 
@@ -44,8 +45,8 @@ export class ManagedKeys {
   private readonly open = new Map<string, Promise<ManagedKey>>();
   // Bumped whenever a config is written, deleted or invalidated: a read begun before is stale.
   private readonly generations = new Map<string, number>();
-  /** The last write or delete of each config, for serial(). */
-  private readonly writes = new Map<string, Promise<void>>();
+  /** Writes and deletes of one config run one at a time (serialised), so the key in use is the stored config's. */
+  private readonly writes = new Map<string, Promise<unknown>>();
   constructor(private readonly storage: Storage) {}
 
   /** The key named `name` of any type (transit and PKI refer to managed keys by name). */
@@ -111,20 +112,6 @@ export class ManagedKeys {
     );
   }
 
-  /** Run fn after every earlier write or delete of the config at `sk` has finished. */
-  private serial<T>(sk: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.writes.get(sk) ?? Promise.resolve()).then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.writes.set(sk, settled);
-    void settled.then(() => {
-      if (this.writes.get(sk) === settled) this.writes.delete(sk);
-    });
-    return run;
-  }
-
   /** managed-keys/<type>/<name> written: the key opened (a bad config fails here), the config stored, the key put in use. */
   private async write(r: Request, fields: Record<string, FieldDef>): Promise<Response> {
     const type = r.data.str('type');
@@ -175,7 +162,7 @@ export class ManagedKeys {
         operations: {
           // One write or delete of a config at a time: two at once could store one config
           // and leave the other's key in use.
-          update: (r) => this.serial(storageKey(r.data.str('type'), r.data.str('name')), () => this.write(r, fields)),
+          update: (r) => serialised(this.writes, storageKey(r.data.str('type'), r.data.str('name')), () => this.write(r, fields)),
           read: async (r) => {
             const type = r.data.str('type');
             const kname = r.data.str('name');
@@ -186,7 +173,7 @@ export class ManagedKeys {
           },
           delete: (r) => {
             const sk = storageKey(r.data.str('type'), r.data.str('name'));
-            return this.serial(sk, async () => {
+            return serialised(this.writes, sk, async () => {
               await this.storage.delete(sk);
               this.invalidate(sk);
               return undefined;

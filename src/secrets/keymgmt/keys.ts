@@ -6,6 +6,7 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { newVersion } from '../transit/policy';
 import { UserError } from '../framework';
 import { NAME_PATTERN } from '../../schema';
+import { serialised } from '../../util/serialised';
 
 /** The key types keymgmt creates (Vault Enterprise's names). */
 export const KEY_TYPES = ['aes256-gcm96', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521'] as const;
@@ -132,17 +133,5 @@ export class KeyStore {
       else if (key) await putJson(this.storage, KeyStore.path(name), key);
       return result;
     });
-  }
-}
-
-/** Run fn after every earlier call with the same id has finished. */
-export async function serialised<T>(locks: Map<string, Promise<unknown>>, id: string, fn: () => Promise<T>): Promise<T> {
-  const prev = locks.get(id) ?? Promise.resolve();
-  const run = prev.catch(() => undefined).then(fn);
-  locks.set(id, run);
-  try {
-    return await run;
-  } finally {
-    if (locks.get(id) === run) locks.delete(id);
   }
 }

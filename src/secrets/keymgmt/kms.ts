@@ -2,7 +2,8 @@
 // Vault's storage (barrier-encrypted), never returned, never logged.
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
-import { NAME, serialised } from './keys';
+import { NAME } from './keys';
+import { serialised } from '../../util/serialised';
 import { CREDENTIALS, checkCollection, checkCredentials, parseCredentials, publicView } from './providers/config';
 import { PROVIDERS, type KmsConfig, type ProviderName } from './providers/types';
 
