@@ -162,6 +162,11 @@ export function verifyWith(pub: KeyObject, spec: LocalKeySpec, data: Buffer, sig
   throw keyInvalid('AES keys do not sign');
 }
 
+/** The longest plaintext RSA-OAEP takes with this key and hash: the modulus's bytes less twice the digest and 2. */
+export function oaepMaxPlaintext(key: KeyObject, hash: string): number {
+  return (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 - 2 * createHash(hash).digest().length - 2;
+}
+
 /**
  * RSA-OAEP encryption with a key's public half (the backends encrypt locally, as the HSMs and
  * KMSes would): a plaintext longer than OAEP allows for the key and hash (the modulus's
@@ -169,7 +174,7 @@ export function verifyWith(pub: KeyObject, spec: LocalKeySpec, data: Buffer, sig
  * key, not OpenSSL's internal one.
  */
 export function oaepEncrypt(key: KeyObject, plaintext: Buffer, hash: string, who: string): Buffer {
-  const max = (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 - 2 * createHash(hash).digest().length - 2;
+  const max = oaepMaxPlaintext(key, hash);
   if (plaintext.length > max) throw keyInvalid(`${who}: plaintext of ${plaintext.length} bytes is too long for RSA-OAEP with this key (at most ${max})`);
   return publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, plaintext);
 }

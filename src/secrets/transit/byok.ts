@@ -11,7 +11,7 @@ import { UserError, type FieldDef, type PathDef, type Request } from '../framewo
 import { decodeBase64 } from './envelope';
 import { newPolicy } from './keys';
 import { IMPORT_TYPES, exportMaterial, importedMaterial, importsPublicKey, samePair, type Imported } from './material';
-import { parsed, publicKeyObject, type KeyVersion, type Policy } from './policy';
+import { madeByDeriveKey, parsed, publicKeyObject, type KeyVersion, type Policy } from './policy';
 import type { Transit } from './context';
 import { ENCRYPTED_KEY_BYTES, oaepHash, unwrapImport, wrapForImport } from './wrapping';
 
@@ -230,8 +230,7 @@ export function byokPaths(t: Transit): PathDef[] {
           const name = r.data.str('name');
           const check = (p: Policy | undefined): Policy => {
             if (!p) throw new UserError(`no key found with name ${name}; to import a new key, use the import/ endpoint`);
-            if (!p.imported_key || p.allow_imported_key_rotation === undefined)
-              throw new UserError('the import_version endpoint can only be used with an imported key');
+            if (!p.imported_key || madeByDeriveKey(p)) throw new UserError('the import_version endpoint can only be used with an imported key');
             return p;
           };
           // Checked before the (costly) unwrapping, and again under the key's lock.

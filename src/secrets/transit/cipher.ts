@@ -4,6 +4,7 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, publicEncrypt, 
 import { pooledRandomBytes } from '../../util/random-pool';
 import type { ManagedKey } from '../../keys/types';
 import { isKeyError } from '../../keys/errors';
+import { oaepMaxPlaintext } from '../../keys/crypto';
 import { keyErrorToUser } from '../key-errors';
 import { UserError } from '../framework';
 import { unwrap, wrap } from './envelope';
@@ -106,8 +107,8 @@ export function encrypt(p: Policy, inp: CryptInput, managed?: () => Promise<Mana
   if (p.type.startsWith('rsa-')) {
     nonAead(p, inp.aad);
     const key = publicKeyObject(v);
-    // RSA-OAEP (SHA-256) holds at most the modulus's bytes less 66: more is the caller's error (Vault's message, with Go's reason).
-    if (inp.plaintext.length > (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 - 66)
+    // More than RSA-OAEP (SHA-256) holds is the caller's error (Vault's message, with Go's reason).
+    if (inp.plaintext.length > oaepMaxPlaintext(key, 'sha256'))
       throw new UserError('failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size');
     return wrap(n, publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, inp.plaintext));
   }

@@ -8,6 +8,7 @@ import {
   canSign,
   derivedEd25519,
   isSymmetric,
+  madeByDeriveKey,
   newVersion,
   publicKeyOf,
   rawEd25519,
@@ -131,8 +132,7 @@ export const canRotate = (p: Policy): boolean => p.type !== 'managed_key' && (!p
  */
 export async function rotate(p: Policy): Promise<Policy> {
   if (p.type === 'managed_key') throw new UserError('managed keys rotate in their own backend (HSM or KMS), not here');
-  if (p.imported_key && p.allow_imported_key_rotation === undefined)
-    throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
+  if (madeByDeriveKey(p)) throw new UserError('this key was made by derive-key and cannot be rotated: derive a new key instead');
   if (p.imported_key && !p.allow_imported_key_rotation) throw new UserError(`imported key ${p.name} does not allow rotation within Vault`);
   const n = p.latest_version + 1;
   const next: Policy = {
@@ -260,8 +260,7 @@ export function keyPaths(t: Transit): PathDef[] {
             if (avail > next.min_decryption_version) throw new UserError('min decryption version should not be less then min available version');
             if (r.data.has('deletion_allowed')) next.deletion_allowed = r.data.bool('deletion_allowed');
             // derive-key's keys hold a key-agreement secret that is never returned (README): not exportable, no plaintext backup.
-            const agreed = p.imported_key && p.allow_imported_key_rotation === undefined;
-            if (agreed && (r.data.bool('exportable') || r.data.bool('allow_plaintext_backup')))
+            if (madeByDeriveKey(p) && (r.data.bool('exportable') || r.data.bool('allow_plaintext_backup')))
               throw new UserError('this key was made by derive-key: its shared secret is never exported or backed up in plaintext');
             // As Vault: exportable and allow_plaintext_backup can be set, never unset; false is ignored.
             if (r.data.bool('exportable')) next.exportable = true;

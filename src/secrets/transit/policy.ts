@@ -159,6 +159,9 @@ export function parsed(pem: string): { priv: KeyObject; pub: KeyObject } {
   return k;
 }
 
+/** A key made by derive-key/ (imported, without keys/<name>/import's allow_rotation): it never rotates, and its shared secret never leaves. */
+export const madeByDeriveKey = (p: Policy): boolean => !!p.imported_key && p.allow_imported_key_rotation === undefined;
+
 /**
  * Drop the parsed private keys (and derived Ed25519 keys) of versions that no longer exist:
  * a deleted key, trimmed versions, a key replaced by a restore. Key material stays in memory
