@@ -362,14 +362,24 @@ export class Router {
     return res;
   }
 
-  async exists(path: string, ctx: Omit<Request, 'operation' | 'path' | 'data'>): Promise<{ found: boolean; exists: boolean }> {
+  /**
+   * Vault's existence check, given the request's body as Vault's SDK gives it (`raw`). Fields
+   * are coerced but not required (the request itself is checked when it runs); a path whose
+   * captures or body do not validate is "not found", so Vault sends it on as an update and
+   * the update's own routing answers the 400.
+   */
+  async exists(
+    path: string,
+    ctx: Omit<Request, 'operation' | 'path' | 'data'>,
+    raw: Record<string, unknown> = {},
+  ): Promise<{ found: boolean; exists: boolean }> {
     const hit = this.match(path);
     const existence = hit && this.handlers[hit.c.index].existence;
     // Most paths declare no existence check: answer without validating any fields.
     if (!existence) return { found: false, exists: false };
     let routed: Routed;
     try {
-      routed = this.routeMatched(hit, 'read', path, {}, ctx);
+      routed = this.routeMatched(hit, 'read', path, raw, ctx);
     } catch {
       return { found: false, exists: false };
     }

@@ -350,10 +350,21 @@ function register(multiplexed: boolean) {
         );
       }),
       HandleExistenceCheck: perMount<{ request?: PbRequest }>(multiplexed, (id, call, cb) => {
-        const path = String(call.request.request?.path ?? '');
+        const req = call.request.request ?? {};
         const { signal: cancelled, release } = cancellation(call);
         Promise.resolve()
-          .then(() => withRequestSignal(cancelled, () => mountOf(id).backend.exists(path)))
+          .then(() => {
+            // The body as Vault's SDK gives it to an existence check; one that does not parse is
+            // no answer ("not found"): Vault sends the request on, and it answers the 400.
+            let args: ReturnType<typeof requestArgs>;
+            try {
+              args = requestArgs(req);
+            } catch {
+              return { found: false, exists: false };
+            }
+            const who = { displayName: req.display_name ?? '', mountPoint: req.mount_point ?? '' };
+            return withRequestSignal(cancelled, () => mountOf(id).backend.exists(args.path, args.data, who));
+          })
           .finally(release)
           .then(
             (r) => cb(null, { check_found: r.found, exists: r.exists }),

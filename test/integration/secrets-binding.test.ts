@@ -390,6 +390,28 @@ describe('an engine added as one folder and one registry line', () => {
     expect((await leaseCall(v, 'renew', null)).err).toMatchObject({ err_msg: expect.stringMatching(/request has no secret/) });
   });
 
+  it("runs a path's existence check on the request's body and captures, as Vault's SDK does", async () => {
+    const v = await vault(false);
+    await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'toy-lease' }, backendUUID: 'u' });
+    const check = (data: string | undefined, path = 'things/a') =>
+      v.call('HandleExistenceCheck', { request: { operation: 'update', path, data, display_name: 'token-alice' } });
+    seen.existence.length = 0;
+    expect(await check(JSON.stringify({ value: 'present' }))).toMatchObject({ check_found: true, exists: true });
+    expect(await check(JSON.stringify({ value: 'absent' }))).toMatchObject({ check_found: true, exists: false });
+    expect(seen.existence).toEqual([
+      { name: 'a', value: 'present', displayName: 'token-alice' },
+      { name: 'a', value: 'absent', displayName: 'token-alice' },
+    ]);
+    // A body that does not parse, or a field that does not validate, is no existence answer: the
+    // check is not run, and the request itself (sent on as an update) answers the 400.
+    expect(await check('{nope')).toMatchObject({ check_found: false, exists: false });
+    expect(await check(JSON.stringify({ n: 'seven' }))).toMatchObject({ check_found: false, exists: false });
+    expect(seen.existence).toHaveLength(2);
+    expect(body(await v.request('update', 'things/a', { n: 'seven' })).error).toMatch(/n/);
+    // A path without a check answers "not found" without looking at the body.
+    expect(await check(JSON.stringify({ value: 'present' }), 'once')).toMatchObject({ check_found: false, exists: false });
+  });
+
   it("gets Vault's periodic function, invalidations and cleanup", async () => {
     const v = await vault(false);
     await v.call('Setup', { broker_id: await v.offer(new MemoryStorage()), Config: { engine: 'toy-lease' }, backendUUID: 'u' });

@@ -7,7 +7,7 @@ import { UserError } from '../../../src/secrets/framework';
 import { secretResponse, type SecretType } from '../../../src/secrets/lease';
 
 /** What every mount of the engine was asked, for the test to read. */
-export const seen = { periodic: 0, invalidated: [] as string[], cleanups: 0 };
+export const seen = { periodic: 0, invalidated: [] as string[], cleanups: 0, existence: [] as Array<{ name: string; value: string; displayName: string }> };
 
 const token: SecretType = {
   type: 'toy_token',
@@ -44,6 +44,18 @@ export const leaseEngine: Engine = {
         },
         synopsis: 'Issue a leased token.',
         description: 'Issue a leased token.',
+      },
+      {
+        // An existence check that reads the request's body as well as its URL, as Vault's SDK allows.
+        pattern: 'things/(?<name>\\w+)',
+        fields: { name: { type: 'string', description: 'thing name' }, value: { type: 'string', description: 'present or not' }, n: { type: 'int', description: 'a number' } },
+        existence: async (req) => {
+          seen.existence.push({ name: req.data.str('name'), value: req.data.str('value'), displayName: req.displayName ?? '' });
+          return req.data.str('value') === 'present';
+        },
+        operations: { create: async () => ({ data: { op: 'create' } }), update: async () => ({ data: { op: 'update' } }) },
+        synopsis: 'A path with an existence check.',
+        description: 'A path with an existence check.',
       },
       {
         pattern: 'once',
