@@ -48,7 +48,11 @@ export const leaseEngine: Engine = {
       {
         // An existence check that reads the request's body as well as its URL, as Vault's SDK allows.
         pattern: 'things/(?<name>\\w+)',
-        fields: { name: { type: 'string', description: 'thing name' }, value: { type: 'string', description: 'present or not' }, n: { type: 'int', description: 'a number' } },
+        fields: {
+          name: { type: 'string', description: 'thing name' },
+          value: { type: 'string', description: 'present or not' },
+          n: { type: 'int', description: 'a number' },
+        },
         existence: async (req) => {
           seen.existence.push({ name: req.data.str('name'), value: req.data.str('value'), displayName: req.displayName ?? '' });
           return req.data.str('value') === 'present';
