@@ -29,6 +29,16 @@ describe('transit keys', () => {
     expect(await call('read', 'keys/app')).toEqual({});
     expect(mount.store.data.has('policy/app')).toBe(false);
   });
+  it('concurrent rotations each add a version, and a delete among them is not undone by a later rotation', async () => {
+    await ok('create', 'keys/busy', { type: 'aes256-gcm96' });
+    await Promise.all(Array.from({ length: 10 }, () => ok('update', 'keys/busy/rotate')));
+    expect((await ok('read', 'keys/busy')).latest_version).toBe(11);
+    await ok('update', 'keys/busy/config', { deletion_allowed: true });
+    const after = await Promise.all([call('delete', 'keys/busy'), call('update', 'keys/busy/rotate')]);
+    expect(after[0]).toEqual({});
+    expect(after[1].error).toMatch(/not found/);
+    expect(mount.store.data.has('policy/busy')).toBe(false);
+  });
   it('rejects bad key definitions with 400s', async () => {
     expect((await call('create', 'keys/x', { type: 'des' })).error).toMatch(/type: must be one of/);
     expect((await call('create', 'keys/x', { convergent_encryption: true })).error).toMatch(/requires derivation/);

@@ -2,6 +2,7 @@
 // lock per key name so read-modify-write operations (rotate, config, backup) never lose
 // an update. The cryptography on a policy lives in policy.ts, cipher.ts and signature.ts.
 import { getJson, putJson, type Storage } from '../../storage/storage';
+import { serialised } from '../../util/serialised';
 import { UserError } from '../framework';
 import { forgetParsed, type Policy } from './policy';
 
@@ -35,15 +36,7 @@ export class Policies {
 
   /** Read-modify-write one key at a time (rotation, config) so concurrent writes cannot lose a version. */
   async update<T>(name: string, fn: (p: Policy | undefined) => Promise<{ policy?: Policy; result: T }>): Promise<T> {
-    const prev = this.locks.get(name) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => {
-      release = r;
-    });
-    const chained = prev.then(() => mine);
-    this.locks.set(name, chained);
-    await prev.catch(() => undefined);
-    try {
+    return serialised(this.locks, name, async () => {
       this.cache.delete(name);
       const current = await this.get(name);
       const { policy, result } = await fn(current);
@@ -58,12 +51,10 @@ export class Policies {
         }
       }
       return result;
-    } finally {
-      release();
-      if (this.locks.get(name) === chained) this.locks.delete(name);
-    }
+    });
   }
 
+  /** Removes the key; callers hold the name's lock (keys/<name> delete runs inside update). */
   async delete(name: string): Promise<void> {
     const old = this.cache.get(name) ?? (await getJson<Policy>(this.storage, Policies.key(name)));
     this.changed(name);
