@@ -71,6 +71,20 @@ describe('upsert on first encrypt, as Vault', () => {
     });
     expect((await ok('read', 'keys/up-batch')).derived).toBe(true);
   });
+  it("config/keys disable_upsert (current Vault's): encrypt on a missing key is a 400 that creates nothing; existing keys still encrypt", async () => {
+    expect(await ok('read', 'config/keys')).toEqual({ disable_upsert: false });
+    await ok('create', 'keys/made');
+    expect(await ok('update', 'config/keys', { disable_upsert: true })).toEqual({ disable_upsert: true });
+    expect(await ok('read', 'config/keys')).toEqual({ disable_upsert: true });
+    expect((await call('create', 'encrypt/typo', { plaintext: b('x') })).error).toBe('encryption key not found: typo');
+    expect(await call('read', 'keys/typo')).toEqual({});
+    expect((await ok('update', 'encrypt/made', { plaintext: b('x') })).ciphertext).toMatch(/^vault:v1:/);
+    // A write sets every field: one without disable_upsert turns upsert back on, as Vault's.
+    expect(await ok('update', 'config/keys', {})).toEqual({ disable_upsert: false });
+    await ok('create', 'encrypt/typo', { plaintext: b('x') });
+    expect((await ok('read', 'keys/typo')).type).toBe('aes256-gcm96');
+    expect((await call('update', 'config/keys', { disable_upsert: 'sometimes' })).error).toMatch(/disable_upsert/);
+  });
   it('only encryption types may be upserted; every refusal is a 400 that creates nothing', async () => {
     const refused: Array<[Record<string, unknown>, string]> = [
       [{ type: 'rsa-2048' }, 'key type rsa-2048 not supported for this operation'],

@@ -127,6 +127,15 @@ for (const { mode, env, label } of VARIANTS) {
       expect(Buffer.from(await decrypt(v, 'transit', 'app', wrapped.ciphertext), 'base64')).toHaveLength(32);
     });
 
+    it("transit config/keys disable_upsert (current Vault's): encrypt on a missing key is a 400 through Vault, and creates nothing", async () => {
+      expect(await write(v, 'transit/config/keys', 'disable_upsert=true')).toEqual({ disable_upsert: true });
+      expect((await v.vault(['read', '-format=json', 'transit/config/keys'])).data).toEqual({ disable_upsert: true });
+      await expect(write(v, 'transit/encrypt/typo-key', `plaintext=${b64('x')}`)).rejects.toThrow(/Code: 400[\s\S]*encryption key not found: typo-key/);
+      await expect(v.vault(['read', '-format=json', 'transit/keys/typo-key'])).rejects.toThrow(/No value found/);
+      expect((await write(v, 'transit/encrypt/app', `plaintext=${b64('x')}`)).ciphertext).toMatch(/^vault:v2:/);
+      expect(await write(v, 'transit/config/keys', 'disable_upsert=false')).toEqual({ disable_upsert: false });
+    });
+
     it('transit beyond Vault: ecdsa-secp256k1 (openssl verifies), ml-dsa 44/65/87, x25519 derive-key; refusals are 400s', async () => {
       const input = b64('signed beyond Vault');
       await write(v, 'transit/keys/k1', 'type=ecdsa-secp256k1');

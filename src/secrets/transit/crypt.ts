@@ -4,6 +4,7 @@ import { UserError, type PathDef, type Request } from '../framework';
 import { b64, versionIn } from './envelope';
 import { decrypt, encrypt, type Decrypted } from './cipher';
 import { newPolicy } from './keys';
+import { keysConfig } from './lifecycle';
 import { KEY_TYPES } from './policy';
 import { batch, optInt, type Transit } from './context';
 
@@ -83,7 +84,8 @@ export function cryptPaths(t: Transit): PathDef[] {
           if (r.data.has('nonce')) throw new UserError('nonce may not be provided: it is generated (or derived for convergent keys)');
           const contextSet = contextInAllOrNone(r);
           let p = await t.policies.get(r.data.str('name'));
-          if (!p && r.operation === 'create') {
+          // config/keys disable_upsert (current Vault): a missing key is not created, just not found.
+          if (!p && r.operation === 'create' && !(await keysConfig(r.storage)).disable_upsert) {
             // Upsert, as Vault: every check is made before the key is created, so a refused
             // request leaves no key behind. A context makes the new key derived.
             const type = r.data.str('type');

@@ -1,8 +1,8 @@
 // export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim,
-// cache-config: the rest of a transit key's life, with Vault's API and rules (export only
+// cache-config, config/keys: the rest of a transit key's life, with Vault's API and rules (export only
 // for exportable keys; backup only with exportable and allow_plaintext_backup).
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { getJson, putJson } from '../../storage/storage';
+import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import { decodeBase64 } from './envelope';
 import { ML_DSA_SETS } from './mldsa';
@@ -116,7 +116,7 @@ function checkBackup(x: unknown): Policy {
   return p;
 }
 
-/** export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim and cache-config. */
+/** export/<type>/<name>[/<version>], backup/<name>, restore[/<name>], keys/<name>/trim, cache-config and config/keys. */
 export function lifecyclePaths(t: Transit): PathDef[] {
   return [
     {
@@ -232,5 +232,32 @@ export function lifecyclePaths(t: Transit): PathDef[] {
         },
       },
     },
+    {
+      // Current Vault's (1.13+) mount-wide key settings; Vault 1.8's transit has no such path.
+      pattern: 'config/keys',
+      fields: {
+        disable_upsert: { type: 'bool', description: 'Refuse to create keys on first use by encrypt/ (the key must be made with keys/<name> first).' },
+      },
+      synopsis: 'Read or set what applies to every key of the mount.',
+      description:
+        "disable_upsert: encrypt/ on a key that does not exist is a 400 instead of creating it. A write sets every field (an absent one to false), as Vault's.",
+      operations: {
+        read: async (r) => ({ data: await keysConfig(r.storage) }),
+        update: async (r) => {
+          const cfg: KeysConfig = { disable_upsert: r.data.bool('disable_upsert') };
+          if ((await keysConfig(r.storage)).disable_upsert !== cfg.disable_upsert) await putJson(r.storage, KEYS_CONFIG_KEY, cfg);
+          return { data: cfg };
+        },
+      },
+    },
   ];
+}
+
+const KEYS_CONFIG_KEY = 'config/keys';
+/** The mount's config/keys. */
+export type KeysConfig = { disable_upsert: boolean };
+/** The mount's config/keys as stored, with Vault's defaults for what is not. */
+export async function keysConfig(storage: Storage): Promise<KeysConfig> {
+  const stored = await getJson<Partial<KeysConfig>>(storage, KEYS_CONFIG_KEY);
+  return { disable_upsert: stored?.disable_upsert === true };
 }
