@@ -136,6 +136,41 @@ for (const { mode, env, label } of VARIANTS) {
       expect(await write(v, 'transit/config/keys', 'disable_upsert=false')).toEqual({ disable_upsert: false });
     });
 
+    it("transit keys/<name>/csr and set-certificate (current Vault's): the CLI makes a CSR, openssl signs it, the chain is stored and exported", async () => {
+      await write(v, 'transit/keys/tls-id', 'type=ecdsa-p256');
+      const csr = (await write(v, 'transit/keys/tls-id/csr')).csr as string;
+      expect(openssl('req', '-in', file(csr), '-noout', '-verify').out).toMatch(/verify OK/);
+      const caKey = file('', 'ca-key.pem');
+      const caPem = file('', 'ca.pem');
+      expect(
+        openssl(
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          caKey,
+          '-out',
+          caPem,
+          '-subj',
+          '/CN=transit test CA',
+          '-days',
+          '1',
+        ).status,
+      ).toBe(0);
+      const leafPem = file('', 'leaf.pem');
+      expect(openssl('x509', '-req', '-in', file(csr), '-CA', caPem, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', leafPem).status).toBe(0);
+      const chain = file(fs.readFileSync(leafPem, 'utf8') + fs.readFileSync(caPem, 'utf8'), 'chain.pem');
+      expect((await write(v, 'transit/keys/tls-id/set-certificate', `certificate_chain=@${chain}`))['certificate-chain']).toContain('BEGIN CERTIFICATE');
+      const exported = (await v.vault(['read', '-format=json', 'transit/export/certificate-chain/tls-id/1'])).data.keys['1'] as string;
+      expect(exported.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+      expect(openssl('verify', '-CAfile', caPem, file(exported.split(/(?<=-----END CERTIFICATE-----)\n/)[0])).out).toMatch(/: OK/);
+      await expect(write(v, 'transit/keys/tls-id/set-certificate', `certificate_chain=@${caPem}`)).rejects.toThrow(/Code: 400[\s\S]*not a leaf certificate/);
+    });
+
     it('transit beyond Vault: ecdsa-secp256k1 (openssl verifies), ml-dsa 44/65/87, x25519 derive-key; refusals are 400s', async () => {
       const input = b64('signed beyond Vault');
       await write(v, 'transit/keys/k1', 'type=ecdsa-secp256k1');

@@ -9,6 +9,7 @@ import { cryptPaths } from './crypt';
 import { signPaths } from './sign';
 import { toolPaths } from './tools';
 import { lifecyclePaths } from './lifecycle';
+import { certificatePaths } from './certificates';
 import { derivePaths } from './derive';
 import { byokPaths } from './byok';
 
@@ -19,6 +20,15 @@ export function transit(storage: Storage, managed: ManagedKeys): { ctx: Transit;
   const ctx = transitContext(new Policies(storage), managed);
   return {
     ctx,
-    paths: [...keyPaths(ctx), ...cryptPaths(ctx), ...signPaths(ctx), ...toolPaths(managed), ...lifecyclePaths(ctx), ...derivePaths(ctx), ...byokPaths(ctx)],
+    paths: [
+      ...keyPaths(ctx),
+      ...cryptPaths(ctx),
+      ...signPaths(ctx),
+      ...toolPaths(managed),
+      ...lifecyclePaths(ctx),
+      ...certificatePaths(ctx),
+      ...derivePaths(ctx),
+      ...byokPaths(ctx),
+    ],
   };
 }

@@ -18,6 +18,7 @@ import {
 import { ML_DSA_SETS, type MlDsaSet } from './mldsa';
 import type { Transit } from './context';
 import { b64 } from './envelope';
+import { chainPem } from './certificates';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
@@ -39,7 +40,11 @@ export function describePolicy(p: Policy, context?: Buffer): Record<string, unkn
       continue;
     }
     // Vault names each asymmetric version by its key (curve or size): "ed25519", "P-256", "rsa-2048".
-    keys[n] = pub ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub } : Math.floor(Date.parse(v.creation_time) / 1000);
+    // A chain set by keys/<name>/set-certificate shows as current Vault shows it (PEM, leaf first).
+    const chain = chainPem(v);
+    keys[n] = pub
+      ? { creation_time: v.creation_time, name: versionKeyName(p), public_key: pub, ...(chain ? { certificate_chain: chain } : {}) }
+      : Math.floor(Date.parse(v.creation_time) / 1000);
   }
   return {
     name: p.name,

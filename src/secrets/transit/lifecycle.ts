@@ -5,6 +5,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, type PathDef } from '../framework';
 import { decodeBase64 } from './envelope';
+import { chainPem } from './certificates';
 import { ML_DSA_SETS } from './mldsa';
 import { checkType } from './material';
 import {
@@ -24,7 +25,7 @@ import type { Transit } from './context';
 
 import { nameGroup, isName } from '../../schema';
 const NAME = nameGroup();
-const EXPORT_TYPES = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'] as const;
+const EXPORT_TYPES = ['encryption-key', 'signing-key', 'hmac-key', 'public-key', 'certificate-chain'] as const;
 const CACHE_KEY = 'config/cache';
 const CACHE_NOTE = 'the cache size is recorded for compatibility; this plugin caches keys as they are used, whatever the size';
 const BACKUP_FORMAT = 'vault-plugin-ts/transit-backup/v1';
@@ -32,6 +33,11 @@ const BACKUP_FORMAT = 'vault-plugin-ts/transit-backup/v1';
 /** One version's key in Vault's export encoding. */
 function exported(p: Policy, v: KeyVersion, type: (typeof EXPORT_TYPES)[number]): string {
   if (type === 'hmac-key') return v.hmac_key;
+  if (type === 'certificate-chain') {
+    const chain = chainPem(v);
+    if (!chain) throw new UserError('selected key version does not have a certificate chain imported');
+    return chain;
+  }
   if (type === 'public-key') return publicKeyOf(p, v)!;
   // Symmetric keys as base64; an ML-DSA key as its 32-byte seed (FIPS 204's xi), base64.
   if (isSymmetric(p.type) || p.type === 'ml-dsa') return v.key!;
@@ -53,6 +59,11 @@ function checkExportable(p: Policy, type: (typeof EXPORT_TYPES)[number]): void {
     if (!hasPublicKey(p.type)) throw new UserError(`public-key export is not supported for ${p.type} keys`);
     return;
   }
+  // Current Vault: a chain set by keys/<name>/set-certificate is public, exportable or not.
+  if (type === 'certificate-chain') {
+    if (!canSign(p.type)) throw new UserError('certificate chain not supported for keys that do not support signing');
+    return;
+  }
   if (!p.exportable) throw new UserError('private key material is not exportable');
   if (type === 'encryption-key' && !canEncrypt(p.type)) throw new UserError('encryption key not supported by the key type');
   if (type === 'signing-key' && !canSign(p.type)) throw new UserError('signing key not supported by the key type');
@@ -65,6 +76,11 @@ const optional = (v: unknown, type: 'boolean' | 'string') => v === undefined || 
 /** A restored version's material is what its type uses (parsed, as on first use): else the key would fail every request. */
 function versionFits(p: Policy, v: KeyVersion): boolean {
   if (typeof v.hmac_key !== 'string' || !decodeBase64(v.hmac_key)?.length) return false;
+  if (
+    v.certificate_chain !== undefined &&
+    !(Array.isArray(v.certificate_chain) && v.certificate_chain.every((c) => typeof c === 'string' && decodeBase64(c)?.length))
+  )
+    return false;
   const want = SYMMETRIC_BYTES[p.type];
   if (want !== undefined) return typeof v.key === 'string' && decodeBase64(v.key)?.length === want;
   if (p.type === 'hmac') return typeof v.key === 'string' && isInt(decodeBase64(v.key)?.length, HMAC_KEY_SIZES.min, HMAC_KEY_SIZES.max);
@@ -122,7 +138,7 @@ export function lifecyclePaths(t: Transit): PathDef[] {
     {
       pattern: `export/(?<type>${EXPORT_TYPES.join('|')})/${NAME}(?:/(?<version>latest|[0-9]+))?`,
       fields: {
-        type: { type: 'string', description: 'encryption-key, signing-key, hmac-key or public-key.' },
+        type: { type: 'string', description: 'encryption-key, signing-key, hmac-key, public-key or certificate-chain.' },
         name: { type: 'string', description: 'Name of the key.' },
         version: { type: 'string', description: 'A version, or latest (default: every available version).' },
       },

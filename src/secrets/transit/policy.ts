@@ -45,6 +45,8 @@ export interface KeyVersion {
    */
   public_key?: string;
   hmac_key: string;
+  /** keys/<name>/set-certificate: the chain certifying this version's key, leaf first, base64 DER each. */
+  certificate_chain?: string[];
 }
 
 /** A transit key as stored at policy/<name>, in Vault's field names. */
