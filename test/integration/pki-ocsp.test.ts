@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { backendMount } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 import { parseOcspRequest } from '../../src/secrets/pki/ocsp';
+import { seq } from '../../src/goplugin/der';
 
 const { dir, file } = opensslScratch('vpt-pki-ocsp-');
 let n = 0;
@@ -166,6 +167,20 @@ describe('PKI OCSP responder', () => {
       expect(status, String(c)).toBe(400);
       expect(body).toEqual(MALFORMED);
     }
+    // Base64 as Go decodes it: a space inside (which Node's decoder would skip) is refused.
+    const b64 = req.toString('base64');
+    expect(await get(call, `${b64.slice(0, 8)} ${b64.slice(8)}`)).toEqual({ status: 400, body: MALFORMED });
+    // A well-formed request of 2048 bytes or more is refused as Vault refuses it; one just under is answered.
+    const one = parseOcspRequest(req).der; // a CertID; a Request is SEQUENCE { CertID }
+    const sized = (count: number) => seq(seq(seq(...Array.from({ length: count }, () => seq(one)))));
+    // GET: the base64 text is what is measured; POST: the DER body.
+    let count = 1;
+    while (sized(count).toString('base64').length < 2048) count++;
+    expect((await get(call, sized(count - 1))).status).toBe(200);
+    expect(await get(call, sized(count))).toEqual({ status: 400, body: MALFORMED });
+    while (sized(count).length < 2048) count++;
+    expect((await post(call, sized(count - 1))).status).toBe(200);
+    expect(await post(call, sized(count))).toEqual({ status: 400, body: MALFORMED });
     expect(openssl('ocsp', '-respin', derFile(MALFORMED), '-resp_text')).toMatch(/malformedrequest \((0x)?1\)/);
     expect(await get(call, '')).toMatchObject({ status: 400 });
     expect(await call('update', 'ocsp', {})).toMatchObject({ http_status_code: 400 });
@@ -195,6 +210,30 @@ describe('PKI OCSP responder', () => {
     expect(await post(call, req)).toEqual({ status: 401, body: UNAUTHORIZED });
     await call('update', 'config/crl', { ocsp_disable: false });
     expect((await get(call, req)).status).toBe(200);
+  });
+
+  it('a revoked certificate is answered only for the issuer recorded at revocation: another issuer of the mount answers "unknown"', async () => {
+    const second = (await call('update', 'root/generate/internal', { ttl: '8760h', common_name: 'Second Root', key_type: 'ec', issuer_name: 'second' }))
+      .certificate;
+    // CertIDs naming the second root (its name and key) with our certificates' serials: openssl's -serial.
+    const bySerial = (pem: string) => `0x${new X509Certificate(pem).serialNumber}`;
+    const ask = (pem: string) => {
+      openssl('ocsp', '-issuer', file(second), '-serial', bySerial(pem), '-no_nonce', '-reqout', path.join(dir, 'serial.der'));
+      return fs.readFileSync(path.join(dir, 'serial.der'));
+    };
+    const read = (resp: Buffer, pem: string) =>
+      openssl('ocsp', '-respin', derFile(resp), '-resp_text', '-issuer', file(second), '-CAfile', file(second), '-VAfile', file(ca), '-serial', bySerial(pem));
+    const r = await get(call, ask(revoked));
+    expect(r.status).toBe(200);
+    const text = read(r.body, revoked);
+    expect(text).toContain('Response verify OK');
+    expect(text).toMatch(/: unknown\n/);
+    expect(text).toContain('Responder Id: CN = OCSP Root');
+    // A serial the mount did not revoke, under the second root: "good", signed by it (Vault keeps no list of what each issuer issued).
+    const unrevoked = read((await get(call, ask(good))).body, good);
+    expect(unrevoked).toContain('Response verify OK');
+    expect(unrevoked).toMatch(/: good\n/);
+    expect(unrevoked).toContain('Responder Id: CN = Second Root');
   });
 
   it('no issuer can sign "unknown" (a mount without a CA): "unauthorized"', async () => {
