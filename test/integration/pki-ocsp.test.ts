@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { backendMount } from '../support/backend';
 import { opensslScratch } from '../support/openssl';
 import { parseOcspRequest } from '../../src/secrets/pki/ocsp';
-import { seq } from '../../src/goplugin/der';
+import { octets, oid, seq, tlv } from '../../src/goplugin/der';
 
 const { dir, file } = opensslScratch('vpt-pki-ocsp-');
 let n = 0;
@@ -147,6 +147,21 @@ describe('PKI OCSP responder', () => {
     expect(text).toContain('Responder Id: CN = OCSP Root');
   });
 
+  it('a CertID must carry both the issuer\'s name hash and its key hash: either alone is "unknown"', async () => {
+    const other = mount();
+    const otherCa = (await other('update', 'root/generate/internal', { ttl: '8760h', common_name: 'Other Root', key_type: 'ec' })).certificate;
+    await other('update', 'roles/r', { allow_any_name: true, key_type: 'ec' });
+    const stranger = (await other('update', 'issue/r', { common_name: 'x.example.com' })).certificate;
+    // openssl hashes the certificate's issuer name and the -issuer certificate's key.
+    for (const [issuer, cert] of [
+      [otherCa, good], // our root's name, another key
+      [ca, stranger], // our root's key, another name
+    ]) {
+      const text = openssl('ocsp', '-respin', derFile((await get(call, request(issuer, [cert], { noNonce: true }))).body), '-resp_text', '-noverify');
+      expect(text).toContain('Cert Status: unknown');
+    }
+  });
+
   it('malformed requests get the "malformedRequest" response (400), not an error', async () => {
     const req = request(ca, [good], { noNonce: true });
     const cases: Array<Buffer | string> = [
@@ -155,9 +170,16 @@ describe('PKI OCSP responder', () => {
       req.subarray(0, req.length - 1), // truncated
       Buffer.concat([req, Buffer.from([0])]), // trailing data
       Buffer.from('3000', 'hex'), // empty SEQUENCE
-      Buffer.from('30053003300100', 'hex'), // an empty request list... and worse
+      Buffer.from('3004300230' + '00', 'hex'), // an empty request list
+      Buffer.from('30053003300100', 'hex'), // a Request that is not a CertID
       Buffer.alloc(1600, 0x30), // too large
     ];
+    // A serial INTEGER not minimally encoded (00 01), which Go's DER reader refuses.
+    const id = parseOcspRequest(req);
+    const sha1 = seq(oid('1.3.14.3.2.26'), tlv(0x05, Buffer.alloc(0)));
+    const withSerial = (serial: string) => seq(seq(seq(seq(seq(sha1, octets(id.nameHash), octets(id.keyHash), tlv(0x02, Buffer.from(serial, 'hex')))))));
+    expect((await get(call, withSerial('01'))).status).toBe(200);
+    cases.push(withSerial('0001'), withSerial(''));
     // Non-minimal length octets (0x81 0x??) in the outer SEQUENCE: Go's DER reader refuses them.
     if (req[1] < 0x80) cases.push(Buffer.concat([Buffer.from([0x30, 0x81, req[1]]), req.subarray(2)]));
     // An unknown hash algorithm in the CertID (SHA-1's OID made 1.3.14.3.2.27).
@@ -203,6 +225,19 @@ describe('PKI OCSP responder', () => {
       await call('update', 'issuer/root', { usage: 'read-only,issuing-certificates,crl-signing,ocsp-signing' });
     }
     expect((await get(call, req)).status).toBe(200);
+    // The default issuer may not sign "unknown" either: a certificate of another CA is then "unauthorized".
+    const other = mount();
+    const otherCa = (await other('update', 'root/generate/internal', { ttl: '8760h', common_name: 'Other Root', key_type: 'ec' })).certificate;
+    await other('update', 'roles/r', { allow_any_name: true, key_type: 'ec' });
+    const stranger = (await other('update', 'issue/r', { common_name: 'x.example.com' })).certificate;
+    const strangerReq = request(otherCa, [stranger], { noNonce: true });
+    expect((await get(call, strangerReq)).status).toBe(200);
+    await call('update', 'issuer/root', { usage: 'read-only,issuing-certificates,crl-signing' });
+    try {
+      expect(await get(call, strangerReq)).toEqual({ status: 401, body: UNAUTHORIZED });
+    } finally {
+      await call('update', 'issuer/root', { usage: 'read-only,issuing-certificates,crl-signing,ocsp-signing' });
+    }
 
     await call('update', 'config/crl', { ocsp_disable: true });
     expect(await call('read', 'config/crl')).toMatchObject({ ocsp_disable: true, ocsp_expiry: '12h' });
@@ -234,6 +269,10 @@ describe('PKI OCSP responder', () => {
     expect(unrevoked).toContain('Response verify OK');
     expect(unrevoked).toMatch(/: good\n/);
     expect(unrevoked).toContain('Responder Id: CN = Second Root');
+    // The issuer named lacks ocsp-signing: "unauthorized", even though the default issuer could sign "unknown".
+    await call('update', 'issuer/second', { usage: 'read-only,issuing-certificates,crl-signing' });
+    expect(await get(call, ask(good))).toEqual({ status: 401, body: UNAUTHORIZED });
+    await call('update', 'issuer/second', { usage: 'read-only,issuing-certificates,crl-signing,ocsp-signing' });
   });
 
   it('no issuer can sign "unknown" (a mount without a CA): "unauthorized"', async () => {
