@@ -18,6 +18,8 @@ export interface SpecialPaths {
   local_storage: string[];
   /** Storage prefixes Vault seal-wraps (Vault Enterprise): key material. */
   seal_wrap_storage: string[];
+  /** Paths whose POST bodies are not JSON (current Vault hands them over as http_raw_body; Vault 1.8 has no such list). */
+  binary?: string[];
 }
 
 /** What a mount of an engine is given when Vault sets it up. */

@@ -597,12 +597,12 @@ describe("PKI: drop-in compatibility with Vault's PKI API", () => {
   it('crl/rotate, config/crl (expiry sets nextUpdate), tidy (202), sign-verbatim', async () => {
     expect(await must(pki, 'read', 'crl/rotate')).toEqual({ success: true });
     await must(pki, 'update', 'config/crl', { expiry: '48h' });
-    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: false });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: false, ocsp_disable: false, ocsp_expiry: '12h' });
     // A field left out keeps its value, as in Vault.
     await must(pki, 'update', 'config/crl', { disable: true });
-    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: true });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '48h0m0s', disable: true, ocsp_disable: false, ocsp_expiry: '12h' });
     await must(pki, 'update', 'config/crl', { expiry: '47h' });
-    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '47h0m0s', disable: true });
+    expect(await must(pki, 'read', 'config/crl')).toEqual({ expiry: '47h0m0s', disable: true, ocsp_disable: false, ocsp_expiry: '12h' });
     await must(pki, 'update', 'config/crl', { expiry: '48h', disable: false });
     const crl = await must(pki, 'read', 'cert/crl');
     const next = /Next Update: (.*)/.exec(openssl('crl', '-noout', '-text', '-in', write('c.crl', crl.certificate)).stdout)![1];

@@ -161,6 +161,9 @@ describe('special paths', () => {
       const pki = (await v.call('SpecialPaths', {})).paths;
       expect(pki.unauthenticated).toEqual(expect.arrayContaining(['ca/pem', 'ca', 'ca_chain', 'crl', 'crl/pem', 'cert/*']));
       expect(pki.seal_wrap_storage).toContain('pki/ca');
+      // The OCSP responder: open to all, and its POST body binary (current Vault passes it as http_raw_body).
+      expect(pki.unauthenticated).toEqual(expect.arrayContaining(['ocsp', 'ocsp/*']));
+      expect(pki.binary).toEqual(['ocsp']);
       expect(await v.call('Setup', { broker_id: await v.offer(store), Config: {}, backendUUID: 'u' })).toEqual({ err: '' });
       expect((await v.call('SpecialPaths', {})).paths.unauthenticated).toEqual([]);
     });

@@ -14,6 +14,7 @@ import { revokePaths } from './revoke';
 import { fetchPaths } from './fetch';
 import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
+import { ocspPaths } from './ocsp';
 
 /** What a PKI mount keeps between requests: its issuers (parsed, keys imported) and its roles. */
 export class PkiCaches {
@@ -70,5 +71,6 @@ export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ...fetchPaths(caches),
     ...urlPaths(),
     ...maintenancePaths(caches),
+    ...ocspPaths(caches),
   ];
 }

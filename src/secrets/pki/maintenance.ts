@@ -1,7 +1,7 @@
 // config/crl, crl/rotate, tidy and sign-verbatim: the rest of Vault's PKI API that clients
 // and operators' scripts call.
 import { getJson, putJson, type Storage } from '../../storage/storage';
-import { UserError, type FieldDef, type PathDef, type Request } from '../framework';
+import { UserError, parseDuration, type FieldDef, type PathDef, type Request } from '../framework';
 import { x509 } from './ca';
 import { goDuration, type Role } from './certificates';
 import { checkKeyForRole } from './keys';
@@ -22,14 +22,24 @@ const ROLE = nameGroup('role');
 interface CrlConfig {
   expiry: number;
   disable: boolean;
+  /** Current Vault (1.12+): the OCSP responder answers "unauthorized" when set. */
+  ocsp_disable?: boolean;
+  /** Current Vault (1.12+): how long an OCSP response is valid (its nextUpdate), as given ("12h"; "0": no nextUpdate). */
+  ocsp_expiry?: string;
 }
 const CRL_CONFIG_KEY = 'pki/config/crl';
 const DEFAULT_CRL_EXPIRY = 72 * 3600;
+const DEFAULT_OCSP_EXPIRY = '12h';
 
-/** config/crl as stored, with Vault's defaults (expiry 72h, enabled) for what was never set. */
-export async function crlConfig(s: Storage): Promise<CrlConfig> {
+/** config/crl as stored, with Vault's defaults (expiry 72h, enabled; OCSP on, 12h) for what was never set. */
+export async function crlConfig(s: Storage): Promise<Required<CrlConfig>> {
   const c = await getJson<CrlConfig>(s, CRL_CONFIG_KEY);
-  return { expiry: c?.expiry || DEFAULT_CRL_EXPIRY, disable: c?.disable ?? false };
+  return {
+    expiry: c?.expiry || DEFAULT_CRL_EXPIRY,
+    disable: c?.disable ?? false,
+    ocsp_disable: c?.ocsp_disable ?? false,
+    ocsp_expiry: c?.ocsp_expiry ?? DEFAULT_OCSP_EXPIRY,
+  };
 }
 
 /** Vault answers tidy with 202 Accepted and a warning; the body is a JSON response. */
@@ -146,13 +156,19 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
       fields: {
         expiry: { type: 'duration', default: DEFAULT_CRL_EXPIRY, description: 'How long a CRL is valid (its nextUpdate).' },
         disable: { type: 'bool', default: false, description: 'Build empty CRLs (no revoked certificates listed), as Vault does when CRLs are disabled.' },
+        ocsp_disable: { type: 'bool', default: false, description: 'Turn the OCSP responder (ocsp/) off: it then answers "unauthorized".' },
+        ocsp_expiry: {
+          type: 'string',
+          default: DEFAULT_OCSP_EXPIRY,
+          description: 'How long an OCSP response is valid (its nextUpdate after thisUpdate); "0" leaves nextUpdate out.',
+        },
       },
       synopsis: 'Read or set how long CRLs are valid.',
       description: "Every issuer's CRL is rebuilt with the new settings.",
       operations: {
         read: async (r) => {
-          const c = await getJson<CrlConfig>(r.storage, CRL_CONFIG_KEY);
-          return { data: { expiry: goDuration(c?.expiry || DEFAULT_CRL_EXPIRY), disable: c?.disable ?? false } };
+          const c = await crlConfig(r.storage);
+          return { data: { expiry: goDuration(c.expiry), disable: c.disable, ocsp_disable: c.ocsp_disable, ocsp_expiry: c.ocsp_expiry } };
         },
         update: async (r) => {
           // As Vault: a field left out keeps its stored value (config/crl disable=true keeps the expiry).
@@ -160,7 +176,11 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
           const expiry = r.data.has('expiry') ? r.data.int('expiry') : c?.expiry || DEFAULT_CRL_EXPIRY;
           if (expiry <= 0) throw new UserError('expiry must be positive');
           const disable = r.data.has('disable') ? r.data.bool('disable') : (c?.disable ?? false);
-          await putJson(r.storage, CRL_CONFIG_KEY, { expiry, disable } satisfies CrlConfig);
+          const ocsp_disable = r.data.has('ocsp_disable') ? r.data.bool('ocsp_disable') : (c?.ocsp_disable ?? false);
+          // Kept as given (Vault stores and reads back the string), once it parses as a duration.
+          const ocsp_expiry = r.data.has('ocsp_expiry') ? r.data.str('ocsp_expiry') : (c?.ocsp_expiry ?? DEFAULT_OCSP_EXPIRY);
+          parseDuration(ocsp_expiry, 'ocsp_expiry');
+          await putJson(r.storage, CRL_CONFIG_KEY, { expiry, disable, ocsp_disable, ocsp_expiry } satisfies CrlConfig);
           await rebuildAllCrls(r.storage, caches);
           return undefined;
         },
