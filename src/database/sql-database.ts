@@ -73,6 +73,8 @@ export class SqlDatabase implements Database {
   private readonly unreported = new Set<string>();
   private sweeping?: Promise<void>;
   private unreportedTimer?: NodeJS.Timeout;
+  /** Per user name, the tail of the statement-by-statement creations of that name (see onePerName). */
+  private readonly creating = new Map<string, Promise<void>>();
   /** The tail of the default revocations queued one after another (see defaultRevoke). */
   private revoking: Promise<unknown> = Promise.resolve();
 
@@ -250,23 +252,45 @@ export class SqlDatabase implements Database {
         throw e;
       }
     } else {
-      try {
-        await pool.with(async (c) => {
-          // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
-          await c.query(PIN_SESSION);
-          for (const s of stmts) {
-            const early = endedEarly(input);
-            if (early) throw early;
-            await withRetry(() => c.query(s), this.retryLog('NewUser'));
-          }
-        });
-      } catch (e) {
-        // No transactional DDL: undo what did run, so a failed call leaves no role.
-        await this.dropRoleQuietly(username);
-        throw e;
-      }
+      // One call per name at a time here, so that a call cannot take another's new role for one it may undo.
+      await this.onePerName(username, async () => {
+        // A role that had the name before this call is not this call's to undo (a fixed
+        // username_template gives every lease the same name; CREATE ROLE then fails as a duplicate).
+        const existed = ((await pool.with((c) => c.query(dialect.roleExistsQuery, [username]))).rowCount ?? 0) > 0;
+        try {
+          await pool.with(async (c) => {
+            // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
+            await c.query(PIN_SESSION);
+            for (const s of stmts) {
+              const early = endedEarly(input);
+              if (early) throw early;
+              await withRetry(() => c.query(s), this.retryLog('NewUser'));
+            }
+          });
+        } catch (e) {
+          // No transactional DDL: undo what did run, so a failed call leaves no role.
+          if (!existed) await this.dropRoleQuietly(username);
+          throw e;
+        }
+      });
     }
     return username;
+  }
+
+  /** Run fn when no other call of this instance is creating a user of that name. */
+  private async onePerName<T>(username: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.creating.get(username) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.creating.set(username, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.creating.get(username) === tail) this.creating.delete(username);
+    }
   }
 
   private async changeUser(input: UpdateUserRequest, secrets: string[]): Promise<void> {
