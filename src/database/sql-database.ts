@@ -29,14 +29,14 @@ import type {
 import { TYPE_NAME } from './database';
 import { invalid, precondition, unavailable, withSecrets } from './errors';
 import { outcomeUnknown } from './sqlstate';
-import { endedEarly } from './bounds';
+import { endedEarly, untilEnded, type CallBounds } from './bounds';
 import { DEFAULTS } from './defaults';
 import { withRetry } from './retry';
 import { scramSecrets, scramVerifier } from './scram';
 import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
 import { loadPgLexer } from './pglexer';
 import { defaultRevoke, type RevokeContext } from './revoke';
-import { inTransaction, transactionOptions, type TxOptions } from './transaction';
+import { boundedQuery, inTransaction, transactionOptions, type TxOptions } from './transaction';
 import { generateUsername } from './usernames';
 import type { Logger } from '../goplugin/log';
 
@@ -358,7 +358,7 @@ export class SqlDatabase implements Database {
     const { username, statements } = req;
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
-    const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
+    const exists = await pool.with((c) => boundedQuery(c, dialect.roleExistsQuery, req, this.txOptions(pool, dialect), [username]));
     if (exists.rowCount === 0) return {}; // already gone: revocation is idempotent
 
     if (statements.some((s) => s.trim())) {
@@ -366,11 +366,12 @@ export class SqlDatabase implements Database {
       await withRetry(() => pool.with((c) => inTransaction(c, stmts, req, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
       return {};
     }
-    await defaultRevoke(username, this.revokeContext(pool, dialect));
+    await defaultRevoke(username, this.revokeContext(pool, dialect, req));
     return {};
   }
 
-  private revokeContext(pool: ConnectionPool, dialect: Dialect): RevokeContext {
+  /** `bounds`: the call's; a removal of the plugin's own (an unreported or half-created user) gets DEFAULTS.cleanupTimeoutMs. */
+  private revokeContext(pool: ConnectionPool, dialect: Dialect, bounds: CallBounds = { deadline: Date.now() + DEFAULTS.cleanupTimeoutMs }): RevokeContext {
     return {
       pool,
       dialect,
@@ -379,10 +380,16 @@ export class SqlDatabase implements Database {
       tx: this.txOptions(pool, dialect),
       retry: this.retryLog('DeleteUser'),
       log: this.log,
+      bounds,
       serialize: (fn) => {
-        const run = this.revoking.then(fn, fn);
+        // A call that ended while it waited its turn is skipped, and its caller not kept waiting.
+        const turn = () => {
+          const early = endedEarly(bounds);
+          return early ? Promise.reject(early) : fn();
+        };
+        const run = this.revoking.then(turn, turn);
         this.revoking = run.catch(() => undefined);
-        return run;
+        return untilEnded(run, bounds);
       },
     };
   }

@@ -71,3 +71,84 @@ describe('NewUser without transactional DDL (YugabyteDB)', () => {
     }
   });
 });
+
+/**
+ * Runs `body` while another session holds `table` in `mode` (its transaction open), and
+ * releases it after `releaseMs` whatever body does.
+ */
+async function whileHeld(table: string, mode: string, releaseMs: number, body: () => Promise<void>): Promise<void> {
+  const info = pgInfo();
+  const { Client } = await import('pg');
+  const h = new Client({ host: info.host, port: info.port, user: info.user, password: info.password, database: info.database });
+  await h.connect();
+  let release: NodeJS.Timeout | undefined;
+  try {
+    await h.query(`BEGIN; LOCK TABLE ${table} IN ${mode} MODE`);
+    release = setTimeout(() => {
+      void h.query('ROLLBACK').catch(() => undefined);
+    }, releaseMs);
+    await body();
+  } finally {
+    clearTimeout(release);
+    await h.query('ROLLBACK').catch(() => undefined);
+    await h.end();
+  }
+}
+
+describe('calls stay bounded by their deadline and cancellation while the database waits on a lock', () => {
+  it('DeleteUser with the default revocation gives up at its deadline, and later revocations are not stuck behind it', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog());
+    const table = `owned_${hex()}`;
+    try {
+      const [owner, other, third] = [await newUser(d), await newUser(d), await newUser(d)];
+      // The role owns a table another session holds: REASSIGN OWNED waits for that lock.
+      await admin((c) => c.query(`CREATE TABLE ${table} (x int); ALTER TABLE ${table} OWNER TO "${owner}"`));
+      await whileHeld(table, 'ACCESS SHARE', 6000, async () => {
+        const t = Date.now();
+        const first = d.deleteUser({ username: owner, statements: [], deadline: Date.now() + 1500 }).catch((e) => e);
+        await new Promise((r) => setTimeout(r, 200));
+        // Queued behind the first (revocations run one at a time): it too ends at its deadline.
+        const queued = await d.deleteUser({ username: other, statements: [], deadline: Date.now() + 600 }).catch((e) => e);
+        expect(Date.now() - t).toBeLessThan(1400);
+        expect(sanitizeError(queued, [], 'DeleteUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        const err = await first;
+        expect(Date.now() - t).toBeLessThan(2800);
+        expect(sanitizeError(err, [], 'DeleteUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+        // The lock is still held; an unentangled revocation now goes through at once.
+        await d.deleteUser({ username: third, statements: [], deadline: Date.now() + 2000 });
+        expect(await roleExists(third)).toBe(false);
+        expect(Date.now() - t).toBeLessThan(4500);
+      });
+      // Vault retries a failed revocation; once the lock is gone it completes.
+      await d.deleteUser({ username: owner, statements: [] });
+      await d.deleteUser({ username: other, statements: [] });
+      expect(await roleExists(owner)).toBe(false);
+      expect(await roleExists(other)).toBe(false);
+    } finally {
+      await d.close();
+      await admin((c) => c.query(`DROP TABLE IF EXISTS ${table}`));
+    }
+  });
+
+  it('DeleteUser with the default revocation ends when the caller cancels it', async () => {
+    const d = await SqlDatabase.open(urlConfig(pgInfo()), true, quietLog());
+    const table = `owned_${hex()}`;
+    try {
+      const owner = await newUser(d);
+      await admin((c) => c.query(`CREATE TABLE ${table} (x int); ALTER TABLE ${table} OWNER TO "${owner}"`));
+      await whileHeld(table, 'ACCESS SHARE', 5000, async () => {
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(), 500);
+        const t = Date.now();
+        const err = await d.deleteUser({ username: owner, statements: [], signal: ac.signal }).catch((e) => e);
+        expect(Date.now() - t).toBeLessThan(1800);
+        expect(sanitizeError(err, [], 'DeleteUser').code).toBe(grpc.status.CANCELLED);
+      });
+      await d.deleteUser({ username: owner, statements: [] });
+      expect(await roleExists(owner)).toBe(false);
+    } finally {
+      await d.close();
+      await admin((c) => c.query(`DROP TABLE IF EXISTS ${table}`));
+    }
+  });
+});
