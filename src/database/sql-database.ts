@@ -262,9 +262,8 @@ export class SqlDatabase implements Database {
             // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
             await c.query(PIN_SESSION);
             for (const s of stmts) {
-              const early = endedEarly(input);
-              if (early) throw early;
-              await withRetry(() => c.query(s), this.retryLog('NewUser'));
+              // Bounded by the call (a statement waiting on a lock is cancelled at its end).
+              await withRetry(() => boundedQuery(c, s, input, this.txOptions(pool, dialect)), this.retryLog('NewUser'));
             }
           });
         } catch (e) {

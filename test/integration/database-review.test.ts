@@ -151,4 +151,27 @@ describe('calls stay bounded by their deadline and cancellation while the databa
       await admin((c) => c.query(`DROP TABLE IF EXISTS ${table}`));
     }
   });
+
+  it('a YugabyteDB NewUser statement waiting on a lock is cancelled at the deadline, and the role is undone', async () => {
+    const d = await yugabyteLike();
+    const table = `locked_${hex()}`;
+    try {
+      await admin((c) => c.query(`CREATE TABLE ${table} (x int)`));
+      await whileHeld(table, 'ACCESS EXCLUSIVE', 5000, async () => {
+        const t = Date.now();
+        const err = await newUser(d, {
+          displayName: 'yblock',
+          statements: [...CREATE, `SELECT count(*) FROM ${table};`],
+          deadline: Date.now() + 1000,
+        }).catch((e) => e);
+        expect(Date.now() - t).toBeLessThan(2000);
+        expect(sanitizeError(err, [], 'NewUser').code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      });
+      const left = await admin(async (c) => (await c.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-yblock-%'")).rows);
+      expect(left).toEqual([]);
+    } finally {
+      await d.close();
+      await admin((c) => c.query(`DROP TABLE IF EXISTS ${table}`));
+    }
+  });
 });
