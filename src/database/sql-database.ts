@@ -316,8 +316,13 @@ export class SqlDatabase implements Database {
     }
 
     const isRoot = !!input.password && input.username === target.user;
-    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl) && !config.password) {
-      throw invalid('cannot rotate the root password: connection_url has the password written in; use {{password}} and the password field');
+    // Vault keeps the rotated password in the password field, which reaches the connection
+    // only through {{password}}: a URL with the password written in (or none) would connect
+    // with the old one after the next Initialize, for good. (Vault itself sets the field.)
+    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl)) {
+      throw invalid(
+        'cannot rotate the root password: connection_url has no {{password}}, so the new password would not be used to connect; write {{password}} into connection_url and set the password field',
+      );
     }
 
     if (input.selfManagedPassword && input.password) {

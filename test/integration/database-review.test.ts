@@ -175,3 +175,38 @@ describe('calls stay bounded by their deadline and cancellation while the databa
     }
   });
 });
+
+describe('root rotation', () => {
+  it('is refused while connection_url has the password written in, even with the password field set (as Vault requires it)', async () => {
+    const info = pgInfo();
+    const rootName = `hardroot_${hex()}`;
+    const rootPw = pw();
+    await admin((c) => c.query(`CREATE ROLE ${rootName} LOGIN CREATEROLE PASSWORD '${rootPw}'`));
+    // After a rotation Vault stores the new password in the password field only: a URL with the
+    // old one written in would connect with it after the next Initialize, and fail for good.
+    const configs = [
+      { connection_url: `postgres://${rootName}:${rootPw}@${info.host}:${info.port}/${info.database}?sslmode=disable`, username: rootName, password: rootPw },
+      {
+        connection_url: `host=${info.host} port=${info.port} dbname=${info.database} user=${rootName} password=${rootPw} sslmode=disable`,
+        username: rootName,
+        password: rootPw,
+      },
+    ];
+    try {
+      for (const config of configs) {
+        const d = await SqlDatabase.open(config, true, quietLog());
+        try {
+          const err = await d.updateUser({ username: rootName, password: { newPassword: pw(), statements: [] } }).catch((e) => e);
+          const st = sanitizeError(err, [], 'UpdateUser');
+          expect(st.code).toBe(grpc.status.INVALID_ARGUMENT);
+          expect(st.message).toMatch(/\{\{password\}\}/);
+          expect(await login(rootName, rootPw)).toBe(true);
+        } finally {
+          await d.close();
+        }
+      }
+    } finally {
+      await admin((c) => c.query(`DROP ROLE IF EXISTS ${rootName}`));
+    }
+  });
+});
