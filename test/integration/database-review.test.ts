@@ -2,6 +2,7 @@
 // PostgreSQL (the YugabyteDB path by its dialect: statement by statement, no transaction).
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { DIALECTS } from '../../src/database/dialects';
 import { SqlDatabase } from '../../src/database/sql-database';
@@ -207,6 +208,83 @@ describe('root rotation', () => {
       }
     } finally {
       await admin((c) => c.query(`DROP ROLE IF EXISTS ${rootName}`));
+    }
+  });
+});
+
+/**
+ * A proxy to the test PostgreSQL that lets a connection log in and then swallows its first
+ * query (a server that accepts connections but does not answer: overloaded, or a pooler
+ * waiting for a backend). Plain protocol only (sslmode=disable).
+ */
+async function startStallingProxy(): Promise<{ port: number; close(): Promise<void> }> {
+  const info = pgInfo();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(info.port, info.host);
+    sockets.add(client).add(upstream);
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', cut).on('close', cut);
+    upstream.on('error', cut).on('close', cut);
+    upstream.pipe(client);
+    let pending = Buffer.alloc(0);
+    let started = false;
+    let stalled = false;
+    client.on('data', (chunk: Buffer) => {
+      if (stalled) return;
+      pending = Buffer.concat([pending, chunk]);
+      let at = 0;
+      for (;;) {
+        // The startup message has no type byte; every later one does.
+        const head = started ? 5 : 4;
+        if (pending.length - at < head) break;
+        const len = pending.readUInt32BE(at + (started ? 1 : 0));
+        const size = started ? 1 + len : len;
+        if (pending.length - at < size) break;
+        if (started && pending[at] === 0x51 /* Q */) {
+          stalled = true;
+          break;
+        }
+        upstream.write(pending.subarray(at, at + size));
+        at += size;
+        started = true;
+      }
+      pending = pending.subarray(at);
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((res) => server.close(() => res()));
+    },
+  };
+}
+
+describe('a database that accepts connections but never answers', () => {
+  it('fails Initialize with verify_connection after connect_timeout instead of hanging', async () => {
+    const proxy = await startStallingProxy();
+    try {
+      const t = Date.now();
+      const opened = SqlDatabase.open(urlConfig({ ...pgInfo(), host: '127.0.0.1', port: proxy.port }, { connect_timeout: '1s' }), true, quietLog());
+      const r = await Promise.race([
+        opened.then(
+          (d) => d.close().then(() => 'opened'),
+          (e: unknown) => e,
+        ),
+        new Promise((res) => setTimeout(() => res('still waiting'), 6000)),
+      ]);
+      expect(r).toBeInstanceOf(Error);
+      expect(Date.now() - t).toBeLessThan(4000);
+      const st = sanitizeError(r, [], 'Initialize');
+      expect(st.code).toBe(grpc.status.UNAVAILABLE);
+      expect(st.message).toMatch(/did not answer within connect_timeout/);
+    } finally {
+      await proxy.close();
     }
   });
 });
