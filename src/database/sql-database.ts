@@ -231,7 +231,9 @@ export class SqlDatabase implements Database {
   private async createUser(input: NewUserRequest, secrets: string[]): Promise<string> {
     if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
     if (!input.password) throw invalid('password is required');
-    if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
+    // Statements of comments only would create nothing, and the call still answer a username.
+    if (!splitAll(input.statements).length)
+      throw invalid('creation statements are required (set creation_statements on the role; comments alone create nothing)');
     const { pool, dialect, config } = await this.ctx();
     const username = generateUsername(config.usernameTemplate, dialect, input);
     const stmts = await this.render(input.statements, {
@@ -297,6 +299,10 @@ export class SqlDatabase implements Database {
     if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
     if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
     if (input.password && !input.password.newPassword) throw invalid('new password is empty');
+    // Given but of comments only, they would change nothing while Vault takes the new password as set (for the root: locked out).
+    if (input.password?.statements.some((s) => s.trim()) && !splitAll(input.password.statements).length) {
+      throw invalid('rotation statements hold only comments: give the statements that change the password, or none for the default ALTER ROLE ... PASSWORD');
+    }
     const { pool, dialect, config, target } = await this.ctx();
     const stmts: string[] = [];
     if (input.password) {
