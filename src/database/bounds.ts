@@ -36,3 +36,21 @@ export function onEndedEarly(b: CallBounds, fn: () => void): () => void {
     b.signal?.removeEventListener('abort', fire);
   };
 }
+
+/** `p`, or the call's end (deadline or cancel) if that comes first: a caller waiting in a queue waits no longer than its call. */
+export function untilEnded<T>(p: Promise<T>, b: CallBounds): Promise<T> {
+  if (b.deadline === undefined && !b.signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const stop = onEndedEarly(b, () => reject(endedEarly(b) ?? deadlineExceeded("the call's deadline passed")));
+    p.then(
+      (v) => {
+        stop();
+        resolve(v);
+      },
+      (e: unknown) => {
+        stop();
+        reject(e);
+      },
+    );
+  });
+}

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   cancelGraceMs: 1000,
   /** Time kept back from the caller's deadline for the reply to reach it. */
   deadlineMarginMs: 50,
+  /** How long the plugin's own removal of a user (created by a failed call, or half-created) may wait on the database. */
+  cleanupTimeoutMs: 30_000,
   /** While a user created by a failed call (connection lost around COMMIT) could not be removed, retry this often. */
   unreportedRetryMs: 10_000,
   /**

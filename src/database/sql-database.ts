@@ -29,14 +29,14 @@ import type {
 import { TYPE_NAME } from './database';
 import { invalid, precondition, unavailable, withSecrets } from './errors';
 import { outcomeUnknown } from './sqlstate';
-import { endedEarly } from './bounds';
+import { endedEarly, untilEnded, type CallBounds } from './bounds';
 import { DEFAULTS } from './defaults';
 import { withRetry } from './retry';
 import { scramSecrets, scramVerifier } from './scram';
 import { assertNoTransactionControl, renderVerified, splitAll, type Values } from './statements';
 import { loadPgLexer } from './pglexer';
 import { defaultRevoke, type RevokeContext } from './revoke';
-import { inTransaction, transactionOptions, type TxOptions } from './transaction';
+import { boundedQuery, inTransaction, transactionOptions, type TxOptions } from './transaction';
 import { generateUsername } from './usernames';
 import type { Logger } from '../goplugin/log';
 
@@ -73,6 +73,8 @@ export class SqlDatabase implements Database {
   private readonly unreported = new Set<string>();
   private sweeping?: Promise<void>;
   private unreportedTimer?: NodeJS.Timeout;
+  /** Per user name, the tail of the statement-by-statement creations of that name (see onePerName). */
+  private readonly creating = new Map<string, Promise<void>>();
   /** The tail of the default revocations queued one after another (see defaultRevoke). */
   private revoking: Promise<unknown> = Promise.resolve();
 
@@ -229,7 +231,9 @@ export class SqlDatabase implements Database {
   private async createUser(input: NewUserRequest, secrets: string[]): Promise<string> {
     if (input.credentialType !== 0) throw invalid(`credential_type ${input.credentialType} is not supported: this plugin issues password credentials only`);
     if (!input.password) throw invalid('password is required');
-    if (!input.statements.some((s) => s.trim())) throw invalid('creation statements are required (set creation_statements on the role)');
+    // Statements of comments only would create nothing, and the call still answer a username.
+    if (!splitAll(input.statements).length)
+      throw invalid('creation statements are required (set creation_statements on the role; comments alone create nothing)');
     const { pool, dialect, config } = await this.ctx();
     const username = generateUsername(config.usernameTemplate, dialect, input);
     const stmts = await this.render(input.statements, {
@@ -250,23 +254,44 @@ export class SqlDatabase implements Database {
         throw e;
       }
     } else {
-      try {
-        await pool.with(async (c) => {
-          // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
-          await c.query(PIN_SESSION);
-          for (const s of stmts) {
-            const early = endedEarly(input);
-            if (early) throw early;
-            await withRetry(() => c.query(s), this.retryLog('NewUser'));
-          }
-        });
-      } catch (e) {
-        // No transactional DDL: undo what did run, so a failed call leaves no role.
-        await this.dropRoleQuietly(username);
-        throw e;
-      }
+      // One call per name at a time here, so that a call cannot take another's new role for one it may undo.
+      await this.onePerName(username, async () => {
+        // A role that had the name before this call is not this call's to undo (a fixed
+        // username_template gives every lease the same name; CREATE ROLE then fails as a duplicate).
+        const existed = ((await pool.with((c) => c.query(dialect.roleExistsQuery, [username]))).rowCount ?? 0) > 0;
+        try {
+          await pool.with(async (c) => {
+            // Statement by statement, each lexed on arrival; re-pin in case an earlier call's statements changed it.
+            await c.query(PIN_SESSION);
+            for (const s of stmts) {
+              // Bounded by the call (a statement waiting on a lock is cancelled at its end).
+              await withRetry(() => boundedQuery(c, s, input, this.txOptions(pool, dialect)), this.retryLog('NewUser'));
+            }
+          });
+        } catch (e) {
+          // No transactional DDL: undo what did run, so a failed call leaves no role.
+          if (!existed) await this.dropRoleQuietly(username);
+          throw e;
+        }
+      });
     }
     return username;
+  }
+
+  /** Run fn when no other call of this instance is creating a user of that name. */
+  private async onePerName<T>(username: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.creating.get(username) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.creating.set(username, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.creating.get(username) === tail) this.creating.delete(username);
+    }
   }
 
   private async changeUser(input: UpdateUserRequest, secrets: string[]): Promise<void> {
@@ -274,6 +299,10 @@ export class SqlDatabase implements Database {
     if (input.publicKey) throw invalid('public key credentials are not supported: this plugin manages password credentials only');
     if (!input.password && !input.expiration) throw invalid('no changes requested: neither a new password nor a new expiration was given');
     if (input.password && !input.password.newPassword) throw invalid('new password is empty');
+    // Given but of comments only, they would change nothing while Vault takes the new password as set (for the root: locked out).
+    if (input.password?.statements.some((s) => s.trim()) && !splitAll(input.password.statements).length) {
+      throw invalid('rotation statements hold only comments: give the statements that change the password, or none for the default ALTER ROLE ... PASSWORD');
+    }
     const { pool, dialect, config, target } = await this.ctx();
     const stmts: string[] = [];
     if (input.password) {
@@ -293,8 +322,13 @@ export class SqlDatabase implements Database {
     }
 
     const isRoot = !!input.password && input.username === target.user;
-    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl) && !config.password) {
-      throw invalid('cannot rotate the root password: connection_url has the password written in; use {{password}} and the password field');
+    // Vault keeps the rotated password in the password field, which reaches the connection
+    // only through {{password}}: a URL with the password written in (or none) would connect
+    // with the old one after the next Initialize, for good. (Vault itself sets the field.)
+    if (isRoot && config.connectionUrl && !/\{\{\s*password\s*\}\}/.test(config.connectionUrl)) {
+      throw invalid(
+        'cannot rotate the root password: connection_url has no {{password}}, so the new password would not be used to connect; write {{password}} into connection_url and set the password field',
+      );
     }
 
     if (input.selfManagedPassword && input.password) {
@@ -334,7 +368,7 @@ export class SqlDatabase implements Database {
     const { username, statements } = req;
     if (!username) throw invalid('username is required');
     const { pool, dialect } = await this.ctx();
-    const exists = await pool.with((c) => c.query(dialect.roleExistsQuery, [username]));
+    const exists = await pool.with((c) => boundedQuery(c, dialect.roleExistsQuery, req, this.txOptions(pool, dialect), [username]));
     if (exists.rowCount === 0) return {}; // already gone: revocation is idempotent
 
     if (statements.some((s) => s.trim())) {
@@ -342,11 +376,12 @@ export class SqlDatabase implements Database {
       await withRetry(() => pool.with((c) => inTransaction(c, stmts, req, this.txOptions(pool, dialect))), this.retryLog('DeleteUser'));
       return {};
     }
-    await defaultRevoke(username, this.revokeContext(pool, dialect));
+    await defaultRevoke(username, this.revokeContext(pool, dialect, req));
     return {};
   }
 
-  private revokeContext(pool: ConnectionPool, dialect: Dialect): RevokeContext {
+  /** `bounds`: the call's; a removal of the plugin's own (an unreported or half-created user) gets DEFAULTS.cleanupTimeoutMs. */
+  private revokeContext(pool: ConnectionPool, dialect: Dialect, bounds: CallBounds = { deadline: Date.now() + DEFAULTS.cleanupTimeoutMs }): RevokeContext {
     return {
       pool,
       dialect,
@@ -355,10 +390,16 @@ export class SqlDatabase implements Database {
       tx: this.txOptions(pool, dialect),
       retry: this.retryLog('DeleteUser'),
       log: this.log,
+      bounds,
       serialize: (fn) => {
-        const run = this.revoking.then(fn, fn);
+        // A call that ended while it waited its turn is skipped, and its caller not kept waiting.
+        const turn = () => {
+          const early = endedEarly(bounds);
+          return early ? Promise.reject(early) : fn();
+        };
+        const run = this.revoking.then(turn, turn);
         this.revoking = run.catch(() => undefined);
-        return run;
+        return untilEnded(run, bounds);
       },
     };
   }

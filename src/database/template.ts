@@ -26,6 +26,20 @@ type Value = GoValue;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const MAX_RANDOM = 1024;
+/**
+ * Longest value (in UTF-16 units) a template may hold at any step: far past any user name
+ * (63 bytes), yet a bound, so a template that doubles a value over and over, or pads it to
+ * a width of millions, is refused as invalid instead of costing the process its memory or
+ * failing with an internal RangeError.
+ */
+const MAX_VALUE = 64 * 1024;
+const tooLong = (what: string) => new TemplateError(`${what} would be too long (over ${MAX_VALUE} characters; a user name has at most 63 bytes)`);
+
+/** A value within MAX_VALUE. */
+function bounded<T>(v: T, what: string): T {
+  if (typeof v === 'string' && v.length > MAX_VALUE) throw tooLong(what);
+  return v;
+}
 
 function asInt(v: Value, fn: string): number {
   const n = typeof v === 'number' ? v : Number(v);
@@ -487,7 +501,7 @@ function evalPipe(pipe: Pipe, env: Env): Val {
     const [head, ...rest] = cmd;
     if (head.t === 'ident') {
       if (BUILTINS.has(head.name)) {
-        piped = callBuiltin(head.name, rest, piped, env);
+        piped = bounded(callBuiltin(head.name, rest, piped, env), `the result of ${head.name}`);
         continue;
       }
       const f = FUNCS[head.name];
@@ -498,11 +512,18 @@ function evalPipe(pipe: Pipe, env: Env): Val {
       if (f.arity !== 'variadic' && args.length !== f.arity) {
         throw new TemplateError(`${head.name} takes ${f.arity} argument(s), got ${args.length}`);
       }
-      piped = f.fn(args);
+      try {
+        piped = f.fn(args);
+      } catch (e) {
+        // Past the longest string the engine can make (printf's width, a replace multiplying a value).
+        if (e instanceof RangeError) throw tooLong(`the result of ${head.name}`);
+        throw e;
+      }
     } else {
       if (rest.length || piped !== undefined) throw new TemplateError('a value cannot take arguments');
       piped = evalArg(head, env);
     }
+    piped = bounded(piped, 'a value of the template');
   }
   return piped as Val;
 }
@@ -537,6 +558,7 @@ function run(nodes: Node[], env: Env): string {
         if (n.pipe.decl.op === ':=') env.vars[env.vars.length - 1].set(n.pipe.decl.name, v);
         else env.set(n.pipe.decl.name, v);
       } else out += show(v);
+      bounded(out, 'the user name');
     } else {
       // The pipeline's variables are visible in both branches, until {{end}}.
       const scope = new Env(env.root, env.dot, [...env.vars, new Map()]);
@@ -547,6 +569,7 @@ function run(nodes: Node[], env: Env): string {
       }
       if (truth(v)) out += run(n.yes, n.t === 'with' ? scope.with(v) : scope.with(scope.dot));
       else out += run(n.no, scope.with(scope.dot));
+      bounded(out, 'the user name');
     }
   }
   return out;

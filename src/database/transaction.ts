@@ -1,6 +1,6 @@
 // One call's statements as one transaction in one round trip, bounded by the call's
 // deadline and cancellation: a credential Vault never learned of is never committed.
-import type { PoolClient, Client as PgClient } from 'pg';
+import type { PoolClient, Client as PgClient, QueryResult, QueryResultRow } from 'pg';
 import type { CallBounds } from './bounds';
 import { endedEarly, onEndedEarly } from './bounds';
 import type { ConnectionPool } from './connection/pool';
@@ -124,6 +124,54 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     if (late && sqlState(r.e) === '57014') {
       throw deadlineExceeded("the call's deadline passed (statement timeout); nothing was committed", { cause: r.e });
     }
+    throw r.e;
+  } finally {
+    stop();
+  }
+}
+
+/**
+ * One statement on its own (not in the plugin's transaction text: REASSIGN/DROP OWNED of a
+ * revocation, a creation statement where DDL is not transactional), bounded by the call:
+ * when its deadline passes or the caller cancels, the statement is cancelled on the server
+ * and the call ends with that reason; should the statement not come back within the grace
+ * period, the error asks for its connection to be discarded. A statement that completed
+ * anyway has taken effect, and is reported as done.
+ */
+export async function boundedQuery<R extends QueryResultRow = QueryResultRow>(
+  client: Queryable,
+  text: string,
+  b: CallBounds,
+  o: TxOptions,
+  values?: unknown[],
+): Promise<QueryResult<R>> {
+  const before = endedEarly(b);
+  if (before) throw before;
+  const run = () => (values ? client.query<R>(text, values) : client.query<R>(text)) as Promise<QueryResult<R>>;
+  if (b.deadline === undefined && !b.signal) return run();
+  let reason: PluginError | undefined;
+  let wake: () => void = () => undefined;
+  const ended = new Promise<'ended'>((res) => {
+    wake = () => res('ended');
+  });
+  const stop = onEndedEarly(b, () => {
+    reason = endedEarly(b) ?? deadlineExceeded("the call's deadline passed");
+    const pid = client.processID;
+    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
+    wake();
+  });
+  try {
+    const settled = run().then(
+      (value) => ({ ok: true as const, value }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    let r: { ok: true; value: QueryResult<R> } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
+    if (r === 'ended') {
+      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
+      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
+    }
+    if (r.ok) return r.value;
+    if (reason) throw reason;
     throw r.e;
   } finally {
     stop();

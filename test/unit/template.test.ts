@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { DEFAULT_USERNAME_TEMPLATE, UsernameTemplate } from '../../src/database/template';
+import { DEFAULT_USERNAME_TEMPLATE, TemplateError, UsernameTemplate } from '../../src/database/template';
+import { ErrorCode, type PluginError } from '../../src/database/errors';
+import { parseConfig } from '../../src/database/config';
 
 const data = { DisplayName: 'token-alice-in-wonderland', RoleName: 'readonly-analytics' };
 const render = (t: string) => UsernameTemplate.parse(t).render(data);
@@ -102,5 +104,36 @@ describe('Go template actions (review item 9)', () => {
     [`{{${'('.repeat(5000)}`, /nested more than 50 levels/],
   ])('refuses %s clearly', (tpl, msg) => {
     expect(() => UsernameTemplate.parse(tpl)).toThrow(msg);
+  });
+});
+
+describe('templates whose values grow without bound', () => {
+  const refused = (src: string) => {
+    let err: unknown;
+    try {
+      UsernameTemplate.parse(src);
+    } catch (e) {
+      err = e;
+    }
+    return err;
+  };
+  it('a printf width past what a string can hold is an InvalidArgument about the template, not an internal RangeError', () => {
+    for (const src of ['{{printf "%2000000000d" 1}}', '{{printf "%*s" 2000000000 "x"}}', '{{printf "%.2000000000d" 1}}']) {
+      const err = refused(src);
+      expect(err, src).toBeInstanceOf(TemplateError);
+      expect((err as PluginError).code).toBe(ErrorCode.InvalidArgument);
+      expect((err as Error).message).toMatch(/too long/);
+    }
+  });
+  it('a value doubled over and over is refused once far past any user name, before it costs the process its memory', () => {
+    // 8 bytes doubled 24 times: 128 MiB, which a len would then copy out whole.
+    const src = `{{$x := "aaaaaaaa"}}${'{{$x = print $x $x}}'.repeat(24)}{{len $x}}`;
+    expect(refused(src)).toBeInstanceOf(TemplateError);
+    expect(refused(`{{$x := "aaaaaaaa"}}${'{{$x = print $x $x}}'.repeat(40)}`)).toBeInstanceOf(TemplateError);
+  });
+  it('parseConfig reports such a template as invalid', () => {
+    expect(() => parseConfig({ connection_url: 'postgres://u:p@h/db', username_template: '{{printf "%2000000000d" 1}}' })).toThrow(
+      /username_template is invalid/,
+    );
   });
 });

@@ -29,7 +29,7 @@ export async function probeServer(target: Target, config: ConnectionConfig): Pro
     probe.on('error', () => undefined);
     try {
       await probe.connect();
-      const { rows } = await probe.query<{ version: string }>('SELECT version() AS version');
+      const { rows } = await answerWithin(probe.query<{ version: string }>('SELECT version() AS version'), cfg.connectionTimeoutMillis);
       const version = rows[0]?.version ?? '';
       await probe.end().catch(() => undefined);
       return { dialect: detectDialect(version), serverMajor: Number(/^PostgreSQL (\d+)/.exec(version)?.[1] ?? 0), useTls, clientConfig: cfg };
@@ -40,4 +40,20 @@ export async function probeServer(target: Target, config: ConnectionConfig): Pro
   }
   // Unavailable, unless the server said why (28P01 bad password: Unauthenticated; 3D000 no such database; 53300 too many connections).
   throw connectionFailed(lastErr, `cannot connect to ${target.host}:${target.port}/${target.database} as ${target.user}`);
+}
+
+/**
+ * The server's answer, or an error once connect_timeout has passed without one (0: no
+ * bound, as for the connect): a server that accepts connections but never answers (an
+ * overloaded one, a pooler waiting for a backend) would otherwise hold the probe, and every
+ * call waiting for it, for ever. Ending the probe then drops its socket (a query is active).
+ */
+function answerWithin<T>(answer: Promise<T>, ms: number | undefined): Promise<T> {
+  if (!ms) return answer;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the server did not answer within connect_timeout (${ms} ms)`)), ms);
+  });
+  answer.catch(() => undefined);
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
