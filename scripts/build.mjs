@@ -85,6 +85,20 @@ const lazyAdapters = {
   },
 };
 
+// @yugabytedb/pg's logger is winston writing to stdout and to ./app.log (Vault's working
+// directory): the driver gets src/database/connection/yb-driver-log.ts instead, which logs
+// through the plugin's own log (and keeps winston out of the bundle).
+const quietDriverLog = {
+  name: 'quiet-driver-log',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/logger$/ }, (args) =>
+      args.importer.includes(`${path.sep}@yugabytedb${path.sep}pg${path.sep}lib${path.sep}`)
+        ? { path: path.join(root, 'src/database/connection/yb-driver-log.ts') }
+        : undefined,
+    );
+  },
+};
+
 const common = {
   // Module names in the bundle are relative to this, whatever the caller's cwd.
   absWorkingDir: root,
@@ -125,7 +139,7 @@ for (const [prefix, dir] of Object.entries(LAZY_DIRS)) {
 const bundle = path.join(dist, 'main.js');
 const mainOut = await build({
   ...common,
-  plugins: [nativeAddons(dist), lazyAdapters],
+  plugins: [nativeAddons(dist), lazyAdapters, quietDriverLog],
   entryPoints: [path.join(root, 'cmd/main.ts')],
   outfile: bundle,
 });

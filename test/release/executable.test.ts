@@ -62,6 +62,15 @@ describe('the single executable', () => {
     expect(inputs.filter((i) => i.includes('node_modules/@grpc/grpc-js/'))).toEqual([]);
   });
 
+  it("YugabyteDB's smart driver logs through the plugin's log: its own logger (winston: stdout and ./app.log in Vault's working directory) is not in the bundle", () => {
+    const meta = JSON.parse(fs.readFileSync(path.join(dist, 'metafile.json'), 'utf8')) as { metafiles: Record<string, { inputs: Record<string, unknown> }> };
+    const inputs = Object.keys(meta.metafiles['main.js'].inputs);
+    expect(inputs).toContain('node_modules/@yugabytedb/pg/lib/client.js');
+    expect(inputs).toContain('src/database/connection/yb-driver-log.ts');
+    expect(inputs.filter((i) => i.includes('node_modules/winston/') || i === 'node_modules/@yugabytedb/pg/lib/logger.js')).toEqual([]);
+    expect(fs.readFileSync(path.join(dist, 'main.js'), 'utf8')).not.toContain('app.log');
+  });
+
   it("neither role loads Node's HTTP/2 module on the default layer; VAULT_PLUGIN_TS_HTTP2=node does", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpt-mods-'));
     const script = path.join(dir, 'mods.cjs');
