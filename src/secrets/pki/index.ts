@@ -6,6 +6,7 @@ import type { ManagedKeys } from '../managed-keys';
 import { IssuerCache, isRegistryKey } from './issuers';
 import { issuerPaths } from './issuer-paths';
 import { importPaths } from './import';
+import { keyManagementPaths } from './key-paths';
 import { rootPaths } from './root';
 import { signCaPaths } from './sign-ca';
 import { RoleCache, roleKey, rolePaths } from './roles';
@@ -64,6 +65,7 @@ export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ...signCaPaths(caches),
     ...issuerPaths(caches),
     ...importPaths(caches),
+    ...keyManagementPaths(managed, caches),
     ...rolePaths(caches),
     ...issuePaths(caches),
     ...revokePaths(caches),
