@@ -174,3 +174,55 @@ describe('PKI keys/import', () => {
     expect((await call('list', 'keys')).keys).toHaveLength(1);
   });
 });
+
+describe('PKI issuers/generate/root|intermediate/<type>', () => {
+  it('root: adds an issuer without replacing the default; issuer_name, key_name and key_ref as root/generate', async () => {
+    const { call, reply } = mount();
+    const first = await call('update', 'issuers/generate/root/internal', { common_name: 'First', key_type: 'ec', issuer_name: 'first', ttl: '87600h' });
+    expect(first).toMatchObject({ issuer_name: 'first', issuer_id: expect.stringMatching(UUID), key_id: expect.stringMatching(UUID) });
+    // The first issuer of an empty mount is its default, as in Vault; a later one is not.
+    expect((await call('read', 'config/issuers')).default).toBe(first.issuer_id);
+    const k = await call('update', 'keys/generate/internal', { key_type: 'rsa', key_name: 'pre' });
+    const second = await call('update', 'issuers/generate/root/existing', { common_name: 'Second', key_ref: 'pre', issuer_name: 'second', ttl: '8760h' });
+    expect(second).toMatchObject({ issuer_name: 'second', key_id: k.key_id, key_name: 'pre' });
+    expect((await call('read', 'config/issuers')).default).toBe(first.issuer_id);
+    const exp = await call('update', 'issuers/generate/root/exported', { common_name: 'Third', key_type: 'ec', key_name: 'third-key', ttl: '8760h' });
+    expect(exp).toMatchObject({ key_name: 'third-key', private_key_type: 'ec', private_key: expect.stringMatching(/^-----BEGIN EC PRIVATE KEY-----/) });
+    expect(spkiOfCert(exp.certificate)).toEqual(spkiOfKey(exp.private_key));
+    for (const c of [first, second, exp]) {
+      expect(openssl('verify', '-CAfile', file(c.certificate), file(c.certificate))).toMatch(/: OK/);
+      expect(openssl('x509', '-in', file(c.certificate), '-noout', '-ext', 'basicConstraints')).toMatch(/CA:TRUE/);
+    }
+    expect((await call('list', 'issuers')).keys).toHaveLength(3);
+    expect(bad(await reply('update', 'issuers/generate/root/internal', { common_name: 'Dup', issuer_name: 'first' }))).toMatch(/"first" already exists/);
+    expect(bad(await reply('update', 'issuers/generate/root/existing', { common_name: 'No key', key_ref: 'nope' }))).toMatch(/unable to resolve key/);
+    expect((await reply('update', 'issuers/generate/root/bogus', { common_name: 'x' })).err?.err_msg).toBe('unsupported path');
+    // With default_follows_latest_issuer, a new issuer becomes the default, as root/generate.
+    await call('update', 'config/issuers', { default_follows_latest_issuer: true });
+    const fourth = await call('update', 'issuers/generate/root/internal', { common_name: 'Fourth', key_type: 'ec', ttl: '8760h' });
+    expect((await call('read', 'config/issuers')).default).toBe(fourth.issuer_id);
+  });
+
+  it('intermediate: a key and a CSR (openssl verifies it); signed by a root and set-signed, it issues', async () => {
+    const root = mount();
+    const r = await root.call('update', 'issuers/generate/root/internal', { common_name: 'Root', key_type: 'ec', ttl: '87600h' });
+    const inter = mount();
+    const g = await inter.call('update', 'issuers/generate/intermediate/internal', { common_name: 'Inter', key_type: 'ec', key_name: 'ik' });
+    expect(g.key_id).toMatch(UUID);
+    expect((await inter.call('read', 'key/ik')).key_id).toBe(g.key_id);
+    expect(openssl('req', '-in', file(g.csr), '-noout', '-verify', '-subject')).toMatch(/subject=CN ?= ?Inter\n[\s\S]*(verify OK|verification OK)/);
+    const signed = await root.call('update', 'root/sign-intermediate', { csr: g.csr, ttl: '8760h' });
+    const set = await inter.call('update', 'intermediate/set-signed', { certificate: `${signed.certificate}\n${r.certificate}` });
+    expect(set.mapping[set.imported_issuers[0]]).toBe(g.key_id);
+    await inter.call('update', 'roles/svc', { allow_any_name: true, key_type: 'ec' });
+    const leaf = await inter.call('update', 'issue/svc', { common_name: 'svc.example.com', ttl: '1h' });
+    expect(openssl('verify', '-CAfile', file(r.certificate), '-untrusted', file(signed.certificate), file(leaf.certificate))).toMatch(/: OK/);
+    // existing: a CSR for a key the mount already has (keys/generate), no new key.
+    const k = await inter.call('update', 'keys/generate/internal', { key_type: 'rsa' });
+    const g2 = await inter.call('update', 'issuers/generate/intermediate/existing', { common_name: 'Inter 2', key_ref: k.key_id });
+    expect(g2.key_id).toBe(k.key_id);
+    expect((await inter.call('list', 'keys')).keys).toHaveLength(2);
+    const exported = await inter.call('update', 'issuers/generate/intermediate/exported', { common_name: 'Inter 3', key_type: 'ec' });
+    expect(openssl('req', '-in', file(exported.csr), '-noout', '-pubkey')).toBe(openssl('pkey', '-in', file(exported.private_key), '-pubout'));
+  });
+});
