@@ -226,3 +226,187 @@ describe('PKI issuers/generate/root|intermediate/<type>', () => {
     expect(openssl('req', '-in', file(exported.csr), '-noout', '-pubkey')).toBe(openssl('pkey', '-in', file(exported.private_key), '-pubout'));
   });
 });
+
+describe('PKI tidy, tidy-status, tidy-cancel and config/auto-tidy', () => {
+  const wait = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  const accepted = (d: any) => {
+    expect(d.http_status_code).toBe(202);
+    return JSON.parse(Buffer.from(d.http_raw_body, 'base64').toString()).warnings as string[];
+  };
+  /** A mount with a root and a role whose certificates may live one second. */
+  async function withRoot() {
+    const m = mount();
+    const root = await m.call('update', 'root/generate/internal', { common_name: 'Tidy Root', key_type: 'ec', ttl: '87600h', issuer_name: 'root' });
+    await m.call('update', 'roles/short', { allow_any_name: true, key_type: 'ec', ttl: '1s', max_ttl: '24h' });
+    return { ...m, root };
+  }
+
+  it('tidy-status: Inactive before any tidy; after one, what it ran with and what it removed; the CRL loses the tidied serial', async () => {
+    const { call, reply, root } = await withRoot();
+    const idle = await call('read', 'tidy-status');
+    expect(idle).toMatchObject({ state: 'Inactive', safety_buffer: null, time_started: null, cert_store_deleted_count: null, error: null });
+    const expired = await call('update', 'issue/short', { common_name: 'gone.example.com', ttl: '1s' });
+    const revoked = await call('update', 'issue/short', { common_name: 'revoked.example.com', ttl: '1s' });
+    const live = await call('update', 'issue/short', { common_name: 'live.example.com', ttl: '1h' });
+    await call('update', 'revoke', { serial_number: revoked.serial_number });
+    await wait(2200);
+    const before = Date.now();
+    const warnings = accepted(await call('update', 'tidy', { tidy_cert_store: true, tidy_revoked_certs: true, safety_buffer: '1s' }));
+    expect(warnings[0]).toMatch(/^Tidy operation successfully started/);
+    const s = await call('read', 'tidy-status');
+    expect(s).toMatchObject({
+      state: 'Finished',
+      safety_buffer: 1,
+      issuer_safety_buffer: 31536000,
+      tidy_cert_store: true,
+      tidy_revoked_certs: true,
+      tidy_revoked_cert_issuer_associations: false,
+      tidy_expired_issuers: false,
+      pause_duration: '0s',
+      error: null,
+      message: null,
+      cert_store_deleted_count: 1,
+      revoked_cert_deleted_count: 1,
+      missing_issuer_cert_count: 0,
+    });
+    expect(Date.parse(s.time_started)).toBeGreaterThanOrEqual(before - 5);
+    expect(Date.parse(s.time_finished)).toBeGreaterThanOrEqual(Date.parse(s.time_started));
+    expect(Date.parse(s.last_auto_tidy_finished)).toBeGreaterThanOrEqual(Date.parse(s.time_started));
+    expect((await reply('read', `cert/${expired.serial_number}`)).data).toBeUndefined();
+    expect((await reply('read', `cert/${revoked.serial_number}`)).data).toBeUndefined();
+    expect((await call('read', `cert/${live.serial_number}`)).certificate).toBe(live.certificate);
+    const crl = (await call('read', 'cert/crl')).certificate;
+    expect(openssl('crl', '-in', file(crl), '-noout', '-text')).not.toMatch(/Serial Number/);
+    expect(openssl('verify', '-crl_check', '-CAfile', file(`${root.certificate}\n${crl}`), file(live.certificate))).toMatch(/: OK/);
+    // No target: still 202, with Vault's warning; a run that removes nothing.
+    expect(accepted(await call('update', 'tidy', {}))[0]).toMatch(/^No targets to tidy; specify tidy_cert_store=true or/);
+    expect(await call('read', 'tidy-status')).toMatchObject({ state: 'Finished', tidy_cert_store: false, cert_store_deleted_count: 0, safety_buffer: 259200 });
+  });
+
+  it('bad tidy input is a 400; tidy-cancel with nothing running warns', async () => {
+    const { reply } = await withRoot();
+    expect(bad(await reply('update', 'tidy', { tidy_cert_store: true, safety_buffer: 0 }))).toBe('safety_buffer must be greater than zero');
+    expect(bad(await reply('update', 'tidy', { tidy_cert_store: true, issuer_safety_buffer: '0s' }))).toBe('issuer_safety_buffer must be greater than zero');
+    expect(bad(await reply('update', 'tidy', { tidy_cert_store: true, pause_duration: '-1s' }))).toBe('received invalid, negative pause_duration');
+    expect(bad(await reply('update', 'tidy', { tidy_cert_store: true, pause_duration: 'soon' }))).toMatch(/^Error parsing pause_duration/);
+    expect(bad(await reply('update', 'tidy', { safety_buffer: 'x' }))).toMatch(/safety_buffer/);
+    expect((await reply('read', 'tidy-status')).data.state).toBe('Inactive');
+    const c = await reply('update', 'tidy-cancel');
+    expect(c.data).toBeUndefined();
+    expect(c.warnings).toEqual(['Tidy operation cannot be cancelled as none is currently running.']);
+  });
+
+  it('a tidy with pause_duration runs in the background: Running, a second tidy is refused, tidy-cancel stops it', async () => {
+    const { call, reply } = await withRoot();
+    for (let i = 0; i < 6; i++) await call('update', 'issue/short', { common_name: `c${i}.example.com`, ttl: '1h' });
+    accepted(await call('update', 'tidy', { tidy_cert_store: true, pause_duration: '150ms' }));
+    const running = await call('read', 'tidy-status');
+    expect(running).toMatchObject({ state: 'Running', pause_duration: '150ms', time_finished: null });
+    expect(running.message).toMatch(/^Tidying certificate store: checking entry \d+ of \d+$/);
+    const again = await reply('update', 'tidy', { tidy_cert_store: true });
+    expect(again.data).toBeUndefined();
+    expect(again.warnings).toEqual(['Tidy operation already in progress.']);
+    expect((await call('update', 'tidy-cancel')).state).toBe('Cancelling');
+    await wait(400);
+    const s = await call('read', 'tidy-status');
+    expect(s.state).toBe('Cancelled');
+    expect(Date.parse(s.time_finished)).toBeGreaterThan(0);
+    expect(s.cert_store_deleted_count).toBe(0);
+    // Stopped, not finished: the certificates it had not reached are all still there.
+    expect((await call('list', 'certs')).keys.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('tidy_expired_issuers removes expired issuers past issuer_safety_buffer, never the default; their keys stay', async () => {
+    const { call, root } = await withRoot();
+    const old = await call('update', 'issuers/generate/root/internal', { common_name: 'Short-lived', key_type: 'ec', ttl: '1s', issuer_name: 'old' });
+    await wait(2200);
+    accepted(await call('update', 'tidy', { tidy_expired_issuers: true, issuer_safety_buffer: '3600s' }));
+    expect((await call('list', 'issuers')).keys).toHaveLength(2); // inside its buffer: kept
+    accepted(await call('update', 'tidy', { tidy_expired_issuers: true, issuer_safety_buffer: '1s' }));
+    expect((await call('list', 'issuers')).keys).toEqual([root.issuer_id]);
+    expect((await call('list', 'keys')).keys).toContain(old.key_id);
+    // The default issuer, expired as well, stays.
+    await call('update', 'config/issuers', { default: root.issuer_id });
+    const m2 = mount();
+    const d = await m2.call('update', 'root/generate/internal', { common_name: 'Default, expiring', key_type: 'ec', ttl: '1s' });
+    const other = await m2.call('update', 'issuers/generate/root/internal', { common_name: 'Not default, expiring', key_type: 'ec', ttl: '1s' });
+    await wait(2500);
+    accepted(await m2.call('update', 'tidy', { tidy_expired_issuers: true, issuer_safety_buffer: '1s' }));
+    // The other one, expired as long, goes: the default stays only for being the default.
+    expect((await m2.call('list', 'issuers')).keys).toEqual([d.issuer_id]);
+    expect(other.issuer_id).not.toBe(d.issuer_id);
+  });
+
+  it('tidy_revoked_cert_issuer_associations gives a revoked certificate that names no issuer its issuer again', async () => {
+    const { call, store, root } = await withRoot();
+    const leaf = await call('update', 'issue/short', { common_name: 'assoc.example.com', ttl: '1h' });
+    await call('update', 'revoke', { serial_number: leaf.serial_number });
+    const key = `pki/certs/${leaf.serial_number.replace(/:/g, '-')}`;
+    const rec = JSON.parse((await store.get(key))!.toString());
+    expect(rec.issuer_id).toBe(root.issuer_id);
+    delete rec.issuer_id; // as records written before issuers existed
+    await store.put(key, Buffer.from(JSON.stringify(rec)));
+    accepted(await call('update', 'tidy', { tidy_revoked_cert_issuer_associations: true }));
+    expect(await call('read', 'tidy-status')).toMatchObject({ state: 'Finished', missing_issuer_cert_count: 1, revoked_cert_deleted_count: 0 });
+    expect(JSON.parse((await store.get(key))!.toString()).issuer_id).toBe(root.issuer_id);
+    const crl = (await call('read', 'cert/crl')).certificate;
+    expect(openssl('verify', '-crl_check', '-CAfile', file(`${root.certificate}\n${crl}`), file(leaf.certificate))).toMatch(/certificate revoked/);
+  });
+
+  it("config/auto-tidy: Vault's defaults and checks; when enabled, Vault's periodic call tidies once interval_duration has passed", async () => {
+    const { call, reply, be } = await withRoot();
+    expect(await call('read', 'config/auto-tidy')).toEqual({
+      enabled: false,
+      interval_duration: 43200,
+      tidy_cert_store: false,
+      tidy_revoked_certs: false,
+      tidy_revoked_cert_issuer_associations: false,
+      tidy_expired_issuers: false,
+      tidy_move_legacy_ca_bundle: false,
+      tidy_acme: false,
+      safety_buffer: 259200,
+      issuer_safety_buffer: 31536000,
+      acme_account_safety_buffer: 2592000,
+      pause_duration: '0s',
+      publish_stored_certificate_count_metrics: false,
+      maintain_stored_certificate_counts: false,
+      tidy_revocation_queue: false,
+      revocation_queue_safety_buffer: 172800,
+      tidy_cross_cluster_revoked_certs: false,
+    });
+    expect(bad(await reply('update', 'config/auto-tidy', { enabled: true }))).toMatch(/^Auto-tidy enabled but no tidy operations were requested/);
+    expect(bad(await reply('update', 'config/auto-tidy', { safety_buffer: 0 }))).toMatch(/safety_buffer must be at least one second/);
+    expect(bad(await reply('update', 'config/auto-tidy', { pause_duration: '-5s' }))).toBe('received invalid, negative pause_duration');
+    expect(bad(await reply('update', 'config/auto-tidy', { publish_stored_certificate_count_metrics: true }))).toMatch(/maintain_stored_certificate_counts/);
+    const w = await call('update', 'config/auto-tidy', {
+      enabled: true,
+      tidy_cert_store: true,
+      interval_duration: '2s',
+      safety_buffer: '1s',
+      pause_duration: '1.5s',
+    });
+    expect(w).toMatchObject({ enabled: true, tidy_cert_store: true, interval_duration: 2, safety_buffer: 1, pause_duration: '1.5s' });
+    // A field left out keeps its value.
+    expect(await call('update', 'config/auto-tidy', { pause_duration: '0s' })).toMatchObject({
+      enabled: true,
+      interval_duration: 2,
+      safety_buffer: 1,
+      pause_duration: '0s',
+    });
+    const gone = await call('update', 'issue/short', { common_name: 'auto.example.com', ttl: '1s' });
+    const rollback = () => be.handle('rollback', '', {}, { displayName: '', mountPoint: 'pki/' });
+    await rollback(); // the mount is younger than interval_duration: nothing yet
+    expect((await call('read', 'tidy-status')).state).toBe('Inactive');
+    await wait(2300);
+    await rollback();
+    const s = await call('read', 'tidy-status');
+    expect(s).toMatchObject({ state: 'Finished', tidy_cert_store: true, safety_buffer: 1, cert_store_deleted_count: 1 });
+    expect((await reply('read', `cert/${gone.serial_number}`)).data).toBeUndefined();
+    await rollback(); // just ran: not again until interval_duration passes
+    expect((await call('read', 'tidy-status')).time_started).toBe(s.time_started);
+    await call('update', 'config/auto-tidy', { enabled: false });
+    await wait(2100);
+    await rollback();
+    expect((await call('read', 'tidy-status')).time_started).toBe(s.time_started);
+  });
+});

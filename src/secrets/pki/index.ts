@@ -15,6 +15,7 @@ import { revokePaths } from './revoke';
 import { fetchPaths } from './fetch';
 import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
+import { tidyPaths } from './tidy';
 
 /** What a PKI mount keeps between requests: its issuers (parsed, keys imported) and its roles. */
 export class PkiCaches {
@@ -72,5 +73,6 @@ export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ...fetchPaths(caches),
     ...urlPaths(),
     ...maintenancePaths(caches),
+    ...tidyPaths(caches),
   ];
 }
