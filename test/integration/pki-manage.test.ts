@@ -410,3 +410,135 @@ describe('PKI tidy, tidy-status, tidy-cancel and config/auto-tidy', () => {
     expect((await call('read', 'tidy-status')).time_started).toBe(s.time_started);
   });
 });
+
+describe('PKI revoke-with-key and issuer/<ref>/revoke', () => {
+  const crlText = (crl: string) => openssl('crl', '-in', file(crl), '-noout', '-text');
+  const opensslSerial = (s: string) => s.replace(/:/g, '').toUpperCase();
+
+  it('revoke-with-key: by serial or by certificate, with the proof of its key; the wrong key, or none, is a 400', async () => {
+    const { call, reply } = mount();
+    const root = await call('update', 'root/generate/internal', { common_name: 'PoP Root', key_type: 'ec', ttl: '87600h' });
+    await call('update', 'roles/web', { allow_any_name: true, key_type: 'ec', max_ttl: '24h' });
+    const a = await call('update', 'issue/web', { common_name: 'a.example.com', ttl: '1h' });
+    const b = await call('update', 'issue/web', { common_name: 'b.example.com', ttl: '1h' });
+    const rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const r = (d: Record<string, unknown>) => reply('update', 'revoke-with-key', d);
+    expect(bad(await r({ serial_number: a.serial_number }))).toBe('Must have private key to revoke via the /revoke-with-key path.');
+    expect(bad(await r({ serial_number: a.serial_number, private_key: 'short' }))).toMatch(/^Provided data for private_key was too short/);
+    expect(bad(await r({ private_key: a.private_key }))).toBe('The serial number or certificate to revoke must be provided.');
+    expect(bad(await r({ private_key: a.private_key, serial_number: a.serial_number, certificate: a.certificate }))).toMatch(/not both/);
+    expect(bad(await r({ serial_number: a.serial_number, private_key: b.private_key }))).toBe("provided private key does not match certificate's public key");
+    expect(bad(await r({ serial_number: a.serial_number, private_key: rsaKey }))).toBe(
+      "provided private key type does not match certificate's public key type",
+    );
+    expect(bad(await r({ serial_number: a.serial_number, private_key: 'x'.repeat(70) }))).toMatch(/contained no data or failed to parse/);
+    expect(bad(await r({ serial_number: '01:02:03', private_key: a.private_key }))).toMatch(/not found/);
+    expect(bad(await r({ serial_number: root.serial_number, private_key: a.private_key }))).toMatch(/does not match/);
+    // Nothing so far was revoked.
+    expect(crlText((await call('read', 'cert/crl')).certificate)).not.toMatch(/Serial Number/);
+    const done = await call('update', 'revoke-with-key', { serial_number: a.serial_number, private_key: a.private_key });
+    expect(done.revocation_time).toBeGreaterThan(0);
+    expect(Date.parse(done.revocation_time_rfc3339)).toBe(done.revocation_time * 1000);
+    const viaCert = await call('update', 'revoke-with-key', { certificate: b.certificate, private_key: b.private_key });
+    expect(viaCert.revocation_time).toBeGreaterThan(0);
+    const crl = (await call('read', 'cert/crl')).certificate;
+    expect(crlText(crl)).toContain(opensslSerial(a.serial_number));
+    expect(crlText(crl)).toContain(opensslSerial(b.serial_number));
+    expect(openssl('verify', '-crl_check', '-CAfile', file(`${root.certificate}\n${crl}`), file(a.certificate))).toMatch(/certificate revoked/);
+    // Again: the first revocation's time.
+    expect((await call('update', 'revoke-with-key', { serial_number: a.serial_number, private_key: a.private_key })).revocation_time).toBe(
+      done.revocation_time,
+    );
+  });
+
+  it('revoke-with-key takes a certificate the mount signed but did not store (no_store), and refuses one from another CA', async () => {
+    const { call, reply } = mount();
+    const root = await call('update', 'root/generate/internal', { common_name: 'No-store Root', key_type: 'ec', ttl: '87600h' });
+    await call('update', 'roles/ns', { allow_any_name: true, key_type: 'ec', no_store: true });
+    const leaf = await call('update', 'issue/ns', { common_name: 'ns.example.com', ttl: '1h' });
+    expect((await reply('read', `cert/${leaf.serial_number}`)).data).toBeUndefined();
+    // A wrong key leaves no record behind.
+    const other = await call('update', 'issue/ns', { common_name: 'other.example.com', ttl: '1h' });
+    expect(bad(await reply('update', 'revoke-with-key', { certificate: leaf.certificate, private_key: other.private_key }))).toMatch(/does not match/);
+    expect((await reply('read', `cert/${leaf.serial_number}`)).data).toBeUndefined();
+    await call('update', 'revoke-with-key', { certificate: leaf.certificate, private_key: leaf.private_key });
+    const crl = (await call('read', 'cert/crl')).certificate;
+    expect(openssl('verify', '-crl_check', '-CAfile', file(`${root.certificate}\n${crl}`), file(leaf.certificate))).toMatch(/certificate revoked/);
+    const foreign = mount();
+    await foreign.call('update', 'root/generate/internal', { common_name: 'Foreign', key_type: 'ec', ttl: '8760h' });
+    await foreign.call('update', 'roles/web', { allow_any_name: true, key_type: 'ec' });
+    const f = await foreign.call('update', 'issue/web', { common_name: 'f.example.com', ttl: '1h' });
+    expect(bad(await reply('update', 'revoke-with-key', { certificate: f.certificate, private_key: f.private_key }))).toMatch(
+      /^unable to verify signature on presented cert/,
+    );
+    expect(bad(await reply('update', 'revoke-with-key', { certificate: 'x'.repeat(80), private_key: f.private_key }))).toBe('certificate contains no PEM data');
+  });
+
+  it("issuer/<ref>/revoke: the issuer stops issuing, is on its parent's CRL (openssl), and cannot get issuing back", async () => {
+    const { call, reply } = mount();
+    const root = await call('update', 'root/generate/internal', { common_name: 'Parent Root', key_type: 'ec', ttl: '87600h', issuer_name: 'root' });
+    const g = await call('update', 'intermediate/generate/internal', { common_name: 'Child Intermediate', key_type: 'ec' });
+    const signed = await call('update', 'issuer/root/sign-intermediate', { csr: g.csr, ttl: '8760h' });
+    const set = await call('update', 'intermediate/set-signed', { certificate: signed.certificate, issuer_name: 'inter' });
+    expect(set.imported_issuers).toHaveLength(1);
+    await call('update', 'roles/web', { allow_any_name: true, key_type: 'ec', issuer_ref: 'inter' });
+    const leaf = await call('update', 'issue/web', { common_name: 'leaf.example.com', ttl: '1h' });
+    expect(bad(await reply('update', 'revoke', { serial_number: signed.serial_number }))).toMatch(/issuer's own certificate/);
+
+    const rev = await reply('update', 'issuer/inter/revoke');
+    expect(rev.data).toMatchObject({ issuer_name: 'inter', revoked: true, usage: 'read-only,crl-signing,ocsp-signing' });
+    expect(rev.data.revocation_time).toBeGreaterThan(0);
+    expect(Date.parse(rev.data.revocation_time_rfc3339)).toBe(rev.data.revocation_time * 1000);
+    expect(rev.warnings).toBeUndefined(); // its parent is in the mount; not self-signed, not the default
+    expect(await call('read', 'issuer/inter')).toMatchObject({ revoked: true, revocation_time: rev.data.revocation_time });
+    const rootCrl = raw(await call('read', 'issuer/root/crl/pem'));
+    expect(crlText(rootCrl)).toContain(opensslSerial(signed.serial_number));
+    const interCrl = raw(await call('read', 'issuer/inter/crl/pem'));
+    expect(crlText(interCrl)).not.toMatch(/Serial Number/); // its own CRL: still signed, its leaf not revoked
+    expect(
+      openssl(
+        'verify',
+        '-crl_check_all',
+        '-CAfile',
+        file(`${root.certificate}\n${rootCrl}`),
+        '-untrusted',
+        file(signed.certificate),
+        '-CRLfile',
+        file(interCrl),
+        file(leaf.certificate),
+      ),
+    ).toMatch(/certificate revoked/);
+    expect(bad(await reply('update', 'issue/web', { common_name: 'more.example.com' }))).toMatch(/not allowed issuing-certificates/);
+    expect(bad(await reply('update', 'issuer/inter', { usage: 'read-only,issuing-certificates' }))).toMatch(/^This issuer was revoked/);
+    // Revoking its leaf still works (its CRL is still signed by it).
+    await call('update', 'revoke', { serial_number: leaf.serial_number });
+    expect(crlText(raw(await call('read', 'issuer/inter/crl/pem')))).toContain(opensslSerial(leaf.serial_number));
+    // Again: the same state, no warnings.
+    const again = await reply('update', 'issuer/inter/revoke');
+    expect(again.data.revocation_time).toBe(rev.data.revocation_time);
+    expect(again.warnings).toBeUndefined();
+    // The root: self-signed, no parent, the default: Vault's three warnings; on no CRL.
+    const r2 = await reply('update', 'issuer/root/revoke');
+    expect(r2.warnings).toHaveLength(3);
+    expect(r2.warnings![0]).toMatch(/^This issuer is a self-signed/);
+    expect(r2.warnings![1]).toMatch(/^This issuer lacks another parent issuer/);
+    expect(r2.warnings![2]).toMatch(/^This issuer is currently configured as the default issuer/);
+    expect(crlText(raw(await call('read', 'issuer/root/crl/pem')))).not.toContain(opensslSerial(root.serial_number));
+    expect(bad(await reply('update', 'issuer/nope/revoke'))).toMatch(/unable to resolve issuer/);
+  });
+
+  it('an issuer whose certificate this mount has no record of (imported with its parent) is on the parent CRL all the same', async () => {
+    const { call, store } = mount();
+    const root = await call('update', 'root/generate/internal', { common_name: 'Parent 2', key_type: 'ec', ttl: '87600h', issuer_name: 'root' });
+    const g = await call('update', 'intermediate/generate/internal', { common_name: 'Child 2', key_type: 'ec' });
+    const signed = await call('update', 'issuer/root/sign-intermediate', { csr: g.csr, ttl: '8760h' });
+    await call('update', 'intermediate/set-signed', { certificate: signed.certificate, issuer_name: 'inter' });
+    await store.delete(`pki/certs/${signed.serial_number.replace(/:/g, '-')}`); // as if signed elsewhere and imported
+    await call('update', 'issuer/inter/revoke');
+    const rootCrl = raw(await call('read', 'issuer/root/crl/pem'));
+    expect(crlText(rootCrl)).toContain(opensslSerial(signed.serial_number));
+    expect(openssl('verify', '-crl_check', '-CAfile', file(`${root.certificate}\n${rootCrl}`), file(signed.certificate))).toMatch(/certificate revoked/);
+  });
+});
+
+const raw = (d: any) => Buffer.from(d.http_raw_body, 'base64').toString('utf8');

@@ -12,6 +12,7 @@ import { signCaPaths } from './sign-ca';
 import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
+import { moreRevokePaths } from './revoke-more';
 import { fetchPaths } from './fetch';
 import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
@@ -70,6 +71,7 @@ export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ...rolePaths(caches),
     ...issuePaths(caches),
     ...revokePaths(caches),
+    ...moreRevokePaths(caches),
     ...fetchPaths(caches),
     ...urlPaths(),
     ...maintenancePaths(caches),
