@@ -299,21 +299,31 @@ describe('PKI tidy, tidy-status, tidy-cancel and config/auto-tidy', () => {
   it('a tidy with pause_duration runs in the background: Running, a second tidy is refused, tidy-cancel stops it', async () => {
     const { call, reply } = await withRoot();
     for (let i = 0; i < 6; i++) await call('update', 'issue/short', { common_name: `c${i}.example.com`, ttl: '1h' });
-    accepted(await call('update', 'tidy', { tidy_cert_store: true, pause_duration: '150ms' }));
+    accepted(await call('update', 'tidy', { tidy_cert_store: true, pause_duration: '1m' }));
     const running = await call('read', 'tidy-status');
-    expect(running).toMatchObject({ state: 'Running', pause_duration: '150ms', time_finished: null });
+    expect(running).toMatchObject({ state: 'Running', pause_duration: '1m0s', time_finished: null });
     expect(running.message).toMatch(/^Tidying certificate store: checking entry \d+ of \d+$/);
     const again = await reply('update', 'tidy', { tidy_cert_store: true });
     expect(again.data).toBeUndefined();
     expect(again.warnings).toEqual(['Tidy operation already in progress.']);
     expect((await call('update', 'tidy-cancel')).state).toBe('Cancelling');
-    await wait(400);
+    await wait(400); // the minute's pause is cut short
     const s = await call('read', 'tidy-status');
     expect(s.state).toBe('Cancelled');
     expect(Date.parse(s.time_finished)).toBeGreaterThan(0);
     expect(s.cert_store_deleted_count).toBe(0);
     // Stopped, not finished: the certificates it had not reached are all still there.
     expect((await call('list', 'certs')).keys.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('the mount going away (cleanup) stops a running tidy at once', async () => {
+    const { call, be } = await withRoot();
+    await call('update', 'issue/short', { common_name: 'c.example.com', ttl: '1h' });
+    accepted(await call('update', 'tidy', { tidy_cert_store: true, pause_duration: '1h' }));
+    const t0 = Date.now();
+    await be.cleanup();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect((await call('read', 'tidy-status')).state).toBe('Cancelled');
   });
 
   it('tidy_expired_issuers removes expired issuers past issuer_safety_buffer, never the default; their keys stay', async () => {

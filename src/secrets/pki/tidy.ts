@@ -193,7 +193,9 @@ async function doTidy(storage: Storage, caches: PkiCaches, state: TidyState, run
   const p = run.params;
   const step = async () => {
     if (state.cancelRequested) throw new Cancelled('tidy operation cancelled');
-    if (p.pause_duration_ms > 0) await sleep(p.pause_duration_ms);
+    // The pause, cut short by tidy-cancel (or the mount going away): a long pause_duration never holds either up.
+    for (const end = Date.now() + p.pause_duration_ms; !state.cancelRequested && Date.now() < end; ) await sleep(Math.min(100, end - Date.now()));
+    if (state.cancelRequested) throw new Cancelled('tidy operation cancelled');
   };
   const now = Date.now();
   let rebuild = false;
