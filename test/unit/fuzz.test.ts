@@ -336,6 +336,18 @@ describe('fuzz: secrets engine requests', () => {
       'root/sign-intermediate',
       'intermediate/set-signed',
       'certs/',
+      // Current Vault's management paths (keys/generate, keys/import, issuers/generate, tidy, revoke-with-key, issuer revoke).
+      'keys/generate/internal',
+      'keys/generate/kms',
+      'keys/import',
+      'issuers/generate/root/existing',
+      'issuers/generate/intermediate/internal',
+      'revoke-with-key',
+      'issuer/default/revoke',
+      'tidy',
+      'tidy-status',
+      'tidy-cancel',
+      'config/auto-tidy',
     );
     const pkiFields = fc.constantFrom(
       'common_name',
@@ -350,6 +362,17 @@ describe('fuzz: secrets engine requests', () => {
       'key_type',
       'key_bits',
       'max_ttl',
+      'private_key',
+      'pem_bundle',
+      'key_name',
+      'key_ref',
+      'issuer_name',
+      'managed_key_name',
+      'safety_buffer',
+      'tidy_cert_store',
+      'tidy_revoked_cert_issuer_associations',
+      'enabled',
+      'interval_duration',
     );
     const pkiValues = fc.oneof(
       fc.string({ maxLength: 30 }),

@@ -875,6 +875,11 @@ const KNOWN_RULES: Array<[RegExp, string]> = [
     /^openapi pki: \/(issuers?|keys?|root\/(replace|rotate)|intermediate\/cross-sign|config\/(issuers|keys))(\/[^:]*)?: only in ours$/,
     'current Vault (1.11+) has the multi-issuer API (issuers, keys, root/replace, root/rotate, intermediate/cross-sign, config/issuers, config/keys); Vault 1.8 predates it',
   ],
+  [
+    /^openapi pki: \/(tidy-status|tidy-cancel|config\/auto-tidy): only in ours$/,
+    'current Vault has tidy-status and tidy-cancel (1.11+) and config/auto-tidy (1.12+); Vault 1.8 predates them',
+  ],
+  [/^openapi pki: \/revoke-with-key: only in ours$/, 'current Vault (1.11+) has revoke-with-key; Vault 1.8 predates it'],
 ];
 
 describe.skipIf(!vaultBin())("differential: Vault's transit and PKI beside ours in one real Vault", { timeout: 240_000 }, () => {

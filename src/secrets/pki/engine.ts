@@ -1,6 +1,7 @@
 // The PKI engine's declaration for the registry (../engines.ts).
 import type { Engine } from '../engine';
 import { PkiCaches, pkiPaths } from './index';
+import { autoTidy, stopTidy } from './tidy';
 
 /** PKI for the engine registry: public fetch paths, seal-wrapped CA keys, and per-mount caches kept current by writes and invalidations. */
 export const pkiEngine: Engine = {
@@ -33,11 +34,15 @@ export const pkiEngine: Engine = {
   },
   create({ storage, managedKeys }) {
     const caches = new PkiCaches(managedKeys);
+    const watched = caches.watching(storage);
     return {
       paths: pkiPaths(managedKeys, caches),
       // Writes through the mount refresh its caches at once; InvalidateKey covers other nodes.
-      storage: caches.watching(storage),
+      storage: watched,
       invalidate: (key) => caches.invalidate(key),
+      // config/auto-tidy runs from Vault's periodic call; a running tidy stops with the mount.
+      periodic: async () => void (await autoTidy(watched, caches)),
+      cleanup: async () => void (await stopTidy(caches)),
     };
   },
 };

@@ -6,15 +6,18 @@ import type { ManagedKeys } from '../managed-keys';
 import { IssuerCache, isRegistryKey } from './issuers';
 import { issuerPaths } from './issuer-paths';
 import { importPaths } from './import';
+import { keyManagementPaths } from './key-paths';
 import { rootPaths } from './root';
 import { signCaPaths } from './sign-ca';
 import { RoleCache, roleKey, rolePaths } from './roles';
 import { issuePaths } from './issue';
 import { revokePaths } from './revoke';
+import { moreRevokePaths } from './revoke-more';
 import { fetchPaths } from './fetch';
 import { URLS_KEY, loadUrls, urlPaths, type UrlsConfig } from './urls';
 import { maintenancePaths } from './maintenance';
 import { ocspPaths } from './ocsp';
+import { tidyPaths } from './tidy';
 
 /** What a PKI mount keeps between requests: its issuers (parsed, keys imported) and its roles. */
 export class PkiCaches {
@@ -65,12 +68,15 @@ export function pkiPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     ...signCaPaths(caches),
     ...issuerPaths(caches),
     ...importPaths(caches),
+    ...keyManagementPaths(managed, caches),
     ...rolePaths(caches),
     ...issuePaths(caches),
     ...revokePaths(caches),
+    ...moreRevokePaths(caches),
     ...fetchPaths(caches),
     ...urlPaths(),
     ...maintenancePaths(caches),
     ...ocspPaths(caches),
+    ...tidyPaths(caches),
   ];
 }

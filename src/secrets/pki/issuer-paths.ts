@@ -27,7 +27,8 @@ import { SIGNATURE_ALGORITHM_NAMES, signatureAlgorithmKind, signatureAlgorithmNa
 const KEY_REF = '(?<key_ref>[\\w.-]{1,128})';
 const REF_FIELD = { type: 'string' as const, description: 'issuer_id, issuer_name, or "default".' };
 
-function issuerView(i: IssuerEntry) {
+/** An issuer as issuer/<ref> answers it (and issuer/<ref>/revoke). */
+export function issuerView(i: IssuerEntry) {
   return {
     issuer_id: i.issuer_id,
     issuer_name: i.issuer_name,
@@ -38,8 +39,9 @@ function issuerView(i: IssuerEntry) {
     leaf_not_after_behavior: i.leaf_not_after_behavior,
     usage: issuerUsage(i),
     revocation_signature_algorithm: i.revocation_signature_algorithm ?? '',
-    revoked: false,
-    revocation_time: 0,
+    revoked: i.revoked ?? false,
+    revocation_time: i.revocation_time ?? 0,
+    ...(i.revoked ? { revocation_time_rfc3339: new Date((i.revocation_time ?? 0) * 1000).toISOString() } : {}),
   };
 }
 
@@ -107,6 +109,10 @@ export function issuerPaths(caches: PkiCaches): PathDef[] {
             const usage = r.data.get<string[]>('usage');
             const bad = usage.find((u) => !(ISSUER_USAGES as readonly string[]).includes(u));
             if (bad) throw new UserError(`usage: unknown usage "${bad.slice(0, 40)}" (${ISSUER_USAGES.join(', ')})`);
+            if (cur.revoked && usage.includes('issuing-certificates'))
+              throw new UserError(
+                'This issuer was revoked; unable to modify its usage to include certificate signing again. Reissue this certificate (preferably with a new key) and modify that entry instead.',
+              );
             next.usage = [...new Set(usage)];
           }
           if (r.data.has('revocation_signature_algorithm')) {

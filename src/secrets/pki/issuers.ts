@@ -5,7 +5,7 @@
 // unless told otherwise (issuer_ref). Vault 1.8 had one CA per mount (pki/ca here); a mount
 // written by an older version of this plugin is migrated on first read, as Vault migrates
 // its legacy CA bundle: the legacy CA becomes the default issuer named "current".
-import { createHash, randomUUID, webcrypto } from 'node:crypto';
+import { X509Certificate, createHash, randomUUID, webcrypto } from 'node:crypto';
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import type { ManagedKey } from '../../keys/types';
 import { UserError } from '../framework';
@@ -29,6 +29,10 @@ export interface IssuerEntry {
   usage: string[];
   /** Vault's name of the algorithm its CRLs are signed with ("SHA256WithRSAPSS", ...); absent or "": the key's default. */
   revocation_signature_algorithm?: string;
+  /** Revoked by issuer/<ref>/revoke (for good): it issues no more and is on its parent's CRL. */
+  revoked?: boolean;
+  /** When it was revoked (Unix seconds). */
+  revocation_time?: number;
 }
 
 /** A CA key as stored at pki/keys/<key_id>: PKCS#8 in storage, or the name of a managed key. */
@@ -351,4 +355,29 @@ export const issuerUsage = (e: IssuerEntry) => ISSUER_USAGES.filter((u) => e.usa
 /** Refuses (400) to use an issuer for something its usage does not allow. */
 export function requireUsage(e: IssuerEntry, usage: (typeof ISSUER_USAGES)[number]): void {
   if (!e.usage.includes(usage)) throw new UserError(`issuer ${e.issuer_name || e.issuer_id} is not allowed ${usage} (its usage: ${issuerUsage(e) || 'none'})`);
+}
+
+/** A certificate's serial as CRLs and pki/certs/ keys spell it: lower-case hex, whole bytes. */
+export const certSerialHex = (c: X509Certificate) => {
+  const h = c.serialNumber.toLowerCase();
+  return h.length % 2 ? `0${h}` : h;
+};
+
+/** The revoked issuers of the mount that `parent` signed (not itself): what goes on its CRL besides the leaves. */
+export function revokedIssuersSignedBy(reg: Registry, parent: IssuerEntry): Array<{ serial: string; revocation_time: number }> {
+  const revoked = [...reg.issuers.values()].filter((i) => i.revoked && i.issuer_id !== parent.issuer_id);
+  if (!revoked.length) return [];
+  const p = new X509Certificate(parent.certificate);
+  const out: Array<{ serial: string; revocation_time: number }> = [];
+  for (const i of revoked) {
+    const c = new X509Certificate(i.certificate);
+    let signed = false;
+    try {
+      signed = c.checkIssued(p) && c.verify(p.publicKey);
+    } catch {
+      /* a signature this key cannot check: not signed by it */
+    }
+    if (signed) out.push({ serial: certSerialHex(c), revocation_time: i.revocation_time ?? 0 });
+  }
+  return out;
 }

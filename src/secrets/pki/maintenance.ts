@@ -1,8 +1,7 @@
-// config/crl, crl/rotate, tidy and sign-verbatim: the rest of Vault's PKI API that clients
+// config/crl, crl/rotate and sign-verbatim (tidy: tidy.ts): the rest of Vault's PKI API that clients
 // and operators' scripts call.
 import { getJson, putJson, type Storage } from '../../storage/storage';
 import { UserError, parseDuration, type FieldDef, type PathDef, type Request } from '../framework';
-import { x509 } from './ca';
 import { goDuration, type Role } from './certificates';
 import { checkKeyForRole } from './keys';
 import { readCsr, type ParsedCsr } from './csr';
@@ -39,19 +38,6 @@ export async function crlConfig(s: Storage): Promise<Required<CrlConfig>> {
     disable: c?.disable ?? false,
     ocsp_disable: c?.ocsp_disable ?? false,
     ocsp_expiry: c?.ocsp_expiry ?? DEFAULT_OCSP_EXPIRY,
-  };
-}
-
-/** Vault answers tidy with 202 Accepted and a warning; the body is a JSON response. */
-function accepted(warning: string) {
-  return {
-    data: {
-      http_content_type: 'application/json',
-      http_raw_body: Buffer.from(
-        JSON.stringify({ request_id: '', lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: [warning], auth: null }),
-      ).toString('base64'),
-      http_status_code: 202,
-    },
   };
 }
 
@@ -148,7 +134,7 @@ const VERBATIM_FIELDS: Record<string, FieldDef> = {
   ...OUTPUT_FIELDS,
 };
 
-/** config/crl, crl/rotate, tidy and [issuer/<ref>/]sign-verbatim[/<role>]. */
+/** config/crl, crl/rotate and [issuer/<ref>/]sign-verbatim[/<role>]. */
 export function maintenancePaths(caches: PkiCaches): PathDef[] {
   return [
     {
@@ -195,37 +181,6 @@ export function maintenancePaths(caches: PkiCaches): PathDef[] {
         read: async (r) => {
           await rebuildAllCrls(r.storage, caches);
           return { data: { success: true } };
-        },
-      },
-    },
-    {
-      pattern: 'tidy',
-      fields: {
-        tidy_cert_store: { type: 'bool', default: false, description: 'Remove expired certificates from storage.' },
-        tidy_revoked_certs: { type: 'bool', default: false, description: 'Remove revoked certificates that have expired.' },
-        tidy_revocation_list: { type: 'bool', default: false, description: 'The older name of tidy_revoked_certs (either one turns it on), as in Vault.' },
-        safety_buffer: { type: 'duration', default: 72 * 3600, description: 'Only certificates expired for longer than this are removed.' },
-      },
-      synopsis: 'Remove certificates that expired more than safety_buffer ago.',
-      description: 'Answers 202 as Vault does; the work is done before the answer (it is a storage scan).',
-      operations: {
-        update: async (r) => {
-          const X = x509();
-          const cutoff = Date.now() - r.data.int('safety_buffer') * 1000;
-          const store = r.data.bool('tidy_cert_store'),
-            revoked = r.data.bool('tidy_revoked_certs') || r.data.bool('tidy_revocation_list');
-          let removed = false;
-          for (const k of await r.storage.list('pki/certs/')) {
-            const rec = await getJson<{ certificate: string; revocation_time?: number }>(r.storage, `pki/certs/${k}`);
-            if (!rec) continue;
-            const expired = new X.X509Certificate(rec.certificate).notAfter.getTime() < cutoff;
-            if (expired && ((store && !rec.revocation_time) || (revoked && rec.revocation_time))) {
-              await r.storage.delete(`pki/certs/${k}`);
-              removed ||= Boolean(rec.revocation_time);
-            }
-          }
-          if (removed) await rebuildAllCrls(r.storage, caches);
-          return accepted("Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.");
         },
       },
     },

@@ -9,11 +9,12 @@ import { crlConfig } from './maintenance';
 import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } from './ca';
 import { PLACEHOLDER_ALGORITHM, PLACEHOLDER_CRYPTO, signWritten, withSignatureAlgorithm } from './cert-writer';
 import type { PkiCaches } from './index';
-import type { ReadyIssuer } from './issuers';
+import { revokedIssuersSignedBy, type ReadyIssuer } from './issuers';
 import { ISSUER_REF } from './issuer-ref';
 import { findDefaultIssuer, noContent } from './fetch';
 
-interface CertRecord {
+/** A certificate this mount issued (or was given to revoke), at pki/certs/<serial>. */
+export interface CertRecord {
   certificate: string;
   revocation_time?: number;
   issuer_id?: string;
@@ -56,6 +57,10 @@ export async function buildCrl(storage: Storage, caches: PkiCaches, ref = 'defau
       if (rec?.revocation_time && issuedBy(rec, ready, keyId))
         entries.push({ serialNumber: k.replace(/-/g, ''), revocationDate: new Date(rec.revocation_time * 1000) });
     }
+    // Issuers of this mount it signed and issuer/<ref>/revoke revoked, as current Vault lists them.
+    const listed = new Set(entries.map((e) => e.serialNumber));
+    for (const c of revokedIssuersSignedBy(await caches.ca.registry(storage), ready.entry))
+      if (!listed.has(c.serial)) entries.push({ serialNumber: c.serial, revocationDate: new Date(c.revocation_time * 1000) });
   }
   const prev = await getJson<StoredCrl>(storage, crlKey(ready.entry.issuer_id));
   const number = Math.max(prev?.number ?? 0, ready.entry.crl_number) + 1;
@@ -98,6 +103,24 @@ export async function rebuildAllCrls(storage: Storage, caches: PkiCaches): Promi
   for (const i of reg.issuers.values()) if (reg.keys.has(i.key_id)) await buildCrl(storage, caches, i.issuer_id);
 }
 
+/**
+ * Revoke the stored certificate `rec` (serial in display form) and rebuild its issuer's CRL
+ * (every CRL when its issuer is unknown); an issuer's own certificate is refused (issuer/<ref>/revoke
+ * revokes an issuer). Revoking twice answers the first revocation's time.
+ */
+export async function revokeStored(storage: Storage, caches: PkiCaches, serial: string, rec: CertRecord) {
+  const X = x509();
+  const reg = await caches.ca.registry(storage);
+  const bare = serial.replace(/:/g, '');
+  if ([...reg.issuers.values()].some((i) => new X.X509Certificate(i.certificate).serialNumber.toLowerCase() === bare))
+    throw new UserError("refusing to revoke an issuer's own certificate");
+  const time = rec.revocation_time ?? Math.floor(Date.now() / 1000);
+  if (!rec.revocation_time) await putJson(storage, serialKey(serial), { ...rec, revocation_time: time });
+  if (rec.issuer_id && reg.issuers.has(rec.issuer_id)) await buildCrl(storage, caches, rec.issuer_id);
+  else await rebuildAllCrls(storage, caches);
+  return { data: { revocation_time: time, revocation_time_rfc3339: new Date(time * 1000).toISOString() } };
+}
+
 /** revoke, crl[/pem], cert/crl and issuer/<ref>/crl[/pem|/der]. */
 export function revokePaths(caches: PkiCaches): PathDef[] {
   const serve = (crl: { pem: string; der: Buffer }, as: string) =>
@@ -114,16 +137,7 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
           if (!/^([0-9a-f]{2}:)*[0-9a-f]{2}$/.test(serial)) throw new UserError('serial_number must be hex');
           const rec = await getJson<CertRecord>(r.storage, serialKey(serial));
           if (!rec) throw new UserError(`certificate with serial ${serial} not found`);
-          const X = x509();
-          const reg = await caches.ca.registry(r.storage);
-          const bare = serial.replace(/:/g, '');
-          if ([...reg.issuers.values()].some((i) => new X.X509Certificate(i.certificate).serialNumber.toLowerCase() === bare))
-            throw new UserError("refusing to revoke an issuer's own certificate");
-          const time = rec.revocation_time ?? Math.floor(Date.now() / 1000);
-          if (!rec.revocation_time) await putJson(r.storage, serialKey(serial), { ...rec, revocation_time: time });
-          if (rec.issuer_id && reg.issuers.has(rec.issuer_id)) await buildCrl(r.storage, caches, rec.issuer_id);
-          else await rebuildAllCrls(r.storage, caches);
-          return { data: { revocation_time: time, revocation_time_rfc3339: new Date(time * 1000).toISOString() } };
+          return revokeStored(r.storage, caches, serial, rec);
         },
       },
     },

@@ -221,7 +221,7 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
     key_name: { type: 'string', description: 'A name for the new key (unique in the mount; not "default").' },
     key_ref: { type: 'string', default: 'default', description: 'With type existing: the key to use (key_id, key_name, or "default").' },
   };
-  return [
+  const paths: PathDef[] = [
     {
       pattern: `root/generate/${CA_TYPES}`,
       fields: { ...caFields, ...ROOT_ONLY_FIELDS, ...nameFields },
@@ -363,6 +363,29 @@ export function rootPaths(managed: ManagedKeys, caches: PkiCaches): PathDef[] {
         },
       },
     },
+  ];
+  return [...paths, ...issuersGeneratePaths(paths)];
+}
+
+/**
+ * Current Vault's issuers/generate/root/<type> and issuers/generate/intermediate/<type>: the
+ * same operations as root/generate/<type> and intermediate/generate/<type> under the
+ * issuers/ prefix (a new issuer never replaces the default; issuer_name, key_name, key_ref).
+ */
+function issuersGeneratePaths(paths: PathDef[]): PathDef[] {
+  const alias = (from: string, to: string, synopsis: string): PathDef => {
+    const def = paths.find((p) => p.pattern === `${from}/${CA_TYPES}`);
+    if (!def) throw new Error(`no path ${from}/<type> to serve ${to}/<type>`);
+    return {
+      ...def,
+      pattern: `${to}/${CA_TYPES}`,
+      synopsis,
+      description: `The same as ${from}/<type>, under current Vault's issuers/ prefix. ${def.description}`,
+    };
+  };
+  return [
+    alias('root/generate', 'issuers/generate/root', 'Generate a self-signed root CA as a new issuer of this mount.'),
+    alias('intermediate/generate', 'issuers/generate/intermediate', 'Generate (or pick) the key of a new intermediate CA and its CSR.'),
   ];
 }
 
