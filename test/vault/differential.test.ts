@@ -880,6 +880,15 @@ const KNOWN_RULES: Array<[RegExp, string]> = [
     'current Vault has tidy-status and tidy-cancel (1.11+) and config/auto-tidy (1.12+); Vault 1.8 predates them',
   ],
   [/^openapi pki: \/revoke-with-key: only in ours$/, 'current Vault (1.11+) has revoke-with-key; Vault 1.8 predates it'],
+  [
+    /^(openapi pki: \/ocsp(\/\{req\})?: only in ours|pki: config\/crl read: data\.ocsp_(disable|expiry): only in ours)$/,
+    'current Vault (1.12+) answers OCSP (ocsp, ocsp/<request>) and config/crl has ocsp_disable and ocsp_expiry; Vault 1.8 predates them (test/vault/pki-ocsp.test.ts shows ours)',
+  ],
+  [/^openapi transit: \/config\/keys: only in ours$/, "current Vault (1.13+) has transit's config/keys (disable_upsert); Vault 1.8 predates it"],
+  [
+    /^openapi transit: \/keys\/\{name\}\/(csr|set-certificate): only in ours$/,
+    "current Vault (1.15+) has transit's keys/<name>/csr and set-certificate; Vault 1.8 predates them (test/vault/secrets.test.ts shows ours)",
+  ],
 ];
 
 describe.skipIf(!vaultBin())("differential: Vault's transit and PKI beside ours in one real Vault", { timeout: 240_000 }, () => {
