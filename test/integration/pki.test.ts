@@ -126,6 +126,13 @@ describe('PKI', () => {
     expect(raw.http_content_type).toBe('application/pkix-crl');
     expect(Buffer.from(raw.http_raw_body, 'base64')[0]).toBe(0x30);
     expect((await pki('update', 'revoke', { serial_number: 'zz' })).error).toMatch(/hex/);
+    // Current Vault (1.12+): revoke takes the certificate itself instead of its serial; one of them, not both.
+    const byCert = await must(pki, 'update', 'issue/web', { common_name: 'by-cert.example.com' });
+    expect((await must(pki, 'update', 'revoke', { certificate: byCert.certificate })).revocation_time).toBeGreaterThan(0);
+    expect((await must(pki, 'read', `cert/${byCert.serial_number}`)).revocation_time).toBeGreaterThan(0);
+    expect((await pki('update', 'revoke', {})).error).toBe('The serial number or certificate to revoke must be provided.');
+    expect((await pki('update', 'revoke', { serial_number: byCert.serial_number, certificate: byCert.certificate })).error).toMatch(/not both/);
+    expect((await pki('update', 'revoke', { certificate: rootPem })).error).toBe("refusing to revoke an issuer's own certificate");
     expect((await must(pki, 'read', `cert/${r.serial_number}`)).revocation_time).toBe(rev.revocation_time);
     // Current Vault's certs/revoked lists it (and no certificate that is not revoked).
     const revoked: string[] = (await must(pki, 'list', 'certs/revoked')).keys;

@@ -1,5 +1,6 @@
-// revoke-with-key (revoke a certificate by proving its private key) and issuer/<ref>/revoke
-// (revoke an issuer of the mount), as current Vault (1.11+) has them.
+// revoke (by serial_number, or by certificate as current Vault 1.12+), revoke-with-key (revoke a
+// certificate by proving its private key) and issuer/<ref>/revoke (revoke an issuer of the
+// mount), as current Vault (1.11+) has them.
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { getJson, putJson } from '../../storage/storage';
 import { strictDer } from '../../goplugin/der';
@@ -90,6 +91,34 @@ function proveKey(cert: X509Certificate, keyPem: string): void {
 /** revoke-with-key and issuer/<ref>/revoke. */
 export function moreRevokePaths(caches: PkiCaches): PathDef[] {
   return [
+    {
+      pattern: 'revoke',
+      fields: {
+        serial_number: { type: 'string', description: 'Serial of the certificate to revoke (hex, ":" or "-" separated); or give certificate.' },
+        certificate: {
+          type: 'string',
+          description:
+            'The certificate to revoke, in PEM (current Vault): one this mount stored, or one an issuer of this mount signed (a no_store certificate).',
+        },
+      },
+      synopsis: "Revoke a certificate issued by this mount; its issuer's CRL is rebuilt.",
+      description: "Revoking an issuer's own certificate is refused.",
+      operations: {
+        update: async (r) => {
+          if (r.data.has('certificate') && !r.data.has('serial_number')) {
+            const { serial, rec } = await certificateToRevoke(r, caches);
+            return revokeStored(r.storage, caches, serial, rec);
+          }
+          if (!r.data.has('serial_number')) throw new UserError('The serial number or certificate to revoke must be provided.');
+          if (r.data.has('certificate')) throw new UserError('Must provide either the certificate or the serial to revoke; not both.');
+          const serial = displaySerial(r.data.str('serial_number'));
+          if (!/^([0-9a-f]{2}:)*[0-9a-f]{2}$/.test(serial)) throw new UserError('serial_number must be hex');
+          const rec = await getJson<CertRecord>(r.storage, serialKey(serial));
+          if (!rec) throw new UserError(`certificate with serial ${serial} not found`);
+          return revokeStored(r.storage, caches, serial, rec);
+        },
+      },
+    },
     {
       pattern: 'revoke-with-key',
       fields: {

@@ -6,7 +6,7 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { pem } from '../../goplugin/der';
 import { UserError, rawResponse, type PathDef } from '../framework';
 import { crlConfig } from './maintenance';
-import { crlNumberExtension, displaySerial, keyIdentifier, serialKey, x509 } from './ca';
+import { crlNumberExtension, keyIdentifier, serialKey, x509 } from './ca';
 import { PLACEHOLDER_ALGORITHM, PLACEHOLDER_CRYPTO, signWritten, withSignatureAlgorithm } from './cert-writer';
 import type { PkiCaches } from './index';
 import { revokedIssuersSignedBy, type ReadyIssuer } from './issuers';
@@ -126,21 +126,6 @@ export function revokePaths(caches: PkiCaches): PathDef[] {
   const serve = (crl: { pem: string; der: Buffer }, as: string) =>
     as === 'pem' ? rawResponse(crl.pem, 'application/x-pem-file') : rawResponse(crl.der, 'application/pkix-crl');
   return [
-    {
-      pattern: 'revoke',
-      fields: { serial_number: { type: 'string', required: true, description: 'Serial of the certificate to revoke (hex, ":" or "-" separated).' } },
-      synopsis: "Revoke a certificate issued by this mount; its issuer's CRL is rebuilt.",
-      description: "Revoking an issuer's own certificate is refused.",
-      operations: {
-        update: async (r) => {
-          const serial = displaySerial(r.data.str('serial_number'));
-          if (!/^([0-9a-f]{2}:)*[0-9a-f]{2}$/.test(serial)) throw new UserError('serial_number must be hex');
-          const rec = await getJson<CertRecord>(r.storage, serialKey(serial));
-          if (!rec) throw new UserError(`certificate with serial ${serial} not found`);
-          return revokeStored(r.storage, caches, serial, rec);
-        },
-      },
-    },
     {
       pattern: 'crl(?<pem>/pem)?',
       fields: { pem: { type: 'string', description: '' } },
