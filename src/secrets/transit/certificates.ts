@@ -8,7 +8,7 @@ import { bits, oid, pem, pemDer, readElement, seq, set, tlv, uint, type DerEleme
 import { UserError, type PathDef, type Request } from '../framework';
 import { x509 } from '../pki/ca';
 import type { Transit } from './context';
-import { SPEC, parsed, publicKeyObject, type KeyVersion, type Policy } from './policy';
+import { SPEC, canSign, parsed, publicKeyObject, type KeyVersion, type Policy } from './policy';
 
 import { nameGroup } from '../../schema';
 const NAME = nameGroup();
@@ -28,15 +28,9 @@ const CSR_SIGNING: Record<string, { hash: string | null; algorithm: Buffer }> = 
 const EXTENSION_REQUEST = oid('1.2.840.113549.1.9.14');
 
 /** The key, checked as Vault checks it for either path: it exists, signs, is not derived, and certificates can name it. */
-async function certifiableKey(t: Transit, r: Request): Promise<Policy> {
-  const name = r.data.str('name');
-  const p = await t.policies.get(name);
+function certifiable(p: Policy | undefined, name: string): Policy {
   if (!p) throw new UserError(`key with provided name '${name}' not found`);
-  return checkCertifiable(p);
-}
-
-function checkCertifiable(p: Policy): Policy {
-  if (!SPEC[p.type] && p.type !== 'ml-dsa') throw new UserError(`key type '${p.type}' does not support signing`);
+  if (!canSign(p.type)) throw new UserError(`key type '${p.type}' does not support signing`);
   if (p.derived) throw new UserError('operation not supported on keys with derivation enabled');
   if (!CSR_SIGNING[p.type])
     throw new UserError(`key type '${p.type}' cannot be named in an X.509 certificate or request here (ECDSA P-256/384/521, RSA and Ed25519 can)`);
@@ -168,7 +162,7 @@ export function certificatePaths(t: Transit): PathDef[] {
         'Current Vault (1.15+): returns name, type and csr (PEM). ECDSA P-256/384/521, RSA and Ed25519 keys that are not derived; the version must hold its private key.',
       operations: {
         update: async (r) => {
-          const p = await certifiableKey(t, r);
+          const p = certifiable(await t.policies.get(r.data.str('name')), r.data.str('name'));
           const { v } = versionFor(p, r);
           return { data: { name: p.name, type: p.type, csr: keyCsr(p, v, r.data.str('csr')) } };
         },
@@ -187,10 +181,8 @@ export function certificatePaths(t: Transit): PathDef[] {
       operations: {
         update: async (r) => {
           const text = r.data.str('certificate_chain');
-          await certifiableKey(t, r);
-          const p = await t.policies.update(r.data.str('name'), async (cur) => {
-            if (!cur) throw new UserError(`key with provided name '${r.data.str('name')}' not found`);
-            checkCertifiable(cur);
+          const p = await t.policies.update(r.data.str('name'), async (found) => {
+            const cur = certifiable(found, r.data.str('name'));
             const { n, v } = versionFor(cur, r);
             const der = checkChain(cur, v, text);
             const next: Policy = { ...cur, versions: { ...cur.versions, [n]: { ...v, certificate_chain: der.map((d) => d.toString('base64')) } } };
