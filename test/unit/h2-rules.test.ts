@@ -304,6 +304,22 @@ describe('flow control at its bounds', () => {
     expect(given).toBeGreaterThanOrEqual(40 * 16_000 - 100_000);
   });
 
+  it('a connectionWindow option below 65,535 cannot shrink the connection window the peer starts with (6.9.2): 65,535 octets are taken', async () => {
+    const { sock } = server(() => undefined, [], { connectionWindow: 1000, streamWindow: 1 << 20 });
+    sock.feed(headers(1, req('/a')));
+    for (let i = 0; i < 3; i++) sock.feed(frame(FrameType.DATA, 0, 1, Buffer.alloc(16_384)));
+    sock.feed(frame(FrameType.DATA, 0, 1, Buffer.alloc(DEFAULT_WINDOW - 3 * 16_384)));
+    await tick();
+    expect(sock.goaway()).toBeUndefined();
+    // Given back once half of it (32,768 octets) had arrived, as any window is; no raise before.
+    expect(
+      sock
+        .frames()
+        .filter((f) => f.type === FrameType.WINDOW_UPDATE && f.id === 0)
+        .map((f) => f.payload.readUInt32BE(0)),
+    ).toEqual([32_768]);
+  });
+
   it("DATA waiting for a window of 0 goes out when the peer's SETTINGS raise INITIAL_WINDOW_SIZE (6.9.2)", async () => {
     const { sock } = server(
       (s) => {
