@@ -5,6 +5,8 @@
 // are fed to the connection over an in-memory socket and its output parsed back.
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type Route, serveStream } from '../../src/goplugin/grpc-call';
+import { frame as grpcFrame } from '../../src/goplugin/grpc-wire';
 import { h2CallStream } from '../../src/goplugin/h2/call-stream';
 import { H2Connection, type H2Stream, MAX_CHATTER_PER_SECOND, OUTPUT_HIGH_WATER, STREAM_HIGH_WATER } from '../../src/goplugin/h2/connection';
 import { headerMap, validField } from '../../src/goplugin/h2/fields';
@@ -22,6 +24,7 @@ import {
   windowUpdateFrame,
 } from '../../src/goplugin/h2/frames';
 import { encodeHeaders, HpackDecoder } from '../../src/goplugin/h2/hpack';
+import { methodDef } from '../../src/goplugin/protos';
 
 type Frame = { type: number; flags: number; id: number; payload: Buffer };
 
@@ -690,5 +693,66 @@ describe('a gRPC call over a stream (call-stream.ts)', () => {
 
   it('a request that is not gRPC: 415, ending the stream', async () => {
     expect(await call((c) => c.notGrpc())).toEqual([{ end: true, fields: [[':status', '415']] }]);
+  });
+});
+
+describe('a gRPC call served over our stream (grpc-call.ts serveStream)', () => {
+  const Check = methodDef<{ service: string }, { status: string }>('grpc.health.v1.Health', 'Check');
+  const StreamStdio = methodDef<unknown, { channel: number; data: Buffer }>('plugin.GRPCStdio', 'StreamStdio');
+  const BIG = 5 * 1024 * 1024; // above MAX_CALL_BACKLOG
+  const routes = new Map<string, Route>([
+    [
+      Check.path,
+      {
+        method: Check as Route['method'],
+        handler: ((_call: unknown, cb: (e: null, r: { status: string }) => void) => cb(null, { status: 'SERVING' })) as Route['handler'],
+      },
+    ],
+    [
+      StreamStdio.path,
+      {
+        method: StreamStdio as Route['method'],
+        handler: ((call: { write(m: unknown): boolean; end(): void }) => {
+          call.write({ channel: 1, data: Buffer.alloc(BIG, 1) });
+          call.end();
+        }) as Route['handler'],
+      },
+    ],
+  ]);
+
+  /** One call on stream 1 with `fields` added to its headers and `body` as its DATA: the DATA octets and the status that came back. */
+  async function serve(path: string, body: Buffer, fields: Array<[string, string]> = []) {
+    const sock = new MemSocket();
+    const conn = new H2Connection(sock, (s, h) => serveStream(routes, h2CallStream(s), h));
+    sock.feed(PREFACE, settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 16 << 20]]), frame(FrameType.SETTINGS, Flag.ACK, 0), windowUpdateFrame(0, 16 << 20));
+    const block = encodeHeaders([[':method', 'POST'], [':scheme', 'http'], [':path', path], ['content-type', 'application/grpc'], ...fields]);
+    sock.feed(headers(1, block), frame(FrameType.DATA, Flag.END_STREAM, 1, body));
+    for (let i = 0; i < 200 && !ended(sock, 1) && sock.rst(1) === undefined; i++) await tick();
+    const decoder = new HpackDecoder();
+    const status = sock
+      .frames()
+      .filter((f) => f.type === FrameType.HEADERS && f.id === 1)
+      .flatMap((f) => decoder.decode(f.payload, 65_536) as Array<[string, string]>)
+      .find(([n]) => n === 'grpc-status')?.[1];
+    conn.destroy();
+    return { data: sock.dataBytes(1), status, rst: sock.rst(1) };
+  }
+  const request = (service: string) => grpcFrame(Check.requestSerialize({ service }));
+
+  it('a unary call: one message served; two, or one and part of another, are refused', async () => {
+    expect((await serve(Check.path, request('a'))).status).toBe('0');
+    expect((await serve(Check.path, Buffer.concat([request('a'), request('b')]))).status).toBe('12'); // UNIMPLEMENTED
+    expect((await serve(Check.path, Buffer.concat([request('a'), request('b').subarray(0, 3)]))).status).toBe('13'); // INTERNAL
+  });
+
+  it('grpc-encoding identity is served, any other refused (UNIMPLEMENTED)', async () => {
+    expect((await serve(Check.path, request('a'), [['grpc-encoding', 'identity']])).status).toBe('0');
+    expect((await serve(Check.path, request('a'), [['grpc-encoding', 'gzip']])).status).toBe('12');
+  });
+
+  it('one message bigger than MAX_CALL_BACKLOG goes out whole when nothing else is queued', async () => {
+    const r = await serve(StreamStdio.path, grpcFrame(Buffer.alloc(0)));
+    expect(r).toMatchObject({ status: '0', rst: undefined });
+    expect(r.data).toBeGreaterThan(BIG);
   });
 });
