@@ -35,7 +35,11 @@ export interface ConnectionOptions {
   role?: 'server' | 'client';
   /** SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may open (server side). */
   maxConcurrentStreams?: number;
-  /** Our receive window per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. */
+  /**
+   * Our receive window per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. The
+   * connection's starts at 65,535 for the peer whatever we would like (only WINDOW_UPDATE
+   * changes it, upward), so a smaller connectionWindow is taken as 65,535.
+   */
   streamWindow?: number;
   connectionWindow?: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger request header list resets its stream. */
@@ -153,7 +157,7 @@ export class H2Connection {
     this.lastStreamId = opts.lastStreamId ?? MAX_WINDOW;
     this.maxStreams = opts.maxConcurrentStreams ?? 1000;
     this.streamWindow = opts.streamWindow ?? 1 << 20;
-    this.connWindow = opts.connectionWindow ?? 16 << 20;
+    this.connWindow = Math.max(opts.connectionWindow ?? 16 << 20, DEFAULT_WINDOW);
     this.maxHeaderList = opts.maxHeaderListSize ?? 65_536;
     this.connRecvWindow = this.connWindow;
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
