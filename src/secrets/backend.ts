@@ -94,8 +94,8 @@ export class SecretsBackend {
   }
 
   /** Vault's existence check: does the path declare one (found), and does its object exist? */
-  exists(path: string, data: Record<string, unknown> = {}, who: Partial<RequestContext> = {}): Promise<{ found: boolean; exists: boolean }> {
-    return this.router.exists(path, { storage: this.storage, system: this.system, displayName: who.displayName ?? '', mountPoint: who.mountPoint ?? '' }, data);
+  exists(path: string, body: () => Record<string, unknown> = () => ({}), who: Partial<RequestContext> = {}): Promise<{ found: boolean; exists: boolean }> {
+    return this.router.exists(path, { storage: this.storage, system: this.system, displayName: who.displayName ?? '', mountPoint: who.mountPoint ?? '' }, body);
   }
 
   /** Vault tells us a storage key changed elsewhere (replication, another node). */

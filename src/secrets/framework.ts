@@ -128,12 +128,12 @@ export class UndeclaredFieldError extends Error {
 /** A request's fields, coerced and defaulted by its path's declarations; only declared fields can be read. */
 export class FieldData {
   constructor(
-    private readonly values: Record<string, unknown>,
-    private readonly set: Set<string>,
-    private readonly fields: Readonly<Record<string, Field>>,
+    protected readonly values: Record<string, unknown>,
+    protected readonly set: Set<string>,
+    protected readonly fields: Readonly<Record<string, Field>>,
     private readonly pattern: string,
   ) {}
-  private value(k: string): unknown {
+  protected value(k: string): unknown {
     if (!Object.hasOwn(this.fields, k)) throw new UndeclaredFieldError(k, this.pattern);
     return this.values[k];
   }
@@ -153,6 +153,35 @@ export class FieldData {
   has(k: string): boolean {
     this.value(k);
     return this.set.has(k);
+  }
+}
+
+/**
+ * An existence check's fields: the URL's captures at once, each body field only when the check
+ * reads it (the body parsed then, once; the field coerced, or a 400). Vault sends a write's whole
+ * body to the check too (a batch of thousands of items), and most checks read only the URL.
+ */
+class FieldDataWithBody extends FieldData {
+  private body?: Record<string, unknown>;
+  constructor(
+    values: Record<string, unknown>,
+    set: Set<string>,
+    fields: Readonly<Record<string, Field>>,
+    pattern: string,
+    private readonly load: () => Record<string, unknown>,
+  ) {
+    super(values, set, fields, pattern);
+  }
+  protected override value(k: string): unknown {
+    const v = super.value(k);
+    if (this.set.has(k)) return v; // a capture (the URL wins over the body, as when routing)
+    this.body ??= this.load();
+    const given = Object.hasOwn(this.body, k) ? this.body[k] : undefined;
+    if (given === undefined || given === null) return v;
+    const c = coerce(k, this.fields[k], given);
+    this.values[k] = c;
+    this.set.add(k);
+    return c;
   }
 }
 
@@ -305,6 +334,8 @@ export class Router {
     path: string,
     raw: Record<string, unknown>,
     ctx: Omit<Request, 'operation' | 'path' | 'data'>,
+    /** For an existence check: the body, read when the check asks for one of its fields. */
+    body?: () => Record<string, unknown>,
   ): Routed {
     if (!hit) throw new UnsupportedPathError();
     const { def } = hit.c;
@@ -329,7 +360,8 @@ export class Router {
       if (missing !== undefined) throw new UserError(`missing required field "${missing}"`);
     }
     applyDefaults(def.fields, values, set);
-    const req = Object.assign({}, ctx, { operation, path, data: new FieldData(values, set, def.fields, def.pattern), fields: def.fields }) as Request;
+    const data = body ? new FieldDataWithBody(values, set, def.fields, def.pattern, body) : new FieldData(values, set, def.fields, def.pattern);
+    const req = Object.assign({}, ctx, { operation, path, data, fields: def.fields }) as Request;
     return { def, handlers: this.handlers[hit.c.index], warnings, req };
   }
 
@@ -363,27 +395,27 @@ export class Router {
   }
 
   /**
-   * Vault's existence check, given the request's body as Vault's SDK gives it (`raw`). Fields
-   * are coerced but not required (the request itself is checked when it runs); a path whose
-   * captures or body do not validate is "not found", so Vault sends it on as an update and
-   * the update's own routing answers the 400.
+   * Vault's existence check, with the request's body as Vault's SDK gives it (`body`, read only
+   * if the check asks for a body field: FieldDataWithBody). Fields are not required (the request
+   * itself is checked when it runs); a path whose captures, or a body field the check reads, do
+   * not validate is "not found", so Vault sends it on as an update and the update's own routing
+   * answers the 400.
    */
   async exists(
     path: string,
     ctx: Omit<Request, 'operation' | 'path' | 'data'>,
-    raw: Record<string, unknown> = {},
+    body: () => Record<string, unknown> = () => ({}),
   ): Promise<{ found: boolean; exists: boolean }> {
     const hit = this.match(path);
     const existence = hit && this.handlers[hit.c.index].existence;
     // Most paths declare no existence check: answer without validating any fields.
     if (!existence) return { found: false, exists: false };
-    let routed: Routed;
     try {
-      routed = this.routeMatched(hit, 'read', path, raw, ctx);
-    } catch {
-      return { found: false, exists: false };
+      return { found: true, exists: await existence(this.routeMatched(hit, 'read', path, {}, ctx, body).req) };
+    } catch (e) {
+      if (e instanceof UserError) return { found: false, exists: false };
+      throw e;
     }
-    return { found: true, exists: await existence(routed.req) };
   }
 
   /** `vault path-help`: the matching path's declaration, or an index of all paths. */

@@ -354,16 +354,11 @@ function register(multiplexed: boolean) {
         const { signal: cancelled, release } = cancellation(call);
         Promise.resolve()
           .then(() => {
-            // The body as Vault's SDK gives it to an existence check; one that does not parse is
-            // no answer ("not found"): Vault sends the request on, and it answers the 400.
-            let args: ReturnType<typeof requestArgs>;
-            try {
-              args = requestArgs(req);
-            } catch {
-              return { found: false, exists: false };
-            }
+            // The body as Vault's SDK gives it to an existence check, parsed only if the check reads
+            // a field of it; one that does not parse is no answer ("not found"): Vault sends the
+            // request on, and it answers the 400.
             const who = { displayName: req.display_name ?? '', mountPoint: req.mount_point ?? '' };
-            return withRequestSignal(cancelled, () => mountOf(id).backend.exists(args.path, args.data, who));
+            return withRequestSignal(cancelled, () => mountOf(id).backend.exists(String(req.path ?? ''), () => requestArgs(req).data, who));
           })
           .finally(release)
           .then(

@@ -405,11 +405,13 @@ describe('an engine added as one folder and one registry line', () => {
       { name: 'a', value: 'present', displayName: 'token-alice' },
       { name: 'a', value: 'absent', displayName: 'token-alice' },
     ]);
-    // A body that does not parse, or a field that does not validate, is no existence answer: the
-    // check is not run, and the request itself (sent on as an update) answers the 400.
+    // A body that does not parse, or a field the check reads that does not validate, is no
+    // existence answer: the request itself (sent on as an update) answers the 400. A field the
+    // check does not read is not looked at (the body is read on demand, as Vault's FieldData).
     expect(await check('{nope')).toMatchObject({ check_found: false, exists: false });
-    expect(await check(JSON.stringify({ n: 'seven' }))).toMatchObject({ check_found: false, exists: false });
+    expect(await check(JSON.stringify({ value: { not: 'a string' } }))).toMatchObject({ check_found: false, exists: false });
     expect(seen.existence).toHaveLength(2);
+    expect(await check(JSON.stringify({ n: 'seven', value: 'present' }))).toMatchObject({ check_found: true, exists: true });
     expect(body(await v.request('update', 'things/a', { n: 'seven' })).error).toMatch(/n/);
     // A path without a check answers "not found" without looking at the body.
     expect(await check(JSON.stringify({ value: 'present' }), 'once')).toMatchObject({ check_found: false, exists: false });

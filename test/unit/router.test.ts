@@ -187,6 +187,33 @@ describe('Router requests', () => {
     expect(seen).toEqual(['a', 'b']);
   });
 
+  it("the existence check reads the body only for a body field it asks for, once, and the URL's captures win over it", async () => {
+    let loads = 0;
+    const body = () => {
+      loads++;
+      return { name: 'from-body', value: 'v1' };
+    };
+    const seen: string[] = [];
+    const router = new Router(
+      [
+        path({
+          fields: { ...path().fields, value: { type: 'string', description: 'a body field' } },
+          existence: async (r) => {
+            seen.push(r.data.str('name'));
+            if (r.data.str('name') === 'b') seen.push(r.data.str('value'), String(r.data.has('value')), r.data.str('value'));
+            return true;
+          },
+        }),
+      ],
+      '',
+    );
+    expect(await router.exists('things/a', ctx, body)).toEqual({ found: true, exists: true });
+    expect(loads).toBe(0);
+    expect(await router.exists('things/b', ctx, body)).toEqual({ found: true, exists: true });
+    expect(loads).toBe(1);
+    expect(seen).toEqual(['a', 'b', 'v1', 'true', 'v1']);
+  });
+
   it('a path whose captures do not validate is not found by the existence check, which is not run', async () => {
     let ran = false;
     const router = new Router(
