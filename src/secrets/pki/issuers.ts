@@ -363,6 +363,15 @@ export const certSerialHex = (c: X509Certificate) => {
   return h.length % 2 ? `0${h}` : h;
 };
 
+/** Whether `issuer`'s certificate signed `cert` (names chain and the signature verifies); a signature its key cannot check is not its. */
+export function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 /** The revoked issuers of the mount that `parent` signed (not itself): what goes on its CRL besides the leaves. */
 export function revokedIssuersSignedBy(reg: Registry, parent: IssuerEntry): Array<{ serial: string; revocation_time: number }> {
   const revoked = [...reg.issuers.values()].filter((i) => i.revoked && i.issuer_id !== parent.issuer_id);
@@ -371,13 +380,7 @@ export function revokedIssuersSignedBy(reg: Registry, parent: IssuerEntry): Arra
   const out: Array<{ serial: string; revocation_time: number }> = [];
   for (const i of revoked) {
     const c = new X509Certificate(i.certificate);
-    let signed = false;
-    try {
-      signed = c.checkIssued(p) && c.verify(p.publicKey);
-    } catch {
-      /* a signature this key cannot check: not signed by it */
-    }
-    if (signed) out.push({ serial: certSerialHex(c), revocation_time: i.revocation_time ?? 0 });
+    if (signedBy(c, p)) out.push({ serial: certSerialHex(c), revocation_time: i.revocation_time ?? 0 });
   }
   return out;
 }

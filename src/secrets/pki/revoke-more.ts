@@ -7,7 +7,7 @@ import { strictDer } from '../../goplugin/der';
 import { UserError, type PathDef, type Request } from '../framework';
 import { displaySerial, serialKey } from './ca';
 import type { PkiCaches } from './index';
-import { issuerKey, certSerialHex } from './issuers';
+import { issuerKey, certSerialHex, signedBy } from './issuers';
 import { issuerView } from './issuer-paths';
 import { ISSUER_REF } from './issuer-ref';
 import { rebuildAllCrls, revokeStored, type CertRecord } from './revoke';
@@ -52,14 +52,7 @@ async function certificateToRevoke(r: Request, caches: PkiCaches): Promise<{ ser
   }
   const reg = await caches.ca.registry(r.storage);
   for (const i of reg.issuers.values()) {
-    const ic = new X509Certificate(i.certificate);
-    let signed = false;
-    try {
-      signed = cert.checkIssued(ic) && cert.verify(ic.publicKey);
-    } catch {
-      /* not this issuer's signature */
-    }
-    if (signed) return { serial, rec: { certificate: cert.toString(), issuer_id: i.issuer_id }, cert };
+    if (signedBy(cert, new X509Certificate(i.certificate))) return { serial, rec: { certificate: cert.toString(), issuer_id: i.issuer_id }, cert };
   }
   throw new UserError(
     'unable to verify signature on presented cert from any present issuer in this mount; certificates from previous CAs will need to have their issuing CA and key re-imported if revocation is necessary',
@@ -166,13 +159,7 @@ export function moreRevokePaths(caches: PkiCaches): PathDef[] {
           let selfSigned = false,
             parent = false;
           for (const i of reg.issuers.values()) {
-            const ic = new X509Certificate(i.certificate);
-            let signed = false;
-            try {
-              signed = cert.checkIssued(ic) && cert.verify(ic.publicKey);
-            } catch {
-              /* not its signer */
-            }
+            const signed = signedBy(cert, new X509Certificate(i.certificate));
             if (signed && i.issuer_id === cur.issuer_id) selfSigned = true;
             else if (signed) parent = true;
           }

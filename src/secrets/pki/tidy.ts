@@ -9,7 +9,7 @@ import { getJson, putJson, type Storage } from '../../storage/storage';
 import { parseDurationMillis } from '../../schema/duration';
 import { UserError, type FieldDef, type PathDef, type Response } from '../framework';
 import type { PkiCaches } from './index';
-import { issuerKey, type IssuerEntry } from './issuers';
+import { issuerKey, signedBy, type IssuerEntry } from './issuers';
 import { CRL_PREFIX, rebuildAllCrls } from './revoke';
 
 const DAY = 86_400;
@@ -178,13 +178,7 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** The issuer in `issuers` whose certificate signed `cert`, if any. */
 function signerOf(cert: X509Certificate, issuers: Map<string, { entry: IssuerEntry; cert: X509Certificate }>): string | undefined {
-  for (const [id, i] of issuers) {
-    try {
-      if (cert.checkIssued(i.cert) && cert.verify(i.cert.publicKey)) return id;
-    } catch {
-      /* a key type that cannot verify this signature: not its issuer */
-    }
-  }
+  for (const [id, i] of issuers) if (signedBy(cert, i.cert)) return id;
   return undefined;
 }
 
