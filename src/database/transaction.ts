@@ -70,6 +70,45 @@ function deadlineGuard(left: number): string {
   return `SELECT (CASE WHEN clock_timestamp() - transaction_timestamp() > interval '${left} milliseconds' THEN '${DEADLINE_MARK}' END)::int`;
 }
 
+type Outcome<T> = { ok: true; value: T } | { ok: false; e: unknown };
+
+/**
+ * The call's end, watched while a statement runs on `client` (until stop()): at the end the
+ * running statement is cancelled on the server, and reason() tells why the call ended
+ * (`whenEnded` for a deadline). outcome(p): how the statement settled, unless the call ended
+ * first and the statement did not come back within the grace period: then the end's reason,
+ * marked discardConnection.
+ */
+function watchCallEnd(client: Queryable, b: CallBounds, o: TxOptions, whenEnded: string) {
+  let reason: PluginError | undefined;
+  let wake: () => void = () => undefined;
+  const ended = new Promise<'ended'>((res) => {
+    wake = () => res('ended');
+  });
+  const stop = onEndedEarly(b, () => {
+    reason = endedEarly(b) ?? deadlineExceeded(whenEnded);
+    const pid = client.processID;
+    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
+    wake();
+  });
+  return {
+    stop,
+    reason: () => reason,
+    async outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
+      const settled = p.then(
+        (value) => ({ ok: true as const, value }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      let r: Outcome<T> | 'ended' | 'stuck' = await Promise.race([settled, ended]);
+      if (r === 'ended') {
+        r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
+        if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
+      }
+      return r;
+    },
+  };
+}
+
 /**
  * Run statements atomically, in ONE round trip: BEGIN and the pinned settings, the
  * statements, a deadline guard, COMMIT. When the call's deadline passes or the caller
@@ -86,34 +125,18 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
   if (left !== undefined && left <= 0) throw deadlineExceeded("the call's deadline passed before the statements were sent");
   const text = [...transactionSetup(left, o), ...stmts, ...(left !== undefined ? [deadlineGuard(left)] : []), 'COMMIT', PIN_SESSION].join('\n;\n');
 
-  let reason: PluginError | undefined;
-  let wake: () => void = () => undefined;
-  const ended = new Promise<'ended'>((res) => {
-    wake = () => res('ended');
-  });
-  const stop = onEndedEarly(b, () => {
-    reason = endedEarly(b) ?? deadlineExceeded("the call's deadline passed; nothing was committed");
-    const pid = client.processID;
-    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
-    wake();
-  });
+  const watch = watchCallEnd(client, b, o, "the call's deadline passed; nothing was committed");
   const sentAt = Date.now();
   try {
-    const settled = client.query(text).then(
-      () => ({ ok: true as const }),
-      (e: unknown) => ({ ok: false as const, e }),
-    );
-    let r: { ok: true } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
-    if (r === 'ended') {
-      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
-      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
-    }
+    const r = await watch.outcome(client.query(text));
     if (r.ok) {
+      const reason = watch.reason();
       if (reason) throw Object.assign(new PluginError(reason.code, 'the call ended while its transaction committed'), { committed: true });
       return;
     }
     // A statement failed (or was cancelled): the rest was skipped and the transaction is aborted.
     await client.query(`ROLLBACK; ${PIN_SESSION}`).catch(() => undefined);
+    const reason = watch.reason();
     if (reason) throw reason;
     // By identity, once the time the call had left is spent (both measure from the server's
     // receipt, so never before this): 22P02 is the deadline guard's cast of its mark (a
@@ -126,7 +149,7 @@ export async function inTransaction(client: Queryable, stmts: readonly string[],
     }
     throw r.e;
   } finally {
-    stop();
+    watch.stop();
   }
 }
 
@@ -149,31 +172,14 @@ export async function boundedQuery<R extends QueryResultRow = QueryResultRow>(
   if (before) throw before;
   const run = () => (values ? client.query<R>(text, values) : client.query<R>(text)) as Promise<QueryResult<R>>;
   if (b.deadline === undefined && !b.signal) return run();
-  let reason: PluginError | undefined;
-  let wake: () => void = () => undefined;
-  const ended = new Promise<'ended'>((res) => {
-    wake = () => res('ended');
-  });
-  const stop = onEndedEarly(b, () => {
-    reason = endedEarly(b) ?? deadlineExceeded("the call's deadline passed");
-    const pid = client.processID;
-    if (pid && o.cancelBackend) void o.cancelBackend(pid).catch(() => undefined);
-    wake();
-  });
+  const watch = watchCallEnd(client, b, o, "the call's deadline passed");
   try {
-    const settled = run().then(
-      (value) => ({ ok: true as const, value }),
-      (e: unknown) => ({ ok: false as const, e }),
-    );
-    let r: { ok: true; value: QueryResult<R> } | { ok: false; e: unknown } | 'ended' | 'stuck' = await Promise.race([settled, ended]);
-    if (r === 'ended') {
-      r = await Promise.race([settled, new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), DEFAULTS.cancelGraceMs))]);
-      if (r === 'stuck') throw Object.assign(reason!, { discardConnection: true });
-    }
+    const r = await watch.outcome(run());
     if (r.ok) return r.value;
+    const reason = watch.reason();
     if (reason) throw reason;
     throw r.e;
   } finally {
-    stop();
+    watch.stop();
   }
 }

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/database/errors';
 import { sanitizeError } from '../../src/database/sanitizing-database';
-import { inTransaction, type Queryable } from '../../src/database/transaction';
+import { boundedQuery, inTransaction, type Queryable } from '../../src/database/transaction';
+import { DEFAULTS } from '../../src/database/defaults';
 
 const canceled = () => Object.assign(new Error('canceling statement'), { code: '57014' });
 
@@ -26,5 +27,40 @@ describe('inTransaction and query_canceled', () => {
     expect(sanitizeError(early, [], 'NewUser').code).toBe(ErrorCode.Cancelled);
     const none = await inTransaction(cancelledAfter(20), ['SELECT 1'], {}, { transactionTimeout: false }).catch((x) => x);
     expect(sanitizeError(none, [], 'NewUser').code).toBe(ErrorCode.Cancelled);
+  });
+});
+
+describe("a statement that does not come back after the call's end", () => {
+  /** A connection whose statements never answer, and a record of the backends cancelled. */
+  const hung = () => {
+    const cancelled: number[] = [];
+    const client: Queryable = { processID: 4242, query: (() => new Promise(() => undefined)) as never };
+    return { client, cancelled, o: { transactionTimeout: false, cancelBackend: async (pid: number) => void cancelled.push(pid) } };
+  };
+
+  it.each([
+    ['inTransaction', (c: Queryable, b: { deadline?: number; signal?: AbortSignal }, o: never) => inTransaction(c, ['SELECT 1'], b, o)],
+    ['boundedQuery', (c: Queryable, b: { deadline?: number; signal?: AbortSignal }, o: never) => boundedQuery(c, 'SELECT 1', b, o)],
+  ])(
+    '%s: the backend is cancelled at the deadline; after the grace period the call ends DeadlineExceeded and asks for the connection to be discarded',
+    async (_, run) => {
+      const { client, cancelled, o } = hung();
+      const t0 = Date.now();
+      const e = await run(client, { deadline: Date.now() + 150 }, o as never).catch((x: unknown) => x);
+      expect(cancelled).toEqual([4242]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(DEFAULTS.cancelGraceMs);
+      expect(sanitizeError(e, [], 'NewUser').code).toBe(ErrorCode.DeadlineExceeded);
+      expect((e as { discardConnection?: boolean }).discardConnection).toBe(true);
+    },
+  );
+
+  it("boundedQuery: a caller's cancel ends it as Cancelled, also discarding the connection", async () => {
+    const { client, cancelled, o } = hung();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const e = await boundedQuery(client, 'SELECT 1', { signal: ac.signal }, o as never).catch((x: unknown) => x);
+    expect(cancelled).toEqual([4242]);
+    expect(sanitizeError(e, [], 'NewUser').code).toBe(ErrorCode.Cancelled);
+    expect((e as { discardConnection?: boolean }).discardConnection).toBe(true);
   });
 });
