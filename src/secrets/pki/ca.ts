@@ -147,14 +147,17 @@ async function storedSigner(pkcs8: string): Promise<CaSigner> {
 
 /** RFC 5280's key identifier (method 1): SHA-1 of the subjectPublicKey bits of an SPKI (DER). */
 export function keyIdentifier(spki: Buffer): Buffer {
+  return createHash('sha1').update(spkiKeyBits(spki)).digest();
+}
+
+/** A SubjectPublicKeyInfo's subjectPublicKey bits (past the BIT STRING's unused-bits byte): what key identifiers and OCSP key hashes hash. */
+export function spkiKeyBits(spki: Buffer): Buffer {
   // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
   const unreadable = () => new UserError('unsupported key: the public key cannot be read');
   const outer = readElement(spki, 0, unreadable);
   const keyBits = readElement(spki, readElement(spki, outer.content, unreadable).end, unreadable);
   if (outer.tag !== 0x30 || keyBits.tag !== 0x03) throw unreadable();
-  return createHash('sha1')
-    .update(spki.subarray(keyBits.content + 1, keyBits.end))
-    .digest(); // past the unused-bits byte
+  return spki.subarray(keyBits.content + 1, keyBits.end);
 }
 
 /** What signing under an issuer needs from its certificate, parsed once. */

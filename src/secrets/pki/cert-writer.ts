@@ -9,7 +9,7 @@ import type * as X509 from '@peculiar/x509';
 import { bits, bool, explicit, octets, oid, OID_TEXT, pem, readElement, seq, set, time, tlv, uint, utf8 } from '../../goplugin/der';
 import { cheapToSignOnLoop, rawToDer } from '../../keys/crypto';
 import { UserError, type FieldDef } from '../framework';
-import { keyIdentifier, type CaSigner } from './ca';
+import { keyIdentifier, spkiKeyBits, type CaSigner } from './ca';
 import type { CertRequest } from './certificates';
 
 /** What writeCertificate signs: the request, the CA's signer, and the serial and validity chosen by the caller. */
@@ -322,6 +322,8 @@ function extensions(req: CertRequest, spki: Buffer, authorityKeyId: Buffer, subj
 interface IssuerFacts {
   subject: Buffer;
   keyId: Buffer;
+  /** Its public key's bits (what an OCSP CertID's key hash hashes). */
+  keyBits: Buffer;
 }
 const issuerFacts = new Map<string, IssuerFacts>();
 
@@ -346,7 +348,9 @@ function readIssuer(pemText: string): IssuerFacts {
   const f = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields; // serial, signature, issuer, validity, subject, spki, …
   if (f.length < 6 || f[4].tag !== 0x30 || f[5].tag !== 0x30) throw unreadable();
   const subject = Buffer.from(der.subarray(f[4].start, f[4].end));
-  let keyId = keyIdentifier(der.subarray(f[5].start, f[5].end));
+  const spki = der.subarray(f[5].start, f[5].end);
+  const keyBits = Buffer.from(spkiKeyBits(spki));
+  let keyId = keyIdentifier(spki);
   const exts = f.find((e) => e.tag === 0xa3);
   if (exts) {
     const list = element(exts.content);
@@ -362,7 +366,7 @@ function readIssuer(pemText: string): IssuerFacts {
       at = ext.end;
     }
   }
-  facts = { subject, keyId };
+  facts = { subject, keyId, keyBits };
   if (issuerFacts.size > 64) issuerFacts.clear(); // a few CAs per process; bound it anyway
   issuerFacts.set(pemText, facts);
   return facts;
@@ -370,6 +374,8 @@ function readIssuer(pemText: string): IssuerFacts {
 
 /** The key identifier an issuer's certificates name as their authority (its Subject Key Identifier, else its key's SHA-1 identifier). */
 export const issuerKeyId = (pemText: string): Buffer => readIssuer(pemText).keyId;
+/** An issuer certificate's subject Name (DER, as written) and public key bits: what an OCSP CertID hashes. */
+export const issuerNameAndKey = (pemText: string): { subject: Buffer; keyBits: Buffer } => readIssuer(pemText);
 
 const NODE_HASH: Record<string, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 

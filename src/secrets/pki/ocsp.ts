@@ -20,11 +20,11 @@
 // DER is read and written with src/goplugin/der.ts, whose strict reader refuses what Go's
 // encoding/asn1 refuses (non-minimal lengths and integers).
 import { createHash } from 'node:crypto';
-import { bits, explicit, octets, oid, pemDer, readElement, seq, tlv, type DerElement } from '../../goplugin/der';
+import { bits, explicit, octets, oid, readElement, seq, tlv, type DerElement } from '../../goplugin/der';
 import { getJson, type Storage } from '../../storage/storage';
 import { parseDuration, type PathDef, type Request, type Response } from '../framework';
 import { displaySerial, serialKey } from './ca';
-import { signatureAlgorithm, signTbs, withSignatureAlgorithm } from './cert-writer';
+import { issuerNameAndKey, signatureAlgorithm, signTbs, withSignatureAlgorithm } from './cert-writer';
 import type { PkiCaches } from './index';
 import type { IssuerEntry } from './issuers';
 import { crlConfig } from './maintenance';
@@ -119,27 +119,8 @@ export function parseOcspRequest(der: Buffer): CertId {
   return ids[0];
 }
 
-/** An issuer certificate's subject Name (DER, as written) and public key bits: what a CertID hashes. */
-function issuerParts(certPem: string): { subject: Buffer; keyBits: Buffer } {
-  const der = pemDer(certPem);
-  const bad = () => new Error('an issuer certificate cannot be read');
-  const next = (at: number, limit: number) => readElement(der, at, bad, limit);
-  const cert = next(0, der.length);
-  const tbs = next(cert.content, cert.end);
-  let e = next(tbs.content, tbs.end);
-  if (e.tag === 0xa0) e = next(e.end, tbs.end); // version
-  const sigAlg = next(e.end, tbs.end); // e: serial
-  const issuer = next(sigAlg.end, tbs.end);
-  const validity = next(issuer.end, tbs.end);
-  const subject = next(validity.end, tbs.end);
-  const spki = next(subject.end, tbs.end);
-  const keyBitString = next(next(spki.content, spki.end).end, spki.end);
-  // The subject as written (its tag and length too): it starts where validity ends.
-  return { subject: der.subarray(validity.end, subject.end), keyBits: der.subarray(keyBitString.content + 1, keyBitString.end) };
-}
-
 /** Does this CertID name this issuer (its subject's and key's hashes, with the CertID's hash)? */
-function names(id: CertId, parts: ReturnType<typeof issuerParts>): boolean {
+function names(id: CertId, parts: { subject: Buffer; keyBits: Buffer }): boolean {
   const h = (b: Buffer) => createHash(id.hash).update(b).digest();
   return h(parts.subject).equals(id.nameHash) && h(parts.keyBits).equals(id.keyHash);
 }
@@ -167,7 +148,7 @@ async function signedResponse(caches: PkiCaches, s: Storage, issuer: IssuerEntry
     ...(expirySeconds > 0 ? [explicit(0, generalizedTime(new Date(now.getTime() + expirySeconds * 1000)))] : []),
   );
   const producedAt = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
-  const tbs = seq(explicit(1, issuerParts(issuer.certificate).subject), generalizedTime(producedAt), seq(single));
+  const tbs = seq(explicit(1, issuerNameAndKey(issuer.certificate).subject), generalizedTime(producedAt), seq(single));
   const algorithm = signatureAlgorithm(signer);
   const basic = seq(tbs, algorithm, bits(await signTbs(signer, tbs)));
   return seq(tlv(0x0a, Uint8Array.of(0)), explicit(0, seq(oid('1.3.6.1.5.5.7.48.1.1'), octets(basic))));
@@ -200,7 +181,7 @@ export async function ocspAnswer(caches: PkiCaches, s: Storage, der: Buffer | un
     const candidates = revoked?.issuer_id ? [reg.issuers.get(revoked.issuer_id)].filter((i) => i !== undefined) : [...reg.issuers.values()];
     let matchedWithoutUsage = false;
     for (const issuer of candidates) {
-      if (!reg.keys.has(issuer.key_id) || !names(id, issuerParts(issuer.certificate))) continue;
+      if (!reg.keys.has(issuer.key_id) || !names(id, issuerNameAndKey(issuer.certificate))) continue;
       if (!issuer.usage.includes('ocsp-signing')) {
         matchedWithoutUsage = true; // another issuer (a reissued one) may still match
         continue;
